@@ -1,0 +1,31 @@
+# The two commands of the README. Each sets itself up: a virtual environment in .venv,
+# the hub installed into it (re-installed when pyproject.toml changes), then the work.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test bench openapi clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# The hub on its embedded default (a SQLite file under var/) with the sandbox peers.
+run: $(STAMP)
+	$(BIN)/hotline-hub sandbox
+
+# Every test: unit, contract, integration (SQLite file + PostgreSQL), end-to-end.
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+openapi: $(STAMP)
+	$(BIN)/hotline-hub openapi export
+
+clean:
+	rm -rf $(VENV) var

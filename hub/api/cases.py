@@ -1,0 +1,124 @@
+"""/api/v1/cases: intake, reads, lists, actions, history."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+
+from hub.api.deps import ActorDep, HubDep
+from hub.db.repository import CaseQuery, decode_cursor
+from hub.domain.access import view_for
+from hub.domain.commands import Command
+from hub.domain.model import Case, CaseDraft, CaseState, HistoryEntry, RequestType
+
+router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+
+CaseNumber = Annotated[str, Path(min_length=8, max_length=40, pattern=r"^[0-9A-Za-z-]+$")]
+
+
+class CaseSummary(BaseModel):
+    """A line of a list: no personal data, whoever asks."""
+
+    number: str
+    version: int
+    state: CaseState
+    request_type: RequestType
+    category_code: str
+    title: str
+    division_code: str
+    lead_unit: str | None
+    due_at: datetime | None
+    overdue: bool
+    supervised: bool
+    created_at: datetime
+
+
+class CaseList(BaseModel):
+    items: list[CaseSummary]
+    next_cursor: str | None
+
+
+def _summary(case: Case) -> CaseSummary:
+    return CaseSummary(number=case.number, version=case.version, state=case.state, request_type=case.request_type,
+                       category_code=case.category_code, title=case.title, division_code=case.place.division_code,
+                       lead_unit=case.handling.lead_unit, due_at=case.handling.due_at, overdue=case.flags.overdue,
+                       supervised=case.flags.supervised, created_at=case.created_at)
+
+
+def _etag(case: Case, response: Response) -> None:
+    response.headers["ETag"] = f'"{case.version}"'
+
+
+@router.post("", status_code=201, response_model=Case, summary="Register a case (登记)",
+             responses={200: {"description": "Replay of an earlier request with the same Idempotency-Key", "model": Case}})
+def create_case(hub: HubDep, actor: ActorDep, response: Response, draft: CaseDraft,
+                idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None) -> Case:
+    result = hub.cases.register(draft, actor, idempotency_key)
+    if not result.created:
+        response.status_code = 200
+    response.headers["Location"] = f"/api/v1/cases/{result.case.number}"
+    _etag(result.case, response)
+    return view_for(actor, result.case)
+
+
+@router.get("", response_model=CaseList, summary="List cases visible to the caller")
+def list_cases(
+    hub: HubDep, actor: ActorDep,
+    state: Annotated[list[CaseState] | None, Query()] = None,
+    unit: Annotated[str | None, Query(max_length=32)] = None,
+    division: Annotated[str | None, Query(pattern=r"^\d{2,12}$")] = None,
+    type: Annotated[RequestType | None, Query()] = None,
+    overdue: bool | None = None,
+    due_before: datetime | None = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, description="Free text in title and content")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CaseList:
+    if cursor is not None:
+        try:
+            decode_cursor(cursor)
+        except (ValueError, KeyError, TypeError):
+            raise RequestValidationError([{"loc": ("query", "cursor"), "msg": "not a cursor given by this list", "type": "value_error"}]) from None
+    if due_before is not None and due_before.tzinfo is None:
+        raise RequestValidationError([{"loc": ("query", "due_before"), "msg": "needs a timezone, e.g. 2026-12-01T00:00:00+08:00", "type": "value_error"}])
+    query = CaseQuery(state=[s.value for s in state] if state else None, unit=unit, division=division,
+                      request_type=type.value if type else None, overdue=overdue, due_before=due_before,
+                      text=q, cursor=cursor, limit=limit)
+    cases, next_cursor = hub.cases.list(query, actor)
+    return CaseList(items=[_summary(c) for c in cases], next_cursor=next_cursor)
+
+
+@router.get("/{number}", response_model=Case, summary="Read a case")
+def get_case(hub: HubDep, actor: ActorDep, number: CaseNumber, response: Response) -> Case:
+    case = hub.cases.get(number, actor)
+    _etag(case, response)
+    return view_for(actor, case)
+
+
+@router.get("/{number}/history", response_model=list[HistoryEntry], summary="The case's append-only history")
+def get_history(hub: HubDep, actor: ActorDep, number: CaseNumber) -> list[HistoryEntry]:
+    return hub.cases.history(number, actor)
+
+
+_IF_MATCH = re.compile(r'^(W/)?"?(\d+)"?$')
+
+
+@router.post("/{number}/actions", response_model=Case, summary="Act on a case (the lifecycle table decides)",
+             responses={409: {"description": "Not allowed in this state or for this role, or a stale If-Match"}})
+def act(hub: HubDep, actor: ActorDep, number: CaseNumber, response: Response,
+        command: Annotated[Command, Body()],
+        if_match: Annotated[str | None, Header(alias="If-Match", description='The version read, e.g. "3"')] = None) -> Case:
+    expected = None
+    if if_match is not None:
+        m = _IF_MATCH.match(if_match.strip())
+        if not m:
+            raise RequestValidationError([{"loc": ("header", "If-Match"), "msg": 'expected a case version such as "3"', "type": "value_error"}])
+        expected = int(m.group(2))
+    case = hub.cases.act(number, command, actor, expected)
+    _etag(case, response)
+    return view_for(actor, case)

@@ -1,0 +1,202 @@
+"""`hotline-hub` (also `python -m hub`): serve, migrate, export the API, manage keys and the calendar."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from hub.settings import REPO_ROOT, Settings
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from hub.runtime import serve
+
+    settings = _settings()
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    serve(settings.model_copy(update=overrides))
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from hub.db.engine import make_engine
+    from hub.db.migrate import migration_status, upgrade
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    status = migration_status(engine)
+    print(f"database at {', '.join(status.current)} (head {', '.join(status.heads)})")
+    engine.dispose()
+    return 0
+
+
+def cmd_openapi_export(args: argparse.Namespace) -> int:
+    from hub.openapi_export import export_openapi
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(export_openapi(), encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
+def _hub():
+    from hub.container import Hub
+    from hub.db.migrate import upgrade
+
+    hub = Hub.build(_settings())
+    if hub.db.is_sqlite:
+        upgrade(hub.db.writer)
+    return hub
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from hub.domain.model import Role
+
+    hub = _hub()
+    role = Role(args.role)
+    if args.unit:
+        hub.catalogue.unit(args.unit)
+    for d in args.division or []:
+        hub.catalogue.division(d)
+    key = hub.keys.create(args.party, role, hub.clock.now(), unit_code=args.unit, divisions=args.division, note=args.note)
+    print(key)
+    print("store it now: the hub keeps only its hash", file=sys.stderr)
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    hub = _hub()
+    for k in hub.keys.list():
+        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+        scope = k.unit_code or ",".join(k.divisions) or "-"
+        print(f"{k.key_id}  {k.party:<20} {k.role.value:<10} {scope:<20} {state}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    hub = _hub()
+    if not hub.keys.revoke(args.key_id, hub.clock.now()):
+        print(f"no active key {args.key_id}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.key_id}")
+    return 0
+
+
+def cmd_calendar_set(args: argparse.Namespace) -> int:
+    hub = _hub()
+    hub.calendars.set(date.fromisoformat(args.day), args.workday, args.note, "cli", hub.clock.now())
+    print(f"{args.day}: {'working day' if args.workday else 'holiday'}")
+    return 0
+
+
+def cmd_calendar_list(args: argparse.Namespace) -> int:
+    hub = _hub()
+    for d, w, n in hub.calendars.overrides():
+        print(f"{d}  {'work' if w else 'off '}  {n or ''}")
+    return 0
+
+
+def cmd_calendar_unset(args: argparse.Namespace) -> int:
+    hub = _hub()
+    return 0 if hub.calendars.remove(date.fromisoformat(args.day)) else 1
+
+
+def cmd_mappings_check(args: argparse.Namespace) -> int:
+    from hub.mappings import load_catalogue
+
+    settings = _settings()
+    cat = load_catalogue(settings.mappings_dir)
+    print(f"mappings ok: {len(cat.request_types)} request types, {len(cat.categories)} categories, "
+          f"{len(cat.divisions)} divisions, {len(cat.units)} units")
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from hub.sandbox.run import run_sandbox
+
+    return run_sandbox(port=args.port, data_dir=Path(args.data_dir))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hotline-hub", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the HTTP API")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    oa = sub.add_parser("openapi", help="the API description").add_subparsers(dest="openapi_command", required=True)
+    ex = oa.add_parser("export", help="write the OpenAPI document")
+    ex.add_argument("--out", default=str(REPO_ROOT / "openapi" / "openapi.json"))
+    ex.set_defaults(func=cmd_openapi_export)
+
+    keys = sub.add_parser("keys", help="API keys of the parties").add_subparsers(dest="keys_command", required=True)
+    kc = keys.add_parser("create", help="create a key (printed once)")
+    kc.add_argument("--party", required=True, help="who holds it, e.g. yanjiang, ZY-SCJGJ, province")
+    kc.add_argument("--role", required=True, choices=["agent", "supervisor", "unit", "province", "county", "system"])
+    kc.add_argument("--unit", help="unit code, for role unit")
+    kc.add_argument("--division", action="append", help="6-digit division, for role county (repeatable)")
+    kc.add_argument("--note")
+    kc.set_defaults(func=cmd_keys_create)
+    keys.add_parser("list").set_defaults(func=cmd_keys_list)
+    kr = keys.add_parser("revoke")
+    kr.add_argument("key_id")
+    kr.set_defaults(func=cmd_keys_revoke)
+
+    cal = sub.add_parser("calendar", help="working-day overrides").add_subparsers(dest="cal_command", required=True)
+    cs = cal.add_parser("set", help="mark a day as working or holiday")
+    cs.add_argument("day", help="YYYY-MM-DD")
+    g = cs.add_mutually_exclusive_group(required=True)
+    g.add_argument("--workday", dest="workday", action="store_true")
+    g.add_argument("--holiday", dest="workday", action="store_false")
+    cs.add_argument("--note")
+    cs.set_defaults(func=cmd_calendar_set)
+    cal.add_parser("list").set_defaults(func=cmd_calendar_list)
+    cu = cal.add_parser("unset")
+    cu.add_argument("day")
+    cu.set_defaults(func=cmd_calendar_unset)
+
+    mp = sub.add_parser("mappings", help="mapping files").add_subparsers(dest="mappings_command", required=True)
+    mp.add_parser("check", help="validate mappings/ and exit").set_defaults(func=cmd_mappings_check)
+
+    sb = sub.add_parser("sandbox", help="run the hub on SQLite with sandbox peers and demo traffic")
+    sb.add_argument("--port", type=int, default=8000)
+    sb.add_argument("--data-dir", default=str(REPO_ROOT / "var" / "sandbox"))
+    sb.set_defaults(func=cmd_sandbox)
+
+    from hub.features import load_features
+
+    for feature in load_features():
+        feature.add_cli(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hub.mappings import MappingError
+    from pydantic import ValidationError
+
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MappingError as exc:
+        print(f"hotline-hub: bad mapping: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        print(f"hotline-hub: bad settings:\n{exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

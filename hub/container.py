@@ -1,0 +1,40 @@
+"""The composition root: the one place that builds the database, the clock and the services
+from one Settings object. Tests build it with their own settings and clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hub.calendar_store import CalendarStore
+from hub.db.database import Database
+from hub.domain.clock import Clock, SystemClock
+from hub.keys import KeyStore
+from hub.mappings import Catalogue, load_catalogue
+from hub.service import CaseService, EventSink
+from hub.settings import Settings
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    clock: Clock
+    db: Database
+    catalogue: Catalogue
+    calendars: CalendarStore
+    keys: KeyStore
+    cases: CaseService
+    routers: list[object] = field(default_factory=list)  # APIRouters added by features
+    workers: list[object] = field(default_factory=list)  # background workers added by features
+    extras: dict[str, object] = field(default_factory=dict)  # what features share with each other
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None, sinks: list[EventSink] | None = None) -> "Hub":
+        clock = clock or SystemClock()
+        catalogue = load_catalogue(settings.mappings_dir)  # a bad mapping stops the start here
+        db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        calendars = CalendarStore(db, ttl=settings.calendar_cache_seconds)
+        cases = CaseService(db, settings, catalogue, clock, calendars, sinks)
+        return cls(settings, clock, db, catalogue, calendars, KeyStore(db), cases)
+
+    def close(self) -> None:
+        self.db.dispose()

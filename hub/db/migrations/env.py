@@ -1,0 +1,15 @@
+"""Alembic environment: the engine comes from the caller (hub.db.migrate), never from a URL here."""
+
+from alembic import context
+
+from hub.db.models import Base
+
+config = context.config
+engine = config.attributes["engine"]
+
+with engine.connect() as connection:
+    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
+                      compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()

@@ -1,0 +1,218 @@
+"""Cases in and out of the database. Optimistic concurrency lives here: a write names the
+version it read, and a stale one is refused rather than overwriting somebody's change."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow
+from hub.domain.access import Actor
+from hub.domain.clock import LOCAL_TZ
+from hub.domain.errors import CaseNotFound, RuleViolation, StaleCase
+from hub.domain.events import DomainEvent
+from hub.domain.model import Case, ExternalRef, HistoryEntry, Role
+
+
+class DuplicateExternalRef(RuleViolation):
+    def __init__(self, ref: ExternalRef, holder: str | None) -> None:
+        self.ref, self.holder = ref, holder
+        super().__init__(f"{ref.system} id {ref.external_id!r} already belongs to case {holder}")
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    state: list[str] | None = None
+    unit: str | None = None
+    division: str | None = None
+    request_type: str | None = None
+    overdue: bool | None = None
+    due_before: datetime | None = None
+    text: str | None = None
+    cursor: str | None = None
+    limit: int = 50
+
+
+def encode_cursor(row_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"id": row_id}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """Raises ValueError for anything that is not a cursor this hub made."""
+    padded = cursor + "=" * (-len(cursor) % 4)
+    data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    row_id = data["id"]
+    if not isinstance(row_id, int) or row_id < 1:
+        raise ValueError("bad cursor")
+    return row_id
+
+
+class CaseRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- numbers ------------------------------------------------------------------------
+    def next_number(self, region_code: str, now: datetime) -> str:
+        day = now.astimezone(LOCAL_TZ).strftime("%Y%m%d")
+        dialect = self.session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = insert(CaseNumberSeqRow).values(day=day, last=1)
+        stmt = stmt.on_conflict_do_update(index_elements=["day"], set_={"last": CaseNumberSeqRow.last + 1})
+        last = self.session.execute(stmt.returning(CaseNumberSeqRow.last)).scalar_one()
+        return f"{region_code}{day}{last:06d}"
+
+    # -- reads ---------------------------------------------------------------------------
+    def _row(self, number: str) -> CaseRow:
+        row = self.session.execute(select(CaseRow).where(CaseRow.number == number)).scalar_one_or_none()
+        if row is None:
+            raise CaseNotFound(number)
+        return row
+
+    def get(self, number: str, with_history: bool = True) -> Case:
+        row = self._row(number)
+        return self._to_case(row, self._history(row.id) if with_history else [])
+
+    def _history(self, case_id: int) -> list[HistoryEntry]:
+        rows = self.session.execute(select(HistoryRow).where(HistoryRow.case_id == case_id).order_by(HistoryRow.seq)).scalars()
+        return [HistoryEntry(seq=r.seq, at=r.at, actor=r.actor, role=Role(r.role), action=r.action,
+                             from_state=r.from_state, to_state=r.to_state, note=r.note, data=r.data) for r in rows]
+
+    def history(self, number: str) -> list[HistoryEntry]:
+        return self._history(self._row(number).id)
+
+    def find_by_ref(self, system: str, external_id: str) -> Case | None:
+        number = self.session.execute(
+            select(CaseRow.number).join(ExternalRefRow, ExternalRefRow.case_id == CaseRow.id)
+            .where(ExternalRefRow.system == system, ExternalRefRow.external_id == external_id)
+        ).scalar_one_or_none()
+        return self.get(number) if number else None
+
+    def list(self, query: CaseQuery, actor: Actor, now: datetime) -> tuple[list[Case], str | None]:
+        stmt = select(CaseRow)
+        stmt = stmt.where(*self._visibility(actor))
+        if query.state:
+            stmt = stmt.where(CaseRow.state.in_(query.state))
+        if query.unit:
+            stmt = stmt.where(exists().where(CaseUnitRow.case_id == CaseRow.id, CaseUnitRow.unit_code == query.unit))
+        if query.division:
+            stmt = stmt.where(CaseRow.division_code.startswith(query.division, autoescape=True))
+        if query.request_type:
+            stmt = stmt.where(CaseRow.request_type == query.request_type)
+        if query.overdue is not None:
+            # Overdue is derived from the deadline so the list is right even before the
+            # scheduler has flagged the case.
+            late = or_(CaseRow.overdue.is_(True), and_(CaseRow.due_at.is_not(None), CaseRow.due_at < now,
+                                                          CaseRow.state.in_(OPEN_HANDLING_STATES)))
+            stmt = stmt.where(late if query.overdue else ~late)
+        if query.due_before:
+            stmt = stmt.where(CaseRow.due_at.is_not(None), CaseRow.due_at < query.due_before)
+        if query.text:
+            stmt = stmt.where(CaseRow.search_text.contains(query.text, autoescape=True))
+        if query.cursor:
+            stmt = stmt.where(CaseRow.id < decode_cursor(query.cursor))
+        rows = list(self.session.execute(stmt.order_by(CaseRow.id.desc()).limit(query.limit + 1)).scalars())
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        next_cursor = encode_cursor(rows[-1].id) if more and rows else None
+        return [self._to_case(r, []) for r in rows], next_cursor
+
+    def _visibility(self, actor: Actor) -> list:
+        if actor.role in (Role.AGENT, Role.SUPERVISOR, Role.SYSTEM):
+            return []
+        if actor.role is Role.COUNTY:
+            return [CaseRow.county_code.in_(actor.divisions or ("-",))]
+        if actor.role is Role.UNIT:
+            return [exists().where(CaseUnitRow.case_id == CaseRow.id, CaseUnitRow.unit_code == (actor.unit_code or "-"))]
+        if actor.role is Role.PROVINCE:
+            return [exists().where(ExternalRefRow.case_id == CaseRow.id, ExternalRefRow.system == "province")]
+        return [CaseRow.id < 0]
+
+    # -- writes --------------------------------------------------------------------------
+    def add(self, case: Case) -> int:
+        row = CaseRow(number=case.number, **self._columns(case))
+        self.session.add(row)
+        self.session.flush()
+        self._write_refs(row.id, case.external_refs)
+        self._write_units(row.id, case)
+        self._write_history(row.id, case.history, start=0)
+        return row.id
+
+    def save(self, case: Case, expected_version: int) -> int:
+        row_id = self.session.execute(select(CaseRow.id).where(CaseRow.number == case.number)).scalar_one_or_none()
+        if row_id is None:
+            raise CaseNotFound(case.number)
+        result = self.session.execute(
+            update(CaseRow).where(CaseRow.id == row_id, CaseRow.version == expected_version).values(**self._columns(case))
+        )
+        if result.rowcount != 1:
+            actual = self.session.execute(select(CaseRow.version).where(CaseRow.id == row_id)).scalar_one_or_none()
+            raise StaleCase(case.number, expected_version, actual)
+        stored = self.session.execute(select(func.count()).select_from(HistoryRow).where(HistoryRow.case_id == row_id)).scalar_one()
+        self._write_history(row_id, case.history, start=stored)
+        self._write_units(row_id, case, replace=True)
+        known = set(self.session.execute(select(ExternalRefRow.system).where(ExternalRefRow.case_id == row_id)).scalars())
+        self._write_refs(row_id, [r for r in case.external_refs if r.system not in known])
+        return row_id
+
+    def record_events(self, case_id: int, events: list[DomainEvent]) -> list[EventRow]:
+        rows = [EventRow(case_id=case_id, case_number=e.case_number, case_version=e.case_version, type=e.type,
+                         occurred_at=e.occurred_at, payload=e.model_dump(mode="json")) for e in events]
+        self.session.add_all(rows)
+        self.session.flush()
+        return rows
+
+    def _write_refs(self, case_id: int, refs: list[ExternalRef]) -> None:
+        for ref in refs:
+            holder = self.session.execute(
+                select(CaseRow.number).join(ExternalRefRow, ExternalRefRow.case_id == CaseRow.id)
+                .where(ExternalRefRow.system == ref.system, ExternalRefRow.external_id == ref.external_id)
+            ).scalar_one_or_none()
+            if holder is not None:
+                raise DuplicateExternalRef(ref, holder)
+            try:
+                with self.session.begin_nested():
+                    self.session.add(ExternalRefRow(system=ref.system, external_id=ref.external_id, case_id=case_id))
+            except IntegrityError as exc:  # a concurrent writer took it between our check and insert
+                raise DuplicateExternalRef(ref, None) from exc
+
+    def _write_units(self, case_id: int, case: Case, replace: bool = False) -> None:
+        if replace:
+            self.session.execute(delete(CaseUnitRow).where(CaseUnitRow.case_id == case_id))
+        lead = case.handling.lead_unit
+        for code in case.units:
+            self.session.add(CaseUnitRow(case_id=case_id, unit_code=code, role="lead" if code == lead else "co"))
+
+    def _write_history(self, case_id: int, entries: list[HistoryEntry], start: int) -> None:
+        # Append-only: entries already stored are never rewritten.
+        for e in entries[start:]:
+            self.session.add(HistoryRow(case_id=case_id, seq=e.seq, at=e.at, actor=e.actor, role=e.role.value,
+                                        action=e.action, from_state=e.from_state.value if e.from_state else None,
+                                        to_state=e.to_state.value, note=e.note, data=e.data))
+
+    @staticmethod
+    def _columns(case: Case) -> dict:
+        h = case.handling
+        return dict(
+            version=case.version, state=case.state.value, request_type=case.request_type.value,
+            category_code=case.category_code, division_code=case.place.division_code,
+            county_code=case.place.division_code[:6], urgency=case.urgency.value,
+            channel=case.intake.channel.value, lead_unit=h.lead_unit, sign_off_due=h.sign_off_due,
+            due_at=h.due_at, overdue=case.flags.overdue, created_at=case.created_at, updated_at=case.updated_at,
+            search_text=f"{case.title}\n{case.content}",
+            doc=case.model_dump(mode="json", exclude={"history"}),
+        )
+
+    @staticmethod
+    def _to_case(row: CaseRow, history: list[HistoryEntry]) -> Case:
+        return Case.model_validate({**row.doc, "history": history})
+
+
+OPEN_HANDLING_STATES = ("awaiting_sign_off", "in_progress", "return_requested")

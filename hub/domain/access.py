@@ -1,0 +1,81 @@
+"""Who sees which case: each party sees only what it must (DOMAIN.md, the parties)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hub.domain.model import Case, Person, Role
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The caller, as the API key says: a party, its role, and its scope."""
+
+    party: str
+    role: Role
+    unit_code: str | None = None  # for role UNIT
+    divisions: tuple[str, ...] = field(default_factory=tuple)  # 6-digit codes, for role COUNTY
+
+
+SYSTEM_ACTOR = Actor(party="hub", role=Role.SYSTEM)
+
+
+def can_see(actor: Actor, division_code: str, units: list[str], external_systems: list[str]) -> bool:
+    if actor.role in (Role.AGENT, Role.SUPERVISOR, Role.SYSTEM):
+        return True
+    if actor.role is Role.COUNTY:
+        return division_code[:6] in actor.divisions
+    if actor.role is Role.UNIT:
+        return actor.unit_code is not None and actor.unit_code in units
+    if actor.role is Role.PROVINCE:
+        # The province sees the cases it exchanges with the city, no others.
+        return "province" in external_systems
+    return False
+
+
+def can_see_case(actor: Actor, case: Case) -> bool:
+    return can_see(actor, case.place.division_code, case.units, [r.system for r in case.external_refs])
+
+
+def mask_name(name: str | None) -> str | None:
+    if not name:
+        return name
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+def mask_phone(phone: str | None) -> str | None:
+    if not phone:
+        return phone
+    n = len(phone)
+    if n >= 11:  # 138****5678: the shape agents are used to
+        return phone[:3] + "*" * (n - 7) + phone[-4:]
+    if n >= 5:
+        return phone[:2] + "*" * (n - 4) + phone[-2:]
+    return "*" * n
+
+
+def mask_address(address: str | None) -> str | None:
+    if not address:
+        return address
+    keep = min(6, max(1, len(address) // 3))
+    return address[:keep] + "*" * (len(address) - keep)
+
+
+def masked_person(person: Person) -> Person:
+    return person.model_copy(update={"name": mask_name(person.name), "phone": mask_phone(person.phone)})
+
+
+def view_for(actor: Actor, case: Case) -> Case:
+    """The case as this actor may see it: the centre sees all; others see a confidential
+    person masked (保密 means only the centre knows who called)."""
+    if actor.role in (Role.AGENT, Role.SUPERVISOR, Role.SYSTEM):
+        return case
+    if case.person.confidential:
+        return case.model_copy(update={"person": masked_person(case.person)})
+    return case
+
+
+def export_view(case: Case) -> Case:
+    """Exports and logs never carry readable personal data."""
+    place = case.place.model_copy(update={"address": mask_address(case.place.address)})
+    return case.model_copy(update={"person": masked_person(case.person), "place": place})

@@ -1,0 +1,176 @@
+"""What a caller asks the engine to do: one typed command per action.
+
+The API exposes these as a discriminated union on `action`, so every payload is
+validated before the engine sees it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hub.domain.model import Satisfaction
+
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+Note = Annotated[str | None, Field(default=None, max_length=2000)]
+UnitCode = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class RejectReason(StrEnum):
+    """不予受理: matters with their own legal channel, or that 12345 must not handle."""
+
+    LITIGATION = "litigation"  # 诉讼
+    ARBITRATION = "arbitration"  # 仲裁
+    DISCIPLINE = "discipline"  # 纪检监察
+    RECONSIDERATION = "reconsideration"  # 行政复议
+    PETITION = "petition"  # 已进入信访程序
+    SECRET = "secret"  # 涉密
+    PRIVACY = "privacy"  # 个人隐私
+    OTHER = "other"
+
+
+class EmergencyLine(StrEnum):
+    POLICE = "110"
+    FIRE = "119"
+    AMBULANCE = "120"
+    TRAFFIC = "122"
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Note = None
+
+
+class Accept(_Command):
+    action: Literal["accept"] = "accept"
+
+
+class AnswerDirectly(_Command):
+    action: Literal["answer_directly"] = "answer_directly"
+    answer: Text
+    articles: list[Annotated[str, Field(max_length=80)]] = Field(default_factory=list, max_length=20, description="Knowledge-base articles used, as 'id@version'.")
+
+
+class Reject(_Command):
+    action: Literal["reject"] = "reject"
+    reason_code: RejectReason
+    reason: Text
+
+
+class TransferEmergency(_Command):
+    action: Literal["transfer_emergency"] = "transfer_emergency"
+    line: EmergencyLine
+
+
+class Dispatch(_Command):
+    action: Literal["dispatch"] = "dispatch"
+    lead_unit: UnitCode
+    co_units: list[UnitCode] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _lead_not_co(self) -> "Dispatch":
+        if self.lead_unit in self.co_units:
+            raise ValueError("the lead unit cannot also be a co-handling unit")
+        if len(set(self.co_units)) != len(self.co_units):
+            raise ValueError("co_units repeats a unit")
+        return self
+
+
+class Redispatch(Dispatch):
+    action: Literal["redispatch"] = "redispatch"  # type: ignore[assignment]
+
+
+class SignOff(_Command):
+    action: Literal["sign_off"] = "sign_off"
+
+
+class RequestReturn(_Command):
+    action: Literal["request_return"] = "request_return"
+    reason: Text
+
+
+class DecideReturn(_Command):
+    action: Literal["decide_return"] = "decide_return"
+    approved: bool
+
+
+class RequestExtension(_Command):
+    action: Literal["request_extension"] = "request_extension"
+    working_days: int = Field(ge=1, le=90)
+    reason: Text
+
+
+class DecideExtension(_Command):
+    action: Literal["decide_extension"] = "decide_extension"
+    approved: bool
+    working_days: int | None = Field(default=None, ge=1, le=90, description="Grant fewer days than asked.")
+
+
+class ReportProgress(_Command):
+    action: Literal["report_progress"] = "report_progress"
+    text: Text
+
+
+class ReplyCmd(_Command):
+    action: Literal["reply"] = "reply"
+    text: Text
+
+
+class ReviewReply(_Command):
+    action: Literal["review_reply"] = "review_reply"
+    approved: bool
+
+
+class FollowUpCmd(_Command):
+    action: Literal["follow_up"] = "follow_up"
+    reached: bool
+    resolved: bool | None = None
+    satisfaction: Satisfaction | None = None
+
+    @model_validator(mode="after")
+    def _reached_needs_answers(self) -> "FollowUpCmd":
+        if self.reached and (self.resolved is None or self.satisfaction is None):
+            raise ValueError("a reached follow-up records both resolved and satisfaction")
+        if not self.reached and (self.resolved is not None or self.satisfaction is not None):
+            raise ValueError("an unreached follow-up records neither resolved nor satisfaction")
+        return self
+
+
+class Redo(_Command):
+    action: Literal["redo"] = "redo"
+
+
+class Close(_Command):
+    action: Literal["close"] = "close"
+
+
+class Archive(_Command):
+    action: Literal["archive"] = "archive"
+
+
+class Merge(_Command):
+    action: Literal["merge"] = "merge"
+    into: Annotated[str, Field(min_length=1, max_length=40, description="The case number this one duplicates.")]
+
+
+class Supervise(_Command):
+    action: Literal["supervise"] = "supervise"
+    reason: Text
+    response_due: datetime | None = None
+
+
+class Chase(_Command):
+    action: Literal["chase"] = "chase"
+
+
+Command = Annotated[
+    Union[
+        Accept, AnswerDirectly, Reject, TransferEmergency, Dispatch, Redispatch, SignOff,
+        RequestReturn, DecideReturn, RequestExtension, DecideExtension, ReportProgress,
+        ReplyCmd, ReviewReply, FollowUpCmd, Redo, Close, Archive, Merge, Supervise, Chase,
+    ],
+    Field(discriminator="action"),
+]

@@ -1,0 +1,332 @@
+"""The case engine: applies a command to a case by the lifecycle table.
+
+A transition changes a copy of the case, appends to its history and returns the domain
+events it caused. It never calls anything outside: the caller stores the case and the
+events in one transaction, and the outbox delivers them after commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Protocol
+
+from hub.domain import commands as c
+from hub.domain.access import Actor, can_see_case
+from hub.domain.calendar import WorkingCalendar
+from hub.domain.deadlines import TimeLimits, compute_deadlines, extend_deadline
+from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
+from hub.domain.events import EVENT_TYPES, DomainEvent
+from hub.domain.lifecycle import (
+    APPROVED, PREVIOUS, REFUSED, REGISTER_ROLES, SATISFIED, UNREACHED, UNSATISFIED,
+    Action, allowed_actions, rows_for,
+)
+from hub.domain.model import (
+    Case, CaseDraft, CaseState, ExtensionRecord, FollowUp, HistoryEntry, Reply, ReturnRecord,
+    Role, Satisfaction,
+)
+
+
+class UnitDirectory(Protocol):
+    """The unit catalogue, as far as the engine needs it: raises for an unknown unit."""
+
+    def unit(self, code: str, field: str = "unit_code") -> object: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: Case
+    events: list[DomainEvent]
+    related: Case | None = None  # the other case a merge touched
+
+
+# Actions only the lead unit may take; co-handlers report progress to the lead.
+_LEAD_ONLY = {Action.SIGN_OFF, Action.REQUEST_RETURN, Action.REQUEST_EXTENSION, Action.REPLY}
+
+
+class Engine:
+    def __init__(self, calendar: WorkingCalendar, limits: TimeLimits, units: UnitDirectory) -> None:
+        self.calendar = calendar
+        self.limits = limits
+        self.units = units
+
+    # -- creation -------------------------------------------------------------------
+    def register(self, draft: CaseDraft, number: str, actor: Actor, now: datetime) -> Outcome:
+        if actor.role not in REGISTER_ROLES:
+            raise ActionNotAllowed("register", "none", actor.role.value, [], "this role may not register cases")
+        if actor.role is Role.COUNTY and draft.place.division_code[:6] not in actor.divisions:
+            raise AccessDenied(f"division {draft.place.division_code} is not in this county's divisions")
+        case = Case(
+            number=number,
+            version=1,
+            state=CaseState.REGISTERED,
+            external_refs=draft.external_refs,
+            intake=draft.intake,
+            person=draft.person,
+            request_type=draft.request_type,
+            category_code=draft.category_code,
+            title=draft.title,
+            content=draft.content,
+            place=draft.place,
+            urgency=draft.urgency,
+            created_at=now,
+            updated_at=now,
+        )
+        entry = HistoryEntry(seq=1, at=now, actor=actor.party, role=actor.role, action="register",
+                             from_state=None, to_state=CaseState.REGISTERED,
+                             data={"channel": draft.intake.channel.value})
+        case.history.append(entry)
+        return Outcome(case, [self._event(case, "register", actor, now, {"channel": draft.intake.channel.value})])
+
+    # -- transitions ------------------------------------------------------------------
+    def act(self, case: Case, command: c.Command, actor: Actor, now: datetime, related: Case | None = None) -> Outcome:
+        action = Action(command.action)
+        if not can_see_case(actor, case):
+            raise AccessDenied(f"case {case.number} is not visible to party '{actor.party}'")
+        rows = rows_for(case.state, action)
+        if not rows:
+            raise ActionNotAllowed(action.value, case.state.value, actor.role.value,
+                                   allowed_actions(case.state, actor.role), "not allowed in this state")
+        if actor.role not in rows[0].roles:
+            raise ActionNotAllowed(action.value, case.state.value, actor.role.value,
+                                   allowed_actions(case.state, actor.role), "not allowed for this role")
+        if actor.role is Role.UNIT and action in _LEAD_ONLY and actor.unit_code != case.handling.lead_unit:
+            raise AccessDenied(f"only the lead unit {case.handling.lead_unit} may {action.value}")
+
+        new = case.model_copy(deep=True)
+        effect = _EFFECTS[action]
+        outcome_label, data = effect(self, new, command, actor, now, related)
+        row = _pick(rows, outcome_label)
+        source = new.state
+        target = _resolve_target(new, row.target)
+        new.state = target
+        new.version = case.version + 1
+        new.updated_at = now
+        if target is CaseState.CLOSED:
+            new.outcome.closed_at = now
+        if target is CaseState.ARCHIVED:
+            new.outcome.archived_at = now
+        new.history.append(HistoryEntry(
+            seq=len(new.history) + 1, at=now, actor=actor.party, role=actor.role, action=action.value,
+            from_state=source, to_state=target, note=command.note, data=data))
+        events = [self._event(new, action.value, actor, now, data)]
+        updated_related = None
+        if action is Action.MERGE and related is not None:
+            updated_related = _link_merge(related, new, actor, now)
+        return Outcome(new, events, updated_related)
+
+    def _event(self, case: Case, action: str, actor: Actor, now: datetime, data: dict[str, Any]) -> DomainEvent:
+        return DomainEvent(type=EVENT_TYPES[action], case_number=case.number, case_version=case.version,
+                           occurred_at=now, actor=actor.party, role=actor.role.value,
+                           state=case.state.value, data=data)
+
+    def _check_units(self, lead: str, co: list[str]) -> None:
+        self.units.unit(lead, field="lead_unit")
+        for i, code in enumerate(co):
+            self.units.unit(code, field=f"co_units[{i}]")
+
+
+def _pick(rows: list, outcome: str | None):
+    for row in rows:
+        if row.outcome == outcome:
+            return row
+    # The effect functions only return outcomes that exist in the table; reaching this
+    # means the table and the effects disagree, which is a programming error.
+    raise AssertionError(f"no row for outcome {outcome!r} among {rows}")
+
+
+def _resolve_target(case: Case, target: CaseState | str) -> CaseState:
+    if target == PREVIOUS:
+        return case.handling.returns[-1].from_state
+    return CaseState(target)
+
+
+def _link_merge(target: Case, source: Case, actor: Actor, now: datetime) -> Case:
+    new = target.model_copy(deep=True)
+    new.links.merged_cases.append(source.number)
+    new.version = target.version + 1
+    new.updated_at = now
+    new.history.append(HistoryEntry(seq=len(new.history) + 1, at=now, actor=actor.party, role=actor.role,
+                                    action="merge_in", from_state=target.state, to_state=target.state,
+                                    data={"merged": source.number}))
+    return new
+
+
+# -- effects: what each action changes beside the state ----------------------------------
+# Each returns (outcome label picking the table row, event/history data).
+Effect = Callable[[Engine, Case, Any, Actor, datetime, "Case | None"], tuple[str | None, dict[str, Any]]]
+
+
+def _accept(engine, case, cmd: c.Accept, actor, now, related):
+    return None, {}
+
+
+def _answer(engine, case, cmd: c.AnswerDirectly, actor, now, related):
+    case.outcome.direct_answer = cmd.answer
+    case.links.articles.extend(a for a in cmd.articles if a not in case.links.articles)
+    return None, {"articles": cmd.articles}
+
+
+def _reject(engine, case, cmd: c.Reject, actor, now, related):
+    case.outcome.rejection_reason = f"{cmd.reason_code.value}: {cmd.reason}"
+    return None, {"reason_code": cmd.reason_code.value, "reason": cmd.reason}
+
+
+def _transfer(engine, case, cmd: c.TransferEmergency, actor, now, related):
+    case.outcome.transferred_to = cmd.line.value
+    return None, {"line": cmd.line.value}
+
+
+def _dispatch(engine, case, cmd: c.Dispatch, actor, now, related):
+    engine._check_units(cmd.lead_unit, cmd.co_units)
+    if actor.role is Role.COUNTY and case.place.division_code[:6] not in actor.divisions:
+        raise AccessDenied("a county dispatches only cases of its own divisions")
+    deadlines = compute_deadlines(engine.calendar, engine.limits, case.request_type, case.urgency, now)
+    h = case.handling
+    h.lead_unit, h.co_units = cmd.lead_unit, list(cmd.co_units)
+    h.dispatched_at, h.signed_at = now, None
+    h.sign_off_due, h.due_at = deadlines.sign_off_due, deadlines.due_at
+    case.flags.overdue = case.flags.warned = False
+    return None, {"lead_unit": cmd.lead_unit, "co_units": list(cmd.co_units),
+                  "sign_off_due": deadlines.sign_off_due.isoformat(), "due_at": deadlines.due_at.isoformat()}
+
+
+def _sign_off(engine, case, cmd: c.SignOff, actor, now, related):
+    case.handling.signed_at = now
+    on_time = case.handling.sign_off_due is None or now <= case.handling.sign_off_due
+    return None, {"unit": case.handling.lead_unit, "on_time": on_time}
+
+
+def _request_return(engine, case, cmd: c.RequestReturn, actor, now, related):
+    unit = actor.unit_code or case.handling.lead_unit or actor.party
+    case.handling.returns.append(ReturnRecord(requested_at=now, requested_by=actor.party, unit_code=unit,
+                                              reason=cmd.reason, from_state=case.state))
+    return None, {"unit": unit, "reason": cmd.reason}
+
+
+def _decide_return(engine, case, cmd: c.DecideReturn, actor, now, related):
+    record = case.handling.returns[-1]
+    record.decided_at, record.decided_by, record.approved, record.note = now, actor.party, cmd.approved, cmd.note
+    return (APPROVED if cmd.approved else REFUSED), {"approved": cmd.approved, "unit": record.unit_code}
+
+
+def _pending_extension(case: Case) -> ExtensionRecord | None:
+    pending = [e for e in case.handling.extensions if e.approved is None]
+    return pending[-1] if pending else None
+
+
+def _request_extension(engine, case, cmd: c.RequestExtension, actor, now, related):
+    if _pending_extension(case):
+        raise RuleViolation("an extension request is already pending a decision")
+    if cmd.working_days > engine.limits.max_extension_working_days:
+        raise RuleViolation(f"at most {engine.limits.max_extension_working_days} working days may be asked")
+    case.handling.extensions.append(ExtensionRecord(requested_at=now, requested_by=actor.party,
+                                                    working_days=cmd.working_days, reason=cmd.reason))
+    return None, {"working_days": cmd.working_days, "reason": cmd.reason}
+
+
+def _decide_extension(engine, case, cmd: c.DecideExtension, actor, now, related):
+    record = _pending_extension(case)
+    if record is None:
+        raise RuleViolation("there is no pending extension request to decide")
+    granted = cmd.working_days or record.working_days
+    if cmd.working_days and cmd.working_days > record.working_days:
+        raise RuleViolation(f"cannot grant more than the {record.working_days} working days asked")
+    record.decided_at, record.decided_by, record.approved, record.note = now, actor.party, cmd.approved, cmd.note
+    data: dict[str, Any] = {"approved": cmd.approved}
+    if cmd.approved:
+        record.working_days = granted
+        assert case.handling.due_at is not None  # dispatched cases always have a deadline
+        case.handling.due_at = extend_deadline(engine.calendar, case.handling.due_at, granted)
+        case.flags.overdue = case.flags.warned = False
+        data.update(working_days=granted, due_at=case.handling.due_at.isoformat())
+    return None, data
+
+
+def _progress(engine, case, cmd: c.ReportProgress, actor, now, related):
+    return None, {"text": cmd.text, "unit": actor.unit_code or actor.party}
+
+
+def _reply(engine, case, cmd: c.ReplyCmd, actor, now, related):
+    unit = case.handling.lead_unit or actor.party
+    case.outcome.reply = Reply(text=cmd.text, replied_at=now, unit_code=unit)
+    on_time = case.handling.due_at is None or now <= case.handling.due_at
+    return None, {"text": cmd.text, "unit": unit, "on_time": on_time}
+
+
+def _review(engine, case, cmd: c.ReviewReply, actor, now, related):
+    assert case.outcome.reply is not None  # REPLIED implies a reply
+    case.outcome.reply.reviewed_at, case.outcome.reply.approved = now, cmd.approved
+    case.outcome.reply.review_note = cmd.note
+    return (APPROVED if cmd.approved else REFUSED), {"approved": cmd.approved}
+
+
+def _follow_up(engine, case, cmd: c.FollowUpCmd, actor, now, related):
+    case.outcome.follow_ups.append(FollowUp(at=now, by=actor.party, reached=cmd.reached, resolved=cmd.resolved,
+                                            satisfaction=cmd.satisfaction, note=cmd.note))
+    if not cmd.reached:
+        label = UNREACHED
+    elif cmd.resolved and cmd.satisfaction in (Satisfaction.SATISFIED, Satisfaction.BASICALLY_SATISFIED):
+        label = SATISFIED
+    else:
+        label = UNSATISFIED
+    return label, {"reached": cmd.reached, "resolved": cmd.resolved,
+                   "satisfaction": cmd.satisfaction.value if cmd.satisfaction else None}
+
+
+def _redo(engine, case, cmd: c.Redo, actor, now, related):
+    case.outcome.redo_count += 1
+    case.outcome.reply = None
+    previous = case.handling.lead_unit
+    case.handling.signed_at = None
+    return None, {"redo_count": case.outcome.redo_count, "previous_unit": previous}
+
+
+def _plain(engine, case, cmd, actor, now, related):
+    return None, {}
+
+
+def _merge(engine, case, cmd: c.Merge, actor, now, related):
+    if related is None or related.number != cmd.into:
+        raise RuleViolation(f"case {cmd.into} to merge into was not found")
+    if related.number == case.number:
+        raise RuleViolation("a case cannot be merged into itself")
+    if related.state in (CaseState.MERGED, CaseState.ARCHIVED, CaseState.REJECTED, CaseState.TRANSFERRED):
+        raise RuleViolation(f"case {related.number} is {related.state.value} and cannot take merged cases")
+    case.links.merged_into = related.number
+    return None, {"into": related.number}
+
+
+def _supervise(engine, case, cmd: c.Supervise, actor, now, related):
+    case.flags.supervised = True
+    return None, {"reason": cmd.reason, "response_due": cmd.response_due.isoformat() if cmd.response_due else None}
+
+
+def _chase(engine, case, cmd: c.Chase, actor, now, related):
+    case.flags.chased += 1
+    return None, {"chased": case.flags.chased}
+
+
+_EFFECTS: dict[Action, Effect] = {
+    Action.ACCEPT: _accept,
+    Action.ANSWER_DIRECTLY: _answer,
+    Action.REJECT: _reject,
+    Action.TRANSFER_EMERGENCY: _transfer,
+    Action.DISPATCH: _dispatch,
+    Action.REDISPATCH: _dispatch,
+    Action.SIGN_OFF: _sign_off,
+    Action.REQUEST_RETURN: _request_return,
+    Action.DECIDE_RETURN: _decide_return,
+    Action.REQUEST_EXTENSION: _request_extension,
+    Action.DECIDE_EXTENSION: _decide_extension,
+    Action.REPORT_PROGRESS: _progress,
+    Action.REPLY: _reply,
+    Action.REVIEW_REPLY: _review,
+    Action.FOLLOW_UP: _follow_up,
+    Action.REDO: _redo,
+    Action.CLOSE: _plain,
+    Action.ARCHIVE: _plain,
+    Action.MERGE: _merge,
+    Action.SUPERVISE: _supervise,
+    Action.CHASE: _chase,
+}

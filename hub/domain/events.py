@@ -1,0 +1,45 @@
+"""Domain events: what happened to a case, recorded by the transition, delivered by the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+# One event type per action, in the past tense; adapters map these to their peers' words.
+EVENT_TYPES: dict[str, str] = {
+    "register": "case.registered",
+    "accept": "case.accepted",
+    "answer_directly": "case.answered",
+    "reject": "case.rejected",
+    "transfer_emergency": "case.transferred",
+    "dispatch": "case.dispatched",
+    "redispatch": "case.redispatched",
+    "sign_off": "case.signed_off",
+    "request_return": "case.return_requested",
+    "decide_return": "case.return_decided",
+    "request_extension": "case.extension_requested",
+    "decide_extension": "case.extension_decided",
+    "report_progress": "case.progress_reported",
+    "reply": "case.replied",
+    "review_reply": "case.reply_reviewed",
+    "follow_up": "case.followed_up",
+    "redo": "case.redo",
+    "close": "case.closed",
+    "archive": "case.archived",
+    "merge": "case.merged",
+    "supervise": "case.supervised",
+    "chase": "case.chased",
+}
+
+
+class DomainEvent(BaseModel):
+    type: str
+    case_number: str
+    case_version: int
+    occurred_at: datetime
+    actor: str
+    role: str
+    state: str
+    data: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,142 @@
+"""The case lifecycle as a table: (state, action[, outcome]) -> state, and who may act.
+
+Read it top to bottom as the life of a case (DOMAIN.md, "The lifecycle"). There is no
+catch-all: a (state, action) pair that is not a row here is refused, and the refusal
+names the current state and the actions that are allowed in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from hub.domain.model import CaseState as S
+from hub.domain.model import Role as R
+
+
+class Action(StrEnum):
+    REGISTER = "register"
+    ACCEPT = "accept"
+    ANSWER_DIRECTLY = "answer_directly"
+    REJECT = "reject"
+    TRANSFER_EMERGENCY = "transfer_emergency"
+    DISPATCH = "dispatch"
+    SIGN_OFF = "sign_off"
+    REQUEST_RETURN = "request_return"
+    DECIDE_RETURN = "decide_return"
+    REDISPATCH = "redispatch"
+    REQUEST_EXTENSION = "request_extension"
+    DECIDE_EXTENSION = "decide_extension"
+    REPORT_PROGRESS = "report_progress"
+    REPLY = "reply"
+    REVIEW_REPLY = "review_reply"
+    FOLLOW_UP = "follow_up"
+    REDO = "redo"
+    CLOSE = "close"
+    ARCHIVE = "archive"
+    MERGE = "merge"
+    SUPERVISE = "supervise"
+    CHASE = "chase"
+
+
+# Outcomes pick one row among several for the same (state, action).
+APPROVED = "approved"
+REFUSED = "refused"
+SATISFIED = "satisfied"  # reached, resolved, 满意 or 基本满意
+UNSATISFIED = "unsatisfied"  # reached, and unresolved or 不满意
+UNREACHED = "unreached"
+
+# A target meaning "the state the case was in when the pending request was made":
+# a refused return goes back to where the unit was, awaiting sign-off or in progress.
+PREVIOUS = "previous"
+
+
+@dataclass(frozen=True)
+class Transition:
+    source: S
+    action: Action
+    target: S | str
+    roles: frozenset[R]
+    outcome: str | None = None
+
+
+CENTRE = frozenset({R.AGENT, R.SUPERVISOR})
+SUPERVISION = frozenset({R.SUPERVISOR})
+HANDLERS = frozenset({R.UNIT, R.COUNTY})
+INTAKE = frozenset({R.AGENT, R.SUPERVISOR, R.PROVINCE, R.COUNTY, R.SYSTEM})
+OVERSIGHT = frozenset({R.SUPERVISOR, R.PROVINCE, R.SYSTEM})
+# A county's own centre may dispatch the cases of its divisions to its own units.
+DISPATCHERS = frozenset({R.AGENT, R.SUPERVISOR, R.COUNTY})
+FOLLOWERS = frozenset({R.AGENT, R.SUPERVISOR, R.SYSTEM})
+CLOSERS = frozenset({R.SUPERVISOR, R.SYSTEM})
+
+# States in which a unit holds the case; supervision and chasing apply only there.
+HANDLING_STATES = (S.AWAITING_SIGN_OFF, S.IN_PROGRESS, S.RETURN_REQUESTED, S.REPLIED)
+
+
+def _t(source: S, action: Action, target: S | str, roles: frozenset[R], outcome: str | None = None) -> Transition:
+    return Transition(source, action, target, roles, outcome)
+
+
+TABLE: tuple[Transition, ...] = (
+    # 登记 -> 受理, or refused, or sent to an emergency line; duplicates are merged (并单).
+    _t(S.REGISTERED, Action.ACCEPT, S.ACCEPTED, frozenset({R.AGENT, R.SUPERVISOR, R.SYSTEM})),
+    _t(S.REGISTERED, Action.REJECT, S.REJECTED, CENTRE),
+    _t(S.REGISTERED, Action.TRANSFER_EMERGENCY, S.TRANSFERRED, CENTRE),
+    _t(S.REGISTERED, Action.MERGE, S.MERGED, CENTRE),
+    _t(S.ACCEPTED, Action.REJECT, S.REJECTED, CENTRE),
+    _t(S.ACCEPTED, Action.TRANSFER_EMERGENCY, S.TRANSFERRED, CENTRE),
+    _t(S.ACCEPTED, Action.MERGE, S.MERGED, CENTRE),
+    # 直接答复 from the knowledge base, then follow-up.
+    _t(S.ACCEPTED, Action.ANSWER_DIRECTLY, S.AWAITING_FOLLOW_UP, CENTRE),
+    # 派发 to a lead unit and co-handlers.
+    _t(S.ACCEPTED, Action.DISPATCH, S.AWAITING_SIGN_OFF, DISPATCHERS),
+    _t(S.AWAITING_SIGN_OFF, Action.SIGN_OFF, S.IN_PROGRESS, HANDLERS),
+    # 退回申请: approved -> re-dispatch (改派); refused -> back to the unit.
+    _t(S.AWAITING_SIGN_OFF, Action.REQUEST_RETURN, S.RETURN_REQUESTED, HANDLERS),
+    _t(S.IN_PROGRESS, Action.REQUEST_RETURN, S.RETURN_REQUESTED, HANDLERS),
+    _t(S.RETURN_REQUESTED, Action.DECIDE_RETURN, S.RETURNED, CENTRE, APPROVED),
+    _t(S.RETURN_REQUESTED, Action.DECIDE_RETURN, PREVIOUS, CENTRE, REFUSED),
+    _t(S.RETURNED, Action.REDISPATCH, S.AWAITING_SIGN_OFF, DISPATCHERS),
+    # 延期申请: a pending request beside the state, decided by a supervisor.
+    _t(S.IN_PROGRESS, Action.REQUEST_EXTENSION, S.IN_PROGRESS, HANDLERS),
+    _t(S.IN_PROGRESS, Action.DECIDE_EXTENSION, S.IN_PROGRESS, SUPERVISION),
+    _t(S.IN_PROGRESS, Action.REPORT_PROGRESS, S.IN_PROGRESS, HANDLERS),
+    # 已回复 -> the centre reviews the reply: approved -> 回访; sent back -> the unit.
+    _t(S.IN_PROGRESS, Action.REPLY, S.REPLIED, HANDLERS),
+    _t(S.REPLIED, Action.REVIEW_REPLY, S.AWAITING_FOLLOW_UP, CENTRE, APPROVED),
+    _t(S.REPLIED, Action.REVIEW_REPLY, S.IN_PROGRESS, CENTRE, REFUSED),
+    # 回访: satisfied -> 办结; unsatisfied or unresolved -> 重办; not reached -> try again.
+    _t(S.AWAITING_FOLLOW_UP, Action.FOLLOW_UP, S.CLOSED, FOLLOWERS, SATISFIED),
+    _t(S.AWAITING_FOLLOW_UP, Action.FOLLOW_UP, S.REDO_REQUIRED, FOLLOWERS, UNSATISFIED),
+    _t(S.AWAITING_FOLLOW_UP, Action.FOLLOW_UP, S.AWAITING_FOLLOW_UP, FOLLOWERS, UNREACHED),
+    # A case whose person cannot be reached is closed by a supervisor or the scheduler.
+    _t(S.AWAITING_FOLLOW_UP, Action.CLOSE, S.CLOSED, CLOSERS),
+    _t(S.REDO_REQUIRED, Action.REDO, S.ACCEPTED, FOLLOWERS),
+    # A supervisor may accept an unsatisfied outcome (e.g. an unreasonable demand, 不合理诉求).
+    _t(S.REDO_REQUIRED, Action.CLOSE, S.CLOSED, SUPERVISION),
+    # 归档.
+    _t(S.CLOSED, Action.ARCHIVE, S.ARCHIVED, CLOSERS),
+    _t(S.REJECTED, Action.ARCHIVE, S.ARCHIVED, CLOSERS),
+    _t(S.TRANSFERRED, Action.ARCHIVE, S.ARCHIVED, CLOSERS),
+    _t(S.MERGED, Action.ARCHIVE, S.ARCHIVED, CLOSERS),
+    # 督办 and 催办 are flags: the state does not move.
+    *(_t(s, Action.SUPERVISE, s, OVERSIGHT) for s in HANDLING_STATES),
+    *(_t(s, Action.CHASE, s, OVERSIGHT) for s in HANDLING_STATES),
+)
+
+# Creation is not a move between states; it is listed for the roles that may register.
+REGISTER_ROLES = INTAKE
+
+
+def rows_for(state: S, action: Action) -> list[Transition]:
+    return [t for t in TABLE if t.source == state and t.action == action]
+
+
+def allowed_actions(state: S, role: R | None = None) -> list[str]:
+    """Actions in the table for this state (and role), in table order, without repeats."""
+    seen: dict[str, None] = {}
+    for t in TABLE:
+        if t.source == state and (role is None or role in t.roles):
+            seen.setdefault(t.action.value, None)
+    return list(seen)

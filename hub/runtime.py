@@ -1,0 +1,52 @@
+"""Running the hub: build it with its features, migrate the embedded database, serve."""
+
+from __future__ import annotations
+
+import logging
+
+from hub.container import Hub
+from hub.domain.clock import Clock
+from hub.domain.model import Role
+from hub.settings import Settings
+
+log = logging.getLogger("hub")
+
+
+def build_hub(settings: Settings, clock: Clock | None = None) -> Hub:
+    """The hub with every feature plugged in. Features add event sinks and routers here,
+    in one place, so the core never imports them."""
+    from hub.features import load_features
+
+    hub = Hub.build(settings, clock)
+    for feature in load_features():
+        feature.install(hub)
+    return hub
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from hub.api.app import create_app
+    from hub.db.migrate import upgrade
+    from hub.logmask import configure_logging
+
+    configure_logging(settings.log_level)
+    hub = build_hub(settings)
+    if hub.db.is_sqlite and settings.auto_migrate:
+        upgrade(hub.db.writer)
+    if settings.bootstrap_key is not None and hub.keys.count() == 0:
+        hub.keys.create("centre", Role.SUPERVISOR, hub.clock.now(), note="bootstrap", key=settings.bootstrap_key.get_secret_value())
+    app = create_app(hub)
+    # On the embedded default one process is the whole hub: it runs the background
+    # workers (relay, scheduler, pollers) itself. At scale they run as their own commands.
+    workers = list(hub.workers) if (hub.db.is_sqlite or settings.workers_in_serve) else []
+    for worker in workers:
+        worker.start()
+    log.info("hub serving on http://%s:%s (database %s)", settings.host, settings.port,
+             "SQLite file" if hub.db.is_sqlite else "PostgreSQL")
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    finally:
+        for worker in reversed(workers):
+            worker.stop()
+        hub.close()

@@ -1,0 +1,69 @@
+"""A sandbox peer that receives webhook deliveries: it keeps each message once per
+Idempotency-Key (as a well-behaved peer does) and can be told to fail, so tests and
+newcomers can watch retries, dead letters and dedupe happen over real HTTP."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+
+@dataclass
+class SinkState:
+    received: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> message, first copy
+    order: list[str] = field(default_factory=list)
+    attempts: int = 0
+    duplicates: int = 0
+    # Fault plan: each delivery pops the next fault, if any ('ok', '500', '429', 'slow', 'garbage', '400', 'reset').
+    faults: list[str] = field(default_factory=list)
+    slow_seconds: float = 5.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def create_sink(state: SinkState | None = None) -> FastAPI:
+    state = state or SinkState()
+    app = FastAPI(title="sandbox webhook sink")
+    app.state.sink = state
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/events")
+    async def receive(request: Request, idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")):
+        with state.lock:
+            state.attempts += 1
+            fault = state.faults.pop(0) if state.faults else "ok"
+        if fault == "500":
+            return PlainTextResponse("upstream broke", status_code=500)
+        if fault == "429":
+            return PlainTextResponse("slow down", status_code=429, headers={"Retry-After": "1"})
+        if fault == "400":
+            return JSONResponse({"error": "bad case"}, status_code=400)
+        if fault == "slow":
+            time.sleep(state.slow_seconds)
+        if fault == "garbage":
+            return PlainTextResponse("<html>proxy error", status_code=200)
+        if not idempotency_key:
+            return JSONResponse({"error": "Idempotency-Key required"}, status_code=400)
+        body = await request.json()
+        with state.lock:
+            if idempotency_key in state.received:
+                state.duplicates += 1
+            else:
+                state.received[idempotency_key] = body
+                state.order.append(idempotency_key)
+        return {"id": f"SINK-{body.get('case_number', '?')}", "key": idempotency_key}
+
+    @app.get("/received")
+    def received() -> dict[str, Any]:
+        with state.lock:
+            return {"count": len(state.order), "duplicates": state.duplicates, "attempts": state.attempts,
+                    "messages": [state.received[k] for k in state.order]}
+
+    return app

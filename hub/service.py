@@ -1,0 +1,162 @@
+"""The application layer: one transaction per command.
+
+Load the case, let the engine decide, store the case, its history and its events, and
+hand the events to the sinks (the outbox) inside the same transaction. Commit once.
+Nothing here calls a peer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hub.calendar_store import CalendarStore
+from hub.db.database import Database
+from hub.db.models import EventRow, IdempotencyRow
+from hub.db.repository import CaseQuery, CaseRepository
+from hub.domain import commands as c
+from hub.domain.access import Actor, can_see_case
+from hub.domain.clock import Clock
+from hub.domain.engine import Engine
+from hub.domain.errors import AccessDenied, CaseNotFound, RuleViolation, StaleCase
+from hub.domain.model import Case, CaseDraft, HistoryEntry
+from hub.mappings import Catalogue
+from hub.settings import Settings
+
+# Called inside the transaction with the stored events; the outbox routes them to peers.
+EventSink = Callable[[Session, list[EventRow]], None]
+
+
+class IdempotencyConflict(RuleViolation):
+    """The same Idempotency-Key came with a different body."""
+
+
+class ContentTooLarge(RuleViolation):
+    def __init__(self, limit: int, actual: int) -> None:
+        self.limit, self.actual = limit, actual
+        super().__init__(f"content is {actual} characters; at most {limit} are accepted")
+
+
+@dataclass(frozen=True)
+class Registered:
+    case: Case
+    created: bool
+
+
+class CaseService:
+    def __init__(self, db: Database, settings: Settings, catalogue: Catalogue, clock: Clock,
+                 calendars: CalendarStore, sinks: list[EventSink] | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.catalogue = catalogue
+        self.clock = clock
+        self.calendars = calendars
+        self.sinks: list[EventSink] = list(sinks or [])
+
+    def engine(self) -> Engine:
+        return Engine(self.calendars.calendar(), self.settings.time_limits, self.catalogue)
+
+    # -- intake --------------------------------------------------------------------------
+    def validate_draft(self, draft: CaseDraft) -> None:
+        """Codes must exist in mappings/; raises UnknownCode naming the field."""
+        self.catalogue.category(draft.category_code)
+        self.catalogue.division(draft.place.division_code)
+        if len(draft.content) > self.settings.max_content_chars:
+            raise ContentTooLarge(self.settings.max_content_chars, len(draft.content))
+
+    def register(self, draft: CaseDraft, actor: Actor, idempotency_key: str | None = None) -> Registered:
+        self.validate_draft(draft)
+        digest = _digest(draft)
+        for attempt in range(3):
+            try:
+                return self._register_once(draft, actor, idempotency_key, digest)
+            except IntegrityError:
+                # Two requests with one key raced on PostgreSQL; the loser finds the winner's row.
+                if attempt == 2 or idempotency_key is None:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _register_once(self, draft: CaseDraft, actor: Actor, key: str | None, digest: str) -> Registered:
+        now = self.clock.now()
+        with self.db.write() as s:
+            repo = CaseRepository(s)
+            if key is not None:
+                seen = s.get(IdempotencyRow, (actor.party, key))
+                if seen is not None:
+                    if seen.request_hash != digest:
+                        raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for a different request (case {seen.case_number})")
+                    return Registered(repo.get(seen.case_number), created=False)
+            outcome = self.engine().register(draft, repo.next_number(self.settings.region_code, now), actor, now)
+            case_id = repo.add(outcome.case)
+            self._emit(s, repo, case_id, outcome.events)
+            if key is not None:
+                s.add(IdempotencyRow(scope=actor.party, key=key, request_hash=digest, case_number=outcome.case.number, created_at=now))
+                s.flush()
+            return Registered(outcome.case, created=True)
+
+    # -- transitions ---------------------------------------------------------------------
+    def act(self, number: str, command: c.Command, actor: Actor, expected_version: int | None = None) -> Case:
+        now = self.clock.now()
+        with self.db.write() as s:
+            repo = CaseRepository(s)
+            case = repo.get(number)
+            self._check_visible(actor, case)
+            if expected_version is not None and expected_version != case.version:
+                raise StaleCase(number, expected_version, case.version)
+            related = None
+            if isinstance(command, c.Merge):
+                try:
+                    related = repo.get(command.into)
+                except CaseNotFound:
+                    raise RuleViolation(f"case {command.into} to merge into was not found") from None
+            outcome = self.engine().act(case, command, actor, now, related)
+            case_id = repo.save(outcome.case, case.version)
+            self._emit(s, repo, case_id, outcome.events)
+            if outcome.related is not None and related is not None:
+                repo.save(outcome.related, related.version)
+            return outcome.case
+
+    def _emit(self, s: Session, repo: CaseRepository, case_id: int, events: list) -> None:
+        rows = repo.record_events(case_id, events)
+        for sink in self.sinks:
+            sink(s, rows)
+
+    # -- reads -----------------------------------------------------------------------------
+    def get(self, number: str, actor: Actor) -> Case:
+        with self.db.read() as s:
+            case = CaseRepository(s).get(number)
+        self._check_visible(actor, case)
+        return case
+
+    def history(self, number: str, actor: Actor) -> list[HistoryEntry]:
+        return self.get(number, actor).history
+
+    def list(self, query: CaseQuery, actor: Actor) -> tuple[list[Case], str | None]:
+        with self.db.read() as s:
+            return CaseRepository(s).list(query, actor, self.clock.now())
+
+    def find_by_ref(self, system: str, external_id: str) -> Case | None:
+        with self.db.read() as s:
+            return CaseRepository(s).find_by_ref(system, external_id)
+
+    @staticmethod
+    def _check_visible(actor: Actor, case: Case) -> None:
+        if not can_see_case(actor, case):
+            # Same answer as for a case that does not exist would hide existence; we say
+            # 403 so a county knows the case is real but not theirs (the centre's choice).
+            raise AccessDenied(f"case {case.number} is not visible to party '{actor.party}'")
+
+
+def _digest(draft: CaseDraft) -> str:
+    body = json.dumps(draft.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def event_rows(s: Session, case_number: str) -> list[EventRow]:
+    return list(s.execute(select(EventRow).where(EventRow.case_number == case_number).order_by(EventRow.id)).scalars())
