@@ -78,7 +78,24 @@ class CaseRepository:
 
     def get(self, number: str, with_history: bool = True) -> Case:
         row = self._row(number)
-        return self._to_case(row, self._history(row.id) if with_history else [])
+        case = self._to_case(row, self._history(row.id) if with_history else [])
+        # The refs table is the truth: adapters attach a peer's id without a new version.
+        refs = self.session.execute(select(ExternalRefRow).where(ExternalRefRow.case_id == row.id)
+                                    .order_by(ExternalRefRow.system)).scalars()
+        case.external_refs = [ExternalRef(system=r.system, external_id=r.external_id) for r in refs]
+        return case
+
+    def attach_ref(self, number: str, ref: ExternalRef) -> bool:
+        """Record a peer's id for the case (e.g. after delivery). False if already there."""
+        row = self._row(number)
+        existing = self.session.execute(select(ExternalRefRow).where(ExternalRefRow.case_id == row.id,
+                                                                     ExternalRefRow.system == ref.system)).scalar_one_or_none()
+        if existing is not None:
+            if existing.external_id != ref.external_id:
+                raise RuleViolation(f"case {number} already has {ref.system} id {existing.external_id!r}, not {ref.external_id!r}")
+            return False
+        self._write_refs(row.id, [ref])
+        return True
 
     def _history(self, case_id: int) -> list[HistoryEntry]:
         rows = self.session.execute(select(HistoryRow).where(HistoryRow.case_id == case_id).order_by(HistoryRow.seq)).scalars()

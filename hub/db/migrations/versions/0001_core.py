@@ -38,6 +38,12 @@ def upgrade() -> None:
     sa.Column('updated_by', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('day')
     )
+    op.create_table('leases',
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('holder', sa.String(length=128), nullable=False),
+    sa.Column('expires_at', hub.db.models.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('name')
+    )
     op.create_table('case_number_seq',
     sa.Column('day', sa.String(length=8), nullable=False),
     sa.Column('last', sa.Integer(), nullable=False),
@@ -137,6 +143,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('leases')
     with op.batch_alter_table('case_units', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_case_units_unit_code'))
 
