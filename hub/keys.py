@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -48,8 +50,15 @@ def _hash(secret: str) -> str:
 
 
 class KeyStore:
-    def __init__(self, db: Database) -> None:
+    """Keys are checked on every request: a verified key is remembered for `cache_seconds`
+    so that a request costs no extra read. A revocation takes effect at once in the process
+    that made it and within `cache_seconds` in the others."""
+
+    def __init__(self, db: Database, cache_seconds: float = 10.0) -> None:
         self.db = db
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[Actor, float]] = {}
+        self._lock = threading.Lock()
 
     def create(self, party: str, role: Role, now: datetime, unit_code: str | None = None,
                divisions: list[str] | None = None, note: str | None = None, key: str | None = None) -> str:
@@ -67,6 +76,19 @@ class KeyStore:
         return f"hub_{key_id}_{secret}"
 
     def authenticate(self, presented: str) -> Actor:
+        fingerprint = _hash(presented)
+        with self._lock:
+            hit = self._cache.get(fingerprint)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        actor = self._authenticate(presented)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[fingerprint] = (actor, time.monotonic() + self.cache_seconds)
+        return actor
+
+    def _authenticate(self, presented: str) -> Actor:
         _, key_id, secret = _split(presented)
         with self.db.read() as s:
             row = s.execute(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id)).scalar_one_or_none()
@@ -88,7 +110,9 @@ class KeyStore:
             if row is None or row.revoked_at is not None:
                 return False
             row.revoked_at = now
-            return True
+        with self._lock:
+            self._cache.clear()
+        return True
 
     def count(self) -> int:
         return len(self.list())

@@ -72,7 +72,7 @@ class CaseService:
 
     def register(self, draft: CaseDraft, actor: Actor, idempotency_key: str | None = None) -> Registered:
         self.validate_draft(draft)
-        digest = _digest(draft)
+        digest = _digest(draft) if idempotency_key is not None else ""
         for attempt in range(3):
             try:
                 return self._register_once(draft, actor, idempotency_key, digest)

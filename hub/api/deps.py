@@ -16,17 +16,18 @@ _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A party
 _bearer = HTTPBearer(auto_error=False, description="The same key as a bearer token.")
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:
     return request.app.state.hub
 
 
-def get_actor(request: Request, api_key: Annotated[str | None, Depends(_api_key)],
+async def get_actor(request: Request, api_key: Annotated[str | None, Depends(_api_key)],
               bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Actor:
     presented = api_key or (bearer.credentials if bearer else None)
     if not presented:
         raise HTTPException(401, "an API key is required (X-API-Key header or Bearer token)", headers={"WWW-Authenticate": "Bearer"})
     try:
-        actor = get_hub(request).keys.authenticate(presented)
+        # Usually a cache hit; a miss is one indexed read, short enough for the loop thread.
+        actor = request.app.state.hub.keys.authenticate(presented)
     except KeyError_ as exc:
         raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
     request.state.actor = actor
@@ -34,7 +35,7 @@ def get_actor(request: Request, api_key: Annotated[str | None, Depends(_api_key)
 
 
 def require_roles(*roles: Role):
-    def check(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
+    async def check(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
         if actor.role not in roles:
             raise HTTPException(403, f"role '{actor.role.value}' may not do this; needs one of {', '.join(r.value for r in roles)}")
         return actor

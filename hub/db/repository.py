@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -63,10 +63,7 @@ class CaseRepository:
     def next_number(self, region_code: str, now: datetime) -> str:
         day = now.astimezone(LOCAL_TZ).strftime("%Y%m%d")
         dialect = self.session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = insert(CaseNumberSeqRow).values(day=day, last=1)
-        stmt = stmt.on_conflict_do_update(index_elements=["day"], set_={"last": CaseNumberSeqRow.last + 1})
-        last = self.session.execute(stmt.returning(CaseNumberSeqRow.last)).scalar_one()
+        last = self.session.execute(_next_number_stmt(dialect), {"day": day}).scalar_one()
         return f"{region_code}{day}{last:06d}"
 
     # -- reads ---------------------------------------------------------------------------
@@ -154,13 +151,13 @@ class CaseRepository:
 
     # -- writes --------------------------------------------------------------------------
     def add(self, case: Case) -> int:
-        row = CaseRow(number=case.number, **self._columns(case))
-        self.session.add(row)
-        self.session.flush()
-        self._write_refs(row.id, case.external_refs)
-        self._write_units(row.id, case)
-        self._write_history(row.id, case.history, start=0)
-        return row.id
+        # Core inserts, not the ORM unit of work: intake is the hot path and these rows
+        # are never read back in the same transaction.
+        case_id = self.session.execute(_INSERT_CASE, {"number": case.number, **self._columns(case)}).scalar_one()
+        self._write_refs(case_id, case.external_refs)
+        self._write_units(case_id, case)
+        self._write_history(case_id, case.history, start=0)
+        return case_id
 
     def save(self, case: Case, expected_version: int) -> int:
         row_id = self.session.execute(select(CaseRow.id).where(CaseRow.number == case.number)).scalar_one_or_none()
@@ -180,10 +177,13 @@ class CaseRepository:
         return row_id
 
     def record_events(self, case_id: int, events: list[DomainEvent]) -> list[EventRow]:
-        rows = [EventRow(case_id=case_id, case_number=e.case_number, case_version=e.case_version, type=e.type,
-                         occurred_at=e.occurred_at, payload=e.model_dump(mode="json")) for e in events]
-        self.session.add_all(rows)
-        self.session.flush()
+        """Insert the events; return them as (detached) rows with their ids, for the sinks."""
+        values = [dict(case_id=case_id, case_number=e.case_number, case_version=e.case_version, type=e.type,
+                       occurred_at=e.occurred_at, payload=e.model_dump(mode="json")) for e in events]
+        rows = []
+        for v in values:
+            event_id = self.session.execute(_INSERT_EVENT, v).scalar_one()
+            rows.append(EventRow(id=event_id, **v))
         return rows
 
     def _write_refs(self, case_id: int, refs: list[ExternalRef]) -> None:
@@ -204,15 +204,17 @@ class CaseRepository:
         if replace:
             self.session.execute(delete(CaseUnitRow).where(CaseUnitRow.case_id == case_id))
         lead = case.handling.lead_unit
-        for code in case.units:
-            self.session.add(CaseUnitRow(case_id=case_id, unit_code=code, role="lead" if code == lead else "co"))
+        rows = [dict(case_id=case_id, unit_code=code, role="lead" if code == lead else "co") for code in case.units]
+        if rows:
+            self.session.execute(CaseUnitRow.__table__.insert(), rows)
 
     def _write_history(self, case_id: int, entries: list[HistoryEntry], start: int) -> None:
         # Append-only: entries already stored are never rewritten.
-        for e in entries[start:]:
-            self.session.add(HistoryRow(case_id=case_id, seq=e.seq, at=e.at, actor=e.actor, role=e.role.value,
-                                        action=e.action, from_state=e.from_state.value if e.from_state else None,
-                                        to_state=e.to_state.value, note=e.note, data=e.data))
+        rows = [dict(case_id=case_id, seq=e.seq, at=e.at, actor=e.actor, role=e.role.value, action=e.action,
+                     from_state=e.from_state.value if e.from_state else None, to_state=e.to_state.value,
+                     note=e.note, data=e.data) for e in entries[start:]]
+        if rows:
+            self.session.execute(HistoryRow.__table__.insert(), rows)
 
     @staticmethod
     def _columns(case: Case) -> dict:
@@ -231,5 +233,24 @@ class CaseRepository:
     def _to_case(row: CaseRow, history: list[HistoryEntry]) -> Case:
         return Case.model_validate({**row.doc, "history": history})
 
+
+def _next_number_stmt(dialect: str):
+    stmt = _NEXT_NUMBER.get(dialect)
+    if stmt is None:
+        table = CaseNumberSeqRow.__table__
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = (insert(table).values(day=bindparam("day"), last=1)
+                .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + 1})
+                .returning(table.c.last))
+        _NEXT_NUMBER[dialect] = stmt
+    return stmt
+
+
+_NEXT_NUMBER: dict[str, object] = {}
+
+# Plain Core statements on the tables, parameters bound at execution: compiled once and
+# cached, they skip the ORM's per-row bookkeeping on the intake path.
+_INSERT_CASE = CaseRow.__table__.insert().returning(CaseRow.__table__.c.id)
+_INSERT_EVENT = EventRow.__table__.insert().returning(EventRow.__table__.c.id)
 
 OPEN_HANDLING_STATES = ("awaiting_sign_off", "in_progress", "return_requested")
