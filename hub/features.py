@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 # Module paths, each exposing `feature`. Order is the order of installation.
 FEATURES: list[str] = [
+    "hub.integration.kit.feature",
+    "adapters.county.feature",
 ]
 
 

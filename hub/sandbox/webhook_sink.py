@@ -66,4 +66,33 @@ def create_sink(state: SinkState | None = None) -> FastAPI:
             return {"count": len(state.order), "duplicates": state.duplicates, "attempts": state.attempts,
                     "messages": [state.received[k] for k in state.order]}
 
+    # -- the conformance kit's peer control (docs/integrator-guide.md, hub/integration/kit/peer.py)
+    @app.post("/_kit/reset", status_code=204)
+    def kit_reset() -> None:
+        with state.lock:
+            state.received.clear()
+            state.order.clear()
+            state.faults.clear()
+            state.attempts = state.duplicates = 0
+
+    @app.post("/_kit/fault", status_code=204)
+    async def kit_fault(request: Request):
+        body = await request.json()
+        mode = body.get("mode") if isinstance(body, dict) else None
+        if mode not in KIT_FAULTS:
+            return JSONResponse({"error": f"mode: {mode!r} is not one of {', '.join(KIT_FAULTS)}"}, status_code=422)
+        with state.lock:
+            state.faults.append(mode)
+        return None
+
+    @app.get("/_kit/received")
+    def kit_received() -> dict[str, Any]:
+        with state.lock:
+            return {"messages": [{"key": k, "case_number": state.received[k].get("case_number"),
+                                  "event_type": state.received[k].get("event_type")} for k in state.order]}
+
     return app
+
+
+# The sink's faults the kit may plan through POST /_kit/fault.
+KIT_FAULTS = ("500", "429", "400", "garbage", "slow")

@@ -1,0 +1,96 @@
+"""CountyAdapter: the outbox hands it messages for one county; it sends each to the
+county's REST endpoint in the county's own shape (mappings/county/<county>.yaml) and
+returns the county's ticket id, which the hub keeps as the case's `county.<county>` ref.
+
+One adapter class serves every county: the destination's settings name the county.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AnyHttpUrl, Field, SecretStr
+
+from adapters.county.config import CountyConfig, load_counties
+from adapters.county.mapper import external_ref, get_path, message_to_payload
+from adapters.county.wire import CountyWire
+from hub.integration.contract import (
+    Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, OutboundMessage,
+    PermanentError,
+)
+from hub.mappings import MappingError
+
+# Events that hand the case to units: they go to a county only if one of its units holds it.
+_HAND_OVER = {"case.dispatched", "case.redispatched"}
+
+
+class CountySettings(AdapterSettings):
+    county: str = Field(description="The county id: mappings/county/<county>.yaml.")
+    url: AnyHttpUrl | None = Field(default=None, description="Overrides outbound.url of the county file (e.g. the sandbox).")
+    poll_url: AnyHttpUrl | None = Field(default=None, description="Overrides transport.poll_url of the county file.")
+    token: SecretStr | None = Field(default=None, description="Sent as 'Authorization: Bearer <token>' if the county wants one.")
+    connect_timeout: float = Field(default=3.0, gt=0)
+    timeout: float = Field(default=10.0, gt=0)
+    health_path: str = Field(default="/health", description="GET here answers 2xx when the county's system is up.")
+
+
+class CountyAdapter(Adapter[CountySettings]):
+    name = "county"
+    settings_model = CountySettings
+
+    def __init__(self, settings: CountySettings, context: AdapterContext) -> None:
+        super().__init__(settings, context)
+        try:
+            counties = load_counties(context.mappings_dir)
+        except MappingError as exc:
+            raise ConfigurationError(f"destination {context.destination!r}: {exc}") from exc
+        if settings.county not in counties:
+            raise ConfigurationError(f"destination {context.destination!r}: no mappings/county/{settings.county}.yaml; "
+                                     f"configured: {', '.join(sorted(counties)) or 'none'}")
+        self.county: CountyConfig = counties[settings.county]
+        self.url = str(settings.url) if settings.url else self.county.outbound.url
+        self._county_units = set(self.county.codes.unit.values())
+        self._wire = CountyWire(settings.timeout, settings.connect_timeout,
+                                settings.token.get_secret_value() if settings.token else None)
+
+    def deliver(self, message: OutboundMessage) -> Delivery:
+        cfg = self.county
+        if message.event_type not in cfg.outbound.events:
+            return Delivery(detail=f"not sent: {message.event_type} is not in {cfg.county}'s outbound.events")
+        ticket_id = message.external_id or _ref(message.case, cfg.system)
+        if not self._concerns_county(message, ticket_id):
+            return Delivery(detail=f"not sent: none of {cfg.county}'s units holds case {message.case_number}")
+        payload = message_to_payload(cfg, message, ticket_id)
+        answer = self._wire.post_json(self.url, payload, message.idempotency_key, self.context.clock.now())
+        returned = get_path(answer, cfg.outbound.answer_ticket_id) if isinstance(answer, dict) else None
+        if returned is None or isinstance(returned, (bool, dict, list)) or str(returned) == "":
+            if ticket_id is None:
+                raise PermanentError(f"county {cfg.county} accepted case {message.case_number} but its answer has no "
+                                     f"ticket id at {cfg.outbound.answer_ticket_id}", detail=str(answer)[:300])
+            returned = ticket_id
+        return Delivery(external_ref=external_ref(cfg, ticket_id or str(returned)),
+                        detail=f"{cfg.county} {cfg.outbound.events[message.event_type]}")
+
+    def _concerns_county(self, message: OutboundMessage, ticket_id: str | None) -> bool:
+        handling = message.case.get("handling") or {}
+        units = {handling.get("lead_unit"), *(handling.get("co_units") or [])}
+        if message.event_type in _HAND_OVER:
+            data = message.event.get("data") or {}
+            units |= {data.get("lead_unit"), *(data.get("co_units") or [])}
+        return bool(units & self._county_units) or ticket_id is not None
+
+    def health(self) -> HealthReport:
+        from httpx import URL
+
+        ok, detail = self._wire.ping(str(URL(self.url).copy_with(path=self.settings.health_path, query=None)))
+        return HealthReport(ok=ok, detail=detail)
+
+    def close(self) -> None:
+        self._wire.close()
+
+
+def _ref(case: dict[str, Any], system: str) -> str | None:
+    for ref in case.get("external_refs") or []:
+        if ref.get("system") == system:
+            return ref.get("external_id")
+    return None

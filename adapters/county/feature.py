@@ -1,0 +1,101 @@
+"""The county feature: county files validated at start, the push API, the store's sink,
+one poller per county that cannot push, CLI checks and sandbox peers."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hub.container import Hub
+
+SANDBOX_PORT_OFFSET = 50  # sandbox counties listen on base_port + 50, 51, ...
+
+
+class _Feature:
+    name = "county"
+
+    def install(self, hub: "Hub") -> None:
+        from adapters.county.api import router
+        from adapters.county.config import load_counties
+        from adapters.county.intake import CountyIntake
+        from adapters.county.poller import CountyPoller
+        from adapters.county.store import CountyStore
+
+        counties = load_counties(hub.settings.mappings_dir, hub.catalogue)  # a bad file stops the start here
+        store = CountyStore(hub.db)
+        intake = CountyIntake(hub, counties, store)
+        hub.cases.sinks.append(store.sink)
+        hub.routers.append(router)
+        hub.extras["county"] = intake
+        overrides = _poll_overrides(hub)
+        for cfg in counties.values():
+            if cfg.transport.updates == "poll":
+                url = overrides.get(cfg.county) or cfg.transport.poll_url
+                assert url is not None  # the config model requires poll_url for polling counties
+                hub.workers.append(CountyPoller(hub, cfg, intake, store, url))
+
+    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+        p = sub.add_parser("county", help="county adapter: check the county files, poll a county once")
+        csub = p.add_subparsers(dest="county_cmd", required=True)
+        check = csub.add_parser("check", help="validate mappings/county/*.yaml against the catalogue")
+        check.set_defaults(func=_cmd_check)
+        poll = csub.add_parser("poll", help="poll one county's feed once (the worker does this on a timer)")
+        poll.add_argument("county")
+        poll.set_defaults(func=_cmd_poll)
+
+    def sandbox_peers(self, base_port: int) -> list[Any]:
+        from adapters.county.config import load_counties
+        from adapters.county.sandbox import sandbox_peer
+        from hub.settings import Settings
+
+        counties = load_counties(Settings().mappings_dir)
+        return [sandbox_peer(cfg, base_port + SANDBOX_PORT_OFFSET + i, base_port) for i, cfg in enumerate(counties.values())]
+
+
+def _poll_overrides(hub: "Hub") -> dict[str, str]:
+    """A county destination's `poll_url` setting points the poller elsewhere (the sandbox)."""
+    out: dict[str, str] = {}
+    for dest in hub.settings.destinations.values():
+        if dest.adapter == "county" and dest.settings.get("county") and dest.settings.get("poll_url"):
+            out[str(dest.settings["county"])] = str(dest.settings["poll_url"])
+    return out
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from adapters.county.config import load_counties
+    from hub.mappings import MappingError, load_catalogue
+    from hub.settings import Settings
+
+    settings = Settings()
+    try:
+        counties = load_counties(settings.mappings_dir, load_catalogue(settings.mappings_dir))
+    except MappingError as exc:
+        print(exc)
+        return 1
+    for cfg in counties.values():
+        print(f"{cfg.county:<10} {cfg.name_zh} divisions {','.join(cfg.divisions)} updates by {cfg.transport.updates}"
+              f"{' signed' if cfg.security.hmac_secret_env else ''}")
+    return 0
+
+
+def _cmd_poll(args: argparse.Namespace) -> int:
+    from hub.runtime import build_hub
+    from hub.settings import Settings
+
+    hub = build_hub(Settings())
+    try:
+        pollers = [w for w in hub.workers if getattr(w, "name", "") == f"county-poller-{args.county}"]
+        if not pollers:
+            print(f"county {args.county!r} does not poll (transport.updates is not 'poll')")
+            return 1
+        result = pollers[0].poll_once()
+        print(f"tickets {result.tickets}, updates {result.updates}, refused {len(result.refused)}, cursor {result.cursor}")
+        for line in result.refused:
+            print(f"  refused {line}")
+        return 0
+    finally:
+        hub.close()
+
+
+feature = _Feature()

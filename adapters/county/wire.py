@@ -1,0 +1,54 @@
+"""The wire to a county's REST API: httpx and HTTP status classification, nothing else.
+
+5xx, 408, 425, 429, timeouts and transport failures are TransientError (with Retry-After
+when the county sends one); any other non-2xx is PermanentError.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from adapters.webhook.adapter import classify_response
+from hub.integration.contract import TransientError
+
+
+class CountyWire:
+    def __init__(self, timeout: float, connect_timeout: float, token: str | None = None) -> None:
+        headers = {"User-Agent": "12345-hub county adapter"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout, connect=connect_timeout))
+
+    def _send(self, method: str, url: str, now: datetime, **kwargs: Any) -> Any:
+        try:
+            response = self._client.request(method, url, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"county timed out: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"county unreachable: {type(exc).__name__}: {exc}") from exc
+        classify_response(response, now)
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise TransientError("county answered 2xx with a body that is not JSON", detail=response.text[:200]) from exc
+
+    def post_json(self, url: str, payload: dict[str, Any], idempotency_key: str, now: datetime) -> Any:
+        return self._send("POST", url, now, json=payload, headers={"Idempotency-Key": idempotency_key})
+
+    def get_json(self, url: str, params: dict[str, str], now: datetime) -> Any:
+        return self._send("GET", url, now, params=params)
+
+    def ping(self, url: str) -> tuple[bool, str]:
+        try:
+            response = self._client.get(url)
+        except httpx.HTTPError as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        return response.is_success, f"HTTP {response.status_code}"
+
+    def close(self) -> None:
+        self._client.close()

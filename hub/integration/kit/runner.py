@@ -1,0 +1,123 @@
+"""run_kit: the whole conformance run for one adapter, as a Python API (pytest) and for the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hub.domain.clock import Clock, SystemClock
+from hub.integration.contract import Adapter, AdapterContext, AdapterError, ConfigurationError
+from hub.integration.kit.peer import PeerControl
+from hub.integration.kit.report import KitReport
+from hub.integration.kit.scenarios import SampleCases, Scenarios
+from hub.integration.kit.static import check_contract, check_mappings, settings_errors
+from hub.integration.registry import discover
+from hub.mappings import MappingError, MappingErrors, load_catalogue
+
+DESTINATION = "kit"
+
+
+def default_mappings_dir() -> Path:
+    from hub.settings import REPO_ROOT
+
+    return REPO_ROOT / "mappings"
+
+
+def run_kit(adapter_name: str, settings: dict[str, Any], peer: PeerControl | None, *,
+            mappings_dir: Path | None = None, clock: Clock | None = None,
+            available: dict[str, type[Adapter]] | None = None, settings_source: str = "settings",
+            settings_lines: dict[tuple, int] | None = None, events: list[str] | None = None,
+            division: str | None = None, unit: str | None = None) -> KitReport:
+    """Check the adapter registered as `adapter_name` and, with a peer, drive the scenarios.
+
+    `available` replaces entry-point discovery (a test's own classes); `peer=None` runs
+    only the static checks. `events`, `division` and `unit` shape the sample cases for an
+    adapter that routes (e.g. a county takes only its own units' cases and some event types).
+    Never raises for anything the adapter does: it is all in the report.
+    """
+    report = KitReport(adapter_name)
+    mappings_dir = mappings_dir or default_mappings_dir()
+    contract = report.check("contract")
+    try:
+        found = available if available is not None else discover()
+    except ConfigurationError as exc:
+        contract.fail(str(exc))
+        return report
+    cls = found.get(adapter_name)
+    if cls is None:
+        contract.fail(f"no adapter named {adapter_name!r} in entry-point group 'hotline_hub.adapters'; installed: "
+                      f"{', '.join(sorted(found)) or 'none'} (did you `pip install -e` your package?)")
+        return report
+    check_contract(cls, contract)
+    if not contract.ok:
+        report.skip("settings", "not run: fix the contract first")
+        return report
+
+    settings_check = report.check("settings")
+    errors = settings_errors(cls.settings_model, settings, settings_source, settings_lines)
+    for problem in errors:
+        settings_check.fail(problem)
+    if errors:
+        return report
+    validated = cls.settings_model.model_validate(settings)
+
+    mapping_check = report.check("mappings")
+    try:
+        catalogue = load_catalogue(mappings_dir)
+    except MappingError as exc:
+        for e in exc.errors if isinstance(exc, MappingErrors) else [exc]:
+            mapping_check.fail(f"the hub's own catalogue: {MappingError.__str__(e)}")
+        return report
+    check_mappings(cls, validated, mappings_dir, catalogue, mapping_check)
+
+    if peer is None:
+        report.skip("scenarios", "not run: no peer given (CLI: --peer URL of a peer with the /_kit endpoints)")
+        return report
+    clock = clock or SystemClock()
+    try:
+        samples = SampleCases(catalogue, clock.now(), DESTINATION, division=division, unit=unit, events=events)
+    except (ValueError, StopIteration) as exc:
+        report.check("scenarios").fail(f"cannot build sample cases: {exc}")
+        return report
+    build = report.check("build")
+    try:
+        adapter = cls(validated, AdapterContext(destination=DESTINATION, clock=clock, mappings_dir=mappings_dir))
+    except AdapterError as exc:
+        build.fail(f"{cls.__name__}(settings, context) raised {type(exc).__name__}: {exc}")
+        return report
+    except Exception as exc:  # noqa: BLE001 - the integrator's constructor may fail any way; name it
+        build.fail(f"{cls.__name__}(settings, context) raised {type(exc).__name__}: {exc}; a bad setting or "
+                   "mapping must raise ConfigurationError")
+        return report
+    try:
+        Scenarios(adapter, peer, samples, catalogue, report).run_all()
+    finally:
+        try:
+            adapter.close()
+        except Exception as exc:  # noqa: BLE001
+            report.check("close").fail(f"close() raised {type(exc).__name__}: {exc}")
+    return report
+
+
+def load_settings_file(path: Path) -> tuple[Any, dict[tuple, int]]:
+    """The YAML settings (what goes under destinations.<name>.settings) and each key's line."""
+    text = path.read_text(encoding="utf-8")
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    lines: dict[tuple, int] = {}
+
+    def walk(node: yaml.Node, loc: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                lines[loc + (key.value,)] = key.start_mark.line + 1
+                walk(value, loc + (key.value,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, value in enumerate(node.value):
+                lines[loc + (i,)] = value.start_mark.line + 1
+                walk(value, loc + (i,))
+
+    if root is not None:
+        walk(root, ())
+    data = yaml.safe_load(text)
+    return ({} if data is None else data), lines

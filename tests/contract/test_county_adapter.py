@@ -1,0 +1,147 @@
+"""CountyAdapter against the contract and against a sandbox county over real HTTP: the
+outgoing payload in each county's own shape, Idempotency-Key dedupe, the county's ticket
+id returned, and every HTTP failure classified transient or permanent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from adapters.county.config import load_counties
+from adapters.county.sandbox import CountySandboxState, create_app
+from hub.domain.clock import ManualClock
+from hub.domain.model import Case, CaseState, Handling
+from hub.integration.contract import (
+    AdapterContext, MappingFailure, OutboundMessage, PermanentError, TransientError,
+)
+from hub.integration.registry import build_adapter, contract_problems, discover
+from hub.mappings import load_catalogue
+from hub.settings import REPO_ROOT
+from tests.support.factories import draft
+from tests.support.live import LiveServer, free_port
+
+MAPPINGS = REPO_ROOT / "mappings"
+NOW = datetime.fromisoformat("2025-09-26T10:00:00+08:00")
+COUNTIES = load_counties(MAPPINGS, load_catalogue(MAPPINGS))
+
+
+def _case(division: str, lead: str, co: list[str] | None = None, refs: list[dict] | None = None) -> dict:
+    body = draft(**{"place.division_code": division + "001"})
+    case = Case.model_validate({**body, "number": "51200020250926000042", "version": 3, "state": CaseState.AWAITING_SIGN_OFF,
+                                "external_refs": refs or [], "created_at": NOW, "updated_at": NOW,
+                                "handling": Handling(lead_unit=lead, co_units=co or [], dispatched_at=NOW,
+                                                     due_at=datetime.fromisoformat("2025-10-20T23:59:59+08:00"))})
+    return case.model_dump(mode="json")
+
+
+def _message(case: dict, event_type: str = "case.dispatched", key: str = "msg-1", external_id: str | None = None) -> OutboundMessage:
+    event = {"type": event_type, "case_number": case["number"], "case_version": 3, "occurred_at": NOW.isoformat(),
+             "actor": "centre-agent", "role": "agent", "state": case["state"],
+             "data": {"lead_unit": case["handling"]["lead_unit"], "co_units": case["handling"]["co_units"]}}
+    return OutboundMessage(idempotency_key=key, destination="county", case_number=case["number"], sequence=1,
+                           event_type=event_type, event=event, case=case, external_id=external_id)
+
+
+@pytest.fixture(params=sorted(COUNTIES))
+def county(request):
+    cfg = COUNTIES[request.param]
+    state = CountySandboxState(cfg)
+    with LiveServer(create_app(state)) as live:
+        path = cfg.outbound.url.split("127.0.0.1", 1)[1].split("/", 1)[1]
+        adapter = build_adapter(f"county-{cfg.county}", "county", {"county": cfg.county, "url": f"{live.url}/{path}", "timeout": 1.0},
+                                AdapterContext(f"county-{cfg.county}", ManualClock(NOW), MAPPINGS))
+        yield cfg, state, adapter
+        adapter.close()
+
+
+def test_registered_and_conforming() -> None:
+    assert contract_problems(discover()["county"]) == []
+
+
+def test_dispatch_reaches_the_county_in_its_shape_once_per_key(county) -> None:
+    cfg, state, adapter = county
+    lead = next(iter(cfg.codes.unit.values()))
+    message = _message(_case(cfg.divisions[0], lead, co=["ZY-SCJGJ"]))
+    first = adapter.deliver(message)
+    again = adapter.deliver(message)  # a retry after a lost answer
+    assert first.external_ref is not None and first.external_ref.system == cfg.system
+    assert again.external_ref == first.external_ref
+    assert (len(state.order), state.duplicates) == (1, 1)
+    sent = state.received["msg-1"]
+    fields = cfg.outbound.fields
+    by_source = {spec.source: target for target, spec in fields.items()}
+    from adapters.county.mapper import get_path
+
+    assert get_path(sent, by_source["op"]) == cfg.outbound.events["case.dispatched"]
+    assert get_path(sent, by_source["case.number"]) == "51200020250926000042"
+    assert get_path(sent, by_source["case.category_code"]) == cfg.reverse("category")["0101"]
+    assert get_path(sent, by_source["case.request_type"]) == cfg.reverse("request_type")["complaint"]
+    assert get_path(sent, by_source["case.handling.lead_unit"]) == cfg.reverse("unit")[lead]
+    assert get_path(sent, by_source["case.state"]) == cfg.codes.status[CaseState.AWAITING_SIGN_OFF]
+
+
+def test_yanjiang_payload_literally() -> None:
+    cfg = COUNTIES["yanjiang"]
+    from adapters.county.mapper import message_to_payload
+
+    payload = message_to_payload(cfg, _message(_case("512002", "YJ-GOV", co=["YJ-SCJG", "ZY-SCJGJ"])), "YJ-77")
+    assert payload["opType"] == "PF" and payload["ticketNo"] == "YJ-77" and payload["status"] == "10"
+    assert payload["opTime"] == "2025-09-26 10:00:00" and payload["handle"]["deadline"] == "2025-10-20 23:59:59"
+    assert payload["handle"]["leadUnit"] == "YJ0001" and payload["handle"]["coUnits"] == ["YJ0101", "ZY-SCJGJ"]
+    assert payload["appealType"] == "03" and payload["itemCode"] == "CS01" and payload["area"]["code"] == "512002001"
+    assert payload["caller"] == {"name": "张三", "mobile": "13800138000", "secret": False}
+
+
+def test_later_changes_carry_the_county_ticket_id(county) -> None:
+    cfg, state, adapter = county
+    case = _case(cfg.divisions[0], "ZY-SCJGJ", refs=[{"system": cfg.system, "external_id": "T-9"}])
+    delivered = adapter.deliver(_message(case, "case.supervised" if "case.supervised" in cfg.outbound.events else "case.closed", "k2"))
+    assert delivered.external_ref is not None and delivered.external_ref.external_id == "T-9"
+    assert list(state.tickets) == ["T-9"]
+
+
+def test_what_is_not_for_the_county_is_not_sent(county) -> None:
+    cfg, state, adapter = county
+    assert "not sent" in (adapter.deliver(_message(_case("512000", "ZY-SCJGJ"))).detail or "")
+    assert "not sent" in (adapter.deliver(_message(_case(cfg.divisions[0], next(iter(cfg.codes.unit.values()))),
+                                                   "case.registered")).detail or "")
+    assert state.attempts == 0
+
+
+@pytest.mark.parametrize("fault, error, retry_after", [
+    ("500", TransientError, None), ("503", TransientError, None), ("429", TransientError, 2.0), ("slow", TransientError, None),
+    ("garbage", TransientError, None), ("400", PermanentError, None), ("no_id", PermanentError, None),
+])
+def test_failures_are_classified(fault, error, retry_after) -> None:
+    cfg = COUNTIES["yanjiang"]
+    state = CountySandboxState(cfg, faults=[fault], slow_seconds=2.0)
+    with LiveServer(create_app(state)) as live:
+        adapter = build_adapter("county-yanjiang", "county", {"county": "yanjiang", "url": f"{live.url}/api/tickets", "timeout": 0.5},
+                                AdapterContext("county-yanjiang", ManualClock(NOW), MAPPINGS))
+        with pytest.raises(error) as raised:
+            adapter.deliver(_message(_case("512002", "YJ-GOV")))
+        assert not isinstance(raised.value, MappingFailure)
+        if retry_after is not None:
+            assert raised.value.retry_after == retry_after
+        adapter.close()
+
+
+def test_unmapped_code_and_unreachable_county() -> None:
+    cfg = COUNTIES["yanjiang"]
+    adapter = build_adapter("county-yanjiang", "county", {"county": "yanjiang", "url": f"http://127.0.0.1:{free_port()}/api/tickets"},
+                            AdapterContext("county-yanjiang", ManualClock(NOW), MAPPINGS))
+    case = _case("512002", "YJ-GOV")
+    case["category_code"] = "1204"  # 文物保护: yanjiang's file has no code for it
+    with pytest.raises(MappingFailure, match="itemCode"):
+        adapter.deliver(_message(case))
+    with pytest.raises(TransientError):
+        adapter.deliver(_message(_case("512002", "YJ-GOV")))
+    assert adapter.health().ok is False
+    adapter.close()
+    from hub.integration.contract import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="atlantis"):
+        build_adapter("c", "county", {"county": "atlantis"}, AdapterContext("c", ManualClock(NOW), MAPPINGS))
+    assert Path(MAPPINGS / "county" / "yanjiang.yaml").is_file() and cfg.system == "county.yanjiang"
