@@ -122,7 +122,7 @@ def cmd_mappings_check(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from hub.sandbox.run import run_sandbox
 
-    return run_sandbox(port=args.port, data_dir=Path(args.data_dir))
+    return run_sandbox(port=args.port, data_dir=Path(args.data_dir), demo_interval=args.demo_interval)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -174,6 +174,7 @@ def parser() -> argparse.ArgumentParser:
     sb = sub.add_parser("sandbox", help="run the hub on SQLite with sandbox peers and demo traffic")
     sb.add_argument("--port", type=int, default=8000)
     sb.add_argument("--data-dir", default=str(REPO_ROOT / "var" / "sandbox"))
+    sb.add_argument("--demo-interval", type=float, default=4.0, help="seconds between demo steps")
     sb.set_defaults(func=cmd_sandbox)
 
     from hub.features import load_features

@@ -29,6 +29,10 @@ KEYS = {
     "supervisor": ("centre-supervisor", Role.SUPERVISOR, {}, "hub_sandboxsuper_" + "s" * 24),
     "unit": ("ZY-SCJGJ", Role.UNIT, {"unit_code": "ZY-SCJGJ"}, "hub_sandboxunit_" + "u" * 24),
     "county": ("yanjiang", Role.COUNTY, {"divisions": ["512002"]}, "hub_sandboxyj_" + "y" * 24),
+    "anyue": ("anyue", Role.COUNTY, {"divisions": ["512021"]}, "hub_sandboxay_" + "a" * 24),
+    "lezhi": ("lezhi", Role.COUNTY, {"divisions": ["512022"]}, "hub_sandboxlz_" + "l" * 24),
+    "gaoxin": ("gaoxin", Role.COUNTY, {"divisions": ["512071"]}, "hub_sandboxgx_" + "g" * 24),
+    "linkong": ("linkong", Role.COUNTY, {"divisions": ["512072"]}, "hub_sandboxlk_" + "k" * 24),
 }
 
 
@@ -158,7 +162,7 @@ class DemoAgent(threading.Thread):
                 del self.progress[number]
 
 
-def run_sandbox(port: int, data_dir: Path) -> int:
+def run_sandbox(port: int, data_dir: Path, demo_interval: float = 4.0) -> int:
     import uvicorn
 
     from hub.api.app import create_app
@@ -186,7 +190,7 @@ def run_sandbox(port: int, data_dir: Path) -> int:
     app = create_app(hub)
     for worker in hub.workers:
         worker.start()
-    demo = DemoAgent(f"http://127.0.0.1:{port}")
+    demo = DemoAgent(f"http://127.0.0.1:{port}", interval=demo_interval)
     demo.start()
     _banner(port, sandbox_peers)
     try:
