@@ -19,8 +19,13 @@ if TYPE_CHECKING:
 
 # Module paths, each exposing `feature`. Order is the order of installation.
 FEATURES: list[str] = [
+    "outbox.feature",
     "hub.integration.kit.feature",
     "adapters.county.feature",
+    "adapters.province.feature",
+    "hub.knowledge.feature",
+    "hub.supervision.feature",
+    "adapters.legacy_hotlines.feature",
 ]
 
 

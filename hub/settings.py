@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from hub.domain.deadlines import TimeLimits
@@ -25,6 +25,57 @@ class DestinationConfig(BaseModel):
     adapter: str = Field(description="Entry-point name in group 'hotline_hub.adapters'.")
     enabled: bool = True
     settings: dict[str, Any] = Field(default_factory=dict, description="Validated by the adapter's settings model.")
+    # Subscriptions (the outbox routes case events with these; docs/outbox.md).
+    events: list[str] = Field(default_factory=list, description="Event types this destination receives, as glob patterns "
+                              "('case.*', 'case.dispatched'); empty: no case events.")
+    cases: "CaseScope" = Field(default_factory=lambda: CaseScope(), description="Which cases' events; empty: every case.")
+    personal_data: bool = Field(default=False, description="False: the case in each message is masked "
+                                "(hub.domain.access.export_view); True: the full case, for peers that must see the person.")
+
+
+class CaseScope(BaseModel):
+    """Which cases a destination hears about. Nothing set: every case. Several set: a case
+    matching any of them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    with_ref: str | None = Field(default=None, description="Cases carrying an external ref of this system (e.g. 'province').")
+    units: list[str] = Field(default_factory=list, description="Cases dispatched to one of these units (lead or co-handler).")
+    divisions: list[str] = Field(default_factory=list, description="Cases whose division code starts with one of these.")
+
+    @property
+    def is_everything(self) -> bool:
+        return self.with_ref is None and not self.units and not self.divisions
+
+
+class SupervisionSettings(BaseModel):
+    """The scheduler (预警, 超期, 督办) and the assessment (考核). Warning share: time_limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheduler_interval_seconds: float = Field(default=60.0, ge=1, description="Seconds between scheduler runs.")
+    lease_ttl_seconds: float = Field(default=300.0, ge=5, description="A scheduler that stops renewing loses the lead after this.")
+    supervise_overdue: bool = Field(default=True, description="Open 督办 on a case once it is overdue (超期).")
+    max_redos_before_supervision: int = Field(default=1, ge=0, description="A case redone (重办) more times than this is supervised.")
+    response_working_days: int = Field(default=1, ge=1, le=30, description="Working days a unit has to answer an automatic supervision.")
+    assessment_lookback_days: int = Field(default=180, ge=31, le=730,
+                                          description="Cases with no history within this many days before a period are not read for it.")
+
+
+class OutboxSettings(BaseModel):
+    """The relay (outbox/relay.py): batches, leases, retries and the circuit breaker."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch: int = Field(default=50, ge=1, le=1000, description="Messages claimed per round.")
+    concurrency: int = Field(default=8, ge=1, le=64, description="Deliveries in flight at once per relay (different keys).")
+    lease_seconds: float = Field(default=60.0, gt=0, description="A claimed message returns to the queue after this if its relay died.")
+    idle_poll_seconds: float = Field(default=2.0, gt=0, description="Longest sleep without a wake-up (safety net behind LISTEN/NOTIFY).")
+    max_attempts: int = Field(default=12, ge=1, description="Transient failures beyond this send the message to dead letters.")
+    backoff_base_seconds: float = Field(default=1.0, gt=0, description="First retry waits up to this (full jitter), doubling.")
+    backoff_max_seconds: float = Field(default=600.0, gt=0, description="Cap of one backoff wait.")
+    breaker_failures: int = Field(default=5, ge=1, description="Consecutive transient failures that pause a destination.")
+    breaker_pause_seconds: float = Field(default=60.0, gt=0, description="How long the breaker pauses a failing destination.")
 
 
 class Settings(BaseSettings):
@@ -45,6 +96,8 @@ class Settings(BaseSettings):
     workers_in_serve: bool = Field(default=False, description="Also run background workers inside `serve` on PostgreSQL (always on SQLite).")
     calendar_cache_seconds: float = Field(default=30.0, ge=0)
     destinations: dict[str, DestinationConfig] = Field(default_factory=dict)
+    supervision: SupervisionSettings = Field(default_factory=SupervisionSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     bootstrap_key: SecretStr | None = Field(default=None, description="A supervisor key created at start if no key exists (sandbox).")
 
     @field_validator("mappings_dir")

@@ -40,6 +40,17 @@ class Base(DeclarativeBase):
     pass
 
 
+# Objects a migration creates outside the models because they exist on one dialect only
+# (SQLite FTS5 tables and their shadow tables, PostgreSQL expression indexes). Features
+# add their names here; schema comparison (autogenerate, the drift test) skips them.
+UNMANAGED_NAMES: set[str] = set()
+
+
+def is_managed(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic `include_name` hook: False for the names in UNMANAGED_NAMES."""
+    return name not in UNMANAGED_NAMES
+
+
 class CaseRow(Base):
     __tablename__ = "cases"
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hub.domain.model import Satisfaction
 
@@ -156,14 +156,54 @@ class Merge(_Command):
     into: Annotated[str, Field(min_length=1, max_length=40, description="The case number this one duplicates.")]
 
 
+def _aware(value: datetime | None) -> datetime | None:
+    # A naive time would be read in the server's zone: refuse it rather than guess.
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError("needs a timezone, e.g. 2025-10-09T17:00:00+08:00")
+    return value
+
+
 class Supervise(_Command):
     action: Literal["supervise"] = "supervise"
     reason: Text
-    response_due: datetime | None = None
+    response_due: datetime | None = Field(default=None, description="When the unit must answer the supervision.")
+
+    @field_validator("response_due")
+    @classmethod
+    def _response_due_aware(cls, value: datetime | None) -> datetime | None:
+        return _aware(value)
 
 
 class Chase(_Command):
     action: Literal["chase"] = "chase"
+    reason: Text | None = None
+    response_due: datetime | None = Field(default=None, description="When the unit must answer the chase.")
+
+    @field_validator("response_due")
+    @classmethod
+    def _response_due_aware(cls, value: datetime | None) -> datetime | None:
+        return _aware(value)
+
+
+class Deadline(StrEnum):
+    """Which time limit a warning or an overdue mark is about."""
+
+    SIGN_OFF = "sign_off"  # 签收时限
+    COMPLETION = "completion"  # 办结时限 (approved extensions included)
+
+
+class Warn(_Command):
+    """预警: the scheduler, once the configured share of a time limit has passed."""
+
+    action: Literal["warn"] = "warn"
+    deadline: Deadline
+
+
+class MarkOverdue(_Command):
+    """超期: the scheduler, once a time limit has passed with nothing done."""
+
+    action: Literal["mark_overdue"] = "mark_overdue"
+    deadline: Deadline
 
 
 Command = Annotated[
@@ -171,6 +211,7 @@ Command = Annotated[
         Accept, AnswerDirectly, Reject, TransferEmergency, Dispatch, Redispatch, SignOff,
         RequestReturn, DecideReturn, RequestExtension, DecideExtension, ReportProgress,
         ReplyCmd, ReviewReply, FollowUpCmd, Redo, Close, Archive, Merge, Supervise, Chase,
+        Warn, MarkOverdue,
     ],
     Field(discriminator="action"),
 ]

@@ -8,13 +8,13 @@ events in one transaction, and the outbox delivers them after commit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
 from hub.domain import commands as c
 from hub.domain.access import Actor, can_see_case
 from hub.domain.calendar import WorkingCalendar
-from hub.domain.deadlines import TimeLimits, compute_deadlines, extend_deadline
+from hub.domain.deadlines import TimeLimits, compute_deadlines, extend_deadline, warning_at
 from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
 from hub.domain.events import EVENT_TYPES, DomainEvent
 from hub.domain.lifecycle import (
@@ -297,14 +297,71 @@ def _merge(engine, case, cmd: c.Merge, actor, now, related):
     return None, {"into": related.number}
 
 
+def _response_due(cmd: c.Supervise | c.Chase, now: datetime) -> str | None:
+    if cmd.response_due is None:
+        return None
+    if cmd.response_due <= now:
+        raise RuleViolation(f"response_due {cmd.response_due.isoformat()} is not in the future")
+    return cmd.response_due.astimezone(timezone.utc).isoformat()
+
+
 def _supervise(engine, case, cmd: c.Supervise, actor, now, related):
     case.flags.supervised = True
-    return None, {"reason": cmd.reason, "response_due": cmd.response_due.isoformat() if cmd.response_due else None}
+    return None, {"reason": cmd.reason, "response_due": _response_due(cmd, now), "unit": case.handling.lead_unit}
 
 
 def _chase(engine, case, cmd: c.Chase, actor, now, related):
     case.flags.chased += 1
-    return None, {"chased": case.flags.chased}
+    return None, {"chased": case.flags.chased, "reason": cmd.reason, "response_due": _response_due(cmd, now),
+                  "unit": case.handling.lead_unit}
+
+
+def _running_deadline(case: Case, which: c.Deadline) -> tuple[datetime, datetime]:
+    """(start, due) of the time limit a warning or overdue mark is about."""
+    h = case.handling
+    if which is c.Deadline.SIGN_OFF and h.signed_at is not None:
+        raise RuleViolation("the case is signed off: its sign-off time limit no longer runs")
+    due = h.sign_off_due if which is c.Deadline.SIGN_OFF else h.due_at
+    if due is None or h.dispatched_at is None:
+        raise RuleViolation(f"the case has no {which.value} deadline: it was never dispatched")
+    return h.dispatched_at, due
+
+
+def _already_marked(case: Case, action: str, which: c.Deadline, due: datetime) -> bool:
+    # Keyed by the deadline itself: a re-dispatch or an approved extension sets a new one,
+    # which may be warned and marked again; the same one never twice.
+    for entry in case.history:
+        if entry.action == action and entry.data.get("deadline") == which.value:
+            recorded = entry.data.get("due_at")
+            if recorded and datetime.fromisoformat(recorded) == due:
+                return True
+    return False
+
+
+def _warn(engine, case, cmd: c.Warn, actor, now, related):
+    start, due = _running_deadline(case, cmd.deadline)
+    at = warning_at(start, due, engine.limits.warning_share)
+    if now < at:
+        raise RuleViolation(f"too early to warn: the {cmd.deadline.value} warning falls at {at.isoformat()}")
+    if now > due:
+        raise RuleViolation(f"the {cmd.deadline.value} deadline {due.isoformat()} has passed: mark it overdue instead")
+    if _already_marked(case, "warn", cmd.deadline, due):
+        raise RuleViolation(f"already warned for the {cmd.deadline.value} deadline {due.isoformat()}")
+    # The flags describe the completion limit; a sign-off warning is history and an event only.
+    if cmd.deadline is c.Deadline.COMPLETION:
+        case.flags.warned = True
+    return None, {"deadline": cmd.deadline.value, "due_at": due.isoformat(), "unit": case.handling.lead_unit}
+
+
+def _mark_overdue(engine, case, cmd: c.MarkOverdue, actor, now, related):
+    _, due = _running_deadline(case, cmd.deadline)
+    if now <= due:
+        raise RuleViolation(f"not overdue: the {cmd.deadline.value} deadline is {due.isoformat()}")
+    if _already_marked(case, "mark_overdue", cmd.deadline, due):
+        raise RuleViolation(f"already marked overdue for the {cmd.deadline.value} deadline {due.isoformat()}")
+    if cmd.deadline is c.Deadline.COMPLETION:
+        case.flags.overdue = True
+    return None, {"deadline": cmd.deadline.value, "due_at": due.isoformat(), "unit": case.handling.lead_unit}
 
 
 _EFFECTS: dict[Action, Effect] = {
@@ -329,4 +386,6 @@ _EFFECTS: dict[Action, Effect] = {
     Action.MERGE: _merge,
     Action.SUPERVISE: _supervise,
     Action.CHASE: _chase,
+    Action.WARN: _warn,
+    Action.MARK_OVERDUE: _mark_overdue,
 }

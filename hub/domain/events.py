@@ -31,6 +31,8 @@ EVENT_TYPES: dict[str, str] = {
     "merge": "case.merged",
     "supervise": "case.supervised",
     "chase": "case.chased",
+    "warn": "case.warned",
+    "mark_overdue": "case.overdue",
 }
 
 

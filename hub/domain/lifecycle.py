@@ -37,6 +37,8 @@ class Action(StrEnum):
     MERGE = "merge"
     SUPERVISE = "supervise"
     CHASE = "chase"
+    WARN = "warn"
+    MARK_OVERDUE = "mark_overdue"
 
 
 # Outcomes pick one row among several for the same (state, action).
@@ -72,6 +74,10 @@ CLOSERS = frozenset({R.SUPERVISOR, R.SYSTEM})
 
 # States in which a unit holds the case; supervision and chasing apply only there.
 HANDLING_STATES = (S.AWAITING_SIGN_OFF, S.IN_PROGRESS, S.RETURN_REQUESTED, S.REPLIED)
+# States in which a time limit is still running: once replied, the reply time is what counts.
+RUNNING_STATES = (S.AWAITING_SIGN_OFF, S.IN_PROGRESS, S.RETURN_REQUESTED)
+# 预警 and 超期 are the hub's own judgement on the clock, never a person's.
+SCHEDULER = frozenset({R.SYSTEM})
 
 
 def _t(source: S, action: Action, target: S | str, roles: frozenset[R], outcome: str | None = None) -> Transition:
@@ -123,6 +129,9 @@ TABLE: tuple[Transition, ...] = (
     # 督办 and 催办 are flags: the state does not move.
     *(_t(s, Action.SUPERVISE, s, OVERSIGHT) for s in HANDLING_STATES),
     *(_t(s, Action.CHASE, s, OVERSIGHT) for s in HANDLING_STATES),
+    # 预警 and 超期 are flags too, raised by the scheduler while a time limit runs.
+    *(_t(s, Action.WARN, s, SCHEDULER) for s in RUNNING_STATES),
+    *(_t(s, Action.MARK_OVERDUE, s, SCHEDULER) for s in RUNNING_STATES),
 )
 
 # Creation is not a move between states; it is listed for the roles that may register.

@@ -88,7 +88,9 @@ COMMANDS: dict[Action, list[object]] = {
     Action.ARCHIVE: [c.Archive()],
     Action.MERGE: [c.Merge(into=OTHER.number)],
     Action.SUPERVISE: [c.Supervise(reason="超期未办")],
-    Action.CHASE: [c.Chase()],
+    Action.CHASE: [c.Chase(), c.Chase(reason="请加快办理", response_due=NOW + timedelta(days=1))],
+    Action.WARN: [c.Warn(deadline=c.Deadline.SIGN_OFF), c.Warn(deadline=c.Deadline.COMPLETION)],
+    Action.MARK_OVERDUE: [c.MarkOverdue(deadline=c.Deadline.SIGN_OFF), c.MarkOverdue(deadline=c.Deadline.COMPLETION)],
 }
 
 TRIPLES = [(s, a, r) for s in CaseState for a in Action if a is not Action.REGISTER for r in Role]
@@ -98,6 +100,12 @@ def _prepare(case: Case, action: Action) -> Case:
     # request_extension is refused while one is pending; give it a clean slate.
     if action is Action.REQUEST_EXTENSION:
         case.handling.extensions = []
+    # 预警 falls between the warning share of a limit and its end; 超期 after the end.
+    h = case.handling
+    if action is Action.WARN:
+        h.dispatched_at, h.sign_off_due, h.due_at = NOW - timedelta(days=10), NOW + timedelta(hours=1), NOW + timedelta(hours=1)
+    if action is Action.MARK_OVERDUE:
+        h.dispatched_at, h.sign_off_due, h.due_at = NOW - timedelta(days=10), NOW - timedelta(hours=1), NOW - timedelta(hours=1)
     return case
 
 

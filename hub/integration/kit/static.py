@@ -21,6 +21,13 @@ SECRET_NAME = re.compile(r"(token|secret|password|passwd|credential|api_?key|app
                          r"sign(ing)?_?key|client_?key)", re.IGNORECASE)
 
 
+def _holds_text(annotation: Any) -> bool:
+    """Only text can carry a secret: a flag or a number named `password_digest` is a setting."""
+    if annotation in (str, bytes):
+        return True
+    return any(_holds_text(a) for a in typing.get_args(annotation))
+
+
 def _holds_secretstr(annotation: Any) -> bool:
     if annotation is SecretStr:
         return True
@@ -42,7 +49,7 @@ def secret_problems(model: type[BaseModel], prefix: str = "", seen: set[type] | 
     problems = []
     for name, info in model.model_fields.items():
         path = f"{prefix}{name}"
-        if SECRET_NAME.search(name) and not _holds_secretstr(info.annotation):
+        if SECRET_NAME.search(name) and _holds_text(info.annotation) and not _holds_secretstr(info.annotation):
             problems.append(f"settings field {path!r} looks like a secret but is {_type_name(info.annotation)}: "
                             "declare it as SecretStr (or SecretStr | None) so it never shows in logs")
         for nested in _nested_models(info.annotation):

@@ -1,0 +1,125 @@
+"""Likely duplicates: the same person (same normalised phone), close in time, saying much
+the same thing. Pairs scoring at or above the threshold become candidates for an operator;
+nothing is merged here.
+
+Score = text_weight * Jaccard(character bigrams of title + content)
+      + (1 - text_weight) * (1 - hours apart / window).
+Character bigrams rather than words: Chinese has no spaces, and bigrams need no segmenter
+yet still see that "小区噪音扰民" and "噪音扰民严重" share most of their meaning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from adapters.legacy_hotlines.config import Dedupe
+from adapters.legacy_hotlines.tables import PENDING, LegacyCandidateRow, LegacyRecordRow
+from hub.db.models import CaseRow
+
+HUB_LINE = "12345"  # the index's name for 12345's own cases
+_NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+def phone_key(phone: str | None) -> str | None:
+    if not phone:
+        return None
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) == 13 and digits.startswith("86"):  # +86 / 0086 before a mobile
+        digits = digits[2:]
+    return hashlib.sha256(f"legacy-dedupe:{digits}".encode()).hexdigest()[:32]
+
+
+def index_text(title: str, content: str, limit: int) -> str:
+    text = _NOISE.sub("", f"{title}{content}")
+    return text[:limit]
+
+
+def bigrams(text: str) -> set[str]:
+    return {text[i:i + 2] for i in range(len(text) - 1)} if len(text) > 1 else {text} if text else set()
+
+
+def jaccard(a: str, b: str) -> float:
+    x, y = bigrams(a), bigrams(b)
+    if not x or not y:
+        return 0.0
+    return len(x & y) / len(x | y)
+
+
+def score(text_a: str, text_b: str, hours_apart: float, rules: Dedupe) -> tuple[float, float]:
+    """(score, text similarity); 0 outside the window."""
+    window = rules.window_days * 24
+    if hours_apart > window:
+        return 0.0, 0.0
+    similarity = jaccard(text_a, text_b)
+    closeness = 1.0 - hours_apart / window
+    return round(rules.text_weight * similarity + (1 - rules.text_weight) * closeness, 4), round(similarity, 4)
+
+
+@dataclass
+class DedupeResult:
+    indexed_hub_cases: int = 0
+    compared: int = 0
+    candidates: list[tuple[str, str, float]] = field(default_factory=list)
+
+
+def index_hub_cases(s: Session, limit_chars: int, batch: int = 1000) -> int:
+    """Bring 12345's own cases (not imported ones) into the index, from where it stopped."""
+    last = s.execute(select(LegacyRecordRow.case_id).where(LegacyRecordRow.line == HUB_LINE)
+                     .order_by(LegacyRecordRow.case_id.desc()).limit(1)).scalar_one_or_none() or 0
+    added = 0
+    while True:
+        rows = s.execute(select(CaseRow.id, CaseRow.number, CaseRow.doc).where(CaseRow.id > last, CaseRow.channel != "legacy")
+                         .order_by(CaseRow.id).limit(batch)).all()
+        if not rows:
+            return added
+        values = []
+        for case_id, number, doc in rows:
+            phone = (doc.get("person") or {}).get("phone")
+            values.append(dict(line=HUB_LINE, original_id=number, case_id=case_id, case_number=number, run_id=None, row=None,
+                               phone_key=phone_key(phone), received_at=datetime.fromisoformat(doc["intake"]["received_at"]),
+                               text=index_text(doc.get("title", ""), doc.get("content", ""), limit_chars), compared=False))
+        s.execute(LegacyRecordRow.__table__.insert(), values)
+        added += len(values)
+        last = rows[-1][0]
+
+
+def find_candidates(s: Session, rules: Dedupe, now: datetime, batch: int = 500) -> DedupeResult:
+    """Compare every record not yet compared with the records of the same phone in the window."""
+    result = DedupeResult()
+    result.indexed_hub_cases = index_hub_cases(s, rules.max_text_chars)
+    window = timedelta(days=rules.window_days)
+    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    t = LegacyRecordRow
+    while True:
+        todo = s.execute(select(t.line, t.original_id, t.case_number, t.phone_key, t.received_at, t.text)
+                         .where(t.compared.is_(False)).limit(batch)).all()
+        if not todo:
+            return result
+        for line, original_id, number, key, at, text in todo:
+            if key is None:
+                continue
+            others = s.execute(select(t.line, t.case_number, t.received_at, t.text).where(
+                t.phone_key == key, t.case_number != number, t.received_at >= at - window, t.received_at <= at + window)).all()
+            for o_line, o_number, o_at, o_text in others:
+                hours = abs((at - o_at).total_seconds()) / 3600
+                value, similarity = score(text, o_text, hours, rules)
+                if value < rules.threshold:
+                    continue
+                # The earlier case is `a`; the later one would be the duplicate merged into it.
+                (a, la, ta), (b, lb, _) = sorted([(number, line, at), (o_number, o_line, o_at)], key=lambda x: (x[2], x[0]))
+                inserted = s.execute(insert(LegacyCandidateRow.__table__).values(
+                    case_a=a, case_b=b, line_a=la, line_b=lb, score=value, text_similarity=similarity,
+                    hours_apart=round(hours, 2), status=PENDING, created_at=now,
+                ).on_conflict_do_nothing(index_elements=["case_a", "case_b"]))
+                if inserted.rowcount:
+                    result.candidates.append((a, b, value))
+        s.execute(update(t).where(and_(t.compared.is_(False), t.case_number.in_([r[2] for r in todo]))).values(compared=True))
+        result.compared += len(todo)

@@ -1,0 +1,203 @@
+"""The legacy hotlines feature: lines and mappings validated at start, the review API,
+a puller per 双号并行 line with a bridge destination, and `hotline-hub legacy ...`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hub.container import Hub
+
+
+class _Feature:
+    name = "legacy"
+
+    def install(self, hub: "Hub") -> None:
+        from adapters.legacy_hotlines import tables  # noqa: F401  (registers the tables)
+        from adapters.legacy_hotlines.api import router
+        from adapters.legacy_hotlines.candidates import Candidates
+        from adapters.legacy_hotlines.config import load_legacy
+
+        config = load_legacy(hub.settings.mappings_dir, hub.catalogue)  # a bad file stops the start here
+        hub.routers.append(router)
+        hub.extras["legacy"] = {"config": config, "candidates": Candidates(hub)}
+        for puller in _pullers(hub, config):
+            hub.workers.append(puller)
+
+    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+        p = sub.add_parser("legacy", help="legacy hotlines: import exports, review duplicates, pull a bridged line")
+        lsub = p.add_subparsers(dest="legacy_cmd", required=True)
+        imp = lsub.add_parser("import", help="import a line's export (CSV UTF-8/GBK, XLSX, JSON lines)")
+        imp.add_argument("--line", required=True, help="the line, e.g. 12315 (mappings/legacy/lines.yaml)")
+        imp.add_argument("file", type=Path)
+        imp.add_argument("--dry-run", action="store_true", help="validate and count; store nothing")
+        imp.add_argument("--reject-file", type=Path, help="write every refused row (row, id, column, reason) here as CSV")
+        imp.add_argument("--batch-size", type=int, default=1000)
+        imp.add_argument("--no-dedupe", action="store_true", help="skip the duplicate search after the import")
+        imp.add_argument("--quiet", action="store_true", help="no progress bar")
+        imp.set_defaults(func=_cmd_import)
+        check = lsub.add_parser("check", help="validate mappings/legacy/*.yaml")
+        check.set_defaults(func=_cmd_check)
+        dd = lsub.add_parser("dedupe", help="look for duplicates among imported and 12345 cases")
+        dd.set_defaults(func=_cmd_dedupe)
+        cand = lsub.add_parser("candidates", help="list duplicate candidates")
+        cand.add_argument("--status", default="pending", choices=["pending", "confirmed", "dismissed"])
+        cand.add_argument("--limit", type=int, default=50)
+        cand.set_defaults(func=_cmd_candidates)
+        for verb in ("confirm", "dismiss"):
+            d = lsub.add_parser(verb, help=f"{verb} a duplicate candidate")
+            d.add_argument("candidate_id", type=int)
+            d.add_argument("--note")
+            d.add_argument("--party", default="cli-supervisor", help="who decides (recorded)")
+            d.set_defaults(func=_cmd_decide, verb=verb)
+        pull = lsub.add_parser("pull", help="pull a 双号并行 line's outgoing cases once")
+        pull.add_argument("--line", required=True)
+        pull.set_defaults(func=_cmd_pull)
+
+
+def _pullers(hub: "Hub", config) -> list:  # noqa: ANN001
+    """A puller for each enabled destination using the legacy_bridge adapter."""
+    from adapters.legacy_hotlines.bridge import LegacyBridgeAdapter
+    from adapters.legacy_hotlines.puller import LegacyPuller
+    from hub.integration.contract import AdapterContext
+    from hub.integration.registry import build_adapter
+
+    out = []
+    for name, dest in hub.settings.destinations.items():
+        if dest.adapter != LegacyBridgeAdapter.name or not dest.enabled:
+            continue
+        context = AdapterContext(destination=name, clock=hub.clock, mappings_dir=hub.settings.mappings_dir)
+        adapter = build_adapter(name, dest.adapter, dest.settings, context, {LegacyBridgeAdapter.name: LegacyBridgeAdapter})
+        out.append(LegacyPuller(hub, adapter))
+    return out
+
+
+def _hub():  # noqa: ANN202
+    from hub.db.migrate import upgrade
+    from hub.runtime import build_hub
+    from hub.settings import Settings
+
+    hub = build_hub(Settings())
+    if hub.db.is_sqlite:
+        upgrade(hub.db.writer)
+    return hub
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from adapters.legacy_hotlines.importer import LegacyImporter
+    from adapters.legacy_hotlines.readers import UnreadableFile
+
+    hub = _hub()
+    try:
+        config = hub.extras["legacy"]["config"]
+        if args.line not in config.lines:
+            print(f"no legacy line {args.line!r}; configured: {', '.join(sorted(config.lines))}", file=sys.stderr)
+            return 2
+        if not args.file.is_file():
+            print(f"{args.file}: no such file", file=sys.stderr)
+            return 2
+        importer = LegacyImporter(hub, config, batch_size=max(1, args.batch_size), progress=None if args.quiet else sys.stderr)
+        try:
+            summary = importer.run(args.line, args.file, dry_run=args.dry_run, reject_path=args.reject_file,
+                                   dedupe=not args.no_dedupe)
+        except UnreadableFile as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("\ninterrupted: committed batches are kept; run the same command to continue", file=sys.stderr)
+            return 130
+        print("\n".join(summary.lines()))
+        return 0
+    finally:
+        hub.close()
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from adapters.legacy_hotlines.config import load_legacy
+    from hub.mappings import MappingError, load_catalogue
+    from hub.settings import Settings
+
+    settings = Settings()
+    try:
+        config = load_legacy(settings.mappings_dir, load_catalogue(settings.mappings_dir))
+    except MappingError as exc:
+        print(exc)
+        return 1
+    for entry in config.lines.values():
+        extra = entry.sub_centre_unit or (f"bridge {entry.bridge.transport}" if entry.bridge else "")
+        print(f"{entry.line} {entry.name_zh:<16} {entry.mode.value} {','.join(entry.categories) or '-'} {extra}")
+    return 0
+
+
+def _cmd_dedupe(args: argparse.Namespace) -> int:
+    from adapters.legacy_hotlines.dedupe import find_candidates
+
+    hub = _hub()
+    try:
+        with hub.db.write() as s:
+            result = find_candidates(s, hub.extras["legacy"]["config"].dedupe, hub.clock.now())
+        print(f"indexed {result.indexed_hub_cases} 12345 cases, compared {result.compared}, "
+              f"new candidates {len(result.candidates)}")
+        return 0
+    finally:
+        hub.close()
+
+
+def _cmd_candidates(args: argparse.Namespace) -> int:
+    hub = _hub()
+    try:
+        for c in hub.extras["legacy"]["candidates"].list(args.status, 0.0, args.limit):
+            print(f"{c.id:>6}  {c.score:.2f}  {c.case_a} ({c.line_a})  {c.case_b} ({c.line_b})  "
+                  f"text {c.text_similarity:.2f}, {c.hours_apart:.1f} h apart  {c.status} {c.resolution or ''}")
+        return 0
+    finally:
+        hub.close()
+
+
+def _cmd_decide(args: argparse.Namespace) -> int:
+    from adapters.legacy_hotlines.candidates import CandidateNotFound
+    from hub.domain.access import Actor
+    from hub.domain.errors import RuleViolation
+    from hub.domain.model import Role
+
+    hub = _hub()
+    try:
+        actor = Actor(party=args.party, role=Role.SUPERVISOR)
+        try:
+            c = getattr(hub.extras["legacy"]["candidates"], args.verb)(args.candidate_id, actor, args.note)
+        except (CandidateNotFound, RuleViolation) as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        print(f"candidate {c.id}: {c.status} {c.resolution or ''}")
+        return 0
+    finally:
+        hub.close()
+
+
+def _cmd_pull(args: argparse.Namespace) -> int:
+    from hub.integration.contract import AdapterError
+
+    hub = _hub()
+    try:
+        pullers = [w for w in hub.workers if getattr(w, "name", "") == f"legacy-puller-{args.line}"]
+        if not pullers:
+            print(f"line {args.line} has no enabled legacy_bridge destination in the settings", file=sys.stderr)
+            return 1
+        try:
+            r = pullers[0].run_once()
+        except AdapterError as exc:
+            print(f"pull failed: {exc}", file=sys.stderr)
+            return 1
+        print(f"created {len(r.created)}, already held {len(r.existing)}, refused {len(r.refused)}, cursor {r.cursor}")
+        return 0
+    finally:
+        for w in hub.workers:
+            if getattr(w, "name", "").startswith("legacy-puller-"):
+                w.adapter.close()
+        hub.close()
+
+
+feature = _Feature()

@@ -1,0 +1,364 @@
+"""`hotline-hub legacy import`: a line's export becomes historical canonical cases.
+
+- Streaming: rows are read one at a time and written in batches, one transaction each;
+  memory stays bounded by the batch, whatever the file's size.
+- Resumable: the run (line + the file's SHA-256) records the last committed row in the
+  same transaction as the batch; running the same file again continues after it, and once
+  the run is done does nothing.
+- Idempotent: a case is keyed by (line, original id) as ExternalRef("legacy.<line>", id);
+  an id the hub already holds is skipped, a second row with an id in the same file refused.
+- Historical imports emit no domain events, so the outbox sends none of them to peers:
+  these cases happened years ago on another line, and the province and counties either
+  never should hear of them or already did through that line.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from adapters.legacy_hotlines.config import LegacyConfig
+from adapters.legacy_hotlines.dedupe import DedupeResult, find_candidates, index_text, phone_key
+from adapters.legacy_hotlines.mapping import MappedRow, RowMapper, RowRefused, build_case
+from adapters.legacy_hotlines.readers import Row, RowSource, file_kind, inspect_file
+from adapters.legacy_hotlines.tables import DONE, RUNNING, LegacyImportRunRow, LegacyRecordRow
+from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, ExternalRefRow, HistoryRow
+from hub.db.repository import CaseRepository
+from hub.domain.clock import LOCAL_TZ
+from hub.mappings import UnknownCode
+
+
+@dataclass(frozen=True)
+class Rejected:
+    row: int
+    original_id: str
+    column: str
+    reason: str
+
+
+@dataclass
+class ImportSummary:
+    line: str
+    file: str
+    encoding: str | None
+    run_id: int | None = None
+    dry_run: bool = False
+    resumed_after_row: int = 0
+    already_done: bool = False
+    interrupted: bool = False
+    accepted: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    batches: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    dedupe: DedupeResult | None = None
+
+    def lines(self) -> list[str]:
+        head = "dry run: nothing stored; " if self.dry_run else ""
+        out = [f"{head}line {self.line} file {self.file} ({self.encoding or 'binary'}): accepted {self.accepted}, "
+               f"rejected {self.rejected}, skipped (already held) {self.skipped}"]
+        if self.already_done:
+            out.append(f"this file was imported completely by run {self.run_id}: nothing new")
+        if self.resumed_after_row:
+            out.append(f"resumed run {self.run_id} after row {self.resumed_after_row}")
+        if self.interrupted:
+            out.append(f"stopped after {self.batches} batches; run the same command again to continue")
+        for reason, n in self.reasons.most_common(10):
+            out.append(f"  {n:>7}  {reason}")
+        if self.dedupe is not None:
+            out.append(f"duplicate candidates: {len(self.dedupe.candidates)} new (compared {self.dedupe.compared})")
+        return out
+
+
+class Progress:
+    """A one-line progress bar on stderr, redrawn at most a few times a second."""
+
+    def __init__(self, stream: TextIO | None, label: str) -> None:
+        self.stream, self.label = stream, label
+        self.started = time.monotonic()
+        self._last = 0.0
+
+    def update(self, done: int, fraction: float | None, force: bool = False) -> None:
+        if self.stream is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.25:
+            return
+        self._last = now
+        rate = done / max(now - self.started, 1e-6)
+        if fraction is not None:
+            filled = int(fraction * 30)
+            bar = f"[{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}%"
+        else:
+            bar = ""
+        self.stream.write(f"\r{self.label} {bar} {done:,} rows {rate:,.0f} rows/s")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class RejectFile:
+    """Every refused row: row number, original id, the line's column and why. No personal
+    data goes in it (values of phone and name columns are never quoted)."""
+
+    HEADER = ["row", "original_id", "column", "reason"]
+
+    def __init__(self, path: Path | None, append: bool) -> None:
+        self._f = None
+        if path is not None:
+            fresh = not (append and path.exists())
+            self._f = path.open("w" if fresh else "a", encoding="utf-8-sig" if fresh else "utf-8", newline="")
+            self._w = csv.writer(self._f)
+            if fresh:
+                self._w.writerow(self.HEADER)
+
+    def write(self, rejected: list[Rejected]) -> None:
+        if self._f is not None:
+            self._w.writerows([r.row, r.original_id, r.column, r.reason] for r in rejected)
+            self._f.flush()
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+
+
+class LegacyImporter:
+    def __init__(self, hub: Any, config: LegacyConfig, batch_size: int = 1000, progress: TextIO | None = sys.stderr) -> None:
+        self.hub, self.config = hub, config
+        self.batch_size = batch_size
+        self.progress_stream = progress
+
+    def run(self, line: str, path: Path, *, dry_run: bool = False, reject_path: Path | None = None,
+            stop_after_batches: int | None = None, dedupe: bool = True) -> ImportSummary:
+        mapping = self.config.mapping(line)
+        mapper = RowMapper(mapping, self.hub.catalogue)
+        kind = file_kind(path)
+        facts = inspect_file(path, kind)
+        summary = ImportSummary(line=line, file=path.name, encoding=facts.encoding, dry_run=dry_run)
+        run = None if dry_run else self._open_run(line, path, facts.sha256)
+        if run is not None:
+            summary.run_id = run.id
+            summary.accepted, summary.rejected, summary.skipped = run.accepted, run.rejected, run.skipped
+            if run.status == DONE:
+                summary.already_done = True
+                return summary
+            summary.resumed_after_row = run.last_row
+        start_after = summary.resumed_after_row
+        seen_in_dry_run: dict[str, int] = {}
+        rejects = RejectFile(reject_path, append=start_after > 0)
+        bar = Progress(self.progress_stream, f"{line} {path.name}")
+        source = RowSource(path, kind, facts)
+        batch: list[Row] = []
+        done = 0
+        try:
+            for row in source:
+                if row.number <= start_after:
+                    continue
+                batch.append(row)
+                if len(batch) >= self.batch_size:
+                    self._batch(mapper, line, batch, summary, rejects, seen_in_dry_run)
+                    done += len(batch)
+                    batch = []
+                    bar.update(done, source.progress())
+                    if stop_after_batches is not None and summary.batches >= stop_after_batches:
+                        summary.interrupted = True
+                        return summary
+            if batch:
+                self._batch(mapper, line, batch, summary, rejects, seen_in_dry_run)
+                done += len(batch)
+            bar.update(done, 1.0, force=True)
+        finally:
+            bar.close()
+            rejects.close()
+        if run is not None:
+            with self.hub.db.write() as s:
+                s.get(LegacyImportRunRow, run.id).status = DONE
+                s.get(LegacyImportRunRow, run.id).finished_at = self.hub.clock.now()
+            if dedupe:
+                summary.dedupe = self.dedupe()
+        return summary
+
+    def dedupe(self) -> DedupeResult:
+        with self.hub.db.write() as s:
+            return find_candidates(s, self.config.dedupe, self.hub.clock.now())
+
+    # -- runs ------------------------------------------------------------------------------
+    def _open_run(self, line: str, path: Path, sha: str) -> LegacyImportRunRow:
+        now = self.hub.clock.now()
+        with self.hub.db.write() as s:
+            run = s.execute(select(LegacyImportRunRow).where(LegacyImportRunRow.line == line,
+                                                              LegacyImportRunRow.file_sha256 == sha)).scalar_one_or_none()
+            if run is None:
+                run = LegacyImportRunRow(line=line, file_sha256=sha, file_name=path.name[:255], status=RUNNING, last_row=0,
+                                         accepted=0, rejected=0, skipped=0, started_at=now, updated_at=now)
+                s.add(run)
+                s.flush()
+            s.expunge(run)
+            return run
+
+    # -- one batch, one transaction --------------------------------------------------------------
+    def _batch(self, mapper: RowMapper, line: str, rows: list[Row], summary: ImportSummary, rejects: RejectFile,
+               seen_in_dry_run: dict[str, int]) -> None:
+        refused: list[Rejected] = []
+        mapped: list[tuple[Row, MappedRow]] = []
+        first_row: dict[str, int] = {}
+        for row in rows:
+            if row.values is None:
+                refused.append(Rejected(row.number, "", "(row)", row.error or "unreadable"))
+                continue
+            try:
+                m = mapper.map(row.values)
+            except RowRefused as exc:
+                refused.append(Rejected(row.number, _id_of(mapper, row.values), exc.column, exc.reason))
+                continue
+            except UnknownCode as exc:
+                refused.append(Rejected(row.number, _id_of(mapper, row.values), exc.field, f"unknown code {exc.code!r}"))
+                continue
+            if m.original_id in first_row:
+                refused.append(Rejected(row.number, m.original_id, mapper.f.original_id,
+                                        f"duplicate of row {first_row[m.original_id]} (same original id)"))
+                continue
+            first_row[m.original_id] = row.number
+            mapped.append((row, m))
+        now = self.hub.clock.now()
+        skipped = 0
+        if summary.dry_run:
+            keep = []
+            for row, m in mapped:
+                if m.original_id in seen_in_dry_run:
+                    refused.append(Rejected(row.number, m.original_id, mapper.f.original_id,
+                                            f"duplicate of row {seen_in_dry_run[m.original_id]} (same original id)"))
+                else:
+                    seen_in_dry_run[m.original_id] = row.number
+                    keep.append((row, m))
+            with self.hub.db.read() as s:
+                held = self._held(s, line, [m.original_id for _, m in keep], None)
+            skipped = sum(1 for _, m in keep if m.original_id in held)
+            accepted = len(keep) - skipped
+        else:
+            with self.hub.db.write() as s:
+                held = self._held(s, line, [m.original_id for _, m in mapped], summary.run_id)
+                fresh = []
+                for row, m in mapped:
+                    earlier = held.get(m.original_id)
+                    if earlier is None:
+                        fresh.append((row, m))
+                    elif earlier == "held":
+                        skipped += 1
+                    else:  # the same run took this id on an earlier row: the file repeats it
+                        refused.append(Rejected(row.number, m.original_id, mapper.f.original_id,
+                                                f"duplicate of row {earlier} (same original id)"))
+                accepted = len(fresh)
+                if fresh:
+                    self._write(s, line, fresh, summary.run_id, now)
+                run = s.get(LegacyImportRunRow, summary.run_id)
+                run.last_row = rows[-1].number
+                run.accepted += accepted
+                run.rejected += len(refused)
+                run.skipped += skipped
+                run.updated_at = now
+        refused.sort(key=lambda r: r.row)
+        rejects.write(refused)  # after commit: the file never lists a row of a rolled-back batch
+        summary.accepted += accepted
+        summary.rejected += len(refused)
+        summary.skipped += skipped
+        summary.batches += 1
+        for r in refused:
+            summary.reasons[f"{r.column}: {_reason_kind(r.reason)}"] += 1
+
+    @staticmethod
+    def _held(s: Session, line: str, ids: list[str], run_id: int | None) -> dict[str, Any]:
+        """id -> 'held' (an earlier file or the live bridge has it) or the row of this run that took it."""
+        if not ids:
+            return {}
+        out: dict[str, Any] = {}
+        for original_id, rid, row in s.execute(select(LegacyRecordRow.original_id, LegacyRecordRow.run_id, LegacyRecordRow.row)
+                                               .where(LegacyRecordRow.line == line, LegacyRecordRow.original_id.in_(ids))):
+            out[original_id] = row if (run_id is not None and rid == run_id) else "held"
+        for (original_id,) in s.execute(select(ExternalRefRow.external_id).where(
+                ExternalRefRow.system == f"legacy.{line}", ExternalRefRow.external_id.in_(ids))):
+            out.setdefault(original_id, "held")
+        return out
+
+    def _write(self, s: Session, line: str, fresh: list[tuple[Row, MappedRow]], run_id: int | None, now: datetime) -> None:
+        """The batch variant of CaseRepository.add: the same columns (CaseRepository._columns),
+        a few multi-row statements instead of several statements per case."""
+        numbers = self._numbers(s, [m.received_at for _, m in fresh])
+        region = self.hub.settings.region_code
+        cases = [build_case(m, region + number, now, line, run_id, row.number) for (row, m), number in zip(fresh, numbers)]
+        case_rows = [{"number": c.number, **CaseRepository._columns(c)} for c in cases]
+        table = CaseRow.__table__
+        ids = [r[0] for r in s.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), case_rows)]
+        system = f"legacy.{line}"
+        s.execute(ExternalRefRow.__table__.insert(), [
+            dict(system=system, external_id=m.original_id, case_id=i) for (_, m), i in zip(fresh, ids)])
+        units = [dict(case_id=i, unit_code=c.handling.lead_unit, role="lead") for c, i in zip(cases, ids) if c.handling.lead_unit]
+        if units:
+            s.execute(CaseUnitRow.__table__.insert(), units)
+        s.execute(HistoryRow.__table__.insert(), [
+            dict(case_id=i, seq=1, at=h.at, actor=h.actor, role=h.role.value, action=h.action, from_state=None,
+                 to_state=h.to_state.value, note=None, data=h.data) for c, i in zip(cases, ids) for h in c.history])
+        limit = self.config.dedupe.max_text_chars
+        s.execute(LegacyRecordRow.__table__.insert(), [
+            dict(line=line, original_id=m.original_id, case_id=i, case_number=c.number, run_id=run_id, row=row.number,
+                 phone_key=phone_key(c.person.phone), received_at=m.received_at,
+                 text=index_text(c.title, c.content, limit), compared=False)
+            for (row, m), c, i in zip(fresh, cases, ids)])
+
+    def _numbers(self, s: Session, received: list[datetime]) -> list[str]:
+        """Case numbers for a batch: region + the day the line received the case + sequence.
+        One upsert per distinct day reserves a block (the batch variant of next_number)."""
+        days = [r.astimezone(LOCAL_TZ).strftime("%Y%m%d") for r in received]
+        need = Counter(days)
+        dialect = s.get_bind().dialect.name
+        next_free: dict[str, int] = {}
+        for day, k in need.items():
+            last = s.execute(_reserve_stmt(dialect), {"day": day, "k": k}).scalar_one()
+            next_free[day] = last - k + 1
+        out = []
+        for day in days:
+            out.append(f"{day}{next_free[day]:06d}")
+            next_free[day] += 1
+        return out
+
+
+def _reserve_stmt(dialect: str):  # noqa: ANN202
+    stmt = _RESERVE.get(dialect)
+    if stmt is None:
+        table = CaseNumberSeqRow.__table__
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = (insert(table).values(day=bindparam("day"), last=bindparam("k"))
+                .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + bindparam("k")})
+                .returning(table.c.last))
+        _RESERVE[dialect] = stmt
+    return stmt
+
+
+_RESERVE: dict[str, Any] = {}
+
+
+def _id_of(mapper: RowMapper, values: dict[str, Any]) -> str:
+    value = values.get(mapper.f.original_id)
+    return "" if value is None else str(value).strip()[:128]
+
+
+def _reason_kind(reason: str) -> str:
+    """Group reasons for the summary: the same fault with different values counts once."""
+    for marker in (" '", " \"", " of row"):
+        if marker in reason:
+            return reason.split(marker)[0] + " ..."
+    return reason

@@ -1,0 +1,112 @@
+"""The province feature: its tables, a poller per configured province destination, the
+`hotline-hub province ...` commands and the sandbox province for `hotline-hub sandbox`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import adapters.province.models  # noqa: F401  (registers the tables with Base.metadata)
+
+if TYPE_CHECKING:
+    from hub.container import Hub
+
+ADAPTER = "province"
+
+
+class _Feature:
+    name = "province"
+
+    def install(self, hub: "Hub") -> None:
+        from adapters.province.poller import ProvincePoller
+        from hub.integration.contract import AdapterContext
+        from hub.integration.registry import build_adapter
+
+        pollers: list[ProvincePoller] = []
+        for destination, config in hub.settings.destinations.items():
+            if config.adapter != ADAPTER or not config.enabled:
+                continue
+            context = AdapterContext(destination=destination, clock=hub.clock, mappings_dir=hub.settings.mappings_dir)
+            adapter = build_adapter(destination, ADAPTER, config.settings, context)
+            poller = ProvincePoller(hub, adapter, destination)  # type: ignore[arg-type]
+            pollers.append(poller)
+            hub.workers.append(poller)
+        hub.extras["province.pollers"] = pollers
+
+    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+        p = sub.add_parser("province", help="the provincial exchange (省转办 / 全省联网)")
+        psub = p.add_subparsers(dest="province_command", required=True)
+        poll = psub.add_parser("poll", help="pull the cases the province assigned to the city")
+        poll.add_argument("--once", action="store_true", help="one round, then exit (0 when it completed)")
+        poll.add_argument("--destination", help="which province destination (default: all)")
+        poll.set_defaults(func=_cmd_poll)
+        check = psub.add_parser("check", help="validate mappings/province/ and exit")
+        check.add_argument("--folder", default="province", help="folder under mappings/")
+        check.set_defaults(func=_cmd_check)
+
+    def sandbox_peers(self, base_port: int) -> list[Any]:
+        from hub.sandbox.run import Peer
+
+        from adapters.province.sandbox import create_app
+
+        port = base_port + 2
+        return [Peer("province", port, lambda: create_app(assign_every=45.0),
+                     {"adapter": ADAPTER, "settings": {"endpoint": f"http://127.0.0.1:{port}/soap", "poll_interval": 10.0}},
+                     "sandbox province (SOAP at /soap, WSDL at /soap?wsdl, REST at /rest/): assigns a case every 45 s; GET /sandbox/state")]
+
+
+def _cmd_poll(args: argparse.Namespace) -> int:
+    from hub.db.migrate import upgrade
+    from hub.logmask import configure_logging
+    from hub.runtime import build_hub
+    from hub.settings import Settings
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    hub = build_hub(settings)
+    if hub.db.is_sqlite:
+        upgrade(hub.db.writer)
+    pollers = [p for p in hub.extras.get("province.pollers", []) if args.destination in (None, p.destination)]
+    if not pollers:
+        print("no province destination is configured (destinations.<name>.adapter: province)", file=sys.stderr)
+        return 1
+    try:
+        if args.once:
+            code = 0
+            for poller in pollers:
+                try:
+                    result = poller.run_once()
+                finally:
+                    poller.lease.release()  # a one-shot run must not block the next one for a lease period
+                state = "not the leader (another poller holds the lease)" if not result.leader else (
+                    f"created {len(result.created)}, acknowledged again {len(result.existing)}, failed {len(result.failed)}")
+                print(f"{poller.destination}: {state}" + (f"; stopped: {result.stopped}" if result.stopped else ""))
+                code = code or (1 if result.stopped else 0)
+            return code
+        for poller in pollers:
+            poller.start()
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            for poller in pollers:
+                poller.stop()
+    finally:
+        hub.close()
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from adapters.province.adapter import check_mappings
+    from hub.settings import Settings
+
+    codes = check_mappings(Settings().mappings_dir, args.folder)
+    print(f"mappings/{args.folder} ok: {len(codes.statuses)} statuses, {len(codes.categories.to_province)} categories, "
+          f"{len(codes.divisions.to_province)} divisions, {len(codes.units.to_province)} units")
+    return 0
+
+
+feature = _Feature()

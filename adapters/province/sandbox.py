@@ -1,0 +1,382 @@
+"""Sandbox province (省平台模拟器): a real HTTP peer speaking province_exchange.wsdl (SOAP at
+/soap, the WSDL at GET /soap?wsdl) and the same operations as JSON under /rest/.
+
+It keeps what it receives (reported cases, status pushes in arrival order, deduplicated by
+RequestId), assigns cases to the city, and fails on request: each call pops the next
+entry of `state.faults`:
+    ok         answer normally (to place a fault later in a sequence)
+    transient  soap:Server fault BUSY (REST: 503)       permanent  soap:Client fault INVALID_REQUEST (REST: 400)
+    unknown    soap:Server fault E999 (not in faults.yaml) http503   503 with an HTML page
+    slow       answers after state.slow_seconds        gbk        this answer encoded GBK
+    malformed  200 with broken XML / JSON              xxe        an answer with an external entity (file:///etc/passwd)
+    billion    an answer with the billion-laughs entity expansion
+    xxe-utf16  the XXE answer encoded UTF-16 (gets past byte scans; zeep's forbid_dtd must refuse it)
+Set `state.encoding = "GBK"` to answer everything in GBK.
+
+Start it alone:  uvicorn --factory adapters.province.sandbox:create_app --port 8002
+(`hotline-hub sandbox` starts it beside the hub and points a destination at it.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from lxml import etree
+
+from adapters.province.soap_client import SHIPPED_WSDL
+
+TNS = "urn:sc12345:exchange:v1"
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+CST = timezone(timedelta(hours=8))
+
+XXE = ('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
+       f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><ReportCaseResponse xmlns="{TNS}"><Result><ResultCode>0</ResultCode>'
+       '</Result><ProvinceCaseId>&xxe;</ProvinceCaseId></ReportCaseResponse></soap:Body></soap:Envelope>')
+BILLION = ('<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+           + "".join(f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">' for i in range(1, 10))
+           + f']>\n<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><ReportCaseResponse xmlns="{TNS}"><Result>'
+           '<ResultCode>0</ResultCode></Result><ProvinceCaseId>&lol9;</ProvinceCaseId></ReportCaseResponse></soap:Body></soap:Envelope>')
+
+# Hardened like the hub's client: a sandbox must not be the easy target either.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True)
+
+
+class SandboxFault(Exception):
+    def __init__(self, code: str, message: str, server: bool = False) -> None:
+        super().__init__(message)
+        self.code, self.message, self.server = code, message, server
+
+
+@dataclass
+class ProvinceState:
+    reported: dict[str, dict[str, Any]] = field(default_factory=dict)  # province id -> WorkOrder from the city
+    report_requests: dict[str, str] = field(default_factory=dict)  # RequestId -> province id
+    assigned: list[dict[str, Any]] = field(default_factory=list)  # WorkOrders assigned to the city, in order
+    statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # province id -> pushes, arrival order
+    status_requests: dict[str, dict[str, Any]] = field(default_factory=dict)  # RequestId -> first answer
+    acks: dict[str, str] = field(default_factory=dict)  # province id -> city case number
+    calls: list[str] = field(default_factory=list)  # operations answered, for tests
+    accepted: list[str] = field(default_factory=list)  # RequestIds that took effect, arrival order
+    security_users: list[str] = field(default_factory=list)  # WS-Security usernames seen
+    faults: list[str] = field(default_factory=list)
+    slow_seconds: float = 3.0
+    encoding: str = "utf-8"
+    counter: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _next_id(self) -> str:
+        self.counter += 1
+        return f"SC{datetime.now(CST):%Y%m%d}{self.counter:06d}"
+
+    def assign(self, **fields: Any) -> str:
+        """省转办: assign a case to the city; returns the province's id. Fields override a demo case."""
+        with self.lock:
+            province_id = fields.pop("ProvinceCaseId", None) or self._next_id()
+            order = {
+                "ProvinceCaseId": province_id, "Channel": "12345-SC", "ReceivedTime": datetime.now(CST).replace(microsecond=0).isoformat(),
+                "AppealerName": "李四", "AppealerPhone": "13900139000", "AppealerType": "1", "Anonymous": False,
+                "Confidential": False, "AppealType": "03", "CategoryCode": "B01", "Title": "网购商品质量投诉",
+                "Content": "在本市商家处购买的电器存在质量问题，商家拒绝退换，请求处理。",
+                "AreaCode": "512002000000", "Address": "雁江区娇子大道88号", "Urgency": "1",
+                **fields,
+            }
+            self.assigned.append(order)
+            return province_id
+
+    def pushes(self, province_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.statuses.get(province_id, []))
+
+    def summary(self) -> dict[str, Any]:
+        with self.lock:
+            return {"reported": self.reported, "assigned": self.assigned, "statuses": self.statuses, "acks": self.acks,
+                    "calls": self.calls, "pending_faults": self.faults}
+
+    # -- the operations, shared by SOAP and REST -------------------------------------------
+    def handle(self, operation: str, req: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.calls.append(operation)
+            handler = getattr(self, f"_op_{operation}", None)
+            if handler is None:
+                raise SandboxFault("INVALID_REQUEST", f"unknown operation {operation}")
+            return handler(req)
+
+    def _op_ReportCase(self, req: dict[str, Any]) -> dict[str, Any]:
+        request_id, order = _required(req, "RequestId"), req.get("WorkOrder")
+        if not isinstance(order, dict) or not order.get("CityCaseNo"):
+            raise SandboxFault("INVALID_REQUEST", "WorkOrder.CityCaseNo is required")
+        for key in ("AppealType", "CategoryCode", "Title", "Content", "AreaCode"):
+            if not order.get(key):
+                raise SandboxFault("INVALID_REQUEST", f"WorkOrder.{key} is required")
+        if request_id in self.report_requests:
+            province_id = self.report_requests[request_id]
+        else:
+            province_id = self._next_id()
+            self.report_requests[request_id] = province_id
+            self.reported[province_id] = {**order, "ProvinceCaseId": province_id}
+            self.accepted.append(request_id)
+        return {"Result": _ok(), "ProvinceCaseId": province_id}
+
+    def _find_case(self, req: dict[str, Any]) -> str:
+        province_id = req.get("ProvinceCaseId")
+        known = set(self.reported) | {o["ProvinceCaseId"] for o in self.assigned}
+        if province_id:
+            if province_id not in known:
+                raise SandboxFault("UNKNOWN_CASE", f"no case {province_id}")
+            return province_id
+        city_no = req.get("CityCaseNo")
+        for pid, order in self.reported.items():
+            if order.get("CityCaseNo") == city_no:
+                return pid
+        raise SandboxFault("UNKNOWN_CASE", f"no case for city case {city_no}")
+
+    def _op_PushStatus(self, req: dict[str, Any]) -> dict[str, Any]:
+        request_id = _required(req, "RequestId")
+        if request_id in self.status_requests:
+            return self.status_requests[request_id]
+        province_id = self._find_case(req)
+        seq = int(_required(req, "Seq"))
+        pushes = self.statuses.setdefault(province_id, [])
+        if pushes and seq <= pushes[-1]["Seq"]:
+            raise SandboxFault("STALE_SEQUENCE", f"seq {seq} after {pushes[-1]['Seq']}")
+        pushes.append({**req, "Seq": seq})
+        self.accepted.append(request_id)
+        answer = {"Result": _ok(), "LastSeq": seq}
+        self.status_requests[request_id] = answer
+        return answer
+
+    def _op_FetchAssigned(self, req: dict[str, Any]) -> dict[str, Any]:
+        start = int(req.get("Cursor") or 0)
+        count = int(req.get("MaxCount") or 50)
+        page = self.assigned[start:start + count]
+        return {"Result": _ok(), "WorkOrder": page, "NextCursor": str(start + len(page))}
+
+    def _op_AckAssigned(self, req: dict[str, Any]) -> dict[str, Any]:
+        province_id = _required(req, "ProvinceCaseId")
+        if province_id not in {o["ProvinceCaseId"] for o in self.assigned}:
+            raise SandboxFault("UNKNOWN_CASE", f"no assigned case {province_id}")
+        self.acks[province_id] = _required(req, "CityCaseNo")
+        return {"Result": _ok()}
+
+    def _op_QueryCase(self, req: dict[str, Any]) -> dict[str, Any]:
+        province_id = self._find_case({"ProvinceCaseId": _required(req, "ProvinceCaseId")})
+        order = self.reported.get(province_id) or next(o for o in self.assigned if o["ProvinceCaseId"] == province_id)
+        pushes = self.statuses.get(province_id, [])
+        return {"Result": _ok(), "WorkOrder": order, "StatusCode": pushes[-1]["StatusCode"] if pushes else None,
+                "LastSeq": pushes[-1]["Seq"] if pushes else None}
+
+
+def _ok() -> dict[str, str]:
+    return {"ResultCode": "0", "ResultMessage": "成功"}
+
+
+def _required(req: dict[str, Any], key: str) -> Any:
+    if req.get(key) in (None, ""):
+        raise SandboxFault("INVALID_REQUEST", f"{key} is required")
+    return req[key]
+
+
+# -- XML ------------------------------------------------------------------------------------
+def _to_dict(element: etree._Element) -> Any:
+    children = [c for c in element if isinstance(c.tag, str)]
+    if not children:
+        return element.text
+    out: dict[str, Any] = {}
+    for child in children:
+        out[etree.QName(child).localname] = _to_dict(child)
+    return out
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+# xsd:sequence order of tns:WorkOrder: a strict client refuses elements out of order.
+WORK_ORDER_FIELDS = ("ProvinceCaseId", "CityCaseNo", "Channel", "ReceivedTime", "AppealerName", "AppealerPhone",
+                     "AppealerType", "Anonymous", "Confidential", "AppealType", "CategoryCode", "Title", "Content",
+                     "AreaCode", "Address", "Longitude", "Latitude", "Urgency", "DueTime")
+
+
+def _append(parent: etree._Element, name: str, value: Any) -> None:
+    if value is None:
+        return
+    if name == "WorkOrder" and isinstance(value, dict):
+        value = {k: value.get(k) for k in WORK_ORDER_FIELDS}
+    if isinstance(value, list):
+        for item in value:
+            _append(parent, name, item)
+        return
+    child = etree.SubElement(parent, f"{{{TNS}}}{name}")
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _append(child, key, inner)
+    else:
+        child.text = _text(value)
+
+
+def _envelope(body: etree._Element) -> etree._Element:
+    env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "tns": TNS})
+    etree.SubElement(env, f"{{{SOAP_ENV}}}Body").append(body)
+    return env
+
+
+def soap_answer(operation: str, answer: dict[str, Any]) -> etree._Element:
+    body = etree.Element(f"{{{TNS}}}{operation}Response")
+    for key, value in answer.items():
+        _append(body, key, value)
+    return _envelope(body)
+
+
+def soap_fault(fault: SandboxFault) -> etree._Element:
+    node = etree.Element(f"{{{SOAP_ENV}}}Fault")
+    etree.SubElement(node, "faultcode").text = "soap:Server" if fault.server else "soap:Client"
+    etree.SubElement(node, "faultstring").text = fault.message
+    exchange = etree.SubElement(etree.SubElement(node, "detail"), f"{{{TNS}}}ExchangeFault")
+    etree.SubElement(exchange, f"{{{TNS}}}Code").text = fault.code
+    etree.SubElement(exchange, f"{{{TNS}}}Message").text = fault.message
+    return _envelope(node)
+
+
+def _xml_response(envelope: etree._Element, encoding: str, status: int = 200) -> Response:
+    return Response(etree.tostring(envelope, encoding=encoding, xml_declaration=True), status_code=status,
+                    media_type=f"text/xml; charset={encoding}")
+
+
+FAULTS = {"transient": ("BUSY", "系统繁忙", True), "permanent": ("INVALID_REQUEST", "报文格式错误", False),
+          "unknown": ("E999", "未知错误", True)}
+
+
+def create_app(state: ProvinceState | None = None, assign_every: float | None = None) -> FastAPI:
+    """The sandbox province. `assign_every` seconds, it assigns a demo case to the city."""
+    state = state or ProvinceState()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        task = asyncio.create_task(_assign_loop(state, assign_every)) if assign_every else None
+        yield
+        if task is not None:
+            task.cancel()
+
+    app = FastAPI(title="sandbox province (省平台模拟器)", lifespan=lifespan)
+    app.state.province = state
+
+    async def next_fault() -> str | None:
+        with state.lock:
+            fault = state.faults.pop(0) if state.faults else None
+        if fault == "slow":
+            await asyncio.sleep(state.slow_seconds)
+        return fault
+
+    @app.get("/soap")
+    def wsdl(request: Request) -> Response:
+        if "wsdl" not in {k.lower() for k in request.query_params}:
+            return Response("GET /soap?wsdl for the service description", media_type="text/plain", status_code=400)
+        text = SHIPPED_WSDL.read_text(encoding="utf-8")
+        text = text.replace("http://127.0.0.1:8002/soap", f"{str(request.base_url).rstrip('/')}/soap")
+        return Response(text, media_type="text/xml; charset=utf-8")
+
+    @app.post("/soap")
+    async def soap(request: Request) -> Response:
+        fault = await next_fault()
+        encoding = "GBK" if fault == "gbk" else state.encoding
+        if fault == "http503":
+            return Response("<html><body>503 Service Unavailable</body></html>", status_code=503, media_type="text/html")
+        if fault == "malformed":
+            return Response(f'<?xml version="1.0"?><soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><broken',
+                            media_type="text/xml")
+        if fault == "xxe":
+            return Response(XXE, media_type="text/xml")
+        if fault == "billion":
+            return Response(BILLION, media_type="text/xml")
+        if fault == "xxe-utf16":  # the same attack in an encoding a byte scan for "<!DOCTYPE" misses
+            return Response(XXE.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16"), media_type="text/xml")
+        try:
+            root = etree.fromstring(await request.body(), parser=_PARSER)
+            body = root.find(f"{{{SOAP_ENV}}}Body")
+            call = next(c for c in body if isinstance(c.tag, str))  # type: ignore[union-attr]
+        except (etree.XMLSyntaxError, StopIteration, TypeError):
+            return _xml_response(soap_fault(SandboxFault("INVALID_REQUEST", "not a SOAP envelope")), encoding, 500)
+        user = root.find(f".//{{{WSSE}}}UsernameToken/{{{WSSE}}}Username")
+        if user is not None:
+            with state.lock:
+                state.security_users.append(user.text or "")
+        operation = etree.QName(call).localname.removesuffix("Request")
+        try:
+            if fault in FAULTS:
+                raise SandboxFault(*FAULTS[fault])
+            answer = state.handle(operation, _to_dict(call) or {})
+        except SandboxFault as exc:
+            return _xml_response(soap_fault(exc), encoding, 500)
+        return _xml_response(soap_answer(operation, answer), encoding)
+
+    rest_ops = {"report-case": "ReportCase", "push-status": "PushStatus", "fetch-assigned": "FetchAssigned",
+                "ack-assigned": "AckAssigned", "query-case": "QueryCase"}
+
+    @app.post("/rest/{path}")
+    async def rest(path: str, request: Request) -> Response:
+        fault = await next_fault()
+        encoding = "GBK" if fault == "gbk" else state.encoding
+        if fault == "http503":
+            return Response("<html>503</html>", status_code=503, media_type="text/html")
+        if fault in ("malformed", "xxe", "billion"):
+            return Response('{"Result": {"ResultCode": "0"', media_type="application/json")
+        if path not in rest_ops:
+            return JSONResponse({"Code": "INVALID_REQUEST", "Message": f"no operation {path}"}, status_code=404)
+        try:
+            charset = request.headers.get("content-type", "").partition("charset=")[2] or "utf-8"
+            req = json.loads((await request.body()).decode(charset))
+            if fault in FAULTS:
+                raise SandboxFault(*FAULTS[fault])
+            answer = state.handle(rest_ops[path], req)
+        except SandboxFault as exc:
+            return _json(encoding, {"Code": exc.code, "Message": exc.message}, 503 if exc.server else 400)
+        except (ValueError, LookupError):
+            return _json(encoding, {"Code": "INVALID_REQUEST", "Message": "body is not JSON"}, 400)
+        return _json(encoding, answer)
+
+    # -- the sandbox's own controls ------------------------------------------------------------
+    @app.post("/sandbox/assign")
+    async def assign(request: Request) -> dict[str, str]:
+        fields = await request.json() if await request.body() else {}
+        return {"ProvinceCaseId": state.assign(**fields)}
+
+    @app.post("/sandbox/faults")
+    async def faults(request: Request) -> dict[str, Any]:
+        body = await request.json()
+        with state.lock:
+            state.faults.extend(body.get("faults", []))
+            return {"pending": state.faults}
+
+    @app.get("/sandbox/state")
+    def summary() -> dict[str, Any]:
+        return state.summary()
+
+    return app
+
+
+def _json(encoding: str, body: dict[str, Any], status: int = 200) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, default=_text).encode(encoding), status_code=status,
+                    media_type=f"application/json; charset={encoding}")
+
+
+async def _assign_loop(state: ProvinceState, every: float) -> None:
+    titles = [("03", "B01", "网购商品质量投诉"), ("02", "A01", "小区路灯损坏求助"), ("01", "C02", "医保异地报销咨询")]
+    n = 0
+    while True:
+        await asyncio.sleep(every)
+        kind, category, title = titles[n % len(titles)]
+        state.assign(AppealType=kind, CategoryCode=category, Title=title)
+        n += 1

@@ -1,0 +1,195 @@
+"""Legacy import benchmark: N generated 12315 rows (GBK CSV) through `LegacyImporter`,
+beside a same-run baseline that parses the same file with the csv module and inserts the
+same rows (case, external ref, history) with the raw sqlite3 driver, in the same batch
+size, on the same schema, with the same durability (WAL, synchronous=FULL).
+
+Each side runs in its own process so its peak memory (ru_maxrss) is its own.
+
+    .venv/bin/python -m bench.legacy_import --rows 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADER = "工单编号,登记时间,投诉人,联系电话,诉求类型,问题类别,标题,诉求内容,地址,所属区域,办理状态,承办单位,处理结果,办结时间".split(",")
+AREAS = [("雁江区", "雁江分局"), ("安岳县", "安岳县局"), ("乐至县", "乐至县局"), ("市本级", "市局")]
+TEXTS = ["购买的电暖器使用三天后无法加热，商家拒绝退换", "某餐馆后厨卫生条件差，老鼠出没", "网购商品退款迟迟未到账",
+         "健身房关门后充值卡无法退费", "小区电梯频繁故障困人", "超市销售过期食品", "春节期间猪肉价格明显上涨"]
+
+
+def generate(path: Path, rows: int) -> None:
+    """Sorted by time like a real export (about 400 cases a day); 1 row in 200 is bad."""
+    rnd = random.Random(12315)
+    start = datetime(2015, 1, 1, 8, 0)
+    with path.open("w", encoding="gb18030", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(HEADER)
+        for i in range(rows):
+            at = start + timedelta(seconds=i * 216)
+            area, unit = AREAS[i % 4]
+            text = TEXTS[rnd.randrange(len(TEXTS))]
+            when = at.strftime("%Y年%m月%d日 %H:%M") if i % 2 else at.strftime("%Y/%m/%d %H:%M")
+            if i % 200 == 199:
+                when = "2018年13月01日"  # refused: no such month
+            w.writerow([f"SC{i:09d}", when, "张三", f"13{rnd.randrange(10**9):09d}", "投诉", f"0{1 + i % 5}", text[:12], text,
+                        f"{area}某街道{i % 300}号", area, "已办结" if i % 3 else "已归档", unit, "已调解，商家同意退货",
+                        (at + timedelta(days=3)).strftime("%Y年%m月%d日")])
+
+
+def fresh_db(template: Path, target: Path) -> None:
+    shutil.copyfile(template, target)
+
+
+def migrate(path: Path) -> None:
+    from hub.db.engine import make_engine
+    from hub.db.migrate import upgrade
+    from hub.runtime import build_hub  # noqa: F401  (features register their tables)
+    from hub.features import load_features
+
+    load_features()
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+
+
+# -- the two sides, each in a child process ------------------------------------------------------
+def run_hub(db: Path, csv_path: Path, batch: int) -> dict:
+    from hub.runtime import build_hub
+    from hub.settings import Settings
+    from adapters.legacy_hotlines.importer import LegacyImporter
+
+    hub = build_hub(Settings(database_url=f"sqlite:///{db}", sqlite_synchronous="FULL"))
+    try:
+        started = time.perf_counter()
+        summary = LegacyImporter(hub, hub.extras["legacy"]["config"], batch_size=batch, progress=None).run(
+            "12315", csv_path, dedupe=False)
+        seconds = time.perf_counter() - started
+    finally:
+        hub.close()
+    return {"accepted": summary.accepted, "rejected": summary.rejected, "seconds": seconds}
+
+
+def run_baseline(db: Path, csv_path: Path, batch: int) -> dict:
+    """csv + the raw driver: no validation and no mapping beyond what the rows need to exist."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    started = time.perf_counter()
+    accepted = rejected = 0
+    seq: dict[str, int] = {}
+    with csv_path.open(encoding="gb18030", newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        chunk: list[list[str]] = []
+
+        def flush(rows: list[list[str]]) -> int:
+            now = datetime.utcnow().isoformat(sep=" ")
+            cases, keep = [], []
+            for r in rows:
+                try:
+                    at = datetime.strptime(r[1], "%Y年%m月%d日 %H:%M" if "年" in r[1] else "%Y/%m/%d %H:%M")
+                except ValueError:
+                    continue
+                day = at.strftime("%Y%m%d")
+                seq[day] = seq.get(day, 0) + 1
+                number = f"512000{day}{seq[day]:06d}"
+                doc = json.dumps({"number": number, "title": r[6], "content": r[7], "person": {"name": r[2], "phone": r[3]},
+                                  "place": {"address": r[8]}, "received_at": at.isoformat()}, ensure_ascii=False)
+                cases.append((number, 1, "closed", "complaint", "0201", "512000", "512000", "normal", "legacy", None, None,
+                              None, 0, at.isoformat(sep=" "), now, f"{r[6]}\n{r[7]}", doc))
+                keep.append((number, r[0]))
+            conn.execute("BEGIN")
+            last = conn.execute("SELECT coalesce(max(id), 0) FROM cases").fetchone()[0]
+            conn.executemany("INSERT INTO cases (number, version, state, request_type, category_code, division_code, county_code, "
+                             "urgency, channel, lead_unit, sign_off_due, due_at, overdue, created_at, updated_at, search_text, doc) "
+                             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", cases)
+            ids = [row[0] for row in conn.execute("SELECT id FROM cases WHERE id > ? ORDER BY id", (last,))]
+            conn.executemany("INSERT INTO case_external_refs (system, external_id, case_id) VALUES ('legacy.12315', ?, ?)",
+                             [(k[1], i) for k, i in zip(keep, ids)])
+            conn.executemany("INSERT INTO case_history (case_id, seq, at, actor, role, action, from_state, to_state, note, data) "
+                             "VALUES (?, 1, ?, 'legacy-import', 'system', 'import', NULL, 'closed', NULL, '{}')",
+                             [(i, now) for i in ids])
+            conn.execute("COMMIT")
+            return len(ids)
+
+        for row in reader:
+            chunk.append(row)
+            if len(chunk) >= batch:
+                n = flush(chunk)
+                accepted += n
+                rejected += len(chunk) - n
+                chunk = []
+        if chunk:
+            n = flush(chunk)
+            accepted += n
+            rejected += len(chunk) - n
+    seconds = time.perf_counter() - started
+    conn.close()
+    return {"accepted": accepted, "rejected": rejected, "seconds": seconds}
+
+
+def child(args: argparse.Namespace) -> None:
+    fn = run_hub if args.side == "hub" else run_baseline
+    result = fn(Path(args.db), Path(args.csv), args.batch)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def side(name: str, db: Path, csv_path: Path, batch: int) -> dict:
+    out = subprocess.run([sys.executable, "-m", "bench.legacy_import", "--child", name, "--db", str(db), "--csv", str(csv_path),
+                          "--batch", str(batch)], cwd=ROOT, capture_output=True, text=True, env={**os.environ})
+    if out.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--batch", type=int, default=1000)
+    p.add_argument("--child", choices=["hub", "baseline"], dest="side")
+    p.add_argument("--db")
+    p.add_argument("--csv")
+    args = p.parse_args()
+    if args.side:
+        child(args)
+        return
+    work = Path(tempfile.mkdtemp(prefix="legacy-bench-"))
+    try:
+        csv_path = work / "12315.csv"
+        t = time.perf_counter()
+        generate(csv_path, args.rows)
+        print(f"generated {args.rows:,} rows ({csv_path.stat().st_size / 1e6:.0f} MB, GB18030) in {time.perf_counter() - t:.1f}s")
+        template = work / "template.db"
+        migrate(template)
+        results = {}
+        for name in ("baseline", "hub"):
+            db = work / f"{name}.db"
+            fresh_db(template, db)
+            results[name] = r = side(name, db, csv_path, args.batch)
+            r["rate"] = (r["accepted"] + r["rejected"]) / r["seconds"]
+            print(f"{name:<9} {r['accepted']:>9,} accepted {r['rejected']:>7,} refused  {r['seconds']:7.1f} s  "
+                  f"{r['rate']:>8,.0f} rows/s  peak {r['peak_rss_mb']:.0f} MB")
+        ratio = results["hub"]["rate"] / results["baseline"]["rate"]
+        print(f"ratio hub/baseline {ratio:.2f} (aim >= 0.33); hub peak {results['hub']['peak_rss_mb']:.0f} MB (aim < 300)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""Outbox relay benchmark.
+
+1. Throughput: N queued messages delivered by the relay (real webhook adapter, real HTTP)
+   to a no-op sink in its own process, beside a same-run baseline on the same database:
+   the bare claim-and-ack loop (the relay's own claim and record, no delivery).
+2. Latency: new cases registered at a steady rate (default 200/s) with the relay running as
+   a worker in the same process (the embedded default); commit-to-delivery time is the
+   sink's receipt time minus the moment the case's transaction returned.
+
+    .venv/bin/python -m bench.outbox_relay --messages 2000 --rounds 3 --rate 200 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench._common import free_port, median, start_server, stop
+
+
+def noop_sink_app() -> Any:
+    """A peer that accepts everything and remembers when each key arrived."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    arrived: dict[str, float] = {}
+
+    async def events(request: Request) -> JSONResponse:
+        arrived.setdefault(request.headers.get("idempotency-key", ""), time.time())
+        await request.body()
+        return JSONResponse({"ok": True})
+
+    async def times(request: Request) -> JSONResponse:
+        return JSONResponse(arrived)
+
+    async def reset(request: Request) -> JSONResponse:
+        arrived.clear()
+        return JSONResponse({})
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(routes=[Route("/events", events, methods=["POST"]), Route("/times", times),
+                             Route("/reset", reset, methods=["POST"]), Route("/health", health)])
+
+
+def _hub(database_url: str, sink_url: str) -> Any:
+    from hub.db.migrate import upgrade
+    from hub.runtime import build_hub
+    from hub.settings import Settings
+
+    settings = Settings(database_url=database_url, sqlite_synchronous="FULL", destinations={
+        "sink": {"adapter": "webhook", "settings": {"url": f"{sink_url}/events"}, "events": ["case.registered"]}},
+        outbox={"batch": 100, "concurrency": 8})
+    hub = build_hub(settings)
+    upgrade(hub.db.writer)
+    return hub
+
+
+def _fill(hub: Any, n: int, keys: int = 200) -> None:
+    from outbox import enqueue
+
+    payload = {"text": "x" * 400}
+    for start in range(0, n, 500):
+        with hub.db.write() as s:
+            for i in range(start, min(n, start + 500)):
+                enqueue(s, destination="sink", ordering_key=f"k{i % keys}", event_type="bench.event", payload=payload)
+
+
+def _clear(hub: Any) -> None:
+    from sqlalchemy import delete
+
+    from outbox.tables import OutboxMessageRow, OutboxSequenceRow
+
+    with hub.db.write() as s:
+        s.execute(delete(OutboxMessageRow))
+        s.execute(delete(OutboxSequenceRow))
+
+
+def relay_round(hub: Any, n: int) -> float:
+    _clear(hub)
+    _fill(hub, n)
+    relay = hub.extras["outbox"].relay()
+    t0 = time.perf_counter()
+    handled = relay.drain(timeout=600)
+    elapsed = time.perf_counter() - t0
+    relay.close()
+    assert handled == n, f"relay handled {handled} of {n}"
+    return n / elapsed
+
+
+def baseline_round(hub: Any, n: int) -> float:
+    """The bare claim-and-ack loop: same claim, same record, no delivery."""
+    from hub.integration.contract import Delivery
+    from outbox.relay import Outcome
+
+    _clear(hub)
+    _fill(hub, n)
+    relay = hub.extras["outbox"].relay()
+    t0 = time.perf_counter()
+    done = 0
+    while True:
+        claimed = relay.claim(relay.cfg.batch)
+        if not claimed:
+            break
+        relay.record([Outcome(c, "delivered", delivery=Delivery()) for c in claimed])
+        done += len(claimed)
+    elapsed = time.perf_counter() - t0
+    relay.close()
+    assert done == n, f"baseline acked {done} of {n}"
+    return n / elapsed
+
+
+def _start_relay_process(hub: Any, sink_url: str) -> Any:
+    """`hotline-hub relay` in its own process (its own interpreter lock), as at scale."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    config = Path(tempfile.mkdtemp(prefix="outbox-bench-cfg-")) / "hub.yaml"
+    config.write_text(yaml.safe_dump({"destinations": {name: d.model_dump(mode="json") for name, d in hub.settings.destinations.items()},
+                                      "outbox": hub.settings.outbox.model_dump(mode="json")}), encoding="utf-8")
+    env = {**os.environ, "HUB_DATABASE_URL": hub.settings.database_url, "HUB_CONFIG_FILE": str(config), "HUB_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("hotline-hub")), "relay"], env=env)
+    time.sleep(3)  # imports and the first LISTEN
+    return proc
+
+
+def latency_run(hub: Any, sink_url: str, rate: float, seconds: float,
+                relay_process: bool = False) -> tuple[float, float, int, float]:
+    from hub.domain.access import SYSTEM_ACTOR
+    from hub.domain.model import CaseDraft
+    from tests.support.factories import draft
+
+    _clear(hub)
+    httpx.post(f"{sink_url}/reset")
+    worker = hub.extras["outbox"].worker
+    relay_proc = None
+    if relay_process:
+        relay_proc = _start_relay_process(hub, sink_url)
+    else:
+        worker.start()
+    committed: dict[str, float] = {}
+    body = CaseDraft.model_validate(draft())
+    total = int(rate * seconds)
+    t0 = time.monotonic()
+    behind = 0
+    for i in range(total):
+        due = t0 + i / rate
+        now = time.monotonic()
+        if due > now:
+            time.sleep(due - now)
+        elif now - due > 0.05:
+            behind += 1
+        case = hub.cases.register(body, SYSTEM_ACTOR).case
+        committed[case.number] = time.time()
+    achieved = total / (time.monotonic() - t0)
+    deadline = time.monotonic() + 30
+    arrived: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        arrived = httpx.get(f"{sink_url}/times", timeout=10).json()
+        if len(arrived) >= total:
+            break
+        time.sleep(0.2)
+    if relay_proc is not None:
+        relay_proc.terminate()
+        relay_proc.wait(30)
+    else:
+        worker.stop()
+    from sqlalchemy import select
+
+    from outbox.tables import OutboxMessageRow
+
+    with hub.db.read() as s:
+        key_to_case = dict(s.execute(select(OutboxMessageRow.idempotency_key, OutboxMessageRow.case_number)).all())
+    lat = sorted(arrived[k] - committed[key_to_case[k]] for k in arrived if key_to_case.get(k) in committed)
+    assert len(lat) == total, f"{len(lat)} of {total} delivered"
+    p50 = statistics.median(lat)
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    return p50, p99, total, achieved
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--messages", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rate", type=float, default=200.0, help="new cases per second in the latency run")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--database-url", default=None, help="default: a fresh SQLite file (WAL, synchronous=FULL)")
+    args = ap.parse_args()
+
+    port = free_port()
+    sink = start_server("bench.outbox_relay:noop_sink_app", port, {}, "/health")
+    sink_url = f"http://127.0.0.1:{port}"
+    tmp = tempfile.mkdtemp(prefix="outbox-bench-")
+    url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+    hub = _hub(url, sink_url)
+    try:
+        relay_rates, base_rates = [], []
+        for r in range(args.rounds):
+            base_rates.append(baseline_round(hub, args.messages))
+            relay_rates.append(relay_round(hub, args.messages))
+            print(f"round {r + 1}: relay {relay_rates[-1]:.0f} msg/s, baseline {base_rates[-1]:.0f} msg/s")
+        rm, bm = median(relay_rates), median(base_rates)
+        print(f"throughput medians: relay {rm:.0f} msg/s, baseline (claim-and-ack, no delivery) {bm:.0f} msg/s, "
+              f"ratio {rm / bm:.2f}")
+        for label, separate in (("relay in the producer's process", False), ("relay as its own process", True)):
+            p50, p99, total, achieved = latency_run(hub, sink_url, args.rate, args.seconds, relay_process=separate)
+            print(f"latency, {label}, at {achieved:.0f} new cases/s ({total} cases): commit-to-delivery "
+                  f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
+    finally:
+        hub.close()
+        stop(sink)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""The knowledge feature: the store and search, the answer check inside the case
+transaction, the API, and `hotline-hub knowledge import|reindex|search`."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hub.container import Hub
+    from hub.knowledge.answer import KnowledgeAnswers
+    from hub.knowledge.store import KnowledgeStore
+
+
+@dataclass
+class Knowledge:
+    """What hub.extras["knowledge"] holds for the API and other features."""
+
+    store: "KnowledgeStore"
+    answers: "KnowledgeAnswers"
+
+
+class _Feature:
+    name = "knowledge"
+
+    def install(self, hub: "Hub") -> None:
+        from hub.knowledge import tables  # noqa: F401  (registers the tables)
+        from hub.knowledge.answer import KnowledgeAnswers
+        from hub.knowledge.api import case_router, router
+        from hub.knowledge.segment import segmenter_for
+        from hub.knowledge.sharing import SHARING_FILE, Sharing, SharingConfig, destinations_for, outbox_enqueue
+        from hub.knowledge.store import KnowledgeStore
+        from hub.mappings import load_yaml_model
+
+        directory = hub.settings.mappings_dir / "knowledge"
+        segmenter = segmenter_for(directory)  # a bad dictionary or lexicon stops the start here
+        config = load_yaml_model(directory / SHARING_FILE, SharingConfig)
+        sharing = Sharing(destinations_for(config, hub.settings.destinations), outbox_enqueue())
+        store = KnowledgeStore(hub.db, hub.clock, hub.catalogue, segmenter, sharing)
+        answers = KnowledgeAnswers(store, hub.cases)
+        hub.cases.sinks.append(answers.sink)
+        hub.routers.append(router)
+        hub.routers.append(case_router)
+        hub.extras["knowledge"] = Knowledge(store, answers)
+
+    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+        p = sub.add_parser("knowledge", help="knowledge base: import articles, rebuild the index, search")
+        ksub = p.add_subparsers(dest="knowledge_cmd", required=True)
+        imp = ksub.add_parser("import", help="import articles from JSON, CSV or Markdown files (as the hub itself)")
+        imp.add_argument("files", nargs="+", metavar="FILE")
+        imp.add_argument("--publish", action="store_true", help="also review and publish what was imported (initial load)")
+        imp.set_defaults(func=_cmd_import)
+        rx = ksub.add_parser("reindex", help="segment the published articles again (after a dictionary change)")
+        rx.set_defaults(func=_cmd_reindex)
+        se = ksub.add_parser("search", help="search the published articles")
+        se.add_argument("query")
+        se.add_argument("--limit", type=int, default=5)
+        se.set_defaults(func=_cmd_search)
+
+
+def _hub() -> "Hub":
+    from hub.db.migrate import upgrade
+    from hub.runtime import build_hub
+    from hub.settings import Settings
+
+    hub = build_hub(Settings())
+    if hub.db.is_sqlite:
+        upgrade(hub.db.writer)
+    return hub
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hub.domain.access import SYSTEM_ACTOR
+    from hub.knowledge.importer import ImportFormatError, load_file, run_import
+
+    hub = _hub()
+    try:
+        items = []
+        for name in args.files:
+            try:
+                items.extend(load_file(Path(name)))
+            except (ImportFormatError, OSError) as exc:
+                print(f"refused {name}: {exc}")
+                return 1
+        report = run_import(hub.extras["knowledge"].store, items, SYSTEM_ACTOR, publish=args.publish)  # type: ignore[attr-defined]
+        print(f"created {len(report.created)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
+              f"published {len(report.published)}, refused {len(report.refused)}")
+        for r in report.refused:
+            print(f"  refused {r['item']}: {r['field']}: {r['reason']}")
+        return 1 if report.refused else 0
+    finally:
+        hub.close()
+
+
+def _cmd_reindex(args: argparse.Namespace) -> int:
+    hub = _hub()
+    try:
+        print(f"reindexed {hub.extras['knowledge'].store.reindex()} published articles")  # type: ignore[attr-defined]
+        return 0
+    finally:
+        hub.close()
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from hub.knowledge.search import SearchQuery
+
+    hub = _hub()
+    try:
+        store = hub.extras["knowledge"].store  # type: ignore[attr-defined]
+        for hit in store.search(SearchQuery(text=args.query, valid_on=store.today(), limit=args.limit)):
+            print(f"{hit.citation:<24} {hit.score:8.3f}  {hit.title}")
+        return 0
+    finally:
+        hub.close()
+
+
+feature = _Feature()

@@ -1,0 +1,98 @@
+"""/api/v1/assessment (考核) and /api/v1/supervision (督办 list).
+
+Supervising and chasing a case are actions like any other:
+POST /api/v1/cases/{number}/actions with {"action": "supervise", "reason": ..., "response_due": ...}.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+
+from hub.api.deps import ActorDep, HubDep
+from hub.domain.errors import AccessDenied
+from hub.domain.model import Role
+from hub.supervision.assessment import Assessment, Period
+from hub.supervision.export import to_csv, to_xlsx
+from hub.supervision.service import CENTRE, Supervision
+
+router = APIRouter(prefix="/api/v1", tags=["supervision"])
+
+PeriodQ = Annotated[str, Query(description="A month, YYYY-MM (local time).", examples=["2025-10"])]
+UnitQ = Annotated[str | None, Query(max_length=32, description="A unit code: that unit's figures only.")]
+CountyQ = Annotated[str | None, Query(pattern=r"^\d{6}$", description="A county's division code: cases located there only.")]
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _service(request: Request) -> Supervision:
+    return request.app.state.hub.extras["supervision"]
+
+
+def _period(label: str) -> Period:
+    try:
+        return Period.parse(label)
+    except ValueError as exc:
+        raise RequestValidationError([{"loc": ("query", "period"), "msg": str(exc), "type": "value_error"}]) from None
+
+
+@router.get("/assessment", response_model=Assessment, summary="考核: a unit's, a county's or the city's figures for a month",
+            description="Each figure carries its numerator, denominator, value and the case history lines "
+                        "behind it. Formulas: docs/supervision.md.")
+def assessment(request: Request, actor: ActorDep, period: PeriodQ, unit: UnitQ = None, county: CountyQ = None) -> Assessment:
+    service = _service(request)
+    p = _period(period)
+    unit, county = service.scope_for(actor, unit, county)
+    return service.assess(p, unit, county)
+
+
+@router.get("/assessment/export", summary="考核 export: the total and one row per unit, as CSV or XLSX",
+            responses={200: {"content": {"text/csv": {}, XLSX: {}}, "description": "The file"}})
+def assessment_export(request: Request, actor: ActorDep, period: PeriodQ, unit: UnitQ = None, county: CountyQ = None,
+                      format: Annotated[Literal["csv", "xlsx"], Query()] = "csv") -> Response:
+    service = _service(request)
+    p = _period(period)
+    unit, county = service.scope_for(actor, unit, county)
+    rows = service.breakdown(p, unit, county)
+    name = "-".join(x for x in ("assessment", p.label, unit or "", county or "") if x)
+    if format == "xlsx":
+        return Response(to_xlsx(rows), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+    return Response(to_csv(rows), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+class SupervisedOut(BaseModel):
+    """A supervised case: no personal data, whoever asks."""
+
+    number: str
+    state: str
+    lead_unit: str | None
+    division_code: str
+    due_at: datetime | None
+    overdue: bool
+    supervised_at: datetime
+    supervised_by: str
+    reason: str
+    response_due: datetime | None
+    responded_at: datetime | None
+    response_late: bool
+    chased: int
+
+
+@router.get("/supervision", response_model=list[SupervisedOut], summary="督办: supervised cases and their response due")
+def supervision(request: Request, hub: HubDep, actor: ActorDep, unit: UnitQ = None,
+                open: Annotated[bool, Query(description="Only cases a unit still holds.")] = True,
+                limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[SupervisedOut]:
+    if actor.role not in CENTRE and actor.role not in (Role.UNIT, Role.COUNTY):
+        raise AccessDenied(f"role '{actor.role.value}' has no supervision list")
+    now = hub.clock.now()
+    out = []
+    for s in _service(request).supervised(actor, open, unit, limit):
+        answered = s.responded_at or now
+        late = s.response_due is not None and answered > s.response_due
+        out.append(SupervisedOut(**s.__dict__, response_late=late))
+    return out

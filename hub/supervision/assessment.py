@@ -1,0 +1,293 @@
+"""考核: the assessment figures of a period, from the case history alone.
+
+Pure: it reads history lines and a period, no database and no clock of its own, so every
+figure is the same whoever computes it and each one lists the history lines behind it.
+The formulas are written down in docs/supervision.md; keep the two in step.
+
+A dispatch (or re-dispatch) opens an *obligation* of the lead unit: sign off by its
+sign-off deadline, reply by its completion deadline (moved by approved extensions). It
+ends with the next dispatch, an approved return or a redo. The figures count
+obligations, follow-up needs and follow-ups, each naming its case and history line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from hub.domain.clock import LOCAL_TZ
+from hub.domain.model import Satisfaction
+
+_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+PLEASED = {Satisfaction.SATISFIED.value, Satisfaction.BASICALLY_SATISFIED.value}
+
+
+@dataclass(frozen=True)
+class Line:
+    """One history line, as the assessment reads it."""
+
+    seq: int
+    at: datetime
+    action: str
+    role: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CaseLines:
+    number: str
+    county_code: str
+    lines: list[Line]
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar month, local time (Asia/Shanghai): [start, end)."""
+
+    label: str
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def parse(cls, label: str) -> "Period":
+        m = _PERIOD.match(label)
+        if not m:
+            raise ValueError("a period is a month written YYYY-MM, e.g. 2025-10")
+        year, month = int(m.group(1)), int(m.group(2))
+        nxt = date(year + month // 12, month % 12 + 1, 1)
+        return cls(label, datetime.combine(date(year, month, 1), time(), LOCAL_TZ), datetime.combine(nxt, time(), LOCAL_TZ))
+
+    def holds(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+# -- what the figures show --------------------------------------------------------------
+
+class Item(BaseModel):
+    """One thing a figure counts: which case, which history line, whose, and whether it is
+    in the numerator (for a count, always true)."""
+
+    case: str
+    seq: int = Field(description="The history line (seq) that put the case in this figure.")
+    at: datetime
+    unit: str | None
+    county: str
+    counted: bool
+
+
+class Figure(BaseModel):
+    key: str
+    name_zh: str
+    formula: str
+    numerator: int
+    denominator: int | None = Field(description="None for a count.")
+    value: int | float | None = Field(description="numerator / denominator (4 places), or the count; None when nothing was due.")
+    cases: list[str] = Field(description="Case numbers in the numerator (for a count: the cases counted).")
+    denominator_cases: list[str] = Field(default_factory=list, description="Case numbers in the denominator.")
+    items: list[Item]
+
+
+class Assessment(BaseModel):
+    period: str
+    period_start: datetime
+    period_end: datetime
+    as_of: datetime = Field(description="Figures are judged at min(now, end of period).")
+    unit: str | None
+    county: str | None
+    figures: list[Figure]
+
+    def figure(self, key: str) -> Figure:
+        return next(f for f in self.figures if f.key == key)
+
+
+RATES: dict[str, tuple[str, str]] = {
+    "sign_off_rate": ("签收率", "obligations signed off by their sign-off deadline / obligations due to sign in the period"),
+    "on_time_rate": ("按时办结率", "obligations replied by their completion deadline (approved extensions included) / obligations due to close in the period"),
+    "follow_up_rate": ("回访率", "follow-up needs arising in the period whose person was reached / follow-up needs arising in the period"),
+    "satisfaction_rate": ("满意率", "reached follow-ups in the period answering 满意 or 基本满意 / reached follow-ups in the period"),
+    "resolution_rate": ("解决率", "reached follow-ups in the period answering resolved / reached follow-ups in the period"),
+}
+COUNTS: dict[str, tuple[str, str]] = {
+    "overdue": ("超期件数", "obligations due to close in the period and not replied by the deadline"),
+    "returned": ("退回件数", "returns approved in the period, by the unit that asked"),
+    "redone": ("重办件数", "redos in the period, by the unit whose reply was redone"),
+    "supervised": ("督办件数", "cases supervised in the period (once per case), by the lead unit at the time"),
+}
+
+
+# -- reading the history ------------------------------------------------------------------
+
+@dataclass
+class _Obligation:
+    case: str
+    county: str
+    seq: int
+    unit: str | None
+    sign_off_due: datetime | None
+    due: datetime | None
+    signed_at: datetime | None = None
+    replied_at: datetime | None = None
+    return_asked_at: datetime | None = None
+    returned: bool = False
+
+
+@dataclass
+class _Need:
+    case: str
+    county: str
+    seq: int
+    at: datetime
+    unit: str | None
+    reached_at: datetime | None = None
+
+
+@dataclass
+class _Read:
+    obligations: list[_Obligation] = field(default_factory=list)
+    needs: list[_Need] = field(default_factory=list)
+    follow_ups: list[tuple[Item, bool, bool]] = field(default_factory=list)  # item, pleased, resolved
+    returned: list[Item] = field(default_factory=list)
+    redone: list[Item] = field(default_factory=list)
+    supervised: list[Item] = field(default_factory=list)
+
+
+def _when(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _read_case(case: CaseLines, out: _Read) -> None:
+    current: _Obligation | None = None
+    need: _Need | None = None
+    supervised_once = False
+
+    def item(line: Line, unit: str | None, counted: bool = True) -> Item:
+        return Item(case=case.number, seq=line.seq, at=line.at, unit=unit, county=case.county_code, counted=counted)
+
+    for line in sorted(case.lines, key=lambda ln: ln.seq):
+        d, a = line.data, line.action
+        if a in ("dispatch", "redispatch"):
+            current = _Obligation(case.number, case.county_code, line.seq, d.get("lead_unit"),
+                                  _when(d.get("sign_off_due")), _when(d.get("due_at")))
+            out.obligations.append(current)
+        elif a == "sign_off" and current is not None and current.signed_at is None:
+            current.signed_at = line.at
+        elif a == "decide_extension" and current is not None and d.get("approved") and d.get("due_at"):
+            current.due = _when(d["due_at"])
+        elif a == "request_return" and current is not None:
+            current.return_asked_at = line.at
+        elif a == "decide_return" and d.get("approved"):
+            unit = d.get("unit") or (current.unit if current else None)
+            out.returned.append(item(line, unit))
+            if current is not None:
+                current.returned = True
+                current = None
+        elif a == "reply" and current is not None:
+            current.replied_at = line.at  # the last reply of the obligation is the one judged
+        elif (a == "review_reply" and d.get("approved")) or a == "answer_directly":
+            need = _Need(case.number, case.county_code, line.seq, line.at, current.unit if current and a == "review_reply" else None)
+            out.needs.append(need)
+        elif a == "follow_up" and d.get("reached"):
+            unit = need.unit if need else (current.unit if current else None)
+            if need is not None and need.reached_at is None:
+                need.reached_at = line.at
+            out.follow_ups.append((item(line, unit), d.get("satisfaction") in PLEASED, d.get("resolved") is True))
+        elif a == "redo":
+            out.redone.append(item(line, d.get("previous_unit") or (current.unit if current else None)))
+            current, need = None, None
+        elif a == "supervise" and not supervised_once:
+            supervised_once = True  # counted once per case; later supervisions add nothing
+            out.supervised.append(item(line, current.unit if current else d.get("unit")))
+
+
+# -- the formulas ---------------------------------------------------------------------------
+
+def _sign_items(read: _Read, period: Period, cutoff: datetime) -> list[Item]:
+    items = []
+    for ob in read.obligations:
+        due = ob.sign_off_due
+        if due is None or not period.holds(due):
+            continue
+        if ob.signed_at is None and ob.returned and ob.return_asked_at is not None and ob.return_asked_at <= due:
+            continue  # the unit asked in time to give it back and the centre agreed: not its case
+        if due > cutoff and ob.signed_at is None:
+            continue  # still running when judged
+        on_time = ob.signed_at is not None and ob.signed_at <= due
+        items.append(Item(case=ob.case, seq=ob.seq, at=due, unit=ob.unit, county=ob.county, counted=on_time))
+    return items
+
+
+def _close_items(read: _Read, period: Period, cutoff: datetime) -> list[Item]:
+    items = []
+    for ob in read.obligations:
+        due = ob.due
+        if due is None or not period.holds(due):
+            continue
+        if ob.returned and ob.return_asked_at is not None and ob.return_asked_at <= due:
+            continue
+        if due > cutoff and ob.replied_at is None:
+            continue
+        on_time = ob.replied_at is not None and ob.replied_at <= due
+        items.append(Item(case=ob.case, seq=ob.seq, at=due, unit=ob.unit, county=ob.county, counted=on_time))
+    return items
+
+
+def _need_items(read: _Read, period: Period) -> list[Item]:
+    return [Item(case=n.case, seq=n.seq, at=n.at, unit=n.unit, county=n.county, counted=n.reached_at is not None)
+            for n in read.needs if period.holds(n.at)]
+
+
+def compute(cases: list[CaseLines], period: Period, now: datetime, unit: str | None = None,
+            county: str | None = None) -> Assessment:
+    """The figures of `period` for one unit, one county or (neither) the whole city."""
+    cutoff = min(now, period.end)
+    read = _Read()
+    for case in cases:
+        _read_case(case, read)
+    def in_period(items: list[Item]) -> list[Item]:
+        return [i for i in items if period.holds(i.at)]
+
+    close = _close_items(read, period, cutoff)
+    follow_ups = [fu for fu in read.follow_ups if period.holds(fu[0].at)]
+    raw: dict[str, list[Item]] = {
+        "sign_off_rate": _sign_items(read, period, cutoff),
+        "on_time_rate": close,
+        "follow_up_rate": _need_items(read, period),
+        "satisfaction_rate": [i.model_copy(update={"counted": pleased}) for i, pleased, _ in follow_ups],
+        "resolution_rate": [i.model_copy(update={"counted": resolved}) for i, _, resolved in follow_ups],
+        "overdue": [i.model_copy(update={"counted": True}) for i in close if not i.counted],
+        "returned": in_period(read.returned),
+        "redone": in_period(read.redone),
+        "supervised": in_period(read.supervised),
+    }
+    figures = [_figure(key, _scope(items, unit, county)) for key, items in raw.items()]
+    return Assessment(period=period.label, period_start=period.start, period_end=period.end, as_of=cutoff,
+                      unit=unit, county=county, figures=figures)
+
+
+def _scope(items: list[Item], unit: str | None, county: str | None) -> list[Item]:
+    return sorted((i for i in items if (unit is None or i.unit == unit) and (county is None or i.county == county)),
+                  key=lambda i: (i.case, i.seq))
+
+
+def _figure(key: str, items: list[Item]) -> Figure:
+    counted = [i for i in items if i.counted]
+    cases = sorted({i.case for i in counted})
+    if key in COUNTS:
+        name, formula = COUNTS[key]
+        return Figure(key=key, name_zh=name, formula=formula, numerator=len(counted), denominator=None,
+                      value=len(counted), cases=cases, items=items)
+    name, formula = RATES[key]
+    n, d = len(counted), len(items)
+    return Figure(key=key, name_zh=name, formula=formula, numerator=n, denominator=d,
+                  value=round(n / d, 4) if d else None, cases=cases,
+                  denominator_cases=sorted({i.case for i in items}), items=items)
+
+
+def units_in(cases: list[CaseLines], period: Period, now: datetime, county: str | None = None) -> list[str]:
+    """Every unit that appears in some figure of the period (for a per-unit breakdown)."""
+    whole = compute(cases, period, now, county=county)
+    return sorted({i.unit for f in whole.figures for i in f.items if i.unit})

@@ -1,0 +1,167 @@
+"""The scheduler: 预警 before a time limit ends, 超期 after it, 督办 on overdue cases and on
+cases redone too often.
+
+Every change goes through `hub.cases.act` as the SYSTEM actor, so it is a row of the
+lifecycle table, lands in the case history and raises an event the outbox delivers to the
+unit's system. Nothing here writes a case table.
+
+Exactly once, even with several schedulers:
+- a database lease keeps one scheduler active across processes;
+- each act names the case version the scheduler read; a concurrent change (another
+  scheduler whose lease lapsed mid-run, a unit signing off) makes it StaleCase, and the
+  case is simply looked at again on the next run;
+- the engine itself refuses a second warning or overdue mark for the same deadline, and
+  the scheduler supervises only a case that is not supervised yet.
+
+Redo escalation lives here, not in the redo transition: a transition is one action with
+one event, and the escalation needs a setting the engine does not have. The redone case
+goes back to dispatch (受理) where no unit holds it; it is supervised by the next run after
+it is dispatched again, which is when there is a unit to supervise.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from hub.domain import commands as c
+from hub.domain.access import SYSTEM_ACTOR
+from hub.domain.calendar import CalendarUnknown
+from hub.domain.clock import LOCAL_TZ
+from hub.domain.deadlines import warning_at
+from hub.domain.errors import ActionNotAllowed, RuleViolation, StaleCase
+from hub.domain.lifecycle import RUNNING_STATES
+from hub.domain.model import Case
+from hub.leases import Lease
+from hub.supervision.queries import Markers, running_cases
+
+if TYPE_CHECKING:
+    from hub.container import Hub
+
+log = logging.getLogger("hub.scheduler")
+
+LEASE_NAME = "scheduler"
+
+
+@dataclass
+class RunResult:
+    leased: bool = True
+    warned: list[str] = field(default_factory=list)  # "number:deadline"
+    overdue: list[str] = field(default_factory=list)
+    supervised: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "number: why", looked at again next run
+
+    @property
+    def changes(self) -> int:
+        return len(self.warned) + len(self.overdue) + len(self.supervised)
+
+
+class Scheduler:
+    name = "scheduler"
+
+    def __init__(self, hub: "Hub", holder: str | None = None) -> None:
+        self.hub = hub
+        self.cfg = hub.settings.supervision
+        self.lease = Lease(hub.db, hub.clock, LEASE_NAME, timedelta(seconds=self.cfg.lease_ttl_seconds), holder)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- one run -----------------------------------------------------------------------
+    def run_once(self) -> RunResult:
+        """One sweep if this process holds the scheduler lease; otherwise nothing."""
+        if not self.lease.acquire():
+            return RunResult(leased=False)
+        return self.sweep()
+
+    def sweep(self) -> RunResult:
+        """Warn, mark overdue and supervise every case that is due for it, now."""
+        result = RunResult()
+        now = self.hub.clock.now()
+        cases, markers = running_cases(self.hub.db)
+        for case in cases:
+            self._case(case, markers, now, result)
+        if result.changes:
+            log.info("scheduler: %d warned, %d overdue, %d supervised, %d skipped",
+                     len(result.warned), len(result.overdue), len(result.supervised), len(result.skipped))
+        return result
+
+    def _case(self, case: Case, markers: Markers, now: datetime, result: RunResult) -> None:
+        h = case.handling
+        limits: list[tuple[c.Deadline, datetime]] = []
+        if case.state in RUNNING_STATES and h.dispatched_at is not None:
+            if h.signed_at is None and h.sign_off_due is not None:
+                limits.append((c.Deadline.SIGN_OFF, h.sign_off_due))
+            if h.due_at is not None:
+                limits.append((c.Deadline.COMPLETION, h.due_at))
+        for which, due in limits:
+            assert h.dispatched_at is not None  # checked above
+            if now > due:
+                if markers.has(case.number, "mark_overdue", which, due):
+                    continue
+                updated = self._act(case, c.MarkOverdue(deadline=which), result, result.overdue, which.value)
+            elif now >= warning_at(h.dispatched_at, due, self.hub.settings.time_limits.warning_share):
+                if markers.has(case.number, "warn", which, due):
+                    continue
+                updated = self._act(case, c.Warn(deadline=which), result, result.warned, which.value)
+            else:
+                continue
+            if updated is None:
+                return
+            case = updated
+        reason = self._supervision_reason(case)
+        if reason is not None:
+            try:
+                response_due = self.hub.calendars.calendar().add_working_days(now, self.cfg.response_working_days)
+            except CalendarUnknown as exc:
+                # No response due can be set without the calendar: say so loudly, every run.
+                log.error("scheduler: cannot supervise %s: %s", case.number, exc)
+                result.skipped.append(f"{case.number}: {exc}")
+                return
+            self._act(case, c.Supervise(reason=reason, response_due=response_due), result, result.supervised)
+
+    def _supervision_reason(self, case: Case) -> str | None:
+        if case.state not in RUNNING_STATES or case.flags.supervised:
+            return None
+        if self.cfg.supervise_overdue and case.flags.overdue and case.handling.due_at is not None:
+            due = case.handling.due_at.astimezone(LOCAL_TZ)
+            return f"超期自动督办: 办结时限 {due:%Y-%m-%d %H:%M} 已过 (overdue since {due.isoformat()})"
+        limit = self.cfg.max_redos_before_supervision
+        if case.outcome.redo_count > limit:
+            return f"重办 {case.outcome.redo_count} 次, 超过 {limit} 次, 自动督办 (redone more than {limit} times)"
+        return None
+
+    def _act(self, case: Case, command: c.Command, result: RunResult, done: list[str], detail: str = "") -> Case | None:
+        """The case after the command, or None if it changed under us (looked at next run)."""
+        try:
+            updated = self.hub.cases.act(case.number, command, SYSTEM_ACTOR, expected_version=case.version)
+        except (StaleCase, ActionNotAllowed, RuleViolation) as exc:
+            result.skipped.append(f"{case.number}: {exc}")
+            return None
+        done.append(f"{case.number}:{detail}" if detail else case.number)
+        return updated
+
+    # -- the worker --------------------------------------------------------------------
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        self.lease.release()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except CalendarUnknown as exc:  # a deadline in an unpublished year: an operator must act
+                log.error("scheduler: %s", exc)
+            except Exception:  # the loop must outlive a database hiccup; the trace is logged
+                log.exception("scheduler run failed; retrying after the interval")
+            self._stop.wait(self.cfg.scheduler_interval_seconds)

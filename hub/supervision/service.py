@@ -1,0 +1,68 @@
+"""The supervision feature's application layer: who may see which assessment, and the
+reads behind the API, the exports and the CLI."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from hub.domain.access import Actor
+from hub.domain.errors import AccessDenied
+from hub.domain.model import Role
+from hub.mappings import UnknownCode
+from hub.supervision.assessment import Assessment, Period, compute, units_in
+from hub.supervision.queries import SupervisedCase, assessment_lines, supervised_cases
+
+if TYPE_CHECKING:
+    from hub.container import Hub
+
+CENTRE = (Role.AGENT, Role.SUPERVISOR, Role.SYSTEM)
+
+
+class Supervision:
+    def __init__(self, hub: "Hub") -> None:
+        self.hub = hub
+
+    def scope_for(self, actor: Actor, unit: str | None, county: str | None) -> tuple[str | None, str | None]:
+        """The (unit, county) this actor may be assessed on: a unit sees itself, a county its own."""
+        self.check_unit(unit)
+        if county is not None:
+            self.hub.catalogue.division(county, field="query.county")
+        if actor.role in CENTRE:
+            return unit, county
+        if actor.role is Role.UNIT:
+            if unit not in (None, actor.unit_code):
+                raise AccessDenied(f"a unit sees only its own assessment ({actor.unit_code}), not {unit}")
+            return actor.unit_code, county
+        if actor.role is Role.COUNTY:
+            if county is None and len(actor.divisions) == 1:
+                county = actor.divisions[0]
+            if county is None or county not in actor.divisions:
+                raise AccessDenied(f"a county sees only its own divisions ({', '.join(actor.divisions)}); name one as county")
+            return unit, county
+        raise AccessDenied(f"role '{actor.role.value}' has no assessment")
+
+    def check_unit(self, unit: str | None) -> None:
+        # Inactive units are kept for history, and history is what is assessed.
+        if unit is not None and unit not in self.hub.catalogue.units:
+            raise UnknownCode("query.unit", unit, "mappings/units.yaml, or GET /api/v1/codes/units")
+
+    def assess(self, period: Period, unit: str | None = None, county: str | None = None) -> Assessment:
+        return compute(self._lines(period, county), period, self.hub.clock.now(), unit, county)
+
+    def breakdown(self, period: Period, unit: str | None = None, county: str | None = None) -> list[Assessment]:
+        """The scope's total, then (unless one unit was asked for) one assessment per unit."""
+        lines = self._lines(period, county)
+        now = self.hub.clock.now()
+        total = compute(lines, period, now, unit, county)
+        if unit is not None:
+            return [total]
+        return [total, *(compute(lines, period, now, u, county) for u in units_in(lines, period, now, county))]
+
+    def supervised(self, actor: Actor, open_only: bool, unit: str | None, limit: int) -> list[SupervisedCase]:
+        self.check_unit(unit)
+        return supervised_cases(self.hub.db, actor, open_only, unit, limit)
+
+    def _lines(self, period: Period, county: str | None):
+        since = period.start - timedelta(days=self.hub.settings.supervision.assessment_lookback_days)
+        return assessment_lines(self.hub.db, since, period.end, county)

@@ -1,0 +1,113 @@
+"""What operators do with the outbox, shared by the API and the CLI: look at the backlog
+and the dead letters, replay, pause and resume a destination."""
+
+from __future__ import annotations
+
+from datetime import timezone
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+
+from outbox import store
+from outbox.tables import DEAD, IN_FLIGHT, PENDING, OutboxDestinationRow, OutboxMessageRow
+
+if TYPE_CHECKING:
+    from hub.container import Hub
+
+M = OutboxMessageRow
+D = OutboxDestinationRow
+
+
+def backlog(hub: "Hub") -> list[dict[str, Any]]:
+    """Per destination (configured or holding messages): backlog, oldest age, dead letters, pause."""
+    now = hub.clock.now()
+    with hub.db.read() as s:
+        waiting = {r.destination: (r.n, r.oldest) for r in s.execute(
+            select(M.destination, func.count().label("n"), func.min(M.created_at).label("oldest"))
+            .where(M.status.in_((PENDING, IN_FLIGHT))).group_by(M.destination))}
+        dead = dict(s.execute(select(M.destination, func.count()).where(M.status == DEAD).group_by(M.destination)).all())
+        states = {d.destination: d for d in s.execute(select(D)).scalars()}
+    names = sorted(set(hub.settings.destinations) | set(waiting) | set(dead) | set(states))
+    out = []
+    for name in names:
+        n, oldest = waiting.get(name, (0, None))
+        if oldest is not None and oldest.tzinfo is None:  # a raw aggregate on SQLite loses the zone
+            oldest = oldest.replace(tzinfo=timezone.utc)
+        st = states.get(name)
+        paused = bool(st and (st.paused_by_operator or (st.paused_until is not None and st.paused_until > now)))
+        out.append({
+            "destination": name,
+            "configured": name in hub.settings.destinations,
+            "backlog": n,
+            "oldest_age_seconds": round((now - oldest).total_seconds(), 3) if oldest else None,
+            "dead": dead.get(name, 0),
+            "paused": paused,
+            "paused_until": st.paused_until.isoformat() if st and st.paused_until and not st.paused_by_operator else None,
+            "paused_by_operator": bool(st and st.paused_by_operator),
+            "pause_reason": st.reason if paused and st else None,
+            "consecutive_failures": st.consecutive_failures if st else 0,
+        })
+    return out
+
+
+def dead_letters(hub: "Hub", destination: str | None = None, limit: int = 100, after_id: int = 0) -> list[dict[str, Any]]:
+    with hub.db.read() as s:
+        stmt = select(M).where(M.status == DEAD, M.id > after_id)
+        if destination:
+            stmt = stmt.where(M.destination == destination)
+        rows = s.execute(stmt.order_by(M.id).limit(limit)).scalars().all()
+    return [{"id": r.id, "destination": r.destination, "case_number": r.case_number, "event_type": r.event_type,
+             "ordering_key": r.ordering_key, "sequence": r.sequence, "idempotency_key": r.idempotency_key,
+             "attempts": r.attempts, "created_at": r.created_at.isoformat(), "last_error": r.last_error} for r in rows]
+
+
+def replay(hub: "Hub", ids: list[int] | None = None, destination: str | None = None) -> int:
+    """Dead letters back to pending with a fresh attempt count; the same key goes to the peer.
+    With neither ids nor destination: every dead letter."""
+    now = hub.clock.now()
+    with hub.db.write() as s:
+        stmt = update(M).where(M.status == DEAD)
+        if ids:
+            stmt = stmt.where(M.id.in_(ids))
+        if destination:
+            stmt = stmt.where(M.destination == destination)
+        n = s.execute(stmt.values(status=PENDING, attempts=0, available_at=now, lease_until=None, leased_by=None)).rowcount
+        if n:
+            store.announce(s)
+    return n
+
+
+def pause(hub: "Hub", destination: str, reason: str | None = None) -> None:
+    now = hub.clock.now()
+    with hub.db.write() as s:
+        row = s.get(D, destination, with_for_update=True)
+        if row is None:
+            row = D(destination=destination, consecutive_failures=0, updated_at=now)
+            s.add(row)
+        row.paused_by_operator = True
+        row.reason = reason or "paused by an operator"
+        row.updated_at = now
+
+
+def resume(hub: "Hub", destination: str) -> bool:
+    """Lift an operator's pause and the breaker's; False if the destination was not paused."""
+    now = hub.clock.now()
+    with hub.db.write() as s:
+        row = s.get(D, destination, with_for_update=True)
+        if row is None:
+            return False
+        was = row.paused_by_operator or (row.paused_until is not None and row.paused_until > now)
+        row.paused_by_operator = False
+        row.paused_until = None
+        row.consecutive_failures = 0
+        row.reason = None
+        row.updated_at = now
+        store.announce(s)
+    return was
+
+
+def known_destination(hub: "Hub", destination: str) -> bool:
+    if destination in hub.settings.destinations:
+        return True
+    with hub.db.read() as s:
+        return s.execute(select(M.id).where(M.destination == destination).limit(1)).first() is not None

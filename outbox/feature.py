@@ -1,0 +1,178 @@
+"""The outbox feature: the routing sink in every case transaction, the relay worker, the
+operators' API and CLI, and /metrics."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hub.container import Hub
+    from outbox.metrics import OutboxMetrics
+    from outbox.relay import Relay
+    from outbox.worker import RelayWorker
+
+
+@dataclass
+class OutboxHandle:
+    """What other features and tests use: hub.extras["outbox"]."""
+
+    hub: "Hub"
+    metrics: "OutboxMetrics"
+    worker: "RelayWorker"
+
+    def relay(self, **options: Any) -> "Relay":
+        from outbox.relay import Relay
+
+        return Relay(self.hub, metrics=self.metrics, **options)
+
+    @property
+    def enqueue(self) -> Any:
+        from outbox.store import enqueue
+
+        return enqueue
+
+
+class _Feature:
+    name = "outbox"
+
+    def install(self, hub: "Hub") -> None:
+        from prometheus_client import CollectorRegistry
+
+        from outbox import store
+        from outbox.api import metrics_router, router
+        from outbox.metrics import OutboxMetrics
+        from outbox.routing import CaseEventRouter, subscriptions
+        from outbox.worker import RelayWorker
+
+        store.register_clock(hub.db.url, hub.clock)
+        hub.cases.sinks.append(CaseEventRouter(subscriptions(hub.settings.destinations), hub.clock))
+        registry = hub.extras.setdefault("metrics", CollectorRegistry())  # one per hub; other features may add to it
+        metrics = OutboxMetrics(hub, registry)  # type: ignore[arg-type]
+        worker = RelayWorker(hub, metrics)
+        hub.workers.append(worker)
+        hub.routers.extend([router, metrics_router])
+        hub.extras["outbox"] = OutboxHandle(hub, metrics, worker)
+
+    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+        relay = sub.add_parser("relay", help="deliver the outbox to every destination until SIGTERM/SIGINT")
+        relay.set_defaults(func=_cmd_relay)
+        p = sub.add_parser("outbox", help="look at and steer the outbox: status, dead, replay, pause, resume")
+        osub = p.add_subparsers(dest="outbox_cmd", required=True)
+        osub.add_parser("status", help="backlog, oldest age, dead letters and pause per destination").set_defaults(func=_cmd_status)
+        dead = osub.add_parser("dead", help="dead letters with their last error")
+        dead.add_argument("--destination")
+        dead.add_argument("--limit", type=int, default=100)
+        dead.set_defaults(func=_cmd_dead)
+        replay = osub.add_parser("replay", help="send dead letters again (same idempotency key)")
+        replay.add_argument("ids", nargs="*", type=int, help="dead-letter ids (see `outbox dead`)")
+        replay.add_argument("--destination", help="every dead letter of this destination")
+        replay.add_argument("--all", action="store_true", help="every dead letter")
+        replay.set_defaults(func=_cmd_replay)
+        pause = osub.add_parser("pause", help="stop delivering to a destination until resumed")
+        pause.add_argument("destination")
+        pause.add_argument("--reason")
+        pause.set_defaults(func=_cmd_pause)
+        resume = osub.add_parser("resume", help="deliver to a destination again (also lifts the breaker)")
+        resume.add_argument("destination")
+        resume.set_defaults(func=_cmd_resume)
+
+
+def _hub() -> "Hub":
+    from hub.db.migrate import upgrade
+    from hub.runtime import build_hub
+    from hub.settings import Settings
+
+    settings = Settings()
+    hub = build_hub(settings)
+    if hub.db.is_sqlite and settings.auto_migrate:
+        upgrade(hub.db.writer)
+    return hub
+
+
+def _cmd_relay(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from hub.logmask import configure_logging
+
+    hub = _hub()
+    configure_logging(hub.settings.log_level)
+    handle: OutboxHandle = hub.extras["outbox"]  # type: ignore[assignment]
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    handle.worker.start()
+    logging.getLogger("hub.outbox").info("relay running on %s; SIGTERM or Ctrl-C stops it",
+                                         "SQLite" if hub.db.is_sqlite else "PostgreSQL")
+    while not stopping.wait(0.5):
+        pass
+    handle.worker.stop()
+    hub.close()
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from outbox.admin import backlog
+
+    hub = _hub()
+    print(f"{'destination':<20} {'backlog':>8} {'oldest':>10} {'dead':>6}  state")
+    for d in backlog(hub):
+        age = f"{d['oldest_age_seconds']:.0f}s" if d["oldest_age_seconds"] is not None else "-"
+        state = ("paused by operator" if d["paused_by_operator"] else
+                 f"paused until {d['paused_until']} (breaker)" if d["paused"] else "flowing")
+        if d["pause_reason"]:
+            state += f": {d['pause_reason']}"
+        print(f"{d['destination']:<20} {d['backlog']:>8} {age:>10} {d['dead']:>6}  {state}")
+    return 0
+
+
+def _cmd_dead(args: argparse.Namespace) -> int:
+    from outbox.admin import dead_letters
+
+    hub = _hub()
+    rows = dead_letters(hub, args.destination, args.limit)
+    for r in rows:
+        print(f"{r['id']:>8}  {r['destination']:<16} {r['case_number'] or r['ordering_key']:<22} {r['event_type']:<24} "
+              f"attempts {r['attempts']:<3} {r['last_error']}")
+    if not rows:
+        print("no dead letters")
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    import sys
+
+    from outbox.admin import replay
+
+    if not args.ids and not args.destination and not args.all:
+        print("name dead-letter ids, --destination, or --all", file=sys.stderr)
+        return 2
+    n = replay(_hub(), args.ids or None, args.destination)
+    print(f"replayed {n}")
+    return 0
+
+
+def _cmd_pause(args: argparse.Namespace) -> int:
+    from outbox.admin import pause
+
+    pause(_hub(), args.destination, args.reason)
+    print(f"{args.destination}: paused")
+    return 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from outbox.admin import resume
+
+    was = resume(_hub(), args.destination)
+    print(f"{args.destination}: {'resumed' if was else 'was not paused'}")
+    return 0
+
+
+feature = _Feature()

@@ -1,0 +1,424 @@
+"""The relay: claims due messages with a lease, hands them to the adapters, records what
+happened. Several relays may run on one PostgreSQL; on SQLite there is one writer.
+
+Guarantees (docs/outbox.md): at-least-once with a stable Idempotency-Key; strictly in
+order per (destination, ordering key): a message is only claimable while no earlier one
+of its key is pending or in flight; attempts are counted when claimed, so a relay that
+dies mid-delivery still uses one up; a dead relay's lease lapses and the reaper returns
+its messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, aliased
+
+from hub.db.repository import CaseRepository
+from hub.domain.errors import RuleViolation
+from hub.integration.contract import (
+    Adapter, AdapterContext, ConfigurationError, Delivery, OutboundMessage, PermanentError, TransientError,
+)
+from hub.integration.registry import build_adapter, discover
+from hub.logmask import mask_text
+from hub.settings import OutboxSettings
+from outbox import store
+from outbox.backoff import backoff_seconds
+from outbox.tables import DEAD, DELIVERED, IN_FLIGHT, PENDING, OutboxDestinationRow, OutboxMessageRow
+
+if TYPE_CHECKING:
+    from hub.container import Hub
+    from outbox.metrics import OutboxMetrics
+
+log = logging.getLogger("hub.outbox")
+
+M = OutboxMessageRow
+RECORD_GROUP = 32  # outcomes recorded in one transaction, at most this many waiting
+RECORD_DELAY = 0.005  # seconds an outcome may wait for others to share its commit
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    destination: str
+    case_number: str | None
+    attempts: int
+    created_at: datetime
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    claimed: Claimed
+    kind: str  # "delivered" | "transient" | "permanent" | "deferred" (not sent: breaker open)
+    delivery: Delivery | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+
+class Relay:
+    def __init__(self, hub: "Hub", *, batch: int | None = None, lease_seconds: float | None = None,
+                 concurrency: int | None = None, settings: OutboxSettings | None = None,
+                 metrics: "OutboxMetrics | None" = None, relay_id: str | None = None) -> None:
+        cfg = settings or hub.settings.outbox
+        overrides = {k: v for k, v in (("batch", batch), ("lease_seconds", lease_seconds), ("concurrency", concurrency)) if v is not None}
+        self.cfg = cfg.model_copy(update=overrides)
+        self.hub = hub
+        self.db = hub.db
+        self.clock = hub.clock
+        self.metrics = metrics
+        self.id = relay_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._kick = threading.Event()  # any reason to run the loop: a wake-up or a finished delivery
+        self._woken = threading.Event()  # new work may be due (not just our own delivery finishing)
+        self._local = threading.local()
+        self._adapters: list[Adapter] = []
+        self._adapters_lock = threading.Lock()
+        self._available: dict[str, type[Adapter]] | None = None
+        self._pool = ThreadPoolExecutor(max_workers=self.cfg.concurrency, thread_name_prefix="outbox-deliver")
+        self._inflight: set[Future[Outcome]] = set()
+        self._unrecorded: list[Outcome] = []
+        self._last_reap = 0.0
+        # The breaker as this relay sees it between commits: messages it already claimed
+        # are not sent to a destination that just failed breaker_failures times in a row.
+        self._breaker_lock = threading.Lock()
+        self._local_failures: dict[str, int] = {}
+        self._local_pause: dict[str, datetime] = {}
+        self._url = self.db.url
+
+    # -- the public loop pieces ---------------------------------------------------------------
+    def wake(self) -> None:
+        """Something was committed (a new message, a replay, a resume): look for work now."""
+        self._woken.set()
+        self._kick.set()
+
+    def run_once(self) -> int:
+        """Claim one batch, deliver it, record the outcomes. Returns how many were claimed."""
+        self.reap()
+        claimed = self.claim(self.cfg.batch)
+        outcomes = list(self._pool.map(self._deliver, claimed))
+        self.record(outcomes)
+        return len(claimed)
+
+    def drain(self, timeout: float = 10.0) -> int:
+        """Deliver until nothing is due and nothing is in flight (tests). Returns messages handled."""
+        return self._pump(stop=None, deadline=time.monotonic() + timeout)
+
+    def run_forever(self, stop: threading.Event) -> int:
+        return self._pump(stop=stop, deadline=None)
+
+    # -- claim ----------------------------------------------------------------------------
+    def claim(self, limit: int) -> list[Claimed]:
+        return self.record_and_claim([], limit)
+
+    def record_and_claim(self, outcomes: list[Outcome], limit: int) -> list[Claimed]:
+        """Record finished deliveries and claim the next ones in one transaction (one commit,
+        one fsync on SQLite, instead of two)."""
+        if not outcomes and limit <= 0:
+            return []
+        now = self.clock.now()
+        with self.db.write() as s:
+            if outcomes:
+                self._record(s, outcomes, now)
+            claimed = self._claim(s, limit, now) if limit > 0 else []
+        if outcomes and self.metrics is not None:
+            for o in outcomes:
+                self.metrics.observe(o, now)
+        return claimed
+
+    def _claim(self, s: Session, limit: int, now: datetime) -> list[Claimed]:
+        paused = self._paused(s, now)
+        earlier = aliased(M)
+        blocked = exists().where(earlier.destination == M.destination, earlier.ordering_key == M.ordering_key,
+                                 earlier.sequence < M.sequence, earlier.status.in_((PENDING, IN_FLIGHT)))
+        due = (select(M.id).where(M.status == PENDING, M.available_at <= now, ~blocked)
+               .order_by(M.id).limit(limit))
+        if paused:
+            due = due.where(M.destination.not_in(paused))
+        if s.get_bind().dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True, of=M)
+        stmt = (update(M).where(M.id.in_(due.scalar_subquery()))
+                .values(status=IN_FLIGHT, attempts=M.attempts + 1, leased_by=self.id,
+                        lease_until=now + timedelta(seconds=self.cfg.lease_seconds))
+                .returning(M.id, M.destination, M.case_number, M.attempts, M.created_at, M.body))
+        rows = s.execute(stmt, execution_options={"synchronize_session": False}).all()
+        rows.sort(key=lambda r: r.id)
+        return [Claimed(r.id, r.destination, r.case_number, r.attempts, r.created_at, r.body) for r in rows]
+
+    @staticmethod
+    def _paused(s: Session, now: datetime) -> list[str]:
+        return list(s.execute(select(OutboxDestinationRow.destination).where(
+            or_(OutboxDestinationRow.paused_by_operator.is_(True), OutboxDestinationRow.paused_until > now))).scalars())
+
+    def reap(self, force: bool = False) -> int:
+        """Return messages whose relay's lease lapsed (it died or hung) to the queue."""
+        mono = time.monotonic()
+        if not force and mono - self._last_reap < min(5.0, self.cfg.lease_seconds / 2):
+            return 0
+        self._last_reap = mono
+        now = self.clock.now()
+        with self.db.write() as s:
+            n = s.execute(update(M).where(M.status == IN_FLIGHT, M.lease_until < now)
+                          .values(status=PENDING, lease_until=None, leased_by=None,
+                                  last_error=func.coalesce(M.last_error, "lease expired: the relay stopped before recording"))
+                          ).rowcount
+        if n:
+            log.warning("returned %d messages whose lease expired", n)
+        return n
+
+    # -- deliver (in the pool; one adapter instance per thread) -------------------------------
+    def _adapter(self, destination: str) -> Adapter:
+        cache: dict[str, Adapter] = self._local.__dict__.setdefault("adapters", {})
+        adapter = cache.get(destination)
+        if adapter is None:
+            config = self.hub.settings.destinations.get(destination)
+            if config is None or not config.enabled:
+                raise ConfigurationError(f"destination {destination!r} is not configured (or disabled) on this relay")
+            if self._available is None:
+                self._available = discover()
+            context = AdapterContext(destination, self.clock, self.hub.settings.mappings_dir)
+            adapter = build_adapter(destination, config.adapter, config.settings, context, self._available)
+            cache[destination] = adapter
+            with self._adapters_lock:
+                self._adapters.append(adapter)
+        return adapter
+
+    def _note(self, destination: str, failed: bool) -> None:
+        with self._breaker_lock:
+            if not failed:
+                self._local_failures[destination] = 0
+                return
+            n = self._local_failures[destination] = self._local_failures.get(destination, 0) + 1
+            if n >= self.cfg.breaker_failures:
+                self._local_pause[destination] = self.clock.now() + timedelta(seconds=self.cfg.breaker_pause_seconds)
+                self._local_failures[destination] = 0
+
+    def _message(self, c: Claimed) -> OutboundMessage:
+        body = dict(c.body)
+        body["attempt"] = c.attempts
+        return OutboundMessage.model_validate(body)
+
+    def _deliver(self, c: Claimed) -> Outcome:
+        with self._breaker_lock:
+            until = self._local_pause.get(c.destination)
+        if until is not None and until > self.clock.now():
+            return Outcome(c, "deferred", error="not sent: the destination is paused by the circuit breaker")
+        try:
+            adapter = self._adapter(c.destination)
+            delivery = adapter.deliver(self._message(c))
+            self._note(c.destination, failed=False)
+            return Outcome(c, "delivered", delivery=delivery)
+        except TransientError as exc:
+            self._note(c.destination, failed=True)
+            return Outcome(c, "transient", error=_describe(exc), retry_after=exc.retry_after)
+        except PermanentError as exc:
+            return Outcome(c, "permanent", error=_describe(exc))
+        except Exception as exc:  # an adapter broke the contract; retrying is safer than losing the message
+            log.exception("adapter for %s raised %s outside the contract", c.destination, type(exc).__name__)
+            return Outcome(c, "transient", error=f"adapter raised {type(exc).__name__} (not a contract error): {exc}")
+
+    # -- record ---------------------------------------------------------------------------------
+    def record(self, outcomes: list[Outcome]) -> None:
+        if outcomes:
+            self.record_and_claim(outcomes, 0)
+
+    def _record(self, s: Session, outcomes: list[Outcome], now: datetime) -> None:
+        cfg = self.cfg
+        ok_destinations: set[str] = set()
+        failing: dict[str, tuple[int, str]] = {}
+        delivered: list[int] = []
+        for o in outcomes:
+            c = o.claimed
+            if o.kind == "delivered":
+                delivered.append(c.id)
+                self._attach(s, c, o.delivery)
+                ok_destinations.add(c.destination)
+                continue
+            if o.kind == "deferred":  # never sent: the claim gives its attempt back
+                s.execute(update(M).where(M.id == c.id, M.status == IN_FLIGHT, M.leased_by == self.id)
+                          .values(status=PENDING, attempts=M.attempts - 1, lease_until=None, leased_by=None))
+                continue
+            dead = o.kind == "permanent" or c.attempts >= cfg.max_attempts
+            reason = o.error if o.kind == "permanent" else (
+                f"{o.error} (attempt {c.attempts} of {cfg.max_attempts})" if not dead
+                else f"gave up after {c.attempts} attempts: {o.error}")
+            values: dict[str, Any] = dict(lease_until=None, leased_by=None, last_error=reason)
+            if dead:
+                values.update(status=DEAD)
+            else:
+                wait = backoff_seconds(c.attempts, base=cfg.backoff_base_seconds, cap=cfg.backoff_max_seconds,
+                                       retry_after=o.retry_after)
+                values.update(status=PENDING, available_at=now + timedelta(seconds=wait))
+            s.execute(update(M).where(M.id == c.id, M.status == IN_FLIGHT, M.leased_by == self.id).values(**values))
+            if o.kind == "transient":
+                count, _ = failing.get(c.destination, (0, ""))
+                failing[c.destination] = (count + 1, o.error or "")
+        if delivered:
+            # The peer has them: recorded even if our lease lapsed meanwhile.
+            s.execute(update(M).where(M.id.in_(delivered), M.status.in_((PENDING, IN_FLIGHT)))
+                      .values(status=DELIVERED, delivered_at=now, lease_until=None, last_error=None))
+        for destination in ok_destinations - set(failing):
+            s.execute(update(OutboxDestinationRow).where(OutboxDestinationRow.destination == destination,
+                                                         OutboxDestinationRow.consecutive_failures > 0)
+                      .values(consecutive_failures=0, updated_at=now))
+        for destination, (count, error) in failing.items():
+            self._count_failures(s, destination, count, error, now)
+        store.announce(s)  # followers of what we finished may now be due, on every relay
+
+    def _attach(self, s: Session, c: Claimed, delivery: Delivery | None) -> None:
+        if delivery is None or delivery.external_ref is None or not c.case_number:
+            return
+        try:
+            with s.begin_nested():
+                CaseRepository(s).attach_ref(c.case_number, delivery.external_ref)
+        except RuleViolation as exc:
+            # The delivery stands; a conflicting id is an operator's matter, not a retry.
+            log.warning("case %s: %s answered with a ref we cannot attach: %s", c.case_number, c.destination, exc)
+
+    def _count_failures(self, s: Session, destination: str, count: int, error: str, now: datetime) -> None:
+        row = s.get(OutboxDestinationRow, destination, with_for_update=True)
+        if row is None:
+            row = OutboxDestinationRow(destination=destination, paused_by_operator=False, consecutive_failures=0, updated_at=now)
+            s.add(row)
+        row.consecutive_failures += count
+        row.updated_at = now
+        if row.consecutive_failures >= self.cfg.breaker_failures and not row.paused_by_operator:
+            row.paused_until = now + timedelta(seconds=self.cfg.breaker_pause_seconds)
+            row.reason = f"circuit breaker: {row.consecutive_failures} failures in a row; last: {error[:300]}"
+            log.warning("destination %s paused for %.0fs: %s", destination, self.cfg.breaker_pause_seconds, mask_text(row.reason))
+        s.flush()
+
+    # -- the loop -------------------------------------------------------------------------------
+    def _pump(self, stop: threading.Event | None, deadline: float | None) -> int:
+        handled = 0
+        failures_in_a_row = 0
+        first_unrecorded = 0.0
+        more_due = True
+        store.listen(self._url, self.wake)
+        try:
+            while True:
+                if stop is not None and stop.is_set():
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                self._kick.clear()
+                self._gather()
+                if self._unrecorded and not first_unrecorded:
+                    first_unrecorded = time.monotonic()
+                # Record in groups: right away when nothing else is in flight, else once a
+                # group has formed or its first outcome has waited a few milliseconds.
+                record_now = bool(self._unrecorded) and (
+                    not self._inflight or len(self._unrecorded) >= RECORD_GROUP
+                    or time.monotonic() - first_unrecorded >= RECORD_DELAY)
+                woken = self._woken.is_set()
+                if woken:
+                    self._woken.clear()
+                room = self.cfg.batch - len(self._inflight)
+                # Claim when there is room and a reason to think something is due: a wake-up,
+                # the last claim filling up, or a record (claiming then shares its commit).
+                claim_now = (room > 0 and (room >= max(1, self.cfg.batch // 2) or not self._inflight)
+                             and (woken or more_due or record_now))
+                claimed: list[Claimed] = []
+                if record_now or claim_now:
+                    outcomes = self._unrecorded if record_now else []
+                    try:
+                        self.reap()
+                        claimed = self.record_and_claim(outcomes, room if claim_now else 0)
+                        failures_in_a_row = 0
+                        if claim_now:
+                            more_due = len(claimed) == room
+                    except (OperationalError, DBAPIError) as exc:
+                        # The database went away (restart, failover): keep what we hold, back off, reconnect.
+                        failures_in_a_row += 1
+                        wait = min(5.0, 0.2 * 2 ** min(failures_in_a_row, 5))
+                        log.warning("database unavailable (%s); retrying in %.1fs", type(exc).__name__, wait)
+                        self._sleep(wait, stop)
+                        more_due = True
+                        continue
+                    if record_now:
+                        handled += len(outcomes)
+                        self._unrecorded = []
+                        first_unrecorded = 0.0
+                for c in claimed:
+                    fut = self._pool.submit(self._deliver, c)
+                    fut.add_done_callback(self._done)
+                    self._inflight.add(fut)
+                if claimed:
+                    continue
+                if stop is None and not self._inflight and not self._unrecorded:
+                    break
+                if self._unrecorded:
+                    self._kick.wait(RECORD_DELAY)
+                elif not self._kick.wait(self.cfg.idle_poll_seconds if self._inflight else self._idle_wait()):
+                    more_due = True  # nobody rang: look anyway (a backoff ended, a NOTIFY was missed)
+        finally:
+            store.unlisten(self._url, self.wake)
+            self._finish_inflight()
+        return handled
+
+    def _idle_wait(self) -> float:
+        """Sleep until the next backoff ends, a wake-up, or the idle poll, whichever is first."""
+        now = self.clock.now()
+        try:
+            with self.db.read() as s:
+                nxt = s.execute(select(func.min(M.available_at)).where(M.status == PENDING, M.available_at > now)).scalar()
+        except (OperationalError, DBAPIError):
+            return self.cfg.idle_poll_seconds
+        if nxt is None:
+            return self.cfg.idle_poll_seconds
+        return max(0.01, min(self.cfg.idle_poll_seconds, (nxt - now).total_seconds()))
+
+    def _done(self, _future: Future[Outcome]) -> None:
+        self._kick.set()
+
+    def _gather(self) -> None:
+        done = [f for f in self._inflight if f.done()]
+        for f in done:
+            self._inflight.discard(f)
+            self._unrecorded.append(f.result())
+
+    def _finish_inflight(self) -> None:
+        """Wait for deliveries already sent and record them, so a clean stop leaves no lease behind."""
+        for f in list(self._inflight):
+            try:
+                f.result(timeout=self.cfg.lease_seconds)
+            except Exception:  # noqa: BLE001 - the reaper returns it after the lease
+                pass
+        self._gather()
+        if not self._unrecorded:
+            return
+        try:
+            self.record(self._unrecorded)
+            self._unrecorded = []
+        except (OperationalError, DBAPIError):
+            log.warning("could not record %d outcomes at stop; their leases will lapse", len(self._unrecorded))
+
+    def _sleep(self, seconds: float, stop: threading.Event | None) -> None:
+        if stop is not None:
+            stop.wait(seconds)
+        else:
+            time.sleep(seconds)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        with self._adapters_lock:
+            adapters, self._adapters = self._adapters, []
+        for a in adapters:
+            a.close()
+
+
+def _describe(exc: Exception) -> str:
+    detail = getattr(exc, "detail", None)
+    text = f"{type(exc).__name__}: {exc}" + (f" | {detail}" if detail else "")
+    return mask_text(text)[:2000]
+

@@ -1,0 +1,105 @@
+"""The relay as a background worker (started by `serve` on SQLite, or by `hotline-hub relay`),
+with its wake-up: LISTEN on PostgreSQL, the in-process doorbell on SQLite."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import make_url
+
+from outbox.relay import Relay
+from outbox.store import CHANNEL
+
+if TYPE_CHECKING:
+    from hub.container import Hub
+    from hub.settings import OutboxSettings
+    from outbox.metrics import OutboxMetrics
+
+log = logging.getLogger("hub.outbox")
+
+
+class PgListener:
+    """LISTEN hub_outbox on its own connection; each NOTIFY wakes the relay. Reconnects
+    after the server restarts; the relay's idle poll covers what is missed meanwhile."""
+
+    def __init__(self, url: str, wake: Callable[[], None]) -> None:
+        self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.wake = wake
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-listen", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        import psycopg
+
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.dsn, autocommit=True, connect_timeout=3) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    delay = 0.2
+                    self.wake()  # anything committed while we were not listening
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0):
+                            self.wake()
+            except psycopg.Error as exc:
+                log.info("outbox listener lost the database (%s); reconnecting", type(exc).__name__)
+                self._stop.wait(delay)
+                delay = min(5.0, delay * 2)
+
+
+class RelayWorker:
+    name = "outbox-relay"
+
+    def __init__(self, hub: "Hub", metrics: "OutboxMetrics | None" = None) -> None:
+        self.hub = hub
+        self.metrics = metrics
+        self.relay: Relay | None = None
+        self.relay_settings: OutboxSettings | None = None  # default: hub.settings.outbox
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._listener: PgListener | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self.relay = Relay(self.hub, metrics=self.metrics, settings=self.relay_settings)
+        if not self.hub.db.is_sqlite:
+            self._listener = PgListener(self.hub.db.url, self.relay.wake)
+            self._listener.start()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        assert self.relay is not None
+        log.info("outbox relay %s started", self.relay.id)
+        while not self._stop.is_set():
+            try:
+                self.relay.run_forever(self._stop)
+            except Exception:  # a bug in one round must not silently end delivery for the process
+                log.exception("outbox relay round failed; carrying on")
+                self._stop.wait(1.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.relay is not None:
+            self.relay.wake()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self._listener is not None:
+            self._listener.stop()
+        if self.relay is not None:
+            self.relay.close()
+
+    def wait(self) -> None:
+        """Block until stopped (the CLI's foreground)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=0.5)

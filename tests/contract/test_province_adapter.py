@@ -1,0 +1,187 @@
+"""The province adapter against the sandbox province over real HTTP: SOAP through zeep,
+and REST through httpx, with the same scenarios."""
+
+from __future__ import annotations
+
+import logging
+import resource
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adapters.province.adapter import ProvinceAdapter
+from adapters.province.sandbox import ProvinceState, create_app
+from hub.domain.clock import ManualClock
+from hub.integration.contract import AdapterContext, OutboundMessage, PermanentError, TransientError
+from hub.integration.registry import build_adapter, contract_problems, discover
+from tests.support.live import LiveServer, free_port
+
+MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+NOW = datetime(2025, 9, 26, 2, 0, tzinfo=timezone.utc)
+CASE = {
+    "number": "512000202509260007", "version": 1, "state": "registered", "external_refs": [],
+    "intake": {"channel": "phone", "received_at": "2025-09-26T09:58:00+08:00"},
+    "person": {"name": "张三", "phone": "13800138000", "kind": "person"},
+    "request_type": "complaint", "category_code": "0201", "title": "小区噪音扰民", "content": "夜间施工噪音扰民。",
+    "place": {"address": "雁江区建设路12号", "division_code": "512002"}, "urgency": "normal",
+}
+TRANSPORTS = ["soap", "rest"]
+
+
+@pytest.fixture
+def province():
+    state = ProvinceState(slow_seconds=2.0)
+    with LiveServer(create_app(state)) as live:
+        yield live, state
+
+
+def _adapter(live, transport: str, **extra) -> ProvinceAdapter:
+    endpoint = f"{live.url}/soap" if transport == "soap" else f"{live.url}/rest"
+    context = AdapterContext(destination="province", clock=ManualClock(NOW), mappings_dir=MAPPINGS)
+    adapter = build_adapter("province", "province", {"transport": transport, "endpoint": endpoint, "timeout": 1.0, **extra}, context)
+    assert isinstance(adapter, ProvinceAdapter)
+    return adapter
+
+
+def _message(event_type: str, seq: int, data: dict | None = None, external_id: str | None = None, key: str | None = None) -> OutboundMessage:
+    return OutboundMessage(idempotency_key=key or f"{CASE['number']}:{seq}", destination="province", case_number=CASE["number"],
+                           sequence=seq, event_type=event_type, event={"type": event_type, "occurred_at": "2025-09-26T10:00:00+08:00",
+                                                                       "data": data or {}}, case=CASE, external_id=external_id)
+
+
+def test_discovered_and_conforms() -> None:
+    assert discover()["province"] is ProvinceAdapter
+    assert contract_problems(ProvinceAdapter) == []
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_city_case_arrives_with_mapped_codes_once(province, transport) -> None:
+    live, state = province
+    adapter = _adapter(live, transport)
+    first = adapter.deliver(_message("case.registered", 1))
+    again = adapter.deliver(_message("case.registered", 1))  # a retry after a lost answer
+    assert first.external_ref is not None and first.external_ref.system == "province"
+    assert again.external_ref == first.external_ref
+    assert list(state.reported) == [first.external_ref.external_id]
+    order = state.reported[first.external_ref.external_id]
+    assert (order["CityCaseNo"], order["AppealType"], order["CategoryCode"], order["AreaCode"], order["Urgency"]) == (
+        CASE["number"], "03", "B01", "512002000000", "1")
+    assert order["AppealerName"] == "张三"
+    assert adapter.health().ok
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_status_changes_arrive_in_order_and_deduplicated(province, transport) -> None:
+    live, state = province
+    adapter = _adapter(live, transport)
+    province_id = adapter.deliver(_message("case.registered", 1)).external_ref.external_id  # type: ignore[union-attr]
+    steps = [("case.accepted", {}), ("case.dispatched", {"lead_unit": "ZY-SCJGJ"}), ("case.chased", {}),
+             ("case.signed_off", {"unit": "ZY-SCJGJ"}), ("case.extension_requested", {"working_days": 5, "reason": "需现场核查"}),
+             ("case.replied", {"text": "已处理", "unit": "ZY-SCJGJ"}),
+             ("case.followed_up", {"reached": True, "resolved": True, "satisfaction": "satisfied"}), ("case.closed", {})]
+    for seq, (event, data) in enumerate(steps, start=2):
+        adapter.deliver(_message(event, seq, data, external_id=province_id))
+    adapter.deliver(_message("case.replied", 7, {"text": "已处理"}, external_id=province_id))  # redelivery: same key
+    pushes = state.pushes(province_id)
+    assert [p["StatusCode"] for p in pushes] == ["10", "20", "30", "32", "40", "50", "60"]
+    assert [int(p["Seq"]) for p in pushes] == [2, 3, 5, 6, 7, 8, 9]  # the chase (4) is not exchanged
+    assert pushes[1]["HandlerUnit"] == "SC512000-SCJG" and int(pushes[3]["ExtensionDays"]) == 5
+    assert pushes[5]["Satisfaction"] == "1"
+    with pytest.raises(PermanentError, match="STALE_SEQUENCE"):  # an old status under a new key
+        adapter.deliver(_message("case.accepted", 2, external_id=province_id, key="other-key"))
+    assert adapter.query(province_id)["StatusCode"] == "60"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(("fault", "error", "code"), [
+    ("transient", TransientError, "BUSY"), ("permanent", PermanentError, "INVALID_REQUEST"),
+    ("unknown", TransientError, "E999"), ("http503", TransientError, None), ("malformed", TransientError, None),
+])
+def test_faults_are_classified(province, transport, fault, error, code) -> None:
+    live, state = province
+    state.faults = [fault]
+    with pytest.raises(error) as raised:
+        _adapter(live, transport).deliver(_message("case.registered", 1))
+    if code:
+        assert getattr(raised.value, "code", None) == code
+    assert state.reported == {}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_timeout_and_refused_connection_are_transient(province, transport) -> None:
+    live, state = province
+    state.faults = ["slow"]
+    with pytest.raises(TransientError, match="timed out"):
+        _adapter(live, transport).deliver(_message("case.registered", 1))
+
+    class Dead:
+        url = f"http://127.0.0.1:{free_port()}"
+
+    with pytest.raises(TransientError, match="transport"):
+        _adapter(Dead, transport).deliver(_message("case.registered", 1))
+    assert not _adapter(Dead, transport).health().ok
+
+
+@pytest.mark.parametrize("fault", ["xxe", "xxe-utf16", "billion"])
+def test_hostile_xml_is_refused_without_harm(province, fault) -> None:
+    live, state = province
+    state.faults = [fault]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(PermanentError) as raised:
+        _adapter(live, "soap").deliver(_message("case.registered", 1))
+    text = f"{raised.value} {raised.value.detail or ''}"
+    assert "root:" not in text and "lol" not in text  # no file content, no expansion leaked into the error
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 50  # billion laughs expanded would need gigabytes
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_gbk_answers_and_requests(province, transport) -> None:
+    live, state = province
+    state.encoding = "GBK"  # the province answers everything in GBK
+    adapter = _adapter(live, transport, encoding="GBK")  # and expects GBK from us
+    province_id = adapter.deliver(_message("case.registered", 1)).external_ref.external_id  # type: ignore[union-attr]
+    assert state.reported[province_id]["Title"] == "小区噪音扰民"
+    state.assign(Title="路灯损坏求助", AppealerName="王五")
+    pulled = adapter.pull(None)
+    assert [i.draft.title for i in pulled.items] == ["路灯损坏求助"] and pulled.items[0].draft.person.name == "王五"
+
+
+def test_ws_security_username_token_is_sent(province) -> None:
+    live, state = province
+    adapter = _adapter(live, "soap", username="ziyang-12345", password="s3cret")
+    adapter.deliver(_message("case.registered", 1))
+    assert state.security_users == ["ziyang-12345"]
+
+
+def test_soap_envelopes_are_logged_masked(province, caplog) -> None:
+    live, _ = province
+    caplog.set_level(logging.DEBUG, logger="adapters.province.soap")
+    _adapter(live, "soap").deliver(_message("case.registered", 1))
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "adapters.province.soap")
+    assert "ReportCase request" in logged and "ReportCase answer" in logged
+    assert "13800138000" not in logged and "张三" not in logged and "建设路12号" not in logged
+    assert "138****8000" in logged
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_pull_and_acknowledge(province, transport) -> None:
+    live, state = province
+    adapter = _adapter(live, transport)
+    first = state.assign()
+    batch = adapter.pull(None)
+    assert [i.ref.external_id for i in batch.items] == [first] and batch.next_cursor == "1"
+    assert adapter.pull(batch.next_cursor).items == []
+    adapter.acknowledge(batch.items[0], "512000202509260099")
+    assert state.acks == {first: "512000202509260099"}
+
+
+def test_wsdl_is_served_with_its_own_address(province) -> None:
+    live, _ = province
+    response = httpx.get(f"{live.url}/soap?wsdl")
+    assert response.status_code == 200 and f'location="{live.url}/soap"' in response.text
+    # zeep can build a client from the served WSDL, as a real province's consumers do.
+    adapter = _adapter(live, "soap", wsdl=f"{live.url}/soap?wsdl")
+    assert adapter.deliver(_message("case.registered", 1)).external_ref is not None

@@ -1,0 +1,55 @@
+"""`hotline-hub outbox ...` as an operator runs it, against a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from sqlalchemy import select
+
+from hub.domain.access import Actor
+from hub.domain.model import CaseDraft, Role
+from hub.runtime import build_hub
+from hub.settings import Settings
+from outbox.tables import DEAD, PENDING, OutboxMessageRow
+from tests.support.factories import draft
+
+HUB_CLI = str(Path(sys.executable).with_name("hotline-hub"))
+DEST = {"peer": {"adapter": "webhook", "settings": {"url": "http://127.0.0.1:9/events"}, "events": ["case.*"]}}
+
+
+def test_status_dead_replay_pause_resume(sqlite_template, tmp_path: Path, clock) -> None:
+    url = sqlite_template.fresh(tmp_path)
+    config = tmp_path / "hub.yaml"
+    config.write_text(yaml.safe_dump({"destinations": DEST}), encoding="utf-8")
+    env = {**os.environ, "HUB_DATABASE_URL": url, "HUB_CONFIG_FILE": str(config), "HUB_LOG_LEVEL": "WARNING"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([HUB_CLI, "outbox", *args], env=env, capture_output=True, text=True, timeout=60)
+
+    hub = build_hub(Settings(database_url=url, destinations=DEST), clock)
+    try:
+        number = hub.cases.register(CaseDraft.model_validate(draft()), Actor("agent", Role.AGENT)).case.number
+        with hub.db.write() as s:
+            row = s.execute(select(OutboxMessageRow)).scalar_one()
+            row.status, row.attempts, row.last_error = DEAD, 3, "PermanentError: peer refused with 400"
+            dead_id = row.id
+
+        out = cli("status")
+        assert out.returncode == 0 and "peer" in out.stdout and "flowing" in out.stdout, out.stderr
+        dead = cli("dead")
+        assert str(dead_id) in dead.stdout and number in dead.stdout and "refused with 400" in dead.stdout
+        assert cli("replay").returncode == 2  # nothing named: refuses rather than replaying everything
+        assert "replayed 1" in cli("replay", str(dead_id)).stdout
+        with hub.db.read() as s:
+            assert s.execute(select(OutboxMessageRow.status, OutboxMessageRow.attempts)).one() == (PENDING, 0)
+
+        assert cli("pause", "peer", "--reason", "maintenance").returncode == 0
+        assert "paused by operator: maintenance" in cli("status").stdout
+        assert "resumed" in cli("resume", "peer").stdout
+        assert "flowing" in cli("status").stdout
+    finally:
+        hub.close()

@@ -1,0 +1,295 @@
+"""The relay as real processes (`hotline-hub relay`) against a real HTTP peer on loopback:
+SIGKILLed between sending and recording, four of them sharing one PostgreSQL, and one
+riding out a PostgreSQL restart (a private server, never the shared one)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import create_engine, func, select, text
+
+from hub.domain import commands as c
+from hub.domain.access import Actor
+from hub.domain.model import CaseDraft, Role
+from hub.sandbox.webhook_sink import SinkState, create_sink
+from hub.settings import Settings
+from outbox.tables import DELIVERED, OutboxMessageRow
+from tests.support.factories import draft
+from tests.support.live import LiveServer, free_port
+
+AGENT = Actor(party="centre-agent", role=Role.AGENT)
+HUB_CLI = str(Path(sys.executable).with_name("hotline-hub"))
+
+
+class DelayedAck:
+    """The peer applies the message, then takes `delay` seconds to answer: the window in
+    which a relay has sent but not yet recorded the ack."""
+
+    def __init__(self, app, delay: float) -> None:  # noqa: ANN001
+        self.app, self.delay = app, delay
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        async def delayed(message) -> None:  # noqa: ANN001
+            if message["type"] == "http.response.start" and scope.get("path") == "/events":
+                await asyncio.sleep(self.delay)
+            await send(message)
+
+        await self.app(scope, receive, delayed if scope["type"] == "http" else send)
+
+
+@pytest.fixture
+def sink():
+    state = SinkState()
+    app = DelayedAck(create_sink(state), 0.0)
+    with LiveServer(app) as live:
+        yield state, app, live.url
+
+
+def _destinations(url: str) -> dict:
+    return {"peer": {"adapter": "webhook", "settings": {"url": f"{url}/events", "timeout": 5}, "events": ["case.*"]}}
+
+
+def _outbox() -> dict:
+    return {"lease_seconds": 1.0, "idle_poll_seconds": 0.2, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.5,
+            "batch": 20, "concurrency": 4}
+
+
+@pytest.fixture
+def settings(db_url: str, sink) -> Settings:
+    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations=_destinations(sink[2]), outbox=_outbox())
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, sink) -> Path:
+    path = tmp_path / "hub.yaml"
+    path.write_text(yaml.safe_dump({"destinations": _destinations(sink[2]), "outbox": _outbox()}), encoding="utf-8")
+    return path
+
+
+class Relays:
+    """`hotline-hub relay` processes; every one is ended by the test."""
+
+    def __init__(self, db_url: str, config: Path, logs: Path) -> None:
+        self.env = {**os.environ, "HUB_DATABASE_URL": db_url, "HUB_CONFIG_FILE": str(config),
+                    "HUB_SQLITE_SYNCHRONOUS": "NORMAL", "HUB_LOG_LEVEL": "WARNING"}
+        self.logs = logs
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self) -> subprocess.Popen:
+        log = open(self.logs / f"relay-{len(self.procs)}.log", "wb")
+        proc = subprocess.Popen([HUB_CLI, "relay"], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> list[int | None]:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        codes = []
+        for p in self.procs:
+            try:
+                codes.append(p.wait(timeout=20))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                codes.append(None)
+        return codes
+
+    def log_text(self) -> str:
+        return "\n".join(f.read_text(errors="replace") for f in sorted(self.logs.glob("relay-*.log")))
+
+
+@pytest.fixture
+def relays(db_url: str, config_file: Path, tmp_path: Path):
+    r = Relays(db_url, config_file, tmp_path)
+    yield r
+    r.stop_all()
+
+
+def _cases(hub, n: int, steps: int) -> list[str]:
+    numbers = []
+    for _ in range(n):
+        number = hub.cases.register(CaseDraft.model_validate(draft()), AGENT).case.number
+        if steps >= 2:
+            hub.cases.act(number, c.Accept(), AGENT)
+        if steps >= 3:
+            hub.cases.act(number, c.Dispatch(lead_unit="ZY-SCJGJ"), AGENT)
+        numbers.append(number)
+    return numbers
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def _status_counts(url: str) -> dict[str, int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return dict(conn.execute(select(OutboxMessageRow.status, func.count()).group_by(OutboxMessageRow.status)).all())
+    finally:
+        engine.dispose()
+
+
+def _listeners(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                     "AND query LIKE 'LISTEN hub_outbox%'")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def _assert_in_order_once(state: SinkState, expected: int) -> None:
+    with state.lock:
+        firsts = [state.received[k] for k in state.order]
+    assert len(firsts) == expected and len({m["idempotency_key"] for m in firsts}) == expected
+    per_case: dict[str, list[int]] = defaultdict(list)
+    for m in firsts:
+        per_case[m["case_number"]].append(m["sequence"])
+    assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in per_case.values()), per_case
+
+
+def test_sigkill_between_send_and_ack_leaves_one_effect_per_message(hub, db_url, sink, relays) -> None:
+    state, app, _ = sink
+    app.delay = 0.5
+    _cases(hub, 4, steps=2)
+    total = 8
+    kills = 0
+    for _ in range(3):
+        before = len(state.order)
+        proc = relays.start()
+        _wait(lambda: len(state.order) > before or proc.poll() is not None, 30, "the peer to apply a message")
+        assert proc.poll() is None, relays.log_text()
+        proc.send_signal(signal.SIGKILL)  # the peer applied it; the relay has not recorded the ack
+        proc.wait(timeout=10)
+        kills += 1
+    assert _status_counts(db_url).get(DELIVERED, 0) < total
+    app.delay = 0.0
+    relays.start()
+    _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == total, 40, "every message delivered")
+    assert relays.stop_all()[-1] == 0, relays.log_text()
+    _assert_in_order_once(state, total)
+    assert state.duplicates >= kills  # each killed delivery came again with its key; the peer deduped it
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_four_relays_share_the_work_once_each_in_order(hub, db_url, sink, relays) -> None:
+    state, app, _ = sink
+    app.delay = 0.02
+    for _ in range(4):
+        relays.start()
+    _wait(lambda: _listeners(db_url) == 4, 60, "four relays listening")  # all up before the work arrives
+    _cases(hub, 30, steps=3)
+    _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 90, 60, "90 messages delivered")
+    assert relays.stop_all() == [0, 0, 0, 0], relays.log_text()
+    _assert_in_order_once(state, 90)
+    assert state.duplicates == 0  # no message went out twice: leases never overlapped
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        holders = conn.execute(select(func.count(func.distinct(OutboxMessageRow.leased_by)))).scalar_one()
+    engine.dispose()
+    assert holders >= 2, "the work was not shared"
+
+
+# -- PostgreSQL restart ---------------------------------------------------------------------------
+PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None) if Path("/usr/lib/postgresql").is_dir() else None
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster on its own port, run as the postgres user (initdb refuses root)."""
+
+    def __init__(self) -> None:
+        assert PG_BIN is not None
+        self.dir = Path(tempfile.mkdtemp(prefix="hub-pg-"))
+        shutil.chown(self.dir, "postgres")
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self._pg(["initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"])
+
+    def _pg(self, args: list[str]) -> None:
+        cmd = ["runuser", "-u", "postgres", "--", str(PG_BIN / args[0]), *args[1:]]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+
+    def _ctl(self, action: str, *extra: str) -> None:
+        self._pg(["pg_ctl", "-D", str(self.data), "-w", "-l", str(self.dir / "server.log"),
+                  "-o", f"-p {self.port} -k {self.dir} -c fsync=off", action, *extra])
+
+    def start(self) -> None:
+        self._ctl("start")
+
+    def restart(self) -> None:
+        self._ctl("restart", "-m", "fast")
+
+    def stop(self) -> None:
+        self._ctl("stop", "-m", "immediate")
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_pg():
+    if PG_BIN is None or shutil.which("runuser") is None:
+        pytest.fail("PostgreSQL binaries (/usr/lib/postgresql/*/bin) and runuser are needed for the restart test")
+    pg = PrivatePostgres()
+    pg.start()
+    yield pg
+    try:
+        pg.stop()
+    finally:
+        pg.remove()
+
+
+def test_relay_reconnects_after_a_postgresql_restart_under_load(private_pg, sink, tmp_path: Path, clock) -> None:
+    from hub.db.engine import make_engine
+    from hub.db.migrate import upgrade
+    from hub.runtime import build_hub
+
+    state, app, url = sink
+    app.delay = 0.02
+    admin = create_engine(private_pg.url("postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("CREATE DATABASE hub"))
+    admin.dispose()
+    db_url = private_pg.url("hub")
+    engine = make_engine(db_url)
+    upgrade(engine)
+    engine.dispose()
+    config = tmp_path / "pg.yaml"
+    config.write_text(yaml.safe_dump({"destinations": _destinations(url), "outbox": _outbox()}), encoding="utf-8")
+    hub = build_hub(Settings(database_url=db_url, destinations=_destinations(url), outbox=_outbox()), clock)
+    relays = Relays(db_url, config, tmp_path)
+    try:
+        relays.start()
+        _cases(hub, 20, steps=2)
+        _wait(lambda: len(state.order) >= 5, 30, "deliveries under way")
+        private_pg.restart()  # under load: the relay is mid-stream
+        assert len(state.order) < 40, "the restart came too late to be under load"
+        _cases(hub, 10, steps=2)  # pg_ctl -w waited for the server; the pool's pre-ping drops dead connections
+        _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 60, 60, "all 60 messages delivered after the restart")
+        assert relays.procs[0].poll() is None, relays.log_text()
+        assert relays.stop_all() == [0], relays.log_text()
+        _assert_in_order_once(state, 60)
+    finally:
+        relays.stop_all()
+        hub.close()

@@ -1,0 +1,141 @@
+"""The live bridge to a 双号并行 line (12315), against the sandbox line over real HTTP:
+12345 cases in the line's domain go over through the outbox, cases the line takes come in."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import delete
+
+from adapters.legacy_hotlines.bridge import LegacyBridgeAdapter
+from adapters.legacy_hotlines.sandbox import SandboxLine, create_app, offer
+from adapters.legacy_hotlines.tables import LegacyCursorRow
+from hub.domain.access import Actor
+from hub.domain.commands import Accept
+from hub.domain.model import CaseDraft, CaseState, Channel, Role
+from hub.integration.contract import AdapterContext, MappingFailure, OutboundMessage, PermanentError, TransientError
+from hub.settings import DestinationConfig, Settings
+from tests.support.factories import draft
+from tests.support.live import LiveServer
+
+AGENT = Actor(party="centre-agent", role=Role.AGENT)
+
+
+@pytest.fixture
+def line():
+    state = SandboxLine(line="12315")
+    with LiveServer(create_app(state)) as live:
+        yield state, live.url
+
+
+@pytest.fixture
+def bridged_hub(db_url, clock, line):
+    from hub.runtime import build_hub
+
+    state, url = line
+    dest = DestinationConfig(adapter="legacy_bridge", settings={"line": "12315", "base_url": url, "timeout": 3.0},
+                             events=["case.*"], personal_data=True)
+    h = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={"line12315": dest}), clock)
+    yield h
+    for worker in h.workers:
+        if getattr(worker, "name", "").startswith("legacy-puller"):
+            worker.adapter.close()
+    h.close()
+
+
+def adapter_for(hub, url: str, **settings) -> LegacyBridgeAdapter:
+    s = LegacyBridgeAdapter.settings_model.model_validate({"line": "12315", "base_url": url, "timeout": 3.0, **settings})
+    return LegacyBridgeAdapter(s, AdapterContext("line12315", hub.clock, hub.settings.mappings_dir))
+
+
+def accepted_case(hub, category: str) -> str:
+    case = hub.cases.register(CaseDraft.model_validate(draft(category_code=category, title="电热水壶漏电",
+                                                             content="网购的电热水壶漏电，商家拒绝退货")), AGENT).case
+    hub.cases.act(case.number, Accept(), AGENT)
+    return case.number
+
+
+def relay(hub):
+    return hub.extras["outbox"].relay()
+
+
+def test_cases_in_the_lines_domain_go_over_through_the_outbox(bridged_hub, line):
+    state, _ = line
+    hub = bridged_hub
+    market = accepted_case(hub, "0201")  # 消费维权: 12315's domain ("02")
+    noise = accepted_case(hub, "0101")  # 城市管理: not the line's
+    r = relay(hub)
+    try:
+        r.drain(timeout=10)
+    finally:
+        r.close()
+    assert len(state.received) == 1
+    (line_id, payload), = state.received.items()
+    assert payload["hub_case_number"] == market
+    assert payload["问题类别"] == "01" and payload["诉求类型"] == "投诉" and payload["所属区域"] == "雁江区"
+    assert payload["诉求内容"] == "网购的电热水壶漏电，商家拒绝退货" and payload["登记时间"] == "2025年09月26日 09:58"
+    assert hub.cases.find_by_ref("legacy.12315", line_id).number == market  # the outbox stored the line's id
+    assert hub.cases.get(noise, AGENT).external_id("legacy.12315") is None
+
+
+def test_deliver_sorts_the_lines_failures_into_the_contract(bridged_hub, line):
+    state, url = line
+    hub = bridged_hub
+    number = accepted_case(hub, "0202")
+    case = hub.cases.get(number, AGENT)
+    message = OutboundMessage(idempotency_key=f"t-{number}-2", destination="line12315", case_number=number, sequence=2,
+                              event_type="case.accepted", event={}, case=case.model_dump(mode="json"))
+    adapter = adapter_for(hub, url)
+    try:
+        state.faults.append("503")
+        with pytest.raises(TransientError) as busy:
+            adapter.deliver(message)
+        assert busy.value.retry_after == 1.0
+        state.faults.append("400")
+        with pytest.raises(PermanentError):
+            adapter.deliver(message)
+        first = adapter.deliver(message)
+        again = adapter.deliver(message.model_copy(update={"attempt": 2}))
+        assert first.external_ref == again.external_ref and len(state.received) == 1  # the key dedupes at the line
+        group = message.case | {"category_code": "05"}  # in no domain of 12315
+        assert adapter.deliver(message.model_copy(update={"case": group})).external_ref is None
+        wide = adapter_for(hub, url, categories=["0"])  # widened by settings: 0101 has no 12315 code
+        try:
+            other = wide.deliver(message.model_copy(update={"idempotency_key": "t-other",
+                                                            "case": message.case | {"category_code": "0101"}}))
+            assert state.received[other.external_ref.external_id]["问题类别"] == "09"  # the line's 其他
+        finally:
+            wide.close()
+    finally:
+        adapter.close()
+    bare = adapter_for(hub, url)
+    bare.mapping = bare.mapping.model_copy(update={"outbound_other_category": None})
+    try:
+        with pytest.raises(MappingFailure):
+            bare.to_line(message.model_copy(update={"case": message.case | {"category_code": "0102"}}))
+    finally:
+        bare.close()
+
+
+def test_cases_the_line_takes_come_in_once_and_are_acknowledged(bridged_hub, line):
+    state, _ = line
+    hub = bridged_hub
+    ids = [offer(state), offer(state, 问题类别="02", 诉求内容="餐馆食品变质"), offer(state, 问题类别="77")]
+    puller = next(w for w in hub.workers if getattr(w, "name", "") == "legacy-puller-12315")
+    first = puller.run_once()
+    assert len(first.created) == 2 and len(first.refused) == 1 and "code '77' has no mapping" in first.refused[0]
+    case = hub.cases.find_by_ref("legacy.12315", ids[0])
+    assert case.state is CaseState.REGISTERED and case.intake.channel is Channel.LEGACY and case.category_code == "0201"
+    assert state.acks == {ids[0]: case.number, ids[1]: hub.cases.find_by_ref("legacy.12315", ids[1]).number}
+    assert puller.run_once().created == []  # the cursor moved on
+    with hub.db.write() as s:  # the cursor lost (a restore): the line's ids still dedupe
+        s.execute(delete(LegacyCursorRow))
+    again = puller.run_once()
+    assert again.created == [] and sorted(again.existing) == sorted(state.acks.values())
+    # A case that came from the line is not sent back to it when 12345 accepts it.
+    hub.cases.act(case.number, Accept(), AGENT)
+    r = relay(hub)
+    try:
+        r.drain(timeout=10)
+    finally:
+        r.close()
+    assert state.received == {}

@@ -1,0 +1,203 @@
+"""Importing the legacy lines' sample exports into a real SQLite file and a real PostgreSQL:
+exact counts and reasons, what an imported case looks like, idempotence, resume after an
+interruption, dry runs, and duplicates linked with a score."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.legacy_hotlines.importer import LegacyImporter
+from adapters.legacy_hotlines.tables import LegacyCandidateRow, LegacyImportRunRow
+from hub.db.models import CaseRow, EventRow, ExternalRefRow
+from hub.domain.access import Actor
+from hub.domain.clock import LOCAL_TZ
+from hub.domain.model import CaseDraft, CaseState, Channel, Role
+from tests.fixtures.legacy.samples import CSV_12315, JSONL_12369, xlsx_12333
+from tests.support.factories import draft
+
+SUPERVISOR = Actor(party="centre-supervisor", role=Role.SUPERVISOR)
+
+# (row, column, reason prefix) of every refused row: the samples were written to hit each.
+REFUSED_12315 = [
+    (4, "登记时间", "date '2018年13月01日' matches none"),
+    (5, "问题类别", "code '99' has no mapping"),
+    (6, "工单编号", "empty (required)"),
+    (7, "工单编号", "duplicate of row 2"),
+    (9, "办理状态", "code '处理中' has no mapping"),
+    (10, "联系电话", "not a Chinese mobile"),
+    (12, "诉求内容", "empty (required)"),
+    (14, "(row)", "has 3 columns, the header has 14"),
+]
+REFUSED_12333 = [
+    (5, "来电时间", "date '2019-03-04' matches none"),
+    (6, "业务类别", "code '工伤' has no mapping"),
+    (7, "处理状态", "empty (required)"),
+    (8, "受理编号", "duplicate of row 3"),
+]
+REFUSED_12369 = [
+    (3, "(row)", "not JSON"),
+    (4, "report_time", "date '2019-02-30 10:00:00' matches none"),
+    (5, "pollution_type", "code 'radiation' has no mapping"),
+    (6, "description", "missing (required)"),
+    (7, "report_id", "duplicate of row 1"),
+    (8, "(row)", "a JSON list, not an object"),
+    (9, "county_code", "code '510100' has no mapping"),
+]
+
+
+def importer(hub, batch_size: int = 4) -> LegacyImporter:
+    return LegacyImporter(hub, hub.extras["legacy"]["config"], batch_size=batch_size, progress=None)
+
+
+def read_rejects(path: Path) -> list[tuple[int, str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [(int(r["row"]), r["column"], r["reason"]) for r in rows]
+
+
+def assert_refused(path: Path, expected: list[tuple[int, str, str]]) -> None:
+    got = read_rejects(path)
+    assert [(r, c) for r, c, _ in got] == [(r, c) for r, c, _ in expected]
+    for (_, _, reason), (_, _, prefix) in zip(got, expected):
+        assert reason.startswith(prefix), (reason, prefix)
+
+
+def count(hub, stmt) -> int:
+    with hub.db.read() as s:
+        return s.execute(stmt).scalar_one()
+
+
+def legacy_cases(hub, line: str) -> int:
+    return count(hub, select(func.count()).select_from(ExternalRefRow).where(ExternalRefRow.system == f"legacy.{line}"))
+
+
+@pytest.mark.parametrize("line, accepted, refused", [
+    ("12315", 5, REFUSED_12315), ("12333", 4, REFUSED_12333), ("12369", 2, REFUSED_12369)])
+def test_each_sample_gives_exact_counts_and_reasons(hub, tmp_path, line, accepted, refused):
+    path = {"12315": CSV_12315, "12369": JSONL_12369}.get(line) or xlsx_12333(tmp_path)
+    rejects = tmp_path / "rejects.csv"
+    summary = importer(hub).run(line, path, reject_path=rejects)
+    assert (summary.accepted, summary.rejected, summary.skipped) == (accepted, len(refused), 0)
+    assert_refused(rejects, refused)
+    assert legacy_cases(hub, line) == accepted
+    if line == "12315":
+        assert summary.encoding == "gb18030"  # the sample is GBK, read through its superset
+
+
+def test_an_imported_case_is_historical_and_keeps_its_line_and_id(hub, tmp_path):
+    importer(hub).run("12315", CSV_12315, dedupe=False)
+    case = hub.cases.find_by_ref("legacy.12315", "SC2018120002")
+    assert case is not None
+    assert case.number == "51200020181229000001"  # region + the day the line received it + sequence
+    assert case.state is CaseState.ARCHIVED
+    assert case.intake.channel is Channel.LEGACY
+    assert case.intake.received_at == datetime(2018, 12, 29, 9, 30, tzinfo=LOCAL_TZ)
+    assert case.person.phone == "028-26612345" and case.place.division_code == "512021"
+    assert case.handling.lead_unit == "AY-SCJG" and case.request_type.value == "report"
+    assert case.outcome.reply is not None and case.outcome.reply.text == "已责令整改"
+    assert case.outcome.closed_at == datetime(2019, 1, 10, 10, 0, tzinfo=LOCAL_TZ)
+    assert [(h.action, h.role, h.to_state) for h in case.history] == [("import", Role.SYSTEM, CaseState.ARCHIVED)]
+    assert case.history[0].data["row"] == 3 and case.history[0].data["status"] == "已归档"
+    open_case = hub.cases.find_by_ref("legacy.12315", "SC2018120008")
+    assert open_case.state is CaseState.ACCEPTED and open_case.handling.lead_unit is None
+    # A date-only close on the day of receipt is read as that day, not refused.
+    same_day = hub.cases.find_by_ref("legacy.12315", "SC2018120005")
+    assert same_day.outcome.closed_at == same_day.intake.received_at
+    # Historical imports raise no events, so the outbox routes none of them to peers.
+    assert count(hub, select(func.count()).select_from(EventRow)) == 0
+
+
+def test_reimporting_creates_nothing_new(hub, tmp_path):
+    first = importer(hub).run("12315", CSV_12315)
+    again = importer(hub).run("12315", CSV_12315)
+    assert again.already_done and again.run_id == first.run_id
+    assert (again.accepted, again.rejected) == (5, 8)
+    # The same rows in another file (another hash) are skipped as already held, row by row.
+    other = tmp_path / "12315_again.csv"
+    shutil.copyfile(CSV_12315, other)
+    with other.open("ab") as f:
+        f.write("SC2018120099,2019年03月01日 09:00,新某,13100001111,投诉,01,新问题,新的投诉内容,,雁江区,已办结,市局,,\r\n".encode("gbk"))
+    third = importer(hub).run("12315", other)
+    assert (third.accepted, third.skipped, third.rejected) == (1, 6, 7)  # row 7 repeats row 2: both held now
+    assert legacy_cases(hub, "12315") == 6
+    assert count(hub, select(func.count()).select_from(CaseRow)) == 6
+
+
+def test_an_interrupted_import_resumes_where_it_stopped(hub, tmp_path):
+    rejects = tmp_path / "rejects.csv"
+    stopped = importer(hub, batch_size=3).run("12315", CSV_12315, reject_path=rejects, stop_after_batches=2)
+    assert stopped.interrupted and stopped.accepted + stopped.rejected == 6
+    with hub.db.read() as s:
+        run = s.execute(select(LegacyImportRunRow)).scalar_one()
+        assert (run.status, run.last_row) == ("running", 7)
+    resumed = importer(hub, batch_size=3).run("12315", CSV_12315, reject_path=rejects)
+    assert resumed.resumed_after_row == 7 and resumed.run_id == stopped.run_id
+    assert (resumed.accepted, resumed.rejected) == (5, 8)  # totals of the run, as if never stopped
+    assert legacy_cases(hub, "12315") == 5
+    assert_refused(rejects, REFUSED_12315)  # each refused row once, none lost across the stop
+    assert importer(hub).run("12315", CSV_12315).already_done
+
+
+def test_a_dry_run_validates_and_stores_nothing(hub, tmp_path):
+    rejects = tmp_path / "rejects.csv"
+    summary = importer(hub).run("12315", CSV_12315, dry_run=True, reject_path=rejects)
+    assert summary.dry_run and (summary.accepted, summary.rejected) == (5, 8)
+    assert_refused(rejects, REFUSED_12315)
+    assert count(hub, select(func.count()).select_from(CaseRow)) == 0
+    assert count(hub, select(func.count()).select_from(LegacyImportRunRow)) == 0
+    assert count(hub, select(func.count()).select_from(LegacyCandidateRow)) == 0
+
+
+def test_likely_duplicates_are_linked_with_a_score_never_merged_by_themselves(hub, tmp_path):
+    # 12345's own case: the person of 12333 row 2 called 12345 the same morning.
+    own = CaseDraft.model_validate(draft(**{"intake.received_at": "2019-03-01T10:00:00+08:00", "person.phone": "13700001111",
+                                            "category_code": "0302", "title": "养老保险转移",
+                                            "content": "询问养老保险关系转移接续的办理手续和材料"}))
+    own_case = hub.cases.register(own, Actor(party="centre-agent", role=Role.AGENT)).case
+    imp = importer(hub)
+    imp.run("12315", CSV_12315)
+    imp.run("12333", xlsx_12333(tmp_path))
+    imp.run("12369", JSONL_12369)
+    with hub.db.read() as s:
+        rows = s.execute(select(LegacyCandidateRow).order_by(LegacyCandidateRow.id)).scalars().all()
+    numbers = {ref: hub.cases.find_by_ref(f"legacy.{ref[:5]}", ref[6:]).number for ref in (
+        "12315:SC2018120001", "12315:SC2018120008", "12315:SC2018120002", "12369:HB-2019-0001",
+        "12333:RS20190001", "12333:RS20190007")}
+    pairs = {(r.case_a, r.case_b): r for r in rows}
+    expected = {
+        (numbers["12315:SC2018120001"], numbers["12315:SC2018120008"]),  # same person, next day, same heater
+        (numbers["12315:SC2018120002"], numbers["12369:HB-2019-0001"]),  # across lines: the restaurant
+        (numbers["12333:RS20190001"], own_case.number),  # with 12345's own case
+        (numbers["12333:RS20190001"], numbers["12333:RS20190007"]),
+        (own_case.number, numbers["12333:RS20190007"]),  # the same person's third call, a day later
+    }
+    assert set(pairs) == expected
+    threshold = hub.extras["legacy"]["config"].dedupe.threshold
+    for r in rows:
+        assert threshold <= r.score <= 1 and r.status == "pending" and 0 < r.text_similarity <= 1
+    assert pairs[(numbers["12315:SC2018120002"], numbers["12369:HB-2019-0001"])].line_b == "12369"
+    # Nothing merged: every case is as imported.
+    assert hub.cases.find_by_ref("legacy.12315", "SC2018120008").state is CaseState.ACCEPTED
+    # Running the search again finds nothing new.
+    assert imp.dedupe().candidates == []
+
+    candidates = hub.extras["legacy"]["candidates"]
+    open_pair = pairs[(numbers["12315:SC2018120001"], numbers["12315:SC2018120008"])]
+    merged = candidates.confirm(open_pair.id, SUPERVISOR, "same heater")
+    assert (merged.status, merged.resolution) == ("confirmed", "merged")  # the later case was still open
+    dup = hub.cases.get(numbers["12315:SC2018120008"], SUPERVISOR)
+    assert dup.state is CaseState.MERGED and dup.links.merged_into == numbers["12315:SC2018120001"]
+    closed_pair = pairs[(numbers["12333:RS20190001"], numbers["12333:RS20190007"])]
+    linked = candidates.confirm(closed_pair.id, SUPERVISOR)
+    assert (linked.status, linked.resolution) == ("confirmed", "linked")  # both closed: the engine refuses 并单
+    assert hub.cases.get(numbers["12333:RS20190007"], SUPERVISOR).state is CaseState.CLOSED
+    dismissed = candidates.dismiss(pairs[(numbers["12333:RS20190001"], own_case.number)].id, SUPERVISOR, "different")
+    assert dismissed.status == "dismissed"
+    assert {c.id for c in candidates.list("pending")} == {
+        pairs[(numbers["12315:SC2018120002"], numbers["12369:HB-2019-0001"])].id, pairs[(own_case.number, numbers["12333:RS20190007"])].id}

@@ -1,0 +1,95 @@
+"""The knowledge base's pure parts: the review table, citations, highlighting, import parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.domain.access import Actor
+from hub.domain.errors import AccessDenied, ActionNotAllowed
+from hub.domain.model import Role
+from hub.knowledge import review
+from hub.knowledge.importer import ImportFormatError, parse
+from hub.knowledge.model import ArticleStatus as S
+from hub.knowledge.model import parse_citation
+from hub.knowledge.review import ReviewAction as A
+from hub.knowledge.search import fts5_match, highlight, pg_tsquery
+
+SUP = Actor("sup", Role.SUPERVISOR)
+OWNER = Actor("ZY-RSJ", Role.UNIT, unit_code="ZY-RSJ")
+OTHER = Actor("ZY-GJJ", Role.UNIT, unit_code="ZY-GJJ")
+
+
+def test_review_table_reads_as_the_flow() -> None:
+    assert review.step(S.DRAFT, A.REVIEW, SUP, "ZY-RSJ").target is S.REVIEWED
+    assert review.step(S.REVIEWED, A.PUBLISH, SUP, "ZY-RSJ").target is S.PUBLISHED
+    assert review.step(S.PUBLISHED, A.RETIRE, OWNER, "ZY-RSJ").target is S.RETIRED
+    with pytest.raises(ActionNotAllowed) as refused:
+        review.step(S.DRAFT, A.PUBLISH, SUP, "ZY-RSJ")
+    assert refused.value.allowed == ["review", "send_back"] and refused.value.state == "draft"
+    with pytest.raises(ActionNotAllowed):
+        review.step(S.PUBLISHED, A.RETIRE, OTHER, "ZY-RSJ")
+    with pytest.raises(ActionNotAllowed):
+        review.step(S.RETIRED, A.PUBLISH, SUP, "ZY-RSJ")
+    # Every status has a defined set of moves; retired and superseded have none.
+    assert review.allowed(S.RETIRED) == [] and review.allowed(S.SUPERSEDED) == []
+
+
+def test_only_the_owning_unit_writes() -> None:
+    review.check_may_edit(OWNER, "ZY-RSJ")
+    review.check_may_edit(Actor("hub", Role.SYSTEM), "ZY-RSJ")
+    for actor in (OTHER, SUP, Actor("a", Role.AGENT), Actor("p", Role.PROVINCE)):
+        with pytest.raises(AccessDenied):
+            review.check_may_edit(actor, "ZY-RSJ")
+
+
+def test_citations() -> None:
+    assert parse_citation("KB000042@3") == ("KB000042", 3)
+    for bad in ("KB1", "KB1@0", "@1", "KB 1@1", "KB1@x"):
+        with pytest.raises(ValueError):
+            parse_citation(bad)
+
+
+def test_highlight_escapes_and_marks_longest_terms() -> None:
+    out = highlight("社保卡<丢失>后请到社保窗口补办", ["社保", "社保卡", "补办"], 100)
+    assert out == "<mark>社保卡</mark>&lt;丢失&gt;后请到<mark>社保</mark>窗口<mark>补办</mark>"
+    long = "前言" * 100 + "公积金提取" + "后记" * 100
+    cut = highlight(long, ["公积金"], 40)
+    assert cut.startswith("…") and cut.endswith("…") and "<mark>公积金</mark>" in cut
+
+
+def test_queries_are_quoted_for_each_engine() -> None:
+    assert fts5_match(['社保', 'a"b']) == '"社保" OR "a""b"'
+    assert pg_tsquery(["社保", "o'k"]) == "'社保' | 'o''k'"
+
+
+def test_import_parsing() -> None:
+    rows = parse("id,title,tags\nA-1,标题,甲;乙\n", "csv", "f.csv")
+    assert rows == [("f.csv line 2", {"id": "A-1", "title": "标题", "tags": ["甲", "乙"]})]
+    md = parse("---\nkind: faq\n---\n# 标题\n\n正文", "markdown", "a.md")
+    assert md[0][1] == {"kind": "faq", "title": "标题", "body": "正文"}
+    with pytest.raises(ImportFormatError):
+        parse("no front matter", "markdown", "b.md")
+    with pytest.raises(ImportFormatError):
+        parse('{"articles": 3}', "json", "c.json")
+
+
+def test_segmenter_files_are_validated_with_file_and_line(tmp_path) -> None:
+    from hub.knowledge.segment import segmenter_for
+    from hub.mappings import MappingError
+
+    (tmp_path / "hotline_dict.txt").write_text("社保 3000 n\n社保卡 12 n extra\n", encoding="utf-8")
+    (tmp_path / "lexicon.yaml").write_text("synonyms:\n  - [噪音, 噪声]\n  - [噪音, 吵]\n", encoding="utf-8")
+    with pytest.raises(MappingError) as bad:
+        segmenter_for(tmp_path)
+    text = str(bad.value)
+    assert "hotline_dict.txt:2" in text and "lexicon.yaml" in text and "噪音" in text
+
+
+def test_shipped_dictionary_segments_hotline_words() -> None:
+    from pathlib import Path
+
+    from hub.knowledge.segment import segmenter_for
+
+    seg = segmenter_for(Path(__file__).resolve().parents[2] / "mappings" / "knowledge")
+    assert {"社保", "社保卡", "补办"} <= set(seg.index_tokens("社保卡补办"))
+    assert seg.query_terms("楼下噪音怎么办") == ["楼下", "噪音", "噪声", "吵"]
