@@ -48,13 +48,9 @@ def cmd_openapi_export(args: argparse.Namespace) -> int:
 
 
 def _hub():
-    from hub.container import Hub
-    from hub.db.migrate import upgrade
+    from hub.runtime import open_hub
 
-    hub = Hub.build(_settings())
-    if hub.db.is_sqlite:
-        upgrade(hub.db.writer)
-    return hub
+    return open_hub()
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:

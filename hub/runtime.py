@@ -23,6 +23,18 @@ def build_hub(settings: Settings, clock: Clock | None = None) -> Hub:
     return hub
 
 
+def open_hub(settings: Settings | None = None) -> Hub:
+    """The hub for a one-shot command (CLI): every feature installed, the embedded SQLite
+    default migrated first (PostgreSQL is migrated by `hotline-hub db upgrade`)."""
+    from hub.db.migrate import upgrade
+
+    settings = settings or Settings()
+    hub = build_hub(settings)
+    if hub.db.is_sqlite and settings.auto_migrate:
+        upgrade(hub.db.writer)
+    return hub
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 

@@ -80,15 +80,9 @@ class _Feature:
 
 
 def _hub() -> "Hub":
-    from hub.db.migrate import upgrade
-    from hub.runtime import build_hub
-    from hub.settings import Settings
+    from hub.runtime import open_hub
 
-    settings = Settings()
-    hub = build_hub(settings)
-    if hub.db.is_sqlite and settings.auto_migrate:
-        upgrade(hub.db.writer)
-    return hub
+    return open_hub()
 
 
 def _cmd_relay(args: argparse.Namespace) -> int:

@@ -76,14 +76,9 @@ def _pullers(hub: "Hub", config) -> list:  # noqa: ANN001
 
 
 def _hub():  # noqa: ANN202
-    from hub.db.migrate import upgrade
-    from hub.runtime import build_hub
-    from hub.settings import Settings
+    from hub.runtime import open_hub
 
-    hub = build_hub(Settings())
-    if hub.db.is_sqlite:
-        upgrade(hub.db.writer)
-    return hub
+    return open_hub()
 
 
 def _cmd_import(args: argparse.Namespace) -> int:

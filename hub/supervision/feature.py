@@ -38,14 +38,9 @@ class _Feature:
 
 
 def _hub() -> "Hub":
-    from hub.db.migrate import upgrade
-    from hub.runtime import build_hub
-    from hub.settings import Settings
+    from hub.runtime import open_hub
 
-    hub = build_hub(Settings())
-    if hub.db.is_sqlite:
-        upgrade(hub.db.writer)
-    return hub
+    return open_hub()
 
 
 def _cmd_scheduler(args: argparse.Namespace) -> int:
