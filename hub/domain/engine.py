@@ -110,6 +110,10 @@ class Engine:
             seq=len(new.history) + 1, at=now, actor=actor.party, role=actor.role, action=action.value,
             from_state=source, to_state=target, note=command.note, data=data))
         events = [self._event(new, action.value, actor, now, data)]
+        if target is CaseState.CLOSED and source is not CaseState.CLOSED and action is not Action.CLOSE:
+            # Closed as the outcome of another action (a satisfied follow-up): peers that act
+            # on 办结 subscribe to case.closed, so it is recorded too, naming what closed it.
+            events.append(self._event(new, Action.CLOSE.value, actor, now, {"closed_by": action.value}))
         updated_related = None
         if action is Action.MERGE and related is not None:
             updated_related = _link_merge(related, new, actor, now)
