@@ -39,6 +39,15 @@ def noop_sink_app() -> Any:
         await request.body()
         return JSONResponse({"ok": True})
 
+    async def batch(request: Request) -> JSONResponse:
+        body = await request.json()
+        now = time.time()
+        results = []
+        for m in body["messages"]:
+            arrived.setdefault(m["idempotency_key"], now)
+            results.append({"idempotency_key": m["idempotency_key"], "status": "accepted"})
+        return JSONResponse({"results": results})
+
     async def times(request: Request) -> JSONResponse:
         return JSONResponse(arrived)
 
@@ -49,17 +58,26 @@ def noop_sink_app() -> Any:
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(routes=[Route("/events", events, methods=["POST"]), Route("/times", times),
+    return Starlette(routes=[Route("/events", events, methods=["POST"]),
+                             Route("/events/batch", batch, methods=["POST"]), Route("/times", times),
                              Route("/reset", reset, methods=["POST"]), Route("/health", health)])
 
 
-def _hub(database_url: str, sink_url: str) -> Any:
+MODES = {
+    # one POST per message (every peer can take this)
+    "single": lambda url: {"url": f"{url}/events"},
+    # up to 50 messages per POST to the peer's batch endpoint, a verdict per message
+    "batched": lambda url: {"url": f"{url}/events", "batch_url": f"{url}/events/batch", "batch_size": 50},
+}
+
+
+def _hub(database_url: str, sink_url: str, mode: str = "single") -> Any:
     from hub.db.migrate import upgrade
     from hub.runtime import build_hub
     from hub.settings import Settings
 
     settings = Settings(database_url=database_url, sqlite_synchronous="FULL", destinations={
-        "sink": {"adapter": "webhook", "settings": {"url": f"{sink_url}/events"}, "events": ["case.registered"]}},
+        "sink": {"adapter": "webhook", "settings": MODES[mode](sink_url), "events": ["case.registered"]}},
         outbox={"batch": 100, "concurrency": 8})
     hub = build_hub(settings)
     upgrade(hub.db.writer)
@@ -138,7 +156,7 @@ def _start_relay_process(hub: Any, sink_url: str) -> Any:
 
 
 def latency_run(hub: Any, sink_url: str, rate: float, seconds: float,
-                relay_process: bool = False) -> tuple[float, float, int, float]:
+                relay_process: bool = False, producers: int = 4) -> tuple[float, float, int, float]:
     from hub.domain.access import SYSTEM_ACTOR
     from hub.domain.model import CaseDraft
     from tests.support.factories import draft
@@ -154,17 +172,23 @@ def latency_run(hub: Any, sink_url: str, rate: float, seconds: float,
     committed: dict[str, float] = {}
     body = CaseDraft.model_validate(draft())
     total = int(rate * seconds)
-    t0 = time.monotonic()
-    behind = 0
-    for i in range(total):
-        due = t0 + i / rate
-        now = time.monotonic()
-        if due > now:
-            time.sleep(due - now)
-        elif now - due > 0.05:
-            behind += 1
-        case = hub.cases.register(body, SYSTEM_ACTOR).case
-        committed[case.number] = time.time()
+    t0 = time.monotonic() + 0.1
+
+    def produce(first: int) -> None:
+        # Several producers share the schedule, as concurrent API requests would.
+        for i in range(first, total, producers):
+            due = t0 + i / rate
+            now = time.monotonic()
+            if due > now:
+                time.sleep(due - now)
+            case = hub.cases.register(body, SYSTEM_ACTOR).case
+            committed[case.number] = time.time()
+
+    threads = [threading.Thread(target=produce, args=(p,)) for p in range(producers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     achieved = total / (time.monotonic() - t0)
     deadline = time.monotonic() + 30
     arrived: dict[str, float] = {}
@@ -198,6 +222,10 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=200.0, help="new cases per second in the latency run")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--database-url", default=None, help="default: a fresh SQLite file (WAL, synchronous=FULL)")
+    ap.add_argument("--modes", default="single,batched", help="delivery modes to run: single, batched")
+    ap.add_argument("--producers", type=int, default=4, help="threads registering the latency run's cases")
+    ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--skip-throughput", action="store_true")
     args = ap.parse_args()
 
     port = free_port()
@@ -205,22 +233,29 @@ def main() -> None:
     sink_url = f"http://127.0.0.1:{port}"
     tmp = tempfile.mkdtemp(prefix="outbox-bench-")
     url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
-    hub = _hub(url, sink_url)
     try:
-        relay_rates, base_rates = [], []
-        for r in range(args.rounds):
-            base_rates.append(baseline_round(hub, args.messages))
-            relay_rates.append(relay_round(hub, args.messages))
-            print(f"round {r + 1}: relay {relay_rates[-1]:.0f} msg/s, baseline {base_rates[-1]:.0f} msg/s")
-        rm, bm = median(relay_rates), median(base_rates)
-        print(f"throughput medians: relay {rm:.0f} msg/s, baseline (claim-and-ack, no delivery) {bm:.0f} msg/s, "
-              f"ratio {rm / bm:.2f}")
-        for label, separate in (("relay in the producer's process", False), ("relay as its own process", True)):
-            p50, p99, total, achieved = latency_run(hub, sink_url, args.rate, args.seconds, relay_process=separate)
-            print(f"latency, {label}, at {achieved:.0f} new cases/s ({total} cases): commit-to-delivery "
-                  f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
+        for mode in args.modes.split(","):
+            hub = _hub(url, sink_url, mode)
+            try:
+                if not args.skip_throughput:
+                    relay_rates, base_rates = [], []
+                    for r in range(args.rounds):
+                        base_rates.append(baseline_round(hub, args.messages))
+                        relay_rates.append(relay_round(hub, args.messages))
+                        print(f"[{mode}] round {r + 1}: relay {relay_rates[-1]:.0f} msg/s, baseline {base_rates[-1]:.0f} msg/s, "
+                              f"ratio {relay_rates[-1] / base_rates[-1]:.2f}")
+                    rm, bm = median(relay_rates), median(base_rates)
+                    print(f"[{mode}] throughput medians: relay {rm:.0f} msg/s, baseline (claim-and-ack, no delivery) "
+                          f"{bm:.0f} msg/s, ratio {rm / bm:.2f}")
+                if not args.skip_latency:
+                    for label, separate in (("relay in the producer's process", False), ("relay as its own process", True)):
+                        p50, p99, total, achieved = latency_run(hub, sink_url, args.rate, args.seconds,
+                                                                relay_process=separate, producers=args.producers)
+                        print(f"[{mode}] latency, {label}, at {achieved:.0f} new cases/s ({total} cases): "
+                              f"commit-to-delivery p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
+            finally:
+                hub.close()
     finally:
-        hub.close()
         stop(sink)
 
 

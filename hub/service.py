@@ -49,6 +49,9 @@ class Registered:
     created: bool
 
 
+SESSION_CASES = "hub.cases"  # Session.info key: {case number: Case} written in this transaction
+
+
 class CaseService:
     def __init__(self, db: Database, settings: Settings, catalogue: Catalogue, clock: Clock,
                  calendars: CalendarStore, sinks: list[EventSink] | None = None) -> None:
@@ -94,7 +97,7 @@ class CaseService:
                     return Registered(repo.get(seen.case_number), created=False)
             outcome = self.engine().register(draft, repo.next_number(self.settings.region_code, now), actor, now)
             case_id = repo.add(outcome.case)
-            self._emit(s, repo, case_id, outcome.events)
+            self._emit(s, repo, case_id, outcome.events, outcome.case)
             if key is not None:
                 s.add(IdempotencyRow(scope=actor.party, key=key, request_hash=digest, case_number=outcome.case.number, created_at=now))
                 s.flush()
@@ -117,13 +120,16 @@ class CaseService:
                     raise RuleViolation(f"case {command.into} to merge into was not found") from None
             outcome = self.engine().act(case, command, actor, now, related)
             case_id = repo.save(outcome.case, case.version)
-            self._emit(s, repo, case_id, outcome.events)
+            self._emit(s, repo, case_id, outcome.events, outcome.case)
             if outcome.related is not None and related is not None:
                 repo.save(outcome.related, related.version)
             return outcome.case
 
-    def _emit(self, s: Session, repo: CaseRepository, case_id: int, events: list) -> None:
+    def _emit(self, s: Session, repo: CaseRepository, case_id: int, events: list, case: Case) -> None:
         rows = repo.record_events(case_id, events)
+        # The case as this transaction leaves it, for sinks that need more than the event
+        # (the outbox's routing): handed over instead of read back from the database.
+        s.info.setdefault(SESSION_CASES, {})[case.number] = case
         for sink in self.sinks:
             sink(s, rows)
 

@@ -76,6 +76,8 @@ class OutboxSettings(BaseModel):
     backoff_max_seconds: float = Field(default=600.0, gt=0, description="Cap of one backoff wait.")
     breaker_failures: int = Field(default=5, ge=1, description="Consecutive transient failures that pause a destination.")
     breaker_pause_seconds: float = Field(default=60.0, gt=0, description="How long the breaker pauses a failing destination.")
+    keep_delivered_hours: float = Field(default=168.0, gt=0, description="Delivered messages older than this are deleted "
+                                        "by the relay (dead letters are kept until replayed or pruned by hand).")
 
 
 class Settings(BaseSettings):

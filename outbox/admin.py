@@ -3,13 +3,13 @@ and the dead letters, replay, pause and resume a destination."""
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from outbox import store
-from outbox.tables import DEAD, IN_FLIGHT, PENDING, OutboxDestinationRow, OutboxMessageRow
+from outbox.tables import DEAD, DELIVERED, IN_FLIGHT, PENDING, OutboxDestinationRow, OutboxMessageRow
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -111,3 +111,25 @@ def known_destination(hub: "Hub", destination: str) -> bool:
         return True
     with hub.db.read() as s:
         return s.execute(select(M.id).where(M.destination == destination).limit(1)).first() is not None
+
+
+def prune(hub: "Hub", older_than: timedelta, *, dead: bool = False, chunk: int = 1000) -> int:
+    """Delete delivered messages (and, with dead=True, dead letters) finished longer ago than
+    `older_than`, in chunks so no transaction holds the writer for long. Safe at any time:
+    ordering only ever waits on pending and in-flight rows, and the per-key sequence
+    counters live in their own table, so later messages keep their order and keys."""
+    return prune_before(hub.db, hub.clock.now() - older_than, dead=dead, chunk=chunk)
+
+
+def prune_before(db: Any, cutoff: datetime, *, dead: bool = False, chunk: int = 1000) -> int:
+    finished = (M.status == DELIVERED) & (M.delivered_at < cutoff)
+    if dead:  # a dead letter has no delivered_at: its age is its creation
+        finished = finished | ((M.status == DEAD) & (M.created_at < cutoff))
+    total = 0
+    while True:
+        with db.write(durable=False) as s:
+            ids = select(M.id).where(finished).order_by(M.id).limit(chunk).scalar_subquery()
+            n = s.execute(delete(M).where(M.id.in_(ids)), execution_options={"synchronize_session": False}).rowcount
+        total += n
+        if n < chunk:
+            return total

@@ -77,6 +77,11 @@ class _Feature:
         resume = osub.add_parser("resume", help="deliver to a destination again (also lifts the breaker)")
         resume.add_argument("destination")
         resume.set_defaults(func=_cmd_resume)
+        prune = osub.add_parser("prune", help="delete delivered messages older than --hours (the relay also does this "
+                                "by itself after outbox.keep_delivered_hours)")
+        prune.add_argument("--hours", type=float, required=True, help="finished longer ago than this many hours")
+        prune.add_argument("--dead", action="store_true", help="dead letters that old too (they are lost for replay)")
+        prune.set_defaults(func=_cmd_prune)
 
 
 def _hub() -> "Hub":
@@ -166,6 +171,20 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
     was = resume(_hub(), args.destination)
     print(f"{args.destination}: {'resumed' if was else 'was not paused'}")
+    return 0
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    import sys
+    from datetime import timedelta
+
+    from outbox.admin import prune
+
+    if args.hours < 0:
+        print("--hours: must be 0 or more", file=sys.stderr)
+        return 2
+    n = prune(_hub(), timedelta(hours=args.hours), dead=args.dead)
+    print(f"pruned {n}")
     return 0
 
 

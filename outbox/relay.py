@@ -27,13 +27,15 @@ from sqlalchemy.orm import Session, aliased
 
 from hub.db.repository import CaseRepository
 from hub.domain.errors import RuleViolation
+from hub.db.models import CaseRow, ExternalRefRow
 from hub.integration.contract import (
-    Adapter, AdapterContext, ConfigurationError, Delivery, OutboundMessage, PermanentError, TransientError,
+    Adapter, AdapterContext, AdapterError, ConfigurationError, Delivery, OutboundMessage, PermanentError, TransientError,
 )
 from hub.integration.registry import build_adapter, discover
 from hub.logmask import mask_text
 from hub.settings import OutboxSettings
 from outbox import store
+from outbox.admin import prune_before
 from outbox.backoff import backoff_seconds
 from outbox.tables import DEAD, DELIVERED, IN_FLIGHT, PENDING, OutboxDestinationRow, OutboxMessageRow
 
@@ -45,6 +47,7 @@ log = logging.getLogger("hub.outbox")
 
 M = OutboxMessageRow
 RECORD_GROUP = 32  # outcomes recorded in one transaction, at most this many waiting
+PRUNE_EVERY = 300.0  # seconds between prunes of old delivered messages
 RECORD_DELAY = 0.005  # seconds an outcome may wait for others to share its commit
 
 
@@ -56,6 +59,7 @@ class Claimed:
     attempts: int
     created_at: datetime
     body: dict[str, Any]
+    external_id: str | None = None  # the peer's id for the case as the case holds it now
 
 
 @dataclass(frozen=True)
@@ -86,15 +90,17 @@ class Relay:
         self._adapters_lock = threading.Lock()
         self._available: dict[str, type[Adapter]] | None = None
         self._pool = ThreadPoolExecutor(max_workers=self.cfg.concurrency, thread_name_prefix="outbox-deliver")
-        self._inflight: set[Future[Outcome]] = set()
+        self._inflight: dict[Future[list[Outcome]], int] = {}  # each delivery and how many messages it carries
         self._unrecorded: list[Outcome] = []
         self._last_reap = 0.0
+        self._last_prune = time.monotonic()  # the first prune waits a while: a starting relay has work to do
         # The breaker as this relay sees it between commits: messages it already claimed
         # are not sent to a destination that just failed breaker_failures times in a row.
         self._breaker_lock = threading.Lock()
         self._local_failures: dict[str, int] = {}
         self._local_pause: dict[str, datetime] = {}
         self._url = self.db.url
+        self._adapter_facts: dict[str, tuple[str | None, int]] = {}
 
     # -- the public loop pieces ---------------------------------------------------------------
     def wake(self) -> None:
@@ -106,7 +112,7 @@ class Relay:
         """Claim one batch, deliver it, record the outcomes. Returns how many were claimed."""
         self.reap()
         claimed = self.claim(self.cfg.batch)
-        outcomes = list(self._pool.map(self._deliver, claimed))
+        outcomes = [o for group in self._pool.map(self._deliver_group, self._groups(claimed)) for o in group]
         self.record(outcomes)
         return len(claimed)
 
@@ -122,12 +128,15 @@ class Relay:
         return self.record_and_claim([], limit)
 
     def record_and_claim(self, outcomes: list[Outcome], limit: int) -> list[Claimed]:
-        """Record finished deliveries and claim the next ones in one transaction (one commit,
-        one fsync on SQLite, instead of two)."""
+        """Record finished deliveries and claim the next ones in one transaction.
+
+        Not fsynced (durable=False): if a power failure loses it, the messages it recorded
+        or claimed are claimed and sent again with the same idempotency key, which the
+        peer dedupes; the case data that caused them was committed durably before."""
         if not outcomes and limit <= 0:
             return []
         now = self.clock.now()
-        with self.db.write() as s:
+        with self.db.write(durable=False) as s:
             if outcomes:
                 self._record(s, outcomes, now)
             claimed = self._claim(s, limit, now) if limit > 0 else []
@@ -153,7 +162,25 @@ class Relay:
                 .returning(M.id, M.destination, M.case_number, M.attempts, M.created_at, M.body))
         rows = s.execute(stmt, execution_options={"synchronize_session": False}).all()
         rows.sort(key=lambda r: r.id)
-        return [Claimed(r.id, r.destination, r.case_number, r.attempts, r.created_at, r.body) for r in rows]
+        ids = self._external_ids(s, rows)
+        return [Claimed(r.id, r.destination, r.case_number, r.attempts, r.created_at, r.body,
+                        ids.get((r.destination, r.case_number))) for r in rows]
+
+    def _external_ids(self, s: Session, rows: list[Any]) -> dict[tuple[str, str], str]:
+        """The peer's own id of each claimed case, read when claimed: an id the peer gave for
+        an earlier message of the case reaches the later ones even though their bodies were
+        written before it existed."""
+        systems = {r.destination: self._system(r.destination) for r in rows if r.case_number}
+        wanted = {sys for sys in systems.values() if sys}
+        if not wanted:
+            return {}
+        numbers = {r.case_number for r in rows if r.case_number and systems.get(r.destination)}
+        found = s.execute(select(CaseRow.number.label("case_number"), ExternalRefRow.system, ExternalRefRow.external_id)
+                          .join(CaseRow, CaseRow.id == ExternalRefRow.case_id)
+                          .where(CaseRow.number.in_(numbers), ExternalRefRow.system.in_(wanted))).all()
+        by_case = {(f.case_number, f.system): f.external_id for f in found}
+        return {(d, n): by_case[(n, systems[d])] for d, n in {(r.destination, r.case_number) for r in rows}
+                if systems.get(d) and (n, systems[d]) in by_case}
 
     @staticmethod
     def _paused(s: Session, now: datetime) -> list[str]:
@@ -167,14 +194,25 @@ class Relay:
             return 0
         self._last_reap = mono
         now = self.clock.now()
-        with self.db.write() as s:
+        with self.db.write(durable=False) as s:
             n = s.execute(update(M).where(M.status == IN_FLIGHT, M.lease_until < now)
                           .values(status=PENDING, lease_until=None, leased_by=None,
                                   last_error=func.coalesce(M.last_error, "lease expired: the relay stopped before recording"))
                           ).rowcount
         if n:
             log.warning("returned %d messages whose lease expired", n)
+        if mono - self._last_prune >= PRUNE_EVERY:
+            self._last_prune = mono
+            self.prune()
         return n
+
+    def prune(self) -> int:
+        """Delete delivered messages older than outbox.keep_delivered_hours (every few minutes
+        from the loop): the table holds the backlog and recent history, not every message ever."""
+        pruned = prune_before(self.db, self.clock.now() - timedelta(hours=self.cfg.keep_delivered_hours))
+        if pruned:
+            log.info("pruned %d delivered messages older than %.0f h", pruned, self.cfg.keep_delivered_hours)
+        return pruned
 
     # -- deliver (in the pool; one adapter instance per thread) -------------------------------
     def _adapter(self, destination: str) -> Adapter:
@@ -193,6 +231,34 @@ class Relay:
                 self._adapters.append(adapter)
         return adapter
 
+    def _facts(self, destination: str) -> tuple[str | None, int]:
+        """(external system, batch limit) of a destination's adapter, asked once."""
+        facts = self._adapter_facts.get(destination)
+        if facts is None:
+            try:
+                adapter = self._adapter(destination)
+                facts = (adapter.external_system(), max(1, int(adapter.batch_limit())))
+            except Exception:  # noqa: BLE001 - a broken adapter fails its delivery, recorded there
+                facts = (None, 1)
+            self._adapter_facts[destination] = facts
+        return facts
+
+    def _system(self, destination: str) -> str | None:
+        return self._facts(destination)[0]
+
+    def _groups(self, claimed: list[Claimed]) -> list[list[Claimed]]:
+        """Claimed messages as deliveries: alone, or in batches for adapters that take them.
+        A claim holds at most one message per ordering key, so a batch never carries two
+        messages of one case."""
+        by_destination: dict[str, list[Claimed]] = {}
+        for c in claimed:
+            by_destination.setdefault(c.destination, []).append(c)
+        groups: list[list[Claimed]] = []
+        for destination, items in by_destination.items():
+            limit = self._facts(destination)[1]
+            groups.extend(items[i:i + limit] for i in range(0, len(items), limit))
+        return groups
+
     def _note(self, destination: str, failed: bool) -> None:
         with self._breaker_lock:
             if not failed:
@@ -206,26 +272,48 @@ class Relay:
     def _message(self, c: Claimed) -> OutboundMessage:
         body = dict(c.body)
         body["attempt"] = c.attempts
+        if c.external_id and not body.get("external_id"):
+            body["external_id"] = c.external_id
         return OutboundMessage.model_validate(body)
 
-    def _deliver(self, c: Claimed) -> Outcome:
+    def _paused_here(self, destination: str) -> bool:
         with self._breaker_lock:
-            until = self._local_pause.get(c.destination)
-        if until is not None and until > self.clock.now():
-            return Outcome(c, "deferred", error="not sent: the destination is paused by the circuit breaker")
+            until = self._local_pause.get(destination)
+        return until is not None and until > self.clock.now()
+
+    def _deliver_group(self, group: list[Claimed]) -> list[Outcome]:
+        """Deliver one message, or one batch of one destination; an outcome per message."""
+        first = group[0]
+        if self._paused_here(first.destination):
+            return [Outcome(c, "deferred", error="not sent: the destination is paused by the circuit breaker") for c in group]
         try:
-            adapter = self._adapter(c.destination)
-            delivery = adapter.deliver(self._message(c))
-            self._note(c.destination, failed=False)
-            return Outcome(c, "delivered", delivery=delivery)
-        except TransientError as exc:
-            self._note(c.destination, failed=True)
-            return Outcome(c, "transient", error=_describe(exc), retry_after=exc.retry_after)
-        except PermanentError as exc:
-            return Outcome(c, "permanent", error=_describe(exc))
+            adapter = self._adapter(first.destination)
+            if len(group) == 1:
+                try:
+                    results: list[Any] = [adapter.deliver(self._message(first))]
+                except AdapterError as exc:
+                    results = [exc]
+            else:
+                results = list(adapter.deliver_batch([self._message(c) for c in group]))
+                if len(results) != len(group):
+                    raise TypeError(f"deliver_batch answered {len(results)} results for {len(group)} messages")
         except Exception as exc:  # an adapter broke the contract; retrying is safer than losing the message
-            log.exception("adapter for %s raised %s outside the contract", c.destination, type(exc).__name__)
-            return Outcome(c, "transient", error=f"adapter raised {type(exc).__name__} (not a contract error): {exc}")
+            log.exception("adapter for %s raised %s outside the contract", first.destination, type(exc).__name__)
+            error = f"adapter raised {type(exc).__name__} (not a contract error): {mask_text(str(exc))}"
+            return [Outcome(c, "transient", error=error) for c in group]
+        return [self._outcome(c, r) for c, r in zip(group, results)]
+
+    def _outcome(self, c: Claimed, result: Any) -> Outcome:
+        if isinstance(result, Delivery):
+            self._note(c.destination, failed=False)
+            return Outcome(c, "delivered", delivery=result)
+        if isinstance(result, TransientError):
+            self._note(c.destination, failed=True)
+            return Outcome(c, "transient", error=_describe(result), retry_after=result.retry_after)
+        if isinstance(result, PermanentError):
+            return Outcome(c, "permanent", error=_describe(result))
+        log.error("adapter for %s answered %s outside the contract", c.destination, type(result).__name__)
+        return Outcome(c, "transient", error=f"adapter answered {type(result).__name__} (not a Delivery or contract error)")
 
     # -- record ---------------------------------------------------------------------------------
     def record(self, outcomes: list[Outcome]) -> None:
@@ -323,7 +411,7 @@ class Relay:
                 woken = self._woken.is_set()
                 if woken:
                     self._woken.clear()
-                room = self.cfg.batch - len(self._inflight)
+                room = self.cfg.batch - sum(self._inflight.values())
                 # Claim when there is room and a reason to think something is due: a wake-up,
                 # the last claim filling up, or a record (claiming then shares its commit).
                 claim_now = (room > 0 and (room >= max(1, self.cfg.batch // 2) or not self._inflight)
@@ -349,10 +437,10 @@ class Relay:
                         handled += len(outcomes)
                         self._unrecorded = []
                         first_unrecorded = 0.0
-                for c in claimed:
-                    fut = self._pool.submit(self._deliver, c)
+                for group in self._groups(claimed):
+                    fut = self._pool.submit(self._deliver_group, group)
                     fut.add_done_callback(self._done)
-                    self._inflight.add(fut)
+                    self._inflight[fut] = len(group)
                 if claimed:
                     continue
                 if stop is None and not self._inflight and not self._unrecorded:
@@ -378,14 +466,14 @@ class Relay:
             return self.cfg.idle_poll_seconds
         return max(0.01, min(self.cfg.idle_poll_seconds, (nxt - now).total_seconds()))
 
-    def _done(self, _future: Future[Outcome]) -> None:
+    def _done(self, _future: Future[list[Outcome]]) -> None:
         self._kick.set()
 
     def _gather(self) -> None:
         done = [f for f in self._inflight if f.done()]
         for f in done:
-            self._inflight.discard(f)
-            self._unrecorded.append(f.result())
+            del self._inflight[f]
+            self._unrecorded.extend(f.result())
 
     def _finish_inflight(self) -> None:
         """Wait for deliveries already sent and record them, so a clean stop leaves no lease behind."""

@@ -15,6 +15,7 @@ from hub.db.repository import CaseRepository
 from hub.domain.access import export_view
 from hub.domain.clock import Clock
 from hub.domain.model import Case
+from hub.service import SESSION_CASES
 from hub.settings import CaseScope, DestinationConfig
 from outbox.store import write_message
 
@@ -64,7 +65,7 @@ class CaseEventRouter:
     def __call__(self, session: Session, events: list[EventRow]) -> None:
         if not self.subs:
             return
-        cases: dict[str, Case] = {}
+        cases: dict[str, Case] = dict(session.info.get(SESSION_CASES, {}))
         now = self.clock.now()
         for ev in events:
             wanted = [s for s in self.subs if s.wants_event(ev.type)]

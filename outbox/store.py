@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from pydantic_core import to_jsonable_python
 from sqlalchemy import bindparam, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -92,17 +93,19 @@ def next_sequence(session: Session, destination: str, ordering_key: str) -> int:
 def write_message(session: Session, *, destination: str, ordering_key: str, event_type: str, event: dict[str, Any],
                   case: dict[str, Any] | None, case_number: str | None, idempotency_key: str | None,
                   now: Any) -> OutboundMessage:
+    """`event` and `case` must already be JSON-ready (plain dicts, lists, strings, numbers):
+    they are stored as they are, without another validation pass in the case transaction."""
     sequence = next_sequence(session, destination, ordering_key)
     key = idempotency_key or f"{destination}:{ordering_key}:{sequence}"
-    message = OutboundMessage(idempotency_key=key, destination=destination, case_number=case_number or "",
-                              sequence=sequence, event_type=event_type, event=event, case=case or {})
+    body = {"idempotency_key": key, "destination": destination, "case_number": case_number or "",
+            "sequence": sequence, "event_type": event_type, "event": event, "case": case or {}, "external_id": None}
     session.execute(_INSERT, {
         "destination": destination, "ordering_key": ordering_key, "sequence": sequence, "idempotency_key": key,
-        "event_type": event_type, "case_number": case_number, "body": message.model_dump(mode="json", exclude={"attempt"}),
+        "event_type": event_type, "case_number": case_number, "body": body,
         "status": PENDING, "attempts": 0, "available_at": now, "created_at": now,
     })
     announce(session)
-    return message
+    return OutboundMessage.model_construct(**body)
 
 
 def enqueue(session: Session, *, destination: str, ordering_key: str, event_type: str, payload: dict[str, Any],
@@ -121,7 +124,7 @@ def enqueue(session: Session, *, destination: str, ordering_key: str, event_type
         now = clock.now()
     case_number = str(case.get("number")) if case and case.get("number") else None
     return write_message(session, destination=destination, ordering_key=ordering_key, event_type=event_type,
-                         event=payload, case=case, case_number=case_number, idempotency_key=idempotency_key, now=now)
+                         event=to_jsonable_python(payload), case=to_jsonable_python(case) if case else None, case_number=case_number, idempotency_key=idempotency_key, now=now)
 
 
 _SEQUENCE: dict[str, Any] = {}

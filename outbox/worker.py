@@ -1,5 +1,6 @@
 """The relay as a background worker (started by `serve` on SQLite, or by `hotline-hub relay`),
-with its wake-up: LISTEN on PostgreSQL, the in-process doorbell on SQLite."""
+with its wake-ups: LISTEN on PostgreSQL; on SQLite the in-process doorbell for this
+process's commits and the file's data_version for other processes'."""
 
 from __future__ import annotations
 
@@ -57,6 +58,49 @@ class PgListener:
                 delay = min(5.0, delay * 2)
 
 
+class SqliteWatcher:
+    """The SQLite counterpart of LISTEN: commits made by other processes (a CLI import, a
+    poller, a second relay) bump the file's `PRAGMA data_version`, which one idle reader
+    connection checks every `interval` seconds; a change wakes the relay. The check reads
+    a counter in shared memory, no table, so it costs next to nothing. Commits made in this
+    process ring the in-process doorbell without waiting for it."""
+
+    def __init__(self, url: str, wake: Callable[[], None], interval: float = 0.02) -> None:
+        self.path = make_url(url).database
+        self.wake = wake
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        import sqlite3
+
+        last = None
+        while not self._stop.is_set():
+            try:
+                conn = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
+                try:
+                    while not self._stop.is_set():
+                        version = conn.execute("PRAGMA data_version").fetchone()[0]
+                        if last is not None and version != last:
+                            self.wake()
+                        last = version
+                        self._stop.wait(self.interval)
+                finally:
+                    conn.close()
+            except sqlite3.Error as exc:
+                log.info("outbox watcher lost the database file (%s); retrying", type(exc).__name__)
+                last = None
+                self._stop.wait(1.0)
+
+
 class RelayWorker:
     name = "outbox-relay"
 
@@ -67,14 +111,16 @@ class RelayWorker:
         self.relay_settings: OutboxSettings | None = None  # default: hub.settings.outbox
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._listener: PgListener | None = None
+        self._listener: PgListener | SqliteWatcher | None = None
 
     def start(self) -> None:
         self._stop.clear()
         self.relay = Relay(self.hub, metrics=self.metrics, settings=self.relay_settings)
-        if not self.hub.db.is_sqlite:
+        if self.hub.db.is_sqlite:
+            self._listener = SqliteWatcher(self.hub.db.url, self.relay.wake)
+        else:
             self._listener = PgListener(self.hub.db.url, self.relay.wake)
-            self._listener.start()
+        self._listener.start()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 

@@ -10,12 +10,14 @@ from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 
 import httpx
-from pydantic import AnyHttpUrl, Field, SecretStr
+from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 
 from hub.integration.contract import (
-    Adapter, AdapterContext, AdapterSettings, Delivery, HealthReport, OutboundMessage, PermanentError, TransientError,
+    Adapter, AdapterContext, AdapterError, AdapterSettings, Delivery, HealthReport, OutboundMessage, PermanentError,
+    TransientError,
 )
 from hub.domain.model import ExternalRef
+from hub.integration.http import http_client
 
 
 class WebhookSettings(AdapterSettings):
@@ -25,6 +27,16 @@ class WebhookSettings(AdapterSettings):
     timeout: float = Field(default=10.0, gt=0, description="Seconds for the whole exchange.")
     health_path: str = Field(default="/health", description="GET here answers 2xx when the peer is up.")
     system: str | None = Field(default=None, description="If set, the peer's 'id' in the answer is stored as this system's external ref.")
+    batch_url: AnyHttpUrl | None = Field(default=None, description="The peer's batch endpoint, if it has one: up to "
+                                         "batch_size messages POSTed at once as {\"messages\": [...]}, answered per "
+                                         "message (docs/outbox.md, 'Batch delivery').")
+    batch_size: int = Field(default=1, ge=1, le=500, description="Messages per POST to batch_url; 1: one POST per message to url.")
+
+    @model_validator(mode="after")
+    def _batch_needs_its_url(self) -> "WebhookSettings":
+        if self.batch_size > 1 and self.batch_url is None:
+            raise ValueError("batch_size > 1 needs batch_url (the peer's batch endpoint)")
+        return self
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
@@ -54,6 +66,12 @@ def classify_response(response: httpx.Response, now: datetime) -> None:
     raise PermanentError(f"peer refused with {status}", detail=body)
 
 
+# How the peer says how each message of a batch went.
+_BATCH_OK = {"accepted", "duplicate"}
+_BATCH_RETRY = {"retry", "busy"}
+_BATCH_REFUSED = {"rejected"}
+
+
 class WebhookAdapter(Adapter[WebhookSettings]):
     name = "webhook"
     settings_model = WebhookSettings
@@ -63,7 +81,7 @@ class WebhookAdapter(Adapter[WebhookSettings]):
         headers = {"User-Agent": "12345-hub"}
         if settings.token:
             headers["Authorization"] = f"Bearer {settings.token.get_secret_value()}"
-        self._client = httpx.Client(headers=headers,
+        self._client = http_client(headers=headers,
                                     timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout))
 
     def deliver(self, message: OutboundMessage) -> Delivery:
@@ -83,6 +101,71 @@ class WebhookAdapter(Adapter[WebhookSettings]):
         if self.settings.system and isinstance(answer, dict) and isinstance(answer.get("id"), str) and answer["id"]:
             ref = ExternalRef(system=self.settings.system, external_id=answer["id"])
         return Delivery(external_ref=ref)
+
+    def external_system(self) -> str | None:
+        return self.settings.system
+
+    def batch_limit(self) -> int:
+        return self.settings.batch_size
+
+    def deliver_batch(self, messages: list[OutboundMessage]) -> list[Delivery | AdapterError]:
+        """One POST to batch_url for the lot; each message keeps its own Idempotency-Key
+        (in the body) and gets its own verdict from the peer's `results`."""
+        if self.settings.batch_url is None or len(messages) == 1:
+            return super().deliver_batch(messages)
+        try:
+            response = self._client.post(str(self.settings.batch_url),
+                                         json={"messages": [m.model_dump(mode="json") for m in messages]})
+        except httpx.TimeoutException as exc:
+            return [TransientError(f"timed out: {type(exc).__name__}")] * len(messages)
+        except httpx.TransportError as exc:
+            return [TransientError(f"transport failed: {type(exc).__name__}: {exc}")] * len(messages)
+        try:
+            classify_response(response, self.context.clock.now())
+        except PermanentError:
+            # The peer refused the batch as a whole (one bad message, too large): each
+            # message on its own gets its own verdict instead of sharing a neighbour's.
+            return [r for m in messages for r in self._deliver_alone(m)]
+        except TransientError as exc:
+            return [exc] * len(messages)
+        return self._batch_results(response, messages)
+
+    def _deliver_alone(self, message: OutboundMessage) -> list[Delivery | AdapterError]:
+        try:
+            response = self._client.post(str(self.settings.batch_url), json={"messages": [message.model_dump(mode="json")]})
+            classify_response(response, self.context.clock.now())
+        except httpx.TimeoutException as exc:
+            return [TransientError(f"timed out: {type(exc).__name__}")]
+        except httpx.TransportError as exc:
+            return [TransientError(f"transport failed: {type(exc).__name__}: {exc}")]
+        except AdapterError as exc:
+            return [exc]
+        return self._batch_results(response, [message])
+
+    def _batch_results(self, response: httpx.Response, messages: list[OutboundMessage]) -> list[Delivery | AdapterError]:
+        try:
+            answer = response.json()
+            items = answer["results"]
+            by_key = {str(i["idempotency_key"]): i for i in items if isinstance(i, dict) and "idempotency_key" in i}
+        except (ValueError, KeyError, TypeError) as exc:
+            error = TransientError("peer answered 2xx without per-message results", detail=response.text[:200])
+            return [error] * len(messages)
+        results: list[Delivery | AdapterError] = []
+        for m in messages:
+            item = by_key.get(m.idempotency_key)
+            status = str(item.get("status", "")) if item else ""
+            if status in _BATCH_OK:
+                ref = None
+                if self.settings.system and isinstance(item.get("id"), str) and item["id"]:
+                    ref = ExternalRef(system=self.settings.system, external_id=item["id"])
+                results.append(Delivery(external_ref=ref))
+            elif status in _BATCH_REFUSED:
+                results.append(PermanentError("peer refused the message", detail=str(item.get("error", ""))[:300]))
+            elif status in _BATCH_RETRY:
+                results.append(TransientError("peer asked to retry the message", detail=str(item.get("error", ""))[:300]))
+            else:  # no verdict for it: it may or may not have been kept, so send it again (the key dedupes)
+                results.append(TransientError(f"peer gave no verdict for this message (status {status!r})"))
+        return results
 
     def health(self) -> HealthReport:
         url = httpx.URL(str(self.settings.url)).copy_with(path=self.settings.health_path, query=None)

@@ -134,6 +134,33 @@ class Adapter(ABC, Generic[SettingsT]):
     def health(self) -> HealthReport:
         """A cheap check that the peer is reachable; never raises."""
 
+    def external_system(self) -> str | None:
+        """The system name under which this peer's own case ids are kept (the `system` of
+        the ExternalRef its deliveries return). The outbox then fills each message's
+        `external_id` with the id the case holds for it at delivery time. None: no such id."""
+        return None
+
+    def batch_limit(self) -> int:
+        """How many messages this adapter takes in one deliver_batch() call; 1 (the default)
+        means one message per call. Peers with a batch endpoint say more."""
+        return 1
+
+    def deliver_batch(self, messages: list[OutboundMessage]) -> list[Delivery | AdapterError]:
+        """Send up to batch_limit() messages, each of a different case, in one exchange.
+
+        Returns one result per message, in order: its Delivery, or the TransientError /
+        PermanentError that message met (an error of the whole exchange is every message's).
+        The outbox records each result on its own message, exactly as for deliver(). The
+        default sends them one by one.
+        """
+        results: list[Delivery | AdapterError] = []
+        for message in messages:
+            try:
+                results.append(self.deliver(message))
+            except AdapterError as exc:
+                results.append(exc)
+        return results
+
     def pull(self, cursor: str | None) -> PullBatch:
         """Cases the peer assigns to the hub since `cursor`. Only when supports_pull."""
         raise ConfigurationError(f"adapter {self.name} does not pull")

@@ -19,8 +19,10 @@ class SinkState:
     order: list[str] = field(default_factory=list)
     attempts: int = 0
     duplicates: int = 0
-    # Fault plan: each delivery pops the next fault, if any ('ok', '500', '429', 'slow', 'garbage', '400', 'reset').
+    # Fault plan: each request pops the next fault, if any ('ok', '500', '429', 'slow', 'garbage', '400').
+    # (A reset connection is a transport fault: tests put tests.support.faults.ResettingProxy in front.)
     faults: list[str] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)  # size of each batch received
     slow_seconds: float = 5.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -39,16 +41,9 @@ def create_sink(state: SinkState | None = None) -> FastAPI:
         with state.lock:
             state.attempts += 1
             fault = state.faults.pop(0) if state.faults else "ok"
-        if fault == "500":
-            return PlainTextResponse("upstream broke", status_code=500)
-        if fault == "429":
-            return PlainTextResponse("slow down", status_code=429, headers={"Retry-After": "1"})
-        if fault == "400":
-            return JSONResponse({"error": "bad case"}, status_code=400)
-        if fault == "slow":
-            time.sleep(state.slow_seconds)
-        if fault == "garbage":
-            return PlainTextResponse("<html>proxy error", status_code=200)
+        answer = _fault_answer(fault, state)
+        if answer is not None:
+            return answer
         if not idempotency_key:
             return JSONResponse({"error": "Idempotency-Key required"}, status_code=400)
         body = await request.json()
@@ -59,6 +54,41 @@ def create_sink(state: SinkState | None = None) -> FastAPI:
                 state.received[idempotency_key] = body
                 state.order.append(idempotency_key)
         return {"id": f"SINK-{body.get('case_number', '?')}", "key": idempotency_key}
+
+    @app.post("/events/batch")
+    async def receive_batch(request: Request):
+        """Up to 500 messages at once, each kept once per its idempotency_key, with a
+        verdict per message (docs/outbox.md, 'Batch delivery')."""
+        with state.lock:
+            state.attempts += 1
+            fault = state.faults.pop(0) if state.faults else "ok"
+        if fault in ("500", "429", "400", "slow", "garbage"):
+            answer = _fault_answer(fault, state)
+            if answer is not None:
+                return answer
+        try:
+            body = await request.json()
+            messages = body["messages"]
+            assert isinstance(messages, list) and all(isinstance(m, dict) and m.get("idempotency_key") for m in messages)
+        except (ValueError, KeyError, TypeError, AssertionError):
+            return JSONResponse({"error": "messages: a list of messages, each with its idempotency_key"}, status_code=400)
+        results = []
+        with state.lock:
+            for m in messages:
+                key = str(m["idempotency_key"])
+                if m.get("event_type") == "sink.refuse":  # lets tests refuse one message of a batch
+                    results.append({"idempotency_key": key, "status": "rejected", "error": "refused by the sink"})
+                    continue
+                if key in state.received:
+                    state.duplicates += 1
+                    status = "duplicate"
+                else:
+                    state.received[key] = m
+                    state.order.append(key)
+                    status = "accepted"
+                results.append({"idempotency_key": key, "status": status, "id": f"SINK-{m.get('case_number', '?')}"})
+        state.batches.append(len(messages))
+        return {"results": results}
 
     @app.get("/received")
     def received() -> dict[str, Any]:
@@ -73,6 +103,7 @@ def create_sink(state: SinkState | None = None) -> FastAPI:
             state.received.clear()
             state.order.clear()
             state.faults.clear()
+            state.batches.clear()
             state.attempts = state.duplicates = 0
 
     @app.post("/_kit/fault", status_code=204)
@@ -92,6 +123,21 @@ def create_sink(state: SinkState | None = None) -> FastAPI:
                                   "event_type": state.received[k].get("event_type")} for k in state.order]}
 
     return app
+
+
+def _fault_answer(fault: str, state: SinkState):
+    """The answer a planned fault gives instead of the normal one (None: answer normally)."""
+    if fault == "500":
+        return PlainTextResponse("upstream broke", status_code=500)
+    if fault == "429":
+        return PlainTextResponse("slow down", status_code=429, headers={"Retry-After": "1"})
+    if fault == "400":
+        return JSONResponse({"error": "bad case"}, status_code=400)
+    if fault == "slow":
+        time.sleep(state.slow_seconds)
+    if fault == "garbage":
+        return PlainTextResponse("<html>proxy error", status_code=200)
+    return None
 
 
 # The sink's faults the kit may plan through POST /_kit/fault.

@@ -21,7 +21,8 @@ from hub.sandbox.webhook_sink import KIT_FAULTS, SinkState, create_sink
 from tests.support.live import LiveServer
 
 SCENARIOS = ["scenario: health", "scenario: send a new case", "scenario: send an ordered series of changes",
-             "scenario: pull", "scenario: transient failure", "scenario: permanent failure", "scenario: duplicate delivery"]
+             "scenario: pull", "scenario: transient failure", "scenario: permanent failure", "scenario: duplicate delivery",
+             "scenario: batch delivery"]
 
 
 @pytest.fixture
@@ -69,6 +70,30 @@ def test_webhook_passes_the_kit_over_the_http_peer_control(sink) -> None:
     # the scenarios really reached the peer: 1 + 6 + 3 retried + 1 deduped (the 400 is refused)
     assert len(state.order) == 11 and state.duplicates == 1
     assert "fault '429': TransientError(peer answered 429), retry_after=1.0" in report.get("scenario: transient failure").notes
+
+
+def test_webhook_in_batch_mode_passes_the_kit_batch_included(sink) -> None:
+    live, state = sink
+    settings = {**_settings(live), "batch_url": f"{live.url}/events/batch", "batch_size": 10}
+    report = run_kit("webhook", settings, HttpPeerControl(live.url))
+    assert report.complete, report.render(verbose=True)
+    assert report.get("scenario: batch delivery").problems == []
+    assert state.batches == [4]  # three new cases and one already delivered, in one request
+    assert len(state.order) == 11 + 4 and state.duplicates == 2
+
+
+def test_the_kit_names_a_batch_that_answers_for_the_wrong_messages(sink) -> None:
+    live, _ = sink
+
+    class ShortBatch(WebhookAdapter):
+        def deliver_batch(self, messages):  # noqa: ANN001, ANN202 - drops the last result
+            return super().deliver_batch(messages)[:-1]
+
+    ShortBatch.name = "short_batch"
+    settings = {**_settings(live), "batch_url": f"{live.url}/events/batch", "batch_size": 5}
+    report = run_kit("short_batch", settings, HttpPeerControl(live.url), available={"short_batch": ShortBatch})
+    problems = report.get("scenario: batch delivery").problems
+    assert any("it must return one result per message" in p for p in problems), problems
 
 
 def test_webhook_passes_the_kit_with_an_in_process_peer_control(sink) -> None:

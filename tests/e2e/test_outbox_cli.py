@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta, timezone
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
 from hub.runtime import build_hub
 from hub.settings import Settings
-from outbox.tables import DEAD, PENDING, OutboxMessageRow
+from outbox.tables import DEAD, DELIVERED, PENDING, OutboxMessageRow
 from tests.support.factories import draft
 
 HUB_CLI = str(Path(sys.executable).with_name("hotline-hub"))
@@ -51,5 +52,14 @@ def test_status_dead_replay_pause_resume(sqlite_template, tmp_path: Path, clock)
         assert "paused by operator: maintenance" in cli("status").stdout
         assert "resumed" in cli("resume", "peer").stdout
         assert "flowing" in cli("status").stdout
+
+        with hub.db.write() as s:  # finished two days ago (the CLI's clock is the real one)
+            row = s.execute(select(OutboxMessageRow)).scalar_one()
+            row.status, row.delivered_at = DELIVERED, datetime.now(timezone.utc) - timedelta(days=2)
+        assert cli("prune", "--hours", "-1").returncode == 2
+        assert "pruned 0" in cli("prune", "--hours", "72").stdout
+        assert "pruned 1" in cli("prune", "--hours", "24").stdout
+        with hub.db.read() as s:
+            assert s.execute(select(OutboxMessageRow)).first() is None
     finally:
         hub.close()

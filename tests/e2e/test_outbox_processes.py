@@ -128,11 +128,11 @@ def _cases(hub, n: int, steps: int) -> list[str]:
     return numbers
 
 
-def _wait(predicate, timeout: float, what: str) -> None:
+def _wait(predicate, timeout: float, what: str, relays: "Relays | None" = None) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}" + (f"\nrelay logs:\n{relays.log_text()}" if relays else ""))
         time.sleep(0.02)
 
 
@@ -168,21 +168,25 @@ def _assert_in_order_once(state: SinkState, expected: int) -> None:
 def test_sigkill_between_send_and_ack_leaves_one_effect_per_message(hub, db_url, sink, relays) -> None:
     state, app, _ = sink
     app.delay = 0.5
-    _cases(hub, 4, steps=2)
-    total = 8
+    _cases(hub, 6, steps=2)
+    total = 12
     kills = 0
     for _ in range(3):
-        before = len(state.order)
+        with state.lock:
+            before = state.attempts
         proc = relays.start()
-        _wait(lambda: len(state.order) > before or proc.poll() is not None, 30, "the peer to apply a message")
+        # A delivery reached the peer (new, or a repeat of one a killed relay sent): the peer
+        # has applied it and holds the answer back, so the relay cannot have recorded it.
+        _wait(lambda: state.attempts > before or proc.poll() is not None, 30,
+              f"a delivery to reach the peer (run {kills + 1}; {_status_counts(db_url)})", relays)
         assert proc.poll() is None, relays.log_text()
-        proc.send_signal(signal.SIGKILL)  # the peer applied it; the relay has not recorded the ack
+        proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         kills += 1
     assert _status_counts(db_url).get(DELIVERED, 0) < total
     app.delay = 0.0
     relays.start()
-    _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == total, 40, "every message delivered")
+    _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == total, 40, "every message delivered", relays)
     assert relays.stop_all()[-1] == 0, relays.log_text()
     _assert_in_order_once(state, total)
     assert state.duplicates >= kills  # each killed delivery came again with its key; the peer deduped it

@@ -5,6 +5,7 @@ adapter to the sandbox sink over loopback HTTP, with its faults."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -333,3 +334,46 @@ def test_the_worker_is_woken_by_the_commit_not_by_polling(hub, sink, caplog) -> 
         worker.stop()
     assert "round failed" not in caplog.text
     assert messages(hub)[0].status == DELIVERED
+
+
+def test_the_worker_is_woken_by_another_processs_commit(hub, db_url, sink, tmp_path, clock) -> None:
+    """On SQLite the doorbell is in-process; another process's commit (a CLI import, a
+    poller) is seen through the file's data_version. On PostgreSQL it is NOTIFY."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    state, _ = sink
+    worker = hub.extras["outbox"].worker
+    worker.relay_settings = hub.settings.outbox.model_copy(update={"idle_poll_seconds": 30})
+    worker.start()
+    config = tmp_path / "hub.yaml"
+    config.write_text(yaml.safe_dump({"destinations": {n: d.model_dump(mode="json")
+                                                       for n, d in hub.settings.destinations.items()}}), encoding="utf-8")
+    # what a CLI command in another process does: queue a message in its own transaction
+    script = ("import sys\n"
+              "from datetime import datetime\n"
+              "from hub.runtime import build_hub\n"
+              "from hub.settings import Settings\n"
+              "from outbox import enqueue\n"
+              "hub = build_hub(Settings())\n"
+              "with hub.db.write() as s:\n"
+              "    enqueue(s, destination='all', ordering_key='elsewhere', event_type='cli.test', payload={'n': 1},\n"
+              "            now=datetime.fromisoformat(sys.argv[1]))\n"
+              "hub.close()\n")
+    env = {**os.environ, "HUB_DATABASE_URL": db_url, "HUB_CONFIG_FILE": str(config), "HUB_LOG_LEVEL": "WARNING"}
+    try:
+        time.sleep(0.3)  # let it go idle
+        done = subprocess.run([sys.executable, "-c", script, hub.clock.now().isoformat()], env=env, capture_output=True,
+                              text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+        assert done.returncode == 0, done.stderr
+        t0 = time.monotonic()
+        while not state.order and time.monotonic() < t0 + 5:
+            time.sleep(0.01)
+        assert [(g["event_type"], g["event"]) for g in received(state)] == [("cli.test", {"n": 1})], "the worker did not wake up"
+        assert time.monotonic() - t0 < 2.0  # data_version (SQLite) / NOTIFY (PostgreSQL), not the 30 s poll
+    finally:
+        worker.stop()

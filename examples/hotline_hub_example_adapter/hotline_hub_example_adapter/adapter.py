@@ -56,6 +56,10 @@ class WaterworksAdapter(Adapter[WaterworksSettings]):
     def acknowledge(self, item: PulledCase, case_number: str) -> None:
         self.wire.ack(item.ack_token or item.ref.external_id, case_number)
 
+    def external_system(self) -> str | None:
+        # The outbox then hands later messages of a case the peer's id as message.external_id.
+        return self.settings.system
+
     def health(self) -> HealthReport:
         ok = self.wire.ping()
         return HealthReport(ok=ok, detail="ping ok" if ok else "ping failed")

@@ -133,6 +133,7 @@ class Scenarios:
             ("scenario: transient failure", self.transient),
             ("scenario: permanent failure", self.permanent),
             ("scenario: duplicate delivery", self.duplicate),
+            ("scenario: batch delivery", self.batch),
         ]:
             result = self.report.check(name)
             try:
@@ -288,3 +289,32 @@ class Scenarios:
         if first and second and first.external_ref != second.external_ref:
             result.fail(f"the redelivery returned external ref {second.external_ref!r}, the first {first.external_ref!r}: "
                         "the outbox stores the first; a peer that deduped should answer with the same id")
+
+    def batch(self, result: CheckResult) -> None:
+        """Only for adapters that take batches: new cases in one deliver_batch call, one of
+        them already delivered, each with its own result and effect."""
+        limit = call("batch_limit()", self.adapter.batch_limit)
+        if not isinstance(limit, int) or limit < 1:
+            result.fail(f"batch_limit() returned {limit!r}; it must return an int of at least 1")
+            return
+        if limit == 1:
+            result.note("batch_limit() is 1: messages go one by one (nothing to check)")
+            return
+        already = self.samples.message(self.samples.new_number(), 0)
+        self._deliver(already, result)
+        fresh = [self.samples.message(self.samples.new_number(), 0) for _ in range(min(limit, 4) - 1)]
+        messages = [*fresh, already.model_copy(update={"attempt": 2})]
+        before = len(self.peer.received())
+        answers = call(f"deliver_batch({len(messages)} messages)", lambda: self.adapter.deliver_batch(messages))
+        if not isinstance(answers, list) or len(answers) != len(messages):
+            result.fail(f"deliver_batch() of {len(messages)} messages returned {answers!r}; it must return one result "
+                        "per message, in order")
+            return
+        for message, answer in zip(messages, answers):
+            if isinstance(answer, AdapterError):
+                result.fail(f"deliver_batch(): {message.case_number} got {type(answer).__name__}: {answer}")
+            elif not isinstance(answer, Delivery):
+                result.fail(f"deliver_batch(): {message.case_number} got {answer!r}; each result is a Delivery "
+                            "or a TransientError/PermanentError")
+        self._expect_effects(result, self._received_since(before), fresh,
+                             f"a batch of {len(messages)} with one already delivered")

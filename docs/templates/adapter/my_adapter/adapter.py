@@ -34,6 +34,10 @@ class MyAdapter(Adapter[MySettings]):
         ref = ExternalRef(system=self.settings.system, external_id=peer_id) if isinstance(peer_id, str) and peer_id else None
         return Delivery(external_ref=ref)
 
+    def external_system(self) -> str | None:
+        # The outbox then hands later messages of a case the peer's id as message.external_id.
+        return self.settings.system
+
     def health(self) -> HealthReport:
         ok = self.wire.ping()
         return HealthReport(ok=ok, detail="ping ok" if ok else "ping failed")
