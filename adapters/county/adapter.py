@@ -7,18 +7,23 @@ One adapter class serves every county: the destination's settings name the count
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterable
 
 from pydantic import AnyHttpUrl, Field, SecretStr
 
-from adapters.county.config import CountyConfig, load_counties
+from adapters.county.config import CountyConfig, county_files
 from adapters.county.mapper import external_ref, get_path, message_to_payload
 from adapters.county.wire import CountyWire
 from hub.integration.contract import (
     Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, OutboundMessage,
     PermanentError,
 )
-from hub.mappings import MappingError
+from hub.domain.events import EVENT_TYPES
+from hub.domain.lifecycle import PREVIOUS, TABLE
+from hub.domain.model import CaseState
+from hub.integration.kit.tables import MappingTable
+from hub.mappings import MappingError, load_yaml_mapping
 
 # Events that hand the case to units: they go to a county only if one of its units holds it.
 _HAND_OVER = {"case.dispatched", "case.redispatched"}
@@ -38,16 +43,37 @@ class CountyAdapter(Adapter[CountySettings]):
     name = "county"
     settings_model = CountySettings
 
+    @classmethod
+    def mapping_tables(cls, settings: CountySettings, mappings_dir: Path) -> list[MappingTable]:
+        """For the kit: the county file's outbound events must cover every hub event type it
+        does not list under outbound.skip; its status words must name hub states, and cover
+        every state the events it is sent leave a case in (a gap dead-letters the message)."""
+        file = mappings_dir / "county" / f"{settings.county}.yaml"
+        try:
+            cfg = load_yaml_mapping(file, CountyConfig).model
+        except MappingError:
+            cfg = None  # the kit loads the tables itself and reports the file's problems
+        skip = set(cfg.outbound.skip) if cfg else set()
+        # A status word is needed for every state an event the county is sent can leave the case in.
+        states: frozenset[str] | str = "none"
+        if cfg and any(f.map == "status" for f in cfg.outbound.fields.values()):
+            states = states_after(cfg.outbound.events)
+        return [MappingTable(file=file, model=CountyConfig, kind="event_types", entries="outbound.events",
+                             cover=frozenset(e for e in EVENT_TYPES.values() if e not in skip)),
+                MappingTable(file=file, model=CountyConfig, kind="states", entries="codes.status", cover=states)]
+
     def __init__(self, settings: CountySettings, context: AdapterContext) -> None:
         super().__init__(settings, context)
+        # Only this county's file: the relay builds one adapter per destination and thread, and
+        # the hub's start has already checked every county file together.
+        files = {path.stem: path for path in county_files(context.mappings_dir)}
+        if settings.county not in files:
+            raise ConfigurationError(f"destination {context.destination!r}: no mappings/county/{settings.county}.yaml; "
+                                     f"configured: {', '.join(sorted(files)) or 'none'}")
         try:
-            counties = load_counties(context.mappings_dir)
+            self.county: CountyConfig = load_yaml_mapping(files[settings.county], CountyConfig).model
         except MappingError as exc:
             raise ConfigurationError(f"destination {context.destination!r}: {exc}") from exc
-        if settings.county not in counties:
-            raise ConfigurationError(f"destination {context.destination!r}: no mappings/county/{settings.county}.yaml; "
-                                     f"configured: {', '.join(sorted(counties)) or 'none'}")
-        self.county: CountyConfig = counties[settings.county]
         self.url = str(settings.url) if settings.url else self.county.outbound.url
         self._county_units = set(self.county.codes.unit.values())
         self._wire = CountyWire(settings.timeout, settings.connect_timeout,
@@ -79,6 +105,9 @@ class CountyAdapter(Adapter[CountySettings]):
             units |= {data.get("lead_unit"), *(data.get("co_units") or [])}
         return bool(units & self._county_units) or ticket_id is not None
 
+    def external_system(self) -> str | None:
+        return self.county.system
+
     def health(self) -> HealthReport:
         from httpx import URL
 
@@ -87,6 +116,21 @@ class CountyAdapter(Adapter[CountySettings]):
 
     def close(self) -> None:
         self._wire.close()
+
+
+def states_after(events: Iterable[str]) -> frozenset[str]:
+    """The states a case can be in right after one of these events (lifecycle.TABLE)."""
+    actions = {action for action, event_type in EVENT_TYPES.items() if event_type in set(events)}
+    out: set[str] = set()
+    for t in TABLE:
+        if t.action.value not in actions:
+            continue
+        # A refused request goes back where the unit was: any state the request could come from.
+        if t.target == PREVIOUS:
+            out |= {r.source.value for r in TABLE if r.target == t.source}
+        else:
+            out.add(t.target.value if isinstance(t.target, CaseState) else str(t.target))
+    return frozenset(out)
 
 
 def _ref(case: dict[str, Any], system: str) -> str | None:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hub.domain.events import EVENT_TYPES
 from hub.domain.model import CaseState, RequestType, Urgency
 from hub.mappings import Catalogue, LoadedMapping, MappingError, MappingErrors, load_yaml_mapping
 from hub.mappings.loader import raise_all
@@ -107,7 +108,9 @@ class OutboundField(_Strict):
 class Outbound(_Strict):
     url: str = Field(description="The county's endpoint for dispatched cases and later changes.")
     answer_ticket_id: Path_ = Field(description="Where the county's answer carries its ticket id.")
-    events: dict[str, str] = Field(min_length=1, description="Hub event type -> the county's operation code; others are not sent.")
+    events: dict[str, str] = Field(min_length=1, description="Hub event type -> the county's operation code.")
+    skip: list[str] = Field(default_factory=list, description="Hub event types the county is not sent. Every event type "
+                            "(hub.domain.events.EVENT_TYPES) is under events or skip, so a new one is never dropped silently.")
     fields: dict[Path_, OutboundField | OutboundSource] = Field(min_length=1)
 
     @field_validator("fields")
@@ -197,10 +200,30 @@ def _check_codes(doc: LoadedMapping[CountyConfig], catalogue: Catalogue) -> list
     for county_code, hub_code in cfg.codes.category.items():
         if hub_code not in catalogue.categories:
             errors.append(doc.error(("codes", "category", county_code), f"{hub_code!r} is not a code in categories.yaml"))
+    errors.extend(_check_events(doc))
     for county_code, hub_code in cfg.codes.unit.items():
         unit = catalogue.units.get(hub_code)
         if unit is None:
             errors.append(doc.error(("codes", "unit", county_code), f"{hub_code!r} is not a code in units.yaml"))
         elif unit.division not in cfg.divisions:
             errors.append(doc.error(("codes", "unit", county_code), f"unit {hub_code!r} sits in {unit.division}, not in this county"))
+    return errors
+
+
+def _check_events(doc: LoadedMapping[CountyConfig]) -> list[MappingError]:
+    """Every event type under outbound.events or outbound.skip, once, and no unknown one: a
+    typo would otherwise never be sent, and a new event type never reach the county."""
+    out, errors = doc.model.outbound, []
+    known = set(EVENT_TYPES.values())
+    for event in out.events:
+        if event not in known:
+            errors.append(doc.error(("outbound", "events", event), f"{event!r} is not a hub event type (hub.domain.events.EVENT_TYPES)"))
+    for i, event in enumerate(out.skip):
+        if event not in known:
+            errors.append(doc.error(("outbound", "skip", i), f"{event!r} is not a hub event type (hub.domain.events.EVENT_TYPES)"))
+        elif event in out.events:
+            errors.append(doc.error(("outbound", "skip", i), f"{event} is under both outbound.events and outbound.skip"))
+    missing = [e for e in EVENT_TYPES.values() if e not in out.events and e not in out.skip]
+    if missing:
+        errors.append(doc.error(("outbound",), f"event types neither under outbound.events nor outbound.skip: {', '.join(missing)}"))
     return errors

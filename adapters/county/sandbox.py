@@ -208,5 +208,6 @@ def sandbox_peer(cfg: CountyConfig, port: int, hub_port: int) -> Any:
     if cfg.transport.poll_url:
         settings["poll_url"] = base + _path_of(cfg.transport.poll_url)
     return Peer(f"county-{cfg.county}", port, lambda: create_app(state),
-                {"adapter": "county", "settings": settings, "events": ["case.*"]},
+                # personal_data: its units call the citizen back (docs/county.md)
+                {"adapter": "county", "settings": settings, "events": ["case.*"], "personal_data": True},
                 f"{cfg.name_zh} ticket system: GET /received, POST /control/tickets")

@@ -13,6 +13,7 @@ import httpx
 
 from adapters.webhook.adapter import classify_response
 from hub.integration.contract import TransientError
+from hub.integration.http import http_client
 
 
 class CountyWire:
@@ -20,7 +21,7 @@ class CountyWire:
         headers = {"User-Agent": "12345-hub county adapter"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout, connect=connect_timeout))
+        self._client = http_client(headers=headers, timeout=httpx.Timeout(timeout, connect=connect_timeout))
 
     def _send(self, method: str, url: str, now: datetime, **kwargs: Any) -> Any:
         try:

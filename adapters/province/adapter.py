@@ -123,6 +123,9 @@ class ProvinceAdapter(Adapter[ProvinceSettings]):
         return self.wire.query_case({"ProvinceCaseId": province_id})
 
     # -- health ----------------------------------------------------------------------------
+    def external_system(self) -> str | None:
+        return mapping.SYSTEM
+
     def health(self) -> HealthReport:
         try:
             self.wire.fetch_assigned({"CityCode": self.settings.city_code, "Cursor": None, "MaxCount": 1})

@@ -53,7 +53,10 @@ class _Feature:
 
         port = base_port + 2
         return [Peer("province", port, lambda: create_app(assign_every=45.0),
-                     {"adapter": ADAPTER, "settings": {"endpoint": f"http://127.0.0.1:{port}/soap", "poll_interval": 10.0}},
+                     # Every case event, the caller included: city cases go up (ReportCase, then PushStatus);
+                     # without `events` the destination would hear of nothing.
+                     {"adapter": ADAPTER, "settings": {"endpoint": f"http://127.0.0.1:{port}/soap", "poll_interval": 10.0},
+                      "events": ["case.*"], "personal_data": True},
                      "sandbox province (SOAP at /soap, WSDL at /soap?wsdl, REST at /rest/): assigns a case every 45 s; GET /sandbox/state")]
 
 

@@ -129,6 +129,11 @@ class ProvincePoller:
         with self.hub.db.read() as s:
             return s.execute(select(ProvinceCursorRow.cursor).where(ProvinceCursorRow.destination == self.destination)).scalar_one_or_none()
 
+    def reset_cursor(self) -> None:
+        """Pull from the start of the province's list again (the sandbox province forgets its list
+        when it restarts). Safe: a case already held is only acknowledged again."""
+        self._save_cursor(None)
+
     def _save_cursor(self, cursor: str | None) -> None:
         with self.hub.db.write() as s:
             row = s.get(ProvinceCursorRow, self.destination)

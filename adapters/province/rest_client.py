@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from adapters.province.wire import PERSONAL_ELEMENTS, FaultPolicy, ProvincePermanentError, ProvinceTransientError, Wire
 from hub.logmask import mask_text
+from hub.integration.http import http_client
 
 log = logging.getLogger("adapters.province.rest")
 
@@ -51,7 +52,7 @@ class ProvinceRestClient:
         if token is not None:
             headers["Authorization"] = f"Bearer {token.get_secret_value()}"
         # default_encoding: a province that answers GBK without a charset is read as configured.
-        self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout, connect=connect_timeout),
+        self._client = http_client(headers=headers, timeout=httpx.Timeout(timeout, connect=connect_timeout),
                                     default_encoding=encoding)
 
     def report_case(self, request: Wire) -> Wire:

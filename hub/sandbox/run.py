@@ -8,6 +8,7 @@ printed, and the demo agent makes up citizens.
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 import time
@@ -123,7 +124,12 @@ class DemoAgent(threading.Thread):
         super().__init__(name="demo-agent", daemon=True)
         self.base_url, self.interval = base_url, interval
         self.progress: dict[str, int] = {}
+        self.adopted: queue.SimpleQueue[str] = queue.SimpleQueue()  # cases registered by others (the province)
         self.stopping = threading.Event()
+
+    def adopt(self, number: str) -> None:
+        """Move a case someone else registered (e.g. pulled from the province) along its lifecycle too."""
+        self.adopted.put(number)
 
     def run(self) -> None:
         clients = {name: httpx.Client(base_url=self.base_url, headers={"X-API-Key": key}, timeout=10)
@@ -148,6 +154,8 @@ class DemoAgent(threading.Thread):
             number = created.json()["number"]
             self.progress[number] = 0
             log.info("demo: registered %s (%s)", number, title)
+        while not self.adopted.empty():
+            self.progress.setdefault(self.adopted.get(), 0)
         for number, step in list(self.progress.items()):
             if step >= len(self.STEPS):
                 del self.progress[number]
@@ -160,6 +168,57 @@ class DemoAgent(threading.Thread):
             else:
                 log.warning("demo: %s %s refused: %s", number, action["action"], r.json().get("detail"))
                 del self.progress[number]
+
+
+class ProvinceWatch(threading.Thread):
+    """Says on the console what crosses the provincial exchange: city cases the relay reported
+    up to the sandbox province, and cases the province assigned that the poller brought down
+    (which the demo agent then dispatches, so their status changes go back up)."""
+
+    def __init__(self, province_url: str, demo: DemoAgent | None = None, every: float = 1.0) -> None:
+        super().__init__(name="province-watch", daemon=True)
+        self.url, self.demo, self.every = province_url, demo, every
+        self.stopping = threading.Event()
+        self._reported: set[str] = set()
+        self._acked: set[str] = set()
+        self._pushed: dict[str, int] = {}
+
+    def assign_one(self) -> str | None:
+        """省转办 at once, so a newcomer sees a case come down without waiting for the province's timer."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                return str(httpx.post(f"{self.url}/sandbox/assign", json={}, timeout=5).json()["ProvinceCaseId"])
+            except (httpx.HTTPError, ValueError, KeyError):
+                time.sleep(0.2)  # the peer is still starting
+        log.warning("sandbox province at %s did not answer; no case assigned", self.url)
+        return None
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.every):
+            try:
+                self.look()
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                log.warning("province watch: %s", exc)
+
+    def look(self) -> None:
+        state = httpx.get(f"{self.url}/sandbox/state", timeout=5).json()
+        for province_id, order in state["reported"].items():
+            if province_id not in self._reported:
+                self._reported.add(province_id)
+                log.info("province: UP   city case %s reported to the sandbox province (its id %s)", order["CityCaseNo"], province_id)
+        for province_id, number in state["acks"].items():
+            if province_id not in self._acked:
+                self._acked.add(province_id)
+                log.info("province: DOWN case %s assigned by the province, pulled once and acknowledged as hub case %s",
+                         province_id, number)
+                if self.demo is not None:
+                    self.demo.adopt(number)
+        for province_id, number in state["acks"].items():  # what the hub did with the province's cases goes back up
+            pushes = state["statuses"].get(province_id, [])
+            for push in pushes[self._pushed.get(province_id, 0):]:
+                log.info("province: UP   status %s of province case %s (hub case %s)", push["StatusCode"], province_id, number)
+            self._pushed[province_id] = len(pushes)
 
 
 def run_sandbox(port: int, data_dir: Path, demo_interval: float = 4.0) -> int:
@@ -188,15 +247,27 @@ def run_sandbox(port: int, data_dir: Path, demo_interval: float = 4.0) -> int:
     if added:
         log.warning("sandbox: %d days past the published calendar were filled Mon-Fri (provisional)", added)
     app = create_app(hub)
+    demo = DemoAgent(f"http://127.0.0.1:{port}", interval=demo_interval)
+    province = next((p for p in sandbox_peers if p.name == "province"), None)
+    watch = ProvinceWatch(f"http://127.0.0.1:{province.port}", demo) if province is not None else None
+    if watch is not None:
+        # The sandbox province starts with an empty list each run; a cursor kept in var/ from the
+        # last run would skip its first cases.
+        for poller in hub.extras.get("province.pollers", []):
+            poller.reset_cursor()
+        watch.assign_one()  # before the poller's first round, which then brings it down at once
     for worker in hub.workers:
         worker.start()
-    demo = DemoAgent(f"http://127.0.0.1:{port}", interval=demo_interval)
     demo.start()
+    if watch is not None:
+        watch.start()
     _banner(port, sandbox_peers)
     try:
         uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     finally:
         demo.stopping.set()
+        if watch is not None:
+            watch.stopping.set()
         for worker in reversed(hub.workers):
             worker.stop()
         hub.close()
@@ -212,6 +283,7 @@ def _banner(port: int, sandbox_peers: list[Peer]) -> None:
         "peers:",
         *[f"  {p.name:<14} http://127.0.0.1:{p.port}  {p.describe}" for p in sandbox_peers],
         f"try: curl -H 'X-API-Key: {KEYS['agent'][3]}' http://127.0.0.1:{port}/api/v1/cases",
+        "watch the log: 'province: UP' lines are city cases reported to the province, 'province: DOWN' lines cases it assigned",
         "",
     ]
     print("\n".join(lines), flush=True)

@@ -145,3 +145,65 @@ def test_unmapped_code_and_unreachable_county() -> None:
     with pytest.raises(ConfigurationError, match="atlantis"):
         build_adapter("c", "county", {"county": "atlantis"}, AdapterContext("c", ManualClock(NOW), MAPPINGS))
     assert Path(MAPPINGS / "county" / "yanjiang.yaml").is_file() and cfg.system == "county.yanjiang"
+
+
+@pytest.mark.parametrize("name", sorted(COUNTIES))
+def test_the_kit_finds_every_event_type_mapped_or_skipped(name: str) -> None:
+    from hub.domain.events import EVENT_TYPES
+    from hub.integration.kit import run_kit
+
+    cfg = COUNTIES[name]
+    report = run_kit("county", {"county": name, "url": f"http://127.0.0.1:{free_port()}/x"}, None)
+    mappings = next(c for c in report.checks if c.name == "mappings")
+    assert mappings.ok, report.render(verbose=True)
+    assert any("event_types via outbound.events" in n for n in mappings.notes), report.render(verbose=True)
+    # 预警 and 超期 reach every county that holds the case, like 督办 does.
+    assert {"case.warned", "case.overdue", "case.supervised", "case.redo", "case.closed"} <= set(cfg.outbound.events)
+    assert set(cfg.outbound.events) | set(cfg.outbound.skip) == set(EVENT_TYPES.values())
+
+
+def test_an_event_type_left_out_fails_the_kit_and_the_start_with_file_and_line(tmp_path: Path) -> None:
+    import shutil
+
+    from hub.integration.kit import run_kit
+    from hub.mappings import MappingError
+
+    mappings = tmp_path / "mappings"
+    shutil.copytree(MAPPINGS, mappings)
+    gaoxin = mappings / "county" / "gaoxin.yaml"
+    text = gaoxin.read_text(encoding="utf-8")
+    assert "    case.warned: WARN\n" in text
+    gaoxin.write_text(text.replace("    case.warned: WARN\n", "").replace("case.redo: REDO", "case.redone: REDO"), encoding="utf-8")
+
+    report = run_kit("county", {"county": "gaoxin", "url": f"http://127.0.0.1:{free_port()}/x"}, None, mappings_dir=mappings)
+    mappings_check = next(c for c in report.checks if c.name == "mappings")
+    failures = " | ".join(mappings_check.problems)
+    assert not mappings_check.ok and "case.warned" in failures and "case.redo" in failures, report.render(verbose=True)
+    assert "case.redone" in failures  # not a hub event type
+
+    with pytest.raises(MappingError) as raised:
+        load_counties(mappings, load_catalogue(mappings))
+    message = str(raised.value)
+    assert "gaoxin.yaml:" in message and "case.warned" in message and "'case.redone' is not a hub event type" in message
+
+
+def test_every_state_a_sent_event_leaves_has_a_county_status_word(tmp_path: Path) -> None:
+    """After 重办 the case is back at the centre (accepted): a county without a word for it
+    would get its redo message dead-lettered (MappingFailure), so the kit says so first."""
+    import shutil
+
+    from adapters.county.adapter import states_after
+    from hub.integration.kit import run_kit
+
+    assert "accepted" in states_after(["case.redo"]) and states_after(["case.return_decided"]) >= {
+        "returned", "awaiting_sign_off", "in_progress"}
+    for cfg in COUNTIES.values():
+        assert states_after(cfg.outbound.events) <= {s.value for s in cfg.codes.status}, cfg.county
+    mappings = tmp_path / "mappings"
+    shutil.copytree(MAPPINGS, mappings)
+    lezhi = mappings / "county" / "lezhi.yaml"
+    lezhi.write_text("\n".join(l for l in lezhi.read_text(encoding="utf-8").splitlines() if not l.startswith("    accepted:")),
+                     encoding="utf-8")
+    report = run_kit("county", {"county": "lezhi", "url": f"http://127.0.0.1:{free_port()}/gd"}, None, mappings_dir=mappings)
+    problems = " | ".join(report.problems)
+    assert "no mapping for 1 states code(s)" in problems and "accepted" in problems, report.render(verbose=True)
