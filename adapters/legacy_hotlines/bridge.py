@@ -1,9 +1,13 @@
 """The live bridge to a line in 双号并行 mode (number kept, cases shared).
 
 Out: 12345 cases in the line's domain (its categories in lines.yaml) go over when one of
-the configured events happens (by default case.accepted), in the line's own field names
-and codes (its mapping file, read in reverse). In: the cases the line takes itself are
-pulled (supports_pull) and registered in 12345 with the line's id as their external ref.
+the configured `events` happens (by default case.accepted), in the line's own codes (its
+mapping file, read in reverse); later changes of a case the line holds go as status
+changes on `status_events`. In: the cases the line takes itself are pulled (supports_pull)
+and registered in 12345 with the line's id as their external ref.
+
+REST or SOAP is the line's `bridge.transport` in lines.yaml: wire.py (httpx) or
+soap_wire.py (zeep, legacy_exchange.wsdl) puts the same shapes (line.py) on its wire.
 """
 
 from __future__ import annotations
@@ -12,26 +16,34 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 from pydantic import AnyHttpUrl, Field, SecretStr
 
 from adapters.legacy_hotlines.config import LegacyConfig, MergeMode, load_legacy, reverse
+from adapters.legacy_hotlines.line import LineTransport, OutgoingCase, StatusChange
 from adapters.legacy_hotlines.mapping import RowMapper, RowRefused
-from adapters.legacy_hotlines.wire import LegacyWire
+from adapters.legacy_hotlines.soap_wire import SoapLine
+from adapters.legacy_hotlines.wire import LegacyWire, RestLine
 from hub.domain.model import ExternalRef
 from hub.integration.contract import (
     Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, MappingFailure,
-    OutboundMessage, PermanentError, PulledCase, PullBatch,
+    OutboundMessage, PulledCase, PullBatch,
 )
-from hub.mappings import MappingError, UnknownCode, load_catalogue
+from hub.mappings import Catalogue, MappingError, UnknownCode, load_catalogue
 
 
 class LegacyBridgeSettings(AdapterSettings):
-    line: str = Field(pattern=r"^\d{5}$", description="The line, as in mappings/legacy/lines.yaml (mode 双号并行).")
-    base_url: AnyHttpUrl = Field(description="The line's REST interface: POST /cases, GET /cases/outgoing, POST /cases/{id}/ack.")
-    token: SecretStr | None = Field(default=None, description="Sent as 'Authorization: Bearer <token>'.")
+    line: str = Field(pattern=r"^\d{5}$", description="The line, as in mappings/legacy/lines.yaml (mode 双号并行); "
+                      "its bridge.transport there says whether it speaks REST or SOAP.")
+    base_url: AnyHttpUrl = Field(description="REST: the line's API root (POST /cases, GET /cases/outgoing, ...). "
+                                 "SOAP: the service address (overrides the WSDL's soap:address).")
+    wsdl: str | None = Field(default=None, description="SOAP: WSDL path or URL; default the shipped "
+                             "adapters/legacy_hotlines/legacy_exchange.wsdl.")
+    token: SecretStr | None = Field(default=None, description="REST: sent as 'Authorization: Bearer <token>'.")
     timeout: float = Field(default=10.0, gt=0, description="Seconds for the whole exchange.")
     connect_timeout: float = Field(default=3.0, gt=0, description="Seconds to open the connection.")
+    encoding: str = Field(default="utf-8", description="SOAP: encoding of our requests (e.g. GBK); answers are read "
+                          "by their declared encoding.")
+    page_size: int = Field(default=50, ge=1, le=500, description="SOAP: FetchTaken MaxCount.")
     poll_interval: float = Field(default=30.0, ge=1, description="Seconds between pulls of the line's outgoing cases.")
     categories: list[str] | None = Field(default=None, description="Narrow or widen what is sent: hub category codes "
                                          "(prefixes). Default: the line's domain in lines.yaml.")
@@ -45,73 +57,112 @@ class LegacyBridgeAdapter(Adapter[LegacyBridgeSettings]):
     def __init__(self, settings: LegacyBridgeSettings, context: AdapterContext) -> None:
         super().__init__(settings, context)
         try:
-            catalogue = load_catalogue(context.mappings_dir)
-            self.config: LegacyConfig = load_legacy(context.mappings_dir, catalogue)
+            self.catalogue: Catalogue = load_catalogue(context.mappings_dir)
+            self.config: LegacyConfig = load_legacy(context.mappings_dir, self.catalogue)
             self.entry = self.config.line(settings.line)
         except (MappingError, KeyError) as exc:
             raise ConfigurationError(f"legacy bridge {settings.line}: {exc}") from None
         if self.entry.mode is not MergeMode.PARALLEL or self.entry.bridge is None:
             raise ConfigurationError(f"line {settings.line} is in mode {self.entry.mode.value}; only 双号并行 lines have a live bridge")
+        self.bridge = self.entry.bridge
         self.mapping = self.config.mapping(settings.line)
-        self.mapper = RowMapper(self.mapping, catalogue)
+        self.mapper = RowMapper(self.mapping, self.catalogue)
         self.system = self.mapping.system
-        self._category = reverse(self.mapping.codes.category)
-        self._request_type = reverse(self.mapping.codes.request_type)
-        self._division = reverse(self.mapping.codes.division)
+        codes = self.mapping.codes
+        self._category, self._request_type = reverse(codes.category), reverse(codes.request_type)
+        self._division, self._urgency = reverse(codes.division), reverse(codes.urgency)
+        self._status, self._unit = reverse(codes.status), reverse(codes.unit)
         self._tz = ZoneInfo(self.mapping.timezone)
         self.last_refused: list[str] = []  # items of the last pull that could not be mapped
-        self._wire = LegacyWire(str(settings.base_url), settings.token.get_secret_value() if settings.token else None,
-                                settings.timeout, settings.connect_timeout, context.clock)
+        self.transport: LineTransport = self._transport(settings, context)
+
+    def _transport(self, s: LegacyBridgeSettings, context: AdapterContext) -> LineTransport:
+        if self.bridge.transport == "soap":
+            return SoapLine(mapping=self.mapping, endpoint=str(s.base_url), transient_faults=self.bridge.transient_faults,
+                            wsdl=s.wsdl, connect_timeout=s.connect_timeout, timeout=s.timeout, encoding=s.encoding,
+                            page_size=s.page_size)
+        wire = LegacyWire(str(s.base_url), s.token.get_secret_value() if s.token else None, s.timeout, s.connect_timeout,
+                          context.clock)
+        return RestLine(wire, self.mapping)
 
     # -- out ---------------------------------------------------------------------------------
-    def wants(self, message: OutboundMessage) -> str | None:
-        """Why the message is not for this line, or None when it is."""
-        assert self.entry.bridge is not None
-        if message.event_type not in self.entry.bridge.events:
-            return f"event {message.event_type} is not sent to line {self.entry.line}"
+    def in_domain(self, message: OutboundMessage) -> bool:
         category = str(message.case.get("category_code", ""))
         domain = self.settings.categories if self.settings.categories is not None else self.entry.categories
-        if not any(category.startswith(prefix) for prefix in domain):
-            return f"category {category} is outside line {self.entry.line}'s domain"
-        refs = {r.get("system") for r in message.case.get("external_refs", []) if isinstance(r, dict)}
-        if message.external_id or self.system in refs:
+        return any(category.startswith(prefix) for prefix in domain)
+
+    def line_id(self, message: OutboundMessage) -> str | None:
+        """The line's id for the case, when this message's snapshot carries it."""
+        if message.external_id:
+            return message.external_id
+        for ref in message.case.get("external_refs", []):
+            if isinstance(ref, dict) and ref.get("system") == self.system:
+                return str(ref.get("external_id"))
+        return None
+
+    def wants(self, message: OutboundMessage) -> str | None:
+        """Why a new-case event is not for this line, or None when the case goes over."""
+        if message.event_type not in self.bridge.events:
+            return f"event {message.event_type} is not sent to line {self.entry.line}"
+        if not self.in_domain(message):
+            return f"category {message.case.get('category_code', '')} is outside line {self.entry.line}'s domain"
+        if self.line_id(message) is not None:
             return f"the case is already known to line {self.entry.line}"  # it came from there, or went already
         return None
 
-    def to_line(self, message: OutboundMessage) -> dict[str, Any]:
-        case, f = message.case, self.mapping.fields
+    def to_line(self, message: OutboundMessage) -> OutgoingCase:
+        case = message.case
         category = self._category.get(case["category_code"]) or self.mapping.outbound_other_category
         if category is None:
             raise MappingFailure(f"category {case['category_code']} has no code on line {self.entry.line} "
                                  f"(mappings/legacy/{self.entry.line}.yaml codes.category)")
         received = datetime.fromisoformat(case["intake"]["received_at"]).astimezone(self._tz)
         person, place = case.get("person") or {}, case.get("place") or {}
-        payload: dict[str, Any] = {"hub_case_number": message.case_number, f.received_at: received.strftime(self.mapping.date_formats[0]),
-                                   f.category: category, f.content: case["content"]}
-        optional = {f.title: case.get("title"), f.person_name: person.get("name"), f.person_phone: person.get("phone"),
-                    f.address: place.get("address"), f.request_type: self._request_type.get(case.get("request_type", "")),
-                    f.division: self._division.get(place.get("division_code", ""), place.get("division_code"))}
-        payload.update({k: v for k, v in optional.items() if k and v is not None})
-        return payload
+        division = place.get("division_code")
+        fields: dict[str, Any] = {
+            "received_at": received, "category": category, "content": case["content"], "title": case.get("title"),
+            "person_name": person.get("name"), "person_phone": person.get("phone"), "address": place.get("address"),
+            "request_type": self._request_type.get(case.get("request_type", "")),
+            "division": self._division.get(division or "", division), "urgency": self._urgency.get(case.get("urgency", "")),
+        }
+        return OutgoingCase(message.case_number, {k: v for k, v in fields.items() if v is not None})
+
+    def status_change(self, message: OutboundMessage) -> StatusChange:
+        case, event = message.case, message.event or {}
+        handling, outcome = case.get("handling") or {}, case.get("outcome") or {}
+        unit = handling.get("lead_unit")
+        reply = outcome.get("reply") or {}
+        state = str(event.get("state") or case.get("state") or "")
+        occurred = event.get("occurred_at") or case.get("updated_at")
+        known_unit = self.catalogue.units.get(unit) if unit else None
+        return StatusChange(
+            hub_case_number=message.case_number, line_case_id=self.line_id(message), seq=message.sequence,
+            event=message.event_type, hub_state=state, status_code=self._status.get(state),
+            occurred_at=datetime.fromisoformat(occurred).astimezone(self._tz) if occurred else self.context.clock.now(),
+            unit_code=self._unit.get(unit) if unit else None, unit_name=known_unit.name_zh if known_unit else None,
+            opinion=(reply.get("text") if message.event_type == "case.replied" else None))
 
     def deliver(self, message: OutboundMessage) -> Delivery:
+        if message.event_type in self.bridge.status_events:
+            if self.line_id(message) is None and not self.in_domain(message):
+                return Delivery(detail=f"not sent: line {self.entry.line} holds no such case")
+            # A case in the domain without the line's id in this snapshot went over on an earlier
+            # message (delivered first: the outbox keeps order); the line finds it by hub number.
+            if not self.transport.push_status(self.status_change(message), message.idempotency_key):
+                return Delivery(detail=f"not applied: line {self.entry.line} says it holds no case {message.case_number}")
+            return Delivery(detail=f"status {message.event_type} pushed to line {self.entry.line}")
         why_not = self.wants(message)
         if why_not is not None:
             return Delivery(detail=f"not sent: {why_not}")
-        answer = self._wire.post_case(self.to_line(message), message.idempotency_key)
-        line_id = answer.get("id") if isinstance(answer, dict) else None
-        if not isinstance(line_id, str) or not line_id:
-            raise PermanentError(f"line {self.entry.line} accepted the case but answered no 'id'", detail=str(answer)[:200])
+        line_id = self.transport.submit(self.to_line(message), message.idempotency_key)
         return Delivery(external_ref=ExternalRef(system=self.system, external_id=line_id), detail=f"line id {line_id}")
 
     # -- in ----------------------------------------------------------------------------------
     def pull(self, cursor: str | None) -> PullBatch:
-        page = self._wire.outgoing(cursor)
-        if not isinstance(page, dict) or not isinstance(page.get("items", []), list):
-            raise PermanentError(f"line {self.entry.line} answered a page that is not {{items: [...]}}", detail=str(page)[:200])
+        page = self.transport.taken(cursor)
         items: list[PulledCase] = []
         refused: list[str] = []
-        for i, raw in enumerate(page.get("items") or []):
+        for i, raw in enumerate(page.rows):
             try:
                 if not isinstance(raw, dict):
                     raise RowRefused(f"items[{i}]", "not an object")
@@ -122,18 +173,16 @@ class LegacyBridgeAdapter(Adapter[LegacyBridgeSettings]):
             ref = ExternalRef(system=self.system, external_id=mapped.original_id)
             items.append(PulledCase(ref=ref, draft=mapped.draft, ack_token=mapped.original_id))
         self.last_refused = refused
-        next_cursor = page.get("next_cursor")
-        return PullBatch(items=items, next_cursor=next_cursor if isinstance(next_cursor, str) else cursor)
+        return PullBatch(items=items, next_cursor=page.next_cursor)
 
     def acknowledge(self, item: PulledCase, case_number: str) -> None:
-        self._wire.ack(item.ack_token or item.ref.external_id, case_number)
+        self.transport.acknowledge(item.ack_token or item.ref.external_id, case_number)
+
+    def external_system(self) -> str | None:
+        return self.system
 
     def health(self) -> HealthReport:
-        try:
-            response = self._wire.health()
-        except httpx.HTTPError as exc:
-            return HealthReport(ok=False, detail=f"{type(exc).__name__}: {exc}")
-        return HealthReport(ok=response.is_success, detail=f"HTTP {response.status_code}")
+        return self.transport.health()
 
     def close(self) -> None:
-        self._wire.close()
+        self.transport.close()

@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hub.domain.events import EVENT_TYPES
 from hub.domain.model import CaseState, RequestType, Urgency
 from hub.mappings import Catalogue, LoadedMapping, MappingError, MappingErrors, load_yaml_mapping
 from hub.mappings.loader import raise_all
@@ -117,10 +118,32 @@ class LineMapping(_Strict):
         return f"legacy.{self.line}"
 
 
+EventType = Annotated[str, Field(pattern=r"^case\.[a-z_]+$")]
+
+
 class BridgeConfig(_Strict):
-    transport: str = Field(default="rest", pattern=r"^(rest)$", description="Only REST is built; SOAP lines: see docs/legacy.md.")
-    events: list[str] = Field(default_factory=lambda: ["case.accepted"],
-                              description="Hub event types that send a case in the line's domain over.")
+    transport: Literal["rest", "soap"] = Field(
+        default="rest", description="How the line's system speaks: rest (JSON over HTTP) or soap (legacy_exchange.wsdl).")
+    events: list[EventType] = Field(default_factory=lambda: ["case.accepted"],
+                                    description="Hub event types that send a case in the line's domain over.")
+    status_events: list[EventType] = Field(
+        default_factory=list, description="Hub event types pushed to the line as status changes of a case it holds "
+                                          "(one it sent to 12345, or one 12345 sent over).")
+    transient_faults: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=lambda: ["BUSY", "MAINTENANCE", "RATE_LIMITED"],
+        description="SOAP: the line's fault codes worth retrying; other codes are permanent.")
+
+    @model_validator(mode="after")
+    def _known_events(self) -> "BridgeConfig":
+        known = set(EVENT_TYPES.values())
+        for name in ("events", "status_events"):
+            unknown = [e for e in getattr(self, name) if e not in known]
+            if unknown:
+                raise ValueError(f"{name}: unknown event type(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        both = set(self.events) & set(self.status_events)
+        if both:
+            raise ValueError(f"{', '.join(sorted(both))} cannot both send a case over and push its status")
+        return self
 
 
 class LineEntry(_Strict):
@@ -162,8 +185,17 @@ class Dedupe(_Strict):
     max_text_chars: int = Field(default=300, ge=20, le=2000)
 
 
+class SubCentreRouting(_Strict):
+    """设分中心: the router that dispatches accepted cases of a sub-centre line's domain."""
+
+    interval_seconds: float = Field(default=10.0, ge=1, le=3600, description="Seconds between the router's looks "
+                                    "(a case accepted in the same process wakes it at once).")
+    batch: int = Field(default=200, ge=1, le=5000, description="Cases dispatched per look at most.")
+
+
 class LinesFile(_Strict):
     dedupe: Dedupe = Field(default_factory=Dedupe)
+    sub_centre: SubCentreRouting = Field(default_factory=SubCentreRouting)
     lines: list[LineEntry] = Field(min_length=1)
 
 
@@ -172,6 +204,7 @@ class LegacyConfig:
 
     def __init__(self, lines: LinesFile, mappings: dict[str, LineMapping]) -> None:
         self.dedupe = lines.dedupe
+        self.sub_centre = lines.sub_centre
         self.lines = {entry.line: entry for entry in lines.lines}
         self.mappings = mappings
 
@@ -183,6 +216,9 @@ class LegacyConfig:
     def mapping(self, line: str) -> LineMapping:
         self.line(line)
         return self.mappings[line]
+
+    def sub_centre_lines(self) -> list[LineEntry]:
+        return [e for e in self.lines.values() if e.mode is MergeMode.SUB_CENTRE]
 
     def sub_centre_for(self, category_code: str) -> LineEntry | None:
         """设分中心: the line whose domain covers this category, if one is a sub-centre."""
@@ -217,6 +253,13 @@ def load_legacy(mappings_dir: Path, catalogue: Catalogue | None = None) -> Legac
                     errors.append(lines_doc.error(("lines", i, "categories", j), f"{code!r} is not a code in categories.yaml", entry_key="line"))
             if entry.sub_centre_unit and entry.sub_centre_unit not in catalogue.units:
                 errors.append(lines_doc.error(("lines", i, "sub_centre_unit"), f"{entry.sub_centre_unit!r} is not a unit in units.yaml", entry_key="line"))
+        if entry.mode is MergeMode.SUB_CENTRE:
+            for other in lines_doc.model.lines[:i]:
+                clash = [c for c in entry.categories for o in other.categories
+                         if other.mode is MergeMode.SUB_CENTRE and (c.startswith(o) or o.startswith(c))]
+                if clash:
+                    errors.append(lines_doc.error(("lines", i, "categories"), f"{', '.join(clash)} overlaps sub-centre line "
+                                                  f"{other.line}'s categories: a case can go to one sub-centre only", entry_key="line"))
         path = folder / f"{entry.line}.yaml"
         try:
             doc = load_yaml_mapping(path, LineMapping)

@@ -1,5 +1,6 @@
 """The legacy hotlines feature: lines and mappings validated at start, the review API,
-a puller per 双号并行 line with a bridge destination, and `hotline-hub legacy ...`."""
+a puller per 双号并行 line with a bridge destination, the router that dispatches a 设分中心
+line's cases to its unit, and `hotline-hub legacy ...`."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ class _Feature:
         hub.extras["legacy"] = {"config": config, "candidates": Candidates(hub)}
         for puller in _pullers(hub, config):
             hub.workers.append(puller)
+        if config.sub_centre_lines():
+            from adapters.legacy_hotlines.sub_centre import SubCentreRouter
+
+            router = SubCentreRouter(hub, config)
+            hub.cases.sinks.append(router.sink)  # rings after commit; the router acts in its own transactions
+            hub.workers.append(router)
+            hub.extras["legacy"]["sub_centre"] = router
 
     def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
         p = sub.add_parser("legacy", help="legacy hotlines: import exports, review duplicates, pull a bridged line")
@@ -56,6 +64,9 @@ class _Feature:
         pull = lsub.add_parser("pull", help="pull a 双号并行 line's outgoing cases once")
         pull.add_argument("--line", required=True)
         pull.set_defaults(func=_cmd_pull)
+        route = lsub.add_parser("route", help="设分中心: dispatch accepted cases of sub-centre lines to their units")
+        route.add_argument("--once", action="store_true", help="one look, then exit (default: keep routing until Ctrl-C)")
+        route.set_defaults(func=_cmd_route)
 
 
 def _pullers(hub: "Hub", config) -> list:  # noqa: ANN001
@@ -187,6 +198,45 @@ def _cmd_pull(args: argparse.Namespace) -> int:
             print(f"pull failed: {exc}", file=sys.stderr)
             return 1
         print(f"created {len(r.created)}, already held {len(r.existing)}, refused {len(r.refused)}, cursor {r.cursor}")
+        return 0
+    finally:
+        for w in hub.workers:
+            if getattr(w, "name", "").startswith("legacy-puller-"):
+                w.adapter.close()
+        hub.close()
+
+
+def _cmd_route(args: argparse.Namespace) -> int:
+    import threading
+
+    from hub.logmask import configure_logging
+
+    hub = _hub()
+    try:
+        configure_logging(hub.settings.log_level)
+        router = hub.extras["legacy"].get("sub_centre")
+        if router is None:
+            print("no line in mode 设分中心 in mappings/legacy/lines.yaml: nothing to route", file=sys.stderr)
+            return 1
+        if args.once:
+            try:
+                result = router.run_once()
+            finally:
+                router.lease.release()  # a one-shot run must not hold the lead for the ttl
+            if not result.leased:
+                print("another router holds the lease; nothing done")
+                return 0
+            print(f"dispatched {len(result.dispatched)}, skipped {len(result.skipped)}")
+            for line in result.dispatched + result.skipped:
+                print(f"  {line}")
+            return 0
+        router.start()
+        print(f"sub-centre router looking every {router.cfg.interval_seconds:g}s; Ctrl-C stops it")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        router.stop()
         return 0
     finally:
         for w in hub.workers:

@@ -15,11 +15,13 @@
 from __future__ import annotations
 
 import csv
+import gc
+import json
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,11 +32,12 @@ from sqlalchemy.orm import Session
 
 from adapters.legacy_hotlines.config import LegacyConfig
 from adapters.legacy_hotlines.dedupe import DedupeResult, find_candidates, index_text, phone_key
-from adapters.legacy_hotlines.mapping import MappedRow, RowMapper, RowRefused, build_case
+from adapters.legacy_hotlines.mapping import (
+    IMPORT_ACTOR, MappedRow, RowMapper, RowRefused, case_document, history_document, json_time,
+)
 from adapters.legacy_hotlines.readers import Row, RowSource, file_kind, inspect_file
 from adapters.legacy_hotlines.tables import DONE, RUNNING, LegacyImportRunRow, LegacyRecordRow
 from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, ExternalRefRow, HistoryRow
-from hub.db.repository import CaseRepository
 from hub.domain.clock import LOCAL_TZ
 from hub.mappings import UnknownCode
 
@@ -164,6 +167,9 @@ class LegacyImporter:
         source = RowSource(path, kind, facts)
         batch: list[Row] = []
         done = 0
+        # Millions of short-lived objects trigger collections; a full one would also walk the
+        # whole long-lived heap (models, schemas, the app). Frozen, that heap sits them out.
+        gc.freeze()
         try:
             for row in source:
                 if row.number <= start_after:
@@ -176,14 +182,21 @@ class LegacyImporter:
                     bar.update(done, source.progress())
                     if stop_after_batches is not None and summary.batches >= stop_after_batches:
                         summary.interrupted = True
-                        return summary
-            if batch:
-                self._batch(mapper, line, batch, summary, rejects, seen_in_dry_run)
-                done += len(batch)
-            bar.update(done, 1.0, force=True)
+                        break
+            else:
+                if batch:
+                    self._batch(mapper, line, batch, summary, rejects, seen_in_dry_run)
+                    done += len(batch)
+                bar.update(done, 1.0, force=True)
         finally:
+            gc.unfreeze()
             bar.close()
             rejects.close()
+        if run is not None:
+            with self.hub.db.write() as s:
+                _checkpoint_less_often(s, restore=True)
+        if summary.interrupted:
+            return summary
         if run is not None:
             with self.hub.db.write() as s:
                 s.get(LegacyImportRunRow, run.id).status = DONE
@@ -251,6 +264,7 @@ class LegacyImporter:
             accepted = len(keep) - skipped
         else:
             with self.hub.db.write() as s:
+                _checkpoint_less_often(s)
                 held = self._held(s, line, [m.original_id for _, m in mapped], summary.run_id)
                 fresh = []
                 for row, m in mapped:
@@ -295,29 +309,39 @@ class LegacyImporter:
         return out
 
     def _write(self, s: Session, line: str, fresh: list[tuple[Row, MappedRow]], run_id: int | None, now: datetime) -> None:
-        """The batch variant of CaseRepository.add: the same columns (CaseRepository._columns),
-        a few multi-row statements instead of several statements per case."""
+        """The batch variant of CaseRepository.add: the same rows and values (the columns of
+        CaseRepository._columns, the document of build_case), a few multi-row statements
+        instead of several statements per case. On SQLite the values are rendered as the
+        column types would store them and go to the driver's executemany (`_SqliteRows`);
+        elsewhere through SQLAlchemy Core with the model's types (`_CoreRows`)."""
         numbers = self._numbers(s, [m.received_at for _, m in fresh])
         region = self.hub.settings.region_code
-        cases = [build_case(m, region + number, now, line, run_id, row.number) for (row, m), number in zip(fresh, numbers)]
-        case_rows = [{"number": c.number, **CaseRepository._columns(c)} for c in cases]
-        table = CaseRow.__table__
-        ids = [r[0] for r in s.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), case_rows)]
-        system = f"legacy.{line}"
-        s.execute(ExternalRefRow.__table__.insert(), [
-            dict(system=system, external_id=m.original_id, case_id=i) for (_, m), i in zip(fresh, ids)])
-        units = [dict(case_id=i, unit_code=c.handling.lead_unit, role="lead") for c, i in zip(cases, ids) if c.handling.lead_unit]
+        out = _SqliteRows(s) if s.get_bind().dialect.name == "sqlite" else _CoreRows(s)
+        ts, doc = out.time, out.doc
+        now_db, now_doc = ts(now), json_time(now)
+        system, limit = f"legacy.{line}", self.config.dedupe.max_text_chars
+        cases, received = [], []
+        for (_, m), number in zip(fresh, numbers):
+            number = region + number
+            at = ts(m.received_at)
+            received.append(at)
+            cases.append((number, 1, m.state.value, m.request_type.value, m.category_code, m.division_code,
+                          m.division_code[:6], m.urgency.value if m.urgency else "normal", "legacy", m.unit or None, None, None,
+                          False, at, now_db, f"{m.title}\n{m.content}", doc(case_document(m, number, now_doc, line))))
+        ids = out.cases(cases)
+        out.insert(ExternalRefRow, ("system", "external_id", "case_id"),
+                   [(system, m.original_id, i) for (_, m), i in zip(fresh, ids)])
+        units = [(i, m.unit, "lead") for (_, m), i in zip(fresh, ids) if m.unit]
         if units:
-            s.execute(CaseUnitRow.__table__.insert(), units)
-        s.execute(HistoryRow.__table__.insert(), [
-            dict(case_id=i, seq=1, at=h.at, actor=h.actor, role=h.role.value, action=h.action, from_state=None,
-                 to_state=h.to_state.value, note=None, data=h.data) for c, i in zip(cases, ids) for h in c.history])
-        limit = self.config.dedupe.max_text_chars
-        s.execute(LegacyRecordRow.__table__.insert(), [
-            dict(line=line, original_id=m.original_id, case_id=i, case_number=c.number, run_id=run_id, row=row.number,
-                 phone_key=phone_key(c.person.phone), received_at=m.received_at,
-                 text=index_text(c.title, c.content, limit), compared=False)
-            for (row, m), c, i in zip(fresh, cases, ids)])
+            out.insert(CaseUnitRow, ("case_id", "unit_code", "role"), units)
+        out.insert(HistoryRow, ("case_id", "seq", "at", "actor", "role", "action", "from_state", "to_state", "note", "data"),
+                   [(i, 1, now_db, IMPORT_ACTOR, "system", "import", None, m.state.value, None,
+                     doc(history_document(m, line, run_id, row.number))) for (row, m), i in zip(fresh, ids)])
+        out.insert(LegacyRecordRow, ("line", "original_id", "case_id", "case_number", "run_id", "row", "phone_key",
+                                     "received_at", "text", "compared"),
+                   [(line, m.original_id, i, c[0], run_id, row.number, phone_key(m.person_phone), at,
+                     index_text(m.title, m.content, limit), False)
+                    for (row, m), i, c, at in zip(fresh, ids, cases, received)])
 
     def _numbers(self, s: Session, received: list[datetime]) -> list[str]:
         """Case numbers for a batch: region + the day the line received the case + sequence.
@@ -334,6 +358,91 @@ class LegacyImporter:
             out.append(f"{day}{next_free[day]:06d}")
             next_free[day] += 1
         return out
+
+
+# SQLite copies the WAL back into the database (a checkpoint, with its own fsync) once the WAL
+# passes wal_autocheckpoint pages, 1000 by default: with a few MB written per batch that is
+# nearly every commit. During an import it waits for ~40 MB instead; a commit is as durable
+# either way (synchronous=FULL syncs the WAL on each). The setting is the connection's, so
+# it is put back when the import ends.
+IMPORT_WAL_PAGES, DEFAULT_WAL_PAGES = 10_000, 1000
+
+
+def _checkpoint_less_often(s: Session, restore: bool = False) -> None:
+    if s.get_bind().dialect.name == "sqlite":
+        s.connection().exec_driver_sql(f"PRAGMA wal_autocheckpoint={DEFAULT_WAL_PAGES if restore else IMPORT_WAL_PAGES}")
+
+
+def sqlite_time(value: datetime) -> str:
+    """UTCDateTime's value on SQLite: naive UTC, as SQLAlchemy's DATETIME writes it."""
+    if value.tzinfo is not timezone.utc:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime reached the database; the clock gives aware ones")
+        value = value.astimezone(timezone.utc)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+_CASE_COLUMNS = ("number", "version", "state", "request_type", "category_code", "division_code", "county_code", "urgency",
+                 "channel", "lead_unit", "sign_off_due", "due_at", "overdue", "created_at", "updated_at", "search_text", "doc")
+
+
+class _CoreRows:
+    """Batch inserts through SQLAlchemy Core: the model's column types bind the values."""
+
+    def __init__(self, s: Session) -> None:
+        self.s = s
+
+    @staticmethod
+    def time(value: datetime) -> Any:
+        return value
+
+    @staticmethod
+    def doc(text: str) -> Any:
+        """A JSON column's value, from the JSON text mapping.py writes: the type dumps it again."""
+        return json.loads(text)
+
+    def cases(self, rows: list[tuple]) -> list[int]:
+        table = CaseRow.__table__
+        stmt = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+        return [r[0] for r in self.s.execute(stmt, [dict(zip(_CASE_COLUMNS, r)) for r in rows])]
+
+    def insert(self, model: Any, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        self.s.execute(model.__table__.insert(), [dict(zip(columns, r)) for r in rows])
+
+
+class _SqliteRows(_CoreRows):
+    """Batch inserts straight to sqlite3's executemany, in the session's transaction, with
+    values rendered as the columns' types render them on SQLite (UTCDateTime: naive UTC
+    text with microseconds; JSON: the dialect's serializer, json.dumps by default). The unit
+    tests hold them equal to the types' own bind processors."""
+
+    def __init__(self, s: Session) -> None:
+        super().__init__(s)
+        self.conn = s.connection()
+        serializer = getattr(self.conn.dialect, "_json_serializer", None)
+        if serializer is not None:  # an engine with its own JSON serializer: let it write the text
+            self.doc = lambda text: serializer(json.loads(text))  # type: ignore[method-assign]
+
+    @staticmethod
+    def doc(text: str) -> Any:
+        return text  # mapping.py wrote it as json.dumps, the JSON type's default serializer, would
+
+    time = staticmethod(sqlite_time)
+
+    def cases(self, rows: list[tuple]) -> list[int]:
+        # The transaction holds the write lock (BEGIN IMMEDIATE; the number upsert wrote already):
+        # the new rows are exactly those above the old max id.
+        last = self.conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM cases").scalar_one()
+        self._executemany("cases", _CASE_COLUMNS, rows)
+        ids = dict(self.conn.exec_driver_sql("SELECT number, id FROM cases WHERE id > ?", (last,)).all())
+        return [ids[r[0]] for r in rows]
+
+    def insert(self, model: Any, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        self._executemany(model.__tablename__, columns, rows)
+
+    def _executemany(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        names = ", ".join(f'"{c}"' for c in columns)
+        self.conn.exec_driver_sql(f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})', rows)
 
 
 def _reserve_stmt(dialect: str):  # noqa: ANN202

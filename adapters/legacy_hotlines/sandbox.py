@@ -4,6 +4,9 @@
                               Idempotency-Key header makes a resend return the same id
     GET  /cases/outgoing      cases the line took itself: {"items": [...], "next_cursor"}
     POST /cases/{id}/ack      the hub says which 12345 case holds one of them
+    POST /status-changes      a later change of a case the line holds (by "id" or
+                              "hub_case_number"); 404 when it holds none; the
+                              Idempotency-Key makes a resend a no-op
     GET  /health
 
 `create_app(state)`; state.faults makes the next POSTs fail, one fault each: "500", "503",
@@ -29,7 +32,9 @@ class SandboxLine:
     by_key: dict[str, str] = field(default_factory=dict)  # Idempotency-Key -> line id
     outgoing: list[dict[str, Any]] = field(default_factory=list)
     acks: dict[str, str] = field(default_factory=dict)  # line id -> hub case number
-    order: list[str] = field(default_factory=list)  # Idempotency-Keys of cases taken, in order
+    order: list[str] = field(default_factory=list)  # Idempotency-Keys of cases and status changes taken, in order
+    statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # line id -> status changes, arrival order
+    status_keys: set[str] = field(default_factory=set)
     faults: list[str] = field(default_factory=list)
     page_size: int = 50
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -71,6 +76,31 @@ def create_app(state: SandboxLine | None = None) -> FastAPI:
                 state.by_key[idempotency_key] = line_id
                 state.order.append(idempotency_key)
         return {"id": line_id}
+
+    @app.post("/status-changes")
+    async def status_change(request: Request,
+                            idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")) -> Any:
+        with state.lock:
+            fault = state.faults.pop(0) if state.faults else None
+        if fault is not None and fault != "garbage":
+            return JSONResponse({"error": f"sandbox fault {fault}"}, status_code=int(fault))
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "body is not JSON"}, status_code=400)
+        with state.lock:
+            if idempotency_key and idempotency_key in state.status_keys:
+                return {"ok": True, "duplicate": True}
+            line_id = body.get("id") or next((i for i, c in state.received.items()
+                                              if c.get("hub_case_number") == body.get("hub_case_number")), None) \
+                or next((i for i, n in state.acks.items() if n == body.get("hub_case_number")), None)
+            if line_id is None:
+                return JSONResponse({"error": f"no case for {body.get('hub_case_number')}"}, status_code=404)
+            state.statuses.setdefault(line_id, []).append(body)
+            if idempotency_key:
+                state.status_keys.add(idempotency_key)
+                state.order.append(idempotency_key)
+        return {"ok": True}
 
     @app.get("/cases/outgoing")
     async def outgoing(cursor: str | None = None) -> dict[str, Any]:

@@ -69,6 +69,9 @@ INTAKE = frozenset({R.AGENT, R.SUPERVISOR, R.PROVINCE, R.COUNTY, R.SYSTEM})
 OVERSIGHT = frozenset({R.SUPERVISOR, R.PROVINCE, R.SYSTEM})
 # A county's own centre may dispatch the cases of its divisions to its own units.
 DISPATCHERS = frozenset({R.AGENT, R.SUPERVISOR, R.COUNTY})
+# The hub itself routes an accepted case by configuration (a 设分中心 line's cases go to its
+# unit, docs/legacy.md); re-dispatching a returned case stays a person's decision.
+ROUTERS = DISPATCHERS | {R.SYSTEM}
 FOLLOWERS = frozenset({R.AGENT, R.SUPERVISOR, R.SYSTEM})
 CLOSERS = frozenset({R.SUPERVISOR, R.SYSTEM})
 
@@ -96,7 +99,7 @@ TABLE: tuple[Transition, ...] = (
     # 直接答复 from the knowledge base, then follow-up.
     _t(S.ACCEPTED, Action.ANSWER_DIRECTLY, S.AWAITING_FOLLOW_UP, CENTRE),
     # 派发 to a lead unit and co-handlers.
-    _t(S.ACCEPTED, Action.DISPATCH, S.AWAITING_SIGN_OFF, DISPATCHERS),
+    _t(S.ACCEPTED, Action.DISPATCH, S.AWAITING_SIGN_OFF, ROUTERS),
     _t(S.AWAITING_SIGN_OFF, Action.SIGN_OFF, S.IN_PROGRESS, HANDLERS),
     # 退回申请: approved -> re-dispatch (改派); refused -> back to the unit.
     _t(S.AWAITING_SIGN_OFF, Action.REQUEST_RETURN, S.RETURN_REQUESTED, HANDLERS),

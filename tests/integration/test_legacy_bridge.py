@@ -10,7 +10,7 @@ from adapters.legacy_hotlines.bridge import LegacyBridgeAdapter
 from adapters.legacy_hotlines.sandbox import SandboxLine, create_app, offer
 from adapters.legacy_hotlines.tables import LegacyCursorRow
 from hub.domain.access import Actor
-from hub.domain.commands import Accept
+from hub.domain.commands import Accept, Dispatch
 from hub.domain.model import CaseDraft, CaseState, Channel, Role
 from hub.integration.contract import AdapterContext, MappingFailure, OutboundMessage, PermanentError, TransientError
 from hub.settings import DestinationConfig, Settings
@@ -139,3 +139,34 @@ def test_cases_the_line_takes_come_in_once_and_are_acknowledged(bridged_hub, lin
     finally:
         r.close()
     assert state.received == {}
+
+
+def test_status_changes_of_a_case_the_line_holds_are_pushed_over_rest(bridged_hub, line):
+    state, url = line
+    hub = bridged_hub
+    number = accepted_case(hub, "0201")
+    r = relay(hub)
+    try:
+        r.drain(timeout=10)
+    finally:
+        r.close()
+    (line_id,) = state.received
+    hub.cases.act(number, Dispatch(lead_unit="ZY-SCJGJ"), AGENT)
+    case = hub.cases.get(number, AGENT)
+    message = OutboundMessage(idempotency_key=f"t-{number}-3", destination="line12315", case_number=number, sequence=3,
+                              event_type="case.dispatched", case=case.model_dump(mode="json", exclude={"history"}),
+                              event={"state": "awaiting_sign_off", "occurred_at": "2025-09-26T10:00:00+08:00"})
+    adapter = adapter_for(hub, url)
+    adapter.bridge = adapter.bridge.model_copy(update={"status_events": ["case.dispatched"]})  # as lines.yaml could say
+    try:
+        assert "pushed" in adapter.deliver(message).detail
+        assert "pushed" in adapter.deliver(message.model_copy(update={"attempt": 2})).detail
+        (change,) = state.statuses[line_id]  # the key dedupes at the line
+        assert (change["hub_case_number"], change["event"], change["hub_state"], change["unit"], change["seq"]) == (
+            number, "case.dispatched", "awaiting_sign_off", "市局", 3)
+        assert change["occurred_at"] == "2025年09月26日 10:00" and change["id"] == line_id
+        stranger = message.model_copy(update={"idempotency_key": "t-stranger", "case_number": "512000202509269999",
+                                              "case": message.case | {"external_refs": []}})
+        assert "holds no case" in adapter.deliver(stranger).detail  # the line answered 404: not a dead letter
+    finally:
+        adapter.close()

@@ -201,3 +201,49 @@ def test_likely_duplicates_are_linked_with_a_score_never_merged_by_themselves(hu
     assert dismissed.status == "dismissed"
     assert {c.id for c in candidates.list("pending")} == {
         pairs[(numbers["12315:SC2018120002"], numbers["12369:HB-2019-0001"])].id, pairs[(own_case.number, numbers["12333:RS20190007"])].id}
+
+
+def test_imported_rows_read_back_as_the_model_would_have_stored_them(hub, tmp_path):
+    """The import writes the batch with values rendered for the database; whatever it wrote
+    must read back, through the repository and the ORM's types, as build_case's case."""
+    from adapters.legacy_hotlines.mapping import RowMapper, RowRefused, build_case
+    from adapters.legacy_hotlines.readers import RowSource, file_kind, inspect_file
+    from adapters.legacy_hotlines.tables import LegacyRecordRow
+    from hub.db.models import CaseUnitRow, HistoryRow
+    from hub.db.repository import CaseRepository
+    from hub.mappings import UnknownCode
+
+    config = hub.extras["legacy"]["config"]
+    checked = 0
+    for line, path in (("12315", CSV_12315), ("12369", JSONL_12369), ("12333", xlsx_12333(tmp_path))):
+        summary = importer(hub, batch_size=3).run(line, path, dedupe=False)
+        mapper = RowMapper(config.mapping(line), hub.catalogue)
+        seen = set()
+        for row in RowSource(path, file_kind(path), inspect_file(path, file_kind(path))):
+            try:
+                m = mapper.map(row.values) if row.values is not None else None
+            except (RowRefused, UnknownCode):
+                continue
+            if m is None or m.original_id in seen:
+                continue
+            seen.add(m.original_id)
+            case = hub.cases.find_by_ref(f"legacy.{line}", m.original_id)
+            expected = build_case(m, case.number, case.history[0].at, line, summary.run_id, row.number)
+            assert case.model_dump(mode="json") == expected.model_dump(mode="json"), (line, row.number)
+            with hub.db.read() as s:
+                stored = s.execute(select(CaseRow).where(CaseRow.number == case.number)).scalar_one()
+                columns = CaseRepository._columns(expected)  # what CaseRepository.add would have written
+                assert {k: getattr(stored, k) for k in columns} == columns, (line, row.number)
+                assert stored.created_at == m.received_at and stored.search_text == f"{m.title}\n{m.content}"
+                record = s.get(LegacyRecordRow, (line, m.original_id))
+                assert (record.case_number, record.received_at, record.row, record.compared) == (
+                    case.number, m.received_at, row.number, False)
+                units = s.execute(select(CaseUnitRow.unit_code, CaseUnitRow.role).where(CaseUnitRow.case_id == stored.id)).all()
+                assert units == ([(m.unit, "lead")] if m.unit else [])
+                history = s.execute(select(HistoryRow).where(HistoryRow.case_id == stored.id)).scalar_one()
+                h = expected.history[0]
+                assert (history.seq, history.at, history.actor, history.role, history.action, history.from_state,
+                        history.to_state, history.note, history.data) == (
+                    1, h.at, h.actor, h.role.value, h.action, None, h.to_state.value, None, h.data)
+            checked += 1
+    assert checked == 5 + 4 + 2

@@ -106,5 +106,111 @@ def test_merge_modes_are_validated_with_file_and_line(tmp_path, catalogue):
 
 def test_the_shipped_configuration(config):
     assert {k: v.mode for k, v in config.lines.items()} == {
-        "12315": MergeMode.PARALLEL, "12333": MergeMode.ABSORB, "12369": MergeMode.SUB_CENTRE}
+        "12315": MergeMode.PARALLEL, "12333": MergeMode.ABSORB, "12320": MergeMode.PARALLEL, "12369": MergeMode.SUB_CENTRE}
     assert config.sub_centre_for("0403").sub_centre_unit == "ZY-STHJJ" and config.sub_centre_for("0201") is None
+
+
+# -- the import's fast paths stay equal to the slow definitions they replace ---------------------
+STRPTIME_CASES = {
+    "%Y年%m月%d日 %H:%M": ["2018年12月28日 14:05", "2018年1月2日 3:04", "2018年13月01日 10:00", "2018年12月28日", "2018年12月28日 14:05x",
+                         "2018年12月28日  14:05", "2019年02月29日 10:00", "2020年02月29日 10:00", "2018年12月 8日 09:00", "２０１８年12月28日 14:05"],
+    "%Y年%m月%d日": ["2018年12月28日", "2018年12月28日 14:05", "2018年02月30日", "18年12月28日", ""],
+    "%Y-%m-%d %H:%M:%S": ["2019-03-01 10:00:00", "2019-3-1 1:2:3", "2019-03-01 10:00:60", "2019-03-01 24:00:00", "2019-03-01T10:00:00",
+                          "2019-03-01 10:00:00.5", "2019-03-01\t10:00:00"],
+    "%Y-%m-%dT%H:%M:%S": ["2019-03-01T10:00:00", "2019-03-01t10:00:00", "2019-03-01 10:00:00"],
+    "%Y/%m/%d %H:%M": ["2018/12/28 14:05", "2018/12/28 14:5", "2018/12/28 14:055", "2018/1/2 0:00", "2018/12/31 23:59"],
+    "%Y%m%d": ["20181228", "2018128", "201812", "2018111"],
+    "%d.%m.%Y %%": ["28.12.2018 %", "28.12.2018"],
+    "%Y-%m-%d %I:%M %p": ["2018-12-28 02:05 PM", "2018-12-28 14:05"],  # not compiled: strptime itself
+}
+
+
+def test_compiled_date_formats_accept_exactly_what_strptime_accepts():
+    from adapters.legacy_hotlines.mapping import date_parser
+
+    for fmt, texts in STRPTIME_CASES.items():
+        parse = date_parser(fmt)
+        for text in texts:
+            try:
+                expected = datetime.strptime(text, fmt)
+            except ValueError:
+                expected = None
+            assert parse(text) == expected, (fmt, text)
+
+
+def _mapped_rows(config, catalogue):
+    """Rows of every shape the import writes: each status, with and without reply, unit,
+    close time, phone and name."""
+    base = {"工单编号": "SC1", "登记时间": "2018年12月28日 14:05", "投诉人": "张三", "联系电话": "138-0000-1111", "诉求类型": "举报",
+            "问题类别": "02", "标题": "标题\"引号\"\\", "诉求内容": "某餐馆后厨卫生条件差\n第二行", "地址": "雁江区某街道1号",
+            "所属区域": "雁江区", "办理状态": "已办结", "承办单位": "雁江分局", "处理结果": "已调解", "办结时间": "2019年01月03日"}
+    variants = [{}, {"办理状态": "已归档"}, {"办理状态": "不予受理"}, {"办理状态": "不予受理", "处理结果": ""}, {"办理状态": "待处理"},
+                {"处理结果": "", "承办单位": ""}, {"办结时间": "", "办理状态": "已归档"}, {"投诉人": "无", "联系电话": "不详", "地址": ""},
+                {"标题": "", "诉求内容": "x" * 300}, {"办结时间": "2018年12月28日"}, {"联系电话": "028-26612345", "诉求类型": ""}]
+    mapper = RowMapper(config.mapping("12315"), catalogue)
+    rows = [("12315", mapper.map(base | v)) for v in variants]
+    m12369 = RowMapper(config.mapping("12369"), catalogue)
+    rows.append(("12369", m12369.map({"report_id": "HB-1", "report_time": "2019-03-01T10:00:00", "pollution_type": "noise",
+                                      "description": "夜间施工", "county_code": "512021", "status": "4", "handler": "STHJJ",
+                                      "result": 42})))
+    return rows
+
+
+def test_the_stored_document_is_the_model_dump_of_the_case(config, catalogue):
+    import json
+    from datetime import timedelta
+
+    from adapters.legacy_hotlines.mapping import build_case, case_document, json_time
+
+    for now in (datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc), datetime(2024, 5, 6, 7, 8, 9, 120000, tzinfo=timezone.utc),
+                datetime(2024, 5, 6, 15, 8, 9, tzinfo=timezone(timedelta(hours=8)))):
+        for i, (line, m) in enumerate(_mapped_rows(config, catalogue)):
+            number = f"51200020181228{i:06d}"
+            case = build_case(m, number, now, line, 7, i + 2)
+            assert case_document(m, number, json_time(now), line) == json.dumps(
+                case.model_dump(mode="json", exclude={"history"})), (line, i)
+
+
+def test_batch_values_are_rendered_as_the_column_types_render_them(config, catalogue):
+    import json
+
+    from sqlalchemy.dialects import sqlite
+
+    from adapters.legacy_hotlines.importer import sqlite_time
+    from adapters.legacy_hotlines.mapping import case_document, history_data, history_document
+    from hub.db.models import CaseRow, HistoryRow
+    from hub.domain.clock import LOCAL_TZ
+
+    dialect = sqlite.dialect()
+    column_type = CaseRow.__table__.c.created_at.type
+    as_stored = column_type.dialect_impl(dialect).bind_processor(dialect)
+    for value in (datetime(2018, 12, 28, 6, 5, tzinfo=timezone.utc), datetime(2024, 5, 6, 7, 8, 9, 123, tzinfo=timezone.utc),
+                  datetime(2018, 12, 28, 14, 5, tzinfo=LOCAL_TZ)):
+        assert sqlite_time(value) == as_stored(value)
+    as_json = HistoryRow.__table__.c.data.type.dialect_impl(dialect).bind_processor(dialect)
+    for i, (line, m) in enumerate(_mapped_rows(config, catalogue)):
+        for run in (None, 3):
+            assert history_document(m, line, run, i + 2) == as_json(history_data(m, line, run, i + 2))
+    doc = case_document(m, "51200020190301000001", "2024-05-06T07:08:09Z", line)
+    assert doc == as_json(json.loads(doc))
+
+
+def test_rows_the_model_refuses_are_refused_with_its_own_words(config, catalogue):
+    mapping = config.mapping("12369")
+    raw_division = mapping.model_copy(update={"codes": mapping.codes.model_copy(update={"division": {}})})
+    mapper = RowMapper(raw_division, catalogue)
+    row = {"report_id": "HB-9", "report_time": "2019-03-01 10:00:00", "pollution_type": "air", "description": "烟尘",
+           "county_code": "51200", "status": "3"}
+    with pytest.raises(RowRefused) as err:
+        mapper.map(row)
+    assert err.value.reason == "String should match pattern '^\\d{6}(\\d{3}(\\d{3})?)?$'"
+    assert mapper.map(row | {"county_code": "512021001"}).division_code == "512021001"
+    # JSON can carry an unpaired surrogate; pydantic refuses such text, and so does the import.
+    with pytest.raises(RowRefused) as err:
+        mapper.map(row | {"county_code": "512021", "subject": "烟尘", "description": "烟\ud800尘"})
+    assert err.value.column == "description" and "unicode string" in err.value.reason
+    with pytest.raises(RowRefused) as err:  # the reply is stored in the case: it must read back
+        mapper.map(row | {"county_code": "512021", "result": "已\udc00处理"})
+    assert err.value.column == "result" and "unicode string" in err.value.reason
+    m = mapper.map(row | {"county_code": "512021", "subject": "t" * 300})
+    assert m.title == "t" * 200 and m.draft.title == m.title and m.draft.place.division_code == "512021"
