@@ -1,0 +1,1 @@
+"""Adapter for MY SOAP SYSTEM (template): replace this line with what the system is."""
