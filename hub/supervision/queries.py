@@ -5,6 +5,8 @@ and the history an assessment is computed from. Reads only: every change is `hub
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,23 +36,31 @@ class Markers:
         return (number, action, which.value, due) in self.seen
 
 
-def running_cases(db: Database) -> tuple[list[Case], Markers]:
-    """Cases whose time limits run (without their history), and the warn/overdue lines of each."""
+def running_cases(db: Database, page: int = _CHUNK) -> Iterator[tuple[list[Case], Markers]]:
+    """Cases whose time limits run (without their history), a page at a time in id order,
+    each page with the warn/overdue lines of its cases: a sweep holds one page in memory,
+    however many cases run."""
     states = [s.value for s in RUNNING_STATES]
-    with db.read() as s:
-        rows = s.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.state.in_(states)).order_by(CaseRow.id)).all()
-        ids = {row.id: row.doc["number"] for row in rows}
-        markers = Markers()
-        id_list = list(ids)
-        for i in range(0, len(id_list), _CHUNK):
+    after = 0
+    while True:
+        with db.read() as s:
+            rows = s.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.state.in_(states), CaseRow.id > after)
+                             .order_by(CaseRow.id).limit(page)).all()
+            if not rows:
+                return
+            ids = {row.id: row.doc["number"] for row in rows}
+            markers = Markers()
             lines = s.execute(select(HistoryRow.case_id, HistoryRow.action, HistoryRow.data)
-                              .where(HistoryRow.case_id.in_(id_list[i:i + _CHUNK]),
+                              .where(HistoryRow.case_id.in_(list(ids)),
                                      HistoryRow.action.in_(("warn", "mark_overdue")))).all()
             for line in lines:
                 due = (line.data or {}).get("due_at")
                 if due:
                     markers.seen.add((ids[line.case_id], line.action, line.data.get("deadline"), datetime.fromisoformat(due)))
-    return [Case.model_validate({**row.doc, "history": []}) for row in rows], markers
+        yield [Case.model_validate({**row.doc, "history": []}) for row in rows], markers
+        if len(rows) < page:
+            return
+        after = rows[-1].id
 
 
 # -- the supervised list -------------------------------------------------------------------

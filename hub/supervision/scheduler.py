@@ -80,9 +80,9 @@ class Scheduler:
         """Warn, mark overdue and supervise every case that is due for it, now."""
         result = RunResult()
         now = self.hub.clock.now()
-        cases, markers = running_cases(self.hub.db)
-        for case in cases:
-            self._case(case, markers, now, result)
+        for cases, markers in running_cases(self.hub.db):
+            for case in cases:
+                self._case(case, markers, now, result)
         if result.changes:
             log.info("scheduler: %d warned, %d overdue, %d supervised, %d skipped",
                      len(result.warned), len(result.overdue), len(result.supervised), len(result.skipped))

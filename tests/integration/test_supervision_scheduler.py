@@ -201,3 +201,27 @@ def test_the_worker_runs_in_the_background_and_stops(hub, clock) -> None:
     assert hub.cases.get(number, AGENT).flags.supervised
     # stop() released the lease: another holder takes it at once.
     assert Scheduler(hub, holder="next").lease.acquire()
+
+
+def test_a_sweep_reads_running_cases_a_page_at_a_time_and_misses_none(hub, clock, monkeypatch) -> None:
+    from hub.supervision import queries
+
+    numbers = [dispatched(hub) for _ in range(5)]
+    register(hub)  # registered, not dispatched: its time limits do not run
+    pages = list(queries.running_cases(hub.db, page=2))
+    assert [len(cases) for cases, _ in pages] == [2, 2, 1]
+    assert [case.number for cases, _ in pages for case in cases] == numbers
+
+    clock.set(clock.now() + timedelta(days=60))  # every deadline long past
+    original = queries.running_cases
+    queries_pages: list[int] = []
+
+    def small_pages(db, page=2):  # noqa: ANN001, ANN202 - the scheduler's reader with tiny pages
+        for cases, markers in original(db, page=2):
+            queries_pages.append(len(cases))
+            yield cases, markers
+
+    monkeypatch.setattr("hub.supervision.scheduler.running_cases", small_pages)
+    result = Scheduler(hub).sweep()
+    assert queries_pages == [2, 2, 1]
+    assert set(numbers) <= {entry.split(":")[0] for entry in result.overdue}
