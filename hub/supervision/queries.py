@@ -90,7 +90,7 @@ def supervised_cases(db: Database, actor: Actor, open_only: bool, unit: str | No
         repo = CaseRepository(s)
         stmt = (select(CaseRow.id, CaseRow.doc, HistoryRow.seq, HistoryRow.at, HistoryRow.actor, HistoryRow.data)
                 .join(HistoryRow, HistoryRow.case_id == CaseRow.id)
-                .where(HistoryRow.action == "supervise", *repo._visibility(actor)))
+                .where(HistoryRow.action == "supervise", *repo.visibility(actor)))
         if open_only:
             stmt = stmt.where(CaseRow.state.in_([st.value for st in HANDLING_STATES]))
         if unit:
