@@ -68,9 +68,10 @@ def create_sink(state: SinkState | None = None) -> FastAPI:
                 return answer
         try:
             body = await request.json()
-            messages = body["messages"]
-            assert isinstance(messages, list) and all(isinstance(m, dict) and m.get("idempotency_key") for m in messages)
-        except (ValueError, KeyError, TypeError, AssertionError):
+        except ValueError:
+            body = None
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list) or not all(isinstance(m, dict) and m.get("idempotency_key") for m in messages):
             return JSONResponse({"error": "messages: a list of messages, each with its idempotency_key"}, status_code=400)
         results = []
         with state.lock:
