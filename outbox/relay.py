@@ -135,6 +135,10 @@ class Relay:
         peer dedupes; the case data that caused them was committed durably before."""
         if not outcomes and limit <= 0:
             return []
+        if limit > 0 and len(self._adapter_facts) < len(self.hub.settings.destinations):
+            # Build the adapters (files, clients) before taking the writer, not inside the claim.
+            for destination in self.hub.settings.destinations:
+                self._facts(destination)
         now = self.clock.now()
         with self.db.write(durable=False) as s:
             if outcomes:
