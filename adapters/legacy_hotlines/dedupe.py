@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from adapters.legacy_hotlines.config import Dedupe
-from adapters.legacy_hotlines.tables import PENDING, LegacyCandidateRow, LegacyRecordRow
+from adapters.legacy_hotlines.tables import PENDING, LegacyCandidateRow, LegacyRecordRow, ensure_phone_index
 from hub.db.models import CaseRow
 
 HUB_LINE = "12345"  # the index's name for 12345's own cases
@@ -94,6 +94,7 @@ def index_hub_cases(s: Session, limit_chars: int, batch: int = 1000) -> int:
 def find_candidates(s: Session, rules: Dedupe, now: datetime, batch: int = 500) -> DedupeResult:
     """Compare every record not yet compared with the records of the same phone in the window."""
     result = DedupeResult()
+    ensure_phone_index(s)  # an import that crashed may have left it out (importer._defer_phone_index)
     result.indexed_hub_cases = index_hub_cases(s, rules.max_text_chars)
     window = timedelta(days=rules.window_days)
     insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert

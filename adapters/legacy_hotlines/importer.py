@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -36,7 +36,9 @@ from adapters.legacy_hotlines.mapping import (
     IMPORT_ACTOR, MappedRow, RowMapper, RowRefused, case_document, history_document, json_time,
 )
 from adapters.legacy_hotlines.readers import Row, RowSource, file_kind, inspect_file
-from adapters.legacy_hotlines.tables import DONE, RUNNING, LegacyImportRunRow, LegacyRecordRow
+from adapters.legacy_hotlines.tables import (
+    DONE, RUNNING, LegacyImportRunRow, LegacyRecordRow, drop_phone_index, ensure_phone_index,
+)
 from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, ExternalRefRow, HistoryRow
 from hub.domain.clock import LOCAL_TZ
 from hub.mappings import UnknownCode
@@ -167,6 +169,7 @@ class LegacyImporter:
         source = RowSource(path, kind, facts)
         batch: list[Row] = []
         done = 0
+        deferred = run is not None and self._defer_phone_index(facts.size)
         # Millions of short-lived objects trigger collections; a full one would also walk the
         # whole long-lived heap (models, schemas, the app). Frozen, that heap sits them out.
         gc.freeze()
@@ -192,6 +195,9 @@ class LegacyImporter:
             gc.unfreeze()
             bar.close()
             rejects.close()
+            if deferred:  # stopped, failed or done: the index is back before anything else runs
+                with self.hub.db.write() as s:
+                    ensure_phone_index(s)
         if run is not None:
             with self.hub.db.write() as s:
                 _checkpoint_less_often(s, restore=True)
@@ -208,6 +214,22 @@ class LegacyImporter:
     def dedupe(self) -> DedupeResult:
         with self.hub.db.write() as s:
             return find_candidates(s, self.config.dedupe, self.hub.clock.now())
+
+    def _defer_phone_index(self, file_size: int) -> bool:
+        """Leave the dedupe index by phone out while a large file loads, and build it once at
+        the end. Its key is a hash, so each row lands at a random place in it: a batch dirties
+        a page of that index per row, which is written to the WAL at every commit. Building it
+        afterwards is one sort. Only when the file may hold at least as many rows as the table
+        already does (a small file into a large table keeps the index and inserts into it).
+        While it is out only the duplicate search, which runs after the import, is slower;
+        `ensure_phone_index` puts it back (here, after the loop, and before any search)."""
+        with self.hub.db.write() as s:
+            held = s.execute(select(func.count()).select_from(LegacyRecordRow)).scalar_one()
+            if file_size // _MAX_BYTES_PER_ROW < held:
+                ensure_phone_index(s)  # a run that crashed while it was out
+                return False
+            drop_phone_index(s)
+            return True
 
     # -- runs ------------------------------------------------------------------------------
     def _open_run(self, line: str, path: Path, sha: str) -> LegacyImportRunRow:
@@ -358,6 +380,11 @@ class LegacyImporter:
             out.append(f"{day}{next_free[day]:06d}")
             next_free[day] += 1
         return out
+
+
+# No export row is longer than this on average (the bench's are ~180 bytes): file size / this
+# is a low estimate of the rows in a file, so the index is deferred only when it pays.
+_MAX_BYTES_PER_ROW = 512
 
 
 # SQLite copies the WAL back into the database (a checkpoint, with its own fsync) once the WAL

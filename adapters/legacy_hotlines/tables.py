@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Float, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hub.db.models import Base, BigId, UTCDateTime
 
@@ -58,6 +58,19 @@ class LegacyRecordRow(Base):
         Index("ix_legacy_records_phone", "phone_key", "received_at"),
         Index("ix_legacy_records_compared", "compared"),
     )
+
+
+PHONE_INDEX = next(i for i in LegacyRecordRow.__table__.indexes if i.name == "ix_legacy_records_phone")
+
+
+def ensure_phone_index(s: Session) -> None:
+    """Put back the phone index if an import deferred it and did not get to rebuild it (a
+    crash): the duplicate search finds a person's records through it. A no-op when present."""
+    PHONE_INDEX.create(s.connection(), checkfirst=True)
+
+
+def drop_phone_index(s: Session) -> None:
+    PHONE_INDEX.drop(s.connection(), checkfirst=True)
 
 
 class LegacyCandidateRow(Base):

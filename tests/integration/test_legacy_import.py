@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.legacy_hotlines.importer import LegacyImporter
-from adapters.legacy_hotlines.tables import LegacyCandidateRow, LegacyImportRunRow
+from adapters.legacy_hotlines.tables import LegacyCandidateRow, LegacyImportRunRow, LegacyRecordRow
 from hub.db.models import CaseRow, EventRow, ExternalRefRow
 from hub.domain.access import Actor
 from hub.domain.clock import LOCAL_TZ
@@ -201,6 +201,45 @@ def test_likely_duplicates_are_linked_with_a_score_never_merged_by_themselves(hu
     assert dismissed.status == "dismissed"
     assert {c.id for c in candidates.list("pending")} == {
         pairs[(numbers["12315:SC2018120002"], numbers["12369:HB-2019-0001"])].id, pairs[(own_case.number, numbers["12333:RS20190007"])].id}
+
+
+def phone_index_present(hub) -> bool:
+    from sqlalchemy import inspect
+    with hub.db.read() as s:
+        return "ix_legacy_records_phone" in {i["name"] for i in inspect(s.connection()).get_indexes("legacy_records")}
+
+
+def test_the_phone_index_left_out_during_a_load_is_back_after_it_and_duplicates_are_found(hub, tmp_path, monkeypatch):
+    """A large file loads without the dedupe index by phone and builds it at the end; stopped
+    or crashed, the index comes back before the next search, and the search finds the same."""
+    imp = importer(hub, batch_size=3)
+    seen = []
+    write = LegacyImporter._write
+    monkeypatch.setattr(LegacyImporter, "_write", lambda self, *a: (seen.append(phone_index_present(hub)), write(self, *a))[1])
+    imp.run("12315", CSV_12315, stop_after_batches=1)
+    assert seen == [False] and phone_index_present(hub)  # out while loading, back once stopped
+    imp.run("12315", CSV_12315)
+    assert phone_index_present(hub)
+    # A crash while it was out: the next search puts it back and finds the same pair.
+    with hub.db.write() as s:
+        from adapters.legacy_hotlines.tables import drop_phone_index
+        drop_phone_index(s)
+        s.execute(LegacyRecordRow.__table__.update().values(compared=False))
+        s.execute(LegacyCandidateRow.__table__.delete())
+    assert imp.dedupe().candidates
+    assert phone_index_present(hub)
+    with hub.db.read() as s:
+        pairs = s.execute(select(LegacyCandidateRow.case_a, LegacyCandidateRow.case_b)).all()
+    pair = (hub.cases.find_by_ref("legacy.12315", "SC2018120001").number, hub.cases.find_by_ref("legacy.12315", "SC2018120008").number)
+    assert [tuple(p) for p in pairs] == [pair]
+    # A small file into a table that holds more rows than it can: the index stays and takes the rows.
+    seen.clear()
+    small = tmp_path / "12315_one.csv"
+    lines = CSV_12315.read_bytes().splitlines(keepends=True)
+    small.write_bytes(lines[0] + "SC2018120099,2019年03月01日 09:00,新某,13100001111,投诉,01,新问题,新的投诉内容,,雁江区,已办结,市局,,\r\n".encode("gbk"))
+    monkeypatch.setattr("adapters.legacy_hotlines.importer._MAX_BYTES_PER_ROW", small.stat().st_size)  # "1 row" vs 5 held
+    assert imp.run("12315", small).accepted == 1
+    assert seen == [True]
 
 
 def test_imported_rows_read_back_as_the_model_would_have_stored_them(hub, tmp_path):
