@@ -95,6 +95,26 @@ def test_status_changes_arrive_in_order_and_deduplicated(province, transport) ->
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_return_goes_up_as_request_then_decision(province, transport) -> None:
+    live, state = province
+    adapter = _adapter(live, transport)
+    province_id = adapter.deliver(_message("case.registered", 1)).external_ref.external_id  # type: ignore[union-attr]
+    steps = [("case.accepted", {}), ("case.dispatched", {"lead_unit": "ZY-SCJGJ"}),
+             ("case.return_requested", {"unit": "ZY-SCJGJ", "reason": "不属于本单位职责"}),
+             ("case.return_decided", {"approved": True, "unit": "ZY-SCJGJ"}),
+             ("case.redispatched", {"lead_unit": "ZY-ZJJ", "co_units": []})]
+    for seq, (event, data) in enumerate(steps, start=2):
+        adapter.deliver(_message(event, seq, data, external_id=province_id))
+    pushes = state.pushes(province_id)
+    assert [(p["StatusCode"], int(p["Seq"])) for p in pushes] == [("10", 2), ("20", 3), ("34", 4), ("35", 5), ("21", 6)]
+    asked, decided = pushes[2], pushes[3]
+    assert (asked["HandlerUnit"], asked["Opinion"]) == ("SC512000-SCJG", "不属于本单位职责")
+    assert str(decided["Approved"]).lower() == "true" and decided["HandlerUnit"] == "SC512000-SCJG"
+    assert pushes[4]["HandlerUnit"] == "SC512000-ZJJ"
+    assert adapter.query(province_id)["StatusCode"] == "21"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize(("fault", "error", "code"), [
     ("transient", TransientError, "BUSY"), ("permanent", PermanentError, "INVALID_REQUEST"),
     ("unknown", TransientError, "E999"), ("http503", TransientError, None), ("malformed", TransientError, None),

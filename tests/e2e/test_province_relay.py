@@ -220,3 +220,35 @@ def test_an_assigned_case_is_pulled_once_acknowledged_dispatched_and_its_changes
     assert all(p["ProvinceCaseId"] == province_id and p["CityCaseNo"] == number for p in pushes)
     assert pushes[1]["HandlerUnit"] == "SC512000-RSJ"
     assert {r.status for r in outbox_rows(hub, number)} == {DELIVERED}
+
+
+# -- 退回: a unit returns a case ----------------------------------------------------------------
+def test_a_returned_case_goes_up_as_return_request_and_decision_in_order(hub, api, province, transport) -> None:
+    """statuses.yaml 34 (退回申请) and 35 (退回审核): a refused return, then an approved one
+    and the re-dispatch (21) it leads to, each with the unit and the reason or decision."""
+    state, _ = province
+    number = register(api)
+    agent, unit, supervisor = api["agent"], api["unit"], api["supervisor"]
+    act(agent, number, action="accept")
+    act(agent, number, action="dispatch", lead_unit="ZY-SCJGJ")
+    asked = act(unit, number, action="request_return", reason="不属于本单位职责，建议转住建部门")
+    assert asked["state"] == "return_requested"
+    assert act(supervisor, number, action="decide_return", approved=False)["state"] == "awaiting_sign_off"  # back to the unit
+    act(unit, number, action="sign_off")
+    act(unit, number, action="request_return", reason="经核实属于住建部门职责")
+    assert act(supervisor, number, action="decide_return", approved=True)["state"] == "returned"
+    assert act(agent, number, action="redispatch", lead_unit="ZY-ZJJ")["state"] == "awaiting_sign_off"
+
+    relay(hub).drain(20)
+    province_id, _ = reported_as(state, number)
+    pushes = state.pushes(province_id)
+    assert [(p["StatusCode"], int(p["Seq"])) for p in pushes] == [
+        ("10", 2), ("20", 3), ("34", 4), ("35", 5), ("30", 6), ("34", 7), ("35", 8), ("21", 9)]
+    first_ask, refused, _, second_ask, approved, redispatched = pushes[2:]
+    assert (first_ask["HandlerUnit"], first_ask["Opinion"]) == ("SC512000-SCJG", "不属于本单位职责，建议转住建部门")
+    assert second_ask["Opinion"] == "经核实属于住建部门职责"
+    # REST keeps JSON booleans; zeep reads xsd:boolean back as text in the sandbox.
+    assert [str(p["Approved"]).lower() for p in (refused, approved)] == ["false", "true"]
+    assert refused["HandlerUnit"] == approved["HandlerUnit"] == "SC512000-SCJG"  # the unit that asked
+    assert redispatched["HandlerUnit"] == "SC512000-ZJJ"
+    assert {r.status for r in outbox_rows(hub, number)} == {DELIVERED}
