@@ -57,6 +57,11 @@ class _Feature:
 
     def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
         relay = sub.add_parser("relay", help="deliver the outbox to every destination until SIGTERM/SIGINT")
+        relay.add_argument("--metrics-port", type=int, metavar="N",
+                           help="serve Prometheus metrics at http://HOST:N/metrics (this relay's deliveries, failures "
+                           "and latency, and the shared backlog); 0 picks a free port. Default: none served")
+        relay.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                           help="address the metrics endpoint listens on (default 127.0.0.1; 0.0.0.0 for a remote Prometheus)")
         relay.set_defaults(func=_cmd_relay)
         p = sub.add_parser("outbox", help="look at and steer the outbox: status, dead, replay, pause, resume")
         osub = p.add_subparsers(dest="outbox_cmd", required=True)
@@ -97,9 +102,27 @@ def _cmd_relay(args: argparse.Namespace) -> int:
 
     from hub.logmask import configure_logging
 
+    import sys
+
+    from outbox.metrics import MetricsServer
+
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        print("--metrics-port: a port from 0 to 65535", file=sys.stderr)
+        return 2
     hub = _hub()
     configure_logging(hub.settings.log_level)
+    log = logging.getLogger("hub.outbox")
     handle: OutboxHandle = hub.extras["outbox"]  # type: ignore[assignment]
+    metrics_server: MetricsServer | None = None
+    if args.metrics_port is not None:
+        try:
+            metrics_server = MetricsServer(handle.metrics.registry, args.metrics_host, args.metrics_port)
+        except OSError as exc:
+            print(f"--metrics-port {args.metrics_port}: cannot listen on {args.metrics_host}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            hub.close()
+            return 2
+        log.info("relay metrics at http://%s:%d/metrics", metrics_server.host, metrics_server.port)
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -108,11 +131,12 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     handle.worker.start()
-    logging.getLogger("hub.outbox").info("relay running on %s; SIGTERM or Ctrl-C stops it",
-                                         "SQLite" if hub.db.is_sqlite else "PostgreSQL")
+    log.info("relay running on %s; SIGTERM or Ctrl-C stops it", "SQLite" if hub.db.is_sqlite else "PostgreSQL")
     while not stopping.wait(0.5):
         pass
     handle.worker.stop()
+    if metrics_server is not None:  # after the stop, so what the relay recorded at the end was scrapeable until then
+        metrics_server.close()
     hub.close()
     return 0
 

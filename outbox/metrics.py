@@ -2,7 +2,8 @@
 
 Backlog and oldest age are read from the database at scrape time, so every process that
 serves /metrics reports the shared truth; deliveries, failures and latency are counted by
-the relays of this process.
+the relays of this process. The API serves them at /metrics; a `hotline-hub relay`, which
+serves no API, serves its own with `--metrics-port` (serve_metrics).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
 if TYPE_CHECKING:
@@ -62,3 +63,19 @@ class OutboxMetrics:
             self.latency.labels(destination).observe(max(0.0, (now - outcome.claimed.created_at).total_seconds()))
         elif outcome.kind in ("transient", "permanent"):
             self.failures.labels(destination, outcome.kind).inc()
+
+
+class MetricsServer:
+    """The registry in Prometheus text format over HTTP (prometheus_client's own server, in
+    a daemon thread), for a process that serves no API: `hotline-hub relay --metrics-port`."""
+
+    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
+        # OSError (port taken, address not ours) reaches the caller before any delivery starts.
+        self._server, self._thread = start_http_server(port, addr=host, registry=registry)
+        self.host = host
+        self.port = self._server.server_port  # the one bound, when asked for 0
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

@@ -1,5 +1,6 @@
 """The relay as real processes (`hotline-hub relay`) against a real HTTP peer on loopback:
-SIGKILLed between sending and recording, four of them sharing one PostgreSQL, and one
+SIGKILLed between sending and recording, four of them sharing one PostgreSQL, two of them
+holding off a destination the breaker paused, one serving its own /metrics, and one
 riding out a PostgreSQL restart (a private server, never the shared one)."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from sqlalchemy import create_engine, func, select, text
@@ -24,7 +26,7 @@ from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
 from hub.sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import Settings
-from outbox.tables import DELIVERED, OutboxMessageRow
+from outbox.tables import DELIVERED, PENDING, OutboxDestinationRow, OutboxMessageRow
 from tests.support.factories import draft
 from tests.support.live import LiveServer, free_port
 
@@ -86,9 +88,9 @@ class Relays:
         self.logs = logs
         self.procs: list[subprocess.Popen] = []
 
-    def start(self) -> subprocess.Popen:
+    def start(self, *args: str) -> subprocess.Popen:
         log = open(self.logs / f"relay-{len(self.procs)}.log", "wb")
-        proc = subprocess.Popen([HUB_CLI, "relay"], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([HUB_CLI, "relay", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(proc)
         return proc
 
@@ -210,6 +212,47 @@ def test_four_relays_share_the_work_once_each_in_order(hub, db_url, sink, relays
         holders = conn.execute(select(func.count(func.distinct(OutboxMessageRow.leased_by)))).scalar_one()
     engine.dispose()
     assert holders >= 2, "the work was not shared"
+
+
+def _scrape(url: str) -> str | None:
+    try:
+        answer = httpx.get(url, timeout=2)
+    except httpx.TransportError:
+        return None
+    return answer.text if answer.status_code == 200 else None
+
+
+def test_a_relay_process_serves_its_own_metrics(hub, db_url, sink, relays) -> None:
+    """With workers_in_serve false no API process delivers, so the counters live only in the
+    relay: `--metrics-port` is where Prometheus scrapes them."""
+    state, _, _ = sink
+    port = free_port()
+    metrics_url = f"http://127.0.0.1:{port}/metrics"
+    proc = relays.start("--metrics-port", str(port))
+    _wait(lambda: _scrape(metrics_url) is not None or proc.poll() is not None, 30, "the relay's metrics endpoint", relays)
+    assert proc.poll() is None, relays.log_text()
+    _cases(hub, 2, steps=2)
+    _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 4, 30, "4 messages delivered", relays)
+    # counted just after the commit that recorded them: give the scrape a moment to catch up
+    _wait(lambda: 'outbox_deliveries_total{destination="peer"} 4.0' in (_scrape(metrics_url) or ""), 10,
+          "the delivered counter at 4", relays)
+    text = _scrape(metrics_url)
+    assert text is not None
+    assert 'outbox_delivery_latency_seconds_count{destination="peer"} 4.0' in text
+    assert 'outbox_backlog{destination="peer"} 0.0' in text  # the shared gauges come along
+    assert len(state.order) == 4
+    assert relays.stop_all() == [0], relays.log_text()
+    assert _scrape(metrics_url) is None  # gone with the process
+
+
+def test_a_taken_metrics_port_stops_the_relay_before_it_delivers(hub, db_url, sink, relays) -> None:
+    state, _, _ = sink
+    with LiveServer(create_sink(SinkState())) as taken:
+        _cases(hub, 1, steps=1)
+        proc = relays.start("--metrics-port", str(taken.port))
+        assert proc.wait(timeout=60) == 2
+    assert f"--metrics-port {taken.port}: cannot listen" in relays.log_text()
+    assert state.attempts == 0 and _status_counts(db_url) == {PENDING: 1}
 
 
 # -- PostgreSQL restart ---------------------------------------------------------------------------
