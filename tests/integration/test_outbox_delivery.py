@@ -202,6 +202,42 @@ def test_transient_faults_retry_with_backoff_and_retry_after_until_the_peer_heal
     assert received(state)[0]["attempt"] == 4 and received(state)[0]["case_number"] == case.number
 
 
+def test_a_fresh_relay_continues_the_backoff_from_the_stored_attempts(hub, sink, clock, monkeypatch) -> None:
+    """A restart must not reset the backoff: the relay keeps no count of its own, the row does."""
+    import tenacity.wait
+    from types import SimpleNamespace
+
+    from outbox.relay import Relay
+
+    # Full jitter draws from [0, window]; take the top of the window so each wait names its attempt.
+    monkeypatch.setattr(tenacity.wait, "random", SimpleNamespace(uniform=lambda low, high: high))
+    state, _ = sink
+    state.faults = ["500"] * 6
+    cfg = hub.settings.outbox.model_copy(update={"backoff_base_seconds": 1.0, "backoff_max_seconds": 600.0,
+                                                 "max_attempts": 12})
+    register(hub)
+
+    def fail_once(r: Relay) -> float:
+        r.drain(5)
+        (m,) = messages(hub)
+        assert m.status == PENDING and "500" in m.last_error
+        wait = (m.available_at - clock.now()).total_seconds()
+        clock.advance(timedelta(seconds=wait))
+        return wait
+
+    before = Relay(hub, settings=cfg)
+    assert [fail_once(before) for _ in range(5)] == pytest.approx([1, 2, 4, 8, 16])
+    before.close()
+
+    after = Relay(hub, settings=cfg)  # a new relay, as after a restart
+    assert fail_once(after) == pytest.approx(32)  # attempt 6's window, not attempt 1's (1 s)
+    assert messages(hub)[0].attempts == 6
+    after.drain(5)
+    (m,) = messages(hub)
+    assert (m.status, m.attempts) == (DELIVERED, 7) and received(state)[0]["attempt"] == 7
+    after.close()
+
+
 def test_a_peer_that_is_down_then_starts_gets_the_message(hub, db_url, clock, outbox_cfg) -> None:
     from hub.runtime import build_hub
 
@@ -312,6 +348,30 @@ def test_metrics_count_deliveries_and_latency(hub, sink, api) -> None:
     assert 'outbox_backlog{destination="all"} 0.0' in text
     with hub.db.read() as s:
         assert s.execute(select(func.count()).select_from(OutboxMessageRow)).scalar_one() == 2
+
+
+def test_metrics_count_failures_by_kind_and_the_oldest_age_of_the_backlog(hub, sink, api, clock) -> None:
+    state, _ = sink
+    state.faults = ["500", "400"]
+    retried = register(hub)  # 500: retried later
+    refused = register(hub)  # 400: dead-lettered
+    relay(hub).drain(5)
+    assert {m.case_number: m.status for m in messages(hub)} == {retried.number: PENDING, refused.number: DEAD}
+    clock.advance(timedelta(seconds=90))  # the retried one has waited 90 s since its case committed
+    text = api["anonymous"].get("/metrics").text
+    assert 'outbox_failures_total{destination="all",kind="transient"} 1.0' in text
+    assert 'outbox_failures_total{destination="all",kind="permanent"} 1.0' in text
+    assert 'outbox_backlog{destination="all"} 1.0' in text
+    assert 'outbox_oldest_age_seconds{destination="all"} 90.0' in text
+    assert 'outbox_dead_letters{destination="all"} 1.0' in text
+    assert "outbox_deliveries_total{" not in text  # nothing delivered yet
+
+    relay(hub).drain(5)  # the peer has healed: the backlog and its age go, the failures stay counted
+    text = api["anonymous"].get("/metrics").text
+    assert 'outbox_deliveries_total{destination="all"} 1.0' in text
+    assert 'outbox_failures_total{destination="all",kind="transient"} 1.0' in text
+    assert 'outbox_backlog{destination="all"} 0.0' in text
+    assert 'outbox_oldest_age_seconds{destination="all"} 0.0' in text
 
 
 def test_the_worker_is_woken_by_the_commit_not_by_polling(hub, sink, caplog) -> None:
