@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,18 @@ DESTINATION = "kit"
 
 
 def default_mappings_dir() -> Path:
+    """The mappings the hub itself would load: HUB_MAPPINGS_DIR or the config file's
+    `mappings_dir` when set, else the installed hub's mappings/. The kit checks a new county
+    file in the folder the hub will read it from, not in a copy beside it."""
     from hub.settings import REPO_ROOT
 
+    configured = os.environ.get("HUB_MAPPINGS_DIR")
+    if configured:
+        return Path(configured)
+    if os.environ.get("HUB_CONFIG_FILE"):
+        from hub.settings import Settings
+
+        return Settings().mappings_dir
     return REPO_ROOT / "mappings"
 
 

@@ -97,8 +97,8 @@ def hub_codes(kind: str, catalogue: Catalogue) -> dict[str, str]:
 
 
 def _required(table: MappingTable, codes: dict[str, str]) -> list[str]:
-    if isinstance(table.cover, frozenset):
-        return [c for c in table.cover]
+    if isinstance(table.cover, frozenset):  # in the hub's order, so a report reads the same every run
+        return [c for c in codes if c in table.cover] + sorted(c for c in table.cover if c not in codes)
     if table.cover == "none":
         return []
     if table.cover == "leaves" and table.kind == "categories":
