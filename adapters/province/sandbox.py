@@ -13,6 +13,11 @@ entry of `state.faults`:
     xxe-utf16  the XXE answer encoded UTF-16 (gets past byte scans; zeep's forbid_dtd must refuse it)
 Set `state.encoding = "GBK"` to answer everything in GBK.
 
+WS-Security: with `state.security_password` set, every SOAP call must carry a
+UsernameToken (user `state.security_user`, when set) whose password checks out, as
+PasswordText or as PasswordDigest (Base64(SHA-1(nonce + created + password))); anything
+else is a soap:Client fault AUTH_FAILED, as a real platform answers a wrong password.
+
 Start it alone:  uvicorn --factory adapters.province.sandbox:create_app --port 8002
 (`hotline-hub sandbox` starts it beside the hub and points a destination at it.)
 """
@@ -20,6 +25,9 @@ Start it alone:  uvicorn --factory adapters.province.sandbox:create_app --port 8
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import threading
 from contextlib import asynccontextmanager
@@ -36,6 +44,8 @@ from adapters.province.soap_client import SHIPPED_WSDL
 TNS = "urn:sc12345:exchange:v1"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+PASSWORD_DIGEST = "#PasswordDigest"
 CST = timezone(timedelta(hours=8))
 
 XXE = ('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
@@ -67,6 +77,9 @@ class ProvinceState:
     calls: list[str] = field(default_factory=list)  # operations answered, for tests
     accepted: list[str] = field(default_factory=list)  # RequestIds that took effect, arrival order
     security_users: list[str] = field(default_factory=list)  # WS-Security usernames seen
+    security_kinds: list[str] = field(default_factory=list)  # their password types: PasswordText / PasswordDigest
+    security_user: str | None = None  # when set (with security_password): the only user accepted
+    security_password: str | None = None  # when set: every SOAP call must carry this password (text or digest)
     faults: list[str] = field(default_factory=list)
     slow_seconds: float = 3.0
     encoding: str = "utf-8"
@@ -173,6 +186,35 @@ class ProvinceState:
         pushes = self.statuses.get(province_id, [])
         return {"Result": _ok(), "WorkOrder": order, "StatusCode": pushes[-1]["StatusCode"] if pushes else None,
                 "LastSeq": pushes[-1]["Seq"] if pushes else None}
+
+
+def check_username_token(envelope: etree._Element, user: str | None, password: str | None) -> None:
+    """SandboxFault AUTH_FAILED unless the envelope's UsernameToken carries `password`
+    (and `user`, when given). No password configured: no check."""
+    if password is None:
+        return
+    token = envelope.find(f"{{{SOAP_ENV}}}Header/{{{WSSE}}}Security/{{{WSSE}}}UsernameToken")
+    if token is None:
+        raise SandboxFault("AUTH_FAILED", "认证失败: no WS-Security UsernameToken")
+    name = token.findtext(f"{{{WSSE}}}Username")
+    sent = token.find(f"{{{WSSE}}}Password")
+    if user is not None and name != user:
+        raise SandboxFault("AUTH_FAILED", "认证失败: unknown user")
+    if sent is None or not sent.text:
+        raise SandboxFault("AUTH_FAILED", "认证失败: no password")
+    if (sent.get("Type") or "").endswith(PASSWORD_DIGEST):
+        nonce, created = token.findtext(f"{{{WSSE}}}Nonce"), token.findtext(f"{{{WSU}}}Created")
+        if not nonce or not created:
+            raise SandboxFault("AUTH_FAILED", "认证失败: a PasswordDigest needs Nonce and Created")
+        try:
+            raw_nonce = base64.b64decode(nonce, validate=True)
+        except ValueError:
+            raise SandboxFault("AUTH_FAILED", "认证失败: Nonce is not Base64") from None
+        expected = base64.b64encode(hashlib.sha1(raw_nonce + created.encode() + password.encode()).digest()).decode()
+    else:  # PasswordText, or no Type (the profile's default)
+        expected = password
+    if not hmac.compare_digest(sent.text.encode(), expected.encode()):
+        raise SandboxFault("AUTH_FAILED", "认证失败: wrong password")
 
 
 def _ok() -> dict[str, str]:
@@ -311,10 +353,14 @@ def create_app(state: ProvinceState | None = None, assign_every: float | None = 
             return _xml_response(soap_fault(SandboxFault("INVALID_REQUEST", "not a SOAP envelope")), encoding, 500)
         user = root.find(f".//{{{WSSE}}}UsernameToken/{{{WSSE}}}Username")
         if user is not None:
+            kind = root.find(f".//{{{WSSE}}}UsernameToken/{{{WSSE}}}Password")
             with state.lock:
                 state.security_users.append(user.text or "")
+                state.security_kinds.append("PasswordDigest" if kind is not None and
+                                            (kind.get("Type") or "").endswith(PASSWORD_DIGEST) else "PasswordText")
         operation = etree.QName(call).localname.removesuffix("Request")
         try:
+            check_username_token(root, state.security_user, state.security_password)
             if fault in FAULTS:
                 raise SandboxFault(*FAULTS[fault])
             answer = state.handle(operation, _to_dict(call) or {})

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from adapters.province.adapter import ProvinceAdapter
-from adapters.province.sandbox import ProvinceState, create_app
+from adapters.province.sandbox import SOAP_ENV, TNS, ProvinceState, create_app
 from hub.domain.clock import ManualClock
 from hub.integration.contract import AdapterContext, OutboundMessage, PermanentError, TransientError
 from hub.integration.registry import build_adapter, contract_problems, discover
@@ -169,11 +169,139 @@ def test_gbk_answers_and_requests(province, transport) -> None:
     assert [i.draft.title for i in pulled.items] == ["路灯损坏求助"] and pulled.items[0].draft.person.name == "王五"
 
 
-def test_ws_security_username_token_is_sent(province) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_one_gbk_answer_between_utf8_ones(province, transport) -> None:
+    """The `gbk` fault mode: one answer in GBK to a client that sends UTF-8 and did not
+    configure GBK; it is read by its declared encoding, and the next answer is UTF-8 again."""
     live, state = province
-    adapter = _adapter(live, "soap", username="ziyang-12345", password="s3cret")
+    state.assign(Title="路灯损坏求助", AppealerName="王五", Address="雁江区娇子大道88号")
+    path, body, headers = (("/soap", (f'<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body><FetchAssignedRequest xmlns="{TNS}">'
+                                      '<CityCode>512000</CityCode></FetchAssignedRequest></s:Body></s:Envelope>').encode(),
+                            {"Content-Type": "text/xml; charset=utf-8"}) if transport == "soap" else
+                           ("/rest/fetch-assigned", b'{"CityCode": "512000"}', {"Content-Type": "application/json"}))
+    state.faults = ["gbk"]
+    raw = httpx.post(f"{live.url}{path}", content=body, headers=headers)
+    assert raw.status_code == 200 and "charset=gbk" in raw.headers["content-type"].lower()
+    assert "路灯损坏求助".encode("gbk") in raw.content and "路灯损坏求助".encode() not in raw.content
+
+    adapter = _adapter(live, transport)
+    state.faults = ["gbk", "ok"]
+    pulled = adapter.pull(None)
+    assert [(i.draft.title, i.draft.person.name, i.draft.place.address) for i in pulled.items] == [
+        ("路灯损坏求助", "王五", "雁江区娇子大道88号")]
+    assert [i.draft.title for i in adapter.pull(None).items] == ["路灯损坏求助"]  # the "ok" answer, UTF-8
+    assert state.faults == []
+
+
+def test_rest_bodies_are_logged_masked(province, caplog) -> None:
+    live, state = province
+    caplog.set_level(logging.DEBUG, logger="adapters.province.rest")
+    adapter = _adapter(live, "rest")
     adapter.deliver(_message("case.registered", 1))
-    assert state.security_users == ["ziyang-12345"]
+    state.assign(AppealerName="王五", AppealerPhone="13900139000", Address="雁江区娇子大道88号")
+    assert adapter.pull(None).items[0].draft.person.phone == "13900139000"
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "adapters.province.rest")
+    assert "report_case request" in logged and "fetch_assigned answer" in logged
+    for secret in ("张三", "13800138000", "雁江区建设路12号", "王五", "13900139000", "娇子大道88号"):
+        assert secret not in logged, secret
+    assert '"AppealerName": "***"' in logged and '"Address": "***"' in logged
+    assert "小区噪音扰民" in logged  # the rest of the body stays readable
+
+
+@pytest.fixture
+def unaccepting():
+    """A port that listens but never accepts, its queue already full: a connection to it
+    neither opens nor is refused, as behind a firewall that drops packets."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+
+    class Unaccepting:
+        url = f"http://127.0.0.1:{port}"
+
+    yield Unaccepting
+    for sock in (*fillers, listener):
+        sock.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_connect_timeout_is_not_the_operation_timeout(province, unaccepting, transport) -> None:
+    import time
+
+    # Connecting: connect_timeout (0.4 s) ends the wait, not the operation's 5 s.
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="timed out.*ConnectTimeout"):
+        _adapter(unaccepting, transport, connect_timeout=0.4, timeout=5.0).deliver(_message("case.registered", 1))
+    assert 0.3 < time.monotonic() - started < 2.5
+
+    # Connected, the answer is slow (2 s): timeout (1 s) ends the wait, and a short
+    # connect_timeout (0.2 s) does not cut the operation short.
+    live, state = province
+    state.faults = ["slow"]
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="timed out.*ReadTimeout"):
+        _adapter(live, transport, connect_timeout=0.2, timeout=1.0).deliver(_message("case.registered", 1))
+    assert 0.9 < time.monotonic() - started < 1.9
+
+
+@pytest.mark.parametrize("digest", [False, True], ids=["PasswordText", "PasswordDigest"])
+def test_ws_security_password_is_checked(province, caplog, digest) -> None:
+    live, state = province
+    state.security_user, state.security_password = "ziyang-12345", "s3cret"
+    caplog.set_level(logging.DEBUG, logger="adapters.province.soap")
+    wrong = _adapter(live, "soap", username="ziyang-12345", password="guessed", password_digest=digest)
+    with pytest.raises(PermanentError) as raised:  # AUTH_FAILED is final: retrying cannot fix a password
+        wrong.deliver(_message("case.registered", 1))
+    assert getattr(raised.value, "code", None) == "AUTH_FAILED" and state.reported == {}
+    for nobody in (_adapter(live, "soap"), _adapter(live, "soap", username="someone-else", password="s3cret",
+                                                                   password_digest=digest)):
+        with pytest.raises(PermanentError, match="AUTH_FAILED"):
+            nobody.deliver(_message("case.registered", 1))
+    assert state.reported == {}
+
+    right = _adapter(live, "soap", username="ziyang-12345", password="s3cret", password_digest=digest)
+    assert right.deliver(_message("case.registered", 1)).external_ref is not None
+    assert len(state.reported) == 1 and state.security_users[-1] == "ziyang-12345"
+    assert set(state.security_kinds) == {"PasswordDigest" if digest else "PasswordText"}
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "adapters.province.soap")
+    assert "ReportCase request" in logged and "s3cret" not in logged and "guessed" not in logged
+
+
+def test_sandbox_checks_a_digest_against_its_own_nonce_and_created() -> None:
+    """The digest check itself, on a hand-written token: a replayed digest with a changed
+    Created, or a digest made with another password, is refused."""
+    import base64
+    import hashlib
+
+    from lxml import etree
+
+    from adapters.province.sandbox import SOAP_ENV, WSSE, WSU, SandboxFault, check_username_token
+
+    def envelope(created: str, digest_created: str, password: str) -> etree._Element:
+        nonce = b"0123456789abcdef"
+        digest = base64.b64encode(hashlib.sha1(nonce + digest_created.encode() + password.encode()).digest()).decode()
+        return etree.fromstring(
+            f'<s:Envelope xmlns:s="{SOAP_ENV}" xmlns:o="{WSSE}" xmlns:u="{WSU}"><s:Header><o:Security><o:UsernameToken>'
+            f'<o:Username>u</o:Username><o:Password Type="x#PasswordDigest">{digest}</o:Password>'
+            f'<o:Nonce>{base64.b64encode(nonce).decode()}</o:Nonce><u:Created>{created}</u:Created>'
+            '</o:UsernameToken></o:Security></s:Header><s:Body/></s:Envelope>')
+
+    at = "2025-09-26T02:00:00Z"
+    check_username_token(envelope(at, at, "pw"), "u", "pw")
+    check_username_token(envelope(at, at, "anything"), "u", None)  # no password configured: no check
+    for bad in (envelope("2025-09-26T02:05:00Z", at, "pw"), envelope(at, at, "other")):
+        with pytest.raises(SandboxFault) as raised:
+            check_username_token(bad, "u", "pw")
+        assert raised.value.code == "AUTH_FAILED" and not raised.value.server
 
 
 def test_soap_envelopes_are_logged_masked(province, caplog) -> None:
