@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.legacy_hotlines.candidates import CandidateNotFound, Candidates
+from adapters.legacy_hotlines.config import bridge_destination
 from hub.api.deps import HubDep, require_roles
 from hub.api.problems import problem
 from hub.domain.access import Actor
@@ -80,9 +81,11 @@ async def dismiss(request: Request, hub: HubDep, actor: Supervisor, candidate_id
 
 @router.get("/lines", summary="The legacy lines, their merge mode and domain")
 async def lines(hub: HubDep, actor: Centre) -> list[dict[str, Any]]:
-    cfg = hub.extras["legacy"]["config"]
+    cfg, gaps = hub.extras["legacy"]["config"], hub.extras["legacy"]["unbridged"]
     return [{"line": e.line, "name_zh": e.name_zh, "mode": e.mode.value, "categories": list(e.categories),
-             "sub_centre_unit": e.sub_centre_unit, "bridge": e.bridge.model_dump() if e.bridge else None}
+             "sub_centre_unit": e.sub_centre_unit, "bridge": e.bridge.model_dump() if e.bridge else None,
+             "bridge_destination": bridge_destination(hub.settings.destinations, e.line) if e.bridge else None,
+             "bridge_gap": gaps.get(e.line)}
             for e in cfg.lines.values()]
 
 

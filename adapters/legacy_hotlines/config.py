@@ -228,6 +228,36 @@ class LegacyConfig:
         return None
 
 
+BRIDGE_ADAPTER = "legacy_bridge"  # LegacyBridgeAdapter.name (bridge.py imports this module, not the other way)
+
+
+def bridge_gaps(config: LegacyConfig, destinations: dict[str, Any]) -> dict[str, str]:
+    """双号并行 lines that exchange nothing live, each with why: lines.yaml says the line keeps
+    its number and shares cases, but no enabled `legacy_bridge` destination in the settings
+    names it (the line's address is deployment settings, not mapping data). `destinations`
+    is Settings.destinations (name -> DestinationConfig)."""
+    enabled: dict[str, list[str]] = {}
+    disabled: dict[str, list[str]] = {}
+    for name, dest in destinations.items():
+        if dest.adapter == BRIDGE_ADAPTER:
+            (enabled if dest.enabled else disabled).setdefault(str(dest.settings.get("line", "")), []).append(name)
+    gaps: dict[str, str] = {}
+    for entry in config.lines.values():
+        if entry.mode is not MergeMode.PARALLEL or entry.line in enabled:
+            continue
+        off = disabled.get(entry.line)
+        gaps[entry.line] = (f"its destination {', '.join(off)} is disabled" if off else
+                            f"no {BRIDGE_ADAPTER} destination with line {entry.line!r} in the settings")
+    return gaps
+
+
+def bridge_destination(destinations: dict[str, Any], line: str) -> str | None:
+    """The enabled legacy_bridge destination of a line, if any (the first by name)."""
+    names = sorted(name for name, dest in destinations.items()
+                   if dest.adapter == BRIDGE_ADAPTER and dest.enabled and str(dest.settings.get("line", "")) == line)
+    return names[0] if names else None
+
+
 def legacy_dir(mappings_dir: Path) -> Path:
     return mappings_dir / "legacy"
 

@@ -25,6 +25,7 @@ class _Feature:
         config = load_legacy(hub.settings.mappings_dir, hub.catalogue)  # a bad file stops the start here
         hub.routers.append(router)
         hub.extras["legacy"] = {"config": config, "candidates": Candidates(hub)}
+        _warn_unbridged(hub, config)
         for puller in _pullers(hub, config):
             hub.workers.append(puller)
         if config.sub_centre_lines():
@@ -47,7 +48,8 @@ class _Feature:
         imp.add_argument("--no-dedupe", action="store_true", help="skip the duplicate search after the import")
         imp.add_argument("--quiet", action="store_true", help="no progress bar")
         imp.set_defaults(func=_cmd_import)
-        check = lsub.add_parser("check", help="validate mappings/legacy/*.yaml")
+        check = lsub.add_parser("check", help="validate mappings/legacy/*.yaml; say which 双号并行 lines have no bridge")
+        check.add_argument("--strict", action="store_true", help="exit 1 when a 双号并行 line has no bridge destination")
         check.set_defaults(func=_cmd_check)
         dd = lsub.add_parser("dedupe", help="look for duplicates among imported and 12345 cases")
         dd.set_defaults(func=_cmd_dedupe)
@@ -67,6 +69,27 @@ class _Feature:
         route = lsub.add_parser("route", help="设分中心: dispatch accepted cases of sub-centre lines to their units")
         route.add_argument("--once", action="store_true", help="one look, then exit (default: keep routing until Ctrl-C)")
         route.set_defaults(func=_cmd_route)
+
+
+def _warn_unbridged(hub: "Hub", config) -> None:  # noqa: ANN001
+    """A 双号并行 line with no bridge destination exchanges nothing live: said loudly at start.
+
+    A warning, not a refusal to start: lines.yaml (mapping data, shipped) declares 12315 and
+    12320 as 双号并行, but their addresses are deployment settings that the embedded default
+    cannot know, so refusing would stop `hotline-hub serve` out of the box and every one-shot
+    command with it. A line may also be declared before its system is reachable; its history
+    imports meanwhile. `hotline-hub legacy check --strict` fails on the same gap for a
+    deployment's own checks."""
+    import logging
+
+    from adapters.legacy_hotlines.config import bridge_gaps
+
+    gaps = bridge_gaps(config, hub.settings.destinations)
+    hub.extras["legacy"]["unbridged"] = gaps
+    for line, why in gaps.items():
+        logging.getLogger("adapters.legacy").warning(
+            "legacy line %s is 双号并行 (number kept, cases shared) but has no live bridge: %s. No 12345 case goes "
+            "over to it and none it takes comes in until one is configured (docs/legacy.md, Live bridge)", line, why)
 
 
 def _pullers(hub: "Hub", config) -> list:  # noqa: ANN001
@@ -122,7 +145,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from adapters.legacy_hotlines.config import load_legacy
+    from adapters.legacy_hotlines.config import BRIDGE_ADAPTER, bridge_destination, bridge_gaps, load_legacy
     from hub.mappings import MappingError, load_catalogue
     from hub.settings import Settings
 
@@ -132,10 +155,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
     except MappingError as exc:
         print(exc)
         return 1
+    gaps = bridge_gaps(config, settings.destinations)
     for entry in config.lines.values():
-        extra = entry.sub_centre_unit or (f"bridge {entry.bridge.transport}" if entry.bridge else "")
+        extra = entry.sub_centre_unit or ""
+        if entry.bridge is not None:
+            dest = bridge_destination(settings.destinations, entry.line)
+            extra = f"bridge {entry.bridge.transport} -> destination {dest}" if dest else \
+                f"bridge {entry.bridge.transport}: NOT CONNECTED ({gaps[entry.line]})"
         print(f"{entry.line} {entry.name_zh:<16} {entry.mode.value} {','.join(entry.categories) or '-'} {extra}")
-    return 0
+    for line, why in gaps.items():
+        print(f"warning: line {line} is 双号并行 but has no live bridge ({why}): nothing is exchanged with it "
+              f"until a {BRIDGE_ADAPTER} destination names it", file=sys.stderr)
+    return 1 if gaps and args.strict else 0
 
 
 def _cmd_dedupe(args: argparse.Namespace) -> int:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from sqlalchemy import delete
 
@@ -170,3 +172,22 @@ def test_status_changes_of_a_case_the_line_holds_are_pushed_over_rest(bridged_hu
         assert "holds no case" in adapter.deliver(stranger).detail  # the line answered 404: not a dead letter
     finally:
         adapter.close()
+
+
+def test_a_parallel_line_without_a_bridge_is_warned_at_start(db_url, clock, line, caplog):
+    from hub.runtime import build_hub
+
+    _, url = line
+    dest = DestinationConfig(adapter="legacy_bridge", settings={"line": "12315", "base_url": url}, events=["case.*"])
+    caplog.set_level(logging.WARNING, logger="adapters.legacy")
+    h = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={"line12315": dest}), clock)
+    try:
+        warned = [r.getMessage() for r in caplog.records if r.name == "adapters.legacy"]
+        assert len(warned) == 1 and warned[0].startswith("legacy line 12320 is 双号并行") and "no live bridge" in warned[0]
+        assert list(h.extras["legacy"]["unbridged"]) == ["12320"]
+        assert [w.name for w in h.workers if getattr(w, "name", "").startswith("legacy-puller")] == ["legacy-puller-12315"]
+    finally:
+        for worker in h.workers:
+            if getattr(worker, "name", "").startswith("legacy-puller"):
+                worker.adapter.close()
+        h.close()
