@@ -172,12 +172,16 @@ def _cmd_dead(args: argparse.Namespace) -> int:
 def _cmd_replay(args: argparse.Namespace) -> int:
     import sys
 
-    from outbox.admin import replay
+    from outbox.admin import known_destination, replay
 
     if not args.ids and not args.destination and not args.all:
         print("name dead-letter ids, --destination, or --all", file=sys.stderr)
         return 2
-    n = replay(_hub(), args.ids or None, args.destination)
+    hub = _hub()
+    if args.destination and not known_destination(hub, args.destination):  # as the API's 404: a typo is not "replayed 0"
+        print(f"--destination {args.destination!r}: neither configured nor holding messages", file=sys.stderr)
+        return 2
+    n = replay(hub, args.ids or None, args.destination)
     print(f"replayed {n}")
     return 0
 

@@ -63,3 +63,57 @@ def test_status_dead_replay_pause_resume(sqlite_template, tmp_path: Path, clock)
             assert s.execute(select(OutboxMessageRow)).first() is None
     finally:
         hub.close()
+
+
+def test_replay_several_ids_a_destination_or_everything(sqlite_template, tmp_path: Path, clock) -> None:
+    url = sqlite_template.fresh(tmp_path)
+    dests = {**DEST, "other": {**DEST["peer"], "settings": {"url": "http://127.0.0.1:9/other"}}}
+    config = tmp_path / "hub.yaml"
+    config.write_text(yaml.safe_dump({"destinations": dests}), encoding="utf-8")
+    env = {**os.environ, "HUB_DATABASE_URL": url, "HUB_CONFIG_FILE": str(config), "HUB_LOG_LEVEL": "WARNING"}
+
+    def replay(*args: str) -> str:
+        out = subprocess.run([HUB_CLI, "outbox", "replay", *args], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    hub = build_hub(Settings(database_url=url, destinations=dests), clock)
+
+    def kill_all() -> None:
+        with hub.db.write() as s:
+            for row in s.execute(select(OutboxMessageRow)).scalars():
+                row.status, row.attempts, row.last_error = DEAD, 4, "PermanentError: peer refused with 400"
+
+    def statuses() -> dict[int, tuple[str, int]]:
+        with hub.db.read() as s:
+            return {r.id: (r.status, r.attempts) for r in s.execute(select(OutboxMessageRow)).scalars()}
+
+    try:
+        for _ in range(3):
+            hub.cases.register(CaseDraft.model_validate(draft()), Actor("agent", Role.AGENT))
+        with hub.db.read() as s:
+            ids = {d: list(s.execute(select(OutboxMessageRow.id).where(OutboxMessageRow.destination == d)
+                                     .order_by(OutboxMessageRow.id)).scalars()) for d in dests}
+        assert [len(v) for v in ids.values()] == [3, 3]
+        kill_all()
+
+        assert replay(str(ids["peer"][0]), str(ids["peer"][2])) == "replayed 2"
+        after = statuses()
+        assert [after[i] for i in ids["peer"]] == [(PENDING, 0), (DEAD, 4), (PENDING, 0)]
+        assert all(after[i] == (DEAD, 4) for i in ids["other"])
+        assert replay(str(ids["peer"][0])) == "replayed 0"  # no longer dead: left alone
+
+        assert replay("--destination", "other") == "replayed 3"
+        after = statuses()
+        assert all(after[i] == (PENDING, 0) for i in ids["other"]) and after[ids["peer"][1]] == (DEAD, 4)
+        # ids and a destination together: only those ids of that destination
+        assert replay(str(ids["peer"][1]), "--destination", "other") == "replayed 0"
+        nowhere = subprocess.run([HUB_CLI, "outbox", "replay", "--destination", "nowhere"], env=env,
+                                 capture_output=True, text=True, timeout=60)
+        assert nowhere.returncode == 2 and "nowhere" in nowhere.stderr  # a typo is not "replayed 0"
+
+        kill_all()
+        assert replay("--all") == "replayed 6"
+        assert set(statuses().values()) == {(PENDING, 0)}
+    finally:
+        hub.close()
