@@ -8,7 +8,12 @@ Each side runs in its own process so its peak memory (ru_maxrss) is its own. Wit
 reported is the median of the per-run ratios (each hub run over the baseline run just
 before it), which a shared, noisy machine disturbs least.
 
-    .venv/bin/python -m bench.legacy_import --rows 1000000 [--repeat 3]
+With --dedupe the hub's child also times the duplicate search that `legacy import` runs
+after the load by default (its own step, with no baseline: the raw driver has nothing like
+it). The generated file has repeat callers: 1 row in 50 comes from the phone of a row up
+to a day before it, with the same complaint, so the search finds pairs to score.
+
+    .venv/bin/python -m bench.legacy_import --rows 1000000 [--repeat 3] [--dedupe]
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ def generate(path: Path, rows: int) -> None:
     """Sorted by time like a real export (about 400 cases a day); 1 row in 200 is bad."""
     rnd = random.Random(12315)
     start = datetime(2015, 1, 1, 8, 0)
+    recent: list[tuple[str, str]] = [("13000000000", TEXTS[0])] * 400
     with path.open("w", encoding="gb18030", newline="") as f:
         w = csv.writer(f)
         w.writerow(HEADER)
@@ -50,7 +56,11 @@ def generate(path: Path, rows: int) -> None:
             when = at.strftime("%Y年%m月%d日 %H:%M") if i % 2 else at.strftime("%Y/%m/%d %H:%M")
             if i % 200 == 199:
                 when = "2018年13月01日"  # refused: no such month
-            w.writerow([f"SC{i:09d}", when, "张三", f"13{rnd.randrange(10**9):09d}", "投诉", f"0{1 + i % 5}", text[:12], text,
+            phone = f"13{rnd.randrange(10**9):09d}"
+            if i % 50 == 49:  # a repeat caller: the phone and complaint of a row up to a day (400 rows) before
+                phone, text = recent[rnd.randrange(len(recent))]
+            recent[i % 400] = (phone, text)
+            w.writerow([f"SC{i:09d}", when, "张三", phone, "投诉", f"0{1 + i % 5}", text[:12], text,
                         f"{area}某街道{i % 300}号", area, "已办结" if i % 3 else "已归档", unit, "已调解，商家同意退货",
                         (at + timedelta(days=3)).strftime("%Y年%m月%d日")])
 
@@ -72,7 +82,7 @@ def migrate(path: Path) -> None:
 
 
 # -- the two sides, each in a child process ------------------------------------------------------
-def run_hub(db: Path, csv_path: Path, batch: int) -> dict:
+def run_hub(db: Path, csv_path: Path, batch: int, dedupe: bool = False) -> dict:
     from hub.runtime import build_hub
     from hub.settings import Settings
     from adapters.legacy_hotlines.importer import LegacyImporter
@@ -83,9 +93,14 @@ def run_hub(db: Path, csv_path: Path, batch: int) -> dict:
         summary = LegacyImporter(hub, hub.extras["legacy"]["config"], batch_size=batch, progress=None).run(
             "12315", csv_path, dedupe=False)
         seconds = time.perf_counter() - started
+        out = {"accepted": summary.accepted, "rejected": summary.rejected, "seconds": seconds}
+        if dedupe:
+            started = time.perf_counter()
+            found = LegacyImporter(hub, hub.extras["legacy"]["config"], progress=None).dedupe()
+            out.update(dedupe_seconds=time.perf_counter() - started, compared=found.compared, candidates=len(found.candidates))
     finally:
         hub.close()
-    return {"accepted": summary.accepted, "rejected": summary.rejected, "seconds": seconds}
+    return out
 
 
 def run_baseline(db: Path, csv_path: Path, batch: int) -> dict:
@@ -148,17 +163,20 @@ def run_baseline(db: Path, csv_path: Path, batch: int) -> dict:
 
 
 def child(args: argparse.Namespace) -> None:
-    fn = run_hub if args.side == "hub" else run_baseline
-    result = fn(Path(args.db), Path(args.csv), args.batch)
+    if args.side == "hub":
+        result = run_hub(Path(args.db), Path(args.csv), args.batch, dedupe=args.dedupe)
+    else:
+        result = run_baseline(Path(args.db), Path(args.csv), args.batch)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result["peak_rss_mb"] = usage.ru_maxrss / 1024
     result["cpu_s"] = usage.ru_utime + usage.ru_stime  # the whole child, start-up included
     print(json.dumps(result))
 
 
-def side(name: str, db: Path, csv_path: Path, batch: int) -> dict:
+def side(name: str, db: Path, csv_path: Path, batch: int, dedupe: bool = False) -> dict:
     out = subprocess.run([sys.executable, "-m", "bench.legacy_import", "--child", name, "--db", str(db), "--csv", str(csv_path),
-                          "--batch", str(batch)], cwd=ROOT, capture_output=True, text=True, env={**os.environ})
+                          "--batch", str(batch), *(["--dedupe"] if dedupe else [])],
+                         cwd=ROOT, capture_output=True, text=True, env={**os.environ})
     if out.returncode != 0:
         raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -172,6 +190,7 @@ def main() -> None:
     p.add_argument("--child", choices=["hub", "baseline"], dest="side")
     p.add_argument("--db")
     p.add_argument("--csv")
+    p.add_argument("--dedupe", action="store_true", help="also time the hub's duplicate search after its import")
     args = p.parse_args()
     if args.side:
         child(args)
@@ -190,13 +209,16 @@ def main() -> None:
             for name in ("baseline", "hub"):
                 db = work / f"{name}.db"
                 fresh_db(template, db)
-                r = side(name, db, csv_path, args.batch)
+                r = side(name, db, csv_path, args.batch, dedupe=args.dedupe and name == "hub")
                 for leftover in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
                     leftover.unlink(missing_ok=True)  # a 1M-row hub database is ~3 GB
                 r["rate"] = (r["accepted"] + r["rejected"]) / r["seconds"]
                 results[name].append(r)
                 print(f"{name:<9} {r['accepted']:>9,} accepted {r['rejected']:>7,} refused  {r['seconds']:7.1f} s  "
                       f"{r['rate']:>8,.0f} rows/s  peak {r['peak_rss_mb']:.0f} MB  cpu {r['cpu_s']:.0f} s", flush=True)
+                if "dedupe_seconds" in r:
+                    print(f"{'':9} duplicate search {r['dedupe_seconds']:7.1f} s  {r['compared'] / r['dedupe_seconds']:>8,.0f} "
+                          f"records/s  {r['candidates']:,} candidates", flush=True)
             ratios.append(results["hub"][-1]["rate"] / results["baseline"][-1]["rate"])
         hub_peak = max(r["peak_rss_mb"] for r in results["hub"])
         if args.repeat > 1:
