@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -71,24 +71,44 @@ class DedupeResult:
 
 
 def index_hub_cases(s: Session, limit_chars: int, batch: int = 1000) -> int:
-    """Bring 12345's own cases (not imported ones) into the index, from where it stopped."""
-    last = s.execute(select(LegacyRecordRow.case_id).where(LegacyRecordRow.line == HUB_LINE)
-                     .order_by(LegacyRecordRow.case_id.desc()).limit(1)).scalar_one_or_none() or 0
+    """Bring the cases an import did not index into the index, from where it stopped: 12345's
+    own (line '12345', keyed by case number) and those the live bridge pulled from a 双号并行
+    line (channel legacy, keyed by the line and its id, as an import of that id would be:
+    the importer then finds it held). Imported cases have their record from the import
+    (written in the batch's transaction), so they are recognised by it, not by channel."""
+    t = LegacyRecordRow
+    last = s.execute(select(func.max(t.case_id)).where(t.run_id.is_(None))).scalar_one_or_none() or 0
+    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
     added = 0
     while True:
-        rows = s.execute(select(CaseRow.id, CaseRow.number, CaseRow.doc).where(CaseRow.id > last, CaseRow.channel != "legacy")
+        rows = s.execute(select(CaseRow.id, CaseRow.number, CaseRow.channel, CaseRow.doc)
+                         .where(CaseRow.id > last, ~exists().where(t.case_id == CaseRow.id))
                          .order_by(CaseRow.id).limit(batch)).all()
         if not rows:
             return added
         values = []
-        for case_id, number, doc in rows:
+        for case_id, number, channel, doc in rows:
+            line, original_id = _origin(channel, number, doc)
             phone = (doc.get("person") or {}).get("phone")
-            values.append(dict(line=HUB_LINE, original_id=number, case_id=case_id, case_number=number, run_id=None, row=None,
+            values.append(dict(line=line, original_id=original_id, case_id=case_id, case_number=number, run_id=None, row=None,
                                phone_key=phone_key(phone), received_at=datetime.fromisoformat(doc["intake"]["received_at"]),
                                text=index_text(doc.get("title", ""), doc.get("content", ""), limit_chars), compared=False))
-        s.execute(LegacyRecordRow.__table__.insert(), values)
+        # Another search indexing the same cases at the same moment: the first one's record stands.
+        s.execute(insert(t.__table__).on_conflict_do_nothing(index_elements=["line", "original_id"]), values)
         added += len(values)
         last = rows[-1][0]
+
+
+def _origin(channel: str, number: str, doc: dict) -> tuple[str, str]:
+    """(line, original id) of a case for the index: a live-bridged case (channel legacy) is the
+    line's, by the line's id; anything else is 12345's, by its number. A 12345 case that went
+    over to a line also carries the line's ref, but it began in 12345."""
+    if channel == "legacy":
+        for ref in doc.get("external_refs") or []:
+            system = str(ref.get("system", ""))
+            if system.startswith("legacy."):
+                return system.removeprefix("legacy."), str(ref["external_id"])
+    return HUB_LINE, number
 
 
 def find_candidates(s: Session, rules: Dedupe, now: datetime, batch: int = 500) -> DedupeResult:

@@ -37,8 +37,9 @@ class LegacyImportRunRow(Base):
 
 
 class LegacyRecordRow(Base):
-    """The dedupe index: one row per imported case (line = the legacy line) and per 12345
-    case indexed for comparison (line = '12345'). The phone is kept only as a hash (a pseudonym, not encryption):
+    """The dedupe index: one row per imported case (line = the legacy line, run_id set), per
+    case the live bridge pulled (line = the legacy line, run_id null) and per 12345 case
+    indexed for comparison (line = '12345', run_id null). The phone is kept only as a hash (a pseudonym, not encryption):
     the index finds 'same person' without a second copy of the number."""
 
     __tablename__ = "legacy_records"

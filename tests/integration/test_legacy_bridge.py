@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from adapters.legacy_hotlines.bridge import LegacyBridgeAdapter
 from adapters.legacy_hotlines.sandbox import SandboxLine, create_app, offer
@@ -191,3 +191,41 @@ def test_a_parallel_line_without_a_bridge_is_warned_at_start(db_url, clock, line
             if getattr(worker, "name", "").startswith("legacy-puller"):
                 worker.adapter.close()
         h.close()
+
+
+def test_cases_the_line_takes_take_part_in_the_duplicate_search(bridged_hub, line, tmp_path):
+    from adapters.legacy_hotlines.importer import LegacyImporter
+    from adapters.legacy_hotlines.tables import LegacyCandidateRow, LegacyRecordRow
+    from tests.fixtures.legacy.samples import CSV_12315
+
+    state, _ = line
+    hub = bridged_hub
+    own = accepted_case(hub, "0201")  # 12345's own: 09:58, the person's phone, the kettle
+    importer = LegacyImporter(hub, hub.extras["legacy"]["config"], progress=None)
+    importer.run("12315", CSV_12315, dedupe=False)  # SC2018120001: 张三's heater, 2018-12-28
+    kettle = offer(state)  # the same person told 12315 about the same kettle at 09:30
+    heater = offer(state, 联系电话="13800001111", 登记时间="2018年12月29日 10:00", 标题="电暖器质量问题",
+                   诉求内容="在雁江区某商场购买的电暖器使用三天后无法加热，商家不给退换")
+    puller = next(w for w in hub.workers if getattr(w, "name", "") == "legacy-puller-12315")
+    assert len(puller.run_once().created) == 2
+    bridged = {i: hub.cases.find_by_ref("legacy.12315", i).number for i in (kettle, heater)}
+    found = importer.dedupe()
+    assert found.indexed_hub_cases == 3  # 12345's case and the two bridged ones; the imported ones are indexed already
+    with hub.db.read() as s:
+        pairs = {(r.case_a, r.case_b): (r.line_a, r.line_b) for r in s.execute(select(LegacyCandidateRow)).scalars()}
+        records = {r.case_number: (r.line, r.original_id, r.run_id) for r in s.execute(select(LegacyRecordRow)).scalars()}
+    assert pairs[(bridged[kettle], own)] == ("12315", "12345")  # a live-bridged case against 12345's own
+    imported = hub.cases.find_by_ref("legacy.12315", "SC2018120001").number
+    assert pairs[(imported, bridged[heater])] == ("12315", "12315")  # and against the line's imported history
+    # Each case is in the index once: the bridged ones by the line's id, as an import of that id would be.
+    assert records[bridged[kettle]] == ("12315", kettle, None) and records[own] == ("12345", own, None)
+    assert len(records) == 2 + 5 + 1  # 5 rows of the sample were accepted by the import
+    assert importer.dedupe().indexed_hub_cases == 0
+    # An export that later lists a case the bridge brought in skips it (already held).
+    export = CSV_12315.read_bytes().splitlines(keepends=True)[0] + (
+        f"{kettle},2025年09月26日 09:30,测试人,13800138000,投诉,01,网购商品质量问题,网购的电热水壶漏电，商家拒绝退货,"
+        "雁江区,雁江区,已办结,市局,,\r\n").encode("gbk")
+    path = tmp_path / "live.csv"
+    path.write_bytes(export)
+    summary = importer.run("12315", path, dedupe=False)
+    assert (summary.accepted, summary.skipped) == (0, 1)
