@@ -175,6 +175,65 @@ def test_updates_move_the_case_stale_ones_are_ignored_closed_cases_refuse(api, c
     _problem(yj.push_update("NO-SUCH", {"opType": "QS", "opTime": "2025-09-26 12:00:00"}), 404, "path.ticket_id")
 
 
+def county_update(cfg, kind: str, when: datetime, update_id: str | None = None, **fields) -> dict:
+    """An update in the county's own shape: `kind` is the hub's (sign_off, return, ...),
+    `fields` are text / reason / working_days, placed where the county keeps them."""
+    f = cfg.update
+    u: dict = {}
+    set_path(u, f.kind, {v: k for k, v in reversed(list(cfg.codes.update_kind.items()))}[kind])
+    set_path(u, f.at, format_date(cfg, when))
+    if f.update_id and update_id is not None:
+        set_path(u, f.update_id, update_id)
+    for name, value in fields.items():
+        path = getattr(f, name) or (f.text if name == "reason" else None)  # no reason field: the reason is the text
+        assert path, (cfg.county, name)
+        set_path(u, path, value)
+    return u
+
+
+def test_every_county_returns_a_case_with_a_reason_as_the_lifecycle_says(api, counties, clock) -> None:
+    """退回申请 from the county's own update code: in progress -> return requested (with the
+    county's reason in the history); refused by the centre -> back in progress; asked again
+    and approved -> returned, ready for re-dispatch. Without a reason: refused, nothing moves."""
+    start = clock.now()
+    for name, county in counties.items():
+        cfg = county.cfg
+        number = county.push_tickets(ticket(cfg, f"{name}-R1", start)).json()["case_number"]
+        api["agent"].post(f"/api/v1/cases/{number}/actions", json={"action": "accept"}).raise_for_status()
+        unit = next(iter(cfg.codes.unit.values()))
+        api["agent"].post(f"/api/v1/cases/{number}/actions", json={"action": "dispatch", "lead_unit": unit}).raise_for_status()
+
+        def send(kind: str, minute: int, **fields) -> httpx.Response:
+            clock.advance(timedelta(seconds=1))
+            return county.push_update(f"{name}-R1", county_update(cfg, kind, start + timedelta(minutes=minute),
+                                                                  f"{name}-u{minute}", **fields))
+
+        assert send("sign_off", 1).json()["state"] == "in_progress", name
+        no_reason = _problem(send("return", 2), 422)
+        assert no_reason["errors"][0]["field"] == "body." + (cfg.update.reason or cfg.update.text), (name, no_reason)
+        asked = send("return", 3, reason="不属于本单位职责，请改派")
+        assert asked.status_code == 200, (name, asked.text)
+        assert (asked.json()["status"], asked.json()["action"], asked.json()["state"]) == (
+            "applied", "request_return", "return_requested"), name
+        assert asked.json()["county_status"] == cfg.codes.status.get("return_requested"), name
+        refused = api["supervisor"].post(f"/api/v1/cases/{number}/actions", json={"action": "decide_return", "approved": False})
+        assert refused.json()["state"] == "in_progress", (name, refused.text)  # back where the unit was
+        assert send("return", 4, reason="经核实属于其他县区").json()["state"] == "return_requested", name
+        approved = api["supervisor"].post(f"/api/v1/cases/{number}/actions", json={"action": "decide_return", "approved": True})
+        assert approved.json()["state"] == "returned", (name, approved.text)
+        held = httpx.get(f"{county.hub_url}/api/v1/counties/{name}/tickets/{name}-R1", headers={"X-API-Key": county.api_key})
+        assert held.json()["state"] == "returned" and held.json()["county_status"] == cfg.codes.status.get("returned"), name
+
+        history = api["agent"].get(f"/api/v1/cases/{number}/history").json()
+        returns = [(h["action"], h["actor"], h["to_state"], h["data"].get("reason"), h["data"].get("approved"))
+                   for h in history if h["action"] in ("request_return", "decide_return")]
+        party = cfg.key_party
+        assert returns == [("request_return", party, "return_requested", "不属于本单位职责，请改派", None),
+                           ("decide_return", "centre-supervisor", "in_progress", None, False),
+                           ("request_return", party, "return_requested", "经核实属于其他县区", None),
+                           ("decide_return", "centre-supervisor", "returned", None, True)], name
+
+
 # -- bad input and access: the matrix ------------------------------------------------------
 def test_access_matrix_every_county_key_against_every_other_county(api, counties, clock) -> None:
     when = clock.now()
