@@ -214,6 +214,49 @@ def test_four_relays_share_the_work_once_each_in_order(hub, db_url, sink, relays
     assert holders >= 2, "the work was not shared"
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_a_destination_the_breaker_paused_is_held_off_by_every_relay_process(hub, db_url, sink, tmp_path: Path) -> None:
+    state, _, url = sink
+    state.faults = ["500", "500"]
+    config = tmp_path / "breaker.yaml"
+    config.write_text(yaml.safe_dump({"destinations": _destinations(url), "outbox": {
+        **_outbox(), "breaker_failures": 2, "breaker_pause_seconds": 600}}), encoding="utf-8")
+    relays = Relays(db_url, config, tmp_path)
+    engine = create_engine(db_url)
+
+    def breaker() -> OutboxDestinationRow | None:
+        with engine.connect() as conn:
+            return conn.execute(select(OutboxDestinationRow).where(OutboxDestinationRow.destination == "peer")).first()
+
+    def pending_attempts() -> list[int]:
+        with engine.connect() as conn:
+            return list(conn.execute(select(OutboxMessageRow.attempts).where(OutboxMessageRow.status == PENDING)
+                                     .order_by(OutboxMessageRow.id)).scalars())
+
+    try:
+        procs = [relays.start(), relays.start()]
+        _wait(lambda: _listeners(db_url) == 2, 60, "two relays listening", relays)
+        _cases(hub, 1, steps=1)  # one message; it fails twice, on whichever relay claims it
+        _wait(lambda: (row := breaker()) is not None and row.paused_until is not None, 30, "the breaker to open", relays)
+        assert state.attempts == 2
+        _cases(hub, 3, steps=1)  # NOTIFY wakes both relays: neither may claim for the paused destination
+        time.sleep(2.0)  # ten idle polls of each relay
+        assert all(p.poll() is None for p in procs), relays.log_text()
+        assert state.attempts == 2 and state.order == []
+        assert pending_attempts() == [2, 0, 0, 0]  # the new messages were never even claimed
+
+        from outbox.admin import resume
+
+        assert resume(hub, "peer")  # lifts the breaker for every relay, and NOTIFYs them
+        _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 4, 30, "4 messages delivered after the resume", relays)
+        assert relays.stop_all() == [0, 0], relays.log_text()
+        _assert_in_order_once(state, 4)
+    finally:
+        relays.stop_all()
+        engine.dispose()
+
+
 def _scrape(url: str) -> str | None:
     try:
         answer = httpx.get(url, timeout=2)
