@@ -39,6 +39,7 @@ class Supervision:
                 county = actor.divisions[0]
             if county is None or county not in actor.divisions:
                 raise AccessDenied(f"a county sees only its own divisions ({', '.join(actor.divisions)}); name one as county")
+            self.check_county_unit(actor, unit)
             return unit, county
         raise AccessDenied(f"role '{actor.role.value}' has no assessment")
 
@@ -46,6 +47,17 @@ class Supervision:
         # Inactive units are kept for history, and history is what is assessed.
         if unit is not None and unit not in self.hub.catalogue.units:
             raise UnknownCode("query.unit", unit, "mappings/units.yaml, or GET /api/v1/codes/units")
+
+    def check_county_unit(self, actor: Actor, unit: str | None) -> None:
+        """A county may ask about its own units and the city's (their work in its divisions),
+        not about another county's: naming one is refused rather than answered empty."""
+        if actor.role is not Role.COUNTY or unit is None:
+            return
+        self.check_unit(unit)  # inactive units included: history is what is assessed
+        division = self.hub.catalogue.division(self.hub.catalogue.units[unit].division, field="query.unit")
+        if division.level == "county" and division.code not in actor.divisions:
+            raise AccessDenied(f"unit {unit} belongs to division {division.code}, not to this county's divisions "
+                               f"({', '.join(actor.divisions)})")
 
     def assess(self, period: Period, unit: str | None = None, county: str | None = None) -> Assessment:
         return compute(self._lines(period, county), period, self.hub.clock.now(), unit, county)
@@ -61,6 +73,7 @@ class Supervision:
 
     def supervised(self, actor: Actor, open_only: bool, unit: str | None, limit: int) -> list[SupervisedCase]:
         self.check_unit(unit)
+        self.check_county_unit(actor, unit)
         return supervised_cases(self.hub.db, actor, open_only, unit, limit)
 
     def _lines(self, period: Period, county: str | None):

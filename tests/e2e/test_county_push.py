@@ -15,6 +15,7 @@ from adapters.county.mapper import format_date, set_path
 from adapters.county.sandbox import CountySandboxState
 from adapters.county.signing import signed_headers
 from hub.domain.model import Role
+from tests.support.factories import draft
 
 pytestmark = pytest.mark.e2e
 
@@ -235,6 +236,15 @@ def test_every_county_returns_a_case_with_a_reason_as_the_lifecycle_says(api, co
 
 
 # -- bad input and access: the matrix ------------------------------------------------------
+def _versions(api, held: dict) -> dict[str, int]:
+    return {name: api["supervisor"].get(f"/api/v1/cases/{number}").json()["version"] for name, (_, number) in held.items()}
+
+
+def _unknown_code(resp: httpx.Response, field: str) -> None:
+    body = _problem(resp, 422, field)
+    assert body["type"].endswith("unknown-code"), body
+
+
 def test_access_matrix_every_county_key_against_every_other_county(api, counties, clock) -> None:
     when = clock.now()
     held = {}
@@ -242,7 +252,10 @@ def test_access_matrix_every_county_key_against_every_other_county(api, counties
         resp = county.push_tickets(ticket(county.cfg, f"{name}-M1", when))
         assert resp.status_code == 201, resp.text
         held[name] = (f"{name}-M1", resp.json()["case_number"])
-    baseline = _case_count(api)
+        # Accepted, so a county could dispatch it (the unknown-unit check below).
+        api["agent"].post(f"/api/v1/cases/{resp.json()['case_number']}/actions", json={"action": "accept"}).raise_for_status()
+    baseline, versions = _case_count(api), _versions(api, held)
+    period = {"period": f"{when:%Y-%m}"}
 
     for me, mine in counties.items():
         headers = {"X-API-Key": mine.api_key, "Content-Type": "application/json"}
@@ -251,6 +264,7 @@ def test_access_matrix_every_county_key_against_every_other_county(api, counties
                 if other == me:
                     continue
                 ticket_id, number = held[other]
+                their_division, their_unit = theirs.cfg.divisions[0], next(iter(theirs.cfg.codes.unit.values()))
                 body = json.dumps(ticket(theirs.cfg, f"{me}-as-{other}", when)).encode()
                 signed = signed_headers(theirs.secret, int(clock.now().timestamp()), body) if theirs.secret else {}
                 _problem(c.post(f"/api/v1/counties/{other}/tickets", content=body, headers=signed), 403, "path.county")
@@ -259,27 +273,51 @@ def test_access_matrix_every_county_key_against_every_other_county(api, counties
                 _problem(c.get(f"/api/v1/cases/{number}"), 403)
                 _problem(c.get(f"/api/v1/cases/{number}/history"), 403)
                 _problem(c.post(f"/api/v1/cases/{number}/actions", json={"action": "sign_off"}), 403)
+                # The core API: a case registered into another county's division.
+                _problem(c.post("/api/v1/cases", json=draft(**{"place.division_code": their_division + "001"})), 403)
+                # 考核 and 督办 of another county's divisions and units.
+                for path in ("/api/v1/assessment", "/api/v1/assessment/export"):
+                    _problem(c.get(path, params={**period, "county": their_division}), 403)
+                    _problem(c.get(path, params={**period, "unit": their_unit}), 403)
+                refused = _problem(c.get("/api/v1/supervision", params={"unit": their_unit}), 403)
+                assert their_unit in refused["detail"], refused
                 # Its own endpoint, another county's division: refused naming its own field.
                 clock.advance(timedelta(seconds=1))
                 foreign = ticket(mine.cfg, f"{me}-in-{other}", when, division=theirs.cfg.divisions[0])
                 _problem(mine.push_tickets(foreign), 403, "body." + mine.cfg.ticket.division)
-                # Another county's ticket id is not a ticket of this county.
+                # Another county's ticket id is not a ticket of this county: not readable, not updatable.
                 _problem(c.get(f"/api/v1/counties/{me}/tickets/{ticket_id}"), 404, "path.ticket_id")
+                clock.advance(timedelta(seconds=1))
+                update = county_update(mine.cfg, "sign_off", clock.now(), f"{me}-on-{other}")
+                _problem(mine.push_update(ticket_id, update), 404, "path.ticket_id")
             listed = {i["number"] for i in c.get("/api/v1/cases").json()["items"]}
             assert listed == {held[me][1]}, (me, listed)
-            # An unknown code, in each code table the county maps.
-            clock.advance(timedelta(seconds=1))
+            # Its own 考核 and 督办 still answer.
+            assert c.get("/api/v1/assessment", params=period).status_code == 200
+            assert c.get("/api/v1/supervision", params={"unit": next(iter(mine.cfg.codes.unit.values()))}).status_code == 200
+            # An unknown code, in each code table the county maps: ticket codes, the update's
+            # kind, and a unit its own centre dispatches to.
             f = mine.cfg.ticket
-            for path in (f.category, f.request_type):
+            for path in (p for p in (f.category, f.request_type, f.urgency) if p):
                 clock.advance(timedelta(seconds=1))
-                _problem(mine.push_tickets(ticket(mine.cfg, f"{me}-bad-code", when, **{path: "ZZZ-UNKNOWN"})), 422, "body." + path)
+                _unknown_code(mine.push_tickets(ticket(mine.cfg, f"{me}-bad-code", when, **{path: "ZZZ-UNKNOWN"})), "body." + path)
+            clock.advance(timedelta(seconds=1))
+            bad_kind = county_update(mine.cfg, "sign_off", clock.now(), f"{me}-bad-kind")
+            set_path(bad_kind, mine.cfg.update.kind, "ZZZ-UNKNOWN")
+            _unknown_code(mine.push_update(held[me][0], bad_kind), "body." + mine.cfg.update.kind)
+            number = held[me][1]
+            _unknown_code(c.post(f"/api/v1/cases/{number}/actions", json={"action": "dispatch", "lead_unit": "ZZZ-UNKNOWN"}),
+                          "lead_unit")
+            own_unit = next(iter(mine.cfg.codes.unit.values()))
+            _unknown_code(c.post(f"/api/v1/cases/{number}/actions",
+                                 json={"action": "dispatch", "lead_unit": own_unit, "co_units": ["ZZZ-UNKNOWN"]}), "co_units[0]")
     # Keys of other roles, and no key.
     for who in ("agent", "supervisor", "unit", "province"):
         _problem(api[who].post("/api/v1/counties/yanjiang/tickets", json={}), 403, "path.county")
     _problem(api["anonymous"].post("/api/v1/counties/yanjiang/tickets", json={}), 401)
     _problem(api["anonymous"].get("/api/v1/counties/yanjiang/tickets/x"), 401)
     _problem(api["supervisor"].get("/api/v1/counties/atlantis/tickets/x"), 404, "path.county")
-    assert _case_count(api) == baseline
+    assert _case_count(api) == baseline and _versions(api, held) == versions  # nothing stored, nothing moved
 
 
 def test_signatures_bad_missing_expired_and_replayed(api, counties, clock) -> None:
