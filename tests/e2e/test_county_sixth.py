@@ -4,12 +4,14 @@ dispatches to it, with no code."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from adapters.county.sandbox import CountySandboxState, create_app
 from hub.api.app import create_app as hub_app
@@ -23,6 +25,7 @@ from tests.support.live import LiveServer
 pytestmark = pytest.mark.e2e
 
 DOC = REPO_ROOT / "docs" / "county.md"
+README = REPO_ROOT / "README.md"
 
 
 def _yaml_block(heading: str) -> str:
@@ -30,6 +33,32 @@ def _yaml_block(heading: str) -> str:
     text = DOC.read_text(encoding="utf-8")
     section = text.split(heading, 1)[1]
     return re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+
+
+def _readme_section() -> str:
+    text = README.read_text(encoding="utf-8")
+    return text.split("### Adding a sixth county", 1)[1].split("\n## ", 1)[0]
+
+
+def _readme_destination() -> dict:
+    blocks = re.findall(r"```yaml\n(.*?)```", _readme_section(), re.S)
+    return yaml.safe_load(blocks[3])["destinations"]["county-shuiyun"]
+
+
+def _readme_ticket() -> dict:
+    """The ticket the README's curl pushes."""
+    return json.loads(re.search(r"-d '(.*?)'", _readme_section(), re.S).group(1))
+
+
+def test_the_readme_shows_the_same_sixth_county() -> None:
+    section = _readme_section()
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    assert blocks[:3] == [_yaml_block("### 1. The division"), _yaml_block("### 2. The unit"),
+                          _yaml_block("### 3. The county file")]
+    destination = _readme_destination()
+    assert (destination["adapter"], destination["settings"]["county"], destination["events"]) == ("county", "shuiyun", ["case.*"])
+    assert "hotline-hub county check" in section
+    assert "hotline-hub keys create --party shuiyun --role county --division 512073" in section
 
 
 def test_a_sixth_county_is_one_yaml_file(tmp_path: Path, db_url: str, clock) -> None:
@@ -48,17 +77,20 @@ def test_a_sixth_county_is_one_yaml_file(tmp_path: Path, db_url: str, clock) -> 
         agent = hub.keys.create("centre-agent", Role.AGENT, clock.now())
         with LiveServer(hub_app(hub)) as server:
             county = CountySandboxState(cfg, hub_url=server.url, api_key=key)
-            resp = county.push_tickets({"ref": "SY-1", "at": "2025-09-26T09:00:00+08:00", "type": "complaint", "cat": "road",
-                                        "title": "路面塌陷", "text": "镇口路面塌陷。", "area": "512073001", "phone": "13800138000"})
-            assert resp.status_code == 201, resp.text
+            pushed = _readme_ticket()  # what the README's curl sends
+            resp = county.push_tickets({**pushed, "phone": "13800138000"})
+            assert resp.status_code == 201 and resp.json()["status"] == "created", resp.text
             number = resp.json()["case_number"]
+            again = county.push_tickets(pushed)
+            assert again.status_code == 200 and again.json() == {**resp.json(), "status": "existing"}
             with httpx.Client(base_url=server.url, headers={"X-API-Key": agent}) as a:
                 a.post(f"/api/v1/cases/{number}/actions", json={"action": "accept"}).raise_for_status()
                 case = a.post(f"/api/v1/cases/{number}/actions", json={"action": "dispatch", "lead_unit": "SY-GOV"}).json()
             assert case["category_code"] == "0102" and case["handling"]["lead_unit"] == "SY-GOV"
 
             with LiveServer(create_app(county)) as peer:
-                adapter = build_adapter("county-shuiyun", "county", {"county": "shuiyun", "url": f"{peer.url}/tickets"},
+                settings = {**_readme_destination()["settings"], "url": f"{peer.url}/tickets"}
+                adapter = build_adapter("county-shuiyun", "county", settings,
                                         AdapterContext("county-shuiyun", clock, mappings))
                 event = {"type": "case.dispatched", "occurred_at": clock.now().isoformat(), "data": {"lead_unit": "SY-GOV"}}
                 delivered = adapter.deliver(OutboundMessage(idempotency_key="k", destination="county-shuiyun", case_number=number,
