@@ -47,10 +47,14 @@ class _Feature:
     def sandbox_peers(self, base_port: int) -> list[Any]:
         from adapters.county.config import load_counties
         from adapters.county.sandbox import sandbox_peer
+        from hub.sandbox.run import run_stamp
         from hub.settings import Settings
 
         counties = load_counties(Settings().mappings_dir)
-        return [sandbox_peer(cfg, base_port + SANDBOX_PORT_OFFSET + i, base_port) for i, cfg in enumerate(counties.values())]
+        run = run_stamp()
+        # Each county pushes its first ticket two rounds after the previous one, then every 15 rounds.
+        return [sandbox_peer(cfg, base_port + SANDBOX_PORT_OFFSET + i, base_port, first_push=1 + 2 * i, run=run)
+                for i, cfg in enumerate(counties.values())]
 
 
 def _poll_overrides(hub: "Hub") -> dict[str, str]:

@@ -1,16 +1,18 @@
 """The legacy hotlines feature: lines and mappings validated at start, the review API,
 a puller per 双号并行 line with a bridge destination, the router that dispatches a 设分中心
-line's cases to its unit, and `hotline-hub legacy ...`."""
+line's cases to its unit, `hotline-hub legacy ...` and the sandbox lines for `hotline-hub sandbox`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hub.container import Hub
+
+SANDBOX_PORT_OFFSET = 60  # sandbox lines listen on base_port + 60, 61, ... (counties: + 50 ...)
 
 
 class _Feature:
@@ -69,6 +71,13 @@ class _Feature:
         route = lsub.add_parser("route", help="设分中心: dispatch accepted cases of sub-centre lines to their units")
         route.add_argument("--once", action="store_true", help="one look, then exit (default: keep routing until Ctrl-C)")
         route.set_defaults(func=_cmd_route)
+
+    def sandbox_peers(self, base_port: int) -> list[Any]:
+        """For `hotline-hub sandbox`: a sandbox line per 双号并行 line (REST or SOAP) on base_port + 60, + 61, ...,
+        with a legacy_bridge destination each, so its puller runs and cases cross both ways."""
+        from adapters.legacy_hotlines.sandbox import sandbox_peers
+
+        return sandbox_peers(base_port + SANDBOX_PORT_OFFSET)
 
 
 def _warn_unbridged(hub: "Hub", config) -> None:  # noqa: ANN001

@@ -8,19 +8,31 @@
                               "hub_case_number"); 404 when it holds none; the
                               Idempotency-Key makes a resend a no-op
     GET  /health
+    GET  /sandbox/state       what crossed: cases received, status changes, cases taken, acks
 
 `create_app(state)`; state.faults makes the next POSTs fail, one fault each: "500", "503",
 "429" (transient), "400" (refused), "garbage" (200 with a body that is not JSON).
+
+`sandbox_peers(first_port)` is what `hotline-hub sandbox` starts: one sandbox line per
+双号并行 line in mappings/legacy/lines.yaml (REST here, SOAP in soap_sandbox.py), a
+legacy_bridge destination for each, and a LineDesk that makes the line take a call now and
+then and logs what crosses.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Callable
 
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+
+from adapters.legacy_hotlines.config import LineMapping, reverse
+
+Crossed = tuple[dict[str, str], dict[str, list[str]], dict[str, str]]  # received, status events, acks (by line id)
 
 
 @dataclass
@@ -37,7 +49,14 @@ class SandboxLine:
     status_keys: set[str] = field(default_factory=set)
     faults: list[str] = field(default_factory=list)
     page_size: int = 50
+    run: str = ""  # put in the ids it makes up (hub.sandbox.run.run_stamp), so runs never collide
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def crossed(self) -> Crossed:
+        """By line id: the 12345 case numbers received, the status events pushed, the acks of cases it took."""
+        with self.lock:
+            return ({i: str(c.get("hub_case_number")) for i, c in self.received.items()},
+                    {i: [str(c.get("event")) for c in changes] for i, changes in self.statuses.items()}, dict(self.acks))
 
 
 def create_app(state: SandboxLine | None = None) -> FastAPI:
@@ -70,7 +89,7 @@ def create_app(state: SandboxLine | None = None) -> FastAPI:
             if idempotency_key and idempotency_key in state.by_key:
                 line_id = state.by_key[idempotency_key]
                 return JSONResponse({"id": line_id, "duplicate": True}, status_code=200)
-            line_id = f"{state.line}-H{len(state.received) + 1:06d}"
+            line_id = f"{state.line}-H{state.run}{len(state.received) + 1:06d}"
             state.received[line_id] = body
             if idempotency_key:
                 state.by_key[idempotency_key] = line_id
@@ -118,12 +137,20 @@ def create_app(state: SandboxLine | None = None) -> FastAPI:
             state.acks[line_id] = str(body.get("hub_case_number"))
         return {"ok": True}
 
+    @app.get("/sandbox/state")
+    async def sandbox_state() -> dict[str, Any]:
+        """What crossed, for newcomers and the sandbox's end-to-end test."""
+        received, statuses, acks = state.crossed()
+        with state.lock:
+            outgoing = [str(item.get(state.id_field)) for item in state.outgoing]
+        return {"received": received, "statuses": statuses, "outgoing": outgoing, "acks": acks}
+
     return app
 
 
 def outgoing_case(state: SandboxLine, n: int, **changes: Any) -> dict[str, Any]:
     """A case the sandbox 12315 line took itself, in its export's column names."""
-    item = {state.id_field: f"SC-LIVE-{n:05d}", "登记时间": "2025年09月26日 09:30", "投诉人": "测试人",
+    item = {state.id_field: f"SC-LIVE-{state.run}{n:05d}", "登记时间": "2025年09月26日 09:30", "投诉人": "测试人",
             "联系电话": "13800138000", "诉求类型": "投诉", "问题类别": "01", "标题": "网购商品质量问题",
             "诉求内容": "网购的电热水壶漏电，商家拒绝退货", "地址": "雁江区", "所属区域": "雁江区", "办理状态": "待处理"}
     item.update(changes)
@@ -136,3 +163,137 @@ def offer(state: SandboxLine, **changes: Any) -> str:
         state.outgoing.append(item)
     return str(item[state.id_field])
 
+
+
+# -- `hotline-hub sandbox` ------------------------------------------------------------------
+log = logging.getLogger("hub.sandbox.legacy")
+
+
+def taken_fields(mapping: LineMapping, line_id: str, when: datetime) -> dict[str, Any]:
+    """A call the line took itself, by canonical field name, in the line's own codes (its mapping file read in reverse)."""
+    codes = mapping.codes
+    division = reverse(codes.division).get("512002")
+    return {k: v for k, v in {
+        "original_id": line_id, "received_at": when, "person_name": "孙七", "person_phone": "13600136000",
+        "request_type": reverse(codes.request_type).get("complaint"), "category": next(iter(codes.category)),
+        "title": f"{mapping.name_zh}受理的来电", "content": f"市民拨打{mapping.line}反映问题，本热线受理后由12345同步跟进。",
+        "division": division, "address": "雁江区和平路3号",
+        "status": reverse(codes.status).get("accepted") or next(iter(codes.status)),
+    }.items() if v is not None}
+
+
+class LineDesk:
+    """A 双号并行 line's own seats in `hotline-hub sandbox`. Each `act()` is one round: every
+    `take_every` rounds the line takes a call itself (the hub's puller brings it in), and what
+    crossed since the last round is logged: 'legacy <line>: OUT ...' for 12345 cases handed
+    over and status changes pushed to the line, 'legacy <line>: IN ...' for the line's own
+    cases the hub pulled and acknowledged (returned, for the demo agent to carry on)."""
+
+    def __init__(self, line: str, take: Callable[[], str], crossed: Callable[[], Crossed], take_every: int = 20) -> None:
+        self.line, self.take, self.crossed, self.take_every = line, take, crossed, take_every
+        self.rounds = 0
+        self._received: set[str] = set()
+        self._pushed: dict[str, int] = {}
+        self._acked: set[str] = set()
+
+    def take_call(self) -> None:
+        log.info("legacy %s: the line took call %s itself", self.line, self.take())
+
+    def act(self) -> list[tuple[str, str | None]]:
+        self.rounds += 1
+        if self.rounds % self.take_every == 0:
+            self.take_call()
+        received, statuses, acks = self.crossed()
+        for line_id, number in received.items():
+            if line_id not in self._received:
+                self._received.add(line_id)
+                log.info("legacy %s: OUT  hub case %s handed over to the line, its id %s", self.line, number, line_id)
+        for line_id, events in statuses.items():
+            for event in events[self._pushed.get(line_id, 0):]:
+                log.info("legacy %s: OUT  status %s pushed for line case %s (hub case %s)", self.line, event, line_id,
+                         received.get(line_id) or acks.get(line_id))
+            self._pushed[line_id] = len(events)
+        brought: list[tuple[str, str | None]] = []
+        for line_id, number in acks.items():
+            if line_id not in self._acked:
+                self._acked.add(line_id)
+                log.info("legacy %s: IN   call %s taken by the line, pulled once and acknowledged as hub case %s",
+                         self.line, line_id, number)
+                brought.append((number, None))
+        return brought
+
+
+def _forget_cursor(line: str) -> Callable[[Any], None]:
+    """The sandbox line starts empty each run; a pull cursor kept in var/ from the last run would skip its first calls."""
+    def prepare(hub: Any) -> None:
+        from adapters.legacy_hotlines.tables import LegacyCursorRow
+
+        with hub.db.write() as s:
+            row = s.get(LegacyCursorRow, line)
+            if row is not None:
+                s.delete(row)
+    return prepare
+
+
+def sandbox_peers(first_port: int, poll_interval: float = 5.0) -> list[Any]:
+    """A sandbox line for each 双号并行 line in mappings/legacy/lines.yaml (REST or SOAP, as its
+    bridge says), on first_port, first_port + 1, ...; a legacy_bridge destination pointing the
+    hub at it (so its puller runs too); and its desk. Each line takes its first call before the
+    hub's workers start, so the puller's first round brings it in."""
+    from zoneinfo import ZoneInfo
+
+    from adapters.legacy_hotlines.config import MergeMode, load_legacy
+    from adapters.legacy_hotlines.soap_sandbox import SoapLineState
+    from adapters.legacy_hotlines.soap_sandbox import create_app as create_soap_app
+    from adapters.legacy_hotlines.soap_wire import ELEMENTS
+    from hub.sandbox.run import Peer, run_stamp
+    from hub.settings import Settings
+
+    config = load_legacy(Settings().mappings_dir)
+    run = run_stamp()
+    peers: list[Any] = []
+    for entry in config.lines.values():
+        if entry.mode is not MergeMode.PARALLEL or entry.bridge is None:
+            continue
+        mapping, port = config.mapping(entry.line), first_port + len(peers)
+        tz, base = ZoneInfo(mapping.timezone), f"http://127.0.0.1:{port}"
+        if entry.bridge.transport == "soap":
+            soap = SoapLineState(line=entry.line, run=run)
+
+            def take(state: SoapLineState = soap, m: LineMapping = mapping, tz: ZoneInfo = tz) -> str:
+                line_id = f"{state.line}-T{state.run}{len(state.taken) + 1:05d}"
+                fields = taken_fields(m, line_id, datetime.now(tz))
+                fields["received_at"] = fields["received_at"].isoformat()
+                return state.take(**{ELEMENTS[name]: value for name, value in fields.items()})
+
+            crossed, url, kind = soap.crossed, base + "/soap", "SOAP at /soap (WSDL at /soap?wsdl)"
+            app_factory: Callable[[], Any] = lambda state=soap: create_soap_app(state)  # noqa: E731
+        else:
+            rest = SandboxLine(line=entry.line, id_field=mapping.fields.original_id, run=run)
+
+            def take(state: SandboxLine = rest, m: LineMapping = mapping, tz: ZoneInfo = tz) -> str:
+                with state.lock:
+                    line_id = f"{state.line}-T{state.run}{len(state.outgoing) + 1:05d}"
+                    fields = taken_fields(m, line_id, datetime.now(tz))
+                    fields["received_at"] = fields["received_at"].strftime(m.date_formats[0])
+                    state.outgoing.append({getattr(m.fields, name): value for name, value in fields.items()
+                                           if getattr(m.fields, name) is not None})
+                return line_id
+
+            crossed, url, kind = rest.crossed, base, "REST"
+            app_factory = lambda state=rest: create_app(state)  # noqa: E731
+        desk = LineDesk(entry.line, take, crossed)
+        forget = _forget_cursor(entry.line)
+
+        def prepare(hub: Any, forget: Callable[[Any], None] = forget, desk: LineDesk = desk) -> None:
+            forget(hub)
+            desk.take_call()
+
+        peers.append(Peer(
+            f"line{entry.line}", port, app_factory,
+            # personal_data: the line handles the complaint, so it must see the person (docs/legacy.md)
+            {"adapter": "legacy_bridge", "events": ["case.*"], "personal_data": True,
+             "settings": {"line": entry.line, "base_url": url, "poll_interval": poll_interval}},
+            f"legacy line {entry.line} {entry.name_zh} (双号并行, {kind}): takes a call every {desk.take_every} demo rounds; GET /sandbox/state",
+            act=desk.act, prepare=prepare))
+    return peers

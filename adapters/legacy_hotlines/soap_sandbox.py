@@ -1,6 +1,6 @@
 """A sandbox department line that speaks SOAP (legacy_exchange.wsdl), for tests and newcomers:
 a real HTTP peer with SOAP at /soap (the WSDL at GET /soap?wsdl) and the conformance kit's
-/_kit endpoints (hub/integration/kit/peer.py).
+/_kit endpoints (hub/integration/kit/peer.py); GET /sandbox/state shows what crossed.
 
 It keeps what it receives (cases from 12345 deduplicated by RequestId, status pushes in
 arrival order), offers cases it took itself (FetchTaken), records acknowledgements, and
@@ -70,6 +70,7 @@ class SoapLineState:
     calls: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
     counter: int = 0
+    run: str = ""  # put in the ids it makes up (hub.sandbox.run.run_stamp), so runs never collide
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
@@ -79,11 +80,17 @@ class SoapLineState:
             for seq in (self.taken, self.accepted, self.calls, self.faults):
                 seq.clear()
 
+    def crossed(self) -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:
+        """By line id: the 12345 case numbers received, the status events pushed, the acks of cases it took."""
+        with self.lock:
+            return ({i: str(c.get("HubCaseNo")) for i, c in self.received.items()},
+                    {i: [str(p.get("Event")) for p in pushes] for i, pushes in self.statuses.items()}, dict(self.acks))
+
     def take(self, **fields: Any) -> str:
         """The line takes a case itself (a call to 12320); returns its id. Fields override a demo case."""
         with self.lock:
             self.counter += 1
-            case = {"LineCaseId": f"{self.line}-T{self.counter:05d}",
+            case = {"LineCaseId": f"{self.line}-T{self.run}{self.counter:05d}",
                     "ReceivedTime": datetime(2025, 9, 26, 9, 30, tzinfo=CST).isoformat(),
                     "AppealerName": "王五", "AppealerPhone": "13700137000", "AppealType": "1", "CategoryCode": "YL01",
                     "Title": "医院收费不透明", "Content": "市某医院检查收费与公示价格不符，请求核查。", "AreaCode": "512002",
@@ -111,7 +118,7 @@ class SoapLineState:
         if key in self.submits:
             return {"Result": _ok(), "LineCaseId": self.submits[key], "Duplicate": True}
         self.counter += 1
-        line_id = f"{self.line}-H{self.counter:05d}"
+        line_id = f"{self.line}-H{self.run}{self.counter:05d}"
         self.submits[key] = line_id
         self.received[line_id] = {**case, "LineCaseId": line_id}
         self.accepted.append({"key": key, "case_number": case["HubCaseNo"], "event_type": "submit"})
@@ -283,5 +290,13 @@ def create_app(state: SoapLineState | None = None) -> FastAPI:
     @app.post("/_kit/offer", status_code=201)
     def kit_offer() -> dict[str, str]:
         return {"external_id": state.take()}
+
+    @app.get("/sandbox/state")
+    def sandbox_state() -> dict[str, Any]:
+        """What crossed, for newcomers and the sandbox's end-to-end test."""
+        received, statuses, acks = state.crossed()
+        with state.lock:
+            taken = [c["LineCaseId"] for c in state.taken]
+        return {"received": received, "statuses": statuses, "taken": taken, "acks": acks}
 
     return app
