@@ -1,7 +1,9 @@
-"""/api/v1/legacy: supervisors review duplicate candidates and read the lines' set-up."""
+"""/api/v1/legacy: supervisors review duplicate candidates and the cases a bridged line
+offered that the hub could not take, and read the lines' set-up."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -11,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.legacy_hotlines.candidates import CandidateNotFound, Candidates
 from adapters.legacy_hotlines.config import bridge_destination
+from adapters.legacy_hotlines.refusals import Refusal, RefusalNotFound, Refusals
 from hub.api.deps import HubDep, require_roles
 from hub.api.problems import problem
 from hub.domain.access import Actor
@@ -20,6 +23,7 @@ router = APIRouter(prefix="/api/v1/legacy", tags=["legacy"])
 Supervisor = Annotated[Actor, Depends(require_roles(Role.SUPERVISOR))]
 Centre = Annotated[Actor, Depends(require_roles(Role.AGENT, Role.SUPERVISOR))]
 CandidateId = Annotated[int, Path(ge=1, description="The candidate's id from the list.")]
+RefusalId = Annotated[int, Path(ge=1, description="The refusal's id from the list.")]
 
 
 class Decision(BaseModel):
@@ -77,6 +81,72 @@ async def confirm(request: Request, hub: HubDep, actor: Supervisor, candidate_id
              responses={404: {"description": "No such candidate"}, 409: {"description": "Already decided"}})
 async def dismiss(request: Request, hub: HubDep, actor: Supervisor, candidate_id: CandidateId, body: Decision | None = None) -> Any:
     return await _decide(request, hub, actor, candidate_id, body, "dismiss")
+
+
+class RefusalOut(BaseModel):
+    id: int
+    line: str
+    line_case_id: str | None = Field(description="The line's id for the case (null: the item carried none).")
+    stage: str = Field(description="Where it failed last: map (the line's mapping file), register (the hub refused "
+                       "the case), acknowledge (registered as case_number; the line refused the acknowledgement).")
+    reason: str
+    case_number: str | None = Field(description="The 12345 case, once registered.")
+    status: str = Field(description="pending (retry or dismiss), taken (registered and acknowledged), dismissed.")
+    attempts: int
+    first_at: datetime
+    last_at: datetime
+    decided_by: str | None
+    note: str | None
+
+
+def _refusals(hub: Any) -> Refusals:
+    return hub.extras["legacy"]["refusals"]
+
+
+def _refusal_not_found(request: Request, exc: RefusalNotFound) -> JSONResponse:
+    return problem(404, "refusal-not-found", "No such refused bridge case", str(exc), request,
+                   errors=[{"field": "path.refusal_id", "reason": "unknown refusal"}])
+
+
+@router.get("/refusals", response_model=list[RefusalOut],
+            summary="Cases a 双号并行 line offered that the hub could not take, oldest first")
+async def list_refusals(hub: HubDep, actor: Supervisor,
+                        status: Annotated[str | None, Query(pattern="^(pending|taken|dismissed)$")] = "pending",
+                        line: Annotated[str | None, Query(pattern=r"^\d{5}$")] = None,
+                        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                        after_id: Annotated[int, Query(ge=0, description="Page on: the last id seen.")] = 0) -> Any:
+    rows = await run_in_threadpool(_refusals(hub).list, status, line, limit, after_id)
+    return [r.as_json() for r in rows]
+
+
+@router.post("/refusals/{refusal_id}/retry", response_model=RefusalOut,
+             summary="Take a refused case again with the line's mapping as the hub loaded it (fix the file, restart, retry)",
+             responses={404: {"description": "No such refusal"}, 409: {"description": "Already taken or dismissed, "
+                        "or the line has no bridge destination to acknowledge it"}})
+async def retry_refusal(request: Request, hub: HubDep, actor: Supervisor, refusal_id: RefusalId) -> Any:
+    try:
+        refusal: Refusal = await run_in_threadpool(_refusals(hub).pending, refusal_id)
+    except RefusalNotFound as exc:
+        return _refusal_not_found(request, exc)
+    puller = hub.extras["legacy"]["pullers"].get(refusal.line)
+    if puller is None:
+        return problem(409, "no-bridge", "The line has no live bridge",
+                       f"line {refusal.line} has no enabled legacy_bridge destination: nothing can acknowledge the case",
+                       request)
+    result = await run_in_threadpool(puller.retry, refusal_id, actor)
+    return result.as_json()
+
+
+@router.post("/refusals/{refusal_id}/dismiss", response_model=RefusalOut,
+             summary="Dismiss a refused case (e.g. the line sent it in error); the note says why",
+             responses={404: {"description": "No such refusal"}, 409: {"description": "Already taken or dismissed"}})
+async def dismiss_refusal(request: Request, hub: HubDep, actor: Supervisor, refusal_id: RefusalId,
+                          body: Decision | None = None) -> Any:
+    try:
+        result = await run_in_threadpool(_refusals(hub).dismiss, refusal_id, actor, body.note if body else None)
+    except RefusalNotFound as exc:
+        return _refusal_not_found(request, exc)
+    return result.as_json()
 
 
 @router.get("/lines", summary="The legacy lines, their merge mode and domain")

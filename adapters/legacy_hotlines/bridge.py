@@ -12,11 +12,12 @@ soap_wire.py (zeep, legacy_exchange.wsdl) puts the same shapes (line.py) on its 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import AnyHttpUrl, Field, SecretStr
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
 
 from adapters.legacy_hotlines.config import LegacyConfig, MergeMode, load_legacy, reverse
 from adapters.legacy_hotlines.line import LineTransport, OutgoingCase, StatusChange
@@ -29,6 +30,22 @@ from hub.integration.contract import (
     OutboundMessage, PulledCase, PullBatch,
 )
 from hub.mappings import Catalogue, MappingError, UnknownCode, load_catalogue
+
+
+@dataclass(frozen=True)
+class RefusedItem:
+    """An item of the line's list its mapping cannot read: kept, with why, for an operator."""
+
+    line_case_id: str | None
+    reason: str
+    raw: Any
+
+
+@dataclass
+class TakenBatch:
+    items: list[tuple[PulledCase, Any]] = field(default_factory=list)  # (the case, the item as it came)
+    refused: list[RefusedItem] = field(default_factory=list)
+    next_cursor: str | None = None
 
 
 class LegacyBridgeSettings(AdapterSettings):
@@ -73,7 +90,6 @@ class LegacyBridgeAdapter(Adapter[LegacyBridgeSettings]):
         self._division, self._urgency = reverse(codes.division), reverse(codes.urgency)
         self._status, self._unit = reverse(codes.status), reverse(codes.unit)
         self._tz = ZoneInfo(self.mapping.timezone)
-        self.last_refused: list[str] = []  # items of the last pull that could not be mapped
         self.transport: LineTransport = self._transport(settings, context)
 
     def _transport(self, s: LegacyBridgeSettings, context: AdapterContext) -> LineTransport:
@@ -158,22 +174,35 @@ class LegacyBridgeAdapter(Adapter[LegacyBridgeSettings]):
         return Delivery(external_ref=ExternalRef(system=self.system, external_id=line_id), detail=f"line id {line_id}")
 
     # -- in ----------------------------------------------------------------------------------
-    def pull(self, cursor: str | None) -> PullBatch:
+    def take(self, cursor: str | None) -> TakenBatch:
+        """One page of the cases the line took: each mapped (with the item as it came, kept
+        if the hub then refuses it) or refused with why."""
         page = self.transport.taken(cursor)
-        items: list[PulledCase] = []
-        refused: list[str] = []
+        batch = TakenBatch(next_cursor=page.next_cursor)
         for i, raw in enumerate(page.rows):
             try:
-                if not isinstance(raw, dict):
-                    raise RowRefused(f"items[{i}]", "not an object")
-                mapped = self.mapper.map(raw)
-            except (RowRefused, UnknownCode) as exc:
-                refused.append(f"items[{i}]: {exc}")
-                continue
-            ref = ExternalRef(system=self.system, external_id=mapped.original_id)
-            items.append(PulledCase(ref=ref, draft=mapped.draft, ack_token=mapped.original_id))
-        self.last_refused = refused
-        return PullBatch(items=items, next_cursor=page.next_cursor)
+                batch.items.append((self.map_item(raw, f"items[{i}]"), raw))
+            except (RowRefused, UnknownCode, ValidationError) as exc:
+                batch.refused.append(RefusedItem(self.line_case_id(raw), f"items[{i}]: {exc}", raw))
+        return batch
+
+    def map_item(self, raw: Any, where: str = "item") -> PulledCase:
+        """The line's item (its column names) as a case to register; RowRefused, UnknownCode
+        (or pydantic's ValidationError, should the draft still fail) when its mapping cannot read it."""
+        if not isinstance(raw, dict):
+            raise RowRefused(where, "not an object")
+        mapped = self.mapper.map(raw)
+        ref = ExternalRef(system=self.system, external_id=mapped.original_id)
+        return PulledCase(ref=ref, draft=mapped.draft, ack_token=mapped.original_id)
+
+    def line_case_id(self, raw: Any) -> str | None:
+        value = raw.get(self.mapping.fields.original_id) if isinstance(raw, dict) else None
+        text = "" if value is None else str(value).strip()[:128]
+        return text or None
+
+    def pull(self, cursor: str | None) -> PullBatch:
+        batch = self.take(cursor)
+        return PullBatch(items=[item for item, _ in batch.items], next_cursor=batch.next_cursor)
 
     def acknowledge(self, item: PulledCase, case_number: str) -> None:
         self.transport.acknowledge(item.ack_token or item.ref.external_id, case_number)

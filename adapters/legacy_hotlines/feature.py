@@ -28,8 +28,13 @@ class _Feature:
         hub.routers.append(router)
         hub.extras["legacy"] = {"config": config, "candidates": Candidates(hub)}
         _warn_unbridged(hub, config)
+        from adapters.legacy_hotlines.refusals import Refusals
+
+        hub.extras["legacy"]["refusals"] = Refusals(hub)
+        hub.extras["legacy"]["pullers"] = {}
         for puller in _pullers(hub, config):
             hub.workers.append(puller)
+            hub.extras["legacy"]["pullers"][puller.line] = puller  # retries of refused items go through it
         if config.sub_centre_lines():
             from adapters.legacy_hotlines.sub_centre import SubCentreRouter
 
@@ -68,6 +73,9 @@ class _Feature:
         pull = lsub.add_parser("pull", help="pull a 双号并行 line's outgoing cases once")
         pull.add_argument("--line", required=True)
         pull.set_defaults(func=_cmd_pull)
+        from adapters.legacy_hotlines.refusals_cli import add_refusals_cli
+
+        add_refusals_cli(lsub)  # legacy refusals list|retry|dismiss
         route = lsub.add_parser("route", help="设分中心: dispatch accepted cases of sub-centre lines to their units")
         route.add_argument("--once", action="store_true", help="one look, then exit (default: keep routing until Ctrl-C)")
         route.set_defaults(func=_cmd_route)
@@ -97,8 +105,8 @@ def _warn_unbridged(hub: "Hub", config) -> None:  # noqa: ANN001
     hub.extras["legacy"]["unbridged"] = gaps
     for line, why in gaps.items():
         logging.getLogger("adapters.legacy").warning(
-            "legacy line %s is 双号并行 (number kept, cases shared) but has no live bridge: %s. No 12345 case goes "
-            "over to it and none it takes comes in until one is configured (docs/legacy.md, Live bridge)", line, why)
+            "legacy line %s is 双号并行 but has no live bridge (%s): no case goes over or comes in "
+            "(docs/legacy.md, Live bridge)", line, why)
 
 
 def _pullers(hub: "Hub", config) -> list:  # noqa: ANN001
@@ -238,6 +246,8 @@ def _cmd_pull(args: argparse.Namespace) -> int:
             print(f"pull failed: {exc}", file=sys.stderr)
             return 1
         print(f"created {len(r.created)}, already held {len(r.existing)}, refused {len(r.refused)}, cursor {r.cursor}")
+        if r.refused:
+            print(f"refused cases are kept: hotline-hub legacy refusals list --line {args.line}")
         return 0
     finally:
         for w in hub.workers:

@@ -1,6 +1,11 @@
 """Cases a 双号并行 line takes itself come into 12345: pull, register once, acknowledge,
 store the cursor. The line's id is the dedupe key, so a lost ack or a crash between
-register and ack only means the same case is acknowledged again."""
+register and ack only means the same case is acknowledged again.
+
+None is lost: an item the hub cannot take (a code the line's mapping lacks, a draft the
+hub refuses, an acknowledgement the line refuses) is recorded in legacy_bridge_refusals,
+with the item, before the cursor moves past it (refusals.py). `retry` takes it again once
+the mapping is fixed; an item the line offers again after the fix settles it too."""
 
 from __future__ import annotations
 
@@ -10,13 +15,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
 from adapters.legacy_hotlines.bridge import LegacyBridgeAdapter
+from adapters.legacy_hotlines.mapping import RowRefused
+from adapters.legacy_hotlines.refusals import ACKNOWLEDGE, MAP, REGISTER, Refusal, Refusals
 from adapters.legacy_hotlines.tables import LegacyCursorRow
 from hub.db.repository import DuplicateExternalRef
 from hub.domain.access import Actor
 from hub.domain.errors import DomainError
 from hub.domain.model import Role
-from hub.integration.contract import AdapterError, TransientError
+from hub.integration.contract import AdapterError, PermanentError, PulledCase, TransientError
 from hub.leases import Lease
 from hub.logmask import mask_text
 from hub.mappings import UnknownCode
@@ -28,7 +37,7 @@ log = logging.getLogger("adapters.legacy.puller")
 class PullResult:
     created: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # "<line's id>: why", each recorded in legacy_bridge_refusals
     cursor: str | None = None
     leader: bool = True
 
@@ -39,6 +48,7 @@ class LegacyPuller:
         self.name = f"legacy-puller-{self.line}"
         self.actor = Actor(party=f"legacy-{self.line}", role=Role.SYSTEM)
         self.max_pages = max_pages
+        self.refusals = Refusals(hub)
         self.lease = Lease(hub.db, hub.clock, self.name, timedelta(seconds=max(3 * adapter.settings.poll_interval, 30)))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -57,39 +67,91 @@ class LegacyPuller:
                 row.cursor, row.updated_at = cursor, self.hub.clock.now()
 
     def run_once(self) -> PullResult:
+        """Read the line's list from the stored cursor. Every item of a page is taken or
+        recorded as refused before the cursor moves past the page; a TransientError stops
+        the round with the cursor where it was (the page is read again, its taken items only
+        acknowledged again)."""
         result = PullResult()
         if not self.lease.acquire():
             result.leader = False
             return result
         cursor = self.cursor()
+        pending = self.refusals.pending_ids(self.line)
         for _ in range(self.max_pages):
-            batch = self.adapter.pull(cursor)
-            result.refused.extend(self.adapter.last_refused)
-            for item in batch.items:
-                held = self.hub.cases.find_by_ref(item.ref.system, item.ref.external_id)
-                if held is None:
-                    try:
-                        held = self.hub.cases.register(item.draft, self.actor).case
-                        result.created.append(held.number)
-                    except DuplicateExternalRef:
-                        held = self.hub.cases.find_by_ref(item.ref.system, item.ref.external_id)
-                    except (DomainError, UnknownCode) as exc:
-                        result.refused.append(f"{item.ref.external_id}: {exc}")
-                        continue
-                else:
-                    result.existing.append(held.number)
-                if held is not None:
-                    self.adapter.acknowledge(item, held.number)
+            batch = self.adapter.take(cursor)
+            for refused in batch.refused:
+                self._refuse(result, refused.line_case_id, MAP, refused.reason, refused.raw)
+            for item, raw in batch.items:
+                self._take(item, raw, result, pending)
             result.cursor = batch.next_cursor
-            if batch.next_cursor == cursor or not batch.items:
+            if batch.next_cursor == cursor or not (batch.items or batch.refused):
                 if batch.next_cursor != cursor:
                     self._save(batch.next_cursor)
                 break
             self._save(batch.next_cursor)
             cursor = batch.next_cursor
-        for line in result.refused:
-            log.warning("line %s outgoing item refused: %s", self.line, mask_text(line))
         return result
+
+    def _take(self, item: PulledCase, raw: Any, result: PullResult, pending: set[str]) -> None:
+        line_id = item.ref.external_id
+        held = self.hub.cases.find_by_ref(item.ref.system, line_id)
+        if held is None:
+            try:
+                held = self.hub.cases.register(item.draft, self.actor).case
+                result.created.append(held.number)
+            except DuplicateExternalRef:  # registered meanwhile (a retry, another process)
+                held = self.hub.cases.find_by_ref(item.ref.system, line_id)
+                result.existing.append(held.number)
+            except (DomainError, UnknownCode, ValidationError) as exc:
+                self._refuse(result, line_id, REGISTER, f"{type(exc).__name__}: {exc}", raw)
+                return
+        else:
+            result.existing.append(held.number)
+        try:
+            self.adapter.acknowledge(item, held.number)
+        except PermanentError as exc:  # the case is in 12345; the line is owed its acknowledgement
+            self._refuse(result, line_id, ACKNOWLEDGE, f"{type(exc).__name__}: {exc}", raw, held.number)
+            return
+        if line_id in pending:  # refused earlier, offered again once the mapping was fixed
+            self.refusals.settle_item(self.line, line_id, held.number, self.name)
+            pending.discard(line_id)
+
+    def _refuse(self, result: PullResult, line_id: str | None, stage: str, reason: str, raw: Any,
+                case_number: str | None = None) -> None:
+        refusal = self.refusals.record(self.line, line_id, stage, reason, raw, case_number)
+        result.refused.append(f"{line_id or '?'}: {reason}")
+        log.warning("line %s case %s not taken (%s, refusal %d, attempt %d): %s", self.line, line_id or "?", stage,
+                    refusal.id, refusal.attempts, mask_text(reason))
+
+    def retry(self, refusal_id: int, actor: Actor) -> Refusal:
+        """Take a refused item again with the mapping as it is now: map the stored item,
+        register it once, acknowledge it. Refused again, it stays pending with the new reason."""
+        r = self.refusals.pending(refusal_id)
+        if r.line != self.line:
+            raise ValueError(f"refusal {refusal_id} is line {r.line}'s, not {self.line}'s")
+        number, line_id = r.case_number, r.line_case_id
+        if number is None:
+            raw = self.refusals.item(refusal_id)
+            try:
+                item = self.adapter.map_item(raw)
+            except (RowRefused, UnknownCode, ValidationError) as exc:
+                return self.refusals.again(refusal_id, MAP, str(exc))
+            line_id = item.ref.external_id
+            held = self.hub.cases.find_by_ref(item.ref.system, line_id)
+            if held is None:
+                try:
+                    held = self.hub.cases.register(item.draft, self.actor).case
+                except DuplicateExternalRef:
+                    held = self.hub.cases.find_by_ref(item.ref.system, line_id)
+                except (DomainError, UnknownCode, ValidationError) as exc:
+                    return self.refusals.again(refusal_id, REGISTER, f"{type(exc).__name__}: {exc}")
+            number = held.number
+        try:
+            self.adapter.transport.acknowledge(line_id, number)
+        except AdapterError as exc:  # registered: only the line's acknowledgement is still owed
+            return self.refusals.again(refusal_id, ACKNOWLEDGE, f"{type(exc).__name__}: {exc}", number)
+        log.info("line %s case %s taken on retry as %s (refusal %d, by %s)", self.line, line_id, number, refusal_id, actor.party)
+        return self.refusals.settle(refusal_id, number, actor.party)
 
     def start(self) -> None:
         self._stop.clear()

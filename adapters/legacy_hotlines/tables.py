@@ -1,14 +1,16 @@
 """The legacy feature's tables: import runs (resume), the dedupe index, duplicate
-candidates for an operator, and the bridge's pull cursor per line."""
+candidates for an operator, the bridge's pull cursor per line, and the cases a line offered
+that the hub could not take."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hub.db.models import Base, BigId, UTCDateTime
+from hub.db.models import Base, BigId, JSONDoc, UTCDateTime
 
 RUNNING, DONE = "running", "done"
 PENDING, CONFIRMED, DISMISSED = "pending", "confirmed", "dismissed"
@@ -105,3 +107,35 @@ class LegacyCursorRow(Base):
     line: Mapped[str] = mapped_column(String(8), primary_key=True)
     cursor: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+REFUSAL_PENDING, REFUSAL_TAKEN, REFUSAL_DISMISSED = "pending", "taken", "dismissed"
+
+
+class LegacyBridgeRefusalRow(Base):
+    """A case a 双号并行 line took and offered to 12345 that the hub could not take: a code its
+    mapping lacks, a draft the hub refuses, or an acknowledgement the line refused. The line
+    moves on once its list is read, so this row is the case's only trace in the hub: it keeps
+    the line's item as it came (`item`, personal data included: never listed or logged) so
+    that it can be taken again once the mapping is fixed (`pending` -> `taken`), or
+    dismissed by an operator. One pending row per (line, line's id): a second refusal of the
+    same item counts an attempt. (province_pull_failures, the province poller's log, keeps
+    no item and no state, so it cannot be retried; hence this table.)"""
+
+    __tablename__ = "legacy_bridge_refusals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    line: Mapped[str] = mapped_column(String(8))
+    line_case_id: Mapped[str | None] = mapped_column(String(128))  # None: the item carried no id
+    stage: Mapped[str] = mapped_column(String(12))  # map | register | acknowledge: where it failed last
+    reason: Mapped[str] = mapped_column(Text)
+    item: Mapped[Any] = mapped_column(JSONDoc)
+    case_number: Mapped[str | None] = mapped_column(String(40))  # registered, but the line has no acknowledgement
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_legacy_bridge_refusals_item", "line", "line_case_id"),)

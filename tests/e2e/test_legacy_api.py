@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 from adapters.legacy_hotlines.importer import LegacyImporter
 from tests.fixtures.legacy.samples import CSV_12315, JSONL_12369
 
@@ -47,3 +49,58 @@ def test_lines_and_sub_centre_routing(api):
     assert api["agent"].get("/api/v1/legacy/routing", params={"category": "0201"}).json()["unit"] is None
     unknown = api["agent"].get("/api/v1/legacy/routing", params={"category": "9999"})
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "query.category"
+
+
+def test_supervisors_list_retry_and_dismiss_the_cases_a_line_offered_that_the_hub_refused(db_url, clock):
+    from adapters.legacy_hotlines.mapping import RowMapper
+    from adapters.legacy_hotlines.sandbox import SandboxLine, create_app as line_app, offer
+    from hub.api.app import create_app
+    from hub.domain.model import Role
+    from hub.runtime import build_hub
+    from hub.settings import DestinationConfig, Settings
+    from tests.support.live import LiveServer
+
+    state = SandboxLine(line="12315")
+    with LiveServer(line_app(state)) as line:
+        dest = DestinationConfig(adapter="legacy_bridge", settings={"line": "12315", "base_url": line.url, "timeout": 3.0},
+                                 events=["case.*"], personal_data=True)
+        hub = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={"line12315": dest}), clock)
+        try:
+            sup = {"X-API-Key": hub.keys.create("centre-supervisor", Role.SUPERVISOR, clock.now())}
+            agent = {"X-API-Key": hub.keys.create("centre-agent", Role.AGENT, clock.now())}
+            odd, junk = offer(state, 问题类别="77"), offer(state, 问题类别="78")
+            puller = hub.extras["legacy"]["pullers"]["12315"]
+            assert len(puller.run_once().refused) == 2
+            with LiveServer(create_app(hub)) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+                listed = http.get("/api/v1/legacy/refusals", headers=sup)
+                assert listed.status_code == 200
+                body = {r["line_case_id"]: r for r in listed.json()}
+                assert set(body) == {odd, junk} and all(r["stage"] == "map" and r["status"] == "pending" for r in body.values())
+                assert "item" not in body[odd] and "测试人" not in listed.text and "13800138000" not in listed.text
+                assert http.get("/api/v1/legacy/refusals", headers=agent).status_code == 403
+                assert http.get("/api/v1/legacy/refusals", headers=sup, params={"line": "12320"}).json() == []
+
+                first = http.post(f"/api/v1/legacy/refusals/{body[odd]['id']}/retry", headers=sup)
+                assert first.status_code == 200 and (first.json()["status"], first.json()["attempts"]) == ("pending", 2)
+                dismissed = http.post(f"/api/v1/legacy/refusals/{body[junk]['id']}/dismiss", headers=sup,
+                                      json={"note": "the line's test case"})
+                assert dismissed.status_code == 200 and dismissed.json()["note"] == "the line's test case"
+                again = http.post(f"/api/v1/legacy/refusals/{body[junk]['id']}/retry", headers=sup)
+                assert again.status_code == 409 and "already dismissed" in again.json()["detail"]
+                missing = http.post("/api/v1/legacy/refusals/999999/dismiss", headers=sup)
+                assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "path.refusal_id"
+
+                mapping = puller.adapter.mapping  # the code added to the mapping file, the hub restarted
+                puller.adapter.mapper = RowMapper(mapping.model_copy(update={"codes": mapping.codes.model_copy(
+                    update={"category": mapping.codes.category | {"77": "0205"}})}), hub.catalogue)
+                hub.extras["legacy"]["pullers"].pop("12315")
+                unbridged = http.post(f"/api/v1/legacy/refusals/{body[odd]['id']}/retry", headers=sup)
+                assert unbridged.status_code == 409 and unbridged.json()["type"].endswith("no-bridge")
+                hub.extras["legacy"]["pullers"]["12315"] = puller
+                taken = http.post(f"/api/v1/legacy/refusals/{body[odd]['id']}/retry", headers=sup).json()
+                assert taken["status"] == "taken" and state.acks == {odd: taken["case_number"]}
+                assert http.get(f"/api/v1/cases/{taken['case_number']}", headers=sup).json()["category_code"] == "0205"
+                assert http.get("/api/v1/legacy/refusals", headers=sup).json() == []
+        finally:
+            puller.adapter.close()
+            hub.close()

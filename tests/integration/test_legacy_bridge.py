@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import delete, select
 
 from adapters.legacy_hotlines.bridge import LegacyBridgeAdapter
+from adapters.legacy_hotlines.mapping import RowMapper
+from adapters.legacy_hotlines.refusals import RefusalSettled
 from adapters.legacy_hotlines.sandbox import SandboxLine, create_app, offer
 from adapters.legacy_hotlines.tables import LegacyCursorRow
 from hub.domain.access import Actor
@@ -128,11 +130,18 @@ def test_cases_the_line_takes_come_in_once_and_are_acknowledged(bridged_hub, lin
     case = hub.cases.find_by_ref("legacy.12315", ids[0])
     assert case.state is CaseState.REGISTERED and case.intake.channel is Channel.LEGACY and case.category_code == "0201"
     assert state.acks == {ids[0]: case.number, ids[1]: hub.cases.find_by_ref("legacy.12315", ids[1]).number}
+    # The item the hub could not map is not lost: it is recorded, with why, for an operator.
+    refusals = hub.extras["legacy"]["refusals"]
+    (refused,) = refusals.list("pending", "12315")
+    assert (refused.line_case_id, refused.stage, refused.attempts, refused.case_number) == (ids[2], "map", 1, None)
+    assert "code '77' has no mapping" in refused.reason and "测试人" not in refused.reason
+    assert ids[2] not in state.acks  # nor acknowledged: the line has not been told 12345 holds it
     assert puller.run_once().created == []  # the cursor moved on
     with hub.db.write() as s:  # the cursor lost (a restore): the line's ids still dedupe
         s.execute(delete(LegacyCursorRow))
     again = puller.run_once()
     assert again.created == [] and sorted(again.existing) == sorted(state.acks.values())
+    assert [(r.id, r.attempts) for r in refusals.list("pending")] == [(refused.id, 2)]  # the same item: one record
     # A case that came from the line is not sent back to it when 12345 accepts it.
     hub.cases.act(case.number, Accept(), AGENT)
     r = relay(hub)
@@ -229,3 +238,49 @@ def test_cases_the_line_takes_take_part_in_the_duplicate_search(bridged_hub, lin
     path.write_bytes(export)
     summary = importer.run("12315", path, dedupe=False)
     assert (summary.accepted, summary.skipped) == (0, 1)
+
+
+def test_a_refused_case_is_taken_once_the_mapping_is_fixed(bridged_hub, line):
+    state, _ = line
+    hub = bridged_hub
+    puller = hub.extras["legacy"]["pullers"]["12315"]
+    refusals = hub.extras["legacy"]["refusals"]
+    odd = offer(state, 问题类别="77", 诉求内容="网购的充电宝鼓包")
+    assert puller.run_once().refused
+    (refused,) = refusals.list()
+    supervisor = Actor(party="centre-supervisor", role=Role.SUPERVISOR)
+    still = puller.retry(refused.id, supervisor)  # the mapping is as it was: refused again, still pending
+    assert (still.status, still.stage, still.attempts) == ("pending", "map", 2) and hub.cases.find_by_ref("legacy.12315", odd) is None
+    # The operator adds the code to mappings/legacy/12315.yaml; the hub reads it at its next start.
+    mapping = puller.adapter.mapping
+    fixed = mapping.model_copy(update={"codes": mapping.codes.model_copy(
+        update={"category": mapping.codes.category | {"77": "0205"}})})
+    puller.adapter.mapper = RowMapper(fixed, hub.catalogue)
+    taken = puller.retry(refused.id, supervisor)
+    case = hub.cases.find_by_ref("legacy.12315", odd)
+    assert (taken.status, taken.case_number, taken.decided_by) == ("taken", case.number, "centre-supervisor")
+    assert case.category_code == "0205" and case.content == "网购的充电宝鼓包" and state.acks[odd] == case.number
+    with pytest.raises(RefusalSettled):
+        puller.retry(refused.id, supervisor)
+    assert refusals.list() == [] and [r.id for r in refusals.list("taken")] == [refused.id]
+
+
+def test_a_refused_acknowledgement_keeps_the_case_and_owes_the_line_its_ack(bridged_hub, line, monkeypatch):
+    state, _ = line
+    hub = bridged_hub
+    puller = hub.extras["legacy"]["pullers"]["12315"]
+    refusals = hub.extras["legacy"]["refusals"]
+    line_id = offer(state)
+    ack = puller.adapter.transport.acknowledge
+
+    def refuse(*args):
+        raise PermanentError("line 12315 answered 400 to the acknowledgement")
+
+    monkeypatch.setattr(puller.adapter.transport, "acknowledge", refuse)
+    first = puller.run_once()
+    (refused,) = refusals.list()
+    assert first.created == [refused.case_number] and refused.stage == "acknowledge" and line_id not in state.acks
+    monkeypatch.setattr(puller.adapter.transport, "acknowledge", ack)
+    taken = puller.retry(refused.id, AGENT)
+    assert taken.status == "taken" and state.acks == {line_id: refused.case_number}
+    assert hub.cases.find_by_ref("legacy.12315", line_id).number == refused.case_number  # registered once

@@ -137,6 +137,31 @@ def test_cases_the_line_takes_come_in_once_even_when_pulled_twice(bridged_hub, l
     assert [p["Event"] for p in state.statuses[ids[0]]] == ["case.dispatched"]
 
 
+def test_a_refused_case_is_kept_and_taken_when_the_line_offers_it_after_the_fix(bridged_hub, line):
+    from adapters.legacy_hotlines.mapping import RowMapper
+
+    state, _ = line
+    hub = bridged_hub
+    odd = state.take(CategoryCode="ZZ77", Content="社区诊所输液收费不明")
+    puller = hub.extras["legacy"]["pullers"]["12320"]
+    assert len(puller.run_once().refused) == 1
+    (refused,) = hub.extras["legacy"]["refusals"].list("pending", "12320")
+    assert (refused.line_case_id, refused.stage) == (odd, "map") and odd not in state.acks
+    # The item is kept as the WebService gave it (its time a datetime), so it maps later as it would have then.
+    assert puller.refusals.item(refused.id)["受理时间"].isoformat().startswith("2025-09-26T09:30:00")
+    mapping = puller.adapter.mapping
+    puller.adapter.mapper = RowMapper(mapping.model_copy(update={"codes": mapping.codes.model_copy(
+        update={"category": mapping.codes.category | {"ZZ77": "0601"}})}), hub.catalogue)
+    with hub.db.write() as s:  # the line is read from the start again (its operator asked it to offer it again)
+        s.execute(delete(LegacyCursorRow))
+    again = puller.run_once()
+    case = hub.cases.find_by_ref("legacy.12320", odd)
+    assert again.created == [case.number] and case.intake.received_at.isoformat().startswith("2025-09-26T01:30:00")
+    assert state.acks[odd] == case.number
+    (settled,) = hub.extras["legacy"]["refusals"].list("taken")
+    assert (settled.id, settled.case_number, settled.decided_by) == (refused.id, case.number, "legacy-puller-12320")
+
+
 def test_faults_are_classified_retried_and_dead_lettered_through_the_relay(bridged_hub, line, clock):
     state, _ = line
     hub = bridged_hub

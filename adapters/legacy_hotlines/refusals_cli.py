@@ -1,0 +1,114 @@
+"""`hotline-hub legacy refusals list|retry|dismiss`: the cases a bridged line offered that
+the hub could not take (refusals.py), for an operator at a terminal. A retry reads the
+line's mapping file afresh (a one-shot command loads it at start), so: fix the file, retry."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def add_refusals_cli(lsub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    p = lsub.add_parser("refusals", help="cases a 双号并行 line offered that the hub could not take: list, retry, dismiss")
+    rsub = p.add_subparsers(dest="refusals_cmd", required=True)
+    ls = rsub.add_parser("list", help="list refused cases (no personal data)")
+    ls.add_argument("--status", default="pending", choices=["pending", "taken", "dismissed"])
+    ls.add_argument("--line", help="only this line, e.g. 12315")
+    ls.add_argument("--limit", type=int, default=100)
+    ls.set_defaults(func=_cmd_list)
+    retry = rsub.add_parser("retry", help="take refused cases again with the mapping as it is now")
+    retry.add_argument("refusal_ids", type=int, nargs="*", help="the refusals' ids (default with --line: all pending)")
+    retry.add_argument("--line", help="retry every pending refusal of this line")
+    retry.add_argument("--party", default="cli-supervisor", help="who retries (recorded)")
+    retry.set_defaults(func=_cmd_retry)
+    dismiss = rsub.add_parser("dismiss", help="dismiss a refused case; --note says why")
+    dismiss.add_argument("refusal_id", type=int)
+    dismiss.add_argument("--note")
+    dismiss.add_argument("--party", default="cli-supervisor", help="who dismisses (recorded)")
+    dismiss.set_defaults(func=_cmd_dismiss)
+
+
+def _hub() -> Any:
+    from hub.runtime import open_hub
+
+    return open_hub()
+
+
+def _close(hub: Any) -> None:
+    for puller in hub.extras["legacy"]["pullers"].values():
+        puller.adapter.close()
+    hub.close()
+
+
+def _print(r: Any) -> None:
+    case = f" case {r.case_number}" if r.case_number else ""
+    print(f"{r.id:>6}  {r.line}  {r.line_case_id or '?':<20} {r.status:<9} {r.stage:<11} x{r.attempts}  "
+          f"{r.last_at:%Y-%m-%d %H:%M}{case}  {r.reason}")
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    hub = _hub()
+    try:
+        for r in hub.extras["legacy"]["refusals"].list(args.status, args.line, max(1, args.limit)):
+            _print(r)
+        return 0
+    finally:
+        _close(hub)
+
+
+def _cmd_retry(args: argparse.Namespace) -> int:
+    from adapters.legacy_hotlines.refusals import RefusalNotFound, RefusalSettled
+    from hub.domain.access import Actor
+    from hub.domain.model import Role
+
+    if not args.refusal_ids and not args.line:
+        print("name refusal ids, or --line for every pending refusal of a line", file=sys.stderr)
+        return 2
+    hub = _hub()
+    try:
+        refusals, pullers = hub.extras["legacy"]["refusals"], hub.extras["legacy"]["pullers"]
+        ids = args.refusal_ids or [r.id for r in refusals.list("pending", args.line, limit=100_000)]
+        actor = Actor(party=args.party, role=Role.SUPERVISOR)
+        still = 0
+        for refusal_id in ids:
+            try:
+                pending = refusals.pending(refusal_id)
+            except (RefusalNotFound, RefusalSettled) as exc:
+                print(str(exc), file=sys.stderr)
+                still += 1
+                continue
+            puller = pullers.get(pending.line)
+            if puller is None:
+                print(f"refusal {refusal_id}: line {pending.line} has no enabled legacy_bridge destination in the "
+                      "settings: nothing can acknowledge the case", file=sys.stderr)
+                still += 1
+                continue
+            r = puller.retry(refusal_id, actor)
+            if r.status == "taken":
+                print(f"refusal {r.id}: taken as case {r.case_number}")
+            else:
+                still += 1
+                print(f"refusal {r.id}: still refused ({r.stage}): {r.reason}")
+        return 1 if still else 0
+    finally:
+        _close(hub)
+
+
+def _cmd_dismiss(args: argparse.Namespace) -> int:
+    from adapters.legacy_hotlines.refusals import RefusalNotFound, RefusalSettled
+    from hub.domain.access import Actor
+    from hub.domain.model import Role
+
+    hub = _hub()
+    try:
+        try:
+            r = hub.extras["legacy"]["refusals"].dismiss(args.refusal_id, Actor(party=args.party, role=Role.SUPERVISOR),
+                                                         args.note)
+        except (RefusalNotFound, RefusalSettled) as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        print(f"refusal {r.id}: dismissed")
+        return 0
+    finally:
+        _close(hub)
