@@ -181,6 +181,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hub.integration.contract import ConfigurationError
     from hub.mappings import MappingError
     from pydantic import ValidationError
 
@@ -189,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except MappingError as exc:
         print(f"hotline-hub: bad mapping: {exc}", file=sys.stderr)
+        return 2
+    except ConfigurationError as exc:  # a destination that cannot be built (hub.integration.destinations)
+        print(f"hotline-hub: bad configuration: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:
         print(f"hotline-hub: bad settings:\n{exc}", file=sys.stderr)

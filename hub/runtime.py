@@ -16,8 +16,16 @@ def build_hub(settings: Settings, clock: Clock | None = None) -> Hub:
     """The hub with every feature plugged in. Features add event sinks and routers here,
     in one place, so the core never imports them."""
     from hub.features import load_features
+    from hub.integration.destinations import check_destinations
 
     hub = Hub.build(settings, clock)
+    try:
+        # Before any feature builds its own: a bad destination stops the start here, with
+        # its file, line, field and why (DestinationErrors), not in the relay hours later.
+        check_destinations(settings, hub.clock)
+    except BaseException:
+        hub.close()
+        raise
     for feature in load_features():
         feature.install(hub)
     return hub

@@ -114,7 +114,13 @@ class Settings(BaseSettings):
                                    env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get("HUB_CONFIG_FILE")
-        if config_file:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file, yaml_file_encoding="utf-8"))
+        file = config_file()
+        if file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=file, yaml_file_encoding="utf-8"))
         return tuple(sources)
+
+
+def config_file() -> Path | None:
+    """The YAML settings file named by HUB_CONFIG_FILE, if any (read when asked, never at import)."""
+    name = os.environ.get("HUB_CONFIG_FILE")
+    return Path(name) if name else None

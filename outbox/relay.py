@@ -65,10 +65,11 @@ class Claimed:
 @dataclass(frozen=True)
 class Outcome:
     claimed: Claimed
-    kind: str  # "delivered" | "transient" | "permanent" | "deferred" (not sent: breaker open)
+    kind: str  # "delivered" | "transient" | "permanent" | "deferred" (not sent: breaker open, or misconfigured)
     delivery: Delivery | None = None
     error: str | None = None
     retry_after: float | None = None
+    misconfigured: bool = False  # deferred because the destination's settings or files are wrong: pause it
 
 
 class Relay:
@@ -154,7 +155,10 @@ class Relay:
         earlier = aliased(M)
         blocked = exists().where(earlier.destination == M.destination, earlier.ordering_key == M.ordering_key,
                                  earlier.sequence < M.sequence, earlier.status.in_((PENDING, IN_FLIGHT)))
-        due = (select(M.id).where(M.status == PENDING, M.available_at <= now, ~blocked)
+        # Only destinations this relay can build: another relay may have one this relay's
+        # settings lack (a rolling change), and a disabled destination keeps its backlog.
+        deliverable = [name for name, d in self.hub.settings.destinations.items() if d.enabled]
+        due = (select(M.id).where(M.status == PENDING, M.available_at <= now, ~blocked, M.destination.in_(deliverable))
                .order_by(M.id).limit(limit))
         if paused:
             due = due.where(M.destination.not_in(paused))
@@ -292,6 +296,9 @@ class Relay:
             return [Outcome(c, "deferred", error="not sent: the destination is paused by the circuit breaker") for c in group]
         try:
             adapter = self._adapter(first.destination)
+        except ConfigurationError as exc:
+            return [self._misconfigured(c, exc) for c in group]
+        try:
             if len(group) == 1:
                 try:
                     results: list[Any] = [adapter.deliver(self._message(first))]
@@ -301,6 +308,8 @@ class Relay:
                 results = list(adapter.deliver_batch([self._message(c) for c in group]))
                 if len(results) != len(group):
                     raise TypeError(f"deliver_batch answered {len(results)} results for {len(group)} messages")
+        except ConfigurationError as exc:  # deliver_batch raised it for the whole exchange
+            return [self._misconfigured(c, exc) for c in group]
         except Exception as exc:  # an adapter broke the contract; retrying is safer than losing the message
             log.exception("adapter for %s raised %s outside the contract", first.destination, type(exc).__name__)
             error = f"adapter raised {type(exc).__name__} (not a contract error): {mask_text(str(exc))}"
@@ -314,10 +323,22 @@ class Relay:
         if isinstance(result, TransientError):
             self._note(c.destination, failed=True)
             return Outcome(c, "transient", error=_describe(result), retry_after=result.retry_after)
+        if isinstance(result, ConfigurationError):
+            return self._misconfigured(c, result)
         if isinstance(result, PermanentError):
             return Outcome(c, "permanent", error=_describe(result))
         log.error("adapter for %s answered %s outside the contract", c.destination, type(result).__name__)
         return Outcome(c, "transient", error=f"adapter answered {type(result).__name__} (not a Delivery or contract error)")
+
+    def _misconfigured(self, c: Claimed, exc: ConfigurationError) -> Outcome:
+        """The destination's settings or files are wrong (a file gone or changed since the
+        start checked them, a setting only this adapter call reads). Neither the peer nor the
+        message is at fault, so no attempt is used up and nothing goes to dead letters: the
+        message waits, and the destination pauses for everyone with the reason in its pause
+        state (`outbox status`). After the pause the adapter is built again, so a restored
+        file heals by itself; `outbox resume` retries at once (hence no pause kept in this
+        relay alone: other messages it already claimed meet the same error, at no cost)."""
+        return Outcome(c, "deferred", error=f"misconfigured: {mask_text(str(exc))[:1500]}", misconfigured=True)
 
     # -- record ---------------------------------------------------------------------------------
     def record(self, outcomes: list[Outcome]) -> None:
@@ -329,6 +350,7 @@ class Relay:
         ok_destinations: set[str] = set()
         failing: dict[str, tuple[int, str]] = {}
         delivered: list[int] = []
+        misconfigured: dict[str, str] = {}
         for o in outcomes:
             c = o.claimed
             if o.kind == "delivered":
@@ -337,8 +359,11 @@ class Relay:
                 ok_destinations.add(c.destination)
                 continue
             if o.kind == "deferred":  # never sent: the claim gives its attempt back
-                s.execute(update(M).where(M.id == c.id, M.status == IN_FLIGHT, M.leased_by == self.id)
-                          .values(status=PENDING, attempts=M.attempts - 1, lease_until=None, leased_by=None))
+                values = dict(status=PENDING, attempts=M.attempts - 1, lease_until=None, leased_by=None)
+                if o.misconfigured:
+                    values["last_error"] = f"not sent: {o.error}"
+                    misconfigured[c.destination] = o.error or ""
+                s.execute(update(M).where(M.id == c.id, M.status == IN_FLIGHT, M.leased_by == self.id).values(**values))
                 continue
             dead = o.kind == "permanent" or c.attempts >= cfg.max_attempts
             reason = o.error if o.kind == "permanent" else (
@@ -365,6 +390,8 @@ class Relay:
                       .values(consecutive_failures=0, updated_at=now))
         for destination, (count, error) in failing.items():
             self._count_failures(s, destination, count, error, now)
+        for destination, error in misconfigured.items():
+            self._pause_misconfigured(s, destination, error, now)
         store.announce(s)  # followers of what we finished may now be due, on every relay
 
     def _attach(self, s: Session, c: Claimed, delivery: Delivery | None) -> None:
@@ -388,6 +415,19 @@ class Relay:
             row.paused_until = now + timedelta(seconds=self.cfg.breaker_pause_seconds)
             row.reason = f"circuit breaker: {row.consecutive_failures} failures in a row; last: {error[:300]}"
             log.warning("destination %s paused for %.0fs: %s", destination, self.cfg.breaker_pause_seconds, mask_text(row.reason))
+        s.flush()
+
+    def _pause_misconfigured(self, s: Session, destination: str, error: str, now: datetime) -> None:
+        self._adapter_facts.pop(destination, None)  # ask the rebuilt adapter again after the pause
+        row = s.get(OutboxDestinationRow, destination, with_for_update=True)
+        if row is None:
+            row = OutboxDestinationRow(destination=destination, paused_by_operator=False, consecutive_failures=0, updated_at=now)
+            s.add(row)
+        row.updated_at = now
+        if not row.paused_by_operator:
+            row.paused_until = now + timedelta(seconds=self.cfg.breaker_pause_seconds)
+            row.reason = error
+        log.error("destination %s paused for %.0fs, its messages kept: %s", destination, self.cfg.breaker_pause_seconds, error)
         s.flush()
 
     # -- the loop -------------------------------------------------------------------------------

@@ -61,13 +61,16 @@ class ProvinceAdapter(Adapter[ProvinceSettings]):
 
     def __init__(self, settings: ProvinceSettings, context: AdapterContext) -> None:
         super().__init__(settings, context)
-        self.codes = self._load_codes(context.mappings_dir, settings.mappings)
+        try:
+            self.codes = self._load_codes(context.mappings_dir, settings.mappings)
+        except MappingError as exc:  # the contract's error for a bad file, still with file and line
+            raise ConfigurationError(f"destination {context.destination!r}: {exc}") from None
         faults = FaultPolicy(self.codes.transient_faults, self.codes.permanent_faults)
         self.wire: ProvinceWire = self._wire(settings, faults)
 
     @staticmethod
     def _load_codes(mappings_dir: Path, folder: str) -> ProvinceCodes:
-        # A bad mapping is a MappingError with file and line: it stops the start as the core's do.
+        # A bad mapping is a MappingError with file and line (`province check` shows it as it is).
         return load_province_codes(mappings_dir / folder, load_catalogue(mappings_dir))
 
     @staticmethod

@@ -4,10 +4,11 @@ their settings model; anything wrong is said with the destination, the field and
 from __future__ import annotations
 
 import inspect
+import typing
 from importlib.metadata import entry_points
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from hub.integration.contract import Adapter, AdapterContext, AdapterSettings, ConfigurationError
 
@@ -53,19 +54,80 @@ def contract_problems(cls: Any) -> list[str]:
     return problems
 
 
+def settings_errors(model: type[BaseModel], raw: Any, source: str | None = "settings",
+                    lines: dict[tuple, int] | None = None, prefix: tuple = ()) -> list[str]:
+    """'<source>:<line>: <field>: why' for every invalid field; empty when the settings validate.
+
+    `lines` maps key paths of the settings file to their lines; `prefix` is where `raw` sits in
+    that file (the hub's settings: ("destinations", <name>, "settings")), so a field is named
+    by its whole path and an error lands on the nearest line the file has for it. The kit and
+    the hub's start both say a bad setting this way."""
+    if not isinstance(raw, dict):
+        where = f"{source}: " if source else ""
+        return [f"{where}{'.'.join(map(str, prefix)) or 'the settings'} must be a mapping of field: value, "
+                f"got {type(raw).__name__}"]
+    try:
+        model.model_validate(raw)
+    except ValidationError as exc:
+        return describe_errors(model, exc.errors(), source, lines, prefix)
+    return []
+
+
+def describe_errors(model: type[BaseModel], errors: list[Any], source: str | None = None,
+                    lines: dict[tuple, int] | None = None, prefix: tuple = ()) -> list[str]:
+    out = []
+    for err in errors:
+        path = (*prefix, *err["loc"])
+        name = ".".join(map(str, path)) or "(top level)"
+        msg = {"missing": "required field is missing", "extra_forbidden": "unknown field"}.get(err["type"], err["msg"])
+        where = _where(source, lines, path)
+        if err["type"] in ("missing", "extra_forbidden"):
+            shown = ""
+        elif _is_secret(model, err["loc"]):
+            shown = " (the value is not shown: a secret)"
+        else:
+            shown = f" (got {err.get('input')!r})"
+        out.append(f"{where}{name}: {msg}{shown}")
+    return out
+
+
+def holds_secret(annotation: Any) -> bool:
+    """SecretStr, or a type with SecretStr in it (SecretStr | None)."""
+    return annotation is SecretStr or any(holds_secret(a) for a in typing.get_args(annotation))
+
+
+def _is_secret(model: type[BaseModel], loc: tuple) -> bool:
+    field = model.model_fields.get(str(loc[0])) if loc else None
+    return field is not None and holds_secret(field.annotation)
+
+
 def build_adapter(destination: str, adapter_name: str, raw_settings: dict[str, Any], context: AdapterContext,
-                  available: dict[str, type[Adapter]] | None = None) -> Adapter:
+                  available: dict[str, type[Adapter]] | None = None, *, source: str | None = None,
+                  lines: dict[tuple, int] | None = None) -> Adapter:
+    """The destination's adapter, built from its validated settings.
+
+    `source` and `lines` (the hub's settings file and the line of each key path in it) let
+    every refusal point at the file and line; without them the key path alone is named."""
     available = available if available is not None else discover()
     cls = available.get(adapter_name)
+    key = ("destinations", destination)
+    at = _where(source, lines, (*key, "adapter"))
     if cls is None:
-        raise ConfigurationError(f"destination {destination!r}: no adapter named {adapter_name!r}; "
-                                 f"installed: {', '.join(sorted(available)) or 'none'}")
+        raise ConfigurationError(f"destination {destination!r}: {at}destinations.{destination}.adapter: no adapter named "
+                                 f"{adapter_name!r}; installed: {', '.join(sorted(available)) or 'none'}")
     problems = contract_problems(cls)
     if problems:
-        raise ConfigurationError(f"destination {destination!r}: adapter {adapter_name!r} breaks the contract: " + "; ".join(problems))
+        raise ConfigurationError(f"destination {destination!r}: {at}destinations.{destination}.adapter: adapter "
+                                 f"{adapter_name!r} breaks the contract: " + "; ".join(problems))
     try:
         settings = cls.settings_model.model_validate(raw_settings)
     except ValidationError as exc:
-        where = "; ".join(f"destinations.{destination}.settings.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigurationError(f"destination {destination!r}: bad settings: {where}") from exc
+        errors = describe_errors(cls.settings_model, exc.errors(), source, lines, (*key, "settings"))
+        raise ConfigurationError(f"destination {destination!r}: bad settings: " + "; ".join(errors)) from None
     return cls(settings, context)
+
+
+def _where(source: str | None, lines: dict[tuple, int] | None, path: tuple) -> str:
+    """'file:line: ' of the deepest part of `path` the file has, 'file: ' without a line, '' without a file."""
+    line = next((lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in lines), None) if lines else None
+    return f"{source}:{line}: " if source and line else f"{source}: " if source else ""

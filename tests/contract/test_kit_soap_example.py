@@ -161,4 +161,4 @@ def test_a_wrong_settings_type_is_named_with_file_and_line(platform, tmp_path: P
     with pytest.raises(ConfigurationError) as raised:
         build_adapter("neighbour", NAME, _settings(live, timeout="soon"), _context())
     assert str(raised.value) == ("destination 'neighbour': bad settings: destinations.neighbour.settings.timeout: "
-                                 "Input should be a valid number, unable to parse string as a number")
+                                 "Input should be a valid number, unable to parse string as a number (got 'soon')")

@@ -8,12 +8,12 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel
 
 from hub.integration.contract import Adapter, AdapterSettings
 from hub.integration.kit.report import CheckResult
 from hub.integration.kit.tables import check_table, declared_tables, hook_signature_problem
-from hub.integration.registry import contract_problems
+from hub.integration.registry import contract_problems, holds_secret, settings_errors  # noqa: F401  (shared with the hub's start)
 from hub.mappings import Catalogue
 
 # Field names that say "this is a secret": they must be SecretStr so logs and reprs hide them.
@@ -26,12 +26,6 @@ def _holds_text(annotation: Any) -> bool:
     if annotation in (str, bytes):
         return True
     return any(_holds_text(a) for a in typing.get_args(annotation))
-
-
-def _holds_secretstr(annotation: Any) -> bool:
-    if annotation is SecretStr:
-        return True
-    return any(_holds_secretstr(a) for a in typing.get_args(annotation))
 
 
 def _nested_models(annotation: Any) -> list[type[BaseModel]]:
@@ -49,7 +43,7 @@ def secret_problems(model: type[BaseModel], prefix: str = "", seen: set[type] | 
     problems = []
     for name, info in model.model_fields.items():
         path = f"{prefix}{name}"
-        if SECRET_NAME.search(name) and _holds_text(info.annotation) and not _holds_secretstr(info.annotation):
+        if SECRET_NAME.search(name) and _holds_text(info.annotation) and not holds_secret(info.annotation):
             problems.append(f"settings field {path!r} looks like a secret but is {_type_name(info.annotation)}: "
                             "declare it as SecretStr (or SecretStr | None) so it never shows in logs")
         for nested in _nested_models(info.annotation):
@@ -84,29 +78,6 @@ def check_contract(cls: Any, result: CheckResult) -> None:
     if (problem := hook_signature_problem(cls)) is not None:
         result.fail(problem)
     result.note(f"{cls.__module__}.{cls.__qualname__}, supports_pull={getattr(cls, 'supports_pull', False)}")
-
-
-def settings_errors(model: type[AdapterSettings], raw: Any, source: str = "settings",
-                    lines: dict[tuple, int] | None = None) -> list[str]:
-    """'<source>:<line>: <field>: why' for every invalid field; empty when the settings validate."""
-    if not isinstance(raw, dict):
-        return [f"{source}: the settings must be a mapping of field: value, got {type(raw).__name__}"]
-    try:
-        model.model_validate(raw)
-    except ValidationError as exc:
-        out = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            path = ".".join(map(str, loc)) or "(top level)"
-            msg = {"missing": "required field is missing", "extra_forbidden": "unknown field"}.get(err["type"], err["msg"])
-            where = source
-            if lines:
-                line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
-                where = f"{source}:{line}" if line else source
-            shown = "" if err["type"] in ("missing", "extra_forbidden") else f" (got {err.get('input')!r})"
-            out.append(f"{where}: {path}: {msg}{shown}")
-        return out
-    return []
 
 
 def check_mappings(cls: type, settings: BaseModel, mappings_dir: Path, catalogue: Catalogue, result: CheckResult) -> None:

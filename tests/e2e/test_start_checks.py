@@ -1,0 +1,99 @@
+"""The hub's start as an operator meets it: a real `hotline-hub serve` or `relay` process with
+a settings file that names a bad destination stops at once, exit 2, with one message naming
+the destination, the file and line, the field and why; no traceback, no relay retrying a
+configuration for hours."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hub.settings import REPO_ROOT
+from tests.support.live import free_port
+
+pytestmark = pytest.mark.e2e
+
+INSTALLED = "county, example_neighbour, example_waterworks, legacy_bridge, province, webhook"
+
+
+def _start(args: list[str], config: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "HUB_CONFIG_FILE": str(config), **env})
+
+
+def _config(tmp_path: Path, destinations: str) -> Path:
+    config = tmp_path / "hub.yaml"
+    config.write_text(f"database_url: sqlite:///{tmp_path / 'hub.db'}\ndestinations:\n{destinations}", encoding="utf-8")
+    return config
+
+
+def _said(result: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_serve_stops_on_a_setting_of_the_wrong_type(tmp_path: Path) -> None:
+    config = _config(tmp_path, "  sink:\n"
+                               "    adapter: webhook\n"
+                               "    events: ['case.*']\n"
+                               "    settings:\n"
+                               "      url: http://127.0.0.1:9/events\n"
+                               "      timeout: soon\n")
+    result = _start(["serve", "--port", str(free_port())], config)
+    assert result.returncode == 2
+    assert _said(result) == (f"hotline-hub: bad configuration: destination 'sink': bad settings: {config}:8: "
+                             "destinations.sink.settings.timeout: Input should be a valid number, unable to parse "
+                             "string as a number (got 'soon')")
+
+
+def test_relay_stops_on_an_adapter_nobody_installed(tmp_path: Path) -> None:
+    config = _config(tmp_path, "  sink:\n"
+                               "    adapter: nope\n"
+                               "    events: ['case.*']\n")
+    result = _start(["relay"], config)
+    assert result.returncode == 2
+    assert _said(result) == (f"hotline-hub: bad configuration: destination 'sink': {config}:4: "
+                             f"destinations.sink.adapter: no adapter named 'nope'; installed: {INSTALLED}")
+
+
+def test_relay_stops_on_a_bad_mapping_file_of_a_destination_naming_both(tmp_path: Path) -> None:
+    """The province adapter loads mappings/province/ when built: the file and line of the
+    mapping come with the destination that needs it."""
+    mappings = tmp_path / "mappings"
+    shutil.copytree(REPO_ROOT / "mappings", mappings)
+    units = mappings / "province" / "units.yaml"
+    shipped = units.read_text(encoding="utf-8")
+    rows = sum(line.lstrip().startswith("- {hub:") for line in shipped.splitlines())
+    text = shipped + '  - {hub: ZY-NOSUCH, province: "SC512000-NOSUCH"}\n'
+    units.write_text(text, encoding="utf-8")
+    config = _config(tmp_path, "  prov:\n"
+                               "    adapter: province\n"
+                               "    settings: {endpoint: 'http://127.0.0.1:9/soap'}\n")
+    result = _start(["relay"], config, HUB_MAPPINGS_DIR=str(mappings))
+    assert result.returncode == 2
+    assert _said(result) == (f"hotline-hub: bad configuration: destination 'prov': {units}:{len(text.splitlines())}: "
+                             f"entry 'units[{rows}]': hub: unknown hub code 'ZY-NOSUCH'")
+
+
+def test_several_bad_destinations_are_said_together_and_a_disabled_one_is_not_checked(tmp_path: Path) -> None:
+    config = _config(tmp_path, "  sink:\n"
+                               "    adapter: webhook\n"
+                               "    settings: {url: 'http://127.0.0.1:9/events', colour: red}\n"
+                               "  typo:\n"
+                               "    adapter: webhok\n"
+                               "  spare:\n"
+                               "    adapter: nope\n"
+                               "    enabled: false\n")
+    result = _start(["serve", "--port", str(free_port())], config)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-3:] == [
+        "hotline-hub: bad configuration: 2 destinations are misconfigured:",
+        f"  destination 'sink': bad settings: {config}:5: destinations.sink.settings.colour: unknown field",
+        f"  destination 'typo': {config}:7: destinations.typo.adapter: no adapter named 'webhok'; installed: {INSTALLED}",
+    ]
