@@ -47,12 +47,14 @@ class _Feature:
         check.set_defaults(func=_cmd_check)
 
     def sandbox_peers(self, base_port: int) -> list[Any]:
-        from hub.sandbox.run import Peer
+        from hub.sandbox.run import Peer, run_stamp
 
-        from adapters.province.sandbox import create_app
+        from adapters.province.sandbox import ProvinceState, create_app
 
         port = base_port + 2
-        return [Peer("province", port, lambda: create_app(assign_every=45.0),
+        # The run stamp keeps this run's province ids apart from those an earlier run left in var/sandbox.
+        state = ProvinceState(run=run_stamp())
+        return [Peer("province", port, lambda: create_app(state, assign_every=45.0),
                      # Every case event, the caller included: city cases go up (ReportCase, then PushStatus);
                      # without `events` the destination would hear of nothing.
                      {"adapter": ADAPTER, "settings": {"endpoint": f"http://127.0.0.1:{port}/soap", "poll_interval": 10.0},

@@ -84,11 +84,12 @@ class ProvinceState:
     slow_seconds: float = 3.0
     encoding: str = "utf-8"
     counter: int = 0
+    run: str = ""  # put in the ids it makes up (hub.sandbox.run.run_stamp), so runs never collide
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _next_id(self) -> str:
         self.counter += 1
-        return f"SC{datetime.now(CST):%Y%m%d}{self.counter:06d}"
+        return f"SC{datetime.now(CST):%Y%m%d}{self.run}{self.counter:06d}"
 
     def assign(self, **fields: Any) -> str:
         """省转办: assign a case to the city; returns the province's id. Fields override a demo case."""
