@@ -183,8 +183,17 @@ def _transfer(engine, case, cmd: c.TransferEmergency, actor, now, related):
 
 def _dispatch(engine, case, cmd: c.Dispatch, actor, now, related):
     engine._check_units(cmd.lead_unit, cmd.co_units)
-    if actor.role is Role.COUNTY and case.place.division_code[:6] not in actor.divisions:
-        raise AccessDenied("a county dispatches only cases of its own divisions")
+    if actor.role is Role.COUNTY:
+        if case.place.division_code[:6] not in actor.divisions:
+            raise AccessDenied("a county dispatches only cases of its own divisions")
+        # 分级派单: a county's centre commands its own units. A city department or another
+        # county's unit is reached through the city centre (return the case to it), never
+        # by one county ordering another's government about.
+        for field, code in [("lead_unit", cmd.lead_unit), *((f"co_units[{i}]", u) for i, u in enumerate(cmd.co_units))]:
+            division = getattr(engine.units.unit(code, field=field), "division", None)
+            if division not in actor.divisions:
+                raise AccessDenied(f"{field}: unit {code} is not one of this county's units (division {division}); "
+                                   "the city centre dispatches to it")
     deadlines = compute_deadlines(engine.calendar, engine.limits, case.request_type, case.urgency, now)
     h = case.handling
     h.lead_unit, h.co_units = cmd.lead_unit, list(cmd.co_units)

@@ -273,6 +273,13 @@ def test_access_matrix_every_county_key_against_every_other_county(api, counties
                 _problem(c.get(f"/api/v1/cases/{number}"), 403)
                 _problem(c.get(f"/api/v1/cases/{number}/history"), 403)
                 _problem(c.post(f"/api/v1/cases/{number}/actions", json={"action": "sign_off"}), 403)
+                # Its own case, dispatched to another county's unit or a city department: refused.
+                own_case, own_unit = held[me][1], next(iter(mine.cfg.codes.unit.values()))
+                refused = _problem(c.post(f"/api/v1/cases/{own_case}/actions", json={"action": "dispatch", "lead_unit": their_unit}), 403)
+                assert their_unit in refused["detail"], refused
+                refused = _problem(c.post(f"/api/v1/cases/{own_case}/actions",
+                                          json={"action": "dispatch", "lead_unit": own_unit, "co_units": ["ZY-SCJGJ"]}), 403)
+                assert "co_units[0]" in refused["detail"], refused
                 # The core API: a case registered into another county's division.
                 _problem(c.post("/api/v1/cases", json=draft(**{"place.division_code": their_division + "001"})), 403)
                 # 考核 and 督办 of another county's divisions and units.

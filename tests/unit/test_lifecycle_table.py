@@ -3,6 +3,8 @@ refused with the state and the allowed actions named everywhere else."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
@@ -13,7 +15,7 @@ from hub.domain.calendar import WorkingCalendar
 from hub.domain.clock import LOCAL_TZ
 from hub.domain.deadlines import TimeLimits
 from hub.domain.engine import Engine
-from hub.domain.errors import ActionNotAllowed
+from hub.domain.errors import AccessDenied, ActionNotAllowed
 from hub.domain.lifecycle import PREVIOUS, TABLE, Action, allowed_actions, rows_for
 from hub.domain.model import (
     Case, CaseDraft, CaseState, ExternalRef, ExtensionRecord, Reply, ReturnRecord, Role,
@@ -24,8 +26,15 @@ NOW = datetime(2025, 9, 26, 10, 0, tzinfo=LOCAL_TZ)
 
 
 class Units:
+    """Unit codes say their division: YJ- units sit in 雁江区, the rest at the city."""
+
+    @dataclass(frozen=True)
+    class Unit:
+        code: str
+        division: str
+
     def unit(self, code: str, field: str = "unit_code") -> object:
-        return code
+        return self.Unit(code, "512002" if code.startswith("YJ-") else "512000")
 
 
 ENGINE = Engine(WorkingCalendar(), TimeLimits(), Units())
@@ -93,6 +102,12 @@ COMMANDS: dict[Action, list[object]] = {
     Action.MARK_OVERDUE: [c.MarkOverdue(deadline=c.Deadline.SIGN_OFF), c.MarkOverdue(deadline=c.Deadline.COMPLETION)],
 }
 
+# A county's centre dispatches to its own units only (test_a_county_dispatches_only_to_its_own_units).
+COUNTY_COMMANDS: dict[Action, list[object]] = {
+    Action.DISPATCH: [c.Dispatch(lead_unit="YJ-GOV", co_units=["YJ-SCJGJ"])],
+    Action.REDISPATCH: [c.Redispatch(lead_unit="YJ-GOV")],
+}
+
 TRIPLES = [(s, a, r) for s in CaseState for a in Action if a is not Action.REGISTER for r in Role]
 
 
@@ -113,7 +128,7 @@ def _prepare(case: Case, action: Action) -> Case:
 def test_every_state_action_role(state: CaseState, action: Action, role: Role) -> None:
     rows = rows_for(state, action)
     allowed = bool(rows) and role in rows[0].roles
-    for command in COMMANDS[action]:
+    for command in (COUNTY_COMMANDS.get(action) if role is Role.COUNTY else None) or COMMANDS[action]:
         case = _prepare(case_in(state), action)
         related = OTHER if action is Action.MERGE else None
         if not allowed:
@@ -155,3 +170,13 @@ def test_table_has_no_duplicate_rows_and_outcome_rows_are_complete() -> None:
 
 def test_every_action_appears_in_the_table() -> None:
     assert {t.action for t in TABLE} == set(Action) - {Action.REGISTER}
+
+
+@pytest.mark.parametrize("command", [c.Dispatch(lead_unit="ZY-SCJGJ"), c.Dispatch(lead_unit="YJ-GOV", co_units=["ZY-SCJGJ"])],
+                         ids=["lead", "co"])
+def test_a_county_dispatches_only_to_its_own_units(command: c.Dispatch) -> None:
+    """分级派单: a city department is the city centre's to dispatch to, not a county's."""
+    field = "lead_unit" if command.lead_unit == "ZY-SCJGJ" else "co_units[0]"
+    with pytest.raises(AccessDenied, match=rf"^{re.escape(field)}: unit ZY-SCJGJ is not one of this county's units"):
+        ENGINE.act(case_in(CaseState.ACCEPTED), command, ACTORS[Role.COUNTY], NOW)
+    assert ENGINE.act(case_in(CaseState.ACCEPTED), command, ACTORS[Role.AGENT], NOW).case.handling.lead_unit == command.lead_unit
