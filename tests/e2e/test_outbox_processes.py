@@ -217,17 +217,23 @@ def test_four_relays_share_the_work_once_each_in_order(hub, db_url, sink, relays
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_a_destination_the_breaker_paused_is_held_off_by_every_relay_process(hub, db_url, sink, tmp_path: Path) -> None:
+    """The pause is waited out, not lifted with `resume`: a relay that tripped the breaker
+    itself keeps its own pause past a resume (see the xfail in test_outbox_delivery.py)."""
+    from datetime import datetime, timezone
+
     state, _, url = sink
     state.faults = ["500", "500"]
+    pause = 8.0
     config = tmp_path / "breaker.yaml"
     config.write_text(yaml.safe_dump({"destinations": _destinations(url), "outbox": {
-        **_outbox(), "breaker_failures": 2, "breaker_pause_seconds": 600}}), encoding="utf-8")
+        **_outbox(), "breaker_failures": 2, "breaker_pause_seconds": pause}}), encoding="utf-8")
     relays = Relays(db_url, config, tmp_path)
     engine = create_engine(db_url)
 
-    def breaker() -> OutboxDestinationRow | None:
+    def paused_until() -> datetime | None:
         with engine.connect() as conn:
-            return conn.execute(select(OutboxDestinationRow).where(OutboxDestinationRow.destination == "peer")).first()
+            return conn.execute(select(OutboxDestinationRow.paused_until)
+                                .where(OutboxDestinationRow.destination == "peer")).scalar()
 
     def pending_attempts() -> list[int]:
         with engine.connect() as conn:
@@ -238,18 +244,18 @@ def test_a_destination_the_breaker_paused_is_held_off_by_every_relay_process(hub
         procs = [relays.start(), relays.start()]
         _wait(lambda: _listeners(db_url) == 2, 60, "two relays listening", relays)
         _cases(hub, 1, steps=1)  # one message; it fails twice, on whichever relay claims it
-        _wait(lambda: (row := breaker()) is not None and row.paused_until is not None, 30, "the breaker to open", relays)
+        _wait(lambda: paused_until() is not None, 30, "the breaker to open", relays)
+        until = paused_until()
         assert state.attempts == 2
         _cases(hub, 3, steps=1)  # NOTIFY wakes both relays: neither may claim for the paused destination
         time.sleep(2.0)  # ten idle polls of each relay
+        seen = (state.attempts, list(state.order), pending_attempts())
+        assert datetime.now(timezone.utc) < until, "the test was too slow to look inside the pause"
         assert all(p.poll() is None for p in procs), relays.log_text()
-        assert state.attempts == 2 and state.order == []
-        assert pending_attempts() == [2, 0, 0, 0]  # the new messages were never even claimed
+        assert seen == (2, [], [2, 0, 0, 0])  # nothing sent; the new messages were never even claimed
 
-        from outbox.admin import resume
-
-        assert resume(hub, "peer")  # lifts the breaker for every relay, and NOTIFYs them
-        _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 4, 30, "4 messages delivered after the resume", relays)
+        _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 4, pause + 30, "4 messages delivered after the pause",
+              relays)
         assert relays.stop_all() == [0, 0], relays.log_text()
         _assert_in_order_once(state, 4)
     finally:
