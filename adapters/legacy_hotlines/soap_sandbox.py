@@ -26,26 +26,18 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from lxml import etree
 
 from adapters.legacy_hotlines.soap_wire import SHIPPED_WSDL, TNS
+from adapters.soap_peer import EnvelopeWriter, NotAnEnvelope, read_call, wsdl_response, xml_response
 
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 CST = timezone(timedelta(hours=8))
-# Hardened like the hub's client: a sandbox must not be the easy target either.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True)
 
 # xsd:sequence order of tns:LineCase: a strict client refuses elements out of order.
 LINE_CASE = ("LineCaseId", "HubCaseNo", "ReceivedTime", "AppealerName", "AppealerPhone", "AppealType", "CategoryCode",
              "Title", "Content", "AreaCode", "Address", "Urgency", "StatusCode", "HandlerUnit")
 
-XXE = ('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
-       f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><SubmitCaseResponse xmlns="{TNS}"><Result><ResultCode>0'
-       '</ResultCode></Result><LineCaseId>&xxe;</LineCaseId></SubmitCaseResponse></soap:Body></soap:Envelope>')
-BILLION = ('<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
-           + "".join(f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">' for i in range(1, 10))
-           + f']>\n<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><SubmitCaseResponse xmlns="{TNS}"><Result>'
-           '<ResultCode>0</ResultCode></Result><LineCaseId>&lol9;</LineCaseId></SubmitCaseResponse></soap:Body></soap:Envelope>')
+XML = EnvelopeWriter(TNS, {"Case": LINE_CASE}, fault_detail="LineFault")
+XXE, BILLION = XML.hostile("SubmitCase", "LineCaseId")
 
 FAULTS = {"500": ("E500", "内部错误", True), "busy": ("BUSY", "系统繁忙", True), "400": ("INVALID_REQUEST", "报文格式错误", False)}
 MODES = ("ok", *FAULTS, "429", "garbage", "xxe", "billion")
@@ -176,54 +168,8 @@ def _required(req: dict[str, Any], key: str, name: str | None = None) -> Any:
     return req[key]
 
 
-# -- XML ------------------------------------------------------------------------------------
-def _to_dict(element: etree._Element) -> Any:
-    children = [c for c in element if isinstance(c.tag, str)]
-    if not children:
-        return element.text
-    return {etree.QName(child).localname: _to_dict(child) for child in children}
-
-
-def _append(parent: etree._Element, name: str, value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, list):
-        for item in value:
-            _append(parent, name, item)
-        return
-    if name == "Case" and isinstance(value, dict):
-        value = {k: value.get(k) for k in LINE_CASE}
-    child = etree.SubElement(parent, f"{{{TNS}}}{name}")
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            _append(child, key, inner)
-    elif isinstance(value, bool):
-        child.text = "true" if value else "false"
-    else:
-        child.text = str(value)
-
-
-def _envelope(body: etree._Element) -> bytes:
-    env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "tns": TNS})
-    etree.SubElement(env, f"{{{SOAP_ENV}}}Body").append(body)
-    return etree.tostring(env, encoding="utf-8", xml_declaration=True)
-
-
-def soap_answer(operation: str, answer: dict[str, Any]) -> Response:
-    body = etree.Element(f"{{{TNS}}}{operation}Response")
-    for key, value in answer.items():
-        _append(body, key, value)
-    return Response(_envelope(body), media_type="text/xml; charset=utf-8")
-
-
 def soap_fault(fault: LineFault) -> Response:
-    node = etree.Element(f"{{{SOAP_ENV}}}Fault")
-    etree.SubElement(node, "faultcode").text = "soap:Server" if fault.server else "soap:Client"
-    etree.SubElement(node, "faultstring").text = fault.message
-    detail = etree.SubElement(etree.SubElement(node, "detail"), f"{{{TNS}}}LineFault")
-    etree.SubElement(detail, f"{{{TNS}}}Code").text = fault.code
-    etree.SubElement(detail, f"{{{TNS}}}Message").text = fault.message
-    return Response(_envelope(node), status_code=500, media_type="text/xml; charset=utf-8")
+    return xml_response(XML.fault(fault.code, fault.message, fault.server), status=500)
 
 
 def create_app(state: SoapLineState | None = None) -> FastAPI:
@@ -233,11 +179,7 @@ def create_app(state: SoapLineState | None = None) -> FastAPI:
 
     @app.get("/soap")
     def wsdl(request: Request) -> Response:
-        if "wsdl" not in {k.lower() for k in request.query_params}:
-            return Response("GET /soap?wsdl for the service description", media_type="text/plain", status_code=400)
-        text = SHIPPED_WSDL.read_text(encoding="utf-8")
-        text = text.replace("http://127.0.0.1:8005/soap", f"{str(request.base_url).rstrip('/')}/soap")
-        return Response(text, media_type="text/xml; charset=utf-8")
+        return wsdl_response(request, SHIPPED_WSDL, "http://127.0.0.1:8005/soap")
 
     @app.post("/soap")
     async def soap(request: Request) -> Response:
@@ -253,19 +195,16 @@ def create_app(state: SoapLineState | None = None) -> FastAPI:
         if fault == "billion":
             return Response(BILLION, media_type="text/xml")
         try:
-            root = etree.fromstring(await request.body(), parser=_PARSER)
-            body = root.find(f"{{{SOAP_ENV}}}Body")
-            call = next(c for c in body if isinstance(c.tag, str))  # type: ignore[union-attr]
-        except (etree.XMLSyntaxError, StopIteration, TypeError):
+            _, operation, req = read_call(await request.body())
+        except NotAnEnvelope:
             return soap_fault(LineFault("INVALID_REQUEST", "not a SOAP envelope"))
-        operation = etree.QName(call).localname.removesuffix("Request")
         try:
             if fault in FAULTS:
                 raise LineFault(*FAULTS[fault])
-            answer = state.handle(operation, _to_dict(call) or {})
+            answer = state.handle(operation, req)
         except LineFault as exc:
             return soap_fault(exc)
-        return soap_answer(operation, answer)
+        return xml_response(XML.answer(operation, answer))
 
     # -- the conformance kit's control (hub/integration/kit/peer.py) ---------------------------
     @app.post("/_kit/reset", status_code=204)

@@ -40,24 +40,14 @@ from fastapi.responses import JSONResponse, Response
 from lxml import etree
 
 from adapters.province.soap_client import SHIPPED_WSDL
+from adapters.soap_peer import SOAP_ENV, EnvelopeWriter, NotAnEnvelope, read_call, wsdl_response, xml_response
 
 TNS = "urn:sc12345:exchange:v1"
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 PASSWORD_DIGEST = "#PasswordDigest"
 CST = timezone(timedelta(hours=8))
 
-XXE = ('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
-       f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><ReportCaseResponse xmlns="{TNS}"><Result><ResultCode>0</ResultCode>'
-       '</Result><ProvinceCaseId>&xxe;</ProvinceCaseId></ReportCaseResponse></soap:Body></soap:Envelope>')
-BILLION = ('<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
-           + "".join(f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">' for i in range(1, 10))
-           + f']>\n<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><ReportCaseResponse xmlns="{TNS}"><Result>'
-           '<ResultCode>0</ResultCode></Result><ProvinceCaseId>&lol9;</ProvinceCaseId></ReportCaseResponse></soap:Body></soap:Envelope>')
-
-# Hardened like the hub's client: a sandbox must not be the easy target either.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True)
 
 
 class SandboxFault(Exception):
@@ -229,73 +219,16 @@ def _required(req: dict[str, Any], key: str) -> Any:
 
 
 # -- XML ------------------------------------------------------------------------------------
-def _to_dict(element: etree._Element) -> Any:
-    children = [c for c in element if isinstance(c.tag, str)]
-    if not children:
-        return element.text
-    out: dict[str, Any] = {}
-    for child in children:
-        out[etree.QName(child).localname] = _to_dict(child)
-    return out
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
 # xsd:sequence order of tns:WorkOrder: a strict client refuses elements out of order.
 WORK_ORDER_FIELDS = ("ProvinceCaseId", "CityCaseNo", "Channel", "ReceivedTime", "AppealerName", "AppealerPhone",
                      "AppealerType", "Anonymous", "Confidential", "AppealType", "CategoryCode", "Title", "Content",
                      "AreaCode", "Address", "Longitude", "Latitude", "Urgency", "DueTime")
-
-
-def _append(parent: etree._Element, name: str, value: Any) -> None:
-    if value is None:
-        return
-    if name == "WorkOrder" and isinstance(value, dict):
-        value = {k: value.get(k) for k in WORK_ORDER_FIELDS}
-    if isinstance(value, list):
-        for item in value:
-            _append(parent, name, item)
-        return
-    child = etree.SubElement(parent, f"{{{TNS}}}{name}")
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            _append(child, key, inner)
-    else:
-        child.text = _text(value)
-
-
-def _envelope(body: etree._Element) -> etree._Element:
-    env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "tns": TNS})
-    etree.SubElement(env, f"{{{SOAP_ENV}}}Body").append(body)
-    return env
-
-
-def soap_answer(operation: str, answer: dict[str, Any]) -> etree._Element:
-    body = etree.Element(f"{{{TNS}}}{operation}Response")
-    for key, value in answer.items():
-        _append(body, key, value)
-    return _envelope(body)
+XML = EnvelopeWriter(TNS, {"WorkOrder": WORK_ORDER_FIELDS}, fault_detail="ExchangeFault")
+XXE, BILLION = XML.hostile("ReportCase", "ProvinceCaseId")
 
 
 def soap_fault(fault: SandboxFault) -> etree._Element:
-    node = etree.Element(f"{{{SOAP_ENV}}}Fault")
-    etree.SubElement(node, "faultcode").text = "soap:Server" if fault.server else "soap:Client"
-    etree.SubElement(node, "faultstring").text = fault.message
-    exchange = etree.SubElement(etree.SubElement(node, "detail"), f"{{{TNS}}}ExchangeFault")
-    etree.SubElement(exchange, f"{{{TNS}}}Code").text = fault.code
-    etree.SubElement(exchange, f"{{{TNS}}}Message").text = fault.message
-    return _envelope(node)
-
-
-def _xml_response(envelope: etree._Element, encoding: str, status: int = 200) -> Response:
-    return Response(etree.tostring(envelope, encoding=encoding, xml_declaration=True), status_code=status,
-                    media_type=f"text/xml; charset={encoding}")
+    return XML.fault(fault.code, fault.message, fault.server)
 
 
 FAULTS = {"transient": ("BUSY", "系统繁忙", True), "permanent": ("INVALID_REQUEST", "报文格式错误", False),
@@ -325,11 +258,7 @@ def create_app(state: ProvinceState | None = None, assign_every: float | None = 
 
     @app.get("/soap")
     def wsdl(request: Request) -> Response:
-        if "wsdl" not in {k.lower() for k in request.query_params}:
-            return Response("GET /soap?wsdl for the service description", media_type="text/plain", status_code=400)
-        text = SHIPPED_WSDL.read_text(encoding="utf-8")
-        text = text.replace("http://127.0.0.1:8002/soap", f"{str(request.base_url).rstrip('/')}/soap")
-        return Response(text, media_type="text/xml; charset=utf-8")
+        return wsdl_response(request, SHIPPED_WSDL, "http://127.0.0.1:8002/soap")
 
     @app.post("/soap")
     async def soap(request: Request) -> Response:
@@ -347,11 +276,9 @@ def create_app(state: ProvinceState | None = None, assign_every: float | None = 
         if fault == "xxe-utf16":  # the same attack in an encoding a byte scan for "<!DOCTYPE" misses
             return Response(XXE.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16"), media_type="text/xml")
         try:
-            root = etree.fromstring(await request.body(), parser=_PARSER)
-            body = root.find(f"{{{SOAP_ENV}}}Body")
-            call = next(c for c in body if isinstance(c.tag, str))  # type: ignore[union-attr]
-        except (etree.XMLSyntaxError, StopIteration, TypeError):
-            return _xml_response(soap_fault(SandboxFault("INVALID_REQUEST", "not a SOAP envelope")), encoding, 500)
+            root, operation, req = read_call(await request.body())
+        except NotAnEnvelope:
+            return xml_response(soap_fault(SandboxFault("INVALID_REQUEST", "not a SOAP envelope")), encoding, 500)
         user = root.find(f".//{{{WSSE}}}UsernameToken/{{{WSSE}}}Username")
         if user is not None:
             kind = root.find(f".//{{{WSSE}}}UsernameToken/{{{WSSE}}}Password")
@@ -359,15 +286,14 @@ def create_app(state: ProvinceState | None = None, assign_every: float | None = 
                 state.security_users.append(user.text or "")
                 state.security_kinds.append("PasswordDigest" if kind is not None and
                                             (kind.get("Type") or "").endswith(PASSWORD_DIGEST) else "PasswordText")
-        operation = etree.QName(call).localname.removesuffix("Request")
         try:
             check_username_token(root, state.security_user, state.security_password)
             if fault in FAULTS:
                 raise SandboxFault(*FAULTS[fault])
-            answer = state.handle(operation, _to_dict(call) or {})
+            answer = state.handle(operation, req)
         except SandboxFault as exc:
-            return _xml_response(soap_fault(exc), encoding, 500)
-        return _xml_response(soap_answer(operation, answer), encoding)
+            return xml_response(soap_fault(exc), encoding, 500)
+        return xml_response(XML.answer(operation, answer), encoding)
 
     rest_ops = {"report-case": "ReportCase", "push-status": "PushStatus", "fetch-assigned": "FetchAssigned",
                 "ack-assigned": "AckAssigned", "query-case": "QueryCase"}
@@ -415,7 +341,8 @@ def create_app(state: ProvinceState | None = None, assign_every: float | None = 
 
 
 def _json(encoding: str, body: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False, default=_text).encode(encoding), status_code=status,
+    text = json.dumps(body, ensure_ascii=False, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))
+    return Response(text.encode(encoding), status_code=status,
                     media_type=f"application/json; charset={encoding}")
 
 
