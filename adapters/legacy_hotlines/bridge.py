@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
 
-from adapters.legacy_hotlines.config import LegacyConfig, MergeMode, load_legacy, reverse
+from adapters.legacy_hotlines.config import (
+    IMPORT_STATES, LegacyConfig, LineMapping, LinesFile, MergeMode, legacy_dir, load_legacy, reverse,
+)
 from adapters.legacy_hotlines.line import LineTransport, OutgoingCase, StatusChange
 from adapters.legacy_hotlines.mapping import RowMapper, RowRefused
 from adapters.legacy_hotlines.soap_wire import SoapLine
@@ -29,7 +32,16 @@ from hub.integration.contract import (
     Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, MappingFailure,
     OutboundMessage, PulledCase, PullBatch,
 )
-from hub.mappings import Catalogue, MappingError, UnknownCode, load_catalogue
+from hub.integration.kit.tables import MappingTable
+from hub.mappings import Catalogue, MappingError, UnknownCode, load_catalogue, load_yaml_mapping
+
+# Tables the bridge may leave partial, and why (the kit's report shows the reason).
+_PARTIAL = {
+    "request_type": ("request_types", "a request type the line has no code for is left out of what is sent"),
+    "urgency": ("urgencies", "an urgency the line has no code for is left out"),
+    "unit": ("units", "a unit the line has no code for is sent by its name only"),
+    "division": ("divisions", "a division the line has no code for is sent as the hub's GB/T 2260 code"),
+}
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,44 @@ class LegacyBridgeAdapter(Adapter[LegacyBridgeSettings]):
     name = "legacy_bridge"
     settings_model = LegacyBridgeSettings
     supports_pull = True
+
+    @classmethod
+    def mapping_tables(cls, settings: LegacyBridgeSettings, mappings_dir: Path) -> list[MappingTable]:
+        """For the kit: the line's file (mappings/legacy/<line>.yaml) as the bridge reads it
+        outbound, in reverse (the hub's codes are the values). Its categories must give each
+        category of the line's own domain (lines.yaml) a code of the line's; a category a
+        destination adds beyond it (settings.categories) goes as the line's 其他 when the file
+        names one. Its status words must name every state a shared case can have on the line
+        (the states imports may carry). The rest may be partial: see _PARTIAL."""
+        lines_file, file = legacy_dir(mappings_dir) / "lines.yaml", legacy_dir(mappings_dir) / f"{settings.line}.yaml"
+        tables = [MappingTable(lines_file, LinesFile, kind="categories", entries="lines", hub_field="categories",
+                               entry_key="line", cover=frozenset(), cover_reason="the lines' domains")]
+        try:
+            entries = {e.line: e for e in load_yaml_mapping(lines_file, LinesFile, entry_key="line").model.lines}
+        except MappingError:
+            return tables  # the kit loads lines.yaml itself (the table above) and reports its problems
+        if settings.line not in entries:
+            raise ConfigurationError(f"{lines_file}: no line {settings.line!r}; configured: {', '.join(sorted(entries))}")
+        domain = entries[settings.line].categories
+        try:
+            other = load_yaml_mapping(file, LineMapping).model.outbound_other_category
+        except MappingError:
+            other = None  # the kit reports the file's problems
+        if other is None and settings.categories is not None:
+            domain = settings.categories
+        catalogue = load_catalogue(mappings_dir)
+        leaves = frozenset(c for c in catalogue.categories if any(c.startswith(p) for p in domain)
+                           and not any(o != c and o.startswith(c) for o in catalogue.categories))
+        tables += [
+            MappingTable(file, LineMapping, kind="categories", entries="codes.category", hub_in="values", cover=leaves,
+                         cover_reason=f"the line's domain {', '.join(domain)}" + (f"; beyond it a case goes as {other}" if other else "")),
+            MappingTable(file, LineMapping, kind="states", entries="codes.status", hub_in="values",
+                         cover=frozenset(s.value for s in IMPORT_STATES),
+                         cover_reason="other states are pushed as the hub's state with no line status"),
+        ]
+        tables += [MappingTable(file, LineMapping, kind=kind, entries=f"codes.{key}", hub_in="values", cover="none",
+                                cover_reason=why) for key, (kind, why) in _PARTIAL.items()]
+        return tables
 
     def __init__(self, settings: LegacyBridgeSettings, context: AdapterContext) -> None:
         super().__init__(settings, context)

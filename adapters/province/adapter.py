@@ -13,16 +13,20 @@ from typing import Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 
 from adapters.province import mapping
-from adapters.province.codes import ProvinceCodes, load_province_codes
+from adapters.province.codes import (
+    CategoriesFile, CodesFile, DivisionsFile, ProvinceCodes, StatusesFile, UnitsFile, load_province_codes,
+)
 from adapters.province.rest_client import ProvinceRestClient
 from adapters.province.soap_client import ProvinceSoapClient
 from adapters.province.wire import FaultPolicy, ProvinceWire
+from hub.domain.events import EVENT_TYPES
 from hub.domain.model import ExternalRef
 from hub.integration.contract import (
     Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, MappingFailure, OutboundMessage,
     PermanentError, PullBatch, PulledCase, TransientError,
 )
-from hub.mappings import MappingError, load_catalogue
+from hub.integration.kit.tables import MappingTable
+from hub.mappings import Catalogue, MappingError, load_catalogue, load_yaml_mapping
 
 
 class ProvinceSettings(AdapterSettings):
@@ -58,6 +62,34 @@ class ProvinceAdapter(Adapter[ProvinceSettings]):
     name = "province"
     settings_model = ProvinceSettings
     supports_pull = True
+
+    @classmethod
+    def mapping_tables(cls, settings: ProvinceSettings, mappings_dir: Path) -> list[MappingTable]:
+        """For the kit: what mappings/<settings.mappings>/ must cover. The adapter loads the same
+        files with its own stricter loader (codes.load_province_codes: one-to-one, defaults)."""
+        folder = mappings_dir / settings.mappings
+        codes, statuses = folder / "codes.yaml", folder / "statuses.yaml"
+        try:
+            skip = set(load_yaml_mapping(statuses, StatusesFile).model.skip)
+        except MappingError:
+            skip = set()  # the kit loads the table itself and reports the file's problems
+        catalogue = load_catalogue(mappings_dir)
+        groups = frozenset(c for c, entry in catalogue.categories.items() if entry.parent is None)
+        return [
+            MappingTable(codes, CodesFile, kind="request_types", entries="request_types"),
+            MappingTable(codes, CodesFile, kind="urgencies", entries="urgencies"),
+            MappingTable(codes, CodesFile, kind="satisfactions", entries="satisfactions"),
+            MappingTable(codes, CodesFile, kind="person_kinds", entries="person_kinds"),
+            MappingTable(statuses, StatusesFile, kind="event_types", entries="events", hub_field="event",
+                         cover=frozenset(e for e in EVENT_TYPES.values() if e not in skip),
+                         cover_reason="the events under skip: are not exchanged with the province"),
+            MappingTable(folder / "categories.yaml", CategoriesFile, kind="categories", entries="categories", cover=groups,
+                         cover_reason="a finer category without a row of its own goes up as its group's code"),
+            MappingTable(folder / "divisions.yaml", DivisionsFile, kind="divisions", entries="divisions",
+                         cover=_city_divisions(catalogue, settings.city_code),
+                         cover_reason="only the city's own divisions are reported to the province"),
+            MappingTable(folder / "units.yaml", UnitsFile, kind="units", entries="units"),
+        ]
 
     def __init__(self, settings: ProvinceSettings, context: AdapterContext) -> None:
         super().__init__(settings, context)
@@ -138,6 +170,18 @@ class ProvinceAdapter(Adapter[ProvinceSettings]):
 
     def close(self) -> None:
         self.wire.close()
+
+
+def _city_divisions(catalogue: Catalogue, city: str) -> frozenset[str]:
+    """The city and every division below it in mappings/divisions.yaml."""
+    def under(code: str | None) -> bool:
+        while code is not None:
+            if code == city:
+                return True
+            code = catalogue.divisions[code].parent if code in catalogue.divisions else None
+        return False
+
+    return frozenset(c for c in catalogue.divisions if under(c))
 
 
 def check_mappings(mappings_dir: Path, folder: str = "province") -> ProvinceCodes:

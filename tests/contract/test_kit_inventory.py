@@ -23,6 +23,12 @@ COVERED = {"webhook", "county", "province", "legacy_bridge"}
 OUTSIDE_THE_TREE = {"example_waterworks"}
 
 
+def tables_checked(report) -> set[str]:  # noqa: ANN001
+    """'<file name> <kind>' of every mapping table the kit checked coverage of (its notes)."""
+    return {f"{Path(note.split(': ')[0]).name} {note.split(': ')[1].split(' via ')[0]}"
+            for note in report.get("mappings").notes if " via " in note}
+
+
 def test_every_discovered_adapter_is_covered() -> None:
     in_tree = {name for name, cls in discover().items() if cls.__module__.startswith("adapters.")}
     missing = in_tree - COVERED
@@ -78,6 +84,7 @@ def test_county(county: str) -> None:
         report = run_kit("county", {"county": county, "url": f"{live.url}/{path}", "timeout": 2.0}, CountyControl(state),
                          events=events, division=cfg.divisions[0], unit=unit)
     assert report.complete, report.render(verbose=True)
+    assert tables_checked(report) == {f"{county}.yaml event_types", f"{county}.yaml states"}
 
 
 class ProvinceControl:
@@ -119,6 +126,9 @@ def test_province(transport: str) -> None:
         endpoint = f"{live.url}/{transport}"
         report = run_kit("province", {"transport": transport, "endpoint": endpoint, "timeout": 3.0}, ProvinceControl(state))
     assert report.complete, report.render(verbose=True)
+    assert tables_checked(report) == {"codes.yaml request_types", "codes.yaml urgencies", "codes.yaml satisfactions",
+                                      "codes.yaml person_kinds", "statuses.yaml event_types", "categories.yaml categories",
+                                      "divisions.yaml divisions", "units.yaml units"}
 
 
 class LegacyLineControl:
@@ -162,3 +172,6 @@ def test_legacy_bridge() -> None:
         report = run_kit("legacy_bridge", {"line": "12315", "base_url": live.url, "timeout": 3.0, "categories": ["0"]},
                          LegacyLineControl(state), events=["case.accepted"])
     assert report.complete, report.render(verbose=True)
+    assert tables_checked(report) == {"lines.yaml categories", "12315.yaml categories", "12315.yaml states",
+                                      "12315.yaml request_types", "12315.yaml urgencies", "12315.yaml units",
+                                      "12315.yaml divisions"}

@@ -94,4 +94,12 @@ def check_mappings(cls: type, settings: BaseModel, mappings_dir: Path, catalogue
         coverage, _ = check_table(table, catalogue)
         for problem in coverage.problems:
             result.fail(problem)
-        result.note(f"{table.file}: {table.kind} via {table.entries}.{table.hub_field}, {coverage.mapped} code(s) mapped")
+        via = f"{table.entries} ({table.hub_in})" if table.hub_in == "values" else f"{table.entries}.{table.hub_field}"
+        text = f"{table.file}: {table.kind} via {via}, {coverage.mapped} code(s) mapped"
+        if coverage.unmapped:
+            # A partial cover lists what it leaves out; a cover of named codes only counts the rest.
+            shown = (f"{len(coverage.unmapped)} other code(s) need none" if isinstance(table.cover, frozenset) else
+                     "not mapped, allowed: " + ", ".join(coverage.unmapped[:12])
+                     + (f" and {len(coverage.unmapped) - 12} more" if len(coverage.unmapped) > 12 else ""))
+            text += f"; {shown}" + (f" ({table.cover_reason})" if table.cover_reason else "")
+        result.note(text)

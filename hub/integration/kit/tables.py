@@ -9,7 +9,8 @@ loads them with `load_tables` at start, and the kit checks the same declaration.
 
 Each table says which of the hub's code sets (`kind`) a list in the file translates, where
 that list is (`entries`, dotted), which field holds the hub's code (`hub_field`; for a
-dict the keys are the hub codes) and how much of the set it must cover (`cover`).
+dict its keys, or its values with `hub_in="values"`) and how much of the set it must cover
+(`cover`, with `cover_reason` saying why less than all is enough).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, Iterable, Literal
 from pydantic import BaseModel
 
 from hub.domain.events import EVENT_TYPES
-from hub.domain.model import CaseState, Channel, Urgency
+from hub.domain.model import CaseState, Channel, PersonKind, Satisfaction, Urgency
 from hub.integration.contract import ConfigurationError
 from hub.mappings import Catalogue, LoadedMapping, MappingError, MappingErrors, load_catalogue, load_yaml_mapping
 
@@ -37,6 +38,8 @@ KINDS: dict[str, str] = {
     "urgencies": "hub.domain.model.Urgency",
     "states": "hub.domain.model.CaseState",
     "channels": "hub.domain.model.Channel",
+    "satisfactions": "hub.domain.model.Satisfaction",
+    "person_kinds": "hub.domain.model.PersonKind",
 }
 
 Cover = Literal["all", "leaves", "none"]
@@ -54,6 +57,8 @@ class MappingTable:
     # codes are errors; a set: exactly these codes must be mapped (e.g. one county's units).
     cover: Cover | frozenset[str] = "all"
     entry_key: str | None = None  # field naming an entry in messages; hub_field when None
+    hub_in: Literal["keys", "values"] = "keys"  # a dict: which side holds the hub's codes (the other is the peer's)
+    cover_reason: str | None = None  # why a cover short of "all" is enough; the kit's report shows it
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -67,6 +72,7 @@ class TableCoverage:
     unknown: list[str] = field(default_factory=list)  # "file:line: entry ...: hub code 'X' is not ..."
     load_errors: list[str] = field(default_factory=list)
     mapped: int = 0
+    unmapped: list[str] = field(default_factory=list)  # hub codes with no mapping that the cover allows
 
     @property
     def problems(self) -> list[str]:
@@ -90,7 +96,8 @@ def hub_codes(kind: str, catalogue: Catalogue) -> dict[str, str]:
         return {c: e.name_zh for c, e in catalogue.units.items() if e.active}
     if kind == "event_types":
         return {t: action for action, t in EVENT_TYPES.items()}
-    enum = {"urgencies": Urgency, "states": CaseState, "channels": Channel}.get(kind)
+    enum = {"urgencies": Urgency, "states": CaseState, "channels": Channel, "satisfactions": Satisfaction,
+            "person_kinds": PersonKind}.get(kind)
     if enum is None:
         raise ValueError(f"unknown code kind {kind!r}")
     return {m.value: m.name.lower() for m in enum}
@@ -122,9 +129,9 @@ def mapped_codes(doc: LoadedMapping, table: MappingTable) -> list[tuple[str, int
     container = _walk(doc.model, parts)
     found: list[tuple[str, int | None, str | None]] = []
     if isinstance(container, dict):
-        for key in container:
-            code = _as_code(key)
-            found.append((code, doc.line_of((*parts, code)), code))
+        for key, value in container.items():
+            code, peer = (_as_code(value), _as_code(key)) if table.hub_in == "values" else (_as_code(key), None)
+            found.append((code, doc.line_of((*parts, peer or code)), peer or code))
         return found
     for i, item in enumerate(container):
         value = getattr(item, table.hub_field, None) if isinstance(item, BaseModel) else (item or {}).get(table.hub_field)
@@ -163,6 +170,7 @@ def check_table(table: MappingTable, catalogue: Catalogue) -> tuple[TableCoverag
                                   f"(see {KINDS[table.kind]})")
     result.mapped = len(seen)
     result.missing = [c for c in _required(table, codes) if c not in seen]
+    result.unmapped = [c for c in codes if c not in seen and c not in result.missing]
     return result, doc
 
 
