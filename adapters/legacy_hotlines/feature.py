@@ -133,6 +133,10 @@ def _hub():  # noqa: ANN202
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    """Exit 0 done (or nothing new), 2 unusable input, 130 interrupted (run it again to resume)."""
+    import signal
+    import threading
+
     from adapters.legacy_hotlines.importer import LegacyImporter
     from adapters.legacy_hotlines.readers import UnreadableFile
 
@@ -146,17 +150,29 @@ def _cmd_import(args: argparse.Namespace) -> int:
             print(f"{args.file}: no such file", file=sys.stderr)
             return 2
         importer = LegacyImporter(hub, config, batch_size=max(1, args.batch_size), progress=None if args.quiet else sys.stderr)
+        # Ctrl-C (SIGINT) stops the import after the batch in hand has committed, with its summary;
+        # a second one stops it at once (still resumable: the reject file is cut back on resume).
+        stop = threading.Event()
+
+        def on_interrupt(signum: int, frame: object) -> None:
+            if stop.is_set():
+                raise KeyboardInterrupt
+            stop.set()
+
+        previous = signal.signal(signal.SIGINT, on_interrupt)
         try:
             summary = importer.run(args.line, args.file, dry_run=args.dry_run, reject_path=args.reject_file,
-                                   dedupe=not args.no_dedupe)
+                                   stop=stop.is_set, dedupe=not args.no_dedupe)
         except UnreadableFile as exc:
             print(str(exc), file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print("\ninterrupted: committed batches are kept; run the same command to continue", file=sys.stderr)
             return 130
-        print("\n".join(summary.lines()))
-        return 0
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        print("\n".join(summary.lines()))  # interrupted: "stopped after N batches; run the same command again ..."
+        return 130 if summary.interrupted else 0
     finally:
         hub.close()
 

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import csv
 import gc
+import io
 import json
+import os
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -118,27 +120,59 @@ class Progress:
 
 class RejectFile:
     """Every refused row: row number, original id, the line's column and why. No personal
-    data goes in it (values of phone and name columns are never quoted)."""
+    data goes in it (values of phone and name columns are never quoted).
+
+    A batch's rows are appended (one write, flushed and synced) inside the batch's
+    transaction, before it commits; resuming a run first cuts the file back to the rows the
+    run committed (`keep_through_row`, the run's last_row) and any partial last line. So
+    whenever the import stops (Ctrl-C, a kill, a crash, before, during or after a commit)
+    the file ends up listing each refused row once."""
 
     HEADER = ["row", "original_id", "column", "reason"]
 
-    def __init__(self, path: Path | None, append: bool) -> None:
+    def __init__(self, path: Path | None, keep_through_row: int = 0) -> None:
         self._f = None
-        if path is not None:
-            fresh = not (append and path.exists())
-            self._f = path.open("w" if fresh else "a", encoding="utf-8-sig" if fresh else "utf-8", newline="")
-            self._w = csv.writer(self._f)
-            if fresh:
-                self._w.writerow(self.HEADER)
+        if path is None:
+            return
+        fresh = not (keep_through_row > 0 and path.exists())
+        if not fresh:
+            _cut_back(path, keep_through_row)
+        self._f = path.open("w" if fresh else "a", encoding="utf-8-sig" if fresh else "utf-8", newline="")
+        if fresh:
+            self._f.write(_csv_text([self.HEADER]))
+            self._f.flush()
 
     def write(self, rejected: list[Rejected]) -> None:
-        if self._f is not None:
-            self._w.writerows([r.row, r.original_id, r.column, r.reason] for r in rejected)
+        if self._f is not None and rejected:
+            self._f.write(_csv_text([r.row, r.original_id, r.column, r.reason] for r in rejected))
             self._f.flush()
+            os.fsync(self._f.fileno())
 
     def close(self) -> None:
         if self._f is not None:
             self._f.close()
+
+
+def _csv_text(rows: Any) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue()
+
+
+def _cut_back(path: Path, keep_through_row: int) -> None:
+    """Keep the header and the rows up to `keep_through_row` (those of committed batches);
+    drop the rows of a batch that never committed and a line cut short by a kill."""
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
+        text = f.read()
+    whole = not text or text.endswith("\n")
+    if not whole:
+        text = text[:text.rfind("\n") + 1]
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    kept = rows[:1] + [r for r in rows[1:] if len(r) == 4 and r[0].isdigit() and int(r[0]) <= keep_through_row]
+    if len(kept) != len(rows) or not whole:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(_csv_text(kept), encoding="utf-8-sig", newline="")
+        os.replace(tmp, path)
 
 
 class LegacyImporter:
@@ -148,7 +182,10 @@ class LegacyImporter:
         self.progress_stream = progress
 
     def run(self, line: str, path: Path, *, dry_run: bool = False, reject_path: Path | None = None,
-            stop_after_batches: int | None = None, dedupe: bool = True) -> ImportSummary:
+            stop_after_batches: int | None = None, stop: Callable[[], bool] | None = None,
+            dedupe: bool = True) -> ImportSummary:
+        """Import (or resume) the file. `stop` is asked after each committed batch (the CLI's
+        Ctrl-C sets it): true, the run stops there, `interrupted`, and the same call resumes it."""
         mapping = self.config.mapping(line)
         mapper = RowMapper(mapping, self.hub.catalogue)
         kind = file_kind(path)
@@ -164,7 +201,7 @@ class LegacyImporter:
             summary.resumed_after_row = run.last_row
         start_after = summary.resumed_after_row
         seen_in_dry_run: dict[str, int] = {}
-        rejects = RejectFile(reject_path, append=start_after > 0)
+        rejects = RejectFile(reject_path, keep_through_row=start_after)
         bar = Progress(self.progress_stream, f"{line} {path.name}")
         source = RowSource(path, kind, facts)
         batch: list[Row] = []
@@ -183,7 +220,7 @@ class LegacyImporter:
                     done += len(batch)
                     batch = []
                     bar.update(done, source.progress())
-                    if stop_after_batches is not None and summary.batches >= stop_after_batches:
+                    if (stop_after_batches is not None and summary.batches >= stop_after_batches) or (stop and stop()):
                         summary.interrupted = True
                         break
             else:
@@ -284,6 +321,8 @@ class LegacyImporter:
                 held = self._held(s, line, [m.original_id for _, m in keep], None)
             skipped = sum(1 for _, m in keep if m.original_id in held)
             accepted = len(keep) - skipped
+            refused.sort(key=lambda r: r.row)
+            rejects.write(refused)
         else:
             with self.hub.db.write() as s:
                 _checkpoint_less_often(s)
@@ -307,8 +346,10 @@ class LegacyImporter:
                 run.rejected += len(refused)
                 run.skipped += skipped
                 run.updated_at = now
-        refused.sort(key=lambda r: r.row)
-        rejects.write(refused)  # after commit: the file never lists a row of a rolled-back batch
+                refused.sort(key=lambda r: r.row)
+                # Before the commit: a stop after it cannot lose these rows; a stop before it
+                # leaves rows past run.last_row, which a resume cuts back (RejectFile).
+                rejects.write(refused)
         summary.accepted += accepted
         summary.rejected += len(refused)
         summary.skipped += skipped

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from adapters.legacy_hotlines.importer import LegacyImporter
+from adapters.legacy_hotlines.importer import LegacyImporter, RejectFile
 from adapters.legacy_hotlines.tables import LegacyCandidateRow, LegacyImportRunRow, LegacyRecordRow
 from hub.db.models import CaseRow, EventRow, ExternalRefRow
 from hub.domain.access import Actor
@@ -142,6 +142,38 @@ def test_an_interrupted_import_resumes_where_it_stopped(hub, tmp_path):
     assert legacy_cases(hub, "12315") == 5
     assert_refused(rejects, REFUSED_12315)  # each refused row once, none lost across the stop
     assert importer(hub).run("12315", CSV_12315).already_done
+
+
+@pytest.mark.parametrize("where", ["before the commit", "after the commit"])
+def test_an_import_stopped_hard_resumes_with_each_reject_once(hub, tmp_path, monkeypatch, where):
+    """A second Ctrl-C, a kill or a crash may land anywhere: the batch's rejects are in the
+    file before it commits, and a resume cuts the file back to what the run committed."""
+    rejects = tmp_path / "rejects.csv"
+    write, with_rows = RejectFile.write, []
+
+    def write_then_stop(self, rows):
+        write(self, rows)
+        with_rows.append(bool(rows))
+        if sum(with_rows) == 2 and where == "before the commit":
+            raise KeyboardInterrupt  # in the batch's transaction: its rows are in the file, the batch rolls back
+
+    monkeypatch.setattr(RejectFile, "write", write_then_stop)
+    stop = (lambda: sum(with_rows) == 2) if where == "after the commit" else None
+    if stop is None:
+        with pytest.raises(KeyboardInterrupt):
+            importer(hub, batch_size=3).run("12315", CSV_12315, reject_path=rejects)
+    else:
+        assert importer(hub, batch_size=3).run("12315", CSV_12315, reject_path=rejects, stop=stop).interrupted
+    monkeypatch.undo()
+    with hub.db.read() as s:
+        last_row = s.execute(select(LegacyImportRunRow.last_row)).scalar_one()
+    listed = [r for r, _, _ in read_rejects(rejects)]
+    assert (max(listed) > last_row) == (where == "before the commit")
+    with rejects.open("a", encoding="utf-8", newline="") as f:
+        f.write("13,SC2018")  # and a kill in the middle of writing a line
+    resumed = importer(hub, batch_size=3).run("12315", CSV_12315, reject_path=rejects)
+    assert (resumed.accepted, resumed.rejected) == (5, 8) and legacy_cases(hub, "12315") == 5
+    assert_refused(rejects, REFUSED_12315)
 
 
 def test_a_dry_run_validates_and_stores_nothing(hub, tmp_path):
