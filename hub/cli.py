@@ -180,6 +180,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _settings_problems(exc) -> list[str]:  # noqa: ANN001 - a pydantic ValidationError of Settings
+    """Each invalid setting as 'file:line: field: why', the way a bad destination is said;
+    a value that came from the environment (not in the file) is named without a file."""
+    from hub.integration.kit.runner import load_settings_file
+    from hub.integration.registry import describe_errors
+    from hub.settings import config_file
+
+    file = config_file()
+    lines: dict[tuple, int] = {}
+    if file is not None and file.is_file():
+        try:
+            lines = load_settings_file(file)[1]
+        except Exception:  # noqa: BLE001 - unreadable YAML: pydantic's own words are all there is
+            lines = {}
+    return [problem for err in exc.errors() for problem in describe_errors(
+        Settings, [err], str(file) if err["loc"] and (err["loc"][0],) in lines else None, lines)]
+
+
 def main(argv: list[str] | None = None) -> int:
     from hub.integration.contract import ConfigurationError
     from hub.mappings import MappingError
@@ -195,7 +213,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hotline-hub: bad configuration: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:
-        print(f"hotline-hub: bad settings:\n{exc}", file=sys.stderr)
+        if exc.title != Settings.__name__:
+            print(f"hotline-hub: bad settings:\n{exc}", file=sys.stderr)
+            return 2
+        problems = _settings_problems(exc)
+        print("hotline-hub: bad settings:" + (f" {problems[0]}" if len(problems) == 1 else "\n  " + "\n  ".join(problems)),
+              file=sys.stderr)
         return 2
 
 

@@ -97,3 +97,15 @@ def test_several_bad_destinations_are_said_together_and_a_disabled_one_is_not_ch
         f"  destination 'sink': bad settings: {config}:5: destinations.sink.settings.colour: unknown field",
         f"  destination 'typo': {config}:7: destinations.typo.adapter: no adapter named 'webhok'; installed: {INSTALLED}",
     ]
+
+
+def test_a_hub_setting_of_the_wrong_type_is_named_with_file_and_line_too(tmp_path: Path) -> None:
+    config = tmp_path / "hub.yaml"
+    config.write_text(f"database_url: sqlite:///{tmp_path / 'hub.db'}\noutbox:\n  batch: many\n", encoding="utf-8")
+    result = _start(["relay"], config, HUB_PORT="eighty")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-3:] == [
+        "hotline-hub: bad settings:",
+        "  port: Input should be a valid integer, unable to parse string as an integer (got 'eighty')",  # the environment's
+        f"  {config}:3: outbox.batch: Input should be a valid integer, unable to parse string as an integer (got 'many')",
+    ]
