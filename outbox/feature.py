@@ -149,7 +149,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     for d in backlog(hub):
         age = f"{d['oldest_age_seconds']:.0f}s" if d["oldest_age_seconds"] is not None else "-"
         state = ("paused by operator" if d["paused_by_operator"] else
-                 f"paused until {d['paused_until']} (breaker)" if d["paused"] else "flowing")
+                 f"paused until {d['paused_until']}" if d["paused"] else "flowing")  # the reason says why
         if d["pause_reason"]:
             state += f": {d['pause_reason']}"
         print(f"{d['destination']:<20} {d['backlog']:>8} {age:>10} {d['dead']:>6}  {state}")

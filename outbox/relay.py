@@ -69,6 +69,7 @@ class Outcome:
     delivery: Delivery | None = None
     error: str | None = None
     retry_after: float | None = None
+    tripped: bool = False  # this failure paused the destination in this relay (the breaker, locally)
     misconfigured: bool = False  # deferred because the destination's settings or files are wrong: pause it
 
 
@@ -100,6 +101,9 @@ class Relay:
         self._breaker_lock = threading.Lock()
         self._local_failures: dict[str, int] = {}
         self._local_pause: dict[str, datetime] = {}
+        # Local pauses whose tripping failure is recorded: from then on the database's pause
+        # state is the truth (an operator's resume lifts it for every relay, this one too).
+        self._pause_recorded: set[str] = set()
         self._url = self.db.url
         self._adapter_facts: dict[str, tuple[str | None, int]] = {}
 
@@ -152,6 +156,7 @@ class Relay:
 
     def _claim(self, s: Session, limit: int, now: datetime) -> list[Claimed]:
         paused = self._paused(s, now)
+        self._follow_database_pauses(paused)
         earlier = aliased(M)
         blocked = exists().where(earlier.destination == M.destination, earlier.ordering_key == M.ordering_key,
                                  earlier.sequence < M.sequence, earlier.status.in_((PENDING, IN_FLIGHT)))
@@ -267,15 +272,28 @@ class Relay:
             groups.extend(items[i:i + limit] for i in range(0, len(items), limit))
         return groups
 
-    def _note(self, destination: str, failed: bool) -> None:
+    def _note(self, destination: str, failed: bool) -> bool:
+        """Count a delivery's result for the local breaker; True when this failure trips it."""
         with self._breaker_lock:
             if not failed:
                 self._local_failures[destination] = 0
-                return
+                return False
             n = self._local_failures[destination] = self._local_failures.get(destination, 0) + 1
-            if n >= self.cfg.breaker_failures:
-                self._local_pause[destination] = self.clock.now() + timedelta(seconds=self.cfg.breaker_pause_seconds)
-                self._local_failures[destination] = 0
+            if n < self.cfg.breaker_failures:
+                return False
+            self._local_pause[destination] = self.clock.now() + timedelta(seconds=self.cfg.breaker_pause_seconds)
+            self._pause_recorded.discard(destination)
+            self._local_failures[destination] = 0
+            return True
+
+    def _follow_database_pauses(self, paused: list[str]) -> None:
+        """Drop the local pauses the database no longer holds once their failure is recorded:
+        resumed by an operator, or never reached there because another relay's success reset
+        the count. Before it is recorded, the local pause is all that stops this relay."""
+        with self._breaker_lock:
+            for destination in self._pause_recorded - set(paused):
+                self._local_pause.pop(destination, None)
+                self._pause_recorded.discard(destination)
 
     def _message(self, c: Claimed) -> OutboundMessage:
         body = dict(c.body)
@@ -321,8 +339,8 @@ class Relay:
             self._note(c.destination, failed=False)
             return Outcome(c, "delivered", delivery=result)
         if isinstance(result, TransientError):
-            self._note(c.destination, failed=True)
-            return Outcome(c, "transient", error=_describe(result), retry_after=result.retry_after)
+            tripped = self._note(c.destination, failed=True)
+            return Outcome(c, "transient", error=_describe(result), retry_after=result.retry_after, tripped=tripped)
         if isinstance(result, ConfigurationError):
             return self._misconfigured(c, result)
         if isinstance(result, PermanentError):
@@ -390,6 +408,10 @@ class Relay:
                       .values(consecutive_failures=0, updated_at=now))
         for destination, (count, error) in failing.items():
             self._count_failures(s, destination, count, error, now)
+        tripped = {o.claimed.destination for o in outcomes if o.tripped}
+        if tripped:
+            with self._breaker_lock:
+                self._pause_recorded |= tripped & set(self._local_pause)
         for destination, error in misconfigured.items():
             self._pause_misconfigured(s, destination, error, now)
         store.announce(s)  # followers of what we finished may now be due, on every relay

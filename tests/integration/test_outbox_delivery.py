@@ -338,9 +338,6 @@ def test_a_destination_that_keeps_failing_is_paused_for_everyone(hub, sink, cloc
     assert {m.status for m in messages(hub)} == {DELIVERED} and len(state.order) == 3
 
 
-@pytest.mark.xfail(strict=True, reason="outbox/relay.py: the relay that tripped the breaker keeps its in-memory pause "
-                   "(_local_pause) after an operator's resume, claiming and deferring the destination's messages in a hot "
-                   "loop until breaker_pause_seconds lapse")
 def test_resume_lifts_the_breaker_for_the_relay_that_tripped_it_too(hub, sink, clock) -> None:
     from outbox.admin import resume
     from outbox.relay import Relay
