@@ -14,6 +14,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -23,6 +24,9 @@ from sqlalchemy.orm import Session
 from adapters.legacy_hotlines.config import Dedupe
 from adapters.legacy_hotlines.tables import PENDING, LegacyCandidateRow, LegacyRecordRow, ensure_phone_index
 from hub.db.models import CaseRow
+
+if TYPE_CHECKING:
+    from hub.db.database import Database
 
 HUB_LINE = "12345"  # the index's name for 12345's own cases
 _NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
@@ -55,10 +59,14 @@ def jaccard(a: str, b: str) -> float:
 
 def score(text_a: str, text_b: str, hours_apart: float, rules: Dedupe) -> tuple[float, float]:
     """(score, text similarity); 0 outside the window."""
+    return _score(bigrams(text_a), bigrams(text_b), hours_apart, rules)
+
+
+def _score(a: set[str], b: set[str], hours_apart: float, rules: Dedupe) -> tuple[float, float]:
     window = rules.window_days * 24
     if hours_apart > window:
         return 0.0, 0.0
-    similarity = jaccard(text_a, text_b)
+    similarity = len(a & b) / len(a | b) if a and b else 0.0
     closeness = 1.0 - hours_apart / window
     return round(rules.text_weight * similarity + (1 - rules.text_weight) * closeness, 4), round(similarity, 4)
 
@@ -70,12 +78,13 @@ class DedupeResult:
     candidates: list[tuple[str, str, float]] = field(default_factory=list)
 
 
-def index_hub_cases(s: Session, limit_chars: int, batch: int = 1000) -> int:
+def index_hub_cases(s: Session, limit_chars: int, batch: int = 1000, limit: int | None = None) -> int:
     """Bring the cases an import did not index into the index, from where it stopped: 12345's
     own (line '12345', keyed by case number) and those the live bridge pulled from a 双号并行
     line (channel legacy, keyed by the line and its id, as an import of that id would be:
     the importer then finds it held). Imported cases have their record from the import
-    (written in the batch's transaction), so they are recognised by it, not by channel."""
+    (written in the batch's transaction), so they are recognised by it, not by channel.
+    With `limit`, returns once about that many are added (the next call goes on from there)."""
     t = LegacyRecordRow
     last = s.execute(select(func.max(t.case_id)).where(t.run_id.is_(None))).scalar_one_or_none() or 0
     insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -97,6 +106,8 @@ def index_hub_cases(s: Session, limit_chars: int, batch: int = 1000) -> int:
         s.execute(insert(t.__table__).on_conflict_do_nothing(index_elements=["line", "original_id"]), values)
         added += len(values)
         last = rows[-1][0]
+        if limit is not None and added >= limit:  # the caller commits and comes back for more
+            return added
 
 
 def _origin(channel: str, number: str, doc: dict) -> tuple[str, str]:
@@ -111,36 +122,77 @@ def _origin(channel: str, number: str, doc: dict) -> tuple[str, str]:
     return HUB_LINE, number
 
 
-def find_candidates(s: Session, rules: Dedupe, now: datetime, batch: int = 500) -> DedupeResult:
-    """Compare every record not yet compared with the records of the same phone in the window."""
+def find_candidates(db: "Database", rules: Dedupe, now: datetime, batch: int = 1000) -> DedupeResult:
+    """Compare every record not yet compared with the records of the same phone in the window.
+
+    A batch at a time, each in its own transaction: a search over a million imported rows
+    takes minutes, and one transaction would hold the writer (on SQLite, every other writer
+    of the running hub) all that time. Stopped half way, the next search goes on from the
+    records not yet marked compared; a pair found twice is stored once."""
     result = DedupeResult()
-    ensure_phone_index(s)  # an import that crashed may have left it out (importer._defer_phone_index)
-    result.indexed_hub_cases = index_hub_cases(s, rules.max_text_chars)
-    window = timedelta(days=rules.window_days)
-    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-    t = LegacyRecordRow
+    with db.write() as s:
+        ensure_phone_index(s)  # an import that crashed may have left it out (importer._defer_phone_index)
     while True:
-        todo = s.execute(select(t.line, t.original_id, t.case_number, t.phone_key, t.received_at, t.text)
-                         .where(t.compared.is_(False)).limit(batch)).all()
-        if not todo:
+        with db.write() as s:
+            added = index_hub_cases(s, rules.max_text_chars, batch=batch, limit=batch)
+        if not added:
+            break
+        result.indexed_hub_cases += added
+    while True:
+        with db.write() as s:
+            compared = _compare_batch(s, rules, now, batch, result)
+        if not compared:
             return result
-        for line, original_id, number, key, at, text in todo:
-            if key is None:
+        result.compared += compared
+
+
+def _compare_batch(s: Session, rules: Dedupe, now: datetime, batch: int, result: DedupeResult) -> int:
+    """One batch of records not yet compared: every other record of their phones, read in one
+    query, scored in memory; the new pairs inserted at once; the batch marked compared."""
+    t = LegacyRecordRow
+    todo = s.execute(select(t.line, t.case_number, t.phone_key, t.received_at, t.text)
+                     .where(t.compared.is_(False)).limit(batch)).all()
+    if not todo:
+        return 0
+    window = timedelta(days=rules.window_days)
+    keyed = [r for r in todo if r.phone_key is not None]
+    by_phone: dict[str, list[Any]] = {}
+    if keyed:
+        earliest, latest = min(r.received_at for r in keyed) - window, max(r.received_at for r in keyed) + window
+        for o in s.execute(select(t.line, t.case_number, t.phone_key, t.received_at, t.text).where(
+                t.phone_key.in_({r.phone_key for r in keyed}), t.received_at >= earliest, t.received_at <= latest)):
+            by_phone.setdefault(o.phone_key, []).append(o)
+    grams: dict[str, set[str]] = {}
+
+    def grams_of(number: str, text: str) -> set[str]:
+        found = grams.get(number)
+        if found is None:
+            found = grams[number] = bigrams(text)
+        return found
+
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in keyed:
+        for o in by_phone.get(r.phone_key, ()):
+            if o.case_number == r.case_number or abs(o.received_at - r.received_at) > window:
                 continue
-            others = s.execute(select(t.line, t.case_number, t.received_at, t.text).where(
-                t.phone_key == key, t.case_number != number, t.received_at >= at - window, t.received_at <= at + window)).all()
-            for o_line, o_number, o_at, o_text in others:
-                hours = abs((at - o_at).total_seconds()) / 3600
-                value, similarity = score(text, o_text, hours, rules)
-                if value < rules.threshold:
-                    continue
-                # The earlier case is `a`; the later one would be the duplicate merged into it.
-                (a, la, ta), (b, lb, _) = sorted([(number, line, at), (o_number, o_line, o_at)], key=lambda x: (x[2], x[0]))
-                inserted = s.execute(insert(LegacyCandidateRow.__table__).values(
-                    case_a=a, case_b=b, line_a=la, line_b=lb, score=value, text_similarity=similarity,
-                    hours_apart=round(hours, 2), status=PENDING, created_at=now,
-                ).on_conflict_do_nothing(index_elements=["case_a", "case_b"]))
-                if inserted.rowcount:
-                    result.candidates.append((a, b, value))
-        s.execute(update(t).where(and_(t.compared.is_(False), t.case_number.in_([r[2] for r in todo]))).values(compared=True))
-        result.compared += len(todo)
+            hours = abs((r.received_at - o.received_at).total_seconds()) / 3600
+            value, similarity = _score(grams_of(r.case_number, r.text), grams_of(o.case_number, o.text), hours, rules)
+            if value < rules.threshold:
+                continue
+            # The earlier case is `a`; the later one would be the duplicate merged into it.
+            (a, la, _), (b, lb, _) = sorted([(r.case_number, r.line, r.received_at), (o.case_number, o.line, o.received_at)],
+                                            key=lambda x: (x[2], x[0]))
+            found.setdefault((a, b), dict(case_a=a, case_b=b, line_a=la, line_b=lb, score=value, text_similarity=similarity,
+                                          hours_apart=round(hours, 2), status=PENDING, created_at=now))
+    if found:
+        c = LegacyCandidateRow
+        held = {(x.case_a, x.case_b) for x in s.execute(select(c.case_a, c.case_b).where(
+            c.case_a.in_({a for a, _ in found}), c.case_b.in_({b for _, b in found})))}
+        new = [v for pair, v in found.items() if pair not in held]
+        if new:
+            insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+            # A search running beside this one may store the same pair first: its row stands.
+            s.execute(insert(c.__table__).on_conflict_do_nothing(index_elements=["case_a", "case_b"]), new)
+            result.candidates.extend((v["case_a"], v["case_b"], v["score"]) for v in new)
+    s.execute(update(t).where(and_(t.compared.is_(False), t.case_number.in_([r.case_number for r in todo]))).values(compared=True))
+    return len(todo)

@@ -207,8 +207,7 @@ def _cmd_dedupe(args: argparse.Namespace) -> int:
 
     hub = _hub()
     try:
-        with hub.db.write() as s:
-            result = find_candidates(s, hub.extras["legacy"]["config"].dedupe, hub.clock.now())
+        result = find_candidates(hub.db, hub.extras["legacy"]["config"].dedupe, hub.clock.now())
         print(f"indexed {result.indexed_hub_cases} 12345 cases, compared {result.compared}, "
               f"new candidates {len(result.candidates)}")
         return 0

@@ -249,8 +249,7 @@ class LegacyImporter:
         return summary
 
     def dedupe(self) -> DedupeResult:
-        with self.hub.db.write() as s:
-            return find_candidates(s, self.config.dedupe, self.hub.clock.now())
+        return find_candidates(self.hub.db, self.config.dedupe, self.hub.clock.now())
 
     def _defer_phone_index(self, file_size: int) -> bool:
         """Leave the dedupe index by phone out while a large file loads, and build it once at

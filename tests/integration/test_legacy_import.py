@@ -235,6 +235,43 @@ def test_likely_duplicates_are_linked_with_a_score_never_merged_by_themselves(hu
         pairs[(numbers["12315:SC2018120002"], numbers["12369:HB-2019-0001"])].id, pairs[(own_case.number, numbers["12333:RS20190007"])].id}
 
 
+def test_the_duplicate_search_goes_batch_by_batch_and_resumes_with_the_same_pairs(hub, tmp_path, monkeypatch):
+    """Each batch is its own transaction (a long search must not hold the writer): in
+    batches of two, stopped after the first, then resumed, it stores exactly the pairs of
+    one whole search, each once, and leaves every record compared."""
+    from adapters.legacy_hotlines import dedupe
+
+    imp = importer(hub)
+    for line, path in (("12315", CSV_12315), ("12333", xlsx_12333(tmp_path)), ("12369", JSONL_12369)):
+        imp.run(line, path, dedupe=False)
+    rules, now = hub.extras["legacy"]["config"].dedupe, hub.clock.now()
+    batches = []
+    compare = dedupe._compare_batch
+
+    def stop_after_one(s, *a):
+        if batches:
+            raise KeyboardInterrupt
+        batches.append(1)
+        return compare(s, *a)
+
+    monkeypatch.setattr(dedupe, "_compare_batch", stop_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        dedupe.find_candidates(hub.db, rules, now, batch=2)
+    with hub.db.read() as s:
+        assert s.execute(select(func.count()).where(LegacyRecordRow.compared.is_(True))).scalar_one() == 2  # committed
+        first = s.execute(select(func.count()).select_from(LegacyCandidateRow)).scalar_one()
+    monkeypatch.setattr(dedupe, "_compare_batch", compare)
+    resumed = dedupe.find_candidates(hub.db, rules, now, batch=2)
+    with hub.db.write() as s:
+        pairs = sorted(tuple(p) for p in s.execute(select(LegacyCandidateRow.case_a, LegacyCandidateRow.case_b)))
+        assert s.execute(select(func.count()).where(LegacyRecordRow.compared.is_(False))).scalar_one() == 0
+        s.execute(LegacyCandidateRow.__table__.delete())
+        s.execute(LegacyRecordRow.__table__.update().values(compared=False))
+    assert len(pairs) == len(set(pairs)) == first + len(resumed.candidates) and pairs
+    whole = dedupe.find_candidates(hub.db, rules, now, batch=1000)
+    assert sorted((a, b) for a, b, _ in whole.candidates) == pairs
+
+
 def phone_index_present(hub) -> bool:
     from sqlalchemy import inspect
     with hub.db.read() as s:
