@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -150,7 +150,7 @@ def _compare_batch(s: Session, rules: Dedupe, now: datetime, batch: int, result:
     """One batch of records not yet compared: every other record of their phones, read in one
     query, scored in memory; the new pairs inserted at once; the batch marked compared."""
     t = LegacyRecordRow
-    todo = s.execute(select(t.line, t.case_number, t.phone_key, t.received_at, t.text)
+    todo = s.execute(select(t.line, t.original_id, t.case_number, t.phone_key, t.received_at, t.text)
                      .where(t.compared.is_(False)).limit(batch)).all()
     if not todo:
         return 0
@@ -194,5 +194,8 @@ def _compare_batch(s: Session, rules: Dedupe, now: datetime, batch: int, result:
             # A search running beside this one may store the same pair first: its row stands.
             s.execute(insert(c.__table__).on_conflict_do_nothing(index_elements=["case_a", "case_b"]), new)
             result.candidates.extend((v["case_a"], v["case_b"], v["score"]) for v in new)
-    s.execute(update(t).where(and_(t.compared.is_(False), t.case_number.in_([r.case_number for r in todo]))).values(compared=True))
+    # By primary key: a filter on case_number would walk every record not yet compared.
+    table = t.__table__
+    s.execute(update(table).where(table.c.line == bindparam("l"), table.c.original_id == bindparam("o")).values(compared=True),
+              [{"l": r.line, "o": r.original_id} for r in todo])
     return len(todo)
