@@ -151,6 +151,10 @@ def test_delivers_in_order_with_stable_keys_and_attaches_the_peers_id(hub, sink)
 def test_a_failing_first_message_holds_back_its_case_while_other_cases_flow(hub, sink, clock) -> None:
     state, _ = sink
     state.faults = ["slow"]  # the first delivery hangs past the adapter's 0.5 s timeout
+    # The sink's sleep blocks it for everyone: B's first message, sent when A's times out, is
+    # answered once the sleep ends. Just past the timeout leaves B ~0.45 s of its own 0.5 s,
+    # room for a loaded machine (0.8 s left 0.2 s, and B timed out too under a full suite).
+    state.slow_seconds = 0.55
     a = register(hub)
     hub.cases.act(a.number, c.Accept(), AGENT)
     b = register(hub)
