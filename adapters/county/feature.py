@@ -4,6 +4,7 @@ one poller per county that cannot push, CLI checks and sandbox peers."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -43,6 +44,13 @@ class _Feature:
         poll = csub.add_parser("poll", help="poll one county's feed once (the worker does this on a timer)")
         poll.add_argument("county")
         poll.set_defaults(func=_cmd_poll)
+        sb = csub.add_parser("sandbox", help="run one county's sandbox ticket system alone: the county's API in its own "
+                             "shape, its fault modes and the conformance kit's /_kit endpoints")
+        sb.add_argument("county")
+        sb.add_argument("--port", type=int, default=8060)
+        sb.add_argument("--hub-url", help="where it pushes tickets (POST /control/tickets); with --api-key")
+        sb.add_argument("--api-key", help="the county's hub key, for pushing")
+        sb.set_defaults(func=_cmd_sandbox)
 
     def sandbox_peers(self, base_port: int) -> list[Any]:
         from adapters.county.config import load_counties
@@ -103,3 +111,34 @@ def _cmd_poll(args: argparse.Namespace) -> int:
 
 
 feature = _Feature()
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    """One county's sandbox on its own, e.g. for `kit check --adapter county --peer …` against a
+    county file that is new (`hotline-hub sandbox` starts all of them beside a hub)."""
+    import os
+
+    import uvicorn
+
+    from adapters.county.config import load_counties
+    from adapters.county.sandbox import CountySandboxState, _path_of, create_app
+    from hub.mappings import MappingError, load_catalogue
+    from hub.settings import Settings
+
+    settings = Settings()
+    try:
+        counties = load_counties(settings.mappings_dir, load_catalogue(settings.mappings_dir))
+    except MappingError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    cfg = counties.get(args.county)
+    if cfg is None:
+        print(f"no county {args.county!r} in {settings.mappings_dir / 'county'}; known: {', '.join(sorted(counties))}",
+              file=sys.stderr)
+        return 2
+    env = cfg.security.hmac_secret_env
+    state = CountySandboxState(cfg, hub_url=args.hub_url, api_key=args.api_key, secret=os.environ.get(env) if env else None)
+    print(f"sandbox county {cfg.county} ({cfg.name_zh}) on http://127.0.0.1:{args.port}: receives at POST "
+          f"{_path_of(cfg.outbound.url)}; GET /received; /_kit/* for the kit", flush=True)
+    uvicorn.run(create_app(state), host="127.0.0.1", port=args.port, log_level="warning")
+    return 0

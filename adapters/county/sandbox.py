@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import httpx
 from fastapi import FastAPI, Header, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from adapters.county.config import CountyConfig
 from adapters.county.mapper import format_date, get_path, set_path
@@ -36,6 +36,7 @@ from adapters.county.signing import signed_headers
 log = logging.getLogger("hub.sandbox.county")
 
 FAULTS = ("ok", "500", "503", "429", "400", "slow", "garbage", "no_id")
+KIT_MODES = ("500", "429", "400", "garbage")  # the kit's fault modes this sandbox produces
 
 
 @dataclass
@@ -170,6 +171,37 @@ def create_app(state: CountySandboxState) -> FastAPI:
             for kind in ("tickets", "updates"):
                 state.feed.extend((kind, item) for item in body.get(kind, []))
             return {"queued": len(state.feed)}
+
+    # -- the conformance kit's control (hub/integration/kit/peer.py), so an integrator can run
+    # `hotline-hub kit check --adapter county --peer …` against a county's sandbox ---------------
+    @app.post("/_kit/reset", status_code=204)
+    def kit_reset() -> Response:
+        with state.lock:
+            state.received.clear()
+            state.answers.clear()
+            state.order.clear()
+            state.tickets.clear()
+            state.faults.clear()
+        return Response(status_code=204)
+
+    @app.post("/_kit/fault", status_code=204)
+    async def kit_fault(request: Request) -> Response:
+        mode = (await request.json()).get("mode")
+        if mode not in KIT_MODES:
+            return JSONResponse({"error": f"unsupported fault mode {mode!r}; supported: {', '.join(KIT_MODES)}"},
+                                status_code=422)
+        with state.lock:
+            state.faults.append(mode)
+        return Response(status_code=204)
+
+    @app.get("/_kit/received")
+    def kit_received() -> dict[str, Any]:
+        with state.lock:
+            return {"messages": [{"key": k} for k in state.order]}
+
+    @app.post("/_kit/offer")
+    def kit_offer() -> JSONResponse:  # a county pushes its tickets; the hub never pulls them from the adapter
+        return JSONResponse({"error": "a county pushes its tickets to the hub; it assigns none to pull"}, status_code=404)
 
     @app.post("/control/faults")
     async def set_faults(request: Request) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The integrator guide's sections A (a new REST system) and C (a new county by mapping file),
-run as the guide writes them: its shell blocks, its kit command line, its expected output.
+run as the guide writes them: its shell blocks, its kit command lines, its expected output.
 (Section B has its own file: test_kit_soap_template.py.)
 
 "Install" in A3 is `pip install -e .` into the hub's environment. Installing a placeholder
@@ -14,12 +14,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 import tomllib
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.live import LiveServer
@@ -201,3 +205,48 @@ def test_c_the_kit_names_the_status_words_a_county_file_leaves_out(checkout) -> 
     assert expected[0] in said
     [problem] = [line for line in said if "no mapping for" in line]
     assert problem.endswith(expected[1].split(".../", 1)[1]) and str(root / "mappings" / "county" / "shuiyun.yaml") in problem
+
+
+def test_c3_the_kit_drives_the_new_county_through_its_sandbox(checkout) -> None:
+    """C3 as written: the county's sandbox in the background, the kit's full run against it."""
+    root, env = checkout
+    _c1(root, env)
+    port = _free_port()
+    section = _section(*SECTION_C)
+    for command in _commands(_blocks(_step(section, "C2."), "sh")[0]):
+        if command.startswith("printf"):  # the settings file C3 reads
+            subprocess.run(command.replace("8060", str(port)), shell=True, cwd=root, check=True, timeout=30)
+    start, kit, stop = _commands(_blocks(_step(section, "C3."), "sh")[0])
+    assert start.endswith("&") and stop == "kill %1"
+    sandbox = subprocess.Popen(_hub_bin(start.removesuffix("&").strip().replace("8060", str(port))), shell=True, cwd=root,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/health", sandbox)
+        done = subprocess.run(_hub_bin(kit).replace("8060", str(port)), shell=True, cwd=root, env=env,
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        os.killpg(sandbox.pid, signal.SIGTERM)
+        sandbox.wait(timeout=10)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.rstrip().splitlines()[-1].strip().startswith("=> conforms ("), done.stdout
+    for scenario in ("send an ordered series of changes", "transient failure", "permanent failure", "duplicate delivery"):
+        assert f"[PASS] scenario: {scenario}" in done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read() if process.stdout else "exited"
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within 30 s")

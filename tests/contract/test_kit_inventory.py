@@ -1,8 +1,9 @@
 """Every in-tree adapter through the conformance kit, against its own sandbox peer on loopback.
 
-The county sandbox has its own control endpoints (/control/faults, /received), not the kit's
-/_kit ones, so it is driven through an in-process PeerControl over its state. Adapters with
-no sandbox peer yet fail `test_every_discovered_adapter_is_covered` until they get a run here.
+The webhook sink and the county sandbox are driven over their /_kit endpoints, as `kit check
+--peer` drives them (every county, each in its own shape); the province through its state.
+Adapters with no sandbox peer yet fail `test_every_discovered_adapter_is_covered` until they
+get a run here.
 """
 
 from __future__ import annotations
@@ -41,35 +42,7 @@ def test_webhook() -> None:
     assert report.complete, report.render(verbose=True)
 
 
-class CountyControl:
-    """PeerControl over a CountySandboxState (the county sandbox's own state)."""
-
-    MODES = ("500", "429", "400", "garbage")
-
-    def __init__(self, state) -> None:  # noqa: ANN001
-        self.state = state
-
-    def reset(self) -> None:
-        with self.state.lock:
-            self.state.received.clear()
-            self.state.order.clear()
-            self.state.faults.clear()
-
-    def fail_next(self, mode: str) -> None:
-        if mode not in self.MODES:
-            raise UnsupportedFault(mode)
-        with self.state.lock:
-            self.state.faults.append(mode)
-
-    def received(self) -> list[Received]:
-        with self.state.lock:
-            return [Received(key=k) for k in self.state.order]
-
-    def offer_case(self) -> str | None:
-        return None
-
-
-@pytest.mark.parametrize("county", ["yanjiang", "anyue"])
+@pytest.mark.parametrize("county", ["yanjiang", "anyue", "lezhi", "gaoxin", "linkong"])
 def test_county(county: str) -> None:
     from adapters.county.config import load_counties
     from adapters.county.sandbox import CountySandboxState, create_app
@@ -81,7 +54,8 @@ def test_county(county: str) -> None:
     state = CountySandboxState(cfg)
     with LiveServer(create_app(state)) as live:
         path = cfg.outbound.url.split("://", 1)[1].split("/", 1)[1]
-        report = run_kit("county", {"county": county, "url": f"{live.url}/{path}", "timeout": 2.0}, CountyControl(state),
+        # Over the county sandbox's own /_kit endpoints, as `kit check --peer` drives it.
+        report = run_kit("county", {"county": county, "url": f"{live.url}/{path}", "timeout": 2.0}, HttpPeerControl(live.url),
                          events=events, division=cfg.divisions[0], unit=unit)
     assert report.complete, report.render(verbose=True)
     assert tables_checked(report) == {f"{county}.yaml event_types", f"{county}.yaml states"}

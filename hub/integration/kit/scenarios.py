@@ -37,7 +37,8 @@ class OutsideErrorTree(Exception):
     """The adapter raised something that is neither TransientError nor PermanentError."""
 
 
-# The state a case is in after each event, for sample cases built from another event list.
+# The state a case is in after each event, for sample cases built from another event list
+# (one of the lifecycle table's targets for the event's action: tests/unit/test_kit_samples.py).
 EVENT_STATE: dict[str, CaseState] = {
     **{event: state for _, event, state in SERIES},
     "case.answered": CaseState.AWAITING_FOLLOW_UP, "case.rejected": CaseState.REJECTED,
@@ -45,7 +46,7 @@ EVENT_STATE: dict[str, CaseState] = {
     "case.return_requested": CaseState.RETURN_REQUESTED, "case.return_decided": CaseState.RETURNED,
     "case.extension_requested": CaseState.IN_PROGRESS, "case.extension_decided": CaseState.IN_PROGRESS,
     "case.reply_reviewed": CaseState.AWAITING_FOLLOW_UP, "case.followed_up": CaseState.CLOSED,
-    "case.redo": CaseState.REDO_REQUIRED, "case.closed": CaseState.CLOSED, "case.archived": CaseState.ARCHIVED,
+    "case.redo": CaseState.ACCEPTED, "case.closed": CaseState.CLOSED, "case.archived": CaseState.ARCHIVED,
     "case.merged": CaseState.MERGED, "case.supervised": CaseState.IN_PROGRESS, "case.chased": CaseState.IN_PROGRESS,
 }
 
