@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -78,23 +78,27 @@ class DedupeResult:
     candidates: list[tuple[str, str, float]] = field(default_factory=list)
 
 
-def index_hub_cases(s: Session, limit_chars: int, batch: int = 1000, limit: int | None = None) -> int:
-    """Bring the cases an import did not index into the index, from where it stopped: 12345's
-    own (line '12345', keyed by case number) and those the live bridge pulled from a 双号并行
-    line (channel legacy, keyed by the line and its id, as an import of that id would be:
-    the importer then finds it held). Imported cases have their record from the import
-    (written in the batch's transaction), so they are recognised by it, not by channel.
-    With `limit`, returns once about that many are added (the next call goes on from there)."""
+def index_hub_cases(s: Session, limit_chars: int, batch: int = 1000, limit: int | None = None,
+                    after: int = 0) -> tuple[int, int]:
+    """Bring the cases an import did not index into the index: 12345's own (line '12345',
+    keyed by case number) and those the live bridge pulled from a 双号并行 line (channel
+    legacy, keyed by the line and its id, as an import of that id would be: the importer then
+    finds it held). Imported cases have their record from the import (written in the batch's
+    transaction), so they are recognised by it, not by channel.
+
+    Every case without a record, not only those above the highest id indexed: on PostgreSQL
+    ids come from a sequence in the order transactions started, so a case can commit after
+    one with a higher id was indexed. Returns (added, the last case id looked at): with
+    `limit` it returns once about that many are added, and the next call goes on `after` it."""
     t = LegacyRecordRow
-    last = s.execute(select(func.max(t.case_id)).where(t.run_id.is_(None))).scalar_one_or_none() or 0
     insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-    added = 0
+    added, last = 0, after
     while True:
         rows = s.execute(select(CaseRow.id, CaseRow.number, CaseRow.channel, CaseRow.doc)
                          .where(CaseRow.id > last, ~exists().where(t.case_id == CaseRow.id))
                          .order_by(CaseRow.id).limit(batch)).all()
         if not rows:
-            return added
+            return added, last
         values = []
         for case_id, number, channel, doc in rows:
             line, original_id = _origin(channel, number, doc)
@@ -107,7 +111,7 @@ def index_hub_cases(s: Session, limit_chars: int, batch: int = 1000, limit: int 
         added += len(values)
         last = rows[-1][0]
         if limit is not None and added >= limit:  # the caller commits and comes back for more
-            return added
+            return added, last
 
 
 def _origin(channel: str, number: str, doc: dict) -> tuple[str, str]:
@@ -132,9 +136,10 @@ def find_candidates(db: "Database", rules: Dedupe, now: datetime, batch: int = 1
     result = DedupeResult()
     with db.write() as s:
         ensure_phone_index(s)  # an import that crashed may have left it out (importer._defer_phone_index)
+    after = 0
     while True:
         with db.write() as s:
-            added = index_hub_cases(s, rules.max_text_chars, batch=batch, limit=batch)
+            added, after = index_hub_cases(s, rules.max_text_chars, batch=batch, limit=batch, after=after)
         if not added:
             break
         result.indexed_hub_cases += added

@@ -272,6 +272,31 @@ def test_the_duplicate_search_goes_batch_by_batch_and_resumes_with_the_same_pair
     assert sorted((a, b) for a, b, _ in whole.candidates) == pairs
 
 
+def test_a_12345_case_that_commits_after_a_higher_id_was_indexed_is_still_compared(hub):
+    """On PostgreSQL a case can commit after one with a higher id (ids come from a sequence in
+    the order transactions started). The search indexes every case without a record, so such a
+    case is not skipped for being below the highest id indexed."""
+    early = register_own(hub, "2019-03-01T10:00:00+08:00")
+    late = register_own(hub, "2019-03-01T11:00:00+08:00")
+    imp = importer(hub)
+    imp.dedupe()
+    with hub.db.write() as s:  # as if `early` had not committed yet when the search ran
+        s.execute(LegacyRecordRow.__table__.delete().where(LegacyRecordRow.case_number == early.number))
+        s.execute(LegacyCandidateRow.__table__.delete())
+        s.execute(LegacyRecordRow.__table__.update().values(compared=True))
+    found = imp.dedupe()
+    assert found.indexed_hub_cases == 1
+    assert [(a, b) for a, b, _ in found.candidates] == [(early.number, late.number)]
+
+
+def register_own(hub, received_at: str):
+    """A 12345 case of the person who calls twice about the same pension transfer."""
+    own = CaseDraft.model_validate(draft(**{"intake.received_at": received_at, "person.phone": "13700002222",
+                                            "category_code": "0302", "title": "养老保险转移",
+                                            "content": "询问养老保险关系转移接续的办理手续和材料"}))
+    return hub.cases.register(own, Actor(party="centre-agent", role=Role.AGENT)).case
+
+
 def phone_index_present(hub) -> bool:
     from sqlalchemy import inspect
     with hub.db.read() as s:
