@@ -78,6 +78,9 @@ class OutboxSettings(BaseModel):
     breaker_pause_seconds: float = Field(default=60.0, gt=0, description="How long the breaker pauses a failing destination.")
     keep_delivered_hours: float = Field(default=168.0, gt=0, description="Delivered messages older than this are deleted "
                                         "by the relay (dead letters are kept until replayed or pruned by hand).")
+    metrics_port: int | None = Field(default=None, ge=0, le=65535, description="`hotline-hub relay` serves Prometheus "
+                                     "metrics on this port (0: a free one); none when unset. --metrics-port overrides it.")
+    metrics_host: str = Field(default="127.0.0.1", description="Address the relay's metrics endpoint listens on.")
 
 
 class Settings(BaseSettings):

@@ -59,9 +59,11 @@ class _Feature:
         relay = sub.add_parser("relay", help="deliver the outbox to every destination until SIGTERM/SIGINT")
         relay.add_argument("--metrics-port", type=int, metavar="N",
                            help="serve Prometheus metrics at http://HOST:N/metrics (this relay's deliveries, failures "
-                           "and latency, and the shared backlog); 0 picks a free port. Default: none served")
-        relay.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
-                           help="address the metrics endpoint listens on (default 127.0.0.1; 0.0.0.0 for a remote Prometheus)")
+                           "and latency, and the shared backlog); 0 picks a free port. Default: outbox.metrics_port, "
+                           "none served when unset")
+        relay.add_argument("--metrics-host", metavar="HOST",
+                           help="address the metrics endpoint listens on (default outbox.metrics_host, 127.0.0.1; "
+                           "0.0.0.0 for a remote Prometheus)")
         relay.set_defaults(func=_cmd_relay)
         p = sub.add_parser("outbox", help="look at and steer the outbox: status, dead, replay, pause, resume")
         osub = p.add_subparsers(dest="outbox_cmd", required=True)
@@ -114,12 +116,13 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     log = logging.getLogger("hub.outbox")
     handle: OutboxHandle = hub.extras["outbox"]  # type: ignore[assignment]
     metrics_server: MetricsServer | None = None
-    if args.metrics_port is not None:
+    port = args.metrics_port if args.metrics_port is not None else hub.settings.outbox.metrics_port
+    host = args.metrics_host or hub.settings.outbox.metrics_host
+    if port is not None:
         try:
-            metrics_server = MetricsServer(handle.metrics.registry, args.metrics_host, args.metrics_port)
+            metrics_server = MetricsServer(handle.metrics.registry, host, port)
         except OSError as exc:
-            print(f"--metrics-port {args.metrics_port}: cannot listen on {args.metrics_host}: {exc.strerror or exc}",
-                  file=sys.stderr)
+            print(f"metrics port {port}: cannot listen on {host}: {exc.strerror or exc}", file=sys.stderr)
             hub.close()
             return 2
         log.info("relay metrics at http://%s:%d/metrics", metrics_server.host, metrics_server.port)

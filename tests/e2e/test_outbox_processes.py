@@ -295,12 +295,15 @@ def test_a_relay_process_serves_its_own_metrics(hub, db_url, sink, relays) -> No
 
 
 def test_a_taken_metrics_port_stops_the_relay_before_it_delivers(hub, db_url, sink, relays) -> None:
+    """The port from the settings (outbox.metrics_port, here from the environment) when no
+    --metrics-port is given; one that cannot be bound stops the relay before any claim."""
     state, _, _ = sink
     with LiveServer(create_sink(SinkState())) as taken:
         _cases(hub, 1, steps=1)
-        proc = relays.start("--metrics-port", str(taken.port))
+        relays.env["HUB_OUTBOX__METRICS_PORT"] = str(taken.port)
+        proc = relays.start()
         assert proc.wait(timeout=60) == 2
-    assert f"--metrics-port {taken.port}: cannot listen" in relays.log_text()
+    assert f"metrics port {taken.port}: cannot listen on 127.0.0.1" in relays.log_text()
     assert state.attempts == 0 and _status_counts(db_url) == {PENDING: 1}
 
 
