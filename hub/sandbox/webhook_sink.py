@@ -4,8 +4,8 @@ newcomers can watch retries, dead letters and dedupe happen over real HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,7 @@ def create_sink(state: SinkState | None = None) -> FastAPI:
             else:
                 state.received[idempotency_key] = body
                 state.order.append(idempotency_key)
+        await _answer_late(fault, state)
         return {"id": f"SINK-{body.get('case_number', '?')}", "key": idempotency_key}
 
     @app.post("/events/batch")
@@ -89,6 +90,7 @@ def create_sink(state: SinkState | None = None) -> FastAPI:
                     status = "accepted"
                 results.append({"idempotency_key": key, "status": status, "id": f"SINK-{m.get('case_number', '?')}"})
         state.batches.append(len(messages))
+        await _answer_late(fault, state)
         return {"results": results}
 
     @app.get("/received")
@@ -126,6 +128,14 @@ def create_sink(state: SinkState | None = None) -> FastAPI:
     return app
 
 
+async def _answer_late(fault: str, state: SinkState) -> None:
+    """'slow': the peer has applied the message but answers after slow_seconds (past a client's
+    timeout: the client retries what the peer already holds, and its key dedupes it). The
+    sleep does not block the sink's other connections, as a slow peer's would not."""
+    if fault == "slow":
+        await asyncio.sleep(state.slow_seconds)
+
+
 def _fault_answer(fault: str, state: SinkState):
     """The answer a planned fault gives instead of the normal one (None: answer normally)."""
     if fault == "500":
@@ -134,8 +144,6 @@ def _fault_answer(fault: str, state: SinkState):
         return PlainTextResponse("slow down", status_code=429, headers={"Retry-After": "1"})
     if fault == "400":
         return JSONResponse({"error": "bad case"}, status_code=400)
-    if fault == "slow":
-        time.sleep(state.slow_seconds)
     if fault == "garbage":
         return PlainTextResponse("<html>proxy error", status_code=200)
     return None
