@@ -7,8 +7,10 @@ processes racing for it cannot both win, on SQLite or PostgreSQL.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import uuid
 from datetime import timedelta
 
@@ -18,6 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from hub.db.database import Database
 from hub.db.models import LeaseRow
 from hub.domain.clock import Clock
+
+log = logging.getLogger("hub.leases")
 
 
 def holder_id() -> str:
@@ -54,3 +58,61 @@ class Lease:
         with self.db.write() as s:
             s.execute(update(LeaseRow).where(LeaseRow.name == self.name, LeaseRow.holder == self.holder)
                       .values(expires_at=self.clock.now() - timedelta(seconds=1)))
+
+
+class LeasedWorker:
+    """The loop every leader worker runs (scheduler, pollers, pullers, router): `round()` on its
+    own thread every `seconds_between_rounds()`, or sooner when woken, until stopped; the lease
+    given back when it stops. A subclass sets `name` and `lease`, calls `__init__`, and supplies
+    `seconds_between_rounds()` and `run_once()`; `round()` says how a round's errors are logged."""
+
+    name: str
+    lease: Lease
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def seconds_between_rounds(self) -> float:
+        raise NotImplementedError
+
+    def join_timeout(self) -> float:
+        """How long `stop` waits for a round in progress."""
+        return 30.0
+
+    def run_once(self) -> object:
+        raise NotImplementedError
+
+    def round(self) -> None:
+        """One round; the loop must outlive a database hiccup, so errors are logged, not raised."""
+        try:
+            self.run_once()
+        except Exception:
+            log.exception("%s: round failed; retrying after the interval", self.name)
+
+    def wake(self) -> None:
+        """Run the next round now instead of after the interval."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.join_timeout())
+            self._thread = None
+        try:
+            self.lease.release()
+        except Exception:  # the database may already be gone at shutdown; the lease lapses anyway
+            log.warning("%s: could not release the lease", self.name, exc_info=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            self.round()
+            self._wake.wait(self.seconds_between_rounds())

@@ -10,7 +10,6 @@ the mapping is fixed; an item the line offers again after the fix settles it too
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -26,7 +25,7 @@ from hub.domain.access import Actor
 from hub.domain.errors import DomainError
 from hub.domain.model import Role
 from hub.integration.contract import AdapterError, PermanentError, PulledCase, TransientError
-from hub.leases import Lease
+from hub.leases import Lease, LeasedWorker
 from hub.logmask import mask_text
 from hub.mappings import UnknownCode
 
@@ -42,7 +41,7 @@ class PullResult:
     leader: bool = True
 
 
-class LegacyPuller:
+class LegacyPuller(LeasedWorker):
     def __init__(self, hub: Any, adapter: LegacyBridgeAdapter, max_pages: int = 20) -> None:
         self.hub, self.adapter, self.line = hub, adapter, adapter.settings.line
         self.name = f"legacy-puller-{self.line}"
@@ -50,8 +49,7 @@ class LegacyPuller:
         self.max_pages = max_pages
         self.refusals = Refusals(hub)
         self.lease = Lease(hub.db, hub.clock, self.name, timedelta(seconds=max(3 * adapter.settings.poll_interval, 30)))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     def cursor(self) -> str | None:
         with self.hub.db.read() as s:
@@ -153,25 +151,20 @@ class LegacyPuller:
         log.info("line %s case %s taken on retry as %s (refusal %d, by %s)", self.line, line_id, number, refusal_id, actor.party)
         return self.refusals.settle(refusal_id, number, actor.party)
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        self._thread.start()
+    def seconds_between_rounds(self) -> float:
+        return self.adapter.settings.poll_interval
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except TransientError as exc:
-                log.info("line %s pull: %s (retrying)", self.line, mask_text(str(exc)))
-            except AdapterError as exc:
-                log.warning("line %s pull: %s", self.line, mask_text(str(exc)))
-            self._stop.wait(self.adapter.settings.poll_interval)
+    def join_timeout(self) -> float:
+        return self.adapter.settings.timeout + 5
+
+    def round(self) -> None:
+        try:
+            self.run_once()
+        except TransientError as exc:
+            log.info("line %s pull: %s (retrying)", self.line, mask_text(str(exc)))
+        except AdapterError as exc:
+            log.warning("line %s pull: %s", self.line, mask_text(str(exc)))
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.adapter.settings.timeout + 5)
-            self._thread = None
-        self.lease.release()
+        super().stop()
         self.adapter.close()

@@ -20,7 +20,6 @@ How, and why this way:
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,7 +33,7 @@ from hub.domain import commands as c
 from hub.domain.access import SYSTEM_ACTOR
 from hub.domain.errors import ActionNotAllowed, CaseNotFound, RuleViolation, StaleCase
 from hub.domain.model import CaseState
-from hub.leases import Lease
+from hub.leases import Lease, LeasedWorker
 from hub.logmask import mask_text
 
 if TYPE_CHECKING:
@@ -52,7 +51,7 @@ class RouteResult:
     skipped: list[str] = field(default_factory=list)  # "number: why"; looked at again next time
 
 
-class SubCentreRouter:
+class SubCentreRouter(LeasedWorker):
     name = "legacy-sub-centre"
 
     def __init__(self, hub: "Hub", config: LegacyConfig, holder: str | None = None) -> None:
@@ -61,9 +60,7 @@ class SubCentreRouter:
         self.cfg = config.sub_centre
         ttl = timedelta(seconds=max(3 * self.cfg.interval_seconds, 30))
         self.lease = Lease(hub.db, hub.clock, LEASE_NAME, ttl, holder)
-        self._bell = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     # -- what is due ---------------------------------------------------------------------
     def due(self) -> list[tuple[str, int, str]]:
@@ -119,7 +116,7 @@ class SubCentreRouter:
 
         def ring(_session: Session, *_: Any) -> None:
             session.info.pop(key, None)
-            self._bell.set()
+            self.wake()
 
         def forget(_session: Session, *_: Any) -> None:
             session.info.pop(key, None)
@@ -128,24 +125,11 @@ class SubCentreRouter:
         event.listen(session, "after_rollback", forget, once=True)
 
     # -- the worker ------------------------------------------------------------------------
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        self._thread.start()
+    def seconds_between_rounds(self) -> float:
+        return self.cfg.interval_seconds
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._bell.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-        self.lease.release()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._bell.clear()
-            try:
-                self.run_once()
-            except Exception:  # the loop must outlive a database hiccup; the trace is logged
-                log.exception("sub-centre routing failed; retrying after the interval")
-            self._bell.wait(self.cfg.interval_seconds)
+    def round(self) -> None:
+        try:
+            self.run_once()
+        except Exception:  # the loop must outlive a database hiccup; the trace is logged
+            log.exception("sub-centre routing failed; retrying after the interval")

@@ -14,7 +14,6 @@ acknowledge it, and remember where the province's list ended.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -27,7 +26,7 @@ from hub.domain.access import Actor
 from hub.domain.errors import DomainError
 from hub.domain.model import Role
 from hub.integration.contract import PermanentError, PulledCase, TransientError
-from hub.leases import Lease
+from hub.leases import Lease, LeasedWorker
 from hub.mappings import UnknownCode
 
 log = logging.getLogger("adapters.province.poller")
@@ -45,7 +44,7 @@ class RoundResult:
     cursor: str | None = None
 
 
-class ProvincePoller:
+class ProvincePoller(LeasedWorker):
     def __init__(self, hub, adapter: ProvinceAdapter, destination: str = "province", *,  # noqa: ANN001 (hub.container.Hub)
                  interval: float | None = None, lease_seconds: float | None = None, holder: str | None = None) -> None:
         self.hub, self.adapter, self.destination = hub, adapter, destination
@@ -53,35 +52,23 @@ class ProvincePoller:
         self.interval = interval if interval is not None else adapter.settings.poll_interval
         ttl = timedelta(seconds=lease_seconds if lease_seconds is not None else adapter.settings.lease_seconds)
         self.lease = Lease(hub.db, hub.clock, f"province-poller:{destination}", ttl, holder=holder)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     # -- worker ----------------------------------------------------------------------------
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        self._thread.start()
+    def seconds_between_rounds(self) -> float:
+        return self.interval
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.adapter.settings.timeout + 5)
-            self._thread = None
+    def join_timeout(self) -> float:
+        return self.adapter.settings.timeout + 5
+
+    def round(self) -> None:
         try:
-            self.lease.release()
-        except Exception:  # the database may already be gone at shutdown; the lease lapses anyway
-            log.warning("province poller: could not release the lease", exc_info=True)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                result = self.run_once()
-                if result.created or result.failed or result.stopped:
-                    log.info("province poll: created %d, again %d, failed %d%s", len(result.created), len(result.existing),
-                             len(result.failed), f", stopped: {result.stopped}" if result.stopped else "")
-            except Exception:  # a bug in one round must not kill the worker; it is logged and retried
-                log.exception("province poll round failed")
-            self._stop.wait(self.interval)
+            result = self.run_once()
+            if result.created or result.failed or result.stopped:
+                log.info("province poll: created %d, again %d, failed %d%s", len(result.created), len(result.existing),
+                         len(result.failed), f", stopped: {result.stopped}" if result.stopped else "")
+        except Exception:  # a bug in one round must not kill the worker; it is logged and retried
+            log.exception("province poll round failed")
 
     # -- one round -------------------------------------------------------------------------
     def run_once(self) -> RoundResult:

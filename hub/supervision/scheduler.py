@@ -22,7 +22,6 @@ it is dispatched again, which is when there is a unit to supervise.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -35,7 +34,7 @@ from hub.domain.deadlines import warning_at
 from hub.domain.errors import ActionNotAllowed, RuleViolation, StaleCase
 from hub.domain.lifecycle import RUNNING_STATES
 from hub.domain.model import Case
-from hub.leases import Lease
+from hub.leases import Lease, LeasedWorker
 from hub.supervision.queries import Markers, running_cases
 
 if TYPE_CHECKING:
@@ -59,15 +58,14 @@ class RunResult:
         return len(self.warned) + len(self.overdue) + len(self.supervised)
 
 
-class Scheduler:
+class Scheduler(LeasedWorker):
     name = "scheduler"
 
     def __init__(self, hub: "Hub", holder: str | None = None) -> None:
         self.hub = hub
         self.cfg = hub.settings.supervision
         self.lease = Lease(hub.db, hub.clock, LEASE_NAME, timedelta(seconds=self.cfg.lease_ttl_seconds), holder)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     # -- one run -----------------------------------------------------------------------
     def run_once(self) -> RunResult:
@@ -144,24 +142,13 @@ class Scheduler:
         return updated
 
     # -- the worker --------------------------------------------------------------------
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        self._thread.start()
+    def seconds_between_rounds(self) -> float:
+        return self.cfg.scheduler_interval_seconds
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-        self.lease.release()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except CalendarUnknown as exc:  # a deadline in an unpublished year: an operator must act
-                log.error("scheduler: %s", exc)
-            except Exception:  # the loop must outlive a database hiccup; the trace is logged
-                log.exception("scheduler run failed; retrying after the interval")
-            self._stop.wait(self.cfg.scheduler_interval_seconds)
+    def round(self) -> None:
+        try:
+            self.run_once()
+        except CalendarUnknown as exc:  # a deadline in an unpublished year: an operator must act
+            log.error("scheduler: %s", exc)
+        except Exception:  # the loop must outlive a database hiccup; the trace is logged
+            log.exception("scheduler run failed; retrying after the interval")
