@@ -22,7 +22,7 @@ def build_hub(settings: Settings, clock: Clock | None = None) -> Hub:
     try:
         # Before any feature builds its own: a bad destination stops the start here, with
         # its file, line, field and why (DestinationErrors), not in the relay hours later.
-        check_destinations(settings, hub.clock)
+        check_destinations(settings, hub.clock, catalogue=hub.catalogue)
     except BaseException:
         hub.close()
         raise

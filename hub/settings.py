@@ -20,7 +20,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class DestinationConfig(BaseModel):
-    """One peer the hub delivers to: which adapter (an entry-point name) and its settings."""
+    """One peer the hub delivers to: which adapter (an entry-point name) and its settings.
+    A key not listed here (`evnets:`) stops the start with the file, the line and the valid keys."""
+
+    model_config = ConfigDict(extra="forbid")
 
     adapter: str = Field(description="Entry-point name in group 'hotline_hub.adapters'.")
     enabled: bool = True
@@ -30,22 +33,31 @@ class DestinationConfig(BaseModel):
                               "('case.*', 'case.dispatched'); empty: no case events.")
     cases: "CaseScope" = Field(default_factory=lambda: CaseScope(), description="Which cases' events; empty: every case.")
     personal_data: bool = Field(default=False, description="False: the case in each message is masked "
-                                "(hub.domain.access.export_view); True: the full case, for peers that must see the person.")
+                                "(hub.domain.access.export_view: the person's name and phone, and the "
+                                "address past its first characters); True: the full case, for peers that must see the person or go to the place.")
 
 
 class CaseScope(BaseModel):
-    """Which cases a destination hears about. Nothing set: every case. Several set: a case
-    matching any of them."""
+    """Which cases a destination hears about. Nothing set: every case. Of `with_ref`, `units`
+    and `divisions`, several set: a case matching any of them. `categories` narrows whatever
+    the others let through: only cases of those categories."""
 
     model_config = ConfigDict(extra="forbid")
 
     with_ref: str | None = Field(default=None, description="Cases carrying an external ref of this system (e.g. 'province').")
     units: list[str] = Field(default_factory=list, description="Cases dispatched to one of these units (lead or co-handler).")
     divisions: list[str] = Field(default_factory=list, description="Cases whose division code starts with one of these.")
+    categories: list[str] = Field(default_factory=list, description="Only cases of these categories: item codes "
+                                  "('0105') or groups ('01': every item under it), from mappings/categories.yaml; "
+                                  "checked against the catalogue when the hub starts.")
 
     @property
     def is_everything(self) -> bool:
-        return self.with_ref is None and not self.units and not self.divisions
+        return self.with_ref is None and not self.units and not self.divisions and not self.categories
+
+    def wants_category(self, category_code: str) -> bool:
+        # A child's code is its parent's code plus two digits (categories.yaml), so a group is a prefix.
+        return not self.categories or any(category_code.startswith(c) for c in self.categories)
 
 
 class SupervisionSettings(BaseModel):

@@ -155,6 +155,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
                  f"paused until {d['paused_until']}" if d["paused"] else "flowing")  # the reason says why
         if d["pause_reason"]:
             state += f": {d['pause_reason']}"
+        config = hub.settings.destinations.get(d["destination"])
+        if config is not None and config.enabled and not config.events:  # not "flowing": nothing ever comes
+            nothing = "subscribes to nothing (no `events:`): receives no messages"
+            state = nothing if state == "flowing" else f"{state}; {nothing}"
         print(f"{d['destination']:<20} {d['backlog']:>8} {age:>10} {d['dead']:>6}  {state}")
     return 0
 

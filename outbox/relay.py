@@ -372,6 +372,7 @@ class Relay:
         for o in outcomes:
             c = o.claimed
             if o.kind == "delivered":
+                _log_delivered(c, o.delivery)
                 delivered.append(c.id)
                 self._attach(s, c, o.delivery)
                 ok_destinations.add(c.destination)
@@ -395,6 +396,7 @@ class Relay:
                                        retry_after=o.retry_after)
                 values.update(status=PENDING, available_at=now + timedelta(seconds=wait))
             s.execute(update(M).where(M.id == c.id, M.status == IN_FLIGHT, M.leased_by == self.id).values(**values))
+            _log_failed(c, dead, reason, values.get("available_at"), now)
             if o.kind == "transient":
                 count, _ = failing.get(c.destination, (0, ""))
                 failing[c.destination] = (count + 1, o.error or "")
@@ -576,3 +578,27 @@ def _describe(exc: Exception) -> str:
     text = f"{type(exc).__name__}: {exc}" + (f" | {detail}" if detail else "")
     return mask_text(text)[:2000]
 
+
+
+# -- one line per delivery, for an operator watching a destination's first cases go out ------------
+def _what(c: Claimed) -> str:
+    """'<destination> case <number> seq <n> <event type> (attempt <k>)': case numbers are not personal data."""
+    return (f"{c.destination} case {c.case_number or '-'} seq {c.body.get('sequence', '?')} "
+            f"{c.body.get('event_type', '?')} (attempt {c.attempts})")
+
+
+def _log_delivered(c: Claimed, delivery: Delivery | None) -> None:
+    detail = mask_text(delivery.detail) if delivery is not None and delivery.detail else ""
+    if detail.startswith("not sent"):  # the adapter decided the peer does not take it: said, not hidden
+        log.info("%s: %s", _what(c), detail)
+        return
+    ref = delivery.external_ref if delivery is not None else None
+    log.info("%s: delivered%s%s", _what(c), f", the peer's id {ref.system}:{ref.external_id}" if ref else "",
+             f" ({detail})" if detail else "")
+
+
+def _log_failed(c: Claimed, dead: bool, reason: str | None, retry_at: datetime | None, now: datetime) -> None:
+    if dead:
+        log.warning("%s: dead letter: %s", _what(c), reason)
+    elif retry_at is not None:
+        log.info("%s: failed, retried in %.1fs: %s", _what(c), (retry_at - now).total_seconds(), reason)

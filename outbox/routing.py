@@ -32,7 +32,9 @@ class Subscription:
 
     def wants_case(self, case: Case) -> bool:
         scope = self.scope
-        if scope.is_everything:
+        if not scope.wants_category(case.category_code):
+            return False
+        if scope.with_ref is None and not scope.units and not scope.divisions:
             return True
         if scope.with_ref is not None and any(r.system == scope.with_ref for r in case.external_refs):
             return True

@@ -8,16 +8,20 @@ operator starts the hub without a destination that is being fixed.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from pathlib import Path
 
 from hub.domain.clock import Clock
+from hub.domain.events import EVENT_TYPES
 from hub.integration.contract import Adapter, AdapterContext, ConfigurationError, PermanentError, TransientError
-from hub.integration.registry import build_adapter, discover
-from hub.mappings import MappingError
+from hub.integration.registry import _where, build_adapter, discover
+from hub.mappings import Catalogue, MappingError
 from hub.settings import Settings, config_file
 
 log = logging.getLogger("hub.integration")
+
+EMITTED = sorted(EVENT_TYPES.values())
 
 
 class DestinationErrors(ConfigurationError):
@@ -34,13 +38,16 @@ class DestinationErrors(ConfigurationError):
 
 
 def check_destinations(settings: Settings, clock: Clock, *, config: Path | None = None,
-                       available: dict[str, type[Adapter]] | None = None) -> None:
+                       available: dict[str, type[Adapter]] | None = None, catalogue: Catalogue | None = None) -> None:
     """Build and close every enabled destination's adapter; raise DestinationErrors naming
-    each one that cannot be built. `config` is the settings file the destinations were read
-    from (default: HUB_CONFIG_FILE), for file and line in the messages."""
+    each one that cannot be built or whose `cases.categories` names a code the catalogue
+    lacks (when `catalogue` is given). `config` is the settings file the destinations were
+    read from (default: HUB_CONFIG_FILE), for file and line in the messages."""
     enabled = {name: d for name, d in settings.destinations.items() if d.enabled}
     if not enabled:
         return
+    for warning in subscription_warnings(settings):
+        log.warning("%s", warning)
     source, lines = _file_lines(config if config is not None else config_file())
     try:
         available = available if available is not None else discover()
@@ -49,6 +56,9 @@ def check_destinations(settings: Settings, clock: Clock, *, config: Path | None 
     problems: list[str] = []
     for name, destination in enabled.items():
         in_file = lines is not None and ("destinations", name) in lines
+        if catalogue is not None:
+            problems.extend(_unknown_categories(name, destination.cases.categories, catalogue,
+                                                source if in_file else None, lines if in_file else None))
         context = AdapterContext(destination=name, clock=clock, mappings_dir=settings.mappings_dir)
         try:
             adapter = build_adapter(name, destination.adapter, destination.settings, context, available,
@@ -67,6 +77,37 @@ def check_destinations(settings: Settings, clock: Clock, *, config: Path | None 
         adapter.close()
     if problems:
         raise DestinationErrors(problems)
+
+
+def _unknown_categories(name: str, codes: list[str], catalogue: Catalogue, source: str | None,
+                        lines: dict[tuple, int] | None) -> list[str]:
+    out = []
+    for i, code in enumerate(codes):
+        if code not in catalogue.categories:
+            at = _where(source, lines, ("destinations", name, "cases", "categories", i))
+            out.append(f"destination {name!r}: {at}destinations.{name}.cases.categories[{i}]: no category {code!r} "
+                       "in mappings/categories.yaml (give an item code such as '0105' or a group such as '01')")
+    return out
+
+
+def subscription_warnings(settings: Settings) -> list[str]:
+    """What an operator must hear about an enabled destination's subscriptions at the start:
+    no `events:` at all (it receives nothing from the outbox; a destination the hub only
+    pulls from may mean it), and each pattern that matches no event type the hub emits
+    (`cases.*`, `case.dispatch`), which routes nothing."""
+    out: list[str] = []
+    for name, destination in settings.destinations.items():
+        if not destination.enabled:
+            continue
+        if not destination.events:
+            out.append(f"destination {name!r} subscribes to no events (no `events:`): the outbox sends it nothing. "
+                       f"Add e.g. `events: [\"case.*\"]` (every case event) unless the hub only pulls from it")
+            continue
+        for pattern in destination.events:
+            if not any(fnmatch.fnmatchcase(t, pattern) for t in EMITTED):
+                out.append(f"destination {name!r}: events pattern {pattern!r} matches no event type the hub emits "
+                           f"(hub.domain.events.EVENT_TYPES: {', '.join(EMITTED)})")
+    return out
 
 
 def _file_lines(path: Path | None) -> tuple[str | None, dict[tuple, int] | None]:

@@ -81,7 +81,10 @@ def describe_errors(model: type[BaseModel], errors: list[Any], source: str | Non
         name = ".".join(map(str, path)) or "(top level)"
         msg = {"missing": "required field is missing", "extra_forbidden": "unknown field"}.get(err["type"], err["msg"])
         where = _where(source, lines, path)
-        if err["type"] in ("missing", "extra_forbidden"):
+        if err["type"] == "extra_forbidden":
+            valid = _valid_keys(model, tuple(err["loc"])[:-1])
+            shown = f"; valid keys: {', '.join(valid)}" if valid else ""
+        elif err["type"] == "missing":
             shown = ""
         elif _is_secret(model, err["loc"]):
             shown = " (the value is not shown: a secret)"
@@ -89,6 +92,30 @@ def describe_errors(model: type[BaseModel], errors: list[Any], source: str | Non
             shown = f" (got {err.get('input')!r})"
         out.append(f"{where}{name}: {msg}{shown}")
     return out
+
+
+def _valid_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names of the model found at `loc` inside `model` (through nested models and
+    dict[str, Model] values), so an unknown key is answered with the keys that would do."""
+    current: Any = model
+    for part in loc:
+        if inspect.isclass(current) and issubclass(current, BaseModel):
+            if str(part) not in current.model_fields:
+                return []
+            try:
+                current = typing.get_type_hints(current)[str(part)]  # resolves forward references
+            except (NameError, TypeError):  # a name only the model's own module could resolve
+                current = current.model_fields[str(part)].annotation
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+        else:
+            return []
+        args = [a for a in typing.get_args(current) if a is not type(None)]
+        if typing.get_origin(current) is not dict and len(args) == 1:  # Model | None
+            current = args[0]
+    if inspect.isclass(current) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
 
 
 def holds_secret(annotation: Any) -> bool:

@@ -94,7 +94,8 @@ def test_several_bad_destinations_are_said_together_and_a_disabled_one_is_not_ch
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-3:] == [
         "hotline-hub: bad configuration: 2 destinations are misconfigured:",
-        f"  destination 'sink': bad settings: {config}:5: destinations.sink.settings.colour: unknown field",
+        f"  destination 'sink': bad settings: {config}:5: destinations.sink.settings.colour: unknown field; valid keys: "
+        "url, token, connect_timeout, timeout, health_path, system, batch_url, batch_size",
         f"  destination 'typo': {config}:7: destinations.typo.adapter: no adapter named 'webhok'; installed: {INSTALLED}",
     ]
 
@@ -109,3 +110,40 @@ def test_a_hub_setting_of_the_wrong_type_is_named_with_file_and_line_too(tmp_pat
         "  port: Input should be a valid integer, unable to parse string as an integer (got 'eighty')",  # the environment's
         f"  {config}:3: outbox.batch: Input should be a valid integer, unable to parse string as an integer (got 'many')",
     ]
+
+
+DESTINATION_KEYS = "adapter, enabled, settings, events, cases, personal_data"
+
+
+def test_a_misspelt_key_in_a_destination_block_stops_the_start_with_file_line_and_the_valid_keys(tmp_path: Path) -> None:
+    config = _config(tmp_path, "  sink:\n"
+                               "    adapter: webhook\n"
+                               "    evnets: ['case.*']\n"
+                               "    settings: {url: 'http://127.0.0.1:9/events'}\n")
+    for command in (["serve", "--port", str(free_port())], ["mappings", "check"]):
+        result = _start(command, config)
+        assert result.returncode == 2, result.stderr
+        assert _said(result) == (f"hotline-hub: bad settings: {config}:5: destinations.sink.evnets: unknown field; "
+                                 f"valid keys: {DESTINATION_KEYS}")
+
+
+def test_a_destination_without_events_or_with_a_pattern_matching_nothing_is_said_at_the_start(tmp_path: Path) -> None:
+    """Such a destination receives nothing: the hub still starts (a destination the hub only
+    pulls from may mean it) but warns, and `outbox status` says it subscribes to nothing."""
+    config = _config(tmp_path, "  silent:\n"
+                               "    adapter: webhook\n"
+                               "    settings: {url: 'http://127.0.0.1:9/events'}\n"
+                               "  typo:\n"
+                               "    adapter: webhook\n"
+                               "    events: ['cases.*', 'case.replied']\n"
+                               "    settings: {url: 'http://127.0.0.1:9/events'}\n")
+    result = _start(["outbox", "status"], config)
+    assert result.returncode == 0, result.stderr
+    assert ("destination 'silent' subscribes to no events (no `events:`): the outbox sends it nothing. "
+            "Add e.g. `events: [\"case.*\"]`") in result.stderr
+    assert "destination 'typo': events pattern 'cases.*' matches no event type the hub emits" in result.stderr
+    assert "'case.replied'" not in result.stderr
+    [silent] = [line for line in result.stdout.splitlines() if line.startswith("silent ")]
+    assert "subscribes to nothing" in silent and "flowing" not in silent
+    [typo] = [line for line in result.stdout.splitlines() if line.startswith("typo ")]
+    assert "subscribes to nothing" not in typo and "flowing" in typo
