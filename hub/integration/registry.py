@@ -25,7 +25,13 @@ def discover() -> dict[str, type[Adapter]]:
         try:
             cls = ep.load()
         except Exception as exc:  # an integrator's broken package must not hide the others
-            raise ConfigurationError(f"adapter entry point {ep.name!r} ({ep.value}) failed to import: {exc}") from exc
+            hint = ""
+            if isinstance(exc, (AttributeError, ModuleNotFoundError)):
+                # The entry point is read from the installed metadata, not from pyproject.toml.
+                hint = (f"; the installed entry point still names {ep.value}: after renaming the class or module "
+                        "(or changing the entry point in pyproject.toml), run `pip install -e .` in the adapter's "
+                        "package again")
+            raise ConfigurationError(f"adapter entry point {ep.name!r} ({ep.value}) failed to import: {exc}{hint}") from exc
         found[ep.name] = cls
     return found
 

@@ -43,3 +43,60 @@ def test_the_template_declares_its_entry_point() -> None:
 
     project = tomllib.loads((TEMPLATE / "pyproject.toml").read_text(encoding="utf-8"))
     assert project["project"]["entry-points"]["hotline_hub.adapters"] == {"my_system": "my_adapter.adapter:MyAdapter"}
+
+
+def test_the_template_maps_a_409_for_a_duplicate_to_success_with_the_peers_id(template) -> None:
+    """A4.3: many systems answer a repeated idempotency key with 409 "already have it". The
+    contract treats a duplicate as delivered, so the template's peer answers so and its wire
+    client maps it to success, not to a dead letter."""
+    import httpx
+
+    from hub.domain.clock import SystemClock
+    from hub.integration.contract import AdapterContext
+    from hub.integration.kit.scenarios import SampleCases
+    from hub.mappings import load_catalogue
+    from hub.settings import REPO_ROOT
+
+    cls, create_app = template
+    catalogue = load_catalogue(REPO_ROOT / "mappings")
+    message = SampleCases(catalogue, SystemClock().now(), "kit").message("5120002025092600001", 0)
+    with LiveServer(create_app()) as live:
+        settings = cls.settings_model.model_validate({"base_url": f"{live.url}/api", "api_token": "sandbox-token"})
+        adapter = cls(settings, AdapterContext("kit", SystemClock(), REPO_ROOT / "mappings"))
+        try:
+            first = adapter.deliver(message)
+            again = httpx.post(f"{live.url}/api/cases", json={"case_no": message.case_number},
+                               headers={"Authorization": "Bearer sandbox-token", "Idempotency-Key": message.idempotency_key})
+            second = adapter.deliver(message.model_copy(update={"attempt": 2}))
+        finally:
+            adapter.close()
+    assert again.status_code == 409 and again.json() == {"error": "duplicate", "id": "MY-5120002025092600001"}
+    assert first.external_ref is not None and second.external_ref == first.external_ref
+    assert first.external_ref.external_id == "MY-5120002025092600001"
+
+
+def test_the_templates_own_test_reads_the_example_settings_so_it_survives_a_renamed_field(tmp_path: Path) -> None:
+    """A4.1 changes the settings model; the conformance test must follow settings.example.yaml
+    (which `kit check --settings` reads too) instead of the template's own field names."""
+    import os
+    import shutil
+    import subprocess
+    import tomllib
+
+    copy = tmp_path / "my-adapter"
+    shutil.copytree(TEMPLATE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("my_adapter/settings.py", "my_adapter/adapter.py", "settings.example.yaml"):
+        path = copy / name
+        path.write_text(path.read_text(encoding="utf-8").replace("base_url", "endpoint").replace("api_token", "key"),
+                        encoding="utf-8")
+    project = tomllib.loads((copy / "pyproject.toml").read_text(encoding="utf-8"))
+    info = copy / "my_adapter-0.0.0.dist-info"  # what `pip install -e .` gives: the entry point, discoverable
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-adapter\nVersion: 0.0.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[hotline_hub.adapters]\n" + "".join(
+        f"{k} = {v}\n" for k, v in project["project"]["entry-points"]["hotline_hub.adapters"].items()), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(copy), str(TEMPLATE.parents[2])])}
+    done = subprocess.run([sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"], cwd=copy, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout

@@ -16,6 +16,9 @@ class CheckResult:
     status: Status = "passed"
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what was exercised, for the reader of the report
+    # Not failures, but never hidden: an adapter's "not sent", a transient failure retried, a
+    # settings address that is not the peer's. Printed with or without -v.
+    warnings: list[str] = field(default_factory=list)
 
     def fail(self, problem: str) -> None:
         self.status = "failed"
@@ -23,6 +26,9 @@ class CheckResult:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+    def warn(self, text: str) -> None:
+        self.warnings.append(text)
 
     @property
     def ok(self) -> bool:
@@ -71,6 +77,7 @@ class KitReport:
         for c in self.checks:
             lines.append(f"  [{marks[c.status]}] {c.name}")
             lines.extend(f"         - {p}" for p in c.problems)
+            lines.extend(f"         ! {w}" for w in c.warnings)
             if verbose or c.status == "not run":
                 lines.extend(f"           {n}" for n in c.notes)
         skipped = [c.name for c in self.checks if c.status == "not run"]

@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
+from pydantic import ValidationError
 
 from hub.domain.clock import Clock, SystemClock
 from hub.integration.contract import Adapter, AdapterContext, AdapterError, ConfigurationError
@@ -16,6 +18,7 @@ from hub.integration.kit.scenarios import SampleCases, Scenarios
 from hub.integration.kit.static import check_contract, check_mappings, settings_errors
 from hub.integration.registry import discover
 from hub.mappings import MappingError, MappingErrors, load_catalogue
+from hub.settings import CaseScope
 
 DESTINATION = "kit"
 
@@ -40,13 +43,17 @@ def run_kit(adapter_name: str, settings: dict[str, Any], peer: PeerControl | Non
             mappings_dir: Path | None = None, clock: Clock | None = None,
             available: dict[str, type[Adapter]] | None = None, settings_source: str = "settings",
             settings_lines: dict[tuple, int] | None = None, events: list[str] | None = None,
-            division: str | None = None, unit: str | None = None) -> KitReport:
+            division: str | None = None, unit: str | None = None, category: str | None = None,
+            cases: CaseScope | dict[str, Any] | None = None) -> KitReport:
     """Check the adapter registered as `adapter_name` and, with a peer, drive the scenarios.
 
     `available` replaces entry-point discovery (a test's own classes); `peer=None` runs
-    only the static checks. `events`, `division` and `unit` shape the sample cases for an
-    adapter that routes (e.g. a county takes only its own units' cases and some event types).
-    Never raises for anything the adapter does: it is all in the report.
+    only the static checks. `events`, `division`, `unit` and `category` shape the sample
+    cases for an adapter that routes (e.g. a county takes only its own units' cases and some
+    event types; a repair desk only its categories). `cases` is the destination's `cases:`
+    scope: the samples then are cases the hub would route to it (its first category, unit
+    and division, unless given). Never raises for anything the adapter does: it is all in
+    the report.
     """
     report = KitReport(adapter_name)
     mappings_dir = mappings_dir or default_mappings_dir()
@@ -88,8 +95,11 @@ def run_kit(adapter_name: str, settings: dict[str, Any], peer: PeerControl | Non
         return report
     clock = clock or SystemClock()
     try:
-        samples = SampleCases(catalogue, clock.now(), DESTINATION, division=division, unit=unit, events=events)
-    except (ValueError, StopIteration) as exc:
+        scope = CaseScope.model_validate(cases) if isinstance(cases, dict) else cases or CaseScope()
+        division = division or next((d for p in scope.divisions for d in sorted(catalogue.divisions) if d.startswith(p)), None)
+        samples = SampleCases(catalogue, clock.now(), DESTINATION, division=division, unit=unit or next(iter(scope.units), None),
+                              events=events, category=category or next(iter(scope.categories), None))
+    except (ValueError, StopIteration, ValidationError) as exc:
         report.check("scenarios").fail(f"cannot build sample cases: {exc}")
         return report
     build = report.check("build")
@@ -110,6 +120,41 @@ def run_kit(adapter_name: str, settings: dict[str, Any], peer: PeerControl | Non
         except Exception as exc:  # noqa: BLE001
             report.check("close").fail(f"close() raised {type(exc).__name__}: {exc}")
     return report
+
+
+def address_mismatch(settings: Any, peer_url: str) -> str | None:
+    """What to say when no http(s) address in the adapter's settings is the peer's (scheme,
+    host, port): the adapter then sends somewhere the kit does not look, and every scenario
+    fails for a reason the report cannot see. None when one matches or there is none."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str) and value.startswith(("http://", "https://")):
+            found.append(value)
+
+    walk(settings)
+    peer = httpx.URL(peer_url)
+
+    def origin(url: httpx.URL) -> tuple[str, str, int | None]:
+        return url.scheme, url.host, url.port or {"http": 80, "https": 443}.get(url.scheme)
+
+    addresses = []
+    for value in found:
+        try:
+            addresses.append((value, httpx.URL(value)))
+        except httpx.InvalidURL:
+            continue
+    if not addresses or any(origin(url) == origin(peer) for _, url in addresses):
+        return None
+    shown = ", ".join(v for v, _ in addresses)
+    return (f"the settings send to {shown} but --peer is {peer_url}: the kit controls and reads the peer at --peer, so "
+            "the scenarios see nothing the adapter sent elsewhere (fine only if that address forwards to the peer)")
 
 
 def load_settings_file(path: Path) -> tuple[Any, dict[tuple, int]]:

@@ -6,6 +6,7 @@ unique to this run (so a peer that keeps state between runs cannot fake a pass).
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -21,6 +22,13 @@ from hub.integration.kit.peer import (
 )
 from hub.integration.kit.report import CheckResult, KitReport
 from hub.mappings import Catalogue, UnknownCode
+from hub.mappings.catalogue import Category
+
+# A transient failure in a scenario is retried as the relay would retry it (with a short
+# backoff instead of the relay's minutes): a staging peer behind a proxy answers 503 now and
+# then, and that is not a failure of the adapter. Each retry is reported.
+RETRIES = 4
+MAX_WAIT = 2.0  # seconds: a peer's Retry-After is honoured up to this
 
 # The life a sample case goes through, as the outbox would deliver it: (action, event type, state after).
 SERIES: list[tuple[str, str, CaseState]] = [
@@ -60,11 +68,10 @@ class SampleCases:
     """
 
     def __init__(self, catalogue: Catalogue, now: datetime, destination: str, *, division: str | None = None,
-                 unit: str | None = None, events: list[str] | None = None) -> None:
+                 unit: str | None = None, events: list[str] | None = None, category: str | None = None) -> None:
         self.now, self.destination = now, destination
         self.run = uuid.uuid4().hex[:8]
-        self.category = next((c for c in catalogue.categories.values() if c.default_unit), None) \
-            or next(iter(catalogue.categories.values()))
+        self.category = _category(catalogue, category)
         self.unit = unit or self.category.default_unit or next(u for u in catalogue.units.values() if u.active).code
         self.division = division or next((d.code for d in catalogue.divisions.values() if d.level == "county"),
                                          next(iter(catalogue.divisions)))
@@ -104,6 +111,17 @@ class SampleCases:
                                event=event.model_dump(mode="json"), case=case.model_dump(mode="json"), attempt=attempt)
 
 
+def _category(catalogue: Catalogue, code: str | None) -> Category:
+    """The sample cases' category: `code` if it is an item; the first item under it if it is a
+    group ('01'), one with a default unit first; without a code, the first item with one."""
+    items = list(catalogue.categories.values())
+    if code is not None:
+        if code not in catalogue.categories:
+            raise ValueError(f"category {code!r} is not in mappings/categories.yaml")
+        items = [c for c in items if c.code.startswith(code) and not any(o.parent == c.code for o in items)]
+    return next((c for c in items if c.default_unit), None) or next(iter(items))
+
+
 def call(what: str, fn: Callable[[], Any]) -> Any:
     """Run an adapter call; anything outside the error tree becomes OutsideErrorTree."""
     try:
@@ -119,12 +137,19 @@ class Scenarios:
     def __init__(self, adapter: Adapter, peer: PeerControl, samples: SampleCases, catalogue: Catalogue,
                  report: KitReport) -> None:
         self.adapter, self.peer, self.samples, self.catalogue, self.report = adapter, peer, samples, catalogue, report
+        self._system: str | None = None
+        self._peer_ids: dict[str, tuple[str, int]] = {}  # case number -> (the peer's id, from which sequence on)
 
     def run_all(self) -> None:
         try:
             self.peer.reset()
         except PeerControlError as exc:
             self.report.check("peer control").fail(str(exc))
+            return
+        try:
+            self._system = call("external_system()", self.adapter.external_system)
+        except (OutsideErrorTree, AdapterError) as exc:
+            self.report.check("external_system()").fail(str(exc))
             return
         for name, scenario in [
             ("scenario: health", self.health),
@@ -145,15 +170,46 @@ class Scenarios:
                 result.fail(f"unexpected {type(exc).__name__}: {exc}" + (f" ({exc.detail})" if exc.detail else ""))
 
     # -- helpers -------------------------------------------------------------------------
-    def _deliver(self, message: OutboundMessage, result: CheckResult) -> Delivery | None:
-        label = f"deliver({message.event_type}, seq {message.sequence}, attempt {message.attempt})"
-        answer = call(label, lambda: self.adapter.deliver(message))
+    def _with_peer_id(self, message: OutboundMessage) -> OutboundMessage:
+        """As the outbox does: once a delivery of a case returned the peer's id under the
+        adapter's external_system(), later messages of the case carry it as external_id."""
+        known = self._peer_ids.get(message.case_number)
+        # Only later messages: the same message again (a redelivery) means its first answer was
+        # never recorded, so in production the case does not hold the id yet.
+        if self._system and known and message.sequence > known[1] and message.external_id is None:
+            return message.model_copy(update={"external_id": known[0]})
+        return message
+
+    def _accepted(self, label: str, message: OutboundMessage, answer: Any, result: CheckResult) -> Delivery | None:
         if not isinstance(answer, Delivery):
             result.fail(f"{label} returned {answer!r}; it must return a Delivery (or raise)")
             return None
-        if answer.external_ref is not None:
-            result.note(f"{label}: external ref {answer.external_ref.system}:{answer.external_ref.external_id}")
+        ref = answer.external_ref
+        if ref is not None:
+            result.note(f"{label}: external ref {ref.system}:{ref.external_id}")
+            if self._system and ref.system == self._system:
+                self._peer_ids.setdefault(message.case_number, (ref.external_id, message.sequence))  # the first is kept
+        if answer.detail:
+            (result.warn if answer.detail.startswith("not sent") else result.note)(f"{label}: {answer.detail}")
         return answer
+
+    def _deliver(self, message: OutboundMessage, result: CheckResult) -> Delivery | None:
+        message = self._with_peer_id(message)
+        for retry in range(RETRIES + 1):
+            label = f"deliver({message.event_type}, seq {message.sequence}, attempt {message.attempt})"
+            try:
+                answer = call(label, lambda m=message: self.adapter.deliver(m))
+            except TransientError as exc:
+                if retry == RETRIES:
+                    raise TransientError(f"{label}: {exc} (still failing after {RETRIES + 1} attempts)",
+                                         detail=exc.detail) from None
+                wait = min(exc.retry_after if exc.retry_after is not None else 0.1 * 2 ** retry, MAX_WAIT)
+                result.warn(f"{label}: TransientError({exc}); retried after {wait:.1f}s, as the relay would")
+                time.sleep(wait)
+                message = message.model_copy(update={"attempt": message.attempt + 1})
+                continue
+            return self._accepted(label, message, answer, result)
+        return None  # not reached: the last retry returns or raises
 
     def _received_since(self, before: int) -> list:
         return self.peer.received()[before:]
@@ -304,7 +360,7 @@ class Scenarios:
         already = self.samples.message(self.samples.new_number(), 0)
         self._deliver(already, result)
         fresh = [self.samples.message(self.samples.new_number(), 0) for _ in range(min(limit, 4) - 1)]
-        messages = [*fresh, already.model_copy(update={"attempt": 2})]
+        messages = [self._with_peer_id(m) for m in [*fresh, already.model_copy(update={"attempt": 2})]]
         before = len(self.peer.received())
         answers = call(f"deliver_batch({len(messages)} messages)", lambda: self.adapter.deliver_batch(messages))
         if not isinstance(answers, list) or len(answers) != len(messages):
@@ -312,10 +368,15 @@ class Scenarios:
                         "per message, in order")
             return
         for message, answer in zip(messages, answers):
-            if isinstance(answer, AdapterError):
+            if isinstance(answer, TransientError):  # retried alone, as the relay would: its next claim
+                result.warn(f"deliver_batch(): {message.case_number} got TransientError({answer}); retried")
+                self._deliver(message.model_copy(update={"attempt": message.attempt + 1}), result)
+            elif isinstance(answer, AdapterError):
                 result.fail(f"deliver_batch(): {message.case_number} got {type(answer).__name__}: {answer}")
             elif not isinstance(answer, Delivery):
                 result.fail(f"deliver_batch(): {message.case_number} got {answer!r}; each result is a Delivery "
                             "or a TransientError/PermanentError")
+            else:
+                self._accepted(f"deliver_batch(): {message.case_number}", message, answer, result)
         self._expect_effects(result, self._received_since(before), fresh,
                              f"a batch of {len(messages)} with one already delivered")

@@ -51,9 +51,12 @@ def create_app(state: PeerState | None = None) -> FastAPI:
         if not idempotency_key:
             return JSONResponse({"error": "Idempotency-Key required"}, status_code=400)
         with state.lock:
-            if idempotency_key not in state.received:
+            duplicate = idempotency_key in state.received
+            if not duplicate:
                 state.received[idempotency_key] = body
                 state.order.append(idempotency_key)
+        if duplicate:  # as many systems answer a repeated key: 409, naming what it already holds
+            return JSONResponse({"error": "duplicate", "id": f"MY-{body['case_no']}"}, status_code=409)
         return {"id": f"MY-{body['case_no']}"}
 
     @app.post("/_kit/reset", status_code=204)

@@ -25,12 +25,25 @@ class MyClient:
             retry = response.headers.get("Retry-After")
             raise TransientError(f"peer answered {response.status_code}", detail=response.text[:300],
                                  retry_after=float(retry) if retry and retry.isdigit() else None)
+        if response.status_code == 409:
+            # "Already have it": the peer deduplicated this Idempotency-Key. For the contract a
+            # duplicate is a success (the outbox may send a message again), never a dead letter.
+            # Its body names the peer's id for the case, as the first answer did.
+            return self._json(response, default={})
         if response.status_code >= 400:
             raise PermanentError(f"peer refused with {response.status_code}", detail=response.text[:300])
         try:
             return response.json()
         except ValueError as exc:  # a 2xx we cannot read: retry; the idempotency key dedupes
             raise TransientError("peer answered 2xx with a body that is not JSON", detail=response.text[:200]) from exc
+
+    @staticmethod
+    def _json(response: httpx.Response, default: dict[str, Any]) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            return default
+        return body if isinstance(body, dict) else default
 
     def ping(self) -> bool:
         try:
