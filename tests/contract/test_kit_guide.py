@@ -129,6 +129,45 @@ def test_a5_the_kit_command_line_says_it_conforms(installed) -> None:
     assert "[PASS] mappings" in done.stdout and "[PASS] scenario: permanent failure" in done.stdout
 
 
+def test_a7_a_category_scoped_system_end_to_end(installed) -> None:
+    """A7 as written: the hub's settings with a category scope, the kit for that destination,
+    then `serve` with the relay, one case of another category and one of 0105: the peer gets
+    the water case only, `outbox status` shows the destination flowing, and the relay's log
+    line names the delivery. Ports are made free ones; everything else runs as the guide says."""
+    import json
+
+    copy, section, env = installed
+    step = _step(section, "A7.")
+    config_and_kit, hub_and_cases = _blocks(step, "sh")
+    [case] = _blocks(step, "json")
+    (copy / "water-case.json").write_text(case, encoding="utf-8")
+    peer, api = _free_port(), _free_port()
+    example = copy / "settings.example.yaml"  # the peer's address in it made this test's (test_a5 changes it too)
+    example.write_text(re.sub(r"http://127\.0\.0\.1:\d+", f"http://127.0.0.1:{peer}", example.read_text(encoding="utf-8")),
+                       encoding="utf-8")
+    script = _hub_bin(config_and_kit + hub_and_cases).replace("9100", str(peer)).replace("8000", str(api))
+    run = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], cwd=copy, env={**env, "HUB_LOG_LEVEL": "INFO"},
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = run.communicate(timeout=300)
+    finally:
+        try:
+            os.killpg(run.pid, signal.SIGTERM)  # the guide's background jobs, if the script stopped early
+        except ProcessLookupError:
+            pass
+    assert run.returncode == 0, out + err
+    lines = out.rstrip().splitlines()
+    assert any(line.strip().startswith("=> conforms (") for line in lines), out
+    [other] = [line for line in lines if re.fullmatch(r"512000\d{14}", line.strip())]
+    [received] = [json.loads(line) for line in lines if line.startswith("[")]
+    assert len(received) == 1 and received[0] != other.strip(), out  # the water case only
+    water = received[0]
+    [status] = [line for line in lines if line.startswith("waterworks ")]
+    assert status.split()[1] == "0" and status.rstrip().endswith("flowing"), status
+    assert (f"waterworks case {water} seq 1 case.registered (attempt 1): delivered, the peer's id "
+            f"waterworks:MY-{water}") in err, err
+
+
 # -- C. A new county that only needs a mapping file --------------------------------------------------
 SECTION_C = ("## C. A new county that only needs a mapping file", "## Checklist before you ask for review")
 
