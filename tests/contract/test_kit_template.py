@@ -75,24 +75,39 @@ def test_the_template_maps_a_409_for_a_duplicate_to_success_with_the_peers_id(te
     assert first.external_ref.external_id == "MY-5120002025092600001"
 
 
-def test_the_templates_own_test_reads_the_example_settings_so_it_survives_a_renamed_field(tmp_path: Path) -> None:
-    """A4.1 changes the settings model; the conformance test must follow settings.example.yaml
-    (which `kit check --settings` reads too) instead of the template's own field names."""
+RENAMED_FIELDS = {  # a template, its package, and fields renamed as A4.1 / B5.2 would rename them
+    "adapter": ("my_adapter", {"settings.base_url": "settings.endpoint", "settings.api_token": "settings.key",
+                               "base_url:": "endpoint:", "api_token:": "key:"}),
+    "soap_adapter": ("my_soap_adapter", {"settings.endpoint": "settings.service_url", "    endpoint:": "    service_url:",
+                                         "\nendpoint:": "\nservice_url:"}),
+}
+
+
+@pytest.mark.parametrize("template_name", sorted(RENAMED_FIELDS))
+def test_the_templates_own_test_reads_the_example_settings_so_it_survives_a_renamed_field(
+        tmp_path: Path, template_name: str) -> None:
+    """A4.1 (B5.2) changes the settings model; the conformance test must follow
+    settings.example.yaml (which `kit check --settings` reads too) instead of the template's
+    own field names."""
     import os
     import shutil
     import subprocess
     import tomllib
 
-    copy = tmp_path / "my-adapter"
-    shutil.copytree(TEMPLATE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("my_adapter/settings.py", "my_adapter/adapter.py", "settings.example.yaml"):
+    package, renames = RENAMED_FIELDS[template_name]
+    copy = tmp_path / template_name
+    shutil.copytree(TEMPLATE.parent / template_name, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in (f"{package}/settings.py", f"{package}/adapter.py", "settings.example.yaml"):
         path = copy / name
-        path.write_text(path.read_text(encoding="utf-8").replace("base_url", "endpoint").replace("api_token", "key"),
-                        encoding="utf-8")
+        text = before = path.read_text(encoding="utf-8")
+        for old, new in renames.items():
+            text = text.replace(old, new)
+        assert text != before, f"{name}: nothing renamed"
+        path.write_text(text, encoding="utf-8")
     project = tomllib.loads((copy / "pyproject.toml").read_text(encoding="utf-8"))
-    info = copy / "my_adapter-0.0.0.dist-info"  # what `pip install -e .` gives: the entry point, discoverable
+    info = copy / f"{package}-0.0.0.dist-info"  # what `pip install -e .` gives: the entry point, discoverable
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-adapter\nVersion: 0.0.0\n", encoding="utf-8")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 0.0.0\n", encoding="utf-8")
     (info / "entry_points.txt").write_text("[hotline_hub.adapters]\n" + "".join(
         f"{k} = {v}\n" for k, v in project["project"]["entry-points"]["hotline_hub.adapters"].items()), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(copy), str(TEMPLATE.parents[2])])}
