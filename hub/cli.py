@@ -108,8 +108,14 @@ def cmd_calendar_unset(args: argparse.Namespace) -> int:
 def cmd_mappings_check(args: argparse.Namespace) -> int:
     from hub.mappings import load_catalogue
 
+    from hub.integration.destinations import DestinationErrors, _file_lines, scope_problems
+    from hub.settings import config_file
+
     settings = _settings()
     cat = load_catalogue(settings.mappings_dir)
+    problems = scope_problems(settings, cat, *_file_lines(config_file()))  # the destinations' category scopes
+    if problems:
+        raise DestinationErrors(problems)
     print(f"mappings ok: {len(cat.request_types)} request types, {len(cat.categories)} categories, "
           f"{len(cat.divisions)} divisions, {len(cat.units)} units")
     return 0

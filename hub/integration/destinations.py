@@ -54,11 +54,10 @@ def check_destinations(settings: Settings, clock: Clock, *, config: Path | None 
     except ConfigurationError as exc:  # an installed adapter package that fails to import
         raise DestinationErrors([str(exc)]) from None
     problems: list[str] = []
+    if catalogue is not None:
+        problems.extend(scope_problems(settings, catalogue, source, lines))
     for name, destination in enabled.items():
         in_file = lines is not None and ("destinations", name) in lines
-        if catalogue is not None:
-            problems.extend(_unknown_categories(name, destination.cases.categories, catalogue,
-                                                source if in_file else None, lines if in_file else None))
         context = AdapterContext(destination=name, clock=clock, mappings_dir=settings.mappings_dir)
         try:
             adapter = build_adapter(name, destination.adapter, destination.settings, context, available,
@@ -77,6 +76,19 @@ def check_destinations(settings: Settings, clock: Clock, *, config: Path | None 
         adapter.close()
     if problems:
         raise DestinationErrors(problems)
+
+
+def scope_problems(settings: Settings, catalogue: Catalogue, source: str | None = None,
+                   lines: dict[tuple, int] | None = None) -> list[str]:
+    """Each category in an enabled destination's `cases:` scope that the catalogue lacks, with
+    file and line when the destination is in the settings file (`source`, `lines`)."""
+    out: list[str] = []
+    for name, destination in settings.destinations.items():
+        if destination.enabled:
+            in_file = lines is not None and ("destinations", name) in lines
+            out.extend(_unknown_categories(name, destination.cases.categories, catalogue,
+                                           source if in_file else None, lines if in_file else None))
+    return out
 
 
 def _unknown_categories(name: str, codes: list[str], catalogue: Catalogue, source: str | None,

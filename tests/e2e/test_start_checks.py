@@ -147,3 +147,17 @@ def test_a_destination_without_events_or_with_a_pattern_matching_nothing_is_said
     assert "subscribes to nothing" in silent and "flowing" not in silent
     [typo] = [line for line in result.stdout.splitlines() if line.startswith("typo ")]
     assert "subscribes to nothing" not in typo and "flowing" in typo
+
+
+def test_a_category_the_catalogue_lacks_in_a_scope_stops_the_start_and_mappings_check(tmp_path: Path) -> None:
+    config = _config(tmp_path, "  gas:\n"
+                               "    adapter: webhook\n"
+                               "    events: ['case.*']\n"
+                               "    cases: {categories: ['0105', '0199']}\n"
+                               "    settings: {url: 'http://127.0.0.1:9/events'}\n")
+    for command in (["serve", "--port", str(free_port())], ["mappings", "check"]):
+        result = _start(command, config)
+        assert result.returncode == 2, result.stderr
+        assert _said(result) == (f"hotline-hub: bad configuration: destination 'gas': {config}:6: "
+                                 "destinations.gas.cases.categories[1]: no category '0199' in mappings/categories.yaml "
+                                 "(give an item code such as '0105' or a group such as '01')")
