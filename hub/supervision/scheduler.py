@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 
 from hub.domain import commands as c
 from hub.domain.access import SYSTEM_ACTOR
-from hub.domain.calendar import CalendarUnknown
 from hub.domain.clock import LOCAL_TZ
 from hub.domain.deadlines import warning_at
 from hub.domain.errors import ActionNotAllowed, RuleViolation, StaleCase
@@ -111,13 +110,8 @@ class Scheduler(LeasedWorker):
             case = updated
         reason = self._supervision_reason(case)
         if reason is not None:
-            try:
-                response_due = self.hub.calendars.calendar().add_working_days(now, self.cfg.response_working_days)
-            except CalendarUnknown as exc:
-                # No response due can be set without the calendar: say so loudly, every run.
-                log.error("scheduler: cannot supervise %s: %s", case.number, exc)
-                result.skipped.append(f"{case.number}: {exc}")
-                return
+            # Past the known calendar the response due is provisional (Mon-Fri), like deadlines.
+            response_due = self.hub.calendars.calendar().add_working_days(now, self.cfg.response_working_days)
             self._act(case, c.Supervise(reason=reason, response_due=response_due), result, result.supervised)
 
     def _supervision_reason(self, case: Case) -> str | None:
@@ -148,7 +142,5 @@ class Scheduler(LeasedWorker):
     def round(self) -> None:
         try:
             self.run_once()
-        except CalendarUnknown as exc:  # a deadline in an unpublished year: an operator must act
-            log.error("scheduler: %s", exc)
         except Exception:  # the loop must outlive a database hiccup; the trace is logged
             log.exception("scheduler run failed; retrying after the interval")
