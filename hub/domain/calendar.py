@@ -133,3 +133,36 @@ def _checked_days(days: Mapping[date, bool]) -> dict[date, bool]:
             raise TypeError(f"calendar override keys must be dates, got {day!r}")
         table[day] = bool(working)
     return table
+
+
+# From this month on, next year's schedule should be in: the State Council publishes it
+# in the autumn (October to December), and deadlines from December reach into January.
+WARN_FROM_MONTH = 11
+
+
+@dataclass(frozen=True)
+class CalendarStatus:
+    """Whether the calendar is ready for what deadlines will need soon (a console banner)."""
+
+    today: date
+    year_known: bool
+    next_year: int
+    next_year_known: bool
+
+    @property
+    def warning(self) -> str | None:
+        """Why an operator should import a year now, or None."""
+        if not self.year_known:
+            return (f"the calendar of {self.today.year} is not known: deadlines are provisional (Mon-Fri, "
+                    f"no holidays); import it with `hotline-hub calendar import FILE`")
+        if self.today.month >= WARN_FROM_MONTH and not self.next_year_known:
+            return (f"the calendar of {self.next_year} is not known yet: deadlines reaching into it are "
+                    f"provisional (Mon-Fri, no holidays); import the State Council's notice with "
+                    f"`hotline-hub calendar import FILE`")
+        return None
+
+
+def calendar_status(calendar: WorkingCalendar, now: datetime) -> CalendarStatus:
+    today = _local_date(now)
+    return CalendarStatus(today=today, year_known=calendar.knows_year(today.year),
+                          next_year=today.year + 1, next_year_known=calendar.knows_year(today.year + 1))
