@@ -21,7 +21,8 @@ from hub.domain.access import Actor
 from hub.domain.calendar_year import Loc, YearSchedule, describe_loc, schedule_problems
 from hub.domain.clock import LOCAL_TZ
 from hub.domain.engine import Engine
-from hub.domain.errors import RuleViolation
+from hub.domain.errors import RuleViolation, StaleCase
+from hub.domain.model import Case
 
 if TYPE_CHECKING:
     from hub.service import CaseService
@@ -100,3 +101,23 @@ def import_year(cases: "CaseService", schedule: YearSchedule, actor: Actor, repl
             (result.moved if new.history[-1].data.get("moved") else result.confirmed).append(number)
     cases.calendars.invalidate()
     return result
+
+
+def recount_case(cases: "CaseService", case: Case, actor: Actor) -> Case | None:
+    """Count one case's provisional deadlines again on the current calendar (the scheduler
+    does this for cases an import did not see: dispatched by a process whose cached calendar
+    was a few seconds older than the import). None when there is no news; StaleCase when
+    the case changed since it was read."""
+    now = cases.clock.now()
+    engine = cases.engine()
+    if engine.recount_deadlines(case, actor, now) is None:  # in memory first: most sweeps find no news
+        return None
+    with cases.db.write() as s:
+        repo = CaseRepository(s)
+        current = repo.get(case.number)
+        if current.version != case.version:
+            raise StaleCase(case.number, case.version, current.version)
+        new = engine.recount_deadlines(current, actor, now)
+        if new is not None:
+            repo.save(new, current.version)
+        return new

@@ -144,3 +144,55 @@ def test_schedule_file_errors_name_the_line(tmp_path: Path) -> None:
         load_schedule_file(bad)
     assert str(caught.value) == (f"{bad}:{line}: entry '国庆节调休上班': workdays[3].date: 2027-10-08 is a Friday: "
                                  "a make-up working day (调休上班) is a Saturday or Sunday")
+
+
+def test_the_scheduler_recounts_a_case_dispatched_with_an_older_cached_calendar(hub, december, settings) -> None:
+    from hub.runtime import build_hub
+    from hub.supervision.scheduler import Scheduler
+
+    other = build_hub(settings, december)  # another process: its calendar cached before the import
+    try:
+        assert other.calendars.calendar().knows_year(2027) is False
+        import_year(hub.cases, load_schedule_file(SAMPLE), SUPERVISOR)
+        case = other.cases.register(CaseDraft.model_validate(draft(request_type="complaint")), AGENT).case
+        other.cases.act(case.number, c.Accept(), AGENT)
+        other.cases.act(case.number, c.Dispatch(lead_unit="ZY-SCJGJ"), AGENT)
+    finally:
+        other.close()
+    assert hub.cases.get(case.number, AGENT).handling.due_at == end_of(2027, 1, 18)  # counted Mon-Fri
+
+    result = Scheduler(hub, holder="only").run_once()
+
+    assert result.recounted == [case.number]
+    after = hub.cases.get(case.number, AGENT)
+    assert after.handling.due_at == end_of(2027, 1, 19)
+    assert after.handling.due_basis.provisional is False
+    assert (after.history[-1].action, after.history[-1].actor) == ("recount_deadlines", "hub")
+    assert Scheduler(hub, holder="only").run_once().recounted == []  # nothing left to count
+
+
+def test_the_scheduler_warns_once_a_day_while_next_year_is_missing(hub, clock, caplog) -> None:
+    import logging
+    from datetime import timedelta
+
+    from hub.supervision.scheduler import Scheduler
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "hub.calendar" and r.levelno == logging.WARNING]
+
+    caplog.set_level(logging.WARNING, logger="hub.calendar")
+    scheduler = Scheduler(hub, holder="only")
+    clock.set(datetime(2026, 10, 31, 10, tzinfo=LOCAL_TZ))  # October: not yet
+    scheduler.run_once()
+    assert warnings() == []
+    clock.set(datetime(2026, 11, 1, 10, tzinfo=LOCAL_TZ))
+    scheduler.run_once()
+    scheduler.run_once()
+    assert len(warnings()) == 1 and "2027" in warnings()[0] and "calendar import" in warnings()[0]
+    clock.advance(timedelta(days=1))
+    scheduler.run_once()
+    assert len(warnings()) == 2
+    import_year(hub.cases, load_schedule_file(SAMPLE), SUPERVISOR)
+    clock.advance(timedelta(days=1))
+    scheduler.run_once()
+    assert len(warnings()) == 2
