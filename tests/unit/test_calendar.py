@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timezone
 
 import pytest
 
-from hub.domain.calendar import WorkingCalendar
+from hub.domain.calendar import WorkingCalendar, calendar_status
 from hub.domain.clock import LOCAL_TZ
 
 
@@ -249,3 +249,31 @@ def test_working_days_between_is_zero_for_same_day_or_reversed() -> None:
 def test_working_days_between_agrees_with_add_working_days() -> None:
     start = local(2026, 2, 12)
     assert CAL.working_days_between(start, CAL.add_working_days(start, 7)) == 7
+
+
+# --- the warning while next year is missing ----------------------------------------------
+
+
+def test_no_warning_in_october_even_with_next_year_missing() -> None:
+    status = calendar_status(CAL, local(2026, 10, 31, 23, 0))
+    assert (status.year_known, status.next_year, status.next_year_known) == (True, 2027, False)
+    assert status.warning is None
+
+
+def test_warning_from_november_while_next_year_is_missing() -> None:
+    # 2026-10-31 16:30 UTC is already November 1 in Shanghai.
+    status = calendar_status(CAL, datetime(2026, 10, 31, 16, 30, tzinfo=timezone.utc))
+    assert status.today == date(2026, 11, 1)
+    assert status.warning is not None
+    assert "2027" in status.warning and "hotline-hub calendar import" in status.warning
+
+
+def test_no_warning_once_next_year_is_imported() -> None:
+    cal = WorkingCalendar(years={2027: {date(2027, 1, 1): False}})
+    assert calendar_status(cal, local(2026, 12, 28)).warning is None
+
+
+def test_warning_all_year_when_this_year_is_unknown() -> None:
+    status = calendar_status(CAL, local(2027, 3, 1))
+    assert status.year_known is False
+    assert status.warning is not None and "2027" in status.warning and "provisional" in status.warning

@@ -192,3 +192,8 @@ def test_recount_that_only_confirms_still_records_it() -> None:
 def test_recount_without_news_changes_nothing() -> None:
     engine = Engine(WorkingCalendar(), TimeLimits(), _Units())  # 2027 still unknown
     assert engine.recount_deadlines(_dispatched((2027, 1, 4)), SYSTEM, datetime(2026, 12, 31, 9, tzinfo=LOCAL_TZ)) is None
+
+
+def test_holiday_longer_than_two_weeks_is_a_typo() -> None:
+    holidays = [*GOOD["holidays"][:6], {"name": "国庆节", "from": "2027-10-01", "to": "2027-11-07"}]
+    assert problems(holidays=holidays) == [("holidays[6].to", "38 days off in a row: no notice gives more than 14")]
