@@ -69,8 +69,8 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
                 print("another scheduler holds the lease; nothing done")
                 return 0
             print(f"warned {len(result.warned)}, overdue {len(result.overdue)}, supervised {len(result.supervised)}, "
-                  f"skipped {len(result.skipped)}")
-            for line in result.warned + result.overdue + result.supervised:
+                  f"skipped {len(result.skipped)}, deadlines recounted {len(result.recounted)}")
+            for line in result.warned + result.overdue + result.supervised + result.recounted:
                 print(f"  {line}")
             return 0
         scheduler.start()
