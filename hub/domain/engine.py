@@ -123,7 +123,8 @@ class Engine:
         """Count provisional deadlines again on this engine's calendar (a year was imported).
 
         Not a lifecycle action: the state does not change and nobody asked for it; the case
-        gets a history line naming the old and new deadlines. None when nothing moved.
+        gets a history line naming the old and new deadlines. None when there is no news:
+        nothing moved and nothing became known.
         """
         h = case.handling
         bases = {"sign_off_due": h.sign_off_basis, "due_at": h.due_basis}
