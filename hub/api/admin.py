@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from hub.api.deps import ActorDep, HubDep, require_roles
 from hub.api.problems import Problem, problem
 from hub.calendar_import import ScheduleRefused, YearAlreadyLoaded, import_year
+from hub.container import Hub
 from hub.domain.access import Actor
 from hub.domain.calendar import calendar_status
 from hub.domain.calendar_year import YearSchedule, describe_loc
@@ -80,8 +81,8 @@ class CalendarStatusOut(BaseModel):
     warning: str | None = Field(description="set from November on while next year is not known (and whenever this year is not)")
 
 
-def status_of(hub: object) -> CalendarStatusOut:
-    status = calendar_status(hub.calendars.calendar(), hub.clock.now())  # type: ignore[attr-defined]
+def status_of(hub: Hub) -> CalendarStatusOut:
+    status = calendar_status(hub.calendars.calendar(), hub.clock.now())
     return CalendarStatusOut(today=status.today, year_known=status.year_known, next_year=status.next_year,
                              next_year_known=status.next_year_known, warning=status.warning)
 
