@@ -1,7 +1,7 @@
-"""The operator-edited calendar overrides, read through a short cache.
+"""The operator-edited calendar overrides and the imported years, read through a short cache.
 
-Overrides change a few times a year, deadlines are computed on every dispatch: each
-process re-reads the small table at most every `ttl` seconds, and at once after its own edit.
+Both change a few times a year, deadlines are computed on every dispatch: each process
+re-reads the small tables at most every `ttl` seconds, and at once after its own edit.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import time
 from datetime import date, datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from hub.db.database import Database
-from hub.db.models import CalendarOverrideRow
+from hub.db.models import CalendarOverrideRow, CalendarYearRow
 from hub.domain.calendar import WorkingCalendar
+from hub.domain.calendar_year import YearSchedule
 
 
 class CalendarStore:
@@ -28,9 +30,29 @@ class CalendarStore:
     def calendar(self) -> WorkingCalendar:
         with self._lock:
             if self._cached is None or time.monotonic() - self._loaded_at > self.ttl:
-                self._cached = WorkingCalendar({d: w for d, w, _ in self.overrides()})
+                with self.db.read() as s:
+                    self._cached = self.calendar_in(s)
                 self._loaded_at = time.monotonic()
             return self._cached
+
+    @staticmethod
+    def calendar_in(s: Session) -> WorkingCalendar:
+        """The calendar as this session sees it (an import counts cases again inside its own transaction)."""
+        overrides = {r.day: r.is_workday for r in s.execute(select(CalendarOverrideRow)).scalars()}
+        years = {r.year: YearSchedule.model_validate(r.schedule).days() for r in s.execute(select(CalendarYearRow)).scalars()}
+        return WorkingCalendar(overrides, years)
+
+    def years(self) -> list[CalendarYearRow]:
+        """The imported years, oldest first (detached rows)."""
+        with self.db.read() as s:
+            rows = list(s.execute(select(CalendarYearRow).order_by(CalendarYearRow.year)).scalars())
+            s.expunge_all()
+            return rows
+
+    def schedule(self, year: int) -> YearSchedule | None:
+        with self.db.read() as s:
+            row = s.get(CalendarYearRow, year)
+            return None if row is None else YearSchedule.model_validate(row.schedule)
 
     def overrides(self) -> list[tuple[date, bool, str | None]]:
         with self.db.read() as s:

@@ -105,6 +105,47 @@ def cmd_calendar_unset(args: argparse.Namespace) -> int:
     return 0 if hub.calendars.remove(date.fromisoformat(args.day)) else 1
 
 
+def cmd_calendar_import(args: argparse.Namespace) -> int:
+    from hub.calendar_import import YearAlreadyLoaded, import_year, load_schedule_file
+    from hub.domain.access import Actor
+    from hub.domain.model import Role
+    from hub.mappings import MappingError
+
+    try:
+        schedule = load_schedule_file(Path(args.file))
+    except MappingError as exc:
+        # Refused as a whole: every problem with its line, and nothing written.
+        print(f"hotline-hub: calendar refused, nothing loaded: {exc}", file=sys.stderr)
+        return 2
+    hub = _hub()
+    try:
+        done = import_year(hub.cases, schedule, Actor(party="cli", role=Role.SUPERVISOR), replace=args.replace)
+    except YearAlreadyLoaded as exc:
+        print(f"hotline-hub: {exc} (--replace)", file=sys.stderr)
+        return 1
+    days = schedule.days()
+    off, on = sum(1 for w in days.values() if not w), sum(1 for w in days.values() if w)
+    print(f"{schedule.year}: {'replaced' if done.replaced else 'loaded'}, {len(schedule.holidays)} holidays "
+          f"({off} days off), {on} make-up working days{' (SAMPLE DATA, not the official notice)' if schedule.sample else ''}")
+    print(f"deadlines counted again: {len(done.moved)} moved, {len(done.confirmed)} confirmed")
+    return 0
+
+
+def cmd_calendar_status(args: argparse.Namespace) -> int:
+    from hub.domain.calendar import calendar_status
+
+    hub = _hub()
+    status = calendar_status(hub.calendars.calendar(), hub.clock.now())
+    for row in hub.calendars.years():
+        print(f"{row.year}  imported {row.loaded_at:%Y-%m-%d} by {row.loaded_by}{'  SAMPLE' if row.sample else ''}  {row.source}")
+    print(f"{status.today.year}: {'known' if status.year_known else 'PROVISIONAL'}; "
+          f"{status.next_year}: {'known' if status.next_year_known else 'not known yet'}")
+    if status.warning:
+        print(f"warning: {status.warning}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_mappings_check(args: argparse.Namespace) -> int:
     from hub.mappings import load_catalogue
 
@@ -157,7 +198,7 @@ def parser() -> argparse.ArgumentParser:
     kr.add_argument("key_id")
     kr.set_defaults(func=cmd_keys_revoke)
 
-    cal = sub.add_parser("calendar", help="working-day overrides").add_subparsers(dest="cal_command", required=True)
+    cal = sub.add_parser("calendar", help="working-day calendar: imported years and overrides").add_subparsers(dest="cal_command", required=True)
     cs = cal.add_parser("set", help="mark a day as working or holiday")
     cs.add_argument("day", help="YYYY-MM-DD")
     g = cs.add_mutually_exclusive_group(required=True)
@@ -169,6 +210,12 @@ def parser() -> argparse.ArgumentParser:
     cu = cal.add_parser("unset")
     cu.add_argument("day")
     cu.set_defaults(func=cmd_calendar_unset)
+    ci = cal.add_parser("import", help="load a year's official schedule (holidays, make-up days) from a YAML file")
+    ci.add_argument("file", help="see examples/calendar/ and docs/deadlines.md for the format")
+    ci.add_argument("--replace", action="store_true", help="load a year that is already loaded again")
+    ci.set_defaults(func=cmd_calendar_import)
+    cal.add_parser("status", help="imported years; exit 1 with a warning while a needed year is missing").set_defaults(
+        func=cmd_calendar_status)
 
     mp = sub.add_parser("mappings", help="mapping files").add_subparsers(dest="mappings_command", required=True)
     mp.add_parser("check", help="validate mappings/ and exit").set_defaults(func=cmd_mappings_check)

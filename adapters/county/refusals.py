@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from hub.db.repository import DuplicateExternalRef
-from hub.domain.calendar import CalendarUnknown
 from hub.domain.errors import AccessDenied, ActionNotAllowed, CaseNotFound, RuleViolation, StaleCase
 from hub.mappings import UnknownCode
 from hub.service import ContentTooLarge, IdempotencyConflict
@@ -69,8 +68,6 @@ def translate(exc: Exception, field_names: dict[str, str] | None = None) -> Tick
                              allowed_actions=exc.allowed)
     if isinstance(exc, StaleCase):
         return TicketRefused(409, "stale-case", "The case changed since it was read", str(exc))
-    if isinstance(exc, CalendarUnknown):
-        return TicketRefused(409, "calendar-unknown", "The working-day calendar does not cover this date", str(exc))
     if isinstance(exc, RuleViolation):
         return TicketRefused(409, "rule-violation", "Refused by the case rules", str(exc))
     if isinstance(exc, CaseNotFound):

@@ -384,7 +384,7 @@ def case_document(mapped: MappedRow, number: str, now: str, line: str) -> str:
         f'"longitude": null, "latitude": null}}, '
         f'"urgency": {_json_str((mapped.urgency or Urgency.NORMAL).value)}, '
         f'"handling": {{"lead_unit": {_q(mapped.unit or None)}, "co_units": [], "dispatched_at": null, '
-        f'"sign_off_due": null, "signed_at": null, "due_at": null, "extensions": [], "returns": []}}, '
+        f'"sign_off_due": null, "signed_at": null, "due_at": null, "sign_off_basis": null, "due_basis": null, "extensions": [], "returns": []}}, '
         f'"outcome": {{"reply": {reply}, "direct_answer": null, "rejection_reason": {rejection}, "transferred_to": null, '
         f'"follow_ups": [], "closed_at": {closed_at}, "archived_at": {archived_at}, "redo_count": 0}}, '
         f'"flags": {{"supervised": false, "chased": 0, "warned": false, "overdue": false, "unreasonable": false, '

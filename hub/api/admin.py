@@ -1,15 +1,21 @@
-"""Codes, calendar overrides, and who-am-i."""
+"""Codes, the calendar (imported years, overrides, status), and who-am-i."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from hub.api.deps import ActorDep, HubDep, require_roles
+from hub.api.problems import Problem, problem
+from hub.calendar_import import ScheduleRefused, YearAlreadyLoaded, import_year
+from hub.container import Hub
 from hub.domain.access import Actor
+from hub.domain.calendar import calendar_status
+from hub.domain.calendar_year import YearSchedule, describe_loc
 from hub.domain.model import Role
 
 router = APIRouter(prefix="/api/v1", tags=["reference"])
@@ -63,3 +69,76 @@ def put_override(hub: HubDep, actor: Supervisor, day: date, body: OverrideIn) ->
 def delete_override(hub: HubDep, actor: Supervisor, day: date) -> None:
     if not hub.calendars.remove(day):
         raise HTTPException(404, f"no override for {day}")
+
+
+class CalendarStatusOut(BaseModel):
+    """What a console banner shows: whether the deadlines of the coming weeks are provisional."""
+
+    today: date
+    year_known: bool = Field(description="this year is imported or in chinesecalendar")
+    next_year: int
+    next_year_known: bool
+    warning: str | None = Field(description="set from November on while next year is not known (and whenever this year is not)")
+
+
+def status_of(hub: Hub) -> CalendarStatusOut:
+    status = calendar_status(hub.calendars.calendar(), hub.clock.now())
+    return CalendarStatusOut(today=status.today, year_known=status.year_known, next_year=status.next_year,
+                             next_year_known=status.next_year_known, warning=status.warning)
+
+
+@router.get("/calendar/status", response_model=CalendarStatusOut, tags=["calendar"],
+            summary="Is next year's calendar known? (a warning from November on while it is not)")
+def get_calendar_status(hub: HubDep, actor: ActorDep) -> CalendarStatusOut:
+    return status_of(hub)
+
+
+class LoadedYear(BaseModel):
+    year: int
+    source: str
+    sample: bool
+    loaded_at: datetime
+    loaded_by: str
+
+
+@router.get("/calendar/years", response_model=list[LoadedYear], tags=["calendar"],
+            summary="The years imported from the State Council's notice")
+def list_years(hub: HubDep, actor: ActorDep) -> list[LoadedYear]:
+    return [LoadedYear(year=r.year, source=r.source, sample=r.sample, loaded_at=r.loaded_at, loaded_by=r.loaded_by)
+            for r in hub.calendars.years()]
+
+
+@router.get("/calendar/years/{year}", response_model=YearSchedule, response_model_by_alias=True, tags=["calendar"],
+            summary="One imported year's schedule, as loaded")
+def get_year(hub: HubDep, actor: ActorDep, year: int) -> YearSchedule:
+    schedule = hub.calendars.schedule(year)
+    if schedule is None:
+        raise HTTPException(404, f"the calendar of {year} was not imported")
+    return schedule
+
+
+class YearImported(BaseModel):
+    year: int
+    replaced: bool
+    sample: bool
+    moved: list[str] = Field(description="cases whose provisional deadlines moved (each has a recount_deadlines history line)")
+    confirmed: list[str] = Field(description="cases whose provisional deadlines stayed and are now known")
+
+
+@router.put("/calendar/years/{year}", response_model=YearImported, tags=["calendar"],
+            summary="Import a year's official schedule whole; provisional deadlines are counted again",
+            responses={409: {"model": Problem, "description": "The year is already loaded (replace=true loads it again)"},
+                       422: {"model": Problem, "description": "The schedule is wrong; every problem is named, nothing is loaded"}})
+def put_year(hub: HubDep, actor: Supervisor, request: Request, year: int, body: YearSchedule,
+             replace: bool = False) -> YearImported | JSONResponse:
+    if body.year != year:
+        return problem(422, "validation", "The request is not valid", f"the body is the calendar of {body.year}, not {year}",
+                       request, errors=[{"field": "body.year", "reason": f"must be {year}, the year in the path"}])
+    try:
+        done = import_year(hub.cases, body, actor, replace=replace)
+    except ScheduleRefused as exc:
+        return problem(422, "calendar-refused", "The schedule is refused as a whole; nothing was loaded", str(exc),
+                       request, errors=[{"field": f"body.{describe_loc(loc)}", "reason": reason} for loc, reason in exc.problems])
+    except YearAlreadyLoaded as exc:
+        return problem(409, "calendar-year-loaded", "The year is already loaded", str(exc), request)
+    return YearImported(year=done.year, replaced=done.replaced, sample=done.sample, moved=done.moved, confirmed=done.confirmed)

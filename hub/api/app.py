@@ -82,7 +82,11 @@ def create_app(hub_: Hub) -> FastAPI:
         except Exception as exc:  # readiness reports any failure to reach the database as not ready
             checks["database"] = f"unreachable: {type(exc).__name__}"
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)
+        body: dict[str, object] = {"status": "ready" if ok else "not ready", "checks": checks}
+        if ok:
+            # Not a check: a missing next year never stops the hub, it makes deadlines provisional.
+            body["calendar"] = admin.status_of(hub_).model_dump(mode="json")
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     app.add_middleware(BodyLimit, max_bytes=hub_.settings.max_body_bytes)
     return app

@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hub.domain.calendar import CalendarUnknown
 from hub.domain.errors import AccessDenied, ActionNotAllowed, CaseNotFound, RuleViolation, StaleCase
 from hub.mappings import UnknownCode
 from hub.service import ContentTooLarge, IdempotencyConflict
@@ -86,10 +85,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StaleCase)
     async def _stale(request: Request, exc: StaleCase) -> JSONResponse:
         return problem(409, "stale-case", "The case changed since it was read", str(exc), request)
-
-    @app.exception_handler(CalendarUnknown)
-    async def _calendar(request: Request, exc: CalendarUnknown) -> JSONResponse:
-        return problem(409, "calendar-unknown", "The working-day calendar does not cover this date", str(exc), request)
 
     @app.exception_handler(RuleViolation)
     async def _rule(request: Request, exc: RuleViolation) -> JSONResponse:

@@ -175,6 +175,20 @@ class CalendarOverrideRow(Base):
     updated_by: Mapped[str] = mapped_column(String(64))
 
 
+class CalendarYearRow(Base):
+    """A year's official schedule, imported whole (hotline-hub calendar import): the
+    YearSchedule document as loaded. Overrides still win over it, day by day."""
+
+    __tablename__ = "calendar_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(Text)
+    sample: Mapped[bool] = mapped_column(Boolean)
+    schedule: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    loaded_by: Mapped[str] = mapped_column(String(64))
+
+
 class LeaseRow(Base):
     """Named leases: one holder at a time across processes (poller, scheduler, ...)."""
 

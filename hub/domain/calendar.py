@@ -1,16 +1,20 @@
 """Working days on the Chinese official calendar (调休 included).
 
 Time limits are counted in working days, and the State Council moves weekends around
-holidays every year, so Mon-Fri is wrong several times a year. The `chinesecalendar`
-package holds the published calendar; it has no data for years not yet published. An
-operator-edited override table fills those years (and corrects local exceptions). A day
-that neither knows is never guessed: CalendarUnknown stops the computation loudly, because
-a silently wrong deadline is worse than a refused one.
+holidays every year, so Mon-Fri is wrong several times a year. A day is looked up, in
+order, in: the operator-edited overrides (local exceptions and corrections), the years an
+operator imported from the State Council's notice (`hotline-hub calendar import`), and the
+`chinesecalendar` package (the years it was published with).
+
+A day none of them knows (a year not published yet) is counted *provisionally*: Monday to
+Friday working, no holidays. Work is never refused for it; a deadline that crossed such a
+day says so (`Counted.provisional`), and is counted again when the year is imported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 import chinese_calendar
@@ -21,16 +25,12 @@ from hub.domain.clock import LOCAL_TZ
 _END_OF_DAY = time(23, 59, 59)
 
 
-class CalendarUnknown(Exception):
-    """Neither the overrides nor the official calendar say whether `day` is a working day."""
+@dataclass(frozen=True)
+class Counted:
+    """The end of a run of working days, and whether an unknown day was counted on the way."""
 
-    def __init__(self, day: date) -> None:
-        self.day = day
-        super().__init__(
-            f"{day.isoformat()}: the official calendar (chinesecalendar) has no data for the year "
-            f"{day.year}; an operator must add overrides for it, "
-            f"e.g. `hotline-hub calendar set {day.isoformat()} --holiday` (or --workday)"
-        )
+    at: datetime
+    provisional: bool
 
 
 def _local_date(moment: datetime) -> date:
@@ -41,45 +41,75 @@ def _local_date(moment: datetime) -> date:
 
 
 class WorkingCalendar:
-    def __init__(self, overrides: Mapping[date, bool] | None = None) -> None:
-        table: dict[date, bool] = {}
-        for day, working in (overrides or {}).items():
-            # datetime is a subclass of date but never equals one: such a key would be
-            # silently ignored, so refuse it.
-            if isinstance(day, datetime) or not isinstance(day, date):
-                raise TypeError(f"calendar override keys must be dates, got {day!r}")
-            table[day] = bool(working)
-        self._overrides = table
+    def __init__(self, overrides: Mapping[date, bool] | None = None,
+                 years: Mapping[int, Mapping[date, bool]] | None = None) -> None:
+        """`overrides`: day -> working, set by an operator. `years`: imported years, each with
+        the days that differ from Mon-Fri (holidays off, make-up days on)."""
+        self._overrides = _checked_days(overrides or {})
+        self._years = {int(year): _checked_days(days) for year, days in (years or {}).items()}
+        for year, days in self._years.items():
+            stray = [d for d in days if d.year != year]
+            if stray:
+                raise ValueError(f"imported year {year} holds days of another year: {stray[0].isoformat()}")
 
-    def is_workday(self, day: date) -> bool:
+    def lookup(self, day: date) -> tuple[bool, bool]:
+        """(working, known): `known` is False when the day was counted provisionally."""
         if isinstance(day, datetime):
             raise TypeError("is_workday takes a local date; convert datetimes with LOCAL_TZ first")
         # Overrides win: they are how an operator corrects or extends the published calendar.
         if day in self._overrides:
-            return self._overrides[day]
+            return self._overrides[day], True
+        # An imported year wins over the package: an operator imported it deliberately
+        # (a notice the installed package predates, or a corrected one).
+        if day.year in self._years:
+            return self._years[day.year].get(day, day.weekday() < 5), True
         try:
-            return chinese_calendar.is_workday(day)
+            return chinese_calendar.is_workday(day), True
         except NotImplementedError:
-            # The package raises for every day of an unpublished year, weekends included:
-            # a make-up Saturday can only be known from the published calendar.
-            raise CalendarUnknown(day) from None
+            # The package raises for every day of an unpublished year. Provisional rule:
+            # weekends off, no holidays, until the year is imported.
+            return day.weekday() < 5, False
 
-    def add_working_days(self, start: datetime, days: int) -> datetime:
+    def is_workday(self, day: date) -> bool:
+        return self.lookup(day)[0]
+
+    def is_known(self, day: date) -> bool:
+        return self.lookup(day)[1]
+
+    def knows_year(self, year: int) -> bool:
+        """True when the whole year is known: imported, or in the package (overrides of a
+        few days do not make a year known)."""
+        if year in self._years:
+            return True
+        try:
+            chinese_calendar.is_workday(date(year, 1, 1))
+        except NotImplementedError:
+            return False
+        return True
+
+    def count(self, start: datetime, days: int) -> Counted:
         """End (23:59:59 local) of the `days`-th working day after start's local day, in UTC.
 
-        The start's own day never counts, whether or not it is a working day.
+        The start's own day never counts, whether or not it is a working day. Provisional
+        when any day walked over was not known (a later import may move the result).
         """
         if days < 1:
             raise ValueError(f"working days must be at least 1, got {days}")
         day = _local_date(start)
         counted = 0
-        # Terminates: published years always contain working days, and the overrides are
-        # finite, so the walk either counts `days` or reaches an unknown day and raises.
+        provisional = False
+        # Terminates: every calendar week has working days (the provisional rule has five).
         while counted < days:
             day += timedelta(days=1)
-            if self.is_workday(day):
+            working, known = self.lookup(day)
+            provisional = provisional or not known
+            if working:
                 counted += 1
-        return datetime.combine(day, _END_OF_DAY, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+        return Counted(datetime.combine(day, _END_OF_DAY, tzinfo=LOCAL_TZ).astimezone(timezone.utc), provisional)
+
+    def add_working_days(self, start: datetime, days: int) -> datetime:
+        """As count(), without saying whether the result is provisional."""
+        return self.count(start, days).at
 
     def working_days_between(self, start: datetime, end: datetime) -> int:
         """Working days strictly after start's local day up to and including end's (0 if end <= start)."""
@@ -92,3 +122,47 @@ class WorkingCalendar:
             if self.is_workday(day):
                 count += 1
         return count
+
+
+def _checked_days(days: Mapping[date, bool]) -> dict[date, bool]:
+    table: dict[date, bool] = {}
+    for day, working in days.items():
+        # datetime is a subclass of date but never equals one: such a key would be
+        # silently ignored, so refuse it.
+        if isinstance(day, datetime) or not isinstance(day, date):
+            raise TypeError(f"calendar override keys must be dates, got {day!r}")
+        table[day] = bool(working)
+    return table
+
+
+# From this month on, next year's schedule should be in: the State Council publishes it
+# in the autumn (October to December), and deadlines from December reach into January.
+WARN_FROM_MONTH = 11
+
+
+@dataclass(frozen=True)
+class CalendarStatus:
+    """Whether the calendar is ready for what deadlines will need soon (a console banner)."""
+
+    today: date
+    year_known: bool
+    next_year: int
+    next_year_known: bool
+
+    @property
+    def warning(self) -> str | None:
+        """Why an operator should import a year now, or None."""
+        if not self.year_known:
+            return (f"the calendar of {self.today.year} is not known: deadlines are provisional (Mon-Fri, "
+                    f"no holidays); import it with `hotline-hub calendar import FILE`")
+        if self.today.month >= WARN_FROM_MONTH and not self.next_year_known:
+            return (f"the calendar of {self.next_year} is not known yet: deadlines reaching into it are "
+                    f"provisional (Mon-Fri, no holidays); import the State Council's notice with "
+                    f"`hotline-hub calendar import FILE`")
+        return None
+
+
+def calendar_status(calendar: WorkingCalendar, now: datetime) -> CalendarStatus:
+    today = _local_date(now)
+    return CalendarStatus(today=today, year_known=calendar.knows_year(today.year),
+                          next_year=today.year + 1, next_year_known=calendar.knows_year(today.year + 1))

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hub.domain.calendar import WorkingCalendar
-from hub.domain.model import RequestType, Urgency
+from hub.domain.model import DeadlineBasis, RequestType, Urgency
 
 # A limit beyond this many working days (about four months) is a typo, not a rule.
 _MAX_WORKING_DAYS = 90
@@ -89,6 +89,13 @@ class TimeLimits(BaseModel):
 class Deadlines:
     sign_off_due: datetime
     due_at: datetime
+    # How each was counted in working days; None for deadlines on the clock (urgent).
+    sign_off_basis: DeadlineBasis | None = None
+    due_basis: DeadlineBasis | None = None
+
+    @property
+    def provisional(self) -> bool:
+        return any(b is not None and b.provisional for b in (self.sign_off_basis, self.due_basis))
 
 
 def compute_deadlines(
@@ -99,10 +106,9 @@ def compute_deadlines(
     start: datetime,
 ) -> Deadlines:
     if urgency is Urgency.NORMAL:
-        return Deadlines(
-            sign_off_due=calendar.add_working_days(start, limits.sign_off_working_days),
-            due_at=calendar.add_working_days(start, limits.working_days[request_type]),
-        )
+        sign_off = count_basis(calendar, start, limits.sign_off_working_days)
+        due = count_basis(calendar, start, limits.working_days[request_type])
+        return Deadlines(sign_off_due=sign_off[0], due_at=due[0], sign_off_basis=sign_off[1], due_basis=due[1])
     # Urgent cases (a burst main, a stranded person) run on the clock, holidays and nights
     # included: the harm does not wait for the next working day, so neither does the limit.
     if start.tzinfo is None or start.utcoffset() is None:
@@ -114,6 +120,27 @@ def compute_deadlines(
         sign_off_due=start_utc + timedelta(hours=hours.sign_off_hours),
         due_at=start_utc + timedelta(hours=hours.complete_hours),
     )
+
+
+def count_basis(calendar: WorkingCalendar, start: datetime, working_days: int) -> tuple[datetime, DeadlineBasis]:
+    """The deadline `working_days` after start, with the basis to count it again later."""
+    counted = calendar.count(start, working_days)
+    return counted.at, DeadlineBasis(counted_from=start, working_days=working_days, provisional=counted.provisional)
+
+
+def recount(calendar: WorkingCalendar, basis: DeadlineBasis) -> tuple[datetime, DeadlineBasis]:
+    """The same count on (another) calendar: what an imported year changes."""
+    return count_basis(calendar, basis.counted_from, basis.working_days)
+
+
+def extend_basis(calendar: WorkingCalendar, due_at: datetime, basis: DeadlineBasis | None,
+                 working_days: int) -> tuple[datetime, DeadlineBasis]:
+    """延期 with its basis: `working_days` more on the count that gave due_at, or, for a
+    deadline on the clock (no basis), counted after the current due day."""
+    if basis is None:
+        return count_basis(calendar, due_at, working_days)
+    # The n-th working day after the start, extended by m, is the (n+m)-th: one count.
+    return count_basis(calendar, basis.counted_from, basis.working_days + working_days)
 
 
 def extend_deadline(calendar: WorkingCalendar, due_at: datetime, working_days: int) -> datetime:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Protocol
 from hub.domain import commands as c
 from hub.domain.access import Actor, can_see_case
 from hub.domain.calendar import WorkingCalendar
-from hub.domain.deadlines import TimeLimits, compute_deadlines, extend_deadline, warning_at
+from hub.domain.deadlines import TimeLimits, compute_deadlines, extend_basis, recount, warning_at
 from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
 from hub.domain.events import EVENT_TYPES, DomainEvent
 from hub.domain.lifecycle import (
@@ -119,6 +119,45 @@ class Engine:
             updated_related = _link_merge(related, new, actor, now)
         return Outcome(new, events, updated_related)
 
+    def recount_deadlines(self, case: Case, actor: Actor, now: datetime) -> Case | None:
+        """Count provisional deadlines again on this engine's calendar (a year was imported).
+
+        Not a lifecycle action: the state does not change and nobody asked for it; the case
+        gets a history line naming the old and new deadlines. None when there is no news:
+        nothing moved and nothing became known.
+        """
+        h = case.handling
+        bases = {"sign_off_due": h.sign_off_basis, "due_at": h.due_basis}
+        if not any(b is not None and b.provisional for b in bases.values()):
+            return None
+        new = case.model_copy(deep=True)
+        nh = new.handling
+        moved: dict[str, Any] = {}
+        still_provisional: list[str] = []
+        for field, basis in bases.items():
+            if basis is None or not basis.provisional:
+                continue
+            at, new_basis = recount(self.calendar, basis)
+            old_at = getattr(h, field)
+            setattr(nh, field, at)
+            setattr(nh, "sign_off_basis" if field == "sign_off_due" else "due_basis", new_basis)
+            if at != old_at:
+                moved[field] = {"from": old_at.astimezone(timezone.utc).isoformat() if old_at else None, "to": at.isoformat()}
+            if new_basis.provisional:
+                still_provisional.append(field)
+        if not moved and len(still_provisional) == sum(b is not None and b.provisional for b in bases.values()):
+            return None  # counted again, nothing moved and nothing became known: no news
+        if "due_at" in moved:
+            # As after an extension: a new deadline is warned and marked overdue afresh.
+            new.flags.overdue = new.flags.warned = False
+        changes = {"moved": moved, "provisional": still_provisional}
+        new.version = case.version + 1
+        new.updated_at = now
+        new.history.append(HistoryEntry(
+            seq=len(new.history) + 1, at=now, actor=actor.party, role=actor.role, action="recount_deadlines",
+            from_state=case.state, to_state=case.state, data=changes))
+        return new
+
     def _event(self, case: Case, action: str, actor: Actor, now: datetime, data: dict[str, Any]) -> DomainEvent:
         return DomainEvent(type=EVENT_TYPES[action], case_number=case.number, case_version=case.version,
                            occurred_at=now, actor=actor.party, role=actor.role.value,
@@ -199,9 +238,13 @@ def _dispatch(engine, case, cmd: c.Dispatch, actor, now, related):
     h.lead_unit, h.co_units = cmd.lead_unit, list(cmd.co_units)
     h.dispatched_at, h.signed_at = now, None
     h.sign_off_due, h.due_at = deadlines.sign_off_due, deadlines.due_at
+    h.sign_off_basis, h.due_basis = deadlines.sign_off_basis, deadlines.due_basis
     case.flags.overdue = case.flags.warned = False
-    return None, {"lead_unit": cmd.lead_unit, "co_units": list(cmd.co_units),
-                  "sign_off_due": deadlines.sign_off_due.isoformat(), "due_at": deadlines.due_at.isoformat()}
+    data = {"lead_unit": cmd.lead_unit, "co_units": list(cmd.co_units),
+            "sign_off_due": deadlines.sign_off_due.isoformat(), "due_at": deadlines.due_at.isoformat()}
+    if deadlines.provisional:
+        data["provisional"] = True  # counted past the known calendar: recounted on import
+    return None, data
 
 
 def _sign_off(engine, case, cmd: c.SignOff, actor, now, related):
@@ -250,9 +293,12 @@ def _decide_extension(engine, case, cmd: c.DecideExtension, actor, now, related)
     if cmd.approved:
         record.working_days = granted
         assert case.handling.due_at is not None  # dispatched cases always have a deadline
-        case.handling.due_at = extend_deadline(engine.calendar, case.handling.due_at, granted)
+        h = case.handling
+        h.due_at, h.due_basis = extend_basis(engine.calendar, h.due_at, h.due_basis, granted)
         case.flags.overdue = case.flags.warned = False
-        data.update(working_days=granted, due_at=case.handling.due_at.isoformat())
+        data.update(working_days=granted, due_at=h.due_at.isoformat())
+        if h.due_basis.provisional:
+            data["provisional"] = True
     return None, data
 
 

@@ -213,6 +213,16 @@ class Flags(BaseModel):
     appealed: bool = False  # 考核申诉
 
 
+class DeadlineBasis(BaseModel):
+    """How a deadline in working days was counted, kept so it can be counted again when the
+    calendar of an unknown year is imported (hotline-hub calendar import)."""
+
+    counted_from: datetime  # the working days are counted after this moment's local day
+    working_days: int
+    # An unknown day (a year neither published nor imported) was counted Mon-Fri, no holidays.
+    provisional: bool = False
+
+
 class Handling(BaseModel):
     lead_unit: str | None = None  # 主办
     co_units: list[str] = Field(default_factory=list)  # 协办
@@ -220,6 +230,9 @@ class Handling(BaseModel):
     sign_off_due: datetime | None = None
     signed_at: datetime | None = None
     due_at: datetime | None = None  # completion deadline, extensions included
+    # None for a deadline on the clock (urgent cases) or dispatched before bases were kept.
+    sign_off_basis: DeadlineBasis | None = None
+    due_basis: DeadlineBasis | None = None
     extensions: list[ExtensionRecord] = Field(default_factory=list)
     returns: list[ReturnRecord] = Field(default_factory=list)
 

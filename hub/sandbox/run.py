@@ -18,13 +18,11 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
 import httpx
 
-from hub.domain.clock import LOCAL_TZ
 from hub.domain.model import Role
 
 log = logging.getLogger("hub.sandbox")
@@ -118,26 +116,6 @@ def _start_peer(peer: Peer) -> None:
                             access_log=False)
     server = uvicorn.Server(config)
     threading.Thread(target=server.run, name=f"peer-{peer.name}", daemon=True).start()
-
-
-def provisional_calendar(hub, horizon_days: int = 120) -> int:
-    """The published calendar ends with the last year the State Council announced. For the
-    sandbox only, days past it are filled Monday-to-Friday so demo deadlines can be computed;
-    each is noted as provisional. A production hub never does this: it refuses and asks an
-    operator for the real calendar."""
-    from hub.domain.calendar import CalendarUnknown
-
-    calendar = hub.calendars.calendar()
-    today = hub.clock.now().astimezone(LOCAL_TZ).date()
-    added = 0
-    for offset in range(horizon_days):
-        day = today + timedelta(days=offset)
-        try:
-            calendar.is_workday(day)
-        except CalendarUnknown:
-            hub.calendars.set(day, day.weekday() < 5, "sandbox: provisional Mon-Fri, not the official calendar", "sandbox", hub.clock.now())
-            added += 1
-    return added
 
 
 # In this order the first few cases show every kind of traffic: a market-regulation case
@@ -379,9 +357,6 @@ def run_sandbox(port: int, data_dir: Path, demo_interval: float = 4.0) -> int:
     for party, role, scope, key in KEYS.values():
         if party not in existing:
             hub.keys.create(party, role, hub.clock.now(), note="sandbox", key=key, **scope)
-    added = provisional_calendar(hub)
-    if added:
-        log.warning("sandbox: %d days past the published calendar were filled Mon-Fri (provisional)", added)
     app = create_app(hub)
     # County units in turn, one county after another, so every county sees a case early.
     county_units = [u for round_ in itertools.zip_longest(*(p.units for p in sandbox_peers)) for u in round_ if u]

@@ -20,9 +20,16 @@ class _Feature:
         from hub.supervision.scheduler import Scheduler
         from hub.supervision.service import Supervision
 
+        from prometheus_client import CollectorRegistry
+
+        from hub.supervision.calendar_watch import CalendarCollector
+
         hub.routers.append(router)
         hub.extras["supervision"] = Supervision(hub)
         hub.workers.append(Scheduler(hub))
+        # The registry /metrics serves (created by whichever feature comes first).
+        registry = hub.extras.setdefault("metrics", CollectorRegistry())
+        registry.register(CalendarCollector(hub))  # type: ignore[attr-defined]
 
     def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
         p = sub.add_parser("scheduler", help="warn (预警), mark overdue (超期) and supervise (督办) on a timer")
@@ -62,8 +69,8 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
                 print("another scheduler holds the lease; nothing done")
                 return 0
             print(f"warned {len(result.warned)}, overdue {len(result.overdue)}, supervised {len(result.supervised)}, "
-                  f"skipped {len(result.skipped)}")
-            for line in result.warned + result.overdue + result.supervised:
+                  f"skipped {len(result.skipped)}, deadlines recounted {len(result.recounted)}")
+            for line in result.warned + result.overdue + result.supervised + result.recounted:
                 print(f"  {line}")
             return 0
         scheduler.start()

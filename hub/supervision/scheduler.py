@@ -13,6 +13,11 @@ Exactly once, even with several schedulers:
 - the engine itself refuses a second warning or overdue mark for the same deadline, and
   the scheduler supervises only a case that is not supervised yet.
 
+Provisional deadlines (counted Mon-Fri past the known calendar) are counted again here
+once the calendar knows their days: `calendar import` recounts every case it sees in its
+own transaction; a case dispatched meanwhile by a process with an older cached calendar
+is caught by the next run. Each run also warns (log, once a day) while next year is missing.
+
 Redo escalation lives here, not in the redo transition: a transition is one action with
 one event, and the escalation needs a setting the engine does not have. The redone case
 goes back to dispatch (受理) where no unit holds it; it is supervised by the next run after
@@ -26,15 +31,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from hub.calendar_import import recount_case
 from hub.domain import commands as c
 from hub.domain.access import SYSTEM_ACTOR
-from hub.domain.calendar import CalendarUnknown
 from hub.domain.clock import LOCAL_TZ
 from hub.domain.deadlines import warning_at
 from hub.domain.errors import ActionNotAllowed, RuleViolation, StaleCase
 from hub.domain.lifecycle import RUNNING_STATES
 from hub.domain.model import Case
 from hub.leases import Lease, LeasedWorker
+from hub.supervision.calendar_watch import CalendarWatch
 from hub.supervision.queries import Markers, running_cases
 
 if TYPE_CHECKING:
@@ -51,11 +57,12 @@ class RunResult:
     warned: list[str] = field(default_factory=list)  # "number:deadline"
     overdue: list[str] = field(default_factory=list)
     supervised: list[str] = field(default_factory=list)
+    recounted: list[str] = field(default_factory=list)  # provisional deadlines counted again
     skipped: list[str] = field(default_factory=list)  # "number: why", looked at again next run
 
     @property
     def changes(self) -> int:
-        return len(self.warned) + len(self.overdue) + len(self.supervised)
+        return len(self.warned) + len(self.overdue) + len(self.supervised) + len(self.recounted)
 
 
 class Scheduler(LeasedWorker):
@@ -65,6 +72,7 @@ class Scheduler(LeasedWorker):
         self.hub = hub
         self.cfg = hub.settings.supervision
         self.lease = Lease(hub.db, hub.clock, LEASE_NAME, timedelta(seconds=self.cfg.lease_ttl_seconds), holder)
+        self.calendar_watch = CalendarWatch(hub)
         super().__init__()
 
     # -- one run -----------------------------------------------------------------------
@@ -78,15 +86,27 @@ class Scheduler(LeasedWorker):
         """Warn, mark overdue and supervise every case that is due for it, now."""
         result = RunResult()
         now = self.hub.clock.now()
+        self.calendar_watch.check()
         for cases, markers in running_cases(self.hub.db):
             for case in cases:
                 self._case(case, markers, now, result)
         if result.changes:
-            log.info("scheduler: %d warned, %d overdue, %d supervised, %d skipped",
-                     len(result.warned), len(result.overdue), len(result.supervised), len(result.skipped))
+            log.info("scheduler: %d warned, %d overdue, %d supervised, %d recounted, %d skipped",
+                     len(result.warned), len(result.overdue), len(result.supervised), len(result.recounted),
+                     len(result.skipped))
         return result
 
     def _case(self, case: Case, markers: Markers, now: datetime, result: RunResult) -> None:
+        if any(b is not None and b.provisional for b in (case.handling.sign_off_basis, case.handling.due_basis)):
+            # Before the deadlines are looked at: a warning must be about the counted deadline.
+            try:
+                recounted = recount_case(self.hub.cases, case, SYSTEM_ACTOR)
+            except StaleCase as exc:
+                result.skipped.append(f"{case.number}: {exc}")
+                return
+            if recounted is not None:
+                result.recounted.append(case.number)
+                case = recounted
         h = case.handling
         limits: list[tuple[c.Deadline, datetime]] = []
         if case.state in RUNNING_STATES and h.dispatched_at is not None:
@@ -111,13 +131,8 @@ class Scheduler(LeasedWorker):
             case = updated
         reason = self._supervision_reason(case)
         if reason is not None:
-            try:
-                response_due = self.hub.calendars.calendar().add_working_days(now, self.cfg.response_working_days)
-            except CalendarUnknown as exc:
-                # No response due can be set without the calendar: say so loudly, every run.
-                log.error("scheduler: cannot supervise %s: %s", case.number, exc)
-                result.skipped.append(f"{case.number}: {exc}")
-                return
+            # Past the known calendar the response due is provisional (Mon-Fri), like deadlines.
+            response_due = self.hub.calendars.calendar().add_working_days(now, self.cfg.response_working_days)
             self._act(case, c.Supervise(reason=reason, response_due=response_due), result, result.supervised)
 
     def _supervision_reason(self, case: Case) -> str | None:
@@ -148,7 +163,5 @@ class Scheduler(LeasedWorker):
     def round(self) -> None:
         try:
             self.run_once()
-        except CalendarUnknown as exc:  # a deadline in an unpublished year: an operator must act
-            log.error("scheduler: %s", exc)
         except Exception:  # the loop must outlive a database hiccup; the trace is logged
             log.exception("scheduler run failed; retrying after the interval")

@@ -237,14 +237,53 @@ def test_health_ready_and_calendar_overrides(api) -> None:
     _problem(api["supervisor"].delete("/api/v1/calendar/overrides/2027-01-01"), 404)
 
 
-def test_deadline_beyond_calendar_is_refused_not_guessed(api, clock) -> None:
+def test_late_december_work_goes_on_and_the_year_is_imported_over_http(api, clock) -> None:
     from datetime import datetime
 
+    from hub.calendar_import import load_schedule_file
     from hub.domain.clock import LOCAL_TZ
+    from hub.settings import REPO_ROOT
 
+    # Sunday 2026-12-20: chinesecalendar knows 2026, not 2027.
     clock.set(datetime(2026, 12, 20, 10, 0, tzinfo=LOCAL_TZ))
-    number = _create(api["agent"])["number"]
+    status = api["agent"].get("/api/v1/calendar/status").json()
+    assert (status["next_year"], status["next_year_known"]) == (2027, False)
+    assert "2027" in status["warning"] and "calendar import" in status["warning"]
+    assert api["anonymous"].get("/api/v1/ready").json()["calendar"]["next_year_known"] is False
+    assert 'hub_calendar_next_year_known{year="2027"} 0.0' in api["anonymous"].get("/metrics").text
+
+    number = _create(api["agent"], request_type="complaint")["number"]
     _act(api["agent"], number, {"action": "accept"})
-    body = _problem(api["agent"].post(f"/api/v1/cases/{number}/actions", json={"action": "dispatch", "lead_unit": "ZY-SCJGJ"}), 409)
-    assert "2027" in body["detail"]
-    assert api["agent"].get(f"/api/v1/cases/{number}").json()["state"] == "accepted"  # nothing half-done
+    case = _act(api["agent"], number, {"action": "dispatch", "lead_unit": "ZY-SCJGJ"})
+    # 15 working days Mon-Fri from Dec 21: Dec 21-25 (5), 28-31 (9), Jan 1 (10), Jan 4-8 (15).
+    assert case["handling"]["due_at"] == "2027-01-08T15:59:59Z"
+    assert case["handling"]["due_basis"]["provisional"] is True
+    assert case["handling"]["sign_off_basis"]["provisional"] is False
+
+    schedule = load_schedule_file(REPO_ROOT / "examples" / "calendar" / "2027.sample.yaml").model_dump(mode="json", by_alias=True)
+    _problem(api["agent"].put("/api/v1/calendar/years/2027", json=schedule), 403)
+    wrong = {**schedule, "workdays": [*schedule["workdays"], {"name": "错误", "date": "2027-03-01"}]}
+    body = _problem(api["supervisor"].put("/api/v1/calendar/years/2027", json=wrong), 422)
+    assert body["errors"] == [{"field": "body.workdays[4].date",
+                               "reason": "2027-03-01 is a Monday: a make-up working day (调休上班) is a Saturday or Sunday"}]
+    body = _problem(api["supervisor"].put("/api/v1/calendar/years/2028", json=schedule), 422)
+    assert body["errors"][0]["field"] == "body.year"
+    assert api["agent"].get("/api/v1/calendar/years").json() == []  # nothing loaded
+
+    loaded = api["supervisor"].put("/api/v1/calendar/years/2027", json=schedule)
+    assert loaded.status_code == 200, loaded.text
+    assert loaded.json() == {"year": 2027, "replaced": False, "sample": True, "moved": [number], "confirmed": []}
+    _problem(api["supervisor"].put("/api/v1/calendar/years/2027", json=schedule), 409)
+    # With Jan 1-3 off (sample 2027): Dec 21-25 (5), 28-31 (9), Jan 4-8 (14), Mon Jan 11 (15).
+    after = api["agent"].get(f"/api/v1/cases/{number}").json()
+    assert after["handling"]["due_at"] == "2027-01-11T15:59:59Z"
+    assert after["handling"]["due_basis"]["provisional"] is False
+    history = api["agent"].get(f"/api/v1/cases/{number}/history").json()
+    assert history[-1]["action"] == "recount_deadlines"
+    assert history[-1]["data"]["moved"]["due_at"] == {"from": "2027-01-08T15:59:59+00:00", "to": "2027-01-11T15:59:59+00:00"}
+    assert api["agent"].get("/api/v1/calendar/status").json()["warning"] is None
+    assert 'hub_calendar_next_year_known{year="2027"} 1.0' in api["anonymous"].get("/metrics").text
+    years = api["agent"].get("/api/v1/calendar/years").json()
+    assert [(y["year"], y["sample"], y["loaded_by"]) for y in years] == [(2027, True, "centre-supervisor")]
+    assert api["agent"].get("/api/v1/calendar/years/2027").json() == schedule
+

@@ -94,6 +94,36 @@ def test_calendar_commands(tmp_path: Path) -> None:
     assert "2027-01-01  off   元旦" in listed.stdout
 
 
+def test_calendar_import_refuses_a_bad_file_whole_and_loads_a_good_one(tmp_path: Path) -> None:
+    env = {"HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"}
+    sample = REPO_ROOT / "examples" / "calendar" / "2027.sample.yaml"
+    text = sample.read_text(encoding="utf-8")
+    # Two mistakes: a make-up day on a Friday, and the Dragon Boat festival left out.
+    bad_text = (text.replace("date: 2027-10-09}", "date: 2027-10-08}")
+                .replace("  - {name: 端午节, from: 2027-06-09}\n", ""))
+    bad = tmp_path / "2027-bad.yaml"
+    bad.write_text(bad_text, encoding="utf-8")
+    workday_line = next(i for i, t in enumerate(bad_text.splitlines(), 1) if "2027-10-08" in t)
+    holidays_line = next(i for i, t in enumerate(bad_text.splitlines(), 1) if t == "holidays:")
+    refused = _run(["calendar", "import", str(bad)], env)
+    assert refused.returncode == 2
+    assert "calendar refused, nothing loaded" in refused.stderr
+    assert f"{bad}:{workday_line}: entry '国庆节调休上班': workdays[3].date: 2027-10-08 is a Friday" in refused.stderr
+    assert f"{bad}:{holidays_line}: holidays: no days off for 端午节" in refused.stderr
+    status = _run(["calendar", "status"], env)
+    assert "imported" not in status.stdout  # nothing loaded
+
+    loaded = _run(["calendar", "import", str(sample)], env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "2027: loaded, 7 holidays (28 days off), 4 make-up working days (SAMPLE DATA" in loaded.stdout
+    assert "deadlines counted again: 0 moved, 0 confirmed" in loaded.stdout
+    status = _run(["calendar", "status"], env)
+    assert status.stdout.startswith("2027  imported ") and "by cli  SAMPLE" in status.stdout
+    again = _run(["calendar", "import", str(sample)], env)
+    assert again.returncode == 1 and "already loaded" in again.stderr and "--replace" in again.stderr
+    assert _run(["calendar", "import", "--replace", str(sample)], env).stdout.startswith("2027: replaced")
+
+
 def test_python_dash_m_and_console_script_agree() -> None:
     exe = Path(sys.executable).parent / "hotline-hub"
     a = subprocess.run([str(exe), "--help"], capture_output=True, text=True)

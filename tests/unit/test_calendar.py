@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timezone
 
 import pytest
 
-from hub.domain.calendar import CalendarUnknown, WorkingCalendar
+from hub.domain.calendar import WorkingCalendar, calendar_status
 from hub.domain.clock import LOCAL_TZ
 
 
@@ -128,35 +128,57 @@ def test_datetime_override_key_refused() -> None:
         WorkingCalendar({datetime(2025, 11, 19, tzinfo=LOCAL_TZ): False})
 
 
-# --- years the package does not know -------------------------------------------------
+# --- years the package does not know: provisional, never refused ------------------------
+# chinesecalendar (as installed) knows up to 2026; 2027 is unpublished. Provisional rule:
+# Monday-Friday working, no holidays. 2027-01-01 is a Friday, 01-02/03 a weekend.
 
 
-@pytest.mark.parametrize("day", [date(2027, 1, 4), date(2027, 1, 2)])  # a Monday and a Saturday
-def test_unpublished_year_is_unknown_even_on_weekends(day: date) -> None:
-    with pytest.raises(CalendarUnknown) as caught:
-        CAL.is_workday(day)
-    assert caught.value.day == day
-    message = str(caught.value)
-    assert day.isoformat() in message
-    assert "chinesecalendar" in message
-    assert "hotline-hub calendar set" in message
+@pytest.mark.parametrize(("day", "working"), [
+    (date(2027, 1, 4), True),  # Monday
+    (date(2027, 1, 1), True),  # Friday: New Year's Day, but no holidays are guessed
+    (date(2027, 1, 2), False),  # Saturday
+    (date(2027, 1, 3), False),  # Sunday
+])
+def test_unpublished_year_is_counted_mon_to_fri_and_marked_unknown(day: date, working: bool) -> None:
+    assert CAL.is_workday(day) is working
+    assert CAL.is_known(day) is False
+    assert CAL.lookup(day) == (working, False)
 
 
-def test_deadline_crossing_into_unpublished_year_raises_at_first_unknown_day() -> None:
-    # Wed 2026-12-30 -> Thu 31 is known (1); Jan 1 2027 is not.
-    with pytest.raises(CalendarUnknown) as caught:
-        CAL.add_working_days(local(2026, 12, 30), 3)
-    assert caught.value.day == date(2027, 1, 1)
+def test_published_days_are_known() -> None:
+    assert CAL.lookup(date(2026, 12, 31)) == (True, True)
+    assert CAL.lookup(date(2025, 10, 1)) == (False, True)
 
 
-def test_partly_overridden_unpublished_year_still_raises() -> None:
+def test_deadline_crossing_into_unpublished_year_is_provisional() -> None:
+    # Wed 2026-12-30 -> Thu 31 (1, published), Fri Jan 1 2027 (2, provisional), Mon Jan 4 (3).
+    counted = CAL.count(local(2026, 12, 30), 3)
+    assert counted.at == end_of(2027, 1, 4)
+    assert counted.provisional is True
+    assert CAL.add_working_days(local(2026, 12, 30), 3) == end_of(2027, 1, 4)
+
+
+def test_deadline_inside_the_published_calendar_is_not_provisional() -> None:
+    # Mon 2026-12-14 -> 15, 16, 17.
+    counted = CAL.count(local(2026, 12, 14), 3)
+    assert counted.at == end_of(2026, 12, 17)
+    assert counted.provisional is False
+
+
+def test_an_unknown_weekend_walked_over_makes_it_provisional() -> None:
+    # Thu 2026-12-31 -> Fri Jan 1 2027 is day 1 (provisional).
+    assert CAL.count(local(2026, 12, 31), 1).provisional is True
+
+
+def test_partly_overridden_unpublished_year_is_still_provisional() -> None:
     cal = WorkingCalendar({date(2027, 1, 1): False})
-    with pytest.raises(CalendarUnknown) as caught:
-        cal.add_working_days(local(2026, 12, 30), 3)
-    assert caught.value.day == date(2027, 1, 2)  # a Saturday: still not guessed
+    # Dec 31 (1), Jan 1 off by override, Jan 2-3 weekend (unknown), Jan 4 (2), Jan 5 (3).
+    counted = cal.count(local(2026, 12, 30), 3)
+    assert counted.at == end_of(2027, 1, 5)
+    assert counted.provisional is True
 
 
-def test_unpublished_year_works_when_every_needed_day_is_overridden() -> None:
+def test_unpublished_year_is_known_when_every_needed_day_is_overridden() -> None:
     cal = WorkingCalendar(
         {
             date(2027, 1, 1): False,
@@ -167,7 +189,43 @@ def test_unpublished_year_works_when_every_needed_day_is_overridden() -> None:
         }
     )
     # Thu Dec 31 2026 (1, package), Mon Jan 4 (2), Tue Jan 5 (3).
-    assert cal.add_working_days(local(2026, 12, 30), 3) == end_of(2027, 1, 5)
+    assert cal.count(local(2026, 12, 30), 3) == type(cal.count(local(2026, 12, 30), 3))(end_of(2027, 1, 5), False)
+    assert cal.knows_year(2027) is False  # a few overrides do not make the year known
+
+
+# --- imported years ------------------------------------------------------------------
+
+# A made-up 2027: Jan 1-3 off, Sat Jan 9 worked (not the official schedule).
+IMPORTED = WorkingCalendar(years={2027: {date(2027, 1, 1): False, date(2027, 1, 2): False,
+                                         date(2027, 1, 3): False, date(2027, 1, 9): True}})
+
+
+def test_imported_year_is_known_and_counts_its_holidays_and_make_up_days() -> None:
+    # Dec 31 (1), Jan 1 off, Jan 4 (2), Jan 5 (3): known.
+    counted = IMPORTED.count(local(2026, 12, 30), 3)
+    assert (counted.at, counted.provisional) == (end_of(2027, 1, 5), False)
+    # Fri Jan 8 -> Sat Jan 9, a make-up working day.
+    assert IMPORTED.count(local(2027, 1, 8), 1).at == end_of(2027, 1, 9)
+    # Days the import does not list follow Mon-Fri: Sat Jan 16 off, Mon Jan 18 on.
+    assert IMPORTED.lookup(date(2027, 1, 16)) == (False, True)
+    assert IMPORTED.lookup(date(2027, 1, 18)) == (True, True)
+
+
+def test_knows_year() -> None:
+    assert CAL.knows_year(2026) is True
+    assert CAL.knows_year(2027) is False
+    assert IMPORTED.knows_year(2027) is True
+    assert IMPORTED.knows_year(2028) is False
+
+
+def test_override_wins_over_imported_year() -> None:
+    cal = WorkingCalendar({date(2027, 1, 9): False}, years={2027: {date(2027, 1, 9): True}})
+    assert cal.lookup(date(2027, 1, 9)) == (False, True)
+
+
+def test_imported_year_holding_another_years_day_is_refused() -> None:
+    with pytest.raises(ValueError, match="2026-12-31"):
+        WorkingCalendar(years={2027: {date(2026, 12, 31): False}})
 
 
 # --- working_days_between ------------------------------------------------------------
@@ -191,3 +249,31 @@ def test_working_days_between_is_zero_for_same_day_or_reversed() -> None:
 def test_working_days_between_agrees_with_add_working_days() -> None:
     start = local(2026, 2, 12)
     assert CAL.working_days_between(start, CAL.add_working_days(start, 7)) == 7
+
+
+# --- the warning while next year is missing ----------------------------------------------
+
+
+def test_no_warning_in_october_even_with_next_year_missing() -> None:
+    status = calendar_status(CAL, local(2026, 10, 31, 23, 0))
+    assert (status.year_known, status.next_year, status.next_year_known) == (True, 2027, False)
+    assert status.warning is None
+
+
+def test_warning_from_november_while_next_year_is_missing() -> None:
+    # 2026-10-31 16:30 UTC is already November 1 in Shanghai.
+    status = calendar_status(CAL, datetime(2026, 10, 31, 16, 30, tzinfo=timezone.utc))
+    assert status.today == date(2026, 11, 1)
+    assert status.warning is not None
+    assert "2027" in status.warning and "hotline-hub calendar import" in status.warning
+
+
+def test_no_warning_once_next_year_is_imported() -> None:
+    cal = WorkingCalendar(years={2027: {date(2027, 1, 1): False}})
+    assert calendar_status(cal, local(2026, 12, 28)).warning is None
+
+
+def test_warning_all_year_when_this_year_is_unknown() -> None:
+    status = calendar_status(CAL, local(2027, 3, 1))
+    assert status.year_known is False
+    assert status.warning is not None and "2027" in status.warning and "provisional" in status.warning

@@ -9,17 +9,20 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from hub.domain.calendar import CalendarUnknown, WorkingCalendar
+from hub.domain.calendar import WorkingCalendar
 from hub.domain.clock import LOCAL_TZ
 from hub.domain.deadlines import (
     Deadlines,
     TimeLimits,
     UrgentLimit,
     compute_deadlines,
+    count_basis,
+    extend_basis,
     extend_deadline,
+    recount,
     warning_at,
 )
-from hub.domain.model import RequestType, Urgency
+from hub.domain.model import DeadlineBasis, RequestType, Urgency
 
 CAL = WorkingCalendar()
 LIMITS = TimeLimits()
@@ -126,7 +129,9 @@ def test_misspelt_setting_rejected() -> None:
 def test_normal_enquiry_over_national_day() -> None:
     d = compute_deadlines(CAL, LIMITS, RequestType.ENQUIRY, Urgency.NORMAL, START)
     # Sign-off: 1 working day = Sun Sep 28 (make-up). Due: Sep 28, 29, 30.
-    assert d == Deadlines(sign_off_due=end_of(2025, 9, 28), due_at=end_of(2025, 9, 30))
+    assert d == Deadlines(sign_off_due=end_of(2025, 9, 28), due_at=end_of(2025, 9, 30),
+                          sign_off_basis=DeadlineBasis(counted_from=START, working_days=1),
+                          due_basis=DeadlineBasis(counted_from=START, working_days=3))
 
 
 def test_normal_help_and_complaint_over_national_day() -> None:
@@ -147,11 +152,67 @@ def test_configured_limits_are_used() -> None:
     assert d.sign_off_due == end_of(2025, 9, 29)
 
 
-def test_normal_deadline_in_unknown_year_raises() -> None:
-    with pytest.raises(CalendarUnknown):
-        compute_deadlines(
-            CAL, LIMITS, RequestType.ENQUIRY, Urgency.NORMAL, datetime(2026, 12, 30, 10, tzinfo=LOCAL_TZ)
-        )
+# --- past the published calendar: provisional (2027 is not in chinesecalendar) ------------
+
+
+def test_enquiry_crossing_into_unknown_year_is_provisional() -> None:
+    start = datetime(2026, 12, 30, 10, tzinfo=LOCAL_TZ)
+    d = compute_deadlines(CAL, LIMITS, RequestType.ENQUIRY, Urgency.NORMAL, start)
+    # Sign-off: Thu Dec 31 (published). Completion: Dec 31, Fri Jan 1 (no holiday guessed), Mon Jan 4.
+    assert d.sign_off_due == end_of(2026, 12, 31)
+    assert d.due_at == end_of(2027, 1, 4)
+    assert d.sign_off_basis == DeadlineBasis(counted_from=start, working_days=1, provisional=False)
+    assert d.due_basis == DeadlineBasis(counted_from=start, working_days=3, provisional=True)
+    assert d.provisional is True
+
+
+def test_complaint_from_before_christmas_counts_weekdays_into_january() -> None:
+    start = datetime(2026, 12, 21, 10, tzinfo=LOCAL_TZ)  # a Monday
+    d = compute_deadlines(CAL, LIMITS, RequestType.COMPLAINT, Urgency.NORMAL, start)
+    # Dec 22-25 (4), 28-31 (8), Jan 1 (9), Jan 4-8 (14), Mon Jan 11 (15).
+    assert d.due_at == end_of(2027, 1, 11)
+    assert d.sign_off_due == end_of(2026, 12, 22)
+    assert d.due_basis is not None and d.due_basis.provisional
+    assert d.sign_off_basis is not None and not d.sign_off_basis.provisional
+
+
+def test_deadline_inside_the_published_calendar_is_not_provisional() -> None:
+    d = compute_deadlines(CAL, LIMITS, RequestType.COMPLAINT, Urgency.NORMAL, START)
+    assert d.provisional is False
+
+
+def test_urgent_deadlines_have_no_basis() -> None:
+    d = compute_deadlines(CAL, LIMITS, RequestType.HELP, Urgency.URGENT, datetime(2026, 12, 31, 10, tzinfo=LOCAL_TZ))
+    assert d.sign_off_basis is None and d.due_basis is None and d.provisional is False
+
+
+# A made-up 2027 import: Jan 1-3 off (元旦), Sat Feb 6 worked.
+IMPORTED = WorkingCalendar(years={2027: {date(2027, 1, 1): False, date(2027, 1, 2): False,
+                                         date(2027, 1, 3): False, date(2027, 2, 6): True}})
+
+
+def test_recount_on_the_imported_year_moves_and_confirms_the_deadline() -> None:
+    start = datetime(2026, 12, 30, 10, tzinfo=LOCAL_TZ)
+    basis = DeadlineBasis(counted_from=start, working_days=3, provisional=True)
+    # Dec 31 (1), Jan 1 now off, Jan 4 (2), Jan 5 (3).
+    at, new = recount(IMPORTED, basis)
+    assert at == end_of(2027, 1, 5)
+    assert new == DeadlineBasis(counted_from=start, working_days=3, provisional=False)
+
+
+def test_extension_adds_to_the_count_and_stays_provisional() -> None:
+    start = datetime(2026, 12, 21, 10, tzinfo=LOCAL_TZ)
+    due, basis = count_basis(CAL, start, 15)  # Mon Jan 11 2027, provisional
+    at, extended = extend_basis(CAL, due, basis, 2)
+    assert at == end_of(2027, 1, 13)
+    assert extended == DeadlineBasis(counted_from=start, working_days=17, provisional=True)
+
+
+def test_extension_of_a_deadline_on_the_clock_counts_after_its_day() -> None:
+    due = datetime(2026, 12, 31, 14, tzinfo=LOCAL_TZ)
+    at, basis = extend_basis(CAL, due, None, 1)
+    assert at == end_of(2027, 1, 1)
+    assert basis == DeadlineBasis(counted_from=due, working_days=1, provisional=True)
 
 
 # --- compute_deadlines: urgent cases on the clock -----------------------------------------

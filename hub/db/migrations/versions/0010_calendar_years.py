@@ -1,0 +1,30 @@
+"""calendar: official schedules imported a year at a time (holidays and make-up working days)
+
+Revision ID: 0010_calendar_years
+Revises: 0007_legacy_refusals
+"""
+from alembic import op
+import sqlalchemy as sa
+import hub.db.models
+from sqlalchemy.dialects import postgresql
+
+revision = '0010_calendar_years'
+down_revision = '0007_legacy_refusals'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('calendar_years',
+    sa.Column('year', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('source', sa.Text(), nullable=False),
+    sa.Column('sample', sa.Boolean(), nullable=False),
+    sa.Column('schedule', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('loaded_at', hub.db.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('loaded_by', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('year')
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('calendar_years')
