@@ -1,7 +1,7 @@
 """calendar: official schedules imported a year at a time (holidays and make-up working days)
 
 Revision ID: 0010_calendar_years
-Revises: 0007_legacy_refusals
+Revises: 0001_core (a core table: it follows the core branch, not a feature's)
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import hub.db.models
 from sqlalchemy.dialects import postgresql
 
 revision = '0010_calendar_years'
-down_revision = '0007_legacy_refusals'
+down_revision = '0001_core'
 branch_labels = None
 depends_on = None
 
