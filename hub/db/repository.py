@@ -143,13 +143,16 @@ class CaseRepository:
         the centre): the access rule in SQL, for features that query cases themselves."""
         if actor.role in (Role.AGENT, Role.SUPERVISOR, Role.SYSTEM):
             return []
+        # access.can_see: a party always sees what it registered (the first history entry).
+        own = exists().where(HistoryRow.case_id == CaseRow.id, HistoryRow.seq == 1, HistoryRow.action == "register",
+                             HistoryRow.actor == actor.party, HistoryRow.role == actor.role.value)
         if actor.role is Role.COUNTY:
-            return [CaseRow.county_code.in_(actor.divisions or ("-",))]
+            return [or_(CaseRow.county_code.in_(actor.divisions or ("-",)), own)]
         if actor.role is Role.UNIT:
-            return [exists().where(CaseUnitRow.case_id == CaseRow.id, CaseUnitRow.unit_code == (actor.unit_code or "-"))]
+            return [or_(exists().where(CaseUnitRow.case_id == CaseRow.id, CaseUnitRow.unit_code == (actor.unit_code or "-")), own)]
         if actor.role is Role.PROVINCE:
-            return [exists().where(ExternalRefRow.case_id == CaseRow.id, ExternalRefRow.system == "province")]
-        return [CaseRow.id < 0]
+            return [or_(exists().where(ExternalRefRow.case_id == CaseRow.id, ExternalRefRow.system == "province"), own)]
+        return [own]
 
     # -- writes --------------------------------------------------------------------------
     def add(self, case: Case) -> int:

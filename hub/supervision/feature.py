@@ -62,8 +62,8 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
                 print("another scheduler holds the lease; nothing done")
                 return 0
             print(f"warned {len(result.warned)}, overdue {len(result.overdue)}, supervised {len(result.supervised)}, "
-                  f"skipped {len(result.skipped)}")
-            for line in result.warned + result.overdue + result.supervised:
+                  f"closed unreached {len(result.closed)}, skipped {len(result.skipped)}")
+            for line in result.warned + result.overdue + result.supervised + result.closed:
                 print(f"  {line}")
             return 0
         scheduler.start()
