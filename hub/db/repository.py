@@ -12,7 +12,7 @@ from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, updat
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow
 from hub.domain.access import Actor
@@ -144,8 +144,10 @@ class CaseRepository:
         if actor.role in (Role.AGENT, Role.SUPERVISOR, Role.SYSTEM):
             return []
         # access.can_see: a party always sees what it registered (the first history entry).
-        own = exists().where(HistoryRow.case_id == CaseRow.id, HistoryRow.seq == 1, HistoryRow.action == "register",
-                             HistoryRow.actor == actor.party, HistoryRow.role == actor.role.value)
+        # An alias: callers may join the history themselves (the supervision list does).
+        first = aliased(HistoryRow)
+        own = exists().where(first.case_id == CaseRow.id, first.seq == 1, first.action == "register",
+                             first.actor == actor.party, first.role == actor.role.value)
         if actor.role is Role.COUNTY:
             return [or_(CaseRow.county_code.in_(actor.divisions or ("-",)), own)]
         if actor.role is Role.UNIT:

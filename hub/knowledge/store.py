@@ -106,6 +106,10 @@ class KnowledgeStore:
             if v is None:
                 raise ArticleNotFound(article_id, target_version)
             source = ArticleStatus(v.status)
+            if not review.may_read_version(actor, row.owner_unit, source,
+                                           ever_published=_was_published(s, row.pk, v.version)):
+                # A party that may not read the version is not told it exists, nor its status.
+                raise ArticleNotFound(article_id, target_version)
             step = review.step(source, action, actor, row.owner_unit)
             if action is ReviewAction.SEND_BACK and not note:
                 raise InvalidField("note", "sending a version back needs the reason")
