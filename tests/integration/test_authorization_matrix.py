@@ -127,7 +127,14 @@ EXPECTED: dict[str, list[Probe]] = {
         "case_yj": row("deny", agent="409", supervisor="409", unit="ok", co_unit="ok"),
         "case_ay": row("deny", agent="409", supervisor="409", other_county="409"),  # registered: no progress yet
         "case_prov": row("deny", agent="409", supervisor="409", province="409"),
-    }, body=PROGRESS),
+    }, body=PROGRESS) + [
+        # Replying is the lead's: on a case led by the county's own government the county replies.
+        Probe(row("deny", agent="409", supervisor="409", county="ok"), path={"number": "{case_yjgov}"},
+              body={"action": "reply", "text": "已由区政府处理"}),
+        # An extension is asked by the lead only: not the co-unit, not the county (the lead is a city department).
+        Probe(row("deny", agent="409", supervisor="409", unit="ok"), path={"number": "{case_yj}"},
+              body={"action": "request_extension", "working_days": 3, "reason": "需现场勘查"}),
+    ],
     "GET /api/v1/cases/{number}/suggestions": _case_probes(CASE_OBJECTS),
     "POST /api/v1/cases/{number}/answer": _case_probes({
         # Visible but in progress: the table refuses a direct answer (409); invisible: 403.
@@ -220,10 +227,11 @@ EXPECTED: dict[str, list[Probe]] = {
 NOT_OPERATIONS = {"GET /api/v1/openapi.json", "GET /api/v1/docs", "GET /docs/oauth2-redirect"}
 
 # Which of the fixed cases each party finds in GET /api/v1/cases (the same rule as reading one).
-LISTED = {"agent": {"case_yj", "case_conf", "case_anon", "case_ay", "case_prov"},
-          "supervisor": {"case_yj", "case_conf", "case_anon", "case_ay", "case_prov"},
+LISTED = {"agent": {"case_yj", "case_conf", "case_anon", "case_yjgov", "case_ay", "case_prov"},
+          "supervisor": {"case_yj", "case_conf", "case_anon", "case_yjgov", "case_ay", "case_prov"},
           "unit": {"case_yj", "case_conf", "case_anon"}, "co_unit": {"case_yj"},
-          "county": {"case_yj", "case_conf", "case_anon"}, "other_county": {"case_ay"}, "province": {"case_prov"}}
+          "county": {"case_yj", "case_conf", "case_anon", "case_yjgov"}, "other_county": {"case_ay"},
+          "province": {"case_prov"}}
 
 
 # -- the world: one hub per database, the objects made once ---------------------------------------------
@@ -296,11 +304,11 @@ def _make_objects(client: TestClient, keys: dict[str, str | None], hub) -> dict[
 
     objects: dict[str, str] = {}
 
-    def in_progress(body: dict, co: list[str]) -> str:
+    def in_progress(body: dict, co: list[str], lead: str = "ZY-SCJGJ", signer: str = "unit") -> str:
         number = _ok(client.post("/api/v1/cases", json=body, headers=as_("agent")), 201)["number"]
         for actor, action in (("agent", {"action": "accept"}),
-                              ("agent", {"action": "dispatch", "lead_unit": "ZY-SCJGJ", "co_units": co}),
-                              ("unit", {"action": "sign_off"})):
+                              ("agent", {"action": "dispatch", "lead_unit": lead, "co_units": co}),
+                              (signer, {"action": "sign_off"})):
             _ok(client.post(f"/api/v1/cases/{number}/actions", json=action, headers=as_(actor)))
         return number
 
@@ -308,6 +316,7 @@ def _make_objects(client: TestClient, keys: dict[str, str | None], hub) -> dict[
     objects["case_conf"] = in_progress(draft(person={"name": CONFIDENTIAL[0], "phone": CONFIDENTIAL[1],
                                                      "kind": "person", "confidential": True}), [])
     objects["case_anon"] = in_progress(draft(person={"kind": "person", "anonymous": True}), [])
+    objects["case_yjgov"] = in_progress(draft(title="区政府主办"), [], lead="YJ-GOV", signer="county")
     objects["case_prov"] = _ok(client.post("/api/v1/cases", json=draft(**{"place.division_code": "512022"}),
                                            headers=as_("province")), 201)["number"]
     intake = hub.extras["county"]
