@@ -334,3 +334,23 @@ def test_unreached_closing_by_days_can_be_turned_off(db_url, clock) -> None:
         assert scheduler.run_once().closed == [number]
     finally:
         h.close()
+
+
+# -- the province's id held by another party's case ---------------------------------------------------------
+
+def test_the_province_poller_never_answers_with_another_partys_case(hub) -> None:
+    from adapters.province.sandbox import ProvinceState, create_app
+    from tests.integration.test_province_poller import _poller
+    from tests.support.live import LiveServer
+
+    state = ProvinceState()
+    with LiveServer(create_app(state)) as live:
+        province_id = state.assign(AppealType="03", CategoryCode="B01", AreaCode="512002000000")
+        # A county's case holding that province id (written before the namespace rule).
+        claimed = hub.cases.register(_draft(external_refs=[{"system": "province", "external_id": province_id}]),
+                                     YANJIANG, refs_by_adapter=True).case
+        result = _poller(hub, live, "rest", holder="a").run_once()
+    assert result.existing == [] and result.created == []
+    assert len(result.failed) == 1 and province_id in str(result.failed[0]) and "another party" in str(result.failed[0])
+    assert state.acks == {}  # the province is not told the county's case is its own
+    assert hub.cases.get(claimed.number, AGENT).version == claimed.version
