@@ -16,7 +16,7 @@ from adapters.county.refusals import TicketRefused, forbidden, translate
 from adapters.county.signing import verify
 from adapters.county.store import CountyStore, StaleUpdate, UpdateMark, applying, is_stale
 from hub.db.repository import DuplicateExternalRef
-from hub.domain.access import Actor, can_see_case, registered_by_other_peer
+from hub.domain.access import Actor, can_see_case, registrant
 from hub.domain.errors import DomainError
 from hub.domain.model import Case, CaseState, Role
 from hub.mappings import UnknownCode
@@ -132,9 +132,12 @@ class CountyIntake:
     @staticmethod
     def _held_for(actor: Actor, held: Case) -> bool:
         """A pushed ticket id already in the refs table is this county's own earlier push, or
-        a case the hub sent it (registered by the centre or the hub, in its divisions). A case
-        another peer registered is never answered as `existing`: that is a claimed id."""
-        return not registered_by_other_peer(actor, held) and can_see_case(actor, held)
+        a case the hub sent it (in its divisions, its id recorded by the hub's adapter). A case
+        it may not see, or one another county registered, is never answered as `existing`:
+        that id was claimed by another party."""
+        who = registrant(held)
+        by_other_county = who is not None and who[1] is Role.COUNTY and who != (actor.party, actor.role)
+        return not by_other_county and can_see_case(actor, held)
 
     def _case(self, cfg: CountyConfig, actor: Actor, ticket_id: str) -> Case:
         case = self.hub.cases.find_by_ref(cfg.system, ticket_id)

@@ -122,6 +122,18 @@ def test_a_county_push_again_is_answered_from_its_own_case(hub) -> None:
     assert again["case_number"] == first["case_number"]
 
 
+def test_a_county_push_of_a_province_case_the_hub_sent_it_is_answered_existing(hub) -> None:
+    intake = hub.extras["county"]
+    yj = intake.counties["yanjiang"]
+    number = hub.cases.register(_draft(), PROVINCE).case.number  # the province's case, in 雁江区
+    with hub.db.write() as s:  # delivered to yanjiang: the hub's adapter records yanjiang's id
+        from hub.db.repository import CaseRepository
+        from hub.domain.model import ExternalRef
+        CaseRepository(s).attach_ref(number, ExternalRef(system="county.yanjiang", external_id="YJ-12"))
+    answer = intake.push(yj, YANJIANG, ticket(yj, "YJ-12", hub.clock.now()))
+    assert answer["status"] == "existing" and answer["case_number"] == number
+
+
 def test_a_county_push_of_a_case_the_centre_sent_it_is_answered_existing(hub) -> None:
     intake = hub.extras["county"]
     yj = intake.counties["yanjiang"]
