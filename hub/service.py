@@ -73,19 +73,21 @@ class CaseService:
         if len(draft.content) > self.settings.max_content_chars:
             raise ContentTooLarge(self.settings.max_content_chars, len(draft.content))
 
-    def register(self, draft: CaseDraft, actor: Actor, idempotency_key: str | None = None) -> Registered:
+    def register(self, draft: CaseDraft, actor: Actor, idempotency_key: str | None = None,
+                 refs_by_adapter: bool = False) -> Registered:
         self.validate_draft(draft)
         digest = _digest(draft) if idempotency_key is not None else ""
         for attempt in range(3):
             try:
-                return self._register_once(draft, actor, idempotency_key, digest)
+                return self._register_once(draft, actor, idempotency_key, digest, refs_by_adapter)
             except IntegrityError:
                 # Two requests with one key raced on PostgreSQL; the loser finds the winner's row.
                 if attempt == 2 or idempotency_key is None:
                     raise
         raise AssertionError("unreachable")
 
-    def _register_once(self, draft: CaseDraft, actor: Actor, key: str | None, digest: str) -> Registered:
+    def _register_once(self, draft: CaseDraft, actor: Actor, key: str | None, digest: str,
+                       refs_by_adapter: bool = False) -> Registered:
         now = self.clock.now()
         with self.db.write() as s:
             repo = CaseRepository(s)
@@ -95,7 +97,8 @@ class CaseService:
                     if seen.request_hash != digest:
                         raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for a different request (case {seen.case_number})")
                     return Registered(repo.get(seen.case_number), created=False)
-            outcome = self.engine().register(draft, repo.next_number(self.settings.region_code, now), actor, now)
+            outcome = self.engine().register(draft, repo.next_number(self.settings.region_code, now), actor, now,
+                                             refs_by_adapter)
             case_id = repo.add(outcome.case)
             self._emit(s, repo, case_id, outcome.events, outcome.case)
             if key is not None:

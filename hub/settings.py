@@ -70,6 +70,11 @@ class SupervisionSettings(BaseModel):
     supervise_overdue: bool = Field(default=True, description="Open 督办 on a case once it is overdue (超期).")
     max_redos_before_supervision: int = Field(default=1, ge=0, description="A case redone (重办) more times than this is supervised.")
     response_working_days: int = Field(default=1, ge=1, le=30, description="Working days a unit has to answer an automatic supervision.")
+    close_unreached_after_attempts: int = Field(default=3, ge=1, le=20,
+                                                description="回访 attempts in a row that did not reach the person after which the scheduler closes the case.")
+    close_unreached_after_days: int | None = Field(default=7, ge=1, le=90,
+                                                   description="Days after the first of those unreached attempts after which the "
+                                                               "scheduler closes the case, however few attempts; null: attempts only.")
     assessment_lookback_days: int = Field(default=180, ge=31, le=730,
                                           description="Cases with no history within this many days before a period are not read for it.")
 

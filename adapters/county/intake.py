@@ -16,7 +16,7 @@ from adapters.county.refusals import TicketRefused, forbidden, translate
 from adapters.county.signing import verify
 from adapters.county.store import CountyStore, StaleUpdate, UpdateMark, applying, is_stale
 from hub.db.repository import DuplicateExternalRef
-from hub.domain.access import Actor, can_see_case
+from hub.domain.access import Actor, can_see_case, registrant
 from hub.domain.errors import DomainError
 from hub.domain.model import Case, CaseState, Role
 from hub.mappings import UnknownCode
@@ -80,12 +80,21 @@ class CountyIntake:
         # No lookup first: the ticket id is unique per county in the refs table, so a ticket
         # pushed again fails its insert and is answered from the case that holds it.
         try:
-            result = self.hub.cases.register(draft, actor, idempotency_key)
+            # The ref's namespace is this county's, named here from the configuration.
+            result = self.hub.cases.register(draft, actor, idempotency_key, refs_by_adapter=True)
         except DuplicateExternalRef:
             # Pushed before (or concurrently): the ticket id is the dedupe key.
             held = self.hub.cases.find_by_ref(cfg.system, ticket_id)
             if held is None:
                 raise
+            if not self._held_for(actor, held):
+                raise TicketRefused(409, "external-ref-conflict", "The ticket id is held by another party's case",
+                                    f"{cfg.county} ticket {ticket_id!r} ({cfg.system}) is already held by a case this "
+                                    "county did not register and cannot see; it is not merged into it — the city "
+                                    "centre resolves the conflict",
+                                    [{"field": where + cfg.ticket.ticket_id,
+                                      "reason": f"{cfg.system} id {ticket_id!r} is held by another party's case"}],
+                                    system=cfg.system, external_id=ticket_id)
             return self._answer(cfg, ticket_id, held, "existing")
         except _REFUSALS as exc:
             raise translate(exc, names) from None
@@ -120,6 +129,16 @@ class CountyIntake:
         return answer
 
     # -- helpers --------------------------------------------------------------------------------
+    @staticmethod
+    def _held_for(actor: Actor, held: Case) -> bool:
+        """A pushed ticket id already in the refs table is this county's own earlier push, or
+        a case the hub sent it (in its divisions, its id recorded by the hub's adapter). A case
+        it may not see, or one another county registered, is never answered as `existing`:
+        that id was claimed by another party."""
+        who = registrant(held)
+        by_other_county = who is not None and who[1] is Role.COUNTY and who != (actor.party, actor.role)
+        return not by_other_county and can_see_case(actor, held)
+
     def _case(self, cfg: CountyConfig, actor: Actor, ticket_id: str) -> Case:
         case = self.hub.cases.find_by_ref(cfg.system, ticket_id)
         if case is None:

@@ -22,8 +22,8 @@ from sqlalchemy import select
 
 from adapters.province.adapter import ProvinceAdapter
 from adapters.province.models import ProvinceCursorRow, ProvincePullFailureRow
-from hub.domain.access import Actor
-from hub.domain.errors import DomainError
+from hub.domain.access import Actor, registered_by_other_peer
+from hub.domain.errors import DomainError, RuleViolation
 from hub.domain.model import Role
 from hub.integration.contract import PermanentError, PulledCase, TransientError
 from hub.leases import Lease, LeasedWorker
@@ -103,6 +103,11 @@ class ProvincePoller(LeasedWorker):
         province_id = item.ref.external_id
         held = self.hub.cases.find_by_ref(item.ref.system, province_id)
         if held is not None:
+            if registered_by_other_peer(PROVINCE_ACTOR, held):
+                # A county registered a case with this province id: never answer the province
+                # with another party's case; the centre resolves it (recorded as a failure).
+                raise RuleViolation(f"province id {province_id!r} is held by case {held.number}, registered by "
+                                    f"another party ({held.history[0].actor}); not merged into it")
             number = held.number
             result.existing.append(number)
         else:

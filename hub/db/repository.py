@@ -12,7 +12,7 @@ from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, updat
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow
 from hub.domain.access import Actor
@@ -143,13 +143,18 @@ class CaseRepository:
         the centre): the access rule in SQL, for features that query cases themselves."""
         if actor.role in (Role.AGENT, Role.SUPERVISOR, Role.SYSTEM):
             return []
+        # access.can_see: a party always sees what it registered (the first history entry).
+        # An alias: callers may join the history themselves (the supervision list does).
+        first = aliased(HistoryRow)
+        own = exists().where(first.case_id == CaseRow.id, first.seq == 1, first.action == "register",
+                             first.actor == actor.party, first.role == actor.role.value)
         if actor.role is Role.COUNTY:
-            return [CaseRow.county_code.in_(actor.divisions or ("-",))]
+            return [or_(CaseRow.county_code.in_(actor.divisions or ("-",)), own)]
         if actor.role is Role.UNIT:
-            return [exists().where(CaseUnitRow.case_id == CaseRow.id, CaseUnitRow.unit_code == (actor.unit_code or "-"))]
+            return [or_(exists().where(CaseUnitRow.case_id == CaseRow.id, CaseUnitRow.unit_code == (actor.unit_code or "-")), own)]
         if actor.role is Role.PROVINCE:
-            return [exists().where(ExternalRefRow.case_id == CaseRow.id, ExternalRefRow.system == "province")]
-        return [CaseRow.id < 0]
+            return [or_(exists().where(ExternalRefRow.case_id == CaseRow.id, ExternalRefRow.system == "province"), own)]
+        return [own]
 
     # -- writes --------------------------------------------------------------------------
     def add(self, case: Case) -> int:

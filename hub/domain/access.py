@@ -20,8 +20,13 @@ class Actor:
 SYSTEM_ACTOR = Actor(party="hub", role=Role.SYSTEM)
 
 
-def can_see(actor: Actor, division_code: str, units: list[str], external_systems: list[str]) -> bool:
+def can_see(actor: Actor, division_code: str, units: list[str], external_systems: list[str],
+            registrant: tuple[str, Role] | None = None) -> bool:
     if actor.role in (Role.AGENT, Role.SUPERVISOR, Role.SYSTEM):
+        return True
+    if registrant is not None and registrant == (actor.party, actor.role):
+        # A party always reads what it registered itself (the province's own 上报, a
+        # channel's own submission), whatever else the rules below say.
         return True
     if actor.role is Role.COUNTY:
         return division_code[:6] in actor.divisions
@@ -33,8 +38,50 @@ def can_see(actor: Actor, division_code: str, units: list[str], external_systems
     return False
 
 
+def registrant(case: Case) -> tuple[str, Role] | None:
+    """(party, role) that registered the case: the first entry of its history."""
+    if case.history and case.history[0].action == "register":
+        return case.history[0].actor, case.history[0].role
+    return None
+
+
 def can_see_case(actor: Actor, case: Case) -> bool:
-    return can_see(actor, case.place.division_code, case.units, [r.system for r in case.external_refs])
+    return can_see(actor, case.place.division_code, case.units, [r.system for r in case.external_refs],
+                   registrant(case))
+
+
+# Parties outside the centre that register cases themselves and own a ref namespace.
+PEER_ROLES = (Role.PROVINCE, Role.COUNTY)
+
+
+def registered_by_other_peer(actor: Actor, case: Case) -> bool:
+    """True if another peer (a county, the province) registered the case: its ids are that
+    peer's claim, and a push of the same id by `actor` is a conflict, never a merge."""
+    who = registrant(case)
+    return who is not None and who[1] in PEER_ROLES and who != (actor.party, actor.role)
+
+
+def ref_namespace(actor: Actor) -> str | None:
+    """The external-id namespace a party writes in when it registers a case itself: its own
+    system's ids and nobody else's. None: the party has no namespace of its own.
+
+    The hub's own adapters (role system, and the county/province intake code that names the
+    namespace from its configuration) write the refs of other systems; a party calling the
+    public API does not, or it could claim another system's ticket and be answered with it.
+    """
+    if actor.role is Role.PROVINCE:
+        return "province"
+    if actor.role is Role.COUNTY:
+        return f"county.{actor.party}"
+    # A `channel` role (web, WeChat, app) would write in f"channel.{actor.party}" here.
+    return None
+
+
+def may_set_ref(actor: Actor, system: str) -> bool:
+    if actor.role is Role.SYSTEM:
+        return True
+    own = ref_namespace(actor)
+    return own is not None and (system == own or system.startswith(own + "."))
 
 
 def mask_name(name: str | None) -> str | None:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
 from hub.domain import commands as c
-from hub.domain.access import Actor, can_see_case
+from hub.domain.access import Actor, can_see_case, may_set_ref, ref_namespace
 from hub.domain.calendar import WorkingCalendar
 from hub.domain.deadlines import TimeLimits, compute_deadlines, extend_basis, recount, warning_at
 from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
@@ -42,6 +42,8 @@ class Outcome:
 
 # Actions only the lead unit may take; co-handlers report progress to the lead.
 _LEAD_ONLY = {Action.SIGN_OFF, Action.REQUEST_RETURN, Action.REQUEST_EXTENSION, Action.REPLY}
+# Actions taken as a handling unit (lifecycle.HANDLERS): a county takes them only for its own units.
+_HANDLER_ACTIONS = _LEAD_ONLY | {Action.REPORT_PROGRESS}
 
 
 class Engine:
@@ -51,11 +53,24 @@ class Engine:
         self.units = units
 
     # -- creation -------------------------------------------------------------------
-    def register(self, draft: CaseDraft, number: str, actor: Actor, now: datetime) -> Outcome:
+    def register(self, draft: CaseDraft, number: str, actor: Actor, now: datetime, refs_by_adapter: bool = False) -> Outcome:
+        """`refs_by_adapter`: the external refs were named by the hub's own adapter from its
+        configuration (a county's push), not by the caller; otherwise each must lie in the
+        caller's own namespace (access.may_set_ref)."""
         if actor.role not in REGISTER_ROLES:
-            raise ActionNotAllowed("register", "none", actor.role.value, [], "this role may not register cases")
+            # A role that may never register is refused as a party, like any other access rule.
+            raise AccessDenied(f"role '{actor.role.value}' may not register cases; roles that may: "
+                               + ", ".join(sorted(r.value for r in REGISTER_ROLES)))
         if actor.role is Role.COUNTY and draft.place.division_code[:6] not in actor.divisions:
             raise AccessDenied(f"division {draft.place.division_code} is not in this county's divisions")
+        if not refs_by_adapter:
+            for i, ref in enumerate(draft.external_refs):
+                if not may_set_ref(actor, ref.system):
+                    own = ref_namespace(actor)
+                    raise AccessDenied(f"external_refs[{i}].system: '{ref.system}' is another system's namespace; "
+                                       + (f"party '{actor.party}' may set refs only in '{own}'" if own
+                                          else f"role '{actor.role.value}' sets no external refs")
+                                       + " (other systems' ids are written by the hub's own adapters)")
         case = Case(
             number=number,
             version=1,
@@ -92,6 +107,8 @@ class Engine:
                                    allowed_actions(case.state, actor.role), "not allowed for this role")
         if actor.role is Role.UNIT and action in _LEAD_ONLY and actor.unit_code != case.handling.lead_unit:
             raise AccessDenied(f"only the lead unit {case.handling.lead_unit} may {action.value}")
+        if actor.role is Role.COUNTY and action in _HANDLER_ACTIONS:
+            self._check_county_handles(case, action, actor)
 
         new = case.model_copy(deep=True)
         effect = _EFFECTS[action]
@@ -162,6 +179,20 @@ class Engine:
         return DomainEvent(type=EVENT_TYPES[action], case_number=case.number, case_version=case.version,
                            occurred_at=now, actor=actor.party, role=actor.role.value,
                            state=case.state.value, data=data)
+
+    def _check_county_handles(self, case: Case, action: Action, actor: Actor) -> None:
+        """A county acts as handler only for a unit it owns (its government or a department
+        of it): the lead unit for the lead's actions, the lead or a co-unit for progress.
+        Seeing the case (its division) is not enough: a city department's reply is that
+        department's, never written by a county in its name."""
+        codes = [case.handling.lead_unit] if action in _LEAD_ONLY else case.units
+        for code in codes:
+            division = getattr(self.units.unit(code, field="handling.lead_unit"), "division", None) if code else None
+            if division is not None and division[:6] in actor.divisions:
+                return
+        whose = "the lead unit" if action in _LEAD_ONLY else "the lead unit or a co-unit"
+        raise AccessDenied(f"a county may {action.value} only as {whose} it owns; case {case.number} is handled "
+                           f"by {', '.join(c for c in codes if c) or 'no unit'}, not by one of this county's units")
 
     def _check_units(self, lead: str, co: list[str]) -> None:
         self.units.unit(lead, field="lead_unit")
@@ -291,7 +322,7 @@ def _decide_extension(engine, case, cmd: c.DecideExtension, actor, now, related)
     record.decided_at, record.decided_by, record.approved, record.note = now, actor.party, cmd.approved, cmd.note
     data: dict[str, Any] = {"approved": cmd.approved}
     if cmd.approved:
-        record.working_days = granted
+        record.granted_working_days = granted  # the days asked stay on the record beside them
         assert case.handling.due_at is not None  # dispatched cases always have a deadline
         h = case.handling
         h.due_at, h.due_basis = extend_basis(engine.calendar, h.due_at, h.due_basis, granted)
@@ -337,7 +368,12 @@ def _redo(engine, case, cmd: c.Redo, actor, now, related):
     case.outcome.redo_count += 1
     case.outcome.reply = None
     previous = case.handling.lead_unit
-    case.handling.signed_at = None
+    # Back to accepted: nobody handles it until it is dispatched again, and no time limit
+    # runs. The earlier handling stays in the history (dispatch, reply, this redo's data).
+    h = case.handling
+    h.lead_unit, h.co_units = None, []
+    h.dispatched_at = h.signed_at = h.sign_off_due = h.due_at = None
+    case.flags.overdue = case.flags.warned = False
     return None, {"redo_count": case.outcome.redo_count, "previous_unit": previous}
 
 

@@ -143,11 +143,12 @@ class Place(BaseModel):
 class ExtensionRecord(BaseModel):
     requested_at: datetime
     requested_by: str
-    working_days: int
+    working_days: int = Field(description="Working days the unit asked for.")
     reason: str
     decided_at: datetime | None = None
     decided_by: str | None = None
     approved: bool | None = None
+    granted_working_days: int | None = Field(default=None, description="Working days granted, once approved (at most those asked).")
     note: str | None = None
 
 

@@ -71,6 +71,8 @@ class ReviewStep(BaseModel):
     action: ReviewAction
     version: int | None = Field(default=None, ge=1, description="Default: the latest version (retire: the published one).")
     note: Note = None
+    publish_expired: bool = Field(default=False, description="publish: also a version whose valid_to is already past "
+                                  "(a historical record, found only with any_validity); otherwise such a publish is refused 409.")
 
 
 class SearchHit(BaseModel):
@@ -173,7 +175,7 @@ def article_history(hub: HubDep, actor: ActorDep, article_id: ArticleIdPath) -> 
 @router.post("/articles/{article_id}/review", response_model=Article,
              summary="Review, send back, publish (centre supervisors) or retire (also the owning unit)")
 def review_article(hub: HubDep, actor: ActorDep, article_id: ArticleIdPath, body: ReviewStep) -> Article:
-    return _knowledge(hub).store.act(article_id, body.action, actor, body.version, body.note)
+    return _knowledge(hub).store.act(article_id, body.action, actor, body.version, body.note, body.publish_expired)
 
 
 @router.get("/search", response_model=SearchResult, summary="Search published articles in Chinese, ranked")

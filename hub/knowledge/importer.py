@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,8 @@ from hub.knowledge.model import ArticleContent, ArticleInput, ArticleStatus
 from hub.knowledge.review import ReviewAction
 from hub.knowledge.store import ArticleNotFound, KnowledgeStore
 from hub.mappings import UnknownCode
+
+log = logging.getLogger("hub.knowledge")
 
 Format = Literal["json", "csv", "markdown"]
 _LIST_SPLIT = str.maketrans({";": " ", "；": " ", ",": " ", "，": " ", "|": " "})
@@ -130,7 +133,11 @@ def run_import(store: KnowledgeStore, items: list[tuple[str, dict[str, Any]]], a
                 article = store.get(article_id, actor)
                 if article.latest_status is ArticleStatus.DRAFT:
                     store.act(article_id, ReviewAction.REVIEW, actor, note=note)
-                    article = store.act(article_id, ReviewAction.PUBLISH, actor, note=note)
+                    # The operator's initial load publishes what the source holds, old
+                    # policies included (kept for reference, found with any_validity).
+                    if new.valid_to is not None and new.valid_to < store.today():
+                        log.warning("import: %s is published although its validity ended on %s", article_id, new.valid_to)
+                    article = store.act(article_id, ReviewAction.PUBLISH, actor, note=note, publish_expired=True)
                     report.published.append(f"{article_id}@{article.published_version}")
         except UnknownCode as exc:
             report.refused.append({"item": label, "field": exc.field, "reason": f"unknown code {exc.code!r}"})

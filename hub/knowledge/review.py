@@ -92,3 +92,20 @@ def may_see_drafts(actor: Actor, owner_unit: str) -> bool:
     if actor.role in (R.AGENT, R.SUPERVISOR, R.SYSTEM):
         return True
     return actor.role is R.UNIT and actor.unit_code == owner_unit
+
+
+def may_see_all_drafts(actor: Actor) -> bool:
+    """The centre and the hub read every unit's drafts."""
+    return actor.role in (R.AGENT, R.SUPERVISOR, R.SYSTEM)
+
+
+# Statuses whose content was public once: a case's history may cite them.
+PUBLIC = (S.PUBLISHED, S.RETIRED)
+
+
+def may_read_version(actor: Actor, owner_unit: str, status: S, ever_published: bool = False) -> bool:
+    """THE rule for reading one version of an article; every projection (get, list, versions,
+    search, suggestions, the change feed, import answers) follows it: a version that is or
+    was published is readable by every party; any other (draft, reviewed, superseded before
+    publication) only by the owning unit and the centre."""
+    return status in PUBLIC or ever_published or may_see_drafts(actor, owner_unit)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 import uuid
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from hub.db.database import Database
@@ -96,7 +96,7 @@ class KnowledgeStore:
             return self._article(s, row)
 
     def act(self, article_id: str, action: ReviewAction, actor: Actor, version: int | None = None,
-            note: str | None = None) -> Article:
+            note: str | None = None, publish_expired: bool = False) -> Article:
         now = self.clock.now()
         with self.db.write() as s:
             row = self._get(s, article_id, lock=True)
@@ -106,10 +106,16 @@ class KnowledgeStore:
             if v is None:
                 raise ArticleNotFound(article_id, target_version)
             source = ArticleStatus(v.status)
+            if not review.may_read_version(actor, row.owner_unit, source,
+                                           ever_published=_was_published(s, row.pk, v.version)):
+                # A party that may not read the version is not told it exists, nor its status.
+                raise ArticleNotFound(article_id, target_version)
             step = review.step(source, action, actor, row.owner_unit)
             if action is ReviewAction.SEND_BACK and not note:
                 raise InvalidField("note", "sending a version back needs the reason")
             if action is ReviewAction.PUBLISH:
+                if not publish_expired:
+                    self._check_still_valid(article_id, v)
                 self._publish(s, row, v, now)
             elif action is ReviewAction.RETIRE:
                 self._retire(s, row, v, now)
@@ -120,6 +126,16 @@ class KnowledgeStore:
             self._log(s, row.pk, now, actor, action.value, v.version, source, step.target, note)
             s.flush()
             return self._article(s, row)
+
+    def _check_still_valid(self, article_id: str, v: KbVersionRow) -> None:
+        """Publishing a version whose validity already ended is refused unless asked for on
+        purpose (`publish_expired`, a historical record): by mistake it would replace the live
+        version with one that search hides and no answer may cite (docs/knowledge.md)."""
+        today = self.today()
+        if v.valid_to is not None and v.valid_to < today:
+            raise RuleViolation(f"{article_id}@{v.version} is valid only until {v.valid_to.isoformat()}, before today "
+                                f"({today.isoformat()}): edit its valid_to (a new version) before publishing it, or publish it on purpose as "
+                                f"a historical record with publish_expired")
 
     def _publish(self, s: Session, row: KbArticleRow, v: KbVersionRow, now: datetime) -> None:
         if row.published_version is not None and row.published_version != v.version:
@@ -188,13 +204,10 @@ class KnowledgeStore:
     def get(self, article_id: str, actor: Actor) -> Article:
         with self.db.read() as s:
             row = self._get(s, article_id)
-            article = self._article(s, row)
-        if review.may_see_drafts(actor, row.owner_unit):
-            return article
-        if article.published is None:
+            article = _readable(actor, self._article(s, row))
+        if article is None:
             raise ArticleNotFound(article_id)  # unpublished articles do not exist for other parties
-        return article.model_copy(update={"latest": article.published, "latest_version": article.published.version,
-                                          "latest_status": article.published.status})
+        return article
 
     def versions(self, article_id: str, actor: Actor) -> list[ArticleVersion]:
         with self.db.read() as s:
@@ -211,8 +224,8 @@ class KnowledgeStore:
             if v is None:
                 raise ArticleNotFound(article_id, version)
             # Any version ever published stays readable by all: a case's history cites it.
-            if v.status not in (ArticleStatus.PUBLISHED.value, ArticleStatus.RETIRED.value) \
-                    and not _was_published(s, row.pk, version):
+            if not review.may_read_version(actor, row.owner_unit, ArticleStatus(v.status),
+                                           ever_published=_was_published(s, row.pk, version)):
                 self._check_drafts(actor, row)
             return _to_version(row.article_id, v)
 
@@ -230,12 +243,17 @@ class KnowledgeStore:
             stmt = select(KbArticleRow).order_by(KbArticleRow.article_id).limit(limit).offset(offset)
             if unit:
                 stmt = stmt.where(KbArticleRow.owner_unit == unit)
-            if status:
+            if status and not review.may_see_all_drafts(actor):
+                # A party that reads only what is published filters on what it reads: the
+                # published version's status, never the latest draft's.
+                stmt = stmt.where(or_(KbArticleRow.latest_status == status.value, KbArticleRow.published_version.is_not(None)))
+            elif status:
                 stmt = stmt.where(KbArticleRow.latest_status == status.value)
             out = []
             for row in s.execute(stmt).scalars():
-                if review.may_see_drafts(actor, row.owner_unit) or row.published_version is not None:
-                    out.append(self._article(s, row))
+                article = _readable(actor, self._article(s, row))
+                if article is not None and (status is None or article.latest_status is status):
+                    out.append(article)
             return out
 
     def check_citations(self, citations: list[str], on: date, field: str = "articles",
@@ -309,6 +327,20 @@ class KnowledgeStore:
                        latest_status=ArticleStatus(row.latest_status), published_version=row.published_version,
                        created_at=row.created_at, updated_at=row.updated_at, latest=_to_version(row.article_id, latest),
                        published=_to_version(row.article_id, published) if published else None)
+
+
+def _readable(actor: Actor, article: Article) -> Article | None:
+    """The article as `actor` may read it (review.may_read_version decides every version):
+    the owner and the centre see the latest version whatever its status; every other party
+    sees the published version as the latest, and an article never published not at all.
+    Every projection of an article (get, list, import answers) goes through here."""
+    if review.may_read_version(actor, article.owner_unit, article.latest_status):
+        return article
+    published = article.published
+    if published is None or not review.may_read_version(actor, article.owner_unit, published.status):
+        return None
+    return article.model_copy(update={"latest": published, "latest_version": published.version,
+                                      "latest_status": published.status})
 
 
 def _was_published(s: Session, pk: int, version: int) -> bool:

@@ -69,8 +69,9 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
                 print("another scheduler holds the lease; nothing done")
                 return 0
             print(f"warned {len(result.warned)}, overdue {len(result.overdue)}, supervised {len(result.supervised)}, "
-                  f"skipped {len(result.skipped)}, deadlines recounted {len(result.recounted)}")
-            for line in result.warned + result.overdue + result.supervised + result.recounted:
+                  f"closed unreached {len(result.closed)}, skipped {len(result.skipped)}, "
+                  f"deadlines recounted {len(result.recounted)}")
+            for line in result.warned + result.overdue + result.supervised + result.closed + result.recounted:
                 print(f"  {line}")
             return 0
         scheduler.start()

@@ -63,6 +63,21 @@ def running_cases(db: Database, page: int = _CHUNK) -> Iterator[tuple[list[Case]
         after = rows[-1].id
 
 
+def cases_in_state(db: Database, state: str, page: int = _CHUNK) -> Iterator[list[Case]]:
+    """Cases in one state (without their history), a page at a time in id order."""
+    after = 0
+    while True:
+        with db.read() as s:
+            rows = s.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.state == state, CaseRow.id > after)
+                             .order_by(CaseRow.id).limit(page)).all()
+        if not rows:
+            return
+        yield [Case.model_validate({**row.doc, "history": []}) for row in rows]
+        if len(rows) < page:
+            return
+        after = rows[-1].id
+
+
 # -- the supervised list -------------------------------------------------------------------
 
 @dataclass(frozen=True)

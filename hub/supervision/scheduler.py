@@ -1,5 +1,6 @@
 """The scheduler: 预警 before a time limit ends, 超期 after it, 督办 on overdue cases and on
-cases redone too often.
+cases redone too often; and it closes a case whose person 回访 could not reach, after the
+configured attempts or days.
 
 Every change goes through `hub.cases.act` as the SYSTEM actor, so it is a row of the
 lifecycle table, lands in the case history and raises an event the outbox delivers to the
@@ -38,10 +39,10 @@ from hub.domain.clock import LOCAL_TZ
 from hub.domain.deadlines import warning_at
 from hub.domain.errors import ActionNotAllowed, RuleViolation, StaleCase
 from hub.domain.lifecycle import RUNNING_STATES
-from hub.domain.model import Case
+from hub.domain.model import Case, CaseState, FollowUp
 from hub.leases import Lease, LeasedWorker
 from hub.supervision.calendar_watch import CalendarWatch
-from hub.supervision.queries import Markers, running_cases
+from hub.supervision.queries import Markers, cases_in_state, running_cases
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -58,11 +59,12 @@ class RunResult:
     overdue: list[str] = field(default_factory=list)
     supervised: list[str] = field(default_factory=list)
     recounted: list[str] = field(default_factory=list)  # provisional deadlines counted again
+    closed: list[str] = field(default_factory=list)  # awaiting follow-up, person not reached
     skipped: list[str] = field(default_factory=list)  # "number: why", looked at again next run
 
     @property
     def changes(self) -> int:
-        return len(self.warned) + len(self.overdue) + len(self.supervised) + len(self.recounted)
+        return len(self.warned) + len(self.overdue) + len(self.supervised) + len(self.recounted) + len(self.closed)
 
 
 class Scheduler(LeasedWorker):
@@ -90,9 +92,15 @@ class Scheduler(LeasedWorker):
         for cases, markers in running_cases(self.hub.db):
             for case in cases:
                 self._case(case, markers, now, result)
+        for cases in cases_in_state(self.hub.db, CaseState.AWAITING_FOLLOW_UP.value):
+            for case in cases:
+                reason = self._unreached_reason(case, now)
+                if reason is not None:
+                    self._act(case, c.Close(note=reason), result, result.closed)
         if result.changes:
-            log.info("scheduler: %d warned, %d overdue, %d supervised, %d recounted, %d skipped",
+            log.info("scheduler: %d warned, %d overdue, %d supervised, %d recounted, %d closed unreached, %d skipped",
                      len(result.warned), len(result.overdue), len(result.supervised), len(result.recounted),
+                     len(result.closed),
                      len(result.skipped))
         return result
 
@@ -134,6 +142,25 @@ class Scheduler(LeasedWorker):
             # Past the known calendar the response due is provisional (Mon-Fri), like deadlines.
             response_due = self.hub.calendars.calendar().add_working_days(now, self.cfg.response_working_days)
             self._act(case, c.Supervise(reason=reason, response_due=response_due), result, result.supervised)
+
+    def _unreached_reason(self, case: Case, now: datetime) -> str | None:
+        """Why an awaiting case is closed unreached now, or None. Counts the follow-ups at the
+        end of its list that did not reach the person: a reached one (before a redo) resets it."""
+        unreached: list[FollowUp] = []
+        for f in reversed(case.outcome.follow_ups):
+            if f.reached:
+                break
+            unreached.append(f)
+        if not unreached:
+            return None
+        attempts, days = self.cfg.close_unreached_after_attempts, self.cfg.close_unreached_after_days
+        if len(unreached) >= attempts:
+            return f"回访 {len(unreached)} 次未联系上诉求人, 自动办结 (not reached in {len(unreached)} attempts)"
+        first = unreached[-1].at
+        if days is not None and now >= first + timedelta(days=days):
+            return (f"首次回访未联系上已满 {days} 天, 自动办结 "
+                    f"(not reached since {first.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}, {days} days)")
+        return None
 
     def _supervision_reason(self, case: Case) -> str | None:
         if case.state not in RUNNING_STATES or case.flags.supervised:
