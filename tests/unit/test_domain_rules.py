@@ -5,13 +5,13 @@ domain objects alone, no store. See tests/MUTATION.md for why each of these exis
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
 import pytest
 
 from hub.domain import commands as c
-from hub.domain.access import Actor, can_see, can_see_case
+from hub.domain.access import SYSTEM_ACTOR, Actor, can_see, can_see_case, mask_address, mask_phone, view_for
 from hub.domain.calendar import WorkingCalendar
 from hub.domain.clock import LOCAL_TZ
 from hub.domain.deadlines import TimeLimits, compute_deadlines
@@ -120,6 +120,32 @@ def test_a_unit_sees_the_cases_it_handles_and_the_centre_sees_all() -> None:
     assert act(co, c.ReportProgress(text="协办已核查"), OTHER_UNIT).history[-1].data == {"text": "协办已核查", "unit": "ZY-ZJJ"}
     with pytest.raises(AccessDenied, match="only the lead unit ZY-SCJGJ may reply"):
         act(co, c.ReplyCmd(text="已处理"), OTHER_UNIT)
+
+
+def test_the_centre_reads_a_confidential_person_and_everyone_else_a_mask() -> None:
+    case = new_case(**{"person.confidential": True})
+    for centre in (AGENT, SUPERVISOR, SYSTEM):
+        assert (view_for(centre, case).person.name, view_for(centre, case).person.phone) == ("张三", "13800138000")
+    for outside in (UNIT, COUNTY, PROVINCE):
+        assert (view_for(outside, case).person.name, view_for(outside, case).person.phone) == ("张*", "138****8000")
+
+
+def test_short_phones_and_addresses_are_masked_too() -> None:
+    assert mask_phone("110") == "***"
+    assert mask_phone("12345678") == "12****78"
+    assert mask_phone("") == "" and mask_phone(None) is None
+    # An address keeps a third of itself, at least 1 and at most 6 characters.
+    assert mask_address("雁江") == "雁*"
+    assert mask_address("四川省资阳市雁江区建设路十二号三栋二单元五零一室") == "四川省资阳市" + "*" * 18
+    assert mask_address("") == "" and mask_address(None) is None
+
+
+def test_an_actor_is_fixed_once_made_and_the_hub_acts_as_system() -> None:
+    with pytest.raises(FrozenInstanceError):
+        UNIT.unit_code = "ZY-ZJJ"  # type: ignore[misc]
+    assert (SYSTEM_ACTOR.party, SYSTEM_ACTOR.role) == ("hub", Role.SYSTEM)
+    closed = act(act(act(new_case(), c.Accept(), AGENT), c.AnswerDirectly(answer="已解答"), AGENT), c.Close(), SYSTEM_ACTOR)
+    assert (closed.history[-1].actor, closed.history[-1].role) == ("hub", Role.SYSTEM)
 
 
 # -- supervision and chasing -------------------------------------------------------------
