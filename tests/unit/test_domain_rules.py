@@ -485,3 +485,139 @@ def test_an_urgent_deadline_counts_elapsed_hours_whatever_the_zone() -> None:
     assert (d.sign_off_due.isoformat(), d.due_at.isoformat()) == ("2025-10-01T04:00:00+00:00", "2025-10-02T02:00:00+00:00")
     case = dispatched(urgency="critical")
     assert (case.handling.sign_off_due, case.handling.due_at) == (local(9, 26, 11, 0, 0), local(9, 26, 14, 0, 0))
+
+
+# -- what each step records ---------------------------------------------------------------------
+
+def test_registering_keeps_what_intake_said_and_records_who() -> None:
+    refs = [{"system": "county.yanjiang", "external_id": "YJ-2025-0042"}]
+    outcome = ENGINE.register(CaseDraft.model_validate(draft(urgency="critical", external_refs=refs)),
+                              "512000202509260007", COUNTY, FRI)
+    case = outcome.case
+    assert (case.number, case.version, case.state, case.urgency) == ("512000202509260007", 1, CaseState.REGISTERED, Urgency.CRITICAL)
+    assert [(r.system, r.external_id) for r in case.external_refs] == [("county.yanjiang", "YJ-2025-0042")]
+    assert (case.title, case.category_code, case.request_type, case.person.name) == ("小区噪音扰民", "0101", RequestType.COMPLAINT, "张三")
+    assert (case.intake.call_id, case.place.division_code, case.created_at, case.updated_at) == ("CALL-1", "512002", FRI, FRI)
+    entry = case.history[0]
+    assert (entry.seq, entry.actor, entry.role, entry.action, entry.from_state, entry.to_state, entry.data) == (
+        1, "yanjiang", Role.COUNTY, "register", None, CaseState.REGISTERED, {"channel": "phone"})
+    event = outcome.events[0]
+    assert (event.type, event.case_number, event.case_version, event.occurred_at, event.actor, event.role, event.state,
+            event.data) == ("case.registered", "512000202509260007", 1, FRI, "yanjiang", "county", "registered",
+                            {"channel": "phone"})
+    with pytest.raises(AccessDenied, match="512021001 is not in this county's divisions"):
+        ENGINE.register(CaseDraft.model_validate(draft(place={"division_code": "512021001"})), "512000202509260008", COUNTY, FRI)
+
+
+def test_each_step_appends_one_history_line_and_one_event() -> None:
+    case = new_case()
+    later = FRI + timedelta(minutes=5)
+    outcome = ENGINE.act(case, c.Accept(note="来电人情绪激动"), SUPERVISOR, later)
+    new = outcome.case
+    assert (new.version, new.updated_at, case.version, case.state) == (2, later, 1, CaseState.REGISTERED)
+    entry = new.history[-1]
+    assert (len(new.history), entry.seq, entry.at, entry.actor, entry.role, entry.note) == (
+        2, 2, later, "supervisor-li", Role.SUPERVISOR, "来电人情绪激动")
+    assert [(e.type, e.case_version, e.occurred_at, e.actor, e.role, e.state) for e in outcome.events] == [
+        ("case.accepted", 2, later, "supervisor-li", "supervisor", "accepted")]
+
+
+def test_a_redispatch_starts_new_time_limits_and_clears_the_old_marks() -> None:
+    case = in_progress()  # signed 11:00 Fri
+    case.flags.overdue = case.flags.warned = True
+    returned = act(act(case, c.RequestReturn(reason="不属于本单位职责"), UNIT), c.DecideReturn(approved=True), AGENT)
+    again = act(returned, c.Redispatch(lead_unit="ZY-ZJJ", co_units=["ZY-SCJGJ"]), AGENT, local(10, 9, 9, 0, 0))
+    h = again.handling
+    assert (h.lead_unit, h.co_units, h.dispatched_at, h.signed_at) == ("ZY-ZJJ", ["ZY-SCJGJ"], local(10, 9, 9, 0, 0), None)
+    # A complaint re-dispatched Thu 9 Oct: sign off by the end of Fri 10 Oct; 15 working days
+    # (10, 11 Sat, 13-17, 20-24, 27, 28, 29) -> Wed 29 Oct.
+    assert (h.sign_off_due, h.due_at) == (local(10, 10), local(10, 29))
+    assert (again.flags.overdue, again.flags.warned) == (False, False)
+
+
+def test_a_county_asking_to_return_or_reporting_records_the_unit_it_acts_for() -> None:
+    case = act(act(new_case(), c.Accept(), AGENT), c.Dispatch(lead_unit="YJ-GOV"), COUNTY)
+    asked = act(case, c.RequestReturn(reason="需市级部门处理"), COUNTY)
+    assert (asked.handling.returns[-1].unit_code, asked.handling.returns[-1].requested_by) == ("YJ-GOV", "yanjiang")
+    assert asked.history[-1].data == {"unit": "YJ-GOV", "reason": "需市级部门处理"}
+    signed = act(case, c.SignOff(), COUNTY)
+    assert act(signed, c.ReportProgress(text="已安排街道处理"), COUNTY).history[-1].data == {"text": "已安排街道处理", "unit": "yanjiang"}
+    replied = act(signed, c.ReplyCmd(text="已处理完毕"), COUNTY)
+    assert (replied.outcome.reply.unit_code, replied.history[-1].data["unit"]) == ("YJ-GOV", "YJ-GOV")
+
+
+def test_a_case_without_deadlines_is_signed_and_replied_on_time() -> None:
+    case = in_progress()
+    case.handling.sign_off_due = case.handling.due_at = None
+    assert act(case, c.ReplyCmd(text="已处理"), UNIT, local(12, 1, 9, 0, 0)).history[-1].data["on_time"] is True
+    unsigned = dispatched()
+    unsigned.handling.sign_off_due = None
+    assert act(unsigned, c.SignOff(), UNIT, local(12, 1, 9, 0, 0)).history[-1].data["on_time"] is True
+
+
+def test_an_extension_request_and_grant_are_recorded_in_full() -> None:
+    case = in_progress()
+    case.flags.overdue = case.flags.warned = True
+    asked = act(case, c.RequestExtension(working_days=2, reason="需现场核查"), UNIT, local(10, 20, 9, 0, 0))
+    record = asked.handling.extensions[-1]
+    assert (record.requested_at, record.requested_by, record.working_days, record.reason) == (
+        local(10, 20, 9, 0, 0), "ZY-SCJGJ", 2, "需现场核查")
+    assert asked.history[-1].data == {"working_days": 2, "reason": "需现场核查"}
+    granted = act(asked, c.DecideExtension(approved=True, note="同意"), SUPERVISOR)
+    # Two working days after Thu 23 Oct: Fri 24, Mon 27.
+    assert granted.history[-1].data == {"approved": True, "working_days": 2, "due_at": "2025-10-27T15:59:59+00:00"}
+    assert (granted.handling.extensions[-1].note, granted.flags.overdue, granted.flags.warned) == ("同意", False, False)
+    refused = act(asked, c.DecideExtension(approved=False), SUPERVISOR)
+    assert refused.history[-1].data == {"approved": False}
+    assert (refused.flags.overdue, refused.handling.due_at) == (True, local(10, 23))
+
+
+def test_a_new_deadline_may_be_warned_again_and_each_limit_on_its_own() -> None:
+    case = in_progress()
+    case.handling.dispatched_at, case.handling.due_at = local(10, 20, 9, 0, 0), local(10, 23)
+    warned = act(case, c.Warn(deadline=c.Deadline.COMPLETION), SYSTEM, local(10, 23, 12, 0, 0))
+    extended = act(act(warned, c.RequestExtension(working_days=1, reason="需协调"), UNIT), c.DecideExtension(approved=True), SUPERVISOR)
+    assert extended.handling.due_at == local(10, 24)
+    assert act(extended, c.Warn(deadline=c.Deadline.COMPLETION), SYSTEM, local(10, 24, 12, 0, 0)).flags.warned is True
+    unsigned = dispatched()
+    unsigned.handling.dispatched_at, unsigned.handling.sign_off_due, unsigned.handling.due_at = (
+        local(9, 26, 10, 0, 0), local(9, 26, 15, 0, 0), local(9, 26, 15, 0, 0))
+    sign_warned = act(unsigned, c.Warn(deadline=c.Deadline.SIGN_OFF), SYSTEM, local(9, 26, 14, 0, 0))
+    assert act(sign_warned, c.Warn(deadline=c.Deadline.COMPLETION), SYSTEM, local(9, 26, 14, 0, 0)).flags.warned is True
+
+
+def test_a_response_due_must_lie_ahead() -> None:
+    case = in_progress()
+    with pytest.raises(RuleViolation, match="not in the future"):
+        act(case, c.Supervise(reason="督办", response_due=FRI), SUPERVISOR, FRI)
+    ahead = act(case, c.Supervise(reason="督办", response_due=FRI + timedelta(seconds=1)), SUPERVISOR, FRI)
+    assert ahead.history[-1].data["response_due"] == "2025-09-26T02:00:01+00:00"
+
+
+def test_a_redo_counts_clears_the_reply_and_names_the_unit() -> None:
+    replied = act(in_progress(), c.ReplyCmd(text="已处理"), UNIT)
+    followed = act(act(replied, c.ReviewReply(approved=True), AGENT),
+                   c.FollowUpCmd(reached=True, resolved=False, satisfaction="unsatisfied", note="问题仍在"), AGENT, local(10, 9, 10, 0, 0))
+    f = followed.outcome.follow_ups[-1]
+    assert (f.at, f.by, f.reached, f.resolved, f.satisfaction, f.note) == (
+        local(10, 9, 10, 0, 0), "agent-a017", True, False, "unsatisfied", "问题仍在")
+    assert followed.history[-1].data == {"reached": True, "resolved": False, "satisfaction": "unsatisfied"}
+    redone = act(followed, c.Redo(), AGENT)
+    assert (redone.outcome.redo_count, redone.outcome.reply, redone.handling.signed_at) == (1, None, None)
+    assert redone.history[-1].data == {"redo_count": 1, "previous_unit": "ZY-SCJGJ"}
+    assert act(act(redone, c.Dispatch(lead_unit="ZY-SCJGJ"), AGENT), c.SignOff(), UNIT).state is CaseState.IN_PROGRESS
+
+
+def test_a_merge_is_recorded_on_both_cases() -> None:
+    kept = act(new_case("512000202509260002"), c.Accept(), AGENT)
+    outcome = ENGINE.act(new_case("512000202509260003"), c.Merge(into=kept.number), AGENT, FRI + timedelta(hours=1), kept)
+    related = outcome.related
+    assert related is not None
+    entry = related.history[-1]
+    assert (entry.seq, entry.at, entry.actor, entry.from_state, entry.to_state, entry.data) == (
+        3, FRI + timedelta(hours=1), "agent-a017", CaseState.ACCEPTED, CaseState.ACCEPTED, {"merged": "512000202509260003"})
+    assert related.updated_at == FRI + timedelta(hours=1)
+    assert outcome.case.history[-1].data == {"into": "512000202509260002"}
+    assert kept.links.merged_cases == []  # the copy changed, not the case read
+    answered = act(kept, c.AnswerDirectly(answer="已解答", articles=["KB-1@2"]), AGENT)
+    assert answered.history[-1].data == {"articles": ["KB-1@2"]}
