@@ -34,15 +34,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Module -> the unit tests that state its rules (unit tier only: no I/O, a few seconds each).
-LIFECYCLE_TESTS = ["tests/unit/test_lifecycle_table.py", "tests/unit/test_domain_rules.py"]
-TARGETS: dict[str, list[str]] = {
-    "hub/domain/access.py": ["tests/unit/test_domain_rules.py", "tests/unit/test_masking.py"],
-    "hub/domain/lifecycle.py": LIFECYCLE_TESTS,
-    "hub/domain/engine.py": ["tests/unit/test_domain_rules.py", *LIFECYCLE_TESTS[:1]],
-    "hub/domain/deadlines.py": ["tests/unit/test_deadlines.py", "tests/unit/test_domain_rules.py"],
-    "hub/domain/calendar.py": ["tests/unit/test_calendar.py", "tests/unit/test_deadlines.py"],
-    "hub/supervision/assessment.py": ["tests/unit/test_assessment_formulas.py", "tests/unit/test_domain_rules.py"],
+# Module -> the unit tests that state its rules, in stages (unit tier only: no I/O). A mutant
+# runs the first stage; only if it survives that, the next: the big lifecycle table test
+# (about 2,000 cases) runs only for mutants the scenarios did not kill.
+RULES = "tests/unit/test_domain_rules.py"
+TABLE_TEST = "tests/unit/test_lifecycle_table.py"
+TARGETS: dict[str, list[list[str]]] = {
+    "hub/domain/access.py": [[RULES, "tests/unit/test_masking.py"]],
+    "hub/domain/lifecycle.py": [["tests/unit/test_lifecycle_expected.py", RULES], [TABLE_TEST]],
+    "hub/domain/engine.py": [[RULES], [TABLE_TEST]],
+    "hub/domain/deadlines.py": [["tests/unit/test_deadlines.py", RULES]],
+    "hub/domain/calendar.py": [["tests/unit/test_calendar.py", "tests/unit/test_deadlines.py"]],
+    "hub/supervision/assessment.py": [["tests/unit/test_assessment_formulas.py", RULES]],
 }
 
 # The project's own packages: never imported by the parent, so each child imports the mutant.
@@ -323,29 +326,44 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     slots = [Slot(_scratch_copy()) for _ in range(max(1, args.jobs))]
-    _preload(slots[0].scratch, sorted({t for p in paths for t in TARGETS[p]}))
+    _preload(slots[0].scratch, sorted({t for p in paths for stage in TARGETS[p] for t in stage}))
     results: list[dict] = [{} for _ in mutants]
+    log = args.json.with_suffix(".partial.jsonl").open("w", encoding="utf-8") if args.json else None
     try:
         baselines: dict[int, str] = {}
-        run_all(slots, [(TARGETS[p], None) for p in paths], args.timeout * 3, baselines.__setitem__)
+        everything = [[t for stage in TARGETS[p] for t in stage] for p in paths]
+        run_all(slots, [(tests, None) for tests in everything], args.timeout * 3, baselines.__setitem__)
         broken = [paths[i] for i, v in baselines.items() if v != "survived"]
         if broken:
             print(f"the tests of {broken} fail without any mutant; fix them first", file=sys.stderr)
             return 2
         started = time.monotonic()
         done = [0]
+        todo = list(range(len(mutants)))
+        for stage in range(max(len(TARGETS[p]) for p in paths)):
+            jobs = [n for n in todo if stage < len(TARGETS[mutants[n].path])]
 
-        def report(n: int, verdict: str) -> None:
-            m = mutants[n]
-            results[n] = {"key": m.key, "kind": m.kind, "text": m.text, "verdict": verdict}
-            done[0] += 1
-            print("." if verdict != "survived" else "S", end="" if done[0] % 80 else f" {done[0]}/{len(mutants)}\n",
-                  flush=True)
+            def report(k: int, verdict: str, jobs=jobs, stage=stage) -> None:
+                n = jobs[k]
+                m = mutants[n]
+                last = stage == len(TARGETS[m.path]) - 1
+                if verdict == "survived" and not last:
+                    return  # the next stage decides
+                results[n] = {"key": m.key, "kind": m.kind, "text": m.text, "verdict": verdict, "stage": stage + 1}
+                if log:
+                    log.write(json.dumps(results[n], ensure_ascii=False) + "\n")
+                    log.flush()
+                done[0] += 1
+                print("." if verdict != "survived" else "S", end="" if done[0] % 80 else f" {done[0]}/{len(mutants)}\n",
+                      flush=True)
 
-        run_all(slots, [(TARGETS[m.path], m) for m in mutants], args.timeout, report)
+            run_all(slots, [(TARGETS[mutants[n].path][stage], mutants[n]) for n in jobs], args.timeout, report)
+            todo = [n for n in jobs if not results[n]]
         print()
         elapsed = time.monotonic() - started
     finally:
+        if log:
+            log.close()
         for slot in slots:
             shutil.rmtree(slot.scratch, ignore_errors=True)
 
