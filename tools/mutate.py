@@ -305,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], help="path:line, mutants on that line only")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument("--rerun", type=Path, help="run only the survivors recorded in this --json file")
+    parser.add_argument("--resume", type=Path, help="take the verdicts already in this .partial.jsonl, run the rest")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per mutant (a hang counts as killed)")
     parser.add_argument("--json", type=Path, help="write every result here")
     parser.add_argument("--jobs", type=int, default=2, help="mutants run at once (default 2)")
@@ -325,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(mutants)} mutants")
         return 0
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the children and remove the copies
     slots = [Slot(_scratch_copy()) for _ in range(max(1, args.jobs))]
     _preload(slots[0].scratch, sorted({t for p in paths for stage in TARGETS[p] for t in stage}))
     results: list[dict] = [{} for _ in mutants]
@@ -340,6 +342,18 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         done = [0]
         todo = list(range(len(mutants)))
+        if args.resume and args.resume.exists():
+            earlier = {}
+            for line in args.resume.read_text(encoding="utf-8").splitlines():
+                record = json.loads(line)
+                earlier[record["key"]] = record
+            for n, m in enumerate(mutants):
+                if m.key in earlier:
+                    results[n] = earlier[m.key]
+                    if log:
+                        log.write(json.dumps(results[n], ensure_ascii=False) + "\n")
+            todo = [n for n in todo if not results[n]]
+            print(f"resumed: {len(mutants) - len(todo)} verdicts taken from {args.resume}")
         for stage in range(max(len(TARGETS[p]) for p in paths)):
             jobs = [n for n in todo if stage < len(TARGETS[mutants[n].path])]
 
