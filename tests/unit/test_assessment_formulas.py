@@ -82,3 +82,89 @@ def test_supervised_once_per_case_and_judged_at_the_cutoff() -> None:
     assert (a.figure("sign_off_rate").numerator, a.figure("sign_off_rate").denominator) == (0, 1)
     assert compute([twice], OCT, AFTER, unit="U2").figure("supervised").numerator == 0
     assert compute([twice], OCT, AFTER, county="512021").figure("sign_off_rate").denominator == 0
+
+
+def test_lines_are_read_in_history_order_and_the_first_sign_off_is_judged() -> None:
+    shuffled = CaseLines("C-ORDER", "512002", [
+        Line(3, t(11), "sign_off", "unit", {}),  # a repeated sign-off (a county feed sent it twice), late
+        Line(1, t(9), "dispatch", "agent", {"lead_unit": "U1", "sign_off_due": due(10), "due_at": due(13)}),
+        Line(2, t(10), "sign_off", "unit", {}),
+    ])
+    a = compute([shuffled], OCT, AFTER)
+    assert [(i.case, i.seq, i.counted) for i in a.figure("sign_off_rate").items] == [("C-ORDER", 1, True)]
+
+
+def test_a_unit_that_signed_and_then_gave_the_case_back_is_judged_on_its_sign_off() -> None:
+    signed = case("C-SIGNED", dispatch(t(9), "U1", due(10), due(13)), ("sign_off", t(10, 9), {}),
+                  ("request_return", t(10, 10), {"unit": "U1"}), ("decide_return", t(10, 11), {"approved": True}))
+    a = compute([signed], OCT, AFTER)
+    assert [(i.case, i.counted) for i in a.figure("sign_off_rate").items] == [("C-SIGNED", True)]
+    assert a.figure("on_time_rate").items == []  # asked before the completion deadline
+    # The return names the unit of the obligation when the line does not.
+    assert [(i.case, i.unit) for i in a.figure("returned").items] == [("C-SIGNED", "U1")]
+
+
+def test_a_deadline_reached_exactly_at_the_cutoff_is_due() -> None:
+    open_case = case("C-OPEN", dispatch(t(9), "U1", due(10), due(13)))
+    at_sign_due = datetime.fromisoformat(due(10))
+    a = compute([open_case], OCT, at_sign_due)
+    assert [(i.case, i.counted) for i in a.figure("sign_off_rate").items] == [("C-OPEN", False)]
+    assert a.figure("on_time_rate").items == []  # the 13th is still ahead
+    b = compute([open_case], OCT, datetime.fromisoformat(due(13)))
+    assert [(i.case, i.counted) for i in b.figure("on_time_rate").items] == [("C-OPEN", False)]
+    assert b.figure("overdue").numerator == 1
+    # Replied before its deadline while the deadline is still ahead: due, and on time.
+    early = case("C-EARLY", dispatch(t(9), "U1", due(10), due(13)), ("sign_off", t(9, 11), {}), ("reply", t(11), {}))
+    c = compute([early], OCT, t(12))
+    assert [(i.case, i.counted) for i in c.figure("on_time_rate").items] == [("C-EARLY", True)]
+    assert [(i.case, i.counted) for i in c.figure("sign_off_rate").items] == [("C-EARLY", True)]
+
+
+def test_lines_outside_an_obligation_count_for_no_unit_and_break_nothing() -> None:
+    stray = case("C-STRAY",
+                 ("request_return", t(8), {"unit": "U9"}),  # before any dispatch: no obligation to excuse
+                 ("reply", t(8, 11), {}),
+                 ("decide_extension", t(8, 12), {"approved": True, "due_at": due(20)}),
+                 ("follow_up", t(8, 13), {"reached": True, "resolved": True, "satisfaction": "satisfied"}),
+                 ("supervise", t(8, 14), {"reason": "督办", "unit": "U7"}),
+                 ("decide_return", t(8, 15), {"approved": True}))
+    a = compute([stray], OCT, AFTER)
+    assert [(i.case, i.unit) for i in a.figure("satisfaction_rate").items] == [("C-STRAY", None)]
+    assert [(i.case, i.unit) for i in a.figure("supervised").items] == [("C-STRAY", "U7")]
+    assert [(i.case, i.unit) for i in a.figure("returned").items] == [("C-STRAY", None)]
+    assert a.figure("on_time_rate").items == [] and a.figure("sign_off_rate").items == []
+
+
+def test_an_extension_without_a_new_deadline_moves_nothing_and_a_redo_ends_the_obligation() -> None:
+    kept = case("C-KEPT", dispatch(t(9), "U1", due(10), due(13)), ("sign_off", t(10), {}),
+                ("decide_extension", t(11), {"approved": True}), ("reply", t(14), {}))
+    redone = case("C-REDO", dispatch(t(9), "U2", due(10), due(13)), ("sign_off", t(10), {}), ("reply", t(12), {}),
+                  ("review_reply", t(12, 11), {"approved": True}),
+                  ("redo", t(12, 12), {}),  # no previous_unit on the line: the obligation's unit
+                  ("reply", t(20), {}),  # outside any obligation after the redo: judged nowhere
+                  ("follow_up", t(21), {"reached": True, "resolved": False, "satisfaction": "unsatisfied"}))
+    a = compute([kept, redone], OCT, AFTER)
+    assert sorted((i.case, i.counted) for i in a.figure("on_time_rate").items) == [("C-KEPT", False), ("C-REDO", True)]
+    assert [(i.case, i.unit) for i in a.figure("redone").items] == [("C-REDO", "U2")]
+    # The follow-up after the redo belongs to no need and no obligation.
+    assert [(i.case, i.unit) for i in a.figure("satisfaction_rate").items] == [("C-REDO", None)]
+    assert a.figure("follow_up_rate").items[0].counted is False
+
+
+def test_only_what_happened_in_the_period_counts_and_items_come_sorted() -> None:
+    late_october = case("C-B", dispatch(t(28), "U1", due(29), due(3, 11)), ("sign_off", t(29), {}),
+                        ("request_return", t(2, 10, 11), {"unit": "U1"}),
+                        ("decide_return", t(3, 10, 11), {"approved": True, "unit": "U1"}),
+                        ("supervise", t(3, 11, 11), {"reason": "督办"}))
+    early = case("C-A", dispatch(t(9), "U2", due(10), due(13)), ("sign_off", t(10), {}), ("reply", t(13), {}))
+    a = compute([late_october, early], OCT, AFTER)
+    assert [i.case for i in a.figure("sign_off_rate").items] == ["C-A", "C-B"]
+    assert a.figure("sign_off_rate").denominator_cases == ["C-A", "C-B"]
+    assert a.figure("returned").items == [] and a.figure("supervised").items == []  # both in November
+    assert [i.case for i in a.figure("on_time_rate").items] == ["C-A"]  # C-B's deadline is in November
+    nov = compute([late_october, early], Period.parse("2025-11"), datetime(2025, 12, 5, tzinfo=LOCAL_TZ))
+    assert (nov.figure("returned").numerator, nov.figure("supervised").numerator) == (1, 1)
+    assert nov.figure("on_time_rate").items == []  # asked to return before the deadline: excused
+    from hub.supervision.assessment import units_in
+    assert units_in([late_october, early], OCT, AFTER) == ["U1", "U2"]
+    assert units_in([late_october, early], OCT, AFTER, county="512021") == []
