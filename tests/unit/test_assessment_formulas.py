@@ -168,3 +168,12 @@ def test_only_what_happened_in_the_period_counts_and_items_come_sorted() -> None
     from hub.supervision.assessment import units_in
     assert units_in([late_october, early], OCT, AFTER) == ["U1", "U2"]
     assert units_in([late_october, early], OCT, AFTER, county="512021") == []
+
+
+def test_satisfied_and_basically_satisfied_both_please() -> None:
+    lines = [case(f"C-{answer}", ("answer_directly", t(9), {}),
+                  ("follow_up", t(10), {"reached": True, "resolved": True, "satisfaction": answer}))
+             for answer in ("satisfied", "basically_satisfied", "unsatisfied")]
+    a = compute(lines, OCT, AFTER)
+    assert a.figure("satisfaction_rate").cases == ["C-basically_satisfied", "C-satisfied"]
+    assert (a.figure("satisfaction_rate").numerator, a.figure("satisfaction_rate").denominator) == (2, 3)

@@ -251,3 +251,15 @@ def test_a_bad_working_day_limit_is_named() -> None:
     days = {t: 7 for t in RequestType} | {RequestType.COMPLAINT: 0}
     with pytest.raises(ValidationError, match=r"working days must be 1\.\.90: \{'complaint': 0\}"):
         TimeLimits(working_days=days)
+
+
+def test_a_misspelt_urgent_setting_is_refused_too() -> None:
+    with pytest.raises(ValidationError, match="complete_hour"):
+        UrgentLimit.model_validate({"sign_off_hours": 2, "complete_hours": 24, "complete_hour": 12})
+
+
+def test_one_working_day_to_sign_off_may_be_set_explicitly_and_deadlines_are_fixed() -> None:
+    assert TimeLimits(sign_off_working_days=1).sign_off_working_days == 1
+    d = compute_deadlines(CAL, LIMITS, RequestType.ENQUIRY, Urgency.NORMAL, START)
+    with pytest.raises(AttributeError):
+        d.due_at = START  # type: ignore[misc]

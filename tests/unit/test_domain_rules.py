@@ -122,6 +122,12 @@ def test_a_unit_sees_the_cases_it_handles_and_the_centre_sees_all() -> None:
         act(co, c.ReplyCmd(text="已处理"), OTHER_UNIT)
 
 
+def test_a_role_the_rules_do_not_know_sees_nothing() -> None:
+    """Default deny: a role added later (a channel, say) sees no case until a rule says so."""
+    stranger = Actor("weibo", "channel")  # type: ignore[arg-type]
+    assert can_see(stranger, "512002", ["ZY-SCJGJ"], ["province"]) is False
+
+
 def test_the_centre_reads_a_confidential_person_and_everyone_else_a_mask() -> None:
     case = new_case(**{"person.confidential": True})
     for centre in (AGENT, SUPERVISOR, SYSTEM):
