@@ -177,3 +177,33 @@ def test_satisfied_and_basically_satisfied_both_please() -> None:
     a = compute(lines, OCT, AFTER)
     assert a.figure("satisfaction_rate").cases == ["C-basically_satisfied", "C-satisfied"]
     assert (a.figure("satisfaction_rate").numerator, a.figure("satisfaction_rate").denominator) == (2, 3)
+
+
+def test_a_refused_return_excuses_nothing_and_a_missing_deadline_is_no_deadline() -> None:
+    refused = case("C-REFUSED", dispatch(t(9), "U1", due(10), due(13)),
+                   ("request_return", t(9, 12), {"unit": "U1"}), ("decide_return", t(9, 15), {"approved": False}))
+    undated = case("C-UNDATED", ("dispatch", t(9), {"lead_unit": "U2", "sign_off_due": ""}))
+    november = case("C-NOV", dispatch(t(27), "U3", due(28), due(4, 11)))
+    a = compute([refused, undated, november], OCT, AFTER)
+    assert [(i.case, i.counted) for i in a.figure("sign_off_rate").items] == [("C-NOV", False), ("C-REFUSED", False)]
+    assert [(i.case, i.counted) for i in a.figure("on_time_rate").items] == [("C-REFUSED", False)]
+    assert a.figure("returned").items == []
+
+
+def test_history_lines_and_periods_cannot_be_changed_once_read() -> None:
+    from dataclasses import FrozenInstanceError
+
+    line = Line(1, t(9), "dispatch", "agent", {})
+    for obj, attr in ((line, "action"), (CaseLines("C-1", "512002", [line]), "number"), (OCT, "end")):
+        with pytest.raises(FrozenInstanceError):
+            setattr(obj, attr, None)
+
+
+def test_a_redispatch_opens_the_next_units_obligation() -> None:
+    moved = case("C-MOVED", dispatch(t(9), "U1", due(10), due(13)),
+                 ("request_return", t(9, 12), {"unit": "U1"}), ("decide_return", t(9, 15), {"approved": True, "unit": "U1"}),
+                 ("redispatch", t(9, 16), {"lead_unit": "U2", "sign_off_due": due(10), "due_at": due(14)}),
+                 ("sign_off", t(10), {}), ("reply", t(14), {}))
+    a = compute([moved], OCT, AFTER)
+    assert [(i.unit, i.seq, i.counted) for i in a.figure("sign_off_rate").items] == [("U2", 4, True)]
+    assert [(i.unit, i.counted) for i in a.figure("on_time_rate").items] == [("U2", True)]
