@@ -207,3 +207,12 @@ def test_a_redispatch_opens_the_next_units_obligation() -> None:
     a = compute([moved], OCT, AFTER)
     assert [(i.unit, i.seq, i.counted) for i in a.figure("sign_off_rate").items] == [("U2", 4, True)]
     assert [(i.unit, i.counted) for i in a.figure("on_time_rate").items] == [("U2", True)]
+
+
+def test_a_return_asked_exactly_at_the_completion_deadline_excuses_it() -> None:
+    at_due = case("C-AT-DUE", dispatch(t(9), "U1", due(10), due(13)), ("sign_off", t(10), {}),
+                  ("request_return", datetime.fromisoformat(due(13)), {"unit": "U1"}),
+                  ("decide_return", t(14), {"approved": True, "unit": "U1"}))
+    a = compute([at_due], OCT, AFTER)
+    assert a.figure("on_time_rate").items == []
+    assert [(i.case, i.counted) for i in a.figure("sign_off_rate").items] == [("C-AT-DUE", True)]
