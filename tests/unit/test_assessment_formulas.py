@@ -216,3 +216,11 @@ def test_a_return_asked_exactly_at_the_completion_deadline_excuses_it() -> None:
     a = compute([at_due], OCT, AFTER)
     assert a.figure("on_time_rate").items == []
     assert [(i.case, i.counted) for i in a.figure("sign_off_rate").items] == [("C-AT-DUE", True)]
+
+
+def test_only_an_approved_review_or_a_direct_answer_needs_a_follow_up() -> None:
+    sent_back = case("C-SENT-BACK", dispatch(t(9), "U1", due(10), due(13)), ("sign_off", t(10), {}), ("reply", t(11), {}),
+                     ("review_reply", t(11, 12), {"approved": False}))
+    extended_early = case("C-EXT-EARLY", ("decide_extension", t(9), {"approved": True, "due_at": due(20)}))
+    a = compute([sent_back, extended_early], OCT, AFTER)
+    assert a.figure("follow_up_rate").items == []
