@@ -627,3 +627,41 @@ def test_a_merge_is_recorded_on_both_cases() -> None:
     assert kept.links.merged_cases == []  # the copy changed, not the case read
     answered = act(kept, c.AnswerDirectly(answer="已解答", articles=["KB-1@2"]), AGENT)
     assert answered.history[-1].data == {"articles": ["KB-1@2"]}
+
+
+@pytest.mark.parametrize("command", [c.SignOff(), c.RequestReturn(reason="不属于本单位职责"),
+                                     c.RequestExtension(working_days=2, reason="需协调"), c.ReplyCmd(text="已处理")],
+                         ids=lambda cmd: cmd.action)
+def test_a_co_unit_only_reports_progress_the_lead_unit_does_the_rest(command) -> None:
+    case = dispatched() if command.action == "sign_off" else in_progress()
+    case.handling.co_units = ["ZY-ZJJ"]
+    with pytest.raises(AccessDenied, match=f"only the lead unit ZY-SCJGJ may {command.action}"):
+        act(case, command, OTHER_UNIT)
+    assert act(case, command, UNIT).history[-1].actor == "ZY-SCJGJ"
+
+
+class KnownUnits(Units):
+    """A directory that knows only some units and refuses the rest, naming the field."""
+
+    def unit(self, code: str, field: str = "unit_code") -> object:
+        if code not in ("ZY-SCJGJ", "ZY-ZJJ"):
+            raise RuleViolation(f"{field}: unknown unit {code}")
+        return super().unit(code, field)
+
+
+@pytest.mark.parametrize(("command", "message"), [
+    (c.Dispatch(lead_unit="ZY-NOPE"), "lead_unit: unknown unit ZY-NOPE"),
+    (c.Dispatch(lead_unit="ZY-SCJGJ", co_units=["ZY-ZJJ", "ZY-NOPE"]), r"co_units\[1\]: unknown unit ZY-NOPE"),
+])
+def test_a_dispatch_to_a_unit_the_directory_does_not_know_is_refused(command, message: str) -> None:
+    engine = Engine(WorkingCalendar(), TimeLimits(), KnownUnits())
+    accepted = engine.act(new_case(), c.Accept(), AGENT, FRI).case
+    with pytest.raises(RuleViolation, match=message):
+        engine.act(accepted, command, AGENT, FRI)
+    assert engine.act(accepted, c.Dispatch(lead_unit="ZY-SCJGJ", co_units=["ZY-ZJJ"]), AGENT, FRI).case.handling.co_units == ["ZY-ZJJ"]
+
+
+def test_an_outcome_is_fixed_once_made() -> None:
+    outcome = ENGINE.act(new_case(), c.Accept(), AGENT, FRI)
+    with pytest.raises(FrozenInstanceError):
+        outcome.case = new_case()  # type: ignore[misc]

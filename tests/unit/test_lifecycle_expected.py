@@ -15,3 +15,12 @@ def test_the_table_says_what_the_file_says() -> None:
     for key, (target, roles) in in_table.items():
         expected = EXPECTED[key]
         assert (target if target != PREVIOUS else "where_asked", roles) == (expected.target, expected.roles), key
+
+
+def test_a_row_of_the_table_cannot_be_changed_at_run_time() -> None:
+    from dataclasses import FrozenInstanceError
+
+    import pytest
+
+    with pytest.raises(FrozenInstanceError):
+        TABLE[0].roles = frozenset()  # type: ignore[misc]
