@@ -665,3 +665,9 @@ def test_an_outcome_is_fixed_once_made() -> None:
     outcome = ENGINE.act(new_case(), c.Accept(), AGENT, FRI)
     with pytest.raises(FrozenInstanceError):
         outcome.case = new_case()  # type: ignore[misc]
+
+
+def test_only_a_merge_touches_the_other_case() -> None:
+    other = act(new_case("512000202509260002"), c.Accept(), AGENT)
+    outcome = ENGINE.act(new_case(), c.Accept(), AGENT, FRI, other)
+    assert outcome.related is None
