@@ -671,3 +671,11 @@ def test_only_a_merge_touches_the_other_case() -> None:
     other = act(new_case("512000202509260002"), c.Accept(), AGENT)
     outcome = ENGINE.act(new_case(), c.Accept(), AGENT, FRI, other)
     assert outcome.related is None
+
+
+def test_a_county_registers_a_township_case_and_a_grant_may_be_all_that_was_asked() -> None:
+    township = CaseDraft.model_validate(draft(place={"address": "雁江区松涛镇", "division_code": "512002105"}))
+    assert ENGINE.register(township, "512000202509260009", COUNTY, FRI).case.place.division_code == "512002105"
+    asked = act(in_progress(), c.RequestExtension(working_days=3, reason="需现场核查"), UNIT)
+    # All three days, named: Fri 24, Mon 27, Tue 28 Oct after the Thu 23 Oct deadline.
+    assert act(asked, c.DecideExtension(approved=True, working_days=3), SUPERVISOR).handling.due_at == local(10, 28)
