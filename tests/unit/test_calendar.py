@@ -191,3 +191,20 @@ def test_working_days_between_is_zero_for_same_day_or_reversed() -> None:
 def test_working_days_between_agrees_with_add_working_days() -> None:
     start = local(2026, 2, 12)
     assert CAL.working_days_between(start, CAL.add_working_days(start, 7)) == 7
+
+
+def test_a_start_whose_zone_does_not_know_its_offset_is_rejected_too() -> None:
+    from datetime import tzinfo
+
+    class NoOffset(tzinfo):
+        def utcoffset(self, dt):
+            return None
+
+    with pytest.raises(ValueError, match="aware datetime"):
+        CAL.add_working_days(datetime(2025, 9, 26, 10, 0, tzinfo=NoOffset()), 1)
+
+
+def test_is_workday_takes_a_date_not_a_datetime() -> None:
+    with pytest.raises(TypeError, match="local date"):
+        CAL.is_workday(local(2025, 9, 28))
+    assert CAL.is_workday(date(2025, 9, 28)) is True  # the make-up Sunday
