@@ -193,20 +193,29 @@ def _scratch_copy() -> Path:
     return scratch
 
 
+def _pyc_of(scratch: Path, path: str) -> list[Path]:
+    source = scratch / path
+    return list((source.parent / "__pycache__").glob(source.stem + ".*.pyc"))
+
+
 def _child(scratch: Path, tests: list[str], source: str | None, path: str | None) -> None:
     """In the forked child: put the mutant in place and run the tests in-process."""
     os.chdir(scratch)
     sys.path.insert(0, str(scratch))
-    sys.dont_write_bytecode = True
     if source is not None and path is not None:
         (scratch / path).write_text(source, encoding="utf-8")
+        for stale in _pyc_of(scratch, path):  # its compiled original must not be used
+            stale.unlink()
+    # Entry-point plugins and assertion rewriting cost more than the tests: only pass/fail matters.
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     import pytest
 
     # --noconftest: the unit tier needs none of the database fixtures of tests/conftest.py.
-    code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "--noconftest", "--no-header", "-o", "addopts=", *tests])
+    code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "--noconftest", "--assert=plain", "--no-header",
+                        "-o", "addopts=", *tests])
     os._exit(int(code))
 
 
@@ -268,6 +277,8 @@ class Slot:
             return None
         if self.mutant and self.original is not None:
             (self.scratch / self.mutant.path).write_text(self.original, encoding="utf-8")
+            for compiled in _pyc_of(self.scratch, self.mutant.path):  # the mutant's, compiled by the child
+                compiled.unlink()
         self.pid = None
         return verdict
 
