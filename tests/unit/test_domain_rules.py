@@ -123,8 +123,8 @@ def test_a_unit_sees_the_cases_it_handles_and_the_centre_sees_all() -> None:
 
 
 def test_a_role_the_rules_do_not_know_sees_nothing() -> None:
-    """Default deny: a role added later (a channel, say) sees no case until a rule says so."""
-    stranger = Actor("weibo", "channel")  # type: ignore[arg-type]
+    """Default deny: a role added later sees no case until a rule of can_see says so."""
+    stranger = Actor("nobody", "no-such-role")  # type: ignore[arg-type]
     assert can_see(stranger, "512002", ["ZY-SCJGJ"], ["province"]) is False
 
 
