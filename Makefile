@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench openapi clean
+.PHONY: run test bench openapi mutation clean
 
 $(STAMP): pyproject.toml examples/hotline_hub_example_adapter/pyproject.toml examples/hotline_hub_example_soap_adapter/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ run: $(STAMP)
 # Every test: unit, contract, integration (SQLite file + PostgreSQL), end-to-end.
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Mutation testing of the domain rules (tools/mutate.py, unit tests only; not part of `test`).
+# Score and the survivors judged equivalent: tests/MUTATION.md. MUTATION_ARGS narrows it,
+# e.g. MUTATION_ARGS="hub/domain/access.py" or "--only hub/domain/engine.py:120".
+mutation: $(STAMP)
+	$(BIN)/python tools/mutate.py $(MUTATION_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -13,6 +13,7 @@ from hub.integration.contract import AdapterContext, ConfigurationError
 from hub.integration.kit import HttpPeerControl, run_kit
 from hub.integration.registry import build_adapter, discover
 from hub.cli import main
+from tests.support.examples import use_this_checkouts
 from tests.support.live import LiveServer
 
 NAME = "example_waterworks"
@@ -20,6 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "examples" / "hotline_hub_exampl
 
 
 def _installed():
+    use_this_checkouts(PACKAGE, 'hotline_hub_example_adapter')  # not another checkout's copy the venv was installed from
     adapters = discover()
     if NAME not in adapters:  # no skip: CI must install it, and say how when it did not
         pytest.fail(f"adapter {NAME!r} is not installed (found: {sorted(adapters)}); run "

@@ -19,6 +19,7 @@ from hub.integration.kit.runner import default_mappings_dir
 from hub.integration.kit.scenarios import SampleCases
 from hub.integration.registry import build_adapter, discover
 from hub.mappings import load_catalogue
+from tests.support.examples import use_this_checkouts
 from tests.support.live import LiveServer
 
 NAME = "example_neighbour"
@@ -27,6 +28,7 @@ NOW = datetime(2025, 9, 26, 2, 0, tzinfo=timezone.utc)
 
 
 def _installed():
+    use_this_checkouts(PACKAGE, 'hotline_hub_example_soap_adapter')  # not another checkout's copy the venv was installed from
     adapters = discover()
     if NAME not in adapters:  # no skip: CI must install it, and say how when it did not
         pytest.fail(f"adapter {NAME!r} is not installed (found: {sorted(adapters)}); run "

@@ -82,3 +82,145 @@ def test_supervised_once_per_case_and_judged_at_the_cutoff() -> None:
     assert (a.figure("sign_off_rate").numerator, a.figure("sign_off_rate").denominator) == (0, 1)
     assert compute([twice], OCT, AFTER, unit="U2").figure("supervised").numerator == 0
     assert compute([twice], OCT, AFTER, county="512021").figure("sign_off_rate").denominator == 0
+
+
+def test_lines_are_read_in_history_order_and_the_first_sign_off_is_judged() -> None:
+    shuffled = CaseLines("C-ORDER", "512002", [
+        Line(3, t(11), "sign_off", "unit", {}),  # a repeated sign-off (a county feed sent it twice), late
+        Line(1, t(9), "dispatch", "agent", {"lead_unit": "U1", "sign_off_due": due(10), "due_at": due(13)}),
+        Line(2, t(10), "sign_off", "unit", {}),
+    ])
+    a = compute([shuffled], OCT, AFTER)
+    assert [(i.case, i.seq, i.counted) for i in a.figure("sign_off_rate").items] == [("C-ORDER", 1, True)]
+
+
+def test_a_unit_that_signed_and_then_gave_the_case_back_is_judged_on_its_sign_off() -> None:
+    signed = case("C-SIGNED", dispatch(t(9), "U1", due(10), due(13)), ("sign_off", t(10, 9), {}),
+                  ("request_return", t(10, 10), {"unit": "U1"}), ("decide_return", t(10, 11), {"approved": True}))
+    a = compute([signed], OCT, AFTER)
+    assert [(i.case, i.counted) for i in a.figure("sign_off_rate").items] == [("C-SIGNED", True)]
+    assert a.figure("on_time_rate").items == []  # asked before the completion deadline
+    # The return names the unit of the obligation when the line does not.
+    assert [(i.case, i.unit) for i in a.figure("returned").items] == [("C-SIGNED", "U1")]
+
+
+def test_a_deadline_reached_exactly_at_the_cutoff_is_due() -> None:
+    open_case = case("C-OPEN", dispatch(t(9), "U1", due(10), due(13)))
+    at_sign_due = datetime.fromisoformat(due(10))
+    a = compute([open_case], OCT, at_sign_due)
+    assert [(i.case, i.counted) for i in a.figure("sign_off_rate").items] == [("C-OPEN", False)]
+    assert a.figure("on_time_rate").items == []  # the 13th is still ahead
+    b = compute([open_case], OCT, datetime.fromisoformat(due(13)))
+    assert [(i.case, i.counted) for i in b.figure("on_time_rate").items] == [("C-OPEN", False)]
+    assert b.figure("overdue").numerator == 1
+    # Replied before its deadline while the deadline is still ahead: due, and on time.
+    early = case("C-EARLY", dispatch(t(9), "U1", due(10), due(13)), ("sign_off", t(9, 11), {}), ("reply", t(11), {}))
+    c = compute([early], OCT, t(12))
+    assert [(i.case, i.counted) for i in c.figure("on_time_rate").items] == [("C-EARLY", True)]
+    assert [(i.case, i.counted) for i in c.figure("sign_off_rate").items] == [("C-EARLY", True)]
+
+
+def test_lines_outside_an_obligation_count_for_no_unit_and_break_nothing() -> None:
+    stray = case("C-STRAY",
+                 ("request_return", t(8), {"unit": "U9"}),  # before any dispatch: no obligation to excuse
+                 ("reply", t(8, 11), {}),
+                 ("decide_extension", t(8, 12), {"approved": True, "due_at": due(20)}),
+                 ("follow_up", t(8, 13), {"reached": True, "resolved": True, "satisfaction": "satisfied"}),
+                 ("supervise", t(8, 14), {"reason": "督办", "unit": "U7"}),
+                 ("decide_return", t(8, 15), {"approved": True}))
+    a = compute([stray], OCT, AFTER)
+    assert [(i.case, i.unit) for i in a.figure("satisfaction_rate").items] == [("C-STRAY", None)]
+    assert [(i.case, i.unit) for i in a.figure("supervised").items] == [("C-STRAY", "U7")]
+    assert [(i.case, i.unit) for i in a.figure("returned").items] == [("C-STRAY", None)]
+    assert a.figure("on_time_rate").items == [] and a.figure("sign_off_rate").items == []
+
+
+def test_an_extension_without_a_new_deadline_moves_nothing_and_a_redo_ends_the_obligation() -> None:
+    kept = case("C-KEPT", dispatch(t(9), "U1", due(10), due(13)), ("sign_off", t(10), {}),
+                ("decide_extension", t(11), {"approved": True}), ("reply", t(14), {}))
+    redone = case("C-REDO", dispatch(t(9), "U2", due(10), due(13)), ("sign_off", t(10), {}), ("reply", t(12), {}),
+                  ("review_reply", t(12, 11), {"approved": True}),
+                  ("redo", t(12, 12), {}),  # no previous_unit on the line: the obligation's unit
+                  ("reply", t(20), {}),  # outside any obligation after the redo: judged nowhere
+                  ("follow_up", t(21), {"reached": True, "resolved": False, "satisfaction": "unsatisfied"}))
+    a = compute([kept, redone], OCT, AFTER)
+    assert sorted((i.case, i.counted) for i in a.figure("on_time_rate").items) == [("C-KEPT", False), ("C-REDO", True)]
+    assert [(i.case, i.unit) for i in a.figure("redone").items] == [("C-REDO", "U2")]
+    # The follow-up after the redo belongs to no need and no obligation.
+    assert [(i.case, i.unit) for i in a.figure("satisfaction_rate").items] == [("C-REDO", None)]
+    assert a.figure("follow_up_rate").items[0].counted is False
+
+
+def test_only_what_happened_in_the_period_counts_and_items_come_sorted() -> None:
+    late_october = case("C-B", dispatch(t(28), "U1", due(29), due(3, 11)), ("sign_off", t(29), {}),
+                        ("request_return", t(2, 10, 11), {"unit": "U1"}),
+                        ("decide_return", t(3, 10, 11), {"approved": True, "unit": "U1"}),
+                        ("supervise", t(3, 11, 11), {"reason": "督办"}))
+    early = case("C-A", dispatch(t(9), "U2", due(10), due(13)), ("sign_off", t(10), {}), ("reply", t(13), {}))
+    a = compute([late_october, early], OCT, AFTER)
+    assert [i.case for i in a.figure("sign_off_rate").items] == ["C-A", "C-B"]
+    assert a.figure("sign_off_rate").denominator_cases == ["C-A", "C-B"]
+    assert a.figure("returned").items == [] and a.figure("supervised").items == []  # both in November
+    assert [i.case for i in a.figure("on_time_rate").items] == ["C-A"]  # C-B's deadline is in November
+    nov = compute([late_october, early], Period.parse("2025-11"), datetime(2025, 12, 5, tzinfo=LOCAL_TZ))
+    assert (nov.figure("returned").numerator, nov.figure("supervised").numerator) == (1, 1)
+    assert nov.figure("on_time_rate").items == []  # asked to return before the deadline: excused
+    from hub.supervision.assessment import units_in
+    assert units_in([late_october, early], OCT, AFTER) == ["U1", "U2"]
+    assert units_in([late_october, early], OCT, AFTER, county="512021") == []
+
+
+def test_satisfied_and_basically_satisfied_both_please() -> None:
+    lines = [case(f"C-{answer}", ("answer_directly", t(9), {}),
+                  ("follow_up", t(10), {"reached": True, "resolved": True, "satisfaction": answer}))
+             for answer in ("satisfied", "basically_satisfied", "unsatisfied")]
+    a = compute(lines, OCT, AFTER)
+    assert a.figure("satisfaction_rate").cases == ["C-basically_satisfied", "C-satisfied"]
+    assert (a.figure("satisfaction_rate").numerator, a.figure("satisfaction_rate").denominator) == (2, 3)
+
+
+def test_a_refused_return_excuses_nothing_and_a_missing_deadline_is_no_deadline() -> None:
+    refused = case("C-REFUSED", dispatch(t(9), "U1", due(10), due(13)),
+                   ("request_return", t(9, 12), {"unit": "U1"}), ("decide_return", t(9, 15), {"approved": False}))
+    undated = case("C-UNDATED", ("dispatch", t(9), {"lead_unit": "U2", "sign_off_due": ""}))
+    november = case("C-NOV", dispatch(t(27), "U3", due(28), due(4, 11)))
+    a = compute([refused, undated, november], OCT, AFTER)
+    assert [(i.case, i.counted) for i in a.figure("sign_off_rate").items] == [("C-NOV", False), ("C-REFUSED", False)]
+    assert [(i.case, i.counted) for i in a.figure("on_time_rate").items] == [("C-REFUSED", False)]
+    assert a.figure("returned").items == []
+
+
+def test_history_lines_and_periods_cannot_be_changed_once_read() -> None:
+    from dataclasses import FrozenInstanceError
+
+    line = Line(1, t(9), "dispatch", "agent", {})
+    for obj, attr in ((line, "action"), (CaseLines("C-1", "512002", [line]), "number"), (OCT, "end")):
+        with pytest.raises(FrozenInstanceError):
+            setattr(obj, attr, None)
+
+
+def test_a_redispatch_opens_the_next_units_obligation() -> None:
+    moved = case("C-MOVED", dispatch(t(9), "U1", due(10), due(13)),
+                 ("request_return", t(9, 12), {"unit": "U1"}), ("decide_return", t(9, 15), {"approved": True, "unit": "U1"}),
+                 ("redispatch", t(9, 16), {"lead_unit": "U2", "sign_off_due": due(10), "due_at": due(14)}),
+                 ("sign_off", t(10), {}), ("reply", t(14), {}))
+    a = compute([moved], OCT, AFTER)
+    assert [(i.unit, i.seq, i.counted) for i in a.figure("sign_off_rate").items] == [("U2", 4, True)]
+    assert [(i.unit, i.counted) for i in a.figure("on_time_rate").items] == [("U2", True)]
+
+
+def test_a_return_asked_exactly_at_the_completion_deadline_excuses_it() -> None:
+    at_due = case("C-AT-DUE", dispatch(t(9), "U1", due(10), due(13)), ("sign_off", t(10), {}),
+                  ("request_return", datetime.fromisoformat(due(13)), {"unit": "U1"}),
+                  ("decide_return", t(14), {"approved": True, "unit": "U1"}))
+    a = compute([at_due], OCT, AFTER)
+    assert a.figure("on_time_rate").items == []
+    assert [(i.case, i.counted) for i in a.figure("sign_off_rate").items] == [("C-AT-DUE", True)]
+
+
+def test_only_an_approved_review_or_a_direct_answer_needs_a_follow_up() -> None:
+    sent_back = case("C-SENT-BACK", dispatch(t(9), "U1", due(10), due(13)), ("sign_off", t(10), {}), ("reply", t(11), {}),
+                     ("review_reply", t(11, 12), {"approved": False}))
+    extended_early = case("C-EXT-EARLY", ("decide_extension", t(9), {"approved": True, "due_at": due(20)}))
+    a = compute([sent_back, extended_early], OCT, AFTER)
+    assert a.figure("follow_up_rate").items == []

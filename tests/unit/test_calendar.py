@@ -277,3 +277,19 @@ def test_warning_all_year_when_this_year_is_unknown() -> None:
     status = calendar_status(CAL, local(2027, 3, 1))
     assert status.year_known is False
     assert status.warning is not None and "2027" in status.warning and "provisional" in status.warning
+
+def test_a_start_whose_zone_does_not_know_its_offset_is_rejected_too() -> None:
+    from datetime import tzinfo
+
+    class NoOffset(tzinfo):
+        def utcoffset(self, dt):
+            return None
+
+    with pytest.raises(ValueError, match="aware datetime"):
+        CAL.add_working_days(datetime(2025, 9, 26, 10, 0, tzinfo=NoOffset()), 1)
+
+
+def test_is_workday_takes_a_date_not_a_datetime() -> None:
+    with pytest.raises(TypeError, match="local date"):
+        CAL.is_workday(local(2025, 9, 28))
+    assert CAL.is_workday(date(2025, 9, 28)) is True  # the make-up Sunday

@@ -282,3 +282,45 @@ def test_warning_at_with_real_deadline() -> None:
 def test_warning_at_rejects_bad_share(share: float) -> None:
     with pytest.raises(ValueError):
         warning_at(START, START + timedelta(hours=1), share)
+
+
+# --- the bounds of the settings, at their edges ---------------------------------------------
+
+
+def test_limits_are_accepted_up_to_their_bounds_and_refused_past_them() -> None:
+    assert TimeLimits(working_days={t: 90 for t in RequestType}).working_days[RequestType.HELP] == 90
+    assert TimeLimits(sign_off_working_days=90).sign_off_working_days == 90
+    with pytest.raises(ValidationError):
+        TimeLimits(sign_off_working_days=91)
+    assert TimeLimits(max_extension_working_days=0).max_extension_working_days == 0  # no extensions at all
+    assert TimeLimits(max_extension_working_days=90).max_extension_working_days == 90
+    for bad in (-1, 91):
+        with pytest.raises(ValidationError):
+            TimeLimits(max_extension_working_days=bad)
+    assert TimeLimits(warning_share=0.01).warning_share == 0.01
+    assert TimeLimits(warning_share=0.99).warning_share == 0.99
+
+
+def test_urgent_hours_may_be_short_and_sign_off_may_be_due_with_completion() -> None:
+    assert UrgentLimit(sign_off_hours=0.5, complete_hours=1) == UrgentLimit(sign_off_hours=0.5, complete_hours=1.0)
+    assert UrgentLimit(sign_off_hours=4, complete_hours=4).sign_off_hours == 4
+    with pytest.raises(ValidationError):
+        UrgentLimit(sign_off_hours=1, complete_hours=0)
+
+
+def test_a_bad_working_day_limit_is_named() -> None:
+    days = {t: 7 for t in RequestType} | {RequestType.COMPLAINT: 0}
+    with pytest.raises(ValidationError, match=r"working days must be 1\.\.90: \{'complaint': 0\}"):
+        TimeLimits(working_days=days)
+
+
+def test_a_misspelt_urgent_setting_is_refused_too() -> None:
+    with pytest.raises(ValidationError, match="complete_hour"):
+        UrgentLimit.model_validate({"sign_off_hours": 2, "complete_hours": 24, "complete_hour": 12})
+
+
+def test_one_working_day_to_sign_off_may_be_set_explicitly_and_deadlines_are_fixed() -> None:
+    assert TimeLimits(sign_off_working_days=1).sign_off_working_days == 1
+    d = compute_deadlines(CAL, LIMITS, RequestType.ENQUIRY, Urgency.NORMAL, START)
+    with pytest.raises(AttributeError):
+        d.due_at = START  # type: ignore[misc]

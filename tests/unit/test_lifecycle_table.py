@@ -1,13 +1,17 @@
-"""Every (state, action, role) triple of the lifecycle: allowed where the table has a row,
-refused with the state and the allowed actions named everywhere else."""
+"""Every (state, action, role) triple of the lifecycle, checked against the lifecycle as the
+domain states it in tests/unit/expected_lifecycle.yaml (written by hand from DOMAIN.md and the
+docs, never from hub.domain.lifecycle): allowed exactly where the file has a row, to the state
+it names; refused with the state and the role's allowed actions named everywhere else."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 
 from hub.domain import commands as c
 from hub.domain.access import Actor
@@ -16,7 +20,7 @@ from hub.domain.clock import LOCAL_TZ
 from hub.domain.deadlines import TimeLimits
 from hub.domain.engine import Engine
 from hub.domain.errors import AccessDenied, ActionNotAllowed
-from hub.domain.lifecycle import PREVIOUS, TABLE, Action, allowed_actions, rows_for
+from hub.domain.lifecycle import TABLE, Action, rows_for
 from hub.domain.model import (
     Case, CaseDraft, CaseState, ExternalRef, ExtensionRecord, Reply, ReturnRecord, Role,
 )
@@ -72,41 +76,79 @@ def case_in(state: CaseState) -> Case:
     return case
 
 
-COMMANDS: dict[Action, list[object]] = {
-    Action.ACCEPT: [c.Accept()],
-    Action.ANSWER_DIRECTLY: [c.AnswerDirectly(answer="依据知识库答复", articles=["KB-1@2"])],
-    Action.REJECT: [c.Reject(reason_code=c.RejectReason.LITIGATION, reason="已进入诉讼程序")],
-    Action.TRANSFER_EMERGENCY: [c.TransferEmergency(line=c.EmergencyLine.POLICE)],
-    Action.DISPATCH: [c.Dispatch(lead_unit="ZY-SCJGJ", co_units=["YJ-GOV"])],
-    Action.REDISPATCH: [c.Redispatch(lead_unit="ZY-SCJGJ")],
-    Action.SIGN_OFF: [c.SignOff()],
-    Action.REQUEST_RETURN: [c.RequestReturn(reason="不属于本单位职责")],
-    Action.DECIDE_RETURN: [c.DecideReturn(approved=True), c.DecideReturn(approved=False)],
-    Action.REQUEST_EXTENSION: [c.RequestExtension(working_days=3, reason="需协调")],
-    Action.DECIDE_EXTENSION: [c.DecideExtension(approved=True)],
-    Action.REPORT_PROGRESS: [c.ReportProgress(text="已到现场")],
-    Action.REPLY: [c.ReplyCmd(text="已责令停工")],
-    Action.REVIEW_REPLY: [c.ReviewReply(approved=True), c.ReviewReply(approved=False)],
+# Each command with the outcome it asks for (the `outcome` of the expected rows; None where
+# an action has one result).
+COMMANDS: dict[Action, list[tuple[str | None, object]]] = {
+    Action.ACCEPT: [(None, c.Accept())],
+    Action.ANSWER_DIRECTLY: [(None, c.AnswerDirectly(answer="依据知识库答复", articles=["KB-1@2"]))],
+    Action.REJECT: [(None, c.Reject(reason_code=c.RejectReason.LITIGATION, reason="已进入诉讼程序"))],
+    Action.TRANSFER_EMERGENCY: [(None, c.TransferEmergency(line=c.EmergencyLine.POLICE))],
+    Action.DISPATCH: [(None, c.Dispatch(lead_unit="ZY-SCJGJ", co_units=["YJ-GOV"]))],
+    Action.REDISPATCH: [(None, c.Redispatch(lead_unit="ZY-SCJGJ"))],
+    Action.SIGN_OFF: [(None, c.SignOff())],
+    Action.REQUEST_RETURN: [(None, c.RequestReturn(reason="不属于本单位职责"))],
+    Action.DECIDE_RETURN: [("approved", c.DecideReturn(approved=True)), ("refused", c.DecideReturn(approved=False))],
+    Action.REQUEST_EXTENSION: [(None, c.RequestExtension(working_days=3, reason="需协调"))],
+    Action.DECIDE_EXTENSION: [(None, c.DecideExtension(approved=True))],
+    Action.REPORT_PROGRESS: [(None, c.ReportProgress(text="已到现场"))],
+    Action.REPLY: [(None, c.ReplyCmd(text="已责令停工"))],
+    Action.REVIEW_REPLY: [("approved", c.ReviewReply(approved=True)), ("refused", c.ReviewReply(approved=False))],
     Action.FOLLOW_UP: [
-        c.FollowUpCmd(reached=True, resolved=True, satisfaction="satisfied"),
-        c.FollowUpCmd(reached=True, resolved=False, satisfaction="unsatisfied"),
-        c.FollowUpCmd(reached=False),
+        ("satisfied", c.FollowUpCmd(reached=True, resolved=True, satisfaction="satisfied")),
+        ("satisfied", c.FollowUpCmd(reached=True, resolved=True, satisfaction="basically_satisfied")),
+        ("unsatisfied", c.FollowUpCmd(reached=True, resolved=False, satisfaction="unsatisfied")),
+        ("unsatisfied", c.FollowUpCmd(reached=True, resolved=False, satisfaction="satisfied")),
+        ("unsatisfied", c.FollowUpCmd(reached=True, resolved=True, satisfaction="unsatisfied")),
+        ("unreached", c.FollowUpCmd(reached=False)),
     ],
-    Action.REDO: [c.Redo()],
-    Action.CLOSE: [c.Close()],
-    Action.ARCHIVE: [c.Archive()],
-    Action.MERGE: [c.Merge(into=OTHER.number)],
-    Action.SUPERVISE: [c.Supervise(reason="超期未办")],
-    Action.CHASE: [c.Chase(), c.Chase(reason="请加快办理", response_due=NOW + timedelta(days=1))],
-    Action.WARN: [c.Warn(deadline=c.Deadline.SIGN_OFF), c.Warn(deadline=c.Deadline.COMPLETION)],
-    Action.MARK_OVERDUE: [c.MarkOverdue(deadline=c.Deadline.SIGN_OFF), c.MarkOverdue(deadline=c.Deadline.COMPLETION)],
+    Action.REDO: [(None, c.Redo())],
+    Action.CLOSE: [(None, c.Close())],
+    Action.ARCHIVE: [(None, c.Archive())],
+    Action.MERGE: [(None, c.Merge(into=OTHER.number))],
+    Action.SUPERVISE: [(None, c.Supervise(reason="超期未办"))],
+    Action.CHASE: [(None, c.Chase()), (None, c.Chase(reason="请加快办理", response_due=NOW + timedelta(days=1)))],
+    Action.WARN: [(None, c.Warn(deadline=c.Deadline.SIGN_OFF)), (None, c.Warn(deadline=c.Deadline.COMPLETION))],
+    Action.MARK_OVERDUE: [(None, c.MarkOverdue(deadline=c.Deadline.SIGN_OFF)),
+                          (None, c.MarkOverdue(deadline=c.Deadline.COMPLETION))],
 }
 
 # A county's centre dispatches to its own units only (test_a_county_dispatches_only_to_its_own_units).
-COUNTY_COMMANDS: dict[Action, list[object]] = {
-    Action.DISPATCH: [c.Dispatch(lead_unit="YJ-GOV", co_units=["YJ-SCJGJ"])],
-    Action.REDISPATCH: [c.Redispatch(lead_unit="YJ-GOV")],
+COUNTY_COMMANDS: dict[Action, list[tuple[str | None, object]]] = {
+    Action.DISPATCH: [(None, c.Dispatch(lead_unit="YJ-GOV", co_units=["YJ-SCJGJ"]))],
+    Action.REDISPATCH: [(None, c.Redispatch(lead_unit="YJ-GOV"))],
 }
+
+
+@dataclass(frozen=True)
+class Expected:
+    target: str
+    roles: frozenset[Role]
+
+
+def _load_expected() -> tuple[dict[tuple[CaseState, Action, str | None], Expected], frozenset[Role]]:
+    data = yaml.safe_load((Path(__file__).with_name("expected_lifecycle.yaml")).read_text(encoding="utf-8"))
+    rows: dict[tuple[CaseState, Action, str | None], Expected] = {}
+    assert set(data["states"]) == {s.value for s in CaseState}, "every state is listed, even with no rows"
+    for state, entries in data["states"].items():
+        for entry in entries:
+            key = (CaseState(state), Action(entry["action"]), entry.get("outcome"))
+            assert key not in rows, f"{key} listed twice"
+            rows[key] = Expected(entry["to"], frozenset(Role(r) for r in entry["roles"]))
+    return rows, frozenset(Role(r) for r in data["register"])
+
+
+EXPECTED, REGISTER = _load_expected()
+# `where_asked`: the state the unit asked to return from; case_in() asks from in_progress.
+WHERE_ASKED = CaseState.IN_PROGRESS
+
+
+def expected_rows(state: CaseState, action: Action) -> dict[str | None, Expected]:
+    return {outcome: e for (s, a, outcome), e in EXPECTED.items() if s is state and a is action}
+
+
+def expected_allowed(state: CaseState, role: Role) -> set[str]:
+    return {a.value for (s, a, _), e in EXPECTED.items() if s is state and role in e.roles}
+
 
 TRIPLES = [(s, a, r) for s in CaseState for a in Action if a is not Action.REGISTER for r in Role]
 
@@ -126,9 +168,11 @@ def _prepare(case: Case, action: Action) -> Case:
 
 @pytest.mark.parametrize(("state", "action", "role"), TRIPLES, ids=[f"{s}-{a}-{r}" for s, a, r in TRIPLES])
 def test_every_state_action_role(state: CaseState, action: Action, role: Role) -> None:
-    rows = rows_for(state, action)
-    allowed = bool(rows) and role in rows[0].roles
-    for command in (COUNTY_COMMANDS.get(action) if role is Role.COUNTY else None) or COMMANDS[action]:
+    rows = expected_rows(state, action)
+    roles = {frozenset(e.roles) for e in rows.values()}
+    assert len(roles) <= 1, "rows of one (state, action) agree on who may act"
+    allowed = bool(rows) and role in next(iter(roles))
+    for outcome, command in (COUNTY_COMMANDS.get(action) if role is Role.COUNTY else None) or COMMANDS[action]:
         case = _prepare(case_in(state), action)
         if role is Role.COUNTY:  # a county handles as its own unit only (test_trust_rules.py)
             case.handling.lead_unit, case.handling.co_units = "YJ-GOV", ["ZY-SCJGJ"]
@@ -137,20 +181,34 @@ def test_every_state_action_role(state: CaseState, action: Action, role: Role) -
             with pytest.raises(ActionNotAllowed) as refused:
                 ENGINE.act(case, command, ACTORS[role], NOW, related)
             assert refused.value.state == state.value
-            assert refused.value.allowed == allowed_actions(state, role)
+            assert set(refused.value.allowed) == expected_allowed(state, role)
             assert state.value in str(refused.value)
             continue
-        outcome = ENGINE.act(case, command, ACTORS[role], NOW, related)
-        expected_targets = {r.target for r in rows}
-        target = outcome.case.state
-        assert target in expected_targets or (PREVIOUS in expected_targets and target == case.handling.returns[-1].from_state)
-        assert outcome.case.version == case.version + 1
-        assert outcome.case.history[-1].action == action.value
-        assert outcome.case.history[-1].to_state == target
+        acted = ENGINE.act(case, command, ACTORS[role], NOW, related)
+        outcome_case, events = acted.case, acted.events
+        expected = rows[outcome]
+        target = WHERE_ASKED if expected.target == "where_asked" else CaseState(expected.target)
+        assert outcome_case.state is target
+        assert outcome_case.version == case.version + 1
+        assert outcome_case.history[-1].action == action.value
+        assert outcome_case.history[-1].from_state is state
+        assert outcome_case.history[-1].to_state is target
         closes_too = target is CaseState.CLOSED and action is not Action.CLOSE  # 办结 as another action's outcome
-        assert [e.type for e in outcome.events] == [f"case.{_past(action)}"] + (["case.closed"] if closes_too else [])
+        assert [e.type for e in events] == [f"case.{_past(action)}"] + (["case.closed"] if closes_too else [])
         if closes_too:
-            assert outcome.events[1].data == {"closed_by": action.value}
+            assert events[1].data == {"closed_by": action.value}
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_who_may_register(role: Role) -> None:
+    actor = ACTORS[role]
+    if role not in REGISTER:
+        with pytest.raises(AccessDenied):  # a role that may not register is refused 403, not 409
+            ENGINE.register(CaseDraft.model_validate(draft()), "512000202509260001", actor, NOW)
+        return
+    outcome = ENGINE.register(CaseDraft.model_validate(draft()), "512000202509260001", actor, NOW)
+    assert outcome.case.state is CaseState.REGISTERED
+    assert [e.type for e in outcome.events] == ["case.registered"]
 
 
 def _past(action: Action) -> str:
