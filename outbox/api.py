@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.api.deps import HubDep, require_roles
+from hub.api.limits import AfterId, RowId
 from hub.domain.access import Actor
 from hub.domain.model import Role
 from outbox import admin
@@ -49,7 +50,7 @@ class DeadLetter(BaseModel):
 class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[Annotated[int, Field(ge=1)]] | None = Field(default=None, max_length=10_000, description="Dead letters to replay.")
+    ids: list[RowId] | None = Field(default=None, max_length=10_000, description="Dead letters to replay.")
     destination: str | None = Field(default=None, max_length=64, description="Replay this destination's dead letters.")
     all: bool = Field(default=False, description="Replay every dead letter (neither ids nor destination given).")
 
@@ -82,7 +83,7 @@ def destinations(hub: HubDep, actor: Supervisor) -> list[dict[str, Any]]:
 
 @router.get("/dead", response_model=list[DeadLetter], summary="Dead letters with their last error")
 def dead(hub: HubDep, actor: Supervisor, destination: Annotated[str | None, Query(max_length=64)] = None,
-         limit: Annotated[int, Query(ge=1, le=1000)] = 100, after: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+         limit: Annotated[int, Query(ge=1, le=1000)] = 100, after: Annotated[AfterId, Query()] = 0) -> list[dict[str, Any]]:
     return admin.dead_letters(hub, destination, limit, after)
 
 

@@ -15,6 +15,7 @@ from adapters.legacy_hotlines.candidates import CandidateNotFound, Candidates
 from adapters.legacy_hotlines.config import bridge_destination
 from adapters.legacy_hotlines.refusals import Refusal, RefusalNotFound, Refusals
 from hub.api.deps import HubDep, require_roles
+from hub.api.limits import AfterId, RowId
 from hub.api.problems import problem
 from hub.domain.access import Actor
 from hub.domain.model import Role
@@ -22,8 +23,8 @@ from hub.domain.model import Role
 router = APIRouter(prefix="/api/v1/legacy", tags=["legacy"])
 Supervisor = Annotated[Actor, Depends(require_roles(Role.SUPERVISOR))]
 Centre = Annotated[Actor, Depends(require_roles(Role.AGENT, Role.SUPERVISOR))]
-CandidateId = Annotated[int, Path(ge=1, description="The candidate's id from the list.")]
-RefusalId = Annotated[int, Path(ge=1, description="The refusal's id from the list.")]
+CandidateId = Annotated[RowId, Path(description="The candidate's id from the list.")]
+RefusalId = Annotated[RowId, Path(description="The refusal's id from the list.")]
 
 
 class Decision(BaseModel):
@@ -55,7 +56,7 @@ async def list_candidates(hub: HubDep, actor: Supervisor,
                           status: Annotated[str | None, Query(pattern="^(pending|confirmed|dismissed)$")] = "pending",
                           min_score: Annotated[float, Query(ge=0, le=1)] = 0.0,
                           limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                          after_id: Annotated[int, Query(ge=0, description="Page on: the last id seen.")] = 0) -> Any:
+                          after_id: Annotated[AfterId, Query(description="Page on: the last id seen.")] = 0) -> Any:
     rows = await run_in_threadpool(_candidates(hub).list, status, min_score, limit, after_id)
     return [r.as_json() for r in rows]
 
@@ -114,7 +115,7 @@ async def list_refusals(hub: HubDep, actor: Supervisor,
                         status: Annotated[str | None, Query(pattern="^(pending|taken|dismissed)$")] = "pending",
                         line: Annotated[str | None, Query(pattern=r"^\d{5}$")] = None,
                         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                        after_id: Annotated[int, Query(ge=0, description="Page on: the last id seen.")] = 0) -> Any:
+                        after_id: Annotated[AfterId, Query(description="Page on: the last id seen.")] = 0) -> Any:
     rows = await run_in_threadpool(_refusals(hub).list, status, line, limit, after_id)
     return [r.as_json() for r in rows]
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import hub
-from hub.api import admin, cases, problems
+from hub.api import admin, cases, limits, problems
 from hub.container import Hub
 from hub.db.migrate import migration_status
 
@@ -59,7 +59,8 @@ class _TooLarge(Exception):
 
 def create_app(hub_: Hub) -> FastAPI:
     app = FastAPI(title="12345 Hub", version=hub.__version__, description=API_DESCRIPTION,
-                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
+                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None,
+                  dependencies=[Depends(limits.refuse_unknown_input)])
     app.state.hub = hub_
     problems.install(app)
     app.include_router(cases.router)

@@ -14,7 +14,7 @@ from hub.api.deps import ActorDep, HubDep
 from hub.db.repository import CaseQuery, decode_cursor
 from hub.domain.access import view_for
 from hub.domain.commands import Command
-from hub.domain.model import Case, CaseDraft, CaseState, HistoryEntry, RequestType
+from hub.domain.model import Case, CaseDraft, CaseState, Channel, HistoryEntry, RequestType, normalise_phone
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
@@ -77,6 +77,9 @@ def list_cases(
     overdue: bool | None = None,
     due_before: datetime | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="Free text in title and content")] = None,
+    channel: Annotated[Channel | None, Query(description="How the case came in (受理渠道).")] = None,
+    phone: Annotated[str | None, Query(max_length=32, description="The caller's phone, exact (spaces ignored). "
+                                       "Outside the centre, a confidential (保密) caller's cases are never matched.")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CaseList:
@@ -87,9 +90,14 @@ def list_cases(
             raise RequestValidationError([{"loc": ("query", "cursor"), "msg": "not a cursor given by this list", "type": "value_error"}]) from None
     if due_before is not None and due_before.tzinfo is None:
         raise RequestValidationError([{"loc": ("query", "due_before"), "msg": "needs a timezone, e.g. 2026-12-01T00:00:00+08:00", "type": "value_error"}])
+    if phone is not None:
+        try:
+            phone = normalise_phone(phone)
+        except ValueError as exc:
+            raise RequestValidationError([{"loc": ("query", "phone"), "msg": str(exc), "type": "value_error"}]) from None
     query = CaseQuery(state=[s.value for s in state] if state else None, unit=unit, division=division,
                       request_type=type.value if type else None, overdue=overdue, due_before=due_before,
-                      text=q, cursor=cursor, limit=limit)
+                      text=q, channel=channel.value if channel else None, phone=phone, cursor=cursor, limit=limit)
     cases, next_cursor = hub.cases.list(query, actor)
     return CaseList(items=[_summary(c) for c in cases], next_cursor=next_cursor)
 
@@ -104,7 +112,7 @@ def get_history(hub: HubDep, actor: ActorDep, number: CaseNumber) -> list[Histor
     return hub.cases.history(number, actor)
 
 
-_IF_MATCH = re.compile(r'^(W/)?"?(\d+)"?$')
+_IF_MATCH = re.compile(r'^(W/)?"?(\d{1,9})"?$')  # a version, within the column's INTEGER
 
 
 @router.post("/{number}/actions", response_model=Case, summary="Act on a case (the lifecycle table decides)",

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from hub.api.deps import ActorDep, HubDep
+from hub.api.limits import INT32_MAX, AfterId, Offset
 from hub.domain.commands import Note, Text
 from hub.domain.model import Case
 from hub.knowledge.importer import ImportFormatError, decode, parse, run_import
@@ -61,7 +62,7 @@ class NewArticle(ArticleInput):
 
 
 class NewVersion(ArticleContent):
-    base_version: int = Field(ge=1, description="The latest version the edit starts from (optimistic concurrency).")
+    base_version: int = Field(ge=1, le=INT32_MAX, description="The latest version the edit starts from (optimistic concurrency).")
     note: Note = None
 
 
@@ -69,7 +70,7 @@ class ReviewStep(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: ReviewAction
-    version: int | None = Field(default=None, ge=1, description="Default: the latest version (retire: the published one).")
+    version: int | None = Field(default=None, ge=1, le=INT32_MAX, description="Default: the latest version (retire: the published one).")
     note: Note = None
 
 
@@ -137,7 +138,7 @@ def create_article(hub: HubDep, actor: ActorDep, body: NewArticle) -> Article:
 @router.get("/articles", response_model=list[Article], summary="List articles (drafts only for their unit and the centre)")
 def list_articles(hub: HubDep, actor: ActorDep, unit: Annotated[str | None, Query(max_length=32)] = None,
                   status: ArticleStatus | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                  offset: Annotated[int, Query(ge=0)] = 0) -> list[Article]:
+                  offset: Annotated[Offset, Query()] = 0) -> list[Article]:
     return _knowledge(hub).store.list(actor, unit, status, limit, offset)
 
 
@@ -206,7 +207,7 @@ async def import_articles(hub: HubDep, actor: ActorDep, request: Request) -> Imp
 
 
 @router.get("/changes", response_model=list[Change], summary="Change feed: publications and retirements, oldest first")
-def changes(hub: HubDep, actor: ActorDep, after: Annotated[int, Query(ge=0)] = 0,
+def changes(hub: HubDep, actor: ActorDep, after: Annotated[AfterId, Query()] = 0,
             limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[Change]:
     with hub.db.read() as s:
         rows = s.execute(select(KbChangeRow).where(KbChangeRow.id > after).order_by(KbChangeRow.id).limit(limit)).scalars()
