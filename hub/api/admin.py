@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from hub.api.deps import ActorDep, HubDep, require_roles
+from hub.api.problems import documented
 from hub.domain.access import Actor
 from hub.domain.model import Role
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/api/v1", tags=["reference"])
 CodeKind = Literal["request_types", "categories", "divisions", "units"]
 
 
-@router.get("/codes/{kind}", summary="The valid codes of one kind (from mappings/)")
+@router.get("/codes/{kind}", summary="The valid codes of one kind (from mappings/)", operation_id="listCodes")
 def codes(hub: HubDep, actor: ActorDep, kind: CodeKind) -> list[dict[str, Any]]:
     return hub.catalogue.codes(kind)
 
@@ -29,7 +30,7 @@ class WhoAmI(BaseModel):
     divisions: list[str]
 
 
-@router.get("/me", response_model=WhoAmI, summary="The party behind the key")
+@router.get("/me", response_model=WhoAmI, summary="The party behind the key", operation_id="getCaller")
 def me(actor: ActorDep) -> WhoAmI:
     return WhoAmI(party=actor.party, role=actor.role, unit_code=actor.unit_code, divisions=list(actor.divisions))
 
@@ -48,18 +49,21 @@ class OverrideIn(BaseModel):
 Supervisor = Annotated[Actor, Depends(require_roles(Role.SUPERVISOR))]
 
 
-@router.get("/calendar/overrides", response_model=list[Override], tags=["calendar"], summary="Operator overrides of the working-day calendar")
+@router.get("/calendar/overrides", response_model=list[Override], tags=["calendar"], summary="Operator overrides of the working-day calendar",
+            operation_id="listCalendarOverrides")
 def list_overrides(hub: HubDep, actor: ActorDep) -> list[Override]:
     return [Override(day=d, is_workday=w, note=n) for d, w, n in hub.calendars.overrides()]
 
 
-@router.put("/calendar/overrides/{day}", response_model=Override, tags=["calendar"], summary="Set a day as working or not")
+@router.put("/calendar/overrides/{day}", response_model=Override, tags=["calendar"], summary="Set a day as working or not",
+            operation_id="setCalendarOverride", responses=documented(403))
 def put_override(hub: HubDep, actor: Supervisor, day: date, body: OverrideIn) -> Override:
     hub.calendars.set(day, body.is_workday, body.note, actor.party, hub.clock.now())
     return Override(day=day, is_workday=body.is_workday, note=body.note)
 
 
-@router.delete("/calendar/overrides/{day}", status_code=204, tags=["calendar"], summary="Remove an override")
+@router.delete("/calendar/overrides/{day}", status_code=204, tags=["calendar"], summary="Remove an override",
+               operation_id="deleteCalendarOverride", responses=documented(403, 404))
 def delete_override(hub: HubDep, actor: Supervisor, day: date) -> None:
     if not hub.calendars.remove(day):
         raise HTTPException(404, f"no override for {day}")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import hub
@@ -57,6 +60,11 @@ class _TooLarge(Exception):
     pass
 
 
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(description="database, migrations: 'ok' or why not")
+
+
 def create_app(hub_: Hub) -> FastAPI:
     app = FastAPI(title="12345 Hub", version=hub.__version__, description=API_DESCRIPTION,
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None,
@@ -68,11 +76,13 @@ def create_app(hub_: Hub) -> FastAPI:
     for extension in hub_.routers:  # routers plugged in by features (outbox, adapters, ...)
         app.include_router(extension)  # type: ignore[arg-type]
 
-    @app.get("/api/v1/health", tags=["health"], summary="Liveness: the process answers")
+    @app.get("/api/v1/health", tags=["health"], summary="Liveness: the process answers", operation_id="checkHealth")
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/api/v1/ready", tags=["health"], summary="Readiness: database reachable and migrated")
+    @app.get("/api/v1/ready", tags=["health"], summary="Readiness: database reachable and migrated", operation_id="checkReadiness",
+             responses={200: {"model": Readiness, "description": "Ready"},
+                        503: {"model": Readiness, "description": "Not ready: the database is unreachable or not migrated"}})
     def ready(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}
         try:
@@ -85,5 +95,13 @@ def create_app(hub_: Hub) -> FastAPI:
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)
 
+    generated = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            problems.describe_problems(generated())  # fills app.openapi_schema in place
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=hub_.settings.max_body_bytes)
     return app
