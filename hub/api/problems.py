@@ -20,6 +20,7 @@ log = logging.getLogger("hub.api")
 
 PROBLEM_BASE = "https://12345-hub.example/problems/"
 MEDIA_TYPE = "application/problem+json"
+_UNREADABLE_BODY = "There was an error parsing the body"
 
 
 class FieldError(BaseModel):
@@ -165,6 +166,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:  # FastAPI's, for a body that is not UTF-8
+            return problem(422, "validation", "The request is not valid", "body: not readable as UTF-8 JSON", request,
+                           errors=[{"field": "body", "reason": "not readable as UTF-8 JSON"}])
         slug = {401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
                 413: "content-too-large", 415: "unsupported-media-type"}.get(exc.status_code, "http-error")
         return problem(exc.status_code, slug, str(exc.detail) if exc.status_code != 404 else "Not found",
