@@ -10,11 +10,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from hub.domain.model import Satisfaction
 
-Text = Annotated[str, Field(min_length=1, max_length=4000)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]  # never blank
 Note = Annotated[str | None, Field(default=None, max_length=2000)]
 UnitCode = Annotated[str, Field(min_length=1, max_length=32)]
 

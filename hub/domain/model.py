@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 
 class RequestType(StrEnum):
@@ -287,8 +287,9 @@ class CaseDraft(BaseModel):
     person: Person
     request_type: RequestType
     category_code: Annotated[str, Field(min_length=1, max_length=32)]
-    title: Annotated[str, Field(min_length=1, max_length=200)]
-    content: Annotated[str, Field(min_length=1)]
+    # Trimmed, and never blank: a case of spaces says nothing a unit could handle.
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    content: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
     place: Place
     urgency: Urgency = Urgency.NORMAL
 

@@ -57,6 +57,14 @@ def test_whitespace_only_strings_are_refused(api) -> None:
     _refused(unit.post("/api/v1/knowledge/articles", json={**ARTICLE, "tags": [" "]}), "body.tags.0")
     _refused(unit.post("/api/v1/knowledge/articles", json={**ARTICLE, "tags": ["好", "\u3000 \t"]}), "body.tags.1")
     _refused(unit.post("/api/v1/knowledge/articles", json={**ARTICLE, "title": "   "}), "body.title")
+    agent = api["agent"]
+    _refused(agent.post("/api/v1/cases", json=draft(title="   ")), "body.title")
+    _refused(agent.post("/api/v1/cases", json=draft(content=" \u3000\n ")), "body.content")
+    number = agent.post("/api/v1/cases", json=draft()).json()["number"]
+    _refused(agent.post(f"/api/v1/cases/{number}/actions", json={"action": "reject", "reason_code": "litigation", "reason": "  "}),
+             "body.reject.reason")
+    assert agent.get(f"/api/v1/cases/{number}").json()["state"] == "registered"
+    assert [c["number"] for c in agent.get("/api/v1/cases").json()["items"]] == [number]
     # Spaces around a tag are trimmed, not kept.
     ok = unit.post("/api/v1/knowledge/articles", json={**ARTICLE, "id": "TAG-1", "tags": [" 维权 ", "维权"]})
     assert ok.status_code == 201, ok.text
