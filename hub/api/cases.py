@@ -15,7 +15,9 @@ from hub.api.problems import documented
 from hub.db.repository import CaseQuery, decode_cursor
 from hub.domain.access import view_for
 from hub.domain.commands import Command
-from hub.domain.model import Case, CaseDraft, CaseState, Channel, HistoryEntry, RequestType, normalise_phone
+from hub.domain.model import (
+    Case, CaseDraft, CaseState, Channel, HistoryEntry, RequestType, normalise_phone, within_service_years,
+)
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
@@ -122,6 +124,11 @@ def list_cases(
             raise RequestValidationError([{"loc": ("query", "cursor"), "msg": "not a cursor given by this list", "type": "value_error"}]) from None
     if due_before is not None and due_before.tzinfo is None:
         raise RequestValidationError([{"loc": ("query", "due_before"), "msg": "needs a timezone, e.g. 2026-12-01T00:00:00+08:00", "type": "value_error"}])
+    if due_before is not None:
+        try:
+            within_service_years(due_before)
+        except ValueError as exc:
+            raise RequestValidationError([{"loc": ("query", "due_before"), "msg": str(exc), "type": "value_error"}]) from None
     if phone is not None:
         try:
             phone = normalise_phone(phone)

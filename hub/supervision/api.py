@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from hub.api.deps import ActorDep, HubDep
 from hub.api.problems import documented
 from hub.domain.errors import AccessDenied
-from hub.domain.model import Role
+from hub.domain.model import Role, within_service_years
 from hub.supervision.assessment import Assessment, Period
 from hub.supervision.export import to_csv, to_xlsx
 from hub.supervision.service import CENTRE, Supervision
@@ -36,7 +36,9 @@ def _service(request: Request) -> Supervision:
 
 def _period(label: str) -> Period:
     try:
-        return Period.parse(label)
+        period = Period.parse(label)
+        within_service_years(period.start)
+        return period
     except ValueError as exc:
         raise RequestValidationError([{"loc": ("query", "period"), "msg": str(exc), "type": "value_error"}]) from None
 

@@ -136,3 +136,19 @@ def test_phone_filter_never_finds_a_confidential_caller_outside_the_centre(api) 
     assert numbers(api["supervisor"], phone="13700137000") == {open_case, secret}
     assert numbers(api["yanjiang"], phone="13700137000") == {open_case}
     assert numbers(api["anyue"], phone="13700137000") == set()
+
+
+def test_times_outside_the_service_years_are_refused_not_overflowed(api) -> None:
+    agent, sup = api["agent"], api["supervisor"]
+    for moment in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"):
+        _refused(agent.post("/api/v1/cases", json=draft(**{"intake.received_at": moment})), "body.intake.received_at")
+        _refused(agent.get("/api/v1/cases", params={"due_before": moment}), "query.due_before")
+    for period in ("0001-01", "9999-12"):
+        _refused(sup.get("/api/v1/assessment", params={"period": period}), "query.period")
+        _refused(sup.get("/api/v1/assessment/export", params={"period": period}), "query.period")
+    number = agent.post("/api/v1/cases", json=draft()).json()["number"]
+    _refused(sup.post(f"/api/v1/cases/{number}/actions",
+                      json={"action": "supervise", "reason": "群众反映强烈", "response_due": "9999-12-31T23:59:59-12:00"}),
+             "body.supervise.response_due")
+    assert sup.get("/api/v1/assessment", params={"period": "2025-09"}).status_code == 200
+    assert [c["number"] for c in agent.get("/api/v1/cases").json()["items"]] == [number]
