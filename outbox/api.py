@@ -10,6 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.api.deps import HubDep, require_roles
+from hub.api.problems import documented
+from hub.api.limits import AfterId, RowId
 from hub.domain.access import Actor
 from hub.domain.model import Role
 from outbox import admin
@@ -49,7 +51,7 @@ class DeadLetter(BaseModel):
 class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[Annotated[int, Field(ge=1)]] | None = Field(default=None, max_length=10_000, description="Dead letters to replay.")
+    ids: list[RowId] | None = Field(default=None, max_length=10_000, description="Dead letters to replay.")
     destination: str | None = Field(default=None, max_length=64, description="Replay this destination's dead letters.")
     all: bool = Field(default=False, description="Replay every dead letter (neither ids nor destination given).")
 
@@ -75,32 +77,37 @@ def _known(hub: Any, destination: str) -> None:
         raise HTTPException(404, f"destination {destination!r} is neither configured nor holding messages")
 
 
-@router.get("/destinations", response_model=list[DestinationState], summary="Backlog, oldest age, dead letters and pause per destination")
+@router.get("/destinations", response_model=list[DestinationState], summary="Backlog, oldest age, dead letters and pause per destination",
+            operation_id="listDestinations", responses=documented(403))
 def destinations(hub: HubDep, actor: Supervisor) -> list[dict[str, Any]]:
     return admin.backlog(hub)
 
 
-@router.get("/dead", response_model=list[DeadLetter], summary="Dead letters with their last error")
+@router.get("/dead", response_model=list[DeadLetter], summary="Dead letters with their last error",
+            operation_id="listDeadLetters", responses=documented(403))
 def dead(hub: HubDep, actor: Supervisor, destination: Annotated[str | None, Query(max_length=64)] = None,
-         limit: Annotated[int, Query(ge=1, le=1000)] = 100, after: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+         limit: Annotated[int, Query(ge=1, le=1000)] = 100, after: Annotated[AfterId, Query()] = 0) -> list[dict[str, Any]]:
     return admin.dead_letters(hub, destination, limit, after)
 
 
-@router.post("/replay", response_model=Replayed, summary="Send dead letters again (same idempotency key)")
+@router.post("/replay", response_model=Replayed, summary="Send dead letters again (same idempotency key)",
+             operation_id="replayDeadLetters", responses=documented(403, 404, d404="No such destination"))
 def replay(hub: HubDep, actor: Supervisor, body: ReplayRequest) -> Replayed:
     if body.destination:
         _known(hub, body.destination)
     return Replayed(replayed=admin.replay(hub, body.ids, body.destination))
 
 
-@router.post("/destinations/{destination}/pause", response_model=DestinationState, summary="Stop delivering to a destination")
+@router.post("/destinations/{destination}/pause", response_model=DestinationState, summary="Stop delivering to a destination",
+             operation_id="pauseDestination", responses=documented(403, 404, d404="No such destination"))
 def pause(hub: HubDep, actor: Supervisor, destination: str, body: PauseRequest | None = None) -> dict[str, Any]:
     _known(hub, destination)
     admin.pause(hub, destination, (body.reason if body else None) or f"paused by {actor.party}")
     return _state(hub, destination)
 
 
-@router.post("/destinations/{destination}/resume", response_model=DestinationState, summary="Deliver to a destination again")
+@router.post("/destinations/{destination}/resume", response_model=DestinationState, summary="Deliver to a destination again",
+             operation_id="resumeDestination", responses=documented(403, 404, d404="No such destination"))
 def resume(hub: HubDep, actor: Supervisor, destination: str) -> dict[str, Any]:
     _known(hub, destination)
     admin.resume(hub, destination)
@@ -111,7 +118,8 @@ def _state(hub: Any, destination: str) -> dict[str, Any]:
     return next(d for d in admin.backlog(hub) if d["destination"] == destination)
 
 
-@metrics_router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@metrics_router.get("/metrics", summary="Prometheus metrics", response_class=Response, operation_id="getMetrics",
+                    responses={200: {"description": "The text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}})
 def metrics(hub: HubDep) -> Response:
     registry = hub.extras.get("metrics")
     body = generate_latest(registry) if registry is not None else b""  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ from adapters.county.intake import CountyIntake
 from adapters.county.refusals import TicketRefused, invalid
 from adapters.county.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from hub.api.deps import ActorDep, HubDep
-from hub.api.problems import MEDIA_TYPE
+from hub.api.problems import MEDIA_TYPE, documented
 
 router = APIRouter(prefix="/api/v1/counties", tags=["counties"])
 
@@ -47,10 +47,15 @@ def _json(raw: bytes) -> Any:
         raise invalid("body", f"not JSON: {exc}") from None
 
 
+_REFUSALS = documented(401, 403, 404, 409, 503, d401="No key, an unknown key, or a signature missing or wrong",
+                       d404="No such county, ticket or case", d503="The hub has no signing secret for this county")
+
+
 @router.post("/{county}/tickets", summary="Push one ticket, or a batch (a JSON array) with per-item results",
-             openapi_extra=_ANY_JSON,
-             responses={201: {"description": "Registered: the answer carries the hub's case number"},
-                        200: {"description": "Already held (same ticket id), or a batch's per-item results"}})
+             openapi_extra=_ANY_JSON, operation_id="pushCountyTickets",
+             responses={201: {"description": "Registered: the answer carries the hub's case number",
+                              "content": {"application/json": {"schema": {"type": "object"}}}},
+                        200: {"description": "Already held (same ticket id), or a batch's per-item results"}, **_REFUSALS})
 async def push_tickets(request: Request, hub: HubDep, actor: ActorDep, county: County, idempotency_key: IdemKey = None,
                        timestamp: Timestamp = None, signature: Signature = None) -> JSONResponse:
     intake = _intake(hub)
@@ -89,7 +94,8 @@ def _push_batch(intake: CountyIntake, cfg, actor, body: list[Any], key: str | No
     return results
 
 
-@router.get("/{county}/tickets/{ticket_id}", summary="The hub's view of a county ticket: case number, state and county status")
+@router.get("/{county}/tickets/{ticket_id}", summary="The hub's view of a county ticket: case number, state and county status",
+            operation_id="getCountyTicket", responses=documented(403, 404, d404="No such county or ticket"))
 async def read_ticket(request: Request, hub: HubDep, actor: ActorDep, county: County, ticket_id: TicketId) -> JSONResponse:
     intake = _intake(hub)
     try:
@@ -100,10 +106,10 @@ async def read_ticket(request: Request, hub: HubDep, actor: ActorDep, county: Co
     return JSONResponse(answer)
 
 
-@router.post("/{county}/tickets/{ticket_id}/updates", openapi_extra=_ANY_JSON,
+@router.post("/{county}/tickets/{ticket_id}/updates", openapi_extra=_ANY_JSON, operation_id="pushCountyTicketUpdate",
              summary="Report sign-off, progress, an extension or return request, or a reply on a county ticket",
              responses={200: {"description": "applied, or 'ignored: stale' / 'ignored: duplicate'"},
-                        409: {"description": "The case is closed, or the action is not allowed in its state"}})
+                        **_REFUSALS, 409: {"description": "The case is closed, or the action is not allowed in its state"}})
 async def push_update(request: Request, hub: HubDep, actor: ActorDep, county: County, ticket_id: TicketId,
                       timestamp: Timestamp = None, signature: Signature = None) -> JSONResponse:
     intake = _intake(hub)

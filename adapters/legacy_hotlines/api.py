@@ -15,6 +15,8 @@ from adapters.legacy_hotlines.candidates import CandidateNotFound, Candidates
 from adapters.legacy_hotlines.config import bridge_destination
 from adapters.legacy_hotlines.refusals import Refusal, RefusalNotFound, Refusals
 from hub.api.deps import HubDep, require_roles
+from hub.api.limits import AfterId, RowId
+from hub.api.problems import documented
 from hub.api.problems import problem
 from hub.domain.access import Actor
 from hub.domain.model import Role
@@ -22,8 +24,8 @@ from hub.domain.model import Role
 router = APIRouter(prefix="/api/v1/legacy", tags=["legacy"])
 Supervisor = Annotated[Actor, Depends(require_roles(Role.SUPERVISOR))]
 Centre = Annotated[Actor, Depends(require_roles(Role.AGENT, Role.SUPERVISOR))]
-CandidateId = Annotated[int, Path(ge=1, description="The candidate's id from the list.")]
-RefusalId = Annotated[int, Path(ge=1, description="The refusal's id from the list.")]
+CandidateId = Annotated[RowId, Path(description="The candidate's id from the list.")]
+RefusalId = Annotated[RowId, Path(description="The refusal's id from the list.")]
 
 
 class Decision(BaseModel):
@@ -50,12 +52,13 @@ def _candidates(hub: Any) -> Candidates:
     return hub.extras["legacy"]["candidates"]
 
 
-@router.get("/candidates", response_model=list[CandidateOut], summary="Duplicate candidates, highest id last")
+@router.get("/candidates", response_model=list[CandidateOut], summary="Duplicate candidates, highest id last",
+            operation_id="listDuplicateCandidates", responses=documented(403))
 async def list_candidates(hub: HubDep, actor: Supervisor,
                           status: Annotated[str | None, Query(pattern="^(pending|confirmed|dismissed)$")] = "pending",
                           min_score: Annotated[float, Query(ge=0, le=1)] = 0.0,
                           limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                          after_id: Annotated[int, Query(ge=0, description="Page on: the last id seen.")] = 0) -> Any:
+                          after_id: Annotated[AfterId, Query(description="Page on: the last id seen.")] = 0) -> Any:
     rows = await run_in_threadpool(_candidates(hub).list, status, min_score, limit, after_id)
     return [r.as_json() for r in rows]
 
@@ -72,13 +75,15 @@ async def _decide(request: Request, hub: Any, actor: Actor, candidate_id: int, b
 
 @router.post("/candidates/{candidate_id}/confirm", response_model=CandidateOut,
              summary="Confirm: merge the later case into the earlier where the lifecycle allows, else link them",
-             responses={404: {"description": "No such candidate"}, 409: {"description": "Already decided"}})
+             operation_id="confirmDuplicateCandidate",
+             responses=documented(403, 404, 409, d404="No such candidate", d409="Already decided"))
 async def confirm(request: Request, hub: HubDep, actor: Supervisor, candidate_id: CandidateId, body: Decision | None = None) -> Any:
     return await _decide(request, hub, actor, candidate_id, body, "confirm")
 
 
 @router.post("/candidates/{candidate_id}/dismiss", response_model=CandidateOut, summary="Dismiss: not the same request",
-             responses={404: {"description": "No such candidate"}, 409: {"description": "Already decided"}})
+             operation_id="dismissDuplicateCandidate",
+             responses=documented(403, 404, 409, d404="No such candidate", d409="Already decided"))
 async def dismiss(request: Request, hub: HubDep, actor: Supervisor, candidate_id: CandidateId, body: Decision | None = None) -> Any:
     return await _decide(request, hub, actor, candidate_id, body, "dismiss")
 
@@ -109,20 +114,22 @@ def _refusal_not_found(request: Request, exc: RefusalNotFound) -> JSONResponse:
 
 
 @router.get("/refusals", response_model=list[RefusalOut],
-            summary="Cases a 双号并行 line offered that the hub could not take, oldest first")
+            summary="Cases a 双号并行 line offered that the hub could not take, oldest first",
+            operation_id="listBridgeRefusals", responses=documented(403))
 async def list_refusals(hub: HubDep, actor: Supervisor,
                         status: Annotated[str | None, Query(pattern="^(pending|taken|dismissed)$")] = "pending",
                         line: Annotated[str | None, Query(pattern=r"^\d{5}$")] = None,
                         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                        after_id: Annotated[int, Query(ge=0, description="Page on: the last id seen.")] = 0) -> Any:
+                        after_id: Annotated[AfterId, Query(description="Page on: the last id seen.")] = 0) -> Any:
     rows = await run_in_threadpool(_refusals(hub).list, status, line, limit, after_id)
     return [r.as_json() for r in rows]
 
 
 @router.post("/refusals/{refusal_id}/retry", response_model=RefusalOut,
              summary="Take a refused case again with the line's mapping as the hub loaded it (fix the file, restart, retry)",
-             responses={404: {"description": "No such refusal"}, 409: {"description": "Already taken or dismissed, "
-                        "or the line has no bridge destination to acknowledge it"}})
+             operation_id="retryBridgeRefusal",
+             responses=documented(403, 404, 409, d404="No such refusal", d409="Already taken or dismissed, "
+                                  "or the line has no bridge destination to acknowledge it"))
 async def retry_refusal(request: Request, hub: HubDep, actor: Supervisor, refusal_id: RefusalId) -> Any:
     try:
         refusal: Refusal = await run_in_threadpool(_refusals(hub).pending, refusal_id)
@@ -139,7 +146,8 @@ async def retry_refusal(request: Request, hub: HubDep, actor: Supervisor, refusa
 
 @router.post("/refusals/{refusal_id}/dismiss", response_model=RefusalOut,
              summary="Dismiss a refused case (e.g. the line sent it in error); the note says why",
-             responses={404: {"description": "No such refusal"}, 409: {"description": "Already taken or dismissed"}})
+             operation_id="dismissBridgeRefusal",
+             responses=documented(403, 404, 409, d404="No such refusal", d409="Already taken or dismissed"))
 async def dismiss_refusal(request: Request, hub: HubDep, actor: Supervisor, refusal_id: RefusalId,
                           body: Decision | None = None) -> Any:
     try:
@@ -149,7 +157,8 @@ async def dismiss_refusal(request: Request, hub: HubDep, actor: Supervisor, refu
     return result.as_json()
 
 
-@router.get("/lines", summary="The legacy lines, their merge mode and domain")
+@router.get("/lines", summary="The legacy lines, their merge mode and domain", operation_id="listLegacyLines",
+            responses=documented(403))
 async def lines(hub: HubDep, actor: Centre) -> list[dict[str, Any]]:
     cfg, gaps = hub.extras["legacy"]["config"], hub.extras["legacy"]["unbridged"]
     return [{"line": e.line, "name_zh": e.name_zh, "mode": e.mode.value, "categories": list(e.categories),
@@ -159,7 +168,8 @@ async def lines(hub: HubDep, actor: Centre) -> list[dict[str, Any]]:
             for e in cfg.lines.values()]
 
 
-@router.get("/routing", summary="设分中心: the sub-centre unit for a category, if a line's sub-centre covers it")
+@router.get("/routing", summary="设分中心: the sub-centre unit for a category, if a line's sub-centre covers it",
+            operation_id="getSubCentreRouting", responses=documented(403))
 async def routing(hub: HubDep, actor: Centre,
                   category: Annotated[str, Query(pattern=r"^(\d{2}){1,4}$", description="Hub category code.")]) -> dict[str, Any]:
     cfg = hub.extras["legacy"]["config"]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from typing import Literal
+
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import hub
-from hub.api import admin, cases, problems
+from hub.api import admin, cases, limits, problems
 from hub.container import Hub
 from hub.db.migrate import migration_status
 
@@ -57,9 +60,15 @@ class _TooLarge(Exception):
     pass
 
 
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(description="database, migrations: 'ok' or why not")
+
+
 def create_app(hub_: Hub) -> FastAPI:
     app = FastAPI(title="12345 Hub", version=hub.__version__, description=API_DESCRIPTION,
-                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
+                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None,
+                  dependencies=[Depends(limits.refuse_unknown_input)])
     app.state.hub = hub_
     problems.install(app)
     app.include_router(cases.router)
@@ -67,11 +76,13 @@ def create_app(hub_: Hub) -> FastAPI:
     for extension in hub_.routers:  # routers plugged in by features (outbox, adapters, ...)
         app.include_router(extension)  # type: ignore[arg-type]
 
-    @app.get("/api/v1/health", tags=["health"], summary="Liveness: the process answers")
+    @app.get("/api/v1/health", tags=["health"], summary="Liveness: the process answers", operation_id="checkHealth")
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/api/v1/ready", tags=["health"], summary="Readiness: database reachable and migrated")
+    @app.get("/api/v1/ready", tags=["health"], summary="Readiness: database reachable and migrated", operation_id="checkReadiness",
+             responses={200: {"model": Readiness, "description": "Ready"},
+                        503: {"model": Readiness, "description": "Not ready: the database is unreachable or not migrated"}})
     def ready(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}
         try:
@@ -88,5 +99,13 @@ def create_app(hub_: Hub) -> FastAPI:
             body["calendar"] = admin.status_of(hub_).model_dump(mode="json")
         return JSONResponse(body, status_code=200 if ok else 503)
 
+    generated = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            problems.describe_problems(generated())  # fills app.openapi_schema in place
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=hub_.settings.max_body_bytes)
     return app

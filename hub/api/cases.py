@@ -11,10 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from hub.api.deps import ActorDep, HubDep
+from hub.api.problems import documented
 from hub.db.repository import CaseQuery, decode_cursor
 from hub.domain.access import view_for
 from hub.domain.commands import Command
-from hub.domain.model import Case, CaseDraft, CaseState, HistoryEntry, RequestType
+from hub.domain.model import (
+    Case, CaseDraft, CaseState, Channel, HistoryEntry, RequestType, normalise_phone, within_service_years,
+)
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
@@ -50,6 +53,35 @@ def _summary(case: Case) -> CaseSummary:
                        supervised=case.flags.supervised, created_at=case.created_at)
 
 
+# Examples in the document (Chinese sample data, as the hotline's own cases read).
+DRAFT_EXAMPLES = {
+    "phone": {"summary": "热线来电：噪音投诉", "value": {
+        "intake": {"channel": "phone", "received_at": "2025-09-26T09:58:00+08:00", "agent": "A017", "call_id": "CALL-20250926-0001"},
+        "person": {"name": "张三", "phone": "13800138000", "kind": "person"},
+        "request_type": "complaint", "category_code": "0101", "title": "小区噪音扰民",
+        "content": "雁江区某小区夜间施工噪音扰民，持续一周，请求处理。",
+        "place": {"address": "雁江区建设路12号", "division_code": "512002"}, "urgency": "normal"}},
+    "confidential": {"summary": "网站留言：保密的举报人", "value": {
+        "intake": {"channel": "web", "received_at": "2025-09-26T20:15:00+08:00"},
+        "person": {"name": "李四", "phone": "13900139000", "kind": "person", "confidential": True},
+        "request_type": "report", "category_code": "0201", "title": "超市销售过期食品",
+        "content": "安岳县某超市货架上有过期牛奶在售，请相关部门查处。",
+        "place": {"address": "安岳县岳阳镇", "division_code": "512021"}, "urgency": "normal"}},
+}
+ACTION_EXAMPLES = {
+    "accept": {"summary": "受理", "value": {"action": "accept", "note": "诉求清楚，予以受理"}},
+    "dispatch": {"summary": "派单：主办与协办单位", "value": {"action": "dispatch", "lead_unit": "ZY-SCJGJ", "co_units": ["ZY-RSJ"]}},
+    "reply": {"summary": "承办单位答复", "value": {"action": "reply", "text": "已责令施工方夜间停工，并处以罚款。"}},
+    "request_extension": {"summary": "申请延期", "value": {"action": "request_extension", "working_days": 5,
+                                                     "reason": "需协调多个部门现场核查"}},
+    "follow_up": {"summary": "回访", "value": {"action": "follow_up", "reached": True, "resolved": True, "satisfaction": "satisfied"}},
+}
+LIST_EXAMPLE = {"items": [{
+    "number": "ZY20250926000001", "version": 3, "state": "dispatched", "request_type": "complaint", "category_code": "0101",
+    "title": "小区噪音扰民", "division_code": "512002", "lead_unit": "ZY-SCJGJ", "due_at": "2025-10-17T18:00:00+08:00",
+    "overdue": False, "supervised": False, "created_at": "2025-09-26T10:00:00+08:00"}], "next_cursor": None}
+
+
 def _case_response(case: Case, status: int = 200, location: bool = False) -> Response:
     """Serialise straight from the model: the case was validated when it was built, and
     re-validating it against the response model would double the cost of intake."""
@@ -59,15 +91,17 @@ def _case_response(case: Case, status: int = 200, location: bool = False) -> Res
     return Response(case.model_dump_json(), status_code=status, media_type="application/json", headers=headers)
 
 
-@router.post("", status_code=201, response_model=Case, summary="Register a case (登记)",
-             responses={200: {"description": "Replay of an earlier request with the same Idempotency-Key", "model": Case}})
-def create_case(hub: HubDep, actor: ActorDep, draft: CaseDraft,
+@router.post("", status_code=201, response_model=Case, summary="Register a case (登记)", operation_id="registerCase",
+             responses={200: {"description": "Replay of an earlier request with the same Idempotency-Key", "model": Case},
+                        **documented(403, 409)})
+def create_case(hub: HubDep, actor: ActorDep, draft: Annotated[CaseDraft, Body(openapi_examples=DRAFT_EXAMPLES)],
                 idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None) -> Response:
     result = hub.cases.register(draft, actor, idempotency_key)
     return _case_response(view_for(actor, result.case), 201 if result.created else 200, location=True)
 
 
-@router.get("", response_model=CaseList, summary="List cases visible to the caller")
+@router.get("", response_model=CaseList, summary="List cases visible to the caller", operation_id="listCases",
+            responses={200: {"description": "A page of cases, newest first", "content": {"application/json": {"example": LIST_EXAMPLE}}}})
 def list_cases(
     hub: HubDep, actor: ActorDep,
     state: Annotated[list[CaseState] | None, Query()] = None,
@@ -77,6 +111,9 @@ def list_cases(
     overdue: bool | None = None,
     due_before: datetime | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="Free text in title and content")] = None,
+    channel: Annotated[Channel | None, Query(description="How the case came in (受理渠道).")] = None,
+    phone: Annotated[str | None, Query(max_length=32, description="The caller's phone, exact (spaces ignored). "
+                                       "Outside the centre, a confidential (保密) caller's cases are never matched.")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CaseList:
@@ -87,30 +124,42 @@ def list_cases(
             raise RequestValidationError([{"loc": ("query", "cursor"), "msg": "not a cursor given by this list", "type": "value_error"}]) from None
     if due_before is not None and due_before.tzinfo is None:
         raise RequestValidationError([{"loc": ("query", "due_before"), "msg": "needs a timezone, e.g. 2026-12-01T00:00:00+08:00", "type": "value_error"}])
+    if due_before is not None:
+        try:
+            within_service_years(due_before)
+        except ValueError as exc:
+            raise RequestValidationError([{"loc": ("query", "due_before"), "msg": str(exc), "type": "value_error"}]) from None
+    if phone is not None:
+        try:
+            phone = normalise_phone(phone)
+        except ValueError as exc:
+            raise RequestValidationError([{"loc": ("query", "phone"), "msg": str(exc), "type": "value_error"}]) from None
     query = CaseQuery(state=[s.value for s in state] if state else None, unit=unit, division=division,
                       request_type=type.value if type else None, overdue=overdue, due_before=due_before,
-                      text=q, cursor=cursor, limit=limit)
+                      text=q, channel=channel.value if channel else None, phone=phone, cursor=cursor, limit=limit)
     cases, next_cursor = hub.cases.list(query, actor)
     return CaseList(items=[_summary(c) for c in cases], next_cursor=next_cursor)
 
 
-@router.get("/{number}", response_model=Case, summary="Read a case")
+@router.get("/{number}", response_model=Case, summary="Read a case", operation_id="getCase", responses=documented(403, 404))
 def get_case(hub: HubDep, actor: ActorDep, number: CaseNumber) -> Response:
     return _case_response(view_for(actor, hub.cases.get(number, actor)))
 
 
-@router.get("/{number}/history", response_model=list[HistoryEntry], summary="The case's append-only history")
+@router.get("/{number}/history", response_model=list[HistoryEntry], summary="The case's append-only history",
+            operation_id="getCaseHistory", responses=documented(403, 404))
 def get_history(hub: HubDep, actor: ActorDep, number: CaseNumber) -> list[HistoryEntry]:
     return hub.cases.history(number, actor)
 
 
-_IF_MATCH = re.compile(r'^(W/)?"?(\d+)"?$')
+_IF_MATCH = re.compile(r'^(W/)?"?(\d{1,9})"?$')  # a version, within the column's INTEGER
 
 
 @router.post("/{number}/actions", response_model=Case, summary="Act on a case (the lifecycle table decides)",
-             responses={409: {"description": "Not allowed in this state or for this role, or a stale If-Match"}})
+             operation_id="actOnCase",
+             responses=documented(403, 404, 409, d409="Not allowed in this state or for this role, or a stale If-Match"))
 def act(hub: HubDep, actor: ActorDep, number: CaseNumber,
-        command: Annotated[Command, Body()],
+        command: Annotated[Command, Body(openapi_examples=ACTION_EXAMPLES)],
         if_match: Annotated[str | None, Header(alias="If-Match", description='The version read, e.g. "3"')] = None) -> Response:
     expected = None
     if if_match is not None:

@@ -19,6 +19,7 @@ log = logging.getLogger("hub.api")
 
 PROBLEM_BASE = "https://12345-hub.example/problems/"
 MEDIA_TYPE = "application/problem+json"
+_UNREADABLE_BODY = "There was an error parsing the body"
 
 
 class FieldError(BaseModel):
@@ -27,6 +28,13 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
+    """RFC 9457 problem details: every refusal the hub sends, whatever the operation."""
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "type": "https://12345-hub.example/problems/validation", "title": "The request is not valid", "status": 422,
+        "detail": "body.person.phone: not a Chinese mobile, landline or service number", "instance": "/api/v1/cases",
+        "errors": [{"field": "body.person.phone", "reason": "not a Chinese mobile, landline or service number"}]}]}}
+
     type: str
     title: str
     status: int
@@ -36,6 +44,59 @@ class Problem(BaseModel):
     state: str | None = None
     allowed_actions: list[str] | None = None
     valid_codes_at: str | None = None
+
+
+# What each refusal means, for the operations that declare it (`responses=documented(...)`).
+STATUS_MEANING = {
+    400: "The request could not be read",
+    401: "No API key, or a key the hub does not know (or revoked)",
+    403: "The key's party may not do this, or may not see this object",
+    404: "No such object (or not one this party may know of)",
+    409: "Refused by the object's state: the lifecycle, a stale version, a decision already made",
+    412: "A precondition header does not match",
+    413: "The body or a field is larger than the hub takes",
+    415: "The body's media type is not one this operation reads",
+    422: "A field, parameter or header is invalid, or a query parameter is unknown: `errors` names each",
+    429: "Too many requests: retry after the time given",
+    503: "The hub cannot answer now: retry later",
+}
+
+
+def documented(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: the problem answers it gives besides those every operation
+    of its kind gives (see `describe_problems`). A description overrides the default one
+    when passed as `d409="..."`."""
+    return {s: {"description": descriptions.get(f"d{s}", STATUS_MEANING[s])} for s in statuses}
+
+
+def describe_problems(spec: dict[str, Any]) -> dict[str, Any]:
+    """Makes the OpenAPI document say what the hub sends: every 4xx (and 503) an operation
+    declares is `application/problem+json` with the one Problem schema, in place of FastAPI's
+    default 422 shape. Added to each operation: 422 (every operation validates its query,
+    unknown parameters included), 401 where a key is required, 413 where there is a body."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(problem_schema.pop("$defs", {}))
+    schemas["Problem"] = problem_schema
+    content = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            generic = [422] + ([401] if operation.get("security") else []) + ([413] if "requestBody" in operation else [])
+            for status in generic:
+                responses.setdefault(str(status), {"description": STATUS_MEANING[status]})
+            for status, response in responses.items():
+                code = int(status)
+                if 400 <= code < 500 or (code == 503 and not response.get("content")):
+                    if code == 422:
+                        response["description"] = STATUS_MEANING[422]
+                    response["content"] = content
+            operation["responses"] = dict(sorted(responses.items()))
+    text = str(spec.get("paths"))
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f"/{unused}'" not in text:
+            schemas.pop(unused, None)
+    return spec
 
 
 def problem(status: int, slug: str, title: str, detail: str | None = None, request: Request | None = None,
@@ -100,6 +161,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:  # FastAPI's, for a body that is not UTF-8
+            return problem(422, "validation", "The request is not valid", "body: not readable as UTF-8 JSON", request,
+                           errors=[{"field": "body", "reason": "not readable as UTF-8 JSON"}])
         slug = {401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
                 413: "content-too-large", 415: "unsupported-media-type"}.get(exc.status_code, "http-error")
         return problem(exc.status_code, slug, str(exc.detail) if exc.status_code != 404 else "Not found",

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow
-from hub.domain.access import Actor
+from hub.domain.access import Actor, sees_confidential_person
 from hub.domain.clock import LOCAL_TZ
 from hub.domain.errors import CaseNotFound, RuleViolation, StaleCase
 from hub.domain.events import DomainEvent
@@ -37,6 +37,8 @@ class CaseQuery:
     overdue: bool | None = None
     due_before: datetime | None = None
     text: str | None = None
+    channel: str | None = None
+    phone: str | None = None  # normalised (normalise_phone): matched exactly
     cursor: str | None = None
     limit: int = 50
 
@@ -50,7 +52,7 @@ def decode_cursor(cursor: str) -> int:
     padded = cursor + "=" * (-len(cursor) % 4)
     data = json.loads(base64.urlsafe_b64decode(padded.encode()))
     row_id = data["id"]
-    if not isinstance(row_id, int) or row_id < 1:
+    if not isinstance(row_id, int) or isinstance(row_id, bool) or not 1 <= row_id <= 2**63 - 1:
         raise ValueError("bad cursor")
     return row_id
 
@@ -130,6 +132,12 @@ class CaseRepository:
             stmt = stmt.where(CaseRow.due_at.is_not(None), CaseRow.due_at < query.due_before)
         if query.text:
             stmt = stmt.where(CaseRow.search_text.contains(query.text, autoescape=True))
+        if query.channel:
+            stmt = stmt.where(CaseRow.channel == query.channel)
+        if query.phone:
+            stmt = stmt.where(CaseRow.doc[("person", "phone")].as_string() == query.phone)
+            if not sees_confidential_person(actor):
+                stmt = stmt.where(CaseRow.doc[("person", "confidential")].as_boolean() == False)  # noqa: E712
         if query.cursor:
             stmt = stmt.where(CaseRow.id < decode_cursor(query.cursor))
         rows = list(self.session.execute(stmt.order_by(CaseRow.id.desc()).limit(query.limit + 1)).scalars())

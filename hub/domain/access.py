@@ -112,10 +112,16 @@ def masked_person(person: Person) -> Person:
     return person.model_copy(update={"name": mask_name(person.name), "phone": mask_phone(person.phone)})
 
 
+def sees_confidential_person(actor: Actor) -> bool:
+    """保密: only the centre knows who called. Whoever does not see a person's phone may not
+    find the case by it either (a phone filter would reveal it)."""
+    return actor.role in (Role.AGENT, Role.SUPERVISOR, Role.SYSTEM)
+
+
 def view_for(actor: Actor, case: Case) -> Case:
     """The case as this actor may see it: the centre sees all; others see a confidential
     person masked (保密 means only the centre knows who called)."""
-    if actor.role in (Role.AGENT, Role.SUPERVISOR, Role.SYSTEM):
+    if sees_confidential_person(actor):
         return case
     if case.person.confidential:
         return case.model_copy(update={"person": masked_person(case.person)})

@@ -10,11 +10,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from hub.domain.model import Satisfaction
+from hub.domain.model import Satisfaction, within_service_years
 
-Text = Annotated[str, Field(min_length=1, max_length=4000)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]  # never blank
 Note = Annotated[str | None, Field(default=None, max_length=2000)]
 UnitCode = Annotated[str, Field(min_length=1, max_length=32)]
 
@@ -160,7 +160,7 @@ def _aware(value: datetime | None) -> datetime | None:
     # A naive time would be read in the server's zone: refuse it rather than guess.
     if value is not None and (value.tzinfo is None or value.utcoffset() is None):
         raise ValueError("needs a timezone, e.g. 2025-10-09T17:00:00+08:00")
-    return value
+    return value if value is None else within_service_years(value)
 
 
 class Supervise(_Command):

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 
 class RequestType(StrEnum):
@@ -101,9 +101,20 @@ class ExternalRef(BaseModel):
     external_id: Annotated[str, Field(min_length=1, max_length=128)]
 
 
+SERVICE_YEARS = (1970, 2199)
+
+
+def within_service_years(value: datetime) -> datetime:
+    """A time a client gives the hub lies in years the hub can compute with: year 1 or 9999
+    overflows as soon as it is moved to UTC or a deadline is added."""
+    if not SERVICE_YEARS[0] <= value.year <= SERVICE_YEARS[1]:
+        raise ValueError(f"outside the years {SERVICE_YEARS[0]}-{SERVICE_YEARS[1]}")
+    return value
+
+
 class Intake(BaseModel):
     channel: Channel
-    received_at: datetime
+    received_at: Annotated[datetime, AfterValidator(within_service_years)]
     agent: str | None = Field(default=None, max_length=64)
     call_id: str | None = Field(default=None, max_length=128, description="Call or recording id.")
 
@@ -301,8 +312,9 @@ class CaseDraft(BaseModel):
     person: Person
     request_type: RequestType
     category_code: Annotated[str, Field(min_length=1, max_length=32)]
-    title: Annotated[str, Field(min_length=1, max_length=200)]
-    content: Annotated[str, Field(min_length=1)]
+    # Trimmed, and never blank: a case of spaces says nothing a unit could handle.
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    content: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
     place: Place
     urgency: Urgency = Urgency.NORMAL
 

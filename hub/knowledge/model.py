@@ -13,13 +13,14 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 ARTICLE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$"
 _CITATION = re.compile(r"^(?P<id>[A-Za-z0-9][A-Za-z0-9_.-]{0,47})@(?P<version>[1-9]\d{0,5})$")
 
 ArticleId = Annotated[str, Field(pattern=ARTICLE_ID, description="Stable id; letters, digits, '.', '_' and '-'.")]
-Tag = Annotated[str, Field(min_length=1, max_length=32)]
+# Stripped before the length check: a tag of spaces only is refused, not stored empty.
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 
 
 class ArticleKind(StrEnum):

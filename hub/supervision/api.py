@@ -14,8 +14,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from hub.api.deps import ActorDep, HubDep
+from hub.api.problems import documented
 from hub.domain.errors import AccessDenied
-from hub.domain.model import Role
+from hub.domain.model import Role, within_service_years
 from hub.supervision.assessment import Assessment, Period
 from hub.supervision.export import to_csv, to_xlsx
 from hub.supervision.service import CENTRE, Supervision
@@ -35,12 +36,15 @@ def _service(request: Request) -> Supervision:
 
 def _period(label: str) -> Period:
     try:
-        return Period.parse(label)
+        period = Period.parse(label)
+        within_service_years(period.start)
+        return period
     except ValueError as exc:
         raise RequestValidationError([{"loc": ("query", "period"), "msg": str(exc), "type": "value_error"}]) from None
 
 
 @router.get("/assessment", response_model=Assessment, summary="考核: a unit's, a county's or the city's figures for a month",
+            operation_id="getAssessment", responses=documented(403),
             description="Each figure carries its numerator, denominator, value and the case history lines "
                         "behind it. Formulas: docs/supervision.md.")
 def assessment(request: Request, actor: ActorDep, period: PeriodQ, unit: UnitQ = None, county: CountyQ = None) -> Assessment:
@@ -51,7 +55,9 @@ def assessment(request: Request, actor: ActorDep, period: PeriodQ, unit: UnitQ =
 
 
 @router.get("/assessment/export", summary="考核 export: the total and one row per unit, as CSV or XLSX",
-            responses={200: {"content": {"text/csv": {}, XLSX: {}}, "description": "The file"}})
+            operation_id="exportAssessment", response_class=Response,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}, XLSX: {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "The file"}, **documented(403)})
 def assessment_export(request: Request, actor: ActorDep, period: PeriodQ, unit: UnitQ = None, county: CountyQ = None,
                       format: Annotated[Literal["csv", "xlsx"], Query()] = "csv") -> Response:
     service = _service(request)
@@ -83,7 +89,8 @@ class SupervisedOut(BaseModel):
     chased: int
 
 
-@router.get("/supervision", response_model=list[SupervisedOut], summary="督办: supervised cases and their response due")
+@router.get("/supervision", response_model=list[SupervisedOut], summary="督办: supervised cases and their response due",
+            operation_id="listSupervisedCases", responses=documented(403))
 def supervision(request: Request, hub: HubDep, actor: ActorDep, unit: UnitQ = None,
                 open: Annotated[bool, Query(description="Only cases a unit still holds.")] = True,
                 limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[SupervisedOut]:
