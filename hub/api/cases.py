@@ -15,6 +15,7 @@ from hub.db.repository import CaseQuery, decode_cursor
 from hub.domain.access import view_for
 from hub.domain.commands import Command
 from hub.domain.model import Case, CaseDraft, CaseState, HistoryEntry, RequestType
+from hub.records.privacy import record_read
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
@@ -96,12 +97,16 @@ def list_cases(
 
 @router.get("/{number}", response_model=Case, summary="Read a case")
 def get_case(hub: HubDep, actor: ActorDep, number: CaseNumber) -> Response:
-    return _case_response(view_for(actor, hub.cases.get(number, actor)))
+    case = hub.cases.get(number, actor)
+    record_read(hub.db, actor, case, "GET /api/v1/cases/{number}", hub.clock.now())  # 保密: audited
+    return _case_response(view_for(actor, case))
 
 
 @router.get("/{number}/history", response_model=list[HistoryEntry], summary="The case's append-only history")
 def get_history(hub: HubDep, actor: ActorDep, number: CaseNumber) -> list[HistoryEntry]:
-    return hub.cases.history(number, actor)
+    case = hub.cases.get(number, actor)
+    record_read(hub.db, actor, case, "GET /api/v1/cases/{number}/history", hub.clock.now())  # 保密: audited
+    return case.history
 
 
 _IF_MATCH = re.compile(r'^(W/)?"?(\d+)"?$')
@@ -118,4 +123,6 @@ def act(hub: HubDep, actor: ActorDep, number: CaseNumber,
         if not m:
             raise RequestValidationError([{"loc": ("header", "If-Match"), "msg": 'expected a case version such as "3"', "type": "value_error"}])
         expected = int(m.group(2))
-    return _case_response(view_for(actor, hub.cases.act(number, command, actor, expected)))
+    case = hub.cases.act(number, command, actor, expected)
+    record_read(hub.db, actor, case, "POST /api/v1/cases/{number}/actions", hub.clock.now())  # 保密: audited
+    return _case_response(view_for(actor, case))

@@ -15,6 +15,7 @@ class _Feature:
     name = "records"
 
     def install(self, hub: "Hub") -> None:
+        from hub.records import tables  # noqa: F401  (registers the audit table)
         from hub.records.retention import RetentionWorker
 
         hub.workers.append(RetentionWorker(hub))
@@ -33,6 +34,18 @@ class _Feature:
         run = ret.add_parser("run", help="one retention pass now")
         run.add_argument("--dry-run", action="store_true", help="list the cases that would be erased; change nothing")
         run.set_defaults(func=_cmd_retention_run)
+        pv = sub.add_parser("privacy", help="personal data on request (个人信息保护法)").add_subparsers(
+            dest="privacy_command", required=True)
+        ex = pv.add_parser("export", help="everything the hub holds about one phone number, as JSON (subject access)")
+        ex.add_argument("--phone", required=True)
+        ex.add_argument("--out", required=True, help="file to write")
+        ex.set_defaults(func=_cmd_privacy_export)
+        rd = pv.add_parser("reads", help="who read confidential (保密) cases through the API, oldest first")
+        rd.add_argument("--case", help="one case number")
+        rd.add_argument("--party", help="one party")
+        rd.add_argument("--limit", type=int, default=1000)
+        rd.add_argument("--json", action="store_true", help="one JSON array instead of lines")
+        rd.set_defaults(func=_cmd_privacy_reads)
 
 
 def _cmd_backup(args: argparse.Namespace) -> int:
@@ -92,6 +105,50 @@ def _cmd_retention_run(args: argparse.Namespace) -> int:
         return 0
     finally:
         hub.close()
+
+
+def _cmd_privacy_export(args: argparse.Namespace) -> int:
+    import json
+
+    from hub.domain.model import normalise_phone
+    from hub.records.privacy import subject_access
+    from hub.runtime import open_hub
+
+    try:
+        normalise_phone(args.phone)
+    except ValueError as exc:
+        print(f"hotline-hub privacy export: --phone: {exc}", file=sys.stderr)
+        return 2
+    hub = open_hub()
+    try:
+        body = subject_access(hub, args.phone)
+    finally:
+        hub.close()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(body, ensure_ascii=False, indent=2), encoding="utf-8")
+    # The number itself is personal data: the console names only the count and the file.
+    print(f"wrote {out}: {len(body['cases'])} cases")
+    return 0
+
+
+def _cmd_privacy_reads(args: argparse.Namespace) -> int:
+    import json
+
+    from hub.records.privacy import list_reads
+    from hub.runtime import open_hub
+
+    hub = open_hub()
+    try:
+        reads = list_reads(hub.db, args.case, args.party, args.limit)
+    finally:
+        hub.close()
+    if args.json:
+        print(json.dumps([r.__dict__ | {"at": r.at.isoformat()} for r in reads], ensure_ascii=False, indent=2))
+        return 0
+    for r in reads:
+        print(f"{r.at:%Y-%m-%dT%H:%M:%SZ}  {r.case_number}  {r.party:<20} {r.role:<10} {r.route}")
+    return 0
 
 
 feature = _Feature()
