@@ -59,3 +59,17 @@ def test_the_reads_command(api, hub, monkeypatch, capsys) -> None:
                    f"GET /api/v1/cases/{{number}}"]
     assert main(["privacy", "reads", "--party", "nobody", "--json"]) == 0
     assert capsys.readouterr().out.strip() == "[]"
+
+
+def test_the_direct_answer_route_is_recorded_too(api, hub) -> None:
+    from tests.e2e.test_knowledge_api import _published
+
+    aid = _published(api)["id"]
+    secret = _create(api["agent"], request_type="enquiry", category_code="0201",
+                     person={"name": "王五", "phone": "13700137000", "confidential": True})
+    assert api["agent"].post(f"/api/v1/cases/{secret}/actions", json={"action": "accept"}).status_code == 200
+    answered = api["agent"].post(f"/api/v1/cases/{secret}/answer",
+                                 json={"answer": "您可以拨打12315投诉。", "articles": [f"{aid}@1"]})
+    assert answered.status_code == 200, answered.text
+    assert [r.route for r in list_reads(hub.db, secret)] == [
+        "POST /api/v1/cases/{number}/actions", "POST /api/v1/cases/{number}/answer"]
