@@ -36,7 +36,8 @@ def sqlite_path(database_url: str) -> Path:
     """The file of a sqlite:/// URL; BackupError for PostgreSQL or an in-memory database."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        raise BackupError("the database is PostgreSQL: back it up with pg_dump (docs/operations.md, 'Backing up')")
+        raise BackupError("the database is PostgreSQL: back it up with pg_dump and restore with pg_restore "
+                          "(docs/operations.md, 'Backing up' and 'Restoring')")
     if not url.database or url.database == ":memory:":
         raise BackupError("an in-memory database cannot be backed up")
     return Path(url.database)

@@ -144,6 +144,8 @@ def test_restore_refuses_a_file_that_is_not_a_hub_backup(tmp_path: Path) -> None
 def test_postgresql_is_sent_to_pg_dump(tmp_path: Path) -> None:
     with pytest.raises(BackupError, match="pg_dump"):
         backup("postgresql+psycopg://postgres@127.0.0.1:5432/hub", tmp_path, None)  # type: ignore[arg-type]
+    with pytest.raises(BackupError, match="pg_restore"):
+        restore(tmp_path / "any.db", "postgresql+psycopg://postgres@127.0.0.1:5432/hub")
 
 
 def test_the_commands(sqlite_template, tmp_path: Path, monkeypatch, capsys, clock) -> None:
