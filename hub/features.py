@@ -26,6 +26,7 @@ FEATURES: list[str] = [
     "hub.knowledge.feature",
     "hub.supervision.feature",
     "adapters.legacy_hotlines.feature",
+    "hub.records.feature",
 ]
 
 

@@ -100,6 +100,17 @@ class OutboxSettings(BaseModel):
     metrics_host: str = Field(default="127.0.0.1", description="Address the relay's metrics endpoint listens on.")
 
 
+class RetentionSettings(BaseModel):
+    """How long the hub keeps callers' personal data (个人信息保护法; docs/operations.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    archived_years: int = Field(default=3, ge=1, le=100, description="Years after a case is archived (归档) "
+                                "before its caller's name, phone, address, coordinates and attachment references "
+                                "are erased. Set it to your local rule; 3 is this repository's placeholder, not a law.")
+    interval_hours: float = Field(default=24.0, ge=1, description="Hours between retention passes of the scheduler.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_", env_nested_delimiter="__", extra="forbid")
 
@@ -120,6 +131,7 @@ class Settings(BaseSettings):
     destinations: dict[str, DestinationConfig] = Field(default_factory=dict)
     supervision: SupervisionSettings = Field(default_factory=SupervisionSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     bootstrap_key: SecretStr | None = Field(default=None, description="A supervisor key created at start if no key exists (sandbox).")
 
     @field_validator("mappings_dir")

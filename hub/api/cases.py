@@ -18,6 +18,7 @@ from hub.domain.commands import Command
 from hub.domain.model import (
     Case, CaseDraft, CaseState, Channel, HistoryEntry, RequestType, normalise_phone, within_service_years,
 )
+from hub.records.privacy import record_read
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
@@ -143,13 +144,17 @@ def list_cases(
 
 @router.get("/{number}", response_model=Case, summary="Read a case", operation_id="getCase", responses=documented(403, 404))
 def get_case(hub: HubDep, actor: ActorDep, number: CaseNumber) -> Response:
-    return _case_response(view_for(actor, hub.cases.get(number, actor)))
+    case = hub.cases.get(number, actor)
+    record_read(hub.db, actor, case, "GET /api/v1/cases/{number}", hub.clock.now())  # 保密: audited
+    return _case_response(view_for(actor, case))
 
 
 @router.get("/{number}/history", response_model=list[HistoryEntry], summary="The case's append-only history",
             operation_id="getCaseHistory", responses=documented(403, 404))
 def get_history(hub: HubDep, actor: ActorDep, number: CaseNumber) -> list[HistoryEntry]:
-    return hub.cases.history(number, actor)
+    case = hub.cases.get(number, actor)
+    record_read(hub.db, actor, case, "GET /api/v1/cases/{number}/history", hub.clock.now())  # 保密: audited
+    return case.history
 
 
 _IF_MATCH = re.compile(r'^(W/)?"?(\d{1,9})"?$')  # a version, within the column's INTEGER
@@ -167,4 +172,6 @@ def act(hub: HubDep, actor: ActorDep, number: CaseNumber,
         if not m:
             raise RequestValidationError([{"loc": ("header", "If-Match"), "msg": 'expected a case version such as "3"', "type": "value_error"}])
         expected = int(m.group(2))
-    return _case_response(view_for(actor, hub.cases.act(number, command, actor, expected)))
+    case = hub.cases.act(number, command, actor, expected)
+    record_read(hub.db, actor, case, "POST /api/v1/cases/{number}/actions", hub.clock.now())  # 保密: audited
+    return _case_response(view_for(actor, case))

@@ -250,7 +250,9 @@ def suggestions(hub: HubDep, actor: ActorDep, number: CaseNumber,
                   operation_id="answerCaseDirectly", responses=documented(403, 404, 409))
 def answer_directly(hub: HubDep, actor: ActorDep, number: CaseNumber, body: DirectAnswer) -> Response:
     from hub.domain.access import view_for
+    from hub.records.privacy import record_read
 
     case = _knowledge(hub).answers.answer(number, body.answer, body.articles, actor, body.note)
+    record_read(hub.db, actor, case, "POST /api/v1/cases/{number}/answer", hub.clock.now())  # 保密: audited
     return Response(view_for(actor, case).model_dump_json(), media_type="application/json",
                     headers={"ETag": f'"{case.version}"'})

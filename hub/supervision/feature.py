@@ -74,12 +74,20 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
             for line in result.warned + result.overdue + result.supervised + result.closed + result.recounted:
                 print(f"  {line}")
             return 0
+        from hub.records.retention import RetentionWorker
+
+        # The scheduler process also runs the daily retention pass (docs/operations.md).
+        retention = [w for w in hub.workers if isinstance(w, RetentionWorker)]
         scheduler.start()
+        for worker in retention:
+            worker.start()
         print(f"scheduler running every {hub.settings.supervision.scheduler_interval_seconds:g}s; Ctrl-C stops it")
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
             pass
+        for worker in retention:
+            worker.stop()
         scheduler.stop()
         return 0
     finally:

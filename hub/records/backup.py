@@ -1,0 +1,121 @@
+"""Backing up and restoring the embedded SQLite database.
+
+A backup is taken with SQLite's online backup API: it copies a consistent snapshot of the
+database (the last committed transaction when the copy started, WAL included) while the hub
+keeps serving; writers are not stopped. The copy is checked (`PRAGMA integrity_check`) before
+it is named as done. PostgreSQL is backed up with its own tools (pg_dump); see
+docs/operations.md.
+
+A restore copies a backup file into the target database with the same API. It refuses a
+target that already holds a database unless told to overwrite it (`force`): the target may
+be the live database of a running hub.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+
+class BackupError(Exception):
+    """A backup or restore that cannot be done; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    path: Path
+    cases: int
+    migration: str | None
+
+
+def sqlite_path(database_url: str) -> Path:
+    """The file of a sqlite:/// URL; BackupError for PostgreSQL or an in-memory database."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        raise BackupError("the database is PostgreSQL: back it up with pg_dump and restore with pg_restore "
+                          "(docs/operations.md, 'Backing up' and 'Restoring')")
+    if not url.database or url.database == ":memory:":
+        raise BackupError("an in-memory database cannot be backed up")
+    return Path(url.database)
+
+
+def backup_name(now: datetime) -> str:
+    return f"hub-{now.strftime('%Y%m%dT%H%M%S%fZ')}.db"
+
+
+def backup(database_url: str, directory: Path, now: datetime) -> BackupResult:
+    """Write a consistent copy of the live database into `directory` (created if missing);
+    `now` (UTC) names the file."""
+    source = sqlite_path(database_url)
+    if not source.is_file():
+        raise BackupError(f"no database at {source}")
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / backup_name(now)
+    if target.exists():
+        raise BackupError(f"{target} exists already")
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    try:
+        dst = sqlite3.connect(partial)
+        try:
+            src.backup(dst)  # all pages in one step: one snapshot, whatever writers do meanwhile
+            dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+            _check(dst, partial)
+            result = BackupResult(target, *_summary(dst))
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    partial.rename(target)
+    return result
+
+
+def restore(backup_file: Path, database_url: str, *, force: bool = False) -> BackupResult:
+    """Copy `backup_file` into the database of `database_url` (a new file, or with `force`
+    over an existing one)."""
+    target = sqlite_path(database_url)
+    if not backup_file.is_file():
+        raise BackupError(f"no backup file {backup_file}")
+    src = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)
+    try:
+        _check(src, backup_file)
+        summary = _summary(src)
+        if summary[1] is None:
+            raise BackupError(f"{backup_file} is not a backup of the hub (no migration version in it)")
+        if target.exists() and target.stat().st_size > 0 and not force:
+            raise BackupError(f"{target} exists and may be the database of a running hub; stop the hub and "
+                              "pass --force to overwrite it, or restore to a new file (--to)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        dst = sqlite3.connect(target, timeout=30)
+        try:
+            src.backup(dst)  # page by page inside one write transaction: readers see old or new, never a mix
+            dst.execute("PRAGMA journal_mode=WAL")  # as the hub opens it
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    return BackupResult(target, *summary)
+
+
+def _check(conn: sqlite3.Connection, path: Path) -> None:
+    try:
+        verdict = conn.execute("PRAGMA integrity_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"{path} is not a SQLite database: {exc}") from None
+    if verdict != "ok":
+        raise BackupError(f"{path} fails SQLite's integrity check: {verdict}")
+
+
+def _summary(conn: sqlite3.Connection) -> tuple[int, str | None]:
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    cases = conn.execute("SELECT count(*) FROM cases").fetchone()[0] if "cases" in tables else 0
+    version = None
+    if "alembic_version" in tables:
+        versions = sorted(r[0] for r in conn.execute("SELECT version_num FROM alembic_version"))
+        version = ",".join(versions) or None
+    return cases, version

@@ -1,0 +1,158 @@
+"""Retention of personal data (个人信息保护法: kept only as long as needed).
+
+A case archived (归档) for `retention.archived_years` years loses its caller's name and
+phone, its address and coordinates and its attachment references: they are erased, not
+masked, so nothing can bring them back. What statistics need stays: type, category,
+division, dates, units, the reply and the follow-ups' satisfaction. Each erasure appends a
+line to the case history (action `erase_personal_data`, by the hub) naming the fields.
+
+The erasure is not a lifecycle action: the state does not move, no party asks for it and
+nothing is sent to a peer, so it is written here, through the repository, with the same
+optimistic version check as every change (a case that moved meanwhile is looked at again on
+the next run).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from hub.db.models import CaseRow
+from hub.db.repository import CaseRepository
+from hub.domain.clock import LOCAL_TZ
+from hub.domain.errors import StaleCase
+from hub.domain.model import Case, CaseState, HistoryEntry, Role
+from hub.leases import Lease, LeasedWorker
+
+if TYPE_CHECKING:
+    from hub.container import Hub
+
+log = logging.getLogger("hub.retention")
+
+ERASE_ACTION = "erase_personal_data"
+ERASER = "hub-retention"
+LEASE_NAME = "retention"
+
+
+def erasure_due(archived_at: datetime, years: int) -> datetime:
+    """When the personal data of a case archived at `archived_at` is to be erased: the same
+    local date and time `years` later (29 February falls to 28 February)."""
+    local = archived_at.astimezone(LOCAL_TZ)
+    try:
+        return local.replace(year=local.year + years)
+    except ValueError:  # 29 February into a year without one
+        return local.replace(year=local.year + years, day=28)
+
+
+def personal_fields(case: Case) -> list[str]:
+    """The personal fields the case still holds, by their paths."""
+    present = []
+    if case.person.name:
+        present.append("person.name")
+    if case.person.phone:
+        present.append("person.phone")
+    if case.place.address:
+        present.append("place.address")
+    if case.place.longitude is not None or case.place.latitude is not None:
+        present.append("place.coordinates")
+    if case.links.attachments:
+        present.append("links.attachments")
+    return present
+
+
+def erased(case: Case, now: datetime, years: int) -> Case:
+    """The case without its personal data, one version on, its history saying so."""
+    fields = personal_fields(case)
+    new = case.model_copy(deep=True)
+    new.person.name = None
+    new.person.phone = None
+    new.place.address = None
+    new.place.longitude = None
+    new.place.latitude = None
+    new.links.attachments = []
+    new.version = case.version + 1
+    new.updated_at = now
+    new.history.append(HistoryEntry(
+        seq=len(new.history) + 1, at=now, actor=ERASER, role=Role.SYSTEM, action=ERASE_ACTION,
+        from_state=case.state, to_state=case.state,
+        note=f"归档满 {years} 年, 个人信息已删除 (archived {years} years: personal data erased)",
+        data={"fields": fields, "archived_at": case.outcome.archived_at.isoformat() if case.outcome.archived_at else None}))
+    return new
+
+
+@dataclass
+class RetentionResult:
+    leased: bool = True
+    erased: list[str] = field(default_factory=list)  # case numbers (or due, on a dry run)
+    skipped: list[str] = field(default_factory=list)  # "number: why"
+
+
+class Retention:
+    def __init__(self, hub: "Hub") -> None:
+        self.hub = hub
+        self.years = hub.settings.retention.archived_years
+
+    def due_cases(self, now: datetime) -> list[Case]:
+        """Archived cases past their retention that still hold personal data, oldest first."""
+        found: list[Case] = []
+        last_id = 0
+        while True:
+            with self.hub.db.read() as s:
+                rows = list(s.execute(select(CaseRow).where(CaseRow.state == CaseState.ARCHIVED.value, CaseRow.id > last_id)
+                                      .order_by(CaseRow.id).limit(500)).scalars())
+            if not rows:
+                return found
+            last_id = rows[-1].id
+            for row in rows:
+                case = Case.model_validate({**row.doc, "history": []})
+                archived = case.outcome.archived_at
+                if archived is not None and now >= erasure_due(archived, self.years) and personal_fields(case):
+                    found.append(case)
+
+    def run(self, dry_run: bool = False) -> RetentionResult:
+        now = self.hub.clock.now()
+        result = RetentionResult()
+        for due in self.due_cases(now):
+            if dry_run:
+                result.erased.append(due.number)
+                continue
+            try:
+                with self.hub.db.write() as s:
+                    repo = CaseRepository(s)
+                    case = repo.get(due.number)
+                    if case.state is not CaseState.ARCHIVED or not personal_fields(case):
+                        continue
+                    repo.save(erased(case, now, self.years), case.version)
+            except StaleCase as exc:
+                result.skipped.append(f"{due.number}: {exc}")
+                continue
+            result.erased.append(due.number)
+        if result.erased and not dry_run:
+            log.info("retention: personal data erased from %d archived cases", len(result.erased))
+        return result
+
+
+class RetentionWorker(LeasedWorker):
+    """Runs the retention once per `retention.interval_hours` (a day by default) in one
+    process at a time (the lease), beside the scheduler."""
+
+    name = "retention"
+
+    def __init__(self, hub: "Hub", holder: str | None = None) -> None:
+        self.retention = Retention(hub)
+        self.cfg = hub.settings.retention
+        # The lease outlives the interval: a second process does not run a day's pass again.
+        self.lease = Lease(hub.db, hub.clock, LEASE_NAME, timedelta(hours=self.cfg.interval_hours) * 2, holder)
+        super().__init__()
+
+    def seconds_between_rounds(self) -> float:
+        return self.cfg.interval_hours * 3600
+
+    def run_once(self) -> RetentionResult:
+        if not self.lease.acquire():
+            return RetentionResult(leased=False)
+        return self.retention.run()
