@@ -37,9 +37,9 @@ from adapters.legacy_hotlines.dedupe import DedupeResult, find_candidates, index
 from adapters.legacy_hotlines.mapping import (
     IMPORT_ACTOR, MappedRow, RowMapper, RowRefused, case_document, history_document, json_time,
 )
-from adapters.legacy_hotlines.readers import Row, RowSource, file_kind, inspect_file
+from adapters.legacy_hotlines.readers import Row, RowSource, UnreadableFile, file_kind, inspect_file
 from adapters.legacy_hotlines.tables import (
-    DONE, RUNNING, LegacyImportRunRow, LegacyRecordRow, drop_phone_index, ensure_phone_index,
+    DONE, FAILED, RUNNING, LegacyImportRunRow, LegacyRecordRow, drop_phone_index, ensure_phone_index,
 )
 from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, ExternalRefRow, HistoryRow
 from hub.domain.clock import LOCAL_TZ
@@ -228,6 +228,12 @@ class LegacyImporter:
                     self._batch(mapper, line, batch, summary, rejects, seen_in_dry_run)
                     done += len(batch)
                 bar.update(done, 1.0, force=True)
+        except Exception as exc:
+            # An unreadable file (empty, truncated) or a fault mid-way: the run says so instead
+            # of staying `running`; the same command retries it from its last committed row.
+            if run is not None:
+                self._fail(run.id, exc)
+            raise
         finally:
             gc.unfreeze()
             bar.close()
@@ -247,6 +253,15 @@ class LegacyImporter:
             if dedupe:
                 summary.dedupe = self.dedupe()
         return summary
+
+    def _fail(self, run_id: int, exc: Exception) -> None:
+        reason = str(exc) if isinstance(exc, (UnreadableFile, csv.Error)) else f"{type(exc).__name__} (see the log)"
+        try:
+            with self.hub.db.write() as s:
+                run = s.get(LegacyImportRunRow, run_id)
+                run.status, run.failure, run.updated_at = FAILED, reason[:1000], self.hub.clock.now()
+        except Exception:  # the database itself is what failed: the run stays as it was, the error goes up
+            pass
 
     def dedupe(self) -> DedupeResult:
         return find_candidates(self.hub.db, self.config.dedupe, self.hub.clock.now())
@@ -277,6 +292,9 @@ class LegacyImporter:
                 run = LegacyImportRunRow(line=line, file_sha256=sha, file_name=path.name[:255], status=RUNNING, last_row=0,
                                          accepted=0, rejected=0, skipped=0, started_at=now, updated_at=now)
                 s.add(run)
+                s.flush()
+            elif run.status == FAILED:  # tried again: it resumes after its last committed row
+                run.status, run.failure, run.updated_at = RUNNING, None, now
                 s.flush()
             s.expunge(run)
             return run
