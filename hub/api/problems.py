@@ -9,8 +9,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hub.db.outage import classify
 from hub.domain.calendar import CalendarUnknown
 from hub.domain.errors import AccessDenied, ActionNotAllowed, CaseNotFound, RuleViolation, StaleCase
 from hub.mappings import UnknownCode
@@ -110,7 +113,20 @@ def install(app: FastAPI) -> None:
         return problem(exc.status_code, slug, str(exc.detail) if exc.status_code != 404 else "Not found",
                        str(exc.detail), request, headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(OSError)
+    async def _outage(request: Request, exc: Exception) -> JSONResponse:
+        # The database cannot serve now (unreachable, connection lost, disk full, read-only):
+        # the request may succeed later, so 503 with Retry-After; any other error is a bug.
+        outage = classify(exc)
+        if outage is None:
+            return await _bug(request, exc)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, outage.reason)
+        return problem(503, "database-unavailable", "The database is unavailable", f"{outage.reason}; try again later",
+                       request, headers={"Retry-After": str(outage.retry_after)})
+
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem(500, "internal", "Internal error", "the hub failed; the error is logged", request)
