@@ -237,22 +237,19 @@ def unaccepting():
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_connect_timeout_is_not_the_operation_timeout(province, unaccepting, transport) -> None:
-    import time
-
-    # Connecting: connect_timeout (0.4 s) ends the wait, not the operation's 5 s.
-    started = time.monotonic()
+    # Connecting to a peer that never accepts: the connect timeout ends the wait (the error
+    # names the phase), not the operation's.
     with pytest.raises(TransientError, match="timed out.*ConnectTimeout"):
-        _adapter(unaccepting, transport, connect_timeout=0.4, timeout=5.0).deliver(_message("case.registered", 1))
-    assert 0.3 < time.monotonic() - started < 2.5
+        _adapter(unaccepting, transport, connect_timeout=0.4, timeout=60.0).deliver(_message("case.registered", 1))
 
-    # Connected, the answer is slow (2 s): timeout (1 s) ends the wait, and a short
-    # connect_timeout (0.2 s) does not cut the operation short.
+    # Connected, the answer is slow (2 s): a short connect_timeout (0.2 s) does not cut the
+    # operation short, it succeeds within its own timeout; a shorter timeout (1 s) ends it.
     live, state = province
     state.faults = ["slow"]
-    started = time.monotonic()
+    assert _adapter(live, transport, connect_timeout=0.2, timeout=60.0).deliver(_message("case.registered", 1)).external_ref
+    state.faults = ["slow"]
     with pytest.raises(TransientError, match="timed out.*ReadTimeout"):
-        _adapter(live, transport, connect_timeout=0.2, timeout=1.0).deliver(_message("case.registered", 1))
-    assert 0.9 < time.monotonic() - started < 1.9
+        _adapter(live, transport, connect_timeout=0.2, timeout=1.0).deliver(_message("case.registered", 2))
 
 
 @pytest.mark.parametrize("digest", [False, True], ids=["PasswordText", "PasswordDigest"])
