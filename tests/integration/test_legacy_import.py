@@ -246,21 +246,21 @@ def test_the_duplicate_search_goes_batch_by_batch_and_resumes_with_the_same_pair
         imp.run(line, path, dedupe=False)
     rules, now = hub.extras["legacy"]["config"].dedupe, hub.clock.now()
     batches = []
-    compare = dedupe._compare_batch
+    store = dedupe._store_batch
 
     def stop_after_one(s, *a):
         if batches:
             raise KeyboardInterrupt
         batches.append(1)
-        return compare(s, *a)
+        return store(s, *a)
 
-    monkeypatch.setattr(dedupe, "_compare_batch", stop_after_one)
+    monkeypatch.setattr(dedupe, "_store_batch", stop_after_one)
     with pytest.raises(KeyboardInterrupt):
         dedupe.find_candidates(hub.db, rules, now, batch=2)
     with hub.db.read() as s:
         assert s.execute(select(func.count()).where(LegacyRecordRow.compared.is_(True))).scalar_one() == 2  # committed
         first = s.execute(select(func.count()).select_from(LegacyCandidateRow)).scalar_one()
-    monkeypatch.setattr(dedupe, "_compare_batch", compare)
+    monkeypatch.setattr(dedupe, "_store_batch", store)
     resumed = dedupe.find_candidates(hub.db, rules, now, batch=2)
     with hub.db.write() as s:
         pairs = sorted(tuple(p) for p in s.execute(select(LegacyCandidateRow.case_a, LegacyCandidateRow.case_b)))
