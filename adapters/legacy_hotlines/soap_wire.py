@@ -141,7 +141,8 @@ class SoapLine:
         answer = soap.plain(serialize_object(answer, dict))
         if not isinstance(answer, dict):
             raise LineTransientError(f"line {self.line} {operation}: answer is not a {operation}Response")
-        result = answer.get("Result")
+        # zeep answers a response whose only element is its Result with the Result itself.
+        result = answer if "ResultCode" in answer else answer.get("Result")
         if not isinstance(result, dict):  # strict out: the line may have applied it, so again with the same key
             raise LineTransientError(f"line {self.line} {operation}: unreadable answer: no Result")
         code = str(result.get("ResultCode", "0"))

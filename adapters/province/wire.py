@@ -67,7 +67,8 @@ class FaultPolicy:
 
     def check_result(self, answer: Wire) -> Wire:
         """Some provinces answer HTTP 200 with a non-zero ResultCode instead of a fault."""
-        result = answer.get("Result")
+        # zeep answers a response whose only element is its Result with the Result itself.
+        result = (answer if "ResultCode" in answer else answer.get("Result")) if isinstance(answer, dict) else None
         if not isinstance(result, dict):
             # Strict out: every answer carries its Result. Without it the hub cannot tell what
             # the province did, and it may have applied the call: again with the same key.
