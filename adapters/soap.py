@@ -138,6 +138,11 @@ def call_soap(label: str, operation: str, call: Callable[[], Any], *, transient:
         raise transient(f"{label} {operation}: timed out ({type(exc).__name__})") from None
     except requests.RequestException as exc:
         raise transient(f"{label} {operation}: transport failed: {type(exc).__name__}") from None
+    except zx.XMLParseError as exc:
+        # An answer that does not fit the WSDL (a required element missing, one it does not
+        # know): the peer may have applied the call, so it goes again with the same key (safe
+        # by design) and is dead-lettered only when the attempts run out.
+        raise transient(f"{label} {operation}: unreadable answer: {exc}") from None
     except (zx.ValidationError, TypeError) as exc:
         # Our request does not fit the WSDL: sending it again cannot help.
         raise permanent(f"{label} {operation}: request does not fit the WSDL: {exc}") from None
@@ -146,12 +151,19 @@ def call_soap(label: str, operation: str, call: Callable[[], Any], *, transient:
 
 
 def fault_code(fault: zx.Fault, detail_path: str) -> str | None:
-    """The peer's own code from soap:Fault/detail (an ElementPath relative to detail)."""
-    if isinstance(fault.detail, etree._Element):
-        node = fault.detail.find(detail_path)
-        if node is not None and node.text:
-            return node.text.strip()
-    return None
+    """The peer's own code from soap:Fault/detail (an ElementPath relative to detail).
+
+    Lenient in: the path's elements are matched by local name, so a detail whose elements
+    carry no namespace (some stacks send it so) or another prefix's is read as well."""
+    if not isinstance(fault.detail, etree._Element):
+        return None
+    node: etree._Element | None = fault.detail
+    for step in detail_path.split("/"):
+        name = etree.QName(step).localname
+        node = next((child for child in node if isinstance(child.tag, str) and etree.QName(child).localname == name), None)
+        if node is None:
+            return None
+    return node.text.strip() if node.text and node.text.strip() else None
 
 
 def server_side(fault: zx.Fault) -> bool:

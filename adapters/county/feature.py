@@ -29,10 +29,12 @@ class _Feature:
         hub.cases.sinks.append(store.sink)
         hub.routers.append(router)
         hub.extras["county"] = intake
-        overrides = _poll_overrides(hub)
+        named = _named_counties(hub)
         for cfg in counties.values():
-            if cfg.transport.updates == "poll":
-                url = overrides.get(cfg.county) or cfg.transport.poll_url
+            # Polled only when a county destination in the settings names it: a county file
+            # alone (shipped with every install) makes the hub call nobody.
+            if cfg.transport.updates == "poll" and cfg.county in named:
+                url = named[cfg.county] or cfg.transport.poll_url
                 assert url is not None  # the config model requires poll_url for polling counties
                 hub.workers.append(CountyPoller(hub, cfg, intake, store, url))
 
@@ -65,12 +67,14 @@ class _Feature:
                 for i, cfg in enumerate(counties.values())]
 
 
-def _poll_overrides(hub: "Hub") -> dict[str, str]:
-    """A county destination's `poll_url` setting points the poller elsewhere (the sandbox)."""
-    out: dict[str, str] = {}
+def _named_counties(hub: "Hub") -> dict[str, str | None]:
+    """County -> its destination's `poll_url` (None: the county file's), for every enabled
+    county destination in the settings."""
+    out: dict[str, str | None] = {}
     for dest in hub.settings.destinations.values():
-        if dest.adapter == "county" and dest.settings.get("county") and dest.settings.get("poll_url"):
-            out[str(dest.settings["county"])] = str(dest.settings["poll_url"])
+        if dest.adapter == "county" and dest.enabled and dest.settings.get("county"):
+            poll_url = dest.settings.get("poll_url")
+            out[str(dest.settings["county"])] = str(poll_url) if poll_url else None
     return out
 
 
@@ -99,7 +103,8 @@ def _cmd_poll(args: argparse.Namespace) -> int:
     try:
         pollers = [w for w in hub.workers if getattr(w, "name", "") == f"county-poller-{args.county}"]
         if not pollers:
-            print(f"county {args.county!r} does not poll (transport.updates is not 'poll')")
+            print(f"county {args.county!r} is not polled: its transport.updates is not 'poll', "
+                  "or no enabled county destination in the settings names it")
             return 1
         result = pollers[0].poll_once()
         print(f"tickets {result.tickets}, updates {result.updates}, refused {len(result.refused)}, cursor {result.cursor}")

@@ -126,6 +126,9 @@ def _origin(channel: str, number: str, doc: dict) -> tuple[str, str]:
     return HUB_LINE, number
 
 
+INDEX_BATCH = 200
+
+
 def find_candidates(db: "Database", rules: Dedupe, now: datetime, batch: int = 1000) -> DedupeResult:
     """Compare every record not yet compared with the records of the same phone in the window.
 
@@ -139,26 +142,33 @@ def find_candidates(db: "Database", rules: Dedupe, now: datetime, batch: int = 1
     after = 0
     while True:
         with db.write() as s:
-            added, after = index_hub_cases(s, rules.max_text_chars, batch=batch, limit=batch, after=after)
+            # Smaller than the compare batch: the documents are read and indexed in the transaction.
+            step = min(batch, INDEX_BATCH)
+            added, after = index_hub_cases(s, rules.max_text_chars, batch=step, limit=step, after=after)
         if not added:
             break
         result.indexed_hub_cases += added
     while True:
-        with db.write() as s:
-            compared = _compare_batch(s, rules, now, batch, result)
-        if not compared:
+        # Read and scored outside the write transaction: a phone with thousands of records
+        # (a frequent caller, a placeholder number) makes the scoring long, and on SQLite the
+        # writer is every other writer's, the running hub's API included.
+        with db.read() as s:
+            todo, found = _score_batch(s, rules, now, batch)
+        if not todo:
             return result
-        result.compared += compared
+        with db.write() as s:
+            _store_batch(s, todo, found, result)
+        result.compared += len(todo)
 
 
-def _compare_batch(s: Session, rules: Dedupe, now: datetime, batch: int, result: DedupeResult) -> int:
-    """One batch of records not yet compared: every other record of their phones, read in one
-    query, scored in memory; the new pairs inserted at once; the batch marked compared."""
+def _score_batch(s: Session, rules: Dedupe, now: datetime, batch: int) -> tuple[list[Any], dict[tuple[str, str], dict[str, Any]]]:
+    """One batch of records not yet compared and the pairs they make: every other record of
+    their phones, read in one query, scored in memory."""
     t = LegacyRecordRow
     todo = s.execute(select(t.line, t.original_id, t.case_number, t.phone_key, t.received_at, t.text)
                      .where(t.compared.is_(False)).limit(batch)).all()
     if not todo:
-        return 0
+        return [], {}
     window = timedelta(days=rules.window_days)
     keyed = [r for r in todo if r.phone_key is not None]
     by_phone: dict[str, list[Any]] = {}
@@ -189,6 +199,12 @@ def _compare_batch(s: Session, rules: Dedupe, now: datetime, batch: int, result:
                                             key=lambda x: (x[2], x[0]))
             found.setdefault((a, b), dict(case_a=a, case_b=b, line_a=la, line_b=lb, score=value, text_similarity=similarity,
                                           hours_apart=round(hours, 2), status=PENDING, created_at=now))
+    return todo, found
+
+
+def _store_batch(s: Session, todo: list[Any], found: dict[tuple[str, str], dict[str, Any]], result: DedupeResult) -> None:
+    """The batch's new pairs inserted at once, and the batch marked compared."""
+    t = LegacyRecordRow
     if found:
         c = LegacyCandidateRow
         held = {(x.case_a, x.case_b) for x in s.execute(select(c.case_a, c.case_b).where(
@@ -203,4 +219,3 @@ def _compare_batch(s: Session, rules: Dedupe, now: datetime, batch: int, result:
     table = t.__table__
     s.execute(update(table).where(table.c.line == bindparam("l"), table.c.original_id == bindparam("o")).values(compared=True),
               [{"l": r.line, "o": r.original_id} for r in todo])
-    return len(todo)

@@ -51,7 +51,9 @@ class _Feature:
         imp.add_argument("file", type=Path)
         imp.add_argument("--dry-run", action="store_true", help="validate and count; store nothing")
         imp.add_argument("--reject-file", type=Path, help="write every refused row (row, id, column, reason) here as CSV")
-        imp.add_argument("--batch-size", type=int, default=1000)
+        imp.add_argument("--batch-size", type=int, default=None,
+                         help="rows a transaction, exactly; by default up to 1000, fewer while a transaction would hold "
+                              "the SQLite writer (and so the running hub's API writes) longer than 0.1 s")
         imp.add_argument("--no-dedupe", action="store_true", help="skip the duplicate search after the import")
         imp.add_argument("--quiet", action="store_true", help="no progress bar")
         imp.set_defaults(func=_cmd_import)
@@ -149,7 +151,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
         if not args.file.is_file():
             print(f"{args.file}: no such file", file=sys.stderr)
             return 2
-        importer = LegacyImporter(hub, config, batch_size=max(1, args.batch_size), progress=None if args.quiet else sys.stderr)
+        from adapters.legacy_hotlines.importer import HOLD_TARGET_SECONDS
+
+        sizing = {"batch_size": max(1, args.batch_size)} if args.batch_size else {"hold_target": HOLD_TARGET_SECONDS}
+        importer = LegacyImporter(hub, config, progress=None if args.quiet else sys.stderr, **sizing)
         # Ctrl-C (SIGINT) stops the import after the batch in hand has committed, with its summary;
         # a second one stops it at once (still resumable: the reject file is cut back on resume).
         stop = threading.Event()

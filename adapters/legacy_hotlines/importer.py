@@ -37,9 +37,9 @@ from adapters.legacy_hotlines.dedupe import DedupeResult, find_candidates, index
 from adapters.legacy_hotlines.mapping import (
     IMPORT_ACTOR, MappedRow, RowMapper, RowRefused, case_document, history_document, json_time,
 )
-from adapters.legacy_hotlines.readers import Row, RowSource, file_kind, inspect_file
+from adapters.legacy_hotlines.readers import Row, RowSource, UnreadableFile, file_kind, inspect_file
 from adapters.legacy_hotlines.tables import (
-    DONE, RUNNING, LegacyImportRunRow, LegacyRecordRow, drop_phone_index, ensure_phone_index,
+    DONE, FAILED, RUNNING, LegacyImportRunRow, LegacyRecordRow, drop_phone_index, ensure_phone_index,
 )
 from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, ExternalRefRow, HistoryRow
 from hub.domain.clock import LOCAL_TZ
@@ -175,10 +175,30 @@ def _cut_back(path: Path, keep_through_row: int) -> None:
         os.replace(tmp, path)
 
 
+# On SQLite the import's transactions hold the one writer lock of the file that `serve` uses:
+# an API write waits for the batch in hand. With a hold target, a batch that held it longer
+# halves the next one (down to MIN_BATCH rows), and one well under it doubles it again (up to
+# batch_size), so that wait stays short whatever the machine's load.
+HOLD_TARGET_SECONDS = 0.1
+MIN_BATCH = 50
+
+
+def next_batch_size(size: int, held: float, most: int, target: float) -> int:
+    if held > target:
+        return max(min(MIN_BATCH, most), size // 2)
+    if held < target / 2:
+        return min(most, size * 2)
+    return size
+
+
 class LegacyImporter:
-    def __init__(self, hub: Any, config: LegacyConfig, batch_size: int = 1000, progress: TextIO | None = sys.stderr) -> None:
+    def __init__(self, hub: Any, config: LegacyConfig, batch_size: int = 1000, progress: TextIO | None = sys.stderr,
+                 hold_target: float | None = None) -> None:
+        """`batch_size` rows a transaction; with `hold_target` (seconds), at most that many,
+        fewer while a transaction holds the SQLite writer longer (next_batch_size)."""
         self.hub, self.config = hub, config
         self.batch_size = batch_size
+        self.hold_target = hold_target if hub.db.is_sqlite else None
         self.progress_stream = progress
 
     def run(self, line: str, path: Path, *, dry_run: bool = False, reject_path: Path | None = None,
@@ -205,7 +225,7 @@ class LegacyImporter:
         bar = Progress(self.progress_stream, f"{line} {path.name}")
         source = RowSource(path, kind, facts)
         batch: list[Row] = []
-        done = 0
+        done, size = 0, self.batch_size
         deferred = run is not None and self._defer_phone_index(facts.size)
         # Millions of short-lived objects trigger collections; a full one would also walk the
         # whole long-lived heap (models, schemas, the app). Frozen, that heap sits them out.
@@ -215,8 +235,10 @@ class LegacyImporter:
                 if row.number <= start_after:
                     continue
                 batch.append(row)
-                if len(batch) >= self.batch_size:
-                    self._batch(mapper, line, batch, summary, rejects, seen_in_dry_run)
+                if len(batch) >= size:
+                    held = self._batch(mapper, line, batch, summary, rejects, seen_in_dry_run)
+                    if self.hold_target is not None:
+                        size = next_batch_size(size, held, self.batch_size, self.hold_target)
                     done += len(batch)
                     batch = []
                     bar.update(done, source.progress())
@@ -228,6 +250,12 @@ class LegacyImporter:
                     self._batch(mapper, line, batch, summary, rejects, seen_in_dry_run)
                     done += len(batch)
                 bar.update(done, 1.0, force=True)
+        except Exception as exc:
+            # An unreadable file (empty, truncated) or a fault mid-way: the run says so instead
+            # of staying `running`; the same command retries it from its last committed row.
+            if run is not None:
+                self._fail(run.id, exc)
+            raise
         finally:
             gc.unfreeze()
             bar.close()
@@ -248,6 +276,15 @@ class LegacyImporter:
                 summary.dedupe = self.dedupe()
         return summary
 
+    def _fail(self, run_id: int, exc: Exception) -> None:
+        reason = str(exc) if isinstance(exc, (UnreadableFile, csv.Error)) else f"{type(exc).__name__} (see the log)"
+        try:
+            with self.hub.db.write() as s:
+                run = s.get(LegacyImportRunRow, run_id)
+                run.status, run.failure, run.updated_at = FAILED, reason[:1000], self.hub.clock.now()
+        except Exception:  # the database itself is what failed: the run stays as it was, the error goes up
+            pass
+
     def dedupe(self) -> DedupeResult:
         return find_candidates(self.hub.db, self.config.dedupe, self.hub.clock.now())
 
@@ -261,7 +298,8 @@ class LegacyImporter:
         `ensure_phone_index` puts it back (here, after the loop, and before any search)."""
         with self.hub.db.write() as s:
             held = s.execute(select(func.count()).select_from(LegacyRecordRow)).scalar_one()
-            if file_size // _MAX_BYTES_PER_ROW < held:
+            # Beside live traffic (a hold target) not at all: building the index is one long hold.
+            if self.hold_target is not None or file_size // _MAX_BYTES_PER_ROW < held:
                 ensure_phone_index(s)  # a run that crashed while it was out
                 return False
             drop_phone_index(s)
@@ -278,12 +316,16 @@ class LegacyImporter:
                                          accepted=0, rejected=0, skipped=0, started_at=now, updated_at=now)
                 s.add(run)
                 s.flush()
+            elif run.status == FAILED:  # tried again: it resumes after its last committed row
+                run.status, run.failure, run.updated_at = RUNNING, None, now
+                s.flush()
             s.expunge(run)
             return run
 
     # -- one batch, one transaction --------------------------------------------------------------
     def _batch(self, mapper: RowMapper, line: str, rows: list[Row], summary: ImportSummary, rejects: RejectFile,
-               seen_in_dry_run: dict[str, int]) -> None:
+               seen_in_dry_run: dict[str, int]) -> float:
+        """Map and write one batch; the seconds its transaction held the writer (0 in a dry run)."""
         refused: list[Rejected] = []
         mapped: list[tuple[Row, MappedRow]] = []
         first_row: dict[str, int] = {}
@@ -323,6 +365,7 @@ class LegacyImporter:
             refused.sort(key=lambda r: r.row)
             rejects.write(refused)
         else:
+            began = time.monotonic()
             with self.hub.db.write() as s:
                 _checkpoint_less_often(s)
                 held = self._held(s, line, [m.original_id for _, m in mapped], summary.run_id)
@@ -349,12 +392,14 @@ class LegacyImporter:
                 # Before the commit: a stop after it cannot lose these rows; a stop before it
                 # leaves rows past run.last_row, which a resume cuts back (RejectFile).
                 rejects.write(refused)
+            hold = time.monotonic() - began
         summary.accepted += accepted
         summary.rejected += len(refused)
         summary.skipped += skipped
         summary.batches += 1
         for r in refused:
             summary.reasons[f"{r.column}: {_reason_kind(r.reason)}"] += 1
+        return 0.0 if summary.dry_run else hold
 
     @staticmethod
     def _held(s: Session, line: str, ids: list[str], run_id: int | None) -> dict[str, Any]:

@@ -19,6 +19,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 CHUNK = 1 << 20
+# A cell longer than this is refused with its row: no case text is near it (an Excel cell
+# holds 32,767 characters), and one such cell must not stop the rest of the file.
+FIELD_LIMIT = 1 << 20
+# What the CSV parser may hold for one field before it gives up on the file: a quote that
+# is never closed would otherwise read the rest of the file into one field.
+PARSE_LIMIT = 64 << 20
 
 
 class UnreadableFile(Exception):
@@ -139,14 +145,23 @@ class RowSource:
 
     def _csv(self) -> Iterator[Row]:
         with self._open_text(self.facts.encoding if self.kind == "csv" and self.facts.encoding else "utf-8-sig") as text:
+            if csv.field_size_limit() < PARSE_LIMIT:  # the default (128 KiB) would end the file at a long cell
+                csv.field_size_limit(PARSE_LIMIT)
             reader = csv.reader(text)
-            header = _header(next(reader, None), self.path)
+            header = _header(_csv_row(reader, 1, self.path), self.path)
             width = len(header)
-            for i, cells in enumerate(reader, start=2):
+            i = 1
+            while (cells := _csv_row(reader, i + 1, self.path)) is not None:
+                i += 1
                 if not cells or (not cells[0].strip() and all(not c.strip() for c in cells)):
                     continue  # blank lines are not cases
                 if len(cells) != width:
                     yield Row(i, None, f"has {len(cells)} columns, the header has {width}")
+                    continue
+                if max(map(len, cells)) > FIELD_LIMIT:
+                    longest = max(range(width), key=lambda k: len(cells[k]))
+                    yield Row(i, None, f"column {header[longest]!r} holds {len(cells[longest]):,} characters, "
+                                       f"more than the {FIELD_LIMIT:,} a cell may hold")
                     continue
                 yield Row(i, dict(zip(header, cells)))
 
@@ -190,6 +205,13 @@ class RowSource:
                     yield Row(i, None, f"a JSON {type(value).__name__}, not an object")
                     continue
                 yield Row(i, value)
+
+
+def _csv_row(reader: Any, number: int, path: Path) -> list[str] | None:
+    try:
+        return next(reader, None)
+    except csv.Error as exc:  # the parser cannot go on from here: the file is unreadable past this row
+        raise UnreadableFile(f"{path.name}: row {number} cannot be read as CSV ({exc})") from None
 
 
 def _header(cells: list[Any] | None, path: Path) -> list[str]:

@@ -141,7 +141,10 @@ class SoapLine:
         answer = soap.plain(serialize_object(answer, dict))
         if not isinstance(answer, dict):
             raise LineTransientError(f"line {self.line} {operation}: answer is not a {operation}Response")
-        result = answer.get("Result") or {}
+        # zeep answers a response whose only element is its Result with the Result itself.
+        result = answer if "ResultCode" in answer else answer.get("Result")
+        if not isinstance(result, dict):  # strict out: the line may have applied it, so again with the same key
+            raise LineTransientError(f"line {self.line} {operation}: unreadable answer: no Result")
         code = str(result.get("ResultCode", "0"))
         if code != "0":  # a failure reported in-band rather than as a fault: the line's judgement
             raise self._error(code, str(result.get("ResultMessage") or ""), server_side=False)

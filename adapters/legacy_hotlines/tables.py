@@ -12,13 +12,14 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hub.db.models import Base, BigId, JSONDoc, UTCDateTime
 
-RUNNING, DONE = "running", "done"
+RUNNING, DONE, FAILED = "running", "done", "failed"
 PENDING, CONFIRMED, DISMISSED = "pending", "confirmed", "dismissed"
 
 
 class LegacyImportRunRow(Base):
     """One import of one file into one line. (line, file hash) identifies it: running the
-    same file again resumes after `last_row`, or does nothing once `done`."""
+    same file again resumes after `last_row`, or does nothing once `done`. A run that
+    stopped on an error is `failed` with the reason in `failure`; running it again retries."""
 
     __tablename__ = "legacy_import_runs"
 
@@ -34,6 +35,7 @@ class LegacyImportRunRow(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failure: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("uq_legacy_run_file", "line", "file_sha256", unique=True),)
 

@@ -67,7 +67,12 @@ class FaultPolicy:
 
     def check_result(self, answer: Wire) -> Wire:
         """Some provinces answer HTTP 200 with a non-zero ResultCode instead of a fault."""
-        result = answer.get("Result") or {}
+        # zeep answers a response whose only element is its Result with the Result itself.
+        result = (answer if "ResultCode" in answer else answer.get("Result")) if isinstance(answer, dict) else None
+        if not isinstance(result, dict):
+            # Strict out: every answer carries its Result. Without it the hub cannot tell what
+            # the province did, and it may have applied the call: again with the same key.
+            raise ProvinceTransientError("unreadable answer: no Result")
         code = str(result.get("ResultCode", "0"))
         if code != "0":
             # A failure reported in-band is the province's judgement, not a crash: retry

@@ -13,6 +13,7 @@ import hub
 from hub.api import admin, cases, limits, problems
 from hub.container import Hub
 from hub.db.migrate import migration_status
+from hub.db.outage import classify
 
 API_DESCRIPTION = """The integration hub of the city's 12345 government service hotline.
 
@@ -80,24 +81,31 @@ def create_app(hub_: Hub) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/api/v1/ready", tags=["health"], summary="Readiness: database reachable and migrated", operation_id="checkReadiness",
+    @app.get("/api/v1/ready", tags=["health"], summary="Readiness: database reachable, writable and migrated", operation_id="checkReadiness",
              responses={200: {"model": Readiness, "description": "Ready"},
                         503: {"model": Readiness, "description": "Not ready: the database is unreachable or not migrated"}})
     def ready(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}
+        retry_after = 5
         try:
             hub_.db.ping()
-            checks["database"] = "ok"
+            outage = hub_.db.recent_outage()  # a read-only file or a full disk still answers SELECT 1
+            checks["database"] = "ok" if outage is None else f"unavailable: {outage.reason}"
+            if outage is not None:
+                retry_after = outage.retry_after
             status = migration_status(hub_.db.writer)
             checks["migrations"] = "ok" if status.current_is_head else f"behind: at {status.current}, head {status.heads}"
         except Exception as exc:  # readiness reports any failure to reach the database as not ready
-            checks["database"] = f"unreachable: {type(exc).__name__}"
+            outage = classify(exc)
+            checks["database"] = f"unavailable: {outage.reason}" if outage else f"unreachable: {type(exc).__name__}"
+            if outage is not None:
+                retry_after = outage.retry_after
         ok = all(v == "ok" for v in checks.values())
         body: dict[str, object] = {"status": "ready" if ok else "not ready", "checks": checks}
         if ok:
             # Not a check: a missing next year never stops the hub, it makes deadlines provisional.
             body["calendar"] = admin.status_of(hub_).model_dump(mode="json")
-        return JSONResponse(body, status_code=200 if ok else 503)
+        return JSONResponse(body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": str(retry_after)})
 
     generated = app.openapi
 

@@ -9,8 +9,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hub.db.outage import classify
 from hub.domain.errors import AccessDenied, ActionNotAllowed, CaseNotFound, RuleViolation, StaleCase
 from hub.mappings import UnknownCode
 from hub.service import ContentTooLarge, IdempotencyConflict
@@ -62,6 +65,10 @@ STATUS_MEANING = {
 }
 
 
+# Operations that answer without the database: liveness only.
+NO_DATABASE_PATHS = frozenset({"/api/v1/health"})
+
+
 def documented(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: the problem answers it gives besides those every operation
     of its kind gives (see `describe_problems`). A description overrides the default one
@@ -73,18 +80,25 @@ def describe_problems(spec: dict[str, Any]) -> dict[str, Any]:
     """Makes the OpenAPI document say what the hub sends: every 4xx (and 503) an operation
     declares is `application/problem+json` with the one Problem schema, in place of FastAPI's
     default 422 shape. Added to each operation: 422 (every operation validates its query,
-    unknown parameters included), 401 where a key is required, 413 where there is a body."""
+    unknown parameters included), 401 where a key is required, 413 where there is a body,
+    503 with Retry-After wherever the database is read."""
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(problem_schema.pop("$defs", {}))
     schemas["Problem"] = problem_schema
     content = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for operations in spec.get("paths", {}).values():
+    retry_after = {"Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}}
+    for path, operations in spec.get("paths", {}).items():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             generic = [422] + ([401] if operation.get("security") else []) + ([413] if "requestBody" in operation else [])
+            # Everything but liveness reads the database (a key is looked up there too), so a database
+            # that cannot serve answers 503 (hub/db/outage.py) on every such operation.
+            generic += [] if path in NO_DATABASE_PATHS else [503]
             for status in generic:
                 responses.setdefault(str(status), {"description": STATUS_MEANING[status]})
+            if "503" in responses:
+                responses["503"].setdefault("headers", retry_after)
             for status, response in responses.items():
                 code = int(status)
                 if 400 <= code < 500 or (code == 503 and not response.get("content")):
@@ -169,7 +183,20 @@ def install(app: FastAPI) -> None:
         return problem(exc.status_code, slug, str(exc.detail) if exc.status_code != 404 else "Not found",
                        str(exc.detail), request, headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(OSError)
+    async def _outage(request: Request, exc: Exception) -> JSONResponse:
+        # The database cannot serve now (unreachable, connection lost, disk full, read-only):
+        # the request may succeed later, so 503 with Retry-After; any other error is a bug.
+        outage = classify(exc)
+        if outage is None:
+            return await _bug(request, exc)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, outage.reason)
+        return problem(503, "database-unavailable", "The database is unavailable", f"{outage.reason}; try again later",
+                       request, headers={"Retry-After": str(outage.retry_after)})
+
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem(500, "internal", "Internal error", "the hub failed; the error is logged", request)

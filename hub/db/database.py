@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,6 +12,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db.engine import is_sqlite, make_engine
+from hub.db.outage import IO_ERROR, READ_ONLY, UNREACHABLE, Outage, classify
+
+# How long a failed write keeps /ready reporting the outage when no write succeeds after it.
+# It lapses on its own so that a balancer which stopped sending traffic sends some again.
+OUTAGE_MEMORY_SECONDS = 30.0
 
 # SQLite has one writer per file. Writers of one process queue on this lock, so the next
 # one starts the moment the last commits; without it they would meet SQLITE_BUSY and
@@ -42,6 +48,7 @@ class Database:
         self._write_relaxed = sessionmaker(self.relaxed_writer, expire_on_commit=False)
         self._read = sessionmaker(self.reader, expire_on_commit=False)
         self._lock = _file_lock(url) if self.is_sqlite else None
+        self._outage: tuple[Outage, float] | None = None
 
     @contextmanager
     def write(self, *, durable: bool = True) -> Iterator[Session]:
@@ -54,14 +61,36 @@ class Database:
         and never reordered before an earlier durable commit.
         """
         factory = self._write if durable else self._write_relaxed
-        if self._lock is None:
-            with factory() as session, session.begin():
-                if not durable:
-                    session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                yield session
-            return
-        with self._lock, factory() as session, session.begin():
-            yield session
+        try:
+            if self._lock is None:
+                with factory() as session, session.begin():
+                    if not durable:
+                        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                    yield session
+            else:
+                with self._lock, factory() as session, session.begin():
+                    yield session
+        except Exception as exc:
+            outage = classify(exc)
+            if outage is not None:
+                self._outage = (outage, time.monotonic())
+                if self.is_sqlite and outage in (READ_ONLY, UNREACHABLE, IO_ERROR):
+                    # A connection opened while the file was read-only (or unopenable) stays so
+                    # after the file is writable again: drop the pooled ones, the next write opens anew.
+                    self.writer.dispose()
+                    if self.relaxed_writer is not self.writer:
+                        self.relaxed_writer.dispose()
+            raise
+        self._outage = None
+
+    def recent_outage(self) -> Outage | None:
+        """The outage the last write met, unless a write succeeded since or it is old.
+
+        A read-only file or a full disk still answers SELECT 1, so readiness asks this too."""
+        seen = self._outage
+        if seen is None or time.monotonic() - seen[1] > OUTAGE_MEMORY_SECONDS:
+            return None
+        return seen[0]
 
     @contextmanager
     def read(self) -> Iterator[Session]:

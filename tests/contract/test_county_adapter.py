@@ -49,7 +49,7 @@ def county(request):
     cfg = COUNTIES[request.param]
     state = CountySandboxState(cfg)
     with LiveServer(create_app(state)) as live:
-        path = cfg.outbound.url.split("127.0.0.1", 1)[1].split("/", 1)[1]
+        path = cfg.outbound.url.split("://", 1)[1].split("/", 1)[1]
         adapter = build_adapter(f"county-{cfg.county}", "county", {"county": cfg.county, "url": f"{live.url}/{path}", "timeout": 1.0},
                                 AdapterContext(f"county-{cfg.county}", ManualClock(NOW), MAPPINGS))
         yield cfg, state, adapter

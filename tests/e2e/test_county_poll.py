@@ -13,6 +13,7 @@ from adapters.county.sandbox import CountySandboxState, create_app
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import Role
+from hub.settings import Settings
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.e2e
@@ -22,6 +23,13 @@ AGENT = Actor(party="centre-agent", role=Role.AGENT)
 
 def _ms(clock, minutes: int = 0) -> int:
     return int((clock.now() + timedelta(minutes=minutes)).timestamp() * 1000)
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    # lezhi is polled only because a destination names it (the default install polls nobody).
+    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={
+        "county-lezhi": {"adapter": "county", "settings": {"county": "lezhi", "url": "http://127.0.0.1:9/gd"}}})
 
 
 @pytest.fixture

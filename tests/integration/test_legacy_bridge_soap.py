@@ -6,6 +6,7 @@ pushes; cases the line takes come in once; faults are sorted, retried or dead-le
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 
 import pytest
@@ -22,6 +23,7 @@ from hub.integration.contract import AdapterContext, OutboundMessage, PermanentE
 from hub.settings import DestinationConfig, Settings
 from outbox.tables import DEAD, DELIVERED, PENDING, OutboxMessageRow
 from tests.support.factories import draft
+from tests.support.faults import AnswerRewriter
 from tests.support.live import LiveServer
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
@@ -212,5 +214,73 @@ def test_deliver_sorts_each_fault_into_the_contract(bridged_hub, line, fault, ki
         first = adapter.deliver(message)
         again = adapter.deliver(message.model_copy(update={"attempt": 2}))
         assert first.external_ref == again.external_ref and len(state.received) == 1  # the RequestId dedupes
+    finally:
+        adapter.close()
+
+
+def _without_result(body: bytes) -> bytes:
+    return re.sub(rb"<tns:Result>.*?</tns:Result>", b"", body, flags=re.S)
+
+
+def _unqualified_detail(body: bytes) -> bytes:
+    return re.sub(rb"<detail>.*</detail>", lambda m: m.group(0).replace(b"tns:", b""), body, flags=re.S)
+
+
+@pytest.fixture
+def rewriting_line():
+    state = SoapLineState(line="12320")
+    app = AnswerRewriter(create_app(state))
+    with LiveServer(app) as live:
+        yield state, app, f"{live.url}/soap"
+
+
+def test_an_answer_the_hub_cannot_read_is_retried_with_its_key_and_dead_only_when_attempts_run_out(
+        db_url, clock, rewriting_line):
+    from hub.runtime import build_hub
+
+    state, app, url = rewriting_line
+    dest = DestinationConfig(adapter="legacy_bridge", settings={"line": "12320", "base_url": url, "timeout": 3.0},
+                             events=["case.*"], personal_data=True)
+    hub = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={DEST: dest},
+                             outbox={"max_attempts": 3}), clock)
+    try:
+        app.rewrites.append(_without_result)  # the line applies the case, its answer lacks the Result
+        number = accepted_case(hub, "0602")
+        drain(hub)
+        (m,) = [m for m in messages(hub) if m.event_type == "case.accepted"]
+        assert (m.status, m.attempts) == (PENDING, 1) and "unreadable answer" in m.last_error
+        clock.advance(m.available_at - clock.now() + timedelta(milliseconds=1))
+        drain(hub)
+        (m,) = [m for m in messages(hub) if m.event_type == "case.accepted"]
+        assert (m.status, m.attempts) == (DELIVERED, 2)
+        assert [a["case_number"] for a in state.accepted] == [number]  # the retry's RequestId: applied once
+
+        other = accepted_case(hub, "0603")
+        for attempt in (1, 2, 3):  # every answer unreadable: retried until the attempts run out
+            app.rewrites.append(_without_result)
+            drain(hub)
+            (m,) = [m for m in messages(hub) if m.case_number == other and m.event_type == "case.accepted"]
+            assert m.attempts == attempt and m.status == (DEAD if attempt == 3 else PENDING), m.last_error
+            clock.advance(m.available_at - clock.now() + timedelta(milliseconds=1) if m.available_at else timedelta(0))
+        assert "gave up after 3 attempts" in m.last_error and "unreadable answer" in m.last_error
+    finally:
+        hub.close()
+
+
+def test_a_line_fault_whose_detail_has_no_namespace_is_read_with_its_code(bridged_hub, rewriting_line):
+    state, app, url = rewriting_line
+    s = LegacyBridgeAdapter.settings_model.model_validate({"line": "12320", "base_url": url, "timeout": 3.0})
+    adapter = LegacyBridgeAdapter(s, AdapterContext(DEST, bridged_hub.clock, bridged_hub.settings.mappings_dir))
+    number = accepted_case(bridged_hub, "0601")
+    case = bridged_hub.cases.get(number, AGENT)
+    message = OutboundMessage(idempotency_key=f"t-{number}", destination=DEST, case_number=number, sequence=2,
+                              event_type="case.accepted", event={}, case=case.model_dump(mode="json"))
+    try:
+        for fault, kind, code in (("busy", TransientError, "BUSY"), ("400", PermanentError, "INVALID_REQUEST")):
+            state.faults.append(fault)
+            app.rewrites.append(_unqualified_detail)
+            with pytest.raises(kind) as raised:
+                adapter.deliver(message)
+            assert raised.value.code == code and f"fault {code}" in str(raised.value)
     finally:
         adapter.close()

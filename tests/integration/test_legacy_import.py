@@ -246,21 +246,21 @@ def test_the_duplicate_search_goes_batch_by_batch_and_resumes_with_the_same_pair
         imp.run(line, path, dedupe=False)
     rules, now = hub.extras["legacy"]["config"].dedupe, hub.clock.now()
     batches = []
-    compare = dedupe._compare_batch
+    store = dedupe._store_batch
 
     def stop_after_one(s, *a):
         if batches:
             raise KeyboardInterrupt
         batches.append(1)
-        return compare(s, *a)
+        return store(s, *a)
 
-    monkeypatch.setattr(dedupe, "_compare_batch", stop_after_one)
+    monkeypatch.setattr(dedupe, "_store_batch", stop_after_one)
     with pytest.raises(KeyboardInterrupt):
         dedupe.find_candidates(hub.db, rules, now, batch=2)
     with hub.db.read() as s:
         assert s.execute(select(func.count()).where(LegacyRecordRow.compared.is_(True))).scalar_one() == 2  # committed
         first = s.execute(select(func.count()).select_from(LegacyCandidateRow)).scalar_one()
-    monkeypatch.setattr(dedupe, "_compare_batch", compare)
+    monkeypatch.setattr(dedupe, "_store_batch", store)
     resumed = dedupe.find_candidates(hub.db, rules, now, batch=2)
     with hub.db.write() as s:
         pairs = sorted(tuple(p) for p in s.execute(select(LegacyCandidateRow.case_a, LegacyCandidateRow.case_b)))
@@ -380,3 +380,45 @@ def test_imported_rows_read_back_as_the_model_would_have_stored_them(hub, tmp_pa
                     1, h.at, h.actor, h.role.value, h.action, None, h.to_state.value, None, h.data)
             checked += 1
     assert checked == 5 + 4 + 2
+
+
+def test_a_ten_megabyte_cell_is_a_refused_row_and_the_rest_imports(hub, tmp_path):
+    big = tmp_path / "12315_big_cell.csv"
+    shutil.copyfile(CSV_12315, big)
+    with big.open("ab") as f:
+        f.write(("SC2018120099,2019年03月01日 09:00,新某,13100001111,投诉,01,超长,\"" + "长" * 5_000_000
+                 + "\",,雁江区,已办结,市局,,\r\n").encode("gbk"))  # 5,000,000 characters: 10 MB in GBK
+        f.write("SC2018120098,2019年03月02日 09:00,新某,13100002222,投诉,01,新问题,新的投诉内容,,雁江区,已办结,市局,,\r\n"
+                .encode("gbk"))
+    rejects = tmp_path / "rejects.csv"
+    summary = importer(hub).run("12315", big, reject_path=rejects)
+    assert (summary.accepted, summary.rejected) == (6, 9)  # the sample's 5 and 8, the row after the big one, the big one
+    assert_refused(rejects, REFUSED_12315 + [(15, "(row)", "column '诉求内容' holds 5,000,000 characters")])
+    assert hub.cases.find_by_ref("legacy.12315", "SC2018120098") is not None
+    with hub.db.read() as s:
+        assert s.execute(select(LegacyImportRunRow.status)).scalar_one() == "done"
+
+
+def _run(hub) -> tuple[str, str | None]:
+    with hub.db.read() as s:
+        return tuple(s.execute(select(LegacyImportRunRow.status, LegacyImportRunRow.failure)).one())
+
+
+@pytest.mark.parametrize("kind", ["empty CSV", "truncated XLSX"])
+def test_an_import_that_fails_before_its_first_row_is_marked_failed_with_the_reason(hub, tmp_path, kind):
+    from adapters.legacy_hotlines.readers import UnreadableFile
+
+    if kind == "empty CSV":
+        line, path, reason = "12315", tmp_path / "empty.csv", "empty.csv: empty file, no header row"
+        path.write_bytes(b"")
+    else:
+        whole = xlsx_12333(tmp_path).read_bytes()
+        line, path, reason = "12333", tmp_path / "cut.xlsx", "cut.xlsx: not a readable XLSX workbook"
+        path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(UnreadableFile):
+        importer(hub).run(line, path)
+    status, failure = _run(hub)
+    assert status == "failed" and failure.startswith(reason)
+    with pytest.raises(UnreadableFile):  # run again: tried again, and failed again with its reason
+        importer(hub).run(line, path)
+    assert _run(hub) == (status, failure)

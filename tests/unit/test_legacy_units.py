@@ -214,3 +214,16 @@ def test_rows_the_model_refuses_are_refused_with_its_own_words(config, catalogue
     assert err.value.column == "result" and "unicode string" in err.value.reason
     m = mapper.map(row | {"county_code": "512021", "subject": "t" * 300})
     assert m.title == "t" * 200 and m.draft.title == m.title and m.draft.place.division_code == "512021"
+
+
+def test_the_import_batch_halves_when_it_held_the_writer_too_long_and_grows_back_when_quick():
+    from adapters.legacy_hotlines.importer import next_batch_size
+
+    assert next_batch_size(1000, 0.30, 1000, 0.1) == 500  # held 300 ms: the next batch half as large
+    assert next_batch_size(500, 0.12, 1000, 0.1) == 250
+    assert next_batch_size(60, 0.5, 1000, 0.1) == 50  # never below 50 rows
+    assert next_batch_size(50, 0.5, 1000, 0.1) == 50
+    assert next_batch_size(3, 0.5, 3, 0.1) == 3  # nor below a maximum that is smaller
+    assert next_batch_size(250, 0.07, 1000, 0.1) == 250  # near the target: as it is
+    assert next_batch_size(250, 0.02, 1000, 0.1) == 500  # well under: doubled
+    assert next_batch_size(800, 0.01, 1000, 0.1) == 1000  # up to the maximum
