@@ -36,7 +36,7 @@ from hub.logmask import mask_text
 from hub.settings import OutboxSettings
 from outbox import store
 from outbox.admin import prune_before
-from outbox.backoff import backoff_seconds
+from outbox.decide import Dead, Defer, decide
 from outbox.tables import DEAD, DELIVERED, IN_FLIGHT, PENDING, OutboxDestinationRow, OutboxMessageRow
 
 if TYPE_CHECKING:
@@ -376,25 +376,22 @@ class Relay:
                 self._attach(s, c, o.delivery)
                 ok_destinations.add(c.destination)
                 continue
-            if o.kind == "deferred":  # never sent: the claim gives its attempt back
-                values = dict(status=PENDING, attempts=M.attempts - 1, lease_until=None, leased_by=None)
-                if o.misconfigured:
-                    values["last_error"] = f"not sent: {o.error}"
-                    misconfigured[c.destination] = o.error or ""
-                s.execute(update(M).where(M.id == c.id, M.status == IN_FLIGHT, M.leased_by == self.id).values(**values))
+            verdict = decide(o, c.attempts, cfg, now=now)
+            mine = (M.id == c.id, M.status == IN_FLIGHT, M.leased_by == self.id)
+            if isinstance(verdict, Defer):  # never sent: the claim gives its attempt back
+                values: dict[str, Any] = dict(status=PENDING, attempts=M.attempts - 1, lease_until=None, leased_by=None)
+                if verdict.reason is not None:
+                    values["last_error"] = verdict.reason
+                if verdict.pause_reason is not None:
+                    misconfigured[c.destination] = verdict.pause_reason
+                s.execute(update(M).where(*mine).values(**values))
                 continue
-            dead = o.kind == "permanent" or c.attempts >= cfg.max_attempts
-            reason = o.error if o.kind == "permanent" else (
-                f"{o.error} (attempt {c.attempts} of {cfg.max_attempts})" if not dead
-                else f"gave up after {c.attempts} attempts: {o.error}")
-            values: dict[str, Any] = dict(lease_until=None, leased_by=None, last_error=reason)
-            if dead:
-                values.update(status=DEAD)
+            if isinstance(verdict, Dead):
+                values = dict(status=DEAD, lease_until=None, leased_by=None, last_error=verdict.reason)
             else:
-                wait = backoff_seconds(c.attempts, base=cfg.backoff_base_seconds, cap=cfg.backoff_max_seconds,
-                                       retry_after=o.retry_after)
-                values.update(status=PENDING, available_at=now + timedelta(seconds=wait))
-            s.execute(update(M).where(M.id == c.id, M.status == IN_FLIGHT, M.leased_by == self.id).values(**values))
+                values = dict(status=PENDING, available_at=verdict.at, lease_until=None, leased_by=None,
+                              last_error=verdict.reason)
+            s.execute(update(M).where(*mine).values(**values))
             if o.kind == "transient":
                 count, _ = failing.get(c.destination, (0, ""))
                 failing[c.destination] = (count + 1, o.error or "")
