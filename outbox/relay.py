@@ -3,7 +3,8 @@ happened. Several relays may run on one PostgreSQL; on SQLite there is one write
 
 Guarantees (docs/outbox.md): at-least-once with a stable Idempotency-Key; strictly in
 order per (destination, ordering key): a message is only claimable while no earlier one
-of its key is pending or in flight; attempts are counted when claimed, so a relay that
+of its key is pending, in flight or dead (a dead letter holds its key until replayed or
+skipped); attempts are counted when claimed, so a relay that
 dies mid-delivery still uses one up; a dead relay's lease lapses and the reaper returns
 its messages.
 """
@@ -37,7 +38,7 @@ from hub.settings import OutboxSettings
 from outbox import store
 from outbox.admin import prune_before
 from outbox.decide import Dead, Defer, decide
-from outbox.tables import DEAD, DELIVERED, IN_FLIGHT, PENDING, OutboxDestinationRow, OutboxMessageRow
+from outbox.tables import DEAD, DELIVERED, HOLDING, IN_FLIGHT, PENDING, OutboxDestinationRow, OutboxMessageRow
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -159,7 +160,7 @@ class Relay:
         self._follow_database_pauses(paused)
         earlier = aliased(M)
         blocked = exists().where(earlier.destination == M.destination, earlier.ordering_key == M.ordering_key,
-                                 earlier.sequence < M.sequence, earlier.status.in_((PENDING, IN_FLIGHT)))
+                                 earlier.sequence < M.sequence, earlier.status.in_(HOLDING))
         # Only destinations this relay can build: another relay may have one this relay's
         # settings lack (a rolling change), and a disabled destination keeps its backlog.
         deliverable = [name for name, d in self.hub.settings.destinations.items() if d.enabled]

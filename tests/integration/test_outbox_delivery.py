@@ -459,3 +459,78 @@ def test_the_worker_is_woken_by_another_processs_commit(hub, db_url, sink, tmp_p
         assert time.monotonic() - t0 < 2.0  # data_version (SQLite) / NOTIFY (PostgreSQL), not the 30 s poll
     finally:
         worker.stop()
+
+
+# -- a dead letter holds back its case ---------------------------------------------------------
+def _dead_first_message(hub, state):
+    """Case A's first message refused (400, dead), its second queued; case B's two messages."""
+    state.faults = ["400"]
+    a = register(hub)
+    hub.cases.act(a.number, c.Accept(), AGENT)
+    b = register(hub)
+    hub.cases.act(b.number, c.Accept(), AGENT)
+    relay(hub).drain(10)
+    return a, b
+
+
+def test_a_dead_letter_holds_back_its_case_until_replayed_then_the_held_follow_in_order(hub, sink, api, clock) -> None:
+    state, _ = sink
+    a, b = _dead_first_message(hub, state)
+    # B flowed; A's second message waits behind A's dead first instead of reaching the peer alone.
+    assert [(g["case_number"], g["sequence"]) for g in received(state) if g["destination"] == "all"] == [(b.number, 1), (b.number, 2)]
+    a1, a2 = [m for m in messages(hub, "all") if m.case_number == a.number]
+    assert (a1.status, a2.status, a2.attempts) == (DEAD, PENDING, 0)
+    hub.cases.act(a.number, c.Dispatch(lead_unit="ZY-SCJGJ"), AGENT)  # a third one queues behind too
+    clock.advance(timedelta(minutes=5))
+    relay(hub).drain(5)
+    assert [m.status for m in messages(hub, "all") if m.case_number == a.number] == [DEAD, PENDING, PENDING]
+
+    sup = api["supervisor"]
+    status = {d["destination"]: d for d in sup.get("/api/v1/outbox/destinations").json()}
+    assert (status["all"]["dead"], status["all"]["held_cases"], status["all"]["held_messages"]) == (1, 1, 2)
+    (dead,) = sup.get("/api/v1/outbox/dead", params={"destination": "all"}).json()
+    assert (dead["id"], dead["sequence"], dead["holding"]) == (a1.id, 1, 2)
+    assert 'outbox_held_cases{destination="all"} 1.0' in api["anonymous"].get("/metrics").text
+
+    assert sup.post("/api/v1/outbox/replay", json={"ids": [a1.id]}).json() == {"replayed": 1}
+    relay(hub).drain(10)
+    # The replayed one first, with its original sequence and key, then the held ones in order.
+    tail = [(g["case_number"], g["sequence"], g["event_type"]) for g in received(state) if g["destination"] == "all"][2:]
+    assert tail == [(a.number, 1, "case.registered"), (a.number, 2, "case.accepted"), (a.number, 3, "case.dispatched")]
+    assert [g["idempotency_key"] for g in received(state) if g["destination"] == "all"][2:4] == [a1.idempotency_key, a2.idempotency_key]
+    assert {m.status for m in messages(hub, "all")} == {DELIVERED}
+    status = {d["destination"]: d for d in sup.get("/api/v1/outbox/destinations").json()}
+    assert (status["all"]["dead"], status["all"]["held_cases"], status["all"]["held_messages"]) == (0, 0, 0)
+
+
+def test_skipping_a_dead_letter_releases_its_case_and_is_written_into_the_case_history(hub, sink, api) -> None:
+    state, _ = sink
+    a, b = _dead_first_message(hub, state)
+    a1, a2 = [m for m in messages(hub, "all") if m.case_number == a.number]
+    sup = api["supervisor"]
+
+    assert api["agent"].post("/api/v1/outbox/skip", json={"ids": [a1.id], "reason": "x"}).status_code == 403
+    no_reason = sup.post("/api/v1/outbox/skip", json={"ids": [a1.id]})
+    assert no_reason.status_code == 422 and "body.reason" in {e["field"] for e in no_reason.json()["errors"]}
+    not_dead = sup.post("/api/v1/outbox/skip", json={"ids": [a1.id, a2.id], "reason": "peer has it by phone"})
+    assert not_dead.status_code == 409 and not_dead.headers["content-type"].startswith("application/problem+json")
+    assert not_dead.json()["errors"] == [{"field": "body.ids", "reason": f"not dead letters: [{a2.id}]"}]
+    assert [m.status for m in messages(hub, "all") if m.case_number == a.number] == [DEAD, PENDING]  # all or nothing
+
+    done = sup.post("/api/v1/outbox/skip", json={"ids": [a1.id], "reason": "peer has it by phone"})
+    assert done.status_code == 200, done.text
+    assert done.json() == {"skipped": [{"id": a1.id, "destination": "all", "case_number": a.number, "sequence": 1,
+                                        "in_case_history": True}]}
+    relay(hub).drain(10)
+    # The held message went out; the skipped one never did.
+    assert [(g["case_number"], g["sequence"]) for g in received(state) if g["destination"] == "all"][2:] == [(a.number, 2)]
+    assert [m.status for m in messages(hub, "all") if m.case_number == a.number] == ["skipped", DELIVERED]
+    history = sup.get(f"/api/v1/cases/{a.number}/history").json()
+    line = history[-1] if isinstance(history, list) else history["items"][-1]
+    assert (line["action"], line["actor"], line["role"], line["note"]) == ("outbox_skip", "centre-supervisor", "supervisor",
+                                                                          "peer has it by phone")
+    assert line["data"]["destination"] == "all" and line["data"]["message_id"] == a1.id
+    assert line["from_state"] == line["to_state"] == "accepted"
+    # Skipped means finished: the dead count and the held cases are back to zero.
+    status = {d["destination"]: d for d in sup.get("/api/v1/outbox/destinations").json()}
+    assert (status["all"]["dead"], status["all"]["held_cases"]) == (0, 0)
