@@ -5,8 +5,8 @@ Guarantees (docs/outbox.md): at-least-once with a stable Idempotency-Key; strict
 order per (destination, ordering key): a message is only claimable while no earlier one
 of its key is pending, in flight or dead (a dead letter holds its key until replayed or
 skipped); attempts are counted when claimed, so a relay that
-dies mid-delivery still uses one up; a dead relay's lease lapses and the reaper returns
-its messages.
+dies mid-delivery still uses one up; a dead relay's claims are taken over once its
+heartbeat stops (outbox/heartbeat.py), a hung one's when its lease lapses.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
@@ -38,7 +38,8 @@ from hub.settings import OutboxSettings
 from outbox import store
 from outbox.admin import prune_before
 from outbox.decide import Dead, Defer, decide
-from outbox.tables import DEAD, DELIVERED, HOLDING, IN_FLIGHT, PENDING, OutboxDestinationRow, OutboxMessageRow
+from outbox.heartbeat import Heartbeat, Watch
+from outbox.tables import DEAD, DELIVERED, HOLDING, IN_FLIGHT, PENDING, OutboxDestinationRow, OutboxMessageRow, OutboxRelayRow
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -107,6 +108,10 @@ class Relay:
         self._pause_recorded: set[str] = set()
         self._url = self.db.url
         self._adapter_facts: dict[str, tuple[str | None, int]] = {}
+        # Claims carry self.id; the heartbeat says it is alive, the watch finds dead holders.
+        self._heart = Heartbeat(self.db, self.clock, self.id, self.cfg.heartbeat_seconds)
+        self._watch = Watch(self.id, self.cfg.takeover_seconds)
+        self._last_watch = 0.0
 
     # -- the public loop pieces ---------------------------------------------------------------
     def wake(self) -> None:
@@ -145,6 +150,8 @@ class Relay:
             # Build the adapters (files, clients) before taking the writer, not inside the claim.
             for destination in self.hub.settings.destinations:
                 self._facts(destination)
+        if limit > 0 and time.monotonic() - self._heart.last_beat >= self.cfg.heartbeat_seconds:
+            self._heart.beat()  # our row exists before any claim names us (the thread keeps it counting)
         now = self.clock.now()
         with self.db.write(durable=False) as s:
             if outcomes:
@@ -202,22 +209,46 @@ class Relay:
             or_(OutboxDestinationRow.paused_by_operator.is_(True), OutboxDestinationRow.paused_until > now))).scalars())
 
     def reap(self, force: bool = False) -> int:
-        """Return messages whose relay's lease lapsed (it died or hung) to the queue."""
+        """Return to the queue the claims of relays that died (their heartbeat stopped, every
+        heartbeat interval) or hung (their lease lapsed, every few seconds)."""
         mono = time.monotonic()
+        n = 0
+        if force or mono - self._last_watch >= self.cfg.heartbeat_seconds:
+            self._last_watch = mono
+            n += self.take_over()
         if not force and mono - self._last_reap < min(5.0, self.cfg.lease_seconds / 2):
-            return 0
+            return n
         self._last_reap = mono
         now = self.clock.now()
         with self.db.write(durable=False) as s:
-            n = s.execute(update(M).where(M.status == IN_FLIGHT, M.lease_until < now)
-                          .values(status=PENDING, lease_until=None, leased_by=None,
-                                  last_error=func.coalesce(M.last_error, "lease expired: the relay stopped before recording"))
-                          ).rowcount
-        if n:
-            log.warning("returned %d messages whose lease expired", n)
+            lapsed = s.execute(update(M).where(M.status == IN_FLIGHT, M.lease_until < now)
+                               .values(status=PENDING, lease_until=None, leased_by=None,
+                                       last_error=func.coalesce(M.last_error, "lease expired: the relay stopped before recording"))
+                               ).rowcount
+        if lapsed:
+            log.warning("returned %d messages whose lease expired", lapsed)
         if mono - self._last_prune >= PRUNE_EVERY:
             self._last_prune = mono
             self.prune()
+        return n + lapsed
+
+    def take_over(self) -> int:
+        """Return the claims of dead holders (outbox/heartbeat.py) to the queue: a read, and a
+        write only when a holder died. Their attempt stays counted, as after a lapsed lease."""
+        with self.db.read() as s:
+            dead = self._watch.dead_holders(s)
+        if not dead:
+            return 0
+        with self.db.write(durable=False) as s:
+            n = s.execute(update(M).where(M.status == IN_FLIGHT, M.leased_by.in_(dead))
+                          .values(status=PENDING, lease_until=None, leased_by=None,
+                                  last_error=func.coalesce(M.last_error, "taken over: its relay stopped beating before recording"))
+                          ).rowcount
+            s.execute(delete(OutboxRelayRow).where(OutboxRelayRow.relay_id.in_(dead)))
+            if n:
+                store.announce(s)
+        if n:
+            log.warning("took over %d messages claimed by %s (no heartbeat)", n, ", ".join(dead))
         return n
 
     def prune(self) -> int:
@@ -457,6 +488,7 @@ class Relay:
         first_unrecorded = 0.0
         more_due = True
         store.listen(self._url, self.wake)
+        self._heart.start()
         try:
             while True:
                 if stop is not None and stop.is_set():
@@ -516,6 +548,7 @@ class Relay:
         finally:
             store.unlisten(self._url, self.wake)
             self._finish_inflight()
+            self._heart.stop()
         return handled
 
     def _idle_wait(self) -> float:
@@ -526,9 +559,11 @@ class Relay:
                 nxt = s.execute(select(func.min(M.available_at)).where(M.status == PENDING, M.available_at > now)).scalar()
         except (OperationalError, DBAPIError):
             return self.cfg.idle_poll_seconds
+        # Another relay holds claims: look at its heartbeat again soon.
+        longest = min(self.cfg.idle_poll_seconds, self.cfg.heartbeat_seconds) if self._watch.watching else self.cfg.idle_poll_seconds
         if nxt is None:
-            return self.cfg.idle_poll_seconds
-        return max(0.01, min(self.cfg.idle_poll_seconds, (nxt - now).total_seconds()))
+            return longest
+        return max(0.01, min(longest, (nxt - now).total_seconds()))
 
     def _done(self, _future: Future[list[Outcome]]) -> None:
         self._kick.set()

@@ -68,3 +68,16 @@ class OutboxDestinationRow(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+
+class OutboxRelayRow(Base):
+    """A running relay's heartbeat: its claims carry its id (`outbox_messages.leased_by`), and
+    while `beats` keeps counting the relay is alive. A holder whose count stands still for
+    `outbox.takeover_seconds` (or whose row is gone) loses its claims to the others
+    (outbox/heartbeat.py), long before its lease would lapse."""
+
+    __tablename__ = "outbox_relays"
+
+    relay_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    beats: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime)  # for people; liveness is judged on `beats`
