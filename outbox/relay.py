@@ -173,11 +173,17 @@ class Relay:
         deliverable = [name for name, d in self.hub.settings.destinations.items() if d.enabled]
         due = (select(M.id).where(M.status == PENDING, M.available_at <= now, ~blocked, M.destination.in_(deliverable))
                .order_by(M.id).limit(limit))
-        if paused:
-            due = due.where(M.destination.not_in(paused))
-        if s.get_bind().dialect.name == "postgresql":
+        probing = [d for d in self._half_open(s, now) if d in deliverable and d not in paused]
+        if paused or probing:
+            due = due.where(M.destination.not_in(paused + probing))
+        postgres = s.get_bind().dialect.name == "postgresql"
+        if postgres:
             due = due.with_for_update(skip_locked=True, of=M)
-        stmt = (update(M).where(M.id.in_(due.scalar_subquery()))
+        chosen = M.id.in_(due.scalar_subquery())
+        probes = self._probes(s, probing, now, blocked, postgres)
+        if probes:
+            chosen = or_(chosen, M.id.in_(probes))
+        stmt = (update(M).where(chosen)
                 .values(status=IN_FLIGHT, attempts=M.attempts + 1, leased_by=self.id,
                         lease_until=now + timedelta(seconds=self.cfg.lease_seconds))
                 .returning(M.id, M.destination, M.case_number, M.attempts, M.created_at, M.body))
@@ -207,6 +213,34 @@ class Relay:
     def _paused(s: Session, now: datetime) -> list[str]:
         return list(s.execute(select(OutboxDestinationRow.destination).where(
             or_(OutboxDestinationRow.paused_by_operator.is_(True), OutboxDestinationRow.paused_until > now))).scalars())
+
+    def _half_open(self, s: Session, now: datetime) -> list[str]:
+        """Destinations whose breaker pause is over but not yet closed by a success: the next
+        claim sends them one probe, not a burst of everything that waited."""
+        D = OutboxDestinationRow
+        return list(s.execute(select(D.destination).where(
+            D.consecutive_failures >= self.cfg.breaker_failures, D.paused_by_operator.is_(False),
+            or_(D.paused_until.is_(None), D.paused_until <= now))).scalars())
+
+    @staticmethod
+    def _probes(s: Session, destinations: list[str], now: datetime, blocked: Any, postgres: bool) -> list[int]:
+        """One due message per half-open destination, unless a probe is already in flight
+        there. The destination's row is locked (PostgreSQL) so two relays do not both probe."""
+        ids: list[int] = []
+        for destination in sorted(destinations):
+            if postgres:
+                s.execute(select(OutboxDestinationRow.destination)
+                          .where(OutboxDestinationRow.destination == destination).with_for_update())
+            if s.execute(select(M.id).where(M.destination == destination, M.status == IN_FLIGHT).limit(1)).first():
+                continue
+            probe = (select(M.id).where(M.destination == destination, M.status == PENDING, M.available_at <= now, ~blocked)
+                     .order_by(M.id).limit(1))
+            if postgres:
+                probe = probe.with_for_update(skip_locked=True, of=M)
+            found = s.execute(probe).scalar()
+            if found is not None:
+                ids.append(found)
+        return ids
 
     def reap(self, force: bool = False) -> int:
         """Return to the queue the claims of relays that died (their heartbeat stopped, every

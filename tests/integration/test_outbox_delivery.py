@@ -339,6 +339,32 @@ def test_a_destination_that_keeps_failing_is_paused_for_everyone(hub, sink, cloc
     assert {m.status for m in messages(hub)} == {DELIVERED} and len(state.order) == 3
 
 
+def test_after_the_breaker_pause_one_probe_goes_out_not_a_burst(hub, sink, clock) -> None:
+    from outbox.relay import Relay
+
+    state, _ = sink
+    state.faults = ["500", "500", "500"]
+    for _ in range(5):
+        register(hub)
+    cfg = hub.settings.outbox.model_copy(update={"breaker_failures": 2, "breaker_pause_seconds": 60})
+    Relay(hub, settings=cfg).drain(5)
+    assert state.attempts == 2  # the breaker opened after two failures
+
+    clock.advance(timedelta(seconds=61))  # past the pause (and every backoff): the peer is still failing
+    Relay(hub, settings=cfg).drain(5)
+    assert state.attempts == 3  # one probe, which failed: paused again
+    assert sorted(m.attempts for m in messages(hub, "all")) == [0, 0, 0, 1, 2]
+    with hub.db.read() as s:
+        from outbox.tables import OutboxDestinationRow
+
+        assert s.get(OutboxDestinationRow, "all").paused_until > clock.now()
+
+    clock.advance(timedelta(seconds=61))  # the peer has healed: the probe succeeds and the rest follow
+    Relay(hub, settings=cfg).drain(5)
+    assert {m.status for m in messages(hub, "all")} == {DELIVERED} and len(state.order) == 5
+    assert state.attempts == 8  # 3 failures, then each of the 5 once
+
+
 def test_resume_lifts_the_breaker_for_the_relay_that_tripped_it_too(hub, sink, clock) -> None:
     from outbox.admin import resume
     from outbox.relay import Relay
