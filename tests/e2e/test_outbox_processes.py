@@ -242,7 +242,7 @@ def test_four_relays_share_the_work_once_each_in_order(hub, db_url, sink, relays
     _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 90, 60, "90 messages delivered")
     assert relays.stop_all() == [0, 0, 0, 0], relays.log_text()
     _assert_in_order_once(state, 90)
-    assert state.duplicates == 0  # no message went out twice: leases never overlapped
+    assert state.duplicates == 0, relays.log_text()  # no message went out twice: leases never overlapped
     engine = create_engine(db_url)
     with engine.connect() as conn:
         holders = conn.execute(select(func.count(func.distinct(OutboxMessageRow.leased_by)))).scalar_one()
