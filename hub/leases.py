@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -53,6 +53,14 @@ class Lease:
             except IntegrityError:  # another process inserted it first
                 return False
             return True
+
+    def held_by(self) -> tuple[str, datetime] | None:
+        """Who holds the lease now and until when (None: nobody), for messages to people."""
+        with self.db.read() as s:
+            row = s.execute(select(LeaseRow.holder, LeaseRow.expires_at).where(LeaseRow.name == self.name)).first()
+        if row is None or row.expires_at <= self.clock.now():
+            return None
+        return row.holder, row.expires_at
 
     def release(self) -> None:
         with self.db.write() as s:

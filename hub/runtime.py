@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 
 from hub.container import Hub
 from hub.domain.clock import Clock
@@ -60,13 +62,44 @@ def serve(settings: Settings) -> None:
     # On the embedded default one process is the whole hub: it runs the background
     # workers (relay, scheduler, pollers) itself. At scale they run as their own commands.
     workers = list(hub.workers) if (hub.db.is_sqlite or settings.workers_in_serve) else []
-    for worker in workers:
-        worker.start()
-    log.info("hub serving on http://%s:%s (database %s)", settings.host, settings.port,
-             "SQLite file" if hub.db.is_sqlite else "PostgreSQL")
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with its default
+    # action, which would end the process before the workers stop and give their leases
+    # back (a poller with a one-hour interval stayed blocked for hours). Our handler turns it
+    # into an exception, so the `finally` below runs; then the signal ends the process as before.
+    terminated = False
+    previous = _catch_sigterm()
     try:
+        for worker in workers:
+            worker.start()
+        log.info("hub serving on http://%s:%s (database %s)", settings.host, settings.port,
+                 "SQLite file" if hub.db.is_sqlite else "PostgreSQL")
         uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    except _Terminated:
+        terminated = True
     finally:
+        _restore_sigterm(previous)  # a second SIGTERM during the stop ends the process at once
         for worker in reversed(workers):
             worker.stop()
         hub.close()
+    if terminated:
+        log.info("stopped by SIGTERM; workers stopped and their leases released")
+        signal.raise_signal(signal.SIGTERM)
+
+
+class _Terminated(Exception):
+    """SIGTERM reached `serve` (directly, or raised again by uvicorn after its shutdown)."""
+
+
+def _raise_terminated(_signum: int, _frame: object) -> None:
+    raise _Terminated()
+
+
+def _catch_sigterm() -> object:
+    if threading.current_thread() is not threading.main_thread():
+        return None  # serve run from a thread (tests): signals stay with the main thread
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _restore_sigterm(previous: object) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from hub.domain.deadlines import TimeLimits
@@ -86,7 +86,11 @@ class OutboxSettings(BaseModel):
 
     batch: int = Field(default=50, ge=1, le=1000, description="Messages claimed per round.")
     concurrency: int = Field(default=8, ge=1, le=64, description="Deliveries in flight at once per relay (different keys).")
-    lease_seconds: float = Field(default=60.0, gt=0, description="A claimed message returns to the queue after this if its relay died.")
+    lease_seconds: float = Field(default=60.0, gt=0, description="A claimed message returns to the queue after this even "
+                                 "if its relay still beats (hung); a dead relay's claims are taken over sooner (takeover_seconds).")
+    heartbeat_seconds: float = Field(default=1.0, gt=0, description="How often a running relay counts up its heartbeat.")
+    takeover_seconds: float = Field(default=3.0, gt=0, description="A relay whose heartbeat stood still this long (or whose "
+                                    "process on this machine is gone: at once) loses its claims to the other relays.")
     idle_poll_seconds: float = Field(default=2.0, gt=0, description="Longest sleep without a wake-up (safety net behind LISTEN/NOTIFY).")
     max_attempts: int = Field(default=12, ge=1, description="Transient failures beyond this send the message to dead letters.")
     backoff_base_seconds: float = Field(default=1.0, gt=0, description="First retry waits up to this (full jitter), doubling.")
@@ -98,6 +102,12 @@ class OutboxSettings(BaseModel):
     metrics_port: int | None = Field(default=None, ge=0, le=65535, description="`hotline-hub relay` serves Prometheus "
                                      "metrics on this port (0: a free one); none when unset. --metrics-port overrides it.")
     metrics_host: str = Field(default="127.0.0.1", description="Address the relay's metrics endpoint listens on.")
+
+    @model_validator(mode="after")
+    def _takeover_after_beats(self) -> "OutboxSettings":
+        if self.takeover_seconds <= self.heartbeat_seconds:
+            raise ValueError("takeover_seconds must be longer than heartbeat_seconds (a live relay would lose its claims)")
+        return self
 
 
 class RetentionSettings(BaseModel):

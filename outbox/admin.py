@@ -1,15 +1,20 @@
 """What operators do with the outbox, shared by the API and the CLI: look at the backlog
-and the dead letters, replay, pause and resume a destination."""
+and the dead letters (and the cases they hold back), replay or skip, pause and resume a
+destination."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.orm import aliased
 
 from outbox import store
-from outbox.tables import DEAD, DELIVERED, IN_FLIGHT, PENDING, OutboxDestinationRow, OutboxMessageRow
+from hub.db.repository import CaseRepository
+from hub.domain.access import Actor
+from hub.domain.errors import CaseNotFound
+from outbox.tables import DEAD, DELIVERED, IN_FLIGHT, PENDING, SKIPPED, OutboxDestinationRow, OutboxMessageRow
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -26,6 +31,9 @@ def backlog(hub: "Hub") -> list[dict[str, Any]]:
             select(M.destination, func.count().label("n"), func.min(M.created_at).label("oldest"))
             .where(M.status.in_((PENDING, IN_FLIGHT))).group_by(M.destination))}
         dead = dict(s.execute(select(M.destination, func.count()).where(M.status == DEAD).group_by(M.destination)).all())
+        held = {r.destination: (r.keys, r.n) for r in s.execute(
+            select(M.destination, func.count(M.ordering_key.distinct()).label("keys"), func.count().label("n"))
+            .where(M.status == PENDING, _behind_a_dead_letter()).group_by(M.destination))}
         states = {d.destination: d for d in s.execute(select(D)).scalars()}
     names = sorted(set(hub.settings.destinations) | set(waiting) | set(dead) | set(states))
     out = []
@@ -41,6 +49,8 @@ def backlog(hub: "Hub") -> list[dict[str, Any]]:
             "backlog": n,
             "oldest_age_seconds": round((now - oldest).total_seconds(), 3) if oldest else None,
             "dead": dead.get(name, 0),
+            "held_cases": held.get(name, (0, 0))[0],
+            "held_messages": held.get(name, (0, 0))[1],
             "paused": paused,
             "paused_until": st.paused_until.isoformat() if st and st.paused_until and not st.paused_by_operator else None,
             "paused_by_operator": bool(st and st.paused_by_operator),
@@ -50,20 +60,33 @@ def backlog(hub: "Hub") -> list[dict[str, Any]]:
     return out
 
 
+def _behind_a_dead_letter() -> Any:
+    """A message of M's key with an earlier dead letter: held back until it is replayed or skipped."""
+    dead = aliased(M)
+    return exists().where(dead.destination == M.destination, dead.ordering_key == M.ordering_key,
+                          dead.sequence < M.sequence, dead.status == DEAD)
+
+
 def dead_letters(hub: "Hub", destination: str | None = None, limit: int = 100, after_id: int = 0) -> list[dict[str, Any]]:
+    later = aliased(M)
+    holding = (select(func.count()).where(later.destination == M.destination, later.ordering_key == M.ordering_key,
+                                          later.sequence > M.sequence, later.status == PENDING)
+               .correlate(M).scalar_subquery())
     with hub.db.read() as s:
-        stmt = select(M).where(M.status == DEAD, M.id > after_id)
+        stmt = select(M, holding.label("holding")).where(M.status == DEAD, M.id > after_id)
         if destination:
             stmt = stmt.where(M.destination == destination)
-        rows = s.execute(stmt.order_by(M.id).limit(limit)).scalars().all()
+        rows = s.execute(stmt.order_by(M.id).limit(limit)).all()
     return [{"id": r.id, "destination": r.destination, "case_number": r.case_number, "event_type": r.event_type,
              "ordering_key": r.ordering_key, "sequence": r.sequence, "idempotency_key": r.idempotency_key,
-             "attempts": r.attempts, "created_at": r.created_at.isoformat(), "last_error": r.last_error} for r in rows]
+             "attempts": r.attempts, "created_at": r.created_at.isoformat(), "last_error": r.last_error,
+             "holding": n} for r, n in rows]
 
 
 def replay(hub: "Hub", ids: list[int] | None = None, destination: str | None = None) -> int:
-    """Dead letters back to pending with a fresh attempt count; the same key goes to the peer.
-    With neither ids nor destination: every dead letter."""
+    """Dead letters back to pending with a fresh attempt count; the same key and sequence go
+    to the peer, and the messages of its key it held back follow it in order. With neither
+    ids nor destination: every dead letter."""
     now = hub.clock.now()
     with hub.db.write() as s:
         stmt = update(M).where(M.status == DEAD)
@@ -75,6 +98,51 @@ def replay(hub: "Hub", ids: list[int] | None = None, destination: str | None = N
         if n:
             store.announce(s)
     return n
+
+
+class NotDead(LookupError):
+    """Some of the ids named are not dead letters (delivered, pending, skipped, or unknown)."""
+
+    def __init__(self, ids: list[int]) -> None:
+        super().__init__(f"not dead letters: {ids}")
+        self.ids = ids
+
+
+def skip(hub: "Hub", ids: list[int], actor: Actor, reason: str) -> list[dict[str, Any]]:
+    """Give up dead letters for good: they are never sent, and the later messages of their key
+    that they held back flow on. Each skip is written into its case's history (who, why,
+    which message) in the same transaction; a message of no case keeps it in its last error.
+    All or nothing: if any id is not a dead letter, nothing is skipped (NotDead)."""
+    now = hub.clock.now()
+    wanted = sorted(set(ids))
+    with hub.db.write() as s:
+        rows = s.execute(select(M).where(M.id.in_(wanted), M.status == DEAD).order_by(M.id)
+                         .with_for_update()).scalars().all()
+        missing = sorted(set(wanted) - {r.id for r in rows})
+        if missing:
+            raise NotDead(missing)
+        repo = CaseRepository(s)
+        out = []
+        for r in rows:
+            said = f"skipped by {actor.party}: {reason}"
+            r.last_error = f"{said} | last error: {r.last_error}" if r.last_error else said
+            r.status, r.delivered_at = SKIPPED, now
+            r.lease_until, r.leased_by = None, None
+            recorded = False
+            if r.case_number:
+                try:
+                    repo.note(r.case_number, at=now, actor=actor.party, role=actor.role, action="outbox_skip",
+                              note=reason, data={"destination": r.destination, "message_id": r.id,
+                                                 "event_type": r.event_type, "sequence": r.sequence,
+                                                 "idempotency_key": r.idempotency_key})
+                    recorded = True
+                except CaseNotFound:  # a message naming a case this hub no longer holds
+                    pass
+            out.append({"id": r.id, "destination": r.destination, "case_number": r.case_number,
+                        "sequence": r.sequence, "in_case_history": recorded})
+        s.flush()
+        store.announce(s)
+    return out
 
 
 def pause(hub: "Hub", destination: str, reason: str | None = None) -> None:
@@ -114,15 +182,16 @@ def known_destination(hub: "Hub", destination: str) -> bool:
 
 
 def prune(hub: "Hub", older_than: timedelta, *, dead: bool = False, chunk: int = 1000) -> int:
-    """Delete delivered messages (and, with dead=True, dead letters) finished longer ago than
-    `older_than`, in chunks so no transaction holds the writer for long. Safe at any time:
-    ordering only ever waits on pending and in-flight rows, and the per-key sequence
-    counters live in their own table, so later messages keep their order and keys."""
+    """Delete delivered and skipped messages (and, with dead=True, dead letters) finished longer
+    ago than `older_than`, in chunks so no transaction holds the writer for long. Ordering
+    only ever waits on pending, in-flight and dead rows, and the per-key sequence counters
+    live in their own table, so later messages keep their order and keys; pruning a dead
+    letter releases the messages it held back, as a skip would, but leaves no record."""
     return prune_before(hub.db, hub.clock.now() - older_than, dead=dead, chunk=chunk)
 
 
 def prune_before(db: Any, cutoff: datetime, *, dead: bool = False, chunk: int = 1000) -> int:
-    finished = (M.status == DELIVERED) & (M.delivered_at < cutoff)
+    finished = (M.status.in_((DELIVERED, SKIPPED))) & (M.delivered_at < cutoff)
     if dead:  # a dead letter has no delivered_at: its age is its creation
         finished = finished | ((M.status == DEAD) & (M.created_at < cutoff))
     total = 0

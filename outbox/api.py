@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from hub.api.deps import HubDep, require_roles
-from hub.api.problems import documented
+from hub.api.problems import documented, problem
 from hub.api.limits import AfterId, RowId
 from hub.domain.access import Actor
 from hub.domain.model import Role
@@ -28,6 +28,9 @@ class DestinationState(BaseModel):
     backlog: int = Field(description="Messages pending or in flight.")
     oldest_age_seconds: float | None = Field(description="Age of the oldest undelivered message.")
     dead: int = Field(description="Messages in dead letters.")
+    held_cases: int = Field(description="Ordering keys (cases) whose later messages wait behind a dead letter "
+                            "until it is replayed or skipped.")
+    held_messages: int = Field(description="Messages waiting behind a dead letter of their key.")
     paused: bool
     paused_until: str | None = Field(description="Set while the circuit breaker holds the destination.")
     paused_by_operator: bool
@@ -46,6 +49,27 @@ class DeadLetter(BaseModel):
     attempts: int
     created_at: str
     last_error: str | None
+    holding: int = Field(description="Later messages of its key (case) it holds back until replayed or skipped.")
+
+
+class SkipRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[RowId] = Field(min_length=1, max_length=1000, description="Dead letters to give up.")
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] = Field(
+        description="Why: written into each case's history with who skipped.")
+
+
+class SkippedMessage(BaseModel):
+    id: int
+    destination: str
+    case_number: str | None
+    sequence: int
+    in_case_history: bool = Field(description="False for a message of no case (the reason is in its last error).")
+
+
+class Skipped(BaseModel):
+    skipped: list[SkippedMessage]
 
 
 class ReplayRequest(BaseModel):
@@ -96,6 +120,17 @@ def replay(hub: HubDep, actor: Supervisor, body: ReplayRequest) -> Replayed:
     if body.destination:
         _known(hub, body.destination)
     return Replayed(replayed=admin.replay(hub, body.ids, body.destination))
+
+
+@router.post("/skip", response_model=Skipped, summary="Give up dead letters; the messages they held back flow on",
+             operation_id="skipDeadLetters",
+             responses=documented(403, 409, d409="An id is not a dead letter; nothing was skipped"))
+def skip(hub: HubDep, actor: Supervisor, body: SkipRequest, request: Request) -> Any:
+    try:
+        return Skipped(skipped=admin.skip(hub, body.ids, actor, body.reason))
+    except admin.NotDead as exc:
+        return problem(409, "not-dead-letters", "Only dead letters can be skipped", f"ids {exc.ids} are not dead letters; "
+                       "nothing was skipped", request, errors=[{"field": "body.ids", "reason": f"not dead letters: {exc.ids}"}])
 
 
 @router.post("/destinations/{destination}/pause", response_model=DestinationState, summary="Stop delivering to a destination",

@@ -65,7 +65,7 @@ class _Feature:
                            help="address the metrics endpoint listens on (default outbox.metrics_host, 127.0.0.1; "
                            "0.0.0.0 for a remote Prometheus)")
         relay.set_defaults(func=_cmd_relay)
-        p = sub.add_parser("outbox", help="look at and steer the outbox: status, dead, replay, pause, resume")
+        p = sub.add_parser("outbox", help="look at and steer the outbox: status, dead, replay, skip, pause, resume")
         osub = p.add_subparsers(dest="outbox_cmd", required=True)
         osub.add_parser("status", help="backlog, oldest age, dead letters and pause per destination").set_defaults(func=_cmd_status)
         dead = osub.add_parser("dead", help="dead letters with their last error")
@@ -77,6 +77,12 @@ class _Feature:
         replay.add_argument("--destination", help="every dead letter of this destination")
         replay.add_argument("--all", action="store_true", help="every dead letter")
         replay.set_defaults(func=_cmd_replay)
+        skip = osub.add_parser("skip", help="give up dead letters for good; the later messages of their case flow on "
+                               "(written into the case history with who and why)")
+        skip.add_argument("ids", nargs="+", type=int, help="dead-letter ids (see `outbox dead`)")
+        skip.add_argument("--reason", required=True, help="why (recorded in the case history)")
+        skip.add_argument("--party", default="cli-supervisor", help="who skips (recorded)")
+        skip.set_defaults(func=_cmd_skip)
         pause = osub.add_parser("pause", help="stop delivering to a destination until resumed")
         pause.add_argument("destination")
         pause.add_argument("--reason")
@@ -148,7 +154,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from outbox.admin import backlog
 
     hub = _hub()
-    print(f"{'destination':<20} {'backlog':>8} {'oldest':>10} {'dead':>6}  state")
+    print(f"{'destination':<20} {'backlog':>8} {'oldest':>10} {'dead':>6} {'held':>6}  state")
     for d in backlog(hub):
         age = f"{d['oldest_age_seconds']:.0f}s" if d["oldest_age_seconds"] is not None else "-"
         state = ("paused by operator" if d["paused_by_operator"] else
@@ -159,7 +165,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         if config is not None and config.enabled and not config.events:  # not "flowing": nothing ever comes
             nothing = "subscribes to nothing (no `events:`): receives no messages"
             state = nothing if state == "flowing" else f"{state}; {nothing}"
-        print(f"{d['destination']:<20} {d['backlog']:>8} {age:>10} {d['dead']:>6}  {state}")
+        if d["held_cases"]:
+            state += f"; {d['held_cases']} cases ({d['held_messages']} messages) held behind dead letters"
+        print(f"{d['destination']:<20} {d['backlog']:>8} {age:>10} {d['dead']:>6} {d['held_cases']:>6}  {state}")
     return 0
 
 
@@ -170,7 +178,7 @@ def _cmd_dead(args: argparse.Namespace) -> int:
     rows = dead_letters(hub, args.destination, args.limit)
     for r in rows:
         print(f"{r['id']:>8}  {r['destination']:<16} {r['case_number'] or r['ordering_key']:<22} {r['event_type']:<24} "
-              f"attempts {r['attempts']:<3} {r['last_error']}")
+              f"attempts {r['attempts']:<3} holds {r['holding']:<3} {r['last_error']}")
     if not rows:
         print("no dead letters")
     return 0
@@ -190,6 +198,27 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         return 2
     n = replay(hub, args.ids or None, args.destination)
     print(f"replayed {n}")
+    return 0
+
+
+def _cmd_skip(args: argparse.Namespace) -> int:
+    import sys
+
+    from hub.domain.access import Actor
+    from hub.domain.model import Role
+    from outbox.admin import NotDead, skip
+
+    if not args.reason.strip():
+        print("--reason: say why (it is recorded in the case history)", file=sys.stderr)
+        return 2
+    try:
+        done = skip(_hub(), args.ids, Actor(party=args.party, role=Role.SUPERVISOR), args.reason.strip())
+    except NotDead as exc:
+        print(f"not dead letters: {' '.join(map(str, exc.ids))}; nothing skipped", file=sys.stderr)
+        return 1
+    for r in done:
+        where = f"case {r['case_number']} history" if r["in_case_history"] else "its last error (no case)"
+        print(f"skipped {r['id']} ({r['destination']}, sequence {r['sequence']}); recorded in {where}")
     return 0
 
 

@@ -32,6 +32,8 @@ class _BacklogCollector:
         age_g = GaugeMetricFamily("outbox_oldest_age_seconds", "Age of the oldest undelivered message", labels=["destination"])
         dead_g = GaugeMetricFamily("outbox_dead_letters", "Messages in dead letters", labels=["destination"])
         paused_g = GaugeMetricFamily("outbox_destination_paused", "1 while a destination is paused", labels=["destination"])
+        held_g = GaugeMetricFamily("outbox_held_cases", "Ordering keys (cases) held back behind a dead letter",
+                                   labels=["destination"])
         try:
             rows = backlog(self.hub)
         except Exception:  # noqa: BLE001 - a scrape during a database outage reports nothing rather than failing
@@ -41,7 +43,8 @@ class _BacklogCollector:
             age_g.add_metric([r["destination"]], r["oldest_age_seconds"] or 0.0)
             dead_g.add_metric([r["destination"]], r["dead"])
             paused_g.add_metric([r["destination"]], 1.0 if r["paused"] else 0.0)
-        yield from (backlog_g, age_g, dead_g, paused_g)
+            held_g.add_metric([r["destination"]], r["held_cases"])
+        yield from (backlog_g, age_g, dead_g, paused_g, held_g)
 
     def describe(self) -> list[Any]:
         return []

@@ -3,9 +3,10 @@ happened. Several relays may run on one PostgreSQL; on SQLite there is one write
 
 Guarantees (docs/outbox.md): at-least-once with a stable Idempotency-Key; strictly in
 order per (destination, ordering key): a message is only claimable while no earlier one
-of its key is pending or in flight; attempts are counted when claimed, so a relay that
-dies mid-delivery still uses one up; a dead relay's lease lapses and the reaper returns
-its messages.
+of its key is pending, in flight or dead (a dead letter holds its key until replayed or
+skipped); attempts are counted when claimed, so a relay that
+dies mid-delivery still uses one up; a dead relay's claims are taken over once its
+heartbeat stops (outbox/heartbeat.py), a hung one's when its lease lapses.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
@@ -36,8 +37,9 @@ from hub.logmask import mask_text
 from hub.settings import OutboxSettings
 from outbox import store
 from outbox.admin import prune_before
-from outbox.backoff import backoff_seconds
-from outbox.tables import DEAD, DELIVERED, IN_FLIGHT, PENDING, OutboxDestinationRow, OutboxMessageRow
+from outbox.decide import Dead, Defer, decide
+from outbox.heartbeat import Heartbeat, Watch
+from outbox.tables import DEAD, DELIVERED, HOLDING, IN_FLIGHT, PENDING, OutboxDestinationRow, OutboxMessageRow, OutboxRelayRow
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -106,6 +108,10 @@ class Relay:
         self._pause_recorded: set[str] = set()
         self._url = self.db.url
         self._adapter_facts: dict[str, tuple[str | None, int]] = {}
+        # Claims carry self.id; the heartbeat says it is alive, the watch finds dead holders.
+        self._heart = Heartbeat(self.db, self.clock, self.id, self.cfg.heartbeat_seconds)
+        self._watch = Watch(self.id, self.cfg.takeover_seconds)
+        self._last_watch = 0.0
 
     # -- the public loop pieces ---------------------------------------------------------------
     def wake(self) -> None:
@@ -144,6 +150,8 @@ class Relay:
             # Build the adapters (files, clients) before taking the writer, not inside the claim.
             for destination in self.hub.settings.destinations:
                 self._facts(destination)
+        if limit > 0 and time.monotonic() - self._heart.last_beat >= self.cfg.heartbeat_seconds:
+            self._heart.beat()  # our row exists before any claim names us (the thread keeps it counting)
         now = self.clock.now()
         with self.db.write(durable=False) as s:
             if outcomes:
@@ -159,17 +167,23 @@ class Relay:
         self._follow_database_pauses(paused)
         earlier = aliased(M)
         blocked = exists().where(earlier.destination == M.destination, earlier.ordering_key == M.ordering_key,
-                                 earlier.sequence < M.sequence, earlier.status.in_((PENDING, IN_FLIGHT)))
+                                 earlier.sequence < M.sequence, earlier.status.in_(HOLDING))
         # Only destinations this relay can build: another relay may have one this relay's
         # settings lack (a rolling change), and a disabled destination keeps its backlog.
         deliverable = [name for name, d in self.hub.settings.destinations.items() if d.enabled]
         due = (select(M.id).where(M.status == PENDING, M.available_at <= now, ~blocked, M.destination.in_(deliverable))
                .order_by(M.id).limit(limit))
-        if paused:
-            due = due.where(M.destination.not_in(paused))
-        if s.get_bind().dialect.name == "postgresql":
+        probing = [d for d in self._half_open(s, now) if d in deliverable and d not in paused]
+        if paused or probing:
+            due = due.where(M.destination.not_in(paused + probing))
+        postgres = s.get_bind().dialect.name == "postgresql"
+        if postgres:
             due = due.with_for_update(skip_locked=True, of=M)
-        stmt = (update(M).where(M.id.in_(due.scalar_subquery()))
+        chosen = M.id.in_(due.scalar_subquery())
+        probes = self._probes(s, probing, now, blocked, postgres)
+        if probes:
+            chosen = or_(chosen, M.id.in_(probes))
+        stmt = (update(M).where(chosen)
                 .values(status=IN_FLIGHT, attempts=M.attempts + 1, leased_by=self.id,
                         lease_until=now + timedelta(seconds=self.cfg.lease_seconds))
                 .returning(M.id, M.destination, M.case_number, M.attempts, M.created_at, M.body))
@@ -200,23 +214,75 @@ class Relay:
         return list(s.execute(select(OutboxDestinationRow.destination).where(
             or_(OutboxDestinationRow.paused_by_operator.is_(True), OutboxDestinationRow.paused_until > now))).scalars())
 
+    def _half_open(self, s: Session, now: datetime) -> list[str]:
+        """Destinations whose breaker pause is over but not yet closed by a success: the next
+        claim sends them one probe, not a burst of everything that waited."""
+        D = OutboxDestinationRow
+        return list(s.execute(select(D.destination).where(
+            D.consecutive_failures >= self.cfg.breaker_failures, D.paused_by_operator.is_(False),
+            or_(D.paused_until.is_(None), D.paused_until <= now))).scalars())
+
+    @staticmethod
+    def _probes(s: Session, destinations: list[str], now: datetime, blocked: Any, postgres: bool) -> list[int]:
+        """One due message per half-open destination, unless a probe is already in flight
+        there. The destination's row is locked (PostgreSQL) so two relays do not both probe."""
+        ids: list[int] = []
+        for destination in sorted(destinations):
+            if postgres:
+                s.execute(select(OutboxDestinationRow.destination)
+                          .where(OutboxDestinationRow.destination == destination).with_for_update())
+            if s.execute(select(M.id).where(M.destination == destination, M.status == IN_FLIGHT).limit(1)).first():
+                continue
+            probe = (select(M.id).where(M.destination == destination, M.status == PENDING, M.available_at <= now, ~blocked)
+                     .order_by(M.id).limit(1))
+            if postgres:
+                probe = probe.with_for_update(skip_locked=True, of=M)
+            found = s.execute(probe).scalar()
+            if found is not None:
+                ids.append(found)
+        return ids
+
     def reap(self, force: bool = False) -> int:
-        """Return messages whose relay's lease lapsed (it died or hung) to the queue."""
+        """Return to the queue the claims of relays that died (their heartbeat stopped, every
+        heartbeat interval) or hung (their lease lapsed, every few seconds)."""
         mono = time.monotonic()
+        n = 0
+        if force or mono - self._last_watch >= self.cfg.heartbeat_seconds:
+            self._last_watch = mono
+            n += self.take_over()
         if not force and mono - self._last_reap < min(5.0, self.cfg.lease_seconds / 2):
-            return 0
+            return n
         self._last_reap = mono
         now = self.clock.now()
         with self.db.write(durable=False) as s:
-            n = s.execute(update(M).where(M.status == IN_FLIGHT, M.lease_until < now)
-                          .values(status=PENDING, lease_until=None, leased_by=None,
-                                  last_error=func.coalesce(M.last_error, "lease expired: the relay stopped before recording"))
-                          ).rowcount
-        if n:
-            log.warning("returned %d messages whose lease expired", n)
+            lapsed = s.execute(update(M).where(M.status == IN_FLIGHT, M.lease_until < now)
+                               .values(status=PENDING, lease_until=None, leased_by=None,
+                                       last_error=func.coalesce(M.last_error, "lease expired: the relay stopped before recording"))
+                               ).rowcount
+        if lapsed:
+            log.warning("returned %d messages whose lease expired", lapsed)
         if mono - self._last_prune >= PRUNE_EVERY:
             self._last_prune = mono
             self.prune()
+        return n + lapsed
+
+    def take_over(self) -> int:
+        """Return the claims of dead holders (outbox/heartbeat.py) to the queue: a read, and a
+        write only when a holder died. Their attempt stays counted, as after a lapsed lease."""
+        with self.db.read() as s:
+            dead = self._watch.dead_holders(s)
+        if not dead:
+            return 0
+        with self.db.write(durable=False) as s:
+            n = s.execute(update(M).where(M.status == IN_FLIGHT, M.leased_by.in_(dead))
+                          .values(status=PENDING, lease_until=None, leased_by=None,
+                                  last_error=func.coalesce(M.last_error, "taken over: its relay stopped beating before recording"))
+                          ).rowcount
+            s.execute(delete(OutboxRelayRow).where(OutboxRelayRow.relay_id.in_(dead)))
+            if n:
+                store.announce(s)
+        if n:
+            log.warning("took over %d messages claimed by %s (no heartbeat)", n, ", ".join(dead))
         return n
 
     def prune(self) -> int:
@@ -377,26 +443,23 @@ class Relay:
                 self._attach(s, c, o.delivery)
                 ok_destinations.add(c.destination)
                 continue
-            if o.kind == "deferred":  # never sent: the claim gives its attempt back
-                values = dict(status=PENDING, attempts=M.attempts - 1, lease_until=None, leased_by=None)
-                if o.misconfigured:
-                    values["last_error"] = f"not sent: {o.error}"
-                    misconfigured[c.destination] = o.error or ""
-                s.execute(update(M).where(M.id == c.id, M.status == IN_FLIGHT, M.leased_by == self.id).values(**values))
+            verdict = decide(o, c.attempts, cfg, now=now)
+            mine = (M.id == c.id, M.status == IN_FLIGHT, M.leased_by == self.id)
+            if isinstance(verdict, Defer):  # never sent: the claim gives its attempt back
+                values: dict[str, Any] = dict(status=PENDING, attempts=M.attempts - 1, lease_until=None, leased_by=None)
+                if verdict.reason is not None:
+                    values["last_error"] = verdict.reason
+                if verdict.pause_reason is not None:
+                    misconfigured[c.destination] = verdict.pause_reason
+                s.execute(update(M).where(*mine).values(**values))
                 continue
-            dead = o.kind == "permanent" or c.attempts >= cfg.max_attempts
-            reason = o.error if o.kind == "permanent" else (
-                f"{o.error} (attempt {c.attempts} of {cfg.max_attempts})" if not dead
-                else f"gave up after {c.attempts} attempts: {o.error}")
-            values: dict[str, Any] = dict(lease_until=None, leased_by=None, last_error=reason)
-            if dead:
-                values.update(status=DEAD)
+            if isinstance(verdict, Dead):
+                values = dict(status=DEAD, lease_until=None, leased_by=None, last_error=verdict.reason)
             else:
-                wait = backoff_seconds(c.attempts, base=cfg.backoff_base_seconds, cap=cfg.backoff_max_seconds,
-                                       retry_after=o.retry_after)
-                values.update(status=PENDING, available_at=now + timedelta(seconds=wait))
-            s.execute(update(M).where(M.id == c.id, M.status == IN_FLIGHT, M.leased_by == self.id).values(**values))
-            _log_failed(c, dead, reason, values.get("available_at"), now)
+                values = dict(status=PENDING, available_at=verdict.at, lease_until=None, leased_by=None,
+                              last_error=verdict.reason)
+            s.execute(update(M).where(*mine).values(**values))
+            _log_failed(c, isinstance(verdict, Dead), verdict.reason, values.get("available_at"), now)
             if o.kind == "transient":
                 count, _ = failing.get(c.destination, (0, ""))
                 failing[c.destination] = (count + 1, o.error or "")
@@ -461,6 +524,7 @@ class Relay:
         first_unrecorded = 0.0
         more_due = True
         store.listen(self._url, self.wake)
+        self._heart.start()
         try:
             while True:
                 if stop is not None and stop.is_set():
@@ -520,6 +584,7 @@ class Relay:
         finally:
             store.unlisten(self._url, self.wake)
             self._finish_inflight()
+            self._heart.stop()
         return handled
 
     def _idle_wait(self) -> float:
@@ -530,9 +595,11 @@ class Relay:
                 nxt = s.execute(select(func.min(M.available_at)).where(M.status == PENDING, M.available_at > now)).scalar()
         except (OperationalError, DBAPIError):
             return self.cfg.idle_poll_seconds
+        # Another relay holds claims: look at its heartbeat again soon.
+        longest = min(self.cfg.idle_poll_seconds, self.cfg.heartbeat_seconds) if self._watch.watching else self.cfg.idle_poll_seconds
         if nxt is None:
-            return self.cfg.idle_poll_seconds
-        return max(0.01, min(self.cfg.idle_poll_seconds, (nxt - now).total_seconds()))
+            return longest
+        return max(0.01, min(longest, (nxt - now).total_seconds()))
 
     def _done(self, _future: Future[list[Outcome]]) -> None:
         self._kick.set()

@@ -11,8 +11,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db.models import Base, BigId, JSONDoc, UTCDateTime
 
-# A message's life: pending -> in_flight (leased by one relay) -> delivered | pending (retry) | dead.
-PENDING, IN_FLIGHT, DELIVERED, DEAD = "pending", "in_flight", "delivered", "dead"
+# A message's life: pending -> in_flight (leased by one relay) -> delivered | pending (retry) | dead;
+# dead -> pending (replayed) | skipped (an operator gave it up; recorded in the case history).
+PENDING, IN_FLIGHT, DELIVERED, DEAD, SKIPPED = "pending", "in_flight", "delivered", "dead", "skipped"
+# The states that hold back the later messages of the same (destination, ordering key).
+HOLDING = (PENDING, IN_FLIGHT, DEAD)
 
 
 class OutboxMessageRow(Base):
@@ -32,7 +35,7 @@ class OutboxMessageRow(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     leased_by: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # or, for a skipped one, when it was skipped
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
@@ -64,3 +67,17 @@ class OutboxDestinationRow(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxRelayRow(Base):
+    """A running relay's heartbeat: its claims carry its id (`outbox_messages.leased_by`), and
+    while `beats` keeps counting the relay is alive. A holder whose count stands still for
+    `outbox.takeover_seconds` (or whose row is gone) loses its claims to the others
+    (outbox/heartbeat.py), long before its lease would lapse."""
+
+    __tablename__ = "outbox_relays"
+
+    relay_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    beats: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime)  # for people; liveness is judged on `beats`

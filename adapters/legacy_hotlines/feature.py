@@ -72,7 +72,8 @@ class _Feature:
             d.add_argument("--note")
             d.add_argument("--party", default="cli-supervisor", help="who decides (recorded)")
             d.set_defaults(func=_cmd_decide, verb=verb)
-        pull = lsub.add_parser("pull", help="pull a 双号并行 line's outgoing cases once")
+        pull = lsub.add_parser("pull", help="pull a 双号并行 line's outgoing cases once (exit 3 when another process "
+                               "leads the pulling)")
         pull.add_argument("--line", required=True)
         pull.set_defaults(func=_cmd_pull)
         from adapters.legacy_hotlines.refusals_cli import add_refusals_cli
@@ -260,11 +261,20 @@ def _cmd_pull(args: argparse.Namespace) -> int:
         if not pullers:
             print(f"line {args.line} has no enabled legacy_bridge destination in the settings", file=sys.stderr)
             return 1
+        puller = pullers[0]
         try:
-            r = pullers[0].run_once()
+            r = puller.run_once()
         except AdapterError as exc:
             print(f"pull failed: {exc}", file=sys.stderr)
             return 1
+        finally:
+            puller.lease.release()  # a one-shot pull must not block the serving puller for a lease period
+        if not r.leader:  # another process pulls this line: nothing was done here
+            held = puller.lease.held_by()
+            who = f"{held[0]}, until {held[1].isoformat(timespec='seconds')}" if held else "it has just let go; run again"
+            print(f"line {args.line}: not pulled: another process leads (lease {puller.lease.name!r} held by {who})",
+                  file=sys.stderr)
+            return 3
         print(f"created {len(r.created)}, already held {len(r.existing)}, refused {len(r.refused)}, cursor {r.cursor}")
         if r.refused:
             print(f"refused cases are kept: hotline-hub legacy refusals list --line {args.line}")

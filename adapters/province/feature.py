@@ -39,7 +39,8 @@ class _Feature:
         p = sub.add_parser("province", help="the provincial exchange (省转办 / 全省联网)")
         psub = p.add_subparsers(dest="province_command", required=True)
         poll = psub.add_parser("poll", help="pull the cases the province assigned to the city")
-        poll.add_argument("--once", action="store_true", help="one round, then exit (0 when it completed)")
+        poll.add_argument("--once", action="store_true", help="one round, then exit (0 when it completed, 1 when it "
+                          "stopped early, 3 when another process leads the polling)")
         poll.add_argument("--destination", help="which province destination (default: all)")
         poll.set_defaults(func=_cmd_poll)
         check = psub.add_parser("check", help="validate mappings/province/ and exit")
@@ -85,8 +86,11 @@ def _cmd_poll(args: argparse.Namespace) -> int:
                     result = poller.run_once()
                 finally:
                     poller.lease.release()  # a one-shot run must not block the next one for a lease period
-                state = "not the leader (another poller holds the lease)" if not result.leader else (
-                    f"created {len(result.created)}, acknowledged again {len(result.existing)}, failed {len(result.failed)}")
+                if not result.leader:  # another process polls: nothing was done here, and that is no summary
+                    print(f"{poller.destination}: not polled: {_leader(poller.lease)}", file=sys.stderr)
+                    code = code or 3
+                    continue
+                state = f"created {len(result.created)}, acknowledged again {len(result.existing)}, failed {len(result.failed)}"
                 print(f"{poller.destination}: {state}" + (f"; stopped: {result.stopped}" if result.stopped else ""))
                 code = code or (1 if result.stopped else 0)
             return code
@@ -102,6 +106,12 @@ def _cmd_poll(args: argparse.Namespace) -> int:
                 poller.stop()
     finally:
         hub.close()
+
+
+def _leader(lease) -> str:  # noqa: ANN001 (hub.leases.Lease)
+    held = lease.held_by()
+    who = f"{held[0]}, until {held[1].isoformat(timespec='seconds')}" if held else "it has just let go; run again"
+    return f"another process leads (lease {lease.name!r} held by {who})"
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

@@ -96,6 +96,21 @@ class CaseRepository:
         self._write_refs(row.id, [ref])
         return True
 
+    def note(self, number: str, *, at: datetime, actor: str, role: Role, action: str, note: str | None,
+             data: dict) -> HistoryEntry:
+        """Append a history line that changes no state and emits no event (an operator's act
+        beside the lifecycle, e.g. skipping an outbox message): a new version, so a change
+        prepared on the version before fails as stale instead of losing this line."""
+        case = self.get(number)
+        new = case.model_copy(deep=True)
+        entry = HistoryEntry(seq=len(new.history) + 1, at=at, actor=actor, role=role, action=action,
+                             from_state=case.state, to_state=case.state, note=note, data=data)
+        new.history.append(entry)
+        new.version = case.version + 1
+        new.updated_at = at
+        self.save(new, case.version)
+        return entry
+
     def _history(self, case_id: int) -> list[HistoryEntry]:
         rows = self.session.execute(select(HistoryRow).where(HistoryRow.case_id == case_id).order_by(HistoryRow.seq)).scalars()
         return [HistoryEntry(seq=r.seq, at=r.at, actor=r.actor, role=Role(r.role), action=r.action,

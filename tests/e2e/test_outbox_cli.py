@@ -117,3 +117,45 @@ def test_replay_several_ids_a_destination_or_everything(sqlite_template, tmp_pat
         assert set(statuses().values()) == {(PENDING, 0)}
     finally:
         hub.close()
+
+
+def test_status_shows_a_case_held_behind_a_dead_letter_and_skip_releases_it_on_record(sqlite_template, tmp_path: Path,
+                                                                                        clock) -> None:
+    from hub.domain import commands as c
+
+    url = sqlite_template.fresh(tmp_path)
+    config = tmp_path / "hub.yaml"
+    config.write_text(yaml.safe_dump({"destinations": DEST}), encoding="utf-8")
+    env = {**os.environ, "HUB_DATABASE_URL": url, "HUB_CONFIG_FILE": str(config), "HUB_LOG_LEVEL": "WARNING"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([HUB_CLI, "outbox", *args], env=env, capture_output=True, text=True, timeout=60)
+
+    hub = build_hub(Settings(database_url=url, destinations=DEST), clock)
+    try:
+        agent = Actor("agent", Role.AGENT)
+        number = hub.cases.register(CaseDraft.model_validate(draft()), agent).case.number
+        hub.cases.act(number, c.Accept(), agent)
+        with hub.db.write() as s:
+            first, second = s.execute(select(OutboxMessageRow).order_by(OutboxMessageRow.sequence)).scalars().all()
+            first.status, first.attempts, first.last_error = DEAD, 1, "PermanentError: unknown case"
+            dead_id, held_id = first.id, second.id
+
+        status = cli("status")
+        assert status.returncode == 0 and "1 cases (1 messages) held behind dead letters" in status.stdout, status.stdout
+        assert "holds 1" in cli("dead").stdout
+
+        assert cli("skip", str(dead_id)).returncode == 2  # no reason given: argparse refuses
+        refused = cli("skip", str(dead_id), str(held_id), "--reason", "sent by phone")
+        assert refused.returncode == 1 and str(held_id) in refused.stderr and "nothing skipped" in refused.stderr
+        done = cli("skip", str(dead_id), "--reason", "sent by phone", "--party", "班长王")
+        assert done.returncode == 0 and f"case {number} history" in done.stdout, done.stderr
+        with hub.db.read() as s:
+            assert [r.status for r in s.execute(select(OutboxMessageRow).order_by(OutboxMessageRow.sequence)).scalars()] == [
+                "skipped", PENDING]
+        line = hub.cases.history(number, Actor("centre-supervisor", Role.SUPERVISOR))[-1]
+        assert (line.action, line.actor, line.role, line.note) == ("outbox_skip", "班长王", Role.SUPERVISOR, "sent by phone")
+        assert line.data["message_id"] == dead_id
+        assert "held behind" not in cli("status").stdout
+    finally:
+        hub.close()

@@ -194,6 +194,42 @@ def test_sigkill_between_send_and_ack_leaves_one_effect_per_message(hub, db_url,
     assert state.duplicates >= kills  # each killed delivery came again with its key; the peer deduped it
 
 
+def test_a_relay_started_after_a_kill_takes_over_the_claims_without_waiting_for_their_lease(hub, db_url, sink,
+                                                                                          tmp_path: Path) -> None:
+    """kill -9 while the peer holds the answers back, then another relay: the backlog flows
+    again although the killed relay's claims carry an hour's lease, far beyond this test's
+    waits (its heartbeat stopped, and its process is gone from this machine)."""
+    state, app, url = sink
+    app.delay = 30.0  # answers held back: the killed relay never records them
+    config = tmp_path / "long-lease.yaml"
+    config.write_text(yaml.safe_dump({"destinations": _destinations(url), "outbox": {
+        **_outbox(), "lease_seconds": 3600.0}}), encoding="utf-8")
+    relays = Relays(db_url, config, tmp_path)
+    engine = create_engine(db_url)
+
+    def held_by_the_first() -> int:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).where(OutboxMessageRow.status == "in_flight")).scalar_one()
+
+    try:
+        _cases(hub, 5, steps=2)
+        first = relays.start()
+        _wait(lambda: state.attempts >= 1 and held_by_the_first() > 0 or first.poll() is not None, 60,
+              "the first relay to claim and send", relays)
+        assert first.poll() is None, relays.log_text()
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        assert held_by_the_first() > 0  # claims left behind, each with an hour's lease
+        app.delay = 0.0
+        relays.start()
+        _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 10, 60, "the backlog to flow again", relays)
+        assert relays.stop_all()[-1] == 0, relays.log_text()
+        _assert_in_order_once(state, 10)
+    finally:
+        relays.stop_all()
+        engine.dispose()
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_four_relays_share_the_work_once_each_in_order(hub, db_url, sink, relays) -> None:
@@ -206,7 +242,7 @@ def test_four_relays_share_the_work_once_each_in_order(hub, db_url, sink, relays
     _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 90, 60, "90 messages delivered")
     assert relays.stop_all() == [0, 0, 0, 0], relays.log_text()
     _assert_in_order_once(state, 90)
-    assert state.duplicates == 0  # no message went out twice: leases never overlapped
+    assert state.duplicates == 0, relays.log_text()  # no message went out twice: leases never overlapped
     engine = create_engine(db_url)
     with engine.connect() as conn:
         holders = conn.execute(select(func.count(func.distinct(OutboxMessageRow.leased_by)))).scalar_one()

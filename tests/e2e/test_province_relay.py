@@ -163,22 +163,22 @@ def test_client_faults_are_dead_lettered_shown_and_replayed_through_the_outbox_a
     number = register(api)
     r = relay(hub)
     r.drain(10)
-    act(api["agent"], number, action="accept")  # the province does not know the case yet: UNKNOWN_CASE, also final
+    act(api["agent"], number, action="accept")  # held behind the dead report: never pushed for a case the province lacks
     r.drain(10)
-    assert [(row.status, row.attempts) for row in outbox_rows(hub, number)] == [(DEAD, 1), (DEAD, 1)]
+    assert [(row.status, row.attempts) for row in outbox_rows(hub, number)] == [(DEAD, 1), (PENDING, 0)]
 
     supervisor = api["supervisor"]
     dead = supervisor.get("/api/v1/outbox/dead", params={"destination": "province"}).json()
-    assert [(d["case_number"], d["event_type"], d["sequence"]) for d in dead] == [
-        (number, "case.registered", 1), (number, "case.accepted", 2)]
-    assert "INVALID_REQUEST" in dead[0]["last_error"] and "UNKNOWN_CASE" in dead[1]["last_error"]
+    assert [(d["case_number"], d["event_type"], d["sequence"], d["holding"]) for d in dead] == [
+        (number, "case.registered", 1, 1)]
+    assert "INVALID_REQUEST" in dead[0]["last_error"]
     (dest,) = [d for d in supervisor.get("/api/v1/outbox/destinations").json() if d["destination"] == "province"]
-    assert (dest["dead"], dest["backlog"]) == (2, 0)
+    assert (dest["dead"], dest["backlog"], dest["held_cases"], dest["held_messages"]) == (1, 1, 1, 1)
     assert api["agent"].get("/api/v1/outbox/dead").status_code == 403  # an operator's tool
 
     # The operator fixed the cause at the province; replay the destination's dead letters.
     replayed = supervisor.post("/api/v1/outbox/replay", json={"destination": "province"})
-    assert replayed.status_code == 200 and replayed.json() == {"replayed": 2}
+    assert replayed.status_code == 200 and replayed.json() == {"replayed": 1}
     r.drain(10)
     assert [(row.status, row.attempts) for row in outbox_rows(hub, number)] == [(DELIVERED, 1), (DELIVERED, 1)]
     province_id, _ = reported_as(state, number)

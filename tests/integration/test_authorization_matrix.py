@@ -157,6 +157,7 @@ EXPECTED: dict[str, list[Probe]] = {
     "GET /api/v1/outbox/destinations": [Probe(SUPERVISOR_ONLY)],
     "GET /api/v1/outbox/dead": [Probe(SUPERVISOR_ONLY)],
     "POST /api/v1/outbox/replay": [Probe(SUPERVISOR_PASSES, body={"ids": [999999]})],
+    "POST /api/v1/outbox/skip": [Probe(SUPERVISOR_PASSES, body={"ids": [999999], "reason": "矩阵测试"})],  # 409: not dead
     "POST /api/v1/outbox/destinations/{destination}/pause": [Probe(SUPERVISOR_PASSES, path={"destination": "nowhere"})],
     "POST /api/v1/outbox/destinations/{destination}/resume": [Probe(SUPERVISOR_PASSES, path={"destination": "nowhere"})],
     # Prometheus scrapes without a key; the figures carry no case or person (reviewed: public).

@@ -339,6 +339,32 @@ def test_a_destination_that_keeps_failing_is_paused_for_everyone(hub, sink, cloc
     assert {m.status for m in messages(hub)} == {DELIVERED} and len(state.order) == 3
 
 
+def test_after_the_breaker_pause_one_probe_goes_out_not_a_burst(hub, sink, clock) -> None:
+    from outbox.relay import Relay
+
+    state, _ = sink
+    state.faults = ["500", "500", "500"]
+    for _ in range(5):
+        register(hub)
+    cfg = hub.settings.outbox.model_copy(update={"breaker_failures": 2, "breaker_pause_seconds": 60})
+    Relay(hub, settings=cfg).drain(5)
+    assert state.attempts == 2  # the breaker opened after two failures
+
+    clock.advance(timedelta(seconds=61))  # past the pause (and every backoff): the peer is still failing
+    Relay(hub, settings=cfg).drain(5)
+    assert state.attempts == 3  # one probe, which failed: paused again
+    assert sorted(m.attempts for m in messages(hub, "all")) == [0, 0, 0, 1, 2]
+    with hub.db.read() as s:
+        from outbox.tables import OutboxDestinationRow
+
+        assert s.get(OutboxDestinationRow, "all").paused_until > clock.now()
+
+    clock.advance(timedelta(seconds=61))  # the peer has healed: the probe succeeds and the rest follow
+    Relay(hub, settings=cfg).drain(5)
+    assert {m.status for m in messages(hub, "all")} == {DELIVERED} and len(state.order) == 5
+    assert state.attempts == 8  # 3 failures, then each of the 5 once
+
+
 def test_resume_lifts_the_breaker_for_the_relay_that_tripped_it_too(hub, sink, clock) -> None:
     from outbox.admin import resume
     from outbox.relay import Relay
@@ -459,3 +485,78 @@ def test_the_worker_is_woken_by_another_processs_commit(hub, db_url, sink, tmp_p
         assert [(g["event_type"], g["event"]) for g in received(state)] == [("cli.test", {"n": 1})], "the worker did not wake up"
     finally:
         worker.stop()
+
+
+# -- a dead letter holds back its case ---------------------------------------------------------
+def _dead_first_message(hub, state):
+    """Case A's first message refused (400, dead), its second queued; case B's two messages."""
+    state.faults = ["400"]
+    a = register(hub)
+    hub.cases.act(a.number, c.Accept(), AGENT)
+    b = register(hub)
+    hub.cases.act(b.number, c.Accept(), AGENT)
+    relay(hub).drain(10)
+    return a, b
+
+
+def test_a_dead_letter_holds_back_its_case_until_replayed_then_the_held_follow_in_order(hub, sink, api, clock) -> None:
+    state, _ = sink
+    a, b = _dead_first_message(hub, state)
+    # B flowed; A's second message waits behind A's dead first instead of reaching the peer alone.
+    assert [(g["case_number"], g["sequence"]) for g in received(state) if g["destination"] == "all"] == [(b.number, 1), (b.number, 2)]
+    a1, a2 = [m for m in messages(hub, "all") if m.case_number == a.number]
+    assert (a1.status, a2.status, a2.attempts) == (DEAD, PENDING, 0)
+    hub.cases.act(a.number, c.Dispatch(lead_unit="ZY-SCJGJ"), AGENT)  # a third one queues behind too
+    clock.advance(timedelta(minutes=5))
+    relay(hub).drain(5)
+    assert [m.status for m in messages(hub, "all") if m.case_number == a.number] == [DEAD, PENDING, PENDING]
+
+    sup = api["supervisor"]
+    status = {d["destination"]: d for d in sup.get("/api/v1/outbox/destinations").json()}
+    assert (status["all"]["dead"], status["all"]["held_cases"], status["all"]["held_messages"]) == (1, 1, 2)
+    (dead,) = sup.get("/api/v1/outbox/dead", params={"destination": "all"}).json()
+    assert (dead["id"], dead["sequence"], dead["holding"]) == (a1.id, 1, 2)
+    assert 'outbox_held_cases{destination="all"} 1.0' in api["anonymous"].get("/metrics").text
+
+    assert sup.post("/api/v1/outbox/replay", json={"ids": [a1.id]}).json() == {"replayed": 1}
+    relay(hub).drain(10)
+    # The replayed one first, with its original sequence and key, then the held ones in order.
+    tail = [(g["case_number"], g["sequence"], g["event_type"]) for g in received(state) if g["destination"] == "all"][2:]
+    assert tail == [(a.number, 1, "case.registered"), (a.number, 2, "case.accepted"), (a.number, 3, "case.dispatched")]
+    assert [g["idempotency_key"] for g in received(state) if g["destination"] == "all"][2:4] == [a1.idempotency_key, a2.idempotency_key]
+    assert {m.status for m in messages(hub, "all")} == {DELIVERED}
+    status = {d["destination"]: d for d in sup.get("/api/v1/outbox/destinations").json()}
+    assert (status["all"]["dead"], status["all"]["held_cases"], status["all"]["held_messages"]) == (0, 0, 0)
+
+
+def test_skipping_a_dead_letter_releases_its_case_and_is_written_into_the_case_history(hub, sink, api) -> None:
+    state, _ = sink
+    a, b = _dead_first_message(hub, state)
+    a1, a2 = [m for m in messages(hub, "all") if m.case_number == a.number]
+    sup = api["supervisor"]
+
+    assert api["agent"].post("/api/v1/outbox/skip", json={"ids": [a1.id], "reason": "x"}).status_code == 403
+    no_reason = sup.post("/api/v1/outbox/skip", json={"ids": [a1.id]})
+    assert no_reason.status_code == 422 and "body.reason" in {e["field"] for e in no_reason.json()["errors"]}
+    not_dead = sup.post("/api/v1/outbox/skip", json={"ids": [a1.id, a2.id], "reason": "peer has it by phone"})
+    assert not_dead.status_code == 409 and not_dead.headers["content-type"].startswith("application/problem+json")
+    assert not_dead.json()["errors"] == [{"field": "body.ids", "reason": f"not dead letters: [{a2.id}]"}]
+    assert [m.status for m in messages(hub, "all") if m.case_number == a.number] == [DEAD, PENDING]  # all or nothing
+
+    done = sup.post("/api/v1/outbox/skip", json={"ids": [a1.id], "reason": "peer has it by phone"})
+    assert done.status_code == 200, done.text
+    assert done.json() == {"skipped": [{"id": a1.id, "destination": "all", "case_number": a.number, "sequence": 1,
+                                        "in_case_history": True}]}
+    relay(hub).drain(10)
+    # The held message went out; the skipped one never did.
+    assert [(g["case_number"], g["sequence"]) for g in received(state) if g["destination"] == "all"][2:] == [(a.number, 2)]
+    assert [m.status for m in messages(hub, "all") if m.case_number == a.number] == ["skipped", DELIVERED]
+    history = sup.get(f"/api/v1/cases/{a.number}/history").json()
+    line = history[-1] if isinstance(history, list) else history["items"][-1]
+    assert (line["action"], line["actor"], line["role"], line["note"]) == ("outbox_skip", "centre-supervisor", "supervisor",
+                                                                          "peer has it by phone")
+    assert line["data"]["destination"] == "all" and line["data"]["message_id"] == a1.id
+    assert line["from_state"] == line["to_state"] == "accepted"
+    # Skipped means finished: the dead count and the held cases are back to zero.
+    status = {d["destination"]: d for d in sup.get("/api/v1/outbox/destinations").json()}
+    assert (status["all"]["dead"], status["all"]["held_cases"]) == (0, 0)
