@@ -88,7 +88,7 @@ def _cmd_poll(args: argparse.Namespace) -> int:
                 state = "not the leader (another poller holds the lease)" if not result.leader else (
                     f"created {len(result.created)}, acknowledged again {len(result.existing)}, failed {len(result.failed)}")
                 print(f"{poller.destination}: {state}" + (f"; stopped: {result.stopped}" if result.stopped else ""))
-                code = code or (1 if result.stopped else 0)
+                code = code or (3 if not result.leader else 1 if result.stopped else 0)  # 3: another poller leads
             return code
         for poller in pollers:
             poller.start()

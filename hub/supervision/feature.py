@@ -66,8 +66,8 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
             finally:
                 scheduler.lease.release()  # a one-shot run must not hold the lead for the ttl
             if not result.leased:
-                print("another scheduler holds the lease; nothing done")
-                return 0
+                print("another scheduler holds the lease; nothing done", file=sys.stderr)
+                return 3  # cannot run now (hub.cli exit codes)
             print(f"warned {len(result.warned)}, overdue {len(result.overdue)}, supervised {len(result.supervised)}, "
                   f"skipped {len(result.skipped)}, deadlines recounted {len(result.recounted)}")
             for line in result.warned + result.overdue + result.supervised + result.recounted:
