@@ -121,3 +121,21 @@ def test_serve_on_an_empty_database_says_how_to_get_the_first_key(env) -> None:
         output = proc.communicate(timeout=30)[0]
     assert "no API key yet" in output and "hotline-hub keys create --party centre --role supervisor" in output
     assert output.count(UNBRIDGED) == 2  # the long-running process does say it
+
+
+def test_a_one_shot_run_while_another_process_leads_cannot_run_now(env) -> None:
+    from datetime import timedelta
+
+    from hub.db.database import Database
+    from hub.db.migrate import upgrade
+    from hub.domain.clock import SystemClock
+    from hub.leases import Lease
+
+    db = Database(env["HUB_DATABASE_URL"])
+    try:
+        upgrade(db.writer)
+        assert Lease(db, SystemClock(), "scheduler", timedelta(hours=1), holder="another-host:1").acquire()
+    finally:
+        db.dispose()
+    result = _run(["scheduler", "--once"], env)
+    assert result.returncode == 3 and "another scheduler holds the lease; nothing done" in result.stderr
