@@ -57,7 +57,7 @@ def serve(settings: Settings) -> None:
     from hub.db.migrate import upgrade
     from hub.logmask import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     hub = build_hub(settings)
     if hub.db.is_sqlite and settings.auto_migrate:
         upgrade(hub.db.writer)

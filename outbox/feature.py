@@ -115,7 +115,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
         print("--metrics-port: a port from 0 to 65535", file=sys.stderr)
         return 2
     hub = _hub()
-    configure_logging(hub.settings.log_level)
+    configure_logging(hub.settings.log_level, hub.settings.log_format)
     log = logging.getLogger("hub.outbox")
     handle: OutboxHandle = hub.extras["outbox"]  # type: ignore[assignment]
     metrics_server: MetricsServer | None = None

@@ -283,7 +283,7 @@ def _cmd_route(args: argparse.Namespace) -> int:
 
     hub = _hub()
     try:
-        configure_logging(hub.settings.log_level)
+        configure_logging(hub.settings.log_level, hub.settings.log_format)
         router = hub.extras["legacy"].get("sub_centre")
         if router is None:
             print("no line in mode 设分中心 in mappings/legacy/lines.yaml: nothing to route", file=sys.stderr)

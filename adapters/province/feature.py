@@ -69,7 +69,7 @@ def _cmd_poll(args: argparse.Namespace) -> int:
     from hub.settings import Settings
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     hub = build_hub(settings)
     if hub.db.is_sqlite:
         upgrade(hub.db.writer)

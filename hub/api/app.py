@@ -8,6 +8,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import hub
 from hub.api import admin, cases, problems
+from hub.api.request_context import RequestContext
 from hub.container import Hub
 from hub.db.migrate import migration_status
 
@@ -89,4 +90,5 @@ def create_app(hub_: Hub) -> FastAPI:
         return JSONResponse(body, status_code=200 if ok else 503)
 
     app.add_middleware(BodyLimit, max_bytes=hub_.settings.max_body_bytes)
+    app.add_middleware(RequestContext)  # outermost: a refused body's answer carries its request id too
     return app

@@ -57,7 +57,7 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
     from hub.supervision.scheduler import Scheduler
 
     hub = _hub()
-    configure_logging(hub.settings.log_level)
+    configure_logging(hub.settings.log_level, hub.settings.log_format)
     scheduler = next(w for w in hub.workers if isinstance(w, Scheduler))
     try:
         if args.once:
