@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
 
@@ -33,6 +35,17 @@ class MaskingFilter(logging.Filter):
 
 # The id of the HTTP request being served (hub.api.request_context), on every log line it causes.
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+@contextmanager
+def carrying_request_id(rid: str | None) -> Iterator[None]:
+    """Work done for a request outside it (the relay delivering the message the request
+    caused) carries its id: on log lines, and as X-Request-ID on the peer call (hub.integration.http)."""
+    token = request_id.set(rid)
+    try:
+        yield
+    finally:
+        request_id.reset(token)
 
 
 class RequestIdFilter(logging.Filter):

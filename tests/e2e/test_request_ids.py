@@ -8,10 +8,13 @@ import io
 import json
 import logging
 import re
+from collections.abc import Iterator
 
 import httpx
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI, Header
+
+from hub.settings import Settings
 
 from tests.support.live import LiveServer
 
@@ -68,3 +71,36 @@ def test_request_ids_in_answers_and_log_lines(hub, keys, json_log) -> None:
     assert query_line.startswith("GET /api/v1/cases?q=+86 138 **** 5678 200 "), query_line
     assert "1234 5678" not in json.dumps(lines, ensure_ascii=False)
     assert all("<script>" not in json.dumps(line) for line in lines)
+
+
+seen_by_peer: list[dict[str, str | None]] = []
+peer = FastAPI()
+
+
+@peer.post("/events")
+def take(body: dict, x_request_id: str | None = Header(default=None), idempotency_key: str | None = Header(default=None)):
+    seen_by_peer.append({"event_type": body["event_type"], "request_id": x_request_id, "key": idempotency_key,
+                         "body_request_id": body.get("request_id")})
+    return {}
+
+
+@pytest.fixture
+def settings(db_url: str) -> Iterator[Settings]:
+    seen_by_peer.clear()
+    with LiveServer(peer) as live:
+        yield Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={
+            "hook": {"adapter": "webhook", "settings": {"url": f"{live.url}/events"}, "events": ["case.registered"]}})
+
+
+def test_the_outbox_message_and_the_peer_call_carry_the_request_id_that_caused_them(hub, api) -> None:
+    from tests.support.factories import draft
+
+    made = api["agent"].post("/api/v1/cases", json=draft(), headers={"X-Request-ID": "intake-77"})
+    assert made.status_code == 201, made.text
+    made_quietly = api["agent"].post("/api/v1/cases", json=draft(content="另一件事：路灯不亮。"))
+    assert made_quietly.status_code == 201, made_quietly.text
+    hub.extras["outbox"].relay().drain()
+    assert sorted((s["request_id"] == "intake-77", s["body_request_id"] == "intake-77") for s in seen_by_peer) == [
+        (False, False), (True, True)]
+    other = next(s for s in seen_by_peer if s["request_id"] != "intake-77")
+    assert other["request_id"] == made_quietly.headers["x-request-id"] == other["body_request_id"]
