@@ -28,6 +28,9 @@ def build_hub(settings: Settings, clock: Clock | None = None) -> Hub:
         raise
     for feature in load_features():
         feature.install(hub)
+    from hub import metrics
+
+    metrics.install(hub)
     return hub
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.api.deps import HubDep, require_roles
+from hub.metrics import metrics_token_refusal
 from hub.domain.access import Actor
 from hub.domain.model import Role
 from outbox import admin
@@ -112,7 +113,9 @@ def _state(hub: Any, destination: str) -> dict[str, Any]:
 
 
 @metrics_router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(hub: HubDep) -> Response:
+def metrics(hub: HubDep, request: Request) -> Response:
+    if (refused := metrics_token_refusal(hub.settings.metrics_token, request)) is not None:
+        return refused
     registry = hub.extras.get("metrics")
     body = generate_latest(registry) if registry is not None else b""  # type: ignore[arg-type]
     return Response(body, media_type=CONTENT_TYPE_LATEST)

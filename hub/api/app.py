@@ -90,5 +90,5 @@ def create_app(hub_: Hub) -> FastAPI:
         return JSONResponse(body, status_code=200 if ok else 503)
 
     app.add_middleware(BodyLimit, max_bytes=hub_.settings.max_body_bytes)
-    app.add_middleware(RequestContext)  # outermost: a refused body's answer carries its request id too
+    app.add_middleware(RequestContext, metrics=hub_.extras.get("http_metrics"))  # outermost: a refused body's answer carries its request id too
     return app

@@ -16,6 +16,7 @@ from urllib.parse import unquote_plus
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.logmask import mask_text, request_id
+from hub.metrics import HttpMetrics
 
 SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 access_log = logging.getLogger("hub.access")
@@ -29,8 +30,8 @@ def accepted_id(presented: str | None) -> str:
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics | None = None) -> None:
+        self.app, self.metrics = app, metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,6 +55,9 @@ class RequestContext:
         finally:
             query = unquote_plus(scope.get("query_string", b"").decode("latin-1"))
             target = scope.get("path", "") + (f"?{query}" if query else "")
-            access_log.info("%s %s %d %.1fms", scope.get("method", "-"), mask_text(target), status,
-                            (time.perf_counter() - started) * 1000)
+            seconds = time.perf_counter() - started
+            access_log.info("%s %s %d %.1fms", scope.get("method", "-"), mask_text(target), status, seconds * 1000)
+            if self.metrics is not None:  # by the route's template (set by the router), never the raw path
+                route = getattr(scope.get("route"), "path", None)
+                self.metrics.observe(scope.get("method", "-"), route, status, seconds)
             request_id.reset(token)
