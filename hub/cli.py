@@ -1,4 +1,10 @@
-"""`hotline-hub` (also `python -m hub`): serve, migrate, export the API, manage keys and the calendar."""
+"""`hotline-hub` (also `python -m hub`): serve, migrate, export the API, manage keys and the calendar.
+
+Exit codes, the same for every command (README, Commands):
+0 done; 1 nothing done or not found (nothing to revoke, a check that found a gap);
+2 usage, bad input or bad configuration (unknown code, bad date, missing file, bad mapping or setting);
+3 cannot run now (database unreachable or not migrated, another process holds the lead);
+130 interrupted (run it again to resume)."""
 
 from __future__ import annotations
 
@@ -9,6 +15,37 @@ from datetime import date
 from pathlib import Path
 
 from hub.settings import REPO_ROOT, Settings
+
+EXIT_OK, EXIT_NOTHING, EXIT_USAGE, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def day(text: str) -> date:
+    """An argparse type: a bad date is a usage error (exit 2) naming the value, not a traceback."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _jsonable(value: object) -> object:
+    import dataclasses
+    from enum import Enum
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def print_json(value: object) -> None:
+    """What a listing command prints with --json: one JSON document (dataclasses as objects,
+    dates as ISO text), so scripts need not parse the table."""
+    print(json.dumps(value, ensure_ascii=False, indent=2, default=_jsonable))
 
 
 def _settings() -> Settings:
@@ -70,6 +107,11 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
     hub = _hub()
+    if args.json:
+        print_json([{"key_id": k.key_id, "party": k.party, "role": k.role.value, "unit": k.unit_code,
+                     "divisions": list(k.divisions), "note": k.note, "created_at": k.created_at,
+                     "revoked_at": k.revoked_at} for k in hub.keys.list()])
+        return 0
     for k in hub.keys.list():
         state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
         scope = k.unit_code or ",".join(k.divisions) or "-"
@@ -88,13 +130,16 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 def cmd_calendar_set(args: argparse.Namespace) -> int:
     hub = _hub()
-    hub.calendars.set(date.fromisoformat(args.day), args.workday, args.note, "cli", hub.clock.now())
+    hub.calendars.set(args.day, args.workday, args.note, "cli", hub.clock.now())
     print(f"{args.day}: {'working day' if args.workday else 'holiday'}")
     return 0
 
 
 def cmd_calendar_list(args: argparse.Namespace) -> int:
     hub = _hub()
+    if args.json:
+        print_json([{"day": d, "workday": w, "note": n} for d, w, n in hub.calendars.overrides()])
+        return 0
     for d, w, n in hub.calendars.overrides():
         print(f"{d}  {'work' if w else 'off '}  {n or ''}")
     return 0
@@ -102,7 +147,10 @@ def cmd_calendar_list(args: argparse.Namespace) -> int:
 
 def cmd_calendar_unset(args: argparse.Namespace) -> int:
     hub = _hub()
-    return 0 if hub.calendars.remove(date.fromisoformat(args.day)) else 1
+    if hub.calendars.remove(args.day):
+        return 0
+    print(f"no override on {args.day}", file=sys.stderr)
+    return 1
 
 
 def cmd_calendar_import(args: argparse.Namespace) -> int:
@@ -169,7 +217,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hotline-hub", description=__doc__)
+    p = argparse.ArgumentParser(prog="hotline-hub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"hotline-hub {version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="run the HTTP API")
@@ -193,22 +242,26 @@ def parser() -> argparse.ArgumentParser:
     kc.add_argument("--division", action="append", help="6-digit division, for role county (repeatable)")
     kc.add_argument("--note")
     kc.set_defaults(func=cmd_keys_create)
-    keys.add_parser("list").set_defaults(func=cmd_keys_list)
+    kl = keys.add_parser("list", help="every key: id, party, role, scope, active or revoked (never the key)")
+    kl.add_argument("--json", action="store_true", help="as a JSON array")
+    kl.set_defaults(func=cmd_keys_list)
     kr = keys.add_parser("revoke")
     kr.add_argument("key_id")
     kr.set_defaults(func=cmd_keys_revoke)
 
     cal = sub.add_parser("calendar", help="working-day calendar: imported years and overrides").add_subparsers(dest="cal_command", required=True)
     cs = cal.add_parser("set", help="mark a day as working or holiday")
-    cs.add_argument("day", help="YYYY-MM-DD")
+    cs.add_argument("day", type=day, help="YYYY-MM-DD")
     g = cs.add_mutually_exclusive_group(required=True)
     g.add_argument("--workday", dest="workday", action="store_true")
     g.add_argument("--holiday", dest="workday", action="store_false")
     cs.add_argument("--note")
     cs.set_defaults(func=cmd_calendar_set)
-    cal.add_parser("list").set_defaults(func=cmd_calendar_list)
+    cl = cal.add_parser("list", help="the working-day overrides")
+    cl.add_argument("--json", action="store_true", help="as a JSON array")
+    cl.set_defaults(func=cmd_calendar_list)
     cu = cal.add_parser("unset")
-    cu.add_argument("day")
+    cu.add_argument("day", type=day, help="YYYY-MM-DD")
     cu.set_defaults(func=cmd_calendar_unset)
     ci = cal.add_parser("import", help="load a year's official schedule (holidays, make-up days) from a YAML file")
     ci.add_argument("file", help="see examples/calendar/ and docs/deadlines.md for the format")
@@ -251,14 +304,58 @@ def _settings_problems(exc) -> list[str]:  # noqa: ANN001 - a pydantic Validatio
         Settings, [err], str(file) if err["loc"] and (err["loc"][0],) in lines else None, lines)]
 
 
+def database_reason(exc: Exception) -> str:
+    """The driver's first line (e.g. 'no such table: api_keys'), without SQL or parameters."""
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("hotline-hub")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        from hub import __version__
+
+        return __version__
+
+
 def main(argv: list[str] | None = None) -> int:
     from hub.integration.contract import ConfigurationError
     from hub.mappings import MappingError
     from pydantic import ValidationError
 
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from hub.domain.errors import CaseNotFound, DomainError
+    from hub.mappings import UnknownCode
+
     args = parser().parse_args(argv)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print("hotline-hub: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except UnknownCode as exc:  # e.g. keys create --unit NOPE
+        print(f"hotline-hub: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CaseNotFound as exc:
+        print(f"hotline-hub: {exc}", file=sys.stderr)
+        return EXIT_NOTHING
+    except DomainError as exc:
+        print(f"hotline-hub: refused: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        if exc.filename is None:
+            raise
+        print(f"hotline-hub: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    except (OperationalError, ProgrammingError) as exc:
+        print(f"hotline-hub: cannot run now: the database answered: {database_reason(exc)}\n"
+              "  is it running, and migrated? `hotline-hub db upgrade` applies the migrations", file=sys.stderr)
+        return EXIT_CANNOT_RUN
     except MappingError as exc:
         print(f"hotline-hub: bad mapping: {exc}", file=sys.stderr)
         return 2

@@ -26,6 +26,8 @@ class Hub:
     routers: list[object] = field(default_factory=list)  # APIRouters added by features
     workers: list[object] = field(default_factory=list)  # background workers added by features
     extras: dict[str, object] = field(default_factory=dict)  # what features share with each other
+    # (logger, message) said when a long-running process starts (serve, relay), not by every one-shot command
+    start_warnings: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None, sinks: list[EventSink] | None = None) -> "Hub":

@@ -30,6 +30,9 @@ def build_hub(settings: Settings, clock: Clock | None = None) -> Hub:
         raise
     for feature in load_features():
         feature.install(hub)
+    from hub import metrics
+
+    metrics.install(hub)
     return hub
 
 
@@ -45,6 +48,13 @@ def open_hub(settings: Settings | None = None) -> Hub:
     return hub
 
 
+def log_start_warnings(hub: Hub) -> None:
+    """What features found worth saying at start (e.g. a 双号并行 line with no live bridge),
+    logged by the long-running commands only: a one-shot command stays quiet about it."""
+    for logger, message in hub.start_warnings:
+        logging.getLogger(logger).warning("%s", message)
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
@@ -52,12 +62,17 @@ def serve(settings: Settings) -> None:
     from hub.db.migrate import upgrade
     from hub.logmask import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     hub = build_hub(settings)
     if hub.db.is_sqlite and settings.auto_migrate:
         upgrade(hub.db.writer)
     if settings.bootstrap_key is not None and hub.keys.count() == 0:
         hub.keys.create("centre", Role.SUPERVISOR, hub.clock.now(), note="bootstrap", key=settings.bootstrap_key.get_secret_value())
+    log_start_warnings(hub)
+    if hub.keys.count() == 0:  # a first install: nobody can call the API yet
+        log.warning("no API key yet: nobody can call the API. Create the first with "
+                    "`hotline-hub keys create --party centre --role supervisor` (printed once), "
+                    "or set HUB_BOOTSTRAP_KEY before starting (README, Commands)")
     app = create_app(hub)
     # On the embedded default one process is the whole hub: it runs the background
     # workers (relay, scheduler, pollers) itself. At scale they run as their own commands.

@@ -136,6 +136,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    metrics_token: SecretStr | None = Field(default=None, description="When set, /metrics answers only `Authorization: Bearer <token>` (for Prometheus' bearer_token).")
+    log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text (for a terminal) or one JSON object each (for a log shipper).")
     workers_in_serve: bool = Field(default=False, description="Also run background workers inside `serve` on PostgreSQL (always on SQLite).")
     calendar_cache_seconds: float = Field(default=30.0, ge=0)
     destinations: dict[str, DestinationConfig] = Field(default_factory=dict)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from hub.api.deps import HubDep, require_roles
 from hub.api.problems import documented, problem
 from hub.api.limits import AfterId, RowId
+from hub.metrics import metrics_token_refusal
 from hub.domain.access import Actor
 from hub.domain.model import Role
 from outbox import admin
@@ -154,8 +155,11 @@ def _state(hub: Any, destination: str) -> dict[str, Any]:
 
 
 @metrics_router.get("/metrics", summary="Prometheus metrics", response_class=Response, operation_id="getMetrics",
-                    responses={200: {"description": "The text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}})
-def metrics(hub: HubDep) -> Response:
+                    responses={200: {"description": "The text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                               **documented(401, d401="A metrics token is set (metrics_token) and the request does not carry it")})
+def metrics(hub: HubDep, request: Request) -> Response:
+    if (refused := metrics_token_refusal(hub.settings.metrics_token, request)) is not None:
+        return refused
     registry = hub.extras.get("metrics")
     body = generate_latest(registry) if registry is not None else b""  # type: ignore[arg-type]
     return Response(body, media_type=CONTENT_TYPE_LATEST)

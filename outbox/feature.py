@@ -67,10 +67,13 @@ class _Feature:
         relay.set_defaults(func=_cmd_relay)
         p = sub.add_parser("outbox", help="look at and steer the outbox: status, dead, replay, skip, pause, resume")
         osub = p.add_subparsers(dest="outbox_cmd", required=True)
-        osub.add_parser("status", help="backlog, oldest age, dead letters and pause per destination").set_defaults(func=_cmd_status)
+        status = osub.add_parser("status", help="backlog, oldest age, dead letters and pause per destination")
+        status.add_argument("--json", action="store_true", help="as a JSON array, one object per destination")
+        status.set_defaults(func=_cmd_status)
         dead = osub.add_parser("dead", help="dead letters with their last error")
         dead.add_argument("--destination")
         dead.add_argument("--limit", type=int, default=100)
+        dead.add_argument("--json", action="store_true", help="as a JSON array")
         dead.set_defaults(func=_cmd_dead)
         replay = osub.add_parser("replay", help="send dead letters again (same idempotency key)")
         replay.add_argument("ids", nargs="*", type=int, help="dead-letter ids (see `outbox dead`)")
@@ -118,7 +121,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
         print("--metrics-port: a port from 0 to 65535", file=sys.stderr)
         return 2
     hub = _hub()
-    configure_logging(hub.settings.log_level)
+    configure_logging(hub.settings.log_level, hub.settings.log_format)
     log = logging.getLogger("hub.outbox")
     handle: OutboxHandle = hub.extras["outbox"]  # type: ignore[assignment]
     metrics_server: MetricsServer | None = None
@@ -140,6 +143,9 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     handle.worker.start()
+    from hub.runtime import log_start_warnings
+
+    log_start_warnings(hub)
     log.info("relay running on %s; SIGTERM or Ctrl-C stops it", "SQLite" if hub.db.is_sqlite else "PostgreSQL")
     while not stopping.wait(0.5):
         pass
@@ -154,6 +160,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from outbox.admin import backlog
 
     hub = _hub()
+    if args.json:  # the same fields as GET /api/v1/outbox (admin.backlog)
+        from hub.cli import print_json
+
+        print_json(backlog(hub))
+        return 0
     print(f"{'destination':<20} {'backlog':>8} {'oldest':>10} {'dead':>6} {'held':>6}  state")
     for d in backlog(hub):
         age = f"{d['oldest_age_seconds']:.0f}s" if d["oldest_age_seconds"] is not None else "-"
@@ -176,6 +187,11 @@ def _cmd_dead(args: argparse.Namespace) -> int:
 
     hub = _hub()
     rows = dead_letters(hub, args.destination, args.limit)
+    if args.json:
+        from hub.cli import print_json
+
+        print_json(rows)
+        return 0
     for r in rows:
         print(f"{r['id']:>8}  {r['destination']:<16} {r['case_number'] or r['ordering_key']:<22} {r['event_type']:<24} "
               f"attempts {r['attempts']:<3} holds {r['holding']:<3} {r['last_error']}")

@@ -33,7 +33,7 @@ from hub.integration.contract import (
     Adapter, AdapterContext, AdapterError, ConfigurationError, Delivery, OutboundMessage, PermanentError, TransientError,
 )
 from hub.integration.registry import build_adapter, discover
-from hub.logmask import mask_text
+from hub.logmask import carrying_request_id, mask_text
 from hub.settings import OutboxSettings
 from outbox import store
 from outbox.admin import prune_before
@@ -385,7 +385,8 @@ class Relay:
         try:
             if len(group) == 1:
                 try:
-                    results: list[Any] = [adapter.deliver(self._message(first))]
+                    with carrying_request_id(first.body.get("request_id")):  # its log lines and the peer call
+                        results: list[Any] = [adapter.deliver(self._message(first))]
                 except AdapterError as exc:
                     results = [exc]
             else:

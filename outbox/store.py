@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from hub.domain.clock import Clock, SystemClock
 from hub.integration.contract import OutboundMessage
+from hub.logmask import request_id
 from outbox.tables import PENDING, OutboxMessageRow, OutboxSequenceRow
 
 CHANNEL = "hub_outbox"
@@ -99,6 +100,8 @@ def write_message(session: Session, *, destination: str, ordering_key: str, even
     key = idempotency_key or f"{destination}:{ordering_key}:{sequence}"
     body = {"idempotency_key": key, "destination": destination, "case_number": case_number or "",
             "sequence": sequence, "event_type": event_type, "event": event, "case": case or {}, "external_id": None}
+    if (rid := request_id.get()) is not None:  # the API request that caused it: its id goes on to the peer
+        body["request_id"] = rid
     session.execute(_INSERT, {
         "destination": destination, "ordering_key": ordering_key, "sequence": sequence, "idempotency_key": key,
         "event_type": event_type, "case_number": case_number, "body": body,

@@ -65,6 +65,7 @@ class _Feature:
         cand = lsub.add_parser("candidates", help="list duplicate candidates")
         cand.add_argument("--status", default="pending", choices=["pending", "confirmed", "dismissed"])
         cand.add_argument("--limit", type=int, default=50)
+        cand.add_argument("--json", action="store_true", help="as a JSON array")
         cand.set_defaults(func=_cmd_candidates)
         for verb in ("confirm", "dismiss"):
             d = lsub.add_parser(verb, help=f"{verb} a duplicate candidate")
@@ -92,7 +93,8 @@ class _Feature:
 
 
 def _warn_unbridged(hub: "Hub", config) -> None:  # noqa: ANN001
-    """A 双号并行 line with no bridge destination exchanges nothing live: said loudly at start.
+    """A 双号并行 line with no bridge destination exchanges nothing live: said loudly at start
+    of `serve` and `relay` (hub.start_warnings), and by `legacy check`; not by every one-shot command.
 
     A warning, not a refusal to start: lines.yaml (mapping data, shipped) declares 12315 and
     12320 as 双号并行, but their addresses are deployment settings that the embedded default
@@ -100,16 +102,13 @@ def _warn_unbridged(hub: "Hub", config) -> None:  # noqa: ANN001
     command with it. A line may also be declared before its system is reachable; its history
     imports meanwhile. `hotline-hub legacy check --strict` fails on the same gap for a
     deployment's own checks."""
-    import logging
-
     from adapters.legacy_hotlines.config import bridge_gaps
 
     gaps = bridge_gaps(config, hub.settings.destinations)
     hub.extras["legacy"]["unbridged"] = gaps
     for line, why in gaps.items():
-        logging.getLogger("adapters.legacy").warning(
-            "legacy line %s is 双号并行 but has no live bridge (%s): no case goes over or comes in "
-            "(docs/legacy.md, Live bridge)", line, why)
+        hub.start_warnings.append(("adapters.legacy", f"legacy line {line} is 双号并行 but has no live bridge ({why}): "
+                                   "no case goes over or comes in (docs/legacy.md, Live bridge)"))
 
 
 def _pullers(hub: "Hub", config) -> list:  # noqa: ANN001
@@ -224,7 +223,13 @@ def _cmd_dedupe(args: argparse.Namespace) -> int:
 def _cmd_candidates(args: argparse.Namespace) -> int:
     hub = _hub()
     try:
-        for c in hub.extras["legacy"]["candidates"].list(args.status, 0.0, args.limit):
+        candidates = hub.extras["legacy"]["candidates"].list(args.status, 0.0, args.limit)
+        if args.json:
+            from hub.cli import print_json
+
+            print_json(candidates)
+            return 0
+        for c in candidates:
             print(f"{c.id:>6}  {c.score:.2f}  {c.case_a} ({c.line_a})  {c.case_b} ({c.line_b})  "
                   f"text {c.text_similarity:.2f}, {c.hours_apart:.1f} h apart  {c.status} {c.resolution or ''}")
         return 0
@@ -293,7 +298,7 @@ def _cmd_route(args: argparse.Namespace) -> int:
 
     hub = _hub()
     try:
-        configure_logging(hub.settings.log_level)
+        configure_logging(hub.settings.log_level, hub.settings.log_format)
         router = hub.extras["legacy"].get("sub_centre")
         if router is None:
             print("no line in mode 设分中心 in mappings/legacy/lines.yaml: nothing to route", file=sys.stderr)
@@ -304,8 +309,8 @@ def _cmd_route(args: argparse.Namespace) -> int:
             finally:
                 router.lease.release()  # a one-shot run must not hold the lead for the ttl
             if not result.leased:
-                print("another router holds the lease; nothing done")
-                return 0
+                print("another router holds the lease; nothing done", file=sys.stderr)
+                return 3  # cannot run now (hub.cli exit codes)
             print(f"dispatched {len(result.dispatched)}, skipped {len(result.skipped)}")
             for line in result.dispatched + result.skipped:
                 print(f"  {line}")

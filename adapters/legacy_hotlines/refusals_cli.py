@@ -16,6 +16,7 @@ def add_refusals_cli(lsub: "argparse._SubParsersAction[argparse.ArgumentParser]"
     ls.add_argument("--status", default="pending", choices=["pending", "taken", "dismissed"])
     ls.add_argument("--line", help="only this line, e.g. 12315")
     ls.add_argument("--limit", type=int, default=100)
+    ls.add_argument("--json", action="store_true", help="as a JSON array")
     ls.set_defaults(func=_cmd_list)
     retry = rsub.add_parser("retry", help="take refused cases again with the mapping as it is now")
     retry.add_argument("refusal_ids", type=int, nargs="*", help="the refusals' ids (default with --line: all pending)")
@@ -50,7 +51,13 @@ def _print(r: Any) -> None:
 def _cmd_list(args: argparse.Namespace) -> int:
     hub = _hub()
     try:
-        for r in hub.extras["legacy"]["refusals"].list(args.status, args.line, max(1, args.limit)):
+        rows = hub.extras["legacy"]["refusals"].list(args.status, args.line, max(1, args.limit))
+        if args.json:
+            from hub.cli import print_json
+
+            print_json(rows)
+            return 0
+        for r in rows:
             _print(r)
         return 0
     finally:

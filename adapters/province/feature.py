@@ -70,7 +70,7 @@ def _cmd_poll(args: argparse.Namespace) -> int:
     from hub.settings import Settings
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     hub = build_hub(settings)
     if hub.db.is_sqlite:
         upgrade(hub.db.writer)
@@ -92,7 +92,7 @@ def _cmd_poll(args: argparse.Namespace) -> int:
                     continue
                 state = f"created {len(result.created)}, acknowledged again {len(result.existing)}, failed {len(result.failed)}"
                 print(f"{poller.destination}: {state}" + (f"; stopped: {result.stopped}" if result.stopped else ""))
-                code = code or (1 if result.stopped else 0)
+                code = code or (3 if not result.leader else 1 if result.stopped else 0)  # 3: another poller leads
             return code
         for poller in pollers:
             poller.start()

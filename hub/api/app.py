@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import hub
 from hub.api import admin, cases, limits, problems
+from hub.api.request_context import RequestContext
 from hub.container import Hub
 from hub.db.migrate import migration_status
 from hub.db.outage import classify
@@ -116,4 +117,5 @@ def create_app(hub_: Hub) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=hub_.settings.max_body_bytes)
+    app.add_middleware(RequestContext, metrics=hub_.extras.get("http_metrics"))  # outermost: a refused body's answer carries its request id too
     return app

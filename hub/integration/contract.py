@@ -75,6 +75,8 @@ class OutboundMessage(BaseModel):
     case: dict[str, Any] = Field(description="The case as this destination may see it, at the event's version.")
     external_id: str | None = Field(default=None, description="The peer's own id for the case, once known.")
     attempt: int = Field(default=1, ge=1)
+    request_id: str | None = Field(default=None, description="The id of the HTTP request that caused the message, if one "
+                                   "did; HTTP wires built with hub.integration.http send it as X-Request-ID.")
 
 
 class Delivery(BaseModel):

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from hub.logmask import request_id
+
 
 @functools.lru_cache(maxsize=1)
 def tls_context() -> ssl.SSLContext:
@@ -20,7 +22,16 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def _send_request_id(request: httpx.Request) -> None:
+    rid = request_id.get()
+    if rid is not None and "x-request-id" not in request.headers:
+        request.headers["X-Request-ID"] = rid
+
+
 def http_client(**kwargs: Any) -> httpx.Client:
-    """httpx.Client with the shared TLS context unless the caller passes its own `verify`."""
+    """httpx.Client with the shared TLS context unless the caller passes its own `verify`;
+    a call made for a request (or for the message it caused) carries its X-Request-ID."""
     kwargs.setdefault("verify", tls_context())
-    return httpx.Client(**kwargs)
+    hooks = dict(kwargs.pop("event_hooks", None) or {})
+    hooks["request"] = [*hooks.get("request", []), _send_request_id]
+    return httpx.Client(event_hooks=hooks, **kwargs)

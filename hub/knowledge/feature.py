@@ -4,6 +4,7 @@ transaction, the API, and `hotline-hub knowledge import|reindex|search`."""
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -78,8 +79,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
             try:
                 items.extend(load_file(Path(name)))
             except (ImportFormatError, OSError) as exc:
-                print(f"refused {name}: {exc}")
-                return 1
+                print(f"refused {name}: {exc}", file=sys.stderr)
+                return 2  # unusable input (hub.cli exit codes); nothing imported
         report = run_import(hub.extras["knowledge"].store, items, SYSTEM_ACTOR, publish=args.publish)  # type: ignore[attr-defined]
         print(f"created {len(report.created)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
               f"published {len(report.published)}, refused {len(report.refused)}")

@@ -57,7 +57,7 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
     from hub.supervision.scheduler import Scheduler
 
     hub = _hub()
-    configure_logging(hub.settings.log_level)
+    configure_logging(hub.settings.log_level, hub.settings.log_format)
     scheduler = next(w for w in hub.workers if isinstance(w, Scheduler))
     try:
         if args.once:
@@ -66,8 +66,8 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
             finally:
                 scheduler.lease.release()  # a one-shot run must not hold the lead for the ttl
             if not result.leased:
-                print("another scheduler holds the lease; nothing done")
-                return 0
+                print("another scheduler holds the lease; nothing done", file=sys.stderr)
+                return 3  # cannot run now (hub.cli exit codes)
             print(f"warned {len(result.warned)}, overdue {len(result.overdue)}, supervised {len(result.supervised)}, "
                   f"closed unreached {len(result.closed)}, skipped {len(result.skipped)}, "
                   f"deadlines recounted {len(result.recounted)}")

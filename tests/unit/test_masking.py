@@ -47,3 +47,29 @@ def test_log_lines_are_masked(caplog) -> None:
     with caplog.at_level(logging.INFO, logger="test.mask"):
         logger.info("caller %s rang", "13912345678")
     assert "13912345678" not in caplog.text and "139****5678" in caplog.text
+
+
+def test_mobile_numbers_with_country_code_and_separators_are_masked_in_log_text() -> None:
+    assert mask_text("来电 +86 138 1234 5678 回电") == "来电 +86 138 **** 5678 回电"
+    assert mask_text("+86-138-1234-5678") == "+86-138-****-5678"
+    assert mask_text("0086 13812345678") == "0086 138****5678"
+    assert mask_text("+8613812345678") == "+86138****5678"
+    assert mask_text("138 1234 5678; 13812345678") == "138 **** 5678; 138****5678"
+
+
+def test_the_json_log_format_is_one_masked_object_per_line_with_the_request_id() -> None:
+    import json
+
+    from hub.logmask import RequestIdFilter, formatter, request_id
+
+    record = logging.LogRecord("hub.x", logging.WARNING, __file__, 1, "call %s", ("+86 138 1234 5678",), None)
+    token = request_id.set("r-1")
+    try:
+        assert MaskingFilter().filter(record) and RequestIdFilter().filter(record)
+    finally:
+        request_id.reset(token)
+    line = json.loads(formatter("json").format(record))
+    assert (line["level"], line["logger"], line["message"], line["request_id"]) == (
+        "WARNING", "hub.x", "call +86 138 **** 5678", "r-1")
+    assert line["time"].endswith("+00:00")
+    assert formatter("text").format(record).endswith("WARNING hub.x [r-1] call +86 138 **** 5678")
