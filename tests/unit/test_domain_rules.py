@@ -371,6 +371,14 @@ def test_an_extension_is_bounded_by_the_limit_and_by_what_was_asked() -> None:
     assert act(asked, c.DecideExtension(approved=True, working_days=1), SUPERVISOR).handling.due_at == local(10, 24)
 
 
+def test_an_approved_extension_keeps_the_days_asked_beside_the_days_granted() -> None:
+    asked = act(in_progress(), c.RequestExtension(working_days=5, reason="需协调多部门"), UNIT)
+    granted = act(asked, c.DecideExtension(approved=True, working_days=3), SUPERVISOR).handling.extensions[-1]
+    assert (granted.working_days, granted.granted_working_days, granted.approved) == (5, 3, True)
+    refused = act(asked, c.DecideExtension(approved=False), SUPERVISOR).handling.extensions[-1]
+    assert (refused.working_days, refused.granted_working_days, refused.approved) == (5, None, False)
+
+
 # -- exactly at the deadline -----------------------------------------------------------------
 
 def test_sign_off_and_reply_exactly_at_the_deadline_are_on_time() -> None:
