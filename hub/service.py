@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +22,7 @@ from hub.db.database import Database
 from hub.db.models import EventRow, IdempotencyRow
 from hub.db.repository import CaseQuery, CaseRepository
 from hub.domain import commands as c
-from hub.domain.access import Actor, can_see_case
+from hub.domain.access import Actor, can_see_case, sees_confidential_person
 from hub.domain.clock import Clock
 from hub.domain.engine import Engine
 from hub.domain.errors import AccessDenied, CaseNotFound, RuleViolation, StaleCase
@@ -149,6 +150,16 @@ class CaseService:
     def list(self, query: CaseQuery, actor: Actor) -> tuple[list[Case], str | None]:
         with self.db.read() as s:
             return CaseRepository(s).list(query, actor, self.clock.now())
+
+    def caller_history(self, phone: str, actor: Actor, days: int, limit: int = 50) -> tuple[datetime, int, int, list[Case]]:
+        """A caller's earlier cases at intake (the phone normalised): only for those who see
+        every caller's phone (the centre), since the answer reveals who called about what."""
+        if not sees_confidential_person(actor):
+            raise AccessDenied("the caller's history is the centre's: only agents and supervisors see callers' phones")
+        since = self.clock.now() - timedelta(days=days)
+        with self.db.read() as s:
+            in_window, total, cases = CaseRepository(s).caller_history(phone, since, limit)
+        return since, in_window, total, cases
 
     def find_by_ref(self, system: str, external_id: str) -> Case | None:
         with self.db.read() as s:

@@ -72,6 +72,12 @@ class CaseRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     search_text: Mapped[str] = mapped_column(Text)
     doc: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    # The caller's phone as a keyed hash (hub.db.phone_index), never in clear, and when the
+    # case came in (intake.received_at): the centre's searches (0013_phone_index).
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+    __table_args__ = (Index("ix_cases_phone_hash", "phone_hash", "received_at"),)
 
 
 class CaseUnitRow(Base):

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from hub.db.phone_index import key_from_file, phone_hash
 from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow
 from hub.domain.access import Actor, sees_confidential_person
 from hub.domain.clock import LOCAL_TZ
@@ -38,7 +39,9 @@ class CaseQuery:
     due_before: datetime | None = None
     text: str | None = None
     channel: str | None = None
-    phone: str | None = None  # normalised (normalise_phone): matched exactly
+    phone: str | None = None  # normalised (normalise_phone): matched exactly, through the phone index
+    received_from: datetime | None = None  # intake.received_at >= this
+    received_to: datetime | None = None  # intake.received_at < this
     cursor: str | None = None
     limit: int = 50
 
@@ -60,6 +63,11 @@ def decode_cursor(cursor: str) -> int:
 class CaseRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.phone_key: bytes = session.info.get("phone_index_key") or key_from_file()
+
+    def phone_hash(self, phone: str) -> str:
+        """The index's value for a normalised phone (hub.db.phone_index)."""
+        return phone_hash(self.phone_key, phone)
 
     # -- numbers ------------------------------------------------------------------------
     def next_number(self, region_code: str, now: datetime) -> str:
@@ -134,8 +142,12 @@ class CaseRepository:
             stmt = stmt.where(CaseRow.search_text.contains(query.text, autoescape=True))
         if query.channel:
             stmt = stmt.where(CaseRow.channel == query.channel)
+        if query.received_from:
+            stmt = stmt.where(CaseRow.received_at >= query.received_from)
+        if query.received_to:
+            stmt = stmt.where(CaseRow.received_at < query.received_to)
         if query.phone:
-            stmt = stmt.where(CaseRow.doc[("person", "phone")].as_string() == query.phone)
+            stmt = stmt.where(CaseRow.phone_hash == self.phone_hash(query.phone))
             if not sees_confidential_person(actor):
                 stmt = stmt.where(CaseRow.doc[("person", "confidential")].as_boolean() == False)  # noqa: E712
         if query.cursor:
@@ -145,6 +157,29 @@ class CaseRepository:
         rows = rows[: query.limit]
         next_cursor = encode_cursor(rows[-1].id) if more and rows else None
         return [self._to_case(r, []) for r in rows], next_cursor
+
+    def caller_history(self, phone: str, since: datetime, limit: int) -> tuple[int, int, list[Case]]:
+        """Cases of a phone, through the index: (count received since `since`, count of all
+        time, the newest `limit` of those received since)."""
+        mine = CaseRow.phone_hash == self.phone_hash(phone)
+        recent = and_(mine, CaseRow.received_at >= since)
+        in_window = self.session.execute(select(func.count()).select_from(CaseRow).where(recent)).scalar_one()
+        total = self.session.execute(select(func.count()).select_from(CaseRow).where(mine)).scalar_one()
+        rows = self.session.execute(select(CaseRow).where(recent)
+                                    .order_by(CaseRow.received_at.desc(), CaseRow.id.desc()).limit(limit)).scalars()
+        return in_window, total, [self._to_case(r, []) for r in rows]
+
+    def reindex_phones(self, after_id: int, batch: int) -> tuple[int, int]:
+        """Recompute the phone index of up to `batch` cases with ids above `after_id` with
+        this session's key (after the key changed): (the last id done, or 0 when none was
+        left; how many were done)."""
+        rows = self.session.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.id > after_id)
+                                    .order_by(CaseRow.id).limit(batch)).all()
+        for row_id, doc in rows:
+            phone = (doc.get("person") or {}).get("phone")
+            self.session.execute(update(CaseRow).where(CaseRow.id == row_id)
+                                 .values(phone_hash=self.phone_hash(phone) if phone else None))
+        return (rows[-1][0] if rows else 0), len(rows)
 
     def visibility(self, actor: Actor) -> list:
         """WHERE clauses on CaseRow limiting a query to the cases `actor` may see (none for
@@ -168,7 +203,7 @@ class CaseRepository:
     def add(self, case: Case) -> int:
         # Core inserts, not the ORM unit of work: intake is the hot path and these rows
         # are never read back in the same transaction.
-        case_id = self.session.execute(_INSERT_CASE, {"number": case.number, **self._columns(case)}).scalar_one()
+        case_id = self.session.execute(_INSERT_CASE, {"number": case.number, **self._columns(case, self.phone_key)}).scalar_one()
         self._write_refs(case_id, case.external_refs)
         self._write_units(case_id, case)
         self._write_history(case_id, case.history, start=0)
@@ -179,7 +214,7 @@ class CaseRepository:
         if row_id is None:
             raise CaseNotFound(case.number)
         result = self.session.execute(
-            update(CaseRow).where(CaseRow.id == row_id, CaseRow.version == expected_version).values(**self._columns(case))
+            update(CaseRow).where(CaseRow.id == row_id, CaseRow.version == expected_version).values(**self._columns(case, self.phone_key))
         )
         if result.rowcount != 1:
             actual = self.session.execute(select(CaseRow.version).where(CaseRow.id == row_id)).scalar_one_or_none()
@@ -232,7 +267,7 @@ class CaseRepository:
             self.session.execute(HistoryRow.__table__.insert(), rows)
 
     @staticmethod
-    def _columns(case: Case) -> dict:
+    def _columns(case: Case, phone_key: bytes) -> dict:
         h = case.handling
         return dict(
             version=case.version, state=case.state.value, request_type=case.request_type.value,
@@ -242,6 +277,8 @@ class CaseRepository:
             due_at=h.due_at, overdue=case.flags.overdue, created_at=case.created_at, updated_at=case.updated_at,
             search_text=f"{case.title}\n{case.content}",
             doc=case.model_dump(mode="json", exclude={"history"}),
+            phone_hash=phone_hash(phone_key, case.person.phone) if case.person.phone else None,
+            received_at=case.intake.received_at,
         )
 
     @staticmethod

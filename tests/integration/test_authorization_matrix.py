@@ -135,6 +135,8 @@ EXPECTED: dict[str, list[Probe]] = {
         Probe(row("deny", agent="409", supervisor="409", unit="ok"), path={"number": "{case_yj}"},
               body={"action": "request_extension", "working_days": 3, "reason": "需现场勘查"}),
     ],
+    # The caller's history reveals who called about what: the centre's alone (#20).
+    "POST /api/v1/callers/history": [Probe(row("deny", agent="ok", supervisor="ok"), body={"phone": "13900139000"})],
     "GET /api/v1/cases/{number}/suggestions": _case_probes(CASE_OBJECTS),
     "POST /api/v1/cases/{number}/answer": _case_probes({
         # Visible but in progress: the table refuses a direct answer (409); invisible: 403.
