@@ -215,6 +215,10 @@ EXPECTED: dict[str, list[Probe]] = {
     # -- supervision and assessment -------------------------------------------------------------------
     "GET /api/v1/assessment": [Probe(row("ok", province="deny"), query={"period": "2025-09"})],
     "GET /api/v1/assessment/export": [Probe(row("ok", province="deny"), query={"period": "2025-09"})],
+    # 三率排名 shows every unit's figures: the centre and the counties (their own cases), not a unit.
+    "GET /api/v1/assessment/ranking": [Probe(row("ok", province="deny", unit="deny", co_unit="deny"), query={"period": "2025-W39"})],
+    "GET /api/v1/assessment/ranking/export": [Probe(row("ok", province="deny", unit="deny", co_unit="deny"),
+                                                    query={"period": "2025-09-01..2025-09-30"})],
     "GET /api/v1/supervision": [Probe(row("ok", province="deny"), listing=True)],
     # -- legacy lines (the centre's operators) -----------------------------------------------------
     "GET /api/v1/legacy/candidates": [Probe(SUPERVISOR_ONLY, listing=True)],
