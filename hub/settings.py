@@ -126,6 +126,8 @@ class Settings(BaseSettings):
                                               "one machine shares the database; unset: phone_index_key_file's key.")
     phone_index_key_file: Path = Field(default=REPO_ROOT / "var" / "phone-index.key",
                                        description="Where the key is kept when phone_index_key is unset (created once, mode 0600).")
+    repeat_call_days: int = Field(default=7, ge=0, le=90, description="重复来电: a new case is linked to an open case of the same "
+                                  "phone and category received within this many days before it, for the agent to confirm; 0: never.")
     caller_history_days: int = Field(default=90, ge=1, le=730, description="Days back the caller's history at intake counts by default.")
 
     def phone_index_key_bytes(self) -> bytes:

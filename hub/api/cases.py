@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -222,3 +222,61 @@ def caller_history(hub: HubDep, actor: ActorDep, query: CallerHistoryQuery) -> C
     since, count, total, cases = hub.cases.caller_history(query.phone, actor, days)
     return CallerHistory(phone=mask_phone(query.phone) or "", days=days, since=since, count=count, total=total,
                          open=sum(1 for c in cases if c.state not in FINISHED_STATES), items=[_summary(c) for c in cases])
+
+
+# -- repeat calls (重复来电) ------------------------------------------------------------------------
+class RepeatCallOut(BaseModel):
+    """A case linked at registration to an earlier open case of the same phone and category."""
+
+    case: str
+    earlier_case: str = Field(description="The open case of the same phone and category received within repeat_call_days before.")
+    earlier_state: CaseState
+    status: Literal["suggested", "confirmed", "dismissed"] = Field(description="suggested until an agent confirms or dismisses it.")
+    found_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    note: str | None
+
+
+class ConfirmRepeatCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=500)
+    merge: bool = Field(default=False, description="Also merge this case into the earlier one (the merge action, 并单) first; "
+                                                   "refused (409) where the lifecycle does not allow a merge, and the link stays suggested.")
+
+
+class DismissRepeatCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=500)
+
+
+def _repeat_out(link) -> RepeatCallOut:  # noqa: ANN001 - hub.service.RepeatCall
+    return RepeatCallOut(case=link.case, earlier_case=link.earlier_case, earlier_state=link.earlier_state, status=link.status,
+                         found_at=link.found_at, decided_at=link.decided_at, decided_by=link.decided_by, note=link.note)
+
+
+_REPEAT_403 = "Only the centre (agents, supervisors): the link says the same caller called again"
+
+
+@router.get("/{number}/repeat-call", response_model=RepeatCallOut, summary="The earlier case this one repeats (重复来电)",
+            operation_id="getRepeatCall", responses=documented(403, 404, d403=_REPEAT_403, d404="No such case, or it was not linked"))
+def get_repeat_call(hub: HubDep, actor: ActorDep, number: CaseNumber) -> RepeatCallOut:
+    return _repeat_out(hub.cases.repeat_call(number, actor))
+
+
+@router.post("/{number}/repeat-call/confirm", response_model=RepeatCallOut, summary="Confirm a repeat call, optionally merging it",
+             operation_id="confirmRepeatCall",
+             responses=documented(403, 404, 409, d403=_REPEAT_403, d404="No such case, or it was not linked",
+                                  d409="Already confirmed or dismissed, or the merge is not allowed in this state"))
+def confirm_repeat_call(hub: HubDep, actor: ActorDep, number: CaseNumber, body: ConfirmRepeatCall) -> RepeatCallOut:
+    return _repeat_out(hub.cases.decide_repeat_call(number, True, actor, body.note, body.merge))
+
+
+@router.post("/{number}/repeat-call/dismiss", response_model=RepeatCallOut, summary="Dismiss a repeat call: not the same matter",
+             operation_id="dismissRepeatCall",
+             responses=documented(403, 404, 409, d403=_REPEAT_403, d404="No such case, or it was not linked",
+                                  d409="Already confirmed or dismissed"))
+def dismiss_repeat_call(hub: HubDep, actor: ActorDep, number: CaseNumber, body: DismissRepeatCall) -> RepeatCallOut:
+    return _repeat_out(hub.cases.decide_repeat_call(number, False, actor, body.note))

@@ -80,6 +80,21 @@ class CaseRow(Base):
     __table_args__ = (Index("ix_cases_phone_hash", "phone_hash", "received_at"),)
 
 
+class RepeatCallRow(Base):
+    """重复来电: a case registered while the same phone had an open case of the same category
+    within settings.repeat_call_days, linked for the agent to confirm or dismiss (0014)."""
+
+    __tablename__ = "repeat_calls"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    earlier_case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(12))  # suggested, confirmed, dismissed
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
 class CaseUnitRow(Base):
     """Which units hold a case: the access rule for unit keys reads this."""
 

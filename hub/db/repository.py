@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from hub.db.phone_index import key_from_file, phone_hash
-from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow
+from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow, RepeatCallRow
 from hub.domain.access import Actor, sees_confidential_person
 from hub.domain.clock import LOCAL_TZ
 from hub.domain.errors import CaseNotFound, RuleViolation, StaleCase
@@ -169,6 +169,32 @@ class CaseRepository:
                                     .order_by(CaseRow.received_at.desc(), CaseRow.id.desc()).limit(limit)).scalars()
         return in_window, total, [self._to_case(r, []) for r in rows]
 
+    # -- repeat calls (重复来电) -----------------------------------------------------------------
+    def link_repeat_call(self, case_id: int, case: Case, days: int, now: datetime) -> str | None:
+        """Link a just-registered case to the newest open case of the same phone and category
+        received within `days` before it; the earlier case's number, or None."""
+        if days <= 0 or not case.person.phone:
+            return None
+        since = case.intake.received_at - timedelta(days=days)
+        earlier = self.session.execute(
+            select(CaseRow.id, CaseRow.number)
+            .where(CaseRow.phone_hash == self.phone_hash(case.person.phone), CaseRow.received_at >= since,
+                   CaseRow.received_at <= case.intake.received_at, CaseRow.id != case_id,
+                   CaseRow.category_code == case.category_code, CaseRow.state.not_in(FINISHED_STATES))
+            .order_by(CaseRow.received_at.desc(), CaseRow.id.desc()).limit(1)).first()
+        if earlier is None:
+            return None
+        self.session.add(RepeatCallRow(case_id=case_id, earlier_case_id=earlier.id, status="suggested", found_at=now))
+        return earlier.number
+
+    def repeat_call(self, number: str) -> tuple[RepeatCallRow, str, str] | None:
+        """The link of a case to the earlier case it repeats: (row, earlier number, earlier state)."""
+        earlier = aliased(CaseRow)
+        found = self.session.execute(
+            select(RepeatCallRow, earlier.number, earlier.state).join(CaseRow, CaseRow.id == RepeatCallRow.case_id)
+            .join(earlier, earlier.id == RepeatCallRow.earlier_case_id).where(CaseRow.number == number)).first()
+        return (found[0], found[1], found[2]) if found else None
+
     def reindex_phones(self, after_id: int, batch: int) -> tuple[int, int]:
         """Recompute the phone index of up to `batch` cases with ids above `after_id` with
         this session's key (after the key changed): (the last id done, or 0 when none was
@@ -306,3 +332,5 @@ _INSERT_CASE = CaseRow.__table__.insert().returning(CaseRow.__table__.c.id)
 _INSERT_EVENT = EventRow.__table__.insert().returning(EventRow.__table__.c.id)
 
 OPEN_HANDLING_STATES = ("awaiting_sign_off", "in_progress", "return_requested")
+# Where a case no longer waits on anyone: the caller's matter is over (or lives on in another case).
+FINISHED_STATES = ("rejected", "transferred", "closed", "archived", "merged")

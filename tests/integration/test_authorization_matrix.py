@@ -135,6 +135,11 @@ EXPECTED: dict[str, list[Probe]] = {
         Probe(row("deny", agent="409", supervisor="409", unit="ok"), path={"number": "{case_yj}"},
               body={"action": "request_extension", "working_days": 3, "reason": "需现场勘查"}),
     ],
+    # Repeat calls (重复来电) say the same caller called again: the centre's alone (#20). The
+    # matrix's cases carry no link: the centre is past authorization (404), the others refused.
+    "GET /api/v1/cases/{number}/repeat-call": _case_probes({"case_yj": row("deny", agent="pass", supervisor="pass")}),
+    "POST /api/v1/cases/{number}/repeat-call/confirm": _case_probes({"case_yj": row("deny", agent="pass", supervisor="pass")}, body={}),
+    "POST /api/v1/cases/{number}/repeat-call/dismiss": _case_probes({"case_yj": row("deny", agent="pass", supervisor="pass")}, body={}),
     # The caller's history reveals who called about what: the centre's alone (#20).
     "POST /api/v1/callers/history": [Probe(row("deny", agent="ok", supervisor="ok"), body={"phone": "13900139000"})],
     "GET /api/v1/cases/{number}/suggestions": _case_probes(CASE_OBJECTS),

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from hub.db.models import CaseRow
+from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.clock import LOCAL_TZ
 from hub.domain.model import CaseDraft, Role
@@ -143,7 +144,7 @@ def test_caller_history_is_refused_to_whoever_does_not_see_callers_phones(hub, k
 
 
 def test_the_migration_backfills_the_index_of_cases_registered_before_it(hub) -> None:
-    """Cases stored before 0013 have neither column: the migration is stepped back (dropping
+    """Cases stored before 0013 have neither column: the migrations are stepped back (dropping
     them) and applied again, and its backfill fills them from the documents with the key."""
     from alembic import command
 
@@ -152,7 +153,7 @@ def test_the_migration_backfills_the_index_of_cases_registered_before_it(hub) ->
     a = _register(hub, "2025-09-20T08:00:00+08:00")
     b = _register(hub, "2025-09-21T08:00:00+09:00", phone=None)
     cfg = alembic_config(hub.db.writer)
-    command.downgrade(cfg, "0013_phone_index@-1")
+    command.downgrade(cfg, "0014_repeat_calls@-2")  # 0014 (repeat calls) and 0013 (the index)
     with hub.db.writer.connect() as conn:
         columns = {r[1] for r in conn.execute(text("PRAGMA table_info(cases)"))} if hub.db.is_sqlite else set(
             conn.execute(text("SELECT column_name FROM information_schema.columns WHERE table_name = 'cases'")).scalars())
@@ -190,3 +191,78 @@ def test_reindex_after_a_key_change_finds_the_cases_again(db_url, clock, tmp_pat
         assert {hashes[n] for n in numbers} == {hmac.new(b"the new key", b"13800138000", hashlib.sha256).hexdigest()}
     finally:
         new.close()
+
+
+# -- repeat calls (重复来电) --------------------------------------------------------------------------
+
+def test_a_repeat_call_is_linked_to_the_newest_open_case_of_the_same_phone_and_category(hub, keys) -> None:
+    agent = _client(hub, keys, "agent")
+    a = _register(hub, "2025-09-20T10:00:00+08:00")
+    b = _register(hub, "2025-09-25T10:00:00+08:00")  # 5 days after a: repeats a
+    other_category = _register(hub, "2025-09-25T11:00:00+08:00", category_code="0201")
+    other_phone = _register(hub, "2025-09-25T12:00:00+08:00", phone="13900139000")
+    # Exactly 7 days (the default window) is still inside; 7 days and a second is not.
+    h1 = _register(hub, "2025-09-01T10:00:00+08:00", phone="13700137000")
+    h2 = _register(hub, "2025-09-08T10:00:00+08:00", phone="13700137000")
+    h3 = _register(hub, "2025-09-15T10:00:01+08:00", phone="13700137000")
+
+    def earlier(number: str) -> str | None:
+        resp = agent.get(f"/api/v1/cases/{number}/repeat-call")
+        if resp.status_code == 404:
+            return None
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["status"] == "suggested"
+        return resp.json()["earlier_case"]
+
+    assert [earlier(n) for n in (a, b, other_category, other_phone, h1, h2, h3)] == [None, a, None, None, None, h1, None]
+    # Confirming with merge merges b into a (the merge action) and records who decided.
+    resp = agent.post(f"/api/v1/cases/{b}/repeat-call/confirm", json={"merge": True, "note": "同一诉求"})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert (body["status"], body["decided_by"], body["note"], body["earlier_case"]) == ("confirmed", "centre-agent", "同一诉求", a)
+    assert hub.cases.get(b, AGENT).state.value == "merged"
+    assert agent.post(f"/api/v1/cases/{b}/repeat-call/dismiss", json={}).status_code == 409  # decided already
+    # b, merged, is not open any more: the next call of the same matter links to a, not to b.
+    c = _register(hub, "2025-09-26T09:00:00+08:00")
+    assert earlier(c) == a
+    d = _register(hub, "2025-09-26T09:30:00+08:00")
+    assert earlier(d) == c  # a and c are open: the newest received
+    resp = agent.post(f"/api/v1/cases/{d}/repeat-call/dismiss", json={"note": "不同小区"})
+    assert (resp.status_code, resp.json()["status"], resp.json()["decided_by"]) == (200, "dismissed", "centre-agent")
+    assert hub.cases.get(d, AGENT).state.value == "registered"  # dismissing changes nothing else
+
+
+def test_repeat_calls_are_the_centres_and_a_refused_merge_leaves_the_link_undecided(hub, keys) -> None:
+    a = _register(hub, "2025-09-20T10:00:00+08:00")
+    b = _register(hub, "2025-09-25T10:00:00+08:00")
+    for who in ("unit", "yanjiang", "province"):
+        client = _client(hub, keys, who)
+        assert client.get(f"/api/v1/cases/{b}/repeat-call").status_code in (403, 404)
+        assert client.post(f"/api/v1/cases/{b}/repeat-call/confirm", json={}).status_code in (403, 404)
+    sup = _client(hub, keys, "supervisor")
+    # b dispatched: the lifecycle merges only registered or accepted cases (409), and the
+    # link stays suggested.
+    hub.cases.act(b, c.Accept(), AGENT)
+    hub.cases.act(b, c.Dispatch(lead_unit="ZY-SCJGJ"), AGENT)
+    resp = sup.post(f"/api/v1/cases/{b}/repeat-call/confirm", json={"merge": True})
+    assert resp.status_code == 409, resp.text
+    assert sup.get(f"/api/v1/cases/{b}/repeat-call").json()["status"] == "suggested"
+    resp = sup.post(f"/api/v1/cases/{a}/repeat-call/confirm", json={})
+    assert resp.status_code == 404 and "not linked" in resp.json()["detail"]
+    assert sup.post(f"/api/v1/cases/{b}/repeat-call/confirm", json={"merge": True, "extra": 1}).status_code == 422
+    assert sup.get(f"/api/v1/cases/{b}/repeat-call").json()["status"] == "suggested"
+
+
+def test_no_link_when_the_window_is_zero(db_url, clock) -> None:
+    from hub.runtime import build_hub
+
+    hub = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL", phone_index_key=KEY, repeat_call_days=0), clock)
+    try:
+        _register(hub, "2025-09-20T10:00:00+08:00")
+        b = _register(hub, "2025-09-25T10:00:00+08:00")
+        from hub.service import NoRepeatCall
+
+        with pytest.raises(NoRepeatCall):
+            hub.cases.repeat_call(b, AGENT)
+    finally:
+        hub.close()
