@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.api.deps import ActorDep, HubDep
 from hub.api.problems import documented
-from hub.db.repository import CaseQuery, decode_cursor
+from hub.db.repository import FINISHED_STATES, CaseQuery, decode_cursor
 from hub.domain.access import mask_phone, view_for
 from hub.domain.commands import Command
 from hub.domain.model import (
@@ -210,8 +210,6 @@ class CallerHistory(BaseModel):
     items: list[CaseSummary] = Field(description="The cases counted in `count`, newest received first (at most 50).")
 
 
-# Where a case no longer waits on anyone: the caller's matter is over (or lives on in another case).
-FINISHED_STATES = frozenset({CaseState.REJECTED, CaseState.TRANSFERRED, CaseState.CLOSED, CaseState.ARCHIVED, CaseState.MERGED})
 
 
 @callers.post("/history", response_model=CallerHistory, summary="The caller's earlier cases, at intake (来电历史)",
@@ -221,7 +219,7 @@ def caller_history(hub: HubDep, actor: ActorDep, query: CallerHistoryQuery) -> C
     days = query.days or hub.settings.caller_history_days
     since, count, total, cases = hub.cases.caller_history(query.phone, actor, days)
     return CallerHistory(phone=mask_phone(query.phone) or "", days=days, since=since, count=count, total=total,
-                         open=sum(1 for c in cases if c.state not in FINISHED_STATES), items=[_summary(c) for c in cases])
+                         open=sum(1 for c in cases if c.state.value not in FINISHED_STATES), items=[_summary(c) for c in cases])
 
 
 # -- repeat calls (重复来电) ------------------------------------------------------------------------
