@@ -66,11 +66,35 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from hub.db.migrate import migration_status, upgrade
 
     settings = _settings()
+    from hub.db.phone_index import remember_engine_key
+
     engine = make_engine(settings.database_url)
+    remember_engine_key(engine, settings.phone_index_key_bytes())  # the backfill of the phone index hashes with it
     upgrade(engine)
     status = migration_status(engine)
     print(f"database at {', '.join(status.current)} (head {', '.join(status.heads)})")
     engine.dispose()
+    return 0
+
+
+def cmd_db_reindex_phones(args: argparse.Namespace) -> int:
+    """After phone_index_key changed: every case's phone index again, with the current key."""
+    from hub.db.database import Database
+    from hub.db.repository import CaseRepository
+
+    settings = _settings()
+    db = Database(settings.database_url, phone_index_key=settings.phone_index_key_bytes())
+    last, done = 0, 0
+    try:
+        while True:
+            with db.write() as s:
+                upto, count = CaseRepository(s).reindex_phones(last, 1000)
+            if not count:
+                break
+            last, done = upto, done + count
+    finally:
+        db.dispose()
+    print(f"phone index rebuilt for {done} cases")
     return 0
 
 
@@ -228,6 +252,8 @@ def parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+    db.add_parser("reindex-phones", help="rebuild the phone index with the current phone_index_key").set_defaults(
+        func=cmd_db_reindex_phones)
 
     oa = sub.add_parser("openapi", help="the API description").add_subparsers(dest="openapi_command", required=True)
     ex = oa.add_parser("export", help="write the OpenAPI document")

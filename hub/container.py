@@ -33,7 +33,8 @@ class Hub:
     def build(cls, settings: Settings, clock: Clock | None = None, sinks: list[EventSink] | None = None) -> "Hub":
         clock = clock or SystemClock()
         catalogue = load_catalogue(settings.mappings_dir)  # a bad mapping stops the start here
-        db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous,
+                      phone_index_key=settings.phone_index_key_bytes())
         calendars = CalendarStore(db, ttl=settings.calendar_cache_seconds)
         cases = CaseService(db, settings, catalogue, clock, calendars, sinks)
         return cls(settings, clock, db, catalogue, calendars, KeyStore(db), cases)

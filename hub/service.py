@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from hub.calendar_store import CalendarStore
 from hub.db.database import Database
-from hub.db.models import EventRow, IdempotencyRow
+from hub.db.models import EventRow, IdempotencyRow, RepeatCallRow
 from hub.db.repository import CaseQuery, CaseRepository
 from hub.domain import commands as c
-from hub.domain.access import Actor, can_see_case
+from hub.domain.access import Actor, can_see_case, sees_confidential_person
 from hub.domain.clock import Clock
 from hub.domain.engine import Engine
 from hub.domain.errors import AccessDenied, CaseNotFound, RuleViolation, StaleCase
@@ -31,6 +32,25 @@ from hub.settings import Settings
 
 # Called inside the transaction with the stored events; the outbox routes them to peers.
 EventSink = Callable[[Session, list[EventRow]], None]
+
+
+class NoRepeatCall(CaseNotFound):
+    def __init__(self, number: str) -> None:
+        super().__init__(number)
+        self.args = (f"case {number} was not linked to an earlier case as a repeat call",)
+
+
+@dataclass(frozen=True)
+class RepeatCall:
+    row_id: int
+    case: str
+    earlier_case: str
+    earlier_state: str
+    status: str  # suggested, confirmed, dismissed
+    found_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    note: str | None
 
 
 class IdempotencyConflict(RuleViolation):
@@ -100,6 +120,7 @@ class CaseService:
             outcome = self.engine().register(draft, repo.next_number(self.settings.region_code, now), actor, now,
                                              refs_by_adapter)
             case_id = repo.add(outcome.case)
+            repo.link_repeat_call(case_id, outcome.case, self.settings.repeat_call_days, now)
             self._emit(s, repo, case_id, outcome.events, outcome.case)
             if key is not None:
                 s.add(IdempotencyRow(scope=actor.party, key=key, request_hash=digest, case_number=outcome.case.number, created_at=now))
@@ -149,6 +170,58 @@ class CaseService:
     def list(self, query: CaseQuery, actor: Actor) -> tuple[list[Case], str | None]:
         with self.db.read() as s:
             return CaseRepository(s).list(query, actor, self.clock.now())
+
+    def caller_history(self, phone: str, actor: Actor, days: int, limit: int = 50) -> tuple[datetime, int, int, list[Case]]:
+        """A caller's earlier cases at intake (the phone normalised): only for those who see
+        every caller's phone (the centre), since the answer reveals who called about what."""
+        if not sees_confidential_person(actor):
+            raise AccessDenied("the caller's history is the centre's: only agents and supervisors see callers' phones")
+        since = self.clock.now() - timedelta(days=days)
+        with self.db.read() as s:
+            in_window, total, cases = CaseRepository(s).caller_history(phone, since, limit)
+        return since, in_window, total, cases
+
+    # -- repeat calls (重复来电) -----------------------------------------------------------------
+    def repeat_call(self, number: str, actor: Actor) -> RepeatCall:
+        """The earlier case a case was linked to at registration (same phone, same category,
+        open, within settings.repeat_call_days). The centre's: the link says who called again."""
+        self._check_centre(actor)
+        with self.db.read() as s:
+            return self._repeat_call(CaseRepository(s), number)
+
+    def decide_repeat_call(self, number: str, confirm: bool, actor: Actor, note: str | None = None,
+                           merge: bool = False) -> RepeatCall:
+        """Confirm (optionally merging the case into the earlier one through the merge action,
+        first, so a refused merge leaves the link undecided) or dismiss the link."""
+        self._check_centre(actor)
+        with self.db.read() as s:
+            link = self._repeat_call(CaseRepository(s), number)
+        if link.status != "suggested":
+            raise RuleViolation(f"the repeat call of case {number} was already {link.status}")
+        if merge:
+            self.act(number, c.Merge(into=link.earlier_case), actor)
+        with self.db.write() as s:
+            row = s.get(RepeatCallRow, link.row_id)
+            if row is None or row.status != "suggested":
+                raise RuleViolation(f"the repeat call of case {number} was decided meanwhile")
+            row.status, row.decided_at, row.decided_by, row.note = ("confirmed" if confirm else "dismissed"), self.clock.now(), actor.party, note
+        with self.db.read() as s:
+            return self._repeat_call(CaseRepository(s), number)
+
+    @staticmethod
+    def _check_centre(actor: Actor) -> None:
+        if not sees_confidential_person(actor):
+            raise AccessDenied("repeat calls are the centre's: only agents and supervisors see callers' phones")
+
+    @staticmethod
+    def _repeat_call(repo: CaseRepository, number: str) -> RepeatCall:
+        repo.get(number, with_history=False)  # 404 for an unknown case
+        found = repo.repeat_call(number)
+        if found is None:
+            raise NoRepeatCall(number)
+        row, earlier, state = found
+        return RepeatCall(row_id=row.case_id, case=number, earlier_case=earlier, earlier_state=state, status=row.status,
+                          found_at=row.found_at, decided_at=row.decided_at, decided_by=row.decided_by, note=row.note)
 
     def find_by_ref(self, system: str, external_id: str) -> Case | None:
         with self.db.read() as s:

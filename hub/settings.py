@@ -145,6 +145,19 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     bootstrap_key: SecretStr | None = Field(default=None, description="A supervisor key created at start if no key exists (sandbox).")
+    phone_index_key: SecretStr | None = Field(default=None, description="Key of the phone index's keyed hash (HMAC-SHA256 of the "
+                                              "caller's phone, hub.db.phone_index). Set it (HUB_PHONE_INDEX_KEY) wherever more than "
+                                              "one machine shares the database; unset: phone_index_key_file's key.")
+    phone_index_key_file: Path = Field(default=REPO_ROOT / "var" / "phone-index.key",
+                                       description="Where the key is kept when phone_index_key is unset (created once, mode 0600).")
+    repeat_call_days: int = Field(default=7, ge=0, le=90, description="重复来电: a new case is linked to an open case of the same "
+                                  "phone and category received within this many days before it, for the agent to confirm; 0: never.")
+    caller_history_days: int = Field(default=90, ge=1, le=730, description="Days back the caller's history at intake counts by default.")
+
+    def phone_index_key_bytes(self) -> bytes:
+        from hub.db.phone_index import resolve_key
+
+        return resolve_key(self.phone_index_key.get_secret_value() if self.phone_index_key else None, self.phone_index_key_file)
 
     @field_validator("mappings_dir")
     @classmethod

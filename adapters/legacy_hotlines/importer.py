@@ -41,6 +41,7 @@ from adapters.legacy_hotlines.readers import Row, RowSource, UnreadableFile, fil
 from adapters.legacy_hotlines.tables import (
     DONE, FAILED, RUNNING, LegacyImportRunRow, LegacyRecordRow, drop_phone_index, ensure_phone_index,
 )
+from hub.db.phone_index import phone_hash
 from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, ExternalRefRow, HistoryRow
 from hub.domain.clock import LOCAL_TZ
 from hub.mappings import UnknownCode
@@ -427,6 +428,7 @@ class LegacyImporter:
         ts, doc = out.time, out.doc
         now_db, now_doc = ts(now), json_time(now)
         system, limit = f"legacy.{line}", self.config.dedupe.max_text_chars
+        index_key = s.info["phone_index_key"]  # the hub's phone index (hub.db.phone_index)
         cases, received = [], []
         for (_, m), number in zip(fresh, numbers):
             number = region + number
@@ -434,7 +436,8 @@ class LegacyImporter:
             received.append(at)
             cases.append((number, 1, m.state.value, m.request_type.value, m.category_code, m.division_code,
                           m.division_code[:6], m.urgency.value if m.urgency else "normal", "legacy", m.unit or None, None, None,
-                          False, at, now_db, f"{m.title}\n{m.content}", doc(case_document(m, number, now_doc, line))))
+                          False, at, now_db, f"{m.title}\n{m.content}", doc(case_document(m, number, now_doc, line)),
+                          phone_hash(index_key, m.person_phone) if m.person_phone else None, at))
         ids = out.cases(cases)
         out.insert(ExternalRefRow, ("system", "external_id", "case_id"),
                    [(system, m.original_id, i) for (_, m), i in zip(fresh, ids)])
@@ -495,7 +498,7 @@ def sqlite_time(value: datetime) -> str:
 
 
 _CASE_COLUMNS = ("number", "version", "state", "request_type", "category_code", "division_code", "county_code", "urgency",
-                 "channel", "lead_unit", "sign_off_due", "due_at", "overdue", "created_at", "updated_at", "search_text", "doc")
+                 "channel", "lead_unit", "sign_off_due", "due_at", "overdue", "created_at", "updated_at", "search_text", "doc", "phone_hash", "received_at")
 
 
 class _CoreRows:

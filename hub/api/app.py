@@ -74,6 +74,7 @@ def create_app(hub_: Hub) -> FastAPI:
     app.state.hub = hub_
     problems.install(app)
     app.include_router(cases.router)
+    app.include_router(cases.callers)
     app.include_router(admin.router)
     for extension in hub_.routers:  # routers plugged in by features (outbox, adapters, ...)
         app.include_router(extension)  # type: ignore[arg-type]

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.api.deps import ActorDep, HubDep
 from hub.api.problems import documented
-from hub.db.repository import CaseQuery, decode_cursor
-from hub.domain.access import view_for
+from hub.db.repository import FINISHED_STATES, CaseQuery, decode_cursor
+from hub.domain.access import mask_phone, view_for
 from hub.domain.commands import Command
 from hub.domain.model import (
     Case, CaseDraft, CaseState, Channel, HistoryEntry, RequestType, normalise_phone, within_service_years,
@@ -113,8 +113,11 @@ def list_cases(
     due_before: datetime | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="Free text in title and content")] = None,
     channel: Annotated[Channel | None, Query(description="How the case came in (受理渠道).")] = None,
-    phone: Annotated[str | None, Query(max_length=32, description="The caller's phone, exact (spaces ignored). "
+    phone: Annotated[str | None, Query(max_length=32, description="The caller's phone, exact (spaces ignored), matched "
+                                       "through the keyed-hash phone index. "
                                        "Outside the centre, a confidential (保密) caller's cases are never matched.")] = None,
+    received_from: Annotated[datetime | None, Query(description="Received (intake.received_at) at or after this; with a timezone.")] = None,
+    received_to: Annotated[datetime | None, Query(description="Received before this (exclusive); with a timezone.")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CaseList:
@@ -123,13 +126,10 @@ def list_cases(
             decode_cursor(cursor)
         except (ValueError, KeyError, TypeError):
             raise RequestValidationError([{"loc": ("query", "cursor"), "msg": "not a cursor given by this list", "type": "value_error"}]) from None
-    if due_before is not None and due_before.tzinfo is None:
-        raise RequestValidationError([{"loc": ("query", "due_before"), "msg": "needs a timezone, e.g. 2026-12-01T00:00:00+08:00", "type": "value_error"}])
-    if due_before is not None:
-        try:
-            within_service_years(due_before)
-        except ValueError as exc:
-            raise RequestValidationError([{"loc": ("query", "due_before"), "msg": str(exc), "type": "value_error"}]) from None
+    for name, value in (("due_before", due_before), ("received_from", received_from), ("received_to", received_to)):
+        _check_instant(name, value)
+    if received_from is not None and received_to is not None and received_to <= received_from:
+        raise RequestValidationError([{"loc": ("query", "received_to"), "msg": "must be after received_from", "type": "value_error"}])
     if phone is not None:
         try:
             phone = normalise_phone(phone)
@@ -137,9 +137,21 @@ def list_cases(
             raise RequestValidationError([{"loc": ("query", "phone"), "msg": str(exc), "type": "value_error"}]) from None
     query = CaseQuery(state=[s.value for s in state] if state else None, unit=unit, division=division,
                       request_type=type.value if type else None, overdue=overdue, due_before=due_before,
-                      text=q, channel=channel.value if channel else None, phone=phone, cursor=cursor, limit=limit)
+                      text=q, channel=channel.value if channel else None, phone=phone, received_from=received_from,
+                      received_to=received_to, cursor=cursor, limit=limit)
     cases, next_cursor = hub.cases.list(query, actor)
     return CaseList(items=[_summary(c) for c in cases], next_cursor=next_cursor)
+
+
+def _check_instant(name: str, value: datetime | None) -> None:
+    if value is None:
+        return
+    if value.tzinfo is None:
+        raise RequestValidationError([{"loc": ("query", name), "msg": "needs a timezone, e.g. 2026-12-01T00:00:00+08:00", "type": "value_error"}])
+    try:
+        within_service_years(value)
+    except ValueError as exc:
+        raise RequestValidationError([{"loc": ("query", name), "msg": str(exc), "type": "value_error"}]) from None
 
 
 @router.get("/{number}", response_model=Case, summary="Read a case", operation_id="getCase", responses=documented(403, 404))
@@ -175,3 +187,101 @@ def act(hub: HubDep, actor: ActorDep, number: CaseNumber,
     case = hub.cases.act(number, command, actor, expected)
     record_read(hub.db, actor, case, "POST /api/v1/cases/{number}/actions", hub.clock.now())  # 保密: audited
     return _case_response(view_for(actor, case))
+
+
+# -- the caller's history at intake --------------------------------------------------------------
+callers = APIRouter(prefix="/api/v1/callers", tags=["cases"])
+
+
+class CallerHistoryQuery(BaseModel):
+    """The phone travels in the body: a phone in a URL ends up in access logs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(max_length=32, description="The caller's phone (spaces ignored), matched exactly through the phone index.")
+    days: int | None = Field(default=None, ge=1, le=730, description="Days back to count; default: settings.caller_history_days.")
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        return normalise_phone(value)
+
+
+class CallerHistory(BaseModel):
+    phone: str = Field(description="The phone asked about, masked (138****8000).")
+    days: int
+    since: datetime = Field(description="Cases received at or after this are counted in `count`.")
+    count: int = Field(description="Cases of this phone received in the last `days` days.")
+    total: int = Field(description="Cases of this phone, all time.")
+    open: int = Field(description="Of `items`, those still open (not rejected, transferred, closed, archived or merged).")
+    items: list[CaseSummary] = Field(description="The cases counted in `count`, newest received first (at most 50).")
+
+
+
+
+@callers.post("/history", response_model=CallerHistory, summary="The caller's earlier cases, at intake (来电历史)",
+              operation_id="getCallerHistory",
+              responses=documented(403, d403="Only the centre (agents, supervisors) sees callers' phones and so their history"))
+def caller_history(hub: HubDep, actor: ActorDep, query: CallerHistoryQuery) -> CallerHistory:
+    days = query.days or hub.settings.caller_history_days
+    since, count, total, cases = hub.cases.caller_history(query.phone, actor, days)
+    return CallerHistory(phone=mask_phone(query.phone) or "", days=days, since=since, count=count, total=total,
+                         open=sum(1 for c in cases if c.state.value not in FINISHED_STATES), items=[_summary(c) for c in cases])
+
+
+# -- repeat calls (重复来电) ------------------------------------------------------------------------
+class RepeatCallOut(BaseModel):
+    """A case linked at registration to an earlier open case of the same phone and category."""
+
+    case: str
+    earlier_case: str = Field(description="The open case of the same phone and category received within repeat_call_days before.")
+    earlier_state: CaseState
+    status: Literal["suggested", "confirmed", "dismissed"] = Field(description="suggested until an agent confirms or dismisses it.")
+    found_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    note: str | None
+
+
+class ConfirmRepeatCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=500)
+    merge: bool = Field(default=False, description="Also merge this case into the earlier one (the merge action, 并单) first; "
+                                                   "refused (409) where the lifecycle does not allow a merge, and the link stays suggested.")
+
+
+class DismissRepeatCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=500)
+
+
+def _repeat_out(link) -> RepeatCallOut:  # noqa: ANN001 - hub.service.RepeatCall
+    return RepeatCallOut(case=link.case, earlier_case=link.earlier_case, earlier_state=link.earlier_state, status=link.status,
+                         found_at=link.found_at, decided_at=link.decided_at, decided_by=link.decided_by, note=link.note)
+
+
+_REPEAT_403 = "Only the centre (agents, supervisors): the link says the same caller called again"
+
+
+@router.get("/{number}/repeat-call", response_model=RepeatCallOut, summary="The earlier case this one repeats (重复来电)",
+            operation_id="getRepeatCall", responses=documented(403, 404, d403=_REPEAT_403, d404="No such case, or it was not linked"))
+def get_repeat_call(hub: HubDep, actor: ActorDep, number: CaseNumber) -> RepeatCallOut:
+    return _repeat_out(hub.cases.repeat_call(number, actor))
+
+
+@router.post("/{number}/repeat-call/confirm", response_model=RepeatCallOut, summary="Confirm a repeat call, optionally merging it",
+             operation_id="confirmRepeatCall",
+             responses=documented(403, 404, 409, d403=_REPEAT_403, d404="No such case, or it was not linked",
+                                  d409="Already confirmed or dismissed, or the merge is not allowed in this state"))
+def confirm_repeat_call(hub: HubDep, actor: ActorDep, number: CaseNumber, body: ConfirmRepeatCall) -> RepeatCallOut:
+    return _repeat_out(hub.cases.decide_repeat_call(number, True, actor, body.note, body.merge))
+
+
+@router.post("/{number}/repeat-call/dismiss", response_model=RepeatCallOut, summary="Dismiss a repeat call: not the same matter",
+             operation_id="dismissRepeatCall",
+             responses=documented(403, 404, 409, d403=_REPEAT_403, d404="No such case, or it was not linked",
+                                  d409="Already confirmed or dismissed"))
+def dismiss_repeat_call(hub: HubDep, actor: ActorDep, number: CaseNumber, body: DismissRepeatCall) -> RepeatCallOut:
+    return _repeat_out(hub.cases.decide_repeat_call(number, False, actor, body.note))

@@ -17,6 +17,7 @@ from hub.db.outage import IO_ERROR, READ_ONLY, UNREACHABLE, Outage, classify
 # How long a failed write keeps /ready reporting the outage when no write succeeds after it.
 # It lapses on its own so that a balancer which stopped sending traffic sends some again.
 OUTAGE_MEMORY_SECONDS = 30.0
+from hub.db.phone_index import key_from_file, remember_engine_key
 
 # SQLite has one writer per file. Writers of one process queue on this lock, so the next
 # one starts the moment the last commits; without it they would meet SQLITE_BUSY and
@@ -33,8 +34,13 @@ def _file_lock(url: str) -> threading.RLock:
 
 
 class Database:
-    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10,
+                 phone_index_key: bytes | None = None) -> None:
         self.url = url
+        # The phone index's key (hub.db.phone_index), handed to repositories through the
+        # sessions' info; None: the key file's.
+        self.phone_index_key = phone_index_key if phone_index_key is not None else key_from_file()
+        info = {"phone_index_key": self.phone_index_key}
         self.is_sqlite = is_sqlite(url)
         self.writer: Engine = make_engine(url, immediate=True, synchronous=sqlite_synchronous, pool_size=pool_size)
         # WAL readers never wait for the writer, so reads get their own deferred engine.
@@ -44,9 +50,11 @@ class Database:
         # on SQLite a writer whose commits skip the fsync; a later durable commit syncs them too.
         self.relaxed_writer: Engine = (make_engine(url, immediate=True, synchronous="NORMAL", pool_size=2)
                                        if self.is_sqlite and sqlite_synchronous != "NORMAL" else self.writer)
-        self._write = sessionmaker(self.writer, expire_on_commit=False)
-        self._write_relaxed = sessionmaker(self.relaxed_writer, expire_on_commit=False)
-        self._read = sessionmaker(self.reader, expire_on_commit=False)
+        for engine in {self.writer, self.reader, self.relaxed_writer}:
+            remember_engine_key(engine, self.phone_index_key)
+        self._write = sessionmaker(self.writer, expire_on_commit=False, info=info)
+        self._write_relaxed = sessionmaker(self.relaxed_writer, expire_on_commit=False, info=info)
+        self._read = sessionmaker(self.reader, expire_on_commit=False, info=info)
         self._lock = _file_lock(url) if self.is_sqlite else None
         self._outage: tuple[Outage, float] | None = None
 

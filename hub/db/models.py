@@ -72,6 +72,27 @@ class CaseRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     search_text: Mapped[str] = mapped_column(Text)
     doc: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    # The caller's phone as a keyed hash (hub.db.phone_index), never in clear, and when the
+    # case came in (intake.received_at): the centre's searches (0013_phone_index).
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+    __table_args__ = (Index("ix_cases_phone_hash", "phone_hash", "received_at"),)
+
+
+class RepeatCallRow(Base):
+    """重复来电: a case registered while the same phone had an open case of the same category
+    within settings.repeat_call_days, linked for the agent to confirm or dismiss (0014)."""
+
+    __tablename__ = "repeat_calls"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    earlier_case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(12))  # suggested, confirmed, dismissed
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class CaseUnitRow(Base):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -14,7 +14,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow
+from hub.db.phone_index import key_from_file, phone_hash
+from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow, RepeatCallRow
 from hub.domain.access import Actor, sees_confidential_person
 from hub.domain.clock import LOCAL_TZ
 from hub.domain.errors import CaseNotFound, RuleViolation, StaleCase
@@ -38,7 +39,9 @@ class CaseQuery:
     due_before: datetime | None = None
     text: str | None = None
     channel: str | None = None
-    phone: str | None = None  # normalised (normalise_phone): matched exactly
+    phone: str | None = None  # normalised (normalise_phone): matched exactly, through the phone index
+    received_from: datetime | None = None  # intake.received_at >= this
+    received_to: datetime | None = None  # intake.received_at < this
     cursor: str | None = None
     limit: int = 50
 
@@ -60,6 +63,11 @@ def decode_cursor(cursor: str) -> int:
 class CaseRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.phone_key: bytes = session.info.get("phone_index_key") or key_from_file()
+
+    def phone_hash(self, phone: str) -> str:
+        """The index's value for a normalised phone (hub.db.phone_index)."""
+        return phone_hash(self.phone_key, phone)
 
     # -- numbers ------------------------------------------------------------------------
     def next_number(self, region_code: str, now: datetime) -> str:
@@ -149,8 +157,12 @@ class CaseRepository:
             stmt = stmt.where(CaseRow.search_text.contains(query.text, autoescape=True))
         if query.channel:
             stmt = stmt.where(CaseRow.channel == query.channel)
+        if query.received_from:
+            stmt = stmt.where(CaseRow.received_at >= query.received_from)
+        if query.received_to:
+            stmt = stmt.where(CaseRow.received_at < query.received_to)
         if query.phone:
-            stmt = stmt.where(CaseRow.doc[("person", "phone")].as_string() == query.phone)
+            stmt = stmt.where(CaseRow.phone_hash == self.phone_hash(query.phone))
             if not sees_confidential_person(actor):
                 stmt = stmt.where(CaseRow.doc[("person", "confidential")].as_boolean() == False)  # noqa: E712
         if query.cursor:
@@ -160,6 +172,55 @@ class CaseRepository:
         rows = rows[: query.limit]
         next_cursor = encode_cursor(rows[-1].id) if more and rows else None
         return [self._to_case(r, []) for r in rows], next_cursor
+
+    def caller_history(self, phone: str, since: datetime, limit: int) -> tuple[int, int, list[Case]]:
+        """Cases of a phone, through the index: (count received since `since`, count of all
+        time, the newest `limit` of those received since)."""
+        mine = CaseRow.phone_hash == self.phone_hash(phone)
+        recent = and_(mine, CaseRow.received_at >= since)
+        in_window = self.session.execute(select(func.count()).select_from(CaseRow).where(recent)).scalar_one()
+        total = self.session.execute(select(func.count()).select_from(CaseRow).where(mine)).scalar_one()
+        rows = self.session.execute(select(CaseRow).where(recent)
+                                    .order_by(CaseRow.received_at.desc(), CaseRow.id.desc()).limit(limit)).scalars()
+        return in_window, total, [self._to_case(r, []) for r in rows]
+
+    # -- repeat calls (重复来电) -----------------------------------------------------------------
+    def link_repeat_call(self, case_id: int, case: Case, days: int, now: datetime) -> str | None:
+        """Link a just-registered case to the newest open case of the same phone and category
+        received within `days` before it; the earlier case's number, or None."""
+        if days <= 0 or not case.person.phone:
+            return None
+        since = case.intake.received_at - timedelta(days=days)
+        earlier = self.session.execute(
+            select(CaseRow.id, CaseRow.number)
+            .where(CaseRow.phone_hash == self.phone_hash(case.person.phone), CaseRow.received_at >= since,
+                   CaseRow.received_at <= case.intake.received_at, CaseRow.id != case_id,
+                   CaseRow.category_code == case.category_code, CaseRow.state.not_in(FINISHED_STATES))
+            .order_by(CaseRow.received_at.desc(), CaseRow.id.desc()).limit(1)).first()
+        if earlier is None:
+            return None
+        self.session.add(RepeatCallRow(case_id=case_id, earlier_case_id=earlier.id, status="suggested", found_at=now))
+        return earlier.number
+
+    def repeat_call(self, number: str) -> tuple[RepeatCallRow, str, str] | None:
+        """The link of a case to the earlier case it repeats: (row, earlier number, earlier state)."""
+        earlier = aliased(CaseRow)
+        found = self.session.execute(
+            select(RepeatCallRow, earlier.number, earlier.state).join(CaseRow, CaseRow.id == RepeatCallRow.case_id)
+            .join(earlier, earlier.id == RepeatCallRow.earlier_case_id).where(CaseRow.number == number)).first()
+        return (found[0], found[1], found[2]) if found else None
+
+    def reindex_phones(self, after_id: int, batch: int) -> tuple[int, int]:
+        """Recompute the phone index of up to `batch` cases with ids above `after_id` with
+        this session's key (after the key changed): (the last id done, or 0 when none was
+        left; how many were done)."""
+        rows = self.session.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.id > after_id)
+                                    .order_by(CaseRow.id).limit(batch)).all()
+        for row_id, doc in rows:
+            phone = (doc.get("person") or {}).get("phone")
+            self.session.execute(update(CaseRow).where(CaseRow.id == row_id)
+                                 .values(phone_hash=self.phone_hash(phone) if phone else None))
+        return (rows[-1][0] if rows else 0), len(rows)
 
     def visibility(self, actor: Actor) -> list:
         """WHERE clauses on CaseRow limiting a query to the cases `actor` may see (none for
@@ -183,7 +244,7 @@ class CaseRepository:
     def add(self, case: Case) -> int:
         # Core inserts, not the ORM unit of work: intake is the hot path and these rows
         # are never read back in the same transaction.
-        case_id = self.session.execute(_INSERT_CASE, {"number": case.number, **self._columns(case)}).scalar_one()
+        case_id = self.session.execute(_INSERT_CASE, {"number": case.number, **self._columns(case, self.phone_key)}).scalar_one()
         self._write_refs(case_id, case.external_refs)
         self._write_units(case_id, case)
         self._write_history(case_id, case.history, start=0)
@@ -194,7 +255,7 @@ class CaseRepository:
         if row_id is None:
             raise CaseNotFound(case.number)
         result = self.session.execute(
-            update(CaseRow).where(CaseRow.id == row_id, CaseRow.version == expected_version).values(**self._columns(case))
+            update(CaseRow).where(CaseRow.id == row_id, CaseRow.version == expected_version).values(**self._columns(case, self.phone_key))
         )
         if result.rowcount != 1:
             actual = self.session.execute(select(CaseRow.version).where(CaseRow.id == row_id)).scalar_one_or_none()
@@ -247,7 +308,7 @@ class CaseRepository:
             self.session.execute(HistoryRow.__table__.insert(), rows)
 
     @staticmethod
-    def _columns(case: Case) -> dict:
+    def _columns(case: Case, phone_key: bytes) -> dict:
         h = case.handling
         return dict(
             version=case.version, state=case.state.value, request_type=case.request_type.value,
@@ -257,6 +318,8 @@ class CaseRepository:
             due_at=h.due_at, overdue=case.flags.overdue, created_at=case.created_at, updated_at=case.updated_at,
             search_text=f"{case.title}\n{case.content}",
             doc=case.model_dump(mode="json", exclude={"history"}),
+            phone_hash=phone_hash(phone_key, case.person.phone) if case.person.phone else None,
+            received_at=case.intake.received_at,
         )
 
     @staticmethod
@@ -284,3 +347,5 @@ _INSERT_CASE = CaseRow.__table__.insert().returning(CaseRow.__table__.c.id)
 _INSERT_EVENT = EventRow.__table__.insert().returning(EventRow.__table__.c.id)
 
 OPEN_HANDLING_STATES = ("awaiting_sign_off", "in_progress", "return_requested")
+# Where a case no longer waits on anyone: the caller's matter is over (or lives on in another case).
+FINISHED_STATES = ("rejected", "transferred", "closed", "archived", "merged")

@@ -6,7 +6,7 @@ POST /api/v1/cases/{number}/actions with {"action": "supervise", "reason": ..., 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -17,13 +17,15 @@ from hub.api.deps import ActorDep, HubDep
 from hub.api.problems import documented
 from hub.domain.errors import AccessDenied
 from hub.domain.model import Role, within_service_years
-from hub.supervision.assessment import Assessment, Period
-from hub.supervision.export import to_csv, to_xlsx
+from hub.supervision.assessment import Assessment, Period, Ranking
+from hub.supervision.export import ranking_to_csv, ranking_to_xlsx, to_csv, to_xlsx
 from hub.supervision.service import CENTRE, Supervision
 
 router = APIRouter(prefix="/api/v1", tags=["supervision"])
 
-PeriodQ = Annotated[str, Query(description="A month, YYYY-MM (local time).", examples=["2025-10"])]
+PeriodQ = Annotated[str, Query(max_length=40, description="Local days (Asia/Shanghai): a month YYYY-MM, a day YYYY-MM-DD, an ISO "
+                               "week YYYY-Www, a quarter YYYY-Qn, a year YYYY, or days YYYY-MM-DD..YYYY-MM-DD (both included, "
+                               "at most 731).", examples=["2025-10"])]
 UnitQ = Annotated[str | None, Query(max_length=32, description="A unit code: that unit's figures only.")]
 CountyQ = Annotated[str | None, Query(pattern=r"^\d{6}$", description="A county's division code: cases located there only.")]
 
@@ -38,6 +40,7 @@ def _period(label: str) -> Period:
     try:
         period = Period.parse(label)
         within_service_years(period.start)
+        within_service_years(period.end - timedelta(days=1))
         return period
     except ValueError as exc:
         raise RequestValidationError([{"loc": ("query", "period"), "msg": str(exc), "type": "value_error"}]) from None
@@ -66,8 +69,31 @@ def assessment_export(request: Request, actor: ActorDep, period: PeriodQ, unit: 
     rows = service.breakdown(p, unit, county)
     name = "-".join(x for x in ("assessment", p.label, unit or "", county or "") if x)
     if format == "xlsx":
-        return Response(to_xlsx(rows), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
-    return Response(to_csv(rows), media_type="text/csv; charset=utf-8",
+        return Response(to_xlsx(rows, service.unit_names()), media_type=XLSX,
+                        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+    return Response(to_csv(rows, service.unit_names()), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+@router.get("/assessment/ranking", response_model=Ranking, summary="三率排名: the units ranked by 签收率, 按时办结率 and 满意率",
+            operation_id="getAssessmentRanking", responses=documented(403, d403="A unit or the province: the ranking shows every unit's figures"),
+            description="Each row: the unit, its name, the three rates with numerator and denominator, the score and "
+                        "the rank. The formula is in the answer and in docs/supervision.md.")
+def assessment_ranking(request: Request, actor: ActorDep, period: PeriodQ, county: CountyQ = None) -> Ranking:
+    return _service(request).ranking(actor, _period(period), county)
+
+
+@router.get("/assessment/ranking/export", summary="三率排名 export, as XLSX or CSV", operation_id="exportAssessmentRanking",
+            response_class=Response,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}, XLSX: {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "The file"}, **documented(403, d403="A unit or the province: the ranking shows every unit's figures")})
+def assessment_ranking_export(request: Request, actor: ActorDep, period: PeriodQ, county: CountyQ = None,
+                              format: Annotated[Literal["csv", "xlsx"], Query()] = "xlsx") -> Response:
+    ranking = _service(request).ranking(actor, _period(period), county)
+    name = "-".join(x for x in ("ranking", ranking.period.replace("..", "_"), county or "") if x)
+    if format == "xlsx":
+        return Response(ranking_to_xlsx(ranking), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+    return Response(ranking_to_csv(ranking), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
 

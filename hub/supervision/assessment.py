@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -23,6 +23,55 @@ from hub.domain.clock import LOCAL_TZ
 from hub.domain.model import Satisfaction
 
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_YEAR = re.compile(r"^(\d{4})$")
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+_WEEK = re.compile(r"^(\d{4})-W(0[1-9]|[1-4]\d|5[0-3])$")
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+MAX_RANGE_DAYS = 731
+PERIOD_FORMS = ("a period is a month written YYYY-MM (e.g. 2025-10), a day YYYY-MM-DD, an ISO week YYYY-Www, "
+                "a quarter YYYY-Qn, a year YYYY, or days YYYY-MM-DD..YYYY-MM-DD (both included)")
+
+
+class _NotAPeriod(ValueError):
+    pass
+
+
+def _day(text: str) -> date:
+    m = _DAY.match(text)
+    if not m:
+        raise _NotAPeriod(text)
+    return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+
+
+def _period_days(label: str) -> tuple[date, date]:
+    """(first day, the day after the last) of a period label; ValueError if it is none."""
+    try:
+        if m := _PERIOD.match(label):
+            year, month = int(m.group(1)), int(m.group(2))
+            return date(year, month, 1), date(year + month // 12, month % 12 + 1, 1)
+        if m := _YEAR.match(label):
+            year = int(m.group(1))
+            return date(year, 1, 1), date(year + 1, 1, 1)
+        if m := _QUARTER.match(label):
+            year, q = int(m.group(1)), int(m.group(2))
+            return date(year, 3 * q - 2, 1), (date(year, 3 * q + 1, 1) if q < 4 else date(year + 1, 1, 1))
+        if m := _WEEK.match(label):
+            monday = date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
+            return monday, monday + timedelta(days=7)
+        if ".." in label:
+            a, b = label.split("..", 1)
+            first, last = _day(a), _day(b)
+            if last < first:
+                raise ValueError("the last day is before the first")
+            if (last - first).days + 1 > MAX_RANGE_DAYS:
+                raise ValueError(f"a range is at most {MAX_RANGE_DAYS} days")
+            return first, last + timedelta(days=1)
+        first = _day(label)
+        return first, first + timedelta(days=1)
+    except _NotAPeriod:
+        raise ValueError(PERIOD_FORMS) from None
+    except OverflowError:
+        raise ValueError("outside the calendar") from None
 PLEASED = {Satisfaction.SATISFIED.value, Satisfaction.BASICALLY_SATISFIED.value}
 
 
@@ -46,7 +95,9 @@ class CaseLines:
 
 @dataclass(frozen=True)
 class Period:
-    """A calendar month, local time (Asia/Shanghai): [start, end)."""
+    """A span of local days (Asia/Shanghai): [start, end). Written as a month YYYY-MM, a day
+    YYYY-MM-DD, an ISO week YYYY-Www (Monday to Sunday), a quarter YYYY-Qn, a year YYYY, or
+    any days FROM..TO (YYYY-MM-DD..YYYY-MM-DD, both days included, at most MAX_RANGE_DAYS)."""
 
     label: str
     start: datetime
@@ -54,12 +105,11 @@ class Period:
 
     @classmethod
     def parse(cls, label: str) -> "Period":
-        m = _PERIOD.match(label)
-        if not m:
-            raise ValueError("a period is a month written YYYY-MM, e.g. 2025-10")
-        year, month = int(m.group(1)), int(m.group(2))
-        nxt = date(year + month // 12, month % 12 + 1, 1)
-        return cls(label, datetime.combine(date(year, month, 1), time(), LOCAL_TZ), datetime.combine(nxt, time(), LOCAL_TZ))
+        try:
+            first, after = _period_days(label)
+        except ValueError as exc:  # not a period, or a day that does not exist (2025-02-30)
+            raise ValueError(str(exc) if str(exc) == PERIOD_FORMS else f"{label}: {exc}") from None
+        return cls(label, datetime.combine(first, time(), LOCAL_TZ), datetime.combine(after, time(), LOCAL_TZ))
 
     def holds(self, moment: datetime) -> bool:
         return self.start <= moment < self.end
@@ -291,3 +341,58 @@ def units_in(cases: list[CaseLines], period: Period, now: datetime, county: str 
     """Every unit that appears in some figure of the period (for a per-unit breakdown)."""
     whole = compute(cases, period, now, county=county)
     return sorted({i.unit for f in whole.figures for i in f.items if i.unit})
+
+
+# -- 三率排名: units ranked by the three rates ---------------------------------------------------
+
+RANKED_RATES = ("sign_off_rate", "on_time_rate", "satisfaction_rate")
+RANKING_FORMULA = ("score = the mean of the unit's 签收率, 按时办结率 and 满意率 that have a value (a rate with "
+                   "nothing due in the period is left out, not counted as 0), 4 places; rank 1 = highest score; "
+                   "equal scores share a rank (1, 2, 2, 4), listed by unit code; a unit with none of the three "
+                   "rates has no score and no rank and is listed last")
+
+
+class RankedRate(BaseModel):
+    numerator: int
+    denominator: int
+    value: float | None
+
+
+class RankRow(BaseModel):
+    rank: int | None = Field(description="1 = best; None when the unit has none of the three rates.")
+    unit: str
+    unit_name: str | None = Field(description="The unit's name (mappings/units.yaml).")
+    score: float | None
+    sign_off_rate: RankedRate
+    on_time_rate: RankedRate
+    satisfaction_rate: RankedRate
+
+
+class Ranking(BaseModel):
+    period: str
+    period_start: datetime
+    period_end: datetime
+    as_of: datetime
+    county: str | None
+    formula: str
+    rows: list[RankRow]
+
+
+def rank_units(cases: list[CaseLines], period: Period, now: datetime, county: str | None = None,
+               unit_names: dict[str, str] | None = None) -> Ranking:
+    """三率排名: every unit with a figure in the period, ranked by RANKING_FORMULA."""
+    names = unit_names or {}
+    rows: list[RankRow] = []
+    for unit in units_in(cases, period, now, county):
+        a = compute(cases, period, now, unit, county)
+        rates = {k: RankedRate(numerator=a.figure(k).numerator, denominator=a.figure(k).denominator or 0,
+                               value=a.figure(k).value) for k in RANKED_RATES}
+        values = [r.value for r in rates.values() if r.value is not None]
+        score = round(sum(values) / len(values), 4) if values else None
+        rows.append(RankRow(rank=None, unit=unit, unit_name=names.get(unit), score=score, **rates))
+    rows.sort(key=lambda r: (r.score is None, -(r.score or 0), r.unit))
+    for r in rows:
+        if r.score is not None:
+            r.rank = 1 + sum(1 for other in rows if other.score is not None and other.score > r.score)
+    return Ranking(period=period.label, period_start=period.start, period_end=period.end, as_of=min(now, period.end),
+                   county=county, formula=RANKING_FORMULA, rows=rows)

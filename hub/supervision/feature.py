@@ -36,7 +36,7 @@ class _Feature:
         p.add_argument("--once", action="store_true", help="one run, print what it did, exit")
         p.set_defaults(func=_cmd_scheduler)
         a = sub.add_parser("assessment", help="考核 figures of a month, as JSON, CSV or XLSX")
-        a.add_argument("--period", required=True, help="YYYY-MM")
+        a.add_argument("--period", required=True, help="YYYY-MM, YYYY-MM-DD, YYYY-Www, YYYY-Qn, YYYY, or YYYY-MM-DD..YYYY-MM-DD")
         a.add_argument("--unit")
         a.add_argument("--county")
         a.add_argument("--format", choices=["json", "csv", "xlsx"], default="json")
@@ -121,7 +121,8 @@ def _cmd_assessment(args: argparse.Namespace) -> int:
             body = service.assess(period, unit, county).model_dump_json(indent=2).encode()
         else:
             rows = service.breakdown(period, unit, county)
-            body = to_csv(rows) if args.format == "csv" else to_xlsx(rows)
+            names = service.unit_names()
+            body = to_csv(rows, names) if args.format == "csv" else to_xlsx(rows, names)
         if args.out:
             Path(args.out).write_bytes(body)
             print(f"wrote {args.out}")

@@ -10,7 +10,7 @@ from hub.domain.access import Actor
 from hub.domain.errors import AccessDenied
 from hub.domain.model import Role
 from hub.mappings import UnknownCode
-from hub.supervision.assessment import Assessment, Period, compute, units_in
+from hub.supervision.assessment import Assessment, Period, Ranking, compute, rank_units, units_in
 from hub.supervision.queries import SupervisedCase, assessment_lines, supervised_cases
 
 if TYPE_CHECKING:
@@ -70,6 +70,18 @@ class Supervision:
         if unit is not None:
             return [total]
         return [total, *(compute(lines, period, now, u, county) for u in units_in(lines, period, now, county))]
+
+    def unit_names(self) -> dict[str, str]:
+        """Unit code -> name (mappings/units.yaml), for the exports."""
+        return {code: u.name_zh for code, u in self.hub.catalogue.units.items()}
+
+    def ranking(self, actor: Actor, period: Period, county: str | None = None) -> Ranking:
+        """三率排名 of the city's units, or of a county's cases. It shows every unit's figures,
+        so a unit (which sees only its own assessment) may not read it."""
+        if actor.role is Role.UNIT:
+            raise AccessDenied("the ranking shows every unit's figures; a unit sees only its own assessment")
+        _, county = self.scope_for(actor, None, county)
+        return rank_units(self._lines(period, county), period, self.hub.clock.now(), county, self.unit_names())
 
     def supervised(self, actor: Actor, open_only: bool, unit: str | None, limit: int) -> list[SupervisedCase]:
         self.check_unit(unit)

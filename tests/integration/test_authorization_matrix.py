@@ -135,6 +135,13 @@ EXPECTED: dict[str, list[Probe]] = {
         Probe(row("deny", agent="409", supervisor="409", unit="ok"), path={"number": "{case_yj}"},
               body={"action": "request_extension", "working_days": 3, "reason": "需现场勘查"}),
     ],
+    # Repeat calls (重复来电) say the same caller called again: the centre's alone (#20). The
+    # matrix's cases carry no link: the centre is past authorization (404), the others refused.
+    "GET /api/v1/cases/{number}/repeat-call": _case_probes({"case_yj": row("deny", agent="pass", supervisor="pass")}),
+    "POST /api/v1/cases/{number}/repeat-call/confirm": _case_probes({"case_yj": row("deny", agent="pass", supervisor="pass")}, body={}),
+    "POST /api/v1/cases/{number}/repeat-call/dismiss": _case_probes({"case_yj": row("deny", agent="pass", supervisor="pass")}, body={}),
+    # The caller's history reveals who called about what: the centre's alone (#20).
+    "POST /api/v1/callers/history": [Probe(row("deny", agent="ok", supervisor="ok"), body={"phone": "13900139000"})],
     "GET /api/v1/cases/{number}/suggestions": _case_probes(CASE_OBJECTS),
     "POST /api/v1/cases/{number}/answer": _case_probes({
         # Visible but in progress: the table refuses a direct answer (409); invisible: 403.
@@ -214,6 +221,10 @@ EXPECTED: dict[str, list[Probe]] = {
     # -- supervision and assessment -------------------------------------------------------------------
     "GET /api/v1/assessment": [Probe(row("ok", province="deny"), query={"period": "2025-09"})],
     "GET /api/v1/assessment/export": [Probe(row("ok", province="deny"), query={"period": "2025-09"})],
+    # 三率排名 shows every unit's figures: the centre and the counties (their own cases), not a unit.
+    "GET /api/v1/assessment/ranking": [Probe(row("ok", province="deny", unit="deny", co_unit="deny"), query={"period": "2025-W39"})],
+    "GET /api/v1/assessment/ranking/export": [Probe(row("ok", province="deny", unit="deny", co_unit="deny"),
+                                                    query={"period": "2025-09-01..2025-09-30"})],
     "GET /api/v1/supervision": [Probe(row("ok", province="deny"), listing=True)],
     # -- legacy lines (the centre's operators) -----------------------------------------------------
     "GET /api/v1/legacy/candidates": [Probe(SUPERVISOR_ONLY, listing=True)],

@@ -365,7 +365,7 @@ def test_imported_rows_read_back_as_the_model_would_have_stored_them(hub, tmp_pa
             assert case.model_dump(mode="json") == expected.model_dump(mode="json"), (line, row.number)
             with hub.db.read() as s:
                 stored = s.execute(select(CaseRow).where(CaseRow.number == case.number)).scalar_one()
-                columns = CaseRepository._columns(expected)  # what CaseRepository.add would have written
+                columns = CaseRepository._columns(expected, hub.db.phone_index_key)  # what CaseRepository.add would have written
                 assert {k: getattr(stored, k) for k in columns} == columns, (line, row.number)
                 assert stored.created_at == m.received_at and stored.search_text == f"{m.title}\n{m.content}"
                 record = s.get(LegacyRecordRow, (line, m.original_id))

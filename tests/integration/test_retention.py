@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from hub.db.repository import CaseQuery
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.clock import LOCAL_TZ, ManualClock
@@ -54,6 +55,9 @@ def test_erases_past_the_limit_and_keeps_the_rest(db_url: str) -> None:
         assert case.history[-1].action == "erase_personal_data" and case.history[-1].actor == "hub-retention"
         assert case.history[-1].data["fields"] == ["person.name", "person.phone", "place.address"]
         assert case.history[-1].at == datetime(2023, 3, 15, 10, 0, tzinfo=LOCAL_TZ)
+        # Nor can the erased caller be found through the phone index any more (its hash is gone too).
+        # (the case never archived has the same caller's phone and is still found by it.)
+        assert [x.number for x in hub.cases.list(CaseQuery(phone="13800138000"), SUPERVISOR)[0]] == [closed_only]
         # The one a second short and the one never archived keep their caller.
         assert hub.cases.get(boundary, AGENT).person.phone == "13900139000"
         assert hub.cases.get(closed_only, AGENT).person.name == "张三"

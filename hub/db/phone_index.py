@@ -1,0 +1,62 @@
+"""The phone index: a keyed hash (HMAC-SHA256) of the caller's normalised phone, kept in
+`cases.phone_hash`. The database alone cannot be searched by phone in clear, nor a phone
+recovered from it by trying every number, without the key (settings.phone_index_key).
+
+Without a configured key, one is generated once and kept in a file
+(settings.phone_index_key_file, mode 0600): right for one machine (SQLite, the sandbox);
+every process of a PostgreSQL deployment must be given the same `phone_index_key`.
+Changing the key needs the index rebuilt (`hotline-hub db reindex-phones`), or earlier
+cases are no longer found by phone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+from weakref import WeakKeyDictionary
+
+DEFAULT_KEY_FILE = Path(__file__).resolve().parent.parent.parent / "var" / "phone-index.key"
+
+
+def phone_hash(key: bytes, phone: str) -> str:
+    """64 hex characters; `phone` already normalised (hub.domain.model.normalise_phone)."""
+    return hmac.new(key, phone.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def key_from_file(path: Path = DEFAULT_KEY_FILE) -> bytes:
+    """The key kept in `path`, created there (32 random bytes, hex, mode 0600) if missing."""
+    try:
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    return bytes.fromhex(path.read_text(encoding="ascii").strip())
+
+
+def resolve_key(configured: str | None, key_file: Path = DEFAULT_KEY_FILE) -> bytes:
+    if configured:
+        return configured.encode("utf-8")
+    return key_from_file(key_file)
+
+
+# The key each engine's Database was built with: a migration given only the engine (the
+# backfill of 0013_phone_index) hashes with the same key as the hub that runs it.
+_ENGINE_KEYS: "WeakKeyDictionary[Any, bytes]" = WeakKeyDictionary()
+
+
+def remember_engine_key(engine: Any, key: bytes) -> None:
+    _ENGINE_KEYS[engine] = key
+
+
+def engine_key(engine: Any) -> bytes | None:
+    return _ENGINE_KEYS.get(engine)
