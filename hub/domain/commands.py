@@ -12,7 +12,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hub.domain.model import Satisfaction
+from hub.domain.model import Place, RequestType, Satisfaction, Urgency
 
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 Note = Annotated[str | None, Field(default=None, max_length=2000)]
@@ -185,6 +185,33 @@ class Chase(_Command):
         return _aware(value)
 
 
+# The fields a correction (改单) may change, in the order the history lists them.
+CORRECTABLE = ("request_type", "category_code", "place", "urgency", "title", "content")
+
+
+class Correct(_Command):
+    """改单: correct what intake got wrong. Only the fields given change; the rest stay.
+
+    Before dispatch the centre corrects freely; once dispatched, only a supervisor may, and
+    with a reason. A new type or urgency recounts the running deadlines from the original
+    dispatch (docs/deadlines.md, "Corrections")."""
+
+    action: Literal["correct"] = "correct"
+    reason: Text | None = Field(default=None, description="Why the case is corrected; required once dispatched.")
+    request_type: RequestType | None = None
+    category_code: Annotated[str | None, Field(default=None, min_length=1, max_length=32)] = None
+    place: Place | None = Field(default=None, description="The whole place as it should be (division code, address, position).")
+    urgency: Urgency | None = None
+    title: Annotated[str | None, Field(default=None, min_length=1, max_length=200)] = None
+    content: Annotated[str | None, Field(default=None, min_length=1)] = None
+
+    @model_validator(mode="after")
+    def _something_to_correct(self) -> "Correct":
+        if all(getattr(self, f) is None for f in CORRECTABLE):
+            raise ValueError("a correction names at least one of: " + ", ".join(CORRECTABLE))
+        return self
+
+
 class Deadline(StrEnum):
     """Which time limit a warning or an overdue mark is about."""
 
@@ -211,7 +238,7 @@ Command = Annotated[
         Accept, AnswerDirectly, Reject, TransferEmergency, Dispatch, Redispatch, SignOff,
         RequestReturn, DecideReturn, RequestExtension, DecideExtension, ReportProgress,
         ReplyCmd, ReviewReply, FollowUpCmd, Redo, Close, Archive, Merge, Supervise, Chase,
-        Warn, MarkOverdue,
+        Warn, MarkOverdue, Correct,
     ],
     Field(discriminator="action"),
 ]

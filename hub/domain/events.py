@@ -33,6 +33,7 @@ EVENT_TYPES: dict[str, str] = {
     "chase": "case.chased",
     "warn": "case.warned",
     "mark_overdue": "case.overdue",
+    "correct": "case.corrected",
 }
 
 

@@ -39,6 +39,7 @@ class Action(StrEnum):
     CHASE = "chase"
     WARN = "warn"
     MARK_OVERDUE = "mark_overdue"
+    CORRECT = "correct"
 
 
 # Outcomes pick one row among several for the same (state, action).
@@ -81,6 +82,10 @@ HANDLING_STATES = (S.AWAITING_SIGN_OFF, S.IN_PROGRESS, S.RETURN_REQUESTED, S.REP
 RUNNING_STATES = (S.AWAITING_SIGN_OFF, S.IN_PROGRESS, S.RETURN_REQUESTED)
 # 预警 and 超期 are the hub's own judgement on the clock, never a person's.
 SCHEDULER = frozenset({R.SYSTEM})
+# 改单: free for the centre before dispatch; once a unit has had the case (or had it and gave
+# it back), a supervisor's decision with a reason (the engine requires the reason).
+BEFORE_DISPATCH = (S.REGISTERED, S.ACCEPTED)
+CORRECTABLE_DISPATCHED = (S.AWAITING_SIGN_OFF, S.IN_PROGRESS, S.RETURN_REQUESTED, S.RETURNED)
 
 
 def _t(source: S, action: Action, target: S | str, roles: frozenset[R], outcome: str | None = None) -> Transition:
@@ -135,6 +140,9 @@ TABLE: tuple[Transition, ...] = (
     # 预警 and 超期 are flags too, raised by the scheduler while a time limit runs.
     *(_t(s, Action.WARN, s, SCHEDULER) for s in RUNNING_STATES),
     *(_t(s, Action.MARK_OVERDUE, s, SCHEDULER) for s in RUNNING_STATES),
+    # 改单 changes what the case is about, never where it stands.
+    *(_t(s, Action.CORRECT, s, CENTRE) for s in BEFORE_DISPATCH),
+    *(_t(s, Action.CORRECT, s, SUPERVISION) for s in CORRECTABLE_DISPATCHED),
 )
 
 # Creation is not a move between states; it is listed for the roles that may register.

@@ -110,6 +110,8 @@ COMMANDS: dict[Action, list[tuple[str | None, object]]] = {
     Action.WARN: [(None, c.Warn(deadline=c.Deadline.SIGN_OFF)), (None, c.Warn(deadline=c.Deadline.COMPLETION))],
     Action.MARK_OVERDUE: [(None, c.MarkOverdue(deadline=c.Deadline.SIGN_OFF)),
                           (None, c.MarkOverdue(deadline=c.Deadline.COMPLETION))],
+    Action.CORRECT: [(None, c.Correct(request_type="enquiry", reason="登记时诉求类型选错")),
+                     (None, c.Correct(title="小区夜间施工噪音", reason="标题不准确"))],
 }
 
 # A county's centre dispatches to its own units only (test_a_county_dispatches_only_to_its_own_units).
