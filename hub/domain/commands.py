@@ -212,6 +212,13 @@ class Correct(_Command):
         return self
 
 
+class ClearSupervision(_Command):
+    """解除督办: the supervision is lifted (answered, or raised in error); the reason is kept."""
+
+    action: Literal["clear_supervision"] = "clear_supervision"
+    reason: Text
+
+
 class Deadline(StrEnum):
     """Which time limit a warning or an overdue mark is about."""
 
@@ -238,7 +245,7 @@ Command = Annotated[
         Accept, AnswerDirectly, Reject, TransferEmergency, Dispatch, Redispatch, SignOff,
         RequestReturn, DecideReturn, RequestExtension, DecideExtension, ReportProgress,
         ReplyCmd, ReviewReply, FollowUpCmd, Redo, Close, Archive, Merge, Supervise, Chase,
-        Warn, MarkOverdue, Correct,
+        Warn, MarkOverdue, Correct, ClearSupervision,
     ],
     Field(discriminator="action"),
 ]

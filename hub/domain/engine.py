@@ -411,6 +411,13 @@ def _chase(engine, case, cmd: c.Chase, actor, now, related):
                   "unit": case.handling.lead_unit}
 
 
+def _clear_supervision(engine, case, cmd: c.ClearSupervision, actor, now, related):
+    if not case.flags.supervised:
+        raise RuleViolation(f"case {case.number} is not supervised: there is no supervision to clear")
+    case.flags.supervised = False
+    return None, {"reason": cmd.reason, "unit": case.handling.lead_unit, "chased": case.flags.chased}
+
+
 def _running_deadline(case: Case, which: c.Deadline) -> tuple[datetime, datetime]:
     """(start, due) of the time limit a warning or overdue mark is about."""
     h = case.handling
@@ -534,4 +541,5 @@ _EFFECTS: dict[Action, Effect] = {
     Action.WARN: _warn,
     Action.MARK_OVERDUE: _mark_overdue,
     Action.CORRECT: _correct,
+    Action.CLEAR_SUPERVISION: _clear_supervision,
 }

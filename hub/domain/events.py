@@ -34,6 +34,7 @@ EVENT_TYPES: dict[str, str] = {
     "warn": "case.warned",
     "mark_overdue": "case.overdue",
     "correct": "case.corrected",
+    "clear_supervision": "case.supervision_cleared",
 }
 
 

@@ -40,6 +40,7 @@ class Action(StrEnum):
     WARN = "warn"
     MARK_OVERDUE = "mark_overdue"
     CORRECT = "correct"
+    CLEAR_SUPERVISION = "clear_supervision"
 
 
 # Outcomes pick one row among several for the same (state, action).
@@ -137,6 +138,8 @@ TABLE: tuple[Transition, ...] = (
     # 督办 and 催办 are flags: the state does not move.
     *(_t(s, Action.SUPERVISE, s, OVERSIGHT) for s in HANDLING_STATES),
     *(_t(s, Action.CHASE, s, OVERSIGHT) for s in HANDLING_STATES),
+    # 解除督办: a centre supervisor lifts a supervision, with a reason; the flag clears.
+    *(_t(s, Action.CLEAR_SUPERVISION, s, SUPERVISION) for s in HANDLING_STATES),
     # 预警 and 超期 are flags too, raised by the scheduler while a time limit runs.
     *(_t(s, Action.WARN, s, SCHEDULER) for s in RUNNING_STATES),
     *(_t(s, Action.MARK_OVERDUE, s, SCHEDULER) for s in RUNNING_STATES),

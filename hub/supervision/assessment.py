@@ -116,6 +116,7 @@ COUNTS: dict[str, tuple[str, str]] = {
     "returned": ("退回件数", "returns approved in the period, by the unit that asked"),
     "redone": ("重办件数", "redos in the period, by the unit whose reply was redone"),
     "supervised": ("督办件数", "cases supervised in the period (once per case), by the lead unit at the time"),
+    "chased": ("催办件数", "cases chased in the period (once per case however often chased), by the lead unit at the first chase"),
 }
 
 
@@ -153,6 +154,7 @@ class _Read:
     returned: list[Item] = field(default_factory=list)
     redone: list[Item] = field(default_factory=list)
     supervised: list[Item] = field(default_factory=list)
+    chased: list[Item] = field(default_factory=list)
 
 
 def _when(value: Any) -> datetime | None:
@@ -201,6 +203,8 @@ def _read_case(case: CaseLines, out: _Read) -> None:
         elif a == "supervise" and not supervised_once:
             supervised_once = True  # counted once per case; later supervisions add nothing
             out.supervised.append(item(line, current.unit if current else d.get("unit")))
+        elif a == "chase":
+            out.chased.append(item(line, current.unit if current else d.get("unit")))
 
 
 # -- the formulas ---------------------------------------------------------------------------
@@ -262,10 +266,19 @@ def compute(cases: list[CaseLines], period: Period, now: datetime, unit: str | N
         "returned": in_period(read.returned),
         "redone": in_period(read.redone),
         "supervised": in_period(read.supervised),
+        "chased": _first_per_case(in_period(read.chased)),
     }
     figures = [_figure(key, _scope(items, unit, county)) for key, items in raw.items()]
     return Assessment(period=period.label, period_start=period.start, period_end=period.end, as_of=cutoff,
                       unit=unit, county=county, figures=figures)
+
+
+def _first_per_case(items: list[Item]) -> list[Item]:
+    """One item per case: its first in the period (催办 is counted per case, not per chase)."""
+    first: dict[str, Item] = {}
+    for i in sorted(items, key=lambda i: (i.case, i.seq)):
+        first.setdefault(i.case, i)
+    return list(first.values())
 
 
 def _scope(items: list[Item], unit: str | None, county: str | None) -> list[Item]:

@@ -224,3 +224,23 @@ def test_only_an_approved_review_or_a_direct_answer_needs_a_follow_up() -> None:
     extended_early = case("C-EXT-EARLY", ("decide_extension", t(9), {"approved": True, "due_at": due(20)}))
     a = compute([sent_back, extended_early], OCT, AFTER)
     assert a.figure("follow_up_rate").items == []
+
+
+def test_chasing_is_counted_once_per_case_in_the_period() -> None:
+    """催办件数 (issue #20): C-CH1 chased three times in October (counted once, at its first
+    chase, for U1); C-CH2 chased in September and October (counted once in each month, for U2
+    after its re-dispatch); C-CH3 never chased. October: 2 cases, U1 1, U2 1."""
+    ch1 = case("C-CH1", dispatch(t(9), "U1", due(10), due(20)),
+               ("chase", t(10), {}), ("chase", t(11), {}), ("chase", t(12), {}))
+    ch2 = case("C-CH2", dispatch(t(25, month=9), "U1", due(26, 9), due(20)),
+               ("chase", t(26, month=9), {}),
+               ("redispatch", t(29, month=9), {"lead_unit": "U2", "sign_off_due": due(30, 9), "due_at": due(20)}),
+               ("chase", t(15), {}))
+    ch3 = case("C-CH3", dispatch(t(9), "U1", due(10), due(20)), ("sign_off", t(9, 11), {}))
+    a = compute([ch1, ch2, ch3], OCT, AFTER)
+    chased = a.figure("chased")
+    assert (chased.numerator, chased.cases) == (2, ["C-CH1", "C-CH2"])
+    assert [(i.case, i.seq, i.unit) for i in chased.items] == [("C-CH1", 2, "U1"), ("C-CH2", 4, "U2")]
+    assert compute([ch1, ch2, ch3], OCT, AFTER, unit="U1").figure("chased").cases == ["C-CH1"]
+    sep = compute([ch1, ch2, ch3], Period.parse("2025-09"), AFTER).figure("chased")
+    assert [(i.case, i.unit) for i in sep.items] == [("C-CH2", "U1")]

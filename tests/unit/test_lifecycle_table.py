@@ -110,6 +110,7 @@ COMMANDS: dict[Action, list[tuple[str | None, object]]] = {
     Action.WARN: [(None, c.Warn(deadline=c.Deadline.SIGN_OFF)), (None, c.Warn(deadline=c.Deadline.COMPLETION))],
     Action.MARK_OVERDUE: [(None, c.MarkOverdue(deadline=c.Deadline.SIGN_OFF)),
                           (None, c.MarkOverdue(deadline=c.Deadline.COMPLETION))],
+    Action.CLEAR_SUPERVISION: [(None, c.ClearSupervision(reason="单位已答复督办事项"))],
     Action.CORRECT: [(None, c.Correct(request_type="enquiry", reason="登记时诉求类型选错")),
                      (None, c.Correct(title="小区夜间施工噪音", reason="标题不准确"))],
 }
@@ -159,6 +160,9 @@ def _prepare(case: Case, action: Action) -> Case:
     # request_extension is refused while one is pending; give it a clean slate.
     if action is Action.REQUEST_EXTENSION:
         case.handling.extensions = []
+    # 解除督办 needs a supervision to clear.
+    if action is Action.CLEAR_SUPERVISION:
+        case.flags.supervised = True
     # 预警 falls between the warning share of a limit and its end; 超期 after the end.
     h = case.handling
     if action is Action.WARN:
