@@ -219,6 +219,20 @@ class ClearSupervision(_Command):
     reason: Text
 
 
+class RequestUnreasonable(_Command):
+    """不合理诉求: the lead unit applies to have the request judged unreasonable."""
+
+    action: Literal["request_unreasonable"] = "request_unreasonable"
+    reason: Text
+
+
+class DecideUnreasonable(_Command):
+    """The centre's decision on a 不合理诉求 application; approved cases leave 满意率 and 解决率."""
+
+    action: Literal["decide_unreasonable"] = "decide_unreasonable"
+    approved: bool
+
+
 class Deadline(StrEnum):
     """Which time limit a warning or an overdue mark is about."""
 
@@ -245,7 +259,7 @@ Command = Annotated[
         Accept, AnswerDirectly, Reject, TransferEmergency, Dispatch, Redispatch, SignOff,
         RequestReturn, DecideReturn, RequestExtension, DecideExtension, ReportProgress,
         ReplyCmd, ReviewReply, FollowUpCmd, Redo, Close, Archive, Merge, Supervise, Chase,
-        Warn, MarkOverdue, Correct, ClearSupervision,
+        Warn, MarkOverdue, Correct, ClearSupervision, RequestUnreasonable, DecideUnreasonable,
     ],
     Field(discriminator="action"),
 ]

@@ -41,7 +41,8 @@ class Outcome:
 
 
 # Actions only the lead unit may take; co-handlers report progress to the lead.
-_LEAD_ONLY = {Action.SIGN_OFF, Action.REQUEST_RETURN, Action.REQUEST_EXTENSION, Action.REPLY}
+_LEAD_ONLY = {Action.SIGN_OFF, Action.REQUEST_RETURN, Action.REQUEST_EXTENSION, Action.REPLY,
+              Action.REQUEST_UNREASONABLE}
 # Actions taken as a handling unit (lifecycle.HANDLERS): a county takes them only for its own units.
 _HANDLER_ACTIONS = _LEAD_ONLY | {Action.REPORT_PROGRESS}
 
@@ -418,6 +419,23 @@ def _clear_supervision(engine, case, cmd: c.ClearSupervision, actor, now, relate
     return None, {"reason": cmd.reason, "unit": case.handling.lead_unit, "chased": case.flags.chased}
 
 
+def _request_unreasonable(engine, case, cmd: c.RequestUnreasonable, actor, now, related):
+    if case.flags.unreasonable:
+        raise RuleViolation("the request is already judged unreasonable (不合理诉求 approved)")
+    if case.flags.unreasonable_requested:
+        raise RuleViolation("a 不合理诉求 application is already pending a decision")
+    case.flags.unreasonable_requested = True
+    return None, {"reason": cmd.reason, "unit": case.handling.lead_unit}
+
+
+def _decide_unreasonable(engine, case, cmd: c.DecideUnreasonable, actor, now, related):
+    if not case.flags.unreasonable_requested:
+        raise RuleViolation("there is no pending 不合理诉求 application to decide")
+    case.flags.unreasonable_requested = False
+    case.flags.unreasonable = cmd.approved
+    return (APPROVED if cmd.approved else REFUSED), {"approved": cmd.approved, "unit": case.handling.lead_unit}
+
+
 def _running_deadline(case: Case, which: c.Deadline) -> tuple[datetime, datetime]:
     """(start, due) of the time limit a warning or overdue mark is about."""
     h = case.handling
@@ -542,4 +560,6 @@ _EFFECTS: dict[Action, Effect] = {
     Action.MARK_OVERDUE: _mark_overdue,
     Action.CORRECT: _correct,
     Action.CLEAR_SUPERVISION: _clear_supervision,
+    Action.REQUEST_UNREASONABLE: _request_unreasonable,
+    Action.DECIDE_UNREASONABLE: _decide_unreasonable,
 }

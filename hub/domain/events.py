@@ -35,6 +35,8 @@ EVENT_TYPES: dict[str, str] = {
     "mark_overdue": "case.overdue",
     "correct": "case.corrected",
     "clear_supervision": "case.supervision_cleared",
+    "request_unreasonable": "case.unreasonable_requested",
+    "decide_unreasonable": "case.unreasonable_decided",
 }
 
 

@@ -148,7 +148,8 @@ def supervised_cases(db: Database, actor: Actor, open_only: bool, unit: str | No
 
 # The actions the formulas read (docs/supervision.md).
 ASSESSED_ACTIONS = ("dispatch", "redispatch", "sign_off", "request_return", "decide_return", "decide_extension",
-                    "reply", "review_reply", "answer_directly", "follow_up", "redo", "supervise", "chase")
+                    "reply", "review_reply", "answer_directly", "follow_up", "redo", "supervise", "chase",
+                    "decide_unreasonable")
 
 
 def assessment_lines(db: Database, since: datetime, until: datetime, county: str | None) -> list[CaseLines]:
