@@ -93,6 +93,15 @@ class CaseService:
         if len(draft.content) > self.settings.max_content_chars:
             raise ContentTooLarge(self.settings.max_content_chars, len(draft.content))
 
+    def _validate_correction(self, command: c.Correct) -> None:
+        """A correction's codes must exist in mappings/ as at intake; raises UnknownCode naming the field."""
+        if command.category_code is not None:
+            self.catalogue.category(command.category_code, field="category_code")
+        if command.place is not None:
+            self.catalogue.division(command.place.division_code, field="place.division_code")
+        if command.content is not None and len(command.content) > self.settings.max_content_chars:
+            raise ContentTooLarge(self.settings.max_content_chars, len(command.content))
+
     def register(self, draft: CaseDraft, actor: Actor, idempotency_key: str | None = None,
                  refs_by_adapter: bool = False) -> Registered:
         self.validate_draft(draft)
@@ -137,6 +146,8 @@ class CaseService:
             if expected_version is not None and expected_version != case.version:
                 raise StaleCase(number, expected_version, case.version)
             related = None
+            if isinstance(command, c.Correct):
+                self._validate_correction(command)
             if isinstance(command, c.Merge):
                 try:
                     related = repo.get(command.into)

@@ -12,7 +12,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from hub.domain.model import Satisfaction, within_service_years
+from hub.domain.model import Place, RequestType, Satisfaction, Urgency, within_service_years
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]  # never blank
 Note = Annotated[str | None, Field(default=None, max_length=2000)]
@@ -185,6 +185,55 @@ class Chase(_Command):
         return _aware(value)
 
 
+# The fields a correction (改单) may change, in the order the history lists them.
+CORRECTABLE = ("request_type", "category_code", "place", "urgency", "title", "content")
+
+
+class Correct(_Command):
+    """改单: correct what intake got wrong. Only the fields given change; the rest stay.
+
+    Before dispatch the centre corrects freely; once dispatched, only a supervisor may, and
+    with a reason. A new type or urgency recounts the running deadlines from the original
+    dispatch (docs/deadlines.md, "Corrections")."""
+
+    action: Literal["correct"] = "correct"
+    reason: Text | None = Field(default=None, description="Why the case is corrected; required once dispatched.")
+    request_type: RequestType | None = None
+    category_code: Annotated[str | None, Field(default=None, min_length=1, max_length=32)] = None
+    place: Place | None = Field(default=None, description="The whole place as it should be (division code, address, position).")
+    urgency: Urgency | None = None
+    # Never blank, as at intake (CaseDraft): spaces alone are no title or content.
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    content: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _something_to_correct(self) -> "Correct":
+        if all(getattr(self, f) is None for f in CORRECTABLE):
+            raise ValueError("a correction names at least one of: " + ", ".join(CORRECTABLE))
+        return self
+
+
+class ClearSupervision(_Command):
+    """解除督办: the supervision is lifted (answered, or raised in error); the reason is kept."""
+
+    action: Literal["clear_supervision"] = "clear_supervision"
+    reason: Text
+
+
+class RequestUnreasonable(_Command):
+    """不合理诉求: the lead unit applies to have the request judged unreasonable."""
+
+    action: Literal["request_unreasonable"] = "request_unreasonable"
+    reason: Text
+
+
+class DecideUnreasonable(_Command):
+    """The centre's decision on a 不合理诉求 application; approved cases leave 满意率 and 解决率."""
+
+    action: Literal["decide_unreasonable"] = "decide_unreasonable"
+    approved: bool
+
+
 class Deadline(StrEnum):
     """Which time limit a warning or an overdue mark is about."""
 
@@ -211,7 +260,7 @@ Command = Annotated[
         Accept, AnswerDirectly, Reject, TransferEmergency, Dispatch, Redispatch, SignOff,
         RequestReturn, DecideReturn, RequestExtension, DecideExtension, ReportProgress,
         ReplyCmd, ReviewReply, FollowUpCmd, Redo, Close, Archive, Merge, Supervise, Chase,
-        Warn, MarkOverdue,
+        Warn, MarkOverdue, Correct, ClearSupervision, RequestUnreasonable, DecideUnreasonable,
     ],
     Field(discriminator="action"),
 ]

@@ -18,8 +18,8 @@ from hub.domain.deadlines import TimeLimits, compute_deadlines, extend_basis, re
 from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
 from hub.domain.events import EVENT_TYPES, DomainEvent
 from hub.domain.lifecycle import (
-    APPROVED, PREVIOUS, REFUSED, REGISTER_ROLES, SATISFIED, UNREACHED, UNSATISFIED,
-    Action, allowed_actions, rows_for,
+    APPROVED, BEFORE_DISPATCH, PREVIOUS, REFUSED, REGISTER_ROLES, RUNNING_STATES, SATISFIED, UNREACHED,
+    UNSATISFIED, Action, allowed_actions, rows_for,
 )
 from hub.domain.model import (
     Case, CaseDraft, CaseState, ExtensionRecord, FollowUp, HistoryEntry, Reply, ReturnRecord,
@@ -41,7 +41,8 @@ class Outcome:
 
 
 # Actions only the lead unit may take; co-handlers report progress to the lead.
-_LEAD_ONLY = {Action.SIGN_OFF, Action.REQUEST_RETURN, Action.REQUEST_EXTENSION, Action.REPLY}
+_LEAD_ONLY = {Action.SIGN_OFF, Action.REQUEST_RETURN, Action.REQUEST_EXTENSION, Action.REPLY,
+              Action.REQUEST_UNREASONABLE}
 # Actions taken as a handling unit (lifecycle.HANDLERS): a county takes them only for its own units.
 _HANDLER_ACTIONS = _LEAD_ONLY | {Action.REPORT_PROGRESS}
 
@@ -411,6 +412,30 @@ def _chase(engine, case, cmd: c.Chase, actor, now, related):
                   "unit": case.handling.lead_unit}
 
 
+def _clear_supervision(engine, case, cmd: c.ClearSupervision, actor, now, related):
+    if not case.flags.supervised:
+        raise RuleViolation(f"case {case.number} is not supervised: there is no supervision to clear")
+    case.flags.supervised = False
+    return None, {"reason": cmd.reason, "unit": case.handling.lead_unit, "chased": case.flags.chased}
+
+
+def _request_unreasonable(engine, case, cmd: c.RequestUnreasonable, actor, now, related):
+    if case.flags.unreasonable:
+        raise RuleViolation("the request is already judged unreasonable (不合理诉求 approved)")
+    if case.flags.unreasonable_requested:
+        raise RuleViolation("a 不合理诉求 application is already pending a decision")
+    case.flags.unreasonable_requested = True
+    return None, {"reason": cmd.reason, "unit": case.handling.lead_unit}
+
+
+def _decide_unreasonable(engine, case, cmd: c.DecideUnreasonable, actor, now, related):
+    if not case.flags.unreasonable_requested:
+        raise RuleViolation("there is no pending 不合理诉求 application to decide")
+    case.flags.unreasonable_requested = False
+    case.flags.unreasonable = cmd.approved
+    return (APPROVED if cmd.approved else REFUSED), {"approved": cmd.approved, "unit": case.handling.lead_unit}
+
+
 def _running_deadline(case: Case, which: c.Deadline) -> tuple[datetime, datetime]:
     """(start, due) of the time limit a warning or overdue mark is about."""
     h = case.handling
@@ -459,6 +484,56 @@ def _mark_overdue(engine, case, cmd: c.MarkOverdue, actor, now, related):
     return None, {"deadline": cmd.deadline.value, "due_at": due.isoformat(), "unit": case.handling.lead_unit}
 
 
+def _shown(value: Any) -> Any:
+    """A field's value as the history and the event record it (JSON-ready)."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", exclude_none=True)
+    return value.value if hasattr(value, "value") else value
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def _correct(engine, case, cmd: c.Correct, actor, now, related):
+    """改单: the old and new value of every field that changes; deadlines recounted when the
+    type or urgency changes while a unit's time limit runs."""
+    if case.state not in BEFORE_DISPATCH and not cmd.reason:
+        raise RuleViolation(f"reason: a correction of a dispatched case (state '{case.state.value}') needs a reason")
+    changes: dict[str, Any] = {}
+    for field in c.CORRECTABLE:
+        new_value = getattr(cmd, field)
+        if new_value is None:
+            continue
+        old_value = getattr(case, field)
+        if _shown(old_value) == _shown(new_value):
+            continue
+        changes[field] = {"from": _shown(old_value), "to": _shown(new_value)}
+        setattr(case, field, new_value.model_copy() if hasattr(new_value, "model_copy") else new_value)
+    if not changes:
+        raise RuleViolation("nothing to correct: every field given already has that value")
+    data: dict[str, Any] = {"reason": cmd.reason, "changes": changes}
+    h = case.handling
+    if ({"request_type", "urgency"} & changes.keys()) and case.state in RUNNING_STATES and h.dispatched_at is not None:
+        # Counted again from the moment the unit received the case, as if it had been
+        # registered right; approved extensions are added on top, as they were granted.
+        old = {"sign_off_due": _iso(h.sign_off_due), "due_at": _iso(h.due_at)}
+        d = compute_deadlines(engine.calendar, engine.limits, case.request_type, case.urgency, h.dispatched_at)
+        h.sign_off_due, h.due_at = d.sign_off_due, d.due_at
+        h.sign_off_basis, h.due_basis = d.sign_off_basis, d.due_basis
+        for ext in h.extensions:
+            if ext.approved and ext.granted_working_days:
+                h.due_at, h.due_basis = extend_basis(engine.calendar, h.due_at, h.due_basis, ext.granted_working_days)
+        # As after an extension: the new deadlines are warned and marked overdue afresh.
+        case.flags.overdue = case.flags.warned = False
+        data["deadlines"] = {"from": old, "to": {"sign_off_due": _iso(h.sign_off_due), "due_at": _iso(h.due_at)}}
+        data["due_at"] = _iso(h.due_at)
+        if any(b is not None and b.provisional for b in (h.sign_off_basis, h.due_basis)):
+            data["provisional"] = True
+    data["unit"] = h.lead_unit
+    return None, data
+
+
 _EFFECTS: dict[Action, Effect] = {
     Action.ACCEPT: _accept,
     Action.ANSWER_DIRECTLY: _answer,
@@ -483,4 +558,8 @@ _EFFECTS: dict[Action, Effect] = {
     Action.CHASE: _chase,
     Action.WARN: _warn,
     Action.MARK_OVERDUE: _mark_overdue,
+    Action.CORRECT: _correct,
+    Action.CLEAR_SUPERVISION: _clear_supervision,
+    Action.REQUEST_UNREASONABLE: _request_unreasonable,
+    Action.DECIDE_UNREASONABLE: _decide_unreasonable,
 }

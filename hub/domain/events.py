@@ -33,6 +33,10 @@ EVENT_TYPES: dict[str, str] = {
     "chase": "case.chased",
     "warn": "case.warned",
     "mark_overdue": "case.overdue",
+    "correct": "case.corrected",
+    "clear_supervision": "case.supervision_cleared",
+    "request_unreasonable": "case.unreasonable_requested",
+    "decide_unreasonable": "case.unreasonable_decided",
 }
 
 

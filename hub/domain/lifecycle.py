@@ -39,6 +39,10 @@ class Action(StrEnum):
     CHASE = "chase"
     WARN = "warn"
     MARK_OVERDUE = "mark_overdue"
+    CORRECT = "correct"
+    CLEAR_SUPERVISION = "clear_supervision"
+    REQUEST_UNREASONABLE = "request_unreasonable"
+    DECIDE_UNREASONABLE = "decide_unreasonable"
 
 
 # Outcomes pick one row among several for the same (state, action).
@@ -81,6 +85,14 @@ HANDLING_STATES = (S.AWAITING_SIGN_OFF, S.IN_PROGRESS, S.RETURN_REQUESTED, S.REP
 RUNNING_STATES = (S.AWAITING_SIGN_OFF, S.IN_PROGRESS, S.RETURN_REQUESTED)
 # 预警 and 超期 are the hub's own judgement on the clock, never a person's.
 SCHEDULER = frozenset({R.SYSTEM})
+# 不合理诉求: the lead unit applies while it handles the case or with its reply; a supervisor
+# decides, also after the follow-up (the assessment reads the decision, docs/supervision.md).
+UNREASONABLE_ASKED = (S.IN_PROGRESS, S.REPLIED)
+UNREASONABLE_DECIDED = (S.IN_PROGRESS, S.REPLIED, S.AWAITING_FOLLOW_UP, S.REDO_REQUIRED, S.CLOSED)
+# 改单: free for the centre before dispatch; once a unit has had the case (or had it and gave
+# it back), a supervisor's decision with a reason (the engine requires the reason).
+BEFORE_DISPATCH = (S.REGISTERED, S.ACCEPTED)
+CORRECTABLE_DISPATCHED = (S.AWAITING_SIGN_OFF, S.IN_PROGRESS, S.RETURN_REQUESTED, S.RETURNED)
 
 
 def _t(source: S, action: Action, target: S | str, roles: frozenset[R], outcome: str | None = None) -> Transition:
@@ -132,9 +144,17 @@ TABLE: tuple[Transition, ...] = (
     # 督办 and 催办 are flags: the state does not move.
     *(_t(s, Action.SUPERVISE, s, OVERSIGHT) for s in HANDLING_STATES),
     *(_t(s, Action.CHASE, s, OVERSIGHT) for s in HANDLING_STATES),
+    # 解除督办: a centre supervisor lifts a supervision, with a reason; the flag clears.
+    *(_t(s, Action.CLEAR_SUPERVISION, s, SUPERVISION) for s in HANDLING_STATES),
     # 预警 and 超期 are flags too, raised by the scheduler while a time limit runs.
     *(_t(s, Action.WARN, s, SCHEDULER) for s in RUNNING_STATES),
     *(_t(s, Action.MARK_OVERDUE, s, SCHEDULER) for s in RUNNING_STATES),
+    # 不合理诉求 is a flag: a pending application beside the state, then approved or refused.
+    *(_t(s, Action.REQUEST_UNREASONABLE, s, HANDLERS) for s in UNREASONABLE_ASKED),
+    *(_t(s, Action.DECIDE_UNREASONABLE, s, SUPERVISION, o) for s in UNREASONABLE_DECIDED for o in (APPROVED, REFUSED)),
+    # 改单 changes what the case is about, never where it stands.
+    *(_t(s, Action.CORRECT, s, CENTRE) for s in BEFORE_DISPATCH),
+    *(_t(s, Action.CORRECT, s, SUPERVISION) for s in CORRECTABLE_DISPATCHED),
 )
 
 # Creation is not a move between states; it is listed for the roles that may register.

@@ -221,7 +221,8 @@ class Flags(BaseModel):
     chased: int = 0  # 催办 count
     warned: bool = False  # 预警
     overdue: bool = False  # 超期
-    unreasonable: bool = False  # 不合理诉求
+    unreasonable: bool = False  # 不合理诉求, approved by the centre
+    unreasonable_requested: bool = False  # a unit's 不合理诉求 application awaits the centre's decision
     appealed: bool = False  # 考核申诉
 
 

@@ -166,6 +166,8 @@ COUNTS: dict[str, tuple[str, str]] = {
     "returned": ("退回件数", "returns approved in the period, by the unit that asked"),
     "redone": ("重办件数", "redos in the period, by the unit whose reply was redone"),
     "supervised": ("督办件数", "cases supervised in the period (once per case), by the lead unit at the time"),
+    "unreasonable": ("不合理诉求件数", "不合理诉求 approved in the period, by the unit that applied; their follow-ups are left out of 满意率 and 解决率"),
+    "chased": ("催办件数", "cases chased in the period (once per case however often chased), by the lead unit at the first chase"),
 }
 
 
@@ -203,6 +205,8 @@ class _Read:
     returned: list[Item] = field(default_factory=list)
     redone: list[Item] = field(default_factory=list)
     supervised: list[Item] = field(default_factory=list)
+    chased: list[Item] = field(default_factory=list)
+    unreasonable: list[Item] = field(default_factory=list)
 
 
 def _when(value: Any) -> datetime | None:
@@ -213,6 +217,8 @@ def _read_case(case: CaseLines, out: _Read) -> None:
     current: _Obligation | None = None
     need: _Need | None = None
     supervised_once = False
+    follow_ups: list[tuple[Item, bool, bool]] = []
+    approved_unreasonable = False
 
     def item(line: Line, unit: str | None, counted: bool = True) -> Item:
         return Item(case=case.number, seq=line.seq, at=line.at, unit=unit, county=case.county_code, counted=counted)
@@ -244,13 +250,22 @@ def _read_case(case: CaseLines, out: _Read) -> None:
             unit = need.unit if need else (current.unit if current else None)
             if need is not None and need.reached_at is None:
                 need.reached_at = line.at
-            out.follow_ups.append((item(line, unit), d.get("satisfaction") in PLEASED, d.get("resolved") is True))
+            follow_ups.append((item(line, unit), d.get("satisfaction") in PLEASED, d.get("resolved") is True))
         elif a == "redo":
             out.redone.append(item(line, d.get("previous_unit") or (current.unit if current else None)))
             current, need = None, None
         elif a == "supervise" and not supervised_once:
             supervised_once = True  # counted once per case; later supervisions add nothing
             out.supervised.append(item(line, current.unit if current else d.get("unit")))
+        elif a == "chase":
+            out.chased.append(item(line, current.unit if current else d.get("unit")))
+        elif a == "decide_unreasonable" and d.get("approved"):
+            approved_unreasonable = True
+            out.unreasonable.append(item(line, d.get("unit") or (current.unit if current else None)))
+    # 不合理诉求 approved (by the end of the period read): the case's follow-ups leave 满意率 and
+    # 解决率 in every period, counted apart in 不合理诉求件数.
+    if not approved_unreasonable:
+        out.follow_ups.extend(follow_ups)
 
 
 # -- the formulas ---------------------------------------------------------------------------
@@ -312,10 +327,20 @@ def compute(cases: list[CaseLines], period: Period, now: datetime, unit: str | N
         "returned": in_period(read.returned),
         "redone": in_period(read.redone),
         "supervised": in_period(read.supervised),
+        "unreasonable": in_period(read.unreasonable),
+        "chased": _first_per_case(in_period(read.chased)),
     }
     figures = [_figure(key, _scope(items, unit, county)) for key, items in raw.items()]
     return Assessment(period=period.label, period_start=period.start, period_end=period.end, as_of=cutoff,
                       unit=unit, county=county, figures=figures)
+
+
+def _first_per_case(items: list[Item]) -> list[Item]:
+    """One item per case: its first in the period (催办 is counted per case, not per chase)."""
+    first: dict[str, Item] = {}
+    for i in sorted(items, key=lambda i: (i.case, i.seq)):
+        first.setdefault(i.case, i)
+    return list(first.values())
 
 
 def _scope(items: list[Item], unit: str | None, county: str | None) -> list[Item]:

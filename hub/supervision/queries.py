@@ -31,6 +31,8 @@ class Markers:
     """(case, action, deadline, due) the scheduler has already recorded."""
 
     seen: set[tuple[str, str, str, datetime]] = field(default_factory=set)
+    # Cases whose supervision a person cleared (解除督办) since their last dispatch.
+    cleared: set[str] = field(default_factory=set)
 
     def has(self, number: str, action: str, which: c.Deadline, due: datetime) -> bool:
         return (number, action, which.value, due) in self.seen
@@ -57,6 +59,13 @@ def running_cases(db: Database, page: int = _CHUNK) -> Iterator[tuple[list[Case]
                 due = (line.data or {}).get("due_at")
                 if due:
                     markers.seen.add((ids[line.case_id], line.action, line.data.get("deadline"), datetime.fromisoformat(due)))
+            last: dict[int, str] = {}  # the latest of dispatch / redispatch / clear_supervision per case
+            for line in s.execute(select(HistoryRow.case_id, HistoryRow.action)
+                                  .where(HistoryRow.case_id.in_(list(ids)),
+                                         HistoryRow.action.in_(("dispatch", "redispatch", "clear_supervision")))
+                                  .order_by(HistoryRow.case_id, HistoryRow.seq)):
+                last[line.case_id] = line.action
+            markers.cleared = {ids[i] for i, action in last.items() if action == "clear_supervision"}
         yield [Case.model_validate({**row.doc, "history": []}) for row in rows], markers
         if len(rows) < page:
             return
@@ -113,6 +122,8 @@ def supervised_cases(db: Database, actor: Actor, open_only: bool, unit: str | No
         rows = s.execute(stmt.order_by(HistoryRow.at.desc(), CaseRow.id.desc())).all()
         latest: dict[int, Any] = {}
         for row in rows:  # newest first: the first line of a case is its latest supervision
+            if open_only and not (row.doc.get("flags") or {}).get("supervised"):
+                continue  # 解除督办: cleared, so no longer open
             latest.setdefault(row.id, row)
         picked = list(latest.values())[:limit]
         out = []
@@ -137,7 +148,8 @@ def supervised_cases(db: Database, actor: Actor, open_only: bool, unit: str | No
 
 # The actions the formulas read (docs/supervision.md).
 ASSESSED_ACTIONS = ("dispatch", "redispatch", "sign_off", "request_return", "decide_return", "decide_extension",
-                    "reply", "review_reply", "answer_directly", "follow_up", "redo", "supervise")
+                    "reply", "review_reply", "answer_directly", "follow_up", "redo", "supervise", "chase",
+                    "decide_unreasonable")
 
 
 def assessment_lines(db: Database, since: datetime, until: datetime, county: str | None) -> list[CaseLines]:

@@ -137,7 +137,7 @@ class Scheduler(LeasedWorker):
             if updated is None:
                 return
             case = updated
-        reason = self._supervision_reason(case)
+        reason = None if case.number in markers.cleared else self._supervision_reason(case)
         if reason is not None:
             # Past the known calendar the response due is provisional (Mon-Fri), like deadlines.
             response_due = self.hub.calendars.calendar().add_working_days(now, self.cfg.response_working_days)
@@ -192,3 +192,4 @@ class Scheduler(LeasedWorker):
             self.run_once()
         except Exception:  # the loop must outlive a database hiccup; the trace is logged
             log.exception("scheduler run failed; retrying after the interval")
+

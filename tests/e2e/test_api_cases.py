@@ -106,7 +106,7 @@ def test_illegal_action_is_409_with_allowed_actions(api) -> None:
     assert "not visible" in body["detail"]
     body = _problem(api["agent"].post(f"/api/v1/cases/{number}/actions", json={"action": "reply", "text": "x"}), 409)
     assert body["state"] == "registered"
-    assert body["allowed_actions"] == ["accept", "reject", "transfer_emergency", "merge"]
+    assert body["allowed_actions"] == ["accept", "reject", "transfer_emergency", "merge", "correct"]  # correct: 改单 before dispatch
 
 
 def test_unknown_case_404_and_auth_401(api) -> None:

@@ -224,3 +224,50 @@ def test_only_an_approved_review_or_a_direct_answer_needs_a_follow_up() -> None:
     extended_early = case("C-EXT-EARLY", ("decide_extension", t(9), {"approved": True, "due_at": due(20)}))
     a = compute([sent_back, extended_early], OCT, AFTER)
     assert a.figure("follow_up_rate").items == []
+
+
+def test_chasing_is_counted_once_per_case_in_the_period() -> None:
+    """催办件数 (issue #20): C-CH1 chased three times in October (counted once, at its first
+    chase, for U1); C-CH2 chased in September and October (counted once in each month, for U2
+    after its re-dispatch); C-CH3 never chased. October: 2 cases, U1 1, U2 1."""
+    ch1 = case("C-CH1", dispatch(t(9), "U1", due(10), due(20)),
+               ("chase", t(10), {}), ("chase", t(11), {}), ("chase", t(12), {}))
+    ch2 = case("C-CH2", dispatch(t(25, month=9), "U1", due(26, 9), due(20)),
+               ("chase", t(26, month=9), {}),
+               ("redispatch", t(29, month=9), {"lead_unit": "U2", "sign_off_due": due(30, 9), "due_at": due(20)}),
+               ("chase", t(15), {}))
+    ch3 = case("C-CH3", dispatch(t(9), "U1", due(10), due(20)), ("sign_off", t(9, 11), {}))
+    a = compute([ch1, ch2, ch3], OCT, AFTER)
+    chased = a.figure("chased")
+    assert (chased.numerator, chased.cases) == (2, ["C-CH1", "C-CH2"])
+    assert [(i.case, i.seq, i.unit) for i in chased.items] == [("C-CH1", 2, "U1"), ("C-CH2", 4, "U2")]
+    assert compute([ch1, ch2, ch3], OCT, AFTER, unit="U1").figure("chased").cases == ["C-CH1"]
+    sep = compute([ch1, ch2, ch3], Period.parse("2025-09"), AFTER).figure("chased")
+    assert [(i.case, i.unit) for i in sep.items] == [("C-CH2", "U1")]
+
+
+def test_approved_unreasonable_requests_leave_the_satisfaction_figures() -> None:
+    """不合理诉求 (issue #20). Four reached follow-ups in October: C-OK 满意 and resolved;
+    C-UNR 不满意 and unresolved, its unit's application approved; C-REF 不满意, application
+    refused; C-LATE 不满意, application approved in November. October as at its end: C-UNR is
+    left out, so 满意率 1/3 (C-OK of C-OK, C-REF, C-LATE) and 解决率 1/3; 不合理诉求件数 1 (C-UNR).
+    November: C-LATE counted apart (1); it had no October-judged change (read at October's end)."""
+    def closed(number: str, pleased: bool, *extra):
+        satisfaction, resolved = ("satisfied", True) if pleased else ("unsatisfied", False)
+        return case(number, dispatch(t(9), "U1", due(10), due(20)), ("sign_off", t(9, 11), {}), ("reply", t(12), {}),
+                    ("review_reply", t(13), {"approved": True}),
+                    ("follow_up", t(14), {"reached": True, "resolved": resolved, "satisfaction": satisfaction}), *extra)
+    ok = closed("C-OK", True)
+    unr = closed("C-UNR", False, ("decide_unreasonable", t(15), {"approved": True, "unit": "U1"}))
+    ref = closed("C-REF", False, ("decide_unreasonable", t(15), {"approved": False, "unit": "U1"}))
+    late = closed("C-LATE", False, ("decide_unreasonable", t(3, month=11), {"approved": True, "unit": "U1"}))
+    # As the service reads a period: lines after its end are not read (queries.assessment_lines).
+    late_in_october = CaseLines(late.number, late.county_code, [ln for ln in late.lines if ln.at < OCT.end])
+    a = compute([ok, unr, ref, late_in_october], OCT, AFTER)
+    sat, res = a.figure("satisfaction_rate"), a.figure("resolution_rate")
+    assert (sat.numerator, sat.denominator, sat.denominator_cases) == (1, 3, ["C-LATE", "C-OK", "C-REF"])
+    assert (res.numerator, res.denominator) == (1, 3)
+    assert (a.figure("unreasonable").numerator, a.figure("unreasonable").cases) == (1, ["C-UNR"])
+    assert a.figure("unreasonable").items[0].unit == "U1"
+    nov = compute([ok, unr, ref, late], Period.parse("2025-11"), datetime(2025, 12, 10, tzinfo=LOCAL_TZ))
+    assert nov.figure("unreasonable").cases == ["C-LATE"] and nov.figure("satisfaction_rate").denominator == 0

@@ -110,6 +110,12 @@ COMMANDS: dict[Action, list[tuple[str | None, object]]] = {
     Action.WARN: [(None, c.Warn(deadline=c.Deadline.SIGN_OFF)), (None, c.Warn(deadline=c.Deadline.COMPLETION))],
     Action.MARK_OVERDUE: [(None, c.MarkOverdue(deadline=c.Deadline.SIGN_OFF)),
                           (None, c.MarkOverdue(deadline=c.Deadline.COMPLETION))],
+    Action.REQUEST_UNREASONABLE: [(None, c.RequestUnreasonable(reason="诉求人要求超出政策规定"))],
+    Action.DECIDE_UNREASONABLE: [("approved", c.DecideUnreasonable(approved=True)),
+                                 ("refused", c.DecideUnreasonable(approved=False))],
+    Action.CLEAR_SUPERVISION: [(None, c.ClearSupervision(reason="单位已答复督办事项"))],
+    Action.CORRECT: [(None, c.Correct(request_type="enquiry", reason="登记时诉求类型选错")),
+                     (None, c.Correct(title="小区夜间施工噪音", reason="标题不准确"))],
 }
 
 # A county's centre dispatches to its own units only (test_a_county_dispatches_only_to_its_own_units).
@@ -157,6 +163,12 @@ def _prepare(case: Case, action: Action) -> Case:
     # request_extension is refused while one is pending; give it a clean slate.
     if action is Action.REQUEST_EXTENSION:
         case.handling.extensions = []
+    # 解除督办 needs a supervision to clear.
+    if action is Action.CLEAR_SUPERVISION:
+        case.flags.supervised = True
+    # A 不合理诉求 decision needs an application to decide.
+    if action is Action.DECIDE_UNREASONABLE:
+        case.flags.unreasonable_requested = True
     # 预警 falls between the warning share of a limit and its end; 超期 after the end.
     h = case.handling
     if action is Action.WARN:
@@ -193,7 +205,7 @@ def test_every_state_action_role(state: CaseState, action: Action, role: Role) -
         assert outcome_case.history[-1].action == action.value
         assert outcome_case.history[-1].from_state is state
         assert outcome_case.history[-1].to_state is target
-        closes_too = target is CaseState.CLOSED and action is not Action.CLOSE  # 办结 as another action's outcome
+        closes_too = target is CaseState.CLOSED and state is not CaseState.CLOSED and action is not Action.CLOSE  # 办结 as another action's outcome; a flag on a closed case closes nothing
         assert [e.type for e in events] == [f"case.{_past(action)}"] + (["case.closed"] if closes_too else [])
         if closes_too:
             assert events[1].data == {"closed_by": action.value}

@@ -56,6 +56,8 @@ EVENT_STATE: dict[str, CaseState] = {
     "case.reply_reviewed": CaseState.AWAITING_FOLLOW_UP, "case.followed_up": CaseState.CLOSED,
     "case.redo": CaseState.ACCEPTED, "case.closed": CaseState.CLOSED, "case.archived": CaseState.ARCHIVED,
     "case.merged": CaseState.MERGED, "case.supervised": CaseState.IN_PROGRESS, "case.chased": CaseState.IN_PROGRESS,
+    "case.corrected": CaseState.IN_PROGRESS, "case.supervision_cleared": CaseState.IN_PROGRESS,
+    "case.unreasonable_requested": CaseState.IN_PROGRESS, "case.unreasonable_decided": CaseState.IN_PROGRESS,
 }
 
 
