@@ -93,3 +93,12 @@ def api(server, keys):
     yield clients
     for c in clients.values():
         c.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e is in the e2e tier, whether or not its file says so, so that
+    `-m "not e2e"` really leaves out the slow tier (real servers and processes on loopback)."""
+    e2e = Path(__file__).parent / "e2e"
+    for item in items:
+        if e2e in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
