@@ -14,22 +14,13 @@ from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
 from hub.integration.contract import ConfigurationError
 from hub.integration.destinations import DestinationErrors, check_destinations
-from hub.sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import OutboxSettings, Settings
 from outbox.admin import backlog, resume
 from outbox.tables import DELIVERED, PENDING, OutboxMessageRow
 from tests.support.factories import draft
-from tests.support.live import LiveServer
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 PAUSE = 60.0
-
-
-@pytest.fixture
-def sink():
-    state = SinkState()
-    with LiveServer(create_sink(state)) as live:
-        yield state, live.url
 
 
 @pytest.fixture

@@ -19,20 +19,11 @@ from hub.domain.model import CaseDraft, Role
 from hub.integration.contract import Delivery
 from hub.integration.destinations import DestinationErrors, check_destinations
 from hub.mappings import load_catalogue
-from hub.sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import OutboxSettings, Settings
 from outbox.tables import DEAD, DELIVERED, OutboxMessageRow
 from tests.support.factories import draft
-from tests.support.live import LiveServer
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
-
-
-@pytest.fixture
-def sink():
-    state = SinkState()
-    with LiveServer(create_sink(state)) as live:
-        yield state, live.url
 
 
 @pytest.fixture

@@ -14,22 +14,13 @@ from sqlalchemy import select, update
 
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
-from hub.sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import OutboxSettings, Settings
 from outbox.heartbeat import Heartbeat
 from outbox.tables import DELIVERED, IN_FLIGHT, OutboxMessageRow, OutboxRelayRow
 from tests.support.factories import draft
-from tests.support.live import LiveServer
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 HOUR = 3600.0
-
-
-@pytest.fixture
-def sink():
-    state = SinkState()
-    with LiveServer(create_sink(state)) as live:
-        yield state, live.url
 
 
 @pytest.fixture

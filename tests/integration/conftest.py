@@ -1,0 +1,17 @@
+"""Fixtures of the integration tier."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.sandbox.webhook_sink import SinkState, create_sink
+from tests.support.live import LiveServer
+
+
+@pytest.fixture
+def sink():
+    """The sandbox webhook sink on loopback: (its state, its base URL). A file that needs a
+    sink that behaves otherwise defines its own `sink`, which takes precedence."""
+    state = SinkState()
+    with LiveServer(create_sink(state)) as live:
+        yield state, live.url
