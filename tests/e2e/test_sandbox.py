@@ -97,7 +97,10 @@ def refs(case: dict) -> list[dict]:
 
 
 def no_phone_unmasked(output: str) -> None:
-    assert re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", output) is None, "a phone number reached the log unmasked"
+    # Request ids are random hex: one that opens with eleven digits like "13912345678e4..."
+    # is not a phone (CI once failed on exactly that), so ids are taken out before looking.
+    without_ids = re.sub(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])", "<id>", output)
+    assert re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", without_ids) is None, "a phone number reached the log unmasked"
 
 
 def test_sandbox_shows_cases_flowing(sandbox: Sandbox, agent: httpx.Client) -> None:
