@@ -388,7 +388,7 @@ def case_document(mapped: MappedRow, number: str, now: str, line: str) -> str:
         f'"outcome": {{"reply": {reply}, "direct_answer": null, "rejection_reason": {rejection}, "transferred_to": null, '
         f'"follow_ups": [], "closed_at": {closed_at}, "archived_at": {archived_at}, "redo_count": 0}}, '
         f'"flags": {{"supervised": false, "chased": 0, "warned": false, "overdue": false, "unreasonable": false, '
-        f'"unreasonable_requested": false, "appealed": false}}, '
+        f'"unreasonable_requested": false, "appealed": false, "appeals": []}}, '
         f'"links": {{"merged_into": null, "merged_cases": [], "articles": [], "attachments": []}}, '
         f'"created_at": {received}, "updated_at": {_json_str(now)}}}'
     )

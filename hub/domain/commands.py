@@ -234,6 +234,29 @@ class DecideUnreasonable(_Command):
     approved: bool
 
 
+class AppealGrounds(StrEnum):
+    """What a 考核申诉 contests: an outcome the assessment holds against the unit."""
+
+    OVERDUE = "overdue"  # 超期: replied after the completion deadline
+    UNSATISFIED = "unsatisfied"  # 不满意 or unresolved at the follow-up
+
+
+class AppealAssessment(_Command):
+    """考核申诉: the lead unit contests an outcome of its handling, with a reason."""
+
+    action: Literal["appeal_assessment"] = "appeal_assessment"
+    grounds: AppealGrounds
+    reason: Text
+
+
+class DecideAppeal(_Command):
+    """A supervisor upholds or refuses the pending 考核申诉; an upheld appeal changes the
+    figures (docs/supervision.md)."""
+
+    action: Literal["decide_appeal"] = "decide_appeal"
+    upheld: bool
+
+
 class Deadline(StrEnum):
     """Which time limit a warning or an overdue mark is about."""
 
@@ -261,6 +284,7 @@ Command = Annotated[
         RequestReturn, DecideReturn, RequestExtension, DecideExtension, ReportProgress,
         ReplyCmd, ReviewReply, FollowUpCmd, Redo, Close, Archive, Merge, Supervise, Chase,
         Warn, MarkOverdue, Correct, ClearSupervision, RequestUnreasonable, DecideUnreasonable,
+        AppealAssessment, DecideAppeal,
     ],
     Field(discriminator="action"),
 ]

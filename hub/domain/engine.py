@@ -22,7 +22,7 @@ from hub.domain.lifecycle import (
     UNSATISFIED, Action, allowed_actions, rows_for,
 )
 from hub.domain.model import (
-    Case, CaseDraft, CaseState, ExtensionRecord, FollowUp, HistoryEntry, Reply, ReturnRecord,
+    Appeal, Case, CaseDraft, CaseState, ExtensionRecord, FollowUp, HistoryEntry, Reply, ReturnRecord,
     Role, Satisfaction,
 )
 
@@ -42,7 +42,7 @@ class Outcome:
 
 # Actions only the lead unit may take; co-handlers report progress to the lead.
 _LEAD_ONLY = {Action.SIGN_OFF, Action.REQUEST_RETURN, Action.REQUEST_EXTENSION, Action.REPLY,
-              Action.REQUEST_UNREASONABLE}
+              Action.REQUEST_UNREASONABLE, Action.APPEAL_ASSESSMENT}
 # Actions taken as a handling unit (lifecycle.HANDLERS): a county takes them only for its own units.
 _HANDLER_ACTIONS = _LEAD_ONLY | {Action.REPORT_PROGRESS}
 
@@ -436,6 +436,45 @@ def _decide_unreasonable(engine, case, cmd: c.DecideUnreasonable, actor, now, re
     return (APPROVED if cmd.approved else REFUSED), {"approved": cmd.approved, "unit": case.handling.lead_unit}
 
 
+def _outcome_held(case: Case, grounds: c.AppealGrounds) -> bool:
+    """Whether the case carries the outcome an appeal contests: an overdue mark or a reply
+    after its deadline; a reached follow-up that was not pleased or not resolved."""
+    if grounds is c.AppealGrounds.OVERDUE:
+        reply, due = case.outcome.reply, case.handling.due_at
+        return case.flags.overdue or (reply is not None and due is not None and reply.replied_at > due)
+    return any(f.reached and (f.satisfaction is Satisfaction.UNSATISFIED or f.resolved is False)
+               for f in case.outcome.follow_ups)
+
+
+def _appeal_assessment(engine, case, cmd: c.AppealAssessment, actor, now, related):
+    if case.flags.appealed:
+        raise RuleViolation("a 考核申诉 is already pending a decision")
+    unit = case.handling.lead_unit
+    if unit is None:  # not reachable through the table (the appealable states have a lead unit)
+        raise RuleViolation("the case has no lead unit to appeal for")
+    # One appeal per grounds for each handling of the case (a redo and a new dispatch open a new one).
+    opened = case.handling.dispatched_at
+    if any(a.grounds == cmd.grounds.value and a.unit == unit and (opened is None or a.at >= opened)
+           for a in case.flags.appeals):
+        raise RuleViolation(f"the unit {unit} has already appealed on {cmd.grounds.value} for this handling")
+    if not _outcome_held(case, cmd.grounds):
+        what = "marked overdue or replied late" if cmd.grounds is c.AppealGrounds.OVERDUE else "followed up as unsatisfied or unresolved"
+        raise RuleViolation(f"case {case.number} was not {what}: there is nothing to appeal")
+    case.flags.appealed = True
+    case.flags.appeals.append(Appeal(grounds=cmd.grounds.value, unit=unit, reason=cmd.reason, at=now))
+    return None, {"grounds": cmd.grounds.value, "reason": cmd.reason, "unit": unit}
+
+
+def _decide_appeal(engine, case, cmd: c.DecideAppeal, actor, now, related):
+    pending = next((a for a in case.flags.appeals if a.upheld is None), None)
+    if not case.flags.appealed or pending is None:
+        raise RuleViolation("there is no pending 考核申诉 to decide")
+    pending.upheld, pending.decided_at = cmd.upheld, now
+    case.flags.appealed = False
+    # The assessment reads grounds and unit from this line (supervision/assessment.py).
+    return (APPROVED if cmd.upheld else REFUSED), {"upheld": cmd.upheld, "grounds": pending.grounds, "unit": pending.unit}
+
+
 def _running_deadline(case: Case, which: c.Deadline) -> tuple[datetime, datetime]:
     """(start, due) of the time limit a warning or overdue mark is about."""
     h = case.handling
@@ -562,4 +601,6 @@ _EFFECTS: dict[Action, Effect] = {
     Action.CLEAR_SUPERVISION: _clear_supervision,
     Action.REQUEST_UNREASONABLE: _request_unreasonable,
     Action.DECIDE_UNREASONABLE: _decide_unreasonable,
+    Action.APPEAL_ASSESSMENT: _appeal_assessment,
+    Action.DECIDE_APPEAL: _decide_appeal,
 }

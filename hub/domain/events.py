@@ -37,6 +37,8 @@ EVENT_TYPES: dict[str, str] = {
     "clear_supervision": "case.supervision_cleared",
     "request_unreasonable": "case.unreasonable_requested",
     "decide_unreasonable": "case.unreasonable_decided",
+    "appeal_assessment": "case.assessment_appealed",
+    "decide_appeal": "case.appeal_decided",
 }
 
 

@@ -43,6 +43,8 @@ class Action(StrEnum):
     CLEAR_SUPERVISION = "clear_supervision"
     REQUEST_UNREASONABLE = "request_unreasonable"
     DECIDE_UNREASONABLE = "decide_unreasonable"
+    APPEAL_ASSESSMENT = "appeal_assessment"
+    DECIDE_APPEAL = "decide_appeal"
 
 
 # Outcomes pick one row among several for the same (state, action).
@@ -93,6 +95,11 @@ UNREASONABLE_DECIDED = (S.IN_PROGRESS, S.REPLIED, S.AWAITING_FOLLOW_UP, S.REDO_R
 # it back), a supervisor's decision with a reason (the engine requires the reason).
 BEFORE_DISPATCH = (S.REGISTERED, S.ACCEPTED)
 CORRECTABLE_DISPATCHED = (S.AWAITING_SIGN_OFF, S.IN_PROGRESS, S.RETURN_REQUESTED, S.RETURNED)
+# 考核申诉: the lead unit appeals an outcome the assessment holds against it (超期, 不满意)
+# while it still holds the case or once it is closed; archiving closes the books. A
+# supervisor decides, also after a redo has taken the case from the unit.
+APPEALABLE = (S.IN_PROGRESS, S.REPLIED, S.AWAITING_FOLLOW_UP, S.REDO_REQUIRED, S.CLOSED)
+APPEAL_DECIDED = (*APPEALABLE, S.ACCEPTED, S.AWAITING_SIGN_OFF, S.RETURN_REQUESTED, S.RETURNED)
 
 
 def _t(source: S, action: Action, target: S | str, roles: frozenset[R], outcome: str | None = None) -> Transition:
@@ -155,6 +162,9 @@ TABLE: tuple[Transition, ...] = (
     # 改单 changes what the case is about, never where it stands.
     *(_t(s, Action.CORRECT, s, CENTRE) for s in BEFORE_DISPATCH),
     *(_t(s, Action.CORRECT, s, SUPERVISION) for s in CORRECTABLE_DISPATCHED),
+    # 考核申诉 is a flag too: a pending appeal beside the state, then upheld or refused.
+    *(_t(s, Action.APPEAL_ASSESSMENT, s, HANDLERS) for s in APPEALABLE),
+    *(_t(s, Action.DECIDE_APPEAL, s, SUPERVISION, o) for s in APPEAL_DECIDED for o in (APPROVED, REFUSED)),
 )
 
 # Creation is not a move between states; it is listed for the roles that may register.

@@ -214,6 +214,17 @@ class HistoryEntry(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class Appeal(BaseModel):
+    """考核申诉: a unit contests an outcome the assessment holds against it."""
+
+    grounds: str  # commands.AppealGrounds: overdue | unsatisfied
+    unit: str
+    reason: str
+    at: datetime
+    upheld: bool | None = None  # None while pending
+    decided_at: datetime | None = None
+
+
 class Flags(BaseModel):
     """Flags beside the state, not states (DOMAIN.md)."""
 
@@ -223,7 +234,8 @@ class Flags(BaseModel):
     overdue: bool = False  # 超期
     unreasonable: bool = False  # 不合理诉求, approved by the centre
     unreasonable_requested: bool = False  # a unit's 不合理诉求 application awaits the centre's decision
-    appealed: bool = False  # 考核申诉
+    appealed: bool = False  # a 考核申诉 awaits a supervisor's decision
+    appeals: list[Appeal] = Field(default_factory=list)  # every 考核申诉, decided or pending
 
 
 class DeadlineBasis(BaseModel):

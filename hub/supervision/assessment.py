@@ -127,6 +127,8 @@ class Item(BaseModel):
     unit: str | None
     county: str
     counted: bool
+    appeal: str | None = Field(default=None, description="考核申诉 on this item: pending, upheld (the figure "
+                               "already counts it in the unit's favour) or refused.")
 
 
 class Figure(BaseModel):
@@ -168,6 +170,9 @@ COUNTS: dict[str, tuple[str, str]] = {
     "supervised": ("督办件数", "cases supervised in the period (once per case), by the lead unit at the time"),
     "unreasonable": ("不合理诉求件数", "不合理诉求 approved in the period, by the unit that applied; their follow-ups are left out of 满意率 and 解决率"),
     "chased": ("催办件数", "cases chased in the period (once per case however often chased), by the lead unit at the first chase"),
+    "appealed": ("考核申诉件数", "考核申诉 made in the period, by the unit that appealed"),
+    "appeals_upheld": ("申诉成立件数", "考核申诉 upheld in the period, by the unit that appealed: an upheld 超期 "
+                       "counts the reply as on time; an upheld 不满意 leaves the unit's unpleased follow-ups out of 满意率 and 解决率"),
 }
 
 
@@ -185,6 +190,7 @@ class _Obligation:
     replied_at: datetime | None = None
     return_asked_at: datetime | None = None
     returned: bool = False
+    appeal: str | None = None  # 考核申诉 on 超期: pending, upheld, refused
 
 
 @dataclass
@@ -207,6 +213,8 @@ class _Read:
     supervised: list[Item] = field(default_factory=list)
     chased: list[Item] = field(default_factory=list)
     unreasonable: list[Item] = field(default_factory=list)
+    appealed: list[Item] = field(default_factory=list)
+    appeals_upheld: list[Item] = field(default_factory=list)
 
 
 def _when(value: Any) -> datetime | None:
@@ -219,6 +227,14 @@ def _read_case(case: CaseLines, out: _Read) -> None:
     supervised_once = False
     follow_ups: list[tuple[Item, bool, bool]] = []
     approved_unreasonable = False
+    mine: list[_Obligation] = []  # this case's obligations, to find the one an appeal is about
+
+    def last_of(unit: str | None) -> _Obligation | None:
+        return next((ob for ob in reversed(mine) if ob.unit == unit), None)
+
+    def unpleased_of(unit: str | None, before: int) -> list[int]:
+        return [i for i, (it, pleased, resolved) in enumerate(follow_ups)
+                if it.unit == unit and it.seq < before and not (pleased and resolved)]
 
     def item(line: Line, unit: str | None, counted: bool = True) -> Item:
         return Item(case=case.number, seq=line.seq, at=line.at, unit=unit, county=case.county_code, counted=counted)
@@ -229,6 +245,7 @@ def _read_case(case: CaseLines, out: _Read) -> None:
             current = _Obligation(case.number, case.county_code, line.seq, d.get("lead_unit"),
                                   _when(d.get("sign_off_due")), _when(d.get("due_at")))
             out.obligations.append(current)
+            mine.append(current)
         elif a == "sign_off" and current is not None and current.signed_at is None:
             current.signed_at = line.at
         elif a == "decide_extension" and current is not None and d.get("approved") and d.get("due_at"):
@@ -262,6 +279,26 @@ def _read_case(case: CaseLines, out: _Read) -> None:
         elif a == "decide_unreasonable" and d.get("approved"):
             approved_unreasonable = True
             out.unreasonable.append(item(line, d.get("unit") or (current.unit if current else None)))
+        elif a == "appeal_assessment":
+            out.appealed.append(item(line, d.get("unit")))
+            if d.get("grounds") == "overdue" and (ob := last_of(d.get("unit"))) is not None:
+                ob.appeal = "pending"
+            elif d.get("grounds") == "unsatisfied":
+                for i in unpleased_of(d.get("unit"), line.seq):
+                    follow_ups[i] = (follow_ups[i][0].model_copy(update={"appeal": "pending"}), *follow_ups[i][1:])
+        elif a == "decide_appeal":
+            upheld = bool(d.get("upheld"))
+            if upheld:
+                out.appeals_upheld.append(item(line, d.get("unit")))
+            if d.get("grounds") == "overdue" and (ob := last_of(d.get("unit"))) is not None:
+                ob.appeal = "upheld" if upheld else "refused"
+            elif d.get("grounds") == "unsatisfied":
+                hit = unpleased_of(d.get("unit"), line.seq)
+                if upheld:  # 剔除: the unit's unpleased follow-ups leave both rates
+                    follow_ups[:] = [fu for i, fu in enumerate(follow_ups) if i not in hit]
+                else:
+                    for i in hit:
+                        follow_ups[i] = (follow_ups[i][0].model_copy(update={"appeal": "refused"}), *follow_ups[i][1:])
     # 不合理诉求 approved (by the end of the period read): the case's follow-ups leave 满意率 and
     # 解决率 in every period, counted apart in 不合理诉求件数.
     if not approved_unreasonable:
@@ -295,8 +332,11 @@ def _close_items(read: _Read, period: Period, cutoff: datetime) -> list[Item]:
             continue
         if due > cutoff and ob.replied_at is None:
             continue
-        on_time = ob.replied_at is not None and ob.replied_at <= due
-        items.append(Item(case=ob.case, seq=ob.seq, at=due, unit=ob.unit, county=ob.county, counted=on_time))
+        # An upheld 考核申诉 on 超期 counts the obligation as met (the centre accepted the
+        # unit's reason, e.g. the deadline was set wrong); the item says so.
+        on_time = (ob.replied_at is not None and ob.replied_at <= due) or ob.appeal == "upheld"
+        items.append(Item(case=ob.case, seq=ob.seq, at=due, unit=ob.unit, county=ob.county, counted=on_time,
+                          appeal=ob.appeal))
     return items
 
 
@@ -329,6 +369,8 @@ def compute(cases: list[CaseLines], period: Period, now: datetime, unit: str | N
         "supervised": in_period(read.supervised),
         "unreasonable": in_period(read.unreasonable),
         "chased": _first_per_case(in_period(read.chased)),
+        "appealed": in_period(read.appealed),
+        "appeals_upheld": in_period(read.appeals_upheld),
     }
     figures = [_figure(key, _scope(items, unit, county)) for key, items in raw.items()]
     return Assessment(period=period.label, period_start=period.start, period_end=period.end, as_of=cutoff,

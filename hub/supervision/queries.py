@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from hub.db.database import Database
 from hub.db.models import CaseRow, HistoryRow
@@ -149,19 +149,23 @@ def supervised_cases(db: Database, actor: Actor, open_only: bool, unit: str | No
 # The actions the formulas read (docs/supervision.md).
 ASSESSED_ACTIONS = ("dispatch", "redispatch", "sign_off", "request_return", "decide_return", "decide_extension",
                     "reply", "review_reply", "answer_directly", "follow_up", "redo", "supervise", "chase",
-                    "decide_unreasonable")
+                    "decide_unreasonable", "appeal_assessment", "decide_appeal")
+# 考核申诉 is about a period already judged: its lines count whenever they came, so an appeal
+# decided in November changes October's figure it contests (and is counted in November).
+APPEAL_ACTIONS = ("appeal_assessment", "decide_appeal")
 
 
 def assessment_lines(db: Database, since: datetime, until: datetime, county: str | None) -> list[CaseLines]:
     """The assessed lines before `until` of every case with any history in [since, until).
 
     Lines after `until` (the end of the period) are not read: a period's figures are
-    judged as at its end and do not change afterwards."""
+    judged as at its end and do not change afterwards, except by a 考核申诉 (APPEAL_ACTIONS)."""
     active = select(HistoryRow.case_id).where(HistoryRow.at >= since, HistoryRow.at < until).distinct()
     stmt = (select(CaseRow.number, CaseRow.county_code, HistoryRow.seq, HistoryRow.at, HistoryRow.action,
                    HistoryRow.role, HistoryRow.data)
             .join(HistoryRow, HistoryRow.case_id == CaseRow.id)
-            .where(CaseRow.id.in_(active), HistoryRow.action.in_(ASSESSED_ACTIONS), HistoryRow.at < until))
+            .where(CaseRow.id.in_(active), HistoryRow.action.in_(ASSESSED_ACTIONS),
+                   or_(HistoryRow.at < until, HistoryRow.action.in_(APPEAL_ACTIONS))))
     if county:
         stmt = stmt.where(CaseRow.county_code == county)
     by_case: dict[str, CaseLines] = {}

@@ -271,3 +271,50 @@ def test_approved_unreasonable_requests_leave_the_satisfaction_figures() -> None
     assert a.figure("unreasonable").items[0].unit == "U1"
     nov = compute([ok, unr, ref, late], Period.parse("2025-11"), datetime(2025, 12, 10, tzinfo=LOCAL_TZ))
     assert nov.figure("unreasonable").cases == ["C-LATE"] and nov.figure("satisfaction_rate").denominator == 0
+
+
+def test_an_upheld_overdue_appeal_counts_the_reply_on_time_and_a_refused_one_is_shown() -> None:
+    """考核申诉 on 超期 (issue #20). Three cases of U1, each due to reply by Oct 12 and each
+    replied on the 14th (late). C-UP appealed and upheld; C-NO appealed and refused; C-WAIT
+    appealed, not yet decided. 按期办结率 1/3 (C-UP only), 超期件数 2 (C-NO, C-WAIT); the
+    items carry upheld / refused / pending; 考核申诉件数 3, 申诉成立件数 1 (C-UP)."""
+    def late(number: str, *extra):
+        return case(number, dispatch(t(9), "U1", due(10), due(12)), ("sign_off", t(9, 11), {}), ("reply", t(14), {}),
+                    ("appeal_assessment", t(15), {"grounds": "overdue", "unit": "U1", "reason": "时限设置错误"}), *extra)
+    up = late("C-UP", ("decide_appeal", t(16), {"upheld": True, "grounds": "overdue", "unit": "U1"}))
+    no = late("C-NO", ("decide_appeal", t(16), {"upheld": False, "grounds": "overdue", "unit": "U1"}))
+    wait = late("C-WAIT")
+    a = compute([up, no, wait], OCT, AFTER)
+    on_time = a.figure("on_time_rate")
+    assert (on_time.numerator, on_time.denominator, on_time.cases) == (1, 3, ["C-UP"])
+    assert {i.case: i.appeal for i in on_time.items} == {"C-UP": "upheld", "C-NO": "refused", "C-WAIT": "pending"}
+    assert sorted(a.figure("overdue").cases) == ["C-NO", "C-WAIT"]
+    assert (a.figure("appealed").numerator, a.figure("appeals_upheld").cases) == (3, ["C-UP"])
+
+
+def test_an_upheld_unsatisfied_appeal_takes_the_units_follow_up_out_of_both_rates() -> None:
+    """考核申诉 on 不满意. C-OK 满意 and resolved; C-UP 不满意, unit U1's appeal upheld; C-NO
+    不满意, appeal refused. 满意率 1/2 (C-OK of C-OK, C-NO), 解决率 1/2; C-NO's item shows the
+    refusal. An appeal decided in November changes the October figure it contests (the
+    service reads appeal lines past the period's end) and is counted in November."""
+    def followed(number: str, pleased: bool, *extra):
+        satisfaction, resolved = ("satisfied", True) if pleased else ("unsatisfied", False)
+        return case(number, dispatch(t(9), "U1", due(10), due(20)), ("sign_off", t(9, 11), {}), ("reply", t(12), {}),
+                    ("review_reply", t(13), {"approved": True}),
+                    ("follow_up", t(14), {"reached": True, "resolved": resolved, "satisfaction": satisfaction}), *extra)
+    appeal = ("appeal_assessment", t(15), {"grounds": "unsatisfied", "unit": "U1", "reason": "已依政策答复"})
+    ok = followed("C-OK", True)
+    up = followed("C-UP", False, appeal, ("decide_appeal", t(16), {"upheld": True, "grounds": "unsatisfied", "unit": "U1"}))
+    no = followed("C-NO", False, appeal, ("decide_appeal", t(16), {"upheld": False, "grounds": "unsatisfied", "unit": "U1"}))
+    a = compute([ok, up, no], OCT, AFTER)
+    sat, res = a.figure("satisfaction_rate"), a.figure("resolution_rate")
+    assert (sat.numerator, sat.denominator, sat.denominator_cases) == (1, 2, ["C-NO", "C-OK"])
+    assert (res.numerator, res.denominator) == (1, 2)
+    assert {i.case: i.appeal for i in sat.items} == {"C-OK": None, "C-NO": "refused"}
+    assert a.figure("appeals_upheld").cases == ["C-UP"]
+    # Decided in November: October's 满意率 leaves C-LATE out; the count is November's.
+    late = followed("C-LATE", False, ("appeal_assessment", t(3, month=11), {"grounds": "unsatisfied", "unit": "U1", "reason": "x"}),
+                    ("decide_appeal", t(4, month=11), {"upheld": True, "grounds": "unsatisfied", "unit": "U1"}))
+    october = compute([ok, late], OCT, datetime(2025, 11, 5, tzinfo=LOCAL_TZ))
+    assert (october.figure("satisfaction_rate").denominator_cases, october.figure("appeals_upheld").cases) == (["C-OK"], [])
+    assert compute([late], Period.parse("2025-11"), datetime(2025, 12, 10, tzinfo=LOCAL_TZ)).figure("appeals_upheld").cases == ["C-LATE"]

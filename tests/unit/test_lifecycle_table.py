@@ -22,7 +22,8 @@ from hub.domain.engine import Engine
 from hub.domain.errors import AccessDenied, ActionNotAllowed
 from hub.domain.lifecycle import TABLE, Action, rows_for
 from hub.domain.model import (
-    Case, CaseDraft, CaseState, ExternalRef, ExtensionRecord, Reply, ReturnRecord, Role,
+    Appeal, Case, CaseDraft, CaseState, ExternalRef, ExtensionRecord, FollowUp, Reply, ReturnRecord, Role,
+    Satisfaction,
 )
 from tests.support.factories import draft
 
@@ -114,6 +115,9 @@ COMMANDS: dict[Action, list[tuple[str | None, object]]] = {
     Action.DECIDE_UNREASONABLE: [("approved", c.DecideUnreasonable(approved=True)),
                                  ("refused", c.DecideUnreasonable(approved=False))],
     Action.CLEAR_SUPERVISION: [(None, c.ClearSupervision(reason="单位已答复督办事项"))],
+    Action.APPEAL_ASSESSMENT: [(None, c.AppealAssessment(grounds="overdue", reason="派单时办结时限设置错误")),
+                               (None, c.AppealAssessment(grounds="unsatisfied", reason="诉求超出政策范围，已依法答复"))],
+    Action.DECIDE_APPEAL: [("approved", c.DecideAppeal(upheld=True)), ("refused", c.DecideAppeal(upheld=False))],
     Action.CORRECT: [(None, c.Correct(request_type="enquiry", reason="登记时诉求类型选错")),
                      (None, c.Correct(title="小区夜间施工噪音", reason="标题不准确"))],
 }
@@ -169,6 +173,15 @@ def _prepare(case: Case, action: Action) -> Case:
     # A 不合理诉求 decision needs an application to decide.
     if action is Action.DECIDE_UNREASONABLE:
         case.flags.unreasonable_requested = True
+    # A 考核申诉 needs an outcome to contest (overdue, an unsatisfied follow-up); a decision
+    # needs a pending appeal.
+    if action is Action.APPEAL_ASSESSMENT:
+        case.flags.overdue = True
+        case.outcome.follow_ups = [FollowUp(at=NOW, by="centre-agent", reached=True, resolved=False,
+                                            satisfaction=Satisfaction.UNSATISFIED)]
+    if action is Action.DECIDE_APPEAL:
+        case.flags.appealed = True
+        case.flags.appeals = [Appeal(grounds="overdue", unit="ZY-SCJGJ", reason="时限设置错误", at=NOW)]
     # 预警 falls between the warning share of a limit and its end; 超期 after the end.
     h = case.handling
     if action is Action.WARN:

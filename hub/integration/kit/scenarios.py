@@ -58,6 +58,7 @@ EVENT_STATE: dict[str, CaseState] = {
     "case.merged": CaseState.MERGED, "case.supervised": CaseState.IN_PROGRESS, "case.chased": CaseState.IN_PROGRESS,
     "case.corrected": CaseState.IN_PROGRESS, "case.supervision_cleared": CaseState.IN_PROGRESS,
     "case.unreasonable_requested": CaseState.IN_PROGRESS, "case.unreasonable_decided": CaseState.IN_PROGRESS,
+    "case.assessment_appealed": CaseState.IN_PROGRESS, "case.appeal_decided": CaseState.IN_PROGRESS,
 }
 
 
