@@ -121,3 +121,34 @@ def test_assessment_api_and_exports(api, hub, clock) -> None:
     assert (row["unit"], row["on_time_rate_numerator"], row["on_time_rate_denominator"], row["on_time_rate_value"]) == (S, 2, 4, 0.5)
     traced = [r for r in wb["cases"].iter_rows(values_only=True)][1:]
     assert {r[3] for r in traced if r[2] == "overdue"} == {numbers["C2"], numbers["C4"]}
+
+
+def test_an_appeal_over_http_changes_the_figure_it_contests(api, clock) -> None:
+    """考核申诉 end to end: a complaint replied a day after its deadline counts against
+    ZY-SCJGJ in its month (按时办结率 0/1, 超期 1); the unit appeals over HTTP, a supervisor
+    upholds it, and the same month's figure reads 1/1 with the appeal beside the item."""
+    number = _dispatched(api)
+    act = lambda who, body: api[who].post(f"/api/v1/cases/{number}/actions", json=body)  # noqa: E731
+    assert act("unit", {"action": "sign_off"}).status_code == 200
+    due = api["agent"].get(f"/api/v1/cases/{number}").json()["handling"]["due_at"]
+    month = due[:7]
+    assert month == "2025-10"  # 15 working days from 2025-09-26 across the National Day holiday
+    clock.set(local(2025, 10, 31, 10))  # after the deadline
+    assert act("unit", {"action": "reply", "text": "已责令整改"}).status_code == 200
+
+    def figure(key: str) -> dict:
+        body = api["supervisor"].get("/api/v1/assessment", params={"period": month, "unit": "ZY-SCJGJ"}).json()
+        return next(f for f in body["figures"] if f["key"] == key)
+
+    assert (figure("on_time_rate")["numerator"], figure("on_time_rate")["denominator"], figure("overdue")["value"]) == (0, 1, 1)
+    clock.set(local(2025, 11, 3, 10))
+    missing = _problem(act("unit", {"action": "appeal_assessment", "grounds": "late"}), 422)
+    assert {e["field"].rsplit(".", 1)[-1] for e in missing["errors"]} >= {"grounds", "reason"}
+    assert _problem(act("other_unit", {"action": "appeal_assessment", "grounds": "overdue", "reason": "x"}), 403)
+    assert act("unit", {"action": "appeal_assessment", "grounds": "overdue", "reason": "时限少算调休日"}).json()["flags"]["appealed"] is True
+    assert _problem(act("agent", {"action": "decide_appeal", "upheld": True}), 409)["state"] == "replied"
+    decided = act("supervisor", {"action": "decide_appeal", "upheld": True})
+    assert decided.status_code == 200 and decided.json()["flags"]["appeals"][0]["upheld"] is True
+    on_time = figure("on_time_rate")
+    assert (on_time["numerator"], on_time["denominator"], figure("overdue")["value"]) == (1, 1, 0)
+    assert [(i["case"], i["appeal"]) for i in on_time["items"]] == [(number, "upheld")]
