@@ -85,8 +85,7 @@ def _hub(database_url: str, sink_url: str, mode: str = "single") -> Any:
 
 
 def _fill(hub: Any, n: int, keys: int = 200) -> None:
-    from outbox import enqueue
-
+    enqueue = hub.extras["outbox"].enqueue
     payload = {"text": "x" * 400}
     for start in range(0, n, 500):
         with hub.db.write() as s:

@@ -26,12 +26,13 @@ from hub.domain.access import Actor, can_see_case, sees_confidential_person
 from hub.domain.clock import Clock
 from hub.domain.engine import Engine
 from hub.domain.errors import AccessDenied, CaseNotFound, RuleViolation, StaleCase
-from hub.domain.model import Case, CaseDraft, HistoryEntry
+from hub.domain.model import Case, CaseDraft, ExternalRef, HistoryEntry
 from hub.mappings import Catalogue
 from hub.settings import Settings
 
-# Called inside the transaction with the stored events; the outbox routes them to peers.
-EventSink = Callable[[Session, list[EventRow]], None]
+# Called inside the transaction with the case as the transaction leaves it and its stored
+# events; the outbox routes them to peers. The case is handed over, not read back.
+EventSink = Callable[[Session, Case, list[EventRow]], None]
 
 
 class NoRepeatCall(CaseNotFound):
@@ -67,9 +68,6 @@ class ContentTooLarge(RuleViolation):
 class Registered:
     case: Case
     created: bool
-
-
-SESSION_CASES = "hub.cases"  # Session.info key: {case number: Case} written in this transaction
 
 
 class CaseService:
@@ -162,11 +160,22 @@ class CaseService:
 
     def _emit(self, s: Session, repo: CaseRepository, case_id: int, events: list, case: Case) -> None:
         rows = repo.record_events(case_id, events)
-        # The case as this transaction leaves it, for sinks that need more than the event
-        # (the outbox's routing): handed over instead of read back from the database.
-        s.info.setdefault(SESSION_CASES, {})[case.number] = case
         for sink in self.sinks:
-            sink(s, rows)
+            sink(s, case, rows)
+
+    # -- peers' ids, recorded by the outbox relay inside its own transaction ----------------
+    def record_peer_ref(self, s: Session, number: str, ref: ExternalRef) -> bool:
+        """Attach the id a peer gave the case (answered on delivery), inside the caller's
+        transaction `s`, in a savepoint: a conflicting id raises RuleViolation and leaves
+        the caller's other writes standing. False if the case already had it."""
+        with s.begin_nested():
+            return CaseRepository(s).attach_ref(number, ref)
+
+    def peer_refs(self, s: Session, numbers: set[str], systems: set[str]) -> dict[tuple[str, str], str]:
+        """{(case number, system): the peer's id} for those cases and systems, read in `s`."""
+        if not numbers or not systems:
+            return {}
+        return CaseRepository(s).external_ids(numbers, systems)
 
     # -- reads -----------------------------------------------------------------------------
     def get(self, number: str, actor: Actor) -> Case:

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import aliased
 
-from outbox import store
 from hub.db.repository import CaseRepository
 from hub.domain.access import Actor
 from hub.domain.errors import CaseNotFound
@@ -60,6 +59,11 @@ def backlog(hub: "Hub") -> list[dict[str, Any]]:
     return out
 
 
+def _announce(hub: "Hub", s: Any) -> None:
+    """Wake the relays once `s` commits: this hub's through its writer, others by NOTIFY."""
+    hub.extras["outbox"].writer.announce(s)  # type: ignore[attr-defined]
+
+
 def _behind_a_dead_letter() -> Any:
     """A message of M's key with an earlier dead letter: held back until it is replayed or skipped."""
     dead = aliased(M)
@@ -96,7 +100,7 @@ def replay(hub: "Hub", ids: list[int] | None = None, destination: str | None = N
             stmt = stmt.where(M.destination == destination)
         n = s.execute(stmt.values(status=PENDING, attempts=0, available_at=now, lease_until=None, leased_by=None)).rowcount
         if n:
-            store.announce(s)
+            _announce(hub, s)
     return n
 
 
@@ -141,7 +145,7 @@ def skip(hub: "Hub", ids: list[int], actor: Actor, reason: str) -> list[dict[str
             out.append({"id": r.id, "destination": r.destination, "case_number": r.case_number,
                         "sequence": r.sequence, "in_case_history": recorded})
         s.flush()
-        store.announce(s)
+        _announce(hub, s)
     return out
 
 
@@ -170,7 +174,7 @@ def resume(hub: "Hub", destination: str) -> bool:
         row.consecutive_failures = 0
         row.reason = None
         row.updated_at = now
-        store.announce(s)
+        _announce(hub, s)
     return was
 
 

@@ -1,7 +1,7 @@
 """What becomes of a message whose delivery did not succeed: retried at a time, dead-lettered,
 or deferred (never sent, its attempt given back). A pure function of the outcome, the
 attempts used and the outbox settings; the relay applies the verdict with SQL
-(outbox/relay.py `_record`). The backoff's jitter is the only randomness: it comes in
+(outbox/record.py `apply`). The backoff's jitter is the only randomness: it comes in
 through `backoff`, so a test can pin it.
 """
 

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hub.container import Hub
     from outbox.metrics import OutboxMetrics
+    from hub.settings import OutboxSettings
     from outbox.relay import Relay
+    from outbox.store import OutboxWriter
     from outbox.worker import RelayWorker
 
 
@@ -21,17 +23,18 @@ class OutboxHandle:
     hub: "Hub"
     metrics: "OutboxMetrics"
     worker: "RelayWorker"
+    writer: "OutboxWriter"
 
-    def relay(self, **options: Any) -> "Relay":
-        from outbox.relay import Relay
+    def relay(self, *, settings: "OutboxSettings | None" = None, relay_id: str | None = None, **overrides: Any) -> "Relay":
+        """A relay of this hub; `overrides` (batch, lease_seconds, concurrency, ...) change its outbox settings."""
+        from outbox.relay import build_relay
 
-        return Relay(self.hub, metrics=self.metrics, **options)
+        return build_relay(self.hub, self.writer, settings=settings, metrics=self.metrics, relay_id=relay_id, **overrides)
 
     @property
     def enqueue(self) -> Any:
-        from outbox.store import enqueue
-
-        return enqueue
+        """The writer's enqueue: stamped with the hub's clock, rings this hub's relays."""
+        return self.writer.enqueue
 
 
 class _Feature:
@@ -46,14 +49,14 @@ class _Feature:
         from outbox.routing import CaseEventRouter, subscriptions
         from outbox.worker import RelayWorker
 
-        store.register_clock(hub.db.url, hub.clock)
-        hub.cases.sinks.append(CaseEventRouter(subscriptions(hub.settings.destinations), hub.clock))
+        writer = store.OutboxWriter(hub.clock)  # this hub's: its clock, its relays to ring
+        hub.cases.sinks.append(CaseEventRouter(subscriptions(hub.settings.destinations), writer))
         registry = hub.extras.setdefault("metrics", CollectorRegistry())  # one per hub; other features may add to it
         metrics = OutboxMetrics(hub, registry)  # type: ignore[arg-type]
-        worker = RelayWorker(hub, metrics)
+        worker = RelayWorker(hub, writer, metrics)
         hub.workers.append(worker)
         hub.routers.extend([router, metrics_router])
-        hub.extras["outbox"] = OutboxHandle(hub, metrics, worker)
+        hub.extras["outbox"] = OutboxHandle(hub, metrics, worker, writer)
 
     def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
         relay = sub.add_parser("relay", help="deliver the outbox to every destination until SIGTERM/SIGINT")

@@ -16,7 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 if TYPE_CHECKING:
     from hub.container import Hub
-    from outbox.relay import Outcome
+    from outbox.delivery import Outcome
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600)
 

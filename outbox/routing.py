@@ -11,13 +11,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.db.models import EventRow
-from hub.db.repository import CaseRepository
 from hub.domain.access import export_view
-from hub.domain.clock import Clock
 from hub.domain.model import Case
-from hub.service import SESSION_CASES
 from hub.settings import CaseScope, DestinationConfig
-from outbox.store import write_message
+from outbox.store import OutboxWriter
 
 
 @dataclass(frozen=True)
@@ -60,26 +57,20 @@ def subscriptions(destinations: dict[str, DestinationConfig]) -> list[Subscripti
 class CaseEventRouter:
     """The sink: one outbox row per (event, subscribed destination), ordered per case."""
 
-    def __init__(self, subs: list[Subscription], clock: Clock) -> None:
+    def __init__(self, subs: list[Subscription], writer: OutboxWriter) -> None:
         self.subs = subs
-        self.clock = clock
+        self.writer = writer
 
-    def __call__(self, session: Session, events: list[EventRow]) -> None:
+    def __call__(self, session: Session, case: Case, events: list[EventRow]) -> None:
+        """`case` is the case as this transaction leaves it: the events' version."""
         if not self.subs:
             return
-        cases: dict[str, Case] = dict(session.info.get(SESSION_CASES, {}))
-        now = self.clock.now()
+        now = self.writer.clock.now()
         for ev in events:
-            wanted = [s for s in self.subs if s.wants_event(ev.type)]
-            if not wanted:
-                continue
-            case = cases.get(ev.case_number)
-            if case is None:
-                # The case as this transaction left it: the event's version.
-                case = cases[ev.case_number] = CaseRepository(session).get(ev.case_number, with_history=False)
-            for sub in wanted:
-                if not sub.wants_case(case):
+            for sub in self.subs:
+                if not sub.wants_event(ev.type) or not sub.wants_case(case):
                     continue
-                write_message(session, destination=sub.destination, ordering_key=ev.case_number, event_type=ev.type,
-                              event=ev.payload, case=sub.snapshot(case), case_number=ev.case_number,
-                              idempotency_key=f"{sub.destination}:{ev.id}", now=now)
+                self.writer.write_message(session, destination=sub.destination, ordering_key=ev.case_number,
+                                          event_type=ev.type, event=ev.payload, case=sub.snapshot(case),
+                                          case_number=ev.case_number, idempotency_key=f"{sub.destination}:{ev.id}",
+                                          now=now)

@@ -13,7 +13,6 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy import bindparam, event, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -25,58 +24,75 @@ from outbox.tables import PENDING, OutboxMessageRow, OutboxSequenceRow
 
 CHANNEL = "hub_outbox"
 
-# Per database URL, in this process: the relays to ring after a commit, and the hub's clock
-# (so `enqueue`, called by other features without the hub at hand, stamps rows with the
-# same clock the relay reads). Filled by `install`/a running relay; empty until then.
-_bells: dict[str, list[Callable[[], None]]] = {}
-_clocks: dict[str, Clock] = {}
-_bells_lock = threading.Lock()
+
+class OutboxWriter:
+    """The hub's way into the outbox: queues messages inside the caller's transaction,
+    stamped with the hub's clock, and rings this hub's relays after the commit.
+
+    One per hub (outbox/feature.py builds it with the hub's clock); relays of this hub
+    `listen` on it. Relays in other processes hear the PostgreSQL NOTIFY, or on SQLite see
+    the file's data_version move (outbox/worker.py)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._bells: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def listen(self, ring: Callable[[], None]) -> None:
+        with self._lock:
+            self._bells.append(ring)
+
+    def unlisten(self, ring: Callable[[], None]) -> None:
+        with self._lock:
+            if ring in self._bells:
+                self._bells.remove(ring)
+
+    def ring(self) -> None:
+        with self._lock:
+            bells = list(self._bells)
+        for bell in bells:
+            bell()
+
+    def announce(self, session: Session) -> None:
+        """Wake relays once this transaction commits: this hub's, and (PostgreSQL) every process's."""
+        announce(session, self.ring)
+
+    def enqueue(self, session: Session, *, destination: str, ordering_key: str, event_type: str,
+                payload: dict[str, Any], case: dict[str, Any] | None = None, idempotency_key: str | None = None,
+                now: Any = None) -> OutboundMessage:
+        """Queue one message for `destination` inside the caller's transaction.
+
+        Messages with one (destination, ordering_key) are delivered strictly in the order they
+        were enqueued. `payload` travels as the message's `event`; `case` (if any) as its case,
+        already shaped for this destination (mask it unless the destination may see the person).
+        The idempotency key defaults to "<destination>:<ordering_key>:<sequence>", stable across
+        retries. `now` defaults to the hub's clock (the one its relays read)."""
+        return _enqueue(session, destination=destination, ordering_key=ordering_key, event_type=event_type,
+                        payload=payload, case=case, idempotency_key=idempotency_key,
+                        now=self.clock.now() if now is None else now, ring=self.ring)
+
+    def write_message(self, session: Session, *, destination: str, ordering_key: str, event_type: str,
+                      event: dict[str, Any], case: dict[str, Any] | None, case_number: str | None,
+                      idempotency_key: str | None, now: Any = None) -> OutboundMessage:
+        """As `write_message` below, ringing this hub's relays after the commit."""
+        return write_message(session, destination=destination, ordering_key=ordering_key, event_type=event_type,
+                             event=event, case=case, case_number=case_number, idempotency_key=idempotency_key,
+                             now=self.clock.now() if now is None else now, ring=self.ring)
 
 
-def normal_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=False)
-
-
-def register_clock(url: str, clock: Clock) -> None:
-    with _bells_lock:
-        _clocks[normal_url(url)] = clock
-
-
-def listen(url: str, ring: Callable[[], None]) -> None:
-    with _bells_lock:
-        _bells.setdefault(normal_url(url), []).append(ring)
-
-
-def unlisten(url: str, ring: Callable[[], None]) -> None:
-    with _bells_lock:
-        rings = _bells.get(normal_url(url), [])
-        if ring in rings:
-            rings.remove(ring)
-
-
-def ring(url: str) -> None:
-    with _bells_lock:
-        rings = list(_bells.get(url, []))
-    for r in rings:
-        r()
-
-
-def _bind_url(session: Session) -> str:
-    return session.get_bind().url.render_as_string(hide_password=False)
-
-
-def announce(session: Session) -> None:
-    """Wake relays once this transaction commits (once per transaction)."""
+def announce(session: Session, ring: Callable[[], None] | None = None) -> None:
+    """Wake relays once this transaction commits (once per transaction): NOTIFY on
+    PostgreSQL (transactional, so on commit only, to every relay process), and `ring` (the
+    in-process relays of one hub) after the commit."""
     if session.info.get("outbox.announced"):
         return
     session.info["outbox.announced"] = True
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
-    url = _bind_url(session)
 
     def after_commit(_session: Session) -> None:
-        ring(url)
+        if ring is not None:
+            ring()
 
     def done(_session: Session, *_: Any) -> None:
         session.info.pop("outbox.announced", None)
@@ -93,9 +109,10 @@ def next_sequence(session: Session, destination: str, ordering_key: str) -> int:
 
 def write_message(session: Session, *, destination: str, ordering_key: str, event_type: str, event: dict[str, Any],
                   case: dict[str, Any] | None, case_number: str | None, idempotency_key: str | None,
-                  now: Any) -> OutboundMessage:
+                  now: Any, ring: Callable[[], None] | None = None) -> OutboundMessage:
     """`event` and `case` must already be JSON-ready (plain dicts, lists, strings, numbers):
-    they are stored as they are, without another validation pass in the case transaction."""
+    they are stored as they are, without another validation pass in the case transaction.
+    `ring` is called after the commit (the in-process relays to wake)."""
     sequence = next_sequence(session, destination, ordering_key)
     key = idempotency_key or f"{destination}:{ordering_key}:{sequence}"
     body = {"idempotency_key": key, "destination": destination, "case_number": case_number or "",
@@ -107,27 +124,28 @@ def write_message(session: Session, *, destination: str, ordering_key: str, even
         "event_type": event_type, "case_number": case_number, "body": body,
         "status": PENDING, "attempts": 0, "available_at": now, "created_at": now,
     })
-    announce(session)
+    announce(session, ring)
     return OutboundMessage.model_construct(**body)
 
 
 def enqueue(session: Session, *, destination: str, ordering_key: str, event_type: str, payload: dict[str, Any],
             case: dict[str, Any] | None = None, idempotency_key: str | None = None, now: Any = None) -> OutboundMessage:
-    """Queue one message for `destination` inside the caller's transaction.
+    """`OutboxWriter.enqueue` for code without the hub's writer at hand (a script): `now`
+    defaults to the system clock, and no relay in this process is rung (they find the message
+    through NOTIFY on PostgreSQL, the file's data_version on SQLite, or their idle poll).
+    Inside the hub, use the writer (`hub.extras["outbox"].enqueue`)."""
+    return _enqueue(session, destination=destination, ordering_key=ordering_key, event_type=event_type,
+                    payload=payload, case=case, idempotency_key=idempotency_key,
+                    now=SystemClock().now() if now is None else now, ring=None)
 
-    Messages with one (destination, ordering_key) are delivered strictly in the order they
-    were enqueued. `payload` travels as the message's `event`; `case` (if any) as its case,
-    already shaped for this destination (mask it unless the destination may see the person).
-    The idempotency key defaults to "<destination>:<ordering_key>:<sequence>", stable across
-    retries. `now` defaults to the clock of the hub installed on this database.
-    """
-    if now is None:
-        with _bells_lock:
-            clock = _clocks.get(_bind_url(session)) or SystemClock()
-        now = clock.now()
+
+def _enqueue(session: Session, *, destination: str, ordering_key: str, event_type: str, payload: dict[str, Any],
+             case: dict[str, Any] | None, idempotency_key: str | None, now: Any,
+             ring: Callable[[], None] | None) -> OutboundMessage:
     case_number = str(case.get("number")) if case and case.get("number") else None
     return write_message(session, destination=destination, ordering_key=ordering_key, event_type=event_type,
-                         event=to_jsonable_python(payload), case=to_jsonable_python(case) if case else None, case_number=case_number, idempotency_key=idempotency_key, now=now)
+                         event=to_jsonable_python(payload), case=to_jsonable_python(case) if case else None,
+                         case_number=case_number, idempotency_key=idempotency_key, now=now, ring=ring)
 
 
 _SEQUENCE: dict[str, Any] = {}

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
-from outbox.relay import Relay
-from outbox.store import CHANNEL
+from outbox.relay import Relay, build_relay
+from outbox.store import CHANNEL, OutboxWriter
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -104,8 +104,9 @@ class SqliteWatcher:
 class RelayWorker:
     name = "outbox-relay"
 
-    def __init__(self, hub: "Hub", metrics: "OutboxMetrics | None" = None) -> None:
+    def __init__(self, hub: "Hub", writer: OutboxWriter, metrics: "OutboxMetrics | None" = None) -> None:
         self.hub = hub
+        self.writer = writer
         self.metrics = metrics
         self.relay: Relay | None = None
         self.relay_settings: OutboxSettings | None = None  # default: hub.settings.outbox
@@ -115,7 +116,7 @@ class RelayWorker:
 
     def start(self) -> None:
         self._stop.clear()
-        self.relay = Relay(self.hub, metrics=self.metrics, settings=self.relay_settings)
+        self.relay = build_relay(self.hub, self.writer, settings=self.relay_settings, metrics=self.metrics)
         if self.hub.db.is_sqlite:
             self._listener = SqliteWatcher(self.hub.db.url, self.relay.wake)
         else:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hub.db.database import Database
 from hub.db.models import Base, EventRow, UTCDateTime
+from hub.domain.model import Case
 
 
 class CountyTicketRow(Base):
@@ -96,7 +97,7 @@ class CountyStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def sink(self, session: Session, rows: list[EventRow]) -> None:
+    def sink(self, session: Session, case: Case, rows: list[EventRow]) -> None:
         mark = _pending.get()
         if mark is None or not rows or rows[0].case_number != mark.case_number:
             return

@@ -32,7 +32,7 @@ from hub.db.models import CaseRow, EventRow
 from hub.domain import commands as c
 from hub.domain.access import SYSTEM_ACTOR
 from hub.domain.errors import ActionNotAllowed, CaseNotFound, RuleViolation, StaleCase
-from hub.domain.model import CaseState
+from hub.domain.model import Case, CaseState
 from hub.leases import Lease, LeasedWorker
 from hub.logmask import mask_text
 
@@ -106,7 +106,7 @@ class SubCentreRouter(LeasedWorker):
         return result
 
     # -- the doorbell: a sink that rings after the accepting transaction commits -----------------
-    def sink(self, session: Session, events: list[EventRow]) -> None:
+    def sink(self, session: Session, case: Case, events: list[EventRow]) -> None:
         if not any((ev.payload or {}).get("state") == CaseState.ACCEPTED.value for ev in events):
             return
         key = f"legacy.sub_centre.{id(self)}"  # once per transaction and router

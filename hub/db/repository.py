@@ -104,6 +104,14 @@ class CaseRepository:
         self._write_refs(row.id, [ref])
         return True
 
+    def external_ids(self, numbers: set[str], systems: set[str]) -> dict[tuple[str, str], str]:
+        """{(case number, system): external id} of the given cases' refs in the given systems."""
+        found = self.session.execute(
+            select(CaseRow.number, ExternalRefRow.system, ExternalRefRow.external_id)
+            .join(CaseRow, CaseRow.id == ExternalRefRow.case_id)
+            .where(CaseRow.number.in_(numbers), ExternalRefRow.system.in_(systems))).all()
+        return {(number, system): external_id for number, system, external_id in found}
+
     def note(self, number: str, *, at: datetime, actor: str, role: Role, action: str, note: str | None,
              data: dict) -> HistoryEntry:
         """Append a history line that changes no state and emits no event (an operator's act

@@ -42,7 +42,7 @@ class KnowledgeAnswers:
         self.store.check_citations(citations, self.store.today())
         return self.cases.act(number, c.AnswerDirectly(answer=answer, articles=citations, note=note), actor)
 
-    def sink(self, session: Session, rows: list[EventRow]) -> None:
+    def sink(self, session: Session, case: Case, rows: list[EventRow]) -> None:
         """Inside the case transaction: an answer citing a draft, retired or expired article
         is refused and the transaction rolls back (also for answers sent to /actions)."""
         for row in rows:

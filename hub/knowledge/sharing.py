@@ -21,7 +21,7 @@ SHARING_FILE = "sharing.yaml"
 PUBLISHED = "knowledge.published"
 RETIRED = "knowledge.retired"
 
-# outbox.enqueue(session, *, destination, ordering_key, event_type, payload, case=None)
+# outbox.enqueue(session, *, destination, ordering_key, event_type, payload, case=None, now=None)
 Enqueue = Callable[..., Any]
 
 
@@ -54,7 +54,7 @@ class Sharing:
             return
         for destination in self.destinations:
             self.enqueue(s, destination=destination, ordering_key=f"kb:{article_id}", event_type=event_type,
-                         payload=payload)
+                         payload=payload, now=now)  # the store's clock (the hub's), not the enqueue's default
 
 
 def outbox_enqueue() -> Enqueue | None:

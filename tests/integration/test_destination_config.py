@@ -146,10 +146,8 @@ def test_an_adapter_that_raises_configuration_error_on_delivery_pauses_its_desti
 def test_a_destination_this_relay_does_not_have_is_left_to_the_relays_that_do(hub, db_url, clock) -> None:
     """A message for a destination missing from (or disabled in) this relay's settings is not
     claimed: another relay with newer settings delivers it, and pausing it here would stop that one."""
-    from outbox import enqueue
-
     with hub.db.write() as s:
-        enqueue(s, destination="elsewhere", ordering_key="k", event_type="kb.updated", payload={})
+        hub.extras["outbox"].enqueue(s, destination="elsewhere", ordering_key="k", event_type="kb.updated", payload={})
     relay = hub.extras["outbox"].relay()
     assert relay.drain(2) == 0
     (m,) = _messages(hub)

@@ -12,7 +12,6 @@ from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
 from hub.sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import OutboxSettings, Settings
-from outbox import enqueue
 from outbox.tables import DEAD, DELIVERED, PENDING, OutboxMessageRow
 from sqlalchemy import select
 from tests.support.factories import draft
@@ -81,9 +80,9 @@ def test_batches_carry_one_message_per_case_and_keep_each_cases_order(hub, sink)
 def test_each_message_of_a_batch_gets_its_own_verdict(hub, sink) -> None:
     state, _, _ = sink
     with hub.db.write() as s:
-        enqueue(s, destination="batched", ordering_key="a", event_type="sink.accept", payload={})
-        enqueue(s, destination="batched", ordering_key="b", event_type="sink.refuse", payload={})
-        enqueue(s, destination="batched", ordering_key="c", event_type="sink.accept", payload={})
+        hub.extras["outbox"].enqueue(s, destination="batched", ordering_key="a", event_type="sink.accept", payload={})
+        hub.extras["outbox"].enqueue(s, destination="batched", ordering_key="b", event_type="sink.refuse", payload={})
+        hub.extras["outbox"].enqueue(s, destination="batched", ordering_key="c", event_type="sink.accept", payload={})
     hub.extras["outbox"].relay().drain(10)
     status = {m.ordering_key: (m.status, m.last_error) for m in rows(hub, "batched")}
     assert status["a"] == (DELIVERED, None) and status["c"] == (DELIVERED, None)
@@ -154,7 +153,7 @@ def test_old_delivered_messages_are_pruned_and_order_survives_it(hub, sink, cloc
     state, _, _ = sink
     case = register(hub)
     with hub.db.write() as s:
-        enqueue(s, destination="batched", ordering_key="kb:1", event_type="sink.refuse", payload={})
+        hub.extras["outbox"].enqueue(s, destination="batched", ordering_key="kb:1", event_type="sink.refuse", payload={})
     relay = hub.extras["outbox"].relay()
     relay.drain(10)
     assert {m.status for m in rows(hub, "batched")} == {DELIVERED, DEAD}

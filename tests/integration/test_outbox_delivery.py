@@ -15,7 +15,6 @@ from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, ExternalRef, Role
 from hub.sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import OutboxSettings, Settings
-from outbox import enqueue
 from outbox.tables import DEAD, DELIVERED, PENDING, OutboxMessageRow
 from tests.support.factories import draft
 from tests.support.live import LiveServer, free_port
@@ -76,7 +75,7 @@ def test_messages_commit_with_the_case_and_vanish_with_its_rollback(hub) -> None
     case = register(hub)
     assert [(m.destination, m.event_type, m.sequence) for m in messages(hub)] == [("all", "case.registered", 1)]
 
-    def boom(session, events):
+    def boom(session, case, events):
         raise RuntimeError("a later sink fails")
 
     hub.cases.sinks.append(boom)
@@ -120,6 +119,7 @@ def test_subscriptions_route_events_by_type_and_case_scope(hub) -> None:
 def test_generic_enqueue_orders_per_key_and_joins_the_callers_transaction(hub, sink) -> None:
     state, _ = sink
     with hub.db.write() as s:
+        enqueue = hub.extras["outbox"].enqueue
         enqueue(s, destination="all", ordering_key="kb:A1", event_type="knowledge.published", payload={"v": 1})
         enqueue(s, destination="all", ordering_key="kb:A1", event_type="knowledge.retired", payload={"v": 2})
     with pytest.raises(RuntimeError):
@@ -208,8 +208,6 @@ def test_a_fresh_relay_continues_the_backoff_from_the_stored_attempts(hub, sink,
     import tenacity.wait
     from types import SimpleNamespace
 
-    from outbox.relay import Relay
-
     # Full jitter draws from [0, window]; take the top of the window so each wait names its attempt.
     monkeypatch.setattr(tenacity.wait, "random", SimpleNamespace(uniform=lambda low, high: high))
     state, _ = sink
@@ -218,7 +216,7 @@ def test_a_fresh_relay_continues_the_backoff_from_the_stored_attempts(hub, sink,
                                                  "max_attempts": 12})
     register(hub)
 
-    def fail_once(r: Relay) -> float:
+    def fail_once(r) -> float:  # noqa: ANN001
         r.drain(5)
         (m,) = messages(hub)
         assert m.status == PENDING and "500" in m.last_error
@@ -226,11 +224,11 @@ def test_a_fresh_relay_continues_the_backoff_from_the_stored_attempts(hub, sink,
         clock.advance(timedelta(seconds=wait))
         return wait
 
-    before = Relay(hub, settings=cfg)
+    before = hub.extras["outbox"].relay(settings=cfg)
     assert [fail_once(before) for _ in range(5)] == pytest.approx([1, 2, 4, 8, 16])
     before.close()
 
-    after = Relay(hub, settings=cfg)  # a new relay, as after a restart
+    after = hub.extras["outbox"].relay(settings=cfg)  # a new relay, as after a restart
     assert fail_once(after) == pytest.approx(32)  # attempt 6's window, not attempt 1's (1 s)
     assert messages(hub)[0].attempts == 6
     after.drain(5)
@@ -326,12 +324,10 @@ def test_a_destination_that_keeps_failing_is_paused_for_everyone(hub, sink, cloc
     for _ in range(3):
         register(hub)
     cfg = hub.settings.outbox.model_copy(update={"breaker_failures": 2, "breaker_pause_seconds": 60})
-    from outbox.relay import Relay
-
-    Relay(hub, settings=cfg).drain(5)
+    hub.extras["outbox"].relay(settings=cfg).drain(5)
     attempts = [m.attempts for m in messages(hub)]
     assert attempts == [1, 1, 0]  # the third was never tried: the breaker opened after two failures
-    other_relay = Relay(hub, settings=cfg)  # shared state: another relay holds off too
+    other_relay = hub.extras["outbox"].relay(settings=cfg)  # shared state: another relay holds off too
     clock.advance(timedelta(seconds=30))
     assert other_relay.drain(3) == 0
     clock.advance(timedelta(seconds=31))
@@ -340,18 +336,16 @@ def test_a_destination_that_keeps_failing_is_paused_for_everyone(hub, sink, cloc
 
 
 def test_after_the_breaker_pause_one_probe_goes_out_not_a_burst(hub, sink, clock) -> None:
-    from outbox.relay import Relay
-
     state, _ = sink
     state.faults = ["500", "500", "500"]
     for _ in range(5):
         register(hub)
     cfg = hub.settings.outbox.model_copy(update={"breaker_failures": 2, "breaker_pause_seconds": 60})
-    Relay(hub, settings=cfg).drain(5)
+    hub.extras["outbox"].relay(settings=cfg).drain(5)
     assert state.attempts == 2  # the breaker opened after two failures
 
     clock.advance(timedelta(seconds=61))  # past the pause (and every backoff): the peer is still failing
-    Relay(hub, settings=cfg).drain(5)
+    hub.extras["outbox"].relay(settings=cfg).drain(5)
     assert state.attempts == 3  # one probe, which failed: paused again
     assert sorted(m.attempts for m in messages(hub, "all")) == [0, 0, 0, 1, 2]
     with hub.db.read() as s:
@@ -360,21 +354,19 @@ def test_after_the_breaker_pause_one_probe_goes_out_not_a_burst(hub, sink, clock
         assert s.get(OutboxDestinationRow, "all").paused_until > clock.now()
 
     clock.advance(timedelta(seconds=61))  # the peer has healed: the probe succeeds and the rest follow
-    Relay(hub, settings=cfg).drain(5)
+    hub.extras["outbox"].relay(settings=cfg).drain(5)
     assert {m.status for m in messages(hub, "all")} == {DELIVERED} and len(state.order) == 5
     assert state.attempts == 8  # 3 failures, then each of the 5 once
 
 
 def test_resume_lifts_the_breaker_for_the_relay_that_tripped_it_too(hub, sink, clock) -> None:
     from outbox.admin import resume
-    from outbox.relay import Relay
-
     state, _ = sink
     state.faults = ["500", "500"]
     register(hub)
     register(hub)
     cfg = hub.settings.outbox.model_copy(update={"breaker_failures": 2, "breaker_pause_seconds": 600})
-    r = Relay(hub, settings=cfg)
+    r = hub.extras["outbox"].relay(settings=cfg)
     try:
         r.drain(5)
         assert [m.attempts for m in messages(hub)] == [1, 1] and state.attempts == 2

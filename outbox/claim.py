@@ -1,0 +1,126 @@
+"""The relay's SQL for taking work: claim due messages with a lease, return the claims of
+dead or hung relays to the queue, and prune what was delivered long ago.
+
+Ordering (docs/outbox.md): a message is only claimable while no earlier one of its
+(destination, ordering key) is pending, in flight or dead, so a dead letter holds its key
+until replayed or skipped. Attempts are counted when claimed, so a relay that dies
+mid-delivery still uses one up. On PostgreSQL, claims skip rows other relays have locked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from hub.db.database import Database
+from outbox.admin import prune_before
+from outbox.tables import HOLDING, IN_FLIGHT, PENDING, OutboxDestinationRow, OutboxMessageRow, OutboxRelayRow
+
+M = OutboxMessageRow
+D = OutboxDestinationRow
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    destination: str
+    case_number: str | None
+    attempts: int
+    created_at: datetime
+    body: dict[str, Any]
+    external_id: str | None = None  # the peer's id for the case as the case holds it now
+
+
+def paused(s: Session, now: datetime) -> list[str]:
+    """Destinations paused by an operator, or by the breaker until a time still ahead."""
+    return list(s.execute(select(D.destination).where(
+        or_(D.paused_by_operator.is_(True), D.paused_until > now))).scalars())
+
+
+def half_open(s: Session, now: datetime, breaker_failures: int) -> list[str]:
+    """Destinations whose breaker pause is over but not yet closed by a success: the next
+    claim sends them one probe, not a burst of everything that waited."""
+    return list(s.execute(select(D.destination).where(
+        D.consecutive_failures >= breaker_failures, D.paused_by_operator.is_(False),
+        or_(D.paused_until.is_(None), D.paused_until <= now))).scalars())
+
+
+def claim(s: Session, *, holder: str, limit: int, now: datetime, lease_seconds: float, deliverable: list[str],
+          paused_now: list[str], probing: list[str]) -> list[Any]:
+    """Mark up to `limit` due messages of `deliverable` destinations in flight for `holder`
+    (none of `paused_now`; of `probing`, one probe each), oldest first. Returns their rows
+    (id, destination, case_number, attempts, created_at, body) in id order."""
+    earlier = aliased(M)
+    blocked = exists().where(earlier.destination == M.destination, earlier.ordering_key == M.ordering_key,
+                             earlier.sequence < M.sequence, earlier.status.in_(HOLDING))
+    due = (select(M.id).where(M.status == PENDING, M.available_at <= now, ~blocked, M.destination.in_(deliverable))
+           .order_by(M.id).limit(limit))
+    if paused_now or probing:
+        due = due.where(M.destination.not_in(paused_now + probing))
+    postgres = s.get_bind().dialect.name == "postgresql"
+    if postgres:
+        due = due.with_for_update(skip_locked=True, of=M)
+    chosen = M.id.in_(due.scalar_subquery())
+    probes = _probes(s, probing, now, blocked, postgres)
+    if probes:
+        chosen = or_(chosen, M.id.in_(probes))
+    stmt = (update(M).where(chosen)
+            .values(status=IN_FLIGHT, attempts=M.attempts + 1, leased_by=holder,
+                    lease_until=now + timedelta(seconds=lease_seconds))
+            .returning(M.id, M.destination, M.case_number, M.attempts, M.created_at, M.body))
+    rows = s.execute(stmt, execution_options={"synchronize_session": False}).all()
+    rows.sort(key=lambda r: r.id)
+    return rows
+
+
+def _probes(s: Session, destinations: list[str], now: datetime, blocked: Any, postgres: bool) -> list[int]:
+    """One due message per half-open destination, unless a probe is already in flight
+    there. The destination's row is locked (PostgreSQL) so two relays do not both probe."""
+    ids: list[int] = []
+    for destination in sorted(destinations):
+        if postgres:
+            s.execute(select(D.destination).where(D.destination == destination).with_for_update())
+        if s.execute(select(M.id).where(M.destination == destination, M.status == IN_FLIGHT).limit(1)).first():
+            continue
+        probe = (select(M.id).where(M.destination == destination, M.status == PENDING, M.available_at <= now, ~blocked)
+                 .order_by(M.id).limit(1))
+        if postgres:
+            probe = probe.with_for_update(skip_locked=True, of=M)
+        found = s.execute(probe).scalar()
+        if found is not None:
+            ids.append(found)
+    return ids
+
+
+def release_lapsed(s: Session, now: datetime) -> int:
+    """Claims whose lease lapsed (a relay that hangs, or died without a heartbeat row)
+    back to pending; their attempt stays counted."""
+    return s.execute(update(M).where(M.status == IN_FLIGHT, M.lease_until < now)
+                     .values(status=PENDING, lease_until=None, leased_by=None,
+                             last_error=func.coalesce(M.last_error, "lease expired: the relay stopped before recording"))
+                     ).rowcount
+
+
+def release_holders(s: Session, dead: list[str]) -> int:
+    """The claims of relays found dead (outbox/heartbeat.py) back to pending, and their
+    heartbeat rows gone; their attempt stays counted, as after a lapsed lease."""
+    n = s.execute(update(M).where(M.status == IN_FLIGHT, M.leased_by.in_(dead))
+                  .values(status=PENDING, lease_until=None, leased_by=None,
+                          last_error=func.coalesce(M.last_error, "taken over: its relay stopped beating before recording"))
+                  ).rowcount
+    s.execute(delete(OutboxRelayRow).where(OutboxRelayRow.relay_id.in_(dead)))
+    return n
+
+
+def prune(db: Database, now: datetime, keep_hours: float) -> int:
+    """Delete delivered messages finished more than `keep_hours` ago (outbox/admin.py)."""
+    return prune_before(db, now - timedelta(hours=keep_hours))
+
+
+def next_available(s: Session, now: datetime) -> datetime | None:
+    """When the earliest backed-off message becomes due, if any."""
+    return s.execute(select(func.min(M.available_at)).where(M.status == PENDING, M.available_at > now)).scalar()
