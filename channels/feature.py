@@ -30,6 +30,12 @@ class _Feature:
         hub.extras["channels"] = ChannelService(hub, codes)
         hub.routers.extend([channel, public])
 
+    def sandbox_peers(self, base_port: int) -> list[object]:
+        """For `hotline-hub sandbox`: the SMS gateway on base_port + 70 and a web citizen at work."""
+        from channels.sandbox import sandbox_peers
+
+        return sandbox_peers(base_port)
+
     def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
         return None
 
