@@ -1,9 +1,9 @@
 """Retrieval codes (提取码): issued once per case, stored as a keyed hash, checked with lockouts.
 
-Why a keyed hash (HMAC-SHA256) and not argon2/scrypt: a code is six characters from 31, about
-30 bits. A slow hash does not save so small a secret from an offline search of a stolen
-table (2^30 argon2 runs is days on one machine), and it would make every lookup cost tens of
-milliseconds of CPU, a gift to whoever floods the public route. A keyed hash under a key that
+Why a keyed hash (HMAC-SHA256) and not argon2/scrypt: a code is six characters from 25, about
+28 bits. A slow hash does not save so small a secret from an offline search of a stolen
+table (2^28 candidates is within reach of a few machines even at argon2's cost), and it would
+make every lookup cost tens of milliseconds of CPU, a gift to whoever floods the public route. A keyed hash under a key that
 is not in the database (derived from the phone index key, hub.db.phone_index) makes the
 stolen table useless without the key, and online guessing is what the lockouts stop: a few
 wrong codes per case number and per client address, then 429 for a while.
