@@ -123,8 +123,12 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         hub.catalogue.unit(args.unit)
     for d in args.division or []:
         hub.catalogue.division(d)
-    key = hub.keys.create(args.party, role, hub.clock.now(), unit_code=args.unit, divisions=args.division, note=args.note,
-                          channel=args.channel)
+    try:
+        key = hub.keys.create(args.party, role, hub.clock.now(), unit_code=args.unit, divisions=args.division, note=args.note,
+                              channel=args.channel)
+    except ValueError as exc:  # a scope the role needs is missing (--unit, --division, --channel)
+        print(f"hotline-hub: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     print(key)
     print("store it now: the hub keeps only its hash", file=sys.stderr)
     return 0
