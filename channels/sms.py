@@ -23,7 +23,8 @@ from channels.codes import Codes
 from hub.db.models import EventRow
 from hub.db.repository import CaseRepository
 from hub.domain.clock import Clock
-from hub.domain.model import Case
+from hub.domain.access import registrant
+from hub.domain.model import Case, Role
 from hub.mappings.loader import load_yaml_model
 from hub.service import SESSION_CASES
 from hub.settings import ChannelSettings, Settings
@@ -45,6 +46,12 @@ TEMPLATES_FILE = Path("channels") / "sms_templates.yaml"
 ISSUED: ContextVar[dict[str, str] | None] = ContextVar("channels_issued_codes", default=None)
 
 _MOBILE = re.compile(r"^(?:\+?86[- ]?)?(1[3-9]\d{9})$")
+
+# Whose citizens hear from 12345 by SMS: those who came to 12345 itself (its agents on the
+# phone, its channels). A case the province assigned, a county pushed or a 双号并行 line handed
+# over has a citizen who called that system, which keeps them informed; they get a code (the
+# lookup works) but no SMS from the city.
+SMS_REGISTRANTS = (Role.AGENT, Role.SUPERVISOR, Role.CHANNEL)
 
 
 class Template(BaseModel):
@@ -119,7 +126,9 @@ class CodesAndSms:
             sends = self._sends(ev)
             if ev.type != "case.registered" and not sends:
                 continue
-            case = cases.get(ev.case_number) or CaseRepository(session).get(ev.case_number, with_history=False)
+            case = cases.get(ev.case_number)
+            if case is None or not case.history:
+                case = CaseRepository(session).get(ev.case_number)
             values = {"number": case.number}
             if ev.type == "case.registered":
                 values["code"] = self.codes.issue(session, case.number, now)
@@ -127,7 +136,8 @@ class CodesAndSms:
                 if issued is not None:
                     issued[case.number] = values["code"]
             to = mobile(case.person.phone)
-            if self.destination is None or to is None or case.person.anonymous:
+            who = registrant(case)
+            if self.destination is None or to is None or case.person.anonymous or who is None or who[1] not in SMS_REGISTRANTS:
                 continue
             for event in sends:
                 if event == "reply_approved":

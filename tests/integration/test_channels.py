@@ -211,3 +211,16 @@ def test_the_outbox_holds_no_phone_or_code_in_clear(doors, hub) -> None:
     assert [r[0] for r in rows] == ["sms.registered", "sms.reply_approved", "sms.follow_up_invitation"]
     stored = " ".join(str(r[1]) for r in rows)
     assert code not in stored and PHONE not in stored and "8000" not in stored
+
+
+def test_sms_go_to_citizens_who_came_to_12345_only(doors, hub) -> None:
+    by_agent = doors["agent"].post("/api/v1/cases", json=draft()).json()["number"]
+    by_province = doors["province"].post("/api/v1/cases", json=draft(**{"place.division_code": "512022"})).json()["number"]
+    landline = doors["agent"].post("/api/v1/cases", json=draft(person={"name": "张三", "phone": "028-12345678"})).json()["number"]
+    with hub.db.read() as s:
+        sms = dict(s.execute(text("SELECT case_number, count(*) FROM outbox_messages WHERE destination = 'sms' "
+                                  "GROUP BY case_number")).all())
+        coded = {r[0] for r in s.execute(text("SELECT case_number FROM retrieval_codes")).all()}
+    assert sms.get(by_agent) == 1  # the phone caller's receipt
+    assert by_province not in sms and landline not in sms
+    assert {by_agent, by_province, landline} <= coded  # every case has a code
