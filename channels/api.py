@@ -14,6 +14,7 @@ from hub.api.deps import HubDep, require_roles
 from hub.api.problems import documented
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role, Satisfaction
+from hub.records.privacy import record_read
 
 from channels.citizen import CitizenView
 from channels.codes import Locked
@@ -87,9 +88,13 @@ def register(request: Request, hub: HubDep, actor: ChannelKey,
 
 @channel.get("/{number}", response_model=CitizenView, summary="A channel's own case, as the citizen sees it",
              operation_id="getChannelCase", responses=documented(403, 404, d404="No such case among this channel's own"))
-def get_own(request: Request, actor: ChannelKey, number: CaseNumber) -> CitizenView:
+def get_own(request: Request, hub: HubDep, actor: ChannelKey, number: CaseNumber) -> CitizenView:
     service = _service(request)
-    return service.view_of(service.own_case(number, actor))
+    case = service.own_case(number, actor)
+    # 保密: a party's read is audited even through the citizen view (the public route is the
+    # citizen reading their own case with its code, not a party's read).
+    record_read(hub.db, actor, case, "GET /api/v1/channel/cases/{number}", hub.clock.now())
+    return service.view_of(case)
 
 
 @channel.post("/{number}/evaluation", response_model=CitizenView, summary="The citizen rates the reply (评价), through the channel",

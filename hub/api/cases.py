@@ -104,7 +104,8 @@ def create_case(hub: HubDep, actor: ActorDep, draft: Annotated[CaseDraft, Body(o
 
 
 @router.get("", response_model=CaseList, summary="List cases visible to the caller", operation_id="listCases",
-            responses={200: {"description": "A page of cases, newest first", "content": {"application/json": {"example": LIST_EXAMPLE}}}})
+            responses={200: {"description": "A page of cases, newest first", "content": {"application/json": {"example": LIST_EXAMPLE}}},
+                       **documented(403, d403="A channel key: it reads its own cases one by one, as citizens see them")})
 def list_cases(
     hub: HubDep, actor: ActorDep,
     state: Annotated[list[CaseState] | None, Query()] = None,
