@@ -123,7 +123,12 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         hub.catalogue.unit(args.unit)
     for d in args.division or []:
         hub.catalogue.division(d)
-    key = hub.keys.create(args.party, role, hub.clock.now(), unit_code=args.unit, divisions=args.division, note=args.note)
+    try:
+        key = hub.keys.create(args.party, role, hub.clock.now(), unit_code=args.unit, divisions=args.division, note=args.note,
+                              channel=args.channel)
+    except ValueError as exc:  # a scope the role needs is missing (--unit, --division, --channel)
+        print(f"hotline-hub: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     print(key)
     print("store it now: the hub keeps only its hash", file=sys.stderr)
     return 0
@@ -133,12 +138,12 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     hub = _hub()
     if args.json:
         print_json([{"key_id": k.key_id, "party": k.party, "role": k.role.value, "unit": k.unit_code,
-                     "divisions": list(k.divisions), "note": k.note, "created_at": k.created_at,
+                     "divisions": list(k.divisions), "channel": k.channel, "note": k.note, "created_at": k.created_at,
                      "revoked_at": k.revoked_at} for k in hub.keys.list()])
         return 0
     for k in hub.keys.list():
         state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
-        scope = k.unit_code or ",".join(k.divisions) or "-"
+        scope = k.unit_code or ",".join(k.divisions) or k.channel or "-"
         print(f"{k.key_id}  {k.party:<20} {k.role.value:<10} {scope:<20} {state}")
     return 0
 
@@ -263,8 +268,10 @@ def parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="API keys of the parties").add_subparsers(dest="keys_command", required=True)
     kc = keys.add_parser("create", help="create a key (printed once)")
     kc.add_argument("--party", required=True, help="who holds it, e.g. yanjiang, ZY-SCJGJ, province")
-    kc.add_argument("--role", required=True, choices=["agent", "supervisor", "unit", "province", "county", "system"])
+    kc.add_argument("--role", required=True, choices=["agent", "supervisor", "unit", "province", "county", "system", "channel"])
     kc.add_argument("--unit", help="unit code, for role unit")
+    kc.add_argument("--channel", choices=["web", "wechat", "weibo", "app", "other"],
+                    help="the intake channel its cases carry, for role channel (docs/channels.md)")
     kc.add_argument("--division", action="append", help="6-digit division, for role county (repeatable)")
     kc.add_argument("--note")
     kc.set_defaults(func=cmd_keys_create)

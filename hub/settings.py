@@ -121,6 +121,30 @@ class RetentionSettings(BaseModel):
     interval_hours: float = Field(default=24.0, ge=1, description="Hours between retention passes of the scheduler.")
 
 
+class ChannelSettings(BaseModel):
+    """Citizens' doors (docs/channels.md): channel intake, retrieval codes, the public lookup,
+    the citizen's evaluation and the SMS sent through the outbox."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    intake_per_minute: int = Field(default=60, ge=1, le=100_000, description="Cases one channel key may register per "
+                                   "minute (per hub process); more are refused 429 with Retry-After.")
+    lookup_failures_per_case: int = Field(default=5, ge=1, le=100, description="Wrong retrieval codes for one case number "
+                                          "before lookups of that number are locked out (429).")
+    lookup_failures_per_client: int = Field(default=20, ge=1, le=1000, description="Wrong retrieval codes from one client "
+                                            "address before its lookups are locked out (429).")
+    lookup_lockout_minutes: int = Field(default=15, ge=1, le=1440, description="How long a lockout lasts; the count starts "
+                                        "again after it.")
+    evaluation_days: int = Field(default=7, ge=1, le=90, description="Days after the reply is approved during which the "
+                                 "citizen may rate it (满意/基本满意/不满意).")
+    sms_destination: str | None = Field(default="sms", description="The outbox destination (adapter 'sms', with its "
+                                        "seal_key) the citizen's SMS go to; no such destination, or null: no SMS is sent "
+                                        "(codes are still issued and returned to the channel).")
+    sms_events: dict[Literal["registered", "reply_approved", "follow_up_invitation", "closed"], bool] = Field(
+        default_factory=lambda: {"registered": True, "reply_approved": True, "follow_up_invitation": True, "closed": True},
+        description="Which events send an SMS (templates: mappings/channels/sms_templates.yaml); an event not named sends none.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_", env_nested_delimiter="__", extra="forbid")
 
@@ -144,6 +168,7 @@ class Settings(BaseSettings):
     supervision: SupervisionSettings = Field(default_factory=SupervisionSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    channels: ChannelSettings = Field(default_factory=ChannelSettings)
     bootstrap_key: SecretStr | None = Field(default=None, description="A supervisor key created at start if no key exists (sandbox).")
     phone_index_key: SecretStr | None = Field(default=None, description="Key of the phone index's keyed hash (HMAC-SHA256 of the "
                                               "caller's phone, hub.db.phone_index). Set it (HUB_PHONE_INDEX_KEY) wherever more than "

@@ -13,10 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from hub.api.deps import ActorDep, HubDep
 from hub.api.problems import documented
 from hub.db.repository import FINISHED_STATES, CaseQuery, decode_cursor
-from hub.domain.access import mask_phone, view_for
+from hub.domain.access import Actor, mask_phone, view_for
 from hub.domain.commands import Command
+from hub.domain.errors import AccessDenied
 from hub.domain.model import (
-    Case, CaseDraft, CaseState, Channel, HistoryEntry, RequestType, normalise_phone, within_service_years,
+    Case, CaseDraft, CaseState, Channel, HistoryEntry, RequestType, Role, normalise_phone, within_service_years,
 )
 from hub.records.privacy import record_read
 
@@ -97,12 +98,14 @@ def _case_response(case: Case, status: int = 200, location: bool = False) -> Res
                         **documented(403, 409)})
 def create_case(hub: HubDep, actor: ActorDep, draft: Annotated[CaseDraft, Body(openapi_examples=DRAFT_EXAMPLES)],
                 idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None) -> Response:
+    _not_a_channel(actor)
     result = hub.cases.register(draft, actor, idempotency_key)
     return _case_response(view_for(actor, result.case), 201 if result.created else 200, location=True)
 
 
 @router.get("", response_model=CaseList, summary="List cases visible to the caller", operation_id="listCases",
-            responses={200: {"description": "A page of cases, newest first", "content": {"application/json": {"example": LIST_EXAMPLE}}}})
+            responses={200: {"description": "A page of cases, newest first", "content": {"application/json": {"example": LIST_EXAMPLE}}},
+                       **documented(403, d403="A channel key: it reads its own cases one by one, as citizens see them")})
 def list_cases(
     hub: HubDep, actor: ActorDep,
     state: Annotated[list[CaseState] | None, Query()] = None,
@@ -121,6 +124,7 @@ def list_cases(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CaseList:
+    _not_a_channel(actor)
     if cursor is not None:
         try:
             decode_cursor(cursor)
@@ -141,6 +145,13 @@ def list_cases(
                       received_to=received_to, cursor=cursor, limit=limit)
     cases, next_cursor = hub.cases.list(query, actor)
     return CaseList(items=[_summary(c) for c in cases], next_cursor=next_cursor)
+
+
+def _not_a_channel(actor: Actor) -> None:
+    """A channel registers and reads its cases as citizens see them, on /api/v1/channel/cases
+    (channels/): the full case carries unit staff and internal notes."""
+    if actor.role is Role.CHANNEL:
+        raise AccessDenied("a channel key registers and reads its cases on /api/v1/channel/cases (the citizen view)")
 
 
 def _check_instant(name: str, value: datetime | None) -> None:

@@ -179,7 +179,8 @@ def install(app: FastAPI) -> None:
             return problem(422, "validation", "The request is not valid", "body: not readable as UTF-8 JSON", request,
                            errors=[{"field": "body", "reason": "not readable as UTF-8 JSON"}])
         slug = {401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
-                413: "content-too-large", 415: "unsupported-media-type"}.get(exc.status_code, "http-error")
+                413: "content-too-large", 415: "unsupported-media-type",
+                429: "too-many-requests"}.get(exc.status_code, "http-error")
         return problem(exc.status_code, slug, str(exc.detail) if exc.status_code != 404 else "Not found",
                        str(exc.detail), request, headers=getattr(exc, "headers", None))
 

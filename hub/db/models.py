@@ -182,6 +182,8 @@ class ApiKeyRow(Base):
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # For role channel: the intake channel (web, wechat, ...) its cases must carry (migration 0015).
+    channel: Mapped[str | None] = mapped_column(String(16))
 
 
 class CalendarOverrideRow(Base):

@@ -15,6 +15,7 @@ class Actor:
     role: Role
     unit_code: str | None = None  # for role UNIT
     divisions: tuple[str, ...] = field(default_factory=tuple)  # 6-digit codes, for role COUNTY
+    channel: str | None = None  # for role CHANNEL: the one intake channel it registers with (web, wechat, ...)
 
 
 SYSTEM_ACTOR = Actor(party="hub", role=Role.SYSTEM)
@@ -24,6 +25,10 @@ def can_see(actor: Actor, division_code: str, units: list[str], external_systems
             registrant: tuple[str, Role] | None = None) -> bool:
     if actor.role in (Role.AGENT, Role.SUPERVISOR, Role.SYSTEM):
         return True
+    if actor.role is Role.CHANNEL:
+        # A channel never reads the full case (unit staff, internal notes): its own cases
+        # only through the citizen view (channels/citizen.py), which checks the registrant.
+        return False
     if registrant is not None and registrant == (actor.party, actor.role):
         # A party always reads what it registered itself (the province's own 上报, a
         # channel's own submission), whatever else the rules below say.
@@ -73,7 +78,8 @@ def ref_namespace(actor: Actor) -> str | None:
         return "province"
     if actor.role is Role.COUNTY:
         return f"county.{actor.party}"
-    # A `channel` role (web, WeChat, app) would write in f"channel.{actor.party}" here.
+    if actor.role is Role.CHANNEL:
+        return f"channel.{actor.party}"
     return None
 
 

@@ -64,6 +64,9 @@ class Engine:
                                + ", ".join(sorted(r.value for r in REGISTER_ROLES)))
         if actor.role is Role.COUNTY and draft.place.division_code[:6] not in actor.divisions:
             raise AccessDenied(f"division {draft.place.division_code} is not in this county's divisions")
+        if actor.role is Role.CHANNEL and draft.intake.channel.value != actor.channel:
+            raise AccessDenied(f"intake.channel: this key registers '{actor.channel}' cases only, not "
+                               f"'{draft.intake.channel.value}'")
         if not refs_by_adapter:
             for i, ref in enumerate(draft.external_refs):
                 if not may_set_ref(actor, ref.system):

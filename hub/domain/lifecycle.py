@@ -71,7 +71,8 @@ class Transition:
 CENTRE = frozenset({R.AGENT, R.SUPERVISOR})
 SUPERVISION = frozenset({R.SUPERVISOR})
 HANDLERS = frozenset({R.UNIT, R.COUNTY})
-INTAKE = frozenset({R.AGENT, R.SUPERVISOR, R.PROVINCE, R.COUNTY, R.SYSTEM})
+# A channel (web, WeChat, app) registers what citizens file through it (docs/channels.md).
+INTAKE = frozenset({R.AGENT, R.SUPERVISOR, R.PROVINCE, R.COUNTY, R.SYSTEM, R.CHANNEL})
 OVERSIGHT = frozenset({R.SUPERVISOR, R.PROVINCE, R.SYSTEM})
 # A county's own centre may dispatch the cases of its divisions to its own units.
 DISPATCHERS = frozenset({R.AGENT, R.SUPERVISOR, R.COUNTY})

@@ -79,6 +79,7 @@ class Role(StrEnum):
     PROVINCE = "province"
     COUNTY = "county"
     SYSTEM = "system"  # the hub itself: scheduler, pollers, imports
+    CHANNEL = "channel"  # a citizens' door (city portal, WeChat backend, app): registers and reads its own, as citizens see them
 
 
 _PHONE = re.compile(r"^(\+?86[- ]?)?(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(-\d{1,6})?|\d{5,8})$")

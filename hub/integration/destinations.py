@@ -111,6 +111,8 @@ def subscription_warnings(settings: Settings) -> list[str]:
     for name, destination in settings.destinations.items():
         if not destination.enabled:
             continue
+        if not destination.events and name == settings.channels.sms_destination:
+            continue  # the channels feature queues the citizen's SMS itself (channels/sms.py), not by subscription
         if not destination.events:
             out.append(f"destination {name!r} subscribes to no events (no `events:`): the outbox sends it nothing. "
                        f"Add e.g. `events: [\"case.*\"]` (every case event) unless the hub only pulls from it")

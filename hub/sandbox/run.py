@@ -38,6 +38,7 @@ KEYS = {
     "gaoxin": ("gaoxin", Role.COUNTY, {"divisions": ["512071"]}, "hub_sandboxgx_" + "g" * 24),
     "linkong": ("linkong", Role.COUNTY, {"divisions": ["512072"]}, "hub_sandboxlk_" + "k" * 24),
     "health": ("ZY-WJW", Role.UNIT, {"unit_code": "ZY-WJW"}, "hub_sandboxwjw_" + "w" * 24),
+    "portal": ("city-portal", Role.CHANNEL, {"channel": "web"}, "hub_sandboxweb_" + "w" * 24),  # channels/sandbox.py
 }
 
 # Key name of each unit that has a sandbox key, by unit code.
@@ -256,6 +257,10 @@ class DemoAgent(threading.Thread):
             if r.status_code == 200:
                 plan.at, plan.since = plan.at + 1, time.monotonic()
                 log.info("demo: %s %s -> %s", number, action["action"], r.json()["state"])
+            elif r.status_code == 409 and action["action"] == "follow_up":
+                # The citizen rated the reply first, through the public route (channels/sandbox.py).
+                log.info("demo: %s followed up already (the citizen's own rating)", number)
+                del self.progress[number]
             else:
                 log.warning("demo: %s %s refused: %s", number, action["action"], r.json().get("detail"))
                 del self.progress[number]
@@ -412,6 +417,8 @@ def _banner(port: int, sandbox_peers: list[Peer], made_up: dict[str, str], kept:
         "  'county <id>: UP'      tickets a county registered itself and its sign-offs and replies, pushed or polled",
         "  'legacy <line>: OUT'   12345 cases in a 双号并行 line's domain handed over, and status changes pushed to it",
         "  'legacy <line>: IN'    cases the line took itself, pulled into the hub",
+        "  'channel web: IN'      a citizen's case filed through the city portal; 'sms: to …' what the SMS gateway got;",
+        "                         'channel web: LOOKUP' / 'RATED' the citizen looking it up and rating the reply with the code",
         "",
     ]
     print("\n".join(lines), flush=True)

@@ -20,7 +20,7 @@ from tests.support.live import LiveServer
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 # The adapters this file runs the kit for. Integrators' packages (examples/) have their own tests.
-COVERED = {"webhook", "county", "province", "legacy_bridge"}
+COVERED = {"webhook", "county", "province", "legacy_bridge", "sms"}
 OUTSIDE_THE_TREE = {"example_waterworks"}
 
 
@@ -34,6 +34,16 @@ def test_every_discovered_adapter_is_covered() -> None:
     in_tree = {name for name, cls in discover().items() if cls.__module__.startswith("adapters.")}
     missing = in_tree - COVERED
     assert not missing, f"in-tree adapters with no kit run in {__file__}: {sorted(missing)}"
+
+
+def test_sms_static_checks() -> None:
+    """The sms adapter's messages are sealed SMS that channels/sms.py queues, not case events:
+    the kit's scenarios (which send sample case events) do not apply, so only its static checks
+    run here (contract, settings, mappings). tests/e2e/test_channels_citizen.py drives it against
+    the sandbox gateway, down and up again."""
+    report = run_kit("sms", {"url": "http://127.0.0.1:9/send", "seal_key": "kit-seal-key-0123456789"}, None)
+    assert [c.name for c in report.checks if not c.ok] == [], report.render(verbose=True)
+    assert report.get("contract").ok and report.get("settings").ok
 
 
 def test_webhook() -> None:

@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.schemathesis]
 
 SCHEMA = schemathesis.openapi.from_path(REPO_ROOT / "openapi" / "openapi.json")
 OPERATIONS = sorted((op.ok().method.upper(), op.ok().path) for op in SCHEMA.get_all_operations())
-ROLES = ("agent", "supervisor", "unit", "county", "province")
+ROLES = ("agent", "supervisor", "unit", "county", "province", "channel")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "6"))
 
@@ -60,6 +60,7 @@ def live_hub(request: pytest.FixtureRequest, sqlite_template, tmp_path_factory):
         "unit": hub.keys.create("ZY-SCJGJ", Role.UNIT, now, unit_code="ZY-SCJGJ"),
         "county": hub.keys.create("yanjiang", Role.COUNTY, now, divisions=["512002"]),
         "province": hub.keys.create("province", Role.PROVINCE, now),
+        "channel": hub.keys.create("city-portal", Role.CHANNEL, now, channel="web"),
     }
     try:
         with LiveServer(create_app(hub)) as server:

@@ -39,7 +39,7 @@ from tests.e2e.test_county_push import SECRETS, ticket
 from tests.support.factories import draft
 
 # -- the parties ------------------------------------------------------------------------------
-# name -> (party, role, unit_code, divisions). A key is created for each.
+# name -> (party, role, unit_code, divisions). A key is created for each (a channel's carries "web").
 PARTIES: dict[str, tuple[str, Role, str | None, list[str] | None]] = {
     "agent": ("centre-agent", Role.AGENT, None, None),
     "supervisor": ("centre-supervisor", Role.SUPERVISOR, None, None),
@@ -48,8 +48,9 @@ PARTIES: dict[str, tuple[str, Role, str | None, list[str] | None]] = {
     "county": ("yanjiang", Role.COUNTY, None, ["512002"]),
     "other_county": ("anyue", Role.COUNTY, None, ["512021"]),
     "province": ("province", Role.PROVINCE, None, None),
-    # "channel": a web/WeChat/app channel role does not exist yet. When it does, add its party
-    # here and a `channel=` column to every row of EXPECTED (it registers and reads its own).
+    # The city portal: registers web cases and reads its own, only through the citizen view
+    # (/api/v1/channel/cases); every full-case route refuses it (docs/channels.md).
+    "channel": ("city-portal", Role.CHANNEL, None, None),
 }
 NO_KEY, BAD_KEY, REVOKED = "no_key", "bad_key", "revoked_key"
 ROLES = [*PARTIES, NO_KEY, BAD_KEY, REVOKED]
@@ -117,7 +118,7 @@ EXPECTED: dict[str, list[Probe]] = {
         Probe(row("deny"), body=draft(external_refs=[{"system": "county.anyue", "external_id": "AY-FORGED"}])),
         Probe(row("deny", province="ok"), body=draft(external_refs=[{"system": "province", "external_id": "SC-OWN"}])),
     ],
-    "GET /api/v1/cases": [Probe(EVERYONE, listing=True)],
+    "GET /api/v1/cases": [Probe(row("ok", channel="deny"), listing=True)],  # a channel lists nothing: the citizen view is per case
     "GET /api/v1/cases/{number}": _case_probes(CASE_OBJECTS),
     "GET /api/v1/cases/{number}/history": _case_probes(CASE_OBJECTS),
     "POST /api/v1/cases/{number}/actions": _case_probes({
@@ -208,7 +209,7 @@ EXPECTED: dict[str, list[Probe]] = {
     ],
     "POST /api/v1/knowledge/articles/{article_id}/review": [
         # Sending a draft back is a supervisor's step; for the others the review table refuses it.
-        Probe(row("409", supervisor="ok", co_unit="deny", county="deny", other_county="deny", province="deny"),
+        Probe(row("409", supervisor="ok", co_unit="deny", county="deny", other_county="deny", province="deny", channel="deny"),
               path={"article_id": "{art_draft}"}, body={"action": "send_back", "note": "请补充依据"}),
     ],
     "GET /api/v1/knowledge/search": [Probe(EVERYONE, query={"q": "草稿", "any_validity": "true"}),
@@ -219,13 +220,14 @@ EXPECTED: dict[str, list[Probe]] = {
     ],
     "GET /api/v1/knowledge/changes": [Probe(EVERYONE)],
     # -- supervision and assessment -------------------------------------------------------------------
-    "GET /api/v1/assessment": [Probe(row("ok", province="deny"), query={"period": "2025-09"})],
-    "GET /api/v1/assessment/export": [Probe(row("ok", province="deny"), query={"period": "2025-09"})],
+    "GET /api/v1/assessment": [Probe(row("ok", province="deny", channel="deny"), query={"period": "2025-09"})],
+    "GET /api/v1/assessment/export": [Probe(row("ok", province="deny", channel="deny"), query={"period": "2025-09"})],
     # 三率排名 shows every unit's figures: the centre and the counties (their own cases), not a unit.
-    "GET /api/v1/assessment/ranking": [Probe(row("ok", province="deny", unit="deny", co_unit="deny"), query={"period": "2025-W39"})],
-    "GET /api/v1/assessment/ranking/export": [Probe(row("ok", province="deny", unit="deny", co_unit="deny"),
+    "GET /api/v1/assessment/ranking": [Probe(row("ok", province="deny", unit="deny", co_unit="deny", channel="deny"),
+                                             query={"period": "2025-W39"})],
+    "GET /api/v1/assessment/ranking/export": [Probe(row("ok", province="deny", unit="deny", co_unit="deny", channel="deny"),
                                                     query={"period": "2025-09-01..2025-09-30"})],
-    "GET /api/v1/supervision": [Probe(row("ok", province="deny"), listing=True)],
+    "GET /api/v1/supervision": [Probe(row("ok", province="deny", channel="deny"), listing=True)],
     # -- legacy lines (the centre's operators) -----------------------------------------------------
     "GET /api/v1/legacy/candidates": [Probe(SUPERVISOR_ONLY, listing=True)],
     "POST /api/v1/legacy/candidates/{candidate_id}/confirm": [Probe(SUPERVISOR_PASSES, path={"candidate_id": "999"})],
@@ -235,6 +237,27 @@ EXPECTED: dict[str, list[Probe]] = {
     "POST /api/v1/legacy/refusals/{refusal_id}/dismiss": [Probe(SUPERVISOR_PASSES, path={"refusal_id": "999"})],
     "GET /api/v1/legacy/lines": [Probe(CENTRE_ONLY)],
     "GET /api/v1/legacy/routing": [Probe(CENTRE_ONLY, query={"category": "0101"})],
+    # -- channels: a channel key on its own cases (citizen view); citizens with the code, no key -----------
+    "POST /api/v1/channel/cases": [
+        Probe(row("deny", channel="ok"), body=draft(intake={"channel": "web", "received_at": "2025-09-26T09:58:00+08:00"})),
+        # Its own channel only: a phone case from the portal is refused.
+        Probe(row("deny"), body=draft()),
+    ],
+    "GET /api/v1/channel/cases/{number}": [
+        Probe(row("deny", channel="ok"), path={"number": "{case_web}"}),
+        Probe(row("deny"), path={"number": "{case_yj}"}),  # not its own: 404 to the channel, 403 to the rest
+    ],
+    # Rating waits for an approved reply: the portal's registered case is refused by its state (409).
+    "POST /api/v1/channel/cases/{number}/evaluation": [
+        Probe(row("deny", channel="409"), path={"number": "{case_web}"}, body={"satisfaction": "satisfied"}),
+        Probe(row("deny"), path={"number": "{case_yj}"}, body={"satisfaction": "satisfied"}),
+    ],
+    # No key: the retrieval code is the authorization. With the right code everyone reads the
+    # citizen view (a key changes nothing); rating a case with no approved reply is 409.
+    "POST /api/v1/public/cases/{number}/lookup": [Probe(public(), path={"number": "{case_web}"}, body={"code": "{code_web}"})],
+    "POST /api/v1/public/cases/{number}/evaluation": [
+        Probe({r: "409" for r in ROLES}, path={"number": "{case_web}"}, body={"code": "{code_web}", "satisfaction": "satisfied"}),
+    ],
     # -- health: for load balancers, no key -----------------------------------------------------------
     "GET /api/v1/health": [Probe(public())],
     "GET /api/v1/ready": [Probe(public())],
@@ -244,10 +267,10 @@ EXPECTED: dict[str, list[Probe]] = {
 NOT_OPERATIONS = {"GET /api/v1/openapi.json", "GET /api/v1/docs", "GET /docs/oauth2-redirect"}
 
 # Which of the fixed cases each party finds in GET /api/v1/cases (the same rule as reading one).
-LISTED = {"agent": {"case_yj", "case_conf", "case_anon", "case_yjgov", "case_ay", "case_prov"},
-          "supervisor": {"case_yj", "case_conf", "case_anon", "case_yjgov", "case_ay", "case_prov"},
+LISTED = {"agent": {"case_yj", "case_conf", "case_anon", "case_yjgov", "case_ay", "case_prov", "case_web"},
+          "supervisor": {"case_yj", "case_conf", "case_anon", "case_yjgov", "case_ay", "case_prov", "case_web"},
           "unit": {"case_yj", "case_conf", "case_anon"}, "co_unit": {"case_yj"},
-          "county": {"case_yj", "case_conf", "case_anon", "case_yjgov"}, "other_county": {"case_ay"},
+          "county": {"case_yj", "case_conf", "case_anon", "case_yjgov", "case_web"}, "other_county": {"case_ay"},
           "province": {"case_prov"}}
 
 
@@ -294,7 +317,8 @@ def world(request, sqlite_template, tmp_path_factory):
     hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL"), clock)
     keys: dict[str, str | None] = {}
     for name, (party, role, unit, divisions) in PARTIES.items():
-        keys[name] = hub.keys.create(party, role, clock.now(), unit_code=unit, divisions=divisions)
+        keys[name] = hub.keys.create(party, role, clock.now(), unit_code=unit, divisions=divisions,
+                                     channel="web" if role is Role.CHANNEL else None)
     revoked = hub.keys.create("former-agent", Role.AGENT, clock.now())
     hub.keys.revoke(revoked.split("_")[1], clock.now())
     keys[REVOKED], keys[BAD_KEY], keys[NO_KEY] = revoked, "hub_0123456789ab_" + "x" * 40, None
@@ -342,6 +366,10 @@ def _make_objects(client: TestClient, keys: dict[str, str | None], hub) -> dict[
     headers = {**as_("other_county"), "content-type": "application/json",
                **signed_headers(SECRETS["HUB_COUNTY_ANYUE_SECRET"], int(hub.clock.now().timestamp()), body)}
     objects["case_ay"] = _ok(client.post("/api/v1/counties/anyue/tickets", content=body, headers=headers), 201)["case_number"]
+
+    web = _ok(client.post("/api/v1/channel/cases", headers=as_("channel"),
+                          json=draft(intake={"channel": "web", "received_at": "2025-09-26T09:58:00+08:00"})), 201)
+    objects["case_web"], objects["code_web"] = web["case"]["number"], web["retrieval_code"]
 
     objects["art_draft"] = _ok(client.post("/api/v1/knowledge/articles", headers=as_("unit"), json={
         **NEW_ARTICLE, "title": "未发布草稿标题", "body": "草稿正文不得外传"}), 201)["id"]

@@ -51,6 +51,7 @@ ACTORS = {
     Role.PROVINCE: Actor("province", Role.PROVINCE),
     Role.COUNTY: Actor("yanjiang", Role.COUNTY, divisions=("512002",)),
     Role.SYSTEM: Actor("hub", Role.SYSTEM),
+    Role.CHANNEL: Actor("city-portal", Role.CHANNEL, channel="web"),
 }
 
 OTHER = Case.model_validate({
@@ -202,6 +203,13 @@ def test_every_state_action_role(state: CaseState, action: Action, role: Role) -
         if role is Role.COUNTY:  # a county handles as its own unit only (test_trust_rules.py)
             case.handling.lead_unit, case.handling.co_units = "YJ-GOV", ["ZY-SCJGJ"]
         related = OTHER if action is Action.MERGE else None
+        if role is Role.CHANNEL:
+            # A channel registers and reads its cases as citizens see them (channels/); it acts
+            # on none: the case is not even visible to it, before the table is asked.
+            assert not allowed
+            with pytest.raises(AccessDenied):
+                ENGINE.act(case, command, ACTORS[role], NOW, related)
+            continue
         if not allowed:
             with pytest.raises(ActionNotAllowed) as refused:
                 ENGINE.act(case, command, ACTORS[role], NOW, related)
@@ -231,7 +239,12 @@ def test_who_may_register(role: Role) -> None:
         with pytest.raises(AccessDenied):  # a role that may not register is refused 403, not 409
             ENGINE.register(CaseDraft.model_validate(draft()), "512000202509260001", actor, NOW)
         return
-    outcome = ENGINE.register(CaseDraft.model_validate(draft()), "512000202509260001", actor, NOW)
+    # A channel key registers its own channel's cases only (a phone case from the portal is refused).
+    own = {"intake": {"channel": "web", "received_at": "2025-09-26T09:58:00+08:00"}} if role is Role.CHANNEL else {}
+    if role is Role.CHANNEL:
+        with pytest.raises(AccessDenied, match="intake.channel"):
+            ENGINE.register(CaseDraft.model_validate(draft()), "512000202509260001", actor, NOW)
+    outcome = ENGINE.register(CaseDraft.model_validate(draft(**own)), "512000202509260001", actor, NOW)
     assert outcome.case.state is CaseState.REGISTERED
     assert [e.type for e in outcome.events] == ["case.registered"]
 

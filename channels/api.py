@@ -1,0 +1,133 @@
+"""The channel routes (a channel key: intake, its own cases as citizens see them, the citizen's
+rating) and the public routes (no key: lookup and rating with the retrieval code)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from hub.api.cases import DRAFT_EXAMPLES
+from hub.api.deps import HubDep, require_roles
+from hub.api.problems import documented
+from hub.domain.access import Actor
+from hub.domain.model import CaseDraft, Role, Satisfaction
+from hub.records.privacy import record_read
+
+from channels.citizen import CitizenView
+from channels.codes import Locked
+from channels.service import ChannelService, RateLimited
+
+CaseNumber = Annotated[str, Path(min_length=8, max_length=40, pattern=r"^[0-9A-Za-z-]+$")]
+ChannelKey = Annotated[Actor, Depends(require_roles(Role.CHANNEL))]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=16, pattern=r"^[0-9A-Za-z ]+$")]
+Comment = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+channel = APIRouter(prefix="/api/v1/channel/cases", tags=["channels"])
+public = APIRouter(prefix="/api/v1/public/cases", tags=["channels"])
+
+
+def _service(request: Request) -> ChannelService:
+    return request.app.state.hub.extras["channels"]
+
+
+class ChannelIntake(BaseModel):
+    case: CitizenView
+    retrieval_code: str | None = Field(description="The case's retrieval code (提取码), given once: on a replay of the "
+                                       "same Idempotency-Key it is null (the citizen also has it by SMS).")
+
+
+class Rating(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    satisfaction: Satisfaction = Field(description="满意 satisfied, 基本满意 basically_satisfied, 不满意 unsatisfied.")
+    resolved: bool | None = Field(default=None, description="Was the matter resolved? Not given: resolved unless unsatisfied.")
+    comment: Comment | None = Field(default=None, description="The citizen's words (kept as the follow-up's note).")
+
+
+class CodeOnly(BaseModel):
+    """The code travels in the body: a URL ends up in access logs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: Code
+
+
+class PublicRating(Rating):
+    code: Code
+
+
+def _limited(exc: RateLimited | Locked, request: Request) -> HTTPException:
+    if isinstance(exc, Locked):
+        seconds = exc.retry_after(request.app.state.hub.clock.now())
+        return HTTPException(429, f"too many wrong retrieval codes; try again in {seconds} s", headers={"Retry-After": str(seconds)})
+    return HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@channel.post("", status_code=201, response_model=ChannelIntake, summary="A channel registers a citizen's case (登记)",
+              operation_id="registerChannelCase",
+              responses={200: {"description": "Replay of an earlier request with the same Idempotency-Key", "model": ChannelIntake},
+                         **documented(403, 409, 429, d403="Not a channel key, or the draft's intake.channel is not the key's")})
+def register(request: Request, hub: HubDep, actor: ChannelKey,
+             draft: Annotated[CaseDraft, Body(openapi_examples={"web": DRAFT_EXAMPLES["confidential"]})],
+             idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None) -> JSONResponse:
+    try:
+        result = _service(request).register(draft, actor, idempotency_key)
+    except RateLimited as exc:
+        raise _limited(exc, request) from None
+    body = ChannelIntake(case=result.view, retrieval_code=result.code)
+    return JSONResponse(body.model_dump(mode="json"), status_code=201 if result.created else 200,
+                        headers={"Location": f"/api/v1/channel/cases/{result.view.number}"})
+
+
+@channel.get("/{number}", response_model=CitizenView, summary="A channel's own case, as the citizen sees it",
+             operation_id="getChannelCase", responses=documented(403, 404, d404="No such case among this channel's own"))
+def get_own(request: Request, hub: HubDep, actor: ChannelKey, number: CaseNumber) -> CitizenView:
+    service = _service(request)
+    case = service.own_case(number, actor)
+    # 保密: a party's read is audited even through the citizen view (the public route is the
+    # citizen reading their own case with its code, not a party's read).
+    record_read(hub.db, actor, case, "GET /api/v1/channel/cases/{number}", hub.clock.now())
+    return service.view_of(case)
+
+
+@channel.post("/{number}/evaluation", response_model=CitizenView, summary="The citizen rates the reply (评价), through the channel",
+              operation_id="rateChannelCase",
+              responses=documented(403, 404, 409, d409="Not waiting for a follow-up, or the time to rate has ended"))
+def rate_own(request: Request, actor: ChannelKey, number: CaseNumber, rating: Rating) -> CitizenView:
+    service = _service(request)
+    case = service.evaluate(service.own_case(number, actor), rating.satisfaction, rating.resolved, rating.comment, actor.party)
+    return service.view_of(case)
+
+
+@public.post("/{number}/lookup", response_model=CitizenView, summary="A citizen looks a case up with its retrieval code (查询)",
+             operation_id="getPublicCase",
+             responses=documented(404, 429, d404="No case with this number and code (the same answer for either)",
+                                  d429="Too many wrong codes for this number or from this address: see Retry-After"))
+def lookup(request: Request, number: CaseNumber, body: CodeOnly) -> CitizenView:
+    service = _service(request)
+    try:
+        case = service.check_code(number, body.code, _client(request))
+    except Locked as exc:
+        raise _limited(exc, request) from None
+    return service.view_of(case)
+
+
+@public.post("/{number}/evaluation", response_model=CitizenView, summary="A citizen rates the reply with the retrieval code (评价)",
+             operation_id="ratePublicCase",
+             responses=documented(404, 409, 429, d404="No case with this number and code (the same answer for either)",
+                                  d409="Not waiting for a follow-up, or the time to rate has ended",
+                                  d429="Too many wrong codes for this number or from this address: see Retry-After"))
+def rate_public(request: Request, number: CaseNumber, body: PublicRating) -> CitizenView:
+    service = _service(request)
+    try:
+        case = service.check_code(number, body.code, _client(request))
+    except Locked as exc:
+        raise _limited(exc, request) from None
+    return service.view_of(service.evaluate(case, body.satisfaction, body.resolved, body.comment, "public"))

@@ -1,0 +1,34 @@
+"""The channels feature's tables (migration 0015_channels): retrieval codes and lookup failures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.db.models import Base, UTCDateTime
+
+
+class RetrievalCodeRow(Base):
+    """A case's retrieval code (提取码), never in clear: HMAC-SHA256 under a key kept outside the
+    database (channels/codes.py says why a keyed hash and not argon2)."""
+
+    __tablename__ = "retrieval_codes"
+
+    case_number: Mapped[str] = mapped_column(String(40), primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LookupFailureRow(Base):
+    """Wrong codes counted per subject: a case number or a client address, each as a keyed hash
+    (so the table lists neither the numbers tried nor the addresses that tried them). A number
+    that does not exist is counted like one that does, so a lockout reveals nothing."""
+
+    __tablename__ = "lookup_failures"
+
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
