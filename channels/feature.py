@@ -26,7 +26,8 @@ class _Feature:
                       Limits(config.lookup_failures_per_case, config.lookup_failures_per_client,
                              timedelta(minutes=config.lookup_lockout_minutes)))
         templates = load_templates(hub.settings.mappings_dir)  # a bad template stops the start here
-        hub.cases.sinks.append(CodesAndSms(codes, templates, hub.settings, hub.clock))
+        writer = hub.extras["outbox"].writer  # type: ignore[attr-defined]  # the outbox feature is installed first
+        hub.cases.sinks.append(CodesAndSms(codes, templates, hub.settings, hub.clock, writer))
         hub.extras["channels"] = ChannelService(hub, codes)
         hub.routers.extend([channel, public])
 

@@ -26,9 +26,8 @@ from hub.domain.clock import Clock
 from hub.domain.access import registrant
 from hub.domain.model import Case, Role
 from hub.mappings.loader import load_yaml_model
-from hub.service import SESSION_CASES
 from hub.settings import ChannelSettings, Settings
-from outbox.store import write_message
+from outbox.store import OutboxWriter
 
 SmsEvent = Literal["registered", "reply_approved", "follow_up_invitation", "closed"]
 PLACEHOLDERS: dict[str, set[str]] = {
@@ -108,8 +107,9 @@ def mobile(phone: str | None) -> str | None:
 class CodesAndSms:
     """The sink: a code for every registered case; the SMS the settings ask for."""
 
-    def __init__(self, codes: Codes, templates: Templates, settings: Settings, clock: Clock) -> None:
+    def __init__(self, codes: Codes, templates: Templates, settings: Settings, clock: Clock, writer: OutboxWriter) -> None:
         self.codes = codes
+        self.writer = writer  # the hub's: an SMS written here rings this hub's relays after the commit
         self.templates = templates
         self.config: ChannelSettings = settings.channels
         self.clock = clock
@@ -119,16 +119,14 @@ class CodesAndSms:
         self.destination = dest if key else None
         self.seal_key = str(key) if key else ""
 
-    def __call__(self, session: Session, events: list[EventRow]) -> None:
-        cases: dict[str, Case] = session.info.get(SESSION_CASES, {})
+    def __call__(self, session: Session, changed: Case, events: list[EventRow]) -> None:
         now = self.clock.now()
         for ev in events:
             sends = self._sends(ev)
             if ev.type != "case.registered" and not sends:
                 continue
-            case = cases.get(ev.case_number)
-            if case is None or not case.history:
-                case = CaseRepository(session).get(ev.case_number)
+            same = ev.case_number == changed.number and changed.history  # the registrant is its first line
+            case = changed if same else CaseRepository(session).get(ev.case_number)
             values = {"number": case.number}
             if ev.type == "case.registered":
                 values["code"] = self.codes.issue(session, case.number, now)
@@ -146,7 +144,7 @@ class CodesAndSms:
                 if event == "follow_up_invitation":
                     values["days"] = str(self.config.evaluation_days)
                 text = self.templates.text(event, **{k: values[k] for k in PLACEHOLDERS[event]})
-                write_message(session, destination=self.destination, ordering_key=case.number, event_type=f"sms.{event}",
+                self.writer.write_message(session, destination=self.destination, ordering_key=case.number, event_type=f"sms.{event}",
                               event={"template": event, "sealed": seal(self.seal_key, to, text)}, case=None,
                               case_number=case.number, idempotency_key=f"{self.destination}:{ev.id}:{event}", now=now)
 

@@ -25,7 +25,7 @@ PUBLIC = {
     "decide_extension": None, "report_progress": None, "reply": None, "follow_up": "已回访", "redo": "重新办理",
     "close": "已办结", "archive": None, "merge": "已与同一诉求的工单合并办理", "supervise": None, "chase": None,
     "warn": None, "mark_overdue": None, "correct": None, "clear_supervision": None, "request_unreasonable": None,
-    "decide_unreasonable": None,
+    "decide_unreasonable": None, "appeal_assessment": None, "decide_appeal": None,  # 考核申诉: between unit and centre
 }
 
 
