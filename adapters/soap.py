@@ -2,7 +2,7 @@
 timeouts, envelope logging with personal data masked, and the sorting of what can go
 wrong in a SOAP call into the contract's TransientError / PermanentError.
 
-Used by adapters/province/soap_client.py and adapters/legacy_hotlines/soap_wire.py; each
+Used by adapters/province/wire_soap.py and adapters/legacy_hotlines/soap_wire.py; each
 keeps only what its WSDL makes its own (operations, element names, fault codes).
 """
 
