@@ -66,7 +66,7 @@ class ProvinceAdapter(Adapter[ProvinceSettings]):
     @classmethod
     def mapping_tables(cls, settings: ProvinceSettings, mappings_dir: Path) -> list[MappingTable]:
         """For the kit: what mappings/<settings.mappings>/ must cover. The adapter loads the same
-        files with its own stricter loader (codes.load_province_codes: one-to-one, defaults)."""
+        files with its own stricter loader (config.load_province_codes: one-to-one, defaults)."""
         folder = mappings_dir / settings.mappings
         codes, statuses = folder / "codes.yaml", folder / "statuses.yaml"
         try:
