@@ -2,7 +2,7 @@
 timeouts, envelope logging with personal data masked, and the sorting of what can go
 wrong in a SOAP call into the contract's TransientError / PermanentError.
 
-Used by adapters/province/soap_client.py and adapters/legacy_hotlines/soap_wire.py; each
+Used by adapters/province/wire_soap.py and adapters/legacy_hotlines/bridge/wire_soap.py; each
 keeps only what its WSDL makes its own (operations, element names, fault codes).
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 from lxml import etree
-from zeep import Plugin, Settings
+from zeep import Client, Plugin, Settings
 from zeep import exceptions as zx
 from zeep.transports import Transport
 
@@ -101,6 +101,20 @@ class HardenedTransport(Transport):
             # A gateway's error page, not the peer's SOAP fault.
             raise NotSoap(response.status_code, response.headers.get("Retry-After"))
         return response
+
+
+def load_service(wsdl: str, endpoint: str, binding: str, *, transport: Transport, plugins: list[Plugin],
+                 transient: Callable[..., AdapterError], permanent: Callable[..., AdapterError], wsse: Any = None) -> Any:
+    """The zeep service of `binding` at `endpoint`, from the WSDL (a file or a URL), hardened.
+    A WSDL that cannot be fetched is `transient` (the peer may be down); one that is not a
+    usable WSDL is `permanent` (fetching it again gives the same)."""
+    try:
+        client = Client(wsdl, transport=transport, settings=hardened_settings(), wsse=wsse, plugins=plugins)
+    except (requests.RequestException, zx.TransportError) as exc:
+        raise transient(f"could not load the WSDL {wsdl}: {exc}") from exc
+    except (zx.Error, OSError, etree.XMLSyntaxError) as exc:
+        raise permanent(f"the WSDL {wsdl} is unusable: {exc}") from exc
+    return client.create_service(binding, endpoint)
 
 
 def _retry_after(value: str | None) -> float | None:

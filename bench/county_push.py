@@ -37,7 +37,7 @@ SECRET = "bench-county-secret"
 
 def _tickets(county: str, start: int, n: int) -> list[dict]:
     from adapters.county.config import load_counties
-    from adapters.county.mapper import format_date, set_path
+    from adapters.county.mapping import format_date, set_path
     from hub.settings import REPO_ROOT
 
     cfg = load_counties(REPO_ROOT / "mappings")[county]

@@ -85,7 +85,7 @@ def migrate(path: Path) -> None:
 def run_hub(db: Path, csv_path: Path, batch: int, dedupe: bool = False) -> dict:
     from hub.runtime import build_hub
     from hub.settings import Settings
-    from adapters.legacy_hotlines.importer import LegacyImporter
+    from adapters.legacy_hotlines.importing.importer import LegacyImporter
 
     hub = build_hub(Settings(database_url=f"sqlite:///{db}", sqlite_synchronous="FULL"))
     try:

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 from pydantic import AnyHttpUrl, Field, SecretStr
 
 from adapters.county.config import CountyConfig, county_files
-from adapters.county.mapper import external_ref, get_path, message_to_payload
+from adapters.county.mapping import external_ref, get_path, message_to_payload
 from adapters.county.wire import CountyWire
 from hub.integration.contract import (
     Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, OutboundMessage,

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from adapters.county.config import CountyConfig
-from adapters.county.mapper import hub_field_names, ticket_to_draft, update_to_command
+from adapters.county.mapping import hub_field_names, ticket_to_draft, update_to_command
 from adapters.county.refusals import TicketRefused, forbidden, translate
 from adapters.county.signing import verify
 from adapters.county.store import CountyStore, StaleUpdate, UpdateMark, applying, is_stale

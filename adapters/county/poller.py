@@ -15,7 +15,7 @@ from typing import Any
 
 from adapters.county.config import CountyConfig
 from adapters.county.intake import CountyIntake
-from adapters.county.mapper import get_path
+from adapters.county.mapping import get_path
 from adapters.county.refusals import TicketRefused
 from adapters.county.store import CountyStore
 from adapters.county.wire import CountyWire

@@ -30,7 +30,7 @@ from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from adapters.county.config import CountyConfig
-from adapters.county.mapper import format_date, get_path, set_path
+from adapters.county.mapping import format_date, get_path, set_path
 from adapters.county.signing import signed_headers
 
 log = logging.getLogger("hub.sandbox.county")

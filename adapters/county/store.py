@@ -1,5 +1,7 @@
-"""What the county adapter keeps beside the cases: the last update applied per ticket (so
-an older one is ignored), signatures seen inside the replay window, and poll cursors."""
+"""The county adapter's repository over its tables (tables.py): the last update applied per
+ticket (so an older one is ignored), signatures seen inside the replay window, and poll
+cursors. A repository rather than tables, so it keeps its own name: the rows live in
+tables.py like every adapter's, and this is what reads and writes them."""
 
 from __future__ import annotations
 
@@ -9,46 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterator
 
-from sqlalchemy import Index, String, Text, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
+from adapters.county.tables import CountyPollCursorRow, CountySignatureRow, CountyTicketRow
 from hub.db.database import Database
-from hub.db.models import Base, EventRow, UTCDateTime
+from hub.db.models import EventRow
 from hub.domain.model import Case
-
-
-class CountyTicketRow(Base):
-    """Per county ticket: the hub case and the newest county update applied to it."""
-
-    __tablename__ = "county_tickets"
-
-    county: Mapped[str] = mapped_column(String(32), primary_key=True)
-    ticket_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    case_number: Mapped[str] = mapped_column(String(40), index=True)
-    last_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_update_id: Mapped[str | None] = mapped_column(String(128))
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class CountySignatureRow(Base):
-    """Signatures already accepted: the same signed request twice is a replay."""
-
-    __tablename__ = "county_signatures"
-
-    county: Mapped[str] = mapped_column(String(32), primary_key=True)
-    signature: Mapped[str] = mapped_column(String(64), primary_key=True)
-    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-    __table_args__ = (Index("ix_county_signatures_seen_at", "seen_at"),)
-
-
-class CountyPollCursorRow(Base):
-    __tablename__ = "county_poll_cursors"
-
-    county: Mapped[str] = mapped_column(String(32), primary_key=True)
-    cursor: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class StaleUpdate(Exception):

@@ -1,4 +1,5 @@
-"""The wire to a county's REST API: httpx and HTTP status classification, nothing else.
+"""The wire to a county's REST API: httpx and HTTP status classification (adapters/http.py),
+nothing else.
 
 5xx, 408, 425, 429, timeouts and transport failures are TransientError (with Retry-After
 when the county sends one); any other non-2xx is PermanentError.
@@ -11,8 +12,7 @@ from typing import Any
 
 import httpx
 
-from adapters.webhook.adapter import classify_response
-from hub.integration.contract import TransientError
+from adapters.http import json_answer, send
 from hub.integration.http import http_client
 
 
@@ -24,19 +24,7 @@ class CountyWire:
         self._client = http_client(headers=headers, timeout=httpx.Timeout(timeout, connect=connect_timeout))
 
     def _send(self, method: str, url: str, now: datetime, **kwargs: Any) -> Any:
-        try:
-            response = self._client.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"county timed out: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"county unreachable: {type(exc).__name__}: {exc}") from exc
-        classify_response(response, now)
-        if not response.content:
-            return {}
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise TransientError("county answered 2xx with a body that is not JSON", detail=response.text[:200]) from exc
+        return json_answer(send(self._client, method, url, label="county ", **kwargs), now, who="county")
 
     def post_json(self, url: str, payload: dict[str, Any], idempotency_key: str, now: datetime) -> Any:
         return self._send("POST", url, now, json=payload, headers={"Idempotency-Key": idempotency_key})

@@ -11,9 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.legacy_hotlines.candidates import CandidateNotFound, Candidates
+from adapters.legacy_hotlines.importing.candidates import CandidateNotFound, Candidates
 from adapters.legacy_hotlines.config import bridge_destination
-from adapters.legacy_hotlines.refusals import Refusal, RefusalNotFound, Refusals
+from adapters.legacy_hotlines.bridge.refusals import Refusal, RefusalNotFound, Refusals
 from hub.api.deps import HubDep, require_roles
 from hub.api.limits import AfterId, RowId
 from hub.api.problems import documented

@@ -228,7 +228,7 @@ class LegacyConfig:
         return None
 
 
-BRIDGE_ADAPTER = "legacy_bridge"  # LegacyBridgeAdapter.name (bridge.py imports this module, not the other way)
+BRIDGE_ADAPTER = "legacy_bridge"  # LegacyBridgeAdapter.name (bridge/adapter.py imports this module, not the other way)
 
 
 def bridge_gaps(config: LegacyConfig, destinations: dict[str, Any]) -> dict[str, str]:

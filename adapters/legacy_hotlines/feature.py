@@ -21,14 +21,14 @@ class _Feature:
     def install(self, hub: "Hub") -> None:
         from adapters.legacy_hotlines import tables  # noqa: F401  (registers the tables)
         from adapters.legacy_hotlines.api import router
-        from adapters.legacy_hotlines.candidates import Candidates
+        from adapters.legacy_hotlines.importing.candidates import Candidates
         from adapters.legacy_hotlines.config import load_legacy
 
         config = load_legacy(hub.settings.mappings_dir, hub.catalogue)  # a bad file stops the start here
         hub.routers.append(router)
         hub.extras["legacy"] = {"config": config, "candidates": Candidates(hub)}
         _warn_unbridged(hub, config)
-        from adapters.legacy_hotlines.refusals import Refusals
+        from adapters.legacy_hotlines.bridge.refusals import Refusals
 
         hub.extras["legacy"]["refusals"] = Refusals(hub)
         hub.extras["legacy"]["pullers"] = {}
@@ -77,7 +77,7 @@ class _Feature:
                                "leads the pulling)")
         pull.add_argument("--line", required=True)
         pull.set_defaults(func=_cmd_pull)
-        from adapters.legacy_hotlines.refusals_cli import add_refusals_cli
+        from adapters.legacy_hotlines.bridge.refusals_cli import add_refusals_cli
 
         add_refusals_cli(lsub)  # legacy refusals list|retry|dismiss
         route = lsub.add_parser("route", help="设分中心: dispatch accepted cases of sub-centre lines to their units")
@@ -113,8 +113,8 @@ def _warn_unbridged(hub: "Hub", config) -> None:  # noqa: ANN001
 
 def _pullers(hub: "Hub", config) -> list:  # noqa: ANN001
     """A puller for each enabled destination using the legacy_bridge adapter."""
-    from adapters.legacy_hotlines.bridge import LegacyBridgeAdapter
-    from adapters.legacy_hotlines.puller import LegacyPuller
+    from adapters.legacy_hotlines.bridge.adapter import LegacyBridgeAdapter
+    from adapters.legacy_hotlines.bridge.poller import LegacyPuller
     from hub.integration.contract import AdapterContext
     from hub.integration.registry import build_adapter
 
@@ -139,8 +139,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from adapters.legacy_hotlines.importer import LegacyImporter
-    from adapters.legacy_hotlines.readers import UnreadableFile
+    from adapters.legacy_hotlines.importing.importer import LegacyImporter
+    from adapters.legacy_hotlines.importing.readers import UnreadableFile
 
     hub = _hub()
     try:
@@ -151,7 +151,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         if not args.file.is_file():
             print(f"{args.file}: no such file", file=sys.stderr)
             return 2
-        from adapters.legacy_hotlines.importer import HOLD_TARGET_SECONDS
+        from adapters.legacy_hotlines.importing.importer import HOLD_TARGET_SECONDS
 
         sizing = {"batch_size": max(1, args.batch_size)} if args.batch_size else {"hold_target": HOLD_TARGET_SECONDS}
         importer = LegacyImporter(hub, config, progress=None if args.quiet else sys.stderr, **sizing)
@@ -208,7 +208,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_dedupe(args: argparse.Namespace) -> int:
-    from adapters.legacy_hotlines.dedupe import find_candidates
+    from adapters.legacy_hotlines.importing.dedupe import find_candidates
 
     hub = _hub()
     try:
@@ -238,7 +238,7 @@ def _cmd_candidates(args: argparse.Namespace) -> int:
 
 
 def _cmd_decide(args: argparse.Namespace) -> int:
-    from adapters.legacy_hotlines.candidates import CandidateNotFound
+    from adapters.legacy_hotlines.importing.candidates import CandidateNotFound
     from hub.domain.access import Actor
     from hub.domain.errors import RuleViolation
     from hub.domain.model import Role

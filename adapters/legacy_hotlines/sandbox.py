@@ -14,7 +14,7 @@
 "429" (transient), "400" (refused), "garbage" (200 with a body that is not JSON).
 
 `sandbox_peers(first_port)` is what `hotline-hub sandbox` starts: one sandbox line per
-双号并行 line in mappings/legacy/lines.yaml (REST here, SOAP in soap_sandbox.py), a
+双号并行 line in mappings/legacy/lines.yaml (REST here, SOAP in sandbox_soap.py), a
 legacy_bridge destination for each, and a LineDesk that makes the line take a call now and
 then and logs what crosses.
 """
@@ -243,9 +243,9 @@ def sandbox_peers(first_port: int, poll_interval: float = 5.0) -> list[Any]:
     from zoneinfo import ZoneInfo
 
     from adapters.legacy_hotlines.config import MergeMode, load_legacy
-    from adapters.legacy_hotlines.soap_sandbox import SoapLineState
-    from adapters.legacy_hotlines.soap_sandbox import create_app as create_soap_app
-    from adapters.legacy_hotlines.soap_wire import ELEMENTS
+    from adapters.legacy_hotlines.sandbox_soap import SoapLineState
+    from adapters.legacy_hotlines.sandbox_soap import create_app as create_soap_app
+    from adapters.legacy_hotlines.bridge.wire_soap import ELEMENTS
     from hub.sandbox.run import Peer, run_stamp
     from hub.settings import Settings
 

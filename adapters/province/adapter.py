@@ -13,11 +13,11 @@ from typing import Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 
 from adapters.province import mapping
-from adapters.province.codes import (
+from adapters.province.config import (
     CategoriesFile, CodesFile, DivisionsFile, ProvinceCodes, StatusesFile, UnitsFile, load_province_codes,
 )
-from adapters.province.rest_client import ProvinceRestClient
-from adapters.province.soap_client import ProvinceSoapClient
+from adapters.province.wire_rest import ProvinceRestClient
+from adapters.province.wire_soap import ProvinceSoapClient
 from adapters.province.wire import FaultPolicy, ProvinceWire
 from hub.domain.events import EVENT_TYPES
 from hub.domain.model import ExternalRef
@@ -66,7 +66,7 @@ class ProvinceAdapter(Adapter[ProvinceSettings]):
     @classmethod
     def mapping_tables(cls, settings: ProvinceSettings, mappings_dir: Path) -> list[MappingTable]:
         """For the kit: what mappings/<settings.mappings>/ must cover. The adapter loads the same
-        files with its own stricter loader (codes.load_province_codes: one-to-one, defaults)."""
+        files with its own stricter loader (config.load_province_codes: one-to-one, defaults)."""
         folder = mappings_dir / settings.mappings
         codes, statuses = folder / "codes.yaml", folder / "statuses.yaml"
         try:

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-import adapters.province.models  # noqa: F401  (registers the tables with Base.metadata)
+import adapters.province.tables  # noqa: F401  (registers the tables with Base.metadata)
 
 if TYPE_CHECKING:
     from hub.container import Hub

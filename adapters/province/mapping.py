@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adapters.province.codes import ProvinceCodes
+from adapters.province.config import ProvinceCodes
 from adapters.province.wire import Wire
 from hub.domain.model import CaseDraft, Channel, ExternalRef
 from hub.integration.contract import MappingFailure, OutboundMessage, PulledCase

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from adapters.province.adapter import ProvinceAdapter
-from adapters.province.models import ProvinceCursorRow, ProvincePullFailureRow
+from adapters.province.tables import ProvinceCursorRow, ProvincePullFailureRow
 from hub.domain.access import Actor, registered_by_other_peer
 from hub.domain.errors import DomainError, RuleViolation
 from hub.domain.model import Role

@@ -39,7 +39,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from lxml import etree
 
-from adapters.province.soap_client import SHIPPED_WSDL
+from adapters.province.wire_soap import SHIPPED_WSDL
 from adapters.soap_peer import SOAP_ENV, EnvelopeWriter, NotAnEnvelope, read_call, wsdl_response, xml_response
 
 TNS = "urn:sc12345:exchange:v1"

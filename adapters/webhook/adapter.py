@@ -6,12 +6,10 @@ adapter is also the template for REST peers that accept our model as it is.
 
 from __future__ import annotations
 
-from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
-
 import httpx
 from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 
+from adapters.http import classify_response, json_answer, send
 from hub.integration.contract import (
     Adapter, AdapterContext, AdapterError, AdapterSettings, Delivery, HealthReport, OutboundMessage, PermanentError,
     TransientError,
@@ -39,33 +37,6 @@ class WebhookSettings(AdapterSettings):
         return self
 
 
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """Retry-After is either seconds or an HTTP date (RFC 9110 10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - now).total_seconds())
-
-
-def classify_response(response: httpx.Response, now: datetime) -> None:
-    """Raise the contract's error for a non-2xx answer; return quietly for 2xx."""
-    status = response.status_code
-    if 200 <= status < 300:
-        return
-    body = response.text[:300]
-    if status in (408, 425, 429) or status >= 500:
-        raise TransientError(f"peer answered {status}", retry_after=retry_after_seconds(response.headers.get("Retry-After"), now), detail=body)
-    raise PermanentError(f"peer refused with {status}", detail=body)
-
-
 # How the peer says how each message of a batch went.
 _BATCH_OK = {"accepted", "duplicate"}
 _BATCH_RETRY = {"retry", "busy"}
@@ -85,18 +56,9 @@ class WebhookAdapter(Adapter[WebhookSettings]):
                                     timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout))
 
     def deliver(self, message: OutboundMessage) -> Delivery:
-        try:
-            response = self._client.post(str(self.settings.url), json=message.model_dump(mode="json"),
-                                         headers={"Idempotency-Key": message.idempotency_key})
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"timed out: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"transport failed: {type(exc).__name__}: {exc}") from exc
-        classify_response(response, self.context.clock.now())
-        try:
-            answer = response.json() if response.content else {}
-        except ValueError as exc:
-            raise TransientError("peer answered 2xx with a body that is not JSON", detail=response.text[:200]) from exc
+        response = send(self._client, "POST", str(self.settings.url), json=message.model_dump(mode="json"),
+                           headers={"Idempotency-Key": message.idempotency_key})
+        answer = json_answer(response, self.context.clock.now())
         ref = None
         if self.settings.system and isinstance(answer, dict) and isinstance(answer.get("id"), str) and answer["id"]:
             ref = ExternalRef(system=self.settings.system, external_id=answer["id"])
@@ -114,12 +76,10 @@ class WebhookAdapter(Adapter[WebhookSettings]):
         if self.settings.batch_url is None or len(messages) == 1:
             return super().deliver_batch(messages)
         try:
-            response = self._client.post(str(self.settings.batch_url),
-                                         json={"messages": [m.model_dump(mode="json") for m in messages]})
-        except httpx.TimeoutException as exc:
-            return [TransientError(f"timed out: {type(exc).__name__}")] * len(messages)
-        except httpx.TransportError as exc:
-            return [TransientError(f"transport failed: {type(exc).__name__}: {exc}")] * len(messages)
+            response = send(self._client, "POST", str(self.settings.batch_url),
+                               json={"messages": [m.model_dump(mode="json") for m in messages]})
+        except TransientError as exc:
+            return [exc] * len(messages)
         try:
             classify_response(response, self.context.clock.now())
         except PermanentError:
@@ -132,12 +92,9 @@ class WebhookAdapter(Adapter[WebhookSettings]):
 
     def _deliver_alone(self, message: OutboundMessage) -> list[Delivery | AdapterError]:
         try:
-            response = self._client.post(str(self.settings.batch_url), json={"messages": [message.model_dump(mode="json")]})
+            response = send(self._client, "POST", str(self.settings.batch_url),
+                               json={"messages": [message.model_dump(mode="json")]})
             classify_response(response, self.context.clock.now())
-        except httpx.TimeoutException as exc:
-            return [TransientError(f"timed out: {type(exc).__name__}")]
-        except httpx.TransportError as exc:
-            return [TransientError(f"transport failed: {type(exc).__name__}: {exc}")]
         except AdapterError as exc:
             return [exc]
         return self._batch_results(response, [message])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,6 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from hub.db.bulk import HistoricalCase, add_historical
 from hub.db.phone_index import key_from_file, phone_hash
 from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow, RepeatCallRow
 from hub.domain.access import Actor, sees_confidential_person
@@ -60,6 +62,14 @@ def decode_cursor(cursor: str) -> int:
     return row_id
 
 
+# The cases table's columns a write sets, in this order: `_columns` (one case, keyed by name)
+# and `add_historical` (many, as tuples; hub/db/bulk.py) both follow it, and a unit test holds
+# `_columns` to it, so a new column is added here once.
+CASE_COLUMNS = ("number", "version", "state", "request_type", "category_code", "division_code", "county_code", "urgency",
+                "channel", "lead_unit", "sign_off_due", "due_at", "overdue", "created_at", "updated_at", "search_text",
+                "doc", "phone_hash", "received_at")
+
+
 class CaseRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -75,6 +85,21 @@ class CaseRepository:
         dialect = self.session.get_bind().dialect.name
         last = self.session.execute(_next_number_stmt(dialect), {"day": day}).scalar_one()
         return f"{region_code}{day}{last:06d}"
+
+    def reserve_numbers(self, region_code: str, received: list[datetime]) -> list[str]:
+        """Numbers for many cases at once (the batch variant of next_number): region + the day
+        each case was received + sequence; one upsert per distinct day reserves a block."""
+        days = [r.astimezone(LOCAL_TZ).strftime("%Y%m%d") for r in received]
+        dialect = self.session.get_bind().dialect.name
+        next_free: dict[str, int] = {}
+        for day, k in Counter(days).items():
+            last = self.session.execute(_reserve_stmt(dialect), {"day": day, "k": k}).scalar_one()
+            next_free[day] = last - k + 1
+        out = []
+        for day in days:
+            out.append(f"{region_code}{day}{next_free[day]:06d}")
+            next_free[day] += 1
+        return out
 
     # -- reads ---------------------------------------------------------------------------
     def _row(self, number: str) -> CaseRow:
@@ -134,6 +159,13 @@ class CaseRepository:
 
     def history(self, number: str) -> list[HistoryEntry]:
         return self._history(self._row(number).id)
+
+    def held_refs(self, system: str, external_ids: list[str]) -> list[str]:
+        """Which of these ids of `system` a case already holds."""
+        if not external_ids:
+            return []
+        return list(self.session.execute(select(ExternalRefRow.external_id).where(
+            ExternalRefRow.system == system, ExternalRefRow.external_id.in_(external_ids))).scalars())
 
     def find_by_ref(self, system: str, external_id: str) -> Case | None:
         number = self.session.execute(
@@ -258,6 +290,11 @@ class CaseRepository:
         self._write_history(case_id, case.history, start=0)
         return case_id
 
+    def add_historical(self, cases: list[HistoricalCase], now: datetime) -> list[int]:
+        """Many cases that arrive whole with one history line each (an import of another
+        line's records), in a few multi-row statements: the rows `add` would write, no events."""
+        return add_historical(self.session, CASE_COLUMNS, self.phone_key, cases, now)
+
     def save(self, case: Case, expected_version: int) -> int:
         row_id = self.session.execute(select(CaseRow.id).where(CaseRow.number == case.number)).scalar_one_or_none()
         if row_id is None:
@@ -348,6 +385,21 @@ def _next_number_stmt(dialect: str):
 
 
 _NEXT_NUMBER: dict[str, object] = {}
+
+
+def _reserve_stmt(dialect: str):
+    stmt = _RESERVE.get(dialect)
+    if stmt is None:
+        table = CaseNumberSeqRow.__table__
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = (insert(table).values(day=bindparam("day"), last=bindparam("k"))
+                .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + bindparam("k")})
+                .returning(table.c.last))
+        _RESERVE[dialect] = stmt
+    return stmt
+
+
+_RESERVE: dict[str, object] = {}
 
 # Plain Core statements on the tables, parameters bound at execution: compiled once and
 # cached, they skip the ORM's per-row bookkeeping on the intake path.

@@ -72,7 +72,7 @@ def test_dispatch_reaches_the_county_in_its_shape_once_per_key(county) -> None:
     sent = state.received["msg-1"]
     fields = cfg.outbound.fields
     by_source = {spec.source: target for target, spec in fields.items()}
-    from adapters.county.mapper import get_path
+    from adapters.county.mapping import get_path
 
     assert get_path(sent, by_source["op"]) == cfg.outbound.events["case.dispatched"]
     assert get_path(sent, by_source["case.number"]) == "51200020250926000042"
@@ -84,7 +84,7 @@ def test_dispatch_reaches_the_county_in_its_shape_once_per_key(county) -> None:
 
 def test_yanjiang_payload_literally() -> None:
     cfg = COUNTIES["yanjiang"]
-    from adapters.county.mapper import message_to_payload
+    from adapters.county.mapping import message_to_payload
 
     payload = message_to_payload(cfg, _message(_case("512002", "YJ-GOV", co=["YJ-SCJG", "ZY-SCJGJ"])), "YJ-77")
     assert payload["opType"] == "PF" and payload["ticketNo"] == "YJ-77" and payload["status"] == "10"

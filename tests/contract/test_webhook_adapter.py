@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.webhook.adapter import WebhookAdapter, retry_after_seconds
+from adapters.http import retry_after_seconds
+from adapters.webhook.adapter import WebhookAdapter
 from hub.domain.clock import ManualClock
 from hub.integration.contract import AdapterContext, OutboundMessage, PermanentError, TransientError
 from hub.integration.registry import build_adapter, contract_problems, discover

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from adapters.county.mapper import format_date, set_path
+from adapters.county.mapping import format_date, set_path
 from adapters.county.sandbox import CountySandboxState
 from adapters.county.signing import signed_headers
 from hub.domain.model import Role

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from adapters.county.config import CountyConfig, load_counties
-from adapters.county.mapper import format_date, get_path, set_path
+from adapters.county.mapping import format_date, get_path, set_path
 from adapters.county.sandbox import CountySandboxState, create_app
 from hub.domain.model import Role
 from hub.settings import REPO_ROOT, OutboxSettings, Settings

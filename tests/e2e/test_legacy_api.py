@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from adapters.legacy_hotlines.importer import LegacyImporter
+from adapters.legacy_hotlines.importing.importer import LegacyImporter
 from tests.fixtures.legacy.samples import CSV_12315, JSONL_12369
 
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from adapters.province.models import ProvinceCursorRow
+from adapters.province.tables import ProvinceCursorRow
 from adapters.province.sandbox import ProvinceState, create_app
 from hub.settings import OutboxSettings, Settings
 from outbox.tables import DEAD, DELIVERED, PENDING, OutboxMessageRow

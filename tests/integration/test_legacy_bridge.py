@@ -8,9 +8,9 @@ import logging
 import pytest
 from sqlalchemy import delete, select
 
-from adapters.legacy_hotlines.bridge import LegacyBridgeAdapter
+from adapters.legacy_hotlines.bridge.adapter import LegacyBridgeAdapter
 from adapters.legacy_hotlines.mapping import RowMapper
-from adapters.legacy_hotlines.refusals import RefusalSettled
+from adapters.legacy_hotlines.bridge.refusals import RefusalSettled
 from adapters.legacy_hotlines.sandbox import SandboxLine, create_app, offer
 from adapters.legacy_hotlines.tables import LegacyCursorRow
 from hub.domain.access import Actor
@@ -208,7 +208,7 @@ def test_a_parallel_line_without_a_bridge_is_warned_at_start(db_url, clock, line
 
 
 def test_cases_the_line_takes_take_part_in_the_duplicate_search(bridged_hub, line, tmp_path):
-    from adapters.legacy_hotlines.importer import LegacyImporter
+    from adapters.legacy_hotlines.importing.importer import LegacyImporter
     from adapters.legacy_hotlines.tables import LegacyCandidateRow, LegacyRecordRow
     from tests.fixtures.legacy.samples import CSV_12315
 

@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import delete, select
 
-from adapters.legacy_hotlines.bridge import LegacyBridgeAdapter
-from adapters.legacy_hotlines.soap_sandbox import SoapLineState, create_app
-from adapters.legacy_hotlines.soap_wire import SoapLine
+from adapters.legacy_hotlines.bridge.adapter import LegacyBridgeAdapter
+from adapters.legacy_hotlines.sandbox_soap import SoapLineState, create_app
+from adapters.legacy_hotlines.bridge.wire_soap import SoapLine
 from adapters.legacy_hotlines.tables import LegacyCursorRow
 from hub.domain.access import Actor
 from hub.domain.commands import Accept, Dispatch

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from adapters.legacy_hotlines.importer import LegacyImporter, RejectFile
+from adapters.legacy_hotlines.importing.importer import LegacyImporter, RejectFile
 from adapters.legacy_hotlines.tables import LegacyCandidateRow, LegacyImportRunRow, LegacyRecordRow
 from hub.db.models import CaseRow, EventRow, ExternalRefRow
 from hub.domain.access import Actor
@@ -239,7 +239,7 @@ def test_the_duplicate_search_goes_batch_by_batch_and_resumes_with_the_same_pair
     """Each batch is its own transaction (a long search must not hold the writer): in
     batches of two, stopped after the first, then resumed, it stores exactly the pairs of
     one whole search, each once, and leaves every record compared."""
-    from adapters.legacy_hotlines import dedupe
+    from adapters.legacy_hotlines.importing import dedupe
 
     imp = importer(hub)
     for line, path in (("12315", CSV_12315), ("12333", xlsx_12333(tmp_path)), ("12369", JSONL_12369)):
@@ -331,7 +331,7 @@ def test_the_phone_index_left_out_during_a_load_is_back_after_it_and_duplicates_
     small = tmp_path / "12315_one.csv"
     lines = CSV_12315.read_bytes().splitlines(keepends=True)
     small.write_bytes(lines[0] + "SC2018120099,2019年03月01日 09:00,新某,13100001111,投诉,01,新问题,新的投诉内容,,雁江区,已办结,市局,,\r\n".encode("gbk"))
-    monkeypatch.setattr("adapters.legacy_hotlines.importer._MAX_BYTES_PER_ROW", small.stat().st_size)  # "1 row" vs 5 held
+    monkeypatch.setattr("adapters.legacy_hotlines.importing.importer._MAX_BYTES_PER_ROW", small.stat().st_size)  # "1 row" vs 5 held
     assert imp.run("12315", small).accepted == 1
     assert seen == [True]
 
@@ -340,7 +340,7 @@ def test_imported_rows_read_back_as_the_model_would_have_stored_them(hub, tmp_pa
     """The import writes the batch with values rendered for the database; whatever it wrote
     must read back, through the repository and the ORM's types, as build_case's case."""
     from adapters.legacy_hotlines.mapping import RowMapper, RowRefused, build_case
-    from adapters.legacy_hotlines.readers import RowSource, file_kind, inspect_file
+    from adapters.legacy_hotlines.importing.readers import RowSource, file_kind, inspect_file
     from adapters.legacy_hotlines.tables import LegacyRecordRow
     from hub.db.models import CaseUnitRow, HistoryRow
     from hub.db.repository import CaseRepository
@@ -406,7 +406,7 @@ def _run(hub) -> tuple[str, str | None]:
 
 @pytest.mark.parametrize("kind", ["empty CSV", "truncated XLSX"])
 def test_an_import_that_fails_before_its_first_row_is_marked_failed_with_the_reason(hub, tmp_path, kind):
-    from adapters.legacy_hotlines.readers import UnreadableFile
+    from adapters.legacy_hotlines.importing.readers import UnreadableFile
 
     if kind == "empty CSV":
         line, path, reason = "12315", tmp_path / "empty.csv", "empty.csv: empty file, no header row"

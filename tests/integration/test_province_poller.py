@@ -54,7 +54,7 @@ def test_assigned_case_is_pulled_once_acknowledged_and_dispatched(hub, province,
 
     # Pulled again (the province re-offers it, or our cursor was lost): still one case.
     with hub.db.write() as s:
-        from adapters.province.models import ProvinceCursorRow
+        from adapters.province.tables import ProvinceCursorRow
         s.get(ProvinceCursorRow, "province").cursor = None
     again = poller.run_once()
     assert again.created == [] and again.existing == [number]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapters.county.config import load_counties
-from adapters.county.mapper import parse_date, ticket_to_draft, update_to_command
+from adapters.county.mapping import parse_date, ticket_to_draft, update_to_command
 from adapters.county.refusals import TicketRefused
 from hub.mappings import MappingError, load_catalogue
 from hub.settings import REPO_ROOT

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from adapters.legacy_hotlines.config import Dedupe, MergeMode, load_legacy
-from adapters.legacy_hotlines.dedupe import jaccard, phone_key, score
+from adapters.legacy_hotlines.importing.dedupe import jaccard, phone_key, score
 from adapters.legacy_hotlines.mapping import RowMapper, RowRefused
-from adapters.legacy_hotlines.readers import RowSource, UnreadableFile, inspect_file
+from adapters.legacy_hotlines.importing.readers import RowSource, UnreadableFile, inspect_file
 from hub.domain.model import CaseState
 from hub.mappings import MappingError, load_catalogue
 from hub.settings import REPO_ROOT
@@ -171,12 +171,23 @@ def test_the_stored_document_is_the_model_dump_of_the_case(config, catalogue):
                 case.model_dump(mode="json", exclude={"history"})), (line, i)
 
 
+def test_the_bulk_write_sets_the_columns_a_single_write_sets(config, catalogue):
+    """The repository owns the cases table's column list: CaseRepository.add and the bulk
+    write behind add_historical (the import's) name the same columns in the same order."""
+    from adapters.legacy_hotlines.mapping import build_case
+    from hub.db.repository import CASE_COLUMNS, CaseRepository
+
+    line, m = _mapped_rows(config, catalogue)[0]
+    case = build_case(m, "51200020181228000001", datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc), line, 7, 2)
+    assert ("number", *CaseRepository._columns(case, b"k" * 32)) == CASE_COLUMNS
+
+
 def test_batch_values_are_rendered_as_the_column_types_render_them(config, catalogue):
     import json
 
     from sqlalchemy.dialects import sqlite
 
-    from adapters.legacy_hotlines.importer import sqlite_time
+    from hub.db.bulk import sqlite_time
     from adapters.legacy_hotlines.mapping import case_document, history_data, history_document
     from hub.db.models import CaseRow, HistoryRow
     from hub.domain.clock import LOCAL_TZ
@@ -217,7 +228,7 @@ def test_rows_the_model_refuses_are_refused_with_its_own_words(config, catalogue
 
 
 def test_the_import_batch_halves_when_it_held_the_writer_too_long_and_grows_back_when_quick():
-    from adapters.legacy_hotlines.importer import next_batch_size
+    from adapters.legacy_hotlines.importing.importer import next_batch_size
 
     assert next_batch_size(1000, 0.30, 1000, 0.1) == 500  # held 300 ms: the next batch half as large
     assert next_batch_size(500, 0.12, 1000, 0.1) == 250

@@ -9,8 +9,8 @@ import pytest
 from lxml import etree
 
 from adapters.province import mapping
-from adapters.province.codes import load_province_codes
-from adapters.province.soap_client import masked_envelope
+from adapters.province.config import load_province_codes
+from adapters.province.wire_soap import masked_envelope
 from adapters.province.wire import FaultPolicy, ProvincePermanentError, ProvinceTransientError
 from hub.integration.contract import MappingFailure, OutboundMessage, PermanentError, TransientError
 from hub.mappings import MappingError, load_catalogue

@@ -14,7 +14,7 @@ fails on request: each SOAP call pops the next entry of `state.faults`:
     xxe        an answer declaring an external entity (file:///etc/passwd)      -> refused, permanent
     billion    an answer with the billion-laughs entity expansion               -> refused, permanent
 
-Start it alone:  uvicorn --factory adapters.legacy_hotlines.soap_sandbox:create_app --port 8005
+Start it alone:  uvicorn --factory adapters.legacy_hotlines.sandbox_soap:create_app --port 8005
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from adapters.legacy_hotlines.soap_wire import SHIPPED_WSDL, TNS
+from adapters.legacy_hotlines.bridge.wire_soap import SHIPPED_WSDL, TNS
 from adapters.soap_peer import EnvelopeWriter, NotAnEnvelope, read_call, wsdl_response, xml_response
 
 CST = timezone(timedelta(hours=8))

@@ -6,8 +6,8 @@ mapping file, read in reverse); later changes of a case the line holds go as sta
 changes on `status_events`. In: the cases the line takes itself are pulled (supports_pull)
 and registered in 12345 with the line's id as their external ref.
 
-REST or SOAP is the line's `bridge.transport` in lines.yaml: wire.py (httpx) or
-soap_wire.py (zeep, legacy_exchange.wsdl) puts the same shapes (line.py) on its wire.
+REST or SOAP is the line's `bridge.transport` in lines.yaml: wire_rest.py (httpx) or
+wire_soap.py (zeep, legacy_exchange.wsdl) puts the same shapes (wire.py) on its wire.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
 from adapters.legacy_hotlines.config import (
     IMPORT_STATES, LegacyConfig, LineMapping, LinesFile, MergeMode, legacy_dir, load_legacy, reverse,
 )
-from adapters.legacy_hotlines.line import LineTransport, OutgoingCase, StatusChange
+from adapters.legacy_hotlines.bridge.wire import LineTransport, OutgoingCase, StatusChange
 from adapters.legacy_hotlines.mapping import RowMapper, RowRefused
-from adapters.legacy_hotlines.soap_wire import SoapLine
-from adapters.legacy_hotlines.wire import LegacyWire, RestLine
+from adapters.legacy_hotlines.bridge.wire_soap import SoapLine
+from adapters.legacy_hotlines.bridge.wire_rest import LegacyWire, RestLine
 from hub.domain.model import ExternalRef
 from hub.integration.contract import (
     Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, MappingFailure,
@@ -66,7 +66,7 @@ class LegacyBridgeSettings(AdapterSettings):
     base_url: AnyHttpUrl = Field(description="REST: the line's API root (POST /cases, GET /cases/outgoing, ...). "
                                  "SOAP: the service address (overrides the WSDL's soap:address).")
     wsdl: str | None = Field(default=None, description="SOAP: WSDL path or URL; default the shipped "
-                             "adapters/legacy_hotlines/legacy_exchange.wsdl.")
+                             "adapters/legacy_hotlines/bridge/legacy_exchange.wsdl.")
     token: SecretStr | None = Field(default=None, description="REST: sent as 'Authorization: Bearer <token>'.")
     timeout: float = Field(default=10.0, gt=0, description="Seconds for the whole exchange.")
     connect_timeout: float = Field(default=3.0, gt=0, description="Seconds to open the connection.")

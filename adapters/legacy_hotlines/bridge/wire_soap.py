@@ -12,15 +12,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import requests
-from lxml import etree
-from zeep import Client
 from zeep import exceptions as zx
 from zeep.helpers import serialize_object
 
 from adapters import soap
+from adapters.legacy_hotlines.bridge.wire import OutgoingCase, StatusChange, TakenPage
 from adapters.legacy_hotlines.config import LineMapping
-from adapters.legacy_hotlines.line import OutgoingCase, StatusChange, TakenPage
 from hub.domain.access import mask_address, mask_name, mask_phone
 from hub.integration.contract import AdapterError, HealthReport, PermanentError, TransientError
 from hub.logmask import mask_text
@@ -76,14 +73,9 @@ class SoapLine:
     def service(self) -> Any:
         """Built on first use, so a remote WSDL that is down delays the first call, not the start."""
         if self._service is None:
-            try:
-                client = Client(self.wsdl, transport=self.transport, settings=soap.hardened_settings(),
-                                plugins=[soap.MaskingLogPlugin(log, MASKS, f"line {self.line}")])
-            except (requests.RequestException, zx.TransportError) as exc:
-                raise LineTransientError(f"could not load the WSDL {self.wsdl}: {exc}") from exc
-            except (zx.Error, OSError, etree.XMLSyntaxError) as exc:
-                raise LinePermanentError(f"the WSDL {self.wsdl} is unusable: {exc}") from exc
-            self._service = client.create_service(BINDING, self.endpoint)
+            self._service = soap.load_service(self.wsdl, self.endpoint, BINDING, transport=self.transport,
+                                              plugins=[soap.MaskingLogPlugin(log, MASKS, f"line {self.line}")],
+                                              transient=LineTransientError, permanent=LinePermanentError)
         return self._service
 
     # -- the four operations ---------------------------------------------------------------

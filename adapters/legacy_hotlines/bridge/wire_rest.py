@@ -16,10 +16,10 @@ from urllib.parse import quote
 import httpx
 
 from adapters.legacy_hotlines.config import LineMapping
-from adapters.legacy_hotlines.line import OutgoingCase, StatusChange, TakenPage
-from adapters.webhook.adapter import classify_response
+from adapters.legacy_hotlines.bridge.wire import OutgoingCase, StatusChange, TakenPage
+from adapters.http import json_answer, send
 from hub.domain.clock import Clock
-from hub.integration.contract import HealthReport, PermanentError, TransientError
+from hub.integration.contract import HealthReport, PermanentError
 from hub.integration.http import http_client
 
 
@@ -33,21 +33,10 @@ class LegacyWire:
                                     timeout=httpx.Timeout(timeout, connect=connect_timeout))
 
     def _send(self, method: str, path: str, *, missing: Any = None, **kwargs: Any) -> Any:
-        try:
-            response = self._client.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"timed out: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"transport failed: {type(exc).__name__}: {exc}") from exc
+        response = send(self._client, method, path, **kwargs)
         if missing is not None and response.status_code == 404:
             return missing
-        classify_response(response, self.clock.now())
-        if not response.content:
-            return {}
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise TransientError("the line answered 2xx with a body that is not JSON", detail=response.text[:200]) from exc
+        return json_answer(response, self.clock.now(), who="the line")
 
     def post_case(self, payload: dict[str, Any], idempotency_key: str) -> Any:
         return self._send("POST", "/cases", json=payload, headers={"Idempotency-Key": idempotency_key})

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from adapters.http import send, transient_status
 from adapters.province.wire import PERSONAL_ELEMENTS, FaultPolicy, ProvincePermanentError, ProvinceTransientError, Wire
 from hub.logmask import mask_text
 from hub.integration.http import http_client
@@ -77,19 +78,15 @@ class ProvinceRestClient:
         body = json.dumps(request, ensure_ascii=False, default=_json_default).encode(self.encoding)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("province REST %s request: %s", operation, mask_text(json.dumps(_masked(request), ensure_ascii=False, default=_json_default)))
-        try:
-            response = self._client.post(f"{self.endpoint}/{PATHS[operation]}", content=body,
-                                         headers={"Content-Type": f"application/json; charset={self.encoding}"})
-        except httpx.TimeoutException as exc:
-            raise ProvinceTransientError(f"province {operation}: timed out ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            raise ProvinceTransientError(f"province {operation}: transport failed: {type(exc).__name__}") from None
+        response = send(self._client, "POST", f"{self.endpoint}/{PATHS[operation]}", content=body,
+                           label=f"province {operation}: ", transient=ProvinceTransientError,
+                           headers={"Content-Type": f"application/json; charset={self.encoding}"})
         answer = self._json(operation, response)
         status = response.status_code
         if not 200 <= status < 300:
             code = answer.get("Code") if isinstance(answer, dict) else None
             message = str(answer.get("Message", "")) if isinstance(answer, dict) else ""
-            server_side = status >= 500 or status in (408, 425, 429)
+            server_side = transient_status(status)
             raise self.faults.error(str(code) if code else None, mask_text(message) or f"HTTP {status}", server_side=server_side)
         if not isinstance(answer, dict):
             raise ProvinceTransientError(f"province {operation}: answer is not a JSON object")

@@ -12,10 +12,8 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
-import requests
 from lxml import etree
 from pydantic import SecretStr
-from zeep import Client
 from zeep import exceptions as zx
 from zeep.helpers import serialize_object
 from zeep.wsse.username import UsernameToken
@@ -57,14 +55,9 @@ class ProvinceSoapClient:
     def service(self) -> Any:
         """Built on first use, so a remote WSDL that is down delays the first call, not the start."""
         if self._service is None:
-            try:
-                client = Client(self.wsdl, transport=self.transport, settings=hardened_settings(),
-                                wsse=self.wsse, plugins=[soap.MaskingLogPlugin(log, _MASKS, "province")])
-            except (requests.RequestException, zx.TransportError) as exc:
-                raise ProvinceTransientError(f"could not load the WSDL {self.wsdl}: {exc}") from exc
-            except (zx.Error, OSError, etree.XMLSyntaxError) as exc:
-                raise ProvincePermanentError(f"the WSDL {self.wsdl} is unusable: {exc}") from exc
-            self._service = client.create_service(BINDING, self.endpoint)
+            self._service = soap.load_service(self.wsdl, self.endpoint, BINDING, transport=self.transport, wsse=self.wsse,
+                                              plugins=[soap.MaskingLogPlugin(log, _MASKS, "province")],
+                                              transient=ProvinceTransientError, permanent=ProvincePermanentError)
         return self._service
 
     def report_case(self, request: Wire) -> Wire:

@@ -65,7 +65,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_retry(args: argparse.Namespace) -> int:
-    from adapters.legacy_hotlines.refusals import RefusalNotFound, RefusalSettled
+    from adapters.legacy_hotlines.bridge.refusals import RefusalNotFound, RefusalSettled
     from hub.domain.access import Actor
     from hub.domain.model import Role
 
@@ -103,7 +103,7 @@ def _cmd_retry(args: argparse.Namespace) -> int:
 
 
 def _cmd_dismiss(args: argparse.Namespace) -> int:
-    from adapters.legacy_hotlines.refusals import RefusalNotFound, RefusalSettled
+    from adapters.legacy_hotlines.bridge.refusals import RefusalNotFound, RefusalSettled
     from hub.domain.access import Actor
     from hub.domain.model import Role
 

@@ -16,164 +16,28 @@ from __future__ import annotations
 
 import csv
 import gc
-import io
-import json
-import os
 import sys
 import time
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from adapters.legacy_hotlines.config import LegacyConfig
-from adapters.legacy_hotlines.dedupe import DedupeResult, find_candidates, index_text, phone_key
+from adapters.legacy_hotlines.importing.dedupe import DedupeResult, find_candidates, index_text, phone_key
+from adapters.legacy_hotlines.importing.readers import Row, RowSource, UnreadableFile, file_kind, inspect_file
+from adapters.legacy_hotlines.importing.report import ImportSummary, Progress, Rejected, RejectFile
 from adapters.legacy_hotlines.mapping import (
     IMPORT_ACTOR, MappedRow, RowMapper, RowRefused, case_document, history_document, json_time,
 )
-from adapters.legacy_hotlines.readers import Row, RowSource, UnreadableFile, file_kind, inspect_file
 from adapters.legacy_hotlines.tables import (
     DONE, FAILED, RUNNING, LegacyImportRunRow, LegacyRecordRow, drop_phone_index, ensure_phone_index,
 )
-from hub.db.phone_index import phone_hash
-from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, ExternalRefRow, HistoryRow
-from hub.domain.clock import LOCAL_TZ
+from hub.db.bulk import HistoricalCase, bulk_rows
+from hub.db.repository import CaseRepository
 from hub.mappings import UnknownCode
-
-
-@dataclass(frozen=True)
-class Rejected:
-    row: int
-    original_id: str
-    column: str
-    reason: str
-
-
-@dataclass
-class ImportSummary:
-    line: str
-    file: str
-    encoding: str | None
-    run_id: int | None = None
-    dry_run: bool = False
-    resumed_after_row: int = 0
-    already_done: bool = False
-    interrupted: bool = False
-    accepted: int = 0
-    rejected: int = 0
-    skipped: int = 0
-    batches: int = 0
-    reasons: Counter = field(default_factory=Counter)
-    dedupe: DedupeResult | None = None
-
-    def lines(self) -> list[str]:
-        head = "dry run: nothing stored; " if self.dry_run else ""
-        out = [f"{head}line {self.line} file {self.file} ({self.encoding or 'binary'}): accepted {self.accepted}, "
-               f"rejected {self.rejected}, skipped (already held) {self.skipped}"]
-        if self.already_done:
-            out.append(f"this file was imported completely by run {self.run_id}: nothing new")
-        if self.resumed_after_row:
-            out.append(f"resumed run {self.run_id} after row {self.resumed_after_row}")
-        if self.interrupted:
-            out.append(f"stopped after {self.batches} batches; run the same command again to continue")
-        for reason, n in self.reasons.most_common(10):
-            out.append(f"  {n:>7}  {reason}")
-        if self.dedupe is not None:
-            out.append(f"duplicate candidates: {len(self.dedupe.candidates)} new (compared {self.dedupe.compared})")
-        return out
-
-
-class Progress:
-    """A one-line progress bar on stderr, redrawn at most a few times a second."""
-
-    def __init__(self, stream: TextIO | None, label: str) -> None:
-        self.stream, self.label = stream, label
-        self.started = time.monotonic()
-        self._last = 0.0
-
-    def update(self, done: int, fraction: float | None, force: bool = False) -> None:
-        if self.stream is None:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < 0.25:
-            return
-        self._last = now
-        rate = done / max(now - self.started, 1e-6)
-        if fraction is not None:
-            filled = int(fraction * 30)
-            bar = f"[{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}%"
-        else:
-            bar = ""
-        self.stream.write(f"\r{self.label} {bar} {done:,} rows {rate:,.0f} rows/s")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.stream is not None:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-class RejectFile:
-    """Every refused row: row number, original id, the line's column and why. No personal
-    data goes in it (values of phone and name columns are never quoted).
-
-    A batch's rows are appended (one write, flushed and synced) inside the batch's
-    transaction, before it commits; resuming a run first cuts the file back to the rows the
-    run committed (`keep_through_row`, the run's last_row) and any partial last line. So
-    whenever the import stops (Ctrl-C, a kill, a crash, before, during or after a commit)
-    the file ends up listing each refused row once."""
-
-    HEADER = ["row", "original_id", "column", "reason"]
-
-    def __init__(self, path: Path | None, keep_through_row: int = 0) -> None:
-        self._f = None
-        if path is None:
-            return
-        fresh = not (keep_through_row > 0 and path.exists())
-        if not fresh:
-            _cut_back(path, keep_through_row)
-        self._f = path.open("w" if fresh else "a", encoding="utf-8-sig" if fresh else "utf-8", newline="")
-        if fresh:
-            self._f.write(_csv_text([self.HEADER]))
-            self._f.flush()
-
-    def write(self, rejected: list[Rejected]) -> None:
-        if self._f is not None and rejected:
-            self._f.write(_csv_text([r.row, r.original_id, r.column, r.reason] for r in rejected))
-            self._f.flush()
-            os.fsync(self._f.fileno())
-
-    def close(self) -> None:
-        if self._f is not None:
-            self._f.close()
-
-
-def _csv_text(rows: Any) -> str:
-    out = io.StringIO()
-    csv.writer(out).writerows(rows)
-    return out.getvalue()
-
-
-def _cut_back(path: Path, keep_through_row: int) -> None:
-    """Keep the header and the rows up to `keep_through_row` (those of committed batches);
-    drop the rows of a batch that never committed and a line cut short by a kill."""
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
-        text = f.read()
-    whole = not text or text.endswith("\n")
-    if not whole:
-        text = text[:text.rfind("\n") + 1]
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    kept = rows[:1] + [r for r in rows[1:] if len(r) == 4 and r[0].isdigit() and int(r[0]) <= keep_through_row]
-    if len(kept) != len(rows) or not whole:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(_csv_text(kept), encoding="utf-8-sig", newline="")
-        os.replace(tmp, path)
 
 
 # On SQLite the import's transactions hold the one writer lock of the file that `serve` uses:
@@ -411,63 +275,29 @@ class LegacyImporter:
         for original_id, rid, row in s.execute(select(LegacyRecordRow.original_id, LegacyRecordRow.run_id, LegacyRecordRow.row)
                                                .where(LegacyRecordRow.line == line, LegacyRecordRow.original_id.in_(ids))):
             out[original_id] = row if (run_id is not None and rid == run_id) else "held"
-        for (original_id,) in s.execute(select(ExternalRefRow.external_id).where(
-                ExternalRefRow.system == f"legacy.{line}", ExternalRefRow.external_id.in_(ids))):
+        for original_id in CaseRepository(s).held_refs(f"legacy.{line}", ids):
             out.setdefault(original_id, "held")
         return out
 
     def _write(self, s: Session, line: str, fresh: list[tuple[Row, MappedRow]], run_id: int | None, now: datetime) -> None:
-        """The batch variant of CaseRepository.add: the same rows and values (the columns of
-        CaseRepository._columns, the document of build_case), a few multi-row statements
-        instead of several statements per case. On SQLite the values are rendered as the
-        column types would store them and go to the driver's executemany (`_SqliteRows`);
-        elsewhere through SQLAlchemy Core with the model's types (`_CoreRows`)."""
-        numbers = self._numbers(s, [m.received_at for _, m in fresh])
-        region = self.hub.settings.region_code
-        out = _SqliteRows(s) if s.get_bind().dialect.name == "sqlite" else _CoreRows(s)
-        ts, doc = out.time, out.doc
-        now_db, now_doc = ts(now), json_time(now)
+        """The batch's cases through the case repository's bulk write (the rows CaseRepository.add
+        would write, the document of build_case), then the import's own record of each."""
+        cases = CaseRepository(s)
+        numbers = cases.reserve_numbers(self.hub.settings.region_code, [m.received_at for _, m in fresh])
+        now_doc = json_time(now)
         system, limit = f"legacy.{line}", self.config.dedupe.max_text_chars
-        index_key = s.info["phone_index_key"]  # the hub's phone index (hub.db.phone_index)
-        cases, received = [], []
-        for (_, m), number in zip(fresh, numbers):
-            number = region + number
-            at = ts(m.received_at)
-            received.append(at)
-            cases.append((number, 1, m.state.value, m.request_type.value, m.category_code, m.division_code,
-                          m.division_code[:6], m.urgency.value if m.urgency else "normal", "legacy", m.unit or None, None, None,
-                          False, at, now_db, f"{m.title}\n{m.content}", doc(case_document(m, number, now_doc, line)),
-                          phone_hash(index_key, m.person_phone) if m.person_phone else None, at))
-        ids = out.cases(cases)
-        out.insert(ExternalRefRow, ("system", "external_id", "case_id"),
-                   [(system, m.original_id, i) for (_, m), i in zip(fresh, ids)])
-        units = [(i, m.unit, "lead") for (_, m), i in zip(fresh, ids) if m.unit]
-        if units:
-            out.insert(CaseUnitRow, ("case_id", "unit_code", "role"), units)
-        out.insert(HistoryRow, ("case_id", "seq", "at", "actor", "role", "action", "from_state", "to_state", "note", "data"),
-                   [(i, 1, now_db, IMPORT_ACTOR, "system", "import", None, m.state.value, None,
-                     doc(history_document(m, line, run_id, row.number))) for (row, m), i in zip(fresh, ids)])
+        ids = cases.add_historical([
+            HistoricalCase(number, m.state.value, m.request_type.value, m.category_code, m.division_code,
+                           m.urgency.value if m.urgency else "normal", "legacy", m.unit or None, m.received_at,
+                           f"{m.title}\n{m.content}", case_document(m, number, now_doc, line), m.person_phone or None,
+                           system, m.original_id, IMPORT_ACTOR, "import", history_document(m, line, run_id, row.number))
+            for (row, m), number in zip(fresh, numbers)], now)
+        out = bulk_rows(s)
         out.insert(LegacyRecordRow, ("line", "original_id", "case_id", "case_number", "run_id", "row", "phone_key",
                                      "received_at", "text", "compared"),
-                   [(line, m.original_id, i, c[0], run_id, row.number, phone_key(m.person_phone), at,
+                   [(line, m.original_id, i, number, run_id, row.number, phone_key(m.person_phone), out.time(m.received_at),
                      index_text(m.title, m.content, limit), False)
-                    for (row, m), i, c, at in zip(fresh, ids, cases, received)])
-
-    def _numbers(self, s: Session, received: list[datetime]) -> list[str]:
-        """Case numbers for a batch: region + the day the line received the case + sequence.
-        One upsert per distinct day reserves a block (the batch variant of next_number)."""
-        days = [r.astimezone(LOCAL_TZ).strftime("%Y%m%d") for r in received]
-        need = Counter(days)
-        dialect = s.get_bind().dialect.name
-        next_free: dict[str, int] = {}
-        for day, k in need.items():
-            last = s.execute(_reserve_stmt(dialect), {"day": day, "k": k}).scalar_one()
-            next_free[day] = last - k + 1
-        out = []
-        for day in days:
-            out.append(f"{day}{next_free[day]:06d}")
-            next_free[day] += 1
-        return out
+                    for (row, m), i, number in zip(fresh, ids, numbers)])
 
 
 # No export row is longer than this on average (the bench's are ~180 bytes): file size / this
@@ -486,93 +316,6 @@ IMPORT_WAL_PAGES, DEFAULT_WAL_PAGES = 10_000, 1000
 def _checkpoint_less_often(s: Session, restore: bool = False) -> None:
     if s.get_bind().dialect.name == "sqlite":
         s.connection().exec_driver_sql(f"PRAGMA wal_autocheckpoint={DEFAULT_WAL_PAGES if restore else IMPORT_WAL_PAGES}")
-
-
-def sqlite_time(value: datetime) -> str:
-    """UTCDateTime's value on SQLite: naive UTC, as SQLAlchemy's DATETIME writes it."""
-    if value.tzinfo is not timezone.utc:
-        if value.tzinfo is None:
-            raise ValueError("naive datetime reached the database; the clock gives aware ones")
-        value = value.astimezone(timezone.utc)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-_CASE_COLUMNS = ("number", "version", "state", "request_type", "category_code", "division_code", "county_code", "urgency",
-                 "channel", "lead_unit", "sign_off_due", "due_at", "overdue", "created_at", "updated_at", "search_text", "doc", "phone_hash", "received_at")
-
-
-class _CoreRows:
-    """Batch inserts through SQLAlchemy Core: the model's column types bind the values."""
-
-    def __init__(self, s: Session) -> None:
-        self.s = s
-
-    @staticmethod
-    def time(value: datetime) -> Any:
-        return value
-
-    @staticmethod
-    def doc(text: str) -> Any:
-        """A JSON column's value, from the JSON text mapping.py writes: the type dumps it again."""
-        return json.loads(text)
-
-    def cases(self, rows: list[tuple]) -> list[int]:
-        table = CaseRow.__table__
-        stmt = table.insert().returning(table.c.id, sort_by_parameter_order=True)
-        return [r[0] for r in self.s.execute(stmt, [dict(zip(_CASE_COLUMNS, r)) for r in rows])]
-
-    def insert(self, model: Any, columns: tuple[str, ...], rows: list[tuple]) -> None:
-        self.s.execute(model.__table__.insert(), [dict(zip(columns, r)) for r in rows])
-
-
-class _SqliteRows(_CoreRows):
-    """Batch inserts straight to sqlite3's executemany, in the session's transaction, with
-    values rendered as the columns' types render them on SQLite (UTCDateTime: naive UTC
-    text with microseconds; JSON: the dialect's serializer, json.dumps by default). The unit
-    tests hold them equal to the types' own bind processors."""
-
-    def __init__(self, s: Session) -> None:
-        super().__init__(s)
-        self.conn = s.connection()
-        serializer = getattr(self.conn.dialect, "_json_serializer", None)
-        if serializer is not None:  # an engine with its own JSON serializer: let it write the text
-            self.doc = lambda text: serializer(json.loads(text))  # type: ignore[method-assign]
-
-    @staticmethod
-    def doc(text: str) -> Any:
-        return text  # mapping.py wrote it as json.dumps, the JSON type's default serializer, would
-
-    time = staticmethod(sqlite_time)
-
-    def cases(self, rows: list[tuple]) -> list[int]:
-        # The transaction holds the write lock (BEGIN IMMEDIATE; the number upsert wrote already):
-        # the new rows are exactly those above the old max id.
-        last = self.conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM cases").scalar_one()
-        self._executemany("cases", _CASE_COLUMNS, rows)
-        ids = dict(self.conn.exec_driver_sql("SELECT number, id FROM cases WHERE id > ?", (last,)).all())
-        return [ids[r[0]] for r in rows]
-
-    def insert(self, model: Any, columns: tuple[str, ...], rows: list[tuple]) -> None:
-        self._executemany(model.__tablename__, columns, rows)
-
-    def _executemany(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-        names = ", ".join(f'"{c}"' for c in columns)
-        self.conn.exec_driver_sql(f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})', rows)
-
-
-def _reserve_stmt(dialect: str):  # noqa: ANN202
-    stmt = _RESERVE.get(dialect)
-    if stmt is None:
-        table = CaseNumberSeqRow.__table__
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = (insert(table).values(day=bindparam("day"), last=bindparam("k"))
-                .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + bindparam("k")})
-                .returning(table.c.last))
-        _RESERVE[dialect] = stmt
-    return stmt
-
-
-_RESERVE: dict[str, Any] = {}
 
 
 def _id_of(mapper: RowMapper, values: dict[str, Any]) -> str:

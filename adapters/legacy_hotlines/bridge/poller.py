@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adapters.legacy_hotlines.bridge import LegacyBridgeAdapter
+from adapters.legacy_hotlines.bridge.adapter import LegacyBridgeAdapter
 from adapters.legacy_hotlines.mapping import RowRefused
-from adapters.legacy_hotlines.refusals import ACKNOWLEDGE, MAP, REGISTER, Refusal, Refusals
+from adapters.legacy_hotlines.bridge.refusals import ACKNOWLEDGE, MAP, REGISTER, Refusal, Refusals
 from adapters.legacy_hotlines.tables import LegacyCursorRow
 from hub.db.repository import DuplicateExternalRef
 from hub.domain.access import Actor

@@ -1,7 +1,7 @@
 """What the bridge hands a line's transport and gets back, whatever the line speaks.
 
-The bridge (bridge.py) decides what goes over and translates codes; a transport (wire.py for
-REST, soap_wire.py for SOAP) only puts these shapes on its wire and reads them back.
+The bridge (adapter.py) decides what goes over and translates codes; a transport (wire_rest.py
+for REST, wire_soap.py for SOAP) only puts these shapes on its wire and reads them back.
 Values are already in the LINE's codes.
 """
 
