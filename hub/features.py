@@ -27,6 +27,7 @@ FEATURES: list[str] = [
     "hub.supervision.feature",
     "adapters.legacy_hotlines.feature",
     "hub.records.feature",
+    "console.feature",
 ]
 
 
