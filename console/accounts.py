@@ -90,8 +90,7 @@ class Accounts:
     def __init__(self, db: Database, clock: Clock, hasher: PasswordHasher | None = None) -> None:
         self.db, self.clock = db, clock
         self.hasher = hasher or PasswordHasher()
-        # Verified against for unknown users too, so a wrong username costs as long as a wrong password.
-        self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+        self._dummy: str | None = None  # made at the first unknown username, not at every hub start
 
     # -- accounts ------------------------------------------------------------------------
     def create(self, username: str, role: Role, password: str, display_name: str | None = None,
@@ -172,6 +171,9 @@ class Accounts:
         with self.db.write() as s:
             row = s.execute(select(OperatorRow).where(OperatorRow.username == username)).scalar_one_or_none()
             if row is None:
+                # Verified against a hash anyway, so a wrong username costs as long as a wrong password.
+                if self._dummy is None:
+                    self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
                 self._verify(self._dummy, password)
                 outcome = "unknown"
             elif row.disabled_at is not None:

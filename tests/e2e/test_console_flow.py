@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from hub.domain.model import Role
+from tests.support.console import fast_accounts
 from tests.support.databases import UNDER_CI
 from tests.support.factories import draft
 from tests.support.live import LiveServer
@@ -46,7 +47,7 @@ def chromium():
 def console(hub, chromium):
     from hub.api.app import create_app
 
-    accounts = hub.extras["console.accounts"]
+    accounts = fast_accounts(hub)
     accounts.create("wang", Role.AGENT, PASSWORD, "王芳")
     accounts.create("zhao", Role.SUPERVISOR, PASSWORD, "赵敏")
     accounts.create("scj", Role.UNIT, PASSWORD, "市场监管局 李静", unit_code="ZY-SCJGJ")

@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 
 from console.accounts import AccountError
+from console.tables import OperatorRow
 from hub.domain.model import Role
-from tests.support.console import Person
+from tests.support.console import Person, fast_accounts
 from tests.support.factories import draft
 
 PASSWORD = "correct-horse-1"
@@ -20,7 +21,7 @@ PASSWORD = "correct-horse-1"
 def app(hub):
     from hub.api.app import create_app
 
-    accounts = hub.extras["console.accounts"]
+    accounts = fast_accounts(hub)
     accounts.create("wang", Role.AGENT, PASSWORD, "王芳")
     accounts.create("zhao", Role.SUPERVISOR, PASSWORD, "赵班长")
     accounts.create("scj", Role.UNIT, PASSWORD, "市场监管局", unit_code="ZY-SCJGJ")
@@ -98,8 +99,15 @@ def test_password_change_needs_the_current_one_and_ends_other_sessions(app) -> N
     assert Person(app).try_sign_in("wang", "new-password-22").status_code == 303
 
 
+def test_the_feature_hashes_with_argon2id_at_its_recommended_cost(hub) -> None:
+    op = hub.extras["console.accounts"].create("li", Role.AGENT, PASSWORD)  # the accounts the feature installed
+    with hub.db.read() as s:
+        stored = s.query(OperatorRow).filter_by(username=op.username).one().password_hash
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$") and PASSWORD not in stored
+
+
 def test_account_rules(hub) -> None:
-    accounts = hub.extras["console.accounts"]
+    accounts = fast_accounts(hub)
     with pytest.raises(AccountError, match="--unit"):
         accounts.create("clerk1", Role.UNIT, PASSWORD)
     with pytest.raises(AccountError, match="--division"):
@@ -110,9 +118,7 @@ def test_account_rules(hub) -> None:
         accounts.create("short", Role.AGENT, "short")
     op = accounts.create("yj", Role.COUNTY, PASSWORD, divisions=["512002"])
     assert op.actor.divisions == ("512002",) and op.actor.party == "yj"
-    stored = hub.db.read
-    with stored() as s:
-        from console.tables import OperatorRow
+    with hub.db.read() as s:
         row = s.query(OperatorRow).filter_by(username="yj").one()
         assert row.password_hash.startswith("$argon2id$") and PASSWORD not in row.password_hash
 

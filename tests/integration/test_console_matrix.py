@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 
 from hub.domain.model import Role
 from tests.conftest import START
-from tests.support.console import CSRF
+from tests.support.console import CSRF, fast_accounts
 from tests.support.factories import draft
 
 PASSWORD = "matrix-password-1"
@@ -123,7 +123,7 @@ def world(request, sqlite_template, tmp_path_factory):
         pg.clean()
         url = pg.url
     hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL"), ManualClock(START))
-    accounts = hub.extras["console.accounts"]
+    accounts = fast_accounts(hub)
     for name, (role, unit, divisions) in OPERATORS.items():
         accounts.create(name.replace("_", "-"), role, PASSWORD, unit_code=unit, divisions=divisions)
     agent = Actor("api-agent", Role.AGENT)
