@@ -60,8 +60,11 @@ def _remote(request: Request) -> str | None:
 def render(request: Request, template: str, status: int = 200, session: Session | None = None, **ctx: Any) -> HTMLResponse:
     html = _env.get_template(template).render(request=request, me=session.operator if session else None,
                                               csrf=session.csrf_token if session else "", **ctx)
-    # Pages carry personal data: never kept by a shared browser's cache.
-    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+    # Pages carry personal data: never kept by a shared browser's cache. Only the console's own
+    # files load, and no other site may frame a page (a framed form is a click taken from someone).
+    return HTMLResponse(html, status_code=status, headers={
+        "Cache-Control": "no-store", "X-Frame-Options": "DENY",
+        "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'"})
 
 
 def _session(request: Request) -> Session | None:

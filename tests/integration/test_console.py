@@ -51,6 +51,13 @@ def test_pages_need_a_session(app) -> None:
         assert resp.status_code == 303 and resp.headers["location"].startswith("/console/login?next="), path
 
 
+def test_pages_load_only_their_own_files_and_are_not_cached_or_framed(app) -> None:
+    page = Person(app).sign_in("wang", PASSWORD).get("/console/")
+    assert page.headers["cache-control"] == "no-store" and page.headers["x-frame-options"] == "DENY"
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert all(ref.startswith("/console/") for ref in re.findall(r'(?:src|href)="([^"]+)"', page.text) if not ref.startswith("/api/v1/docs"))
+
+
 def test_session_cookie_is_httponly_lax_and_secure_over_https(app) -> None:
     plain = Person(app).try_sign_in("wang", PASSWORD)
     cookie = plain.headers["set-cookie"].split(",")[0]
