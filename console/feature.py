@@ -20,10 +20,10 @@ class _Feature:
     name = "console"
 
     def install(self, hub: "Hub") -> None:
-        from console.web import router  # jinja2 and the templates only for a hub that serves pages
+        from console import intake, web  # jinja2 and the templates only for a hub that serves pages
 
         hub.extras["console.accounts"] = Accounts(hub.db, hub.clock)
-        hub.routers.append(router)
+        hub.routers.extend([web.router, intake.router])
 
     def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
         users = sub.add_parser("users", help="operator accounts of the console (people; systems use API keys)").add_subparsers(
