@@ -28,6 +28,7 @@ FEATURES: list[str] = [
     "adapters.legacy_hotlines.feature",
     "hub.records.feature",
     "channels.feature",
+    "console.feature",
 ]
 
 

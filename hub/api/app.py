@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import hub
-from hub.api import admin, cases, limits, problems
+from hub.api import admin, cases, docs, limits, problems
 from hub.api.request_context import RequestContext
 from hub.container import Hub
 from hub.db.migrate import migration_status
@@ -69,13 +69,14 @@ class Readiness(BaseModel):
 
 def create_app(hub_: Hub) -> FastAPI:
     app = FastAPI(title="12345 Hub", version=hub.__version__, description=API_DESCRIPTION,
-                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None,
+                  openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None,  # docs: hub/api/docs.py, offline
                   dependencies=[Depends(limits.refuse_unknown_input)])
     app.state.hub = hub_
     problems.install(app)
     app.include_router(cases.router)
     app.include_router(cases.callers)
     app.include_router(admin.router)
+    app.include_router(docs.router)
     for extension in hub_.routers:  # routers plugged in by features (outbox, adapters, ...)
         app.include_router(extension)  # type: ignore[arg-type]
 

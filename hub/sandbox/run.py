@@ -41,6 +41,14 @@ KEYS = {
     "portal": ("city-portal", Role.CHANNEL, {"channel": "web"}, "hub_sandboxweb_" + "w" * 24),  # channels/sandbox.py
 }
 
+# Console accounts (sandbox only): a person per kind of desk, one shared password.
+CONSOLE_PASSWORD = "sandbox-12345"
+CONSOLE_ACCOUNTS = {
+    "demo-agent": ("话务员 演示", Role.AGENT, {}),
+    "demo-supervisor": ("班长 演示", Role.SUPERVISOR, {}),
+    "demo-unit": ("市场监管局 演示", Role.UNIT, {"unit_code": "ZY-SCJGJ"}),
+}
+
 # Key name of each unit that has a sandbox key, by unit code.
 UNIT_KEYS = {scope["unit_code"]: name for name, (_, role, scope, _) in KEYS.items() if role is Role.UNIT}
 
@@ -362,6 +370,11 @@ def run_sandbox(port: int, data_dir: Path, demo_interval: float = 4.0) -> int:
     for party, role, scope, key in KEYS.values():
         if party not in existing:
             hub.keys.create(party, role, hub.clock.now(), note="sandbox", key=key, **scope)
+    accounts = hub.extras["console.accounts"]
+    have = {o.username for o in accounts.list()}  # type: ignore[attr-defined]
+    for username, (name, role, scope) in CONSOLE_ACCOUNTS.items():
+        if username not in have:
+            accounts.create(username, role, CONSOLE_PASSWORD, name, **scope)  # type: ignore[attr-defined]
     app = create_app(hub)
     # County units in turn, one county after another, so every county sees a case early.
     county_units = [u for round_ in itertools.zip_longest(*(p.units for p in sandbox_peers)) for u in round_ if u]
@@ -402,6 +415,7 @@ def _banner(port: int, sandbox_peers: list[Peer], made_up: dict[str, str], kept:
     lines = [
         "",
         f"12345 hub sandbox: http://127.0.0.1:{port}/api/v1/docs  (SQLite file under var/sandbox/)",
+        f"console: http://127.0.0.1:{port}/console/  sign in as {', '.join(CONSOLE_ACCOUNTS)}, password {CONSOLE_PASSWORD} (sandbox only)",
         "keys (sandbox only):",
         *[f"  {name:<10} {key}" for name, (_, _, _, key) in KEYS.items()],
         *(["signing secrets, set for this sandbox process only:"] if made_up else []),

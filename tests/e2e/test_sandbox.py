@@ -200,3 +200,16 @@ def test_a_parallel_line_takes_12345_cases_in_its_domain_and_its_own_calls_come_
     assert len(set(state["acks"].values())) == len(state["acks"])  # one hub case per call taken
     assert sandbox.said(f"legacy {line}: IN   call {taken_id} taken by the line, pulled once and acknowledged as hub case {taken_number}")
     no_phone_unmasked(sandbox.output)
+
+
+def test_the_banner_gives_the_console_and_an_account_that_signs_in(sandbox: Sandbox) -> None:
+    from hub.sandbox.run import CONSOLE_PASSWORD
+
+    sandbox.said(f"console: http://127.0.0.1:{sandbox.port}/console/")
+    with httpx.Client(base_url=f"http://127.0.0.1:{sandbox.port}", timeout=5) as person:
+        form = person.get("/console/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+        signed = person.post("/console/login", data={"csrf": token, "username": "demo-agent", "password": CONSOLE_PASSWORD,
+                                                      "next": "/console/"})
+        assert signed.status_code == 303 and signed.headers["location"] == "/console/"
+        assert "待受理" in person.get("/console/").text

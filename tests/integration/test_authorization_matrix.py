@@ -36,6 +36,7 @@ from adapters.county.signing import signed_headers
 from hub.domain.model import Role
 from tests.conftest import START
 from tests.e2e.test_county_push import SECRETS, ticket
+from tests.integration.test_console_matrix import CONSOLE_ROUTES
 from tests.support.factories import draft
 
 # -- the parties ------------------------------------------------------------------------------
@@ -263,8 +264,9 @@ EXPECTED: dict[str, list[Probe]] = {
     "GET /api/v1/ready": [Probe(public())],
 }
 
-# Routes that are not API operations: the spec and its viewer (no data).
-NOT_OPERATIONS = {"GET /api/v1/openapi.json", "GET /api/v1/docs", "GET /docs/oauth2-redirect"}
+# Routes that are not API operations: the spec and its viewer with its assets (no data), and
+# the console's HTML pages, which have a matrix of their own (tests/integration/test_console_matrix.py).
+NOT_OPERATIONS = {"GET /api/v1/openapi.json", "GET /api/v1/docs", "GET /api/v1/docs/assets/{name}", *CONSOLE_ROUTES}
 
 # Which of the fixed cases each party finds in GET /api/v1/cases (the same rule as reading one).
 LISTED = {"agent": {"case_yj", "case_conf", "case_anon", "case_yjgov", "case_ay", "case_prov", "case_web"},

@@ -1,0 +1,60 @@
+"""What the pages show: queues per role, state names, local times. No HTTP here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from hub.db.repository import CaseQuery
+from hub.domain.model import Role
+
+LOCAL = ZoneInfo("Asia/Shanghai")
+
+STATE_LABELS = {
+    "registered": "已登记", "accepted": "已受理", "rejected": "不予受理", "transferred": "已转紧急热线",
+    "awaiting_sign_off": "待签收", "in_progress": "办理中", "return_requested": "退回申请", "returned": "已退回待改派",
+    "replied": "已答复待审核", "awaiting_follow_up": "待回访", "redo_required": "待重办", "closed": "已办结",
+    "archived": "已归档", "merged": "已并单",
+}
+ROLE_LABELS = {"agent": "话务员", "supervisor": "班长", "unit": "承办单位", "county": "区县", "province": "省平台", "system": "系统"}
+CHANNEL_LABELS = {"phone": "电话", "web": "网站", "wechat": "微信", "weibo": "微博", "app": "App", "province": "省转办",
+                  "county": "区县上报", "legacy": "部门热线", "other": "其他"}
+
+
+@dataclass(frozen=True)
+class Queue:
+    key: str
+    label: str
+    states: tuple[str, ...] = ()
+    overdue: bool | None = None
+
+
+CENTRE_QUEUES = (
+    Queue("to_accept", "待受理", ("registered",)),
+    Queue("to_dispatch", "待派单", ("accepted",)),
+    Queue("returns", "退回申请待审批", ("return_requested",)),
+    Queue("returned", "已退回待改派", ("returned",)),
+    Queue("to_review", "答复待审核", ("replied",)),
+    Queue("follow_ups", "待回访", ("awaiting_follow_up",)),
+    Queue("redo", "待重办", ("redo_required",)),
+    Queue("overdue", "超期", overdue=True),
+)
+HANDLER_QUEUES = (
+    Queue("to_sign_off", "待签收", ("awaiting_sign_off",)),
+    Queue("in_progress", "办理中", ("in_progress",)),
+    Queue("returns", "退回申请中", ("return_requested",)),
+    Queue("overdue", "超期", overdue=True),
+)
+
+
+def queues_for(role: Role) -> tuple[Queue, ...]:
+    return CENTRE_QUEUES if role in (Role.AGENT, Role.SUPERVISOR) else HANDLER_QUEUES
+
+
+def queue_query(queue: Queue, limit: int, cursor: str | None = None) -> CaseQuery:
+    return CaseQuery(state=list(queue.states) or None, overdue=queue.overdue, limit=limit, cursor=cursor)
+
+
+def local(at: datetime | None) -> str:
+    return at.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M") if at else ""

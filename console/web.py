@@ -1,0 +1,349 @@
+"""The console's routes: sign-in, workbench, queues, search and the case page (intake: console/intake.py).
+
+HTML, not the JSON API: every route is left out of the OpenAPI document
+(include_in_schema=False) and described in the console's own authorization matrix
+(tests/integration/test_console_matrix.py). Each page reads and acts through the hub's
+services with the operator's Actor, so the API's access rules apply unchanged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import ValidationError
+
+from console import forms
+from console.accounts import AccountError, Accounts, Session
+from console.pages import CHANNEL_LABELS, LOCAL, ROLE_LABELS, STATE_LABELS, local, queue_query, queues_for
+from hub.container import Hub
+from hub.db.repository import CaseQuery, decode_cursor
+from hub.domain.access import view_for
+from hub.domain.errors import AccessDenied, CaseNotFound, DomainError, StaleCase
+from hub.domain.model import Role, normalise_phone
+from hub.mappings.catalogue import UnknownCode
+from hub.records.privacy import record_read
+from hub.service import ContentTooLarge
+
+COOKIE = "hub_console"
+LOGIN_COOKIE = "hub_console_login"  # the sign-in form's CSRF token (double submit): no session yet
+STATIC = Path(__file__).resolve().parent / "static"
+STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript"}
+CENTRE = (Role.AGENT, Role.SUPERVISOR)
+COUNT_CAP = 200  # the workbench counts up to this, then says "200+"
+
+router = APIRouter(include_in_schema=False)
+_env = Environment(loader=PackageLoader("console", "templates"), autoescape=select_autoescape(["html"]))
+_env.globals.update(STATE_LABELS=STATE_LABELS, ROLE_LABELS=ROLE_LABELS, CHANNEL_LABELS=CHANNEL_LABELS,
+                    VALUE_LABELS=forms.VALUE_LABELS, ACTION_LABELS=forms.ACTION_LABELS, local=local)
+
+
+def _hub(request: Request) -> Hub:
+    return request.app.state.hub
+
+
+def _accounts(request: Request) -> Accounts:
+    return _hub(request).extras["console.accounts"]  # type: ignore[return-value]
+
+
+def _remote(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def render(request: Request, template: str, status: int = 200, session: Session | None = None, **ctx: Any) -> HTMLResponse:
+    html = _env.get_template(template).render(request=request, me=session.operator if session else None,
+                                              csrf=session.csrf_token if session else "", **ctx)
+    # Pages carry personal data: never kept by a shared browser's cache. Only the console's own
+    # files load, and no other site may frame a page (a framed form is a click taken from someone).
+    return HTMLResponse(html, status_code=status, headers={
+        "Cache-Control": "no-store", "X-Frame-Options": "DENY",
+        "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'"})
+
+
+def _session(request: Request) -> Session | None:
+    token = request.cookies.get(COOKIE)
+    return _accounts(request).session(token) if token else None
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/console/login?next={quote(target)}", status_code=303)
+
+
+def _refused(request: Request, session: Session | None, status: int, message: str) -> HTMLResponse:
+    return render(request, "error.html", status, session, status_code=status, message=message)
+
+
+async def _form(request: Request, session: Session | None) -> dict[str, list[str]] | HTMLResponse:
+    """The posted fields, after the CSRF check; a page refusing it otherwise."""
+    raw = await request.form()
+    data: dict[str, list[str]] = {}
+    for key, value in raw.multi_items():
+        if not isinstance(value, str) or "\x00" in value or "\x00" in key:
+            return _refused(request, session, 400, "表单含有无法保存的字符")
+        data.setdefault(key, []).append(value)
+    expected = session.csrf_token if session else request.cookies.get(LOGIN_COOKIE, "")
+    given = (data.get("csrf") or [""])[0]
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        return _refused(request, session, 403, "表单校验失败（缺少或错误的 CSRF 校验码）：请刷新页面后重新提交")
+    return data
+
+
+def _one(data: dict[str, list[str]], name: str) -> str:
+    return (data.get(name) or [""])[0].strip()
+
+
+def _safe_next(target: str | None) -> str:
+    return target if target and target.startswith("/console/") and not target.startswith("//") else "/console/"
+
+
+# -- signing in ------------------------------------------------------------------------------------
+@router.get("/")
+def root() -> RedirectResponse:
+    return RedirectResponse("/console/", status_code=303)
+
+
+@router.get("/console/login")
+def login_page(request: Request, next: Annotated[str | None, Query(max_length=500)] = None) -> HTMLResponse:
+    token = secrets.token_urlsafe(32)
+    response = render(request, "login.html", next=_safe_next(next), login_csrf=token, error=None)
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https",
+                        path="/console/login")
+    return response
+
+
+@router.post("/console/login")
+async def login(request: Request) -> Response:
+    data = await _form(request, None)
+    if isinstance(data, HTMLResponse):
+        return data
+    username, password = _one(data, "username"), (data.get("password") or [""])[0]
+    result = _accounts(request).sign_in(username, password, _remote(request))
+    if isinstance(result, str):
+        message = {"locked": "连续输错密码次数过多，账号已暂时锁定，请 15 分钟后再试或联系管理员",
+                   "disabled": "账号已停用，请联系管理员"}.get(result, "用户名或密码不正确")
+        token = secrets.token_urlsafe(32)
+        response = render(request, "login.html", 401, next=_safe_next(_one(data, "next")), login_csrf=token, error=message)
+        response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https",
+                            path="/console/login")
+        return response
+    token, _ = result
+    response = RedirectResponse(_safe_next(_one(data, "next")), status_code=303)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/")
+    response.delete_cookie(LOGIN_COOKIE, path="/console/login")
+    return response
+
+
+@router.post("/console/logout")
+async def logout(request: Request) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    data = await _form(request, session)
+    if isinstance(data, HTMLResponse):
+        return data
+    _accounts(request).sign_out(request.cookies.get(COOKIE, ""), _remote(request))
+    response = RedirectResponse("/console/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/console/password")
+def password_page(request: Request) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    return render(request, "password.html", session=session, error=None, done=False)
+
+
+@router.post("/console/password")
+async def change_password(request: Request) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    data = await _form(request, session)
+    if isinstance(data, HTMLResponse):
+        return data
+    new, again = (data.get("new") or [""])[0], (data.get("again") or [""])[0]
+    try:
+        if new != again:
+            raise AccountError("两次输入的新密码不一致")
+        _accounts(request).change_password(session.operator, (data.get("current") or [""])[0], new, request.cookies.get(COOKIE, ""))
+    except AccountError as exc:
+        return render(request, "password.html", 422, session, error=str(exc), done=False)
+    return render(request, "password.html", session=session, error=None, done=True)
+
+
+@router.get("/console/static/{name}")
+def static(name: str) -> Response:
+    if name not in STATIC_FILES:
+        return Response("not found", status_code=404)
+    return FileResponse(STATIC / name, media_type=STATIC_FILES[name], headers={"Cache-Control": "max-age=3600"})
+
+
+# -- workbench and queues --------------------------------------------------------------------------
+@router.get("/console/")
+def workbench(request: Request) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    hub, actor = _hub(request), session.operator.actor
+    counts = []
+    for queue in queues_for(actor.role):
+        items, more = hub.cases.list(queue_query(queue, COUNT_CAP), actor)
+        counts.append((queue, f"{len(items)}+" if more else str(len(items))))
+    today = datetime.combine(hub.clock.now().astimezone(LOCAL).date(), time(), LOCAL)
+    intake, more = hub.cases.list(CaseQuery(received_from=today, limit=COUNT_CAP), actor)
+    return render(request, "workbench.html", session=session, counts=counts,
+                  today=f"{len(intake)}+" if more else str(len(intake)), today_date=today.date().isoformat())
+
+
+@router.get("/console/queues/{queue}")
+def queue_page(request: Request, queue: str, cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    found = {q.key: q for q in queues_for(session.operator.role)}.get(queue)
+    if found is None:
+        return _refused(request, session, 404, "没有这个队列")
+    if cursor is not None and not _cursor_ok(cursor):
+        cursor = None
+    items, next_cursor = _hub(request).cases.list(queue_query(found, 50, cursor), session.operator.actor)
+    return render(request, "list.html", session=session, title=found.label, items=items, next_cursor=next_cursor,
+                  base=f"/console/queues/{queue}?")
+
+
+def _cursor_ok(cursor: str) -> bool:
+    try:
+        decode_cursor(cursor)
+        return True
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+# -- search ----------------------------------------------------------------------------------------
+Text = Annotated[str | None, Query(max_length=100)]
+
+
+@router.get("/console/search")
+def search(request: Request, number: Text = None, phone: Text = None, q: Text = None, state: Text = None,
+           unit: Text = None, division: Text = None, type: Text = None, received_from: Text = None,
+           received_to: Text = None) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    hub = _hub(request)
+    values = {"number": number, "phone": phone, "q": q, "state": state, "unit": unit, "division": division, "type": type,
+              "received_from": received_from, "received_to": received_to}
+    values = {k: (v or "").strip() for k, v in values.items()}
+    errors: list[str] = []
+    items: list = []
+    if values["number"]:
+        return RedirectResponse(f"/console/cases/{quote(values['number'])}", status_code=303)
+    asked = any(values.values())
+    query: dict[str, Any] = {"limit": 100, "text": values["q"] or None, "unit": values["unit"] or None,
+                             "division": values["division"] or None, "request_type": values["type"] or None}
+    if values["phone"]:
+        try:
+            query["phone"] = normalise_phone(values["phone"])
+        except ValueError:
+            errors.append("电话：不是有效的手机、座机或服务号码")
+    if values["state"]:
+        if values["state"] in STATE_LABELS:
+            query["state"] = [values["state"]]
+        else:
+            errors.append("状态：没有这个状态")
+    if values["type"] and values["type"] not in dict(_types(hub)):
+        errors.append("诉求类型：没有这个类型")
+    for name, label, offset in (("received_from", "受理日期从", 0), ("received_to", "受理日期至", 1)):
+        if values[name]:
+            try:
+                day = date.fromisoformat(values[name])
+                query[name] = datetime.combine(day + timedelta(days=offset), time(), LOCAL)  # "to" includes its day
+            except ValueError:
+                errors.append(f"{label}：日期格式应为 2026-12-01")
+    if asked and not errors:
+        items, _ = hub.cases.list(CaseQuery(**query), session.operator.actor)
+    return render(request, "search.html", session=session, values=values, items=items, errors=errors, asked=asked,
+                  units=_units(hub), divisions=_divisions(hub), types=_types(hub))
+
+
+# -- the case page ---------------------------------------------------------------------------------
+def _units(hub: Hub) -> list[tuple[str, str]]:
+    return [(u.code, f"{u.name_zh}（{u.code}）") for u in hub.catalogue.units.values() if u.active]
+
+
+def _categories(hub: Hub) -> list[tuple[str, str]]:
+    return [(c.code, f"{c.code} {c.name_zh}") for c in hub.catalogue.categories.values()]
+
+
+def _divisions(hub: Hub) -> list[tuple[str, str]]:
+    return [(d.code, d.name_zh) for d in hub.catalogue.divisions.values()]
+
+
+def _types(hub: Hub) -> list[tuple[str, str]]:
+    return [(t.code.value if hasattr(t.code, "value") else str(t.code), t.name_zh) for t in hub.catalogue.request_types.values()]
+
+
+def _case_page(request: Request, session: Session, number: str, status: int = 200, errors: list[str] | None = None,
+               conflict: bool = False) -> HTMLResponse:
+    hub, actor = _hub(request), session.operator.actor
+    try:
+        case = hub.cases.get(number, actor)
+    except CaseNotFound:
+        return _refused(request, session, 404, f"没有工单 {number}")
+    except AccessDenied:
+        return _refused(request, session, 403, f"无权查看工单 {number}：它不在您的办理范围内")
+    record_read(hub.db, actor, case, "GET /console/cases/{number}", hub.clock.now())  # 保密: audited as through the API
+    shown = view_for(actor, case)
+    names = {u.code: u.name_zh for u in hub.catalogue.units.values()}
+    category = hub.catalogue.categories.get(case.category_code)
+    division = hub.catalogue.divisions.get(case.place.division_code[:6])
+    return render(request, "case.html", status, session, case=shown, forms=forms.forms_for(case, actor.role, _units(hub), _categories(hub)),
+                  errors=errors or [], conflict=conflict, unit_names=names,
+                  category=category.name_zh if category else case.category_code,
+                  division=division.name_zh if division else case.place.division_code)
+
+
+@router.get("/console/cases/{number}")
+def case_page(request: Request, number: str) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    return _case_page(request, session, number)
+
+
+@router.post("/console/cases/{number}/actions")
+async def act(request: Request, number: str) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    data = await _form(request, session)
+    if isinstance(data, HTMLResponse):
+        return data
+    hub, actor = _hub(request), session.operator.actor
+    try:
+        version = int(_one(data, "version"))
+    except ValueError:
+        return _case_page(request, session, number, 422, ["表单缺少工单版本，请刷新页面"])
+    try:
+        command = forms.command_from_form(_one(data, "action"), data)
+        hub.cases.act(number, command, actor, version)
+    except ValidationError as exc:
+        return _case_page(request, session, number, 422, forms.errors_of(exc))
+    except StaleCase:
+        return _case_page(request, session, number, 409, conflict=True)
+    except CaseNotFound:
+        return _refused(request, session, 404, f"没有工单 {number}")
+    except AccessDenied as exc:
+        return _refused(request, session, 403, f"无权办理工单 {number}：{exc}")
+    except (DomainError, UnknownCode, ContentTooLarge) as exc:
+        return _case_page(request, session, number, 409, [str(exc)])
+    return RedirectResponse(f"/console/cases/{quote(number)}", status_code=303)

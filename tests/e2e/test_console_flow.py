@@ -1,0 +1,219 @@
+"""The console as people use it, in a real Chromium (Debian's `chromium`, driven by Playwright
+for Python with executable_path: no browser is downloaded). The hub is a real server on
+loopback, on SQLite and PostgreSQL.
+
+Outside CI a machine without chromium skips these tests with the reason; under CI=true a
+missing chromium fails them (.ci/run installs it). UPDATE_CONSOLE_SCREENSHOTS=1 also writes
+the screenshots of the main pages to docs/console/ (they are always taken, into tmp_path).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hub.domain.model import Role
+from tests.support.console import fast_accounts
+from tests.support.databases import UNDER_CI
+from tests.support.factories import draft
+from tests.support.live import LiveServer
+
+PASSWORD = "console-e2e-pass"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and Path(p).exists()), None)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if CHROMIUM is None:
+        reason = "no chromium on this machine (apt-get install chromium fonts-noto-cjk; .ci/run does)"
+        if UNDER_CI:
+            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def console(hub, chromium):
+    from hub.api.app import create_app
+
+    accounts = fast_accounts(hub)
+    accounts.create("wang", Role.AGENT, PASSWORD, "王芳")
+    accounts.create("zhao", Role.SUPERVISOR, PASSWORD, "赵敏")
+    accounts.create("scj", Role.UNIT, PASSWORD, "市场监管局 李静", unit_code="ZY-SCJGJ")
+    accounts.create("rsj", Role.UNIT, PASSWORD, "人社局 陈晨", unit_code="ZY-RSJ")
+    with LiveServer(create_app(hub)) as live:
+        yield live
+
+
+class Desk:
+    """One person at one browser (their own cookies)."""
+
+    def __init__(self, chromium, url: str, shots: Path) -> None:  # noqa: ANN001
+        self.context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+        self.page = self.context.new_page()
+        self.url, self.shots = url, shots
+
+    def sign_in(self, username: str) -> "Desk":
+        self.page.goto(self.url + "/console/")
+        assert "/console/login" in self.page.url  # no session: sent to sign in
+        self.page.fill("input[name=username]", username)
+        self.page.fill("input[name=password]", PASSWORD)
+        self.page.click("button[type=submit]")
+        self.page.wait_for_url(self.url + "/console/")
+        return self
+
+    def act(self, action: str, **fields: str) -> None:
+        form = self.page.locator(f"form[data-action={action}]")
+        details = self.page.locator("details", has=form)
+        if details.get_attribute("open") is None:
+            details.locator("summary").click()
+        for name, value in fields.items():
+            field = form.locator(f"[name={name}]")
+            if field.evaluate("e => e.tagName") == "SELECT":
+                field.select_option(value)
+            else:
+                field.fill(value)
+        form.locator("button[type=submit]").click()
+        self.page.wait_for_load_state()
+
+    def state(self) -> str:
+        return self.page.locator("dl.fields dd strong").first.inner_text()
+
+    def shot(self, name: str) -> None:
+        self.shots.mkdir(parents=True, exist_ok=True)
+        path = self.shots / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        if os.environ.get("UPDATE_CONSOLE_SCREENSHOTS") == "1":
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, SHOTS / f"{name}.png")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def _earlier_case(hub) -> str:
+    from hub.domain import commands as c
+    from hub.domain.access import Actor
+    from hub.domain.model import CaseDraft
+
+    agent = Actor("api-agent", Role.AGENT)
+    number = hub.cases.register(CaseDraft.model_validate(draft(title="小区门口占道经营")), agent).case.number
+    hub.cases.act(number, c.Accept(), agent)
+    return number
+
+
+def test_a_case_from_the_call_to_the_follow_up(hub, chromium, console, tmp_path) -> None:
+    earlier = _earlier_case(hub)
+    agent = Desk(chromium, console.url, tmp_path).sign_in("wang")
+    agent.shot("workbench")
+    # The call: the agent looks the number up first and finds the caller's earlier case.
+    agent.page.click("text=登记工单")
+    agent.page.fill("input[name=phone]", "13800138000")
+    agent.page.click("button[value=history]")
+    history = agent.page.locator("section.history")
+    assert earlier in history.inner_text() and "小区门口占道经营" in history.inner_text()
+    assert re.search(r"近 \d+ 天有 1 件工单", history.inner_text())
+    agent.page.fill("input[name=name]", "张三")
+    agent.page.select_option("select[name=request_type]", "complaint")
+    agent.page.select_option("select[name=category_code]", "0101")
+    agent.page.select_option("select[name=division_code]", "512002")
+    agent.page.fill("input[name=address]", "雁江区建设路12号")
+    agent.page.fill("input[name=title]", "工地夜间施工噪音")
+    agent.page.fill("textarea[name=content]", "建设路工地每晚十一点后仍在施工，噪音很大，影响休息。")
+    agent.shot("intake")
+    agent.page.click("button[value=register]")
+    agent.page.wait_for_url(re.compile(r".*/console/cases/\d+$"))
+    number = agent.page.url.rsplit("/", 1)[1]
+    assert number != earlier and agent.state() == "已登记"
+    agent.act("accept")
+    assert agent.state() == "已受理"
+    agent.act("dispatch", lead_unit="ZY-SCJGJ")
+    assert agent.state() == "待签收"
+
+    clerk = Desk(chromium, console.url, tmp_path).sign_in("scj")
+    clerk.page.click("a.tile[href='/console/queues/to_sign_off']")
+    clerk.page.click(f"text={number}")
+    clerk.act("sign_off")
+    assert clerk.state() == "办理中"
+    clerk.shot("case")  # the unit's view: the actions the lifecycle allows it while it handles the case
+    clerk.act("reply", text="已到现场核查，责令施工方夜间停工，并处罚款。")
+    assert clerk.state() == "已答复待审核"
+
+    supervisor = Desk(chromium, console.url, tmp_path).sign_in("zhao")
+    supervisor.page.goto(f"{console.url}/console/queues/to_review")
+    supervisor.page.click(f"text={number}")
+    supervisor.act("review_reply", approved="true")
+    assert supervisor.state() == "待回访"
+
+    agent.page.goto(f"{console.url}/console/cases/{number}")
+    agent.act("follow_up", reached="true", resolved="true", satisfaction="satisfied")
+    assert agent.state() == "已办结"
+    timeline = agent.page.locator("ol.timeline").inner_text()
+    for step in ("受理", "派单", "签收", "答复", "审核答复", "回访"):
+        assert step in timeline
+    agent.shot("timeline")
+    agent.page.goto(f"{console.url}/console/search?phone=13800138000")
+    assert number in agent.page.inner_text("table.cases") and earlier in agent.page.inner_text("table.cases")
+    agent.shot("search")
+    assert hub.cases.get(number, _centre()).state.value == "closed"
+    for desk in (agent, clerk, supervisor):
+        desk.close()
+
+
+def test_a_clerk_cannot_open_another_units_case_by_url(hub, chromium, console, tmp_path) -> None:
+    from hub.domain import commands as c
+    from hub.domain.access import Actor
+
+    number = _earlier_case(hub)
+    hub.cases.act(number, c.Dispatch(lead_unit="ZY-SCJGJ"), Actor("api-agent", Role.AGENT))
+    other = Desk(chromium, console.url, tmp_path).sign_in("rsj")
+    response = other.page.goto(f"{console.url}/console/cases/{number}")
+    assert response.status == 403
+    assert "无权查看" in other.page.inner_text("main") and "13800138000" not in other.page.content()
+    other.close()
+
+
+def test_a_form_without_its_csrf_token_is_refused(hub, chromium, console, tmp_path) -> None:
+    number = _earlier_case(hub)
+    agent = Desk(chromium, console.url, tmp_path).sign_in("wang")
+    agent.page.goto(f"{console.url}/console/cases/{number}")
+    agent.page.evaluate("document.querySelectorAll('form[data-action=dispatch] input[name=csrf]').forEach(e => e.remove())")
+    with agent.page.expect_navigation() as nav:
+        agent.act("dispatch", lead_unit="ZY-SCJGJ")
+    assert nav.value.status == 403 and "CSRF" in agent.page.inner_text("main")
+    assert hub.cases.get(number, _centre()).state.value == "accepted"
+    agent.close()
+
+
+def test_a_stale_form_shows_the_conflict(hub, chromium, console, tmp_path) -> None:
+    number = _earlier_case(hub)
+    agent = Desk(chromium, console.url, tmp_path).sign_in("wang")
+    agent.page.goto(f"{console.url}/console/cases/{number}")  # read at this version
+    supervisor = Desk(chromium, console.url, tmp_path).sign_in("zhao")
+    supervisor.page.goto(f"{console.url}/console/cases/{number}")
+    supervisor.act("dispatch", lead_unit="ZY-RSJ")
+    assert supervisor.state() == "待签收"
+    agent.act("dispatch", lead_unit="ZY-SCJGJ")  # the form the agent still has open
+    assert "已被他人修改" in agent.page.inner_text("main")
+    assert agent.state() == "待签收"
+    agent.shot("conflict")
+    assert hub.cases.get(number, _centre()).handling.lead_unit == "ZY-RSJ"
+    for desk in (agent, supervisor):
+        desk.close()
+
+
+def _centre():
+    from hub.domain.access import Actor
+
+    return Actor("test", Role.SUPERVISOR)

@@ -1,0 +1,195 @@
+"""The console's authorization matrix: every console route × every kind of operator × the
+cases that matter, on a real database (SQLite file and PostgreSQL).
+
+The console's routes are HTML, not API operations (they are not in the OpenAPI document), so
+they are described here rather than in test_authorization_matrix.py, which leaves out the
+routes listed in CONSOLE_ROUTES below; `test_every_console_route_is_in_the_matrix` fails on a
+console route without a row. The expectations are written by hand from issue #18 and the
+README's access rules (the same as the API's), not computed from the code.
+
+  ok     2xx or a redirect that is not to the sign-in page
+  login  a redirect to the sign-in page (no session)
+  deny   403 or 404 page
+  pass   past authorization: below 500, not 403, not sent to sign in (409 stale, 422 invalid)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+
+from hub.domain.model import Role
+from tests.conftest import START
+from tests.support.console import CSRF, fast_accounts
+from tests.support.factories import draft
+
+PASSWORD = "matrix-password-1"
+# name -> (role, unit, divisions)
+OPERATORS: dict[str, tuple[Role, str | None, list[str] | None]] = {
+    "agent": (Role.AGENT, None, None),
+    "supervisor": (Role.SUPERVISOR, None, None),
+    "unit": (Role.UNIT, "ZY-SCJGJ", None),  # the lead unit of the cases below
+    "other_unit": (Role.UNIT, "ZY-RSJ", None),
+    "county": (Role.COUNTY, None, ["512002"]),  # 雁江区: where the cases are
+    "other_county": (Role.COUNTY, None, ["512021"]),
+}
+ANONYMOUS = "anonymous"
+PEOPLE = [*OPERATORS, ANONYMOUS]
+CENTRE = ("agent", "supervisor")
+CONFIDENTIAL = ("李保密", "13900139000")
+
+
+def row(default: str, **per: str) -> dict[str, str]:
+    assert not set(per) - set(PEOPLE), per
+    return {p: per.get(p, default) for p in OPERATORS} | {ANONYMOUS: per.get(ANONYMOUS, "login")}
+
+
+def public() -> dict[str, str]:
+    return {p: "ok" for p in PEOPLE}
+
+
+@dataclass(frozen=True)
+class Probe:
+    expect: dict[str, str]
+    path: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    form: dict[str, str] | None = None  # posted with the person's CSRF token
+
+
+EVERYONE = row("ok")
+SEES_YJ = row("ok", other_unit="deny", other_county="deny")
+CENTRE_ONLY = row("deny", agent="ok", supervisor="ok")
+
+CONSOLE_EXPECTED: dict[str, list[Probe]] = {
+    "GET /": [Probe(public())],
+    "GET /console/login": [Probe(public())],
+    "POST /console/login": [Probe({p: "pass" for p in PEOPLE}, form={"username": "nobody", "password": "x"})],
+    "POST /console/logout": [Probe(row("login"), form={})],  # signed out or not, it ends on the sign-in page
+    "GET /console/password": [Probe(EVERYONE)],
+    "POST /console/password": [Probe(row("pass"), form={"current": "wrong-password", "new": "0123456789a", "again": "0123456789a"})],
+    "GET /console/static/{name}": [Probe(public(), path={"name": "console.css"})],
+    "GET /console/": [Probe(EVERYONE)],
+    "GET /console/queues/{queue}": [Probe(EVERYONE, path={"queue": "overdue"}),
+                                    Probe(row("deny", agent="ok", supervisor="ok"), path={"queue": "to_accept"}),
+                                    Probe(row("ok", agent="deny", supervisor="deny"), path={"queue": "to_sign_off"})],
+    "GET /console/search": [Probe(EVERYONE, query={"q": "噪音"}), Probe(EVERYONE, query={"state": "awaiting_sign_off"})],
+    "GET /console/cases/{number}": [Probe(SEES_YJ, path={"number": "{case_yj}"}), Probe(SEES_YJ, path={"number": "{case_conf}"}),
+                                    # not dispatched yet: the centre, and the county of its division (README: a county sees its divisions)
+                                    Probe(row("deny", agent="ok", supervisor="ok", county="ok"), path={"number": "{case_new}"})],
+    # A stale version: past the access check it is 409 (pass); a case one may not see is 403.
+    "POST /console/cases/{number}/actions": [Probe(row("pass", other_unit="deny", other_county="deny"),
+                                                   path={"number": "{case_yj}"}, form={"action": "archive", "version": "1"})],
+    "GET /console/intake": [Probe(CENTRE_ONLY)],
+    "POST /console/intake": [Probe(CENTRE_ONLY, form={"op": "history", "phone": "13800138000"})],
+}
+CONSOLE_ROUTES = set(CONSOLE_EXPECTED)
+
+
+def console_routes(app) -> set[str]:  # noqa: ANN001
+    out = set()
+    for rc in iter_route_contexts(app.routes):
+        route = rc.original_route
+        if getattr(getattr(route, "endpoint", None), "__module__", "").startswith("console."):
+            for method in (getattr(route, "methods", None) or set()) - {"HEAD"}:
+                out.add(f"{method} {rc.path_format}")
+    return out
+
+
+@dataclass
+class World:
+    app: Any
+    hub: Any
+    objects: dict[str, str]
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request, sqlite_template, tmp_path_factory):
+    from hub.api.app import create_app
+    from hub.domain import commands as c
+    from hub.domain.access import Actor
+    from hub.domain.clock import ManualClock
+    from hub.domain.model import CaseDraft
+    from hub.runtime import build_hub
+    from hub.settings import Settings
+
+    if request.param == "sqlite":
+        url = sqlite_template.fresh(tmp_path_factory.mktemp("console-matrix"))
+    else:
+        pg = request.getfixturevalue("pg_database")
+        pg.clean()
+        url = pg.url
+    hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL"), ManualClock(START))
+    accounts = fast_accounts(hub)
+    for name, (role, unit, divisions) in OPERATORS.items():
+        accounts.create(name.replace("_", "-"), role, PASSWORD, unit_code=unit, divisions=divisions)
+    agent = Actor("api-agent", Role.AGENT)
+
+    def case(body: dict, dispatch: bool = True) -> str:
+        number = hub.cases.register(CaseDraft.model_validate(body), agent).case.number
+        if dispatch:
+            hub.cases.act(number, c.Accept(), agent)
+            hub.cases.act(number, c.Dispatch(lead_unit="ZY-SCJGJ"), agent)
+        return number
+
+    objects = {"case_yj": case(draft()), "case_new": case(draft(), dispatch=False),
+               "case_conf": case(draft(person={"name": CONFIDENTIAL[0], "phone": CONFIDENTIAL[1], "kind": "person", "confidential": True}))}
+    yield World(create_app(hub), hub, objects)
+    hub.close()
+
+
+def _classify(resp) -> set[str]:  # noqa: ANN001
+    status, location = resp.status_code, resp.headers.get("location", "")
+    out = set()
+    if 300 <= status < 400 and location.startswith("/console/login"):
+        return {"login"}
+    if 200 <= status < 400:
+        out.add("ok")
+    if status in (403, 404):
+        out.add("deny")
+    if status < 500 and status != 403:
+        out.add("pass")
+    return out
+
+
+def _client(world: World, person: str) -> tuple[TestClient, str]:
+    client = TestClient(world.app, follow_redirects=False, raise_server_exceptions=False)
+    if person == ANONYMOUS:
+        return client, ""
+    token, session = world.hub.extras["console.accounts"].sign_in(person.replace("_", "-"), PASSWORD, None)
+    client.cookies.set("hub_console", token)
+    return client, session.csrf_token
+
+
+def test_every_console_route_is_in_the_matrix(world) -> None:
+    routes = console_routes(world.app)
+    assert routes - CONSOLE_ROUTES == set(), "console routes with no row in the console matrix"
+    assert CONSOLE_ROUTES - routes == set(), "rows for console routes the app no longer has"
+
+
+@pytest.mark.parametrize("route", sorted(CONSOLE_EXPECTED))
+def test_console_route_by_person_and_case(world, route: str) -> None:
+    method, path = route.split(" ", 1)
+    failures = []
+    for i, probe in enumerate(CONSOLE_EXPECTED[route]):
+        url = path
+        for name, value in probe.path.items():
+            url = url.replace("{" + name + "}", world.objects.get(value.strip("{}"), value))
+        for person in PEOPLE:
+            client, csrf = _client(world, person)
+            if route == "POST /console/login":  # its token comes with the sign-in form, before any session
+                csrf = CSRF.search(client.get("/console/login").text).group(1)
+            if method == "GET":
+                resp = client.get(url, params=probe.query)
+            else:
+                resp = client.post(url, data={"csrf": csrf, **(probe.form or {})})
+            if probe.expect[person] not in _classify(resp):
+                failures.append(f"{person} on {url} (probe {i}): expected {probe.expect[person]}, got {resp.status_code} "
+                                f"{resp.headers.get('location', '')} {resp.text[:120]!r}")
+            if person not in CENTRE and any(s in resp.text for s in CONFIDENTIAL):
+                failures.append(f"{person} on {url} (probe {i}): the confidential caller is shown")
+            client.close()
+    assert failures == [], "\n".join(failures)

@@ -1,0 +1,54 @@
+"""The console's action forms come from the lifecycle table and the command models: every
+action a person may take has a form, and a posted form becomes the API's own command."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from console import forms
+from hub.domain import commands as c
+from hub.domain.lifecycle import TABLE
+from hub.domain.model import Role
+
+PEOPLE = {Role.AGENT, Role.SUPERVISOR, Role.UNIT, Role.COUNTY}
+
+
+def test_every_action_a_person_may_take_has_a_form_and_a_label() -> None:
+    for row in TABLE:
+        if row.roles & PEOPLE:
+            assert row.action.value in forms.MODELS, row
+            assert row.action.value in forms.ACTION_LABELS, row
+
+
+def test_dispatch_form_has_a_unit_picker_and_co_units() -> None:
+    units = [("ZY-SCJGJ", "市场监管局"), ("ZY-RSJ", "人社局")]
+    inputs = {i.name: i for i in forms.inputs_of(c.Dispatch, units, [])}
+    assert inputs["lead_unit"].kind == "select" and inputs["lead_unit"].required and inputs["lead_unit"].options == units
+    assert inputs["co_units"].kind == "multiselect" and not inputs["co_units"].required
+    assert inputs["note"].kind == "textarea" and not inputs["note"].required
+
+
+def test_a_posted_form_becomes_the_command() -> None:
+    dispatch = forms.command_from_form("dispatch", {"lead_unit": ["ZY-SCJGJ"], "co_units": ["ZY-RSJ", "YJ-GOV"], "note": [" "]})
+    assert dispatch == c.Dispatch(lead_unit="ZY-SCJGJ", co_units=["ZY-RSJ", "YJ-GOV"])
+    follow = forms.command_from_form("follow_up", {"reached": ["true"], "resolved": ["false"], "satisfaction": ["unsatisfied"]})
+    assert follow == c.FollowUpCmd(reached=True, resolved=False, satisfaction="unsatisfied")
+    days = forms.command_from_form("request_extension", {"working_days": ["5"], "reason": ["需多部门核查"]})
+    assert days.working_days == 5
+
+
+def test_a_datetime_input_is_beijing_time() -> None:
+    chase = forms.command_from_form("chase", {"response_due": ["2025-10-09T17:00"]})
+    assert chase.response_due == datetime(2025, 10, 9, 9, 0, tzinfo=timezone.utc)
+    assert chase.response_due.utcoffset() == timedelta(hours=8)
+
+
+def test_a_form_the_model_refuses_names_the_field_in_chinese() -> None:
+    with pytest.raises(ValidationError) as refused:
+        forms.command_from_form("reject", {"reason_code": ["other"], "reason": ["   "]})
+    assert any(e.startswith("理由：") for e in forms.errors_of(refused.value))
+    with pytest.raises(ValidationError):
+        forms.command_from_form("no_such_action", {})
