@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench openapi mutation clean
+.PHONY: run test test-fast bench openapi mutation clean
 
 $(STAMP): pyproject.toml examples/hotline_hub_example_adapter/pyproject.toml examples/hotline_hub_example_soap_adapter/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,16 @@ $(STAMP): pyproject.toml examples/hotline_hub_example_adapter/pyproject.toml exa
 run: $(STAMP)
 	$(BIN)/hotline-hub sandbox
 
-# Every test: unit, contract, integration (SQLite file + PostgreSQL), end-to-end.
+# Every test: unit, contract, integration (SQLite file + PostgreSQL), end-to-end, on one
+# pytest-xdist worker per core; PYTEST_WORKERS=0 runs them in this one process. Each worker has
+# its own databases (tests/support/databases.py), temporary files and ports.
+PYTEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# The developer's loop: the same without the end-to-end tier (schemathesis is part of it).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not e2e" $(PYTEST_ARGS)
 
 # Mutation testing of the domain rules (tools/mutate.py, unit tests only; not part of `test`).
 # Score and the survivors judged equivalent: tests/MUTATION.md. MUTATION_ARGS narrows it,

@@ -28,18 +28,28 @@ def phone_hash(key: bytes, phone: str) -> str:
 
 
 def key_from_file(path: Path = DEFAULT_KEY_FILE) -> bytes:
-    """The key kept in `path`, created there (32 random bytes, hex, mode 0600) if missing."""
+    """The key kept in `path`, created there (32 random bytes, hex, mode 0600) if missing.
+
+    Processes that start together (serve and scheduler, parallel test workers) may all find
+    it missing: the key is written whole to a file of this process's own, then linked into
+    place, which succeeds for one of them only; the others read the winner's complete file,
+    never a half-written one (an empty read would have given an empty key)."""
     try:
         return bytes.fromhex(path.read_text(encoding="ascii").strip())
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(secrets.token_hex(32) + "\n")
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(secrets.token_hex(32) + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:  # another process made it first: use theirs
+            pass
+    finally:
+        draft.unlink()
     return bytes.fromhex(path.read_text(encoding="ascii").strip())
 
 

@@ -78,11 +78,13 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
 
         # The scheduler process also runs the daily retention pass (docs/operations.md).
         retention = [w for w in hub.workers if isinstance(w, RetentionWorker)]
-        scheduler.start()
-        for worker in retention:
-            worker.start()
-        print(f"scheduler running every {hub.settings.supervision.scheduler_interval_seconds:g}s; Ctrl-C stops it")
+        # Started inside the try: a Ctrl-C that lands while they start (the retention pass may
+        # already have run in its thread) still stops them and releases their leases.
         try:
+            scheduler.start()
+            for worker in retention:
+                worker.start()
+            print(f"scheduler running every {hub.settings.supervision.scheduler_interval_seconds:g}s; Ctrl-C stops it")
             threading.Event().wait()
         except KeyboardInterrupt:
             pass

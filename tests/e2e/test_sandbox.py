@@ -23,7 +23,7 @@ from adapters.county.config import load_counties
 from adapters.county.mapping import get_path
 from hub.sandbox.run import KEYS, peers
 from hub.settings import REPO_ROOT
-from tests.support.live import free_port
+from tests.support.live import free_port_block
 
 pytestmark = pytest.mark.e2e
 
@@ -65,7 +65,7 @@ class Sandbox:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    port = free_port()
+    port = free_port_block(max(p.port for p in peers(0)))  # its peers listen at offsets up to this
     data_dir = tmp_path_factory.mktemp("sandbox")
     proc = subprocess.Popen([sys.executable, "-m", "hub", "sandbox", "--port", str(port), "--data-dir", str(data_dir),
                              "--demo-interval", "0.3"], cwd=REPO_ROOT, env=os.environ.copy(),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import random
 import socket
 import threading
 import time
+from pathlib import Path
 
 import uvicorn
 
@@ -13,6 +16,45 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port_block(span: int) -> int:
+    """A base port with base .. base + span all free, for a process that lays out its peers at
+    fixed offsets from its own port (`hotline-hub sandbox`). Taken below the kernel's ephemeral
+    range, where free_port() and outgoing connections get their ports (a parallel test worker
+    could land inside a block taken from there while its process starts), and from a slice of
+    its own per pytest-xdist worker (PYTEST_XDIST_WORKER=gw0, gw1, ...), so two workers starting
+    a sandbox at the same moment cannot pick overlapping blocks."""
+    low, high = 10000, _ephemeral_low() - span - 1
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker.isdigit() and workers > 1:
+        width = (high - low) // workers
+        low = low + int(worker) * width
+        high = low + width - span - 1
+    pick = random.SystemRandom()  # not the module-level random, which a test may have seeded
+    for _ in range(200):
+        base = pick.randint(low, high)
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + span + 1):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no block of {span + 1} free ports between {low} and {high + span}")
 
 
 class LiveServer:
