@@ -37,20 +37,21 @@ ACTION_LABELS = {
     "report_progress": "报告进展", "reply": "答复", "review_reply": "审核答复", "follow_up": "回访", "redo": "重办",
     "close": "办结", "archive": "归档", "merge": "并单", "supervise": "督办", "chase": "催办", "correct": "改单",
     "clear_supervision": "解除督办", "request_unreasonable": "申请不合理诉求", "decide_unreasonable": "认定不合理诉求",
+    "appeal_assessment": "考核申诉", "decide_appeal": "审核考核申诉",
 }
 FIELD_LABELS = {
     "note": "备注", "answer": "答复内容", "articles": "引用知识（id@版本，逗号分隔）", "reason_code": "原因类别", "reason": "理由",
     "line": "紧急热线", "lead_unit": "主办单位", "co_units": "协办单位", "approved": "是否同意", "working_days": "工作日数",
     "text": "内容", "reached": "是否联系上", "resolved": "是否解决", "satisfaction": "满意度", "into": "并入工单号",
     "response_due": "回复期限", "request_type": "诉求类型", "category_code": "诉求分类", "urgency": "紧急程度",
-    "title": "标题", "content": "诉求内容", "deadline": "时限",
+    "title": "标题", "content": "诉求内容", "deadline": "时限", "grounds": "申诉事项", "upheld": "申诉是否成立",
 }
 VALUE_LABELS = {
     "true": "是", "false": "否", "satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意",
     "enquiry": "咨询", "help": "求助", "complaint": "投诉", "report": "举报", "suggestion": "建议", "praise": "表扬",
     "other": "其他", "normal": "一般", "urgent": "紧急", "critical": "特急", "litigation": "诉讼", "arbitration": "仲裁",
     "discipline": "纪检监察", "reconsideration": "行政复议", "petition": "已进入信访程序", "secret": "涉密", "privacy": "个人隐私",
-    "110": "110 报警", "119": "119 火警", "120": "120 急救", "122": "122 交通事故",
+    "overdue": "超期", "110": "110 报警", "119": "119 火警", "120": "120 急救", "122": "122 交通事故",
 }
 # Fields a form cannot carry as one input; the API takes them (a correction's whole place).
 NOT_IN_FORMS = {"action", "place"}
