@@ -43,7 +43,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def load(db_path: Path, n: int) -> None:
-    from hub.knowledge.segment import segmenter_for
+    from knowledge.segment import segmenter_for
 
     seg = segmenter_for(ROOT / "mappings" / "knowledge")
     corpus = json.loads((FIXTURES / "corpus.json").read_text(encoding="utf-8"))["articles"]
@@ -87,7 +87,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from hub.db.migrate import upgrade
-    from hub.knowledge.search import SearchQuery, fts5_match
+    from knowledge.search import SearchQuery, fts5_match
     from hub.runtime import build_hub
     from hub.settings import Settings
 

@@ -234,12 +234,6 @@ def cmd_mappings_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sandbox(args: argparse.Namespace) -> int:
-    from hub.sandbox.run import run_sandbox
-
-    return run_sandbox(port=args.port, data_dir=Path(args.data_dir), demo_interval=args.demo_interval)
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hotline-hub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"hotline-hub {version()}")
@@ -299,12 +293,6 @@ def parser() -> argparse.ArgumentParser:
     mp = sub.add_parser("mappings", help="mapping files").add_subparsers(dest="mappings_command", required=True)
     mp.add_parser("check", help="validate mappings/ and exit").set_defaults(func=cmd_mappings_check)
 
-    sb = sub.add_parser("sandbox", help="run the hub on SQLite with sandbox peers and demo traffic")
-    sb.add_argument("--port", type=int, default=8000)
-    sb.add_argument("--data-dir", default=str(REPO_ROOT / "var" / "sandbox"))
-    sb.add_argument("--demo-interval", type=float, default=4.0, help="seconds between demo steps")
-    sb.set_defaults(func=cmd_sandbox)
-
     from hub.features import load_features
 
     for feature in load_features():
@@ -315,7 +303,7 @@ def parser() -> argparse.ArgumentParser:
 def _settings_problems(exc) -> list[str]:  # noqa: ANN001 - a pydantic ValidationError of Settings
     """Each invalid setting as 'file:line: field: why', the way a bad destination is said;
     a value that came from the environment (not in the file) is named without a file."""
-    from hub.integration.kit.runner import load_settings_file
+    from hub.settings import load_settings_file
     from hub.integration.registry import describe_errors
     from hub.settings import config_file
 

@@ -10,6 +10,7 @@ from hub.db.database import Database
 from hub.domain.clock import Clock, SystemClock
 from hub.keys import KeyStore
 from hub.mappings import Catalogue, load_catalogue
+from hub.read_audit import ConfidentialReadRow  # noqa: F401  (registers the audit table the case API writes)
 from hub.service import CaseService, EventSink
 from hub.settings import Settings
 

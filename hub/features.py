@@ -20,13 +20,14 @@ if TYPE_CHECKING:
 # Module paths, each exposing `feature`. Order is the order of installation.
 FEATURES: list[str] = [
     "outbox.feature",
-    "hub.integration.kit.feature",
+    "integration_kit.feature",
     "adapters.county.feature",
     "adapters.province.feature",
-    "hub.knowledge.feature",
-    "hub.supervision.feature",
+    "knowledge.feature",
+    "supervision.feature",
     "adapters.legacy_hotlines.feature",
-    "hub.records.feature",
+    "records.feature",
+    "sandbox.feature",
 ]
 
 

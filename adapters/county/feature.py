@@ -57,7 +57,7 @@ class _Feature:
     def sandbox_peers(self, base_port: int) -> list[Any]:
         from adapters.county.config import load_counties
         from adapters.county.sandbox import sandbox_peer
-        from hub.sandbox.run import run_stamp
+        from sandbox.run import run_stamp
         from hub.settings import Settings
 
         counties = load_counties(Settings().mappings_dir)

@@ -48,7 +48,7 @@ class _Feature:
         check.set_defaults(func=_cmd_check)
 
     def sandbox_peers(self, base_port: int) -> list[Any]:
-        from hub.sandbox.run import Peer, run_stamp
+        from sandbox.run import Peer, run_stamp
 
         from adapters.province.sandbox import ProvinceState, create_app
 

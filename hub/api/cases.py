@@ -18,7 +18,7 @@ from hub.domain.commands import Command
 from hub.domain.model import (
     Case, CaseDraft, CaseState, Channel, HistoryEntry, RequestType, normalise_phone, within_service_years,
 )
-from hub.records.privacy import record_read
+from hub.read_audit import record_read
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 

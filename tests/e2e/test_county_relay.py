@@ -18,7 +18,7 @@ from adapters.county.mapper import format_date, get_path, set_path
 from adapters.county.sandbox import CountySandboxState, create_app
 from hub.domain.model import Role
 from hub.settings import REPO_ROOT, OutboxSettings, Settings
-from hub.supervision.scheduler import Scheduler
+from supervision.scheduler import Scheduler
 from outbox.tables import DELIVERED, PENDING, OutboxMessageRow
 from tests.support.factories import draft
 from tests.support.live import LiveServer

@@ -21,7 +21,7 @@ import pytest
 
 from adapters.county.config import load_counties
 from adapters.county.mapper import get_path
-from hub.sandbox.run import KEYS, peers
+from sandbox.run import KEYS, peers
 from hub.settings import REPO_ROOT
 from tests.support.live import free_port
 

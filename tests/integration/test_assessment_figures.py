@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import Role
-from hub.supervision.assessment import Assessment, Period
-from hub.supervision.scheduler import Scheduler
+from supervision.assessment import Assessment, Period
+from supervision.scheduler import Scheduler
 from tests.integration.test_supervision_scheduler import AGENT, SUPERVISOR, dispatched, local, register
 
 S = "ZY-SCJGJ"  # 市场监督管理局

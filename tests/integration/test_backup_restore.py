@@ -16,9 +16,9 @@ from hub.cli import main
 from hub.domain.access import Actor
 from hub.domain.errors import CaseNotFound
 from hub.domain.model import CaseDraft, Role
-from hub.records.backup import BackupError, backup, restore
+from records.backup import BackupError, backup, restore
 from hub.runtime import build_hub
-from hub.sandbox.webhook_sink import SinkState, create_sink
+from sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import Settings
 from outbox.tables import DELIVERED, PENDING, OutboxMessageRow
 from tests.support.factories import draft

@@ -12,10 +12,10 @@ import yaml
 
 from hub.domain.access import SYSTEM_ACTOR, Actor
 from hub.domain.model import Role
-from hub.knowledge.importer import load_file, run_import
-from hub.knowledge.model import ArticleContent, ArticleKind
-from hub.knowledge.review import ReviewAction
-from hub.knowledge.search import SearchQuery
+from knowledge.importer import load_file, run_import
+from knowledge.model import ArticleContent, ArticleKind
+from knowledge.review import ReviewAction
+from knowledge.search import SearchQuery
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "knowledge"
 ON = date(2025, 9, 26)

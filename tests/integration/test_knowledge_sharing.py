@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from hub.domain.access import Actor
 from hub.domain.model import Role
-from hub.knowledge.model import ArticleInput
-from hub.knowledge.review import ReviewAction
+from knowledge.model import ArticleInput
+from knowledge.review import ReviewAction
 from hub.settings import Settings
 
 SUPERVISOR = Actor("centre-supervisor", Role.SUPERVISOR)

@@ -10,7 +10,7 @@ import pytest
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
-from hub.sandbox.webhook_sink import SinkState, create_sink
+from sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import OutboxSettings, Settings
 from outbox import enqueue
 from outbox.tables import DEAD, DELIVERED, PENDING, OutboxMessageRow

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, ExternalRef, Role
-from hub.sandbox.webhook_sink import SinkState, create_sink
+from sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import OutboxSettings, Settings
 from outbox import enqueue
 from outbox.tables import DEAD, DELIVERED, PENDING, OutboxMessageRow

@@ -16,10 +16,10 @@ from hub.domain import commands as c
 from hub.domain.access import SYSTEM_ACTOR, Actor
 from hub.domain.errors import AccessDenied, RuleViolation
 from hub.domain.model import CaseDraft, CaseState, Role
-from hub.knowledge.model import ArticleContent, ArticleInput, ArticleStatus
-from hub.knowledge.review import ReviewAction
+from knowledge.model import ArticleContent, ArticleInput, ArticleStatus
+from knowledge.review import ReviewAction
 from hub.settings import Settings
-from hub.supervision.scheduler import Scheduler
+from supervision.scheduler import Scheduler
 from tests.e2e.test_county_push import ticket
 from tests.support.factories import draft
 

@@ -15,7 +15,7 @@ from hub.domain import commands as c
 from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
 from hub.domain.access import Actor
 from hub.domain.model import Role
-from hub.supervision.assessment import Period
+from supervision.assessment import Period
 from tests.integration.test_supervision_scheduler import AGENT, SUPERVISOR, UNIT, dispatched, event_types, local
 
 OTHER_UNIT = Actor("ZY-RSJ", Role.UNIT, unit_code="ZY-RSJ")

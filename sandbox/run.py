@@ -85,7 +85,7 @@ class Peer:
 
 
 def peers(base_port: int) -> list[Peer]:
-    from hub.sandbox.webhook_sink import create_sink
+    from sandbox.webhook_sink import create_sink
 
     found = [Peer("webhook-sink", base_port + 1, create_sink,
                   {"adapter": "webhook", "settings": {"url": f"http://127.0.0.1:{base_port + 1}/events", "system": "sink"},

@@ -8,9 +8,9 @@ from pathlib import Path
 
 
 def cmd_kit_check(args: argparse.Namespace) -> int:
-    from hub.integration.kit.peer import HttpPeerControl
-    from hub.integration.kit.report import CheckResult
-    from hub.integration.kit.runner import address_mismatch, default_mappings_dir, load_settings_file, run_kit
+    from integration_kit.peer import HttpPeerControl
+    from integration_kit.report import CheckResult
+    from integration_kit.runner import address_mismatch, default_mappings_dir, load_settings_file, run_kit
 
     path = Path(args.settings)
     try:

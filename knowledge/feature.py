@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hub.container import Hub
-    from hub.knowledge.answer import KnowledgeAnswers
-    from hub.knowledge.store import KnowledgeStore
+    from knowledge.answer import KnowledgeAnswers
+    from knowledge.store import KnowledgeStore
 
 
 @dataclass
@@ -26,12 +26,12 @@ class _Feature:
     name = "knowledge"
 
     def install(self, hub: "Hub") -> None:
-        from hub.knowledge import tables  # noqa: F401  (registers the tables)
-        from hub.knowledge.answer import KnowledgeAnswers
-        from hub.knowledge.api import case_router, router
-        from hub.knowledge.segment import segmenter_for
-        from hub.knowledge.sharing import SHARING_FILE, Sharing, SharingConfig, destinations_for, outbox_enqueue
-        from hub.knowledge.store import KnowledgeStore
+        from knowledge import tables  # noqa: F401  (registers the tables)
+        from knowledge.answer import KnowledgeAnswers
+        from knowledge.api import case_router, router
+        from knowledge.segment import segmenter_for
+        from knowledge.sharing import SHARING_FILE, Sharing, SharingConfig, destinations_for, outbox_enqueue
+        from knowledge.store import KnowledgeStore
         from hub.mappings import load_yaml_model
 
         directory = hub.settings.mappings_dir / "knowledge"
@@ -70,7 +70,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hub.domain.access import SYSTEM_ACTOR
-    from hub.knowledge.importer import ImportFormatError, load_file, run_import
+    from knowledge.importer import ImportFormatError, load_file, run_import
 
     hub = _hub()
     try:
@@ -101,7 +101,7 @@ def _cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from hub.knowledge.search import SearchQuery
+    from knowledge.search import SearchQuery
 
     hub = _hub()
     try:

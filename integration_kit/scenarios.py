@@ -17,10 +17,10 @@ from hub.integration.contract import (
     Adapter, AdapterError, ConfigurationError, Delivery, HealthReport, OutboundMessage, PermanentError, PullBatch,
     PulledCase, TransientError,
 )
-from hub.integration.kit.peer import (
+from integration_kit.peer import (
     OPTIONAL_MODES, REQUIRED_MODES, PeerControl, PeerControlError, UnsupportedFault,
 )
-from hub.integration.kit.report import CheckResult, KitReport
+from integration_kit.report import CheckResult, KitReport
 from hub.mappings import Catalogue, UnknownCode
 from hub.mappings.catalogue import Category
 

@@ -99,7 +99,7 @@ def create_sink(state: SinkState | None = None) -> FastAPI:
             return {"count": len(state.order), "duplicates": state.duplicates, "attempts": state.attempts,
                     "messages": [state.received[k] for k in state.order]}
 
-    # -- the conformance kit's peer control (docs/integrator-guide.md, hub/integration/kit/peer.py)
+    # -- the conformance kit's peer control (docs/integrator-guide.md, integration_kit/peer.py)
     @app.post("/_kit/reset", status_code=204)
     def kit_reset() -> None:
         with state.lock:

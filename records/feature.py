@@ -15,8 +15,7 @@ class _Feature:
     name = "records"
 
     def install(self, hub: "Hub") -> None:
-        from hub.records import tables  # noqa: F401  (registers the audit table)
-        from hub.records.retention import RetentionWorker
+        from records.retention import RetentionWorker
 
         hub.workers.append(RetentionWorker(hub))
 
@@ -51,7 +50,7 @@ class _Feature:
 def _cmd_backup(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from hub.records.backup import BackupError, backup
+    from records.backup import BackupError, backup
     from hub.settings import Settings
 
     settings = Settings()
@@ -65,7 +64,7 @@ def _cmd_backup(args: argparse.Namespace) -> int:
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
-    from hub.records.backup import BackupError, restore
+    from records.backup import BackupError, restore
     from hub.settings import Settings
 
     url = f"sqlite:///{Path(args.to).resolve()}" if args.to else Settings().database_url
@@ -80,7 +79,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _cmd_retention_run(args: argparse.Namespace) -> int:
-    from hub.records.retention import Retention, RetentionWorker
+    from records.retention import Retention, RetentionWorker
     from hub.runtime import open_hub
 
     hub = open_hub()
@@ -111,7 +110,7 @@ def _cmd_privacy_export(args: argparse.Namespace) -> int:
     import json
 
     from hub.domain.model import normalise_phone
-    from hub.records.privacy import subject_access
+    from records.privacy import subject_access
     from hub.runtime import open_hub
 
     try:
@@ -135,7 +134,7 @@ def _cmd_privacy_export(args: argparse.Namespace) -> int:
 def _cmd_privacy_reads(args: argparse.Namespace) -> int:
     import json
 
-    from hub.records.privacy import list_reads
+    from hub.read_audit import list_reads
     from hub.runtime import open_hub
 
     hub = open_hub()

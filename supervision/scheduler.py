@@ -41,8 +41,8 @@ from hub.domain.errors import ActionNotAllowed, RuleViolation, StaleCase
 from hub.domain.lifecycle import RUNNING_STATES
 from hub.domain.model import Case, CaseState, FollowUp
 from hub.leases import Lease, LeasedWorker
-from hub.supervision.calendar_watch import CalendarWatch
-from hub.supervision.queries import Markers, cases_in_state, running_cases
+from supervision.calendar_watch import CalendarWatch
+from supervision.queries import Markers, cases_in_state, running_cases
 
 if TYPE_CHECKING:
     from hub.container import Hub

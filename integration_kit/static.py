@@ -11,8 +11,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from hub.integration.contract import Adapter, AdapterSettings
-from hub.integration.kit.report import CheckResult
-from hub.integration.kit.tables import check_table, declared_tables, hook_signature_problem
+from integration_kit.report import CheckResult
+from integration_kit.tables import check_table, declared_tables, hook_signature_problem
 from hub.integration.registry import contract_problems, holds_secret, settings_errors  # noqa: F401  (shared with the hub's start)
 from hub.mappings import Catalogue
 

@@ -21,9 +21,9 @@ from pydantic import ValidationError
 
 from hub.domain.access import Actor
 from hub.domain.errors import DomainError
-from hub.knowledge.model import ArticleContent, ArticleInput, ArticleStatus
-from hub.knowledge.review import ReviewAction
-from hub.knowledge.store import ArticleNotFound, KnowledgeStore
+from knowledge.model import ArticleContent, ArticleInput, ArticleStatus
+from knowledge.review import ReviewAction
+from knowledge.store import ArticleNotFound, KnowledgeStore
 from hub.mappings import UnknownCode
 
 log = logging.getLogger("hub.knowledge")

@@ -10,8 +10,8 @@ from hub.domain.access import Actor
 from hub.domain.errors import AccessDenied
 from hub.domain.model import Role
 from hub.mappings import UnknownCode
-from hub.supervision.assessment import Assessment, Period, Ranking, compute, rank_units, units_in
-from hub.supervision.queries import SupervisedCase, assessment_lines, supervised_cases
+from supervision.assessment import Assessment, Period, Ranking, compute, rank_units, units_in
+from supervision.queries import SupervisedCase, assessment_lines, supervised_cases
 
 if TYPE_CHECKING:
     from hub.container import Hub

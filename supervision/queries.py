@@ -20,7 +20,7 @@ from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.lifecycle import HANDLING_STATES, RUNNING_STATES
 from hub.domain.model import Case, Role
-from hub.supervision.assessment import CaseLines, Line
+from supervision.assessment import CaseLines, Line
 
 # Bound the IN (...) lists: SQLite's limit on bound parameters is the smallest in play.
 _CHUNK = 500

@@ -1,56 +1,20 @@
-"""Personal data on request (个人信息保护法): the audit of who read a confidential case,
-and a subject-access export of everything the hub holds about one phone number."""
+"""Personal data on request (个人信息保护法): a subject-access export of everything the hub
+holds about one phone number, with the confidential reads of its cases (hub/read_audit.py)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from hub.db.models import CaseRow
 from hub.db.repository import CaseRepository
-from hub.domain.access import Actor
 from hub.domain.model import Case, normalise_phone
-from hub.records.tables import ConfidentialReadRow
+from hub.read_audit import list_reads
 
 if TYPE_CHECKING:
     from hub.container import Hub
-    from hub.db.database import Database
-
-
-# -- the audit of confidential reads ------------------------------------------------------
-@dataclass(frozen=True)
-class ConfidentialRead:
-    at: datetime
-    case_number: str
-    party: str
-    role: str
-    route: str
-
-
-def record_read(db: "Database", actor: Actor, case: Case, route: str, at: datetime) -> None:
-    """Record the read if the case's person is confidential (保密); other cases cost nothing.
-    Written before the case is answered: a read that cannot be recorded is not served."""
-    if not case.person.confidential:
-        return
-    with db.write() as s:
-        s.add(ConfidentialReadRow(at=at, case_number=case.number, party=actor.party, role=actor.role.value, route=route))
-
-
-def list_reads(db: "Database", case_number: str | None = None, party: str | None = None,
-               limit: int = 1000) -> list[ConfidentialRead]:
-    """The reads recorded, oldest first, of one case and/or by one party."""
-    stmt = select(ConfidentialReadRow).order_by(ConfidentialReadRow.id)
-    if case_number:
-        stmt = stmt.where(ConfidentialReadRow.case_number == case_number)
-    if party:
-        stmt = stmt.where(ConfidentialReadRow.party == party)
-    with db.read() as s:
-        return [ConfidentialRead(r.at, r.case_number, r.party, r.role, r.route)
-                for r in s.execute(stmt.limit(limit)).scalars()]
 
 
 # -- subject access -----------------------------------------------------------------------

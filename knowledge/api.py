@@ -18,14 +18,14 @@ from hub.api.limits import INT32_MAX, AfterId, Offset
 from hub.api.problems import documented
 from hub.domain.commands import Note, Text
 from hub.domain.model import Case
-from hub.knowledge.importer import ImportFormatError, decode, parse, run_import
-from hub.knowledge.model import (
+from knowledge.importer import ImportFormatError, decode, parse, run_import
+from knowledge.model import (
     ARTICLE_ID, Article, ArticleContent, ArticleInput, ArticleKind, ArticleStatus, ArticleVersion, ReviewEntry,
 )
-from hub.knowledge.review import ReviewAction
-from hub.knowledge.search import SearchQuery
-from hub.knowledge.store import ArticleNotFound, InvalidField
-from hub.knowledge.tables import KbChangeRow
+from knowledge.review import ReviewAction
+from knowledge.search import SearchQuery
+from knowledge.store import ArticleNotFound, InvalidField
+from knowledge.tables import KbChangeRow
 
 
 class _Route(APIRoute):
@@ -250,7 +250,7 @@ def suggestions(hub: HubDep, actor: ActorDep, number: CaseNumber,
                   operation_id="answerCaseDirectly", responses=documented(403, 404, 409))
 def answer_directly(hub: HubDep, actor: ActorDep, number: CaseNumber, body: DirectAnswer) -> Response:
     from hub.domain.access import view_for
-    from hub.records.privacy import record_read
+    from hub.read_audit import record_read
 
     case = _knowledge(hub).answers.answer(number, body.answer, body.articles, actor, body.note)
     record_read(hub.db, actor, case, "POST /api/v1/cases/{number}/answer", hub.clock.now())  # 保密: audited

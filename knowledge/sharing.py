@@ -12,8 +12,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from hub.knowledge.model import ArticleContent
-from hub.knowledge.tables import KbChangeRow
+from knowledge.model import ArticleContent
+from knowledge.tables import KbChangeRow
 
 log = logging.getLogger("hub.knowledge")
 

@@ -7,18 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 from pydantic import ValidationError
 
 from hub.domain.clock import Clock, SystemClock
 from hub.integration.contract import Adapter, AdapterContext, AdapterError, ConfigurationError
-from hub.integration.kit.peer import PeerControl
-from hub.integration.kit.report import KitReport
-from hub.integration.kit.scenarios import SampleCases, Scenarios
-from hub.integration.kit.static import check_contract, check_mappings, settings_errors
+from integration_kit.peer import PeerControl
+from integration_kit.report import KitReport
+from integration_kit.scenarios import SampleCases, Scenarios
+from integration_kit.static import check_contract, check_mappings, settings_errors
 from hub.integration.registry import discover
 from hub.mappings import MappingError, MappingErrors, load_catalogue
-from hub.settings import CaseScope
+from hub.settings import CaseScope, load_settings_file  # noqa: F401  (the kit's public name: integration_kit.load_settings_file)
 
 DESTINATION = "kit"
 
@@ -157,23 +156,3 @@ def address_mismatch(settings: Any, peer_url: str) -> str | None:
             "the scenarios see nothing the adapter sent elsewhere (fine only if that address forwards to the peer)")
 
 
-def load_settings_file(path: Path) -> tuple[Any, dict[tuple, int]]:
-    """The YAML settings (what goes under destinations.<name>.settings) and each key's line."""
-    text = path.read_text(encoding="utf-8")
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    lines: dict[tuple, int] = {}
-
-    def walk(node: yaml.Node, loc: tuple) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                lines[loc + (key.value,)] = key.start_mark.line + 1
-                walk(value, loc + (key.value,))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, value in enumerate(node.value):
-                lines[loc + (i,)] = value.start_mark.line + 1
-                walk(value, loc + (i,))
-
-    if root is not None:
-        walk(root, ())
-    data = yaml.safe_load(text)
-    return ({} if data is None else data), lines

@@ -14,15 +14,15 @@ from hub.db.database import Database
 from hub.domain.access import Actor
 from hub.domain.clock import LOCAL_TZ, Clock
 from hub.domain.errors import AccessDenied, DomainError, RuleViolation
-from hub.knowledge import review
-from hub.knowledge.model import (
+from knowledge import review
+from knowledge.model import (
     Article, ArticleContent, ArticleInput, ArticleStatus, ArticleVersion, ReviewEntry, parse_citation,
 )
-from hub.knowledge.review import ReviewAction
-from hub.knowledge.search import Hit, SearchQuery, run, to_hits
-from hub.knowledge.segment import Segmenter
-from hub.knowledge.sharing import Sharing
-from hub.knowledge.tables import FTS_TABLE, KbArticleRow, KbHistoryRow, KbSearchRow, KbVersionRow
+from knowledge.review import ReviewAction
+from knowledge.search import Hit, SearchQuery, run, to_hits
+from knowledge.segment import Segmenter
+from knowledge.sharing import Sharing
+from knowledge.tables import FTS_TABLE, KbArticleRow, KbHistoryRow, KbSearchRow, KbVersionRow
 from hub.mappings import Catalogue
 
 

@@ -17,9 +17,9 @@ from hub.api.deps import ActorDep, HubDep
 from hub.api.problems import documented
 from hub.domain.errors import AccessDenied
 from hub.domain.model import Role, within_service_years
-from hub.supervision.assessment import Assessment, Period, Ranking
-from hub.supervision.export import ranking_to_csv, ranking_to_xlsx, to_csv, to_xlsx
-from hub.supervision.service import CENTRE, Supervision
+from supervision.assessment import Assessment, Period, Ranking
+from supervision.export import ranking_to_csv, ranking_to_xlsx, to_csv, to_xlsx
+from supervision.service import CENTRE, Supervision
 
 router = APIRouter(prefix="/api/v1", tags=["supervision"])
 

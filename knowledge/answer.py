@@ -13,8 +13,8 @@ from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.errors import RuleViolation
 from hub.domain.model import Case
-from hub.knowledge.search import Hit, SearchQuery
-from hub.knowledge.store import InvalidField, KnowledgeStore
+from knowledge.search import Hit, SearchQuery
+from knowledge.store import InvalidField, KnowledgeStore
 
 if TYPE_CHECKING:
     from hub.service import CaseService

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import Date, bindparam, text
 from sqlalchemy.orm import Session
 
-from hub.knowledge.model import ArticleKind
-from hub.knowledge.tables import PG_VECTOR
+from knowledge.model import ArticleKind
+from knowledge.tables import PG_VECTOR
 
 MARK_OPEN, MARK_CLOSE = "<mark>", "</mark>"
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from openpyxl import Workbook
 
 from hub.domain.clock import LOCAL_TZ
-from hub.supervision.assessment import COUNTS, RATES, Assessment, Ranking
+from supervision.assessment import COUNTS, RATES, Assessment, Ranking
 
 FIGURE_KEYS = list(RATES) + list(COUNTS)
 

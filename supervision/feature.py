@@ -16,13 +16,13 @@ class _Feature:
     name = "supervision"
 
     def install(self, hub: "Hub") -> None:
-        from hub.supervision.api import router
-        from hub.supervision.scheduler import Scheduler
-        from hub.supervision.service import Supervision
+        from supervision.api import router
+        from supervision.scheduler import Scheduler
+        from supervision.service import Supervision
 
         from prometheus_client import CollectorRegistry
 
-        from hub.supervision.calendar_watch import CalendarCollector
+        from supervision.calendar_watch import CalendarCollector
 
         hub.routers.append(router)
         hub.extras["supervision"] = Supervision(hub)
@@ -54,7 +54,7 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
     import threading
 
     from hub.logmask import configure_logging
-    from hub.supervision.scheduler import Scheduler
+    from supervision.scheduler import Scheduler
 
     hub = _hub()
     configure_logging(hub.settings.log_level, hub.settings.log_format)
@@ -74,7 +74,7 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
             for line in result.warned + result.overdue + result.supervised + result.closed + result.recounted:
                 print(f"  {line}")
             return 0
-        from hub.records.retention import RetentionWorker
+        from records.retention import RetentionWorker
 
         # The scheduler process also runs the daily retention pass (docs/operations.md).
         retention = [w for w in hub.workers if isinstance(w, RetentionWorker)]
@@ -97,9 +97,9 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
 def _cmd_assessment(args: argparse.Namespace) -> int:
     from hub.domain.access import SYSTEM_ACTOR
     from hub.mappings import UnknownCode
-    from hub.supervision.assessment import Period
-    from hub.supervision.export import to_csv, to_xlsx
-    from hub.supervision.service import Supervision
+    from supervision.assessment import Period
+    from supervision.export import to_csv, to_xlsx
+    from supervision.service import Supervision
 
     try:
         period = Period.parse(args.period)

@@ -15,7 +15,7 @@ from enum import StrEnum
 from hub.domain.access import Actor
 from hub.domain.errors import AccessDenied, ActionNotAllowed
 from hub.domain.model import Role as R
-from hub.knowledge.model import ArticleStatus as S
+from knowledge.model import ArticleStatus as S
 
 
 class ReviewAction(StrEnum):
