@@ -26,6 +26,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import yaml
+from knowledge.handle import Knowledge
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "knowledge"
@@ -99,7 +100,7 @@ def main() -> int:
         started = time.perf_counter()
         load(db_path, args.articles)
         loaded = time.perf_counter() - started
-        store = hub.extras["knowledge"].store
+        store = hub.handles.get(Knowledge).store
         queries = [q["q"] for q in yaml.safe_load((FIXTURES / "queries.yaml").read_text(encoding="utf-8"))]
         on = date(2025, 9, 26)
         raw = sqlite3.connect(db_path)

@@ -6,12 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from hub.features import FeatureBase, HubOpener
+from hub.settings import Settings, config_file
+from integration_kit.peer import HttpPeerControl
+from integration_kit.report import CheckResult
+from integration_kit.runner import address_mismatch, default_mappings_dir, load_settings_file, run_kit
+
 
 def cmd_kit_check(args: argparse.Namespace) -> int:
-    from integration_kit.peer import HttpPeerControl
-    from integration_kit.report import CheckResult
-    from integration_kit.runner import address_mismatch, default_mappings_dir, load_settings_file, run_kit
-
     path = Path(args.settings)
     try:
         raw, lines = load_settings_file(path)
@@ -49,7 +51,6 @@ def cmd_kit_check(args: argparse.Namespace) -> int:
 
 def _destination_scope(name: str):  # noqa: ANN202 - the CaseScope, or what is wrong as text
     """The `cases:` scope of destination `name` in the hub's settings file (HUB_CONFIG_FILE)."""
-    from hub.settings import Settings, config_file
 
     if config_file() is None:
         return "--destination reads the hub's settings file: set HUB_CONFIG_FILE to it"
@@ -59,13 +60,11 @@ def _destination_scope(name: str):  # noqa: ANN202 - the CaseScope, or what is w
     return destination.cases
 
 
-class _Feature:
+class _Feature(FeatureBase):
     name = "kit"
+    order = 20
 
-    def install(self, hub) -> None:  # noqa: ANN001 - the kit runs beside the hub, not inside it
-        return None
-
-    def add_cli(self, sub) -> None:  # noqa: ANN001
+    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:  # noqa: ANN001
         kit = sub.add_parser("kit", help="the integrator's conformance kit").add_subparsers(dest="kit_command", required=True)
         check = kit.add_parser("check", help="check an installed adapter against the contract, its mappings and a peer")
         check.add_argument("--adapter", required=True, help="entry-point name in group hotline_hub.adapters")

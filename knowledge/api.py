@@ -16,11 +16,21 @@ from sqlalchemy import select
 from hub.api.deps import ActorDep, HubDep
 from hub.api.limits import INT32_MAX, AfterId, Offset
 from hub.api.problems import documented
+from hub.domain.access import view_for
 from hub.domain.commands import Note, Text
 from hub.domain.model import Case
+from hub.read_audit import record_read
+from knowledge.handle import Knowledge
 from knowledge.importer import ImportFormatError, decode, parse, run_import
 from knowledge.model import (
-    ARTICLE_ID, Article, ArticleContent, ArticleInput, ArticleKind, ArticleStatus, ArticleVersion, ReviewEntry,
+    ARTICLE_ID,
+    Article,
+    ArticleContent,
+    ArticleInput,
+    ArticleKind,
+    ArticleStatus,
+    ArticleVersion,
+    ReviewEntry,
 )
 from knowledge.review import ReviewAction
 from knowledge.search import SearchQuery
@@ -55,7 +65,7 @@ CaseNumber = Annotated[str, Path(min_length=8, max_length=40, pattern=r"^[0-9A-Z
 
 
 def _knowledge(hub: Any) -> Any:
-    return hub.extras["knowledge"]
+    return hub.handles.get(Knowledge)
 
 
 class NewArticle(ArticleInput):
@@ -249,9 +259,6 @@ def suggestions(hub: HubDep, actor: ActorDep, number: CaseNumber,
                   summary="Answer an enquiry directly (直接答复) citing published article versions",
                   operation_id="answerCaseDirectly", responses=documented(403, 404, 409))
 def answer_directly(hub: HubDep, actor: ActorDep, number: CaseNumber, body: DirectAnswer) -> Response:
-    from hub.domain.access import view_for
-    from hub.read_audit import record_read
-
     case = _knowledge(hub).answers.answer(number, body.answer, body.articles, actor, body.note)
     record_read(hub.db, actor, case, "POST /api/v1/cases/{number}/answer", hub.clock.now())  # 保密: audited
     return Response(view_for(actor, case).model_dump_json(), media_type="application/json",

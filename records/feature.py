@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from hub.domain.model import normalise_phone
+from hub.features import FeatureBase, HubOpener
+from hub.read_audit import list_reads
+from hub.settings import Settings
+from records.backup import BackupError, backup, restore
+from records.privacy import subject_access
+from records.retention import Retention, RetentionWorker
 
 if TYPE_CHECKING:
     from hub.container import Hub
 
 
-class _Feature:
+class _Feature(FeatureBase):
     name = "records"
+    order = 80
 
     def install(self, hub: "Hub") -> None:
-        from records.retention import RetentionWorker
-
         hub.workers.append(RetentionWorker(hub))
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
         b = sub.add_parser("backup", help="copy the SQLite database, consistent while the hub runs, into DIR")
         b.add_argument("dir", help="directory for the backup file (created if missing)")
         b.set_defaults(func=_cmd_backup)
@@ -32,27 +42,22 @@ class _Feature:
             dest="retention_command", required=True)
         run = ret.add_parser("run", help="one retention pass now")
         run.add_argument("--dry-run", action="store_true", help="list the cases that would be erased; change nothing")
-        run.set_defaults(func=_cmd_retention_run)
+        run.set_defaults(func=partial(_cmd_retention_run, hubs=hubs))
         pv = sub.add_parser("privacy", help="personal data on request (个人信息保护法)").add_subparsers(
             dest="privacy_command", required=True)
         ex = pv.add_parser("export", help="everything the hub holds about one phone number, as JSON (subject access)")
         ex.add_argument("--phone", required=True)
         ex.add_argument("--out", required=True, help="file to write")
-        ex.set_defaults(func=_cmd_privacy_export)
+        ex.set_defaults(func=partial(_cmd_privacy_export, hubs=hubs))
         rd = pv.add_parser("reads", help="who read confidential (保密) cases through the API, oldest first")
         rd.add_argument("--case", help="one case number")
         rd.add_argument("--party", help="one party")
         rd.add_argument("--limit", type=int, default=1000)
         rd.add_argument("--json", action="store_true", help="one JSON array instead of lines")
-        rd.set_defaults(func=_cmd_privacy_reads)
+        rd.set_defaults(func=partial(_cmd_privacy_reads, hubs=hubs))
 
 
 def _cmd_backup(args: argparse.Namespace) -> int:
-    from datetime import datetime, timezone
-
-    from records.backup import BackupError, backup
-    from hub.settings import Settings
-
     settings = Settings()
     try:
         result = backup(settings.database_url, Path(args.dir), datetime.now(timezone.utc))
@@ -64,9 +69,6 @@ def _cmd_backup(args: argparse.Namespace) -> int:
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
-    from records.backup import BackupError, restore
-    from hub.settings import Settings
-
     url = f"sqlite:///{Path(args.to).resolve()}" if args.to else Settings().database_url
     try:
         result = restore(Path(args.file), url, force=args.force)
@@ -78,11 +80,8 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_retention_run(args: argparse.Namespace) -> int:
-    from records.retention import Retention, RetentionWorker
-    from hub.runtime import open_hub
-
-    hub = open_hub()
+def _cmd_retention_run(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     try:
         years = hub.settings.retention.archived_years
         if args.dry_run:
@@ -106,19 +105,13 @@ def _cmd_retention_run(args: argparse.Namespace) -> int:
         hub.close()
 
 
-def _cmd_privacy_export(args: argparse.Namespace) -> int:
-    import json
-
-    from hub.domain.model import normalise_phone
-    from records.privacy import subject_access
-    from hub.runtime import open_hub
-
+def _cmd_privacy_export(args: argparse.Namespace, hubs: HubOpener) -> int:
     try:
         normalise_phone(args.phone)
     except ValueError as exc:
         print(f"hotline-hub privacy export: --phone: {exc}", file=sys.stderr)
         return 2
-    hub = open_hub()
+    hub = hubs()
     try:
         body = subject_access(hub, args.phone)
     finally:
@@ -131,13 +124,8 @@ def _cmd_privacy_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_privacy_reads(args: argparse.Namespace) -> int:
-    import json
-
-    from hub.read_audit import list_reads
-    from hub.runtime import open_hub
-
-    hub = open_hub()
+def _cmd_privacy_reads(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     try:
         reads = list_reads(hub.db, args.case, args.party, args.limit)
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hub.features import FeatureBase, HubOpener
 from hub.settings import REPO_ROOT
 from sandbox.run import run_sandbox
 
@@ -14,13 +15,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return run_sandbox(port=args.port, data_dir=Path(args.data_dir), demo_interval=args.demo_interval)
 
 
-class _Feature:
+class _Feature(FeatureBase):
     name = "sandbox"
+    order = 90
 
-    def install(self, hub) -> None:  # noqa: ANN001 - the sandbox runs the hub, it adds nothing inside it
-        return None
-
-    def add_cli(self, sub) -> None:  # noqa: ANN001
+    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:  # noqa: ANN001
         sb = sub.add_parser("sandbox", help="run the hub on SQLite with sandbox peers and demo traffic")
         sb.add_argument("--port", type=int, default=8000)
         sb.add_argument("--data-dir", default=str(REPO_ROOT / "var" / "sandbox"))

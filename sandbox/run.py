@@ -22,8 +22,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 import httpx
+import uvicorn
 
+from adapters.province.handle import ProvincePollers
+from hub.api.app import create_app
+from hub.db.migrate import upgrade
 from hub.domain.model import Role
+from hub.features import Peer, PeerUnit, load_features
+from hub.logmask import configure_logging
+from hub.runtime import build_hub
+from hub.settings import DestinationConfig, Settings
+from sandbox.webhook_sink import create_sink
 
 log = logging.getLogger("hub.sandbox")
 
@@ -55,38 +64,7 @@ def run_stamp() -> str:
     return out[-6:]
 
 
-@dataclass(frozen=True)
-class PeerUnit:
-    """A unit whose work a sandbox peer's system takes (a county's unit): the demo dispatches some cases there."""
-
-    unit: str
-    division: str
-    area: str  # where its cases are, for the demo's addresses
-
-
-@dataclass
-class Peer:
-    """A sandbox peer: its app, where it listens, and the destination config that points the hub at it."""
-
-    name: str
-    port: int
-    app_factory: Callable[[], Any]
-    destination: dict[str, Any] | None = None
-    describe: str = ""
-    # What the peer's own system does by itself, once per demo round: answer what the hub sent
-    # it, push a ticket, take a call. It logs what crossed and returns the cases it brought into
-    # the hub as (case number, unit to dispatch it to or None for the demo's usual choice).
-    act: Callable[[], list[tuple[str, str | None]]] | None = None
-    units: tuple[PeerUnit, ...] = ()
-    # Settings the hub needs to talk to this peer, put in the sandbox process's environment only
-    # (a signing county's HMAC secret); a variable already set is kept.
-    env: dict[str, str] = field(default_factory=dict)
-    prepare: Callable[[Any], None] | None = None  # called with the built hub before its workers start
-
-
 def peers(base_port: int) -> list[Peer]:
-    from sandbox.webhook_sink import create_sink
-
     found = [Peer("webhook-sink", base_port + 1, create_sink,
                   {"adapter": "webhook", "settings": {"url": f"http://127.0.0.1:{base_port + 1}/events", "system": "sink"},
                    "events": ["case.*"]},
@@ -97,19 +75,10 @@ def peers(base_port: int) -> list[Peer]:
 
 def _feature_peers(base_port: int) -> list[Peer]:
     """Peers contributed by features (province, counties, legacy lines)."""
-    from hub.features import load_features
-
-    extra: list[Peer] = []
-    for feature in load_features():
-        contribute = getattr(feature, "sandbox_peers", None)
-        if contribute is not None:
-            extra.extend(contribute(base_port))
-    return extra
+    return [peer for feature in load_features() for peer in feature.sandbox_peers(base_port)]
 
 
 def _start_peer(peer: Peer) -> None:
-    import uvicorn
-
     # log_config=None: uvicorn would otherwise install its own handlers on its loggers (a race
     # with the peers starting in other threads printed some lines in its own format).
     config = uvicorn.Config(peer.app_factory(), host="127.0.0.1", port=peer.port, log_config=None, log_level="warning",
@@ -333,14 +302,6 @@ class ProvinceWatch(threading.Thread):
 
 
 def run_sandbox(port: int, data_dir: Path, demo_interval: float = 4.0) -> int:
-    import uvicorn
-
-    from hub.api.app import create_app
-    from hub.db.migrate import upgrade
-    from hub.logmask import configure_logging
-    from hub.runtime import build_hub
-    from hub.settings import DestinationConfig, Settings
-
     configure_logging("INFO")
     data_dir.mkdir(parents=True, exist_ok=True)
     sandbox_peers = peers(port)
@@ -367,7 +328,7 @@ def run_sandbox(port: int, data_dir: Path, demo_interval: float = 4.0) -> int:
     if watch is not None:
         # The sandbox province starts with an empty list each run; a cursor kept in var/ from the
         # last run would skip its first cases.
-        for poller in hub.extras.get("province.pollers", []):
+        for poller in hub.handles.get(ProvincePollers).pollers:
             poller.reset_cursor()
         watch.assign_one()  # before the poller's first round, which then brings it down at once
     for peer in sandbox_peers:

@@ -33,7 +33,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _service(request: Request) -> Supervision:
-    return request.app.state.hub.extras["supervision"]
+    return request.app.state.hub.handles.get(Supervision)
 
 
 def _period(label: str) -> Period:

@@ -5,58 +5,52 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from hub.domain.access import SYSTEM_ACTOR
+from hub.features import FeatureBase, HubOpener
+from hub.logmask import configure_logging
+from hub.mappings import UnknownCode
+from supervision.api import router
+from supervision.assessment import Period
+from supervision.calendar_watch import CalendarCollector
+from supervision.export import to_csv, to_xlsx
+from supervision.scheduler import Scheduler
+from supervision.service import Supervision
 
 if TYPE_CHECKING:
     from hub.container import Hub
 
 
-class _Feature:
+class _Feature(FeatureBase):
     name = "supervision"
+    order = 60
 
     def install(self, hub: "Hub") -> None:
-        from supervision.api import router
-        from supervision.scheduler import Scheduler
-        from supervision.service import Supervision
-
-        from prometheus_client import CollectorRegistry
-
-        from supervision.calendar_watch import CalendarCollector
-
         hub.routers.append(router)
-        hub.extras["supervision"] = Supervision(hub)
+        hub.handles.add(Supervision(hub))
         hub.workers.append(Scheduler(hub))
-        # The registry /metrics serves (created by whichever feature comes first).
-        registry = hub.extras.setdefault("metrics", CollectorRegistry())
-        registry.register(CalendarCollector(hub))  # type: ignore[attr-defined]
+        hub.metrics_registry.register(CalendarCollector(hub))  # the registry /metrics serves
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
         p = sub.add_parser("scheduler", help="warn (预警), mark overdue (超期) and supervise (督办) on a timer")
         p.add_argument("--once", action="store_true", help="one run, print what it did, exit")
-        p.set_defaults(func=_cmd_scheduler)
+        p.set_defaults(func=partial(_cmd_scheduler, hubs=hubs))
         a = sub.add_parser("assessment", help="考核 figures of a month, as JSON, CSV or XLSX")
         a.add_argument("--period", required=True, help="YYYY-MM, YYYY-MM-DD, YYYY-Www, YYYY-Qn, YYYY, or YYYY-MM-DD..YYYY-MM-DD")
         a.add_argument("--unit")
         a.add_argument("--county")
         a.add_argument("--format", choices=["json", "csv", "xlsx"], default="json")
         a.add_argument("--out", help="file to write (default: stdout; required for xlsx)")
-        a.set_defaults(func=_cmd_assessment)
+        a.set_defaults(func=partial(_cmd_assessment, hubs=hubs))
 
 
-def _hub() -> "Hub":
-    from hub.runtime import open_hub
 
-    return open_hub()
-
-
-def _cmd_scheduler(args: argparse.Namespace) -> int:
-    import threading
-
-    from hub.logmask import configure_logging
-    from supervision.scheduler import Scheduler
-
-    hub = _hub()
+def _cmd_scheduler(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     configure_logging(hub.settings.log_level, hub.settings.log_format)
     scheduler = next(w for w in hub.workers if isinstance(w, Scheduler))
     try:
@@ -94,13 +88,7 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
         hub.close()
 
 
-def _cmd_assessment(args: argparse.Namespace) -> int:
-    from hub.domain.access import SYSTEM_ACTOR
-    from hub.mappings import UnknownCode
-    from supervision.assessment import Period
-    from supervision.export import to_csv, to_xlsx
-    from supervision.service import Supervision
-
+def _cmd_assessment(args: argparse.Namespace, hubs: HubOpener) -> int:
     try:
         period = Period.parse(args.period)
     except ValueError as exc:
@@ -109,9 +97,9 @@ def _cmd_assessment(args: argparse.Namespace) -> int:
     if args.format == "xlsx" and not args.out:
         print("--out is required for xlsx", file=sys.stderr)
         return 2
-    hub = _hub()
+    hub = hubs()
     try:
-        service: Supervision = hub.extras["supervision"]  # type: ignore[assignment]
+        service = hub.handles.get(Supervision)
         try:
             unit, county = service.scope_for(SYSTEM_ACTOR, args.unit, args.county)
         except UnknownCode as exc:

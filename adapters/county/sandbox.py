@@ -384,7 +384,8 @@ def sandbox_peer(cfg: CountyConfig, port: int, hub_port: int, first_push: int = 
     it, and its desk (which acts only if the sandbox has a key for the county)."""
     import os
 
-    from sandbox.run import KEYS, Peer, PeerUnit
+    from hub.features import Peer, PeerUnit
+    from sandbox.run import KEYS
 
     base = f"http://127.0.0.1:{port}"
     env_name = cfg.security.hmac_secret_env

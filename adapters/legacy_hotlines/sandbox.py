@@ -246,7 +246,8 @@ def sandbox_peers(first_port: int, poll_interval: float = 5.0) -> list[Any]:
     from adapters.legacy_hotlines.soap_sandbox import SoapLineState
     from adapters.legacy_hotlines.soap_sandbox import create_app as create_soap_app
     from adapters.legacy_hotlines.soap_wire import ELEMENTS
-    from sandbox.run import Peer, run_stamp
+    from hub.features import Peer
+    from sandbox.run import run_stamp
     from hub.settings import Settings
 
     config = load_legacy(Settings().mappings_dir)

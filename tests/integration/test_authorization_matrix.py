@@ -37,6 +37,7 @@ from hub.domain.model import Role
 from tests.conftest import START
 from tests.e2e.test_county_push import SECRETS, ticket
 from tests.support.factories import draft
+from adapters.county.intake import CountyIntake
 
 # -- the parties ------------------------------------------------------------------------------
 # name -> (party, role, unit_code, divisions). A key is created for each.
@@ -336,7 +337,7 @@ def _make_objects(client: TestClient, keys: dict[str, str | None], hub) -> dict[
     objects["case_yjgov"] = in_progress(draft(title="区政府主办"), [], lead="YJ-GOV", signer="county")
     objects["case_prov"] = _ok(client.post("/api/v1/cases", json=draft(**{"place.division_code": "512022"}),
                                            headers=as_("province")), 201)["number"]
-    intake = hub.extras["county"]
+    intake = hub.handles.get(CountyIntake)
     ay = intake.counties["anyue"]
     body = json.dumps(ticket(ay, "AY-MATRIX-1", hub.clock.now())).encode()
     headers = {**as_("other_county"), "content-type": "application/json",
@@ -443,7 +444,7 @@ _TICKET_SEQ = iter(range(1, 10_000))
 def _tickets(world: World) -> dict[str, Any]:
     """A fresh ticket per push in each county's own shape (ids are unique per county)."""
     n = next(_TICKET_SEQ)
-    counties = world.hub.extras["county"].counties
+    counties = world.hub.handles.get(CountyIntake).counties
     return {"anyue_ticket": ticket(counties["anyue"], f"AY-M-{n}", world.hub.clock.now()),
             "yanjiang_ticket": ticket(counties["yanjiang"], f"YJ-M-{n}", world.hub.clock.now())}
 

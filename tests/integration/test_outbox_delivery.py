@@ -19,6 +19,7 @@ from outbox import enqueue
 from outbox.tables import DEAD, DELIVERED, PENDING, OutboxMessageRow
 from tests.support.factories import draft
 from tests.support.live import LiveServer, free_port
+from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 
@@ -63,7 +64,7 @@ def messages(hub, destination: str | None = None) -> list[OutboxMessageRow]:
 
 
 def relay(hub):
-    return hub.extras["outbox"].relay()
+    return hub.handles.get(OutboxHandle).relay()
 
 
 def received(state: SinkState) -> list[dict]:
@@ -249,13 +250,13 @@ def test_a_peer_that_is_down_then_starts_gets_the_message(hub, db_url, clock, ou
     other = build_hub(settings, clock)
     try:
         register(other)
-        other.extras["outbox"].relay().drain(5)
+        other.handles.get(OutboxHandle).relay().drain(5)
         (m,) = messages(other, "late")
         assert m.status == PENDING and "transport failed" in m.last_error
         state = SinkState()
         with LiveServer(create_sink(state), port=port):
             clock.advance(timedelta(seconds=1))
-            other.extras["outbox"].relay().drain(5)
+            other.handles.get(OutboxHandle).relay().drain(5)
         assert messages(other, "late")[0].status == DELIVERED and len(state.order) == 1
     finally:
         other.close()
@@ -426,7 +427,7 @@ def test_the_worker_is_woken_by_the_commit_not_by_polling(hub, sink, caplog) -> 
     import time
 
     state, _ = sink
-    worker = hub.extras["outbox"].worker
+    worker = hub.handles.get(OutboxHandle).worker
     # An hour between polls: a delivery within the wait below is the doorbell (SQLite) or
     # NOTIFY (PostgreSQL) waking it, whatever the machine's load.
     worker.relay_settings = hub.settings.outbox.model_copy(update={"idle_poll_seconds": 3600})
@@ -455,7 +456,7 @@ def test_the_worker_is_woken_by_another_processs_commit(hub, db_url, sink, tmp_p
     import yaml
 
     state, _ = sink
-    worker = hub.extras["outbox"].worker
+    worker = hub.handles.get(OutboxHandle).worker
     worker.relay_settings = hub.settings.outbox.model_copy(update={"idle_poll_seconds": 3600})  # woken, not polled
     worker.start()
     config = tmp_path / "hub.yaml"
