@@ -122,10 +122,13 @@ class FeatureError(Exception):
     """A feature entry point that cannot be used: said with its name, so the start stops plainly."""
 
 
-def load_features() -> list[Feature]:
-    """Every installed feature, in install order (order, then name: deterministic)."""
+def load_features(distribution: str | None = None) -> list[Feature]:
+    """Every installed feature, in install order (order, then name: deterministic); with
+    `distribution`, only those that package ships (the hub's own: "hotline-hub")."""
     found: list[Feature] = []
     for ep in entry_points(group=GROUP):
+        if distribution is not None and (ep.dist is None or ep.dist.name != distribution):
+            continue
         try:
             feature = ep.load()
         except ImportError as exc:

@@ -19,8 +19,9 @@ from knowledge.handle import Knowledge
 from knowledge.importer import ImportFormatError, load_file, run_import
 from knowledge.search import SearchQuery
 from knowledge.segment import segmenter_for
-from knowledge.sharing import SHARING_FILE, Sharing, SharingConfig, destinations_for, outbox_enqueue
+from knowledge.sharing import SHARING_FILE, Sharing, SharingConfig, destinations_for
 from knowledge.store import KnowledgeStore
+from outbox.feature import OutboxHandle
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -34,7 +35,10 @@ class _Feature(FeatureBase):
         directory = hub.settings.mappings_dir / "knowledge"
         segmenter = segmenter_for(directory)  # a bad dictionary or lexicon stops the start here
         config = load_yaml_model(directory / SHARING_FILE, SharingConfig)
-        sharing = Sharing(destinations_for(config, hub.settings.destinations), outbox_enqueue())
+        # Through the outbox's handle (installed before: order 10): without the outbox the
+        # changes stay in kb_changes only, as before.
+        outbox = hub.handles.find(OutboxHandle)
+        sharing = Sharing(destinations_for(config, hub.settings.destinations), outbox.enqueue if outbox is not None else None)
         store = KnowledgeStore(hub.db, hub.clock, hub.catalogue, segmenter, sharing)
         answers = KnowledgeAnswers(store, hub.cases)
         hub.cases.sinks.append(answers.sink)

@@ -57,18 +57,6 @@ class Sharing:
                          payload=payload)
 
 
-def outbox_enqueue() -> Enqueue | None:
-    """The outbox's enqueue, if the outbox feature provides one in this build."""
-    import importlib
-
-    try:
-        module = importlib.import_module("outbox")
-    except ImportError:
-        return None
-    found = getattr(module, "enqueue", None)
-    return found if callable(found) else None
-
-
 def destinations_for(config: SharingConfig, configured: dict[str, Any]) -> list[str]:
     """Names from sharing.yaml that are configured and enabled here; the others are logged."""
     out = []

@@ -173,7 +173,6 @@ def _cmd_dead(args: argparse.Namespace, hubs: HubOpener) -> int:
     hub = hubs()
     rows = dead_letters(hub, args.destination, args.limit)
     if args.json:
-
         print_json(rows)
         return 0
     for r in rows:

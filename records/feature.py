@@ -27,7 +27,9 @@ class _Feature(FeatureBase):
     order = 80
 
     def install(self, hub: "Hub") -> None:
-        hub.workers.append(RetentionWorker(hub))
+        worker = RetentionWorker(hub)
+        hub.workers.append(worker)
+        hub.handles.add(worker)  # the scheduler command runs it too (supervision)
 
     def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
         b = sub.add_parser("backup", help="copy the SQLite database, consistent while the hub runs, into DIR")
@@ -88,7 +90,7 @@ def _cmd_retention_run(args: argparse.Namespace, hubs: HubOpener) -> int:
             result = Retention(hub).run(dry_run=True)
             print(f"{len(result.erased)} archived cases are past {years} years and hold personal data (dry run: nothing changed)")
         else:
-            worker = next(w for w in hub.workers if isinstance(w, RetentionWorker))
+            worker = hub.handles.get(RetentionWorker)
             try:
                 result = worker.run_once()
             finally:

@@ -14,6 +14,7 @@ from hub.domain.access import SYSTEM_ACTOR
 from hub.features import FeatureBase, HubOpener
 from hub.logmask import configure_logging
 from hub.mappings import UnknownCode
+from records.retention import RetentionWorker
 from supervision.api import router
 from supervision.assessment import Period
 from supervision.calendar_watch import CalendarCollector
@@ -68,10 +69,10 @@ def _cmd_scheduler(args: argparse.Namespace, hubs: HubOpener) -> int:
             for line in result.warned + result.overdue + result.supervised + result.closed + result.recounted:
                 print(f"  {line}")
             return 0
-        from records.retention import RetentionWorker
-
-        # The scheduler process also runs the daily retention pass (docs/operations.md).
-        retention = [w for w in hub.workers if isinstance(w, RetentionWorker)]
+        # The scheduler process also runs the daily retention pass (docs/operations.md), when
+        # the records feature is installed.
+        found = hub.handles.find(RetentionWorker)
+        retention = [found] if found is not None else []
         scheduler.start()
         for worker in retention:
             worker.start()

@@ -19,7 +19,7 @@ from adapters.legacy_hotlines.candidates import CandidateNotFound, Candidates
 from adapters.legacy_hotlines.config import BRIDGE_ADAPTER, bridge_destination, bridge_gaps, load_legacy
 from adapters.legacy_hotlines.dedupe import find_candidates
 from adapters.legacy_hotlines.handle import Legacy
-from adapters.legacy_hotlines.importer import LegacyImporter
+from adapters.legacy_hotlines.importer import HOLD_TARGET_SECONDS, LegacyImporter
 from adapters.legacy_hotlines.puller import LegacyPuller
 from adapters.legacy_hotlines.readers import UnreadableFile
 from adapters.legacy_hotlines.refusals import Refusals
@@ -29,6 +29,7 @@ from adapters.legacy_hotlines.sub_centre import SubCentreRouter
 from hub.domain.access import Actor
 from hub.domain.errors import RuleViolation
 from hub.domain.model import Role
+from hub.cli import print_json
 from hub.features import FeatureBase, HubOpener, Peer
 from hub.integration.contract import AdapterContext, AdapterError
 from hub.integration.registry import build_adapter
@@ -151,7 +152,6 @@ def _cmd_import(args: argparse.Namespace, hubs: HubOpener) -> int:
         if not args.file.is_file():
             print(f"{args.file}: no such file", file=sys.stderr)
             return 2
-        from adapters.legacy_hotlines.importer import HOLD_TARGET_SECONDS
 
         sizing = {"batch_size": max(1, args.batch_size)} if args.batch_size else {"hold_target": HOLD_TARGET_SECONDS}
         importer = LegacyImporter(hub, config, progress=None if args.quiet else sys.stderr, **sizing)
@@ -219,8 +219,6 @@ def _cmd_candidates(args: argparse.Namespace, hubs: HubOpener) -> int:
     try:
         candidates = hub.handles.get(Legacy).candidates.list(args.status, 0.0, args.limit)
         if args.json:
-            from hub.cli import print_json
-
             print_json(candidates)
             return 0
         for c in candidates:

@@ -13,6 +13,7 @@ from adapters.legacy_hotlines.handle import Legacy
 from adapters.legacy_hotlines.refusals import RefusalNotFound, RefusalSettled
 from hub.domain.access import Actor
 from hub.domain.model import Role
+from hub.cli import print_json
 from hub.features import HubOpener
 
 
@@ -54,8 +55,6 @@ def _cmd_list(args: argparse.Namespace, hubs: HubOpener) -> int:
     try:
         rows = hub.handles.get(Legacy).refusals.list(args.status, args.line, max(1, args.limit))
         if args.json:
-            from hub.cli import print_json
-
             print_json(rows)
             return 0
         for r in rows:

@@ -157,6 +157,9 @@ EXPECTED: dict[str, list[Probe]] = {
                                                    body={"is_workday": False, "note": "矩阵测试"})],
     "DELETE /api/v1/calendar/overrides/{day}": [Probe(SUPERVISOR_PASSES, path={"day": "2025-12-28"})],
     "GET /api/v1/calendar/status": [Probe(EVERYONE)],
+    # An integrator's feature (examples/hotline_hub_example_feature, installed by the Makefile):
+    # any key reads the service hours, none is refused 401.
+    "GET /api/v1/example/service-hours": [Probe(EVERYONE)],
     "GET /api/v1/calendar/years": [Probe(EVERYONE)],
     "GET /api/v1/calendar/years/{year}": [Probe(row("pass"), path={"year": "2031"})],  # not imported: 404 to all
     # An incomplete schedule: 422 for the supervisor, refused before it is read for everyone else.
