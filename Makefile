@@ -7,12 +7,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test test-fast bench openapi mutation clean
 
-$(STAMP): pyproject.toml examples/hotline_hub_example_adapter/pyproject.toml examples/hotline_hub_example_soap_adapter/pyproject.toml
+$(STAMP): pyproject.toml examples/hotline_hub_example_adapter/pyproject.toml examples/hotline_hub_example_soap_adapter/pyproject.toml \
+		examples/hotline_hub_example_feature/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/pip install --quiet -e examples/hotline_hub_example_adapter
 	$(BIN)/pip install --quiet -e examples/hotline_hub_example_soap_adapter
+	$(BIN)/pip install --quiet -e examples/hotline_hub_example_feature
 	touch $(STAMP)
 
 # The hub on its embedded default (a SQLite file under var/) with the sandbox peers.

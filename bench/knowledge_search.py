@@ -26,6 +26,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import yaml
+from knowledge.handle import Knowledge
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "knowledge"
@@ -43,7 +44,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def load(db_path: Path, n: int) -> None:
-    from hub.knowledge.segment import segmenter_for
+    from knowledge.segment import segmenter_for
 
     seg = segmenter_for(ROOT / "mappings" / "knowledge")
     corpus = json.loads((FIXTURES / "corpus.json").read_text(encoding="utf-8"))["articles"]
@@ -87,7 +88,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from hub.db.migrate import upgrade
-    from hub.knowledge.search import SearchQuery, fts5_match
+    from knowledge.search import SearchQuery, fts5_match
     from hub.runtime import build_hub
     from hub.settings import Settings
 
@@ -99,7 +100,7 @@ def main() -> int:
         started = time.perf_counter()
         load(db_path, args.articles)
         loaded = time.perf_counter() - started
-        store = hub.extras["knowledge"].store
+        store = hub.handles.get(Knowledge).store
         queries = [q["q"] for q in yaml.safe_load((FIXTURES / "queries.yaml").read_text(encoding="utf-8"))]
         on = date(2025, 9, 26)
         raw = sqlite3.connect(db_path)

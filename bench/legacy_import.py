@@ -33,6 +33,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from statistics import median
+from adapters.legacy_hotlines.handle import Legacy
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "工单编号,登记时间,投诉人,联系电话,诉求类型,问题类别,标题,诉求内容,地址,所属区域,办理状态,承办单位,处理结果,办结时间".split(",")
@@ -90,13 +91,13 @@ def run_hub(db: Path, csv_path: Path, batch: int, dedupe: bool = False) -> dict:
     hub = build_hub(Settings(database_url=f"sqlite:///{db}", sqlite_synchronous="FULL"))
     try:
         started = time.perf_counter()
-        summary = LegacyImporter(hub, hub.extras["legacy"]["config"], batch_size=batch, progress=None).run(
+        summary = LegacyImporter(hub, hub.handles.get(Legacy).config, batch_size=batch, progress=None).run(
             "12315", csv_path, dedupe=False)
         seconds = time.perf_counter() - started
         out = {"accepted": summary.accepted, "rejected": summary.rejected, "seconds": seconds}
         if dedupe:
             started = time.perf_counter()
-            found = LegacyImporter(hub, hub.extras["legacy"]["config"], progress=None).dedupe()
+            found = LegacyImporter(hub, hub.handles.get(Legacy).config, progress=None).dedupe()
             out.update(dedupe_seconds=time.perf_counter() - started, compared=found.compared, candidates=len(found.candidates))
     finally:
         hub.close()

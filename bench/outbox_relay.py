@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from bench._common import free_port, median, start_server, stop
+from outbox.feature import OutboxHandle
 
 
 def noop_sink_app() -> Any:
@@ -85,7 +86,7 @@ def _hub(database_url: str, sink_url: str, mode: str = "single") -> Any:
 
 
 def _fill(hub: Any, n: int, keys: int = 200) -> None:
-    enqueue = hub.extras["outbox"].enqueue
+    enqueue = hub.handles.get(OutboxHandle).enqueue
     payload = {"text": "x" * 400}
     for start in range(0, n, 500):
         with hub.db.write() as s:
@@ -106,7 +107,7 @@ def _clear(hub: Any) -> None:
 def relay_round(hub: Any, n: int) -> float:
     _clear(hub)
     _fill(hub, n)
-    relay = hub.extras["outbox"].relay()
+    relay = hub.handles.get(OutboxHandle).relay()
     t0 = time.perf_counter()
     handled = relay.drain(timeout=600)
     elapsed = time.perf_counter() - t0
@@ -122,7 +123,7 @@ def baseline_round(hub: Any, n: int) -> float:
 
     _clear(hub)
     _fill(hub, n)
-    relay = hub.extras["outbox"].relay()
+    relay = hub.handles.get(OutboxHandle).relay()
     t0 = time.perf_counter()
     done = 0
     while True:
@@ -162,7 +163,7 @@ def latency_run(hub: Any, sink_url: str, rate: float, seconds: float,
 
     _clear(hub)
     httpx.post(f"{sink_url}/reset")
-    worker = hub.extras["outbox"].worker
+    worker = hub.handles.get(OutboxHandle).worker
     relay_proc = None
     if relay_process:
         relay_proc = _start_relay_process(hub, sink_url)

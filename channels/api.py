@@ -14,7 +14,7 @@ from hub.api.deps import HubDep, require_roles
 from hub.api.problems import documented
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role, Satisfaction
-from hub.records.privacy import record_read
+from hub.read_audit import record_read
 
 from channels.citizen import CitizenView
 from channels.codes import Locked
@@ -30,7 +30,7 @@ public = APIRouter(prefix="/api/v1/public/cases", tags=["channels"])
 
 
 def _service(request: Request) -> ChannelService:
-    return request.app.state.hub.extras["channels"]
+    return request.app.state.hub.handles.get(ChannelService)
 
 
 class ChannelIntake(BaseModel):

@@ -105,7 +105,7 @@ def _now() -> str:
 
 
 def sandbox_peers(base_port: int) -> list[Any]:
-    from hub.sandbox.run import Peer
+    from hub.features import Peer
 
     port = base_port + SANDBOX_PORT_OFFSET
     state = GatewayState()

@@ -4,28 +4,32 @@ from __future__ import annotations
 
 import argparse
 import getpass
+from functools import partial
 import secrets
 import sys
 from typing import TYPE_CHECKING
 
 from console import tables  # noqa: F401  (registers the console's tables with the metadata)
 from console.accounts import OPERATOR_ROLES, AccountError, Accounts
+from hub.cli import print_json
 from hub.domain.model import Role
+from hub.features import FeatureBase, HubOpener
 
 if TYPE_CHECKING:
     from hub.container import Hub
 
 
-class _Feature:
+class _Feature(FeatureBase):
     name = "console"
+    order = 95  # after the features whose services its pages show
 
     def install(self, hub: "Hub") -> None:
         from console import intake, web  # jinja2 and the templates only for a hub that serves pages
 
-        hub.extras["console.accounts"] = Accounts(hub.db, hub.clock)
+        hub.handles.add(Accounts(hub.db, hub.clock))
         hub.routers.extend([web.router, intake.router])
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
         users = sub.add_parser("users", help="operator accounts of the console (people; systems use API keys)").add_subparsers(
             dest="users_command", required=True)
         c = users.add_parser("create", help="create an operator; the password is read from stdin or generated and printed once")
@@ -35,32 +39,30 @@ class _Feature:
         c.add_argument("--division", action="append", help="a county clerk's division (repeat for several)")
         c.add_argument("--name", help="display name, e.g. 王芳")
         c.add_argument("--password-stdin", action="store_true", help="read the password from stdin instead of generating one")
-        c.set_defaults(func=_cmd_create)
+        c.set_defaults(func=partial(_cmd_create, hubs=hubs))
         ls = users.add_parser("list", help="operators, their role and scope, and whether disabled or locked")
         ls.add_argument("--json", action="store_true")
-        ls.set_defaults(func=_cmd_list)
+        ls.set_defaults(func=partial(_cmd_list, hubs=hubs))
         d = users.add_parser("disable", help="disable an operator and end their sessions")
         d.add_argument("username")
-        d.set_defaults(func=_cmd_disable)
+        d.set_defaults(func=partial(_cmd_disable, hubs=hubs))
         r = users.add_parser("reset-password", help="set a new password (stdin or generated), unlock, end sessions")
         r.add_argument("username")
         r.add_argument("--password-stdin", action="store_true")
-        r.set_defaults(func=_cmd_reset)
+        r.set_defaults(func=partial(_cmd_reset, hubs=hubs))
         s = users.add_parser("signins", help="the sign-in audit log, newest first")
         s.add_argument("--user")
         s.add_argument("--limit", type=int, default=100)
         s.add_argument("--json", action="store_true")
-        s.set_defaults(func=_cmd_signins)
+        s.set_defaults(func=partial(_cmd_signins, hubs=hubs))
 
 
 feature = _Feature()
 
 
-def _accounts() -> tuple["Hub", Accounts]:
-    from hub.runtime import open_hub
-
-    hub = open_hub()
-    return hub, hub.extras["console.accounts"]  # type: ignore[return-value]
+def _accounts(hubs: HubOpener) -> tuple["Hub", Accounts]:
+    hub = hubs()
+    return hub, hub.handles.get(Accounts)
 
 
 def _password(from_stdin: bool) -> tuple[str, bool]:
@@ -70,8 +72,8 @@ def _password(from_stdin: bool) -> tuple[str, bool]:
     return secrets.token_urlsafe(12), True
 
 
-def _cmd_create(args: argparse.Namespace) -> int:
-    hub, accounts = _accounts()
+def _cmd_create(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub, accounts = _accounts(hubs)
     if args.unit:
         hub.catalogue.unit(args.unit, field="--unit")  # UnknownCode: exit 2 naming it
     for d in args.division or []:
@@ -89,10 +91,8 @@ def _cmd_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_list(args: argparse.Namespace) -> int:
-    from hub.cli import print_json
-
-    hub, accounts = _accounts()
+def _cmd_list(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub, accounts = _accounts(hubs)
     now = hub.clock.now()
     ops = accounts.list()
     if args.json:
@@ -106,8 +106,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_disable(args: argparse.Namespace) -> int:
-    _, accounts = _accounts()
+def _cmd_disable(args: argparse.Namespace, hubs: HubOpener) -> int:
+    _, accounts = _accounts(hubs)
     try:
         done = accounts.disable(args.username)
     except AccountError as exc:
@@ -120,8 +120,8 @@ def _cmd_disable(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_reset(args: argparse.Namespace) -> int:
-    _, accounts = _accounts()
+def _cmd_reset(args: argparse.Namespace, hubs: HubOpener) -> int:
+    _, accounts = _accounts(hubs)
     password, generated = _password(args.password_stdin)
     try:
         accounts.reset_password(args.username, password)
@@ -134,10 +134,8 @@ def _cmd_reset(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_signins(args: argparse.Namespace) -> int:
-    from hub.cli import print_json
-
-    _, accounts = _accounts()
+def _cmd_signins(args: argparse.Namespace, hubs: HubOpener) -> int:
+    _, accounts = _accounts(hubs)
     rows = accounts.signins(args.user, args.limit)
     if args.json:
         print_json([{"at": r.at, "username": r.username, "outcome": r.outcome, "remote": r.remote} for r in rows])

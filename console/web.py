@@ -29,7 +29,7 @@ from hub.domain.access import view_for
 from hub.domain.errors import AccessDenied, CaseNotFound, DomainError, StaleCase
 from hub.domain.model import Role, normalise_phone
 from hub.mappings.catalogue import UnknownCode
-from hub.records.privacy import record_read
+from hub.read_audit import record_read
 from hub.service import ContentTooLarge
 
 COOKIE = "hub_console"
@@ -50,7 +50,7 @@ def _hub(request: Request) -> Hub:
 
 
 def _accounts(request: Request) -> Accounts:
-    return _hub(request).extras["console.accounts"]  # type: ignore[return-value]
+    return _hub(request).handles.get(Accounts)
 
 
 def _remote(request: Request) -> str | None:

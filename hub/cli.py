@@ -9,12 +9,38 @@ Exit codes, the same for every command (README, Commands):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from datetime import date
+from enum import Enum
+from functools import partial
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as installed
 from pathlib import Path
 
-from hub.settings import REPO_ROOT, Settings
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from hub.calendar_import import YearAlreadyLoaded, import_year, load_schedule_file
+from hub.db.database import Database
+from hub.db.engine import make_engine
+from hub.db.migrate import migration_status, upgrade
+from hub.db.phone_index import remember_engine_key
+from hub.db.repository import CaseRepository
+from hub.domain.access import Actor
+from hub.domain.calendar import calendar_status
+from hub.domain.errors import CaseNotFound, DomainError
+from hub.domain.model import Role
+from hub.features import Feature, load_features
+from hub.integration.contract import ConfigurationError
+from hub.integration.destinations import DestinationErrors, _file_lines, scope_problems
+from hub.integration.registry import describe_errors
+from hub.mappings import MappingError, UnknownCode, load_catalogue
+from hub.openapi_export import export_openapi
+from hub.runtime import HubOpener, serve
+from hub.settings import REPO_ROOT, Settings, config_file, load_settings_file
 
 EXIT_OK, EXIT_NOTHING, EXIT_USAGE, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -28,9 +54,6 @@ def day(text: str) -> date:
 
 
 def _jsonable(value: object) -> object:
-    import dataclasses
-    from enum import Enum
-
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, Enum):
@@ -52,21 +75,15 @@ def _settings() -> Settings:
     return Settings()
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from hub.runtime import serve
-
+def cmd_serve(args: argparse.Namespace, hubs: HubOpener) -> int:
     settings = _settings()
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    serve(settings.model_copy(update=overrides))
+    serve(settings.model_copy(update=overrides), hubs.features)
     return 0
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from hub.db.engine import make_engine
-    from hub.db.migrate import migration_status, upgrade
-
     settings = _settings()
-    from hub.db.phone_index import remember_engine_key
 
     engine = make_engine(settings.database_url)
     remember_engine_key(engine, settings.phone_index_key_bytes())  # the backfill of the phone index hashes with it
@@ -79,8 +96,6 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_db_reindex_phones(args: argparse.Namespace) -> int:
     """After phone_index_key changed: every case's phone index again, with the current key."""
-    from hub.db.database import Database
-    from hub.db.repository import CaseRepository
 
     settings = _settings()
     db = Database(settings.database_url, phone_index_key=settings.phone_index_key_bytes())
@@ -99,8 +114,6 @@ def cmd_db_reindex_phones(args: argparse.Namespace) -> int:
 
 
 def cmd_openapi_export(args: argparse.Namespace) -> int:
-    from hub.openapi_export import export_openapi
-
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(export_openapi(), encoding="utf-8")
@@ -108,16 +121,8 @@ def cmd_openapi_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _hub():
-    from hub.runtime import open_hub
-
-    return open_hub()
-
-
-def cmd_keys_create(args: argparse.Namespace) -> int:
-    from hub.domain.model import Role
-
-    hub = _hub()
+def cmd_keys_create(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     role = Role(args.role)
     if args.unit:
         hub.catalogue.unit(args.unit)
@@ -134,8 +139,8 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_keys_list(args: argparse.Namespace) -> int:
-    hub = _hub()
+def cmd_keys_list(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     if args.json:
         print_json([{"key_id": k.key_id, "party": k.party, "role": k.role.value, "unit": k.unit_code,
                      "divisions": list(k.divisions), "channel": k.channel, "note": k.note, "created_at": k.created_at,
@@ -148,8 +153,8 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    hub = _hub()
+def cmd_keys_revoke(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     if not hub.keys.revoke(args.key_id, hub.clock.now()):
         print(f"no active key {args.key_id}", file=sys.stderr)
         return 1
@@ -157,15 +162,15 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_calendar_set(args: argparse.Namespace) -> int:
-    hub = _hub()
+def cmd_calendar_set(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     hub.calendars.set(args.day, args.workday, args.note, "cli", hub.clock.now())
     print(f"{args.day}: {'working day' if args.workday else 'holiday'}")
     return 0
 
 
-def cmd_calendar_list(args: argparse.Namespace) -> int:
-    hub = _hub()
+def cmd_calendar_list(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     if args.json:
         print_json([{"day": d, "workday": w, "note": n} for d, w, n in hub.calendars.overrides()])
         return 0
@@ -174,27 +179,22 @@ def cmd_calendar_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_calendar_unset(args: argparse.Namespace) -> int:
-    hub = _hub()
+def cmd_calendar_unset(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     if hub.calendars.remove(args.day):
         return 0
     print(f"no override on {args.day}", file=sys.stderr)
     return 1
 
 
-def cmd_calendar_import(args: argparse.Namespace) -> int:
-    from hub.calendar_import import YearAlreadyLoaded, import_year, load_schedule_file
-    from hub.domain.access import Actor
-    from hub.domain.model import Role
-    from hub.mappings import MappingError
-
+def cmd_calendar_import(args: argparse.Namespace, hubs: HubOpener) -> int:
     try:
         schedule = load_schedule_file(Path(args.file))
     except MappingError as exc:
         # Refused as a whole: every problem with its line, and nothing written.
         print(f"hotline-hub: calendar refused, nothing loaded: {exc}", file=sys.stderr)
         return 2
-    hub = _hub()
+    hub = hubs()
     try:
         done = import_year(hub.cases, schedule, Actor(party="cli", role=Role.SUPERVISOR), replace=args.replace)
     except YearAlreadyLoaded as exc:
@@ -208,10 +208,8 @@ def cmd_calendar_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_calendar_status(args: argparse.Namespace) -> int:
-    from hub.domain.calendar import calendar_status
-
-    hub = _hub()
+def cmd_calendar_status(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     status = calendar_status(hub.calendars.calendar(), hub.clock.now())
     for row in hub.calendars.years():
         print(f"{row.year}  imported {row.loaded_at:%Y-%m-%d} by {row.loaded_by}{'  SAMPLE' if row.sample else ''}  {row.source}")
@@ -224,11 +222,6 @@ def cmd_calendar_status(args: argparse.Namespace) -> int:
 
 
 def cmd_mappings_check(args: argparse.Namespace) -> int:
-    from hub.mappings import load_catalogue
-
-    from hub.integration.destinations import DestinationErrors, _file_lines, scope_problems
-    from hub.settings import config_file
-
     settings = _settings()
     cat = load_catalogue(settings.mappings_dir)
     problems = scope_problems(settings, cat, *_file_lines(config_file()))  # the destinations' category scopes
@@ -239,13 +232,10 @@ def cmd_mappings_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sandbox(args: argparse.Namespace) -> int:
-    from hub.sandbox.run import run_sandbox
-
-    return run_sandbox(port=args.port, data_dir=Path(args.data_dir), demo_interval=args.demo_interval)
-
-
-def parser() -> argparse.ArgumentParser:
+def parser(features: Sequence[Feature] | None = None) -> argparse.ArgumentParser:
+    """The commands of the core and of every feature (installed ones unless given). The
+    features are loaded once here; each command opens the hub with them (`hubs`)."""
+    hubs = HubOpener(load_features() if features is None else features)
     p = argparse.ArgumentParser(prog="hotline-hub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"hotline-hub {version()}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -253,7 +243,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the HTTP API")
     s.add_argument("--host")
     s.add_argument("--port", type=int)
-    s.set_defaults(func=cmd_serve)
+    s.set_defaults(func=partial(cmd_serve, hubs=hubs))
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
@@ -274,13 +264,13 @@ def parser() -> argparse.ArgumentParser:
                     help="the intake channel its cases carry, for role channel (docs/channels.md)")
     kc.add_argument("--division", action="append", help="6-digit division, for role county (repeatable)")
     kc.add_argument("--note")
-    kc.set_defaults(func=cmd_keys_create)
+    kc.set_defaults(func=partial(cmd_keys_create, hubs=hubs))
     kl = keys.add_parser("list", help="every key: id, party, role, scope, active or revoked (never the key)")
     kl.add_argument("--json", action="store_true", help="as a JSON array")
-    kl.set_defaults(func=cmd_keys_list)
+    kl.set_defaults(func=partial(cmd_keys_list, hubs=hubs))
     kr = keys.add_parser("revoke")
     kr.add_argument("key_id")
-    kr.set_defaults(func=cmd_keys_revoke)
+    kr.set_defaults(func=partial(cmd_keys_revoke, hubs=hubs))
 
     cal = sub.add_parser("calendar", help="working-day calendar: imported years and overrides").add_subparsers(dest="cal_command", required=True)
     cs = cal.add_parser("set", help="mark a day as working or holiday")
@@ -289,42 +279,31 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--workday", dest="workday", action="store_true")
     g.add_argument("--holiday", dest="workday", action="store_false")
     cs.add_argument("--note")
-    cs.set_defaults(func=cmd_calendar_set)
+    cs.set_defaults(func=partial(cmd_calendar_set, hubs=hubs))
     cl = cal.add_parser("list", help="the working-day overrides")
     cl.add_argument("--json", action="store_true", help="as a JSON array")
-    cl.set_defaults(func=cmd_calendar_list)
+    cl.set_defaults(func=partial(cmd_calendar_list, hubs=hubs))
     cu = cal.add_parser("unset")
     cu.add_argument("day", type=day, help="YYYY-MM-DD")
-    cu.set_defaults(func=cmd_calendar_unset)
+    cu.set_defaults(func=partial(cmd_calendar_unset, hubs=hubs))
     ci = cal.add_parser("import", help="load a year's official schedule (holidays, make-up days) from a YAML file")
     ci.add_argument("file", help="see examples/calendar/ and docs/deadlines.md for the format")
     ci.add_argument("--replace", action="store_true", help="load a year that is already loaded again")
-    ci.set_defaults(func=cmd_calendar_import)
+    ci.set_defaults(func=partial(cmd_calendar_import, hubs=hubs))
     cal.add_parser("status", help="imported years; exit 1 with a warning while a needed year is missing").set_defaults(
-        func=cmd_calendar_status)
+        func=partial(cmd_calendar_status, hubs=hubs))
 
     mp = sub.add_parser("mappings", help="mapping files").add_subparsers(dest="mappings_command", required=True)
     mp.add_parser("check", help="validate mappings/ and exit").set_defaults(func=cmd_mappings_check)
 
-    sb = sub.add_parser("sandbox", help="run the hub on SQLite with sandbox peers and demo traffic")
-    sb.add_argument("--port", type=int, default=8000)
-    sb.add_argument("--data-dir", default=str(REPO_ROOT / "var" / "sandbox"))
-    sb.add_argument("--demo-interval", type=float, default=4.0, help="seconds between demo steps")
-    sb.set_defaults(func=cmd_sandbox)
-
-    from hub.features import load_features
-
-    for feature in load_features():
-        feature.add_cli(sub)
+    for feature in hubs.features:
+        feature.add_cli(sub, hubs)
     return p
 
 
 def _settings_problems(exc) -> list[str]:  # noqa: ANN001 - a pydantic ValidationError of Settings
     """Each invalid setting as 'file:line: field: why', the way a bad destination is said;
     a value that came from the environment (not in the file) is named without a file."""
-    from hub.integration.kit.runner import load_settings_file
-    from hub.integration.registry import describe_errors
-    from hub.settings import config_file
 
     file = config_file()
     lines: dict[tuple, int] = {}
@@ -344,9 +323,6 @@ def database_reason(exc: Exception) -> str:
 
 
 def version() -> str:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-
     try:
         return installed("hotline-hub")
     except PackageNotFoundError:  # run from a source tree that is not installed
@@ -356,15 +332,6 @@ def version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hub.integration.contract import ConfigurationError
-    from hub.mappings import MappingError
-    from pydantic import ValidationError
-
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    from hub.domain.errors import CaseNotFound, DomainError
-    from hub.mappings import UnknownCode
-
     args = parser().parse_args(argv)
     try:
         return args.func(args)

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry
+
 from hub.calendar_store import CalendarStore
 from hub.db.database import Database
 from hub.domain.clock import Clock, SystemClock
+from hub.handles import Handles
 from hub.keys import KeyStore
 from hub.mappings import Catalogue, load_catalogue
+from hub.read_audit import ConfidentialReadRow  # noqa: F401  (registers the audit table the case API writes)
 from hub.service import CaseService, EventSink
 from hub.settings import Settings
 
@@ -25,7 +29,9 @@ class Hub:
     cases: CaseService
     routers: list[object] = field(default_factory=list)  # APIRouters added by features
     workers: list[object] = field(default_factory=list)  # background workers added by features
-    extras: dict[str, object] = field(default_factory=dict)  # what features share with each other
+    handles: Handles = field(default_factory=Handles)  # what features hand each other, keyed by type
+    # The registry /metrics serves: the hub's own metrics and any feature's (outbox, supervision) go here.
+    metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     # (logger, message) said when a long-running process starts (serve, relay), not by every one-shot command
     start_warnings: list[tuple[str, str]] = field(default_factory=list)
 

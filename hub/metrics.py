@@ -1,4 +1,4 @@
-"""The hub's own metrics on the /metrics registry (hub.extras["metrics"]): HTTP requests and
+"""The hub's own metrics on the /metrics registry (hub.metrics_registry): HTTP requests and
 latency by route template, cases by state and overdue, lease holders, the build.
 
 Counts are read from the database at scrape time, so every process that serves /metrics
@@ -6,12 +6,18 @@ reports the shared truth; the HTTP figures are this process's."""
 
 from __future__ import annotations
 
+import hmac
 import platform
 from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import func, select
+
+from hub import __version__
+from hub.api.problems import problem
+from hub.db.models import CaseRow, LeaseRow
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -40,11 +46,6 @@ class HubCollector:
         self.hub = hub
 
     def collect(self) -> Any:
-        from sqlalchemy import func, select
-
-        from hub import __version__
-        from hub.db.models import CaseRow, LeaseRow
-
         build = GaugeMetricFamily("hub_build_info", "The running hub: version and Python", labels=["version", "python"])
         build.add_metric([__version__, platform.python_version()], 1)
         yield build
@@ -76,7 +77,6 @@ class HubCollector:
 def metrics_token_refusal(token: Any, request: Any) -> Any:
     """With the setting `metrics_token`, /metrics answers only `Authorization: Bearer <token>`:
     a 401 problem otherwise (None: go on)."""
-    import hmac
 
     if token is None:
         return None
@@ -84,7 +84,6 @@ def metrics_token_refusal(token: Any, request: Any) -> Any:
     expected = f"Bearer {token.get_secret_value()}"
     if hmac.compare_digest(presented.encode(), expected.encode()):
         return None
-    from hub.api.problems import problem
 
     return problem(401, "unauthorized", "Metrics need the bearer token",
                    "send Authorization: Bearer <metrics_token> (setting metrics_token)",
@@ -93,7 +92,6 @@ def metrics_token_refusal(token: Any, request: Any) -> Any:
 
 def install(hub: "Hub") -> None:
     """Once per hub (build_hub): the collectors on the registry /metrics serves, and the HTTP
-    metrics the API's middleware records into (hub.extras["http_metrics"])."""
-    registry = hub.extras.setdefault("metrics", CollectorRegistry())
-    registry.register(HubCollector(hub))  # type: ignore[attr-defined]
-    hub.extras["http_metrics"] = HttpMetrics(registry)  # type: ignore[arg-type]
+    metrics the API's middleware records into (hub.handles.get(HttpMetrics))."""
+    hub.metrics_registry.register(HubCollector(hub))
+    hub.handles.add(HttpMetrics(hub.metrics_registry))

@@ -5,21 +5,27 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Sequence
 
+import uvicorn
+
+from hub import metrics
+from hub.api.app import create_app
 from hub.container import Hub
+from hub.db.migrate import upgrade
 from hub.domain.clock import Clock
 from hub.domain.model import Role
+from hub.features import Feature, load_features
+from hub.integration.destinations import check_destinations
+from hub.logmask import configure_logging
 from hub.settings import Settings
 
 log = logging.getLogger("hub")
 
 
-def build_hub(settings: Settings, clock: Clock | None = None) -> Hub:
-    """The hub with every feature plugged in. Features add event sinks and routers here,
-    in one place, so the core never imports them."""
-    from hub.features import load_features
-    from hub.integration.destinations import check_destinations
-
+def build_hub(settings: Settings, clock: Clock | None = None, features: Sequence[Feature] | None = None) -> Hub:
+    """The hub with every feature plugged in (those given, else every installed one). Features
+    add event sinks, routers and handles here, in one place, so the core never imports them."""
     hub = Hub.build(settings, clock)
     try:
         # Before any feature builds its own: a bad destination stops the start here, with
@@ -28,24 +34,34 @@ def build_hub(settings: Settings, clock: Clock | None = None) -> Hub:
     except BaseException:
         hub.close()
         raise
-    for feature in load_features():
+    for feature in load_features() if features is None else features:
         feature.install(hub)
-    from hub import metrics
-
     metrics.install(hub)
     return hub
 
 
-def open_hub(settings: Settings | None = None) -> Hub:
+def open_hub(settings: Settings | None = None, features: Sequence[Feature] | None = None) -> Hub:
     """The hub for a one-shot command (CLI): every feature installed, the embedded SQLite
     default migrated first (PostgreSQL is migrated by `hotline-hub db upgrade`)."""
-    from hub.db.migrate import upgrade
-
     settings = settings or Settings()
-    hub = build_hub(settings)
+    hub = build_hub(settings, features=features)
     if hub.db.is_sqlite and settings.auto_migrate:
         upgrade(hub.db.writer)
     return hub
+
+
+class HubOpener:
+    """What the CLI hands every command (hub.features.HubOpener): the hub built with the
+    features `hotline-hub` already loaded to add its commands, once per call."""
+
+    def __init__(self, features: Sequence[Feature]) -> None:
+        self.features = list(features)
+
+    def __call__(self, settings: Settings | None = None) -> Hub:
+        return open_hub(settings, self.features)
+
+    def build(self, settings: Settings | None = None) -> Hub:
+        return build_hub(settings or Settings(), features=self.features)
 
 
 def log_start_warnings(hub: Hub) -> None:
@@ -55,15 +71,9 @@ def log_start_warnings(hub: Hub) -> None:
         logging.getLogger(logger).warning("%s", message)
 
 
-def serve(settings: Settings) -> None:
-    import uvicorn
-
-    from hub.api.app import create_app
-    from hub.db.migrate import upgrade
-    from hub.logmask import configure_logging
-
+def serve(settings: Settings, features: Sequence[Feature] | None = None) -> None:
     configure_logging(settings.log_level, settings.log_format)
-    hub = build_hub(settings)
+    hub = build_hub(settings, features=features)
     if hub.db.is_sqlite and settings.auto_migrate:
         upgrade(hub.db.writer)
     if settings.bootstrap_key is not None and hub.keys.count() == 0:

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
@@ -206,3 +207,26 @@ def config_file() -> Path | None:
     """The YAML settings file named by HUB_CONFIG_FILE, if any (read when asked, never at import)."""
     name = os.environ.get("HUB_CONFIG_FILE")
     return Path(name) if name else None
+
+
+def load_settings_file(path: Path) -> tuple[Any, dict[tuple, int]]:
+    """A YAML settings file and each key's line, so a bad setting is said as file:line (the
+    hub's settings file, or an adapter's settings for the conformance kit)."""
+    text = path.read_text(encoding="utf-8")
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    lines: dict[tuple, int] = {}
+
+    def walk(node: yaml.Node, loc: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                lines[loc + (key.value,)] = key.start_mark.line + 1
+                walk(value, loc + (key.value,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, value in enumerate(node.value):
+                lines[loc + (i,)] = value.start_mark.line + 1
+                walk(value, loc + (i,))
+
+    if root is not None:
+        walk(root, ())
+    data = yaml.safe_load(text)
+    return ({} if data is None else data), lines

@@ -61,7 +61,10 @@ def backlog(hub: "Hub") -> list[dict[str, Any]]:
 
 def _announce(hub: "Hub", s: Any) -> None:
     """Wake the relays once `s` commits: this hub's through its writer, others by NOTIFY."""
-    hub.extras["outbox"].writer.announce(s)  # type: ignore[attr-defined]
+    # Imported here: the handle's module builds relays, whose claim SQL imports this module.
+    from outbox.feature import OutboxHandle
+
+    hub.handles.get(OutboxHandle).writer.announce(s)
 
 
 def _behind_a_dead_letter() -> Any:

@@ -160,6 +160,4 @@ def _state(hub: Any, destination: str) -> dict[str, Any]:
 def metrics(hub: HubDep, request: Request) -> Response:
     if (refused := metrics_token_refusal(hub.settings.metrics_token, request)) is not None:
         return refused
-    registry = hub.extras.get("metrics")
-    body = generate_latest(registry) if registry is not None else b""  # type: ignore[arg-type]
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(hub.metrics_registry), media_type=CONTENT_TYPE_LATEST)

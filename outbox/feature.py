@@ -4,21 +4,37 @@ operators' API and CLI, and /metrics."""
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
+import sys
+import threading
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
+
+from hub.cli import print_json
+from hub.domain.access import Actor
+from hub.domain.model import Role
+from hub.features import FeatureBase, HubOpener
+from hub.logmask import configure_logging
+from hub.runtime import log_start_warnings
+from outbox import store
+from outbox.admin import NotDead, backlog, dead_letters, known_destination, pause, prune, replay, resume, skip
+from outbox.api import metrics_router, router
+from outbox.metrics import MetricsServer, OutboxMetrics
+from outbox.relay import Relay, build_relay
+from outbox.routing import CaseEventRouter, subscriptions
+from outbox.worker import RelayWorker
 
 if TYPE_CHECKING:
     from hub.container import Hub
-    from outbox.metrics import OutboxMetrics
     from hub.settings import OutboxSettings
-    from outbox.relay import Relay
-    from outbox.store import OutboxWriter
-    from outbox.worker import RelayWorker
 
 
 @dataclass
 class OutboxHandle:
-    """What other features and tests use: hub.extras["outbox"]."""
+    """What other features and tests use: hub.handles.get(OutboxHandle)."""
 
     hub: "Hub"
     metrics: "OutboxMetrics"
@@ -27,8 +43,6 @@ class OutboxHandle:
 
     def relay(self, *, settings: "OutboxSettings | None" = None, relay_id: str | None = None, **overrides: Any) -> "Relay":
         """A relay of this hub; `overrides` (batch, lease_seconds, concurrency, ...) change its outbox settings."""
-        from outbox.relay import build_relay
-
         return build_relay(self.hub, self.writer, settings=settings, metrics=self.metrics, relay_id=relay_id, **overrides)
 
     @property
@@ -37,28 +51,20 @@ class OutboxHandle:
         return self.writer.enqueue
 
 
-class _Feature:
+class _Feature(FeatureBase):
     name = "outbox"
+    order = 10
 
     def install(self, hub: "Hub") -> None:
-        from prometheus_client import CollectorRegistry
-
-        from outbox import store
-        from outbox.api import metrics_router, router
-        from outbox.metrics import OutboxMetrics
-        from outbox.routing import CaseEventRouter, subscriptions
-        from outbox.worker import RelayWorker
-
         writer = store.OutboxWriter(hub.clock)  # this hub's: its clock, its relays to ring
         hub.cases.sinks.append(CaseEventRouter(subscriptions(hub.settings.destinations), writer))
-        registry = hub.extras.setdefault("metrics", CollectorRegistry())  # one per hub; other features may add to it
-        metrics = OutboxMetrics(hub, registry)  # type: ignore[arg-type]
+        metrics = OutboxMetrics(hub, hub.metrics_registry)
         worker = RelayWorker(hub, writer, metrics)
         hub.workers.append(worker)
         hub.routers.extend([router, metrics_router])
-        hub.extras["outbox"] = OutboxHandle(hub, metrics, worker, writer)
+        hub.handles.add(OutboxHandle(hub, metrics, worker, writer))
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
         relay = sub.add_parser("relay", help="deliver the outbox to every destination until SIGTERM/SIGINT")
         relay.add_argument("--metrics-port", type=int, metavar="N",
                            help="serve Prometheus metrics at http://HOST:N/metrics (this relay's deliveries, failures "
@@ -67,66 +73,51 @@ class _Feature:
         relay.add_argument("--metrics-host", metavar="HOST",
                            help="address the metrics endpoint listens on (default outbox.metrics_host, 127.0.0.1; "
                            "0.0.0.0 for a remote Prometheus)")
-        relay.set_defaults(func=_cmd_relay)
+        relay.set_defaults(func=partial(_cmd_relay, hubs=hubs))
         p = sub.add_parser("outbox", help="look at and steer the outbox: status, dead, replay, skip, pause, resume")
         osub = p.add_subparsers(dest="outbox_cmd", required=True)
         status = osub.add_parser("status", help="backlog, oldest age, dead letters and pause per destination")
         status.add_argument("--json", action="store_true", help="as a JSON array, one object per destination")
-        status.set_defaults(func=_cmd_status)
+        status.set_defaults(func=partial(_cmd_status, hubs=hubs))
         dead = osub.add_parser("dead", help="dead letters with their last error")
         dead.add_argument("--destination")
         dead.add_argument("--limit", type=int, default=100)
         dead.add_argument("--json", action="store_true", help="as a JSON array")
-        dead.set_defaults(func=_cmd_dead)
+        dead.set_defaults(func=partial(_cmd_dead, hubs=hubs))
         replay = osub.add_parser("replay", help="send dead letters again (same idempotency key)")
         replay.add_argument("ids", nargs="*", type=int, help="dead-letter ids (see `outbox dead`)")
         replay.add_argument("--destination", help="every dead letter of this destination")
         replay.add_argument("--all", action="store_true", help="every dead letter")
-        replay.set_defaults(func=_cmd_replay)
+        replay.set_defaults(func=partial(_cmd_replay, hubs=hubs))
         skip = osub.add_parser("skip", help="give up dead letters for good; the later messages of their case flow on "
                                "(written into the case history with who and why)")
         skip.add_argument("ids", nargs="+", type=int, help="dead-letter ids (see `outbox dead`)")
         skip.add_argument("--reason", required=True, help="why (recorded in the case history)")
         skip.add_argument("--party", default="cli-supervisor", help="who skips (recorded)")
-        skip.set_defaults(func=_cmd_skip)
+        skip.set_defaults(func=partial(_cmd_skip, hubs=hubs))
         pause = osub.add_parser("pause", help="stop delivering to a destination until resumed")
         pause.add_argument("destination")
         pause.add_argument("--reason")
-        pause.set_defaults(func=_cmd_pause)
+        pause.set_defaults(func=partial(_cmd_pause, hubs=hubs))
         resume = osub.add_parser("resume", help="deliver to a destination again (also lifts the breaker)")
         resume.add_argument("destination")
-        resume.set_defaults(func=_cmd_resume)
+        resume.set_defaults(func=partial(_cmd_resume, hubs=hubs))
         prune = osub.add_parser("prune", help="delete delivered messages older than --hours (the relay also does this "
                                 "by itself after outbox.keep_delivered_hours)")
         prune.add_argument("--hours", type=float, required=True, help="finished longer ago than this many hours")
         prune.add_argument("--dead", action="store_true", help="dead letters that old too (they are lost for replay)")
-        prune.set_defaults(func=_cmd_prune)
+        prune.set_defaults(func=partial(_cmd_prune, hubs=hubs))
 
 
-def _hub() -> "Hub":
-    from hub.runtime import open_hub
 
-    return open_hub()
-
-
-def _cmd_relay(args: argparse.Namespace) -> int:
-    import logging
-    import signal
-    import threading
-
-    from hub.logmask import configure_logging
-
-    import sys
-
-    from outbox.metrics import MetricsServer
-
+def _cmd_relay(args: argparse.Namespace, hubs: HubOpener) -> int:
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
         print("--metrics-port: a port from 0 to 65535", file=sys.stderr)
         return 2
-    hub = _hub()
+    hub = hubs()
     configure_logging(hub.settings.log_level, hub.settings.log_format)
     log = logging.getLogger("hub.outbox")
-    handle: OutboxHandle = hub.extras["outbox"]  # type: ignore[assignment]
+    handle = hub.handles.get(OutboxHandle)
     metrics_server: MetricsServer | None = None
     port = args.metrics_port if args.metrics_port is not None else hub.settings.outbox.metrics_port
     host = args.metrics_host or hub.settings.outbox.metrics_host
@@ -146,7 +137,6 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     handle.worker.start()
-    from hub.runtime import log_start_warnings
 
     log_start_warnings(hub)
     log.info("relay running on %s; SIGTERM or Ctrl-C stops it", "SQLite" if hub.db.is_sqlite else "PostgreSQL")
@@ -159,12 +149,9 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_status(args: argparse.Namespace) -> int:
-    from outbox.admin import backlog
-
-    hub = _hub()
+def _cmd_status(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     if args.json:  # the same fields as GET /api/v1/outbox (admin.backlog)
-        from hub.cli import print_json
 
         print_json(backlog(hub))
         return 0
@@ -185,14 +172,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_dead(args: argparse.Namespace) -> int:
-    from outbox.admin import dead_letters
-
-    hub = _hub()
+def _cmd_dead(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     rows = dead_letters(hub, args.destination, args.limit)
     if args.json:
-        from hub.cli import print_json
-
         print_json(rows)
         return 0
     for r in rows:
@@ -203,15 +186,11 @@ def _cmd_dead(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_replay(args: argparse.Namespace) -> int:
-    import sys
-
-    from outbox.admin import known_destination, replay
-
+def _cmd_replay(args: argparse.Namespace, hubs: HubOpener) -> int:
     if not args.ids and not args.destination and not args.all:
         print("name dead-letter ids, --destination, or --all", file=sys.stderr)
         return 2
-    hub = _hub()
+    hub = hubs()
     if args.destination and not known_destination(hub, args.destination):  # as the API's 404: a typo is not "replayed 0"
         print(f"--destination {args.destination!r}: neither configured nor holding messages", file=sys.stderr)
         return 2
@@ -220,18 +199,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_skip(args: argparse.Namespace) -> int:
-    import sys
-
-    from hub.domain.access import Actor
-    from hub.domain.model import Role
-    from outbox.admin import NotDead, skip
-
+def _cmd_skip(args: argparse.Namespace, hubs: HubOpener) -> int:
     if not args.reason.strip():
         print("--reason: say why (it is recorded in the case history)", file=sys.stderr)
         return 2
     try:
-        done = skip(_hub(), args.ids, Actor(party=args.party, role=Role.SUPERVISOR), args.reason.strip())
+        done = skip(hubs(), args.ids, Actor(party=args.party, role=Role.SUPERVISOR), args.reason.strip())
     except NotDead as exc:
         print(f"not dead letters: {' '.join(map(str, exc.ids))}; nothing skipped", file=sys.stderr)
         return 1
@@ -241,32 +214,23 @@ def _cmd_skip(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_pause(args: argparse.Namespace) -> int:
-    from outbox.admin import pause
-
-    pause(_hub(), args.destination, args.reason)
+def _cmd_pause(args: argparse.Namespace, hubs: HubOpener) -> int:
+    pause(hubs(), args.destination, args.reason)
     print(f"{args.destination}: paused")
     return 0
 
 
-def _cmd_resume(args: argparse.Namespace) -> int:
-    from outbox.admin import resume
-
-    was = resume(_hub(), args.destination)
+def _cmd_resume(args: argparse.Namespace, hubs: HubOpener) -> int:
+    was = resume(hubs(), args.destination)
     print(f"{args.destination}: {'resumed' if was else 'was not paused'}")
     return 0
 
 
-def _cmd_prune(args: argparse.Namespace) -> int:
-    import sys
-    from datetime import timedelta
-
-    from outbox.admin import prune
-
+def _cmd_prune(args: argparse.Namespace, hubs: HubOpener) -> int:
     if args.hours < 0:
         print("--hours: must be 0 or more", file=sys.stderr)
         return 2
-    n = prune(_hub(), timedelta(hours=args.hours), dead=args.dead)
+    n = prune(hubs(), timedelta(hours=args.hours), dead=args.dead)
     print(f"pruned {n}")
     return 0
 

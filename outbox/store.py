@@ -133,7 +133,7 @@ def enqueue(session: Session, *, destination: str, ordering_key: str, event_type
     """`OutboxWriter.enqueue` for code without the hub's writer at hand (a script): `now`
     defaults to the system clock, and no relay in this process is rung (they find the message
     through NOTIFY on PostgreSQL, the file's data_version on SQLite, or their idle poll).
-    Inside the hub, use the writer (`hub.extras["outbox"].enqueue`)."""
+    Inside the hub, use the writer (`hub.handles.get(OutboxHandle).enqueue`)."""
     return _enqueue(session, destination=destination, ordering_key=ordering_key, event_type=event_type,
                     payload=payload, case=case, idempotency_key=idempotency_key,
                     now=SystemClock().now() if now is None else now, ring=None)

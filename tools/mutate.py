@@ -45,7 +45,7 @@ TARGETS: dict[str, list[list[str]]] = {
     "hub/domain/engine.py": [[RULES], [TABLE_TEST]],
     "hub/domain/deadlines.py": [["tests/unit/test_deadlines.py", RULES]],
     "hub/domain/calendar.py": [["tests/unit/test_calendar.py", "tests/unit/test_deadlines.py"]],
-    "hub/supervision/assessment.py": [["tests/unit/test_assessment_formulas.py", RULES]],
+    "supervision/assessment.py": [["tests/unit/test_assessment_formulas.py", RULES]],
 }
 
 # The project's own packages: never imported by the parent, so each child imports the mutant.

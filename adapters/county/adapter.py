@@ -22,7 +22,7 @@ from hub.integration.contract import (
 from hub.domain.events import EVENT_TYPES
 from hub.domain.lifecycle import PREVIOUS, TABLE
 from hub.domain.model import CaseState
-from hub.integration.kit.tables import MappingTable
+from integration_kit.tables import MappingTable
 from hub.mappings import MappingError, load_yaml_mapping
 
 # Events that hand the case to units: they go to a county only if one of its units holds it.

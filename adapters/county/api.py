@@ -33,7 +33,7 @@ _ANY_JSON = {"requestBody": {"required": True, "content": {"application/json": {
 
 
 def _intake(hub: Any) -> CountyIntake:
-    return hub.extras["county"]
+    return hub.handles.get(CountyIntake)
 
 
 def _problem(exc: TicketRefused, request: Request) -> JSONResponse:

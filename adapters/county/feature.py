@@ -4,8 +4,23 @@ one poller per county that cannot push, CLI checks and sandbox peers."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
+
+import uvicorn
+
+from adapters.county.api import router
+from adapters.county.config import load_counties
+from adapters.county.intake import CountyIntake
+from adapters.county.poller import CountyPoller
+from adapters.county.sandbox import CountySandboxState, _path_of, create_app, sandbox_peer
+from adapters.county.store import CountyStore
+from hub.features import FeatureBase, HubOpener, Peer
+from hub.mappings import MappingError, load_catalogue
+from hub.settings import Settings
+from sandbox.run import run_stamp
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -13,22 +28,17 @@ if TYPE_CHECKING:
 SANDBOX_PORT_OFFSET = 50  # sandbox counties listen on base_port + 50, 51, ...
 
 
-class _Feature:
+class _Feature(FeatureBase):
     name = "county"
+    order = 30
 
     def install(self, hub: "Hub") -> None:
-        from adapters.county.api import router
-        from adapters.county.config import load_counties
-        from adapters.county.intake import CountyIntake
-        from adapters.county.poller import CountyPoller
-        from adapters.county.store import CountyStore
-
         counties = load_counties(hub.settings.mappings_dir, hub.catalogue)  # a bad file stops the start here
         store = CountyStore(hub.db)
         intake = CountyIntake(hub, counties, store)
         hub.cases.sinks.append(store.sink)
         hub.routers.append(router)
-        hub.extras["county"] = intake
+        hub.handles.add(intake)
         named = _named_counties(hub)
         for cfg in counties.values():
             # Polled only when a county destination in the settings names it: a county file
@@ -38,14 +48,14 @@ class _Feature:
                 assert url is not None  # the config model requires poll_url for polling counties
                 hub.workers.append(CountyPoller(hub, cfg, intake, store, url))
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
         p = sub.add_parser("county", help="county adapter: check the county files, poll a county once")
         csub = p.add_subparsers(dest="county_cmd", required=True)
         check = csub.add_parser("check", help="validate mappings/county/*.yaml against the catalogue")
         check.set_defaults(func=_cmd_check)
         poll = csub.add_parser("poll", help="poll one county's feed once (the worker does this on a timer)")
         poll.add_argument("county")
-        poll.set_defaults(func=_cmd_poll)
+        poll.set_defaults(func=partial(_cmd_poll, hubs=hubs))
         sb = csub.add_parser("sandbox", help="run one county's sandbox ticket system alone: the county's API in its own "
                              "shape, its fault modes and the conformance kit's /_kit endpoints")
         sb.add_argument("county")
@@ -54,12 +64,7 @@ class _Feature:
         sb.add_argument("--api-key", help="the county's hub key, for pushing")
         sb.set_defaults(func=_cmd_sandbox)
 
-    def sandbox_peers(self, base_port: int) -> list[Any]:
-        from adapters.county.config import load_counties
-        from adapters.county.sandbox import sandbox_peer
-        from hub.sandbox.run import run_stamp
-        from hub.settings import Settings
-
+    def sandbox_peers(self, base_port: int) -> list[Peer]:
         counties = load_counties(Settings().mappings_dir)
         run = run_stamp()
         # Each county pushes its first ticket two rounds after the previous one, then every 15 rounds.
@@ -79,10 +84,6 @@ def _named_counties(hub: "Hub") -> dict[str, str | None]:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from adapters.county.config import load_counties
-    from hub.mappings import MappingError, load_catalogue
-    from hub.settings import Settings
-
     settings = Settings()
     try:
         counties = load_counties(settings.mappings_dir, load_catalogue(settings.mappings_dir))
@@ -95,11 +96,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_poll(args: argparse.Namespace) -> int:
-    from hub.runtime import build_hub
-    from hub.settings import Settings
-
-    hub = build_hub(Settings())
+def _cmd_poll(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs.build()
     try:
         pollers = [w for w in hub.workers if getattr(w, "name", "") == f"county-poller-{args.county}"]
         if not pollers:
@@ -121,14 +119,7 @@ feature = _Feature()
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     """One county's sandbox on its own, e.g. for `kit check --adapter county --peer …` against a
     county file that is new (`hotline-hub sandbox` starts all of them beside a hub)."""
-    import os
 
-    import uvicorn
-
-    from adapters.county.config import load_counties
-    from adapters.county.sandbox import CountySandboxState, _path_of, create_app
-    from hub.mappings import MappingError, load_catalogue
-    from hub.settings import Settings
 
     settings = Settings()
     try:

@@ -56,7 +56,7 @@ class CountySandboxState:
     slow_seconds: float = 5.0
     feed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # ("tickets"|"updates", item)
     page_size: int = 50
-    run: str = ""  # put in the ticket ids it makes up (hub.sandbox.run.run_stamp), so runs never collide
+    run: str = ""  # put in the ticket ids it makes up (sandbox.run.run_stamp), so runs never collide
     pushed: dict[str, str | None] = field(default_factory=dict)  # ticket id it registered itself -> hub case number
     lock: threading.Lock = field(default_factory=threading.Lock)
     _seq: int = 0
@@ -172,7 +172,7 @@ def create_app(state: CountySandboxState) -> FastAPI:
                 state.feed.extend((kind, item) for item in body.get(kind, []))
             return {"queued": len(state.feed)}
 
-    # -- the conformance kit's control (hub/integration/kit/peer.py), so an integrator can run
+    # -- the conformance kit's control (integration_kit/peer.py), so an integrator can run
     # `hotline-hub kit check --adapter county --peer …` against a county's sandbox ---------------
     @app.post("/_kit/reset", status_code=204)
     def kit_reset() -> Response:
@@ -384,7 +384,8 @@ def sandbox_peer(cfg: CountyConfig, port: int, hub_port: int, first_push: int = 
     it, and its desk (which acts only if the sandbox has a key for the county)."""
     import os
 
-    from hub.sandbox.run import KEYS, Peer, PeerUnit
+    from hub.features import Peer, PeerUnit
+    from sandbox.run import KEYS
 
     base = f"http://127.0.0.1:{port}"
     env_name = cfg.security.hmac_secret_env

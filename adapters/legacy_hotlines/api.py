@@ -20,6 +20,7 @@ from hub.api.problems import documented
 from hub.api.problems import problem
 from hub.domain.access import Actor
 from hub.domain.model import Role
+from adapters.legacy_hotlines.handle import Legacy
 
 router = APIRouter(prefix="/api/v1/legacy", tags=["legacy"])
 Supervisor = Annotated[Actor, Depends(require_roles(Role.SUPERVISOR))]
@@ -49,7 +50,7 @@ class CandidateOut(BaseModel):
 
 
 def _candidates(hub: Any) -> Candidates:
-    return hub.extras["legacy"]["candidates"]
+    return hub.handles.get(Legacy).candidates
 
 
 @router.get("/candidates", response_model=list[CandidateOut], summary="Duplicate candidates, highest id last",
@@ -105,7 +106,7 @@ class RefusalOut(BaseModel):
 
 
 def _refusals(hub: Any) -> Refusals:
-    return hub.extras["legacy"]["refusals"]
+    return hub.handles.get(Legacy).refusals
 
 
 def _refusal_not_found(request: Request, exc: RefusalNotFound) -> JSONResponse:
@@ -135,7 +136,7 @@ async def retry_refusal(request: Request, hub: HubDep, actor: Supervisor, refusa
         refusal: Refusal = await run_in_threadpool(_refusals(hub).pending, refusal_id)
     except RefusalNotFound as exc:
         return _refusal_not_found(request, exc)
-    puller = hub.extras["legacy"]["pullers"].get(refusal.line)
+    puller = hub.handles.get(Legacy).pullers.get(refusal.line)
     if puller is None:
         return problem(409, "no-bridge", "The line has no live bridge",
                        f"line {refusal.line} has no enabled legacy_bridge destination: nothing can acknowledge the case",
@@ -160,7 +161,7 @@ async def dismiss_refusal(request: Request, hub: HubDep, actor: Supervisor, refu
 @router.get("/lines", summary="The legacy lines, their merge mode and domain", operation_id="listLegacyLines",
             responses=documented(403))
 async def lines(hub: HubDep, actor: Centre) -> list[dict[str, Any]]:
-    cfg, gaps = hub.extras["legacy"]["config"], hub.extras["legacy"]["unbridged"]
+    cfg, gaps = hub.handles.get(Legacy).config, hub.handles.get(Legacy).unbridged
     return [{"line": e.line, "name_zh": e.name_zh, "mode": e.mode.value, "categories": list(e.categories),
              "sub_centre_unit": e.sub_centre_unit, "bridge": e.bridge.model_dump() if e.bridge else None,
              "bridge_destination": bridge_destination(hub.settings.destinations, e.line) if e.bridge else None,
@@ -172,7 +173,7 @@ async def lines(hub: HubDep, actor: Centre) -> list[dict[str, Any]]:
             operation_id="getSubCentreRouting", responses=documented(403))
 async def routing(hub: HubDep, actor: Centre,
                   category: Annotated[str, Query(pattern=r"^(\d{2}){1,4}$", description="Hub category code.")]) -> dict[str, Any]:
-    cfg = hub.extras["legacy"]["config"]
+    cfg = hub.handles.get(Legacy).config
     hub.catalogue.category(category, field="query.category")
     entry = cfg.sub_centre_for(category)
     return {"category": category, "line": entry.line if entry else None, "unit": entry.sub_centre_unit if entry else None}

@@ -5,9 +5,37 @@ line's cases to its unit, `hotline-hub legacy ...` and the sandbox lines for `ho
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from adapters.legacy_hotlines import tables  # noqa: F401  (registers the tables)
+from adapters.legacy_hotlines.api import router
+from adapters.legacy_hotlines.bridge.adapter import LegacyBridgeAdapter
+from adapters.legacy_hotlines.importing.candidates import CandidateNotFound, Candidates
+from adapters.legacy_hotlines.config import BRIDGE_ADAPTER, bridge_destination, bridge_gaps, load_legacy
+from adapters.legacy_hotlines.importing.dedupe import find_candidates
+from adapters.legacy_hotlines.handle import Legacy
+from adapters.legacy_hotlines.importing.importer import HOLD_TARGET_SECONDS, LegacyImporter
+from adapters.legacy_hotlines.bridge.poller import LegacyPuller
+from adapters.legacy_hotlines.importing.readers import UnreadableFile
+from adapters.legacy_hotlines.bridge.refusals import Refusals
+from adapters.legacy_hotlines.bridge.refusals_cli import add_refusals_cli
+from adapters.legacy_hotlines.sandbox import sandbox_peers
+from adapters.legacy_hotlines.sub_centre import SubCentreRouter
+from hub.domain.access import Actor
+from hub.domain.errors import RuleViolation
+from hub.domain.model import Role
+from hub.cli import print_json
+from hub.features import FeatureBase, HubOpener, Peer
+from hub.integration.contract import AdapterContext, AdapterError
+from hub.integration.registry import build_adapter
+from hub.logmask import configure_logging
+from hub.mappings import MappingError, load_catalogue
+from hub.settings import Settings
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -15,35 +43,26 @@ if TYPE_CHECKING:
 SANDBOX_PORT_OFFSET = 60  # sandbox lines listen on base_port + 60, 61, ... (counties: + 50 ...)
 
 
-class _Feature:
+class _Feature(FeatureBase):
     name = "legacy"
+    order = 70
 
     def install(self, hub: "Hub") -> None:
-        from adapters.legacy_hotlines import tables  # noqa: F401  (registers the tables)
-        from adapters.legacy_hotlines.api import router
-        from adapters.legacy_hotlines.importing.candidates import Candidates
-        from adapters.legacy_hotlines.config import load_legacy
-
         config = load_legacy(hub.settings.mappings_dir, hub.catalogue)  # a bad file stops the start here
         hub.routers.append(router)
-        hub.extras["legacy"] = {"config": config, "candidates": Candidates(hub)}
+        legacy = Legacy(config, Candidates(hub), Refusals(hub))
+        hub.handles.add(legacy)
         _warn_unbridged(hub, config)
-        from adapters.legacy_hotlines.bridge.refusals import Refusals
-
-        hub.extras["legacy"]["refusals"] = Refusals(hub)
-        hub.extras["legacy"]["pullers"] = {}
         for puller in _pullers(hub, config):
             hub.workers.append(puller)
-            hub.extras["legacy"]["pullers"][puller.line] = puller  # retries of refused items go through it
+            legacy.pullers[puller.line] = puller  # retries of refused items go through it
         if config.sub_centre_lines():
-            from adapters.legacy_hotlines.sub_centre import SubCentreRouter
+            sub_centre = SubCentreRouter(hub, config)
+            hub.cases.sinks.append(sub_centre.sink)  # rings after commit; the router acts in its own transactions
+            hub.workers.append(sub_centre)
+            legacy.sub_centre = sub_centre
 
-            router = SubCentreRouter(hub, config)
-            hub.cases.sinks.append(router.sink)  # rings after commit; the router acts in its own transactions
-            hub.workers.append(router)
-            hub.extras["legacy"]["sub_centre"] = router
-
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
         p = sub.add_parser("legacy", help="legacy hotlines: import exports, review duplicates, pull a bridged line")
         lsub = p.add_subparsers(dest="legacy_cmd", required=True)
         imp = lsub.add_parser("import", help="import a line's export (CSV UTF-8/GBK, XLSX, JSON lines)")
@@ -56,38 +75,35 @@ class _Feature:
                               "the SQLite writer (and so the running hub's API writes) longer than 0.1 s")
         imp.add_argument("--no-dedupe", action="store_true", help="skip the duplicate search after the import")
         imp.add_argument("--quiet", action="store_true", help="no progress bar")
-        imp.set_defaults(func=_cmd_import)
+        imp.set_defaults(func=partial(_cmd_import, hubs=hubs))
         check = lsub.add_parser("check", help="validate mappings/legacy/*.yaml; say which 双号并行 lines have no bridge")
         check.add_argument("--strict", action="store_true", help="exit 1 when a 双号并行 line has no bridge destination")
         check.set_defaults(func=_cmd_check)
         dd = lsub.add_parser("dedupe", help="look for duplicates among imported and 12345 cases")
-        dd.set_defaults(func=_cmd_dedupe)
+        dd.set_defaults(func=partial(_cmd_dedupe, hubs=hubs))
         cand = lsub.add_parser("candidates", help="list duplicate candidates")
         cand.add_argument("--status", default="pending", choices=["pending", "confirmed", "dismissed"])
         cand.add_argument("--limit", type=int, default=50)
         cand.add_argument("--json", action="store_true", help="as a JSON array")
-        cand.set_defaults(func=_cmd_candidates)
+        cand.set_defaults(func=partial(_cmd_candidates, hubs=hubs))
         for verb in ("confirm", "dismiss"):
             d = lsub.add_parser(verb, help=f"{verb} a duplicate candidate")
             d.add_argument("candidate_id", type=int)
             d.add_argument("--note")
             d.add_argument("--party", default="cli-supervisor", help="who decides (recorded)")
-            d.set_defaults(func=_cmd_decide, verb=verb)
+            d.set_defaults(func=partial(_cmd_decide, hubs=hubs), verb=verb)
         pull = lsub.add_parser("pull", help="pull a 双号并行 line's outgoing cases once (exit 3 when another process "
                                "leads the pulling)")
         pull.add_argument("--line", required=True)
-        pull.set_defaults(func=_cmd_pull)
-        from adapters.legacy_hotlines.bridge.refusals_cli import add_refusals_cli
-
-        add_refusals_cli(lsub)  # legacy refusals list|retry|dismiss
+        pull.set_defaults(func=partial(_cmd_pull, hubs=hubs))
+        add_refusals_cli(lsub, hubs)  # legacy refusals list|retry|dismiss
         route = lsub.add_parser("route", help="设分中心: dispatch accepted cases of sub-centre lines to their units")
         route.add_argument("--once", action="store_true", help="one look, then exit (default: keep routing until Ctrl-C)")
-        route.set_defaults(func=_cmd_route)
+        route.set_defaults(func=partial(_cmd_route, hubs=hubs))
 
-    def sandbox_peers(self, base_port: int) -> list[Any]:
+    def sandbox_peers(self, base_port: int) -> list[Peer]:
         """For `hotline-hub sandbox`: a sandbox line per 双号并行 line (REST or SOAP) on base_port + 60, + 61, ...,
         with a legacy_bridge destination each, so its puller runs and cases cross both ways."""
-        from adapters.legacy_hotlines.sandbox import sandbox_peers
 
         return sandbox_peers(base_port + SANDBOX_PORT_OFFSET)
 
@@ -102,10 +118,9 @@ def _warn_unbridged(hub: "Hub", config) -> None:  # noqa: ANN001
     command with it. A line may also be declared before its system is reachable; its history
     imports meanwhile. `hotline-hub legacy check --strict` fails on the same gap for a
     deployment's own checks."""
-    from adapters.legacy_hotlines.config import bridge_gaps
 
     gaps = bridge_gaps(config, hub.settings.destinations)
-    hub.extras["legacy"]["unbridged"] = gaps
+    hub.handles.get(Legacy).unbridged = gaps
     for line, why in gaps.items():
         hub.start_warnings.append(("adapters.legacy", f"legacy line {line} is 双号并行 but has no live bridge ({why}): "
                                    "no case goes over or comes in (docs/legacy.md, Live bridge)"))
@@ -113,10 +128,6 @@ def _warn_unbridged(hub: "Hub", config) -> None:  # noqa: ANN001
 
 def _pullers(hub: "Hub", config) -> list:  # noqa: ANN001
     """A puller for each enabled destination using the legacy_bridge adapter."""
-    from adapters.legacy_hotlines.bridge.adapter import LegacyBridgeAdapter
-    from adapters.legacy_hotlines.bridge.poller import LegacyPuller
-    from hub.integration.contract import AdapterContext
-    from hub.integration.registry import build_adapter
 
     out = []
     for name, dest in hub.settings.destinations.items():
@@ -128,30 +139,19 @@ def _pullers(hub: "Hub", config) -> list:  # noqa: ANN001
     return out
 
 
-def _hub():  # noqa: ANN202
-    from hub.runtime import open_hub
 
-    return open_hub()
-
-
-def _cmd_import(args: argparse.Namespace) -> int:
+def _cmd_import(args: argparse.Namespace, hubs: HubOpener) -> int:
     """Exit 0 done (or nothing new), 2 unusable input, 130 interrupted (run it again to resume)."""
-    import signal
-    import threading
 
-    from adapters.legacy_hotlines.importing.importer import LegacyImporter
-    from adapters.legacy_hotlines.importing.readers import UnreadableFile
-
-    hub = _hub()
+    hub = hubs()
     try:
-        config = hub.extras["legacy"]["config"]
+        config = hub.handles.get(Legacy).config
         if args.line not in config.lines:
             print(f"no legacy line {args.line!r}; configured: {', '.join(sorted(config.lines))}", file=sys.stderr)
             return 2
         if not args.file.is_file():
             print(f"{args.file}: no such file", file=sys.stderr)
             return 2
-        from adapters.legacy_hotlines.importing.importer import HOLD_TARGET_SECONDS
 
         sizing = {"batch_size": max(1, args.batch_size)} if args.batch_size else {"hold_target": HOLD_TARGET_SECONDS}
         importer = LegacyImporter(hub, config, progress=None if args.quiet else sys.stderr, **sizing)
@@ -183,10 +183,6 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from adapters.legacy_hotlines.config import BRIDGE_ADAPTER, bridge_destination, bridge_gaps, load_legacy
-    from hub.mappings import MappingError, load_catalogue
-    from hub.settings import Settings
-
     settings = Settings()
     try:
         config = load_legacy(settings.mappings_dir, load_catalogue(settings.mappings_dir))
@@ -207,12 +203,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 1 if gaps and args.strict else 0
 
 
-def _cmd_dedupe(args: argparse.Namespace) -> int:
-    from adapters.legacy_hotlines.importing.dedupe import find_candidates
-
-    hub = _hub()
+def _cmd_dedupe(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     try:
-        result = find_candidates(hub.db, hub.extras["legacy"]["config"].dedupe, hub.clock.now())
+        result = find_candidates(hub.db, hub.handles.get(Legacy).config.dedupe, hub.clock.now())
         print(f"indexed {result.indexed_hub_cases} 12345 cases, compared {result.compared}, "
               f"new candidates {len(result.candidates)}")
         return 0
@@ -220,13 +214,11 @@ def _cmd_dedupe(args: argparse.Namespace) -> int:
         hub.close()
 
 
-def _cmd_candidates(args: argparse.Namespace) -> int:
-    hub = _hub()
+def _cmd_candidates(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     try:
-        candidates = hub.extras["legacy"]["candidates"].list(args.status, 0.0, args.limit)
+        candidates = hub.handles.get(Legacy).candidates.list(args.status, 0.0, args.limit)
         if args.json:
-            from hub.cli import print_json
-
             print_json(candidates)
             return 0
         for c in candidates:
@@ -237,17 +229,12 @@ def _cmd_candidates(args: argparse.Namespace) -> int:
         hub.close()
 
 
-def _cmd_decide(args: argparse.Namespace) -> int:
-    from adapters.legacy_hotlines.importing.candidates import CandidateNotFound
-    from hub.domain.access import Actor
-    from hub.domain.errors import RuleViolation
-    from hub.domain.model import Role
-
-    hub = _hub()
+def _cmd_decide(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     try:
         actor = Actor(party=args.party, role=Role.SUPERVISOR)
         try:
-            c = getattr(hub.extras["legacy"]["candidates"], args.verb)(args.candidate_id, actor, args.note)
+            c = getattr(hub.handles.get(Legacy).candidates, args.verb)(args.candidate_id, actor, args.note)
         except (CandidateNotFound, RuleViolation) as exc:
             print(str(exc), file=sys.stderr)
             return 1
@@ -257,10 +244,8 @@ def _cmd_decide(args: argparse.Namespace) -> int:
         hub.close()
 
 
-def _cmd_pull(args: argparse.Namespace) -> int:
-    from hub.integration.contract import AdapterError
-
-    hub = _hub()
+def _cmd_pull(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     try:
         pullers = [w for w in hub.workers if getattr(w, "name", "") == f"legacy-puller-{args.line}"]
         if not pullers:
@@ -291,15 +276,11 @@ def _cmd_pull(args: argparse.Namespace) -> int:
         hub.close()
 
 
-def _cmd_route(args: argparse.Namespace) -> int:
-    import threading
-
-    from hub.logmask import configure_logging
-
-    hub = _hub()
+def _cmd_route(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     try:
         configure_logging(hub.settings.log_level, hub.settings.log_format)
-        router = hub.extras["legacy"].get("sub_centre")
+        router = hub.handles.get(Legacy).sub_centre
         if router is None:
             print("no line in mode 设分中心 in mappings/legacy/lines.yaml: nothing to route", file=sys.stderr)
             return 1

@@ -49,7 +49,7 @@ class SandboxLine:
     status_keys: set[str] = field(default_factory=set)
     faults: list[str] = field(default_factory=list)
     page_size: int = 50
-    run: str = ""  # put in the ids it makes up (hub.sandbox.run.run_stamp), so runs never collide
+    run: str = ""  # put in the ids it makes up (sandbox.run.run_stamp), so runs never collide
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def crossed(self) -> Crossed:
@@ -246,7 +246,8 @@ def sandbox_peers(first_port: int, poll_interval: float = 5.0) -> list[Any]:
     from adapters.legacy_hotlines.sandbox_soap import SoapLineState
     from adapters.legacy_hotlines.sandbox_soap import create_app as create_soap_app
     from adapters.legacy_hotlines.bridge.wire_soap import ELEMENTS
-    from hub.sandbox.run import Peer, run_stamp
+    from hub.features import Peer
+    from sandbox.run import run_stamp
     from hub.settings import Settings
 
     config = load_legacy(Settings().mappings_dir)

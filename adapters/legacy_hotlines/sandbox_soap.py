@@ -1,6 +1,6 @@
 """A sandbox department line that speaks SOAP (legacy_exchange.wsdl), for tests and newcomers:
 a real HTTP peer with SOAP at /soap (the WSDL at GET /soap?wsdl) and the conformance kit's
-/_kit endpoints (hub/integration/kit/peer.py); GET /sandbox/state shows what crossed.
+/_kit endpoints (integration_kit/peer.py); GET /sandbox/state shows what crossed.
 
 It keeps what it receives (cases from 12345 deduplicated by RequestId, status pushes in
 arrival order), offers cases it took itself (FetchTaken), records acknowledgements, and
@@ -62,7 +62,7 @@ class SoapLineState:
     calls: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
     counter: int = 0
-    run: str = ""  # put in the ids it makes up (hub.sandbox.run.run_stamp), so runs never collide
+    run: str = ""  # put in the ids it makes up (sandbox.run.run_stamp), so runs never collide
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
@@ -206,7 +206,7 @@ def create_app(state: SoapLineState | None = None) -> FastAPI:
             return soap_fault(exc)
         return xml_response(XML.answer(operation, answer))
 
-    # -- the conformance kit's control (hub/integration/kit/peer.py) ---------------------------
+    # -- the conformance kit's control (integration_kit/peer.py) ---------------------------
     @app.post("/_kit/reset", status_code=204)
     def kit_reset() -> Response:
         state.reset()

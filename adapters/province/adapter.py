@@ -25,7 +25,7 @@ from hub.integration.contract import (
     Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, MappingFailure, OutboundMessage,
     PermanentError, PullBatch, PulledCase, TransientError,
 )
-from hub.integration.kit.tables import MappingTable
+from integration_kit.tables import MappingTable
 from hub.mappings import Catalogue, MappingError, load_catalogue, load_yaml_mapping
 
 

@@ -6,9 +6,21 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
 import adapters.province.tables  # noqa: F401  (registers the tables with Base.metadata)
+from adapters.province.adapter import check_mappings
+from adapters.province.handle import ProvincePollers
+from adapters.province.poller import ProvincePoller
+from adapters.province.sandbox import ProvinceState, create_app
+from hub.db.migrate import upgrade
+from hub.features import FeatureBase, HubOpener, Peer
+from hub.integration.contract import AdapterContext
+from hub.integration.registry import build_adapter
+from hub.logmask import configure_logging
+from hub.settings import Settings
+from sandbox.run import run_stamp
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -16,14 +28,11 @@ if TYPE_CHECKING:
 ADAPTER = "province"
 
 
-class _Feature:
+class _Feature(FeatureBase):
     name = "province"
+    order = 40
 
     def install(self, hub: "Hub") -> None:
-        from adapters.province.poller import ProvincePoller
-        from hub.integration.contract import AdapterContext
-        from hub.integration.registry import build_adapter
-
         pollers: list[ProvincePoller] = []
         for destination, config in hub.settings.destinations.items():
             if config.adapter != ADAPTER or not config.enabled:
@@ -33,25 +42,21 @@ class _Feature:
             poller = ProvincePoller(hub, adapter, destination)  # type: ignore[arg-type]
             pollers.append(poller)
             hub.workers.append(poller)
-        hub.extras["province.pollers"] = pollers
+        hub.handles.add(ProvincePollers(pollers))
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
         p = sub.add_parser("province", help="the provincial exchange (省转办 / 全省联网)")
         psub = p.add_subparsers(dest="province_command", required=True)
         poll = psub.add_parser("poll", help="pull the cases the province assigned to the city")
         poll.add_argument("--once", action="store_true", help="one round, then exit (0 when it completed, 1 when it "
                           "stopped early, 3 when another process leads the polling)")
         poll.add_argument("--destination", help="which province destination (default: all)")
-        poll.set_defaults(func=_cmd_poll)
+        poll.set_defaults(func=partial(_cmd_poll, hubs=hubs))
         check = psub.add_parser("check", help="validate mappings/province/ and exit")
         check.add_argument("--folder", default="province", help="folder under mappings/")
         check.set_defaults(func=_cmd_check)
 
-    def sandbox_peers(self, base_port: int) -> list[Any]:
-        from hub.sandbox.run import Peer, run_stamp
-
-        from adapters.province.sandbox import ProvinceState, create_app
-
+    def sandbox_peers(self, base_port: int) -> list[Peer]:
         port = base_port + 2
         # The run stamp keeps this run's province ids apart from those an earlier run left in var/sandbox.
         state = ProvinceState(run=run_stamp())
@@ -63,18 +68,13 @@ class _Feature:
                      "sandbox province (SOAP at /soap, WSDL at /soap?wsdl, REST at /rest/): assigns a case every 45 s; GET /sandbox/state")]
 
 
-def _cmd_poll(args: argparse.Namespace) -> int:
-    from hub.db.migrate import upgrade
-    from hub.logmask import configure_logging
-    from hub.runtime import build_hub
-    from hub.settings import Settings
-
+def _cmd_poll(args: argparse.Namespace, hubs: HubOpener) -> int:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
-    hub = build_hub(settings)
+    hub = hubs.build(settings)
     if hub.db.is_sqlite:
         upgrade(hub.db.writer)
-    pollers = [p for p in hub.extras.get("province.pollers", []) if args.destination in (None, p.destination)]
+    pollers = [p for p in hub.handles.get(ProvincePollers).pollers if args.destination in (None, p.destination)]
     if not pollers:
         print("no province destination is configured (destinations.<name>.adapter: province)", file=sys.stderr)
         return 1
@@ -115,9 +115,6 @@ def _leader(lease) -> str:  # noqa: ANN001 (hub.leases.Lease)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from adapters.province.adapter import check_mappings
-    from hub.settings import Settings
-
     codes = check_mappings(Settings().mappings_dir, args.folder)
     print(f"mappings/{args.folder} ok: {len(codes.statuses)} statuses, {len(codes.categories.to_province)} categories, "
           f"{len(codes.divisions.to_province)} divisions, {len(codes.units.to_province)} units")

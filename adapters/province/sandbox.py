@@ -74,7 +74,7 @@ class ProvinceState:
     slow_seconds: float = 3.0
     encoding: str = "utf-8"
     counter: int = 0
-    run: str = ""  # put in the ids it makes up (hub.sandbox.run.run_stamp), so runs never collide
+    run: str = ""  # put in the ids it makes up (sandbox.run.run_stamp), so runs never collide
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _next_id(self) -> str:

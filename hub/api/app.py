@@ -15,6 +15,7 @@ from hub.api.request_context import RequestContext
 from hub.container import Hub
 from hub.db.migrate import migration_status
 from hub.db.outage import classify
+from hub.metrics import HttpMetrics
 
 API_DESCRIPTION = """The integration hub of the city's 12345 government service hotline.
 
@@ -119,5 +120,5 @@ def create_app(hub_: Hub) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=hub_.settings.max_body_bytes)
-    app.add_middleware(RequestContext, metrics=hub_.extras.get("http_metrics"))  # outermost: a refused body's answer carries its request id too
+    app.add_middleware(RequestContext, metrics=hub_.handles.find(HttpMetrics))  # outermost: a refused body's answer carries its request id too
     return app

@@ -19,7 +19,7 @@ from hub.domain.errors import AccessDenied
 from hub.domain.model import (
     Case, CaseDraft, CaseState, Channel, HistoryEntry, RequestType, Role, normalise_phone, within_service_years,
 )
-from hub.records.privacy import record_read
+from hub.read_audit import record_read
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 

@@ -127,7 +127,7 @@ def subscription_warnings(settings: Settings) -> list[str]:
 def _file_lines(path: Path | None) -> tuple[str | None, dict[tuple, int] | None]:
     if path is None or not path.is_file():
         return None, None
-    from hub.integration.kit.runner import load_settings_file  # the kit reads settings files the same way
+    from hub.settings import load_settings_file  # the kit reads settings files the same way
 
     _, lines = load_settings_file(path)
     return str(path), lines

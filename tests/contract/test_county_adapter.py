@@ -150,7 +150,7 @@ def test_unmapped_code_and_unreachable_county() -> None:
 @pytest.mark.parametrize("name", sorted(COUNTIES))
 def test_the_kit_finds_every_event_type_mapped_or_skipped(name: str) -> None:
     from hub.domain.events import EVENT_TYPES
-    from hub.integration.kit import run_kit
+    from integration_kit import run_kit
 
     cfg = COUNTIES[name]
     report = run_kit("county", {"county": name, "url": f"http://127.0.0.1:{free_port()}/x"}, None)
@@ -165,7 +165,7 @@ def test_the_kit_finds_every_event_type_mapped_or_skipped(name: str) -> None:
 def test_an_event_type_left_out_fails_the_kit_and_the_start_with_file_and_line(tmp_path: Path) -> None:
     import shutil
 
-    from hub.integration.kit import run_kit
+    from integration_kit import run_kit
     from hub.mappings import MappingError
 
     mappings = tmp_path / "mappings"
@@ -193,7 +193,7 @@ def test_every_state_a_sent_event_leaves_has_a_county_status_word(tmp_path: Path
     import shutil
 
     from adapters.county.adapter import states_after
-    from hub.integration.kit import run_kit
+    from integration_kit import run_kit
 
     assert "accepted" in states_after(["case.redo"]) and states_after(["case.return_decided"]) >= {
         "returned", "awaiting_sign_off", "in_progress"}

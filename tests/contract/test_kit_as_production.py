@@ -14,10 +14,10 @@ import pytest
 from adapters.webhook.adapter import WebhookAdapter
 from hub.cli import main
 from hub.integration.contract import ConfigurationError, Delivery, OutboundMessage, PermanentError, TransientError
-from hub.integration.kit import run_kit
+from integration_kit import run_kit
 from hub.integration.registry import discover
 from tests.contract.test_kit_webhook import SinkControl
-from hub.sandbox.webhook_sink import SinkState, create_sink
+from sandbox.webhook_sink import SinkState, create_sink
 from tests.support.live import LiveServer
 
 
@@ -155,7 +155,7 @@ def test_the_cli_takes_the_category_or_the_destinations_scope(sink, tmp_path: Pa
     live, _ = sink
     settings = tmp_path / "webhook.yaml"
     settings.write_text(f"url: {live.url}/events\ntimeout: 2.0\nsystem: sink\n", encoding="utf-8")
-    monkeypatch.setattr("hub.integration.kit.runner.discover", lambda: {"webhook": GasDesk})
+    monkeypatch.setattr("integration_kit.runner.discover", lambda: {"webhook": GasDesk})
     args = ["kit", "check", "--adapter", "webhook", "--settings", str(settings), "--peer", live.url]
     assert main(args) == 1
     assert "not sent: category 0101 is not the desk's" in capsys.readouterr().out

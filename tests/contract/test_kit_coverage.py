@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.integration.kit import run_kit
+from integration_kit import run_kit
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 

@@ -10,7 +10,7 @@ import pytest
 
 from hub.domain.clock import ManualClock
 from hub.integration.contract import AdapterContext, ConfigurationError
-from hub.integration.kit import HttpPeerControl, run_kit
+from integration_kit import HttpPeerControl, run_kit
 from hub.integration.registry import build_adapter, discover
 from hub.cli import main
 from tests.support.examples import use_this_checkouts

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from hub.integration.kit import HttpPeerControl, Received, run_kit
-from hub.integration.kit.peer import UnsupportedFault
+from integration_kit import HttpPeerControl, Received, run_kit
+from integration_kit.peer import UnsupportedFault
 from hub.integration.registry import discover
-from hub.sandbox.webhook_sink import create_sink
+from sandbox.webhook_sink import create_sink
 from tests.support.live import LiveServer
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"

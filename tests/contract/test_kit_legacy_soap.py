@@ -5,7 +5,7 @@ through the conformance kit, against the sandbox SOAP line driven over its /_kit
 from __future__ import annotations
 
 from adapters.legacy_hotlines.sandbox_soap import SoapLineState, create_app
-from hub.integration.kit import HttpPeerControl, run_kit
+from integration_kit import HttpPeerControl, run_kit
 from tests.support.live import LiveServer
 
 

@@ -14,9 +14,9 @@ import pytest
 from hub.cli import main
 from hub.domain.clock import ManualClock
 from hub.integration.contract import AdapterContext, AdapterError, ConfigurationError, PermanentError, TransientError
-from hub.integration.kit import HttpPeerControl, run_kit
-from hub.integration.kit.runner import default_mappings_dir
-from hub.integration.kit.scenarios import SampleCases
+from integration_kit import HttpPeerControl, run_kit
+from integration_kit.runner import default_mappings_dir
+from integration_kit.scenarios import SampleCases
 from hub.integration.registry import build_adapter, discover
 from hub.mappings import load_catalogue
 from tests.support.examples import use_this_checkouts

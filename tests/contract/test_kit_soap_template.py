@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hub.integration.kit import HttpPeerControl, load_settings_file, run_kit
+from integration_kit import HttpPeerControl, load_settings_file, run_kit
 from tests.support.live import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.integration.kit import HttpPeerControl, run_kit
+from integration_kit import HttpPeerControl, run_kit
 from tests.support.live import LiveServer
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "docs" / "templates" / "adapter"
@@ -53,7 +53,7 @@ def test_the_template_maps_a_409_for_a_duplicate_to_success_with_the_peers_id(te
 
     from hub.domain.clock import SystemClock
     from hub.integration.contract import AdapterContext
-    from hub.integration.kit.scenarios import SampleCases
+    from integration_kit.scenarios import SampleCases
     from hub.mappings import load_catalogue
     from hub.settings import REPO_ROOT
 

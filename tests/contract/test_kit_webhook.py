@@ -13,11 +13,11 @@ from pydantic import BaseModel, Field
 from adapters.webhook.adapter import WebhookAdapter, WebhookSettings
 from hub.cli import main
 from hub.integration.contract import Adapter, AdapterSettings, Delivery, HealthReport, OutboundMessage
-from hub.integration.kit import HttpPeerControl, MappingTable, Received, run_kit
-from hub.integration.kit.peer import UnsupportedFault
-from hub.integration.kit.runner import default_mappings_dir
+from integration_kit import HttpPeerControl, MappingTable, Received, run_kit
+from integration_kit.peer import UnsupportedFault
+from integration_kit.runner import default_mappings_dir
 from hub.mappings import load_catalogue
-from hub.sandbox.webhook_sink import KIT_FAULTS, SinkState, create_sink
+from sandbox.webhook_sink import KIT_FAULTS, SinkState, create_sink
 from tests.support.live import LiveServer
 
 SCENARIOS = ["scenario: health", "scenario: send a new case", "scenario: send an ordered series of changes",

@@ -13,7 +13,7 @@ from hub.domain.clock import ManualClock
 from hub.integration.contract import AdapterContext, OutboundMessage, PermanentError, TransientError
 from hub.integration.registry import build_adapter, contract_problems, discover
 from hub.integration.contract import ConfigurationError
-from hub.sandbox.webhook_sink import SinkState, create_sink
+from sandbox.webhook_sink import SinkState, create_sink
 from tests.support.live import LiveServer, free_port
 
 NOW = datetime(2025, 9, 26, 2, 0, tzinfo=timezone.utc)

@@ -17,6 +17,7 @@ from hub.domain.model import Role
 from hub.settings import DestinationConfig, Settings
 from tests.support.factories import draft
 from tests.support.live import LiveServer
+from outbox.feature import OutboxHandle
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +49,7 @@ def portal(hub, server):
 
 
 def deliver(hub) -> None:
-    hub.extras["outbox"].relay().drain(10)
+    hub.handles.get(OutboxHandle).relay().drain(10)
 
 
 def act(api, who: str, number: str, body: dict) -> None:

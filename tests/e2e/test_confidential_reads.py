@@ -8,7 +8,7 @@ from datetime import timezone
 import pytest
 
 from hub.cli import main
-from hub.records.privacy import list_reads
+from hub.read_audit import list_reads
 from tests.conftest import START
 from tests.support.factories import draft
 

@@ -15,6 +15,7 @@ from hub.domain.access import Actor
 from hub.domain.model import Role
 from hub.settings import Settings
 from tests.support.live import LiveServer
+from adapters.county.intake import CountyIntake
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +35,7 @@ def settings(db_url: str) -> Settings:
 
 @pytest.fixture
 def lezhi(hub):
-    intake = hub.extras["county"]
+    intake = hub.handles.get(CountyIntake)
     cfg = intake.counties["lezhi"]
     state = CountySandboxState(cfg)
     with LiveServer(create_app(state)) as live:

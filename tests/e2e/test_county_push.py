@@ -16,6 +16,7 @@ from adapters.county.sandbox import CountySandboxState
 from adapters.county.signing import signed_headers
 from hub.domain.model import Role
 from tests.support.factories import draft
+from adapters.county.intake import CountyIntake
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +34,7 @@ def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 def counties(hub, server, clock) -> dict[str, CountySandboxState]:
     """Each county as a sandbox county system with its own key, signing on the hub's clock."""
     out = {}
-    for name, cfg in hub.extras["county"].counties.items():
+    for name, cfg in hub.handles.get(CountyIntake).counties.items():
         key = hub.keys.create(cfg.key_party, Role.COUNTY, clock.now(), divisions=list(cfg.divisions))
         secret = SECRETS.get(cfg.security.hmac_secret_env or "")
         out[name] = CountySandboxState(cfg, hub_url=server.url, api_key=key, secret=secret,

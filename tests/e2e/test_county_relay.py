@@ -18,10 +18,11 @@ from adapters.county.mapping import format_date, get_path, set_path
 from adapters.county.sandbox import CountySandboxState, create_app
 from hub.domain.model import Role
 from hub.settings import REPO_ROOT, OutboxSettings, Settings
-from hub.supervision.scheduler import Scheduler
+from supervision.scheduler import Scheduler
 from outbox.tables import DELIVERED, PENDING, OutboxMessageRow
 from tests.support.factories import draft
 from tests.support.live import LiveServer
+from outbox.feature import OutboxHandle
 
 pytestmark = pytest.mark.e2e
 
@@ -100,7 +101,7 @@ def counties(hub, server, clock, peers) -> dict[str, CountySandboxState]:
 
 
 def relay(hub):
-    return hub.extras["outbox"].relay()
+    return hub.handles.get(OutboxHandle).relay()
 
 
 def act(client, number: str, **action) -> dict:

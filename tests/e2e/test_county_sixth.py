@@ -21,6 +21,7 @@ from hub.integration.registry import build_adapter
 from hub.runtime import build_hub
 from hub.settings import REPO_ROOT, Settings
 from tests.support.live import LiveServer
+from adapters.county.intake import CountyIntake
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +73,7 @@ def test_a_sixth_county_is_one_yaml_file(tmp_path: Path, db_url: str, clock) -> 
 
     hub = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL", mappings_dir=mappings), clock)
     try:
-        cfg = hub.extras["county"].counties["shuiyun"]
+        cfg = hub.handles.get(CountyIntake).counties["shuiyun"]
         key = hub.keys.create("shuiyun", Role.COUNTY, clock.now(), divisions=["512073"])
         agent = hub.keys.create("centre-agent", Role.AGENT, clock.now())
         with LiveServer(hub_app(hub)) as server:

@@ -6,10 +6,11 @@ import httpx
 
 from adapters.legacy_hotlines.importing.importer import LegacyImporter
 from tests.fixtures.legacy.samples import CSV_12315, JSONL_12369
+from adapters.legacy_hotlines.handle import Legacy
 
 
 def test_supervisors_list_confirm_and_dismiss_candidates(hub, api):
-    imp = LegacyImporter(hub, hub.extras["legacy"]["config"], progress=None)
+    imp = LegacyImporter(hub, hub.handles.get(Legacy).config, progress=None)
     imp.run("12315", CSV_12315)
     imp.run("12369", JSONL_12369)
     listed = api["supervisor"].get("/api/v1/legacy/candidates")
@@ -69,7 +70,7 @@ def test_supervisors_list_retry_and_dismiss_the_cases_a_line_offered_that_the_hu
             sup = {"X-API-Key": hub.keys.create("centre-supervisor", Role.SUPERVISOR, clock.now())}
             agent = {"X-API-Key": hub.keys.create("centre-agent", Role.AGENT, clock.now())}
             odd, junk = offer(state, 问题类别="77"), offer(state, 问题类别="78")
-            puller = hub.extras["legacy"]["pullers"]["12315"]
+            puller = hub.handles.get(Legacy).pullers["12315"]
             assert len(puller.run_once().refused) == 2
             with LiveServer(create_app(hub)) as server, httpx.Client(base_url=server.url, timeout=30) as http:
                 listed = http.get("/api/v1/legacy/refusals", headers=sup)
@@ -93,10 +94,10 @@ def test_supervisors_list_retry_and_dismiss_the_cases_a_line_offered_that_the_hu
                 mapping = puller.adapter.mapping  # the code added to the mapping file, the hub restarted
                 puller.adapter.mapper = RowMapper(mapping.model_copy(update={"codes": mapping.codes.model_copy(
                     update={"category": mapping.codes.category | {"77": "0205"}})}), hub.catalogue)
-                hub.extras["legacy"]["pullers"].pop("12315")
+                hub.handles.get(Legacy).pullers.pop("12315")
                 unbridged = http.post(f"/api/v1/legacy/refusals/{body[odd]['id']}/retry", headers=sup)
                 assert unbridged.status_code == 409 and unbridged.json()["type"].endswith("no-bridge")
-                hub.extras["legacy"]["pullers"]["12315"] = puller
+                hub.handles.get(Legacy).pullers["12315"] = puller
                 taken = http.post(f"/api/v1/legacy/refusals/{body[odd]['id']}/retry", headers=sup).json()
                 assert taken["status"] == "taken" and state.acks == {odd: taken["case_number"]}
                 assert http.get(f"/api/v1/cases/{taken['case_number']}", headers=sup).json()["category_code"] == "0205"

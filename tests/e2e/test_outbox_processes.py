@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, func, select, text
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
-from hub.sandbox.webhook_sink import SinkState, create_sink
+from sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import Settings
 from outbox.tables import DELIVERED, PENDING, OutboxDestinationRow, OutboxMessageRow
 from tests.support.factories import draft

@@ -18,6 +18,8 @@ from hub.settings import OutboxSettings, Settings
 from outbox.tables import DEAD, DELIVERED, PENDING, OutboxMessageRow
 from tests.support.factories import draft
 from tests.support.live import LiveServer
+from adapters.province.handle import ProvincePollers
+from outbox.feature import OutboxHandle
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +51,7 @@ def settings(db_url: str, province, transport: str) -> Settings:
 
 
 def relay(hub):
-    return hub.extras["outbox"].relay()
+    return hub.handles.get(OutboxHandle).relay()
 
 
 def act(client, number: str, **action) -> dict:
@@ -192,7 +194,7 @@ def test_client_faults_are_dead_lettered_shown_and_replayed_through_the_outbox_a
 def test_an_assigned_case_is_pulled_once_acknowledged_dispatched_and_its_changes_go_back_up(hub, api, province) -> None:
     state, _ = province
     province_id = state.assign(AppealType="01", CategoryCode="C02", Title="医保异地报销咨询", AreaCode="512002000000")
-    (poller,) = hub.extras["province.pollers"]
+    (poller,) = hub.handles.get(ProvincePollers).pollers
     first = poller.run_once()
     assert first.leader and len(first.created) == 1 and first.failed == []
     number = first.created[0]

@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI, Header
 from hub.settings import Settings
 
 from tests.support.live import LiveServer
+from outbox.feature import OutboxHandle
 
 pytestmark = pytest.mark.e2e
 
@@ -99,7 +100,7 @@ def test_the_outbox_message_and_the_peer_call_carry_the_request_id_that_caused_t
     assert made.status_code == 201, made.text
     made_quietly = api["agent"].post("/api/v1/cases", json=draft(content="另一件事：路灯不亮。"))
     assert made_quietly.status_code == 201, made_quietly.text
-    hub.extras["outbox"].relay().drain()
+    hub.handles.get(OutboxHandle).relay().drain()
     assert sorted((s["request_id"] == "intake-77", s["body_request_id"] == "intake-77") for s in seen_by_peer) == [
         (False, False), (True, True)]
     other = next(s for s in seen_by_peer if s["request_id"] != "intake-77")

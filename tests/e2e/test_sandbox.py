@@ -21,7 +21,7 @@ import pytest
 
 from adapters.county.config import load_counties
 from adapters.county.mapping import get_path
-from hub.sandbox.run import KEYS, peers
+from sandbox.run import KEYS, peers
 from hub.settings import REPO_ROOT
 from tests.support.live import free_port_block
 
@@ -203,7 +203,7 @@ def test_a_parallel_line_takes_12345_cases_in_its_domain_and_its_own_calls_come_
 
 
 def test_the_banner_gives_the_console_and_an_account_that_signs_in(sandbox: Sandbox) -> None:
-    from hub.sandbox.run import CONSOLE_PASSWORD
+    from sandbox.run import CONSOLE_PASSWORD
 
     sandbox.said(f"console: http://127.0.0.1:{sandbox.port}/console/")
     with httpx.Client(base_url=f"http://127.0.0.1:{sandbox.port}", timeout=5) as person:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.sandbox.webhook_sink import SinkState, create_sink
+from sandbox.webhook_sink import SinkState, create_sink
 from tests.support.live import LiveServer
 
 

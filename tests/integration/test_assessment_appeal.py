@@ -15,8 +15,9 @@ from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
 from hub.domain.model import CaseState, Role
-from hub.supervision.assessment import Period
+from supervision.assessment import Period
 from tests.integration.test_supervision_scheduler import AGENT, SUPERVISOR, UNIT, dispatched, event_types, local
+from supervision.service import Supervision
 
 OTHER_UNIT = Actor("ZY-RSJ", Role.UNIT, unit_code="ZY-RSJ")
 OCTOBER, NOVEMBER = Period.parse("2025-10"), Period.parse("2025-11")
@@ -46,7 +47,7 @@ def test_an_upheld_appeal_moves_the_figure_it_contests(hub, clock) -> None:
     assert hub.cases.get(late, AGENT).flags.appealed is True
     with pytest.raises(RuleViolation, match="already pending"):
         hub.cases.act(late, c.AppealAssessment(grounds="unsatisfied", reason="x"), UNIT)
-    pending = hub.extras["supervision"].assess(OCTOBER, unit="ZY-SCJGJ").figure("on_time_rate")
+    pending = hub.handles.get(Supervision).assess(OCTOBER, unit="ZY-SCJGJ").figure("on_time_rate")
     assert [(i.case, i.counted, i.appeal) for i in pending.items if i.case == late] == [(late, False, "pending")]
     with pytest.raises(ActionNotAllowed):
         hub.cases.act(late, c.DecideAppeal(upheld=True), AGENT)
@@ -62,16 +63,16 @@ def test_an_upheld_appeal_moves_the_figure_it_contests(hub, clock) -> None:
     with pytest.raises(RuleViolation, match="already appealed"):
         hub.cases.act(late, c.AppealAssessment(grounds="overdue", reason="再次申诉"), UNIT)
 
-    october = hub.extras["supervision"].assess(OCTOBER, unit="ZY-SCJGJ")
+    october = hub.handles.get(Supervision).assess(OCTOBER, unit="ZY-SCJGJ")
     on_time = october.figure("on_time_rate")
     assert (on_time.numerator, on_time.denominator) == (2, 2)
     assert {i.case: i.appeal for i in on_time.items} == {late: "upheld", timely: None}
     assert october.figure("overdue").numerator == 0
-    november = hub.extras["supervision"].assess(NOVEMBER, unit="ZY-SCJGJ")
+    november = hub.handles.get(Supervision).assess(NOVEMBER, unit="ZY-SCJGJ")
     assert (november.figure("appealed").cases, november.figure("appeals_upheld").cases) == ([late], [late])
 
     hub.cases.act(late, c.AppealAssessment(grounds="unsatisfied", reason="已依政策答复"), UNIT)
     hub.cases.act(late, c.DecideAppeal(upheld=False), SUPERVISOR)
-    satisfaction = hub.extras["supervision"].assess(OCTOBER, unit="ZY-SCJGJ").figure("satisfaction_rate")
+    satisfaction = hub.handles.get(Supervision).assess(OCTOBER, unit="ZY-SCJGJ").figure("satisfaction_rate")
     assert (satisfaction.numerator, satisfaction.denominator) == (0, 1)
     assert [i.appeal for i in satisfaction.items] == ["refused"]

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import Role
-from hub.supervision.assessment import Assessment, Period
-from hub.supervision.scheduler import Scheduler
+from supervision.assessment import Assessment, Period
+from supervision.scheduler import Scheduler
 from tests.integration.test_supervision_scheduler import AGENT, SUPERVISOR, dispatched, local, register
+from supervision.service import Supervision
 
 S = "ZY-SCJGJ"  # 市场监督管理局
 R = "ZY-RSJ"  # 人力资源和社会保障局
@@ -159,7 +160,7 @@ def _only(unit: str | None = None, cases: set[str] | None = None) -> dict[str, l
 
 def test_october_matches_the_hand_count(hub, clock) -> None:
     numbers = build_october(hub, clock)
-    service = hub.extras["supervision"]
+    service = hub.handles.get(Supervision)
     october = Period.parse("2025-10")
 
     # Judged at Fri Oct 31 12:00: C8's sign-off deadline (23:59:59 tonight) has not passed

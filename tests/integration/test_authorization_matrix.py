@@ -38,6 +38,7 @@ from tests.conftest import START
 from tests.e2e.test_county_push import SECRETS, ticket
 from tests.integration.test_console_matrix import CONSOLE_ROUTES
 from tests.support.factories import draft
+from adapters.county.intake import CountyIntake
 
 # -- the parties ------------------------------------------------------------------------------
 # name -> (party, role, unit_code, divisions). A key is created for each (a channel's carries "web").
@@ -158,6 +159,9 @@ EXPECTED: dict[str, list[Probe]] = {
                                                    body={"is_workday": False, "note": "矩阵测试"})],
     "DELETE /api/v1/calendar/overrides/{day}": [Probe(SUPERVISOR_PASSES, path={"day": "2025-12-28"})],
     "GET /api/v1/calendar/status": [Probe(EVERYONE)],
+    # An integrator's feature (examples/hotline_hub_example_feature, installed by the Makefile):
+    # any key reads the service hours, none is refused 401.
+    "GET /api/v1/example/service-hours": [Probe(EVERYONE)],
     "GET /api/v1/calendar/years": [Probe(EVERYONE)],
     "GET /api/v1/calendar/years/{year}": [Probe(row("pass"), path={"year": "2031"})],  # not imported: 404 to all
     # An incomplete schedule: 422 for the supervisor, refused before it is read for everyone else.
@@ -362,7 +366,7 @@ def _make_objects(client: TestClient, keys: dict[str, str | None], hub) -> dict[
     objects["case_yjgov"] = in_progress(draft(title="区政府主办"), [], lead="YJ-GOV", signer="county")
     objects["case_prov"] = _ok(client.post("/api/v1/cases", json=draft(**{"place.division_code": "512022"}),
                                            headers=as_("province")), 201)["number"]
-    intake = hub.extras["county"]
+    intake = hub.handles.get(CountyIntake)
     ay = intake.counties["anyue"]
     body = json.dumps(ticket(ay, "AY-MATRIX-1", hub.clock.now())).encode()
     headers = {**as_("other_county"), "content-type": "application/json",
@@ -473,7 +477,7 @@ _TICKET_SEQ = iter(range(1, 10_000))
 def _tickets(world: World) -> dict[str, Any]:
     """A fresh ticket per push in each county's own shape (ids are unique per county)."""
     n = next(_TICKET_SEQ)
-    counties = world.hub.extras["county"].counties
+    counties = world.hub.handles.get(CountyIntake).counties
     return {"anyue_ticket": ticket(counties["anyue"], f"AY-M-{n}", world.hub.clock.now()),
             "yanjiang_ticket": ticket(counties["yanjiang"], f"YJ-M-{n}", world.hub.clock.now())}
 

@@ -16,13 +16,14 @@ from hub.cli import main
 from hub.domain.access import Actor
 from hub.domain.errors import CaseNotFound
 from hub.domain.model import CaseDraft, Role
-from hub.records.backup import BackupError, backup, restore
+from records.backup import BackupError, backup, restore
 from hub.runtime import build_hub
-from hub.sandbox.webhook_sink import SinkState, create_sink
+from sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import Settings
 from outbox.tables import DELIVERED, PENDING, OutboxMessageRow
 from tests.support.factories import draft
 from tests.support.live import LiveServer
+from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 
@@ -57,7 +58,7 @@ def test_backup_under_load_restores_every_case_and_resumes_the_outbox(sqlite_tem
         hub = build_hub(_settings(sqlite_template.fresh(tmp_path), sink.url), clock)
         try:
             delivered = [_register(hub) for _ in range(3)]
-            assert hub.extras["outbox"].relay().drain(timeout=30) == 3
+            assert hub.handles.get(OutboxHandle).relay().drain(timeout=30) == 3
             assert len(state.received) == 3
 
             registered: list[str] = []
@@ -98,7 +99,7 @@ def test_backup_under_load_restores_every_case_and_resumes_the_outbox(sqlite_tem
             assert {statuses[n] for n in delivered} == {DELIVERED}
             assert {statuses[n] for n in answered_before} == {PENDING}
             pending = [n for n, st in statuses.items() if st == PENDING]
-            assert hub2.extras["outbox"].relay().drain(timeout=60) == len(pending)
+            assert hub2.handles.get(OutboxHandle).relay().drain(timeout=60) == len(pending)
             assert state.duplicates == 0  # nothing delivered before the backup was sent again
             assert len(state.received) == 3 + len(pending)
             assert {statuses2 for statuses2 in _outbox(hub2).values()} == {DELIVERED}

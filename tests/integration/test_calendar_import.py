@@ -148,7 +148,7 @@ def test_schedule_file_errors_name_the_line(tmp_path: Path) -> None:
 
 def test_the_scheduler_recounts_a_case_dispatched_with_an_older_cached_calendar(hub, december, settings) -> None:
     from hub.runtime import build_hub
-    from hub.supervision.scheduler import Scheduler
+    from supervision.scheduler import Scheduler
 
     other = build_hub(settings, december)  # another process: its calendar cached before the import
     try:
@@ -175,7 +175,7 @@ def test_the_scheduler_warns_once_a_day_while_next_year_is_missing(hub, clock, c
     import logging
     from datetime import timedelta
 
-    from hub.supervision.scheduler import Scheduler
+    from supervision.scheduler import Scheduler
 
     def warnings() -> list[str]:
         return [r.getMessage() for r in caplog.records if r.name == "hub.calendar" and r.levelno == logging.WARNING]

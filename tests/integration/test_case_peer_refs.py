@@ -12,6 +12,7 @@ from hub.domain.errors import RuleViolation
 from hub.domain.model import CaseDraft, ExternalRef, Role
 from outbox.tables import OutboxMessageRow
 from tests.support.factories import draft
+from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 
@@ -32,7 +33,7 @@ def test_a_conflicting_peer_id_is_refused_and_the_callers_other_writes_stand(hub
     with hub.db.write() as s:
         hub.cases.record_peer_ref(s, number, ExternalRef(system="province", external_id="SC-7"))
     with hub.db.write() as s:
-        hub.extras["outbox"].enqueue(s, destination="elsewhere", ordering_key="k", event_type="test.kept", payload={})
+        hub.handles.get(OutboxHandle).enqueue(s, destination="elsewhere", ordering_key="k", event_type="test.kept", payload={})
         with pytest.raises(RuleViolation, match="SC-7"):
             hub.cases.record_peer_ref(s, number, ExternalRef(system="province", external_id="SC-8"))
     with hub.db.read() as s:

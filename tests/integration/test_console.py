@@ -13,6 +13,7 @@ from console.tables import OperatorRow
 from hub.domain.model import Role
 from tests.support.console import Person, fast_accounts
 from tests.support.factories import draft
+from console.accounts import Accounts
 
 PASSWORD = "correct-horse-1"
 
@@ -75,14 +76,14 @@ def test_wrong_passwords_lock_the_account_and_every_try_is_audited(hub, app) -> 
     assert locked.status_code == 401 and "锁定" in locked.text
     hub.clock.advance(timedelta(minutes=16))
     assert person.try_sign_in("wang", PASSWORD).status_code == 303
-    outcomes = [s.outcome for s in reversed(hub.extras["console.accounts"].signins("wang"))]
+    outcomes = [s.outcome for s in reversed(hub.handles.get(Accounts).signins("wang"))]
     assert outcomes == ["bad_password"] * 5 + ["locked", "ok"]
 
 
 def test_an_unknown_user_is_told_the_same_as_a_wrong_password(hub, app) -> None:
     resp = Person(app).try_sign_in("nobody", PASSWORD)
     assert resp.status_code == 401 and "用户名或密码不正确" in resp.text
-    assert [s.outcome for s in hub.extras["console.accounts"].signins("nobody")] == ["unknown"]
+    assert [s.outcome for s in hub.handles.get(Accounts).signins("nobody")] == ["unknown"]
 
 
 def test_sign_out_and_disable_end_the_session(hub, app) -> None:
@@ -90,7 +91,7 @@ def test_sign_out_and_disable_end_the_session(hub, app) -> None:
     assert wang.post("/console/logout", {}).status_code == 303
     assert wang.get("/console/").status_code == 303  # back to the sign-in page
     zhao = Person(app).sign_in("zhao", PASSWORD)
-    hub.extras["console.accounts"].disable("zhao")
+    hub.handles.get(Accounts).disable("zhao")
     assert zhao.get("/console/").status_code == 303
     assert Person(app).try_sign_in("zhao", PASSWORD).status_code == 401
 
@@ -107,7 +108,7 @@ def test_password_change_needs_the_current_one_and_ends_other_sessions(app) -> N
 
 
 def test_the_feature_hashes_with_argon2id_at_its_recommended_cost(hub) -> None:
-    op = hub.extras["console.accounts"].create("li", Role.AGENT, PASSWORD)  # the accounts the feature installed
+    op = hub.handles.get(Accounts).create("li", Role.AGENT, PASSWORD)  # the accounts the feature installed
     with hub.db.read() as s:
         stored = s.query(OperatorRow).filter_by(username=op.username).one().password_hash
     assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$") and PASSWORD not in stored

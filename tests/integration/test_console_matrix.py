@@ -26,6 +26,7 @@ from hub.domain.model import Role
 from tests.conftest import START
 from tests.support.console import CSRF, fast_accounts
 from tests.support.factories import draft
+from console.accounts import Accounts
 
 PASSWORD = "matrix-password-1"
 # name -> (role, unit, divisions)
@@ -159,7 +160,7 @@ def _client(world: World, person: str) -> tuple[TestClient, str]:
     client = TestClient(world.app, follow_redirects=False, raise_server_exceptions=False)
     if person == ANONYMOUS:
         return client, ""
-    token, session = world.hub.extras["console.accounts"].sign_in(person.replace("_", "-"), PASSWORD, None)
+    token, session = world.hub.handles.get(Accounts).sign_in(person.replace("_", "-"), PASSWORD, None)
     client.cookies.set("hub_console", token)
     return client, session.csrf_token
 

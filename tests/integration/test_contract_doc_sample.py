@@ -21,10 +21,11 @@ import pytest
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
-from hub.sandbox.webhook_sink import SinkState, create_sink
+from sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import OutboxSettings, Settings
 from tests.support.factories import draft
 from tests.support.live import LiveServer
+from outbox.feature import OutboxHandle
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "adapter-contract.md"
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
@@ -55,7 +56,7 @@ def received(tmp_path: Path, clock) -> dict[str, dict]:
             upgrade(hub.db.writer)
             number = hub.cases.register(CaseDraft.model_validate(draft(
                 category_code="0105", title="小区停水", content="小区自昨晚起停水，请求尽快恢复供水。")), AGENT).case.number
-            relay = hub.extras["outbox"].relay()
+            relay = hub.handles.get(OutboxHandle).relay()
             relay.drain(10)
             for command, actor in [(c.Accept(), AGENT), (c.Dispatch(lead_unit="ZY-ZJJ"), AGENT), (c.SignOff(), UNIT),
                                    (c.ReplyCmd(text="已联系供水公司抢修，今日已恢复供水。"), UNIT)]:

@@ -18,6 +18,7 @@ from hub.settings import OutboxSettings, Settings
 from outbox.admin import backlog, resume
 from outbox.tables import DELIVERED, PENDING, OutboxMessageRow
 from tests.support.factories import draft
+from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 PAUSE = 60.0
@@ -99,7 +100,7 @@ def test_a_destination_misconfigured_after_the_start_waits_paused_without_using_
     state, _ = sink
     hub.cases.register(CaseDraft.model_validate(draft()), AGENT)
     hub.settings.destinations["sink"].settings["timeout"] = "soon"
-    relay = hub.extras["outbox"].relay()
+    relay = hub.handles.get(OutboxHandle).relay()
     relay.drain(5)
     why = ("misconfigured: destination 'sink': bad settings: destinations.sink.settings.timeout: Input should be a "
            "valid number, unable to parse string as a number (got 'soon')")
@@ -130,7 +131,7 @@ def test_an_adapter_that_raises_configuration_error_on_delivery_pauses_its_desti
         raise ConfigurationError("mapping file mappings/sink.yaml is gone")
 
     monkeypatch.setattr(WebhookAdapter, "deliver", broken)
-    relay = hub.extras["outbox"].relay()
+    relay = hub.handles.get(OutboxHandle).relay()
     relay.drain(5)
     (m,) = _messages(hub)
     assert (m.status, m.attempts) == (PENDING, 0)
@@ -147,8 +148,8 @@ def test_a_destination_this_relay_does_not_have_is_left_to_the_relays_that_do(hu
     """A message for a destination missing from (or disabled in) this relay's settings is not
     claimed: another relay with newer settings delivers it, and pausing it here would stop that one."""
     with hub.db.write() as s:
-        hub.extras["outbox"].enqueue(s, destination="elsewhere", ordering_key="k", event_type="kb.updated", payload={})
-    relay = hub.extras["outbox"].relay()
+        hub.handles.get(OutboxHandle).enqueue(s, destination="elsewhere", ordering_key="k", event_type="kb.updated", payload={})
+    relay = hub.handles.get(OutboxHandle).relay()
     assert relay.drain(2) == 0
     (m,) = _messages(hub)
     assert (m.status, m.attempts, m.last_error) == (PENDING, 0, None)

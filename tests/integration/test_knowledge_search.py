@@ -12,10 +12,11 @@ import yaml
 
 from hub.domain.access import SYSTEM_ACTOR, Actor
 from hub.domain.model import Role
-from hub.knowledge.importer import load_file, run_import
-from hub.knowledge.model import ArticleContent, ArticleKind
-from hub.knowledge.review import ReviewAction
-from hub.knowledge.search import SearchQuery
+from knowledge.importer import load_file, run_import
+from knowledge.model import ArticleContent, ArticleKind
+from knowledge.review import ReviewAction
+from knowledge.search import SearchQuery
+from knowledge.handle import Knowledge
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "knowledge"
 ON = date(2025, 9, 26)
@@ -24,7 +25,7 @@ SUPERVISOR = Actor("centre-supervisor", Role.SUPERVISOR)
 
 @pytest.fixture
 def kb(hub):
-    store = hub.extras["knowledge"].store
+    store = hub.handles.get(Knowledge).store
     report = run_import(store, load_file(FIXTURES / "corpus.json"), SYSTEM_ACTOR, publish=True)
     assert report.refused == [] and len(report.published) == len(report.created) >= 40
     return store

@@ -8,9 +8,10 @@ from sqlalchemy import select
 
 from hub.domain.access import Actor
 from hub.domain.model import Role
-from hub.knowledge.model import ArticleInput
-from hub.knowledge.review import ReviewAction
+from knowledge.model import ArticleInput
+from knowledge.review import ReviewAction
 from hub.settings import Settings
+from knowledge.handle import Knowledge
 
 SUPERVISOR = Actor("centre-supervisor", Role.SUPERVISOR)
 UNIT = Actor("ZY-RSJ", Role.UNIT, unit_code="ZY-RSJ")
@@ -30,7 +31,7 @@ def shared_hub(db_url, clock):
 def test_publish_and_retire_are_enqueued_for_the_province(shared_hub) -> None:
     from outbox.tables import OutboxMessageRow
 
-    store = shared_hub.extras["knowledge"].store
+    store = shared_hub.handles.get(Knowledge).store
     assert store.sharing.enqueue is not None and store.sharing.destinations == ["province"]
     a = store.create(ArticleInput(owner_unit="ZY-RSJ", kind="faq", title="失业金怎么领", body="失业保险金可在掌上12333申领。"), UNIT)
     store.act(a.id, ReviewAction.REVIEW, SUPERVISOR)

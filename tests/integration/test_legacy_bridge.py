@@ -20,6 +20,8 @@ from hub.integration.contract import AdapterContext, MappingFailure, OutboundMes
 from hub.settings import DestinationConfig, Settings
 from tests.support.factories import draft
 from tests.support.live import LiveServer
+from adapters.legacy_hotlines.handle import Legacy
+from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 
@@ -59,7 +61,7 @@ def accepted_case(hub, category: str) -> str:
 
 
 def relay(hub):
-    return hub.extras["outbox"].relay()
+    return hub.handles.get(OutboxHandle).relay()
 
 
 def test_cases_in_the_lines_domain_go_over_through_the_outbox(bridged_hub, line):
@@ -131,7 +133,7 @@ def test_cases_the_line_takes_come_in_once_and_are_acknowledged(bridged_hub, lin
     assert case.state is CaseState.REGISTERED and case.intake.channel is Channel.LEGACY and case.category_code == "0201"
     assert state.acks == {ids[0]: case.number, ids[1]: hub.cases.find_by_ref("legacy.12315", ids[1]).number}
     # The item the hub could not map is not lost: it is recorded, with why, for an operator.
-    refusals = hub.extras["legacy"]["refusals"]
+    refusals = hub.handles.get(Legacy).refusals
     (refused,) = refusals.list("pending", "12315")
     assert (refused.line_case_id, refused.stage, refused.attempts, refused.case_number) == (ids[2], "map", 1, None)
     assert "code '77' has no mapping" in refused.reason and "测试人" not in refused.reason
@@ -198,7 +200,7 @@ def test_a_parallel_line_without_a_bridge_is_warned_at_start(db_url, clock, line
         log_start_warnings(h)
         warned = [r.getMessage() for r in caplog.records if r.name == "adapters.legacy"]
         assert warned == [said] and caplog.records[-1].levelname == "WARNING"
-        assert list(h.extras["legacy"]["unbridged"]) == ["12320"]
+        assert list(h.handles.get(Legacy).unbridged) == ["12320"]
         assert [w.name for w in h.workers if getattr(w, "name", "").startswith("legacy-puller")] == ["legacy-puller-12315"]
     finally:
         for worker in h.workers:
@@ -215,7 +217,7 @@ def test_cases_the_line_takes_take_part_in_the_duplicate_search(bridged_hub, lin
     state, _ = line
     hub = bridged_hub
     own = accepted_case(hub, "0201")  # 12345's own: 09:58, the person's phone, the kettle
-    importer = LegacyImporter(hub, hub.extras["legacy"]["config"], progress=None)
+    importer = LegacyImporter(hub, hub.handles.get(Legacy).config, progress=None)
     importer.run("12315", CSV_12315, dedupe=False)  # SC2018120001: 张三's heater, 2018-12-28
     kettle = offer(state)  # the same person told 12315 about the same kettle at 09:30
     heater = offer(state, 联系电话="13800001111", 登记时间="2018年12月29日 10:00", 标题="电暖器质量问题",
@@ -248,8 +250,8 @@ def test_cases_the_line_takes_take_part_in_the_duplicate_search(bridged_hub, lin
 def test_a_refused_case_is_taken_once_the_mapping_is_fixed(bridged_hub, line):
     state, _ = line
     hub = bridged_hub
-    puller = hub.extras["legacy"]["pullers"]["12315"]
-    refusals = hub.extras["legacy"]["refusals"]
+    puller = hub.handles.get(Legacy).pullers["12315"]
+    refusals = hub.handles.get(Legacy).refusals
     odd = offer(state, 问题类别="77", 诉求内容="网购的充电宝鼓包")
     assert puller.run_once().refused
     (refused,) = refusals.list()
@@ -273,8 +275,8 @@ def test_a_refused_case_is_taken_once_the_mapping_is_fixed(bridged_hub, line):
 def test_a_refused_acknowledgement_keeps_the_case_and_owes_the_line_its_ack(bridged_hub, line, monkeypatch):
     state, _ = line
     hub = bridged_hub
-    puller = hub.extras["legacy"]["pullers"]["12315"]
-    refusals = hub.extras["legacy"]["refusals"]
+    puller = hub.handles.get(Legacy).pullers["12315"]
+    refusals = hub.handles.get(Legacy).refusals
     line_id = offer(state)
     ack = puller.adapter.transport.acknowledge
 

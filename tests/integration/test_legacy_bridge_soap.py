@@ -25,6 +25,8 @@ from outbox.tables import DEAD, DELIVERED, PENDING, OutboxMessageRow
 from tests.support.factories import draft
 from tests.support.faults import AnswerRewriter
 from tests.support.live import LiveServer
+from adapters.legacy_hotlines.handle import Legacy
+from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 DEST = "line12320"
@@ -60,7 +62,7 @@ def accepted_case(hub, category: str) -> str:
 
 
 def drain(hub) -> None:
-    r = hub.extras["outbox"].relay()
+    r = hub.handles.get(OutboxHandle).relay()
     try:
         r.drain(timeout=10)
     finally:
@@ -145,9 +147,9 @@ def test_a_refused_case_is_kept_and_taken_when_the_line_offers_it_after_the_fix(
     state, _ = line
     hub = bridged_hub
     odd = state.take(CategoryCode="ZZ77", Content="社区诊所输液收费不明")
-    puller = hub.extras["legacy"]["pullers"]["12320"]
+    puller = hub.handles.get(Legacy).pullers["12320"]
     assert len(puller.run_once().refused) == 1
-    (refused,) = hub.extras["legacy"]["refusals"].list("pending", "12320")
+    (refused,) = hub.handles.get(Legacy).refusals.list("pending", "12320")
     assert (refused.line_case_id, refused.stage) == (odd, "map") and odd not in state.acks
     # The item is kept as the WebService gave it (its time a datetime), so it maps later as it would have then.
     assert puller.refusals.item(refused.id)["受理时间"].isoformat().startswith("2025-09-26T09:30:00")
@@ -160,7 +162,7 @@ def test_a_refused_case_is_kept_and_taken_when_the_line_offers_it_after_the_fix(
     case = hub.cases.find_by_ref("legacy.12320", odd)
     assert again.created == [case.number] and case.intake.received_at.isoformat().startswith("2025-09-26T01:30:00")
     assert state.acks[odd] == case.number
-    (settled,) = hub.extras["legacy"]["refusals"].list("taken")
+    (settled,) = hub.handles.get(Legacy).refusals.list("taken")
     assert (settled.id, settled.case_number, settled.decided_by) == (refused.id, case.number, "legacy-puller-12320")
 
 

@@ -20,6 +20,7 @@ from hub.domain.clock import LOCAL_TZ
 from hub.domain.model import CaseDraft, CaseState, Channel, Role
 from tests.fixtures.legacy.samples import CSV_12315, JSONL_12369, xlsx_12333
 from tests.support.factories import draft
+from adapters.legacy_hotlines.handle import Legacy
 
 SUPERVISOR = Actor(party="centre-supervisor", role=Role.SUPERVISOR)
 
@@ -52,7 +53,7 @@ REFUSED_12369 = [
 
 
 def importer(hub, batch_size: int = 4) -> LegacyImporter:
-    return LegacyImporter(hub, hub.extras["legacy"]["config"], batch_size=batch_size, progress=None)
+    return LegacyImporter(hub, hub.handles.get(Legacy).config, batch_size=batch_size, progress=None)
 
 
 def read_rejects(path: Path) -> list[tuple[int, str, str]]:
@@ -210,7 +211,7 @@ def test_likely_duplicates_are_linked_with_a_score_never_merged_by_themselves(hu
         (own_case.number, numbers["12333:RS20190007"]),  # the same person's third call, a day later
     }
     assert set(pairs) == expected
-    threshold = hub.extras["legacy"]["config"].dedupe.threshold
+    threshold = hub.handles.get(Legacy).config.dedupe.threshold
     for r in rows:
         assert threshold <= r.score <= 1 and r.status == "pending" and 0 < r.text_similarity <= 1
     assert pairs[(numbers["12315:SC2018120002"], numbers["12369:HB-2019-0001"])].line_b == "12369"
@@ -219,7 +220,7 @@ def test_likely_duplicates_are_linked_with_a_score_never_merged_by_themselves(hu
     # Running the search again finds nothing new.
     assert imp.dedupe().candidates == []
 
-    candidates = hub.extras["legacy"]["candidates"]
+    candidates = hub.handles.get(Legacy).candidates
     open_pair = pairs[(numbers["12315:SC2018120001"], numbers["12315:SC2018120008"])]
     merged = candidates.confirm(open_pair.id, SUPERVISOR, "same heater")
     assert (merged.status, merged.resolution) == ("confirmed", "merged")  # the later case was still open
@@ -244,7 +245,7 @@ def test_the_duplicate_search_goes_batch_by_batch_and_resumes_with_the_same_pair
     imp = importer(hub)
     for line, path in (("12315", CSV_12315), ("12333", xlsx_12333(tmp_path)), ("12369", JSONL_12369)):
         imp.run(line, path, dedupe=False)
-    rules, now = hub.extras["legacy"]["config"].dedupe, hub.clock.now()
+    rules, now = hub.handles.get(Legacy).config.dedupe, hub.clock.now()
     batches = []
     store = dedupe._store_batch
 
@@ -346,7 +347,7 @@ def test_imported_rows_read_back_as_the_model_would_have_stored_them(hub, tmp_pa
     from hub.db.repository import CaseRepository
     from hub.mappings import UnknownCode
 
-    config = hub.extras["legacy"]["config"]
+    config = hub.handles.get(Legacy).config
     checked = 0
     for line, path in (("12315", CSV_12315), ("12369", JSONL_12369), ("12333", xlsx_12333(tmp_path))):
         summary = importer(hub, batch_size=3).run(line, path, dedupe=False)

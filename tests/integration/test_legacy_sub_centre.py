@@ -15,6 +15,7 @@ from hub.domain.access import Actor
 from hub.domain.commands import Accept, Dispatch, FollowUpCmd, Redo, ReplyCmd, ReviewReply, SignOff
 from hub.domain.model import CaseDraft, CaseState, Role
 from tests.support.factories import draft
+from adapters.legacy_hotlines.handle import Legacy
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 STHJJ = Actor(party="ZY-STHJJ", role=Role.UNIT, unit_code="ZY-STHJJ")
@@ -28,7 +29,7 @@ def register(hub, category: str, accept: bool = True) -> str:
 
 
 def router_of(hub) -> SubCentreRouter:
-    return hub.extras["legacy"]["sub_centre"]
+    return hub.handles.get(Legacy).sub_centre
 
 
 def dispatch_events(hub, number: str) -> list[dict]:
@@ -81,7 +82,7 @@ def test_a_case_someone_else_moved_is_left_alone(hub):
 
 def test_one_router_leads_across_processes(hub):
     register(hub, "0401")
-    config = hub.extras["legacy"]["config"]
+    config = hub.handles.get(Legacy).config
     a, b = SubCentreRouter(hub, config, holder="process-a"), SubCentreRouter(hub, config, holder="process-b")
     assert a.run_once().leased and len(router_of(hub).due()) == 0
     assert b.run_once().leased is False
@@ -104,7 +105,7 @@ def test_a_redone_case_goes_back_to_the_sub_centre(hub):
 
 
 def test_an_accept_wakes_the_running_router_after_it_commits(hub):
-    config = hub.extras["legacy"]["config"]
+    config = hub.handles.get(Legacy).config
     config.sub_centre = SubCentreRouting(interval_seconds=3600)  # only the doorbell can make it look again soon
     router = SubCentreRouter(hub, config, holder="bell-test")
     hub.cases.sinks.append(router.sink)

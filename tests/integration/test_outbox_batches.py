@@ -10,13 +10,14 @@ import pytest
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
-from hub.sandbox.webhook_sink import SinkState, create_sink
+from sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import OutboxSettings, Settings
 from outbox.tables import DEAD, DELIVERED, PENDING, OutboxMessageRow
 from sqlalchemy import select
 from tests.support.factories import draft
 from tests.support.faults import ResettingProxy
 from tests.support.live import LiveServer
+from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 
@@ -61,7 +62,7 @@ def test_batches_carry_one_message_per_case_and_keep_each_cases_order(hub, sink)
     cases = [register(hub) for _ in range(10)]
     for case in cases:
         hub.cases.act(case.number, c.Accept(), AGENT)
-    assert hub.extras["outbox"].relay().drain(20) == 20
+    assert hub.handles.get(OutboxHandle).relay().drain(20) == 20
     assert max(state.batches) == 4 and sum(state.batches) == 20  # batches of up to batch_size
     assert len(state.batches) < 20
     got = received(state)
@@ -80,10 +81,10 @@ def test_batches_carry_one_message_per_case_and_keep_each_cases_order(hub, sink)
 def test_each_message_of_a_batch_gets_its_own_verdict(hub, sink) -> None:
     state, _, _ = sink
     with hub.db.write() as s:
-        hub.extras["outbox"].enqueue(s, destination="batched", ordering_key="a", event_type="sink.accept", payload={})
-        hub.extras["outbox"].enqueue(s, destination="batched", ordering_key="b", event_type="sink.refuse", payload={})
-        hub.extras["outbox"].enqueue(s, destination="batched", ordering_key="c", event_type="sink.accept", payload={})
-    hub.extras["outbox"].relay().drain(10)
+        hub.handles.get(OutboxHandle).enqueue(s, destination="batched", ordering_key="a", event_type="sink.accept", payload={})
+        hub.handles.get(OutboxHandle).enqueue(s, destination="batched", ordering_key="b", event_type="sink.refuse", payload={})
+        hub.handles.get(OutboxHandle).enqueue(s, destination="batched", ordering_key="c", event_type="sink.accept", payload={})
+    hub.handles.get(OutboxHandle).relay().drain(10)
     status = {m.ordering_key: (m.status, m.last_error) for m in rows(hub, "batched")}
     assert status["a"] == (DELIVERED, None) and status["c"] == (DELIVERED, None)
     assert status["b"][0] == DEAD and "refused by the sink" in status["b"][1]
@@ -95,7 +96,7 @@ def test_a_whole_batch_failing_is_retried_and_a_refused_batch_is_split(hub, sink
     for _ in range(3):
         register(hub)
     state.faults = ["500"]
-    relay = hub.extras["outbox"].relay()
+    relay = hub.handles.get(OutboxHandle).relay()
     relay.drain(10)
     assert [(m.status, m.attempts) for m in rows(hub, "batched")] == [(PENDING, 1)] * 3
     assert all("500" in m.last_error for m in rows(hub, "batched"))
@@ -120,7 +121,7 @@ def test_a_reset_connection_is_retried_and_delivered_once_the_peer_heals(hub, db
     try:
         case = register(other)
         proxy.reset_next(2)
-        relay = other.extras["outbox"].relay()
+        relay = other.handles.get(OutboxHandle).relay()
         relay.drain(5)
         (m,) = rows(other, "proxied")
         assert m.status == PENDING and m.attempts == 1 and "transport failed" in m.last_error
@@ -153,8 +154,8 @@ def test_old_delivered_messages_are_pruned_and_order_survives_it(hub, sink, cloc
     state, _, _ = sink
     case = register(hub)
     with hub.db.write() as s:
-        hub.extras["outbox"].enqueue(s, destination="batched", ordering_key="kb:1", event_type="sink.refuse", payload={})
-    relay = hub.extras["outbox"].relay()
+        hub.handles.get(OutboxHandle).enqueue(s, destination="batched", ordering_key="kb:1", event_type="sink.refuse", payload={})
+    relay = hub.handles.get(OutboxHandle).relay()
     relay.drain(10)
     assert {m.status for m in rows(hub, "batched")} == {DELIVERED, DEAD}
 

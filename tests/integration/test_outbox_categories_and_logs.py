@@ -22,6 +22,7 @@ from hub.mappings import load_catalogue
 from hub.settings import OutboxSettings, Settings
 from outbox.tables import DEAD, DELIVERED, OutboxMessageRow
 from tests.support.factories import draft
+from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 
@@ -114,7 +115,7 @@ def test_the_relay_logs_each_delivery_a_retry_and_a_dead_letter_with_destination
     state, _ = sink
     caplog.set_level(logging.DEBUG, logger="hub.outbox")
     case = _register(hub, category_code="0105")
-    relay = hub.extras["outbox"].relay()
+    relay = hub.handles.get(OutboxHandle).relay()
     relay.drain(5)
     assert (logging.INFO, f"water case {case.number} seq 1 case.registered (attempt 1): delivered") in _lines(caplog)
     assert (logging.INFO, f"water-anyue case {case.number} seq 1 case.registered (attempt 1): delivered") \
@@ -144,7 +145,7 @@ def test_an_adapters_not_sent_note_is_logged_and_personal_data_is_masked(hub, si
     monkeypatch.setattr(WebhookAdapter, "deliver", lambda self, message: Delivery(
         detail="not sent: the desk takes no case of 13800138000"))
     case = _register(hub, category_code="0105")
-    relay = hub.extras["outbox"].relay()
+    relay = hub.handles.get(OutboxHandle).relay()
     relay.drain(5)
     said = [m for level, m in _lines(caplog) if level == logging.INFO and case.number in m]
     assert said == [f"water case {case.number} seq 1 case.registered (attempt 1): not sent: the desk takes no case "

@@ -13,11 +13,12 @@ from sqlalchemy import func, select
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, ExternalRef, Role
-from hub.sandbox.webhook_sink import SinkState, create_sink
+from sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import OutboxSettings, Settings
 from outbox.tables import DEAD, DELIVERED, PENDING, OutboxMessageRow
 from tests.support.factories import draft
 from tests.support.live import LiveServer, free_port
+from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 
@@ -62,7 +63,7 @@ def messages(hub, destination: str | None = None) -> list[OutboxMessageRow]:
 
 
 def relay(hub):
-    return hub.extras["outbox"].relay()
+    return hub.handles.get(OutboxHandle).relay()
 
 
 def received(state: SinkState) -> list[dict]:
@@ -119,7 +120,7 @@ def test_subscriptions_route_events_by_type_and_case_scope(hub) -> None:
 def test_generic_enqueue_orders_per_key_and_joins_the_callers_transaction(hub, sink) -> None:
     state, _ = sink
     with hub.db.write() as s:
-        enqueue = hub.extras["outbox"].enqueue
+        enqueue = hub.handles.get(OutboxHandle).enqueue
         enqueue(s, destination="all", ordering_key="kb:A1", event_type="knowledge.published", payload={"v": 1})
         enqueue(s, destination="all", ordering_key="kb:A1", event_type="knowledge.retired", payload={"v": 2})
     with pytest.raises(RuntimeError):
@@ -224,11 +225,11 @@ def test_a_fresh_relay_continues_the_backoff_from_the_stored_attempts(hub, sink,
         clock.advance(timedelta(seconds=wait))
         return wait
 
-    before = hub.extras["outbox"].relay(settings=cfg)
+    before = hub.handles.get(OutboxHandle).relay(settings=cfg)
     assert [fail_once(before) for _ in range(5)] == pytest.approx([1, 2, 4, 8, 16])
     before.close()
 
-    after = hub.extras["outbox"].relay(settings=cfg)  # a new relay, as after a restart
+    after = hub.handles.get(OutboxHandle).relay(settings=cfg)  # a new relay, as after a restart
     assert fail_once(after) == pytest.approx(32)  # attempt 6's window, not attempt 1's (1 s)
     assert messages(hub)[0].attempts == 6
     after.drain(5)
@@ -247,13 +248,13 @@ def test_a_peer_that_is_down_then_starts_gets_the_message(hub, db_url, clock, ou
     other = build_hub(settings, clock)
     try:
         register(other)
-        other.extras["outbox"].relay().drain(5)
+        other.handles.get(OutboxHandle).relay().drain(5)
         (m,) = messages(other, "late")
         assert m.status == PENDING and "transport failed" in m.last_error
         state = SinkState()
         with LiveServer(create_sink(state), port=port):
             clock.advance(timedelta(seconds=1))
-            other.extras["outbox"].relay().drain(5)
+            other.handles.get(OutboxHandle).relay().drain(5)
         assert messages(other, "late")[0].status == DELIVERED and len(state.order) == 1
     finally:
         other.close()
@@ -324,10 +325,10 @@ def test_a_destination_that_keeps_failing_is_paused_for_everyone(hub, sink, cloc
     for _ in range(3):
         register(hub)
     cfg = hub.settings.outbox.model_copy(update={"breaker_failures": 2, "breaker_pause_seconds": 60})
-    hub.extras["outbox"].relay(settings=cfg).drain(5)
+    hub.handles.get(OutboxHandle).relay(settings=cfg).drain(5)
     attempts = [m.attempts for m in messages(hub)]
     assert attempts == [1, 1, 0]  # the third was never tried: the breaker opened after two failures
-    other_relay = hub.extras["outbox"].relay(settings=cfg)  # shared state: another relay holds off too
+    other_relay = hub.handles.get(OutboxHandle).relay(settings=cfg)  # shared state: another relay holds off too
     clock.advance(timedelta(seconds=30))
     assert other_relay.drain(3) == 0
     clock.advance(timedelta(seconds=31))
@@ -341,11 +342,11 @@ def test_after_the_breaker_pause_one_probe_goes_out_not_a_burst(hub, sink, clock
     for _ in range(5):
         register(hub)
     cfg = hub.settings.outbox.model_copy(update={"breaker_failures": 2, "breaker_pause_seconds": 60})
-    hub.extras["outbox"].relay(settings=cfg).drain(5)
+    hub.handles.get(OutboxHandle).relay(settings=cfg).drain(5)
     assert state.attempts == 2  # the breaker opened after two failures
 
     clock.advance(timedelta(seconds=61))  # past the pause (and every backoff): the peer is still failing
-    hub.extras["outbox"].relay(settings=cfg).drain(5)
+    hub.handles.get(OutboxHandle).relay(settings=cfg).drain(5)
     assert state.attempts == 3  # one probe, which failed: paused again
     assert sorted(m.attempts for m in messages(hub, "all")) == [0, 0, 0, 1, 2]
     with hub.db.read() as s:
@@ -354,7 +355,7 @@ def test_after_the_breaker_pause_one_probe_goes_out_not_a_burst(hub, sink, clock
         assert s.get(OutboxDestinationRow, "all").paused_until > clock.now()
 
     clock.advance(timedelta(seconds=61))  # the peer has healed: the probe succeeds and the rest follow
-    hub.extras["outbox"].relay(settings=cfg).drain(5)
+    hub.handles.get(OutboxHandle).relay(settings=cfg).drain(5)
     assert {m.status for m in messages(hub, "all")} == {DELIVERED} and len(state.order) == 5
     assert state.attempts == 8  # 3 failures, then each of the 5 once
 
@@ -366,7 +367,7 @@ def test_resume_lifts_the_breaker_for_the_relay_that_tripped_it_too(hub, sink, c
     register(hub)
     register(hub)
     cfg = hub.settings.outbox.model_copy(update={"breaker_failures": 2, "breaker_pause_seconds": 600})
-    r = hub.extras["outbox"].relay(settings=cfg)
+    r = hub.handles.get(OutboxHandle).relay(settings=cfg)
     try:
         r.drain(5)
         assert [m.attempts for m in messages(hub)] == [1, 1] and state.attempts == 2
@@ -418,7 +419,7 @@ def test_the_worker_is_woken_by_the_commit_not_by_polling(hub, sink, caplog) -> 
     import time
 
     state, _ = sink
-    worker = hub.extras["outbox"].worker
+    worker = hub.handles.get(OutboxHandle).worker
     # An hour between polls: a delivery within the wait below is the doorbell (SQLite) or
     # NOTIFY (PostgreSQL) waking it, whatever the machine's load.
     worker.relay_settings = hub.settings.outbox.model_copy(update={"idle_poll_seconds": 3600})
@@ -447,7 +448,7 @@ def test_the_worker_is_woken_by_another_processs_commit(hub, db_url, sink, tmp_p
     import yaml
 
     state, _ = sink
-    worker = hub.extras["outbox"].worker
+    worker = hub.handles.get(OutboxHandle).worker
     worker.relay_settings = hub.settings.outbox.model_copy(update={"idle_poll_seconds": 3600})  # woken, not polled
     worker.start()
     config = tmp_path / "hub.yaml"

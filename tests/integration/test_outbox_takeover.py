@@ -18,6 +18,7 @@ from hub.settings import OutboxSettings, Settings
 from outbox.heartbeat import Heartbeat
 from outbox.tables import DELIVERED, IN_FLIGHT, OutboxMessageRow, OutboxRelayRow
 from tests.support.factories import draft
+from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 HOUR = 3600.0
@@ -69,7 +70,7 @@ def test_a_holder_on_another_machine_whose_heartbeat_stands_still_loses_its_clai
     holder = "relay-host-b:4242:abc123"  # another machine: only its heartbeat can tell
     message_id = claimed_by(hub, holder)
     beat_row(hub, holder)
-    relay = hub.extras["outbox"].relay()
+    relay = hub.handles.get(OutboxHandle).relay()
     drain_until(relay, lambda: status(hub, message_id)[0] == DELIVERED, 60, "the silent holder's claim to be delivered")
     assert len(state.order) == 1
     with hub.db.read() as s:
@@ -84,7 +85,7 @@ def test_a_holder_that_keeps_beating_keeps_its_claim(hub, sink) -> None:
     alive.beat()  # as a relay does before its first claim: the row exists before anyone looks
     alive.start()
     try:
-        relay = hub.extras["outbox"].relay()
+        relay = hub.handles.get(OutboxHandle).relay()
         deadline = time.monotonic() + 3.0  # three takeover periods of watching
         while time.monotonic() < deadline:
             relay.drain(0.5)
@@ -98,7 +99,7 @@ def test_a_holder_that_keeps_beating_keeps_its_claim(hub, sink) -> None:
 
 def test_a_holder_without_a_heartbeat_row_loses_its_claim_at_once(hub, sink) -> None:
     message_id = claimed_by(hub, "relay-host-b:4244:0ld0ld")  # stopped cleanly, or a relay from before heartbeats
-    relay = hub.extras["outbox"].relay()
+    relay = hub.handles.get(OutboxHandle).relay()
     relay.drain(2)
     assert status(hub, message_id)[0] == DELIVERED
 
@@ -111,5 +112,5 @@ def test_a_holder_on_this_machine_whose_process_is_gone_loses_its_claim_at_once(
     holder = f"{socket.gethostname()}:{int(gone.stdout)}:5ee5ee"
     message_id = claimed_by(hub, holder)
     beat_row(hub, holder)  # its count stands still, but waiting for that is not needed
-    hub.extras["outbox"].relay(settings=hub.settings.outbox.model_copy(update={"takeover_seconds": HOUR})).drain(2)
+    hub.handles.get(OutboxHandle).relay(settings=hub.settings.outbox.model_copy(update={"takeover_seconds": HOUR})).drain(2)
     assert status(hub, message_id)[0] == DELIVERED

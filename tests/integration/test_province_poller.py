@@ -18,6 +18,7 @@ from hub.integration.registry import build_adapter
 from hub.runtime import build_hub
 from hub.settings import DestinationConfig
 from tests.support.live import LiveServer
+from adapters.province.handle import ProvincePollers
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 UNIT = Actor(party="ZY-SCJGJ", role=Role.UNIT, unit_code="ZY-SCJGJ")
@@ -122,7 +123,7 @@ def test_feature_adds_a_poller_only_when_a_province_is_configured(settings, cloc
     live, _ = province
     plain = build_hub(settings, clock)
     try:
-        assert plain.extras["province.pollers"] == [] and not any(isinstance(w, ProvincePoller) for w in plain.workers)
+        assert plain.handles.get(ProvincePollers).pollers == [] and not any(isinstance(w, ProvincePoller) for w in plain.workers)
     finally:
         plain.close()
     configured = settings.model_copy(update={"destinations": {

@@ -11,7 +11,7 @@ from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.clock import LOCAL_TZ, ManualClock
 from hub.domain.model import CaseDraft, Role
-from hub.records.retention import Retention, RetentionWorker
+from records.retention import Retention, RetentionWorker
 from hub.runtime import build_hub
 from hub.settings import Settings
 from tests.support.factories import draft

@@ -13,7 +13,8 @@ import pytest
 from hub.cli import main
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
-from hub.records.privacy import phone_key, record_read, subject_access
+from hub.read_audit import record_read
+from records.privacy import phone_key, subject_access
 from tests.conftest import START
 from tests.support.factories import draft
 

@@ -12,8 +12,8 @@ import pytest
 
 from hub.domain import commands as c
 from hub.domain.errors import ActionNotAllowed, RuleViolation
-from hub.supervision.queries import supervised_cases
-from hub.supervision.scheduler import Scheduler
+from supervision.queries import supervised_cases
+from supervision.scheduler import Scheduler
 from tests.integration.test_supervision_scheduler import AGENT, SUPERVISOR, UNIT, dispatched, event_types, lines, local
 
 

@@ -12,7 +12,7 @@ from hub.domain import commands as c
 from hub.domain.model import CaseState, Role
 from hub.runtime import build_hub
 from hub.settings import Settings
-from hub.supervision.scheduler import Scheduler
+from supervision.scheduler import Scheduler
 from tests.integration.test_supervision_scheduler import AGENT, SUPERVISOR, UNIT, dispatched, lines
 
 

@@ -14,7 +14,7 @@ from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.clock import LOCAL_TZ
 from hub.domain.model import CaseDraft, Role
-from hub.supervision.scheduler import Scheduler
+from supervision.scheduler import Scheduler
 from tests.support.factories import draft
 
 AGENT = Actor("centre-agent", Role.AGENT)
@@ -204,7 +204,7 @@ def test_the_worker_runs_in_the_background_and_stops(hub, clock) -> None:
 
 
 def test_a_sweep_reads_running_cases_a_page_at_a_time_and_misses_none(hub, clock, monkeypatch) -> None:
-    from hub.supervision import queries
+    from supervision import queries
 
     numbers = [dispatched(hub) for _ in range(5)]
     register(hub)  # registered, not dispatched: its time limits do not run
@@ -221,7 +221,7 @@ def test_a_sweep_reads_running_cases_a_page_at_a_time_and_misses_none(hub, clock
             queries_pages.append(len(cases))
             yield cases, markers
 
-    monkeypatch.setattr("hub.supervision.scheduler.running_cases", small_pages)
+    monkeypatch.setattr("supervision.scheduler.running_cases", small_pages)
     result = Scheduler(hub).sweep()
     assert queries_pages == [2, 2, 1]
     assert set(numbers) <= {entry.split(":")[0] for entry in result.overdue}

@@ -16,12 +16,14 @@ from hub.domain import commands as c
 from hub.domain.access import SYSTEM_ACTOR, Actor
 from hub.domain.errors import AccessDenied, RuleViolation
 from hub.domain.model import CaseDraft, CaseState, Role
-from hub.knowledge.model import ArticleContent, ArticleInput, ArticleStatus
-from hub.knowledge.review import ReviewAction
+from knowledge.model import ArticleContent, ArticleInput, ArticleStatus
+from knowledge.review import ReviewAction
 from hub.settings import Settings
-from hub.supervision.scheduler import Scheduler
+from supervision.scheduler import Scheduler
 from tests.e2e.test_county_push import ticket
 from tests.support.factories import draft
+from adapters.county.intake import CountyIntake
+from knowledge.handle import Knowledge
 
 AGENT = Actor("centre-agent", Role.AGENT)
 SUPERVISOR = Actor("centre-supervisor", Role.SUPERVISOR)
@@ -97,7 +99,7 @@ def test_a_forged_province_ref_no_longer_opens_the_case_to_the_province(hub) -> 
 
 
 def test_a_county_push_of_an_id_held_by_another_partys_case_is_refused_not_merged(hub) -> None:
-    intake = hub.extras["county"]
+    intake = hub.handles.get(CountyIntake)
     yj = intake.counties["yanjiang"]
     # Written before the namespace rule (or by any path that bypassed it): anyue's case holds
     # yanjiang's ticket id.
@@ -114,7 +116,7 @@ def test_a_county_push_of_an_id_held_by_another_partys_case_is_refused_not_merge
 
 
 def test_a_county_push_again_is_answered_from_its_own_case(hub) -> None:
-    intake = hub.extras["county"]
+    intake = hub.handles.get(CountyIntake)
     yj = intake.counties["yanjiang"]
     first = intake.push(yj, YANJIANG, ticket(yj, "YJ-10", hub.clock.now()))
     again = intake.push(yj, YANJIANG, ticket(yj, "YJ-10", hub.clock.now()))
@@ -123,7 +125,7 @@ def test_a_county_push_again_is_answered_from_its_own_case(hub) -> None:
 
 
 def test_a_county_push_of_a_province_case_the_hub_sent_it_is_answered_existing(hub) -> None:
-    intake = hub.extras["county"]
+    intake = hub.handles.get(CountyIntake)
     yj = intake.counties["yanjiang"]
     number = hub.cases.register(_draft(), PROVINCE).case.number  # the province's case, in 雁江区
     with hub.db.write() as s:  # delivered to yanjiang: the hub's adapter records yanjiang's id
@@ -135,7 +137,7 @@ def test_a_county_push_of_a_province_case_the_hub_sent_it_is_answered_existing(h
 
 
 def test_a_county_push_of_a_case_the_centre_sent_it_is_answered_existing(hub) -> None:
-    intake = hub.extras["county"]
+    intake = hub.handles.get(CountyIntake)
     yj = intake.counties["yanjiang"]
     # The centre's case, delivered to yanjiang; the hub's adapter recorded yanjiang's id for it.
     number = hub.cases.register(_draft(external_refs=[{"system": "county.yanjiang", "external_id": "YJ-11"}]),
@@ -195,7 +197,7 @@ def _article(store, title: str, body: str):
 
 
 def test_a_draft_version_is_never_listed_to_a_party_refused_that_version(hub) -> None:
-    store = hub.extras["knowledge"].store
+    store = hub.handles.get(Knowledge).store
     a = _article(store, "失业金怎么领", "失业保险金可在掌上12333申领。")
     store.act(a.id, ReviewAction.REVIEW, SUPERVISOR)
     store.act(a.id, ReviewAction.PUBLISH, SUPERVISOR)
@@ -263,7 +265,7 @@ def test_after_a_redo_nobody_holds_the_case_and_no_deadline_runs(hub) -> None:
 
 
 def test_an_article_whose_validity_ended_is_not_published(hub) -> None:
-    store = hub.extras["knowledge"].store
+    store = hub.handles.get(Knowledge).store
     today = store.today()
     expired = store.create(ArticleInput(owner_unit="ZY-RSJ", kind="policy", title="2020年旧政策", body="已到期的政策",
                                         valid_to=today - timedelta(days=1)), OTHER_UNIT)

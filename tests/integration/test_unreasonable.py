@@ -15,8 +15,9 @@ from hub.domain import commands as c
 from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
 from hub.domain.access import Actor
 from hub.domain.model import Role
-from hub.supervision.assessment import Period
+from supervision.assessment import Period
 from tests.integration.test_supervision_scheduler import AGENT, SUPERVISOR, UNIT, dispatched, event_types, local
+from supervision.service import Supervision
 
 OTHER_UNIT = Actor("ZY-RSJ", Role.UNIT, unit_code="ZY-RSJ")
 
@@ -43,7 +44,7 @@ def test_an_approved_unreasonable_request_leaves_the_satisfaction_figures(hub, c
     hub.cases.act(a, c.FollowUpCmd(reached=True, resolved=True, satisfaction="satisfied"), AGENT)
     hub.cases.act(b, c.FollowUpCmd(reached=True, resolved=False, satisfaction="unsatisfied"), AGENT)
     october = Period.parse("2025-10")
-    before = hub.extras["supervision"].assess(october, unit="ZY-SCJGJ")
+    before = hub.handles.get(Supervision).assess(october, unit="ZY-SCJGJ")
     assert (before.figure("satisfaction_rate").numerator, before.figure("satisfaction_rate").denominator) == (1, 2)
 
     clock.advance(timedelta(hours=1))
@@ -56,7 +57,7 @@ def test_an_approved_unreasonable_request_leaves_the_satisfaction_figures(hub, c
         hub.cases.act(b, c.DecideUnreasonable(approved=False), SUPERVISOR)
 
     clock.set(local(2025, 11, 5, 10))
-    after = hub.extras["supervision"].assess(october, unit="ZY-SCJGJ")
+    after = hub.handles.get(Supervision).assess(october, unit="ZY-SCJGJ")
     sat, res, unr = after.figure("satisfaction_rate"), after.figure("resolution_rate"), after.figure("unreasonable")
     assert (sat.numerator, sat.denominator, sat.denominator_cases) == (1, 1, [a])
     assert (res.numerator, res.denominator) == (1, 1)

@@ -17,8 +17,8 @@ def fast_accounts(hub) -> Accounts:  # noqa: ANN001
     """The hub's accounts with a cheap argon2id: the production parameters cost about 0.7 s a
     hash on the 2-core CI machine, and these tests check the rules, not the cost
     (tests/integration/test_console.py checks the parameters the feature installs)."""
-    accounts = Accounts(hub.db, hub.clock, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    hub.extras["console.accounts"] = accounts
+    accounts = hub.handles.get(Accounts)
+    accounts.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     return accounts
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from hub.domain.clock import LOCAL_TZ
-from hub.supervision.assessment import CaseLines, Line, Period, compute
+from supervision.assessment import CaseLines, Line, Period, compute
 
 OCT = Period.parse("2025-10")
 AFTER = datetime(2025, 11, 10, tzinfo=LOCAL_TZ)
@@ -165,7 +165,7 @@ def test_only_what_happened_in_the_period_counts_and_items_come_sorted() -> None
     nov = compute([late_october, early], Period.parse("2025-11"), datetime(2025, 12, 5, tzinfo=LOCAL_TZ))
     assert (nov.figure("returned").numerator, nov.figure("supervised").numerator) == (1, 1)
     assert nov.figure("on_time_rate").items == []  # asked to return before the deadline: excused
-    from hub.supervision.assessment import units_in
+    from supervision.assessment import units_in
     assert units_in([late_october, early], OCT, AFTER) == ["U1", "U2"]
     assert units_in([late_october, early], OCT, AFTER, county="512021") == []
 

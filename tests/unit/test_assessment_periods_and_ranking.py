@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from hub.domain.clock import LOCAL_TZ
-from hub.supervision.assessment import CaseLines, Line, Period, compute, rank_units
+from supervision.assessment import CaseLines, Line, Period, compute, rank_units
 
 AFTER = datetime(2025, 12, 1, tzinfo=LOCAL_TZ)
 

@@ -18,7 +18,7 @@ from hub.domain.deadlines import TimeLimits, compute_deadlines
 from hub.domain.engine import Engine
 from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
 from hub.domain.model import Case, CaseDraft, CaseState, ExternalRef, RequestType, Role, Urgency
-from hub.supervision.assessment import CaseLines, Line, Period, compute
+from supervision.assessment import CaseLines, Line, Period, compute
 from tests.support.factories import draft
 
 

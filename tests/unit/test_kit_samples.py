@@ -7,7 +7,7 @@ import pytest
 
 from hub.domain.events import EVENT_TYPES
 from hub.domain.lifecycle import PREVIOUS, TABLE
-from hub.integration.kit.scenarios import EVENT_STATE
+from integration_kit.scenarios import EVENT_STATE
 
 
 def _targets(event_type: str) -> set[str]:

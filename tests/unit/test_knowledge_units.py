@@ -7,12 +7,12 @@ import pytest
 from hub.domain.access import Actor
 from hub.domain.errors import AccessDenied, ActionNotAllowed
 from hub.domain.model import Role
-from hub.knowledge import review
-from hub.knowledge.importer import ImportFormatError, parse
-from hub.knowledge.model import ArticleStatus as S
-from hub.knowledge.model import parse_citation
-from hub.knowledge.review import ReviewAction as A
-from hub.knowledge.search import fts5_match, highlight, pg_tsquery
+from knowledge import review
+from knowledge.importer import ImportFormatError, parse
+from knowledge.model import ArticleStatus as S
+from knowledge.model import parse_citation
+from knowledge.review import ReviewAction as A
+from knowledge.search import fts5_match, highlight, pg_tsquery
 
 SUP = Actor("sup", Role.SUPERVISOR)
 OWNER = Actor("ZY-RSJ", Role.UNIT, unit_code="ZY-RSJ")
@@ -74,7 +74,7 @@ def test_import_parsing() -> None:
 
 
 def test_segmenter_files_are_validated_with_file_and_line(tmp_path) -> None:
-    from hub.knowledge.segment import segmenter_for
+    from knowledge.segment import segmenter_for
     from hub.mappings import MappingError
 
     (tmp_path / "hotline_dict.txt").write_text("社保 3000 n\n社保卡 12 n extra\n", encoding="utf-8")
@@ -88,7 +88,7 @@ def test_segmenter_files_are_validated_with_file_and_line(tmp_path) -> None:
 def test_shipped_dictionary_segments_hotline_words() -> None:
     from pathlib import Path
 
-    from hub.knowledge.segment import segmenter_for
+    from knowledge.segment import segmenter_for
 
     seg = segmenter_for(Path(__file__).resolve().parents[2] / "mappings" / "knowledge")
     assert {"社保", "社保卡", "补办"} <= set(seg.index_tokens("社保卡补办"))

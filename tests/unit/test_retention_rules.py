@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from hub.domain.clock import LOCAL_TZ
 from hub.domain.model import Case
-from hub.records.retention import erased, erasure_due, personal_fields
+from records.retention import erased, erasure_due, personal_fields
 
 
 def test_due_the_same_local_time_n_years_later() -> None:

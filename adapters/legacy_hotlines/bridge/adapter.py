@@ -32,7 +32,7 @@ from hub.integration.contract import (
     Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, MappingFailure,
     OutboundMessage, PulledCase, PullBatch,
 )
-from hub.integration.kit.tables import MappingTable
+from integration_kit.tables import MappingTable
 from hub.mappings import Catalogue, MappingError, UnknownCode, load_catalogue, load_yaml_mapping
 
 # Tables the bridge may leave partial, and why (the kit's report shows the reason).

@@ -6,10 +6,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from typing import Any
 
+from adapters.legacy_hotlines.handle import Legacy
+from adapters.legacy_hotlines.bridge.refusals import RefusalNotFound, RefusalSettled
+from hub.domain.access import Actor
+from hub.domain.model import Role
+from hub.cli import print_json
+from hub.features import HubOpener
 
-def add_refusals_cli(lsub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+
+def add_refusals_cli(lsub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
     p = lsub.add_parser("refusals", help="cases a 双号并行 line offered that the hub could not take: list, retry, dismiss")
     rsub = p.add_subparsers(dest="refusals_cmd", required=True)
     ls = rsub.add_parser("list", help="list refused cases (no personal data)")
@@ -17,27 +25,21 @@ def add_refusals_cli(lsub: "argparse._SubParsersAction[argparse.ArgumentParser]"
     ls.add_argument("--line", help="only this line, e.g. 12315")
     ls.add_argument("--limit", type=int, default=100)
     ls.add_argument("--json", action="store_true", help="as a JSON array")
-    ls.set_defaults(func=_cmd_list)
+    ls.set_defaults(func=partial(_cmd_list, hubs=hubs))
     retry = rsub.add_parser("retry", help="take refused cases again with the mapping as it is now")
     retry.add_argument("refusal_ids", type=int, nargs="*", help="the refusals' ids (default with --line: all pending)")
     retry.add_argument("--line", help="retry every pending refusal of this line")
     retry.add_argument("--party", default="cli-supervisor", help="who retries (recorded)")
-    retry.set_defaults(func=_cmd_retry)
+    retry.set_defaults(func=partial(_cmd_retry, hubs=hubs))
     dismiss = rsub.add_parser("dismiss", help="dismiss a refused case; --note says why")
     dismiss.add_argument("refusal_id", type=int)
     dismiss.add_argument("--note")
     dismiss.add_argument("--party", default="cli-supervisor", help="who dismisses (recorded)")
-    dismiss.set_defaults(func=_cmd_dismiss)
-
-
-def _hub() -> Any:
-    from hub.runtime import open_hub
-
-    return open_hub()
+    dismiss.set_defaults(func=partial(_cmd_dismiss, hubs=hubs))
 
 
 def _close(hub: Any) -> None:
-    for puller in hub.extras["legacy"]["pullers"].values():
+    for puller in hub.handles.get(Legacy).pullers.values():
         puller.adapter.close()
     hub.close()
 
@@ -48,13 +50,11 @@ def _print(r: Any) -> None:
           f"{r.last_at:%Y-%m-%d %H:%M}{case}  {r.reason}")
 
 
-def _cmd_list(args: argparse.Namespace) -> int:
-    hub = _hub()
+def _cmd_list(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     try:
-        rows = hub.extras["legacy"]["refusals"].list(args.status, args.line, max(1, args.limit))
+        rows = hub.handles.get(Legacy).refusals.list(args.status, args.line, max(1, args.limit))
         if args.json:
-            from hub.cli import print_json
-
             print_json(rows)
             return 0
         for r in rows:
@@ -64,17 +64,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
         _close(hub)
 
 
-def _cmd_retry(args: argparse.Namespace) -> int:
-    from adapters.legacy_hotlines.bridge.refusals import RefusalNotFound, RefusalSettled
-    from hub.domain.access import Actor
-    from hub.domain.model import Role
-
+def _cmd_retry(args: argparse.Namespace, hubs: HubOpener) -> int:
     if not args.refusal_ids and not args.line:
         print("name refusal ids, or --line for every pending refusal of a line", file=sys.stderr)
         return 2
-    hub = _hub()
+    hub = hubs()
     try:
-        refusals, pullers = hub.extras["legacy"]["refusals"], hub.extras["legacy"]["pullers"]
+        refusals, pullers = hub.handles.get(Legacy).refusals, hub.handles.get(Legacy).pullers
         ids = args.refusal_ids or [r.id for r in refusals.list("pending", args.line, limit=100_000)]
         actor = Actor(party=args.party, role=Role.SUPERVISOR)
         still = 0
@@ -102,15 +98,11 @@ def _cmd_retry(args: argparse.Namespace) -> int:
         _close(hub)
 
 
-def _cmd_dismiss(args: argparse.Namespace) -> int:
-    from adapters.legacy_hotlines.bridge.refusals import RefusalNotFound, RefusalSettled
-    from hub.domain.access import Actor
-    from hub.domain.model import Role
-
-    hub = _hub()
+def _cmd_dismiss(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
     try:
         try:
-            r = hub.extras["legacy"]["refusals"].dismiss(args.refusal_id, Actor(party=args.party, role=Role.SUPERVISOR),
+            r = hub.handles.get(Legacy).refusals.dismiss(args.refusal_id, Actor(party=args.party, role=Role.SUPERVISOR),
                                                          args.note)
         except (RefusalNotFound, RefusalSettled) as exc:
             print(str(exc), file=sys.stderr)

@@ -11,7 +11,7 @@ from hub.integration.contract import (
     Adapter, AdapterContext, Delivery, HealthReport, MappingFailure, OutboundMessage, PullBatch, PulledCase,
     TransientError,
 )
-from hub.integration.kit import MappingTable, load_tables
+from integration_kit import MappingTable, load_tables
 
 from hotline_hub_example_adapter.mapping import Translator, tables
 from hotline_hub_example_adapter.settings import WaterworksSettings

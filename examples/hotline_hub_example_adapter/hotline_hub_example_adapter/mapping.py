@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hub.domain.model import CaseDraft, ExternalRef
 from hub.integration.contract import MappingFailure, OutboundMessage
-from hub.integration.kit import MappingTable
+from integration_kit import MappingTable
 
 
 class Pair(BaseModel):

@@ -12,7 +12,7 @@ import time
 import uvicorn
 
 from hotline_hub_example_adapter.peer import create_app
-from hub.integration.kit import HttpPeerControl, run_kit
+from integration_kit import HttpPeerControl, run_kit
 
 
 def test_passes_the_kit() -> None:

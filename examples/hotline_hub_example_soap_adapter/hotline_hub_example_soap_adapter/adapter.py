@@ -10,7 +10,7 @@ from hub.domain.model import ExternalRef
 from hub.integration.contract import (
     Adapter, AdapterContext, Delivery, HealthReport, MappingFailure, OutboundMessage, PullBatch, PulledCase,
 )
-from hub.integration.kit import MappingTable, load_tables
+from integration_kit import MappingTable, load_tables
 
 from hotline_hub_example_soap_adapter.mapping import Translator, tables
 from hotline_hub_example_soap_adapter.settings import NeighbourSettings

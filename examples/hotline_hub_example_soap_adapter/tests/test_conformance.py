@@ -12,7 +12,7 @@ import time
 import uvicorn
 
 from hotline_hub_example_soap_adapter.peer import create_app
-from hub.integration.kit import HttpPeerControl, run_kit
+from integration_kit import HttpPeerControl, run_kit
 
 ADAPTER = "example_neighbour"  # the entry-point name in pyproject.toml
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from hub.domain.model import ExternalRef
 from hub.integration.contract import Adapter, AdapterContext, Delivery, HealthReport, OutboundMessage
-from hub.integration.kit import MappingTable, load_tables
+from integration_kit import MappingTable, load_tables
 
 from my_adapter.mapping import Translator, tables
 from my_adapter.settings import MySettings

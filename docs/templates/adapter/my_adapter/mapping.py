@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from hub.integration.contract import MappingFailure, OutboundMessage
-from hub.integration.kit import MappingTable
+from integration_kit import MappingTable
 
 
 class Pair(BaseModel):

@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-from hub.integration.kit import HttpPeerControl, load_settings_file, run_kit
+from integration_kit import HttpPeerControl, load_settings_file, run_kit
 from my_soap_adapter.peer import create_app
 
 ADAPTER = "my_soap_system"  # the entry-point name in pyproject.toml

@@ -1,0 +1,21 @@
+"""What the legacy feature hands the API, its CLI and tests: `hub.handles.get(Legacy)`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from adapters.legacy_hotlines.importing.candidates import Candidates
+from adapters.legacy_hotlines.config import LegacyConfig
+from adapters.legacy_hotlines.bridge.poller import LegacyPuller
+from adapters.legacy_hotlines.bridge.refusals import Refusals
+from adapters.legacy_hotlines.sub_centre import SubCentreRouter
+
+
+@dataclass
+class Legacy:
+    config: LegacyConfig
+    candidates: Candidates
+    refusals: Refusals
+    pullers: dict[str, LegacyPuller] = field(default_factory=dict)  # by line; retries of refused items go through them
+    sub_centre: SubCentreRouter | None = None  # only when a 设分中心 line is configured
+    unbridged: dict[str, str] = field(default_factory=dict)  # 双号并行 lines with no bridge destination, and why (config.bridge_gaps)

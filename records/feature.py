@@ -1,0 +1,143 @@
+"""The records feature: `backup`, `restore`, `retention run` and the retention worker."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hub.domain.model import normalise_phone
+from hub.features import FeatureBase, HubOpener
+from hub.read_audit import list_reads
+from hub.settings import Settings
+from records.backup import BackupError, backup, restore
+from records.privacy import subject_access
+from records.retention import Retention, RetentionWorker
+
+if TYPE_CHECKING:
+    from hub.container import Hub
+
+
+class _Feature(FeatureBase):
+    name = "records"
+    order = 80
+
+    def install(self, hub: "Hub") -> None:
+        worker = RetentionWorker(hub)
+        hub.workers.append(worker)
+        hub.handles.add(worker)  # the scheduler command runs it too (supervision)
+
+    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
+        b = sub.add_parser("backup", help="copy the SQLite database, consistent while the hub runs, into DIR")
+        b.add_argument("dir", help="directory for the backup file (created if missing)")
+        b.set_defaults(func=_cmd_backup)
+        r = sub.add_parser("restore", help="restore a backup file into the configured database (or --to)")
+        r.add_argument("file", help="a file written by `hotline-hub backup`")
+        r.add_argument("--to", help="a database file to restore into instead of the configured one")
+        r.add_argument("--force", action="store_true", help="overwrite an existing database (stop the hub first)")
+        r.set_defaults(func=_cmd_restore)
+        ret = sub.add_parser("retention", help="erase personal data of cases archived long enough").add_subparsers(
+            dest="retention_command", required=True)
+        run = ret.add_parser("run", help="one retention pass now")
+        run.add_argument("--dry-run", action="store_true", help="list the cases that would be erased; change nothing")
+        run.set_defaults(func=partial(_cmd_retention_run, hubs=hubs))
+        pv = sub.add_parser("privacy", help="personal data on request (个人信息保护法)").add_subparsers(
+            dest="privacy_command", required=True)
+        ex = pv.add_parser("export", help="everything the hub holds about one phone number, as JSON (subject access)")
+        ex.add_argument("--phone", required=True)
+        ex.add_argument("--out", required=True, help="file to write")
+        ex.set_defaults(func=partial(_cmd_privacy_export, hubs=hubs))
+        rd = pv.add_parser("reads", help="who read confidential (保密) cases through the API, oldest first")
+        rd.add_argument("--case", help="one case number")
+        rd.add_argument("--party", help="one party")
+        rd.add_argument("--limit", type=int, default=1000)
+        rd.add_argument("--json", action="store_true", help="one JSON array instead of lines")
+        rd.set_defaults(func=partial(_cmd_privacy_reads, hubs=hubs))
+
+
+def _cmd_backup(args: argparse.Namespace) -> int:
+    settings = Settings()
+    try:
+        result = backup(settings.database_url, Path(args.dir), datetime.now(timezone.utc))
+    except BackupError as exc:
+        print(f"hotline-hub backup: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {result.path} ({result.cases} cases, migration {result.migration})")
+    return 0
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    url = f"sqlite:///{Path(args.to).resolve()}" if args.to else Settings().database_url
+    try:
+        result = restore(Path(args.file), url, force=args.force)
+    except BackupError as exc:
+        print(f"hotline-hub restore: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {result.cases} cases into {result.path} (migration {result.migration}); "
+          "start the hub on it: undelivered outbox messages are sent from where the backup left them")
+    return 0
+
+
+def _cmd_retention_run(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
+    try:
+        years = hub.settings.retention.archived_years
+        if args.dry_run:
+            result = Retention(hub).run(dry_run=True)
+            print(f"{len(result.erased)} archived cases are past {years} years and hold personal data (dry run: nothing changed)")
+        else:
+            worker = hub.handles.get(RetentionWorker)
+            try:
+                result = worker.run_once()
+            finally:
+                worker.lease.release()
+            if not result.leased:
+                print("another retention pass holds the lease; nothing done")
+                return 0
+            print(f"personal data erased from {len(result.erased)} archived cases (retention {years} years)"
+                  + (f", {len(result.skipped)} changed meanwhile (next pass)" if result.skipped else ""))
+        for number in result.erased:
+            print(f"  {number}")
+        return 0
+    finally:
+        hub.close()
+
+
+def _cmd_privacy_export(args: argparse.Namespace, hubs: HubOpener) -> int:
+    try:
+        normalise_phone(args.phone)
+    except ValueError as exc:
+        print(f"hotline-hub privacy export: --phone: {exc}", file=sys.stderr)
+        return 2
+    hub = hubs()
+    try:
+        body = subject_access(hub, args.phone)
+    finally:
+        hub.close()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(body, ensure_ascii=False, indent=2), encoding="utf-8")
+    # The number itself is personal data: the console names only the count and the file.
+    print(f"wrote {out}: {len(body['cases'])} cases")
+    return 0
+
+
+def _cmd_privacy_reads(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
+    try:
+        reads = list_reads(hub.db, args.case, args.party, args.limit)
+    finally:
+        hub.close()
+    if args.json:
+        print(json.dumps([r.__dict__ | {"at": r.at.isoformat()} for r in reads], ensure_ascii=False, indent=2))
+        return 0
+    for r in reads:
+        print(f"{r.at:%Y-%m-%dT%H:%M:%SZ}  {r.case_number}  {r.party:<20} {r.role:<10} {r.route}")
+    return 0
+
+
+feature = _Feature()

@@ -1,0 +1,70 @@
+"""Personal data on request (个人信息保护法): a subject-access export of everything the hub
+holds about one phone number, with the confidential reads of its cases (hub/read_audit.py)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from hub.db.models import CaseRow
+from hub.db.repository import CaseRepository
+from hub.domain.model import Case, normalise_phone
+from hub.read_audit import list_reads
+
+if TYPE_CHECKING:
+    from hub.container import Hub
+
+
+# -- subject access -----------------------------------------------------------------------
+def phone_key(phone: str) -> str:
+    """One number however it was written: digits only, without the +86 country code."""
+    digits = re.sub(r"\D", "", phone)
+    return digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
+
+
+def subject_access(hub: "Hub", phone: str) -> dict[str, Any]:
+    """Everything the hub holds about the person calling from `phone`: each case that names
+    the number (in full, with its history), who read those of them that are confidential,
+    and to which destinations the outbox sent them. ValueError for a malformed number."""
+    wanted = phone_key(normalise_phone(phone))
+    tail = wanted[-4:]
+    stored = CaseRow.doc["person"]["phone"].as_string()
+    cases: list[Case] = []
+    with hub.db.read() as s:
+        # The last digits narrow the scan in SQL; the exact comparison is on the normalised number.
+        numbers = [n for n, p in s.execute(select(CaseRow.number, stored).where(stored.like(f"%{tail}"))
+                                           .order_by(CaseRow.id)) if p and phone_key(p) == wanted]
+        repo = CaseRepository(s)
+        cases = [repo.get(n) for n in numbers]
+    sent = _deliveries(hub, numbers, wanted)
+    return {
+        "phone": phone,
+        "generated_at": hub.clock.now().isoformat(),
+        "cases": [{"case": case.model_dump(mode="json"),
+                   "confidential_reads": [r.__dict__ | {"at": r.at.isoformat()} for r in list_reads(hub.db, case.number)],
+                   "sent_to": sent.get(case.number, [])}
+                  for case in cases],
+    }
+
+
+def _deliveries(hub: "Hub", numbers: list[str], wanted: str) -> dict[str, list[dict[str, Any]]]:
+    """The outbox messages of these cases still kept (delivered ones are pruned after
+    outbox.keep_delivered_hours), each saying whether it carried the number readable."""
+    from outbox.tables import OutboxMessageRow
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    if not numbers:
+        return out
+    with hub.db.read() as s:
+        rows = s.execute(select(OutboxMessageRow).where(OutboxMessageRow.case_number.in_(numbers))
+                         .order_by(OutboxMessageRow.id)).scalars()
+        for m in rows:
+            carried = ((m.body.get("case") or {}).get("person") or {}).get("phone")
+            out.setdefault(m.case_number or "", []).append({
+                "destination": m.destination, "event_type": m.event_type, "status": m.status,
+                "created_at": m.created_at.isoformat(),
+                "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None,
+                "carried_the_phone": bool(carried) and phone_key(carried) == wanted})
+    return out

@@ -1,0 +1,176 @@
+"""Reads the supervision feature needs, beside the case repository: the cases a time limit
+runs on, the history lines that show what the scheduler already did, the supervised list
+and the history an assessment is computed from. Reads only: every change is `hub.cases.act`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from hub.db.database import Database
+from hub.db.models import CaseRow, HistoryRow
+from hub.db.repository import CaseRepository
+from hub.domain import commands as c
+from hub.domain.access import Actor
+from hub.domain.lifecycle import HANDLING_STATES, RUNNING_STATES
+from hub.domain.model import Case, Role
+from supervision.assessment import CaseLines, Line
+
+# Bound the IN (...) lists: SQLite's limit on bound parameters is the smallest in play.
+_CHUNK = 500
+
+
+@dataclass
+class Markers:
+    """(case, action, deadline, due) the scheduler has already recorded."""
+
+    seen: set[tuple[str, str, str, datetime]] = field(default_factory=set)
+    # Cases whose supervision a person cleared (解除督办) since their last dispatch.
+    cleared: set[str] = field(default_factory=set)
+
+    def has(self, number: str, action: str, which: c.Deadline, due: datetime) -> bool:
+        return (number, action, which.value, due) in self.seen
+
+
+def running_cases(db: Database, page: int = _CHUNK) -> Iterator[tuple[list[Case], Markers]]:
+    """Cases whose time limits run (without their history), a page at a time in id order,
+    each page with the warn/overdue lines of its cases: a sweep holds one page in memory,
+    however many cases run."""
+    states = [s.value for s in RUNNING_STATES]
+    after = 0
+    while True:
+        with db.read() as s:
+            rows = s.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.state.in_(states), CaseRow.id > after)
+                             .order_by(CaseRow.id).limit(page)).all()
+            if not rows:
+                return
+            ids = {row.id: row.doc["number"] for row in rows}
+            markers = Markers()
+            lines = s.execute(select(HistoryRow.case_id, HistoryRow.action, HistoryRow.data)
+                              .where(HistoryRow.case_id.in_(list(ids)),
+                                     HistoryRow.action.in_(("warn", "mark_overdue")))).all()
+            for line in lines:
+                due = (line.data or {}).get("due_at")
+                if due:
+                    markers.seen.add((ids[line.case_id], line.action, line.data.get("deadline"), datetime.fromisoformat(due)))
+            last: dict[int, str] = {}  # the latest of dispatch / redispatch / clear_supervision per case
+            for line in s.execute(select(HistoryRow.case_id, HistoryRow.action)
+                                  .where(HistoryRow.case_id.in_(list(ids)),
+                                         HistoryRow.action.in_(("dispatch", "redispatch", "clear_supervision")))
+                                  .order_by(HistoryRow.case_id, HistoryRow.seq)):
+                last[line.case_id] = line.action
+            markers.cleared = {ids[i] for i, action in last.items() if action == "clear_supervision"}
+        yield [Case.model_validate({**row.doc, "history": []}) for row in rows], markers
+        if len(rows) < page:
+            return
+        after = rows[-1].id
+
+
+def cases_in_state(db: Database, state: str, page: int = _CHUNK) -> Iterator[list[Case]]:
+    """Cases in one state (without their history), a page at a time in id order."""
+    after = 0
+    while True:
+        with db.read() as s:
+            rows = s.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.state == state, CaseRow.id > after)
+                             .order_by(CaseRow.id).limit(page)).all()
+        if not rows:
+            return
+        yield [Case.model_validate({**row.doc, "history": []}) for row in rows]
+        if len(rows) < page:
+            return
+        after = rows[-1].id
+
+
+# -- the supervised list -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SupervisedCase:
+    number: str
+    state: str
+    lead_unit: str | None
+    division_code: str
+    due_at: datetime | None
+    overdue: bool
+    supervised_at: datetime
+    supervised_by: str
+    reason: str
+    response_due: datetime | None
+    responded_at: datetime | None  # the first step the handling unit took after it
+    chased: int
+
+
+_RESPONDERS = {Role.UNIT.value, Role.COUNTY.value}
+
+
+def supervised_cases(db: Database, actor: Actor, open_only: bool, unit: str | None, limit: int) -> list[SupervisedCase]:
+    """Supervised cases visible to the actor, the latest supervision first."""
+    with db.read() as s:
+        repo = CaseRepository(s)
+        stmt = (select(CaseRow.id, CaseRow.doc, HistoryRow.seq, HistoryRow.at, HistoryRow.actor, HistoryRow.data)
+                .join(HistoryRow, HistoryRow.case_id == CaseRow.id)
+                .where(HistoryRow.action == "supervise", *repo.visibility(actor)))
+        if open_only:
+            stmt = stmt.where(CaseRow.state.in_([st.value for st in HANDLING_STATES]))
+        if unit:
+            stmt = stmt.where(CaseRow.lead_unit == unit)
+        rows = s.execute(stmt.order_by(HistoryRow.at.desc(), CaseRow.id.desc())).all()
+        latest: dict[int, Any] = {}
+        for row in rows:  # newest first: the first line of a case is its latest supervision
+            if open_only and not (row.doc.get("flags") or {}).get("supervised"):
+                continue  # 解除督办: cleared, so no longer open
+            latest.setdefault(row.id, row)
+        picked = list(latest.values())[:limit]
+        out = []
+        for row in picked:
+            responded = s.execute(select(HistoryRow.at).where(
+                HistoryRow.case_id == row.id, HistoryRow.seq > row.seq, HistoryRow.role.in_(_RESPONDERS))
+                .order_by(HistoryRow.seq).limit(1)).scalar_one_or_none()
+            doc, data = row.doc, row.data or {}
+            handling = doc.get("handling") or {}
+            due = data.get("response_due")
+            out.append(SupervisedCase(
+                number=doc["number"], state=doc["state"], lead_unit=handling.get("lead_unit"),
+                division_code=doc["place"]["division_code"],
+                due_at=datetime.fromisoformat(handling["due_at"]) if handling.get("due_at") else None,
+                overdue=bool(doc.get("flags", {}).get("overdue")), supervised_at=row.at, supervised_by=row.actor,
+                reason=data.get("reason", ""), response_due=datetime.fromisoformat(due) if due else None,
+                responded_at=responded, chased=int(doc.get("flags", {}).get("chased", 0))))
+    return out
+
+
+# -- the assessment's input ---------------------------------------------------------------
+
+# The actions the formulas read (docs/supervision.md).
+ASSESSED_ACTIONS = ("dispatch", "redispatch", "sign_off", "request_return", "decide_return", "decide_extension",
+                    "reply", "review_reply", "answer_directly", "follow_up", "redo", "supervise", "chase",
+                    "decide_unreasonable", "appeal_assessment", "decide_appeal")
+# 考核申诉 is about a period already judged: its lines count whenever they came, so an appeal
+# decided in November changes October's figure it contests (and is counted in November).
+APPEAL_ACTIONS = ("appeal_assessment", "decide_appeal")
+
+
+def assessment_lines(db: Database, since: datetime, until: datetime, county: str | None) -> list[CaseLines]:
+    """The assessed lines before `until` of every case with any history in [since, until).
+
+    Lines after `until` (the end of the period) are not read: a period's figures are
+    judged as at its end and do not change afterwards, except by a 考核申诉 (APPEAL_ACTIONS)."""
+    active = select(HistoryRow.case_id).where(HistoryRow.at >= since, HistoryRow.at < until).distinct()
+    stmt = (select(CaseRow.number, CaseRow.county_code, HistoryRow.seq, HistoryRow.at, HistoryRow.action,
+                   HistoryRow.role, HistoryRow.data)
+            .join(HistoryRow, HistoryRow.case_id == CaseRow.id)
+            .where(CaseRow.id.in_(active), HistoryRow.action.in_(ASSESSED_ACTIONS),
+                   or_(HistoryRow.at < until, HistoryRow.action.in_(APPEAL_ACTIONS))))
+    if county:
+        stmt = stmt.where(CaseRow.county_code == county)
+    by_case: dict[str, CaseLines] = {}
+    with db.read() as s:
+        for row in s.execute(stmt.order_by(CaseRow.number, HistoryRow.seq)):
+            entry = by_case.setdefault(row.number, CaseLines(row.number, row.county_code, []))
+            entry.lines.append(Line(row.seq, row.at, row.action, row.role, row.data or {}))
+    return list(by_case.values())

@@ -1,0 +1,121 @@
+"""The dependency rule of docs/architecture.md, read from the imports of the tree (with `ast`,
+every import, at module level or inside a function):
+
+- hub/domain imports no framework: no web, database, wire or metrics library. It does use
+  pydantic (the case model validates itself) and chinesecalendar (the official calendar is
+  data for the deadlines); those two are allowed by name.
+- the core (hub/) imports no feature and no adapter.
+- a feature imports the core, and another feature only through the edges listed below, each
+  a declared handle or a named shared piece."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FEATURE_ROOTS = ["outbox", "knowledge", "supervision", "records", "sandbox", "integration_kit", "adapters", "channels",
+                 "console"]
+
+DOMAIN_MAY_IMPORT = {"__future__", "collections", "dataclasses", "datetime", "enum", "re", "threading", "typing",
+                     "zoneinfo", "hub", "pydantic", "chinese_calendar", "abc", "functools", "itertools", "math",
+                     "decimal", "uuid", "hashlib", "json"}
+
+# (importing package, imported module or package): why the edge is allowed.
+ALLOWED_EDGES = {
+    ("knowledge", "outbox.feature"): "OutboxHandle: knowledge sharing enqueues through the outbox's handle",
+    ("supervision", "records.retention"): "RetentionWorker handle: the scheduler command runs the retention pass",
+    ("sandbox", "adapters.province.handle"): "ProvincePollers handle: the sandbox resets the province cursor",
+    ("sandbox", "console.accounts"): "Accounts handle: the sandbox creates its demo operator accounts",
+    ("channels", "outbox.feature"): "OutboxHandle: the retrieval-code SMS are written through the outbox's writer",
+    ("channels", "outbox.store"): "OutboxWriter, the type of that handle's writer",
+    ("channels", "adapters.sms"): "the SMS adapter's seal (the channel seals what the adapter opens at the gateway) "
+                                  "and its sandbox gateway for `hotline-hub sandbox`",
+    ("records", "outbox.tables"): "the subject-access export lists the outbox messages kept about a person "
+                                  "(a table read, not a handle: named in docs/architecture.md as left to do)",
+    # Shared pieces an adapter builds on: the kit's mapping-table vocabulary (the adapter
+    # contract's optional extension), the sandbox's helpers for its sandbox peers, and the
+    # shared SOAP/HTTP modules of adapters/.
+    ("adapters.*", "integration_kit"): "MappingTable and the kit's peer control, the adapter extension's vocabulary",
+    ("adapters.*", "sandbox.run"): "run_stamp and the sandbox keys, for the adapters' sandbox peers",
+    ("adapters.*", "adapters.soap"): "the shared SOAP client pieces",
+    ("adapters.*", "adapters.http"): "the shared HTTP sending and answer sorting of every httpx wire",
+    ("adapters.*", "adapters.soap_peer"): "the shared SOAP sandbox peer",
+    ("adapters.*", "adapters.webhook"): "the shared HTTP delivery of the webhook adapter",
+}
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "adapters" and len(parts) > 1 else parts[0]
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            # `from adapters import soap` is the module adapters.soap; `from x.y import name`
+            # reads as x.y.name, which still starts with x.y
+            found.extend((node.lineno, f"{node.module}.{a.name}") for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.extend((node.lineno, a.name) for a in node.names)
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module":
+            found.append((node.lineno, "<importlib.import_module>"))
+    return found
+
+
+def _files(root: str) -> list[Path]:
+    return sorted(p for p in (ROOT / root).rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_the_domain_imports_no_framework() -> None:
+    wrong = [f"{p.relative_to(ROOT)}:{line} imports {module}" for p in _files("hub/domain")
+             for line, module in _imports(p) if module.split(".")[0] not in DOMAIN_MAY_IMPORT]
+    assert wrong == []
+
+
+def test_the_core_imports_no_feature_and_no_adapter() -> None:
+    wrong = [f"{p.relative_to(ROOT)}:{line} imports {module}" for p in _files("hub")
+             for line, module in _imports(p)
+             if module.split(".")[0] in FEATURE_ROOTS or module == "<importlib.import_module>"]
+    assert wrong == []
+
+
+def _allowed(importer: str, module: str) -> bool:
+    for (who, what) in ALLOWED_EDGES:
+        who_matches = who == importer or (who == "adapters.*" and importer.startswith("adapters."))
+        if who_matches and (module == what or module.startswith(what + ".")):
+            return True
+    return False
+
+
+def test_features_import_each_other_only_through_the_listed_edges() -> None:
+    wrong = []
+    for root in FEATURE_ROOTS:
+        for p in _files(root):
+            parts = p.relative_to(ROOT).with_suffix("").parts
+            importer = _package(".".join(parts))
+            for line, module in _imports(p):
+                if module == "<importlib.import_module>":
+                    wrong.append(f"{p.relative_to(ROOT)}:{line} imports by name (importlib)")
+                    continue
+                other = _package(module)
+                if other == importer or module.split(".")[0] not in FEATURE_ROOTS:
+                    continue
+                if importer == "adapters.__init__" or not _allowed(importer, module):
+                    wrong.append(f"{p.relative_to(ROOT)}:{line}: {importer} imports {module}")
+    assert wrong == []
+
+
+def test_every_listed_edge_is_still_used() -> None:
+    """An edge nobody takes any more comes off the list (and out of docs/architecture.md)."""
+    used = set()
+    for root in FEATURE_ROOTS:
+        for p in _files(root):
+            importer = _package(".".join(p.relative_to(ROOT).with_suffix("").parts))
+            for _, module in _imports(p):
+                for (who, what) in ALLOWED_EDGES:
+                    who_matches = who == importer or (who == "adapters.*" and importer.startswith("adapters."))
+                    if who_matches and (module == what or module.startswith(what + ".")) and _package(module) != importer:
+                        used.add((who, what))
+    assert set(ALLOWED_EDGES) - used == set()
