@@ -39,7 +39,7 @@ from hub.integration.destinations import DestinationErrors, _file_lines, scope_p
 from hub.integration.registry import describe_errors
 from hub.mappings import MappingError, UnknownCode, load_catalogue
 from hub.openapi_export import export_openapi
-from hub.runtime import HubOpener, serve
+from hub.runtime import HubOpener, NoSuchWorker, serve, work
 from hub.settings import REPO_ROOT, Settings, config_file, load_settings_file
 
 EXIT_OK, EXIT_NOTHING, EXIT_USAGE, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -80,6 +80,14 @@ def cmd_serve(args: argparse.Namespace, hubs: HubOpener) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     serve(settings.model_copy(update=overrides), hubs.features)
     return 0
+
+
+def cmd_work(args: argparse.Namespace, hubs: HubOpener) -> int:
+    try:
+        return work(_settings(), args.only or [], args.skip or [], hubs.features)
+    except NoSuchWorker as exc:
+        print(f"hotline-hub work: {exc}", file=sys.stderr)
+        return 2
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -244,6 +252,14 @@ def parser(features: Sequence[Feature] | None = None) -> argparse.ArgumentParser
     s.add_argument("--host")
     s.add_argument("--port", type=int)
     s.set_defaults(func=partial(cmd_serve, hubs=hubs))
+
+    w = sub.add_parser("work", help="run the background workers (pollers, scheduler, retention, relay ...) without "
+                                    "the API, until SIGTERM/Ctrl-C: the scaled-out topology's worker process (deploy/)")
+    w.add_argument("--only", action="append", metavar="NAME",
+                   help="run only workers whose name starts so (repeat); e.g. province-poller, county-poller, scheduler")
+    w.add_argument("--skip", action="append", metavar="NAME",
+                   help="leave out workers whose name starts so (repeat); e.g. outbox-relay when relays run apart")
+    w.set_defaults(func=partial(cmd_work, hubs=hubs))
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)

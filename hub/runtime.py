@@ -111,6 +111,59 @@ def serve(settings: Settings, features: Sequence[Feature] | None = None) -> None
         signal.raise_signal(signal.SIGTERM)
 
 
+class NoSuchWorker(ValueError):
+    """`work --only NAME` named no worker of this hub (a usage error: exit 2)."""
+
+
+def pick_workers(names: Sequence[str], only: Sequence[str], skip: Sequence[str]) -> list[str]:
+    """The worker names `work` runs: those starting with an `--only` prefix (all when none is
+    given), less those starting with a `--skip` prefix. Prefixes, so `county-poller` takes
+    every county's poller and `legacy-puller-12315` one line's."""
+    for prefix in only:
+        if not any(n.startswith(prefix) for n in names):
+            raise NoSuchWorker(f"--only {prefix}: no worker starts so; this hub's workers: {', '.join(names) or 'none'}")
+    return [n for n in names if (not only or any(n.startswith(p) for p in only))
+            and not any(n.startswith(p) for p in skip)]
+
+
+def work(settings: Settings, only: Sequence[str] = (), skip: Sequence[str] = (),
+         features: Sequence[Feature] | None = None) -> int:
+    """The background workers without the API, until SIGTERM or Ctrl-C: how the scaled-out
+    topology runs its pollers, scheduler, retention pass and sub-centre router beside several
+    `serve` processes (deploy/). Each worker leads through its lease, so a second `work` on
+    another machine stands by instead of doing the work twice. 0 stopped, 1 no worker to run."""
+    configure_logging(settings.log_level, settings.log_format)
+    hub = build_hub(settings, features=features)
+    if hub.db.is_sqlite and settings.auto_migrate:
+        upgrade(hub.db.writer)
+    chosen = set(pick_workers([w.name for w in hub.workers], only, skip))
+    workers = [w for w in hub.workers if w.name in chosen]
+    if not workers:
+        hub.close()
+        log.warning("no background worker to run (none configured, or all skipped)")
+        return 1
+    log_start_warnings(hub)
+    terminated = False
+    stop = threading.Event()
+    previous = _catch_sigterm()
+    try:
+        for worker in workers:
+            worker.start()
+        log.info("working: %s", ", ".join(w.name for w in workers))
+        stop.wait()
+    except (_Terminated, KeyboardInterrupt) as exc:
+        terminated = isinstance(exc, _Terminated)
+    finally:
+        _restore_sigterm(previous)
+        for worker in reversed(workers):
+            worker.stop()  # leases given back: a standby takes over at once
+        hub.close()
+    log.info("workers stopped and their leases released")
+    if terminated:
+        signal.raise_signal(signal.SIGTERM)
+    return 0
+
+
 class _Terminated(Exception):
     """SIGTERM reached `serve` (directly, or raised again by uvicorn after its shutdown)."""
 

@@ -122,3 +122,34 @@ def test_one_shot_commands_say_another_process_leads_and_exit_non_zero(tmp_path:
     assert "created" not in pull.stdout
     assert {name: holder for name, (holder, _) in _leases(url).items()} == {
         "province-poller:province": "hub-a:4242:abc123", "legacy-puller-12320": "hub-a:4242:abc123"}  # left alone
+
+
+def test_work_runs_the_chosen_workers_apart_from_the_api_and_gives_their_leases_back(tmp_path: Path) -> None:
+    """`hotline-hub work` is the scaled-out topology's worker process: with `--skip scheduler`
+    it leads the province poller and the 12320 puller (not the scheduler, which runs as its own
+    command there), serves no HTTP, and a SIGTERM gives the leases back."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    env = {**os.environ, "HUB_DATABASE_URL": url, "HUB_CONFIG_FILE": str(_config(tmp_path)), "HUB_LOG_LEVEL": "INFO"}
+    bad = subprocess.run([HUB_CLI, "work", "--only", "nobody"], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--only nobody" in bad.stderr and "province-poller:province" in bad.stderr
+    log = tmp_path / "work.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([HUB_CLI, "work", "--skip", "scheduler", "--skip", "retention"], env=env, cwd=REPO_ROOT,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wanted = {"province-poller:province", "legacy-puller-12320"}
+        _wait(lambda: wanted <= set(_leases(url)) or proc.poll() is not None, 60, "the workers to take their leases", log)
+        assert proc.poll() is None, log.read_text(errors="replace")
+        assert "scheduler" not in _leases(url)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == -signal.SIGTERM
+    now = datetime.now(timezone.utc)
+    assert {name for name, (_, expires) in _leases(url).items() if expires > now} == set()
+    text = log.read_text(errors="replace")
+    assert "working: " in text and "outbox-relay" in text.split("working: ", 1)[1].splitlines()[0]
+    assert "hub serving on" not in text
