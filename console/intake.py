@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from console import forms
 from console.accounts import Session
 from console.web import (
-    CENTRE, _categories, _divisions, _form, _hub, _one, _refused, _session, _to_login, _types, render,
+    CENTRE, _categories, _divisions, _hub, _one, _refused, _session, _signed_form, _to_login, _types, render,
 )
 from hub.domain.errors import DomainError
 from hub.domain.model import CaseDraft, normalise_phone
@@ -51,12 +51,10 @@ def intake_page(request: Request) -> Response:
 
 @router.post("/console/intake")
 async def intake(request: Request) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login(request)
-    data = await _form(request, session)
-    if isinstance(data, HTMLResponse):
-        return data
+    signed = await _signed_form(request)
+    if isinstance(signed, Response):
+        return signed
+    session, data = signed
     if session.operator.role not in CENTRE:
         return _refused(request, session, 403, "只有热线中心（话务员、班长）登记工单")
     hub, actor = _hub(request), session.operator.actor

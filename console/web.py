@@ -96,6 +96,18 @@ async def _form(request: Request, session: Session | None) -> dict[str, list[str
     return data
 
 
+async def _signed_form(request: Request) -> tuple[Session, dict[str, list[str]]] | Response:
+    """A signed-in person's posted fields after the CSRF check, or the page to answer with
+    instead (the sign-in page, or the refusal)."""
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    data = await _form(request, session)
+    if isinstance(data, HTMLResponse):
+        return data
+    return session, data
+
+
 def _one(data: dict[str, list[str]], name: str) -> str:
     return (data.get(name) or [""])[0].strip()
 
@@ -143,12 +155,10 @@ async def login(request: Request) -> Response:
 
 @router.post("/console/logout")
 async def logout(request: Request) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login(request)
-    data = await _form(request, session)
-    if isinstance(data, HTMLResponse):
-        return data
+    signed = await _signed_form(request)
+    if isinstance(signed, Response):
+        return signed
+    session, data = signed
     _accounts(request).sign_out(request.cookies.get(COOKIE, ""), _remote(request))
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
@@ -165,12 +175,10 @@ def password_page(request: Request) -> Response:
 
 @router.post("/console/password")
 async def change_password(request: Request) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login(request)
-    data = await _form(request, session)
-    if isinstance(data, HTMLResponse):
-        return data
+    signed = await _signed_form(request)
+    if isinstance(signed, Response):
+        return signed
+    session, data = signed
     new, again = (data.get("new") or [""])[0], (data.get("again") or [""])[0]
     try:
         if new != again:
@@ -322,12 +330,10 @@ def case_page(request: Request, number: str) -> Response:
 
 @router.post("/console/cases/{number}/actions")
 async def act(request: Request, number: str) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login(request)
-    data = await _form(request, session)
-    if isinstance(data, HTMLResponse):
-        return data
+    signed = await _signed_form(request)
+    if isinstance(signed, Response):
+        return signed
+    session, data = signed
     hub, actor = _hub(request), session.operator.actor
     try:
         version = int(_one(data, "version"))
