@@ -19,7 +19,6 @@ from sqlalchemy.engine import make_url
 
 from hub.db.engine import make_engine
 from hub.db.migrate import upgrade
-from hub.db.models import Base
 
 PG_ADMIN_URL = os.environ.get("HUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 UNDER_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -48,19 +47,39 @@ class PgDatabase:
         engine = make_engine(self.url)
         upgrade(engine)
         engine.dispose()
+        self.cleaner = create_engine(self.url)
 
     def clean(self) -> None:
-        engine = create_engine(self.url)
-        tables = [t.name for t in Base.metadata.sorted_tables]
-        with engine.begin() as conn:
-            existing = {r[0] for r in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'"))}
-            names = ", ".join(f'"{t}"' for t in existing if t != "alembic_version")
-            if names:
+        """Empty every table and restart the sequences the tables own, as TRUNCATE ... RESTART
+        IDENTITY would. DELETE with the foreign-key triggers off (session_replication_role, a
+        superuser's right, which the test server's trust login has) is why: TRUNCATE makes new
+        files for each of the ~40 tables and took 0.3-1 s a test, DELETE on a test's few rows
+        takes milliseconds, and ~800 tests run on PostgreSQL. Without superuser it falls back
+        to TRUNCATE."""
+        with self.cleaner.begin() as conn:
+            tables = [r[0] for r in conn.execute(text(
+                "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"))]
+            owned = [r[0] for r in conn.execute(text(
+                "SELECT DISTINCT s.relname FROM pg_class s JOIN pg_depend d ON d.objid = s.oid"
+                " AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')"
+                " JOIN pg_class t ON t.oid = d.refobjid"
+                " WHERE s.relkind = 'S' AND t.relnamespace = 'public'::regnamespace"))]
+            superuser = conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar()
+            if superuser:
+                conn.execute(text("SET LOCAL session_replication_role = replica"))
+                for name in tables:
+                    conn.execute(text(f'DELETE FROM "{name}"'))
+                # setval, not ALTER SEQUENCE RESTART, which rewrites each sequence's file.
+                conn.execute(text("SELECT setval(format('%I.%I', schemaname, sequencename)::regclass,"
+                                  " start_value, false) FROM pg_sequences"
+                                  " WHERE schemaname = 'public' AND sequencename = ANY(:names)"),
+                             {"names": owned})
+            elif tables:
+                names = ", ".join(f'"{t}"' for t in tables)
                 conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        engine.dispose()
-        del tables
 
     def drop(self) -> None:
+        self.cleaner.dispose()
         with self.admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
         self.admin.dispose()
