@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from html import escape
 
 ROW = 22  # px per bar
-LABEL = 150  # px for the labels on the left
+LABEL = 200  # px for the labels on the left
+LABEL_CHARS = 15  # a longer label is cut (its full text is in the title tooltip and the table above)
 WIDTH = 360  # px for the longest bar
 VALUE = 70  # px for the figure after a bar
 
@@ -29,7 +30,9 @@ def rate_bars(title: str, bars: list[Bar]) -> str:
            f'width="{total}" height="{height}" xmlns="http://www.w3.org/2000/svg">', f"<title>{escape(title)}</title>"]
     for i, bar in enumerate(bars):
         y = 4 + i * ROW
-        out.append(f'<text x="{LABEL - 6}" y="{y + 15}" text-anchor="end" font-size="12">{escape(bar.label)}</text>')
+        short = bar.label if len(bar.label) <= LABEL_CHARS else bar.label[:LABEL_CHARS - 1] + "…"
+        out.append(f'<text x="{LABEL - 6}" y="{y + 15}" text-anchor="end" font-size="12"><title>{escape(bar.label)}</title>'
+                   f'{escape(short)}</text>')
         out.append(f'<rect x="{LABEL}" y="{y + 3}" width="{WIDTH}" height="{ROW - 8}" fill="#eef1f5"/>')
         if bar.value is None:
             shown = "—"

@@ -125,16 +125,17 @@ def assessment_page(request: Request, period: Code = None, unit: Code = None, co
     rows = service.breakdown(p, unit, county)
     names = service.unit_names()
     label = lambda a: "合计" if a.unit is None else _unit_label(names, a.unit)  # noqa: E731
-    charts = [Markup(rate_bars(name, [Bar(label(a), None if a.figure(key).value is None else float(a.figure(key).value),
-                                          f"{a.figure(key).numerator}/{a.figure(key).denominator}") for a in rows]))
+    name_of = lambda a: "合计" if a.unit is None else names.get(a.unit, a.unit)  # noqa: E731
+    charts = [(name, Markup(rate_bars(name, [Bar(name_of(a), None if a.figure(key).value is None else float(a.figure(key).value),
+                                          f"{a.figure(key).numerator}/{a.figure(key).denominator}") for a in rows])))
               for key, (name, _) in RATES.items()]
-    trend: list[Markup] = []
+    trend: list[tuple[str, Markup]] = []
     if len(p.label) == 7 and p.label[4] == "-":  # a month: the scope's rates over the months before it
         months = [service.assess(_period(m), unit, county) for m in _previous_months(p.label, TREND_MONTHS)
                   if _fits(m)]
-        trend = [Markup(rate_bars(f"{name}（近 {len(months)} 个月）", [
+        trend = [(f"{name}（近 {len(months)} 个月）", Markup(rate_bars(f"{name}（近 {len(months)} 个月）", [
             Bar(a.period, None if a.figure(key).value is None else float(a.figure(key).value),
-                f"{a.figure(key).numerator}/{a.figure(key).denominator}") for a in months]))
+                f"{a.figure(key).numerator}/{a.figure(key).denominator}") for a in months])))
             for key, (name, _) in RATES.items()]
     actor = session.operator.actor
     may_pick_unit = actor.role.value in ("agent", "supervisor", "county")
