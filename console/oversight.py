@@ -23,7 +23,7 @@ from console.charts import Bar, rate_bars
 from console.pages import LOCAL
 from console.web import _divisions, _hub, _refused, _session, _to_login, render
 from hub.domain.errors import AccessDenied
-from hub.domain.model import within_service_years
+from hub.domain.model import Role, within_service_years
 from hub.mappings.catalogue import UnknownCode
 from supervision.assessment import COUNTS, RATES, Assessment, Period
 from supervision.export import to_xlsx
@@ -89,8 +89,11 @@ def _scope(request: Request, session: Session, period: str | None, unit: str | N
         p = _period(period or _month_of(request))
     except ValueError as exc:
         return _refused(request, session, 422, f"考核期间：{exc}（例如 2026-11）")
+    actor = session.operator.actor
+    if actor.role is Role.COUNTY and not county and actor.divisions:
+        county = actor.divisions[0]  # a county of several divisions: the first, until it picks another
     try:
-        unit, county = service.scope_for(session.operator.actor, unit or None, county or None)
+        unit, county = service.scope_for(actor, unit or None, county or None)
     except AccessDenied as exc:
         return _refused(request, session, 403, f"无权查看这一考核：{exc}")
     except UnknownCode as exc:

@@ -284,3 +284,14 @@ def test_a_dismissed_repeat_call_leaves_the_case_as_it_was(hub, app) -> None:
     assert hub.cases.repeat_call(again, SUPERVISOR).status == "dismissed"
     clerk = Person(app).sign_in("scj", PASSWORD)
     assert clerk.post(f"/console/cases/{again}/repeat-call", {"op": "dismiss"}).status_code == 403
+
+
+def test_a_county_of_several_divisions_sees_the_first_until_it_picks_another(hub, app) -> None:
+    fast_accounts(hub).create("xian", Role.COUNTY, PASSWORD, "区县", divisions=["512002", "512021"])
+    clerk = Person(app).sign_in("xian", PASSWORD)
+    period = hub.clock.now().strftime("%Y-%m")
+    first = clerk.get("/console/assessment", params={"period": period})
+    assert first.status_code == 200 and re.search(r'<option value="512002" selected>', first.text)
+    picked = clerk.get("/console/assessment", params={"period": period, "county": "512021"})
+    assert picked.status_code == 200 and re.search(r'<option value="512021" selected>', picked.text)
+    assert clerk.get("/console/assessment", params={"period": period, "county": "512022"}).status_code == 403
