@@ -250,7 +250,7 @@ def test_the_supervisors_pages_and_the_agents_suggestions(hub, chromium, console
     store.act("SCJ-TOUSU", ReviewAction.PUBLISH, boss)
 
     supervisor = Desk(chromium, console.url, tmp_path).sign_in("zhao")
-    supervisor.page.click("a.tile[href='/console/supervision']")
+    supervisor.page.click("header nav >> text=督办")
     board = supervisor.page.inner_text("table.board")
     assert "ZY-SCJGJ" in board and numbers[1] in supervisor.page.inner_text("table.supervised")
     supervisor.shot("supervision")
