@@ -24,10 +24,11 @@ class _Feature(FeatureBase):
     order = 95  # after the features whose services its pages show
 
     def install(self, hub: "Hub") -> None:
-        from console import intake, web  # jinja2 and the templates only for a hub that serves pages
+        # jinja2 and the templates only for a hub that serves pages
+        from console import casework, intake, kb, oversight, outbox_pages, web
 
         hub.handles.add(Accounts(hub.db, hub.clock))
-        hub.routers.extend([web.router, intake.router])
+        hub.routers.extend([web.router, intake.router, casework.router, oversight.router, outbox_pages.router, kb.router])
 
     def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
         users = sub.add_parser("users", help="operator accounts of the console (people; systems use API keys)").add_subparsers(

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from console import forms
 from console.accounts import Session
+from console.kb import snippet, suggestions_for
 from console.web import (
     CENTRE, _categories, _divisions, _hub, _one, _refused, _session, _signed_form, _to_login, _types, render,
 )
@@ -29,14 +30,15 @@ INTAKE_FIELDS = ("channel", "name", "phone", "request_type", "category_code", "t
 
 
 def _intake_page(request: Request, session: Session, status: int = 200, values: dict[str, Any] | None = None,
-                 errors: list[str] | None = None, history: Any = None) -> HTMLResponse:
+                 errors: list[str] | None = None, history: Any = None, hits: list[Any] | None = None,
+                 asked: bool = False) -> HTMLResponse:
     hub = _hub(request)
     return render(request, "intake.html", status, session, values=values or {"channel": "phone", "urgency": "normal"},
                   errors=errors or [], history=history, types=_types(hub), categories=_categories(hub),
                   divisions=_divisions(hub), channels=[("phone", "电话"), ("web", "网站"), ("wechat", "微信"),
                                                        ("weibo", "微博"), ("app", "App"), ("other", "其他")],
                   urgencies=[("normal", "一般"), ("urgent", "紧急"), ("critical", "特急")],
-                  days=hub.settings.caller_history_days)
+                  days=hub.settings.caller_history_days, hits=hits or [], asked=asked, snippet=snippet)
 
 
 @router.get("/console/intake")
@@ -68,6 +70,9 @@ async def intake(request: Request) -> Response:
             return _intake_page(request, session, 422, values, ["来电号码：不是有效的手机、座机或服务号码"])
         since, count, total, items = hub.cases.caller_history(phone, actor, hub.settings.caller_history_days)
         return _intake_page(request, session, values=values, history={"count": count, "total": total, "items": items})
+    if _one(data, "op") == "kb":  # 知识库建议 without the page's script: the same form comes back with them
+        text = f"{values['title']}\n{values['content']}"
+        return _intake_page(request, session, values=values, hits=suggestions_for(request, text), asked=bool(text.strip()))
     person: dict[str, Any] = {"kind": "person", "anonymous": values["anonymous"], "confidential": values["confidential"]}
     if not values["anonymous"]:
         person.update(name=values["name"] or None, phone=values["phone"] or None)

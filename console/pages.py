@@ -1,4 +1,4 @@
-"""What the pages show: queues per role, state names, local times. No HTTP here."""
+"""What the pages show: queues per role, state names, local times, the requests to decide. No HTTP here."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from hub.db.repository import CaseQuery
+from sqlalchemy import and_, exists, or_, select
+
+from hub.db.database import Database
+from hub.db.models import CaseRow, HistoryRow
+from hub.db.repository import CaseQuery, CaseRepository
+from hub.domain.access import Actor
 from hub.domain.model import Role
 
 LOCAL = ZoneInfo("Asia/Shanghai")
@@ -58,3 +63,46 @@ def queue_query(queue: Queue, limit: int, cursor: str | None = None) -> CaseQuer
 
 def local(at: datetime | None) -> str:
     return at.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M") if at else ""
+
+
+# -- requests to decide (延期与退回申请) ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Request:
+    """A unit's request awaiting the centre: a return (the case waits in return_requested) or an
+    extension (pending beside in_progress)."""
+
+    number: str
+    title: str
+    kind: str  # return, extension
+    unit: str | None
+    requested_at: datetime
+    requested_by: str
+    reason: str
+    working_days: int | None
+    due_at: datetime | None
+
+
+def pending_requests(db: Database, actor: Actor, limit: int = 200) -> list[Request]:
+    """Returns and extensions awaiting a decision, oldest request first, among the cases the
+    actor may see (the API's visibility rule, CaseRepository.visibility)."""
+    asked_extension = exists().where(HistoryRow.case_id == CaseRow.id, HistoryRow.action == "request_extension")
+    out = []
+    with db.read() as s:
+        stmt = (select(CaseRow.doc)
+                .where(or_(CaseRow.state == "return_requested", and_(CaseRow.state == "in_progress", asked_extension)),
+                       *CaseRepository(s).visibility(actor))
+                .order_by(CaseRow.id))
+        for (doc,) in s.execute(stmt):
+            handling = doc.get("handling") or {}
+            due = datetime.fromisoformat(handling["due_at"]) if handling.get("due_at") else None
+            if doc["state"] == "return_requested" and handling.get("returns"):
+                r = handling["returns"][-1]
+                out.append(Request(doc["number"], doc.get("title", ""), "return", r.get("unit_code") or handling.get("lead_unit"),
+                                   datetime.fromisoformat(r["requested_at"]), r["requested_by"], r.get("reason", ""), None, due))
+            for e in handling.get("extensions") or []:
+                if e.get("approved") is None and doc["state"] == "in_progress":
+                    out.append(Request(doc["number"], doc.get("title", ""), "extension", handling.get("lead_unit"),
+                                       datetime.fromisoformat(e["requested_at"]), e["requested_by"], e.get("reason", ""),
+                                       e.get("working_days"), due))
+    out.sort(key=lambda r: r.requested_at)
+    return out[:limit]

@@ -22,7 +22,9 @@ from pydantic import ValidationError
 
 from console import forms
 from console.accounts import AccountError, Accounts, Session
-from console.pages import CHANNEL_LABELS, LOCAL, ROLE_LABELS, STATE_LABELS, local, queue_query, queues_for
+from console.pages import (
+    CHANNEL_LABELS, LOCAL, ROLE_LABELS, STATE_LABELS, local, pending_requests, queue_query, queues_for,
+)
 from hub.container import Hub
 from hub.db.repository import CaseQuery, decode_cursor
 from hub.domain.access import view_for
@@ -30,7 +32,9 @@ from hub.domain.errors import AccessDenied, CaseNotFound, DomainError, StaleCase
 from hub.domain.model import Role, normalise_phone
 from hub.mappings.catalogue import UnknownCode
 from hub.read_audit import record_read
-from hub.service import ContentTooLarge
+from hub.service import ContentTooLarge, NoRepeatCall
+from outbox import admin
+from outbox.feature import OutboxHandle
 
 COOKIE = "hub_console"
 LOGIN_COOKIE = "hub_console_login"  # the sign-in form's CSRF token (double submit): no session yet
@@ -209,8 +213,14 @@ def workbench(request: Request) -> Response:
         counts.append((queue, f"{len(items)}+" if more else str(len(items))))
     today = datetime.combine(hub.clock.now().astimezone(LOCAL).date(), time(), LOCAL)
     intake, more = hub.cases.list(CaseQuery(received_from=today, limit=COUNT_CAP), actor)
+    requests = len(pending_requests(hub.db, actor, COUNT_CAP + 1)) if actor.role in CENTRE else None
+    # Deliveries to the peers: the outbox's figures, for whom the outbox API serves (supervisors).
+    outbox = admin.backlog(hub) if actor.role is Role.SUPERVISOR and hub.handles.find(OutboxHandle) else None
     return render(request, "workbench.html", session=session, counts=counts,
-                  today=f"{len(intake)}+" if more else str(len(intake)), today_date=today.date().isoformat())
+                  today=f"{len(intake)}+" if more else str(len(intake)), today_date=today.date().isoformat(),
+                  requests=None if requests is None else (f"{COUNT_CAP}+" if requests > COUNT_CAP else str(requests)),
+                  backlog=None if outbox is None else sum(d["backlog"] for d in outbox),
+                  dead=None if outbox is None else sum(d["dead"] for d in outbox))
 
 
 @router.get("/console/queues/{queue}")
@@ -314,7 +324,15 @@ def _case_page(request: Request, session: Session, number: str, status: int = 20
     names = {u.code: u.name_zh for u in hub.catalogue.units.values()}
     category = hub.catalogue.categories.get(case.category_code)
     division = hub.catalogue.divisions.get(case.place.division_code[:6])
-    return render(request, "case.html", status, session, case=shown, forms=forms.forms_for(case, actor.role, _units(hub), _categories(hub)),
+    repeat = None
+    if actor.role in CENTRE:  # 重复来电: the link names who called again, so it is the centre's (as the API)
+        try:
+            repeat = hub.cases.repeat_call(number, actor)
+        except NoRepeatCall:
+            pass
+    action_forms = forms.forms_for(case, actor.role, _units(hub), _categories(hub))
+    return render(request, "case.html", status, session, case=shown, forms=action_forms, repeat=repeat,
+                  may_merge=any(f.action == "merge" for f in action_forms),
                   errors=errors or [], conflict=conflict, unit_names=names,
                   category=category.name_zh if category else case.category_code,
                   division=division.name_zh if division else case.place.division_code)

@@ -90,21 +90,40 @@ def dead_letters(hub: "Hub", destination: str | None = None, limit: int = 100, a
              "holding": n} for r, n in rows]
 
 
-def replay(hub: "Hub", ids: list[int] | None = None, destination: str | None = None) -> int:
+def replay(hub: "Hub", ids: list[int] | None = None, destination: str | None = None, actor: Actor | None = None) -> int:
     """Dead letters back to pending with a fresh attempt count; the same key and sequence go
     to the peer, and the messages of its key it held back follow it in order. With neither
-    ids nor destination: every dead letter."""
+    ids nor destination: every dead letter. With an actor (the console: a person replaying),
+    each replay is written into its case's history (action `outbox_replay`, who, which message)
+    in the same transaction, as a skip is."""
     now = hub.clock.now()
     with hub.db.write() as s:
-        stmt = update(M).where(M.status == DEAD)
+        where = [M.status == DEAD]
         if ids:
-            stmt = stmt.where(M.id.in_(ids))
+            where.append(M.id.in_(ids))
         if destination:
-            stmt = stmt.where(M.destination == destination)
-        n = s.execute(stmt.values(status=PENDING, attempts=0, available_at=now, lease_until=None, leased_by=None)).rowcount
+            where.append(M.destination == destination)
+        if actor is not None:
+            _note_replays(s, now, actor, s.execute(select(M).where(*where).order_by(M.id).with_for_update()).scalars().all())
+        n = s.execute(update(M).where(*where).values(status=PENDING, attempts=0, available_at=now, lease_until=None,
+                                                     leased_by=None)).rowcount
         if n:
             _announce(hub, s)
     return n
+
+
+def _note_replays(s: Any, now: datetime, actor: Actor, rows: list[Any]) -> None:
+    repo = CaseRepository(s)
+    for r in rows:
+        if not r.case_number:
+            continue
+        try:
+            repo.note(r.case_number, at=now, actor=actor.party, role=actor.role, action="outbox_replay",
+                      note=f"重发第 {r.id} 条出站消息（{r.destination}）",
+                      data={"destination": r.destination, "message_id": r.id, "event_type": r.event_type,
+                            "sequence": r.sequence, "idempotency_key": r.idempotency_key})
+        except CaseNotFound:  # a message naming a case this hub no longer holds
+            pass
 
 
 class NotDead(LookupError):

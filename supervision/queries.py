@@ -144,6 +144,37 @@ def supervised_cases(db: Database, actor: Actor, open_only: bool, unit: str | No
     return out
 
 
+# -- the board (督办看板) ---------------------------------------------------------------------
+
+@dataclass
+class BoardRow:
+    """One lead unit's running cases visible to the actor, and how many are warned, overdue, supervised."""
+
+    unit: str | None
+    running: int = 0
+    warned: int = 0
+    overdue: int = 0
+    supervised: int = 0
+
+
+def board(db: Database, actor: Actor) -> list[BoardRow]:
+    """Per lead unit, the cases whose time limits run (RUNNING_STATES) that the actor may see:
+    the worst first (overdue, then warned). Reads the flags from the case documents, one pass."""
+    rows: dict[str | None, BoardRow] = {}
+    with db.read() as s:
+        repo = CaseRepository(s)
+        stmt = (select(CaseRow.lead_unit, CaseRow.overdue, CaseRow.doc)
+                .where(CaseRow.state.in_([st.value for st in RUNNING_STATES]), *repo.visibility(actor)))
+        for lead, overdue, doc in s.execute(stmt):
+            flags = doc.get("flags") or {}
+            r = rows.setdefault(lead, BoardRow(lead))
+            r.running += 1
+            r.overdue += bool(overdue)
+            r.warned += bool(flags.get("warned"))
+            r.supervised += bool(flags.get("supervised"))
+    return sorted(rows.values(), key=lambda r: (-r.overdue, -r.warned, -r.supervised, r.unit or ""))
+
+
 # -- the assessment's input ---------------------------------------------------------------
 
 # The actions the formulas read (docs/supervision.md).

@@ -11,7 +11,7 @@ from hub.domain.errors import AccessDenied
 from hub.domain.model import Role
 from hub.mappings import UnknownCode
 from supervision.assessment import Assessment, Period, Ranking, compute, rank_units, units_in
-from supervision.queries import SupervisedCase, assessment_lines, supervised_cases
+from supervision.queries import BoardRow, SupervisedCase, assessment_lines, board, supervised_cases
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -87,6 +87,13 @@ class Supervision:
         self.check_unit(unit)
         self.check_county_unit(actor, unit)
         return supervised_cases(self.hub.db, actor, open_only, unit, limit)
+
+    def board(self, actor: Actor) -> list[BoardRow]:
+        """督办看板: per lead unit, the running cases the actor may see, warned, overdue and supervised.
+        The same people as the supervision list: the centre, units (their cases), counties."""
+        if actor.role not in CENTRE and actor.role not in (Role.UNIT, Role.COUNTY):
+            raise AccessDenied(f"role '{actor.role.value}' has no supervision board")
+        return board(self.hub.db, actor)
 
     def _lines(self, period: Period, county: str | None):
         since = period.start - timedelta(days=self.hub.settings.supervision.assessment_lookback_days)

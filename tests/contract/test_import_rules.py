@@ -31,6 +31,14 @@ ALLOWED_EDGES = {
     ("channels", "outbox.store"): "OutboxWriter, the type of that handle's writer",
     ("channels", "adapters.sms"): "the SMS adapter's seal (the channel seals what the adapter opens at the gateway) "
                                   "and its sandbox gateway for `hotline-hub sandbox`",
+    ("console", "supervision.service"): "Supervision handle: the board and assessment pages read through it",
+    ("console", "supervision.assessment"): "Period, Assessment, RATES and COUNTS: the assessment's vocabulary the pages show",
+    ("console", "supervision.export"): "to_xlsx: the assessment page downloads the API's own XLSX, not a second one",
+    ("console", "outbox.feature"): "OutboxHandle: whether the outbox is installed, for the workbench tiles",
+    ("console", "outbox.admin"): "the operators' outbox operations the API and the CLI use (backlog, dead letters, replay, skip)",
+    ("console", "knowledge.handle"): "Knowledge handle: the knowledge pages and the intake's suggestions read through it",
+    ("console", "knowledge.search"): "SearchQuery and Hit, the store's search vocabulary",
+    ("console", "knowledge.store"): "ArticleNotFound, the store's refusal of an article one may not read",
     ("records", "outbox.tables"): "the subject-access export lists the outbox messages kept about a person "
                                   "(a table read, not a handle: named in docs/architecture.md as left to do)",
     # Shared pieces an adapter builds on: the kit's mapping-table vocabulary (the adapter

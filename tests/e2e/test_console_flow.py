@@ -213,6 +213,85 @@ def test_a_stale_form_shows_the_conflict(hub, chromium, console, tmp_path) -> No
         desk.close()
 
 
+def test_the_supervisors_pages_and_the_agents_suggestions(hub, chromium, console, tmp_path) -> None:
+    """Part 2 in one pass: the board, the assessment with its bars, the outbox with a skip, the
+    knowledge base, and the suggestions appearing as the agent types (the page's script)."""
+    from datetime import timedelta
+
+    from hub.domain import commands as c
+    from hub.domain.access import Actor
+    from hub.domain.model import CaseDraft
+    from knowledge.handle import Knowledge
+    from knowledge.model import ArticleInput
+    from knowledge.review import ReviewAction
+    from outbox.tables import DEAD, OutboxMessageRow
+
+    agent_key, unit_key, boss = Actor("api-agent", Role.AGENT), Actor("scj-key", Role.UNIT, unit_code="ZY-SCJGJ"), _centre()
+    numbers = []
+    for title in ("工地夜间施工噪音", "商场消防通道堵塞", "菜市场占道经营"):
+        number = hub.cases.register(CaseDraft.model_validate(draft(title=title)), agent_key).case.number
+        hub.cases.act(number, c.Accept(), agent_key)
+        hub.cases.act(number, c.Dispatch(lead_unit="ZY-SCJGJ" if len(numbers) < 2 else "ZY-RSJ"), agent_key)
+        numbers.append(number)
+    hub.cases.act(numbers[0], c.SignOff(), unit_key)
+    hub.cases.act(numbers[1], c.Supervise(reason="群众多次来电反映"), boss)
+    hub.clock.advance(timedelta(days=30))
+    hub.cases.act(numbers[1], c.MarkOverdue(deadline="completion"), Actor("hub", Role.SYSTEM))
+    with hub.db.write() as s:
+        s.add(OutboxMessageRow(destination="county-yj", ordering_key=numbers[0], sequence=1, idempotency_key="e2e-dead-1",
+                               event_type="case.dispatched", case_number=numbers[0], body={}, status=DEAD, attempts=6,
+                               available_at=hub.clock.now(), created_at=hub.clock.now(),
+                               last_error="gave up after 6 attempts: 503 Service Unavailable"))
+    store = hub.handles.get(Knowledge).store
+    store.create(ArticleInput(id="SCJ-TOUSU", owner_unit="ZY-SCJGJ", kind="service_guide", title="消费者投诉举报办理指南",
+                              body="消费者可通过12345或12315热线投诉举报。市场监管部门自收到投诉之日起7个工作日内决定是否受理。",
+                              tags=["消费维权"]), unit_key)
+    store.act("SCJ-TOUSU", ReviewAction.REVIEW, boss)
+    store.act("SCJ-TOUSU", ReviewAction.PUBLISH, boss)
+
+    supervisor = Desk(chromium, console.url, tmp_path).sign_in("zhao")
+    supervisor.page.click("header nav >> text=督办")
+    board = supervisor.page.inner_text("table.board")
+    assert "ZY-SCJGJ" in board and numbers[1] in supervisor.page.inner_text("table.supervised")
+    supervisor.shot("supervision")
+    supervisor.page.click("header nav >> text=考核")
+    supervisor.page.fill("input[name=period]", "2025-09")
+    supervisor.page.click("form.grid button[type=submit]")
+    assert supervisor.page.locator("svg.chart").count() >= 5
+    # 签收率: three sign-offs fell due in September, one was made (by ZY-SCJGJ, which had two).
+    figures = supervisor.page.inner_text("table.figures")
+    assert "合计\t33.3% 1/3" in figures and "（ZY-SCJGJ）\t50.0% 1/2" in figures
+    supervisor.shot("assessment")
+    with supervisor.page.expect_download() as download:
+        supervisor.page.click("text=下载 XLSX")
+    assert download.value.suggested_filename == "assessment-2025-09.xlsx"
+
+    supervisor.page.goto(f"{console.url}/console/")
+    supervisor.page.click("#tile-dead")
+    assert "503 Service Unavailable" in supervisor.page.inner_text("table.dead")
+    supervisor.shot("outbox")
+    supervisor.page.check("table.dead input[name=ids]")
+    supervisor.page.fill("input[name=reason]", "已电话告知雁江区")
+    supervisor.page.click("button.danger")
+    assert "已放弃 1 条消息" in supervisor.page.inner_text("main")
+    assert hub.cases.get(numbers[0], boss).history[-1].actor == "zhao"
+
+    agent = Desk(chromium, console.url, tmp_path).sign_in("wang")
+    agent.page.click("header nav >> text=知识库")
+    agent.page.fill("input[name=q]", "消费者投诉")
+    agent.page.click("form.row button[type=submit]")
+    agent.page.click("text=消费者投诉举报办理指南")
+    assert "7个工作日内决定是否受理" in agent.page.inner_text("main")
+    agent.shot("knowledge")
+    agent.page.goto(f"{console.url}/console/intake")
+    agent.page.fill("input[name=title]", "商家拒绝退款")
+    agent.page.type("textarea[name=content]", "我想投诉一个商家，消费者权益受损", delay=5)
+    agent.page.wait_for_selector("#kb-suggestions >> text=消费者投诉举报办理指南")  # fetched while typing, no reload
+    agent.shot("suggestions")
+    for desk in (supervisor, agent):
+        desk.close()
+
+
 def _centre():
     from hub.domain.access import Actor
 

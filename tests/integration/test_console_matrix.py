@@ -84,6 +84,31 @@ CONSOLE_EXPECTED: dict[str, list[Probe]] = {
     # A stale version: past the access check it is 409 (pass); a case one may not see is 403.
     "POST /console/cases/{number}/actions": [Probe(row("pass", other_unit="deny", other_county="deny"),
                                                    path={"number": "{case_yj}"}, form={"action": "archive", "version": "1"})],
+    # 督办看板: every operator, each seeing the cases the API lets them see.
+    "GET /console/supervision": [Probe(EVERYONE)],
+    # 考核: the API's scope rule (a unit sees only itself, a county its own divisions' units and the city's).
+    "GET /console/assessment": [Probe(EVERYONE, query={"period": "2026-11"}),
+                                Probe(row("ok", other_unit="deny"), query={"period": "2026-11", "unit": "ZY-SCJGJ"}),
+                                Probe(row("ok", county="deny"), query={"period": "2026-11", "county": "512021"})],
+    "GET /console/assessment/export": [Probe(EVERYONE, query={"period": "2026-11"}),
+                                       Probe(row("ok", other_unit="deny"), query={"period": "2026-11", "unit": "ZY-SCJGJ"})],
+    # 出站消息: the centre's supervisors only, as /api/v1/outbox. No such dead letter: replaying it
+    # replays none (ok); skipping it is refused as not a dead letter (409, past authorization).
+    "GET /console/outbox": [Probe(row("deny", supervisor="ok"))],
+    "POST /console/outbox/replay": [Probe(row("deny", supervisor="ok"), form={"ids": "999999"})],
+    "POST /console/outbox/skip": [Probe(row("deny", supervisor="pass"), form={"ids": "999999", "reason": "矩阵"})],
+    # 知识库: search and suggestions are for everyone (published articles only); a draft only for
+    # its unit and the centre (knowledge.review.may_read_version).
+    "GET /console/knowledge": [Probe(EVERYONE, query={"q": "投诉"}), Probe(EVERYONE)],
+    "GET /console/knowledge/suggest": [Probe(EVERYONE, query={"q": "消费者投诉"})],
+    "GET /console/knowledge/articles/{article_id}": [
+        Probe(EVERYONE, path={"article_id": "MATRIX-PUB"}),
+        Probe(row("deny", agent="ok", supervisor="ok", unit="ok"), path={"article_id": "MATRIX-DRAFT"})],
+    # 延期与退回申请: the centre decides them.
+    "GET /console/requests": [Probe(CENTRE_ONLY)],
+    # 重复来电: the centre's (the link says who called again). A bad choice is 422, past authorization.
+    "POST /console/cases/{number}/repeat-call": [Probe(row("deny", agent="pass", supervisor="pass"),
+                                                       path={"number": "{case_new}"}, form={"op": "neither"})],
     "GET /console/intake": [Probe(CENTRE_ONLY)],
     "POST /console/intake": [Probe(CENTRE_ONLY, form={"op": "history", "phone": "13800138000"})],
 }
@@ -138,8 +163,24 @@ def world(request, sqlite_template, tmp_path_factory):
 
     objects = {"case_yj": case(draft()), "case_new": case(draft(), dispatch=False),
                "case_conf": case(draft(person={"name": CONFIDENTIAL[0], "phone": CONFIDENTIAL[1], "kind": "person", "confidential": True}))}
+    _articles(hub)
     yield World(create_app(hub), hub, objects)
     hub.close()
+
+
+def _articles(hub) -> None:  # noqa: ANN001
+    """One published article and one draft of unit ZY-SCJGJ."""
+    from hub.domain.access import Actor
+    from knowledge.handle import Knowledge
+    from knowledge.model import ArticleInput
+    from knowledge.review import ReviewAction
+
+    store, unit, supervisor = hub.handles.get(Knowledge).store, Actor("scj-key", Role.UNIT, unit_code="ZY-SCJGJ"), Actor("sup", Role.SUPERVISOR)
+    for article_id, title in (("MATRIX-PUB", "消费者投诉举报办理指南"), ("MATRIX-DRAFT", "尚未发布的消费者投诉指南")):
+        store.create(ArticleInput(id=article_id, owner_unit="ZY-SCJGJ", kind="service_guide", title=title,
+                                  body="消费者可通过12315热线投诉举报，市场监管部门7个工作日内决定是否受理。"), unit)
+    store.act("MATRIX-PUB", ReviewAction.REVIEW, supervisor)
+    store.act("MATRIX-PUB", ReviewAction.PUBLISH, supervisor)
 
 
 def _classify(resp) -> set[str]:  # noqa: ANN001

@@ -1,0 +1,111 @@
+"""The outbox pages (出站消息) for the centre's supervisors: per destination the backlog, the
+oldest message's age, the messages held behind a dead letter and any pause; the dead letters
+with their last error, and replay and skip as forms.
+
+The same rule and the same operations as /api/v1/outbox (supervisors only; `outbox.admin`, which
+the API and the CLI use): a skip needs a reason and is written into each case's history with
+who skipped; a replay from here is written there too, with who replayed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from console.accounts import Session
+from console.web import _hub, _one, _refused, _session, _signed_form, _to_login, render
+from hub.domain.model import Role
+from outbox import admin
+
+router = APIRouter(include_in_schema=False)
+PAGE = 100
+ONLY = "出站消息只有热线中心的班长可以查看和处理"
+
+
+def may_see_outbox(session: Session) -> bool:
+    """The API's rule (outbox/api.py: require_roles(SUPERVISOR))."""
+    return session.operator.role is Role.SUPERVISOR
+
+
+def _ids(values: list[str]) -> list[int] | None:
+    out = []
+    for v in values:
+        if not v.strip().isdigit() or not 1 <= int(v) <= 2**63 - 1:
+            return None
+        out.append(int(v))
+    return out
+
+
+def _page(request: Request, session: Session, status: int = 200, destination: str | None = None, after: int = 0,
+          errors: list[str] | None = None, done: str | None = None) -> HTMLResponse:
+    hub = _hub(request)
+    dead = admin.dead_letters(hub, destination or None, PAGE + 1, after)
+    more = len(dead) > PAGE
+    dead = dead[:PAGE]
+    return render(request, "outbox.html", status, session, destinations=admin.backlog(hub), dead=dead,
+                  destination=destination or "", next_after=dead[-1]["id"] if more and dead else None,
+                  errors=errors or [], done=done)
+
+
+@router.get("/console/outbox")
+def outbox_page(request: Request, destination: Annotated[str | None, Query(max_length=64)] = None,
+                after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0, done: Annotated[str | None, Query(max_length=100)] = None
+                ) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    if not may_see_outbox(session):
+        return _refused(request, session, 403, ONLY)
+    return _page(request, session, destination=destination, after=after, done=done)
+
+
+@router.post("/console/outbox/replay")
+async def replay(request: Request) -> Response:
+    signed = await _signed_form(request)
+    if isinstance(signed, Response):
+        return signed
+    session, data = signed
+    if not may_see_outbox(session):
+        return _refused(request, session, 403, ONLY)
+    hub = _hub(request)
+    ids, destination = _ids(data.get("ids", [])), _one(data, "destination")
+    if ids is None:
+        return _page(request, session, 422, destination, errors=["消息编号：应为正整数"])
+    if not ids and not destination:
+        return _page(request, session, 422, errors=["请勾选要重发的消息，或选择一个目的地重发其全部死信"])
+    if destination and not admin.known_destination(hub, destination):
+        return _page(request, session, 404, errors=[f"没有目的地 {destination}"])
+    n = admin.replay(hub, ids or None, destination or None, actor=session.operator.actor)
+    back = f"/console/outbox?done={quote(f'已重发 {n} 条消息')}"
+    return RedirectResponse(back + (f"&destination={quote(destination)}" if destination else ""), status_code=303)
+
+
+@router.post("/console/outbox/skip")
+async def skip(request: Request) -> Response:
+    signed = await _signed_form(request)
+    if isinstance(signed, Response):
+        return signed
+    session, data = signed
+    if not may_see_outbox(session):
+        return _refused(request, session, 403, ONLY)
+    hub = _hub(request)
+    ids, reason, destination = _ids(data.get("ids", [])), _one(data, "reason"), _one(data, "destination")
+    errors = []
+    if not ids:
+        errors.append("消息编号：请勾选要放弃的消息" if ids is not None else "消息编号：应为正整数")
+    if not reason:
+        errors.append("放弃原因：必填，将写入工单办理过程")
+    elif len(reason) > 500:
+        errors.append("放弃原因：最多 500 字")
+    if errors:
+        return _page(request, session, 422, destination, errors=errors)
+    try:
+        skipped = admin.skip(hub, ids or [], session.operator.actor, reason)
+    except admin.NotDead as exc:
+        return _page(request, session, 409, destination,
+                     errors=[f"消息 {', '.join(map(str, exc.ids))} 不是死信（可能已被他人重发或放弃）：没有放弃任何消息"])
+    back = f"/console/outbox?done={quote(f'已放弃 {len(skipped)} 条消息')}"
+    return RedirectResponse(back + (f"&destination={quote(destination)}" if destination else ""), status_code=303)

@@ -1,0 +1,179 @@
+"""The supervision pages: the board (督办看板: warned, overdue and supervised cases per unit, and
+the supervised list) and the assessment (考核) per unit and period, with bar charts drawn as SVG
+on the server and the XLSX download.
+
+Every figure, every refusal and the file come from the supervision feature's service
+(`Supervision`, the handle behind /api/v1/assessment and /api/v1/supervision): the scope a
+person may be assessed on is `Supervision.scope_for`, the API's own rule; the XLSX is
+`supervision.export.to_xlsx`, the API's own file.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+
+from console.accounts import Session
+from console.charts import Bar, rate_bars
+from console.pages import LOCAL
+from console.web import _divisions, _hub, _refused, _session, _to_login, render
+from hub.domain.errors import AccessDenied
+from hub.domain.model import Role, within_service_years
+from hub.mappings.catalogue import UnknownCode
+from supervision.assessment import COUNTS, RATES, Assessment, Period
+from supervision.export import to_xlsx
+from supervision.service import Supervision
+
+router = APIRouter(include_in_schema=False)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+TREND_MONTHS = 6
+CASES_SHOWN = 100  # per figure on the page; the XLSX lists them all
+Code = Annotated[str | None, Query(max_length=40)]
+
+
+def _service(request: Request) -> Supervision | None:
+    return _hub(request).handles.find(Supervision)
+
+
+def _month_of(request: Request) -> str:
+    return _hub(request).clock.now().astimezone(LOCAL).strftime("%Y-%m")
+
+
+def _period(label: str) -> Period:
+    """The API's period rule (supervision.api._period): a period label within the service years."""
+    period = Period.parse(label)
+    within_service_years(period.start)
+    within_service_years(period.end - timedelta(days=1))
+    return period
+
+
+def _unit_label(names: dict[str, str], code: str | None) -> str:
+    return f"{names.get(code, code)}（{code}）" if code else "（未派单）"
+
+
+# -- the board -------------------------------------------------------------------------------------
+@router.get("/console/supervision")
+def board_page(request: Request) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    service = _service(request)
+    if service is None:
+        return _refused(request, session, 404, "督办功能未启用")
+    actor = session.operator.actor
+    try:
+        rows = service.board(actor)
+        supervised = service.supervised(actor, True, None, 200)
+    except AccessDenied as exc:
+        return _refused(request, session, 403, f"无权查看督办看板：{exc}")
+    now = _hub(request).clock.now()
+    names = service.unit_names()
+    return render(request, "supervision.html", session=session, rows=rows, supervised=supervised, now=now,
+                  unit_label=lambda code: _unit_label(names, code),
+                  totals={k: sum(getattr(r, k) for r in rows) for k in ("running", "warned", "overdue", "supervised")})
+
+
+# -- the assessment --------------------------------------------------------------------------------
+def _scope(request: Request, session: Session, period: str | None, unit: str | None, county: str | None
+           ) -> tuple[Supervision, Period, str | None, str | None] | HTMLResponse:
+    """(service, period, unit, county) as the API would assess this person, or the page refusing."""
+    service = _service(request)
+    if service is None:
+        return _refused(request, session, 404, "考核功能未启用")
+    try:
+        p = _period(period or _month_of(request))
+    except ValueError as exc:
+        return _refused(request, session, 422, f"考核期间：{exc}（例如 2026-11）")
+    actor = session.operator.actor
+    if actor.role is Role.COUNTY and not county and actor.divisions:
+        county = actor.divisions[0]  # a county of several divisions: the first, until it picks another
+    try:
+        unit, county = service.scope_for(actor, unit or None, county or None)
+    except AccessDenied as exc:
+        return _refused(request, session, 403, f"无权查看这一考核：{exc}")
+    except UnknownCode as exc:
+        return _refused(request, session, 422, f"没有这个单位或区县：{exc}")
+    return service, p, unit, county
+
+
+def _previous_months(label: str, n: int) -> list[str]:
+    """The n months ending with `label` (a month YYYY-MM), oldest first."""
+    year, month = int(label[:4]), int(label[5:7])
+    out = []
+    for _ in range(n):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return out[::-1]
+
+
+def _percent(a: Assessment, key: str) -> str:
+    f = a.figure(key)
+    return "—" if f.value is None else f"{float(f.value) * 100:.1f}%"
+
+
+@router.get("/console/assessment")
+def assessment_page(request: Request, period: Code = None, unit: Code = None, county: Code = None) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    scoped = _scope(request, session, period, unit, county)
+    if isinstance(scoped, HTMLResponse):
+        return scoped
+    service, p, unit, county = scoped
+    rows = service.breakdown(p, unit, county)
+    names = service.unit_names()
+    label = lambda a: "合计" if a.unit is None else _unit_label(names, a.unit)  # noqa: E731
+    name_of = lambda a: "合计" if a.unit is None else names.get(a.unit, a.unit)  # noqa: E731
+    charts = [(name, Markup(rate_bars(name, [Bar(name_of(a), None if a.figure(key).value is None else float(a.figure(key).value),
+                                          f"{a.figure(key).numerator}/{a.figure(key).denominator}") for a in rows])))
+              for key, (name, _) in RATES.items()]
+    trend: list[tuple[str, Markup]] = []
+    if len(p.label) == 7 and p.label[4] == "-":  # a month: the scope's rates over the months before it
+        months = [service.assess(_period(m), unit, county) for m in _previous_months(p.label, TREND_MONTHS)
+                  if _fits(m)]
+        trend = [(f"{name}（近 {len(months)} 个月）", Markup(rate_bars(f"{name}（近 {len(months)} 个月）", [
+            Bar(a.period, None if a.figure(key).value is None else float(a.figure(key).value),
+                f"{a.figure(key).numerator}/{a.figure(key).denominator}") for a in months])))
+            for key, (name, _) in RATES.items()]
+    actor = session.operator.actor
+    may_pick_unit = actor.role.value in ("agent", "supervisor", "county")
+    query = urlencode([(k, v) for k, v in (("period", p.label), ("unit", unit), ("county", county)) if v])
+    return render(request, "assessment.html", session=session, period=p.label, unit=unit, county=county, rows=rows,
+                  label=label, percent=_percent, RATES=RATES, COUNTS=COUNTS, charts=charts, trend=trend,
+                  cases_shown=CASES_SHOWN, query=query, may_pick_unit=may_pick_unit,
+                  units=sorted(names.items()), divisions=_county_choices(request, session))
+
+
+def _fits(month: str) -> bool:
+    try:
+        _period(month)
+        return True
+    except ValueError:
+        return False
+
+
+def _county_choices(request: Request, session: Session) -> list[tuple[str, str]]:
+    op = session.operator
+    counties = [(c, n) for c, n in _divisions(_hub(request)) if len(c) == 6]
+    return [(c, n) for c, n in counties if c in op.divisions] if op.role.value == "county" else counties
+
+
+@router.get("/console/assessment/export")
+def assessment_export(request: Request, period: Code = None, unit: Code = None, county: Code = None) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    scoped = _scope(request, session, period, unit, county)
+    if isinstance(scoped, HTMLResponse):
+        return scoped
+    service, p, unit, county = scoped
+    name = "-".join(x for x in ("assessment", p.label.replace("..", "_"), unit or "", county or "") if x)
+    return Response(to_xlsx(service.breakdown(p, unit, county), service.unit_names()), media_type=XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"', "Cache-Control": "no-store"})
+
+
