@@ -126,6 +126,10 @@ class RetentionSettings(BaseModel):
     interval_hours: float = Field(default=24.0, ge=1, description="Hours between retention passes of the scheduler.")
 
 
+SmsEvent = Literal["registered", "reply_approved", "follow_up_invitation", "closed"]
+SMS_EVENTS: tuple[SmsEvent, ...] = ("registered", "reply_approved", "follow_up_invitation", "closed")
+
+
 class ChannelSettings(BaseModel):
     """Citizens' doors (docs/channels.md): channel intake, retrieval codes, the public lookup,
     the citizen's evaluation and the SMS sent through the outbox."""
@@ -145,8 +149,8 @@ class ChannelSettings(BaseModel):
     sms_destination: str | None = Field(default="sms", description="The outbox destination (adapter 'sms', with its "
                                         "seal_key) the citizen's SMS go to; no such destination, or null: no SMS is sent "
                                         "(codes are still issued and returned to the channel).")
-    sms_events: dict[Literal["registered", "reply_approved", "follow_up_invitation", "closed"], bool] = Field(
-        default_factory=lambda: {"registered": True, "reply_approved": True, "follow_up_invitation": True, "closed": True},
+    sms_events: dict[SmsEvent, bool] = Field(
+        default_factory=lambda: dict.fromkeys(SMS_EVENTS, True),
         description="Which events send an SMS (templates: mappings/channels/sms_templates.yaml); an event not named sends none.")
 
 
@@ -239,14 +243,14 @@ def config_file() -> Path | None:
     return Path(name) if name else None
 
 
-def load_settings_file(path: Path) -> tuple[Any, dict[tuple, int]]:
+def load_settings_file(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
     """A YAML settings file and each key's line, so a bad setting is said as file:line (the
     hub's settings file, or an adapter's settings for the conformance kit)."""
     text = path.read_text(encoding="utf-8")
     root = yaml.compose(text, Loader=yaml.SafeLoader)
-    lines: dict[tuple, int] = {}
+    lines: dict[tuple[Any, ...], int] = {}
 
-    def walk(node: yaml.Node, loc: tuple) -> None:
+    def walk(node: yaml.Node, loc: tuple[Any, ...]) -> None:
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 lines[loc + (key.value,)] = key.start_mark.line + 1
