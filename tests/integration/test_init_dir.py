@@ -60,3 +60,13 @@ def test_state_defaults_under_the_data_dir_made_absolute(tmp_path: Path, monkeyp
     given = Settings(database_url="sqlite:///elsewhere.db", phone_index_key_file=tmp_path / "k")
     assert given.database_url == "sqlite:///elsewhere.db" and given.phone_index_key_file == tmp_path / "k"
     assert given.attachments_dir == tmp_path / "state" / "attachments"
+
+
+def test_backup_without_a_directory_writes_into_the_data_dir(sqlite_template, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HUB_CONFIG_FILE", raising=False)
+    monkeypatch.delenv("HUB_BACKUPS_DIR", raising=False)
+    monkeypatch.setenv("HUB_DATABASE_URL", sqlite_template.fresh(tmp_path))
+    monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path / "state"))
+    assert main(["backup"]) == 0
+    assert len(list((tmp_path / "state" / "backups").glob("hub-*.db"))) == 1
