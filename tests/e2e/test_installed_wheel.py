@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from sandbox.webhook_sink import SinkState, create_sink
@@ -53,6 +54,20 @@ def test_the_installed_hub_imports_nothing_from_the_source_tree(installed_wheel:
     assert on_path == "False"
     for path in paths:
         assert Path(path).is_relative_to(installed_wheel.site_packages), path
+
+
+def _files(root: Path, pattern: str = "*") -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts}
+
+
+@pytest.mark.parametrize("folder, pattern", [
+    ("mappings", "*"), ("deploy", "*"), ("console/templates", "*"), ("console/static", "*"), ("hub/api/swagger_ui", "*"),
+    ("hub/db/migrations", "*.py"), ("adapters", "*.wsdl"),
+])
+def test_the_wheel_ships_every_data_file_of_the_tree(installed_wheel: WheelVenv, folder: str, pattern: str) -> None:  # noqa: F811
+    shipped = _files(REPO_ROOT / folder, pattern)
+    assert shipped == _files(installed_wheel.site_packages / folder, pattern)
+    assert shipped, folder
 
 
 def test_init_migrate_serve_and_deliver_from_the_installed_wheel(installed_wheel: WheelVenv, tmp_path: Path) -> None:  # noqa: F811
