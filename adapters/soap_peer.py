@@ -32,7 +32,7 @@ def read_call(body: bytes) -> tuple[etree._Element, str, dict[str, Any]]:
     try:
         root = etree.fromstring(body, parser=PARSER)
         soap_body = root.find(f"{{{SOAP_ENV}}}Body")
-        call = next(c for c in soap_body if isinstance(c.tag, str))  # type: ignore[union-attr]
+        call = next(c for c in soap_body if isinstance(c.tag, str))
     except (etree.XMLSyntaxError, StopIteration, TypeError) as exc:
         raise NotAnEnvelope("not a SOAP envelope") from exc
     return root, etree.QName(call).localname.removesuffix("Request"), to_dict(call) or {}

@@ -36,6 +36,7 @@ from hub.domain.model import Role
 from hub.features import Feature, load_features
 from hub.integration.contract import ConfigurationError
 from hub.integration.destinations import DestinationErrors, _file_lines, scope_problems
+from hub.init_dir import InitRefused, init_dir
 from hub.integration.registry import describe_errors
 from hub.mappings import MappingError, UnknownCode, load_catalogue
 from hub.openapi_export import export_openapi
@@ -240,6 +241,21 @@ def cmd_mappings_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    try:
+        done = init_dir(Path(args.dir))
+    except InitRefused as exc:
+        print(f"hotline-hub init: {exc}", file=sys.stderr)
+        return EXIT_NOTHING
+    print(f"wrote {done.settings_file}, {done.mappings_dir}/, {done.deploy_dir}/ and {done.data_dir}/")
+    print("next:")
+    print(f"  export HUB_CONFIG_FILE={done.settings_file}")
+    print("  hotline-hub db upgrade")
+    print("  hotline-hub keys create --party centre --role supervisor   # the first API key, printed once")
+    print("  hotline-hub serve")
+    return 0
+
+
 def parser(features: Sequence[Feature] | None = None) -> argparse.ArgumentParser:
     """The commands of the core and of every feature (installed ones unless given). The
     features are loaded once here; each command opens the hub with them (`hubs`)."""
@@ -308,6 +324,10 @@ def parser(features: Sequence[Feature] | None = None) -> argparse.ArgumentParser
     ci.set_defaults(func=partial(cmd_calendar_import, hubs=hubs))
     cal.add_parser("status", help="imported years; exit 1 with a warning while a needed year is missing").set_defaults(
         func=partial(cmd_calendar_status, hubs=hubs))
+
+    it = sub.add_parser("init", help="write a settings file, a copy of the mappings and the deploy/ examples into DIR")
+    it.add_argument("dir", metavar="DIR", help="created if missing; nothing in it is overwritten")
+    it.set_defaults(func=cmd_init)
 
     mp = sub.add_parser("mappings", help="mapping files").add_subparsers(dest="mappings_command", required=True)
     mp.add_parser("check", help="validate mappings/ and exit").set_defaults(func=cmd_mappings_check)

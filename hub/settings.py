@@ -17,7 +17,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from hub.domain.deadlines import TimeLimits
 
+# Where the hub's code is installed: the source checkout, or site-packages for a built wheel.
+# The shipped defaults sit under it (mappings/, deploy/: package data of the wheel); state never
+# does: that lives in data_dir.
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = Path("var")
 
 
 class DestinationConfig(BaseModel):
@@ -122,6 +126,10 @@ class RetentionSettings(BaseModel):
     interval_hours: float = Field(default=24.0, ge=1, description="Hours between retention passes of the scheduler.")
 
 
+SmsEvent = Literal["registered", "reply_approved", "follow_up_invitation", "closed"]
+SMS_EVENTS: tuple[SmsEvent, ...] = ("registered", "reply_approved", "follow_up_invitation", "closed")
+
+
 class ChannelSettings(BaseModel):
     """Citizens' doors (docs/channels.md): channel intake, retrieval codes, the public lookup,
     the citizen's evaluation and the SMS sent through the outbox."""
@@ -141,16 +149,20 @@ class ChannelSettings(BaseModel):
     sms_destination: str | None = Field(default="sms", description="The outbox destination (adapter 'sms', with its "
                                         "seal_key) the citizen's SMS go to; no such destination, or null: no SMS is sent "
                                         "(codes are still issued and returned to the channel).")
-    sms_events: dict[Literal["registered", "reply_approved", "follow_up_invitation", "closed"], bool] = Field(
-        default_factory=lambda: {"registered": True, "reply_approved": True, "follow_up_invitation": True, "closed": True},
+    sms_events: dict[SmsEvent, bool] = Field(
+        default_factory=lambda: dict.fromkeys(SMS_EVENTS, True),
         description="Which events send an SMS (templates: mappings/channels/sms_templates.yaml); an event not named sends none.")
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_", env_nested_delimiter="__", extra="forbid")
 
-    database_url: str = Field(default=f"sqlite:///{REPO_ROOT / 'var' / 'hub.db'}",
-                              description="sqlite:///path (embedded default) or postgresql+psycopg://...")
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Where the hub keeps its state (HUB_DATA_DIR): the "
+                           "default SQLite file, the phone index key, attachments, backups. Relative: to the working "
+                           "directory at start (made absolute then).")
+    database_url: str = Field(default=f"sqlite:///{DEFAULT_DATA_DIR / 'hub.db'}",
+                              description="sqlite:///path or postgresql+psycopg://...; unset: the embedded default, "
+                                          "sqlite:///<data_dir>/hub.db.")
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(default="FULL", description="FULL: every commit survives power loss.")
     auto_migrate: bool = Field(default=True, description="Apply migrations when `serve` starts on SQLite.")
     mappings_dir: Path = REPO_ROOT / "mappings"
@@ -161,7 +173,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
-    metrics_token: SecretStr | None = Field(default=None, description="When set, /metrics answers only `Authorization: Bearer <token>` (for Prometheus' bearer_token).")
+    metrics_token: SecretStr | None = Field(default=None, description="When set, /metrics answers only "
+                                            "`Authorization: Bearer <token>` (for Prometheus' bearer_token).")
     log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text (for a terminal) or one JSON object each (for a log shipper).")
     workers_in_serve: bool = Field(default=False, description="Also run background workers inside `serve` on PostgreSQL (always on SQLite).")
     calendar_cache_seconds: float = Field(default=30.0, ge=0)
@@ -174,8 +187,13 @@ class Settings(BaseSettings):
     phone_index_key: SecretStr | None = Field(default=None, description="Key of the phone index's keyed hash (HMAC-SHA256 of the "
                                               "caller's phone, hub.db.phone_index). Set it (HUB_PHONE_INDEX_KEY) wherever more than "
                                               "one machine shares the database; unset: phone_index_key_file's key.")
-    phone_index_key_file: Path = Field(default=REPO_ROOT / "var" / "phone-index.key",
-                                       description="Where the key is kept when phone_index_key is unset (created once, mode 0600).")
+    phone_index_key_file: Path = Field(default=DEFAULT_DATA_DIR / "phone-index.key",
+                                       description="Where the key is kept when phone_index_key is unset (created once, mode "
+                                                   "0600); unset: <data_dir>/phone-index.key.")
+    attachments_dir: Path = Field(default=DEFAULT_DATA_DIR / "attachments",
+                                  description="Where attachments are stored; unset: <data_dir>/attachments.")
+    backups_dir: Path = Field(default=DEFAULT_DATA_DIR / "backups",
+                              description="Where `hotline-hub backup` writes when no directory is given; unset: <data_dir>/backups.")
     repeat_call_days: int = Field(default=7, ge=0, le=90, description="重复来电: a new case is linked to an open case of the same "
                                   "phone and category received within this many days before it, for the agent to confirm; 0: never.")
     caller_history_days: int = Field(default=90, ge=1, le=730, description="Days back the caller's history at intake counts by default.")
@@ -184,6 +202,22 @@ class Settings(BaseSettings):
         from hub.db.phone_index import resolve_key
 
         return resolve_key(self.phone_index_key.get_secret_value() if self.phone_index_key else None, self.phone_index_key_file)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _state_under_data_dir(cls, data: Any) -> Any:
+        """The state settings not given default to places under data_dir, itself made
+        absolute now: a later change of working directory moves nothing."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        base = Path(data.get("data_dir") or DEFAULT_DATA_DIR).expanduser().absolute()
+        data["data_dir"] = base
+        data.setdefault("database_url", f"sqlite:///{base / 'hub.db'}")
+        data.setdefault("phone_index_key_file", base / "phone-index.key")
+        data.setdefault("attachments_dir", base / "attachments")
+        data.setdefault("backups_dir", base / "backups")
+        return data
 
     @field_validator("mappings_dir")
     @classmethod
@@ -209,14 +243,14 @@ def config_file() -> Path | None:
     return Path(name) if name else None
 
 
-def load_settings_file(path: Path) -> tuple[Any, dict[tuple, int]]:
+def load_settings_file(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
     """A YAML settings file and each key's line, so a bad setting is said as file:line (the
     hub's settings file, or an adapter's settings for the conformance kit)."""
     text = path.read_text(encoding="utf-8")
     root = yaml.compose(text, Loader=yaml.SafeLoader)
-    lines: dict[tuple, int] = {}
+    lines: dict[tuple[Any, ...], int] = {}
 
-    def walk(node: yaml.Node, loc: tuple) -> None:
+    def walk(node: yaml.Node, loc: tuple[Any, ...]) -> None:
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 lines[loc + (key.value,)] = key.start_mark.line + 1

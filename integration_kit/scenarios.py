@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Callable
 
 from hub.domain.events import DomainEvent
@@ -304,14 +305,14 @@ class Scenarios:
                 self.peer.fail_next(mode)
             except UnsupportedFault:
                 if mode in REQUIRED_MODES:
-                    raise PeerControlError(f"the peer must support fault mode {mode!r}")
+                    raise PeerControlError(f"the peer must support fault mode {mode!r}") from None
                 result.note(f"fault mode {mode!r} not supported by the peer: not exercised")
                 continue
             number = self.samples.new_number()
             message = self.samples.message(number, 0)
             before = len(self.peer.received())
             try:
-                call(f"deliver() against fault {mode!r}", lambda: self.adapter.deliver(message))
+                call(f"deliver() against fault {mode!r}", partial(self.adapter.deliver, message))
             except TransientError as exc:
                 result.note(f"fault {mode!r}: TransientError({exc}), retry_after={exc.retry_after}")
             except PermanentError as exc:

@@ -33,7 +33,8 @@ class _Feature(FeatureBase):
 
     def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
         b = sub.add_parser("backup", help="copy the SQLite database, consistent while the hub runs, into DIR")
-        b.add_argument("dir", help="directory for the backup file (created if missing)")
+        b.add_argument("dir", nargs="?", help="directory for the backup file (created if missing); "
+                                              "default: the setting backups_dir (<HUB_DATA_DIR>/backups)")
         b.set_defaults(func=_cmd_backup)
         r = sub.add_parser("restore", help="restore a backup file into the configured database (or --to)")
         r.add_argument("file", help="a file written by `hotline-hub backup`")
@@ -62,7 +63,7 @@ class _Feature(FeatureBase):
 def _cmd_backup(args: argparse.Namespace) -> int:
     settings = Settings()
     try:
-        result = backup(settings.database_url, Path(args.dir), datetime.now(timezone.utc))
+        result = backup(settings.database_url, Path(args.dir) if args.dir else settings.backups_dir, datetime.now(timezone.utc))
     except BackupError as exc:
         print(f"hotline-hub backup: {exc}", file=sys.stderr)
         return 1

@@ -29,7 +29,7 @@ def _header() -> list[str]:
 
 def _header_zh() -> list[str]:
     cols = ["期间", "范围", "单位", "区县", "单位名称"]
-    for key, (name, _) in RATES.items():
+    for name, _ in RATES.values():
         cols += [f"{name}分子", f"{name}分母", name]
     cols += [name for name, _ in COUNTS.values()]
     return cols

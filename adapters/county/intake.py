@@ -94,7 +94,7 @@ class CountyIntake:
                                     "centre resolves the conflict",
                                     [{"field": where + cfg.ticket.ticket_id,
                                       "reason": f"{cfg.system} id {ticket_id!r} is held by another party's case"}],
-                                    system=cfg.system, external_id=ticket_id)
+                                    system=cfg.system, external_id=ticket_id) from None
             return self._answer(cfg, ticket_id, held, "existing")
         except _REFUSALS as exc:
             raise translate(exc, names) from None

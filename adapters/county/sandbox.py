@@ -17,6 +17,7 @@ what the hub dispatched and now and then registers a ticket of its own (sandbox_
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -119,7 +120,7 @@ def create_app(state: CountySandboxState) -> FastAPI:
         if fault == "400":
             return JSONResponse({"error": "bad ticket"}, status_code=400)
         if fault == "slow":
-            time.sleep(state.slow_seconds)
+            await asyncio.sleep(state.slow_seconds)  # not time.sleep: that would stop every other request too
         if fault == "garbage":
             return PlainTextResponse("<html>proxy error", status_code=200)
         if not idempotency_key:

@@ -104,7 +104,7 @@ class WebhookAdapter(Adapter[WebhookSettings]):
             answer = response.json()
             items = answer["results"]
             by_key = {str(i["idempotency_key"]): i for i in items if isinstance(i, dict) and "idempotency_key" in i}
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError):
             error = TransientError("peer answered 2xx without per-message results", detail=response.text[:200])
             return [error] * len(messages)
         results: list[Delivery | AdapterError] = []

@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db.engine import is_sqlite, make_engine
 from hub.db.outage import IO_ERROR, READ_ONLY, UNREACHABLE, Outage, classify
+from hub.db.phone_index import key_from_file, remember_engine_key
 
 # How long a failed write keeps /ready reporting the outage when no write succeeds after it.
 # It lapses on its own so that a balancer which stopped sending traffic sends some again.
 OUTAGE_MEMORY_SECONDS = 30.0
-from hub.db.phone_index import key_from_file, remember_engine_key
 
 # SQLite has one writer per file. Writers of one process queue on this lock, so the next
 # one starts the moment the last commits; without it they would meet SQLITE_BUSY and

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
-DEFAULT_KEY_FILE = Path(__file__).resolve().parent.parent.parent / "var" / "phone-index.key"
+# Relative to the working directory, like settings.data_dir's default (./var): a process given
+# no key and no settings (a test's Database) shares the key file of a hub started here.
+DEFAULT_KEY_FILE = Path("var") / "phone-index.key"
 
 
 def phone_hash(key: bytes, phone: str) -> str:

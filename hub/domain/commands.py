@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -51,7 +51,8 @@ class Accept(_Command):
 class AnswerDirectly(_Command):
     action: Literal["answer_directly"] = "answer_directly"
     answer: Text
-    articles: list[Annotated[str, Field(max_length=80)]] = Field(default_factory=list, max_length=20, description="Knowledge-base articles used, as 'id@version'.")
+    articles: list[Annotated[str, Field(max_length=80)]] = Field(default_factory=list, max_length=20,
+                                                                 description="Knowledge-base articles used, as 'id@version'.")
 
 
 class Reject(_Command):
@@ -279,12 +280,10 @@ class MarkOverdue(_Command):
 
 
 Command = Annotated[
-    Union[
-        Accept, AnswerDirectly, Reject, TransferEmergency, Dispatch, Redispatch, SignOff,
-        RequestReturn, DecideReturn, RequestExtension, DecideExtension, ReportProgress,
-        ReplyCmd, ReviewReply, FollowUpCmd, Redo, Close, Archive, Merge, Supervise, Chase,
-        Warn, MarkOverdue, Correct, ClearSupervision, RequestUnreasonable, DecideUnreasonable,
-        AppealAssessment, DecideAppeal,
-    ],
+    Accept | AnswerDirectly | Reject | TransferEmergency | Dispatch | Redispatch | SignOff
+    | RequestReturn | DecideReturn | RequestExtension | DecideExtension | ReportProgress
+    | ReplyCmd | ReviewReply | FollowUpCmd | Redo | Close | Archive | Merge | Supervise | Chase
+    | Warn | MarkOverdue | Correct | ClearSupervision | RequestUnreasonable | DecideUnreasonable
+    | AppealAssessment | DecideAppeal,
     Field(discriminator="action"),
 ]

@@ -204,7 +204,7 @@ class Engine:
             self.units.unit(code, field=f"co_units[{i}]")
 
 
-def _pick(rows: list, outcome: str | None):
+def _pick(rows: list[Any], outcome: str | None) -> Any:
     for row in rows:
         if row.outcome == outcome:
             return row
@@ -275,7 +275,7 @@ def _dispatch(engine, case, cmd: c.Dispatch, actor, now, related):
     h.sign_off_due, h.due_at = deadlines.sign_off_due, deadlines.due_at
     h.sign_off_basis, h.due_basis = deadlines.sign_off_basis, deadlines.due_basis
     case.flags.overdue = case.flags.warned = False
-    data = {"lead_unit": cmd.lead_unit, "co_units": list(cmd.co_units),
+    data: dict[str, Any] = {"lead_unit": cmd.lead_unit, "co_units": list(cmd.co_units),
             "sign_off_due": deadlines.sign_off_due.isoformat(), "due_at": deadlines.due_at.isoformat()}
     if deadlines.provisional:
         data["provisional"] = True  # counted past the known calendar: recounted on import

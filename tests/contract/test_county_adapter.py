@@ -202,7 +202,7 @@ def test_every_state_a_sent_event_leaves_has_a_county_status_word(tmp_path: Path
     mappings = tmp_path / "mappings"
     shutil.copytree(MAPPINGS, mappings)
     lezhi = mappings / "county" / "lezhi.yaml"
-    lezhi.write_text("\n".join(l for l in lezhi.read_text(encoding="utf-8").splitlines() if not l.startswith("    accepted:")),
+    lezhi.write_text("\n".join(ln for ln in lezhi.read_text(encoding="utf-8").splitlines() if not ln.startswith("    accepted:")),
                      encoding="utf-8")
     report = run_kit("county", {"county": "lezhi", "url": f"http://127.0.0.1:{free_port()}/gd"}, None, mappings_dir=mappings)
     problems = " | ".join(report.problems)

@@ -77,7 +77,7 @@ def test_a_bad_code_table_stops_the_start_and_the_kit_with_file_and_line(desk, t
     broken = tmp_path / "waterworks.yaml"
     broken.write_text(text.replace("  - {hub: case.chased, wire: CHASED}\n", "")
                       .replace('{wire: FW-01, hub: "0201"}', '{wire: FW-01, hub: "0299"}'), encoding="utf-8")
-    line = next(i for i, l in enumerate(broken.read_text(encoding="utf-8").splitlines(), 1) if "0299" in l)
+    line = next(i for i, ln in enumerate(broken.read_text(encoding="utf-8").splitlines(), 1) if "0299" in ln)
     expected = [
         f"{broken}: no mapping for 1 event_types code(s) (see hub.domain.events.EVENT_TYPES): case.chased",
         f"{broken}:{line}: entry 'FW-01': categories code '0299' is not known to the hub (see mappings/categories.yaml)",

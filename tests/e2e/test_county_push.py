@@ -205,7 +205,7 @@ def test_every_county_returns_a_case_with_a_reason_as_the_lifecycle_says(api, co
         unit = next(iter(cfg.codes.unit.values()))
         api["agent"].post(f"/api/v1/cases/{number}/actions", json={"action": "dispatch", "lead_unit": unit}).raise_for_status()
 
-        def send(kind: str, minute: int, **fields) -> httpx.Response:
+        def send(kind: str, minute: int, county=county, name=name, cfg=cfg, **fields) -> httpx.Response:  # noqa: ANN001
             clock.advance(timedelta(seconds=1))
             return county.push_update(f"{name}-R1", county_update(cfg, kind, start + timedelta(minutes=minute),
                                                                   f"{name}-u{minute}", **fields))

@@ -119,7 +119,8 @@ def test_import_json_csv_markdown_and_change_feed(api) -> None:
     csv_text = ("id,owner_unit,kind,title,body,categories,tags\n"
                 "SCJG-IMP-1,ZY-SCJGJ,service_guide,消费者权益受损如何投诉（12315）,新的正文：拨打12315投诉。,0201,消费维权;12315\n")
     assert _ok(api["unit"].post(f"{KB}/import", content=csv_text.encode("gb18030"), headers={"content-type": "text/csv"}))["updated"] == ["SCJG-IMP-1"]
-    markdown = "---\nid: SCJG-IMP-MD\nowner_unit: ZY-SCJGJ\nkind: faq\ncategories: ['0202']\nvalid_from: 2025-01-01\n---\n# 外卖食品安全投诉\n\n外卖食品有异物的，可以向12315投诉。\n"
+    markdown = ("---\nid: SCJG-IMP-MD\nowner_unit: ZY-SCJGJ\nkind: faq\ncategories: ['0202']\nvalid_from: 2025-01-01\n---\n"
+                "# 外卖食品安全投诉\n\n外卖食品有异物的，可以向12315投诉。\n")
     md = _ok(api["unit"].post(f"{KB}/import", content=markdown.encode(), headers={"content-type": "text/markdown"}))
     assert md["created"] == ["SCJG-IMP-MD"]
     got = _ok(api["unit"].get(f"{KB}/articles/SCJG-IMP-MD"))

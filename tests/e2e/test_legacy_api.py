@@ -40,7 +40,7 @@ def test_supervisors_list_confirm_and_dismiss_candidates(hub, api):
 
 
 def test_lines_and_sub_centre_routing(api):
-    lines = {l["line"]: l for l in api["agent"].get("/api/v1/legacy/lines").json()}
+    lines = {ln["line"]: ln for ln in api["agent"].get("/api/v1/legacy/lines").json()}
     assert (lines["12315"]["mode"], lines["12333"]["mode"], lines["12369"]["mode"]) == ("双号并行", "整体并入", "设分中心")
     # No destination in these settings: the 双号并行 lines say they exchange nothing live.
     assert lines["12315"]["bridge_destination"] is None and "no legacy_bridge destination" in lines["12315"]["bridge_gap"]

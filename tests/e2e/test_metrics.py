@@ -10,7 +10,6 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from hub.settings import Settings
 from tests.support.factories import draft
 
 pytestmark = pytest.mark.e2e

@@ -179,7 +179,7 @@ def test_sigkill_between_send_and_ack_leaves_one_effect_per_message(hub, db_url,
         proc = relays.start()
         # A delivery reached the peer (new, or a repeat of one a killed relay sent): the peer
         # has applied it and holds the answer back, so the relay cannot have recorded it.
-        _wait(lambda: state.attempts > before or proc.poll() is not None, 30,
+        _wait(lambda: state.attempts > before or proc.poll() is not None, 30,  # noqa: B023 - waited on within this iteration
               f"a delivery to reach the peer (run {kills + 1}; {_status_counts(db_url)})", relays)
         assert proc.poll() is None, relays.log_text()
         proc.send_signal(signal.SIGKILL)

@@ -29,7 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from adapters.county.signing import signed_headers

@@ -174,7 +174,7 @@ def test_reindex_after_a_key_change_finds_the_cases_again(db_url, clock, tmp_pat
 
     old = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL", phone_index_key=KEY), clock)
     try:
-        numbers = {_register(old, "2025-09-2%dT09:00:00+08:00" % d) for d in (1, 2)}
+        numbers = {_register(old, f"2025-09-2{d}T09:00:00+08:00") for d in (1, 2)}
         anonymous = _register(old, "2025-09-23T09:00:00+08:00", phone=None)
     finally:
         old.close()

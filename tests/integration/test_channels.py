@@ -15,7 +15,6 @@ from sqlalchemy import text
 from hub.domain.model import Role
 from hub.settings import ChannelSettings, DestinationConfig, Settings
 from tests.support.factories import draft
-from tests.support.live import LiveServer
 
 PHONE = "13800138000"
 WEB = {"intake": {"channel": "web", "received_at": "2025-09-26T09:58:00+08:00"}}

@@ -3,7 +3,6 @@ the poller registering assigned cases in a real database (SQLite file and Postgr
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

@@ -57,7 +57,7 @@ def test_a_bad_county_file_names_file_line_and_reason(tmp_path: Path, catalogue,
         load_counties(mappings, catalogue)
     message = str(raised.value)
     assert reason in message, message
-    expected_line = next(i for i, l in enumerate(text.splitlines(), 1) if l.startswith(line_of) or line_of.strip() in l)
+    expected_line = next(i for i, ln in enumerate(text.splitlines(), 1) if ln.startswith(line_of) or line_of.strip() in ln)
     assert any(e.file == str(path) and e.line == expected_line for e in getattr(raised.value, "errors", [raised.value])), message
 
 

@@ -226,7 +226,8 @@ def test_every_state_action_role(state: CaseState, action: Action, role: Role) -
         assert outcome_case.history[-1].action == action.value
         assert outcome_case.history[-1].from_state is state
         assert outcome_case.history[-1].to_state is target
-        closes_too = target is CaseState.CLOSED and state is not CaseState.CLOSED and action is not Action.CLOSE  # 办结 as another action's outcome; a flag on a closed case closes nothing
+        # 办结 as another action's outcome; a flag on a closed case closes nothing
+        closes_too = target is CaseState.CLOSED and state is not CaseState.CLOSED and action is not Action.CLOSE
         assert [e.type for e in events] == [f"case.{_past(action)}"] + (["case.closed"] if closes_too else [])
         if closes_too:
             assert events[1].data == {"closed_by": action.value}

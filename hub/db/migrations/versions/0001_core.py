@@ -1,7 +1,7 @@
 """core: cases, history, events, keys, calendar
 
 Revision ID: 0001_core
-Revises: 
+Revises:
 Create Date: 2026-11-24 16:25:52.967208
 """
 from alembic import op
