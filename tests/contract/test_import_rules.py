@@ -31,6 +31,9 @@ ALLOWED_EDGES = {
     ("channels", "outbox.store"): "OutboxWriter, the type of that handle's writer",
     ("channels", "adapters.sms"): "the SMS adapter's seal (the channel seals what the adapter opens at the gateway) "
                                   "and its sandbox gateway for `hotline-hub sandbox`",
+    ("channels", "adapters.wechat"): "the openid mask the WeChat adapter logs with, and the sandbox WeChat API and "
+                                     "follower for `hotline-hub sandbox`",
+    ("adapters.wechat", "adapters.sms"): "the SMS seal, which the WeChat template messages are sealed with too",
     ("records", "outbox.tables"): "the subject-access export lists the outbox messages kept about a person "
                                   "(a table read, not a handle: named in docs/architecture.md as left to do)",
     # Shared pieces an adapter builds on: the kit's mapping-table vocabulary (the adapter
