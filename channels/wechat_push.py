@@ -118,8 +118,10 @@ class WeChatPush:
         if self.destination is None:
             return
         now = self.clock.now()
+        queued: set[tuple[str, str]] = set()  # closing records both case.followed_up and case.closed: one message
         for ev in events:
-            sends = self._sends(ev)
+            sends = [e for e in self._sends(ev) if (ev.case_number, e) not in queued]
+            queued.update((ev.case_number, e) for e in sends)
             if not sends:
                 continue
             same = ev.case_number == changed.number and changed.history and changed.external_refs
