@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ from xml.etree.ElementTree import ParseError
 
 import defusedxml.ElementTree as SafeXml
 from defusedxml import DefusedXmlException
+from pydantic import ValidationError
 from sqlalchemy import select
 from wechatpy import create_reply, parse_message
 from wechatpy.crypto import WeChatCrypto
@@ -147,7 +149,10 @@ class WeChatDoor:
             message = parse_message(body)
         except Exception as exc:  # noqa: BLE001  (xmltodict or a field converter on a malformed message)
             raise Unreadable(f"not a WeChat message: {type(exc).__name__}") from None
-        text = self.answer(message)
+        try:
+            text = self.answer(message)
+        except (ValueError, TypeError) as exc:  # wechatpy converts fields on access: a CreateTime or MsgId not a number
+            raise Unreadable(f"not a WeChat message: {type(exc).__name__}") from None
         if text is None:
             return "success"  # WeChat's "nothing to reply"
         xml = create_reply(text, message).render()
@@ -180,19 +185,20 @@ class WeChatDoor:
         if len(content) < MIN_CONTENT:
             return TOO_SHORT
         phone = MOBILE.search(content)
-        received = datetime.fromtimestamp(message.time, tz=timezone.utc) if message.time else self.hub.clock.now()
-        draft = CaseDraft(
-            intake=Intake(channel=Channel.WECHAT, received_at=received),
-            person=Person(phone=phone.group(1) if phone else None),
-            request_type=kind, category_code=OTHER_CATEGORY,
-            title=f"微信{TYPE_TEXT[kind]}：{content[:TITLE_CHARS]}", content=content,
-            place=Place(division_code=self.hub.settings.region_code),
-            external_refs=[ExternalRef(system=self.ref_system, external_id=f"{openid}:{message.id}"[:128])])
+        try:
+            received = datetime.fromtimestamp(message.time, tz=timezone.utc) if message.time else self.hub.clock.now()
+        except (OverflowError, OSError):  # a CreateTime no calendar holds
+            return FAILED
+        try:
+            draft = self._draft(openid, message.id, kind, content, received, phone.group(1) if phone else None)
+        except ValidationError as exc:  # e.g. a CreateTime outside the service years
+            log.warning("wechat: message from %s not registered: %s", mask_openid(openid), exc.errors()[0].get("loc"))
+            return FAILED
         try:
             intake = self.service.register(draft, self.actor, f"wechat:{message.id}" if message.id else None)
         except RateLimited:
             return BUSY
-        except DomainError as exc:
+        except DomainError as exc:  # content too long, the same MsgId with other content, ...
             log.warning("wechat: message from %s not registered: %s", mask_openid(openid), type(exc).__name__)
             return FAILED
         number = intake.view.number
@@ -201,6 +207,15 @@ class WeChatDoor:
             return f"您的{TYPE_TEXT[kind]}已登记，工单号{number}。提取码已在首次回复中给出。"
         return (f"您的{TYPE_TEXT[kind]}已登记，工单号{number}，提取码{intake.code}，请妥善保管。\n"
                 f"回复“查询 {number} {intake.code}”查询办理进度，回复“我的工单”查看您提交的工单。")
+
+    def _draft(self, openid: str, msg_id: int | None, kind: RequestType, content: str, received: datetime,
+               phone: str | None) -> CaseDraft:
+        return CaseDraft(
+            intake=Intake(channel=Channel.WECHAT, received_at=received), person=Person(phone=phone),
+            request_type=kind, category_code=OTHER_CATEGORY,
+            title=f"微信{TYPE_TEXT[kind]}：{content[:TITLE_CHARS]}", content=content,
+            place=Place(division_code=self.hub.settings.region_code),
+            external_refs=[ExternalRef(system=self.ref_system, external_id=f"{openid}:{msg_id or 'x' + secrets.token_hex(6)}"[:128])])
 
     def query(self, openid: str, number: str, code: str) -> str:
         try:

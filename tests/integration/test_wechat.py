@@ -103,6 +103,10 @@ def test_a_forged_or_unsafe_message_is_refused_and_nothing_is_recorded(hub, url)
     refused = httpx.post(url, params=signed, content=bomb)
     assert refused.status_code == 400 and "body" in refused.json()["detail"]
     assert httpx.post(url, params=signed, content=b"not xml at all").status_code == 400
+    # Signed, but not a message wechatpy can read: a CreateTime or a MsgId that is not a number.
+    odd = (f"<xml><ToUserName>gh_test</ToUserName><FromUserName>{ALICE}</FromUserName><CreateTime>soon</CreateTime>"
+           "<MsgType>text</MsgType><Content>投诉 小区门口垃圾堆了三天没人清理</Content><MsgId>abc</MsgId></xml>")
+    assert httpx.post(url, params=signed, content=odd.encode()).status_code == 400
     assert case_count(hub) == 0
 
 
