@@ -19,6 +19,7 @@ What a follower may write (docs/channels.md, "WeChat"):
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import secrets
@@ -33,8 +34,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from wechatpy import create_reply, parse_message
 from wechatpy.crypto import WeChatCrypto
-from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
-from wechatpy.utils import check_signature
+from wechatpy.exceptions import InvalidAppIdException
+from wechatpy.utils import WeChatSigner
 
 from adapters.wechat.ids import mask_openid
 from channels.citizen import TYPE_TEXT, CitizenView
@@ -87,12 +88,22 @@ class Unreadable(Exception):
     """The body is not an XML message the door takes (bad XML, a DTD, an encrypted body with no key)."""
 
 
-def safe_xml(body: bytes | str) -> None:
-    """Refuses what defusedxml refuses (DTDs, entities, external references) and what is not XML."""
+def safe_xml(body: bytes | str) -> dict[str, str]:
+    """The top-level fields of the message; refuses what defusedxml refuses (DTDs, entities,
+    external references) and what is not XML."""
     try:
-        SafeXml.fromstring(body, forbid_dtd=True)
+        root = SafeXml.fromstring(body, forbid_dtd=True)
     except (DefusedXmlException, ParseError) as exc:
         raise Unreadable(f"not a WeChat XML message: {type(exc).__name__}") from None
+    return {child.tag: child.text or "" for child in root}
+
+
+def signed_by(token: str, signature: str, *parts: str) -> bool:
+    """wechatpy's signature (SHA-1 of the sorted parts with the token), compared in constant time
+    (wechatpy's own check compares with !=)."""
+    signer = WeChatSigner()
+    signer.add_data(token, *parts)
+    return hmac.compare_digest(signer.signature, signature.lower())
 
 
 @dataclass(frozen=True)
@@ -117,10 +128,8 @@ class WeChatDoor:
 
     # -- the protocol ----------------------------------------------------------------------------
     def verify(self, signed: Signed) -> None:
-        try:
-            check_signature(self.token, signed.signature, signed.timestamp, signed.nonce)
-        except InvalidSignatureException:
-            raise Forged("signature does not match the account's token") from None
+        if not signed_by(self.token, signed.signature, signed.timestamp, signed.nonce):
+            raise Forged("signature does not match the account's token")
         try:
             stamp = int(signed.timestamp)
         except ValueError:
@@ -131,15 +140,17 @@ class WeChatDoor:
     def handle(self, signed: Signed, body: bytes, encrypt_type: str | None, msg_signature: str | None) -> str:
         """The reply XML for one message (verified first), or "success" when there is nothing to say."""
         self.verify(signed)
-        safe_xml(body)
+        fields = safe_xml(body)
         encrypted = (encrypt_type or "raw").lower() == "aes"
         if encrypted:
             if self.crypto is None:
                 raise Unreadable("an encrypted message, but no encoding_aes_key is set")
-            try:
-                body = self.crypto.decrypt_message(body, msg_signature or "", signed.timestamp, signed.nonce).encode()
-            except InvalidSignatureException:
-                raise Forged("msg_signature does not match the encrypted message") from None
+            ciphertext = fields.get("Encrypt", "")
+            if not signed_by(self.token, msg_signature or "", signed.timestamp, signed.nonce, ciphertext):
+                raise Forged("msg_signature does not match the encrypted message")
+            try:  # wechatpy checks the msg_signature again, decrypts and checks the AppID inside
+                body = self.crypto.decrypt_message({"Encrypt": ciphertext}, (msg_signature or "").lower(), signed.timestamp,
+                                                   signed.nonce).encode()
             except InvalidAppIdException:
                 raise Forged("the encrypted message is for another AppID") from None
             except Exception as exc:  # noqa: BLE001  (a damaged ciphertext: base64, padding, no <Encrypt>)
