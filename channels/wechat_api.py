@@ -50,8 +50,9 @@ def check_server(request: Request, signature: Signature, timestamp: Timestamp, n
 
 @wechat.post("", response_class=Response, summary="A follower's message, answered with a passive reply (被动回复)",
              operation_id="answerWechatMessage", openapi_extra=XML_BODY,
-             responses={200: {"description": "The reply XML (encrypted when the message was), or 'success' for none",
-                               "content": {"application/xml": {"schema": {"type": "string"}}}},
+             responses={200: {"description": "The reply XML (encrypted when the message was), or 'success' (text/plain) for none",
+                               "content": {"application/xml": {"schema": {"type": "string"}},
+                                           "text/plain": {"schema": {"type": "string", "enum": ["success"]}}}},
                         **documented(400, 403, 404, d400="Not a WeChat XML message (or an encrypted one with no key set)",
                                      d403=FORGED, d404="No WeChat account configured")})
 async def answer_message(request: Request, signature: Signature, timestamp: Timestamp, nonce: Nonce,
