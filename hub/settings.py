@@ -145,6 +145,21 @@ class WeChatSettings(BaseModel):
         default_factory=lambda: {"reply_approved": True, "follow_up_invitation": True, "closed": True},
         description="Which events send a template message (mappings/channels/wechat_templates.yaml).")
 
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _aes_key(cls, value: SecretStr | None) -> SecretStr | None:
+        import base64
+        import binascii
+
+        if value is not None:
+            try:
+                key = base64.b64decode(value.get_secret_value() + "=", validate=True)
+            except binascii.Error:
+                raise ValueError("not base64 (43 characters of A-Z, a-z, 0-9, + and /, as the 公众平台 shows it)") from None
+            if len(key) != 32:
+                raise ValueError("does not decode to a 32-byte AES key")
+        return value
+
 
 class ChannelSettings(BaseModel):
     """Citizens' doors (docs/channels.md): channel intake, retrieval codes, the public lookup,

@@ -69,3 +69,16 @@ def test_unsafe_or_broken_xml_is_refused(body: bytes) -> None:
 
 def test_a_plain_wechat_message_is_read() -> None:
     safe_xml("<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Content><![CDATA[投诉 噪音]]></Content></xml>".encode())
+
+
+def test_the_encoding_aes_key_must_be_what_the_platform_shows() -> None:
+    from pydantic import ValidationError
+
+    from hub.settings import WeChatSettings
+
+    good = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 base64 characters: 32 bytes
+    assert WeChatSettings(app_id="wx1", token="tok", encoding_aes_key=good).encoding_aes_key is not None
+    with pytest.raises(ValidationError, match="not base64"):
+        WeChatSettings(app_id="wx1", token="tok", encoding_aes_key="!" * 43)
+    with pytest.raises(ValidationError, match="43"):
+        WeChatSettings(app_id="wx1", token="tok", encoding_aes_key=good[:-1])
