@@ -64,6 +64,7 @@ MOBILE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
 OTHER_CATEGORY = "9901"  # 其他事项: the agent sets the category when accepting (改单 before dispatch)
 MIN_CONTENT = 5  # characters: "投诉 噪音" says too little for a unit to act on
 MAX_LISTED = 10
+LISTED_TITLE_CHARS = 24  # ten lines stay well inside what a passive text reply carries (about 2 KB)
 TITLE_CHARS = 30
 
 HELP = ("您好，这里是资阳12345政务服务便民热线。\n"
@@ -260,7 +261,8 @@ class WeChatDoor:
             return "您还没有通过本公众号提交的工单。\n" + HELP
         lines = [f"您通过本公众号提交的工单（最近{len(cases)}件）："]
         for view in cases:
-            lines.append(f"{view.number} {view.status}｜{view.title}")
+            title = view.title if len(view.title) <= LISTED_TITLE_CHARS else view.title[:LISTED_TITLE_CHARS] + "…"
+            lines.append(f"{view.number} {view.status}｜{title}")
         lines.append("回复“查询 工单号 提取码”查看办理详情。")
         return "\n".join(lines)
 
