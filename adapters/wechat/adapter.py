@@ -80,10 +80,10 @@ class WeChatAdapter(Adapter[WeChatSettings]):
         self._account = (self._base, settings.app_id)
 
     # -- the access token ------------------------------------------------------------------------
-    def access_token(self, fresh: bool = False) -> str:
+    def access_token(self) -> str:
         with TOKENS.lock:
             held = TOKENS.tokens.get(self._account)
-            if not fresh and held is not None and time.monotonic() < held[1]:
+            if held is not None and time.monotonic() < held[1]:
                 return held[0]
             response = send(self._client, "GET", f"{self._base}/cgi-bin/token", label="WeChat token: ", params={
                 "grant_type": "client_credential", "appid": self.settings.app_id,

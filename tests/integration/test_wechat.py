@@ -8,6 +8,7 @@ channels/wechat.py."""
 from __future__ import annotations
 
 import base64
+import json
 import hashlib
 import logging
 import re
@@ -261,3 +262,28 @@ def test_an_expired_token_is_refreshed_busy_is_retried_and_a_refusal_is_a_dead_l
         dead = s.execute(text("SELECT event_type, last_error FROM outbox_messages WHERE status = 'dead'")).all()
     assert [d[0] for d in dead] == ["wechat.reply_approved"] and "43004" in dead[0][1]
     assert "oAli****ijkl" in dead[0][1] and BOB not in dead[0][1]
+
+
+def test_a_wrong_app_secret_is_a_configuration_error_and_an_unhealthy_destination(wechat_api) -> None:
+    from pathlib import Path
+
+    from adapters.sms.seal import seal
+    from adapters.wechat.adapter import WeChatAdapter
+    from adapters.wechat.adapter import WeChatSettings as AdapterSettings
+    from hub.domain.clock import SystemClock
+    from hub.integration.contract import AdapterContext, ConfigurationError, OutboundMessage
+
+    _, api_url = wechat_api
+    adapter = WeChatAdapter(AdapterSettings(api_base=api_url, app_id=APP_ID, app_secret="not-the-secret",
+                                            seal_key="wechat-seal-key-0123456789"),
+                            AdapterContext("wechat", SystemClock(), Path("mappings")))
+    body = {"touser": ALICE, "template_id": "sandbox-closed", "data": {"first": {"value": "x"}}}
+    message = OutboundMessage(idempotency_key="wechat:1:closed", destination="wechat", case_number="N1", sequence=1,
+                              event_type="wechat.closed", case={},
+                              event={"template": "closed", "sealed": seal("wechat-seal-key-0123456789", ALICE, json.dumps(body))})
+    try:
+        with pytest.raises(ConfigurationError, match="40125"):
+            adapter.deliver(message)
+        assert adapter.health().ok is False
+    finally:
+        adapter.close()
