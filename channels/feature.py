@@ -12,6 +12,9 @@ from channels.codes import Codes, Limits, derive_key
 from channels.sandbox import sandbox_peers
 from channels.service import ChannelService
 from channels.sms import CodesAndSms, load_templates
+from channels.wechat import WeChatDoor
+from channels.wechat_api import wechat
+from channels.wechat_push import WeChatPush, load_push_templates
 from hub.features import FeatureBase, Peer
 from outbox.feature import OutboxHandle
 
@@ -31,11 +34,17 @@ class _Feature(FeatureBase):
         templates = load_templates(hub.settings.mappings_dir)  # a bad template stops the start here
         writer = hub.handles.get(OutboxHandle).writer
         hub.cases.sinks.append(CodesAndSms(codes, templates, hub.settings, hub.clock, writer))
-        hub.handles.add(ChannelService(hub, codes))
-        hub.routers.extend([channel, public])
+        service = ChannelService(hub, codes)
+        hub.handles.add(service)
+        pushes = load_push_templates(hub.settings.mappings_dir)  # checked even with no account set
+        if config.wechat is not None:
+            hub.handles.add(WeChatDoor(hub, service, config.wechat))
+            hub.cases.sinks.append(WeChatPush(pushes, hub.settings, hub.clock, writer))
+        hub.routers.extend([channel, public, wechat])
 
     def sandbox_peers(self, base_port: int) -> list[Peer]:
-        """For `hotline-hub sandbox`: the SMS gateway on base_port + 70 and a web citizen at work."""
+        """For `hotline-hub sandbox`: the SMS gateway on base_port + 70 and a web citizen at work;
+        the WeChat API on base_port + 71 and a WeChat follower at work."""
         return sandbox_peers(base_port)
 
 

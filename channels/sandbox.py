@@ -15,10 +15,18 @@ from typing import Any
 import httpx
 
 from adapters.sms.sandbox import GatewayState, create_gateway, describe
+from adapters.wechat.ids import mask_openid
+from adapters.wechat.sandbox import Follower, ServerState, create_server
 
 log = logging.getLogger("hub.sandbox.channels")
 
 SANDBOX_PORT_OFFSET = 70  # the gateway listens on --port + 70
+WECHAT_PORT_OFFSET = 71  # the sandbox WeChat API on --port + 71
+WECHAT_APP_ID = "wx-sandbox-12345"
+WECHAT_FILINGS = ["投诉 建设路口的红绿灯坏了两天，早晚高峰很堵，请尽快修复。",
+                  "求助 小区二期停水一天了，没有任何通知，老人孩子生活不便。",
+                  "咨询 新生儿医保怎么办理？需要带哪些材料？"]
+WECHAT_RECEIPT = re.compile(r"工单号(\d+)，提取码([A-Z0-9]{6})")
 PORTAL_KEY = "hub_sandboxweb_" + "w" * 24  # the city portal's channel key (hub/sandbox/run.py KEYS)
 RECEIPT = re.compile(r"工单号(\d+)，提取码([A-Z0-9]{6})")
 FILINGS = [
@@ -98,6 +106,46 @@ class WebCitizen:
             self.done.add(number)
 
 
+class WeChatFollower:
+    """A follower of the account at work: files by message, reads the template messages the
+    sandbox WeChat got for them, and asks for the status when one arrives."""
+
+    def __init__(self, follower: Follower, server: ServerState, file_every: int = 4) -> None:
+        self.follower = follower
+        self.server = server
+        self.file_every = file_every
+        self.rounds = 0
+        self.codes: dict[str, str] = {}
+        self.seen = 0
+
+    def act(self) -> list[tuple[str, str | None]]:
+        self.rounds += 1
+        brought: list[tuple[str, str | None]] = []
+        with httpx.Client(timeout=10) as client:
+            if self.rounds % self.file_every == 2:
+                content = WECHAT_FILINGS[(self.rounds // self.file_every) % len(WECHAT_FILINGS)]
+                try:
+                    reply = self.follower.say(content, client)
+                except httpx.HTTPError as exc:
+                    log.warning("channel wechat: message refused (%s)", type(exc).__name__)
+                    return brought
+                found = WECHAT_RECEIPT.search(reply)
+                if found:
+                    self.codes[found.group(1)] = found.group(2)
+                    brought.append((found.group(1), None))
+                    log.info("channel wechat: IN %s filed by %s on the official account (code in the passive reply)",
+                             found.group(1), mask_openid(self.follower.openid))
+            sent = self.server.to(self.follower.openid)
+            for message in sent[self.seen:]:
+                number = message["data"].get("keyword1", {}).get("value", "")
+                log.info("wechat: template %s to %s about %s", message["template_id"], mask_openid(message["touser"]), number)
+                if number in self.codes:
+                    status = self.follower.say(f"查询 {number} {self.codes[number]}", client).splitlines()
+                    log.info("channel wechat: LOOKUP %s %s", number, status[1] if len(status) > 1 else "")
+            self.seen = len(sent)
+        return brought
+
+
 def _now() -> str:
     from datetime import datetime, timezone
 
@@ -113,6 +161,32 @@ def sandbox_peers(base_port: int) -> list[Any]:
     # Named "sms": settings.channels.sms_destination. A seal key made up for this run: the sandbox's
     # outbox is its own (a restart strands only demo SMS).
     destination = {"adapter": "sms", "settings": {"url": f"http://127.0.0.1:{port}/send", "seal_key": secrets.token_urlsafe(24)}}
-    return [Peer("sms", port, lambda: create_gateway(state), destination,
-                 "sandbox SMS gateway: receipts with codes, replies, invitations to rate, closings; GET /messages",
-                 act=citizen.act)]
+    sms = Peer("sms", port, lambda: create_gateway(state), destination,
+               "sandbox SMS gateway: receipts with codes, replies, invitations to rate, closings; GET /messages",
+               act=citizen.act)
+    return [sms, _wechat_peer(base_port)]
+
+
+def _wechat_peer(base_port: int) -> Any:
+    """The sandbox WeChat API and a follower; the hub's account settings go in the environment
+    (a HUB_CHANNELS__WECHAT__* you set yourself is kept)."""
+    import base64
+    import os
+
+    from hub.features import Peer
+
+    port = base_port + WECHAT_PORT_OFFSET
+    token = os.environ.get("HUB_CHANNELS__WECHAT__TOKEN") or "sandbox" + secrets.token_hex(8)
+    aes_key = (os.environ.get("HUB_CHANNELS__WECHAT__ENCODING_AES_KEY")
+               or base64.b64encode(secrets.token_bytes(32)).decode().rstrip("="))
+    app_id = os.environ.get("HUB_CHANNELS__WECHAT__APP_ID") or WECHAT_APP_ID
+    server = ServerState(app_id=app_id, app_secret=secrets.token_hex(16))
+    follower = Follower(url=f"http://127.0.0.1:{base_port}/api/v1/channel/wechat", token=token, app_id=app_id,
+                        openid="oSandbox" + secrets.token_hex(10), aes_key=aes_key)
+    destination = {"adapter": "wechat", "settings": {"api_base": f"http://127.0.0.1:{port}", "app_id": app_id,
+                                                      "app_secret": server.app_secret, "seal_key": secrets.token_urlsafe(24)}}
+    env = {"HUB_CHANNELS__WECHAT__APP_ID": app_id, "HUB_CHANNELS__WECHAT__TOKEN": token,
+           "HUB_CHANNELS__WECHAT__ENCODING_AES_KEY": aes_key}
+    return Peer("wechat", port, lambda: create_server(server), destination,
+                "sandbox WeChat API: access tokens, the hub's template messages; GET /sandbox/state",
+                act=WeChatFollower(follower, server).act, env=env)

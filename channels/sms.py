@@ -121,8 +121,10 @@ class CodesAndSms:
 
     def __call__(self, session: Session, changed: Case, events: list[EventRow]) -> None:
         now = self.clock.now()
+        queued: set[tuple[str, str]] = set()  # closing records both case.followed_up and case.closed: one SMS
         for ev in events:
-            sends = self._sends(ev)
+            sends = [e for e in self._sends(ev) if (ev.case_number, e) not in queued]
+            queued.update((ev.case_number, e) for e in sends)
             if ev.type != "case.registered" and not sends:
                 continue
             same = ev.case_number == changed.number and changed.history  # the registrant is its first line

@@ -16,9 +16,21 @@ from datetime import datetime, timezone
 _MOBILE = re.compile(r"(?<![\d+])((?:\+|00)86[\s-]?)?(1[3-9]\d)([ -]?)(\d{4})([ -]?)(\d{4})(?!\d)")
 _LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}-?)(\d{3,4})(\d{4})(?!\d)")
 _ID_CARD = re.compile(r"(?<![\dXx])(\d{6})(\d{8})(\d{3}[\dXx])(?![\dXx])")
+# WeChat's query parameters (channels/wechat.py, adapters/wechat/): a follower's openid is
+# personal data (its ends stay, to tell lines apart), the AppSecret and access tokens are secrets.
+_WECHAT_QUERY = re.compile(r"(?<![A-Za-z0-9_])(openid|secret|access_token)=([^&\s\"']+)")
+
+
+def _wechat_value(m: re.Match[str]) -> str:
+    value = m.group(2)
+    if m.group(1) == "openid" and len(value) > 10:
+        return f"openid={value[:4]}****{value[-4:]}"
+    return f"{m.group(1)}=****"
 
 
 def mask_text(text: str) -> str:
+    if "=" in text:
+        text = _WECHAT_QUERY.sub(_wechat_value, text)
     text = _ID_CARD.sub(lambda m: m.group(1) + "********" + m.group(3)[-1:].rjust(4, "*"), text)
     text = _MOBILE.sub(lambda m: (m.group(1) or "") + m.group(2) + m.group(3) + "****" + m.group(5) + m.group(6), text)
     return _LANDLINE.sub(lambda m: m.group(1) + "****" + m.group(3), text)

@@ -130,6 +130,45 @@ SmsEvent = Literal["registered", "reply_approved", "follow_up_invitation", "clos
 SMS_EVENTS: tuple[SmsEvent, ...] = ("registered", "reply_approved", "follow_up_invitation", "closed")
 
 
+class WeChatSettings(BaseModel):
+    """The WeChat official account's server endpoint (channels/wechat.py, docs/channels.md
+    "WeChat"): what the 公众平台 was given as 服务器配置. Secrets are SecretStr: never logged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    app_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="The account's AppID.")
+    token: SecretStr = Field(min_length=3, max_length=32, description="The Token set in 服务器配置: WeChat signs every "
+                             "request with it (3 to 32 letters and digits).")
+    encoding_aes_key: SecretStr | None = Field(default=None, min_length=43, max_length=43, description=(
+        "The EncodingAESKey of 服务器配置 (43 characters): set it for 兼容模式/安全模式 (messages encrypted with "
+        "AES); left out, only 明文模式 messages are taken and an encrypted one is refused."))
+    party: str = Field(default="zy-wechat", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$", description=(
+        "The channel party the account's cases are registered as; the sender's openid is kept as its ref "
+        "(system channel.<party>)."))
+    max_skew_seconds: int = Field(default=300, ge=30, le=86_400, description="A signed request whose timestamp is further "
+                                  "than this from the hub's clock is refused (a replayed capture).")
+    destination: str | None = Field(default="wechat", description="The outbox destination (adapter 'wechat', with its "
+                                    "seal_key) progress messages go to; null or no such destination: none are sent.")
+    push_events: dict[Literal["reply_approved", "follow_up_invitation", "closed"], bool] = Field(
+        default_factory=lambda: {"reply_approved": True, "follow_up_invitation": True, "closed": True},
+        description="Which events send a template message (mappings/channels/wechat_templates.yaml).")
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _aes_key(cls, value: SecretStr | None) -> SecretStr | None:
+        import base64
+        import binascii
+
+        if value is not None:
+            try:
+                key = base64.b64decode(value.get_secret_value() + "=", validate=True)
+            except binascii.Error:
+                raise ValueError("not base64 (43 characters of A-Z, a-z, 0-9, + and /, as the 公众平台 shows it)") from None
+            if len(key) != 32:
+                raise ValueError("does not decode to a 32-byte AES key")
+        return value
+
+
 class ChannelSettings(BaseModel):
     """Citizens' doors (docs/channels.md): channel intake, retrieval codes, the public lookup,
     the citizen's evaluation and the SMS sent through the outbox."""
@@ -152,6 +191,8 @@ class ChannelSettings(BaseModel):
     sms_events: dict[SmsEvent, bool] = Field(
         default_factory=lambda: dict.fromkeys(SMS_EVENTS, True),
         description="Which events send an SMS (templates: mappings/channels/sms_templates.yaml); an event not named sends none.")
+    wechat: WeChatSettings | None = Field(default=None, description="The WeChat official account endpoint; not set: "
+                                          "/api/v1/channel/wechat answers 404.")
 
 
 class Settings(BaseSettings):

@@ -113,6 +113,9 @@ def subscription_warnings(settings: Settings) -> list[str]:
             continue
         if not destination.events and name == settings.channels.sms_destination:
             continue  # the channels feature queues the citizen's SMS itself (channels/sms.py), not by subscription
+        wechat = settings.channels.wechat
+        if not destination.events and wechat is not None and name == wechat.destination:
+            continue  # nor its WeChat template messages (channels/wechat_push.py)
         if not destination.events:
             out.append(f"destination {name!r} subscribes to no events (no `events:`): the outbox sends it nothing. "
                        f"Add e.g. `events: [\"case.*\"]` (every case event) unless the hub only pulls from it")

@@ -39,6 +39,9 @@ ALLOWED_EDGES = {
     ("console", "knowledge.handle"): "Knowledge handle: the knowledge pages and the intake's suggestions read through it",
     ("console", "knowledge.search"): "SearchQuery and Hit, the store's search vocabulary",
     ("console", "knowledge.store"): "ArticleNotFound, the store's refusal of an article one may not read",
+    ("channels", "adapters.wechat"): "the openid mask the WeChat adapter logs with, and the sandbox WeChat API and "
+                                     "follower for `hotline-hub sandbox`",
+    ("adapters.wechat", "adapters.sms"): "the SMS seal, which the WeChat template messages are sealed with too",
     ("records", "outbox.tables"): "the subject-access export lists the outbox messages kept about a person "
                                   "(a table read, not a handle: named in docs/architecture.md as left to do)",
     # Shared pieces an adapter builds on: the kit's mapping-table vocabulary (the adapter

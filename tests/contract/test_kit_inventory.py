@@ -20,7 +20,7 @@ from tests.support.live import LiveServer
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 # The adapters this file runs the kit for. Integrators' packages (examples/) have their own tests.
-COVERED = {"webhook", "county", "province", "legacy_bridge", "sms"}
+COVERED = {"webhook", "county", "province", "legacy_bridge", "sms", "wechat"}
 OUTSIDE_THE_TREE = {"example_waterworks"}
 
 
@@ -42,6 +42,16 @@ def test_sms_static_checks() -> None:
     run here (contract, settings, mappings). tests/e2e/test_channels_citizen.py drives it against
     the sandbox gateway, down and up again."""
     report = run_kit("sms", {"url": "http://127.0.0.1:9/send", "seal_key": "kit-seal-key-0123456789"}, None)
+    assert [c.name for c in report.checks if not c.ok] == [], report.render(verbose=True)
+    assert report.get("contract").ok and report.get("settings").ok
+
+
+def test_wechat_static_checks() -> None:
+    """As the sms adapter: its messages are sealed template messages that channels/wechat_push.py
+    queues, not case events, so only the static checks run here. tests/integration/test_wechat.py
+    drives it against the sandbox WeChat API (an expired token, a busy WeChat, a refusal)."""
+    report = run_kit("wechat", {"api_base": "http://127.0.0.1:9", "app_id": "wx-kit", "app_secret": "kit-secret",
+                                "seal_key": "kit-seal-key-0123456789"}, None)
     assert [c.name for c in report.checks if not c.ok] == [], report.render(verbose=True)
     assert report.get("contract").ok and report.get("settings").ok
 

@@ -91,6 +91,7 @@ def test_a_web_citizen_files_gets_the_sms_looks_up_rates_and_is_counted(hub, api
     assert rated.status_code == 200 and rated.json()["status"] == "已办结"
     deliver(hub)
     assert state.to(PHONE)[-1]["text"] == f"【资阳12345】您的工单{number}已办结，感谢您对12345热线的支持。"
+    assert len(state.to(PHONE)) == 4  # one closing SMS, though closing records two events (followed_up, closed)
     citizen.close()
 
     figures = api["supervisor"].get("/api/v1/assessment", params={"period": "2025-09", "unit": "ZY-SCJGJ"}).json()["figures"]

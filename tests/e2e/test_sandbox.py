@@ -213,3 +213,18 @@ def test_the_banner_gives_the_console_and_an_account_that_signs_in(sandbox: Sand
                                                       "next": "/console/"})
         assert signed.status_code == 303 and signed.headers["location"] == "/console/"
         assert "待受理" in person.get("/console/").text
+
+
+def test_a_wechat_follower_files_by_message_and_hears_back_by_template_message(sandbox: Sandbox, agent: httpx.Client) -> None:
+    """The sandbox follower writes to the official account (signed and encrypted as WeChat does);
+    the demo walks the case; the hub's template messages reach the sandbox WeChat API."""
+    filed = sandbox.wait_for("a WeChat filing", lambda: re.search(r"channel wechat: IN (\d+) filed by oSan\*\*\*\*", sandbox.output))
+    case = agent.get(f"/api/v1/cases/{filed.group(1)}").json()
+    assert case["intake"]["channel"] == "wechat" and case["external_refs"][0]["system"] == "channel.zy-wechat"
+    with sandbox.peer("wechat") as wechat:
+        sent = sandbox.wait_for("a template message at the sandbox WeChat",
+                                lambda: wechat.get("/sandbox/state").json()["sent"])
+    assert sent[0]["touser"].startswith("oSandbox") and sent[0]["template_id"].startswith("sandbox-")
+    assert sandbox.said("channel wechat: LOOKUP")
+    # The follower's openid is personal data: the console shows it masked only.
+    assert re.search(r"oSandbox[0-9a-f]{20}", sandbox.output) is None

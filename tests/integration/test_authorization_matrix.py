@@ -21,6 +21,7 @@ the centre.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -57,6 +58,13 @@ PARTIES: dict[str, tuple[str, Role, str | None, list[str] | None]] = {
 NO_KEY, BAD_KEY, REVOKED = "no_key", "bad_key", "revoked_key"
 ROLES = [*PARTIES, NO_KEY, BAD_KEY, REVOKED]
 CENTRE = ("agent", "supervisor")
+
+# The WeChat account of the matrix's hub: its signature is fixed (the clock starts at START and
+# moves a second per request, so the skew allowed is wide).
+WECHAT_TOKEN = "matrixWeChatToken"
+_WECHAT_AT = str(int(START.timestamp()))
+WECHAT_SIGNED = {"timestamp": _WECHAT_AT, "nonce": "matrix",
+                 "signature": hashlib.sha1("".join(sorted([WECHAT_TOKEN, _WECHAT_AT, "matrix"])).encode()).hexdigest()}
 
 # -- what must never leak --------------------------------------------------------------------------
 PERSON = ("张三", "13800138000", "建设路12号")  # an ordinary caller: never in a list
@@ -263,6 +271,16 @@ EXPECTED: dict[str, list[Probe]] = {
     "POST /api/v1/public/cases/{number}/evaluation": [
         Probe({r: "409" for r in ROLES}, path={"number": "{case_web}"}, body={"code": "{code_web}", "satisfaction": "satisfied"}),
     ],
+    # The WeChat server URL: no key; WeChat's signature with the account's token is the
+    # authorization (a key changes nothing). Not signed so: 403 to everyone, nothing recorded.
+    # Messages themselves: tests/integration/test_wechat.py.
+    "GET /api/v1/channel/wechat": [
+        Probe(public(), query={**WECHAT_SIGNED, "echostr": "4711"}),
+        Probe({r: "deny" for r in ROLES}, query={**WECHAT_SIGNED, "signature": "0" * 40, "echostr": "4711"}),
+    ],
+    "POST /api/v1/channel/wechat": [
+        Probe({r: "deny" for r in ROLES}, query={**WECHAT_SIGNED, "signature": "0" * 40}, body="<xml></xml>"),
+    ],
     # -- health: for load balancers, no key -----------------------------------------------------------
     "GET /api/v1/health": [Probe(public())],
     "GET /api/v1/ready": [Probe(public())],
@@ -309,7 +327,7 @@ def world(request, sqlite_template, tmp_path_factory):
     from hub.api.app import create_app
     from hub.domain.clock import ManualClock
     from hub.runtime import build_hub
-    from hub.settings import Settings
+    from hub.settings import ChannelSettings, Settings, WeChatSettings
 
     if request.param == "sqlite":
         url = sqlite_template.fresh(tmp_path_factory.mktemp("matrix"))
@@ -320,7 +338,8 @@ def world(request, sqlite_template, tmp_path_factory):
     saved = {k: os.environ.get(k) for k in SECRETS}
     os.environ.update(SECRETS)
     clock = ManualClock(START)
-    hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL"), clock)
+    wechat = WeChatSettings(app_id="wxmatrix", token=WECHAT_TOKEN, max_skew_seconds=86_400)
+    hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL", channels=ChannelSettings(wechat=wechat)), clock)
     keys: dict[str, str | None] = {}
     for name, (party, role, unit, divisions) in PARTIES.items():
         keys[name] = hub.keys.create(party, role, clock.now(), unit_code=unit, divisions=divisions,

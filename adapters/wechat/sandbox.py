@@ -1,0 +1,184 @@
+"""A sandbox WeChat (real HTTP on loopback) for tests and `make run`, both sides of it:
+
+- the API the hub calls (`create_server`): `/cgi-bin/token` hands out access tokens for the
+  sandbox AppID and AppSecret, `/cgi-bin/message/template/send` takes template messages and
+  keeps them (`GET /sandbox/state`). It can be told to expire every token (the next send gets
+  errcode 42001) or to answer the next sends with an errcode (`POST /sandbox/fail`).
+- the WeChat server's side of the official account (`Follower`): it signs each message with
+  the account's token as WeChat does (and encrypts it, 安全模式, when given the
+  EncodingAESKey, with wechatpy's own crypto), POSTs it to the hub's server URL and reads the
+  passive reply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from xml.sax.saxutils import escape
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+
+from adapters.wechat.ids import mask_openid
+
+TOKEN_LIFETIME = 7200
+
+
+@dataclass
+class ServerState:
+    app_id: str
+    app_secret: str
+    tokens: set[str] = field(default_factory=set)
+    token_fetches: int = 0
+    sent: list[dict[str, Any]] = field(default_factory=list)  # each template/send body accepted
+    attempts: int = 0
+    failures: list[int] = field(default_factory=list)  # errcodes to answer the next sends with
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def to(self, openid: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [m for m in self.sent if m["touser"] == openid]
+
+
+def create_server(state: ServerState) -> FastAPI:
+    app = FastAPI(title="sandbox WeChat API")
+    app.state.wechat = state
+    msgids = itertools.count(1000)
+
+    @app.get("/cgi-bin/token")
+    def token(grant_type: str = "", appid: str = "", secret: str = "") -> dict[str, Any]:
+        if grant_type != "client_credential":
+            return {"errcode": 40002, "errmsg": "invalid grant_type"}
+        if appid != state.app_id:
+            return {"errcode": 40013, "errmsg": "invalid appid"}
+        if secret != state.app_secret:
+            return {"errcode": 40125, "errmsg": "invalid appsecret"}
+        issued = "SANDBOX_" + secrets.token_urlsafe(24)
+        with state.lock:
+            state.tokens.add(issued)
+            state.token_fetches += 1
+        return {"access_token": issued, "expires_in": TOKEN_LIFETIME}
+
+    @app.post("/cgi-bin/message/template/send")
+    async def template_send(request: Request, access_token: str = "") -> dict[str, Any]:
+        body = await request.json()
+        with state.lock:
+            state.attempts += 1
+            if access_token not in state.tokens:
+                return {"errcode": 42001 if access_token.startswith("SANDBOX_") else 40001,
+                        "errmsg": "access_token expired" if access_token.startswith("SANDBOX_") else "invalid credential"}
+            if state.failures:
+                code = state.failures.pop(0)
+                return {"errcode": code, "errmsg": "system busy" if code == -1 else "refused (sandbox)"}
+            if not (isinstance(body, dict) and isinstance(body.get("touser"), str) and isinstance(body.get("template_id"), str)
+                    and isinstance(body.get("data"), dict)):
+                return {"errcode": 47001, "errmsg": "data format error"}
+            state.sent.append(body)
+        return {"errcode": 0, "errmsg": "ok", "msgid": next(msgids)}
+
+    @app.get("/sandbox/state")
+    def sandbox_state() -> dict[str, Any]:
+        """What the sandbox WeChat was sent (the sandbox's openids are made up)."""
+        with state.lock:
+            return {"sent": list(state.sent), "token_fetches": state.token_fetches, "attempts": state.attempts}
+
+    @app.post("/sandbox/expire")
+    def expire() -> dict[str, Any]:
+        """Every token the hub holds is now expired: its next send gets errcode 42001."""
+        with state.lock:
+            state.tokens.clear()
+        return {"expired": True}
+
+    @app.post("/sandbox/fail")
+    def fail(errcode: int = -1, times: int = 1) -> JSONResponse:
+        with state.lock:
+            state.failures.extend([errcode] * max(0, min(times, 100)))
+        return JSONResponse({"failures": state.failures})
+
+    return app
+
+
+def sign(token: str, timestamp: str, nonce: str) -> str:
+    """WeChat's signature: SHA-1 of the token, timestamp and nonce, sorted and joined."""
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
+
+
+def text_message(openid: str, account: str, content: str, msg_id: int, at: int) -> str:
+    return (f"<xml><ToUserName><![CDATA[{account}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{at}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content>{escape(content)}</Content><MsgId>{msg_id}</MsgId></xml>")
+
+
+def event_message(openid: str, account: str, event: str, at: int) -> str:
+    return (f"<xml><ToUserName><![CDATA[{account}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{at}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event></xml>")
+
+
+_msg_ids = itertools.count(int(time.time()) * 1000)
+
+
+@dataclass
+class Follower:
+    """One follower of the account, as the WeChat server speaks for them to the hub."""
+
+    url: str  # the hub's server URL: http://.../api/v1/channel/wechat
+    token: str
+    openid: str
+    app_id: str = "wx-sandbox-12345"
+    account: str = "gh_sandbox12345"  # the account's own id (ToUserName)
+    aes_key: str | None = None  # set: messages go encrypted (安全模式)
+    now: Any = None  # a callable giving the Unix time to sign with (the hub's clock in tests)
+
+    def _time(self) -> int:
+        return int(self.now() if self.now is not None else time.time())
+
+    def post(self, xml: str, client: httpx.Client | None = None) -> httpx.Response:
+        at, nonce = str(self._time()), secrets.token_hex(8)
+        params = {"signature": sign(self.token, at, nonce), "timestamp": at, "nonce": nonce, "openid": self.openid}
+        body = xml
+        if self.aes_key:
+            crypto = WeChatCrypto(self.token, self.aes_key, self.app_id)
+            encrypted = crypto.encrypt_message(xml, nonce, at)  # the <xml> with <Encrypt> and <MsgSignature>
+            envelope = parse_message_fields(encrypted)
+            params.update({"encrypt_type": "aes", "msg_signature": envelope["MsgSignature"]})
+            body = (f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>"
+                    f"<Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt></xml>")
+        own = client or httpx.Client(timeout=10)
+        try:
+            return own.post(self.url, params=params, content=body.encode(), headers={"content-type": "text/xml"})
+        finally:
+            if client is None:
+                own.close()
+
+    def say(self, content: str, client: httpx.Client | None = None, msg_id: int | None = None) -> str:
+        """Send a text message; the text of the hub's passive reply."""
+        response = self.post(text_message(self.openid, self.account, content, msg_id or next(_msg_ids), self._time()), client)
+        response.raise_for_status()
+        return self.read(response.text)
+
+    def read(self, reply: str) -> str:
+        if reply == "success":
+            return ""
+        xml = reply
+        if self.aes_key:
+            fields = parse_message_fields(reply)
+            crypto = WeChatCrypto(self.token, self.aes_key, self.app_id)
+            xml = crypto.decrypt_message(reply, fields["MsgSignature"], fields["TimeStamp"], fields["Nonce"])
+        return parse_message(xml)._data.get("Content", "")
+
+    def __repr__(self) -> str:  # an openid is personal data, even a made-up one in logs
+        return f"Follower({mask_openid(self.openid)})"
+
+
+def parse_message_fields(xml: str) -> dict[str, str]:
+    import defusedxml.ElementTree as SafeXml
+
+    return {child.tag: (child.text or "") for child in SafeXml.fromstring(xml)}

@@ -1,0 +1,150 @@
+"""Progress pushed to a WeChat follower: the sink that, inside the case transaction, queues a
+template message (模板消息) to the `wechat` destination of the outbox when a case they filed on
+the official account is answered, invited to rating or closed (channels.wechat.push_events).
+
+As with the SMS, the outbox message holds the template's name and a sealed token
+(adapters/sms/seal.py, under the destination's seal_key) with the openid and the filled
+template: the follower's openid is personal data and stays out of the outbox in clear.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy.orm import Session
+
+from adapters.sms.seal import seal
+from channels.citizen import STATE_TEXT
+from channels.sms import REPLY_CHARS
+from hub.db.models import EventRow
+from hub.db.repository import CaseRepository
+from hub.domain.access import registrant
+from hub.domain.clock import Clock
+from hub.domain.model import Case, Role
+from hub.mappings.loader import load_yaml_model
+from hub.settings import Settings, WeChatSettings
+from outbox.store import OutboxWriter
+
+PushEvent = Literal["reply_approved", "follow_up_invitation", "closed"]
+PLACEHOLDERS: dict[str, set[str]] = {
+    "reply_approved": {"number", "title", "status", "reply"},
+    "follow_up_invitation": {"number", "title", "status", "days"},
+    "closed": {"number", "title", "status"},
+}
+MAX_VALUE = 200
+TEMPLATES_FILE = Path("channels") / "wechat_templates.yaml"
+
+
+class PushTemplate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event: PushEvent
+    template_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")
+    url: str | None = Field(default=None, max_length=256, description="Where a tap on the message leads (optional).")
+    fields: dict[str, str] = Field(min_length=1, max_length=10)
+
+    @model_validator(mode="after")
+    def _known_placeholders(self) -> "PushTemplate":
+        for key, text in self.fields.items():
+            if not key.replace("_", "").isalnum() or not 1 <= len(text) <= MAX_VALUE:
+                raise ValueError(f"field {key!r}: a key of letters and digits, a value of 1 to {MAX_VALUE} characters")
+            used = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+            unknown = used - PLACEHOLDERS[self.event]
+            if unknown:
+                raise ValueError(f"field {key!r}: unknown placeholder(s) {sorted(unknown)} for {self.event}; "
+                                 f"it gives {sorted(PLACEHOLDERS[self.event])}")
+        return self
+
+
+class PushTemplates(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    templates: list[PushTemplate]
+
+    @field_validator("templates")
+    @classmethod
+    def _one_per_event(cls, value: list[PushTemplate]) -> list[PushTemplate]:
+        events = [t.event for t in value]
+        missing = set(PLACEHOLDERS) - set(events)
+        if missing:
+            raise ValueError(f"no template for {sorted(missing)}")
+        if len(set(events)) != len(events):
+            raise ValueError("one template per event")
+        return value
+
+    def message(self, event: str, openid: str, values: dict[str, str]) -> dict:
+        """The body of WeChat's template/send, filled."""
+        template = next(t for t in self.templates if t.event == event)
+        body: dict = {"touser": openid, "template_id": template.template_id,
+                      "data": {k: {"value": v.format(**values)} for k, v in template.fields.items()}}
+        if template.url:
+            body["url"] = template.url
+        return body
+
+
+def load_push_templates(mappings_dir: Path) -> PushTemplates:
+    """Raises MappingError (file, line, reason) for a bad file: the hub does not start with one."""
+    return load_yaml_model(mappings_dir / TEMPLATES_FILE, PushTemplates, entry_key="event")
+
+
+def openid_of(case: Case, config: WeChatSettings) -> str | None:
+    """The follower who filed the case on the account, from its ref `<openid>:<MsgId>`."""
+    if registrant(case) != (config.party, Role.CHANNEL):
+        return None
+    system = f"channel.{config.party}"
+    ref = next((r for r in case.external_refs if r.system == system), None)
+    return ref.external_id.split(":", 1)[0] if ref is not None else None
+
+
+class WeChatPush:
+    def __init__(self, templates: PushTemplates, settings: Settings, clock: Clock, writer: OutboxWriter) -> None:
+        assert settings.channels.wechat is not None
+        self.config: WeChatSettings = settings.channels.wechat
+        self.templates = templates
+        self.clock = clock
+        self.writer = writer
+        self.evaluation_days = settings.channels.evaluation_days
+        dest = self.config.destination
+        destination = settings.destinations.get(dest) if dest else None
+        key = destination.settings.get("seal_key") if destination is not None and destination.enabled else None
+        self.destination = dest if key else None
+        self.seal_key = str(key) if key else ""
+
+    def __call__(self, session: Session, changed: Case, events: list[EventRow]) -> None:
+        if self.destination is None:
+            return
+        now = self.clock.now()
+        queued: set[tuple[str, str]] = set()  # closing records both case.followed_up and case.closed: one message
+        for ev in events:
+            sends = [e for e in self._sends(ev) if (ev.case_number, e) not in queued]
+            queued.update((ev.case_number, e) for e in sends)
+            if not sends:
+                continue
+            same = ev.case_number == changed.number and changed.history and changed.external_refs
+            case = changed if same else CaseRepository(session).get(ev.case_number)
+            openid = openid_of(case, self.config)
+            if not openid:
+                continue
+            reply = case.outcome.direct_answer or (case.outcome.reply.text if case.outcome.reply else "")
+            values = {"number": case.number, "title": case.title[:60], "status": STATE_TEXT[case.state],
+                      "reply": reply if len(reply) <= REPLY_CHARS else reply[:REPLY_CHARS] + "…",
+                      "days": str(self.evaluation_days)}
+            for event in sends:
+                body = self.templates.message(event, openid, {k: values[k] for k in PLACEHOLDERS[event]})
+                self.writer.write_message(
+                    session, destination=self.destination, ordering_key=case.number, event_type=f"wechat.{event}",
+                    event={"template": event, "sealed": seal(self.seal_key, openid, json.dumps(body, ensure_ascii=False))},
+                    case=None, case_number=case.number, idempotency_key=f"{self.destination}:{ev.id}:{event}", now=now)
+
+    def _sends(self, ev: EventRow) -> list[str]:
+        payload = ev.payload or {}
+        out: list[str] = []
+        if (ev.type == "case.reply_reviewed" and (payload.get("data") or {}).get("approved")) or ev.type == "case.answered":
+            out = ["reply_approved", "follow_up_invitation"]
+        elif ev.type in ("case.followed_up", "case.closed") and payload.get("state") == "closed":
+            out = ["closed"]
+        return [e for e in out if self.config.push_events.get(e)]  # type: ignore[call-overload]
