@@ -7,6 +7,8 @@ file named by HUB_CONFIG_FILE, then these defaults.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -128,6 +130,8 @@ class RetentionSettings(BaseModel):
 
 SmsEvent = Literal["registered", "reply_approved", "follow_up_invitation", "closed"]
 SMS_EVENTS: tuple[SmsEvent, ...] = ("registered", "reply_approved", "follow_up_invitation", "closed")
+WeChatEvent = Literal["reply_approved", "follow_up_invitation", "closed"]
+WECHAT_EVENTS: tuple[WeChatEvent, ...] = ("reply_approved", "follow_up_invitation", "closed")
 
 
 class WeChatSettings(BaseModel):
@@ -149,16 +153,13 @@ class WeChatSettings(BaseModel):
                                   "than this from the hub's clock is refused (a replayed capture).")
     destination: str | None = Field(default="wechat", description="The outbox destination (adapter 'wechat', with its "
                                     "seal_key) progress messages go to; null or no such destination: none are sent.")
-    push_events: dict[Literal["reply_approved", "follow_up_invitation", "closed"], bool] = Field(
-        default_factory=lambda: {"reply_approved": True, "follow_up_invitation": True, "closed": True},
+    push_events: dict[WeChatEvent, bool] = Field(
+        default_factory=lambda: dict.fromkeys(WECHAT_EVENTS, True),
         description="Which events send a template message (mappings/channels/wechat_templates.yaml).")
 
     @field_validator("encoding_aes_key")
     @classmethod
     def _aes_key(cls, value: SecretStr | None) -> SecretStr | None:
-        import base64
-        import binascii
-
         if value is not None:
             try:
                 key = base64.b64decode(value.get_secret_value() + "=", validate=True)
