@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from hub.api.cases import DRAFT_EXAMPLES
+from hub.api.client_address import client_address
 from hub.api.deps import HubDep, require_roles
 from hub.api.problems import documented
 from hub.domain.access import Actor
@@ -67,7 +68,7 @@ def _limited(exc: RateLimited | Locked, request: Request) -> HTTPException:
 
 
 def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_address(request)  # behind a trusted proxy: the address it forwards for
 
 
 @channel.post("", status_code=201, response_model=ChannelIntake, summary="A channel registers a citizen's case (登记)",

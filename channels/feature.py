@@ -1,5 +1,5 @@
 """The channels feature: the code-and-SMS sink in every case transaction, the channel and
-public routes, and its tables (docs/channels.md)."""
+public routes, Open311 GeoReport v2, and its tables (docs/channels.md)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from channels import tables  # noqa: F401  (registers the tables)
 from channels.api import channel, public
 from channels.codes import Codes, Limits, derive_key
+from channels.open311 import router as open311
+from channels.open311_map import load_open311
 from channels.sandbox import sandbox_peers
 from channels.service import ChannelService
 from channels.sms import CodesAndSms, load_templates
@@ -32,7 +34,8 @@ class _Feature(FeatureBase):
         writer = hub.handles.get(OutboxHandle).writer
         hub.cases.sinks.append(CodesAndSms(codes, templates, hub.settings, hub.clock, writer))
         hub.handles.add(ChannelService(hub, codes))
-        hub.routers.extend([channel, public])
+        hub.handles.add(load_open311(hub.settings.mappings_dir, hub.catalogue))  # a bad mapping stops the start here
+        hub.routers.extend([channel, public, open311])
 
     def sandbox_peers(self, base_port: int) -> list[Peer]:
         """For `hotline-hub sandbox`: the SMS gateway on base_port + 70 and a web citizen at work."""

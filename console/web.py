@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from console import forms
 from console.accounts import AccountError, Accounts, Session
 from console.pages import CHANNEL_LABELS, LOCAL, ROLE_LABELS, STATE_LABELS, local, queue_query, queues_for
+from hub.api.client_address import client_address
 from hub.container import Hub
 from hub.db.repository import CaseQuery, decode_cursor
 from hub.domain.access import view_for
@@ -54,7 +55,7 @@ def _accounts(request: Request) -> Accounts:
 
 
 def _remote(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    return client_address(request)  # behind a trusted proxy (setting trusted_proxies): the client's
 
 
 def render(request: Request, template: str, status: int = 200, session: Session | None = None, **ctx: Any) -> HTMLResponse:

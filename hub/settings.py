@@ -179,11 +179,23 @@ class Settings(BaseSettings):
     repeat_call_days: int = Field(default=7, ge=0, le=90, description="重复来电: a new case is linked to an open case of the same "
                                   "phone and category received within this many days before it, for the agent to confirm; 0: never.")
     caller_history_days: int = Field(default=90, ge=1, le=730, description="Days back the caller's history at intake counts by default.")
+    trusted_proxies: list[str] = Field(default_factory=list, description="Addresses or networks (10.0.0.5, 10.0.0.0/8, ::1) of "
+                                       "the reverse proxies in front of the hub. Only from these is X-Forwarded-For (or X-Real-IP) "
+                                       "believed as the client's address, for the lookup lockouts and the access log; empty: the "
+                                       "peer's address always (hub/api/client_address.py).")
 
     def phone_index_key_bytes(self) -> bytes:
         from hub.db.phone_index import resolve_key
 
         return resolve_key(self.phone_index_key.get_secret_value() if self.phone_index_key else None, self.phone_index_key_file)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        from hub.api.client_address import networks
+
+        networks(value)  # raises naming the bad entry
+        return value
 
     @field_validator("mappings_dir")
     @classmethod

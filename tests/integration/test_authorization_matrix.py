@@ -263,6 +263,23 @@ EXPECTED: dict[str, list[Probe]] = {
     "POST /api/v1/public/cases/{number}/evaluation": [
         Probe({r: "409" for r in ROLES}, path={"number": "{case_web}"}, body={"code": "{code_web}", "satisfaction": "satisfied"}),
     ],
+    # -- Open311 GeoReport v2: discovery and services are public (the specification's); requests
+    # are the channel party's own, as on the channel API. The list holds the place of each matter
+    # (GeoReport's address, lat/long) but never a name or a phone: those are checked below.
+    "GET /open311/v2/discovery.{fmt}": [Probe(public(), path={"fmt": "json"})],
+    "GET /open311/v2/services.{fmt}": [Probe(public(), path={"fmt": "json"}), Probe(public(), path={"fmt": "xml"})],
+    "GET /open311/v2/services/{service_code}.{fmt}": [Probe(public(), path={"service_code": "0102", "fmt": "json"})],
+    "POST /open311/v2/requests.{fmt}": [
+        Probe(row("deny", channel="ok"), path={"fmt": "json"},
+              body={"service_code": "0102", "address_string": "雁江区建设路12号", "description": "路灯不亮"}),
+    ],
+    "GET /open311/v2/requests.{fmt}": [Probe(row("deny", channel="ok"), path={"fmt": "json"}),
+                                       Probe(row("deny", channel="ok"), path={"fmt": "xml"})],
+    "GET /open311/v2/requests/{service_request_id}.{fmt}": [
+        Probe(row("deny", channel="ok"), path={"service_request_id": "{case_web}", "fmt": "json"}),
+        Probe(row("deny"), path={"service_request_id": "{case_yj}", "fmt": "json"}),  # not its own: 404 to the channel
+        Probe(row("deny"), path={"service_request_id": "{case_conf}", "fmt": "xml"}),
+    ],
     # -- health: for load balancers, no key -----------------------------------------------------------
     "GET /api/v1/health": [Probe(public())],
     "GET /api/v1/ready": [Probe(public())],
