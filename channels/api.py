@@ -28,6 +28,9 @@ Comment = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 
 channel = APIRouter(prefix="/api/v1/channel/cases", tags=["channels"])
 public = APIRouter(prefix="/api/v1/public/cases", tags=["channels"])
+centre = APIRouter(prefix="/api/v1/cases", tags=["channels"])
+CentreKey = Annotated[Actor, Depends(require_roles(Role.AGENT, Role.SUPERVISOR))]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32, pattern=r"^[0-9+() -]+$")]
 
 
 def _service(request: Request) -> ChannelService:
@@ -58,6 +61,25 @@ class CodeOnly(BaseModel):
 
 class PublicRating(Rating):
     code: Code
+
+
+class PhoneOnly(BaseModel):
+    """The phone travels in the body, as the code does: a URL ends up in access logs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: Phone = Field(description="The phone the case was registered with.")
+
+
+REISSUE_ANSWER = "如该号码与工单登记的手机号一致，新的提取码将以短信发送，原提取码随即失效。"
+
+
+class Reissue(BaseModel):
+    detail: str = Field(description="The same words whatever the number and phone: the answer tells nothing.")
+
+
+class CentreReissue(BaseModel):
+    sent_to: str = Field(description="The mobile the new code goes to, masked (138****8000).")
 
 
 def _limited(exc: RateLimited | Locked, request: Request) -> HTTPException:
@@ -132,3 +154,25 @@ def rate_public(request: Request, number: CaseNumber, body: PublicRating) -> Cit
     except Locked as exc:
         raise _limited(exc, request) from None
     return service.view_of(service.evaluate(case, body.satisfaction, body.resolved, body.comment, "public"))
+
+
+@public.post("/{number}/code", status_code=202, response_model=Reissue, summary="A citizen asks for a new retrieval code (补发提取码)",
+             operation_id="reissuePublicCaseCode",
+             responses=documented(429, d429="Too many requests for this number or from this address: see Retry-After"))
+def reissue_public(request: Request, number: CaseNumber, body: PhoneOnly) -> Reissue:
+    """202 with the same answer whether or not the number exists and the phone is the case's;
+    if it is, the new code goes by SMS (never in the answer) and the old one stops working.
+    Every request counts toward a lockout, as wrong codes do for the lookup."""
+    try:
+        _service(request).reissue_for_citizen(number, body.phone, _client(request))
+    except Locked as exc:
+        raise _limited(exc, request) from None
+    return Reissue(detail=REISSUE_ANSWER)
+
+
+@centre.post("/{number}/retrieval-code", status_code=202, response_model=CentreReissue,
+             summary="The centre reissues a case's retrieval code by SMS (补发提取码)", operation_id="reissueCaseCode",
+             responses=documented(403, 404, 409, d409="No SMS can carry it (no mobile, anonymous, another system's citizen, "
+                                  "no SMS destination): the old code stays valid"))
+def reissue_centre(request: Request, actor: CentreKey, number: CaseNumber) -> CentreReissue:
+    return CentreReissue(sent_to=_service(request).reissue_for_centre(number, actor))

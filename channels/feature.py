@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from channels import tables  # noqa: F401  (registers the tables)
-from channels.api import channel, public
+from channels.api import centre, channel, public
 from channels.codes import Codes, Limits, derive_key
 from channels.open311 import router as open311
 from channels.open311_map import load_open311
@@ -32,10 +32,11 @@ class _Feature(FeatureBase):
                              timedelta(minutes=config.lookup_lockout_minutes)))
         templates = load_templates(hub.settings.mappings_dir)  # a bad template stops the start here
         writer = hub.handles.get(OutboxHandle).writer
-        hub.cases.sinks.append(CodesAndSms(codes, templates, hub.settings, hub.clock, writer))
-        hub.handles.add(ChannelService(hub, codes))
+        sms = CodesAndSms(codes, templates, hub.settings, hub.clock, writer)
+        hub.cases.sinks.append(sms)
+        hub.handles.add(ChannelService(hub, codes, sms))
         hub.handles.add(load_open311(hub.settings.mappings_dir, hub.catalogue))  # a bad mapping stops the start here
-        hub.routers.extend([channel, public, open311])
+        hub.routers.extend([channel, public, centre, open311])
 
     def sandbox_peers(self, base_port: int) -> list[Peer]:
         """For `hotline-hub sandbox`: the SMS gateway on base_port + 70 and a web citizen at work."""

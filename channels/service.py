@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Literal
 
 from hub.db.repository import CaseRepository
 from hub.domain import commands as c
-from hub.domain.access import Actor, registrant
+from hub.domain.access import Actor, mask_phone, registrant
 from hub.domain.errors import CaseNotFound, RuleViolation
-from hub.domain.model import Case, CaseDraft, CaseState, Role, Satisfaction
+from hub.domain.model import Case, CaseDraft, CaseState, Role, Satisfaction, normalise_phone
 
 from channels.citizen import CitizenView, citizen_view, evaluation_until
 from channels.codes import Codes, Locked
-from channels.sms import ISSUED
+from channels.sms import ISSUED, CodesAndSms
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -69,9 +69,10 @@ Source = Literal["channel", "public"]
 
 
 class ChannelService:
-    def __init__(self, hub: "Hub", codes: Codes) -> None:
+    def __init__(self, hub: "Hub", codes: Codes, sms: CodesAndSms | None = None) -> None:
         self.hub = hub
         self.codes = codes
+        self.sms = sms
         self.config = hub.settings.channels
         self.intake_window = RateWindow(self.config.intake_per_minute)
 
@@ -115,6 +116,45 @@ class ChannelService:
                 return CaseRepository(s).get(number)
             except CaseNotFound:
                 raise NoSuchCaseOrCode() from None
+
+    # -- a lost code, sent again -----------------------------------------------------------------
+    def reissue_for_citizen(self, number: str, phone: str, client: str) -> None:
+        """A new code by SMS if `phone` is the case's; nothing otherwise, and the same return
+        either way (no oracle: the caller learns nothing about the number or the phone). Every
+        request counts toward the lockouts (Codes.attempt); Locked while locked out."""
+        now = self.hub.clock.now()
+        with self.hub.db.write() as s:
+            self.codes.attempt(s, number, client, now)
+            repo = CaseRepository(s)
+            try:
+                case = repo.get(number)
+            except CaseNotFound:
+                return
+            try:
+                given = normalise_phone(phone)
+            except ValueError:
+                return
+            if case.person.phone is None or given != case.person.phone or self.sms is None:
+                return
+            if self.sms.reissue(s, case, now):
+                repo.note(number, at=now, actor="citizen@public", role=Role.SYSTEM, action="reissue_code",
+                          note="提取码已重新生成并以短信发送", data={"by": "citizen"})
+
+    def reissue_for_centre(self, number: str, actor: Actor) -> str:
+        """The centre reissues a case's code for the citizen (on the phone, say): sent by SMS,
+        never shown to the agent. Returns the masked mobile it goes to; RuleViolation where no
+        SMS can go (the old code then stays valid)."""
+        now = self.hub.clock.now()
+        with self.hub.db.write() as s:
+            repo = CaseRepository(s)
+            case = repo.get(number)
+            to = self.sms.can_send(case) if self.sms is not None else None
+            if to is None or self.sms is None or not self.sms.reissue(s, case, now):
+                raise RuleViolation(f"no SMS can carry a new code for case {number}: no mobile on the case, an anonymous or "
+                                    "another system's citizen, or no SMS destination configured; the old code stays valid")
+            repo.note(number, at=now, actor=actor.party, role=actor.role, action="reissue_code",
+                      note="提取码已重新生成并以短信发送", data={"by": "centre"})
+            return mask_phone(to) or ""
 
     # -- the citizen's evaluation -------------------------------------------------------------------
     def evaluate(self, case: Case, satisfaction: Satisfaction, resolved: bool | None, comment: str | None,

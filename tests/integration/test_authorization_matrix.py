@@ -263,6 +263,12 @@ EXPECTED: dict[str, list[Probe]] = {
     "POST /api/v1/public/cases/{number}/evaluation": [
         Probe({r: "409" for r in ROLES}, path={"number": "{case_web}"}, body={"code": "{code_web}", "satisfaction": "satisfied"}),
     ],
+    # A lost code: anyone may ask (the answer is the same whatever the number and phone; a wrong
+    # phone gets no SMS); the requests count toward a lockout, so later roles may meet 429.
+    "POST /api/v1/public/cases/{number}/code": [Probe({r: "pass" for r in ROLES}, path={"number": "{case_web}"},
+                                                      body={"phone": "13900139000"})],
+    # The centre reissues by SMS: this hub has no SMS destination, so the rules refuse it (409).
+    "POST /api/v1/cases/{number}/retrieval-code": [Probe(row("deny", agent="409", supervisor="409"), path={"number": "{case_web}"})],
     # -- Open311 GeoReport v2: discovery and services are public (the specification's); requests
     # are the channel party's own, as on the channel API. The list holds the place of each matter
     # (GeoReport's address, lat/long) but never a name or a phone: those are checked below.
