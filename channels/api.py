@@ -19,7 +19,8 @@ from hub.read_audit import record_read
 
 from channels.citizen import CitizenView
 from channels.codes import Locked
-from channels.service import ChannelService, RateLimited
+from channels.rates import RateLimited
+from channels.service import ChannelService
 
 CaseNumber = Annotated[str, Path(min_length=8, max_length=40, pattern=r"^[0-9A-Za-z-]+$")]
 ChannelKey = Annotated[Actor, Depends(require_roles(Role.CHANNEL))]

@@ -41,7 +41,8 @@ from hub.service import ContentTooLarge, IdempotencyConflict
 
 from channels.citizen import approved_reply, STATE_TEXT
 from channels.open311_map import Open311Map, georeport_status, states_for
-from channels.service import ChannelService, RateLimited
+from channels.rates import RateLimited
+from channels.service import ChannelService
 
 BASE = "/open311/v2"
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"

@@ -4,9 +4,6 @@ retrieval code, and the citizen's evaluation recorded as the follow-up (回访).
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -18,16 +15,11 @@ from hub.domain.model import Case, CaseDraft, CaseState, Role, Satisfaction, nor
 
 from channels.citizen import CitizenView, citizen_view, evaluation_until
 from channels.codes import Codes, Locked
+from channels.rates import SharedRateWindow
 from channels.sms import ISSUED, CodesAndSms
 
 if TYPE_CHECKING:
     from hub.container import Hub
-
-
-class RateLimited(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many cases from this channel key; retry after {retry_after} s")
-        self.retry_after = retry_after
 
 
 class NoSuchCaseOrCode(CaseNotFound):
@@ -36,25 +28,6 @@ class NoSuchCaseOrCode(CaseNotFound):
     def __init__(self) -> None:
         Exception.__init__(self, "no case with this number and retrieval code")
         self.number = ""
-
-
-class RateWindow:
-    """At most `per_minute` events per key in any 60 seconds (per process)."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._seen: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            seen = self._seen.setdefault(key, deque())
-            while seen and seen[0] <= now - 60:
-                seen.popleft()
-            if len(seen) >= self.per_minute:
-                raise RateLimited(max(1, int(seen[0] + 60 - now + 0.999)))
-            seen.append(now)
 
 
 @dataclass(frozen=True)
@@ -74,7 +47,8 @@ class ChannelService:
         self.codes = codes
         self.sms = sms
         self.config = hub.settings.channels
-        self.intake_window = RateWindow(self.config.intake_per_minute)
+        # Shared by every hub process through the database (channels/rates.py).
+        self.intake_window = SharedRateWindow(hub.db, hub.clock, "intake", self.config.intake_per_minute)
 
     def view_of(self, case: Case) -> CitizenView:
         return citizen_view(case, self.hub.clock.now(), self.config.evaluation_days)
