@@ -129,7 +129,7 @@ class ChannelSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     intake_per_minute: int = Field(default=60, ge=1, le=100_000, description="Cases one channel key may register per "
-                                   "minute (per hub process); more are refused 429 with Retry-After.")
+                                   "minute, shared by every hub process (counted in the database); more are refused 429 with Retry-After.")
     lookup_failures_per_case: int = Field(default=5, ge=1, le=100, description="Wrong retrieval codes for one case number "
                                           "before lookups of that number are locked out (429).")
     lookup_failures_per_client: int = Field(default=20, ge=1, le=1000, description="Wrong retrieval codes from one client "
