@@ -279,6 +279,10 @@ router = APIRouter(prefix=BASE, tags=["open311"], route_class=GeoReportRoute)
 EXTRA = {"x-error-format": "georeport"}  # hub.api.problems.describe_problems leaves these refusals as they are
 
 
+ApiKeyQuery = Annotated[str | None, Query(max_length=200, description="The channel key (or the X-API-Key header).")]
+Jurisdiction = Annotated[str | None, Query(max_length=16, description="The city's code (optional)")]
+
+
 def _service(request: Request) -> ChannelService:
     return request.app.state.hub.handles.get(ChannelService)
 
@@ -433,11 +437,11 @@ REQUEST_BODY = {"requestBody": {"required": True, "content": {
                         201: {"description": "Registered: the case number as service_request_id", "model": list[Created],
                               "content": {"text/xml": {"schema": {"type": "string"}}}}},
              openapi_extra={**EXTRA, **REQUEST_BODY})
-async def create_request(request: Request, fmt: FormatPath,
+async def create_request(request: Request, fmt: FormatPath, api_key: ApiKeyQuery = None,
                          idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None) -> Response:
     data = await _read_body(request)
     new = NewRequest.model_validate(data)
-    actor = _key(request, new.api_key)
+    actor = _key(request, new.api_key or api_key)  # in the form as GeoReport has it; some clients put it in the URL
     _jurisdiction(request, new.jurisdiction_id)
     mapping = _map(request)
     hub = request.app.state.hub
@@ -465,8 +469,6 @@ def as_request(case: Case, mapping: Open311Map, catalogue: Any) -> ServiceReques
         lat=None if hidden else case.place.latitude, long=None if hidden else case.place.longitude)
 
 
-ApiKeyQuery = Annotated[str | None, Query(max_length=200, description="The channel key (or the X-API-Key header).")]
-Jurisdiction = Annotated[str | None, Query(max_length=16, description="The city's code (optional)")]
 
 
 @router.get("/requests.{fmt}", summary="Open311: this key's own service requests", operation_id="listOpen311Requests",

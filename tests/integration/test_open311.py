@@ -165,6 +165,11 @@ def test_list_only_the_keys_own_by_service_and_date(client, keys) -> None:
     assert root.find("request").findtext("status") == "open"
 
 
+def test_the_key_in_the_url_is_taken_too(client, keys) -> None:
+    resp = client.post("/open311/v2/requests.json", params={"api_key": keys["app"]}, data=REPORT)
+    assert resp.status_code == 201, resp.text
+
+
 def test_json_body_idempotency_key_and_xml_answer(client, keys) -> None:
     body = {**REPORT, "lat": 30.1286, "long": 104.6278}
     headers = {"X-API-Key": keys["app"], "Idempotency-Key": "app-88121"}
