@@ -31,6 +31,7 @@ ALLOWED_EDGES = {
     ("channels", "outbox.store"): "OutboxWriter, the type of that handle's writer",
     ("channels", "adapters.sms"): "the SMS adapter's seal (the channel seals what the adapter opens at the gateway) "
                                   "and its sandbox gateway for `hotline-hub sandbox`",
+    ("console", "channels.service"): "ChannelService handle: an agent reissues a retrieval code by SMS from the case page",
     ("records", "outbox.tables"): "the subject-access export lists the outbox messages kept about a person "
                                   "(a table read, not a handle: named in docs/architecture.md as left to do)",
     # Shared pieces an adapter builds on: the kit's mapping-table vocabulary (the adapter

@@ -84,6 +84,9 @@ CONSOLE_EXPECTED: dict[str, list[Probe]] = {
     # A stale version: past the access check it is 409 (pass); a case one may not see is 403.
     "POST /console/cases/{number}/actions": [Probe(row("pass", other_unit="deny", other_county="deny"),
                                                    path={"number": "{case_yj}"}, form={"action": "archive", "version": "1"})],
+    # 补发提取码: the centre only; this hub has no SMS destination, so the centre's answer is 409 (pass).
+    "POST /console/cases/{number}/retrieval-code": [Probe(row("deny", agent="pass", supervisor="pass"),
+                                                          path={"number": "{case_yj}"}, form={})],
     "GET /console/intake": [Probe(CENTRE_ONLY)],
     "POST /console/intake": [Probe(CENTRE_ONLY, form={"op": "history", "phone": "13800138000"})],
 }

@@ -132,3 +132,27 @@ def test_no_new_code_where_no_sms_can_go(client, keys, hub) -> None:
     assert refused.status_code == 409 and "old code stays valid" in refused.json()["detail"]
     assert client.post(f"/api/v1/public/cases/{landline}/code", json={"phone": "028-12345678"}).json() == ANSWER
     assert reissued(hub, landline) == []
+
+
+def test_the_console_reissues_for_the_centre(hub, keys) -> None:
+    from hub.api.app import create_app
+    from tests.support.console import Person, fast_accounts
+
+    accounts = fast_accounts(hub)
+    accounts.create("wang", Role.AGENT, "correct-horse-1", "王芳")
+    accounts.create("scj", Role.UNIT, "correct-horse-1", "市场监管局", unit_code="ZY-SCJGJ")
+    app = create_app(hub)
+    with TestClient(app) as client:
+        number, _ = web_case(client, keys)
+    agent = Person(app).sign_in("wang", "correct-horse-1")
+    page = agent.get(f"/console/cases/{number}")
+    assert "补发提取码" in page.text
+    done = agent.post(f"/console/cases/{number}/retrieval-code", {})
+    assert done.status_code == 200 and "新的提取码已以短信发送至 138****8000，原提取码已失效。" in done.text
+    [(_, sms)] = reissued(hub, number)
+    new = re.search(r"：([34679ACDEFGHJKMNPQRTUVWXY]{6})。", sms).group(1)
+    assert new not in done.text
+    assert agent.post(f"/console/cases/{number}/retrieval-code", {}, with_csrf=False).status_code == 403
+    unit = Person(app).sign_in("scj", "correct-horse-1")
+    assert unit.post(f"/console/cases/{number}/retrieval-code", {}).status_code == 403
+    assert len(reissued(hub, number)) == 1
