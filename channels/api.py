@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from hub.api.cases import DRAFT_EXAMPLES
+from hub.api.client_address import client_address
 from hub.api.deps import HubDep, require_roles
 from hub.api.problems import documented
 from hub.domain.access import Actor
@@ -18,7 +19,8 @@ from hub.read_audit import record_read
 
 from channels.citizen import CitizenView
 from channels.codes import Locked
-from channels.service import ChannelService, RateLimited
+from channels.rates import RateLimited
+from channels.service import ChannelService
 
 CaseNumber = Annotated[str, Path(min_length=8, max_length=40, pattern=r"^[0-9A-Za-z-]+$")]
 ChannelKey = Annotated[Actor, Depends(require_roles(Role.CHANNEL))]
@@ -27,6 +29,9 @@ Comment = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 
 channel = APIRouter(prefix="/api/v1/channel/cases", tags=["channels"])
 public = APIRouter(prefix="/api/v1/public/cases", tags=["channels"])
+centre = APIRouter(prefix="/api/v1/cases", tags=["channels"])
+CentreKey = Annotated[Actor, Depends(require_roles(Role.AGENT, Role.SUPERVISOR))]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32, pattern=r"^[0-9+() -]+$")]
 
 
 def _service(request: Request) -> ChannelService:
@@ -59,6 +64,25 @@ class PublicRating(Rating):
     code: Code
 
 
+class PhoneOnly(BaseModel):
+    """The phone travels in the body, as the code does: a URL ends up in access logs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: Phone = Field(description="The phone the case was registered with.")
+
+
+REISSUE_ANSWER = "如该号码与工单登记的手机号一致，新的提取码将以短信发送，原提取码随即失效。"
+
+
+class Reissue(BaseModel):
+    detail: str = Field(description="The same words whatever the number and phone: the answer tells nothing.")
+
+
+class CentreReissue(BaseModel):
+    sent_to: str = Field(description="The mobile the new code goes to, masked (138****8000).")
+
+
 def _limited(exc: RateLimited | Locked, request: Request) -> HTTPException:
     if isinstance(exc, Locked):
         seconds = exc.retry_after(request.app.state.hub.clock.now())
@@ -67,7 +91,7 @@ def _limited(exc: RateLimited | Locked, request: Request) -> HTTPException:
 
 
 def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_address(request)  # behind a trusted proxy: the address it forwards for
 
 
 @channel.post("", status_code=201, response_model=ChannelIntake, summary="A channel registers a citizen's case (登记)",
@@ -131,3 +155,25 @@ def rate_public(request: Request, number: CaseNumber, body: PublicRating) -> Cit
     except Locked as exc:
         raise _limited(exc, request) from None
     return service.view_of(service.evaluate(case, body.satisfaction, body.resolved, body.comment, "public"))
+
+
+@public.post("/{number}/code", status_code=202, response_model=Reissue, summary="A citizen asks for a new retrieval code (补发提取码)",
+             operation_id="reissuePublicCaseCode",
+             responses=documented(429, d429="Too many requests for this number or from this address: see Retry-After"))
+def reissue_public(request: Request, number: CaseNumber, body: PhoneOnly) -> Reissue:
+    """202 with the same answer whether or not the number exists and the phone is the case's;
+    if it is, the new code goes by SMS (never in the answer) and the old one stops working.
+    Every request counts toward a lockout, as wrong codes do for the lookup."""
+    try:
+        _service(request).reissue_for_citizen(number, body.phone, _client(request))
+    except Locked as exc:
+        raise _limited(exc, request) from None
+    return Reissue(detail=REISSUE_ANSWER)
+
+
+@centre.post("/{number}/retrieval-code", status_code=202, response_model=CentreReissue,
+             summary="The centre reissues a case's retrieval code by SMS (补发提取码)", operation_id="reissueCaseCode",
+             responses=documented(403, 404, 409, d409="No SMS can carry it (no mobile, anonymous, another system's citizen, "
+                                  "no SMS destination): the old code stays valid"))
+def reissue_centre(request: Request, actor: CentreKey, number: CaseNumber) -> CentreReissue:
+    return CentreReissue(sent_to=_service(request).reissue_for_centre(number, actor))

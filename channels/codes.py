@@ -95,6 +95,24 @@ class Codes:
             if rows["case"] is not None:
                 session.delete(rows["case"])
             return True
+        self._count(session, subjects, rows, now)
+        return False
+
+    def attempt(self, session: Session, number: str, client: str, now: datetime) -> None:
+        """A request for a new code (reissue): raises Locked while the number or the client is
+        locked out, and counts every request, whether its phone matched or not, under the same
+        limits as wrong codes (counters of their own). Counting them all is what keeps the
+        answer from telling whether a phone matched: a matching phone neither clears nor spares
+        a count, so a lockout comes after the same number of tries either way."""
+        subjects = {"case": self._subject("reissue-case", number), "client": self._subject("reissue-client", client)}
+        rows = {kind: session.get(LookupFailureRow, s) for kind, s in subjects.items()}
+        for row in rows.values():
+            if row is not None and row.locked_until is not None and row.locked_until > now:
+                raise Locked(row.locked_until)
+        self._count(session, subjects, rows, now)
+
+    def _count(self, session: Session, subjects: dict[str, str], rows: dict[str, LookupFailureRow | None],
+               now: datetime) -> None:
         limit = {"case": self.limits.per_case, "client": self.limits.per_client}
         for kind, subject in subjects.items():
             row = rows[kind]
@@ -107,4 +125,3 @@ class Codes:
             row.failures += 1
             if row.failures >= limit[kind]:
                 row.locked_until = now + self.limits.lockout
-        return False

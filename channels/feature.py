@@ -1,5 +1,5 @@
 """The channels feature: the code-and-SMS sink in every case transaction, the channel and
-public routes, and its tables (docs/channels.md)."""
+public routes, Open311 GeoReport v2, and its tables (docs/channels.md)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from channels import tables  # noqa: F401  (registers the tables)
-from channels.api import channel, public
+from channels.api import centre, channel, public
 from channels.codes import Codes, Limits, derive_key
+from channels.open311 import router as open311
+from channels.open311_map import load_open311
 from channels.sandbox import sandbox_peers
 from channels.service import ChannelService
 from channels.sms import CodesAndSms, load_templates
@@ -33,14 +35,16 @@ class _Feature(FeatureBase):
                              timedelta(minutes=config.lookup_lockout_minutes)))
         templates = load_templates(hub.settings.mappings_dir)  # a bad template stops the start here
         writer = hub.handles.get(OutboxHandle).writer
-        hub.cases.sinks.append(CodesAndSms(codes, templates, hub.settings, hub.clock, writer))
-        service = ChannelService(hub, codes)
+        sms = CodesAndSms(codes, templates, hub.settings, hub.clock, writer)
+        hub.cases.sinks.append(sms)
+        service = ChannelService(hub, codes, sms)
         hub.handles.add(service)
+        hub.handles.add(load_open311(hub.settings.mappings_dir, hub.catalogue))  # a bad mapping stops the start here
         pushes = load_push_templates(hub.settings.mappings_dir)  # checked even with no account set
         if config.wechat is not None:
             hub.handles.add(WeChatDoor(hub, service, config.wechat))
             hub.cases.sinks.append(WeChatPush(pushes, hub.settings, hub.clock, writer))
-        hub.routers.extend([channel, public, wechat])
+        hub.routers.extend([channel, public, centre, open311, wechat])
 
     def sandbox_peers(self, base_port: int) -> list[Peer]:
         """For `hotline-hub sandbox`: the SMS gateway on base_port + 70 and a web citizen at work;

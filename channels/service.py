@@ -4,30 +4,22 @@ retrieval code, and the citizen's evaluation recorded as the follow-up (回访).
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from hub.db.repository import CaseRepository
 from hub.domain import commands as c
-from hub.domain.access import Actor, registrant
+from hub.domain.access import Actor, mask_phone, registrant
 from hub.domain.errors import CaseNotFound, RuleViolation
-from hub.domain.model import Case, CaseDraft, CaseState, Role, Satisfaction
+from hub.domain.model import Case, CaseDraft, CaseState, Role, Satisfaction, normalise_phone
 
 from channels.citizen import CitizenView, citizen_view, evaluation_until
-from channels.codes import Codes
-from channels.sms import ISSUED
+from channels.codes import Codes, Locked
+from channels.rates import SharedRateWindow
+from channels.sms import ISSUED, CodesAndSms
 
 if TYPE_CHECKING:
     from hub.container import Hub
-
-
-class RateLimited(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many cases from this channel key; retry after {retry_after} s")
-        self.retry_after = retry_after
 
 
 class NoSuchCaseOrCode(CaseNotFound):
@@ -36,25 +28,6 @@ class NoSuchCaseOrCode(CaseNotFound):
     def __init__(self) -> None:
         Exception.__init__(self, "no case with this number and retrieval code")
         self.number = ""
-
-
-class RateWindow:
-    """At most `per_minute` events per key in any 60 seconds (per process)."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._seen: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            seen = self._seen.setdefault(key, deque())
-            while seen and seen[0] <= now - 60:
-                seen.popleft()
-            if len(seen) >= self.per_minute:
-                raise RateLimited(max(1, int(seen[0] + 60 - now + 0.999)))
-            seen.append(now)
 
 
 @dataclass(frozen=True)
@@ -69,11 +42,13 @@ Source = Literal["channel", "public"]
 
 
 class ChannelService:
-    def __init__(self, hub: "Hub", codes: Codes) -> None:
+    def __init__(self, hub: "Hub", codes: Codes, sms: CodesAndSms | None = None) -> None:
         self.hub = hub
         self.codes = codes
+        self.sms = sms
         self.config = hub.settings.channels
-        self.intake_window = RateWindow(self.config.intake_per_minute)
+        # Shared by every hub process through the database (channels/rates.py).
+        self.intake_window = SharedRateWindow(hub.db, hub.clock, "intake", self.config.intake_per_minute)
 
     def view_of(self, case: Case) -> CitizenView:
         return citizen_view(case, self.hub.clock.now(), self.config.evaluation_days)
@@ -115,6 +90,45 @@ class ChannelService:
                 return CaseRepository(s).get(number)
             except CaseNotFound:
                 raise NoSuchCaseOrCode() from None
+
+    # -- a lost code, sent again -----------------------------------------------------------------
+    def reissue_for_citizen(self, number: str, phone: str, client: str) -> None:
+        """A new code by SMS if `phone` is the case's; nothing otherwise, and the same return
+        either way (no oracle: the caller learns nothing about the number or the phone). Every
+        request counts toward the lockouts (Codes.attempt); Locked while locked out."""
+        now = self.hub.clock.now()
+        with self.hub.db.write() as s:
+            self.codes.attempt(s, number, client, now)
+            repo = CaseRepository(s)
+            try:
+                case = repo.get(number)
+            except CaseNotFound:
+                return
+            try:
+                given = normalise_phone(phone)
+            except ValueError:
+                return
+            if case.person.phone is None or given != case.person.phone or self.sms is None:
+                return
+            if self.sms.reissue(s, case, now):
+                repo.note(number, at=now, actor="citizen@public", role=Role.SYSTEM, action="reissue_code",
+                          note="提取码已重新生成并以短信发送", data={"by": "citizen"})
+
+    def reissue_for_centre(self, number: str, actor: Actor) -> str:
+        """The centre reissues a case's code for the citizen (on the phone, say): sent by SMS,
+        never shown to the agent. Returns the masked mobile it goes to; RuleViolation where no
+        SMS can go (the old code then stays valid)."""
+        now = self.hub.clock.now()
+        with self.hub.db.write() as s:
+            repo = CaseRepository(s)
+            case = repo.get(number)
+            to = self.sms.can_send(case) if self.sms is not None else None
+            if to is None or self.sms is None or not self.sms.reissue(s, case, now):
+                raise RuleViolation(f"no SMS can carry a new code for case {number}: no mobile on the case, an anonymous or "
+                                    "another system's citizen, or no SMS destination configured; the old code stays valid")
+            repo.note(number, at=now, actor=actor.party, role=actor.role, action="reissue_code",
+                      note="提取码已重新生成并以短信发送", data={"by": "centre"})
+            return mask_phone(to) or ""
 
     # -- the citizen's evaluation -------------------------------------------------------------------
     def evaluate(self, case: Case, satisfaction: Satisfaction, resolved: bool | None, comment: str | None,

@@ -10,7 +10,9 @@ this transaction's memory and, once, in the intake answer to the channel that re
 from __future__ import annotations
 
 import re
+import secrets
 import string
+from datetime import datetime
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
@@ -29,12 +31,13 @@ from hub.mappings.loader import load_yaml_model
 from hub.settings import ChannelSettings, Settings
 from outbox.store import OutboxWriter
 
-SmsEvent = Literal["registered", "reply_approved", "follow_up_invitation", "closed"]
+SmsEvent = Literal["registered", "reply_approved", "follow_up_invitation", "closed", "code_reissued"]
 PLACEHOLDERS: dict[str, set[str]] = {
     "registered": {"number", "code"},
     "reply_approved": {"number", "reply"},
     "follow_up_invitation": {"number", "days"},
     "closed": {"number"},
+    "code_reissued": {"number", "code"},  # always sent when a code is reissued: not in channels.sms_events
 }
 MAX_CHARS = 200
 REPLY_CHARS = 120  # an approved reply is cut to this in the SMS; the full text is in the lookup
@@ -149,6 +152,30 @@ class CodesAndSms:
                 self.writer.write_message(session, destination=self.destination, ordering_key=case.number, event_type=f"sms.{event}",
                               event={"template": event, "sealed": seal(self.seal_key, to, text)}, case=None,
                               case_number=case.number, idempotency_key=f"{self.destination}:{ev.id}:{event}", now=now)
+
+    def can_send(self, case: Case) -> str | None:
+        """The mobile an SMS about this case goes to, or None (no destination, no mobile,
+        anonymous, or a citizen who came to another system: see SMS_REGISTRANTS)."""
+        to = mobile(case.person.phone)
+        who = registrant(case)
+        if self.destination is None or to is None or case.person.anonymous or who is None or who[1] not in SMS_REGISTRANTS:
+            return None
+        return to
+
+    def reissue(self, session: Session, case: Case, now: datetime) -> bool:
+        """A new code for the case, sent by SMS, in the caller's transaction; the old code no
+        longer opens the case. Nothing changes where no SMS can go (a new code nobody receives
+        would only take the old one away)."""
+        to = self.can_send(case)
+        if to is None or self.destination is None:
+            return False
+        code = self.codes.issue(session, case.number, now)
+        text = self.templates.text("code_reissued", number=case.number, code=code)
+        self.writer.write_message(session, destination=self.destination, ordering_key=case.number, event_type="sms.code_reissued",
+                                  event={"template": "code_reissued", "sealed": seal(self.seal_key, to, text)}, case=None,
+                                  case_number=case.number, idempotency_key=f"{self.destination}:reissue:{case.number}:"
+                                  f"{secrets.token_hex(8)}", now=now)
+        return True
 
     def _sends(self, ev: EventRow) -> list[str]:
         wanted = self.config.sms_events

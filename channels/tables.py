@@ -1,4 +1,5 @@
-"""The channels feature's tables (migration 0015_channels): retrieval codes and lookup failures."""
+"""The channels feature's tables: retrieval codes and lookup failures (migration 0015_channels), the
+shared rate counters (0016_rate_counters)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,15 @@ class LookupFailureRow(Base):
     failures: Mapped[int] = mapped_column(Integer)
     first_at: Mapped[datetime] = mapped_column(UTCDateTime)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RateCounterRow(Base):
+    """Requests per subject (e.g. `intake:<party>`) per 60-second window, shared by every hub
+    process through the database (migration 0016_rate_counters). Windows older than the one
+    before the current are deleted as the subject is counted again."""
+
+    __tablename__ = "rate_counters"
+
+    subject: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)

@@ -40,7 +40,8 @@ from wechatpy.utils import WeChatSigner
 from adapters.wechat.ids import mask_openid
 from channels.citizen import TYPE_TEXT, CitizenView
 from channels.codes import Locked
-from channels.service import ChannelService, NoSuchCaseOrCode, RateLimited
+from channels.rates import RateLimited
+from channels.service import ChannelService, NoSuchCaseOrCode
 from hub.db.models import CaseRow, ExternalRefRow
 from hub.db.repository import CaseRepository
 from hub.domain.access import Actor, registrant

@@ -25,6 +25,8 @@ from console.accounts import AccountError, Accounts, Session
 from console.pages import (
     CHANNEL_LABELS, LOCAL, ROLE_LABELS, STATE_LABELS, local, pending_requests, queue_query, queues_for,
 )
+from channels.service import ChannelService
+from hub.api.client_address import client_address
 from hub.container import Hub
 from hub.db.repository import CaseQuery, decode_cursor
 from hub.domain.access import view_for
@@ -58,7 +60,7 @@ def _accounts(request: Request) -> Accounts:
 
 
 def _remote(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    return client_address(request)  # behind a trusted proxy (setting trusted_proxies): the client's
 
 
 def render(request: Request, template: str, status: int = 200, session: Session | None = None, **ctx: Any) -> HTMLResponse:
@@ -311,7 +313,7 @@ def _types(hub: Hub) -> list[tuple[str, str]]:
 
 
 def _case_page(request: Request, session: Session, number: str, status: int = 200, errors: list[str] | None = None,
-               conflict: bool = False) -> HTMLResponse:
+               conflict: bool = False, notices: list[str] | None = None) -> HTMLResponse:
     hub, actor = _hub(request), session.operator.actor
     try:
         case = hub.cases.get(number, actor)
@@ -333,7 +335,8 @@ def _case_page(request: Request, session: Session, number: str, status: int = 20
     action_forms = forms.forms_for(case, actor.role, _units(hub), _categories(hub))
     return render(request, "case.html", status, session, case=shown, forms=action_forms, repeat=repeat,
                   may_merge=any(f.action == "merge" for f in action_forms),
-                  errors=errors or [], conflict=conflict, unit_names=names,
+                  errors=errors or [], conflict=conflict, unit_names=names, notices=notices or [],
+                  can_reissue=_reissues(hub, actor.role),
                   category=category.name_zh if category else case.category_code,
                   division=division.name_zh if division else case.place.division_code)
 
@@ -371,3 +374,29 @@ async def act(request: Request, number: str) -> Response:
     except (DomainError, UnknownCode, ContentTooLarge) as exc:
         return _case_page(request, session, number, 409, [str(exc)])
     return RedirectResponse(f"/console/cases/{quote(number)}", status_code=303)
+
+
+def _reissues(hub: Hub, role: Role) -> bool:
+    """The centre may send a citizen a new retrieval code, where the channels feature is installed."""
+    return role in (Role.AGENT, Role.SUPERVISOR) and hub.handles.find(ChannelService) is not None
+
+
+@router.post("/console/cases/{number}/retrieval-code")
+async def reissue_code(request: Request, number: str) -> Response:
+    """补发提取码: a new code by SMS to the case's mobile, as POST /api/v1/cases/{number}/retrieval-code;
+    the agent never sees it."""
+    signed = await _signed_form(request)
+    if isinstance(signed, Response):
+        return signed
+    session, _ = signed
+    hub, actor = _hub(request), session.operator.actor
+    if not _reissues(hub, actor.role):
+        return _refused(request, session, 403, "只有12345中心可以补发提取码")
+    try:
+        sent_to = hub.handles.get(ChannelService).reissue_for_centre(number, actor)
+    except CaseNotFound:
+        return _refused(request, session, 404, f"没有工单 {number}")
+    except DomainError as exc:
+        return _case_page(request, session, number, 409, ["无法补发提取码：没有可接收短信的手机号（座机、匿名、其他系统转来的工单）或未配置短信通道；原提取码仍然有效。",
+                                                          str(exc)])
+    return _case_page(request, session, number, notices=[f"新的提取码已以短信发送至 {sent_to}，原提取码已失效。"])

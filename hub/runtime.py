@@ -98,7 +98,9 @@ def serve(settings: Settings, features: Sequence[Feature] | None = None) -> None
             worker.start()
         log.info("hub serving on http://%s:%s (database %s)", settings.host, settings.port,
                  "SQLite file" if hub.db.is_sqlite else "PostgreSQL")
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+        # proxy_headers off: which proxies to believe is the hub's setting `trusted_proxies`
+        # (hub/api/client_address.py), not uvicorn's FORWARDED_ALLOW_IPS as well.
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, proxy_headers=False)
     except _Terminated:
         terminated = True
     finally:

@@ -177,7 +177,7 @@ class ChannelSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     intake_per_minute: int = Field(default=60, ge=1, le=100_000, description="Cases one channel key may register per "
-                                   "minute (per hub process); more are refused 429 with Retry-After.")
+                                   "minute, shared by every hub process (counted in the database); more are refused 429 with Retry-After.")
     lookup_failures_per_case: int = Field(default=5, ge=1, le=100, description="Wrong retrieval codes for one case number "
                                           "before lookups of that number are locked out (429).")
     lookup_failures_per_client: int = Field(default=20, ge=1, le=1000, description="Wrong retrieval codes from one client "
@@ -239,6 +239,10 @@ class Settings(BaseSettings):
     repeat_call_days: int = Field(default=7, ge=0, le=90, description="重复来电: a new case is linked to an open case of the same "
                                   "phone and category received within this many days before it, for the agent to confirm; 0: never.")
     caller_history_days: int = Field(default=90, ge=1, le=730, description="Days back the caller's history at intake counts by default.")
+    trusted_proxies: list[str] = Field(default_factory=list, description="Addresses or networks (10.0.0.5, 10.0.0.0/8, ::1) of "
+                                       "the reverse proxies in front of the hub. Only from these is X-Forwarded-For (or X-Real-IP) "
+                                       "believed as the client's address, for the lookup lockouts and the access log; empty: the "
+                                       "peer's address always (hub/api/client_address.py).")
 
     def phone_index_key_bytes(self) -> bytes:
         from hub.db.phone_index import resolve_key
@@ -260,6 +264,14 @@ class Settings(BaseSettings):
         data.setdefault("attachments_dir", base / "attachments")
         data.setdefault("backups_dir", base / "backups")
         return data
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        from hub.api.client_address import networks
+
+        networks(value)  # raises naming the bad entry
+        return value
 
     @field_validator("mappings_dir")
     @classmethod

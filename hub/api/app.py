@@ -120,5 +120,6 @@ def create_app(hub_: Hub) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=hub_.settings.max_body_bytes)
-    app.add_middleware(RequestContext, metrics=hub_.handles.find(HttpMetrics))  # outermost: a refused body's answer carries its request id too
+    app.add_middleware(RequestContext, metrics=hub_.handles.find(HttpMetrics),
+                       trusted_proxies=hub_.settings.trusted_proxies)  # outermost: a refused body's answer carries its request id too
     return app

@@ -91,6 +91,9 @@ def describe_problems(spec: dict[str, Any]) -> dict[str, Any]:
     for path, operations in spec.get("paths", {}).items():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
+            if operation.pop("x-error-format", None) == "georeport":
+                _describe_georeport(path, operation, responses, content, retry_after)
+                continue
             generic = [422] + ([401] if operation.get("security") else []) + ([413] if "requestBody" in operation else [])
             # Everything but liveness reads the database (a key is looked up there too), so a database
             # that cannot serve answers 503 (hub/db/outage.py) on every such operation.
@@ -111,6 +114,21 @@ def describe_problems(spec: dict[str, Any]) -> dict[str, Any]:
         if f"/{unused}'" not in text:
             schemas.pop(unused, None)
     return spec
+
+
+def _describe_georeport(path: str, operation: dict[str, Any], responses: dict[str, Any], content: dict[str, Any],
+                        retry_after: dict[str, Any]) -> None:
+    """Open311 GeoReport routes (channels/open311.py) refuse in GeoReport's own error list, which
+    their `responses=` document; only what answers before them stays problem+json: 413 for a
+    body over the limit (BodyLimit) and 503 when the database cannot serve."""
+    responses.pop("422", None)  # FastAPI's default: these routes answer a bad parameter with GeoReport's 400
+    extra = ([413] if "requestBody" in operation else []) + ([] if path in NO_DATABASE_PATHS else [503])
+    for status in extra:
+        answer = responses.setdefault(str(status), {"description": STATUS_MEANING[status]})
+        answer["content"] = {**content, **answer.get("content", {})}  # beside GeoReport's own 413, if any
+        if status == 503:
+            answer["headers"] = retry_after
+    operation["responses"] = dict(sorted(responses.items()))
 
 
 def problem(status: int, slug: str, title: str, detail: str | None = None, request: Request | None = None,

@@ -41,6 +41,7 @@ class CaseQuery:
     due_before: datetime | None = None
     text: str | None = None
     channel: str | None = None
+    category: str | None = None  # exactly this category code
     phone: str | None = None  # normalised (normalise_phone): matched exactly, through the phone index
     received_from: datetime | None = None  # intake.received_at >= this
     received_to: datetime | None = None  # intake.received_at < this
@@ -197,6 +198,8 @@ class CaseRepository:
             stmt = stmt.where(CaseRow.search_text.contains(query.text, autoescape=True))
         if query.channel:
             stmt = stmt.where(CaseRow.channel == query.channel)
+        if query.category:
+            stmt = stmt.where(CaseRow.category_code == query.category)
         if query.received_from:
             stmt = stmt.where(CaseRow.received_at >= query.received_from)
         if query.received_to:

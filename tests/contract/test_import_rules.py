@@ -42,6 +42,7 @@ ALLOWED_EDGES = {
     ("channels", "adapters.wechat"): "the openid mask the WeChat adapter logs with, and the sandbox WeChat API and "
                                      "follower for `hotline-hub sandbox`",
     ("adapters.wechat", "adapters.sms"): "the SMS seal, which the WeChat template messages are sealed with too",
+    ("console", "channels.service"): "ChannelService handle: an agent reissues a retrieval code by SMS from the case page",
     ("records", "outbox.tables"): "the subject-access export lists the outbox messages kept about a person "
                                   "(a table read, not a handle: named in docs/architecture.md as left to do)",
     # Shared pieces an adapter builds on: the kit's mapping-table vocabulary (the adapter

@@ -280,6 +280,28 @@ EXPECTED: dict[str, list[Probe]] = {
     ],
     "POST /api/v1/channel/wechat": [
         Probe({r: "deny" for r in ROLES}, query={**WECHAT_SIGNED, "signature": "0" * 40}, body="<xml></xml>"),
+    # A lost code: anyone may ask (the answer is the same whatever the number and phone; a wrong
+    # phone gets no SMS); the requests count toward a lockout, so later roles may meet 429.
+    "POST /api/v1/public/cases/{number}/code": [Probe({r: "pass" for r in ROLES}, path={"number": "{case_web}"},
+                                                      body={"phone": "13900139000"})],
+    # The centre reissues by SMS: this hub has no SMS destination, so the rules refuse it (409).
+    "POST /api/v1/cases/{number}/retrieval-code": [Probe(row("deny", agent="409", supervisor="409"), path={"number": "{case_web}"})],
+    # -- Open311 GeoReport v2: discovery and services are public (the specification's); requests
+    # are the channel party's own, as on the channel API. The list holds the place of each matter
+    # (GeoReport's address, lat/long) but never a name or a phone: those are checked below.
+    "GET /open311/v2/discovery.{fmt}": [Probe(public(), path={"fmt": "json"})],
+    "GET /open311/v2/services.{fmt}": [Probe(public(), path={"fmt": "json"}), Probe(public(), path={"fmt": "xml"})],
+    "GET /open311/v2/services/{service_code}.{fmt}": [Probe(public(), path={"service_code": "0102", "fmt": "json"})],
+    "POST /open311/v2/requests.{fmt}": [
+        Probe(row("deny", channel="ok"), path={"fmt": "json"},
+              body={"service_code": "0102", "address_string": "雁江区建设路12号", "description": "路灯不亮"}),
+    ],
+    "GET /open311/v2/requests.{fmt}": [Probe(row("deny", channel="ok"), path={"fmt": "json"}),
+                                       Probe(row("deny", channel="ok"), path={"fmt": "xml"})],
+    "GET /open311/v2/requests/{service_request_id}.{fmt}": [
+        Probe(row("deny", channel="ok"), path={"service_request_id": "{case_web}", "fmt": "json"}),
+        Probe(row("deny"), path={"service_request_id": "{case_yj}", "fmt": "json"}),  # not its own: 404 to the channel
+        Probe(row("deny"), path={"service_request_id": "{case_conf}", "fmt": "xml"}),
     ],
     # -- health: for load balancers, no key -----------------------------------------------------------
     "GET /api/v1/health": [Probe(public())],

@@ -109,6 +109,9 @@ CONSOLE_EXPECTED: dict[str, list[Probe]] = {
     # 重复来电: the centre's (the link says who called again). A bad choice is 422, past authorization.
     "POST /console/cases/{number}/repeat-call": [Probe(row("deny", agent="pass", supervisor="pass"),
                                                        path={"number": "{case_new}"}, form={"op": "neither"})],
+    # 补发提取码: the centre only; this hub has no SMS destination, so the centre's answer is 409 (pass).
+    "POST /console/cases/{number}/retrieval-code": [Probe(row("deny", agent="pass", supervisor="pass"),
+                                                          path={"number": "{case_yj}"}, form={})],
     "GET /console/intake": [Probe(CENTRE_ONLY)],
     "POST /console/intake": [Probe(CENTRE_ONLY, form={"op": "history", "phone": "13800138000"})],
 }

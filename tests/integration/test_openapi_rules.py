@@ -21,7 +21,8 @@ OPERATIONS = [(method.upper(), path, op) for path, ops in SPEC["paths"].items() 
 # The naming rule (README, API): lowerCamelCase, a verb from this list first, then what it acts on.
 VERBS = ("list", "get", "register", "act", "answer", "suggest", "create", "edit", "review", "search", "import",
          "set", "delete", "confirm", "dismiss", "retry", "pause", "resume", "replay", "skip", "push", "export", "check",
-         "rate")  # rate: a citizen's evaluation of the reply (channels/)
+         "rate",  # rate: a citizen's evaluation of the reply (channels/)
+         "reissue")  # reissue: a new retrieval code sent by SMS (channels/)
 OPERATION_ID = re.compile(rf"^({'|'.join(VERBS)})([A-Z][a-z0-9]+)*$")
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
@@ -45,7 +46,33 @@ def test_operation_ids_are_unique_and_the_main_ones_are_as_documented() -> None:
     assert by_route[("GET", "/api/v1/cases/{number}")] == "getCase"
 
 
-@pytest.mark.parametrize("method, path, op", OPERATIONS, ids=[f"{m} {p}" for m, p, _ in OPERATIONS])
+# Open311 GeoReport v2 (channels/open311.py) refuses in GeoReport's own error list, which its
+# clients read: [{"code": 400, "description": "..."}] in JSON, <errors><error> in XML.
+GEOREPORT = "/open311/"
+HUB_OPERATIONS = [o for o in OPERATIONS if not o[1].startswith(GEOREPORT)]
+GEOREPORT_OPERATIONS = [o for o in OPERATIONS if o[1].startswith(GEOREPORT)]
+
+
+@pytest.mark.parametrize("method, path, op", GEOREPORT_OPERATIONS, ids=[f"{m} {p}" for m, p, _ in GEOREPORT_OPERATIONS])
+def test_georeport_refusals_are_documented_as_its_error_list(method: str, path: str, op: dict) -> None:
+    responses = op["responses"]
+    assert "400" in responses and "422" not in responses, "a bad or unknown parameter is GeoReport's 400"
+    assert "503" in responses and responses["503"]["content"] == PROBLEM  # before the route: the hub's own
+    for status, response in responses.items():
+        if status.startswith("4"):
+            assert response["description"]
+            content = response["content"]
+            assert content["application/json"]["schema"]["items"] == {"$ref": "#/components/schemas/GeoReportError"}, status
+            assert "text/xml" in content, status
+            if status == "413":  # a body over the limit is refused before the route, as problem+json
+                assert content["application/problem+json"] == PROBLEM["application/problem+json"]
+
+
+def test_there_are_georeport_operations() -> None:
+    assert len(GEOREPORT_OPERATIONS) == 6
+
+
+@pytest.mark.parametrize("method, path, op", HUB_OPERATIONS, ids=[f"{m} {p}" for m, p, _ in HUB_OPERATIONS])
 def test_every_refusal_is_documented_as_problem_json(method: str, path: str, op: dict) -> None:
     responses = op["responses"]
     assert "422" in responses, "every operation refuses unknown query parameters with 422"
