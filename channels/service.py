@@ -14,7 +14,7 @@ from hub.domain.errors import CaseNotFound, RuleViolation
 from hub.domain.model import Case, CaseDraft, CaseState, Role, Satisfaction, normalise_phone
 
 from channels.citizen import CitizenView, citizen_view, evaluation_until
-from channels.codes import Codes, Locked
+from channels.codes import Codes
 from channels.rates import SharedRateWindow
 from channels.sms import ISSUED, CodesAndSms
 

@@ -397,6 +397,6 @@ async def reissue_code(request: Request, number: str) -> Response:
     except CaseNotFound:
         return _refused(request, session, 404, f"没有工单 {number}")
     except DomainError as exc:
-        return _case_page(request, session, number, 409, ["无法补发提取码：没有可接收短信的手机号（座机、匿名、其他系统转来的工单）或未配置短信通道；原提取码仍然有效。",
-                                                          str(exc)])
+        return _case_page(request, session, number, 409, [
+            "无法补发提取码：没有可接收短信的手机号（座机、匿名、其他系统转来的工单）或未配置短信通道；原提取码仍然有效。", str(exc)])
     return _case_page(request, session, number, notices=[f"新的提取码已以短信发送至 {sent_to}，原提取码已失效。"])

@@ -280,6 +280,7 @@ EXPECTED: dict[str, list[Probe]] = {
     ],
     "POST /api/v1/channel/wechat": [
         Probe({r: "deny" for r in ROLES}, query={**WECHAT_SIGNED, "signature": "0" * 40}, body="<xml></xml>"),
+    ],
     # A lost code: anyone may ask (the answer is the same whatever the number and phone; a wrong
     # phone gets no SMS); the requests count toward a lockout, so later roles may meet 429.
     "POST /api/v1/public/cases/{number}/code": [Probe({r: "pass" for r in ROLES}, path={"number": "{case_web}"},
