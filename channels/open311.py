@@ -365,12 +365,12 @@ async def _read_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if kind == "application/json":
         try:
-            data = json.loads(raw)
+            parsed = json.loads(raw)
         except (UnicodeDecodeError, ValueError):
             raise GeoReportRefusal(400, "body: not readable as JSON") from None
-        if not isinstance(data, dict):
+        if not isinstance(parsed, dict):
             raise GeoReportRefusal(400, "body: a JSON object of GeoReport's fields is expected")
-        return data
+        return parsed
     if kind in ("application/x-www-form-urlencoded", ""):
         try:
             pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=False, strict_parsing=False)

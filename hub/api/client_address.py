@@ -74,7 +74,8 @@ def from_scope(scope: Scope, trusted: Sequence[Network]) -> str:
     for name, value in scope.get("headers") or []:
         headers.setdefault(name.lower(), []).append(value.decode("latin-1"))
     forwarded = ",".join(headers.get(b"x-forwarded-for", [])) or None  # several headers are one list
-    real = (headers.get(b"x-real-ip") or [None])[-1]
+    reals = headers.get(b"x-real-ip")
+    real = reals[-1] if reals else None
     return resolve(client[0] if client else None, forwarded, real, trusted)
 
 
