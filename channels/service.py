@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from hub.api.attachments import public_out
 from hub.db.repository import CaseRepository
 from hub.domain import commands as c
 from hub.domain.access import Actor, registrant
@@ -76,7 +77,8 @@ class ChannelService:
         self.intake_window = RateWindow(self.config.intake_per_minute)
 
     def view_of(self, case: Case) -> CitizenView:
-        return citizen_view(case, self.hub.clock.now(), self.config.evaluation_days)
+        public = [public_out(a) for a in self.hub.attachments.list_public(case.number)]
+        return citizen_view(case, self.hub.clock.now(), self.config.evaluation_days, public)
 
     # -- the channel key ----------------------------------------------------------------------
     def register(self, draft: CaseDraft, actor: Actor, idempotency_key: str | None) -> Intake:

@@ -146,6 +146,30 @@ class ChannelSettings(BaseModel):
         description="Which events send an SMS (templates: mappings/channels/sms_templates.yaml); an event not named sends none.")
 
 
+AttachmentType = Literal["image/jpeg", "image/png", "application/pdf", "image/webp", "image/heic"]
+
+
+class AttachmentSettings(BaseModel):
+    """Photos and documents of a case (hub/attachments.py, docs/channels.md "Attachments").
+    The type is read from the file's first bytes, never from the name or the client's header."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    directory: Path = Field(default=REPO_ROOT / "var" / "attachments", description="Where the files are kept, "
+                            "content-addressed by SHA-256 (ab/cd/<sha256>); back it up with the database (docs/operations.md).")
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
+                           description="Largest file the centre, a unit or a county may attach; larger: 413 naming the field `file`.")
+    allowed_types: list[AttachmentType] = Field(
+        default_factory=lambda: ["image/jpeg", "image/png", "application/pdf", "image/webp", "image/heic"], min_length=1,
+        description="Types taken, as sniffed from the content; any other: 415 naming the field `file`.")
+    citizen_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
+                                   description="Largest file a citizen sends (through a channel or with the retrieval code).")
+    citizen_max_per_case: int = Field(default=5, ge=0, le=100, description="Files citizens may add to one case in all "
+                                      "(channel and retrieval code together); more: 409. 0: citizens add none.")
+    orphan_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60, description="A file no attachment row names (an upload "
+                                "whose transaction failed) is deleted by the retention pass once this old.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_", env_nested_delimiter="__", extra="forbid")
 
@@ -170,6 +194,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
     bootstrap_key: SecretStr | None = Field(default=None, description="A supervisor key created at start if no key exists (sandbox).")
     phone_index_key: SecretStr | None = Field(default=None, description="Key of the phone index's keyed hash (HMAC-SHA256 of the "
                                               "caller's phone, hub.db.phone_index). Set it (HUB_PHONE_INDEX_KEY) wherever more than "

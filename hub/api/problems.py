@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hub.attachments import AttachmentNotFound, AttachmentRefused
 from hub.db.outage import classify
 from hub.domain.errors import AccessDenied, ActionNotAllowed, CaseNotFound, RuleViolation, StaleCase
 from hub.mappings import UnknownCode
@@ -146,6 +147,15 @@ def install(app: FastAPI) -> None:
     async def _too_large(request: Request, exc: ContentTooLarge) -> JSONResponse:
         return problem(413, "content-too-large", "Content too large", str(exc), request,
                        errors=[{"field": "body.content", "reason": f"more than {exc.limit} characters"}])
+
+    @app.exception_handler(AttachmentRefused)
+    async def _attachment_refused(request: Request, exc: AttachmentRefused) -> JSONResponse:
+        return problem(exc.status, exc.slug, exc.title, str(exc), request,
+                       errors=[{"field": f"body.{exc.field}", "reason": exc.reason}])
+
+    @app.exception_handler(AttachmentNotFound)
+    async def _attachment_not_found(request: Request, exc: AttachmentNotFound) -> JSONResponse:
+        return problem(404, "attachment-not-found", "No such attachment", str(exc), request)
 
     @app.exception_handler(IdempotencyConflict)
     async def _idem(request: Request, exc: IdempotencyConflict) -> JSONResponse:
