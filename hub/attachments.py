@@ -124,7 +124,7 @@ class AttachmentService:
         self.config = settings.attachments
         self.clock = clock
         self.cases = cases
-        self.store = DirectoryStore(self.config.directory)
+        self.store = DirectoryStore(settings.attachments_directory())
 
     # -- adding -------------------------------------------------------------------------------
     def add(self, number: str, source: BinaryIO, name: str | None, visibility: str, actor: Actor,
@@ -246,22 +246,25 @@ class AttachmentService:
             deleted += self.store.delete(sha)
         return deleted
 
-    def orphans(self, now: datetime | None = None, dry_run: bool = False) -> list[str]:
-        """Files no row names, older than `orphan_minutes` (an upload whose transaction failed, a
-        leftover of a crash mid-write), deleted unless `dry_run`. File ages are the file system's
-        (wall clock), so `now` defaults to it, not to the hub's clock."""
+    def orphans(self, now: datetime | None = None, dry_run: bool = False, unnamed: bool = False) -> list[str]:
+        """Leftovers older than `orphan_minutes`, deleted unless `dry_run`: files cut short in
+        tmp/ by a crash mid-write (never named by any row: always safe to delete), and with
+        `unnamed` also stored files no row of this database names (an upload whose transaction
+        failed). Those are harmless where they are (a later upload of the same content reuses
+        the file), and deleting them is safe only when no other database shares the directory,
+        so only `hotline-hub attachments orphans --delete` asks for them. File ages are the file
+        system's (wall clock), so `now` defaults to it, not to the hub's clock."""
         now = now or datetime.now(timezone.utc)
         cutoff = now - timedelta(minutes=self.config.orphan_minutes)
-        old = [(name, at) for name, at in self.store.files() if at <= cutoff]
+        old = [name for name, at in self.store.files() if at <= cutoff and (unnamed or name.startswith("tmp/"))]
         if not old:
             return []
         with self.db.read() as s:
             named = set(s.execute(select(AttachmentRow.sha256).distinct()).scalars())
-        found = [name for name, _ in old if name not in named]
+        found = [name for name in old if name not in named]
         if not dry_run:
             for name in found:
                 self.store.delete_leftover(name)
             if found:
                 log.info("attachments: %d orphan files deleted", len(found))
         return found
-

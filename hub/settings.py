@@ -155,8 +155,9 @@ class AttachmentSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    directory: Path = Field(default=REPO_ROOT / "var" / "attachments", description="Where the files are kept, "
-                            "content-addressed by SHA-256 (ab/cd/<sha256>); back it up with the database (docs/operations.md).")
+    directory: Path | None = Field(default=None, description="Where the files are kept, content-addressed by SHA-256 "
+                                   "(ab/cd/<sha256>); `hotline-hub backup` copies them with the database (docs/operations.md). "
+                                   "Unset: `attachments/` beside the SQLite database file, or var/attachments on PostgreSQL.")
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
                            description="Largest file the centre, a unit or a county may attach; larger: 413 naming the field `file`.")
     allowed_types: list[AttachmentType] = Field(
@@ -205,6 +206,13 @@ class Settings(BaseSettings):
                                   "phone and category received within this many days before it, for the agent to confirm; 0: never.")
     caller_history_days: int = Field(default=90, ge=1, le=730, description="Days back the caller's history at intake counts by default.")
 
+    def attachments_directory(self) -> Path:
+        """attachments.directory, or its default for this database (one directory per database:
+        a file no row of the database names is an orphan of that database alone)."""
+        if self.attachments.directory is not None:
+            return self.attachments.directory
+        return default_attachments_directory(self.database_url)
+
     def phone_index_key_bytes(self) -> bytes:
         from hub.db.phone_index import resolve_key
 
@@ -226,6 +234,14 @@ class Settings(BaseSettings):
         if file is not None:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=file, yaml_file_encoding="utf-8"))
         return tuple(sources)
+
+
+def default_attachments_directory(database_url: str) -> Path:
+    """`attachments/` beside a SQLite database file; var/attachments otherwise (PostgreSQL)."""
+    prefix = "sqlite:///"
+    if database_url.startswith(prefix) and database_url[len(prefix):] not in ("", ":memory:"):
+        return Path(database_url[len(prefix):].split("?", 1)[0]).parent / "attachments"
+    return REPO_ROOT / "var" / "attachments"
 
 
 def config_file() -> Path | None:

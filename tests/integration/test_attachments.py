@@ -244,11 +244,15 @@ def test_orphan_files_are_cleaned_and_named_ones_kept(client, as_, hub, store_di
     leftover = store_dir / "tmp" / "upload-crashed"
     leftover.write_bytes(b"half")
     # Young files are left alone: an upload may be between its file and its row.
-    assert hub.attachments.orphans() == []
+    assert hub.attachments.orphans(unnamed=True) == []
     old = time.time() - 2 * 3600
     for p in (path, leftover, store_dir / kept[:2] / kept[2:4] / kept):
         os.utime(p, (old, old))
-    assert sorted(hub.attachments.orphans(dry_run=True)) == sorted([orphan, "tmp/upload-crashed"])
+    # The pass of every day: only what a crash cut short (never named by any row).
+    assert hub.attachments.orphans() == ["tmp/upload-crashed"]
+    assert not leftover.exists() and path.exists()
+    # Asked for: the files no row names too.
+    assert hub.attachments.orphans(unnamed=True, dry_run=True) == [orphan]
     assert path.exists()
-    hub.attachments.orphans()
-    assert stored_files(store_dir) == [kept] and not leftover.exists()
+    assert hub.attachments.orphans(unnamed=True) == [orphan]
+    assert stored_files(store_dir) == [kept]
