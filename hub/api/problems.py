@@ -188,6 +188,10 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:  # FastAPI's, for a body that is not UTF-8
             return problem(422, "validation", "The request is not valid", "body: not readable as UTF-8 JSON", request,
                            errors=[{"field": "body", "reason": "not readable as UTF-8 JSON"}])
+        if exc.status_code == 400 and "multipart/" in request.headers.get("content-type", "").lower():
+            # Starlette's answer to a multipart body it cannot parse (an attachment upload).
+            return problem(422, "validation", "The request is not valid", "body: not readable as multipart/form-data", request,
+                           errors=[{"field": "body", "reason": f"not readable as multipart/form-data ({exc.detail})"}])
         slug = {401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
                 413: "content-too-large", 415: "unsupported-media-type",
                 429: "too-many-requests"}.get(exc.status_code, "http-error")

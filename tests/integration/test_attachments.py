@@ -256,3 +256,12 @@ def test_orphan_files_are_cleaned_and_named_ones_kept(client, as_, hub, store_di
     assert path.exists()
     assert hub.attachments.orphans(unnamed=True) == [orphan]
     assert stored_files(store_dir) == [kept]
+
+
+def test_a_body_that_is_not_multipart_is_422_not_400(client, as_) -> None:
+    number = register(client, as_)
+    resp = client.post(f"/api/v1/cases/{number}/attachments", headers={**as_("agent"),
+                       "Content-Type": "multipart/form-data; boundary=xyz"}, content=b"--xyz\r\nNone--xyz--\r\n")
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "body"
+    missing = client.post(f"/api/v1/cases/{number}/attachments", headers=as_("agent"), data={"visibility": "public"})
+    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "body.file"
