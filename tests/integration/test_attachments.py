@@ -139,6 +139,7 @@ def test_an_oversized_file_is_413_naming_the_field(client, as_, store_dir) -> No
     huge = upload(client, as_("agent"), number, JPEG + b"\x00" * 200_000, name="huge.jpg")
     assert huge.status_code == 413 and huge.json()["errors"][0]["field"] == "body.file"
     assert stored_files(store_dir) == []
+    assert list((store_dir / "tmp").iterdir()) == []  # the part written before the limit was passed is gone
 
 
 def test_a_wrong_visibility_is_422_naming_the_field(client, as_) -> None:
