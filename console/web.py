@@ -25,7 +25,7 @@ from console import forms
 from console.accounts import AccountError, Accounts, Session
 from console.pages import CHANNEL_LABELS, LOCAL, ROLE_LABELS, STATE_LABELS, local, queue_query, queues_for
 from hub.api.attachments import file_response
-from hub.attachments import AttachmentNotFound, AttachmentRefused, AttachmentTooLarge, UnsupportedAttachment
+from hub.attachments import AttachmentFileMissing, AttachmentNotFound, AttachmentRefused, AttachmentTooLarge, UnsupportedAttachment
 from hub.container import Hub
 from hub.db.repository import CaseQuery, decode_cursor
 from hub.domain.access import view_for
@@ -416,4 +416,7 @@ def download(request: Request, number: str, attachment_id: str) -> Response:
     except AccessDenied:
         return _refused(request, session, 403, f"无权查看工单 {number}：它不在您的办理范围内")
     record_read(hub.db, actor, case, "GET /console/cases/{number}/attachments/{attachment_id}", hub.clock.now())
-    return file_response(hub.attachments, attachment)
+    try:
+        return file_response(hub.attachments, attachment)
+    except AttachmentFileMissing:
+        return _refused(request, session, 503, "附件文件暂时无法读取（存储目录中缺少该文件），请联系系统管理员")

@@ -93,6 +93,12 @@ class AttachmentNotFound(DomainError):
         super().__init__(f"no attachment {attachment_id} on case {number}")
 
 
+class AttachmentFileMissing(DomainError):
+    def __init__(self, attachment: "Attachment") -> None:
+        super().__init__(f"the file of attachment {attachment.id} is missing from the attachments directory "
+                         "(restored without its files, or a directory not shared by every hub process)")
+
+
 @dataclass(frozen=True)
 class Attachment:
     id: str
@@ -227,7 +233,14 @@ class AttachmentService:
         return self.one(number, attachment_id, public_only=not sees_internal(actor)), case
 
     def open(self, attachment: Attachment) -> BinaryIO:
-        return self.store.open(attachment.sha256)
+        try:
+            return self.store.open(attachment.sha256)
+        except FileNotFoundError:
+            # The row is there, its file is not: a restore without the backup's files, a
+            # directory not shared by every process. Said plainly (id and checksum, no name).
+            log.warning("attachment %s of case %s: file %s missing from %s", attachment.id, attachment.case_number,
+                        attachment.sha256, self.store.root)
+            raise AttachmentFileMissing(attachment) from None
 
     # -- erasure and cleanup (records/: retention, privacy) -----------------------------------------
     def erase_rows(self, s: Session, number: str) -> list[str]:

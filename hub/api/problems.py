@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hub.attachments import AttachmentNotFound, AttachmentRefused
+from hub.attachments import AttachmentFileMissing, AttachmentNotFound, AttachmentRefused
 from hub.db.outage import classify
 from hub.domain.errors import AccessDenied, ActionNotAllowed, CaseNotFound, RuleViolation, StaleCase
 from hub.mappings import UnknownCode
@@ -156,6 +156,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(AttachmentNotFound)
     async def _attachment_not_found(request: Request, exc: AttachmentNotFound) -> JSONResponse:
         return problem(404, "attachment-not-found", "No such attachment", str(exc), request)
+
+    @app.exception_handler(AttachmentFileMissing)
+    async def _attachment_file_missing(request: Request, exc: AttachmentFileMissing) -> JSONResponse:
+        # The hub's store lacks a file its database names: not the caller's fault, and retrying
+        # will not help until an operator puts the file back; 503 says "not now, not you".
+        return problem(503, "attachment-file-missing", "The attachment's file is unavailable", str(exc), request,
+                       headers={"Retry-After": "3600"})
 
     @app.exception_handler(IdempotencyConflict)
     async def _idem(request: Request, exc: IdempotencyConflict) -> JSONResponse:

@@ -266,3 +266,12 @@ def test_a_body_that_is_not_multipart_is_422_not_400(client, as_) -> None:
     assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "body"
     missing = client.post(f"/api/v1/cases/{number}/attachments", headers=as_("agent"), data={"visibility": "public"})
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "body.file"
+
+
+def test_a_file_missing_from_the_store_is_503_not_500(client, as_, store_dir) -> None:
+    number = register(client, as_)
+    sent = upload(client, as_("agent"), number, PNG).json()
+    (store_dir / sent["sha256"][:2] / sent["sha256"][2:4] / sent["sha256"]).unlink()  # restored without its files
+    resp = client.get(f"/api/v1/cases/{number}/attachments/{sent['id']}", headers=as_("agent"))
+    assert resp.status_code == 503 and resp.headers["content-type"] == "application/problem+json"
+    assert sent["id"] in resp.json()["detail"]
