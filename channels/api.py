@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, Form, Header, HTTPException, Path, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from hub.api.attachments import FILE_RESPONSE, AttachmentId, PublicAttachment, UploadedFile, file_response, public_out
 from hub.api.cases import DRAFT_EXAMPLES
 from hub.api.client_address import client_address
 from hub.api.deps import HubDep, require_roles
@@ -177,3 +178,60 @@ def reissue_public(request: Request, number: CaseNumber, body: PhoneOnly) -> Rei
                                   "no SMS destination): the old code stays valid"))
 def reissue_centre(request: Request, actor: CentreKey, number: CaseNumber) -> CentreReissue:
     return CentreReissue(sent_to=_service(request).reissue_for_centre(number, actor))
+
+
+# -- attachments: the citizen's photo ------------------------------------------------------------
+_ATTACH_409 = "The case is finished (closed, archived, ...), or it has the most files a citizen may send"
+_ATTACH_413 = "The file is over attachments.citizen_max_bytes (errors name `file`)"
+_ATTACH_415 = "The file's content is not a type taken (errors name `file`)"
+
+
+@channel.post("/{number}/attachments", status_code=201, response_model=PublicAttachment,
+              summary="The citizen's photo or document, through the channel (附件)", operation_id="createChannelCaseAttachment",
+              responses=documented(403, 404, 409, 415, d404="No such case among this channel's own", d409=_ATTACH_409,
+                                   d413=_ATTACH_413, d415=_ATTACH_415))
+def attach_own(request: Request, hub: HubDep, actor: ChannelKey, number: CaseNumber, file: UploadedFile) -> PublicAttachment:
+    case = _service(request).own_case(number, actor)
+    attachment, _ = hub.attachments.add(case.number, file.file, file.filename, "public", actor, citizen=True)
+    return public_out(attachment)
+
+
+@channel.get("/{number}/attachments/{attachment_id}", response_class=StreamingResponse,
+             summary="Download a public attachment of a channel's own case", operation_id="getChannelCaseAttachment",
+             responses={**FILE_RESPONSE, **documented(403, 404, d404="No such case among this channel's own, or no such public attachment")})
+def download_own(request: Request, hub: HubDep, actor: ChannelKey, number: CaseNumber,
+                 attachment_id: AttachmentId) -> StreamingResponse:
+    case = _service(request).own_case(number, actor)
+    return file_response(hub.attachments, hub.attachments.one(case.number, attachment_id, public_only=True))
+
+
+@public.post("/{number}/attachments", status_code=201, response_model=PublicAttachment,
+             summary="A citizen sends a photo or document with the retrieval code (附件)", operation_id="createPublicCaseAttachment",
+             responses=documented(404, 409, 415, 429, d404="No case with this number and code (the same answer for either)",
+                                  d409=_ATTACH_409, d413=_ATTACH_413, d415=_ATTACH_415,
+                                  d429="Too many wrong codes for this number or from this address: see Retry-After"))
+def attach_public(request: Request, hub: HubDep, number: CaseNumber, file: UploadedFile,
+                  code: Annotated[str, Form(min_length=4, max_length=16, pattern=r"^[0-9A-Za-z ]+$",
+                                            description="The retrieval code (提取码), in the body, never in the URL.")]) -> PublicAttachment:
+    service = _service(request)
+    try:
+        case = service.check_code(number, code.strip(), _client(request))
+    except Locked as exc:
+        raise _limited(exc, request) from None
+    citizen = Actor(party="citizen@public", role=Role.SYSTEM)
+    attachment, _ = hub.attachments.add(case.number, file.file, file.filename, "public", citizen, citizen=True)
+    return public_out(attachment)
+
+
+@public.post("/{number}/attachments/{attachment_id}", response_class=StreamingResponse,
+             summary="A citizen downloads a public attachment with the retrieval code", operation_id="getPublicCaseAttachment",
+             responses={**FILE_RESPONSE, **documented(404, 429, d404="No case with this number and code, or no such public attachment",
+                                                      d429="Too many wrong codes for this number or from this address: see Retry-After")})
+def download_public(request: Request, hub: HubDep, number: CaseNumber, attachment_id: AttachmentId,
+                    body: CodeOnly) -> StreamingResponse:
+    service = _service(request)
+    try:
+        case = service.check_code(number, body.code, _client(request))
+    except Locked as exc:
+        raise _limited(exc, request) from None
+    return file_response(hub.attachments, hub.attachments.one(case.number, attachment_id, public_only=True))

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
+from hub.api.attachments import PublicAttachment
 from hub.domain.access import mask_phone
 from hub.domain.model import Case, CaseState, HistoryEntry, RequestType
 
@@ -54,6 +55,7 @@ PUBLIC_EVENTS: dict[str, str | dict[bool, str]] = {
     "redo": "重新办理",
     "close": "已办结",
     "merge": "已与同一诉求的工单合并办理",
+    "attach": {True: "已添加附件"},  # public attachments only (data.visibility)
 }
 
 
@@ -83,6 +85,8 @@ class CitizenView(BaseModel):
     timeline: list[TimelineItem]
     reply: CitizenReply | None = Field(description="The answer, once the centre approved it.")
     evaluation: Evaluation
+    attachments: list[PublicAttachment] = Field(default_factory=list, description="The case's public photos and documents "
+                                                "(the citizen's own and those the centre or the unit made public).")
 
 
 SATISFACTION_TEXT = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
@@ -91,7 +95,8 @@ SATISFACTION_TEXT = {"satisfied": "满意", "basically_satisfied": "基本满意
 def public_text(entry: HistoryEntry) -> str | None:
     rule = PUBLIC_EVENTS.get(entry.action)
     if isinstance(rule, dict):
-        return rule.get(bool(entry.data.get("approved")))
+        flag = entry.data.get("visibility") == "public" if entry.action == "attach" else entry.data.get("approved")
+        return rule.get(bool(flag))
     return rule
 
 
@@ -111,7 +116,8 @@ def evaluation_until(case: Case, window_days: int) -> datetime | None:
     return reply.at + timedelta(days=window_days) if reply is not None else None
 
 
-def citizen_view(case: Case, now: datetime, window_days: int) -> CitizenView:
+def citizen_view(case: Case, now: datetime, window_days: int,
+                 attachments: list[PublicAttachment] | None = None) -> CitizenView:
     timeline = [TimelineItem(at=h.at, text=t) for h in case.history if (t := public_text(h)) is not None]
     until = evaluation_until(case, window_days)
     given = next((f for f in reversed(case.outcome.follow_ups) if f.reached and f.satisfaction), None)
@@ -122,4 +128,5 @@ def citizen_view(case: Case, now: datetime, window_days: int) -> CitizenView:
         reply=approved_reply(case),
         evaluation=Evaluation(open=open_, until=until if case.state is CaseState.AWAITING_FOLLOW_UP else None,
                               satisfaction=SATISFACTION_TEXT[given.satisfaction.value] if given and given.satisfaction else None),
+        attachments=list(attachments or []),
     )

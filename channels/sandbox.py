@@ -1,13 +1,16 @@
 """`make run`: the sandbox SMS gateway and a web citizen at work. Every few demo rounds the
 citizen files a case through the city portal's channel key; each round it reads the SMS the
 gateway received, looks its cases up with the code from the receipt SMS, and rates a reply
-once it may. The log says what crossed: `channel web: IN`, `sms: to 139****...`,
-`channel web: LOOKUP`, `channel web: RATED`."""
+once it may. Every other filing comes with a photo (附件). The log says what crossed:
+`channel web: IN`, `channel web: PHOTO`, `sms: to 139****...`, `channel web: LOOKUP`,
+`channel web: RATED`."""
 
 from __future__ import annotations
 
 import logging
 import random
+import struct
+import zlib
 import re
 import secrets
 from typing import Any
@@ -37,12 +40,25 @@ FILINGS = [
 RATINGS = ["satisfied", "basically_satisfied", "unsatisfied"]
 
 
+def _png(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (200, 60, 40)) -> bytes:
+    """A small real PNG (one colour), the citizen's "photo" of the matter."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+PHOTO = _png()
+
+
 class WebCitizen:
     def __init__(self, hub_url: str, gateway: GatewayState, file_every: int = 3) -> None:
         self.hub_url = hub_url
         self.gateway = gateway
         self.file_every = file_every
         self.rounds = 0
+        self.filed = 0
         self.rng = random.Random(12345)
         self.codes: dict[str, str] = {}  # case number -> code, from the receipt SMS
         self.seen_sms = 0
@@ -76,6 +92,14 @@ class WebCitizen:
             return None
         number = resp.json()["case"]["number"]
         log.info("channel web: IN %s filed through the city portal (the code went to the citizen by SMS)", number)
+        self.filed += 1
+        if self.filed % 2 == 1:  # every other filing (not from the rng: its sequence picks the filings and ratings)
+            sent = client.post(f"/api/v1/channel/cases/{number}/attachments", headers={"X-API-Key": PORTAL_KEY},
+                               files={"file": ("现场照片.png", PHOTO, "image/png")})
+            if sent.status_code == 201:
+                log.info("channel web: PHOTO %s a photo of the matter, %d bytes (public)", number, len(PHOTO))
+            else:
+                log.warning("channel web: photo refused %s", sent.status_code)
         return number
 
     def _read_sms(self) -> None:

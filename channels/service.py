@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from hub.api.attachments import public_out
 from hub.db.repository import CaseRepository
 from hub.domain import commands as c
 from hub.domain.access import Actor, mask_phone, registrant
@@ -51,7 +52,8 @@ class ChannelService:
         self.intake_window = SharedRateWindow(hub.db, hub.clock, "intake", self.config.intake_per_minute)
 
     def view_of(self, case: Case) -> CitizenView:
-        return citizen_view(case, self.hub.clock.now(), self.config.evaluation_days)
+        public = [public_out(a) for a in self.hub.attachments.list_public(case.number)]
+        return citizen_view(case, self.hub.clock.now(), self.config.evaluation_days, public)
 
     # -- the channel key ----------------------------------------------------------------------
     def register(self, draft: CaseDraft, actor: Actor, idempotency_key: str | None) -> Intake:

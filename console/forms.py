@@ -38,6 +38,7 @@ ACTION_LABELS = {
     "close": "办结", "archive": "归档", "merge": "并单", "supervise": "督办", "chase": "催办", "correct": "改单",
     "clear_supervision": "解除督办", "request_unreasonable": "申请不合理诉求", "decide_unreasonable": "认定不合理诉求",
     "appeal_assessment": "考核申诉", "decide_appeal": "审核考核申诉",
+    "attach": "添加附件",  # not a lifecycle action (Engine.attach): a history line only, no form here
 }
 FIELD_LABELS = {
     "note": "备注", "answer": "答复内容", "articles": "引用知识（id@版本，逗号分隔）", "reason_code": "原因类别", "reason": "理由",

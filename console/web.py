@@ -19,6 +19,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from console import forms
 from console.accounts import AccountError, Accounts, Session
@@ -27,6 +28,8 @@ from console.pages import (
 )
 from channels.service import ChannelService
 from hub.api.client_address import client_address
+from hub.api.attachments import file_response
+from hub.attachments import AttachmentFileMissing, AttachmentNotFound, AttachmentRefused, AttachmentTooLarge, UnsupportedAttachment
 from hub.container import Hub
 from hub.db.repository import CaseQuery, decode_cursor
 from hub.domain.access import view_for
@@ -323,6 +326,7 @@ def _case_page(request: Request, session: Session, number: str, status: int = 20
         return _refused(request, session, 403, f"无权查看工单 {number}：它不在您的办理范围内")
     record_read(hub.db, actor, case, "GET /console/cases/{number}", hub.clock.now())  # 保密: audited as through the API
     shown = view_for(actor, case)
+    attachments = hub.attachments.list_for(case, actor)
     names = {u.code: u.name_zh for u in hub.catalogue.units.values()}
     category = hub.catalogue.categories.get(case.category_code)
     division = hub.catalogue.divisions.get(case.place.division_code[:6])
@@ -336,9 +340,21 @@ def _case_page(request: Request, session: Session, number: str, status: int = 20
     return render(request, "case.html", status, session, case=shown, forms=action_forms, repeat=repeat,
                   may_merge=any(f.action == "merge" for f in action_forms),
                   errors=errors or [], conflict=conflict, unit_names=names, notices=notices or [],
-                  can_reissue=_reissues(hub, actor.role),
+                  can_reissue=_reissues(hub, actor.role), attachments=attachments,
+                  may_attach=may_attach(hub, case, actor),
                   category=category.name_zh if category else case.category_code,
                   division=division.name_zh if division else case.place.division_code)
+
+
+def may_attach(hub: Hub, case: Any, actor: Any) -> bool:
+    """Whether to offer the upload form: the engine's own rule, tried on the case as read (the
+    upload itself is decided again when it is made)."""
+    try:
+        hub.cases.engine().attach(case, {"id": "probe", "media_type": "", "size": 0, "visibility": "internal"}, actor,
+                                  hub.clock.now())
+    except DomainError:
+        return False
+    return True
 
 
 @router.get("/console/cases/{number}")
@@ -400,3 +416,54 @@ async def reissue_code(request: Request, number: str) -> Response:
         return _case_page(request, session, number, 409, [
             "无法补发提取码：没有可接收短信的手机号（座机、匿名、其他系统转来的工单）或未配置短信通道；原提取码仍然有效。", str(exc)])
     return _case_page(request, session, number, notices=[f"新的提取码已以短信发送至 {sent_to}，原提取码已失效。"])
+
+
+# -- attachments (附件) ------------------------------------------------------------------------------
+@router.post("/console/cases/{number}/attachments")
+async def attach(request: Request, number: str) -> Response:
+    """The upload form (multipart): the same service and rules as the API's upload."""
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    raw = await request.form()
+    given = raw.get("csrf")
+    if not isinstance(given, str) or not hmac.compare_digest(given.encode(), session.csrf_token.encode()):
+        return _refused(request, session, 403, "表单校验失败（缺少或错误的 CSRF 校验码）：请刷新页面后重新提交")
+    upload, visibility = raw.get("file"), raw.get("visibility") or "internal"
+    if not isinstance(upload, StarletteUpload) or not upload.filename:
+        return _case_page(request, session, number, 422, ["请选择要上传的文件"])
+    hub = _hub(request)
+    try:
+        hub.attachments.add(number, upload.file, upload.filename, str(visibility), session.operator.actor)
+    except CaseNotFound:
+        return _refused(request, session, 404, f"没有工单 {number}")
+    except AccessDenied as exc:
+        return _refused(request, session, 403, f"无权为工单 {number} 添加附件：{exc}")
+    except AttachmentTooLarge:
+        return _case_page(request, session, number, 413, [f"文件过大：最大 {hub.settings.attachments.max_bytes // (1024 * 1024)} MB"])
+    except UnsupportedAttachment:
+        return _case_page(request, session, number, 415, ["文件类型不支持：仅限 JPEG、PNG、PDF、WebP、HEIC（按文件内容识别）"])
+    except AttachmentRefused as exc:
+        return _case_page(request, session, number, 422, [f"附件未保存：{exc.reason}"])
+    except DomainError as exc:
+        return _case_page(request, session, number, 409, [f"附件未保存：{exc}"])
+    return RedirectResponse(f"/console/cases/{quote(number)}", status_code=303)
+
+
+@router.get("/console/cases/{number}/attachments/{attachment_id}")
+def download(request: Request, number: str, attachment_id: str) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    hub, actor = _hub(request), session.operator.actor
+    try:
+        attachment, case = hub.attachments.for_actor(number, attachment_id, actor)
+    except (CaseNotFound, AttachmentNotFound):
+        return _refused(request, session, 404, f"工单 {number} 没有这个附件")
+    except AccessDenied:
+        return _refused(request, session, 403, f"无权查看工单 {number}：它不在您的办理范围内")
+    record_read(hub.db, actor, case, "GET /console/cases/{number}/attachments/{attachment_id}", hub.clock.now())
+    try:
+        return file_response(hub.attachments, attachment)
+    except AttachmentFileMissing:
+        return _refused(request, session, 503, "附件文件暂时无法读取（存储目录中缺少该文件），请联系系统管理员")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
+from hub.attachments import AttachmentService
 from hub.calendar_store import CalendarStore
 from hub.db.database import Database
 from hub.domain.clock import Clock, SystemClock
@@ -27,6 +28,7 @@ class Hub:
     calendars: CalendarStore
     keys: KeyStore
     cases: CaseService
+    attachments: AttachmentService
     routers: list[object] = field(default_factory=list)  # APIRouters added by features
     workers: list[object] = field(default_factory=list)  # background workers added by features
     handles: Handles = field(default_factory=Handles)  # what features hand each other, keyed by type
@@ -43,7 +45,8 @@ class Hub:
                       phone_index_key=settings.phone_index_key_bytes())
         calendars = CalendarStore(db, ttl=settings.calendar_cache_seconds)
         cases = CaseService(db, settings, catalogue, clock, calendars, sinks)
-        return cls(settings, clock, db, catalogue, calendars, KeyStore(db), cases)
+        attachments = AttachmentService(db, settings, clock, cases)
+        return cls(settings, clock, db, catalogue, calendars, KeyStore(db), cases, attachments)
 
     def close(self) -> None:
         self.db.dispose()

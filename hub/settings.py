@@ -196,6 +196,32 @@ class ChannelSettings(BaseModel):
                                           "/api/v1/channel/wechat answers 404.")
 
 
+AttachmentType = Literal["image/jpeg", "image/png", "application/pdf", "image/webp", "image/heic"]
+ATTACHMENT_TYPES: tuple[AttachmentType, ...] = ("image/jpeg", "image/png", "application/pdf", "image/webp", "image/heic")
+
+
+class AttachmentSettings(BaseModel):
+    """Photos and documents of a case (hub/attachments.py, docs/channels.md "Attachments").
+    The type is read from the file's first bytes, never from the name or the client's header."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    directory: Path | None = Field(default=None, description="Where the files are kept, content-addressed by SHA-256 "
+                                   "(ab/cd/<sha256>); `hotline-hub backup` copies them with the database (docs/operations.md). "
+                                   "Unset: `attachments/` beside the SQLite database file, or <data_dir>/attachments on PostgreSQL.")
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
+                           description="Largest file the centre, a unit or a county may attach; larger: 413 naming the field `file`.")
+    allowed_types: list[AttachmentType] = Field(
+        default_factory=lambda: list(ATTACHMENT_TYPES), min_length=1,
+        description="Types taken, as sniffed from the content; any other: 415 naming the field `file`.")
+    citizen_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
+                                   description="Largest file a citizen sends (through a channel or with the retrieval code).")
+    citizen_max_per_case: int = Field(default=5, ge=0, le=100, description="Files citizens may add to one case in all "
+                                      "(channel and retrieval code together); more: 409. 0: citizens add none.")
+    orphan_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60, description="A file no attachment row names (an upload "
+                                "whose transaction failed) is deleted by the retention pass once this old.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_", env_nested_delimiter="__", extra="forbid")
 
@@ -225,6 +251,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
     bootstrap_key: SecretStr | None = Field(default=None, description="A supervisor key created at start if no key exists (sandbox).")
     phone_index_key: SecretStr | None = Field(default=None, description="Key of the phone index's keyed hash (HMAC-SHA256 of the "
                                               "caller's phone, hub.db.phone_index). Set it (HUB_PHONE_INDEX_KEY) wherever more than "
@@ -232,8 +259,6 @@ class Settings(BaseSettings):
     phone_index_key_file: Path = Field(default=DEFAULT_DATA_DIR / "phone-index.key",
                                        description="Where the key is kept when phone_index_key is unset (created once, mode "
                                                    "0600); unset: <data_dir>/phone-index.key.")
-    attachments_dir: Path = Field(default=DEFAULT_DATA_DIR / "attachments",
-                                  description="Where attachments are stored; unset: <data_dir>/attachments.")
     backups_dir: Path = Field(default=DEFAULT_DATA_DIR / "backups",
                               description="Where `hotline-hub backup` writes when no directory is given; unset: <data_dir>/backups.")
     repeat_call_days: int = Field(default=7, ge=0, le=90, description="重复来电: a new case is linked to an open case of the same "
@@ -243,6 +268,13 @@ class Settings(BaseSettings):
                                        "the reverse proxies in front of the hub. Only from these is X-Forwarded-For (or X-Real-IP) "
                                        "believed as the client's address, for the lookup lockouts and the access log; empty: the "
                                        "peer's address always (hub/api/client_address.py).")
+
+    def attachments_directory(self) -> Path:
+        """attachments.directory, or its default for this database (one directory per database:
+        a file no row of the database names is an orphan of that database alone)."""
+        if self.attachments.directory is not None:
+            return self.attachments.directory
+        return default_attachments_directory(self.database_url, self.data_dir)
 
     def phone_index_key_bytes(self) -> bytes:
         from hub.db.phone_index import resolve_key
@@ -261,7 +293,6 @@ class Settings(BaseSettings):
         data["data_dir"] = base
         data.setdefault("database_url", f"sqlite:///{base / 'hub.db'}")
         data.setdefault("phone_index_key_file", base / "phone-index.key")
-        data.setdefault("attachments_dir", base / "attachments")
         data.setdefault("backups_dir", base / "backups")
         return data
 
@@ -289,6 +320,15 @@ class Settings(BaseSettings):
         if file is not None:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=file, yaml_file_encoding="utf-8"))
         return tuple(sources)
+
+
+def default_attachments_directory(database_url: str, data_dir: Path) -> Path:
+    """`attachments/` beside a SQLite database file (with the default database that is
+    <data_dir>/attachments); <data_dir>/attachments otherwise (PostgreSQL)."""
+    prefix = "sqlite:///"
+    if database_url.startswith(prefix) and database_url[len(prefix):] not in ("", ":memory:"):
+        return Path(database_url[len(prefix):].split("?", 1)[0]).parent / "attachments"
+    return data_dir / "attachments"
 
 
 def config_file() -> Path | None:

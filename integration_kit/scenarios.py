@@ -60,6 +60,7 @@ EVENT_STATE: dict[str, CaseState] = {
     "case.corrected": CaseState.IN_PROGRESS, "case.supervision_cleared": CaseState.IN_PROGRESS,
     "case.unreasonable_requested": CaseState.IN_PROGRESS, "case.unreasonable_decided": CaseState.IN_PROGRESS,
     "case.assessment_appealed": CaseState.IN_PROGRESS, "case.appeal_decided": CaseState.IN_PROGRESS,
+    "case.attachment_added": CaseState.IN_PROGRESS,  # a unit's photo while it handles the case
 }
 
 

@@ -9,10 +9,18 @@ docs/operations.md.
 A restore copies a backup file into the target database with the same API. It refuses a
 target that already holds a database unless told to overwrite it (`force`): the target may
 be the live database of a running hub.
+
+Attachment files (hub/attachment_store.py) are copied beside the database file, into
+`hub-<time>.attachments/`, after its snapshot: every file a row of the snapshot names was in
+place before that row committed, so the copy holds all of them (and perhaps a few newer ones,
+which are harmless orphans). Content-addressed files never change, so a copy is a copy of
+what is missing; a restore puts back the files the attachments directory lacks.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +38,34 @@ class BackupResult:
     path: Path
     cases: int
     migration: str | None
+    files: int = 0  # attachment files copied
+
+
+def files_dir(backup_file: Path) -> Path:
+    """Where the attachment files of a backup are: beside it, named after it."""
+    return backup_file.with_name(backup_file.name.removesuffix(".db") + ".attachments")
+
+
+def copy_files(source: Path, target: Path) -> int:
+    """Copy the content-addressed files under `source` (ab/cd/<sha256>) that `target` lacks,
+    each to a temporary name, synced, then renamed (a copy cut short leaves no half file)."""
+    copied = 0
+    if not source.is_dir():
+        return 0
+    for path in sorted(source.glob("*/*/*")):
+        if not path.is_file() or len(path.name) != 64:
+            continue
+        dest = target / path.relative_to(source)
+        if dest.is_file():
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(dest.name + ".partial")
+        shutil.copyfile(path, partial)
+        with open(partial, "rb") as f:
+            os.fsync(f.fileno())
+        partial.rename(dest)
+        copied += 1
+    return copied
 
 
 def sqlite_path(database_url: str) -> Path:
@@ -47,9 +83,10 @@ def backup_name(now: datetime) -> str:
     return f"hub-{now.strftime('%Y%m%dT%H%M%S%fZ')}.db"
 
 
-def backup(database_url: str, directory: Path, now: datetime) -> BackupResult:
+def backup(database_url: str, directory: Path, now: datetime, attachments: Path | None = None) -> BackupResult:
     """Write a consistent copy of the live database into `directory` (created if missing);
-    `now` (UTC) names the file."""
+    `now` (UTC) names the file. With `attachments` (the attachments directory), its files
+    are copied beside the database file after the snapshot."""
     source = sqlite_path(database_url)
     if not source.is_file():
         raise BackupError(f"no database at {source}")
@@ -72,12 +109,14 @@ def backup(database_url: str, directory: Path, now: datetime) -> BackupResult:
     finally:
         src.close()
     partial.rename(target)
+    if attachments is not None:
+        result = BackupResult(result.path, result.cases, result.migration, copy_files(attachments, files_dir(target)))
     return result
 
 
-def restore(backup_file: Path, database_url: str, *, force: bool = False) -> BackupResult:
+def restore(backup_file: Path, database_url: str, *, force: bool = False, attachments: Path | None = None) -> BackupResult:
     """Copy `backup_file` into the database of `database_url` (a new file, or with `force`
-    over an existing one)."""
+    over an existing one); with `attachments`, the backup's files it lacks go back there."""
     target = sqlite_path(database_url)
     if not backup_file.is_file():
         raise BackupError(f"no backup file {backup_file}")
@@ -99,7 +138,8 @@ def restore(backup_file: Path, database_url: str, *, force: bool = False) -> Bac
             dst.close()
     finally:
         src.close()
-    return BackupResult(target, *summary)
+    copied = copy_files(files_dir(backup_file), attachments) if attachments is not None else 0
+    return BackupResult(target, *summary, files=copied)
 
 
 def _check(conn: sqlite3.Connection, path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from hub.domain.model import normalise_phone
 from hub.features import FeatureBase, HubOpener
 from hub.read_audit import list_reads
-from hub.settings import Settings
+from hub.settings import Settings, default_attachments_directory
 from records.backup import BackupError, backup, restore
 from records.privacy import subject_access
 from records.retention import Retention, RetentionWorker
@@ -46,6 +46,11 @@ class _Feature(FeatureBase):
         run = ret.add_parser("run", help="one retention pass now")
         run.add_argument("--dry-run", action="store_true", help="list the cases that would be erased; change nothing")
         run.set_defaults(func=partial(_cmd_retention_run, hubs=hubs))
+        at = sub.add_parser("attachments", help="attachment files (附件) in the attachments directory").add_subparsers(
+            dest="attachments_command", required=True)
+        orph = at.add_parser("orphans", help="list files no attachment row names (an upload whose transaction failed)")
+        orph.add_argument("--delete", action="store_true", help="delete them (only where no other database shares the directory)")
+        orph.set_defaults(func=partial(_cmd_attachment_orphans, hubs=hubs))
         pv = sub.add_parser("privacy", help="personal data on request (个人信息保护法)").add_subparsers(
             dest="privacy_command", required=True)
         ex = pv.add_parser("export", help="everything the hub holds about one phone number, as JSON (subject access)")
@@ -63,22 +68,27 @@ class _Feature(FeatureBase):
 def _cmd_backup(args: argparse.Namespace) -> int:
     settings = Settings()
     try:
-        result = backup(settings.database_url, Path(args.dir) if args.dir else settings.backups_dir, datetime.now(timezone.utc))
+        result = backup(settings.database_url, Path(args.dir) if args.dir else settings.backups_dir, datetime.now(timezone.utc),
+                        settings.attachments_directory())
     except BackupError as exc:
         print(f"hotline-hub backup: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {result.path} ({result.cases} cases, migration {result.migration})")
+    print(f"wrote {result.path} ({result.cases} cases, migration {result.migration}; "
+          f"{result.files} new attachment files in {result.path.name.removesuffix('.db')}.attachments)")
     return 0
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
-    url = f"sqlite:///{Path(args.to).resolve()}" if args.to else Settings().database_url
+    settings = Settings()
+    url = f"sqlite:///{Path(args.to).resolve()}" if args.to else settings.database_url
     try:
-        result = restore(Path(args.file), url, force=args.force)
+        files = settings.attachments.directory or default_attachments_directory(url, settings.data_dir)  # beside the restored file
+        result = restore(Path(args.file), url, force=args.force, attachments=files)
     except BackupError as exc:
         print(f"hotline-hub restore: {exc}", file=sys.stderr)
         return 1
-    print(f"restored {result.cases} cases into {result.path} (migration {result.migration}); "
+    print(f"restored {result.cases} cases into {result.path} (migration {result.migration}; "
+          f"{result.files} attachment files put back in {files}); "
           "start the hub on it: undelivered outbox messages are sent from where the backup left them")
     return 0
 
@@ -106,6 +116,20 @@ def _cmd_retention_run(args: argparse.Namespace, hubs: HubOpener) -> int:
         return 0
     finally:
         hub.close()
+
+
+def _cmd_attachment_orphans(args: argparse.Namespace, hubs: HubOpener) -> int:
+    hub = hubs()
+    try:
+        found = hub.attachments.orphans(dry_run=not args.delete, unnamed=True)
+    finally:
+        hub.close()
+    # SHA-256s only: a file's name is in its row, and an orphan has none.
+    print(f"{len(found)} orphan files in {hub.settings.attachments_directory()}" + (" deleted" if args.delete else
+                                                                                   " (--delete deletes them)"))
+    for name in found:
+        print(f"  {name}")
+    return 0
 
 
 def _cmd_privacy_export(args: argparse.Namespace, hubs: HubOpener) -> int:

@@ -1,5 +1,7 @@
 """Personal data on request (个人信息保护法): a subject-access export of everything the hub
-holds about one phone number, with the confidential reads of its cases (hub/read_audit.py)."""
+holds about one phone number, with the confidential reads of its cases (hub/read_audit.py)
+and the attachments of its cases (name, type, size, who added it, SHA-256: the files
+themselves are in the attachments directory, handed over beside the export on request)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from hub.db.models import CaseRow
+from hub.domain.access import SYSTEM_ACTOR
 from hub.db.repository import CaseRepository
 from hub.domain.model import Case, normalise_phone
 from hub.read_audit import list_reads
@@ -44,6 +47,8 @@ def subject_access(hub: "Hub", phone: str) -> dict[str, Any]:
         "generated_at": hub.clock.now().isoformat(),
         "cases": [{"case": case.model_dump(mode="json"),
                    "confidential_reads": [r.__dict__ | {"at": r.at.isoformat()} for r in list_reads(hub.db, case.number)],
+                   "attachments": [a.__dict__ | {"uploaded_at": a.uploaded_at.isoformat()}
+                                   for a in hub.attachments.list_for(case, SYSTEM_ACTOR)],
                    "sent_to": sent.get(case.number, [])}
                   for case in cases],
     }

@@ -1,8 +1,10 @@
 """Retention of personal data (个人信息保护法: kept only as long as needed).
 
 A case archived (归档) for `retention.archived_years` years loses its caller's name and
-phone, its address and coordinates and its attachment references: they are erased, not
-masked, so nothing can bring them back. What statistics need stays: type, category,
+phone, its address and coordinates and its attachments (their references, their rows and,
+once no other case names the same content, their files): they are erased, not masked, so
+nothing can bring them back. The pass also deletes attachment uploads a crash cut short
+(hub/attachments.py, `orphans`). What statistics need stays: type, category,
 division, dates, units, the reply and the follow-ups' satisfaction. Each erasure appends a
 line to the case history (action `erase_personal_data`, by the hub) naming the fields.
 
@@ -60,7 +62,7 @@ def personal_fields(case: Case) -> list[str]:
     if case.place.longitude is not None or case.place.latitude is not None:
         present.append("place.coordinates")
     if case.links.attachments:
-        present.append("links.attachments")
+        present.append("links.attachments")  # the files go with them (Retention.run)
     return present
 
 
@@ -89,6 +91,8 @@ class RetentionResult:
     leased: bool = True
     erased: list[str] = field(default_factory=list)  # case numbers (or due, on a dry run)
     skipped: list[str] = field(default_factory=list)  # "number: why"
+    files_deleted: int = 0  # attachment files of erased cases no other case names
+    orphans: list[str] = field(default_factory=list)  # uploads cut short, deleted (or found, on a dry run)
 
 
 class Retention:
@@ -116,6 +120,7 @@ class Retention:
     def run(self, dry_run: bool = False) -> RetentionResult:
         now = self.hub.clock.now()
         result = RetentionResult()
+        attachments = self.hub.attachments
         for due in self.due_cases(now):
             if dry_run:
                 result.erased.append(due.number)
@@ -127,10 +132,14 @@ class Retention:
                     if case.state is not CaseState.ARCHIVED or not personal_fields(case):
                         continue
                     repo.save(erased(case, now, self.years), case.version)
+                    shas = attachments.erase_rows(s, case.number)
             except StaleCase as exc:
                 result.skipped.append(f"{due.number}: {exc}")
                 continue
             result.erased.append(due.number)
+            # After the commit: a file goes once no row names it (the rows went with the case's data).
+            result.files_deleted += attachments.delete_unnamed(shas)
+        result.orphans = attachments.orphans(dry_run=dry_run)
         if result.erased and not dry_run:
             log.info("retention: personal data erased from %d archived cases", len(result.erased))
         return result

@@ -47,8 +47,9 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def settings(db_url: str) -> Settings:
-    return Settings(database_url=db_url, sqlite_synchronous="NORMAL")
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    # Attachment files in the test's own directory (on PostgreSQL the default would be the repository's var/).
+    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", attachments={"directory": tmp_path / "attachments"})
 
 
 @pytest.fixture

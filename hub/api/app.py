@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from fastapi import Depends, FastAPI, Request
@@ -10,7 +11,7 @@ from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import hub
-from hub.api import admin, cases, docs, limits, problems
+from hub.api import admin, attachments, cases, docs, limits, problems
 from hub.api.request_context import RequestContext
 from hub.container import Hub
 from hub.db.migrate import migration_status
@@ -23,19 +24,29 @@ Every refusal is an RFC 9457 problem (`application/problem+json`) naming the fie
 Authenticate with `X-API-Key: hub_...` (or `Authorization: Bearer hub_...`)."""
 
 
-class BodyLimit:
-    """Refuses bodies over the limit with 413 before the app reads them, chunked or not."""
+# Uploads of attachments (hub/api/attachments.py, channels/api.py, the console's case page):
+# their bodies may be as large as the largest file taken, plus the multipart framing.
+UPLOAD_PATH = re.compile(r"^/(api/v1/(cases|channel/cases|public/cases)|console/cases)/[^/]+/attachments$")
+MULTIPART_SLACK = 64 * 1024
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class BodyLimit:
+    """Refuses bodies over the limit with 413 before the app reads them, chunked or not; an
+    attachment upload has its own, larger limit (`upload_bytes`)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int | None = None) -> None:
         self.app, self.max_bytes = app, max_bytes
+        self.upload_bytes = max(max_bytes, upload_bytes or 0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = scope.get("method") == "POST" and bool(UPLOAD_PATH.match(scope.get("path", "")))
+        max_bytes = self.upload_bytes if upload else self.max_bytes
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if length is not None and length.isdigit() and int(length) > max_bytes:
+            await self._refuse(scope, receive, send, max_bytes, upload)
             return
         seen = 0
 
@@ -44,18 +55,20 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     raise _TooLarge()
             return message
 
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, max_bytes, upload)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, max_bytes: int, upload: bool) -> None:
+        errors = [{"field": "body.file", "reason": f"the upload is over {max_bytes} bytes"}] if upload else None
         response = problems.problem(413, "content-too-large", "Request body too large",
-                                    f"bodies over {self.max_bytes} bytes are refused")
+                                    f"bodies over {max_bytes} bytes are refused", errors=errors)
         await response(scope, receive, send)
 
 
@@ -76,6 +89,7 @@ def create_app(hub_: Hub) -> FastAPI:
     problems.install(app)
     app.include_router(cases.router)
     app.include_router(cases.callers)
+    app.include_router(attachments.router)
     app.include_router(admin.router)
     app.include_router(docs.router)
     for extension in hub_.routers:  # routers plugged in by features (outbox, adapters, ...)
@@ -119,7 +133,8 @@ def create_app(hub_: Hub) -> FastAPI:
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(BodyLimit, max_bytes=hub_.settings.max_body_bytes)
+    largest_file = max(hub_.settings.attachments.max_bytes, hub_.settings.attachments.citizen_max_bytes)
+    app.add_middleware(BodyLimit, max_bytes=hub_.settings.max_body_bytes, upload_bytes=largest_file + MULTIPART_SLACK)
     app.add_middleware(RequestContext, metrics=hub_.handles.find(HttpMetrics),
                        trusted_proxies=hub_.settings.trusted_proxies)  # outermost: a refused body's answer carries its request id too
     return app

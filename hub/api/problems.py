@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hub.attachments import AttachmentFileMissing, AttachmentNotFound, AttachmentRefused
 from hub.db.outage import classify
 from hub.domain.errors import AccessDenied, ActionNotAllowed, CaseNotFound, RuleViolation, StaleCase
 from hub.mappings import UnknownCode
@@ -165,6 +166,22 @@ def install(app: FastAPI) -> None:
         return problem(413, "content-too-large", "Content too large", str(exc), request,
                        errors=[{"field": "body.content", "reason": f"more than {exc.limit} characters"}])
 
+    @app.exception_handler(AttachmentRefused)
+    async def _attachment_refused(request: Request, exc: AttachmentRefused) -> JSONResponse:
+        return problem(exc.status, exc.slug, exc.title, str(exc), request,
+                       errors=[{"field": f"body.{exc.field}", "reason": exc.reason}])
+
+    @app.exception_handler(AttachmentNotFound)
+    async def _attachment_not_found(request: Request, exc: AttachmentNotFound) -> JSONResponse:
+        return problem(404, "attachment-not-found", "No such attachment", str(exc), request)
+
+    @app.exception_handler(AttachmentFileMissing)
+    async def _attachment_file_missing(request: Request, exc: AttachmentFileMissing) -> JSONResponse:
+        # The hub's store lacks a file its database names: not the caller's fault, and retrying
+        # will not help until an operator puts the file back; 503 says "not now, not you".
+        return problem(503, "attachment-file-missing", "The attachment's file is unavailable", str(exc), request,
+                       headers={"Retry-After": "3600"})
+
     @app.exception_handler(IdempotencyConflict)
     async def _idem(request: Request, exc: IdempotencyConflict) -> JSONResponse:
         return problem(422, "idempotency-key-reused", "Idempotency-Key reused with a different body", str(exc), request,
@@ -196,6 +213,10 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:  # FastAPI's, for a body that is not UTF-8
             return problem(422, "validation", "The request is not valid", "body: not readable as UTF-8 JSON", request,
                            errors=[{"field": "body", "reason": "not readable as UTF-8 JSON"}])
+        if exc.status_code == 400 and "multipart/" in request.headers.get("content-type", "").lower():
+            # Starlette's answer to a multipart body it cannot parse (an attachment upload).
+            return problem(422, "validation", "The request is not valid", "body: not readable as multipart/form-data", request,
+                           errors=[{"field": "body", "reason": f"not readable as multipart/form-data ({exc.detail})"}])
         slug = {401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
                 413: "content-too-large", 415: "unsupported-media-type",
                 429: "too-many-requests"}.get(exc.status_code, "http-error")

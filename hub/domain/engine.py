@@ -12,13 +12,13 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
 from hub.domain import commands as c
-from hub.domain.access import Actor, can_see_case, may_set_ref, ref_namespace
+from hub.domain.access import Actor, can_see_case, may_set_ref, ref_namespace, registrant
 from hub.domain.calendar import WorkingCalendar
 from hub.domain.deadlines import TimeLimits, compute_deadlines, extend_basis, recount, warning_at
 from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
 from hub.domain.events import EVENT_TYPES, DomainEvent
 from hub.domain.lifecycle import (
-    APPROVED, BEFORE_DISPATCH, PREVIOUS, REFUSED, REGISTER_ROLES, RUNNING_STATES, SATISFIED, UNREACHED,
+    APPROVED, BEFORE_DISPATCH, HANDLING_STATES, PREVIOUS, REFUSED, REGISTER_ROLES, RUNNING_STATES, SATISFIED, UNREACHED,
     UNSATISFIED, Action, allowed_actions, rows_for,
 )
 from hub.domain.model import (
@@ -45,6 +45,10 @@ _LEAD_ONLY = {Action.SIGN_OFF, Action.REQUEST_RETURN, Action.REQUEST_EXTENSION, 
               Action.REQUEST_UNREASONABLE, Action.APPEAL_ASSESSMENT}
 # Actions taken as a handling unit (lifecycle.HANDLERS): a county takes them only for its own units.
 _HANDLER_ACTIONS = _LEAD_ONLY | {Action.REPORT_PROGRESS}
+
+
+# States in which a case is finished: a citizen adds no more files to it.
+FINISHED = (CaseState.CLOSED, CaseState.ARCHIVED, CaseState.REJECTED, CaseState.TRANSFERRED, CaseState.MERGED)
 
 
 class Engine:
@@ -179,12 +183,56 @@ class Engine:
             from_state=case.state, to_state=case.state, data=changes))
         return new
 
+    def attach(self, case: Case, attachment: dict[str, Any], actor: Actor, now: datetime) -> Outcome:
+        """A photo or document added to the case (its file already stored; `attachment` holds
+        its id, media_type, size and visibility, never its name, which may name a person).
+
+        Not a lifecycle action: the state does not move and it goes with a file, not a
+        command on /actions. Who may attach, and when:
+        - the centre (and the hub itself): until the case is archived (the books are closed);
+        - a unit: while it handles the case as the lead or a co-unit (its own part);
+        - a county: the same, for a unit of its own;
+        - a channel: its own case (it registered it), until the case is finished, public only
+          (a citizen's photo is the citizen's, never an internal note).
+        """
+        role = actor.role
+        visibility = attachment["visibility"]
+        if role in (Role.AGENT, Role.SUPERVISOR, Role.SYSTEM):
+            if case.state is CaseState.ARCHIVED:
+                raise RuleViolation(f"case {case.number} is archived: nothing more is attached to it")
+        elif role in (Role.UNIT, Role.COUNTY):
+            if not can_see_case(actor, case):
+                raise AccessDenied(f"case {case.number} is not visible to party '{actor.party}'")
+            if role is Role.COUNTY:
+                self._check_county_handles(case, Action.REPORT_PROGRESS, actor, what="attach files")
+            if case.state not in HANDLING_STATES:
+                raise RuleViolation(f"a handling unit attaches files while it handles the case; case {case.number} "
+                                    f"is {case.state.value}")
+        elif role is Role.CHANNEL:
+            if registrant(case) != (actor.party, Role.CHANNEL):
+                raise AccessDenied(f"case {case.number} was not registered by channel '{actor.party}'")
+            if case.state in FINISHED:
+                raise RuleViolation(f"case {case.number} is {case.state.value}: the citizen adds no more files")
+            if visibility != "public":
+                raise AccessDenied("visibility: a channel's attachments are the citizen's and public, never internal")
+        else:
+            raise AccessDenied(f"role '{role.value}' attaches no files")
+        new = case.model_copy(deep=True)
+        new.links.attachments.append(attachment["id"])
+        new.version = case.version + 1
+        new.updated_at = now
+        data = {k: attachment[k] for k in ("id", "media_type", "size", "visibility")}
+        new.history.append(HistoryEntry(
+            seq=len(new.history) + 1, at=now, actor=actor.party, role=actor.role, action="attach",
+            from_state=case.state, to_state=case.state, data=data))
+        return Outcome(new, [self._event(new, "attach", actor, now, data)])
+
     def _event(self, case: Case, action: str, actor: Actor, now: datetime, data: dict[str, Any]) -> DomainEvent:
         return DomainEvent(type=EVENT_TYPES[action], case_number=case.number, case_version=case.version,
                            occurred_at=now, actor=actor.party, role=actor.role.value,
                            state=case.state.value, data=data)
 
-    def _check_county_handles(self, case: Case, action: Action, actor: Actor) -> None:
+    def _check_county_handles(self, case: Case, action: Action, actor: Actor, what: str | None = None) -> None:
         """A county acts as handler only for a unit it owns (its government or a department
         of it): the lead unit for the lead's actions, the lead or a co-unit for progress.
         Seeing the case (its division) is not enough: a city department's reply is that
@@ -195,7 +243,7 @@ class Engine:
             if division is not None and division[:6] in actor.divisions:
                 return
         whose = "the lead unit" if action in _LEAD_ONLY else "the lead unit or a co-unit"
-        raise AccessDenied(f"a county may {action.value} only as {whose} it owns; case {case.number} is handled "
+        raise AccessDenied(f"a county may {what or action.value} only as {whose} it owns; case {case.number} is handled "
                            f"by {', '.join(c for c in codes if c) or 'no unit'}, not by one of this county's units")
 
     def _check_units(self, lead: str, co: list[str]) -> None:

@@ -39,6 +39,8 @@ EVENT_TYPES: dict[str, str] = {
     "decide_unreasonable": "case.unreasonable_decided",
     "appeal_assessment": "case.assessment_appealed",
     "decide_appeal": "case.appeal_decided",
+    # Not a lifecycle action (Engine.attach): a photo or document added to the case.
+    "attach": "case.attachment_added",
 }
 
 

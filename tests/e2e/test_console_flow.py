@@ -146,6 +146,16 @@ def test_a_case_from_the_call_to_the_follow_up(hub, chromium, console, tmp_path)
     clerk.page.click(f"text={number}")
     clerk.act("sign_off")
     assert clerk.state() == "办理中"
+    # The unit's evidence with its reply: a photo (附件), public so the citizen sees it too.
+    from channels.sandbox import PHOTO
+
+    photo = tmp_path / "整改现场.png"
+    photo.write_bytes(PHOTO)
+    clerk.page.set_input_files("form.upload input[name=file]", str(photo))
+    clerk.page.select_option("form.upload select[name=visibility]", "public")
+    clerk.page.click("form.upload button[type=submit]")
+    clerk.page.wait_for_load_state()
+    assert "整改现场.png" in clerk.page.locator("ul.attachments").inner_text()
     clerk.shot("case")  # the unit's view: the actions the lifecycle allows it while it handles the case
     clerk.act("reply", text="已到现场核查，责令施工方夜间停工，并处罚款。")
     assert clerk.state() == "已答复待审核"
@@ -160,7 +170,7 @@ def test_a_case_from_the_call_to_the_follow_up(hub, chromium, console, tmp_path)
     agent.act("follow_up", reached="true", resolved="true", satisfaction="satisfied")
     assert agent.state() == "已办结"
     timeline = agent.page.locator("ol.timeline").inner_text()
-    for step in ("受理", "派单", "签收", "答复", "审核答复", "回访"):
+    for step in ("受理", "派单", "签收", "添加附件", "答复", "审核答复", "回访"):
         assert step in timeline
     agent.shot("timeline")
     agent.page.goto(f"{console.url}/console/search?phone=13800138000")

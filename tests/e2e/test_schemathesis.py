@@ -52,7 +52,8 @@ def live_hub(request: pytest.FixtureRequest, sqlite_template, tmp_path_factory):
         pg = request.getfixturevalue("pg_database")
         pg.clean()
         url = pg.url
-    hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL"), ManualClock(START))
+    hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL",
+                             attachments={"directory": tmp_path_factory.mktemp("schemathesis-attachments")}), ManualClock(START))
     now = hub.clock.now()
     keys = {
         "agent": hub.keys.create("centre-agent", Role.AGENT, now),

@@ -97,6 +97,7 @@ class Probe:
     body: Any = None
     listing: bool = False  # a list: no caller's personal data for anyone
     county_signed: str | None = None  # sign the body as this county (pushes)
+    upload: dict[str, Any] | None = None  # multipart form fields beside the file `file` (attachments)
 
 
 SEES_YJ = row("deny", agent="ok", supervisor="ok", unit="ok", co_unit="ok", county="ok")
@@ -112,6 +113,7 @@ EVERYONE = row("ok")
 DRAFT_SEEN_BY_OWNER = row("deny", agent="ok", supervisor="ok", unit="ok")
 
 PROGRESS = {"action": "report_progress", "text": "已到现场核查"}
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32  # a photo, by its magic bytes
 NEW_ARTICLE = {"owner_unit": "ZY-SCJGJ", "kind": "faq", "title": "新文章", "body": "新文章正文"}
 
 
@@ -304,6 +306,36 @@ EXPECTED: dict[str, list[Probe]] = {
         Probe(row("deny"), path={"service_request_id": "{case_yj}", "fmt": "json"}),  # not its own: 404 to the channel
         Probe(row("deny"), path={"service_request_id": "{case_conf}", "fmt": "xml"}),
     ],
+    # -- attachments (附件): whoever sees the case reads them; the handlers of a case and the centre add;
+    # a channel its citizen's photo on its own case; a citizen with the code. Files are not in the JSON
+    # checked for leaks; the names carry no personal data here.
+    "POST /api/v1/cases/{number}/attachments": _case_probes({
+        # A unit and its co-unit handle case_yj; the county sees it but a city department handles it.
+        "case_yj": row("deny", agent="ok", supervisor="ok", unit="ok", co_unit="ok"),
+        "case_ay": row("deny", agent="ok", supervisor="ok"),  # registered: no handler yet, the county pushed it only
+    }, upload={"visibility": "internal"}) + [
+        Probe(row("deny", agent="ok", supervisor="ok", county="ok"), path={"number": "{case_yjgov}"}, upload={}),
+    ],
+    "GET /api/v1/cases/{number}/attachments": _case_probes(CASE_OBJECTS),
+    "GET /api/v1/cases/{number}/attachments/{attachment_id}": [
+        Probe(SEES_YJ, path={"number": "{case_yj}", "attachment_id": "{att_yj}"}),
+        # Another case's attachment under this case's number: no such attachment (404) for those who see the case.
+        Probe(row("deny"), path={"number": "{case_ay}", "attachment_id": "{att_yj}"}),
+    ],
+    "POST /api/v1/channel/cases/{number}/attachments": [
+        Probe(row("deny", channel="ok"), path={"number": "{case_web}"}, upload={}),
+        Probe(row("deny"), path={"number": "{case_yj}"}, upload={}),
+    ],
+    "GET /api/v1/channel/cases/{number}/attachments/{attachment_id}": [
+        Probe(row("deny", channel="ok"), path={"number": "{case_web}", "attachment_id": "{att_web}"}),
+        Probe(row("deny"), path={"number": "{case_web}", "attachment_id": "{att_web_internal}"}),  # internal: never the channel's
+    ],
+    "POST /api/v1/public/cases/{number}/attachments": [Probe(public(), path={"number": "{case_web}"}, upload={"code": "{code_web}"})],
+    "POST /api/v1/public/cases/{number}/attachments/{attachment_id}": [
+        Probe(public(), path={"number": "{case_web}", "attachment_id": "{att_web}"}, body={"code": "{code_web}"}),
+        Probe({r: "deny" for r in ROLES}, path={"number": "{case_web}", "attachment_id": "{att_web_internal}"},
+              body={"code": "{code_web}"}),
+    ],
     # -- health: for load balancers, no key -----------------------------------------------------------
     "GET /api/v1/health": [Probe(public())],
     "GET /api/v1/ready": [Probe(public())],
@@ -350,7 +382,7 @@ def world(request, sqlite_template, tmp_path_factory):
     from hub.api.app import create_app
     from hub.domain.clock import ManualClock
     from hub.runtime import build_hub
-    from hub.settings import ChannelSettings, Settings, WeChatSettings
+    from hub.settings import AttachmentSettings, ChannelSettings, Settings, WeChatSettings
 
     if request.param == "sqlite":
         url = sqlite_template.fresh(tmp_path_factory.mktemp("matrix"))
@@ -362,7 +394,10 @@ def world(request, sqlite_template, tmp_path_factory):
     os.environ.update(SECRETS)
     clock = ManualClock(START)
     wechat = WeChatSettings(app_id="wxmatrix", token=WECHAT_TOKEN, max_skew_seconds=86_400)
-    hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL", channels=ChannelSettings(wechat=wechat)), clock)
+    # Attachments in a directory of this module's own; citizens may send a file per role and probe.
+    attachments = AttachmentSettings(directory=tmp_path_factory.mktemp("attachments"), citizen_max_per_case=100)
+    hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL", channels=ChannelSettings(wechat=wechat),
+                             attachments=attachments), clock)
     keys: dict[str, str | None] = {}
     for name, (party, role, unit, divisions) in PARTIES.items():
         keys[name] = hub.keys.create(party, role, clock.now(), unit_code=unit, divisions=divisions,
@@ -418,6 +453,14 @@ def _make_objects(client: TestClient, keys: dict[str, str | None], hub) -> dict[
     web = _ok(client.post("/api/v1/channel/cases", headers=as_("channel"),
                           json=draft(intake={"channel": "web", "received_at": "2025-09-26T09:58:00+08:00"})), 201)
     objects["case_web"], objects["code_web"] = web["case"]["number"], web["retrieval_code"]
+
+    def attach(number: str, who: str, visibility: str, prefix: str = "/api/v1/cases") -> str:
+        return _ok(client.post(f"{prefix}/{number}/attachments", headers=as_(who), data={"visibility": visibility},
+                               files={"file": ("现场.png", PNG, "image/png")}), 201)["id"]
+
+    objects["att_yj"] = attach(objects["case_yj"], "agent", "internal")
+    objects["att_web"] = attach(objects["case_web"], "channel", "public", prefix="/api/v1/channel/cases")
+    objects["att_web_internal"] = attach(objects["case_web"], "agent", "internal")
 
     objects["art_draft"] = _ok(client.post("/api/v1/knowledge/articles", headers=as_("unit"), json={
         **NEW_ARTICLE, "title": "未发布草稿标题", "body": "草稿正文不得外传"}), 201)["id"]
@@ -500,6 +543,9 @@ def test_operation_by_role_and_object(world, operation: str) -> None:
                 headers.update({"content-type": "application/json",
                                 **signed_headers(secret, int(world.hub.clock.now().timestamp()), raw)})
                 kwargs["content"] = raw
+            elif probe.upload is not None:
+                kwargs["data"] = _fill(probe.upload, world.objects, {})
+                kwargs["files"] = {"file": ("现场.png", PNG, "image/png")}
             elif body is not None:
                 kwargs["json"] = body
             resp = world.client.request(method, url, **kwargs)

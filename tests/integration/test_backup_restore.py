@@ -149,9 +149,43 @@ def test_postgresql_is_sent_to_pg_dump(tmp_path: Path) -> None:
         restore(tmp_path / "any.db", "postgresql+psycopg://postgres@127.0.0.1:5432/hub")
 
 
+def test_attachment_files_travel_with_the_backup(sqlite_template, tmp_path: Path, clock) -> None:
+    import io
+
+    from hub.settings import AttachmentSettings
+
+    url = sqlite_template.fresh(tmp_path)
+    files = tmp_path / "files"
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL", attachments=AttachmentSettings(directory=files)), clock)
+    try:
+        number = _register(hub)
+        attachment, _ = hub.attachments.add(number, io.BytesIO(png), "照片.png", "internal", AGENT)
+        taken = backup(url, tmp_path / "b", clock.now(), files)
+    finally:
+        hub.close()
+    assert taken.files == 1
+    # The machine is lost: database and files. The restore brings both back.
+    moved = tmp_path / "new-files"
+    restored = restore(taken.path, f"sqlite:///{tmp_path / 'new.db'}", attachments=moved)
+    assert restored.files == 1
+    hub = build_hub(Settings(database_url=f"sqlite:///{tmp_path / 'new.db'}", sqlite_synchronous="NORMAL",
+                             attachments=AttachmentSettings(directory=moved)), clock)
+    try:
+        (back,) = hub.attachments.list_for(hub.cases.get(number, AGENT), AGENT)
+        assert back.id == attachment.id
+        with hub.attachments.open(back) as f:
+            assert f.read() == png
+    finally:
+        hub.close()
+    # Restoring again into the same directory copies nothing: the files are there.
+    assert restore(taken.path, f"sqlite:///{tmp_path / 'new2.db'}", attachments=moved).files == 0
+
+
 def test_the_commands(sqlite_template, tmp_path: Path, monkeypatch, capsys, clock) -> None:
     url = sqlite_template.fresh(tmp_path)
     monkeypatch.setenv("HUB_DATABASE_URL", url)
+    monkeypatch.setenv("HUB_ATTACHMENTS__DIRECTORY", str(tmp_path / "attachments"))
     hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL"), clock)
     try:
         number = _register(hub)

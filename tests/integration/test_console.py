@@ -240,3 +240,38 @@ def _centre():
     from hub.domain.access import Actor
 
     return Actor("test", Role.SUPERVISOR)
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32  # a photo, by its magic bytes
+
+
+def test_the_case_page_shows_attachments_and_takes_an_upload(hub, app) -> None:
+    number = _case(hub, "awaiting_sign_off")
+    clerk = Person(app).sign_in("scj", PASSWORD)
+    page = clerk.get(f"/console/cases/{number}")
+    assert "暂无附件" in page.text and 'enctype="multipart/form-data"' in page.text and "上传附件" in page.text
+    sent = clerk.client.post(f"/console/cases/{number}/attachments", data={"csrf": clerk.csrf, "visibility": "public"},
+                             files={"file": ("整改照片.png", PNG, "image/png")})
+    assert sent.status_code == 303 and sent.headers["location"] == f"/console/cases/{number}"
+    page = clerk.get(f"/console/cases/{number}")
+    link = re.search(rf'href="(/console/cases/{number}/attachments/[0-9a-f]+)" download>整改照片.png<', page.text)
+    assert link and "公开" in page.text and "添加附件" in page.text  # the history line, in Chinese
+    got = clerk.get(link.group(1))
+    assert got.status_code == 200 and got.content == PNG and got.headers["x-content-type-options"] == "nosniff"
+    # Another unit neither reads the file nor adds one; a page of HTML is not a photo; no token, no upload.
+    other = Person(app).sign_in("rsj", PASSWORD)
+    assert other.get(link.group(1)).status_code == 403
+    assert other.client.post(f"/console/cases/{number}/attachments", data={"csrf": other.csrf},
+                             files={"file": ("a.png", PNG, "image/png")}).status_code == 403
+    wrong = clerk.client.post(f"/console/cases/{number}/attachments", data={"csrf": clerk.csrf},
+                              files={"file": ("照片.jpg", b"<html></html>", "image/jpeg")})
+    assert wrong.status_code == 415 and "文件类型不支持" in wrong.text
+    forged = clerk.client.post(f"/console/cases/{number}/attachments", data={}, files={"file": ("a.png", PNG, "image/png")})
+    assert forged.status_code == 403 and "CSRF" in forged.text
+    assert len(hub.attachments.list_for(hub.cases.get_any(number), _agent())) == 1
+
+
+def _agent():
+    from hub.domain.access import Actor
+
+    return Actor("api-agent", Role.AGENT)

@@ -15,6 +15,7 @@ README's access rules (the same as the API's), not computed from the code.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,7 @@ ANONYMOUS = "anonymous"
 PEOPLE = [*OPERATORS, ANONYMOUS]
 CENTRE = ("agent", "supervisor")
 CONFIDENTIAL = ("李保密", "13900139000")
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32  # a photo, by its magic bytes
 
 
 def row(default: str, **per: str) -> dict[str, str]:
@@ -59,6 +61,7 @@ class Probe:
     path: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
     form: dict[str, str] | None = None  # posted with the person's CSRF token
+    upload: bool = False  # post the form as multipart with a photo in `file` (attachments)
 
 
 EVERYONE = row("ok")
@@ -112,6 +115,12 @@ CONSOLE_EXPECTED: dict[str, list[Probe]] = {
     # 补发提取码: the centre only; this hub has no SMS destination, so the centre's answer is 409 (pass).
     "POST /console/cases/{number}/retrieval-code": [Probe(row("deny", agent="pass", supervisor="pass"),
                                                           path={"number": "{case_yj}"}, form={})],
+    # 附件: the handlers of the case and the centre add (the county sees case_yj but a city department
+    # handles it); whoever sees the case downloads.
+    "POST /console/cases/{number}/attachments": [Probe(row("ok", other_unit="deny", county="deny", other_county="deny"),
+                                                       path={"number": "{case_yj}"}, form={"visibility": "internal"}, upload=True)],
+    "GET /console/cases/{number}/attachments/{attachment_id}": [
+        Probe(SEES_YJ, path={"number": "{case_yj}", "attachment_id": "{att_yj}"})],
     "GET /console/intake": [Probe(CENTRE_ONLY)],
     "POST /console/intake": [Probe(CENTRE_ONLY, form={"op": "history", "phone": "13800138000"})],
 }
@@ -151,7 +160,8 @@ def world(request, sqlite_template, tmp_path_factory):
         pg = request.getfixturevalue("pg_database")
         pg.clean()
         url = pg.url
-    hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL"), ManualClock(START))
+    hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL",
+                             attachments={"directory": tmp_path_factory.mktemp("console-attachments")}), ManualClock(START))
     accounts = fast_accounts(hub)
     for name, (role, unit, divisions) in OPERATORS.items():
         accounts.create(name.replace("_", "-"), role, PASSWORD, unit_code=unit, divisions=divisions)
@@ -167,6 +177,7 @@ def world(request, sqlite_template, tmp_path_factory):
     objects = {"case_yj": case(draft()), "case_new": case(draft(), dispatch=False),
                "case_conf": case(draft(person={"name": CONFIDENTIAL[0], "phone": CONFIDENTIAL[1], "kind": "person", "confidential": True}))}
     _articles(hub)
+    objects["att_yj"] = hub.attachments.add(objects["case_yj"], io.BytesIO(PNG), "现场.png", "internal", agent)[0].id
     yield World(create_app(hub), hub, objects)
     hub.close()
 
@@ -229,6 +240,8 @@ def test_console_route_by_person_and_case(world, route: str) -> None:
                 csrf = CSRF.search(client.get("/console/login").text).group(1)
             if method == "GET":
                 resp = client.get(url, params=probe.query)
+            elif probe.upload:
+                resp = client.post(url, data={"csrf": csrf, **(probe.form or {})}, files={"file": ("现场.png", PNG, "image/png")})
             else:
                 resp = client.post(url, data={"csrf": csrf, **(probe.form or {})})
             if probe.expect[person] not in _classify(resp):

@@ -73,7 +73,11 @@ def test_every_variable_the_env_file_sets_is_a_setting() -> None:
     for name in [*names, *compose_env]:
         if name == "HUB_CONFIG_FILE":  # not a setting: names the YAML file of the others (hub.settings.config_file)
             continue
-        assert name.startswith("HUB_") and name.removeprefix("HUB_").lower() in Settings.model_fields, name
+        # A nested setting (HUB_ATTACHMENTS__DIRECTORY) is a field of its section.
+        section, *inner = name.removeprefix("HUB_").lower().split("__")
+        assert name.startswith("HUB_") and section in Settings.model_fields, name
+        if inner:
+            assert inner[0] in Settings.model_fields[section].annotation.model_fields, name
 
 
 def test_the_compose_services_run_commands_the_cli_accepts() -> None:
@@ -126,9 +130,10 @@ def test_prometheus_scrapes_the_ports_the_processes_listen_on() -> None:
         assert cli.parse_args(services[host]["command"][1:]).metrics_port == int(port), target
 
 
-@pytest.mark.parametrize("size", ["2m"])
+@pytest.mark.parametrize("size", ["11m"])
 def test_the_proxy_lets_the_hub_answer_an_oversized_body(size: str) -> None:
     conf = (DEPLOY / "nginx" / "hotline-hub.conf").read_text(encoding="utf-8")
     assert f"client_max_body_size {size};" in conf
     assert int(size[:-1]) * 1024 * 1024 > Settings().max_body_bytes
+    assert int(size[:-1]) * 1024 * 1024 > Settings().attachments.max_bytes + 64 * 1024  # an upload and its multipart framing
     assert "X-Request-ID" in conf and "ssl_certificate " in conf

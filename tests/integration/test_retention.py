@@ -83,3 +83,39 @@ def test_the_worker_runs_it_under_its_lease(db_url: str) -> None:
         assert first.run_once().erased == [number]
     finally:
         hub.close()
+
+
+def test_erasure_takes_the_attachments_and_their_files(db_url: str, tmp_path) -> None:
+    import io
+
+    from hub.settings import AttachmentSettings
+
+    files = tmp_path / "files"
+    clock = ManualClock(datetime(2021, 3, 15, 10, 0, tzinfo=LOCAL_TZ))
+    hub = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL", retention={"archived_years": 2},
+                             attachments=AttachmentSettings(directory=files)), clock)
+    photo, shared = b"\xff\xd8\xff" + b"\x01" * 40, b"%PDF-1.7\n" + b"\x02" * 40
+    try:
+        number = hub.cases.register(CaseDraft.model_validate(draft()), AGENT).case.number
+        hub.attachments.add(number, io.BytesIO(photo), "门口.jpg", "internal", AGENT)
+        hub.attachments.add(number, io.BytesIO(shared), "通知.pdf", "public", AGENT)
+        for command, actor in ((c.Accept(), AGENT), (c.AnswerDirectly(answer="已答复"), AGENT),
+                               (c.FollowUpCmd(reached=True, resolved=True, satisfaction="satisfied"), AGENT), (c.Archive(), SUPERVISOR)):
+            hub.cases.act(number, command, actor)
+        # Another case, kept, holds the same document: its file stays.
+        other = hub.cases.register(CaseDraft.model_validate(draft()), AGENT).case.number
+        hub.attachments.add(other, io.BytesIO(shared), "通知.pdf", "public", AGENT)
+        assert len([p for p in files.glob("*/*/*") if p.is_file()]) == 2
+
+        clock.set(datetime(2023, 3, 16, 10, 0, tzinfo=LOCAL_TZ))
+        result = Retention(hub).run()
+        assert result.erased == [number] and result.files_deleted == 1
+        case = hub.cases.get(number, AGENT)
+        assert case.links.attachments == []
+        assert "links.attachments" in case.history[-1].data["fields"]
+        assert hub.attachments.list_for(case, AGENT) == []
+        left = [p.read_bytes() for p in files.glob("*/*/*") if p.is_file()]
+        assert left == [shared]
+        assert [a.name for a in hub.attachments.list_for(hub.cases.get(other, AGENT), AGENT)] == ["通知.pdf"]
+    finally:
+        hub.close()

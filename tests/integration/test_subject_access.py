@@ -53,6 +53,18 @@ def test_export_names_every_case_of_the_number_and_no_other(hub) -> None:
         subject_access(hub, "not a phone")
 
 
+def test_export_lists_the_attachments_of_the_cases(hub) -> None:
+    import io
+
+    number = _register(hub, person={"name": "张三", "phone": "13800138000"})
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    hub.attachments.add(number, io.BytesIO(png), "张三家门口.png", "internal", AGENT)
+    (only,) = subject_access(hub, "13800138000")["cases"]
+    (listed,) = only["attachments"]
+    assert (listed["name"], listed["media_type"], listed["size"], listed["visibility"], listed["uploaded_by"]) == (
+        "张三家门口.png", "image/png", 40, "internal", "centre-agent")
+
+
 def test_the_export_command(hub, monkeypatch, tmp_path: Path, capsys) -> None:
     number = _register(hub)
     monkeypatch.setenv("HUB_DATABASE_URL", hub.settings.database_url)

@@ -44,6 +44,12 @@ def test_a_reviewed_reply_is_public_only_when_approved() -> None:
     assert public_text(line("review_reply", approved=False)) is None
 
 
+def test_an_attachment_is_public_only_when_made_public() -> None:
+    # 附件 (not a lifecycle action): the citizen reads that a file was added when it may see the file.
+    assert public_text(line("attach", visibility="public")) == "已添加附件"
+    assert public_text(line("attach", visibility="internal")) is None
+
+
 def test_states_in_plain_chinese() -> None:
     assert STATE_TEXT == {
         CaseState.REGISTERED: "已登记，等待受理", CaseState.ACCEPTED: "已受理，正在安排办理", CaseState.REJECTED: "不予受理",

@@ -23,7 +23,9 @@ def _targets(event_type: str) -> set[str]:
     return out
 
 
-@pytest.mark.parametrize("event_type", sorted(set(EVENT_STATE) - {"case.registered"}))
+# Not moves of the table: registering creates the case; attaching a file (Engine.attach) leaves
+# the state where it is, so its sample is any state a file is added in.
+@pytest.mark.parametrize("event_type", sorted(set(EVENT_STATE) - {"case.registered", "case.attachment_added"}))
 def test_each_sample_state_is_a_target_of_its_event(event_type: str) -> None:
     assert EVENT_STATE[event_type].value in _targets(event_type), (event_type, sorted(_targets(event_type)))
 
