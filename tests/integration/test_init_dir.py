@@ -31,7 +31,7 @@ def test_init_writes_settings_mappings_deploy_and_the_data_dir(tmp_path: Path, m
     assert settings.mappings_dir == home / "mappings"
     assert settings.database_url == f"sqlite:///{home / 'var' / 'hub.db'}"
     assert settings.phone_index_key_file == home / "var" / "phone-index.key"
-    assert settings.attachments_dir == home / "var" / "attachments"
+    assert settings.attachments_directory() == home / "var" / "attachments"
     assert settings.backups_dir == home / "var" / "backups"
 
 
@@ -59,7 +59,12 @@ def test_state_defaults_under_the_data_dir_made_absolute(tmp_path: Path, monkeyp
     assert moved.data_dir == tmp_path / "state" and moved.phone_index_key_file == tmp_path / "state" / "phone-index.key"
     given = Settings(database_url="sqlite:///elsewhere.db", phone_index_key_file=tmp_path / "k")
     assert given.database_url == "sqlite:///elsewhere.db" and given.phone_index_key_file == tmp_path / "k"
-    assert given.attachments_dir == tmp_path / "state" / "attachments"
+    # Attachments live beside the SQLite file they belong to (one directory per database);
+    # with PostgreSQL, under the data dir.
+    assert given.attachments_directory() == Path("attachments")
+    assert moved.attachments_directory() == tmp_path / "state" / "attachments"
+    on_pg = Settings(database_url="postgresql+psycopg://hub@db.example/hub")
+    assert on_pg.attachments_directory() == tmp_path / "state" / "attachments"
 
 
 def test_backup_without_a_directory_writes_into_the_data_dir(sqlite_template, tmp_path: Path,
