@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 
-from adapters.http import json_answer, send
+from adapters.http import health_check, json_answer, send
+from hub.integration.contract import HealthReport
 from hub.integration.http import http_client
 
 
@@ -32,12 +33,8 @@ class CountyWire:
     def get_json(self, url: str, params: dict[str, str], now: datetime) -> Any:
         return self._send("GET", url, now, params=params)
 
-    def ping(self, url: str) -> tuple[bool, str]:
-        try:
-            response = self._client.get(url)
-        except httpx.HTTPError as exc:
-            return False, f"{type(exc).__name__}: {exc}"
-        return response.is_success, f"HTTP {response.status_code}"
+    def health(self, url: str) -> HealthReport:
+        return health_check(self._client, url)
 
     def close(self) -> None:
         self._client.close()

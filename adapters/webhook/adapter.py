@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 
-from adapters.http import classify_response, json_answer, send
+from adapters.http import classify_response, health_check, health_url, json_answer, send
 from hub.integration.contract import (
     Adapter, AdapterContext, AdapterError, AdapterSettings, Delivery, HealthReport, OutboundMessage, PermanentError,
     TransientError,
@@ -125,12 +125,7 @@ class WebhookAdapter(Adapter[WebhookSettings]):
         return results
 
     def health(self) -> HealthReport:
-        url = httpx.URL(str(self.settings.url)).copy_with(path=self.settings.health_path, query=None)
-        try:
-            response = self._client.get(url)
-        except httpx.HTTPError as exc:
-            return HealthReport(ok=False, detail=f"{type(exc).__name__}: {exc}")
-        return HealthReport(ok=response.is_success, detail=f"HTTP {response.status_code}")
+        return health_check(self._client, health_url(self.settings.url, self.settings.health_path))
 
     def close(self) -> None:
         self._client.close()

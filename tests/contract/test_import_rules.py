@@ -31,8 +31,8 @@ ALLOWED_EDGES = {
     ("channels", "outbox.store"): "OutboxWriter, the type of that handle's writer",
     ("channels", "adapters.sms"): "the SMS adapter's seal (the channel seals what the adapter opens at the gateway) "
                                   "and its sandbox gateway for `hotline-hub sandbox`",
-    ("records", "outbox.tables"): "the subject-access export lists the outbox messages kept about a person "
-                                  "(a table read, not a handle: named in docs/architecture.md as left to do)",
+    ("records", "outbox.feature"): "OutboxHandle.kept_messages: the subject-access export lists the outbox messages "
+                                   "kept about a person",
     # Shared pieces an adapter builds on: the kit's mapping-table vocabulary (the adapter
     # contract's optional extension), the sandbox's helpers for its sandbox peers, and the
     # shared SOAP/HTTP modules of adapters/.
@@ -41,7 +41,6 @@ ALLOWED_EDGES = {
     ("adapters.*", "adapters.soap"): "the shared SOAP client pieces",
     ("adapters.*", "adapters.http"): "the shared HTTP sending and answer sorting of every httpx wire",
     ("adapters.*", "adapters.soap_peer"): "the shared SOAP sandbox peer",
-    ("adapters.*", "adapters.webhook"): "the shared HTTP delivery of the webhook adapter",
 }
 
 

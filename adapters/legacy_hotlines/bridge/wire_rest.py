@@ -17,7 +17,7 @@ import httpx
 
 from adapters.legacy_hotlines.config import LineMapping
 from adapters.legacy_hotlines.bridge.wire import OutgoingCase, StatusChange, TakenPage
-from adapters.http import json_answer, send
+from adapters.http import health_check, json_answer, send
 from hub.domain.clock import Clock
 from hub.integration.contract import HealthReport, PermanentError
 from hub.integration.http import http_client
@@ -52,8 +52,8 @@ class LegacyWire:
     def ack(self, line_id: str, case_number: str) -> Any:
         return self._send("POST", f"/cases/{quote(line_id, safe='')}/ack", json={"hub_case_number": case_number})
 
-    def health(self) -> httpx.Response:
-        return self._client.get("/health")
+    def health(self) -> HealthReport:
+        return health_check(self._client, "/health")
 
     def close(self) -> None:
         self._client.close()
@@ -103,11 +103,7 @@ class RestLine:
         self.wire.ack(line_case_id, hub_case_number)
 
     def health(self) -> HealthReport:
-        try:
-            response = self.wire.health()
-        except httpx.HTTPError as exc:
-            return HealthReport(ok=False, detail=f"{type(exc).__name__}: {exc}")
-        return HealthReport(ok=response.is_success, detail=f"HTTP {response.status_code}")
+        return self.wire.health()
 
     def close(self) -> None:
         self.wire.close()
