@@ -10,11 +10,13 @@ import logging
 import random
 import re
 import secrets
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 
 from adapters.sms.sandbox import GatewayState, create_gateway, describe
+from hub.features import Peer
 
 log = logging.getLogger("hub.sandbox.channels")
 
@@ -99,14 +101,10 @@ class WebCitizen:
 
 
 def _now() -> str:
-    from datetime import datetime, timezone
-
     return datetime.now(timezone.utc).isoformat()
 
 
 def sandbox_peers(base_port: int) -> list[Any]:
-    from hub.features import Peer
-
     port = base_port + SANDBOX_PORT_OFFSET
     state = GatewayState()
     citizen = WebCitizen(f"http://127.0.0.1:{base_port}", state)

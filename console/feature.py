@@ -24,7 +24,7 @@ class _Feature(FeatureBase):
     order = 95  # after the features whose services its pages show
 
     def install(self, hub: "Hub") -> None:
-        from console import intake, web  # jinja2 and the templates only for a hub that serves pages
+        from console import intake, web  # start-up cost: jinja2 and the templates, only for a hub that serves pages
 
         hub.handles.add(Accounts(hub.db, hub.clock))
         hub.routers.extend([web.router, intake.router])

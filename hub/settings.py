@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from hub.db.phone_index import resolve_key
 from hub.domain.deadlines import TimeLimits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -181,8 +182,6 @@ class Settings(BaseSettings):
     caller_history_days: int = Field(default=90, ge=1, le=730, description="Days back the caller's history at intake counts by default.")
 
     def phone_index_key_bytes(self) -> bytes:
-        from hub.db.phone_index import resolve_key
-
         return resolve_key(self.phone_index_key.get_secret_value() if self.phone_index_key else None, self.phone_index_key_file)
 
     @field_validator("mappings_dir")

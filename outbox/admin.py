@@ -86,8 +86,7 @@ def backlog(hub: "Hub") -> list[dict[str, Any]]:
 
 def _announce(hub: "Hub", s: Any) -> None:
     """Wake the relays once `s` commits: this hub's through its writer, others by NOTIFY."""
-    # Imported here: the handle's module builds relays, whose claim SQL imports this module.
-    from outbox.feature import OutboxHandle
+    from outbox.feature import OutboxHandle  # cycle: outbox.feature imports this module (so do the relay's claim SQL and the API)
 
     hub.handles.get(OutboxHandle).writer.announce(s)
 

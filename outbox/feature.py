@@ -20,7 +20,9 @@ from hub.features import FeatureBase, HubOpener
 from hub.logmask import configure_logging
 from hub.runtime import log_start_warnings
 from outbox import store
-from outbox.admin import KeptMessage, NotDead, backlog, kept_messages, dead_letters, known_destination, pause, prune, replay, resume, skip
+from outbox.admin import (
+    KeptMessage, NotDead, backlog, dead_letters, kept_messages, known_destination, pause, prune, replay, resume, skip,
+)
 from outbox.api import metrics_router, router
 from outbox.metrics import MetricsServer, OutboxMetrics
 from outbox.relay import Relay, build_relay

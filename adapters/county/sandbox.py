@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from adapters.county.config import CountyConfig
 from adapters.county.mapping import format_date, get_path, set_path
 from adapters.county.signing import signed_headers
+from hub.features import Peer, PeerUnit
+from sandbox.run import KEYS
 
 log = logging.getLogger("hub.sandbox.county")
 
@@ -382,11 +385,6 @@ def sandbox_secret(cfg: CountyConfig) -> str:
 def sandbox_peer(cfg: CountyConfig, port: int, hub_port: int, first_push: int = 1, run: str = "") -> Any:
     """The peer `hotline-hub sandbox` starts for a county, the destination pointing the hub at
     it, and its desk (which acts only if the sandbox has a key for the county)."""
-    import os
-
-    from hub.features import Peer, PeerUnit
-    from sandbox.run import KEYS
-
     base = f"http://127.0.0.1:{port}"
     env_name = cfg.security.hmac_secret_env
     secret = (os.environ.get(env_name) or sandbox_secret(cfg)) if env_name else None
