@@ -28,12 +28,13 @@ from typing import Any, Callable
 
 import httpx
 from fastapi import FastAPI, Header, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from adapters.county.config import CountyConfig
 from adapters.county.mapping import format_date, get_path, set_path
 from adapters.county.signing import signed_headers
 from hub.features import Peer, PeerUnit
+from integration_kit.peer_routes import kit_routes
 from sandbox.run import KEYS
 
 log = logging.getLogger("hub.sandbox.county")
@@ -177,34 +178,22 @@ def create_app(state: CountySandboxState) -> FastAPI:
 
     # -- the conformance kit's control (integration_kit/peer.py), so an integrator can run
     # `hotline-hub kit check --adapter county --peer …` against a county's sandbox ---------------
-    @app.post("/_kit/reset", status_code=204)
-    def kit_reset() -> Response:
+    def kit_reset() -> None:
         with state.lock:
-            state.received.clear()
-            state.answers.clear()
-            state.order.clear()
-            state.tickets.clear()
-            state.faults.clear()
-        return Response(status_code=204)
+            for store in (state.received, state.answers, state.order, state.tickets, state.faults):
+                store.clear()
 
-    @app.post("/_kit/fault", status_code=204)
-    async def kit_fault(request: Request) -> Response:
-        mode = (await request.json()).get("mode")
-        if mode not in KIT_MODES:
-            return JSONResponse({"error": f"unsupported fault mode {mode!r}; supported: {', '.join(KIT_MODES)}"},
-                                status_code=422)
+    def kit_plan(mode: str) -> None:
         with state.lock:
             state.faults.append(mode)
-        return Response(status_code=204)
 
-    @app.get("/_kit/received")
-    def kit_received() -> dict[str, Any]:
+    def kit_received() -> list[dict[str, Any]]:
         with state.lock:
-            return {"messages": [{"key": k} for k in state.order]}
+            return [{"key": k} for k in state.order]
 
-    @app.post("/_kit/offer")
-    def kit_offer() -> JSONResponse:  # a county pushes its tickets; the hub never pulls them from the adapter
-        return JSONResponse({"error": "a county pushes its tickets to the hub; it assigns none to pull"}, status_code=404)
+    # A county pushes its tickets; the hub never pulls them from the adapter: no offer.
+    app.include_router(kit_routes(modes=KIT_MODES, reset=kit_reset, plan=kit_plan, received=kit_received,
+                                  no_offer="a county pushes its tickets to the hub; it assigns none to pull"))
 
     @app.post("/control/faults")
     async def set_faults(request: Request) -> dict[str, Any]:
