@@ -20,6 +20,7 @@ from typing import Any, Callable
 import httpx
 
 from hub.integration.contract import AdapterError, HealthReport, PermanentError, TransientError
+from hub.integration.http import http_client
 
 # Statuses that say "not now" rather than "never": the peer or a gateway in front of it is
 # busy, starting or timed out (RFC 9110 15.5.9, RFC 8470, RFC 6585).
@@ -92,3 +93,12 @@ def health_check(client: httpx.Client, url: Any) -> HealthReport:
     except httpx.HTTPError as exc:
         return HealthReport(ok=False, detail=f"{type(exc).__name__}: {exc}")
     return HealthReport(ok=response.is_success, detail=f"HTTP {response.status_code}")
+
+
+def peer_client(token: str | None, timeout: httpx.Timeout, user_agent: str = "12345-hub", **kwargs: Any) -> httpx.Client:
+    """The client of one peer: the hub's User-Agent and, when there is a token, a bearer
+    Authorization header on every call (hub.integration.http.http_client underneath)."""
+    headers = {"User-Agent": user_agent}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return http_client(headers=headers, timeout=timeout, **kwargs)

@@ -16,6 +16,9 @@ killed mutant costs a fraction of a second and a survivor one pass of its select
     python tools/mutate.py                     # every target, summary + survivors
     python tools/mutate.py hub/domain/access.py --list
     python tools/mutate.py --only hub/domain/lifecycle.py:57   # mutants on one line
+
+Over 400 lines on purpose: a development tool run as one file (`make mutation`), imported by
+nothing; the targets, the mutations and the forking runner are read together.
 """
 
 from __future__ import annotations

@@ -12,17 +12,13 @@ from typing import Any
 
 import httpx
 
-from adapters.http import health_check, json_answer, send
+from adapters.http import health_check, json_answer, peer_client, send
 from hub.integration.contract import HealthReport
-from hub.integration.http import http_client
 
 
 class CountyWire:
     def __init__(self, timeout: float, connect_timeout: float, token: str | None = None) -> None:
-        headers = {"User-Agent": "12345-hub county adapter"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self._client = http_client(headers=headers, timeout=httpx.Timeout(timeout, connect=connect_timeout))
+        self._client = peer_client(token, httpx.Timeout(timeout, connect=connect_timeout), user_agent="12345-hub county adapter")
 
     def _send(self, method: str, url: str, now: datetime, **kwargs: Any) -> Any:
         return json_answer(send(self._client, method, url, label="county ", **kwargs), now, who="county")

@@ -12,12 +12,11 @@ import httpx
 from pydantic import AnyHttpUrl, Field, SecretStr
 
 from adapters.sms.seal import Unsealable, unseal
-from adapters.http import classify_response, health_check, health_url, send
+from adapters.http import classify_response, health_check, health_url, peer_client, send
 from hub.domain.access import mask_phone
 from hub.integration.contract import (
     Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, OutboundMessage, PermanentError,
 )
-from hub.integration.http import http_client
 
 log = logging.getLogger("adapters.sms")
 
@@ -37,10 +36,8 @@ class SmsAdapter(Adapter[SmsSettings]):
 
     def __init__(self, settings: SmsSettings, context: AdapterContext) -> None:
         super().__init__(settings, context)
-        headers = {"User-Agent": "12345-hub"}
-        if settings.token:
-            headers["Authorization"] = f"Bearer {settings.token.get_secret_value()}"
-        self._client = http_client(headers=headers, timeout=httpx.Timeout(settings.timeout, connect=min(3.0, settings.timeout)))
+        token = settings.token.get_secret_value() if settings.token else None
+        self._client = peer_client(token, httpx.Timeout(settings.timeout, connect=min(3.0, settings.timeout)))
 
     def deliver(self, message: OutboundMessage) -> Delivery:
         sealed = message.event.get("sealed")

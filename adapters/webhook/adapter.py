@@ -9,13 +9,12 @@ from __future__ import annotations
 import httpx
 from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 
-from adapters.http import classify_response, health_check, health_url, json_answer, send
+from adapters.http import classify_response, health_check, health_url, json_answer, peer_client, send
 from hub.integration.contract import (
     Adapter, AdapterContext, AdapterError, AdapterSettings, Delivery, HealthReport, OutboundMessage, PermanentError,
     TransientError,
 )
 from hub.domain.model import ExternalRef
-from hub.integration.http import http_client
 
 
 class WebhookSettings(AdapterSettings):
@@ -49,11 +48,8 @@ class WebhookAdapter(Adapter[WebhookSettings]):
 
     def __init__(self, settings: WebhookSettings, context: AdapterContext) -> None:
         super().__init__(settings, context)
-        headers = {"User-Agent": "12345-hub"}
-        if settings.token:
-            headers["Authorization"] = f"Bearer {settings.token.get_secret_value()}"
-        self._client = http_client(headers=headers,
-                                    timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout))
+        token = settings.token.get_secret_value() if settings.token else None
+        self._client = peer_client(token, httpx.Timeout(settings.timeout, connect=settings.connect_timeout))
 
     def deliver(self, message: OutboundMessage) -> Delivery:
         response = send(self._client, "POST", str(self.settings.url), json=message.model_dump(mode="json"),

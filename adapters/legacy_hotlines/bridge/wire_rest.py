@@ -17,20 +17,15 @@ import httpx
 
 from adapters.legacy_hotlines.config import LineMapping
 from adapters.legacy_hotlines.bridge.wire import OutgoingCase, StatusChange, TakenPage
-from adapters.http import health_check, json_answer, send
+from adapters.http import health_check, json_answer, peer_client, send
 from hub.domain.clock import Clock
 from hub.integration.contract import HealthReport, PermanentError
-from hub.integration.http import http_client
 
 
 class LegacyWire:
     def __init__(self, base_url: str, token: str | None, timeout: float, connect_timeout: float, clock: Clock) -> None:
-        headers = {"User-Agent": "12345-hub"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
         self.clock = clock
-        self._client = http_client(base_url=base_url.rstrip("/"), headers=headers,
-                                    timeout=httpx.Timeout(timeout, connect=connect_timeout))
+        self._client = peer_client(token, httpx.Timeout(timeout, connect=connect_timeout), base_url=base_url.rstrip("/"))
 
     def _send(self, method: str, path: str, *, missing: Any = None, **kwargs: Any) -> Any:
         response = send(self._client, method, path, **kwargs)
