@@ -41,7 +41,7 @@ class OutboxHandle:
     hub: "Hub"
     metrics: "OutboxMetrics"
     worker: "RelayWorker"
-    writer: "OutboxWriter"
+    writer: "store.OutboxWriter"
 
     def relay(self, *, settings: "OutboxSettings | None" = None, relay_id: str | None = None, **overrides: Any) -> "Relay":
         """A relay of this hub; `overrides` (batch, lease_seconds, concurrency, ...) change its outbox settings."""
