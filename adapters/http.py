@@ -5,7 +5,8 @@ contract's TransientError / PermanentError, as adapters/soap.py does for SOAP.
 when the peer sends one); any other non-2xx is PermanentError; a 2xx whose body is not JSON
 is TransientError (the peer may have applied the call: again, with the same key).
 
-Used by the webhook adapter, the county wire and the legacy line's REST wire. The
+Used by the webhook and SMS adapters, the county wire and the legacy line's REST wire, which
+also share their health check here. The
 province's REST wire reads its fault codes from the error body (mappings/province/faults.yaml)
 and so sorts statuses itself, but its timeouts and transport failures are these.
 """
@@ -18,7 +19,8 @@ from typing import Any, Callable
 
 import httpx
 
-from hub.integration.contract import AdapterError, PermanentError, TransientError
+from hub.integration.contract import AdapterError, HealthReport, PermanentError, TransientError
+from hub.integration.http import http_client
 
 # Statuses that say "not now" rather than "never": the peer or a gateway in front of it is
 # busy, starting or timed out (RFC 9110 15.5.9, RFC 8470, RFC 6585).
@@ -77,3 +79,26 @@ def json_answer(response: httpx.Response, now: datetime, who: str = "peer") -> A
         return response.json()
     except ValueError as exc:
         raise TransientError(f"{who} answered 2xx with a body that is not JSON", detail=response.text[:200]) from exc
+
+
+def health_url(base: Any, path: str) -> httpx.URL:
+    """The peer's health endpoint: `path` on the host of `base`, without its query."""
+    return httpx.URL(str(base)).copy_with(path=path, query=None)
+
+
+def health_check(client: httpx.Client, url: Any) -> HealthReport:
+    """GET `url`: ok when the peer answers 2xx; never raises (the contract's health())."""
+    try:
+        response = client.get(url)
+    except httpx.HTTPError as exc:
+        return HealthReport(ok=False, detail=f"{type(exc).__name__}: {exc}")
+    return HealthReport(ok=response.is_success, detail=f"HTTP {response.status_code}")
+
+
+def peer_client(token: str | None, timeout: httpx.Timeout, user_agent: str = "12345-hub", **kwargs: Any) -> httpx.Client:
+    """The client of one peer: the hub's User-Agent and, when there is a token, a bearer
+    Authorization header on every call (hub.integration.http.http_client underneath)."""
+    headers = {"User-Agent": user_agent}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return http_client(headers=headers, timeout=timeout, **kwargs)

@@ -7,12 +7,15 @@ once it may. Every other filing comes with a photo (附件). The log says what c
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 import random
-import struct
-import zlib
 import re
 import secrets
+import struct
+import zlib
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -20,6 +23,7 @@ import httpx
 from adapters.sms.sandbox import GatewayState, create_gateway, describe
 from adapters.wechat.ids import mask_openid
 from adapters.wechat.sandbox import Follower, ServerState, create_server
+from hub.features import Peer
 
 log = logging.getLogger("hub.sandbox.channels")
 
@@ -171,14 +175,10 @@ class WeChatFollower:
 
 
 def _now() -> str:
-    from datetime import datetime, timezone
-
     return datetime.now(timezone.utc).isoformat()
 
 
 def sandbox_peers(base_port: int) -> list[Any]:
-    from hub.features import Peer
-
     port = base_port + SANDBOX_PORT_OFFSET
     state = GatewayState()
     citizen = WebCitizen(f"http://127.0.0.1:{base_port}", state)
@@ -194,11 +194,6 @@ def sandbox_peers(base_port: int) -> list[Any]:
 def _wechat_peer(base_port: int) -> Any:
     """The sandbox WeChat API and a follower; the hub's account settings go in the environment
     (a HUB_CHANNELS__WECHAT__* you set yourself is kept)."""
-    import base64
-    import os
-
-    from hub.features import Peer
-
     port = base_port + WECHAT_PORT_OFFSET
     token = os.environ.get("HUB_CHANNELS__WECHAT__TOKEN") or "sandbox" + secrets.token_hex(8)
     aes_key = (os.environ.get("HUB_CHANNELS__WECHAT__ENCODING_AES_KEY")

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import ParseError
+from zoneinfo import ZoneInfo
 
 import defusedxml.ElementTree as SafeXml
 from defusedxml import DefusedXmlException
@@ -300,8 +301,6 @@ def describe(view: CitizenView) -> str:
 
 
 def _local(at: datetime) -> str:
-    from zoneinfo import ZoneInfo
-
     return at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
 
 

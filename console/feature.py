@@ -24,8 +24,7 @@ class _Feature(FeatureBase):
     order = 95  # after the features whose services its pages show
 
     def install(self, hub: "Hub") -> None:
-        # jinja2 and the templates only for a hub that serves pages
-        from console import casework, intake, kb, oversight, outbox_pages, web
+        from console import casework, intake, kb, oversight, outbox_pages, web  # start-up cost: jinja2 and the templates, only for a hub that serves pages
 
         hub.handles.add(Accounts(hub.db, hub.clock))
         hub.routers.extend([web.router, intake.router, casework.router, oversight.router, outbox_pages.router, kb.router])

@@ -23,6 +23,7 @@ from hub.domain.clock import LOCAL_TZ
 from hub.domain.engine import Engine
 from hub.domain.errors import RuleViolation, StaleCase
 from hub.domain.model import Case
+from hub.mappings.loader import load_yaml_mapping, raise_all
 
 if TYPE_CHECKING:
     from hub.service import CaseService
@@ -57,8 +58,6 @@ def load_schedule_file(path: Path) -> YearSchedule:
 
     The whole-year checks (schedule_problems) are reported the same way, all at once.
     """
-    from hub.mappings.loader import load_yaml_mapping, raise_all
-
     loaded = load_yaml_mapping(path, YearSchedule, entry_key="name")
     raise_all([loaded.error(loc, f"{describe_loc(loc)}: {reason}", entry_key="name") for loc, reason in schedule_problems(loaded.model)])
     return loaded.model

@@ -33,6 +33,7 @@ from hub.domain.access import Actor
 from hub.domain.calendar import calendar_status
 from hub.domain.errors import CaseNotFound, DomainError
 from hub.domain.model import Role
+from hub import __version__
 from hub.features import Feature, load_features
 from hub.integration.contract import ConfigurationError
 from hub.integration.destinations import DestinationErrors, _file_lines, scope_problems
@@ -362,8 +363,6 @@ def version() -> str:
     try:
         return installed("hotline-hub")
     except PackageNotFoundError:  # run from a source tree that is not installed
-        from hub import __version__
-
         return __version__
 
 

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from hub.attachments import AttachmentService
 from hub.calendar_store import CalendarStore
 from hub.db.database import Database
+from hub.features import Worker
 from hub.domain.clock import Clock, SystemClock
 from hub.handles import Handles
 from hub.keys import KeyStore
@@ -30,7 +31,7 @@ class Hub:
     cases: CaseService
     attachments: AttachmentService
     routers: list[object] = field(default_factory=list)  # APIRouters added by features
-    workers: list[object] = field(default_factory=list)  # background workers added by features
+    workers: list[Worker] = field(default_factory=list)  # background workers added by features
     handles: Handles = field(default_factory=Handles)  # what features hand each other, keyed by type
     # The registry /metrics serves: the hub's own metrics and any feature's (outbox, supervision) go here.
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)

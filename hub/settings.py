@@ -17,6 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from hub.api.client_address import networks
+from hub.db.phone_index import resolve_key
 from hub.domain.deadlines import TimeLimits
 
 # Where the hub's code is installed: the source checkout, or site-packages for a built wheel.
@@ -277,8 +279,6 @@ class Settings(BaseSettings):
         return default_attachments_directory(self.database_url, self.data_dir)
 
     def phone_index_key_bytes(self) -> bytes:
-        from hub.db.phone_index import resolve_key
-
         return resolve_key(self.phone_index_key.get_secret_value() if self.phone_index_key else None, self.phone_index_key_file)
 
     @model_validator(mode="before")
@@ -299,8 +299,6 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
-        from hub.api.client_address import networks
-
         networks(value)  # raises naming the bad entry
         return value
 

@@ -17,7 +17,7 @@ from integration_kit.scenarios import SampleCases, Scenarios
 from integration_kit.static import check_contract, check_mappings, settings_errors
 from hub.integration.registry import discover
 from hub.mappings import MappingError, MappingErrors, load_catalogue
-from hub.settings import CaseScope, load_settings_file  # noqa: F401  (the kit's public name: integration_kit.load_settings_file)
+from hub.settings import REPO_ROOT, CaseScope, Settings, load_settings_file  # noqa: F401  (the kit's public name: integration_kit.load_settings_file)
 
 DESTINATION = "kit"
 
@@ -26,14 +26,10 @@ def default_mappings_dir() -> Path:
     """The mappings the hub itself would load: HUB_MAPPINGS_DIR or the config file's
     `mappings_dir` when set, else the installed hub's mappings/. The kit checks a new county
     file in the folder the hub will read it from, not in a copy beside it."""
-    from hub.settings import REPO_ROOT
-
     configured = os.environ.get("HUB_MAPPINGS_DIR")
     if configured:
         return Path(configured)
     if os.environ.get("HUB_CONFIG_FILE"):
-        from hub.settings import Settings
-
         return Settings().mappings_dir
     return REPO_ROOT / "mappings"
 

@@ -257,7 +257,7 @@ class Scenarios:
                              " -> ".join(m.event_type for m in messages))
 
     def pull(self, result: CheckResult) -> None:
-        if not getattr(self.adapter, "supports_pull", False):
+        if not self.adapter.supports_pull:
             try:
                 call("pull(None)", lambda: self.adapter.pull(None))
             except ConfigurationError:

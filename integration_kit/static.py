@@ -77,10 +77,10 @@ def check_contract(cls: Any, result: CheckResult) -> None:
             result.note(f"fields without a description (documented settings are recommended): {', '.join(undocumented)}")
     if (problem := hook_signature_problem(cls)) is not None:
         result.fail(problem)
-    result.note(f"{cls.__module__}.{cls.__qualname__}, supports_pull={getattr(cls, 'supports_pull', False)}")
+    result.note(f"{cls.__module__}.{cls.__qualname__}, supports_pull={cls.supports_pull}")
 
 
-def check_mappings(cls: type, settings: BaseModel, mappings_dir: Path, catalogue: Catalogue, result: CheckResult) -> None:
+def check_mappings(cls: type[Adapter], settings: BaseModel, mappings_dir: Path, catalogue: Catalogue, result: CheckResult) -> None:
     try:
         tables = declared_tables(cls, settings, mappings_dir)
     except Exception as exc:  # noqa: BLE001 - an integrator's hook may fail any way; the kit reports it

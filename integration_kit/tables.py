@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from hub.domain.events import EVENT_TYPES
 from hub.domain.model import CaseState, Channel, PersonKind, Satisfaction, Urgency
-from hub.integration.contract import ConfigurationError
+from hub.integration.contract import Adapter, ConfigurationError
 from hub.mappings import Catalogue, LoadedMapping, MappingError, MappingErrors, load_catalogue, load_yaml_mapping
 
 # The hub's code sets a mapping may translate, and where an integrator reads them.
@@ -174,22 +174,21 @@ def check_table(table: MappingTable, catalogue: Catalogue) -> tuple[TableCoverag
     return result, doc
 
 
-def declared_tables(adapter_cls: type, settings: BaseModel, mappings_dir: Path) -> list[MappingTable] | None:
-    """The adapter's tables, or None when it does not use the extension."""
-    hook = getattr(adapter_cls, "mapping_tables", None)
-    if hook is None:
+def declared_tables(adapter_cls: type[Adapter], settings: BaseModel, mappings_dir: Path) -> list[MappingTable] | None:
+    """The adapter's tables, or None when it does not use the extension (`Adapter.mapping_tables`'
+    default)."""
+    declared = adapter_cls.mapping_tables(settings, mappings_dir)
+    if declared is None:
         return None
-    tables = list(hook(settings, mappings_dir))
+    tables = list(declared)
     bad = [t for t in tables if not isinstance(t, MappingTable)]
     if bad:
         raise TypeError(f"{adapter_cls.__name__}.mapping_tables() must return MappingTable objects, got {bad[0]!r}")
-    return tables
+    return [t for t in tables if isinstance(t, MappingTable)]
 
 
-def hook_signature_problem(adapter_cls: type) -> str | None:
-    hook = getattr(adapter_cls, "mapping_tables", None)
-    if hook is None:
-        return None
+def hook_signature_problem(adapter_cls: type[Adapter]) -> str | None:
+    hook = adapter_cls.mapping_tables
     if not inspect.ismethod(hook):
         return f"{adapter_cls.__name__}.mapping_tables must be a classmethod"
     params = list(inspect.signature(hook).parameters)

@@ -4,6 +4,7 @@ destination."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,30 @@ if TYPE_CHECKING:
 
 M = OutboxMessageRow
 D = OutboxDestinationRow
+
+
+@dataclass(frozen=True)
+class KeptMessage:
+    """One outbox message still kept, as a subject-access export lists it."""
+
+    case_number: str
+    destination: str
+    event_type: str
+    status: str
+    created_at: datetime
+    delivered_at: datetime | None
+    body: dict[str, Any]
+
+
+def kept_messages(hub: "Hub", case_numbers: list[str]) -> list[KeptMessage]:
+    """The messages of these cases the outbox still keeps (delivered ones are pruned after
+    outbox.keep_delivered_hours), oldest first."""
+    if not case_numbers:
+        return []
+    with hub.db.read() as s:
+        rows = s.execute(select(M).where(M.case_number.in_(case_numbers)).order_by(M.id)).scalars()
+        return [KeptMessage(m.case_number or "", m.destination, m.event_type, m.status, m.created_at, m.delivered_at,
+                            m.body) for m in rows]
 
 
 def backlog(hub: "Hub") -> list[dict[str, Any]]:
@@ -61,8 +86,7 @@ def backlog(hub: "Hub") -> list[dict[str, Any]]:
 
 def _announce(hub: "Hub", s: Any) -> None:
     """Wake the relays once `s` commits: this hub's through its writer, others by NOTIFY."""
-    # Imported here: the handle's module builds relays, whose claim SQL imports this module.
-    from outbox.feature import OutboxHandle
+    from outbox.feature import OutboxHandle  # cycle: outbox.feature imports this module (so do the relay's claim SQL and the API)
 
     hub.handles.get(OutboxHandle).writer.announce(s)
 

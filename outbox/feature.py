@@ -20,7 +20,9 @@ from hub.features import FeatureBase, HubOpener
 from hub.logmask import configure_logging
 from hub.runtime import log_start_warnings
 from outbox import store
-from outbox.admin import NotDead, backlog, dead_letters, known_destination, pause, prune, replay, resume, skip
+from outbox.admin import (
+    KeptMessage, NotDead, backlog, dead_letters, kept_messages, known_destination, pause, prune, replay, resume, skip,
+)
 from outbox.api import metrics_router, router
 from outbox.metrics import MetricsServer, OutboxMetrics
 from outbox.relay import Relay, build_relay
@@ -44,6 +46,11 @@ class OutboxHandle:
     def relay(self, *, settings: "OutboxSettings | None" = None, relay_id: str | None = None, **overrides: Any) -> "Relay":
         """A relay of this hub; `overrides` (batch, lease_seconds, concurrency, ...) change its outbox settings."""
         return build_relay(self.hub, self.writer, settings=settings, metrics=self.metrics, relay_id=relay_id, **overrides)
+
+    def kept_messages(self, case_numbers: list[str]) -> list[KeptMessage]:
+        """The messages of these cases still kept, oldest first (the subject-access export's
+        "sent to")."""
+        return kept_messages(self.hub, case_numbers)
 
     @property
     def enqueue(self) -> Any:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
+from outbox.admin import backlog
+
 if TYPE_CHECKING:
     from hub.container import Hub
     from outbox.delivery import Outcome
@@ -26,8 +28,6 @@ class _BacklogCollector:
         self.hub = hub
 
     def collect(self) -> Any:
-        from outbox.admin import backlog
-
         backlog_g = GaugeMetricFamily("outbox_backlog", "Messages not yet delivered (pending or in flight)", labels=["destination"])
         age_g = GaugeMetricFamily("outbox_oldest_age_seconds", "Age of the oldest undelivered message", labels=["destination"])
         dead_g = GaugeMetricFamily("outbox_dead_letters", "Messages in dead letters", labels=["destination"])

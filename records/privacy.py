@@ -15,6 +15,7 @@ from hub.domain.access import SYSTEM_ACTOR
 from hub.db.repository import CaseRepository
 from hub.domain.model import Case, normalise_phone
 from hub.read_audit import list_reads
+from outbox.feature import OutboxHandle
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -56,20 +57,17 @@ def subject_access(hub: "Hub", phone: str) -> dict[str, Any]:
 
 def _deliveries(hub: "Hub", numbers: list[str], wanted: str) -> dict[str, list[dict[str, Any]]]:
     """The outbox messages of these cases still kept (delivered ones are pruned after
-    outbox.keep_delivered_hours), each saying whether it carried the number readable."""
-    from outbox.tables import OutboxMessageRow
-
+    outbox.keep_delivered_hours), each saying whether it carried the number readable; none
+    when the outbox feature is not installed."""
+    outbox = hub.handles.find(OutboxHandle)
     out: dict[str, list[dict[str, Any]]] = {}
-    if not numbers:
+    if outbox is None:
         return out
-    with hub.db.read() as s:
-        rows = s.execute(select(OutboxMessageRow).where(OutboxMessageRow.case_number.in_(numbers))
-                         .order_by(OutboxMessageRow.id)).scalars()
-        for m in rows:
-            carried = ((m.body.get("case") or {}).get("person") or {}).get("phone")
-            out.setdefault(m.case_number or "", []).append({
-                "destination": m.destination, "event_type": m.event_type, "status": m.status,
-                "created_at": m.created_at.isoformat(),
-                "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None,
-                "carried_the_phone": bool(carried) and phone_key(carried) == wanted})
+    for m in outbox.kept_messages(numbers):
+        carried = ((m.body.get("case") or {}).get("person") or {}).get("phone")
+        out.setdefault(m.case_number, []).append({
+            "destination": m.destination, "event_type": m.event_type, "status": m.status,
+            "created_at": m.created_at.isoformat(),
+            "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None,
+            "carried_the_phone": bool(carried) and phone_key(carried) == wanted})
     return out

@@ -6,6 +6,9 @@ counties' secrets, unless the environment has them) are fixed and printed, and t
 agent makes up citizens. Each peer's own system acts now and then (a county answers what was
 dispatched to it and pushes tickets, a 双号并行 line takes calls), and the console says what
 crossed: 'province: UP/DOWN', 'county <id>: DOWN/UP', 'legacy <line>: OUT/IN'.
+
+About 400 lines on purpose: the start, the demo agent and the peers' rounds are one run read
+top to bottom; the peers themselves live with their features (`sandbox_peers`).
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ A dispatch (or re-dispatch) opens an *obligation* of the lead unit: sign off by 
 sign-off deadline, reply by its completion deadline (moved by approved extensions). It
 ends with the next dispatch, an approved return or a redo. The figures count
 obligations, follow-up needs and follow-ups, each naming its case and history line.
+
+Over 400 lines on purpose: the reading of the history, the formulas and the 三率 ranking
+built on them are one computation, kept in one module so it reads in step with
+docs/supervision.md and tools/mutate.py mutates it against tests/unit/test_assessment_formulas.py.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ killed mutant costs a fraction of a second and a survivor one pass of its select
     python tools/mutate.py                     # every target, summary + survivors
     python tools/mutate.py hub/domain/access.py --list
     python tools/mutate.py --only hub/domain/lifecycle.py:57   # mutants on one line
+
+Over 400 lines on purpose: a development tool run as one file (`make mutation`), imported by
+nothing; the targets, the mutations and the forking runner are read together.
 """
 
 from __future__ import annotations
@@ -26,11 +29,14 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -211,8 +217,6 @@ def _child(scratch: Path, tests: list[str], source: str | None, path: str | None
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
-    import pytest
-
     # --noconftest: the unit tier needs none of the database fixtures of tests/conftest.py.
     code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "--noconftest", "--assert=plain", "--no-header",
                         "-o", "addopts=", *tests])
@@ -222,8 +226,6 @@ def _child(scratch: Path, tests: list[str], source: str | None, path: str | None
 def _preload(scratch: Path, tests: list[str]) -> None:
     """Import in this (parent) process every third-party module the tests import, found by
     importing the tests once in a throwaway process: a child then imports only the project."""
-    import subprocess
-
     modules = [t.removesuffix(".py").replace("/", ".") for t in tests]
     probe = ("import sys, json, importlib; sys.path.insert(0, '.'); import pytest\n"
              f"for m in {modules!r}: importlib.import_module(m)\n"

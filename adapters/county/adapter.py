@@ -15,6 +15,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr
 from adapters.county.config import CountyConfig, county_files
 from adapters.county.mapping import external_ref, get_path, message_to_payload
 from adapters.county.wire import CountyWire
+from adapters.http import health_url
 from hub.integration.contract import (
     Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, OutboundMessage,
     PermanentError,
@@ -109,10 +110,7 @@ class CountyAdapter(Adapter[CountySettings]):
         return self.county.system
 
     def health(self) -> HealthReport:
-        from httpx import URL
-
-        ok, detail = self._wire.ping(str(URL(self.url).copy_with(path=self.settings.health_path, query=None)))
-        return HealthReport(ok=ok, detail=detail)
+        return self._wire.health(str(health_url(self.url, self.settings.health_path)))
 
     def close(self) -> None:
         self._wire.close()

@@ -15,7 +15,8 @@ from adapters.county.api import router
 from adapters.county.config import load_counties
 from adapters.county.intake import CountyIntake
 from adapters.county.poller import CountyPoller
-from adapters.county.sandbox import CountySandboxState, _path_of, create_app, sandbox_peer
+from adapters.county.sandbox import CountySandboxState, create_app, path_of
+from adapters.county.sandbox_desk import sandbox_peer
 from adapters.county.store import CountyStore
 from hub.features import FeatureBase, HubOpener, Peer
 from hub.mappings import MappingError, load_catalogue
@@ -99,7 +100,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_poll(args: argparse.Namespace, hubs: HubOpener) -> int:
     hub = hubs.build()
     try:
-        pollers = [w for w in hub.workers if getattr(w, "name", "") == f"county-poller-{args.county}"]
+        pollers = [w for w in hub.workers if w.name == f"county-poller-{args.county}"]
         if not pollers:
             print(f"county {args.county!r} is not polled: its transport.updates is not 'poll', "
                   "or no enabled county destination in the settings names it")
@@ -135,6 +136,6 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     env = cfg.security.hmac_secret_env
     state = CountySandboxState(cfg, hub_url=args.hub_url, api_key=args.api_key, secret=os.environ.get(env) if env else None)
     print(f"sandbox county {cfg.county} ({cfg.name_zh}) on http://127.0.0.1:{args.port}: receives at POST "
-          f"{_path_of(cfg.outbound.url)}; GET /received; /_kit/* for the kit", flush=True)
+          f"{path_of(cfg.outbound.url)}; GET /received; /_kit/* for the kit", flush=True)
     uvicorn.run(create_app(state), host="127.0.0.1", port=args.port, log_level="warning")
     return 0

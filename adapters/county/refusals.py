@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.api.problems import PROBLEM_BASE
 from hub.db.repository import DuplicateExternalRef
 from hub.domain.errors import AccessDenied, ActionNotAllowed, CaseNotFound, RuleViolation, StaleCase
 from hub.mappings import UnknownCode
@@ -24,8 +25,6 @@ class TicketRefused(Exception):
         self.extra = {k: v for k, v in extra.items() if v is not None}
 
     def body(self) -> dict[str, Any]:
-        from hub.api.problems import PROBLEM_BASE
-
         out: dict[str, Any] = {"type": PROBLEM_BASE + self.slug, "title": self.title, "status": self.status,
                                "detail": self.detail}
         if self.errors:

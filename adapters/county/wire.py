@@ -12,16 +12,13 @@ from typing import Any
 
 import httpx
 
-from adapters.http import json_answer, send
-from hub.integration.http import http_client
+from adapters.http import health_check, json_answer, peer_client, send
+from hub.integration.contract import HealthReport
 
 
 class CountyWire:
     def __init__(self, timeout: float, connect_timeout: float, token: str | None = None) -> None:
-        headers = {"User-Agent": "12345-hub county adapter"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self._client = http_client(headers=headers, timeout=httpx.Timeout(timeout, connect=connect_timeout))
+        self._client = peer_client(token, httpx.Timeout(timeout, connect=connect_timeout), user_agent="12345-hub county adapter")
 
     def _send(self, method: str, url: str, now: datetime, **kwargs: Any) -> Any:
         return json_answer(send(self._client, method, url, label="county ", **kwargs), now, who="county")
@@ -32,12 +29,8 @@ class CountyWire:
     def get_json(self, url: str, params: dict[str, str], now: datetime) -> Any:
         return self._send("GET", url, now, params=params)
 
-    def ping(self, url: str) -> tuple[bool, str]:
-        try:
-            response = self._client.get(url)
-        except httpx.HTTPError as exc:
-            return False, f"{type(exc).__name__}: {exc}"
-        return response.is_success, f"HTTP {response.status_code}"
+    def health(self, url: str) -> HealthReport:
+        return health_check(self._client, url)
 
     def close(self) -> None:
         self._client.close()

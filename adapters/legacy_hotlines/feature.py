@@ -247,7 +247,7 @@ def _cmd_decide(args: argparse.Namespace, hubs: HubOpener) -> int:
 def _cmd_pull(args: argparse.Namespace, hubs: HubOpener) -> int:
     hub = hubs()
     try:
-        pullers = [w for w in hub.workers if getattr(w, "name", "") == f"legacy-puller-{args.line}"]
+        pullers = [w for w in hub.workers if w.name == f"legacy-puller-{args.line}"]
         if not pullers:
             print(f"line {args.line} has no enabled legacy_bridge destination in the settings", file=sys.stderr)
             return 1
@@ -271,7 +271,7 @@ def _cmd_pull(args: argparse.Namespace, hubs: HubOpener) -> int:
         return 0
     finally:
         for w in hub.workers:
-            if getattr(w, "name", "").startswith("legacy-puller-"):
+            if w.name.startswith("legacy-puller-"):
                 w.adapter.close()
         hub.close()
 
@@ -306,7 +306,7 @@ def _cmd_route(args: argparse.Namespace, hubs: HubOpener) -> int:
         return 0
     finally:
         for w in hub.workers:
-            if getattr(w, "name", "").startswith("legacy-puller-"):
+            if w.name.startswith("legacy-puller-"):
                 w.adapter.close()
         hub.close()
 

@@ -26,11 +26,19 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from adapters.legacy_hotlines.config import LineMapping, reverse
+from adapters.legacy_hotlines.bridge.wire_soap import ELEMENTS
+from adapters.legacy_hotlines.config import LineMapping, MergeMode, load_legacy, reverse
+from adapters.legacy_hotlines.sandbox_soap import SoapLineState
+from adapters.legacy_hotlines.sandbox_soap import create_app as create_soap_app
+from adapters.legacy_hotlines.tables import LegacyCursorRow
+from hub.features import Peer
+from hub.settings import Settings
+from sandbox.run import run_stamp
 
 Crossed = tuple[dict[str, str], dict[str, list[str]], dict[str, str]]  # received, status events, acks (by line id)
 
@@ -226,8 +234,6 @@ class LineDesk:
 def _forget_cursor(line: str) -> Callable[[Any], None]:
     """The sandbox line starts empty each run; a pull cursor kept in var/ from the last run would skip its first calls."""
     def prepare(hub: Any) -> None:
-        from adapters.legacy_hotlines.tables import LegacyCursorRow
-
         with hub.db.write() as s:
             row = s.get(LegacyCursorRow, line)
             if row is not None:
@@ -240,16 +246,6 @@ def sandbox_peers(first_port: int, poll_interval: float = 5.0) -> list[Any]:
     bridge says), on first_port, first_port + 1, ...; a legacy_bridge destination pointing the
     hub at it (so its puller runs too); and its desk. Each line takes its first call before the
     hub's workers start, so the puller's first round brings it in."""
-    from zoneinfo import ZoneInfo
-
-    from adapters.legacy_hotlines.config import MergeMode, load_legacy
-    from adapters.legacy_hotlines.sandbox_soap import SoapLineState
-    from adapters.legacy_hotlines.sandbox_soap import create_app as create_soap_app
-    from adapters.legacy_hotlines.bridge.wire_soap import ELEMENTS
-    from hub.features import Peer
-    from sandbox.run import run_stamp
-    from hub.settings import Settings
-
     config = load_legacy(Settings().mappings_dir)
     run = run_stamp()
     peers: list[Any] = []

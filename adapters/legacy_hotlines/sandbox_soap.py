@@ -25,9 +25,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from adapters.legacy_hotlines.bridge.wire_soap import SHIPPED_WSDL, TNS
+from integration_kit.peer_routes import kit_routes
 from adapters.soap_peer import EnvelopeWriter, NotAnEnvelope, read_call, wsdl_response, xml_response
 
 CST = timezone(timedelta(hours=8))
@@ -207,28 +208,16 @@ def create_app(state: SoapLineState | None = None) -> FastAPI:
         return xml_response(XML.answer(operation, answer))
 
     # -- the conformance kit's control (integration_kit/peer.py) ---------------------------
-    @app.post("/_kit/reset", status_code=204)
-    def kit_reset() -> Response:
-        state.reset()
-        return Response(status_code=204)
-
-    @app.post("/_kit/fault", status_code=204)
-    async def kit_fault(request: Request) -> Response:
-        mode = (await request.json()).get("mode")
-        if mode not in MODES:
-            return JSONResponse({"error": f"unsupported fault mode {mode!r}; supported: {', '.join(MODES)}"}, status_code=422)
+    def kit_plan(mode: str) -> None:
         with state.lock:
             state.faults.append(mode)
-        return Response(status_code=204)
 
-    @app.get("/_kit/received")
-    def kit_received() -> dict[str, Any]:
+    def kit_received() -> list[dict[str, Any]]:
         with state.lock:
-            return {"messages": [{"key": a["key"], "case_number": a["case_number"]} for a in state.accepted]}
+            return [{"key": a["key"], "case_number": a["case_number"]} for a in state.accepted]
 
-    @app.post("/_kit/offer", status_code=201)
-    def kit_offer() -> dict[str, str]:
-        return {"external_id": state.take()}
+    app.include_router(kit_routes(modes=MODES, reset=state.reset, plan=kit_plan, received=kit_received,
+                                  offer=state.take))
 
     @app.get("/sandbox/state")
     def sandbox_state() -> dict[str, Any]:

@@ -7,6 +7,7 @@ mapping.py translates, mappings/province/ holds the codes.
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Literal
 
@@ -49,8 +50,6 @@ class ProvinceSettings(AdapterSettings):
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:
-        import codecs
-
         try:
             codecs.lookup(value)
         except LookupError:

@@ -12,13 +12,11 @@ import httpx
 from pydantic import AnyHttpUrl, Field, SecretStr
 
 from adapters.sms.seal import Unsealable, unseal
-from adapters.webhook.adapter import classify_response
+from adapters.http import classify_response, health_check, health_url, peer_client, send
 from hub.domain.access import mask_phone
 from hub.integration.contract import (
     Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, OutboundMessage, PermanentError,
-    TransientError,
 )
-from hub.integration.http import http_client
 
 log = logging.getLogger("adapters.sms")
 
@@ -38,10 +36,8 @@ class SmsAdapter(Adapter[SmsSettings]):
 
     def __init__(self, settings: SmsSettings, context: AdapterContext) -> None:
         super().__init__(settings, context)
-        headers = {"User-Agent": "12345-hub"}
-        if settings.token:
-            headers["Authorization"] = f"Bearer {settings.token.get_secret_value()}"
-        self._client = http_client(headers=headers, timeout=httpx.Timeout(settings.timeout, connect=min(3.0, settings.timeout)))
+        token = settings.token.get_secret_value() if settings.token else None
+        self._client = peer_client(token, httpx.Timeout(settings.timeout, connect=min(3.0, settings.timeout)))
 
     def deliver(self, message: OutboundMessage) -> Delivery:
         sealed = message.event.get("sealed")
@@ -51,24 +47,15 @@ class SmsAdapter(Adapter[SmsSettings]):
             to, text = unseal(self.settings.seal_key.get_secret_value(), sealed)
         except Unsealable as exc:
             raise ConfigurationError(str(exc)) from exc
-        try:
-            response = self._client.post(str(self.settings.url), json={"to": to, "text": text, "id": message.idempotency_key},
-                                         headers={"Idempotency-Key": message.idempotency_key})
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"SMS gateway timed out: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"SMS gateway unreachable: {type(exc).__name__}") from exc
+        response = send(self._client, "POST", str(self.settings.url), label="SMS gateway ",
+                        json={"to": to, "text": text, "id": message.idempotency_key},
+                        headers={"Idempotency-Key": message.idempotency_key})
         classify_response(response, self.context.clock.now())
         log.info("sms %s to %s for case %s sent", message.event.get("template"), mask_phone(to), message.case_number)
         return Delivery(detail=f"sms {message.event.get('template')} to {mask_phone(to)}")
 
     def health(self) -> HealthReport:
-        url = httpx.URL(str(self.settings.url)).copy_with(path=self.settings.health_path, query=None)
-        try:
-            response = self._client.get(url)
-        except httpx.HTTPError as exc:
-            return HealthReport(ok=False, detail=f"{type(exc).__name__}")
-        return HealthReport(ok=response.is_success, detail=f"HTTP {response.status_code}")
+        return health_check(self._client, health_url(self.settings.url, self.settings.health_path))
 
     def close(self) -> None:
         self._client.close()

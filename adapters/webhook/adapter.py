@@ -9,13 +9,12 @@ from __future__ import annotations
 import httpx
 from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 
-from adapters.http import classify_response, json_answer, send
+from adapters.http import classify_response, health_check, health_url, json_answer, peer_client, send
 from hub.integration.contract import (
     Adapter, AdapterContext, AdapterError, AdapterSettings, Delivery, HealthReport, OutboundMessage, PermanentError,
     TransientError,
 )
 from hub.domain.model import ExternalRef
-from hub.integration.http import http_client
 
 
 class WebhookSettings(AdapterSettings):
@@ -49,11 +48,8 @@ class WebhookAdapter(Adapter[WebhookSettings]):
 
     def __init__(self, settings: WebhookSettings, context: AdapterContext) -> None:
         super().__init__(settings, context)
-        headers = {"User-Agent": "12345-hub"}
-        if settings.token:
-            headers["Authorization"] = f"Bearer {settings.token.get_secret_value()}"
-        self._client = http_client(headers=headers,
-                                    timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout))
+        token = settings.token.get_secret_value() if settings.token else None
+        self._client = peer_client(token, httpx.Timeout(settings.timeout, connect=settings.connect_timeout))
 
     def deliver(self, message: OutboundMessage) -> Delivery:
         response = send(self._client, "POST", str(self.settings.url), json=message.model_dump(mode="json"),
@@ -125,12 +121,7 @@ class WebhookAdapter(Adapter[WebhookSettings]):
         return results
 
     def health(self) -> HealthReport:
-        url = httpx.URL(str(self.settings.url)).copy_with(path=self.settings.health_path, query=None)
-        try:
-            response = self._client.get(url)
-        except httpx.HTTPError as exc:
-            return HealthReport(ok=False, detail=f"{type(exc).__name__}: {exc}")
-        return HealthReport(ok=response.is_success, detail=f"HTTP {response.status_code}")
+        return health_check(self._client, health_url(self.settings.url, self.settings.health_path))
 
     def close(self) -> None:
         self._client.close()

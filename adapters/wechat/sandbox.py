@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
 
+import defusedxml.ElementTree as SafeXml
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -179,6 +180,4 @@ class Follower:
 
 
 def parse_message_fields(xml: str) -> dict[str, str]:
-    import defusedxml.ElementTree as SafeXml
-
     return {child.tag: (child.text or "") for child in SafeXml.fromstring(xml)}

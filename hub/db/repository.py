@@ -1,25 +1,25 @@
 """Cases in and out of the database. Optimistic concurrency lives here: a write names the
-version it read, and a stale one is refused rather than overwriting somebody's change."""
+version it read, and a stale one is refused rather than overwriting somebody's change.
+
+Case numbers are counted in hub/db/numbering.py and bulk writes go through hub/db/bulk.py;
+this module keeps the reads, the writes and the one column list (CASE_COLUMNS) they share."""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from hub.db import numbering
 from hub.db.bulk import HistoricalCase, add_historical
 from hub.db.phone_index import key_from_file, phone_hash
-from hub.db.models import CaseNumberSeqRow, CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow, RepeatCallRow
+from hub.db.models import CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow, RepeatCallRow
 from hub.domain.access import Actor, sees_confidential_person
-from hub.domain.clock import LOCAL_TZ
 from hub.domain.errors import CaseNotFound, RuleViolation, StaleCase
 from hub.domain.events import DomainEvent
 from hub.domain.model import Case, ExternalRef, HistoryEntry, Role
@@ -80,27 +80,12 @@ class CaseRepository:
         """The index's value for a normalised phone (hub.db.phone_index)."""
         return phone_hash(self.phone_key, phone)
 
-    # -- numbers ------------------------------------------------------------------------
+    # -- numbers (hub/db/numbering.py) ---------------------------------------------------
     def next_number(self, region_code: str, now: datetime) -> str:
-        day = now.astimezone(LOCAL_TZ).strftime("%Y%m%d")
-        dialect = self.session.get_bind().dialect.name
-        last = self.session.execute(_next_number_stmt(dialect), {"day": day}).scalar_one()
-        return f"{region_code}{day}{last:06d}"
+        return numbering.next_number(self.session, region_code, now)
 
     def reserve_numbers(self, region_code: str, received: list[datetime]) -> list[str]:
-        """Numbers for many cases at once (the batch variant of next_number): region + the day
-        each case was received + sequence; one upsert per distinct day reserves a block."""
-        days = [r.astimezone(LOCAL_TZ).strftime("%Y%m%d") for r in received]
-        dialect = self.session.get_bind().dialect.name
-        next_free: dict[str, int] = {}
-        for day, k in Counter(days).items():
-            last = self.session.execute(_reserve_stmt(dialect), {"day": day, "k": k}).scalar_one()
-            next_free[day] = last - k + 1
-        out = []
-        for day in days:
-            out.append(f"{region_code}{day}{next_free[day]:06d}")
-            next_free[day] += 1
-        return out
+        return numbering.reserve_numbers(self.session, region_code, received)
 
     # -- reads ---------------------------------------------------------------------------
     def _row(self, number: str) -> CaseRow:
@@ -374,35 +359,6 @@ class CaseRepository:
     def _to_case(row: CaseRow, history: list[HistoryEntry]) -> Case:
         return Case.model_validate({**row.doc, "history": history})
 
-
-def _next_number_stmt(dialect: str):
-    stmt = _NEXT_NUMBER.get(dialect)
-    if stmt is None:
-        table = CaseNumberSeqRow.__table__
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = (insert(table).values(day=bindparam("day"), last=1)
-                .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + 1})
-                .returning(table.c.last))
-        _NEXT_NUMBER[dialect] = stmt
-    return stmt
-
-
-_NEXT_NUMBER: dict[str, object] = {}
-
-
-def _reserve_stmt(dialect: str):
-    stmt = _RESERVE.get(dialect)
-    if stmt is None:
-        table = CaseNumberSeqRow.__table__
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = (insert(table).values(day=bindparam("day"), last=bindparam("k"))
-                .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + bindparam("k")})
-                .returning(table.c.last))
-        _RESERVE[dialect] = stmt
-    return stmt
-
-
-_RESERVE: dict[str, object] = {}
 
 # Plain Core statements on the tables, parameters bound at execution: compiled once and
 # cached, they skip the ORM's per-row bookkeeping on the intake path.

@@ -3,6 +3,10 @@
 A transition changes a copy of the case, appends to its history and returns the domain
 events it caused. It never calls anything outside: the caller stores the case and the
 events in one transaction, and the outbox delivers them after commit.
+
+Over 400 lines on purpose: the engine and one small effect per action of the lifecycle table
+(hub/domain/lifecycle.py), in the table's order, so every rule of a transition is read in one
+place beside the others; tools/mutate.py mutates this file against the rule tests as a whole.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Sequence, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -135,6 +135,14 @@ class Adapter(ABC, Generic[SettingsT]):
     @abstractmethod
     def health(self) -> HealthReport:
         """A cheap check that the peer is reachable; never raises."""
+
+    @classmethod
+    def mapping_tables(cls, settings: Any, mappings_dir: Path) -> Sequence[object] | None:
+        """The optional mapping-file extension: the tables (`integration_kit.tables.MappingTable`)
+        that `settings` name under `mappings_dir`, which the adapter loads at start and the kit
+        checks. None, the default, says the adapter does not use the extension; an empty list
+        says it does and declares no table. A classmethod: the kit asks before building one."""
+        return None
 
     def external_system(self) -> str | None:
         """The system name under which this peer's own case ids are kept (the `system` of

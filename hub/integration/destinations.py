@@ -17,7 +17,7 @@ from hub.domain.events import EVENT_TYPES
 from hub.integration.contract import Adapter, AdapterContext, ConfigurationError, PermanentError, TransientError
 from hub.integration.registry import _where, build_adapter, discover
 from hub.mappings import Catalogue, MappingError
-from hub.settings import Settings, config_file
+from hub.settings import Settings, config_file, load_settings_file
 
 log = logging.getLogger("hub.integration")
 
@@ -130,7 +130,5 @@ def subscription_warnings(settings: Settings) -> list[str]:
 def _file_lines(path: Path | None) -> tuple[str | None, dict[tuple, int] | None]:
     if path is None or not path.is_file():
         return None, None
-    from hub.settings import load_settings_file  # the kit reads settings files the same way
-
     _, lines = load_settings_file(path)
     return str(path), lines

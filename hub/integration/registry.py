@@ -47,7 +47,7 @@ def contract_problems(cls: Any) -> list[str]:
     if not (inspect.isclass(settings_model) and issubclass(settings_model, AdapterSettings)):
         problems.append(f"{cls.__name__}.settings_model must subclass AdapterSettings")
     required = dict(REQUIRED)
-    if getattr(cls, "supports_pull", False):
+    if cls.supports_pull:
         required.update(PULL)
     for method, params in required.items():
         impl = getattr(cls, method, None)

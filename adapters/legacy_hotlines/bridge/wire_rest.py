@@ -17,20 +17,15 @@ import httpx
 
 from adapters.legacy_hotlines.config import LineMapping
 from adapters.legacy_hotlines.bridge.wire import OutgoingCase, StatusChange, TakenPage
-from adapters.http import json_answer, send
+from adapters.http import health_check, json_answer, peer_client, send
 from hub.domain.clock import Clock
 from hub.integration.contract import HealthReport, PermanentError
-from hub.integration.http import http_client
 
 
 class LegacyWire:
     def __init__(self, base_url: str, token: str | None, timeout: float, connect_timeout: float, clock: Clock) -> None:
-        headers = {"User-Agent": "12345-hub"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
         self.clock = clock
-        self._client = http_client(base_url=base_url.rstrip("/"), headers=headers,
-                                    timeout=httpx.Timeout(timeout, connect=connect_timeout))
+        self._client = peer_client(token, httpx.Timeout(timeout, connect=connect_timeout), base_url=base_url.rstrip("/"))
 
     def _send(self, method: str, path: str, *, missing: Any = None, **kwargs: Any) -> Any:
         response = send(self._client, method, path, **kwargs)
@@ -52,8 +47,8 @@ class LegacyWire:
     def ack(self, line_id: str, case_number: str) -> Any:
         return self._send("POST", f"/cases/{quote(line_id, safe='')}/ack", json={"hub_case_number": case_number})
 
-    def health(self) -> httpx.Response:
-        return self._client.get("/health")
+    def health(self) -> HealthReport:
+        return health_check(self._client, "/health")
 
     def close(self) -> None:
         self._client.close()
@@ -103,11 +98,7 @@ class RestLine:
         self.wire.ack(line_case_id, hub_case_number)
 
     def health(self) -> HealthReport:
-        try:
-            response = self.wire.health()
-        except httpx.HTTPError as exc:
-            return HealthReport(ok=False, detail=f"{type(exc).__name__}: {exc}")
-        return HealthReport(ok=response.is_success, detail=f"HTTP {response.status_code}")
+        return self.wire.health()
 
     def close(self) -> None:
         self.wire.close()

@@ -166,7 +166,7 @@ class RowSource:
                 yield Row(i, dict(zip(header, cells)))
 
     def _xlsx(self) -> Iterator[Row]:
-        from openpyxl import load_workbook
+        from openpyxl import load_workbook  # start-up cost: openpyxl (~0.7 s), loaded only for an XLSX file
 
         try:
             wb = load_workbook(self.path, read_only=True, data_only=True)

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from alembic import context, op
 import sqlalchemy as sa
 import hub.db.models
+from hub.db.phone_index import engine_key, key_from_file, phone_hash
 
 revision = '0013_phone_index'
 down_revision = '0001_core'
@@ -30,8 +31,6 @@ def upgrade() -> None:
 
 
 def _backfill() -> None:
-    from hub.db.phone_index import engine_key, key_from_file, phone_hash
-
     key = engine_key(context.config.attributes.get("engine")) or key_from_file()
     conn = op.get_bind()
     cases = sa.table('cases', sa.column('id', sa.Integer), sa.column('doc', hub.db.models.JSONDoc),
