@@ -38,6 +38,7 @@ ACTION_LABELS = {
     "close": "办结", "archive": "归档", "merge": "并单", "supervise": "督办", "chase": "催办", "correct": "改单",
     "clear_supervision": "解除督办", "request_unreasonable": "申请不合理诉求", "decide_unreasonable": "认定不合理诉求",
     "appeal_assessment": "考核申诉", "decide_appeal": "审核考核申诉",
+    "sign_off_part": "协办签收", "reply_part": "协办答复", "waive_part": "免除协办",
 }
 FIELD_LABELS = {
     "note": "备注", "answer": "答复内容", "articles": "引用知识（id@版本，逗号分隔）", "reason_code": "原因类别", "reason": "理由",
@@ -45,6 +46,7 @@ FIELD_LABELS = {
     "text": "内容", "reached": "是否联系上", "resolved": "是否解决", "satisfaction": "满意度", "into": "并入工单号",
     "response_due": "回复期限", "request_type": "诉求类型", "category_code": "诉求分类", "urgency": "紧急程度",
     "title": "标题", "content": "诉求内容", "deadline": "时限", "grounds": "申诉事项", "upheld": "申诉是否成立",
+    "unit": "协办单位",
 }
 VALUE_LABELS = {
     "true": "是", "false": "否", "satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意",
@@ -108,6 +110,8 @@ def inputs_of(model: type[BaseModel], units: list[tuple[str, str]], categories: 
         label = FIELD_LABELS.get(name, name)
         if name == "lead_unit":
             out.append(Input(name, label, "select", required, units))
+        elif name == "unit":  # 协办: the co-unit whose part; a unit's own key may leave it out
+            out.append(Input(name, label, "select", required, units if required else [("", "（本单位）")] + units))
         elif name == "co_units":
             out.append(Input(name, label, "multiselect", False, units))
         elif name == "category_code":

@@ -59,6 +59,8 @@ EVENT_STATE: dict[str, CaseState] = {
     "case.corrected": CaseState.IN_PROGRESS, "case.supervision_cleared": CaseState.IN_PROGRESS,
     "case.unreasonable_requested": CaseState.IN_PROGRESS, "case.unreasonable_decided": CaseState.IN_PROGRESS,
     "case.assessment_appealed": CaseState.IN_PROGRESS, "case.appeal_decided": CaseState.IN_PROGRESS,
+    "case.part_signed_off": CaseState.IN_PROGRESS, "case.part_replied": CaseState.IN_PROGRESS,
+    "case.part_waived": CaseState.IN_PROGRESS,
 }
 
 

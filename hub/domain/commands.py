@@ -257,6 +257,31 @@ class DecideAppeal(_Command):
     upheld: bool
 
 
+class SignOffPart(_Command):
+    """协办: a co-unit signs off its part (the lead signs off the case with sign_off)."""
+
+    action: Literal["sign_off_part"] = "sign_off_part"
+    unit: UnitCode | None = Field(default=None, description="The co-unit whose part; a unit's key may leave it out "
+                                  "(its own), a county names the unit of its own that co-handles.")
+
+
+class ReplyPart(_Command):
+    """协办: a co-unit replies its part to the lead; the lead's reply is the case's."""
+
+    action: Literal["reply_part"] = "reply_part"
+    unit: UnitCode | None = Field(default=None, description="As for sign_off_part.")
+    text: Text
+
+
+class WaivePart(_Command):
+    """The centre releases a co-unit from its part (a wrong co-unit, or the lead can answer
+    without it), so the lead may reply without it."""
+
+    action: Literal["waive_part"] = "waive_part"
+    unit: UnitCode = Field(description="The co-unit whose part is waived.")
+    reason: Text
+
+
 class Deadline(StrEnum):
     """Which time limit a warning or an overdue mark is about."""
 
@@ -284,7 +309,7 @@ Command = Annotated[
         RequestReturn, DecideReturn, RequestExtension, DecideExtension, ReportProgress,
         ReplyCmd, ReviewReply, FollowUpCmd, Redo, Close, Archive, Merge, Supervise, Chase,
         Warn, MarkOverdue, Correct, ClearSupervision, RequestUnreasonable, DecideUnreasonable,
-        AppealAssessment, DecideAppeal,
+        AppealAssessment, DecideAppeal, SignOffPart, ReplyPart, WaivePart,
     ],
     Field(discriminator="action"),
 ]

@@ -39,6 +39,9 @@ EVENT_TYPES: dict[str, str] = {
     "decide_unreasonable": "case.unreasonable_decided",
     "appeal_assessment": "case.assessment_appealed",
     "decide_appeal": "case.appeal_decided",
+    "sign_off_part": "case.part_signed_off",
+    "reply_part": "case.part_replied",
+    "waive_part": "case.part_waived",
 }
 
 

@@ -45,6 +45,9 @@ class Action(StrEnum):
     DECIDE_UNREASONABLE = "decide_unreasonable"
     APPEAL_ASSESSMENT = "appeal_assessment"
     DECIDE_APPEAL = "decide_appeal"
+    SIGN_OFF_PART = "sign_off_part"
+    REPLY_PART = "reply_part"
+    WAIVE_PART = "waive_part"
 
 
 # Outcomes pick one row among several for the same (state, action).
@@ -101,6 +104,10 @@ CORRECTABLE_DISPATCHED = (S.AWAITING_SIGN_OFF, S.IN_PROGRESS, S.RETURN_REQUESTED
 # supervisor decides, also after a redo has taken the case from the unit.
 APPEALABLE = (S.IN_PROGRESS, S.REPLIED, S.AWAITING_FOLLOW_UP, S.REDO_REQUIRED, S.CLOSED)
 APPEAL_DECIDED = (*APPEALABLE, S.ACCEPTED, S.AWAITING_SIGN_OFF, S.RETURN_REQUESTED, S.RETURNED)
+
+# 协办: a co-unit signs off and replies its part while the case is with the units, before the
+# lead's reply (which needs every part replied or waived); the centre's supervisor waives a part.
+PART_STATES = (S.AWAITING_SIGN_OFF, S.IN_PROGRESS, S.RETURN_REQUESTED)
 
 
 def _t(source: S, action: Action, target: S | str, roles: frozenset[R], outcome: str | None = None) -> Transition:
@@ -166,6 +173,10 @@ TABLE: tuple[Transition, ...] = (
     # 考核申诉 is a flag too: a pending appeal beside the state, then upheld or refused.
     *(_t(s, Action.APPEAL_ASSESSMENT, s, HANDLERS) for s in APPEALABLE),
     *(_t(s, Action.DECIDE_APPEAL, s, SUPERVISION, o) for s in APPEAL_DECIDED for o in (APPROVED, REFUSED)),
+    # 协办 parts are beside the state too: the case moves only with the lead.
+    *(_t(s, Action.SIGN_OFF_PART, s, HANDLERS) for s in PART_STATES),
+    *(_t(s, Action.REPLY_PART, s, HANDLERS) for s in PART_STATES),
+    *(_t(s, Action.WAIVE_PART, s, SUPERVISION) for s in PART_STATES),
 )
 
 # Creation is not a move between states; it is listed for the roles that may register.

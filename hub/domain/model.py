@@ -11,7 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, computed_field, field_validator, model_validator,
+)
 
 
 class RequestType(StrEnum):
@@ -249,9 +251,49 @@ class DeadlineBasis(BaseModel):
     provisional: bool = False
 
 
+class PartState(StrEnum):
+    AWAITING_SIGN_OFF = "awaiting_sign_off"  # the co-unit has not signed its part
+    IN_PROGRESS = "in_progress"  # signed, not replied
+    REPLIED = "replied"  # the co-unit replied its part to the lead
+    WAIVED = "waived"  # the centre released the co-unit from its part
+
+
+class Part(BaseModel):
+    """协办: one co-unit's part of the case, with its own deadlines. The lead's reply is the
+    case's and waits until every part is replied or waived (docs/supervision.md)."""
+
+    unit_code: str
+    sign_off_due: datetime | None = None
+    due_at: datetime | None = None
+    sign_off_basis: DeadlineBasis | None = None
+    due_basis: DeadlineBasis | None = None
+    signed_at: datetime | None = None
+    reply: str | None = None
+    replied_at: datetime | None = None
+    waived_at: datetime | None = None
+    waived_by: str | None = None
+    waive_reason: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def state(self) -> PartState:
+        if self.replied_at is not None:
+            return PartState.REPLIED
+        if self.waived_at is not None:
+            return PartState.WAIVED
+        return PartState.IN_PROGRESS if self.signed_at is not None else PartState.AWAITING_SIGN_OFF
+
+    @property
+    def done(self) -> bool:
+        return self.state in (PartState.REPLIED, PartState.WAIVED)
+
+
 class Handling(BaseModel):
     lead_unit: str | None = None  # 主办
     co_units: list[str] = Field(default_factory=list)  # 协办
+    # One part per co-unit, from the dispatch that named it (none for cases dispatched before
+    # parts were kept: their lead replies as before).
+    parts: list[Part] = Field(default_factory=list)
     dispatched_at: datetime | None = None
     sign_off_due: datetime | None = None
     signed_at: datetime | None = None
@@ -261,6 +303,9 @@ class Handling(BaseModel):
     due_basis: DeadlineBasis | None = None
     extensions: list[ExtensionRecord] = Field(default_factory=list)
     returns: list[ReturnRecord] = Field(default_factory=list)
+
+    def part(self, unit_code: str) -> Part | None:
+        return next((p for p in self.parts if p.unit_code == unit_code), None)
 
 
 class Outcome(BaseModel):

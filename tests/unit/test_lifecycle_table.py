@@ -22,7 +22,7 @@ from hub.domain.engine import Engine
 from hub.domain.errors import AccessDenied, ActionNotAllowed
 from hub.domain.lifecycle import TABLE, Action, rows_for
 from hub.domain.model import (
-    Appeal, Case, CaseDraft, CaseState, ExternalRef, ExtensionRecord, FollowUp, Reply, ReturnRecord, Role,
+    Appeal, Case, CaseDraft, CaseState, ExternalRef, ExtensionRecord, FollowUp, Part, Reply, ReturnRecord, Role,
     Satisfaction,
 )
 from tests.support.factories import draft
@@ -121,12 +121,20 @@ COMMANDS: dict[Action, list[tuple[str | None, object]]] = {
     Action.DECIDE_APPEAL: [("approved", c.DecideAppeal(upheld=True)), ("refused", c.DecideAppeal(upheld=False))],
     Action.CORRECT: [(None, c.Correct(request_type="enquiry", reason="登记时诉求类型选错")),
                      (None, c.Correct(title="小区夜间施工噪音", reason="标题不准确"))],
+    # 协办: the unit's key is a co-unit's (see _prepare); its own part by default.
+    Action.SIGN_OFF_PART: [(None, c.SignOffPart())],
+    Action.REPLY_PART: [(None, c.ReplyPart(text="已配合现场核查"))],
+    Action.WAIVE_PART: [(None, c.WaivePart(unit="YJ-GOV", reason="非本单位职责，主办单位可独立答复"))],
 }
+PART_ACTIONS = (Action.SIGN_OFF_PART, Action.REPLY_PART, Action.WAIVE_PART)
 
 # A county's centre dispatches to its own units only (test_a_county_dispatches_only_to_its_own_units).
 COUNTY_COMMANDS: dict[Action, list[tuple[str | None, object]]] = {
     Action.DISPATCH: [(None, c.Dispatch(lead_unit="YJ-GOV", co_units=["YJ-SCJGJ"]))],
     Action.REDISPATCH: [(None, c.Redispatch(lead_unit="YJ-GOV"))],
+    # A county acts for a co-unit it owns, naming it.
+    Action.SIGN_OFF_PART: [(None, c.SignOffPart(unit="YJ-SCJGJ"))],
+    Action.REPLY_PART: [(None, c.ReplyPart(unit="YJ-SCJGJ", text="已配合现场核查"))],
 }
 
 
@@ -183,6 +191,12 @@ def _prepare(case: Case, action: Action) -> Case:
     if action is Action.DECIDE_APPEAL:
         case.flags.appealed = True
         case.flags.appeals = [Appeal(grounds="overdue", unit="ZY-SCJGJ", reason="时限设置错误", at=NOW)]
+    # 协办: the unit's key (ZY-SCJGJ) and a county's unit (YJ-SCJGJ) co-handle; a reply needs
+    # the part signed off first.
+    if action in PART_ACTIONS:
+        case.handling.lead_unit, case.handling.co_units = "ZY-GOV", ["ZY-SCJGJ", "YJ-GOV", "YJ-SCJGJ"]
+        if action is Action.REPLY_PART:
+            case.handling.parts = [Part(unit_code=u, signed_at=NOW) for u in case.handling.co_units]
     # 预警 falls between the warning share of a limit and its end; 超期 after the end.
     h = case.handling
     if action is Action.WARN:
@@ -200,7 +214,7 @@ def test_every_state_action_role(state: CaseState, action: Action, role: Role) -
     allowed = bool(rows) and role in next(iter(roles))
     for outcome, command in (COUNTY_COMMANDS.get(action) if role is Role.COUNTY else None) or COMMANDS[action]:
         case = _prepare(case_in(state), action)
-        if role is Role.COUNTY:  # a county handles as its own unit only (test_trust_rules.py)
+        if role is Role.COUNTY and action not in PART_ACTIONS:  # a county handles as its own unit only (test_trust_rules.py)
             case.handling.lead_unit, case.handling.co_units = "YJ-GOV", ["ZY-SCJGJ"]
         related = OTHER if action is Action.MERGE else None
         if role is Role.CHANNEL:
