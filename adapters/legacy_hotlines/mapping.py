@@ -383,7 +383,7 @@ def case_document(mapped: MappedRow, number: str, now: str, line: str) -> str:
         f'"place": {{"address": {_q(mapped.address)}, "division_code": {_json_str(mapped.division_code)}, '
         f'"longitude": null, "latitude": null}}, '
         f'"urgency": {_json_str((mapped.urgency or Urgency.NORMAL).value)}, '
-        f'"handling": {{"lead_unit": {_q(mapped.unit or None)}, "co_units": [], "dispatched_at": null, '
+        f'"handling": {{"lead_unit": {_q(mapped.unit or None)}, "co_units": [], "parts": [], "dispatched_at": null, '
         f'"sign_off_due": null, "signed_at": null, "due_at": null, "sign_off_basis": null, "due_basis": null, "extensions": [], "returns": []}}, '
         f'"outcome": {{"reply": {reply}, "direct_answer": null, "rejection_reason": {rejection}, "transferred_to": null, '
         f'"follow_ups": [], "closed_at": {closed_at}, "archived_at": {archived_at}, "redo_count": 0}}, '
