@@ -134,10 +134,22 @@ def inputs_of(model: type[BaseModel], units: list[tuple[str, str]], categories: 
     return out
 
 
-def forms_for(case: Case, role: Role, units: list[tuple[str, str]], categories: list[tuple[str, str]]) -> list[ActionForm]:
-    """The actions the lifecycle table allows this role in the case's state, each as a form."""
-    return [ActionForm(a, ACTION_LABELS.get(a, a), inputs_of(MODELS[a], units, categories))
-            for a in allowed_actions(case.state, role) if a in MODELS]
+# 协办: a unit's key acts on the case as its lead or on its own part as a co-unit, never both.
+PART_ACTIONS = frozenset({"sign_off_part", "reply_part"})
+CO_UNIT_ACTIONS = PART_ACTIONS | {"report_progress"}
+
+
+def forms_for(case: Case, role: Role, units: list[tuple[str, str]], categories: list[tuple[str, str]],
+              unit_code: str | None = None) -> list[ActionForm]:
+    """The actions the lifecycle table allows this role in the case's state, each as a form;
+    a unit sees the lead's actions or, as a co-unit, those of its part (the engine's rule)."""
+    allowed = [a for a in allowed_actions(case.state, role) if a in MODELS]
+    if role is Role.UNIT and unit_code is not None:
+        if unit_code in case.handling.co_units:
+            allowed = [a for a in allowed if a in CO_UNIT_ACTIONS]
+        else:
+            allowed = [a for a in allowed if a not in PART_ACTIONS]
+    return [ActionForm(a, ACTION_LABELS.get(a, a), inputs_of(MODELS[a], units, categories)) for a in allowed]
 
 
 def command_from_form(action: str, form: dict[str, list[str]]) -> Any:

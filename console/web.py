@@ -314,7 +314,7 @@ def _case_page(request: Request, session: Session, number: str, status: int = 20
     names = {u.code: u.name_zh for u in hub.catalogue.units.values()}
     category = hub.catalogue.categories.get(case.category_code)
     division = hub.catalogue.divisions.get(case.place.division_code[:6])
-    return render(request, "case.html", status, session, case=shown, forms=forms.forms_for(case, actor.role, _units(hub), _categories(hub)),
+    return render(request, "case.html", status, session, case=shown, forms=forms.forms_for(case, actor.role, _units(hub), _categories(hub), actor.unit_code),
                   errors=errors or [], conflict=conflict, unit_names=names,
                   category=category.name_zh if category else case.category_code,
                   division=division.name_zh if division else case.place.division_code)

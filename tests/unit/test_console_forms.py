@@ -52,3 +52,19 @@ def test_a_form_the_model_refuses_names_the_field_in_chinese() -> None:
     assert any(e.startswith("理由：") for e in forms.errors_of(refused.value))
     with pytest.raises(ValidationError):
         forms.command_from_form("no_such_action", {})
+
+
+def test_a_unit_sees_the_lead_s_forms_or_its_part_s_never_both() -> None:
+    """协办: on a case in progress, the lead's key gets the lead's actions; a co-unit's key the
+    actions of its part (and progress); a supervisor also the waiver."""
+    from hub.domain.model import CaseState
+    from tests.unit.test_lifecycle_table import case_in  # lead ZY-SCJGJ, co-unit YJ-GOV
+
+    case = case_in(CaseState.IN_PROGRESS)
+    lead = {f.action for f in forms.forms_for(case, Role.UNIT, [], [], "ZY-SCJGJ")}
+    co = {f.action for f in forms.forms_for(case, Role.UNIT, [], [], "YJ-GOV")}
+    assert lead == {"request_return", "request_extension", "report_progress", "reply", "request_unreasonable",
+                    "appeal_assessment"}
+    assert co == {"sign_off_part", "reply_part", "report_progress"}
+    assert "waive_part" in {f.action for f in forms.forms_for(case, Role.SUPERVISOR, [], [])}
+    assert forms.command_from_form("reply_part", {"unit": [""], "text": ["已配合核查"]}) == c.ReplyPart(text="已配合核查")
