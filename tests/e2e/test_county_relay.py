@@ -141,6 +141,13 @@ def dispatch_to(api, cfg: CountyConfig, **changes) -> str:
     return number
 
 
+def co_unit_replies(api, number: str) -> None:
+    """协办: the city's co-unit (ZY-SCJGJ) signs off and replies its part, so the county's
+    lead may reply the case."""
+    act(api["unit"], number, action="sign_off_part")
+    act(api["unit"], number, action="reply_part", text="已配合核查商家经营资质。")
+
+
 class CountyDesk:
     """The county's side: its updates in its own shape, pushed (signed) or put in its feed and polled."""
 
@@ -223,6 +230,7 @@ def test_later_changes_follow_in_order_and_the_county_updates_come_back(hub, api
     assert scheduler.run_once().overdue == [f"{number}:sign_off"]  # 超期
 
     desk.send("sign_off", clock.now())
+    co_unit_replies(api, number)
     desk.send("reply", clock.now() + timedelta(minutes=5), "已联系商家整改。")
     clock.advance(timedelta(minutes=10))
     assert agent.get(f"/api/v1/cases/{number}").json()["state"] == "replied"
@@ -290,6 +298,7 @@ def test_a_case_closed_by_a_satisfied_follow_up_is_closed_at_the_county(hub, api
     desk = CountyDesk(hub, state, get_path(received(state)[0], "ticketNo"))
     now = hub.clock.now()
     desk.send("sign_off", now + timedelta(minutes=1))
+    co_unit_replies(api, number)
     desk.send("reply", now + timedelta(minutes=2), "已处理。")
     act(api["supervisor"], number, action="review_reply", approved=True)
     assert act(api["agent"], number, action="follow_up", reached=True, resolved=True, satisfaction="satisfied")["state"] == "closed"
