@@ -282,6 +282,56 @@ class WaivePart(_Command):
     reason: Text
 
 
+class Forward(_Command):
+    """二次派单: the county-level lead dispatches the case on to one of its township units."""
+
+    action: Literal["forward"] = "forward"
+    unit: UnitCode = Field(description="The township unit (乡镇/街道) of the lead's county.")
+    due_at: datetime = Field(description="The township's completion deadline: after now, at or before the case's own.")
+
+    @field_validator("due_at")
+    @classmethod
+    def _due_aware(cls, value: datetime) -> datetime:
+        return _aware(value)  # type: ignore[return-value]
+
+
+class SignOffForward(_Command):
+    """The township signs off the case dispatched on to it."""
+
+    action: Literal["sign_off_forward"] = "sign_off_forward"
+
+
+class ReplyForward(_Command):
+    """The township replies up to its county; the county replies the case (reply)."""
+
+    action: Literal["reply_forward"] = "reply_forward"
+    text: Text
+
+
+class ReturnForward(_Command):
+    """The township gives the case back up to its county, which holds it again."""
+
+    action: Literal["return_forward"] = "return_forward"
+    reason: Text
+
+
+class RequestForwardExtension(_Command):
+    """The township asks its county for more time."""
+
+    action: Literal["request_forward_extension"] = "request_forward_extension"
+    working_days: int = Field(ge=1, le=90)
+    reason: Text
+
+
+class DecideForwardExtension(_Command):
+    """The county decides its township's extension, inside its own deadline (beyond it, the
+    county first asks the centre: request_extension)."""
+
+    action: Literal["decide_forward_extension"] = "decide_forward_extension"
+    approved: bool
+    working_days: int | None = Field(default=None, ge=1, le=90, description="Grant fewer days than asked.")
+
+
 class Deadline(StrEnum):
     """Which time limit a warning or an overdue mark is about."""
 
@@ -309,7 +359,8 @@ Command = Annotated[
         RequestReturn, DecideReturn, RequestExtension, DecideExtension, ReportProgress,
         ReplyCmd, ReviewReply, FollowUpCmd, Redo, Close, Archive, Merge, Supervise, Chase,
         Warn, MarkOverdue, Correct, ClearSupervision, RequestUnreasonable, DecideUnreasonable,
-        AppealAssessment, DecideAppeal, SignOffPart, ReplyPart, WaivePart,
+        AppealAssessment, DecideAppeal, SignOffPart, ReplyPart, WaivePart, Forward, SignOffForward,
+        ReplyForward, ReturnForward, RequestForwardExtension, DecideForwardExtension,
     ],
     Field(discriminator="action"),
 ]

@@ -14,7 +14,9 @@ from typing import Any, Callable, Protocol
 from hub.domain import commands as c
 from hub.domain.access import Actor, can_see_case, may_set_ref, ref_namespace
 from hub.domain.calendar import WorkingCalendar
-from hub.domain.deadlines import TimeLimits, compute_deadlines, extend_basis, part_deadlines, recount, warning_at
+from hub.domain.deadlines import (
+    TimeLimits, compute_deadlines, count_basis, extend_basis, extend_deadline, part_deadlines, recount, warning_at,
+)
 from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
 from hub.domain.events import EVENT_TYPES, DomainEvent
 from hub.domain.lifecycle import (
@@ -22,7 +24,7 @@ from hub.domain.lifecycle import (
     UNSATISFIED, Action, allowed_actions, rows_for,
 )
 from hub.domain.model import (
-    Appeal, Case, CaseDraft, CaseState, ExtensionRecord, FollowUp, HistoryEntry, Part, Reply, ReturnRecord,
+    Appeal, Case, CaseDraft, CaseState, ExtensionRecord, FollowUp, Forward, HistoryEntry, Part, Reply, ReturnRecord,
     Role, Satisfaction,
 )
 
@@ -42,7 +44,7 @@ class Outcome:
 
 # Actions only the lead unit may take; co-handlers report progress to the lead.
 _LEAD_ONLY = {Action.SIGN_OFF, Action.REQUEST_RETURN, Action.REQUEST_EXTENSION, Action.REPLY,
-              Action.REQUEST_UNREASONABLE, Action.APPEAL_ASSESSMENT}
+              Action.REQUEST_UNREASONABLE, Action.APPEAL_ASSESSMENT, Action.FORWARD, Action.DECIDE_FORWARD_EXTENSION}
 # Actions taken as a handling unit (lifecycle.HANDLERS): a county takes them only for its own units.
 _HANDLER_ACTIONS = _LEAD_ONLY | {Action.REPORT_PROGRESS}
 
@@ -373,6 +375,10 @@ def _progress(engine, case, cmd: c.ReportProgress, actor, now, related):
 
 
 def _reply(engine, case, cmd: c.ReplyCmd, actor, now, related):
+    forward = case.handling.open_forward
+    if forward is not None:
+        raise RuleViolation(f"the case is with the township unit {forward.unit_code} (二次派单): it replies up "
+                            "(reply_forward) or gives it back (return_forward) before the lead replies")
     pending = [p.unit_code for p in case.handling.parts if not p.done]
     if pending:
         raise RuleViolation(f"the lead's reply is the case's: co-units {', '.join(pending)} have not replied their "
@@ -411,6 +417,10 @@ def _redo(engine, case, cmd: c.Redo, actor, now, related):
     # runs. The earlier handling stays in the history (dispatch, reply, this redo's data).
     h = case.handling
     h.lead_unit, h.co_units, h.parts = None, [], []
+    # The cascade stays as history: a township that had the case keeps seeing it.
+    for forward in h.cascade:
+        if forward.open:
+            forward.returned_at, forward.return_reason = now, "重办：工单退回市中心重新派发"
     h.dispatched_at = h.signed_at = h.sign_off_due = h.due_at = None
     case.flags.overdue = case.flags.warned = False
     return None, {"redo_count": case.outcome.redo_count, "previous_unit": previous}
@@ -567,6 +577,102 @@ def _waive_part(engine, case, cmd: c.WaivePart, actor, now, related):
     return None, {"unit": part.unit_code, "reason": cmd.reason}
 
 
+# -- 二次派单: down to the township and back up ---------------------------------------------------
+
+def _forward(engine, case, cmd: c.Forward, actor, now, related):
+    h = case.handling
+    if h.signed_at is None:  # in_progress implies signed; kept for cases signed before signed_at was kept
+        raise RuleViolation("the lead signs off before dispatching on")
+    if h.open_forward is not None:
+        raise RuleViolation(f"the case is already with the township unit {h.open_forward.unit_code}: it replies "
+                            "or returns it first")
+    lead_division = getattr(engine.units.unit(h.lead_unit or "", field="handling.lead_unit"), "division", None) or ""
+    division = getattr(engine.units.unit(cmd.unit, field="unit"), "division", None) or ""
+    if len(lead_division) != 6 or len(division) != 9 or division[:6] != lead_division:
+        raise RuleViolation(f"unit: {cmd.unit} (division {division or '?'}) is not a township unit of the lead "
+                            f"{h.lead_unit}'s county ({lead_division or '?'}); a county-level lead dispatches on "
+                            "to its own townships only")
+    due = cmd.due_at.astimezone(timezone.utc)
+    if h.due_at is not None and due > h.due_at:
+        raise RuleViolation(f"due_at: the township's deadline must lie inside the case's own ({h.due_at.isoformat()})")
+    if due <= now:
+        raise RuleViolation("due_at: the township's deadline must be in the future")
+    sign_off_due = min(count_basis(engine.calendar, now, engine.limits.sign_off_working_days)[0], due)
+    h.cascade.append(Forward(unit_code=cmd.unit, by_unit=h.lead_unit or actor.party, at=now,
+                             sign_off_due=sign_off_due, due_at=due))
+    return None, {"unit": cmd.unit, "by_unit": h.lead_unit, "sign_off_due": sign_off_due.isoformat(),
+                  "due_at": due.isoformat()}
+
+
+def _held_forward(engine, case: Case, actor, action: str) -> Forward:
+    """The open 二次派单 a township action is about; the township unit itself, or the county
+    that owns it, acts."""
+    forward = case.handling.open_forward
+    if forward is None:
+        raise RuleViolation(f"the case is not dispatched on to a township: there is nothing to {action}")
+    if actor.role is Role.UNIT and actor.unit_code != forward.unit_code:
+        raise AccessDenied(f"only the township unit {forward.unit_code} may {action}")
+    if actor.role is Role.COUNTY:
+        division = getattr(engine.units.unit(forward.unit_code, field="unit"), "division", None) or ""
+        if division[:6] not in actor.divisions:
+            raise AccessDenied(f"a county acts only for its own township units; {forward.unit_code} is not one")
+    return forward
+
+
+def _sign_off_forward(engine, case, cmd: c.SignOffForward, actor, now, related):
+    forward = _held_forward(engine, case, actor, "sign off")
+    if forward.signed_at is not None:
+        raise RuleViolation(f"the township unit {forward.unit_code} has already signed off")
+    forward.signed_at = now
+    return None, {"unit": forward.unit_code, "on_time": now <= forward.sign_off_due}
+
+
+def _reply_forward(engine, case, cmd: c.ReplyForward, actor, now, related):
+    forward = _held_forward(engine, case, actor, "reply up")
+    if forward.signed_at is None:
+        raise RuleViolation(f"the township unit {forward.unit_code} has not signed off yet (sign_off_forward first)")
+    forward.reply, forward.replied_at = cmd.text, now
+    return None, {"unit": forward.unit_code, "to_unit": forward.by_unit, "text": cmd.text,
+                  "on_time": now <= forward.due_at}
+
+
+def _return_forward(engine, case, cmd: c.ReturnForward, actor, now, related):
+    forward = _held_forward(engine, case, actor, "give back")
+    forward.returned_at, forward.return_reason = now, cmd.reason
+    return None, {"unit": forward.unit_code, "to_unit": forward.by_unit, "reason": cmd.reason}
+
+
+def _request_forward_extension(engine, case, cmd: c.RequestForwardExtension, actor, now, related):
+    forward = _held_forward(engine, case, actor, "ask for an extension")
+    if any(e.approved is None for e in forward.extensions):
+        raise RuleViolation("an extension request of the township is already pending its county's decision")
+    forward.extensions.append(ExtensionRecord(requested_at=now, requested_by=actor.party,
+                                              working_days=cmd.working_days, reason=cmd.reason))
+    return None, {"unit": forward.unit_code, "to_unit": forward.by_unit, "working_days": cmd.working_days,
+                  "reason": cmd.reason}
+
+
+def _decide_forward_extension(engine, case, cmd: c.DecideForwardExtension, actor, now, related):
+    forward = case.handling.open_forward
+    record = next((e for e in forward.extensions if e.approved is None), None) if forward else None
+    if forward is None or record is None:
+        raise RuleViolation("there is no pending extension request of a township to decide")
+    if cmd.working_days and cmd.working_days > record.working_days:
+        raise RuleViolation(f"working_days: cannot grant more than the {record.working_days} working days asked")
+    granted = cmd.working_days or record.working_days
+    data: dict[str, Any] = {"unit": forward.unit_code, "approved": cmd.approved}
+    if cmd.approved:
+        due = extend_deadline(engine.calendar, forward.due_at, granted)
+        case_due = case.handling.due_at
+        if case_due is not None and due > case_due:
+            raise RuleViolation(f"working_days: {granted} working days take the township past the case's own deadline "
+                                f"({case_due.isoformat()}); ask the centre for the case's extension first (request_extension)")
+        forward.due_at, record.granted_working_days = due, granted
+        data.update(working_days=granted, due_at=due.isoformat())
+    record.decided_at, record.decided_by, record.approved, record.note = now, actor.party, cmd.approved, cmd.note
+    return None, data
+
+
 def _running_deadline(case: Case, which: c.Deadline) -> tuple[datetime, datetime]:
     """(start, due) of the time limit a warning or overdue mark is about."""
     h = case.handling
@@ -704,4 +810,10 @@ _EFFECTS: dict[Action, Effect] = {
     Action.SIGN_OFF_PART: _sign_off_part,
     Action.REPLY_PART: _reply_part,
     Action.WAIVE_PART: _waive_part,
+    Action.FORWARD: _forward,
+    Action.SIGN_OFF_FORWARD: _sign_off_forward,
+    Action.REPLY_FORWARD: _reply_forward,
+    Action.RETURN_FORWARD: _return_forward,
+    Action.REQUEST_FORWARD_EXTENSION: _request_forward_extension,
+    Action.DECIDE_FORWARD_EXTENSION: _decide_forward_extension,
 }

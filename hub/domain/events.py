@@ -42,6 +42,12 @@ EVENT_TYPES: dict[str, str] = {
     "sign_off_part": "case.part_signed_off",
     "reply_part": "case.part_replied",
     "waive_part": "case.part_waived",
+    "forward": "case.forwarded",
+    "sign_off_forward": "case.forward_signed_off",
+    "reply_forward": "case.forward_replied",
+    "return_forward": "case.forward_returned",
+    "request_forward_extension": "case.forward_extension_requested",
+    "decide_forward_extension": "case.forward_extension_decided",
 }
 
 

@@ -48,6 +48,12 @@ class Action(StrEnum):
     SIGN_OFF_PART = "sign_off_part"
     REPLY_PART = "reply_part"
     WAIVE_PART = "waive_part"
+    FORWARD = "forward"
+    SIGN_OFF_FORWARD = "sign_off_forward"
+    REPLY_FORWARD = "reply_forward"
+    RETURN_FORWARD = "return_forward"
+    REQUEST_FORWARD_EXTENSION = "request_forward_extension"
+    DECIDE_FORWARD_EXTENSION = "decide_forward_extension"
 
 
 # Outcomes pick one row among several for the same (state, action).
@@ -177,6 +183,12 @@ TABLE: tuple[Transition, ...] = (
     *(_t(s, Action.SIGN_OFF_PART, s, HANDLERS) for s in PART_STATES),
     *(_t(s, Action.REPLY_PART, s, HANDLERS) for s in PART_STATES),
     *(_t(s, Action.WAIVE_PART, s, SUPERVISION) for s in PART_STATES),
+    # 二次派单: once the county-level lead has signed off, it may dispatch the case on to a
+    # township unit; the township signs off, replies or returns it up, asks the county for time.
+    # The case stays in_progress with the county as lead throughout.
+    *(_t(S.IN_PROGRESS, a, S.IN_PROGRESS, HANDLERS) for a in (
+        Action.FORWARD, Action.SIGN_OFF_FORWARD, Action.REPLY_FORWARD, Action.RETURN_FORWARD,
+        Action.REQUEST_FORWARD_EXTENSION, Action.DECIDE_FORWARD_EXTENSION)),
 )
 
 # Creation is not a move between states; it is listed for the roles that may register.
