@@ -331,7 +331,16 @@ def _request_return(engine, case, cmd: c.RequestReturn, actor, now, related):
 def _decide_return(engine, case, cmd: c.DecideReturn, actor, now, related):
     record = case.handling.returns[-1]
     record.decided_at, record.decided_by, record.approved, record.note = now, actor.party, cmd.approved, cmd.note
+    if cmd.approved:
+        _end_cascade(case, now, "退回：工单已退回市中心")  # the case left the county, and its township with it
     return (APPROVED if cmd.approved else REFUSED), {"approved": cmd.approved, "unit": record.unit_code}
+
+
+def _end_cascade(case: Case, now: datetime, reason: str) -> None:
+    """A township step still open ends when the case leaves its county (approved return, redo)."""
+    for forward in case.handling.cascade:
+        if forward.open:
+            forward.returned_at, forward.return_reason = now, reason
 
 
 def _pending_extension(case: Case) -> ExtensionRecord | None:
@@ -418,9 +427,7 @@ def _redo(engine, case, cmd: c.Redo, actor, now, related):
     h = case.handling
     h.lead_unit, h.co_units, h.parts = None, [], []
     # The cascade stays as history: a township that had the case keeps seeing it.
-    for forward in h.cascade:
-        if forward.open:
-            forward.returned_at, forward.return_reason = now, "重办：工单退回市中心重新派发"
+    _end_cascade(case, now, "重办：工单退回市中心重新派发")
     h.dispatched_at = h.signed_at = h.sign_off_due = h.due_at = None
     case.flags.overdue = case.flags.warned = False
     return None, {"redo_count": case.outcome.redo_count, "previous_unit": previous}

@@ -129,3 +129,13 @@ def test_a_county_sees_its_townships_cases_by_the_division_prefix() -> None:
     case = signed()
     assert can_see_case(YANJIANG, case)  # 512002105 is under 512002
     assert not can_see_case(Actor("anyue", Role.COUNTY, divisions=("512021",)), case)
+
+
+def test_a_return_approved_by_the_centre_ends_the_township_step() -> None:
+    case = ENGINE.act(signed(), c.Forward(unit="YJ-STZ", due_at=end_of(11, 20)), YJ_GOV, at(4, 10)).case
+    case = ENGINE.act(case, c.RequestReturn(reason="不属于区政府职责"), YJ_GOV, at(4, 11)).case
+    assert case.handling.holder == "YJ-STZ"  # asked, not yet decided: the township still has it
+    case = ENGINE.act(case, c.DecideReturn(approved=True), AGENT, at(4, 12)).case
+    forward = case.handling.cascade[0]
+    assert (case.state, forward.state, forward.returned_at, case.handling.holder) == (
+        CaseState.RETURNED, ForwardState.RETURNED, at(4, 12), "YJ-GOV")
