@@ -39,6 +39,9 @@ ACTION_LABELS = {
     "clear_supervision": "解除督办", "request_unreasonable": "申请不合理诉求", "decide_unreasonable": "认定不合理诉求",
     "appeal_assessment": "考核申诉", "decide_appeal": "审核考核申诉",
     "attach": "添加附件",  # not a lifecycle action (Engine.attach): a history line only, no form here
+    "sign_off_part": "协办签收", "reply_part": "协办答复", "waive_part": "免除协办",
+    "forward": "二次派单", "sign_off_forward": "乡镇签收", "reply_forward": "乡镇答复", "return_forward": "乡镇退回",
+    "request_forward_extension": "乡镇申请延期", "decide_forward_extension": "审批乡镇延期",
 }
 FIELD_LABELS = {
     "note": "备注", "answer": "答复内容", "articles": "引用知识（id@版本，逗号分隔）", "reason_code": "原因类别", "reason": "理由",
@@ -46,6 +49,7 @@ FIELD_LABELS = {
     "text": "内容", "reached": "是否联系上", "resolved": "是否解决", "satisfaction": "满意度", "into": "并入工单号",
     "response_due": "回复期限", "request_type": "诉求类型", "category_code": "诉求分类", "urgency": "紧急程度",
     "title": "标题", "content": "诉求内容", "deadline": "时限", "grounds": "申诉事项", "upheld": "申诉是否成立",
+    "unit": "协办单位或乡镇", "due_at": "办理时限",
 }
 VALUE_LABELS = {
     "true": "是", "false": "否", "satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意",
@@ -109,6 +113,8 @@ def inputs_of(model: type[BaseModel], units: list[tuple[str, str]], categories: 
         label = FIELD_LABELS.get(name, name)
         if name == "lead_unit":
             out.append(Input(name, label, "select", required, units))
+        elif name == "unit":  # 协办: the co-unit whose part; a unit's own key may leave it out
+            out.append(Input(name, label, "select", required, units if required else [("", "（本单位）")] + units))
         elif name == "co_units":
             out.append(Input(name, label, "multiselect", False, units))
         elif name == "category_code":
@@ -131,10 +137,27 @@ def inputs_of(model: type[BaseModel], units: list[tuple[str, str]], categories: 
     return out
 
 
-def forms_for(case: Case, role: Role, units: list[tuple[str, str]], categories: list[tuple[str, str]]) -> list[ActionForm]:
-    """The actions the lifecycle table allows this role in the case's state, each as a form."""
-    return [ActionForm(a, ACTION_LABELS.get(a, a), inputs_of(MODELS[a], units, categories))
-            for a in allowed_actions(case.state, role) if a in MODELS]
+# 协办: a unit's key acts on the case as its lead or on its own part as a co-unit, never both.
+PART_ACTIONS = frozenset({"sign_off_part", "reply_part"})
+CO_UNIT_ACTIONS = PART_ACTIONS | {"report_progress"}
+# 二次派单: the township holding the case acts on what was dispatched on to it, not as the lead.
+TOWNSHIP_ACTIONS = frozenset({"sign_off_forward", "reply_forward", "return_forward", "request_forward_extension"})
+
+
+def forms_for(case: Case, role: Role, units: list[tuple[str, str]], categories: list[tuple[str, str]],
+              unit_code: str | None = None) -> list[ActionForm]:
+    """The actions the lifecycle table allows this role in the case's state, each as a form;
+    a unit sees the lead's actions or, as a co-unit, those of its part (the engine's rule)."""
+    allowed = [a for a in allowed_actions(case.state, role) if a in MODELS]
+    if role is Role.UNIT and unit_code is not None:
+        h = case.handling
+        if unit_code != h.lead_unit and unit_code == h.holder:
+            allowed = [a for a in allowed if a in TOWNSHIP_ACTIONS | {"report_progress"}]
+        elif unit_code in h.co_units:
+            allowed = [a for a in allowed if a in CO_UNIT_ACTIONS]
+        else:
+            allowed = [a for a in allowed if a not in PART_ACTIONS | TOWNSHIP_ACTIONS]
+    return [ActionForm(a, ACTION_LABELS.get(a, a), inputs_of(MODELS[a], units, categories)) for a in allowed]
 
 
 def command_from_form(action: str, form: dict[str, list[str]]) -> Any:

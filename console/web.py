@@ -336,7 +336,7 @@ def _case_page(request: Request, session: Session, number: str, status: int = 20
             repeat = hub.cases.repeat_call(number, actor)
         except NoRepeatCall:
             pass
-    action_forms = forms.forms_for(case, actor.role, _units(hub), _categories(hub))
+    action_forms = forms.forms_for(case, actor.role, _units(hub), _categories(hub), actor.unit_code)
     return render(request, "case.html", status, session, case=shown, forms=action_forms, repeat=repeat,
                   may_merge=any(f.action == "merge" for f in action_forms),
                   errors=errors or [], conflict=conflict, unit_names=names, notices=notices or [],

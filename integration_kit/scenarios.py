@@ -61,6 +61,14 @@ EVENT_STATE: dict[str, CaseState] = {
     "case.unreasonable_requested": CaseState.IN_PROGRESS, "case.unreasonable_decided": CaseState.IN_PROGRESS,
     "case.assessment_appealed": CaseState.IN_PROGRESS, "case.appeal_decided": CaseState.IN_PROGRESS,
     "case.attachment_added": CaseState.IN_PROGRESS,  # a unit's photo while it handles the case
+    "case.part_signed_off": CaseState.IN_PROGRESS, "case.part_replied": CaseState.IN_PROGRESS,
+    "case.part_waived": CaseState.IN_PROGRESS,
+    "case.forwarded": CaseState.IN_PROGRESS,
+    "case.forward_signed_off": CaseState.IN_PROGRESS,
+    "case.forward_replied": CaseState.IN_PROGRESS,
+    "case.forward_returned": CaseState.IN_PROGRESS,
+    "case.forward_extension_requested": CaseState.IN_PROGRESS,
+    "case.forward_extension_decided": CaseState.IN_PROGRESS,
 }
 
 

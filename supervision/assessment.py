@@ -6,7 +6,9 @@ The formulas are written down in docs/supervision.md; keep the two in step.
 
 A dispatch (or re-dispatch) opens an *obligation* of the lead unit: sign off by its
 sign-off deadline, reply by its completion deadline (moved by approved extensions). It
-ends with the next dispatch, an approved return or a redo. The figures count
+ends with the next dispatch, an approved return or a redo. It opens one for each co-unit
+too (协办): sign off and reply its part by the part's own deadlines; a part the centre
+waives before a deadline is not judged on it. The figures count
 obligations, follow-up needs and follow-ups, each naming its case and history line.
 
 Over 400 lines on purpose: the reading of the history, the formulas and the 三率 ranking
@@ -133,6 +135,7 @@ class Item(BaseModel):
     counted: bool
     appeal: str | None = Field(default=None, description="考核申诉 on this item: pending, upheld (the figure "
                                "already counts it in the unit's favour) or refused.")
+    part: bool = Field(default=False, description="协办: a co-unit's part (its sign-off or reply), not the lead's.")
 
 
 class Figure(BaseModel):
@@ -161,14 +164,16 @@ class Assessment(BaseModel):
 
 
 RATES: dict[str, tuple[str, str]] = {
-    "sign_off_rate": ("签收率", "obligations signed off by their sign-off deadline / obligations due to sign in the period"),
-    "on_time_rate": ("按时办结率", "obligations replied by their completion deadline (approved extensions included) / obligations due to close in the period"),
+    "sign_off_rate": ("签收率", "obligations (the lead's and each co-unit's part) signed off by their sign-off deadline / "
+                      "obligations due to sign in the period"),
+    "on_time_rate": ("按时办结率", "obligations replied by their completion deadline (the lead: the case's reply, approved "
+                     "extensions included; a co-unit: its part's reply by the part's deadline) / obligations due to close in the period"),
     "follow_up_rate": ("回访率", "follow-up needs arising in the period whose person was reached / follow-up needs arising in the period"),
     "satisfaction_rate": ("满意率", "reached follow-ups in the period answering 满意 or 基本满意 / reached follow-ups in the period"),
     "resolution_rate": ("解决率", "reached follow-ups in the period answering resolved / reached follow-ups in the period"),
 }
 COUNTS: dict[str, tuple[str, str]] = {
-    "overdue": ("超期件数", "obligations due to close in the period and not replied by the deadline"),
+    "overdue": ("超期件数", "obligations (the lead's and the co-units' parts) due to close in the period and not replied by the deadline"),
     "returned": ("退回件数", "returns approved in the period, by the unit that asked"),
     "redone": ("重办件数", "redos in the period, by the unit whose reply was redone"),
     "supervised": ("督办件数", "cases supervised in the period (once per case), by the lead unit at the time"),
@@ -195,6 +200,8 @@ class _Obligation:
     return_asked_at: datetime | None = None
     returned: bool = False
     appeal: str | None = None  # 考核申诉 on 超期: pending, upheld, refused
+    part: bool = False  # 协办: a co-unit's part
+    waived_at: datetime | None = None  # the centre released the co-unit from its part
 
 
 @dataclass
@@ -232,6 +239,7 @@ def _read_case(case: CaseLines, out: _Read) -> None:
     follow_ups: list[tuple[Item, bool, bool]] = []
     approved_unreasonable = False
     mine: list[_Obligation] = []  # this case's obligations, to find the one an appeal is about
+    parts: dict[str, _Obligation] = {}  # the co-units' parts of the current dispatch
 
     def last_of(unit: str | None) -> _Obligation | None:
         return next((ob for ob in reversed(mine) if ob.unit == unit), None)
@@ -250,8 +258,19 @@ def _read_case(case: CaseLines, out: _Read) -> None:
                                   _when(d.get("sign_off_due")), _when(d.get("due_at")))
             out.obligations.append(current)
             mine.append(current)
+            parts = {}
+            for p in d.get("parts") or []:
+                parts[p["unit"]] = _Obligation(case.number, case.county_code, line.seq, p["unit"],
+                                               _when(p.get("sign_off_due")), _when(p.get("due_at")), part=True)
+                out.obligations.append(parts[p["unit"]])
         elif a == "sign_off" and current is not None and current.signed_at is None:
             current.signed_at = line.at
+        elif a == "sign_off_part" and (ob := parts.get(d.get("unit"))) is not None and ob.signed_at is None:
+            ob.signed_at = line.at
+        elif a == "reply_part" and (ob := parts.get(d.get("unit"))) is not None and ob.replied_at is None:
+            ob.replied_at = line.at
+        elif a == "waive_part" and (ob := parts.get(d.get("unit"))) is not None and ob.waived_at is None:
+            ob.waived_at = line.at
         elif a == "decide_extension" and current is not None and d.get("approved") and d.get("due_at"):
             current.due = _when(d["due_at"])
         elif a == "request_return" and current is not None:
@@ -261,7 +280,12 @@ def _read_case(case: CaseLines, out: _Read) -> None:
             out.returned.append(item(line, unit))
             if current is not None:
                 current.returned = True
+                # The case went back with the lead: the co-units' open parts end with it, judged
+                # as the lead's obligation is (asked in time: not judged).
+                for ob in parts.values():
+                    ob.returned, ob.return_asked_at = True, current.return_asked_at
                 current = None
+            parts = {}
         elif a == "reply" and current is not None:
             current.replied_at = line.at  # the last reply of the obligation is the one judged
         elif (a == "review_reply" and d.get("approved")) or a == "answer_directly":
@@ -274,7 +298,7 @@ def _read_case(case: CaseLines, out: _Read) -> None:
             follow_ups.append((item(line, unit), d.get("satisfaction") in PLEASED, d.get("resolved") is True))
         elif a == "redo":
             out.redone.append(item(line, d.get("previous_unit") or (current.unit if current else None)))
-            current, need = None, None
+            current, need, parts = None, None, {}
         elif a == "supervise" and not supervised_once:
             supervised_once = True  # counted once per case; later supervisions add nothing
             out.supervised.append(item(line, current.unit if current else d.get("unit")))
@@ -319,10 +343,13 @@ def _sign_items(read: _Read, period: Period, cutoff: datetime) -> list[Item]:
             continue
         if ob.signed_at is None and ob.returned and ob.return_asked_at is not None and ob.return_asked_at <= due:
             continue  # the unit asked in time to give it back and the centre agreed: not its case
+        if ob.signed_at is None and ob.waived_at is not None and ob.waived_at <= due:
+            continue  # 协办 part waived by the centre before it was due: not the co-unit's to sign
         if due > cutoff and ob.signed_at is None:
             continue  # still running when judged
         on_time = ob.signed_at is not None and ob.signed_at <= due
-        items.append(Item(case=ob.case, seq=ob.seq, at=due, unit=ob.unit, county=ob.county, counted=on_time))
+        items.append(Item(case=ob.case, seq=ob.seq, at=due, unit=ob.unit, county=ob.county, counted=on_time,
+                          part=ob.part))
     return items
 
 
@@ -334,13 +361,15 @@ def _close_items(read: _Read, period: Period, cutoff: datetime) -> list[Item]:
             continue
         if ob.returned and ob.return_asked_at is not None and ob.return_asked_at <= due:
             continue
+        if ob.replied_at is None and ob.waived_at is not None and ob.waived_at <= due:
+            continue  # 协办 part waived before it was due
         if due > cutoff and ob.replied_at is None:
             continue
         # An upheld 考核申诉 on 超期 counts the obligation as met (the centre accepted the
         # unit's reason, e.g. the deadline was set wrong); the item says so.
         on_time = (ob.replied_at is not None and ob.replied_at <= due) or ob.appeal == "upheld"
         items.append(Item(case=ob.case, seq=ob.seq, at=due, unit=ob.unit, county=ob.county, counted=on_time,
-                          appeal=ob.appeal))
+                          appeal=ob.appeal, part=ob.part))
     return items
 
 

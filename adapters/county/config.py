@@ -22,7 +22,9 @@ from hub.mappings.loader import raise_all
 Path_ = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
                              description="Dotted path into the county's JSON, e.g. caller.mobile.")]
 CountyId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")]
-UpdateKind = Literal["sign_off", "progress", "extension", "return", "reply"]
+# township_*: 二次派单, the county dispatches on to its township unit and reports the township's steps.
+UpdateKind = Literal["sign_off", "progress", "extension", "return", "reply",
+                     "forward", "township_sign_off", "township_reply", "township_return"]
 DateFormat = Annotated[str, Field(min_length=2, description="strftime pattern, or 'iso', 'epoch', 'epoch_ms'.")]
 
 
@@ -58,6 +60,8 @@ class UpdateFields(_Strict):
     text: Path_ | None = None
     reason: Path_ | None = None
     working_days: Path_ | None = None
+    unit: Path_ | None = Field(default=None, description="二次派单 (forward): the township unit, a county unit code.")
+    due_at: Path_ | None = Field(default=None, description="二次派单 (forward): the township's deadline, in the county's date format.")
 
 
 class Codes(_Strict):
@@ -205,7 +209,7 @@ def _check_codes(doc: LoadedMapping[CountyConfig], catalogue: Catalogue) -> list
         unit = catalogue.units.get(hub_code)
         if unit is None:
             errors.append(doc.error(("codes", "unit", county_code), f"{hub_code!r} is not a code in units.yaml"))
-        elif unit.division not in cfg.divisions:
+        elif unit.division[:6] not in cfg.divisions:  # a township unit (9 digits) sits in its county
             errors.append(doc.error(("codes", "unit", county_code), f"unit {hub_code!r} sits in {unit.division}, not in this county"))
     return errors
 

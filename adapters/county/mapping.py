@@ -208,6 +208,22 @@ def update_to_command(cfg: CountyConfig, update: Any, where: str = "body.") -> U
                 "working_days": get_path(update, f.working_days) if f.working_days else None}
     elif kind == "return":
         body = {"action": "request_return", "reason": reason}
+    elif kind == "forward":
+        raw_unit = _text(get_path(update, f.unit)) if f.unit else None
+        unit = cfg.codes.unit.get(raw_unit) if isinstance(raw_unit, str) else None
+        if unit is None:
+            raise unknown_code(where + (f.unit or "unit"), str(raw_unit), f"mappings/county/{cfg.county}.yaml (codes.unit)")
+        raw_due = get_path(update, f.due_at) if f.due_at else None
+        if raw_due is None:
+            raise invalid(where + (f.due_at or "due_at"), "required: the township's deadline")
+        body = {"action": "forward", "unit": unit, "due_at": parse_date(cfg, raw_due, where + (f.due_at or "due_at"))}
+        names["due_at"] = f.due_at
+    elif kind == "township_sign_off":
+        body = {"action": "sign_off_forward"}
+    elif kind == "township_reply":
+        body = {"action": "reply_forward", "text": text}
+    elif kind == "township_return":
+        body = {"action": "return_forward", "reason": reason}
     else:
         body = {"action": "reply", "text": text}
     try:
@@ -218,7 +234,8 @@ def update_to_command(cfg: CountyConfig, update: Any, where: str = "body.") -> U
 
 
 _COMMANDS = {"sign_off": c.SignOff, "report_progress": c.ReportProgress, "request_extension": c.RequestExtension,
-             "request_return": c.RequestReturn, "reply": c.ReplyCmd}
+             "request_return": c.RequestReturn, "reply": c.ReplyCmd, "forward": c.Forward,
+             "sign_off_forward": c.SignOffForward, "reply_forward": c.ReplyForward, "return_forward": c.ReturnForward}
 
 
 # -- outbound -------------------------------------------------------------------------------

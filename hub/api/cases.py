@@ -17,7 +17,7 @@ from hub.domain.access import Actor, mask_phone, view_for
 from hub.domain.commands import Command
 from hub.domain.errors import AccessDenied
 from hub.domain.model import (
-    Case, CaseDraft, CaseState, Channel, HistoryEntry, RequestType, Role, normalise_phone, within_service_years,
+    Case, CaseDraft, CaseState, Channel, HistoryEntry, Part, RequestType, Role, normalise_phone, within_service_years,
 )
 from hub.read_audit import record_read
 
@@ -178,6 +178,15 @@ def get_history(hub: HubDep, actor: ActorDep, number: CaseNumber) -> list[Histor
     case = hub.cases.get(number, actor)
     record_read(hub.db, actor, case, "GET /api/v1/cases/{number}/history", hub.clock.now())  # 保密: audited
     return case.history
+
+
+@router.get("/{number}/parts", response_model=list[Part], summary="The co-units' parts of the case (协办)",
+            description="Each co-unit's part: its deadlines, sign-off, reply, or the centre's waiver. The lead's "
+                        "reply waits until every part is replied or waived.",
+            operation_id="getCaseParts", responses=documented(403, 404))
+def get_parts(hub: HubDep, actor: ActorDep, number: CaseNumber) -> list[Part]:
+    case = hub.cases.get(number, actor)
+    return case.handling.parts
 
 
 _IF_MATCH = re.compile(r'^(W/)?"?(\d{1,9})"?$')  # a version, within the column's INTEGER

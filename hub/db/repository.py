@@ -327,8 +327,10 @@ class CaseRepository:
     def _write_units(self, case_id: int, case: Case, replace: bool = False) -> None:
         if replace:
             self.session.execute(delete(CaseUnitRow).where(CaseUnitRow.case_id == case_id))
-        lead = case.handling.lead_unit
-        rows = [dict(case_id=case_id, unit_code=code, role="lead" if code == lead else "co") for code in case.units]
+        lead, co = case.handling.lead_unit, case.handling.co_units
+        # 二次派单: a township unit the case was dispatched on to is listed too, so its key finds it.
+        rows = [dict(case_id=case_id, unit_code=code, role="lead" if code == lead else "co" if code in co else "township")
+                for code in case.units]
         if rows:
             self.session.execute(CaseUnitRow.__table__.insert(), rows)
 

@@ -258,6 +258,81 @@ class DecideAppeal(_Command):
     upheld: bool
 
 
+class SignOffPart(_Command):
+    """协办: a co-unit signs off its part (the lead signs off the case with sign_off)."""
+
+    action: Literal["sign_off_part"] = "sign_off_part"
+    unit: UnitCode | None = Field(default=None, description="The co-unit whose part; a unit's key may leave it out "
+                                  "(its own), a county names the unit of its own that co-handles.")
+
+
+class ReplyPart(_Command):
+    """协办: a co-unit replies its part to the lead; the lead's reply is the case's."""
+
+    action: Literal["reply_part"] = "reply_part"
+    unit: UnitCode | None = Field(default=None, description="As for sign_off_part.")
+    text: Text
+
+
+class WaivePart(_Command):
+    """The centre releases a co-unit from its part (a wrong co-unit, or the lead can answer
+    without it), so the lead may reply without it."""
+
+    action: Literal["waive_part"] = "waive_part"
+    unit: UnitCode = Field(description="The co-unit whose part is waived.")
+    reason: Text
+
+
+class Forward(_Command):
+    """二次派单: the county-level lead dispatches the case on to one of its township units."""
+
+    action: Literal["forward"] = "forward"
+    unit: UnitCode = Field(description="The township unit (乡镇/街道) of the lead's county.")
+    due_at: datetime = Field(description="The township's completion deadline: after now, at or before the case's own.")
+
+    @field_validator("due_at")
+    @classmethod
+    def _due_aware(cls, value: datetime) -> datetime:
+        return _aware(value)  # type: ignore[return-value]
+
+
+class SignOffForward(_Command):
+    """The township signs off the case dispatched on to it."""
+
+    action: Literal["sign_off_forward"] = "sign_off_forward"
+
+
+class ReplyForward(_Command):
+    """The township replies up to its county; the county replies the case (reply)."""
+
+    action: Literal["reply_forward"] = "reply_forward"
+    text: Text
+
+
+class ReturnForward(_Command):
+    """The township gives the case back up to its county, which holds it again."""
+
+    action: Literal["return_forward"] = "return_forward"
+    reason: Text
+
+
+class RequestForwardExtension(_Command):
+    """The township asks its county for more time."""
+
+    action: Literal["request_forward_extension"] = "request_forward_extension"
+    working_days: int = Field(ge=1, le=90)
+    reason: Text
+
+
+class DecideForwardExtension(_Command):
+    """The county decides its township's extension, inside its own deadline (beyond it, the
+    county first asks the centre: request_extension)."""
+
+    action: Literal["decide_forward_extension"] = "decide_forward_extension"
+    approved: bool
+    working_days: int | None = Field(default=None, ge=1, le=90, description="Grant fewer days than asked.")
+
+
 class Deadline(StrEnum):
     """Which time limit a warning or an overdue mark is about."""
 
@@ -284,6 +359,7 @@ Command = Annotated[
     | RequestReturn | DecideReturn | RequestExtension | DecideExtension | ReportProgress
     | ReplyCmd | ReviewReply | FollowUpCmd | Redo | Close | Archive | Merge | Supervise | Chase
     | Warn | MarkOverdue | Correct | ClearSupervision | RequestUnreasonable | DecideUnreasonable
-    | AppealAssessment | DecideAppeal,
+    | AppealAssessment | DecideAppeal | SignOffPart | ReplyPart | WaivePart | Forward | SignOffForward
+    | ReplyForward | ReturnForward | RequestForwardExtension | DecideForwardExtension,
     Field(discriminator="action"),
 ]

@@ -60,6 +60,9 @@ class TimeLimits(BaseModel):
     sign_off_working_days: int = Field(default=1, ge=1, le=_MAX_WORKING_DAYS)
     urgent_hours: dict[Urgency, UrgentLimit] = Field(default_factory=_default_urgent_hours)
     max_extension_working_days: int = Field(default=15, ge=0, le=_MAX_WORKING_DAYS)
+    # 协办: a co-unit's part is due this many working days before the case, so the lead has
+    # them to write the case's reply (never less than one working day after dispatch).
+    part_lead_working_days: int = Field(default=2, ge=0, le=_MAX_WORKING_DAYS)
     # Share of the time limit after which a case is warned (预警).
     warning_share: float = Field(default=0.8, gt=0, lt=1)
 
@@ -120,6 +123,24 @@ def compute_deadlines(
         sign_off_due=start_utc + timedelta(hours=hours.sign_off_hours),
         due_at=start_utc + timedelta(hours=hours.complete_hours),
     )
+
+
+def part_deadlines(
+    calendar: WorkingCalendar,
+    limits: TimeLimits,
+    request_type: RequestType,
+    urgency: Urgency,
+    start: datetime,
+) -> Deadlines:
+    """A co-unit's part (协办): signed off as the lead signs off the case; replied
+    `part_lead_working_days` before the case is due, at least one working day after the
+    start. An urgent case's part runs on the case's own clock: the hours are too few to split."""
+    case = compute_deadlines(calendar, limits, request_type, urgency, start)
+    if urgency is not Urgency.NORMAL:
+        return case
+    days = max(1, limits.working_days[request_type] - limits.part_lead_working_days)
+    due = count_basis(calendar, start, days)
+    return Deadlines(sign_off_due=case.sign_off_due, due_at=due[0], sign_off_basis=case.sign_off_basis, due_basis=due[1])
 
 
 def count_basis(calendar: WorkingCalendar, start: datetime, working_days: int) -> tuple[datetime, DeadlineBasis]:

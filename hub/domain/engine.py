@@ -18,7 +18,9 @@ from typing import Any, Callable, Protocol
 from hub.domain import commands as c
 from hub.domain.access import Actor, can_see_case, may_set_ref, ref_namespace, registrant
 from hub.domain.calendar import WorkingCalendar
-from hub.domain.deadlines import TimeLimits, compute_deadlines, extend_basis, recount, warning_at
+from hub.domain.deadlines import (
+    TimeLimits, compute_deadlines, count_basis, extend_basis, extend_deadline, part_deadlines, recount, warning_at,
+)
 from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
 from hub.domain.events import EVENT_TYPES, DomainEvent
 from hub.domain.lifecycle import (
@@ -26,7 +28,7 @@ from hub.domain.lifecycle import (
     UNSATISFIED, Action, allowed_actions, rows_for,
 )
 from hub.domain.model import (
-    Appeal, Case, CaseDraft, CaseState, ExtensionRecord, FollowUp, HistoryEntry, Reply, ReturnRecord,
+    Appeal, Case, CaseDraft, CaseState, ExtensionRecord, FollowUp, Forward, HistoryEntry, Part, Reply, ReturnRecord,
     Role, Satisfaction,
 )
 
@@ -46,7 +48,7 @@ class Outcome:
 
 # Actions only the lead unit may take; co-handlers report progress to the lead.
 _LEAD_ONLY = {Action.SIGN_OFF, Action.REQUEST_RETURN, Action.REQUEST_EXTENSION, Action.REPLY,
-              Action.REQUEST_UNREASONABLE, Action.APPEAL_ASSESSMENT}
+              Action.REQUEST_UNREASONABLE, Action.APPEAL_ASSESSMENT, Action.FORWARD, Action.DECIDE_FORWARD_EXTENSION}
 # Actions taken as a handling unit (lifecycle.HANDLERS): a county takes them only for its own units.
 _HANDLER_ACTIONS = _LEAD_ONLY | {Action.REPORT_PROGRESS}
 
@@ -157,10 +159,12 @@ class Engine:
         """
         h = case.handling
         bases = {"sign_off_due": h.sign_off_basis, "due_at": h.due_basis}
-        if not any(b is not None and b.provisional for b in bases.values()):
+        part_bases = [b for p in h.parts for b in (p.sign_off_basis, p.due_basis) if b is not None and b.provisional]
+        if not part_bases and not any(b is not None and b.provisional for b in bases.values()):
             return None
         new = case.model_copy(deep=True)
         nh = new.handling
+        parts_moved = _recount_parts(self.calendar, new)
         moved: dict[str, Any] = {}
         still_provisional: list[str] = []
         for field, basis in bases.items():
@@ -174,12 +178,15 @@ class Engine:
                 moved[field] = {"from": old_at.astimezone(timezone.utc).isoformat() if old_at else None, "to": at.isoformat()}
             if new_basis.provisional:
                 still_provisional.append(field)
-        if not moved and len(still_provisional) == sum(b is not None and b.provisional for b in bases.values()):
+        if (not moved and not parts_moved
+                and len(still_provisional) == sum(b is not None and b.provisional for b in bases.values())):
             return None  # counted again, nothing moved and nothing became known: no news
         if "due_at" in moved:
             # As after an extension: a new deadline is warned and marked overdue afresh.
             new.flags.overdue = new.flags.warned = False
-        changes = {"moved": moved, "provisional": still_provisional}
+        changes: dict[str, Any] = {"moved": moved, "provisional": still_provisional}
+        if parts_moved:
+            changes["parts"] = parts_moved
         new.version = case.version + 1
         new.updated_at = now
         new.history.append(HistoryEntry(
@@ -256,6 +263,24 @@ class Engine:
             self.units.unit(code, field=f"co_units[{i}]")
 
 
+def _recount_parts(calendar: WorkingCalendar, case: Case) -> dict[str, dict[str, Any]]:
+    """Count the co-units' provisional part deadlines again; what moved or became known, by unit."""
+    out: dict[str, dict[str, Any]] = {}
+    for part in case.handling.parts:
+        for field, basis_field in (("sign_off_due", "sign_off_basis"), ("due_at", "due_basis")):
+            basis = getattr(part, basis_field)
+            if basis is None or not basis.provisional:
+                continue
+            at, new_basis = recount(calendar, basis)
+            old_at = getattr(part, field)
+            setattr(part, field, at)
+            setattr(part, basis_field, new_basis)
+            if at != old_at or not new_basis.provisional:
+                out.setdefault(part.unit_code, {})[field] = {"from": _iso(old_at), "to": at.isoformat(),
+                                                             "provisional": new_basis.provisional}
+    return out
+
+
 def _pick(rows: list[Any], outcome: str | None) -> Any:
     for row in rows:
         if row.outcome == outcome:
@@ -326,10 +351,18 @@ def _dispatch(engine, case, cmd: c.Dispatch, actor, now, related):
     h.dispatched_at, h.signed_at = now, None
     h.sign_off_due, h.due_at = deadlines.sign_off_due, deadlines.due_at
     h.sign_off_basis, h.due_basis = deadlines.sign_off_basis, deadlines.due_basis
+    # 协办: each co-unit's part with its own deadlines, counted from the same dispatch.
+    pd = part_deadlines(engine.calendar, engine.limits, case.request_type, case.urgency, now)
+    h.parts = [Part(unit_code=u, sign_off_due=pd.sign_off_due, due_at=pd.due_at, sign_off_basis=pd.sign_off_basis,
+                    due_basis=pd.due_basis) for u in cmd.co_units]
     case.flags.overdue = case.flags.warned = False
     data: dict[str, Any] = {"lead_unit": cmd.lead_unit, "co_units": list(cmd.co_units),
             "sign_off_due": deadlines.sign_off_due.isoformat(), "due_at": deadlines.due_at.isoformat()}
-    if deadlines.provisional:
+    if h.parts:
+        # The assessment reads each co-unit's deadlines from this line (supervision/assessment.py).
+        data["parts"] = [{"unit": p.unit_code, "sign_off_due": _iso(p.sign_off_due), "due_at": _iso(p.due_at)}
+                         for p in h.parts]
+    if deadlines.provisional or pd.provisional:
         data["provisional"] = True  # counted past the known calendar: recounted on import
     return None, data
 
@@ -350,7 +383,16 @@ def _request_return(engine, case, cmd: c.RequestReturn, actor, now, related):
 def _decide_return(engine, case, cmd: c.DecideReturn, actor, now, related):
     record = case.handling.returns[-1]
     record.decided_at, record.decided_by, record.approved, record.note = now, actor.party, cmd.approved, cmd.note
+    if cmd.approved:
+        _end_cascade(case, now, "退回：工单已退回市中心")  # the case left the county, and its township with it
     return (APPROVED if cmd.approved else REFUSED), {"approved": cmd.approved, "unit": record.unit_code}
+
+
+def _end_cascade(case: Case, now: datetime, reason: str) -> None:
+    """A township step still open ends when the case leaves its county (approved return, redo)."""
+    for forward in case.handling.cascade:
+        if forward.open:
+            forward.returned_at, forward.return_reason = now, reason
 
 
 def _pending_extension(case: Case) -> ExtensionRecord | None:
@@ -394,6 +436,14 @@ def _progress(engine, case, cmd: c.ReportProgress, actor, now, related):
 
 
 def _reply(engine, case, cmd: c.ReplyCmd, actor, now, related):
+    forward = case.handling.open_forward
+    if forward is not None:
+        raise RuleViolation(f"the case is with the township unit {forward.unit_code} (二次派单): it replies up "
+                            "(reply_forward) or gives it back (return_forward) before the lead replies")
+    pending = [p.unit_code for p in case.handling.parts if not p.done]
+    if pending:
+        raise RuleViolation(f"the lead's reply is the case's: co-units {', '.join(pending)} have not replied their "
+                            "part (reply_part) and the centre has not waived it (waive_part)")
     unit = case.handling.lead_unit or actor.party
     case.outcome.reply = Reply(text=cmd.text, replied_at=now, unit_code=unit)
     on_time = case.handling.due_at is None or now <= case.handling.due_at
@@ -427,7 +477,9 @@ def _redo(engine, case, cmd: c.Redo, actor, now, related):
     # Back to accepted: nobody handles it until it is dispatched again, and no time limit
     # runs. The earlier handling stays in the history (dispatch, reply, this redo's data).
     h = case.handling
-    h.lead_unit, h.co_units = None, []
+    h.lead_unit, h.co_units, h.parts = None, [], []
+    # The cascade stays as history: a township that had the case keeps seeing it.
+    _end_cascade(case, now, "重办：工单退回市中心重新派发")
     h.dispatched_at = h.signed_at = h.sign_off_due = h.due_at = None
     case.flags.overdue = case.flags.warned = False
     return None, {"redo_count": case.outcome.redo_count, "previous_unit": previous}
@@ -530,6 +582,156 @@ def _decide_appeal(engine, case, cmd: c.DecideAppeal, actor, now, related):
     return (APPROVED if cmd.upheld else REFUSED), {"upheld": cmd.upheld, "grounds": pending.grounds, "unit": pending.unit}
 
 
+def _part_of(engine, case: Case, unit: str | None, actor, action: str) -> Part:
+    """The co-unit's part an action is about, checked against who acts: a unit acts for its
+    own part only; a county for a co-unit it owns (its division), naming it."""
+    h = case.handling
+    if actor.role is Role.UNIT:
+        if unit is not None and unit != actor.unit_code:
+            raise AccessDenied(f"unit: a unit may {action} only its own part, not {unit}'s")
+        unit = actor.unit_code
+    elif unit is None:
+        raise RuleViolation(f"unit: name the co-unit whose part to {action}")
+    if unit == h.lead_unit and actor.role is not Role.SUPERVISOR:
+        raise RuleViolation(f"unit: {unit} is the lead unit: it signs off and replies the case itself (sign_off, reply)")
+    if unit not in h.co_units:
+        if actor.role is Role.SUPERVISOR:
+            raise RuleViolation(f"unit: {unit} is not a co-unit of case {case.number}")
+        raise AccessDenied(f"unit: {unit} is not a co-unit of case {case.number}")
+    if actor.role is Role.COUNTY:
+        division = getattr(engine.units.unit(unit, field="unit"), "division", None)
+        if division is None or division[:6] not in actor.divisions:
+            raise AccessDenied(f"unit: a county acts only for a co-unit it owns; {unit} is not one of this county's units")
+    part = h.part(unit)
+    if part is None:
+        # Dispatched before parts were kept: the part runs on the case's own deadlines.
+        part = Part(unit_code=unit, sign_off_due=h.sign_off_due, due_at=h.due_at)
+        h.parts.append(part)
+    return part
+
+
+def _sign_off_part(engine, case, cmd: c.SignOffPart, actor, now, related):
+    part = _part_of(engine, case, cmd.unit, actor, "sign off")
+    if part.done or part.signed_at is not None:
+        raise RuleViolation(f"the part of {part.unit_code} is already {part.state.value}")
+    part.signed_at = now
+    return None, {"unit": part.unit_code, "on_time": part.sign_off_due is None or now <= part.sign_off_due}
+
+
+def _reply_part(engine, case, cmd: c.ReplyPart, actor, now, related):
+    part = _part_of(engine, case, cmd.unit, actor, "reply")
+    if part.done:
+        raise RuleViolation(f"the part of {part.unit_code} is already {part.state.value}")
+    if part.signed_at is None:
+        raise RuleViolation(f"the part of {part.unit_code} is not signed off yet (sign_off_part first)")
+    part.reply, part.replied_at = cmd.text, now
+    return None, {"unit": part.unit_code, "text": cmd.text, "on_time": part.due_at is None or now <= part.due_at}
+
+
+def _waive_part(engine, case, cmd: c.WaivePart, actor, now, related):
+    part = _part_of(engine, case, cmd.unit, actor, "waive")
+    if part.done:
+        raise RuleViolation(f"the part of {part.unit_code} is already {part.state.value}")
+    part.waived_at, part.waived_by, part.waive_reason = now, actor.party, cmd.reason
+    return None, {"unit": part.unit_code, "reason": cmd.reason}
+
+
+# -- 二次派单: down to the township and back up ---------------------------------------------------
+
+def _forward(engine, case, cmd: c.Forward, actor, now, related):
+    h = case.handling
+    if h.signed_at is None:  # in_progress implies signed; kept for cases signed before signed_at was kept
+        raise RuleViolation("the lead signs off before dispatching on")
+    if h.open_forward is not None:
+        raise RuleViolation(f"the case is already with the township unit {h.open_forward.unit_code}: it replies "
+                            "or returns it first")
+    lead_division = getattr(engine.units.unit(h.lead_unit or "", field="handling.lead_unit"), "division", None) or ""
+    division = getattr(engine.units.unit(cmd.unit, field="unit"), "division", None) or ""
+    if len(lead_division) != 6 or len(division) != 9 or division[:6] != lead_division:
+        raise RuleViolation(f"unit: {cmd.unit} (division {division or '?'}) is not a township unit of the lead "
+                            f"{h.lead_unit}'s county ({lead_division or '?'}); a county-level lead dispatches on "
+                            "to its own townships only")
+    due = cmd.due_at.astimezone(timezone.utc)
+    if h.due_at is not None and due > h.due_at:
+        raise RuleViolation(f"due_at: the township's deadline must lie inside the case's own ({h.due_at.isoformat()})")
+    if due <= now:
+        raise RuleViolation("due_at: the township's deadline must be in the future")
+    sign_off_due = min(count_basis(engine.calendar, now, engine.limits.sign_off_working_days)[0], due)
+    h.cascade.append(Forward(unit_code=cmd.unit, by_unit=h.lead_unit or actor.party, at=now,
+                             sign_off_due=sign_off_due, due_at=due))
+    return None, {"unit": cmd.unit, "by_unit": h.lead_unit, "sign_off_due": sign_off_due.isoformat(),
+                  "due_at": due.isoformat()}
+
+
+def _held_forward(engine, case: Case, actor, action: str) -> Forward:
+    """The open 二次派单 a township action is about; the township unit itself, or the county
+    that owns it, acts."""
+    forward = case.handling.open_forward
+    if forward is None:
+        raise RuleViolation(f"the case is not dispatched on to a township: there is nothing to {action}")
+    if actor.role is Role.UNIT and actor.unit_code != forward.unit_code:
+        raise AccessDenied(f"only the township unit {forward.unit_code} may {action}")
+    if actor.role is Role.COUNTY:
+        division = getattr(engine.units.unit(forward.unit_code, field="unit"), "division", None) or ""
+        if division[:6] not in actor.divisions:
+            raise AccessDenied(f"a county acts only for its own township units; {forward.unit_code} is not one")
+    return forward
+
+
+def _sign_off_forward(engine, case, cmd: c.SignOffForward, actor, now, related):
+    forward = _held_forward(engine, case, actor, "sign off")
+    if forward.signed_at is not None:
+        raise RuleViolation(f"the township unit {forward.unit_code} has already signed off")
+    forward.signed_at = now
+    return None, {"unit": forward.unit_code, "on_time": now <= forward.sign_off_due}
+
+
+def _reply_forward(engine, case, cmd: c.ReplyForward, actor, now, related):
+    forward = _held_forward(engine, case, actor, "reply up")
+    if forward.signed_at is None:
+        raise RuleViolation(f"the township unit {forward.unit_code} has not signed off yet (sign_off_forward first)")
+    forward.reply, forward.replied_at = cmd.text, now
+    return None, {"unit": forward.unit_code, "to_unit": forward.by_unit, "text": cmd.text,
+                  "on_time": now <= forward.due_at}
+
+
+def _return_forward(engine, case, cmd: c.ReturnForward, actor, now, related):
+    forward = _held_forward(engine, case, actor, "give back")
+    forward.returned_at, forward.return_reason = now, cmd.reason
+    return None, {"unit": forward.unit_code, "to_unit": forward.by_unit, "reason": cmd.reason}
+
+
+def _request_forward_extension(engine, case, cmd: c.RequestForwardExtension, actor, now, related):
+    forward = _held_forward(engine, case, actor, "ask for an extension")
+    if any(e.approved is None for e in forward.extensions):
+        raise RuleViolation("an extension request of the township is already pending its county's decision")
+    forward.extensions.append(ExtensionRecord(requested_at=now, requested_by=actor.party,
+                                              working_days=cmd.working_days, reason=cmd.reason))
+    return None, {"unit": forward.unit_code, "to_unit": forward.by_unit, "working_days": cmd.working_days,
+                  "reason": cmd.reason}
+
+
+def _decide_forward_extension(engine, case, cmd: c.DecideForwardExtension, actor, now, related):
+    forward = case.handling.open_forward
+    record = next((e for e in forward.extensions if e.approved is None), None) if forward else None
+    if forward is None or record is None:
+        raise RuleViolation("there is no pending extension request of a township to decide")
+    if cmd.working_days and cmd.working_days > record.working_days:
+        raise RuleViolation(f"working_days: cannot grant more than the {record.working_days} working days asked")
+    granted = cmd.working_days or record.working_days
+    data: dict[str, Any] = {"unit": forward.unit_code, "approved": cmd.approved}
+    if cmd.approved:
+        due = extend_deadline(engine.calendar, forward.due_at, granted)
+        case_due = case.handling.due_at
+        if case_due is not None and due > case_due:
+            raise RuleViolation(f"working_days: {granted} working days take the township past the case's own deadline "
+                                f"({case_due.isoformat()}); ask the centre for the case's extension first (request_extension)")
+        forward.due_at, record.granted_working_days = due, granted
+        data.update(working_days=granted, due_at=due.isoformat())
+    record.decided_at, record.decided_by, record.approved, record.note = now, actor.party, cmd.approved, cmd.note
+    return None, data
+
+
 def _running_deadline(case: Case, which: c.Deadline) -> tuple[datetime, datetime]:
     """(start, due) of the time limit a warning or overdue mark is about."""
     h = case.handling
@@ -618,6 +820,12 @@ def _correct(engine, case, cmd: c.Correct, actor, now, related):
         for ext in h.extensions:
             if ext.approved and ext.granted_working_days:
                 h.due_at, h.due_basis = extend_basis(engine.calendar, h.due_at, h.due_basis, ext.granted_working_days)
+        # The parts still open are counted again from the same dispatch as well.
+        pd = part_deadlines(engine.calendar, engine.limits, case.request_type, case.urgency, h.dispatched_at)
+        for part in h.parts:
+            if not part.done:
+                part.sign_off_due, part.due_at = pd.sign_off_due, pd.due_at
+                part.sign_off_basis, part.due_basis = pd.sign_off_basis, pd.due_basis
         # As after an extension: the new deadlines are warned and marked overdue afresh.
         case.flags.overdue = case.flags.warned = False
         data["deadlines"] = {"from": old, "to": {"sign_off_due": _iso(h.sign_off_due), "due_at": _iso(h.due_at)}}
@@ -658,4 +866,13 @@ _EFFECTS: dict[Action, Effect] = {
     Action.DECIDE_UNREASONABLE: _decide_unreasonable,
     Action.APPEAL_ASSESSMENT: _appeal_assessment,
     Action.DECIDE_APPEAL: _decide_appeal,
+    Action.SIGN_OFF_PART: _sign_off_part,
+    Action.REPLY_PART: _reply_part,
+    Action.WAIVE_PART: _waive_part,
+    Action.FORWARD: _forward,
+    Action.SIGN_OFF_FORWARD: _sign_off_forward,
+    Action.REPLY_FORWARD: _reply_forward,
+    Action.RETURN_FORWARD: _return_forward,
+    Action.REQUEST_FORWARD_EXTENSION: _request_forward_extension,
+    Action.DECIDE_FORWARD_EXTENSION: _decide_forward_extension,
 }

@@ -41,6 +41,15 @@ EVENT_TYPES: dict[str, str] = {
     "decide_appeal": "case.appeal_decided",
     # Not a lifecycle action (Engine.attach): a photo or document added to the case.
     "attach": "case.attachment_added",
+    "sign_off_part": "case.part_signed_off",
+    "reply_part": "case.part_replied",
+    "waive_part": "case.part_waived",
+    "forward": "case.forwarded",
+    "sign_off_forward": "case.forward_signed_off",
+    "reply_forward": "case.forward_replied",
+    "return_forward": "case.forward_returned",
+    "request_forward_extension": "case.forward_extension_requested",
+    "decide_forward_extension": "case.forward_extension_decided",
 }
 
 

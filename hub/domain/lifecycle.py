@@ -45,6 +45,15 @@ class Action(StrEnum):
     DECIDE_UNREASONABLE = "decide_unreasonable"
     APPEAL_ASSESSMENT = "appeal_assessment"
     DECIDE_APPEAL = "decide_appeal"
+    SIGN_OFF_PART = "sign_off_part"
+    REPLY_PART = "reply_part"
+    WAIVE_PART = "waive_part"
+    FORWARD = "forward"
+    SIGN_OFF_FORWARD = "sign_off_forward"
+    REPLY_FORWARD = "reply_forward"
+    RETURN_FORWARD = "return_forward"
+    REQUEST_FORWARD_EXTENSION = "request_forward_extension"
+    DECIDE_FORWARD_EXTENSION = "decide_forward_extension"
 
 
 # Outcomes pick one row among several for the same (state, action).
@@ -101,6 +110,10 @@ CORRECTABLE_DISPATCHED = (S.AWAITING_SIGN_OFF, S.IN_PROGRESS, S.RETURN_REQUESTED
 # supervisor decides, also after a redo has taken the case from the unit.
 APPEALABLE = (S.IN_PROGRESS, S.REPLIED, S.AWAITING_FOLLOW_UP, S.REDO_REQUIRED, S.CLOSED)
 APPEAL_DECIDED = (*APPEALABLE, S.ACCEPTED, S.AWAITING_SIGN_OFF, S.RETURN_REQUESTED, S.RETURNED)
+
+# 协办: a co-unit signs off and replies its part while the case is with the units, before the
+# lead's reply (which needs every part replied or waived); the centre's supervisor waives a part.
+PART_STATES = (S.AWAITING_SIGN_OFF, S.IN_PROGRESS, S.RETURN_REQUESTED)
 
 
 def _t(source: S, action: Action, target: S | str, roles: frozenset[R], outcome: str | None = None) -> Transition:
@@ -166,6 +179,16 @@ TABLE: tuple[Transition, ...] = (
     # 考核申诉 is a flag too: a pending appeal beside the state, then upheld or refused.
     *(_t(s, Action.APPEAL_ASSESSMENT, s, HANDLERS) for s in APPEALABLE),
     *(_t(s, Action.DECIDE_APPEAL, s, SUPERVISION, o) for s in APPEAL_DECIDED for o in (APPROVED, REFUSED)),
+    # 协办 parts are beside the state too: the case moves only with the lead.
+    *(_t(s, Action.SIGN_OFF_PART, s, HANDLERS) for s in PART_STATES),
+    *(_t(s, Action.REPLY_PART, s, HANDLERS) for s in PART_STATES),
+    *(_t(s, Action.WAIVE_PART, s, SUPERVISION) for s in PART_STATES),
+    # 二次派单: once the county-level lead has signed off, it may dispatch the case on to a
+    # township unit; the township signs off, replies or returns it up, asks the county for time.
+    # The case stays in_progress with the county as lead throughout.
+    *(_t(S.IN_PROGRESS, a, S.IN_PROGRESS, HANDLERS) for a in (
+        Action.FORWARD, Action.SIGN_OFF_FORWARD, Action.REPLY_FORWARD, Action.RETURN_FORWARD,
+        Action.REQUEST_FORWARD_EXTENSION, Action.DECIDE_FORWARD_EXTENSION)),
 )
 
 # Creation is not a move between states; it is listed for the roles that may register.

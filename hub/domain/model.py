@@ -11,7 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, computed_field, field_validator, model_validator,
+)
 
 
 class RequestType(StrEnum):
@@ -249,9 +251,89 @@ class DeadlineBasis(BaseModel):
     provisional: bool = False
 
 
+class PartState(StrEnum):
+    AWAITING_SIGN_OFF = "awaiting_sign_off"  # the co-unit has not signed its part
+    IN_PROGRESS = "in_progress"  # signed, not replied
+    REPLIED = "replied"  # the co-unit replied its part to the lead
+    WAIVED = "waived"  # the centre released the co-unit from its part
+
+
+class Part(BaseModel):
+    """协办: one co-unit's part of the case, with its own deadlines. The lead's reply is the
+    case's and waits until every part is replied or waived (docs/supervision.md)."""
+
+    unit_code: str
+    sign_off_due: datetime | None = None
+    due_at: datetime | None = None
+    sign_off_basis: DeadlineBasis | None = None
+    due_basis: DeadlineBasis | None = None
+    signed_at: datetime | None = None
+    reply: str | None = None
+    replied_at: datetime | None = None
+    waived_at: datetime | None = None
+    waived_by: str | None = None
+    waive_reason: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def state(self) -> PartState:
+        if self.replied_at is not None:
+            return PartState.REPLIED
+        if self.waived_at is not None:
+            return PartState.WAIVED
+        return PartState.IN_PROGRESS if self.signed_at is not None else PartState.AWAITING_SIGN_OFF
+
+    @property
+    def done(self) -> bool:
+        return self.state in (PartState.REPLIED, PartState.WAIVED)
+
+
+class ForwardState(StrEnum):
+    AWAITING_SIGN_OFF = "awaiting_sign_off"
+    IN_PROGRESS = "in_progress"
+    REPLIED = "replied"  # the township replied up to its county
+    RETURNED = "returned"  # the township gave it back up to its county
+
+
+class Forward(BaseModel):
+    """二次派单: the county-level unit holding the case dispatches it on to one of its township
+    units, with a deadline inside its own. The township signs off and replies up to the county;
+    the county replies the case. Returns and extensions go back up the same way."""
+
+    unit_code: str  # the township unit
+    by_unit: str  # the county-level unit that dispatched it on (the lead)
+    at: datetime
+    sign_off_due: datetime
+    due_at: datetime
+    signed_at: datetime | None = None
+    reply: str | None = None
+    replied_at: datetime | None = None
+    returned_at: datetime | None = None
+    return_reason: str | None = None
+    extensions: list[ExtensionRecord] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def state(self) -> ForwardState:
+        if self.replied_at is not None:
+            return ForwardState.REPLIED
+        if self.returned_at is not None:
+            return ForwardState.RETURNED
+        return ForwardState.IN_PROGRESS if self.signed_at is not None else ForwardState.AWAITING_SIGN_OFF
+
+    @property
+    def open(self) -> bool:
+        return self.replied_at is None and self.returned_at is None
+
+
 class Handling(BaseModel):
     lead_unit: str | None = None  # 主办
     co_units: list[str] = Field(default_factory=list)  # 协办
+    # One part per co-unit, from the dispatch that named it (none for cases dispatched before
+    # parts were kept: their lead replies as before).
+    parts: list[Part] = Field(default_factory=list)
+    # 二次派单: the cascade below the lead, oldest first; at most one open at a time.
+    cascade: list[Forward] = Field(default_factory=list)
     dispatched_at: datetime | None = None
     sign_off_due: datetime | None = None
     signed_at: datetime | None = None
@@ -261,6 +343,20 @@ class Handling(BaseModel):
     due_basis: DeadlineBasis | None = None
     extensions: list[ExtensionRecord] = Field(default_factory=list)
     returns: list[ReturnRecord] = Field(default_factory=list)
+
+    def part(self, unit_code: str) -> Part | None:
+        return next((p for p in self.parts if p.unit_code == unit_code), None)
+
+    @property
+    def open_forward(self) -> Forward | None:
+        return next((f for f in reversed(self.cascade) if f.open), None)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def holder(self) -> str | None:
+        """Who holds the case now: the township it was dispatched on to, else the lead."""
+        forward = self.open_forward
+        return forward.unit_code if forward is not None else self.lead_unit
 
 
 class Outcome(BaseModel):
@@ -313,7 +409,10 @@ class Case(BaseModel):
     @property
     def units(self) -> list[str]:
         lead = [self.handling.lead_unit] if self.handling.lead_unit else []
-        return lead + [u for u in self.handling.co_units if u not in lead]
+        co = [u for u in self.handling.co_units if u not in lead]
+        # A township unit keeps seeing a case once it was dispatched on to it.
+        down = [f.unit_code for f in self.handling.cascade]
+        return lead + co + [u for i, u in enumerate(down) if u not in lead + co and u not in down[:i]]
 
 
 class CaseDraft(BaseModel):

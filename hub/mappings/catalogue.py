@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from hub.domain.model import RequestType
 from hub.mappings.loader import LoadedMapping, MappingError, MappingErrors, load_yaml_mapping, raise_all
 
-DivisionCode = Annotated[str, Field(pattern=r"^\d{6}$", description="GB/T 2260 county-level code, or a locally configured one.")]
+DivisionCode = Annotated[str, Field(pattern=r"^\d{6}(\d{3})?$", description="GB/T 2260 county-level code (6 digits), a "
+                                     "township/street code (9 digits, 统计用区划代码), or a locally configured one.")]
 CategoryCode = Annotated[str, Field(pattern=r"^(\d{2}){1,4}$", description="Hub catalogue code: two digits per level.")]
 # Unit codes end up in case rows and API payloads (commands.UnitCode allows 32 characters).
 UnitCode = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$", max_length=32)]
@@ -52,8 +53,8 @@ class Category(_Entry):
         return self
 
 
-Level = Literal["province", "city", "county"]
-_PARENT_LEVEL: dict[str, str | None] = {"province": None, "city": "province", "county": "city"}
+Level = Literal["province", "city", "county", "township"]
+_PARENT_LEVEL: dict[str, str | None] = {"province": None, "city": "province", "county": "city", "township": "county"}
 
 
 class Division(_Entry):
@@ -67,10 +68,15 @@ class Division(_Entry):
     def _province_is_the_root(self) -> "Division":
         if (self.level == "province") != (self.parent is None):
             raise ValueError("the province, and only the province, has no parent")
+        # 乡镇/街道: 9 digits, its county's 6 and three more; every other level 6 digits.
+        if (self.level == "township") != (len(self.code) == 9):
+            raise ValueError("a township or street has a 9-digit code, every other level 6 digits")
+        if self.level == "township" and not (self.parent and self.code.startswith(self.parent)):
+            raise ValueError(f"a township's code starts with its county's: {self.code!r} is not under {self.parent!r}")
         return self
 
 
-UnitKind = Literal["department", "county_government", "county_department", "public_service"]
+UnitKind = Literal["department", "county_government", "county_department", "public_service", "township_government"]
 
 
 class Unit(_Entry):

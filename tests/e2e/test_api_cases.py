@@ -43,6 +43,9 @@ def test_full_lifecycle_over_http(api) -> None:
     assert dispatched["handling"]["due_at"] == "2025-10-23T15:59:59Z"
     assert dispatched["handling"]["sign_off_due"] == "2025-09-28T15:59:59Z"  # Sunday 28th is a make-up working day
     _act(api["unit"], number, {"action": "sign_off"})
+    # 协办: the co-unit (雁江区政府, through its county) replies its part before the lead replies the case.
+    _act(api["yanjiang"], number, {"action": "sign_off_part", "unit": "YJ-GOV"})
+    _act(api["yanjiang"], number, {"action": "reply_part", "unit": "YJ-GOV", "text": "已安排街道现场核查"})
     _act(api["unit"], number, {"action": "reply", "text": "已责令施工方停止夜间施工"})
     _act(api["supervisor"], number, {"action": "review_reply", "approved": True})
     closed = _act(api["agent"], number, {"action": "follow_up", "reached": True, "resolved": True, "satisfaction": "satisfied"})
@@ -50,8 +53,9 @@ def test_full_lifecycle_over_http(api) -> None:
     archived = _act(api["supervisor"], number, {"action": "archive"})
     assert archived["state"] == "archived"
     history = api["agent"].get(f"/api/v1/cases/{number}/history").json()
-    assert [h["action"] for h in history] == ["register", "accept", "dispatch", "sign_off", "reply", "review_reply", "follow_up", "archive"]
-    assert [h["seq"] for h in history] == list(range(1, 9))
+    assert [h["action"] for h in history] == ["register", "accept", "dispatch", "sign_off", "sign_off_part", "reply_part",
+                                              "reply", "review_reply", "follow_up", "archive"]
+    assert [h["seq"] for h in history] == list(range(1, 11))
 
 
 def test_idempotency_key(api) -> None:

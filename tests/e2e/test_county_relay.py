@@ -141,6 +141,13 @@ def dispatch_to(api, cfg: CountyConfig, **changes) -> str:
     return number
 
 
+def co_unit_replies(api, number: str) -> None:
+    """协办: the city's co-unit (ZY-SCJGJ) signs off and replies its part, so the county's
+    lead may reply the case."""
+    act(api["unit"], number, action="sign_off_part")
+    act(api["unit"], number, action="reply_part", text="已配合核查商家经营资质。")
+
+
 class CountyDesk:
     """The county's side: its updates in its own shape, pushed (signed) or put in its feed and polled."""
 
@@ -223,6 +230,7 @@ def test_later_changes_follow_in_order_and_the_county_updates_come_back(hub, api
     assert scheduler.run_once().overdue == [f"{number}:sign_off"]  # 超期
 
     desk.send("sign_off", clock.now())
+    co_unit_replies(api, number)
     desk.send("reply", clock.now() + timedelta(minutes=5), "已联系商家整改。")
     clock.advance(timedelta(minutes=10))
     assert agent.get(f"/api/v1/cases/{number}").json()["state"] == "replied"
@@ -290,8 +298,45 @@ def test_a_case_closed_by_a_satisfied_follow_up_is_closed_at_the_county(hub, api
     desk = CountyDesk(hub, state, get_path(received(state)[0], "ticketNo"))
     now = hub.clock.now()
     desk.send("sign_off", now + timedelta(minutes=1))
+    co_unit_replies(api, number)
     desk.send("reply", now + timedelta(minutes=2), "已处理。")
     act(api["supervisor"], number, action="review_reply", approved=True)
     assert act(api["agent"], number, action="follow_up", reached=True, resolved=True, satisfaction="satisfied")["state"] == "closed"
     r.drain(20)
     assert [m["opType"] for m in received(state)] == ["PF", "HFSH", "BJ"]
+
+
+def test_the_county_dispatches_on_to_its_township_and_replies_up(hub, api, counties, clock) -> None:
+    """二次派单 through Yanjiang's own system: the sandbox county signs off the case the centre
+    dispatched to 雁江区人民政府, dispatches it on to 松涛镇 (its code YJ1105) inside its own
+    deadline, reports the township's sign-off and reply, then replies the case up."""
+    state = counties["yanjiang"]
+    cfg = state.cfg
+    body = draft(**{"place.division_code": "512002105", "place.address": "雁江区松涛镇某村"})
+    number = api["agent"].post("/api/v1/cases", json=body).json()["number"]
+    act(api["agent"], number, action="accept")
+    act(api["agent"], number, action="dispatch", lead_unit="YJ-GOV")
+    relay(hub).drain(20)
+    ticket_id = get_path(received(state)[0], field_for(cfg, "ticket_id"))
+    desk = CountyDesk(hub, state, ticket_id)
+    due = datetime.fromisoformat(api["agent"].get(f"/api/v1/cases/{number}").json()["handling"]["due_at"])
+    now = clock.now()
+    desk.send("sign_off", now + timedelta(minutes=1))
+    forward = {"opType": "ECPD", "opTime": format_date(cfg, now + timedelta(minutes=2)), "opId": "F1",
+               "toUnit": "YJ1105", "dueTime": format_date(cfg, due - timedelta(days=2))}
+    resp = state.push_update(ticket_id, forward)
+    assert resp.status_code == 200 and resp.json()["status"] == "applied", resp.text
+    seen = api["agent"].get(f"/api/v1/cases/{number}").json()["handling"]
+    assert (seen["lead_unit"], seen["holder"], seen["cascade"][0]["unit_code"]) == ("YJ-GOV", "YJ-STZ", "YJ-STZ")
+    # The county's own reply is refused while its township holds the case.
+    early = state.push_update(ticket_id, {"opType": "HF", "opTime": format_date(cfg, now + timedelta(minutes=3)),
+                                          "opId": "R0", "content": "太早"})
+    assert early.status_code == 409, early.text
+    desk.send("township_sign_off", now + timedelta(minutes=4))
+    desk.send("township_reply", now + timedelta(minutes=5), "松涛镇已到现场处理。")
+    desk.send("reply", now + timedelta(minutes=6), "经松涛镇现场处理，问题已解决。")
+    case = api["agent"].get(f"/api/v1/cases/{number}").json()
+    assert case["state"] == "replied" and case["handling"]["holder"] == "YJ-GOV"
+    assert case["handling"]["cascade"][0]["state"] == "replied"
+    history = [h["action"] for h in api["agent"].get(f"/api/v1/cases/{number}/history").json()]
+    assert history[-5:] == ["sign_off", "forward", "sign_off_forward", "reply_forward", "reply"]

@@ -133,6 +133,7 @@ EXPECTED: dict[str, list[Probe]] = {
     "GET /api/v1/cases": [Probe(row("ok", channel="deny"), listing=True)],  # a channel lists nothing: the citizen view is per case
     "GET /api/v1/cases/{number}": _case_probes(CASE_OBJECTS),
     "GET /api/v1/cases/{number}/history": _case_probes(CASE_OBJECTS),
+    "GET /api/v1/cases/{number}/parts": _case_probes(CASE_OBJECTS),
     "POST /api/v1/cases/{number}/actions": _case_probes({
         # report_progress on an in-progress case led by a city department, ZY-RSJ co-handling:
         # the handlers act; the county in whose division it lies is not its handler (403);

@@ -26,6 +26,9 @@ PUBLIC = {
     "close": "已办结", "archive": None, "merge": "已与同一诉求的工单合并办理", "supervise": None, "chase": None,
     "warn": None, "mark_overdue": None, "correct": None, "clear_supervision": None, "request_unreasonable": None,
     "decide_unreasonable": None, "appeal_assessment": None, "decide_appeal": None,  # 考核申诉: between unit and centre
+    "sign_off_part": None, "reply_part": None, "waive_part": None,  # 协办: between the units and the centre
+    "forward": None, "sign_off_forward": None, "reply_forward": None, "return_forward": None,  # 二次派单: inside a county
+    "request_forward_extension": None, "decide_forward_extension": None,
 }
 
 

@@ -52,3 +52,30 @@ def test_a_form_the_model_refuses_names_the_field_in_chinese() -> None:
     assert any(e.startswith("理由：") for e in forms.errors_of(refused.value))
     with pytest.raises(ValidationError):
         forms.command_from_form("no_such_action", {})
+
+
+def test_a_unit_sees_the_lead_s_forms_or_its_part_s_never_both() -> None:
+    """协办: on a case in progress, the lead's key gets the lead's actions; a co-unit's key the
+    actions of its part (and progress); a supervisor also the waiver."""
+    from hub.domain.model import CaseState
+    from tests.unit.test_lifecycle_table import case_in  # lead ZY-SCJGJ, co-unit YJ-GOV
+
+    case = case_in(CaseState.IN_PROGRESS)
+    lead = {f.action for f in forms.forms_for(case, Role.UNIT, [], [], "ZY-SCJGJ")}
+    co = {f.action for f in forms.forms_for(case, Role.UNIT, [], [], "YJ-GOV")}
+    assert lead == {"request_return", "request_extension", "report_progress", "reply", "request_unreasonable",
+                    "appeal_assessment", "forward", "decide_forward_extension"}
+    assert co == {"sign_off_part", "reply_part", "report_progress"}
+    assert "waive_part" in {f.action for f in forms.forms_for(case, Role.SUPERVISOR, [], [])}
+    assert forms.command_from_form("reply_part", {"unit": [""], "text": ["已配合核查"]}) == c.ReplyPart(text="已配合核查")
+
+
+def test_the_township_holding_a_case_sees_only_what_was_dispatched_on_to_it() -> None:
+    """二次派单: the township unit's key acts on its forward, not as the lead or a co-unit."""
+    from hub.domain.model import CaseState, Forward
+    from tests.unit.test_lifecycle_table import NOW, case_in
+
+    case = case_in(CaseState.IN_PROGRESS)
+    case.handling.cascade = [Forward(unit_code="YJ-STZ", by_unit="ZY-SCJGJ", at=NOW, sign_off_due=NOW, due_at=NOW)]
+    town = {f.action for f in forms.forms_for(case, Role.UNIT, [], [], "YJ-STZ")}
+    assert town == {"sign_off_forward", "reply_forward", "return_forward", "request_forward_extension", "report_progress"}

@@ -22,7 +22,7 @@ from hub.domain.engine import Engine
 from hub.domain.errors import AccessDenied, ActionNotAllowed
 from hub.domain.lifecycle import TABLE, Action, rows_for
 from hub.domain.model import (
-    Appeal, Case, CaseDraft, CaseState, ExternalRef, ExtensionRecord, FollowUp, Reply, ReturnRecord, Role,
+    Appeal, Case, CaseDraft, CaseState, ExternalRef, ExtensionRecord, FollowUp, Forward, Part, Reply, ReturnRecord, Role,
     Satisfaction,
 )
 from tests.support.factories import draft
@@ -39,7 +39,9 @@ class Units:
         division: str
 
     def unit(self, code: str, field: str = "unit_code") -> object:
-        return self.Unit(code, "512002" if code.startswith("YJ-") else "512000")
+        county = "512002" if code.startswith("YJ-") else "512000"
+        # A code ending -TOWN is a township unit (9 digits) under the same prefix's division.
+        return self.Unit(code, county + "101" if code.endswith("-TOWN") else county)
 
 
 ENGINE = Engine(WorkingCalendar(), TimeLimits(), Units())
@@ -121,12 +123,32 @@ COMMANDS: dict[Action, list[tuple[str | None, object]]] = {
     Action.DECIDE_APPEAL: [("approved", c.DecideAppeal(upheld=True)), ("refused", c.DecideAppeal(upheld=False))],
     Action.CORRECT: [(None, c.Correct(request_type="enquiry", reason="登记时诉求类型选错")),
                      (None, c.Correct(title="小区夜间施工噪音", reason="标题不准确"))],
+    # 协办: the unit's key is a co-unit's (see _prepare); its own part by default.
+    Action.SIGN_OFF_PART: [(None, c.SignOffPart())],
+    Action.REPLY_PART: [(None, c.ReplyPart(text="已配合现场核查"))],
+    Action.WAIVE_PART: [(None, c.WaivePart(unit="YJ-GOV", reason="非本单位职责，主办单位可独立答复"))],
 }
+PART_ACTIONS = (Action.SIGN_OFF_PART, Action.REPLY_PART, Action.WAIVE_PART)
+COMMANDS.update({
+    # 二次派单: the lead (the unit's key; a county for YJ-GOV) dispatches on to a township unit.
+    Action.FORWARD: [(None, c.Forward(unit="ZY-TOWN", due_at=NOW + timedelta(days=5)))],
+    Action.SIGN_OFF_FORWARD: [(None, c.SignOffForward())],
+    Action.REPLY_FORWARD: [(None, c.ReplyForward(text="镇政府已到现场处理"))],
+    Action.RETURN_FORWARD: [(None, c.ReturnForward(reason="不属于本镇辖区"))],
+    Action.REQUEST_FORWARD_EXTENSION: [(None, c.RequestForwardExtension(working_days=2, reason="需协调村社"))],
+    Action.DECIDE_FORWARD_EXTENSION: [(None, c.DecideForwardExtension(approved=True))],
+})
+# The township's own actions: the unit's key (ZY-SCJGJ) holds what was dispatched on to it.
+TOWNSHIP_ACTIONS = (Action.SIGN_OFF_FORWARD, Action.REPLY_FORWARD, Action.RETURN_FORWARD, Action.REQUEST_FORWARD_EXTENSION)
 
 # A county's centre dispatches to its own units only (test_a_county_dispatches_only_to_its_own_units).
 COUNTY_COMMANDS: dict[Action, list[tuple[str | None, object]]] = {
     Action.DISPATCH: [(None, c.Dispatch(lead_unit="YJ-GOV", co_units=["YJ-SCJGJ"]))],
     Action.REDISPATCH: [(None, c.Redispatch(lead_unit="YJ-GOV"))],
+    Action.FORWARD: [(None, c.Forward(unit="YJ-TOWN", due_at=NOW + timedelta(days=5)))],
+    # A county acts for a co-unit it owns, naming it.
+    Action.SIGN_OFF_PART: [(None, c.SignOffPart(unit="YJ-SCJGJ"))],
+    Action.REPLY_PART: [(None, c.ReplyPart(unit="YJ-SCJGJ", text="已配合现场核查"))],
 }
 
 
@@ -183,6 +205,26 @@ def _prepare(case: Case, action: Action) -> Case:
     if action is Action.DECIDE_APPEAL:
         case.flags.appealed = True
         case.flags.appeals = [Appeal(grounds="overdue", unit="ZY-SCJGJ", reason="时限设置错误", at=NOW)]
+    # 协办: the unit's key (ZY-SCJGJ) and a county's unit (YJ-SCJGJ) co-handle; a reply needs
+    # the part signed off first.
+    if action in PART_ACTIONS:
+        case.handling.lead_unit, case.handling.co_units = "ZY-GOV", ["ZY-SCJGJ", "YJ-GOV", "YJ-SCJGJ"]
+        if action is Action.REPLY_PART:
+            case.handling.parts = [Part(unit_code=u, signed_at=NOW) for u in case.handling.co_units]
+    # 二次派单: the lead has signed; the township actions find the case dispatched on (to the
+    # unit's key, or for a county to its YJ-TOWN), signed where a reply needs it, with a
+    # pending extension request for the county to decide.
+    h = case.handling
+    if action is Action.FORWARD:
+        h.signed_at = NOW
+    if action in TOWNSHIP_ACTIONS or action is Action.DECIDE_FORWARD_EXTENSION:
+        h.cascade = [Forward(unit_code="ZY-SCJGJ" if action in TOWNSHIP_ACTIONS else "ZY-TOWN", by_unit=h.lead_unit or "",
+                             at=NOW, sign_off_due=NOW + timedelta(days=1), due_at=NOW + timedelta(days=5),
+                             signed_at=NOW if action is Action.REPLY_FORWARD else None)]
+        if action in TOWNSHIP_ACTIONS:
+            h.lead_unit = "ZY-GOV"
+        if action is Action.DECIDE_FORWARD_EXTENSION:
+            h.cascade[0].extensions = [ExtensionRecord(requested_at=NOW, requested_by="ZY-TOWN", working_days=2, reason="需协调村社")]
     # 预警 falls between the warning share of a limit and its end; 超期 after the end.
     h = case.handling
     if action is Action.WARN:
@@ -200,8 +242,10 @@ def test_every_state_action_role(state: CaseState, action: Action, role: Role) -
     allowed = bool(rows) and role in next(iter(roles))
     for outcome, command in (COUNTY_COMMANDS.get(action) if role is Role.COUNTY else None) or COMMANDS[action]:
         case = _prepare(case_in(state), action)
-        if role is Role.COUNTY:  # a county handles as its own unit only (test_trust_rules.py)
+        if role is Role.COUNTY and action not in PART_ACTIONS:  # a county handles as its own unit only (test_trust_rules.py)
             case.handling.lead_unit, case.handling.co_units = "YJ-GOV", ["ZY-SCJGJ"]
+            for forward in case.handling.cascade:  # and for its own township units
+                forward.unit_code, forward.by_unit = "YJ-TOWN", "YJ-GOV"
         related = OTHER if action is Action.MERGE else None
         if role is Role.CHANNEL:
             # A channel registers and reads its cases as citizens see them (channels/); it acts
