@@ -64,7 +64,7 @@ def test_the_start_names_each_bad_destination_with_file_line_field_and_why(tmp_p
     settings = Settings(destinations=yaml.safe_load(config.read_text(encoding="utf-8"))["destinations"])
     with pytest.raises(DestinationErrors) as raised:
         check_destinations(settings, clock, config=config)
-    installed = "county, example_neighbour, example_waterworks, legacy_bridge, province, sms, webhook"
+    installed = "county, example_neighbour, example_waterworks, legacy_bridge, province, sms, webhook, wechat"
     assert raised.value.problems[:2] == [
         f"destination 'sink': bad settings: {config}:6: destinations.sink.settings.timeout: Input should be a valid "
         "number, unable to parse string as a number (got 'soon')",
