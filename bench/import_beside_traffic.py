@@ -88,6 +88,7 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=2)
     p.add_argument("--quiet-seconds", type=float, default=20.0)
     p.add_argument("--same-phone", action="store_true", help="every API write from one phone, same text")
+    p.add_argument("--import-nice", type=int, default=0, help="run the import under `nice -n N` (0: as the server)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -103,6 +104,8 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}"
             quiet = _phase(url, key, args.clients, args.rate, lambda: time.sleep(args.quiet_seconds), args.same_phone)
             command = [sys.executable, "-m", "hub", "legacy", "import", "--line", "12315", str(export), "--quiet"]
+            if args.import_nice:
+                command = ["nice", "-n", str(args.import_nice), *command]
             timing: dict[str, float] = {}
 
             def run_import() -> None:
@@ -116,7 +119,8 @@ def main() -> None:
             busy = _phase(url, key, args.clients, args.rate, run_import, args.same_phone)
         finally:
             stop(server)
-    print(f"{args.clients} clients x {args.rate:g} writes/s; import of {args.rows:,} rows took {timing['import']:.1f} s")
+    print(f"{args.clients} clients x {args.rate:g} writes/s; import of {args.rows:,} rows (nice {args.import_nice}) "
+          f"took {timing['import']:.1f} s")
     print(f"  {timing.get('summary', '')}")
     _, quiet_p99 = _summary("without import", quiet)
     _, busy_p99 = _summary("during import", busy)
