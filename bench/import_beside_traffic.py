@@ -1,6 +1,6 @@
 """API writes beside a legacy import into the same SQLite file: write latency with and without.
 
-    .venv/bin/python -m bench.import_beside_traffic [--rows 200000] [--rate 20] [--clients 2]
+    .venv/bin/python -m bench.import_beside_traffic [--rows 200000] [--rate 20] [--clients 2] [--same-phone]
 
 The hub serves on a SQLite file (WAL, synchronous=FULL) in its own process; `clients`
 threads each POST /api/v1/cases `rate` times a second (paced, not as fast as possible:
@@ -8,6 +8,9 @@ live traffic, not a load test). First for `--quiet-seconds` with nothing else ru
 then while `hotline-hub legacy import` (the CLI, its own process, default options: the
 duplicate search after the load included) loads a generated 12315 export of `--rows` rows
 into the same file. Prints median and p99 of each phase and the ratio of the p99s.
+`--same-phone`: every API write is the same caller about the same thing (a test number), so
+the duplicate search after the load finds a pair for every two of those cases: the case
+that once held the writer for 20-27 s while it stored them.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ def _percentile(values: list[float], q: float) -> float:
 failed: list[int] = []  # statuses of writes that were not 201
 
 
-def _traffic(url: str, key: str, clients: int, rate: float, running: threading.Event) -> list[float]:
+def _traffic(url: str, key: str, clients: int, rate: float, running: threading.Event,
+             same_phone: bool = False) -> list[float]:
     """Paced writes until `running` is cleared; each answer's latency in seconds."""
     def client(n: int) -> list[float]:
         rnd = random.Random(n)
@@ -47,7 +51,8 @@ def _traffic(url: str, key: str, clients: int, rate: float, running: threading.E
             next_at = time.perf_counter()
             while running.is_set():
                 started = time.perf_counter()
-                r = c.post("/api/v1/cases", json=draft(**{"person.phone": f"13{rnd.randrange(10**9):09d}"}))
+                phone = "13900001234" if same_phone else f"13{rnd.randrange(10**9):09d}"
+                r = c.post("/api/v1/cases", json=draft(**{"person.phone": phone}))
                 out.append(time.perf_counter() - started)
                 if r.status_code != 201:  # counted with its latency, and said
                     failed.append(r.status_code)
@@ -59,11 +64,11 @@ def _traffic(url: str, key: str, clients: int, rate: float, running: threading.E
         return [x for part in pool.map(client, range(clients)) for x in part]
 
 
-def _phase(url: str, key: str, clients: int, rate: float, until) -> list[float]:  # noqa: ANN001
+def _phase(url: str, key: str, clients: int, rate: float, until, same_phone: bool = False) -> list[float]:  # noqa: ANN001
     running = threading.Event()
     running.set()
     with cf.ThreadPoolExecutor(1) as pool:
-        future = pool.submit(_traffic, url, key, clients, rate, running)
+        future = pool.submit(_traffic, url, key, clients, rate, running, same_phone)
         until()
         running.clear()
         return future.result()
@@ -82,6 +87,8 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=20.0, help="writes a second per client")
     p.add_argument("--clients", type=int, default=2)
     p.add_argument("--quiet-seconds", type=float, default=20.0)
+    p.add_argument("--same-phone", action="store_true", help="every API write from one phone, same text")
+    p.add_argument("--import-nice", type=int, default=0, help="run the import under `nice -n N` (0: as the server)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -95,8 +102,10 @@ def main() -> None:
 
             _bootstrap_key(db, key)
             url = f"http://127.0.0.1:{port}"
-            quiet = _phase(url, key, args.clients, args.rate, lambda: time.sleep(args.quiet_seconds))
+            quiet = _phase(url, key, args.clients, args.rate, lambda: time.sleep(args.quiet_seconds), args.same_phone)
             command = [sys.executable, "-m", "hub", "legacy", "import", "--line", "12315", str(export), "--quiet"]
+            if args.import_nice:
+                command = ["nice", "-n", str(args.import_nice), *command]
             timing: dict[str, float] = {}
 
             def run_import() -> None:
@@ -107,10 +116,11 @@ def main() -> None:
                     raise RuntimeError(f"import failed ({done.returncode}): {done.stderr[-2000:]}")
                 timing["summary"] = done.stdout.strip().splitlines()[0] if done.stdout.strip() else ""  # type: ignore[assignment]
 
-            busy = _phase(url, key, args.clients, args.rate, run_import)
+            busy = _phase(url, key, args.clients, args.rate, run_import, args.same_phone)
         finally:
             stop(server)
-    print(f"{args.clients} clients x {args.rate:g} writes/s; import of {args.rows:,} rows took {timing['import']:.1f} s")
+    print(f"{args.clients} clients x {args.rate:g} writes/s; import of {args.rows:,} rows (nice {args.import_nice}) "
+          f"took {timing['import']:.1f} s")
     print(f"  {timing.get('summary', '')}")
     _, quiet_p99 = _summary("without import", quiet)
     _, busy_p99 = _summary("during import", busy)

@@ -5,6 +5,7 @@ line's cases to its unit, `hotline-hub legacy ...` and the sandbox lines for `ho
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -140,6 +141,20 @@ def _pullers(hub: "Hub", config) -> list:  # noqa: ANN001
 
 
 
+# Beside a running hub on SQLite (the default sizing) the import lowers its own CPU priority:
+# on a busy machine its mapping competes for the cores with the API's requests, and an API
+# write then waits for a core as well as for the lock (bench/RESULTS.md, "Legacy import beside
+# live traffic": p99 366 ms at priority 0, 214 ms at 10). It still gets every idle cycle.
+IMPORT_NICE = 10
+
+
+def _lower_priority() -> None:
+    try:
+        os.nice(IMPORT_NICE)
+    except (AttributeError, OSError):  # not POSIX, or not allowed: the import runs as it is
+        pass
+
+
 def _cmd_import(args: argparse.Namespace, hubs: HubOpener) -> int:
     """Exit 0 done (or nothing new), 2 unusable input, 130 interrupted (run it again to resume)."""
 
@@ -154,6 +169,8 @@ def _cmd_import(args: argparse.Namespace, hubs: HubOpener) -> int:
             return 2
 
         sizing = {"batch_size": max(1, args.batch_size)} if args.batch_size else {"hold_target": HOLD_TARGET_SECONDS}
+        if not args.batch_size and hub.db.is_sqlite:
+            _lower_priority()
         importer = LegacyImporter(hub, config, progress=None if args.quiet else sys.stderr, **sizing)
         # Ctrl-C (SIGINT) stops the import after the batch in hand has committed, with its summary;
         # a second one stops it at once (still resumable: the reject file is cut back on resume).

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.db.engine import is_sqlite, make_engine
+from hub.db.engine import is_sqlite, make_engine, waiters_path, yield_to_waiting_writers
 from hub.db.outage import IO_ERROR, READ_ONLY, UNREACHABLE, Outage, classify
 from hub.db.phone_index import key_from_file, remember_engine_key
 
@@ -90,6 +90,18 @@ class Database:
                         self.relaxed_writer.dispose()
             raise
         self._outage = None
+
+    def yield_writer(self, max_wait: float = 1.0) -> bool:
+        """For a bulk writer between its transactions (an import, the duplicate search): on a
+        SQLite file, wait (up to `max_wait` s) until the writers of other processes waiting for
+        the write lock have had it (hub.db.engine.yield_to_waiting_writers); True if any was.
+        PostgreSQL has no single writer: nothing to wait for."""
+        if not self.is_sqlite:
+            return False
+        path = make_url(self.url).database
+        if not path or path == ":memory:":
+            return False
+        return yield_to_waiting_writers(waiters_path(path), max_wait)
 
     def recent_outage(self) -> Outage | None:
         """The outage the last write met, unless a write succeeded since or it is old.

@@ -423,3 +423,36 @@ def test_an_import_that_fails_before_its_first_row_is_marked_failed_with_the_rea
     with pytest.raises(UnreadableFile):  # run again: tried again, and failed again with its reason
         importer(hub).run(line, path)
     assert _run(hub) == (status, failure)
+
+
+def test_a_phone_with_many_records_is_stored_in_short_transactions_each_pair_once(hub, monkeypatch):
+    """A frequent caller: twelve calls of one phone about the same thing, an hour apart, make
+    12 x 11 / 2 = 66 pairs. Scored outside the write transactions at most 10 pairs a round and
+    stored at most 5 a transaction, the search stores each of the 66 once, and no write
+    transaction of it inserts more than 5: the writer is free between them."""
+    from contextlib import contextmanager
+
+    from adapters.legacy_hotlines.importing import dedupe
+
+    for hour in range(12):
+        register_own(hub, f"2019-03-01T{8 + hour:02d}:00:00+08:00")
+    monkeypatch.setattr(dedupe, "MAX_PAIRS", 10)
+    monkeypatch.setattr(dedupe, "STORE_CHUNK", 5)
+    stored = select(func.count()).select_from(LegacyCandidateRow)
+    inserted: list[int] = []  # candidates each write transaction added
+    write = hub.db.write
+
+    @contextmanager
+    def counted(*a, **k):
+        with write(*a, **k) as s:
+            before = s.execute(stored).scalar_one()
+            yield s
+            inserted.append(s.execute(stored).scalar_one() - before)
+
+    monkeypatch.setattr(hub.db, "write", counted)
+    found = importer(hub).dedupe()
+    assert len(found.candidates) == 66 == len({(a, b) for a, b, _ in found.candidates})
+    assert count(hub, stored) == 66 and sum(inserted) == 66
+    assert max(inserted) == 5 and len([n for n in inserted if n]) >= 66 // 5
+    assert count(hub, select(func.count()).where(LegacyRecordRow.compared.is_(False))) == 0
+    assert importer(hub).dedupe().candidates == []  # searched again: nothing new

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import bindparam, exists, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -127,20 +127,30 @@ def _origin(channel: str, number: str, doc: dict) -> tuple[str, str]:
 
 
 INDEX_BATCH = 200
+# The most pairs one scoring round keeps in memory: a phone with thousands of records in the
+# window (a frequent caller, a placeholder number) makes millions of pairs, and a batch of
+# records stops being taken once its pairs reach this; the rest go to the next round.
+MAX_PAIRS = 20_000
+# The most pairs one write transaction stores. On SQLite the search's writer is every other
+# writer's (the running hub's API included): each short transaction lets them in between.
+STORE_CHUNK = 500
 
 
 def find_candidates(db: "Database", rules: Dedupe, now: datetime, batch: int = 1000) -> DedupeResult:
     """Compare every record not yet compared with the records of the same phone in the window.
 
-    A batch at a time, each in its own transaction: a search over a million imported rows
-    takes minutes, and one transaction would hold the writer (on SQLite, every other writer
-    of the running hub) all that time. Stopped half way, the next search goes on from the
-    records not yet marked compared; a pair found twice is stored once."""
+    Read and scored outside any write transaction (a read of the WAL snapshot, which never
+    waits for the writer); the pairs found are stored STORE_CHUNK at a time, each chunk its
+    own short transaction, and the records are marked compared last, in one more. A search
+    over a million imported rows takes minutes, and one transaction would hold the writer (on
+    SQLite, every other writer of the running hub) all that time. Stopped half way, the next
+    search goes on from the records not yet marked compared; a pair found twice is stored once."""
     result = DedupeResult()
     with db.write() as s:
         ensure_phone_index(s)  # an import that crashed may have left it out (importer._defer_phone_index)
     after = 0
     while True:
+        db.yield_writer()  # the waiting writers of other processes (the running hub's API) first
         with db.write() as s:
             # Smaller than the compare batch: the documents are read and indexed in the transaction.
             step = min(batch, INDEX_BATCH)
@@ -149,21 +159,21 @@ def find_candidates(db: "Database", rules: Dedupe, now: datetime, batch: int = 1
             break
         result.indexed_hub_cases += added
     while True:
-        # Read and scored outside the write transaction: a phone with thousands of records
-        # (a frequent caller, a placeholder number) makes the scoring long, and on SQLite the
-        # writer is every other writer's, the running hub's API included.
         with db.read() as s:
             todo, found = _score_batch(s, rules, now, batch)
         if not todo:
             return result
-        with db.write() as s:
-            _store_batch(s, todo, found, result)
+        _store_batch(db, todo, found, result)
         result.compared += len(todo)
 
 
-def _score_batch(s: Session, rules: Dedupe, now: datetime, batch: int) -> tuple[list[Any], dict[tuple[str, str], dict[str, Any]]]:
+def _score_batch(s: Session, rules: Dedupe, now: datetime, batch: int,
+                 max_pairs: int | None = None) -> tuple[list[Any], dict[tuple[str, str], dict[str, Any]]]:
     """One batch of records not yet compared and the pairs they make: every other record of
-    their phones, read in one query, scored in memory."""
+    their phones, read in one query, scored in memory. Once the pairs reach `max_pairs`
+    (MAX_PAIRS) no further record of the batch is taken: the batch returned is the records
+    whose pairs are all in `found` (and those without a phone, which make none)."""
+    max_pairs = MAX_PAIRS if max_pairs is None else max_pairs
     t = LegacyRecordRow
     todo = s.execute(select(t.line, t.original_id, t.case_number, t.phone_key, t.received_at, t.text)
                      .where(t.compared.is_(False)).limit(batch)).all()
@@ -186,7 +196,11 @@ def _score_batch(s: Session, rules: Dedupe, now: datetime, batch: int) -> tuple[
         return found
 
     found: dict[tuple[str, str], dict[str, Any]] = {}
+    taken = [r for r in todo if r.phone_key is None]
     for r in keyed:
+        if len(found) >= max_pairs:
+            break
+        taken.append(r)
         for o in by_phone.get(r.phone_key, ()):
             if o.case_number == r.case_number or abs(o.received_at - r.received_at) > window:
                 continue
@@ -199,23 +213,36 @@ def _score_batch(s: Session, rules: Dedupe, now: datetime, batch: int) -> tuple[
                                             key=lambda x: (x[2], x[0]))
             found.setdefault((a, b), dict(case_a=a, case_b=b, line_a=la, line_b=lb, score=value, text_similarity=similarity,
                                           hours_apart=round(hours, 2), status=PENDING, created_at=now))
-    return todo, found
+    return taken, found
 
 
-def _store_batch(s: Session, todo: list[Any], found: dict[tuple[str, str], dict[str, Any]], result: DedupeResult) -> None:
-    """The batch's new pairs inserted at once, and the batch marked compared."""
-    t = LegacyRecordRow
-    if found:
-        c = LegacyCandidateRow
-        held = {(x.case_a, x.case_b) for x in s.execute(select(c.case_a, c.case_b).where(
-            c.case_a.in_({a for a, _ in found}), c.case_b.in_({b for _, b in found})))}
-        new = [v for pair, v in found.items() if pair not in held]
-        if new:
-            insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-            # A search running beside this one may store the same pair first: its row stands.
-            s.execute(insert(c.__table__).on_conflict_do_nothing(index_elements=["case_a", "case_b"]), new)
-            result.candidates.extend((v["case_a"], v["case_b"], v["score"]) for v in new)
+def _store_batch(db: "Database", todo: list[Any], found: dict[tuple[str, str], dict[str, Any]], result: DedupeResult,
+                 chunk: int | None = None) -> None:
+    """The batch's new pairs, `chunk` (STORE_CHUNK) a transaction, then the batch marked
+    compared. A stop between them leaves the batch not compared: the next search scores it
+    again and stores only the pairs not stored yet."""
+    chunk = STORE_CHUNK if chunk is None else chunk
+    pairs = list(found.values())
+    for i in range(0, len(pairs), chunk):
+        db.yield_writer()
+        with db.write() as s:
+            result.candidates.extend(_insert_pairs(s, pairs[i:i + chunk]))
     # By primary key: a filter on case_number would walk every record not yet compared.
-    table = t.__table__
-    s.execute(update(table).where(table.c.line == bindparam("l"), table.c.original_id == bindparam("o")).values(compared=True),
-              [{"l": r.line, "o": r.original_id} for r in todo])
+    table = LegacyRecordRow.__table__
+    db.yield_writer()
+    with db.write() as s:
+        s.execute(update(table).where(table.c.line == bindparam("l"), table.c.original_id == bindparam("o"))
+                  .values(compared=True), [{"l": r.line, "o": r.original_id} for r in todo])
+
+
+def _insert_pairs(s: Session, pairs: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
+    """Insert the pairs not stored yet; the ones inserted as (case_a, case_b, score)."""
+    c = LegacyCandidateRow
+    held = {(x.case_a, x.case_b) for x in s.execute(select(c.case_a, c.case_b).where(
+        tuple_(c.case_a, c.case_b).in_([(v["case_a"], v["case_b"]) for v in pairs])))}
+    new = [v for v in pairs if (v["case_a"], v["case_b"]) not in held]
+    if new:
+        insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        # A search running beside this one may store the same pair first: its row stands.
+        s.execute(insert(c.__table__).on_conflict_do_nothing(index_elements=["case_a", "case_b"]), new)
+    return [(v["case_a"], v["case_b"], v["score"]) for v in new]

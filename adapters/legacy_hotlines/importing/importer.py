@@ -43,9 +43,13 @@ from hub.mappings import UnknownCode
 # On SQLite the import's transactions hold the one writer lock of the file that `serve` uses:
 # an API write waits for the batch in hand. With a hold target, a batch that held it longer
 # halves the next one (down to MIN_BATCH rows), and one well under it doubles it again (up to
-# batch_size), so that wait stays short whatever the machine's load.
-HOLD_TARGET_SECONDS = 0.1
+# batch_size), so that wait stays short whatever the machine's load. Before each batch the
+# import lets the writers of other processes that are waiting for the lock go first
+# (Database.yield_writer), waiting at most YIELD_MAX_SECONDS for them: an API write waits for
+# at most the one batch in hand, not for the next ones too.
+HOLD_TARGET_SECONDS = 0.05
 MIN_BATCH = 50
+YIELD_MAX_SECONDS = 1.0
 
 
 def next_batch_size(size: int, held: float, most: int, target: float) -> int:
@@ -230,6 +234,10 @@ class LegacyImporter:
             refused.sort(key=lambda r: r.row)
             rejects.write(refused)
         else:
+            if self.hold_target is not None:
+                # Beside live traffic: writers of other processes waiting for the lock (the
+                # API of `serve`) have it before this batch takes it again.
+                self.hub.db.yield_writer(YIELD_MAX_SECONDS)
             began = time.monotonic()
             with self.hub.db.write() as s:
                 _checkpoint_less_often(s)
@@ -258,6 +266,8 @@ class LegacyImporter:
                 # leaves rows past run.last_row, which a resume cuts back (RejectFile).
                 rejects.write(refused)
             hold = time.monotonic() - began
+            if self.hold_target is not None:
+                _copy_back(self.hub.db)
         summary.accepted += accepted
         summary.rejected += len(refused)
         summary.skipped += skipped
@@ -283,7 +293,17 @@ class LegacyImporter:
         """The batch's cases through the case repository's bulk write (the rows CaseRepository.add
         would write, the document of build_case), then the import's own record of each."""
         cases = CaseRepository(s)
-        numbers = cases.reserve_numbers(self.hub.settings.region_code, [m.received_at for _, m in fresh])
+        received = [m.received_at for _, m in fresh]
+        if self.hub.db.is_sqlite:
+            numbers = cases.reserve_numbers(self.hub.settings.region_code, received)
+        else:
+            # On PostgreSQL the numbers are reserved in a transaction of their own: in the
+            # batch's, the counter row of a day would stay locked until the batch commits, and
+            # an API write numbering a case of that day (today's, in an export of today) would
+            # wait for it. A batch that then fails leaves a gap in that day's numbers, as a
+            # sequence does; a number is never given twice.
+            with self.hub.db.write() as own:
+                numbers = CaseRepository(own).reserve_numbers(self.hub.settings.region_code, received)
         now_doc = json_time(now)
         system, limit = f"legacy.{line}", self.config.dedupe.max_text_chars
         ids = cases.add_historical([
@@ -316,6 +336,18 @@ IMPORT_WAL_PAGES, DEFAULT_WAL_PAGES = 10_000, 1000
 def _checkpoint_less_often(s: Session, restore: bool = False) -> None:
     if s.get_bind().dialect.name == "sqlite":
         s.connection().exec_driver_sql(f"PRAGMA wal_autocheckpoint={DEFAULT_WAL_PAGES if restore else IMPORT_WAL_PAGES}")
+
+
+def _copy_back(db: Any) -> None:
+    """Beside live traffic, after each batch: copy the WAL back into the database now, from the
+    import's process and without the write lock (a PASSIVE checkpoint waits for nobody and
+    nobody waits for it). Otherwise the first API write after the batch finds the WAL past
+    its connection's 1,000 pages and does that copy, with its fsync, before it answers."""
+    raw = db.reader.raw_connection()
+    try:
+        raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        raw.close()
 
 
 def _id_of(mapper: RowMapper, values: dict[str, Any]) -> str:
