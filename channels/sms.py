@@ -72,6 +72,15 @@ class Template(BaseModel):
         return self
 
 
+def one_per_event(events: list[str], required: dict[str, set[str]]) -> None:
+    """A templates file names each event it must fill exactly once (the SMS and the WeChat pushes)."""
+    missing = set(required) - set(events)
+    if missing:
+        raise ValueError(f"no template for {sorted(missing)}")
+    if len(set(events)) != len(events):
+        raise ValueError("one template per event")
+
+
 class Templates(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -81,12 +90,7 @@ class Templates(BaseModel):
     @field_validator("templates")
     @classmethod
     def _one_per_event(cls, value: list[Template]) -> list[Template]:
-        events = [t.event for t in value]
-        missing = set(PLACEHOLDERS) - set(events)
-        if missing:
-            raise ValueError(f"no template for {sorted(missing)}")
-        if len(set(events)) != len(events):
-            raise ValueError("one template per event")
+        one_per_event([t.event for t in value], PLACEHOLDERS)
         return value
 
     def text(self, event: str, **values: str) -> str:

@@ -47,7 +47,7 @@ from hub.db.models import CaseRow, ExternalRefRow
 from hub.db.repository import CaseRepository
 from hub.domain.access import Actor, registrant
 from hub.domain.errors import DomainError
-from hub.domain.model import CaseDraft, Channel, ExternalRef, Intake, Person, Place, RequestType, Role, Satisfaction
+from hub.domain.model import Case, CaseDraft, Channel, ExternalRef, Intake, Person, Place, RequestType, Role, Satisfaction
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -231,25 +231,26 @@ class WeChatDoor:
             place=Place(division_code=self.hub.settings.region_code),
             external_refs=[ExternalRef(system=self.ref_system, external_id=f"{openid}:{msg_id or 'x' + secrets.token_hex(6)}"[:128])])
 
-    def query(self, openid: str, number: str, code: str) -> str:
+    def _checked(self, openid: str, number: str, code: str) -> Case | str:
+        """The case behind number and code, or the answer that refuses it (wrong codes count
+        against the number and the follower, as the public lookup's do)."""
         try:
-            case = self.service.check_code(number, code, f"wechat:{openid}")
+            return self.service.check_code(number, code, f"wechat:{openid}")
         except Locked as exc:
             minutes = max(1, (exc.retry_after(self.hub.clock.now()) + 59) // 60)
             return f"提取码错误次数过多，请{minutes}分钟后再试。"
         except NoSuchCaseOrCode:
             return NOT_FOUND
-        return describe(self.service.view_of(case))
+
+    def query(self, openid: str, number: str, code: str) -> str:
+        case = self._checked(openid, number, code)
+        return case if isinstance(case, str) else describe(self.service.view_of(case))
 
     def rate(self, openid: str, number: str, code: str, satisfaction: Satisfaction) -> str:
         """The citizen's evaluation, recorded as the follow-up (回访) by `citizen@<party>`."""
-        try:
-            case = self.service.check_code(number, code, f"wechat:{openid}")
-        except Locked as exc:
-            minutes = max(1, (exc.retry_after(self.hub.clock.now()) + 59) // 60)
-            return f"提取码错误次数过多，请{minutes}分钟后再试。"
-        except NoSuchCaseOrCode:
-            return NOT_FOUND
+        case = self._checked(openid, number, code)
+        if isinstance(case, str):
+            return case
         try:
             case = self.service.evaluate(case, satisfaction, None, None, self.actor.party)
         except DomainError:

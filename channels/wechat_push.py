@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from adapters.sms.seal import seal
 from channels.citizen import STATE_TEXT
-from channels.sms import REPLY_CHARS
+from channels.sms import REPLY_CHARS, one_per_event
 from hub.db.models import EventRow
 from hub.db.repository import CaseRepository
 from hub.domain.access import registrant
@@ -68,12 +68,7 @@ class PushTemplates(BaseModel):
     @field_validator("templates")
     @classmethod
     def _one_per_event(cls, value: list[PushTemplate]) -> list[PushTemplate]:
-        events = [t.event for t in value]
-        missing = set(PLACEHOLDERS) - set(events)
-        if missing:
-            raise ValueError(f"no template for {sorted(missing)}")
-        if len(set(events)) != len(events):
-            raise ValueError("one template per event")
+        one_per_event([t.event for t in value], PLACEHOLDERS)
         return value
 
     def message(self, event: str, openid: str, values: dict[str, str]) -> dict:
