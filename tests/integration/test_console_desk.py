@@ -184,6 +184,14 @@ def test_a_unit_writes_an_article_the_supervisor_sends_it_back_then_reviews_and_
         assert step in history
     assert "zhao" in history and "scj" in history  # who
 
+    # The owner withdraws it at once (a repealed policy must not be cited one minute longer).
+    owner_page = _form(scj, f"/console/knowledge/articles/{article_id}")
+    assert "废止已发布的第 2 版" in owner_page
+    assert 'name="version" value="2"' in owner_page
+    assert rsj.post(f"/console/knowledge/articles/{article_id}/review", {"action": "retire"}).status_code == 403  # not its own
+    assert scj.post(f"/console/knowledge/articles/{article_id}/review", {"action": "retire", "note": "政策已废止"}).status_code == 303
+    assert f"{article_id}@2" not in rsj.get("/console/knowledge", params={"q": "预付卡退费"}).text
+
 
 def test_only_the_owning_unit_writes_and_only_supervisors_review(hub, app) -> None:
     scj = Person(app).sign_in("scj", PASSWORD)
