@@ -4,11 +4,14 @@ with their last error, and replay and skip as forms.
 
 The same rule and the same operations as /api/v1/outbox (supervisors only; `outbox.admin`, which
 the API and the CLI use): a skip needs a reason and is written into each case's history with
-who skipped; a replay from here is written there too, with who replayed.
+who skipped; a replay from here is written there too, with who replayed. A destination is paused
+and resumed here as by POST /api/v1/outbox/destinations/{destination}/pause|resume: the pause
+reason shown on the page says who paused, and a resume is logged with who resumed.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 from urllib.parse import quote
 
@@ -20,6 +23,7 @@ from console.web import _hub, _one, _refused, _session, _signed_form, _to_login,
 from hub.domain.model import Role
 from outbox import admin
 
+log = logging.getLogger("hub.console.outbox")
 router = APIRouter(include_in_schema=False)
 PAGE = 100
 ONLY = "出站消息只有热线中心的班长可以查看和处理"
@@ -109,3 +113,44 @@ async def skip(request: Request) -> Response:
                      errors=[f"消息 {', '.join(map(str, exc.ids))} 不是死信（可能已被他人重发或放弃）：没有放弃任何消息"])
     back = f"/console/outbox?done={quote(f'已放弃 {len(skipped)} 条消息')}"
     return RedirectResponse(back + (f"&destination={quote(destination)}" if destination else ""), status_code=303)
+
+
+async def _destination_form(request: Request, destination: str) -> tuple[Session, dict[str, list[str]]] | Response:
+    """The supervisor's signed form for a destination the hub knows; otherwise the page to answer with."""
+    signed = await _signed_form(request)
+    if isinstance(signed, Response):
+        return signed
+    session, data = signed
+    if not may_see_outbox(session):
+        return _refused(request, session, 403, ONLY)
+    if len(destination) > 64 or not admin.known_destination(_hub(request), destination):
+        return _page(request, session, 404, errors=[f"没有目的地 {destination}（既未配置，也没有消息）"])
+    return session, data
+
+
+@router.post("/console/outbox/destinations/{destination}/pause")
+async def pause(request: Request, destination: str) -> Response:
+    checked = await _destination_form(request, destination)
+    if isinstance(checked, Response):
+        return checked
+    session, data = checked
+    reason = _one(data, "reason")
+    if len(reason) > 400:
+        return _page(request, session, 422, errors=["暂停原因：最多 400 字"])
+    who = session.operator.display_name or session.operator.username
+    # Who paused is kept with the pause (the reason the page and GET /api/v1/outbox/destinations show).
+    admin.pause(_hub(request), destination, f"{reason or '人工暂停'}（{who}〔{session.operator.username}〕暂停）")
+    log.info("outbox destination %s paused by %s", destination, session.operator.username)
+    return RedirectResponse(f"/console/outbox?done={quote(f'已暂停向 {destination} 推送')}", status_code=303)
+
+
+@router.post("/console/outbox/destinations/{destination}/resume")
+async def resume(request: Request, destination: str) -> Response:
+    checked = await _destination_form(request, destination)
+    if isinstance(checked, Response):
+        return checked
+    session, _ = checked
+    was = admin.resume(_hub(request), destination)
+    log.info("outbox destination %s resumed by %s (was paused: %s)", destination, session.operator.username, was)
+    done = f"已恢复向 {destination} 推送" if was else f"{destination} 未暂停，照常推送"
+    return RedirectResponse(f"/console/outbox?done={quote(done)}", status_code=303)

@@ -33,6 +33,7 @@ class Queue:
     label: str
     states: tuple[str, ...] = ()
     overdue: bool | None = None
+    warning: bool | None = None  # 预警 or overdue, running cases only (CaseQuery.warning)
 
 
 CENTRE_QUEUES = (
@@ -44,12 +45,14 @@ CENTRE_QUEUES = (
     Queue("follow_ups", "待回访", ("awaiting_follow_up",)),
     Queue("redo", "待重办", ("redo_required",)),
     Queue("overdue", "超期", overdue=True),
+    Queue("warnings", "预警与超期", warning=True),
 )
 HANDLER_QUEUES = (
     Queue("to_sign_off", "待签收", ("awaiting_sign_off",)),
     Queue("in_progress", "办理中", ("in_progress",)),
     Queue("returns", "退回申请中", ("return_requested",)),
     Queue("overdue", "超期", overdue=True),
+    Queue("warnings", "预警与超期", warning=True),
 )
 
 
@@ -58,7 +61,7 @@ def queues_for(role: Role) -> tuple[Queue, ...]:
 
 
 def queue_query(queue: Queue, limit: int, cursor: str | None = None) -> CaseQuery:
-    return CaseQuery(state=list(queue.states) or None, overdue=queue.overdue, limit=limit, cursor=cursor)
+    return CaseQuery(state=list(queue.states) or None, overdue=queue.overdue, warning=queue.warning, limit=limit, cursor=cursor)
 
 
 def local(at: datetime | None) -> str:

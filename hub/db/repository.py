@@ -38,6 +38,9 @@ class CaseQuery:
     division: str | None = None
     request_type: str | None = None
     overdue: bool | None = None
+    # 预警 or overdue, among the running cases only (OPEN_HANDLING_STATES, through the state index;
+    # the warned flag is read from those rows' documents, never from closed or archived ones).
+    warning: bool | None = None
     due_before: datetime | None = None
     text: str | None = None
     channel: str | None = None
@@ -177,6 +180,10 @@ class CaseRepository:
             late = or_(CaseRow.overdue.is_(True), and_(CaseRow.due_at.is_not(None), CaseRow.due_at < now,
                                                           CaseRow.state.in_(OPEN_HANDLING_STATES)))
             stmt = stmt.where(late if query.overdue else ~late)
+        if query.warning:
+            late = or_(CaseRow.overdue.is_(True), and_(CaseRow.due_at.is_not(None), CaseRow.due_at < now))
+            stmt = stmt.where(CaseRow.state.in_(OPEN_HANDLING_STATES),
+                              or_(late, CaseRow.doc[("flags", "warned")].as_boolean() == True))  # noqa: E712
         if query.due_before:
             stmt = stmt.where(CaseRow.due_at.is_not(None), CaseRow.due_at < query.due_before)
         if query.text:

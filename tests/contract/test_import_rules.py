@@ -40,7 +40,9 @@ ALLOWED_EDGES = {
     ("console", "outbox.admin"): "the operators' outbox operations the API and the CLI use (backlog, dead letters, replay, skip)",
     ("console", "knowledge.handle"): "Knowledge handle: the knowledge pages and the intake's suggestions read through it",
     ("console", "knowledge.search"): "SearchQuery and Hit, the store's search vocabulary",
-    ("console", "knowledge.store"): "ArticleNotFound, the store's refusal of an article one may not read",
+    ("console", "knowledge.store"): "ArticleNotFound, StaleArticle, InvalidField: the store's refusals the writing and review pages show",
+    ("console", "knowledge.review"): "allowed, check_may_edit, may_see_drafts, ReviewAction: the one review table and rules, not a copy",
+    ("console", "knowledge.model"): "ArticleInput, ArticleContent, ArticleKind, ArticleVersion: what the writing form validates into",
     ("channels", "adapters.wechat"): "the openid mask the WeChat adapter logs with, and the sandbox WeChat API and "
                                      "follower for `hotline-hub sandbox`",
     ("adapters.wechat", "adapters.sms"): "the SMS seal, which the WeChat template messages are sealed with too",

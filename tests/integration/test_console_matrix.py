@@ -100,6 +100,12 @@ CONSOLE_EXPECTED: dict[str, list[Probe]] = {
     "GET /console/outbox": [Probe(row("deny", supervisor="ok"))],
     "POST /console/outbox/replay": [Probe(row("deny", supervisor="ok"), form={"ids": "999999"})],
     "POST /console/outbox/skip": [Probe(row("deny", supervisor="pass"), form={"ids": "999999", "reason": "矩阵"})],
+    # Pause and resume a destination: supervisors only; this hub knows no destination "nowhere",
+    # so the supervisor's answer is 404 (past authorization), everyone else's 403.
+    "POST /console/outbox/destinations/{destination}/pause": [
+        Probe(row("deny", supervisor="pass"), path={"destination": "nowhere"}, form={"reason": "矩阵"})],
+    "POST /console/outbox/destinations/{destination}/resume": [
+        Probe(row("deny", supervisor="pass"), path={"destination": "nowhere"}, form={})],
     # 知识库: search and suggestions are for everyone (published articles only); a draft only for
     # its unit and the centre (knowledge.review.may_read_version).
     "GET /console/knowledge": [Probe(EVERYONE, query={"q": "投诉"}), Probe(EVERYONE)],
@@ -107,6 +113,19 @@ CONSOLE_EXPECTED: dict[str, list[Probe]] = {
     "GET /console/knowledge/articles/{article_id}": [
         Probe(EVERYONE, path={"article_id": "MATRIX-PUB"}),
         Probe(row("deny", agent="ok", supervisor="ok", unit="ok"), path={"article_id": "MATRIX-DRAFT"})],
+    # Writing: the owning unit's key writes (knowledge.review.check_may_edit), so a unit writes a
+    # new article of its own, and a new version of its own article only. A version based on an
+    # old one is refused as stale (409, past authorization).
+    "GET /console/knowledge/new": [Probe(row("deny", unit="ok", other_unit="ok"))],
+    "POST /console/knowledge/new": [Probe(row("deny", unit="ok", other_unit="ok"),
+                                          form={"kind": "faq", "title": "矩阵新条目", "body": "矩阵测试正文"})],
+    "GET /console/knowledge/articles/{article_id}/edit": [Probe(row("deny", unit="ok"), path={"article_id": "MATRIX-DRAFT"})],
+    "POST /console/knowledge/articles/{article_id}/versions": [
+        Probe(row("deny", unit="pass"), path={"article_id": "MATRIX-DRAFT"},
+              form={"kind": "faq", "title": "矩阵修订", "body": "矩阵测试正文", "base_version": "99"})],
+    # Review: the centre's supervisors (a send-back without its note is 422, past authorization).
+    "POST /console/knowledge/articles/{article_id}/review": [
+        Probe(row("deny", supervisor="pass"), path={"article_id": "MATRIX-DRAFT"}, form={"action": "send_back"})],
     # 延期与退回申请: the centre decides them.
     "GET /console/requests": [Probe(CENTRE_ONLY)],
     # 重复来电: the centre's (the link says who called again). A bad choice is 422, past authorization.
