@@ -152,7 +152,7 @@ class Follower:
             params.update({"encrypt_type": "aes", "msg_signature": envelope["MsgSignature"]})
             body = (f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>"
                     f"<Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt></xml>")
-        own = client or httpx.Client(timeout=10)
+        own = client or httpx.Client(timeout=30)
         try:
             return own.post(self.url, params=params, content=body.encode(), headers={"content-type": "text/xml"})
         finally:

@@ -85,14 +85,14 @@ def act(api, who: str, number: str, body: dict) -> None:
 def test_the_url_check_echoes_echostr_only_when_signed_with_the_token(hub, url) -> None:
     at = str(int(hub.clock.now().timestamp()))
     good = {"signature": sign(TOKEN, at, "n1"), "timestamp": at, "nonce": "n1", "echostr": "7312459"}
-    resp = httpx.get(url, params=good)
+    resp = httpx.get(url, timeout=30, params=good)
     assert resp.status_code == 200 and resp.text == "7312459"
-    forged = httpx.get(url, params={**good, "signature": sign("another-token", at, "n1")})
+    forged = httpx.get(url, timeout=30, params={**good, "signature": sign("another-token", at, "n1")})
     assert forged.status_code == 403
     assert forged.headers["content-type"].startswith("application/problem+json")
     assert "signature" in forged.json()["detail"] and "7312459" not in forged.text
     stale_at = str(int((hub.clock.now() - timedelta(hours=1)).timestamp()))  # a captured request replayed later
-    stale = httpx.get(url, params={**good, "timestamp": stale_at, "signature": sign(TOKEN, stale_at, "n1")})
+    stale = httpx.get(url, timeout=30, params={**good, "timestamp": stale_at, "signature": sign(TOKEN, stale_at, "n1")})
     assert stale.status_code == 403
 
 
@@ -100,19 +100,19 @@ def test_the_url_check_echoes_echostr_only_when_signed_with_the_token(hub, url) 
 def test_a_forged_or_unsafe_message_is_refused_and_nothing_is_recorded(hub, url) -> None:
     at = str(int(hub.clock.now().timestamp()))
     xml = text_message(ALICE, "gh_test", "投诉 小区门口垃圾堆了三天没人清理", 5001, int(at))
-    forged = httpx.post(url, params={"signature": sign("wrong", at, "n2"), "timestamp": at, "nonce": "n2"}, content=xml)
+    forged = httpx.post(url, timeout=30, params={"signature": sign("wrong", at, "n2"), "timestamp": at, "nonce": "n2"}, content=xml)
     assert forged.status_code == 403 and forged.headers["content-type"].startswith("application/problem+json")
     signed = {"signature": sign(TOKEN, at, "n3"), "timestamp": at, "nonce": "n3"}
     bomb = ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
             f'<xml><ToUserName>gh_test</ToUserName><FromUserName>{ALICE}</FromUserName><CreateTime>{at}</CreateTime>'
             '<MsgType>text</MsgType><Content>投诉 &b;</Content><MsgId>5002</MsgId></xml>')
-    refused = httpx.post(url, params=signed, content=bomb)
+    refused = httpx.post(url, timeout=30, params=signed, content=bomb)
     assert refused.status_code == 400 and "body" in refused.json()["detail"]
-    assert httpx.post(url, params=signed, content=b"not xml at all").status_code == 400
+    assert httpx.post(url, timeout=30, params=signed, content=b"not xml at all").status_code == 400
     # Signed, but not a message wechatpy can read: a CreateTime or a MsgId that is not a number.
     odd = (f"<xml><ToUserName>gh_test</ToUserName><FromUserName>{ALICE}</FromUserName><CreateTime>soon</CreateTime>"
            "<MsgType>text</MsgType><Content>投诉 小区门口垃圾堆了三天没人清理</Content><MsgId>abc</MsgId></xml>")
-    assert httpx.post(url, params=signed, content=odd.encode()).status_code == 400
+    assert httpx.post(url, timeout=30, params=signed, content=odd.encode()).status_code == 400
     assert case_count(hub) == 0
 
 
@@ -179,7 +179,7 @@ def test_safe_mode_messages_are_decrypted_and_answered_encrypted(hub, url) -> No
     assert other.post(text_message(ALICE, "gh_test", "咨询 另一把密钥加密的消息内容", 8002, at)).status_code == 400
     envelope = parse_message_fields(WeChatCrypto(TOKEN, AES_KEY, APP_ID).encrypt_message(
         text_message(ALICE, "gh_test", "咨询 被改过签名的加密消息内容", 8003, at), "n4", str(at)))
-    tampered = httpx.post(url, params={"signature": sign(TOKEN, str(at), "n4"), "timestamp": str(at), "nonce": "n4",
+    tampered = httpx.post(url, timeout=30, params={"signature": sign(TOKEN, str(at), "n4"), "timestamp": str(at), "nonce": "n4",
                                        "encrypt_type": "aes", "msg_signature": "0" * 40},
                           content=f"<xml><Encrypt>{envelope['Encrypt']}</Encrypt></xml>")
     assert tampered.status_code == 403 and "msg_signature" in tampered.json()["detail"]
