@@ -29,6 +29,16 @@ YJ_GOV = Actor("yanjiang", Role.COUNTY, divisions=("512002",))
     (b"RIFF\x24\x00\x00\x00WEBPVP8 ", "image/webp"),
     (b"\x00\x00\x00\x18ftypheic\x00\x00", "image/heic"),
     (b"\x00\x00\x00\x18ftypmif1\x00\x00", "image/heic"),
+    (b"ID3\x04\x00\x00\x00\x00\x00\x00", "audio/mpeg"),  # an MP3 with its tag
+    (b"\xff\xfb\x90\x64\x00\x00", "audio/mpeg"),  # an MP3 frame: MPEG-1 layer III, 128 kbit/s
+    (b"\xff\xf3\x48\xc4\x00\x00", "audio/mpeg"),  # MPEG-2 layer III (8 kHz call recorders)
+    (b"\xff\xf1\x50\x80\x00\x00", None),  # an AAC ADTS header: layer bits 00, not MP3
+    (b"\xff\xfb\xf0\x00", None),  # bitrate index 1111 is forbidden
+    (b"RIFF\x24\x08\x00\x00WAVEfmt ", "audio/wav"),
+    (b"RIFF\x24\x08\x00\x00AVI LIST", None),  # a RIFF video
+    (b"#!AMR\n\x3c", "audio/amr"),
+    (b"#!AMR-WB\n", "audio/amr"),
+    (b"\x00\x00\x00\x20ftypM4A \x00\x00", "audio/mp4"),
     (b"\x00\x00\x00\x18ftypisom\x00\x00", None),  # an MP4 video
     (b"<html><body>", None),
     (b"GIF89a", None),
