@@ -1,5 +1,5 @@
-"""Attachments without a store: the type read from the first bytes, the name made safe, and the
-engine's rule of who may attach when (Engine.attach). Expectations written by hand."""
+"""Attachments in unit tests: the type read from the first bytes, the name made safe, the store and its
+limit per kind, and the engine's rule of who may attach when (Engine.attach). Expectations written by hand."""
 
 from __future__ import annotations
 
