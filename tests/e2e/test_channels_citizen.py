@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -29,18 +30,30 @@ PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" 
 RECEIPT = re.compile(r"^【资阳12345】您的诉求已登记，工单号(\d+)，提取码([A-Z0-9]{6})。")
 
 
-@pytest.fixture
-def gateway():
+@pytest.fixture(scope="module")
+def gateway_server():
+    """The sandbox SMS gateway, started once for the module; emptied before each test."""
     state = GatewayState()
     with LiveServer(create_gateway(state)) as live:
         yield state, live.url
 
 
 @pytest.fixture
-def settings(db_url: str, gateway) -> Settings:
+def gateway(gateway_server):
+    state, url = gateway_server
+    with state.lock:
+        state.messages.clear()
+        state.attempts, state.down = 0, False
+    return state, url
+
+
+@pytest.fixture
+def settings(db_url: str, gateway, tmp_path: Path) -> Settings:
     _, url = gateway
     sms = DestinationConfig(adapter="sms", settings={"url": f"{url}/send", "seal_key": "e2e-seal-key-0123456789", "timeout": 2})
-    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={"sms": sms})
+    # Attachment files in the test's own directory (on PostgreSQL the default is the working directory's var/).
+    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={"sms": sms},
+                    attachments={"directory": tmp_path / "attachments"})
 
 
 @pytest.fixture
