@@ -114,6 +114,14 @@ class Created(BaseModel):
     account_id: str | None = None
 
 
+class TokenAnswer(BaseModel):
+    """GET tokens/{token}: the request a token became. This endpoint gives the id at once (the
+    case number, in the POST's answer), so a token is that id and always maps to itself."""
+
+    service_request_id: str = Field(description="The case number (工单号).")
+    token: str
+
+
 class ServiceRequest(BaseModel):
     """What a channel reads back: GeoReport's fields about the request, never about the person
     (no name, phone, e-mail, description or photo)."""
@@ -523,3 +531,19 @@ def get_request(request: Request, service_request_id: Annotated[str, Path(min_le
     case = _service(request).own_case(service_request_id, actor)
     record_read(hub.db, actor, case, "GET /open311/v2/requests/{service_request_id}", hub.clock.now())  # 保密: as the channel route
     return render(fmt, [as_request(case, _map(request), request.app.state.hub.catalogue)], "service_requests")
+
+
+@router.get("/tokens/{token}.{fmt}", summary="Open311: the service request a token became",
+            operation_id="getOpen311Token", response_model=list[TokenAnswer],
+            responses=_answers(list[TokenAnswer], "The request id for the token (a list of one)", 401, 403, 404,
+                               d404="No such token among this key's own requests, or unknown jurisdiction_id"),
+            openapi_extra=EXTRA)
+def get_token(request: Request, token: Annotated[str, Path(min_length=8, max_length=40, pattern=r"^[0-9A-Za-z-]+$")],
+              fmt: FormatPath, api_key: ApiKeyQuery = None, jurisdiction_id: Jurisdiction = None) -> Response:
+    """GeoReport lets an endpoint answer a POST with a token and the id later. This one registers
+    at once and answers with the id, so the only tokens are those ids: a client that asks for
+    its token anyway (some always do) gets the id back, for its own requests only."""
+    actor = _key(request, api_key)
+    _jurisdiction(request, jurisdiction_id)
+    case = _service(request).own_case(token, actor)
+    return render(fmt, [TokenAnswer(service_request_id=case.number, token=token)], "service_requests")

@@ -1,4 +1,6 @@
-"""Where attachment files live: a directory, content-addressed by SHA-256 (`ab/cd/<sha256>`).
+"""Where attachment files live: behind the `AttachmentStore` interface, chosen by the setting
+`attachments.store` (`open_store`). The one built is `directory`: a directory, content-addressed by
+SHA-256 (`ab/cd/<sha256>`). S3-compatible object storage is not built (docs/channels.md says why).
 
 A file is written to a temporary name in the same directory tree, flushed and fsynced, then
 renamed into place (and the directory fsynced), all before the database row that names it
@@ -21,18 +23,41 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable, Literal, Protocol
 
 CHUNK = 64 * 1024
 SNIFF_BYTES = 16
 # ISO base media brands of HEIF still images (an iPhone's photos).
 _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
+# ISO base media brands of audio-only MPEG-4 (.m4a, what phones and call recorders write).
+_M4A_BRANDS = {b"M4A ", b"M4B "}
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "application/pdf": ".pdf", "image/webp": ".webp",
-              "image/heic": ".heic"}
+              "image/heic": ".heic", "audio/mpeg": ".mp3", "audio/wav": ".wav", "audio/amr": ".amr",
+              "audio/mp4": ".m4a"}
+Kind = Literal["image", "document", "audio"]
+KINDS: dict[str, Kind] = {"image/jpeg": "image", "image/png": "image", "image/webp": "image", "image/heic": "image",
+                          "application/pdf": "document",
+                          "audio/mpeg": "audio", "audio/wav": "audio", "audio/amr": "audio", "audio/mp4": "audio"}
+
+
+def _mpeg_audio_frame(head: bytes) -> bool:
+    """An MPEG audio frame header (an MP3 without an ID3 tag): 11 sync bits, a version that is
+    not the reserved one, layer III, a bitrate index that is not the forbidden 1111."""
+    if len(head) < 3 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return False
+    return head[1] & 0x18 != 0x08 and head[1] & 0x06 == 0x02 and head[2] & 0xF0 != 0xF0
 
 
 def sniff(head: bytes) -> str | None:
     """The media type the content's first bytes say, among those the hub knows; None otherwise."""
+    if head.startswith(b"ID3") or _mpeg_audio_frame(head):
+        return "audio/mpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head.startswith(b"#!AMR"):  # AMR-NB "#!AMR\n", AMR-WB "#!AMR-WB\n" (RFC 4867)
+        return "audio/amr"
+    if head[4:8] == b"ftyp" and head[8:12] in _M4A_BRANDS:
+        return "audio/mp4"
     if head.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -76,6 +101,36 @@ class Stored:
     kept: bool = True
 
 
+StoreName = Literal["directory"]
+LimitFor = Callable[[str | None], int]  # the most bytes taken for content of this sniffed type
+
+
+class AttachmentStore(Protocol):
+    """Where the files are kept, by SHA-256. `put` is durable when it returns (before the row
+    that names the file commits); `open` raises FileNotFoundError for a file that is not there."""
+
+    root: Path  # named in log lines; a store without a directory names its location here
+
+    def put(self, source: BinaryIO, limit: int | LimitFor, allowed: frozenset[str]) -> "Stored": ...
+
+    def open(self, sha256: str) -> BinaryIO: ...
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def delete(self, sha256: str) -> bool: ...
+
+    def files(self) -> Iterator[tuple[str, datetime]]: ...
+
+    def delete_leftover(self, name: str) -> None: ...
+
+
+def open_store(kind: StoreName, directory: Path) -> AttachmentStore:
+    """The store the setting `attachments.store` names."""
+    if kind == "directory":
+        return DirectoryStore(directory)
+    raise ValueError(f"attachments.store: {kind!r} is not built (only 'directory')")
+
+
 class DirectoryStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -88,11 +143,14 @@ class DirectoryStore:
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).is_file()
 
-    def put(self, source: BinaryIO, limit: int, allowed: frozenset[str]) -> Stored:
-        """Copy `source` into the store (TooLarge past `limit` bytes, nothing kept). The file
+    def put(self, source: BinaryIO, limit: int | LimitFor, allowed: frozenset[str]) -> Stored:
+        """Copy `source` into the store (TooLarge past the limit, nothing kept). The file
         is in place, durably, when this returns; the caller names it in a row afterwards.
-        Content of a type not in `allowed` is not kept: media_type None, or the sniffed type
-        with nothing stored (the caller refuses both)."""
+        `limit`: bytes, or a function of the sniffed type (a limit per kind), asked once the
+        first bytes are in. Content of a type not in `allowed` is not kept: media_type None, or
+        the sniffed type with nothing stored (the caller refuses both)."""
+        limit_for = limit if callable(limit) else None
+        bound = limit if isinstance(limit, int) else None
         tmp_dir = self.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
@@ -104,14 +162,18 @@ class DirectoryStore:
             with os.fdopen(fd, "wb") as out:
                 while chunk := source.read(CHUNK):
                     size += len(chunk)
-                    if size > limit:
-                        raise TooLarge(limit)
                     if len(head) < SNIFF_BYTES:
                         head += chunk[: SNIFF_BYTES - len(head)]
+                    if bound is None and limit_for is not None and len(head) >= SNIFF_BYTES:
+                        bound = limit_for(sniff(head))
+                    if bound is not None and size > bound:
+                        raise TooLarge(bound)
                     digest.update(chunk)
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
+            if bound is None and limit_for is not None and size > limit_for(sniff(head)):  # under SNIFF_BYTES in all
+                raise TooLarge(limit_for(sniff(head)))
             sha = digest.hexdigest()
             media_type = sniff(head)
             if media_type is None or media_type not in allowed:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 from sqlalchemy import BigInteger, Index, String, delete, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hub.attachment_store import DirectoryStore, TooLarge, sanitise_name
+from hub.attachment_store import KINDS, AttachmentStore, TooLarge, open_store, sanitise_name
 from hub.db.models import Base, BigId, UTCDateTime
 from hub.db.repository import CaseRepository
 from hub.domain.access import Actor, can_see_case, registrant
@@ -130,7 +130,7 @@ class AttachmentService:
         self.config = settings.attachments
         self.clock = clock
         self.cases = cases
-        self.store = DirectoryStore(settings.attachments_directory())
+        self.store: AttachmentStore = open_store(self.config.store, settings.attachments_directory())
 
     # -- adding -------------------------------------------------------------------------------
     def add(self, number: str, source: BinaryIO, name: str | None, visibility: str, actor: Actor,
@@ -149,11 +149,12 @@ class AttachmentService:
         # not handle, an archived case): nothing is stored for a request that cannot succeed.
         probe = {"id": "probe", "media_type": "", "size": 0, "visibility": visibility}
         self.cases.engine().attach(case, probe, actor, self.clock.now())
-        limit = self.config.citizen_max_bytes if citizen else self.config.max_bytes
+        party_limit = self.config.citizen_max_bytes if citizen else self.config.max_bytes
         try:
-            stored = self.store.put(source, limit, frozenset(self.config.allowed_types))
-        except TooLarge:
-            raise AttachmentTooLarge("file", f"larger than {limit} bytes, the most taken here") from None
+            stored = self.store.put(source, lambda media_type: self.limit_for(media_type, party_limit),
+                                    frozenset(self.config.allowed_types))
+        except TooLarge as exc:
+            raise AttachmentTooLarge("file", f"larger than {exc.limit} bytes, the most taken here for this kind of file") from None
         if not stored.kept:
             said = stored.media_type or "not one the hub recognises by its content"
             raise UnsupportedAttachment("file", f"type {said}; taken: {', '.join(self.config.allowed_types)} "
@@ -182,6 +183,13 @@ class AttachmentService:
             with self.db.read() as s:
                 return Attachment.of(self._row(s, attachment_id)), case
         raise AssertionError("unreachable")
+
+    def limit_for(self, media_type: str | None, party_limit: int) -> int:
+        """The most bytes taken: the party's limit, and below it the limit of the content's kind
+        (attachments.kind_max_bytes); content of no known kind is refused by type anyway."""
+        kind = KINDS.get(media_type or "")
+        kind_limit = self.config.kind_max_bytes.get(kind) if kind else None
+        return min(party_limit, kind_limit) if kind_limit is not None else party_limit
 
     def _check_citizen(self, s: Session, case: Case, citizen: bool) -> None:
         if not citizen:

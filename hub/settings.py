@@ -198,8 +198,15 @@ class ChannelSettings(BaseModel):
                                           "/api/v1/channel/wechat answers 404.")
 
 
-AttachmentType = Literal["image/jpeg", "image/png", "application/pdf", "image/webp", "image/heic"]
-ATTACHMENT_TYPES: tuple[AttachmentType, ...] = ("image/jpeg", "image/png", "application/pdf", "image/webp", "image/heic")
+AttachmentType = Literal["image/jpeg", "image/png", "application/pdf", "image/webp", "image/heic",
+                         "audio/mpeg", "audio/wav", "audio/amr", "audio/mp4"]
+ATTACHMENT_TYPES: tuple[AttachmentType, ...] = ("image/jpeg", "image/png", "application/pdf", "image/webp", "image/heic",
+                                                "audio/mpeg", "audio/wav", "audio/amr", "audio/mp4")
+AttachmentKind = Literal["image", "document", "audio"]
+
+
+def _default_kind_limits() -> dict[AttachmentKind, int]:
+    return {"image": 10 * 1024 * 1024, "document": 10 * 1024 * 1024, "audio": 10 * 1024 * 1024}
 
 
 class AttachmentSettings(BaseModel):
@@ -216,6 +223,13 @@ class AttachmentSettings(BaseModel):
     allowed_types: list[AttachmentType] = Field(
         default_factory=lambda: list(ATTACHMENT_TYPES), min_length=1,
         description="Types taken, as sniffed from the content; any other: 415 naming the field `file`.")
+    kind_max_bytes: dict[AttachmentKind, int] = Field(
+        default_factory=_default_kind_limits,
+        description="Largest file per kind of content (image: JPEG, PNG, WebP, HEIC; document: PDF; audio: MP3, WAV, AMR, "
+                    "M4A call recordings), as sniffed; a kind left out: only the party's limit. The party's limit "
+                    "(max_bytes, citizen_max_bytes) still caps every kind; larger: 413 naming the field `file`.")
+    store: Literal["directory"] = Field(default="directory", description="Where the files are kept: `directory` (the one "
+                                        "built; S3-compatible object storage is not built, docs/channels.md).")
     citizen_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
                                    description="Largest file a citizen sends (through a channel or with the retrieval code).")
     citizen_max_per_case: int = Field(default=5, ge=0, le=100, description="Files citizens may add to one case in all "

@@ -31,7 +31,8 @@ class AttachmentOut(BaseModel):
     id: str
     case_number: str
     name: str = Field(description="The uploader's file name, made safe, ending in the extension of the sniffed type.")
-    media_type: str = Field(description="As read from the content (image/jpeg, image/png, application/pdf, image/webp, image/heic).")
+    media_type: str = Field(description="As read from the content (image/jpeg, image/png, application/pdf, image/webp, "
+                                        "image/heic, audio/mpeg, audio/wav, audio/amr, audio/mp4).")
     size: int
     sha256: str
     visibility: Literal["public", "internal"] = Field(description="public: the citizen sees it too; internal: the centre and the handlers only.")

@@ -1,5 +1,5 @@
-"""End to end (#17): a web citizen files through the city portal, gets the SMS from the sandbox
-gateway, looks the case up with the code from the SMS, rates the reply, and the assessment
+"""End to end (#17): a web citizen files through the city portal with a photo, gets the SMS from the
+sandbox gateway, looks the case up (the photo listed) with the code from the SMS, rates the reply, and the assessment
 counts it; a gateway that is down never blocks intake and the outbox retries until it is back.
 The hub and the gateway are real HTTP servers on loopback; the relay delivers as in production."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,21 +25,35 @@ pytestmark = pytest.mark.e2e
 PHONE = "13912345678"
 WEB_CASE = draft(intake={"channel": "web", "received_at": "2025-09-26T09:58:00+08:00"},
                  person={"name": "赵六", "phone": PHONE, "kind": "person"})
+# A JPEG's first bytes (SOI + APP0 "JFIF"), sent under a name that says PNG: the type is read from the content.
+PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(2048) + b"\xff\xd9"
 RECEIPT = re.compile(r"^【资阳12345】您的诉求已登记，工单号(\d+)，提取码([A-Z0-9]{6})。")
 
 
-@pytest.fixture
-def gateway():
+@pytest.fixture(scope="module")
+def gateway_server():
+    """The sandbox SMS gateway, started once for the module; emptied before each test."""
     state = GatewayState()
     with LiveServer(create_gateway(state)) as live:
         yield state, live.url
 
 
 @pytest.fixture
-def settings(db_url: str, gateway) -> Settings:
+def gateway(gateway_server):
+    state, url = gateway_server
+    with state.lock:
+        state.messages.clear()
+        state.attempts, state.down = 0, False
+    return state, url
+
+
+@pytest.fixture
+def settings(db_url: str, gateway, tmp_path: Path) -> Settings:
     _, url = gateway
     sms = DestinationConfig(adapter="sms", settings={"url": f"{url}/send", "seal_key": "e2e-seal-key-0123456789", "timeout": 2})
-    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={"sms": sms})
+    # Attachment files in the test's own directory (on PostgreSQL the default is the working directory's var/).
+    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={"sms": sms},
+                    attachments={"directory": tmp_path / "attachments"})
 
 
 @pytest.fixture
@@ -57,12 +72,18 @@ def act(api, who: str, number: str, body: dict) -> None:
     assert resp.status_code == 200, resp.text
 
 
-def test_a_web_citizen_files_gets_the_sms_looks_up_rates_and_is_counted(hub, api, portal, gateway, caplog) -> None:
+def test_a_web_citizen_files_with_a_photo_gets_the_sms_looks_up_rates_and_is_counted(hub, api, portal, gateway, caplog) -> None:
+    # One test for the whole journey: it starts the hub, the gateway and the portal once.
     state, _ = gateway
     caplog.set_level(logging.INFO)
     filed = portal.post("/api/v1/channel/cases", json=WEB_CASE)
     assert filed.status_code == 201, filed.text
     number, given = filed.json()["case"]["number"], filed.json()["retrieval_code"]
+    photo = portal.post(f"/api/v1/channel/cases/{number}/attachments",
+                        files={"file": ("工地照片.png", PHOTO, "image/png")})
+    assert photo.status_code == 201, photo.text
+    assert (photo.json()["name"], photo.json()["media_type"], photo.json()["size"]) == ("工地照片.jpg", "image/jpeg", len(PHOTO))
+    photo_id = photo.json()["id"]
     deliver(hub)
     texts = [m["text"] for m in state.to(PHONE)]
     assert len(texts) == 1
@@ -74,6 +95,11 @@ def test_a_web_citizen_files_gets_the_sms_looks_up_rates_and_is_counted(hub, api
     code = receipt.group(2)
     seen = citizen.post(f"/api/v1/public/cases/{number}/lookup", json={"code": code})
     assert seen.status_code == 200 and seen.json()["status"] == "已登记，等待受理"
+    assert [(a["id"], a["name"], a["media_type"]) for a in seen.json()["attachments"]] == [(photo_id, "工地照片.jpg", "image/jpeg")]
+    assert "已添加附件" in [line["text"] for line in seen.json()["timeline"]]
+    got = citizen.post(f"/api/v1/public/cases/{number}/attachments/{photo_id}", json={"code": code})
+    assert got.status_code == 200 and got.content == PHOTO
+    assert got.headers["x-content-type-options"] == "nosniff" and got.headers["content-disposition"].startswith("attachment")
 
     act(api, "agent", number, {"action": "accept"})
     act(api, "agent", number, {"action": "dispatch", "lead_unit": "ZY-SCJGJ"})

@@ -33,3 +33,7 @@ def test_a_georeport_client_files_and_follows_a_request(hub, server) -> None:
 
         refused = open311.get(f"requests/{number}.json")
         assert refused.status_code == 401 and refused.json()[0]["code"] == 401
+
+        # A client that asks tokens/{token} after the POST (GeoReport's deferred ids) gets the id back.
+        token = ET.fromstring(open311.get(f"tokens/{number}.xml", params={"api_key": key}).content).find("request")
+        assert (token.findtext("service_request_id"), token.findtext("token")) == (number, number)

@@ -24,6 +24,11 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x01" * 60
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"
 HTML = b"<html><script>alert(1)</script></html>"
+# Call recordings, one per format a recorder writes, each by its first bytes.
+AMR = b"#!AMR\n" + b"\x3c" * 60
+MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" + b"\x00" * 60
+WAV = b"RIFF\x24\x08\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00" + b"\x00" * 60
+M4A = b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00" + b"\x00" * 60
 WEB = {"intake": {"channel": "web", "received_at": "2025-09-26T09:58:00+08:00"}}
 
 
@@ -36,7 +41,9 @@ def store_dir(tmp_path: Path) -> Path:
 def settings(db_url: str, store_dir: Path) -> Settings:
     return Settings(database_url=db_url, sqlite_synchronous="NORMAL",
                     attachments=AttachmentSettings(directory=store_dir, max_bytes=4096, citizen_max_bytes=2048,
-                                                   citizen_max_per_case=2))
+                                                   citizen_max_per_case=2,
+                                                   # documents left out: the party's limit alone
+                                                   kind_max_bytes={"image": 3072, "audio": 4096}))
 
 
 @pytest.fixture
@@ -140,6 +147,43 @@ def test_an_oversized_file_is_413_naming_the_field(client, as_, store_dir) -> No
     assert huge.status_code == 413 and huge.json()["errors"][0]["field"] == "body.file"
     assert stored_files(store_dir) == []
     assert list((store_dir / "tmp").iterdir()) == []  # the part written before the limit was passed is gone
+
+
+@pytest.mark.parametrize(("content", "name", "media_type", "kept_as"), [
+    (AMR, "坐席录音.amr", "audio/amr", "坐席录音.amr"),
+    (MP3, "录音", "audio/mpeg", "录音.mp3"),
+    (WAV, "call.mp3", "audio/wav", "call.wav"),  # the content decides, not the name
+    (M4A, "来电录音.m4a", "audio/mp4", "来电录音.m4a"),
+])
+def test_a_call_recording_is_taken_by_its_content(client, as_, content: bytes, name: str, media_type: str,
+                                                  kept_as: str) -> None:
+    number = register(client, as_)
+    resp = upload(client, as_("agent"), number, content, name=name, client_type="application/octet-stream")
+    assert resp.status_code == 201, resp.text
+    assert (resp.json()["media_type"], resp.json()["name"]) == (media_type, kept_as)
+    got = client.get(f"/api/v1/cases/{number}/attachments/{resp.json()['id']}", headers=as_("supervisor"))
+    assert got.status_code == 200 and got.content == content and got.headers["content-type"] == media_type
+
+
+def test_each_kind_has_its_own_size_limit_under_the_party_limit(client, as_, store_dir) -> None:
+    # Settings above: image 3072, audio 4096, documents only the centre's 4096; citizens 2048.
+    number = register(client, as_)
+    padding = b"\x00" * (3500 - 64)
+    recording = upload(client, as_("agent"), number, AMR[:64] + padding, name="录音.amr")
+    assert recording.status_code == 201 and recording.json()["size"] == 3500, recording.text
+    photo = upload(client, as_("agent"), number, JPEG[:64] + padding, name="大照片.jpg")
+    assert photo.status_code == 413 and photo.json()["errors"][0]["field"] == "body.file"
+    assert "3072" in photo.json()["errors"][0]["reason"]
+    document = upload(client, as_("agent"), number, PDF + b"\x00" * (3500 - len(PDF)), name="材料.pdf")
+    assert document.status_code == 201, document.text
+    over_party = upload(client, as_("agent"), number, AMR[:64] + b"\x00" * 4200, name="长录音.amr")
+    assert over_party.status_code == 413  # the audio limit (4096) and the centre's are both passed
+    filed = client.post("/api/v1/channel/cases", json=draft(**WEB), headers=as_("portal")).json()["case"]["number"]
+    citizen = upload(client, as_("portal"), filed, AMR[:64] + b"\x00" * 2500, name="语音.amr",
+                     prefix="/api/v1/channel/cases")
+    assert citizen.status_code == 413  # under the audio limit, over the citizen's 2048
+    assert stored_files(store_dir) == sorted([hashlib.sha256(AMR[:64] + padding).hexdigest(),
+                                              hashlib.sha256(PDF + b"\x00" * (3500 - len(PDF))).hexdigest()])
 
 
 def test_a_wrong_visibility_is_422_naming_the_field(client, as_) -> None:

@@ -307,6 +307,10 @@ EXPECTED: dict[str, list[Probe]] = {
         Probe(row("deny"), path={"service_request_id": "{case_yj}", "fmt": "json"}),  # not its own: 404 to the channel
         Probe(row("deny"), path={"service_request_id": "{case_conf}", "fmt": "xml"}),
     ],
+    "GET /open311/v2/tokens/{token}.{fmt}": [
+        Probe(row("deny", channel="ok"), path={"token": "{case_web}", "fmt": "json"}),
+        Probe(row("deny"), path={"token": "{case_yj}", "fmt": "xml"}),  # not its own: 404 to the channel
+    ],
     # -- attachments (附件): whoever sees the case reads them; the handlers of a case and the centre add;
     # a channel its citizen's photo on its own case; a citizen with the code. Files are not in the JSON
     # checked for leaks; the names carry no personal data here.

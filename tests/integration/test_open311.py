@@ -224,3 +224,26 @@ def test_the_channel_rate_limit_holds_for_open311(client, keys) -> None:
     limited = client.post("/open311/v2/requests.json", data={**REPORT, "api_key": keys["app"]})
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
     assert limited.json()[0]["code"] == 429
+
+
+def test_a_token_is_the_request_id_given_at_once(client, keys) -> None:
+    # The POST answers with the id at once; a client asking tokens/{token} anyway gets it back.
+    number = file(client, keys["app"])
+    resp = client.get(f"/open311/v2/tokens/{number}.json", params={"api_key": keys["app"]})
+    assert resp.status_code == 200 and resp.json() == [{"service_request_id": number, "token": number}]
+    xml = ET.fromstring(client.get(f"/open311/v2/tokens/{number}.xml", params={"api_key": keys["app"]}).content)
+    assert xml.tag == "service_requests"
+    assert (xml.findtext("request/service_request_id"), xml.findtext("request/token")) == (number, number)
+    # Not another channel's, not an unknown one, not without a key: GeoReport's error list.
+    other = client.get(f"/open311/v2/tokens/{number}.json", params={"api_key": keys["portal"]})
+    assert other.status_code == 404 and other.json()[0]["code"] == 404
+    assert client.get("/open311/v2/tokens/51200020259999.json", params={"api_key": keys["app"]}).status_code == 404
+    assert client.get(f"/open311/v2/tokens/{number}.json").status_code == 401
+
+
+def test_media_url_is_a_link_line_in_the_content_never_fetched(client, keys) -> None:
+    url = "https://img.example.cn/reports/42.jpg"
+    number = file(client, keys["app"], media_url=url)
+    case = client.get(f"/api/v1/cases/{number}", headers={"X-API-Key": keys["agent"]}).json()
+    assert case["content"] == f"路灯不亮，夜间行人看不清路。\n图片：{url}"
+    assert case["links"]["attachments"] == []  # nothing fetched, nothing stored

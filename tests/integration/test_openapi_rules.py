@@ -69,7 +69,7 @@ def test_georeport_refusals_are_documented_as_its_error_list(method: str, path: 
 
 
 def test_there_are_georeport_operations() -> None:
-    assert len(GEOREPORT_OPERATIONS) == 6
+    assert len(GEOREPORT_OPERATIONS) == 7  # discovery, services, service, requests (POST, GET), request, token
 
 
 @pytest.mark.parametrize("method, path, op", HUB_OPERATIONS, ids=[f"{m} {p}" for m, p, _ in HUB_OPERATIONS])

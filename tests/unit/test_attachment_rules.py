@@ -1,13 +1,15 @@
-"""Attachments without a store: the type read from the first bytes, the name made safe, and the
-engine's rule of who may attach when (Engine.attach). Expectations written by hand."""
+"""Attachments in unit tests: the type read from the first bytes, the name made safe, the store and its
+limit per kind, and the engine's rule of who may attach when (Engine.attach). Expectations written by hand."""
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
-from hub.attachment_store import sanitise_name, sniff
+from hub.attachment_store import DirectoryStore, TooLarge, open_store, sanitise_name, sniff
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.clock import LOCAL_TZ
@@ -29,6 +31,16 @@ YJ_GOV = Actor("yanjiang", Role.COUNTY, divisions=("512002",))
     (b"RIFF\x24\x00\x00\x00WEBPVP8 ", "image/webp"),
     (b"\x00\x00\x00\x18ftypheic\x00\x00", "image/heic"),
     (b"\x00\x00\x00\x18ftypmif1\x00\x00", "image/heic"),
+    (b"ID3\x04\x00\x00\x00\x00\x00\x00", "audio/mpeg"),  # an MP3 with its tag
+    (b"\xff\xfb\x90\x64\x00\x00", "audio/mpeg"),  # an MP3 frame: MPEG-1 layer III, 128 kbit/s
+    (b"\xff\xf3\x48\xc4\x00\x00", "audio/mpeg"),  # MPEG-2 layer III (8 kHz call recorders)
+    (b"\xff\xf1\x50\x80\x00\x00", None),  # an AAC ADTS header: layer bits 00, not MP3
+    (b"\xff\xfb\xf0\x00", None),  # bitrate index 1111 is forbidden
+    (b"RIFF\x24\x08\x00\x00WAVEfmt ", "audio/wav"),
+    (b"RIFF\x24\x08\x00\x00AVI LIST", None),  # a RIFF video
+    (b"#!AMR\n\x3c", "audio/amr"),
+    (b"#!AMR-WB\n", "audio/amr"),
+    (b"\x00\x00\x00\x20ftypM4A \x00\x00", "audio/mp4"),
     (b"\x00\x00\x00\x18ftypisom\x00\x00", None),  # an MP4 video
     (b"<html><body>", None),
     (b"GIF89a", None),
@@ -129,3 +141,33 @@ def test_a_channel_attaches_public_files_to_its_own_open_cases() -> None:
     for finished in (CaseState.CLOSED, CaseState.REJECTED, CaseState.MERGED):
         with pytest.raises(RuleViolation):
             ENGINE.attach(case.model_copy(update={"state": finished}), _meta("public"), PORTAL, FRI)
+
+
+def test_the_store_is_chosen_by_the_setting_and_only_directory_is_built(tmp_path: Path) -> None:
+    store = open_store("directory", tmp_path)
+    assert isinstance(store, DirectoryStore) and store.root == tmp_path
+    with pytest.raises(ValueError, match="not built"):
+        open_store("s3", tmp_path)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("content", "taken"), [
+    (b"#!AMR\n" + b"\x00" * 94, True),  # 100 bytes of audio: its limit is 100
+    (b"#!AMR\n" + b"\x00" * 95, False),  # 101 bytes of audio
+    (b"\xff\xd8\xff\xe0" + b"\x00" * 47, False),  # 51 bytes of image: its limit is 50
+    (b"#!AMR\n\x00\x00", True),  # shorter than the sniffed head, under the limit
+])
+def test_the_limit_follows_the_kind_read_from_the_first_bytes(tmp_path: Path, content: bytes, taken: bool) -> None:
+    store = DirectoryStore(tmp_path)
+    limits = {"audio/amr": 100, "image/jpeg": 50}
+    allowed = frozenset(limits)
+    if taken:
+        assert store.put(io.BytesIO(content), lambda t: limits.get(t or "", 10), allowed).size == len(content)
+    else:
+        with pytest.raises(TooLarge):
+            store.put(io.BytesIO(content), lambda t: limits.get(t or "", 10), allowed)
+        assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_short_file_over_its_kind_limit_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(TooLarge):  # 8 bytes, all of them read before the kind is known
+        DirectoryStore(tmp_path).put(io.BytesIO(b"#!AMR\n\x00\x00"), lambda t: 4, frozenset({"audio/amr"}))
