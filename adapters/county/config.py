@@ -22,9 +22,11 @@ from hub.mappings.loader import raise_all
 Path_ = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
                              description="Dotted path into the county's JSON, e.g. caller.mobile.")]
 CountyId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")]
-# township_*: 二次派单, the county dispatches on to its township unit and reports the township's steps.
+# township_*: 二次派单, the county dispatches on to its township unit and reports the township's steps:
+# its sign-off, reply and return up, its extension request and the county's decision on it.
 UpdateKind = Literal["sign_off", "progress", "extension", "return", "reply",
-                     "forward", "township_sign_off", "township_reply", "township_return"]
+                     "forward", "township_sign_off", "township_reply", "township_return",
+                     "township_extension", "township_extension_approved", "township_extension_refused"]
 DateFormat = Annotated[str, Field(min_length=2, description="strftime pattern, or 'iso', 'epoch', 'epoch_ms'.")]
 
 
