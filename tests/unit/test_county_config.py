@@ -45,6 +45,10 @@ def test_the_five_counties_load(catalogue) -> None:
     ("  ticket_id: ticketNo\n", "  ticket_id: ticket No\n", "  ticket_id: ticket No", "ticket_id"),
     ('divisions: ["512002"]', 'divisions: ["512021"]', "divisions:", "already belongs to county 'anyue'"),
     ("  hmac_secret_env: HUB_COUNTY_YANJIANG_SECRET", "  hmac_secret: s3cret", "  hmac_secret: s3cret", "unknown field"),
+    # 二次派单: a forward code with nowhere to read the township's deadline, or no township to forward to.
+    ("  due_at: dueTime", "  # due_at: dueTime", "ECPD: forward", "update.due_at (where the update carries it) is not set"),
+    ('    "YJ1105": YJ-STZ   # 松涛镇 (sample township code, mappings/divisions.yaml)\n    "YJ1101": YJ-BTZ',
+     '    "YJ1105": YJ-GOV\n    "YJ1101": YJ-GOV', "ECPD: forward", "names no township unit"),
 ])
 def test_a_bad_county_file_names_file_line_and_reason(tmp_path: Path, catalogue, old, new, line_of, reason) -> None:
     mappings = _copy(tmp_path)
