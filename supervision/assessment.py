@@ -8,7 +8,9 @@ A dispatch (or re-dispatch) opens an *obligation* of the lead unit: sign off by 
 sign-off deadline, reply by its completion deadline (moved by approved extensions). It
 ends with the next dispatch, an approved return or a redo. It opens one for each co-unit
 too (协办): sign off and reply its part by the part's own deadlines; a part the centre
-waives before a deadline is not judged on it. The figures count
+waives before a deadline is not judged on it. A county's 二次派单 opens one for its township
+unit (sign off and reply up by the step's own deadlines, moved by the county's approved
+extensions); a step given back up in time is not judged. The figures count
 obligations, follow-up needs and follow-ups, each naming its case and history line.
 
 Over 400 lines on purpose: the reading of the history, the formulas and the 三率 ranking
@@ -136,6 +138,8 @@ class Item(BaseModel):
     appeal: str | None = Field(default=None, description="考核申诉 on this item: pending, upheld (the figure "
                                "already counts it in the unit's favour) or refused.")
     part: bool = Field(default=False, description="协办: a co-unit's part (its sign-off or reply), not the lead's.")
+    township: bool = Field(default=False, description="二次派单: a township's step (its sign-off or reply up to its "
+                           "county), not the lead's.")
 
 
 class Figure(BaseModel):
@@ -164,16 +168,17 @@ class Assessment(BaseModel):
 
 
 RATES: dict[str, tuple[str, str]] = {
-    "sign_off_rate": ("签收率", "obligations (the lead's and each co-unit's part) signed off by their sign-off deadline / "
+    "sign_off_rate": ("签收率", "obligations (the lead's, each co-unit's part, each township step) signed off by their sign-off deadline / "
                       "obligations due to sign in the period"),
     "on_time_rate": ("按时办结率", "obligations replied by their completion deadline (the lead: the case's reply, approved "
-                     "extensions included; a co-unit: its part's reply by the part's deadline) / obligations due to close in the period"),
+                     "extensions included; a co-unit: its part's reply by the part's deadline; a township: its reply up by the "
+                     "step's deadline, its county's approved extensions included) / obligations due to close in the period"),
     "follow_up_rate": ("回访率", "follow-up needs arising in the period whose person was reached / follow-up needs arising in the period"),
     "satisfaction_rate": ("满意率", "reached follow-ups in the period answering 满意 or 基本满意 / reached follow-ups in the period"),
     "resolution_rate": ("解决率", "reached follow-ups in the period answering resolved / reached follow-ups in the period"),
 }
 COUNTS: dict[str, tuple[str, str]] = {
-    "overdue": ("超期件数", "obligations (the lead's and the co-units' parts) due to close in the period and not replied by the deadline"),
+    "overdue": ("超期件数", "obligations (the lead's, the co-units' parts, the township steps) due to close in the period and not replied by the deadline"),
     "returned": ("退回件数", "returns approved in the period, by the unit that asked"),
     "redone": ("重办件数", "redos in the period, by the unit whose reply was redone"),
     "supervised": ("督办件数", "cases supervised in the period (once per case), by the lead unit at the time"),
@@ -202,6 +207,7 @@ class _Obligation:
     appeal: str | None = None  # 考核申诉 on 超期: pending, upheld, refused
     part: bool = False  # 协办: a co-unit's part
     waived_at: datetime | None = None  # the centre released the co-unit from its part
+    township: bool = False  # 二次派单: a township's step, dispatched on to it by its county
 
 
 @dataclass
@@ -240,6 +246,7 @@ def _read_case(case: CaseLines, out: _Read) -> None:
     approved_unreasonable = False
     mine: list[_Obligation] = []  # this case's obligations, to find the one an appeal is about
     parts: dict[str, _Obligation] = {}  # the co-units' parts of the current dispatch
+    step: _Obligation | None = None  # 二次派单: the township step still open (one at a time)
 
     def last_of(unit: str | None) -> _Obligation | None:
         return next((ob for ob in reversed(mine) if ob.unit == unit), None)
@@ -263,6 +270,20 @@ def _read_case(case: CaseLines, out: _Read) -> None:
                 parts[p["unit"]] = _Obligation(case.number, case.county_code, line.seq, p["unit"],
                                                _when(p.get("sign_off_due")), _when(p.get("due_at")), part=True)
                 out.obligations.append(parts[p["unit"]])
+            step = None
+        elif a == "forward":
+            step = _Obligation(case.number, case.county_code, line.seq, d.get("unit"),
+                               _when(d.get("sign_off_due")), _when(d.get("due_at")), township=True)
+            out.obligations.append(step)
+        elif a == "sign_off_forward" and step is not None and step.signed_at is None:
+            step.signed_at = line.at
+        elif a == "reply_forward" and step is not None:
+            step.replied_at, step = line.at, None
+        elif a == "return_forward" and step is not None:
+            # Given back up to its county: judged as an approved return is (asked in time: not judged).
+            step.returned, step.return_asked_at, step = True, line.at, None
+        elif a == "decide_forward_extension" and step is not None and d.get("approved") and d.get("due_at"):
+            step.due = _when(d["due_at"])
         elif a == "sign_off" and current is not None and current.signed_at is None:
             current.signed_at = line.at
         elif a == "sign_off_part" and (ob := parts.get(d.get("unit"))) is not None and ob.signed_at is None:
@@ -282,10 +303,10 @@ def _read_case(case: CaseLines, out: _Read) -> None:
                 current.returned = True
                 # The case went back with the lead: the co-units' open parts end with it, judged
                 # as the lead's obligation is (asked in time: not judged).
-                for ob in parts.values():
+                for ob in [*parts.values(), *([step] if step else [])]:
                     ob.returned, ob.return_asked_at = True, current.return_asked_at
                 current = None
-            parts = {}
+            parts, step = {}, None
         elif a == "reply" and current is not None:
             current.replied_at = line.at  # the last reply of the obligation is the one judged
         elif (a == "review_reply" and d.get("approved")) or a == "answer_directly":
@@ -298,7 +319,7 @@ def _read_case(case: CaseLines, out: _Read) -> None:
             follow_ups.append((item(line, unit), d.get("satisfaction") in PLEASED, d.get("resolved") is True))
         elif a == "redo":
             out.redone.append(item(line, d.get("previous_unit") or (current.unit if current else None)))
-            current, need, parts = None, None, {}
+            current, need, parts, step = None, None, {}, None
         elif a == "supervise" and not supervised_once:
             supervised_once = True  # counted once per case; later supervisions add nothing
             out.supervised.append(item(line, current.unit if current else d.get("unit")))
@@ -349,7 +370,7 @@ def _sign_items(read: _Read, period: Period, cutoff: datetime) -> list[Item]:
             continue  # still running when judged
         on_time = ob.signed_at is not None and ob.signed_at <= due
         items.append(Item(case=ob.case, seq=ob.seq, at=due, unit=ob.unit, county=ob.county, counted=on_time,
-                          part=ob.part))
+                          part=ob.part, township=ob.township))
     return items
 
 
@@ -369,7 +390,7 @@ def _close_items(read: _Read, period: Period, cutoff: datetime) -> list[Item]:
         # unit's reason, e.g. the deadline was set wrong); the item says so.
         on_time = (ob.replied_at is not None and ob.replied_at <= due) or ob.appeal == "upheld"
         items.append(Item(case=ob.case, seq=ob.seq, at=due, unit=ob.unit, county=ob.county, counted=on_time,
-                          appeal=ob.appeal, part=ob.part))
+                          appeal=ob.appeal, part=ob.part, township=ob.township))
     return items
 
 

@@ -181,7 +181,9 @@ def board(db: Database, actor: Actor) -> list[BoardRow]:
 ASSESSED_ACTIONS = ("dispatch", "redispatch", "sign_off", "request_return", "decide_return", "decide_extension",
                     "reply", "review_reply", "answer_directly", "follow_up", "redo", "supervise", "chase",
                     "decide_unreasonable", "appeal_assessment", "decide_appeal",
-                    "sign_off_part", "reply_part", "waive_part")  # 协办: each co-unit's part
+                    "sign_off_part", "reply_part", "waive_part",  # 协办: each co-unit's part
+                    # 二次派单: each township's step
+                    "forward", "sign_off_forward", "reply_forward", "return_forward", "decide_forward_extension")
 # 考核申诉 is about a period already judged: its lines count whenever they came, so an appeal
 # decided in November changes October's figure it contests (and is counted in November).
 APPEAL_ACTIONS = ("appeal_assessment", "decide_appeal")

@@ -51,11 +51,12 @@ TARGETS: dict[str, list[list[str]]] = {
     "hub/domain/engine.py": [[RULES], [TABLE_TEST]],
     "hub/domain/deadlines.py": [["tests/unit/test_deadlines.py", RULES]],
     "hub/domain/calendar.py": [["tests/unit/test_calendar.py", "tests/unit/test_deadlines.py"]],
-    "supervision/assessment.py": [["tests/unit/test_assessment_formulas.py", RULES]],
+    "supervision/assessment.py": [["tests/unit/test_assessment_formulas.py", "tests/unit/test_township_assessment.py",
+                                   RULES]],
 }
 
 # The project's own packages: never imported by the parent, so each child imports the mutant.
-OWN = ("hub", "tests", "adapters", "outbox", "bench", "tools", "hotline_hub_example")
+OWN = ("hub", "tests", "adapters", "outbox", "bench", "tools", "hotline_hub_example", "supervision")
 
 FLIP_CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
             ast.NotEq: ast.Eq, ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In}
@@ -190,7 +191,8 @@ def mutated_source(mutant: Mutant) -> str:
 def _scratch_copy() -> Path:
     scratch = Path(tempfile.mkdtemp(prefix="hub-mutation-"))
     ignore = shutil.ignore_patterns(".venv", ".git", "__pycache__", "var", "*.pyc", ".pytest_cache", "bench")
-    for name in ("hub", "tests", "mappings", "adapters", "outbox", "openapi", "examples", "pyproject.toml"):
+    # supervision: the assessment is a target (it lives in its feature package, outside hub/).
+    for name in ("hub", "tests", "mappings", "adapters", "outbox", "supervision", "openapi", "examples", "pyproject.toml"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, scratch / name, ignore=ignore)

@@ -22,9 +22,11 @@ from hub.mappings.loader import raise_all
 Path_ = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
                              description="Dotted path into the county's JSON, e.g. caller.mobile.")]
 CountyId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")]
-# township_*: 二次派单, the county dispatches on to its township unit and reports the township's steps.
+# township_*: 二次派单, the county dispatches on to its township unit and reports the township's steps:
+# its sign-off, reply and return up, its extension request and the county's decision on it.
 UpdateKind = Literal["sign_off", "progress", "extension", "return", "reply",
-                     "forward", "township_sign_off", "township_reply", "township_return"]
+                     "forward", "township_sign_off", "township_reply", "township_return",
+                     "township_extension", "township_extension_approved", "township_extension_refused"]
 DateFormat = Annotated[str, Field(min_length=2, description="strftime pattern, or 'iso', 'epoch', 'epoch_ms'.")]
 
 
@@ -211,6 +213,26 @@ def _check_codes(doc: LoadedMapping[CountyConfig], catalogue: Catalogue) -> list
             errors.append(doc.error(("codes", "unit", county_code), f"{hub_code!r} is not a code in units.yaml"))
         elif unit.division[:6] not in cfg.divisions:  # a township unit (9 digits) sits in its county
             errors.append(doc.error(("codes", "unit", county_code), f"unit {hub_code!r} sits in {unit.division}, not in this county"))
+    errors.extend(_check_forward(doc, catalogue))
+    return errors
+
+
+def _check_forward(doc: LoadedMapping[CountyConfig], catalogue: Catalogue) -> list[MappingError]:
+    """二次派单: a county code meaning `forward` needs where the update names the township and its
+    deadline, and a township unit (a 9-digit division) in codes.unit, or no forward could ever map."""
+    cfg, errors = doc.model, []
+    for code, kind in cfg.codes.update_kind.items():
+        if kind != "forward":
+            continue
+        lacking = [name for name in ("unit", "due_at") if getattr(cfg.update, name) is None]
+        if lacking:
+            errors.append(doc.error(("codes", "update_kind", code), f"{code!r} means forward (二次派单), but "
+                                    f"update.{' and update.'.join(lacking)} (where the update carries it) is not set"))
+        townships = [u for u in cfg.codes.unit.values()
+                     if (unit := catalogue.units.get(u)) is not None and len(unit.division) == 9]
+        if not townships:
+            errors.append(doc.error(("codes", "update_kind", code), f"{code!r} means forward (二次派单), but codes.unit "
+                                    "names no township unit (9-digit division) to forward to"))
     return errors
 
 

@@ -224,6 +224,16 @@ def update_to_command(cfg: CountyConfig, update: Any, where: str = "body.") -> U
         body = {"action": "reply_forward", "text": text}
     elif kind == "township_return":
         body = {"action": "return_forward", "reason": reason}
+    elif kind == "township_extension":
+        body = {"action": "request_forward_extension", "reason": reason,
+                "working_days": get_path(update, f.working_days) if f.working_days else None}
+    elif kind in ("township_extension_approved", "township_extension_refused"):
+        # The county's decision on its township's request: the days granted (fewer than asked)
+        # in working_days when it says so, its words, if any, as the note.
+        days = get_path(update, f.working_days) if f.working_days and kind == "township_extension_approved" else None
+        body = {"action": "decide_forward_extension", "approved": kind == "township_extension_approved",
+                "working_days": days, "note": text}
+        names["note"] = f.text
     else:
         body = {"action": "reply", "text": text}
     try:
@@ -235,7 +245,8 @@ def update_to_command(cfg: CountyConfig, update: Any, where: str = "body.") -> U
 
 _COMMANDS = {"sign_off": c.SignOff, "report_progress": c.ReportProgress, "request_extension": c.RequestExtension,
              "request_return": c.RequestReturn, "reply": c.ReplyCmd, "forward": c.Forward,
-             "sign_off_forward": c.SignOffForward, "reply_forward": c.ReplyForward, "return_forward": c.ReturnForward}
+             "sign_off_forward": c.SignOffForward, "reply_forward": c.ReplyForward, "return_forward": c.ReturnForward,
+             "request_forward_extension": c.RequestForwardExtension, "decide_forward_extension": c.DecideForwardExtension}
 
 
 # -- outbound -------------------------------------------------------------------------------

@@ -45,6 +45,10 @@ def test_the_five_counties_load(catalogue) -> None:
     ("  ticket_id: ticketNo\n", "  ticket_id: ticket No\n", "  ticket_id: ticket No", "ticket_id"),
     ('divisions: ["512002"]', 'divisions: ["512021"]', "divisions:", "already belongs to county 'anyue'"),
     ("  hmac_secret_env: HUB_COUNTY_YANJIANG_SECRET", "  hmac_secret: s3cret", "  hmac_secret: s3cret", "unknown field"),
+    # 二次派单: a forward code with nowhere to read the township's deadline, or no township to forward to.
+    ("  due_at: dueTime", "  # due_at: dueTime", "ECPD: forward", "update.due_at (where the update carries it) is not set"),
+    ('    "YJ1105": YJ-STZ   # 松涛镇 (sample township code, mappings/divisions.yaml)\n    "YJ1101": YJ-BTZ',
+     '    "YJ1105": YJ-GOV\n    "YJ1101": YJ-GOV', "ECPD: forward", "names no township unit"),
 ])
 def test_a_bad_county_file_names_file_line_and_reason(tmp_path: Path, catalogue, old, new, line_of, reason) -> None:
     mappings = _copy(tmp_path)
@@ -100,3 +104,71 @@ def test_date_formats(catalogue) -> None:
     for cfg, bad in [(counties["lezhi"], True), (counties["lezhi"], "abc"), (counties["yanjiang"], 20250926), (counties["gaoxin"], "2025-09-26")]:
         with pytest.raises(TicketRefused):
             parse_date(cfg, bad, "f")
+
+
+# 二次派单 in each county's own wire (issue #20): the codes and field names below are written
+# out from each county's interface, not read from the files.
+_TOWNSHIP_WIRE = {
+    # county: (kind field, time field, time value, text field, days field, unit field + code, due field + value,
+    #          codes for forward, sign-off, reply, return, extension, approved, refused)
+    "yanjiang": ("opType", "opTime", "2025-11-05 10:00:00", "content", "days", ("toUnit", "YJ1105"),
+                 ("dueTime", "2025-11-20 18:00:00"), ["ECPD", "ECQS", "ECHF", "ECTH", "ECYQ", "ECYQTY", "ECYQBTY"],
+                 "YJ-STZ"),
+    "anyue": ("action", "action_time", "2025-11-05T10:00:00+08:00", "remark", "extend_days", ("town_unit", "AYX-YYZ"),
+              ("town_deadline", "2025-11-20T18:00:00+08:00"),
+              ["town_dispatch", "town_signed", "town_answer", "town_back", "town_delay", "town_delay_agreed",
+               "town_delay_refused"], "AY-YYZ"),
+    "gaoxin": ("data.step", "data.time", "20251105100000", "data.note", "data.days", ("data.subUnit", "GXJD02"),
+               ("data.subDeadline", "20251120180000"),
+               ["SUB_ASSIGN", "SUB_ACK", "SUB_DONE", "SUB_RET", "SUB_EXT", "SUB_EXT_OK", "SUB_EXT_NO"], "GX-JD2"),
+    "lezhi": ("CZLX", "CZSJ", 1762308000000, "CZNR", "YQTS", ("XZDW", "LZ-1101"), ("XZSX", 1763632800000),
+              ["60", "61", "66", "65", "62", "63", "64"], "LZ-TJZ"),
+    "linkong": ("event", "event_at", "2025-11-05T10:00:00+08:00", "message", "extra_days", ("assignee", "lk-town-1"),
+                ("assignee_due", "2025-11-20T18:00:00+08:00"),
+                ["handed_down", "town_accepted", "town_resolved", "town_declined", "town_extend",
+                 "town_extend_granted", "town_extend_denied"], "LK-Z1"),
+}
+
+
+@pytest.mark.parametrize("county", sorted(_TOWNSHIP_WIRE))
+def test_every_county_carries_the_township_steps_in_its_own_codes(catalogue, county) -> None:
+    cfg = load_counties(MAPPINGS, catalogue)[county]
+    kind_f, at_f, at, text_f, days_f, (unit_f, unit_code), (due_f, due), codes, township = _TOWNSHIP_WIRE[county]
+    forward, signed, reply, back, ask, agreed, refused = codes
+
+    def wire(code: str, **fields) -> dict:
+        body: dict = {}
+        for path, value in [(kind_f, code), (at_f, at), *fields.items()]:
+            node = body
+            *head, last = path.split(".")
+            for key in head:
+                node = node.setdefault(key, {})
+            node[last] = value
+        return body
+
+    local_20th_6pm = datetime(2025, 11, 20, 10, 0, tzinfo=timezone.utc)  # 18:00 Beijing time
+    cmd = update_to_command(cfg, wire(forward, **{unit_f: unit_code, due_f: due})).command
+    assert (cmd.action, cmd.unit, cmd.due_at) == ("forward", township, local_20th_6pm)
+    assert update_to_command(cfg, wire(signed)).command.action == "sign_off_forward"
+    cmd = update_to_command(cfg, wire(reply, **{text_f: "镇里已现场处理"})).command
+    assert (cmd.action, cmd.text) == ("reply_forward", "镇里已现场处理")
+    cmd = update_to_command(cfg, wire(back, **{text_f: "不属本镇辖区"})).command
+    assert (cmd.action, cmd.reason) == ("return_forward", "不属本镇辖区")
+    cmd = update_to_command(cfg, wire(ask, **{text_f: "需协调施工方", days_f: 3})).command
+    assert (cmd.action, cmd.working_days, cmd.reason) == ("request_forward_extension", 3, "需协调施工方")
+    cmd = update_to_command(cfg, wire(agreed, **{days_f: 2})).command
+    assert (cmd.action, cmd.approved, cmd.working_days) == ("decide_forward_extension", True, 2)
+    cmd = update_to_command(cfg, wire(agreed)).command
+    assert (cmd.approved, cmd.working_days) == (True, None)  # as many days as asked
+    cmd = update_to_command(cfg, wire(refused, **{text_f: "请按原时限办结"})).command
+    assert (cmd.action, cmd.approved, cmd.note) == ("decide_forward_extension", False, "请按原时限办结")
+    # A township the county file does not know, and a forward without its deadline, name the county's field.
+    with pytest.raises(TicketRefused) as raised:
+        update_to_command(cfg, wire(forward, **{unit_f: "NOPE", due_f: due}))
+    assert raised.value.errors[0]["field"] == "body." + unit_f
+    with pytest.raises(TicketRefused) as raised:
+        update_to_command(cfg, wire(forward, **{unit_f: unit_code}))
+    assert raised.value.errors[0]["field"] == "body." + due_f
+    with pytest.raises(TicketRefused) as raised:
+        update_to_command(cfg, wire(ask, **{text_f: "需协调"}))
+    assert raised.value.errors[0]["field"] == "body." + days_f
