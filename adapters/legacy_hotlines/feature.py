@@ -19,6 +19,7 @@ from adapters.legacy_hotlines.bridge.adapter import LegacyBridgeAdapter
 from adapters.legacy_hotlines.importing.candidates import CandidateNotFound, Candidates
 from adapters.legacy_hotlines.config import BRIDGE_ADAPTER, bridge_destination, bridge_gaps, load_legacy
 from adapters.legacy_hotlines.importing.dedupe import find_candidates
+from adapters.legacy_hotlines.importing.report import Progress
 from adapters.legacy_hotlines.handle import Legacy
 from adapters.legacy_hotlines.importing.importer import HOLD_TARGET_SECONDS, LegacyImporter
 from adapters.legacy_hotlines.bridge.poller import LegacyPuller
@@ -223,7 +224,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_dedupe(args: argparse.Namespace, hubs: HubOpener) -> int:
     hub = hubs()
     try:
-        result = find_candidates(hub.db, hub.handles.get(Legacy).config.dedupe, hub.clock.now())
+        bar = Progress(sys.stderr, "duplicate search", unit="records")
+        try:
+            result = find_candidates(hub.db, hub.handles.get(Legacy).config.dedupe, hub.clock.now(),
+                                     progress=lambda done, fraction: bar.update(done, fraction, force=fraction >= 1.0))
+        finally:
+            bar.close()
         print(f"indexed {result.indexed_hub_cases} 12345 cases, compared {result.compared}, "
               f"new candidates {len(result.candidates)}")
         return 0
