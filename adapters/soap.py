@@ -171,12 +171,13 @@ def fault_code(fault: zx.Fault, detail_path: str) -> str | None:
     carry no namespace (some stacks send it so) or another prefix's is read as well."""
     if not isinstance(fault.detail, etree._Element):
         return None
-    node: etree._Element | None = fault.detail
+    node: etree._Element = fault.detail
     for step in detail_path.split("/"):
         name = etree.QName(step).localname
-        node = next((child for child in node if isinstance(child.tag, str) and etree.QName(child).localname == name), None)
-        if node is None:
+        found = next((child for child in node if isinstance(child.tag, str) and etree.QName(child).localname == name), None)
+        if found is None:
             return None
+        node = found
     return node.text.strip() if node.text and node.text.strip() else None
 
 

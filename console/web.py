@@ -156,10 +156,10 @@ async def login(request: Request) -> Response:
                             path="/console/login")
         return response
     token, _ = result
-    response = RedirectResponse(_safe_next(_one(data, "next")), status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/")
-    response.delete_cookie(LOGIN_COOKIE, path="/console/login")
-    return response
+    redirect = RedirectResponse(_safe_next(_one(data, "next")), status_code=303)
+    redirect.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/")
+    redirect.delete_cookie(LOGIN_COOKIE, path="/console/login")
+    return redirect
 
 
 @router.post("/console/logout")
@@ -286,9 +286,9 @@ def search(request: Request, number: Text = None, phone: Text = None, q: Text = 
     if values["type"] and values["type"] not in dict(_types(hub)):
         errors.append("诉求类型：没有这个类型")
     for name, label, offset in (("received_from", "受理日期从", 0), ("received_to", "受理日期至", 1)):
-        if values[name]:
+        if text := values[name]:
             try:
-                day = date.fromisoformat(values[name])
+                day = date.fromisoformat(text)
                 query[name] = datetime.combine(day + timedelta(days=offset), time(), LOCAL)  # "to" includes its day
             except ValueError:
                 errors.append(f"{label}：日期格式应为 2026-12-01")

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from hub.db.database import Database
 from outbox.admin import prune_before
@@ -64,7 +65,7 @@ def claim(s: Session, *, holder: str, limit: int, now: datetime, lease_seconds: 
     postgres = s.get_bind().dialect.name == "postgresql"
     if postgres:
         due = due.with_for_update(skip_locked=True, of=M)
-    chosen = M.id.in_(due.scalar_subquery())
+    chosen: ColumnElement[bool] = M.id.in_(due.scalar_subquery())
     probes = _probes(s, probing, now, blocked, postgres)
     if probes:
         chosen = or_(chosen, M.id.in_(probes))
@@ -73,8 +74,7 @@ def claim(s: Session, *, holder: str, limit: int, now: datetime, lease_seconds: 
                     lease_until=now + timedelta(seconds=lease_seconds))
             .returning(M.id, M.destination, M.case_number, M.attempts, M.created_at, M.body))
     rows = s.execute(stmt, execution_options={"synchronize_session": False}).all()
-    rows.sort(key=lambda r: r.id)
-    return rows
+    return sorted(rows, key=lambda r: r.id)
 
 
 def _probes(s: Session, destinations: list[str], now: datetime, blocked: Any, postgres: bool) -> list[int]:

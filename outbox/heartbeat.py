@@ -123,8 +123,8 @@ class Watch:
         return bool(self._seen)
 
     def dead_holders(self, s: Session) -> list[str]:
-        holders = set(s.execute(select(M.leased_by).where(M.status == IN_FLIGHT, M.leased_by.is_not(None))
-                                .distinct()).scalars()) - {self.own_id}
+        holders = {h for h in s.execute(select(M.leased_by).where(M.status == IN_FLIGHT, M.leased_by.is_not(None))
+                                        .distinct()).scalars() if h is not None} - {self.own_id}
         if not holders:
             self._seen.clear()
             return []

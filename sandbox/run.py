@@ -56,7 +56,7 @@ KEYS: dict[str, tuple[str, Role, dict[str, Any], str]] = {
 
 # Console accounts (sandbox only): a person per kind of desk, one shared password.
 CONSOLE_PASSWORD = "sandbox-12345"
-CONSOLE_ACCOUNTS = {
+CONSOLE_ACCOUNTS: dict[str, tuple[str, Role, dict[str, Any]]] = {
     "demo-agent": ("话务员 演示", Role.AGENT, {}),
     "demo-supervisor": ("班长 演示", Role.SUPERVISOR, {}),
     "demo-unit": ("市场监管局 演示", Role.UNIT, {"unit_code": "ZY-SCJGJ"}),
