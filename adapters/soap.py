@@ -19,7 +19,7 @@ from zeep import Client, Plugin, Settings
 from zeep import exceptions as zx
 from zeep.transports import Transport
 
-from hub.integration.contract import AdapterError
+from hub.integration.contract import AdapterError, TransientError
 from hub.logmask import mask_text
 
 Masks = Mapping[str, Callable[[str | None], str | None]]
@@ -124,7 +124,7 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def call_soap(label: str, operation: str, call: Callable[[], Any], *, transient: Callable[..., AdapterError],
+def call_soap(label: str, operation: str, call: Callable[[], Any], *, transient: Callable[..., TransientError],
               permanent: Callable[..., AdapterError], on_fault: Callable[[zx.Fault], AdapterError]) -> Any:
     """Run one zeep call; every failure leaves as `transient(msg)` or `permanent(msg)`
     (or what `on_fault` makes of a soap:Fault). Bugs in our own code are not caught."""

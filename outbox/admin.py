@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import CursorResult, delete, exists, func, select, update
 from sqlalchemy.orm import aliased
 
 from hub.db.repository import CaseRepository
@@ -129,8 +129,8 @@ def replay(hub: "Hub", ids: list[int] | None = None, destination: str | None = N
             where.append(M.destination == destination)
         if actor is not None:
             _note_replays(s, now, actor, s.execute(select(M).where(*where).order_by(M.id).with_for_update()).scalars().all())
-        n = s.execute(update(M).where(*where).values(status=PENDING, attempts=0, available_at=now, lease_until=None,
-                                                     leased_by=None)).rowcount
+        n = cast("CursorResult[Any]", s.execute(update(M).where(*where).values(
+            status=PENDING, attempts=0, available_at=now, lease_until=None, leased_by=None))).rowcount
         if n:
             _announce(hub, s)
     return n

@@ -270,7 +270,7 @@ def _cmd_decide(args: argparse.Namespace, hubs: HubOpener) -> int:
 def _cmd_pull(args: argparse.Namespace, hubs: HubOpener) -> int:
     hub = hubs()
     try:
-        pullers = [w for w in hub.workers if w.name == f"legacy-puller-{args.line}"]
+        pullers = [w for w in hub.workers if isinstance(w, LegacyPuller) and w.name == f"legacy-puller-{args.line}"]
         if not pullers:
             print(f"line {args.line} has no enabled legacy_bridge destination in the settings", file=sys.stderr)
             return 1
@@ -294,7 +294,7 @@ def _cmd_pull(args: argparse.Namespace, hubs: HubOpener) -> int:
         return 0
     finally:
         for w in hub.workers:
-            if w.name.startswith("legacy-puller-"):
+            if isinstance(w, LegacyPuller):  # the workers named legacy-puller-<line>
                 w.adapter.close()
         hub.close()
 
@@ -329,7 +329,7 @@ def _cmd_route(args: argparse.Namespace, hubs: HubOpener) -> int:
         return 0
     finally:
         for w in hub.workers:
-            if w.name.startswith("legacy-puller-"):
+            if isinstance(w, LegacyPuller):  # the workers named legacy-puller-<line>
                 w.adapter.close()
         hub.close()
 

@@ -11,8 +11,9 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import CursorResult, and_, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -288,9 +289,9 @@ class CaseRepository:
         row_id = self.session.execute(select(CaseRow.id).where(CaseRow.number == case.number)).scalar_one_or_none()
         if row_id is None:
             raise CaseNotFound(case.number)
-        result = self.session.execute(
+        result = cast("CursorResult[Any]", self.session.execute(
             update(CaseRow).where(CaseRow.id == row_id, CaseRow.version == expected_version).values(**self._columns(case, self.phone_key))
-        )
+        ))
         if result.rowcount != 1:
             actual = self.session.execute(select(CaseRow.version).where(CaseRow.id == row_id)).scalar_one_or_none()
             raise StaleCase(case.number, expected_version, actual)
