@@ -220,7 +220,7 @@ def workbench(request: Request) -> Response:
     intake, more = hub.cases.list(CaseQuery(received_from=today, limit=COUNT_CAP), actor)
     requests = len(pending_requests(hub.db, actor, COUNT_CAP + 1)) if actor.role in CENTRE else None
     # Deliveries to the peers: the outbox's figures, for whom the outbox API serves (supervisors).
-    outbox = admin.backlog(hub) if actor.role is Role.SUPERVISOR and hub.handles.find(OutboxHandle) else None
+    outbox = admin.backlog(hub) if actor.role is Role.SUPERVISOR and hub.handles.find(OutboxHandle) is not None else None
     return render(request, "workbench.html", session=session, counts=counts,
                   today=f"{len(intake)}+" if more else str(len(intake)), today_date=today.date().isoformat(),
                   requests=None if requests is None else (f"{COUNT_CAP}+" if requests > COUNT_CAP else str(requests)),

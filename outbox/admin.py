@@ -4,6 +4,7 @@ destination."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, cast
@@ -136,7 +137,7 @@ def replay(hub: "Hub", ids: list[int] | None = None, destination: str | None = N
     return n
 
 
-def _note_replays(s: Any, now: datetime, actor: Actor, rows: list[Any]) -> None:
+def _note_replays(s: Any, now: datetime, actor: Actor, rows: Sequence[Any]) -> None:
     repo = CaseRepository(s)
     for r in rows:
         if not r.case_number:
