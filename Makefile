@@ -9,11 +9,17 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml examples/hotline_hub_example_adapter/pyproject.toml examples/hotline_hub_example_soap_adapter/pyproject.toml \
 		examples/hotline_hub_example_feature/pyproject.toml
+	@echo "[1/6] creating the virtual environment in $(VENV) (a few minutes in all, once)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "[2/6] upgrading pip"
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	@echo "[3/6] installing the hub and its test tools (the long step: one line per package)"
+	bash -o pipefail -c "$(BIN)/pip install --progress-bar off -e '.[test]' 2>&1 | grep --line-buffered -vE '^ |already satisfied'"
+	@echo "[4/6] installing the example adapter"
 	$(BIN)/pip install --quiet -e examples/hotline_hub_example_adapter
+	@echo "[5/6] installing the example SOAP adapter"
 	$(BIN)/pip install --quiet -e examples/hotline_hub_example_soap_adapter
+	@echo "[6/6] installing the example feature"
 	$(BIN)/pip install --quiet -e examples/hotline_hub_example_feature
 	touch $(STAMP)
 

@@ -19,7 +19,7 @@ from zeep import Client, Plugin, Settings
 from zeep import exceptions as zx
 from zeep.transports import Transport
 
-from hub.integration.contract import AdapterError
+from hub.integration.contract import AdapterError, TransientError
 from hub.logmask import mask_text
 
 Masks = Mapping[str, Callable[[str | None], str | None]]
@@ -124,7 +124,7 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def call_soap(label: str, operation: str, call: Callable[[], Any], *, transient: Callable[..., AdapterError],
+def call_soap(label: str, operation: str, call: Callable[[], Any], *, transient: Callable[..., TransientError],
               permanent: Callable[..., AdapterError], on_fault: Callable[[zx.Fault], AdapterError]) -> Any:
     """Run one zeep call; every failure leaves as `transient(msg)` or `permanent(msg)`
     (or what `on_fault` makes of a soap:Fault). Bugs in our own code are not caught."""
@@ -171,12 +171,13 @@ def fault_code(fault: zx.Fault, detail_path: str) -> str | None:
     carry no namespace (some stacks send it so) or another prefix's is read as well."""
     if not isinstance(fault.detail, etree._Element):
         return None
-    node: etree._Element | None = fault.detail
+    node: etree._Element = fault.detail
     for step in detail_path.split("/"):
         name = etree.QName(step).localname
-        node = next((child for child in node if isinstance(child.tag, str) and etree.QName(child).localname == name), None)
-        if node is None:
+        found = next((child for child in node if isinstance(child.tag, str) and etree.QName(child).localname == name), None)
+        if found is None:
             return None
+        node = found
     return node.text.strip() if node.text and node.text.strip() else None
 
 

@@ -16,7 +16,7 @@ cannot serve) stay problem+json, as everywhere in the hub.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
@@ -248,9 +248,9 @@ def _xml(parent: ET.Element, tag: str, value: Any) -> None:
         element.text = str(value)
 
 
-def render(fmt: Format, body: BaseModel | list[BaseModel], root: str, status: int = 200,
+def render(fmt: Format, body: BaseModel | Sequence[BaseModel], root: str, status: int = 200,
            headers: dict[str, str] | None = None) -> Response:
-    data = [b.model_dump(mode="json") for b in body] if isinstance(body, list) else body.model_dump(mode="json")
+    data = body.model_dump(mode="json") if isinstance(body, BaseModel) else [b.model_dump(mode="json") for b in body]
     if fmt == "json":
         return JSONResponse(data, status_code=status, headers=headers)
     if isinstance(data, list):

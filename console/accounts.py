@@ -8,6 +8,7 @@ acted, while the role, unit and divisions give the scope, as for a key.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import re
 import secrets
@@ -224,7 +225,7 @@ class Accounts:
             found[0].ended_at = now
             s.add(SigninRow(at=now, username=found[1].username, outcome="signed_out", remote=remote))
 
-    def signins(self, username: str | None = None, limit: int = 1000) -> list[Signin]:
+    def signins(self, username: str | None = None, limit: int = 1000) -> builtins.list[Signin]:
         with self.db.read() as s:
             stmt = select(SigninRow).order_by(SigninRow.id.desc()).limit(limit)
             if username:

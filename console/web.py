@@ -156,10 +156,10 @@ async def login(request: Request) -> Response:
                             path="/console/login")
         return response
     token, _ = result
-    response = RedirectResponse(_safe_next(_one(data, "next")), status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/")
-    response.delete_cookie(LOGIN_COOKIE, path="/console/login")
-    return response
+    redirect = RedirectResponse(_safe_next(_one(data, "next")), status_code=303)
+    redirect.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/")
+    redirect.delete_cookie(LOGIN_COOKIE, path="/console/login")
+    return redirect
 
 
 @router.post("/console/logout")
@@ -220,7 +220,7 @@ def workbench(request: Request) -> Response:
     intake, more = hub.cases.list(CaseQuery(received_from=today, limit=COUNT_CAP), actor)
     requests = len(pending_requests(hub.db, actor, COUNT_CAP + 1)) if actor.role in CENTRE else None
     # Deliveries to the peers: the outbox's figures, for whom the outbox API serves (supervisors).
-    outbox = admin.backlog(hub) if actor.role is Role.SUPERVISOR and hub.handles.find(OutboxHandle) else None
+    outbox = admin.backlog(hub) if actor.role is Role.SUPERVISOR and hub.handles.find(OutboxHandle) is not None else None
     return render(request, "workbench.html", session=session, counts=counts,
                   today=f"{len(intake)}+" if more else str(len(intake)), today_date=today.date().isoformat(),
                   requests=None if requests is None else (f"{COUNT_CAP}+" if requests > COUNT_CAP else str(requests)),
@@ -286,9 +286,9 @@ def search(request: Request, number: Text = None, phone: Text = None, q: Text = 
     if values["type"] and values["type"] not in dict(_types(hub)):
         errors.append("诉求类型：没有这个类型")
     for name, label, offset in (("received_from", "受理日期从", 0), ("received_to", "受理日期至", 1)):
-        if values[name]:
+        if text := values[name]:
             try:
-                day = date.fromisoformat(values[name])
+                day = date.fromisoformat(text)
                 query[name] = datetime.combine(day + timedelta(days=offset), time(), LOCAL)  # "to" includes its day
             except ValueError:
                 errors.append(f"{label}：日期格式应为 2026-12-01")

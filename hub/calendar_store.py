@@ -9,8 +9,9 @@ from __future__ import annotations
 import threading
 import time
 from datetime import date, datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from hub.db.database import Database
@@ -70,7 +71,7 @@ class CalendarStore:
 
     def remove(self, day: date) -> bool:
         with self.db.write() as s:
-            gone = s.execute(delete(CalendarOverrideRow).where(CalendarOverrideRow.day == day)).rowcount
+            gone = cast("CursorResult[Any]", s.execute(delete(CalendarOverrideRow).where(CalendarOverrideRow.day == day))).rowcount
         self.invalidate()
         return bool(gone)
 

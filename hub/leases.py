@@ -13,8 +13,9 @@ import socket
 import threading
 import uuid
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.db.database import Database
@@ -37,11 +38,11 @@ class Lease:
         """Take or renew the lease; True while this holder has it."""
         now = self.clock.now()
         with self.db.write() as s:
-            taken = s.execute(
+            taken = cast("CursorResult[Any]", s.execute(  # an UPDATE's result: a CursorResult, with rowcount
                 update(LeaseRow)
                 .where(LeaseRow.name == self.name, (LeaseRow.holder == self.holder) | (LeaseRow.expires_at < now))
                 .values(holder=self.holder, expires_at=now + self.ttl)
-            ).rowcount
+            )).rowcount
             if taken:
                 return True
             exists = s.execute(select(LeaseRow.name).where(LeaseRow.name == self.name)).scalar_one_or_none()

@@ -7,6 +7,7 @@ Nothing here calls a peer.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from collections.abc import Callable
@@ -209,7 +210,7 @@ class CaseService:
         with self.db.read() as s:
             return CaseRepository(s).list(query, actor, self.clock.now())
 
-    def caller_history(self, phone: str, actor: Actor, days: int, limit: int = 50) -> tuple[datetime, int, int, list[Case]]:
+    def caller_history(self, phone: str, actor: Actor, days: int, limit: int = 50) -> tuple[datetime, int, int, builtins.list[Case]]:
         """A caller's earlier cases at intake (the phone normalised): only for those who see
         every caller's phone (the centre), since the answer reveals who called about what."""
         if not sees_confidential_person(actor):

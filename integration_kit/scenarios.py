@@ -211,7 +211,7 @@ class Scenarios:
         for retry in range(RETRIES + 1):
             label = f"deliver({message.event_type}, seq {message.sequence}, attempt {message.attempt})"
             try:
-                answer = call(label, lambda m=message: self.adapter.deliver(m))
+                answer = call(label, partial(self.adapter.deliver, message))
             except TransientError as exc:
                 if retry == RETRIES:
                     raise TransientError(f"{label}: {exc} (still failing after {RETRIES + 1} attempts)",
@@ -289,8 +289,8 @@ class Scenarios:
                 continue
             self._codes_known(item, result)
         acknowledged = [i for i in batch.items if offered is None or i.ref.external_id == offered]
-        for i, item in enumerate(acknowledged):
-            call("acknowledge()", lambda item=item, i=i: self.adapter.acknowledge(item, self.samples.new_number()))
+        for item in acknowledged:
+            call("acknowledge()", partial(self.adapter.acknowledge, item, self.samples.new_number()))
         again = call("pull(next_cursor)", lambda: self.adapter.pull(batch.next_cursor))
         if isinstance(again, PullBatch):
             repeated = {i.ref.external_id for i in again.items} & {i.ref.external_id for i in acknowledged}

@@ -75,8 +75,8 @@ def check_contract(cls: Any, result: CheckResult) -> None:
         undocumented = [n for n, f in settings_model.model_fields.items() if not f.description]
         if undocumented:
             result.note(f"fields without a description (documented settings are recommended): {', '.join(undocumented)}")
-    if (problem := hook_signature_problem(cls)) is not None:
-        result.fail(problem)
+    if (wrong := hook_signature_problem(cls)) is not None:
+        result.fail(wrong)
     result.note(f"{cls.__module__}.{cls.__qualname__}, supports_pull={cls.supports_pull}")
 
 

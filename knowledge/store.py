@@ -4,6 +4,7 @@ index in the same transaction, and record the change for the province (sharing.p
 
 from __future__ import annotations
 
+import builtins
 from datetime import date, datetime
 import uuid
 
@@ -256,8 +257,8 @@ class KnowledgeStore:
                     out.append(article)
             return out
 
-    def check_citations(self, citations: list[str], on: date, field: str = "articles",
-                        session: Session | None = None) -> list[ArticleVersion]:
+    def check_citations(self, citations: builtins.list[str], on: date, field: str = "articles",
+                        session: Session | None = None) -> builtins.list[ArticleVersion]:
         """Each 'id@version' must be the published version of an article valid on `on`."""
         if session is None:
             with self.db.read() as s:

@@ -4,11 +4,12 @@ destination."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import CursorResult, delete, exists, func, select, update
 from sqlalchemy.orm import aliased
 
 from hub.db.repository import CaseRepository
@@ -129,14 +130,14 @@ def replay(hub: "Hub", ids: list[int] | None = None, destination: str | None = N
             where.append(M.destination == destination)
         if actor is not None:
             _note_replays(s, now, actor, s.execute(select(M).where(*where).order_by(M.id).with_for_update()).scalars().all())
-        n = s.execute(update(M).where(*where).values(status=PENDING, attempts=0, available_at=now, lease_until=None,
-                                                     leased_by=None)).rowcount
+        n = cast("CursorResult[Any]", s.execute(update(M).where(*where).values(
+            status=PENDING, attempts=0, available_at=now, lease_until=None, leased_by=None))).rowcount
         if n:
             _announce(hub, s)
     return n
 
 
-def _note_replays(s: Any, now: datetime, actor: Actor, rows: list[Any]) -> None:
+def _note_replays(s: Any, now: datetime, actor: Actor, rows: Sequence[Any]) -> None:
     repo = CaseRepository(s)
     for r in rows:
         if not r.case_number:

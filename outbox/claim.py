@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import CursorResult, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from hub.db.database import Database
 from outbox.admin import prune_before
@@ -64,7 +65,7 @@ def claim(s: Session, *, holder: str, limit: int, now: datetime, lease_seconds: 
     postgres = s.get_bind().dialect.name == "postgresql"
     if postgres:
         due = due.with_for_update(skip_locked=True, of=M)
-    chosen = M.id.in_(due.scalar_subquery())
+    chosen: ColumnElement[bool] = M.id.in_(due.scalar_subquery())
     probes = _probes(s, probing, now, blocked, postgres)
     if probes:
         chosen = or_(chosen, M.id.in_(probes))
@@ -73,8 +74,7 @@ def claim(s: Session, *, holder: str, limit: int, now: datetime, lease_seconds: 
                     lease_until=now + timedelta(seconds=lease_seconds))
             .returning(M.id, M.destination, M.case_number, M.attempts, M.created_at, M.body))
     rows = s.execute(stmt, execution_options={"synchronize_session": False}).all()
-    rows.sort(key=lambda r: r.id)
-    return rows
+    return sorted(rows, key=lambda r: r.id)
 
 
 def _probes(s: Session, destinations: list[str], now: datetime, blocked: Any, postgres: bool) -> list[int]:
@@ -99,19 +99,19 @@ def _probes(s: Session, destinations: list[str], now: datetime, blocked: Any, po
 def release_lapsed(s: Session, now: datetime) -> int:
     """Claims whose lease lapsed (a relay that hangs, or died without a heartbeat row)
     back to pending; their attempt stays counted."""
-    return s.execute(update(M).where(M.status == IN_FLIGHT, M.lease_until < now)
-                     .values(status=PENDING, lease_until=None, leased_by=None,
-                             last_error=func.coalesce(M.last_error, "lease expired: the relay stopped before recording"))
-                     ).rowcount
+    return cast("CursorResult[Any]", s.execute(
+        update(M).where(M.status == IN_FLIGHT, M.lease_until < now)
+        .values(status=PENDING, lease_until=None, leased_by=None,
+                last_error=func.coalesce(M.last_error, "lease expired: the relay stopped before recording")))).rowcount
 
 
 def release_holders(s: Session, dead: list[str]) -> int:
     """The claims of relays found dead (outbox/heartbeat.py) back to pending, and their
     heartbeat rows gone; their attempt stays counted, as after a lapsed lease."""
-    n = s.execute(update(M).where(M.status == IN_FLIGHT, M.leased_by.in_(dead))
-                  .values(status=PENDING, lease_until=None, leased_by=None,
-                          last_error=func.coalesce(M.last_error, "taken over: its relay stopped beating before recording"))
-                  ).rowcount
+    n = cast("CursorResult[Any]", s.execute(
+        update(M).where(M.status == IN_FLIGHT, M.leased_by.in_(dead))
+        .values(status=PENDING, lease_until=None, leased_by=None,
+                last_error=func.coalesce(M.last_error, "taken over: its relay stopped beating before recording")))).rowcount
     s.execute(delete(OutboxRelayRow).where(OutboxRelayRow.relay_id.in_(dead)))
     return n
 

@@ -22,8 +22,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from hub.db.database import Database
@@ -52,7 +53,8 @@ class Heartbeat:
         with self._lock:
             now = self.clock.now()
             with self.db.write(durable=False) as s:
-                n = s.execute(update(R).where(R.relay_id == self.relay_id).values(beats=R.beats + 1, beat_at=now)).rowcount
+                n = cast("CursorResult[Any]", s.execute(update(R).where(R.relay_id == self.relay_id)
+                                                        .values(beats=R.beats + 1, beat_at=now))).rowcount
                 if not n:
                     s.add(R(relay_id=self.relay_id, beats=1, started_at=now, beat_at=now))
             self.last_beat = time.monotonic()
@@ -123,8 +125,8 @@ class Watch:
         return bool(self._seen)
 
     def dead_holders(self, s: Session) -> list[str]:
-        holders = set(s.execute(select(M.leased_by).where(M.status == IN_FLIGHT, M.leased_by.is_not(None))
-                                .distinct()).scalars()) - {self.own_id}
+        holders = {h for h in s.execute(select(M.leased_by).where(M.status == IN_FLIGHT, M.leased_by.is_not(None))
+                                        .distinct()).scalars() if h is not None} - {self.own_id}
         if not holders:
             self._seen.clear()
             return []

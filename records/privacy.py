@@ -69,5 +69,5 @@ def _deliveries(hub: "Hub", numbers: list[str], wanted: str) -> dict[str, list[d
             "destination": m.destination, "event_type": m.event_type, "status": m.status,
             "created_at": m.created_at.isoformat(),
             "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None,
-            "carried_the_phone": bool(carried) and phone_key(carried) == wanted})
+            "carried_the_phone": phone_key(carried) == wanted if carried else False})
     return out

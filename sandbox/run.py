@@ -41,7 +41,7 @@ from sandbox.webhook_sink import create_sink
 log = logging.getLogger("hub.sandbox")
 
 # Fixed sandbox keys, so the README can show curl commands that work.
-KEYS = {
+KEYS: dict[str, tuple[str, Role, dict[str, Any], str]] = {
     "agent": ("centre-agent", Role.AGENT, {}, "hub_sandboxagent_" + "a" * 24),
     "supervisor": ("centre-supervisor", Role.SUPERVISOR, {}, "hub_sandboxsuper_" + "s" * 24),
     "unit": ("ZY-SCJGJ", Role.UNIT, {"unit_code": "ZY-SCJGJ"}, "hub_sandboxunit_" + "u" * 24),
@@ -56,7 +56,7 @@ KEYS = {
 
 # Console accounts (sandbox only): a person per kind of desk, one shared password.
 CONSOLE_PASSWORD = "sandbox-12345"
-CONSOLE_ACCOUNTS = {
+CONSOLE_ACCOUNTS: dict[str, tuple[str, Role, dict[str, Any]]] = {
     "demo-agent": ("话务员 演示", Role.AGENT, {}),
     "demo-supervisor": ("班长 演示", Role.SUPERVISOR, {}),
     "demo-unit": ("市场监管局 演示", Role.UNIT, {"unit_code": "ZY-SCJGJ"}),
@@ -321,16 +321,22 @@ class ProvinceWatch(threading.Thread):
 def run_sandbox(port: int, data_dir: Path, demo_interval: float = 4.0) -> int:
     configure_logging("INFO")
     data_dir.mkdir(parents=True, exist_ok=True)
+    # One line per step of the start (several seconds in all), so it is never silent for long.
+    log.info("sandbox: loading the features and their sandbox peers")
     sandbox_peers = peers(port)
     env = {name: value for p in sandbox_peers for name, value in p.env.items()}
     made_up = {name: value for name, value in env.items() if name not in os.environ}
     os.environ.update(made_up)  # this process only: `serve` never sees these
     destinations = {p.name: DestinationConfig.model_validate(p.destination) for p in sandbox_peers if p.destination}
     settings = Settings(database_url=f"sqlite:///{data_dir / 'hub.db'}", port=port, destinations=destinations)
+    log.info("sandbox: starting %d peers on ports %d-%d", len(sandbox_peers), min(p.port for p in sandbox_peers),
+             max(p.port for p in sandbox_peers))
     for peer in sandbox_peers:
         _start_peer(peer)
+    log.info("sandbox: opening the hub on %s and bringing its schema up to date", data_dir / "hub.db")
     hub = build_hub(settings)
     upgrade(hub.db.writer)
+    log.info("sandbox: sandbox keys and console accounts")
     existing = {k.party for k in hub.keys.list()}
     for party, role, scope, key in KEYS.values():
         if party not in existing:
@@ -340,6 +346,7 @@ def run_sandbox(port: int, data_dir: Path, demo_interval: float = 4.0) -> int:
     for username, (name, role, scope) in CONSOLE_ACCOUNTS.items():
         if username not in have:
             accounts.create(username, role, CONSOLE_PASSWORD, name, **scope)
+    log.info("sandbox: building the API and the console")
     app = create_app(hub)
     # County units in turn, one county after another, so every county sees a case early.
     county_units = [u for round_ in itertools.zip_longest(*(p.units for p in sandbox_peers)) for u in round_ if u]
@@ -348,6 +355,7 @@ def run_sandbox(port: int, data_dir: Path, demo_interval: float = 4.0) -> int:
     province = next((p for p in sandbox_peers if p.name == "province"), None)
     watch = ProvinceWatch(f"http://127.0.0.1:{province.port}", demo) if province is not None else None
     if watch is not None:
+        log.info("sandbox: the sandbox province assigns a first case")
         # The sandbox province starts with an empty list each run; a cursor kept in var/ from the
         # last run would skip its first cases.
         for poller in hub.handles.get(ProvincePollers).pollers:
@@ -356,6 +364,7 @@ def run_sandbox(port: int, data_dir: Path, demo_interval: float = 4.0) -> int:
     for peer in sandbox_peers:
         if peer.prepare is not None:
             peer.prepare(hub)
+    log.info("sandbox: starting %d workers (relays, pollers, scheduler) and the demo traffic", len(hub.workers))
     for worker in hub.workers:
         worker.start()
     demo.start()

@@ -8,11 +8,11 @@ One adapter class serves every county: the destination's settings name the count
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr
 
-from adapters.county.config import CountyConfig, county_files
+from adapters.county.config import CountyConfig, OutboundField, county_files
 from adapters.county.mapping import external_ref, get_path, message_to_payload
 from adapters.county.wire import CountyWire
 from adapters.http import health_url
@@ -56,8 +56,8 @@ class CountyAdapter(Adapter[CountySettings]):
             cfg = None  # the kit loads the tables itself and reports the file's problems
         skip = set(cfg.outbound.skip) if cfg else set()
         # A status word is needed for every state an event the county is sent can leave the case in.
-        states: frozenset[str] | str = "none"
-        if cfg and any(f.map == "status" for f in cfg.outbound.fields.values()):
+        states: frozenset[str] | Literal["none"] = "none"
+        if cfg and any(isinstance(f, OutboundField) and f.map == "status" for f in cfg.outbound.fields.values()):
             states = states_after(cfg.outbound.events)
         return [MappingTable(file=file, model=CountyConfig, kind="event_types", entries="outbound.events",
                              cover=frozenset(e for e in EVENT_TYPES.values() if e not in skip)),

@@ -100,7 +100,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_poll(args: argparse.Namespace, hubs: HubOpener) -> int:
     hub = hubs.build()
     try:
-        pollers = [w for w in hub.workers if w.name == f"county-poller-{args.county}"]
+        pollers = [w for w in hub.workers if isinstance(w, CountyPoller) and w.name == f"county-poller-{args.county}"]
         if not pollers:
             print(f"county {args.county!r} is not polled: its transport.updates is not 'poll', "
                   "or no enabled county destination in the settings names it")

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from adapters.county.config import CountyConfig, OutboundField
 from adapters.county.refusals import TicketRefused, forbidden, invalid, unknown_code
@@ -243,7 +243,7 @@ def update_to_command(cfg: CountyConfig, update: Any, where: str = "body.") -> U
     return Update(kind, at, update_id, command)
 
 
-_COMMANDS = {"sign_off": c.SignOff, "report_progress": c.ReportProgress, "request_extension": c.RequestExtension,
+_COMMANDS: dict[str, type[BaseModel]] = {"sign_off": c.SignOff, "report_progress": c.ReportProgress, "request_extension": c.RequestExtension,
              "request_return": c.RequestReturn, "reply": c.ReplyCmd, "forward": c.Forward,
              "sign_off_forward": c.SignOffForward, "reply_forward": c.ReplyForward, "return_forward": c.ReturnForward,
              "request_forward_extension": c.RequestForwardExtension, "decide_forward_extension": c.DecideForwardExtension}

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from adapters.county.config import CountyConfig
+from adapters.county.config import CountyConfig, OutboundField
 from adapters.county.mapping import format_date, get_path, set_path
 from adapters.county.sandbox import CountySandboxState, create_app, path_of
 from hub.features import Peer, PeerUnit
@@ -41,7 +41,9 @@ class CountyDesk:
         self.todo: list[tuple[str, str, str]] = []  # (ticket id, hub case number, update kind), in order
         self.in_feed: list[str] = []  # tickets put in the poll feed whose hub case is not known yet
         self.event_of = {op: event for event, op in self.cfg.outbound.events.items()}
-        self.field_of = {spec.source: target for target, spec in self.cfg.outbound.fields.items()}
+        # Every spec is an OutboundField once the config is loaded (Outbound._normalise).
+        self.field_of = {spec.source: target for target, spec in self.cfg.outbound.fields.items()
+                         if isinstance(spec, OutboundField)}
         self.kind_code: dict[str, str] = {}
         for code, kind in self.cfg.codes.update_kind.items():
             self.kind_code.setdefault(kind, code)

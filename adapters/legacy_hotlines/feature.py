@@ -19,6 +19,7 @@ from adapters.legacy_hotlines.bridge.adapter import LegacyBridgeAdapter
 from adapters.legacy_hotlines.importing.candidates import CandidateNotFound, Candidates
 from adapters.legacy_hotlines.config import BRIDGE_ADAPTER, bridge_destination, bridge_gaps, load_legacy
 from adapters.legacy_hotlines.importing.dedupe import find_candidates
+from adapters.legacy_hotlines.importing.report import Progress
 from adapters.legacy_hotlines.handle import Legacy
 from adapters.legacy_hotlines.importing.importer import HOLD_TARGET_SECONDS, LegacyImporter
 from adapters.legacy_hotlines.bridge.poller import LegacyPuller
@@ -223,7 +224,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_dedupe(args: argparse.Namespace, hubs: HubOpener) -> int:
     hub = hubs()
     try:
-        result = find_candidates(hub.db, hub.handles.get(Legacy).config.dedupe, hub.clock.now())
+        bar = Progress(sys.stderr, "duplicate search", unit="records")
+        try:
+            result = find_candidates(hub.db, hub.handles.get(Legacy).config.dedupe, hub.clock.now(),
+                                     progress=lambda done, fraction: bar.update(done, fraction, force=fraction >= 1.0))
+        finally:
+            bar.close()
         print(f"indexed {result.indexed_hub_cases} 12345 cases, compared {result.compared}, "
               f"new candidates {len(result.candidates)}")
         return 0
@@ -264,7 +270,7 @@ def _cmd_decide(args: argparse.Namespace, hubs: HubOpener) -> int:
 def _cmd_pull(args: argparse.Namespace, hubs: HubOpener) -> int:
     hub = hubs()
     try:
-        pullers = [w for w in hub.workers if w.name == f"legacy-puller-{args.line}"]
+        pullers = [w for w in hub.workers if isinstance(w, LegacyPuller) and w.name == f"legacy-puller-{args.line}"]
         if not pullers:
             print(f"line {args.line} has no enabled legacy_bridge destination in the settings", file=sys.stderr)
             return 1
@@ -288,7 +294,7 @@ def _cmd_pull(args: argparse.Namespace, hubs: HubOpener) -> int:
         return 0
     finally:
         for w in hub.workers:
-            if w.name.startswith("legacy-puller-"):
+            if isinstance(w, LegacyPuller):  # the workers named legacy-puller-<line>
                 w.adapter.close()
         hub.close()
 
@@ -323,7 +329,7 @@ def _cmd_route(args: argparse.Namespace, hubs: HubOpener) -> int:
         return 0
     finally:
         for w in hub.workers:
-            if w.name.startswith("legacy-puller-"):
+            if isinstance(w, LegacyPuller):  # the workers named legacy-puller-<line>
                 w.adapter.close()
         hub.close()
 

@@ -25,6 +25,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
@@ -257,18 +258,19 @@ def sandbox_peers(first_port: int, poll_interval: float = 5.0) -> list[Any]:
         if entry.bridge.transport == "soap":
             soap = SoapLineState(line=entry.line, run=run)
 
-            def take(state: SoapLineState = soap, m: LineMapping = mapping, tz: ZoneInfo = tz) -> str:
+            def take_soap(state: SoapLineState = soap, m: LineMapping = mapping, tz: ZoneInfo = tz) -> str:
                 line_id = f"{state.line}-T{state.run}{len(state.taken) + 1:05d}"
                 fields = taken_fields(m, line_id, datetime.now(tz))
                 fields["received_at"] = fields["received_at"].isoformat()
                 return state.take(**{ELEMENTS[name]: value for name, value in fields.items()})
 
+            take: Callable[[], str] = take_soap
             crossed, url, kind = soap.crossed, base + "/soap", "SOAP at /soap (WSDL at /soap?wsdl)"
-            app_factory: Callable[[], Any] = lambda state=soap: create_soap_app(state)  # noqa: E731
+            app_factory: Callable[[], Any] = partial(create_soap_app, soap)
         else:
             rest = SandboxLine(line=entry.line, id_field=mapping.fields.original_id, run=run)
 
-            def take(state: SandboxLine = rest, m: LineMapping = mapping, tz: ZoneInfo = tz) -> str:
+            def take_rest(state: SandboxLine = rest, m: LineMapping = mapping, tz: ZoneInfo = tz) -> str:
                 with state.lock:
                     line_id = f"{state.line}-T{state.run}{len(state.outgoing) + 1:05d}"
                     fields = taken_fields(m, line_id, datetime.now(tz))
@@ -277,8 +279,9 @@ def sandbox_peers(first_port: int, poll_interval: float = 5.0) -> list[Any]:
                                            if getattr(m.fields, name) is not None})
                 return line_id
 
+            take = take_rest
             crossed, url, kind = rest.crossed, base, "REST"
-            app_factory = lambda state=rest: create_app(state)  # noqa: E731
+            app_factory = partial(create_app, rest)
         desk = LineDesk(entry.line, take, crossed)
         forget = _forget_cursor(entry.line)
 

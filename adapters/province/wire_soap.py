@@ -22,6 +22,7 @@ from adapters import soap
 from adapters.province.wire import FaultPolicy, ProvincePermanentError, ProvinceTransientError, Wire
 from adapters.soap import NotSoap, UnsafeAnswer, hardened_settings  # noqa: F401  (this module's public names)
 from hub.domain.access import mask_address, mask_name, mask_phone
+from hub.integration.contract import AdapterError
 from hub.logmask import mask_text
 
 log = logging.getLogger("adapters.province.soap")
@@ -85,7 +86,7 @@ class ProvinceSoapClient:
                                 on_fault=self._fault_error)
         return self.faults.check_result(soap.plain(serialize_object(answer, dict)))
 
-    def _fault_error(self, fault: zx.Fault) -> ProvincePermanentError | ProvinceTransientError:
+    def _fault_error(self, fault: zx.Fault) -> AdapterError:
         if fault.code is None:  # zeep found no soap:Fault: some XML that is not the province's answer
             return ProvinceTransientError(f"unusable answer: {mask_text(fault.message or '')}")
         code = soap.fault_code(fault, f"{{{FAULT_NS}}}ExchangeFault/{{{FAULT_NS}}}Code")

@@ -105,8 +105,8 @@ class WebhookAdapter(Adapter[WebhookSettings]):
             return [error] * len(messages)
         results: list[Delivery | AdapterError] = []
         for m in messages:
-            item = by_key.get(m.idempotency_key)
-            status = str(item.get("status", "")) if item else ""
+            item = by_key.get(m.idempotency_key) or {}
+            status = str(item.get("status", ""))
             if status in _BATCH_OK:
                 ref = None
                 if self.settings.system and isinstance(item.get("id"), str) and item["id"]:

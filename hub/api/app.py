@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import hub
 from hub.api import admin, attachments, cases, docs, limits, problems
@@ -50,7 +50,7 @@ class BodyLimit:
             return
         seen = 0
 
-        async def limited() -> dict:
+        async def limited() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":

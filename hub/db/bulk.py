@@ -104,7 +104,7 @@ class SqliteRows(CoreRows):
         # the new rows are exactly those above the old max id.
         last = self.conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM cases").scalar_one()
         self._executemany("cases", columns, rows)
-        ids = dict(self.conn.exec_driver_sql("SELECT number, id FROM cases WHERE id > ?", (last,)).all())
+        ids: dict[str, int] = dict(self.conn.exec_driver_sql("SELECT number, id FROM cases WHERE id > ?", (last,)).all())
         return [ids[r[0]] for r in rows]
 
     def insert(self, model: Any, columns: tuple[str, ...], rows: list[tuple]) -> None:

@@ -4,11 +4,14 @@ ones queries filter on, kept in step by the repository on every write."""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -37,7 +40,10 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
-    pass
+    if TYPE_CHECKING:
+        # Every model is mapped to a Table (none to a join or subquery): its insert(), indexes
+        # and columns are typed as a Table's (DeclarativeBase says only FromClause).
+        __table__: ClassVar[Table]
 
 
 # Objects a migration creates outside the models because they exist on one dialect only

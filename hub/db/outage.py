@@ -54,7 +54,7 @@ def _postgres(sqlstate: str) -> Outage | None:
     return None
 
 
-def _is_connect_failure(orig: BaseException) -> bool:
+def _is_connect_failure(orig: BaseException | None) -> bool:
     text = str(orig).lower()
     return "connection refused" in text or "connection failed" in text or "could not connect" in text
 

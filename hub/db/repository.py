@@ -6,12 +6,14 @@ this module keeps the reads, the writes and the one column list (CASE_COLUMNS) t
 
 from __future__ import annotations
 
+import builtins
 import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import CursorResult, and_, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -208,7 +210,7 @@ class CaseRepository:
         next_cursor = encode_cursor(rows[-1].id) if more and rows else None
         return [self._to_case(r, []) for r in rows], next_cursor
 
-    def caller_history(self, phone: str, since: datetime, limit: int) -> tuple[int, int, list[Case]]:
+    def caller_history(self, phone: str, since: datetime, limit: int) -> tuple[int, int, builtins.list[Case]]:
         """Cases of a phone, through the index: (count received since `since`, count of all
         time, the newest `limit` of those received since)."""
         mine = CaseRow.phone_hash == self.phone_hash(phone)
@@ -257,7 +259,7 @@ class CaseRepository:
                                  .values(phone_hash=self.phone_hash(phone) if phone else None))
         return (rows[-1][0] if rows else 0), len(rows)
 
-    def visibility(self, actor: Actor) -> list:
+    def visibility(self, actor: Actor) -> builtins.list:
         """WHERE clauses on CaseRow limiting a query to the cases `actor` may see (none for
         the centre): the access rule in SQL, for features that query cases themselves."""
         if actor.role in (Role.AGENT, Role.SUPERVISOR, Role.SYSTEM):
@@ -285,7 +287,7 @@ class CaseRepository:
         self._write_history(case_id, case.history, start=0)
         return case_id
 
-    def add_historical(self, cases: list[HistoricalCase], now: datetime) -> list[int]:
+    def add_historical(self, cases: builtins.list[HistoricalCase], now: datetime) -> builtins.list[int]:
         """Many cases that arrive whole with one history line each (an import of another
         line's records), in a few multi-row statements: the rows `add` would write, no events."""
         return add_historical(self.session, CASE_COLUMNS, self.phone_key, cases, now)
@@ -294,9 +296,9 @@ class CaseRepository:
         row_id = self.session.execute(select(CaseRow.id).where(CaseRow.number == case.number)).scalar_one_or_none()
         if row_id is None:
             raise CaseNotFound(case.number)
-        result = self.session.execute(
+        result = cast("CursorResult[Any]", self.session.execute(
             update(CaseRow).where(CaseRow.id == row_id, CaseRow.version == expected_version).values(**self._columns(case, self.phone_key))
-        )
+        ))
         if result.rowcount != 1:
             actual = self.session.execute(select(CaseRow.version).where(CaseRow.id == row_id)).scalar_one_or_none()
             raise StaleCase(case.number, expected_version, actual)
@@ -307,7 +309,7 @@ class CaseRepository:
         self._write_refs(row_id, [r for r in case.external_refs if r.system not in known])
         return row_id
 
-    def record_events(self, case_id: int, events: list[DomainEvent]) -> list[EventRow]:
+    def record_events(self, case_id: int, events: builtins.list[DomainEvent]) -> builtins.list[EventRow]:
         """Insert the events; return them as (detached) rows with their ids, for the sinks."""
         values = [dict(case_id=case_id, case_number=e.case_number, case_version=e.case_version, type=e.type,
                        occurred_at=e.occurred_at, payload=e.model_dump(mode="json")) for e in events]
@@ -317,7 +319,7 @@ class CaseRepository:
             rows.append(EventRow(id=event_id, **v))
         return rows
 
-    def _write_refs(self, case_id: int, refs: list[ExternalRef]) -> None:
+    def _write_refs(self, case_id: int, refs: builtins.list[ExternalRef]) -> None:
         for ref in refs:
             holder = self.session.execute(
                 select(CaseRow.number).join(ExternalRefRow, ExternalRefRow.case_id == CaseRow.id)
@@ -341,7 +343,7 @@ class CaseRepository:
         if rows:
             self.session.execute(CaseUnitRow.__table__.insert(), rows)
 
-    def _write_history(self, case_id: int, entries: list[HistoryEntry], start: int) -> None:
+    def _write_history(self, case_id: int, entries: builtins.list[HistoryEntry], start: int) -> None:
         # Append-only: entries already stored are never rewritten.
         rows = [dict(case_id=case_id, seq=e.seq, at=e.at, actor=e.actor, role=e.role.value, action=e.action,
                      from_state=e.from_state.value if e.from_state else None, to_state=e.to_state.value,
@@ -365,7 +367,7 @@ class CaseRepository:
         )
 
     @staticmethod
-    def _to_case(row: CaseRow, history: list[HistoryEntry]) -> Case:
+    def _to_case(row: CaseRow, history: builtins.list[HistoryEntry]) -> Case:
         return Case.model_validate({**row.doc, "history": history})
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Sequence, TypeVar
+from typing import Any, Generic, Mapping, Sequence, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -226,7 +226,7 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1  # marks count from 0, editors from 1
 
 
-def _reason(err: dict[str, Any], entry_key: str) -> str:
+def _reason(err: Mapping[str, Any], entry_key: str) -> str:
     """The field inside the entry plus pydantic's message, minus its 'Value error, ' noise."""
     loc = list(err["loc"])
     # Drop the path up to the entry (list key and index): the entry is named separately.

@@ -48,9 +48,12 @@ def test_import_dry_run_reject_file_reimport_and_decisions(tmp_path: Path) -> No
     assert first.returncode == 0, first.stderr
     assert "accepted 5, rejected 8, skipped (already held) 0" in first.stdout
     assert "duplicate candidates: 1 new" in first.stdout
-    # The progress bar on stderr, ending at 100% with a rate (redrawn with \r: the large import below).
-    bar = [line for line in first.stderr.splitlines() if line.strip()][-1]
+    # The progress bar on stderr, ending at 100% with a rate (redrawn with \r: the large import below),
+    # then the duplicate search's own line (issue #19), at 100% too.
+    drawn = [line.rstrip() for line in first.stderr.splitlines() if line.strip()]  # splitlines splits at \r too
+    bar = [line for line in drawn if line.startswith("12315 ")][-1]
     assert re.fullmatch(r"12315 12315_export_gbk\.csv \[#{30}\] 100\.0% 13 rows [\d,]+ rows/s", bar), first.stderr
+    assert re.fullmatch(r"duplicate search \[#{30}\] 100\.0% \d+ records [\d,]+ records/s", drawn[-1]), first.stderr
     got = _rejects(rejects)
     assert [(int(r["row"]), r["column"]) for r in got] == [(row, col) for row, col, _ in REFUSED_12315]
     for r, (_, _, prefix) in zip(got, REFUSED_12315):

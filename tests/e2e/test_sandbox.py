@@ -202,6 +202,19 @@ def test_a_parallel_line_takes_12345_cases_in_its_domain_and_its_own_calls_come_
     no_phone_unmasked(sandbox.output)
 
 
+def test_the_start_says_each_step_in_order_before_the_banner(sandbox: Sandbox) -> None:
+    """Issue #19: `make run` is not silent while the sandbox starts: one line per step."""
+    sandbox.said("12345 hub sandbox: http://")
+    steps = ["sandbox: loading the features", "sandbox: starting", "sandbox: opening the hub",
+             "sandbox: sandbox keys and console accounts", "sandbox: building the API",
+             "sandbox: starting", "12345 hub sandbox: http://"]
+    at = 0
+    for step in steps:
+        found = sandbox.output.find(step, at)
+        assert found >= 0, f"{step!r} not after position {at}:\n{sandbox.output[:3000]}"
+        at = found + len(step)
+
+
 def test_the_banner_gives_the_console_and_an_account_that_signs_in(sandbox: Sandbox) -> None:
     from sandbox.run import CONSOLE_PASSWORD
 

@@ -456,3 +456,33 @@ def test_a_phone_with_many_records_is_stored_in_short_transactions_each_pair_onc
     assert max(inserted) == 5 and len([n for n in inserted if n]) >= 66 // 5
     assert count(hub, select(func.count()).where(LegacyRecordRow.compared.is_(False))) == 0
     assert importer(hub).dedupe().candidates == []  # searched again: nothing new
+
+
+def test_the_duplicate_search_reports_its_progress_batch_by_batch_up_to_the_whole(hub, tmp_path):
+    """Issue #19: the duplicate search of a long import says how far it is (for its ETA): after
+    each batch the records compared so far and the fraction done, rising, 1.0 at the end."""
+    from adapters.legacy_hotlines.importing import dedupe
+
+    imp = importer(hub)
+    for line, path in (("12315", CSV_12315), ("12333", xlsx_12333(tmp_path))):
+        imp.run(line, path, dedupe=False)
+    with hub.db.read() as s:
+        records = s.execute(select(func.count()).select_from(LegacyRecordRow)).scalar_one()
+    told: list[tuple[int, float]] = []
+    result = dedupe.find_candidates(hub.db, hub.handles.get(Legacy).config.dedupe, hub.clock.now(), batch=3,
+                                    progress=lambda done, fraction: told.append((done, fraction)))
+    assert result.compared == records > 3
+    done = [d for d, _ in told]
+    fractions = [f for _, f in told]
+    assert done[0] == 3 and done == sorted(done) and done[-1] == records
+    assert fractions == sorted(fractions) and 0 < fractions[0] < 1 and fractions[-1] == 1.0
+    assert all(f < 1.0 for f in fractions[:-1])  # never "done" before the last batch
+
+
+def test_an_import_draws_a_progress_line_for_its_duplicate_search_too(hub, tmp_path):
+    import io
+
+    stream = io.StringIO()
+    LegacyImporter(hub, hub.handles.get(Legacy).config, batch_size=4, progress=stream).run("12315", CSV_12315)
+    lines = [line.rstrip() for line in stream.getvalue().replace("\r", "\n").splitlines() if line.strip()]
+    assert lines[-1].startswith("duplicate search [") and " 100.0% " in lines[-1] and lines[-1].endswith("records/s")

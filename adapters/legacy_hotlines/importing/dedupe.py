@@ -14,9 +14,9 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from sqlalchemy import bindparam, exists, select, tuple_, update
+from sqlalchemy import bindparam, exists, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -136,7 +136,12 @@ MAX_PAIRS = 20_000
 STORE_CHUNK = 500
 
 
-def find_candidates(db: "Database", rules: Dedupe, now: datetime, batch: int = 1000) -> DedupeResult:
+# Told (records compared so far, fraction of the search done) after each batch: report.Progress.update.
+OnProgress = Callable[[int, float], None]
+
+
+def find_candidates(db: "Database", rules: Dedupe, now: datetime, batch: int = 1000,
+                    progress: OnProgress | None = None) -> DedupeResult:
     """Compare every record not yet compared with the records of the same phone in the window.
 
     Read and scored outside any write transaction (a read of the WAL snapshot, which never
@@ -144,7 +149,11 @@ def find_candidates(db: "Database", rules: Dedupe, now: datetime, batch: int = 1
     own short transaction, and the records are marked compared last, in one more. A search
     over a million imported rows takes minutes, and one transaction would hold the writer (on
     SQLite, every other writer of the running hub) all that time. Stopped half way, the next
-    search goes on from the records not yet marked compared; a pair found twice is stored once."""
+    search goes on from the records not yet marked compared; a pair found twice is stored once.
+
+    `progress` is told after each batch how far the comparing has come, against the records
+    not yet compared once the 12345 cases are indexed (an import running beside it may add
+    more: the fraction then stops short of 1 until the last batch)."""
     result = DedupeResult()
     with db.write() as s:
         ensure_phone_index(s)  # an import that crashed may have left it out (importer._defer_phone_index)
@@ -158,13 +167,22 @@ def find_candidates(db: "Database", rules: Dedupe, now: datetime, batch: int = 1
         if not added:
             break
         result.indexed_hub_cases += added
+    total = 0
+    if progress is not None:
+        with db.read() as s:
+            total = s.execute(select(func.count()).select_from(LegacyRecordRow)
+                              .where(LegacyRecordRow.compared.is_(False))).scalar_one()
     while True:
         with db.read() as s:
             todo, found = _score_batch(s, rules, now, batch)
         if not todo:
+            if progress is not None:
+                progress(result.compared, 1.0)
             return result
         _store_batch(db, todo, found, result)
         result.compared += len(todo)
+        if progress is not None:
+            progress(result.compared, min(result.compared / max(total, 1), 0.999))
 
 
 def _score_batch(s: Session, rules: Dedupe, now: datetime, batch: int,

@@ -155,7 +155,13 @@ class LegacyImporter:
             pass
 
     def dedupe(self) -> DedupeResult:
-        return find_candidates(self.hub.db, self.config.dedupe, self.hub.clock.now())
+        """The duplicate search, with its own progress line (records compared, ETA)."""
+        bar = Progress(self.progress_stream, "duplicate search", unit="records")
+        try:
+            return find_candidates(self.hub.db, self.config.dedupe, self.hub.clock.now(),
+                                   progress=lambda done, fraction: bar.update(done, fraction, force=fraction >= 1.0))
+        finally:
+            bar.close()
 
     def _defer_phone_index(self, file_size: int) -> bool:
         """Leave the dedupe index by phone out while a large file loads, and build it once at

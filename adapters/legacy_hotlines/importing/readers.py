@@ -198,8 +198,9 @@ class RowSource:
                     continue
                 try:
                     value = json.loads(line)
-                except ValueError as exc:
-                    yield Row(i, None, f"not JSON: {exc.msg} at column {exc.colno}")
+                except ValueError as exc:  # a JSONDecodeError, or a number too long to convert
+                    where = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+                    yield Row(i, None, f"not JSON: {where}")
                     continue
                 if not isinstance(value, dict):
                     yield Row(i, None, f"a JSON {type(value).__name__}, not an object")

@@ -58,12 +58,15 @@ class ImportSummary:
 
 
 class Progress:
-    """A one-line progress bar on stderr, redrawn at most a few times a second."""
+    """A one-line progress bar on stderr, redrawn at most a few times a second: the fraction
+    done, the count and rate of `unit`, and while not finished an ETA (the time left at the
+    rate so far, by the fraction)."""
 
-    def __init__(self, stream: TextIO | None, label: str) -> None:
-        self.stream, self.label = stream, label
+    def __init__(self, stream: TextIO | None, label: str, unit: str = "rows") -> None:
+        self.stream, self.label, self.unit = stream, label, unit
         self.started = time.monotonic()
         self._last = 0.0
+        self._width = 0
 
     def update(self, done: int, fraction: float | None, force: bool = False) -> None:
         if self.stream is None:
@@ -72,19 +75,34 @@ class Progress:
         if not force and now - self._last < 0.25:
             return
         self._last = now
-        rate = done / max(now - self.started, 1e-6)
+        elapsed = max(now - self.started, 1e-6)
+        rate = done / elapsed
+        eta = ""
         if fraction is not None:
+            fraction = min(max(fraction, 0.0), 1.0)
             filled = int(fraction * 30)
             bar = f"[{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}%"
+            if 0.0 < fraction < 1.0:
+                eta = f" ETA {eta_text(elapsed * (1 - fraction) / fraction)}"
         else:
             bar = ""
-        self.stream.write(f"\r{self.label} {bar} {done:,} rows {rate:,.0f} rows/s")
+        text = f"{self.label} {bar} {done:,} {self.unit} {rate:,.0f} {self.unit}/s{eta}"
+        # Padded to the last one: a shorter redraw (the ETA gone at 100%) leaves none of it behind.
+        self.stream.write("\r" + text.ljust(self._width))
+        self._width = len(text)
         self.stream.flush()
 
     def close(self) -> None:
         if self.stream is not None:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def eta_text(seconds: float) -> str:
+    """Time left as h:mm:ss (m:ss under an hour)."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class RejectFile:
