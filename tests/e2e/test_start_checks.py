@@ -18,7 +18,7 @@ from tests.support.live import free_port
 
 pytestmark = pytest.mark.e2e
 
-INSTALLED = "county, example_neighbour, example_waterworks, legacy_bridge, province, sms, webhook"
+INSTALLED = "county, example_neighbour, example_waterworks, legacy_bridge, province, sms, webhook, wechat"
 
 
 def _start(args: list[str], config: Path, **env: str) -> subprocess.CompletedProcess:
