@@ -281,8 +281,8 @@ def test_the_supervisors_pages_and_the_agents_suggestions(hub, chromium, console
     assert "503 Service Unavailable" in supervisor.page.inner_text("table.dead")
     supervisor.shot("outbox")
     supervisor.page.check("table.dead input[name=ids]")
-    supervisor.page.fill("input[name=reason]", "已电话告知雁江区")
-    supervisor.page.click("button.danger")
+    supervisor.page.fill("#dead-letters input[name=reason]", "已电话告知雁江区")
+    supervisor.page.click("#dead-letters button.danger")
     assert "已放弃 1 条消息" in supervisor.page.inner_text("main")
     assert hub.cases.get(numbers[0], boss).history[-1].actor == "zhao"
 
