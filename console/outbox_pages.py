@@ -66,14 +66,23 @@ def outbox_page(request: Request, destination: Annotated[str | None, Query(max_l
     return _page(request, session, destination=destination, after=after, done=done)
 
 
-@router.post("/console/outbox/replay")
-async def replay(request: Request) -> Response:
+async def _supervisor_form(request: Request) -> tuple[Session, dict[str, list[str]]] | Response:
+    """A signed (CSRF-checked) form from someone who may work the outbox; otherwise the page to answer with."""
     signed = await _signed_form(request)
     if isinstance(signed, Response):
         return signed
     session, data = signed
     if not may_see_outbox(session):
         return _refused(request, session, 403, ONLY)
+    return session, data
+
+
+@router.post("/console/outbox/replay")
+async def replay(request: Request) -> Response:
+    signed = await _supervisor_form(request)
+    if isinstance(signed, Response):
+        return signed
+    session, data = signed
     hub = _hub(request)
     ids, destination = _ids(data.get("ids", [])), _one(data, "destination")
     if ids is None:
@@ -89,12 +98,10 @@ async def replay(request: Request) -> Response:
 
 @router.post("/console/outbox/skip")
 async def skip(request: Request) -> Response:
-    signed = await _signed_form(request)
+    signed = await _supervisor_form(request)
     if isinstance(signed, Response):
         return signed
     session, data = signed
-    if not may_see_outbox(session):
-        return _refused(request, session, 403, ONLY)
     hub = _hub(request)
     ids, reason, destination = _ids(data.get("ids", [])), _one(data, "reason"), _one(data, "destination")
     errors = []
@@ -117,12 +124,10 @@ async def skip(request: Request) -> Response:
 
 async def _destination_form(request: Request, destination: str) -> tuple[Session, dict[str, list[str]]] | Response:
     """The supervisor's signed form for a destination the hub knows; otherwise the page to answer with."""
-    signed = await _signed_form(request)
+    signed = await _supervisor_form(request)
     if isinstance(signed, Response):
         return signed
     session, data = signed
-    if not may_see_outbox(session):
-        return _refused(request, session, 403, ONLY)
     if len(destination) > 64 or not admin.known_destination(_hub(request), destination):
         return _page(request, session, 404, errors=[f"没有目的地 {destination}（既未配置，也没有消息）"])
     return session, data
