@@ -13,9 +13,10 @@ and so sorts statuses itself, but its timeouts and transport failures are these.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -43,7 +44,7 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
 
 
@@ -58,8 +59,9 @@ def classify_response(response: httpx.Response, now: datetime) -> None:
     raise PermanentError(f"peer refused with {status}", detail=body)
 
 
-def send(client: httpx.Client, method: str, url: Any, *, label: str = "",
-            transient: Callable[[str], AdapterError] = TransientError, **kwargs: Any) -> httpx.Response:
+def send(
+    client: httpx.Client, method: str, url: Any, *, label: str = "", transient: Callable[[str], AdapterError] = TransientError, **kwargs: Any
+) -> httpx.Response:
     """Send; a timeout or a transport failure leaves as `transient` (its message begins with
     `label`), anything the peer answered is returned for the caller to judge."""
     try:

@@ -103,8 +103,17 @@ class HardenedTransport(Transport):
         return response
 
 
-def load_service(wsdl: str, endpoint: str, binding: str, *, transport: Transport, plugins: list[Plugin],
-                 transient: Callable[..., AdapterError], permanent: Callable[..., AdapterError], wsse: Any = None) -> Any:
+def load_service(
+    wsdl: str,
+    endpoint: str,
+    binding: str,
+    *,
+    transport: Transport,
+    plugins: list[Plugin],
+    transient: Callable[..., AdapterError],
+    permanent: Callable[..., AdapterError],
+    wsse: Any = None,
+) -> Any:
     """The zeep service of `binding` at `endpoint`, from the WSDL (a file or a URL), hardened.
     A WSDL that cannot be fetched is `transient` (the peer may be down); one that is not a
     usable WSDL is `permanent` (fetching it again gives the same)."""
@@ -124,8 +133,15 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def call_soap(label: str, operation: str, call: Callable[[], Any], *, transient: Callable[..., TransientError],
-              permanent: Callable[..., AdapterError], on_fault: Callable[[zx.Fault], AdapterError]) -> Any:
+def call_soap(
+    label: str,
+    operation: str,
+    call: Callable[[], Any],
+    *,
+    transient: Callable[..., TransientError],
+    permanent: Callable[..., AdapterError],
+    on_fault: Callable[[zx.Fault], AdapterError],
+) -> Any:
     """Run one zeep call; every failure leaves as `transient(msg)` or `permanent(msg)`
     (or what `on_fault` makes of a soap:Fault). Bugs in our own code are not caught."""
     try:

@@ -102,19 +102,16 @@ class EnvelopeWriter:
     def hostile(self, operation: str, field: str) -> tuple[str, str]:
         """(an answer declaring an external entity, the billion-laughs expansion) of `operation`
         with the attack in `field`: what a hardened client must refuse without harm."""
-        head = (f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><{operation}Response xmlns="{self.tns}">'
-                "<Result><ResultCode>0</ResultCode></Result>")
+        head = f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><{operation}Response xmlns="{self.tns}"><Result><ResultCode>0</ResultCode></Result>'
         tail = f"</{operation}Response></soap:Body></soap:Envelope>"
-        xxe = ('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
-               f"{head}<{field}>&xxe;</{field}>{tail}")
+        xxe = f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n{head}<{field}>&xxe;</{field}>{tail}'
         lols = "".join(f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">' for i in range(1, 10))
         billion = f'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">{lols}]>\n{head}<{field}>&lol9;</{field}>{tail}'
         return xxe, billion
 
 
 def xml_response(envelope: etree._Element, encoding: str = "utf-8", status: int = 200) -> Response:
-    return Response(etree.tostring(envelope, encoding=encoding, xml_declaration=True), status_code=status,
-                    media_type=f"text/xml; charset={encoding}")
+    return Response(etree.tostring(envelope, encoding=encoding, xml_declaration=True), status_code=status, media_type=f"text/xml; charset={encoding}")
 
 
 def wsdl_response(request: Request, wsdl: Path, shipped_address: str) -> Response:

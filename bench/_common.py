@@ -24,8 +24,7 @@ def free_port() -> int:
 def start_server(module_attr: str, port: int, env: dict[str, str], health: str) -> subprocess.Popen:
     """Run `uvicorn module:attr --factory` in its own process, so the load generator does
     not share the server's interpreter lock."""
-    cmd = [sys.executable, "-m", "uvicorn", module_attr, "--factory", "--host", "127.0.0.1", "--port", str(port),
-           "--log-level", "warning", "--no-access-log"]
+    cmd = [sys.executable, "-m", "uvicorn", module_attr, "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env})
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

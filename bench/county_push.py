@@ -24,7 +24,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -42,28 +42,33 @@ def _tickets(county: str, start: int, n: int) -> list[dict]:
 
     cfg = load_counties(REPO_ROOT / "mappings")[county]
     f = cfg.ticket
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     out = []
     for i in range(start, start + n):
         t: dict = {}
-        for path, value in [(f.ticket_id, f"BENCH-{i:08d}"), (f.received_at, format_date(cfg, now)),
-                            (f.request_type, cfg.reverse("request_type")["complaint"]), (f.category, cfg.reverse("category")["0101"]),
-                            (f.title, "夜间施工噪音扰民"), (f.content, "小区旁工地夜间施工，噪音很大，影响休息。"),
-                            (f.division, cfg.divisions[0] + "001"), (f.address, "某路12号"), (f.person_name, "张三"),
-                            (f.person_phone, "13800138000")]:
+        for path, value in [
+            (f.ticket_id, f"BENCH-{i:08d}"),
+            (f.received_at, format_date(cfg, now)),
+            (f.request_type, cfg.reverse("request_type")["complaint"]),
+            (f.category, cfg.reverse("category")["0101"]),
+            (f.title, "夜间施工噪音扰民"),
+            (f.content, "小区旁工地夜间施工，噪音很大，影响休息。"),
+            (f.division, cfg.divisions[0] + "001"),
+            (f.address, "某路12号"),
+            (f.person_name, "张三"),
+            (f.person_phone, "13800138000"),
+        ]:
             if path:
                 set_path(t, path, value)
         out.append(t)
     return out
 
 
-def _load(url: str, path: str, headers: dict[str, str], county: str, clients: int, batches: int, size: int,
-          sign: bool) -> float:
+def _load(url: str, path: str, headers: dict[str, str], county: str, clients: int, batches: int, size: int, sign: bool) -> float:
     from adapters.county.signing import signed_headers
 
     per_client = batches // clients
-    bodies = [[json.dumps(_tickets(county, (c * per_client + b) * size, size), ensure_ascii=False).encode()
-               for b in range(per_client)] for c in range(clients)]
+    bodies = [[json.dumps(_tickets(county, (c * per_client + b) * size, size), ensure_ascii=False).encode() for b in range(per_client)] for c in range(clients)]
 
     def worker(c: int) -> int:
         ok = 0
@@ -97,8 +102,16 @@ def _hub_round(tmp: Path, args: argparse.Namespace) -> float:
     proc = start_server("bench.intake_servers:hub_app", port, env, "/api/v1/health")
     try:
         _county_key(db, key, cfg.key_party, list(cfg.divisions))
-        return _load(f"http://127.0.0.1:{port}", f"/api/v1/counties/{args.county}/tickets", {"X-API-Key": key},
-                     args.county, args.clients, args.batches, args.batch, bool(cfg.security.hmac_secret_env))
+        return _load(
+            f"http://127.0.0.1:{port}",
+            f"/api/v1/counties/{args.county}/tickets",
+            {"X-API-Key": key},
+            args.county,
+            args.clients,
+            args.batches,
+            args.batch,
+            bool(cfg.security.hmac_secret_env),
+        )
     finally:
         stop(proc)
 
@@ -166,15 +179,15 @@ def baseline_app() -> FastAPI:
                 with lock:
                     counter["n"] += 1
                     number = f"512000{counter['n']:012d}"
-                now = datetime.now(timezone.utc).isoformat()
+                now = datetime.now(UTC).isoformat()
                 ticket_id = json.dumps(ticket, ensure_ascii=False)[:64]
                 c.execute("BEGIN IMMEDIATE")
-                cur = c.execute("INSERT INTO cases (number, state, doc, created_at) VALUES (?, 'registered', ?, ?)",
-                                (number, json.dumps(ticket, ensure_ascii=False), now))
+                cur = c.execute(
+                    "INSERT INTO cases (number, state, doc, created_at) VALUES (?, 'registered', ?, ?)", (number, json.dumps(ticket, ensure_ascii=False), now)
+                )
                 c.execute("INSERT OR IGNORE INTO refs VALUES ('county', ?, ?)", (ticket_id + number, cur.lastrowid))
                 c.execute("INSERT INTO case_history VALUES (?, 1, 'register', ?)", (cur.lastrowid, now))
-                c.execute("INSERT INTO case_events (case_id, type, payload) VALUES (?, 'case.registered', ?)",
-                          (cur.lastrowid, json.dumps({"number": number})))
+                c.execute("INSERT INTO case_events (case_id, type, payload) VALUES (?, 'case.registered', ?)", (cur.lastrowid, json.dumps({"number": number})))
                 c.execute("COMMIT")
                 results.append({"index": i, "status": "created", "case_number": number})
             return results
@@ -202,9 +215,11 @@ def main() -> None:
                 (hub_rates if name == "hub" else base_rates).append(rate)
                 print(f"round {i + 1} {name:<8} {rate:8.1f} tickets/s", flush=True)
     h, b = median(hub_rates), median(base_rates)
-    print(f"median hub {h:.1f} tickets/s, baseline {b:.1f} tickets/s, ratio {h / b:.2f} "
-          f"(county {args.county}, {args.clients} clients, {args.batches} batches x {args.batch} tickets/round, "
-          f"{args.rounds} rounds, SQLite WAL synchronous=FULL)")
+    print(
+        f"median hub {h:.1f} tickets/s, baseline {b:.1f} tickets/s, ratio {h / b:.2f} "
+        f"(county {args.county}, {args.clients} clients, {args.batches} batches x {args.batch} tickets/round, "
+        f"{args.rounds} rounds, SQLite WAL synchronous=FULL)"
+    )
 
 
 if __name__ == "__main__":

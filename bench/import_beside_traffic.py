@@ -41,9 +41,9 @@ def _percentile(values: list[float], q: float) -> float:
 failed: list[int] = []  # statuses of writes that were not 201
 
 
-def _traffic(url: str, key: str, clients: int, rate: float, running: threading.Event,
-             same_phone: bool = False) -> list[float]:
+def _traffic(url: str, key: str, clients: int, rate: float, running: threading.Event, same_phone: bool = False) -> list[float]:
     """Paced writes until `running` is cleared; each answer's latency in seconds."""
+
     def client(n: int) -> list[float]:
         rnd = random.Random(n)
         out: list[float] = []
@@ -76,8 +76,7 @@ def _phase(url: str, key: str, clients: int, rate: float, until, same_phone: boo
 
 def _summary(name: str, latencies: list[float]) -> tuple[float, float]:
     med, p99 = _percentile(latencies, 0.5), _percentile(latencies, 0.99)
-    print(f"{name:<14} writes {len(latencies):>6}  median {med * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms  "
-          f"max {max(latencies) * 1000:7.1f} ms", flush=True)
+    print(f"{name:<14} writes {len(latencies):>6}  median {med * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms  max {max(latencies) * 1000:7.1f} ms", flush=True)
     return med, p99
 
 
@@ -119,13 +118,13 @@ def main() -> None:
             busy = _phase(url, key, args.clients, args.rate, run_import, args.same_phone)
         finally:
             stop(server)
-    print(f"{args.clients} clients x {args.rate:g} writes/s; import of {args.rows:,} rows (nice {args.import_nice}) "
-          f"took {timing['import']:.1f} s")
+    print(f"{args.clients} clients x {args.rate:g} writes/s; import of {args.rows:,} rows (nice {args.import_nice}) took {timing['import']:.1f} s")
     print(f"  {timing.get('summary', '')}")
     _, quiet_p99 = _summary("without import", quiet)
     _, busy_p99 = _summary("during import", busy)
-    print(f"p99 during / without: {busy_p99 / quiet_p99:.1f}x (aim: p99 during the import < 250 ms); "
-          f"writes not answered 201: {len(failed)} {sorted(set(failed))}")
+    print(
+        f"p99 during / without: {busy_p99 / quiet_p99:.1f}x (aim: p99 during the import < 250 ms); writes not answered 201: {len(failed)} {sorted(set(failed))}"
+    )
 
 
 if __name__ == "__main__":

@@ -91,8 +91,10 @@ def main() -> None:
                 (hub_rates if name == "hub" else base_rates).append(rate)
                 print(f"round {i + 1} {name:<8} {rate:8.1f} cases/s")
     h, b = median(hub_rates), median(base_rates)
-    print(f"median hub {h:.1f} cases/s, baseline {b:.1f} cases/s, ratio {h / b:.2f} "
-          f"({args.clients} clients, {args.cases} cases/round, {args.rounds} rounds, SQLite WAL synchronous=FULL)")
+    print(
+        f"median hub {h:.1f} cases/s, baseline {b:.1f} cases/s, ratio {h / b:.2f} "
+        f"({args.clients} clients, {args.cases} cases/round, {args.rounds} rounds, SQLite WAL synchronous=FULL)"
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 
@@ -63,7 +63,7 @@ def baseline_app():
         with lock:
             counter["n"] += 1
             number = f"512000{counter['n']:012d}"
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
 
         def write() -> None:
             c = conn()

@@ -22,19 +22,23 @@ import sqlite3
 import statistics
 import tempfile
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import yaml
+
 from knowledge.handle import Knowledge
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "knowledge"
 COUNTIES = ["雁江区", "安岳县", "乐至县", "高新区", "临空经济区", "资阳市"]
 VARIANTS = [
-    "本指南适用于{county}，具体以窗口告知为准。", "{county}政务服务中心设有专门窗口，工作日上午9时至下午5时办理。",
-    "{year}年起，{county}推行网上办理和邮寄送达。", "如对办理结果有异议，可拨打12345反映，{county}相关部门将在规定时限内答复。",
-    "{county}已将该事项纳入“一件事一次办”，材料齐全的当场办结。", "特殊群体可申请{county}上门服务或帮办代办。",
+    "本指南适用于{county}，具体以窗口告知为准。",
+    "{county}政务服务中心设有专门窗口，工作日上午9时至下午5时办理。",
+    "{year}年起，{county}推行网上办理和邮寄送达。",
+    "如对办理结果有异议，可拨打12345反映，{county}相关部门将在规定时限内答复。",
+    "{county}已将该事项纳入“一件事一次办”，材料齐全的当场办结。",
+    "特殊群体可申请{county}上门服务或帮办代办。",
 ]
 
 
@@ -55,7 +59,7 @@ def load(db_path: Path, n: int) -> None:
             for i, v in enumerate(VARIANTS):
                 text = v.format(county=county, year=year)
                 variants[(county, year, i)] = (text, seg.index_text(text))
-    now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     conn = sqlite3.connect(db_path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -68,10 +72,40 @@ def load(db_path: Path, n: int) -> None:
         body = f"{a['body']}{vtext}"
         aid = f"B{pk:07d}"
         articles.append((pk, aid, a["owner_unit"], 1, "published", 1, now, now))
-        versions.append((pk, 1, "published", a["kind"], title, body, a.get("valid_from"), a.get("valid_to"),
-                         json.dumps(a["categories"]), json.dumps(a["tags"], ensure_ascii=False), now, "bench", None))
-        search.append((pk, aid, 1, a["kind"], a["owner_unit"], a.get("valid_from"), a.get("valid_to"),
-                       " ".join(a["categories"]), title, body, f"{s_title} {seg.index_text(county)}", s_tags, f"{s_body} {vseg}"))
+        versions.append(
+            (
+                pk,
+                1,
+                "published",
+                a["kind"],
+                title,
+                body,
+                a.get("valid_from"),
+                a.get("valid_to"),
+                json.dumps(a["categories"]),
+                json.dumps(a["tags"], ensure_ascii=False),
+                now,
+                "bench",
+                None,
+            )
+        )
+        search.append(
+            (
+                pk,
+                aid,
+                1,
+                a["kind"],
+                a["owner_unit"],
+                a.get("valid_from"),
+                a.get("valid_to"),
+                " ".join(a["categories"]),
+                title,
+                body,
+                f"{s_title} {seg.index_text(county)}",
+                s_tags,
+                f"{s_body} {vseg}",
+            )
+        )
     with conn:
         conn.executemany("INSERT INTO kb_articles VALUES (?,?,?,?,?,?,?,?)", articles)
         conn.executemany("INSERT INTO kb_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", versions)
@@ -88,9 +122,9 @@ def main() -> int:
     args = parser.parse_args()
 
     from hub.db.migrate import upgrade
-    from knowledge.search import SearchQuery, fts5_match
     from hub.runtime import build_hub
     from hub.settings import Settings
+    from knowledge.search import SearchQuery, fts5_match
 
     with tempfile.TemporaryDirectory() as tmp:
         db_path = Path(tmp) / "kb.db"
@@ -119,8 +153,7 @@ def main() -> int:
         raw.close()
         size_mb = db_path.stat().st_size / 1e6
         hub.close()
-    print(f"articles {args.articles}, loaded in {loaded:.1f} s, database {size_mb:.0f} MB, "
-          f"{len(queries)} queries x {args.rounds} rounds")
+    print(f"articles {args.articles}, loaded in {loaded:.1f} s, database {size_mb:.0f} MB, {len(queries)} queries x {args.rounds} rounds")
     print(f"hub search    p50 {statistics.median(hub_ms):7.2f} ms   p95 {percentile(hub_ms, 95):7.2f} ms")
     print(f"raw FTS5 MATCH p50 {statistics.median(base_ms):7.2f} ms   p95 {percentile(base_ms, 95):7.2f} ms")
     return 0

@@ -33,13 +33,21 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from statistics import median
+
 from adapters.legacy_hotlines.handle import Legacy
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "工单编号,登记时间,投诉人,联系电话,诉求类型,问题类别,标题,诉求内容,地址,所属区域,办理状态,承办单位,处理结果,办结时间".split(",")
 AREAS = [("雁江区", "雁江分局"), ("安岳县", "安岳县局"), ("乐至县", "乐至县局"), ("市本级", "市局")]
-TEXTS = ["购买的电暖器使用三天后无法加热，商家拒绝退换", "某餐馆后厨卫生条件差，老鼠出没", "网购商品退款迟迟未到账",
-         "健身房关门后充值卡无法退费", "小区电梯频繁故障困人", "超市销售过期食品", "春节期间猪肉价格明显上涨"]
+TEXTS = [
+    "购买的电暖器使用三天后无法加热，商家拒绝退换",
+    "某餐馆后厨卫生条件差，老鼠出没",
+    "网购商品退款迟迟未到账",
+    "健身房关门后充值卡无法退费",
+    "小区电梯频繁故障困人",
+    "超市销售过期食品",
+    "春节期间猪肉价格明显上涨",
+]
 
 
 def generate(path: Path, rows: int) -> None:
@@ -61,9 +69,24 @@ def generate(path: Path, rows: int) -> None:
             if i % 50 == 49:  # a repeat caller: the phone and complaint of a row up to a day (400 rows) before
                 phone, text = recent[rnd.randrange(len(recent))]
             recent[i % 400] = (phone, text)
-            w.writerow([f"SC{i:09d}", when, "张三", phone, "投诉", f"0{1 + i % 5}", text[:12], text,
-                        f"{area}某街道{i % 300}号", area, "已办结" if i % 3 else "已归档", unit, "已调解，商家同意退货",
-                        (at + timedelta(days=3)).strftime("%Y年%m月%d日")])
+            w.writerow(
+                [
+                    f"SC{i:09d}",
+                    when,
+                    "张三",
+                    phone,
+                    "投诉",
+                    f"0{1 + i % 5}",
+                    text[:12],
+                    text,
+                    f"{area}某街道{i % 300}号",
+                    area,
+                    "已办结" if i % 3 else "已归档",
+                    unit,
+                    "已调解，商家同意退货",
+                    (at + timedelta(days=3)).strftime("%Y年%m月%d日"),
+                ]
+            )
 
 
 def fresh_db(template: Path, target: Path) -> None:
@@ -73,8 +96,8 @@ def fresh_db(template: Path, target: Path) -> None:
 def migrate(path: Path) -> None:
     from hub.db.engine import make_engine
     from hub.db.migrate import upgrade
-    from hub.runtime import build_hub  # noqa: F401  (features register their tables)
     from hub.features import load_features
+    from hub.runtime import build_hub  # noqa: F401  (features register their tables)
 
     load_features()
     engine = make_engine(f"sqlite:///{path}")
@@ -84,15 +107,14 @@ def migrate(path: Path) -> None:
 
 # -- the two sides, each in a child process ------------------------------------------------------
 def run_hub(db: Path, csv_path: Path, batch: int, dedupe: bool = False) -> dict:
+    from adapters.legacy_hotlines.importing.importer import LegacyImporter
     from hub.runtime import build_hub
     from hub.settings import Settings
-    from adapters.legacy_hotlines.importing.importer import LegacyImporter
 
     hub = build_hub(Settings(database_url=f"sqlite:///{db}", sqlite_synchronous="FULL"))
     try:
         started = time.perf_counter()
-        summary = LegacyImporter(hub, hub.handles.get(Legacy).config, batch_size=batch, progress=None).run(
-            "12315", csv_path, dedupe=False)
+        summary = LegacyImporter(hub, hub.handles.get(Legacy).config, batch_size=batch, progress=None).run("12315", csv_path, dedupe=False)
         seconds = time.perf_counter() - started
         out = {"accepted": summary.accepted, "rejected": summary.rejected, "seconds": seconds}
         if dedupe:
@@ -128,22 +150,56 @@ def run_baseline(db: Path, csv_path: Path, batch: int) -> dict:
                 day = at.strftime("%Y%m%d")
                 seq[day] = seq.get(day, 0) + 1
                 number = f"512000{day}{seq[day]:06d}"
-                doc = json.dumps({"number": number, "title": r[6], "content": r[7], "person": {"name": r[2], "phone": r[3]},
-                                  "place": {"address": r[8]}, "received_at": at.isoformat()}, ensure_ascii=False)
-                cases.append((number, 1, "closed", "complaint", "0201", "512000", "512000", "normal", "legacy", None, None,
-                              None, 0, at.isoformat(sep=" "), now, f"{r[6]}\n{r[7]}", doc))
+                doc = json.dumps(
+                    {
+                        "number": number,
+                        "title": r[6],
+                        "content": r[7],
+                        "person": {"name": r[2], "phone": r[3]},
+                        "place": {"address": r[8]},
+                        "received_at": at.isoformat(),
+                    },
+                    ensure_ascii=False,
+                )
+                cases.append(
+                    (
+                        number,
+                        1,
+                        "closed",
+                        "complaint",
+                        "0201",
+                        "512000",
+                        "512000",
+                        "normal",
+                        "legacy",
+                        None,
+                        None,
+                        None,
+                        0,
+                        at.isoformat(sep=" "),
+                        now,
+                        f"{r[6]}\n{r[7]}",
+                        doc,
+                    )
+                )
                 keep.append((number, r[0]))
             conn.execute("BEGIN")
             last = conn.execute("SELECT coalesce(max(id), 0) FROM cases").fetchone()[0]
-            conn.executemany("INSERT INTO cases (number, version, state, request_type, category_code, division_code, county_code, "
-                             "urgency, channel, lead_unit, sign_off_due, due_at, overdue, created_at, updated_at, search_text, doc) "
-                             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", cases)
+            conn.executemany(
+                "INSERT INTO cases (number, version, state, request_type, category_code, division_code, county_code, "
+                "urgency, channel, lead_unit, sign_off_due, due_at, overdue, created_at, updated_at, search_text, doc) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                cases,
+            )
             ids = [row[0] for row in conn.execute("SELECT id FROM cases WHERE id > ? ORDER BY id", (last,))]
-            conn.executemany("INSERT INTO case_external_refs (system, external_id, case_id) VALUES ('legacy.12315', ?, ?)",
-                             [(k[1], i) for k, i in zip(keep, ids)])
-            conn.executemany("INSERT INTO case_history (case_id, seq, at, actor, role, action, from_state, to_state, note, data) "
-                             "VALUES (?, 1, ?, 'legacy-import', 'system', 'import', NULL, 'closed', NULL, '{}')",
-                             [(i, now) for i in ids])
+            conn.executemany(
+                "INSERT INTO case_external_refs (system, external_id, case_id) VALUES ('legacy.12315', ?, ?)", [(k[1], i) for k, i in zip(keep, ids)]
+            )
+            conn.executemany(
+                "INSERT INTO case_history (case_id, seq, at, actor, role, action, from_state, to_state, note, data) "
+                "VALUES (?, 1, ?, 'legacy-import', 'system', 'import', NULL, 'closed', NULL, '{}')",
+                [(i, now) for i in ids],
+            )
             conn.execute("COMMIT")
             return len(ids)
 
@@ -175,9 +231,26 @@ def child(args: argparse.Namespace) -> None:
 
 
 def side(name: str, db: Path, csv_path: Path, batch: int, dedupe: bool = False) -> dict:
-    out = subprocess.run([sys.executable, "-m", "bench.legacy_import", "--child", name, "--db", str(db), "--csv", str(csv_path),
-                          "--batch", str(batch), *(["--dedupe"] if dedupe else [])],
-                         cwd=ROOT, capture_output=True, text=True, env={**os.environ})
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.legacy_import",
+            "--child",
+            name,
+            "--db",
+            str(db),
+            "--csv",
+            str(csv_path),
+            "--batch",
+            str(batch),
+            *(["--dedupe"] if dedupe else []),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+    )
     if out.returncode != 0:
         raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -215,17 +288,22 @@ def main() -> None:
                     leftover.unlink(missing_ok=True)  # a 1M-row hub database is ~3 GB
                 r["rate"] = (r["accepted"] + r["rejected"]) / r["seconds"]
                 results[name].append(r)
-                print(f"{name:<9} {r['accepted']:>9,} accepted {r['rejected']:>7,} refused  {r['seconds']:7.1f} s  "
-                      f"{r['rate']:>8,.0f} rows/s  peak {r['peak_rss_mb']:.0f} MB  cpu {r['cpu_s']:.0f} s", flush=True)
+                print(
+                    f"{name:<9} {r['accepted']:>9,} accepted {r['rejected']:>7,} refused  {r['seconds']:7.1f} s  "
+                    f"{r['rate']:>8,.0f} rows/s  peak {r['peak_rss_mb']:.0f} MB  cpu {r['cpu_s']:.0f} s",
+                    flush=True,
+                )
                 if "dedupe_seconds" in r:
-                    print(f"{'':9} duplicate search {r['dedupe_seconds']:7.1f} s  {r['compared'] / r['dedupe_seconds']:>8,.0f} "
-                          f"records/s  {r['candidates']:,} candidates", flush=True)
+                    print(
+                        f"{'':9} duplicate search {r['dedupe_seconds']:7.1f} s  {r['compared'] / r['dedupe_seconds']:>8,.0f} "
+                        f"records/s  {r['candidates']:,} candidates",
+                        flush=True,
+                    )
             ratios.append(results["hub"][-1]["rate"] / results["baseline"][-1]["rate"])
         hub_peak = max(r["peak_rss_mb"] for r in results["hub"])
         if args.repeat > 1:
             for name, runs in results.items():
-                print(f"median {name:<9} {median([r['seconds'] for r in runs]):7.1f} s  "
-                      f"{median([r['rate'] for r in runs]):>8,.0f} rows/s")
+                print(f"median {name:<9} {median([r['seconds'] for r in runs]):7.1f} s  {median([r['rate'] for r in runs]):>8,.0f} rows/s")
             print(f"ratios per run: {', '.join(f'{x:.2f}' for x in ratios)}")
         print(f"ratio hub/baseline {median(ratios):.2f} (aim >= 0.33); hub peak {hub_peak:.0f} MB (aim < 300)")
     finally:

@@ -59,9 +59,15 @@ def noop_sink_app() -> Any:
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(routes=[Route("/events", events, methods=["POST"]),
-                             Route("/events/batch", batch, methods=["POST"]), Route("/times", times),
-                             Route("/reset", reset, methods=["POST"]), Route("/health", health)])
+    return Starlette(
+        routes=[
+            Route("/events", events, methods=["POST"]),
+            Route("/events/batch", batch, methods=["POST"]),
+            Route("/times", times),
+            Route("/reset", reset, methods=["POST"]),
+            Route("/health", health),
+        ]
+    )
 
 
 MODES = {
@@ -77,9 +83,12 @@ def _hub(database_url: str, sink_url: str, mode: str = "single") -> Any:
     from hub.runtime import build_hub
     from hub.settings import Settings
 
-    settings = Settings(database_url=database_url, sqlite_synchronous="FULL", destinations={
-        "sink": {"adapter": "webhook", "settings": MODES[mode](sink_url), "events": ["case.registered"]}},
-        outbox={"batch": 100, "concurrency": 8})
+    settings = Settings(
+        database_url=database_url,
+        sqlite_synchronous="FULL",
+        destinations={"sink": {"adapter": "webhook", "settings": MODES[mode](sink_url), "events": ["case.registered"]}},
+        outbox={"batch": 100, "concurrency": 8},
+    )
     hub = build_hub(settings)
     upgrade(hub.db.writer)
     return hub
@@ -147,16 +156,22 @@ def _start_relay_process(hub: Any, sink_url: str) -> Any:
     import yaml
 
     config = Path(tempfile.mkdtemp(prefix="outbox-bench-cfg-")) / "hub.yaml"
-    config.write_text(yaml.safe_dump({"destinations": {name: d.model_dump(mode="json") for name, d in hub.settings.destinations.items()},
-                                      "outbox": hub.settings.outbox.model_dump(mode="json")}), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "destinations": {name: d.model_dump(mode="json") for name, d in hub.settings.destinations.items()},
+                "outbox": hub.settings.outbox.model_dump(mode="json"),
+            }
+        ),
+        encoding="utf-8",
+    )
     env = {**os.environ, "HUB_DATABASE_URL": hub.settings.database_url, "HUB_CONFIG_FILE": str(config), "HUB_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen([str(Path(sys.executable).with_name("hotline-hub")), "relay"], env=env)
     time.sleep(3)  # imports and the first LISTEN
     return proc
 
 
-def latency_run(hub: Any, sink_url: str, rate: float, seconds: float,
-                relay_process: bool = False, producers: int = 4) -> tuple[float, float, int, float]:
+def latency_run(hub: Any, sink_url: str, rate: float, seconds: float, relay_process: bool = False, producers: int = 4) -> tuple[float, float, int, float]:
     from hub.domain.access import SYSTEM_ACTOR
     from hub.domain.model import CaseDraft
     from tests.support.factories import draft
@@ -242,17 +257,19 @@ def main() -> None:
                     for r in range(args.rounds):
                         base_rates.append(baseline_round(hub, args.messages))
                         relay_rates.append(relay_round(hub, args.messages))
-                        print(f"[{mode}] round {r + 1}: relay {relay_rates[-1]:.0f} msg/s, baseline {base_rates[-1]:.0f} msg/s, "
-                              f"ratio {relay_rates[-1] / base_rates[-1]:.2f}")
+                        print(
+                            f"[{mode}] round {r + 1}: relay {relay_rates[-1]:.0f} msg/s, baseline {base_rates[-1]:.0f} msg/s, "
+                            f"ratio {relay_rates[-1] / base_rates[-1]:.2f}"
+                        )
                     rm, bm = median(relay_rates), median(base_rates)
-                    print(f"[{mode}] throughput medians: relay {rm:.0f} msg/s, baseline (claim-and-ack, no delivery) "
-                          f"{bm:.0f} msg/s, ratio {rm / bm:.2f}")
+                    print(f"[{mode}] throughput medians: relay {rm:.0f} msg/s, baseline (claim-and-ack, no delivery) {bm:.0f} msg/s, ratio {rm / bm:.2f}")
                 if not args.skip_latency:
                     for label, separate in (("relay in the producer's process", False), ("relay as its own process", True)):
-                        p50, p99, total, achieved = latency_run(hub, sink_url, args.rate, args.seconds,
-                                                                relay_process=separate, producers=args.producers)
-                        print(f"[{mode}] latency, {label}, at {achieved:.0f} new cases/s ({total} cases): "
-                              f"commit-to-delivery p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
+                        p50, p99, total, achieved = latency_run(hub, sink_url, args.rate, args.seconds, relay_process=separate, producers=args.producers)
+                        print(
+                            f"[{mode}] latency, {label}, at {achieved:.0f} new cases/s ({total} cases): "
+                            f"commit-to-delivery p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+                        )
             finally:
                 hub.close()
     finally:

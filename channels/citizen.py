@@ -33,8 +33,13 @@ STATE_TEXT: dict[CaseState, str] = {
 }
 
 TYPE_TEXT: dict[RequestType, str] = {
-    RequestType.ENQUIRY: "咨询", RequestType.HELP: "求助", RequestType.COMPLAINT: "投诉", RequestType.REPORT: "举报",
-    RequestType.SUGGESTION: "建议", RequestType.PRAISE: "表扬", RequestType.OTHER: "其他",
+    RequestType.ENQUIRY: "咨询",
+    RequestType.HELP: "求助",
+    RequestType.COMPLAINT: "投诉",
+    RequestType.REPORT: "举报",
+    RequestType.SUGGESTION: "建议",
+    RequestType.PRAISE: "表扬",
+    RequestType.OTHER: "其他",
 }
 
 # The public timeline: which history lines the citizen sees, and how each reads. A line whose
@@ -85,8 +90,9 @@ class CitizenView(BaseModel):
     timeline: list[TimelineItem]
     reply: CitizenReply | None = Field(description="The answer, once the centre approved it.")
     evaluation: Evaluation
-    attachments: list[PublicAttachment] = Field(default_factory=list, description="The case's public photos and documents "
-                                                "(the citizen's own and those the centre or the unit made public).")
+    attachments: list[PublicAttachment] = Field(
+        default_factory=list, description="The case's public photos and documents (the citizen's own and those the centre or the unit made public)."
+    )
 
 
 SATISFACTION_TEXT = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
@@ -116,17 +122,24 @@ def evaluation_until(case: Case, window_days: int) -> datetime | None:
     return reply.at + timedelta(days=window_days) if reply is not None else None
 
 
-def citizen_view(case: Case, now: datetime, window_days: int,
-                 attachments: list[PublicAttachment] | None = None) -> CitizenView:
+def citizen_view(case: Case, now: datetime, window_days: int, attachments: list[PublicAttachment] | None = None) -> CitizenView:
     timeline = [TimelineItem(at=h.at, text=t) for h in case.history if (t := public_text(h)) is not None]
     until = evaluation_until(case, window_days)
     given = next((f for f in reversed(case.outcome.follow_ups) if f.reached and f.satisfaction), None)
     open_ = case.state is CaseState.AWAITING_FOLLOW_UP and until is not None and now <= until
     return CitizenView(
-        number=case.number, status=STATE_TEXT[case.state], request_type=TYPE_TEXT[case.request_type], title=case.title,
-        received_at=case.intake.received_at, phone=mask_phone(case.person.phone), timeline=timeline,
+        number=case.number,
+        status=STATE_TEXT[case.state],
+        request_type=TYPE_TEXT[case.request_type],
+        title=case.title,
+        received_at=case.intake.received_at,
+        phone=mask_phone(case.person.phone),
+        timeline=timeline,
         reply=approved_reply(case),
-        evaluation=Evaluation(open=open_, until=until if case.state is CaseState.AWAITING_FOLLOW_UP else None,
-                              satisfaction=SATISFACTION_TEXT[given.satisfaction.value] if given and given.satisfaction else None),
+        evaluation=Evaluation(
+            open=open_,
+            until=until if case.state is CaseState.AWAITING_FOLLOW_UP else None,
+            satisfaction=SATISFACTION_TEXT[given.satisfaction.value] if given and given.satisfaction else None,
+        ),
         attachments=list(attachments or []),
     )

@@ -111,8 +111,7 @@ class Codes:
                 raise Locked(row.locked_until)
         self._count(session, subjects, rows, now)
 
-    def _count(self, session: Session, subjects: dict[str, str], rows: dict[str, LookupFailureRow | None],
-               now: datetime) -> None:
+    def _count(self, session: Session, subjects: dict[str, str], rows: dict[str, LookupFailureRow | None], now: datetime) -> None:
         limit = {"case": self.limits.per_case, "client": self.limits.per_client}
         for kind, subject in subjects.items():
             row = rows[kind]

@@ -28,11 +28,12 @@ class _Feature(FeatureBase):
     name = "channels"
     order = 85  # after the outbox (10): its SMS are written through the outbox's writer
 
-    def install(self, hub: "Hub") -> None:
+    def install(self, hub: Hub) -> None:
         config = hub.settings.channels
-        codes = Codes(derive_key(hub.settings.phone_index_key_bytes()),
-                      Limits(config.lookup_failures_per_case, config.lookup_failures_per_client,
-                             timedelta(minutes=config.lookup_lockout_minutes)))
+        codes = Codes(
+            derive_key(hub.settings.phone_index_key_bytes()),
+            Limits(config.lookup_failures_per_case, config.lookup_failures_per_client, timedelta(minutes=config.lookup_lockout_minutes)),
+        )
         templates = load_templates(hub.settings.mappings_dir)  # a bad template stops the start here
         writer = hub.handles.get(OutboxHandle).writer
         sms = CodesAndSms(codes, templates, hub.settings, hub.clock, writer)

@@ -30,6 +30,10 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from channels.citizen import STATE_TEXT, approved_reply
+from channels.open311_map import Open311Map, georeport_status, states_for
+from channels.rates import RateLimited
+from channels.service import ChannelService
 from hub.db.repository import CaseQuery, CaseRepository
 from hub.domain.access import Actor
 from hub.domain.errors import AccessDenied, CaseNotFound, RuleViolation
@@ -38,11 +42,6 @@ from hub.keys import KeyError_
 from hub.mappings import UnknownCode
 from hub.read_audit import record_read
 from hub.service import ContentTooLarge, IdempotencyConflict
-
-from channels.citizen import approved_reply, STATE_TEXT
-from channels.open311_map import Open311Map, georeport_status, states_for
-from channels.rates import RateLimited
-from channels.service import ChannelService
 
 BASE = "/open311/v2"
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
@@ -165,8 +164,9 @@ class NewRequest(BaseModel):
     phone: str | None = Field(default=None, max_length=32)
     description: Annotated[Text, Field(max_length=5000)] | None = None
     media_url: str | None = Field(default=None, max_length=1024)
-    division_code: str | None = Field(default=None, alias="attribute[division_code]", max_length=12,
-                                      description="The service's one attribute: the county (区县) the place is in.")
+    division_code: str | None = Field(
+        default=None, alias="attribute[division_code]", max_length=12, description="The service's one attribute: the county (区县) the place is in."
+    )
 
 
 # -- errors in GeoReport's shape -----------------------------------------------------------------------
@@ -223,15 +223,27 @@ class GeoReportRoute(APIRoute):
                 refusal = _refusal(exc)
                 if refusal is None:
                     raise  # a database outage (503) or a bug: the hub's own handlers answer
-                return render(_format_of(request), [GeoReportError(code=refusal.status, description=refusal.description)],
-                              "errors", status=refusal.status, headers=refusal.headers)
+                return render(
+                    _format_of(request),
+                    [GeoReportError(code=refusal.status, description=refusal.description)],
+                    "errors",
+                    status=refusal.status,
+                    headers=refusal.headers,
+                )
 
         return handler
 
 
 # -- rendering ------------------------------------------------------------------------------------------
-ITEM_TAGS = {"errors": "error", "services": "service", "service_requests": "request", "attributes": "attribute",
-             "values": "value", "endpoints": "endpoint", "formats": "format"}
+ITEM_TAGS = {
+    "errors": "error",
+    "services": "service",
+    "service_requests": "request",
+    "attributes": "attribute",
+    "values": "value",
+    "endpoints": "endpoint",
+    "formats": "format",
+}
 
 
 def _xml(parent: ET.Element, tag: str, value: Any) -> None:
@@ -248,8 +260,7 @@ def _xml(parent: ET.Element, tag: str, value: Any) -> None:
         element.text = str(value)
 
 
-def render(fmt: Format, body: BaseModel | Sequence[BaseModel], root: str, status: int = 200,
-           headers: dict[str, str] | None = None) -> Response:
+def render(fmt: Format, body: BaseModel | Sequence[BaseModel], root: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     data = body.model_dump(mode="json") if isinstance(body, BaseModel) else [b.model_dump(mode="json") for b in body]
     if fmt == "json":
         return JSONResponse(data, status_code=status, headers=headers)
@@ -268,17 +279,19 @@ def render(fmt: Format, body: BaseModel | Sequence[BaseModel], root: str, status
 def _answers(model: Any, description: str, *refusals: int, **meanings: str) -> dict[int | str, dict[str, Any]]:
     """`responses=`: the answer in both formats, and each refusal as GeoReport's error list."""
     xml_errors = {"text/xml": {"schema": {"type": "string", "description": "<errors><error><code/><description/></error></errors>"}}}
-    default = {400: "A parameter or field is missing, invalid or unknown: the description names it",
-               401: "No API key, or a key the hub does not know (or revoked)",
-               403: "Not a channel key", 404: "No such object (or not one this key may know of)",
-               409: "Refused by the case's state", 413: "A field is larger than the hub takes",
-               415: "The body's media type is not one this operation reads",
-               429: "Too many requests: retry after the time given"}
-    out: dict[int | str, dict[str, Any]] = {200: {"description": description, "model": model,
-                                                  "content": {"text/xml": {"schema": {"type": "string"}}}}}
+    default = {
+        400: "A parameter or field is missing, invalid or unknown: the description names it",
+        401: "No API key, or a key the hub does not know (or revoked)",
+        403: "Not a channel key",
+        404: "No such object (or not one this key may know of)",
+        409: "Refused by the case's state",
+        413: "A field is larger than the hub takes",
+        415: "The body's media type is not one this operation reads",
+        429: "Too many requests: retry after the time given",
+    }
+    out: dict[int | str, dict[str, Any]] = {200: {"description": description, "model": model, "content": {"text/xml": {"schema": {"type": "string"}}}}}
     for status in (400, *refusals):
-        out[status] = {"description": meanings.get(f"d{status}", default[status]), "model": list[GeoReportError],
-                       "content": xml_errors}
+        out[status] = {"description": meanings.get(f"d{status}", default[status]), "model": list[GeoReportError], "content": xml_errors}
     return out
 
 
@@ -302,8 +315,7 @@ def _map(request: Request) -> Open311Map:
 def _key(request: Request, api_key: str | None) -> Actor:
     presented = api_key or request.headers.get("x-api-key")
     if not presented:
-        raise GeoReportRefusal(401, "api_key: required (a channel key), as a parameter or the X-API-Key header",
-                               {"WWW-Authenticate": "Bearer"})
+        raise GeoReportRefusal(401, "api_key: required (a channel key), as a parameter or the X-API-Key header", {"WWW-Authenticate": "Bearer"})
     try:
         actor = request.app.state.hub.keys.authenticate(presented)
     except KeyError_ as exc:
@@ -324,47 +336,81 @@ def _when(value: datetime) -> str:
     return value.astimezone(LOCAL).isoformat(timespec="seconds")
 
 
-@router.get("/discovery.{fmt}", summary="Open311: what this endpoint offers (discovery)", operation_id="getOpen311Discovery",
-            response_model=Discovery, responses=_answers(Discovery, "The endpoint, its specification and formats"),
-            openapi_extra=EXTRA)
+@router.get(
+    "/discovery.{fmt}",
+    summary="Open311: what this endpoint offers (discovery)",
+    operation_id="getOpen311Discovery",
+    response_model=Discovery,
+    responses=_answers(Discovery, "The endpoint, its specification and formats"),
+    openapi_extra=EXTRA,
+)
 def discovery(request: Request, fmt: FormatPath) -> Response:
     url = str(request.base_url).rstrip("/") + BASE
-    body = Discovery(changeset=CHANGESET, contact=_map(request).agency, key_service="channel keys: hotline-hub keys create "
-                     "--role channel (the 12345 centre)", endpoints=[Endpoint(
-                         specification=SPECIFICATION, url=url, changeset=CHANGESET, type="production",
-                         formats=["application/json", "text/xml"])])
+    body = Discovery(
+        changeset=CHANGESET,
+        contact=_map(request).agency,
+        key_service="channel keys: hotline-hub keys create --role channel (the 12345 centre)",
+        endpoints=[Endpoint(specification=SPECIFICATION, url=url, changeset=CHANGESET, type="production", formats=["application/json", "text/xml"])],
+    )
     return render(fmt, body, "discovery")
 
 
 def _services(request: Request) -> list[GeoService]:
-    return [GeoService(service_code=s.code, service_name=s.name, description=s.name, metadata=True, type="realtime",
-                       keywords=s.keywords, group=s.group) for s in _map(request).services.values()]
+    return [
+        GeoService(service_code=s.code, service_name=s.name, description=s.name, metadata=True, type="realtime", keywords=s.keywords, group=s.group)
+        for s in _map(request).services.values()
+    ]
 
 
-@router.get("/services.{fmt}", summary="Open311: the services (the categories a request may name)", operation_id="listOpen311Services",
-            response_model=list[GeoService], responses=_answers(list[GeoService], "The services, in Chinese", 404,
-                                                                 d404="Unknown jurisdiction_id"),
-            openapi_extra=EXTRA)
-def services(request: Request, fmt: FormatPath,
-             jurisdiction_id: Annotated[str | None, Query(max_length=16, description="The city's code (optional)")] = None) -> Response:
+@router.get(
+    "/services.{fmt}",
+    summary="Open311: the services (the categories a request may name)",
+    operation_id="listOpen311Services",
+    response_model=list[GeoService],
+    responses=_answers(list[GeoService], "The services, in Chinese", 404, d404="Unknown jurisdiction_id"),
+    openapi_extra=EXTRA,
+)
+def services(
+    request: Request, fmt: FormatPath, jurisdiction_id: Annotated[str | None, Query(max_length=16, description="The city's code (optional)")] = None
+) -> Response:
     _jurisdiction(request, jurisdiction_id)
     return render(fmt, _services(request), "services")
 
 
-@router.get("/services/{service_code}.{fmt}", summary="Open311: one service's definition (its attributes)",
-            operation_id="getOpen311Service", response_model=ServiceDefinition,
-            responses=_answers(ServiceDefinition, "The service's attributes", 404, d404="No such service, or unknown jurisdiction_id"),
-            openapi_extra=EXTRA)
-def service_definition(request: Request, service_code: Annotated[str, Path(max_length=32)], fmt: FormatPath,
-                       jurisdiction_id: Annotated[str | None, Query(max_length=16, description="The city's code (optional)")] = None) -> Response:
+@router.get(
+    "/services/{service_code}.{fmt}",
+    summary="Open311: one service's definition (its attributes)",
+    operation_id="getOpen311Service",
+    response_model=ServiceDefinition,
+    responses=_answers(ServiceDefinition, "The service's attributes", 404, d404="No such service, or unknown jurisdiction_id"),
+    openapi_extra=EXTRA,
+)
+def service_definition(
+    request: Request,
+    service_code: Annotated[str, Path(max_length=32)],
+    fmt: FormatPath,
+    jurisdiction_id: Annotated[str | None, Query(max_length=16, description="The city's code (optional)")] = None,
+) -> Response:
     _jurisdiction(request, jurisdiction_id)
     mapping = _map(request)
     if service_code not in mapping.services:
         raise GeoReportRefusal(404, f"service_code: no service {service_code!r}; the services are in services.{fmt}")
     counties = [AttributeValue(key=d.code, name=d.name) for d in mapping.divisions]
-    body = ServiceDefinition(service_code=service_code, attributes=[Attribute(
-        variable=True, code="division_code", datatype="singlevaluelist", required=False,
-        datatype_description="区县代码", order=1, description="问题所在区县（不填由12345中心确定）", values=counties)])
+    body = ServiceDefinition(
+        service_code=service_code,
+        attributes=[
+            Attribute(
+                variable=True,
+                code="division_code",
+                datatype="singlevaluelist",
+                required=False,
+                datatype_description="区县代码",
+                order=1,
+                description="问题所在区县（不填由12345中心确定）",
+                values=counties,
+            )
+        ],
+    )
     return render(fmt, body, "service_definition")
 
 
@@ -414,39 +460,87 @@ def draft_of(new: NewRequest, mapping: Open311Map, channel: str, now: datetime) 
         content += f"\n图片：{new.media_url}"
     title = (new.description or service.name).splitlines()[0][:40]
     try:
-        return CaseDraft.model_validate({
-            "intake": {"channel": channel, "received_at": now},
-            "person": {"name": name, "phone": new.phone, "anonymous": not (name or new.phone)},
-            "request_type": mapping.request_type.value, "category_code": service.code,
-            "title": title, "content": content,
-            "place": {"address": new.address_string, "division_code": division, "latitude": new.lat, "longitude": new.long},
-        })
+        return CaseDraft.model_validate(
+            {
+                "intake": {"channel": channel, "received_at": now},
+                "person": {"name": name, "phone": new.phone, "anonymous": not (name or new.phone)},
+                "request_type": mapping.request_type.value,
+                "category_code": service.code,
+                "title": title,
+                "content": content,
+                "place": {"address": new.address_string, "division_code": division, "latitude": new.lat, "longitude": new.long},
+            }
+        )
     except ValidationError as exc:
-        names = {"person.phone": "phone", "person.name": "first_name, last_name", "title": "description",
-                 "content": "description", "place.address": "address_string"}
+        names = {
+            "person.phone": "phone",
+            "person.name": "first_name, last_name",
+            "title": "description",
+            "content": "description",
+            "place.address": "address_string",
+        }
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise GeoReportRefusal(400, f"{names.get(where, where)}: {first['msg']}") from None
 
 
 _NEW_REQUEST = NewRequest.model_json_schema(by_alias=True)
-REQUEST_BODY = {"requestBody": {"required": True, "content": {
-    "application/x-www-form-urlencoded": {"schema": _NEW_REQUEST},
-    "application/json": {"schema": _NEW_REQUEST,
-                         "example": {"service_code": "0102", "lat": 30.1286, "long": 104.6278,
-                                     "address_string": "雁江区建设路12号", "description": "路灯不亮，夜间行人看不清路。",
-                                     "phone": "13800138000", "first_name": "三", "last_name": "张"}}}}}
+REQUEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {"schema": _NEW_REQUEST},
+            "application/json": {
+                "schema": _NEW_REQUEST,
+                "example": {
+                    "service_code": "0102",
+                    "lat": 30.1286,
+                    "long": 104.6278,
+                    "address_string": "雁江区建设路12号",
+                    "description": "路灯不亮，夜间行人看不清路。",
+                    "phone": "13800138000",
+                    "first_name": "三",
+                    "last_name": "张",
+                },
+            },
+        },
+    }
+}
 
 
-@router.post("/requests.{fmt}", status_code=201, summary="Open311: a channel files a service request (登记)",
-             operation_id="registerOpen311Request", response_model=list[Created],
-             responses={**_answers(list[Created], "Registered: the case number as service_request_id", 401, 403, 404, 413, 415, 429,
-                                   d404="Unknown jurisdiction_id", d415="Neither form-encoded nor JSON"),
-                        201: {"description": "Registered: the case number as service_request_id", "model": list[Created],
-                              "content": {"text/xml": {"schema": {"type": "string"}}}}},
-             openapi_extra={**EXTRA, **REQUEST_BODY})
-async def create_request(request: Request, fmt: FormatPath, api_key: ApiKeyQuery = None,
-                         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None) -> Response:
+@router.post(
+    "/requests.{fmt}",
+    status_code=201,
+    summary="Open311: a channel files a service request (登记)",
+    operation_id="registerOpen311Request",
+    response_model=list[Created],
+    responses={
+        **_answers(
+            list[Created],
+            "Registered: the case number as service_request_id",
+            401,
+            403,
+            404,
+            413,
+            415,
+            429,
+            d404="Unknown jurisdiction_id",
+            d415="Neither form-encoded nor JSON",
+        ),
+        201: {
+            "description": "Registered: the case number as service_request_id",
+            "model": list[Created],
+            "content": {"text/xml": {"schema": {"type": "string"}}},
+        },
+    },
+    openapi_extra={**EXTRA, **REQUEST_BODY},
+)
+async def create_request(
+    request: Request,
+    fmt: FormatPath,
+    api_key: ApiKeyQuery = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+) -> Response:
     data = await _read_body(request)
     new = NewRequest.model_validate(data)
     actor = _key(request, new.api_key or api_key)  # in the form as GeoReport has it; some clients put it in the URL
@@ -468,30 +562,40 @@ def as_request(case: Case, mapping: Open311Map, catalogue: Any) -> ServiceReques
     unit = catalogue.units.get(lead) if lead else None
     hidden = case.person.confidential
     return ServiceRequest(
-        service_request_id=case.number, status=georeport_status(case.state), status_notes=notes,
+        service_request_id=case.number,
+        status=georeport_status(case.state),
+        status_notes=notes,
         service_name=service.name if service else (category.name_zh if category else case.category_code),
-        service_code=case.category_code, agency_responsible=unit.name_zh if unit else mapping.agency,
-        service_notice=mapping.service_notice, requested_datetime=_when(case.intake.received_at),
+        service_code=case.category_code,
+        agency_responsible=unit.name_zh if unit else mapping.agency,
+        service_notice=mapping.service_notice,
+        requested_datetime=_when(case.intake.received_at),
         updated_datetime=_when(case.updated_at),
         address=None if hidden else case.place.address,
-        lat=None if hidden else case.place.latitude, long=None if hidden else case.place.longitude)
+        lat=None if hidden else case.place.latitude,
+        long=None if hidden else case.place.longitude,
+    )
 
 
-
-
-@router.get("/requests.{fmt}", summary="Open311: this key's own service requests", operation_id="listOpen311Requests",
-            response_model=list[ServiceRequest],
-            responses=_answers(list[ServiceRequest], "This key's own requests, newest first, at most 200", 401, 403, 404,
-                               d404="Unknown jurisdiction_id"),
-            openapi_extra=EXTRA)
-def list_requests(request: Request, fmt: FormatPath, api_key: ApiKeyQuery = None, jurisdiction_id: Jurisdiction = None,
-                  service_request_id: Annotated[str | None, Query(max_length=2000, description="Case numbers, comma-separated: "
-                                                                  "the other filters are then ignored")] = None,
-                  service_code: Annotated[str | None, Query(max_length=32)] = None,
-                  start_date: Annotated[datetime | None, Query(description="Received at or after (W3C datetime)")] = None,
-                  end_date: Annotated[datetime | None, Query(description="Received before (W3C datetime); default now")] = None,
-                  status: Annotated[str | None, Query(max_length=20, pattern=r"^(open|closed)(,(open|closed))?$",
-                                                      description="open, closed, or open,closed")] = None) -> Response:
+@router.get(
+    "/requests.{fmt}",
+    summary="Open311: this key's own service requests",
+    operation_id="listOpen311Requests",
+    response_model=list[ServiceRequest],
+    responses=_answers(list[ServiceRequest], "This key's own requests, newest first, at most 200", 401, 403, 404, d404="Unknown jurisdiction_id"),
+    openapi_extra=EXTRA,
+)
+def list_requests(
+    request: Request,
+    fmt: FormatPath,
+    api_key: ApiKeyQuery = None,
+    jurisdiction_id: Jurisdiction = None,
+    service_request_id: Annotated[str | None, Query(max_length=2000, description="Case numbers, comma-separated: the other filters are then ignored")] = None,
+    service_code: Annotated[str | None, Query(max_length=32)] = None,
+    start_date: Annotated[datetime | None, Query(description="Received at or after (W3C datetime)")] = None,
+    end_date: Annotated[datetime | None, Query(description="Received before (W3C datetime); default now")] = None,
+    status: Annotated[str | None, Query(max_length=20, pattern=r"^(open|closed)(,(open|closed))?$", description="open, closed, or open,closed")] = None,
+) -> Response:
     actor = _key(request, api_key)
     _jurisdiction(request, jurisdiction_id)
     mapping, hub = _map(request), request.app.state.hub
@@ -511,20 +615,34 @@ def list_requests(request: Request, fmt: FormatPath, api_key: ApiKeyQuery = None
     if end_date is not None and start >= end_date:
         raise GeoReportRefusal(400, "start_date: must be before end_date")
     wanted = sorted({s for part in status.split(",") for s in states_for(part)}) if status else None
-    query = CaseQuery(state=wanted, channel=actor.channel, category=service_code, received_from=start, received_to=end_date,
-                      limit=MAX_RESULTS)
+    query = CaseQuery(state=wanted, channel=actor.channel, category=service_code, received_from=start, received_to=end_date, limit=MAX_RESULTS)
     with hub.db.read() as s:
         cases, _ = CaseRepository(s).list(query, actor, hub.clock.now())
     return render(fmt, [as_request(c, mapping, hub.catalogue) for c in cases], "service_requests")
 
 
-@router.get("/requests/{service_request_id}.{fmt}", summary="Open311: one of this key's own service requests",
-            operation_id="getOpen311Request", response_model=list[ServiceRequest],
-            responses=_answers(list[ServiceRequest], "The request (GeoReport answers a list of one)", 401, 403, 404,
-                               d404="No such request among this key's own, or unknown jurisdiction_id"),
-            openapi_extra=EXTRA)
-def get_request(request: Request, service_request_id: Annotated[str, Path(min_length=8, max_length=40, pattern=r"^[0-9A-Za-z-]+$")],
-                fmt: FormatPath, api_key: ApiKeyQuery = None, jurisdiction_id: Jurisdiction = None) -> Response:
+@router.get(
+    "/requests/{service_request_id}.{fmt}",
+    summary="Open311: one of this key's own service requests",
+    operation_id="getOpen311Request",
+    response_model=list[ServiceRequest],
+    responses=_answers(
+        list[ServiceRequest],
+        "The request (GeoReport answers a list of one)",
+        401,
+        403,
+        404,
+        d404="No such request among this key's own, or unknown jurisdiction_id",
+    ),
+    openapi_extra=EXTRA,
+)
+def get_request(
+    request: Request,
+    service_request_id: Annotated[str, Path(min_length=8, max_length=40, pattern=r"^[0-9A-Za-z-]+$")],
+    fmt: FormatPath,
+    api_key: ApiKeyQuery = None,
+    jurisdiction_id: Jurisdiction = None,
+) -> Response:
     actor = _key(request, api_key)
     _jurisdiction(request, jurisdiction_id)
     hub = request.app.state.hub
@@ -533,13 +651,28 @@ def get_request(request: Request, service_request_id: Annotated[str, Path(min_le
     return render(fmt, [as_request(case, _map(request), request.app.state.hub.catalogue)], "service_requests")
 
 
-@router.get("/tokens/{token}.{fmt}", summary="Open311: the service request a token became",
-            operation_id="getOpen311Token", response_model=list[TokenAnswer],
-            responses=_answers(list[TokenAnswer], "The request id for the token (a list of one)", 401, 403, 404,
-                               d404="No such token among this key's own requests, or unknown jurisdiction_id"),
-            openapi_extra=EXTRA)
-def get_token(request: Request, token: Annotated[str, Path(min_length=8, max_length=40, pattern=r"^[0-9A-Za-z-]+$")],
-              fmt: FormatPath, api_key: ApiKeyQuery = None, jurisdiction_id: Jurisdiction = None) -> Response:
+@router.get(
+    "/tokens/{token}.{fmt}",
+    summary="Open311: the service request a token became",
+    operation_id="getOpen311Token",
+    response_model=list[TokenAnswer],
+    responses=_answers(
+        list[TokenAnswer],
+        "The request id for the token (a list of one)",
+        401,
+        403,
+        404,
+        d404="No such token among this key's own requests, or unknown jurisdiction_id",
+    ),
+    openapi_extra=EXTRA,
+)
+def get_token(
+    request: Request,
+    token: Annotated[str, Path(min_length=8, max_length=40, pattern=r"^[0-9A-Za-z-]+$")],
+    fmt: FormatPath,
+    api_key: ApiKeyQuery = None,
+    jurisdiction_id: Jurisdiction = None,
+) -> Response:
     """GeoReport lets an endpoint answer a POST with a token and the id later. This one registers
     at once and answers with the id, so the only tokens are those ids: a client that asks for
     its token anyway (some always do) gets the id back, for its own requests only."""

@@ -19,8 +19,7 @@ MAPPING_FILE = Path("channels") / "open311.yaml"
 # GeoReport knows two statuses. Closed: the hub is done with the citizen's matter (closed,
 # archived, not accepted, handed to the emergency line, merged into another case). A reply
 # awaiting its follow-up is still open: the citizen may rate it and it may be redone.
-CLOSED_STATES = frozenset({CaseState.CLOSED, CaseState.ARCHIVED, CaseState.REJECTED, CaseState.TRANSFERRED,
-                           CaseState.MERGED})
+CLOSED_STATES = frozenset({CaseState.CLOSED, CaseState.ARCHIVED, CaseState.REJECTED, CaseState.TRANSFERRED, CaseState.MERGED})
 
 
 def georeport_status(state: CaseState) -> str:
@@ -92,8 +91,7 @@ def load_open311(mappings_dir: Path, catalogue: Catalogue) -> Open311Map:
             errors.append(doc.error(("services", i, "category"), "listed twice"))
             continue
         parent = catalogue.categories.get(category.parent) if category.parent else None
-        services[entry.category] = Service(entry.category, category.name_zh, parent.name_zh if parent else category.name_zh,
-                                           ",".join(entry.keywords))
+        services[entry.category] = Service(entry.category, category.name_zh, parent.name_zh if parent else category.name_zh, ",".join(entry.keywords))
     if errors:
         raise errors[0] if len(errors) == 1 else MappingErrors(errors)
     counties = [Division(d.code, d.name_zh) for d in catalogue.divisions.values() if d.level == "county"]

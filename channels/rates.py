@@ -20,10 +20,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from channels.tables import RateCounterRow
 from hub.db.database import Database
 from hub.domain.clock import Clock
-
-from channels.tables import RateCounterRow
 
 WINDOW = 60  # seconds
 
@@ -72,15 +71,16 @@ class SharedRateWindow:
         previous_start = start - timedelta(seconds=WINDOW)
         # A lost count on a power failure only lets a few more requests through: no fsync.
         with self.db.write(durable=False) as s:
-            rows = s.execute(select(RateCounterRow.window_start, RateCounterRow.count).where(
-                RateCounterRow.subject == subject, RateCounterRow.window_start >= previous_start)).all()
+            rows = s.execute(
+                select(RateCounterRow.window_start, RateCounterRow.count).where(
+                    RateCounterRow.subject == subject, RateCounterRow.window_start >= previous_start
+                )
+            ).all()
             counts = {when.astimezone(UTC): count for when, count in rows}
             current, previous = counts.get(start, 0), counts.get(previous_start, 0)
             if estimate(previous, current, elapsed) + 1 > self.per_minute:
                 raise RateLimited(retry_after(previous, current, elapsed, self.per_minute))
             insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
             stmt = insert(RateCounterRow).values(subject=subject, window_start=start, count=1)
-            s.execute(stmt.on_conflict_do_update(index_elements=["subject", "window_start"],
-                                                 set_={"count": RateCounterRow.count + 1}))
-            s.execute(delete(RateCounterRow).where(RateCounterRow.subject == subject,
-                                                   RateCounterRow.window_start < previous_start))
+            s.execute(stmt.on_conflict_do_update(index_elements=["subject", "window_start"], set_={"count": RateCounterRow.count + 1}))
+            s.execute(delete(RateCounterRow).where(RateCounterRow.subject == subject, RateCounterRow.window_start < previous_start))

@@ -15,7 +15,7 @@ import re
 import secrets
 import struct
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -30,9 +30,11 @@ log = logging.getLogger("hub.sandbox.channels")
 SANDBOX_PORT_OFFSET = 70  # the gateway listens on --port + 70
 WECHAT_PORT_OFFSET = 71  # the sandbox WeChat API on --port + 71
 WECHAT_APP_ID = "wx-sandbox-12345"
-WECHAT_FILINGS = ["投诉 建设路口的红绿灯坏了两天，早晚高峰很堵，请尽快修复。",
-                  "求助 小区二期停水一天了，没有任何通知，老人孩子生活不便。",
-                  "咨询 新生儿医保怎么办理？需要带哪些材料？"]
+WECHAT_FILINGS = [
+    "投诉 建设路口的红绿灯坏了两天，早晚高峰很堵，请尽快修复。",
+    "求助 小区二期停水一天了，没有任何通知，老人孩子生活不便。",
+    "咨询 新生儿医保怎么办理？需要带哪些材料？",
+]
 WECHAT_RECEIPT = re.compile(r"工单号(\d+)，提取码([A-Z0-9]{6})")
 PORTAL_KEY = "hub_sandboxweb_" + "w" * 24  # the city portal's channel key (hub/sandbox/run.py KEYS)
 RECEIPT = re.compile(r"工单号(\d+)，提取码([A-Z0-9]{6})")
@@ -46,11 +48,14 @@ RATINGS = ["satisfied", "basically_satisfied", "unsatisfied"]
 
 def _png(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (200, 60, 40)) -> bytes:
     """A small real PNG (one colour), the citizen's "photo" of the matter."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    )
 
 
 PHOTO = _png()
@@ -87,9 +92,14 @@ class WebCitizen:
         kind, category, title, content = self.rng.choice(FILINGS)
         phone = "139" + "".join(str(self.rng.randrange(10)) for _ in range(8))
         body: dict[str, Any] = {
-            "intake": {"channel": "web", "received_at": _now()}, "person": {"name": "网友", "phone": phone, "kind": "person"},
-            "request_type": kind, "category_code": category, "title": title, "content": content,
-            "place": {"address": "雁江区建设路", "division_code": "512002"}}
+            "intake": {"channel": "web", "received_at": _now()},
+            "person": {"name": "网友", "phone": phone, "kind": "person"},
+            "request_type": kind,
+            "category_code": category,
+            "title": title,
+            "content": content,
+            "place": {"address": "雁江区建设路", "division_code": "512002"},
+        }
         resp = client.post("/api/v1/channel/cases", json=body, headers={"X-API-Key": PORTAL_KEY})
         if resp.status_code != 201:
             log.warning("channel web: intake refused %s", resp.status_code)
@@ -98,8 +108,9 @@ class WebCitizen:
         log.info("channel web: IN %s filed through the city portal (the code went to the citizen by SMS)", number)
         self.filed += 1
         if self.filed % 2 == 1:  # every other filing (not from the rng: its sequence picks the filings and ratings)
-            sent = client.post(f"/api/v1/channel/cases/{number}/attachments", headers={"X-API-Key": PORTAL_KEY},
-                               files={"file": ("现场照片.png", PHOTO, "image/png")})
+            sent = client.post(
+                f"/api/v1/channel/cases/{number}/attachments", headers={"X-API-Key": PORTAL_KEY}, files={"file": ("现场照片.png", PHOTO, "image/png")}
+            )
             if sent.status_code == 201:
                 log.info("channel web: PHOTO %s a photo of the matter, %d bytes (public)", number, len(PHOTO))
             else:
@@ -108,7 +119,7 @@ class WebCitizen:
 
     def _read_sms(self) -> None:
         with self.gateway.lock:
-            new = self.gateway.messages[self.seen_sms:]
+            new = self.gateway.messages[self.seen_sms :]
             self.seen_sms = len(self.gateway.messages)
         for message in new:
             log.info("%s", describe(message))
@@ -161,10 +172,13 @@ class WeChatFollower:
                 if found:
                     self.codes[found.group(1)] = found.group(2)
                     brought.append((found.group(1), None))
-                    log.info("channel wechat: IN %s filed by %s on the official account (code in the passive reply)",
-                             found.group(1), mask_openid(self.follower.openid))
+                    log.info(
+                        "channel wechat: IN %s filed by %s on the official account (code in the passive reply)",
+                        found.group(1),
+                        mask_openid(self.follower.openid),
+                    )
             sent = self.server.to(self.follower.openid)
-            for message in sent[self.seen:]:
+            for message in sent[self.seen :]:
                 number = message["data"].get("keyword1", {}).get("value", "")
                 log.info("wechat: template %s to %s about %s", message["template_id"], mask_openid(message["touser"]), number)
                 if number in self.codes:
@@ -175,7 +189,7 @@ class WeChatFollower:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def sandbox_peers(base_port: int) -> list[Any]:
@@ -185,9 +199,14 @@ def sandbox_peers(base_port: int) -> list[Any]:
     # Named "sms": settings.channels.sms_destination. A seal key made up for this run: the sandbox's
     # outbox is its own (a restart strands only demo SMS).
     destination = {"adapter": "sms", "settings": {"url": f"http://127.0.0.1:{port}/send", "seal_key": secrets.token_urlsafe(24)}}
-    sms = Peer("sms", port, lambda: create_gateway(state), destination,
-               "sandbox SMS gateway: receipts with codes, replies, invitations to rate, closings; GET /messages",
-               act=citizen.act)
+    sms = Peer(
+        "sms",
+        port,
+        lambda: create_gateway(state),
+        destination,
+        "sandbox SMS gateway: receipts with codes, replies, invitations to rate, closings; GET /messages",
+        act=citizen.act,
+    )
     return [sms, _wechat_peer(base_port)]
 
 
@@ -196,16 +215,23 @@ def _wechat_peer(base_port: int) -> Any:
     (a HUB_CHANNELS__WECHAT__* you set yourself is kept)."""
     port = base_port + WECHAT_PORT_OFFSET
     token = os.environ.get("HUB_CHANNELS__WECHAT__TOKEN") or "sandbox" + secrets.token_hex(8)
-    aes_key = (os.environ.get("HUB_CHANNELS__WECHAT__ENCODING_AES_KEY")
-               or base64.b64encode(secrets.token_bytes(32)).decode().rstrip("="))
+    aes_key = os.environ.get("HUB_CHANNELS__WECHAT__ENCODING_AES_KEY") or base64.b64encode(secrets.token_bytes(32)).decode().rstrip("=")
     app_id = os.environ.get("HUB_CHANNELS__WECHAT__APP_ID") or WECHAT_APP_ID
     server = ServerState(app_id=app_id, app_secret=secrets.token_hex(16))
-    follower = Follower(url=f"http://127.0.0.1:{base_port}/api/v1/channel/wechat", token=token, app_id=app_id,
-                        openid="oSandbox" + secrets.token_hex(10), aes_key=aes_key)
-    destination = {"adapter": "wechat", "settings": {"api_base": f"http://127.0.0.1:{port}", "app_id": app_id,
-                                                      "app_secret": server.app_secret, "seal_key": secrets.token_urlsafe(24)}}
-    env = {"HUB_CHANNELS__WECHAT__APP_ID": app_id, "HUB_CHANNELS__WECHAT__TOKEN": token,
-           "HUB_CHANNELS__WECHAT__ENCODING_AES_KEY": aes_key}
-    return Peer("wechat", port, lambda: create_server(server), destination,
-                "sandbox WeChat API: access tokens, the hub's template messages; GET /sandbox/state",
-                act=WeChatFollower(follower, server).act, env=env)
+    follower = Follower(
+        url=f"http://127.0.0.1:{base_port}/api/v1/channel/wechat", token=token, app_id=app_id, openid="oSandbox" + secrets.token_hex(10), aes_key=aes_key
+    )
+    destination = {
+        "adapter": "wechat",
+        "settings": {"api_base": f"http://127.0.0.1:{port}", "app_id": app_id, "app_secret": server.app_secret, "seal_key": secrets.token_urlsafe(24)},
+    }
+    env = {"HUB_CHANNELS__WECHAT__APP_ID": app_id, "HUB_CHANNELS__WECHAT__TOKEN": token, "HUB_CHANNELS__WECHAT__ENCODING_AES_KEY": aes_key}
+    return Peer(
+        "wechat",
+        port,
+        lambda: create_server(server),
+        destination,
+        "sandbox WeChat API: access tokens, the hub's template messages; GET /sandbox/state",
+        act=WeChatFollower(follower, server).act,
+        env=env,
+    )

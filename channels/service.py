@@ -7,17 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from channels.citizen import CitizenView, citizen_view, evaluation_until
+from channels.codes import Codes
+from channels.rates import SharedRateWindow
+from channels.sms import ISSUED, CodesAndSms
 from hub.api.attachments import public_out
 from hub.db.repository import CaseRepository
 from hub.domain import commands as c
 from hub.domain.access import Actor, mask_phone, registrant
 from hub.domain.errors import CaseNotFound, RuleViolation
 from hub.domain.model import Case, CaseDraft, CaseState, Role, Satisfaction, normalise_phone
-
-from channels.citizen import CitizenView, citizen_view, evaluation_until
-from channels.codes import Codes
-from channels.rates import SharedRateWindow
-from channels.sms import ISSUED, CodesAndSms
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -43,7 +42,7 @@ Source = Literal["channel", "public"]
 
 
 class ChannelService:
-    def __init__(self, hub: "Hub", codes: Codes, sms: CodesAndSms | None = None) -> None:
+    def __init__(self, hub: Hub, codes: Codes, sms: CodesAndSms | None = None) -> None:
         self.hub = hub
         self.codes = codes
         self.sms = sms
@@ -113,8 +112,9 @@ class ChannelService:
             if case.person.phone is None or given != case.person.phone or self.sms is None:
                 return
             if self.sms.reissue(s, case, now):
-                repo.note(number, at=now, actor="citizen@public", role=Role.SYSTEM, action="reissue_code",
-                          note="提取码已重新生成并以短信发送", data={"by": "citizen"})
+                repo.note(
+                    number, at=now, actor="citizen@public", role=Role.SYSTEM, action="reissue_code", note="提取码已重新生成并以短信发送", data={"by": "citizen"}
+                )
 
     def reissue_for_centre(self, number: str, actor: Actor) -> str:
         """The centre reissues a case's code for the citizen (on the phone, say): sent by SMS,
@@ -126,21 +126,23 @@ class ChannelService:
             case = repo.get(number)
             to = self.sms.can_send(case) if self.sms is not None else None
             if to is None or self.sms is None or not self.sms.reissue(s, case, now):
-                raise RuleViolation(f"no SMS can carry a new code for case {number}: no mobile on the case, an anonymous or "
-                                    "another system's citizen, or no SMS destination configured; the old code stays valid")
-            repo.note(number, at=now, actor=actor.party, role=actor.role, action="reissue_code",
-                      note="提取码已重新生成并以短信发送", data={"by": "centre"})
+                raise RuleViolation(
+                    f"no SMS can carry a new code for case {number}: no mobile on the case, an anonymous or "
+                    "another system's citizen, or no SMS destination configured; the old code stays valid"
+                )
+            repo.note(number, at=now, actor=actor.party, role=actor.role, action="reissue_code", note="提取码已重新生成并以短信发送", data={"by": "centre"})
             return mask_phone(to) or ""
 
     # -- the citizen's evaluation -------------------------------------------------------------------
-    def evaluate(self, case: Case, satisfaction: Satisfaction, resolved: bool | None, comment: str | None,
-                 who: str) -> Case:
+    def evaluate(self, case: Case, satisfaction: Satisfaction, resolved: bool | None, comment: str | None, who: str) -> Case:
         """Recorded as the follow-up (回访), by the hub on the citizen's word: the history line's
         actor is `citizen@<who>` (the channel's party, or `public`) so the source stays known, and
         the assessment reads it as any reached follow-up."""
         if case.state is not CaseState.AWAITING_FOLLOW_UP:
-            raise RuleViolation(f"case {case.number} cannot be rated now: it is not waiting for a follow-up "
-                                "(the reply is not approved yet, or the case was already followed up)")
+            raise RuleViolation(
+                f"case {case.number} cannot be rated now: it is not waiting for a follow-up "
+                "(the reply is not approved yet, or the case was already followed up)"
+            )
         until = evaluation_until(case, self.config.evaluation_days)
         if until is None or self.hub.clock.now() > until:
             raise RuleViolation(f"the time to rate case {case.number} ended {until.isoformat() if until else ''}".strip())

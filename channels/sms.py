@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 import secrets
 import string
-from datetime import datetime
 from contextvars import ContextVar
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -24,8 +24,8 @@ from adapters.sms.seal import seal
 from channels.codes import Codes
 from hub.db.models import EventRow
 from hub.db.repository import CaseRepository
-from hub.domain.clock import Clock
 from hub.domain.access import registrant
+from hub.domain.clock import Clock
 from hub.domain.model import Case, Role
 from hub.mappings.loader import load_yaml_model
 from hub.settings import ChannelSettings, Settings
@@ -63,12 +63,11 @@ class Template(BaseModel):
     text: str = Field(min_length=1, max_length=MAX_CHARS)
 
     @model_validator(mode="after")
-    def _known_placeholders(self) -> "Template":
+    def _known_placeholders(self) -> Template:
         used = {name for _, name, _, _ in string.Formatter().parse(self.text) if name is not None}
         unknown = used - PLACEHOLDERS[self.event]
         if unknown:
-            raise ValueError(f"unknown placeholder(s) {sorted(unknown)} for {self.event}; "
-                             f"it gives {sorted(PLACEHOLDERS[self.event])}")
+            raise ValueError(f"unknown placeholder(s) {sorted(unknown)} for {self.event}; it gives {sorted(PLACEHOLDERS[self.event])}")
         return self
 
 
@@ -122,7 +121,7 @@ class CodesAndSms:
         self.clock = clock
         dest = self.config.sms_destination
         destination = settings.destinations.get(dest) if dest else None
-        key = (destination.settings.get("seal_key") if destination is not None and destination.enabled else None)
+        key = destination.settings.get("seal_key") if destination is not None and destination.enabled else None
         self.destination = dest if key else None
         self.seal_key = str(key) if key else ""
 
@@ -153,9 +152,17 @@ class CodesAndSms:
                 if event == "follow_up_invitation":
                     values["days"] = str(self.config.evaluation_days)
                 text = self.templates.text(event, **{k: values[k] for k in PLACEHOLDERS[event]})
-                self.writer.write_message(session, destination=self.destination, ordering_key=case.number, event_type=f"sms.{event}",
-                              event={"template": event, "sealed": seal(self.seal_key, to, text)}, case=None,
-                              case_number=case.number, idempotency_key=f"{self.destination}:{ev.id}:{event}", now=now)
+                self.writer.write_message(
+                    session,
+                    destination=self.destination,
+                    ordering_key=case.number,
+                    event_type=f"sms.{event}",
+                    event={"template": event, "sealed": seal(self.seal_key, to, text)},
+                    case=None,
+                    case_number=case.number,
+                    idempotency_key=f"{self.destination}:{ev.id}:{event}",
+                    now=now,
+                )
 
     def can_send(self, case: Case) -> str | None:
         """The mobile an SMS about this case goes to, or None (no destination, no mobile,
@@ -175,10 +182,17 @@ class CodesAndSms:
             return False
         code = self.codes.issue(session, case.number, now)
         text = self.templates.text("code_reissued", number=case.number, code=code)
-        self.writer.write_message(session, destination=self.destination, ordering_key=case.number, event_type="sms.code_reissued",
-                                  event={"template": "code_reissued", "sealed": seal(self.seal_key, to, text)}, case=None,
-                                  case_number=case.number, idempotency_key=f"{self.destination}:reissue:{case.number}:"
-                                  f"{secrets.token_hex(8)}", now=now)
+        self.writer.write_message(
+            session,
+            destination=self.destination,
+            ordering_key=case.number,
+            event_type="sms.code_reissued",
+            event={"template": "code_reissued", "sealed": seal(self.seal_key, to, text)},
+            case=None,
+            case_number=case.number,
+            idempotency_key=f"{self.destination}:reissue:{case.number}:{secrets.token_hex(8)}",
+            now=now,
+        )
         return True
 
     def _sends(self, ev: EventRow) -> list[str]:

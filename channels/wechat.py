@@ -24,7 +24,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import ParseError
 from zoneinfo import ZoneInfo
@@ -55,8 +55,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("channels.wechat")
 
-KINDS: dict[str, RequestType] = {"投诉": RequestType.COMPLAINT, "咨询": RequestType.ENQUIRY, "求助": RequestType.HELP,
-                                 "建议": RequestType.SUGGESTION, "举报": RequestType.REPORT}
+KINDS: dict[str, RequestType] = {
+    "投诉": RequestType.COMPLAINT,
+    "咨询": RequestType.ENQUIRY,
+    "求助": RequestType.HELP,
+    "建议": RequestType.SUGGESTION,
+    "举报": RequestType.REPORT,
+}
 FILING = re.compile(r"^(投诉|咨询|求助|建议|举报)[\s:：,，、]*(.*)$", re.S)
 QUERY = re.compile(r"^查询[\s:：]*([0-9A-Za-z-]{8,40})[\s,，]+([0-9A-Za-z ]{4,16})$")
 RATE = re.compile(r"^评价[\s:：]*([0-9A-Za-z-]{8,40})[\s,，]+([0-9A-Za-z]{4,16})[\s,，]+(满意|基本满意|不满意)$")
@@ -69,13 +74,15 @@ MAX_LISTED = 10
 LISTED_TITLE_CHARS = 24  # ten lines stay well inside what a passive text reply carries (about 2 KB)
 TITLE_CHARS = 30
 
-HELP = ("您好，这里是资阳12345政务服务便民热线。\n"
-        "1. 反映问题：回复“投诉/咨询/求助/建议/举报 + 具体内容”，如“投诉 建设路12号工地夜间施工扰民”。"
-        "内容中可留手机号以便联系。\n"
-        "2. 查询进度：回复“查询 工单号 提取码”。\n"
-        "3. 我的工单：回复“我的工单”。\n"
-        "4. 评价答复：回复“评价 工单号 提取码 满意/基本满意/不满意”。\n"
-        "紧急情况请拨打110、119、120。")
+HELP = (
+    "您好，这里是资阳12345政务服务便民热线。\n"
+    "1. 反映问题：回复“投诉/咨询/求助/建议/举报 + 具体内容”，如“投诉 建设路12号工地夜间施工扰民”。"
+    "内容中可留手机号以便联系。\n"
+    "2. 查询进度：回复“查询 工单号 提取码”。\n"
+    "3. 我的工单：回复“我的工单”。\n"
+    "4. 评价答复：回复“评价 工单号 提取码 满意/基本满意/不满意”。\n"
+    "紧急情况请拨打110、119、120。"
+)
 TOO_SHORT = "请写明具体情况（时间、地点、事情经过），如“投诉 建设路12号工地夜间施工扰民”。"
 NOT_TEXT = "目前只能办理文字消息。" + HELP
 BUSY = "提交过于频繁，请稍后再试，或拨打12345。"
@@ -119,7 +126,7 @@ class Signed:
 
 
 class WeChatDoor:
-    def __init__(self, hub: "Hub", service: ChannelService, config: "WeChatSettings") -> None:
+    def __init__(self, hub: Hub, service: ChannelService, config: WeChatSettings) -> None:
         self.hub = hub
         self.service = service
         self.config = config
@@ -152,8 +159,7 @@ class WeChatDoor:
             if not signed_by(self.token, msg_signature or "", signed.timestamp, signed.nonce, ciphertext):
                 raise Forged("msg_signature does not match the encrypted message")
             try:  # wechatpy checks the msg_signature again, decrypts and checks the AppID inside
-                body = self.crypto.decrypt_message({"Encrypt": ciphertext}, (msg_signature or "").lower(), signed.timestamp,
-                                                   signed.nonce).encode()
+                body = self.crypto.decrypt_message({"Encrypt": ciphertext}, (msg_signature or "").lower(), signed.timestamp, signed.nonce).encode()
             except InvalidAppIdException:
                 raise Forged("the encrypted message is for another AppID") from None
             except Exception as exc:  # noqa: BLE001  (a damaged ciphertext: base64, padding, no <Encrypt>)
@@ -200,7 +206,7 @@ class WeChatDoor:
             return TOO_SHORT
         phone = MOBILE.search(content)
         try:
-            received = datetime.fromtimestamp(message.time, tz=timezone.utc) if message.time else self.hub.clock.now()
+            received = datetime.fromtimestamp(message.time, tz=UTC) if message.time else self.hub.clock.now()
         except (OverflowError, OSError):  # a CreateTime no calendar holds
             return FAILED
         try:
@@ -219,17 +225,22 @@ class WeChatDoor:
         log.info("wechat: case %s registered for %s", number, mask_openid(openid))
         if intake.code is None:  # WeChat's retry of a message already registered: the code was given once
             return f"您的{TYPE_TEXT[kind]}已登记，工单号{number}。提取码已在首次回复中给出。"
-        return (f"您的{TYPE_TEXT[kind]}已登记，工单号{number}，提取码{intake.code}，请妥善保管。\n"
-                f"回复“查询 {number} {intake.code}”查询办理进度，回复“我的工单”查看您提交的工单。")
+        return (
+            f"您的{TYPE_TEXT[kind]}已登记，工单号{number}，提取码{intake.code}，请妥善保管。\n"
+            f"回复“查询 {number} {intake.code}”查询办理进度，回复“我的工单”查看您提交的工单。"
+        )
 
-    def _draft(self, openid: str, msg_id: int | None, kind: RequestType, content: str, received: datetime,
-               phone: str | None) -> CaseDraft:
+    def _draft(self, openid: str, msg_id: int | None, kind: RequestType, content: str, received: datetime, phone: str | None) -> CaseDraft:
         return CaseDraft(
-            intake=Intake(channel=Channel.WECHAT, received_at=received), person=Person(phone=phone),
-            request_type=kind, category_code=OTHER_CATEGORY,
-            title=f"微信{TYPE_TEXT[kind]}：{content[:TITLE_CHARS]}", content=content,
+            intake=Intake(channel=Channel.WECHAT, received_at=received),
+            person=Person(phone=phone),
+            request_type=kind,
+            category_code=OTHER_CATEGORY,
+            title=f"微信{TYPE_TEXT[kind]}：{content[:TITLE_CHARS]}",
+            content=content,
             place=Place(division_code=self.hub.settings.region_code),
-            external_refs=[ExternalRef(system=self.ref_system, external_id=f"{openid}:{msg_id or 'x' + secrets.token_hex(6)}"[:128])])
+            external_refs=[ExternalRef(system=self.ref_system, external_id=f"{openid}:{msg_id or 'x' + secrets.token_hex(6)}"[:128])],
+        )
 
     def _checked(self, openid: str, number: str, code: str) -> Case | str:
         """The case behind number and code, or the answer that refuses it (wrong codes count
@@ -277,10 +288,12 @@ class WeChatDoor:
         escaped = openid.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         with self.hub.db.read() as s:
             rows = s.execute(
-                select(CaseRow.number, ExternalRefRow.external_id).join(ExternalRefRow, ExternalRefRow.case_id == CaseRow.id)
-                .where(ExternalRefRow.system == self.ref_system,
-                       ExternalRefRow.external_id.like(escaped + ":%", escape="\\"))
-                .order_by(CaseRow.id.desc()).limit(MAX_LISTED)).all()
+                select(CaseRow.number, ExternalRefRow.external_id)
+                .join(ExternalRefRow, ExternalRefRow.case_id == CaseRow.id)
+                .where(ExternalRefRow.system == self.ref_system, ExternalRefRow.external_id.like(escaped + ":%", escape="\\"))
+                .order_by(CaseRow.id.desc())
+                .limit(MAX_LISTED)
+            ).all()
             repo = CaseRepository(s)
             cases = [repo.get(number) for number, ref in rows if ref.split(":", 1)[0] == openid]
         own = (self.actor.party, Role.CHANNEL)

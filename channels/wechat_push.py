@@ -48,15 +48,14 @@ class PushTemplate(BaseModel):
     fields: dict[str, str] = Field(min_length=1, max_length=10)
 
     @model_validator(mode="after")
-    def _known_placeholders(self) -> "PushTemplate":
+    def _known_placeholders(self) -> PushTemplate:
         for key, text in self.fields.items():
             if not key.replace("_", "").isalnum() or not 1 <= len(text) <= MAX_VALUE:
                 raise ValueError(f"field {key!r}: a key of letters and digits, a value of 1 to {MAX_VALUE} characters")
             used = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
             unknown = used - PLACEHOLDERS[self.event]
             if unknown:
-                raise ValueError(f"field {key!r}: unknown placeholder(s) {sorted(unknown)} for {self.event}; "
-                                 f"it gives {sorted(PLACEHOLDERS[self.event])}")
+                raise ValueError(f"field {key!r}: unknown placeholder(s) {sorted(unknown)} for {self.event}; it gives {sorted(PLACEHOLDERS[self.event])}")
         return self
 
 
@@ -74,8 +73,7 @@ class PushTemplates(BaseModel):
     def message(self, event: str, openid: str, values: dict[str, str]) -> dict:
         """The body of WeChat's template/send, filled."""
         template = next(t for t in self.templates if t.event == event)
-        body: dict = {"touser": openid, "template_id": template.template_id,
-                      "data": {k: {"value": v.format(**values)} for k, v in template.fields.items()}}
+        body: dict = {"touser": openid, "template_id": template.template_id, "data": {k: {"value": v.format(**values)} for k, v in template.fields.items()}}
         if template.url:
             body["url"] = template.url
         return body
@@ -125,15 +123,26 @@ class WeChatPush:
             if not openid:
                 continue
             reply = case.outcome.direct_answer or (case.outcome.reply.text if case.outcome.reply else "")
-            values = {"number": case.number, "title": case.title[:60], "status": STATE_TEXT[case.state],
-                      "reply": reply if len(reply) <= REPLY_CHARS else reply[:REPLY_CHARS] + "…",
-                      "days": str(self.evaluation_days)}
+            values = {
+                "number": case.number,
+                "title": case.title[:60],
+                "status": STATE_TEXT[case.state],
+                "reply": reply if len(reply) <= REPLY_CHARS else reply[:REPLY_CHARS] + "…",
+                "days": str(self.evaluation_days),
+            }
             for event in sends:
                 body = self.templates.message(event, openid, {k: values[k] for k in PLACEHOLDERS[event]})
                 self.writer.write_message(
-                    session, destination=self.destination, ordering_key=case.number, event_type=f"wechat.{event}",
+                    session,
+                    destination=self.destination,
+                    ordering_key=case.number,
+                    event_type=f"wechat.{event}",
                     event={"template": event, "sealed": seal(self.seal_key, openid, json.dumps(body, ensure_ascii=False))},
-                    case=None, case_number=case.number, idempotency_key=f"{self.destination}:{ev.id}:{event}", now=now)
+                    case=None,
+                    case_number=case.number,
+                    idempotency_key=f"{self.destination}:{ev.id}:{event}",
+                    now=now,
+                )
 
     def _sends(self, ev: EventRow) -> list[str]:
         payload = ev.payload or {}

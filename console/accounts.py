@@ -76,8 +76,17 @@ def _token_hash(token: str) -> str:
 
 
 def _operator(row: OperatorRow) -> Operator:
-    return Operator(row.id, row.username, row.display_name, Role(row.role), row.unit_code, tuple(row.divisions or ()),
-                    row.disabled_at is not None, row.locked_until, row.created_at)
+    return Operator(
+        row.id,
+        row.username,
+        row.display_name,
+        Role(row.role),
+        row.unit_code,
+        tuple(row.divisions or ()),
+        row.disabled_at is not None,
+        row.locked_until,
+        row.created_at,
+    )
 
 
 def check_password(password: str) -> None:
@@ -94,8 +103,9 @@ class Accounts:
         self._dummy: str | None = None  # made at the first unknown username, not at every hub start
 
     # -- accounts ------------------------------------------------------------------------
-    def create(self, username: str, role: Role, password: str, display_name: str | None = None,
-               unit_code: str | None = None, divisions: list[str] | None = None) -> Operator:
+    def create(
+        self, username: str, role: Role, password: str, display_name: str | None = None, unit_code: str | None = None, divisions: list[str] | None = None
+    ) -> Operator:
         if not USERNAME.match(username):
             raise AccountError(f"username {username!r}: 2-32 lower-case letters, digits or ._-, starting with a letter or digit")
         if role not in OPERATOR_ROLES:
@@ -113,9 +123,19 @@ class Accounts:
         with self.db.write() as s:
             if s.execute(select(OperatorRow.id).where(OperatorRow.username == username)).first() is not None:
                 raise AccountError(f"username {username!r} exists already")
-            row = OperatorRow(username=username, display_name=display_name or username, role=role.value, unit_code=unit_code,
-                              divisions=[d[:6] for d in divisions or []], password_hash=self.hasher.hash(password),
-                              created_at=now, password_changed_at=now, disabled_at=None, failed_signins=0, locked_until=None)
+            row = OperatorRow(
+                username=username,
+                display_name=display_name or username,
+                role=role.value,
+                unit_code=unit_code,
+                divisions=[d[:6] for d in divisions or []],
+                password_hash=self.hasher.hash(password),
+                created_at=now,
+                password_changed_at=now,
+                disabled_at=None,
+                failed_signins=0,
+                locked_until=None,
+            )
             s.add(row)
             s.flush()
             return _operator(row)
@@ -160,9 +180,13 @@ class Accounts:
             if not self._verify(row.password_hash, current):
                 raise AccountError("当前密码不正确")
             row.password_hash, row.password_changed_at = self.hasher.hash(new), self.clock.now()
-            s.execute(update(OperatorSessionRow).where(OperatorSessionRow.operator_id == row.id,
-                                                       OperatorSessionRow.token_hash != _token_hash(keep_token),
-                                                       OperatorSessionRow.ended_at.is_(None)).values(ended_at=self.clock.now()))
+            s.execute(
+                update(OperatorSessionRow)
+                .where(
+                    OperatorSessionRow.operator_id == row.id, OperatorSessionRow.token_hash != _token_hash(keep_token), OperatorSessionRow.ended_at.is_(None)
+                )
+                .values(ended_at=self.clock.now())
+            )
 
     # -- signing in ------------------------------------------------------------------------
     def sign_in(self, username: str, password: str, remote: str | None) -> tuple[str, Session] | str:
@@ -191,8 +215,7 @@ class Accounts:
                 if self.hasher.check_needs_rehash(row.password_hash):
                     row.password_hash = self.hasher.hash(password)
                 token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-                s.add(OperatorSessionRow(token_hash=_token_hash(token), operator_id=row.id, csrf_token=csrf,
-                                         created_at=now, last_seen_at=now, ended_at=None))
+                s.add(OperatorSessionRow(token_hash=_token_hash(token), operator_id=row.id, csrf_token=csrf, created_at=now, last_seen_at=now, ended_at=None))
                 s.add(SigninRow(at=now, username=username[:64], outcome="ok", remote=remote))
                 return token, Session(_operator(row), csrf)
             s.add(SigninRow(at=now, username=username[:64], outcome=outcome, remote=remote))
@@ -203,13 +226,15 @@ class Accounts:
         or its operator disabled)."""
         now = self.clock.now()
         with self.db.write() as s:
-            found = s.execute(select(OperatorSessionRow, OperatorRow).join(OperatorRow, OperatorRow.id == OperatorSessionRow.operator_id)
-                              .where(OperatorSessionRow.token_hash == _token_hash(token))).first()
+            found = s.execute(
+                select(OperatorSessionRow, OperatorRow)
+                .join(OperatorRow, OperatorRow.id == OperatorSessionRow.operator_id)
+                .where(OperatorSessionRow.token_hash == _token_hash(token))
+            ).first()
             if found is None:
                 return None
             sess, row = found
-            if (sess.ended_at is not None or row.disabled_at is not None or now - sess.last_seen_at > IDLE_TIMEOUT
-                    or now - sess.created_at > MAX_AGE):
+            if sess.ended_at is not None or row.disabled_at is not None or now - sess.last_seen_at > IDLE_TIMEOUT or now - sess.created_at > MAX_AGE:
                 return None
             if now - sess.last_seen_at > timedelta(minutes=1):  # not a write per page view
                 sess.last_seen_at = now
@@ -218,8 +243,11 @@ class Accounts:
     def sign_out(self, token: str, remote: str | None) -> None:
         now = self.clock.now()
         with self.db.write() as s:
-            found = s.execute(select(OperatorSessionRow, OperatorRow).join(OperatorRow, OperatorRow.id == OperatorSessionRow.operator_id)
-                              .where(OperatorSessionRow.token_hash == _token_hash(token))).first()
+            found = s.execute(
+                select(OperatorSessionRow, OperatorRow)
+                .join(OperatorRow, OperatorRow.id == OperatorSessionRow.operator_id)
+                .where(OperatorSessionRow.token_hash == _token_hash(token))
+            ).first()
             if found is None or found[0].ended_at is not None:
                 return
             found[0].ended_at = now
@@ -247,5 +275,8 @@ class Accounts:
         return row
 
     def _end_sessions(self, s, operator_id: int) -> None:  # noqa: ANN001
-        s.execute(update(OperatorSessionRow).where(OperatorSessionRow.operator_id == operator_id,
-                                                   OperatorSessionRow.ended_at.is_(None)).values(ended_at=self.clock.now()))
+        s.execute(
+            update(OperatorSessionRow)
+            .where(OperatorSessionRow.operator_id == operator_id, OperatorSessionRow.ended_at.is_(None))
+            .values(ended_at=self.clock.now())
+        )

@@ -32,8 +32,7 @@ def requests_page(request: Request) -> Response:
         return _refused(request, session, 403, CENTRE_ONLY)
     hub = _hub(request)
     names = {u.code: u.name_zh for u in hub.catalogue.units.values()}
-    return render(request, "requests.html", session=session, items=pending_requests(hub.db, session.operator.actor),
-                  unit_names=names)
+    return render(request, "requests.html", session=session, items=pending_requests(hub.db, session.operator.actor), unit_names=names)
 
 
 @router.post("/console/cases/{number}/repeat-call")

@@ -26,20 +26,21 @@ def rate_bars(title: str, bars: list[Bar]) -> str:
     """Horizontal bars of rates (0 to 100 %), one per label, with the figure written after each bar."""
     height = ROW * len(bars) + 8
     total = LABEL + WIDTH + VALUE + 60
-    out = [f'<svg class="chart" role="img" aria-label="{escape(title)}" viewBox="0 0 {total} {height}" '
-           f'width="{total}" height="{height}" xmlns="http://www.w3.org/2000/svg">', f"<title>{escape(title)}</title>"]
+    out = [
+        f'<svg class="chart" role="img" aria-label="{escape(title)}" viewBox="0 0 {total} {height}" '
+        f'width="{total}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
     for i, bar in enumerate(bars):
         y = 4 + i * ROW
-        short = bar.label if len(bar.label) <= LABEL_CHARS else bar.label[:LABEL_CHARS - 1] + "…"
-        out.append(f'<text x="{LABEL - 6}" y="{y + 15}" text-anchor="end" font-size="12"><title>{escape(bar.label)}</title>'
-                   f'{escape(short)}</text>')
+        short = bar.label if len(bar.label) <= LABEL_CHARS else bar.label[: LABEL_CHARS - 1] + "…"
+        out.append(f'<text x="{LABEL - 6}" y="{y + 15}" text-anchor="end" font-size="12"><title>{escape(bar.label)}</title>{escape(short)}</text>')
         out.append(f'<rect x="{LABEL}" y="{y + 3}" width="{WIDTH}" height="{ROW - 8}" fill="#eef1f5"/>')
         if bar.value is None:
             shown = "—"
         else:
             share = min(max(bar.value, 0.0), 1.0)
-            out.append(f'<rect class="bar" x="{LABEL}" y="{y + 3}" width="{round(WIDTH * share, 1)}" height="{ROW - 8}" '
-                       f'fill="{_colour(share)}"/>')
+            out.append(f'<rect class="bar" x="{LABEL}" y="{y + 3}" width="{round(WIDTH * share, 1)}" height="{ROW - 8}" fill="{_colour(share)}"/>')
             shown = f"{share * 100:.1f}%"
         note = f" ({escape(bar.note)})" if bar.note else ""
         out.append(f'<text x="{LABEL + WIDTH + 6}" y="{y + 15}" font-size="12">{shown}{note}</text>')

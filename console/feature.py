@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
-from functools import partial
 import secrets
 import sys
+from functools import partial
 from typing import TYPE_CHECKING
 
 from console import tables  # noqa: F401  (registers the console's tables with the metadata)
@@ -23,15 +23,16 @@ class _Feature(FeatureBase):
     name = "console"
     order = 95  # after the features whose services its pages show
 
-    def install(self, hub: "Hub") -> None:
-        from console import casework, intake, kb, oversight, outbox_pages, web  # start-up cost: jinja2 and the templates, only for a hub that serves pages
+    def install(self, hub: Hub) -> None:
+        from console import casework, intake, kb, outbox_pages, oversight, web  # start-up cost: jinja2 and the templates, only for a hub that serves pages
 
         hub.handles.add(Accounts(hub.db, hub.clock))
         hub.routers.extend([web.router, intake.router, casework.router, oversight.router, outbox_pages.router, kb.router])
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
+    def add_cli(self, sub: argparse._SubParsersAction[argparse.ArgumentParser], hubs: HubOpener) -> None:
         users = sub.add_parser("users", help="operator accounts of the console (people; systems use API keys)").add_subparsers(
-            dest="users_command", required=True)
+            dest="users_command", required=True
+        )
         c = users.add_parser("create", help="create an operator; the password is read from stdin or generated and printed once")
         c.add_argument("username")
         c.add_argument("--role", required=True, choices=[r.value for r in OPERATOR_ROLES])
@@ -60,7 +61,7 @@ class _Feature(FeatureBase):
 feature = _Feature()
 
 
-def _accounts(hubs: HubOpener) -> tuple["Hub", Accounts]:
+def _accounts(hubs: HubOpener) -> tuple[Hub, Accounts]:
     hub = hubs()
     return hub, hub.handles.get(Accounts)
 
@@ -96,9 +97,21 @@ def _cmd_list(args: argparse.Namespace, hubs: HubOpener) -> int:
     now = hub.clock.now()
     ops = accounts.list()
     if args.json:
-        print_json([{"username": o.username, "name": o.display_name, "role": o.role.value, "unit": o.unit_code,
-                     "divisions": list(o.divisions), "disabled": o.disabled,
-                     "locked": o.locked_until is not None and o.locked_until > now, "created_at": o.created_at} for o in ops])
+        print_json(
+            [
+                {
+                    "username": o.username,
+                    "name": o.display_name,
+                    "role": o.role.value,
+                    "unit": o.unit_code,
+                    "divisions": list(o.divisions),
+                    "disabled": o.disabled,
+                    "locked": o.locked_until is not None and o.locked_until > now,
+                    "created_at": o.created_at,
+                }
+                for o in ops
+            ]
+        )
         return 0
     for o in ops:
         state = "disabled" if o.disabled else ("locked" if o.locked_until and o.locked_until > now else "active")

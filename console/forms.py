@@ -26,37 +26,103 @@ from hub.domain.model import Case, Role
 LOCAL = ZoneInfo("Asia/Shanghai")
 COMMAND = TypeAdapter(Command)
 # action name -> command model, read from the union the API validates with.
-MODELS: dict[str, type[BaseModel]] = {
-    m.model_fields["action"].default: m for m in typing.get_args(typing.get_args(Command)[0])
-}
+MODELS: dict[str, type[BaseModel]] = {m.model_fields["action"].default: m for m in typing.get_args(typing.get_args(Command)[0])}
 
 ACTION_LABELS = {
-    "accept": "受理", "answer_directly": "直接答复", "reject": "不予受理", "transfer_emergency": "转紧急热线",
-    "dispatch": "派单", "sign_off": "签收", "request_return": "申请退回", "decide_return": "审批退回",
-    "redispatch": "改派", "request_extension": "申请延期", "decide_extension": "审批延期",
-    "report_progress": "报告进展", "reply": "答复", "review_reply": "审核答复", "follow_up": "回访", "redo": "重办",
-    "close": "办结", "archive": "归档", "merge": "并单", "supervise": "督办", "chase": "催办", "correct": "改单",
-    "clear_supervision": "解除督办", "request_unreasonable": "申请不合理诉求", "decide_unreasonable": "认定不合理诉求",
-    "appeal_assessment": "考核申诉", "decide_appeal": "审核考核申诉",
+    "accept": "受理",
+    "answer_directly": "直接答复",
+    "reject": "不予受理",
+    "transfer_emergency": "转紧急热线",
+    "dispatch": "派单",
+    "sign_off": "签收",
+    "request_return": "申请退回",
+    "decide_return": "审批退回",
+    "redispatch": "改派",
+    "request_extension": "申请延期",
+    "decide_extension": "审批延期",
+    "report_progress": "报告进展",
+    "reply": "答复",
+    "review_reply": "审核答复",
+    "follow_up": "回访",
+    "redo": "重办",
+    "close": "办结",
+    "archive": "归档",
+    "merge": "并单",
+    "supervise": "督办",
+    "chase": "催办",
+    "correct": "改单",
+    "clear_supervision": "解除督办",
+    "request_unreasonable": "申请不合理诉求",
+    "decide_unreasonable": "认定不合理诉求",
+    "appeal_assessment": "考核申诉",
+    "decide_appeal": "审核考核申诉",
     "attach": "添加附件",  # not a lifecycle action (Engine.attach): a history line only, no form here
-    "sign_off_part": "协办签收", "reply_part": "协办答复", "waive_part": "免除协办",
-    "forward": "二次派单", "sign_off_forward": "乡镇签收", "reply_forward": "乡镇答复", "return_forward": "乡镇退回",
-    "request_forward_extension": "乡镇申请延期", "decide_forward_extension": "审批乡镇延期",
+    "sign_off_part": "协办签收",
+    "reply_part": "协办答复",
+    "waive_part": "免除协办",
+    "forward": "二次派单",
+    "sign_off_forward": "乡镇签收",
+    "reply_forward": "乡镇答复",
+    "return_forward": "乡镇退回",
+    "request_forward_extension": "乡镇申请延期",
+    "decide_forward_extension": "审批乡镇延期",
 }
 FIELD_LABELS = {
-    "note": "备注", "answer": "答复内容", "articles": "引用知识（id@版本，逗号分隔）", "reason_code": "原因类别", "reason": "理由",
-    "line": "紧急热线", "lead_unit": "主办单位", "co_units": "协办单位", "approved": "是否同意", "working_days": "工作日数",
-    "text": "内容", "reached": "是否联系上", "resolved": "是否解决", "satisfaction": "满意度", "into": "并入工单号",
-    "response_due": "回复期限", "request_type": "诉求类型", "category_code": "诉求分类", "urgency": "紧急程度",
-    "title": "标题", "content": "诉求内容", "deadline": "时限", "grounds": "申诉事项", "upheld": "申诉是否成立",
-    "unit": "协办单位或乡镇", "due_at": "办理时限",
+    "note": "备注",
+    "answer": "答复内容",
+    "articles": "引用知识（id@版本，逗号分隔）",
+    "reason_code": "原因类别",
+    "reason": "理由",
+    "line": "紧急热线",
+    "lead_unit": "主办单位",
+    "co_units": "协办单位",
+    "approved": "是否同意",
+    "working_days": "工作日数",
+    "text": "内容",
+    "reached": "是否联系上",
+    "resolved": "是否解决",
+    "satisfaction": "满意度",
+    "into": "并入工单号",
+    "response_due": "回复期限",
+    "request_type": "诉求类型",
+    "category_code": "诉求分类",
+    "urgency": "紧急程度",
+    "title": "标题",
+    "content": "诉求内容",
+    "deadline": "时限",
+    "grounds": "申诉事项",
+    "upheld": "申诉是否成立",
+    "unit": "协办单位或乡镇",
+    "due_at": "办理时限",
 }
 VALUE_LABELS = {
-    "true": "是", "false": "否", "satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意",
-    "enquiry": "咨询", "help": "求助", "complaint": "投诉", "report": "举报", "suggestion": "建议", "praise": "表扬",
-    "other": "其他", "normal": "一般", "urgent": "紧急", "critical": "特急", "litigation": "诉讼", "arbitration": "仲裁",
-    "discipline": "纪检监察", "reconsideration": "行政复议", "petition": "已进入信访程序", "secret": "涉密", "privacy": "个人隐私",
-    "overdue": "超期", "110": "110 报警", "119": "119 火警", "120": "120 急救", "122": "122 交通事故",
+    "true": "是",
+    "false": "否",
+    "satisfied": "满意",
+    "basically_satisfied": "基本满意",
+    "unsatisfied": "不满意",
+    "enquiry": "咨询",
+    "help": "求助",
+    "complaint": "投诉",
+    "report": "举报",
+    "suggestion": "建议",
+    "praise": "表扬",
+    "other": "其他",
+    "normal": "一般",
+    "urgent": "紧急",
+    "critical": "特急",
+    "litigation": "诉讼",
+    "arbitration": "仲裁",
+    "discipline": "纪检监察",
+    "reconsideration": "行政复议",
+    "petition": "已进入信访程序",
+    "secret": "涉密",
+    "privacy": "个人隐私",
+    "overdue": "超期",
+    "110": "110 报警",
+    "119": "119 火警",
+    "120": "120 急救",
+    "122": "122 交通事故",
 }
 # Fields a form cannot carry as one input; the API takes them (a correction's whole place).
 NOT_IN_FORMS = {"action", "place"}
@@ -144,8 +210,7 @@ CO_UNIT_ACTIONS = PART_ACTIONS | {"report_progress"}
 TOWNSHIP_ACTIONS = frozenset({"sign_off_forward", "reply_forward", "return_forward", "request_forward_extension"})
 
 
-def forms_for(case: Case, role: Role, units: list[tuple[str, str]], categories: list[tuple[str, str]],
-              unit_code: str | None = None) -> list[ActionForm]:
+def forms_for(case: Case, role: Role, units: list[tuple[str, str]], categories: list[tuple[str, str]], unit_code: str | None = None) -> list[ActionForm]:
     """The actions the lifecycle table allows this role in the case's state, each as a form;
     a unit sees the lead's actions or, as a co-unit, those of its part (the engine's rule)."""
     allowed = [a for a in allowed_actions(case.state, role) if a in MODELS]

@@ -15,7 +15,17 @@ from console import forms
 from console.accounts import Session
 from console.kb import snippet, suggestions_for
 from console.web import (
-    CENTRE, _categories, _divisions, _hub, _one, _refused, _session, _signed_form, _to_login, _types, render,
+    CENTRE,
+    _categories,
+    _divisions,
+    _hub,
+    _one,
+    _refused,
+    _session,
+    _signed_form,
+    _to_login,
+    _types,
+    render,
 )
 from hub.domain.errors import DomainError
 from hub.domain.model import CaseDraft, normalise_phone
@@ -25,20 +35,38 @@ from hub.service import ContentTooLarge
 router = APIRouter(include_in_schema=False)
 
 
-INTAKE_FIELDS = ("channel", "name", "phone", "request_type", "category_code", "title", "content", "division_code",
-                 "address", "urgency", "call_id")
+INTAKE_FIELDS = ("channel", "name", "phone", "request_type", "category_code", "title", "content", "division_code", "address", "urgency", "call_id")
 
 
-def _intake_page(request: Request, session: Session, status: int = 200, values: dict[str, Any] | None = None,
-                 errors: list[str] | None = None, history: Any = None, hits: list[Any] | None = None,
-                 asked: bool = False) -> HTMLResponse:
+def _intake_page(
+    request: Request,
+    session: Session,
+    status: int = 200,
+    values: dict[str, Any] | None = None,
+    errors: list[str] | None = None,
+    history: Any = None,
+    hits: list[Any] | None = None,
+    asked: bool = False,
+) -> HTMLResponse:
     hub = _hub(request)
-    return render(request, "intake.html", status, session, values=values or {"channel": "phone", "urgency": "normal"},
-                  errors=errors or [], history=history, types=_types(hub), categories=_categories(hub),
-                  divisions=_divisions(hub), channels=[("phone", "电话"), ("web", "网站"), ("wechat", "微信"),
-                                                       ("weibo", "微博"), ("app", "App"), ("other", "其他")],
-                  urgencies=[("normal", "一般"), ("urgent", "紧急"), ("critical", "特急")],
-                  days=hub.settings.caller_history_days, hits=hits or [], asked=asked, snippet=snippet)
+    return render(
+        request,
+        "intake.html",
+        status,
+        session,
+        values=values or {"channel": "phone", "urgency": "normal"},
+        errors=errors or [],
+        history=history,
+        types=_types(hub),
+        categories=_categories(hub),
+        divisions=_divisions(hub),
+        channels=[("phone", "电话"), ("web", "网站"), ("wechat", "微信"), ("weibo", "微博"), ("app", "App"), ("other", "其他")],
+        urgencies=[("normal", "一般"), ("urgent", "紧急"), ("critical", "特急")],
+        days=hub.settings.caller_history_days,
+        hits=hits or [],
+        asked=asked,
+        snippet=snippet,
+    )
 
 
 @router.get("/console/intake")
@@ -76,11 +104,21 @@ async def intake(request: Request) -> Response:
     person: dict[str, Any] = {"kind": "person", "anonymous": values["anonymous"], "confidential": values["confidential"]}
     if not values["anonymous"]:
         person.update(name=values["name"] or None, phone=values["phone"] or None)
-    body = {"intake": {"channel": values["channel"] or "phone", "received_at": hub.clock.now().isoformat(),
-                       "agent": actor.party, **({"call_id": values["call_id"]} if values["call_id"] else {})},
-            "person": person, "request_type": values["request_type"], "category_code": values["category_code"],
-            "title": values["title"], "content": values["content"], "urgency": values["urgency"] or "normal",
-            "place": {"division_code": values["division_code"], "address": values["address"] or None}}
+    body = {
+        "intake": {
+            "channel": values["channel"] or "phone",
+            "received_at": hub.clock.now().isoformat(),
+            "agent": actor.party,
+            **({"call_id": values["call_id"]} if values["call_id"] else {}),
+        },
+        "person": person,
+        "request_type": values["request_type"],
+        "category_code": values["category_code"],
+        "title": values["title"],
+        "content": values["content"],
+        "urgency": values["urgency"] or "normal",
+        "place": {"division_code": values["division_code"], "address": values["address"] or None},
+    }
     try:
         draft = CaseDraft.model_validate(body)
         case = hub.cases.register(draft, actor).case
@@ -89,4 +127,3 @@ async def intake(request: Request) -> Response:
     except (UnknownCode, ContentTooLarge, DomainError) as exc:
         return _intake_page(request, session, 422, values, [str(exc)])
     return RedirectResponse(f"/console/cases/{quote(case.number)}", status_code=303)
-

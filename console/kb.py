@@ -26,27 +26,35 @@ from pydantic import ValidationError
 
 from console.accounts import Session
 from console.web import _env, _hub, _one, _refused, _session, _signed_form, _to_login, render
+from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
+from hub.mappings.catalogue import UnknownCode
 from knowledge import review
 from knowledge.handle import Knowledge
 from knowledge.model import ArticleContent, ArticleInput, ArticleKind, ArticleVersion
 from knowledge.review import ReviewAction
 from knowledge.search import Hit, SearchQuery
 from knowledge.store import ArticleNotFound, InvalidField, StaleArticle
-from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
-from hub.mappings.catalogue import UnknownCode
 
 router = APIRouter(include_in_schema=False)
-KIND_LABELS = {"law": "法律", "regulation": "法规规章", "policy": "政策文件", "duty": "部门职责",
-               "service_guide": "办事指南", "faq": "常见问题"}
+KIND_LABELS = {"law": "法律", "regulation": "法规规章", "policy": "政策文件", "duty": "部门职责", "service_guide": "办事指南", "faq": "常见问题"}
 STATUS_LABELS = {"draft": "草稿", "reviewed": "已审核", "published": "已发布", "retired": "已废止", "superseded": "已被替代"}
 ARTICLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
 SUGGESTED = 5
 REVIEW_LABELS = {"review": "审核通过", "send_back": "退回修改", "publish": "发布", "retire": "废止"}
 HISTORY_LABELS = {"create": "新建", "edit": "修订", "supersede": "被新版本替代", **REVIEW_LABELS}
-FIELD_LABELS = {"kind": "类别", "title": "标题", "body": "正文", "valid_from": "有效期自", "valid_to": "有效期至",
-                "categories": "诉求分类", "tags": "标签", "note": "说明", "base_version": "基于版本", "owner_unit": "所属单位"}
-_env.globals.update(KIND_LABELS=KIND_LABELS, KB_STATUS_LABELS=STATUS_LABELS, KB_REVIEW_LABELS=REVIEW_LABELS,
-                    KB_HISTORY_LABELS=HISTORY_LABELS)
+FIELD_LABELS = {
+    "kind": "类别",
+    "title": "标题",
+    "body": "正文",
+    "valid_from": "有效期自",
+    "valid_to": "有效期至",
+    "categories": "诉求分类",
+    "tags": "标签",
+    "note": "说明",
+    "base_version": "基于版本",
+    "owner_unit": "所属单位",
+}
+_env.globals.update(KIND_LABELS=KIND_LABELS, KB_STATUS_LABELS=STATUS_LABELS, KB_REVIEW_LABELS=REVIEW_LABELS, KB_HISTORY_LABELS=HISTORY_LABELS)
 
 
 def _kb(request: Request) -> Knowledge | None:
@@ -94,9 +102,13 @@ def suggest(request: Request, q: Annotated[str | None, Query(max_length=2000)] =
 
 
 @router.get("/console/knowledge/articles/{article_id}")
-def article_page(request: Request, article_id: str, old: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-                 new: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-                 done: Annotated[str | None, Query(max_length=20)] = None) -> Response:
+def article_page(
+    request: Request,
+    article_id: str,
+    old: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    new: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    done: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
     session = _session(request)
     if session is None:
         return _to_login(request)
@@ -108,8 +120,16 @@ def article_page(request: Request, article_id: str, old: Annotated[int | None, Q
     return _article_page(request, session, kb, article_id, old, new)
 
 
-def _article_page(request: Request, session: Session, kb: Knowledge, article_id: str, old: int | None = None,
-                  new: int | None = None, status: int = 200, errors: list[str] | None = None) -> HTMLResponse:
+def _article_page(
+    request: Request,
+    session: Session,
+    kb: Knowledge,
+    article_id: str,
+    old: int | None = None,
+    new: int | None = None,
+    status: int = 200,
+    errors: list[str] | None = None,
+) -> HTMLResponse:
     actor = session.operator.actor
     try:
         article = kb.store.get(article_id, actor)
@@ -126,9 +146,21 @@ def _article_page(request: Request, session: Session, kb: Knowledge, article_id:
     actions = review.allowed(article.latest_status, actor, article.owner_unit)
     retire = review.allowed(article.published.status, actor, article.owner_unit) if article.published else []
     names = {u.code: u.name_zh for u in _hub(request).catalogue.units.values()}
-    return render(request, "article.html", status, session=session, article=article, unit_names=names, versions=versions,
-                  history=history, pair=pair, actions=[a for a in actions if a != "retire"],
-                  may_retire="retire" in retire, may_edit=_may_edit(session, article.owner_unit), errors=errors or [])
+    return render(
+        request,
+        "article.html",
+        status,
+        session=session,
+        article=article,
+        unit_names=names,
+        versions=versions,
+        history=history,
+        pair=pair,
+        actions=[a for a in actions if a != "retire"],
+        may_retire="retire" in retire,
+        may_edit=_may_edit(session, article.owner_unit),
+        errors=errors or [],
+    )
 
 
 def _pair(article, versions: list[ArticleVersion], old: int | None, new: int | None):  # noqa: ANN001, ANN202
@@ -137,8 +169,7 @@ def _pair(article, versions: list[ArticleVersion], old: int | None, new: int | N
     by_number = {v.version: v for v in versions}
     right = by_number.get(new or article.latest_version)
     if old is None:
-        old = article.published_version if article.published_version and article.published_version != article.latest_version \
-            else article.latest_version - 1
+        old = article.published_version if article.published_version and article.published_version != article.latest_version else article.latest_version - 1
     left = by_number.get(old)
     if left is None or right is None or left.version == right.version:
         return None
@@ -157,9 +188,16 @@ def _may_edit(session: Session, owner_unit: str) -> bool:
 def _content_fields(data: dict[str, list[str]]) -> dict[str, object]:
     def listed(name: str) -> list[str]:
         return [t for t in re.split(r"[\s,，、]+", _one(data, name)) if t]
-    return {"kind": _one(data, "kind"), "title": _one(data, "title"), "body": (data.get("body") or [""])[0],
-            "valid_from": _one(data, "valid_from") or None, "valid_to": _one(data, "valid_to") or None,
-            "categories": listed("categories"), "tags": listed("tags")}
+
+    return {
+        "kind": _one(data, "kind"),
+        "title": _one(data, "title"),
+        "body": (data.get("body") or [""])[0],
+        "valid_from": _one(data, "valid_from") or None,
+        "valid_to": _one(data, "valid_to") or None,
+        "categories": listed("categories"),
+        "tags": listed("tags"),
+    }
 
 
 def _validation_errors(exc: ValidationError) -> list[str]:
@@ -170,10 +208,26 @@ def _validation_errors(exc: ValidationError) -> list[str]:
     return out
 
 
-def _editor(request: Request, session: Session, status: int = 200, article_id: str | None = None,
-            values: dict | None = None, base_version: int | None = None, errors: list[str] | None = None) -> HTMLResponse:
-    return render(request, "article_edit.html", status, session=session, article_id=article_id, values=values or {},
-                  base_version=base_version, errors=errors or [], kinds=[(k.value, KIND_LABELS.get(k.value, k.value)) for k in ArticleKind])
+def _editor(
+    request: Request,
+    session: Session,
+    status: int = 200,
+    article_id: str | None = None,
+    values: dict | None = None,
+    base_version: int | None = None,
+    errors: list[str] | None = None,
+) -> HTMLResponse:
+    return render(
+        request,
+        "article_edit.html",
+        status,
+        session=session,
+        article_id=article_id,
+        values=values or {},
+        base_version=base_version,
+        errors=errors or [],
+        kinds=[(k.value, KIND_LABELS.get(k.value, k.value)) for k in ArticleKind],
+    )
 
 
 def _form_values(data: dict[str, list[str]]) -> dict[str, str]:
@@ -234,8 +288,16 @@ def edit_article_page(request: Request, article_id: str) -> Response:
     if not _may_edit(session, article.owner_unit):
         return _refused(request, session, 403, f"知识条目 {article_id} 由 {article.owner_unit} 编写")
     v = article.latest
-    values = {"kind": v.kind.value, "title": v.title, "body": v.body, "valid_from": v.valid_from or "",
-              "valid_to": v.valid_to or "", "categories": " ".join(v.categories), "tags": " ".join(v.tags), "note": ""}
+    values = {
+        "kind": v.kind.value,
+        "title": v.title,
+        "body": v.body,
+        "valid_from": v.valid_from or "",
+        "valid_to": v.valid_to or "",
+        "categories": " ".join(v.categories),
+        "tags": " ".join(v.tags),
+        "note": "",
+    }
     return _editor(request, session, article_id=article_id, values=values, base_version=article.latest_version)
 
 
@@ -264,8 +326,9 @@ async def edit_article(request: Request, article_id: str) -> Response:
     except AccessDenied as exc:
         return _refused(request, session, 403, f"不能修订知识条目 {article_id}：{exc}")
     except StaleArticle:
-        return _editor(request, session, 409, article_id, values, int(base),
-                       ["已被他人修改：该条目已有更新的版本，您的修改未保存。请重新打开编辑页，在最新版本上修改。"])
+        return _editor(
+            request, session, 409, article_id, values, int(base), ["已被他人修改：该条目已有更新的版本，您的修改未保存。请重新打开编辑页，在最新版本上修改。"]
+        )
     return RedirectResponse(f"/console/knowledge/articles/{article_id}?done=edited", status_code=303)
 
 
@@ -293,12 +356,16 @@ async def review_article(request: Request, article_id: str) -> Response:
     except ActionNotAllowed as exc:
         allowed = "、".join(REVIEW_LABELS.get(a, a) for a in exc.allowed) or "无"
         status = 403 if str(exc).startswith("not allowed for this role") else 409
-        return _article_page(request, session, kb, article_id, status=status,
-                             errors=[f"不能{REVIEW_LABELS[action]}：此版本当前状态下您可做的操作：{allowed}（可能已被他人处理）"])
+        return _article_page(
+            request,
+            session,
+            kb,
+            article_id,
+            status=status,
+            errors=[f"不能{REVIEW_LABELS[action]}：此版本当前状态下您可做的操作：{allowed}（可能已被他人处理）"],
+        )
     except InvalidField:
         return _article_page(request, session, kb, article_id, status=422, errors=["退回意见：必填，写明需要修改的地方"])
     except RuleViolation as exc:
         return _article_page(request, session, kb, article_id, status=409, errors=[f"不能{REVIEW_LABELS[action]}：{exc}"])
     return RedirectResponse(f"/console/knowledge/articles/{article_id}?done={action}", status_code=303)
-
-

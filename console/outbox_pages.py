@@ -43,21 +43,40 @@ def _ids(values: list[str]) -> list[int] | None:
     return out
 
 
-def _page(request: Request, session: Session, status: int = 200, destination: str | None = None, after: int = 0,
-          errors: list[str] | None = None, done: str | None = None) -> HTMLResponse:
+def _page(
+    request: Request,
+    session: Session,
+    status: int = 200,
+    destination: str | None = None,
+    after: int = 0,
+    errors: list[str] | None = None,
+    done: str | None = None,
+) -> HTMLResponse:
     hub = _hub(request)
     dead = admin.dead_letters(hub, destination or None, PAGE + 1, after)
     more = len(dead) > PAGE
     dead = dead[:PAGE]
-    return render(request, "outbox.html", status, session, destinations=admin.backlog(hub), dead=dead,
-                  destination=destination or "", next_after=dead[-1]["id"] if more and dead else None,
-                  errors=errors or [], done=done)
+    return render(
+        request,
+        "outbox.html",
+        status,
+        session,
+        destinations=admin.backlog(hub),
+        dead=dead,
+        destination=destination or "",
+        next_after=dead[-1]["id"] if more and dead else None,
+        errors=errors or [],
+        done=done,
+    )
 
 
 @router.get("/console/outbox")
-def outbox_page(request: Request, destination: Annotated[str | None, Query(max_length=64)] = None,
-                after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0, done: Annotated[str | None, Query(max_length=100)] = None
-                ) -> Response:
+def outbox_page(
+    request: Request,
+    destination: Annotated[str | None, Query(max_length=64)] = None,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    done: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
     session = _session(request)
     if session is None:
         return _to_login(request)
@@ -116,8 +135,7 @@ async def skip(request: Request) -> Response:
     try:
         skipped = admin.skip(hub, ids or [], session.operator.actor, reason)
     except admin.NotDead as exc:
-        return _page(request, session, 409, destination,
-                     errors=[f"消息 {', '.join(map(str, exc.ids))} 不是死信（可能已被他人重发或放弃）：没有放弃任何消息"])
+        return _page(request, session, 409, destination, errors=[f"消息 {', '.join(map(str, exc.ids))} 不是死信（可能已被他人重发或放弃）：没有放弃任何消息"])
     back = f"/console/outbox?done={quote(f'已放弃 {len(skipped)} 条消息')}"
     return RedirectResponse(back + (f"&destination={quote(destination)}" if destination else ""), status_code=303)
 

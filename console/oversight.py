@@ -73,14 +73,22 @@ def board_page(request: Request) -> Response:
         return _refused(request, session, 403, f"无权查看督办看板：{exc}")
     now = _hub(request).clock.now()
     names = service.unit_names()
-    return render(request, "supervision.html", session=session, rows=rows, supervised=supervised, now=now,
-                  unit_label=lambda code: _unit_label(names, code),
-                  totals={k: sum(getattr(r, k) for r in rows) for k in ("running", "warned", "overdue", "supervised")})
+    return render(
+        request,
+        "supervision.html",
+        session=session,
+        rows=rows,
+        supervised=supervised,
+        now=now,
+        unit_label=lambda code: _unit_label(names, code),
+        totals={k: sum(getattr(r, k) for r in rows) for k in ("running", "warned", "overdue", "supervised")},
+    )
 
 
 # -- the assessment --------------------------------------------------------------------------------
-def _scope(request: Request, session: Session, period: str | None, unit: str | None, county: str | None
-           ) -> tuple[Supervision, Period, str | None, str | None] | HTMLResponse:
+def _scope(
+    request: Request, session: Session, period: str | None, unit: str | None, county: str | None
+) -> tuple[Supervision, Period, str | None, str | None] | HTMLResponse:
     """(service, period, unit, county) as the API would assess this person, or the page refusing."""
     service = _service(request)
     if service is None:
@@ -129,24 +137,70 @@ def assessment_page(request: Request, period: Code = None, unit: Code = None, co
     names = service.unit_names()
     label = lambda a: "合计" if a.unit is None else _unit_label(names, a.unit)  # noqa: E731
     name_of = lambda a: "合计" if a.unit is None else names.get(a.unit, a.unit)  # noqa: E731
-    charts = [(name, Markup(rate_bars(name, [Bar(name_of(a), None if a.figure(key).value is None else float(a.figure(key).value),
-                                          f"{a.figure(key).numerator}/{a.figure(key).denominator}") for a in rows])))
-              for key, (name, _) in RATES.items()]
+    charts = [
+        (
+            name,
+            Markup(
+                rate_bars(
+                    name,
+                    [
+                        Bar(
+                            name_of(a),
+                            None if a.figure(key).value is None else float(a.figure(key).value),
+                            f"{a.figure(key).numerator}/{a.figure(key).denominator}",
+                        )
+                        for a in rows
+                    ],
+                )
+            ),
+        )
+        for key, (name, _) in RATES.items()
+    ]
     trend: list[tuple[str, Markup]] = []
     if len(p.label) == 7 and p.label[4] == "-":  # a month: the scope's rates over the months before it
-        months = [service.assess(_period(m), unit, county) for m in _previous_months(p.label, TREND_MONTHS)
-                  if _fits(m)]
-        trend = [(f"{name}（近 {len(months)} 个月）", Markup(rate_bars(f"{name}（近 {len(months)} 个月）", [
-            Bar(a.period, None if a.figure(key).value is None else float(a.figure(key).value),
-                f"{a.figure(key).numerator}/{a.figure(key).denominator}") for a in months])))
-            for key, (name, _) in RATES.items()]
+        months = [service.assess(_period(m), unit, county) for m in _previous_months(p.label, TREND_MONTHS) if _fits(m)]
+        trend = [
+            (
+                f"{name}（近 {len(months)} 个月）",
+                Markup(
+                    rate_bars(
+                        f"{name}（近 {len(months)} 个月）",
+                        [
+                            Bar(
+                                a.period,
+                                None if a.figure(key).value is None else float(a.figure(key).value),
+                                f"{a.figure(key).numerator}/{a.figure(key).denominator}",
+                            )
+                            for a in months
+                        ],
+                    )
+                ),
+            )
+            for key, (name, _) in RATES.items()
+        ]
     actor = session.operator.actor
     may_pick_unit = actor.role.value in ("agent", "supervisor", "county")
     query = urlencode([(k, v) for k, v in (("period", p.label), ("unit", unit), ("county", county)) if v])
-    return render(request, "assessment.html", session=session, period=p.label, unit=unit, county=county, rows=rows,
-                  label=label, percent=_percent, RATES=RATES, COUNTS=COUNTS, charts=charts, trend=trend,
-                  cases_shown=CASES_SHOWN, query=query, may_pick_unit=may_pick_unit,
-                  units=sorted(names.items()), divisions=_county_choices(request, session))
+    return render(
+        request,
+        "assessment.html",
+        session=session,
+        period=p.label,
+        unit=unit,
+        county=county,
+        rows=rows,
+        label=label,
+        percent=_percent,
+        RATES=RATES,
+        COUNTS=COUNTS,
+        charts=charts,
+        trend=trend,
+        cases_shown=CASES_SHOWN,
+        query=query,
+        may_pick_unit=may_pick_unit,
+        units=sorted(names.items()),
+        divisions=_county_choices(request, session),
+    )
 
 
 def _fits(month: str) -> bool:
@@ -173,7 +227,8 @@ def assessment_export(request: Request, period: Code = None, unit: Code = None, 
         return scoped
     service, p, unit, county = scoped
     name = "-".join(x for x in ("assessment", p.label.replace("..", "_"), unit or "", county or "") if x)
-    return Response(to_xlsx(service.breakdown(p, unit, county), service.unit_names()), media_type=XLSX,
-                    headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"', "Cache-Control": "no-store"})
-
-
+    return Response(
+        to_xlsx(service.breakdown(p, unit, county), service.unit_names()),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"', "Cache-Control": "no-store"},
+    )

@@ -17,14 +17,33 @@ from hub.domain.model import Role
 LOCAL = ZoneInfo("Asia/Shanghai")
 
 STATE_LABELS = {
-    "registered": "已登记", "accepted": "已受理", "rejected": "不予受理", "transferred": "已转紧急热线",
-    "awaiting_sign_off": "待签收", "in_progress": "办理中", "return_requested": "退回申请", "returned": "已退回待改派",
-    "replied": "已答复待审核", "awaiting_follow_up": "待回访", "redo_required": "待重办", "closed": "已办结",
-    "archived": "已归档", "merged": "已并单",
+    "registered": "已登记",
+    "accepted": "已受理",
+    "rejected": "不予受理",
+    "transferred": "已转紧急热线",
+    "awaiting_sign_off": "待签收",
+    "in_progress": "办理中",
+    "return_requested": "退回申请",
+    "returned": "已退回待改派",
+    "replied": "已答复待审核",
+    "awaiting_follow_up": "待回访",
+    "redo_required": "待重办",
+    "closed": "已办结",
+    "archived": "已归档",
+    "merged": "已并单",
 }
 ROLE_LABELS = {"agent": "话务员", "supervisor": "班长", "unit": "承办单位", "county": "区县", "province": "省平台", "system": "系统"}
-CHANNEL_LABELS = {"phone": "电话", "web": "网站", "wechat": "微信", "weibo": "微博", "app": "App", "province": "省转办",
-                  "county": "区县上报", "legacy": "部门热线", "other": "其他"}
+CHANNEL_LABELS = {
+    "phone": "电话",
+    "web": "网站",
+    "wechat": "微信",
+    "weibo": "微博",
+    "app": "App",
+    "province": "省转办",
+    "county": "区县上报",
+    "legacy": "部门热线",
+    "other": "其他",
+}
 
 
 @dataclass(frozen=True)
@@ -91,21 +110,43 @@ def pending_requests(db: Database, actor: Actor, limit: int = 200) -> list[Reque
     asked_extension = exists().where(HistoryRow.case_id == CaseRow.id, HistoryRow.action == "request_extension")
     out = []
     with db.read() as s:
-        stmt = (select(CaseRow.doc)
-                .where(or_(CaseRow.state == "return_requested", and_(CaseRow.state == "in_progress", asked_extension)),
-                       *CaseRepository(s).visibility(actor))
-                .order_by(CaseRow.id))
+        stmt = (
+            select(CaseRow.doc)
+            .where(or_(CaseRow.state == "return_requested", and_(CaseRow.state == "in_progress", asked_extension)), *CaseRepository(s).visibility(actor))
+            .order_by(CaseRow.id)
+        )
         for (doc,) in s.execute(stmt):
             handling = doc.get("handling") or {}
             due = datetime.fromisoformat(handling["due_at"]) if handling.get("due_at") else None
             if doc["state"] == "return_requested" and handling.get("returns"):
                 r = handling["returns"][-1]
-                out.append(Request(doc["number"], doc.get("title", ""), "return", r.get("unit_code") or handling.get("lead_unit"),
-                                   datetime.fromisoformat(r["requested_at"]), r["requested_by"], r.get("reason", ""), None, due))
+                out.append(
+                    Request(
+                        doc["number"],
+                        doc.get("title", ""),
+                        "return",
+                        r.get("unit_code") or handling.get("lead_unit"),
+                        datetime.fromisoformat(r["requested_at"]),
+                        r["requested_by"],
+                        r.get("reason", ""),
+                        None,
+                        due,
+                    )
+                )
             for e in handling.get("extensions") or []:
                 if e.get("approved") is None and doc["state"] == "in_progress":
-                    out.append(Request(doc["number"], doc.get("title", ""), "extension", handling.get("lead_unit"),
-                                       datetime.fromisoformat(e["requested_at"]), e["requested_by"], e.get("reason", ""),
-                                       e.get("working_days"), due))
+                    out.append(
+                        Request(
+                            doc["number"],
+                            doc.get("title", ""),
+                            "extension",
+                            handling.get("lead_unit"),
+                            datetime.fromisoformat(e["requested_at"]),
+                            e["requested_by"],
+                            e.get("reason", ""),
+                            e.get("working_days"),
+                            due,
+                        )
+                    )
     out.sort(key=lambda r: r.requested_at)
     return out[:limit]

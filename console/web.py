@@ -21,14 +21,21 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from channels.service import ChannelService
 from console import forms
 from console.accounts import AccountError, Accounts, Session
 from console.pages import (
-    CHANNEL_LABELS, LOCAL, ROLE_LABELS, STATE_LABELS, local, pending_requests, queue_query, queues_for,
+    CHANNEL_LABELS,
+    LOCAL,
+    ROLE_LABELS,
+    STATE_LABELS,
+    local,
+    pending_requests,
+    queue_query,
+    queues_for,
 )
-from channels.service import ChannelService
-from hub.api.client_address import client_address
 from hub.api.attachments import file_response
+from hub.api.client_address import client_address
 from hub.attachments import AttachmentFileMissing, AttachmentNotFound, AttachmentRefused, AttachmentTooLarge, UnsupportedAttachment
 from hub.container import Hub
 from hub.db.repository import CaseQuery, decode_cursor
@@ -50,8 +57,14 @@ COUNT_CAP = 200  # the workbench counts up to this, then says "200+"
 
 router = APIRouter(include_in_schema=False)
 _env = Environment(loader=PackageLoader("console", "templates"), autoescape=select_autoescape(["html"]))
-_env.globals.update(STATE_LABELS=STATE_LABELS, ROLE_LABELS=ROLE_LABELS, CHANNEL_LABELS=CHANNEL_LABELS,
-                    VALUE_LABELS=forms.VALUE_LABELS, ACTION_LABELS=forms.ACTION_LABELS, local=local)
+_env.globals.update(
+    STATE_LABELS=STATE_LABELS,
+    ROLE_LABELS=ROLE_LABELS,
+    CHANNEL_LABELS=CHANNEL_LABELS,
+    VALUE_LABELS=forms.VALUE_LABELS,
+    ACTION_LABELS=forms.ACTION_LABELS,
+    local=local,
+)
 
 
 def _hub(request: Request) -> Hub:
@@ -67,13 +80,18 @@ def _remote(request: Request) -> str | None:
 
 
 def render(request: Request, template: str, status: int = 200, session: Session | None = None, **ctx: Any) -> HTMLResponse:
-    html = _env.get_template(template).render(request=request, me=session.operator if session else None,
-                                              csrf=session.csrf_token if session else "", **ctx)
+    html = _env.get_template(template).render(request=request, me=session.operator if session else None, csrf=session.csrf_token if session else "", **ctx)
     # Pages carry personal data: never kept by a shared browser's cache. Only the console's own
     # files load, and no other site may frame a page (a framed form is a click taken from someone).
-    return HTMLResponse(html, status_code=status, headers={
-        "Cache-Control": "no-store", "X-Frame-Options": "DENY",
-        "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'"})
+    return HTMLResponse(
+        html,
+        status_code=status,
+        headers={
+            "Cache-Control": "no-store",
+            "X-Frame-Options": "DENY",
+            "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        },
+    )
 
 
 def _session(request: Request) -> Session | None:
@@ -135,8 +153,7 @@ def root() -> RedirectResponse:
 def login_page(request: Request, next: Annotated[str | None, Query(max_length=500)] = None) -> HTMLResponse:
     token = secrets.token_urlsafe(32)
     response = render(request, "login.html", next=_safe_next(next), login_csrf=token, error=None)
-    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https",
-                        path="/console/login")
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/console/login")
     return response
 
 
@@ -148,12 +165,12 @@ async def login(request: Request) -> Response:
     username, password = _one(data, "username"), (data.get("password") or [""])[0]
     result = _accounts(request).sign_in(username, password, _remote(request))
     if isinstance(result, str):
-        message = {"locked": "连续输错密码次数过多，账号已暂时锁定，请 15 分钟后再试或联系管理员",
-                   "disabled": "账号已停用，请联系管理员"}.get(result, "用户名或密码不正确")
+        message = {"locked": "连续输错密码次数过多，账号已暂时锁定，请 15 分钟后再试或联系管理员", "disabled": "账号已停用，请联系管理员"}.get(
+            result, "用户名或密码不正确"
+        )
         token = secrets.token_urlsafe(32)
         response = render(request, "login.html", 401, next=_safe_next(_one(data, "next")), login_csrf=token, error=message)
-        response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https",
-                            path="/console/login")
+        response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/console/login")
         return response
     token, _ = result
     redirect = RedirectResponse(_safe_next(_one(data, "next")), status_code=303)
@@ -221,11 +238,17 @@ def workbench(request: Request) -> Response:
     requests = len(pending_requests(hub.db, actor, COUNT_CAP + 1)) if actor.role in CENTRE else None
     # Deliveries to the peers: the outbox's figures, for whom the outbox API serves (supervisors).
     outbox = admin.backlog(hub) if actor.role is Role.SUPERVISOR and hub.handles.find(OutboxHandle) is not None else None
-    return render(request, "workbench.html", session=session, counts=counts,
-                  today=f"{len(intake)}+" if more else str(len(intake)), today_date=today.date().isoformat(),
-                  requests=None if requests is None else (f"{COUNT_CAP}+" if requests > COUNT_CAP else str(requests)),
-                  backlog=None if outbox is None else sum(d["backlog"] for d in outbox),
-                  dead=None if outbox is None else sum(d["dead"] for d in outbox))
+    return render(
+        request,
+        "workbench.html",
+        session=session,
+        counts=counts,
+        today=f"{len(intake)}+" if more else str(len(intake)),
+        today_date=today.date().isoformat(),
+        requests=None if requests is None else (f"{COUNT_CAP}+" if requests > COUNT_CAP else str(requests)),
+        backlog=None if outbox is None else sum(d["backlog"] for d in outbox),
+        dead=None if outbox is None else sum(d["dead"] for d in outbox),
+    )
 
 
 @router.get("/console/queues/{queue}")
@@ -239,8 +262,7 @@ def queue_page(request: Request, queue: str, cursor: Annotated[str | None, Query
     if cursor is not None and not _cursor_ok(cursor):
         cursor = None
     items, next_cursor = _hub(request).cases.list(queue_query(found, 50, cursor), session.operator.actor)
-    return render(request, "list.html", session=session, title=found.label, items=items, next_cursor=next_cursor,
-                  base=f"/console/queues/{queue}?")
+    return render(request, "list.html", session=session, title=found.label, items=items, next_cursor=next_cursor, base=f"/console/queues/{queue}?")
 
 
 def _cursor_ok(cursor: str) -> bool:
@@ -256,23 +278,46 @@ Text = Annotated[str | None, Query(max_length=100)]
 
 
 @router.get("/console/search")
-def search(request: Request, number: Text = None, phone: Text = None, q: Text = None, state: Text = None,
-           unit: Text = None, division: Text = None, type: Text = None, received_from: Text = None,
-           received_to: Text = None) -> Response:
+def search(
+    request: Request,
+    number: Text = None,
+    phone: Text = None,
+    q: Text = None,
+    state: Text = None,
+    unit: Text = None,
+    division: Text = None,
+    type: Text = None,
+    received_from: Text = None,
+    received_to: Text = None,
+) -> Response:
     session = _session(request)
     if session is None:
         return _to_login(request)
     hub = _hub(request)
-    values = {"number": number, "phone": phone, "q": q, "state": state, "unit": unit, "division": division, "type": type,
-              "received_from": received_from, "received_to": received_to}
+    values = {
+        "number": number,
+        "phone": phone,
+        "q": q,
+        "state": state,
+        "unit": unit,
+        "division": division,
+        "type": type,
+        "received_from": received_from,
+        "received_to": received_to,
+    }
     values = {k: (v or "").strip() for k, v in values.items()}
     errors: list[str] = []
     items: list = []
     if values["number"]:
         return RedirectResponse(f"/console/cases/{quote(values['number'])}", status_code=303)
     asked = any(values.values())
-    query: dict[str, Any] = {"limit": 100, "text": values["q"] or None, "unit": values["unit"] or None,
-                             "division": values["division"] or None, "request_type": values["type"] or None}
+    query: dict[str, Any] = {
+        "limit": 100,
+        "text": values["q"] or None,
+        "unit": values["unit"] or None,
+        "division": values["division"] or None,
+        "request_type": values["type"] or None,
+    }
     if values["phone"]:
         try:
             query["phone"] = normalise_phone(values["phone"])
@@ -294,8 +339,18 @@ def search(request: Request, number: Text = None, phone: Text = None, q: Text = 
                 errors.append(f"{label}：日期格式应为 2026-12-01")
     if asked and not errors:
         items, _ = hub.cases.list(CaseQuery(**query), session.operator.actor)
-    return render(request, "search.html", session=session, values=values, items=items, errors=errors, asked=asked,
-                  units=_units(hub), divisions=_divisions(hub), types=_types(hub))
+    return render(
+        request,
+        "search.html",
+        session=session,
+        values=values,
+        items=items,
+        errors=errors,
+        asked=asked,
+        units=_units(hub),
+        divisions=_divisions(hub),
+        types=_types(hub),
+    )
 
 
 # -- the case page ---------------------------------------------------------------------------------
@@ -315,8 +370,15 @@ def _types(hub: Hub) -> list[tuple[str, str]]:
     return [(t.code.value if hasattr(t.code, "value") else str(t.code), t.name_zh) for t in hub.catalogue.request_types.values()]
 
 
-def _case_page(request: Request, session: Session, number: str, status: int = 200, errors: list[str] | None = None,
-               conflict: bool = False, notices: list[str] | None = None) -> HTMLResponse:
+def _case_page(
+    request: Request,
+    session: Session,
+    number: str,
+    status: int = 200,
+    errors: list[str] | None = None,
+    conflict: bool = False,
+    notices: list[str] | None = None,
+) -> HTMLResponse:
     hub, actor = _hub(request), session.operator.actor
     try:
         case = hub.cases.get(number, actor)
@@ -337,21 +399,32 @@ def _case_page(request: Request, session: Session, number: str, status: int = 20
         except NoRepeatCall:
             pass
     action_forms = forms.forms_for(case, actor.role, _units(hub), _categories(hub), actor.unit_code)
-    return render(request, "case.html", status, session, case=shown, forms=action_forms, repeat=repeat,
-                  may_merge=any(f.action == "merge" for f in action_forms),
-                  errors=errors or [], conflict=conflict, unit_names=names, notices=notices or [],
-                  can_reissue=_reissues(hub, actor.role), attachments=attachments,
-                  may_attach=may_attach(hub, case, actor),
-                  category=category.name_zh if category else case.category_code,
-                  division=division.name_zh if division else case.place.division_code)
+    return render(
+        request,
+        "case.html",
+        status,
+        session,
+        case=shown,
+        forms=action_forms,
+        repeat=repeat,
+        may_merge=any(f.action == "merge" for f in action_forms),
+        errors=errors or [],
+        conflict=conflict,
+        unit_names=names,
+        notices=notices or [],
+        can_reissue=_reissues(hub, actor.role),
+        attachments=attachments,
+        may_attach=may_attach(hub, case, actor),
+        category=category.name_zh if category else case.category_code,
+        division=division.name_zh if division else case.place.division_code,
+    )
 
 
 def may_attach(hub: Hub, case: Any, actor: Any) -> bool:
     """Whether to offer the upload form: the engine's own rule, tried on the case as read (the
     upload itself is decided again when it is made)."""
     try:
-        hub.cases.engine().attach(case, {"id": "probe", "media_type": "", "size": 0, "visibility": "internal"}, actor,
-                                  hub.clock.now())
+        hub.cases.engine().attach(case, {"id": "probe", "media_type": "", "size": 0, "visibility": "internal"}, actor, hub.clock.now())
     except DomainError:
         return False
     return True
@@ -413,8 +486,13 @@ async def reissue_code(request: Request, number: str) -> Response:
     except CaseNotFound:
         return _refused(request, session, 404, f"没有工单 {number}")
     except DomainError as exc:
-        return _case_page(request, session, number, 409, [
-            "无法补发提取码：没有可接收短信的手机号（座机、匿名、其他系统转来的工单）或未配置短信通道；原提取码仍然有效。", str(exc)])
+        return _case_page(
+            request,
+            session,
+            number,
+            409,
+            ["无法补发提取码：没有可接收短信的手机号（座机、匿名、其他系统转来的工单）或未配置短信通道；原提取码仍然有效。", str(exc)],
+        )
     return _case_page(request, session, number, notices=[f"新的提取码已以短信发送至 {sent_to}，原提取码已失效。"])
 
 

@@ -19,11 +19,11 @@ import os
 import re
 import tempfile
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Callable, Literal, Protocol
+from typing import BinaryIO, Literal, Protocol
 
 CHUNK = 64 * 1024
 SNIFF_BYTES = 16
@@ -31,13 +31,29 @@ SNIFF_BYTES = 16
 _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
 # ISO base media brands of audio-only MPEG-4 (.m4a, what phones and call recorders write).
 _M4A_BRANDS = {b"M4A ", b"M4B "}
-EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "application/pdf": ".pdf", "image/webp": ".webp",
-              "image/heic": ".heic", "audio/mpeg": ".mp3", "audio/wav": ".wav", "audio/amr": ".amr",
-              "audio/mp4": ".m4a"}
+EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "application/pdf": ".pdf",
+    "image/webp": ".webp",
+    "image/heic": ".heic",
+    "audio/mpeg": ".mp3",
+    "audio/wav": ".wav",
+    "audio/amr": ".amr",
+    "audio/mp4": ".m4a",
+}
 Kind = Literal["image", "document", "audio"]
-KINDS: dict[str, Kind] = {"image/jpeg": "image", "image/png": "image", "image/webp": "image", "image/heic": "image",
-                          "application/pdf": "document",
-                          "audio/mpeg": "audio", "audio/wav": "audio", "audio/amr": "audio", "audio/mp4": "audio"}
+KINDS: dict[str, Kind] = {
+    "image/jpeg": "image",
+    "image/png": "image",
+    "image/webp": "image",
+    "image/heic": "image",
+    "application/pdf": "document",
+    "audio/mpeg": "audio",
+    "audio/wav": "audio",
+    "audio/amr": "audio",
+    "audio/mp4": "audio",
+}
 
 
 def _mpeg_audio_frame(head: bytes) -> bool:
@@ -111,7 +127,7 @@ class AttachmentStore(Protocol):
 
     root: Path  # named in log lines; a store without a directory names its location here
 
-    def put(self, source: BinaryIO, limit: int | LimitFor, allowed: frozenset[str]) -> "Stored": ...
+    def put(self, source: BinaryIO, limit: int | LimitFor, allowed: frozenset[str]) -> Stored: ...
 
     def open(self, sha256: str) -> BinaryIO: ...
 
@@ -208,12 +224,12 @@ class DirectoryStore:
             return
         for path in self.root.glob("*/*/*"):
             if path.is_file() and re.fullmatch(r"[0-9a-f]{64}", path.name):
-                yield path.name, datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+                yield path.name, datetime.fromtimestamp(path.stat().st_mtime, UTC)
         tmp_dir = self.root / "tmp"
         if tmp_dir.is_dir():
             for path in tmp_dir.iterdir():
                 if path.is_file():
-                    yield f"tmp/{path.name}", datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+                    yield f"tmp/{path.name}", datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
     def delete_leftover(self, name: str) -> None:
         if name.startswith("tmp/"):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from sqlalchemy import BigInteger, Index, String, delete, func, or_, select
@@ -94,9 +94,11 @@ class AttachmentNotFound(DomainError):
 
 
 class AttachmentFileMissing(DomainError):
-    def __init__(self, attachment: "Attachment") -> None:
-        super().__init__(f"the file of attachment {attachment.id} is missing from the attachments directory "
-                         "(restored without its files, or a directory not shared by every hub process)")
+    def __init__(self, attachment: Attachment) -> None:
+        super().__init__(
+            f"the file of attachment {attachment.id} is missing from the attachments directory "
+            "(restored without its files, or a directory not shared by every hub process)"
+        )
 
 
 @dataclass(frozen=True)
@@ -113,9 +115,8 @@ class Attachment:
     uploaded_at: datetime
 
     @classmethod
-    def of(cls, row: AttachmentRow) -> "Attachment":
-        return cls(row.id, row.case_number, row.name, row.media_type, row.size, row.sha256, row.visibility,
-                   row.uploaded_by, row.uploader_role, row.uploaded_at)
+    def of(cls, row: AttachmentRow) -> Attachment:
+        return cls(row.id, row.case_number, row.name, row.media_type, row.size, row.sha256, row.visibility, row.uploaded_by, row.uploader_role, row.uploaded_at)
 
 
 def sees_internal(actor: Actor) -> bool:
@@ -125,7 +126,7 @@ def sees_internal(actor: Actor) -> bool:
 
 
 class AttachmentService:
-    def __init__(self, db: "Database", settings: "Settings", clock: "Clock", cases: "CaseService") -> None:
+    def __init__(self, db: Database, settings: Settings, clock: Clock, cases: CaseService) -> None:
         self.db = db
         self.config = settings.attachments
         self.clock = clock
@@ -133,8 +134,7 @@ class AttachmentService:
         self.store: AttachmentStore = open_store(self.config.store, settings.attachments_directory())
 
     # -- adding -------------------------------------------------------------------------------
-    def add(self, number: str, source: BinaryIO, name: str | None, visibility: str, actor: Actor,
-            citizen: bool = False) -> tuple[Attachment, Case]:
+    def add(self, number: str, source: BinaryIO, name: str | None, visibility: str, actor: Actor, citizen: bool = False) -> tuple[Attachment, Case]:
         """Store the file and record it on the case. `citizen`: sent by the citizen (through a
         channel or with the retrieval code): the smaller size limit, the count per case, public."""
         if visibility not in VISIBILITIES:
@@ -151,14 +151,12 @@ class AttachmentService:
         self.cases.engine().attach(case, probe, actor, self.clock.now())
         party_limit = self.config.citizen_max_bytes if citizen else self.config.max_bytes
         try:
-            stored = self.store.put(source, lambda media_type: self.limit_for(media_type, party_limit),
-                                    frozenset(self.config.allowed_types))
+            stored = self.store.put(source, lambda media_type: self.limit_for(media_type, party_limit), frozenset(self.config.allowed_types))
         except TooLarge as exc:
             raise AttachmentTooLarge("file", f"larger than {exc.limit} bytes, the most taken here for this kind of file") from None
         if not stored.kept:
             said = stored.media_type or "not one the hub recognises by its content"
-            raise UnsupportedAttachment("file", f"type {said}; taken: {', '.join(self.config.allowed_types)} "
-                                                "(read from the content, not the name)")
+            raise UnsupportedAttachment("file", f"type {said}; taken: {', '.join(self.config.allowed_types)} (read from the content, not the name)")
         if stored.size == 0:
             raise AttachmentRefused("file", "is empty")
         assert stored.media_type is not None
@@ -169,10 +167,20 @@ class AttachmentService:
 
             def add_row(s: Session, current: Case, attachment_id: str = attachment_id) -> None:
                 self._check_citizen(s, current, citizen)
-                s.add(AttachmentRow(id=attachment_id, case_number=number, name=row_name, media_type=stored.media_type,
-                                    size=stored.size, sha256=stored.sha256, visibility=visibility,
-                                    uploaded_by=actor.party, uploader_role=actor.role.value,
-                                    uploaded_at=self.clock.now()))
+                s.add(
+                    AttachmentRow(
+                        id=attachment_id,
+                        case_number=number,
+                        name=row_name,
+                        media_type=stored.media_type,
+                        size=stored.size,
+                        sha256=stored.sha256,
+                        visibility=visibility,
+                        uploaded_by=actor.party,
+                        uploader_role=actor.role.value,
+                        uploaded_at=self.clock.now(),
+                    )
+                )
 
             try:
                 case = self.cases.attach(number, meta, actor, add_row)
@@ -196,12 +204,15 @@ class AttachmentService:
             return
         if case.state in FINISHED:
             raise RuleViolation(f"case {case.number} is {case.state.value}: the citizen adds no more files")
-        count = s.execute(select(func.count()).select_from(AttachmentRow).where(
-            AttachmentRow.case_number == case.number,
-            or_(AttachmentRow.uploader_role == Role.CHANNEL.value, AttachmentRow.uploaded_by.like("citizen@%")))).scalar_one()
+        count = s.execute(
+            select(func.count())
+            .select_from(AttachmentRow)
+            .where(
+                AttachmentRow.case_number == case.number, or_(AttachmentRow.uploader_role == Role.CHANNEL.value, AttachmentRow.uploaded_by.like("citizen@%"))
+            )
+        ).scalar_one()
         if count >= self.config.citizen_max_per_case:
-            raise RuleViolation(f"case {case.number} has {count} files from the citizen, the most taken "
-                                f"({self.config.citizen_max_per_case})")
+            raise RuleViolation(f"case {case.number} has {count} files from the citizen, the most taken ({self.config.citizen_max_per_case})")
 
     # -- reading ------------------------------------------------------------------------------
     def list_for(self, case: Case, actor: Actor) -> list[Attachment]:
@@ -246,8 +257,7 @@ class AttachmentService:
         except FileNotFoundError:
             # The row is there, its file is not: a restore without the backup's files, a
             # directory not shared by every process. Said plainly (id and checksum, no name).
-            log.warning("attachment %s of case %s: file %s missing from %s", attachment.id, attachment.case_number,
-                        attachment.sha256, self.store.root)
+            log.warning("attachment %s of case %s: file %s missing from %s", attachment.id, attachment.case_number, attachment.sha256, self.store.root)
             raise AttachmentFileMissing(attachment) from None
 
     # -- erasure and cleanup (records/: retention, privacy) -----------------------------------------
@@ -275,7 +285,7 @@ class AttachmentService:
         the file), and deleting them is safe only when no other database shares the directory,
         so only `hotline-hub attachments orphans --delete` asks for them. File ages are the file
         system's (wall clock), so `now` defaults to it, not to the hub's clock."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         cutoff = now - timedelta(minutes=self.config.orphan_minutes)
         old = [name for name, at in self.store.files() if at <= cutoff and (unnamed or name.startswith("tmp/"))]
         if not old:

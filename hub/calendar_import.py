@@ -63,7 +63,7 @@ def load_schedule_file(path: Path) -> YearSchedule:
     return loaded.model
 
 
-def import_year(cases: "CaseService", schedule: YearSchedule, actor: Actor, replace: bool = False) -> YearImport:
+def import_year(cases: CaseService, schedule: YearSchedule, actor: Actor, replace: bool = False) -> YearImport:
     problems = schedule_problems(schedule)
     if problems:
         raise ScheduleRefused(schedule.year, problems)
@@ -75,19 +75,16 @@ def import_year(cases: "CaseService", schedule: YearSchedule, actor: Actor, repl
             raise YearAlreadyLoaded(schedule.year)
         doc = schedule.model_dump(mode="json", by_alias=True)
         if row is None:
-            s.add(CalendarYearRow(year=schedule.year, source=schedule.source, sample=schedule.sample, schedule=doc,
-                                  loaded_at=now, loaded_by=actor.party))
+            s.add(CalendarYearRow(year=schedule.year, source=schedule.source, sample=schedule.sample, schedule=doc, loaded_at=now, loaded_by=actor.party))
         else:
             result.replaced = True
-            row.source, row.sample, row.schedule, row.loaded_at, row.loaded_by = (
-                schedule.source, schedule.sample, doc, now, actor.party)
+            row.source, row.sample, row.schedule, row.loaded_at, row.loaded_by = (schedule.source, schedule.sample, doc, now, actor.party)
         s.flush()
         engine = Engine(cases.calendars.calendar_in(s), cases.settings.time_limits, cases.catalogue)
         repo = CaseRepository(s)
         # A provisional deadline lies past the known calendar, so no earlier than this year.
         first_day = datetime(schedule.year, 1, 1, tzinfo=LOCAL_TZ)
-        candidates = s.execute(select(CaseRow.number, CaseRow.doc).where(CaseRow.due_at >= first_day)
-                               .order_by(CaseRow.id)).all()
+        candidates = s.execute(select(CaseRow.number, CaseRow.doc).where(CaseRow.due_at >= first_day).order_by(CaseRow.id)).all()
         for number, doc_ in candidates:
             handling = doc_.get("handling") or {}
             if not any((handling.get(k) or {}).get("provisional") for k in ("sign_off_basis", "due_basis")):
@@ -102,7 +99,7 @@ def import_year(cases: "CaseService", schedule: YearSchedule, actor: Actor, repl
     return result
 
 
-def recount_case(cases: "CaseService", case: Case, actor: Actor) -> Case | None:
+def recount_case(cases: CaseService, case: Case, actor: Actor) -> Case | None:
     """Count one case's provisional deadlines again on the current calendar (the scheduler
     does this for cases an import did not see: dispatched by a process whose cached calendar
     was a few seconds older than the import). None when there is no news; StaleCase when

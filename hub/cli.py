@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from hub import __version__
 from hub.calendar_import import YearAlreadyLoaded, import_year, load_schedule_file
 from hub.db.database import Database
 from hub.db.engine import make_engine
@@ -33,11 +34,10 @@ from hub.domain.access import Actor
 from hub.domain.calendar import calendar_status
 from hub.domain.errors import CaseNotFound, DomainError
 from hub.domain.model import Role
-from hub import __version__
 from hub.features import Feature, load_features
+from hub.init_dir import InitRefused, init_dir
 from hub.integration.contract import ConfigurationError
 from hub.integration.destinations import DestinationErrors, _file_lines, scope_problems
-from hub.init_dir import InitRefused, init_dir
 from hub.integration.registry import describe_errors
 from hub.mappings import MappingError, UnknownCode, load_catalogue
 from hub.openapi_export import export_openapi
@@ -139,8 +139,7 @@ def cmd_keys_create(args: argparse.Namespace, hubs: HubOpener) -> int:
     for d in args.division or []:
         hub.catalogue.division(d)
     try:
-        key = hub.keys.create(args.party, role, hub.clock.now(), unit_code=args.unit, divisions=args.division, note=args.note,
-                              channel=args.channel)
+        key = hub.keys.create(args.party, role, hub.clock.now(), unit_code=args.unit, divisions=args.division, note=args.note, channel=args.channel)
     except ValueError as exc:  # a scope the role needs is missing (--unit, --division, --channel)
         print(f"hotline-hub: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -152,9 +151,22 @@ def cmd_keys_create(args: argparse.Namespace, hubs: HubOpener) -> int:
 def cmd_keys_list(args: argparse.Namespace, hubs: HubOpener) -> int:
     hub = hubs()
     if args.json:
-        print_json([{"key_id": k.key_id, "party": k.party, "role": k.role.value, "unit": k.unit_code,
-                     "divisions": list(k.divisions), "channel": k.channel, "note": k.note, "created_at": k.created_at,
-                     "revoked_at": k.revoked_at} for k in hub.keys.list()])
+        print_json(
+            [
+                {
+                    "key_id": k.key_id,
+                    "party": k.party,
+                    "role": k.role.value,
+                    "unit": k.unit_code,
+                    "divisions": list(k.divisions),
+                    "channel": k.channel,
+                    "note": k.note,
+                    "created_at": k.created_at,
+                    "revoked_at": k.revoked_at,
+                }
+                for k in hub.keys.list()
+            ]
+        )
         return 0
     for k in hub.keys.list():
         state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
@@ -212,8 +224,10 @@ def cmd_calendar_import(args: argparse.Namespace, hubs: HubOpener) -> int:
         return 1
     days = schedule.days()
     off, on = sum(1 for w in days.values() if not w), sum(1 for w in days.values() if w)
-    print(f"{schedule.year}: {'replaced' if done.replaced else 'loaded'}, {len(schedule.holidays)} holidays "
-          f"({off} days off), {on} make-up working days{' (SAMPLE DATA, not the official notice)' if schedule.sample else ''}")
+    print(
+        f"{schedule.year}: {'replaced' if done.replaced else 'loaded'}, {len(schedule.holidays)} holidays "
+        f"({off} days off), {on} make-up working days{' (SAMPLE DATA, not the official notice)' if schedule.sample else ''}"
+    )
     print(f"deadlines counted again: {len(done.moved)} moved, {len(done.confirmed)} confirmed")
     return 0
 
@@ -223,8 +237,9 @@ def cmd_calendar_status(args: argparse.Namespace, hubs: HubOpener) -> int:
     status = calendar_status(hub.calendars.calendar(), hub.clock.now())
     for row in hub.calendars.years():
         print(f"{row.year}  imported {row.loaded_at:%Y-%m-%d} by {row.loaded_by}{'  SAMPLE' if row.sample else ''}  {row.source}")
-    print(f"{status.today.year}: {'known' if status.year_known else 'PROVISIONAL'}; "
-          f"{status.next_year}: {'known' if status.next_year_known else 'not known yet'}")
+    print(
+        f"{status.today.year}: {'known' if status.year_known else 'PROVISIONAL'}; {status.next_year}: {'known' if status.next_year_known else 'not known yet'}"
+    )
     if status.warning:
         print(f"warning: {status.warning}", file=sys.stderr)
         return 1
@@ -237,8 +252,7 @@ def cmd_mappings_check(args: argparse.Namespace) -> int:
     problems = scope_problems(settings, cat, *_file_lines(config_file()))  # the destinations' category scopes
     if problems:
         raise DestinationErrors(problems)
-    print(f"mappings ok: {len(cat.request_types)} request types, {len(cat.categories)} categories, "
-          f"{len(cat.divisions)} divisions, {len(cat.units)} units")
+    print(f"mappings ok: {len(cat.request_types)} request types, {len(cat.categories)} categories, {len(cat.divisions)} divisions, {len(cat.units)} units")
     return 0
 
 
@@ -270,18 +284,20 @@ def parser(features: Sequence[Feature] | None = None) -> argparse.ArgumentParser
     s.add_argument("--port", type=int)
     s.set_defaults(func=partial(cmd_serve, hubs=hubs))
 
-    w = sub.add_parser("work", help="run the background workers (pollers, scheduler, retention, relay ...) without "
-                                    "the API, until SIGTERM/Ctrl-C: the scaled-out topology's worker process (deploy/)")
-    w.add_argument("--only", action="append", metavar="NAME",
-                   help="run only workers whose name starts so (repeat); e.g. province-poller, county-poller, scheduler")
-    w.add_argument("--skip", action="append", metavar="NAME",
-                   help="leave out workers whose name starts so (repeat); e.g. outbox-relay when relays run apart")
+    w = sub.add_parser(
+        "work",
+        help="run the background workers (pollers, scheduler, retention, relay ...) without "
+        "the API, until SIGTERM/Ctrl-C: the scaled-out topology's worker process (deploy/)",
+    )
+    w.add_argument(
+        "--only", action="append", metavar="NAME", help="run only workers whose name starts so (repeat); e.g. province-poller, county-poller, scheduler"
+    )
+    w.add_argument("--skip", action="append", metavar="NAME", help="leave out workers whose name starts so (repeat); e.g. outbox-relay when relays run apart")
     w.set_defaults(func=partial(cmd_work, hubs=hubs))
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
-    db.add_parser("reindex-phones", help="rebuild the phone index with the current phone_index_key").set_defaults(
-        func=cmd_db_reindex_phones)
+    db.add_parser("reindex-phones", help="rebuild the phone index with the current phone_index_key").set_defaults(func=cmd_db_reindex_phones)
 
     oa = sub.add_parser("openapi", help="the API description").add_subparsers(dest="openapi_command", required=True)
     ex = oa.add_parser("export", help="write the OpenAPI document")
@@ -293,8 +309,9 @@ def parser(features: Sequence[Feature] | None = None) -> argparse.ArgumentParser
     kc.add_argument("--party", required=True, help="who holds it, e.g. yanjiang, ZY-SCJGJ, province")
     kc.add_argument("--role", required=True, choices=["agent", "supervisor", "unit", "province", "county", "system", "channel"])
     kc.add_argument("--unit", help="unit code, for role unit")
-    kc.add_argument("--channel", choices=["web", "wechat", "weibo", "app", "other"],
-                    help="the intake channel its cases carry, for role channel (docs/channels.md)")
+    kc.add_argument(
+        "--channel", choices=["web", "wechat", "weibo", "app", "other"], help="the intake channel its cases carry, for role channel (docs/channels.md)"
+    )
     kc.add_argument("--division", action="append", help="6-digit division, for role county (repeatable)")
     kc.add_argument("--note")
     kc.set_defaults(func=partial(cmd_keys_create, hubs=hubs))
@@ -324,7 +341,8 @@ def parser(features: Sequence[Feature] | None = None) -> argparse.ArgumentParser
     ci.add_argument("--replace", action="store_true", help="load a year that is already loaded again")
     ci.set_defaults(func=partial(cmd_calendar_import, hubs=hubs))
     cal.add_parser("status", help="imported years; exit 1 with a warning while a needed year is missing").set_defaults(
-        func=partial(cmd_calendar_status, hubs=hubs))
+        func=partial(cmd_calendar_status, hubs=hubs)
+    )
 
     it = sub.add_parser("init", help="write a settings file, a copy of the mappings and the deploy/ examples into DIR")
     it.add_argument("dir", metavar="DIR", help="created if missing; nothing in it is overwritten")
@@ -349,8 +367,9 @@ def _settings_problems(exc) -> list[str]:  # noqa: ANN001 - a pydantic Validatio
             lines = load_settings_file(file)[1]
         except Exception:  # noqa: BLE001 - unreadable YAML: pydantic's own words are all there is
             lines = {}
-    return [problem for err in exc.errors() for problem in describe_errors(
-        Settings, [err], str(file) if err["loc"] and (err["loc"][0],) in lines else None, lines)]
+    return [
+        problem for err in exc.errors() for problem in describe_errors(Settings, [err], str(file) if err["loc"] and (err["loc"][0],) in lines else None, lines)
+    ]
 
 
 def database_reason(exc: Exception) -> str:
@@ -388,8 +407,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hotline-hub: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
     except (OperationalError, ProgrammingError) as exc:
-        print(f"hotline-hub: cannot run now: the database answered: {database_reason(exc)}\n"
-              "  is it running, and migrated? `hotline-hub db upgrade` applies the migrations", file=sys.stderr)
+        print(
+            f"hotline-hub: cannot run now: the database answered: {database_reason(exc)}\n"
+            "  is it running, and migrated? `hotline-hub db upgrade` applies the migrations",
+            file=sys.stderr,
+        )
         return EXIT_CANNOT_RUN
     except MappingError as exc:
         print(f"hotline-hub: bad mapping: {exc}", file=sys.stderr)
@@ -402,8 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"hotline-hub: bad settings:\n{exc}", file=sys.stderr)
             return 2
         problems = _settings_problems(exc)
-        print("hotline-hub: bad settings:" + (f" {problems[0]}" if len(problems) == 1 else "\n  " + "\n  ".join(problems)),
-              file=sys.stderr)
+        print("hotline-hub: bad settings:" + (f" {problems[0]}" if len(problems) == 1 else "\n  " + "\n  ".join(problems)), file=sys.stderr)
         return 2
 
 

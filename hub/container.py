@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry
 from hub.attachments import AttachmentService
 from hub.calendar_store import CalendarStore
 from hub.db.database import Database
-from hub.features import Worker
 from hub.domain.clock import Clock, SystemClock
+from hub.features import Worker
 from hub.handles import Handles
 from hub.keys import KeyStore
 from hub.mappings import Catalogue, load_catalogue
@@ -39,11 +39,10 @@ class Hub:
     start_warnings: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, settings: Settings, clock: Clock | None = None, sinks: list[EventSink] | None = None) -> "Hub":
+    def build(cls, settings: Settings, clock: Clock | None = None, sinks: list[EventSink] | None = None) -> Hub:
         clock = clock or SystemClock()
         catalogue = load_catalogue(settings.mappings_dir)  # a bad mapping stops the start here
-        db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous,
-                      phone_index_key=settings.phone_index_key_bytes())
+        db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous, phone_index_key=settings.phone_index_key_bytes())
         calendars = CalendarStore(db, ttl=settings.calendar_cache_seconds)
         cases = CaseService(db, settings, catalogue, clock, calendars, sinks)
         attachments = AttachmentService(db, settings, clock, cases)

@@ -73,11 +73,11 @@ class HubOpener(Protocol):
     """A CLI command's way to the hub (hub.runtime.HubOpener, the composition root): built on
     call with the features already loaded, so a command never loads every feature again."""
 
-    def __call__(self, settings: "Settings | None" = None) -> "Hub":
+    def __call__(self, settings: Settings | None = None) -> Hub:
         """Built and, on the embedded SQLite default, migrated (as `serve` does)."""
         ...
 
-    def build(self, settings: "Settings | None" = None) -> "Hub":
+    def build(self, settings: Settings | None = None) -> Hub:
         """Built only: the caller migrates if it needs to."""
         ...
 
@@ -89,11 +89,11 @@ class Feature(Protocol):
     # its routing sink and metrics are there before any other feature adds to them).
     order: int
 
-    def install(self, hub: "Hub") -> None:
+    def install(self, hub: Hub) -> None:
         """Add sinks (hub.cases.sinks), routers (hub.routers), workers (hub.workers), handles (hub.handles)."""
         ...
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
+    def add_cli(self, sub: argparse._SubParsersAction[argparse.ArgumentParser], hubs: HubOpener) -> None:
         """Add subcommands to `hotline-hub`; each sets `func(args) -> int` and opens the hub with `hubs()`."""
         ...
 
@@ -108,10 +108,10 @@ class FeatureBase:
     name: str = ""
     order: int = DEFAULT_ORDER
 
-    def install(self, hub: "Hub") -> None:
+    def install(self, hub: Hub) -> None:
         return None
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
+    def add_cli(self, sub: argparse._SubParsersAction[argparse.ArgumentParser], hubs: HubOpener) -> None:
         return None
 
     def sandbox_peers(self, base_port: int) -> list[Peer]:
@@ -134,7 +134,9 @@ def load_features(distribution: str | None = None) -> list[Feature]:
         except ImportError as exc:
             raise FeatureError(f"feature entry point {ep.name!r} ({ep.value}) failed to import: {exc}") from exc
         if not isinstance(feature, Feature):
-            raise FeatureError(f"feature entry point {ep.name!r} ({ep.value}) is not a Feature "
-                               "(name, order, install, add_cli, sandbox_peers; subclass hub.features.FeatureBase)")
+            raise FeatureError(
+                f"feature entry point {ep.name!r} ({ep.value}) is not a Feature "
+                "(name, order, install, add_cli, sandbox_peers; subclass hub.features.FeatureBase)"
+            )
         found.append(feature)
     return sorted(found, key=lambda f: (f.order, f.name))

@@ -58,8 +58,7 @@ def init_dir(directory: Path) -> Initialised:
     done = Initialised(directory / SETTINGS_FILE, directory / "mappings", directory / "deploy", directory / "var")
     present = [p for p in (done.settings_file, done.mappings_dir, done.deploy_dir) if p.exists()]
     if present:
-        raise InitRefused(f"{', '.join(str(p) for p in present)} already there; nothing written "
-                          "(move it away, or init another directory)")
+        raise InitRefused(f"{', '.join(str(p) for p in present)} already there; nothing written (move it away, or init another directory)")
     for source in (SHIPPED_MAPPINGS, SHIPPED_DEPLOY):
         if not source.is_dir():  # an install without its package data
             raise FileNotFoundError(2, "the shipped defaults are missing from this install", str(source))
@@ -67,6 +66,5 @@ def init_dir(directory: Path) -> Initialised:
     _copy_data(SHIPPED_MAPPINGS, done.mappings_dir)
     _copy_data(SHIPPED_DEPLOY, done.deploy_dir)
     done.data_dir.mkdir(exist_ok=True)
-    done.settings_file.write_text(SETTINGS_TEXT.format(settings=done.settings_file, data_dir=done.data_dir,
-                                                       mappings=done.mappings_dir), encoding="utf-8")
+    done.settings_file.write_text(SETTINGS_TEXT.format(settings=done.settings_file, data_dir=done.data_dir, mappings=done.mappings_dir), encoding="utf-8")
     return done

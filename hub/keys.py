@@ -61,9 +61,17 @@ class KeyStore:
         self._cache: dict[str, tuple[Actor, float]] = {}
         self._lock = threading.Lock()
 
-    def create(self, party: str, role: Role, now: datetime, unit_code: str | None = None,
-               divisions: list[str] | None = None, note: str | None = None, key: str | None = None,
-               channel: str | None = None) -> str:
+    def create(
+        self,
+        party: str,
+        role: Role,
+        now: datetime,
+        unit_code: str | None = None,
+        divisions: list[str] | None = None,
+        note: str | None = None,
+        key: str | None = None,
+        channel: str | None = None,
+    ) -> str:
         if role is Role.UNIT and not unit_code:
             raise ValueError("a unit key needs --unit")
         if role is Role.CHANNEL and not channel:
@@ -77,9 +85,20 @@ class KeyStore:
         else:
             key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         with self.db.write() as s:
-            s.add(ApiKeyRow(key_id=key_id, key_hash=_hash(secret), party=party, role=role.value, unit_code=unit_code,
-                            divisions=[d[:6] for d in divisions or []], note=note, created_at=now, revoked_at=None,
-                            channel=channel))
+            s.add(
+                ApiKeyRow(
+                    key_id=key_id,
+                    key_hash=_hash(secret),
+                    party=party,
+                    role=role.value,
+                    unit_code=unit_code,
+                    divisions=[d[:6] for d in divisions or []],
+                    note=note,
+                    created_at=now,
+                    revoked_at=None,
+                    channel=channel,
+                )
+            )
         return f"hub_{key_id}_{secret}"
 
     def authenticate(self, presented: str) -> Actor:
@@ -103,14 +122,14 @@ class KeyStore:
                 raise KeyError_("unknown API key")
             if row.revoked_at is not None:
                 raise KeyError_("revoked API key")
-            return Actor(party=row.party, role=Role(row.role), unit_code=row.unit_code, divisions=tuple(row.divisions or ()),
-                         channel=row.channel)
+            return Actor(party=row.party, role=Role(row.role), unit_code=row.unit_code, divisions=tuple(row.divisions or ()), channel=row.channel)
 
     def list(self) -> list[KeyInfo]:
         with self.db.read() as s:
             rows = s.execute(select(ApiKeyRow).order_by(ApiKeyRow.id)).scalars()
-            return [KeyInfo(r.key_id, r.party, Role(r.role), r.unit_code, tuple(r.divisions or ()), r.created_at,
-                            r.revoked_at, r.note, r.channel) for r in rows]
+            return [
+                KeyInfo(r.key_id, r.party, Role(r.role), r.unit_code, tuple(r.divisions or ()), r.created_at, r.revoked_at, r.note, r.channel) for r in rows
+            ]
 
     def revoke(self, key_id: str, now: datetime) -> bool:
         with self.db.write() as s:

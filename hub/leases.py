@@ -38,11 +38,14 @@ class Lease:
         """Take or renew the lease; True while this holder has it."""
         now = self.clock.now()
         with self.db.write() as s:
-            taken = cast("CursorResult[Any]", s.execute(  # an UPDATE's result: a CursorResult, with rowcount
-                update(LeaseRow)
-                .where(LeaseRow.name == self.name, (LeaseRow.holder == self.holder) | (LeaseRow.expires_at < now))
-                .values(holder=self.holder, expires_at=now + self.ttl)
-            )).rowcount
+            taken = cast(
+                "CursorResult[Any]",
+                s.execute(  # an UPDATE's result: a CursorResult, with rowcount
+                    update(LeaseRow)
+                    .where(LeaseRow.name == self.name, (LeaseRow.holder == self.holder) | (LeaseRow.expires_at < now))
+                    .values(holder=self.holder, expires_at=now + self.ttl)
+                ),
+            ).rowcount
             if taken:
                 return True
             exists = s.execute(select(LeaseRow.name).where(LeaseRow.name == self.name)).scalar_one_or_none()
@@ -65,8 +68,9 @@ class Lease:
 
     def release(self) -> None:
         with self.db.write() as s:
-            s.execute(update(LeaseRow).where(LeaseRow.name == self.name, LeaseRow.holder == self.holder)
-                      .values(expires_at=self.clock.now() - timedelta(seconds=1)))
+            s.execute(
+                update(LeaseRow).where(LeaseRow.name == self.name, LeaseRow.holder == self.holder).values(expires_at=self.clock.now() - timedelta(seconds=1))
+            )
 
 
 class LeasedWorker:

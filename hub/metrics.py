@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import platform
-from datetime import timezone
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -28,10 +28,10 @@ UNMATCHED = "unmatched"  # a path no route knows: one label, so a scanner cannot
 
 class HttpMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter("hub_http_requests", "HTTP requests answered, by route template",
-                                ["method", "route", "status"], registry=registry)
-        self.latency = Histogram("hub_http_request_duration_seconds", "Time to answer, by route template",
-                                 ["method", "route"], buckets=LATENCY_BUCKETS, registry=registry)
+        self.requests = Counter("hub_http_requests", "HTTP requests answered, by route template", ["method", "route", "status"], registry=registry)
+        self.latency = Histogram(
+            "hub_http_request_duration_seconds", "Time to answer, by route template", ["method", "route"], buckets=LATENCY_BUCKETS, registry=registry
+        )
 
     def observe(self, method: str, route: str | None, status: int, seconds: float) -> None:
         route = route or UNMATCHED
@@ -42,7 +42,7 @@ class HttpMetrics:
 class HubCollector:
     """Cases by state, overdue cases by state, lease holders, build info."""
 
-    def __init__(self, hub: "Hub") -> None:
+    def __init__(self, hub: Hub) -> None:
         self.hub = hub
 
     def collect(self) -> Any:
@@ -51,14 +51,13 @@ class HubCollector:
         yield build
         cases = GaugeMetricFamily("hub_cases", "Cases by state", labels=["state"])
         overdue = GaugeMetricFamily("hub_cases_overdue", "Cases past a time limit (超期), by state", labels=["state"])
-        leases = GaugeMetricFamily("hub_lease_expires_timestamp_seconds",
-                                   "Each named lease (scheduler, pollers, relays' work): its holder and until when",
-                                   labels=["lease", "holder"])
+        leases = GaugeMetricFamily(
+            "hub_lease_expires_timestamp_seconds", "Each named lease (scheduler, pollers, relays' work): its holder and until when", labels=["lease", "holder"]
+        )
         try:
             with self.hub.db.read() as s:
                 by_state = s.execute(select(CaseRow.state, func.count()).group_by(CaseRow.state)).all()
-                late = s.execute(select(CaseRow.state, func.count()).where(CaseRow.overdue.is_(True))
-                                 .group_by(CaseRow.state)).all()
+                late = s.execute(select(CaseRow.state, func.count()).where(CaseRow.overdue.is_(True)).group_by(CaseRow.state)).all()
                 held = s.execute(select(LeaseRow.name, LeaseRow.holder, LeaseRow.expires_at)).all()
         except Exception:  # noqa: BLE001 - a scrape during a database outage reports no counts rather than failing
             by_state, late, held = [], [], []
@@ -67,7 +66,7 @@ class HubCollector:
         for state, n in late:
             overdue.add_metric([state], n)
         for name, holder, expires in held:
-            expires = expires if expires.tzinfo else expires.replace(tzinfo=timezone.utc)
+            expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
             leases.add_metric([name, holder], expires.timestamp())
         yield cases
         yield overdue
@@ -85,12 +84,16 @@ def metrics_token_refusal(token: Any, request: Any) -> Any:
     if hmac.compare_digest(presented.encode(), expected.encode()):
         return None
 
-    return problem(401, "unauthorized", "Metrics need the bearer token",
-                   "send Authorization: Bearer <metrics_token> (setting metrics_token)",
-                   headers={"WWW-Authenticate": "Bearer"})
+    return problem(
+        401,
+        "unauthorized",
+        "Metrics need the bearer token",
+        "send Authorization: Bearer <metrics_token> (setting metrics_token)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
-def install(hub: "Hub") -> None:
+def install(hub: Hub) -> None:
     """Once per hub (build_hub): the collectors on the registry /metrics serves, and the HTTP
     metrics the API's middleware records into (hub.handles.get(HttpMetrics))."""
     hub.metrics_registry.register(HubCollector(hub))

@@ -48,7 +48,7 @@ class ConfidentialRead:
     route: str
 
 
-def record_read(db: "Database", actor: Actor, case: Case, route: str, at: datetime) -> None:
+def record_read(db: Database, actor: Actor, case: Case, route: str, at: datetime) -> None:
     """Record the read if the case's person is confidential (保密); other cases cost nothing.
     Written before the case is answered: a read that cannot be recorded is not served."""
     if not case.person.confidential:
@@ -57,8 +57,7 @@ def record_read(db: "Database", actor: Actor, case: Case, route: str, at: dateti
         s.add(ConfidentialReadRow(at=at, case_number=case.number, party=actor.party, role=actor.role.value, route=route))
 
 
-def list_reads(db: "Database", case_number: str | None = None, party: str | None = None,
-               limit: int = 1000) -> list[ConfidentialRead]:
+def list_reads(db: Database, case_number: str | None = None, party: str | None = None, limit: int = 1000) -> list[ConfidentialRead]:
     """The reads recorded, oldest first, of one case and/or by one party."""
     stmt = select(ConfidentialReadRow).order_by(ConfidentialReadRow.id)
     if case_number:
@@ -66,5 +65,4 @@ def list_reads(db: "Database", case_number: str | None = None, party: str | None
     if party:
         stmt = stmt.where(ConfidentialReadRow.party == party)
     with db.read() as s:
-        return [ConfidentialRead(r.at, r.case_number, r.party, r.role, r.route)
-                for r in s.execute(stmt.limit(limit)).scalars()]
+        return [ConfidentialRead(r.at, r.case_number, r.party, r.role, r.route) for r in s.execute(stmt.limit(limit)).scalars()]

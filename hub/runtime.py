@@ -80,9 +80,11 @@ def serve(settings: Settings, features: Sequence[Feature] | None = None) -> None
         hub.keys.create("centre", Role.SUPERVISOR, hub.clock.now(), note="bootstrap", key=settings.bootstrap_key.get_secret_value())
     log_start_warnings(hub)
     if hub.keys.count() == 0:  # a first install: nobody can call the API yet
-        log.warning("no API key yet: nobody can call the API. Create the first with "
-                    "`hotline-hub keys create --party centre --role supervisor` (printed once), "
-                    "or set HUB_BOOTSTRAP_KEY before starting (README, Commands)")
+        log.warning(
+            "no API key yet: nobody can call the API. Create the first with "
+            "`hotline-hub keys create --party centre --role supervisor` (printed once), "
+            "or set HUB_BOOTSTRAP_KEY before starting (README, Commands)"
+        )
     app = create_app(hub)
     # On the embedded default one process is the whole hub: it runs the background
     # workers (relay, scheduler, pollers) itself. At scale they run as their own commands.
@@ -96,8 +98,7 @@ def serve(settings: Settings, features: Sequence[Feature] | None = None) -> None
     try:
         for worker in workers:
             worker.start()
-        log.info("hub serving on http://%s:%s (database %s)", settings.host, settings.port,
-                 "SQLite file" if hub.db.is_sqlite else "PostgreSQL")
+        log.info("hub serving on http://%s:%s (database %s)", settings.host, settings.port, "SQLite file" if hub.db.is_sqlite else "PostgreSQL")
         # proxy_headers off: which proxies to believe is the hub's setting `trusted_proxies`
         # (hub/api/client_address.py), not uvicorn's FORWARDED_ALLOW_IPS as well.
         uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, proxy_headers=False)
@@ -124,12 +125,10 @@ def pick_workers(names: Sequence[str], only: Sequence[str], skip: Sequence[str])
     for prefix in only:
         if not any(n.startswith(prefix) for n in names):
             raise NoSuchWorker(f"--only {prefix}: no worker starts so; this hub's workers: {', '.join(names) or 'none'}")
-    return [n for n in names if (not only or any(n.startswith(p) for p in only))
-            and not any(n.startswith(p) for p in skip)]
+    return [n for n in names if (not only or any(n.startswith(p) for p in only)) and not any(n.startswith(p) for p in skip)]
 
 
-def work(settings: Settings, only: Sequence[str] = (), skip: Sequence[str] = (),
-         features: Sequence[Feature] | None = None) -> int:
+def work(settings: Settings, only: Sequence[str] = (), skip: Sequence[str] = (), features: Sequence[Feature] | None = None) -> int:
     """The background workers without the API, until SIGTERM or Ctrl-C: how the scaled-out
     topology runs its pollers, scheduler, retention pass and sub-centre router beside several
     `serve` processes (deploy/). Each worker leads through its lease, so a second `work` on

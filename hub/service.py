@@ -72,8 +72,9 @@ class Registered:
 
 
 class CaseService:
-    def __init__(self, db: Database, settings: Settings, catalogue: Catalogue, clock: Clock,
-                 calendars: CalendarStore, sinks: list[EventSink] | None = None) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, catalogue: Catalogue, clock: Clock, calendars: CalendarStore, sinks: list[EventSink] | None = None
+    ) -> None:
         self.db = db
         self.settings = settings
         self.catalogue = catalogue
@@ -101,8 +102,7 @@ class CaseService:
         if command.content is not None and len(command.content) > self.settings.max_content_chars:
             raise ContentTooLarge(self.settings.max_content_chars, len(command.content))
 
-    def register(self, draft: CaseDraft, actor: Actor, idempotency_key: str | None = None,
-                 refs_by_adapter: bool = False) -> Registered:
+    def register(self, draft: CaseDraft, actor: Actor, idempotency_key: str | None = None, refs_by_adapter: bool = False) -> Registered:
         self.validate_draft(draft)
         digest = _digest(draft) if idempotency_key is not None else ""
         for attempt in range(3):
@@ -114,8 +114,7 @@ class CaseService:
                     raise
         raise AssertionError("unreachable")
 
-    def _register_once(self, draft: CaseDraft, actor: Actor, key: str | None, digest: str,
-                       refs_by_adapter: bool = False) -> Registered:
+    def _register_once(self, draft: CaseDraft, actor: Actor, key: str | None, digest: str, refs_by_adapter: bool = False) -> Registered:
         now = self.clock.now()
         with self.db.write() as s:
             repo = CaseRepository(s)
@@ -125,8 +124,7 @@ class CaseService:
                     if seen.request_hash != digest:
                         raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for a different request (case {seen.case_number})")
                     return Registered(repo.get(seen.case_number), created=False)
-            outcome = self.engine().register(draft, repo.next_number(self.settings.region_code, now), actor, now,
-                                             refs_by_adapter)
+            outcome = self.engine().register(draft, repo.next_number(self.settings.region_code, now), actor, now, refs_by_adapter)
             case_id = repo.add(outcome.case)
             repo.link_repeat_call(case_id, outcome.case, self.settings.repeat_call_days, now)
             self._emit(s, repo, case_id, outcome.events, outcome.case)
@@ -228,8 +226,7 @@ class CaseService:
         with self.db.read() as s:
             return self._repeat_call(CaseRepository(s), number)
 
-    def decide_repeat_call(self, number: str, confirm: bool, actor: Actor, note: str | None = None,
-                           merge: bool = False) -> RepeatCall:
+    def decide_repeat_call(self, number: str, confirm: bool, actor: Actor, note: str | None = None, merge: bool = False) -> RepeatCall:
         """Confirm (optionally merging the case into the earlier one through the merge action,
         first, so a refused merge leaves the link undecided) or dismiss the link."""
         self._check_centre(actor)
@@ -259,8 +256,17 @@ class CaseService:
         if found is None:
             raise NoRepeatCall(number)
         row, earlier, state = found
-        return RepeatCall(row_id=row.case_id, case=number, earlier_case=earlier, earlier_state=state, status=row.status,
-                          found_at=row.found_at, decided_at=row.decided_at, decided_by=row.decided_by, note=row.note)
+        return RepeatCall(
+            row_id=row.case_id,
+            case=number,
+            earlier_case=earlier,
+            earlier_state=state,
+            status=row.status,
+            found_at=row.found_at,
+            decided_at=row.decided_at,
+            decided_by=row.decided_by,
+            note=row.note,
+        )
 
     def find_by_ref(self, system: str, external_id: str) -> Case | None:
         with self.db.read() as s:

@@ -38,12 +38,16 @@ class DestinationConfig(BaseModel):
     enabled: bool = True
     settings: dict[str, Any] = Field(default_factory=dict, description="Validated by the adapter's settings model.")
     # Subscriptions (the outbox routes case events with these; docs/outbox.md).
-    events: list[str] = Field(default_factory=list, description="Event types this destination receives, as glob patterns "
-                              "('case.*', 'case.dispatched'); empty: no case events.")
-    cases: "CaseScope" = Field(default_factory=lambda: CaseScope(), description="Which cases' events; empty: every case.")
-    personal_data: bool = Field(default=False, description="False: the case in each message is masked "
-                                "(hub.domain.access.export_view: the person's name and phone, and the "
-                                "address past its first characters); True: the full case, for peers that must see the person or go to the place.")
+    events: list[str] = Field(
+        default_factory=list, description="Event types this destination receives, as glob patterns ('case.*', 'case.dispatched'); empty: no case events."
+    )
+    cases: CaseScope = Field(default_factory=lambda: CaseScope(), description="Which cases' events; empty: every case.")
+    personal_data: bool = Field(
+        default=False,
+        description="False: the case in each message is masked "
+        "(hub.domain.access.export_view: the person's name and phone, and the "
+        "address past its first characters); True: the full case, for peers that must see the person or go to the place.",
+    )
 
 
 class CaseScope(BaseModel):
@@ -56,9 +60,12 @@ class CaseScope(BaseModel):
     with_ref: str | None = Field(default=None, description="Cases carrying an external ref of this system (e.g. 'province').")
     units: list[str] = Field(default_factory=list, description="Cases dispatched to one of these units (lead or co-handler).")
     divisions: list[str] = Field(default_factory=list, description="Cases whose division code starts with one of these.")
-    categories: list[str] = Field(default_factory=list, description="Only cases of these categories: item codes "
-                                  "('0105') or groups ('01': every item under it), from mappings/categories.yaml; "
-                                  "checked against the catalogue when the hub starts.")
+    categories: list[str] = Field(
+        default_factory=list,
+        description="Only cases of these categories: item codes "
+        "('0105') or groups ('01': every item under it), from mappings/categories.yaml; "
+        "checked against the catalogue when the hub starts.",
+    )
 
     @property
     def is_everything(self) -> bool:
@@ -79,13 +86,18 @@ class SupervisionSettings(BaseModel):
     supervise_overdue: bool = Field(default=True, description="Open 督办 on a case once it is overdue (超期).")
     max_redos_before_supervision: int = Field(default=1, ge=0, description="A case redone (重办) more times than this is supervised.")
     response_working_days: int = Field(default=1, ge=1, le=30, description="Working days a unit has to answer an automatic supervision.")
-    close_unreached_after_attempts: int = Field(default=3, ge=1, le=20,
-                                                description="回访 attempts in a row that did not reach the person after which the scheduler closes the case.")
-    close_unreached_after_days: int | None = Field(default=7, ge=1, le=90,
-                                                   description="Days after the first of those unreached attempts after which the "
-                                                               "scheduler closes the case, however few attempts; null: attempts only.")
-    assessment_lookback_days: int = Field(default=180, ge=31, le=730,
-                                          description="Cases with no history within this many days before a period are not read for it.")
+    close_unreached_after_attempts: int = Field(
+        default=3, ge=1, le=20, description="回访 attempts in a row that did not reach the person after which the scheduler closes the case."
+    )
+    close_unreached_after_days: int | None = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="Days after the first of those unreached attempts after which the scheduler closes the case, however few attempts; null: attempts only.",
+    )
+    assessment_lookback_days: int = Field(
+        default=180, ge=31, le=730, description="Cases with no history within this many days before a period are not read for it."
+    )
 
 
 class OutboxSettings(BaseModel):
@@ -95,25 +107,37 @@ class OutboxSettings(BaseModel):
 
     batch: int = Field(default=50, ge=1, le=1000, description="Messages claimed per round.")
     concurrency: int = Field(default=8, ge=1, le=64, description="Deliveries in flight at once per relay (different keys).")
-    lease_seconds: float = Field(default=60.0, gt=0, description="A claimed message returns to the queue after this even "
-                                 "if its relay still beats (hung); a dead relay's claims are taken over sooner (takeover_seconds).")
+    lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A claimed message returns to the queue after this even "
+        "if its relay still beats (hung); a dead relay's claims are taken over sooner (takeover_seconds).",
+    )
     heartbeat_seconds: float = Field(default=1.0, gt=0, description="How often a running relay counts up its heartbeat.")
-    takeover_seconds: float = Field(default=3.0, gt=0, description="A relay whose heartbeat stood still this long (or whose "
-                                    "process on this machine is gone: at once) loses its claims to the other relays.")
+    takeover_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="A relay whose heartbeat stood still this long (or whose process on this machine is gone: at once) loses its claims to the other relays.",
+    )
     idle_poll_seconds: float = Field(default=2.0, gt=0, description="Longest sleep without a wake-up (safety net behind LISTEN/NOTIFY).")
     max_attempts: int = Field(default=12, ge=1, description="Transient failures beyond this send the message to dead letters.")
     backoff_base_seconds: float = Field(default=1.0, gt=0, description="First retry waits up to this (full jitter), doubling.")
     backoff_max_seconds: float = Field(default=600.0, gt=0, description="Cap of one backoff wait.")
     breaker_failures: int = Field(default=5, ge=1, description="Consecutive transient failures that pause a destination.")
     breaker_pause_seconds: float = Field(default=60.0, gt=0, description="How long the breaker pauses a failing destination.")
-    keep_delivered_hours: float = Field(default=168.0, gt=0, description="Delivered messages older than this are deleted "
-                                        "by the relay (dead letters are kept until replayed or pruned by hand).")
-    metrics_port: int | None = Field(default=None, ge=0, le=65535, description="`hotline-hub relay` serves Prometheus "
-                                     "metrics on this port (0: a free one); none when unset. --metrics-port overrides it.")
+    keep_delivered_hours: float = Field(
+        default=168.0, gt=0, description="Delivered messages older than this are deleted by the relay (dead letters are kept until replayed or pruned by hand)."
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="`hotline-hub relay` serves Prometheus metrics on this port (0: a free one); none when unset. --metrics-port overrides it.",
+    )
     metrics_host: str = Field(default="127.0.0.1", description="Address the relay's metrics endpoint listens on.")
 
     @model_validator(mode="after")
-    def _takeover_after_beats(self) -> "OutboxSettings":
+    def _takeover_after_beats(self) -> OutboxSettings:
         if self.takeover_seconds <= self.heartbeat_seconds:
             raise ValueError("takeover_seconds must be longer than heartbeat_seconds (a live relay would lose its claims)")
         return self
@@ -124,9 +148,14 @@ class RetentionSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    archived_years: int = Field(default=3, ge=1, le=100, description="Years after a case is archived (归档) "
-                                "before its caller's name, phone, address, coordinates and attachment references "
-                                "are erased. Set it to your local rule; 3 is this repository's placeholder, not a law.")
+    archived_years: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Years after a case is archived (归档) "
+        "before its caller's name, phone, address, coordinates and attachment references "
+        "are erased. Set it to your local rule; 3 is this repository's placeholder, not a law.",
+    )
     interval_hours: float = Field(default=24.0, ge=1, description="Hours between retention passes of the scheduler.")
 
 
@@ -143,21 +172,36 @@ class WeChatSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     app_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="The account's AppID.")
-    token: SecretStr = Field(min_length=3, max_length=32, description="The Token set in 服务器配置: WeChat signs every "
-                             "request with it (3 to 32 letters and digits).")
-    encoding_aes_key: SecretStr | None = Field(default=None, min_length=43, max_length=43, description=(
-        "The EncodingAESKey of 服务器配置 (43 characters): set it for 兼容模式/安全模式 (messages encrypted with "
-        "AES); left out, only 明文模式 messages are taken and an encrypted one is refused."))
-    party: str = Field(default="zy-wechat", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$", description=(
-        "The channel party the account's cases are registered as; the sender's openid is kept as its ref "
-        "(system channel.<party>)."))
-    max_skew_seconds: int = Field(default=300, ge=30, le=86_400, description="A signed request whose timestamp is further "
-                                  "than this from the hub's clock is refused (a replayed capture).")
-    destination: str | None = Field(default="wechat", description="The outbox destination (adapter 'wechat', with its "
-                                    "seal_key) progress messages go to; null or no such destination: none are sent.")
+    token: SecretStr = Field(
+        min_length=3, max_length=32, description="The Token set in 服务器配置: WeChat signs every request with it (3 to 32 letters and digits)."
+    )
+    encoding_aes_key: SecretStr | None = Field(
+        default=None,
+        min_length=43,
+        max_length=43,
+        description=(
+            "The EncodingAESKey of 服务器配置 (43 characters): set it for 兼容模式/安全模式 (messages encrypted with "
+            "AES); left out, only 明文模式 messages are taken and an encrypted one is refused."
+        ),
+    )
+    party: str = Field(
+        default="zy-wechat",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description=("The channel party the account's cases are registered as; the sender's openid is kept as its ref (system channel.<party>)."),
+    )
+    max_skew_seconds: int = Field(
+        default=300, ge=30, le=86_400, description="A signed request whose timestamp is further than this from the hub's clock is refused (a replayed capture)."
+    )
+    destination: str | None = Field(
+        default="wechat",
+        description="The outbox destination (adapter 'wechat', with its seal_key) progress messages go to; null or no such destination: none are sent.",
+    )
     push_events: dict[WeChatEvent, bool] = Field(
         default_factory=lambda: dict.fromkeys(WECHAT_EVENTS, True),
-        description="Which events send a template message (mappings/channels/wechat_templates.yaml).")
+        description="Which events send a template message (mappings/channels/wechat_templates.yaml).",
+    )
 
     @field_validator("encoding_aes_key")
     @classmethod
@@ -178,30 +222,48 @@ class ChannelSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    intake_per_minute: int = Field(default=60, ge=1, le=100_000, description="Cases one channel key may register per "
-                                   "minute, shared by every hub process (counted in the database); more are refused 429 with Retry-After.")
-    lookup_failures_per_case: int = Field(default=5, ge=1, le=100, description="Wrong retrieval codes for one case number "
-                                          "before lookups of that number are locked out (429).")
-    lookup_failures_per_client: int = Field(default=20, ge=1, le=1000, description="Wrong retrieval codes from one client "
-                                            "address before its lookups are locked out (429).")
-    lookup_lockout_minutes: int = Field(default=15, ge=1, le=1440, description="How long a lockout lasts; the count starts "
-                                        "again after it.")
-    evaluation_days: int = Field(default=7, ge=1, le=90, description="Days after the reply is approved during which the "
-                                 "citizen may rate it (满意/基本满意/不满意).")
-    sms_destination: str | None = Field(default="sms", description="The outbox destination (adapter 'sms', with its "
-                                        "seal_key) the citizen's SMS go to; no such destination, or null: no SMS is sent "
-                                        "(codes are still issued and returned to the channel).")
+    intake_per_minute: int = Field(
+        default=60,
+        ge=1,
+        le=100_000,
+        description="Cases one channel key may register per "
+        "minute, shared by every hub process (counted in the database); more are refused 429 with Retry-After.",
+    )
+    lookup_failures_per_case: int = Field(
+        default=5, ge=1, le=100, description="Wrong retrieval codes for one case number before lookups of that number are locked out (429)."
+    )
+    lookup_failures_per_client: int = Field(
+        default=20, ge=1, le=1000, description="Wrong retrieval codes from one client address before its lookups are locked out (429)."
+    )
+    lookup_lockout_minutes: int = Field(default=15, ge=1, le=1440, description="How long a lockout lasts; the count starts again after it.")
+    evaluation_days: int = Field(
+        default=7, ge=1, le=90, description="Days after the reply is approved during which the citizen may rate it (满意/基本满意/不满意)."
+    )
+    sms_destination: str | None = Field(
+        default="sms",
+        description="The outbox destination (adapter 'sms', with its "
+        "seal_key) the citizen's SMS go to; no such destination, or null: no SMS is sent "
+        "(codes are still issued and returned to the channel).",
+    )
     sms_events: dict[SmsEvent, bool] = Field(
         default_factory=lambda: dict.fromkeys(SMS_EVENTS, True),
-        description="Which events send an SMS (templates: mappings/channels/sms_templates.yaml); an event not named sends none.")
-    wechat: WeChatSettings | None = Field(default=None, description="The WeChat official account endpoint; not set: "
-                                          "/api/v1/channel/wechat answers 404.")
+        description="Which events send an SMS (templates: mappings/channels/sms_templates.yaml); an event not named sends none.",
+    )
+    wechat: WeChatSettings | None = Field(default=None, description="The WeChat official account endpoint; not set: /api/v1/channel/wechat answers 404.")
 
 
-AttachmentType = Literal["image/jpeg", "image/png", "application/pdf", "image/webp", "image/heic",
-                         "audio/mpeg", "audio/wav", "audio/amr", "audio/mp4"]
-ATTACHMENT_TYPES: tuple[AttachmentType, ...] = ("image/jpeg", "image/png", "application/pdf", "image/webp", "image/heic",
-                                                "audio/mpeg", "audio/wav", "audio/amr", "audio/mp4")
+AttachmentType = Literal["image/jpeg", "image/png", "application/pdf", "image/webp", "image/heic", "audio/mpeg", "audio/wav", "audio/amr", "audio/mp4"]
+ATTACHMENT_TYPES: tuple[AttachmentType, ...] = (
+    "image/jpeg",
+    "image/png",
+    "application/pdf",
+    "image/webp",
+    "image/heic",
+    "audio/mpeg",
+    "audio/wav",
+    "audio/amr",
+    "audio/mp4",
+)
 AttachmentKind = Literal["image", "document", "audio"]
 
 
@@ -215,38 +277,59 @@ class AttachmentSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    directory: Path | None = Field(default=None, description="Where the files are kept, content-addressed by SHA-256 "
-                                   "(ab/cd/<sha256>); `hotline-hub backup` copies them with the database (docs/operations.md). "
-                                   "Unset: `attachments/` beside the SQLite database file, or <data_dir>/attachments on PostgreSQL.")
-    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
-                           description="Largest file the centre, a unit or a county may attach; larger: 413 naming the field `file`.")
+    directory: Path | None = Field(
+        default=None,
+        description="Where the files are kept, content-addressed by SHA-256 "
+        "(ab/cd/<sha256>); `hotline-hub backup` copies them with the database (docs/operations.md). "
+        "Unset: `attachments/` beside the SQLite database file, or <data_dir>/attachments on PostgreSQL.",
+    )
+    max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="Largest file the centre, a unit or a county may attach; larger: 413 naming the field `file`.",
+    )
     allowed_types: list[AttachmentType] = Field(
-        default_factory=lambda: list(ATTACHMENT_TYPES), min_length=1,
-        description="Types taken, as sniffed from the content; any other: 415 naming the field `file`.")
+        default_factory=lambda: list(ATTACHMENT_TYPES),
+        min_length=1,
+        description="Types taken, as sniffed from the content; any other: 415 naming the field `file`.",
+    )
     kind_max_bytes: dict[AttachmentKind, int] = Field(
         default_factory=_default_kind_limits,
         description="Largest file per kind of content (image: JPEG, PNG, WebP, HEIC; document: PDF; audio: MP3, WAV, AMR, "
-                    "M4A call recordings), as sniffed; a kind left out: only the party's limit. The party's limit "
-                    "(max_bytes, citizen_max_bytes) still caps every kind; larger: 413 naming the field `file`.")
-    store: Literal["directory"] = Field(default="directory", description="Where the files are kept: `directory` (the one "
-                                        "built; S3-compatible object storage is not built, docs/channels.md).")
-    citizen_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
-                                   description="Largest file a citizen sends (through a channel or with the retrieval code).")
-    citizen_max_per_case: int = Field(default=5, ge=0, le=100, description="Files citizens may add to one case in all "
-                                      "(channel and retrieval code together); more: 409. 0: citizens add none.")
-    orphan_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60, description="A file no attachment row names (an upload "
-                                "whose transaction failed) is deleted by the retention pass once this old.")
+        "M4A call recordings), as sniffed; a kind left out: only the party's limit. The party's limit "
+        "(max_bytes, citizen_max_bytes) still caps every kind; larger: 413 naming the field `file`.",
+    )
+    store: Literal["directory"] = Field(
+        default="directory", description="Where the files are kept: `directory` (the one built; S3-compatible object storage is not built, docs/channels.md)."
+    )
+    citizen_max_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024, description="Largest file a citizen sends (through a channel or with the retrieval code)."
+    )
+    citizen_max_per_case: int = Field(
+        default=5, ge=0, le=100, description="Files citizens may add to one case in all (channel and retrieval code together); more: 409. 0: citizens add none."
+    )
+    orphan_minutes: int = Field(
+        default=60,
+        ge=1,
+        le=7 * 24 * 60,
+        description="A file no attachment row names (an upload whose transaction failed) is deleted by the retention pass once this old.",
+    )
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_", env_nested_delimiter="__", extra="forbid")
 
-    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Where the hub keeps its state (HUB_DATA_DIR): the "
-                           "default SQLite file, the phone index key, attachments, backups. Relative: to the working "
-                           "directory at start (made absolute then).")
-    database_url: str = Field(default=f"sqlite:///{DEFAULT_DATA_DIR / 'hub.db'}",
-                              description="sqlite:///path or postgresql+psycopg://...; unset: the embedded default, "
-                                          "sqlite:///<data_dir>/hub.db.")
+    data_dir: Path = Field(
+        default=DEFAULT_DATA_DIR,
+        description="Where the hub keeps its state (HUB_DATA_DIR): the "
+        "default SQLite file, the phone index key, attachments, backups. Relative: to the working "
+        "directory at start (made absolute then).",
+    )
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_DATA_DIR / 'hub.db'}",
+        description="sqlite:///path or postgresql+psycopg://...; unset: the embedded default, sqlite:///<data_dir>/hub.db.",
+    )
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(default="FULL", description="FULL: every commit survives power loss.")
     auto_migrate: bool = Field(default=True, description="Apply migrations when `serve` starts on SQLite.")
     mappings_dir: Path = REPO_ROOT / "mappings"
@@ -257,8 +340,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
-    metrics_token: SecretStr | None = Field(default=None, description="When set, /metrics answers only "
-                                            "`Authorization: Bearer <token>` (for Prometheus' bearer_token).")
+    metrics_token: SecretStr | None = Field(
+        default=None, description="When set, /metrics answers only `Authorization: Bearer <token>` (for Prometheus' bearer_token)."
+    )
     log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text (for a terminal) or one JSON object each (for a log shipper).")
     workers_in_serve: bool = Field(default=False, description="Also run background workers inside `serve` on PostgreSQL (always on SQLite).")
     calendar_cache_seconds: float = Field(default=30.0, ge=0)
@@ -269,21 +353,34 @@ class Settings(BaseSettings):
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
     bootstrap_key: SecretStr | None = Field(default=None, description="A supervisor key created at start if no key exists (sandbox).")
-    phone_index_key: SecretStr | None = Field(default=None, description="Key of the phone index's keyed hash (HMAC-SHA256 of the "
-                                              "caller's phone, hub.db.phone_index). Set it (HUB_PHONE_INDEX_KEY) wherever more than "
-                                              "one machine shares the database; unset: phone_index_key_file's key.")
-    phone_index_key_file: Path = Field(default=DEFAULT_DATA_DIR / "phone-index.key",
-                                       description="Where the key is kept when phone_index_key is unset (created once, mode "
-                                                   "0600); unset: <data_dir>/phone-index.key.")
-    backups_dir: Path = Field(default=DEFAULT_DATA_DIR / "backups",
-                              description="Where `hotline-hub backup` writes when no directory is given; unset: <data_dir>/backups.")
-    repeat_call_days: int = Field(default=7, ge=0, le=90, description="重复来电: a new case is linked to an open case of the same "
-                                  "phone and category received within this many days before it, for the agent to confirm; 0: never.")
+    phone_index_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the phone index's keyed hash (HMAC-SHA256 of the "
+        "caller's phone, hub.db.phone_index). Set it (HUB_PHONE_INDEX_KEY) wherever more than "
+        "one machine shares the database; unset: phone_index_key_file's key.",
+    )
+    phone_index_key_file: Path = Field(
+        default=DEFAULT_DATA_DIR / "phone-index.key",
+        description="Where the key is kept when phone_index_key is unset (created once, mode 0600); unset: <data_dir>/phone-index.key.",
+    )
+    backups_dir: Path = Field(
+        default=DEFAULT_DATA_DIR / "backups", description="Where `hotline-hub backup` writes when no directory is given; unset: <data_dir>/backups."
+    )
+    repeat_call_days: int = Field(
+        default=7,
+        ge=0,
+        le=90,
+        description="重复来电: a new case is linked to an open case of the same "
+        "phone and category received within this many days before it, for the agent to confirm; 0: never.",
+    )
     caller_history_days: int = Field(default=90, ge=1, le=730, description="Days back the caller's history at intake counts by default.")
-    trusted_proxies: list[str] = Field(default_factory=list, description="Addresses or networks (10.0.0.5, 10.0.0.0/8, ::1) of "
-                                       "the reverse proxies in front of the hub. Only from these is X-Forwarded-For (or X-Real-IP) "
-                                       "believed as the client's address, for the lookup lockouts and the access log; empty: the "
-                                       "peer's address always (hub/api/client_address.py).")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (10.0.0.5, 10.0.0.0/8, ::1) of "
+        "the reverse proxies in front of the hub. Only from these is X-Forwarded-For (or X-Real-IP) "
+        "believed as the client's address, for the lookup lockouts and the access log; empty: the "
+        "peer's address always (hub/api/client_address.py).",
+    )
 
     def attachments_directory(self) -> Path:
         """attachments.directory, or its default for this database (one directory per database:
@@ -324,9 +421,14 @@ class Settings(BaseSettings):
         return value
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         file = config_file()
         if file is not None:
@@ -338,8 +440,8 @@ def default_attachments_directory(database_url: str, data_dir: Path) -> Path:
     """`attachments/` beside a SQLite database file (with the default database that is
     <data_dir>/attachments); <data_dir>/attachments otherwise (PostgreSQL)."""
     prefix = "sqlite:///"
-    if database_url.startswith(prefix) and database_url[len(prefix):] not in ("", ":memory:"):
-        return Path(database_url[len(prefix):].split("?", 1)[0]).parent / "attachments"
+    if database_url.startswith(prefix) and database_url[len(prefix) :] not in ("", ":memory:"):
+        return Path(database_url[len(prefix) :].split("?", 1)[0]).parent / "attachments"
     return data_dir / "attachments"
 
 

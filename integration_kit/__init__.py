@@ -9,13 +9,29 @@ CLI: hotline-hub kit check --adapter NAME --settings FILE.yaml --peer URL
 """
 
 from integration_kit.peer import (
-    HttpPeerControl, PeerControl, PeerControlError, Received, UnsupportedFault,
+    HttpPeerControl,
+    PeerControl,
+    PeerControlError,
+    Received,
+    UnsupportedFault,
 )
 from integration_kit.report import CheckResult, KitReport
 from integration_kit.runner import load_settings_file, run_kit
 from integration_kit.tables import KINDS, MappingTable, check_table, hub_codes, load_tables
 
 __all__ = [
-    "CheckResult", "HttpPeerControl", "KINDS", "KitReport", "MappingTable", "PeerControl", "PeerControlError",
-    "Received", "UnsupportedFault", "check_table", "hub_codes", "load_settings_file", "load_tables", "run_kit",
+    "CheckResult",
+    "HttpPeerControl",
+    "KINDS",
+    "KitReport",
+    "MappingTable",
+    "PeerControl",
+    "PeerControlError",
+    "Received",
+    "UnsupportedFault",
+    "check_table",
+    "hub_codes",
+    "load_settings_file",
+    "load_tables",
+    "run_kit",
 ]

@@ -77,8 +77,10 @@ class HttpPeerControl:
 
     def _expect(self, response: httpx.Response, *ok: int) -> httpx.Response:
         if response.status_code not in ok:
-            raise PeerControlError(f"{response.request.method} {response.request.url} answered "
-                                   f"{response.status_code} (expected {' or '.join(map(str, ok))}): {response.text[:200]}")
+            raise PeerControlError(
+                f"{response.request.method} {response.request.url} answered "
+                f"{response.status_code} (expected {' or '.join(map(str, ok))}): {response.text[:200]}"
+            )
         return response
 
     def reset(self) -> None:
@@ -96,8 +98,7 @@ class HttpPeerControl:
             items = response.json()["messages"]
             return [Received(key=i.get("key"), case_number=i.get("case_number"), event_type=i.get("event_type")) for i in items]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise PeerControlError(f"GET {self.base_url}/_kit/received: not {{\"messages\": [{{\"key\": ...}}]}}: "
-                                   f"{response.text[:200]}") from exc
+            raise PeerControlError(f'GET {self.base_url}/_kit/received: not {{"messages": [{{"key": ...}}]}}: {response.text[:200]}') from exc
 
     def offer_case(self) -> str | None:
         response = self._call("POST", "/_kit/offer")

@@ -4,15 +4,22 @@ endpoint does to its state; the protocol's paths, statuses and error bodies live
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 
-def kit_routes(*, modes: Sequence[str], reset: Callable[[], None], plan: Callable[[str], None],
-               received: Callable[[], list[dict[str, Any]]], offer: Callable[[], str] | None = None,
-               no_offer: str = "this peer assigns no cases to pull") -> APIRouter:
+def kit_routes(
+    *,
+    modes: Sequence[str],
+    reset: Callable[[], None],
+    plan: Callable[[str], None],
+    received: Callable[[], list[dict[str, Any]]],
+    offer: Callable[[], str] | None = None,
+    no_offer: str = "this peer assigns no cases to pull",
+) -> APIRouter:
     """`reset()` forgets what was received and the planned faults; `plan(mode)` makes the next
     delivery fail that way (only `modes` are accepted: 422 otherwise); `received()` lists the
     messages accepted, in order; `offer()` queues a case for the hub to pull and returns its
@@ -28,8 +35,7 @@ def kit_routes(*, modes: Sequence[str], reset: Callable[[], None], plan: Callabl
     async def kit_fault(request: Request) -> Response:
         mode = (await request.json()).get("mode")
         if mode not in modes:
-            return JSONResponse({"error": f"unsupported fault mode {mode!r}; supported: {', '.join(modes)}"},
-                                status_code=422)
+            return JSONResponse({"error": f"unsupported fault mode {mode!r}; supported: {', '.join(modes)}"}, status_code=422)
         plan(mode)
         return Response(status_code=204)
 

@@ -81,9 +81,10 @@ class KitReport:
             if verbose or c.status == "not run":
                 lines.extend(f"           {n}" for n in c.notes)
         skipped = [c.name for c in self.checks if c.status == "not run"]
-        verdict = ("conforms" if self.complete else
-                   f"passes what ran; not run: {', '.join(skipped)}" if self.ok else "does NOT conform")
-        lines.append(f"  => {verdict} ({sum(c.status == 'failed' for c in self.checks)} failed, "
-                     f"{sum(c.status == 'passed' for c in self.checks)} passed, "
-                     f"{sum(c.status == 'not run' for c in self.checks)} not run)")
+        verdict = "conforms" if self.complete else f"passes what ran; not run: {', '.join(skipped)}" if self.ok else "does NOT conform"
+        lines.append(
+            f"  => {verdict} ({sum(c.status == 'failed' for c in self.checks)} failed, "
+            f"{sum(c.status == 'passed' for c in self.checks)} passed, "
+            f"{sum(c.status == 'not run' for c in self.checks)} not run)"
+        )
         return "\n".join(lines)

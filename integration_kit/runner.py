@@ -11,13 +11,13 @@ from pydantic import ValidationError
 
 from hub.domain.clock import Clock, SystemClock
 from hub.integration.contract import Adapter, AdapterContext, AdapterError, ConfigurationError
+from hub.integration.registry import discover
+from hub.mappings import MappingError, MappingErrors, load_catalogue
+from hub.settings import REPO_ROOT, CaseScope, Settings, load_settings_file  # noqa: F401  (the kit's public name: integration_kit.load_settings_file)
 from integration_kit.peer import PeerControl
 from integration_kit.report import KitReport
 from integration_kit.scenarios import SampleCases, Scenarios
 from integration_kit.static import check_contract, check_mappings, settings_errors
-from hub.integration.registry import discover
-from hub.mappings import MappingError, MappingErrors, load_catalogue
-from hub.settings import REPO_ROOT, CaseScope, Settings, load_settings_file  # noqa: F401  (the kit's public name: integration_kit.load_settings_file)
 
 DESTINATION = "kit"
 
@@ -34,12 +34,22 @@ def default_mappings_dir() -> Path:
     return REPO_ROOT / "mappings"
 
 
-def run_kit(adapter_name: str, settings: dict[str, Any], peer: PeerControl | None, *,
-            mappings_dir: Path | None = None, clock: Clock | None = None,
-            available: dict[str, type[Adapter]] | None = None, settings_source: str = "settings",
-            settings_lines: dict[tuple, int] | None = None, events: list[str] | None = None,
-            division: str | None = None, unit: str | None = None, category: str | None = None,
-            cases: CaseScope | dict[str, Any] | None = None) -> KitReport:
+def run_kit(
+    adapter_name: str,
+    settings: dict[str, Any],
+    peer: PeerControl | None,
+    *,
+    mappings_dir: Path | None = None,
+    clock: Clock | None = None,
+    available: dict[str, type[Adapter]] | None = None,
+    settings_source: str = "settings",
+    settings_lines: dict[tuple, int] | None = None,
+    events: list[str] | None = None,
+    division: str | None = None,
+    unit: str | None = None,
+    category: str | None = None,
+    cases: CaseScope | dict[str, Any] | None = None,
+) -> KitReport:
     """Check the adapter registered as `adapter_name` and, with a peer, drive the scenarios.
 
     `available` replaces entry-point discovery (a test's own classes); `peer=None` runs
@@ -60,8 +70,10 @@ def run_kit(adapter_name: str, settings: dict[str, Any], peer: PeerControl | Non
         return report
     cls = found.get(adapter_name)
     if cls is None:
-        contract.fail(f"no adapter named {adapter_name!r} in entry-point group 'hotline_hub.adapters'; installed: "
-                      f"{', '.join(sorted(found)) or 'none'} (did you `pip install -e` your package?)")
+        contract.fail(
+            f"no adapter named {adapter_name!r} in entry-point group 'hotline_hub.adapters'; installed: "
+            f"{', '.join(sorted(found)) or 'none'} (did you `pip install -e` your package?)"
+        )
         return report
     check_contract(cls, contract)
     if not contract.ok:
@@ -92,8 +104,15 @@ def run_kit(adapter_name: str, settings: dict[str, Any], peer: PeerControl | Non
     try:
         scope = CaseScope.model_validate(cases) if isinstance(cases, dict) else cases or CaseScope()
         division = division or next((d for p in scope.divisions for d in sorted(catalogue.divisions) if d.startswith(p)), None)
-        samples = SampleCases(catalogue, clock.now(), DESTINATION, division=division, unit=unit or next(iter(scope.units), None),
-                              events=events, category=category or next(iter(scope.categories), None))
+        samples = SampleCases(
+            catalogue,
+            clock.now(),
+            DESTINATION,
+            division=division,
+            unit=unit or next(iter(scope.units), None),
+            events=events,
+            category=category or next(iter(scope.categories), None),
+        )
     except (ValueError, StopIteration, ValidationError) as exc:
         report.check("scenarios").fail(f"cannot build sample cases: {exc}")
         return report
@@ -104,8 +123,7 @@ def run_kit(adapter_name: str, settings: dict[str, Any], peer: PeerControl | Non
         build.fail(f"{cls.__name__}(settings, context) raised {type(exc).__name__}: {exc}")
         return report
     except Exception as exc:  # noqa: BLE001 - the integrator's constructor may fail any way; name it
-        build.fail(f"{cls.__name__}(settings, context) raised {type(exc).__name__}: {exc}; a bad setting or "
-                   "mapping must raise ConfigurationError")
+        build.fail(f"{cls.__name__}(settings, context) raised {type(exc).__name__}: {exc}; a bad setting or mapping must raise ConfigurationError")
         return report
     try:
         Scenarios(adapter, peer, samples, catalogue, report).run_all()
@@ -148,7 +166,7 @@ def address_mismatch(settings: Any, peer_url: str) -> str | None:
     if not addresses or any(origin(url) == origin(peer) for _, url in addresses):
         return None
     shown = ", ".join(v for v, _ in addresses)
-    return (f"the settings send to {shown} but --peer is {peer_url}: the kit controls and reads the peer at --peer, so "
-            "the scenarios see nothing the adapter sent elsewhere (fine only if that address forwards to the peer)")
-
-
+    return (
+        f"the settings send to {shown} but --peer is {peer_url}: the kit controls and reads the peer at --peer, so "
+        "the scenarios see nothing the adapter sent elsewhere (fine only if that address forwards to the peer)"
+    )

@@ -8,22 +8,35 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from hub.domain.events import DomainEvent
 from hub.domain.model import Case, CaseState, Channel, Intake, Person, Place, RequestType
 from hub.integration.contract import (
-    Adapter, AdapterError, ConfigurationError, Delivery, HealthReport, OutboundMessage, PermanentError, PullBatch,
-    PulledCase, TransientError,
+    Adapter,
+    AdapterError,
+    ConfigurationError,
+    Delivery,
+    HealthReport,
+    OutboundMessage,
+    PermanentError,
+    PullBatch,
+    PulledCase,
+    TransientError,
 )
-from integration_kit.peer import (
-    OPTIONAL_MODES, REQUIRED_MODES, PeerControl, PeerControlError, UnsupportedFault,
-)
-from integration_kit.report import CheckResult, KitReport
 from hub.mappings import Catalogue, UnknownCode
 from hub.mappings.catalogue import Category
+from integration_kit.peer import (
+    OPTIONAL_MODES,
+    REQUIRED_MODES,
+    PeerControl,
+    PeerControlError,
+    UnsupportedFault,
+)
+from integration_kit.report import CheckResult, KitReport
 
 # A transient failure in a scenario is retried as the relay would retry it (with a short
 # backoff instead of the relay's minutes): a staging peer behind a proxy answers 503 now and
@@ -50,18 +63,31 @@ class OutsideErrorTree(Exception):
 # (one of the lifecycle table's targets for the event's action: tests/unit/test_kit_samples.py).
 EVENT_STATE: dict[str, CaseState] = {
     **{event: state for _, event, state in SERIES},
-    "case.answered": CaseState.AWAITING_FOLLOW_UP, "case.rejected": CaseState.REJECTED,
-    "case.transferred": CaseState.TRANSFERRED, "case.redispatched": CaseState.AWAITING_SIGN_OFF,
-    "case.return_requested": CaseState.RETURN_REQUESTED, "case.return_decided": CaseState.RETURNED,
-    "case.extension_requested": CaseState.IN_PROGRESS, "case.extension_decided": CaseState.IN_PROGRESS,
-    "case.reply_reviewed": CaseState.AWAITING_FOLLOW_UP, "case.followed_up": CaseState.CLOSED,
-    "case.redo": CaseState.ACCEPTED, "case.closed": CaseState.CLOSED, "case.archived": CaseState.ARCHIVED,
-    "case.merged": CaseState.MERGED, "case.supervised": CaseState.IN_PROGRESS, "case.chased": CaseState.IN_PROGRESS,
-    "case.corrected": CaseState.IN_PROGRESS, "case.supervision_cleared": CaseState.IN_PROGRESS,
-    "case.unreasonable_requested": CaseState.IN_PROGRESS, "case.unreasonable_decided": CaseState.IN_PROGRESS,
-    "case.assessment_appealed": CaseState.IN_PROGRESS, "case.appeal_decided": CaseState.IN_PROGRESS,
+    "case.answered": CaseState.AWAITING_FOLLOW_UP,
+    "case.rejected": CaseState.REJECTED,
+    "case.transferred": CaseState.TRANSFERRED,
+    "case.redispatched": CaseState.AWAITING_SIGN_OFF,
+    "case.return_requested": CaseState.RETURN_REQUESTED,
+    "case.return_decided": CaseState.RETURNED,
+    "case.extension_requested": CaseState.IN_PROGRESS,
+    "case.extension_decided": CaseState.IN_PROGRESS,
+    "case.reply_reviewed": CaseState.AWAITING_FOLLOW_UP,
+    "case.followed_up": CaseState.CLOSED,
+    "case.redo": CaseState.ACCEPTED,
+    "case.closed": CaseState.CLOSED,
+    "case.archived": CaseState.ARCHIVED,
+    "case.merged": CaseState.MERGED,
+    "case.supervised": CaseState.IN_PROGRESS,
+    "case.chased": CaseState.IN_PROGRESS,
+    "case.corrected": CaseState.IN_PROGRESS,
+    "case.supervision_cleared": CaseState.IN_PROGRESS,
+    "case.unreasonable_requested": CaseState.IN_PROGRESS,
+    "case.unreasonable_decided": CaseState.IN_PROGRESS,
+    "case.assessment_appealed": CaseState.IN_PROGRESS,
+    "case.appeal_decided": CaseState.IN_PROGRESS,
     "case.attachment_added": CaseState.IN_PROGRESS,  # a unit's photo while it handles the case
-    "case.part_signed_off": CaseState.IN_PROGRESS, "case.part_replied": CaseState.IN_PROGRESS,
+    "case.part_signed_off": CaseState.IN_PROGRESS,
+    "case.part_replied": CaseState.IN_PROGRESS,
     "case.part_waived": CaseState.IN_PROGRESS,
     "case.forwarded": CaseState.IN_PROGRESS,
     "case.forward_signed_off": CaseState.IN_PROGRESS,
@@ -80,14 +106,22 @@ class SampleCases:
     under test accepts (defaults: the first county, the category's default unit, SERIES).
     """
 
-    def __init__(self, catalogue: Catalogue, now: datetime, destination: str, *, division: str | None = None,
-                 unit: str | None = None, events: list[str] | None = None, category: str | None = None) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        now: datetime,
+        destination: str,
+        *,
+        division: str | None = None,
+        unit: str | None = None,
+        events: list[str] | None = None,
+        category: str | None = None,
+    ) -> None:
         self.now, self.destination = now, destination
         self.run = uuid.uuid4().hex[:8]
         self.category = _category(catalogue, category)
         self.unit = unit or self.category.default_unit or next(u for u in catalogue.units.values() if u.active).code
-        self.division = division or next((d.code for d in catalogue.divisions.values() if d.level == "county"),
-                                         next(iter(catalogue.divisions)))
+        self.division = division or next((d.code for d in catalogue.divisions.values() if d.level == "county"), next(iter(catalogue.divisions)))
         unknown = [e for e in events or [] if e not in EVENT_STATE]
         if unknown:
             raise ValueError(f"unknown event types {unknown}; known: {', '.join(EVENT_STATE)}")
@@ -105,23 +139,34 @@ class SampleCases:
         at = self.now + timedelta(minutes=step)
         lead = self.unit if step >= self._dispatched_from else None
         case = Case(
-            number=number, version=step + 1, state=state,
+            number=number,
+            version=step + 1,
+            state=state,
             intake=Intake(channel=Channel.PHONE, received_at=self.now, agent="kit-agent"),
             person=Person(name="测试人", phone="13800138000"),
-            request_type=RequestType.COMPLAINT, category_code=self.category.code,
-            title="conformance kit: 路灯损坏", content="conformance kit sample case, not a real request",
+            request_type=RequestType.COMPLAINT,
+            category_code=self.category.code,
+            title="conformance kit: 路灯损坏",
+            content="conformance kit sample case, not a real request",
             place=Place(address="测试地址1号", division_code=self.division),
             handling={"lead_unit": lead, "dispatched_at": at if lead else None},
-            created_at=self.now, updated_at=at,
+            created_at=self.now,
+            updated_at=at,
         )
         data: dict[str, Any] = {"lead_unit": lead} if event_type in ("case.dispatched", "case.redispatched") else {}
         if event_type == "case.replied":
             data = {"text": "已处理。"}
-        event = DomainEvent(type=event_type, case_number=number, case_version=step + 1, occurred_at=at,
-                            actor="kit", role="agent", state=state.value, data=data)
-        return OutboundMessage(idempotency_key=f"kit-{self.run}-{number}-{step + 1}", destination=self.destination,
-                               case_number=number, sequence=step + 1, event_type=event_type,
-                               event=event.model_dump(mode="json"), case=case.model_dump(mode="json"), attempt=attempt)
+        event = DomainEvent(type=event_type, case_number=number, case_version=step + 1, occurred_at=at, actor="kit", role="agent", state=state.value, data=data)
+        return OutboundMessage(
+            idempotency_key=f"kit-{self.run}-{number}-{step + 1}",
+            destination=self.destination,
+            case_number=number,
+            sequence=step + 1,
+            event_type=event_type,
+            event=event.model_dump(mode="json"),
+            case=case.model_dump(mode="json"),
+            attempt=attempt,
+        )
 
 
 def _category(catalogue: Catalogue, code: str | None) -> Category:
@@ -142,13 +187,13 @@ def call(what: str, fn: Callable[[], Any]) -> Any:
     except AdapterError:
         raise
     except Exception as exc:  # noqa: BLE001 - this is exactly what the kit must catch and name
-        raise OutsideErrorTree(f"{what} raised {type(exc).__name__}: {exc} — adapters raise only "
-                               "TransientError or PermanentError (and their subclasses)") from exc
+        raise OutsideErrorTree(
+            f"{what} raised {type(exc).__name__}: {exc} — adapters raise only TransientError or PermanentError (and their subclasses)"
+        ) from exc
 
 
 class Scenarios:
-    def __init__(self, adapter: Adapter, peer: PeerControl, samples: SampleCases, catalogue: Catalogue,
-                 report: KitReport) -> None:
+    def __init__(self, adapter: Adapter, peer: PeerControl, samples: SampleCases, catalogue: Catalogue, report: KitReport) -> None:
         self.adapter, self.peer, self.samples, self.catalogue, self.report = adapter, peer, samples, catalogue, report
         self._system: str | None = None
         self._peer_ids: dict[str, tuple[str, int]] = {}  # case number -> (the peer's id, from which sequence on)
@@ -214,9 +259,8 @@ class Scenarios:
                 answer = call(label, partial(self.adapter.deliver, message))
             except TransientError as exc:
                 if retry == RETRIES:
-                    raise TransientError(f"{label}: {exc} (still failing after {RETRIES + 1} attempts)",
-                                         detail=exc.detail) from None
-                wait = min(exc.retry_after if exc.retry_after is not None else 0.1 * 2 ** retry, MAX_WAIT)
+                    raise TransientError(f"{label}: {exc} (still failing after {RETRIES + 1} attempts)", detail=exc.detail) from None
+                wait = min(exc.retry_after if exc.retry_after is not None else 0.1 * 2**retry, MAX_WAIT)
                 result.warn(f"{label}: TransientError({exc}); retried after {wait:.1f}s, as the relay would")
                 time.sleep(wait)
                 message = message.model_copy(update={"attempt": message.attempt + 1})
@@ -233,13 +277,14 @@ class Scenarios:
             return
         for item, message in zip(got, messages):
             if item.key is not None and item.key != message.idempotency_key:
-                result.fail(f"{what}: the peer got key {item.key!r} where {message.idempotency_key!r} "
-                            f"(seq {message.sequence}) was expected: out of order or key not passed through")
+                result.fail(
+                    f"{what}: the peer got key {item.key!r} where {message.idempotency_key!r} "
+                    f"(seq {message.sequence}) was expected: out of order or key not passed through"
+                )
             if item.case_number is not None and item.case_number != message.case_number:
                 result.fail(f"{what}: the peer got case {item.case_number!r}, expected {message.case_number!r}")
             if item.event_type is not None and item.event_type != message.event_type:
-                result.fail(f"{what}: the peer got {item.event_type!r} where {message.event_type!r} "
-                            f"(seq {message.sequence}) was expected")
+                result.fail(f"{what}: the peer got {item.event_type!r} where {message.event_type!r} (seq {message.sequence}) was expected")
 
     # -- scenarios -----------------------------------------------------------------------
     def health(self, result: CheckResult) -> None:
@@ -261,8 +306,7 @@ class Scenarios:
         before = len(self.peer.received())
         for message in messages:
             self._deliver(message, result)
-        self._expect_effects(result, self._received_since(before), messages, "the series " +
-                             " -> ".join(m.event_type for m in messages))
+        self._expect_effects(result, self._received_since(before), messages, "the series " + " -> ".join(m.event_type for m in messages))
 
     def pull(self, result: CheckResult) -> None:
         if not self.adapter.supports_pull:
@@ -281,8 +325,7 @@ class Scenarios:
         if offered is None:
             result.note("the peer cannot offer cases (POST /_kit/offer answered 404): pull ran on what the peer had")
         elif not any(item.ref.external_id == offered for item in batch.items):
-            result.fail(f"the peer offered case {offered!r} but pull(None) returned "
-                        f"{[i.ref.external_id for i in batch.items]}")
+            result.fail(f"the peer offered case {offered!r} but pull(None) returned {[i.ref.external_id for i in batch.items]}")
         for item in batch.items:
             if not isinstance(item, PulledCase):
                 result.fail(f"pull() returned an item that is not a PulledCase: {item!r}")
@@ -295,14 +338,15 @@ class Scenarios:
         if isinstance(again, PullBatch):
             repeated = {i.ref.external_id for i in again.items} & {i.ref.external_id for i in acknowledged}
             if repeated:
-                result.fail(f"after acknowledge() and with next_cursor {batch.next_cursor!r}, pull() returned "
-                            f"the same case(s) again: {sorted(repeated)}")
+                result.fail(f"after acknowledge() and with next_cursor {batch.next_cursor!r}, pull() returned the same case(s) again: {sorted(repeated)}")
         result.note(f"pulled {len(batch.items)} case(s), acknowledged {len(acknowledged)}")
 
     def _codes_known(self, item: PulledCase, result: CheckResult) -> None:
         draft = item.draft
-        for check, code, field in [(self.catalogue.category, draft.category_code, "category_code"),
-                                   (self.catalogue.division, draft.place.division_code, "place.division_code")]:
+        for check, code, field in [
+            (self.catalogue.category, draft.category_code, "category_code"),
+            (self.catalogue.division, draft.place.division_code, "place.division_code"),
+        ]:
             try:
                 check(code, field)
             except UnknownCode as exc:
@@ -325,8 +369,9 @@ class Scenarios:
             except TransientError as exc:
                 result.note(f"fault {mode!r}: TransientError({exc}), retry_after={exc.retry_after}")
             except PermanentError as exc:
-                result.fail(f"fault {mode!r}: raised {type(exc).__name__}({exc}); a peer failure like this is "
-                            "transient: raise TransientError so the outbox retries")
+                result.fail(
+                    f"fault {mode!r}: raised {type(exc).__name__}({exc}); a peer failure like this is transient: raise TransientError so the outbox retries"
+                )
             else:
                 result.fail(f"fault {mode!r}: deliver() returned normally; it must raise TransientError")
             self._deliver(message.model_copy(update={"attempt": 2}), result)
@@ -341,8 +386,10 @@ class Scenarios:
         except PermanentError as exc:
             result.note(f"fault '400': {type(exc).__name__}({exc})")
         except TransientError as exc:
-            result.fail(f"fault '400': raised TransientError({exc}); a request the peer refuses as wrong never "
-                        "succeeds on retry: raise PermanentError so it goes to dead letters")
+            result.fail(
+                f"fault '400': raised TransientError({exc}); a request the peer refuses as wrong never "
+                "succeeds on retry: raise PermanentError so it goes to dead letters"
+            )
         else:
             result.fail("fault '400': deliver() returned normally; it must raise PermanentError")
         got = self._received_since(before)
@@ -354,11 +401,12 @@ class Scenarios:
         before = len(self.peer.received())
         first = self._deliver(message, result)
         second = self._deliver(message.model_copy(update={"attempt": 2}), result)
-        self._expect_effects(result, self._received_since(before), [message],
-                             f"the same key {message.idempotency_key!r} delivered twice")
+        self._expect_effects(result, self._received_since(before), [message], f"the same key {message.idempotency_key!r} delivered twice")
         if first and second and first.external_ref != second.external_ref:
-            result.fail(f"the redelivery returned external ref {second.external_ref!r}, the first {first.external_ref!r}: "
-                        "the outbox stores the first; a peer that deduped should answer with the same id")
+            result.fail(
+                f"the redelivery returned external ref {second.external_ref!r}, the first {first.external_ref!r}: "
+                "the outbox stores the first; a peer that deduped should answer with the same id"
+            )
 
     def batch(self, result: CheckResult) -> None:
         """Only for adapters that take batches: new cases in one deliver_batch call, one of
@@ -377,8 +425,7 @@ class Scenarios:
         before = len(self.peer.received())
         answers = call(f"deliver_batch({len(messages)} messages)", lambda: self.adapter.deliver_batch(messages))
         if not isinstance(answers, list) or len(answers) != len(messages):
-            result.fail(f"deliver_batch() of {len(messages)} messages returned {answers!r}; it must return one result "
-                        "per message, in order")
+            result.fail(f"deliver_batch() of {len(messages)} messages returned {answers!r}; it must return one result per message, in order")
             return
         for message, answer in zip(messages, answers):
             if isinstance(answer, TransientError):  # retried alone, as the relay would: its next claim
@@ -387,9 +434,7 @@ class Scenarios:
             elif isinstance(answer, AdapterError):
                 result.fail(f"deliver_batch(): {message.case_number} got {type(answer).__name__}: {answer}")
             elif not isinstance(answer, Delivery):
-                result.fail(f"deliver_batch(): {message.case_number} got {answer!r}; each result is a Delivery "
-                            "or a TransientError/PermanentError")
+                result.fail(f"deliver_batch(): {message.case_number} got {answer!r}; each result is a Delivery or a TransientError/PermanentError")
             else:
                 self._accepted(f"deliver_batch(): {message.case_number}", message, answer, result)
-        self._expect_effects(result, self._received_since(before), fresh,
-                             f"a batch of {len(messages)} with one already delivered")
+        self._expect_effects(result, self._received_since(before), fresh, f"a batch of {len(messages)} with one already delivered")

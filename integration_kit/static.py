@@ -11,14 +11,17 @@ from typing import Any
 from pydantic import BaseModel
 
 from hub.integration.contract import Adapter, AdapterSettings
-from integration_kit.report import CheckResult
-from integration_kit.tables import check_table, declared_tables, hook_signature_problem
 from hub.integration.registry import contract_problems, holds_secret, settings_errors  # noqa: F401  (shared with the hub's start)
 from hub.mappings import Catalogue
+from integration_kit.report import CheckResult
+from integration_kit.tables import check_table, declared_tables, hook_signature_problem
 
 # Field names that say "this is a secret": they must be SecretStr so logs and reprs hide them.
-SECRET_NAME = re.compile(r"(token|secret|password|passwd|credential|api_?key|app_?key|access_?key|private_?key|"
-                         r"sign(ing)?_?key|client_?key)", re.IGNORECASE)
+SECRET_NAME = re.compile(
+    r"(token|secret|password|passwd|credential|api_?key|app_?key|access_?key|private_?key|"
+    r"sign(ing)?_?key|client_?key)",
+    re.IGNORECASE,
+)
 
 
 def _holds_text(annotation: Any) -> bool:
@@ -44,8 +47,10 @@ def secret_problems(model: type[BaseModel], prefix: str = "", seen: set[type] | 
     for name, info in model.model_fields.items():
         path = f"{prefix}{name}"
         if SECRET_NAME.search(name) and _holds_text(info.annotation) and not holds_secret(info.annotation):
-            problems.append(f"settings field {path!r} looks like a secret but is {_type_name(info.annotation)}: "
-                            "declare it as SecretStr (or SecretStr | None) so it never shows in logs")
+            problems.append(
+                f"settings field {path!r} looks like a secret but is {_type_name(info.annotation)}: "
+                "declare it as SecretStr (or SecretStr | None) so it never shows in logs"
+            )
         for nested in _nested_models(info.annotation):
             problems.extend(secret_problems(nested, f"{path}.", seen))
     return problems
@@ -68,8 +73,10 @@ def check_contract(cls: Any, result: CheckResult) -> None:
     settings_model = getattr(cls, "settings_model", None)
     if inspect.isclass(settings_model) and issubclass(settings_model, AdapterSettings):
         if settings_model.model_config.get("extra") != "forbid":
-            result.fail(f"{settings_model.__name__} allows unknown keys: keep AdapterSettings' extra='forbid' "
-                        "so a typo in a settings file is an error, not a silent default")
+            result.fail(
+                f"{settings_model.__name__} allows unknown keys: keep AdapterSettings' extra='forbid' "
+                "so a typo in a settings file is an error, not a silent default"
+            )
         for problem in secret_problems(settings_model):
             result.fail(problem)
         undocumented = [n for n, f in settings_model.model_fields.items() if not f.description]
@@ -87,8 +94,9 @@ def check_mappings(cls: type[Adapter], settings: BaseModel, mappings_dir: Path, 
         result.fail(f"{cls.__name__}.mapping_tables() raised {type(exc).__name__}: {exc}")
         return
     if tables is None:
-        result.note(f"{cls.__name__} declares no mapping_tables(): nothing to check (recommended for any adapter "
-                    "that translates codes; see docs/adapter-contract.md)")
+        result.note(
+            f"{cls.__name__} declares no mapping_tables(): nothing to check (recommended for any adapter that translates codes; see docs/adapter-contract.md)"
+        )
         return
     for table in tables:
         coverage, _ = check_table(table, catalogue)
@@ -98,8 +106,12 @@ def check_mappings(cls: type[Adapter], settings: BaseModel, mappings_dir: Path, 
         text = f"{table.file}: {table.kind} via {via}, {coverage.mapped} code(s) mapped"
         if coverage.unmapped:
             # A partial cover lists what it leaves out; a cover of named codes only counts the rest.
-            shown = (f"{len(coverage.unmapped)} other code(s) need none" if isinstance(table.cover, frozenset) else
-                     "not mapped, allowed: " + ", ".join(coverage.unmapped[:12])
-                     + (f" and {len(coverage.unmapped) - 12} more" if len(coverage.unmapped) > 12 else ""))
+            shown = (
+                f"{len(coverage.unmapped)} other code(s) need none"
+                if isinstance(table.cover, frozenset)
+                else "not mapped, allowed: "
+                + ", ".join(coverage.unmapped[:12])
+                + (f" and {len(coverage.unmapped) - 12} more" if len(coverage.unmapped) > 12 else "")
+            )
             text += f"; {shown}" + (f" ({table.cover_reason})" if table.cover_reason else "")
         result.note(text)

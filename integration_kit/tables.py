@@ -16,10 +16,11 @@ dict its keys, or its values with `hub_in="values"`) and how much of the set it 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -78,8 +79,9 @@ class TableCoverage:
     def problems(self) -> list[str]:
         out = list(self.load_errors)
         if self.missing:
-            out.append(f"{self.table.file}: no mapping for {len(self.missing)} {self.table.kind} code(s) "
-                       f"(see {KINDS[self.table.kind]}): {', '.join(self.missing)}")
+            out.append(
+                f"{self.table.file}: no mapping for {len(self.missing)} {self.table.kind} code(s) (see {KINDS[self.table.kind]}): {', '.join(self.missing)}"
+            )
         out.extend(self.unknown)
         return out
 
@@ -96,8 +98,7 @@ def hub_codes(kind: str, catalogue: Catalogue) -> dict[str, str]:
         return {c: e.name_zh for c, e in catalogue.units.items() if e.active}
     if kind == "event_types":
         return {t: action for action, t in EVENT_TYPES.items()}
-    enum = {"urgencies": Urgency, "states": CaseState, "channels": Channel, "satisfactions": Satisfaction,
-            "person_kinds": PersonKind}.get(kind)
+    enum = {"urgencies": Urgency, "states": CaseState, "channels": Channel, "satisfactions": Satisfaction, "person_kinds": PersonKind}.get(kind)
     if enum is None:
         raise ValueError(f"unknown code kind {kind!r}")
     return {m.value: m.name.lower() for m in enum}
@@ -156,8 +157,9 @@ def check_table(table: MappingTable, catalogue: Catalogue) -> tuple[TableCoverag
     try:
         found = mapped_codes(doc, table)
     except (AttributeError, KeyError, TypeError) as exc:
-        result.load_errors.append(f"{table.file}: entries {table.entries!r} / hub_field {table.hub_field!r} "
-                                  f"do not match the file's model: {type(exc).__name__}: {exc}")
+        result.load_errors.append(
+            f"{table.file}: entries {table.entries!r} / hub_field {table.hub_field!r} do not match the file's model: {type(exc).__name__}: {exc}"
+        )
         return result, doc
     codes = hub_codes(table.kind, catalogue)
     seen = set()
@@ -166,8 +168,7 @@ def check_table(table: MappingTable, catalogue: Catalogue) -> tuple[TableCoverag
         if code not in codes:
             where = f"{table.file}:{line}" if line else str(table.file)
             who = f"entry {entry!r}: " if entry and entry != code else ""
-            result.unknown.append(f"{where}: {who}{table.kind} code {code!r} is not known to the hub "
-                                  f"(see {KINDS[table.kind]})")
+            result.unknown.append(f"{where}: {who}{table.kind} code {code!r} is not known to the hub (see {KINDS[table.kind]})")
     result.mapped = len(seen)
     result.missing = [c for c in _required(table, codes) if c not in seen]
     result.unmapped = [c for c in codes if c not in seen and c not in result.missing]
@@ -193,13 +194,11 @@ def hook_signature_problem(adapter_cls: type[Adapter]) -> str | None:
         return f"{adapter_cls.__name__}.mapping_tables must be a classmethod"
     params = list(inspect.signature(hook).parameters)
     if params != ["settings", "mappings_dir"]:
-        return (f"{adapter_cls.__name__}.mapping_tables{tuple(params)} does not match the extension "
-                f"('settings', 'mappings_dir')")
+        return f"{adapter_cls.__name__}.mapping_tables{tuple(params)} does not match the extension ('settings', 'mappings_dir')"
     return None
 
 
-def load_tables(tables: Iterable[MappingTable], mappings_dir: Path,
-                catalogue: Catalogue | None = None) -> dict[Path, Any]:
+def load_tables(tables: Iterable[MappingTable], mappings_dir: Path, catalogue: Catalogue | None = None) -> dict[Path, Any]:
     """For adapters, at start: load every table, check coverage, return file -> validated model.
 
     Raises ConfigurationError naming every problem (file, line, code), so the hub's start

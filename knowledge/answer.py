@@ -27,7 +27,7 @@ class CitationRefused(RuleViolation):
 
 
 class KnowledgeAnswers:
-    def __init__(self, store: KnowledgeStore, cases: "CaseService") -> None:
+    def __init__(self, store: KnowledgeStore, cases: CaseService) -> None:
         self.store, self.cases = store, cases
 
     def suggest(self, number: str, actor: Actor, limit: int = 5) -> tuple[Case, list[Hit]]:

@@ -31,7 +31,7 @@ class _Feature(FeatureBase):
     name = "knowledge"
     order = 50
 
-    def install(self, hub: "Hub") -> None:
+    def install(self, hub: Hub) -> None:
         directory = hub.settings.mappings_dir / "knowledge"
         segmenter = segmenter_for(directory)  # a bad dictionary or lexicon stops the start here
         config = load_yaml_model(directory / SHARING_FILE, SharingConfig)
@@ -46,7 +46,7 @@ class _Feature(FeatureBase):
         hub.routers.append(case_router)
         hub.handles.add(Knowledge(store, answers))
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
+    def add_cli(self, sub: argparse._SubParsersAction[argparse.ArgumentParser], hubs: HubOpener) -> None:
         p = sub.add_parser("knowledge", help="knowledge base: import articles, rebuild the index, search")
         ksub = p.add_subparsers(dest="knowledge_cmd", required=True)
         imp = ksub.add_parser("import", help="import articles from JSON, CSV or Markdown files (as the hub itself)")
@@ -61,7 +61,6 @@ class _Feature(FeatureBase):
         se.set_defaults(func=partial(_cmd_search, hubs=hubs))
 
 
-
 def _cmd_import(args: argparse.Namespace, hubs: HubOpener) -> int:
     hub = hubs()
     try:
@@ -73,8 +72,10 @@ def _cmd_import(args: argparse.Namespace, hubs: HubOpener) -> int:
                 print(f"refused {name}: {exc}", file=sys.stderr)
                 return 2  # unusable input (hub.cli exit codes); nothing imported
         report = run_import(hub.handles.get(Knowledge).store, items, SYSTEM_ACTOR, publish=args.publish)
-        print(f"created {len(report.created)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
-              f"published {len(report.published)}, refused {len(report.refused)}")
+        print(
+            f"created {len(report.created)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
+            f"published {len(report.published)}, refused {len(report.refused)}"
+        )
         for r in report.refused:
             print(f"  refused {r['item']}: {r['field']}: {r['reason']}")
         return 1 if report.refused else 0

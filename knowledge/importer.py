@@ -21,10 +21,10 @@ from pydantic import ValidationError
 
 from hub.domain.access import Actor
 from hub.domain.errors import DomainError
+from hub.mappings import UnknownCode
 from knowledge.model import ArticleContent, ArticleInput, ArticleStatus
 from knowledge.review import ReviewAction
 from knowledge.store import ArticleNotFound, KnowledgeStore
-from hub.mappings import UnknownCode
 
 log = logging.getLogger("hub.knowledge")
 
@@ -74,7 +74,7 @@ def parse(content: str, fmt: Format, source: str = "input") -> list[tuple[str, d
             raise ImportFormatError(f"{source}: not JSON ({exc.msg} at line {exc.lineno})") from None
         items = data.get("articles") if isinstance(data, dict) else data
         if not isinstance(items, list):
-            raise ImportFormatError(f"{source}: expected a list of articles or {{\"articles\": [...]}}")
+            raise ImportFormatError(f'{source}: expected a list of articles or {{"articles": [...]}}')
         return [(f"{source}[{i}]", item if isinstance(item, dict) else {"_not_an_object": item}) for i, item in enumerate(items)]
     if fmt == "csv":
         reader = csv.DictReader(io.StringIO(content))
@@ -103,7 +103,7 @@ def _front_matter(content: str, source: str) -> dict[str, Any]:
         raise ImportFormatError(f"{source}: front matter is not YAML: {exc}") from None
     if not isinstance(meta, dict):
         raise ImportFormatError(f"{source}: front matter must be a mapping of fields")
-    body = "\n".join(lines[end + 1:]).strip()
+    body = "\n".join(lines[end + 1 :]).strip()
     if "title" not in meta and body.startswith("# "):
         first, _, rest = body.partition("\n")
         meta["title"], body = first[2:].strip(), rest.strip()
@@ -115,8 +115,7 @@ def load_file(path: Path) -> list[tuple[str, dict[str, Any]]]:
     return parse(decode(path.read_bytes()), format_of(path.name), path.name)
 
 
-def run_import(store: KnowledgeStore, items: list[tuple[str, dict[str, Any]]], actor: Actor,
-               publish: bool = False, note: str = "imported") -> ImportReport:
+def run_import(store: KnowledgeStore, items: list[tuple[str, dict[str, Any]]], actor: Actor, publish: bool = False, note: str = "imported") -> ImportReport:
     """Create or update each article; with `publish` (operators only) review and publish it too."""
     report = ImportReport()
     for label, raw in items:
@@ -124,8 +123,7 @@ def run_import(store: KnowledgeStore, items: list[tuple[str, dict[str, Any]]], a
             new = ArticleInput.model_validate(raw)
         except ValidationError as exc:
             for err in exc.errors()[:5]:
-                report.refused.append({"item": label, "field": ".".join(str(p) for p in err["loc"]) or "item",
-                                       "reason": err["msg"]})
+                report.refused.append({"item": label, "field": ".".join(str(p) for p in err["loc"]) or "item", "reason": err["msg"]})
             continue
         try:
             article_id = _upsert(store, new, actor, note, report)

@@ -51,7 +51,8 @@ class ArticleContent(BaseModel):
     valid_from: date | None = Field(default=None, description="First day the article applies; none: always did.")
     valid_to: date | None = Field(default=None, description="Last day the article applies; none: open-ended.")
     categories: list[Annotated[str, Field(pattern=r"^(\d{2}){1,4}$")]] = Field(
-        default_factory=list, max_length=20, description="Category codes from mappings/categories.yaml.")
+        default_factory=list, max_length=20, description="Category codes from mappings/categories.yaml."
+    )
     tags: list[Tag] = Field(default_factory=list, max_length=30)
 
     @field_validator("title", "body")
@@ -68,7 +69,7 @@ class ArticleContent(BaseModel):
         return list(dict.fromkeys(v.strip() for v in values))
 
     @model_validator(mode="after")
-    def _period(self) -> "ArticleContent":
+    def _period(self) -> ArticleContent:
         if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
             raise ValueError("valid_to is before valid_from")
         return self

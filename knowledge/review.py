@@ -62,12 +62,10 @@ def step(status: S, action: ReviewAction, actor: Actor, owner_unit: str) -> Step
     """The row for this move, or ActionNotAllowed naming what is allowed instead."""
     rows = [s for s in TABLE if s.source == status and s.action == action]
     if not rows:
-        raise ActionNotAllowed(action.value, status.value, actor.role.value, allowed(status, actor, owner_unit),
-                               "not allowed for a version in this status")
+        raise ActionNotAllowed(action.value, status.value, actor.role.value, allowed(status, actor, owner_unit), "not allowed for a version in this status")
     row = rows[0]
     if not _may(row, actor, owner_unit):
-        raise ActionNotAllowed(action.value, status.value, actor.role.value, allowed(status, actor, owner_unit),
-                               "not allowed for this role")
+        raise ActionNotAllowed(action.value, status.value, actor.role.value, allowed(status, actor, owner_unit), "not allowed for this role")
     return row
 
 

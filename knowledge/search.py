@@ -96,15 +96,19 @@ def run(session: Session, dialect: str, terms: list[str], q: SearchQuery) -> lis
     if dialect == "sqlite":
         params["match"] = fts5_match(terms)
         # bm25() is lower-is-better; weights: title 10, tags 5, body 1.
-        sql = (f"SELECT {_COLUMNS}, -bm25(kb_fts, 10.0, 5.0, 1.0) AS score FROM kb_fts "
-               f"JOIN kb_search s ON s.article_pk = kb_fts.rowid WHERE kb_fts MATCH :match{where} "
-               f"ORDER BY bm25(kb_fts, 10.0, 5.0, 1.0) LIMIT :limit")
+        sql = (
+            f"SELECT {_COLUMNS}, -bm25(kb_fts, 10.0, 5.0, 1.0) AS score FROM kb_fts "
+            f"JOIN kb_search s ON s.article_pk = kb_fts.rowid WHERE kb_fts MATCH :match{where} "
+            f"ORDER BY bm25(kb_fts, 10.0, 5.0, 1.0) LIMIT :limit"
+        )
     else:
         params["tsq"] = pg_tsquery(terms)
         # Weights {D, C, B, A}: body 0.1, tags 0.4, title 1.0; normalisation 1 damps long bodies.
-        sql = (f"SELECT {_COLUMNS}, ts_rank('{{0.1, 0.2, 0.4, 1.0}}', {PG_VECTOR}, tsq, 1) AS score "
-               f"FROM kb_search s, to_tsquery('simple', :tsq) AS tsq WHERE {PG_VECTOR} @@ tsq{where} "
-               f"ORDER BY score DESC, s.article_id LIMIT :limit")
+        sql = (
+            f"SELECT {_COLUMNS}, ts_rank('{{0.1, 0.2, 0.4, 1.0}}', {PG_VECTOR}, tsq, 1) AS score "
+            f"FROM kb_search s, to_tsquery('simple', :tsq) AS tsq WHERE {PG_VECTOR} @@ tsq{where} "
+            f"ORDER BY score DESC, s.article_id LIMIT :limit"
+        )
     statement = text(sql)
     if "on" in params:
         statement = statement.bindparams(bindparam("on", type_=Date))
@@ -114,10 +118,21 @@ def run(session: Session, dialect: str, terms: list[str], q: SearchQuery) -> lis
 def to_hits(rows: list[tuple[Any, ...]], terms: list[str], width: int = 120) -> list[Hit]:
     hits = []
     for article_id, version, kind, unit, title, body, valid_from, valid_to, categories, score in rows:
-        hits.append(Hit(article_id=article_id, version=version, kind=kind, owner_unit=unit, title=title,
-                        title_highlight=highlight(title, terms, len(title)), snippet=highlight(body, terms, width),
-                        score=float(score), valid_from=_day(valid_from), valid_to=_day(valid_to),
-                        categories=categories.split()))
+        hits.append(
+            Hit(
+                article_id=article_id,
+                version=version,
+                kind=kind,
+                owner_unit=unit,
+                title=title,
+                title_highlight=highlight(title, terms, len(title)),
+                snippet=highlight(body, terms, width),
+                score=float(score),
+                valid_from=_day(valid_from),
+                valid_to=_day(valid_to),
+                categories=categories.split(),
+            )
+        )
     return hits
 
 

@@ -38,7 +38,7 @@ class Lexicon(BaseModel):
     synonyms: list[Annotated[list[Word], Field(min_length=2)]] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _one_group_per_word(self) -> "Lexicon":
+    def _one_group_per_word(self) -> Lexicon:
         seen: dict[str, int] = {}
         for i, group in enumerate(self.synonyms):
             for word in group:

@@ -29,7 +29,8 @@ class SharingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     destinations: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        default_factory=list, description="Names in Settings.destinations that receive knowledge events.")
+        default_factory=list, description="Names in Settings.destinations that receive knowledge events."
+    )
 
 
 class Sharing:
@@ -37,24 +38,21 @@ class Sharing:
         self.destinations = destinations
         self.enqueue = enqueue
 
-    def published(self, s: Session, article_id: str, version: int, content: ArticleContent, owner_unit: str,
-                  now: datetime) -> None:
-        payload = {"article_id": article_id, "version": version, "owner_unit": owner_unit,
-                   "published_at": now.isoformat(), **content.model_dump(mode="json")}
+    def published(self, s: Session, article_id: str, version: int, content: ArticleContent, owner_unit: str, now: datetime) -> None:
+        payload = {"article_id": article_id, "version": version, "owner_unit": owner_unit, "published_at": now.isoformat(), **content.model_dump(mode="json")}
         self._record(s, PUBLISHED, article_id, version, payload, now)
 
     def retired(self, s: Session, article_id: str, version: int, now: datetime) -> None:
-        self._record(s, RETIRED, article_id, version, {"article_id": article_id, "version": version,
-                                                       "retired_at": now.isoformat()}, now)
+        self._record(s, RETIRED, article_id, version, {"article_id": article_id, "version": version, "retired_at": now.isoformat()}, now)
 
-    def _record(self, s: Session, event_type: str, article_id: str, version: int, payload: dict[str, Any],
-                now: datetime) -> None:
+    def _record(self, s: Session, event_type: str, article_id: str, version: int, payload: dict[str, Any], now: datetime) -> None:
         s.add(KbChangeRow(article_id=article_id, version=version, event_type=event_type, occurred_at=now, payload=payload))
         if self.enqueue is None:
             return
         for destination in self.destinations:
-            self.enqueue(s, destination=destination, ordering_key=f"kb:{article_id}", event_type=event_type,
-                         payload=payload, now=now)  # the store's clock (the hub's), not the enqueue's default
+            self.enqueue(
+                s, destination=destination, ordering_key=f"kb:{article_id}", event_type=event_type, payload=payload, now=now
+            )  # the store's clock (the hub's), not the enqueue's default
 
 
 def destinations_for(config: SharingConfig, configured: dict[str, Any]) -> list[str]:

@@ -5,8 +5,8 @@ index in the same transaction, and record the change for the province (sharing.p
 from __future__ import annotations
 
 import builtins
-from datetime import date, datetime
 import uuid
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
@@ -15,16 +15,22 @@ from hub.db.database import Database
 from hub.domain.access import Actor
 from hub.domain.clock import LOCAL_TZ, Clock
 from hub.domain.errors import AccessDenied, DomainError, RuleViolation
+from hub.mappings import Catalogue
 from knowledge import review
 from knowledge.model import (
-    Article, ArticleContent, ArticleInput, ArticleStatus, ArticleVersion, ReviewEntry, parse_citation,
+    Article,
+    ArticleContent,
+    ArticleInput,
+    ArticleStatus,
+    ArticleVersion,
+    ReviewEntry,
+    parse_citation,
 )
 from knowledge.review import ReviewAction
 from knowledge.search import Hit, SearchQuery, run, to_hits
 from knowledge.segment import Segmenter
 from knowledge.sharing import Sharing
 from knowledge.tables import FTS_TABLE, KbArticleRow, KbHistoryRow, KbSearchRow, KbVersionRow
-from hub.mappings import Catalogue
 
 
 class ArticleNotFound(DomainError):
@@ -62,9 +68,15 @@ class KnowledgeStore:
         with self.db.write() as s:
             if new.id is not None and self._find(s, new.id) is not None:
                 raise RuleViolation(f"article {new.id} exists; edit it to make a new version")
-            row = KbArticleRow(article_id=new.id or f"tmp-{uuid.uuid4().hex}", owner_unit=new.owner_unit,
-                               latest_version=1, latest_status=ArticleStatus.DRAFT.value, published_version=None,
-                               created_at=now, updated_at=now)
+            row = KbArticleRow(
+                article_id=new.id or f"tmp-{uuid.uuid4().hex}",
+                owner_unit=new.owner_unit,
+                latest_version=1,
+                latest_status=ArticleStatus.DRAFT.value,
+                published_version=None,
+                created_at=now,
+                updated_at=now,
+            )
             s.add(row)
             s.flush()
             if new.id is None:
@@ -74,8 +86,7 @@ class KnowledgeStore:
             s.flush()
             return self._article(s, row)
 
-    def edit(self, article_id: str, content: ArticleContent, actor: Actor, base_version: int,
-             note: str | None = None) -> Article:
+    def edit(self, article_id: str, content: ArticleContent, actor: Actor, base_version: int, note: str | None = None) -> Article:
         self._check_codes(content)
         now = self.clock.now()
         with self.db.write() as s:
@@ -86,8 +97,17 @@ class KnowledgeStore:
             latest = s.get(KbVersionRow, (row.pk, row.latest_version))
             assert latest is not None  # the article row always points at an existing version
             if ArticleStatus(latest.status) in review.OPEN:
-                self._log(s, row.pk, now, actor, "supersede", latest.version, ArticleStatus(latest.status),
-                          ArticleStatus.SUPERSEDED, f"replaced by version {latest.version + 1}")
+                self._log(
+                    s,
+                    row.pk,
+                    now,
+                    actor,
+                    "supersede",
+                    latest.version,
+                    ArticleStatus(latest.status),
+                    ArticleStatus.SUPERSEDED,
+                    f"replaced by version {latest.version + 1}",
+                )
                 latest.status = ArticleStatus.SUPERSEDED.value
             version = row.latest_version + 1
             s.add(_version_row(row.pk, version, content, now, actor, note))
@@ -96,19 +116,18 @@ class KnowledgeStore:
             s.flush()
             return self._article(s, row)
 
-    def act(self, article_id: str, action: ReviewAction, actor: Actor, version: int | None = None,
-            note: str | None = None, publish_expired: bool = False) -> Article:
+    def act(
+        self, article_id: str, action: ReviewAction, actor: Actor, version: int | None = None, note: str | None = None, publish_expired: bool = False
+    ) -> Article:
         now = self.clock.now()
         with self.db.write() as s:
             row = self._get(s, article_id, lock=True)
-            target_version = version or (row.published_version if action is ReviewAction.RETIRE and row.published_version
-                                         else row.latest_version)
+            target_version = version or (row.published_version if action is ReviewAction.RETIRE and row.published_version else row.latest_version)
             v = s.get(KbVersionRow, (row.pk, target_version))
             if v is None:
                 raise ArticleNotFound(article_id, target_version)
             source = ArticleStatus(v.status)
-            if not review.may_read_version(actor, row.owner_unit, source,
-                                           ever_published=_was_published(s, row.pk, v.version)):
+            if not review.may_read_version(actor, row.owner_unit, source, ever_published=_was_published(s, row.pk, v.version)):
                 # A party that may not read the version is not told it exists, nor its status.
                 raise ArticleNotFound(article_id, target_version)
             step = review.step(source, action, actor, row.owner_unit)
@@ -134,9 +153,11 @@ class KnowledgeStore:
         version with one that search hides and no answer may cite (docs/knowledge.md)."""
         today = self.today()
         if v.valid_to is not None and v.valid_to < today:
-            raise RuleViolation(f"{article_id}@{v.version} is valid only until {v.valid_to.isoformat()}, before today "
-                                f"({today.isoformat()}): edit its valid_to (a new version) before publishing it, or publish it on purpose as "
-                                f"a historical record with publish_expired")
+            raise RuleViolation(
+                f"{article_id}@{v.version} is valid only until {v.valid_to.isoformat()}, before today "
+                f"({today.isoformat()}): edit its valid_to (a new version) before publishing it, or publish it on purpose as "
+                f"a historical record with publish_expired"
+            )
 
     def _publish(self, s: Session, row: KbArticleRow, v: KbVersionRow, now: datetime) -> None:
         if row.published_version is not None and row.published_version != v.version:
@@ -156,13 +177,26 @@ class KnowledgeStore:
     def _index(self, s: Session, row: KbArticleRow, v: KbVersionRow) -> None:
         self._unindex(s, row.pk)
         seg = self.segment(v.title, v.tags, v.body)
-        s.add(KbSearchRow(article_pk=row.pk, article_id=row.article_id, version=v.version, kind=v.kind,
-                          owner_unit=row.owner_unit, valid_from=v.valid_from, valid_to=v.valid_to,
-                          categories=" ".join(v.categories), title=v.title, body=v.body, **seg))
+        s.add(
+            KbSearchRow(
+                article_pk=row.pk,
+                article_id=row.article_id,
+                version=v.version,
+                kind=v.kind,
+                owner_unit=row.owner_unit,
+                valid_from=v.valid_from,
+                valid_to=v.valid_to,
+                categories=" ".join(v.categories),
+                title=v.title,
+                body=v.body,
+                **seg,
+            )
+        )
         s.flush()
         if self.dialect == "sqlite":
-            s.execute(text(f"INSERT INTO {FTS_TABLE}(rowid, seg_title, seg_tags, seg_body) "
-                           "VALUES (:pk, :seg_title, :seg_tags, :seg_body)"), {"pk": row.pk, **seg})
+            s.execute(
+                text(f"INSERT INTO {FTS_TABLE}(rowid, seg_title, seg_tags, seg_body) VALUES (:pk, :seg_title, :seg_tags, :seg_body)"), {"pk": row.pk, **seg}
+            )
 
     def _unindex(self, s: Session, pk: int) -> None:
         old = s.get(KbSearchRow, pk)
@@ -170,23 +204,30 @@ class KnowledgeStore:
             return
         if self.dialect == "sqlite":
             # External-content FTS5 forgets a row only when told its old indexed values.
-            s.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, seg_title, seg_tags, seg_body) "
-                           "VALUES ('delete', :pk, :t, :g, :b)"),
-                      {"pk": pk, "t": old.seg_title, "g": old.seg_tags, "b": old.seg_body})
+            s.execute(
+                text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, seg_title, seg_tags, seg_body) VALUES ('delete', :pk, :t, :g, :b)"),
+                {"pk": pk, "t": old.seg_title, "g": old.seg_tags, "b": old.seg_body},
+            )
         s.delete(old)
         s.flush()
 
     def segment(self, title: str, tags: list[str], body: str) -> dict[str, str]:
-        return {"seg_title": self.segmenter.index_text(title), "seg_tags": self.segmenter.index_text(" ".join(tags)),
-                "seg_body": self.segmenter.index_text(body)}
+        return {
+            "seg_title": self.segmenter.index_text(title),
+            "seg_tags": self.segmenter.index_text(" ".join(tags)),
+            "seg_body": self.segmenter.index_text(body),
+        }
 
     def reindex(self) -> int:
         """Segment every published article again (after a dictionary change) and rebuild the index."""
         with self.db.write() as s:
             rows = list(s.execute(select(KbSearchRow)).scalars())
-            tags = {(r.article_pk, r.version): r.tags for r in s.execute(
-                select(KbVersionRow).join(KbSearchRow, (KbSearchRow.article_pk == KbVersionRow.article_pk)
-                                          & (KbSearchRow.version == KbVersionRow.version))).scalars()}
+            tags = {
+                (r.article_pk, r.version): r.tags
+                for r in s.execute(
+                    select(KbVersionRow).join(KbSearchRow, (KbSearchRow.article_pk == KbVersionRow.article_pk) & (KbSearchRow.version == KbVersionRow.version))
+                ).scalars()
+            }
             for r in rows:
                 seg = self.segment(r.title, tags.get((r.article_pk, r.version), []), r.body)
                 r.seg_title, r.seg_tags, r.seg_body = seg["seg_title"], seg["seg_tags"], seg["seg_body"]
@@ -214,8 +255,7 @@ class KnowledgeStore:
         with self.db.read() as s:
             row = self._get(s, article_id)
             self._check_drafts(actor, row)
-            rows = s.execute(select(KbVersionRow).where(KbVersionRow.article_pk == row.pk)
-                             .order_by(KbVersionRow.version)).scalars()
+            rows = s.execute(select(KbVersionRow).where(KbVersionRow.article_pk == row.pk).order_by(KbVersionRow.version)).scalars()
             return [_to_version(row.article_id, v) for v in rows]
 
     def version(self, article_id: str, version: int, actor: Actor) -> ArticleVersion:
@@ -225,8 +265,7 @@ class KnowledgeStore:
             if v is None:
                 raise ArticleNotFound(article_id, version)
             # Any version ever published stays readable by all: a case's history cites it.
-            if not review.may_read_version(actor, row.owner_unit, ArticleStatus(v.status),
-                                           ever_published=_was_published(s, row.pk, version)):
+            if not review.may_read_version(actor, row.owner_unit, ArticleStatus(v.status), ever_published=_was_published(s, row.pk, version)):
                 self._check_drafts(actor, row)
             return _to_version(row.article_id, v)
 
@@ -235,11 +274,22 @@ class KnowledgeStore:
             row = self._get(s, article_id)
             self._check_drafts(actor, row)
             rows = s.execute(select(KbHistoryRow).where(KbHistoryRow.article_pk == row.pk).order_by(KbHistoryRow.seq)).scalars()
-            return [ReviewEntry(seq=h.seq, at=h.at, actor=h.actor, role=h.role, action=h.action, version=h.version,
-                                from_status=h.from_status, to_status=h.to_status, note=h.note) for h in rows]
+            return [
+                ReviewEntry(
+                    seq=h.seq,
+                    at=h.at,
+                    actor=h.actor,
+                    role=h.role,
+                    action=h.action,
+                    version=h.version,
+                    from_status=h.from_status,
+                    to_status=h.to_status,
+                    note=h.note,
+                )
+                for h in rows
+            ]
 
-    def list(self, actor: Actor, unit: str | None = None, status: ArticleStatus | None = None,
-             limit: int = 50, offset: int = 0) -> list[Article]:
+    def list(self, actor: Actor, unit: str | None = None, status: ArticleStatus | None = None, limit: int = 50, offset: int = 0) -> list[Article]:
         with self.db.read() as s:
             stmt = select(KbArticleRow).order_by(KbArticleRow.article_id).limit(limit).offset(offset)
             if unit:
@@ -257,8 +307,9 @@ class KnowledgeStore:
                     out.append(article)
             return out
 
-    def check_citations(self, citations: builtins.list[str], on: date, field: str = "articles",
-                        session: Session | None = None) -> builtins.list[ArticleVersion]:
+    def check_citations(
+        self, citations: builtins.list[str], on: date, field: str = "articles", session: Session | None = None
+    ) -> builtins.list[ArticleVersion]:
         """Each 'id@version' must be the published version of an article valid on `on`."""
         if session is None:
             with self.db.read() as s:
@@ -280,8 +331,7 @@ class KnowledgeStore:
             assert v is not None
             content = _content(v)
             if not content.valid_on(on):
-                raise InvalidField(where, f"{citation} is not valid on {on.isoformat()} "
-                                          f"(valid {content.valid_from or '…'} to {content.valid_to or '…'})")
+                raise InvalidField(where, f"{citation} is not valid on {on.isoformat()} (valid {content.valid_from or '…'} to {content.valid_to or '…'})")
             out.append(_to_version(article_id, v))
         return out
 
@@ -312,11 +362,24 @@ class KnowledgeStore:
         return row
 
     @staticmethod
-    def _log(s: Session, pk: int, now: datetime, actor: Actor, action: str, version: int,
-             source: ArticleStatus | None, target: ArticleStatus, note: str | None) -> None:
+    def _log(
+        s: Session, pk: int, now: datetime, actor: Actor, action: str, version: int, source: ArticleStatus | None, target: ArticleStatus, note: str | None
+    ) -> None:
         seq = s.execute(select(func.coalesce(func.max(KbHistoryRow.seq), 0)).where(KbHistoryRow.article_pk == pk)).scalar_one()
-        s.add(KbHistoryRow(article_pk=pk, seq=seq + 1, at=now, actor=actor.party, role=actor.role.value, action=action,
-                           version=version, from_status=source.value if source else None, to_status=target.value, note=note))
+        s.add(
+            KbHistoryRow(
+                article_pk=pk,
+                seq=seq + 1,
+                at=now,
+                actor=actor.party,
+                role=actor.role.value,
+                action=action,
+                version=version,
+                from_status=source.value if source else None,
+                to_status=target.value,
+                note=note,
+            )
+        )
         s.flush()
 
     @staticmethod
@@ -324,10 +387,17 @@ class KnowledgeStore:
         latest = s.get(KbVersionRow, (row.pk, row.latest_version))
         assert latest is not None
         published = s.get(KbVersionRow, (row.pk, row.published_version)) if row.published_version else None
-        return Article(id=row.article_id, owner_unit=row.owner_unit, latest_version=row.latest_version,
-                       latest_status=ArticleStatus(row.latest_status), published_version=row.published_version,
-                       created_at=row.created_at, updated_at=row.updated_at, latest=_to_version(row.article_id, latest),
-                       published=_to_version(row.article_id, published) if published else None)
+        return Article(
+            id=row.article_id,
+            owner_unit=row.owner_unit,
+            latest_version=row.latest_version,
+            latest_status=ArticleStatus(row.latest_status),
+            published_version=row.published_version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            latest=_to_version(row.article_id, latest),
+            published=_to_version(row.article_id, published) if published else None,
+        )
 
 
 def _readable(actor: Actor, article: Article) -> Article | None:
@@ -340,29 +410,55 @@ def _readable(actor: Actor, article: Article) -> Article | None:
     published = article.published
     if published is None or not review.may_read_version(actor, article.owner_unit, published.status):
         return None
-    return article.model_copy(update={"latest": published, "latest_version": published.version,
-                                      "latest_status": published.status})
+    return article.model_copy(update={"latest": published, "latest_version": published.version, "latest_status": published.status})
 
 
 def _was_published(s: Session, pk: int, version: int) -> bool:
-    return s.execute(select(KbHistoryRow.seq).where(KbHistoryRow.article_pk == pk, KbHistoryRow.version == version,
-                                                    KbHistoryRow.action == ReviewAction.PUBLISH.value).limit(1)).first() is not None
+    return (
+        s.execute(
+            select(KbHistoryRow.seq)
+            .where(KbHistoryRow.article_pk == pk, KbHistoryRow.version == version, KbHistoryRow.action == ReviewAction.PUBLISH.value)
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def _version_row(pk: int, version: int, c: ArticleContent, now: datetime, actor: Actor, note: str | None) -> KbVersionRow:
-    return KbVersionRow(article_pk=pk, version=version, status=ArticleStatus.DRAFT.value, kind=c.kind.value, title=c.title,
-                        body=c.body, valid_from=c.valid_from, valid_to=c.valid_to, categories=list(c.categories),
-                        tags=list(c.tags), created_at=now, created_by=actor.party, note=note)
+    return KbVersionRow(
+        article_pk=pk,
+        version=version,
+        status=ArticleStatus.DRAFT.value,
+        kind=c.kind.value,
+        title=c.title,
+        body=c.body,
+        valid_from=c.valid_from,
+        valid_to=c.valid_to,
+        categories=list(c.categories),
+        tags=list(c.tags),
+        created_at=now,
+        created_by=actor.party,
+        note=note,
+    )
 
 
 def _content(v: KbVersionRow) -> ArticleContent:
-    return ArticleContent(kind=v.kind, title=v.title, body=v.body, valid_from=v.valid_from, valid_to=v.valid_to,
-                          categories=v.categories, tags=v.tags)
+    return ArticleContent(kind=v.kind, title=v.title, body=v.body, valid_from=v.valid_from, valid_to=v.valid_to, categories=v.categories, tags=v.tags)
 
 
 def _to_version(article_id: str, v: KbVersionRow) -> ArticleVersion:
-    return ArticleVersion(article_id=article_id, version=v.version, status=ArticleStatus(v.status), kind=v.kind,
-                          title=v.title, body=v.body, valid_from=v.valid_from, valid_to=v.valid_to,
-                          categories=v.categories, tags=v.tags, created_at=v.created_at, created_by=v.created_by,
-                          note=v.note)
-
+    return ArticleVersion(
+        article_id=article_id,
+        version=v.version,
+        status=ArticleStatus(v.status),
+        kind=v.kind,
+        title=v.title,
+        body=v.body,
+        valid_from=v.valid_from,
+        valid_to=v.valid_to,
+        categories=v.categories,
+        tags=v.tags,
+        created_at=v.created_at,
+        created_by=v.created_by,
+        note=v.note,
+    )

@@ -22,9 +22,11 @@ FTS_TABLE = "kb_fts"
 FTS_SHADOW_TABLES = tuple(f"{FTS_TABLE}_{suffix}" for suffix in ("data", "idx", "docsize", "config"))
 PG_SEARCH_INDEX = "ix_kb_search_tsv"
 # Weighted tsvector of the segmented text: the GIN index and every query use this exact expression.
-PG_VECTOR = ("(setweight(to_tsvector('simple'::regconfig, seg_title), 'A') || "
-             "setweight(to_tsvector('simple'::regconfig, seg_tags), 'B') || "
-             "setweight(to_tsvector('simple'::regconfig, seg_body), 'D'))")
+PG_VECTOR = (
+    "(setweight(to_tsvector('simple'::regconfig, seg_title), 'A') || "
+    "setweight(to_tsvector('simple'::regconfig, seg_tags), 'B') || "
+    "setweight(to_tsvector('simple'::regconfig, seg_body), 'D'))"
+)
 
 
 class KbArticleRow(Base):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, delete, exists, func, select, update
@@ -37,55 +37,66 @@ class KeptMessage:
     body: dict[str, Any]
 
 
-def kept_messages(hub: "Hub", case_numbers: list[str]) -> list[KeptMessage]:
+def kept_messages(hub: Hub, case_numbers: list[str]) -> list[KeptMessage]:
     """The messages of these cases the outbox still keeps (delivered ones are pruned after
     outbox.keep_delivered_hours), oldest first."""
     if not case_numbers:
         return []
     with hub.db.read() as s:
         rows = s.execute(select(M).where(M.case_number.in_(case_numbers)).order_by(M.id)).scalars()
-        return [KeptMessage(m.case_number or "", m.destination, m.event_type, m.status, m.created_at, m.delivered_at,
-                            m.body) for m in rows]
+        return [KeptMessage(m.case_number or "", m.destination, m.event_type, m.status, m.created_at, m.delivered_at, m.body) for m in rows]
 
 
-def backlog(hub: "Hub") -> list[dict[str, Any]]:
+def backlog(hub: Hub) -> list[dict[str, Any]]:
     """Per destination (configured or holding messages): backlog, oldest age, dead letters, pause."""
     now = hub.clock.now()
     with hub.db.read() as s:
-        waiting = {r.destination: (r.n, r.oldest) for r in s.execute(
-            select(M.destination, func.count().label("n"), func.min(M.created_at).label("oldest"))
-            .where(M.status.in_((PENDING, IN_FLIGHT))).group_by(M.destination))}
+        waiting = {
+            r.destination: (r.n, r.oldest)
+            for r in s.execute(
+                select(M.destination, func.count().label("n"), func.min(M.created_at).label("oldest"))
+                .where(M.status.in_((PENDING, IN_FLIGHT)))
+                .group_by(M.destination)
+            )
+        }
         dead = dict(s.execute(select(M.destination, func.count()).where(M.status == DEAD).group_by(M.destination)).all())
-        held = {r.destination: (r.keys, r.n) for r in s.execute(
-            select(M.destination, func.count(M.ordering_key.distinct()).label("keys"), func.count().label("n"))
-            .where(M.status == PENDING, _behind_a_dead_letter()).group_by(M.destination))}
+        held = {
+            r.destination: (r.keys, r.n)
+            for r in s.execute(
+                select(M.destination, func.count(M.ordering_key.distinct()).label("keys"), func.count().label("n"))
+                .where(M.status == PENDING, _behind_a_dead_letter())
+                .group_by(M.destination)
+            )
+        }
         states = {d.destination: d for d in s.execute(select(D)).scalars()}
     names = sorted(set(hub.settings.destinations) | set(waiting) | set(dead) | set(states))
     out = []
     for name in names:
         n, oldest = waiting.get(name, (0, None))
         if oldest is not None and oldest.tzinfo is None:  # a raw aggregate on SQLite loses the zone
-            oldest = oldest.replace(tzinfo=timezone.utc)
+            oldest = oldest.replace(tzinfo=UTC)
         st = states.get(name)
         paused = bool(st and (st.paused_by_operator or (st.paused_until is not None and st.paused_until > now)))
-        out.append({
-            "destination": name,
-            "configured": name in hub.settings.destinations,
-            "backlog": n,
-            "oldest_age_seconds": round((now - oldest).total_seconds(), 3) if oldest else None,
-            "dead": dead.get(name, 0),
-            "held_cases": held.get(name, (0, 0))[0],
-            "held_messages": held.get(name, (0, 0))[1],
-            "paused": paused,
-            "paused_until": st.paused_until.isoformat() if st and st.paused_until and not st.paused_by_operator else None,
-            "paused_by_operator": bool(st and st.paused_by_operator),
-            "pause_reason": st.reason if paused and st else None,
-            "consecutive_failures": st.consecutive_failures if st else 0,
-        })
+        out.append(
+            {
+                "destination": name,
+                "configured": name in hub.settings.destinations,
+                "backlog": n,
+                "oldest_age_seconds": round((now - oldest).total_seconds(), 3) if oldest else None,
+                "dead": dead.get(name, 0),
+                "held_cases": held.get(name, (0, 0))[0],
+                "held_messages": held.get(name, (0, 0))[1],
+                "paused": paused,
+                "paused_until": st.paused_until.isoformat() if st and st.paused_until and not st.paused_by_operator else None,
+                "paused_by_operator": bool(st and st.paused_by_operator),
+                "pause_reason": st.reason if paused and st else None,
+                "consecutive_failures": st.consecutive_failures if st else 0,
+            }
+        )
     return out
 
 
-def _announce(hub: "Hub", s: Any) -> None:
+def _announce(hub: Hub, s: Any) -> None:
     """Wake the relays once `s` commits: this hub's through its writer, others by NOTIFY."""
     from outbox.feature import OutboxHandle  # cycle: outbox.feature imports this module (so do the relay's claim SQL and the API)
 
@@ -95,27 +106,41 @@ def _announce(hub: "Hub", s: Any) -> None:
 def _behind_a_dead_letter() -> Any:
     """A message of M's key with an earlier dead letter: held back until it is replayed or skipped."""
     dead = aliased(M)
-    return exists().where(dead.destination == M.destination, dead.ordering_key == M.ordering_key,
-                          dead.sequence < M.sequence, dead.status == DEAD)
+    return exists().where(dead.destination == M.destination, dead.ordering_key == M.ordering_key, dead.sequence < M.sequence, dead.status == DEAD)
 
 
-def dead_letters(hub: "Hub", destination: str | None = None, limit: int = 100, after_id: int = 0) -> list[dict[str, Any]]:
+def dead_letters(hub: Hub, destination: str | None = None, limit: int = 100, after_id: int = 0) -> list[dict[str, Any]]:
     later = aliased(M)
-    holding = (select(func.count()).where(later.destination == M.destination, later.ordering_key == M.ordering_key,
-                                          later.sequence > M.sequence, later.status == PENDING)
-               .correlate(M).scalar_subquery())
+    holding = (
+        select(func.count())
+        .where(later.destination == M.destination, later.ordering_key == M.ordering_key, later.sequence > M.sequence, later.status == PENDING)
+        .correlate(M)
+        .scalar_subquery()
+    )
     with hub.db.read() as s:
         stmt = select(M, holding.label("holding")).where(M.status == DEAD, M.id > after_id)
         if destination:
             stmt = stmt.where(M.destination == destination)
         rows = s.execute(stmt.order_by(M.id).limit(limit)).all()
-    return [{"id": r.id, "destination": r.destination, "case_number": r.case_number, "event_type": r.event_type,
-             "ordering_key": r.ordering_key, "sequence": r.sequence, "idempotency_key": r.idempotency_key,
-             "attempts": r.attempts, "created_at": r.created_at.isoformat(), "last_error": r.last_error,
-             "holding": n} for r, n in rows]
+    return [
+        {
+            "id": r.id,
+            "destination": r.destination,
+            "case_number": r.case_number,
+            "event_type": r.event_type,
+            "ordering_key": r.ordering_key,
+            "sequence": r.sequence,
+            "idempotency_key": r.idempotency_key,
+            "attempts": r.attempts,
+            "created_at": r.created_at.isoformat(),
+            "last_error": r.last_error,
+            "holding": n,
+        }
+        for r, n in rows
+    ]
 
 
-def replay(hub: "Hub", ids: list[int] | None = None, destination: str | None = None, actor: Actor | None = None) -> int:
+def replay(hub: Hub, ids: list[int] | None = None, destination: str | None = None, actor: Actor | None = None) -> int:
     """Dead letters back to pending with a fresh attempt count; the same key and sequence go
     to the peer, and the messages of its key it held back follow it in order. With neither
     ids nor destination: every dead letter. With an actor (the console: a person replaying),
@@ -130,8 +155,9 @@ def replay(hub: "Hub", ids: list[int] | None = None, destination: str | None = N
             where.append(M.destination == destination)
         if actor is not None:
             _note_replays(s, now, actor, s.execute(select(M).where(*where).order_by(M.id).with_for_update()).scalars().all())
-        n = cast("CursorResult[Any]", s.execute(update(M).where(*where).values(
-            status=PENDING, attempts=0, available_at=now, lease_until=None, leased_by=None))).rowcount
+        n = cast(
+            "CursorResult[Any]", s.execute(update(M).where(*where).values(status=PENDING, attempts=0, available_at=now, lease_until=None, leased_by=None))
+        ).rowcount
         if n:
             _announce(hub, s)
     return n
@@ -143,10 +169,21 @@ def _note_replays(s: Any, now: datetime, actor: Actor, rows: Sequence[Any]) -> N
         if not r.case_number:
             continue
         try:
-            repo.note(r.case_number, at=now, actor=actor.party, role=actor.role, action="outbox_replay",
-                      note=f"重发第 {r.id} 条出站消息（{r.destination}）",
-                      data={"destination": r.destination, "message_id": r.id, "event_type": r.event_type,
-                            "sequence": r.sequence, "idempotency_key": r.idempotency_key})
+            repo.note(
+                r.case_number,
+                at=now,
+                actor=actor.party,
+                role=actor.role,
+                action="outbox_replay",
+                note=f"重发第 {r.id} 条出站消息（{r.destination}）",
+                data={
+                    "destination": r.destination,
+                    "message_id": r.id,
+                    "event_type": r.event_type,
+                    "sequence": r.sequence,
+                    "idempotency_key": r.idempotency_key,
+                },
+            )
         except CaseNotFound:  # a message naming a case this hub no longer holds
             pass
 
@@ -159,7 +196,7 @@ class NotDead(LookupError):
         self.ids = ids
 
 
-def skip(hub: "Hub", ids: list[int], actor: Actor, reason: str) -> list[dict[str, Any]]:
+def skip(hub: Hub, ids: list[int], actor: Actor, reason: str) -> list[dict[str, Any]]:
     """Give up dead letters for good: they are never sent, and the later messages of their key
     that they held back flow on. Each skip is written into its case's history (who, why,
     which message) in the same transaction; a message of no case keeps it in its last error.
@@ -167,8 +204,7 @@ def skip(hub: "Hub", ids: list[int], actor: Actor, reason: str) -> list[dict[str
     now = hub.clock.now()
     wanted = sorted(set(ids))
     with hub.db.write() as s:
-        rows = s.execute(select(M).where(M.id.in_(wanted), M.status == DEAD).order_by(M.id)
-                         .with_for_update()).scalars().all()
+        rows = s.execute(select(M).where(M.id.in_(wanted), M.status == DEAD).order_by(M.id).with_for_update()).scalars().all()
         missing = sorted(set(wanted) - {r.id for r in rows})
         if missing:
             raise NotDead(missing)
@@ -182,21 +218,31 @@ def skip(hub: "Hub", ids: list[int], actor: Actor, reason: str) -> list[dict[str
             recorded = False
             if r.case_number:
                 try:
-                    repo.note(r.case_number, at=now, actor=actor.party, role=actor.role, action="outbox_skip",
-                              note=reason, data={"destination": r.destination, "message_id": r.id,
-                                                 "event_type": r.event_type, "sequence": r.sequence,
-                                                 "idempotency_key": r.idempotency_key})
+                    repo.note(
+                        r.case_number,
+                        at=now,
+                        actor=actor.party,
+                        role=actor.role,
+                        action="outbox_skip",
+                        note=reason,
+                        data={
+                            "destination": r.destination,
+                            "message_id": r.id,
+                            "event_type": r.event_type,
+                            "sequence": r.sequence,
+                            "idempotency_key": r.idempotency_key,
+                        },
+                    )
                     recorded = True
                 except CaseNotFound:  # a message naming a case this hub no longer holds
                     pass
-            out.append({"id": r.id, "destination": r.destination, "case_number": r.case_number,
-                        "sequence": r.sequence, "in_case_history": recorded})
+            out.append({"id": r.id, "destination": r.destination, "case_number": r.case_number, "sequence": r.sequence, "in_case_history": recorded})
         s.flush()
         _announce(hub, s)
     return out
 
 
-def pause(hub: "Hub", destination: str, reason: str | None = None) -> None:
+def pause(hub: Hub, destination: str, reason: str | None = None) -> None:
     now = hub.clock.now()
     with hub.db.write() as s:
         row = s.get(D, destination, with_for_update=True)
@@ -208,7 +254,7 @@ def pause(hub: "Hub", destination: str, reason: str | None = None) -> None:
         row.updated_at = now
 
 
-def resume(hub: "Hub", destination: str) -> bool:
+def resume(hub: Hub, destination: str) -> bool:
     """Lift an operator's pause and the breaker's; False if the destination was not paused."""
     now = hub.clock.now()
     with hub.db.write() as s:
@@ -225,14 +271,14 @@ def resume(hub: "Hub", destination: str) -> bool:
     return was
 
 
-def known_destination(hub: "Hub", destination: str) -> bool:
+def known_destination(hub: Hub, destination: str) -> bool:
     if destination in hub.settings.destinations:
         return True
     with hub.db.read() as s:
         return s.execute(select(M.id).where(M.destination == destination).limit(1)).first() is not None
 
 
-def prune(hub: "Hub", older_than: timedelta, *, dead: bool = False, chunk: int = 1000) -> int:
+def prune(hub: Hub, older_than: timedelta, *, dead: bool = False, chunk: int = 1000) -> int:
     """Delete delivered and skipped messages (and, with dead=True, dead letters) finished longer
     ago than `older_than`, in chunks so no transaction holds the writer for long. Ordering
     only ever waits on pending, in-flight and dead rows, and the per-key sequence counters

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from tenacity import RetryCallState, Retrying, wait_random_exponential
 
-
 # A peer asking for more than a day is more likely broken than busy.
 RETRY_AFTER_CEILING = 86_400.0
 

@@ -38,28 +38,32 @@ class Claimed:
 
 def paused(s: Session, now: datetime) -> list[str]:
     """Destinations paused by an operator, or by the breaker until a time still ahead."""
-    return list(s.execute(select(D.destination).where(
-        or_(D.paused_by_operator.is_(True), D.paused_until > now))).scalars())
+    return list(s.execute(select(D.destination).where(or_(D.paused_by_operator.is_(True), D.paused_until > now))).scalars())
 
 
 def half_open(s: Session, now: datetime, breaker_failures: int) -> list[str]:
     """Destinations whose breaker pause is over but not yet closed by a success: the next
     claim sends them one probe, not a burst of everything that waited."""
-    return list(s.execute(select(D.destination).where(
-        D.consecutive_failures >= breaker_failures, D.paused_by_operator.is_(False),
-        or_(D.paused_until.is_(None), D.paused_until <= now))).scalars())
+    return list(
+        s.execute(
+            select(D.destination).where(
+                D.consecutive_failures >= breaker_failures, D.paused_by_operator.is_(False), or_(D.paused_until.is_(None), D.paused_until <= now)
+            )
+        ).scalars()
+    )
 
 
-def claim(s: Session, *, holder: str, limit: int, now: datetime, lease_seconds: float, deliverable: list[str],
-          paused_now: list[str], probing: list[str]) -> list[Any]:
+def claim(
+    s: Session, *, holder: str, limit: int, now: datetime, lease_seconds: float, deliverable: list[str], paused_now: list[str], probing: list[str]
+) -> list[Any]:
     """Mark up to `limit` due messages of `deliverable` destinations in flight for `holder`
     (none of `paused_now`; of `probing`, one probe each), oldest first. Returns their rows
     (id, destination, case_number, attempts, created_at, body) in id order."""
     earlier = aliased(M)
-    blocked = exists().where(earlier.destination == M.destination, earlier.ordering_key == M.ordering_key,
-                             earlier.sequence < M.sequence, earlier.status.in_(HOLDING))
-    due = (select(M.id).where(M.status == PENDING, M.available_at <= now, ~blocked, M.destination.in_(deliverable))
-           .order_by(M.id).limit(limit))
+    blocked = exists().where(
+        earlier.destination == M.destination, earlier.ordering_key == M.ordering_key, earlier.sequence < M.sequence, earlier.status.in_(HOLDING)
+    )
+    due = select(M.id).where(M.status == PENDING, M.available_at <= now, ~blocked, M.destination.in_(deliverable)).order_by(M.id).limit(limit)
     if paused_now or probing:
         due = due.where(M.destination.not_in(paused_now + probing))
     postgres = s.get_bind().dialect.name == "postgresql"
@@ -69,10 +73,12 @@ def claim(s: Session, *, holder: str, limit: int, now: datetime, lease_seconds: 
     probes = _probes(s, probing, now, blocked, postgres)
     if probes:
         chosen = or_(chosen, M.id.in_(probes))
-    stmt = (update(M).where(chosen)
-            .values(status=IN_FLIGHT, attempts=M.attempts + 1, leased_by=holder,
-                    lease_until=now + timedelta(seconds=lease_seconds))
-            .returning(M.id, M.destination, M.case_number, M.attempts, M.created_at, M.body))
+    stmt = (
+        update(M)
+        .where(chosen)
+        .values(status=IN_FLIGHT, attempts=M.attempts + 1, leased_by=holder, lease_until=now + timedelta(seconds=lease_seconds))
+        .returning(M.id, M.destination, M.case_number, M.attempts, M.created_at, M.body)
+    )
     rows = s.execute(stmt, execution_options={"synchronize_session": False}).all()
     return sorted(rows, key=lambda r: r.id)
 
@@ -86,8 +92,7 @@ def _probes(s: Session, destinations: list[str], now: datetime, blocked: Any, po
             s.execute(select(D.destination).where(D.destination == destination).with_for_update())
         if s.execute(select(M.id).where(M.destination == destination, M.status == IN_FLIGHT).limit(1)).first():
             continue
-        probe = (select(M.id).where(M.destination == destination, M.status == PENDING, M.available_at <= now, ~blocked)
-                 .order_by(M.id).limit(1))
+        probe = select(M.id).where(M.destination == destination, M.status == PENDING, M.available_at <= now, ~blocked).order_by(M.id).limit(1)
         if postgres:
             probe = probe.with_for_update(skip_locked=True, of=M)
         found = s.execute(probe).scalar()
@@ -99,19 +104,34 @@ def _probes(s: Session, destinations: list[str], now: datetime, blocked: Any, po
 def release_lapsed(s: Session, now: datetime) -> int:
     """Claims whose lease lapsed (a relay that hangs, or died without a heartbeat row)
     back to pending; their attempt stays counted."""
-    return cast("CursorResult[Any]", s.execute(
-        update(M).where(M.status == IN_FLIGHT, M.lease_until < now)
-        .values(status=PENDING, lease_until=None, leased_by=None,
-                last_error=func.coalesce(M.last_error, "lease expired: the relay stopped before recording")))).rowcount
+    return cast(
+        "CursorResult[Any]",
+        s.execute(
+            update(M)
+            .where(M.status == IN_FLIGHT, M.lease_until < now)
+            .values(
+                status=PENDING, lease_until=None, leased_by=None, last_error=func.coalesce(M.last_error, "lease expired: the relay stopped before recording")
+            )
+        ),
+    ).rowcount
 
 
 def release_holders(s: Session, dead: list[str]) -> int:
     """The claims of relays found dead (outbox/heartbeat.py) back to pending, and their
     heartbeat rows gone; their attempt stays counted, as after a lapsed lease."""
-    n = cast("CursorResult[Any]", s.execute(
-        update(M).where(M.status == IN_FLIGHT, M.leased_by.in_(dead))
-        .values(status=PENDING, lease_until=None, leased_by=None,
-                last_error=func.coalesce(M.last_error, "taken over: its relay stopped beating before recording")))).rowcount
+    n = cast(
+        "CursorResult[Any]",
+        s.execute(
+            update(M)
+            .where(M.status == IN_FLIGHT, M.leased_by.in_(dead))
+            .values(
+                status=PENDING,
+                lease_until=None,
+                leased_by=None,
+                last_error=func.coalesce(M.last_error, "taken over: its relay stopped beating before recording"),
+            )
+        ),
+    ).rowcount
     s.execute(delete(OutboxRelayRow).where(OutboxRelayRow.relay_id.in_(dead)))
     return n
 

@@ -52,8 +52,7 @@ class Defer:
 Verdict = Retry | Dead | Defer
 
 
-def decide(outcome: Failed, attempts: int, settings: OutboxSettings, *, now: datetime,
-           backoff: Callable[..., float] = backoff_seconds) -> Verdict:
+def decide(outcome: Failed, attempts: int, settings: OutboxSettings, *, now: datetime, backoff: Callable[..., float] = backoff_seconds) -> Verdict:
     """`attempts` counts the attempt that just failed (counted when it was claimed)."""
     if outcome.kind == "deferred":
         if outcome.misconfigured:
@@ -65,6 +64,5 @@ def decide(outcome: Failed, attempts: int, settings: OutboxSettings, *, now: dat
         raise ValueError(f"no decision for a {outcome.kind!r} outcome")
     if attempts >= settings.max_attempts:
         return Dead(f"gave up after {attempts} attempts: {outcome.error}")
-    wait = backoff(attempts, base=settings.backoff_base_seconds, cap=settings.backoff_max_seconds,
-                   retry_after=outcome.retry_after)
+    wait = backoff(attempts, base=settings.backoff_base_seconds, cap=settings.backoff_max_seconds, retry_after=outcome.retry_after)
     return Retry(now + timedelta(seconds=wait), f"{outcome.error} (attempt {attempts} of {settings.max_attempts})")

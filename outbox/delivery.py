@@ -12,7 +12,14 @@ from typing import Any, Protocol
 
 from hub.domain.clock import Clock
 from hub.integration.contract import (
-    Adapter, AdapterContext, AdapterError, ConfigurationError, Delivery, OutboundMessage, PermanentError, TransientError,
+    Adapter,
+    AdapterContext,
+    AdapterError,
+    ConfigurationError,
+    Delivery,
+    OutboundMessage,
+    PermanentError,
+    TransientError,
 )
 from hub.integration.registry import build_adapter, discover
 from hub.logmask import carrying_request_id, mask_text
@@ -132,7 +139,7 @@ class Deliverer:
         groups: list[list[Claimed]] = []
         for destination, items in by_destination.items():
             limit = self.facts(destination)[1]
-            groups.extend(items[i:i + limit] for i in range(0, len(items), limit))
+            groups.extend(items[i : i + limit] for i in range(0, len(items), limit))
         return groups
 
     def deliver(self, group: list[Claimed]) -> list[Outcome]:

@@ -21,7 +21,17 @@ from hub.logmask import configure_logging
 from hub.runtime import log_start_warnings
 from outbox import store
 from outbox.admin import (
-    KeptMessage, NotDead, backlog, dead_letters, kept_messages, known_destination, pause, prune, replay, resume, skip,
+    KeptMessage,
+    NotDead,
+    backlog,
+    dead_letters,
+    kept_messages,
+    known_destination,
+    pause,
+    prune,
+    replay,
+    resume,
+    skip,
 )
 from outbox.api import metrics_router, router
 from outbox.metrics import MetricsServer, OutboxMetrics
@@ -38,12 +48,12 @@ if TYPE_CHECKING:
 class OutboxHandle:
     """What other features and tests use: hub.handles.get(OutboxHandle)."""
 
-    hub: "Hub"
-    metrics: "OutboxMetrics"
-    worker: "RelayWorker"
-    writer: "store.OutboxWriter"
+    hub: Hub
+    metrics: OutboxMetrics
+    worker: RelayWorker
+    writer: store.OutboxWriter
 
-    def relay(self, *, settings: "OutboxSettings | None" = None, relay_id: str | None = None, **overrides: Any) -> "Relay":
+    def relay(self, *, settings: OutboxSettings | None = None, relay_id: str | None = None, **overrides: Any) -> Relay:
         """A relay of this hub; `overrides` (batch, lease_seconds, concurrency, ...) change its outbox settings."""
         return build_relay(self.hub, self.writer, settings=settings, metrics=self.metrics, relay_id=relay_id, **overrides)
 
@@ -62,7 +72,7 @@ class _Feature(FeatureBase):
     name = "outbox"
     order = 10
 
-    def install(self, hub: "Hub") -> None:
+    def install(self, hub: Hub) -> None:
         writer = store.OutboxWriter(hub.clock)  # this hub's: its clock, its relays to ring
         hub.cases.sinks.append(CaseEventRouter(subscriptions(hub.settings.destinations), writer))
         metrics = OutboxMetrics(hub, hub.metrics_registry)
@@ -71,15 +81,21 @@ class _Feature(FeatureBase):
         hub.routers.extend([router, metrics_router])
         hub.handles.add(OutboxHandle(hub, metrics, worker, writer))
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
+    def add_cli(self, sub: argparse._SubParsersAction[argparse.ArgumentParser], hubs: HubOpener) -> None:
         relay = sub.add_parser("relay", help="deliver the outbox to every destination until SIGTERM/SIGINT")
-        relay.add_argument("--metrics-port", type=int, metavar="N",
-                           help="serve Prometheus metrics at http://HOST:N/metrics (this relay's deliveries, failures "
-                           "and latency, and the shared backlog); 0 picks a free port. Default: outbox.metrics_port, "
-                           "none served when unset")
-        relay.add_argument("--metrics-host", metavar="HOST",
-                           help="address the metrics endpoint listens on (default outbox.metrics_host, 127.0.0.1; "
-                           "0.0.0.0 for a remote Prometheus)")
+        relay.add_argument(
+            "--metrics-port",
+            type=int,
+            metavar="N",
+            help="serve Prometheus metrics at http://HOST:N/metrics (this relay's deliveries, failures "
+            "and latency, and the shared backlog); 0 picks a free port. Default: outbox.metrics_port, "
+            "none served when unset",
+        )
+        relay.add_argument(
+            "--metrics-host",
+            metavar="HOST",
+            help="address the metrics endpoint listens on (default outbox.metrics_host, 127.0.0.1; 0.0.0.0 for a remote Prometheus)",
+        )
         relay.set_defaults(func=partial(_cmd_relay, hubs=hubs))
         p = sub.add_parser("outbox", help="look at and steer the outbox: status, dead, replay, skip, pause, resume")
         osub = p.add_subparsers(dest="outbox_cmd", required=True)
@@ -96,8 +112,9 @@ class _Feature(FeatureBase):
         replay.add_argument("--destination", help="every dead letter of this destination")
         replay.add_argument("--all", action="store_true", help="every dead letter")
         replay.set_defaults(func=partial(_cmd_replay, hubs=hubs))
-        skip = osub.add_parser("skip", help="give up dead letters for good; the later messages of their case flow on "
-                               "(written into the case history with who and why)")
+        skip = osub.add_parser(
+            "skip", help="give up dead letters for good; the later messages of their case flow on (written into the case history with who and why)"
+        )
         skip.add_argument("ids", nargs="+", type=int, help="dead-letter ids (see `outbox dead`)")
         skip.add_argument("--reason", required=True, help="why (recorded in the case history)")
         skip.add_argument("--party", default="cli-supervisor", help="who skips (recorded)")
@@ -109,12 +126,12 @@ class _Feature(FeatureBase):
         resume = osub.add_parser("resume", help="deliver to a destination again (also lifts the breaker)")
         resume.add_argument("destination")
         resume.set_defaults(func=partial(_cmd_resume, hubs=hubs))
-        prune = osub.add_parser("prune", help="delete delivered messages older than --hours (the relay also does this "
-                                "by itself after outbox.keep_delivered_hours)")
+        prune = osub.add_parser(
+            "prune", help="delete delivered messages older than --hours (the relay also does this by itself after outbox.keep_delivered_hours)"
+        )
         prune.add_argument("--hours", type=float, required=True, help="finished longer ago than this many hours")
         prune.add_argument("--dead", action="store_true", help="dead letters that old too (they are lost for replay)")
         prune.set_defaults(func=partial(_cmd_prune, hubs=hubs))
-
 
 
 def _cmd_relay(args: argparse.Namespace, hubs: HubOpener) -> int:
@@ -159,14 +176,12 @@ def _cmd_relay(args: argparse.Namespace, hubs: HubOpener) -> int:
 def _cmd_status(args: argparse.Namespace, hubs: HubOpener) -> int:
     hub = hubs()
     if args.json:  # the same fields as GET /api/v1/outbox (admin.backlog)
-
         print_json(backlog(hub))
         return 0
     print(f"{'destination':<20} {'backlog':>8} {'oldest':>10} {'dead':>6} {'held':>6}  state")
     for d in backlog(hub):
         age = f"{d['oldest_age_seconds']:.0f}s" if d["oldest_age_seconds"] is not None else "-"
-        state = ("paused by operator" if d["paused_by_operator"] else
-                 f"paused until {d['paused_until']}" if d["paused"] else "flowing")  # the reason says why
+        state = "paused by operator" if d["paused_by_operator"] else f"paused until {d['paused_until']}" if d["paused"] else "flowing"  # the reason says why
         if d["pause_reason"]:
             state += f": {d['pause_reason']}"
         config = hub.settings.destinations.get(d["destination"])
@@ -186,8 +201,10 @@ def _cmd_dead(args: argparse.Namespace, hubs: HubOpener) -> int:
         print_json(rows)
         return 0
     for r in rows:
-        print(f"{r['id']:>8}  {r['destination']:<16} {r['case_number'] or r['ordering_key']:<22} {r['event_type']:<24} "
-              f"attempts {r['attempts']:<3} holds {r['holding']:<3} {r['last_error']}")
+        print(
+            f"{r['id']:>8}  {r['destination']:<16} {r['case_number'] or r['ordering_key']:<22} {r['event_type']:<24} "
+            f"attempts {r['attempts']:<3} holds {r['holding']:<3} {r['last_error']}"
+        )
     if not rows:
         print("no dead letters")
     return 0

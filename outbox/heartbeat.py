@@ -53,8 +53,7 @@ class Heartbeat:
         with self._lock:
             now = self.clock.now()
             with self.db.write(durable=False) as s:
-                n = cast("CursorResult[Any]", s.execute(update(R).where(R.relay_id == self.relay_id)
-                                                        .values(beats=R.beats + 1, beat_at=now))).rowcount
+                n = cast("CursorResult[Any]", s.execute(update(R).where(R.relay_id == self.relay_id).values(beats=R.beats + 1, beat_at=now))).rowcount
                 if not n:
                     s.add(R(relay_id=self.relay_id, beats=1, started_at=now, beat_at=now))
             self.last_beat = time.monotonic()
@@ -111,8 +110,9 @@ def process_gone(holder: str, host: str | None = None) -> bool:
 class Watch:
     """Finds the holders of in-flight claims that are dead (see the module's rules)."""
 
-    def __init__(self, own_id: str, takeover_seconds: float, *, monotonic: Callable[[], float] = time.monotonic,
-                 gone: Callable[[str], bool] = process_gone) -> None:
+    def __init__(
+        self, own_id: str, takeover_seconds: float, *, monotonic: Callable[[], float] = time.monotonic, gone: Callable[[str], bool] = process_gone
+    ) -> None:
         self.own_id = own_id
         self.takeover_seconds = takeover_seconds
         self._monotonic = monotonic
@@ -125,8 +125,9 @@ class Watch:
         return bool(self._seen)
 
     def dead_holders(self, s: Session) -> list[str]:
-        holders = {h for h in s.execute(select(M.leased_by).where(M.status == IN_FLIGHT, M.leased_by.is_not(None))
-                                        .distinct()).scalars() if h is not None} - {self.own_id}
+        holders = {h for h in s.execute(select(M.leased_by).where(M.status == IN_FLIGHT, M.leased_by.is_not(None)).distinct()).scalars() if h is not None} - {
+            self.own_id
+        }
         if not holders:
             self._seen.clear()
             return []

@@ -24,7 +24,7 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300
 
 
 class _BacklogCollector:
-    def __init__(self, hub: "Hub") -> None:
+    def __init__(self, hub: Hub) -> None:
         self.hub = hub
 
     def collect(self) -> Any:
@@ -32,8 +32,7 @@ class _BacklogCollector:
         age_g = GaugeMetricFamily("outbox_oldest_age_seconds", "Age of the oldest undelivered message", labels=["destination"])
         dead_g = GaugeMetricFamily("outbox_dead_letters", "Messages in dead letters", labels=["destination"])
         paused_g = GaugeMetricFamily("outbox_destination_paused", "1 while a destination is paused", labels=["destination"])
-        held_g = GaugeMetricFamily("outbox_held_cases", "Ordering keys (cases) held back behind a dead letter",
-                                   labels=["destination"])
+        held_g = GaugeMetricFamily("outbox_held_cases", "Ordering keys (cases) held back behind a dead letter", labels=["destination"])
         try:
             rows = backlog(self.hub)
         except Exception:  # noqa: BLE001 - a scrape during a database outage reports nothing rather than failing
@@ -51,15 +50,16 @@ class _BacklogCollector:
 
 
 class OutboxMetrics:
-    def __init__(self, hub: "Hub", registry: CollectorRegistry) -> None:
+    def __init__(self, hub: Hub, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.deliveries = Counter("outbox_deliveries", "Messages delivered", ["destination"], registry=registry)
         self.failures = Counter("outbox_failures", "Failed delivery attempts", ["destination", "kind"], registry=registry)
-        self.latency = Histogram("outbox_delivery_latency_seconds", "Commit-to-delivery time of delivered messages",
-                                 ["destination"], buckets=LATENCY_BUCKETS, registry=registry)
+        self.latency = Histogram(
+            "outbox_delivery_latency_seconds", "Commit-to-delivery time of delivered messages", ["destination"], buckets=LATENCY_BUCKETS, registry=registry
+        )
         registry.register(_BacklogCollector(hub))
 
-    def observe(self, outcome: "Outcome", now: datetime) -> None:
+    def observe(self, outcome: Outcome, now: datetime) -> None:
         destination = outcome.claimed.destination
         if outcome.kind == "delivered":
             self.deliveries.labels(destination).inc()

@@ -36,8 +36,7 @@ class PeerRefs(Protocol):
     def peer_refs(self, s: Session, numbers: set[str], systems: set[str]) -> dict[tuple[str, str], str]: ...
 
 
-def apply(s: Session, outcomes: list[Outcome], *, holder: str, cfg: OutboxSettings, now: datetime,
-          cases: PeerRefs) -> dict[str, str]:
+def apply(s: Session, outcomes: list[Outcome], *, holder: str, cfg: OutboxSettings, now: datetime, cases: PeerRefs) -> dict[str, str]:
     """Record `outcomes` of the claims `holder` made. Returns {destination: reason} of the
     destinations paused as misconfigured (the caller forgets their adapters)."""
     ok_destinations: set[str] = set()
@@ -65,8 +64,7 @@ def apply(s: Session, outcomes: list[Outcome], *, holder: str, cfg: OutboxSettin
         if isinstance(verdict, Dead):
             values = dict(status=DEAD, lease_until=None, leased_by=None, last_error=verdict.reason)
         else:
-            values = dict(status=PENDING, available_at=verdict.at, lease_until=None, leased_by=None,
-                          last_error=verdict.reason)
+            values = dict(status=PENDING, available_at=verdict.at, lease_until=None, leased_by=None, last_error=verdict.reason)
         s.execute(update(M).where(*mine).values(**values))
         _log_failed(c, isinstance(verdict, Dead), verdict.reason, values.get("available_at"), now)
         if o.kind == "transient":
@@ -74,11 +72,13 @@ def apply(s: Session, outcomes: list[Outcome], *, holder: str, cfg: OutboxSettin
             failing[c.destination] = (count + 1, o.error or "")
     if delivered:
         # The peer has them: recorded even if our lease lapsed meanwhile.
-        s.execute(update(M).where(M.id.in_(delivered), M.status.in_((PENDING, IN_FLIGHT)))
-                  .values(status=DELIVERED, delivered_at=now, lease_until=None, last_error=None))
+        s.execute(
+            update(M)
+            .where(M.id.in_(delivered), M.status.in_((PENDING, IN_FLIGHT)))
+            .values(status=DELIVERED, delivered_at=now, lease_until=None, last_error=None)
+        )
     for destination in ok_destinations - set(failing):
-        s.execute(update(D).where(D.destination == destination, D.consecutive_failures > 0)
-                  .values(consecutive_failures=0, updated_at=now))
+        s.execute(update(D).where(D.destination == destination, D.consecutive_failures > 0).values(consecutive_failures=0, updated_at=now))
     for destination, (count, error) in failing.items():
         _count_failures(s, destination, count, error, now, cfg)
     for destination, error in misconfigured.items():
@@ -145,8 +145,7 @@ def _pause_misconfigured(s: Session, destination: str, error: str, now: datetime
 # -- one line per delivery, for an operator watching a destination's first cases go out ------------
 def _what(c: Claimed) -> str:
     """'<destination> case <number> seq <n> <event type> (attempt <k>)': case numbers are not personal data."""
-    return (f"{c.destination} case {c.case_number or '-'} seq {c.body.get('sequence', '?')} "
-            f"{c.body.get('event_type', '?')} (attempt {c.attempts})")
+    return f"{c.destination} case {c.case_number or '-'} seq {c.body.get('sequence', '?')} {c.body.get('event_type', '?')} (attempt {c.attempts})"
 
 
 def _log_delivered(c: Claimed, delivery: Delivery | None) -> None:
@@ -155,8 +154,7 @@ def _log_delivered(c: Claimed, delivery: Delivery | None) -> None:
         log.info("%s: %s", _what(c), detail)
         return
     ref = delivery.external_ref if delivery is not None else None
-    log.info("%s: delivered%s%s", _what(c), f", the peer's id {ref.system}:{ref.external_id}" if ref else "",
-             f" ({detail})" if detail else "")
+    log.info("%s: delivered%s%s", _what(c), f", the peer's id {ref.system}:{ref.external_id}" if ref else "", f" ({detail})" if detail else "")
 
 
 def _log_failed(c: Claimed, dead: bool, reason: str | None, retry_at: datetime | None, now: datetime) -> None:

@@ -54,9 +54,18 @@ RECORD_DELAY = 0.005  # seconds an outcome may wait for others to share its comm
 
 
 class Relay:
-    def __init__(self, db: Database, clock: Clock, settings: OutboxSettings, adapters: AdapterFactory,
-                 cases: PeerRefs, writer: OutboxWriter, *, metrics: "OutboxMetrics | None" = None,
-                 relay_id: str | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        settings: OutboxSettings,
+        adapters: AdapterFactory,
+        cases: PeerRefs,
+        writer: OutboxWriter,
+        *,
+        metrics: OutboxMetrics | None = None,
+        relay_id: str | None = None,
+    ) -> None:
         self.cfg = settings
         self.db = db
         self.clock = clock
@@ -135,12 +144,12 @@ class Relay:
         self.breaker.follow(paused)
         deliverable = self.adapters.deliverable()
         probing = [d for d in claim_sql.half_open(s, now, self.cfg.breaker_failures) if d in deliverable and d not in paused]
-        rows = claim_sql.claim(s, holder=self.id, limit=limit, now=now, lease_seconds=self.cfg.lease_seconds,
-                               deliverable=deliverable, paused_now=paused, probing=probing)
+        rows = claim_sql.claim(
+            s, holder=self.id, limit=limit, now=now, lease_seconds=self.cfg.lease_seconds, deliverable=deliverable, paused_now=paused, probing=probing
+        )
         systems = {r.destination: self.deliverer.system(r.destination) for r in rows if r.case_number}
         ids = record_sql.external_ids(s, rows, systems, self.cases)
-        return [Claimed(r.id, r.destination, r.case_number, r.attempts, r.created_at, r.body,
-                        ids.get((r.destination, r.case_number))) for r in rows]
+        return [Claimed(r.id, r.destination, r.case_number, r.attempts, r.created_at, r.body, ids.get((r.destination, r.case_number))) for r in rows]
 
     def _record(self, s: Session, outcomes: list[Outcome], now: datetime) -> None:
         misconfigured = record_sql.apply(s, outcomes, holder=self.id, cfg=self.cfg, now=now, cases=self.cases)
@@ -215,16 +224,15 @@ class Relay:
                 # Record in groups: right away when nothing else is in flight, else once a
                 # group has formed or its first outcome has waited a few milliseconds.
                 record_now = bool(self._unrecorded) and (
-                    not self._inflight or len(self._unrecorded) >= RECORD_GROUP
-                    or time.monotonic() - first_unrecorded >= RECORD_DELAY)
+                    not self._inflight or len(self._unrecorded) >= RECORD_GROUP or time.monotonic() - first_unrecorded >= RECORD_DELAY
+                )
                 woken = self._woken.is_set()
                 if woken:
                     self._woken.clear()
                 room = self.cfg.batch - sum(self._inflight.values())
                 # Claim when there is room and a reason to think something is due: a wake-up,
                 # the last claim filling up, or a record (claiming then shares its commit).
-                claim_now = (room > 0 and (room >= max(1, self.cfg.batch // 2) or not self._inflight)
-                             and (woken or more_due or record_now))
+                claim_now = room > 0 and (room >= max(1, self.cfg.batch // 2) or not self._inflight) and (woken or more_due or record_now)
                 claimed: list[Claimed] = []
                 if record_now or claim_now:
                     outcomes = self._unrecorded if record_now else []
@@ -314,8 +322,15 @@ class Relay:
         self.deliverer.close()
 
 
-def build_relay(hub: "Hub", writer: OutboxWriter, *, settings: OutboxSettings | None = None,
-                metrics: "OutboxMetrics | None" = None, relay_id: str | None = None, **overrides: Any) -> Relay:
+def build_relay(
+    hub: Hub,
+    writer: OutboxWriter,
+    *,
+    settings: OutboxSettings | None = None,
+    metrics: OutboxMetrics | None = None,
+    relay_id: str | None = None,
+    **overrides: Any,
+) -> Relay:
     """A relay from the hub's parts: its database, clock, outbox settings (`settings`, else
     the hub's, with `overrides`), its destinations' adapters and its case service. The hub
     itself stays out of the relay."""

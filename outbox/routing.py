@@ -70,7 +70,14 @@ class CaseEventRouter:
             for sub in self.subs:
                 if not sub.wants_event(ev.type) or not sub.wants_case(case):
                     continue
-                self.writer.write_message(session, destination=sub.destination, ordering_key=ev.case_number,
-                                          event_type=ev.type, event=ev.payload, case=sub.snapshot(case),
-                                          case_number=ev.case_number, idempotency_key=f"{sub.destination}:{ev.id}",
-                                          now=now)
+                self.writer.write_message(
+                    session,
+                    destination=sub.destination,
+                    ordering_key=ev.case_number,
+                    event_type=ev.type,
+                    event=ev.payload,
+                    case=sub.snapshot(case),
+                    case_number=ev.case_number,
+                    idempotency_key=f"{sub.destination}:{ev.id}",
+                    now=now,
+                )

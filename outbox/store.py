@@ -57,9 +57,18 @@ class OutboxWriter:
         """Wake relays once this transaction commits: this hub's, and (PostgreSQL) every process's."""
         announce(session, self.ring)
 
-    def enqueue(self, session: Session, *, destination: str, ordering_key: str, event_type: str,
-                payload: dict[str, Any], case: dict[str, Any] | None = None, idempotency_key: str | None = None,
-                now: Any = None) -> OutboundMessage:
+    def enqueue(
+        self,
+        session: Session,
+        *,
+        destination: str,
+        ordering_key: str,
+        event_type: str,
+        payload: dict[str, Any],
+        case: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        now: Any = None,
+    ) -> OutboundMessage:
         """Queue one message for `destination` inside the caller's transaction.
 
         Messages with one (destination, ordering_key) are delivered strictly in the order they
@@ -67,17 +76,44 @@ class OutboxWriter:
         already shaped for this destination (mask it unless the destination may see the person).
         The idempotency key defaults to "<destination>:<ordering_key>:<sequence>", stable across
         retries. `now` defaults to the hub's clock (the one its relays read)."""
-        return _enqueue(session, destination=destination, ordering_key=ordering_key, event_type=event_type,
-                        payload=payload, case=case, idempotency_key=idempotency_key,
-                        now=self.clock.now() if now is None else now, ring=self.ring)
+        return _enqueue(
+            session,
+            destination=destination,
+            ordering_key=ordering_key,
+            event_type=event_type,
+            payload=payload,
+            case=case,
+            idempotency_key=idempotency_key,
+            now=self.clock.now() if now is None else now,
+            ring=self.ring,
+        )
 
-    def write_message(self, session: Session, *, destination: str, ordering_key: str, event_type: str,
-                      event: dict[str, Any], case: dict[str, Any] | None, case_number: str | None,
-                      idempotency_key: str | None, now: Any = None) -> OutboundMessage:
+    def write_message(
+        self,
+        session: Session,
+        *,
+        destination: str,
+        ordering_key: str,
+        event_type: str,
+        event: dict[str, Any],
+        case: dict[str, Any] | None,
+        case_number: str | None,
+        idempotency_key: str | None,
+        now: Any = None,
+    ) -> OutboundMessage:
         """As `write_message` below, ringing this hub's relays after the commit."""
-        return write_message(session, destination=destination, ordering_key=ordering_key, event_type=event_type,
-                             event=event, case=case, case_number=case_number, idempotency_key=idempotency_key,
-                             now=self.clock.now() if now is None else now, ring=self.ring)
+        return write_message(
+            session,
+            destination=destination,
+            ordering_key=ordering_key,
+            event_type=event_type,
+            event=event,
+            case=case,
+            case_number=case_number,
+            idempotency_key=idempotency_key,
+            now=self.clock.now() if now is None else now,
+            ring=self.ring,
+        )
 
 
 def announce(session: Session, ring: Callable[[], None] | None = None) -> None:
@@ -107,45 +143,109 @@ def next_sequence(session: Session, destination: str, ordering_key: str) -> int:
     return session.execute(_sequence_stmt(dialect), {"destination": destination, "ordering_key": ordering_key}).scalar_one()
 
 
-def write_message(session: Session, *, destination: str, ordering_key: str, event_type: str, event: dict[str, Any],
-                  case: dict[str, Any] | None, case_number: str | None, idempotency_key: str | None,
-                  now: Any, ring: Callable[[], None] | None = None) -> OutboundMessage:
+def write_message(
+    session: Session,
+    *,
+    destination: str,
+    ordering_key: str,
+    event_type: str,
+    event: dict[str, Any],
+    case: dict[str, Any] | None,
+    case_number: str | None,
+    idempotency_key: str | None,
+    now: Any,
+    ring: Callable[[], None] | None = None,
+) -> OutboundMessage:
     """`event` and `case` must already be JSON-ready (plain dicts, lists, strings, numbers):
     they are stored as they are, without another validation pass in the case transaction.
     `ring` is called after the commit (the in-process relays to wake)."""
     sequence = next_sequence(session, destination, ordering_key)
     key = idempotency_key or f"{destination}:{ordering_key}:{sequence}"
-    body = {"idempotency_key": key, "destination": destination, "case_number": case_number or "",
-            "sequence": sequence, "event_type": event_type, "event": event, "case": case or {}, "external_id": None}
+    body = {
+        "idempotency_key": key,
+        "destination": destination,
+        "case_number": case_number or "",
+        "sequence": sequence,
+        "event_type": event_type,
+        "event": event,
+        "case": case or {},
+        "external_id": None,
+    }
     if (rid := request_id.get()) is not None:  # the API request that caused it: its id goes on to the peer
         body["request_id"] = rid
-    session.execute(_INSERT, {
-        "destination": destination, "ordering_key": ordering_key, "sequence": sequence, "idempotency_key": key,
-        "event_type": event_type, "case_number": case_number, "body": body,
-        "status": PENDING, "attempts": 0, "available_at": now, "created_at": now,
-    })
+    session.execute(
+        _INSERT,
+        {
+            "destination": destination,
+            "ordering_key": ordering_key,
+            "sequence": sequence,
+            "idempotency_key": key,
+            "event_type": event_type,
+            "case_number": case_number,
+            "body": body,
+            "status": PENDING,
+            "attempts": 0,
+            "available_at": now,
+            "created_at": now,
+        },
+    )
     announce(session, ring)
     return OutboundMessage.model_construct(**body)
 
 
-def enqueue(session: Session, *, destination: str, ordering_key: str, event_type: str, payload: dict[str, Any],
-            case: dict[str, Any] | None = None, idempotency_key: str | None = None, now: Any = None) -> OutboundMessage:
+def enqueue(
+    session: Session,
+    *,
+    destination: str,
+    ordering_key: str,
+    event_type: str,
+    payload: dict[str, Any],
+    case: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    now: Any = None,
+) -> OutboundMessage:
     """`OutboxWriter.enqueue` for code without the hub's writer at hand (a script): `now`
     defaults to the system clock, and no relay in this process is rung (they find the message
     through NOTIFY on PostgreSQL, the file's data_version on SQLite, or their idle poll).
     Inside the hub, use the writer (`hub.handles.get(OutboxHandle).enqueue`)."""
-    return _enqueue(session, destination=destination, ordering_key=ordering_key, event_type=event_type,
-                    payload=payload, case=case, idempotency_key=idempotency_key,
-                    now=SystemClock().now() if now is None else now, ring=None)
+    return _enqueue(
+        session,
+        destination=destination,
+        ordering_key=ordering_key,
+        event_type=event_type,
+        payload=payload,
+        case=case,
+        idempotency_key=idempotency_key,
+        now=SystemClock().now() if now is None else now,
+        ring=None,
+    )
 
 
-def _enqueue(session: Session, *, destination: str, ordering_key: str, event_type: str, payload: dict[str, Any],
-             case: dict[str, Any] | None, idempotency_key: str | None, now: Any,
-             ring: Callable[[], None] | None) -> OutboundMessage:
+def _enqueue(
+    session: Session,
+    *,
+    destination: str,
+    ordering_key: str,
+    event_type: str,
+    payload: dict[str, Any],
+    case: dict[str, Any] | None,
+    idempotency_key: str | None,
+    now: Any,
+    ring: Callable[[], None] | None,
+) -> OutboundMessage:
     case_number = str(case.get("number")) if case and case.get("number") else None
-    return write_message(session, destination=destination, ordering_key=ordering_key, event_type=event_type,
-                         event=to_jsonable_python(payload), case=to_jsonable_python(case) if case else None,
-                         case_number=case_number, idempotency_key=idempotency_key, now=now, ring=ring)
+    return write_message(
+        session,
+        destination=destination,
+        ordering_key=ordering_key,
+        event_type=event_type,
+        event=to_jsonable_python(payload),
+        case=to_jsonable_python(case) if case else None,
+        case_number=case_number,
+        idempotency_key=idempotency_key,
+        now=now,
+        ring=ring,
+    )
 
 
 _SEQUENCE: dict[str, Any] = {}
@@ -156,9 +256,12 @@ def _sequence_stmt(dialect: str) -> Any:
     if stmt is None:
         table = OutboxSequenceRow.__table__
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = (insert(table).values(destination=bindparam("destination"), ordering_key=bindparam("ordering_key"), last=1)
-                .on_conflict_do_update(index_elements=["destination", "ordering_key"], set_={"last": table.c.last + 1})
-                .returning(table.c.last))
+        stmt = (
+            insert(table)
+            .values(destination=bindparam("destination"), ordering_key=bindparam("ordering_key"), last=1)
+            .on_conflict_do_update(index_elements=["destination", "ordering_key"], set_={"last": table.c.last + 1})
+            .returning(table.c.last)
+        )
         _SEQUENCE[dialect] = stmt
     return stmt
 

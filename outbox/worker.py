@@ -103,7 +103,7 @@ class SqliteWatcher:
 class RelayWorker:
     name = "outbox-relay"
 
-    def __init__(self, hub: "Hub", writer: OutboxWriter, metrics: "OutboxMetrics | None" = None) -> None:
+    def __init__(self, hub: Hub, writer: OutboxWriter, metrics: OutboxMetrics | None = None) -> None:
         self.hub = hub
         self.writer = writer
         self.metrics = metrics

@@ -72,8 +72,7 @@ def sqlite_path(database_url: str) -> Path:
     """The file of a sqlite:/// URL; BackupError for PostgreSQL or an in-memory database."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        raise BackupError("the database is PostgreSQL: back it up with pg_dump and restore with pg_restore "
-                          "(docs/operations.md, 'Backing up' and 'Restoring')")
+        raise BackupError("the database is PostgreSQL: back it up with pg_dump and restore with pg_restore (docs/operations.md, 'Backing up' and 'Restoring')")
     if not url.database or url.database == ":memory:":
         raise BackupError("an in-memory database cannot be backed up")
     return Path(url.database)
@@ -127,8 +126,9 @@ def restore(backup_file: Path, database_url: str, *, force: bool = False, attach
         if summary[1] is None:
             raise BackupError(f"{backup_file} is not a backup of the hub (no migration version in it)")
         if target.exists() and target.stat().st_size > 0 and not force:
-            raise BackupError(f"{target} exists and may be the database of a running hub; stop the hub and "
-                              "pass --force to overwrite it, or restore to a new file (--to)")
+            raise BackupError(
+                f"{target} exists and may be the database of a running hub; stop the hub and pass --force to overwrite it, or restore to a new file (--to)"
+            )
         target.parent.mkdir(parents=True, exist_ok=True)
         dst = sqlite3.connect(target, timeout=30)
         try:

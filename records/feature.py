@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,33 +26,31 @@ class _Feature(FeatureBase):
     name = "records"
     order = 80
 
-    def install(self, hub: "Hub") -> None:
+    def install(self, hub: Hub) -> None:
         worker = RetentionWorker(hub)
         hub.workers.append(worker)
         hub.handles.add(worker)  # the scheduler command runs it too (supervision)
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
+    def add_cli(self, sub: argparse._SubParsersAction[argparse.ArgumentParser], hubs: HubOpener) -> None:
         b = sub.add_parser("backup", help="copy the SQLite database, consistent while the hub runs, into DIR")
-        b.add_argument("dir", nargs="?", help="directory for the backup file (created if missing); "
-                                              "default: the setting backups_dir (<HUB_DATA_DIR>/backups)")
+        b.add_argument("dir", nargs="?", help="directory for the backup file (created if missing); default: the setting backups_dir (<HUB_DATA_DIR>/backups)")
         b.set_defaults(func=_cmd_backup)
         r = sub.add_parser("restore", help="restore a backup file into the configured database (or --to)")
         r.add_argument("file", help="a file written by `hotline-hub backup`")
         r.add_argument("--to", help="a database file to restore into instead of the configured one")
         r.add_argument("--force", action="store_true", help="overwrite an existing database (stop the hub first)")
         r.set_defaults(func=_cmd_restore)
-        ret = sub.add_parser("retention", help="erase personal data of cases archived long enough").add_subparsers(
-            dest="retention_command", required=True)
+        ret = sub.add_parser("retention", help="erase personal data of cases archived long enough").add_subparsers(dest="retention_command", required=True)
         run = ret.add_parser("run", help="one retention pass now")
         run.add_argument("--dry-run", action="store_true", help="list the cases that would be erased; change nothing")
         run.set_defaults(func=partial(_cmd_retention_run, hubs=hubs))
         at = sub.add_parser("attachments", help="attachment files (附件) in the attachments directory").add_subparsers(
-            dest="attachments_command", required=True)
+            dest="attachments_command", required=True
+        )
         orph = at.add_parser("orphans", help="list files no attachment row names (an upload whose transaction failed)")
         orph.add_argument("--delete", action="store_true", help="delete them (only where no other database shares the directory)")
         orph.set_defaults(func=partial(_cmd_attachment_orphans, hubs=hubs))
-        pv = sub.add_parser("privacy", help="personal data on request (个人信息保护法)").add_subparsers(
-            dest="privacy_command", required=True)
+        pv = sub.add_parser("privacy", help="personal data on request (个人信息保护法)").add_subparsers(dest="privacy_command", required=True)
         ex = pv.add_parser("export", help="everything the hub holds about one phone number, as JSON (subject access)")
         ex.add_argument("--phone", required=True)
         ex.add_argument("--out", required=True, help="file to write")
@@ -68,13 +66,14 @@ class _Feature(FeatureBase):
 def _cmd_backup(args: argparse.Namespace) -> int:
     settings = Settings()
     try:
-        result = backup(settings.database_url, Path(args.dir) if args.dir else settings.backups_dir, datetime.now(timezone.utc),
-                        settings.attachments_directory())
+        result = backup(settings.database_url, Path(args.dir) if args.dir else settings.backups_dir, datetime.now(UTC), settings.attachments_directory())
     except BackupError as exc:
         print(f"hotline-hub backup: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {result.path} ({result.cases} cases, migration {result.migration}; "
-          f"{result.files} new attachment files in {result.path.name.removesuffix('.db')}.attachments)")
+    print(
+        f"wrote {result.path} ({result.cases} cases, migration {result.migration}; "
+        f"{result.files} new attachment files in {result.path.name.removesuffix('.db')}.attachments)"
+    )
     return 0
 
 
@@ -87,9 +86,11 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     except BackupError as exc:
         print(f"hotline-hub restore: {exc}", file=sys.stderr)
         return 1
-    print(f"restored {result.cases} cases into {result.path} (migration {result.migration}; "
-          f"{result.files} attachment files put back in {files}); "
-          "start the hub on it: undelivered outbox messages are sent from where the backup left them")
+    print(
+        f"restored {result.cases} cases into {result.path} (migration {result.migration}; "
+        f"{result.files} attachment files put back in {files}); "
+        "start the hub on it: undelivered outbox messages are sent from where the backup left them"
+    )
     return 0
 
 
@@ -109,8 +110,10 @@ def _cmd_retention_run(args: argparse.Namespace, hubs: HubOpener) -> int:
             if not result.leased:
                 print("another retention pass holds the lease; nothing done")
                 return 0
-            print(f"personal data erased from {len(result.erased)} archived cases (retention {years} years)"
-                  + (f", {len(result.skipped)} changed meanwhile (next pass)" if result.skipped else ""))
+            print(
+                f"personal data erased from {len(result.erased)} archived cases (retention {years} years)"
+                + (f", {len(result.skipped)} changed meanwhile (next pass)" if result.skipped else "")
+            )
         for number in result.erased:
             print(f"  {number}")
         return 0
@@ -125,8 +128,7 @@ def _cmd_attachment_orphans(args: argparse.Namespace, hubs: HubOpener) -> int:
     finally:
         hub.close()
     # SHA-256s only: a file's name is in its row, and an orphan has none.
-    print(f"{len(found)} orphan files in {hub.settings.attachments_directory()}" + (" deleted" if args.delete else
-                                                                                   " (--delete deletes them)"))
+    print(f"{len(found)} orphan files in {hub.settings.attachments_directory()}" + (" deleted" if args.delete else " (--delete deletes them)"))
     for name in found:
         print(f"  {name}")
     return 0

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from hub.db.models import CaseRow
-from hub.domain.access import SYSTEM_ACTOR
 from hub.db.repository import CaseRepository
+from hub.domain.access import SYSTEM_ACTOR
 from hub.domain.model import Case, normalise_phone
 from hub.read_audit import list_reads
 from outbox.feature import OutboxHandle
@@ -28,7 +28,7 @@ def phone_key(phone: str) -> str:
     return digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
 
 
-def subject_access(hub: "Hub", phone: str) -> dict[str, Any]:
+def subject_access(hub: Hub, phone: str) -> dict[str, Any]:
     """Everything the hub holds about the person calling from `phone`: each case that names
     the number (in full, with its history), who read those of them that are confidential,
     and to which destinations the outbox sent them. ValueError for a malformed number."""
@@ -38,24 +38,26 @@ def subject_access(hub: "Hub", phone: str) -> dict[str, Any]:
     cases: list[Case] = []
     with hub.db.read() as s:
         # The last digits narrow the scan in SQL; the exact comparison is on the normalised number.
-        numbers = [n for n, p in s.execute(select(CaseRow.number, stored).where(stored.like(f"%{tail}"))
-                                           .order_by(CaseRow.id)) if p and phone_key(p) == wanted]
+        numbers = [n for n, p in s.execute(select(CaseRow.number, stored).where(stored.like(f"%{tail}")).order_by(CaseRow.id)) if p and phone_key(p) == wanted]
         repo = CaseRepository(s)
         cases = [repo.get(n) for n in numbers]
     sent = _deliveries(hub, numbers, wanted)
     return {
         "phone": phone,
         "generated_at": hub.clock.now().isoformat(),
-        "cases": [{"case": case.model_dump(mode="json"),
-                   "confidential_reads": [r.__dict__ | {"at": r.at.isoformat()} for r in list_reads(hub.db, case.number)],
-                   "attachments": [a.__dict__ | {"uploaded_at": a.uploaded_at.isoformat()}
-                                   for a in hub.attachments.list_for(case, SYSTEM_ACTOR)],
-                   "sent_to": sent.get(case.number, [])}
-                  for case in cases],
+        "cases": [
+            {
+                "case": case.model_dump(mode="json"),
+                "confidential_reads": [r.__dict__ | {"at": r.at.isoformat()} for r in list_reads(hub.db, case.number)],
+                "attachments": [a.__dict__ | {"uploaded_at": a.uploaded_at.isoformat()} for a in hub.attachments.list_for(case, SYSTEM_ACTOR)],
+                "sent_to": sent.get(case.number, []),
+            }
+            for case in cases
+        ],
     }
 
 
-def _deliveries(hub: "Hub", numbers: list[str], wanted: str) -> dict[str, list[dict[str, Any]]]:
+def _deliveries(hub: Hub, numbers: list[str], wanted: str) -> dict[str, list[dict[str, Any]]]:
     """The outbox messages of these cases still kept (delivered ones are pruned after
     outbox.keep_delivered_hours), each saying whether it carried the number readable; none
     when the outbox feature is not installed."""
@@ -65,9 +67,14 @@ def _deliveries(hub: "Hub", numbers: list[str], wanted: str) -> dict[str, list[d
         return out
     for m in outbox.kept_messages(numbers):
         carried = ((m.body.get("case") or {}).get("person") or {}).get("phone")
-        out.setdefault(m.case_number, []).append({
-            "destination": m.destination, "event_type": m.event_type, "status": m.status,
-            "created_at": m.created_at.isoformat(),
-            "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None,
-            "carried_the_phone": phone_key(carried) == wanted if carried else False})
+        out.setdefault(m.case_number, []).append(
+            {
+                "destination": m.destination,
+                "event_type": m.event_type,
+                "status": m.status,
+                "created_at": m.created_at.isoformat(),
+                "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None,
+                "carried_the_phone": phone_key(carried) == wanted if carried else False,
+            }
+        )
     return out

@@ -78,11 +78,19 @@ def erased(case: Case, now: datetime, years: int) -> Case:
     new.links.attachments = []
     new.version = case.version + 1
     new.updated_at = now
-    new.history.append(HistoryEntry(
-        seq=len(new.history) + 1, at=now, actor=ERASER, role=Role.SYSTEM, action=ERASE_ACTION,
-        from_state=case.state, to_state=case.state,
-        note=f"归档满 {years} 年, 个人信息已删除 (archived {years} years: personal data erased)",
-        data={"fields": fields, "archived_at": case.outcome.archived_at.isoformat() if case.outcome.archived_at else None}))
+    new.history.append(
+        HistoryEntry(
+            seq=len(new.history) + 1,
+            at=now,
+            actor=ERASER,
+            role=Role.SYSTEM,
+            action=ERASE_ACTION,
+            from_state=case.state,
+            to_state=case.state,
+            note=f"归档满 {years} 年, 个人信息已删除 (archived {years} years: personal data erased)",
+            data={"fields": fields, "archived_at": case.outcome.archived_at.isoformat() if case.outcome.archived_at else None},
+        )
+    )
     return new
 
 
@@ -96,7 +104,7 @@ class RetentionResult:
 
 
 class Retention:
-    def __init__(self, hub: "Hub") -> None:
+    def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.years = hub.settings.retention.archived_years
 
@@ -106,8 +114,9 @@ class Retention:
         last_id = 0
         while True:
             with self.hub.db.read() as s:
-                rows = list(s.execute(select(CaseRow).where(CaseRow.state == CaseState.ARCHIVED.value, CaseRow.id > last_id)
-                                      .order_by(CaseRow.id).limit(500)).scalars())
+                rows = list(
+                    s.execute(select(CaseRow).where(CaseRow.state == CaseState.ARCHIVED.value, CaseRow.id > last_id).order_by(CaseRow.id).limit(500)).scalars()
+                )
             if not rows:
                 return found
             last_id = rows[-1].id
@@ -151,7 +160,7 @@ class RetentionWorker(LeasedWorker):
 
     name = "retention"
 
-    def __init__(self, hub: "Hub", holder: str | None = None) -> None:
+    def __init__(self, hub: Hub, holder: str | None = None) -> None:
         self.retention = Retention(hub)
         self.cfg = hub.settings.retention
         # The lease outlives the interval: a second process does not run a day's pass again.

@@ -20,7 +20,7 @@ class _Feature(FeatureBase):
     name = "sandbox"
     order = 90
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:  # noqa: ANN001
+    def add_cli(self, sub: argparse._SubParsersAction[argparse.ArgumentParser], hubs: HubOpener) -> None:  # noqa: ANN001
         sb = sub.add_parser("sandbox", help="run the hub on SQLite with sandbox peers and demo traffic")
         sb.add_argument("--port", type=int, default=8000)
         sb.add_argument("--data-dir", help="where the sandbox keeps its database (default: <HUB_DATA_DIR>/sandbox, ./var/sandbox)")

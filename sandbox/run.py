@@ -20,9 +20,10 @@ import queue
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import uvicorn
@@ -78,10 +79,15 @@ def run_stamp() -> str:
 
 
 def peers(base_port: int) -> list[Peer]:
-    found = [Peer("webhook-sink", base_port + 1, create_sink,
-                  {"adapter": "webhook", "settings": {"url": f"http://127.0.0.1:{base_port + 1}/events", "system": "sink"},
-                   "events": ["case.*"]},
-                  "receives every case event as canonical JSON: GET /received")]
+    found = [
+        Peer(
+            "webhook-sink",
+            base_port + 1,
+            create_sink,
+            {"adapter": "webhook", "settings": {"url": f"http://127.0.0.1:{base_port + 1}/events", "system": "sink"}, "events": ["case.*"]},
+            "receives every case event as canonical JSON: GET /received",
+        )
+    ]
     found.extend(_feature_peers(base_port))
     return found
 
@@ -94,8 +100,7 @@ def _feature_peers(base_port: int) -> list[Peer]:
 def _start_peer(peer: Peer) -> None:
     # log_config=None: uvicorn would otherwise install its own handlers on its loggers (a race
     # with the peers starting in other threads printed some lines in its own format).
-    config = uvicorn.Config(peer.app_factory(), host="127.0.0.1", port=peer.port, log_config=None, log_level="warning",
-                            access_log=False)
+    config = uvicorn.Config(peer.app_factory(), host="127.0.0.1", port=peer.port, log_config=None, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     threading.Thread(target=server.run, name=f"peer-{peer.name}", daemon=True).start()
 
@@ -174,8 +179,7 @@ class DemoAgent(threading.Thread):
         self.adopted.put((number, unit))
 
     def run(self) -> None:
-        clients = {name: httpx.Client(base_url=self.base_url, headers={"X-API-Key": key}, timeout=10)
-                   for name, (_, _, _, key) in KEYS.items()}
+        clients = {name: httpx.Client(base_url=self.base_url, headers={"X-API-Key": key}, timeout=10) for name, (_, _, _, key) in KEYS.items()}
         rng = random.Random(12345)
         while not self.stopping.wait(self.interval):
             try:
@@ -196,7 +200,11 @@ class DemoAgent(threading.Thread):
         body = {
             "intake": {"channel": "phone", "received_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())},
             "person": {"name": rng.choice(["张三", "李四", "王五"]), "phone": f"138{rng.randrange(10**8):08d}"},
-            "request_type": kind, "category_code": category, "title": title, "content": content, "place": place,
+            "request_type": kind,
+            "category_code": category,
+            "title": title,
+            "content": content,
+            "place": place,
         }
         created = clients["agent"].post("/api/v1/cases", json=body)
         if created.status_code == 201:
@@ -230,8 +238,7 @@ class DemoAgent(threading.Thread):
                 if state == action["state"]:
                     plan.at, plan.since = plan.at + 1, time.monotonic()
                 elif time.monotonic() - plan.since > WAIT_LIMIT:
-                    log.warning("demo: %s still %s after %.0f s, not %s; the demo leaves it", number, state, WAIT_LIMIT,
-                                action["state"])
+                    log.warning("demo: %s still %s after %.0f s, not %s; the demo leaves it", number, state, WAIT_LIMIT, action["state"])
                     del self.progress[number]
                 continue
             r = clients[who].post(f"/api/v1/cases/{number}/actions", json=action)
@@ -307,13 +314,12 @@ class ProvinceWatch(threading.Thread):
         for province_id, number in state["acks"].items():
             if province_id not in self._acked:
                 self._acked.add(province_id)
-                log.info("province: DOWN case %s assigned by the province, pulled once and acknowledged as hub case %s",
-                         province_id, number)
+                log.info("province: DOWN case %s assigned by the province, pulled once and acknowledged as hub case %s", province_id, number)
                 if self.demo is not None:
                     self.demo.adopt(number)
         for province_id, number in state["acks"].items():  # what the hub did with the province's cases goes back up
             pushes = state["statuses"].get(province_id, [])
-            for push in pushes[self._pushed.get(province_id, 0):]:
+            for push in pushes[self._pushed.get(province_id, 0) :]:
                 log.info("province: UP   status %s of province case %s (hub case %s)", push["StatusCode"], province_id, number)
             self._pushed[province_id] = len(pushes)
 
@@ -329,8 +335,7 @@ def run_sandbox(port: int, data_dir: Path, demo_interval: float = 4.0) -> int:
     os.environ.update(made_up)  # this process only: `serve` never sees these
     destinations = {p.name: DestinationConfig.model_validate(p.destination) for p in sandbox_peers if p.destination}
     settings = Settings(database_url=f"sqlite:///{data_dir / 'hub.db'}", port=port, destinations=destinations)
-    log.info("sandbox: starting %d peers on ports %d-%d", len(sandbox_peers), min(p.port for p in sandbox_peers),
-             max(p.port for p in sandbox_peers))
+    log.info("sandbox: starting %d peers on ports %d-%d", len(sandbox_peers), min(p.port for p in sandbox_peers), max(p.port for p in sandbox_peers))
     for peer in sandbox_peers:
         _start_peer(peer)
     log.info("sandbox: opening the hub on %s and bringing its schema up to date", data_dir / "hub.db")

@@ -96,8 +96,7 @@ def create_sink(state: SinkState | None = None) -> FastAPI:
     @app.get("/received")
     def received() -> dict[str, Any]:
         with state.lock:
-            return {"count": len(state.order), "duplicates": state.duplicates, "attempts": state.attempts,
-                    "messages": [state.received[k] for k in state.order]}
+            return {"count": len(state.order), "duplicates": state.duplicates, "attempts": state.attempts, "messages": [state.received[k] for k in state.order]}
 
     # -- the conformance kit's peer control (docs/integrator-guide.md, integration_kit/peer.py)
     @app.post("/_kit/reset", status_code=204)
@@ -122,8 +121,11 @@ def create_sink(state: SinkState | None = None) -> FastAPI:
     @app.get("/_kit/received")
     def kit_received() -> dict[str, Any]:
         with state.lock:
-            return {"messages": [{"key": k, "case_number": state.received[k].get("case_number"),
-                                  "event_type": state.received[k].get("event_type")} for k in state.order]}
+            return {
+                "messages": [
+                    {"key": k, "case_number": state.received[k].get("case_number"), "event_type": state.received[k].get("event_type")} for k in state.order
+                ]
+            }
 
     return app
 

@@ -36,8 +36,10 @@ _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 _WEEK = re.compile(r"^(\d{4})-W(0[1-9]|[1-4]\d|5[0-3])$")
 _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 MAX_RANGE_DAYS = 731
-PERIOD_FORMS = ("a period is a month written YYYY-MM (e.g. 2025-10), a day YYYY-MM-DD, an ISO week YYYY-Www, "
-                "a quarter YYYY-Qn, a year YYYY, or days YYYY-MM-DD..YYYY-MM-DD (both included)")
+PERIOD_FORMS = (
+    "a period is a month written YYYY-MM (e.g. 2025-10), a day YYYY-MM-DD, an ISO week YYYY-Www, "
+    "a quarter YYYY-Qn, a year YYYY, or days YYYY-MM-DD..YYYY-MM-DD (both included)"
+)
 
 
 class _NotAPeriod(ValueError):
@@ -80,6 +82,8 @@ def _period_days(label: str) -> tuple[date, date]:
         raise ValueError(PERIOD_FORMS) from None
     except OverflowError:
         raise ValueError("outside the calendar") from None
+
+
 PLEASED = {Satisfaction.SATISFIED.value, Satisfaction.BASICALLY_SATISFIED.value}
 
 
@@ -112,7 +116,7 @@ class Period:
     end: datetime
 
     @classmethod
-    def parse(cls, label: str) -> "Period":
+    def parse(cls, label: str) -> Period:
         try:
             first, after = _period_days(label)
         except ValueError as exc:  # not a period, or a day that does not exist (2025-02-30)
@@ -125,6 +129,7 @@ class Period:
 
 # -- what the figures show --------------------------------------------------------------
 
+
 class Item(BaseModel):
     """One thing a figure counts: which case, which history line, whose, and whether it is
     in the numerator (for a count, always true)."""
@@ -135,11 +140,11 @@ class Item(BaseModel):
     unit: str | None
     county: str
     counted: bool
-    appeal: str | None = Field(default=None, description="考核申诉 on this item: pending, upheld (the figure "
-                               "already counts it in the unit's favour) or refused.")
+    appeal: str | None = Field(
+        default=None, description="考核申诉 on this item: pending, upheld (the figure already counts it in the unit's favour) or refused."
+    )
     part: bool = Field(default=False, description="协办: a co-unit's part (its sign-off or reply), not the lead's.")
-    township: bool = Field(default=False, description="二次派单: a township's step (its sign-off or reply up to its "
-                           "county), not the lead's.")
+    township: bool = Field(default=False, description="二次派单: a township's step (its sign-off or reply up to its county), not the lead's.")
 
 
 class Figure(BaseModel):
@@ -168,11 +173,16 @@ class Assessment(BaseModel):
 
 
 RATES: dict[str, tuple[str, str]] = {
-    "sign_off_rate": ("签收率", "obligations (the lead's, each co-unit's part, each township step) signed off by their sign-off deadline / "
-                      "obligations due to sign in the period"),
-    "on_time_rate": ("按时办结率", "obligations replied by their completion deadline (the lead: the case's reply, approved "
-                     "extensions included; a co-unit: its part's reply by the part's deadline; a township: its reply up by the "
-                     "step's deadline, its county's approved extensions included) / obligations due to close in the period"),
+    "sign_off_rate": (
+        "签收率",
+        "obligations (the lead's, each co-unit's part, each township step) signed off by their sign-off deadline / obligations due to sign in the period",
+    ),
+    "on_time_rate": (
+        "按时办结率",
+        "obligations replied by their completion deadline (the lead: the case's reply, approved "
+        "extensions included; a co-unit: its part's reply by the part's deadline; a township: its reply up by the "
+        "step's deadline, its county's approved extensions included) / obligations due to close in the period",
+    ),
     "follow_up_rate": ("回访率", "follow-up needs arising in the period whose person was reached / follow-up needs arising in the period"),
     "satisfaction_rate": ("满意率", "reached follow-ups in the period answering 满意 or 基本满意 / reached follow-ups in the period"),
     "resolution_rate": ("解决率", "reached follow-ups in the period answering resolved / reached follow-ups in the period"),
@@ -185,12 +195,16 @@ COUNTS: dict[str, tuple[str, str]] = {
     "unreasonable": ("不合理诉求件数", "不合理诉求 approved in the period, by the unit that applied; their follow-ups are left out of 满意率 and 解决率"),
     "chased": ("催办件数", "cases chased in the period (once per case however often chased), by the lead unit at the first chase"),
     "appealed": ("考核申诉件数", "考核申诉 made in the period, by the unit that appealed"),
-    "appeals_upheld": ("申诉成立件数", "考核申诉 upheld in the period, by the unit that appealed: an upheld 超期 "
-                       "counts the reply as on time; an upheld 不满意 leaves the unit's unpleased follow-ups out of 满意率 and 解决率"),
+    "appeals_upheld": (
+        "申诉成立件数",
+        "考核申诉 upheld in the period, by the unit that appealed: an upheld 超期 "
+        "counts the reply as on time; an upheld 不满意 leaves the unit's unpleased follow-ups out of 满意率 and 解决率",
+    ),
 }
 
 
 # -- reading the history ------------------------------------------------------------------
+
 
 @dataclass
 class _Obligation:
@@ -252,8 +266,7 @@ def _read_case(case: CaseLines, out: _Read) -> None:
         return next((ob for ob in reversed(mine) if ob.unit == unit), None)
 
     def unpleased_of(unit: str | None, before: int) -> list[int]:
-        return [i for i, (it, pleased, resolved) in enumerate(follow_ups)
-                if it.unit == unit and it.seq < before and not (pleased and resolved)]
+        return [i for i, (it, pleased, resolved) in enumerate(follow_ups) if it.unit == unit and it.seq < before and not (pleased and resolved)]
 
     def item(line: Line, unit: str | None, counted: bool = True) -> Item:
         return Item(case=case.number, seq=line.seq, at=line.at, unit=unit, county=case.county_code, counted=counted)
@@ -261,19 +274,18 @@ def _read_case(case: CaseLines, out: _Read) -> None:
     for line in sorted(case.lines, key=lambda ln: ln.seq):
         d, a = line.data, line.action
         if a in ("dispatch", "redispatch"):
-            current = _Obligation(case.number, case.county_code, line.seq, d.get("lead_unit"),
-                                  _when(d.get("sign_off_due")), _when(d.get("due_at")))
+            current = _Obligation(case.number, case.county_code, line.seq, d.get("lead_unit"), _when(d.get("sign_off_due")), _when(d.get("due_at")))
             out.obligations.append(current)
             mine.append(current)
             parts = {}
             for p in d.get("parts") or []:
-                parts[p["unit"]] = _Obligation(case.number, case.county_code, line.seq, p["unit"],
-                                               _when(p.get("sign_off_due")), _when(p.get("due_at")), part=True)
+                parts[p["unit"]] = _Obligation(
+                    case.number, case.county_code, line.seq, p["unit"], _when(p.get("sign_off_due")), _when(p.get("due_at")), part=True
+                )
                 out.obligations.append(parts[p["unit"]])
             step = None
         elif a == "forward":
-            step = _Obligation(case.number, case.county_code, line.seq, d.get("unit"),
-                               _when(d.get("sign_off_due")), _when(d.get("due_at")), township=True)
+            step = _Obligation(case.number, case.county_code, line.seq, d.get("unit"), _when(d.get("sign_off_due")), _when(d.get("due_at")), township=True)
             out.obligations.append(step)
         elif a == "sign_off_forward" and step is not None and step.signed_at is None:
             step.signed_at = line.at
@@ -356,6 +368,7 @@ def _read_case(case: CaseLines, out: _Read) -> None:
 
 # -- the formulas ---------------------------------------------------------------------------
 
+
 def _sign_items(read: _Read, period: Period, cutoff: datetime) -> list[Item]:
     items = []
     for ob in read.obligations:
@@ -369,8 +382,7 @@ def _sign_items(read: _Read, period: Period, cutoff: datetime) -> list[Item]:
         if due > cutoff and ob.signed_at is None:
             continue  # still running when judged
         on_time = ob.signed_at is not None and ob.signed_at <= due
-        items.append(Item(case=ob.case, seq=ob.seq, at=due, unit=ob.unit, county=ob.county, counted=on_time,
-                          part=ob.part, township=ob.township))
+        items.append(Item(case=ob.case, seq=ob.seq, at=due, unit=ob.unit, county=ob.county, counted=on_time, part=ob.part, township=ob.township))
     return items
 
 
@@ -389,23 +401,23 @@ def _close_items(read: _Read, period: Period, cutoff: datetime) -> list[Item]:
         # An upheld 考核申诉 on 超期 counts the obligation as met (the centre accepted the
         # unit's reason, e.g. the deadline was set wrong); the item says so.
         on_time = (ob.replied_at is not None and ob.replied_at <= due) or ob.appeal == "upheld"
-        items.append(Item(case=ob.case, seq=ob.seq, at=due, unit=ob.unit, county=ob.county, counted=on_time,
-                          appeal=ob.appeal, part=ob.part, township=ob.township))
+        items.append(
+            Item(case=ob.case, seq=ob.seq, at=due, unit=ob.unit, county=ob.county, counted=on_time, appeal=ob.appeal, part=ob.part, township=ob.township)
+        )
     return items
 
 
 def _need_items(read: _Read, period: Period) -> list[Item]:
-    return [Item(case=n.case, seq=n.seq, at=n.at, unit=n.unit, county=n.county, counted=n.reached_at is not None)
-            for n in read.needs if period.holds(n.at)]
+    return [Item(case=n.case, seq=n.seq, at=n.at, unit=n.unit, county=n.county, counted=n.reached_at is not None) for n in read.needs if period.holds(n.at)]
 
 
-def compute(cases: list[CaseLines], period: Period, now: datetime, unit: str | None = None,
-            county: str | None = None) -> Assessment:
+def compute(cases: list[CaseLines], period: Period, now: datetime, unit: str | None = None, county: str | None = None) -> Assessment:
     """The figures of `period` for one unit, one county or (neither) the whole city."""
     cutoff = min(now, period.end)
     read = _Read()
     for case in cases:
         _read_case(case, read)
+
     def in_period(items: list[Item]) -> list[Item]:
         return [i for i in items if period.holds(i.at)]
 
@@ -427,8 +439,7 @@ def compute(cases: list[CaseLines], period: Period, now: datetime, unit: str | N
         "appeals_upheld": in_period(read.appeals_upheld),
     }
     figures = [_figure(key, _scope(items, unit, county)) for key, items in raw.items()]
-    return Assessment(period=period.label, period_start=period.start, period_end=period.end, as_of=cutoff,
-                      unit=unit, county=county, figures=figures)
+    return Assessment(period=period.label, period_start=period.start, period_end=period.end, as_of=cutoff, unit=unit, county=county, figures=figures)
 
 
 def _first_per_case(items: list[Item]) -> list[Item]:
@@ -440,8 +451,7 @@ def _first_per_case(items: list[Item]) -> list[Item]:
 
 
 def _scope(items: list[Item], unit: str | None, county: str | None) -> list[Item]:
-    return sorted((i for i in items if (unit is None or i.unit == unit) and (county is None or i.county == county)),
-                  key=lambda i: (i.case, i.seq))
+    return sorted((i for i in items if (unit is None or i.unit == unit) and (county is None or i.county == county)), key=lambda i: (i.case, i.seq))
 
 
 def _figure(key: str, items: list[Item]) -> Figure:
@@ -449,13 +459,20 @@ def _figure(key: str, items: list[Item]) -> Figure:
     cases = sorted({i.case for i in counted})
     if key in COUNTS:
         name, formula = COUNTS[key]
-        return Figure(key=key, name_zh=name, formula=formula, numerator=len(counted), denominator=None,
-                      value=len(counted), cases=cases, items=items)
+        return Figure(key=key, name_zh=name, formula=formula, numerator=len(counted), denominator=None, value=len(counted), cases=cases, items=items)
     name, formula = RATES[key]
     n, d = len(counted), len(items)
-    return Figure(key=key, name_zh=name, formula=formula, numerator=n, denominator=d,
-                  value=round(n / d, 4) if d else None, cases=cases,
-                  denominator_cases=sorted({i.case for i in items}), items=items)
+    return Figure(
+        key=key,
+        name_zh=name,
+        formula=formula,
+        numerator=n,
+        denominator=d,
+        value=round(n / d, 4) if d else None,
+        cases=cases,
+        denominator_cases=sorted({i.case for i in items}),
+        items=items,
+    )
 
 
 def units_in(cases: list[CaseLines], period: Period, now: datetime, county: str | None = None) -> list[str]:
@@ -467,10 +484,12 @@ def units_in(cases: list[CaseLines], period: Period, now: datetime, county: str 
 # -- 三率排名: units ranked by the three rates ---------------------------------------------------
 
 RANKED_RATES = ("sign_off_rate", "on_time_rate", "satisfaction_rate")
-RANKING_FORMULA = ("score = the mean of the unit's 签收率, 按时办结率 and 满意率 that have a value (a rate with "
-                   "nothing due in the period is left out, not counted as 0), 4 places; rank 1 = highest score; "
-                   "equal scores share a rank (1, 2, 2, 4), listed by unit code; a unit with none of the three "
-                   "rates has no score and no rank and is listed last")
+RANKING_FORMULA = (
+    "score = the mean of the unit's 签收率, 按时办结率 and 满意率 that have a value (a rate with "
+    "nothing due in the period is left out, not counted as 0), 4 places; rank 1 = highest score; "
+    "equal scores share a rank (1, 2, 2, 4), listed by unit code; a unit with none of the three "
+    "rates has no score and no rank and is listed last"
+)
 
 
 class RankedRate(BaseModel):
@@ -499,15 +518,13 @@ class Ranking(BaseModel):
     rows: list[RankRow]
 
 
-def rank_units(cases: list[CaseLines], period: Period, now: datetime, county: str | None = None,
-               unit_names: dict[str, str] | None = None) -> Ranking:
+def rank_units(cases: list[CaseLines], period: Period, now: datetime, county: str | None = None, unit_names: dict[str, str] | None = None) -> Ranking:
     """三率排名: every unit with a figure in the period, ranked by RANKING_FORMULA."""
     names = unit_names or {}
     rows: list[RankRow] = []
     for unit in units_in(cases, period, now, county):
         a = compute(cases, period, now, unit, county)
-        rates = {k: RankedRate(numerator=a.figure(k).numerator, denominator=a.figure(k).denominator or 0,
-                               value=a.figure(k).value) for k in RANKED_RATES}
+        rates = {k: RankedRate(numerator=a.figure(k).numerator, denominator=a.figure(k).denominator or 0, value=a.figure(k).value) for k in RANKED_RATES}
         values = [r.value for r in rates.values() if r.value is not None]
         score = round(sum(values) / len(values), 4) if values else None
         rows.append(RankRow(rank=None, unit=unit, unit_name=names.get(unit), score=score, **rates))
@@ -515,5 +532,6 @@ def rank_units(cases: list[CaseLines], period: Period, now: datetime, county: st
     for r in rows:
         if r.score is not None:
             r.rank = 1 + sum(1 for other in rows if other.score is not None and other.score > r.score)
-    return Ranking(period=period.label, period_start=period.start, period_end=period.end, as_of=min(now, period.end),
-                   county=county, formula=RANKING_FORMULA, rows=rows)
+    return Ranking(
+        period=period.label, period_start=period.start, period_end=period.end, as_of=min(now, period.end), county=county, formula=RANKING_FORMULA, rows=rows
+    )

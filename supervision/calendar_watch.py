@@ -24,7 +24,7 @@ log = logging.getLogger("hub.calendar")
 class CalendarCollector:
     """hub_calendar_year_known and hub_calendar_next_year_known (0/1), read at scrape time."""
 
-    def __init__(self, hub: "Hub") -> None:
+    def __init__(self, hub: Hub) -> None:
         self.hub = hub
 
     def collect(self) -> Any:
@@ -34,8 +34,7 @@ class CalendarCollector:
             return
         this = GaugeMetricFamily("hub_calendar_year_known", "1 when this year's working-day calendar is known", labels=["year"])
         this.add_metric([str(status.today.year)], 1.0 if status.year_known else 0.0)
-        nxt = GaugeMetricFamily("hub_calendar_next_year_known",
-                                "1 when next year's working-day calendar is known (imported or published)", labels=["year"])
+        nxt = GaugeMetricFamily("hub_calendar_next_year_known", "1 when next year's working-day calendar is known (imported or published)", labels=["year"])
         nxt.add_metric([str(status.next_year)], 1.0 if status.next_year_known else 0.0)
         warning = GaugeMetricFamily("hub_calendar_warning", "1 while deadlines are or soon will be provisional")
         warning.add_metric([], 1.0 if status.warning else 0.0)
@@ -48,7 +47,7 @@ class CalendarCollector:
 class CalendarWatch:
     """Logs the warning at most once per local day per process (the scheduler calls it every run)."""
 
-    def __init__(self, hub: "Hub") -> None:
+    def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self._warned_on: date | None = None
 

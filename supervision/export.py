@@ -51,8 +51,9 @@ def _case_rows(assessments: list[Assessment]) -> list[list[object]]:
         scope = a.unit or (a.county and f"county {a.county}") or "city"
         for f in a.figures:
             for i in f.items:
-                rows.append([a.period, scope, f.key, i.case, i.seq, i.at.astimezone(LOCAL_TZ).isoformat(),
-                             i.unit or "", i.county, "yes" if i.counted else "no"])
+                rows.append(
+                    [a.period, scope, f.key, i.case, i.seq, i.at.astimezone(LOCAL_TZ).isoformat(), i.unit or "", i.county, "yes" if i.counted else "no"]
+                )
     return rows
 
 
@@ -93,13 +94,36 @@ def to_xlsx(assessments: list[Assessment], unit_names: Mapping[str, str] | None 
 
 # -- 三率排名 ------------------------------------------------------------------------------------
 
-RANKING_HEADER_ZH = ["排名", "单位代码", "单位名称", "综合得分",
-                     "签收率分子", "签收率分母", "签收率", "按时办结率分子", "按时办结率分母", "按时办结率",
-                     "满意率分子", "满意率分母", "满意率"]
-RANKING_HEADER = ["rank", "unit", "unit_name", "score",
-                  "sign_off_rate_numerator", "sign_off_rate_denominator", "sign_off_rate_value",
-                  "on_time_rate_numerator", "on_time_rate_denominator", "on_time_rate_value",
-                  "satisfaction_rate_numerator", "satisfaction_rate_denominator", "satisfaction_rate_value"]
+RANKING_HEADER_ZH = [
+    "排名",
+    "单位代码",
+    "单位名称",
+    "综合得分",
+    "签收率分子",
+    "签收率分母",
+    "签收率",
+    "按时办结率分子",
+    "按时办结率分母",
+    "按时办结率",
+    "满意率分子",
+    "满意率分母",
+    "满意率",
+]
+RANKING_HEADER = [
+    "rank",
+    "unit",
+    "unit_name",
+    "score",
+    "sign_off_rate_numerator",
+    "sign_off_rate_denominator",
+    "sign_off_rate_value",
+    "on_time_rate_numerator",
+    "on_time_rate_denominator",
+    "on_time_rate_value",
+    "satisfaction_rate_numerator",
+    "satisfaction_rate_denominator",
+    "satisfaction_rate_value",
+]
 
 
 def _ranking_rows(ranking: Ranking) -> list[list[object]]:

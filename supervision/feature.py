@@ -30,13 +30,13 @@ class _Feature(FeatureBase):
     name = "supervision"
     order = 60
 
-    def install(self, hub: "Hub") -> None:
+    def install(self, hub: Hub) -> None:
         hub.routers.append(router)
         hub.handles.add(Supervision(hub))
         hub.workers.append(Scheduler(hub))
         hub.metrics_registry.register(CalendarCollector(hub))  # the registry /metrics serves
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
+    def add_cli(self, sub: argparse._SubParsersAction[argparse.ArgumentParser], hubs: HubOpener) -> None:
         p = sub.add_parser("scheduler", help="warn (预警), mark overdue (超期) and supervise (督办) on a timer")
         p.add_argument("--once", action="store_true", help="one run, print what it did, exit")
         p.set_defaults(func=partial(_cmd_scheduler, hubs=hubs))
@@ -47,7 +47,6 @@ class _Feature(FeatureBase):
         a.add_argument("--format", choices=["json", "csv", "xlsx"], default="json")
         a.add_argument("--out", help="file to write (default: stdout; required for xlsx)")
         a.set_defaults(func=partial(_cmd_assessment, hubs=hubs))
-
 
 
 def _cmd_scheduler(args: argparse.Namespace, hubs: HubOpener) -> int:
@@ -63,9 +62,11 @@ def _cmd_scheduler(args: argparse.Namespace, hubs: HubOpener) -> int:
             if not result.leased:
                 print("another scheduler holds the lease; nothing done", file=sys.stderr)
                 return 3  # cannot run now (hub.cli exit codes)
-            print(f"warned {len(result.warned)}, overdue {len(result.overdue)}, supervised {len(result.supervised)}, "
-                  f"closed unreached {len(result.closed)}, skipped {len(result.skipped)}, "
-                  f"deadlines recounted {len(result.recounted)}")
+            print(
+                f"warned {len(result.warned)}, overdue {len(result.overdue)}, supervised {len(result.supervised)}, "
+                f"closed unreached {len(result.closed)}, skipped {len(result.skipped)}, "
+                f"deadlines recounted {len(result.recounted)}"
+            )
             for line in result.warned + result.overdue + result.supervised + result.closed + result.recounted:
                 print(f"  {line}")
             return 0

@@ -6,7 +6,6 @@ and the history an assessment is computed from. Reads only: every change is `hub
 from __future__ import annotations
 
 from collections.abc import Iterator
-
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -46,24 +45,26 @@ def running_cases(db: Database, page: int = _CHUNK) -> Iterator[tuple[list[Case]
     after = 0
     while True:
         with db.read() as s:
-            rows = s.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.state.in_(states), CaseRow.id > after)
-                             .order_by(CaseRow.id).limit(page)).all()
+            rows = s.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.state.in_(states), CaseRow.id > after).order_by(CaseRow.id).limit(page)).all()
             if not rows:
                 return
             ids = {row.id: row.doc["number"] for row in rows}
             markers = Markers()
-            lines = s.execute(select(HistoryRow.case_id, HistoryRow.action, HistoryRow.data)
-                              .where(HistoryRow.case_id.in_(list(ids)),
-                                     HistoryRow.action.in_(("warn", "mark_overdue")))).all()
+            lines = s.execute(
+                select(HistoryRow.case_id, HistoryRow.action, HistoryRow.data).where(
+                    HistoryRow.case_id.in_(list(ids)), HistoryRow.action.in_(("warn", "mark_overdue"))
+                )
+            ).all()
             for line in lines:
                 due = (line.data or {}).get("due_at")
                 if due:
                     markers.seen.add((ids[line.case_id], line.action, line.data.get("deadline"), datetime.fromisoformat(due)))
             last: dict[int, str] = {}  # the latest of dispatch / redispatch / clear_supervision per case
-            for line in s.execute(select(HistoryRow.case_id, HistoryRow.action)
-                                  .where(HistoryRow.case_id.in_(list(ids)),
-                                         HistoryRow.action.in_(("dispatch", "redispatch", "clear_supervision")))
-                                  .order_by(HistoryRow.case_id, HistoryRow.seq)):
+            for line in s.execute(
+                select(HistoryRow.case_id, HistoryRow.action)
+                .where(HistoryRow.case_id.in_(list(ids)), HistoryRow.action.in_(("dispatch", "redispatch", "clear_supervision")))
+                .order_by(HistoryRow.case_id, HistoryRow.seq)
+            ):
                 last[line.case_id] = line.action
             markers.cleared = {ids[i] for i, action in last.items() if action == "clear_supervision"}
         yield [Case.model_validate({**row.doc, "history": []}) for row in rows], markers
@@ -77,8 +78,7 @@ def cases_in_state(db: Database, state: str, page: int = _CHUNK) -> Iterator[lis
     after = 0
     while True:
         with db.read() as s:
-            rows = s.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.state == state, CaseRow.id > after)
-                             .order_by(CaseRow.id).limit(page)).all()
+            rows = s.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.state == state, CaseRow.id > after).order_by(CaseRow.id).limit(page)).all()
         if not rows:
             return
         yield [Case.model_validate({**row.doc, "history": []}) for row in rows]
@@ -88,6 +88,7 @@ def cases_in_state(db: Database, state: str, page: int = _CHUNK) -> Iterator[lis
 
 
 # -- the supervised list -------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SupervisedCase:
@@ -112,9 +113,11 @@ def supervised_cases(db: Database, actor: Actor, open_only: bool, unit: str | No
     """Supervised cases visible to the actor, the latest supervision first."""
     with db.read() as s:
         repo = CaseRepository(s)
-        stmt = (select(CaseRow.id, CaseRow.doc, HistoryRow.seq, HistoryRow.at, HistoryRow.actor, HistoryRow.data)
-                .join(HistoryRow, HistoryRow.case_id == CaseRow.id)
-                .where(HistoryRow.action == "supervise", *repo.visibility(actor)))
+        stmt = (
+            select(CaseRow.id, CaseRow.doc, HistoryRow.seq, HistoryRow.at, HistoryRow.actor, HistoryRow.data)
+            .join(HistoryRow, HistoryRow.case_id == CaseRow.id)
+            .where(HistoryRow.action == "supervise", *repo.visibility(actor))
+        )
         if open_only:
             stmt = stmt.where(CaseRow.state.in_([st.value for st in HANDLING_STATES]))
         if unit:
@@ -128,23 +131,36 @@ def supervised_cases(db: Database, actor: Actor, open_only: bool, unit: str | No
         picked = list(latest.values())[:limit]
         out = []
         for row in picked:
-            responded = s.execute(select(HistoryRow.at).where(
-                HistoryRow.case_id == row.id, HistoryRow.seq > row.seq, HistoryRow.role.in_(_RESPONDERS))
-                .order_by(HistoryRow.seq).limit(1)).scalar_one_or_none()
+            responded = s.execute(
+                select(HistoryRow.at)
+                .where(HistoryRow.case_id == row.id, HistoryRow.seq > row.seq, HistoryRow.role.in_(_RESPONDERS))
+                .order_by(HistoryRow.seq)
+                .limit(1)
+            ).scalar_one_or_none()
             doc, data = row.doc, row.data or {}
             handling = doc.get("handling") or {}
             due = data.get("response_due")
-            out.append(SupervisedCase(
-                number=doc["number"], state=doc["state"], lead_unit=handling.get("lead_unit"),
-                division_code=doc["place"]["division_code"],
-                due_at=datetime.fromisoformat(handling["due_at"]) if handling.get("due_at") else None,
-                overdue=bool(doc.get("flags", {}).get("overdue")), supervised_at=row.at, supervised_by=row.actor,
-                reason=data.get("reason", ""), response_due=datetime.fromisoformat(due) if due else None,
-                responded_at=responded, chased=int(doc.get("flags", {}).get("chased", 0))))
+            out.append(
+                SupervisedCase(
+                    number=doc["number"],
+                    state=doc["state"],
+                    lead_unit=handling.get("lead_unit"),
+                    division_code=doc["place"]["division_code"],
+                    due_at=datetime.fromisoformat(handling["due_at"]) if handling.get("due_at") else None,
+                    overdue=bool(doc.get("flags", {}).get("overdue")),
+                    supervised_at=row.at,
+                    supervised_by=row.actor,
+                    reason=data.get("reason", ""),
+                    response_due=datetime.fromisoformat(due) if due else None,
+                    responded_at=responded,
+                    chased=int(doc.get("flags", {}).get("chased", 0)),
+                )
+            )
     return out
 
 
 # -- the board (督办看板) ---------------------------------------------------------------------
+
 
 @dataclass
 class BoardRow:
@@ -163,8 +179,7 @@ def board(db: Database, actor: Actor) -> list[BoardRow]:
     rows: dict[str | None, BoardRow] = {}
     with db.read() as s:
         repo = CaseRepository(s)
-        stmt = (select(CaseRow.lead_unit, CaseRow.overdue, CaseRow.doc)
-                .where(CaseRow.state.in_([st.value for st in RUNNING_STATES]), *repo.visibility(actor)))
+        stmt = select(CaseRow.lead_unit, CaseRow.overdue, CaseRow.doc).where(CaseRow.state.in_([st.value for st in RUNNING_STATES]), *repo.visibility(actor))
         for lead, overdue, doc in s.execute(stmt):
             flags = doc.get("flags") or {}
             r = rows.setdefault(lead, BoardRow(lead))
@@ -178,12 +193,33 @@ def board(db: Database, actor: Actor) -> list[BoardRow]:
 # -- the assessment's input ---------------------------------------------------------------
 
 # The actions the formulas read (docs/supervision.md).
-ASSESSED_ACTIONS = ("dispatch", "redispatch", "sign_off", "request_return", "decide_return", "decide_extension",
-                    "reply", "review_reply", "answer_directly", "follow_up", "redo", "supervise", "chase",
-                    "decide_unreasonable", "appeal_assessment", "decide_appeal",
-                    "sign_off_part", "reply_part", "waive_part",  # 协办: each co-unit's part
-                    # 二次派单: each township's step
-                    "forward", "sign_off_forward", "reply_forward", "return_forward", "decide_forward_extension")
+ASSESSED_ACTIONS = (
+    "dispatch",
+    "redispatch",
+    "sign_off",
+    "request_return",
+    "decide_return",
+    "decide_extension",
+    "reply",
+    "review_reply",
+    "answer_directly",
+    "follow_up",
+    "redo",
+    "supervise",
+    "chase",
+    "decide_unreasonable",
+    "appeal_assessment",
+    "decide_appeal",
+    "sign_off_part",
+    "reply_part",
+    "waive_part",  # 协办: each co-unit's part
+    # 二次派单: each township's step
+    "forward",
+    "sign_off_forward",
+    "reply_forward",
+    "return_forward",
+    "decide_forward_extension",
+)
 # 考核申诉 is about a period already judged: its lines count whenever they came, so an appeal
 # decided in November changes October's figure it contests (and is counted in November).
 APPEAL_ACTIONS = ("appeal_assessment", "decide_appeal")
@@ -195,11 +231,11 @@ def assessment_lines(db: Database, since: datetime, until: datetime, county: str
     Lines after `until` (the end of the period) are not read: a period's figures are
     judged as at its end and do not change afterwards, except by a 考核申诉 (APPEAL_ACTIONS)."""
     active = select(HistoryRow.case_id).where(HistoryRow.at >= since, HistoryRow.at < until).distinct()
-    stmt = (select(CaseRow.number, CaseRow.county_code, HistoryRow.seq, HistoryRow.at, HistoryRow.action,
-                   HistoryRow.role, HistoryRow.data)
-            .join(HistoryRow, HistoryRow.case_id == CaseRow.id)
-            .where(CaseRow.id.in_(active), HistoryRow.action.in_(ASSESSED_ACTIONS),
-                   or_(HistoryRow.at < until, HistoryRow.action.in_(APPEAL_ACTIONS))))
+    stmt = (
+        select(CaseRow.number, CaseRow.county_code, HistoryRow.seq, HistoryRow.at, HistoryRow.action, HistoryRow.role, HistoryRow.data)
+        .join(HistoryRow, HistoryRow.case_id == CaseRow.id)
+        .where(CaseRow.id.in_(active), HistoryRow.action.in_(ASSESSED_ACTIONS), or_(HistoryRow.at < until, HistoryRow.action.in_(APPEAL_ACTIONS)))
+    )
     if county:
         stmt = stmt.where(CaseRow.county_code == county)
     by_case: dict[str, CaseLines] = {}

@@ -70,7 +70,7 @@ class RunResult:
 class Scheduler(LeasedWorker):
     name = "scheduler"
 
-    def __init__(self, hub: "Hub", holder: str | None = None) -> None:
+    def __init__(self, hub: Hub, holder: str | None = None) -> None:
         self.hub = hub
         self.cfg = hub.settings.supervision
         self.lease = Lease(hub.db, hub.clock, LEASE_NAME, timedelta(seconds=self.cfg.lease_ttl_seconds), holder)
@@ -98,10 +98,15 @@ class Scheduler(LeasedWorker):
                 if reason is not None:
                     self._act(case, c.Close(note=reason), result, result.closed)
         if result.changes:
-            log.info("scheduler: %d warned, %d overdue, %d supervised, %d recounted, %d closed unreached, %d skipped",
-                     len(result.warned), len(result.overdue), len(result.supervised), len(result.recounted),
-                     len(result.closed),
-                     len(result.skipped))
+            log.info(
+                "scheduler: %d warned, %d overdue, %d supervised, %d recounted, %d closed unreached, %d skipped",
+                len(result.warned),
+                len(result.overdue),
+                len(result.supervised),
+                len(result.recounted),
+                len(result.closed),
+                len(result.skipped),
+            )
         return result
 
     def _case(self, case: Case, markers: Markers, now: datetime, result: RunResult) -> None:
@@ -158,8 +163,7 @@ class Scheduler(LeasedWorker):
             return f"回访 {len(unreached)} 次未联系上诉求人, 自动办结 (not reached in {len(unreached)} attempts)"
         first = unreached[-1].at
         if days is not None and now >= first + timedelta(days=days):
-            return (f"首次回访未联系上已满 {days} 天, 自动办结 "
-                    f"(not reached since {first.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}, {days} days)")
+            return f"首次回访未联系上已满 {days} 天, 自动办结 (not reached since {first.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}, {days} days)"
         return None
 
     def _supervision_reason(self, case: Case) -> str | None:
@@ -192,4 +196,3 @@ class Scheduler(LeasedWorker):
             self.run_once()
         except Exception:  # the loop must outlive a database hiccup; the trace is logged
             log.exception("scheduler run failed; retrying after the interval")
-

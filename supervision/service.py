@@ -20,7 +20,7 @@ CENTRE = (Role.AGENT, Role.SUPERVISOR, Role.SYSTEM)
 
 
 class Supervision:
-    def __init__(self, hub: "Hub") -> None:
+    def __init__(self, hub: Hub) -> None:
         self.hub = hub
 
     def scope_for(self, actor: Actor, unit: str | None, county: str | None) -> tuple[str | None, str | None]:
@@ -56,8 +56,7 @@ class Supervision:
         self.check_unit(unit)  # inactive units included: history is what is assessed
         division = self.hub.catalogue.division(self.hub.catalogue.units[unit].division, field="query.unit")
         if division.level == "county" and division.code not in actor.divisions:
-            raise AccessDenied(f"unit {unit} belongs to division {division.code}, not to this county's divisions "
-                               f"({', '.join(actor.divisions)})")
+            raise AccessDenied(f"unit {unit} belongs to division {division.code}, not to this county's divisions ({', '.join(actor.divisions)})")
 
     def assess(self, period: Period, unit: str | None = None, county: str | None = None) -> Assessment:
         return compute(self._lines(period, county), period, self.hub.clock.now(), unit, county)

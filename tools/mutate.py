@@ -51,17 +51,25 @@ TARGETS: dict[str, list[list[str]]] = {
     "hub/domain/engine.py": [[RULES], [TABLE_TEST]],
     "hub/domain/deadlines.py": [["tests/unit/test_deadlines.py", RULES]],
     "hub/domain/calendar.py": [["tests/unit/test_calendar.py", "tests/unit/test_deadlines.py"]],
-    "supervision/assessment.py": [["tests/unit/test_assessment_formulas.py", "tests/unit/test_township_assessment.py",
-                                   RULES]],
+    "supervision/assessment.py": [["tests/unit/test_assessment_formulas.py", "tests/unit/test_township_assessment.py", RULES]],
 }
 
 # The project's own packages: never imported by the parent, so each child imports the mutant.
 OWN = ("hub", "tests", "adapters", "outbox", "bench", "tools", "hotline_hub_example", "supervision")
 
-FLIP_CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
-            ast.NotEq: ast.Eq, ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In}
-FLIP_BIN = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.FloorDiv, ast.FloorDiv: ast.Mult,
-            ast.Div: ast.Mult, ast.Mod: ast.FloorDiv}
+FLIP_CMP = {
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+}
+FLIP_BIN = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.FloorDiv, ast.FloorDiv: ast.Mult, ast.Div: ast.Mult, ast.Mod: ast.FloorDiv}
 
 
 @dataclass(frozen=True)
@@ -82,8 +90,7 @@ def _docstring_ids(tree: ast.AST) -> set[int]:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
                 ids.add(id(body[0]))
     return ids
 
@@ -131,8 +138,7 @@ def _points(tree: ast.AST) -> list[tuple[ast.AST, str, str, object]]:
             out.append((node, "constant", f"{node.value} -> {not node.value}", None))
         elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
             out.append((node, "constant", f"{node.value} -> {node.value + 1}", None))
-        elif isinstance(node, (ast.List, ast.Tuple, ast.Set)) and not isinstance(getattr(node, "ctx", None), ast.Store) \
-                and len(node.elts) >= 2:
+        elif isinstance(node, (ast.List, ast.Tuple, ast.Set)) and not isinstance(getattr(node, "ctx", None), ast.Store) and len(node.elts) >= 2:
             for i, elt in enumerate(node.elts):
                 if isinstance(elt, ast.Starred):
                     continue
@@ -188,6 +194,7 @@ def mutated_source(mutant: Mutant) -> str:
 
 # -- running ------------------------------------------------------------------------------
 
+
 def _scratch_copy() -> Path:
     scratch = Path(tempfile.mkdtemp(prefix="hub-mutation-"))
     ignore = shutil.ignore_patterns(".venv", ".git", "__pycache__", "var", "*.pyc", ".pytest_cache", "bench")
@@ -220,8 +227,7 @@ def _child(scratch: Path, tests: list[str], source: str | None, path: str | None
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     # --noconftest: the unit tier needs none of the database fixtures of tests/conftest.py.
-    code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "--noconftest", "--assert=plain", "--no-header",
-                        "-o", "addopts=", *tests])
+    code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "--noconftest", "--assert=plain", "--no-header", "-o", "addopts=", *tests])
     os._exit(int(code))
 
 
@@ -229,9 +235,11 @@ def _preload(scratch: Path, tests: list[str]) -> None:
     """Import in this (parent) process every third-party module the tests import, found by
     importing the tests once in a throwaway process: a child then imports only the project."""
     modules = [t.removesuffix(".py").replace("/", ".") for t in tests]
-    probe = ("import sys, json, importlib; sys.path.insert(0, '.'); import pytest\n"
-             f"for m in {modules!r}: importlib.import_module(m)\n"
-             "print(json.dumps(list(sys.modules)))")
+    probe = (
+        "import sys, json, importlib; sys.path.insert(0, '.'); import pytest\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        "print(json.dumps(list(sys.modules)))"
+    )
     found = subprocess.run([sys.executable, "-c", probe], cwd=scratch, capture_output=True, text=True, check=True)
     for name in json.loads(found.stdout.splitlines()[-1]):
         if name.split(".")[0].startswith(OWN) or name == "__main__":
@@ -383,8 +391,7 @@ def main(argv: list[str] | None = None) -> int:
                     log.write(json.dumps(results[n], ensure_ascii=False) + "\n")
                     log.flush()
                 done[0] += 1
-                print("." if verdict != "survived" else "S", end="" if done[0] % 80 else f" {done[0]}/{len(mutants)}\n",
-                      flush=True)
+                print("." if verdict != "survived" else "S", end="" if done[0] % 80 else f" {done[0]}/{len(mutants)}\n", flush=True)
 
             run_all(slots, [(TARGETS[mutants[n].path][stage], mutants[n]) for n in jobs], args.timeout, report)
             todo = [n for n in jobs if not results[n]]

@@ -7,8 +7,9 @@ One adapter class serves every county: the destination's settings name the count
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr
 
@@ -16,15 +17,21 @@ from adapters.county.config import CountyConfig, OutboundField, county_files
 from adapters.county.mapping import external_ref, get_path, message_to_payload
 from adapters.county.wire import CountyWire
 from adapters.http import health_url
-from hub.integration.contract import (
-    Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, OutboundMessage,
-    PermanentError,
-)
 from hub.domain.events import EVENT_TYPES
 from hub.domain.lifecycle import PREVIOUS, TABLE
 from hub.domain.model import CaseState
-from integration_kit.tables import MappingTable
+from hub.integration.contract import (
+    Adapter,
+    AdapterContext,
+    AdapterSettings,
+    ConfigurationError,
+    Delivery,
+    HealthReport,
+    OutboundMessage,
+    PermanentError,
+)
 from hub.mappings import MappingError, load_yaml_mapping
+from integration_kit.tables import MappingTable
 
 # Events that hand the case to units: they go to a county only if one of its units holds it.
 _HAND_OVER = {"case.dispatched", "case.redispatched"}
@@ -59,9 +66,12 @@ class CountyAdapter(Adapter[CountySettings]):
         states: frozenset[str] | Literal["none"] = "none"
         if cfg and any(isinstance(f, OutboundField) and f.map == "status" for f in cfg.outbound.fields.values()):
             states = states_after(cfg.outbound.events)
-        return [MappingTable(file=file, model=CountyConfig, kind="event_types", entries="outbound.events",
-                             cover=frozenset(e for e in EVENT_TYPES.values() if e not in skip)),
-                MappingTable(file=file, model=CountyConfig, kind="states", entries="codes.status", cover=states)]
+        return [
+            MappingTable(
+                file=file, model=CountyConfig, kind="event_types", entries="outbound.events", cover=frozenset(e for e in EVENT_TYPES.values() if e not in skip)
+            ),
+            MappingTable(file=file, model=CountyConfig, kind="states", entries="codes.status", cover=states),
+        ]
 
     def __init__(self, settings: CountySettings, context: AdapterContext) -> None:
         super().__init__(settings, context)
@@ -69,16 +79,16 @@ class CountyAdapter(Adapter[CountySettings]):
         # the hub's start has already checked every county file together.
         files = {path.stem: path for path in county_files(context.mappings_dir)}
         if settings.county not in files:
-            raise ConfigurationError(f"destination {context.destination!r}: no mappings/county/{settings.county}.yaml; "
-                                     f"configured: {', '.join(sorted(files)) or 'none'}")
+            raise ConfigurationError(
+                f"destination {context.destination!r}: no mappings/county/{settings.county}.yaml; configured: {', '.join(sorted(files)) or 'none'}"
+            )
         try:
             self.county: CountyConfig = load_yaml_mapping(files[settings.county], CountyConfig).model
         except MappingError as exc:
             raise ConfigurationError(f"destination {context.destination!r}: {exc}") from exc
         self.url = str(settings.url) if settings.url else self.county.outbound.url
         self._county_units = set(self.county.codes.unit.values())
-        self._wire = CountyWire(settings.timeout, settings.connect_timeout,
-                                settings.token.get_secret_value() if settings.token else None)
+        self._wire = CountyWire(settings.timeout, settings.connect_timeout, settings.token.get_secret_value() if settings.token else None)
 
     def deliver(self, message: OutboundMessage) -> Delivery:
         cfg = self.county
@@ -92,11 +102,12 @@ class CountyAdapter(Adapter[CountySettings]):
         returned = get_path(answer, cfg.outbound.answer_ticket_id) if isinstance(answer, dict) else None
         if returned is None or isinstance(returned, (bool, dict, list)) or str(returned) == "":
             if ticket_id is None:
-                raise PermanentError(f"county {cfg.county} accepted case {message.case_number} but its answer has no "
-                                     f"ticket id at {cfg.outbound.answer_ticket_id}", detail=str(answer)[:300])
+                raise PermanentError(
+                    f"county {cfg.county} accepted case {message.case_number} but its answer has no ticket id at {cfg.outbound.answer_ticket_id}",
+                    detail=str(answer)[:300],
+                )
             returned = ticket_id
-        return Delivery(external_ref=external_ref(cfg, ticket_id or str(returned)),
-                        detail=f"{cfg.county} {cfg.outbound.events[message.event_type]}")
+        return Delivery(external_ref=external_ref(cfg, ticket_id or str(returned)), detail=f"{cfg.county} {cfg.outbound.events[message.event_type]}")
 
     def _concerns_county(self, message: OutboundMessage, ticket_id: str | None) -> bool:
         handling = message.case.get("handling") or {}

@@ -27,9 +27,19 @@ IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=100)]
 Timestamp = Annotated[str | None, Header(alias=TIMESTAMP_HEADER, description="Unix seconds; required when the county signs.")]
 Signature = Annotated[str | None, Header(alias=SIGNATURE_HEADER, description="sha256=<hex HMAC-SHA256 of timestamp + '.' + body>.")]
 
-_ANY_JSON = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "description": "The county's own JSON shape (see mappings/county/<county>.yaml): one object, or an array for a batch.",
-    "oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}}}}}
+_ANY_JSON = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "description": "The county's own JSON shape (see mappings/county/<county>.yaml): one object, or an array for a batch.",
+                    "oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}],
+                }
+            }
+        },
+    }
+}
 
 
 def _intake(hub: Any) -> CountyIntake:
@@ -47,17 +57,32 @@ def _json(raw: bytes) -> Any:
         raise invalid("body", f"not JSON: {exc}") from None
 
 
-_REFUSALS = documented(401, 403, 404, 409, 503, d401="No key, an unknown key, or a signature missing or wrong",
-                       d404="No such county, ticket or case", d503="The hub has no signing secret for this county")
+_REFUSALS = documented(
+    401,
+    403,
+    404,
+    409,
+    503,
+    d401="No key, an unknown key, or a signature missing or wrong",
+    d404="No such county, ticket or case",
+    d503="The hub has no signing secret for this county",
+)
 
 
-@router.post("/{county}/tickets", summary="Push one ticket, or a batch (a JSON array) with per-item results",
-             openapi_extra=_ANY_JSON, operation_id="pushCountyTickets",
-             responses={201: {"description": "Registered: the answer carries the hub's case number",
-                              "content": {"application/json": {"schema": {"type": "object"}}}},
-                        200: {"description": "Already held (same ticket id), or a batch's per-item results"}, **_REFUSALS})
-async def push_tickets(request: Request, hub: HubDep, actor: ActorDep, county: County, idempotency_key: IdemKey = None,
-                       timestamp: Timestamp = None, signature: Signature = None) -> JSONResponse:
+@router.post(
+    "/{county}/tickets",
+    summary="Push one ticket, or a batch (a JSON array) with per-item results",
+    openapi_extra=_ANY_JSON,
+    operation_id="pushCountyTickets",
+    responses={
+        201: {"description": "Registered: the answer carries the hub's case number", "content": {"application/json": {"schema": {"type": "object"}}}},
+        200: {"description": "Already held (same ticket id), or a batch's per-item results"},
+        **_REFUSALS,
+    },
+)
+async def push_tickets(
+    request: Request, hub: HubDep, actor: ActorDep, county: County, idempotency_key: IdemKey = None, timestamp: Timestamp = None, signature: Signature = None
+) -> JSONResponse:
     intake = _intake(hub)
     raw = await request.body()
     try:
@@ -75,8 +100,7 @@ async def push_tickets(request: Request, hub: HubDep, actor: ActorDep, county: C
     except TicketRefused as exc:
         return _problem(exc, request)
     created = answer["status"] == "created"
-    return JSONResponse(answer, status_code=201 if created else 200,
-                        headers={"Location": f"/api/v1/counties/{county}/tickets/{answer['ticket_id']}"})
+    return JSONResponse(answer, status_code=201 if created else 200, headers={"Location": f"/api/v1/counties/{county}/tickets/{answer['ticket_id']}"})
 
 
 def _push_batch(intake: CountyIntake, cfg, actor, body: list[Any], key: str | None) -> list[dict[str, Any]]:
@@ -94,8 +118,12 @@ def _push_batch(intake: CountyIntake, cfg, actor, body: list[Any], key: str | No
     return results
 
 
-@router.get("/{county}/tickets/{ticket_id}", summary="The hub's view of a county ticket: case number, state and county status",
-            operation_id="getCountyTicket", responses=documented(403, 404, d404="No such county or ticket"))
+@router.get(
+    "/{county}/tickets/{ticket_id}",
+    summary="The hub's view of a county ticket: case number, state and county status",
+    operation_id="getCountyTicket",
+    responses=documented(403, 404, d404="No such county or ticket"),
+)
 async def read_ticket(request: Request, hub: HubDep, actor: ActorDep, county: County, ticket_id: TicketId) -> JSONResponse:
     intake = _intake(hub)
     try:
@@ -106,12 +134,20 @@ async def read_ticket(request: Request, hub: HubDep, actor: ActorDep, county: Co
     return JSONResponse(answer)
 
 
-@router.post("/{county}/tickets/{ticket_id}/updates", openapi_extra=_ANY_JSON, operation_id="pushCountyTicketUpdate",
-             summary="Report sign-off, progress, an extension or return request, or a reply on a county ticket",
-             responses={200: {"description": "applied, or 'ignored: stale' / 'ignored: duplicate'"},
-                        **_REFUSALS, 409: {"description": "The case is closed, or the action is not allowed in its state"}})
-async def push_update(request: Request, hub: HubDep, actor: ActorDep, county: County, ticket_id: TicketId,
-                      timestamp: Timestamp = None, signature: Signature = None) -> JSONResponse:
+@router.post(
+    "/{county}/tickets/{ticket_id}/updates",
+    openapi_extra=_ANY_JSON,
+    operation_id="pushCountyTicketUpdate",
+    summary="Report sign-off, progress, an extension or return request, or a reply on a county ticket",
+    responses={
+        200: {"description": "applied, or 'ignored: stale' / 'ignored: duplicate'"},
+        **_REFUSALS,
+        409: {"description": "The case is closed, or the action is not allowed in its state"},
+    },
+)
+async def push_update(
+    request: Request, hub: HubDep, actor: ActorDep, county: County, ticket_id: TicketId, timestamp: Timestamp = None, signature: Signature = None
+) -> JSONResponse:
     intake = _intake(hub)
     raw = await request.body()
     try:

@@ -19,14 +19,26 @@ from hub.domain.model import CaseState, RequestType, Urgency
 from hub.mappings import Catalogue, LoadedMapping, MappingError, MappingErrors, load_yaml_mapping
 from hub.mappings.loader import raise_all
 
-Path_ = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
-                             description="Dotted path into the county's JSON, e.g. caller.mobile.")]
+Path_ = Annotated[
+    str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", description="Dotted path into the county's JSON, e.g. caller.mobile.")
+]
 CountyId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")]
 # township_*: 二次派单, the county dispatches on to its township unit and reports the township's steps:
 # its sign-off, reply and return up, its extension request and the county's decision on it.
-UpdateKind = Literal["sign_off", "progress", "extension", "return", "reply",
-                     "forward", "township_sign_off", "township_reply", "township_return",
-                     "township_extension", "township_extension_approved", "township_extension_refused"]
+UpdateKind = Literal[
+    "sign_off",
+    "progress",
+    "extension",
+    "return",
+    "reply",
+    "forward",
+    "township_sign_off",
+    "township_reply",
+    "township_return",
+    "township_extension",
+    "township_extension_approved",
+    "township_extension_refused",
+]
 DateFormat = Annotated[str, Field(min_length=2, description="strftime pattern, or 'iso', 'epoch', 'epoch_ms'.")]
 
 
@@ -79,7 +91,8 @@ class Codes(_Strict):
 
 class Security(_Strict):
     hmac_secret_env: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")] | None = Field(
-        default=None, description="Env var holding the HMAC secret; when set, every push must be signed.")
+        default=None, description="Env var holding the HMAC secret; when set, every push must be signed."
+    )
     replay_window_seconds: int = Field(default=300, ge=10, le=3600)
 
 
@@ -92,7 +105,7 @@ class Transport(_Strict):
     poll_cursor_key: str = "next_cursor"
 
     @model_validator(mode="after")
-    def _poll_needs_url(self) -> "Transport":
+    def _poll_needs_url(self) -> Transport:
         if self.updates == "poll" and not self.poll_url:
             raise ValueError("poll_url is required when updates: poll")
         return self
@@ -115,8 +128,11 @@ class Outbound(_Strict):
     url: str = Field(description="The county's endpoint for dispatched cases and later changes.")
     answer_ticket_id: Path_ = Field(description="Where the county's answer carries its ticket id.")
     events: dict[str, str] = Field(min_length=1, description="Hub event type -> the county's operation code.")
-    skip: list[str] = Field(default_factory=list, description="Hub event types the county is not sent. Every event type "
-                            "(hub.domain.events.EVENT_TYPES) is under events or skip, so a new one is never dropped silently.")
+    skip: list[str] = Field(
+        default_factory=list,
+        description="Hub event types the county is not sent. Every event type "
+        "(hub.domain.events.EVENT_TYPES) is under events or skip, so a new one is never dropped silently.",
+    )
     fields: dict[Path_, OutboundField | OutboundSource] = Field(min_length=1)
 
     @field_validator("fields")
@@ -226,13 +242,19 @@ def _check_forward(doc: LoadedMapping[CountyConfig], catalogue: Catalogue) -> li
             continue
         lacking = [name for name in ("unit", "due_at") if getattr(cfg.update, name) is None]
         if lacking:
-            errors.append(doc.error(("codes", "update_kind", code), f"{code!r} means forward (二次派单), but "
-                                    f"update.{' and update.'.join(lacking)} (where the update carries it) is not set"))
-        townships = [u for u in cfg.codes.unit.values()
-                     if (unit := catalogue.units.get(u)) is not None and len(unit.division) == 9]
+            errors.append(
+                doc.error(
+                    ("codes", "update_kind", code),
+                    f"{code!r} means forward (二次派单), but update.{' and update.'.join(lacking)} (where the update carries it) is not set",
+                )
+            )
+        townships = [u for u in cfg.codes.unit.values() if (unit := catalogue.units.get(u)) is not None and len(unit.division) == 9]
         if not townships:
-            errors.append(doc.error(("codes", "update_kind", code), f"{code!r} means forward (二次派单), but codes.unit "
-                                    "names no township unit (9-digit division) to forward to"))
+            errors.append(
+                doc.error(
+                    ("codes", "update_kind", code), f"{code!r} means forward (二次派单), but codes.unit names no township unit (9-digit division) to forward to"
+                )
+            )
     return errors
 
 

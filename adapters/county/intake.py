@@ -24,16 +24,18 @@ from hub.service import ContentTooLarge
 
 # A county may no longer change a case in these states; the refusal says which and why.
 FINISHED = {
-    CaseState.CLOSED: "closed (办结)", CaseState.ARCHIVED: "archived (归档)", CaseState.MERGED: "merged into another case (并单)",
-    CaseState.REJECTED: "rejected (不予受理)", CaseState.TRANSFERRED: "transferred to an emergency line",
+    CaseState.CLOSED: "closed (办结)",
+    CaseState.ARCHIVED: "archived (归档)",
+    CaseState.MERGED: "merged into another case (并单)",
+    CaseState.REJECTED: "rejected (不予受理)",
+    CaseState.TRANSFERRED: "transferred to an emergency line",
 }
 
 _REFUSALS = (DomainError, UnknownCode, ContentTooLarge, TicketRefused)
 
 
 class CountyIntake:
-    def __init__(self, hub: Any, counties: Mapping[str, CountyConfig], store: CountyStore,
-                 environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, hub: Any, counties: Mapping[str, CountyConfig], store: CountyStore, environ: Mapping[str, str] | None = None) -> None:
         self.hub = hub
         self.counties = counties
         self.store = store
@@ -43,16 +45,21 @@ class CountyIntake:
     def county(self, county: str) -> CountyConfig:
         cfg = self.counties.get(county)
         if cfg is None:
-            raise TicketRefused(404, "unknown-county", "No such county",
-                                f"path.county: no county {county!r}; configured: {', '.join(sorted(self.counties))}",
-                                [{"field": "path.county", "reason": f"unknown county {county!r}"}])
+            raise TicketRefused(
+                404,
+                "unknown-county",
+                "No such county",
+                f"path.county: no county {county!r}; configured: {', '.join(sorted(self.counties))}",
+                [{"field": "path.county", "reason": f"unknown county {county!r}"}],
+            )
         return cfg
 
     def authorize(self, county: str, actor: Actor) -> CountyConfig:
         cfg = self.county(county)
         if actor.role is not Role.COUNTY or actor.party != cfg.key_party:
-            raise forbidden(f"this endpoint takes only county {cfg.county}'s own key; the key presented is "
-                            f"party {actor.party!r} (role {actor.role.value})", "path.county")
+            raise forbidden(
+                f"this endpoint takes only county {cfg.county}'s own key; the key presented is party {actor.party!r} (role {actor.role.value})", "path.county"
+            )
         return cfg
 
     def check_signature(self, cfg: CountyConfig, timestamp: str | None, signature: str | None, body: bytes) -> None:
@@ -62,18 +69,22 @@ class CountyIntake:
         secret = self.environ.get(env)
         if not secret:
             # Fail closed: a county configured to sign is never accepted unsigned.
-            raise TicketRefused(503, "county-secret-missing", "The hub has no signing secret for this county",
-                                f"the hub's operator must set {env} (see docs/county.md)")
+            raise TicketRefused(
+                503, "county-secret-missing", "The hub has no signing secret for this county", f"the hub's operator must set {env} (see docs/county.md)"
+            )
         window = cfg.security.replay_window_seconds
         digest = verify(secret, timestamp, signature, body, self.hub.clock.now(), window)
         if not self.store.remember_signature(cfg.county, digest, self.hub.clock.now(), timedelta(seconds=window)):
-            raise TicketRefused(409, "replayed-request", "Request replayed",
-                                "this signed request was already received; sign a new request with the current time",
-                                [{"field": "header.X-County-Signature", "reason": "already used"}])
+            raise TicketRefused(
+                409,
+                "replayed-request",
+                "Request replayed",
+                "this signed request was already received; sign a new request with the current time",
+                [{"field": "header.X-County-Signature", "reason": "already used"}],
+            )
 
     # -- tickets --------------------------------------------------------------------------------
-    def push(self, cfg: CountyConfig, actor: Actor, ticket: Any, where: str = "body.",
-             idempotency_key: str | None = None) -> dict[str, Any]:
+    def push(self, cfg: CountyConfig, actor: Actor, ticket: Any, where: str = "body.", idempotency_key: str | None = None) -> dict[str, Any]:
         """{ticket_id, case_number, status: created|existing}; TicketRefused otherwise."""
         ticket_id, draft = ticket_to_draft(cfg, ticket, where)
         names = hub_field_names(cfg, where)
@@ -88,13 +99,17 @@ class CountyIntake:
             if held is None:
                 raise
             if not self._held_for(actor, held):
-                raise TicketRefused(409, "external-ref-conflict", "The ticket id is held by another party's case",
-                                    f"{cfg.county} ticket {ticket_id!r} ({cfg.system}) is already held by a case this "
-                                    "county did not register and cannot see; it is not merged into it — the city "
-                                    "centre resolves the conflict",
-                                    [{"field": where + cfg.ticket.ticket_id,
-                                      "reason": f"{cfg.system} id {ticket_id!r} is held by another party's case"}],
-                                    system=cfg.system, external_id=ticket_id) from None
+                raise TicketRefused(
+                    409,
+                    "external-ref-conflict",
+                    "The ticket id is held by another party's case",
+                    f"{cfg.county} ticket {ticket_id!r} ({cfg.system}) is already held by a case this "
+                    "county did not register and cannot see; it is not merged into it — the city "
+                    "centre resolves the conflict",
+                    [{"field": where + cfg.ticket.ticket_id, "reason": f"{cfg.system} id {ticket_id!r} is held by another party's case"}],
+                    system=cfg.system,
+                    external_id=ticket_id,
+                ) from None
             return self._answer(cfg, ticket_id, held, "existing")
         except _REFUSALS as exc:
             raise translate(exc, names) from None
@@ -109,9 +124,14 @@ class CountyIntake:
         upd = update_to_command(cfg, body, where)
         case = self._case(cfg, actor, ticket_id)
         if case.state in FINISHED:
-            raise TicketRefused(409, "case-closed", "The case is closed",
-                                f"case {case.number} is {FINISHED[case.state]}; updates to it are refused",
-                                state=case.state.value, case_number=case.number)
+            raise TicketRefused(
+                409,
+                "case-closed",
+                "The case is closed",
+                f"case {case.number} is {FINISHED[case.state]}; updates to it are refused",
+                state=case.state.value,
+                case_number=case.number,
+            )
         stale = is_stale(self.store.ticket(cfg.county, ticket_id), upd.at, upd.update_id)
         if stale is not None:
             return self._ignored(cfg, ticket_id, case, stale)
@@ -122,8 +142,7 @@ class CountyIntake:
         except StaleUpdate as exc:  # a newer update won the race inside the transaction
             return self._ignored(cfg, ticket_id, case, exc)
         except _REFUSALS as exc:
-            raise translate(exc, {"reason": where + (cfg.update.reason or cfg.update.text or "reason"),
-                                  "text": where + (cfg.update.text or "text")}) from None
+            raise translate(exc, {"reason": where + (cfg.update.reason or cfg.update.text or "reason"), "text": where + (cfg.update.text or "text")}) from None
         answer = self._answer(cfg, ticket_id, new, "applied")
         answer["action"] = upd.command.action
         return answer
@@ -142,9 +161,13 @@ class CountyIntake:
     def _case(self, cfg: CountyConfig, actor: Actor, ticket_id: str) -> Case:
         case = self.hub.cases.find_by_ref(cfg.system, ticket_id)
         if case is None:
-            raise TicketRefused(404, "ticket-not-found", "No such ticket",
-                                f"path.ticket_id: the hub holds no case for {cfg.county} ticket {ticket_id!r}",
-                                [{"field": "path.ticket_id", "reason": "unknown ticket"}])
+            raise TicketRefused(
+                404,
+                "ticket-not-found",
+                "No such ticket",
+                f"path.ticket_id: the hub holds no case for {cfg.county} ticket {ticket_id!r}",
+                [{"field": "path.ticket_id", "reason": "unknown ticket"}],
+            )
         if not can_see_case(actor, case):
             raise forbidden(f"case {case.number} is not visible to party {actor.party!r}", "path.ticket_id")
         return case
@@ -156,10 +179,15 @@ class CountyIntake:
 
     @staticmethod
     def _answer(cfg: CountyConfig, ticket_id: str, case: Case, status: str | None) -> dict[str, Any]:
-        out: dict[str, Any] = {"ticket_id": ticket_id, "case_number": case.number, "state": case.state.value,
-                               "county_status": cfg.codes.status.get(case.state), "version": case.version,
-                               "lead_unit": case.handling.lead_unit,
-                               "due_at": case.handling.due_at.isoformat() if case.handling.due_at else None}
+        out: dict[str, Any] = {
+            "ticket_id": ticket_id,
+            "case_number": case.number,
+            "state": case.state.value,
+            "county_status": cfg.codes.status.get(case.state),
+            "version": case.version,
+            "lead_unit": case.handling.lead_unit,
+            "due_at": case.handling.due_at.isoformat() if case.handling.due_at else None,
+        }
         if status is not None:
             out = {"status": status, **out}
         return out

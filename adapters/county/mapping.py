@@ -7,7 +7,7 @@ request, e.g. `body[3].caller.mobile`), so the county can fix its own payload.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,7 +51,7 @@ def parse_date(cfg: CountyConfig, value: Any, field: str) -> datetime:
             if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise ValueError
             seconds = float(value) / (1000 if cfg.date_format == "epoch_ms" else 1)
-            return datetime.fromtimestamp(seconds, timezone.utc)
+            return datetime.fromtimestamp(seconds, UTC)
         if not isinstance(value, str):
             raise ValueError
         parsed = datetime.fromisoformat(value) if cfg.date_format == "iso" else datetime.strptime(value, cfg.date_format)
@@ -93,10 +93,21 @@ def ticket_id_of(cfg: CountyConfig, ticket: Any, where: str) -> str:
 def hub_field_names(cfg: CountyConfig, where: str) -> dict[str, str]:
     """Hub field -> the county's field, for translating the hub's refusals."""
     f = cfg.ticket
-    pairs = {"intake.received_at": f.received_at, "request_type": f.request_type, "category_code": f.category,
-             "title": f.title, "content": f.content, "place.division_code": f.division, "place.address": f.address,
-             "person.name": f.person_name, "person.phone": f.person_phone, "person.anonymous": f.anonymous,
-             "person.confidential": f.confidential, "urgency": f.urgency, "person": f.person_name}
+    pairs = {
+        "intake.received_at": f.received_at,
+        "request_type": f.request_type,
+        "category_code": f.category,
+        "title": f.title,
+        "content": f.content,
+        "place.division_code": f.division,
+        "place.address": f.address,
+        "person.name": f.person_name,
+        "person.phone": f.person_phone,
+        "person.anonymous": f.anonymous,
+        "person.confidential": f.confidential,
+        "urgency": f.urgency,
+        "person": f.person_name,
+    }
     return {hub: where + county for hub, county in pairs.items() if county}
 
 
@@ -128,8 +139,7 @@ def ticket_to_draft(cfg: CountyConfig, ticket: dict[str, Any], where: str = "bod
         raise invalid(where + f.division, "required: a division code of 6, 9 or 12 digits")
     # Checked before the hub sees it, so the refusal names the county's field.
     if division[:6] not in cfg.divisions:
-        raise forbidden(f"division {division} is not one of county {cfg.county}'s divisions ({', '.join(cfg.divisions)})",
-                        where + f.division)
+        raise forbidden(f"division {division} is not one of county {cfg.county}'s divisions ({', '.join(cfg.divisions)})", where + f.division)
     body: dict[str, Any] = {
         "external_refs": [{"system": cfg.system, "external_id": ticket_id}],
         "intake": {"channel": Channel.COUNTY.value, "received_at": received_at},
@@ -204,8 +214,7 @@ def update_to_command(cfg: CountyConfig, update: Any, where: str = "body.") -> U
     elif kind == "progress":
         body = {"action": "report_progress", "text": text}
     elif kind == "extension":
-        body = {"action": "request_extension", "reason": reason,
-                "working_days": get_path(update, f.working_days) if f.working_days else None}
+        body = {"action": "request_extension", "reason": reason, "working_days": get_path(update, f.working_days) if f.working_days else None}
     elif kind == "return":
         body = {"action": "request_return", "reason": reason}
     elif kind == "forward":
@@ -225,14 +234,12 @@ def update_to_command(cfg: CountyConfig, update: Any, where: str = "body.") -> U
     elif kind == "township_return":
         body = {"action": "return_forward", "reason": reason}
     elif kind == "township_extension":
-        body = {"action": "request_forward_extension", "reason": reason,
-                "working_days": get_path(update, f.working_days) if f.working_days else None}
+        body = {"action": "request_forward_extension", "reason": reason, "working_days": get_path(update, f.working_days) if f.working_days else None}
     elif kind in ("township_extension_approved", "township_extension_refused"):
         # The county's decision on its township's request: the days granted (fewer than asked)
         # in working_days when it says so, its words, if any, as the note.
         days = get_path(update, f.working_days) if f.working_days and kind == "township_extension_approved" else None
-        body = {"action": "decide_forward_extension", "approved": kind == "township_extension_approved",
-                "working_days": days, "note": text}
+        body = {"action": "decide_forward_extension", "approved": kind == "township_extension_approved", "working_days": days, "note": text}
         names["note"] = f.text
     else:
         body = {"action": "reply", "text": text}
@@ -243,10 +250,19 @@ def update_to_command(cfg: CountyConfig, update: Any, where: str = "body.") -> U
     return Update(kind, at, update_id, command)
 
 
-_COMMANDS: dict[str, type[BaseModel]] = {"sign_off": c.SignOff, "report_progress": c.ReportProgress, "request_extension": c.RequestExtension,
-             "request_return": c.RequestReturn, "reply": c.ReplyCmd, "forward": c.Forward,
-             "sign_off_forward": c.SignOffForward, "reply_forward": c.ReplyForward, "return_forward": c.ReturnForward,
-             "request_forward_extension": c.RequestForwardExtension, "decide_forward_extension": c.DecideForwardExtension}
+_COMMANDS: dict[str, type[BaseModel]] = {
+    "sign_off": c.SignOff,
+    "report_progress": c.ReportProgress,
+    "request_extension": c.RequestExtension,
+    "request_return": c.RequestReturn,
+    "reply": c.ReplyCmd,
+    "forward": c.Forward,
+    "sign_off_forward": c.SignOffForward,
+    "reply_forward": c.ReplyForward,
+    "return_forward": c.ReturnForward,
+    "request_forward_extension": c.RequestForwardExtension,
+    "decide_forward_extension": c.DecideForwardExtension,
+}
 
 
 # -- outbound -------------------------------------------------------------------------------
@@ -259,8 +275,7 @@ def message_to_payload(cfg: CountyConfig, message: OutboundMessage, ticket_id: s
         value = _source(spec.source, message, op, ticket_id)
         if spec.map and value is not None:
             table = cfg.reverse(spec.map)
-            value = [_translate(cfg, spec, v, target, table) for v in value] if spec.each else \
-                _translate(cfg, spec, value, target, table)
+            value = [_translate(cfg, spec, v, target, table) for v in value] if spec.each else _translate(cfg, spec, value, target, table)
         if spec.date:
             value = format_date(cfg, value)
         set_path(payload, target, value)
@@ -269,7 +284,7 @@ def message_to_payload(cfg: CountyConfig, message: OutboundMessage, ticket_id: s
 
 def _source(source: str, message: OutboundMessage, op: str, ticket_id: str | None) -> Any:
     if source.startswith("const:"):
-        return source[len("const:"):]
+        return source[len("const:") :]
     head, _, rest = source.partition(".")
     if head == "op":
         return op
@@ -288,13 +303,26 @@ def _translate(cfg: CountyConfig, spec: OutboundField, value: Any, target: str, 
         return table[key]
     if spec.keep_unknown:
         return key
-    raise MappingFailure(f"county {cfg.county}: {spec.map} {key!r} has no county code (field {target}); "
-                         f"add it to mappings/county/{cfg.county}.yaml codes.{spec.map}")
+    raise MappingFailure(
+        f"county {cfg.county}: {spec.map} {key!r} has no county code (field {target}); add it to mappings/county/{cfg.county}.yaml codes.{spec.map}"
+    )
 
 
 def external_ref(cfg: CountyConfig, ticket_id: str) -> ExternalRef:
     return ExternalRef(system=cfg.system, external_id=ticket_id)
 
 
-__all__ = ["TicketRefused", "Update", "external_ref", "format_date", "get_path", "hub_field_names", "message_to_payload",
-           "parse_date", "set_path", "ticket_id_of", "ticket_to_draft", "update_to_command"]
+__all__ = [
+    "TicketRefused",
+    "Update",
+    "external_ref",
+    "format_date",
+    "get_path",
+    "hub_field_names",
+    "message_to_payload",
+    "parse_date",
+    "set_path",
+    "ticket_id_of",
+    "ticket_to_draft",
+    "update_to_command",
+]

@@ -38,8 +38,7 @@ class PollResult:
 
 
 class CountyPoller:
-    def __init__(self, hub: Any, cfg: CountyConfig, intake: CountyIntake, store: CountyStore, url: str,
-                 max_pages: int = 20) -> None:
+    def __init__(self, hub: Any, cfg: CountyConfig, intake: CountyIntake, store: CountyStore, url: str, max_pages: int = 20) -> None:
         self.hub, self.cfg, self.intake, self.store, self.url = hub, cfg, intake, store, url
         self.name = f"county-poller-{cfg.county}"
         self.max_pages = max_pages
@@ -65,14 +64,20 @@ class CountyPoller:
             tickets = page.get(t.poll_tickets_key) or []
             updates = page.get(t.poll_updates_key) or []
             for i, ticket in enumerate(tickets):
-                self._apply(result, f"{t.poll_tickets_key}[{i}].",
-                            lambda w=f"{t.poll_tickets_key}[{i}].", tk=ticket: self.intake.push(self.cfg, self.actor, tk, w))
+                self._apply(
+                    result, f"{t.poll_tickets_key}[{i}].", lambda w=f"{t.poll_tickets_key}[{i}].", tk=ticket: self.intake.push(self.cfg, self.actor, tk, w)
+                )
                 result.tickets += 1
             for i, update in enumerate(updates):
                 where = f"{t.poll_updates_key}[{i}]."
                 ticket_id = get_path(update, self.cfg.update.ticket_id) if isinstance(update, dict) else None
-                self._apply(result, where, lambda w=where, u=update, tid=ticket_id: self.intake.update(
-                    self.cfg, self.actor, str(tid), u, w) if tid is not None else _no_ticket(w, self.cfg))
+                self._apply(
+                    result,
+                    where,
+                    lambda w=where, u=update, tid=ticket_id: (
+                        self.intake.update(self.cfg, self.actor, str(tid), u, w) if tid is not None else _no_ticket(w, self.cfg)
+                    ),
+                )
                 result.updates += 1
             next_cursor = page.get(t.poll_cursor_key)
             result.cursor = next_cursor if isinstance(next_cursor, str) else cursor
@@ -115,5 +120,10 @@ class CountyPoller:
 
 
 def _no_ticket(where: str, cfg: CountyConfig) -> dict:
-    raise TicketRefused(422, "validation", "The request is not valid", f"{where}{cfg.update.ticket_id}: required",
-                        [{"field": where + cfg.update.ticket_id, "reason": "required"}])
+    raise TicketRefused(
+        422,
+        "validation",
+        "The request is not valid",
+        f"{where}{cfg.update.ticket_id}: required",
+        [{"field": where + cfg.update.ticket_id, "reason": "required"}],
+    )

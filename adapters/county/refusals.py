@@ -17,16 +17,14 @@ from hub.service import ContentTooLarge, IdempotencyConflict
 
 
 class TicketRefused(Exception):
-    def __init__(self, status: int, slug: str, title: str, detail: str, errors: list[dict[str, str]] | None = None,
-                 **extra: Any) -> None:
+    def __init__(self, status: int, slug: str, title: str, detail: str, errors: list[dict[str, str]] | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.status, self.slug, self.title, self.detail = status, slug, title, detail
         self.errors = errors or []
         self.extra = {k: v for k, v in extra.items() if v is not None}
 
     def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": PROBLEM_BASE + self.slug, "title": self.title, "status": self.status,
-                               "detail": self.detail}
+        out: dict[str, Any] = {"type": PROBLEM_BASE + self.slug, "title": self.title, "status": self.status, "detail": self.detail}
         if self.errors:
             out["errors"] = self.errors
         out.update(self.extra)
@@ -38,8 +36,14 @@ def invalid(field: str, reason: str) -> TicketRefused:
 
 
 def unknown_code(field: str, code: object, where: str) -> TicketRefused:
-    return TicketRefused(422, "unknown-code", "Unknown code", f"{field}: unknown code {code!r}; valid codes are in {where}",
-                         [{"field": field, "reason": f"unknown code {code!r}"}], valid_codes_at=where)
+    return TicketRefused(
+        422,
+        "unknown-code",
+        "Unknown code",
+        f"{field}: unknown code {code!r}; valid codes are in {where}",
+        [{"field": field, "reason": f"unknown code {code!r}"}],
+        valid_codes_at=where,
+    )
 
 
 def forbidden(detail: str, field: str | None = None) -> TicketRefused:
@@ -58,13 +62,17 @@ def translate(exc: Exception, field_names: dict[str, str] | None = None) -> Tick
         field = names.get("content", "content")
         return TicketRefused(413, "content-too-large", "Content too large", str(exc), [{"field": field, "reason": str(exc)}])
     if isinstance(exc, IdempotencyConflict):
-        return TicketRefused(422, "idempotency-key-reused", "Idempotency-Key reused with a different body", str(exc),
-                             [{"field": "header.Idempotency-Key", "reason": "already used for a different request"}])
+        return TicketRefused(
+            422,
+            "idempotency-key-reused",
+            "Idempotency-Key reused with a different body",
+            str(exc),
+            [{"field": "header.Idempotency-Key", "reason": "already used for a different request"}],
+        )
     if isinstance(exc, DuplicateExternalRef):
         return TicketRefused(409, "duplicate-ticket", "Ticket already held", str(exc))
     if isinstance(exc, ActionNotAllowed):
-        return TicketRefused(409, "action-not-allowed", "Action not allowed", str(exc), state=exc.state,
-                             allowed_actions=exc.allowed)
+        return TicketRefused(409, "action-not-allowed", "Action not allowed", str(exc), state=exc.state, allowed_actions=exc.allowed)
     if isinstance(exc, StaleCase):
         return TicketRefused(409, "stale-case", "The case changed since it was read", str(exc))
     if isinstance(exc, RuleViolation):

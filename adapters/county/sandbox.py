@@ -23,8 +23,9 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Header, Request
@@ -68,8 +69,7 @@ class CountySandboxState:
         return f"{self.cfg.county.upper()}-{self.run}{self._seq:06d}"
 
     # -- pushing to the hub (what the county's system does) ----------------------------------
-    def push(self, path: str, payload: Any, idempotency_key: str | None = None,
-             raw: bytes | None = None, timestamp: int | None = None) -> httpx.Response:
+    def push(self, path: str, payload: Any, idempotency_key: str | None = None, raw: bytes | None = None, timestamp: int | None = None) -> httpx.Response:
         if not self.hub_url or not self.api_key:
             raise RuntimeError("the sandbox county needs hub_url and api_key to push")
         body = raw if raw is not None else json.dumps(payload, ensure_ascii=False).encode()
@@ -151,20 +151,28 @@ def create_app(state: CountySandboxState) -> FastAPI:
     @app.get("/received")
     def received() -> dict[str, Any]:
         with state.lock:
-            return {"count": len(state.order), "duplicates": state.duplicates, "attempts": state.attempts,
-                    "messages": [state.received[k] for k in state.order], "tickets": sorted(state.tickets),
-                    "pushed": dict(state.pushed)}
+            return {
+                "count": len(state.order),
+                "duplicates": state.duplicates,
+                "attempts": state.attempts,
+                "messages": [state.received[k] for k in state.order],
+                "tickets": sorted(state.tickets),
+                "pushed": dict(state.pushed),
+            }
 
     if cfg.transport.poll_url:
+
         @app.get(path_of(cfg.transport.poll_url))
         def feed(cursor: str | None = None) -> dict[str, Any]:
             t = cfg.transport
             start = int(cursor) if cursor and cursor.isdigit() else 0
             with state.lock:
-                page = state.feed[start:start + state.page_size]
-            return {t.poll_tickets_key: [item for kind, item in page if kind == "tickets"],
-                    t.poll_updates_key: [item for kind, item in page if kind == "updates"],
-                    t.poll_cursor_key: str(start + len(page))}
+                page = state.feed[start : start + state.page_size]
+            return {
+                t.poll_tickets_key: [item for kind, item in page if kind == "tickets"],
+                t.poll_updates_key: [item for kind, item in page if kind == "updates"],
+                t.poll_cursor_key: str(start + len(page)),
+            }
 
     @app.post("/control/feed")
     async def add_to_feed(request: Request) -> dict[str, int]:
@@ -190,8 +198,11 @@ def create_app(state: CountySandboxState) -> FastAPI:
             return [{"key": k} for k in state.order]
 
     # A county pushes its tickets; the hub never pulls them from the adapter: no offer.
-    app.include_router(kit_routes(modes=KIT_MODES, reset=kit_reset, plan=kit_plan, received=kit_received,
-                                  no_offer="a county pushes its tickets to the hub; it assigns none to pull"))
+    app.include_router(
+        kit_routes(
+            modes=KIT_MODES, reset=kit_reset, plan=kit_plan, received=kit_received, no_offer="a county pushes its tickets to the hub; it assigns none to pull"
+        )
+    )
 
     @app.post("/control/faults")
     async def set_faults(request: Request) -> dict[str, Any]:
@@ -204,9 +215,14 @@ def create_app(state: CountySandboxState) -> FastAPI:
     def _cannot_push() -> JSONResponse | None:
         if state.hub_url and state.api_key:
             return None
-        return JSONResponse({"error": f"this sandbox county has no hub key: create one with "
-                                      f"`hotline-hub keys create --party {cfg.key_party} --role county "
-                                      f"--division {cfg.divisions[0]}` and set it on the state"}, status_code=409)
+        return JSONResponse(
+            {
+                "error": f"this sandbox county has no hub key: create one with "
+                f"`hotline-hub keys create --party {cfg.key_party} --role county "
+                f"--division {cfg.divisions[0]}` and set it on the state"
+            },
+            status_code=409,
+        )
 
     @app.post("/control/tickets")
     async def push_tickets(request: Request) -> JSONResponse:

@@ -29,12 +29,10 @@ def signed_headers(secret: str, timestamp: int, body: bytes) -> dict[str, str]:
 
 
 def _unauthorized(field: str, reason: str) -> TicketRefused:
-    return TicketRefused(401, "bad-signature", "Signature missing or wrong", f"{field}: {reason}",
-                         [{"field": field, "reason": reason}])
+    return TicketRefused(401, "bad-signature", "Signature missing or wrong", f"{field}: {reason}", [{"field": field, "reason": reason}])
 
 
-def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes, now: datetime,
-           window_seconds: int) -> str:
+def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes, now: datetime, window_seconds: int) -> str:
     """The signature's hex digest if it is good; TicketRefused (401) naming the header if not."""
     if not timestamp:
         raise _unauthorized(f"header.{TIMESTAMP_HEADER}", "required: this county signs its requests")
@@ -44,8 +42,9 @@ def verify(secret: str, timestamp: str | None, signature: str | None, body: byte
         raise _unauthorized(f"header.{TIMESTAMP_HEADER}", "Unix seconds expected")
     skew = abs(now.timestamp() - int(timestamp))
     if skew > window_seconds:
-        raise _unauthorized(f"header.{TIMESTAMP_HEADER}",
-                            f"outside the replay window of {window_seconds} s (off by {int(skew)} s): sign again with the current time")
+        raise _unauthorized(
+            f"header.{TIMESTAMP_HEADER}", f"outside the replay window of {window_seconds} s (off by {int(skew)} s): sign again with the current time"
+        )
     expected = sign(secret, timestamp, body)
     if not hmac.compare_digest(expected, signature.strip()):
         raise _unauthorized(f"header.{SIGNATURE_HEADER}", "does not match the body and timestamp")

@@ -5,11 +5,11 @@ tables.py like every adapter's, and this is what reads and writes them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterator
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -71,15 +71,23 @@ class CountyStore:
         mark = _pending.get()
         if mark is None or not rows or rows[0].case_number != mark.case_number:
             return
-        row = session.execute(select(CountyTicketRow).where(CountyTicketRow.county == mark.county,
-                                                             CountyTicketRow.ticket_id == mark.ticket_id)
-                              .with_for_update()).scalar_one_or_none()
+        row = session.execute(
+            select(CountyTicketRow).where(CountyTicketRow.county == mark.county, CountyTicketRow.ticket_id == mark.ticket_id).with_for_update()
+        ).scalar_one_or_none()
         stale = is_stale(row, mark.at, mark.update_id)
         if stale is not None:
             raise stale
         if row is None:
-            session.add(CountyTicketRow(county=mark.county, ticket_id=mark.ticket_id, case_number=mark.case_number,
-                                        last_update_at=mark.at, last_update_id=mark.update_id, updated_at=rows[0].occurred_at))
+            session.add(
+                CountyTicketRow(
+                    county=mark.county,
+                    ticket_id=mark.ticket_id,
+                    case_number=mark.case_number,
+                    last_update_at=mark.at,
+                    last_update_id=mark.update_id,
+                    updated_at=rows[0].occurred_at,
+                )
+            )
         else:
             row.last_update_at, row.last_update_id, row.updated_at = mark.at, mark.update_id, rows[0].occurred_at
         session.flush()
@@ -95,8 +103,7 @@ class CountyStore:
                 s.add(CountySignatureRow(county=county, signature=signature, seen_at=now))
                 s.flush()
                 # Older signatures cannot be replayed anyway (their timestamp is out of the window).
-                s.execute(delete(CountySignatureRow).where(CountySignatureRow.county == county,
-                                                           CountySignatureRow.seen_at < now - 2 * window))
+                s.execute(delete(CountySignatureRow).where(CountySignatureRow.county == county, CountySignatureRow.seen_at < now - 2 * window))
         except IntegrityError:
             return False
         return True

@@ -31,7 +31,7 @@ class MergeMode(StrEnum):
     SUB_CENTRE = "设分中心"  # a sub-centre inside 12345: the line's cases go to its unit
 
     @classmethod
-    def _missing_(cls, value: object) -> "MergeMode | None":
+    def _missing_(cls, value: object) -> MergeMode | None:
         # English spellings for operators whose editors fight with CJK input.
         return {"absorb": cls.ABSORB, "parallel": cls.PARALLEL, "sub_centre": cls.SUB_CENTRE}.get(str(value))
 
@@ -80,8 +80,7 @@ class Codes(_Strict):
     def _historical(cls, value: dict[str, CaseState]) -> dict[str, CaseState]:
         for code, state in value.items():
             if state not in IMPORT_STATES:
-                raise ValueError(f"status {code!r} -> {state.value}: imported cases may only be "
-                                 f"{', '.join(s.value for s in IMPORT_STATES)}")
+                raise ValueError(f"status {code!r} -> {state.value}: imported cases may only be {', '.join(s.value for s in IMPORT_STATES)}")
         return value
 
 
@@ -92,14 +91,14 @@ class LineMapping(_Strict):
     name_zh: Annotated[str, Field(min_length=1, max_length=64)]
     fields: Fields
     codes: Codes
-    date_formats: list[Annotated[str, Field(min_length=2)]] = Field(
-        min_length=1, description="strptime patterns tried in order, e.g. '%Y年%m月%d日 %H:%M'.")
+    date_formats: list[Annotated[str, Field(min_length=2)]] = Field(min_length=1, description="strptime patterns tried in order, e.g. '%Y年%m月%d日 %H:%M'.")
     default_request_type: RequestType = RequestType.COMPLAINT
     default_division: Annotated[str, Field(pattern=r"^\d{6}$")] = "512000"
     title_chars: int = Field(default=30, ge=5, le=200, description="Without a title column: this many characters of content.")
     timezone: str = "Asia/Shanghai"
     outbound_other_category: str | None = Field(
-        default=None, description="Live bridge: the line's 'other' category, sent for a hub category it has no code for.")
+        default=None, description="Live bridge: the line's 'other' category, sent for a hub category it has no code for."
+    )
 
     @field_validator("date_formats")
     @classmethod
@@ -123,18 +122,19 @@ EventType = Annotated[str, Field(pattern=r"^case\.[a-z_]+$")]
 
 class BridgeConfig(_Strict):
     transport: Literal["rest", "soap"] = Field(
-        default="rest", description="How the line's system speaks: rest (JSON over HTTP) or soap (legacy_exchange.wsdl).")
-    events: list[EventType] = Field(default_factory=lambda: ["case.accepted"],
-                                    description="Hub event types that send a case in the line's domain over.")
+        default="rest", description="How the line's system speaks: rest (JSON over HTTP) or soap (legacy_exchange.wsdl)."
+    )
+    events: list[EventType] = Field(default_factory=lambda: ["case.accepted"], description="Hub event types that send a case in the line's domain over.")
     status_events: list[EventType] = Field(
-        default_factory=list, description="Hub event types pushed to the line as status changes of a case it holds "
-                                          "(one it sent to 12345, or one 12345 sent over).")
+        default_factory=list,
+        description="Hub event types pushed to the line as status changes of a case it holds (one it sent to 12345, or one 12345 sent over).",
+    )
     transient_faults: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        default_factory=lambda: ["BUSY", "MAINTENANCE", "RATE_LIMITED"],
-        description="SOAP: the line's fault codes worth retrying; other codes are permanent.")
+        default_factory=lambda: ["BUSY", "MAINTENANCE", "RATE_LIMITED"], description="SOAP: the line's fault codes worth retrying; other codes are permanent."
+    )
 
     @model_validator(mode="after")
-    def _known_events(self) -> "BridgeConfig":
+    def _known_events(self) -> BridgeConfig:
         known = set(EVENT_TYPES.values())
         for name in ("events", "status_events"):
             unknown = [e for e in getattr(self, name) if e not in known]
@@ -151,12 +151,13 @@ class LineEntry(_Strict):
     name_zh: Annotated[str, Field(min_length=1, max_length=64)]
     mode: MergeMode
     categories: list[Annotated[str, Field(pattern=r"^(\d{2}){1,4}$")]] = Field(
-        default_factory=list, description="The line's domain: hub category codes (a group code covers its children).")
+        default_factory=list, description="The line's domain: hub category codes (a group code covers its children)."
+    )
     sub_centre_unit: str | None = Field(default=None, description="设分中心: the unit that takes the line's cases.")
     bridge: BridgeConfig | None = None
 
     @model_validator(mode="after")
-    def _mode_needs(self) -> "LineEntry":
+    def _mode_needs(self) -> LineEntry:
         if self.mode is MergeMode.SUB_CENTRE and not self.sub_centre_unit:
             raise ValueError("mode 设分中心 needs sub_centre_unit")
         if self.mode is not MergeMode.SUB_CENTRE and self.sub_centre_unit:
@@ -188,8 +189,9 @@ class Dedupe(_Strict):
 class SubCentreRouting(_Strict):
     """设分中心: the router that dispatches accepted cases of a sub-centre line's domain."""
 
-    interval_seconds: float = Field(default=10.0, ge=1, le=3600, description="Seconds between the router's looks "
-                                    "(a case accepted in the same process wakes it at once).")
+    interval_seconds: float = Field(
+        default=10.0, ge=1, le=3600, description="Seconds between the router's looks (a case accepted in the same process wakes it at once)."
+    )
     batch: int = Field(default=200, ge=1, le=5000, description="Cases dispatched per look at most.")
 
 
@@ -246,15 +248,17 @@ def bridge_gaps(config: LegacyConfig, destinations: dict[str, Any]) -> dict[str,
         if entry.mode is not MergeMode.PARALLEL or entry.line in enabled:
             continue
         off = disabled.get(entry.line)
-        gaps[entry.line] = (f"its destination {', '.join(off)} is disabled" if off else
-                            f"no {BRIDGE_ADAPTER} destination with line {entry.line!r} in the settings")
+        gaps[entry.line] = (
+            f"its destination {', '.join(off)} is disabled" if off else f"no {BRIDGE_ADAPTER} destination with line {entry.line!r} in the settings"
+        )
     return gaps
 
 
 def bridge_destination(destinations: dict[str, Any], line: str) -> str | None:
     """The enabled legacy_bridge destination of a line, if any (the first by name)."""
-    names = sorted(name for name, dest in destinations.items()
-                   if dest.adapter == BRIDGE_ADAPTER and dest.enabled and str(dest.settings.get("line", "")) == line)
+    names = sorted(
+        name for name, dest in destinations.items() if dest.adapter == BRIDGE_ADAPTER and dest.enabled and str(dest.settings.get("line", "")) == line
+    )
     return names[0] if names else None
 
 
@@ -285,11 +289,15 @@ def load_legacy(mappings_dir: Path, catalogue: Catalogue | None = None) -> Legac
                 errors.append(lines_doc.error(("lines", i, "sub_centre_unit"), f"{entry.sub_centre_unit!r} is not a unit in units.yaml", entry_key="line"))
         if entry.mode is MergeMode.SUB_CENTRE:
             for other in lines_doc.model.lines[:i]:
-                clash = [c for c in entry.categories for o in other.categories
-                         if other.mode is MergeMode.SUB_CENTRE and (c.startswith(o) or o.startswith(c))]
+                clash = [c for c in entry.categories for o in other.categories if other.mode is MergeMode.SUB_CENTRE and (c.startswith(o) or o.startswith(c))]
                 if clash:
-                    errors.append(lines_doc.error(("lines", i, "categories"), f"{', '.join(clash)} overlaps sub-centre line "
-                                                  f"{other.line}'s categories: a case can go to one sub-centre only", entry_key="line"))
+                    errors.append(
+                        lines_doc.error(
+                            ("lines", i, "categories"),
+                            f"{', '.join(clash)} overlaps sub-centre line {other.line}'s categories: a case can go to one sub-centre only",
+                            entry_key="line",
+                        )
+                    )
         path = folder / f"{entry.line}.yaml"
         try:
             doc = load_yaml_mapping(path, LineMapping)

@@ -16,22 +16,22 @@ from typing import TYPE_CHECKING
 from adapters.legacy_hotlines import tables  # noqa: F401  (registers the tables)
 from adapters.legacy_hotlines.api import router
 from adapters.legacy_hotlines.bridge.adapter import LegacyBridgeAdapter
-from adapters.legacy_hotlines.importing.candidates import CandidateNotFound, Candidates
-from adapters.legacy_hotlines.config import BRIDGE_ADAPTER, bridge_destination, bridge_gaps, load_legacy
-from adapters.legacy_hotlines.importing.dedupe import find_candidates
-from adapters.legacy_hotlines.importing.report import Progress
-from adapters.legacy_hotlines.handle import Legacy
-from adapters.legacy_hotlines.importing.importer import HOLD_TARGET_SECONDS, LegacyImporter
 from adapters.legacy_hotlines.bridge.poller import LegacyPuller
-from adapters.legacy_hotlines.importing.readers import UnreadableFile
 from adapters.legacy_hotlines.bridge.refusals import Refusals
 from adapters.legacy_hotlines.bridge.refusals_cli import add_refusals_cli
+from adapters.legacy_hotlines.config import BRIDGE_ADAPTER, bridge_destination, bridge_gaps, load_legacy
+from adapters.legacy_hotlines.handle import Legacy
+from adapters.legacy_hotlines.importing.candidates import CandidateNotFound, Candidates
+from adapters.legacy_hotlines.importing.dedupe import find_candidates
+from adapters.legacy_hotlines.importing.importer import HOLD_TARGET_SECONDS, LegacyImporter
+from adapters.legacy_hotlines.importing.readers import UnreadableFile
+from adapters.legacy_hotlines.importing.report import Progress
 from adapters.legacy_hotlines.sandbox import sandbox_peers
 from adapters.legacy_hotlines.sub_centre import SubCentreRouter
+from hub.cli import print_json
 from hub.domain.access import Actor
 from hub.domain.errors import RuleViolation
 from hub.domain.model import Role
-from hub.cli import print_json
 from hub.features import FeatureBase, HubOpener, Peer
 from hub.integration.contract import AdapterContext, AdapterError
 from hub.integration.registry import build_adapter
@@ -49,7 +49,7 @@ class _Feature(FeatureBase):
     name = "legacy"
     order = 70
 
-    def install(self, hub: "Hub") -> None:
+    def install(self, hub: Hub) -> None:
         config = load_legacy(hub.settings.mappings_dir, hub.catalogue)  # a bad file stops the start here
         hub.routers.append(router)
         legacy = Legacy(config, Candidates(hub), Refusals(hub))
@@ -64,7 +64,7 @@ class _Feature(FeatureBase):
             hub.workers.append(sub_centre)
             legacy.sub_centre = sub_centre
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
+    def add_cli(self, sub: argparse._SubParsersAction[argparse.ArgumentParser], hubs: HubOpener) -> None:
         p = sub.add_parser("legacy", help="legacy hotlines: import exports, review duplicates, pull a bridged line")
         lsub = p.add_subparsers(dest="legacy_cmd", required=True)
         imp = lsub.add_parser("import", help="import a line's export (CSV UTF-8/GBK, XLSX, JSON lines)")
@@ -72,9 +72,13 @@ class _Feature(FeatureBase):
         imp.add_argument("file", type=Path)
         imp.add_argument("--dry-run", action="store_true", help="validate and count; store nothing")
         imp.add_argument("--reject-file", type=Path, help="write every refused row (row, id, column, reason) here as CSV")
-        imp.add_argument("--batch-size", type=int, default=None,
-                         help="rows a transaction, exactly; by default up to 1000, fewer while a transaction would hold "
-                              "the SQLite writer (and so the running hub's API writes) longer than 0.1 s")
+        imp.add_argument(
+            "--batch-size",
+            type=int,
+            default=None,
+            help="rows a transaction, exactly; by default up to 1000, fewer while a transaction would hold "
+            "the SQLite writer (and so the running hub's API writes) longer than 0.1 s",
+        )
         imp.add_argument("--no-dedupe", action="store_true", help="skip the duplicate search after the import")
         imp.add_argument("--quiet", action="store_true", help="no progress bar")
         imp.set_defaults(func=partial(_cmd_import, hubs=hubs))
@@ -94,8 +98,7 @@ class _Feature(FeatureBase):
             d.add_argument("--note")
             d.add_argument("--party", default="cli-supervisor", help="who decides (recorded)")
             d.set_defaults(func=partial(_cmd_decide, hubs=hubs), verb=verb)
-        pull = lsub.add_parser("pull", help="pull a 双号并行 line's outgoing cases once (exit 3 when another process "
-                               "leads the pulling)")
+        pull = lsub.add_parser("pull", help="pull a 双号并行 line's outgoing cases once (exit 3 when another process leads the pulling)")
         pull.add_argument("--line", required=True)
         pull.set_defaults(func=partial(_cmd_pull, hubs=hubs))
         add_refusals_cli(lsub, hubs)  # legacy refusals list|retry|dismiss
@@ -110,7 +113,7 @@ class _Feature(FeatureBase):
         return sandbox_peers(base_port + SANDBOX_PORT_OFFSET)
 
 
-def _warn_unbridged(hub: "Hub", config) -> None:  # noqa: ANN001
+def _warn_unbridged(hub: Hub, config) -> None:  # noqa: ANN001
     """A 双号并行 line with no bridge destination exchanges nothing live: said loudly at start
     of `serve` and `relay` (hub.start_warnings), and by `legacy check`; not by every one-shot command.
 
@@ -124,11 +127,12 @@ def _warn_unbridged(hub: "Hub", config) -> None:  # noqa: ANN001
     gaps = bridge_gaps(config, hub.settings.destinations)
     hub.handles.get(Legacy).unbridged = gaps
     for line, why in gaps.items():
-        hub.start_warnings.append(("adapters.legacy", f"legacy line {line} is 双号并行 but has no live bridge ({why}): "
-                                   "no case goes over or comes in (docs/legacy.md, Live bridge)"))
+        hub.start_warnings.append(
+            ("adapters.legacy", f"legacy line {line} is 双号并行 but has no live bridge ({why}): no case goes over or comes in (docs/legacy.md, Live bridge)")
+        )
 
 
-def _pullers(hub: "Hub", config) -> list:  # noqa: ANN001
+def _pullers(hub: Hub, config) -> list:  # noqa: ANN001
     """A puller for each enabled destination using the legacy_bridge adapter."""
 
     out = []
@@ -139,7 +143,6 @@ def _pullers(hub: "Hub", config) -> list:  # noqa: ANN001
         adapter = build_adapter(name, dest.adapter, dest.settings, context, {LegacyBridgeAdapter.name: LegacyBridgeAdapter})
         out.append(LegacyPuller(hub, adapter))
     return out
-
 
 
 # Beside a running hub on SQLite (the default sizing) the import lowers its own CPU priority:
@@ -184,8 +187,7 @@ def _cmd_import(args: argparse.Namespace, hubs: HubOpener) -> int:
 
         previous = signal.signal(signal.SIGINT, on_interrupt)
         try:
-            summary = importer.run(args.line, args.file, dry_run=args.dry_run, reject_path=args.reject_file,
-                                   stop=stop.is_set, dedupe=not args.no_dedupe)
+            summary = importer.run(args.line, args.file, dry_run=args.dry_run, reject_path=args.reject_file, stop=stop.is_set, dedupe=not args.no_dedupe)
         except UnreadableFile as exc:
             print(str(exc), file=sys.stderr)
             return 2
@@ -212,12 +214,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
         extra = entry.sub_centre_unit or ""
         if entry.bridge is not None:
             dest = bridge_destination(settings.destinations, entry.line)
-            extra = f"bridge {entry.bridge.transport} -> destination {dest}" if dest else \
-                f"bridge {entry.bridge.transport}: NOT CONNECTED ({gaps[entry.line]})"
+            extra = f"bridge {entry.bridge.transport} -> destination {dest}" if dest else f"bridge {entry.bridge.transport}: NOT CONNECTED ({gaps[entry.line]})"
         print(f"{entry.line} {entry.name_zh:<16} {entry.mode.value} {','.join(entry.categories) or '-'} {extra}")
     for line, why in gaps.items():
-        print(f"warning: line {line} is 双号并行 but has no live bridge ({why}): nothing is exchanged with it "
-              f"until a {BRIDGE_ADAPTER} destination names it", file=sys.stderr)
+        print(
+            f"warning: line {line} is 双号并行 but has no live bridge ({why}): nothing is exchanged with it until a {BRIDGE_ADAPTER} destination names it",
+            file=sys.stderr,
+        )
     return 1 if gaps and args.strict else 0
 
 
@@ -226,12 +229,15 @@ def _cmd_dedupe(args: argparse.Namespace, hubs: HubOpener) -> int:
     try:
         bar = Progress(sys.stderr, "duplicate search", unit="records")
         try:
-            result = find_candidates(hub.db, hub.handles.get(Legacy).config.dedupe, hub.clock.now(),
-                                     progress=lambda done, fraction: bar.update(done, fraction, force=fraction >= 1.0))
+            result = find_candidates(
+                hub.db,
+                hub.handles.get(Legacy).config.dedupe,
+                hub.clock.now(),
+                progress=lambda done, fraction: bar.update(done, fraction, force=fraction >= 1.0),
+            )
         finally:
             bar.close()
-        print(f"indexed {result.indexed_hub_cases} 12345 cases, compared {result.compared}, "
-              f"new candidates {len(result.candidates)}")
+        print(f"indexed {result.indexed_hub_cases} 12345 cases, compared {result.compared}, new candidates {len(result.candidates)}")
         return 0
     finally:
         hub.close()
@@ -245,8 +251,10 @@ def _cmd_candidates(args: argparse.Namespace, hubs: HubOpener) -> int:
             print_json(candidates)
             return 0
         for c in candidates:
-            print(f"{c.id:>6}  {c.score:.2f}  {c.case_a} ({c.line_a})  {c.case_b} ({c.line_b})  "
-                  f"text {c.text_similarity:.2f}, {c.hours_apart:.1f} h apart  {c.status} {c.resolution or ''}")
+            print(
+                f"{c.id:>6}  {c.score:.2f}  {c.case_a} ({c.line_a})  {c.case_b} ({c.line_b})  "
+                f"text {c.text_similarity:.2f}, {c.hours_apart:.1f} h apart  {c.status} {c.resolution or ''}"
+            )
         return 0
     finally:
         hub.close()
@@ -285,8 +293,7 @@ def _cmd_pull(args: argparse.Namespace, hubs: HubOpener) -> int:
         if not r.leader:  # another process pulls this line: nothing was done here
             held = puller.lease.held_by()
             who = f"{held[0]}, until {held[1].isoformat(timespec='seconds')}" if held else "it has just let go; run again"
-            print(f"line {args.line}: not pulled: another process leads (lease {puller.lease.name!r} held by {who})",
-                  file=sys.stderr)
+            print(f"line {args.line}: not pulled: another process leads (lease {puller.lease.name!r} held by {who})", file=sys.stderr)
             return 3
         print(f"created {len(r.created)}, already held {len(r.existing)}, refused {len(r.refused)}, cursor {r.cursor}")
         if r.refused:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from adapters.legacy_hotlines.importing.candidates import Candidates
-from adapters.legacy_hotlines.config import LegacyConfig
 from adapters.legacy_hotlines.bridge.poller import LegacyPuller
 from adapters.legacy_hotlines.bridge.refusals import Refusals
+from adapters.legacy_hotlines.config import LegacyConfig
+from adapters.legacy_hotlines.importing.candidates import Candidates
 from adapters.legacy_hotlines.sub_centre import SubCentreRouter
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from json.encoder import encode_basestring_ascii as _json_str  # what json.dumps writes a str as
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from functools import cached_property
+from json.encoder import encode_basestring_ascii as _json_str  # what json.dumps writes a str as
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,8 +24,20 @@ from pydantic import ValidationError
 
 from adapters.legacy_hotlines.config import LineMapping
 from hub.domain.model import (
-    Case, CaseDraft, CaseState, Channel, ExternalRef, HistoryEntry, Intake, Person, Place, Reply, RequestType, Role,
-    Urgency, normalise_phone,
+    Case,
+    CaseDraft,
+    CaseState,
+    Channel,
+    ExternalRef,
+    HistoryEntry,
+    Intake,
+    Person,
+    Place,
+    Reply,
+    RequestType,
+    Role,
+    Urgency,
+    normalise_phone,
 )
 from hub.mappings import Catalogue
 
@@ -44,8 +56,13 @@ class RowRefused(Exception):
 # strptime's own regexes for the numeric directives (CPython's _strptime.TimeRE), so a
 # compiled format accepts exactly what strptime accepts; other directives use strptime.
 _DIRECTIVES = {
-    "Y": r"(?P<Y>\d\d\d\d)", "m": r"(?P<m>1[0-2]|0[1-9]|[1-9])", "d": r"(?P<d>3[0-1]|[1-2]\d|0[1-9]|[1-9]| [1-9])",
-    "H": r"(?P<H>2[0-3]|[0-1]\d|\d)", "M": r"(?P<M>[0-5]\d|\d)", "S": r"(?P<S>6[0-1]|[0-5]\d|\d)", "%": "%",
+    "Y": r"(?P<Y>\d\d\d\d)",
+    "m": r"(?P<m>1[0-2]|0[1-9]|[1-9])",
+    "d": r"(?P<d>3[0-1]|[1-2]\d|0[1-9]|[1-9]| [1-9])",
+    "H": r"(?P<H>2[0-3]|[0-1]\d|\d)",
+    "M": r"(?P<M>[0-5]\d|\d)",
+    "S": r"(?P<S>6[0-1]|[0-5]\d|\d)",
+    "%": "%",
 }
 _REGEX_CHARS = re.compile(r"([\\.^$*+?\(\){}\[\]|])")
 _DIVISION_CODE = re.compile(r"[0-9]{6}(?:[0-9]{3}(?:[0-9]{3})?)?")  # Place.division_code, ASCII digits only
@@ -59,11 +76,11 @@ def date_parser(fmt: str) -> Callable[[str], datetime | None]:
     pattern, rest, seen = "", _SPACES.sub(r"\\s+", _REGEX_CHARS.sub(r"\\\1", fmt)), set()
     while "%" in rest:
         i = rest.index("%")
-        directive = rest[i + 1: i + 2]
+        directive = rest[i + 1 : i + 2]
         if directive not in _DIRECTIVES or (directive != "%" and directive in seen):
             return _strptime_parser(fmt)
         seen.add(directive)
-        pattern, rest = pattern + rest[:i] + _DIRECTIVES[directive], rest[i + 2:]
+        pattern, rest = pattern + rest[:i] + _DIRECTIVES[directive], rest[i + 2 :]
     regex = re.compile(pattern + rest, re.IGNORECASE)
 
     def parse(text: str) -> datetime | None:
@@ -72,8 +89,9 @@ def date_parser(fmt: str) -> Callable[[str], datetime | None]:
             return None
         g = found.groupdict()
         try:
-            return datetime(int(g["Y"]) if "Y" in g else 1900, int(g.get("m") or 1), int(g.get("d") or 1),
-                            int(g.get("H") or 0), int(g.get("M") or 0), int(g.get("S") or 0))
+            return datetime(
+                int(g["Y"]) if "Y" in g else 1900, int(g.get("m") or 1), int(g.get("d") or 1), int(g.get("H") or 0), int(g.get("M") or 0), int(g.get("S") or 0)
+            )
         except ValueError:  # 2019-02-30, second 60: strptime refuses them too
             return None
 
@@ -114,19 +132,44 @@ class MappedRow:
 
     @cached_property
     def draft(self) -> CaseDraft:
-        return _draft(self.system, self.original_id, self.received_at, self.person_name, self.person_phone,
-                      self.request_type, self.category_code, self.title, self.content, self.address, self.division_code,
-                      self.urgency)
+        return _draft(
+            self.system,
+            self.original_id,
+            self.received_at,
+            self.person_name,
+            self.person_phone,
+            self.request_type,
+            self.category_code,
+            self.title,
+            self.content,
+            self.address,
+            self.division_code,
+            self.urgency,
+        )
 
 
-def _draft(system: str, original_id: str, received_at: datetime, name: str | None, phone: str | None,
-           request_type: RequestType, category: str, title: str, content: str, address: str | None, division: str,
-           urgency: Urgency | None) -> CaseDraft:
+def _draft(
+    system: str,
+    original_id: str,
+    received_at: datetime,
+    name: str | None,
+    phone: str | None,
+    request_type: RequestType,
+    category: str,
+    title: str,
+    content: str,
+    address: str | None,
+    division: str,
+    urgency: Urgency | None,
+) -> CaseDraft:
     return CaseDraft(
         external_refs=[ExternalRef(system=system, external_id=original_id)],
         intake=Intake(channel=Channel.LEGACY, received_at=received_at),
         person=Person(name=name, phone=phone, anonymous=not (name or phone)),
-        request_type=request_type, category_code=category, title=title, content=content,
+        request_type=request_type,
+        category_code=category,
+        title=title,
+        content=content,
         place=Place(address=address, division_code=division),
         **({"urgency": urgency} if urgency else {}),
     )
@@ -171,8 +214,7 @@ class RowMapper:
             return None
         code = str(raw)
         if code not in table:
-            raise RowRefused(self._columns[field], f"code {code!r} has no mapping "
-                             f"(mappings/legacy/{self.m.line}.yaml codes.{table_name})")
+            raise RowRefused(self._columns[field], f"code {code!r} has no mapping (mappings/legacy/{self.m.line}.yaml codes.{table_name})")
         return table[code]
 
     def parse_time(self, value: Any, column: str) -> datetime:
@@ -201,7 +243,7 @@ class RowMapper:
     def _utc(self, local: datetime) -> datetime:
         if local.tzinfo is None:
             local = local.replace(tzinfo=self.tz)
-        return local.astimezone(timezone.utc)
+        return local.astimezone(UTC)
 
     # -- one row ---------------------------------------------------------------------------
     def map(self, row: dict[str, Any]) -> MappedRow:
@@ -218,12 +260,10 @@ class RowMapper:
         state = self._code(cells, "status", codes.status, "status")
         if state is None:
             raise RowRefused(self.f.status, "empty (required)")
-        request_type = (self._code(cells, "request_type", codes.request_type, "request_type")
-                        if codes.request_type else None) or self.m.default_request_type
+        request_type = (self._code(cells, "request_type", codes.request_type, "request_type") if codes.request_type else None) or self.m.default_request_type
         urgency = self._code(cells, "urgency", codes.urgency, "urgency") if codes.urgency else None
         unit = self._code(cells, "unit", codes.unit, "unit") if codes.unit else None
-        division = (self._code(cells, "division", codes.division, "division")
-                    if codes.division else cells.get("division")) or self.m.default_division
+        division = (self._code(cells, "division", codes.division, "division") if codes.division else cells.get("division")) or self.m.default_division
         title = cells.get("title")
         title = str(title) if title is not None else content[: self.m.title_chars]
         phone_raw = cells.get("person_phone")
@@ -248,8 +288,7 @@ class RowMapper:
         if not _fits_draft(self.m.system, original_id, category, title, content, division, phone, name, address):
             # Something CaseDraft refuses: build it for pydantic's own message and field.
             try:
-                _draft(self.m.system, original_id, received_at, name, phone, request_type, category, title, content,
-                       address, division, urgency)
+                _draft(self.m.system, original_id, received_at, name, phone, request_type, category, title, content, address, division, urgency)
             except ValidationError as exc:
                 err = exc.errors()[0]
                 field = ".".join(str(p) for p in err["loc"])
@@ -261,27 +300,58 @@ class RowMapper:
             reply = str(reply)
             if not _unicode(reply):  # the reply is stored in the case, which must read back through the model
                 raise RowRefused(self.f.reply or "reply", _NOT_UNICODE)
-        return MappedRow(original_id, received_at, state, unit, reply, closed_at, str(cells.get("status")), self.m.system,
-                         request_type, category, title, content, name, phone, address, division, urgency or None)
+        return MappedRow(
+            original_id,
+            received_at,
+            state,
+            unit,
+            reply,
+            closed_at,
+            str(cells.get("status")),
+            self.m.system,
+            request_type,
+            category,
+            title,
+            content,
+            name,
+            phone,
+            address,
+            division,
+            urgency or None,
+        )
 
     def _column_for(self, field: str) -> str:
-        for prefix, name in (("person.phone", "person_phone"), ("person.name", "person_name"), ("title", "title"),
-                             ("content", "content"), ("place.division_code", "division"), ("place.address", "address")):
+        for prefix, name in (
+            ("person.phone", "person_phone"),
+            ("person.name", "person_name"),
+            ("title", "title"),
+            ("content", "content"),
+            ("place.division_code", "division"),
+            ("place.address", "address"),
+        ):
             if field.startswith(prefix):
                 return getattr(self.f, name) or field
         return field
 
 
-def _fits_draft(system: str, original_id: str, category: str, title: str, content: str, division: str,
-                phone: str | None, name: str | None, address: str | None) -> bool:
+def _fits_draft(
+    system: str, original_id: str, category: str, title: str, content: str, division: str, phone: str | None, name: str | None, address: str | None
+) -> bool:
     """True when CaseDraft would accept the values `map` gives it: the constraints of the
     model (hub/domain/model.py) that `map` does not already guarantee by construction
     (names and addresses are cut to length, the phone is normalised, the state and codes
     come from validated tables). Never more lenient than the model: when in doubt, False."""
-    return (system.startswith("legacy.") and 0 < len(original_id) <= 128 and isinstance(category, str)
-            and 0 < len(category) <= 32 and 0 < len(title) <= 200 and len(content) > 0
-            and _DIVISION_CODE.fullmatch(division) is not None and (phone is None or len(phone) <= 32)
-            and _unicode(f"{original_id}{title}{content}{name or ''}{address or ''}"))
+    return (
+        system.startswith("legacy.")
+        and 0 < len(original_id) <= 128
+        and isinstance(category, str)
+        and 0 < len(category) <= 32
+        and 0 < len(title) <= 200
+        and len(content) > 0
+        and _DIVISION_CODE.fullmatch(division) is not None
+        and (phone is None or len(phone) <= 32)
+        and _unicode(f"{original_id}{title}{content}{name or ''}{address or ''}")
+    )
 
 
 def _unicode(text: str | None) -> bool:
@@ -308,8 +378,10 @@ def history_data(mapped: MappedRow, line: str, run_id: int | None, row: int) -> 
 
 def history_document(mapped: MappedRow, line: str, run_id: int | None, row: int) -> str:
     """`json.dumps(history_data(...))`, written directly (see case_document)."""
-    return (f'{{"line": {_json_str(line)}, "original_id": {_json_str(mapped.original_id)}, '
-            f'"status": {_json_str(mapped.raw_status)}, "run": {"null" if run_id is None else int(run_id)}, "row": {int(row)}}}')
+    return (
+        f'{{"line": {_json_str(line)}, "original_id": {_json_str(mapped.original_id)}, '
+        f'"status": {_json_str(mapped.raw_status)}, "run": {"null" if run_id is None else int(run_id)}, "row": {int(row)}}}'
+    )
 
 
 def build_case(mapped: MappedRow, number: str, now: datetime, line: str, run_id: int | None, row: int) -> Case:
@@ -320,9 +392,22 @@ def build_case(mapped: MappedRow, number: str, now: datetime, line: str, run_id:
     This is the definition; the import writes `case_document`, its JSON form built directly.
     """
     d = mapped.draft
-    case = Case(number=number, version=1, state=mapped.state, external_refs=d.external_refs, intake=d.intake,
-                person=d.person, request_type=d.request_type, category_code=d.category_code, title=d.title,
-                content=d.content, place=d.place, urgency=d.urgency, created_at=mapped.received_at, updated_at=now)
+    case = Case(
+        number=number,
+        version=1,
+        state=mapped.state,
+        external_refs=d.external_refs,
+        intake=d.intake,
+        person=d.person,
+        request_type=d.request_type,
+        category_code=d.category_code,
+        title=d.title,
+        content=d.content,
+        place=d.place,
+        urgency=d.urgency,
+        created_at=mapped.received_at,
+        updated_at=now,
+    )
     if mapped.unit:
         case.handling.lead_unit = mapped.unit
     finished = mapped.state in _FINISHED
@@ -335,9 +420,18 @@ def build_case(mapped: MappedRow, number: str, now: datetime, line: str, run_id:
             case.outcome.reply = Reply(text=mapped.reply, replied_at=closed, unit_code=mapped.unit or f"legacy.{line}")
     if mapped.state is CaseState.REJECTED:
         case.outcome.rejection_reason = mapped.reply or f"不予受理 on line {line}"
-    case.history.append(HistoryEntry(
-        seq=1, at=now, actor=IMPORT_ACTOR, role=Role.SYSTEM, action="import", from_state=None, to_state=mapped.state,
-        data=history_data(mapped, line, run_id, row)))
+    case.history.append(
+        HistoryEntry(
+            seq=1,
+            at=now,
+            actor=IMPORT_ACTOR,
+            role=Role.SYSTEM,
+            action="import",
+            from_state=None,
+            to_state=mapped.state,
+            data=history_data(mapped, line, run_id, row),
+        )
+    )
     return case
 
 
@@ -367,8 +461,10 @@ def case_document(mapped: MappedRow, number: str, now: str, line: str) -> str:
             archived_at = closed_at
         if mapped.reply:
             unit = _json_str(mapped.unit or f"legacy.{line}")
-            reply = (f'{{"text": {_json_str(mapped.reply)}, "replied_at": {closed_at}, "unit_code": {unit}, '
-                     f'"reviewed_at": null, "approved": null, "review_note": null}}')
+            reply = (
+                f'{{"text": {_json_str(mapped.reply)}, "replied_at": {closed_at}, "unit_code": {unit}, '
+                f'"reviewed_at": null, "approved": null, "review_note": null}}'
+            )
     if state is CaseState.REJECTED:
         rejection = _json_str(mapped.reply or f"不予受理 on line {line}")
     name, phone = mapped.person_name, mapped.person_phone

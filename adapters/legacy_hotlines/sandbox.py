@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Header, Request
@@ -64,8 +65,11 @@ class SandboxLine:
     def crossed(self) -> Crossed:
         """By line id: the 12345 case numbers received, the status events pushed, the acks of cases it took."""
         with self.lock:
-            return ({i: str(c.get("hub_case_number")) for i, c in self.received.items()},
-                    {i: [str(c.get("event")) for c in changes] for i, changes in self.statuses.items()}, dict(self.acks))
+            return (
+                {i: str(c.get("hub_case_number")) for i, c in self.received.items()},
+                {i: [str(c.get("event")) for c in changes] for i, changes in self.statuses.items()},
+                dict(self.acks),
+            )
 
 
 def create_app(state: SandboxLine | None = None) -> FastAPI:
@@ -85,8 +89,7 @@ def create_app(state: SandboxLine | None = None) -> FastAPI:
             return PlainTextResponse("<html>gateway</html>", status_code=200)
         if fault is not None:
             status = int(fault)
-            return JSONResponse({"error": f"sandbox fault {fault}"}, status_code=status,
-                                headers={"Retry-After": "1"} if status in (429, 503) else None)
+            return JSONResponse({"error": f"sandbox fault {fault}"}, status_code=status, headers={"Retry-After": "1"} if status in (429, 503) else None)
         try:
             body = await request.json()
         except ValueError:
@@ -106,8 +109,7 @@ def create_app(state: SandboxLine | None = None) -> FastAPI:
         return {"id": line_id}
 
     @app.post("/status-changes")
-    async def status_change(request: Request,
-                            idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")) -> Any:
+    async def status_change(request: Request, idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")) -> Any:
         with state.lock:
             fault = state.faults.pop(0) if state.faults else None
         if fault is not None and fault != "garbage":
@@ -119,9 +121,11 @@ def create_app(state: SandboxLine | None = None) -> FastAPI:
         with state.lock:
             if idempotency_key and idempotency_key in state.status_keys:
                 return {"ok": True, "duplicate": True}
-            line_id = body.get("id") or next((i for i, c in state.received.items()
-                                              if c.get("hub_case_number") == body.get("hub_case_number")), None) \
+            line_id = (
+                body.get("id")
+                or next((i for i, c in state.received.items() if c.get("hub_case_number") == body.get("hub_case_number")), None)
                 or next((i for i, n in state.acks.items() if n == body.get("hub_case_number")), None)
+            )
             if line_id is None:
                 return JSONResponse({"error": f"no case for {body.get('hub_case_number')}"}, status_code=404)
             state.statuses.setdefault(line_id, []).append(body)
@@ -134,7 +138,7 @@ def create_app(state: SandboxLine | None = None) -> FastAPI:
     async def outgoing(cursor: str | None = None) -> dict[str, Any]:
         start = int(cursor) if cursor and cursor.isdigit() else 0
         with state.lock:
-            items = state.outgoing[start:start + state.page_size]
+            items = state.outgoing[start : start + state.page_size]
         return {"items": items, "next_cursor": str(start + len(items))}
 
     @app.post("/cases/{line_id}/ack")
@@ -159,9 +163,19 @@ def create_app(state: SandboxLine | None = None) -> FastAPI:
 
 def outgoing_case(state: SandboxLine, n: int, **changes: Any) -> dict[str, Any]:
     """A case the sandbox 12315 line took itself, in its export's column names."""
-    item = {state.id_field: f"SC-LIVE-{state.run}{n:05d}", "登记时间": "2025年09月26日 09:30", "投诉人": "测试人",
-            "联系电话": "13800138000", "诉求类型": "投诉", "问题类别": "01", "标题": "网购商品质量问题",
-            "诉求内容": "网购的电热水壶漏电，商家拒绝退货", "地址": "雁江区", "所属区域": "雁江区", "办理状态": "待处理"}
+    item = {
+        state.id_field: f"SC-LIVE-{state.run}{n:05d}",
+        "登记时间": "2025年09月26日 09:30",
+        "投诉人": "测试人",
+        "联系电话": "13800138000",
+        "诉求类型": "投诉",
+        "问题类别": "01",
+        "标题": "网购商品质量问题",
+        "诉求内容": "网购的电热水壶漏电，商家拒绝退货",
+        "地址": "雁江区",
+        "所属区域": "雁江区",
+        "办理状态": "待处理",
+    }
     item.update(changes)
     return item
 
@@ -173,7 +187,6 @@ def offer(state: SandboxLine, **changes: Any) -> str:
     return str(item[state.id_field])
 
 
-
 # -- `hotline-hub sandbox` ------------------------------------------------------------------
 log = logging.getLogger("hub.sandbox.legacy")
 
@@ -182,13 +195,23 @@ def taken_fields(mapping: LineMapping, line_id: str, when: datetime) -> dict[str
     """A call the line took itself, by canonical field name, in the line's own codes (its mapping file read in reverse)."""
     codes = mapping.codes
     division = reverse(codes.division).get("512002")
-    return {k: v for k, v in {
-        "original_id": line_id, "received_at": when, "person_name": "孙七", "person_phone": "13600136000",
-        "request_type": reverse(codes.request_type).get("complaint"), "category": next(iter(codes.category)),
-        "title": f"{mapping.name_zh}受理的来电", "content": f"市民拨打{mapping.line}反映问题，本热线受理后由12345同步跟进。",
-        "division": division, "address": "雁江区和平路3号",
-        "status": reverse(codes.status).get("accepted") or next(iter(codes.status)),
-    }.items() if v is not None}
+    return {
+        k: v
+        for k, v in {
+            "original_id": line_id,
+            "received_at": when,
+            "person_name": "孙七",
+            "person_phone": "13600136000",
+            "request_type": reverse(codes.request_type).get("complaint"),
+            "category": next(iter(codes.category)),
+            "title": f"{mapping.name_zh}受理的来电",
+            "content": f"市民拨打{mapping.line}反映问题，本热线受理后由12345同步跟进。",
+            "division": division,
+            "address": "雁江区和平路3号",
+            "status": reverse(codes.status).get("accepted") or next(iter(codes.status)),
+        }.items()
+        if v is not None
+    }
 
 
 class LineDesk:
@@ -218,27 +241,29 @@ class LineDesk:
                 self._received.add(line_id)
                 log.info("legacy %s: OUT  hub case %s handed over to the line, its id %s", self.line, number, line_id)
         for line_id, events in statuses.items():
-            for event in events[self._pushed.get(line_id, 0):]:
-                log.info("legacy %s: OUT  status %s pushed for line case %s (hub case %s)", self.line, event, line_id,
-                         received.get(line_id) or acks.get(line_id))
+            for event in events[self._pushed.get(line_id, 0) :]:
+                log.info(
+                    "legacy %s: OUT  status %s pushed for line case %s (hub case %s)", self.line, event, line_id, received.get(line_id) or acks.get(line_id)
+                )
             self._pushed[line_id] = len(events)
         brought: list[tuple[str, str | None]] = []
         for line_id, number in acks.items():
             if line_id not in self._acked:
                 self._acked.add(line_id)
-                log.info("legacy %s: IN   call %s taken by the line, pulled once and acknowledged as hub case %s",
-                         self.line, line_id, number)
+                log.info("legacy %s: IN   call %s taken by the line, pulled once and acknowledged as hub case %s", self.line, line_id, number)
                 brought.append((number, None))
         return brought
 
 
 def _forget_cursor(line: str) -> Callable[[Any], None]:
     """The sandbox line starts empty each run; a pull cursor kept in var/ from the last run would skip its first calls."""
+
     def prepare(hub: Any) -> None:
         with hub.db.write() as s:
             row = s.get(LegacyCursorRow, line)
             if row is not None:
                 s.delete(row)
+
     return prepare
 
 
@@ -275,8 +300,7 @@ def sandbox_peers(first_port: int, poll_interval: float = 5.0) -> list[Any]:
                     line_id = f"{state.line}-T{state.run}{len(state.outgoing) + 1:05d}"
                     fields = taken_fields(m, line_id, datetime.now(tz))
                     fields["received_at"] = fields["received_at"].strftime(m.date_formats[0])
-                    state.outgoing.append({getattr(m.fields, name): value for name, value in fields.items()
-                                           if getattr(m.fields, name) is not None})
+                    state.outgoing.append({getattr(m.fields, name): value for name, value in fields.items() if getattr(m.fields, name) is not None})
                 return line_id
 
             take = take_rest
@@ -289,11 +313,21 @@ def sandbox_peers(first_port: int, poll_interval: float = 5.0) -> list[Any]:
             forget(hub)
             desk.take_call()
 
-        peers.append(Peer(
-            f"line{entry.line}", port, app_factory,
-            # personal_data: the line handles the complaint, so it must see the person (docs/legacy.md)
-            {"adapter": "legacy_bridge", "events": ["case.*"], "personal_data": True,
-             "settings": {"line": entry.line, "base_url": url, "poll_interval": poll_interval}},
-            f"legacy line {entry.line} {entry.name_zh} (双号并行, {kind}): takes a call every {desk.take_every} demo rounds; GET /sandbox/state",
-            act=desk.act, prepare=prepare))
+        peers.append(
+            Peer(
+                f"line{entry.line}",
+                port,
+                app_factory,
+                # personal_data: the line handles the complaint, so it must see the person (docs/legacy.md)
+                {
+                    "adapter": "legacy_bridge",
+                    "events": ["case.*"],
+                    "personal_data": True,
+                    "settings": {"line": entry.line, "base_url": url, "poll_interval": poll_interval},
+                },
+                f"legacy line {entry.line} {entry.name_zh} (双号并行, {kind}): takes a call every {desk.take_every} demo rounds; GET /sandbox/state",
+                act=desk.act,
+                prepare=prepare,
+            )
+        )
     return peers

@@ -28,14 +28,28 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from adapters.legacy_hotlines.bridge.wire_soap import SHIPPED_WSDL, TNS
-from integration_kit.peer_routes import kit_routes
 from adapters.soap_peer import EnvelopeWriter, NotAnEnvelope, read_call, wsdl_response, xml_response
+from integration_kit.peer_routes import kit_routes
 
 CST = timezone(timedelta(hours=8))
 
 # xsd:sequence order of tns:LineCase: a strict client refuses elements out of order.
-LINE_CASE = ("LineCaseId", "HubCaseNo", "ReceivedTime", "AppealerName", "AppealerPhone", "AppealType", "CategoryCode",
-             "Title", "Content", "AreaCode", "Address", "Urgency", "StatusCode", "HandlerUnit")
+LINE_CASE = (
+    "LineCaseId",
+    "HubCaseNo",
+    "ReceivedTime",
+    "AppealerName",
+    "AppealerPhone",
+    "AppealType",
+    "CategoryCode",
+    "Title",
+    "Content",
+    "AreaCode",
+    "Address",
+    "Urgency",
+    "StatusCode",
+    "HandlerUnit",
+)
 
 XML = EnvelopeWriter(TNS, {"Case": LINE_CASE}, fault_detail="LineFault")
 XXE, BILLION = XML.hostile("SubmitCase", "LineCaseId")
@@ -76,18 +90,31 @@ class SoapLineState:
     def crossed(self) -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:
         """By line id: the 12345 case numbers received, the status events pushed, the acks of cases it took."""
         with self.lock:
-            return ({i: str(c.get("HubCaseNo")) for i, c in self.received.items()},
-                    {i: [str(p.get("Event")) for p in pushes] for i, pushes in self.statuses.items()}, dict(self.acks))
+            return (
+                {i: str(c.get("HubCaseNo")) for i, c in self.received.items()},
+                {i: [str(p.get("Event")) for p in pushes] for i, pushes in self.statuses.items()},
+                dict(self.acks),
+            )
 
     def take(self, **fields: Any) -> str:
         """The line takes a case itself (a call to 12320); returns its id. Fields override a demo case."""
         with self.lock:
             self.counter += 1
-            case = {"LineCaseId": f"{self.line}-T{self.run}{self.counter:05d}",
-                    "ReceivedTime": datetime(2025, 9, 26, 9, 30, tzinfo=CST).isoformat(),
-                    "AppealerName": "王五", "AppealerPhone": "13700137000", "AppealType": "1", "CategoryCode": "YL01",
-                    "Title": "医院收费不透明", "Content": "市某医院检查收费与公示价格不符，请求核查。", "AreaCode": "512002",
-                    "Address": "雁江区健康路8号", "Urgency": "1", "StatusCode": "01", **fields}
+            case = {
+                "LineCaseId": f"{self.line}-T{self.run}{self.counter:05d}",
+                "ReceivedTime": datetime(2025, 9, 26, 9, 30, tzinfo=CST).isoformat(),
+                "AppealerName": "王五",
+                "AppealerPhone": "13700137000",
+                "AppealType": "1",
+                "CategoryCode": "YL01",
+                "Title": "医院收费不透明",
+                "Content": "市某医院检查收费与公示价格不符，请求核查。",
+                "AreaCode": "512002",
+                "Address": "雁江区健康路8号",
+                "Urgency": "1",
+                "StatusCode": "01",
+                **fields,
+            }
             self.taken.append(case)
             return str(case["LineCaseId"])
 
@@ -148,7 +175,7 @@ class SoapLineState:
 
     def _op_FetchTaken(self, req: dict[str, Any]) -> dict[str, Any]:
         start = int(req.get("Cursor") or 0)
-        page = self.taken[start:start + int(req.get("MaxCount") or 0)]
+        page = self.taken[start : start + int(req.get("MaxCount") or 0)]
         return {"Result": _ok(), "Case": page, "NextCursor": str(start + len(page))}
 
     def _op_Acknowledge(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -187,8 +214,7 @@ def create_app(state: SoapLineState | None = None) -> FastAPI:
         with state.lock:
             fault = state.faults.pop(0) if state.faults else None
         if fault == "429":
-            return Response("<html><body>429 Too Many Requests</body></html>", status_code=429, media_type="text/html",
-                            headers={"Retry-After": "1"})
+            return Response("<html><body>429 Too Many Requests</body></html>", status_code=429, media_type="text/html", headers={"Retry-After": "1"})
         if fault == "garbage":
             return Response("<html><body>gateway<br></body></html>", media_type="text/html")
         if fault == "xxe":
@@ -216,8 +242,7 @@ def create_app(state: SoapLineState | None = None) -> FastAPI:
         with state.lock:
             return [{"key": a["key"], "case_number": a["case_number"]} for a in state.accepted]
 
-    app.include_router(kit_routes(modes=MODES, reset=state.reset, plan=kit_plan, received=kit_received,
-                                  offer=state.take))
+    app.include_router(kit_routes(modes=MODES, reset=state.reset, plan=kit_plan, received=kit_received, offer=state.take))
 
     @app.get("/sandbox/state")
     def sandbox_state() -> dict[str, Any]:

@@ -54,7 +54,7 @@ class RouteResult:
 class SubCentreRouter(LeasedWorker):
     name = "legacy-sub-centre"
 
-    def __init__(self, hub: "Hub", config: LegacyConfig, holder: str | None = None) -> None:
+    def __init__(self, hub: Hub, config: LegacyConfig, holder: str | None = None) -> None:
         self.hub, self.config = hub, config
         self.lines = config.sub_centre_lines()
         self.cfg = config.sub_centre
@@ -69,10 +69,12 @@ class SubCentreRouter(LeasedWorker):
         if not prefixes:
             return []
         with self.hub.db.read() as s:
-            rows = s.execute(select(CaseRow.number, CaseRow.version, CaseRow.category_code)
-                             .where(CaseRow.state == CaseState.ACCEPTED.value,
-                                    or_(*(CaseRow.category_code.startswith(p, autoescape=True) for p in prefixes)))
-                             .order_by(CaseRow.id).limit(self.cfg.batch)).all()
+            rows = s.execute(
+                select(CaseRow.number, CaseRow.version, CaseRow.category_code)
+                .where(CaseRow.state == CaseState.ACCEPTED.value, or_(*(CaseRow.category_code.startswith(p, autoescape=True) for p in prefixes)))
+                .order_by(CaseRow.id)
+                .limit(self.cfg.batch)
+            ).all()
         return [(r.number, r.version, r.category_code) for r in rows]
 
     # -- one look ------------------------------------------------------------------------
@@ -96,8 +98,7 @@ class SubCentreRouter(LeasedWorker):
                 continue
             except RuleViolation as exc:
                 # e.g. the unit is no longer active in units.yaml: an operator must fix the config.
-                log.error("sub-centre %s: cannot dispatch %s to %s: %s", entry.line, number, entry.sub_centre_unit,
-                          mask_text(str(exc)))
+                log.error("sub-centre %s: cannot dispatch %s to %s: %s", entry.line, number, entry.sub_centre_unit, mask_text(str(exc)))
                 result.skipped.append(f"{number}: {exc}")
                 continue
             result.dispatched.append(f"{number} -> {entry.sub_centre_unit} ({entry.line})")

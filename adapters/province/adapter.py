@@ -15,19 +15,35 @@ from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 
 from adapters.province import mapping
 from adapters.province.config import (
-    CategoriesFile, CodesFile, DivisionsFile, ProvinceCodes, StatusesFile, UnitsFile, load_province_codes,
+    CategoriesFile,
+    CodesFile,
+    DivisionsFile,
+    ProvinceCodes,
+    StatusesFile,
+    UnitsFile,
+    load_province_codes,
 )
+from adapters.province.wire import FaultPolicy, ProvinceWire
 from adapters.province.wire_rest import ProvinceRestClient
 from adapters.province.wire_soap import ProvinceSoapClient
-from adapters.province.wire import FaultPolicy, ProvinceWire
 from hub.domain.events import EVENT_TYPES
 from hub.domain.model import ExternalRef
 from hub.integration.contract import (
-    Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, MappingFailure, OutboundMessage,
-    PermanentError, PullBatch, PulledCase, TransientError,
+    Adapter,
+    AdapterContext,
+    AdapterSettings,
+    ConfigurationError,
+    Delivery,
+    HealthReport,
+    MappingFailure,
+    OutboundMessage,
+    PermanentError,
+    PullBatch,
+    PulledCase,
+    TransientError,
 )
-from integration_kit.tables import MappingTable
 from hub.mappings import Catalogue, MappingError, load_catalogue, load_yaml_mapping
+from integration_kit.tables import MappingTable
 
 
 class ProvinceSettings(AdapterSettings):
@@ -79,14 +95,31 @@ class ProvinceAdapter(Adapter[ProvinceSettings]):
             MappingTable(codes, CodesFile, kind="urgencies", entries="urgencies"),
             MappingTable(codes, CodesFile, kind="satisfactions", entries="satisfactions"),
             MappingTable(codes, CodesFile, kind="person_kinds", entries="person_kinds"),
-            MappingTable(statuses, StatusesFile, kind="event_types", entries="events", hub_field="event",
-                         cover=frozenset(e for e in EVENT_TYPES.values() if e not in skip),
-                         cover_reason="the events under skip: are not exchanged with the province"),
-            MappingTable(folder / "categories.yaml", CategoriesFile, kind="categories", entries="categories", cover=groups,
-                         cover_reason="a finer category without a row of its own goes up as its group's code"),
-            MappingTable(folder / "divisions.yaml", DivisionsFile, kind="divisions", entries="divisions",
-                         cover=_city_divisions(catalogue, settings.city_code),
-                         cover_reason="only the city's own divisions are reported to the province"),
+            MappingTable(
+                statuses,
+                StatusesFile,
+                kind="event_types",
+                entries="events",
+                hub_field="event",
+                cover=frozenset(e for e in EVENT_TYPES.values() if e not in skip),
+                cover_reason="the events under skip: are not exchanged with the province",
+            ),
+            MappingTable(
+                folder / "categories.yaml",
+                CategoriesFile,
+                kind="categories",
+                entries="categories",
+                cover=groups,
+                cover_reason="a finer category without a row of its own goes up as its group's code",
+            ),
+            MappingTable(
+                folder / "divisions.yaml",
+                DivisionsFile,
+                kind="divisions",
+                entries="divisions",
+                cover=_city_divisions(catalogue, settings.city_code),
+                cover_reason="only the city's own divisions are reported to the province",
+            ),
             MappingTable(folder / "units.yaml", UnitsFile, kind="units", entries="units"),
         ]
 
@@ -107,11 +140,20 @@ class ProvinceAdapter(Adapter[ProvinceSettings]):
     @staticmethod
     def _wire(s: ProvinceSettings, faults: FaultPolicy) -> ProvinceWire:
         if s.transport == "soap":
-            return ProvinceSoapClient(endpoint=str(s.endpoint), faults=faults, wsdl=s.wsdl, connect_timeout=s.connect_timeout,
-                                      timeout=s.timeout, encoding=s.encoding, username=s.username, password=s.password,
-                                      password_digest=s.password_digest)
-        return ProvinceRestClient(endpoint=str(s.endpoint), faults=faults, connect_timeout=s.connect_timeout,
-                                  timeout=s.timeout, encoding=s.encoding, token=s.token)
+            return ProvinceSoapClient(
+                endpoint=str(s.endpoint),
+                faults=faults,
+                wsdl=s.wsdl,
+                connect_timeout=s.connect_timeout,
+                timeout=s.timeout,
+                encoding=s.encoding,
+                username=s.username,
+                password=s.password,
+                password_digest=s.password_digest,
+            )
+        return ProvinceRestClient(
+            endpoint=str(s.endpoint), faults=faults, connect_timeout=s.connect_timeout, timeout=s.timeout, encoding=s.encoding, token=s.token
+        )
 
     # -- push ------------------------------------------------------------------------------
     def deliver(self, message: OutboundMessage) -> Delivery:
@@ -137,8 +179,7 @@ class ProvinceAdapter(Adapter[ProvinceSettings]):
     def pull_with_rejects(self, cursor: str | None) -> tuple[list[PulledCase], list[tuple[str, str]], str | None]:
         """As pull(), plus the assigned cases that could not be mapped: (province id, reason),
         so the poller records them instead of losing them silently."""
-        answer = self.wire.fetch_assigned({"CityCode": self.settings.city_code, "Cursor": cursor or None,
-                                           "MaxCount": self.settings.page_size})
+        answer = self.wire.fetch_assigned({"CityCode": self.settings.city_code, "Cursor": cursor or None, "MaxCount": self.settings.page_size})
         items: list[PulledCase] = []
         rejected: list[tuple[str, str]] = []
         for order in answer.get("WorkOrder") or []:
@@ -150,8 +191,7 @@ class ProvinceAdapter(Adapter[ProvinceSettings]):
 
     def acknowledge(self, item: PulledCase, case_number: str) -> None:
         province_id = item.ack_token or item.ref.external_id
-        self.wire.ack_assigned({"RequestId": f"ack:{province_id}:{case_number}", "ProvinceCaseId": province_id,
-                                "CityCaseNo": case_number})
+        self.wire.ack_assigned({"RequestId": f"ack:{province_id}:{case_number}", "ProvinceCaseId": province_id, "CityCaseNo": case_number})
 
     def query(self, province_id: str) -> dict:
         return self.wire.query_case({"ProvinceCaseId": province_id})
@@ -173,6 +213,7 @@ class ProvinceAdapter(Adapter[ProvinceSettings]):
 
 def _city_divisions(catalogue: Catalogue, city: str) -> frozenset[str]:
     """The city and every division below it in mappings/divisions.yaml."""
+
     def under(code: str | None) -> bool:
         while code is not None:
             if code == city:

@@ -7,9 +7,10 @@ a status or skipped on purpose. Any problem stops the start with file, line and 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Callable, Iterable
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -172,6 +173,7 @@ def load_province_codes(directory: Path, catalogue: Catalogue) -> ProvinceCodes:
                 return True
             except Exception:  # UnknownCode: the catalogue's only miss
                 return False
+
         return check
 
     request_types = table(codes_doc, "request_types", "request type", enum_check({m.value for m in RequestType}))
@@ -218,5 +220,16 @@ def load_province_codes(directory: Path, catalogue: Catalogue) -> ProvinceCodes:
                 errors.append(faults_doc.error(("permanent", i), f"permanent: {code!r} is also transient"))
 
     raise_all(errors)
-    return ProvinceCodes(request_types, urgencies, satisfactions, person_kinds, categories, divisions, units,
-                         statuses, frozenset(skipped), frozenset(transient), frozenset(permanent))
+    return ProvinceCodes(
+        request_types,
+        urgencies,
+        satisfactions,
+        person_kinds,
+        categories,
+        divisions,
+        units,
+        statuses,
+        frozenset(skipped),
+        frozenset(transient),
+        frozenset(permanent),
+    )

@@ -32,7 +32,7 @@ class _Feature(FeatureBase):
     name = "province"
     order = 40
 
-    def install(self, hub: "Hub") -> None:
+    def install(self, hub: Hub) -> None:
         pollers: list[ProvincePoller] = []
         for destination, config in hub.settings.destinations.items():
             if config.adapter != ADAPTER or not config.enabled:
@@ -44,12 +44,13 @@ class _Feature(FeatureBase):
             hub.workers.append(poller)
         hub.handles.add(ProvincePollers(pollers))
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
+    def add_cli(self, sub: argparse._SubParsersAction[argparse.ArgumentParser], hubs: HubOpener) -> None:
         p = sub.add_parser("province", help="the provincial exchange (省转办 / 全省联网)")
         psub = p.add_subparsers(dest="province_command", required=True)
         poll = psub.add_parser("poll", help="pull the cases the province assigned to the city")
-        poll.add_argument("--once", action="store_true", help="one round, then exit (0 when it completed, 1 when it "
-                          "stopped early, 3 when another process leads the polling)")
+        poll.add_argument(
+            "--once", action="store_true", help="one round, then exit (0 when it completed, 1 when it stopped early, 3 when another process leads the polling)"
+        )
         poll.add_argument("--destination", help="which province destination (default: all)")
         poll.set_defaults(func=partial(_cmd_poll, hubs=hubs))
         check = psub.add_parser("check", help="validate mappings/province/ and exit")
@@ -60,12 +61,22 @@ class _Feature(FeatureBase):
         port = base_port + 2
         # The run stamp keeps this run's province ids apart from those an earlier run left in var/sandbox.
         state = ProvinceState(run=run_stamp())
-        return [Peer("province", port, lambda: create_app(state, assign_every=45.0),
-                     # Every case event, the caller included: city cases go up (ReportCase, then PushStatus);
-                     # without `events` the destination would hear of nothing.
-                     {"adapter": ADAPTER, "settings": {"endpoint": f"http://127.0.0.1:{port}/soap", "poll_interval": 10.0},
-                      "events": ["case.*"], "personal_data": True},
-                     "sandbox province (SOAP at /soap, WSDL at /soap?wsdl, REST at /rest/): assigns a case every 45 s; GET /sandbox/state")]
+        return [
+            Peer(
+                "province",
+                port,
+                lambda: create_app(state, assign_every=45.0),
+                # Every case event, the caller included: city cases go up (ReportCase, then PushStatus);
+                # without `events` the destination would hear of nothing.
+                {
+                    "adapter": ADAPTER,
+                    "settings": {"endpoint": f"http://127.0.0.1:{port}/soap", "poll_interval": 10.0},
+                    "events": ["case.*"],
+                    "personal_data": True,
+                },
+                "sandbox province (SOAP at /soap, WSDL at /soap?wsdl, REST at /rest/): assigns a case every 45 s; GET /sandbox/state",
+            )
+        ]
 
 
 def _cmd_poll(args: argparse.Namespace, hubs: HubOpener) -> int:
@@ -116,8 +127,10 @@ def _leader(lease) -> str:  # noqa: ANN001 (hub.leases.Lease)
 
 def _cmd_check(args: argparse.Namespace) -> int:
     codes = check_mappings(Settings().mappings_dir, args.folder)
-    print(f"mappings/{args.folder} ok: {len(codes.statuses)} statuses, {len(codes.categories.to_province)} categories, "
-          f"{len(codes.divisions.to_province)} divisions, {len(codes.units.to_province)} units")
+    print(
+        f"mappings/{args.folder} ok: {len(codes.statuses)} statuses, {len(codes.categories.to_province)} categories, "
+        f"{len(codes.divisions.to_province)} divisions, {len(codes.units.to_province)} units"
+    )
     return 0
 
 

@@ -119,29 +119,31 @@ def pulled_case(order: Wire, codes: ProvinceCodes) -> PulledCase:
     title = (order.get("Title") or "").strip()
     content = (order.get("Content") or "").strip() or title
     try:
-        draft = CaseDraft.model_validate({
-            "external_refs": [{"system": SYSTEM, "external_id": province_id}],
-            "intake": {"channel": Channel.PROVINCE.value, "received_at": order.get("ReceivedTime")},
-            "person": {
-                "name": None if anonymous else order.get("AppealerName"),
-                "phone": None if anonymous else order.get("AppealerPhone"),
-                "kind": codes.person_kinds.hub(order.get("AppealerType") or "1"),
-                "anonymous": anonymous,
-                "confidential": bool(order.get("Confidential")),
-            },
-            "request_type": codes.request_types.hub(str(order.get("AppealType") or "")),
-            "category_code": codes.categories.hub(str(order.get("CategoryCode") or "")),
-            # Provincial titles can run long; the hub keeps the first 200 characters and the full text in content.
-            "title": title[:TITLE_MAX],
-            "content": content,
-            "place": {
-                "address": order.get("Address"),
-                "division_code": codes.divisions.hub(str(order.get("AreaCode") or "")),
-                "longitude": order.get("Longitude"),
-                "latitude": order.get("Latitude"),
-            },
-            "urgency": codes.urgencies.hub(str(order.get("Urgency") or "1")),
-        })
+        draft = CaseDraft.model_validate(
+            {
+                "external_refs": [{"system": SYSTEM, "external_id": province_id}],
+                "intake": {"channel": Channel.PROVINCE.value, "received_at": order.get("ReceivedTime")},
+                "person": {
+                    "name": None if anonymous else order.get("AppealerName"),
+                    "phone": None if anonymous else order.get("AppealerPhone"),
+                    "kind": codes.person_kinds.hub(order.get("AppealerType") or "1"),
+                    "anonymous": anonymous,
+                    "confidential": bool(order.get("Confidential")),
+                },
+                "request_type": codes.request_types.hub(str(order.get("AppealType") or "")),
+                "category_code": codes.categories.hub(str(order.get("CategoryCode") or "")),
+                # Provincial titles can run long; the hub keeps the first 200 characters and the full text in content.
+                "title": title[:TITLE_MAX],
+                "content": content,
+                "place": {
+                    "address": order.get("Address"),
+                    "division_code": codes.divisions.hub(str(order.get("AreaCode") or "")),
+                    "longitude": order.get("Longitude"),
+                    "latitude": order.get("Latitude"),
+                },
+                "urgency": codes.urgencies.hub(str(order.get("Urgency") or "1")),
+            }
+        )
     except ValidationError as exc:
         where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise MappingFailure(f"assigned case {province_id}: {where}") from None

@@ -45,8 +45,16 @@ class RoundResult:
 
 
 class ProvincePoller(LeasedWorker):
-    def __init__(self, hub, adapter: ProvinceAdapter, destination: str = "province", *,  # noqa: ANN001 (hub.container.Hub)
-                 interval: float | None = None, lease_seconds: float | None = None, holder: str | None = None) -> None:
+    def __init__(
+        self,
+        hub,
+        adapter: ProvinceAdapter,
+        destination: str = "province",
+        *,  # noqa: ANN001 (hub.container.Hub)
+        interval: float | None = None,
+        lease_seconds: float | None = None,
+        holder: str | None = None,
+    ) -> None:
         self.hub, self.adapter, self.destination = hub, adapter, destination
         self.name = f"province-poller:{destination}"
         self.interval = interval if interval is not None else adapter.settings.poll_interval
@@ -65,8 +73,13 @@ class ProvincePoller(LeasedWorker):
         try:
             result = self.run_once()
             if result.created or result.failed or result.stopped:
-                log.info("province poll: created %d, again %d, failed %d%s", len(result.created), len(result.existing),
-                         len(result.failed), f", stopped: {result.stopped}" if result.stopped else "")
+                log.info(
+                    "province poll: created %d, again %d, failed %d%s",
+                    len(result.created),
+                    len(result.existing),
+                    len(result.failed),
+                    f", stopped: {result.stopped}" if result.stopped else "",
+                )
         except Exception:  # a bug in one round must not kill the worker; it is logged and retried
             log.exception("province poll round failed")
 
@@ -106,8 +119,9 @@ class ProvincePoller(LeasedWorker):
             if registered_by_other_peer(PROVINCE_ACTOR, held):
                 # A county registered a case with this province id: never answer the province
                 # with another party's case; the centre resolves it (recorded as a failure).
-                raise RuleViolation(f"province id {province_id!r} is held by case {held.number}, registered by "
-                                    f"another party ({held.history[0].actor}); not merged into it")
+                raise RuleViolation(
+                    f"province id {province_id!r} is held by case {held.number}, registered by another party ({held.history[0].actor}); not merged into it"
+                )
             number = held.number
             result.existing.append(number)
         else:
@@ -138,11 +152,11 @@ class ProvincePoller(LeasedWorker):
         result.failed.append((province_id, reason))
         log.error("province case %s not taken: %s", province_id, reason)
         with self.hub.db.write() as s:
-            s.add(ProvincePullFailureRow(destination=self.destination, province_id=province_id, reason=reason[:2000],
-                                         at=self.hub.clock.now()))
+            s.add(ProvincePullFailureRow(destination=self.destination, province_id=province_id, reason=reason[:2000], at=self.hub.clock.now()))
 
     def failures(self) -> list[tuple[str, str]]:
         with self.hub.db.read() as s:
-            rows = s.execute(select(ProvincePullFailureRow).where(ProvincePullFailureRow.destination == self.destination)
-                             .order_by(ProvincePullFailureRow.id)).scalars()
+            rows = s.execute(
+                select(ProvincePullFailureRow).where(ProvincePullFailureRow.destination == self.destination).order_by(ProvincePullFailureRow.id)
+            ).scalars()
             return [(r.province_id, r.reason) for r in rows]

@@ -49,7 +49,6 @@ PASSWORD_DIGEST = "#PasswordDigest"
 CST = timezone(timedelta(hours=8))
 
 
-
 class SandboxFault(Exception):
     def __init__(self, code: str, message: str, server: bool = False) -> None:
         super().__init__(message)
@@ -86,11 +85,21 @@ class ProvinceState:
         with self.lock:
             province_id = fields.pop("ProvinceCaseId", None) or self._next_id()
             order = {
-                "ProvinceCaseId": province_id, "Channel": "12345-SC", "ReceivedTime": datetime.now(CST).replace(microsecond=0).isoformat(),
-                "AppealerName": "李四", "AppealerPhone": "13900139000", "AppealerType": "1", "Anonymous": False,
-                "Confidential": False, "AppealType": "03", "CategoryCode": "B01", "Title": "网购商品质量投诉",
+                "ProvinceCaseId": province_id,
+                "Channel": "12345-SC",
+                "ReceivedTime": datetime.now(CST).replace(microsecond=0).isoformat(),
+                "AppealerName": "李四",
+                "AppealerPhone": "13900139000",
+                "AppealerType": "1",
+                "Anonymous": False,
+                "Confidential": False,
+                "AppealType": "03",
+                "CategoryCode": "B01",
+                "Title": "网购商品质量投诉",
                 "Content": "在本市商家处购买的电器存在质量问题，商家拒绝退换，请求处理。",
-                "AreaCode": "512002000000", "Address": "雁江区娇子大道88号", "Urgency": "1",
+                "AreaCode": "512002000000",
+                "Address": "雁江区娇子大道88号",
+                "Urgency": "1",
                 **fields,
             }
             self.assigned.append(order)
@@ -102,8 +111,14 @@ class ProvinceState:
 
     def summary(self) -> dict[str, Any]:
         with self.lock:
-            return {"reported": self.reported, "assigned": self.assigned, "statuses": self.statuses, "acks": self.acks,
-                    "calls": self.calls, "pending_faults": self.faults}
+            return {
+                "reported": self.reported,
+                "assigned": self.assigned,
+                "statuses": self.statuses,
+                "acks": self.acks,
+                "calls": self.calls,
+                "pending_faults": self.faults,
+            }
 
     # -- the operations, shared by SOAP and REST -------------------------------------------
     def handle(self, operation: str, req: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +176,7 @@ class ProvinceState:
     def _op_FetchAssigned(self, req: dict[str, Any]) -> dict[str, Any]:
         start = int(req.get("Cursor") or 0)
         count = int(req.get("MaxCount") or 50)
-        page = self.assigned[start:start + count]
+        page = self.assigned[start : start + count]
         return {"Result": _ok(), "WorkOrder": page, "NextCursor": str(start + len(page))}
 
     def _op_AckAssigned(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -175,8 +190,12 @@ class ProvinceState:
         province_id = self._find_case({"ProvinceCaseId": _required(req, "ProvinceCaseId")})
         order = self.reported.get(province_id) or next(o for o in self.assigned if o["ProvinceCaseId"] == province_id)
         pushes = self.statuses.get(province_id, [])
-        return {"Result": _ok(), "WorkOrder": order, "StatusCode": pushes[-1]["StatusCode"] if pushes else None,
-                "LastSeq": pushes[-1]["Seq"] if pushes else None}
+        return {
+            "Result": _ok(),
+            "WorkOrder": order,
+            "StatusCode": pushes[-1]["StatusCode"] if pushes else None,
+            "LastSeq": pushes[-1]["Seq"] if pushes else None,
+        }
 
 
 def check_username_token(envelope: etree._Element, user: str | None, password: str | None) -> None:
@@ -220,9 +239,27 @@ def _required(req: dict[str, Any], key: str) -> Any:
 
 # -- XML ------------------------------------------------------------------------------------
 # xsd:sequence order of tns:WorkOrder: a strict client refuses elements out of order.
-WORK_ORDER_FIELDS = ("ProvinceCaseId", "CityCaseNo", "Channel", "ReceivedTime", "AppealerName", "AppealerPhone",
-                     "AppealerType", "Anonymous", "Confidential", "AppealType", "CategoryCode", "Title", "Content",
-                     "AreaCode", "Address", "Longitude", "Latitude", "Urgency", "DueTime")
+WORK_ORDER_FIELDS = (
+    "ProvinceCaseId",
+    "CityCaseNo",
+    "Channel",
+    "ReceivedTime",
+    "AppealerName",
+    "AppealerPhone",
+    "AppealerType",
+    "Anonymous",
+    "Confidential",
+    "AppealType",
+    "CategoryCode",
+    "Title",
+    "Content",
+    "AreaCode",
+    "Address",
+    "Longitude",
+    "Latitude",
+    "Urgency",
+    "DueTime",
+)
 XML = EnvelopeWriter(TNS, {"WorkOrder": WORK_ORDER_FIELDS}, fault_detail="ExchangeFault")
 XXE, BILLION = XML.hostile("ReportCase", "ProvinceCaseId")
 
@@ -231,8 +268,7 @@ def soap_fault(fault: SandboxFault) -> etree._Element:
     return XML.fault(fault.code, fault.message, fault.server)
 
 
-FAULTS = {"transient": ("BUSY", "系统繁忙", True), "permanent": ("INVALID_REQUEST", "报文格式错误", False),
-          "unknown": ("E999", "未知错误", True)}
+FAULTS = {"transient": ("BUSY", "系统繁忙", True), "permanent": ("INVALID_REQUEST", "报文格式错误", False), "unknown": ("E999", "未知错误", True)}
 
 
 def create_app(state: ProvinceState | None = None, assign_every: float | None = None) -> FastAPI:
@@ -267,8 +303,7 @@ def create_app(state: ProvinceState | None = None, assign_every: float | None = 
         if fault == "http503":
             return Response("<html><body>503 Service Unavailable</body></html>", status_code=503, media_type="text/html")
         if fault == "malformed":
-            return Response(f'<?xml version="1.0"?><soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><broken',
-                            media_type="text/xml")
+            return Response(f'<?xml version="1.0"?><soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><broken', media_type="text/xml")
         if fault == "xxe":
             return Response(XXE, media_type="text/xml")
         if fault == "billion":
@@ -284,8 +319,7 @@ def create_app(state: ProvinceState | None = None, assign_every: float | None = 
             kind = root.find(f".//{{{WSSE}}}UsernameToken/{{{WSSE}}}Password")
             with state.lock:
                 state.security_users.append(user.text or "")
-                state.security_kinds.append("PasswordDigest" if kind is not None and
-                                            (kind.get("Type") or "").endswith(PASSWORD_DIGEST) else "PasswordText")
+                state.security_kinds.append("PasswordDigest" if kind is not None and (kind.get("Type") or "").endswith(PASSWORD_DIGEST) else "PasswordText")
         try:
             check_username_token(root, state.security_user, state.security_password)
             if fault in FAULTS:
@@ -295,8 +329,13 @@ def create_app(state: ProvinceState | None = None, assign_every: float | None = 
             return xml_response(soap_fault(exc), encoding, 500)
         return xml_response(XML.answer(operation, answer), encoding)
 
-    rest_ops = {"report-case": "ReportCase", "push-status": "PushStatus", "fetch-assigned": "FetchAssigned",
-                "ack-assigned": "AckAssigned", "query-case": "QueryCase"}
+    rest_ops = {
+        "report-case": "ReportCase",
+        "push-status": "PushStatus",
+        "fetch-assigned": "FetchAssigned",
+        "ack-assigned": "AckAssigned",
+        "query-case": "QueryCase",
+    }
 
     @app.post("/rest/{path}")
     async def rest(path: str, request: Request) -> Response:
@@ -342,8 +381,7 @@ def create_app(state: ProvinceState | None = None, assign_every: float | None = 
 
 def _json(encoding: str, body: dict[str, Any], status: int = 200) -> Response:
     text = json.dumps(body, ensure_ascii=False, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))
-    return Response(text.encode(encoding), status_code=status,
-                    media_type=f"application/json; charset={encoding}")
+    return Response(text.encode(encoding), status_code=status, media_type=f"application/json; charset={encoding}")
 
 
 async def _assign_loop(state: ProvinceState, every: float) -> None:

@@ -22,13 +22,18 @@ from pydantic import SecretStr
 
 from adapters.http import send, transient_status
 from adapters.province.wire import PERSONAL_ELEMENTS, FaultPolicy, ProvincePermanentError, ProvinceTransientError, Wire
-from hub.logmask import mask_text
 from hub.integration.http import http_client
+from hub.logmask import mask_text
 
 log = logging.getLogger("adapters.province.rest")
 
-PATHS = {"report_case": "report-case", "push_status": "push-status", "fetch_assigned": "fetch-assigned",
-         "ack_assigned": "ack-assigned", "query_case": "query-case"}
+PATHS = {
+    "report_case": "report-case",
+    "push_status": "push-status",
+    "fetch_assigned": "fetch-assigned",
+    "ack_assigned": "ack-assigned",
+    "query_case": "query-case",
+}
 
 
 def _json_default(value: Any) -> str:
@@ -46,15 +51,22 @@ def _masked(value: Any) -> Any:
 
 
 class ProvinceRestClient:
-    def __init__(self, *, endpoint: str, faults: FaultPolicy, connect_timeout: float = 3.0, timeout: float = 10.0,
-                 encoding: str = "utf-8", token: SecretStr | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        faults: FaultPolicy,
+        connect_timeout: float = 3.0,
+        timeout: float = 10.0,
+        encoding: str = "utf-8",
+        token: SecretStr | None = None,
+    ) -> None:
         self.endpoint, self.faults, self.encoding = endpoint.rstrip("/"), faults, encoding
         headers = {"User-Agent": "12345-hub", "Accept": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token.get_secret_value()}"
         # default_encoding: a province that answers GBK without a charset is read as configured.
-        self._client = http_client(headers=headers, timeout=httpx.Timeout(timeout, connect=connect_timeout),
-                                    default_encoding=encoding)
+        self._client = http_client(headers=headers, timeout=httpx.Timeout(timeout, connect=connect_timeout), default_encoding=encoding)
 
     def report_case(self, request: Wire) -> Wire:
         return self._call("report_case", request)
@@ -78,9 +90,15 @@ class ProvinceRestClient:
         body = json.dumps(request, ensure_ascii=False, default=_json_default).encode(self.encoding)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("province REST %s request: %s", operation, mask_text(json.dumps(_masked(request), ensure_ascii=False, default=_json_default)))
-        response = send(self._client, "POST", f"{self.endpoint}/{PATHS[operation]}", content=body,
-                           label=f"province {operation}: ", transient=ProvinceTransientError,
-                           headers={"Content-Type": f"application/json; charset={self.encoding}"})
+        response = send(
+            self._client,
+            "POST",
+            f"{self.endpoint}/{PATHS[operation]}",
+            content=body,
+            label=f"province {operation}: ",
+            transient=ProvinceTransientError,
+            headers={"Content-Type": f"application/json; charset={self.encoding}"},
+        )
         answer = self._json(operation, response)
         status = response.status_code
         if not 200 <= status < 300:

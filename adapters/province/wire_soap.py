@@ -9,8 +9,9 @@ TransientError / PermanentError only.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from lxml import etree
 from pydantic import SecretStr
@@ -33,7 +34,9 @@ FAULT_NS = "urn:sc12345:exchange:v1"
 
 # PERSONAL_ELEMENTS (wire.py), each with its mask.
 _MASKS: dict[str, Callable[[str | None], str | None]] = {
-    "AppealerName": mask_name, "AppealerPhone": mask_phone, "Address": mask_address,
+    "AppealerName": mask_name,
+    "AppealerPhone": mask_phone,
+    "Address": mask_address,
 }
 
 
@@ -43,22 +46,38 @@ def masked_envelope(envelope: etree._Element) -> str:
 
 
 class ProvinceSoapClient:
-    def __init__(self, *, endpoint: str, faults: FaultPolicy, wsdl: str | None = None, connect_timeout: float = 3.0,
-                 timeout: float = 10.0, encoding: str = "utf-8", username: str | None = None,
-                 password: SecretStr | None = None, password_digest: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        faults: FaultPolicy,
+        wsdl: str | None = None,
+        connect_timeout: float = 3.0,
+        timeout: float = 10.0,
+        encoding: str = "utf-8",
+        username: str | None = None,
+        password: SecretStr | None = None,
+        password_digest: bool = False,
+    ) -> None:
         self.endpoint, self.faults = endpoint, faults
         self.wsdl = wsdl or str(SHIPPED_WSDL)
         self.transport = soap.HardenedTransport(connect_timeout, timeout, encoding)
-        self.wsse = (UsernameToken(username, password.get_secret_value() if password else None, use_digest=password_digest)
-                     if username else None)
+        self.wsse = UsernameToken(username, password.get_secret_value() if password else None, use_digest=password_digest) if username else None
         self._service: Any = None
 
     def service(self) -> Any:
         """Built on first use, so a remote WSDL that is down delays the first call, not the start."""
         if self._service is None:
-            self._service = soap.load_service(self.wsdl, self.endpoint, BINDING, transport=self.transport, wsse=self.wsse,
-                                              plugins=[soap.MaskingLogPlugin(log, _MASKS, "province")],
-                                              transient=ProvinceTransientError, permanent=ProvincePermanentError)
+            self._service = soap.load_service(
+                self.wsdl,
+                self.endpoint,
+                BINDING,
+                transport=self.transport,
+                wsse=self.wsse,
+                plugins=[soap.MaskingLogPlugin(log, _MASKS, "province")],
+                transient=ProvinceTransientError,
+                permanent=ProvincePermanentError,
+            )
         return self._service
 
     def report_case(self, request: Wire) -> Wire:
@@ -81,9 +100,14 @@ class ProvinceSoapClient:
 
     def _call(self, operation: str, request: Wire) -> Wire:
         service = self.service()
-        answer = soap.call_soap("province", operation, lambda: getattr(service, operation)(**request),
-                                transient=ProvinceTransientError, permanent=ProvincePermanentError,
-                                on_fault=self._fault_error)
+        answer = soap.call_soap(
+            "province",
+            operation,
+            lambda: getattr(service, operation)(**request),
+            transient=ProvinceTransientError,
+            permanent=ProvincePermanentError,
+            on_fault=self._fault_error,
+        )
         return self.faults.check_result(soap.plain(serialize_object(answer, dict)))
 
     def _fault_error(self, fault: zx.Fault) -> AdapterError:

@@ -11,20 +11,30 @@ import logging
 import httpx
 from pydantic import AnyHttpUrl, Field, SecretStr
 
-from adapters.sms.seal import Unsealable, unseal
 from adapters.http import classify_response, health_check, health_url, peer_client, send
+from adapters.sms.seal import Unsealable, unseal
 from hub.domain.access import mask_phone
 from hub.integration.contract import (
-    Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, OutboundMessage, PermanentError,
+    Adapter,
+    AdapterContext,
+    AdapterSettings,
+    ConfigurationError,
+    Delivery,
+    HealthReport,
+    OutboundMessage,
+    PermanentError,
 )
 
 log = logging.getLogger("adapters.sms")
 
 
 class SmsSettings(AdapterSettings):
-    url: AnyHttpUrl = Field(description="The gateway's send endpoint: POST {\"to\", \"text\", \"id\"} as JSON.")
-    seal_key: SecretStr = Field(min_length=16, description="Seals the phone and text inside the outbox message (the "
-                                "channels feature seals with it, this adapter opens). Changing it strands queued SMS.")
+    url: AnyHttpUrl = Field(description='The gateway\'s send endpoint: POST {"to", "text", "id"} as JSON.')
+    seal_key: SecretStr = Field(
+        min_length=16,
+        description="Seals the phone and text inside the outbox message (the "
+        "channels feature seals with it, this adapter opens). Changing it strands queued SMS.",
+    )
     token: SecretStr | None = Field(default=None, description="Sent as 'Authorization: Bearer <token>'.")
     timeout: float = Field(default=10.0, gt=0, description="Seconds for the whole exchange.")
     health_path: str = Field(default="/health", description="GET here answers 2xx when the gateway is up.")
@@ -47,9 +57,14 @@ class SmsAdapter(Adapter[SmsSettings]):
             to, text = unseal(self.settings.seal_key.get_secret_value(), sealed)
         except Unsealable as exc:
             raise ConfigurationError(str(exc)) from exc
-        response = send(self._client, "POST", str(self.settings.url), label="SMS gateway ",
-                        json={"to": to, "text": text, "id": message.idempotency_key},
-                        headers={"Idempotency-Key": message.idempotency_key})
+        response = send(
+            self._client,
+            "POST",
+            str(self.settings.url),
+            label="SMS gateway ",
+            json={"to": to, "text": text, "id": message.idempotency_key},
+            headers={"Idempotency-Key": message.idempotency_key},
+        )
         classify_response(response, self.context.clock.now())
         log.info("sms %s to %s for case %s sent", message.event.get("template"), mask_phone(to), message.case_number)
         return Delivery(detail=f"sms {message.event.get('template')} to {mask_phone(to)}")

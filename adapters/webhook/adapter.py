@@ -10,11 +10,18 @@ import httpx
 from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 
 from adapters.http import classify_response, health_check, health_url, json_answer, peer_client, send
+from hub.domain.model import ExternalRef
 from hub.integration.contract import (
-    Adapter, AdapterContext, AdapterError, AdapterSettings, Delivery, HealthReport, OutboundMessage, PermanentError,
+    Adapter,
+    AdapterContext,
+    AdapterError,
+    AdapterSettings,
+    Delivery,
+    HealthReport,
+    OutboundMessage,
+    PermanentError,
     TransientError,
 )
-from hub.domain.model import ExternalRef
 
 
 class WebhookSettings(AdapterSettings):
@@ -24,13 +31,16 @@ class WebhookSettings(AdapterSettings):
     timeout: float = Field(default=10.0, gt=0, description="Seconds for the whole exchange.")
     health_path: str = Field(default="/health", description="GET here answers 2xx when the peer is up.")
     system: str | None = Field(default=None, description="If set, the peer's 'id' in the answer is stored as this system's external ref.")
-    batch_url: AnyHttpUrl | None = Field(default=None, description="The peer's batch endpoint, if it has one: up to "
-                                         "batch_size messages POSTed at once as {\"messages\": [...]}, answered per "
-                                         "message (docs/outbox.md, 'Batch delivery').")
+    batch_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="The peer's batch endpoint, if it has one: up to "
+        'batch_size messages POSTed at once as {"messages": [...]}, answered per '
+        "message (docs/outbox.md, 'Batch delivery').",
+    )
     batch_size: int = Field(default=1, ge=1, le=500, description="Messages per POST to batch_url; 1: one POST per message to url.")
 
     @model_validator(mode="after")
-    def _batch_needs_its_url(self) -> "WebhookSettings":
+    def _batch_needs_its_url(self) -> WebhookSettings:
         if self.batch_size > 1 and self.batch_url is None:
             raise ValueError("batch_size > 1 needs batch_url (the peer's batch endpoint)")
         return self
@@ -52,8 +62,9 @@ class WebhookAdapter(Adapter[WebhookSettings]):
         self._client = peer_client(token, httpx.Timeout(settings.timeout, connect=settings.connect_timeout))
 
     def deliver(self, message: OutboundMessage) -> Delivery:
-        response = send(self._client, "POST", str(self.settings.url), json=message.model_dump(mode="json"),
-                           headers={"Idempotency-Key": message.idempotency_key})
+        response = send(
+            self._client, "POST", str(self.settings.url), json=message.model_dump(mode="json"), headers={"Idempotency-Key": message.idempotency_key}
+        )
         answer = json_answer(response, self.context.clock.now())
         ref = None
         if self.settings.system and isinstance(answer, dict) and isinstance(answer.get("id"), str) and answer["id"]:
@@ -72,8 +83,7 @@ class WebhookAdapter(Adapter[WebhookSettings]):
         if self.settings.batch_url is None or len(messages) == 1:
             return super().deliver_batch(messages)
         try:
-            response = send(self._client, "POST", str(self.settings.batch_url),
-                               json={"messages": [m.model_dump(mode="json") for m in messages]})
+            response = send(self._client, "POST", str(self.settings.batch_url), json={"messages": [m.model_dump(mode="json") for m in messages]})
         except TransientError as exc:
             return [exc] * len(messages)
         try:
@@ -88,8 +98,7 @@ class WebhookAdapter(Adapter[WebhookSettings]):
 
     def _deliver_alone(self, message: OutboundMessage) -> list[Delivery | AdapterError]:
         try:
-            response = send(self._client, "POST", str(self.settings.batch_url),
-                               json={"messages": [message.model_dump(mode="json")]})
+            response = send(self._client, "POST", str(self.settings.batch_url), json={"messages": [message.model_dump(mode="json")]})
             classify_response(response, self.context.clock.now())
         except AdapterError as exc:
             return [exc]

@@ -35,7 +35,14 @@ from adapters.http import classify_response, send
 from adapters.sms.seal import Unsealable, unseal
 from adapters.wechat.ids import mask_openid
 from hub.integration.contract import (
-    Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, OutboundMessage, PermanentError,
+    Adapter,
+    AdapterContext,
+    AdapterSettings,
+    ConfigurationError,
+    Delivery,
+    HealthReport,
+    OutboundMessage,
+    PermanentError,
     TransientError,
 )
 from hub.integration.http import http_client
@@ -63,8 +70,11 @@ class WeChatSettings(AdapterSettings):
     api_base: AnyHttpUrl = Field(default=AnyHttpUrl("https://api.weixin.qq.com"), description="The WeChat API.")
     app_id: str = Field(min_length=1, max_length=64, description="The official account's AppID.")
     app_secret: SecretStr = Field(min_length=1, description="The AppSecret (开发者密码): fetches the access token.")
-    seal_key: SecretStr = Field(min_length=16, description="Seals the openid and message inside the outbox message (the "
-                                "channels feature seals with it, this adapter opens). Changing it strands queued messages.")
+    seal_key: SecretStr = Field(
+        min_length=16,
+        description="Seals the openid and message inside the outbox message (the "
+        "channels feature seals with it, this adapter opens). Changing it strands queued messages.",
+    )
     timeout: float = Field(default=10.0, gt=0, description="Seconds for each exchange.")
 
 
@@ -75,8 +85,7 @@ class WeChatAdapter(Adapter[WeChatSettings]):
     def __init__(self, settings: WeChatSettings, context: AdapterContext) -> None:
         super().__init__(settings, context)
         self._base = str(settings.api_base).rstrip("/")
-        self._client = http_client(headers={"User-Agent": "12345-hub"},
-                                   timeout=httpx.Timeout(settings.timeout, connect=min(3.0, settings.timeout)))
+        self._client = http_client(headers={"User-Agent": "12345-hub"}, timeout=httpx.Timeout(settings.timeout, connect=min(3.0, settings.timeout)))
         self._account = (self._base, settings.app_id)
 
     # -- the access token ------------------------------------------------------------------------
@@ -85,9 +94,13 @@ class WeChatAdapter(Adapter[WeChatSettings]):
             held = TOKENS.tokens.get(self._account)
             if held is not None and time.monotonic() < held[1]:
                 return held[0]
-            response = send(self._client, "GET", f"{self._base}/cgi-bin/token", label="WeChat token: ", params={
-                "grant_type": "client_credential", "appid": self.settings.app_id,
-                "secret": self.settings.app_secret.get_secret_value()})
+            response = send(
+                self._client,
+                "GET",
+                f"{self._base}/cgi-bin/token",
+                label="WeChat token: ",
+                params={"grant_type": "client_credential", "appid": self.settings.app_id, "secret": self.settings.app_secret.get_secret_value()},
+            )
             classify_response(response, self.context.clock.now())
             answer = _json(response)
             token = answer.get("access_token")
@@ -133,14 +146,19 @@ class WeChatAdapter(Adapter[WeChatSettings]):
                 raise TransientError(f"WeChat refused a fresh access token too (errcode {code})", retry_after=30)
             if code in BUSY:
                 raise TransientError(f"WeChat busy (errcode {code})", retry_after=60 if code == 45009 else 5)
-            raise PermanentError(f"WeChat refused the template message to {mask_openid(openid)}: errcode {code} "
-                                 f"{str(answer.get('errmsg', ''))[:100]}")
+            raise PermanentError(f"WeChat refused the template message to {mask_openid(openid)}: errcode {code} {str(answer.get('errmsg', ''))[:100]}")
         raise AssertionError("unreachable")
 
     def _send(self, token: str, body: dict) -> tuple[int, dict]:
-        response = send(self._client, "POST", f"{self._base}/cgi-bin/message/template/send", label="WeChat: ",
-                        params={"access_token": token}, content=json.dumps(body, ensure_ascii=False).encode(),
-                        headers={"content-type": "application/json; charset=utf-8"})
+        response = send(
+            self._client,
+            "POST",
+            f"{self._base}/cgi-bin/message/template/send",
+            label="WeChat: ",
+            params={"access_token": token},
+            content=json.dumps(body, ensure_ascii=False).encode(),
+            headers={"content-type": "application/json; charset=utf-8"},
+        )
         classify_response(response, self.context.clock.now())
         answer = _json(response)
         code = answer.get("errcode", 0)

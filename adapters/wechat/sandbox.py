@@ -74,13 +74,19 @@ def create_server(state: ServerState) -> FastAPI:
         with state.lock:
             state.attempts += 1
             if access_token not in state.tokens:
-                return {"errcode": 42001 if access_token.startswith("SANDBOX_") else 40001,
-                        "errmsg": "access_token expired" if access_token.startswith("SANDBOX_") else "invalid credential"}
+                return {
+                    "errcode": 42001 if access_token.startswith("SANDBOX_") else 40001,
+                    "errmsg": "access_token expired" if access_token.startswith("SANDBOX_") else "invalid credential",
+                }
             if state.failures:
                 code = state.failures.pop(0)
                 return {"errcode": code, "errmsg": "system busy" if code == -1 else "refused (sandbox)"}
-            if not (isinstance(body, dict) and isinstance(body.get("touser"), str) and isinstance(body.get("template_id"), str)
-                    and isinstance(body.get("data"), dict)):
+            if not (
+                isinstance(body, dict)
+                and isinstance(body.get("touser"), str)
+                and isinstance(body.get("template_id"), str)
+                and isinstance(body.get("data"), dict)
+            ):
                 return {"errcode": 47001, "errmsg": "data format error"}
             state.sent.append(body)
         return {"errcode": 0, "errmsg": "ok", "msgid": next(msgids)}
@@ -113,14 +119,18 @@ def sign(token: str, timestamp: str, nonce: str) -> str:
 
 
 def text_message(openid: str, account: str, content: str, msg_id: int, at: int) -> str:
-    return (f"<xml><ToUserName><![CDATA[{account}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
-            f"<CreateTime>{at}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-            f"<Content>{escape(content)}</Content><MsgId>{msg_id}</MsgId></xml>")
+    return (
+        f"<xml><ToUserName><![CDATA[{account}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{at}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content>{escape(content)}</Content><MsgId>{msg_id}</MsgId></xml>"
+    )
 
 
 def event_message(openid: str, account: str, event: str, at: int) -> str:
-    return (f"<xml><ToUserName><![CDATA[{account}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
-            f"<CreateTime>{at}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event></xml>")
+    return (
+        f"<xml><ToUserName><![CDATA[{account}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{at}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event></xml>"
+    )
 
 
 _msg_ids = itertools.count(int(time.time()) * 1000)
@@ -150,8 +160,7 @@ class Follower:
             encrypted = crypto.encrypt_message(xml, nonce, at)  # the <xml> with <Encrypt> and <MsgSignature>
             envelope = parse_message_fields(encrypted)
             params.update({"encrypt_type": "aes", "msg_signature": envelope["MsgSignature"]})
-            body = (f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>"
-                    f"<Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt></xml>")
+            body = f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName><Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt></xml>"
         own = client or httpx.Client(timeout=30)
         try:
             return own.post(self.url, params=params, content=body.encode(), headers={"content-type": "text/xml"})

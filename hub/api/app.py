@@ -67,8 +67,7 @@ class BodyLimit:
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, max_bytes: int, upload: bool) -> None:
         errors = [{"field": "body.file", "reason": f"the upload is over {max_bytes} bytes"}] if upload else None
-        response = problems.problem(413, "content-too-large", "Request body too large",
-                                    f"bodies over {max_bytes} bytes are refused", errors=errors)
+        response = problems.problem(413, "content-too-large", "Request body too large", f"bodies over {max_bytes} bytes are refused", errors=errors)
         await response(scope, receive, send)
 
 
@@ -82,9 +81,15 @@ class Readiness(BaseModel):
 
 
 def create_app(hub_: Hub) -> FastAPI:
-    app = FastAPI(title="12345 Hub", version=hub.__version__, description=API_DESCRIPTION,
-                  openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None,  # docs: hub/api/docs.py, offline
-                  dependencies=[Depends(limits.refuse_unknown_input)])
+    app = FastAPI(
+        title="12345 Hub",
+        version=hub.__version__,
+        description=API_DESCRIPTION,
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,  # docs: hub/api/docs.py, offline
+        dependencies=[Depends(limits.refuse_unknown_input)],
+    )
     app.state.hub = hub_
     problems.install(app)
     app.include_router(cases.router)
@@ -99,9 +104,16 @@ def create_app(hub_: Hub) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/api/v1/ready", tags=["health"], summary="Readiness: database reachable, writable and migrated", operation_id="checkReadiness",
-             responses={200: {"model": Readiness, "description": "Ready"},
-                        503: {"model": Readiness, "description": "Not ready: the database is unreachable or not migrated"}})
+    @app.get(
+        "/api/v1/ready",
+        tags=["health"],
+        summary="Readiness: database reachable, writable and migrated",
+        operation_id="checkReadiness",
+        responses={
+            200: {"model": Readiness, "description": "Ready"},
+            503: {"model": Readiness, "description": "Not ready: the database is unreachable or not migrated"},
+        },
+    )
     def ready(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}
         retry_after = 5
@@ -135,6 +147,7 @@ def create_app(hub_: Hub) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
     largest_file = max(hub_.settings.attachments.max_bytes, hub_.settings.attachments.citizen_max_bytes)
     app.add_middleware(BodyLimit, max_bytes=hub_.settings.max_body_bytes, upload_bytes=largest_file + MULTIPART_SLACK)
-    app.add_middleware(RequestContext, metrics=hub_.handles.find(HttpMetrics),
-                       trusted_proxies=hub_.settings.trusted_proxies)  # outermost: a refused body's answer carries its request id too
+    app.add_middleware(
+        RequestContext, metrics=hub_.handles.find(HttpMetrics), trusted_proxies=hub_.settings.trusted_proxies
+    )  # outermost: a refused body's answer carries its request id too
     return app

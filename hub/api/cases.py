@@ -17,7 +17,16 @@ from hub.domain.access import Actor, mask_phone, view_for
 from hub.domain.commands import Command
 from hub.domain.errors import AccessDenied
 from hub.domain.model import (
-    Case, CaseDraft, CaseState, Channel, HistoryEntry, Part, RequestType, Role, normalise_phone, within_service_years,
+    Case,
+    CaseDraft,
+    CaseState,
+    Channel,
+    HistoryEntry,
+    Part,
+    RequestType,
+    Role,
+    normalise_phone,
+    within_service_years,
 )
 from hub.read_audit import record_read
 
@@ -49,39 +58,77 @@ class CaseList(BaseModel):
 
 
 def _summary(case: Case) -> CaseSummary:
-    return CaseSummary(number=case.number, version=case.version, state=case.state, request_type=case.request_type,
-                       category_code=case.category_code, title=case.title, division_code=case.place.division_code,
-                       lead_unit=case.handling.lead_unit, due_at=case.handling.due_at, overdue=case.flags.overdue,
-                       supervised=case.flags.supervised, created_at=case.created_at)
+    return CaseSummary(
+        number=case.number,
+        version=case.version,
+        state=case.state,
+        request_type=case.request_type,
+        category_code=case.category_code,
+        title=case.title,
+        division_code=case.place.division_code,
+        lead_unit=case.handling.lead_unit,
+        due_at=case.handling.due_at,
+        overdue=case.flags.overdue,
+        supervised=case.flags.supervised,
+        created_at=case.created_at,
+    )
 
 
 # Examples in the document (Chinese sample data, as the hotline's own cases read).
 DRAFT_EXAMPLES = {
-    "phone": {"summary": "热线来电：噪音投诉", "value": {
-        "intake": {"channel": "phone", "received_at": "2025-09-26T09:58:00+08:00", "agent": "A017", "call_id": "CALL-20250926-0001"},
-        "person": {"name": "张三", "phone": "13800138000", "kind": "person"},
-        "request_type": "complaint", "category_code": "0101", "title": "小区噪音扰民",
-        "content": "雁江区某小区夜间施工噪音扰民，持续一周，请求处理。",
-        "place": {"address": "雁江区建设路12号", "division_code": "512002"}, "urgency": "normal"}},
-    "confidential": {"summary": "网站留言：保密的举报人", "value": {
-        "intake": {"channel": "web", "received_at": "2025-09-26T20:15:00+08:00"},
-        "person": {"name": "李四", "phone": "13900139000", "kind": "person", "confidential": True},
-        "request_type": "report", "category_code": "0201", "title": "超市销售过期食品",
-        "content": "安岳县某超市货架上有过期牛奶在售，请相关部门查处。",
-        "place": {"address": "安岳县岳阳镇", "division_code": "512021"}, "urgency": "normal"}},
+    "phone": {
+        "summary": "热线来电：噪音投诉",
+        "value": {
+            "intake": {"channel": "phone", "received_at": "2025-09-26T09:58:00+08:00", "agent": "A017", "call_id": "CALL-20250926-0001"},
+            "person": {"name": "张三", "phone": "13800138000", "kind": "person"},
+            "request_type": "complaint",
+            "category_code": "0101",
+            "title": "小区噪音扰民",
+            "content": "雁江区某小区夜间施工噪音扰民，持续一周，请求处理。",
+            "place": {"address": "雁江区建设路12号", "division_code": "512002"},
+            "urgency": "normal",
+        },
+    },
+    "confidential": {
+        "summary": "网站留言：保密的举报人",
+        "value": {
+            "intake": {"channel": "web", "received_at": "2025-09-26T20:15:00+08:00"},
+            "person": {"name": "李四", "phone": "13900139000", "kind": "person", "confidential": True},
+            "request_type": "report",
+            "category_code": "0201",
+            "title": "超市销售过期食品",
+            "content": "安岳县某超市货架上有过期牛奶在售，请相关部门查处。",
+            "place": {"address": "安岳县岳阳镇", "division_code": "512021"},
+            "urgency": "normal",
+        },
+    },
 }
 ACTION_EXAMPLES = {
     "accept": {"summary": "受理", "value": {"action": "accept", "note": "诉求清楚，予以受理"}},
     "dispatch": {"summary": "派单：主办与协办单位", "value": {"action": "dispatch", "lead_unit": "ZY-SCJGJ", "co_units": ["ZY-RSJ"]}},
     "reply": {"summary": "承办单位答复", "value": {"action": "reply", "text": "已责令施工方夜间停工，并处以罚款。"}},
-    "request_extension": {"summary": "申请延期", "value": {"action": "request_extension", "working_days": 5,
-                                                     "reason": "需协调多个部门现场核查"}},
+    "request_extension": {"summary": "申请延期", "value": {"action": "request_extension", "working_days": 5, "reason": "需协调多个部门现场核查"}},
     "follow_up": {"summary": "回访", "value": {"action": "follow_up", "reached": True, "resolved": True, "satisfaction": "satisfied"}},
 }
-LIST_EXAMPLE = {"items": [{
-    "number": "ZY20250926000001", "version": 3, "state": "dispatched", "request_type": "complaint", "category_code": "0101",
-    "title": "小区噪音扰民", "division_code": "512002", "lead_unit": "ZY-SCJGJ", "due_at": "2025-10-17T18:00:00+08:00",
-    "overdue": False, "supervised": False, "created_at": "2025-09-26T10:00:00+08:00"}], "next_cursor": None}
+LIST_EXAMPLE = {
+    "items": [
+        {
+            "number": "ZY20250926000001",
+            "version": 3,
+            "state": "dispatched",
+            "request_type": "complaint",
+            "category_code": "0101",
+            "title": "小区噪音扰民",
+            "division_code": "512002",
+            "lead_unit": "ZY-SCJGJ",
+            "due_at": "2025-10-17T18:00:00+08:00",
+            "overdue": False,
+            "supervised": False,
+            "created_at": "2025-09-26T10:00:00+08:00",
+        }
+    ],
+    "next_cursor": None,
+}
 
 
 def _case_response(case: Case, status: int = 200, location: bool = False) -> Response:
@@ -93,21 +140,38 @@ def _case_response(case: Case, status: int = 200, location: bool = False) -> Res
     return Response(case.model_dump_json(), status_code=status, media_type="application/json", headers=headers)
 
 
-@router.post("", status_code=201, response_model=Case, summary="Register a case (登记)", operation_id="registerCase",
-             responses={200: {"description": "Replay of an earlier request with the same Idempotency-Key", "model": Case},
-                        **documented(403, 409)})
-def create_case(hub: HubDep, actor: ActorDep, draft: Annotated[CaseDraft, Body(openapi_examples=DRAFT_EXAMPLES)],
-                idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None) -> Response:
+@router.post(
+    "",
+    status_code=201,
+    response_model=Case,
+    summary="Register a case (登记)",
+    operation_id="registerCase",
+    responses={200: {"description": "Replay of an earlier request with the same Idempotency-Key", "model": Case}, **documented(403, 409)},
+)
+def create_case(
+    hub: HubDep,
+    actor: ActorDep,
+    draft: Annotated[CaseDraft, Body(openapi_examples=DRAFT_EXAMPLES)],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+) -> Response:
     _not_a_channel(actor)
     result = hub.cases.register(draft, actor, idempotency_key)
     return _case_response(view_for(actor, result.case), 201 if result.created else 200, location=True)
 
 
-@router.get("", response_model=CaseList, summary="List cases visible to the caller", operation_id="listCases",
-            responses={200: {"description": "A page of cases, newest first", "content": {"application/json": {"example": LIST_EXAMPLE}}},
-                       **documented(403, d403="A channel key: it reads its own cases one by one, as citizens see them")})
+@router.get(
+    "",
+    response_model=CaseList,
+    summary="List cases visible to the caller",
+    operation_id="listCases",
+    responses={
+        200: {"description": "A page of cases, newest first", "content": {"application/json": {"example": LIST_EXAMPLE}}},
+        **documented(403, d403="A channel key: it reads its own cases one by one, as citizens see them"),
+    },
+)
 def list_cases(
-    hub: HubDep, actor: ActorDep,
+    hub: HubDep,
+    actor: ActorDep,
     state: Annotated[list[CaseState] | None, Query()] = None,
     unit: Annotated[str | None, Query(max_length=32)] = None,
     division: Annotated[str | None, Query(pattern=r"^\d{2,12}$")] = None,
@@ -116,9 +180,15 @@ def list_cases(
     due_before: datetime | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="Free text in title and content")] = None,
     channel: Annotated[Channel | None, Query(description="How the case came in (受理渠道).")] = None,
-    phone: Annotated[str | None, Query(max_length=32, description="The caller's phone, exact (spaces ignored), matched "
-                                       "through the keyed-hash phone index. "
-                                       "Outside the centre, a confidential (保密) caller's cases are never matched.")] = None,
+    phone: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="The caller's phone, exact (spaces ignored), matched "
+            "through the keyed-hash phone index. "
+            "Outside the centre, a confidential (保密) caller's cases are never matched.",
+        ),
+    ] = None,
     received_from: Annotated[datetime | None, Query(description="Received (intake.received_at) at or after this; with a timezone.")] = None,
     received_to: Annotated[datetime | None, Query(description="Received before this (exclusive); with a timezone.")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -139,10 +209,21 @@ def list_cases(
             phone = normalise_phone(phone)
         except ValueError as exc:
             raise RequestValidationError([{"loc": ("query", "phone"), "msg": str(exc), "type": "value_error"}]) from None
-    query = CaseQuery(state=[s.value for s in state] if state else None, unit=unit, division=division,
-                      request_type=type.value if type else None, overdue=overdue, due_before=due_before,
-                      text=q, channel=channel.value if channel else None, phone=phone, received_from=received_from,
-                      received_to=received_to, cursor=cursor, limit=limit)
+    query = CaseQuery(
+        state=[s.value for s in state] if state else None,
+        unit=unit,
+        division=division,
+        request_type=type.value if type else None,
+        overdue=overdue,
+        due_before=due_before,
+        text=q,
+        channel=channel.value if channel else None,
+        phone=phone,
+        received_from=received_from,
+        received_to=received_to,
+        cursor=cursor,
+        limit=limit,
+    )
     cases, next_cursor = hub.cases.list(query, actor)
     return CaseList(items=[_summary(c) for c in cases], next_cursor=next_cursor)
 
@@ -172,18 +253,27 @@ def get_case(hub: HubDep, actor: ActorDep, number: CaseNumber) -> Response:
     return _case_response(view_for(actor, case))
 
 
-@router.get("/{number}/history", response_model=list[HistoryEntry], summary="The case's append-only history",
-            operation_id="getCaseHistory", responses=documented(403, 404))
+@router.get(
+    "/{number}/history",
+    response_model=list[HistoryEntry],
+    summary="The case's append-only history",
+    operation_id="getCaseHistory",
+    responses=documented(403, 404),
+)
 def get_history(hub: HubDep, actor: ActorDep, number: CaseNumber) -> list[HistoryEntry]:
     case = hub.cases.get(number, actor)
     record_read(hub.db, actor, case, "GET /api/v1/cases/{number}/history", hub.clock.now())  # 保密: audited
     return case.history
 
 
-@router.get("/{number}/parts", response_model=list[Part], summary="The co-units' parts of the case (协办)",
-            description="Each co-unit's part: its deadlines, sign-off, reply, or the centre's waiver. The lead's "
-                        "reply waits until every part is replied or waived.",
-            operation_id="getCaseParts", responses=documented(403, 404))
+@router.get(
+    "/{number}/parts",
+    response_model=list[Part],
+    summary="The co-units' parts of the case (协办)",
+    description="Each co-unit's part: its deadlines, sign-off, reply, or the centre's waiver. The lead's reply waits until every part is replied or waived.",
+    operation_id="getCaseParts",
+    responses=documented(403, 404),
+)
 def get_parts(hub: HubDep, actor: ActorDep, number: CaseNumber) -> list[Part]:
     case = hub.cases.get(number, actor)
     return case.handling.parts
@@ -192,12 +282,20 @@ def get_parts(hub: HubDep, actor: ActorDep, number: CaseNumber) -> list[Part]:
 _IF_MATCH = re.compile(r'^(W/)?"?(\d{1,9})"?$')  # a version, within the column's INTEGER
 
 
-@router.post("/{number}/actions", response_model=Case, summary="Act on a case (the lifecycle table decides)",
-             operation_id="actOnCase",
-             responses=documented(403, 404, 409, d409="Not allowed in this state or for this role, or a stale If-Match"))
-def act(hub: HubDep, actor: ActorDep, number: CaseNumber,
-        command: Annotated[Command, Body(openapi_examples=ACTION_EXAMPLES)],
-        if_match: Annotated[str | None, Header(alias="If-Match", description='The version read, e.g. "3"')] = None) -> Response:
+@router.post(
+    "/{number}/actions",
+    response_model=Case,
+    summary="Act on a case (the lifecycle table decides)",
+    operation_id="actOnCase",
+    responses=documented(403, 404, 409, d409="Not allowed in this state or for this role, or a stale If-Match"),
+)
+def act(
+    hub: HubDep,
+    actor: ActorDep,
+    number: CaseNumber,
+    command: Annotated[Command, Body(openapi_examples=ACTION_EXAMPLES)],
+    if_match: Annotated[str | None, Header(alias="If-Match", description='The version read, e.g. "3"')] = None,
+) -> Response:
     expected = None
     if if_match is not None:
         m = _IF_MATCH.match(if_match.strip())
@@ -237,16 +335,25 @@ class CallerHistory(BaseModel):
     items: list[CaseSummary] = Field(description="The cases counted in `count`, newest received first (at most 50).")
 
 
-
-
-@callers.post("/history", response_model=CallerHistory, summary="The caller's earlier cases, at intake (来电历史)",
-              operation_id="getCallerHistory",
-              responses=documented(403, d403="Only the centre (agents, supervisors) sees callers' phones and so their history"))
+@callers.post(
+    "/history",
+    response_model=CallerHistory,
+    summary="The caller's earlier cases, at intake (来电历史)",
+    operation_id="getCallerHistory",
+    responses=documented(403, d403="Only the centre (agents, supervisors) sees callers' phones and so their history"),
+)
 def caller_history(hub: HubDep, actor: ActorDep, query: CallerHistoryQuery) -> CallerHistory:
     days = query.days or hub.settings.caller_history_days
     since, count, total, cases = hub.cases.caller_history(query.phone, actor, days)
-    return CallerHistory(phone=mask_phone(query.phone) or "", days=days, since=since, count=count, total=total,
-                         open=sum(1 for c in cases if c.state.value not in FINISHED_STATES), items=[_summary(c) for c in cases])
+    return CallerHistory(
+        phone=mask_phone(query.phone) or "",
+        days=days,
+        since=since,
+        count=count,
+        total=total,
+        open=sum(1 for c in cases if c.state.value not in FINISHED_STATES),
+        items=[_summary(c) for c in cases],
+    )
 
 
 # -- repeat calls (重复来电) ------------------------------------------------------------------------
@@ -267,8 +374,11 @@ class ConfirmRepeatCall(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str | None = Field(default=None, max_length=500)
-    merge: bool = Field(default=False, description="Also merge this case into the earlier one (the merge action, 并单) first; "
-                                                   "refused (409) where the lifecycle does not allow a merge, and the link stays suggested.")
+    merge: bool = Field(
+        default=False,
+        description="Also merge this case into the earlier one (the merge action, 并单) first; "
+        "refused (409) where the lifecycle does not allow a merge, and the link stays suggested.",
+    )
 
 
 class DismissRepeatCall(BaseModel):
@@ -278,30 +388,56 @@ class DismissRepeatCall(BaseModel):
 
 
 def _repeat_out(link) -> RepeatCallOut:  # noqa: ANN001 - hub.service.RepeatCall
-    return RepeatCallOut(case=link.case, earlier_case=link.earlier_case, earlier_state=link.earlier_state, status=link.status,
-                         found_at=link.found_at, decided_at=link.decided_at, decided_by=link.decided_by, note=link.note)
+    return RepeatCallOut(
+        case=link.case,
+        earlier_case=link.earlier_case,
+        earlier_state=link.earlier_state,
+        status=link.status,
+        found_at=link.found_at,
+        decided_at=link.decided_at,
+        decided_by=link.decided_by,
+        note=link.note,
+    )
 
 
 _REPEAT_403 = "Only the centre (agents, supervisors): the link says the same caller called again"
 
 
-@router.get("/{number}/repeat-call", response_model=RepeatCallOut, summary="The earlier case this one repeats (重复来电)",
-            operation_id="getRepeatCall", responses=documented(403, 404, d403=_REPEAT_403, d404="No such case, or it was not linked"))
+@router.get(
+    "/{number}/repeat-call",
+    response_model=RepeatCallOut,
+    summary="The earlier case this one repeats (重复来电)",
+    operation_id="getRepeatCall",
+    responses=documented(403, 404, d403=_REPEAT_403, d404="No such case, or it was not linked"),
+)
 def get_repeat_call(hub: HubDep, actor: ActorDep, number: CaseNumber) -> RepeatCallOut:
     return _repeat_out(hub.cases.repeat_call(number, actor))
 
 
-@router.post("/{number}/repeat-call/confirm", response_model=RepeatCallOut, summary="Confirm a repeat call, optionally merging it",
-             operation_id="confirmRepeatCall",
-             responses=documented(403, 404, 409, d403=_REPEAT_403, d404="No such case, or it was not linked",
-                                  d409="Already confirmed or dismissed, or the merge is not allowed in this state"))
+@router.post(
+    "/{number}/repeat-call/confirm",
+    response_model=RepeatCallOut,
+    summary="Confirm a repeat call, optionally merging it",
+    operation_id="confirmRepeatCall",
+    responses=documented(
+        403,
+        404,
+        409,
+        d403=_REPEAT_403,
+        d404="No such case, or it was not linked",
+        d409="Already confirmed or dismissed, or the merge is not allowed in this state",
+    ),
+)
 def confirm_repeat_call(hub: HubDep, actor: ActorDep, number: CaseNumber, body: ConfirmRepeatCall) -> RepeatCallOut:
     return _repeat_out(hub.cases.decide_repeat_call(number, True, actor, body.note, body.merge))
 
 
-@router.post("/{number}/repeat-call/dismiss", response_model=RepeatCallOut, summary="Dismiss a repeat call: not the same matter",
-             operation_id="dismissRepeatCall",
-             responses=documented(403, 404, 409, d403=_REPEAT_403, d404="No such case, or it was not linked",
-                                  d409="Already confirmed or dismissed"))
+@router.post(
+    "/{number}/repeat-call/dismiss",
+    response_model=RepeatCallOut,
+    summary="Dismiss a repeat call: not the same matter",
+    operation_id="dismissRepeatCall",
+    responses=documented(403, 404, 409, d403=_REPEAT_403, d404="No such case, or it was not linked", d409="Already confirmed or dismissed"),
+)
 def dismiss_repeat_call(hub: HubDep, actor: ActorDep, number: CaseNumber, body: DismissRepeatCall) -> RepeatCallOut:
     return _repeat_out(hub.cases.decide_repeat_call(number, False, actor, body.note))

@@ -20,8 +20,9 @@ async def get_hub(request: Request) -> Hub:
     return request.app.state.hub
 
 
-async def get_actor(request: Request, api_key: Annotated[str | None, Depends(_api_key)],
-              bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Actor:
+async def get_actor(
+    request: Request, api_key: Annotated[str | None, Depends(_api_key)], bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Actor:
     presented = api_key or (bearer.credentials if bearer else None)
     if not presented:
         raise HTTPException(401, "an API key is required (X-API-Key header or Bearer token)", headers={"WWW-Authenticate": "Bearer"})
@@ -39,6 +40,7 @@ def require_roles(*roles: Role):
         if actor.role not in roles:
             raise HTTPException(403, f"role '{actor.role.value}' may not do this; needs one of {', '.join(r.value for r in roles)}")
         return actor
+
     return check
 
 

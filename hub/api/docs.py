@@ -21,12 +21,15 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/api/v1/docs")
 def docs() -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="12345 Hub · API",
-                               swagger_js_url="/api/v1/docs/assets/swagger-ui-bundle.js",
-                               swagger_css_url="/api/v1/docs/assets/swagger-ui.css",
-                               swagger_favicon_url="/api/v1/docs/assets/favicon-32x32.png",
-                               # No call to the public validator either: nothing leaves the network.
-                               swagger_ui_parameters={"validatorUrl": None})
+    return get_swagger_ui_html(
+        openapi_url="/api/v1/openapi.json",
+        title="12345 Hub · API",
+        swagger_js_url="/api/v1/docs/assets/swagger-ui-bundle.js",
+        swagger_css_url="/api/v1/docs/assets/swagger-ui.css",
+        swagger_favicon_url="/api/v1/docs/assets/favicon-32x32.png",
+        # No call to the public validator either: nothing leaves the network.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
 
 
 @router.get("/api/v1/docs/assets/{name}")

@@ -71,8 +71,7 @@ async def refuse_unknown_input(request: Request) -> None:
         for name in dict.fromkeys(request.query_params.keys()):
             if name not in declared:
                 known = ", ".join(sorted(declared)) or "none"
-                errors.append({"loc": ("query", name), "type": "value_error",
-                               "msg": f"unknown query parameter (this operation takes: {known})"})
+                errors.append({"loc": ("query", name), "type": "value_error", "msg": f"unknown query parameter (this operation takes: {known})"})
     for name, value in request.query_params.multi_items():
         if "\x00" in value:
             errors.append({"loc": ("query", name), "msg": "contains a NUL character", "type": "value_error"})

@@ -34,10 +34,20 @@ class FieldError(BaseModel):
 class Problem(BaseModel):
     """RFC 9457 problem details: every refusal the hub sends, whatever the operation."""
 
-    model_config = {"json_schema_extra": {"examples": [{
-        "type": "https://12345-hub.example/problems/validation", "title": "The request is not valid", "status": 422,
-        "detail": "body.person.phone: not a Chinese mobile, landline or service number", "instance": "/api/v1/cases",
-        "errors": [{"field": "body.person.phone", "reason": "not a Chinese mobile, landline or service number"}]}]}}
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "type": "https://12345-hub.example/problems/validation",
+                    "title": "The request is not valid",
+                    "status": 422,
+                    "detail": "body.person.phone: not a Chinese mobile, landline or service number",
+                    "instance": "/api/v1/cases",
+                    "errors": [{"field": "body.person.phone", "reason": "not a Chinese mobile, landline or service number"}],
+                }
+            ]
+        }
+    }
 
     type: str
     title: str
@@ -117,8 +127,7 @@ def describe_problems(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def _describe_georeport(path: str, operation: dict[str, Any], responses: dict[str, Any], content: dict[str, Any],
-                        retry_after: dict[str, Any]) -> None:
+def _describe_georeport(path: str, operation: dict[str, Any], responses: dict[str, Any], content: dict[str, Any], retry_after: dict[str, Any]) -> None:
     """Open311 GeoReport routes (channels/open311.py) refuse in GeoReport's own error list, which
     their `responses=` document; only what answers before them stays problem+json: 413 for a
     body over the limit (BodyLimit) and 503 when the database cannot serve."""
@@ -132,8 +141,9 @@ def _describe_georeport(path: str, operation: dict[str, Any], responses: dict[st
     operation["responses"] = dict(sorted(responses.items()))
 
 
-def problem(status: int, slug: str, title: str, detail: str | None = None, request: Request | None = None,
-            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    status: int, slug: str, title: str, detail: str | None = None, request: Request | None = None, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -158,18 +168,25 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(UnknownCode)
     async def _unknown_code(request: Request, exc: UnknownCode) -> JSONResponse:
-        return problem(422, "unknown-code", "Unknown code", str(exc), request,
-                       errors=[{"field": exc.field, "reason": f"unknown code {exc.code!r}"}], valid_codes_at=exc.valid_codes_at)
+        return problem(
+            422,
+            "unknown-code",
+            "Unknown code",
+            str(exc),
+            request,
+            errors=[{"field": exc.field, "reason": f"unknown code {exc.code!r}"}],
+            valid_codes_at=exc.valid_codes_at,
+        )
 
     @app.exception_handler(ContentTooLarge)
     async def _too_large(request: Request, exc: ContentTooLarge) -> JSONResponse:
-        return problem(413, "content-too-large", "Content too large", str(exc), request,
-                       errors=[{"field": "body.content", "reason": f"more than {exc.limit} characters"}])
+        return problem(
+            413, "content-too-large", "Content too large", str(exc), request, errors=[{"field": "body.content", "reason": f"more than {exc.limit} characters"}]
+        )
 
     @app.exception_handler(AttachmentRefused)
     async def _attachment_refused(request: Request, exc: AttachmentRefused) -> JSONResponse:
-        return problem(exc.status, exc.slug, exc.title, str(exc), request,
-                       errors=[{"field": f"body.{exc.field}", "reason": exc.reason}])
+        return problem(exc.status, exc.slug, exc.title, str(exc), request, errors=[{"field": f"body.{exc.field}", "reason": exc.reason}])
 
     @app.exception_handler(AttachmentNotFound)
     async def _attachment_not_found(request: Request, exc: AttachmentNotFound) -> JSONResponse:
@@ -179,18 +196,22 @@ def install(app: FastAPI) -> None:
     async def _attachment_file_missing(request: Request, exc: AttachmentFileMissing) -> JSONResponse:
         # The hub's store lacks a file its database names: not the caller's fault, and retrying
         # will not help until an operator puts the file back; 503 says "not now, not you".
-        return problem(503, "attachment-file-missing", "The attachment's file is unavailable", str(exc), request,
-                       headers={"Retry-After": "3600"})
+        return problem(503, "attachment-file-missing", "The attachment's file is unavailable", str(exc), request, headers={"Retry-After": "3600"})
 
     @app.exception_handler(IdempotencyConflict)
     async def _idem(request: Request, exc: IdempotencyConflict) -> JSONResponse:
-        return problem(422, "idempotency-key-reused", "Idempotency-Key reused with a different body", str(exc), request,
-                       errors=[{"field": "header.Idempotency-Key", "reason": "already used for a different request"}])
+        return problem(
+            422,
+            "idempotency-key-reused",
+            "Idempotency-Key reused with a different body",
+            str(exc),
+            request,
+            errors=[{"field": "header.Idempotency-Key", "reason": "already used for a different request"}],
+        )
 
     @app.exception_handler(ActionNotAllowed)
     async def _not_allowed(request: Request, exc: ActionNotAllowed) -> JSONResponse:
-        return problem(409, "action-not-allowed", "Action not allowed", str(exc), request,
-                       state=exc.state, allowed_actions=exc.allowed)
+        return problem(409, "action-not-allowed", "Action not allowed", str(exc), request, state=exc.state, allowed_actions=exc.allowed)
 
     @app.exception_handler(StaleCase)
     async def _stale(request: Request, exc: StaleCase) -> JSONResponse:
@@ -211,17 +232,36 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:  # FastAPI's, for a body that is not UTF-8
-            return problem(422, "validation", "The request is not valid", "body: not readable as UTF-8 JSON", request,
-                           errors=[{"field": "body", "reason": "not readable as UTF-8 JSON"}])
+            return problem(
+                422,
+                "validation",
+                "The request is not valid",
+                "body: not readable as UTF-8 JSON",
+                request,
+                errors=[{"field": "body", "reason": "not readable as UTF-8 JSON"}],
+            )
         if exc.status_code == 400 and "multipart/" in request.headers.get("content-type", "").lower():
             # Starlette's answer to a multipart body it cannot parse (an attachment upload).
-            return problem(422, "validation", "The request is not valid", "body: not readable as multipart/form-data", request,
-                           errors=[{"field": "body", "reason": f"not readable as multipart/form-data ({exc.detail})"}])
-        slug = {401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
-                413: "content-too-large", 415: "unsupported-media-type",
-                429: "too-many-requests"}.get(exc.status_code, "http-error")
-        return problem(exc.status_code, slug, str(exc.detail) if exc.status_code != 404 else "Not found",
-                       str(exc.detail), request, headers=getattr(exc, "headers", None))
+            return problem(
+                422,
+                "validation",
+                "The request is not valid",
+                "body: not readable as multipart/form-data",
+                request,
+                errors=[{"field": "body", "reason": f"not readable as multipart/form-data ({exc.detail})"}],
+            )
+        slug = {
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not-found",
+            405: "method-not-allowed",
+            413: "content-too-large",
+            415: "unsupported-media-type",
+            429: "too-many-requests",
+        }.get(exc.status_code, "http-error")
+        return problem(
+            exc.status_code, slug, str(exc.detail) if exc.status_code != 404 else "Not found", str(exc.detail), request, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(PoolTimeout)
@@ -233,8 +273,14 @@ def install(app: FastAPI) -> None:
         if outage is None:
             return await _bug(request, exc)
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, outage.reason)
-        return problem(503, "database-unavailable", "The database is unavailable", f"{outage.reason}; try again later",
-                       request, headers={"Retry-After": str(outage.retry_after)})
+        return problem(
+            503,
+            "database-unavailable",
+            "The database is unavailable",
+            f"{outage.reason}; try again later",
+            request,
+            headers={"Retry-After": str(outage.retry_after)},
+        )
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

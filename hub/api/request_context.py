@@ -64,8 +64,7 @@ class RequestContext:
             target = scope.get("path", "") + (f"?{query}" if query else "")
             seconds = time.perf_counter() - started
             target = _API_KEY.sub(r"\1***", target)  # GeoReport clients may send their key as a parameter
-            access_log.info("%s %s %d %.1fms from %s", scope.get("method", "-"), mask_text(target), status, seconds * 1000,
-                            client)
+            access_log.info("%s %s %d %.1fms from %s", scope.get("method", "-"), mask_text(target), status, seconds * 1000, client)
             if self.metrics is not None:  # by the route's template (set by the router), never the raw path
                 route = getattr(scope.get("route"), "path", None)
                 self.metrics.observe(scope.get("method", "-"), route, status, seconds)

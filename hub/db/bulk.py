@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -49,10 +49,10 @@ class HistoricalCase:
 
 def sqlite_time(value: datetime) -> str:
     """UTCDateTime's value on SQLite: naive UTC, as SQLAlchemy's DATETIME writes it."""
-    if value.tzinfo is not timezone.utc:
+    if value.tzinfo is not UTC:
         if value.tzinfo is None:
             raise ValueError("naive datetime reached the database; the clock gives aware ones")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
@@ -123,8 +123,7 @@ def bulk_rows(s: Session) -> CoreRows:
 _HISTORY_COLUMNS = ("case_id", "seq", "at", "actor", "role", "action", "from_state", "to_state", "note", "data")
 
 
-def add_historical(s: Session, columns: tuple[str, ...], phone_key: bytes, cases: list[HistoricalCase],
-                   now: datetime) -> list[int]:
+def add_historical(s: Session, columns: tuple[str, ...], phone_key: bytes, cases: list[HistoricalCase], now: datetime) -> list[int]:
     """Write the cases, their external refs, lead units and history lines; their row ids in order.
     `columns` is the repository's CASE_COLUMNS: the tuples below follow it."""
     out = bulk_rows(s)
@@ -133,14 +132,35 @@ def add_historical(s: Session, columns: tuple[str, ...], phone_key: bytes, cases
     rows = []
     for c in cases:
         at = ts(c.received_at)
-        rows.append((c.number, 1, c.state, c.request_type, c.category_code, c.division_code, c.division_code[:6],
-                     c.urgency, c.channel, c.lead_unit, None, None, False, at, now_db, c.search_text, doc(c.doc),
-                     phone_hash(phone_key, c.phone) if c.phone else None, at))
+        rows.append(
+            (
+                c.number,
+                1,
+                c.state,
+                c.request_type,
+                c.category_code,
+                c.division_code,
+                c.division_code[:6],
+                c.urgency,
+                c.channel,
+                c.lead_unit,
+                None,
+                None,
+                False,
+                at,
+                now_db,
+                c.search_text,
+                doc(c.doc),
+                phone_hash(phone_key, c.phone) if c.phone else None,
+                at,
+            )
+        )
     ids = out.cases(columns, rows)
     out.insert(ExternalRefRow, ("system", "external_id", "case_id"), [(c.ref_system, c.ref_id, i) for c, i in zip(cases, ids)])
     units = [(i, c.lead_unit, "lead") for c, i in zip(cases, ids) if c.lead_unit]
     if units:
         out.insert(CaseUnitRow, ("case_id", "unit_code", "role"), units)
-    out.insert(HistoryRow, _HISTORY_COLUMNS, [(i, 1, now_db, c.actor, "system", c.action, None, c.state, None,
-                                               doc(c.history_data)) for c, i in zip(cases, ids)])
+    out.insert(
+        HistoryRow, _HISTORY_COLUMNS, [(i, 1, now_db, c.actor, "system", c.action, None, c.state, None, doc(c.history_data)) for c, i in zip(cases, ids)]
+    )
     return ids

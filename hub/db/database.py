@@ -34,8 +34,7 @@ def _file_lock(url: str) -> threading.RLock:
 
 
 class Database:
-    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10,
-                 phone_index_key: bytes | None = None) -> None:
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10, phone_index_key: bytes | None = None) -> None:
         self.url = url
         # The phone index's key (hub.db.phone_index), handed to repositories through the
         # sessions' info; None: the key file's.
@@ -44,12 +43,12 @@ class Database:
         self.is_sqlite = is_sqlite(url)
         self.writer: Engine = make_engine(url, immediate=True, synchronous=sqlite_synchronous, pool_size=pool_size)
         # WAL readers never wait for the writer, so reads get their own deferred engine.
-        self.reader: Engine = (make_engine(url, immediate=False, synchronous=sqlite_synchronous, pool_size=pool_size)
-                               if self.is_sqlite else self.writer)
+        self.reader: Engine = make_engine(url, immediate=False, synchronous=sqlite_synchronous, pool_size=pool_size) if self.is_sqlite else self.writer
         # Bookkeeping that may be lost on power failure without harm (see write(durable=False)):
         # on SQLite a writer whose commits skip the fsync; a later durable commit syncs them too.
-        self.relaxed_writer: Engine = (make_engine(url, immediate=True, synchronous="NORMAL", pool_size=2)
-                                       if self.is_sqlite and sqlite_synchronous != "NORMAL" else self.writer)
+        self.relaxed_writer: Engine = (
+            make_engine(url, immediate=True, synchronous="NORMAL", pool_size=2) if self.is_sqlite and sqlite_synchronous != "NORMAL" else self.writer
+        )
         for engine in {self.writer, self.reader, self.relaxed_writer}:
             remember_engine_key(engine, self.phone_index_key)
         self._write = sessionmaker(self.writer, expire_on_commit=False, info=info)

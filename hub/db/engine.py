@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 try:
     import fcntl
@@ -16,7 +16,6 @@ except ImportError:  # not POSIX: no notice between processes, writers still pol
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-
 
 BUSY_TIMEOUT_MS = 30_000
 # How often a writer waiting for another process's write lock tries again. SQLite's own busy
@@ -120,8 +119,7 @@ def make_engine(url: str, *, immediate: bool = True, synchronous: str = "FULL", 
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             waiters = waiters_path(path)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=pool_size, max_overflow=pool_size)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size, max_overflow=pool_size)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # noqa: ANN001

@@ -45,9 +45,12 @@ def _next_number_stmt(dialect: str) -> Any:
     if stmt is None:
         table = CaseNumberSeqRow.__table__
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = (insert(table).values(day=bindparam("day"), last=1)
-                .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + 1})
-                .returning(table.c.last))
+        stmt = (
+            insert(table)
+            .values(day=bindparam("day"), last=1)
+            .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + 1})
+            .returning(table.c.last)
+        )
         _NEXT_NUMBER[dialect] = stmt
     return stmt
 
@@ -60,9 +63,12 @@ def _reserve_stmt(dialect: str) -> Any:
     if stmt is None:
         table = CaseNumberSeqRow.__table__
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = (insert(table).values(day=bindparam("day"), last=bindparam("k"))
-                .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + bindparam("k")})
-                .returning(table.c.last))
+        stmt = (
+            insert(table)
+            .values(day=bindparam("day"), last=bindparam("k"))
+            .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + bindparam("k")})
+            .returning(table.c.last)
+        )
         _RESERVE[dialect] = stmt
     return stmt
 

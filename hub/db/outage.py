@@ -31,12 +31,24 @@ READ_ONLY = Outage("database is read-only", 60)
 IO_ERROR = Outage("disk I/O error", 30)
 POOL_EXHAUSTED = Outage("no database connection free", 2)
 
-_SQLITE = {_SQLITE_BUSY: BUSY, _SQLITE_LOCKED: BUSY, _SQLITE_PROTOCOL: BUSY, _SQLITE_READONLY: READ_ONLY,
-           _SQLITE_IOERR: IO_ERROR, _SQLITE_FULL: DISK_FULL, _SQLITE_CANTOPEN: UNREACHABLE}
+_SQLITE = {
+    _SQLITE_BUSY: BUSY,
+    _SQLITE_LOCKED: BUSY,
+    _SQLITE_PROTOCOL: BUSY,
+    _SQLITE_READONLY: READ_ONLY,
+    _SQLITE_IOERR: IO_ERROR,
+    _SQLITE_FULL: DISK_FULL,
+    _SQLITE_CANTOPEN: UNREACHABLE,
+}
 # Older drivers carry no error code: the message is SQLite's fixed text for the code.
-_SQLITE_TEXT = {"database or disk is full": DISK_FULL, "attempt to write a readonly database": READ_ONLY,
-                "unable to open database file": UNREACHABLE, "disk i/o error": IO_ERROR,
-                "database is locked": BUSY, "database table is locked": BUSY}
+_SQLITE_TEXT = {
+    "database or disk is full": DISK_FULL,
+    "attempt to write a readonly database": READ_ONLY,
+    "unable to open database file": UNREACHABLE,
+    "disk i/o error": IO_ERROR,
+    "database is locked": BUSY,
+    "database table is locked": BUSY,
+}
 _OS = {errno.ENOSPC: DISK_FULL, errno.EDQUOT: DISK_FULL, errno.EROFS: READ_ONLY, errno.EIO: IO_ERROR}
 
 

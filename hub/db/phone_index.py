@@ -63,7 +63,7 @@ def resolve_key(configured: str | None, key_file: Path = DEFAULT_KEY_FILE) -> by
 
 # The key each engine's Database was built with: a migration given only the engine (the
 # backfill of 0013_phone_index) hashes with the same key as the hub that runs it.
-_ENGINE_KEYS: "WeakKeyDictionary[Any, bytes]" = WeakKeyDictionary()
+_ENGINE_KEYS: WeakKeyDictionary[Any, bytes] = WeakKeyDictionary()
 
 
 def remember_engine_key(engine: Any, key: bytes) -> None:

@@ -6,8 +6,8 @@ this module keeps the reads, the writes and the one column list (CASE_COLUMNS) t
 
 from __future__ import annotations
 
-import builtins
 import base64
+import builtins
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session, aliased
 
 from hub.db import numbering
 from hub.db.bulk import HistoricalCase, add_historical
-from hub.db.phone_index import key_from_file, phone_hash
 from hub.db.models import CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow, RepeatCallRow
+from hub.db.phone_index import key_from_file, phone_hash
 from hub.domain.access import Actor, sees_confidential_person
 from hub.domain.errors import CaseNotFound, RuleViolation, StaleCase
 from hub.domain.events import DomainEvent
@@ -71,9 +71,27 @@ def decode_cursor(cursor: str) -> int:
 # The cases table's columns a write sets, in this order: `_columns` (one case, keyed by name)
 # and `add_historical` (many, as tuples; hub/db/bulk.py) both follow it, and a unit test holds
 # `_columns` to it, so a new column is added here once.
-CASE_COLUMNS = ("number", "version", "state", "request_type", "category_code", "division_code", "county_code", "urgency",
-                "channel", "lead_unit", "sign_off_due", "due_at", "overdue", "created_at", "updated_at", "search_text",
-                "doc", "phone_hash", "received_at")
+CASE_COLUMNS = (
+    "number",
+    "version",
+    "state",
+    "request_type",
+    "category_code",
+    "division_code",
+    "county_code",
+    "urgency",
+    "channel",
+    "lead_unit",
+    "sign_off_due",
+    "due_at",
+    "overdue",
+    "created_at",
+    "updated_at",
+    "search_text",
+    "doc",
+    "phone_hash",
+    "received_at",
+)
 
 
 class CaseRepository:
@@ -103,16 +121,16 @@ class CaseRepository:
         row = self._row(number)
         case = self._to_case(row, self._history(row.id) if with_history else [])
         # The refs table is the truth: adapters attach a peer's id without a new version.
-        refs = self.session.execute(select(ExternalRefRow).where(ExternalRefRow.case_id == row.id)
-                                    .order_by(ExternalRefRow.system)).scalars()
+        refs = self.session.execute(select(ExternalRefRow).where(ExternalRefRow.case_id == row.id).order_by(ExternalRefRow.system)).scalars()
         case.external_refs = [ExternalRef(system=r.system, external_id=r.external_id) for r in refs]
         return case
 
     def attach_ref(self, number: str, ref: ExternalRef) -> bool:
         """Record a peer's id for the case (e.g. after delivery). False if already there."""
         row = self._row(number)
-        existing = self.session.execute(select(ExternalRefRow).where(ExternalRefRow.case_id == row.id,
-                                                                     ExternalRefRow.system == ref.system)).scalar_one_or_none()
+        existing = self.session.execute(
+            select(ExternalRefRow).where(ExternalRefRow.case_id == row.id, ExternalRefRow.system == ref.system)
+        ).scalar_one_or_none()
         if existing is not None:
             if existing.external_id != ref.external_id:
                 raise RuleViolation(f"case {number} already has {ref.system} id {existing.external_id!r}, not {ref.external_id!r}")
@@ -125,18 +143,19 @@ class CaseRepository:
         found = self.session.execute(
             select(CaseRow.number, ExternalRefRow.system, ExternalRefRow.external_id)
             .join(CaseRow, CaseRow.id == ExternalRefRow.case_id)
-            .where(CaseRow.number.in_(numbers), ExternalRefRow.system.in_(systems))).all()
+            .where(CaseRow.number.in_(numbers), ExternalRefRow.system.in_(systems))
+        ).all()
         return {(number, system): external_id for number, system, external_id in found}
 
-    def note(self, number: str, *, at: datetime, actor: str, role: Role, action: str, note: str | None,
-             data: dict) -> HistoryEntry:
+    def note(self, number: str, *, at: datetime, actor: str, role: Role, action: str, note: str | None, data: dict) -> HistoryEntry:
         """Append a history line that changes no state and emits no event (an operator's act
         beside the lifecycle, e.g. skipping an outbox message): a new version, so a change
         prepared on the version before fails as stale instead of losing this line."""
         case = self.get(number)
         new = case.model_copy(deep=True)
-        entry = HistoryEntry(seq=len(new.history) + 1, at=at, actor=actor, role=role, action=action,
-                             from_state=case.state, to_state=case.state, note=note, data=data)
+        entry = HistoryEntry(
+            seq=len(new.history) + 1, at=at, actor=actor, role=role, action=action, from_state=case.state, to_state=case.state, note=note, data=data
+        )
         new.history.append(entry)
         new.version = case.version + 1
         new.updated_at = at
@@ -145,8 +164,12 @@ class CaseRepository:
 
     def _history(self, case_id: int) -> list[HistoryEntry]:
         rows = self.session.execute(select(HistoryRow).where(HistoryRow.case_id == case_id).order_by(HistoryRow.seq)).scalars()
-        return [HistoryEntry(seq=r.seq, at=r.at, actor=r.actor, role=Role(r.role), action=r.action,
-                             from_state=r.from_state, to_state=r.to_state, note=r.note, data=r.data) for r in rows]
+        return [
+            HistoryEntry(
+                seq=r.seq, at=r.at, actor=r.actor, role=Role(r.role), action=r.action, from_state=r.from_state, to_state=r.to_state, note=r.note, data=r.data
+            )
+            for r in rows
+        ]
 
     def history(self, number: str) -> list[HistoryEntry]:
         return self._history(self._row(number).id)
@@ -155,12 +178,16 @@ class CaseRepository:
         """Which of these ids of `system` a case already holds."""
         if not external_ids:
             return []
-        return list(self.session.execute(select(ExternalRefRow.external_id).where(
-            ExternalRefRow.system == system, ExternalRefRow.external_id.in_(external_ids))).scalars())
+        return list(
+            self.session.execute(
+                select(ExternalRefRow.external_id).where(ExternalRefRow.system == system, ExternalRefRow.external_id.in_(external_ids))
+            ).scalars()
+        )
 
     def find_by_ref(self, system: str, external_id: str) -> Case | None:
         number = self.session.execute(
-            select(CaseRow.number).join(ExternalRefRow, ExternalRefRow.case_id == CaseRow.id)
+            select(CaseRow.number)
+            .join(ExternalRefRow, ExternalRefRow.case_id == CaseRow.id)
             .where(ExternalRefRow.system == system, ExternalRefRow.external_id == external_id)
         ).scalar_one_or_none()
         return self.get(number) if number else None
@@ -179,13 +206,11 @@ class CaseRepository:
         if query.overdue is not None:
             # Overdue is derived from the deadline so the list is right even before the
             # scheduler has flagged the case.
-            late = or_(CaseRow.overdue.is_(True), and_(CaseRow.due_at.is_not(None), CaseRow.due_at < now,
-                                                          CaseRow.state.in_(OPEN_HANDLING_STATES)))
+            late = or_(CaseRow.overdue.is_(True), and_(CaseRow.due_at.is_not(None), CaseRow.due_at < now, CaseRow.state.in_(OPEN_HANDLING_STATES)))
             stmt = stmt.where(late if query.overdue else ~late)
         if query.warning:
             late = or_(CaseRow.overdue.is_(True), and_(CaseRow.due_at.is_not(None), CaseRow.due_at < now))
-            stmt = stmt.where(CaseRow.state.in_(OPEN_HANDLING_STATES),
-                              or_(late, CaseRow.doc[("flags", "warned")].as_boolean() == True))  # noqa: E712
+            stmt = stmt.where(CaseRow.state.in_(OPEN_HANDLING_STATES), or_(late, CaseRow.doc[("flags", "warned")].as_boolean() == True))  # noqa: E712
         if query.due_before:
             stmt = stmt.where(CaseRow.due_at.is_not(None), CaseRow.due_at < query.due_before)
         if query.text:
@@ -217,8 +242,7 @@ class CaseRepository:
         recent = and_(mine, CaseRow.received_at >= since)
         in_window = self.session.execute(select(func.count()).select_from(CaseRow).where(recent)).scalar_one()
         total = self.session.execute(select(func.count()).select_from(CaseRow).where(mine)).scalar_one()
-        rows = self.session.execute(select(CaseRow).where(recent)
-                                    .order_by(CaseRow.received_at.desc(), CaseRow.id.desc()).limit(limit)).scalars()
+        rows = self.session.execute(select(CaseRow).where(recent).order_by(CaseRow.received_at.desc(), CaseRow.id.desc()).limit(limit)).scalars()
         return in_window, total, [self._to_case(r, []) for r in rows]
 
     # -- repeat calls (重复来电) -----------------------------------------------------------------
@@ -230,10 +254,17 @@ class CaseRepository:
         since = case.intake.received_at - timedelta(days=days)
         earlier = self.session.execute(
             select(CaseRow.id, CaseRow.number)
-            .where(CaseRow.phone_hash == self.phone_hash(case.person.phone), CaseRow.received_at >= since,
-                   CaseRow.received_at <= case.intake.received_at, CaseRow.id != case_id,
-                   CaseRow.category_code == case.category_code, CaseRow.state.not_in(FINISHED_STATES))
-            .order_by(CaseRow.received_at.desc(), CaseRow.id.desc()).limit(1)).first()
+            .where(
+                CaseRow.phone_hash == self.phone_hash(case.person.phone),
+                CaseRow.received_at >= since,
+                CaseRow.received_at <= case.intake.received_at,
+                CaseRow.id != case_id,
+                CaseRow.category_code == case.category_code,
+                CaseRow.state.not_in(FINISHED_STATES),
+            )
+            .order_by(CaseRow.received_at.desc(), CaseRow.id.desc())
+            .limit(1)
+        ).first()
         if earlier is None:
             return None
         self.session.add(RepeatCallRow(case_id=case_id, earlier_case_id=earlier.id, status="suggested", found_at=now))
@@ -243,20 +274,21 @@ class CaseRepository:
         """The link of a case to the earlier case it repeats: (row, earlier number, earlier state)."""
         earlier = aliased(CaseRow)
         found = self.session.execute(
-            select(RepeatCallRow, earlier.number, earlier.state).join(CaseRow, CaseRow.id == RepeatCallRow.case_id)
-            .join(earlier, earlier.id == RepeatCallRow.earlier_case_id).where(CaseRow.number == number)).first()
+            select(RepeatCallRow, earlier.number, earlier.state)
+            .join(CaseRow, CaseRow.id == RepeatCallRow.case_id)
+            .join(earlier, earlier.id == RepeatCallRow.earlier_case_id)
+            .where(CaseRow.number == number)
+        ).first()
         return (found[0], found[1], found[2]) if found else None
 
     def reindex_phones(self, after_id: int, batch: int) -> tuple[int, int]:
         """Recompute the phone index of up to `batch` cases with ids above `after_id` with
         this session's key (after the key changed): (the last id done, or 0 when none was
         left; how many were done)."""
-        rows = self.session.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.id > after_id)
-                                    .order_by(CaseRow.id).limit(batch)).all()
+        rows = self.session.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.id > after_id).order_by(CaseRow.id).limit(batch)).all()
         for row_id, doc in rows:
             phone = (doc.get("person") or {}).get("phone")
-            self.session.execute(update(CaseRow).where(CaseRow.id == row_id)
-                                 .values(phone_hash=self.phone_hash(phone) if phone else None))
+            self.session.execute(update(CaseRow).where(CaseRow.id == row_id).values(phone_hash=self.phone_hash(phone) if phone else None))
         return (rows[-1][0] if rows else 0), len(rows)
 
     def visibility(self, actor: Actor) -> builtins.list:
@@ -267,8 +299,9 @@ class CaseRepository:
         # access.can_see: a party always sees what it registered (the first history entry).
         # An alias: callers may join the history themselves (the supervision list does).
         first = aliased(HistoryRow)
-        own = exists().where(first.case_id == CaseRow.id, first.seq == 1, first.action == "register",
-                             first.actor == actor.party, first.role == actor.role.value)
+        own = exists().where(
+            first.case_id == CaseRow.id, first.seq == 1, first.action == "register", first.actor == actor.party, first.role == actor.role.value
+        )
         if actor.role is Role.COUNTY:
             return [or_(CaseRow.county_code.in_(actor.divisions or ("-",)), own)]
         if actor.role is Role.UNIT:
@@ -296,9 +329,12 @@ class CaseRepository:
         row_id = self.session.execute(select(CaseRow.id).where(CaseRow.number == case.number)).scalar_one_or_none()
         if row_id is None:
             raise CaseNotFound(case.number)
-        result = cast("CursorResult[Any]", self.session.execute(
-            update(CaseRow).where(CaseRow.id == row_id, CaseRow.version == expected_version).values(**self._columns(case, self.phone_key))
-        ))
+        result = cast(
+            "CursorResult[Any]",
+            self.session.execute(
+                update(CaseRow).where(CaseRow.id == row_id, CaseRow.version == expected_version).values(**self._columns(case, self.phone_key))
+            ),
+        )
         if result.rowcount != 1:
             actual = self.session.execute(select(CaseRow.version).where(CaseRow.id == row_id)).scalar_one_or_none()
             raise StaleCase(case.number, expected_version, actual)
@@ -311,8 +347,17 @@ class CaseRepository:
 
     def record_events(self, case_id: int, events: builtins.list[DomainEvent]) -> builtins.list[EventRow]:
         """Insert the events; return them as (detached) rows with their ids, for the sinks."""
-        values = [dict(case_id=case_id, case_number=e.case_number, case_version=e.case_version, type=e.type,
-                       occurred_at=e.occurred_at, payload=e.model_dump(mode="json")) for e in events]
+        values = [
+            dict(
+                case_id=case_id,
+                case_number=e.case_number,
+                case_version=e.case_version,
+                type=e.type,
+                occurred_at=e.occurred_at,
+                payload=e.model_dump(mode="json"),
+            )
+            for e in events
+        ]
         rows = []
         for v in values:
             event_id = self.session.execute(_INSERT_EVENT, v).scalar_one()
@@ -322,7 +367,8 @@ class CaseRepository:
     def _write_refs(self, case_id: int, refs: builtins.list[ExternalRef]) -> None:
         for ref in refs:
             holder = self.session.execute(
-                select(CaseRow.number).join(ExternalRefRow, ExternalRefRow.case_id == CaseRow.id)
+                select(CaseRow.number)
+                .join(ExternalRefRow, ExternalRefRow.case_id == CaseRow.id)
                 .where(ExternalRefRow.system == ref.system, ExternalRefRow.external_id == ref.external_id)
             ).scalar_one_or_none()
             if holder is not None:
@@ -338,16 +384,27 @@ class CaseRepository:
             self.session.execute(delete(CaseUnitRow).where(CaseUnitRow.case_id == case_id))
         lead, co = case.handling.lead_unit, case.handling.co_units
         # 二次派单: a township unit the case was dispatched on to is listed too, so its key finds it.
-        rows = [dict(case_id=case_id, unit_code=code, role="lead" if code == lead else "co" if code in co else "township")
-                for code in case.units]
+        rows = [dict(case_id=case_id, unit_code=code, role="lead" if code == lead else "co" if code in co else "township") for code in case.units]
         if rows:
             self.session.execute(CaseUnitRow.__table__.insert(), rows)
 
     def _write_history(self, case_id: int, entries: builtins.list[HistoryEntry], start: int) -> None:
         # Append-only: entries already stored are never rewritten.
-        rows = [dict(case_id=case_id, seq=e.seq, at=e.at, actor=e.actor, role=e.role.value, action=e.action,
-                     from_state=e.from_state.value if e.from_state else None, to_state=e.to_state.value,
-                     note=e.note, data=e.data) for e in entries[start:]]
+        rows = [
+            dict(
+                case_id=case_id,
+                seq=e.seq,
+                at=e.at,
+                actor=e.actor,
+                role=e.role.value,
+                action=e.action,
+                from_state=e.from_state.value if e.from_state else None,
+                to_state=e.to_state.value,
+                note=e.note,
+                data=e.data,
+            )
+            for e in entries[start:]
+        ]
         if rows:
             self.session.execute(HistoryRow.__table__.insert(), rows)
 
@@ -355,11 +412,20 @@ class CaseRepository:
     def _columns(case: Case, phone_key: bytes) -> dict:
         h = case.handling
         return dict(
-            version=case.version, state=case.state.value, request_type=case.request_type.value,
-            category_code=case.category_code, division_code=case.place.division_code,
-            county_code=case.place.division_code[:6], urgency=case.urgency.value,
-            channel=case.intake.channel.value, lead_unit=h.lead_unit, sign_off_due=h.sign_off_due,
-            due_at=h.due_at, overdue=case.flags.overdue, created_at=case.created_at, updated_at=case.updated_at,
+            version=case.version,
+            state=case.state.value,
+            request_type=case.request_type.value,
+            category_code=case.category_code,
+            division_code=case.place.division_code,
+            county_code=case.place.division_code[:6],
+            urgency=case.urgency.value,
+            channel=case.intake.channel.value,
+            lead_unit=h.lead_unit,
+            sign_off_due=h.sign_off_due,
+            due_at=h.due_at,
+            overdue=case.flags.overdue,
+            created_at=case.created_at,
+            updated_at=case.updated_at,
             search_text=f"{case.title}\n{case.content}",
             doc=case.model_dump(mode="json", exclude={"history"}),
             phone_hash=phone_hash(phone_key, case.person.phone) if case.person.phone else None,

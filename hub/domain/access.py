@@ -21,8 +21,7 @@ class Actor:
 SYSTEM_ACTOR = Actor(party="hub", role=Role.SYSTEM)
 
 
-def can_see(actor: Actor, division_code: str, units: list[str], external_systems: list[str],
-            registrant: tuple[str, Role] | None = None) -> bool:
+def can_see(actor: Actor, division_code: str, units: list[str], external_systems: list[str], registrant: tuple[str, Role] | None = None) -> bool:
     if actor.role in (Role.AGENT, Role.SUPERVISOR, Role.SYSTEM):
         return True
     if actor.role is Role.CHANNEL:
@@ -51,8 +50,7 @@ def registrant(case: Case) -> tuple[str, Role] | None:
 
 
 def can_see_case(actor: Actor, case: Case) -> bool:
-    return can_see(actor, case.place.division_code, case.units, [r.system for r in case.external_refs],
-                   registrant(case))
+    return can_see(actor, case.place.division_code, case.units, [r.system for r in case.external_refs], registrant(case))
 
 
 # Parties outside the centre that register cases themselves and own a ref namespace.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import chinese_calendar
 
@@ -41,8 +41,7 @@ def _local_date(moment: datetime) -> date:
 
 
 class WorkingCalendar:
-    def __init__(self, overrides: Mapping[date, bool] | None = None,
-                 years: Mapping[int, Mapping[date, bool]] | None = None) -> None:
+    def __init__(self, overrides: Mapping[date, bool] | None = None, years: Mapping[int, Mapping[date, bool]] | None = None) -> None:
         """`overrides`: day -> working, set by an operator. `years`: imported years, each with
         the days that differ from Mon-Fri (holidays off, make-up days on)."""
         self._overrides = _checked_days(overrides or {})
@@ -105,7 +104,7 @@ class WorkingCalendar:
             provisional = provisional or not known
             if working:
                 counted += 1
-        return Counted(datetime.combine(day, _END_OF_DAY, tzinfo=LOCAL_TZ).astimezone(timezone.utc), provisional)
+        return Counted(datetime.combine(day, _END_OF_DAY, tzinfo=LOCAL_TZ).astimezone(UTC), provisional)
 
     def add_working_days(self, start: datetime, days: int) -> datetime:
         """As count(), without saying whether the result is provisional."""
@@ -153,16 +152,21 @@ class CalendarStatus:
     def warning(self) -> str | None:
         """Why an operator should import a year now, or None."""
         if not self.year_known:
-            return (f"the calendar of {self.today.year} is not known: deadlines are provisional (Mon-Fri, "
-                    f"no holidays); import it with `hotline-hub calendar import FILE`")
+            return (
+                f"the calendar of {self.today.year} is not known: deadlines are provisional (Mon-Fri, "
+                f"no holidays); import it with `hotline-hub calendar import FILE`"
+            )
         if self.today.month >= WARN_FROM_MONTH and not self.next_year_known:
-            return (f"the calendar of {self.next_year} is not known yet: deadlines reaching into it are "
-                    f"provisional (Mon-Fri, no holidays); import the State Council's notice with "
-                    f"`hotline-hub calendar import FILE`")
+            return (
+                f"the calendar of {self.next_year} is not known yet: deadlines reaching into it are "
+                f"provisional (Mon-Fri, no holidays); import the State Council's notice with "
+                f"`hotline-hub calendar import FILE`"
+            )
         return None
 
 
 def calendar_status(calendar: WorkingCalendar, now: datetime) -> CalendarStatus:
     today = _local_date(now)
-    return CalendarStatus(today=today, year_known=calendar.knows_year(today.year),
-                          next_year=today.year + 1, next_year_known=calendar.knows_year(today.year + 1))
+    return CalendarStatus(
+        today=today, year_known=calendar.knows_year(today.year), next_year=today.year + 1, next_year_known=calendar.knows_year(today.year + 1)
+    )

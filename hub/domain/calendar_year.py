@@ -110,8 +110,7 @@ def schedule_problems(schedule: YearSchedule) -> list[tuple[Loc, str]]:
             if d in taken:
                 j = taken[d]
                 other = schedule.holidays[j]
-                problems.append((("holidays", i, "from"),
-                                 f"{h.name} overlaps holidays[{j}] {other.name} ({other.first}..{other.end}) on {d}"))
+                problems.append((("holidays", i, "from"), f"{h.name} overlaps holidays[{j}] {other.name} ({other.first}..{other.end}) on {d}"))
                 break
         for d in h.days():
             taken.setdefault(d, i)
@@ -121,8 +120,7 @@ def schedule_problems(schedule: YearSchedule) -> list[tuple[Loc, str]]:
         if w.date.year != year:
             problems.append((loc, f"{w.date} is outside the year {year}"))
         elif w.date.weekday() < 5:
-            problems.append((loc, f"{w.date} is a {_WEEKDAYS[w.date.weekday()]}: a make-up working day "
-                                  "(调休上班) is a Saturday or Sunday"))
+            problems.append((loc, f"{w.date} is a {_WEEKDAYS[w.date.weekday()]}: a make-up working day (调休上班) is a Saturday or Sunday"))
         elif w.date in seen:
             problems.append((loc, f"{w.date} is listed twice (first as workdays[{seen[w.date]}])"))
         elif w.date in taken:
@@ -131,8 +129,7 @@ def schedule_problems(schedule: YearSchedule) -> list[tuple[Loc, str]]:
         seen.setdefault(w.date, i)
     missing = [full for key, full in FESTIVALS if not any(key in h.name for h in schedule.holidays)]
     if missing:
-        problems.append((("holidays",), f"no days off for {'、'.join(missing)}: "
-                                         "the notice covers all seven festivals (half-transcribed file?)"))
+        problems.append((("holidays",), f"no days off for {'、'.join(missing)}: the notice covers all seven festivals (half-transcribed file?)"))
     return problems
 
 

@@ -51,8 +51,9 @@ class Accept(_Command):
 class AnswerDirectly(_Command):
     action: Literal["answer_directly"] = "answer_directly"
     answer: Text
-    articles: list[Annotated[str, Field(max_length=80)]] = Field(default_factory=list, max_length=20,
-                                                                 description="Knowledge-base articles used, as 'id@version'.")
+    articles: list[Annotated[str, Field(max_length=80)]] = Field(
+        default_factory=list, max_length=20, description="Knowledge-base articles used, as 'id@version'."
+    )
 
 
 class Reject(_Command):
@@ -72,7 +73,7 @@ class Dispatch(_Command):
     co_units: list[UnitCode] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
-    def _lead_not_co(self) -> "Dispatch":
+    def _lead_not_co(self) -> Dispatch:
         if self.lead_unit in self.co_units:
             raise ValueError("the lead unit cannot also be a co-handling unit")
         if len(set(self.co_units)) != len(self.co_units):
@@ -132,7 +133,7 @@ class FollowUpCmd(_Command):
     satisfaction: Satisfaction | None = None
 
     @model_validator(mode="after")
-    def _reached_needs_answers(self) -> "FollowUpCmd":
+    def _reached_needs_answers(self) -> FollowUpCmd:
         if self.reached and (self.resolved is None or self.satisfaction is None):
             raise ValueError("a reached follow-up records both resolved and satisfaction")
         if not self.reached and (self.resolved is not None or self.satisfaction is not None):
@@ -208,7 +209,7 @@ class Correct(_Command):
     content: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
 
     @model_validator(mode="after")
-    def _something_to_correct(self) -> "Correct":
+    def _something_to_correct(self) -> Correct:
         if all(getattr(self, f) is None for f in CORRECTABLE):
             raise ValueError("a correction names at least one of: " + ", ".join(CORRECTABLE))
         return self
@@ -262,8 +263,9 @@ class SignOffPart(_Command):
     """协办: a co-unit signs off its part (the lead signs off the case with sign_off)."""
 
     action: Literal["sign_off_part"] = "sign_off_part"
-    unit: UnitCode | None = Field(default=None, description="The co-unit whose part; a unit's key may leave it out "
-                                  "(its own), a county names the unit of its own that co-handles.")
+    unit: UnitCode | None = Field(
+        default=None, description="The co-unit whose part; a unit's key may leave it out (its own), a county names the unit of its own that co-handles."
+    )
 
 
 class ReplyPart(_Command):
@@ -355,11 +357,43 @@ class MarkOverdue(_Command):
 
 
 Command = Annotated[
-    Accept | AnswerDirectly | Reject | TransferEmergency | Dispatch | Redispatch | SignOff
-    | RequestReturn | DecideReturn | RequestExtension | DecideExtension | ReportProgress
-    | ReplyCmd | ReviewReply | FollowUpCmd | Redo | Close | Archive | Merge | Supervise | Chase
-    | Warn | MarkOverdue | Correct | ClearSupervision | RequestUnreasonable | DecideUnreasonable
-    | AppealAssessment | DecideAppeal | SignOffPart | ReplyPart | WaivePart | Forward | SignOffForward
-    | ReplyForward | ReturnForward | RequestForwardExtension | DecideForwardExtension,
+    Accept
+    | AnswerDirectly
+    | Reject
+    | TransferEmergency
+    | Dispatch
+    | Redispatch
+    | SignOff
+    | RequestReturn
+    | DecideReturn
+    | RequestExtension
+    | DecideExtension
+    | ReportProgress
+    | ReplyCmd
+    | ReviewReply
+    | FollowUpCmd
+    | Redo
+    | Close
+    | Archive
+    | Merge
+    | Supervise
+    | Chase
+    | Warn
+    | MarkOverdue
+    | Correct
+    | ClearSupervision
+    | RequestUnreasonable
+    | DecideUnreasonable
+    | AppealAssessment
+    | DecideAppeal
+    | SignOffPart
+    | ReplyPart
+    | WaivePart
+    | Forward
+    | SignOffForward
+    | ReplyForward
+    | ReturnForward
+    | RequestForwardExtension
+    | DecideForwardExtension,
     Field(discriminator="action"),
 ]

@@ -7,7 +7,7 @@ Sichuan's 2025 rules as defaults (DOMAIN.md "Time limits").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -39,7 +39,7 @@ class UrgentLimit(BaseModel):
     complete_hours: float = Field(gt=0)
 
     @model_validator(mode="after")
-    def _sign_off_first(self) -> "UrgentLimit":
+    def _sign_off_first(self) -> UrgentLimit:
         if self.sign_off_hours > self.complete_hours:
             raise ValueError("sign-off cannot be due after completion")
         return self
@@ -118,7 +118,7 @@ def compute_deadlines(
         raise ValueError("an aware start is needed")
     hours = limits.urgent_hours[urgency]
     # Add in UTC: elapsed hours, not wall-clock hours, whatever zone start came in.
-    start_utc = start.astimezone(timezone.utc)
+    start_utc = start.astimezone(UTC)
     return Deadlines(
         sign_off_due=start_utc + timedelta(hours=hours.sign_off_hours),
         due_at=start_utc + timedelta(hours=hours.complete_hours),
@@ -154,8 +154,7 @@ def recount(calendar: WorkingCalendar, basis: DeadlineBasis) -> tuple[datetime, 
     return count_basis(calendar, basis.counted_from, basis.working_days)
 
 
-def extend_basis(calendar: WorkingCalendar, due_at: datetime, basis: DeadlineBasis | None,
-                 working_days: int) -> tuple[datetime, DeadlineBasis]:
+def extend_basis(calendar: WorkingCalendar, due_at: datetime, basis: DeadlineBasis | None, working_days: int) -> tuple[datetime, DeadlineBasis]:
     """延期 with its basis: `working_days` more on the count that gave due_at, or, for a
     deadline on the clock (no basis), counted after the current due day."""
     if basis is None:
@@ -178,4 +177,4 @@ def warning_at(start: datetime, due_at: datetime, share: float) -> datetime:
     if not 0 < share < 1:
         raise ValueError(f"warning share must be between 0 and 1, got {share}")
     # In UTC so the result is elapsed time, consistent with the deadlines themselves.
-    return start.astimezone(timezone.utc) + (due_at - start) * share
+    return start.astimezone(UTC) + (due_at - start) * share

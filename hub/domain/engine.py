@@ -11,25 +11,55 @@ place beside the others; tools/mutate.py mutates this file against the rule test
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from hub.domain import commands as c
 from hub.domain.access import Actor, can_see_case, may_set_ref, ref_namespace, registrant
 from hub.domain.calendar import WorkingCalendar
 from hub.domain.deadlines import (
-    TimeLimits, compute_deadlines, count_basis, extend_basis, extend_deadline, part_deadlines, recount, warning_at,
+    TimeLimits,
+    compute_deadlines,
+    count_basis,
+    extend_basis,
+    extend_deadline,
+    part_deadlines,
+    recount,
+    warning_at,
 )
 from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
 from hub.domain.events import EVENT_TYPES, DomainEvent
 from hub.domain.lifecycle import (
-    APPROVED, BEFORE_DISPATCH, HANDLING_STATES, PREVIOUS, REFUSED, REGISTER_ROLES, RUNNING_STATES, SATISFIED, UNREACHED,
-    UNSATISFIED, Action, allowed_actions, rows_for,
+    APPROVED,
+    BEFORE_DISPATCH,
+    HANDLING_STATES,
+    PREVIOUS,
+    REFUSED,
+    REGISTER_ROLES,
+    RUNNING_STATES,
+    SATISFIED,
+    UNREACHED,
+    UNSATISFIED,
+    Action,
+    allowed_actions,
+    rows_for,
 )
 from hub.domain.model import (
-    Appeal, Case, CaseDraft, CaseState, ExtensionRecord, FollowUp, Forward, HistoryEntry, Part, Reply, ReturnRecord,
-    Role, Satisfaction,
+    Appeal,
+    Case,
+    CaseDraft,
+    CaseState,
+    ExtensionRecord,
+    FollowUp,
+    Forward,
+    HistoryEntry,
+    Part,
+    Reply,
+    ReturnRecord,
+    Role,
+    Satisfaction,
 )
 
 
@@ -47,8 +77,16 @@ class Outcome:
 
 
 # Actions only the lead unit may take; co-handlers report progress to the lead.
-_LEAD_ONLY = {Action.SIGN_OFF, Action.REQUEST_RETURN, Action.REQUEST_EXTENSION, Action.REPLY,
-              Action.REQUEST_UNREASONABLE, Action.APPEAL_ASSESSMENT, Action.FORWARD, Action.DECIDE_FORWARD_EXTENSION}
+_LEAD_ONLY = {
+    Action.SIGN_OFF,
+    Action.REQUEST_RETURN,
+    Action.REQUEST_EXTENSION,
+    Action.REPLY,
+    Action.REQUEST_UNREASONABLE,
+    Action.APPEAL_ASSESSMENT,
+    Action.FORWARD,
+    Action.DECIDE_FORWARD_EXTENSION,
+}
 # Actions taken as a handling unit (lifecycle.HANDLERS): a county takes them only for its own units.
 _HANDLER_ACTIONS = _LEAD_ONLY | {Action.REPORT_PROGRESS}
 
@@ -70,21 +108,20 @@ class Engine:
         caller's own namespace (access.may_set_ref)."""
         if actor.role not in REGISTER_ROLES:
             # A role that may never register is refused as a party, like any other access rule.
-            raise AccessDenied(f"role '{actor.role.value}' may not register cases; roles that may: "
-                               + ", ".join(sorted(r.value for r in REGISTER_ROLES)))
+            raise AccessDenied(f"role '{actor.role.value}' may not register cases; roles that may: " + ", ".join(sorted(r.value for r in REGISTER_ROLES)))
         if actor.role is Role.COUNTY and draft.place.division_code[:6] not in actor.divisions:
             raise AccessDenied(f"division {draft.place.division_code} is not in this county's divisions")
         if actor.role is Role.CHANNEL and draft.intake.channel.value != actor.channel:
-            raise AccessDenied(f"intake.channel: this key registers '{actor.channel}' cases only, not "
-                               f"'{draft.intake.channel.value}'")
+            raise AccessDenied(f"intake.channel: this key registers '{actor.channel}' cases only, not '{draft.intake.channel.value}'")
         if not refs_by_adapter:
             for i, ref in enumerate(draft.external_refs):
                 if not may_set_ref(actor, ref.system):
                     own = ref_namespace(actor)
-                    raise AccessDenied(f"external_refs[{i}].system: '{ref.system}' is another system's namespace; "
-                                       + (f"party '{actor.party}' may set refs only in '{own}'" if own
-                                          else f"role '{actor.role.value}' sets no external refs")
-                                       + " (other systems' ids are written by the hub's own adapters)")
+                    raise AccessDenied(
+                        f"external_refs[{i}].system: '{ref.system}' is another system's namespace; "
+                        + (f"party '{actor.party}' may set refs only in '{own}'" if own else f"role '{actor.role.value}' sets no external refs")
+                        + " (other systems' ids are written by the hub's own adapters)"
+                    )
         case = Case(
             number=number,
             version=1,
@@ -101,9 +138,16 @@ class Engine:
             created_at=now,
             updated_at=now,
         )
-        entry = HistoryEntry(seq=1, at=now, actor=actor.party, role=actor.role, action="register",
-                             from_state=None, to_state=CaseState.REGISTERED,
-                             data={"channel": draft.intake.channel.value})
+        entry = HistoryEntry(
+            seq=1,
+            at=now,
+            actor=actor.party,
+            role=actor.role,
+            action="register",
+            from_state=None,
+            to_state=CaseState.REGISTERED,
+            data={"channel": draft.intake.channel.value},
+        )
         case.history.append(entry)
         return Outcome(case, [self._event(case, "register", actor, now, {"channel": draft.intake.channel.value})])
 
@@ -114,11 +158,9 @@ class Engine:
             raise AccessDenied(f"case {case.number} is not visible to party '{actor.party}'")
         rows = rows_for(case.state, action)
         if not rows:
-            raise ActionNotAllowed(action.value, case.state.value, actor.role.value,
-                                   allowed_actions(case.state, actor.role), "not allowed in this state")
+            raise ActionNotAllowed(action.value, case.state.value, actor.role.value, allowed_actions(case.state, actor.role), "not allowed in this state")
         if actor.role not in rows[0].roles:
-            raise ActionNotAllowed(action.value, case.state.value, actor.role.value,
-                                   allowed_actions(case.state, actor.role), "not allowed for this role")
+            raise ActionNotAllowed(action.value, case.state.value, actor.role.value, allowed_actions(case.state, actor.role), "not allowed for this role")
         if actor.role is Role.UNIT and action in _LEAD_ONLY and actor.unit_code != case.handling.lead_unit:
             raise AccessDenied(f"only the lead unit {case.handling.lead_unit} may {action.value}")
         if actor.role is Role.COUNTY and action in _HANDLER_ACTIONS:
@@ -137,9 +179,19 @@ class Engine:
             new.outcome.closed_at = now
         if target is CaseState.ARCHIVED:
             new.outcome.archived_at = now
-        new.history.append(HistoryEntry(
-            seq=len(new.history) + 1, at=now, actor=actor.party, role=actor.role, action=action.value,
-            from_state=source, to_state=target, note=command.note, data=data))
+        new.history.append(
+            HistoryEntry(
+                seq=len(new.history) + 1,
+                at=now,
+                actor=actor.party,
+                role=actor.role,
+                action=action.value,
+                from_state=source,
+                to_state=target,
+                note=command.note,
+                data=data,
+            )
+        )
         events = [self._event(new, action.value, actor, now, data)]
         if target is CaseState.CLOSED and source is not CaseState.CLOSED and action is not Action.CLOSE:
             # Closed as the outcome of another action (a satisfied follow-up): peers that act
@@ -175,11 +227,10 @@ class Engine:
             setattr(nh, field, at)
             setattr(nh, "sign_off_basis" if field == "sign_off_due" else "due_basis", new_basis)
             if at != old_at:
-                moved[field] = {"from": old_at.astimezone(timezone.utc).isoformat() if old_at else None, "to": at.isoformat()}
+                moved[field] = {"from": old_at.astimezone(UTC).isoformat() if old_at else None, "to": at.isoformat()}
             if new_basis.provisional:
                 still_provisional.append(field)
-        if (not moved and not parts_moved
-                and len(still_provisional) == sum(b is not None and b.provisional for b in bases.values())):
+        if not moved and not parts_moved and len(still_provisional) == sum(b is not None and b.provisional for b in bases.values()):
             return None  # counted again, nothing moved and nothing became known: no news
         if "due_at" in moved:
             # As after an extension: a new deadline is warned and marked overdue afresh.
@@ -189,9 +240,18 @@ class Engine:
             changes["parts"] = parts_moved
         new.version = case.version + 1
         new.updated_at = now
-        new.history.append(HistoryEntry(
-            seq=len(new.history) + 1, at=now, actor=actor.party, role=actor.role, action="recount_deadlines",
-            from_state=case.state, to_state=case.state, data=changes))
+        new.history.append(
+            HistoryEntry(
+                seq=len(new.history) + 1,
+                at=now,
+                actor=actor.party,
+                role=actor.role,
+                action="recount_deadlines",
+                from_state=case.state,
+                to_state=case.state,
+                data=changes,
+            )
+        )
         return new
 
     def attach(self, case: Case, attachment: dict[str, Any], actor: Actor, now: datetime) -> Outcome:
@@ -217,8 +277,7 @@ class Engine:
             if role is Role.COUNTY:
                 self._check_county_handles(case, Action.REPORT_PROGRESS, actor, what="attach files")
             if case.state not in HANDLING_STATES:
-                raise RuleViolation(f"a handling unit attaches files while it handles the case; case {case.number} "
-                                    f"is {case.state.value}")
+                raise RuleViolation(f"a handling unit attaches files while it handles the case; case {case.number} is {case.state.value}")
         elif role is Role.CHANNEL:
             if registrant(case) != (actor.party, Role.CHANNEL):
                 raise AccessDenied(f"case {case.number} was not registered by channel '{actor.party}'")
@@ -233,15 +292,24 @@ class Engine:
         new.version = case.version + 1
         new.updated_at = now
         data = {k: attachment[k] for k in ("id", "media_type", "size", "visibility")}
-        new.history.append(HistoryEntry(
-            seq=len(new.history) + 1, at=now, actor=actor.party, role=actor.role, action="attach",
-            from_state=case.state, to_state=case.state, data=data))
+        new.history.append(
+            HistoryEntry(
+                seq=len(new.history) + 1, at=now, actor=actor.party, role=actor.role, action="attach", from_state=case.state, to_state=case.state, data=data
+            )
+        )
         return Outcome(new, [self._event(new, "attach", actor, now, data)])
 
     def _event(self, case: Case, action: str, actor: Actor, now: datetime, data: dict[str, Any]) -> DomainEvent:
-        return DomainEvent(type=EVENT_TYPES[action], case_number=case.number, case_version=case.version,
-                           occurred_at=now, actor=actor.party, role=actor.role.value,
-                           state=case.state.value, data=data)
+        return DomainEvent(
+            type=EVENT_TYPES[action],
+            case_number=case.number,
+            case_version=case.version,
+            occurred_at=now,
+            actor=actor.party,
+            role=actor.role.value,
+            state=case.state.value,
+            data=data,
+        )
 
     def _check_county_handles(self, case: Case, action: Action, actor: Actor, what: str | None = None) -> None:
         """A county acts as handler only for a unit it owns (its government or a department
@@ -254,8 +322,10 @@ class Engine:
             if division is not None and division[:6] in actor.divisions:
                 return
         whose = "the lead unit" if action in _LEAD_ONLY else "the lead unit or a co-unit"
-        raise AccessDenied(f"a county may {what or action.value} only as {whose} it owns; case {case.number} is handled "
-                           f"by {', '.join(c for c in codes if c) or 'no unit'}, not by one of this county's units")
+        raise AccessDenied(
+            f"a county may {what or action.value} only as {whose} it owns; case {case.number} is handled "
+            f"by {', '.join(c for c in codes if c) or 'no unit'}, not by one of this county's units"
+        )
 
     def _check_units(self, lead: str, co: list[str]) -> None:
         self.units.unit(lead, field="lead_unit")
@@ -276,8 +346,7 @@ def _recount_parts(calendar: WorkingCalendar, case: Case) -> dict[str, dict[str,
             setattr(part, field, at)
             setattr(part, basis_field, new_basis)
             if at != old_at or not new_basis.provisional:
-                out.setdefault(part.unit_code, {})[field] = {"from": _iso(old_at), "to": at.isoformat(),
-                                                             "provisional": new_basis.provisional}
+                out.setdefault(part.unit_code, {})[field] = {"from": _iso(old_at), "to": at.isoformat(), "provisional": new_basis.provisional}
     return out
 
 
@@ -301,9 +370,18 @@ def _link_merge(target: Case, source: Case, actor: Actor, now: datetime) -> Case
     new.links.merged_cases.append(source.number)
     new.version = target.version + 1
     new.updated_at = now
-    new.history.append(HistoryEntry(seq=len(new.history) + 1, at=now, actor=actor.party, role=actor.role,
-                                    action="merge_in", from_state=target.state, to_state=target.state,
-                                    data={"merged": source.number}))
+    new.history.append(
+        HistoryEntry(
+            seq=len(new.history) + 1,
+            at=now,
+            actor=actor.party,
+            role=actor.role,
+            action="merge_in",
+            from_state=target.state,
+            to_state=target.state,
+            data={"merged": source.number},
+        )
+    )
     return new
 
 
@@ -343,8 +421,7 @@ def _dispatch(engine, case, cmd: c.Dispatch, actor, now, related):
         for field, code in [("lead_unit", cmd.lead_unit), *((f"co_units[{i}]", u) for i, u in enumerate(cmd.co_units))]:
             division = getattr(engine.units.unit(code, field=field), "division", None)
             if division not in actor.divisions:
-                raise AccessDenied(f"{field}: unit {code} is not one of this county's units (division {division}); "
-                                   "the city centre dispatches to it")
+                raise AccessDenied(f"{field}: unit {code} is not one of this county's units (division {division}); the city centre dispatches to it")
     deadlines = compute_deadlines(engine.calendar, engine.limits, case.request_type, case.urgency, now)
     h = case.handling
     h.lead_unit, h.co_units = cmd.lead_unit, list(cmd.co_units)
@@ -353,15 +430,19 @@ def _dispatch(engine, case, cmd: c.Dispatch, actor, now, related):
     h.sign_off_basis, h.due_basis = deadlines.sign_off_basis, deadlines.due_basis
     # 协办: each co-unit's part with its own deadlines, counted from the same dispatch.
     pd = part_deadlines(engine.calendar, engine.limits, case.request_type, case.urgency, now)
-    h.parts = [Part(unit_code=u, sign_off_due=pd.sign_off_due, due_at=pd.due_at, sign_off_basis=pd.sign_off_basis,
-                    due_basis=pd.due_basis) for u in cmd.co_units]
+    h.parts = [
+        Part(unit_code=u, sign_off_due=pd.sign_off_due, due_at=pd.due_at, sign_off_basis=pd.sign_off_basis, due_basis=pd.due_basis) for u in cmd.co_units
+    ]
     case.flags.overdue = case.flags.warned = False
-    data: dict[str, Any] = {"lead_unit": cmd.lead_unit, "co_units": list(cmd.co_units),
-            "sign_off_due": deadlines.sign_off_due.isoformat(), "due_at": deadlines.due_at.isoformat()}
+    data: dict[str, Any] = {
+        "lead_unit": cmd.lead_unit,
+        "co_units": list(cmd.co_units),
+        "sign_off_due": deadlines.sign_off_due.isoformat(),
+        "due_at": deadlines.due_at.isoformat(),
+    }
     if h.parts:
         # The assessment reads each co-unit's deadlines from this line (supervision/assessment.py).
-        data["parts"] = [{"unit": p.unit_code, "sign_off_due": _iso(p.sign_off_due), "due_at": _iso(p.due_at)}
-                         for p in h.parts]
+        data["parts"] = [{"unit": p.unit_code, "sign_off_due": _iso(p.sign_off_due), "due_at": _iso(p.due_at)} for p in h.parts]
     if deadlines.provisional or pd.provisional:
         data["provisional"] = True  # counted past the known calendar: recounted on import
     return None, data
@@ -375,8 +456,7 @@ def _sign_off(engine, case, cmd: c.SignOff, actor, now, related):
 
 def _request_return(engine, case, cmd: c.RequestReturn, actor, now, related):
     unit = actor.unit_code or case.handling.lead_unit or actor.party
-    case.handling.returns.append(ReturnRecord(requested_at=now, requested_by=actor.party, unit_code=unit,
-                                              reason=cmd.reason, from_state=case.state))
+    case.handling.returns.append(ReturnRecord(requested_at=now, requested_by=actor.party, unit_code=unit, reason=cmd.reason, from_state=case.state))
     return None, {"unit": unit, "reason": cmd.reason}
 
 
@@ -405,8 +485,7 @@ def _request_extension(engine, case, cmd: c.RequestExtension, actor, now, relate
         raise RuleViolation("an extension request is already pending a decision")
     if cmd.working_days > engine.limits.max_extension_working_days:
         raise RuleViolation(f"at most {engine.limits.max_extension_working_days} working days may be asked")
-    case.handling.extensions.append(ExtensionRecord(requested_at=now, requested_by=actor.party,
-                                                    working_days=cmd.working_days, reason=cmd.reason))
+    case.handling.extensions.append(ExtensionRecord(requested_at=now, requested_by=actor.party, working_days=cmd.working_days, reason=cmd.reason))
     return None, {"working_days": cmd.working_days, "reason": cmd.reason}
 
 
@@ -438,12 +517,16 @@ def _progress(engine, case, cmd: c.ReportProgress, actor, now, related):
 def _reply(engine, case, cmd: c.ReplyCmd, actor, now, related):
     forward = case.handling.open_forward
     if forward is not None:
-        raise RuleViolation(f"the case is with the township unit {forward.unit_code} (二次派单): it replies up "
-                            "(reply_forward) or gives it back (return_forward) before the lead replies")
+        raise RuleViolation(
+            f"the case is with the township unit {forward.unit_code} (二次派单): it replies up "
+            "(reply_forward) or gives it back (return_forward) before the lead replies"
+        )
     pending = [p.unit_code for p in case.handling.parts if not p.done]
     if pending:
-        raise RuleViolation(f"the lead's reply is the case's: co-units {', '.join(pending)} have not replied their "
-                            "part (reply_part) and the centre has not waived it (waive_part)")
+        raise RuleViolation(
+            f"the lead's reply is the case's: co-units {', '.join(pending)} have not replied their "
+            "part (reply_part) and the centre has not waived it (waive_part)"
+        )
     unit = case.handling.lead_unit or actor.party
     case.outcome.reply = Reply(text=cmd.text, replied_at=now, unit_code=unit)
     on_time = case.handling.due_at is None or now <= case.handling.due_at
@@ -458,16 +541,14 @@ def _review(engine, case, cmd: c.ReviewReply, actor, now, related):
 
 
 def _follow_up(engine, case, cmd: c.FollowUpCmd, actor, now, related):
-    case.outcome.follow_ups.append(FollowUp(at=now, by=actor.party, reached=cmd.reached, resolved=cmd.resolved,
-                                            satisfaction=cmd.satisfaction, note=cmd.note))
+    case.outcome.follow_ups.append(FollowUp(at=now, by=actor.party, reached=cmd.reached, resolved=cmd.resolved, satisfaction=cmd.satisfaction, note=cmd.note))
     if not cmd.reached:
         label = UNREACHED
     elif cmd.resolved and cmd.satisfaction in (Satisfaction.SATISFIED, Satisfaction.BASICALLY_SATISFIED):
         label = SATISFIED
     else:
         label = UNSATISFIED
-    return label, {"reached": cmd.reached, "resolved": cmd.resolved,
-                   "satisfaction": cmd.satisfaction.value if cmd.satisfaction else None}
+    return label, {"reached": cmd.reached, "resolved": cmd.resolved, "satisfaction": cmd.satisfaction.value if cmd.satisfaction else None}
 
 
 def _redo(engine, case, cmd: c.Redo, actor, now, related):
@@ -505,7 +586,7 @@ def _response_due(cmd: c.Supervise | c.Chase, now: datetime) -> str | None:
         return None
     if cmd.response_due <= now:
         raise RuleViolation(f"response_due {cmd.response_due.isoformat()} is not in the future")
-    return cmd.response_due.astimezone(timezone.utc).isoformat()
+    return cmd.response_due.astimezone(UTC).isoformat()
 
 
 def _supervise(engine, case, cmd: c.Supervise, actor, now, related):
@@ -515,8 +596,7 @@ def _supervise(engine, case, cmd: c.Supervise, actor, now, related):
 
 def _chase(engine, case, cmd: c.Chase, actor, now, related):
     case.flags.chased += 1
-    return None, {"chased": case.flags.chased, "reason": cmd.reason, "response_due": _response_due(cmd, now),
-                  "unit": case.handling.lead_unit}
+    return None, {"chased": case.flags.chased, "reason": cmd.reason, "response_due": _response_due(cmd, now), "unit": case.handling.lead_unit}
 
 
 def _clear_supervision(engine, case, cmd: c.ClearSupervision, actor, now, related):
@@ -549,8 +629,7 @@ def _outcome_held(case: Case, grounds: c.AppealGrounds) -> bool:
     if grounds is c.AppealGrounds.OVERDUE:
         reply, due = case.outcome.reply, case.handling.due_at
         return case.flags.overdue or (reply is not None and due is not None and reply.replied_at > due)
-    return any(f.reached and (f.satisfaction is Satisfaction.UNSATISFIED or f.resolved is False)
-               for f in case.outcome.follow_ups)
+    return any(f.reached and (f.satisfaction is Satisfaction.UNSATISFIED or f.resolved is False) for f in case.outcome.follow_ups)
 
 
 def _appeal_assessment(engine, case, cmd: c.AppealAssessment, actor, now, related):
@@ -561,8 +640,7 @@ def _appeal_assessment(engine, case, cmd: c.AppealAssessment, actor, now, relate
         raise RuleViolation("the case has no lead unit to appeal for")
     # One appeal per grounds for each handling of the case (a redo and a new dispatch open a new one).
     opened = case.handling.dispatched_at
-    if any(a.grounds == cmd.grounds.value and a.unit == unit and (opened is None or a.at >= opened)
-           for a in case.flags.appeals):
+    if any(a.grounds == cmd.grounds.value and a.unit == unit and (opened is None or a.at >= opened) for a in case.flags.appeals):
         raise RuleViolation(f"the unit {unit} has already appealed on {cmd.grounds.value} for this handling")
     if not _outcome_held(case, cmd.grounds):
         what = "marked overdue or replied late" if cmd.grounds is c.AppealGrounds.OVERDUE else "followed up as unsatisfied or unresolved"
@@ -638,29 +716,29 @@ def _waive_part(engine, case, cmd: c.WaivePart, actor, now, related):
 
 # -- 二次派单: down to the township and back up ---------------------------------------------------
 
+
 def _forward(engine, case, cmd: c.Forward, actor, now, related):
     h = case.handling
     if h.signed_at is None:  # in_progress implies signed; kept for cases signed before signed_at was kept
         raise RuleViolation("the lead signs off before dispatching on")
     if h.open_forward is not None:
-        raise RuleViolation(f"the case is already with the township unit {h.open_forward.unit_code}: it replies "
-                            "or returns it first")
+        raise RuleViolation(f"the case is already with the township unit {h.open_forward.unit_code}: it replies or returns it first")
     lead_division = getattr(engine.units.unit(h.lead_unit or "", field="handling.lead_unit"), "division", None) or ""
     division = getattr(engine.units.unit(cmd.unit, field="unit"), "division", None) or ""
     if len(lead_division) != 6 or len(division) != 9 or division[:6] != lead_division:
-        raise RuleViolation(f"unit: {cmd.unit} (division {division or '?'}) is not a township unit of the lead "
-                            f"{h.lead_unit}'s county ({lead_division or '?'}); a county-level lead dispatches on "
-                            "to its own townships only")
-    due = cmd.due_at.astimezone(timezone.utc)
+        raise RuleViolation(
+            f"unit: {cmd.unit} (division {division or '?'}) is not a township unit of the lead "
+            f"{h.lead_unit}'s county ({lead_division or '?'}); a county-level lead dispatches on "
+            "to its own townships only"
+        )
+    due = cmd.due_at.astimezone(UTC)
     if h.due_at is not None and due > h.due_at:
         raise RuleViolation(f"due_at: the township's deadline must lie inside the case's own ({h.due_at.isoformat()})")
     if due <= now:
         raise RuleViolation("due_at: the township's deadline must be in the future")
     sign_off_due = min(count_basis(engine.calendar, now, engine.limits.sign_off_working_days)[0], due)
-    h.cascade.append(Forward(unit_code=cmd.unit, by_unit=h.lead_unit or actor.party, at=now,
-                             sign_off_due=sign_off_due, due_at=due))
-    return None, {"unit": cmd.unit, "by_unit": h.lead_unit, "sign_off_due": sign_off_due.isoformat(),
-                  "due_at": due.isoformat()}
+    h.cascade.append(Forward(unit_code=cmd.unit, by_unit=h.lead_unit or actor.party, at=now, sign_off_due=sign_off_due, due_at=due))
+    return None, {"unit": cmd.unit, "by_unit": h.lead_unit, "sign_off_due": sign_off_due.isoformat(), "due_at": due.isoformat()}
 
 
 def _held_forward(engine, case: Case, actor, action: str) -> Forward:
@@ -691,8 +769,7 @@ def _reply_forward(engine, case, cmd: c.ReplyForward, actor, now, related):
     if forward.signed_at is None:
         raise RuleViolation(f"the township unit {forward.unit_code} has not signed off yet (sign_off_forward first)")
     forward.reply, forward.replied_at = cmd.text, now
-    return None, {"unit": forward.unit_code, "to_unit": forward.by_unit, "text": cmd.text,
-                  "on_time": now <= forward.due_at}
+    return None, {"unit": forward.unit_code, "to_unit": forward.by_unit, "text": cmd.text, "on_time": now <= forward.due_at}
 
 
 def _return_forward(engine, case, cmd: c.ReturnForward, actor, now, related):
@@ -705,10 +782,8 @@ def _request_forward_extension(engine, case, cmd: c.RequestForwardExtension, act
     forward = _held_forward(engine, case, actor, "ask for an extension")
     if any(e.approved is None for e in forward.extensions):
         raise RuleViolation("an extension request of the township is already pending its county's decision")
-    forward.extensions.append(ExtensionRecord(requested_at=now, requested_by=actor.party,
-                                              working_days=cmd.working_days, reason=cmd.reason))
-    return None, {"unit": forward.unit_code, "to_unit": forward.by_unit, "working_days": cmd.working_days,
-                  "reason": cmd.reason}
+    forward.extensions.append(ExtensionRecord(requested_at=now, requested_by=actor.party, working_days=cmd.working_days, reason=cmd.reason))
+    return None, {"unit": forward.unit_code, "to_unit": forward.by_unit, "working_days": cmd.working_days, "reason": cmd.reason}
 
 
 def _decide_forward_extension(engine, case, cmd: c.DecideForwardExtension, actor, now, related):
@@ -724,8 +799,10 @@ def _decide_forward_extension(engine, case, cmd: c.DecideForwardExtension, actor
         due = extend_deadline(engine.calendar, forward.due_at, granted)
         case_due = case.handling.due_at
         if case_due is not None and due > case_due:
-            raise RuleViolation(f"working_days: {granted} working days take the township past the case's own deadline "
-                                f"({case_due.isoformat()}); ask the centre for the case's extension first (request_extension)")
+            raise RuleViolation(
+                f"working_days: {granted} working days take the township past the case's own deadline "
+                f"({case_due.isoformat()}); ask the centre for the case's extension first (request_extension)"
+            )
         forward.due_at, record.granted_working_days = due, granted
         data.update(working_days=granted, due_at=due.isoformat())
     record.decided_at, record.decided_by, record.approved, record.note = now, actor.party, cmd.approved, cmd.note

@@ -186,9 +186,17 @@ TABLE: tuple[Transition, ...] = (
     # 二次派单: once the county-level lead has signed off, it may dispatch the case on to a
     # township unit; the township signs off, replies or returns it up, asks the county for time.
     # The case stays in_progress with the county as lead throughout.
-    *(_t(S.IN_PROGRESS, a, S.IN_PROGRESS, HANDLERS) for a in (
-        Action.FORWARD, Action.SIGN_OFF_FORWARD, Action.REPLY_FORWARD, Action.RETURN_FORWARD,
-        Action.REQUEST_FORWARD_EXTENSION, Action.DECIDE_FORWARD_EXTENSION)),
+    *(
+        _t(S.IN_PROGRESS, a, S.IN_PROGRESS, HANDLERS)
+        for a in (
+            Action.FORWARD,
+            Action.SIGN_OFF_FORWARD,
+            Action.REPLY_FORWARD,
+            Action.RETURN_FORWARD,
+            Action.REQUEST_FORWARD_EXTENSION,
+            Action.DECIDE_FORWARD_EXTENSION,
+        )
+    ),
 )
 
 # Creation is not a move between states; it is listed for the roles that may register.

@@ -12,7 +12,14 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, computed_field, field_validator, model_validator,
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    field_validator,
+    model_validator,
 )
 
 
@@ -137,7 +144,7 @@ class Person(BaseModel):
         return None if value is None or value == "" else normalise_phone(value)
 
     @model_validator(mode="after")
-    def _anonymous_has_no_identity(self) -> "Person":
+    def _anonymous_has_no_identity(self) -> Person:
         if self.anonymous and (self.name or self.phone):
             raise ValueError("an anonymous person carries neither name nor phone")
         return self

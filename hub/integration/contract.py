@@ -15,9 +15,10 @@ it how it is. It answers with a result or raises one of the errors below; nothin
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Sequence, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -75,8 +76,10 @@ class OutboundMessage(BaseModel):
     case: dict[str, Any] = Field(description="The case as this destination may see it, at the event's version.")
     external_id: str | None = Field(default=None, description="The peer's own id for the case, once known.")
     attempt: int = Field(default=1, ge=1)
-    request_id: str | None = Field(default=None, description="The id of the HTTP request that caused the message, if one "
-                                   "did; HTTP wires built with hub.integration.http send it as X-Request-ID.")
+    request_id: str | None = Field(
+        default=None,
+        description="The id of the HTTP request that caused the message, if one did; HTTP wires built with hub.integration.http send it as X-Request-ID.",
+    )
 
 
 class Delivery(BaseModel):

@@ -37,8 +37,9 @@ class DestinationErrors(ConfigurationError):
         return f"{len(self.problems)} destinations are misconfigured:\n" + "\n".join(f"  {p}" for p in self.problems)
 
 
-def check_destinations(settings: Settings, clock: Clock, *, config: Path | None = None,
-                       available: dict[str, type[Adapter]] | None = None, catalogue: Catalogue | None = None) -> None:
+def check_destinations(
+    settings: Settings, clock: Clock, *, config: Path | None = None, available: dict[str, type[Adapter]] | None = None, catalogue: Catalogue | None = None
+) -> None:
     """Build and close every enabled destination's adapter; raise DestinationErrors naming
     each one that cannot be built or whose `cases.categories` names a code the catalogue
     lacks (when `catalogue` is given). `config` is the settings file the destinations were
@@ -60,8 +61,9 @@ def check_destinations(settings: Settings, clock: Clock, *, config: Path | None 
         in_file = lines is not None and ("destinations", name) in lines
         context = AdapterContext(destination=name, clock=clock, mappings_dir=settings.mappings_dir)
         try:
-            adapter = build_adapter(name, destination.adapter, destination.settings, context, available,
-                                    source=source if in_file else None, lines=lines if in_file else None)
+            adapter = build_adapter(
+                name, destination.adapter, destination.settings, context, available, source=source if in_file else None, lines=lines if in_file else None
+            )
         except TransientError as exc:
             # The contract says not to call the peer while building; a peer that is down must
             # not stop the hub either. The relay retries it like any delivery.
@@ -78,27 +80,26 @@ def check_destinations(settings: Settings, clock: Clock, *, config: Path | None 
         raise DestinationErrors(problems)
 
 
-def scope_problems(settings: Settings, catalogue: Catalogue, source: str | None = None,
-                   lines: dict[tuple, int] | None = None) -> list[str]:
+def scope_problems(settings: Settings, catalogue: Catalogue, source: str | None = None, lines: dict[tuple, int] | None = None) -> list[str]:
     """Each category in an enabled destination's `cases:` scope that the catalogue lacks, with
     file and line when the destination is in the settings file (`source`, `lines`)."""
     out: list[str] = []
     for name, destination in settings.destinations.items():
         if destination.enabled:
             in_file = lines is not None and ("destinations", name) in lines
-            out.extend(_unknown_categories(name, destination.cases.categories, catalogue,
-                                           source if in_file else None, lines if in_file else None))
+            out.extend(_unknown_categories(name, destination.cases.categories, catalogue, source if in_file else None, lines if in_file else None))
     return out
 
 
-def _unknown_categories(name: str, codes: list[str], catalogue: Catalogue, source: str | None,
-                        lines: dict[tuple, int] | None) -> list[str]:
+def _unknown_categories(name: str, codes: list[str], catalogue: Catalogue, source: str | None, lines: dict[tuple, int] | None) -> list[str]:
     out = []
     for i, code in enumerate(codes):
         if code not in catalogue.categories:
             at = _where(source, lines, ("destinations", name, "cases", "categories", i))
-            out.append(f"destination {name!r}: {at}destinations.{name}.cases.categories[{i}]: no category {code!r} "
-                       "in mappings/categories.yaml (give an item code such as '0105' or a group such as '01')")
+            out.append(
+                f"destination {name!r}: {at}destinations.{name}.cases.categories[{i}]: no category {code!r} "
+                "in mappings/categories.yaml (give an item code such as '0105' or a group such as '01')"
+            )
     return out
 
 
@@ -117,13 +118,17 @@ def subscription_warnings(settings: Settings) -> list[str]:
         if not destination.events and wechat is not None and name == wechat.destination:
             continue  # nor its WeChat template messages (channels/wechat_push.py)
         if not destination.events:
-            out.append(f"destination {name!r} subscribes to no events (no `events:`): the outbox sends it nothing. "
-                       f"Add e.g. `events: [\"case.*\"]` (every case event) unless the hub only pulls from it")
+            out.append(
+                f"destination {name!r} subscribes to no events (no `events:`): the outbox sends it nothing. "
+                f'Add e.g. `events: ["case.*"]` (every case event) unless the hub only pulls from it'
+            )
             continue
         for pattern in destination.events:
             if not any(fnmatch.fnmatchcase(t, pattern) for t in EMITTED):
-                out.append(f"destination {name!r}: events pattern {pattern!r} matches no event type the hub emits "
-                           f"(hub.domain.events.EVENT_TYPES: {', '.join(EMITTED)})")
+                out.append(
+                    f"destination {name!r}: events pattern {pattern!r} matches no event type the hub emits "
+                    f"(hub.domain.events.EVENT_TYPES: {', '.join(EMITTED)})"
+                )
     return out
 
 

@@ -28,9 +28,11 @@ def discover() -> dict[str, type[Adapter]]:
             hint = ""
             if isinstance(exc, (AttributeError, ModuleNotFoundError)):
                 # The entry point is read from the installed metadata, not from pyproject.toml.
-                hint = (f"; the installed entry point still names {ep.value}: after renaming the class or module "
-                        "(or changing the entry point in pyproject.toml), run `pip install -e .` in the adapter's "
-                        "package again")
+                hint = (
+                    f"; the installed entry point still names {ep.value}: after renaming the class or module "
+                    "(or changing the entry point in pyproject.toml), run `pip install -e .` in the adapter's "
+                    "package again"
+                )
             raise ConfigurationError(f"adapter entry point {ep.name!r} ({ep.value}) failed to import: {exc}{hint}") from exc
         found[ep.name] = cls
     return found
@@ -60,8 +62,7 @@ def contract_problems(cls: Any) -> list[str]:
     return problems
 
 
-def settings_errors(model: type[BaseModel], raw: Any, source: str | None = "settings",
-                    lines: dict[tuple, int] | None = None, prefix: tuple = ()) -> list[str]:
+def settings_errors(model: type[BaseModel], raw: Any, source: str | None = "settings", lines: dict[tuple, int] | None = None, prefix: tuple = ()) -> list[str]:
     """'<source>:<line>: <field>: why' for every invalid field; empty when the settings validate.
 
     `lines` maps key paths of the settings file to their lines; `prefix` is where `raw` sits in
@@ -70,8 +71,7 @@ def settings_errors(model: type[BaseModel], raw: Any, source: str | None = "sett
     the hub's start both say a bad setting this way."""
     if not isinstance(raw, dict):
         where = f"{source}: " if source else ""
-        return [f"{where}{'.'.join(map(str, prefix)) or 'the settings'} must be a mapping of field: value, "
-                f"got {type(raw).__name__}"]
+        return [f"{where}{'.'.join(map(str, prefix)) or 'the settings'} must be a mapping of field: value, got {type(raw).__name__}"]
     try:
         model.model_validate(raw)
     except ValidationError as exc:
@@ -79,8 +79,9 @@ def settings_errors(model: type[BaseModel], raw: Any, source: str | None = "sett
     return []
 
 
-def describe_errors(model: type[BaseModel], errors: list[Any], source: str | None = None,
-                    lines: dict[tuple, int] | None = None, prefix: tuple = ()) -> list[str]:
+def describe_errors(
+    model: type[BaseModel], errors: list[Any], source: str | None = None, lines: dict[tuple, int] | None = None, prefix: tuple = ()
+) -> list[str]:
     out = []
     for err in errors:
         path = (*prefix, *err["loc"])
@@ -134,9 +135,16 @@ def _is_secret(model: type[BaseModel], loc: tuple) -> bool:
     return field is not None and holds_secret(field.annotation)
 
 
-def build_adapter(destination: str, adapter_name: str, raw_settings: dict[str, Any], context: AdapterContext,
-                  available: dict[str, type[Adapter]] | None = None, *, source: str | None = None,
-                  lines: dict[tuple, int] | None = None) -> Adapter:
+def build_adapter(
+    destination: str,
+    adapter_name: str,
+    raw_settings: dict[str, Any],
+    context: AdapterContext,
+    available: dict[str, type[Adapter]] | None = None,
+    *,
+    source: str | None = None,
+    lines: dict[tuple, int] | None = None,
+) -> Adapter:
     """The destination's adapter, built from its validated settings.
 
     `source` and `lines` (the hub's settings file and the line of each key path in it) let
@@ -146,12 +154,15 @@ def build_adapter(destination: str, adapter_name: str, raw_settings: dict[str, A
     key = ("destinations", destination)
     at = _where(source, lines, (*key, "adapter"))
     if cls is None:
-        raise ConfigurationError(f"destination {destination!r}: {at}destinations.{destination}.adapter: no adapter named "
-                                 f"{adapter_name!r}; installed: {', '.join(sorted(available)) or 'none'}")
+        raise ConfigurationError(
+            f"destination {destination!r}: {at}destinations.{destination}.adapter: no adapter named "
+            f"{adapter_name!r}; installed: {', '.join(sorted(available)) or 'none'}"
+        )
     problems = contract_problems(cls)
     if problems:
-        raise ConfigurationError(f"destination {destination!r}: {at}destinations.{destination}.adapter: adapter "
-                                 f"{adapter_name!r} breaks the contract: " + "; ".join(problems))
+        raise ConfigurationError(
+            f"destination {destination!r}: {at}destinations.{destination}.adapter: adapter {adapter_name!r} breaks the contract: " + "; ".join(problems)
+        )
     try:
         settings = cls.settings_model.model_validate(raw_settings)
     except ValidationError as exc:

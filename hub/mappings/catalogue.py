@@ -8,18 +8,24 @@ so a bad mapping stops the start instead of failing a case at 3 a.m.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Callable, Iterable, Literal, Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.domain.model import RequestType
 from hub.mappings.loader import LoadedMapping, MappingError, MappingErrors, load_yaml_mapping, raise_all
 
-DivisionCode = Annotated[str, Field(pattern=r"^\d{6}(\d{3})?$", description="GB/T 2260 county-level code (6 digits), a "
-                                     "township/street code (9 digits, 统计用区划代码), or a locally configured one.")]
+DivisionCode = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{6}(\d{3})?$",
+        description="GB/T 2260 county-level code (6 digits), a township/street code (9 digits, 统计用区划代码), or a locally configured one.",
+    ),
+]
 CategoryCode = Annotated[str, Field(pattern=r"^(\d{2}){1,4}$", description="Hub catalogue code: two digits per level.")]
 # Unit codes end up in case rows and API payloads (commands.UnitCode allows 32 characters).
 UnitCode = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$", max_length=32)]
@@ -44,7 +50,7 @@ class Category(_Entry):
     default_unit: UnitCode | None = None
 
     @model_validator(mode="after")
-    def _code_extends_parent(self) -> "Category":
+    def _code_extends_parent(self) -> Category:
         # The code itself shows the tree, so reports can group by prefix without a join.
         if self.parent is None and len(self.code) != 2:
             raise ValueError(f"a top-level code has 2 digits; {self.code!r} needs a parent")
@@ -65,7 +71,7 @@ class Division(_Entry):
     official: bool = Field(default=True, description="False for a code configured locally, not in GB/T 2260.")
 
     @model_validator(mode="after")
-    def _province_is_the_root(self) -> "Division":
+    def _province_is_the_root(self) -> Division:
         if (self.level == "province") != (self.parent is None):
             raise ValueError("the province, and only the province, has no parent")
         # 乡镇/街道: 9 digits, its county's 6 and three more; every other level 6 digits.
@@ -160,8 +166,10 @@ class Catalogue:
 
     def codes(self, kind: str) -> list[dict[str, Any]]:
         table: Mapping[str, BaseModel] | None = {
-            "request_types": self.request_types, "categories": self.categories,
-            "divisions": self.divisions, "units": self.units,
+            "request_types": self.request_types,
+            "categories": self.categories,
+            "divisions": self.divisions,
+            "units": self.units,
         }.get(kind)
         if table is None:
             raise ValueError(f"unknown code kind {kind!r}: request_types, categories, divisions or units")
@@ -201,17 +209,26 @@ def load_catalogue(directory: Path) -> Catalogue:
     if categories_doc:
         _check_refs(categories_doc, "categories", "parent", categories, "categories.yaml", errors)
     if categories_doc and units_doc:
-        _check_refs(categories_doc, "categories", "default_unit", units, "units.yaml", errors,
-                    lambda entry, unit: None if unit.active else f"default_unit {unit.code!r} is not active")
+        _check_refs(
+            categories_doc,
+            "categories",
+            "default_unit",
+            units,
+            "units.yaml",
+            errors,
+            lambda entry, unit: None if unit.active else f"default_unit {unit.code!r} is not active",
+        )
     if request_types_doc:
         missing = [t.value for t in RequestType if t not in request_types]
         if missing:
-            errors.append(request_types_doc.error(("request_types",), f"missing request types: {', '.join(missing)} "
-                                                  "(the list must cover hub.domain.model.RequestType exactly)"))
+            errors.append(
+                request_types_doc.error(
+                    ("request_types",), f"missing request types: {', '.join(missing)} (the list must cover hub.domain.model.RequestType exactly)"
+                )
+            )
 
     raise_all(errors)
-    return Catalogue(MappingProxyType(request_types), MappingProxyType(categories),
-                     MappingProxyType(divisions), MappingProxyType(units))
+    return Catalogue(MappingProxyType(request_types), MappingProxyType(categories), MappingProxyType(divisions), MappingProxyType(units))
 
 
 def _index(doc: LoadedMapping | None, key: str, errors: list[MappingError]) -> dict[str, Any]:
@@ -232,8 +249,15 @@ def _position(doc: LoadedMapping, key: str, code: str) -> int:
     return next(i for i, e in enumerate(getattr(doc.model, key)) if e.code == code)
 
 
-def _check_refs(doc: LoadedMapping, key: str, field: str, targets: Mapping[str, Any], target_file: str,
-                errors: list[MappingError], rule: Callable[[Any, Any], str | None] | None = None) -> None:
+def _check_refs(
+    doc: LoadedMapping,
+    key: str,
+    field: str,
+    targets: Mapping[str, Any],
+    target_file: str,
+    errors: list[MappingError],
+    rule: Callable[[Any, Any], str | None] | None = None,
+) -> None:
     """Every non-null `field` of every entry names a code in `targets` (and passes `rule`)."""
     for i, entry in enumerate(getattr(doc.model, key)):
         ref = getattr(entry, field)

@@ -10,9 +10,10 @@ same tree; a validation error's `loc` is walked back through that tree to a line
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Mapping, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -183,8 +184,7 @@ def _reject_duplicate_keys(root: yaml.Node, file: str) -> None:
                 if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
                     ident = (key.tag, key.value)
                     if ident in first_line:
-                        raise MappingError(file, _line(key), f"duplicate key {key.value!r} "
-                                           f"(first at line {first_line[ident]})")
+                        raise MappingError(file, _line(key), f"duplicate key {key.value!r} (first at line {first_line[ident]})")
                     first_line[ident] = _line(key)
                 stack.extend((key, value))
         elif isinstance(node, yaml.SequenceNode):
@@ -231,7 +231,7 @@ def _reason(err: Mapping[str, Any], entry_key: str) -> str:
     loc = list(err["loc"])
     # Drop the path up to the entry (list key and index): the entry is named separately.
     last_index = max((i for i, p in enumerate(loc) if isinstance(p, int)), default=-1)
-    field = ".".join(str(p) for p in loc[last_index + 1:])
+    field = ".".join(str(p) for p in loc[last_index + 1 :])
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "missing":
         msg = "required field is missing"

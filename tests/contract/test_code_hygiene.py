@@ -20,6 +20,11 @@ def test_ruff_finds_nothing() -> None:
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
 
 
+def test_every_file_has_ruff_formats_layout() -> None:
+    done = _run(str(BIN / "ruff"), "format", "--no-cache", "--check", ".")
+    assert done.returncode == 0, "run `ruff format .`:\n" + done.stdout[-6000:] + done.stderr[-2000:]
+
+
 def test_mypy_finds_nothing() -> None:
     # Its cache (.mypy_cache, ignored by git) makes a second run take seconds.
     done = _run(sys.executable, "-m", "mypy")

@@ -14,7 +14,11 @@ from adapters.county.sandbox import CountySandboxState, create_app
 from hub.domain.clock import ManualClock
 from hub.domain.model import Case, CaseState, Handling
 from hub.integration.contract import (
-    AdapterContext, MappingFailure, OutboundMessage, PermanentError, TransientError,
+    AdapterContext,
+    MappingFailure,
+    OutboundMessage,
+    PermanentError,
+    TransientError,
 )
 from hub.integration.registry import build_adapter, contract_problems, discover
 from hub.mappings import load_catalogue
@@ -29,19 +33,42 @@ COUNTIES = load_counties(MAPPINGS, load_catalogue(MAPPINGS))
 
 def _case(division: str, lead: str, co: list[str] | None = None, refs: list[dict] | None = None) -> dict:
     body = draft(**{"place.division_code": division + "001"})
-    case = Case.model_validate({**body, "number": "51200020250926000042", "version": 3, "state": CaseState.AWAITING_SIGN_OFF,
-                                "external_refs": refs or [], "created_at": NOW, "updated_at": NOW,
-                                "handling": Handling(lead_unit=lead, co_units=co or [], dispatched_at=NOW,
-                                                     due_at=datetime.fromisoformat("2025-10-20T23:59:59+08:00"))})
+    case = Case.model_validate(
+        {
+            **body,
+            "number": "51200020250926000042",
+            "version": 3,
+            "state": CaseState.AWAITING_SIGN_OFF,
+            "external_refs": refs or [],
+            "created_at": NOW,
+            "updated_at": NOW,
+            "handling": Handling(lead_unit=lead, co_units=co or [], dispatched_at=NOW, due_at=datetime.fromisoformat("2025-10-20T23:59:59+08:00")),
+        }
+    )
     return case.model_dump(mode="json")
 
 
 def _message(case: dict, event_type: str = "case.dispatched", key: str = "msg-1", external_id: str | None = None) -> OutboundMessage:
-    event = {"type": event_type, "case_number": case["number"], "case_version": 3, "occurred_at": NOW.isoformat(),
-             "actor": "centre-agent", "role": "agent", "state": case["state"],
-             "data": {"lead_unit": case["handling"]["lead_unit"], "co_units": case["handling"]["co_units"]}}
-    return OutboundMessage(idempotency_key=key, destination="county", case_number=case["number"], sequence=1,
-                           event_type=event_type, event=event, case=case, external_id=external_id)
+    event = {
+        "type": event_type,
+        "case_number": case["number"],
+        "case_version": 3,
+        "occurred_at": NOW.isoformat(),
+        "actor": "centre-agent",
+        "role": "agent",
+        "state": case["state"],
+        "data": {"lead_unit": case["handling"]["lead_unit"], "co_units": case["handling"]["co_units"]},
+    }
+    return OutboundMessage(
+        idempotency_key=key,
+        destination="county",
+        case_number=case["number"],
+        sequence=1,
+        event_type=event_type,
+        event=event,
+        case=case,
+        external_id=external_id,
+    )
 
 
 @pytest.fixture(params=sorted(COUNTIES))
@@ -50,8 +77,12 @@ def county(request):
     state = CountySandboxState(cfg)
     with LiveServer(create_app(state)) as live:
         path = cfg.outbound.url.split("://", 1)[1].split("/", 1)[1]
-        adapter = build_adapter(f"county-{cfg.county}", "county", {"county": cfg.county, "url": f"{live.url}/{path}", "timeout": 1.0},
-                                AdapterContext(f"county-{cfg.county}", ManualClock(NOW), MAPPINGS))
+        adapter = build_adapter(
+            f"county-{cfg.county}",
+            "county",
+            {"county": cfg.county, "url": f"{live.url}/{path}", "timeout": 1.0},
+            AdapterContext(f"county-{cfg.county}", ManualClock(NOW), MAPPINGS),
+        )
         yield cfg, state, adapter
         adapter.close()
 
@@ -105,21 +136,32 @@ def test_later_changes_carry_the_county_ticket_id(county) -> None:
 def test_what_is_not_for_the_county_is_not_sent(county) -> None:
     cfg, state, adapter = county
     assert "not sent" in (adapter.deliver(_message(_case("512000", "ZY-SCJGJ"))).detail or "")
-    assert "not sent" in (adapter.deliver(_message(_case(cfg.divisions[0], next(iter(cfg.codes.unit.values()))),
-                                                   "case.registered")).detail or "")
+    assert "not sent" in (adapter.deliver(_message(_case(cfg.divisions[0], next(iter(cfg.codes.unit.values()))), "case.registered")).detail or "")
     assert state.attempts == 0
 
 
-@pytest.mark.parametrize("fault, error, retry_after", [
-    ("500", TransientError, None), ("503", TransientError, None), ("429", TransientError, 2.0), ("slow", TransientError, None),
-    ("garbage", TransientError, None), ("400", PermanentError, None), ("no_id", PermanentError, None),
-])
+@pytest.mark.parametrize(
+    "fault, error, retry_after",
+    [
+        ("500", TransientError, None),
+        ("503", TransientError, None),
+        ("429", TransientError, 2.0),
+        ("slow", TransientError, None),
+        ("garbage", TransientError, None),
+        ("400", PermanentError, None),
+        ("no_id", PermanentError, None),
+    ],
+)
 def test_failures_are_classified(fault, error, retry_after) -> None:
     cfg = COUNTIES["yanjiang"]
     state = CountySandboxState(cfg, faults=[fault], slow_seconds=2.0)
     with LiveServer(create_app(state)) as live:
-        adapter = build_adapter("county-yanjiang", "county", {"county": "yanjiang", "url": f"{live.url}/api/tickets", "timeout": 0.5},
-                                AdapterContext("county-yanjiang", ManualClock(NOW), MAPPINGS))
+        adapter = build_adapter(
+            "county-yanjiang",
+            "county",
+            {"county": "yanjiang", "url": f"{live.url}/api/tickets", "timeout": 0.5},
+            AdapterContext("county-yanjiang", ManualClock(NOW), MAPPINGS),
+        )
         with pytest.raises(error) as raised:
             adapter.deliver(_message(_case("512002", "YJ-GOV")))
         assert not isinstance(raised.value, MappingFailure)
@@ -130,8 +172,12 @@ def test_failures_are_classified(fault, error, retry_after) -> None:
 
 def test_unmapped_code_and_unreachable_county() -> None:
     cfg = COUNTIES["yanjiang"]
-    adapter = build_adapter("county-yanjiang", "county", {"county": "yanjiang", "url": f"http://127.0.0.1:{free_port()}/api/tickets"},
-                            AdapterContext("county-yanjiang", ManualClock(NOW), MAPPINGS))
+    adapter = build_adapter(
+        "county-yanjiang",
+        "county",
+        {"county": "yanjiang", "url": f"http://127.0.0.1:{free_port()}/api/tickets"},
+        AdapterContext("county-yanjiang", ManualClock(NOW), MAPPINGS),
+    )
     case = _case("512002", "YJ-GOV")
     case["category_code"] = "1204"  # 文物保护: yanjiang's file has no code for it
     with pytest.raises(MappingFailure, match="itemCode"):
@@ -165,8 +211,8 @@ def test_the_kit_finds_every_event_type_mapped_or_skipped(name: str) -> None:
 def test_an_event_type_left_out_fails_the_kit_and_the_start_with_file_and_line(tmp_path: Path) -> None:
     import shutil
 
-    from integration_kit import run_kit
     from hub.mappings import MappingError
+    from integration_kit import run_kit
 
     mappings = tmp_path / "mappings"
     shutil.copytree(MAPPINGS, mappings)
@@ -195,15 +241,13 @@ def test_every_state_a_sent_event_leaves_has_a_county_status_word(tmp_path: Path
     from adapters.county.adapter import states_after
     from integration_kit import run_kit
 
-    assert "accepted" in states_after(["case.redo"]) and states_after(["case.return_decided"]) >= {
-        "returned", "awaiting_sign_off", "in_progress"}
+    assert "accepted" in states_after(["case.redo"]) and states_after(["case.return_decided"]) >= {"returned", "awaiting_sign_off", "in_progress"}
     for cfg in COUNTIES.values():
         assert states_after(cfg.outbound.events) <= {s.value for s in cfg.codes.status}, cfg.county
     mappings = tmp_path / "mappings"
     shutil.copytree(MAPPINGS, mappings)
     lezhi = mappings / "county" / "lezhi.yaml"
-    lezhi.write_text("\n".join(ln for ln in lezhi.read_text(encoding="utf-8").splitlines() if not ln.startswith("    accepted:")),
-                     encoding="utf-8")
+    lezhi.write_text("\n".join(ln for ln in lezhi.read_text(encoding="utf-8").splitlines() if not ln.startswith("    accepted:")), encoding="utf-8")
     report = run_kit("county", {"county": "lezhi", "url": f"http://127.0.0.1:{free_port()}/gd"}, None, mappings_dir=mappings)
     problems = " | ".join(report.problems)
     assert "no mapping for 1 states code(s)" in problems and "accepted" in problems, report.render(verbose=True)

@@ -16,12 +16,30 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FEATURE_ROOTS = ["outbox", "knowledge", "supervision", "records", "sandbox", "integration_kit", "adapters", "channels",
-                 "console"]
+FEATURE_ROOTS = ["outbox", "knowledge", "supervision", "records", "sandbox", "integration_kit", "adapters", "channels", "console"]
 
-DOMAIN_MAY_IMPORT = {"__future__", "collections", "dataclasses", "datetime", "enum", "re", "threading", "typing",
-                     "zoneinfo", "hub", "pydantic", "chinese_calendar", "abc", "functools", "itertools", "math",
-                     "decimal", "uuid", "hashlib", "json"}
+DOMAIN_MAY_IMPORT = {
+    "__future__",
+    "collections",
+    "dataclasses",
+    "datetime",
+    "enum",
+    "re",
+    "threading",
+    "typing",
+    "zoneinfo",
+    "hub",
+    "pydantic",
+    "chinese_calendar",
+    "abc",
+    "functools",
+    "itertools",
+    "math",
+    "decimal",
+    "uuid",
+    "hashlib",
+    "json",
+}
 
 # (importing package, imported module or package): why the edge is allowed.
 ALLOWED_EDGES = {
@@ -32,7 +50,7 @@ ALLOWED_EDGES = {
     ("channels", "outbox.feature"): "OutboxHandle: the retrieval-code SMS are written through the outbox's writer",
     ("channels", "outbox.store"): "OutboxWriter, the type of that handle's writer",
     ("channels", "adapters.sms"): "the SMS adapter's seal (the channel seals what the adapter opens at the gateway) "
-                                  "and its sandbox gateway for `hotline-hub sandbox`",
+    "and its sandbox gateway for `hotline-hub sandbox`",
     ("console", "supervision.service"): "Supervision handle: the board and assessment pages read through it",
     ("console", "supervision.assessment"): "Period, Assessment, RATES and COUNTS: the assessment's vocabulary the pages show",
     ("console", "supervision.export"): "to_xlsx: the assessment page downloads the API's own XLSX, not a second one",
@@ -43,12 +61,10 @@ ALLOWED_EDGES = {
     ("console", "knowledge.store"): "ArticleNotFound, StaleArticle, InvalidField: the store's refusals the writing and review pages show",
     ("console", "knowledge.review"): "allowed, check_may_edit, may_see_drafts, ReviewAction: the one review table and rules, not a copy",
     ("console", "knowledge.model"): "ArticleInput, ArticleContent, ArticleKind, ArticleVersion: what the writing form validates into",
-    ("channels", "adapters.wechat"): "the openid mask the WeChat adapter logs with, and the sandbox WeChat API and "
-                                     "follower for `hotline-hub sandbox`",
+    ("channels", "adapters.wechat"): "the openid mask the WeChat adapter logs with, and the sandbox WeChat API and follower for `hotline-hub sandbox`",
     ("adapters.wechat", "adapters.sms"): "the SMS seal, which the WeChat template messages are sealed with too",
     ("console", "channels.service"): "ChannelService handle: an agent reissues a retrieval code by SMS from the case page",
-    ("records", "outbox.feature"): "OutboxHandle.kept_messages: the subject-access export lists the outbox messages "
-                                   "kept about a person",
+    ("records", "outbox.feature"): "OutboxHandle.kept_messages: the subject-access export lists the outbox messages kept about a person",
     # Shared pieces an adapter builds on: the kit's mapping-table vocabulary (the adapter
     # contract's optional extension), the sandbox's helpers for its sandbox peers, and the
     # shared SOAP/HTTP modules of adapters/.
@@ -102,20 +118,27 @@ def _files(root: str) -> list[Path]:
 
 
 def test_the_domain_imports_no_framework() -> None:
-    wrong = [f"{p.relative_to(ROOT)}:{line} imports {module}" for p in _files("hub/domain")
-             for line, module in _imports(p) if module.split(".")[0] not in DOMAIN_MAY_IMPORT]
+    wrong = [
+        f"{p.relative_to(ROOT)}:{line} imports {module}"
+        for p in _files("hub/domain")
+        for line, module in _imports(p)
+        if module.split(".")[0] not in DOMAIN_MAY_IMPORT
+    ]
     assert wrong == []
 
 
 def test_the_core_imports_no_feature_and_no_adapter() -> None:
-    wrong = [f"{p.relative_to(ROOT)}:{line} imports {module}" for p in _files("hub")
-             for line, module in _imports(p)
-             if module.split(".")[0] in FEATURE_ROOTS or module == "<importlib.import_module>"]
+    wrong = [
+        f"{p.relative_to(ROOT)}:{line} imports {module}"
+        for p in _files("hub")
+        for line, module in _imports(p)
+        if module.split(".")[0] in FEATURE_ROOTS or module == "<importlib.import_module>"
+    ]
     assert wrong == []
 
 
 def _allowed(importer: str, module: str) -> bool:
-    for (who, what) in ALLOWED_EDGES:
+    for who, what in ALLOWED_EDGES:
         who_matches = who == importer or (who == "adapters.*" and importer.startswith("adapters."))
         if who_matches and (module == what or module.startswith(what + ".")):
             return True
@@ -147,7 +170,7 @@ def test_every_listed_edge_is_still_used() -> None:
         for p in _files(root):
             importer = _package(".".join(p.relative_to(ROOT).with_suffix("").parts))
             for _, module in _imports(p):
-                for (who, what) in ALLOWED_EDGES:
+                for who, what in ALLOWED_EDGES:
                     who_matches = who == importer or (who == "adapters.*" and importer.startswith("adapters."))
                     if who_matches and (module == what or module.startswith(what + ".")) and _package(module) != importer:
                         used.add((who, what))

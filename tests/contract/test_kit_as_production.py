@@ -14,10 +14,10 @@ import pytest
 from adapters.webhook.adapter import WebhookAdapter
 from hub.cli import main
 from hub.integration.contract import ConfigurationError, Delivery, OutboundMessage, PermanentError, TransientError
-from integration_kit import run_kit
 from hub.integration.registry import discover
-from tests.contract.test_kit_webhook import SinkControl
+from integration_kit import run_kit
 from sandbox.webhook_sink import SinkState, create_sink
+from tests.contract.test_kit_webhook import SinkControl
 from tests.support.live import LiveServer
 
 
@@ -54,8 +54,9 @@ def test_an_adapter_for_some_categories_fails_without_them_and_its_not_sent_note
     assert "! deliver(case.registered, seq 1, attempt 1): not sent: category 0101 is not the desk's" in shown
 
 
-@pytest.mark.parametrize("shape", [{"category": "0105"}, {"cases": {"categories": ["0105"]}},
-                                   {"cases": {"categories": ["0105", "02"], "divisions": ["512021"]}}])
+@pytest.mark.parametrize(
+    "shape", [{"category": "0105"}, {"cases": {"categories": ["0105"]}}, {"cases": {"categories": ["0105", "02"], "divisions": ["512021"]}}]
+)
 def test_an_adapter_for_some_categories_passes_with_the_category_or_the_destinations_scope(sink, shape) -> None:
     live, state = sink
     report = run_kit("gas_desk", _settings(live), SinkControl(state), available={"gas_desk": GasDesk}, **shape)
@@ -69,8 +70,7 @@ def test_an_adapter_for_some_categories_passes_with_the_category_or_the_destinat
 
 def test_an_unknown_category_is_said() -> None:
     report = run_kit("webhook", {"url": "http://127.0.0.1:9/events"}, SinkControl(SinkState()), category="0199")
-    assert report.get("scenarios").problems == [
-        "cannot build sample cases: category '0199' is not in mappings/categories.yaml"]
+    assert report.get("scenarios").problems == ["cannot build sample cases: category '0199' is not in mappings/categories.yaml"]
 
 
 class ByPeerId(WebhookAdapter):
@@ -134,8 +134,8 @@ def test_a_peer_that_never_recovers_still_fails_the_scenario_after_the_retries(s
     live, state = sink
     report = run_kit("always_busy", _settings(live), SinkControl(state), available={"always_busy": AlwaysBusy})
     assert report.get("scenario: send a new case").problems == [
-        "unexpected TransientError: deliver(case.registered, seq 1, attempt 5): peer answered 503 "
-        "(still failing after 5 attempts)"]
+        "unexpected TransientError: deliver(case.registered, seq 1, attempt 5): peer answered 503 (still failing after 5 attempts)"
+    ]
 
 
 def test_the_cli_says_when_the_settings_address_is_not_the_peer(sink, tmp_path: Path, capsys) -> None:
@@ -164,9 +164,11 @@ def test_the_cli_takes_the_category_or_the_destinations_scope(sink, tmp_path: Pa
     assert "=> conforms" in capsys.readouterr().out
 
     config = tmp_path / "hub.yaml"
-    config.write_text("destinations:\n  gas:\n    adapter: webhook\n    events: ['case.*']\n"
-                      "    cases: {categories: ['0105']}\n    settings: {url: 'http://127.0.0.1:9/events'}\n",
-                      encoding="utf-8")
+    config.write_text(
+        "destinations:\n  gas:\n    adapter: webhook\n    events: ['case.*']\n"
+        "    cases: {categories: ['0105']}\n    settings: {url: 'http://127.0.0.1:9/events'}\n",
+        encoding="utf-8",
+    )
     monkeypatch.setenv("HUB_CONFIG_FILE", str(config))
     assert main([*args, "--destination", "gas"]) == 0
     assert "=> conforms" in capsys.readouterr().out
@@ -184,6 +186,8 @@ def test_an_entry_point_whose_class_is_gone_says_to_install_the_package_again(tm
         discover()
     said = str(raised.value)
     assert said.startswith("adapter entry point 'renamed' (json:MyAdapter) failed to import: ")
-    assert said.endswith("the installed entry point still names json:MyAdapter: after renaming the class or module "
-                         "(or changing the entry point in pyproject.toml), run `pip install -e .` in the adapter's "
-                         "package again")
+    assert said.endswith(
+        "the installed entry point still names json:MyAdapter: after renaming the class or module "
+        "(or changing the entry point in pyproject.toml), run `pip install -e .` in the adapter's "
+        "package again"
+    )

@@ -3,16 +3,16 @@ own entry point (the Makefile installs it), passes the conformance kit against i
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from hub.cli import main
 from hub.domain.clock import ManualClock
 from hub.integration.contract import AdapterContext, ConfigurationError
-from integration_kit import HttpPeerControl, run_kit
 from hub.integration.registry import build_adapter, discover
-from hub.cli import main
+from integration_kit import HttpPeerControl, run_kit
 from tests.support.examples import use_this_checkouts
 from tests.support.live import LiveServer
 
@@ -21,11 +21,13 @@ PACKAGE = Path(__file__).resolve().parents[2] / "examples" / "hotline_hub_exampl
 
 
 def _installed():
-    use_this_checkouts(PACKAGE, 'hotline_hub_example_adapter')  # not another checkout's copy the venv was installed from
+    use_this_checkouts(PACKAGE, "hotline_hub_example_adapter")  # not another checkout's copy the venv was installed from
     adapters = discover()
     if NAME not in adapters:  # no skip: CI must install it, and say how when it did not
-        pytest.fail(f"adapter {NAME!r} is not installed (found: {sorted(adapters)}); run "
-                    f"`.venv/bin/pip install -e {PACKAGE.relative_to(PACKAGE.parents[1])}` (the Makefile's install step does)")
+        pytest.fail(
+            f"adapter {NAME!r} is not installed (found: {sorted(adapters)}); run "
+            f"`.venv/bin/pip install -e {PACKAGE.relative_to(PACKAGE.parents[1])}` (the Makefile's install step does)"
+        )
     return adapters[NAME]
 
 
@@ -75,8 +77,9 @@ def test_a_bad_code_table_stops_the_start_and_the_kit_with_file_and_line(desk, t
 
     text = PACKAGED_MAPPING.read_text(encoding="utf-8")
     broken = tmp_path / "waterworks.yaml"
-    broken.write_text(text.replace("  - {hub: case.chased, wire: CHASED}\n", "")
-                      .replace('{wire: FW-01, hub: "0201"}', '{wire: FW-01, hub: "0299"}'), encoding="utf-8")
+    broken.write_text(
+        text.replace("  - {hub: case.chased, wire: CHASED}\n", "").replace('{wire: FW-01, hub: "0201"}', '{wire: FW-01, hub: "0299"}'), encoding="utf-8"
+    )
     line = next(i for i, ln in enumerate(broken.read_text(encoding="utf-8").splitlines(), 1) if "0299" in ln)
     expected = [
         f"{broken}: no mapping for 1 event_types code(s) (see hub.domain.events.EVENT_TYPES): case.chased",
@@ -84,7 +87,7 @@ def test_a_bad_code_table_stops_the_start_and_the_kit_with_file_and_line(desk, t
     ]
     report = run_kit(NAME, _settings(live, mapping_file=str(broken)), HttpPeerControl(live.url))
     assert report.get("mappings").problems == expected
-    context = AdapterContext("waterworks", ManualClock(datetime(2025, 9, 26, tzinfo=timezone.utc)), Path("mappings"))
+    context = AdapterContext("waterworks", ManualClock(datetime(2025, 9, 26, tzinfo=UTC)), Path("mappings"))
     with pytest.raises(ConfigurationError) as raised:
         build_adapter("waterworks", NAME, _settings(live, mapping_file=str(broken)), context)
     assert str(raised.value) == "mapping problems:\n  " + "\n  ".join(expected)

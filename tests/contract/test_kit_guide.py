@@ -40,13 +40,13 @@ NAME, PACKAGE = "waterworks", "hub_adapter_waterworks"  # what the guide's A2 re
 
 def _section(start: str, end: str) -> str:
     text = GUIDE.read_text(encoding="utf-8")
-    return text[text.index(start):text.index(end)]
+    return text[text.index(start) : text.index(end)]
 
 
 def _step(section: str, heading: str) -> str:
     start = section.index(f"### {heading}")
     following = section.find("\n### ", start + 1)
-    return section[start:following if following != -1 else None]
+    return section[start : following if following != -1 else None]
 
 
 def _blocks(text: str, lang: str) -> list[str]:
@@ -82,8 +82,9 @@ def installed(tmp_path_factory):
     info = copy / f"{PACKAGE}-0.0.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['project']['name']}\nVersion: 0.0.0\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text("[hotline_hub.adapters]\n" + "".join(
-        f"{k} = {v}\n" for k, v in project["project"]["entry-points"]["hotline_hub.adapters"].items()), encoding="utf-8")
+    (info / "entry_points.txt").write_text(
+        "[hotline_hub.adapters]\n" + "".join(f"{k} = {v}\n" for k, v in project["project"]["entry-points"]["hotline_hub.adapters"].items()), encoding="utf-8"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(copy), str(ROOT)])}
     yield copy, section, env
     for name in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
@@ -92,9 +93,13 @@ def installed(tmp_path_factory):
 
 def test_a2_renames_everything_and_registers_the_entry_point(installed) -> None:
     copy, section, _ = installed
-    leftovers = [str(p.relative_to(copy)) for p in copy.rglob("*") if "my_adapter" in p.name or "my_system" in p.name
-                 or (p.is_file() and p.suffix in {".py", ".toml", ".yaml", ".md"}
-                     and re.search(r"my_adapter|my_system|my-adapter", p.read_text(encoding="utf-8")))]
+    leftovers = [
+        str(p.relative_to(copy))
+        for p in copy.rglob("*")
+        if "my_adapter" in p.name
+        or "my_system" in p.name
+        or (p.is_file() and p.suffix in {".py", ".toml", ".yaml", ".md"} and re.search(r"my_adapter|my_system|my-adapter", p.read_text(encoding="utf-8")))
+    ]
     assert leftovers == []
     project = tomllib.loads((copy / "pyproject.toml").read_text(encoding="utf-8"))
     [shown] = _blocks(_step(section, "A2."), "toml")
@@ -143,11 +148,17 @@ def test_a7_a_category_scoped_system_end_to_end(installed) -> None:
     (copy / "water-case.json").write_text(case, encoding="utf-8")
     peer, api = _free_port(), _free_port()
     example = copy / "settings.example.yaml"  # the peer's address in it made this test's (test_a5 changes it too)
-    example.write_text(re.sub(r"http://127\.0\.0\.1:\d+", f"http://127.0.0.1:{peer}", example.read_text(encoding="utf-8")),
-                       encoding="utf-8")
+    example.write_text(re.sub(r"http://127\.0\.0\.1:\d+", f"http://127.0.0.1:{peer}", example.read_text(encoding="utf-8")), encoding="utf-8")
     script = _hub_bin(config_and_kit + hub_and_cases).replace("9100", str(peer)).replace("8000", str(api))
-    run = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], cwd=copy, env={**env, "HUB_LOG_LEVEL": "INFO"},
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    run = subprocess.Popen(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=copy,
+        env={**env, "HUB_LOG_LEVEL": "INFO"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = run.communicate(timeout=300)
     finally:
@@ -164,8 +175,7 @@ def test_a7_a_category_scoped_system_end_to_end(installed) -> None:
     water = received[0]
     [status] = [line for line in lines if line.startswith("waterworks ")]
     assert status.split()[1] == "0" and status.rstrip().endswith("flowing"), status
-    assert (f"waterworks case {water} seq 1 case.registered (attempt 1): delivered, the peer's id "
-            f"waterworks:MY-{water}") in err, err
+    assert (f"waterworks case {water} seq 1 case.registered (attempt 1): delivered, the peer's id waterworks:MY-{water}") in err, err
 
 
 # -- C. A new county that only needs a mapping file --------------------------------------------------
@@ -257,12 +267,19 @@ def test_c3_the_kit_drives_the_new_county_through_its_sandbox(checkout) -> None:
             subprocess.run(command.replace("8060", str(port)), shell=True, cwd=root, check=True, timeout=30)
     start, kit, stop = _commands(_blocks(_step(section, "C3."), "sh")[0])
     assert start.endswith("&") and stop == "kill %1"
-    sandbox = subprocess.Popen(_hub_bin(start.removesuffix("&").strip().replace("8060", str(port))), shell=True, cwd=root,
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    sandbox = subprocess.Popen(
+        _hub_bin(start.removesuffix("&").strip().replace("8060", str(port))),
+        shell=True,
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         _wait_for(f"http://127.0.0.1:{port}/health", sandbox)
-        done = subprocess.run(_hub_bin(kit).replace("8060", str(port)), shell=True, cwd=root, env=env,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(_hub_bin(kit).replace("8060", str(port)), shell=True, cwd=root, env=env, capture_output=True, text=True, timeout=120)
     finally:
         os.killpg(sandbox.pid, signal.SIGTERM)
         sandbox.wait(timeout=10)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from hub.integration.registry import discover
 from integration_kit import HttpPeerControl, Received, run_kit
 from integration_kit.peer import UnsupportedFault
-from hub.integration.registry import discover
 from sandbox.webhook_sink import create_sink
 from tests.support.live import LiveServer
 
@@ -26,8 +26,7 @@ OUTSIDE_THE_TREE = {"example_waterworks"}
 
 def tables_checked(report) -> set[str]:  # noqa: ANN001
     """'<file name> <kind>' of every mapping table the kit checked coverage of (its notes)."""
-    return {f"{Path(note.split(': ')[0]).name} {note.split(': ')[1].split(' via ')[0]}"
-            for note in report.get("mappings").notes if " via " in note}
+    return {f"{Path(note.split(': ')[0]).name} {note.split(': ')[1].split(' via ')[0]}" for note in report.get("mappings").notes if " via " in note}
 
 
 def test_every_discovered_adapter_is_covered() -> None:
@@ -50,8 +49,7 @@ def test_wechat_static_checks() -> None:
     """As the sms adapter: its messages are sealed template messages that channels/wechat_push.py
     queues, not case events, so only the static checks run here. tests/integration/test_wechat.py
     drives it against the sandbox WeChat API (an expired token, a busy WeChat, a refusal)."""
-    report = run_kit("wechat", {"api_base": "http://127.0.0.1:9", "app_id": "wx-kit", "app_secret": "kit-secret",
-                                "seal_key": "kit-seal-key-0123456789"}, None)
+    report = run_kit("wechat", {"api_base": "http://127.0.0.1:9", "app_id": "wx-kit", "app_secret": "kit-secret", "seal_key": "kit-seal-key-0123456789"}, None)
     assert [c.name for c in report.checks if not c.ok] == [], report.render(verbose=True)
     assert report.get("contract").ok and report.get("settings").ok
 
@@ -75,8 +73,14 @@ def test_county(county: str) -> None:
     with LiveServer(create_app(state)) as live:
         path = cfg.outbound.url.split("://", 1)[1].split("/", 1)[1]
         # Over the county sandbox's own /_kit endpoints, as `kit check --peer` drives it.
-        report = run_kit("county", {"county": county, "url": f"{live.url}/{path}", "timeout": 2.0}, HttpPeerControl(live.url),
-                         events=events, division=cfg.divisions[0], unit=unit)
+        report = run_kit(
+            "county",
+            {"county": county, "url": f"{live.url}/{path}", "timeout": 2.0},
+            HttpPeerControl(live.url),
+            events=events,
+            division=cfg.divisions[0],
+            unit=unit,
+        )
     assert report.complete, report.render(verbose=True)
     assert tables_checked(report) == {f"{county}.yaml event_types", f"{county}.yaml states"}
 
@@ -91,8 +95,14 @@ class ProvinceControl:
 
     def reset(self) -> None:
         with self.state.lock:
-            for store in (self.state.reported, self.state.report_requests, self.state.statuses,
-                          self.state.status_requests, self.state.acks, self.state.accepted):
+            for store in (
+                self.state.reported,
+                self.state.report_requests,
+                self.state.statuses,
+                self.state.status_requests,
+                self.state.acks,
+                self.state.accepted,
+            ):
                 store.clear()
             self.state.assigned.clear()
             self.state.faults.clear()
@@ -120,9 +130,16 @@ def test_province(transport: str) -> None:
         endpoint = f"{live.url}/{transport}"
         report = run_kit("province", {"transport": transport, "endpoint": endpoint, "timeout": 3.0}, ProvinceControl(state))
     assert report.complete, report.render(verbose=True)
-    assert tables_checked(report) == {"codes.yaml request_types", "codes.yaml urgencies", "codes.yaml satisfactions",
-                                      "codes.yaml person_kinds", "statuses.yaml event_types", "categories.yaml categories",
-                                      "divisions.yaml divisions", "units.yaml units"}
+    assert tables_checked(report) == {
+        "codes.yaml request_types",
+        "codes.yaml urgencies",
+        "codes.yaml satisfactions",
+        "codes.yaml person_kinds",
+        "statuses.yaml event_types",
+        "categories.yaml categories",
+        "divisions.yaml divisions",
+        "units.yaml units",
+    }
 
 
 class LegacyLineControl:
@@ -163,9 +180,16 @@ def test_legacy_bridge() -> None:
     state = SandboxLine(line="12315")
     with LiveServer(create_app(state)) as live:
         # The kit's sample case is a 城乡建设 case; widen the line's domain so it goes over (as 其他).
-        report = run_kit("legacy_bridge", {"line": "12315", "base_url": live.url, "timeout": 3.0, "categories": ["0"]},
-                         LegacyLineControl(state), events=["case.accepted"])
+        report = run_kit(
+            "legacy_bridge", {"line": "12315", "base_url": live.url, "timeout": 3.0, "categories": ["0"]}, LegacyLineControl(state), events=["case.accepted"]
+        )
     assert report.complete, report.render(verbose=True)
-    assert tables_checked(report) == {"lines.yaml categories", "12315.yaml categories", "12315.yaml states",
-                                      "12315.yaml request_types", "12315.yaml urgencies", "12315.yaml units",
-                                      "12315.yaml divisions"}
+    assert tables_checked(report) == {
+        "lines.yaml categories",
+        "12315.yaml categories",
+        "12315.yaml states",
+        "12315.yaml request_types",
+        "12315.yaml urgencies",
+        "12315.yaml units",
+        "12315.yaml divisions",
+    }

@@ -16,9 +16,12 @@ def test_legacy_bridge_over_soap_passes_the_kit() -> None:
         try:
             # The kit's sample case is a 城乡建设 case; widen the line's domain so it goes over (as 其他).
             # accepted sends it over (SubmitCase); dispatched and replied follow as PushStatus.
-            report = run_kit("legacy_bridge", {"line": "12320", "base_url": f"{live.url}/soap", "timeout": 3.0,
-                                               "categories": ["0"]}, peer,
-                             events=["case.accepted", "case.dispatched", "case.replied"])
+            report = run_kit(
+                "legacy_bridge",
+                {"line": "12320", "base_url": f"{live.url}/soap", "timeout": 3.0, "categories": ["0"]},
+                peer,
+                events=["case.accepted", "case.dispatched", "case.replied"],
+            )
         finally:
             peer.close()
     assert report.complete, report.render(verbose=True)

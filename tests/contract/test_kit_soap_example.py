@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,25 +14,27 @@ import pytest
 from hub.cli import main
 from hub.domain.clock import ManualClock
 from hub.integration.contract import AdapterContext, AdapterError, ConfigurationError, PermanentError, TransientError
+from hub.integration.registry import build_adapter, discover
+from hub.mappings import load_catalogue
 from integration_kit import HttpPeerControl, run_kit
 from integration_kit.runner import default_mappings_dir
 from integration_kit.scenarios import SampleCases
-from hub.integration.registry import build_adapter, discover
-from hub.mappings import load_catalogue
 from tests.support.examples import use_this_checkouts
 from tests.support.live import LiveServer
 
 NAME = "example_neighbour"
 PACKAGE = Path(__file__).resolve().parents[2] / "examples" / "hotline_hub_example_soap_adapter"
-NOW = datetime(2025, 9, 26, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 9, 26, 2, 0, tzinfo=UTC)
 
 
 def _installed():
-    use_this_checkouts(PACKAGE, 'hotline_hub_example_soap_adapter')  # not another checkout's copy the venv was installed from
+    use_this_checkouts(PACKAGE, "hotline_hub_example_soap_adapter")  # not another checkout's copy the venv was installed from
     adapters = discover()
     if NAME not in adapters:  # no skip: CI must install it, and say how when it did not
-        pytest.fail(f"adapter {NAME!r} is not installed (found: {sorted(adapters)}); run "
-                    f"`.venv/bin/pip install -e {PACKAGE.relative_to(PACKAGE.parents[1])}` (the Makefile's install step does)")
+        pytest.fail(
+            f"adapter {NAME!r} is not installed (found: {sorted(adapters)}); run "
+            f"`.venv/bin/pip install -e {PACKAGE.relative_to(PACKAGE.parents[1])}` (the Makefile's install step does)"
+        )
     return adapters[NAME]
 
 
@@ -47,8 +49,7 @@ def platform():
 
 
 def _settings(live: LiveServer, **extra) -> dict:
-    return {"endpoint": f"{live.url}/ws/CrossRegionExchange", "username": "city-512000", "password": "sandbox-secret",
-            "timeout": 2.0, **extra}
+    return {"endpoint": f"{live.url}/ws/CrossRegionExchange", "username": "city-512000", "password": "sandbox-secret", "timeout": 2.0, **extra}
 
 
 def _context() -> AdapterContext:
@@ -73,8 +74,7 @@ def test_the_example_passes_the_kit_including_pull(platform) -> None:
     assert len(state.acked) == 1
     # What the platform parsed out of the SOAP envelopes: mapped codes, and no personal data.
     first = state.tickets[state.order[0]]
-    assert {k: first[k] for k in ("EventCode", "AppealType", "Urgency", "Seq")} == \
-        {"EventCode": "DJ", "AppealType": "03", "Urgency": "1", "Seq": "1"}
+    assert {k: first[k] for k in ("EventCode", "AppealType", "Urgency", "Seq")} == {"EventCode": "DJ", "AppealType": "03", "Urgency": "1", "Seq": "1"}
     assert first["RegionCode"].isdigit() and first["CityCaseNo"].startswith("512000")
     series = [state.tickets[k]["EventCode"] for k in state.order[1:7]]
     assert series == ["DJ", "SL", "PF", "QS", "BL", "DF"]
@@ -85,8 +85,7 @@ def test_the_example_passes_the_kit_including_pull(platform) -> None:
 def test_the_kit_cli_passes_it_too(platform, tmp_path: Path, capsys) -> None:
     live, _ = platform
     settings = tmp_path / "neighbour.yaml"
-    settings.write_text((PACKAGE / "settings.example.yaml").read_text(encoding="utf-8")
-                        .replace("http://127.0.0.1:9100", live.url), encoding="utf-8")
+    settings.write_text((PACKAGE / "settings.example.yaml").read_text(encoding="utf-8").replace("http://127.0.0.1:9100", live.url), encoding="utf-8")
     assert main(["kit", "check", "--adapter", NAME, "--settings", str(settings), "--peer", live.url]) == 0
     assert "=> conforms" in capsys.readouterr().out
 
@@ -96,10 +95,12 @@ def test_result_codes_in_a_200_answer_and_hostile_xml_are_classified(platform) -
     adapter = build_adapter("neighbour", NAME, _settings(live), _context())
     samples = _samples()
     try:
-        for mode, error, text in [("result:9001", TransientError, "result code 9001"),
-                                  ("result:1003", PermanentError, "result code 1003"),
-                                  ("result:7777", PermanentError, "result code 7777"),  # not in the code book
-                                  ("xxe", PermanentError, "refused an answer with")]:
+        for mode, error, text in [
+            ("result:9001", TransientError, "result code 9001"),
+            ("result:1003", PermanentError, "result code 1003"),
+            ("result:7777", PermanentError, "result code 7777"),  # not in the code book
+            ("xxe", PermanentError, "refused an answer with"),
+        ]:
             with state.lock:
                 state.faults.append(mode)
             with pytest.raises(AdapterError) as raised:
@@ -149,18 +150,19 @@ def test_a_start_without_its_wsdl_says_which_file(platform, tmp_path: Path) -> N
     report = run_kit(NAME, _settings(live, wsdl=str(missing)), HttpPeerControl(live.url))
     assert report.get("build").problems == [
         f"NeighbourAdapter(settings, context) raised ConfigurationError: wsdl {missing}: "
-        f"cannot read {tmp_path / 'CrossRegionExchange.xsd'}: No such file or directory"]
+        f"cannot read {tmp_path / 'CrossRegionExchange.xsd'}: No such file or directory"
+    ]
 
 
 def test_a_wrong_settings_type_is_named_with_file_and_line(platform, tmp_path: Path, capsys) -> None:
     live, _ = platform
     settings = tmp_path / "neighbour.yaml"
-    settings.write_text(f"endpoint: {live.url}/ws/CrossRegionExchange\nusername: city-512000\n"
-                        "password: sandbox-secret\ntimeout: soon\n", encoding="utf-8")
+    settings.write_text(f"endpoint: {live.url}/ws/CrossRegionExchange\nusername: city-512000\npassword: sandbox-secret\ntimeout: soon\n", encoding="utf-8")
     assert main(["kit", "check", "--adapter", NAME, "--settings", str(settings), "--peer", live.url]) == 1
-    assert (f"{settings}:4: timeout: Input should be a valid number, unable to parse string as a number (got 'soon')"
-            in capsys.readouterr().out)
+    assert f"{settings}:4: timeout: Input should be a valid number, unable to parse string as a number (got 'soon')" in capsys.readouterr().out
     with pytest.raises(ConfigurationError) as raised:
         build_adapter("neighbour", NAME, _settings(live, timeout="soon"), _context())
-    assert str(raised.value) == ("destination 'neighbour': bad settings: destinations.neighbour.settings.timeout: "
-                                 "Input should be a valid number, unable to parse string as a number (got 'soon')")
+    assert str(raised.value) == (
+        "destination 'neighbour': bad settings: destinations.neighbour.settings.timeout: "
+        "Input should be a valid number, unable to parse string as a number (got 'soon')"
+    )

@@ -30,14 +30,14 @@ NAME, PACKAGE = "neighbour", "hub_adapter_neighbour"  # what the guide's B2 rena
 
 def _section_b() -> str:
     text = GUIDE.read_text(encoding="utf-8")
-    return text[text.index("## B. A new SOAP system"):text.index("## C. A new county")]
+    return text[text.index("## B. A new SOAP system") : text.index("## C. A new county")]
 
 
 def _step(heading: str) -> str:
     section = _section_b()
     start = section.index(f"### {heading}")
     following = section.find("\n### ", start + 1)
-    return section[start:following if following != -1 else None]
+    return section[start : following if following != -1 else None]
 
 
 def _blocks(text: str, lang: str) -> list[str]:
@@ -84,8 +84,11 @@ def _example_settings(copy: Path, live: LiveServer) -> dict:
 
 def test_the_renamed_template_passes_the_kit(renamed) -> None:
     copy, cls, create_app, PeerState, _ = renamed
-    leftovers = [str(p.relative_to(copy)) for p in copy.rglob("*") if "my_soap" in p.name
-                 or (p.is_file() and re.search("my_soap|my-soap", p.read_text(encoding="utf-8")))]
+    leftovers = [
+        str(p.relative_to(copy))
+        for p in copy.rglob("*")
+        if "my_soap" in p.name or (p.is_file() and re.search("my_soap|my-soap", p.read_text(encoding="utf-8")))
+    ]
     assert leftovers == []
     project = tomllib.loads((copy / "pyproject.toml").read_text(encoding="utf-8"))
     assert project["project"]["name"] == "hub-adapter-neighbour"
@@ -103,8 +106,7 @@ def test_zeep_reads_the_saved_wsdl_as_the_guide_shows(renamed) -> None:
     copy, _, _, _, wire = renamed
     [command] = _blocks(_step("B4."), "sh")
     [shown] = _blocks(_step("B4."), "")
-    done = subprocess.run(command.replace("../hub/.venv/bin/python", sys.executable), shell=True, cwd=copy,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(command.replace("../hub/.venv/bin/python", sys.executable), shell=True, cwd=copy, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     printed = [line.strip() for line in done.stdout.splitlines()]
     assert [line.strip() for line in shown.strip().splitlines() if line.strip() not in printed] == []
@@ -114,8 +116,7 @@ def test_zeep_reads_the_saved_wsdl_as_the_guide_shows(renamed) -> None:
 def test_the_sandbox_serves_the_wsdl_zeep_can_read(renamed) -> None:
     copy, _, create_app, _, wire = renamed
     with LiveServer(create_app()) as live:
-        done = subprocess.run([sys.executable, "-m", "zeep", f"{live.url}/CaseService?wsdl"], capture_output=True,
-                              text=True, timeout=60)
+        done = subprocess.run([sys.executable, "-m", "zeep", f"{live.url}/CaseService?wsdl"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert f"Soap11Binding: {wire.BINDING}" in done.stdout and "SubmitCase(RequestId: xsd:string" in done.stdout
 
@@ -127,11 +128,19 @@ def test_result_codes_from_the_yaml_are_classified(renamed) -> None:
     state = PeerState()
     with LiveServer(create_app(state)) as live:
         settings = cls.settings_model.model_validate(_example_settings(copy, live))
-        client = wire.MySoapClient(wsdl=settings.wsdl, endpoint=str(settings.endpoint), username="sandbox",
-                                   password="sandbox-secret", results=wire.ResultPolicy(frozenset({"0"}), frozenset({"2001"})),
-                                   timeout=2, connect_timeout=1)
-        request = {"RequestId": "r1", "Case": {"CaseNo": "1", "Seq": 1, "Status": "new", "Type": "3", "Title": "t",
-                                               "Division": "512002", "OccurredAt": "2025-09-26T02:00:00Z"}}
+        client = wire.MySoapClient(
+            wsdl=settings.wsdl,
+            endpoint=str(settings.endpoint),
+            username="sandbox",
+            password="sandbox-secret",
+            results=wire.ResultPolicy(frozenset({"0"}), frozenset({"2001"})),
+            timeout=2,
+            connect_timeout=1,
+        )
+        request = {
+            "RequestId": "r1",
+            "Case": {"CaseNo": "1", "Seq": 1, "Status": "new", "Type": "3", "Title": "t", "Division": "512002", "OccurredAt": "2025-09-26T02:00:00Z"},
+        }
         try:
             for mode, error in [("result:2001", TransientError), ("result:1001", PermanentError), ("result:4242", PermanentError)]:
                 state.faults.append(mode)
@@ -149,11 +158,9 @@ def test_the_failures_the_guide_shows_are_what_the_kit_says(renamed, tmp_path: P
     with LiveServer(create_app()) as live:
         # a settings file with a wrong type, as `kit check --settings settings.example.yaml` reads it
         monkeypatch.chdir(tmp_path)
-        Path("settings.example.yaml").write_text((copy / "settings.example.yaml").read_text(encoding="utf-8")
-                                                 + "timeout: soon\n", encoding="utf-8")
+        Path("settings.example.yaml").write_text((copy / "settings.example.yaml").read_text(encoding="utf-8") + "timeout: soon\n", encoding="utf-8")
         raw, lines = load_settings_file(Path("settings.example.yaml"))
-        said.append(run_kit(NAME, raw, None, available={NAME: cls}, settings_source="settings.example.yaml",
-                            settings_lines=lines).render())
+        said.append(run_kit(NAME, raw, None, available={NAME: cls}, settings_source="settings.example.yaml", settings_lines=lines).render())
         # a WSDL that is not where the settings say
         settings = {**_example_settings(copy, live), "wsdl": "/etc/hub/neighbour/CaseService.wsdl"}
         said.append(run_kit(NAME, settings, HttpPeerControl(live.url), available={NAME: cls}).render())
@@ -170,10 +177,9 @@ def test_the_code_the_guide_quotes_is_the_templates() -> None:
     assert len(quoted) >= 4
     for block in quoted:
         lines = [line.strip() for line in block.splitlines() if line.strip()]
-        assert any(source[i:i + len(lines)] == lines for i in range(len(source))), block
+        assert any(source[i : i + len(lines)] == lines for i in range(len(source))), block
 
 
 def test_the_template_declares_its_entry_point() -> None:
     project = tomllib.loads((TEMPLATE / "pyproject.toml").read_text(encoding="utf-8"))
-    assert project["project"]["entry-points"]["hotline_hub.adapters"] == {
-        "my_soap_system": "my_soap_adapter.adapter:MySoapAdapter"}
+    assert project["project"]["entry-points"]["hotline_hub.adapters"] == {"my_soap_system": "my_soap_adapter.adapter:MySoapAdapter"}

@@ -23,6 +23,7 @@ def template():
     try:
         from my_adapter.adapter import MyAdapter
         from my_adapter.peer import create_app
+
         yield MyAdapter, create_app
     finally:
         sys.path.remove(str(TEMPLATE))
@@ -33,8 +34,7 @@ def template():
 def test_the_template_passes_the_kit(template) -> None:
     cls, create_app = template
     with LiveServer(create_app()) as live:
-        report = run_kit("my_system", {"base_url": f"{live.url}/api", "api_token": "sandbox-token"},
-                         HttpPeerControl(live.url), available={"my_system": cls})
+        report = run_kit("my_system", {"base_url": f"{live.url}/api", "api_token": "sandbox-token"}, HttpPeerControl(live.url), available={"my_system": cls})
     assert report.complete, report.render(verbose=True)
 
 
@@ -53,9 +53,9 @@ def test_the_template_maps_a_409_for_a_duplicate_to_success_with_the_peers_id(te
 
     from hub.domain.clock import SystemClock
     from hub.integration.contract import AdapterContext
-    from integration_kit.scenarios import SampleCases
     from hub.mappings import load_catalogue
     from hub.settings import REPO_ROOT
+    from integration_kit.scenarios import SampleCases
 
     cls, create_app = template
     catalogue = load_catalogue(REPO_ROOT / "mappings")
@@ -65,8 +65,11 @@ def test_the_template_maps_a_409_for_a_duplicate_to_success_with_the_peers_id(te
         adapter = cls(settings, AdapterContext("kit", SystemClock(), REPO_ROOT / "mappings"))
         try:
             first = adapter.deliver(message)
-            again = httpx.post(f"{live.url}/api/cases", json={"case_no": message.case_number},
-                               headers={"Authorization": "Bearer sandbox-token", "Idempotency-Key": message.idempotency_key})
+            again = httpx.post(
+                f"{live.url}/api/cases",
+                json={"case_no": message.case_number},
+                headers={"Authorization": "Bearer sandbox-token", "Idempotency-Key": message.idempotency_key},
+            )
             second = adapter.deliver(message.model_copy(update={"attempt": 2}))
         finally:
             adapter.close()
@@ -76,16 +79,13 @@ def test_the_template_maps_a_409_for_a_duplicate_to_success_with_the_peers_id(te
 
 
 RENAMED_FIELDS = {  # a template, its package, and fields renamed as A4.1 / B5.2 would rename them
-    "adapter": ("my_adapter", {"settings.base_url": "settings.endpoint", "settings.api_token": "settings.key",
-                               "base_url:": "endpoint:", "api_token:": "key:"}),
-    "soap_adapter": ("my_soap_adapter", {"settings.endpoint": "settings.service_url", "    endpoint:": "    service_url:",
-                                         "\nendpoint:": "\nservice_url:"}),
+    "adapter": ("my_adapter", {"settings.base_url": "settings.endpoint", "settings.api_token": "settings.key", "base_url:": "endpoint:", "api_token:": "key:"}),
+    "soap_adapter": ("my_soap_adapter", {"settings.endpoint": "settings.service_url", "    endpoint:": "    service_url:", "\nendpoint:": "\nservice_url:"}),
 }
 
 
 @pytest.mark.parametrize("template_name", sorted(RENAMED_FIELDS))
-def test_the_templates_own_test_reads_the_example_settings_so_it_survives_a_renamed_field(
-        tmp_path: Path, template_name: str) -> None:
+def test_the_templates_own_test_reads_the_example_settings_so_it_survives_a_renamed_field(tmp_path: Path, template_name: str) -> None:
     """A4.1 (B5.2) changes the settings model; the conformance test must follow
     settings.example.yaml (which `kit check --settings` reads too) instead of the template's
     own field names."""
@@ -108,10 +108,12 @@ def test_the_templates_own_test_reads_the_example_settings_so_it_survives_a_rena
     info = copy / f"{package}-0.0.0.dist-info"  # what `pip install -e .` gives: the entry point, discoverable
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 0.0.0\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text("[hotline_hub.adapters]\n" + "".join(
-        f"{k} = {v}\n" for k, v in project["project"]["entry-points"]["hotline_hub.adapters"].items()), encoding="utf-8")
+    (info / "entry_points.txt").write_text(
+        "[hotline_hub.adapters]\n" + "".join(f"{k} = {v}\n" for k, v in project["project"]["entry-points"]["hotline_hub.adapters"].items()), encoding="utf-8"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(copy), str(TEMPLATE.parents[2])])}
-    done = subprocess.run([sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"], cwd=copy, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"], cwd=copy, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout

@@ -13,16 +13,23 @@ from pydantic import BaseModel, Field
 from adapters.webhook.adapter import WebhookAdapter, WebhookSettings
 from hub.cli import main
 from hub.integration.contract import Adapter, AdapterSettings, Delivery, HealthReport, OutboundMessage
+from hub.mappings import load_catalogue
 from integration_kit import HttpPeerControl, MappingTable, Received, run_kit
 from integration_kit.peer import UnsupportedFault
 from integration_kit.runner import default_mappings_dir
-from hub.mappings import load_catalogue
 from sandbox.webhook_sink import KIT_FAULTS, SinkState, create_sink
 from tests.support.live import LiveServer
 
-SCENARIOS = ["scenario: health", "scenario: send a new case", "scenario: send an ordered series of changes",
-             "scenario: pull", "scenario: transient failure", "scenario: permanent failure", "scenario: duplicate delivery",
-             "scenario: batch delivery"]
+SCENARIOS = [
+    "scenario: health",
+    "scenario: send a new case",
+    "scenario: send an ordered series of changes",
+    "scenario: pull",
+    "scenario: transient failure",
+    "scenario: permanent failure",
+    "scenario: duplicate delivery",
+    "scenario: batch delivery",
+]
 
 
 @pytest.fixture
@@ -55,8 +62,7 @@ class SinkControl:
 
     def received(self) -> list[Received]:
         with self.state.lock:
-            return [Received(k, self.state.received[k]["case_number"], self.state.received[k]["event_type"])
-                    for k in self.state.order]
+            return [Received(k, self.state.received[k]["case_number"], self.state.received[k]["event_type"]) for k in self.state.order]
 
     def offer_case(self) -> str | None:
         return None
@@ -116,8 +122,7 @@ def test_a_settings_file_with_a_wrong_type_names_file_line_and_field(tmp_path: P
     settings.write_text("url: http://127.0.0.1:9/events\n# a comment\ntimeout: soon\ncolour: red\n", encoding="utf-8")
     assert main(["kit", "check", "--adapter", "webhook", "--settings", str(settings), "--static"]) == 1
     out = capsys.readouterr().out
-    assert (f"{settings}:3: timeout: Input should be a valid number, unable to parse string as a number "
-            "(got 'soon')") in out
+    assert (f"{settings}:3: timeout: Input should be a valid number, unable to parse string as a number (got 'soon')") in out
     assert f"{settings}:4: colour: unknown field" in out
     assert "does NOT conform" in out
 
@@ -167,8 +172,7 @@ def test_a_broken_contract_is_named_exactly() -> None:
         "Broken.deliver('self', 'msg') does not match the contract ('self', 'message')",
         "Broken.pull() is not implemented",
         "Broken.acknowledge() is not implemented",
-        "settings field 'api_token' looks like a secret but is str: declare it as SecretStr (or SecretStr | None) "
-        "so it never shows in logs",
+        "settings field 'api_token' looks like a secret but is str: declare it as SecretStr (or SecretStr | None) so it never shows in logs",
         "Broken.mapping_tables must be a classmethod",
     ]
     assert [c.status for c in report.checks] == ["failed", "not run"]
@@ -203,16 +207,18 @@ class MappedWebhook(WebhookAdapter):
 
     @classmethod
     def mapping_tables(cls, settings: MappedSettings, mappings_dir: Path) -> list[MappingTable]:
-        return [MappingTable(settings.mapping_file, CodesFile, "categories", "categories", "hub", cover="leaves", entry_key="wire"),
-                MappingTable(settings.mapping_file, CodesFile, "urgencies", "urgencies")]
+        return [
+            MappingTable(settings.mapping_file, CodesFile, "categories", "categories", "hub", cover="leaves", entry_key="wire"),
+            MappingTable(settings.mapping_file, CodesFile, "urgencies", "urgencies"),
+        ]
 
 
 def test_a_mapping_that_misses_codes_or_names_unknown_ones_says_which_and_where(tmp_path: Path) -> None:
     codes = tmp_path / "codes.yaml"
-    codes.write_text('categories:\n  - {wire: A1, hub: "0101"}\n  - {wire: A2, hub: "9999"}\n'
-                     'urgencies:\n  normal: P3\n  urgent: P2\n  rush: P1\n', encoding="utf-8")
-    report = run_kit("mapped", {"url": "http://127.0.0.1:9/e", "mapping_file": str(codes)}, None,
-                     available={"mapped": MappedWebhook})
+    codes.write_text(
+        'categories:\n  - {wire: A1, hub: "0101"}\n  - {wire: A2, hub: "9999"}\nurgencies:\n  normal: P3\n  urgent: P2\n  rush: P1\n', encoding="utf-8"
+    )
+    report = run_kit("mapped", {"url": "http://127.0.0.1:9/e", "mapping_file": str(codes)}, None, available={"mapped": MappedWebhook})
     problems = report.get("mappings").problems
     catalogue = load_catalogue(default_mappings_dir())
     leaves = [c for c in catalogue.categories if not any(o != c and o.startswith(c) for o in catalogue.categories)]
@@ -228,9 +234,8 @@ def test_a_mapping_that_misses_codes_or_names_unknown_ones_says_which_and_where(
 
 def test_a_mapping_file_that_does_not_load_says_file_and_line(tmp_path: Path) -> None:
     codes = tmp_path / "codes.yaml"
-    codes.write_text('categories:\n  - {wire: A1}\nurgencies: {}\n', encoding="utf-8")
-    report = run_kit("mapped", {"url": "http://127.0.0.1:9/e", "mapping_file": str(codes)}, None,
-                     available={"mapped": MappedWebhook})
+    codes.write_text("categories:\n  - {wire: A1}\nurgencies: {}\n", encoding="utf-8")
+    report = run_kit("mapped", {"url": "http://127.0.0.1:9/e", "mapping_file": str(codes)}, None, available={"mapped": MappedWebhook})
     assert f"{codes}:2: entry 'A1': hub: required field is missing" in report.get("mappings").problems
 
 
@@ -243,10 +248,10 @@ class Forgetful(WebhookAdapter):
     def deliver(self, message: OutboundMessage) -> Delivery:
         import httpx
 
-        response = self._client.post(str(self.settings.url), json=message.model_dump(mode="json"),
-                                     headers={"Idempotency-Key": uuid.uuid4().hex})
+        response = self._client.post(str(self.settings.url), json=message.model_dump(mode="json"), headers={"Idempotency-Key": uuid.uuid4().hex})
         if response.status_code >= 400:
             from hub.integration.contract import TransientError
+
             raise TransientError(f"peer answered {response.status_code}")
         if response.text.startswith("<"):
             raise httpx.DecodingError("not JSON")  # outside the error tree on purpose
@@ -258,11 +263,14 @@ def test_the_scenarios_name_what_a_misbehaving_adapter_gets_wrong(sink) -> None:
     report = run_kit("forgetful", _settings(live), SinkControl(state), available={"forgetful": Forgetful})
     assert not report.ok
     transient = report.get("scenario: transient failure").problems
-    assert any("fault 'garbage' raised DecodingError: not JSON" in p and "adapters raise only TransientError or "
-               "PermanentError" in p for p in transient), transient
+    assert any("fault 'garbage' raised DecodingError: not JSON" in p and "adapters raise only TransientError or PermanentError" in p for p in transient), (
+        transient
+    )
     permanent = report.get("scenario: permanent failure").problems
-    assert permanent == ["fault '400': raised TransientError(peer answered 400); a request the peer refuses as wrong "
-                         "never succeeds on retry: raise PermanentError so it goes to dead letters"]
+    assert permanent == [
+        "fault '400': raised TransientError(peer answered 400); a request the peer refuses as wrong "
+        "never succeeds on retry: raise PermanentError so it goes to dead letters"
+    ]
     duplicate = report.get("scenario: duplicate delivery").problems
     assert duplicate[0].startswith("the same key ") and "the peer recorded 2 message(s), expected 1" in duplicate[0]
     assert report.get("scenario: send a new case").problems[0].startswith("a new case: the peer got key ")

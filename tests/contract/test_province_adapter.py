@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import resource
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -21,13 +21,20 @@ from tests.support.faults import AnswerRewriter
 from tests.support.live import LiveServer, free_port
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
-NOW = datetime(2025, 9, 26, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 9, 26, 2, 0, tzinfo=UTC)
 CASE = {
-    "number": "512000202509260007", "version": 1, "state": "registered", "external_refs": [],
+    "number": "512000202509260007",
+    "version": 1,
+    "state": "registered",
+    "external_refs": [],
     "intake": {"channel": "phone", "received_at": "2025-09-26T09:58:00+08:00"},
     "person": {"name": "张三", "phone": "13800138000", "kind": "person"},
-    "request_type": "complaint", "category_code": "0201", "title": "小区噪音扰民", "content": "夜间施工噪音扰民。",
-    "place": {"address": "雁江区建设路12号", "division_code": "512002"}, "urgency": "normal",
+    "request_type": "complaint",
+    "category_code": "0201",
+    "title": "小区噪音扰民",
+    "content": "夜间施工噪音扰民。",
+    "place": {"address": "雁江区建设路12号", "division_code": "512002"},
+    "urgency": "normal",
 }
 TRANSPORTS = ["soap", "rest"]
 
@@ -48,9 +55,16 @@ def _adapter(live, transport: str, **extra) -> ProvinceAdapter:
 
 
 def _message(event_type: str, seq: int, data: dict | None = None, external_id: str | None = None, key: str | None = None) -> OutboundMessage:
-    return OutboundMessage(idempotency_key=key or f"{CASE['number']}:{seq}", destination="province", case_number=CASE["number"],
-                           sequence=seq, event_type=event_type, event={"type": event_type, "occurred_at": "2025-09-26T10:00:00+08:00",
-                                                                       "data": data or {}}, case=CASE, external_id=external_id)
+    return OutboundMessage(
+        idempotency_key=key or f"{CASE['number']}:{seq}",
+        destination="province",
+        case_number=CASE["number"],
+        sequence=seq,
+        event_type=event_type,
+        event={"type": event_type, "occurred_at": "2025-09-26T10:00:00+08:00", "data": data or {}},
+        case=CASE,
+        external_id=external_id,
+    )
 
 
 def test_discovered_and_conforms() -> None:
@@ -69,7 +83,12 @@ def test_city_case_arrives_with_mapped_codes_once(province, transport) -> None:
     assert list(state.reported) == [first.external_ref.external_id]
     order = state.reported[first.external_ref.external_id]
     assert (order["CityCaseNo"], order["AppealType"], order["CategoryCode"], order["AreaCode"], order["Urgency"]) == (
-        CASE["number"], "03", "B01", "512002000000", "1")
+        CASE["number"],
+        "03",
+        "B01",
+        "512002000000",
+        "1",
+    )
     assert order["AppealerName"] == "张三"
     assert adapter.health().ok
 
@@ -79,10 +98,16 @@ def test_status_changes_arrive_in_order_and_deduplicated(province, transport) ->
     live, state = province
     adapter = _adapter(live, transport)
     province_id = adapter.deliver(_message("case.registered", 1)).external_ref.external_id  # type: ignore[union-attr]
-    steps = [("case.accepted", {}), ("case.dispatched", {"lead_unit": "ZY-SCJGJ"}), ("case.chased", {}),
-             ("case.signed_off", {"unit": "ZY-SCJGJ"}), ("case.extension_requested", {"working_days": 5, "reason": "需现场核查"}),
-             ("case.replied", {"text": "已处理", "unit": "ZY-SCJGJ"}),
-             ("case.followed_up", {"reached": True, "resolved": True, "satisfaction": "satisfied"}), ("case.closed", {})]
+    steps = [
+        ("case.accepted", {}),
+        ("case.dispatched", {"lead_unit": "ZY-SCJGJ"}),
+        ("case.chased", {}),
+        ("case.signed_off", {"unit": "ZY-SCJGJ"}),
+        ("case.extension_requested", {"working_days": 5, "reason": "需现场核查"}),
+        ("case.replied", {"text": "已处理", "unit": "ZY-SCJGJ"}),
+        ("case.followed_up", {"reached": True, "resolved": True, "satisfaction": "satisfied"}),
+        ("case.closed", {}),
+    ]
     for seq, (event, data) in enumerate(steps, start=2):
         adapter.deliver(_message(event, seq, data, external_id=province_id))
     adapter.deliver(_message("case.replied", 7, {"text": "已处理"}, external_id=province_id))  # redelivery: same key
@@ -101,10 +126,13 @@ def test_a_return_goes_up_as_request_then_decision(province, transport) -> None:
     live, state = province
     adapter = _adapter(live, transport)
     province_id = adapter.deliver(_message("case.registered", 1)).external_ref.external_id  # type: ignore[union-attr]
-    steps = [("case.accepted", {}), ("case.dispatched", {"lead_unit": "ZY-SCJGJ"}),
-             ("case.return_requested", {"unit": "ZY-SCJGJ", "reason": "不属于本单位职责"}),
-             ("case.return_decided", {"approved": True, "unit": "ZY-SCJGJ"}),
-             ("case.redispatched", {"lead_unit": "ZY-ZJJ", "co_units": []})]
+    steps = [
+        ("case.accepted", {}),
+        ("case.dispatched", {"lead_unit": "ZY-SCJGJ"}),
+        ("case.return_requested", {"unit": "ZY-SCJGJ", "reason": "不属于本单位职责"}),
+        ("case.return_decided", {"approved": True, "unit": "ZY-SCJGJ"}),
+        ("case.redispatched", {"lead_unit": "ZY-ZJJ", "co_units": []}),
+    ]
     for seq, (event, data) in enumerate(steps, start=2):
         adapter.deliver(_message(event, seq, data, external_id=province_id))
     pushes = state.pushes(province_id)
@@ -117,10 +145,16 @@ def test_a_return_goes_up_as_request_then_decision(province, transport) -> None:
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-@pytest.mark.parametrize(("fault", "error", "code"), [
-    ("transient", TransientError, "BUSY"), ("permanent", PermanentError, "INVALID_REQUEST"),
-    ("unknown", TransientError, "E999"), ("http503", TransientError, None), ("malformed", TransientError, None),
-])
+@pytest.mark.parametrize(
+    ("fault", "error", "code"),
+    [
+        ("transient", TransientError, "BUSY"),
+        ("permanent", PermanentError, "INVALID_REQUEST"),
+        ("unknown", TransientError, "E999"),
+        ("http503", TransientError, None),
+        ("malformed", TransientError, None),
+    ],
+)
 def test_faults_are_classified(province, transport, fault, error, code) -> None:
     live, state = province
     state.faults = [fault]
@@ -177,10 +211,18 @@ def test_one_gbk_answer_between_utf8_ones(province, transport) -> None:
     configure GBK; it is read by its declared encoding, and the next answer is UTF-8 again."""
     live, state = province
     state.assign(Title="路灯损坏求助", AppealerName="王五", Address="雁江区娇子大道88号")
-    path, body, headers = (("/soap", (f'<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body><FetchAssignedRequest xmlns="{TNS}">'
-                                      '<CityCode>512000</CityCode></FetchAssignedRequest></s:Body></s:Envelope>').encode(),
-                            {"Content-Type": "text/xml; charset=utf-8"}) if transport == "soap" else
-                           ("/rest/fetch-assigned", b'{"CityCode": "512000"}', {"Content-Type": "application/json"}))
+    path, body, headers = (
+        (
+            "/soap",
+            (
+                f'<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body><FetchAssignedRequest xmlns="{TNS}">'
+                "<CityCode>512000</CityCode></FetchAssignedRequest></s:Body></s:Envelope>"
+            ).encode(),
+            {"Content-Type": "text/xml; charset=utf-8"},
+        )
+        if transport == "soap"
+        else ("/rest/fetch-assigned", b'{"CityCode": "512000"}', {"Content-Type": "application/json"})
+    )
     state.faults = ["gbk"]
     raw = httpx.post(f"{live.url}{path}", content=body, headers=headers)
     assert raw.status_code == 200 and "charset=gbk" in raw.headers["content-type"].lower()
@@ -189,8 +231,7 @@ def test_one_gbk_answer_between_utf8_ones(province, transport) -> None:
     adapter = _adapter(live, transport)
     state.faults = ["gbk", "ok"]
     pulled = adapter.pull(None)
-    assert [(i.draft.title, i.draft.person.name, i.draft.place.address) for i in pulled.items] == [
-        ("路灯损坏求助", "王五", "雁江区娇子大道88号")]
+    assert [(i.draft.title, i.draft.person.name, i.draft.place.address) for i in pulled.items] == [("路灯损坏求助", "王五", "雁江区娇子大道88号")]
     assert [i.draft.title for i in adapter.pull(None).items] == ["路灯损坏求助"]  # the "ok" answer, UTF-8
     assert state.faults == []
 
@@ -261,8 +302,7 @@ def test_ws_security_password_is_checked(province, caplog, digest) -> None:
     with pytest.raises(PermanentError) as raised:  # AUTH_FAILED is final: retrying cannot fix a password
         wrong.deliver(_message("case.registered", 1))
     assert getattr(raised.value, "code", None) == "AUTH_FAILED" and state.reported == {}
-    for nobody in (_adapter(live, "soap"), _adapter(live, "soap", username="someone-else", password="s3cret",
-                                                                   password_digest=digest)):
+    for nobody in (_adapter(live, "soap"), _adapter(live, "soap", username="someone-else", password="s3cret", password_digest=digest)):
         with pytest.raises(PermanentError, match="AUTH_FAILED"):
             nobody.deliver(_message("case.registered", 1))
     assert state.reported == {}
@@ -291,8 +331,9 @@ def test_sandbox_checks_a_digest_against_its_own_nonce_and_created() -> None:
         return etree.fromstring(
             f'<s:Envelope xmlns:s="{SOAP_ENV}" xmlns:o="{WSSE}" xmlns:u="{WSU}"><s:Header><o:Security><o:UsernameToken>'
             f'<o:Username>u</o:Username><o:Password Type="x#PasswordDigest">{digest}</o:Password>'
-            f'<o:Nonce>{base64.b64encode(nonce).decode()}</o:Nonce><u:Created>{created}</u:Created>'
-            '</o:UsernameToken></o:Security></s:Header><s:Body/></s:Envelope>')
+            f"<o:Nonce>{base64.b64encode(nonce).decode()}</o:Nonce><u:Created>{created}</u:Created>"
+            "</o:UsernameToken></o:Security></s:Header><s:Body/></s:Envelope>"
+        )
 
     at = "2025-09-26T02:00:00Z"
     check_username_token(envelope(at, at, "pw"), "u", "pw")
@@ -356,8 +397,7 @@ def rewriting_province():
         yield live, state, app
 
 
-@pytest.mark.parametrize(("fault", "error", "code"), [("permanent", PermanentError, "INVALID_REQUEST"),
-                                                      ("transient", TransientError, "BUSY")])
+@pytest.mark.parametrize(("fault", "error", "code"), [("permanent", PermanentError, "INVALID_REQUEST"), ("transient", TransientError, "BUSY")])
 def test_a_fault_detail_without_namespace_is_read_with_its_code(rewriting_province, fault, error, code) -> None:
     live, state, app = rewriting_province
     state.faults = [fault]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,13 +10,12 @@ import pytest
 from adapters.http import retry_after_seconds
 from adapters.webhook.adapter import WebhookAdapter
 from hub.domain.clock import ManualClock
-from hub.integration.contract import AdapterContext, OutboundMessage, PermanentError, TransientError
+from hub.integration.contract import AdapterContext, ConfigurationError, OutboundMessage, PermanentError, TransientError
 from hub.integration.registry import build_adapter, contract_problems, discover
-from hub.integration.contract import ConfigurationError
 from sandbox.webhook_sink import SinkState, create_sink
 from tests.support.live import LiveServer, free_port
 
-NOW = datetime(2025, 9, 26, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 9, 26, 2, 0, tzinfo=UTC)
 
 
 def _context() -> AdapterContext:
@@ -24,8 +23,15 @@ def _context() -> AdapterContext:
 
 
 def _message(seq: int = 1) -> OutboundMessage:
-    return OutboundMessage(idempotency_key=f"k-{seq}", destination="sink", case_number="512000202509260001",
-                           sequence=seq, event_type="case.registered", event={"type": "case.registered"}, case={"number": "512000202509260001"})
+    return OutboundMessage(
+        idempotency_key=f"k-{seq}",
+        destination="sink",
+        case_number="512000202509260001",
+        sequence=seq,
+        event_type="case.registered",
+        event={"type": "case.registered"},
+        case={"number": "512000202509260001"},
+    )
 
 
 @pytest.fixture
@@ -55,9 +61,15 @@ def test_delivers_once_per_key_and_returns_peer_ref(sink) -> None:
     assert adapter.health().ok
 
 
-@pytest.mark.parametrize(("fault", "error", "retry_after"), [
-    ("500", TransientError, None), ("429", TransientError, 1.0), ("garbage", TransientError, None), ("400", PermanentError, None),
-])
+@pytest.mark.parametrize(
+    ("fault", "error", "retry_after"),
+    [
+        ("500", TransientError, None),
+        ("429", TransientError, 1.0),
+        ("garbage", TransientError, None),
+        ("400", PermanentError, None),
+    ],
+)
 def test_faults_are_classified(sink, fault, error, retry_after) -> None:
     live, state = sink
     state.faults = [fault]

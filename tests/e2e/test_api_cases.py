@@ -53,8 +53,18 @@ def test_full_lifecycle_over_http(api) -> None:
     archived = _act(api["supervisor"], number, {"action": "archive"})
     assert archived["state"] == "archived"
     history = api["agent"].get(f"/api/v1/cases/{number}/history").json()
-    assert [h["action"] for h in history] == ["register", "accept", "dispatch", "sign_off", "sign_off_part", "reply_part",
-                                              "reply", "review_reply", "follow_up", "archive"]
+    assert [h["action"] for h in history] == [
+        "register",
+        "accept",
+        "dispatch",
+        "sign_off",
+        "sign_off_part",
+        "reply_part",
+        "reply",
+        "review_reply",
+        "follow_up",
+        "archive",
+    ]
     assert [h["seq"] for h in history] == list(range(1, 11))
 
 
@@ -71,10 +81,13 @@ def test_idempotency_key(api) -> None:
     assert len(listed) == 1
 
 
-@pytest.mark.parametrize(("changes", "field", "where"), [
-    ({"place.division_code": "999999"}, "place.division_code", "divisions"),
-    ({"category_code": "XX99"}, "category_code", "categories"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field", "where"),
+    [
+        ({"place.division_code": "999999"}, "place.division_code", "divisions"),
+        ({"category_code": "XX99"}, "category_code", "categories"),
+    ],
+)
 def test_unknown_codes_name_the_field_and_where_codes_live(api, changes, field, where) -> None:
     body = _problem(api["agent"].post("/api/v1/cases", json=draft(**changes)), 422)
     assert body["errors"][0]["field"] == field
@@ -268,8 +281,7 @@ def test_late_december_work_goes_on_and_the_year_is_imported_over_http(api, cloc
     _problem(api["agent"].put("/api/v1/calendar/years/2027", json=schedule), 403)
     wrong = {**schedule, "workdays": [*schedule["workdays"], {"name": "错误", "date": "2027-03-01"}]}
     body = _problem(api["supervisor"].put("/api/v1/calendar/years/2027", json=wrong), 422)
-    assert body["errors"] == [{"field": "body.workdays[4].date",
-                               "reason": "2027-03-01 is a Monday: a make-up working day (调休上班) is a Saturday or Sunday"}]
+    assert body["errors"] == [{"field": "body.workdays[4].date", "reason": "2027-03-01 is a Monday: a make-up working day (调休上班) is a Saturday or Sunday"}]
     body = _problem(api["supervisor"].put("/api/v1/calendar/years/2028", json=schedule), 422)
     assert body["errors"][0]["field"] == "body.year"
     assert api["agent"].get("/api/v1/calendar/years").json() == []  # nothing loaded
@@ -290,4 +302,3 @@ def test_late_december_work_goes_on_and_the_year_is_imported_over_http(api, cloc
     years = api["agent"].get("/api/v1/calendar/years").json()
     assert [(y["year"], y["sample"], y["loaded_by"]) for y in years] == [(2027, True, "centre-supervisor")]
     assert api["agent"].get("/api/v1/calendar/years/2027").json() == schedule
-

@@ -10,23 +10,48 @@ from tests.support.factories import draft
 pytestmark = pytest.mark.e2e
 
 BAD_BODIES = [
-    b"", b"not json", b"[]", b"null", b"42", b'"text"', b"{", b'{"intake": null}', "{\"标题\": \"噪音\"}".encode(),
-    b'{"intake": {"channel": "phone", "received_at": "yesterday"}}', b"\xff\xfe\x00garbage",
+    b"",
+    b"not json",
+    b"[]",
+    b"null",
+    b"42",
+    b'"text"',
+    b"{",
+    b'{"intake": null}',
+    '{"标题": "噪音"}'.encode(),
+    b'{"intake": {"channel": "phone", "received_at": "yesterday"}}',
+    b"\xff\xfe\x00garbage",
 ]
 
 DRAFT_MUTATIONS = [
-    {"request_type": None}, {"urgency": "extreme"}, {"person.kind": 3}, {"place.division_code": "51200"},
-    {"place.latitude": 200}, {"title": ""}, {"title": "长" * 201}, {"intake.channel": "fax"},
-    {"person.anonymous": True}, {"external_refs": [{"system": "Bad System!", "external_id": "1"}]},
+    {"request_type": None},
+    {"urgency": "extreme"},
+    {"person.kind": 3},
+    {"place.division_code": "51200"},
+    {"place.latitude": 200},
+    {"title": ""},
+    {"title": "长" * 201},
+    {"intake.channel": "fax"},
+    {"person.anonymous": True},
+    {"external_refs": [{"system": "Bad System!", "external_id": "1"}]},
     {"external_refs": [{"system": "province", "external_id": "1"}, {"system": "province", "external_id": "2"}]},
-    {"intake.received_at": "2025-13-45T00:00:00"}, {"content": ""}, {"unexpected": "field"},
+    {"intake.received_at": "2025-13-45T00:00:00"},
+    {"content": ""},
+    {"unexpected": "field"},
 ]
 
 BAD_ACTIONS = [
-    {}, {"action": "fly"}, {"action": "dispatch"}, {"action": "dispatch", "lead_unit": "ZY-SCJGJ", "co_units": ["ZY-SCJGJ"]},
-    {"action": "follow_up", "reached": True}, {"action": "follow_up", "reached": False, "satisfaction": "satisfied"},
-    {"action": "request_extension", "working_days": 0, "reason": "x"}, {"action": "reject", "reason_code": "boredom", "reason": "x"},
-    {"action": "transfer_emergency", "line": "911"}, {"action": "accept", "note": "x" * 3000}, {"action": "accept", "extra": 1},
+    {},
+    {"action": "fly"},
+    {"action": "dispatch"},
+    {"action": "dispatch", "lead_unit": "ZY-SCJGJ", "co_units": ["ZY-SCJGJ"]},
+    {"action": "follow_up", "reached": True},
+    {"action": "follow_up", "reached": False, "satisfaction": "satisfied"},
+    {"action": "request_extension", "working_days": 0, "reason": "x"},
+    {"action": "reject", "reason_code": "boredom", "reason": "x"},
+    {"action": "transfer_emergency", "line": "911"},
+    {"action": "accept", "note": "x" * 3000},
+    {"action": "accept", "extra": 1},
 ]
 
 
@@ -57,8 +82,16 @@ def test_malformed_actions_paths_and_headers(api) -> None:
     for path in ("/api/v1/cases/../../etc/passwd", "/api/v1/cases/%00", "/api/v1/cases/x", "/api/v1/nothing", "/api/v1/codes/planets"):
         _assert_problem(api["agent"].get(path))
     _assert_problem(api["agent"].delete(f"/api/v1/cases/{number}"), (405,))
-    for params in ({"limit": 0}, {"limit": 10_000}, {"state": "flying"}, {"overdue": "perhaps"}, {"due_before": "soon"},
-                   {"due_before": "2025-10-01T00:00:00"}, {"division": "abc"}, {"q": ""}):
+    for params in (
+        {"limit": 0},
+        {"limit": 10_000},
+        {"state": "flying"},
+        {"overdue": "perhaps"},
+        {"due_before": "soon"},
+        {"due_before": "2025-10-01T00:00:00"},
+        {"division": "abc"},
+        {"q": ""},
+    ):
         _assert_problem(api["agent"].get("/api/v1/cases", params=params), (422,))
     _assert_problem(api["agent"].put("/api/v1/calendar/overrides/not-a-day", json={"is_workday": True}), (403, 422))
     _assert_problem(api["supervisor"].put("/api/v1/calendar/overrides/2027-02-30", json={"is_workday": True}), (422,))

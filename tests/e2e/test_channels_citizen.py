@@ -16,15 +16,14 @@ import pytest
 from adapters.sms.sandbox import GatewayState, create_gateway
 from hub.domain.model import Role
 from hub.settings import DestinationConfig, Settings
+from outbox.feature import OutboxHandle
 from tests.support.factories import draft
 from tests.support.live import LiveServer
-from outbox.feature import OutboxHandle
 
 pytestmark = pytest.mark.e2e
 
 PHONE = "13912345678"
-WEB_CASE = draft(intake={"channel": "web", "received_at": "2025-09-26T09:58:00+08:00"},
-                 person={"name": "赵六", "phone": PHONE, "kind": "person"})
+WEB_CASE = draft(intake={"channel": "web", "received_at": "2025-09-26T09:58:00+08:00"}, person={"name": "赵六", "phone": PHONE, "kind": "person"})
 # A JPEG's first bytes (SOI + APP0 "JFIF"), sent under a name that says PNG: the type is read from the content.
 PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(2048) + b"\xff\xd9"
 RECEIPT = re.compile(r"^【资阳12345】您的诉求已登记，工单号(\d+)，提取码([A-Z0-9]{6})。")
@@ -52,8 +51,7 @@ def settings(db_url: str, gateway, tmp_path: Path) -> Settings:
     _, url = gateway
     sms = DestinationConfig(adapter="sms", settings={"url": f"{url}/send", "seal_key": "e2e-seal-key-0123456789", "timeout": 2})
     # Attachment files in the test's own directory (on PostgreSQL the default is the working directory's var/).
-    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={"sms": sms},
-                    attachments={"directory": tmp_path / "attachments"})
+    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={"sms": sms}, attachments={"directory": tmp_path / "attachments"})
 
 
 @pytest.fixture
@@ -79,8 +77,7 @@ def test_a_web_citizen_files_with_a_photo_gets_the_sms_looks_up_rates_and_is_cou
     filed = portal.post("/api/v1/channel/cases", json=WEB_CASE)
     assert filed.status_code == 201, filed.text
     number, given = filed.json()["case"]["number"], filed.json()["retrieval_code"]
-    photo = portal.post(f"/api/v1/channel/cases/{number}/attachments",
-                        files={"file": ("工地照片.png", PHOTO, "image/png")})
+    photo = portal.post(f"/api/v1/channel/cases/{number}/attachments", files={"file": ("工地照片.png", PHOTO, "image/png")})
     assert photo.status_code == 201, photo.text
     assert (photo.json()["name"], photo.json()["media_type"], photo.json()["size"]) == ("工地照片.jpg", "image/jpeg", len(PHOTO))
     photo_id = photo.json()["id"]
@@ -108,8 +105,10 @@ def test_a_web_citizen_files_with_a_photo_gets_the_sms_looks_up_rates_and_is_cou
     act(api, "agent", number, {"action": "review_reply", "approved": True})
     deliver(hub)
     texts = [m["text"] for m in state.to(PHONE)]
-    assert texts[1:] == [f"【资阳12345】您的工单{number}已答复：已责令施工方夜间停工，并处以罚款。",
-                         f"【资阳12345】请对工单{number}的答复进行评价（满意/基本满意/不满意），7天内可凭工单号和提取码评价。"]
+    assert texts[1:] == [
+        f"【资阳12345】您的工单{number}已答复：已责令施工方夜间停工，并处以罚款。",
+        f"【资阳12345】请对工单{number}的答复进行评价（满意/基本满意/不满意），7天内可凭工单号和提取码评价。",
+    ]
 
     seen = citizen.post(f"/api/v1/public/cases/{number}/lookup", json={"code": code}).json()
     assert seen["reply"]["text"] == "已责令施工方夜间停工，并处以罚款。" and seen["evaluation"]["open"] is True

@@ -19,8 +19,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO_ROOT, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO_ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
 
 
 def test_serve_migrates_the_embedded_default_and_keys_work(tmp_path: Path) -> None:
@@ -31,8 +30,14 @@ def test_serve_migrates_the_embedded_default_and_keys_work(tmp_path: Path) -> No
     assert key.startswith("hub_") and "only its hash" in created.stderr
     assert key not in (tmp_path / "hub.db").read_bytes().decode("latin-1")  # stored hashed
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "hub", "serve", "--port", str(port)], cwd=REPO_ROOT,
-                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub", "serve", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -99,8 +104,7 @@ def test_calendar_import_refuses_a_bad_file_whole_and_loads_a_good_one(tmp_path:
     sample = REPO_ROOT / "examples" / "calendar" / "2027.sample.yaml"
     text = sample.read_text(encoding="utf-8")
     # Two mistakes: a make-up day on a Friday, and the Dragon Boat festival left out.
-    bad_text = (text.replace("date: 2027-10-09}", "date: 2027-10-08}")
-                .replace("  - {name: 端午节, from: 2027-06-09}\n", ""))
+    bad_text = text.replace("date: 2027-10-09}", "date: 2027-10-08}").replace("  - {name: 端午节, from: 2027-06-09}\n", "")
     bad = tmp_path / "2027-bad.yaml"
     bad.write_text(bad_text, encoding="utf-8")
     workday_line = next(i for i, t in enumerate(bad_text.splitlines(), 1) if "2027-10-08" in t)

@@ -25,8 +25,7 @@ UNBRIDGED = "is 双号并行 but has no live bridge"
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO_ROOT, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO_ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture
@@ -40,20 +39,23 @@ def test_version_is_the_installed_distribution() -> None:
     assert result.returncode == 0 and result.stdout.strip() == f"hotline-hub {expected}"
 
 
-@pytest.mark.parametrize(("args", "code", "said"), [
-    (["keys", "create", "--party", "x", "--role", "unit", "--unit", "NOPE"], 2, "unknown code 'NOPE'"),
-    (["keys", "create", "--party", "x", "--role", "county", "--division", "999999"], 2, "unknown code '999999'"),
-    (["keys", "create", "--party", "x", "--role", "king"], 2, "invalid choice: 'king'"),
-    (["calendar", "set", "2027-13-01", "--holiday"], 2, "'2027-13-01' is not a date YYYY-MM-DD"),
-    (["calendar", "unset", "2027-02-30"], 2, "'2027-02-30' is not a date YYYY-MM-DD"),
-    (["calendar", "unset", "2027-02-03"], 1, "no override on 2027-02-03"),
-    (["keys", "revoke", "nosuchkey"], 1, "no active key nosuchkey"),
-    (["calendar", "import", "/nonexistent/2027.yaml"], 2, "/nonexistent/2027.yaml"),
-    (["knowledge", "import", "/nonexistent/articles.json"], 2, "/nonexistent/articles.json"),
-    (["legacy", "import", "--line", "12315", "/nonexistent/export.csv"], 2, "/nonexistent/export.csv"),
-    (["outbox", "replay", "--destination", "nowhere"], 2, "'nowhere'"),
-    (["nosuchcommand"], 2, "invalid choice: 'nosuchcommand'"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "said"),
+    [
+        (["keys", "create", "--party", "x", "--role", "unit", "--unit", "NOPE"], 2, "unknown code 'NOPE'"),
+        (["keys", "create", "--party", "x", "--role", "county", "--division", "999999"], 2, "unknown code '999999'"),
+        (["keys", "create", "--party", "x", "--role", "king"], 2, "invalid choice: 'king'"),
+        (["calendar", "set", "2027-13-01", "--holiday"], 2, "'2027-13-01' is not a date YYYY-MM-DD"),
+        (["calendar", "unset", "2027-02-30"], 2, "'2027-02-30' is not a date YYYY-MM-DD"),
+        (["calendar", "unset", "2027-02-03"], 1, "no override on 2027-02-03"),
+        (["keys", "revoke", "nosuchkey"], 1, "no active key nosuchkey"),
+        (["calendar", "import", "/nonexistent/2027.yaml"], 2, "/nonexistent/2027.yaml"),
+        (["knowledge", "import", "/nonexistent/articles.json"], 2, "/nonexistent/articles.json"),
+        (["legacy", "import", "--line", "12315", "/nonexistent/export.csv"], 2, "/nonexistent/export.csv"),
+        (["outbox", "replay", "--destination", "nowhere"], 2, "'nowhere'"),
+        (["nosuchcommand"], 2, "invalid choice: 'nosuchcommand'"),
+    ],
+)
 def test_a_mistake_is_one_reason_and_an_exit_code_not_a_traceback(env, args, code, said) -> None:
     result = _run(args, env)
     assert result.returncode == code, result.stderr
@@ -72,8 +74,7 @@ def test_a_database_that_is_not_migrated_or_not_there_cannot_run_now(tmp_path: P
 
 
 def test_listings_as_json(env) -> None:
-    created = _run(["keys", "create", "--party", "yanjiang", "--role", "county", "--division", "512002",
-                    "--note", "县平台"], env)
+    created = _run(["keys", "create", "--party", "yanjiang", "--role", "county", "--division", "512002", "--note", "县平台"], env)
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
     assert _run(["calendar", "set", "2027-01-01", "--holiday", "--note", "元旦"], env).returncode == 0
@@ -81,11 +82,16 @@ def test_listings_as_json(env) -> None:
     (listed,) = json.loads(_run(["keys", "list", "--json"], env).stdout)
     assert listed["key_id"] == key.split("_")[1] and key not in json.dumps(listed)
     assert (listed["party"], listed["role"], listed["unit"], listed["divisions"], listed["note"], listed["revoked_at"]) == (
-        "yanjiang", "county", None, ["512002"], "县平台", None)
+        "yanjiang",
+        "county",
+        None,
+        ["512002"],
+        "县平台",
+        None,
+    )
     assert listed["created_at"][:4].isdigit()  # ISO text
 
-    assert json.loads(_run(["calendar", "list", "--json"], env).stdout) == [
-        {"day": "2027-01-01", "workday": False, "note": "元旦"}]
+    assert json.loads(_run(["calendar", "list", "--json"], env).stdout) == [{"day": "2027-01-01", "workday": False, "note": "元旦"}]
     assert json.loads(_run(["outbox", "dead", "--json"], env).stdout) == []
     status = json.loads(_run(["outbox", "status", "--json"], env).stdout)
     assert isinstance(status, list) and all({"destination", "backlog", "dead", "paused"} <= set(d) for d in status)
@@ -104,8 +110,14 @@ def test_the_no_bridge_warnings_only_where_they_matter(env) -> None:
 
 def test_serve_on_an_empty_database_says_how_to_get_the_first_key(env) -> None:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "hub", "serve", "--port", str(port)], cwd=REPO_ROOT,
-                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub", "serve", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -15,8 +15,9 @@ from hub.settings import REPO_ROOT
 
 
 def _run(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hub", "users", *args], cwd=REPO_ROOT, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=60, input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "hub", "users", *args], cwd=REPO_ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60, input=stdin
+    )
 
 
 @pytest.fixture
@@ -32,8 +33,7 @@ def test_users_from_creation_to_disabling(env) -> None:
     clerk = _run(["create", "scj", "--role", "unit", "--unit", "ZY-SCJGJ", "--password-stdin"], env, stdin="a-chosen-password\n")
     assert clerk.returncode == 0 and "password:" not in clerk.stdout
     listed = json.loads(_run(["list", "--json"], env).stdout)
-    assert [(u["username"], u["role"], u["unit"], u["disabled"]) for u in listed] == [
-        ("wang", "agent", None, False), ("scj", "unit", "ZY-SCJGJ", False)]
+    assert [(u["username"], u["role"], u["unit"], u["disabled"]) for u in listed] == [("wang", "agent", None, False), ("scj", "unit", "ZY-SCJGJ", False)]
     assert "a-chosen-password" not in json.dumps(listed) and password not in json.dumps(listed)
     reset = _run(["reset-password", "scj"], env)
     assert reset.returncode == 0 and "password: " in reset.stdout
@@ -44,15 +44,18 @@ def test_users_from_creation_to_disabling(env) -> None:
     assert json.loads(_run(["signins", "--json"], env).stdout) == []
 
 
-@pytest.mark.parametrize("args,code,said", [
-    (["create", "x1", "--role", "unit"], 2, "a unit clerk needs --unit"),
-    (["create", "x2", "--role", "unit", "--unit", "NOPE"], 2, "unknown code 'NOPE'"),
-    (["create", "x3", "--role", "county", "--division", "999999"], 2, "unknown code '999999'"),
-    (["create", "x4", "--role", "province"], 2, "invalid choice: 'province'"),
-    (["create", "Bad Name", "--role", "agent"], 2, "username"),
-    (["disable", "nobody"], 1, "no operator 'nobody'"),
-    (["reset-password", "nobody"], 1, "no operator 'nobody'"),
-])
+@pytest.mark.parametrize(
+    "args,code,said",
+    [
+        (["create", "x1", "--role", "unit"], 2, "a unit clerk needs --unit"),
+        (["create", "x2", "--role", "unit", "--unit", "NOPE"], 2, "unknown code 'NOPE'"),
+        (["create", "x3", "--role", "county", "--division", "999999"], 2, "unknown code '999999'"),
+        (["create", "x4", "--role", "province"], 2, "invalid choice: 'province'"),
+        (["create", "Bad Name", "--role", "agent"], 2, "username"),
+        (["disable", "nobody"], 1, "no operator 'nobody'"),
+        (["reset-password", "nobody"], 1, "no operator 'nobody'"),
+    ],
+)
 def test_a_mistake_is_one_reason_and_an_exit_code(env, args, code, said) -> None:
     result = _run(args, env)
     assert result.returncode == code, result.stderr

@@ -64,7 +64,7 @@ class Desk:
         self.page = self.context.new_page()
         self.url, self.shots = url, shots
 
-    def sign_in(self, username: str) -> "Desk":
+    def sign_in(self, username: str) -> Desk:
         self.page.goto(self.url + "/console/")
         assert "/console/login" in self.page.url  # no session: sent to sign in
         self.page.fill("input[name=username]", username)
@@ -248,14 +248,34 @@ def test_the_supervisors_pages_and_the_agents_suggestions(hub, chromium, console
     hub.clock.advance(timedelta(days=30))
     hub.cases.act(numbers[1], c.MarkOverdue(deadline="completion"), Actor("hub", Role.SYSTEM))
     with hub.db.write() as s:
-        s.add(OutboxMessageRow(destination="county-yj", ordering_key=numbers[0], sequence=1, idempotency_key="e2e-dead-1",
-                               event_type="case.dispatched", case_number=numbers[0], body={}, status=DEAD, attempts=6,
-                               available_at=hub.clock.now(), created_at=hub.clock.now(),
-                               last_error="gave up after 6 attempts: 503 Service Unavailable"))
+        s.add(
+            OutboxMessageRow(
+                destination="county-yj",
+                ordering_key=numbers[0],
+                sequence=1,
+                idempotency_key="e2e-dead-1",
+                event_type="case.dispatched",
+                case_number=numbers[0],
+                body={},
+                status=DEAD,
+                attempts=6,
+                available_at=hub.clock.now(),
+                created_at=hub.clock.now(),
+                last_error="gave up after 6 attempts: 503 Service Unavailable",
+            )
+        )
     store = hub.handles.get(Knowledge).store
-    store.create(ArticleInput(id="SCJ-TOUSU", owner_unit="ZY-SCJGJ", kind="service_guide", title="消费者投诉举报办理指南",
-                              body="消费者可通过12345或12315热线投诉举报。市场监管部门自收到投诉之日起7个工作日内决定是否受理。",
-                              tags=["消费维权"]), unit_key)
+    store.create(
+        ArticleInput(
+            id="SCJ-TOUSU",
+            owner_unit="ZY-SCJGJ",
+            kind="service_guide",
+            title="消费者投诉举报办理指南",
+            body="消费者可通过12345或12315热线投诉举报。市场监管部门自收到投诉之日起7个工作日内决定是否受理。",
+            tags=["消费维权"],
+        ),
+        unit_key,
+    )
     store.act("SCJ-TOUSU", ReviewAction.REVIEW, boss)
     store.act("SCJ-TOUSU", ReviewAction.PUBLISH, boss)
 

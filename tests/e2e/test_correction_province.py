@@ -30,5 +30,4 @@ def test_a_correction_reaches_the_province(hub, api, province, clock) -> None:  
     assert [p["StatusCode"] for p in pushes] == ["10", "20", "22"]
     corrected = pushes[2]
     assert corrected["Opinion"] == "登记时诉求类型选错"
-    assert datetime.fromisoformat(str(corrected["DueTime"]).replace("Z", "+00:00")) == \
-        datetime.fromisoformat("2025-09-30T23:59:59+08:00")
+    assert datetime.fromisoformat(str(corrected["DueTime"]).replace("Z", "+00:00")) == datetime.fromisoformat("2025-09-30T23:59:59+08:00")

@@ -8,6 +8,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from adapters.county.intake import CountyIntake
 from adapters.county.poller import CountyPoller
 from adapters.county.sandbox import CountySandboxState, create_app
 from hub.domain import commands as c
@@ -15,7 +16,6 @@ from hub.domain.access import Actor
 from hub.domain.model import Role
 from hub.settings import Settings
 from tests.support.live import LiveServer
-from adapters.county.intake import CountyIntake
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +29,11 @@ def _ms(clock, minutes: int = 0) -> int:
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     # lezhi is polled only because a destination names it (the default install polls nobody).
-    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={
-        "county-lezhi": {"adapter": "county", "settings": {"county": "lezhi", "url": "http://127.0.0.1:9/gd"}}})
+    return Settings(
+        database_url=db_url,
+        sqlite_synchronous="NORMAL",
+        destinations={"county-lezhi": {"adapter": "county", "settings": {"county": "lezhi", "url": "http://127.0.0.1:9/gd"}}},
+    )
 
 
 @pytest.fixture
@@ -47,8 +50,19 @@ def lezhi(hub):
 def test_the_feed_is_applied_once_and_resumed_after_a_restart(hub, clock, lezhi) -> None:
     state, live, poller = lezhi
     assert [w.name for w in hub.workers if w.name.startswith("county-poller")] == ["county-poller-lezhi"]
-    ticket = {"GDBH": "LZ-100", "SLSJ": _ms(clock), "SQLX": "3", "SXFL": "201", "BT": "商品质量投诉", "NR": "买到过期食品。",
-              "QHDM": "512022", "DZ": "乐至县天池镇", "XM": "王五", "DH": "13700137000", "JJCD": "0"}
+    ticket = {
+        "GDBH": "LZ-100",
+        "SLSJ": _ms(clock),
+        "SQLX": "3",
+        "SXFL": "201",
+        "BT": "商品质量投诉",
+        "NR": "买到过期食品。",
+        "QHDM": "512022",
+        "DZ": "乐至县天池镇",
+        "XM": "王五",
+        "DH": "13700137000",
+        "JJCD": "0",
+    }
     httpx.post(f"{live.url}/control/feed", json={"tickets": [ticket, {**ticket, "GDBH": "LZ-101", "SXFL": "nope"}]}).raise_for_status()
     first = poller.poll_once()
     assert (first.tickets, first.cursor) == (2, "2")
@@ -60,10 +74,12 @@ def test_the_feed_is_applied_once_and_resumed_after_a_restart(hub, clock, lezhi)
 
     hub.cases.act(case.number, c.Accept(), AGENT)
     hub.cases.act(case.number, c.Dispatch(lead_unit="LZ-GOV"), AGENT)
-    updates = [{"GDBH": "LZ-100", "CZLX": "10", "CZSJ": _ms(clock, 5), "CZBH": "u1"},
-               {"GDBH": "LZ-100", "CZLX": "77", "CZSJ": _ms(clock, 6), "CZBH": "u2"},
-               {"GDBH": "LZ-100", "CZLX": "20", "CZSJ": _ms(clock, 3), "CZBH": "u3", "CZNR": "older than the sign-off"},
-               {"GDBH": "LZ-100", "CZLX": "50", "CZSJ": _ms(clock, 9), "CZBH": "u4", "CZNR": "已处理"}]
+    updates = [
+        {"GDBH": "LZ-100", "CZLX": "10", "CZSJ": _ms(clock, 5), "CZBH": "u1"},
+        {"GDBH": "LZ-100", "CZLX": "77", "CZSJ": _ms(clock, 6), "CZBH": "u2"},
+        {"GDBH": "LZ-100", "CZLX": "20", "CZSJ": _ms(clock, 3), "CZBH": "u3", "CZNR": "older than the sign-off"},
+        {"GDBH": "LZ-100", "CZLX": "50", "CZSJ": _ms(clock, 9), "CZBH": "u4", "CZNR": "已处理"},
+    ]
     httpx.post(f"{live.url}/control/feed", json={"updates": updates}).raise_for_status()
     second = poller.poll_once()
     assert second.updates == 4 and len(second.refused) == 1 and "updates[1].CZLX" in second.refused[0]

@@ -11,17 +11,16 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
+from adapters.county.intake import CountyIntake
 from adapters.county.mapping import format_date, set_path
 from adapters.county.sandbox import CountySandboxState
 from adapters.county.signing import signed_headers
 from hub.domain.model import Role
 from tests.support.factories import draft
-from adapters.county.intake import CountyIntake
 
 pytestmark = pytest.mark.e2e
 
-SECRETS = {"HUB_COUNTY_YANJIANG_SECRET": "yj-secret-123", "HUB_COUNTY_ANYUE_SECRET": "ay-secret-456",
-           "HUB_COUNTY_LINKONG_SECRET": "lk-secret-789"}
+SECRETS = {"HUB_COUNTY_YANJIANG_SECRET": "yj-secret-123", "HUB_COUNTY_ANYUE_SECRET": "ay-secret-456", "HUB_COUNTY_LINKONG_SECRET": "lk-secret-789"}
 
 
 @pytest.fixture(autouse=True)
@@ -37,8 +36,7 @@ def counties(hub, server, clock) -> dict[str, CountySandboxState]:
     for name, cfg in hub.handles.get(CountyIntake).counties.items():
         key = hub.keys.create(cfg.key_party, Role.COUNTY, clock.now(), divisions=list(cfg.divisions))
         secret = SECRETS.get(cfg.security.hmac_secret_env or "")
-        out[name] = CountySandboxState(cfg, hub_url=server.url, api_key=key, secret=secret,
-                                       clock=lambda: clock.now().timestamp())
+        out[name] = CountySandboxState(cfg, hub_url=server.url, api_key=key, secret=secret, clock=lambda: clock.now().timestamp())
     return out
 
 
@@ -46,11 +44,18 @@ def ticket(cfg, ticket_id: str, when: datetime, division: str | None = None, **e
     """A valid ticket in the county's own shape (codes from the county's own tables)."""
     f = cfg.ticket
     t: dict = {}
-    for path, value in [(f.ticket_id, ticket_id), (f.received_at, format_date(cfg, when)),
-                        (f.request_type, cfg.reverse("request_type")["complaint"]),
-                        (f.category, cfg.reverse("category")["0101"]), (f.title, "夜间施工噪音"),
-                        (f.content, "小区旁工地夜间施工，噪音很大。"), (f.division, division or cfg.divisions[0] + "001"),
-                        (f.address, "某路12号"), (f.person_name, "张三"), (f.person_phone, "13800138000")]:
+    for path, value in [
+        (f.ticket_id, ticket_id),
+        (f.received_at, format_date(cfg, when)),
+        (f.request_type, cfg.reverse("request_type")["complaint"]),
+        (f.category, cfg.reverse("category")["0101"]),
+        (f.title, "夜间施工噪音"),
+        (f.content, "小区旁工地夜间施工，噪音很大。"),
+        (f.division, division or cfg.divisions[0] + "001"),
+        (f.address, "某路12号"),
+        (f.person_name, "张三"),
+        (f.person_phone, "13800138000"),
+    ]:
         if path:
             set_path(t, path, value)
     for path, value in extra.items():
@@ -79,10 +84,17 @@ def _case_count(api) -> int:
 # -- push ----------------------------------------------------------------------------------
 def test_yanjiang_ticket_maps_to_a_case_and_is_idempotent(api, counties, clock) -> None:
     yj = counties["yanjiang"]
-    raw = {"ticketNo": "YJ20250926-0001", "acceptTime": "2025-09-26 09:58:00", "appealType": "04", "itemCode": "SC02",
-           "title": "举报无证餐馆", "content": "街边餐馆无证经营。", "level": "2",
-           "area": {"code": "512002101", "address": "雁江区建设路12号"},
-           "caller": {"name": "李四", "mobile": "13900139000", "secret": True}}
+    raw = {
+        "ticketNo": "YJ20250926-0001",
+        "acceptTime": "2025-09-26 09:58:00",
+        "appealType": "04",
+        "itemCode": "SC02",
+        "title": "举报无证餐馆",
+        "content": "街边餐馆无证经营。",
+        "level": "2",
+        "area": {"code": "512002101", "address": "雁江区建设路12号"},
+        "caller": {"name": "李四", "mobile": "13900139000", "secret": True},
+    }
     first = yj.push_tickets(raw)
     assert first.status_code == 201, first.text
     number = first.json()["case_number"]
@@ -112,8 +124,16 @@ def test_batch_gives_per_item_results(api, counties) -> None:
     az = counties["anyue"]
     cfg = az.cfg
     good = ticket(cfg, "AY-1", datetime.fromisoformat("2025-09-26T09:00:00+08:00"))
-    resp = az.push_tickets([good, {**good, "gd_id": "AY-2", "sx_code": "NOPE"}, {**good, "gd_id": "AY-3", "region_code": "512002"},
-                            {**good, "gd_id": "AY-4", "contact_phone": "12"}, "not a ticket", good])
+    resp = az.push_tickets(
+        [
+            good,
+            {**good, "gd_id": "AY-2", "sx_code": "NOPE"},
+            {**good, "gd_id": "AY-3", "region_code": "512002"},
+            {**good, "gd_id": "AY-4", "contact_phone": "12"},
+            "not a ticket",
+            good,
+        ]
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert [r["status"] for r in body["results"]] == ["created", "refused", "refused", "refused", "refused", "existing"]
@@ -169,8 +189,9 @@ def test_updates_move_the_case_stale_ones_are_ignored_closed_cases_refuse(api, c
     assert all(h["actor"] == "yanjiang" for h in history[-4:])
 
     api["supervisor"].post(f"/api/v1/cases/{number}/actions", json={"action": "review_reply", "approved": True}).raise_for_status()
-    api["agent"].post(f"/api/v1/cases/{number}/actions",
-                      json={"action": "follow_up", "reached": True, "resolved": True, "satisfaction": "satisfied"}).raise_for_status()
+    api["agent"].post(
+        f"/api/v1/cases/{number}/actions", json={"action": "follow_up", "reached": True, "resolved": True, "satisfaction": "satisfied"}
+    ).raise_for_status()
     closed = _problem(update("JZ", "11:00:00", "10", content="补充"), 409)
     assert closed["type"].endswith("case-closed") and closed["state"] == "closed" and "closed" in closed["detail"]
     assert len(api["agent"].get(f"/api/v1/cases/{number}/history").json()) == len(history) + 2
@@ -207,16 +228,14 @@ def test_every_county_returns_a_case_with_a_reason_as_the_lifecycle_says(api, co
 
         def send(kind: str, minute: int, county=county, name=name, cfg=cfg, **fields) -> httpx.Response:  # noqa: ANN001
             clock.advance(timedelta(seconds=1))
-            return county.push_update(f"{name}-R1", county_update(cfg, kind, start + timedelta(minutes=minute),
-                                                                  f"{name}-u{minute}", **fields))
+            return county.push_update(f"{name}-R1", county_update(cfg, kind, start + timedelta(minutes=minute), f"{name}-u{minute}", **fields))
 
         assert send("sign_off", 1).json()["state"] == "in_progress", name
         no_reason = _problem(send("return", 2), 422)
         assert no_reason["errors"][0]["field"] == "body." + (cfg.update.reason or cfg.update.text), (name, no_reason)
         asked = send("return", 3, reason="不属于本单位职责，请改派")
         assert asked.status_code == 200, (name, asked.text)
-        assert (asked.json()["status"], asked.json()["action"], asked.json()["state"]) == (
-            "applied", "request_return", "return_requested"), name
+        assert (asked.json()["status"], asked.json()["action"], asked.json()["state"]) == ("applied", "request_return", "return_requested"), name
         assert asked.json()["county_status"] == cfg.codes.status.get("return_requested"), name
         refused = api["supervisor"].post(f"/api/v1/cases/{number}/actions", json={"action": "decide_return", "approved": False})
         assert refused.json()["state"] == "in_progress", (name, refused.text)  # back where the unit was
@@ -227,13 +246,18 @@ def test_every_county_returns_a_case_with_a_reason_as_the_lifecycle_says(api, co
         assert held.json()["state"] == "returned" and held.json()["county_status"] == cfg.codes.status.get("returned"), name
 
         history = api["agent"].get(f"/api/v1/cases/{number}/history").json()
-        returns = [(h["action"], h["actor"], h["to_state"], h["data"].get("reason"), h["data"].get("approved"))
-                   for h in history if h["action"] in ("request_return", "decide_return")]
+        returns = [
+            (h["action"], h["actor"], h["to_state"], h["data"].get("reason"), h["data"].get("approved"))
+            for h in history
+            if h["action"] in ("request_return", "decide_return")
+        ]
         party = cfg.key_party
-        assert returns == [("request_return", party, "return_requested", "不属于本单位职责，请改派", None),
-                           ("decide_return", "centre-supervisor", "in_progress", None, False),
-                           ("request_return", party, "return_requested", "经核实属于其他县区", None),
-                           ("decide_return", "centre-supervisor", "returned", None, True)], name
+        assert returns == [
+            ("request_return", party, "return_requested", "不属于本单位职责，请改派", None),
+            ("decide_return", "centre-supervisor", "in_progress", None, False),
+            ("request_return", party, "return_requested", "经核实属于其他县区", None),
+            ("decide_return", "centre-supervisor", "returned", None, True),
+        ], name
 
 
 # -- bad input and access: the matrix ------------------------------------------------------
@@ -278,8 +302,9 @@ def test_access_matrix_every_county_key_against_every_other_county(api, counties
                 own_case, own_unit = held[me][1], next(iter(mine.cfg.codes.unit.values()))
                 refused = _problem(c.post(f"/api/v1/cases/{own_case}/actions", json={"action": "dispatch", "lead_unit": their_unit}), 403)
                 assert their_unit in refused["detail"], refused
-                refused = _problem(c.post(f"/api/v1/cases/{own_case}/actions",
-                                          json={"action": "dispatch", "lead_unit": own_unit, "co_units": ["ZY-SCJGJ"]}), 403)
+                refused = _problem(
+                    c.post(f"/api/v1/cases/{own_case}/actions", json={"action": "dispatch", "lead_unit": own_unit, "co_units": ["ZY-SCJGJ"]}), 403
+                )
                 assert "co_units[0]" in refused["detail"], refused
                 # The core API: a case registered into another county's division.
                 _problem(c.post("/api/v1/cases", json=draft(**{"place.division_code": their_division + "001"})), 403)
@@ -314,11 +339,11 @@ def test_access_matrix_every_county_key_against_every_other_county(api, counties
             set_path(bad_kind, mine.cfg.update.kind, "ZZZ-UNKNOWN")
             _unknown_code(mine.push_update(held[me][0], bad_kind), "body." + mine.cfg.update.kind)
             number = held[me][1]
-            _unknown_code(c.post(f"/api/v1/cases/{number}/actions", json={"action": "dispatch", "lead_unit": "ZZZ-UNKNOWN"}),
-                          "lead_unit")
+            _unknown_code(c.post(f"/api/v1/cases/{number}/actions", json={"action": "dispatch", "lead_unit": "ZZZ-UNKNOWN"}), "lead_unit")
             own_unit = next(iter(mine.cfg.codes.unit.values()))
-            _unknown_code(c.post(f"/api/v1/cases/{number}/actions",
-                                 json={"action": "dispatch", "lead_unit": own_unit, "co_units": ["ZZZ-UNKNOWN"]}), "co_units[0]")
+            _unknown_code(
+                c.post(f"/api/v1/cases/{number}/actions", json={"action": "dispatch", "lead_unit": own_unit, "co_units": ["ZZZ-UNKNOWN"]}), "co_units[0]"
+            )
     # Keys of other roles, and no key.
     for who in ("agent", "supervisor", "unit", "province"):
         _problem(api[who].post("/api/v1/counties/yanjiang/tickets", json={}), 403, "path.county")
@@ -343,8 +368,7 @@ def test_signatures_bad_missing_expired_and_replayed(api, counties, clock) -> No
         tampered = body.replace("夜间".encode(), "白天".encode())
         _problem(httpx.post(url, content=tampered, headers={**base, **good}), 401, "header.X-County-Signature")
         old = now - county.cfg.security.replay_window_seconds - 5
-        _problem(httpx.post(url, content=body, headers={**base, **signed_headers(county.secret, old, body)}), 401,
-                 "header.X-County-Timestamp")
+        _problem(httpx.post(url, content=body, headers={**base, **signed_headers(county.secret, old, body)}), 401, "header.X-County-Timestamp")
         _problem(httpx.post(url, content=body, headers={**base, "X-County-Timestamp": "soon", "X-County-Signature": "x"}), 401)
         assert _case_count(api) == stored
         first = httpx.post(url, content=body, headers={**base, **good})
@@ -360,8 +384,7 @@ def test_malformed_bodies_never_reach_a_500(api, counties) -> None:
     gx = counties["gaoxin"]
     url = f"{gx.hub_url}/api/v1/counties/gaoxin/tickets"
     headers = {"X-API-Key": gx.api_key, "Content-Type": "application/json"}
-    for raw in (b"", b"not json", b"null", b"42", b"[]", b"{", b"\xff\xfe", b'{"data": null}', b'{"data": {"orderId": 1}}',
-                json.dumps([{}] * 501).encode()):
+    for raw in (b"", b"not json", b"null", b"42", b"[]", b"{", b"\xff\xfe", b'{"data": null}', b'{"data": {"orderId": 1}}', json.dumps([{}] * 501).encode()):
         resp = httpx.post(url, content=raw, headers=headers)
         assert resp.status_code in (200, 422), (raw[:20], resp.status_code, resp.text)
         if resp.status_code == 200:  # a batch: every item refused with its field

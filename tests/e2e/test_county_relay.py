@@ -18,17 +18,16 @@ from adapters.county.mapping import format_date, get_path, set_path
 from adapters.county.sandbox import CountySandboxState, create_app
 from hub.domain.model import Role
 from hub.settings import REPO_ROOT, OutboxSettings, Settings
-from supervision.scheduler import Scheduler
+from outbox.feature import OutboxHandle
 from outbox.tables import DELIVERED, PENDING, OutboxMessageRow
+from supervision.scheduler import Scheduler
 from tests.support.factories import draft
 from tests.support.live import LiveServer
-from outbox.feature import OutboxHandle
 
 pytestmark = pytest.mark.e2e
 
 COUNTIES = load_counties(REPO_ROOT / "mappings")
-SECRETS = {"HUB_COUNTY_YANJIANG_SECRET": "yj-secret-123", "HUB_COUNTY_ANYUE_SECRET": "ay-secret-456",
-           "HUB_COUNTY_LINKONG_SECRET": "lk-secret-789"}
+SECRETS = {"HUB_COUNTY_YANJIANG_SECRET": "yj-secret-123", "HUB_COUNTY_ANYUE_SECRET": "ay-secret-456", "HUB_COUNTY_LINKONG_SECRET": "lk-secret-789"}
 
 
 @pytest.fixture(autouse=True)
@@ -79,11 +78,15 @@ def settings(db_url: str, fresh_peers) -> Settings:
             county_settings["poll_url"] = live.url + _path(cfg.transport.poll_url)
         # As docs/county.md configures a county: every case event offered, the adapter sends
         # what the county file lists for cases its units hold; the county's units call the citizen.
-        destinations[f"county-{name}"] = {"adapter": "county", "settings": county_settings, "events": ["case.*"],
-                                          "personal_data": True}
-    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations=destinations,
-                    outbox=OutboxSettings(batch=20, concurrency=2, backoff_base_seconds=0.01, backoff_max_seconds=0.5,
-                                          max_attempts=6, breaker_failures=50, lease_seconds=30))
+        destinations[f"county-{name}"] = {"adapter": "county", "settings": county_settings, "events": ["case.*"], "personal_data": True}
+    return Settings(
+        database_url=db_url,
+        sqlite_synchronous="NORMAL",
+        destinations=destinations,
+        outbox=OutboxSettings(
+            batch=20, concurrency=2, backoff_base_seconds=0.01, backoff_max_seconds=0.5, max_attempts=6, breaker_failures=50, lease_seconds=30
+        ),
+    )
 
 
 @pytest.fixture
@@ -112,9 +115,11 @@ def act(client, number: str, **action) -> dict:
 
 def dispatch_row(hub, destination: str, number: str) -> OutboxMessageRow:
     with hub.db.read() as s:
-        return s.execute(select(OutboxMessageRow).where(OutboxMessageRow.destination == destination,
-                                                        OutboxMessageRow.case_number == number,
-                                                        OutboxMessageRow.event_type == "case.dispatched")).scalar_one()
+        return s.execute(
+            select(OutboxMessageRow).where(
+                OutboxMessageRow.destination == destination, OutboxMessageRow.case_number == number, OutboxMessageRow.event_type == "case.dispatched"
+            )
+        ).scalar_one()
 
 
 def lead_unit(cfg: CountyConfig) -> str:
@@ -161,8 +166,13 @@ class CountyDesk:
     def send(self, kind: str, when: datetime, text: str | None = None) -> None:
         f, self.n = self.cfg.update, self.n + 1
         update: dict = {}
-        for path, value in [(f.kind, self.kinds[kind]), (f.at, format_date(self.cfg, when)), (f.ticket_id, self.ticket_id),
-                            (f.update_id, f"U{self.n}"), (f.text, text)]:
+        for path, value in [
+            (f.kind, self.kinds[kind]),
+            (f.at, format_date(self.cfg, when)),
+            (f.ticket_id, self.ticket_id),
+            (f.update_id, f"U{self.n}"),
+            (f.text, text),
+        ]:
             if path and value is not None:
                 set_path(update, path, value)
         if self.cfg.transport.updates == "push":
@@ -196,8 +206,7 @@ def test_a_dispatched_case_reaches_only_its_county_in_the_county_shape(hub, api,
         assert ticket_id and state.answers[state.order[0]] == ticket_id
         # Each side keeps the other's id: the county's answer is on the case, readable by the county.
         case = api["agent"].get(f"/api/v1/cases/{number}").json()
-        assert {"system": cfg.system, "external_id": ticket_id} in [
-            {k: r[k] for k in ("system", "external_id")} for r in case["external_refs"]]
+        assert {"system": cfg.system, "external_id": ticket_id} in [{k: r[k] for k in ("system", "external_id")} for r in case["external_refs"]]
         read = httpx.get(f"{state.hub_url}/api/v1/counties/{name}/tickets/{ticket_id}", headers={"X-API-Key": state.api_key})
         assert read.status_code == 200 and read.json()["case_number"] == number, read.text
     yj = counties["yanjiang"]
@@ -247,16 +256,29 @@ def test_later_changes_follow_in_order_and_the_county_updates_come_back(hub, api
     r.drain(20)
 
     ops = cfg.outbound.events
-    expected = ["case.dispatched", "case.supervised", "case.warned", "case.overdue", "case.reply_reviewed", "case.redo",
-                "case.dispatched", "case.reply_reviewed", "case.closed"]
+    expected = [
+        "case.dispatched",
+        "case.supervised",
+        "case.warned",
+        "case.overdue",
+        "case.reply_reviewed",
+        "case.redo",
+        "case.dispatched",
+        "case.reply_reviewed",
+        "case.closed",
+    ]
     got = received(state)
     assert [get_path(m, field_for(cfg, "op")) for m in got] == [ops[e] for e in expected if e in ops]
     assert {get_path(m, field_for(cfg, "ticket_id")) for m in got} == {ticket_id}
     assert get_path(got[-1], field_for(cfg, "case.state")) == cfg.codes.status["closed"]
     with hub.db.read() as s:
-        rows = list(s.execute(select(OutboxMessageRow).where(OutboxMessageRow.destination == f"county-{name}",
-                                                             OutboxMessageRow.case_number == number)
-                              .order_by(OutboxMessageRow.sequence)).scalars())
+        rows = list(
+            s.execute(
+                select(OutboxMessageRow)
+                .where(OutboxMessageRow.destination == f"county-{name}", OutboxMessageRow.case_number == number)
+                .order_by(OutboxMessageRow.sequence)
+            ).scalars()
+        )
     assert {m.status for m in rows} == {DELIVERED} and [m.sequence for m in rows] == list(range(1, len(rows) + 1))
     history = [h["action"] for h in agent.get(f"/api/v1/cases/{number}/history").json()]
     assert history.count("sign_off") == 2 and history.count("reply") == 2
@@ -322,15 +344,19 @@ def test_the_county_dispatches_on_to_its_township_and_replies_up(hub, api, count
     due = datetime.fromisoformat(api["agent"].get(f"/api/v1/cases/{number}").json()["handling"]["due_at"])
     now = clock.now()
     desk.send("sign_off", now + timedelta(minutes=1))
-    forward = {"opType": "ECPD", "opTime": format_date(cfg, now + timedelta(minutes=2)), "opId": "F1",
-               "toUnit": "YJ1105", "dueTime": format_date(cfg, due - timedelta(days=2))}
+    forward = {
+        "opType": "ECPD",
+        "opTime": format_date(cfg, now + timedelta(minutes=2)),
+        "opId": "F1",
+        "toUnit": "YJ1105",
+        "dueTime": format_date(cfg, due - timedelta(days=2)),
+    }
     resp = state.push_update(ticket_id, forward)
     assert resp.status_code == 200 and resp.json()["status"] == "applied", resp.text
     seen = api["agent"].get(f"/api/v1/cases/{number}").json()["handling"]
     assert (seen["lead_unit"], seen["holder"], seen["cascade"][0]["unit_code"]) == ("YJ-GOV", "YJ-STZ", "YJ-STZ")
     # The county's own reply is refused while its township holds the case.
-    early = state.push_update(ticket_id, {"opType": "HF", "opTime": format_date(cfg, now + timedelta(minutes=3)),
-                                          "opId": "R0", "content": "太早"})
+    early = state.push_update(ticket_id, {"opType": "HF", "opTime": format_date(cfg, now + timedelta(minutes=3)), "opId": "R0", "content": "太早"})
     assert early.status_code == 409, early.text
     desk.send("township_sign_off", now + timedelta(minutes=4))
     desk.send("township_reply", now + timedelta(minutes=5), "松涛镇已到现场处理。")

@@ -13,6 +13,7 @@ import httpx
 import pytest
 import yaml
 
+from adapters.county.intake import CountyIntake
 from adapters.county.sandbox import CountySandboxState, create_app
 from hub.api.app import create_app as hub_app
 from hub.domain.model import Role
@@ -21,7 +22,6 @@ from hub.integration.registry import build_adapter
 from hub.runtime import build_hub
 from hub.settings import REPO_ROOT, Settings
 from tests.support.live import LiveServer
-from adapters.county.intake import CountyIntake
 
 pytestmark = pytest.mark.e2e
 
@@ -54,8 +54,7 @@ def _readme_ticket() -> dict:
 def test_the_readme_shows_the_same_sixth_county() -> None:
     section = _readme_section()
     blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
-    assert blocks[:3] == [_yaml_block("### 1. The division"), _yaml_block("### 2. The unit"),
-                          _yaml_block("### 3. The county file")]
+    assert blocks[:3] == [_yaml_block("### 1. The division"), _yaml_block("### 2. The unit"), _yaml_block("### 3. The county file")]
     destination = _readme_destination()
     assert (destination["adapter"], destination["settings"]["county"], destination["events"]) == ("county", "shuiyun", ["case.*"])
     assert "hotline-hub county check" in section
@@ -91,11 +90,13 @@ def test_a_sixth_county_is_one_yaml_file(tmp_path: Path, db_url: str, clock) -> 
 
             with LiveServer(create_app(county)) as peer:
                 settings = {**_readme_destination()["settings"], "url": f"{peer.url}/tickets"}
-                adapter = build_adapter("county-shuiyun", "county", settings,
-                                        AdapterContext("county-shuiyun", clock, mappings))
+                adapter = build_adapter("county-shuiyun", "county", settings, AdapterContext("county-shuiyun", clock, mappings))
                 event = {"type": "case.dispatched", "occurred_at": clock.now().isoformat(), "data": {"lead_unit": "SY-GOV"}}
-                delivered = adapter.deliver(OutboundMessage(idempotency_key="k", destination="county-shuiyun", case_number=number,
-                                                            sequence=1, event_type="case.dispatched", event=event, case=case))
+                delivered = adapter.deliver(
+                    OutboundMessage(
+                        idempotency_key="k", destination="county-shuiyun", case_number=number, sequence=1, event_type="case.dispatched", event=event, case=case
+                    )
+                )
                 adapter.close()
             assert delivered.external_ref.external_id == "SY-1"
             assert county.received["k"] == {"op": "dispatch", "ref": "SY-1", "hub": number, "unit": "SY01", "status": "waiting"}

@@ -21,10 +21,15 @@ pytestmark = pytest.mark.e2e
 ALERTS = REPO_ROOT / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARD = REPO_ROOT / "deploy" / "grafana" / "hotline-hub.json"
 NOT_THE_HUBS = {"node_filesystem_avail_bytes", "node_filesystem_size_bytes"}  # node_exporter, for the disk alert
-PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
-                "le", "inf", "nan"}
-SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum", "_created"),
-            "gauge": ("",), "summary": ("_count", "_sum", "_created"), "info": ("_info",), "unknown": ("",)}
+PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "le", "inf", "nan"}
+SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "gauge": ("",),
+    "summary": ("_count", "_sum", "_created"),
+    "info": ("_info",),
+    "unknown": ("",),
+}
 
 
 def metric_names(expr: str) -> set[str]:
@@ -36,7 +41,7 @@ def metric_names(expr: str) -> set[str]:
     text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
     names = set()
     for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
-        after = text[m.end():].lstrip()
+        after = text[m.end() :].lstrip()
         if after.startswith("(") or m.group().lower() in PROMQL_WORDS:
             continue  # a function or a keyword
         names.add(m.group())
@@ -45,8 +50,7 @@ def metric_names(expr: str) -> set[str]:
 
 def test_the_name_extraction_itself() -> None:
     assert metric_names('sum by (destination) (rate(outbox_deliveries_total{x="a b"}[5m])) > 0') == {"outbox_deliveries_total"}
-    assert metric_names("time() - max(hub_lease_expires_timestamp_seconds) > 300 and on () month() >= 11") == {
-        "hub_lease_expires_timestamp_seconds"}
+    assert metric_names("time() - max(hub_lease_expires_timestamp_seconds) > 300 and on () month() >= 11") == {"hub_lease_expires_timestamp_seconds"}
 
 
 @pytest.fixture
@@ -65,8 +69,7 @@ def test_alert_rules_load_and_read_only_exported_metrics(exported) -> None:
     rules = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
     (group,) = rules["groups"]
     alerts = {r["alert"]: r for r in group["rules"]}
-    for wanted in ("HubRelayStalled", "HubDeadLettersRising", "HubPollerSilent", "HubSchedulerSilent",
-                   "HubCalendarEndingSoon", "HubDiskFilling"):
+    for wanted in ("HubRelayStalled", "HubDeadLettersRising", "HubPollerSilent", "HubSchedulerSilent", "HubCalendarEndingSoon", "HubDiskFilling"):
         assert wanted in alerts
     for name, rule in alerts.items():
         assert rule["expr"].strip() and rule["annotations"]["summary"] and rule["labels"]["severity"] in ("warning", "critical")

@@ -43,12 +43,15 @@ def _answers(url: str) -> bool:
 
 
 def test_the_installed_hub_imports_nothing_from_the_source_tree(installed_wheel: WheelVenv, tmp_path: Path) -> None:  # noqa: F811
-    probe = ("import hub, mappings, deploy, console, sys; from importlib.metadata import distribution as d; "
-             "print(hub.__file__); print(list(mappings.__path__)[0]); print(list(deploy.__path__)[0]); "
-             "print(console.__file__); print(d('hotline-hub').locate_file('hub')); "
-             "print(any(p.rstrip('/') == sys.argv[1] for p in sys.path))")
-    done = subprocess.run([str(installed_wheel.python), "-c", probe, str(REPO_ROOT)], cwd=tmp_path,
-                          env=installed_wheel.env(), capture_output=True, text=True, timeout=60)
+    probe = (
+        "import hub, mappings, deploy, console, sys; from importlib.metadata import distribution as d; "
+        "print(hub.__file__); print(list(mappings.__path__)[0]); print(list(deploy.__path__)[0]); "
+        "print(console.__file__); print(d('hotline-hub').locate_file('hub')); "
+        "print(any(p.rstrip('/') == sys.argv[1] for p in sys.path))"
+    )
+    done = subprocess.run(
+        [str(installed_wheel.python), "-c", probe, str(REPO_ROOT)], cwd=tmp_path, env=installed_wheel.env(), capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     *paths, on_path = done.stdout.split()
     assert on_path == "False"
@@ -60,10 +63,18 @@ def _files(root: Path, pattern: str = "*") -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts}
 
 
-@pytest.mark.parametrize("folder, pattern", [
-    ("mappings", "*"), ("deploy", "*"), ("console/templates", "*"), ("console/static", "*"), ("hub/api/swagger_ui", "*"),
-    ("hub/db/migrations", "*.py"), ("adapters", "*.wsdl"),
-])
+@pytest.mark.parametrize(
+    "folder, pattern",
+    [
+        ("mappings", "*"),
+        ("deploy", "*"),
+        ("console/templates", "*"),
+        ("console/static", "*"),
+        ("hub/api/swagger_ui", "*"),
+        ("hub/db/migrations", "*.py"),
+        ("adapters", "*.wsdl"),
+    ],
+)
 def test_the_wheel_ships_every_data_file_of_the_tree(installed_wheel: WheelVenv, folder: str, pattern: str) -> None:  # noqa: F811
     shipped = _files(REPO_ROOT / folder, pattern)
     assert shipped == _files(installed_wheel.site_packages / folder, pattern)
@@ -88,8 +99,7 @@ def test_init_migrate_serve_and_deliver_from_the_installed_wheel(installed_wheel
         config = home / "hub.yaml"
         settings = yaml.safe_load(config.read_text(encoding="utf-8"))
         assert settings["data_dir"] == str(home / "var") and settings["mappings_dir"] == str(home / "mappings")
-        settings["destinations"] = {"peer": {"adapter": "webhook", "events": ["case.*"],
-                                             "settings": {"url": f"{sink.url}/events", "timeout": 5}}}
+        settings["destinations"] = {"peer": {"adapter": "webhook", "events": ["case.*"], "settings": {"url": f"{sink.url}/events", "timeout": 5}}}
         settings["outbox"] = {"idle_poll_seconds": 0.2, "backoff_base_seconds": 0.05}
         config.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
         env = {"HUB_CONFIG_FILE": str(config)}
@@ -103,8 +113,7 @@ def test_init_migrate_serve_and_deliver_from_the_installed_wheel(installed_wheel
         port = free_port()
         log = tmp_path / "serve.log"
         with open(log, "wb") as out:
-            proc = subprocess.Popen([str(venv.cli), "serve", "--port", str(port)], cwd=work, env=venv.env(**env),
-                                    stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen([str(venv.cli), "serve", "--port", str(port)], cwd=work, env=venv.env(**env), stdout=out, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
             _wait(lambda: _answers(url) or proc.poll() is not None, 60, "serve to answer", log)

@@ -14,7 +14,10 @@ pytestmark = pytest.mark.e2e
 
 KB = "/api/v1/knowledge"
 ARTICLE = {
-    "owner_unit": "ZY-SCJGJ", "kind": "service_guide", "categories": ["0201"], "tags": ["消费维权", "12315"],
+    "owner_unit": "ZY-SCJGJ",
+    "kind": "service_guide",
+    "categories": ["0201"],
+    "tags": ["消费维权", "12315"],
     "title": "消费者权益受损如何投诉（12315）",
     "body": "消费者合法权益受到损害的，可以通过全国12315平台或拨打12315、12345投诉，提供购物凭证和问题描述。",
 }
@@ -71,8 +74,13 @@ def test_review_flow_versions_and_permissions(api) -> None:
     _problem(api["other_unit"].get(f"{KB}/articles/{aid}/history"), 403)
     history = _ok(api["supervisor"].get(f"{KB}/articles/{aid}/history"))
     assert [(h["action"], h["version"], h["to_status"]) for h in history] == [
-        ("create", 1, "draft"), ("review", 1, "reviewed"), ("publish", 1, "published"), ("edit", 2, "draft"),
-        ("review", 2, "reviewed"), ("publish", 2, "published")]
+        ("create", 1, "draft"),
+        ("review", 1, "reviewed"),
+        ("publish", 1, "published"),
+        ("edit", 2, "draft"),
+        ("review", 2, "reviewed"),
+        ("publish", 2, "published"),
+    ]
     assert history[1]["note"] == "内容准确" and history[0]["actor"] == "ZY-SCJGJ"
     # The owner may retire its own article; another unit may not.
     _problem(api["other_unit"].post(f"{KB}/articles/{aid}/review", json={"action": "retire"}), 409)
@@ -116,11 +124,15 @@ def test_import_json_csv_markdown_and_change_feed(api) -> None:
     # The same content again changes nothing; a changed body makes version 2.
     again = _ok(api["unit"].post(f"{KB}/import", content=json.dumps(items[:1]), headers={"content-type": "application/json"}))
     assert again["unchanged"] == ["SCJG-IMP-1"]
-    csv_text = ("id,owner_unit,kind,title,body,categories,tags\n"
-                "SCJG-IMP-1,ZY-SCJGJ,service_guide,消费者权益受损如何投诉（12315）,新的正文：拨打12315投诉。,0201,消费维权;12315\n")
+    csv_text = (
+        "id,owner_unit,kind,title,body,categories,tags\n"
+        "SCJG-IMP-1,ZY-SCJGJ,service_guide,消费者权益受损如何投诉（12315）,新的正文：拨打12315投诉。,0201,消费维权;12315\n"
+    )
     assert _ok(api["unit"].post(f"{KB}/import", content=csv_text.encode("gb18030"), headers={"content-type": "text/csv"}))["updated"] == ["SCJG-IMP-1"]
-    markdown = ("---\nid: SCJG-IMP-MD\nowner_unit: ZY-SCJGJ\nkind: faq\ncategories: ['0202']\nvalid_from: 2025-01-01\n---\n"
-                "# 外卖食品安全投诉\n\n外卖食品有异物的，可以向12315投诉。\n")
+    markdown = (
+        "---\nid: SCJG-IMP-MD\nowner_unit: ZY-SCJGJ\nkind: faq\ncategories: ['0202']\nvalid_from: 2025-01-01\n---\n"
+        "# 外卖食品安全投诉\n\n外卖食品有异物的，可以向12315投诉。\n"
+    )
     md = _ok(api["unit"].post(f"{KB}/import", content=markdown.encode(), headers={"content-type": "text/markdown"}))
     assert md["created"] == ["SCJG-IMP-MD"]
     got = _ok(api["unit"].get(f"{KB}/articles/SCJG-IMP-MD"))
@@ -131,15 +143,26 @@ def test_import_json_csv_markdown_and_change_feed(api) -> None:
     _ok(api["supervisor"].post(f"{KB}/articles/SCJG-IMP-MD/review", json={"action": "retire"}))
     feed = _ok(api["province"].get(f"{KB}/changes"))
     assert [(c["article_id"], c["version"], c["event_type"]) for c in feed] == [
-        ("SCJG-IMP-MD", 1, "knowledge.published"), ("SCJG-IMP-MD", 1, "knowledge.retired")]
+        ("SCJG-IMP-MD", 1, "knowledge.published"),
+        ("SCJG-IMP-MD", 1, "knowledge.retired"),
+    ]
     assert feed[0]["payload"]["title"] == "外卖食品安全投诉"
     assert _ok(api["province"].get(f"{KB}/changes", params={"after": feed[0]["id"]}))[0]["event_type"] == "knowledge.retired"
 
 
 def _enquiry(api) -> str:
-    case = _ok(api["agent"].post("/api/v1/cases", json=draft(request_type="enquiry", category_code="0201",
-                                                             title="网购商品质量问题如何维权",
-                                                             content="市民来电咨询：网购的电器有质量问题，商家不退不换，怎么投诉维权？")), 201)
+    case = _ok(
+        api["agent"].post(
+            "/api/v1/cases",
+            json=draft(
+                request_type="enquiry",
+                category_code="0201",
+                title="网购商品质量问题如何维权",
+                content="市民来电咨询：网购的电器有质量问题，商家不退不换，怎么投诉维权？",
+            ),
+        ),
+        201,
+    )
     _ok(api["agent"].post(f"/api/v1/cases/{case['number']}/actions", json={"action": "accept"}))
     return case["number"]
 
@@ -149,8 +172,7 @@ def test_suggest_and_answer_directly_records_the_article_version(api) -> None:
     number = _enquiry(api)
     suggested = _ok(api["agent"].get(f"/api/v1/cases/{number}/suggestions"))
     assert suggested["hits"][0]["citation"] == f"{aid}@1"
-    answered = _ok(api["agent"].post(f"/api/v1/cases/{number}/answer",
-                                     json={"answer": "您可以拨打12315或通过全国12315平台投诉。", "articles": [f"{aid}@1"]}))
+    answered = _ok(api["agent"].post(f"/api/v1/cases/{number}/answer", json={"answer": "您可以拨打12315或通过全国12315平台投诉。", "articles": [f"{aid}@1"]}))
     assert answered["state"] == "awaiting_follow_up" and answered["links"]["articles"] == [f"{aid}@1"]
     history = _ok(api["agent"].get(f"/api/v1/cases/{number}/history"))
     assert history[-1]["action"] == "answer_directly" and history[-1]["data"]["articles"] == [f"{aid}@1"]
@@ -170,7 +192,6 @@ def test_answer_citing_unpublished_or_retired_articles_is_refused(api) -> None:
     _problem(api["agent"].post(f"/api/v1/cases/{number}/answer", json={**answer, "articles": ["bad citation"]}), 422)
     _ok(api["supervisor"].post(f"{KB}/articles/{aid}/review", json={"action": "retire"}))
     # The core action route is checked too, inside the case transaction: nothing is recorded.
-    body = _problem(api["agent"].post(f"/api/v1/cases/{number}/actions",
-                                      json={"action": "answer_directly", **answer, "articles": [f"{aid}@1"]}), 409)
+    body = _problem(api["agent"].post(f"/api/v1/cases/{number}/actions", json={"action": "answer_directly", **answer, "articles": [f"{aid}@1"]}), 409)
     assert aid in body["detail"]
     assert _ok(api["agent"].get(f"/api/v1/cases/{number}"))["state"] == "accepted"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
+from adapters.legacy_hotlines.handle import Legacy
 from adapters.legacy_hotlines.importing.importer import LegacyImporter
 from tests.fixtures.legacy.samples import CSV_12315, JSONL_12369
-from adapters.legacy_hotlines.handle import Legacy
 
 
 def test_supervisors_list_confirm_and_dismiss_candidates(hub, api):
@@ -54,7 +54,8 @@ def test_lines_and_sub_centre_routing(api):
 
 def test_supervisors_list_retry_and_dismiss_the_cases_a_line_offered_that_the_hub_refused(db_url, clock):
     from adapters.legacy_hotlines.mapping import RowMapper
-    from adapters.legacy_hotlines.sandbox import SandboxLine, create_app as line_app, offer
+    from adapters.legacy_hotlines.sandbox import SandboxLine, offer
+    from adapters.legacy_hotlines.sandbox import create_app as line_app
     from hub.api.app import create_app
     from hub.domain.model import Role
     from hub.runtime import build_hub
@@ -63,8 +64,9 @@ def test_supervisors_list_retry_and_dismiss_the_cases_a_line_offered_that_the_hu
 
     state = SandboxLine(line="12315")
     with LiveServer(line_app(state)) as line:
-        dest = DestinationConfig(adapter="legacy_bridge", settings={"line": "12315", "base_url": line.url, "timeout": 3.0},
-                                 events=["case.*"], personal_data=True)
+        dest = DestinationConfig(
+            adapter="legacy_bridge", settings={"line": "12315", "base_url": line.url, "timeout": 3.0}, events=["case.*"], personal_data=True
+        )
         hub = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={"line12315": dest}), clock)
         try:
             sup = {"X-API-Key": hub.keys.create("centre-supervisor", Role.SUPERVISOR, clock.now())}
@@ -83,8 +85,7 @@ def test_supervisors_list_retry_and_dismiss_the_cases_a_line_offered_that_the_hu
 
                 first = http.post(f"/api/v1/legacy/refusals/{body[odd]['id']}/retry", headers=sup)
                 assert first.status_code == 200 and (first.json()["status"], first.json()["attempts"]) == ("pending", 2)
-                dismissed = http.post(f"/api/v1/legacy/refusals/{body[junk]['id']}/dismiss", headers=sup,
-                                      json={"note": "the line's test case"})
+                dismissed = http.post(f"/api/v1/legacy/refusals/{body[junk]['id']}/dismiss", headers=sup, json={"note": "the line's test case"})
                 assert dismissed.status_code == 200 and dismissed.json()["note"] == "the line's test case"
                 again = http.post(f"/api/v1/legacy/refusals/{body[junk]['id']}/retry", headers=sup)
                 assert again.status_code == 409 and "already dismissed" in again.json()["detail"]
@@ -92,8 +93,9 @@ def test_supervisors_list_retry_and_dismiss_the_cases_a_line_offered_that_the_hu
                 assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "path.refusal_id"
 
                 mapping = puller.adapter.mapping  # the code added to the mapping file, the hub restarted
-                puller.adapter.mapper = RowMapper(mapping.model_copy(update={"codes": mapping.codes.model_copy(
-                    update={"category": mapping.codes.category | {"77": "0205"}})}), hub.catalogue)
+                puller.adapter.mapper = RowMapper(
+                    mapping.model_copy(update={"codes": mapping.codes.model_copy(update={"category": mapping.codes.category | {"77": "0205"}})}), hub.catalogue
+                )
                 hub.handles.get(Legacy).pullers.pop("12315")
                 unbridged = http.post(f"/api/v1/legacy/refusals/{body[odd]['id']}/retry", headers=sup)
                 assert unbridged.status_code == 409 and unbridged.json()["type"].endswith("no-bridge")

@@ -24,8 +24,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO_ROOT, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO_ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
 
 
 def _rejects(path: Path) -> list[dict[str, str]]:
@@ -82,8 +81,10 @@ def test_import_dry_run_reject_file_reimport_and_decisions(tmp_path: Path) -> No
 
 def test_legacy_check_says_which_parallel_line_has_no_bridge(tmp_path: Path) -> None:
     config = tmp_path / "hub.yaml"
-    config.write_text("destinations:\n  line12315:\n    adapter: legacy_bridge\n    settings:\n      line: '12315'\n"
-                      "      base_url: http://127.0.0.1:9/api\n", encoding="utf-8")
+    config.write_text(
+        "destinations:\n  line12315:\n    adapter: legacy_bridge\n    settings:\n      line: '12315'\n      base_url: http://127.0.0.1:9/api\n",
+        encoding="utf-8",
+    )
     env = {"HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}", "HUB_CONFIG_FILE": str(config)}
     checked = _run(["legacy", "check"], env)
     assert checked.returncode == 0, checked.stderr
@@ -117,8 +118,10 @@ def generate(path: Path, n: int) -> tuple[int, list[tuple[int, str]]]:
             source -= 1  # repeat an id the import took, so the refusal names its row
         ident = f"GEN{source if repeat else i:07d}"
         day = f"2019年13月{1 + i % 28:02d}日" if bad else f"2019年{1 + i % 12:02d}月{1 + i % 28:02d}日 {i % 24:02d}:{i % 60:02d}"
-        lines.append(f"{ident},{day},测试{i % 1000},139{i:08d},投诉,0{1 + i % 5},问题{i},"
-                     f"第{i}号投诉：网购商品质量问题，商家拒绝退换,雁江区某路{i}号,雁江区,已办结,市局,已调解,\n")
+        lines.append(
+            f"{ident},{day},测试{i % 1000},139{i:08d},投诉,0{1 + i % 5},问题{i},"
+            f"第{i}号投诉：网购商品质量问题，商家拒绝退换,雁江区某路{i}号,雁江区,已办结,市局,已调解,\n"
+        )
         if bad:
             refused.append((row, "date"))
         elif repeat:
@@ -152,8 +155,7 @@ def counts(db_url: str) -> tuple[int, int, tuple]:
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:
-            refs = conn.execute(text("SELECT count(*), count(DISTINCT external_id) FROM case_external_refs "
-                                     "WHERE system = 'legacy.12315'")).one()
+            refs = conn.execute(text("SELECT count(*), count(DISTINCT external_id) FROM case_external_refs WHERE system = 'legacy.12315'")).one()
             run = conn.execute(text("SELECT status, last_row, accepted, rejected, skipped FROM legacy_import_runs")).one()
     finally:
         engine.dispose()
@@ -165,8 +167,21 @@ def test_ctrl_c_in_the_middle_of_a_large_import_then_the_same_command_resumes_ex
     total = ROWS[db_url.split(":")[0].split("+")[0]]
     accepted, refused = generate(export, total)
     env = {**os.environ, "HUB_DATABASE_URL": db_url}
-    command = [sys.executable, "-m", "hub", "legacy", "import", "--line", "12315", str(export), "--reject-file", str(rejects),
-               "--batch-size", "500", "--no-dedupe"]
+    command = [
+        sys.executable,
+        "-m",
+        "hub",
+        "legacy",
+        "import",
+        "--line",
+        "12315",
+        str(export),
+        "--reject-file",
+        str(rejects),
+        "--batch-size",
+        "500",
+        "--no-dedupe",
+    ]
 
     proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     watch = StderrWatch(proc.stderr)
@@ -198,8 +213,7 @@ def test_ctrl_c_in_the_middle_of_a_large_import_then_the_same_command_resumes_ex
     assert f"resumed run 1 after row {last_row}" in resumed.stdout
     assert f"accepted {accepted}, rejected {len(refused)}, skipped (already held) 0" in resumed.stdout
     refs, distinct, (status, _, run_accepted, run_rejected, skipped) = counts(db_url)
-    assert (status, refs, distinct, run_accepted, run_rejected, skipped) == ("done", accepted, accepted, accepted,
-                                                                             len(refused), 0)
+    assert (status, refs, distinct, run_accepted, run_rejected, skipped) == ("done", accepted, accepted, accepted, len(refused), 0)
     got = _rejects(rejects)
     assert [int(r["row"]) for r in got] == [row for row, _ in refused]  # each refused row once, in order
     for r, (_, why) in zip(got, refused):

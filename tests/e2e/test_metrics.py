@@ -16,8 +16,7 @@ pytestmark = pytest.mark.e2e
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def test_metrics_by_route_template_cases_leases_and_build(hub, api, server) -> None:
@@ -41,10 +40,8 @@ def test_metrics_by_route_template_cases_leases_and_build(hub, api, server) -> N
     assert got[("hub_cases", (("state", "registered"),))] == 1
     assert ("hub_cases_overdue", (("state", "registered"),)) not in got  # nothing is late yet
     expires = hub.clock.now() + timedelta(minutes=5)
-    assert got[("hub_lease_expires_timestamp_seconds", (("holder", "host-a:1"), ("lease", "scheduler")))] == pytest.approx(
-        expires.timestamp())
+    assert got[("hub_lease_expires_timestamp_seconds", (("holder", "host-a:1"), ("lease", "scheduler")))] == pytest.approx(expires.timestamp())
     build = [labels for (name, labels) in got if name == "hub_build_info"]
     assert len(build) == 1 and ("version", __version__) in build[0]
     for name in ("outbox_backlog", "hub_calendar_next_year_known"):  # the features' metrics stay on the same page
         assert f"# TYPE {name} gauge" in text
-

@@ -17,9 +17,18 @@ def test_a_georeport_client_files_and_follows_a_request(hub, server) -> None:
     with httpx.Client(base_url=server.url + "/open311/v2", timeout=30) as open311:
         services = ET.fromstring(open311.get("services.xml").content)
         code = services.find("service/service_code").text
-        created = open311.post("requests.json", data={
-            "api_key": key, "service_code": code, "lat": "30.1286", "long": "104.6278",
-            "address_string": "雁江区建设路12号", "description": "垃圾堆放无人清理", "phone": "13800138000"})
+        created = open311.post(
+            "requests.json",
+            data={
+                "api_key": key,
+                "service_code": code,
+                "lat": "30.1286",
+                "long": "104.6278",
+                "address_string": "雁江区建设路12号",
+                "description": "垃圾堆放无人清理",
+                "phone": "13800138000",
+            },
+        )
         assert created.status_code == 201, created.text
         assert created.headers["content-type"] == "application/json"
         number = created.json()[0]["service_request_id"]

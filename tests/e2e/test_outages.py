@@ -102,8 +102,7 @@ def immutable(tmp_path: Path):
         subprocess.run(["chattr", "-i", str(path)], check=False, capture_output=True)
 
 
-def test_a_read_only_sqlite_file_is_a_503_on_writes_and_reads_still_work(sqlite_template, tmp_path, clock,
-                                                                         immutable) -> None:
+def test_a_read_only_sqlite_file_is_a_503_on_writes_and_reads_still_work(sqlite_template, tmp_path, clock, immutable) -> None:
     url = sqlite_template.fresh(tmp_path)
     settings = Settings(database_url=url, sqlite_synchronous="NORMAL")
     hub, live = _serve(settings, clock)
@@ -148,8 +147,7 @@ def _fill(path: Path) -> None:
         os.close(fd)
 
 
-def test_a_full_disk_is_a_503_on_writes_and_the_hub_writes_again_once_there_is_room(sqlite_template, small_disk,
-                                                                                    clock) -> None:
+def test_a_full_disk_is_a_503_on_writes_and_the_hub_writes_again_once_there_is_room(sqlite_template, small_disk, clock) -> None:
     url = sqlite_template.fresh(small_disk)
     hub, live = _serve(Settings(database_url=url, sqlite_synchronous="NORMAL"), clock)
     key = hub.keys.create("centre-agent", Role.AGENT, clock.now())

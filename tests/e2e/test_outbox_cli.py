@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -55,7 +55,7 @@ def test_status_dead_replay_pause_resume(sqlite_template, tmp_path: Path, clock)
 
         with hub.db.write() as s:  # finished two days ago (the CLI's clock is the real one)
             row = s.execute(select(OutboxMessageRow)).scalar_one()
-            row.status, row.delivered_at = DELIVERED, datetime.now(timezone.utc) - timedelta(days=2)
+            row.status, row.delivered_at = DELIVERED, datetime.now(UTC) - timedelta(days=2)
         assert cli("prune", "--hours", "-1").returncode == 2
         assert "pruned 0" in cli("prune", "--hours", "72").stdout
         assert "pruned 1" in cli("prune", "--hours", "24").stdout
@@ -92,8 +92,9 @@ def test_replay_several_ids_a_destination_or_everything(sqlite_template, tmp_pat
         for _ in range(3):
             hub.cases.register(CaseDraft.model_validate(draft()), Actor("agent", Role.AGENT))
         with hub.db.read() as s:
-            ids = {d: list(s.execute(select(OutboxMessageRow.id).where(OutboxMessageRow.destination == d)
-                                     .order_by(OutboxMessageRow.id)).scalars()) for d in dests}
+            ids = {
+                d: list(s.execute(select(OutboxMessageRow.id).where(OutboxMessageRow.destination == d).order_by(OutboxMessageRow.id)).scalars()) for d in dests
+            }
         assert [len(v) for v in ids.values()] == [3, 3]
         kill_all()
 
@@ -108,8 +109,7 @@ def test_replay_several_ids_a_destination_or_everything(sqlite_template, tmp_pat
         assert all(after[i] == (PENDING, 0) for i in ids["other"]) and after[ids["peer"][1]] == (DEAD, 4)
         # ids and a destination together: only those ids of that destination
         assert replay(str(ids["peer"][1]), "--destination", "other") == "replayed 0"
-        nowhere = subprocess.run([HUB_CLI, "outbox", "replay", "--destination", "nowhere"], env=env,
-                                 capture_output=True, text=True, timeout=60)
+        nowhere = subprocess.run([HUB_CLI, "outbox", "replay", "--destination", "nowhere"], env=env, capture_output=True, text=True, timeout=60)
         assert nowhere.returncode == 2 and "nowhere" in nowhere.stderr  # a typo is not "replayed 0"
 
         kill_all()
@@ -119,8 +119,7 @@ def test_replay_several_ids_a_destination_or_everything(sqlite_template, tmp_pat
         hub.close()
 
 
-def test_status_shows_a_case_held_behind_a_dead_letter_and_skip_releases_it_on_record(sqlite_template, tmp_path: Path,
-                                                                                        clock) -> None:
+def test_status_shows_a_case_held_behind_a_dead_letter_and_skip_releases_it_on_record(sqlite_template, tmp_path: Path, clock) -> None:
     from hub.domain import commands as c
 
     url = sqlite_template.fresh(tmp_path)
@@ -151,8 +150,7 @@ def test_status_shows_a_case_held_behind_a_dead_letter_and_skip_releases_it_on_r
         done = cli("skip", str(dead_id), "--reason", "sent by phone", "--party", "班长王")
         assert done.returncode == 0 and f"case {number} history" in done.stdout, done.stderr
         with hub.db.read() as s:
-            assert [r.status for r in s.execute(select(OutboxMessageRow).order_by(OutboxMessageRow.sequence)).scalars()] == [
-                "skipped", PENDING]
+            assert [r.status for r in s.execute(select(OutboxMessageRow).order_by(OutboxMessageRow.sequence)).scalars()] == ["skipped", PENDING]
         line = hub.cases.history(number, Actor("centre-supervisor", Role.SUPERVISOR))[-1]
         assert (line.action, line.actor, line.role, line.note) == ("outbox_skip", "班长王", Role.SUPERVISOR, "sent by phone")
         assert line.data["message_id"] == dead_id

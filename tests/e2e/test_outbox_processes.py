@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from datetime import UTC
 from pathlib import Path
 
 import httpx
@@ -24,9 +25,9 @@ from sqlalchemy import create_engine, func, select, text
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
-from sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import Settings
 from outbox.tables import DELIVERED, PENDING, OutboxDestinationRow, OutboxMessageRow
+from sandbox.webhook_sink import SinkState, create_sink
 from tests.support.factories import draft
 from tests.support.live import LiveServer, free_port
 
@@ -63,8 +64,7 @@ def _destinations(url: str) -> dict:
 
 
 def _outbox() -> dict:
-    return {"lease_seconds": 1.0, "idle_poll_seconds": 0.2, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.5,
-            "batch": 20, "concurrency": 4}
+    return {"lease_seconds": 1.0, "idle_poll_seconds": 0.2, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.5, "batch": 20, "concurrency": 4}
 
 
 @pytest.fixture
@@ -83,8 +83,7 @@ class Relays:
     """`hotline-hub relay` processes; every one is ended by the test."""
 
     def __init__(self, db_url: str, config: Path, logs: Path) -> None:
-        self.env = {**os.environ, "HUB_DATABASE_URL": db_url, "HUB_CONFIG_FILE": str(config),
-                    "HUB_SQLITE_SYNCHRONOUS": "NORMAL", "HUB_LOG_LEVEL": "WARNING"}
+        self.env = {**os.environ, "HUB_DATABASE_URL": db_url, "HUB_CONFIG_FILE": str(config), "HUB_SQLITE_SYNCHRONOUS": "NORMAL", "HUB_LOG_LEVEL": "WARNING"}
         self.logs = logs
         self.procs: list[subprocess.Popen] = []
 
@@ -130,7 +129,7 @@ def _cases(hub, n: int, steps: int) -> list[str]:
     return numbers
 
 
-def _wait(predicate, timeout: float, what: str, relays: "Relays | None" = None) -> None:
+def _wait(predicate, timeout: float, what: str, relays: Relays | None = None) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -151,8 +150,9 @@ def _listeners(url: str) -> int:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                     "AND query LIKE 'LISTEN hub_outbox%'")).scalar_one()
+            return conn.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN hub_outbox%'")
+            ).scalar_one()
     finally:
         engine.dispose()
 
@@ -179,8 +179,12 @@ def test_sigkill_between_send_and_ack_leaves_one_effect_per_message(hub, db_url,
         proc = relays.start()
         # A delivery reached the peer (new, or a repeat of one a killed relay sent): the peer
         # has applied it and holds the answer back, so the relay cannot have recorded it.
-        _wait(lambda: state.attempts > before or proc.poll() is not None, 30,  # noqa: B023 - waited on within this iteration
-              f"a delivery to reach the peer (run {kills + 1}; {_status_counts(db_url)})", relays)
+        _wait(
+            lambda: state.attempts > before or proc.poll() is not None,  # noqa: B023 - waited on within this iteration
+            30,
+            f"a delivery to reach the peer (run {kills + 1}; {_status_counts(db_url)})",
+            relays,
+        )
         assert proc.poll() is None, relays.log_text()
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
@@ -194,16 +198,14 @@ def test_sigkill_between_send_and_ack_leaves_one_effect_per_message(hub, db_url,
     assert state.duplicates >= kills  # each killed delivery came again with its key; the peer deduped it
 
 
-def test_a_relay_started_after_a_kill_takes_over_the_claims_without_waiting_for_their_lease(hub, db_url, sink,
-                                                                                          tmp_path: Path) -> None:
+def test_a_relay_started_after_a_kill_takes_over_the_claims_without_waiting_for_their_lease(hub, db_url, sink, tmp_path: Path) -> None:
     """kill -9 while the peer holds the answers back, then another relay: the backlog flows
     again although the killed relay's claims carry an hour's lease, far beyond this test's
     waits (its heartbeat stopped, and its process is gone from this machine)."""
     state, app, url = sink
     app.delay = 30.0  # answers held back: the killed relay never records them
     config = tmp_path / "long-lease.yaml"
-    config.write_text(yaml.safe_dump({"destinations": _destinations(url), "outbox": {
-        **_outbox(), "lease_seconds": 3600.0}}), encoding="utf-8")
+    config.write_text(yaml.safe_dump({"destinations": _destinations(url), "outbox": {**_outbox(), "lease_seconds": 3600.0}}), encoding="utf-8")
     relays = Relays(db_url, config, tmp_path)
     engine = create_engine(db_url)
 
@@ -214,8 +216,7 @@ def test_a_relay_started_after_a_kill_takes_over_the_claims_without_waiting_for_
     try:
         _cases(hub, 5, steps=2)
         first = relays.start()
-        _wait(lambda: state.attempts >= 1 and held_by_the_first() > 0 or first.poll() is not None, 60,
-              "the first relay to claim and send", relays)
+        _wait(lambda: state.attempts >= 1 and held_by_the_first() > 0 or first.poll() is not None, 60, "the first relay to claim and send", relays)
         assert first.poll() is None, relays.log_text()
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
@@ -242,8 +243,9 @@ def test_four_relays_share_the_work_once_each_in_order(hub, db_url, sink, tmp_pa
     state, app, url = sink
     app.delay = 0.02
     config = tmp_path / "long-lease.yaml"
-    config.write_text(yaml.safe_dump({"destinations": _destinations(url), "outbox": {
-        **_outbox(), "lease_seconds": 120.0, "takeover_seconds": 60.0}}), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump({"destinations": _destinations(url), "outbox": {**_outbox(), "lease_seconds": 120.0, "takeover_seconds": 60.0}}), encoding="utf-8"
+    )
     relays = Relays(db_url, config, tmp_path)
     try:
         for _ in range(4):
@@ -268,26 +270,25 @@ def test_four_relays_share_the_work_once_each_in_order(hub, db_url, sink, tmp_pa
 def test_a_destination_the_breaker_paused_is_held_off_by_every_relay_process(hub, db_url, sink, tmp_path: Path) -> None:
     """The pause is waited out, not lifted with `resume`: a relay that tripped the breaker
     itself keeps its own pause past a resume (see the xfail in test_outbox_delivery.py)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     state, _, url = sink
     state.faults = ["500", "500"]
     pause = 8.0
     config = tmp_path / "breaker.yaml"
-    config.write_text(yaml.safe_dump({"destinations": _destinations(url), "outbox": {
-        **_outbox(), "breaker_failures": 2, "breaker_pause_seconds": pause}}), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump({"destinations": _destinations(url), "outbox": {**_outbox(), "breaker_failures": 2, "breaker_pause_seconds": pause}}), encoding="utf-8"
+    )
     relays = Relays(db_url, config, tmp_path)
     engine = create_engine(db_url)
 
     def paused_until() -> datetime | None:
         with engine.connect() as conn:
-            return conn.execute(select(OutboxDestinationRow.paused_until)
-                                .where(OutboxDestinationRow.destination == "peer")).scalar()
+            return conn.execute(select(OutboxDestinationRow.paused_until).where(OutboxDestinationRow.destination == "peer")).scalar()
 
     def pending_attempts() -> list[int]:
         with engine.connect() as conn:
-            return list(conn.execute(select(OutboxMessageRow.attempts).where(OutboxMessageRow.status == PENDING)
-                                     .order_by(OutboxMessageRow.id)).scalars())
+            return list(conn.execute(select(OutboxMessageRow.attempts).where(OutboxMessageRow.status == PENDING).order_by(OutboxMessageRow.id)).scalars())
 
     try:
         procs = [relays.start(), relays.start()]
@@ -299,12 +300,11 @@ def test_a_destination_the_breaker_paused_is_held_off_by_every_relay_process(hub
         _cases(hub, 3, steps=1)  # NOTIFY wakes both relays: neither may claim for the paused destination
         time.sleep(2.0)  # ten idle polls of each relay
         seen = (state.attempts, list(state.order), pending_attempts())
-        assert datetime.now(timezone.utc) < until, "the test was too slow to look inside the pause"
+        assert datetime.now(UTC) < until, "the test was too slow to look inside the pause"
         assert all(p.poll() is None for p in procs), relays.log_text()
         assert seen == (2, [], [2, 0, 0, 0])  # nothing sent; the new messages were never even claimed
 
-        _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 4, pause + 30, "4 messages delivered after the pause",
-              relays)
+        _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 4, pause + 30, "4 messages delivered after the pause", relays)
         assert relays.stop_all() == [0, 0], relays.log_text()
         _assert_in_order_once(state, 4)
     finally:
@@ -332,8 +332,7 @@ def test_a_relay_process_serves_its_own_metrics(hub, db_url, sink, relays) -> No
     _cases(hub, 2, steps=2)
     _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 4, 30, "4 messages delivered", relays)
     # counted just after the commit that recorded them: give the scrape a moment to catch up
-    _wait(lambda: 'outbox_deliveries_total{destination="peer"} 4.0' in (_scrape(metrics_url) or ""), 10,
-          "the delivered counter at 4", relays)
+    _wait(lambda: 'outbox_deliveries_total{destination="peer"} 4.0' in (_scrape(metrics_url) or ""), 10, "the delivered counter at 4", relays)
     text = _scrape(metrics_url)
     assert text is not None
     assert 'outbox_delivery_latency_seconds_count{destination="peer"} 4.0' in text
@@ -376,8 +375,7 @@ class PrivatePostgres:
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
 
     def _ctl(self, action: str, *extra: str) -> None:
-        self._pg(["pg_ctl", "-D", str(self.data), "-w", "-l", str(self.dir / "server.log"),
-                  "-o", f"-p {self.port} -k {self.dir} -c fsync=off", action, *extra])
+        self._pg(["pg_ctl", "-D", str(self.data), "-w", "-l", str(self.dir / "server.log"), "-o", f"-p {self.port} -k {self.dir} -c fsync=off", action, *extra])
 
     def start(self) -> None:
         self._ctl("start")

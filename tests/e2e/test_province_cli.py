@@ -18,8 +18,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO_ROOT, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO_ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
 
 
 def test_poll_once_takes_an_assigned_case_once(tmp_path: Path) -> None:
@@ -27,8 +26,11 @@ def test_poll_once_takes_an_assigned_case_once(tmp_path: Path) -> None:
     province_id = state.assign()
     with LiveServer(create_app(state)) as live:
         config = tmp_path / "hub.yaml"
-        config.write_text(f"database_url: sqlite:///{tmp_path / 'hub.db'}\ndestinations:\n  province:\n"
-                          f"    adapter: province\n    settings:\n      endpoint: {live.url}/soap\n", encoding="utf-8")
+        config.write_text(
+            f"database_url: sqlite:///{tmp_path / 'hub.db'}\ndestinations:\n  province:\n"
+            f"    adapter: province\n    settings:\n      endpoint: {live.url}/soap\n",
+            encoding="utf-8",
+        )
         env = {"HUB_CONFIG_FILE": str(config)}
         first = _run(["province", "poll", "--once"], env)
         assert first.returncode == 0, first.stderr

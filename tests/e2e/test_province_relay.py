@@ -12,14 +12,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from adapters.province.tables import ProvinceCursorRow
+from adapters.province.handle import ProvincePollers
 from adapters.province.sandbox import ProvinceState, create_app
+from adapters.province.tables import ProvinceCursorRow
 from hub.settings import OutboxSettings, Settings
+from outbox.feature import OutboxHandle
 from outbox.tables import DEAD, DELIVERED, PENDING, OutboxMessageRow
 from tests.support.factories import draft
 from tests.support.live import LiveServer
-from adapters.province.handle import ProvincePollers
-from outbox.feature import OutboxHandle
 
 pytestmark = pytest.mark.e2e
 
@@ -40,14 +40,21 @@ def province():
 def settings(db_url: str, province, transport: str) -> Settings:
     _, url = province
     return Settings(
-        database_url=db_url, sqlite_synchronous="NORMAL",
+        database_url=db_url,
+        sqlite_synchronous="NORMAL",
         # Backoff short enough for a manual clock to step over it; the breaker out of the way.
-        outbox=OutboxSettings(batch=20, concurrency=4, backoff_base_seconds=0.01, backoff_max_seconds=0.5,
-                              max_attempts=6, breaker_failures=50, lease_seconds=30),
-        destinations={"province": {
-            "adapter": "province", "events": ["case.*"], "personal_data": True,
-            "settings": {"transport": transport, "endpoint": f"{url}/{transport}", "timeout": 3.0, "connect_timeout": 1.0},
-        }})
+        outbox=OutboxSettings(
+            batch=20, concurrency=4, backoff_base_seconds=0.01, backoff_max_seconds=0.5, max_attempts=6, breaker_failures=50, lease_seconds=30
+        ),
+        destinations={
+            "province": {
+                "adapter": "province",
+                "events": ["case.*"],
+                "personal_data": True,
+                "settings": {"transport": transport, "endpoint": f"{url}/{transport}", "timeout": 3.0, "connect_timeout": 1.0},
+            }
+        },
+    )
 
 
 def relay(hub):
@@ -68,9 +75,13 @@ def register(api, **changes) -> str:
 
 def outbox_rows(hub, case_number: str) -> list[OutboxMessageRow]:
     with hub.db.read() as s:
-        return list(s.execute(select(OutboxMessageRow).where(OutboxMessageRow.destination == "province",
-                                                             OutboxMessageRow.case_number == case_number)
-                              .order_by(OutboxMessageRow.sequence)).scalars())
+        return list(
+            s.execute(
+                select(OutboxMessageRow)
+                .where(OutboxMessageRow.destination == "province", OutboxMessageRow.case_number == case_number)
+                .order_by(OutboxMessageRow.sequence)
+            ).scalars()
+        )
 
 
 def reported_as(state: ProvinceState, number: str) -> tuple[str, dict]:
@@ -120,8 +131,7 @@ def test_a_city_case_goes_up_with_province_codes_and_its_changes_follow_in_order
         assert [k for k in state.accepted if k.startswith("province:")] == [r.idempotency_key for r in rows]
 
     case = agent.get(f"/api/v1/cases/{number}").json()
-    assert {"system": "province", "external_id": province_id} in [
-        {k: r[k] for k in ("system", "external_id")} for r in case["external_refs"]]
+    assert {"system": "province", "external_id": province_id} in [{k: r[k] for k in ("system", "external_id")} for r in case["external_refs"]]
 
     # Delivered again (a relay died after sending): the province applies nothing twice.
     with hub.db.write() as s:
@@ -152,8 +162,7 @@ def test_server_faults_are_retried_until_the_province_heals(hub, api, province, 
     act(api["agent"], number, action="accept")
     r.drain(10)
     rows = outbox_rows(hub, number)
-    assert [(row.event_type, row.status, row.attempts) for row in rows] == [
-        ("case.registered", DELIVERED, 4), ("case.accepted", DELIVERED, 1)]
+    assert [(row.event_type, row.status, row.attempts) for row in rows] == [("case.registered", DELIVERED, 4), ("case.accepted", DELIVERED, 1)]
     province_id, _ = reported_as(state, number)
     assert [p["StatusCode"] for p in state.pushes(province_id)] == ["10"]
 
@@ -171,8 +180,7 @@ def test_client_faults_are_dead_lettered_shown_and_replayed_through_the_outbox_a
 
     supervisor = api["supervisor"]
     dead = supervisor.get("/api/v1/outbox/dead", params={"destination": "province"}).json()
-    assert [(d["case_number"], d["event_type"], d["sequence"], d["holding"]) for d in dead] == [
-        (number, "case.registered", 1, 1)]
+    assert [(d["case_number"], d["event_type"], d["sequence"], d["holding"]) for d in dead] == [(number, "case.registered", 1, 1)]
     assert "INVALID_REQUEST" in dead[0]["last_error"]
     (dest,) = [d for d in supervisor.get("/api/v1/outbox/destinations").json() if d["destination"] == "province"]
     assert (dest["dead"], dest["backlog"], dest["held_cases"], dest["held_messages"]) == (1, 1, 1, 1)
@@ -244,8 +252,7 @@ def test_a_returned_case_goes_up_as_return_request_and_decision_in_order(hub, ap
     relay(hub).drain(20)
     province_id, _ = reported_as(state, number)
     pushes = state.pushes(province_id)
-    assert [(p["StatusCode"], int(p["Seq"])) for p in pushes] == [
-        ("10", 2), ("20", 3), ("34", 4), ("35", 5), ("30", 6), ("34", 7), ("35", 8), ("21", 9)]
+    assert [(p["StatusCode"], int(p["Seq"])) for p in pushes] == [("10", 2), ("20", 3), ("34", 4), ("35", 5), ("30", 6), ("34", 7), ("35", 8), ("21", 9)]
     first_ask, refused, _, second_ask, approved, redispatched = pushes[2:]
     assert (first_ask["HandlerUnit"], first_ask["Opinion"]) == ("SC512000-SCJG", "不属于本单位职责，建议转住建部门")
     assert second_ask["Opinion"] == "经核实属于住建部门职责"

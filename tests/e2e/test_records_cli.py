@@ -17,8 +17,8 @@ from hub.domain.access import Actor
 from hub.domain.model import Role
 from hub.runtime import build_hub
 from hub.settings import REPO_ROOT, Settings
-from tests.integration.test_retention import archived_case
 from tests.conftest import START
+from tests.integration.test_retention import archived_case
 
 pytestmark = pytest.mark.e2e
 
@@ -26,8 +26,7 @@ AGENT = Actor(party="centre-agent", role=Role.AGENT)
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO_ROOT, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO_ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
 
 
 def _person(url: str, number: str, clock) -> tuple[str | None, list[str]]:
@@ -55,11 +54,13 @@ def test_retention_command_and_the_scheduler_process(tmp_path: Path, clock) -> N
     assert "2 archived cases are past 1 years" in dry.stdout and first in dry.stdout and second in dry.stdout
     assert _person(url, first, clock)[0] == "13800138000"
     assert _run(["retention", "run"], {"HUB_DATABASE_URL": url}).stdout.startswith(
-        "personal data erased from 0 archived cases (retention 3 years)")  # the default keeps them
+        "personal data erased from 0 archived cases (retention 3 years)"
+    )  # the default keeps them
 
     # The scheduler process runs the pass when it starts, then once a day.
-    proc = subprocess.Popen([sys.executable, "-m", "hub", "scheduler"], cwd=REPO_ROOT, env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub", "scheduler"], cwd=REPO_ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         waiting = threading.Event()
         for _ in range(600):  # up to 60 s on a busy machine

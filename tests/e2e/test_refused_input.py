@@ -43,10 +43,10 @@ def test_integers_past_64_bits_are_refused_naming_the_field(api) -> None:
 def test_version_and_cursor_past_the_columns_are_refused(api) -> None:
     agent = api["agent"]
     number = agent.post("/api/v1/cases", json=draft()).json()["number"]
-    _refused(agent.post(f"/api/v1/cases/{number}/actions", json={"action": "accept"}, headers={"If-Match": f'"{HUGE}"'}),
-             "header.If-Match")
+    _refused(agent.post(f"/api/v1/cases/{number}/actions", json={"action": "accept"}, headers={"If-Match": f'"{HUGE}"'}), "header.If-Match")
     import base64
     import json
+
     forged = base64.urlsafe_b64encode(json.dumps({"id": HUGE}).encode()).decode().rstrip("=")
     _refused(agent.get("/api/v1/cases", params={"cursor": forged}), "query.cursor")
     assert agent.get(f"/api/v1/cases/{number}").json()["version"] == 1
@@ -61,8 +61,7 @@ def test_whitespace_only_strings_are_refused(api) -> None:
     _refused(agent.post("/api/v1/cases", json=draft(title="   ")), "body.title")
     _refused(agent.post("/api/v1/cases", json=draft(content=" \u3000\n ")), "body.content")
     number = agent.post("/api/v1/cases", json=draft()).json()["number"]
-    _refused(agent.post(f"/api/v1/cases/{number}/actions", json={"action": "reject", "reason_code": "litigation", "reason": "  "}),
-             "body.reject.reason")
+    _refused(agent.post(f"/api/v1/cases/{number}/actions", json={"action": "reject", "reason_code": "litigation", "reason": "  "}), "body.reject.reason")
     assert agent.get(f"/api/v1/cases/{number}").json()["state"] == "registered"
     assert [c["number"] for c in agent.get("/api/v1/cases").json()["items"]] == [number]
     # Spaces around a tag are trimmed, not kept.
@@ -82,16 +81,19 @@ def test_nul_characters_are_refused_wherever_they_come(api) -> None:
     assert agent.get("/api/v1/cases").json()["items"] == []
 
 
-@pytest.mark.parametrize("path, params, unknown", [
-    ("/api/v1/cases", {"channel_code": "weibo"}, "channel_code"),
-    ("/api/v1/cases", {"state": "registered", "mobile": "13800138000"}, "mobile"),
-    ("/api/v1/knowledge/articles", {"owner": "ZY-SCJGJ"}, "owner"),
-    ("/api/v1/knowledge/search", {"q": "投诉", "sort": "date"}, "sort"),
-    ("/api/v1/supervision", {"county": "512002"}, "county"),
-    ("/api/v1/outbox/dead", {"status": "dead"}, "status"),
-    ("/api/v1/me", {"verbose": "1"}, "verbose"),
-    ("/api/v1/health", {"x": "1"}, "x"),
-])
+@pytest.mark.parametrize(
+    "path, params, unknown",
+    [
+        ("/api/v1/cases", {"channel_code": "weibo"}, "channel_code"),
+        ("/api/v1/cases", {"state": "registered", "mobile": "13800138000"}, "mobile"),
+        ("/api/v1/knowledge/articles", {"owner": "ZY-SCJGJ"}, "owner"),
+        ("/api/v1/knowledge/search", {"q": "投诉", "sort": "date"}, "sort"),
+        ("/api/v1/supervision", {"county": "512002"}, "county"),
+        ("/api/v1/outbox/dead", {"status": "dead"}, "status"),
+        ("/api/v1/me", {"verbose": "1"}, "verbose"),
+        ("/api/v1/health", {"x": "1"}, "x"),
+    ],
+)
 def test_unknown_query_parameters_are_refused_naming_them(api, path: str, params: dict, unknown: str) -> None:
     body = _refused(api["supervisor"].get(path, params=params), f"query.{unknown}")
     assert "unknown query parameter" in body["detail"]
@@ -147,8 +149,9 @@ def test_times_outside_the_service_years_are_refused_not_overflowed(api) -> None
         _refused(sup.get("/api/v1/assessment", params={"period": period}), "query.period")
         _refused(sup.get("/api/v1/assessment/export", params={"period": period}), "query.period")
     number = agent.post("/api/v1/cases", json=draft()).json()["number"]
-    _refused(sup.post(f"/api/v1/cases/{number}/actions",
-                      json={"action": "supervise", "reason": "群众反映强烈", "response_due": "9999-12-31T23:59:59-12:00"}),
-             "body.supervise.response_due")
+    _refused(
+        sup.post(f"/api/v1/cases/{number}/actions", json={"action": "supervise", "reason": "群众反映强烈", "response_due": "9999-12-31T23:59:59-12:00"}),
+        "body.supervise.response_due",
+    )
     assert sup.get("/api/v1/assessment", params={"period": "2025-09"}).status_code == 200
     assert [c["number"] for c in agent.get("/api/v1/cases").json()["items"]] == [number]

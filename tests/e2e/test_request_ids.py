@@ -15,9 +15,8 @@ import pytest
 from fastapi import APIRouter, FastAPI, Header
 
 from hub.settings import Settings
-
-from tests.support.live import LiveServer
 from outbox.feature import OutboxHandle
+from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.e2e
 
@@ -49,8 +48,7 @@ def test_request_ids_in_answers_and_log_lines(hub, keys, json_log) -> None:
     from hub.api.app import create_app
 
     hub.routers.append(inside)
-    with LiveServer(create_app(hub)) as live, httpx.Client(base_url=live.url, timeout=30,
-                                                           headers={"X-API-Key": keys["agent"]}) as http:
+    with LiveServer(create_app(hub)) as live, httpx.Client(base_url=live.url, timeout=30, headers={"X-API-Key": keys["agent"]}) as http:
         given = http.get("/test/log-inside", headers={"X-Request-ID": "call-centre:42"})
         assert given.status_code == 200 and given.headers["x-request-id"] == "call-centre:42"
         insane = http.get("/api/v1/health", headers={"X-Request-ID": "<script>alert(1)</script>"})
@@ -80,8 +78,7 @@ peer = FastAPI()
 
 @peer.post("/events")
 def take(body: dict, x_request_id: str | None = Header(default=None), idempotency_key: str | None = Header(default=None)):
-    seen_by_peer.append({"event_type": body["event_type"], "request_id": x_request_id, "key": idempotency_key,
-                         "body_request_id": body.get("request_id")})
+    seen_by_peer.append({"event_type": body["event_type"], "request_id": x_request_id, "key": idempotency_key, "body_request_id": body.get("request_id")})
     return {}
 
 
@@ -89,8 +86,11 @@ def take(body: dict, x_request_id: str | None = Header(default=None), idempotenc
 def settings(db_url: str) -> Iterator[Settings]:
     seen_by_peer.clear()
     with LiveServer(peer) as live:
-        yield Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={
-            "hook": {"adapter": "webhook", "settings": {"url": f"{live.url}/events"}, "events": ["case.registered"]}})
+        yield Settings(
+            database_url=db_url,
+            sqlite_synchronous="NORMAL",
+            destinations={"hook": {"adapter": "webhook", "settings": {"url": f"{live.url}/events"}, "events": ["case.registered"]}},
+        )
 
 
 def test_the_outbox_message_and_the_peer_call_carry_the_request_id_that_caused_them(hub, api) -> None:
@@ -101,7 +101,6 @@ def test_the_outbox_message_and_the_peer_call_carry_the_request_id_that_caused_t
     made_quietly = api["agent"].post("/api/v1/cases", json=draft(content="另一件事：路灯不亮。"))
     assert made_quietly.status_code == 201, made_quietly.text
     hub.handles.get(OutboxHandle).relay().drain()
-    assert sorted((s["request_id"] == "intake-77", s["body_request_id"] == "intake-77") for s in seen_by_peer) == [
-        (False, False), (True, True)]
+    assert sorted((s["request_id"] == "intake-77", s["body_request_id"] == "intake-77") for s in seen_by_peer) == [(False, False), (True, True)]
     other = next(s for s in seen_by_peer if s["request_id"] != "intake-77")
     assert other["request_id"] == made_quietly.headers["x-request-id"] == other["body_request_id"]

@@ -21,8 +21,8 @@ import pytest
 
 from adapters.county.config import load_counties
 from adapters.county.mapping import get_path
-from sandbox.run import KEYS, peers
 from hub.settings import REPO_ROOT
+from sandbox.run import KEYS, peers
 from tests.support.live import free_port_block
 
 pytestmark = pytest.mark.e2e
@@ -67,11 +67,17 @@ class Sandbox:
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     port = free_port_block(max(p.port for p in peers(0)))  # its peers listen at offsets up to this
     data_dir = tmp_path_factory.mktemp("sandbox")
-    proc = subprocess.Popen([sys.executable, "-m", "hub", "sandbox", "--port", str(port), "--data-dir", str(data_dir),
-                             "--demo-interval", "0.3"], cwd=REPO_ROOT, env=os.environ.copy(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub", "sandbox", "--port", str(port), "--data-dir", str(data_dir), "--demo-interval", "0.3"],
+        cwd=REPO_ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     running = Sandbox(port, proc, {p.name: p.port for p in peers(port)})
     assert proc.stdout is not None
+
     def read(out: Any = proc.stdout) -> None:
         for line in iter(out.readline, ""):
             running.lines.append(line)
@@ -132,8 +138,7 @@ def test_sandbox_shows_cases_flowing(sandbox: Sandbox, agent: httpx.Client) -> N
     no_phone_unmasked(sandbox.output)
 
 
-def test_a_case_dispatched_to_a_county_unit_reaches_that_county_and_its_answers_come_back(
-        sandbox: Sandbox, agent: httpx.Client) -> None:
+def test_a_case_dispatched_to_a_county_unit_reaches_that_county_and_its_answers_come_back(sandbox: Sandbox, agent: httpx.Client) -> None:
     def dispatched_to_a_county() -> tuple[str, str, str] | None:
         for name, cfg in COUNTIES.items():
             op_at = next(t for t, spec in cfg.outbound.fields.items() if spec.source == "op")
@@ -182,10 +187,11 @@ def test_a_signing_county_pushes_a_ticket_up(sandbox: Sandbox, agent: httpx.Clie
 
 
 @pytest.mark.parametrize(("line", "domain"), [("12315", "02"), ("12320", "06")], ids=["rest-12315", "soap-12320"])
-def test_a_parallel_line_takes_12345_cases_in_its_domain_and_its_own_calls_come_in(
-        sandbox: Sandbox, agent: httpx.Client, line: str, domain: str) -> None:
-    state = sandbox.wait_for(f"line {line} receiving a case and acknowledging one",
-                             lambda: (s := sandbox.peer(f"line{line}").get("/sandbox/state").json())["received"] and s["acks"] and s)
+def test_a_parallel_line_takes_12345_cases_in_its_domain_and_its_own_calls_come_in(sandbox: Sandbox, agent: httpx.Client, line: str, domain: str) -> None:
+    state = sandbox.wait_for(
+        f"line {line} receiving a case and acknowledging one",
+        lambda: (s := sandbox.peer(f"line{line}").get("/sandbox/state").json())["received"] and s["acks"] and s,
+    )
 
     # OUT: a 12345 case in the line's domain went over; the hub keeps the line's id.
     line_id, number = next(iter(state["received"].items()))
@@ -206,9 +212,15 @@ def test_a_parallel_line_takes_12345_cases_in_its_domain_and_its_own_calls_come_
 def test_the_start_says_each_step_in_order_before_the_banner(sandbox: Sandbox) -> None:
     """Issue #19: `make run` is not silent while the sandbox starts: one line per step."""
     sandbox.said("12345 hub sandbox: http://")
-    steps = ["sandbox: loading the features", "sandbox: starting", "sandbox: opening the hub",
-             "sandbox: sandbox keys and console accounts", "sandbox: building the API",
-             "sandbox: starting", "12345 hub sandbox: http://"]
+    steps = [
+        "sandbox: loading the features",
+        "sandbox: starting",
+        "sandbox: opening the hub",
+        "sandbox: sandbox keys and console accounts",
+        "sandbox: building the API",
+        "sandbox: starting",
+        "12345 hub sandbox: http://",
+    ]
     at = 0
     for step in steps:
         found = sandbox.output.find(step, at)
@@ -223,8 +235,7 @@ def test_the_banner_gives_the_console_and_an_account_that_signs_in(sandbox: Sand
     with httpx.Client(base_url=f"http://127.0.0.1:{sandbox.port}", timeout=5) as person:
         form = person.get("/console/login")
         token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
-        signed = person.post("/console/login", data={"csrf": token, "username": "demo-agent", "password": CONSOLE_PASSWORD,
-                                                      "next": "/console/"})
+        signed = person.post("/console/login", data={"csrf": token, "username": "demo-agent", "password": CONSOLE_PASSWORD, "next": "/console/"})
         assert signed.status_code == 303 and signed.headers["location"] == "/console/"
         assert "待受理" in person.get("/console/").text
 
@@ -236,8 +247,7 @@ def test_a_wechat_follower_files_by_message_and_hears_back_by_template_message(s
     case = agent.get(f"/api/v1/cases/{filed.group(1)}").json()
     assert case["intake"]["channel"] == "wechat" and case["external_refs"][0]["system"] == "channel.zy-wechat"
     with sandbox.peer("wechat") as wechat:
-        sent = sandbox.wait_for("a template message at the sandbox WeChat",
-                                lambda: wechat.get("/sandbox/state").json()["sent"])
+        sent = sandbox.wait_for("a template message at the sandbox WeChat", lambda: wechat.get("/sandbox/state").json()["sent"])
     assert sent[0]["touser"].startswith("oSandbox") and sent[0]["template_id"].startswith("sandbox-")
     assert sandbox.said("channel wechat: LOOKUP")
     # The follower's openid is personal data: the console shows it masked only.

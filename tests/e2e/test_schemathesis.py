@@ -19,7 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
-    content_type_conformance, response_schema_conformance, status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
 )
 
 from hub.domain.clock import ManualClock
@@ -52,8 +54,10 @@ def live_hub(request: pytest.FixtureRequest, sqlite_template, tmp_path_factory):
         pg = request.getfixturevalue("pg_database")
         pg.clean()
         url = pg.url
-    hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL",
-                             attachments={"directory": tmp_path_factory.mktemp("schemathesis-attachments")}), ManualClock(START))
+    hub = build_hub(
+        Settings(database_url=url, sqlite_synchronous="NORMAL", attachments={"directory": tmp_path_factory.mktemp("schemathesis-attachments")}),
+        ManualClock(START),
+    )
     now = hub.clock.now()
     keys = {
         "agent": hub.keys.create("centre-agent", Role.AGENT, now),
@@ -68,8 +72,7 @@ def live_hub(request: pytest.FixtureRequest, sqlite_template, tmp_path_factory):
             with httpx.Client(base_url=server.url, timeout=30) as client:
                 assert client.post("/api/v1/cases", json=draft(), headers={"X-API-Key": keys["agent"]}).status_code == 201
                 article = {"owner_unit": "ZY-SCJGJ", "kind": "faq", "title": "消费投诉怎么办", "body": "可拨打12315投诉举报。"}
-                assert client.post("/api/v1/knowledge/articles", json=article,
-                                   headers={"X-API-Key": keys["unit"]}).status_code == 201
+                assert client.post("/api/v1/knowledge/articles", json=article, headers={"X-API-Key": keys["unit"]}).status_code == 201
             yield server.url, keys
     finally:
         hub.close()
@@ -77,8 +80,7 @@ def live_hub(request: pytest.FixtureRequest, sqlite_template, tmp_path_factory):
 
 def _strategy(method: str, path: str):
     operation = SCHEMA[path][method]
-    return st.one_of(operation.as_strategy(schemathesis.GenerationMode.POSITIVE),
-                     operation.as_strategy(schemathesis.GenerationMode.NEGATIVE))
+    return st.one_of(operation.as_strategy(schemathesis.GenerationMode.POSITIVE), operation.as_strategy(schemathesis.GenerationMode.NEGATIVE))
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -87,8 +89,7 @@ def test_the_hub_answers_as_its_document_says(live_hub, role: str, method: str, 
     base_url, keys = live_hub
     headers = {"X-API-Key": keys[role]}
 
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
     @given(case=_strategy(method, path))
     def run(case) -> None:
         case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS)

@@ -22,8 +22,14 @@ INSTALLED = "county, example_neighbour, example_waterworks, legacy_bridge, provi
 
 
 def _start(args: list[str], config: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "HUB_CONFIG_FILE": str(config), **env})
+    return subprocess.run(
+        [sys.executable, "-m", "hub", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HUB_CONFIG_FILE": str(config), **env},
+    )
 
 
 def _config(tmp_path: Path, destinations: str) -> Path:
@@ -38,27 +44,25 @@ def _said(result: subprocess.CompletedProcess) -> str:
 
 
 def test_serve_stops_on_a_setting_of_the_wrong_type(tmp_path: Path) -> None:
-    config = _config(tmp_path, "  sink:\n"
-                               "    adapter: webhook\n"
-                               "    events: ['case.*']\n"
-                               "    settings:\n"
-                               "      url: http://127.0.0.1:9/events\n"
-                               "      timeout: soon\n")
+    config = _config(
+        tmp_path, "  sink:\n    adapter: webhook\n    events: ['case.*']\n    settings:\n      url: http://127.0.0.1:9/events\n      timeout: soon\n"
+    )
     result = _start(["serve", "--port", str(free_port())], config)
     assert result.returncode == 2
-    assert _said(result) == (f"hotline-hub: bad configuration: destination 'sink': bad settings: {config}:8: "
-                             "destinations.sink.settings.timeout: Input should be a valid number, unable to parse "
-                             "string as a number (got 'soon')")
+    assert _said(result) == (
+        f"hotline-hub: bad configuration: destination 'sink': bad settings: {config}:8: "
+        "destinations.sink.settings.timeout: Input should be a valid number, unable to parse "
+        "string as a number (got 'soon')"
+    )
 
 
 def test_relay_stops_on_an_adapter_nobody_installed(tmp_path: Path) -> None:
-    config = _config(tmp_path, "  sink:\n"
-                               "    adapter: nope\n"
-                               "    events: ['case.*']\n")
+    config = _config(tmp_path, "  sink:\n    adapter: nope\n    events: ['case.*']\n")
     result = _start(["relay"], config)
     assert result.returncode == 2
-    assert _said(result) == (f"hotline-hub: bad configuration: destination 'sink': {config}:4: "
-                             f"destinations.sink.adapter: no adapter named 'nope'; installed: {INSTALLED}")
+    assert _said(result) == (
+        f"hotline-hub: bad configuration: destination 'sink': {config}:4: destinations.sink.adapter: no adapter named 'nope'; installed: {INSTALLED}"
+    )
 
 
 def test_relay_stops_on_a_bad_mapping_file_of_a_destination_naming_both(tmp_path: Path) -> None:
@@ -71,24 +75,26 @@ def test_relay_stops_on_a_bad_mapping_file_of_a_destination_naming_both(tmp_path
     rows = sum(line.lstrip().startswith("- {hub:") for line in shipped.splitlines())
     text = shipped + '  - {hub: ZY-NOSUCH, province: "SC512000-NOSUCH"}\n'
     units.write_text(text, encoding="utf-8")
-    config = _config(tmp_path, "  prov:\n"
-                               "    adapter: province\n"
-                               "    settings: {endpoint: 'http://127.0.0.1:9/soap'}\n")
+    config = _config(tmp_path, "  prov:\n    adapter: province\n    settings: {endpoint: 'http://127.0.0.1:9/soap'}\n")
     result = _start(["relay"], config, HUB_MAPPINGS_DIR=str(mappings))
     assert result.returncode == 2
-    assert _said(result) == (f"hotline-hub: bad configuration: destination 'prov': {units}:{len(text.splitlines())}: "
-                             f"entry 'units[{rows}]': hub: unknown hub code 'ZY-NOSUCH'")
+    assert _said(result) == (
+        f"hotline-hub: bad configuration: destination 'prov': {units}:{len(text.splitlines())}: entry 'units[{rows}]': hub: unknown hub code 'ZY-NOSUCH'"
+    )
 
 
 def test_several_bad_destinations_are_said_together_and_a_disabled_one_is_not_checked(tmp_path: Path) -> None:
-    config = _config(tmp_path, "  sink:\n"
-                               "    adapter: webhook\n"
-                               "    settings: {url: 'http://127.0.0.1:9/events', colour: red}\n"
-                               "  typo:\n"
-                               "    adapter: webhok\n"
-                               "  spare:\n"
-                               "    adapter: nope\n"
-                               "    enabled: false\n")
+    config = _config(
+        tmp_path,
+        "  sink:\n"
+        "    adapter: webhook\n"
+        "    settings: {url: 'http://127.0.0.1:9/events', colour: red}\n"
+        "  typo:\n"
+        "    adapter: webhok\n"
+        "  spare:\n"
+        "    adapter: nope\n"
+        "    enabled: false\n",
+    )
     result = _start(["serve", "--port", str(free_port())], config)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -116,31 +122,29 @@ DESTINATION_KEYS = "adapter, enabled, settings, events, cases, personal_data"
 
 
 def test_a_misspelt_key_in_a_destination_block_stops_the_start_with_file_line_and_the_valid_keys(tmp_path: Path) -> None:
-    config = _config(tmp_path, "  sink:\n"
-                               "    adapter: webhook\n"
-                               "    evnets: ['case.*']\n"
-                               "    settings: {url: 'http://127.0.0.1:9/events'}\n")
+    config = _config(tmp_path, "  sink:\n    adapter: webhook\n    evnets: ['case.*']\n    settings: {url: 'http://127.0.0.1:9/events'}\n")
     for command in (["serve", "--port", str(free_port())], ["mappings", "check"]):
         result = _start(command, config)
         assert result.returncode == 2, result.stderr
-        assert _said(result) == (f"hotline-hub: bad settings: {config}:5: destinations.sink.evnets: unknown field; "
-                                 f"valid keys: {DESTINATION_KEYS}")
+        assert _said(result) == (f"hotline-hub: bad settings: {config}:5: destinations.sink.evnets: unknown field; valid keys: {DESTINATION_KEYS}")
 
 
 def test_a_destination_without_events_or_with_a_pattern_matching_nothing_is_said_at_the_start(tmp_path: Path) -> None:
     """Such a destination receives nothing: the hub still starts (a destination the hub only
     pulls from may mean it) but warns, and `outbox status` says it subscribes to nothing."""
-    config = _config(tmp_path, "  silent:\n"
-                               "    adapter: webhook\n"
-                               "    settings: {url: 'http://127.0.0.1:9/events'}\n"
-                               "  typo:\n"
-                               "    adapter: webhook\n"
-                               "    events: ['cases.*', 'case.replied']\n"
-                               "    settings: {url: 'http://127.0.0.1:9/events'}\n")
+    config = _config(
+        tmp_path,
+        "  silent:\n"
+        "    adapter: webhook\n"
+        "    settings: {url: 'http://127.0.0.1:9/events'}\n"
+        "  typo:\n"
+        "    adapter: webhook\n"
+        "    events: ['cases.*', 'case.replied']\n"
+        "    settings: {url: 'http://127.0.0.1:9/events'}\n",
+    )
     result = _start(["outbox", "status"], config)
     assert result.returncode == 0, result.stderr
-    assert ("destination 'silent' subscribes to no events (no `events:`): the outbox sends it nothing. "
-            "Add e.g. `events: [\"case.*\"]`") in result.stderr
+    assert ("destination 'silent' subscribes to no events (no `events:`): the outbox sends it nothing. Add e.g. `events: [\"case.*\"]`") in result.stderr
     assert "destination 'typo': events pattern 'cases.*' matches no event type the hub emits" in result.stderr
     assert "'case.replied'" not in result.stderr
     [silent] = [line for line in result.stdout.splitlines() if line.startswith("silent ")]
@@ -150,14 +154,15 @@ def test_a_destination_without_events_or_with_a_pattern_matching_nothing_is_said
 
 
 def test_a_category_the_catalogue_lacks_in_a_scope_stops_the_start_and_mappings_check(tmp_path: Path) -> None:
-    config = _config(tmp_path, "  gas:\n"
-                               "    adapter: webhook\n"
-                               "    events: ['case.*']\n"
-                               "    cases: {categories: ['0105', '0199']}\n"
-                               "    settings: {url: 'http://127.0.0.1:9/events'}\n")
+    config = _config(
+        tmp_path,
+        "  gas:\n    adapter: webhook\n    events: ['case.*']\n    cases: {categories: ['0105', '0199']}\n    settings: {url: 'http://127.0.0.1:9/events'}\n",
+    )
     for command in (["serve", "--port", str(free_port())], ["mappings", "check"]):
         result = _start(command, config)
         assert result.returncode == 2, result.stderr
-        assert _said(result) == (f"hotline-hub: bad configuration: destination 'gas': {config}:6: "
-                                 "destinations.gas.cases.categories[1]: no category '0199' in mappings/categories.yaml "
-                                 "(give an item code such as '0105' or a group such as '01')")
+        assert _said(result) == (
+            f"hotline-hub: bad configuration: destination 'gas': {config}:6: "
+            "destinations.gas.cases.categories[1]: no category '0199' in mappings/categories.yaml "
+            "(give an item code such as '0105' or a group such as '01')"
+        )

@@ -52,7 +52,8 @@ def test_supervise_and_chase_with_reason_and_response_due(api, clock) -> None:
 
     listed = api["supervisor"].get("/api/v1/supervision").json()
     assert [(x["number"], x["reason"], x["response_due"], x["responded_at"], x["response_late"]) for x in listed] == [
-        (number, "群众多次来电", "2025-09-29T09:00:00Z", None, False)]
+        (number, "群众多次来电", "2025-09-29T09:00:00Z", None, False)
+    ]
     # The unit answers by signing off after the response is due: late.
     clock.set(local(2025, 9, 29, 18))
     assert act("unit", {"action": "sign_off"}).status_code == 200
@@ -89,15 +90,18 @@ def test_assessment_api_and_exports(api, hub, clock) -> None:
     assert _problem(api["anyue"].get("/api/v1/assessment", params={"period": "2025-10", "county": "512002"}), 403)
     assert _problem(api["province"].get("/api/v1/assessment", params={"period": "2025-10"}), 403)
     # Bad input names the field.
-    for params, field in (({"period": "2025-13"}, "query.period"), ({"period": "Oct 2025"}, "query.period"),
-                          ({}, "query.period"), ({"period": "2025-10", "unit": "NOPE"}, "query.unit"),
-                          ({"period": "2025-10", "county": "999999"}, "query.county"),
-                          ({"period": "2025-10", "county": "51"}, "query.county")):
+    for params, field in (
+        ({"period": "2025-13"}, "query.period"),
+        ({"period": "Oct 2025"}, "query.period"),
+        ({}, "query.period"),
+        ({"period": "2025-10", "unit": "NOPE"}, "query.unit"),
+        ({"period": "2025-10", "county": "999999"}, "query.county"),
+        ({"period": "2025-10", "county": "51"}, "query.county"),
+    ):
         body = _problem(api["supervisor"].get("/api/v1/assessment", params=params), 422)
         assert body["errors"][0]["field"] == field, (params, body)
 
-    personal = [BASE_DRAFT["person"]["name"], BASE_DRAFT["person"]["phone"], BASE_DRAFT["place"]["address"],
-                BASE_DRAFT["title"], BASE_DRAFT["content"][:6]]
+    personal = [BASE_DRAFT["person"]["name"], BASE_DRAFT["person"]["phone"], BASE_DRAFT["place"]["address"], BASE_DRAFT["title"], BASE_DRAFT["content"][:6]]
     resp = api["supervisor"].get("/api/v1/assessment/export", params={"period": "2025-10", "format": "csv"})
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
     text = resp.content.decode("utf-8-sig")

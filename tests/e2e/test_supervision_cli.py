@@ -15,9 +15,9 @@ import pytest
 from hub.db.migrate import upgrade
 from hub.domain import commands as c
 from hub.domain.access import SYSTEM_ACTOR
+from hub.domain.clock import LOCAL_TZ, SystemClock
 from hub.domain.errors import RuleViolation
 from hub.domain.model import Role
-from hub.domain.clock import LOCAL_TZ, SystemClock
 from hub.runtime import build_hub
 from hub.settings import REPO_ROOT, Settings
 from tests.integration.test_supervision_scheduler import AGENT, dispatched
@@ -26,8 +26,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO_ROOT, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO_ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
 
 
 def test_scheduler_once_and_assessment_export(tmp_path: Path, clock) -> None:

@@ -64,9 +64,13 @@ class Topology:
         self.commands.setdefault(name, list(args))
         self.starts[name] += 1
         log = open(self.home / f"{name}.{self.starts[name]}.log", "wb")
-        proc = subprocess.Popen([str(self.venv.cli), *self.commands[name]], cwd=self.home, stdout=log,
-                                stderr=subprocess.STDOUT, env=self.venv.env(HUB_CONFIG_FILE=str(self.config),
-                                                                            HUB_LOG_LEVEL="WARNING"))
+        proc = subprocess.Popen(
+            [str(self.venv.cli), *self.commands[name]],
+            cwd=self.home,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.venv.env(HUB_CONFIG_FILE=str(self.config), HUB_LOG_LEVEL="WARNING"),
+        )
         log.close()
         self.procs[name] = proc
         return proc
@@ -130,40 +134,55 @@ class Reader:
 
     def undelivered(self) -> int:
         with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(OutboxMessageRow)
-                                .where(OutboxMessageRow.status != DELIVERED)).scalar_one()
+            return conn.execute(select(func.count()).select_from(OutboxMessageRow).where(OutboxMessageRow.status != DELIVERED)).scalar_one()
 
     def holder(self, lease: str) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(LeaseRow.holder).where(LeaseRow.name == lease)).scalar()
 
 
-def test_the_topology_loses_and_doubles_nothing_with_one_of_each_process_killed(
-        installed_wheel: WheelVenv, database: str, tmp_path: Path) -> None:  # noqa: F811
+def test_the_topology_loses_and_doubles_nothing_with_one_of_each_process_killed(installed_wheel: WheelVenv, database: str, tmp_path: Path) -> None:  # noqa: F811
     venv = installed_wheel
     state = SinkState()
     peer = SlowAck(create_sink(state), 0.3)
     with LiveServer(peer) as sink:
-        done = subprocess.run([str(venv.cli), "init", str(tmp_path / "hub")], cwd=tmp_path, env=venv.env(),
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run([str(venv.cli), "init", str(tmp_path / "hub")], cwd=tmp_path, env=venv.env(), capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         home = tmp_path / "hub"
         config = home / "hub.yaml"
         settings = yaml.safe_load(config.read_text(encoding="utf-8"))
-        settings.update({
-            "database_url": database,
-            "phone_index_key": uuid.uuid4().hex,  # one key for every process (docs/operations.md)
-            "destinations": {
-                "peer": {"adapter": "webhook", "events": ["case.*"], "settings": {"url": f"{sink.url}/events", "timeout": 5}},
-                # A province nobody answers: its poller is what `work` leads here.
-                "province": {"adapter": "province", "settings": {
-                    "transport": "rest", "endpoint": f"http://127.0.0.1:{free_port()}/rest", "timeout": 1.0,
-                    "connect_timeout": 0.5, "poll_interval": 1.0, "lease_seconds": 3.0}},
-            },
-            "outbox": {"lease_seconds": 5.0, "heartbeat_seconds": 0.5, "takeover_seconds": 2.0, "idle_poll_seconds": 0.3,
-                       "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.5, "batch": 10, "concurrency": 4},
-            "supervision": {"scheduler_interval_seconds": 1.0, "lease_ttl_seconds": 5.0},
-        })
+        settings.update(
+            {
+                "database_url": database,
+                "phone_index_key": uuid.uuid4().hex,  # one key for every process (docs/operations.md)
+                "destinations": {
+                    "peer": {"adapter": "webhook", "events": ["case.*"], "settings": {"url": f"{sink.url}/events", "timeout": 5}},
+                    # A province nobody answers: its poller is what `work` leads here.
+                    "province": {
+                        "adapter": "province",
+                        "settings": {
+                            "transport": "rest",
+                            "endpoint": f"http://127.0.0.1:{free_port()}/rest",
+                            "timeout": 1.0,
+                            "connect_timeout": 0.5,
+                            "poll_interval": 1.0,
+                            "lease_seconds": 3.0,
+                        },
+                    },
+                },
+                "outbox": {
+                    "lease_seconds": 5.0,
+                    "heartbeat_seconds": 0.5,
+                    "takeover_seconds": 2.0,
+                    "idle_poll_seconds": 0.3,
+                    "backoff_base_seconds": 0.05,
+                    "backoff_max_seconds": 0.5,
+                    "batch": 10,
+                    "concurrency": 4,
+                },
+                "supervision": {"scheduler_interval_seconds": 1.0, "lease_ttl_seconds": 5.0},
+            }
+        )
         config.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
         env = venv.env(HUB_CONFIG_FILE=str(config))
         for cmd in (["db", "upgrade"], ["keys", "create", "--party", "centre-agent", "--role", "agent"]):
@@ -183,8 +202,7 @@ def test_the_topology_loses_and_doubles_nothing_with_one_of_each_process_killed(
             topology.start("scheduler", "scheduler")
             topology.start("work", *WORK)
             _wait(lambda: all(_answers(u) for u in apis.values()), 120, "both API processes", topology)
-            _wait(lambda: reader.holder("scheduler") and reader.holder("province-poller:province"), 120,
-                  "the scheduler and the poller to lead", topology)
+            _wait(lambda: reader.holder("scheduler") and reader.holder("province-poller:province"), 120, "the scheduler and the poller to lead", topology)
 
             numbers: list[str] = []
 
@@ -196,14 +214,17 @@ def test_the_topology_loses_and_doubles_nothing_with_one_of_each_process_killed(
                     idem = uuid.uuid4().hex
                     for url in order:
                         try:
-                            made = httpx.post(f"{url}/api/v1/cases", json=draft(title=f"案件{len(numbers) + 1}"),
-                                              headers={"X-API-Key": key, "Idempotency-Key": idem}, timeout=10)
+                            made = httpx.post(
+                                f"{url}/api/v1/cases",
+                                json=draft(title=f"案件{len(numbers) + 1}"),
+                                headers={"X-API-Key": key, "Idempotency-Key": idem},
+                                timeout=10,
+                            )
                         except httpx.TransportError:
                             continue
                         assert made.status_code in (200, 201), made.text
                         number = made.json()["number"]
-                        accepted = httpx.post(f"{url}/api/v1/cases/{number}/actions", json={"action": "accept"},
-                                              headers={"X-API-Key": key}, timeout=10)
+                        accepted = httpx.post(f"{url}/api/v1/cases/{number}/actions", json={"action": "accept"}, headers={"X-API-Key": key}, timeout=10)
                         assert accepted.status_code == 200, accepted.text
                         numbers.append(number)
                         break
@@ -227,13 +248,21 @@ def test_the_topology_loses_and_doubles_nothing_with_one_of_each_process_killed(
                 pid = topology.kill(name)
                 assert f":{pid}:" in (reader.holder(lease) or "")
                 new = topology.start(name)
-                _wait(lambda: f":{new.pid}:" in (reader.holder(lease) or ""), 120,  # noqa: B023 - waited on here
-                      f"the restarted {name} to lead again", topology)
+                _wait(
+                    lambda: f":{new.pid}:" in (reader.holder(lease) or ""),  # noqa: B023 - waited on here
+                    120,
+                    f"the restarted {name} to lead again",
+                    topology,
+                )
 
             register(4)  # both API processes, after every kill
             expected = 2 * len(numbers)  # case.registered and case.accepted of each case
-            _wait(lambda: reader.undelivered() == 0 and len(state.received) >= expected, 180,
-                  f"every message delivered ({len(state.received)}/{expected} at the peer)", topology)
+            _wait(
+                lambda: reader.undelivered() == 0 and len(state.received) >= expected,
+                180,
+                f"every message delivered ({len(state.received)}/{expected} at the peer)",
+                topology,
+            )
         finally:
             codes = topology.stop_all()
             reader.engine.dispose()

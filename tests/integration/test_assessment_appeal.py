@@ -16,8 +16,8 @@ from hub.domain.access import Actor
 from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
 from hub.domain.model import CaseState, Role
 from supervision.assessment import Period
-from tests.integration.test_supervision_scheduler import AGENT, SUPERVISOR, UNIT, dispatched, event_types, local
 from supervision.service import Supervision
+from tests.integration.test_supervision_scheduler import AGENT, SUPERVISOR, UNIT, dispatched, event_types, local
 
 OTHER_UNIT = Actor("ZY-RSJ", Role.UNIT, unit_code="ZY-RSJ")
 OCTOBER, NOVEMBER = Period.parse("2025-10"), Period.parse("2025-11")

@@ -11,8 +11,8 @@ from hub.domain.access import Actor
 from hub.domain.model import Role
 from supervision.assessment import Assessment, Period
 from supervision.scheduler import Scheduler
-from tests.integration.test_supervision_scheduler import AGENT, SUPERVISOR, dispatched, local, register
 from supervision.service import Supervision
+from tests.integration.test_supervision_scheduler import AGENT, SUPERVISOR, dispatched, local, register
 
 S = "ZY-SCJGJ"  # 市场监督管理局
 R = "ZY-RSJ"  # 人力资源和社会保障局
@@ -135,14 +135,12 @@ def _check(a: Assessment, expected: dict[str, list[tuple[str, str | None, bool]]
 CITY = {
     # 签收率 = 4 / 7 = 0.5714. C4's first dispatch (R) is out: returned, asked before its deadline.
     # C7's sign-off fell in September. C8's fell on Oct 31 unsigned.
-    "sign_off_rate": [("C1", S, True), ("C2", S, False), ("C2", R, True), ("C3", S, True), ("C4", S, False),
-                      ("C6", R, True), ("C8", R, False)],
+    "sign_off_rate": [("C1", S, True), ("C2", S, False), ("C2", R, True), ("C3", S, True), ("C4", S, False), ("C6", R, True), ("C8", R, False)],
     # 按时办结率 = 3 / 5 = 0.6. C3 counts on time through its approved extension (Oct 29 -> Oct 30).
     # C6 and C8 are due in November, C7 was due in September.
     "on_time_rate": [("C1", S, True), ("C2", S, False), ("C2", R, True), ("C3", S, True), ("C4", S, False)],
     # 回访率 = 5 / 6 = 0.8333. C3's need arose Oct 30; its person was reached only on Nov 3.
-    "follow_up_rate": [("C1", S, True), ("C2", S, True), ("C2", R, True), ("C3", S, False), ("C5", None, True),
-                       ("C7", S, True)],
+    "follow_up_rate": [("C1", S, True), ("C2", S, True), ("C2", R, True), ("C3", S, False), ("C5", None, True), ("C7", S, True)],
     # 满意率 = 4 / 5 = 0.8 (C2's first follow-up was 不满意).
     "satisfaction_rate": [("C1", S, True), ("C2", S, False), ("C2", R, True), ("C5", None, True), ("C7", S, True)],
     # 解决率 = 3 / 5 = 0.6 (C2's first and C7's were unresolved).
@@ -183,14 +181,14 @@ def test_october_matches_the_hand_count(hub, clock) -> None:
     # 解决率 1/3 = 0.3333; overdue 2, returned 0, redone 1, supervised 1.
     s = service.assess(october, unit=S)
     _check(s, _only(unit=S), numbers)
-    assert [s.figure(k).value for k in ("sign_off_rate", "on_time_rate", "follow_up_rate", "satisfaction_rate",
-                                        "resolution_rate", "overdue", "returned", "redone", "supervised")] == \
-        [0.5, 0.5, 0.75, 0.6667, 0.3333, 2, 0, 1, 1]
+    assert [
+        s.figure(k).value
+        for k in ("sign_off_rate", "on_time_rate", "follow_up_rate", "satisfaction_rate", "resolution_rate", "overdue", "returned", "redone", "supervised")
+    ] == [0.5, 0.5, 0.75, 0.6667, 0.3333, 2, 0, 1, 1]
     # R: 签收率 2/3 = 0.6667; 按时办结率 1/1; 回访率 1/1; 满意率 1/1; 解决率 1/1; returned 1, supervised 1.
     r = service.assess(october, unit=R)
     _check(r, _only(unit=R), numbers)
-    assert [r.figure(k).value for k in ("sign_off_rate", "on_time_rate", "overdue", "returned", "supervised")] == \
-        [0.6667, 1.0, 0, 1, 1]
+    assert [r.figure(k).value for k in ("sign_off_rate", "on_time_rate", "overdue", "returned", "supervised")] == [0.6667, 1.0, 0, 1, 1]
     # 安岳 (512021): C3 and C5 only. 签收率 1/1, 按时办结率 1/1, 回访率 1/2, 满意率 1/1, 解决率 1/1.
     anyue = service.assess(october, county=ANYUE)
     _check(anyue, _only(cases={"C3", "C5"}), numbers)
@@ -203,5 +201,4 @@ def test_october_matches_the_hand_count(hub, clock) -> None:
 
     # The per-unit breakdown is the total then each unit, with the same figures.
     rows = service.breakdown(october)
-    assert [(a.unit, a.figure("sign_off_rate").numerator, a.figure("sign_off_rate").denominator) for a in rows] == \
-        [(None, 4, 7), (R, 2, 3), (S, 2, 4)]
+    assert [(a.unit, a.figure("sign_off_rate").numerator, a.figure("sign_off_rate").denominator) for a in rows] == [(None, 4, 7), (R, 2, 3), (S, 2, 4)]

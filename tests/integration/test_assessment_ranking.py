@@ -35,25 +35,21 @@ def test_the_ranking_of_october_and_its_exports(hub, clock, keys) -> None:
     body = resp.json()
     # From the hand count: R 签收率 2/3, 按时办结率 1/1, 满意率 1/1 -> (0.6667 + 1 + 1) / 3 = 0.8889;
     # S 2/4, 2/4, 2/3 -> (0.5 + 0.5 + 0.6667) / 3 = 0.5556.
-    assert [(r["rank"], r["unit"], r["unit_name"], r["score"]) for r in body["rows"]] == [
-        (1, R, R_NAME, 0.8889), (2, S, S_NAME, 0.5556)]
+    assert [(r["rank"], r["unit"], r["unit_name"], r["score"]) for r in body["rows"]] == [(1, R, R_NAME, 0.8889), (2, S, S_NAME, 0.5556)]
     s_row = body["rows"][1]
-    assert [(s_row[k]["numerator"], s_row[k]["denominator"]) for k in ("sign_off_rate", "on_time_rate", "satisfaction_rate")] == [
-        (2, 4), (2, 4), (2, 3)]
+    assert [(s_row[k]["numerator"], s_row[k]["denominator"]) for k in ("sign_off_rate", "on_time_rate", "satisfaction_rate")] == [(2, 4), (2, 4), (2, 3)]
 
     # 雁江区 (512002) without C3 and C5 (安岳): S 签收率 1/3 (C1 yes; C2, C4 late), 按时办结率 1/3,
     # 满意率 2/3 (C1, C7 yes; C2 no) -> (0.3333 + 0.3333 + 0.6667) / 3 = 0.4444; R unchanged.
     county = _client(hub, keys["yanjiang"]).get("/api/v1/assessment/ranking", params={"period": "2025-10"}).json()
-    assert (county["county"], [(r["rank"], r["unit"], r["score"]) for r in county["rows"]]) == (
-        "512002", [(1, R, 0.8889), (2, S, 0.4444)])
+    assert (county["county"], [(r["rank"], r["unit"], r["score"]) for r in county["rows"]]) == ("512002", [(1, R, 0.8889), (2, S, 0.4444)])
 
     # Week 41 (Mon 6 - Sun 12 Oct): S's sign-off deadlines Oct 10 (C1, C2, C3) and Oct 11 (C4 after
     # its re-dispatch); C1 and C3 signed on time -> 2/4. No completion deadline of S falls in it
     # (C1, C2: Oct 13) -> 0/0. The one follow-up of S's in it: C7, Oct 10, 基本满意 -> 1/1.
     week = sup.get("/api/v1/assessment/ranking", params={"period": "2025-W41"}).json()
     s_week = next(r for r in week["rows"] if r["unit"] == S)
-    assert [(s_week[k]["numerator"], s_week[k]["denominator"]) for k in ("sign_off_rate", "on_time_rate", "satisfaction_rate")] == [
-        (2, 4), (0, 0), (1, 1)]
+    assert [(s_week[k]["numerator"], s_week[k]["denominator"]) for k in ("sign_off_rate", "on_time_rate", "satisfaction_rate")] == [(2, 4), (0, 0), (1, 1)]
     assert s_week["score"] == 0.75  # (0.5 + 1) / 2: 按时办结率 has nothing due and is left out
 
     resp = sup.get("/api/v1/assessment/ranking/export", params={"period": "2025-10"})

@@ -39,11 +39,18 @@ def store_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(db_url: str, store_dir: Path) -> Settings:
-    return Settings(database_url=db_url, sqlite_synchronous="NORMAL",
-                    attachments=AttachmentSettings(directory=store_dir, max_bytes=4096, citizen_max_bytes=2048,
-                                                   citizen_max_per_case=2,
-                                                   # documents left out: the party's limit alone
-                                                   kind_max_bytes={"image": 3072, "audio": 4096}))
+    return Settings(
+        database_url=db_url,
+        sqlite_synchronous="NORMAL",
+        attachments=AttachmentSettings(
+            directory=store_dir,
+            max_bytes=4096,
+            citizen_max_bytes=2048,
+            citizen_max_per_case=2,
+            # documents left out: the party's limit alone
+            kind_max_bytes={"image": 3072, "audio": 4096},
+        ),
+    )
 
 
 @pytest.fixture
@@ -57,8 +64,11 @@ def client(hub):
 @pytest.fixture
 def as_(hub, keys):
     now = hub.clock.now()
-    all_keys = {**keys, "portal": hub.keys.create("city-portal", Role.CHANNEL, now, channel="web"),
-                "other_portal": hub.keys.create("other-portal", Role.CHANNEL, now, channel="web")}
+    all_keys = {
+        **keys,
+        "portal": hub.keys.create("city-portal", Role.CHANNEL, now, channel="web"),
+        "other_portal": hub.keys.create("other-portal", Role.CHANNEL, now, channel="web"),
+    }
     return lambda who: {"X-API-Key": all_keys[who]}
 
 
@@ -81,11 +91,18 @@ def in_progress(client, as_) -> str:
     return number
 
 
-def upload(client, headers, number: str, content: bytes, name: str = "现场照片.png", visibility: str | None = None,
-           client_type: str = "image/png", prefix: str = "/api/v1/cases"):
+def upload(
+    client,
+    headers,
+    number: str,
+    content: bytes,
+    name: str = "现场照片.png",
+    visibility: str | None = None,
+    client_type: str = "image/png",
+    prefix: str = "/api/v1/cases",
+):
     data = {"visibility": visibility} if visibility else {}
-    return client.post(f"{prefix}/{number}/attachments", headers=headers, data=data,
-                       files={"file": (name, content, client_type)})
+    return client.post(f"{prefix}/{number}/attachments", headers=headers, data=data, files={"file": (name, content, client_type)})
 
 
 def stored_files(store_dir: Path) -> list[str]:
@@ -149,14 +166,16 @@ def test_an_oversized_file_is_413_naming_the_field(client, as_, store_dir) -> No
     assert list((store_dir / "tmp").iterdir()) == []  # the part written before the limit was passed is gone
 
 
-@pytest.mark.parametrize(("content", "name", "media_type", "kept_as"), [
-    (AMR, "坐席录音.amr", "audio/amr", "坐席录音.amr"),
-    (MP3, "录音", "audio/mpeg", "录音.mp3"),
-    (WAV, "call.mp3", "audio/wav", "call.wav"),  # the content decides, not the name
-    (M4A, "来电录音.m4a", "audio/mp4", "来电录音.m4a"),
-])
-def test_a_call_recording_is_taken_by_its_content(client, as_, content: bytes, name: str, media_type: str,
-                                                  kept_as: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "name", "media_type", "kept_as"),
+    [
+        (AMR, "坐席录音.amr", "audio/amr", "坐席录音.amr"),
+        (MP3, "录音", "audio/mpeg", "录音.mp3"),
+        (WAV, "call.mp3", "audio/wav", "call.wav"),  # the content decides, not the name
+        (M4A, "来电录音.m4a", "audio/mp4", "来电录音.m4a"),
+    ],
+)
+def test_a_call_recording_is_taken_by_its_content(client, as_, content: bytes, name: str, media_type: str, kept_as: str) -> None:
     number = register(client, as_)
     resp = upload(client, as_("agent"), number, content, name=name, client_type="application/octet-stream")
     assert resp.status_code == 201, resp.text
@@ -179,11 +198,9 @@ def test_each_kind_has_its_own_size_limit_under_the_party_limit(client, as_, sto
     over_party = upload(client, as_("agent"), number, AMR[:64] + b"\x00" * 4200, name="长录音.amr")
     assert over_party.status_code == 413  # the audio limit (4096) and the centre's are both passed
     filed = client.post("/api/v1/channel/cases", json=draft(**WEB), headers=as_("portal")).json()["case"]["number"]
-    citizen = upload(client, as_("portal"), filed, AMR[:64] + b"\x00" * 2500, name="语音.amr",
-                     prefix="/api/v1/channel/cases")
+    citizen = upload(client, as_("portal"), filed, AMR[:64] + b"\x00" * 2500, name="语音.amr", prefix="/api/v1/channel/cases")
     assert citizen.status_code == 413  # under the audio limit, over the citizen's 2048
-    assert stored_files(store_dir) == sorted([hashlib.sha256(AMR[:64] + padding).hexdigest(),
-                                              hashlib.sha256(PDF + b"\x00" * (3500 - len(PDF))).hexdigest()])
+    assert stored_files(store_dir) == sorted([hashlib.sha256(AMR[:64] + padding).hexdigest(), hashlib.sha256(PDF + b"\x00" * (3500 - len(PDF))).hexdigest()])
 
 
 def test_a_wrong_visibility_is_422_naming_the_field(client, as_) -> None:
@@ -254,15 +271,12 @@ def test_a_channel_and_a_citizen_send_photos_and_see_only_public_files(client, a
     assert client.get(f"/api/v1/channel/cases/{number}/attachments/{mine.json()['id']}", headers=as_("portal")).content == JPEG
 
     # The citizen with the code: a wrong code is 404; the right one adds a public file.
-    wrong = client.post(f"/api/v1/public/cases/{number}/attachments", data={"code": "XXXXXX"},
-                        files={"file": ("a.png", PNG, "image/png")})
+    wrong = client.post(f"/api/v1/public/cases/{number}/attachments", data={"code": "XXXXXX"}, files={"file": ("a.png", PNG, "image/png")})
     assert wrong.status_code == 404
-    by_code = client.post(f"/api/v1/public/cases/{number}/attachments", data={"code": code},
-                          files={"file": ("门牌.png", PNG + b"1", "image/png")})
+    by_code = client.post(f"/api/v1/public/cases/{number}/attachments", data={"code": code}, files={"file": ("门牌.png", PNG + b"1", "image/png")})
     assert by_code.status_code == 201, by_code.text
     # Two files from the citizen in all (settings): the third is refused, by either door.
-    third = client.post(f"/api/v1/public/cases/{number}/attachments", data={"code": code},
-                        files={"file": ("more.png", PNG + b"2", "image/png")})
+    third = client.post(f"/api/v1/public/cases/{number}/attachments", data={"code": code}, files={"file": ("more.png", PNG + b"2", "image/png")})
     assert third.status_code == 409 and "most" in third.json()["detail"]
     # The citizen's limit is smaller than the centre's: 3000 bytes pass for the centre only.
     big = JPEG + b"\x00" * 3000
@@ -305,8 +319,11 @@ def test_orphan_files_are_cleaned_and_named_ones_kept(client, as_, hub, store_di
 
 def test_a_body_that_is_not_multipart_is_422_not_400(client, as_) -> None:
     number = register(client, as_)
-    resp = client.post(f"/api/v1/cases/{number}/attachments", headers={**as_("agent"),
-                       "Content-Type": "multipart/form-data; boundary=xyz"}, content=b"--xyz\r\nNone--xyz--\r\n")
+    resp = client.post(
+        f"/api/v1/cases/{number}/attachments",
+        headers={**as_("agent"), "Content-Type": "multipart/form-data; boundary=xyz"},
+        content=b"--xyz\r\nNone--xyz--\r\n",
+    )
     assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "body"
     missing = client.post(f"/api/v1/cases/{number}/attachments", headers=as_("agent"), data={"visibility": "public"})
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "body.file"

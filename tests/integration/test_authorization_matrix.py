@@ -33,13 +33,13 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
+from adapters.county.intake import CountyIntake
 from adapters.county.signing import signed_headers
 from hub.domain.model import Role
 from tests.conftest import START
 from tests.e2e.test_county_push import SECRETS, ticket
 from tests.integration.test_console_matrix import CONSOLE_ROUTES
 from tests.support.factories import draft
-from adapters.county.intake import CountyIntake
 
 # -- the parties ------------------------------------------------------------------------------
 # name -> (party, role, unit_code, divisions). A key is created for each (a channel's carries "web").
@@ -63,8 +63,11 @@ CENTRE = ("agent", "supervisor")
 # moves a second per request, so the skew allowed is wide).
 WECHAT_TOKEN = "matrixWeChatToken"
 _WECHAT_AT = str(int(START.timestamp()))
-WECHAT_SIGNED = {"timestamp": _WECHAT_AT, "nonce": "matrix",
-                 "signature": hashlib.sha1("".join(sorted([WECHAT_TOKEN, _WECHAT_AT, "matrix"])).encode()).hexdigest()}
+WECHAT_SIGNED = {
+    "timestamp": _WECHAT_AT,
+    "nonce": "matrix",
+    "signature": hashlib.sha1("".join(sorted([WECHAT_TOKEN, _WECHAT_AT, "matrix"])).encode()).hexdigest(),
+}
 
 # -- what must never leak --------------------------------------------------------------------------
 PERSON = ("张三", "13800138000", "建设路12号")  # an ordinary caller: never in a list
@@ -104,8 +107,7 @@ SEES_YJ = row("deny", agent="ok", supervisor="ok", unit="ok", co_unit="ok", coun
 SEES_YJ_LEAD = row("deny", agent="ok", supervisor="ok", unit="ok", county="ok")  # not the co-unit: not on these cases
 SEES_AY = row("deny", agent="ok", supervisor="ok", other_county="ok")
 SEES_PROV = row("deny", agent="ok", supervisor="ok", province="ok")
-CASE_OBJECTS = {"case_yj": SEES_YJ, "case_conf": SEES_YJ_LEAD, "case_anon": SEES_YJ_LEAD,
-                "case_ay": SEES_AY, "case_prov": SEES_PROV}
+CASE_OBJECTS = {"case_yj": SEES_YJ, "case_conf": SEES_YJ_LEAD, "case_anon": SEES_YJ_LEAD, "case_ay": SEES_AY, "case_prov": SEES_PROV}
 SUPERVISOR_ONLY = row("deny", supervisor="ok")
 SUPERVISOR_PASSES = row("deny", supervisor="pass")
 CENTRE_ONLY = row("deny", agent="ok", supervisor="ok")
@@ -134,20 +136,26 @@ EXPECTED: dict[str, list[Probe]] = {
     "GET /api/v1/cases/{number}": _case_probes(CASE_OBJECTS),
     "GET /api/v1/cases/{number}/history": _case_probes(CASE_OBJECTS),
     "GET /api/v1/cases/{number}/parts": _case_probes(CASE_OBJECTS),
-    "POST /api/v1/cases/{number}/actions": _case_probes({
-        # report_progress on an in-progress case led by a city department, ZY-RSJ co-handling:
-        # the handlers act; the county in whose division it lies is not its handler (403);
-        # the centre sees it but the table refuses it this action (409).
-        "case_yj": row("deny", agent="409", supervisor="409", unit="ok", co_unit="ok"),
-        "case_ay": row("deny", agent="409", supervisor="409", other_county="409"),  # registered: no progress yet
-        "case_prov": row("deny", agent="409", supervisor="409", province="409"),
-    }, body=PROGRESS) + [
+    "POST /api/v1/cases/{number}/actions": _case_probes(
+        {
+            # report_progress on an in-progress case led by a city department, ZY-RSJ co-handling:
+            # the handlers act; the county in whose division it lies is not its handler (403);
+            # the centre sees it but the table refuses it this action (409).
+            "case_yj": row("deny", agent="409", supervisor="409", unit="ok", co_unit="ok"),
+            "case_ay": row("deny", agent="409", supervisor="409", other_county="409"),  # registered: no progress yet
+            "case_prov": row("deny", agent="409", supervisor="409", province="409"),
+        },
+        body=PROGRESS,
+    )
+    + [
         # Replying is the lead's: on a case led by the county's own government the county replies.
-        Probe(row("deny", agent="409", supervisor="409", county="ok"), path={"number": "{case_yjgov}"},
-              body={"action": "reply", "text": "已由区政府处理"}),
+        Probe(row("deny", agent="409", supervisor="409", county="ok"), path={"number": "{case_yjgov}"}, body={"action": "reply", "text": "已由区政府处理"}),
         # An extension is asked by the lead only: not the co-unit, not the county (the lead is a city department).
-        Probe(row("deny", agent="409", supervisor="409", unit="ok"), path={"number": "{case_yj}"},
-              body={"action": "request_extension", "working_days": 3, "reason": "需现场勘查"}),
+        Probe(
+            row("deny", agent="409", supervisor="409", unit="ok"),
+            path={"number": "{case_yj}"},
+            body={"action": "request_extension", "working_days": 3, "reason": "需现场勘查"},
+        ),
     ],
     # Repeat calls (重复来电) say the same caller called again: the centre's alone (#20). The
     # matrix's cases carry no link: the centre is past authorization (404), the others refused.
@@ -157,17 +165,19 @@ EXPECTED: dict[str, list[Probe]] = {
     # The caller's history reveals who called about what: the centre's alone (#20).
     "POST /api/v1/callers/history": [Probe(row("deny", agent="ok", supervisor="ok"), body={"phone": "13900139000"})],
     "GET /api/v1/cases/{number}/suggestions": _case_probes(CASE_OBJECTS),
-    "POST /api/v1/cases/{number}/answer": _case_probes({
-        # Visible but in progress: the table refuses a direct answer (409); invisible: 403.
-        "case_yj": row("deny", agent="409", supervisor="409", unit="409", co_unit="409", county="409"),
-        "case_ay": row("deny", agent="409", supervisor="409", other_county="409"),
-    }, body={"answer": "依据政策答复", "articles": ["{art_pub}@1"]}),
+    "POST /api/v1/cases/{number}/answer": _case_probes(
+        {
+            # Visible but in progress: the table refuses a direct answer (409); invisible: 403.
+            "case_yj": row("deny", agent="409", supervisor="409", unit="409", co_unit="409", county="409"),
+            "case_ay": row("deny", agent="409", supervisor="409", other_county="409"),
+        },
+        body={"answer": "依据政策答复", "articles": ["{art_pub}@1"]},
+    ),
     # -- codes, me, calendar ----------------------------------------------------------------------
     "GET /api/v1/codes/{kind}": [Probe(EVERYONE, path={"kind": "units"})],
     "GET /api/v1/me": [Probe(EVERYONE)],
     "GET /api/v1/calendar/overrides": [Probe(EVERYONE)],
-    "PUT /api/v1/calendar/overrides/{day}": [Probe(SUPERVISOR_ONLY, path={"day": "2025-12-27"},
-                                                   body={"is_workday": False, "note": "矩阵测试"})],
+    "PUT /api/v1/calendar/overrides/{day}": [Probe(SUPERVISOR_ONLY, path={"day": "2025-12-27"}, body={"is_workday": False, "note": "矩阵测试"})],
     "DELETE /api/v1/calendar/overrides/{day}": [Probe(SUPERVISOR_PASSES, path={"day": "2025-12-28"})],
     "GET /api/v1/calendar/status": [Probe(EVERYONE)],
     # An integrator's feature (examples/hotline_hub_example_feature, installed by the Makefile):
@@ -188,8 +198,7 @@ EXPECTED: dict[str, list[Probe]] = {
     "GET /metrics": [Probe(public())],
     # -- counties: only the county's own key, on its own path --------------------------------------
     "POST /api/v1/counties/{county}/tickets": [
-        Probe(row("deny", other_county="ok"), path={"county": "anyue"}, county_signed="anyue",
-              body="{anyue_ticket}"),
+        Probe(row("deny", other_county="ok"), path={"county": "anyue"}, county_signed="anyue", body="{anyue_ticket}"),
         # On yanjiang's path only yanjiang's key pushes (signed), whatever the caller's role.
         Probe(row("deny", county="ok"), path={"county": "yanjiang"}, county_signed="yanjiang", body="{yanjiang_ticket}"),
     ],
@@ -197,8 +206,7 @@ EXPECTED: dict[str, list[Probe]] = {
         Probe(row("deny", other_county="ok"), path={"county": "anyue", "ticket_id": "AY-MATRIX-1"}),
     ],
     "POST /api/v1/counties/{county}/tickets/{ticket_id}/updates": [
-        Probe(row("deny", other_county="pass"), path={"county": "anyue", "ticket_id": "AY-MATRIX-1"},
-              county_signed="anyue", body={}),
+        Probe(row("deny", other_county="pass"), path={"county": "anyue", "ticket_id": "AY-MATRIX-1"}, county_signed="anyue", body={}),
     ],
     # -- knowledge: drafts for the owning unit and the centre; published for everyone -----------------
     "POST /api/v1/knowledge/articles": [Probe(row("deny", unit="ok"), body=NEW_ARTICLE)],
@@ -208,8 +216,11 @@ EXPECTED: dict[str, list[Probe]] = {
         Probe(EVERYONE, path={"article_id": "{art_pub}"}),
     ],
     "POST /api/v1/knowledge/articles/{article_id}/versions": [
-        Probe(row("deny", unit="pass"), path={"article_id": "{art_pub}"},
-              body={"kind": "faq", "title": "草稿第二版标题", "body": "草稿正文不得外传", "base_version": 2}),
+        Probe(
+            row("deny", unit="pass"),
+            path={"article_id": "{art_pub}"},
+            body={"kind": "faq", "title": "草稿第二版标题", "body": "草稿正文不得外传", "base_version": 2},
+        ),
     ],
     "GET /api/v1/knowledge/articles/{article_id}/versions": [
         Probe(DRAFT_SEEN_BY_OWNER, path={"article_id": "{art_draft}"}),
@@ -225,11 +236,16 @@ EXPECTED: dict[str, list[Probe]] = {
     ],
     "POST /api/v1/knowledge/articles/{article_id}/review": [
         # Sending a draft back is a supervisor's step; for the others the review table refuses it.
-        Probe(row("409", supervisor="ok", co_unit="deny", county="deny", other_county="deny", province="deny", channel="deny"),
-              path={"article_id": "{art_draft}"}, body={"action": "send_back", "note": "请补充依据"}),
+        Probe(
+            row("409", supervisor="ok", co_unit="deny", county="deny", other_county="deny", province="deny", channel="deny"),
+            path={"article_id": "{art_draft}"},
+            body={"action": "send_back", "note": "请补充依据"},
+        ),
     ],
-    "GET /api/v1/knowledge/search": [Probe(EVERYONE, query={"q": "草稿", "any_validity": "true"}),
-                                     Probe(EVERYONE, query={"q": "社保卡", "any_validity": "true"})],
+    "GET /api/v1/knowledge/search": [
+        Probe(EVERYONE, query={"q": "草稿", "any_validity": "true"}),
+        Probe(EVERYONE, query={"q": "社保卡", "any_validity": "true"}),
+    ],
     "POST /api/v1/knowledge/import": [
         # The answer lists created / refused items; it must not reveal another unit's draft.
         Probe(EVERYONE, body=[{**NEW_ARTICLE, "id": "{art_draft}", "title": "未发布草稿标题", "body": "草稿正文不得外传"}]),
@@ -239,10 +255,10 @@ EXPECTED: dict[str, list[Probe]] = {
     "GET /api/v1/assessment": [Probe(row("ok", province="deny", channel="deny"), query={"period": "2025-09"})],
     "GET /api/v1/assessment/export": [Probe(row("ok", province="deny", channel="deny"), query={"period": "2025-09"})],
     # 三率排名 shows every unit's figures: the centre and the counties (their own cases), not a unit.
-    "GET /api/v1/assessment/ranking": [Probe(row("ok", province="deny", unit="deny", co_unit="deny", channel="deny"),
-                                             query={"period": "2025-W39"})],
-    "GET /api/v1/assessment/ranking/export": [Probe(row("ok", province="deny", unit="deny", co_unit="deny", channel="deny"),
-                                                    query={"period": "2025-09-01..2025-09-30"})],
+    "GET /api/v1/assessment/ranking": [Probe(row("ok", province="deny", unit="deny", co_unit="deny", channel="deny"), query={"period": "2025-W39"})],
+    "GET /api/v1/assessment/ranking/export": [
+        Probe(row("ok", province="deny", unit="deny", co_unit="deny", channel="deny"), query={"period": "2025-09-01..2025-09-30"})
+    ],
     "GET /api/v1/supervision": [Probe(row("ok", province="deny", channel="deny"), listing=True)],
     # -- legacy lines (the centre's operators) -----------------------------------------------------
     "GET /api/v1/legacy/candidates": [Probe(SUPERVISOR_ONLY, listing=True)],
@@ -286,8 +302,7 @@ EXPECTED: dict[str, list[Probe]] = {
     ],
     # A lost code: anyone may ask (the answer is the same whatever the number and phone; a wrong
     # phone gets no SMS); the requests count toward a lockout, so later roles may meet 429.
-    "POST /api/v1/public/cases/{number}/code": [Probe({r: "pass" for r in ROLES}, path={"number": "{case_web}"},
-                                                      body={"phone": "13900139000"})],
+    "POST /api/v1/public/cases/{number}/code": [Probe({r: "pass" for r in ROLES}, path={"number": "{case_web}"}, body={"phone": "13900139000"})],
     # The centre reissues by SMS: this hub has no SMS destination, so the rules refuse it (409).
     "POST /api/v1/cases/{number}/retrieval-code": [Probe(row("deny", agent="409", supervisor="409"), path={"number": "{case_web}"})],
     # -- Open311 GeoReport v2: discovery and services are public (the specification's); requests
@@ -297,11 +312,9 @@ EXPECTED: dict[str, list[Probe]] = {
     "GET /open311/v2/services.{fmt}": [Probe(public(), path={"fmt": "json"}), Probe(public(), path={"fmt": "xml"})],
     "GET /open311/v2/services/{service_code}.{fmt}": [Probe(public(), path={"service_code": "0102", "fmt": "json"})],
     "POST /open311/v2/requests.{fmt}": [
-        Probe(row("deny", channel="ok"), path={"fmt": "json"},
-              body={"service_code": "0102", "address_string": "雁江区建设路12号", "description": "路灯不亮"}),
+        Probe(row("deny", channel="ok"), path={"fmt": "json"}, body={"service_code": "0102", "address_string": "雁江区建设路12号", "description": "路灯不亮"}),
     ],
-    "GET /open311/v2/requests.{fmt}": [Probe(row("deny", channel="ok"), path={"fmt": "json"}),
-                                       Probe(row("deny", channel="ok"), path={"fmt": "xml"})],
+    "GET /open311/v2/requests.{fmt}": [Probe(row("deny", channel="ok"), path={"fmt": "json"}), Probe(row("deny", channel="ok"), path={"fmt": "xml"})],
     "GET /open311/v2/requests/{service_request_id}.{fmt}": [
         Probe(row("deny", channel="ok"), path={"service_request_id": "{case_web}", "fmt": "json"}),
         Probe(row("deny"), path={"service_request_id": "{case_yj}", "fmt": "json"}),  # not its own: 404 to the channel
@@ -314,11 +327,15 @@ EXPECTED: dict[str, list[Probe]] = {
     # -- attachments (附件): whoever sees the case reads them; the handlers of a case and the centre add;
     # a channel its citizen's photo on its own case; a citizen with the code. Files are not in the JSON
     # checked for leaks; the names carry no personal data here.
-    "POST /api/v1/cases/{number}/attachments": _case_probes({
-        # A unit and its co-unit handle case_yj; the county sees it but a city department handles it.
-        "case_yj": row("deny", agent="ok", supervisor="ok", unit="ok", co_unit="ok"),
-        "case_ay": row("deny", agent="ok", supervisor="ok"),  # registered: no handler yet, the county pushed it only
-    }, upload={"visibility": "internal"}) + [
+    "POST /api/v1/cases/{number}/attachments": _case_probes(
+        {
+            # A unit and its co-unit handle case_yj; the county sees it but a city department handles it.
+            "case_yj": row("deny", agent="ok", supervisor="ok", unit="ok", co_unit="ok"),
+            "case_ay": row("deny", agent="ok", supervisor="ok"),  # registered: no handler yet, the county pushed it only
+        },
+        upload={"visibility": "internal"},
+    )
+    + [
         Probe(row("deny", agent="ok", supervisor="ok", county="ok"), path={"number": "{case_yjgov}"}, upload={}),
     ],
     "GET /api/v1/cases/{number}/attachments": _case_probes(CASE_OBJECTS),
@@ -338,8 +355,7 @@ EXPECTED: dict[str, list[Probe]] = {
     "POST /api/v1/public/cases/{number}/attachments": [Probe(public(), path={"number": "{case_web}"}, upload={"code": "{code_web}"})],
     "POST /api/v1/public/cases/{number}/attachments/{attachment_id}": [
         Probe(public(), path={"number": "{case_web}", "attachment_id": "{att_web}"}, body={"code": "{code_web}"}),
-        Probe({r: "deny" for r in ROLES}, path={"number": "{case_web}", "attachment_id": "{att_web_internal}"},
-              body={"code": "{code_web}"}),
+        Probe({r: "deny" for r in ROLES}, path={"number": "{case_web}", "attachment_id": "{att_web_internal}"}, body={"code": "{code_web}"}),
     ],
     # -- health: for load balancers, no key -----------------------------------------------------------
     "GET /api/v1/health": [Probe(public())],
@@ -351,14 +367,19 @@ EXPECTED: dict[str, list[Probe]] = {
 NOT_OPERATIONS = {"GET /api/v1/openapi.json", "GET /api/v1/docs", "GET /api/v1/docs/assets/{name}", *CONSOLE_ROUTES}
 
 # Which of the fixed cases each party finds in GET /api/v1/cases (the same rule as reading one).
-LISTED = {"agent": {"case_yj", "case_conf", "case_anon", "case_yjgov", "case_ay", "case_prov", "case_web"},
-          "supervisor": {"case_yj", "case_conf", "case_anon", "case_yjgov", "case_ay", "case_prov", "case_web"},
-          "unit": {"case_yj", "case_conf", "case_anon"}, "co_unit": {"case_yj"},
-          "county": {"case_yj", "case_conf", "case_anon", "case_yjgov", "case_web"}, "other_county": {"case_ay"},
-          "province": {"case_prov"}}
+LISTED = {
+    "agent": {"case_yj", "case_conf", "case_anon", "case_yjgov", "case_ay", "case_prov", "case_web"},
+    "supervisor": {"case_yj", "case_conf", "case_anon", "case_yjgov", "case_ay", "case_prov", "case_web"},
+    "unit": {"case_yj", "case_conf", "case_anon"},
+    "co_unit": {"case_yj"},
+    "county": {"case_yj", "case_conf", "case_anon", "case_yjgov", "case_web"},
+    "other_county": {"case_ay"},
+    "province": {"case_prov"},
+}
 
 
 # -- the world: one hub per database, the objects made once ---------------------------------------------
+
 
 @dataclass
 class World:
@@ -401,12 +422,10 @@ def world(request, sqlite_template, tmp_path_factory):
     wechat = WeChatSettings(app_id="wxmatrix", token=WECHAT_TOKEN, max_skew_seconds=86_400)
     # Attachments in a directory of this module's own; citizens may send a file per role and probe.
     attachments = AttachmentSettings(directory=tmp_path_factory.mktemp("attachments"), citizen_max_per_case=100)
-    hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL", channels=ChannelSettings(wechat=wechat),
-                             attachments=attachments), clock)
+    hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL", channels=ChannelSettings(wechat=wechat), attachments=attachments), clock)
     keys: dict[str, str | None] = {}
     for name, (party, role, unit, divisions) in PARTIES.items():
-        keys[name] = hub.keys.create(party, role, clock.now(), unit_code=unit, divisions=divisions,
-                                     channel="web" if role is Role.CHANNEL else None)
+        keys[name] = hub.keys.create(party, role, clock.now(), unit_code=unit, divisions=divisions, channel="web" if role is Role.CHANNEL else None)
     revoked = hub.keys.create("former-agent", Role.AGENT, clock.now())
     hub.keys.revoke(revoked.split("_")[1], clock.now())
     keys[REVOKED], keys[BAD_KEY], keys[NO_KEY] = revoked, "hub_0123456789ab_" + "x" * 40, None
@@ -435,51 +454,66 @@ def _make_objects(client: TestClient, keys: dict[str, str | None], hub) -> dict[
 
     def in_progress(body: dict, co: list[str], lead: str = "ZY-SCJGJ", signer: str = "unit") -> str:
         number = _ok(client.post("/api/v1/cases", json=body, headers=as_("agent")), 201)["number"]
-        for actor, action in (("agent", {"action": "accept"}),
-                              ("agent", {"action": "dispatch", "lead_unit": lead, "co_units": co}),
-                              (signer, {"action": "sign_off"})):
+        for actor, action in (
+            ("agent", {"action": "accept"}),
+            ("agent", {"action": "dispatch", "lead_unit": lead, "co_units": co}),
+            (signer, {"action": "sign_off"}),
+        ):
             _ok(client.post(f"/api/v1/cases/{number}/actions", json=action, headers=as_(actor)))
         return number
 
     objects["case_yj"] = in_progress(draft(), ["ZY-RSJ"])
-    objects["case_conf"] = in_progress(draft(person={"name": CONFIDENTIAL[0], "phone": CONFIDENTIAL[1],
-                                                     "kind": "person", "confidential": True}), [])
+    objects["case_conf"] = in_progress(draft(person={"name": CONFIDENTIAL[0], "phone": CONFIDENTIAL[1], "kind": "person", "confidential": True}), [])
     objects["case_anon"] = in_progress(draft(person={"kind": "person", "anonymous": True}), [])
     objects["case_yjgov"] = in_progress(draft(title="区政府主办"), [], lead="YJ-GOV", signer="county")
-    objects["case_prov"] = _ok(client.post("/api/v1/cases", json=draft(**{"place.division_code": "512022"}),
-                                           headers=as_("province")), 201)["number"]
+    objects["case_prov"] = _ok(client.post("/api/v1/cases", json=draft(**{"place.division_code": "512022"}), headers=as_("province")), 201)["number"]
     intake = hub.handles.get(CountyIntake)
     ay = intake.counties["anyue"]
     body = json.dumps(ticket(ay, "AY-MATRIX-1", hub.clock.now())).encode()
-    headers = {**as_("other_county"), "content-type": "application/json",
-               **signed_headers(SECRETS["HUB_COUNTY_ANYUE_SECRET"], int(hub.clock.now().timestamp()), body)}
+    headers = {
+        **as_("other_county"),
+        "content-type": "application/json",
+        **signed_headers(SECRETS["HUB_COUNTY_ANYUE_SECRET"], int(hub.clock.now().timestamp()), body),
+    }
     objects["case_ay"] = _ok(client.post("/api/v1/counties/anyue/tickets", content=body, headers=headers), 201)["case_number"]
 
-    web = _ok(client.post("/api/v1/channel/cases", headers=as_("channel"),
-                          json=draft(intake={"channel": "web", "received_at": "2025-09-26T09:58:00+08:00"})), 201)
+    web = _ok(
+        client.post("/api/v1/channel/cases", headers=as_("channel"), json=draft(intake={"channel": "web", "received_at": "2025-09-26T09:58:00+08:00"})), 201
+    )
     objects["case_web"], objects["code_web"] = web["case"]["number"], web["retrieval_code"]
 
     def attach(number: str, who: str, visibility: str, prefix: str = "/api/v1/cases") -> str:
-        return _ok(client.post(f"{prefix}/{number}/attachments", headers=as_(who), data={"visibility": visibility},
-                               files={"file": ("现场.png", PNG, "image/png")}), 201)["id"]
+        return _ok(
+            client.post(f"{prefix}/{number}/attachments", headers=as_(who), data={"visibility": visibility}, files={"file": ("现场.png", PNG, "image/png")}),
+            201,
+        )["id"]
 
     objects["att_yj"] = attach(objects["case_yj"], "agent", "internal")
     objects["att_web"] = attach(objects["case_web"], "channel", "public", prefix="/api/v1/channel/cases")
     objects["att_web_internal"] = attach(objects["case_web"], "agent", "internal")
 
-    objects["art_draft"] = _ok(client.post("/api/v1/knowledge/articles", headers=as_("unit"), json={
-        **NEW_ARTICLE, "title": "未发布草稿标题", "body": "草稿正文不得外传"}), 201)["id"]
-    pub = _ok(client.post("/api/v1/knowledge/articles", headers=as_("unit"), json={
-        **NEW_ARTICLE, "title": "社保卡补办", "body": "社保卡补办请到社保大厅。"}), 201)["id"]
+    objects["art_draft"] = _ok(
+        client.post("/api/v1/knowledge/articles", headers=as_("unit"), json={**NEW_ARTICLE, "title": "未发布草稿标题", "body": "草稿正文不得外传"}), 201
+    )["id"]
+    pub = _ok(
+        client.post("/api/v1/knowledge/articles", headers=as_("unit"), json={**NEW_ARTICLE, "title": "社保卡补办", "body": "社保卡补办请到社保大厅。"}), 201
+    )["id"]
     for step in ("review", "publish"):
         _ok(client.post(f"/api/v1/knowledge/articles/{pub}/review", json={"action": step}, headers=as_("supervisor")))
-    _ok(client.post(f"/api/v1/knowledge/articles/{pub}/versions", headers=as_("unit"), json={
-        "kind": "faq", "title": "草稿第二版标题", "body": "草稿正文不得外传", "base_version": 1}), 201)
+    _ok(
+        client.post(
+            f"/api/v1/knowledge/articles/{pub}/versions",
+            headers=as_("unit"),
+            json={"kind": "faq", "title": "草稿第二版标题", "body": "草稿正文不得外传", "base_version": 1},
+        ),
+        201,
+    )
     objects["art_pub"] = pub
     return objects
 
 
 # -- the tests -------------------------------------------------------------------------------------
+
 
 def test_every_route_is_in_the_matrix(world) -> None:
     """A new route must be described above (a reviewed row per role); a removed one removed."""
@@ -545,8 +579,7 @@ def test_operation_by_role_and_object(world, operation: str) -> None:
             if probe.county_signed is not None:
                 raw = json.dumps(body).encode()
                 secret = SECRETS[f"HUB_COUNTY_{probe.county_signed.upper()}_SECRET"]
-                headers.update({"content-type": "application/json",
-                                **signed_headers(secret, int(world.hub.clock.now().timestamp()), raw)})
+                headers.update({"content-type": "application/json", **signed_headers(secret, int(world.hub.clock.now().timestamp()), raw)})
                 kwargs["content"] = raw
             elif probe.upload is not None:
                 kwargs["data"] = _fill(probe.upload, world.objects, {})
@@ -571,8 +604,10 @@ def _tickets(world: World) -> dict[str, Any]:
     """A fresh ticket per push in each county's own shape (ids are unique per county)."""
     n = next(_TICKET_SEQ)
     counties = world.hub.handles.get(CountyIntake).counties
-    return {"anyue_ticket": ticket(counties["anyue"], f"AY-M-{n}", world.hub.clock.now()),
-            "yanjiang_ticket": ticket(counties["yanjiang"], f"YJ-M-{n}", world.hub.clock.now())}
+    return {
+        "anyue_ticket": ticket(counties["anyue"], f"AY-M-{n}", world.hub.clock.now()),
+        "yanjiang_ticket": ticket(counties["yanjiang"], f"YJ-M-{n}", world.hub.clock.now()),
+    }
 
 
 def test_each_party_lists_exactly_the_cases_it_may_read(world) -> None:

@@ -16,22 +16,24 @@ from hub.cli import main
 from hub.domain.access import Actor
 from hub.domain.errors import CaseNotFound
 from hub.domain.model import CaseDraft, Role
-from records.backup import BackupError, backup, restore
 from hub.runtime import build_hub
-from sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import Settings
+from outbox.feature import OutboxHandle
 from outbox.tables import DELIVERED, PENDING, OutboxMessageRow
+from records.backup import BackupError, backup, restore
+from sandbox.webhook_sink import SinkState, create_sink
 from tests.support.factories import draft
 from tests.support.live import LiveServer
-from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 
 
 def _settings(url: str, sink_url: str) -> Settings:
-    return Settings(database_url=url, sqlite_synchronous="NORMAL", destinations={
-        "all": {"adapter": "webhook", "settings": {"url": f"{sink_url}/events", "timeout": 2, "system": "sink"},
-                "events": ["case.registered"]}})
+    return Settings(
+        database_url=url,
+        sqlite_synchronous="NORMAL",
+        destinations={"all": {"adapter": "webhook", "settings": {"url": f"{sink_url}/events", "timeout": 2, "system": "sink"}, "events": ["case.registered"]}},
+    )
 
 
 def _register(hub) -> str:
@@ -169,8 +171,9 @@ def test_attachment_files_travel_with_the_backup(sqlite_template, tmp_path: Path
     moved = tmp_path / "new-files"
     restored = restore(taken.path, f"sqlite:///{tmp_path / 'new.db'}", attachments=moved)
     assert restored.files == 1
-    hub = build_hub(Settings(database_url=f"sqlite:///{tmp_path / 'new.db'}", sqlite_synchronous="NORMAL",
-                             attachments=AttachmentSettings(directory=moved)), clock)
+    hub = build_hub(
+        Settings(database_url=f"sqlite:///{tmp_path / 'new.db'}", sqlite_synchronous="NORMAL", attachments=AttachmentSettings(directory=moved)), clock
+    )
     try:
         (back,) = hub.attachments.list_for(hub.cases.get(number, AGENT), AGENT)
         assert back.id == attachment.id

@@ -82,8 +82,7 @@ def test_late_december_work_goes_on_and_the_import_recounts(hub, december) -> No
     assert after.version == versions[complaint] + 1
     line = after.history[-1]
     assert (line.action, line.actor) == ("recount_deadlines", "centre-supervisor")
-    assert line.data == {"moved": {"due_at": {"from": "2027-01-18T15:59:59+00:00", "to": "2027-01-19T15:59:59+00:00"}},
-                         "provisional": []}
+    assert line.data == {"moved": {"due_at": {"from": "2027-01-18T15:59:59+00:00", "to": "2027-01-19T15:59:59+00:00"}}, "provisional": []}
     # The extension counted from the dispatch: 3 + 2 working days = Dec 29, 30, 31, Jan 4, 5.
     assert hub.cases.get(enquiry, AGENT).handling.due_at == end_of(2027, 1, 5)
     untouched = hub.cases.get(known, AGENT)
@@ -111,8 +110,7 @@ def test_a_wrong_year_is_refused_whole_and_nothing_is_written(hub, december) -> 
     doc["workdays"].append({"name": "错误", "date": "2027-03-01"})  # a Monday
     with pytest.raises(ScheduleRefused) as caught:
         import_year(hub.cases, YearSchedule.model_validate(doc), SUPERVISOR)
-    assert caught.value.problems == [(("workdays", 4, "date"), "2027-03-01 is a Monday: a make-up working day "
-                                                               "(调休上班) is a Saturday or Sunday")]
+    assert caught.value.problems == [(("workdays", 4, "date"), "2027-03-01 is a Monday: a make-up working day (调休上班) is a Saturday or Sunday")]
     with hub.db.read() as s:
         assert s.execute(select(func.count()).select_from(CalendarYearRow)).scalar_one() == 0
     assert hub.cases.get(complaint, AGENT) == before
@@ -136,14 +134,14 @@ def test_schedule_file_errors_name_the_line(tmp_path: Path) -> None:
     from hub.mappings import MappingError
 
     bad = tmp_path / "2027.yaml"
-    text = SAMPLE.read_text(encoding="utf-8").replace("{name: 国庆节调休上班, date: 2027-10-09}",
-                                                       "{name: 国庆节调休上班, date: 2027-10-08}")
+    text = SAMPLE.read_text(encoding="utf-8").replace("{name: 国庆节调休上班, date: 2027-10-09}", "{name: 国庆节调休上班, date: 2027-10-08}")
     bad.write_text(text, encoding="utf-8")
     line = next(i for i, t in enumerate(text.splitlines(), 1) if "2027-10-08" in t)
     with pytest.raises(MappingError) as caught:
         load_schedule_file(bad)
-    assert str(caught.value) == (f"{bad}:{line}: entry '国庆节调休上班': workdays[3].date: 2027-10-08 is a Friday: "
-                                 "a make-up working day (调休上班) is a Saturday or Sunday")
+    assert str(caught.value) == (
+        f"{bad}:{line}: entry '国庆节调休上班': workdays[3].date: 2027-10-08 is a Friday: a make-up working day (调休上班) is a Saturday or Sunday"
+    )
 
 
 def test_the_scheduler_recounts_a_case_dispatched_with_an_older_cached_calendar(hub, december, settings) -> None:

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from hub.domain.access import Actor
 from hub.domain.errors import RuleViolation
 from hub.domain.model import CaseDraft, ExternalRef, Role
+from outbox.feature import OutboxHandle
 from outbox.tables import OutboxMessageRow
 from tests.support.factories import draft
-from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -78,10 +78,11 @@ def test_list_by_phone_channel_and_receipt_range(hub, keys) -> None:
     assert numbers(received_to="2025-09-21T00:00:00+00:00") == {a}
     assert numbers(phone="13800138000", received_from="2025-09-21T00:00:00+08:00", channel="phone") == {c}
 
-    for params, field in (({"received_from": "2025-09-26T00:00:00"}, "query.received_from"),
-                          ({"received_to": "0001-01-01T00:00:00+00:00"}, "query.received_to"),
-                          ({"received_from": "2025-09-26T00:00:00+08:00", "received_to": "2025-09-26T00:00:00+08:00"},
-                           "query.received_to")):
+    for params, field in (
+        ({"received_from": "2025-09-26T00:00:00"}, "query.received_from"),
+        ({"received_to": "0001-01-01T00:00:00+00:00"}, "query.received_to"),
+        ({"received_from": "2025-09-26T00:00:00+08:00", "received_to": "2025-09-26T00:00:00+08:00"}, "query.received_to"),
+    ):
         resp = client.get("/api/v1/cases", params=params)
         assert resp.status_code == 422, resp.text
         assert resp.headers["content-type"].startswith("application/problem+json")
@@ -129,8 +130,11 @@ def test_caller_history_counts_the_last_n_days_and_lists_newest_first(hub, keys,
     body = client.post("/api/v1/callers/history", json={"phone": "13700137000"}).json()
     assert (body["count"], body["total"], body["items"]) == (0, 0, [])
 
-    for bad, field in (({"phone": "not-a-phone"}, "body.phone"), ({"phone": "13800138000", "days": 0}, "body.days"),
-                       ({"phone": "13800138000", "extra": 1}, "body.extra")):
+    for bad, field in (
+        ({"phone": "not-a-phone"}, "body.phone"),
+        ({"phone": "13800138000", "days": 0}, "body.days"),
+        ({"phone": "13800138000", "extra": 1}, "body.extra"),
+    ):
         resp = client.post("/api/v1/callers/history", json=bad)
         assert resp.status_code == 422 and field in resp.text, resp.text
 
@@ -155,16 +159,18 @@ def test_the_migration_backfills_the_index_of_cases_registered_before_it(hub) ->
     cfg = alembic_config(hub.db.writer)
     command.downgrade(cfg, "0014_repeat_calls@-2")  # 0014 (repeat calls) and 0013 (the index)
     with hub.db.writer.connect() as conn:
-        columns = {r[1] for r in conn.execute(text("PRAGMA table_info(cases)"))} if hub.db.is_sqlite else set(
-            conn.execute(text("SELECT column_name FROM information_schema.columns WHERE table_name = 'cases'")).scalars())
+        columns = (
+            {r[1] for r in conn.execute(text("PRAGMA table_info(cases)"))}
+            if hub.db.is_sqlite
+            else set(conn.execute(text("SELECT column_name FROM information_schema.columns WHERE table_name = 'cases'")).scalars())
+        )
         assert "phone_hash" not in columns and "received_at" not in columns
     command.upgrade(cfg, "heads")
     with hub.db.read() as s:
         rows = dict(s.execute(select(CaseRow.number, CaseRow.phone_hash)).all())
         received = dict(s.execute(select(CaseRow.number, CaseRow.received_at)).all())
     assert rows == {a: hmac.new(KEY.encode(), b"13800138000", hashlib.sha256).hexdigest(), b: None}
-    assert received == {a: datetime(2025, 9, 20, 0, 0, tzinfo=LOCAL_TZ).replace(hour=8),
-                        b: datetime(2025, 9, 20, 23, 0, tzinfo=timezone.utc)}
+    assert received == {a: datetime(2025, 9, 20, 0, 0, tzinfo=LOCAL_TZ).replace(hour=8), b: datetime(2025, 9, 20, 23, 0, tzinfo=UTC)}
 
 
 def test_reindex_after_a_key_change_finds_the_cases_again(db_url, clock, tmp_path, monkeypatch) -> None:
@@ -194,6 +200,7 @@ def test_reindex_after_a_key_change_finds_the_cases_again(db_url, clock, tmp_pat
 
 
 # -- repeat calls (重复来电) --------------------------------------------------------------------------
+
 
 def test_a_repeat_call_is_linked_to_the_newest_open_case_of_the_same_phone_and_category(hub, keys) -> None:
     agent = _client(hub, keys, "agent")

@@ -26,9 +26,12 @@ SEAL_KEY = "sandbox-seal-key-0123456789"
 def settings(db_url: str) -> Settings:
     # An sms destination that nothing delivers in these tests (no relay runs): only what is queued is looked at.
     sms = DestinationConfig(adapter="sms", settings={"url": "http://127.0.0.1:9/send", "seal_key": SEAL_KEY})
-    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={"sms": sms},
-                    channels=ChannelSettings(intake_per_minute=5, lookup_failures_per_case=3, lookup_failures_per_client=6,
-                                             lookup_lockout_minutes=10, evaluation_days=7))
+    return Settings(
+        database_url=db_url,
+        sqlite_synchronous="NORMAL",
+        destinations={"sms": sms},
+        channels=ChannelSettings(intake_per_minute=5, lookup_failures_per_case=3, lookup_failures_per_client=6, lookup_lockout_minutes=10, evaluation_days=7),
+    )
 
 
 @pytest.fixture
@@ -36,9 +39,11 @@ def doors(hub, api, server):
     now = hub.clock.now()
     portal = hub.keys.create("city-portal", Role.CHANNEL, now, channel="web")
     app = hub.keys.create("zy-app", Role.CHANNEL, now, channel="app")
-    clients = {"portal": httpx.Client(base_url=server.url, headers={"X-API-Key": portal}, timeout=30),
-               "app": httpx.Client(base_url=server.url, headers={"X-API-Key": app}, timeout=30),
-               "public": httpx.Client(base_url=server.url, timeout=30)}
+    clients = {
+        "portal": httpx.Client(base_url=server.url, headers={"X-API-Key": portal}, timeout=30),
+        "app": httpx.Client(base_url=server.url, headers={"X-API-Key": app}, timeout=30),
+        "public": httpx.Client(base_url=server.url, timeout=30),
+    }
     yield {**api, **clients}
     for c in clients.values():
         c.close()
@@ -157,8 +162,7 @@ def test_public_timeline_and_reply_once_approved(doors) -> None:
     view = doors["public"].post(f"/api/v1/public/cases/{number}/lookup", json={"code": code})
     body = view.json()
     assert body["status"] == "已答复，待回访"
-    assert [t["text"] for t in body["timeline"]] == [
-        "诉求已登记", "诉求已受理", "已交承办单位办理", "承办单位已签收", "已答复"]
+    assert [t["text"] for t in body["timeline"]] == ["诉求已登记", "诉求已受理", "已交承办单位办理", "承办单位已签收", "已答复"]
     assert body["reply"]["text"] == "已责令施工方夜间停工。"
     for internal in ("督办内部意见", "第一稿答复", "承办人王五", "退回内部意见", "ZY-SCJGJ", "张三"):
         assert internal not in view.text
@@ -167,12 +171,10 @@ def test_public_timeline_and_reply_once_approved(doors) -> None:
 
 def test_the_citizens_rating_is_the_follow_up_and_the_assessment_counts_it(doors, hub) -> None:
     number, code = file_web_case(doors)
-    early = doors["public"].post(f"/api/v1/public/cases/{number}/evaluation",
-                                 json={"code": code, "satisfaction": "satisfied"})
+    early = doors["public"].post(f"/api/v1/public/cases/{number}/evaluation", json={"code": code, "satisfaction": "satisfied"})
     assert early.status_code == 409
     to_approved_reply(doors, number)
-    rated = doors["public"].post(f"/api/v1/public/cases/{number}/evaluation",
-                                 json={"code": code, "satisfaction": "basically_satisfied", "comment": "处理及时"})
+    rated = doors["public"].post(f"/api/v1/public/cases/{number}/evaluation", json={"code": code, "satisfaction": "basically_satisfied", "comment": "处理及时"})
     assert rated.status_code == 200, rated.text
     assert rated.json()["status"] == "已办结" and rated.json()["evaluation"]["satisfaction"] == "基本满意"
     history = doors["supervisor"].get(f"/api/v1/cases/{number}/history").json()
@@ -207,8 +209,7 @@ def test_the_outbox_holds_no_phone_or_code_in_clear(doors, hub) -> None:
     number, code = file_web_case(doors)
     to_approved_reply(doors, number)
     with hub.db.read() as s:
-        rows = s.execute(text("SELECT event_type, body FROM outbox_messages WHERE destination = 'sms' AND case_number = :n "
-                              "ORDER BY id"), {"n": number}).all()
+        rows = s.execute(text("SELECT event_type, body FROM outbox_messages WHERE destination = 'sms' AND case_number = :n ORDER BY id"), {"n": number}).all()
     assert [r[0] for r in rows] == ["sms.registered", "sms.reply_approved", "sms.follow_up_invitation"]
     stored = " ".join(str(r[1]) for r in rows)
     assert code not in stored and PHONE not in stored and "8000" not in stored
@@ -219,8 +220,7 @@ def test_sms_go_to_citizens_who_came_to_12345_only(doors, hub) -> None:
     by_province = doors["province"].post("/api/v1/cases", json=draft(**{"place.division_code": "512022"})).json()["number"]
     landline = doors["agent"].post("/api/v1/cases", json=draft(person={"name": "张三", "phone": "028-12345678"})).json()["number"]
     with hub.db.read() as s:
-        sms = dict(s.execute(text("SELECT case_number, count(*) FROM outbox_messages WHERE destination = 'sms' "
-                                  "GROUP BY case_number")).all())
+        sms = dict(s.execute(text("SELECT case_number, count(*) FROM outbox_messages WHERE destination = 'sms' GROUP BY case_number")).all())
         coded = {r[0] for r in s.execute(text("SELECT case_number FROM retrieval_codes")).all()}
     assert sms.get(by_agent) == 1  # the phone caller's receipt
     assert by_province not in sms and landline not in sms

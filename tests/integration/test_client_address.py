@@ -17,8 +17,12 @@ STRANGER = ("203.0.113.7", 40000)
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", trusted_proxies=["10.0.0.0/24"],
-                    channels=ChannelSettings(lookup_failures_per_case=100, lookup_failures_per_client=2))
+    return Settings(
+        database_url=db_url,
+        sqlite_synchronous="NORMAL",
+        trusted_proxies=["10.0.0.0/24"],
+        channels=ChannelSettings(lookup_failures_per_case=100, lookup_failures_per_client=2),
+    )
 
 
 @pytest.fixture
@@ -41,8 +45,7 @@ def test_lockouts_count_the_forwarded_client_from_a_trusted_proxy(app) -> None:
         # A client that forges a hop of its own is still counted as the address the proxy saw.
         assert lookup(proxy, "51200020250000011", "198.51.100.2, 198.51.100.1") == 429
         # X-Real-IP, when the proxy sends that instead.
-        status = proxy.post("/api/v1/public/cases/51200020250000012/lookup", json={"code": "AAAAAA"},
-                            headers={"X-Real-IP": "198.51.100.1"}).status_code
+        status = proxy.post("/api/v1/public/cases/51200020250000012/lookup", json={"code": "AAAAAA"}, headers={"X-Real-IP": "198.51.100.1"}).status_code
         assert status == 429
 
 

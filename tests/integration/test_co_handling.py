@@ -28,12 +28,12 @@ def test_a_co_unit_replies_its_part_before_the_lead_replies_the_case(hub, clock,
     clock.set(local(2025, 11, 3, 10))
     number = agent.post("/api/v1/cases", json=draft(intake={"channel": "phone", "received_at": "2025-11-03T09:50:00+08:00"})).json()["number"]
     agent.post(f"/api/v1/cases/{number}/actions", json={"action": "accept"}).raise_for_status()
-    agent.post(f"/api/v1/cases/{number}/actions",
-               json={"action": "dispatch", "lead_unit": "ZY-SCJGJ", "co_units": ["ZY-RSJ"]}).raise_for_status()
+    agent.post(f"/api/v1/cases/{number}/actions", json={"action": "dispatch", "lead_unit": "ZY-SCJGJ", "co_units": ["ZY-RSJ"]}).raise_for_status()
 
     parts = agent.get(f"/api/v1/cases/{number}/parts").json()
     assert [(p["unit_code"], p["state"], p["sign_off_due"], p["due_at"]) for p in parts] == [
-        ("ZY-RSJ", "awaiting_sign_off", "2025-11-04T15:59:59Z", "2025-11-20T15:59:59Z")]
+        ("ZY-RSJ", "awaiting_sign_off", "2025-11-04T15:59:59Z", "2025-11-20T15:59:59Z")
+    ]
 
     clock.set(local(2025, 11, 4, 9))
     lead.post(f"/api/v1/cases/{number}/actions", json={"action": "sign_off"}).raise_for_status()

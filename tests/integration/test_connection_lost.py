@@ -39,10 +39,11 @@ def db_url(pg_database) -> str:  # PostgreSQL only: ending a server process is i
 @pytest.fixture
 def settings(db_url: str, sink) -> Settings:
     _, url = sink
-    return Settings(database_url=db_url, outbox=OutboxSettings(concurrency=1, batch=10, lease_seconds=60,
-                                                               backoff_base_seconds=0.01),
-                    destinations={"all": {"adapter": "webhook", "events": ["case.registered"],
-                                          "settings": {"url": f"{url}/events", "timeout": 5, "system": "sink"}}})
+    return Settings(
+        database_url=db_url,
+        outbox=OutboxSettings(concurrency=1, batch=10, lease_seconds=60, backoff_base_seconds=0.01),
+        destinations={"all": {"adapter": "webhook", "events": ["case.registered"], "settings": {"url": f"{url}/events", "timeout": 5, "system": "sink"}}},
+    )
 
 
 class Killer:
@@ -84,8 +85,7 @@ def _messages(hub) -> list[OutboxMessageRow]:  # noqa: ANN001
         return list(s.execute(select(OutboxMessageRow).order_by(OutboxMessageRow.id)).scalars())
 
 
-def test_a_connection_lost_during_an_api_write_is_a_503_stores_nothing_and_the_retry_registers_once(
-        hub, api, sink, db_url) -> None:
+def test_a_connection_lost_during_an_api_write_is_a_503_stores_nothing_and_the_retry_registers_once(hub, api, sink, db_url) -> None:
     state, _ = sink
     killer = Killer(hub.db.writer, db_url, lambda sql: sql.lstrip().upper().startswith("INSERT INTO CASE_HISTORY"))
     try:
@@ -113,13 +113,11 @@ def test_a_connection_lost_during_an_api_write_is_a_503_stores_nothing_and_the_r
         killer.close()
 
 
-def test_a_connection_lost_while_the_relay_records_a_delivery_is_recorded_again_and_sent_once(
-        hub, api, sink, db_url) -> None:
+def test_a_connection_lost_while_the_relay_records_a_delivery_is_recorded_again_and_sent_once(hub, api, sink, db_url) -> None:
     state, _ = sink
     numbers = [api["agent"].post("/api/v1/cases", json=draft()).json()["number"] for _ in range(3)]
     # The record step: the messages the peer took are marked delivered (outbox/record.py).
-    killer = Killer(hub.db.writer, db_url,
-                    lambda sql: sql.lstrip().upper().startswith("UPDATE OUTBOX_MESSAGES") and "delivered_at" in sql)
+    killer = Killer(hub.db.writer, db_url, lambda sql: sql.lstrip().upper().startswith("UPDATE OUTBOX_MESSAGES") and "delivered_at" in sql)
     try:
         killer.armed = True
         relay = hub.handles.get(OutboxHandle).relay()

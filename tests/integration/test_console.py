@@ -8,12 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from console.accounts import AccountError
+from console.accounts import AccountError, Accounts
 from console.tables import OperatorRow
 from hub.domain.model import Role
 from tests.support.console import Person, fast_accounts
 from tests.support.factories import draft
-from console.accounts import Accounts
 
 PASSWORD = "correct-horse-1"
 
@@ -38,8 +37,7 @@ def _case(hub, state: str = "registered", **changes) -> str:
 
     agent = Actor("api-agent", Role.AGENT)
     number = hub.cases.register(CaseDraft.model_validate(draft(**changes)), agent).case.number
-    steps = {"accepted": [c.Accept()],
-             "awaiting_sign_off": [c.Accept(), c.Dispatch(lead_unit="ZY-SCJGJ")]}.get(state, [])
+    steps = {"accepted": [c.Accept()], "awaiting_sign_off": [c.Accept(), c.Dispatch(lead_unit="ZY-SCJGJ")]}.get(state, [])
     for step in steps:
         hub.cases.act(number, step, agent)
     return number
@@ -186,8 +184,17 @@ def test_a_clerk_cannot_open_another_units_case(hub, app) -> None:
 def test_intake_registers_and_shows_the_callers_history(hub, app) -> None:
     earlier = _case(hub, title="楼上漏水")
     wang = Person(app).sign_in("wang", PASSWORD)
-    fields = {"channel": "phone", "phone": "13800138000", "name": "张三", "request_type": "complaint", "category_code": "0101",
-              "title": "夜间施工噪音", "content": "工地夜间施工，影响休息。", "division_code": "512002", "urgency": "normal"}
+    fields = {
+        "channel": "phone",
+        "phone": "13800138000",
+        "name": "张三",
+        "request_type": "complaint",
+        "category_code": "0101",
+        "title": "夜间施工噪音",
+        "content": "工地夜间施工，影响休息。",
+        "division_code": "512002",
+        "urgency": "normal",
+    }
     history = wang.post("/console/intake", {**fields, "op": "history"})
     assert history.status_code == 200 and earlier in history.text and "楼上漏水" in history.text
     assert 'value="夜间施工噪音"' in history.text  # the form keeps what was typed
@@ -250,8 +257,9 @@ def test_the_case_page_shows_attachments_and_takes_an_upload(hub, app) -> None:
     clerk = Person(app).sign_in("scj", PASSWORD)
     page = clerk.get(f"/console/cases/{number}")
     assert "暂无附件" in page.text and 'enctype="multipart/form-data"' in page.text and "上传附件" in page.text
-    sent = clerk.client.post(f"/console/cases/{number}/attachments", data={"csrf": clerk.csrf, "visibility": "public"},
-                             files={"file": ("整改照片.png", PNG, "image/png")})
+    sent = clerk.client.post(
+        f"/console/cases/{number}/attachments", data={"csrf": clerk.csrf, "visibility": "public"}, files={"file": ("整改照片.png", PNG, "image/png")}
+    )
     assert sent.status_code == 303 and sent.headers["location"] == f"/console/cases/{number}"
     page = clerk.get(f"/console/cases/{number}")
     link = re.search(rf'href="(/console/cases/{number}/attachments/[0-9a-f]+)" download>整改照片.png<', page.text)
@@ -261,10 +269,8 @@ def test_the_case_page_shows_attachments_and_takes_an_upload(hub, app) -> None:
     # Another unit neither reads the file nor adds one; a page of HTML is not a photo; no token, no upload.
     other = Person(app).sign_in("rsj", PASSWORD)
     assert other.get(link.group(1)).status_code == 403
-    assert other.client.post(f"/console/cases/{number}/attachments", data={"csrf": other.csrf},
-                             files={"file": ("a.png", PNG, "image/png")}).status_code == 403
-    wrong = clerk.client.post(f"/console/cases/{number}/attachments", data={"csrf": clerk.csrf},
-                              files={"file": ("照片.jpg", b"<html></html>", "image/jpeg")})
+    assert other.client.post(f"/console/cases/{number}/attachments", data={"csrf": other.csrf}, files={"file": ("a.png", PNG, "image/png")}).status_code == 403
+    wrong = clerk.client.post(f"/console/cases/{number}/attachments", data={"csrf": clerk.csrf}, files={"file": ("照片.jpg", b"<html></html>", "image/jpeg")})
     assert wrong.status_code == 415 and "文件类型不支持" in wrong.text
     forged = clerk.client.post(f"/console/cases/{number}/attachments", data={}, files={"file": ("a.png", PNG, "image/png")})
     assert forged.status_code == 403 and "CSRF" in forged.text

@@ -52,9 +52,21 @@ def _message(hub, destination: str = "county-yj") -> None:
 
     now = hub.clock.now()
     with hub.db.write() as s:
-        s.add(OutboxMessageRow(destination=destination, ordering_key="k", sequence=1, idempotency_key="desk-1",
-                               event_type="case.dispatched", case_number=None, body={}, status=PENDING, attempts=0,
-                               available_at=now, created_at=now))
+        s.add(
+            OutboxMessageRow(
+                destination=destination,
+                ordering_key="k",
+                sequence=1,
+                idempotency_key="desk-1",
+                event_type="case.dispatched",
+                case_number=None,
+                body={},
+                status=PENDING,
+                attempts=0,
+                available_at=now,
+                created_at=now,
+            )
+        )
 
 
 def _state(hub, destination: str) -> dict:
@@ -143,8 +155,10 @@ def test_a_unit_writes_an_article_the_supervisor_sends_it_back_then_reviews_and_
     assert 'action="/console/knowledge/new"' in _form(scj, "/console/knowledge/new")
     bad = scj.post("/console/knowledge/new", {"kind": "faq", "title": "预", "body": "x"})
     assert bad.status_code == 422 and "标题" in bad.text and "正文" in bad.text
-    made = scj.post("/console/knowledge/new", {"kind": "service_guide", "title": "预付卡退费投诉指引",
-                                              "body": "预付卡退费纠纷，消费者可向市场监管部门投诉。", "note": "首次编写"})
+    made = scj.post(
+        "/console/knowledge/new",
+        {"kind": "service_guide", "title": "预付卡退费投诉指引", "body": "预付卡退费纠纷，消费者可向市场监管部门投诉。", "note": "首次编写"},
+    )
     assert made.status_code == 303
     article_id = re.search(r"/console/knowledge/articles/([^?]+)", made.headers["location"]).group(1)
     page = scj.get(made.headers["location"]).text
@@ -162,8 +176,13 @@ def test_a_unit_writes_an_article_the_supervisor_sends_it_back_then_reviews_and_
     # The unit writes a new version on the one it read; the old and the new are side by side.
     edit = _form(scj, f"/console/knowledge/articles/{article_id}/edit")
     assert 'name="base_version" value="1"' in edit and "预付卡退费纠纷" in edit
-    v2 = {"kind": "service_guide", "title": "预付卡退费投诉指引", "body": "预付卡退费纠纷，市场监管部门7个工作日内决定是否受理。",
-          "base_version": "1", "note": "补充时限"}
+    v2 = {
+        "kind": "service_guide",
+        "title": "预付卡退费投诉指引",
+        "body": "预付卡退费纠纷，市场监管部门7个工作日内决定是否受理。",
+        "base_version": "1",
+        "note": "补充时限",
+    }
     assert scj.post(f"/console/knowledge/articles/{article_id}/versions", v2).status_code == 303
     stale = scj.post(f"/console/knowledge/articles/{article_id}/versions", v2)  # on version 1 again
     assert stale.status_code == 409 and "已被他人修改" in stale.text
@@ -203,11 +222,9 @@ def test_only_the_owning_unit_writes_and_only_supervisors_review(hub, app) -> No
     assert scj.post(f"/console/knowledge/articles/{article_id}/review", {"action": "review"}).status_code == 403
     rsj = Person(app).sign_in("rsj", PASSWORD)
     assert rsj.get(f"/console/knowledge/articles/{article_id}/edit").status_code == 404  # a draft of another unit
-    refused = rsj.post(f"/console/knowledge/articles/{article_id}/versions",
-                       {"kind": "faq", "title": "改写", "body": "改写的正文", "base_version": "1"})
+    refused = rsj.post(f"/console/knowledge/articles/{article_id}/versions", {"kind": "faq", "title": "改写", "body": "改写的正文", "base_version": "1"})
     assert refused.status_code in (403, 404)
     versions = Person(app).sign_in("zhao", PASSWORD).get(f"/console/knowledge/articles/{article_id}").text
     assert "改写的正文" not in versions
-    no_csrf = Person(app).sign_in("zhao", PASSWORD).post(f"/console/knowledge/articles/{article_id}/review",
-                                                         {"action": "review"}, with_csrf=False)
+    no_csrf = Person(app).sign_in("zhao", PASSWORD).post(f"/console/knowledge/articles/{article_id}/review", {"action": "review"}, with_csrf=False)
     assert no_csrf.status_code == 403

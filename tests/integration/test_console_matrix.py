@@ -23,11 +23,11 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
+from console.accounts import Accounts
 from hub.domain.model import Role
 from tests.conftest import START
 from tests.support.console import CSRF, fast_accounts
 from tests.support.factories import draft
-from console.accounts import Accounts
 
 PASSWORD = "matrix-password-1"
 # name -> (role, unit, divisions)
@@ -77,24 +77,34 @@ CONSOLE_EXPECTED: dict[str, list[Probe]] = {
     "POST /console/password": [Probe(row("pass"), form={"current": "wrong-password", "new": "0123456789a", "again": "0123456789a"})],
     "GET /console/static/{name}": [Probe(public(), path={"name": "console.css"})],
     "GET /console/": [Probe(EVERYONE)],
-    "GET /console/queues/{queue}": [Probe(EVERYONE, path={"queue": "overdue"}),
-                                    Probe(row("deny", agent="ok", supervisor="ok"), path={"queue": "to_accept"}),
-                                    Probe(row("ok", agent="deny", supervisor="deny"), path={"queue": "to_sign_off"})],
+    "GET /console/queues/{queue}": [
+        Probe(EVERYONE, path={"queue": "overdue"}),
+        Probe(row("deny", agent="ok", supervisor="ok"), path={"queue": "to_accept"}),
+        Probe(row("ok", agent="deny", supervisor="deny"), path={"queue": "to_sign_off"}),
+    ],
     "GET /console/search": [Probe(EVERYONE, query={"q": "噪音"}), Probe(EVERYONE, query={"state": "awaiting_sign_off"})],
-    "GET /console/cases/{number}": [Probe(SEES_YJ, path={"number": "{case_yj}"}), Probe(SEES_YJ, path={"number": "{case_conf}"}),
-                                    # not dispatched yet: the centre, and the county of its division (README: a county sees its divisions)
-                                    Probe(row("deny", agent="ok", supervisor="ok", county="ok"), path={"number": "{case_new}"})],
+    "GET /console/cases/{number}": [
+        Probe(SEES_YJ, path={"number": "{case_yj}"}),
+        Probe(SEES_YJ, path={"number": "{case_conf}"}),
+        # not dispatched yet: the centre, and the county of its division (README: a county sees its divisions)
+        Probe(row("deny", agent="ok", supervisor="ok", county="ok"), path={"number": "{case_new}"}),
+    ],
     # A stale version: past the access check it is 409 (pass); a case one may not see is 403.
-    "POST /console/cases/{number}/actions": [Probe(row("pass", other_unit="deny", other_county="deny"),
-                                                   path={"number": "{case_yj}"}, form={"action": "archive", "version": "1"})],
+    "POST /console/cases/{number}/actions": [
+        Probe(row("pass", other_unit="deny", other_county="deny"), path={"number": "{case_yj}"}, form={"action": "archive", "version": "1"})
+    ],
     # 督办看板: every operator, each seeing the cases the API lets them see.
     "GET /console/supervision": [Probe(EVERYONE)],
     # 考核: the API's scope rule (a unit sees only itself, a county its own divisions' units and the city's).
-    "GET /console/assessment": [Probe(EVERYONE, query={"period": "2026-11"}),
-                                Probe(row("ok", other_unit="deny"), query={"period": "2026-11", "unit": "ZY-SCJGJ"}),
-                                Probe(row("ok", county="deny"), query={"period": "2026-11", "county": "512021"})],
-    "GET /console/assessment/export": [Probe(EVERYONE, query={"period": "2026-11"}),
-                                       Probe(row("ok", other_unit="deny"), query={"period": "2026-11", "unit": "ZY-SCJGJ"})],
+    "GET /console/assessment": [
+        Probe(EVERYONE, query={"period": "2026-11"}),
+        Probe(row("ok", other_unit="deny"), query={"period": "2026-11", "unit": "ZY-SCJGJ"}),
+        Probe(row("ok", county="deny"), query={"period": "2026-11", "county": "512021"}),
+    ],
+    "GET /console/assessment/export": [
+        Probe(EVERYONE, query={"period": "2026-11"}),
+        Probe(row("ok", other_unit="deny"), query={"period": "2026-11", "unit": "ZY-SCJGJ"}),
+    ],
     # 出站消息: the centre's supervisors only, as /api/v1/outbox. No such dead letter: replaying it
     # replays none (ok); skipping it is refused as not a dead letter (409, past authorization).
     "GET /console/outbox": [Probe(row("deny", supervisor="ok"))],
@@ -102,44 +112,45 @@ CONSOLE_EXPECTED: dict[str, list[Probe]] = {
     "POST /console/outbox/skip": [Probe(row("deny", supervisor="pass"), form={"ids": "999999", "reason": "矩阵"})],
     # Pause and resume a destination: supervisors only; this hub knows no destination "nowhere",
     # so the supervisor's answer is 404 (past authorization), everyone else's 403.
-    "POST /console/outbox/destinations/{destination}/pause": [
-        Probe(row("deny", supervisor="pass"), path={"destination": "nowhere"}, form={"reason": "矩阵"})],
-    "POST /console/outbox/destinations/{destination}/resume": [
-        Probe(row("deny", supervisor="pass"), path={"destination": "nowhere"}, form={})],
+    "POST /console/outbox/destinations/{destination}/pause": [Probe(row("deny", supervisor="pass"), path={"destination": "nowhere"}, form={"reason": "矩阵"})],
+    "POST /console/outbox/destinations/{destination}/resume": [Probe(row("deny", supervisor="pass"), path={"destination": "nowhere"}, form={})],
     # 知识库: search and suggestions are for everyone (published articles only); a draft only for
     # its unit and the centre (knowledge.review.may_read_version).
     "GET /console/knowledge": [Probe(EVERYONE, query={"q": "投诉"}), Probe(EVERYONE)],
     "GET /console/knowledge/suggest": [Probe(EVERYONE, query={"q": "消费者投诉"})],
     "GET /console/knowledge/articles/{article_id}": [
         Probe(EVERYONE, path={"article_id": "MATRIX-PUB"}),
-        Probe(row("deny", agent="ok", supervisor="ok", unit="ok"), path={"article_id": "MATRIX-DRAFT"})],
+        Probe(row("deny", agent="ok", supervisor="ok", unit="ok"), path={"article_id": "MATRIX-DRAFT"}),
+    ],
     # Writing: the owning unit's key writes (knowledge.review.check_may_edit), so a unit writes a
     # new article of its own, and a new version of its own article only. A version based on an
     # old one is refused as stale (409, past authorization).
     "GET /console/knowledge/new": [Probe(row("deny", unit="ok", other_unit="ok"))],
-    "POST /console/knowledge/new": [Probe(row("deny", unit="ok", other_unit="ok"),
-                                          form={"kind": "faq", "title": "矩阵新条目", "body": "矩阵测试正文"})],
+    "POST /console/knowledge/new": [Probe(row("deny", unit="ok", other_unit="ok"), form={"kind": "faq", "title": "矩阵新条目", "body": "矩阵测试正文"})],
     "GET /console/knowledge/articles/{article_id}/edit": [Probe(row("deny", unit="ok"), path={"article_id": "MATRIX-DRAFT"})],
     "POST /console/knowledge/articles/{article_id}/versions": [
-        Probe(row("deny", unit="pass"), path={"article_id": "MATRIX-DRAFT"},
-              form={"kind": "faq", "title": "矩阵修订", "body": "矩阵测试正文", "base_version": "99"})],
+        Probe(
+            row("deny", unit="pass"),
+            path={"article_id": "MATRIX-DRAFT"},
+            form={"kind": "faq", "title": "矩阵修订", "body": "矩阵测试正文", "base_version": "99"},
+        )
+    ],
     # Review: the centre's supervisors (a send-back without its note is 422, past authorization).
     "POST /console/knowledge/articles/{article_id}/review": [
-        Probe(row("deny", supervisor="pass"), path={"article_id": "MATRIX-DRAFT"}, form={"action": "send_back"})],
+        Probe(row("deny", supervisor="pass"), path={"article_id": "MATRIX-DRAFT"}, form={"action": "send_back"})
+    ],
     # 延期与退回申请: the centre decides them.
     "GET /console/requests": [Probe(CENTRE_ONLY)],
     # 重复来电: the centre's (the link says who called again). A bad choice is 422, past authorization.
-    "POST /console/cases/{number}/repeat-call": [Probe(row("deny", agent="pass", supervisor="pass"),
-                                                       path={"number": "{case_new}"}, form={"op": "neither"})],
+    "POST /console/cases/{number}/repeat-call": [Probe(row("deny", agent="pass", supervisor="pass"), path={"number": "{case_new}"}, form={"op": "neither"})],
     # 补发提取码: the centre only; this hub has no SMS destination, so the centre's answer is 409 (pass).
-    "POST /console/cases/{number}/retrieval-code": [Probe(row("deny", agent="pass", supervisor="pass"),
-                                                          path={"number": "{case_yj}"}, form={})],
+    "POST /console/cases/{number}/retrieval-code": [Probe(row("deny", agent="pass", supervisor="pass"), path={"number": "{case_yj}"}, form={})],
     # 附件: the handlers of the case and the centre add (the county sees case_yj but a city department
     # handles it); whoever sees the case downloads.
-    "POST /console/cases/{number}/attachments": [Probe(row("ok", other_unit="deny", county="deny", other_county="deny"),
-                                                       path={"number": "{case_yj}"}, form={"visibility": "internal"}, upload=True)],
-    "GET /console/cases/{number}/attachments/{attachment_id}": [
-        Probe(SEES_YJ, path={"number": "{case_yj}", "attachment_id": "{att_yj}"})],
+    "POST /console/cases/{number}/attachments": [
+        Probe(row("ok", other_unit="deny", county="deny", other_county="deny"), path={"number": "{case_yj}"}, form={"visibility": "internal"}, upload=True)
+    ],
+    "GET /console/cases/{number}/attachments/{attachment_id}": [Probe(SEES_YJ, path={"number": "{case_yj}", "attachment_id": "{att_yj}"})],
     "GET /console/intake": [Probe(CENTRE_ONLY)],
     "POST /console/intake": [Probe(CENTRE_ONLY, form={"op": "history", "phone": "13800138000"})],
 }
@@ -179,8 +190,9 @@ def world(request, sqlite_template, tmp_path_factory):
         pg = request.getfixturevalue("pg_database")
         pg.clean()
         url = pg.url
-    hub = build_hub(Settings(database_url=url, sqlite_synchronous="NORMAL",
-                             attachments={"directory": tmp_path_factory.mktemp("console-attachments")}), ManualClock(START))
+    hub = build_hub(
+        Settings(database_url=url, sqlite_synchronous="NORMAL", attachments={"directory": tmp_path_factory.mktemp("console-attachments")}), ManualClock(START)
+    )
     accounts = fast_accounts(hub)
     for name, (role, unit, divisions) in OPERATORS.items():
         accounts.create(name.replace("_", "-"), role, PASSWORD, unit_code=unit, divisions=divisions)
@@ -193,8 +205,11 @@ def world(request, sqlite_template, tmp_path_factory):
             hub.cases.act(number, c.Dispatch(lead_unit="ZY-SCJGJ"), agent)
         return number
 
-    objects = {"case_yj": case(draft()), "case_new": case(draft(), dispatch=False),
-               "case_conf": case(draft(person={"name": CONFIDENTIAL[0], "phone": CONFIDENTIAL[1], "kind": "person", "confidential": True}))}
+    objects = {
+        "case_yj": case(draft()),
+        "case_new": case(draft(), dispatch=False),
+        "case_conf": case(draft(person={"name": CONFIDENTIAL[0], "phone": CONFIDENTIAL[1], "kind": "person", "confidential": True})),
+    }
     _articles(hub)
     objects["att_yj"] = hub.attachments.add(objects["case_yj"], io.BytesIO(PNG), "现场.png", "internal", agent)[0].id
     yield World(create_app(hub), hub, objects)
@@ -210,8 +225,16 @@ def _articles(hub) -> None:  # noqa: ANN001
 
     store, unit, supervisor = hub.handles.get(Knowledge).store, Actor("scj-key", Role.UNIT, unit_code="ZY-SCJGJ"), Actor("sup", Role.SUPERVISOR)
     for article_id, title in (("MATRIX-PUB", "消费者投诉举报办理指南"), ("MATRIX-DRAFT", "尚未发布的消费者投诉指南")):
-        store.create(ArticleInput(id=article_id, owner_unit="ZY-SCJGJ", kind="service_guide", title=title,
-                                  body="消费者可通过12315热线投诉举报，市场监管部门7个工作日内决定是否受理。"), unit)
+        store.create(
+            ArticleInput(
+                id=article_id,
+                owner_unit="ZY-SCJGJ",
+                kind="service_guide",
+                title=title,
+                body="消费者可通过12315热线投诉举报，市场监管部门7个工作日内决定是否受理。",
+            ),
+            unit,
+        )
     store.act("MATRIX-PUB", ReviewAction.REVIEW, supervisor)
     store.act("MATRIX-PUB", ReviewAction.PUBLISH, supervisor)
 
@@ -264,8 +287,10 @@ def test_console_route_by_person_and_case(world, route: str) -> None:
             else:
                 resp = client.post(url, data={"csrf": csrf, **(probe.form or {})})
             if probe.expect[person] not in _classify(resp):
-                failures.append(f"{person} on {url} (probe {i}): expected {probe.expect[person]}, got {resp.status_code} "
-                                f"{resp.headers.get('location', '')} {resp.text[:120]!r}")
+                failures.append(
+                    f"{person} on {url} (probe {i}): expected {probe.expect[person]}, got {resp.status_code} "
+                    f"{resp.headers.get('location', '')} {resp.text[:120]!r}"
+                )
             if person not in CENTRE and any(s in resp.text for s in CONFIDENTIAL):
                 failures.append(f"{person} on {url} (probe {i}): the confidential caller is shown")
             client.close()

@@ -49,8 +49,10 @@ def _dispatched(hub, unit: str = "ZY-SCJGJ", signed: bool = True, **changes) -> 
 
 def _rows(html: str, table: str) -> list[list[str]]:
     body = re.search(rf'<table class="cases {table}">(.*?)</table>', html, re.S).group(1)
-    return [[re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
-            for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", body.split("<tbody>")[1], re.S)]
+    return [
+        [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
+        for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", body.split("<tbody>")[1], re.S)
+    ]
 
 
 # -- the supervision board -------------------------------------------------------------------------
@@ -121,10 +123,20 @@ def _dead_letter(hub, number: str | None, n: int = 1) -> int:
 
     now = hub.clock.now()
     with hub.db.write() as s:
-        row = OutboxMessageRow(destination="county-yj", ordering_key=number or "none", sequence=n,
-                               idempotency_key=f"test-{number}-{n}", event_type="case.dispatched", case_number=number,
-                               body={}, status=DEAD, attempts=6, available_at=now, created_at=now,
-                               last_error="gave up after 6 attempts: 503 Service Unavailable")
+        row = OutboxMessageRow(
+            destination="county-yj",
+            ordering_key=number or "none",
+            sequence=n,
+            idempotency_key=f"test-{number}-{n}",
+            event_type="case.dispatched",
+            case_number=number,
+            body={},
+            status=DEAD,
+            attempts=6,
+            available_at=now,
+            created_at=now,
+            last_error="gave up after 6 attempts: 503 Service Unavailable",
+        )
         s.add(row)
         s.flush()
         return row.id
@@ -191,8 +203,16 @@ def _articles(hub) -> None:
 
     store = hub.handles.get(Knowledge).store
     for article_id, title in (("KB-PUB", "消费者投诉举报办理指南"), ("KB-DRAFT", "预付卡退费投诉指引（草稿）")):
-        store.create(ArticleInput(id=article_id, owner_unit="ZY-SCJGJ", kind="service_guide", title=title,
-                                  body="消费者可通过12315热线投诉举报，市场监管部门自收到投诉之日起7个工作日内决定是否受理。"), SCJ)
+        store.create(
+            ArticleInput(
+                id=article_id,
+                owner_unit="ZY-SCJGJ",
+                kind="service_guide",
+                title=title,
+                body="消费者可通过12315热线投诉举报，市场监管部门自收到投诉之日起7个工作日内决定是否受理。",
+            ),
+            SCJ,
+        )
     store.act("KB-PUB", ReviewAction.REVIEW, SUPERVISOR)
     store.act("KB-PUB", ReviewAction.PUBLISH, SUPERVISOR)
 

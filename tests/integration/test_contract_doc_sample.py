@@ -21,11 +21,11 @@ import pytest
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
-from sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import OutboxSettings, Settings
+from outbox.feature import OutboxHandle
+from sandbox.webhook_sink import SinkState, create_sink
 from tests.support.factories import draft
 from tests.support.live import LiveServer
-from outbox.feature import OutboxHandle
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "adapter-contract.md"
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
@@ -44,22 +44,35 @@ def received(tmp_path: Path, clock) -> dict[str, dict]:
 
     state = SinkState()
     with LiveServer(create_sink(state)) as live:
-        settings = Settings(database_url=f"sqlite:///{tmp_path / 'hub.db'}", sqlite_synchronous="NORMAL",
-                            outbox=OutboxSettings(concurrency=1), destinations={"gas-desk": {
-                                "adapter": "webhook", "events": ["case.registered", "case.replied"],
-                                "cases": {"categories": ["0105"]},
-                                "settings": {"url": f"{live.url}/events", "system": "gas_desk"}}})
+        settings = Settings(
+            database_url=f"sqlite:///{tmp_path / 'hub.db'}",
+            sqlite_synchronous="NORMAL",
+            outbox=OutboxSettings(concurrency=1),
+            destinations={
+                "gas-desk": {
+                    "adapter": "webhook",
+                    "events": ["case.registered", "case.replied"],
+                    "cases": {"categories": ["0105"]},
+                    "settings": {"url": f"{live.url}/events", "system": "gas_desk"},
+                }
+            },
+        )
         hub = build_hub(settings, clock)
         try:
             from hub.db.migrate import upgrade
 
             upgrade(hub.db.writer)
-            number = hub.cases.register(CaseDraft.model_validate(draft(
-                category_code="0105", title="小区停水", content="小区自昨晚起停水，请求尽快恢复供水。")), AGENT).case.number
+            number = hub.cases.register(
+                CaseDraft.model_validate(draft(category_code="0105", title="小区停水", content="小区自昨晚起停水，请求尽快恢复供水。")), AGENT
+            ).case.number
             relay = hub.handles.get(OutboxHandle).relay()
             relay.drain(10)
-            for command, actor in [(c.Accept(), AGENT), (c.Dispatch(lead_unit="ZY-ZJJ"), AGENT), (c.SignOff(), UNIT),
-                                   (c.ReplyCmd(text="已联系供水公司抢修，今日已恢复供水。"), UNIT)]:
+            for command, actor in [
+                (c.Accept(), AGENT),
+                (c.Dispatch(lead_unit="ZY-ZJJ"), AGENT),
+                (c.SignOff(), UNIT),
+                (c.ReplyCmd(text="已联系供水公司抢修，今日已恢复供水。"), UNIT),
+            ]:
                 clock.advance(timedelta(minutes=40))
                 hub.cases.act(number, command, actor)
             relay.drain(10)
@@ -82,9 +95,10 @@ def test_the_contract_docs_message_samples_are_what_an_adapter_receives(received
         rendered = json.dumps(message, ensure_ascii=False, indent=2) + "\n"
         found = _block(text, event_type)
         if os.environ.get("UPDATE_DOC_SAMPLES"):
-            text = text[:found.start(1)] + rendered + text[found.end(1):]
+            text = text[: found.start(1)] + rendered + text[found.end(1) :]
             continue
-        assert found.group(1) == rendered, (f"the {event_type} sample in {DOC} is not what an adapter receives; "
-                                            "rewrite it with UPDATE_DOC_SAMPLES=1 (see this file's docstring)")
+        assert found.group(1) == rendered, (
+            f"the {event_type} sample in {DOC} is not what an adapter receives; rewrite it with UPDATE_DOC_SAMPLES=1 (see this file's docstring)"
+        )
     if os.environ.get("UPDATE_DOC_SAMPLES"):
         DOC.write_text(text, encoding="utf-8")

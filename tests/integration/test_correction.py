@@ -29,13 +29,13 @@ def test_a_supervisor_corrects_a_dispatched_case(api, hub, clock) -> None:
     number = _dispatched(api)
     assert api["agent"].get(f"/api/v1/cases/{number}").json()["handling"]["due_at"].startswith("2025-10-23")
     clock.advance(timedelta(days=3))  # Monday
-    done = api["supervisor"].post(ACTIONS.format(number), json={
-        "action": "correct", "request_type": "enquiry", "category_code": "0102", "title": "咨询道路施工时间",
-        "reason": "话务员登记时把咨询记成了投诉"})
+    done = api["supervisor"].post(
+        ACTIONS.format(number),
+        json={"action": "correct", "request_type": "enquiry", "category_code": "0102", "title": "咨询道路施工时间", "reason": "话务员登记时把咨询记成了投诉"},
+    )
     assert done.status_code == 200, done.text
     case = done.json()
-    assert (case["state"], case["request_type"], case["category_code"], case["title"]) == (
-        "awaiting_sign_off", "enquiry", "0102", "咨询道路施工时间")
+    assert (case["state"], case["request_type"], case["category_code"], case["title"]) == ("awaiting_sign_off", "enquiry", "0102", "咨询道路施工时间")
     # 23:59:59 local on Tue Sep 30 is 15:59:59 UTC.
     assert datetime.fromisoformat(case["handling"]["due_at"]) == datetime.fromisoformat("2025-09-30T15:59:59+00:00")
 
@@ -46,12 +46,12 @@ def test_a_supervisor_corrects_a_dispatched_case(api, hub, clock) -> None:
 
     history = api["agent"].get(f"/api/v1/cases/{number}/history").json()
     last = history[-1]
-    assert (last["action"], last["actor"], last["from_state"], last["to_state"]) == (
-        "correct", "centre-supervisor", "awaiting_sign_off", "awaiting_sign_off")
+    assert (last["action"], last["actor"], last["from_state"], last["to_state"]) == ("correct", "centre-supervisor", "awaiting_sign_off", "awaiting_sign_off")
     assert last["data"]["changes"] == {
         "request_type": {"from": "complaint", "to": "enquiry"},
         "category_code": {"from": "0101", "to": "0102"},
-        "title": {"from": "小区噪音扰民", "to": "咨询道路施工时间"}}
+        "title": {"from": "小区噪音扰民", "to": "咨询道路施工时间"},
+    }
     assert last["data"]["reason"] == "话务员登记时把咨询记成了投诉"
     assert event_types(hub, number)[-1] == "case.corrected"
 
@@ -78,8 +78,7 @@ def test_bad_corrections_are_refused_naming_the_field(api) -> None:
     unknown = sup.post(ACTIONS.format(number), json={"action": "correct", "category_code": "ZZZZ", "reason": "改"})
     assert unknown.status_code == 422
     assert unknown.json()["errors"] == [{"field": "category_code", "reason": "unknown code 'ZZZZ'"}]
-    place = sup.post(ACTIONS.format(number), json={"action": "correct", "reason": "改",
-                                                    "place": {"division_code": "519999"}})
+    place = sup.post(ACTIONS.format(number), json={"action": "correct", "reason": "改", "place": {"division_code": "519999"}})
     assert place.status_code == 422 and place.json()["errors"][0]["field"] == "place.division_code"
     empty = sup.post(ACTIONS.format(number), json={"action": "correct", "reason": "改"})
     assert empty.status_code == 422 and "at least one of" in empty.text

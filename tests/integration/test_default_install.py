@@ -34,8 +34,10 @@ def test_the_shipped_county_files_name_no_loopback_peer() -> None:
 
 def test_a_county_destination_in_the_settings_starts_its_poller_at_its_address(db_url, clock) -> None:
     feed = "http://127.0.0.1:9/feed"  # never called here: the worker is not started
-    settings = Settings(database_url=db_url, destinations={
-        "county-lezhi": {"adapter": "county", "settings": {"county": "lezhi", "url": "http://127.0.0.1:9/gd", "poll_url": feed}}})
+    settings = Settings(
+        database_url=db_url,
+        destinations={"county-lezhi": {"adapter": "county", "settings": {"county": "lezhi", "url": "http://127.0.0.1:9/gd", "poll_url": feed}}},
+    )
     hub = build_hub(settings, clock)
     try:
         pollers = [w for w in hub.workers if w.name.startswith("county-poller-")]

@@ -32,7 +32,7 @@ INSTANCE = {"hotline-hub-api@.service": "8000", "hotline-hub-relay@.service": "1
 def _cli_args(argv: list[str]) -> list[str]:
     """What follows the hotline-hub program in a command line."""
     at = next(i for i, a in enumerate(argv) if Path(a).name == "hotline-hub")
-    return argv[at + 1:]
+    return argv[at + 1 :]
 
 
 def _unit(path: Path) -> configparser.ConfigParser:
@@ -47,9 +47,13 @@ def _compose() -> dict:
 
 
 def test_the_units_are_the_topology_and_run_commands_the_cli_accepts() -> None:
-    assert {p.name for p in UNITS} == {"hotline-hub-migrate.service", "hotline-hub-api@.service",
-                                       "hotline-hub-relay@.service", "hotline-hub-scheduler.service",
-                                       "hotline-hub-work.service"}
+    assert {p.name for p in UNITS} == {
+        "hotline-hub-migrate.service",
+        "hotline-hub-api@.service",
+        "hotline-hub-relay@.service",
+        "hotline-hub-scheduler.service",
+        "hotline-hub-work.service",
+    }
     cli = parser()
     for path in UNITS:
         unit = _unit(path)
@@ -66,8 +70,11 @@ def test_the_units_are_the_topology_and_run_commands_the_cli_accepts() -> None:
 
 
 def test_every_variable_the_env_file_sets_is_a_setting() -> None:
-    names = [line.split("=", 1)[0] for line in (DEPLOY / "systemd" / "hotline-hub.env").read_text(encoding="utf-8").splitlines()
-             if line.strip() and not line.startswith("#")]
+    names = [
+        line.split("=", 1)[0]
+        for line in (DEPLOY / "systemd" / "hotline-hub.env").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert "HUB_DATABASE_URL" in names and "HUB_PHONE_INDEX_KEY_FILE" in names
     compose_env = _compose()["x-hub"]["environment"]
     for name in [*names, *compose_env]:
@@ -99,8 +106,7 @@ def test_the_topology_runs_every_worker_of_the_hub_once(tmp_path: Path) -> None:
     """A hub with a province and a 双号并行 line: its workers split over the relay, scheduler and
     work processes of the compose file with none left out and none twice."""
     config = yaml.safe_load((DEPLOY / "hub.example.yaml").read_text(encoding="utf-8"))
-    config["destinations"]["line12320"] = {"adapter": "legacy_bridge",
-                                           "settings": {"line": "12320", "base_url": "http://127.0.0.1:9/api"}}
+    config["destinations"]["line12320"] = {"adapter": "legacy_bridge", "settings": {"line": "12320", "base_url": "http://127.0.0.1:9/api"}}
     hub = build_hub(Settings(database_url=f"sqlite:///{tmp_path / 'hub.db'}", destinations=config["destinations"]))
     try:
         names = [w.name for w in hub.workers]

@@ -16,9 +16,9 @@ from hub.integration.contract import ConfigurationError
 from hub.integration.destinations import DestinationErrors, check_destinations
 from hub.settings import OutboxSettings, Settings
 from outbox.admin import backlog, resume
+from outbox.feature import OutboxHandle
 from outbox.tables import DELIVERED, PENDING, OutboxMessageRow
 from tests.support.factories import draft
-from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 PAUSE = 60.0
@@ -27,10 +27,12 @@ PAUSE = 60.0
 @pytest.fixture
 def settings(db_url: str, sink) -> Settings:
     _, url = sink
-    return Settings(database_url=db_url, sqlite_synchronous="NORMAL",
-                    outbox=OutboxSettings(concurrency=1, backoff_base_seconds=0.01, breaker_pause_seconds=PAUSE),
-                    destinations={"sink": {"adapter": "webhook", "events": ["case.*"],
-                                           "settings": {"url": f"{url}/events", "timeout": 2.0}}})
+    return Settings(
+        database_url=db_url,
+        sqlite_synchronous="NORMAL",
+        outbox=OutboxSettings(concurrency=1, backoff_base_seconds=0.01, breaker_pause_seconds=PAUSE),
+        destinations={"sink": {"adapter": "webhook", "events": ["case.*"], "settings": {"url": f"{url}/events", "timeout": 2.0}}},
+    )
 
 
 def _messages(hub) -> list[OutboxMessageRow]:
@@ -45,20 +47,23 @@ def _status(hub, destination: str) -> dict:
 # -- at the start -----------------------------------------------------------------------------
 def test_the_start_names_each_bad_destination_with_file_line_field_and_why(tmp_path: Path, clock) -> None:
     config = tmp_path / "hub.yaml"
-    config.write_text("destinations:\n"
-                      "  sink:\n"
-                      "    adapter: webhook\n"
-                      "    settings:\n"
-                      "      url: http://127.0.0.1:9/events\n"
-                      "      timeout: soon\n"
-                      "  typo:\n"
-                      "    adapter: nope\n"
-                      "  spare:\n"
-                      "    adapter: nope\n"
-                      "    enabled: false\n"
-                      "  county:\n"
-                      "    adapter: county\n"
-                      "    settings: {county: atlantis}\n", encoding="utf-8")
+    config.write_text(
+        "destinations:\n"
+        "  sink:\n"
+        "    adapter: webhook\n"
+        "    settings:\n"
+        "      url: http://127.0.0.1:9/events\n"
+        "      timeout: soon\n"
+        "  typo:\n"
+        "    adapter: nope\n"
+        "  spare:\n"
+        "    adapter: nope\n"
+        "    enabled: false\n"
+        "  county:\n"
+        "    adapter: county\n"
+        "    settings: {county: atlantis}\n",
+        encoding="utf-8",
+    )
     import yaml
 
     settings = Settings(destinations=yaml.safe_load(config.read_text(encoding="utf-8"))["destinations"])
@@ -76,12 +81,12 @@ def test_the_start_names_each_bad_destination_with_file_line_field_and_why(tmp_p
 
 
 def test_a_secret_of_the_wrong_type_is_named_but_not_shown(clock) -> None:
-    settings = Settings(destinations={"prov": {"adapter": "province",
-                                               "settings": {"endpoint": "http://127.0.0.1:9/soap", "token": 8812345}}})
+    settings = Settings(destinations={"prov": {"adapter": "province", "settings": {"endpoint": "http://127.0.0.1:9/soap", "token": 8812345}}})
     with pytest.raises(ConfigurationError) as raised:
         check_destinations(settings, clock, config=None)
-    assert str(raised.value) == ("destination 'prov': bad settings: destinations.prov.settings.token: "
-                                 "Input should be a valid string (the value is not shown: a secret)")
+    assert str(raised.value) == (
+        "destination 'prov': bad settings: destinations.prov.settings.token: Input should be a valid string (the value is not shown: a secret)"
+    )
 
 
 def test_build_hub_refuses_to_start_with_a_bad_destination(db_url: str, clock) -> None:
@@ -102,8 +107,10 @@ def test_a_destination_misconfigured_after_the_start_waits_paused_without_using_
     hub.settings.destinations["sink"].settings["timeout"] = "soon"
     relay = hub.handles.get(OutboxHandle).relay()
     relay.drain(5)
-    why = ("misconfigured: destination 'sink': bad settings: destinations.sink.settings.timeout: Input should be a "
-           "valid number, unable to parse string as a number (got 'soon')")
+    why = (
+        "misconfigured: destination 'sink': bad settings: destinations.sink.settings.timeout: Input should be a "
+        "valid number, unable to parse string as a number (got 'soon')"
+    )
     (m,) = _messages(hub)
     assert (m.status, m.attempts, m.last_error) == (PENDING, 0, f"not sent: {why}")
     status = _status(hub, "sink")

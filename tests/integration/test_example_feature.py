@@ -29,8 +29,10 @@ def _installed():
     use_this_checkouts(PACKAGE, "hotline_hub_example_feature")  # this checkout's copy, not another's
     found = {f.name: f for f in load_features()}
     if NAME not in found:  # no skip: CI must install it, and say how when it did not
-        pytest.fail(f"feature {NAME!r} is not installed (found: {sorted(found)}); run "
-                    f"`.venv/bin/pip install -e {PACKAGE.relative_to(PACKAGE.parents[1])}` (the Makefile's install step does)")
+        pytest.fail(
+            f"feature {NAME!r} is not installed (found: {sorted(found)}); run "
+            f"`.venv/bin/pip install -e {PACKAGE.relative_to(PACKAGE.parents[1])}` (the Makefile's install step does)"
+        )
     return found[NAME]
 
 

@@ -67,8 +67,7 @@ def test_state_defaults_under_the_data_dir_made_absolute(tmp_path: Path, monkeyp
     assert on_pg.attachments_directory() == tmp_path / "state" / "attachments"
 
 
-def test_backup_without_a_directory_writes_into_the_data_dir(sqlite_template, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backup_without_a_directory_writes_into_the_data_dir(sqlite_template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HUB_CONFIG_FILE", raising=False)
     monkeypatch.delenv("HUB_BACKUPS_DIR", raising=False)
     monkeypatch.setenv("HUB_DATABASE_URL", sqlite_template.fresh(tmp_path))

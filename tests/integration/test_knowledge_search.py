@@ -12,11 +12,11 @@ import yaml
 
 from hub.domain.access import SYSTEM_ACTOR, Actor
 from hub.domain.model import Role
+from knowledge.handle import Knowledge
 from knowledge.importer import load_file, run_import
 from knowledge.model import ArticleContent, ArticleKind
 from knowledge.review import ReviewAction
 from knowledge.search import SearchQuery
-from knowledge.handle import Knowledge
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "knowledge"
 ON = date(2025, 9, 26)
@@ -73,7 +73,8 @@ def test_hits_carry_citation_and_highlighted_snippet(kb) -> None:
     assert "<mark>社保卡</mark>" in hit.snippet and "<mark>补办</mark>" in hit.snippet
     assert "<mark>" in hit.title_highlight and len(hit.snippet) <= 120 + 2 + 13 * 20
     assert [h.score for h in kb.search(SearchQuery(text="社保卡补办", valid_on=ON))] == sorted(
-        [h.score for h in kb.search(SearchQuery(text="社保卡补办", valid_on=ON))], reverse=True)
+        [h.score for h in kb.search(SearchQuery(text="社保卡补办", valid_on=ON))], reverse=True
+    )
 
 
 def test_stopword_only_query_finds_nothing(kb) -> None:
@@ -83,12 +84,12 @@ def test_stopword_only_query_finds_nothing(kb) -> None:
 def test_index_follows_publish_edit_and_retire(kb) -> None:
     unit = Actor("ZY-GJJ", Role.UNIT, unit_code="ZY-GJJ")
     article = kb.get("GJJ-TIQU", unit)
-    content = ArticleContent.model_validate({**article.latest.model_dump(include=set(ArticleContent.model_fields)),
-                                             "body": article.latest.body + " 新增：装配式住宅加装电梯也可以提取。"})
+    content = ArticleContent.model_validate(
+        {**article.latest.model_dump(include=set(ArticleContent.model_fields)), "body": article.latest.body + " 新增：装配式住宅加装电梯也可以提取。"}
+    )
     kb.edit("GJJ-TIQU", content, unit, base_version=1)
     # The new draft is not searchable yet; the published version 1 still is.
-    assert _top(kb, "加装电梯 提取公积金", k=3)[0] != "GJJ-TIQU" or \
-        kb.search(SearchQuery(text="公积金提取", valid_on=ON))[0].version == 1
+    assert _top(kb, "加装电梯 提取公积金", k=3)[0] != "GJJ-TIQU" or kb.search(SearchQuery(text="公积金提取", valid_on=ON))[0].version == 1
     assert kb.search(SearchQuery(text="公积金提取", valid_on=ON))[0].citation == "GJJ-TIQU@1"
     kb.act("GJJ-TIQU", ReviewAction.REVIEW, SUPERVISOR)
     kb.act("GJJ-TIQU", ReviewAction.PUBLISH, SUPERVISOR)

@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from hub.domain.access import Actor
 from hub.domain.model import Role
-from knowledge.model import ArticleInput
-from knowledge.review import ReviewAction
 from hub.settings import Settings
 from knowledge.handle import Knowledge
+from knowledge.model import ArticleInput
+from knowledge.review import ReviewAction
 
 SUPERVISOR = Actor("centre-supervisor", Role.SUPERVISOR)
 UNIT = Actor("ZY-RSJ", Role.UNIT, unit_code="ZY-RSJ")
@@ -21,8 +21,9 @@ UNIT = Actor("ZY-RSJ", Role.UNIT, unit_code="ZY-RSJ")
 def shared_hub(db_url, clock):
     from hub.runtime import build_hub
 
-    settings = Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={
-        "province": {"adapter": "webhook", "settings": {"url": "http://127.0.0.1:9/kb"}}})
+    settings = Settings(
+        database_url=db_url, sqlite_synchronous="NORMAL", destinations={"province": {"adapter": "webhook", "settings": {"url": "http://127.0.0.1:9/kb"}}}
+    )
     hub = build_hub(settings, clock)
     yield hub
     hub.close()
@@ -42,5 +43,7 @@ def test_publish_and_retire_are_enqueued_for_the_province(shared_hub) -> None:
     with shared_hub.db.read() as s:
         rows = list(s.execute(select(OutboxMessageRow).order_by(OutboxMessageRow.id)).scalars())
     assert [(r.destination, r.ordering_key, r.sequence, r.event_type) for r in rows] == [
-        ("province", f"kb:{a.id}", 1, "knowledge.published"), ("province", f"kb:{a.id}", 2, "knowledge.retired")]
+        ("province", f"kb:{a.id}", 1, "knowledge.published"),
+        ("province", f"kb:{a.id}", 2, "knowledge.retired"),
+    ]
     assert rows[0].body["event"]["title"] == "失业金怎么领" and rows[0].body["event"]["version"] == 1

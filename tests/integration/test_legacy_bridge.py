@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import delete, select
 
 from adapters.legacy_hotlines.bridge.adapter import LegacyBridgeAdapter
-from adapters.legacy_hotlines.mapping import RowMapper
 from adapters.legacy_hotlines.bridge.refusals import RefusalSettled
+from adapters.legacy_hotlines.handle import Legacy
+from adapters.legacy_hotlines.mapping import RowMapper
 from adapters.legacy_hotlines.sandbox import SandboxLine, create_app, offer
 from adapters.legacy_hotlines.tables import LegacyCursorRow
 from hub.domain.access import Actor
@@ -18,10 +19,9 @@ from hub.domain.commands import Accept, Dispatch
 from hub.domain.model import CaseDraft, CaseState, Channel, Role
 from hub.integration.contract import AdapterContext, MappingFailure, OutboundMessage, PermanentError, TransientError
 from hub.settings import DestinationConfig, Settings
+from outbox.feature import OutboxHandle
 from tests.support.factories import draft
 from tests.support.live import LiveServer
-from adapters.legacy_hotlines.handle import Legacy
-from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 
@@ -38,8 +38,7 @@ def bridged_hub(db_url, clock, line):
     from hub.runtime import build_hub
 
     state, url = line
-    dest = DestinationConfig(adapter="legacy_bridge", settings={"line": "12315", "base_url": url, "timeout": 3.0},
-                             events=["case.*"], personal_data=True)
+    dest = DestinationConfig(adapter="legacy_bridge", settings={"line": "12315", "base_url": url, "timeout": 3.0}, events=["case.*"], personal_data=True)
     h = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={"line12315": dest}), clock)
     yield h
     for worker in h.workers:
@@ -54,8 +53,9 @@ def adapter_for(hub, url: str, **settings) -> LegacyBridgeAdapter:
 
 
 def accepted_case(hub, category: str) -> str:
-    case = hub.cases.register(CaseDraft.model_validate(draft(category_code=category, title="电热水壶漏电",
-                                                             content="网购的电热水壶漏电，商家拒绝退货")), AGENT).case
+    case = hub.cases.register(
+        CaseDraft.model_validate(draft(category_code=category, title="电热水壶漏电", content="网购的电热水壶漏电，商家拒绝退货")), AGENT
+    ).case
     hub.cases.act(case.number, Accept(), AGENT)
     return case.number
 
@@ -75,7 +75,7 @@ def test_cases_in_the_lines_domain_go_over_through_the_outbox(bridged_hub, line)
     finally:
         r.close()
     assert len(state.received) == 1
-    (line_id, payload), = state.received.items()
+    ((line_id, payload),) = state.received.items()
     assert payload["hub_case_number"] == market
     assert payload["问题类别"] == "01" and payload["诉求类型"] == "投诉" and payload["所属区域"] == "雁江区"
     assert payload["诉求内容"] == "网购的电热水壶漏电，商家拒绝退货" and payload["登记时间"] == "2025年09月26日 09:58"
@@ -88,8 +88,15 @@ def test_deliver_sorts_the_lines_failures_into_the_contract(bridged_hub, line):
     hub = bridged_hub
     number = accepted_case(hub, "0202")
     case = hub.cases.get(number, AGENT)
-    message = OutboundMessage(idempotency_key=f"t-{number}-2", destination="line12315", case_number=number, sequence=2,
-                              event_type="case.accepted", event={}, case=case.model_dump(mode="json"))
+    message = OutboundMessage(
+        idempotency_key=f"t-{number}-2",
+        destination="line12315",
+        case_number=number,
+        sequence=2,
+        event_type="case.accepted",
+        event={},
+        case=case.model_dump(mode="json"),
+    )
     adapter = adapter_for(hub, url)
     try:
         state.faults.append("503")
@@ -106,8 +113,7 @@ def test_deliver_sorts_the_lines_failures_into_the_contract(bridged_hub, line):
         assert adapter.deliver(message.model_copy(update={"case": group})).external_ref is None
         wide = adapter_for(hub, url, categories=["0"])  # widened by settings: 0101 has no 12315 code
         try:
-            other = wide.deliver(message.model_copy(update={"idempotency_key": "t-other",
-                                                            "case": message.case | {"category_code": "0101"}}))
+            other = wide.deliver(message.model_copy(update={"idempotency_key": "t-other", "case": message.case | {"category_code": "0101"}}))
             assert state.received[other.external_ref.external_id]["问题类别"] == "09"  # the line's 其他
         finally:
             wide.close()
@@ -166,9 +172,15 @@ def test_status_changes_of_a_case_the_line_holds_are_pushed_over_rest(bridged_hu
     (line_id,) = state.received
     hub.cases.act(number, Dispatch(lead_unit="ZY-SCJGJ"), AGENT)
     case = hub.cases.get(number, AGENT)
-    message = OutboundMessage(idempotency_key=f"t-{number}-3", destination="line12315", case_number=number, sequence=3,
-                              event_type="case.dispatched", case=case.model_dump(mode="json", exclude={"history"}),
-                              event={"state": "awaiting_sign_off", "occurred_at": "2025-09-26T10:00:00+08:00"})
+    message = OutboundMessage(
+        idempotency_key=f"t-{number}-3",
+        destination="line12315",
+        case_number=number,
+        sequence=3,
+        event_type="case.dispatched",
+        case=case.model_dump(mode="json", exclude={"history"}),
+        event={"state": "awaiting_sign_off", "occurred_at": "2025-09-26T10:00:00+08:00"},
+    )
     adapter = adapter_for(hub, url)
     adapter.bridge = adapter.bridge.model_copy(update={"status_events": ["case.dispatched"]})  # as lines.yaml could say
     try:
@@ -176,10 +188,16 @@ def test_status_changes_of_a_case_the_line_holds_are_pushed_over_rest(bridged_hu
         assert "pushed" in adapter.deliver(message.model_copy(update={"attempt": 2})).detail
         (change,) = state.statuses[line_id]  # the key dedupes at the line
         assert (change["hub_case_number"], change["event"], change["hub_state"], change["unit"], change["seq"]) == (
-            number, "case.dispatched", "awaiting_sign_off", "市局", 3)
+            number,
+            "case.dispatched",
+            "awaiting_sign_off",
+            "市局",
+            3,
+        )
         assert change["occurred_at"] == "2025年09月26日 10:00" and change["id"] == line_id
-        stranger = message.model_copy(update={"idempotency_key": "t-stranger", "case_number": "512000202509269999",
-                                              "case": message.case | {"external_refs": []}})
+        stranger = message.model_copy(
+            update={"idempotency_key": "t-stranger", "case_number": "512000202509269999", "case": message.case | {"external_refs": []}}
+        )
         assert "holds no case" in adapter.deliver(stranger).detail  # the line answered 404: not a dead letter
     finally:
         adapter.close()
@@ -220,8 +238,13 @@ def test_cases_the_line_takes_take_part_in_the_duplicate_search(bridged_hub, lin
     importer = LegacyImporter(hub, hub.handles.get(Legacy).config, progress=None)
     importer.run("12315", CSV_12315, dedupe=False)  # SC2018120001: 张三's heater, 2018-12-28
     kettle = offer(state)  # the same person told 12315 about the same kettle at 09:30
-    heater = offer(state, 联系电话="13800001111", 登记时间="2018年12月29日 10:00", 标题="电暖器质量问题",
-                   诉求内容="在雁江区某商场购买的电暖器使用三天后无法加热，商家不给退换")
+    heater = offer(
+        state,
+        联系电话="13800001111",
+        登记时间="2018年12月29日 10:00",
+        标题="电暖器质量问题",
+        诉求内容="在雁江区某商场购买的电暖器使用三天后无法加热，商家不给退换",
+    )
     puller = next(w for w in hub.workers if getattr(w, "name", "") == "legacy-puller-12315")
     assert len(puller.run_once().created) == 2
     bridged = {i: hub.cases.find_by_ref("legacy.12315", i).number for i in (kettle, heater)}
@@ -239,8 +262,8 @@ def test_cases_the_line_takes_take_part_in_the_duplicate_search(bridged_hub, lin
     assert importer.dedupe().indexed_hub_cases == 0
     # An export that later lists a case the bridge brought in skips it (already held).
     export = CSV_12315.read_bytes().splitlines(keepends=True)[0] + (
-        f"{kettle},2025年09月26日 09:30,测试人,13800138000,投诉,01,网购商品质量问题,网购的电热水壶漏电，商家拒绝退货,"
-        "雁江区,雁江区,已办结,市局,,\r\n").encode("gbk")
+        f"{kettle},2025年09月26日 09:30,测试人,13800138000,投诉,01,网购商品质量问题,网购的电热水壶漏电，商家拒绝退货,雁江区,雁江区,已办结,市局,,\r\n"
+    ).encode("gbk")
     path = tmp_path / "live.csv"
     path.write_bytes(export)
     summary = importer.run("12315", path, dedupe=False)
@@ -260,8 +283,7 @@ def test_a_refused_case_is_taken_once_the_mapping_is_fixed(bridged_hub, line):
     assert (still.status, still.stage, still.attempts) == ("pending", "map", 2) and hub.cases.find_by_ref("legacy.12315", odd) is None
     # The operator adds the code to mappings/legacy/12315.yaml; the hub reads it at its next start.
     mapping = puller.adapter.mapping
-    fixed = mapping.model_copy(update={"codes": mapping.codes.model_copy(
-        update={"category": mapping.codes.category | {"77": "0205"}})})
+    fixed = mapping.model_copy(update={"codes": mapping.codes.model_copy(update={"category": mapping.codes.category | {"77": "0205"}})})
     puller.adapter.mapper = RowMapper(fixed, hub.catalogue)
     taken = puller.retry(refused.id, supervisor)
     case = hub.cases.find_by_ref("legacy.12315", odd)

@@ -13,20 +13,20 @@ import pytest
 from sqlalchemy import delete, select
 
 from adapters.legacy_hotlines.bridge.adapter import LegacyBridgeAdapter
-from adapters.legacy_hotlines.sandbox_soap import SoapLineState, create_app
 from adapters.legacy_hotlines.bridge.wire_soap import SoapLine
+from adapters.legacy_hotlines.handle import Legacy
+from adapters.legacy_hotlines.sandbox_soap import SoapLineState, create_app
 from adapters.legacy_hotlines.tables import LegacyCursorRow
 from hub.domain.access import Actor
 from hub.domain.commands import Accept, Dispatch
 from hub.domain.model import CaseDraft, CaseState, Channel, Role
 from hub.integration.contract import AdapterContext, OutboundMessage, PermanentError, TransientError
 from hub.settings import DestinationConfig, Settings
+from outbox.feature import OutboxHandle
 from outbox.tables import DEAD, DELIVERED, PENDING, OutboxMessageRow
 from tests.support.factories import draft
 from tests.support.faults import AnswerRewriter
 from tests.support.live import LiveServer
-from adapters.legacy_hotlines.handle import Legacy
-from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 DEST = "line12320"
@@ -44,8 +44,7 @@ def bridged_hub(db_url, clock, line):
     from hub.runtime import build_hub
 
     state, url = line
-    dest = DestinationConfig(adapter="legacy_bridge", settings={"line": "12320", "base_url": url, "timeout": 3.0},
-                             events=["case.*"], personal_data=True)
+    dest = DestinationConfig(adapter="legacy_bridge", settings={"line": "12320", "base_url": url, "timeout": 3.0}, events=["case.*"], personal_data=True)
     h = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={DEST: dest}), clock)
     yield h
     for worker in h.workers:
@@ -55,8 +54,7 @@ def bridged_hub(db_url, clock, line):
 
 
 def accepted_case(hub, category: str) -> str:
-    case = hub.cases.register(CaseDraft.model_validate(draft(category_code=category, title="医院乱收费",
-                                                             content="市某医院检查收费与公示价格不符")), AGENT).case
+    case = hub.cases.register(CaseDraft.model_validate(draft(category_code=category, title="医院乱收费", content="市某医院检查收费与公示价格不符")), AGENT).case
     hub.cases.act(case.number, Accept(), AGENT)
     return case.number
 
@@ -71,8 +69,7 @@ def drain(hub) -> None:
 
 def messages(hub) -> list[OutboxMessageRow]:
     with hub.db.read() as s:
-        return list(s.execute(select(OutboxMessageRow).where(OutboxMessageRow.destination == DEST)
-                              .order_by(OutboxMessageRow.id)).scalars())
+        return list(s.execute(select(OutboxMessageRow).where(OutboxMessageRow.destination == DEST).order_by(OutboxMessageRow.id)).scalars())
 
 
 def test_the_line_speaks_soap_by_its_configuration(bridged_hub, line):
@@ -94,7 +91,7 @@ def test_cases_in_the_lines_domain_go_over_and_their_changes_follow(bridged_hub,
     noise = accepted_case(hub, "0101")  # 城市管理: not the line's
     drain(hub)
     assert len(state.received) == 1
-    (line_id, got), = state.received.items()
+    ((line_id, got),) = state.received.items()
     assert got["HubCaseNo"] == health and got["CategoryCode"] == "YL01" and got["AppealType"] == "1"
     assert got["AreaCode"] == "512002" and got["Urgency"] == "1" and got["AppealerName"] == "张三"
     assert got["ReceivedTime"].startswith("2025-09-26T09:58:00")
@@ -108,11 +105,11 @@ def test_cases_in_the_lines_domain_go_over_and_their_changes_follow(bridged_hub,
     hub.cases.act(noise, Dispatch(lead_unit="ZY-ZJJ"), AGENT)
     drain(hub)
     (push,) = state.statuses[line_id]
-    assert (push["Event"], push["HubState"], push["HandlerUnit"], push["HubCaseNo"]) == (
-        "case.dispatched", "awaiting_sign_off", "SWJW", health)
+    assert (push["Event"], push["HubState"], push["HandlerUnit"], push["HubCaseNo"]) == ("case.dispatched", "awaiting_sign_off", "SWJW", health)
     assert push["HandlerUnitName"] == "资阳市卫生健康委员会" and push["LineCaseId"] == line_id
-    assert [a["key"] for a in state.accepted] == [m.idempotency_key for m in messages(hub)
-                                                  if m.case_number == health and m.event_type in ("case.accepted", "case.dispatched")]
+    assert [a["key"] for a in state.accepted] == [
+        m.idempotency_key for m in messages(hub) if m.case_number == health and m.event_type in ("case.accepted", "case.dispatched")
+    ]
     assert {m.status for m in messages(hub)} == {DELIVERED}
 
 
@@ -154,8 +151,9 @@ def test_a_refused_case_is_kept_and_taken_when_the_line_offers_it_after_the_fix(
     # The item is kept as the WebService gave it (its time a datetime), so it maps later as it would have then.
     assert puller.refusals.item(refused.id)["受理时间"].isoformat().startswith("2025-09-26T09:30:00")
     mapping = puller.adapter.mapping
-    puller.adapter.mapper = RowMapper(mapping.model_copy(update={"codes": mapping.codes.model_copy(
-        update={"category": mapping.codes.category | {"ZZ77": "0601"}})}), hub.catalogue)
+    puller.adapter.mapper = RowMapper(
+        mapping.model_copy(update={"codes": mapping.codes.model_copy(update={"category": mapping.codes.category | {"ZZ77": "0601"}})}), hub.catalogue
+    )
     with hub.db.write() as s:  # the line is read from the start again (its operator asked it to offer it again)
         s.execute(delete(LegacyCursorRow))
     again = puller.run_once()
@@ -192,18 +190,32 @@ def test_faults_are_classified_retried_and_dead_lettered_through_the_relay(bridg
     assert refused not in {a["case_number"] for a in state.accepted}
 
 
-@pytest.mark.parametrize(("fault", "kind", "words"), [
-    ("busy", TransientError, "BUSY"), ("500", TransientError, "E500"), ("429", TransientError, "429"),
-    ("garbage", TransientError, "SOAP answer"), ("400", PermanentError, "INVALID_REQUEST"),
-    ("xxe", PermanentError, "refused an answer"), ("billion", PermanentError, "refused an answer"),
-])
+@pytest.mark.parametrize(
+    ("fault", "kind", "words"),
+    [
+        ("busy", TransientError, "BUSY"),
+        ("500", TransientError, "E500"),
+        ("429", TransientError, "429"),
+        ("garbage", TransientError, "SOAP answer"),
+        ("400", PermanentError, "INVALID_REQUEST"),
+        ("xxe", PermanentError, "refused an answer"),
+        ("billion", PermanentError, "refused an answer"),
+    ],
+)
 def test_deliver_sorts_each_fault_into_the_contract(bridged_hub, line, fault, kind, words):
     state, url = line
     hub = bridged_hub
     number = accepted_case(hub, "0601")
     case = hub.cases.get(number, AGENT)
-    message = OutboundMessage(idempotency_key=f"t-{number}-{fault}", destination=DEST, case_number=number, sequence=2,
-                              event_type="case.accepted", event={}, case=case.model_dump(mode="json"))
+    message = OutboundMessage(
+        idempotency_key=f"t-{number}-{fault}",
+        destination=DEST,
+        case_number=number,
+        sequence=2,
+        event_type="case.accepted",
+        event={},
+        case=case.model_dump(mode="json"),
+    )
     s = LegacyBridgeAdapter.settings_model.model_validate({"line": "12320", "base_url": url, "timeout": 3.0})
     adapter = LegacyBridgeAdapter(s, AdapterContext(DEST, hub.clock, hub.settings.mappings_dir))
     try:
@@ -236,15 +248,12 @@ def rewriting_line():
         yield state, app, f"{live.url}/soap"
 
 
-def test_an_answer_the_hub_cannot_read_is_retried_with_its_key_and_dead_only_when_attempts_run_out(
-        db_url, clock, rewriting_line):
+def test_an_answer_the_hub_cannot_read_is_retried_with_its_key_and_dead_only_when_attempts_run_out(db_url, clock, rewriting_line):
     from hub.runtime import build_hub
 
     state, app, url = rewriting_line
-    dest = DestinationConfig(adapter="legacy_bridge", settings={"line": "12320", "base_url": url, "timeout": 3.0},
-                             events=["case.*"], personal_data=True)
-    hub = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={DEST: dest},
-                             outbox={"max_attempts": 3}), clock)
+    dest = DestinationConfig(adapter="legacy_bridge", settings={"line": "12320", "base_url": url, "timeout": 3.0}, events=["case.*"], personal_data=True)
+    hub = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={DEST: dest}, outbox={"max_attempts": 3}), clock)
     try:
         app.rewrites.append(_without_result)  # the line applies the case, its answer lacks the Result
         number = accepted_case(hub, "0602")
@@ -275,8 +284,9 @@ def test_a_line_fault_whose_detail_has_no_namespace_is_read_with_its_code(bridge
     adapter = LegacyBridgeAdapter(s, AdapterContext(DEST, bridged_hub.clock, bridged_hub.settings.mappings_dir))
     number = accepted_case(bridged_hub, "0601")
     case = bridged_hub.cases.get(number, AGENT)
-    message = OutboundMessage(idempotency_key=f"t-{number}", destination=DEST, case_number=number, sequence=2,
-                              event_type="case.accepted", event={}, case=case.model_dump(mode="json"))
+    message = OutboundMessage(
+        idempotency_key=f"t-{number}", destination=DEST, case_number=number, sequence=2, event_type="case.accepted", event={}, case=case.model_dump(mode="json")
+    )
     try:
         for fault, kind, code in (("busy", TransientError, "BUSY"), ("400", PermanentError, "INVALID_REQUEST")):
             state.faults.append(fault)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from adapters.legacy_hotlines.handle import Legacy
 from adapters.legacy_hotlines.importing.importer import LegacyImporter, RejectFile
 from adapters.legacy_hotlines.tables import LegacyCandidateRow, LegacyImportRunRow, LegacyRecordRow
 from hub.db.models import CaseRow, EventRow, ExternalRefRow
@@ -20,7 +21,6 @@ from hub.domain.clock import LOCAL_TZ
 from hub.domain.model import CaseDraft, CaseState, Channel, Role
 from tests.fixtures.legacy.samples import CSV_12315, JSONL_12369, xlsx_12333
 from tests.support.factories import draft
-from adapters.legacy_hotlines.handle import Legacy
 
 SUPERVISOR = Actor(party="centre-supervisor", role=Role.SUPERVISOR)
 
@@ -78,8 +78,7 @@ def legacy_cases(hub, line: str) -> int:
     return count(hub, select(func.count()).select_from(ExternalRefRow).where(ExternalRefRow.system == f"legacy.{line}"))
 
 
-@pytest.mark.parametrize("line, accepted, refused", [
-    ("12315", 5, REFUSED_12315), ("12333", 4, REFUSED_12333), ("12369", 2, REFUSED_12369)])
+@pytest.mark.parametrize("line, accepted, refused", [("12315", 5, REFUSED_12315), ("12333", 4, REFUSED_12333), ("12369", 2, REFUSED_12369)])
 def test_each_sample_gives_exact_counts_and_reasons(hub, tmp_path, line, accepted, refused):
     path = {"12315": CSV_12315, "12369": JSONL_12369}.get(line) or xlsx_12333(tmp_path)
     rejects = tmp_path / "rejects.csv"
@@ -189,9 +188,17 @@ def test_a_dry_run_validates_and_stores_nothing(hub, tmp_path):
 
 def test_likely_duplicates_are_linked_with_a_score_never_merged_by_themselves(hub, tmp_path):
     # 12345's own case: the person of 12333 row 2 called 12345 the same morning.
-    own = CaseDraft.model_validate(draft(**{"intake.received_at": "2019-03-01T10:00:00+08:00", "person.phone": "13700001111",
-                                            "category_code": "0302", "title": "养老保险转移",
-                                            "content": "询问养老保险关系转移接续的办理手续和材料"}))
+    own = CaseDraft.model_validate(
+        draft(
+            **{
+                "intake.received_at": "2019-03-01T10:00:00+08:00",
+                "person.phone": "13700001111",
+                "category_code": "0302",
+                "title": "养老保险转移",
+                "content": "询问养老保险关系转移接续的办理手续和材料",
+            }
+        )
+    )
     own_case = hub.cases.register(own, Actor(party="centre-agent", role=Role.AGENT)).case
     imp = importer(hub)
     imp.run("12315", CSV_12315)
@@ -199,9 +206,10 @@ def test_likely_duplicates_are_linked_with_a_score_never_merged_by_themselves(hu
     imp.run("12369", JSONL_12369)
     with hub.db.read() as s:
         rows = s.execute(select(LegacyCandidateRow).order_by(LegacyCandidateRow.id)).scalars().all()
-    numbers = {ref: hub.cases.find_by_ref(f"legacy.{ref[:5]}", ref[6:]).number for ref in (
-        "12315:SC2018120001", "12315:SC2018120008", "12315:SC2018120002", "12369:HB-2019-0001",
-        "12333:RS20190001", "12333:RS20190007")}
+    numbers = {
+        ref: hub.cases.find_by_ref(f"legacy.{ref[:5]}", ref[6:]).number
+        for ref in ("12315:SC2018120001", "12315:SC2018120008", "12315:SC2018120002", "12369:HB-2019-0001", "12333:RS20190001", "12333:RS20190007")
+    }
     pairs = {(r.case_a, r.case_b): r for r in rows}
     expected = {
         (numbers["12315:SC2018120001"], numbers["12315:SC2018120008"]),  # same person, next day, same heater
@@ -233,7 +241,9 @@ def test_likely_duplicates_are_linked_with_a_score_never_merged_by_themselves(hu
     dismissed = candidates.dismiss(pairs[(numbers["12333:RS20190001"], own_case.number)].id, SUPERVISOR, "different")
     assert dismissed.status == "dismissed"
     assert {c.id for c in candidates.list("pending")} == {
-        pairs[(numbers["12315:SC2018120002"], numbers["12369:HB-2019-0001"])].id, pairs[(own_case.number, numbers["12333:RS20190007"])].id}
+        pairs[(numbers["12315:SC2018120002"], numbers["12369:HB-2019-0001"])].id,
+        pairs[(own_case.number, numbers["12333:RS20190007"])].id,
+    }
 
 
 def test_the_duplicate_search_goes_batch_by_batch_and_resumes_with_the_same_pairs(hub, tmp_path, monkeypatch):
@@ -292,14 +302,23 @@ def test_a_12345_case_that_commits_after_a_higher_id_was_indexed_is_still_compar
 
 def register_own(hub, received_at: str):
     """A 12345 case of the person who calls twice about the same pension transfer."""
-    own = CaseDraft.model_validate(draft(**{"intake.received_at": received_at, "person.phone": "13700002222",
-                                            "category_code": "0302", "title": "养老保险转移",
-                                            "content": "询问养老保险关系转移接续的办理手续和材料"}))
+    own = CaseDraft.model_validate(
+        draft(
+            **{
+                "intake.received_at": received_at,
+                "person.phone": "13700002222",
+                "category_code": "0302",
+                "title": "养老保险转移",
+                "content": "询问养老保险关系转移接续的办理手续和材料",
+            }
+        )
+    )
     return hub.cases.register(own, Actor(party="centre-agent", role=Role.AGENT)).case
 
 
 def phone_index_present(hub) -> bool:
     from sqlalchemy import inspect
+
     with hub.db.read() as s:
         return "ix_legacy_records_phone" in {i["name"] for i in inspect(s.connection()).get_indexes("legacy_records")}
 
@@ -318,6 +337,7 @@ def test_the_phone_index_left_out_during_a_load_is_back_after_it_and_duplicates_
     # A crash while it was out: the next search puts it back and finds the same pair.
     with hub.db.write() as s:
         from adapters.legacy_hotlines.tables import drop_phone_index
+
         drop_phone_index(s)
         s.execute(LegacyRecordRow.__table__.update().values(compared=False))
         s.execute(LegacyCandidateRow.__table__.delete())
@@ -340,8 +360,8 @@ def test_the_phone_index_left_out_during_a_load_is_back_after_it_and_duplicates_
 def test_imported_rows_read_back_as_the_model_would_have_stored_them(hub, tmp_path):
     """The import writes the batch with values rendered for the database; whatever it wrote
     must read back, through the repository and the ORM's types, as build_case's case."""
-    from adapters.legacy_hotlines.mapping import RowMapper, RowRefused, build_case
     from adapters.legacy_hotlines.importing.readers import RowSource, file_kind, inspect_file
+    from adapters.legacy_hotlines.mapping import RowMapper, RowRefused, build_case
     from adapters.legacy_hotlines.tables import LegacyRecordRow
     from hub.db.models import CaseUnitRow, HistoryRow
     from hub.db.repository import CaseRepository
@@ -370,15 +390,22 @@ def test_imported_rows_read_back_as_the_model_would_have_stored_them(hub, tmp_pa
                 assert {k: getattr(stored, k) for k in columns} == columns, (line, row.number)
                 assert stored.created_at == m.received_at and stored.search_text == f"{m.title}\n{m.content}"
                 record = s.get(LegacyRecordRow, (line, m.original_id))
-                assert (record.case_number, record.received_at, record.row, record.compared) == (
-                    case.number, m.received_at, row.number, False)
+                assert (record.case_number, record.received_at, record.row, record.compared) == (case.number, m.received_at, row.number, False)
                 units = s.execute(select(CaseUnitRow.unit_code, CaseUnitRow.role).where(CaseUnitRow.case_id == stored.id)).all()
                 assert units == ([(m.unit, "lead")] if m.unit else [])
                 history = s.execute(select(HistoryRow).where(HistoryRow.case_id == stored.id)).scalar_one()
                 h = expected.history[0]
-                assert (history.seq, history.at, history.actor, history.role, history.action, history.from_state,
-                        history.to_state, history.note, history.data) == (
-                    1, h.at, h.actor, h.role.value, h.action, None, h.to_state.value, None, h.data)
+                assert (
+                    history.seq,
+                    history.at,
+                    history.actor,
+                    history.role,
+                    history.action,
+                    history.from_state,
+                    history.to_state,
+                    history.note,
+                    history.data,
+                ) == (1, h.at, h.actor, h.role.value, h.action, None, h.to_state.value, None, h.data)
             checked += 1
     assert checked == 5 + 4 + 2
 
@@ -387,10 +414,10 @@ def test_a_ten_megabyte_cell_is_a_refused_row_and_the_rest_imports(hub, tmp_path
     big = tmp_path / "12315_big_cell.csv"
     shutil.copyfile(CSV_12315, big)
     with big.open("ab") as f:
-        f.write(("SC2018120099,2019年03月01日 09:00,新某,13100001111,投诉,01,超长,\"" + "长" * 5_000_000
-                 + "\",,雁江区,已办结,市局,,\r\n").encode("gbk"))  # 5,000,000 characters: 10 MB in GBK
-        f.write("SC2018120098,2019年03月02日 09:00,新某,13100002222,投诉,01,新问题,新的投诉内容,,雁江区,已办结,市局,,\r\n"
-                .encode("gbk"))
+        f.write(
+            ('SC2018120099,2019年03月01日 09:00,新某,13100001111,投诉,01,超长,"' + "长" * 5_000_000 + '",,雁江区,已办结,市局,,\r\n').encode("gbk")
+        )  # 5,000,000 characters: 10 MB in GBK
+        f.write("SC2018120098,2019年03月02日 09:00,新某,13100002222,投诉,01,新问题,新的投诉内容,,雁江区,已办结,市局,,\r\n".encode("gbk"))
     rejects = tmp_path / "rejects.csv"
     summary = importer(hub).run("12315", big, reject_path=rejects)
     assert (summary.accepted, summary.rejected) == (6, 9)  # the sample's 5 and 8, the row after the big one, the big one
@@ -469,8 +496,9 @@ def test_the_duplicate_search_reports_its_progress_batch_by_batch_up_to_the_whol
     with hub.db.read() as s:
         records = s.execute(select(func.count()).select_from(LegacyRecordRow)).scalar_one()
     told: list[tuple[int, float]] = []
-    result = dedupe.find_candidates(hub.db, hub.handles.get(Legacy).config.dedupe, hub.clock.now(), batch=3,
-                                    progress=lambda done, fraction: told.append((done, fraction)))
+    result = dedupe.find_candidates(
+        hub.db, hub.handles.get(Legacy).config.dedupe, hub.clock.now(), batch=3, progress=lambda done, fraction: told.append((done, fraction))
+    )
     assert result.compared == records > 3
     done = [d for d, _ in told]
     fractions = [f for _, f in told]

@@ -32,8 +32,7 @@ def test_an_api_write_of_the_same_day_goes_through_while_an_import_batch_is_open
     today = hub.clock.now().astimezone(LOCAL_TZ).strftime("%Y年%m月%d日")
     export = tmp_path / "12315_today.csv"
     header = CSV_12315.read_bytes().splitlines(keepends=True)[0]
-    export.write_bytes(header + f"SC2025092601,{today} 09:00,新某,13100001111,投诉,01,今天的问题,今天的投诉内容,,雁江区,已办结,市局,,\r\n"
-                       .encode("gbk"))
+    export.write_bytes(header + f"SC2025092601,{today} 09:00,新某,13100001111,投诉,01,今天的问题,今天的投诉内容,,雁江区,已办结,市局,,\r\n".encode("gbk"))
     registered: list[str] = []
     seen_during_batch: list[bool] = []
     threads: list[threading.Thread] = []
@@ -41,8 +40,7 @@ def test_an_api_write_of_the_same_day_goes_through_while_an_import_batch_is_open
 
     def write_then_let_the_api_in(self, *a):  # noqa: ANN001, ANN202
         write(self, *a)  # the batch's cases are written, its transaction still open
-        api = threading.Thread(target=lambda: registered.append(
-            hub.cases.register(CaseDraft.model_validate(draft()), AGENT).case.number))
+        api = threading.Thread(target=lambda: registered.append(hub.cases.register(CaseDraft.model_validate(draft()), AGENT).case.number))
         api.start()
         api.join(timeout=30)
         seen_during_batch.append(not api.is_alive())

@@ -9,13 +9,13 @@ import time
 from sqlalchemy import select
 
 from adapters.legacy_hotlines.config import SubCentreRouting
+from adapters.legacy_hotlines.handle import Legacy
 from adapters.legacy_hotlines.sub_centre import SubCentreRouter
 from hub.db.models import EventRow
 from hub.domain.access import Actor
 from hub.domain.commands import Accept, Dispatch, FollowUpCmd, Redo, ReplyCmd, ReviewReply, SignOff
 from hub.domain.model import CaseDraft, CaseState, Role
 from tests.support.factories import draft
-from adapters.legacy_hotlines.handle import Legacy
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 STHJJ = Actor(party="ZY-STHJJ", role=Role.UNIT, unit_code="ZY-STHJJ")
@@ -34,8 +34,7 @@ def router_of(hub) -> SubCentreRouter:
 
 def dispatch_events(hub, number: str) -> list[dict]:
     with hub.db.read() as s:
-        rows = s.execute(select(EventRow).where(EventRow.case_number == number, EventRow.type == "case.dispatched")
-                         .order_by(EventRow.id)).scalars()
+        rows = s.execute(select(EventRow).where(EventRow.case_number == number, EventRow.type == "case.dispatched").order_by(EventRow.id)).scalars()
         return [r.payload for r in rows]
 
 

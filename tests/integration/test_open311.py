@@ -15,9 +15,17 @@ from hub.domain.model import Role
 from hub.settings import ChannelSettings, Settings
 from tests.support.factories import draft
 
-REPORT = {"service_code": "0102", "lat": "30.1286", "long": "104.6278", "address_string": "雁江区建设路12号",
-          "description": "路灯不亮，夜间行人看不清路。", "phone": "13800138000", "first_name": "三", "last_name": "张",
-          "email": "zhangsan@example.com"}
+REPORT = {
+    "service_code": "0102",
+    "lat": "30.1286",
+    "long": "104.6278",
+    "address_string": "雁江区建设路12号",
+    "description": "路灯不亮，夜间行人看不清路。",
+    "phone": "13800138000",
+    "first_name": "三",
+    "last_name": "张",
+    "email": "zhangsan@example.com",
+}
 
 
 @pytest.fixture
@@ -36,9 +44,11 @@ def client(hub):
 @pytest.fixture
 def keys(hub) -> dict[str, str]:
     now = hub.clock.now()
-    return {"app": hub.keys.create("zy-app", Role.CHANNEL, now, channel="app"),
-            "portal": hub.keys.create("city-portal", Role.CHANNEL, now, channel="web"),
-            "agent": hub.keys.create("centre-agent", Role.AGENT, now)}
+    return {
+        "app": hub.keys.create("zy-app", Role.CHANNEL, now, channel="app"),
+        "portal": hub.keys.create("city-portal", Role.CHANNEL, now, channel="web"),
+        "agent": hub.keys.create("centre-agent", Role.AGENT, now),
+    }
 
 
 def file(client, key: str, **changes) -> str:
@@ -57,8 +67,15 @@ def test_discovery_and_services_in_chinese(client) -> None:
 
     services = client.get("/open311/v2/services.json").json()
     lights = next(s for s in services if s["service_code"] == "0102")
-    assert lights == {"service_code": "0102", "service_name": "市政道路与设施", "description": "市政道路与设施",
-                      "metadata": True, "type": "realtime", "keywords": "道路,路灯,井盖,坑洼", "group": "城乡建设"}
+    assert lights == {
+        "service_code": "0102",
+        "service_name": "市政道路与设施",
+        "description": "市政道路与设施",
+        "metadata": True,
+        "type": "realtime",
+        "keywords": "道路,路灯,井盖,坑洼",
+        "group": "城乡建设",
+    }
     assert len(services) == 15  # the entries of mappings/channels/open311.yaml
     assert "0302" not in {s["service_code"] for s in services}  # 社会保险: a person's matter, not offered
 
@@ -81,8 +98,7 @@ def test_services_and_discovery_in_xml(client) -> None:
     definition = ET.fromstring(client.get("/open311/v2/services/0102.xml").content)
     assert definition.tag == "service_definition"
     assert definition.find("attributes/attribute/values/value/key") is not None
-    assert ET.fromstring(client.get("/open311/v2/discovery.xml").content).findtext("endpoints/endpoint/specification") \
-        == "http://wiki.open311.org/GeoReport_v2"
+    assert ET.fromstring(client.get("/open311/v2/discovery.xml").content).findtext("endpoints/endpoint/specification") == "http://wiki.open311.org/GeoReport_v2"
 
 
 def test_a_channel_files_a_request_and_reads_it_back(client, keys, hub) -> None:
@@ -103,11 +119,20 @@ def test_a_channel_files_a_request_and_reads_it_back(client, keys, hub) -> None:
     assert "zhangsan@example.com" not in str(case)  # the e-mail is not kept
 
     [read] = client.get(f"/open311/v2/requests/{number}.json", params={"api_key": keys["app"]}).json()
-    assert read == {"service_request_id": number, "status": "open", "status_notes": "已登记，等待受理",
-                    "service_name": "市政道路与设施", "service_code": "0102", "agency_responsible": "资阳市12345政务服务便民热线",
-                    "service_notice": "可凭工单号和短信中的提取码在12345查询办理进度",
-                    "requested_datetime": "2025-09-26T10:00:00+08:00", "updated_datetime": "2025-09-26T10:00:00+08:00",
-                    "address": "雁江区建设路12号", "lat": 30.1286, "long": 104.6278}
+    assert read == {
+        "service_request_id": number,
+        "status": "open",
+        "status_notes": "已登记，等待受理",
+        "service_name": "市政道路与设施",
+        "service_code": "0102",
+        "agency_responsible": "资阳市12345政务服务便民热线",
+        "service_notice": "可凭工单号和短信中的提取码在12345查询办理进度",
+        "requested_datetime": "2025-09-26T10:00:00+08:00",
+        "updated_datetime": "2025-09-26T10:00:00+08:00",
+        "address": "雁江区建设路12号",
+        "lat": 30.1286,
+        "long": 104.6278,
+    }
     # No personal data in what a channel reads back.
     text = client.get(f"/open311/v2/requests/{number}.json", headers={"X-API-Key": keys["app"]}).text
     for personal in ("张三", "13800138000", "138****8000", "路灯不亮"):
@@ -127,8 +152,9 @@ def test_status_follows_the_case_and_the_unit_becomes_responsible(client, keys) 
     assert read["status"] == "open" and read["status_notes"] == "办理中"
     assert read["agency_responsible"] == "资阳市市场监督管理局"
     other = file(client, keys["app"])
-    assert client.post(f"/api/v1/cases/{other}/actions", json={"action": "reject", "reason_code": "other", "reason": "重复诉求"},
-                       headers=agent).status_code == 200
+    assert (
+        client.post(f"/api/v1/cases/{other}/actions", json={"action": "reject", "reason_code": "other", "reason": "重复诉求"}, headers=agent).status_code == 200
+    )
     [rejected] = client.get(f"/open311/v2/requests/{other}.json", params={"api_key": keys["app"]}).json()
     assert rejected["status"] == "closed" and rejected["status_notes"] == "不予受理"
 
@@ -136,8 +162,7 @@ def test_status_follows_the_case_and_the_unit_becomes_responsible(client, keys) 
     assert [r["service_request_id"] for r in listed] == [other]
     listed = client.get("/open311/v2/requests.json", params={"api_key": keys["app"], "status": "open"}).json()
     assert [r["service_request_id"] for r in listed] == [number]
-    both = client.get("/open311/v2/requests.json", params={"api_key": keys["app"],
-                                                           "service_request_id": f"{number},{other},51200020259999999"}).json()
+    both = client.get("/open311/v2/requests.json", params={"api_key": keys["app"], "service_request_id": f"{number},{other},51200020259999999"}).json()
     assert {r["service_request_id"] for r in both} == {number, other}
 
 
@@ -154,8 +179,9 @@ def test_list_only_the_keys_own_by_service_and_date(client, keys) -> None:
     # The cases were received at 2025-09-26T10:00+08:00 (the test clock).
     before = client.get("/open311/v2/requests.json", params={"api_key": keys["app"], "end_date": "2025-09-26T09:00:00+08:00"})
     assert before.json() == []
-    window = client.get("/open311/v2/requests.json", params={"api_key": keys["app"], "start_date": "2025-09-26T09:00:00+08:00",
-                                                              "end_date": "2025-09-26T11:00:00+08:00"})
+    window = client.get(
+        "/open311/v2/requests.json", params={"api_key": keys["app"], "start_date": "2025-09-26T09:00:00+08:00", "end_date": "2025-09-26T11:00:00+08:00"}
+    )
     assert len(window.json()) == 2
 
     xml = client.get("/open311/v2/requests.xml", params={"api_key": keys["app"]})
@@ -180,15 +206,18 @@ def test_json_body_idempotency_key_and_xml_answer(client, keys) -> None:
     assert again.status_code == 200 and again.json()[0]["service_request_id"] == number
 
 
-@pytest.mark.parametrize("changes, status, names", [
-    ({"service_code": "0302"}, 400, "service_code"),  # not offered
-    ({"lat": None, "long": None, "address_string": None}, 400, "address_string"),
-    ({"phone": "电话号码"}, 400, "phone"),
-    ({"lat": "north"}, 400, "lat"),
-    ({"attribute[division_code]": "110101"}, 400, "attribute[division_code]"),
-    ({"colour": "red"}, 400, "colour"),
-    ({"jurisdiction_id": "110000"}, 404, "jurisdiction_id"),
-])
+@pytest.mark.parametrize(
+    "changes, status, names",
+    [
+        ({"service_code": "0302"}, 400, "service_code"),  # not offered
+        ({"lat": None, "long": None, "address_string": None}, 400, "address_string"),
+        ({"phone": "电话号码"}, 400, "phone"),
+        ({"lat": "north"}, 400, "lat"),
+        ({"attribute[division_code]": "110101"}, 400, "attribute[division_code]"),
+        ({"colour": "red"}, 400, "colour"),
+        ({"jurisdiction_id": "110000"}, 404, "jurisdiction_id"),
+    ],
+)
 def test_bad_requests_are_refused_in_georeport_shape(client, keys, changes, status, names) -> None:
     data = {k: v for k, v in {**REPORT, "api_key": keys["app"], **changes}.items() if v is not None}
     resp = client.post("/open311/v2/requests.json", data=data)
@@ -213,8 +242,7 @@ def test_keys_and_refusals_in_xml(client, keys) -> None:
     assert unknown.status_code == 400 and "colour" in unknown.json()[0]["description"]
     naive = client.get("/open311/v2/requests.json", params={"api_key": keys["app"], "start_date": "2025-09-01T00:00:00"})
     assert naive.status_code == 400 and "start_date" in naive.json()[0]["description"]
-    text = client.post("/open311/v2/requests.json", content=b"<x/>", headers={"content-type": "text/plain",
-                                                                             "X-API-Key": keys["app"]})
+    text = client.post("/open311/v2/requests.json", content=b"<x/>", headers={"content-type": "text/plain", "X-API-Key": keys["app"]})
     assert text.status_code == 415
 
 

@@ -19,10 +19,33 @@ SPEC = json.loads((REPO_ROOT / "openapi" / "openapi.json").read_text(encoding="u
 OPERATIONS = [(method.upper(), path, op) for path, ops in SPEC["paths"].items() for method, op in ops.items()]
 
 # The naming rule (README, API): lowerCamelCase, a verb from this list first, then what it acts on.
-VERBS = ("list", "get", "register", "act", "answer", "suggest", "create", "edit", "review", "search", "import",
-         "set", "delete", "confirm", "dismiss", "retry", "pause", "resume", "replay", "skip", "push", "export", "check",
-         "rate",  # rate: a citizen's evaluation of the reply (channels/)
-         "reissue")  # reissue: a new retrieval code sent by SMS (channels/)
+VERBS = (
+    "list",
+    "get",
+    "register",
+    "act",
+    "answer",
+    "suggest",
+    "create",
+    "edit",
+    "review",
+    "search",
+    "import",
+    "set",
+    "delete",
+    "confirm",
+    "dismiss",
+    "retry",
+    "pause",
+    "resume",
+    "replay",
+    "skip",
+    "push",
+    "export",
+    "check",
+    "rate",  # rate: a citizen's evaluation of the reply (channels/)
+    "reissue",
+)  # reissue: a new retrieval code sent by SMS (channels/)
 OPERATION_ID = re.compile(rf"^({'|'.join(VERBS)})([A-Z][a-z0-9]+)*$")
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 

@@ -6,18 +6,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
-from sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import OutboxSettings, Settings
+from outbox.feature import OutboxHandle
 from outbox.tables import DEAD, DELIVERED, PENDING, OutboxMessageRow
-from sqlalchemy import select
+from sandbox.webhook_sink import SinkState, create_sink
 from tests.support.factories import draft
 from tests.support.faults import ResettingProxy
 from tests.support.live import LiveServer
-from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 
@@ -33,13 +33,19 @@ def sink():
 def settings(db_url: str, sink) -> Settings:
     _, url, proxy = sink
     hook = {"timeout": 2.0, "connect_timeout": 1.0, "system": "sink"}
-    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={
-        "batched": {"adapter": "webhook", "events": ["case.*"],
-                    "settings": {**hook, "url": f"{url}/events", "batch_url": f"{url}/events/batch", "batch_size": 4}},
-        "proxied": {"adapter": "webhook", "enabled": False, "settings": {**hook, "url": f"{proxy.url}/events"},
-                    "events": ["case.registered"]},
-    }, outbox=OutboxSettings(concurrency=2, batch=50, backoff_base_seconds=0.01, backoff_max_seconds=0.2,
-                             max_attempts=5, breaker_failures=100))
+    return Settings(
+        database_url=db_url,
+        sqlite_synchronous="NORMAL",
+        destinations={
+            "batched": {
+                "adapter": "webhook",
+                "events": ["case.*"],
+                "settings": {**hook, "url": f"{url}/events", "batch_url": f"{url}/events/batch", "batch_size": 4},
+            },
+            "proxied": {"adapter": "webhook", "enabled": False, "settings": {**hook, "url": f"{proxy.url}/events"}, "events": ["case.registered"]},
+        },
+        outbox=OutboxSettings(concurrency=2, batch=50, backoff_base_seconds=0.01, backoff_max_seconds=0.2, max_attempts=5, breaker_failures=100),
+    )
 
 
 def register(hub):
@@ -48,8 +54,7 @@ def register(hub):
 
 def rows(hub, destination: str) -> list[OutboxMessageRow]:
     with hub.db.read() as s:
-        return list(s.execute(select(OutboxMessageRow).where(OutboxMessageRow.destination == destination)
-                              .order_by(OutboxMessageRow.id)).scalars())
+        return list(s.execute(select(OutboxMessageRow).where(OutboxMessageRow.destination == destination).order_by(OutboxMessageRow.id)).scalars())
 
 
 def received(state: SinkState) -> list[dict]:
@@ -139,8 +144,9 @@ def test_a_reset_connection_is_retried_and_delivered_once_the_peer_heals(hub, db
 
 
 def test_batch_settings_are_checked(hub) -> None:
-    from adapters.webhook.adapter import WebhookSettings
     from pydantic import ValidationError
+
+    from adapters.webhook.adapter import WebhookSettings
 
     with pytest.raises(ValidationError, match="batch_size > 1 needs batch_url"):
         WebhookSettings.model_validate({"url": "http://127.0.0.1:1/e", "batch_size": 10})

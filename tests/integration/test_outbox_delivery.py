@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, ExternalRef, Role
-from sandbox.webhook_sink import SinkState, create_sink
 from hub.settings import OutboxSettings, Settings
+from outbox.feature import OutboxHandle
 from outbox.tables import DEAD, DELIVERED, PENDING, OutboxMessageRow
+from sandbox.webhook_sink import SinkState, create_sink
 from tests.support.factories import draft
 from tests.support.live import LiveServer, free_port
-from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 
@@ -33,21 +33,30 @@ def sink():
 @pytest.fixture
 def outbox_cfg() -> OutboxSettings:
     # Concurrency 1 makes the order in which the sink pops its faults deterministic.
-    return OutboxSettings(concurrency=1, batch=10, backoff_base_seconds=0.01, backoff_max_seconds=0.5,
-                          max_attempts=6, breaker_failures=50, lease_seconds=30)
+    return OutboxSettings(concurrency=1, batch=10, backoff_base_seconds=0.01, backoff_max_seconds=0.5, max_attempts=6, breaker_failures=50, lease_seconds=30)
 
 
 @pytest.fixture
 def settings(db_url: str, sink, outbox_cfg) -> Settings:
     _, url = sink
     hook = {"url": f"{url}/events", "timeout": 0.5, "connect_timeout": 0.5}
-    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", outbox=outbox_cfg, destinations={
-        "all": {"adapter": "webhook", "settings": {**hook, "system": "sink"}, "events": ["case.*"]},
-        "units": {"adapter": "webhook", "settings": hook, "events": ["case.dispatched", "case.signed_off"],
-                  "cases": {"units": ["ZY-SCJGJ"]}, "personal_data": True},
-        "prov": {"adapter": "webhook", "settings": hook, "events": ["case.*"], "cases": {"with_ref": "province"}},
-        "anyue": {"adapter": "webhook", "settings": hook, "events": ["case.registered"], "cases": {"divisions": ["512021"]}},
-    })
+    return Settings(
+        database_url=db_url,
+        sqlite_synchronous="NORMAL",
+        outbox=outbox_cfg,
+        destinations={
+            "all": {"adapter": "webhook", "settings": {**hook, "system": "sink"}, "events": ["case.*"]},
+            "units": {
+                "adapter": "webhook",
+                "settings": hook,
+                "events": ["case.dispatched", "case.signed_off"],
+                "cases": {"units": ["ZY-SCJGJ"]},
+                "personal_data": True,
+            },
+            "prov": {"adapter": "webhook", "settings": hook, "events": ["case.*"], "cases": {"with_ref": "province"}},
+            "anyue": {"adapter": "webhook", "settings": hook, "events": ["case.registered"], "cases": {"divisions": ["512021"]}},
+        },
+    )
 
 
 def register(hub, **changes):
@@ -94,14 +103,17 @@ def test_subscriptions_route_events_by_type_and_case_scope(hub) -> None:
     hub.cases.act(yanjiang.number, c.Dispatch(lead_unit="ZY-SCJGJ"), AGENT)
     routed = {(m.destination, m.case_number, m.event_type) for m in messages(hub)}
     assert routed == {
-        ("all", yanjiang.number, "case.registered"), ("all", yanjiang.number, "case.accepted"),
-        ("all", yanjiang.number, "case.dispatched"), ("all", anyue.number, "case.registered"),
+        ("all", yanjiang.number, "case.registered"),
+        ("all", yanjiang.number, "case.accepted"),
+        ("all", yanjiang.number, "case.dispatched"),
+        ("all", anyue.number, "case.registered"),
         ("units", yanjiang.number, "case.dispatched"),  # only dispatch events, only ZY-SCJGJ's cases
         ("anyue", anyue.number, "case.registered"),  # only cases in 512021
     }  # 'prov' wants cases carrying a province ref: none yet
 
     with hub.db.write() as s:
         from hub.db.repository import CaseRepository
+
         CaseRepository(s).attach_ref(anyue.number, ExternalRef(system="province", external_id="SC-9"))
     hub.cases.act(anyue.number, c.Accept(), AGENT)
     assert [(m.event_type, m.sequence) for m in messages(hub, "prov")] == [("case.accepted", 1)]
@@ -130,8 +142,7 @@ def test_generic_enqueue_orders_per_key_and_joins_the_callers_transaction(hub, s
     assert [(m.ordering_key, m.sequence) for m in messages(hub)] == [("kb:A1", 1), ("kb:A1", 2)]
     assert relay(hub).drain(10) == 2
     got = received(state)
-    assert [(g["event_type"], g["event"]["v"], g["sequence"]) for g in got] == [
-        ("knowledge.published", 1, 1), ("knowledge.retired", 2, 2)]
+    assert [(g["event_type"], g["event"]["v"], g["sequence"]) for g in got] == [("knowledge.published", 1, 1), ("knowledge.retired", 2, 2)]
     assert got[0]["case_number"] == "" and got[0]["idempotency_key"] == "all:kb:A1:1"
 
 
@@ -160,7 +171,10 @@ def test_a_failing_first_message_holds_back_its_case_while_other_cases_flow(hub,
     # The hung peer applied A's first message but answered after we gave up on it; B flowed
     # meanwhile (the slow answer holds up no other connection of the peer).
     assert [(g["case_number"], g["event_type"]) for g in received(state)] == [
-        (a.number, "case.registered"), (b.number, "case.registered"), (b.number, "case.accepted")]
+        (a.number, "case.registered"),
+        (b.number, "case.registered"),
+        (b.number, "case.accepted"),
+    ]
     a1, a2 = [m for m in messages(hub) if m.case_number == a.number]
     assert a1.status == PENDING and a1.attempts == 1 and "timed out" in a1.last_error
     assert a2.status == PENDING and a2.attempts == 0  # never claimed while a1 waits
@@ -206,15 +220,15 @@ def test_transient_faults_retry_with_backoff_and_retry_after_until_the_peer_heal
 
 def test_a_fresh_relay_continues_the_backoff_from_the_stored_attempts(hub, sink, clock, monkeypatch) -> None:
     """A restart must not reset the backoff: the relay keeps no count of its own, the row does."""
-    import tenacity.wait
     from types import SimpleNamespace
+
+    import tenacity.wait
 
     # Full jitter draws from [0, window]; take the top of the window so each wait names its attempt.
     monkeypatch.setattr(tenacity.wait, "random", SimpleNamespace(uniform=lambda low, high: high))
     state, _ = sink
     state.faults = ["500"] * 6
-    cfg = hub.settings.outbox.model_copy(update={"backoff_base_seconds": 1.0, "backoff_max_seconds": 600.0,
-                                                 "max_attempts": 12})
+    cfg = hub.settings.outbox.model_copy(update={"backoff_base_seconds": 1.0, "backoff_max_seconds": 600.0, "max_attempts": 12})
     register(hub)
 
     def fail_once(r) -> float:  # noqa: ANN001
@@ -242,9 +256,14 @@ def test_a_peer_that_is_down_then_starts_gets_the_message(hub, db_url, clock, ou
     from hub.runtime import build_hub
 
     port = free_port()
-    settings = Settings(database_url=db_url, sqlite_synchronous="NORMAL", outbox=outbox_cfg, destinations={
-        "late": {"adapter": "webhook", "settings": {"url": f"http://127.0.0.1:{port}/events", "connect_timeout": 0.5},
-                 "events": ["case.registered"]}})
+    settings = Settings(
+        database_url=db_url,
+        sqlite_synchronous="NORMAL",
+        outbox=outbox_cfg,
+        destinations={
+            "late": {"adapter": "webhook", "settings": {"url": f"http://127.0.0.1:{port}/events", "connect_timeout": 0.5}, "events": ["case.registered"]}
+        },
+    )
     other = build_hub(settings, clock)
     try:
         register(other)
@@ -362,6 +381,7 @@ def test_after_the_breaker_pause_one_probe_goes_out_not_a_burst(hub, sink, clock
 
 def test_resume_lifts_the_breaker_for_the_relay_that_tripped_it_too(hub, sink, clock) -> None:
     from outbox.admin import resume
+
     state, _ = sink
     state.faults = ["500", "500"]
     register(hub)
@@ -452,24 +472,31 @@ def test_the_worker_is_woken_by_another_processs_commit(hub, db_url, sink, tmp_p
     worker.relay_settings = hub.settings.outbox.model_copy(update={"idle_poll_seconds": 3600})  # woken, not polled
     worker.start()
     config = tmp_path / "hub.yaml"
-    config.write_text(yaml.safe_dump({"destinations": {n: d.model_dump(mode="json")
-                                                       for n, d in hub.settings.destinations.items()}}), encoding="utf-8")
+    config.write_text(yaml.safe_dump({"destinations": {n: d.model_dump(mode="json") for n, d in hub.settings.destinations.items()}}), encoding="utf-8")
     # what a CLI command in another process does: queue a message in its own transaction
-    script = ("import sys\n"
-              "from datetime import datetime\n"
-              "from hub.runtime import build_hub\n"
-              "from hub.settings import Settings\n"
-              "from outbox import enqueue\n"
-              "hub = build_hub(Settings())\n"
-              "with hub.db.write() as s:\n"
-              "    enqueue(s, destination='all', ordering_key='elsewhere', event_type='cli.test', payload={'n': 1},\n"
-              "            now=datetime.fromisoformat(sys.argv[1]))\n"
-              "hub.close()\n")
+    script = (
+        "import sys\n"
+        "from datetime import datetime\n"
+        "from hub.runtime import build_hub\n"
+        "from hub.settings import Settings\n"
+        "from outbox import enqueue\n"
+        "hub = build_hub(Settings())\n"
+        "with hub.db.write() as s:\n"
+        "    enqueue(s, destination='all', ordering_key='elsewhere', event_type='cli.test', payload={'n': 1},\n"
+        "            now=datetime.fromisoformat(sys.argv[1]))\n"
+        "hub.close()\n"
+    )
     env = {**os.environ, "HUB_DATABASE_URL": db_url, "HUB_CONFIG_FILE": str(config), "HUB_LOG_LEVEL": "WARNING"}
     try:
         time.sleep(0.3)  # let it go idle
-        done = subprocess.run([sys.executable, "-c", script, hub.clock.now().isoformat()], env=env, capture_output=True,
-                              text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+        done = subprocess.run(
+            [sys.executable, "-c", script, hub.clock.now().isoformat()],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=Path(__file__).resolve().parents[2],
+        )
         assert done.returncode == 0, done.stderr
         deadline = time.monotonic() + 60
         while not state.order and time.monotonic() < deadline:
@@ -538,16 +565,14 @@ def test_skipping_a_dead_letter_releases_its_case_and_is_written_into_the_case_h
 
     done = sup.post("/api/v1/outbox/skip", json={"ids": [a1.id], "reason": "peer has it by phone"})
     assert done.status_code == 200, done.text
-    assert done.json() == {"skipped": [{"id": a1.id, "destination": "all", "case_number": a.number, "sequence": 1,
-                                        "in_case_history": True}]}
+    assert done.json() == {"skipped": [{"id": a1.id, "destination": "all", "case_number": a.number, "sequence": 1, "in_case_history": True}]}
     relay(hub).drain(10)
     # The held message went out; the skipped one never did.
     assert [(g["case_number"], g["sequence"]) for g in received(state) if g["destination"] == "all"][2:] == [(a.number, 2)]
     assert [m.status for m in messages(hub, "all") if m.case_number == a.number] == ["skipped", DELIVERED]
     history = sup.get(f"/api/v1/cases/{a.number}/history").json()
     line = history[-1] if isinstance(history, list) else history["items"][-1]
-    assert (line["action"], line["actor"], line["role"], line["note"]) == ("outbox_skip", "centre-supervisor", "supervisor",
-                                                                          "peer has it by phone")
+    assert (line["action"], line["actor"], line["role"], line["note"]) == ("outbox_skip", "centre-supervisor", "supervisor", "peer has it by phone")
     assert line["data"]["destination"] == "all" and line["data"]["message_id"] == a1.id
     assert line["from_state"] == line["to_state"] == "accepted"
     # Skipped means finished: the dead count and the held cases are back to zero.

@@ -15,10 +15,10 @@ from sqlalchemy import select, update
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
 from hub.settings import OutboxSettings, Settings
+from outbox.feature import OutboxHandle
 from outbox.heartbeat import Heartbeat
 from outbox.tables import DELIVERED, IN_FLIGHT, OutboxMessageRow, OutboxRelayRow
 from tests.support.factories import draft
-from outbox.feature import OutboxHandle
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 HOUR = 3600.0
@@ -27,10 +27,16 @@ HOUR = 3600.0
 @pytest.fixture
 def settings(db_url: str, sink) -> Settings:
     _, url = sink
-    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={
-        "peer": {"adapter": "webhook", "settings": {"url": f"{url}/events", "timeout": 5}, "events": ["case.registered"]},
-    }, outbox=OutboxSettings(lease_seconds=HOUR, heartbeat_seconds=0.1, takeover_seconds=1.0, idle_poll_seconds=0.2,
-                             backoff_base_seconds=0.01, backoff_max_seconds=0.1))
+    return Settings(
+        database_url=db_url,
+        sqlite_synchronous="NORMAL",
+        destinations={
+            "peer": {"adapter": "webhook", "settings": {"url": f"{url}/events", "timeout": 5}, "events": ["case.registered"]},
+        },
+        outbox=OutboxSettings(
+            lease_seconds=HOUR, heartbeat_seconds=0.1, takeover_seconds=1.0, idle_poll_seconds=0.2, backoff_base_seconds=0.01, backoff_max_seconds=0.1
+        ),
+    )
 
 
 def claimed_by(hub, holder: str) -> int:
@@ -39,8 +45,11 @@ def claimed_by(hub, holder: str) -> int:
     now = hub.clock.now()
     with hub.db.write() as s:
         (row,) = s.execute(select(OutboxMessageRow)).scalars().all()
-        s.execute(update(OutboxMessageRow).where(OutboxMessageRow.id == row.id).values(
-            status=IN_FLIGHT, attempts=1, leased_by=holder, lease_until=now + timedelta(seconds=HOUR)))
+        s.execute(
+            update(OutboxMessageRow)
+            .where(OutboxMessageRow.id == row.id)
+            .values(status=IN_FLIGHT, attempts=1, leased_by=holder, lease_until=now + timedelta(seconds=HOUR))
+        )
         return row.id
 
 
@@ -107,8 +116,7 @@ def test_a_holder_without_a_heartbeat_row_loses_its_claim_at_once(hub, sink) -> 
 def test_a_holder_on_this_machine_whose_process_is_gone_loses_its_claim_at_once(hub, sink) -> None:
     import socket
 
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
-                          check=True)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
     holder = f"{socket.gethostname()}:{int(gone.stdout)}:5ee5ee"
     message_id = claimed_by(hub, holder)
     beat_row(hub, holder)  # its count stands still, but waiting for that is not needed

@@ -26,8 +26,7 @@ def test_migrations_match_the_models(hub) -> None:
 
 
 def test_round_trip_keeps_every_field(hub) -> None:
-    case = _register(hub, external_refs=[{"system": "province", "external_id": "SC-2025-1"}],
-                     **{"place.longitude": 104.63, "place.latitude": 30.12})
+    case = _register(hub, external_refs=[{"system": "province", "external_id": "SC-2025-1"}], **{"place.longitude": 104.63, "place.latitude": 30.12})
     stored = hub.cases.get(case.number, SYSTEM_ACTOR)
     assert stored == case
     assert hub.cases.find_by_ref("province", "SC-2025-1").number == case.number

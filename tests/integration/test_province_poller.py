@@ -3,10 +3,10 @@ the poller registering assigned cases in a real database (SQLite file and Postgr
 
 from __future__ import annotations
 
-
 import pytest
 
 from adapters.province.adapter import ProvinceAdapter
+from adapters.province.handle import ProvincePollers
 from adapters.province.poller import ProvincePoller
 from adapters.province.sandbox import ProvinceState, create_app
 from hub.domain import commands as c
@@ -17,7 +17,6 @@ from hub.integration.registry import build_adapter
 from hub.runtime import build_hub
 from hub.settings import DestinationConfig
 from tests.support.live import LiveServer
-from adapters.province.handle import ProvincePollers
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 UNIT = Actor(party="ZY-SCJGJ", role=Role.UNIT, unit_code="ZY-SCJGJ")
@@ -31,8 +30,7 @@ def province():
 
 
 def _settings(live, transport: str) -> dict:
-    return {"transport": transport, "endpoint": f"{live.url}/{'soap' if transport == 'soap' else 'rest'}", "timeout": 2.0,
-            "page_size": 2}
+    return {"transport": transport, "endpoint": f"{live.url}/{'soap' if transport == 'soap' else 'rest'}", "timeout": 2.0, "page_size": 2}
 
 
 def _poller(hub, live, transport: str, holder: str) -> ProvincePoller:
@@ -55,6 +53,7 @@ def test_assigned_case_is_pulled_once_acknowledged_and_dispatched(hub, province,
     # Pulled again (the province re-offers it, or our cursor was lost): still one case.
     with hub.db.write() as s:
         from adapters.province.tables import ProvinceCursorRow
+
         s.get(ProvinceCursorRow, "province").cursor = None
     again = poller.run_once()
     assert again.created == [] and again.existing == [number]
@@ -125,8 +124,7 @@ def test_feature_adds_a_poller_only_when_a_province_is_configured(settings, cloc
         assert plain.handles.get(ProvincePollers).pollers == [] and not any(isinstance(w, ProvincePoller) for w in plain.workers)
     finally:
         plain.close()
-    configured = settings.model_copy(update={"destinations": {
-        "sichuan": DestinationConfig(adapter="province", settings=_settings(live, "soap"))}})
+    configured = settings.model_copy(update={"destinations": {"sichuan": DestinationConfig(adapter="province", settings=_settings(live, "soap"))}})
     hub = build_hub(configured, clock)
     try:
         pollers = [w for w in hub.workers if isinstance(w, ProvincePoller)]

@@ -26,8 +26,12 @@ ANSWER = {"detail": "如该号码与工单登记的手机号一致，新的提�
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     sms = DestinationConfig(adapter="sms", settings={"url": "http://127.0.0.1:9/send", "seal_key": SEAL_KEY})
-    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={"sms": sms},
-                    channels=ChannelSettings(lookup_failures_per_case=3, lookup_failures_per_client=8, lookup_lockout_minutes=10))
+    return Settings(
+        database_url=db_url,
+        sqlite_synchronous="NORMAL",
+        destinations={"sms": sms},
+        channels=ChannelSettings(lookup_failures_per_case=3, lookup_failures_per_client=8, lookup_lockout_minutes=10),
+    )
 
 
 @pytest.fixture
@@ -41,9 +45,11 @@ def client(hub):
 @pytest.fixture
 def keys(hub) -> dict[str, str]:
     now = hub.clock.now()
-    return {"portal": hub.keys.create("city-portal", Role.CHANNEL, now, channel="web"),
-            "agent": hub.keys.create("centre-agent", Role.AGENT, now),
-            "unit": hub.keys.create("ZY-SCJGJ", Role.UNIT, now, unit_code="ZY-SCJGJ")}
+    return {
+        "portal": hub.keys.create("city-portal", Role.CHANNEL, now, channel="web"),
+        "agent": hub.keys.create("centre-agent", Role.AGENT, now),
+        "unit": hub.keys.create("ZY-SCJGJ", Role.UNIT, now, unit_code="ZY-SCJGJ"),
+    }
 
 
 def web_case(client, keys, **changes) -> tuple[str, str]:
@@ -55,8 +61,14 @@ def web_case(client, keys, **changes) -> tuple[str, str]:
 def reissued(hub, number: str) -> list[tuple[str, str]]:
     """(phone, text) of each reissue SMS queued for the case."""
     with hub.db.read() as s:
-        bodies = s.execute(text("SELECT body FROM outbox_messages WHERE destination = 'sms' AND case_number = :n "
-                                "AND event_type = 'sms.code_reissued' ORDER BY id"), {"n": number}).scalars().all()
+        bodies = (
+            s.execute(
+                text("SELECT body FROM outbox_messages WHERE destination = 'sms' AND case_number = :n AND event_type = 'sms.code_reissued' ORDER BY id"),
+                {"n": number},
+            )
+            .scalars()
+            .all()
+        )
     return [unseal(SEAL_KEY, (json.loads(b) if isinstance(b, str) else b)["event"]["sealed"]) for b in bodies]
 
 
@@ -95,15 +107,15 @@ def test_no_oracle_the_same_answer_for_a_wrong_phone_and_an_unknown_number(clien
 def test_every_request_counts_toward_the_lockout_right_phone_or_not(client, keys, hub) -> None:
     number, _ = web_case(client, keys)
     # lookup_failures_per_case=3: the third request locks the number, whichever phones were given.
-    statuses = [client.post(f"/api/v1/public/cases/{number}/code", json={"phone": p}).status_code
-                for p in ("13800138000", "13900139000", "13800138000", "13800138000")]
+    statuses = [
+        client.post(f"/api/v1/public/cases/{number}/code", json={"phone": p}).status_code for p in ("13800138000", "13900139000", "13800138000", "13800138000")
+    ]
     assert statuses == [202, 202, 202, 429]
     locked = client.post(f"/api/v1/public/cases/{number}/code", json={"phone": "13800138000"})
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
     assert len(reissued(hub, number)) == 2
     # An unknown number locks out the same way.
-    assert [client.post("/api/v1/public/cases/51200020259999998/code", json={"phone": "13800138000"}).status_code
-            for _ in range(4)] == [202, 202, 202, 429]
+    assert [client.post("/api/v1/public/cases/51200020259999998/code", json={"phone": "13800138000"}).status_code for _ in range(4)] == [202, 202, 202, 429]
 
 
 def test_the_phone_is_in_the_body_and_must_look_like_one(client, keys) -> None:
@@ -126,8 +138,7 @@ def test_the_centre_reissues_by_sms_and_never_sees_the_code(client, keys, hub) -
 
 
 def test_no_new_code_where_no_sms_can_go(client, keys, hub) -> None:
-    landline = client.post("/api/v1/cases", json=draft(person={"name": "张三", "phone": "028-12345678"}),
-                           headers={"X-API-Key": keys["agent"]}).json()["number"]
+    landline = client.post("/api/v1/cases", json=draft(person={"name": "张三", "phone": "028-12345678"}), headers={"X-API-Key": keys["agent"]}).json()["number"]
     refused = client.post(f"/api/v1/cases/{landline}/retrieval-code", headers={"X-API-Key": keys["agent"]})
     assert refused.status_code == 409 and "old code stays valid" in refused.json()["detail"]
     assert client.post(f"/api/v1/public/cases/{landline}/code", json={"phone": "028-12345678"}).json() == ANSWER

@@ -11,9 +11,9 @@ from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.clock import LOCAL_TZ, ManualClock
 from hub.domain.model import CaseDraft, Role
-from records.retention import Retention, RetentionWorker
 from hub.runtime import build_hub
 from hub.settings import Settings
+from records.retention import Retention, RetentionWorker
 from tests.support.factories import draft
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
@@ -36,8 +36,7 @@ def test_erases_past_the_limit_and_keeps_the_rest(db_url: str) -> None:
     hub = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL", retention={"archived_years": 2}), clock)
     try:
         old = archived_case(hub, clock, datetime(2021, 3, 15, 10, 0, tzinfo=LOCAL_TZ))
-        boundary = archived_case(hub, clock, datetime(2021, 3, 15, 10, 0, 1, tzinfo=LOCAL_TZ),
-                                 person={"name": "李四", "phone": "13900139000"})
+        boundary = archived_case(hub, clock, datetime(2021, 3, 15, 10, 0, 1, tzinfo=LOCAL_TZ), person={"name": "李四", "phone": "13900139000"})
         closed_only = hub.cases.register(CaseDraft.model_validate(draft()), AGENT).case.number  # never archived
 
         # 2023-03-15 10:00:00 local: the first case is exactly two years archived, the second one second short.
@@ -49,8 +48,7 @@ def test_erases_past_the_limit_and_keeps_the_rest(db_url: str) -> None:
         assert retention.run().erased == [old]
         case = hub.cases.get(old, AGENT)
         assert (case.person.name, case.person.phone, case.place.address) == (None, None, None)
-        assert (case.request_type.value, case.category_code, case.place.division_code, case.handling.lead_unit) == (
-            "complaint", "0101", "512002", None)
+        assert (case.request_type.value, case.category_code, case.place.division_code, case.handling.lead_unit) == ("complaint", "0101", "512002", None)
         assert case.outcome.follow_ups[0].satisfaction.value == "satisfied"
         assert case.history[-1].action == "erase_personal_data" and case.history[-1].actor == "hub-retention"
         assert case.history[-1].data["fields"] == ["person.name", "person.phone", "place.address"]
@@ -92,15 +90,20 @@ def test_erasure_takes_the_attachments_and_their_files(db_url: str, tmp_path) ->
 
     files = tmp_path / "files"
     clock = ManualClock(datetime(2021, 3, 15, 10, 0, tzinfo=LOCAL_TZ))
-    hub = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL", retention={"archived_years": 2},
-                             attachments=AttachmentSettings(directory=files)), clock)
+    hub = build_hub(
+        Settings(database_url=db_url, sqlite_synchronous="NORMAL", retention={"archived_years": 2}, attachments=AttachmentSettings(directory=files)), clock
+    )
     photo, shared = b"\xff\xd8\xff" + b"\x01" * 40, b"%PDF-1.7\n" + b"\x02" * 40
     try:
         number = hub.cases.register(CaseDraft.model_validate(draft()), AGENT).case.number
         hub.attachments.add(number, io.BytesIO(photo), "门口.jpg", "internal", AGENT)
         hub.attachments.add(number, io.BytesIO(shared), "通知.pdf", "public", AGENT)
-        for command, actor in ((c.Accept(), AGENT), (c.AnswerDirectly(answer="已答复"), AGENT),
-                               (c.FollowUpCmd(reached=True, resolved=True, satisfaction="satisfied"), AGENT), (c.Archive(), SUPERVISOR)):
+        for command, actor in (
+            (c.Accept(), AGENT),
+            (c.AnswerDirectly(answer="已答复"), AGENT),
+            (c.FollowUpCmd(reached=True, resolved=True, satisfaction="satisfied"), AGENT),
+            (c.Archive(), SUPERVISOR),
+        ):
             hub.cases.act(number, command, actor)
         # Another case, kept, holds the same document: its file stays.
         other = hub.cases.register(CaseDraft.model_validate(draft()), AGENT).case.number

@@ -36,6 +36,7 @@ def test_two_processes_share_one_limit(hub, second_hub, clock) -> None:
 
     key = hub.keys.create("city-portal", Role.CHANNEL, clock.now(), channel="web")
     with TestClient(create_app(hub)) as one, TestClient(create_app(second_hub)) as two:
+
         def file(client: TestClient) -> int:
             return client.post("/api/v1/channel/cases", json=draft(**WEB), headers={"X-API-Key": key}).status_code
 

@@ -5,7 +5,7 @@ no case of another number."""
 from __future__ import annotations
 
 import json
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -41,13 +41,13 @@ def test_export_names_every_case_of_the_number_and_no_other(hub) -> None:
     body = subject_access(hub, "138 0013 8000")
     assert [c["case"]["number"] for c in body["cases"]] == [first, second]
     one, two = body["cases"]
-    assert one["case"]["person"] == {"name": "张三", "phone": "13800138000", "kind": "person", "anonymous": False,
-                                     "confidential": False}
+    assert one["case"]["person"] == {"name": "张三", "phone": "13800138000", "kind": "person", "anonymous": False, "confidential": False}
     assert one["case"]["place"]["address"] == "雁江区建设路12号"
     assert [h["action"] for h in one["case"]["history"]] == ["register"]
     assert one["confidential_reads"] == []
-    assert two["confidential_reads"] == [{"at": START.astimezone(timezone.utc).isoformat(), "case_number": second,
-                                          "party": "ZY-SCJGJ", "role": "unit", "route": "GET /api/v1/cases/{number}"}]
+    assert two["confidential_reads"] == [
+        {"at": START.astimezone(UTC).isoformat(), "case_number": second, "party": "ZY-SCJGJ", "role": "unit", "route": "GET /api/v1/cases/{number}"}
+    ]
     assert subject_access(hub, "13700000000")["cases"] == []
     with pytest.raises(ValueError):
         subject_access(hub, "not a phone")
@@ -62,7 +62,12 @@ def test_export_lists_the_attachments_of_the_cases(hub) -> None:
     (only,) = subject_access(hub, "13800138000")["cases"]
     (listed,) = only["attachments"]
     assert (listed["name"], listed["media_type"], listed["size"], listed["visibility"], listed["uploaded_by"]) == (
-        "张三家门口.png", "image/png", 40, "internal", "centre-agent")
+        "张三家门口.png",
+        "image/png",
+        40,
+        "internal",
+        "centre-agent",
+    )
 
 
 def test_the_export_command(hub, monkeypatch, tmp_path: Path, capsys) -> None:
@@ -83,15 +88,22 @@ def test_export_says_where_the_cases_went_and_whether_the_number_went_with_them(
     from hub.settings import Settings
 
     hook = {"url": "http://127.0.0.1:9/events"}  # never delivered here: the messages wait in the outbox
-    settings = Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={
-        "full": {"adapter": "webhook", "settings": hook, "events": ["case.registered"], "personal_data": True},
-        "masked": {"adapter": "webhook", "settings": hook, "events": ["case.registered"]}})
+    settings = Settings(
+        database_url=db_url,
+        sqlite_synchronous="NORMAL",
+        destinations={
+            "full": {"adapter": "webhook", "settings": hook, "events": ["case.registered"], "personal_data": True},
+            "masked": {"adapter": "webhook", "settings": hook, "events": ["case.registered"]},
+        },
+    )
     hub = build_hub(settings, clock)
     try:
         number = _register(hub)
         (entry,) = subject_access(hub, "13800138000")["cases"]
         assert entry["case"]["number"] == number
         assert sorted((m["destination"], m["event_type"], m["status"], m["carried_the_phone"]) for m in entry["sent_to"]) == [
-            ("full", "case.registered", "pending", True), ("masked", "case.registered", "pending", False)]
+            ("full", "case.registered", "pending", True),
+            ("masked", "case.registered", "pending", False),
+        ]
     finally:
         hub.close()

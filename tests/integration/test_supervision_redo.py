@@ -56,8 +56,13 @@ def test_the_redo_loop_escalates_after_more_redos_than_configured(hub, clock) ->
     case = hub.cases.get(number, AGENT)
     assert case.state is CaseState.CLOSED and case.outcome.redo_count == 2
     assert [(f.reached, f.resolved, f.satisfaction) for f in case.outcome.follow_ups] == [
-        (False, None, None), (True, True, "unsatisfied"), (False, None, None), (True, False, "basically_satisfied"),
-        (False, None, None), (True, True, "satisfied")]
+        (False, None, None),
+        (True, True, "unsatisfied"),
+        (False, None, None),
+        (True, False, "basically_satisfied"),
+        (False, None, None),
+        (True, True, "satisfied"),
+    ]
     with hub.db.read() as s:
         types = list(s.execute(select(EventRow.type).where(EventRow.case_number == number)).scalars())
     assert types.count("case.redo") == 2 and types.count("case.supervised") == 1
@@ -65,8 +70,7 @@ def test_the_redo_loop_escalates_after_more_redos_than_configured(hub, clock) ->
 
 
 def test_the_limit_is_configuration(db_url, clock) -> None:
-    hub = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL",
-                             supervision={"max_redos_before_supervision": 2}), clock)
+    hub = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL", supervision={"max_redos_before_supervision": 2}), clock)
     try:
         number = dispatched(hub, "help")
         for _ in range(2):

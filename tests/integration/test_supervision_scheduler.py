@@ -97,6 +97,7 @@ def test_warn_overdue_and_supervise_across_the_national_day_holiday(hub, clock) 
 
     # The overdue list reads the flag the scheduler set.
     from hub.db.repository import CaseQuery
+
     listed, _ = hub.cases.list(CaseQuery(overdue=True), AGENT)
     assert [x.number for x in listed] == [number]
 

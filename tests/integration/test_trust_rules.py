@@ -10,20 +10,20 @@ from datetime import date, timedelta
 
 import pytest
 
+from adapters.county.intake import CountyIntake
 from adapters.county.refusals import TicketRefused
 from hub.db.repository import CaseQuery
 from hub.domain import commands as c
 from hub.domain.access import SYSTEM_ACTOR, Actor
 from hub.domain.errors import AccessDenied, RuleViolation
 from hub.domain.model import CaseDraft, CaseState, Role
+from hub.settings import Settings
+from knowledge.handle import Knowledge
 from knowledge.model import ArticleContent, ArticleInput, ArticleStatus
 from knowledge.review import ReviewAction
-from hub.settings import Settings
 from supervision.scheduler import Scheduler
 from tests.e2e.test_county_push import ticket
 from tests.support.factories import draft
-from adapters.county.intake import CountyIntake
-from knowledge.handle import Knowledge
 
 AGENT = Actor("centre-agent", Role.AGENT)
 SUPERVISOR = Actor("centre-supervisor", Role.SUPERVISOR)
@@ -46,6 +46,7 @@ def _in_progress(hub, lead: str, co: list[str] | None = None, division: str = "5
 
 
 # -- 4. a party reads what it registered --------------------------------------------------------
+
 
 def test_the_province_reads_the_case_it_registered_and_finds_it_in_its_list(hub) -> None:
     own = hub.cases.register(_draft(), PROVINCE).case  # no province ref: the province's own 上报
@@ -74,19 +75,33 @@ def test_a_registration_by_another_party_of_the_same_name_is_not_its_own(hub) ->
 
 # -- 2. external ids: each party only in its own namespace -----------------------------------------
 
-@pytest.mark.parametrize(("actor", "system"), [
-    (YANJIANG, "county.anyue"), (YANJIANG, "province"), (YANJIANG, "legacy.12315"),
-    (PROVINCE, "county.yanjiang"), (AGENT, "province"), (AGENT, "county.yanjiang"),
-])
+
+@pytest.mark.parametrize(
+    ("actor", "system"),
+    [
+        (YANJIANG, "county.anyue"),
+        (YANJIANG, "province"),
+        (YANJIANG, "legacy.12315"),
+        (PROVINCE, "county.yanjiang"),
+        (AGENT, "province"),
+        (AGENT, "county.yanjiang"),
+    ],
+)
 def test_a_party_may_not_set_another_systems_ref(hub, actor, system) -> None:
     with pytest.raises(AccessDenied, match=r"external_refs\[0\]\.system"):
         hub.cases.register(_draft(external_refs=[{"system": system, "external_id": "X-1"}]), actor)
     assert hub.cases.find_by_ref(system, "X-1") is None
 
 
-@pytest.mark.parametrize(("actor", "system"), [
-    (YANJIANG, "county.yanjiang"), (PROVINCE, "province"), (SYSTEM_ACTOR, "county.anyue"), (SYSTEM_ACTOR, "province"),
-])
+@pytest.mark.parametrize(
+    ("actor", "system"),
+    [
+        (YANJIANG, "county.yanjiang"),
+        (PROVINCE, "province"),
+        (SYSTEM_ACTOR, "county.anyue"),
+        (SYSTEM_ACTOR, "province"),
+    ],
+)
 def test_a_party_sets_refs_in_its_own_namespace_and_the_hub_in_any(hub, actor, system) -> None:
     case = hub.cases.register(_draft(external_refs=[{"system": system, "external_id": "X-1"}]), actor).case
     assert hub.cases.find_by_ref(system, "X-1").number == case.number
@@ -103,9 +118,9 @@ def test_a_county_push_of_an_id_held_by_another_partys_case_is_refused_not_merge
     yj = intake.counties["yanjiang"]
     # Written before the namespace rule (or by any path that bypassed it): anyue's case holds
     # yanjiang's ticket id.
-    held = hub.cases.register(_draft(**{"place.division_code": "512021"},
-                                     external_refs=[{"system": "county.yanjiang", "external_id": "YJ-9"}]),
-                              ANYUE, refs_by_adapter=True).case
+    held = hub.cases.register(
+        _draft(**{"place.division_code": "512021"}, external_refs=[{"system": "county.yanjiang", "external_id": "YJ-9"}]), ANYUE, refs_by_adapter=True
+    ).case
     with pytest.raises(TicketRefused) as refused:
         intake.push(yj, YANJIANG, ticket(yj, "YJ-9", hub.clock.now()))
     assert refused.value.status == 409 and refused.value.slug == "external-ref-conflict"
@@ -131,6 +146,7 @@ def test_a_county_push_of_a_province_case_the_hub_sent_it_is_answered_existing(h
     with hub.db.write() as s:  # delivered to yanjiang: the hub's adapter records yanjiang's id
         from hub.db.repository import CaseRepository
         from hub.domain.model import ExternalRef
+
         CaseRepository(s).attach_ref(number, ExternalRef(system="county.yanjiang", external_id="YJ-12"))
     answer = intake.push(yj, YANJIANG, ticket(yj, "YJ-12", hub.clock.now()))
     assert answer["status"] == "existing" and answer["case_number"] == number
@@ -140,17 +156,23 @@ def test_a_county_push_of_a_case_the_centre_sent_it_is_answered_existing(hub) ->
     intake = hub.handles.get(CountyIntake)
     yj = intake.counties["yanjiang"]
     # The centre's case, delivered to yanjiang; the hub's adapter recorded yanjiang's id for it.
-    number = hub.cases.register(_draft(external_refs=[{"system": "county.yanjiang", "external_id": "YJ-11"}]),
-                                SYSTEM_ACTOR).case.number
+    number = hub.cases.register(_draft(external_refs=[{"system": "county.yanjiang", "external_id": "YJ-11"}]), SYSTEM_ACTOR).case.number
     answer = intake.push(yj, YANJIANG, ticket(yj, "YJ-11", hub.clock.now()))
     assert answer["status"] == "existing" and answer["case_number"] == number
 
 
 # -- 3. a county acts as handler only for its own units ------------------------------------------
 
-@pytest.mark.parametrize("command", [c.ReplyCmd(text="已处理"), c.ReportProgress(text="正在处理"),
-                                     c.RequestExtension(working_days=3, reason="需现场勘查"),
-                                     c.RequestReturn(reason="不属本单位职责")])
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        c.ReplyCmd(text="已处理"),
+        c.ReportProgress(text="正在处理"),
+        c.RequestExtension(working_days=3, reason="需现场勘查"),
+        c.RequestReturn(reason="不属本单位职责"),
+    ],
+)
 def test_a_county_cannot_act_in_a_city_departments_name(hub, command) -> None:
     number = _in_progress(hub, "ZY-SCJGJ")  # a 雁江区 case led by a city department
     hub.cases.act(number, c.SignOff(), CITY_UNIT)
@@ -192,6 +214,7 @@ def test_another_county_cannot_act_for_a_countys_unit(hub) -> None:
 
 # -- 1. unpublished knowledge: one rule for every projection --------------------------------------
 
+
 def _article(store, title: str, body: str):
     return store.create(ArticleInput(owner_unit="ZY-RSJ", kind="faq", title=title, body=body), OTHER_UNIT)
 
@@ -221,6 +244,7 @@ def test_a_draft_version_is_never_listed_to_a_party_refused_that_version(hub) ->
 
 
 # -- smaller lifecycle defects -----------------------------------------------------------------------
+
 
 def test_an_approved_extension_keeps_the_days_asked_beside_the_days_granted(hub) -> None:
     number = _in_progress(hub, "ZY-SCJGJ")
@@ -269,16 +293,16 @@ def test_after_a_redo_nobody_holds_the_case_and_no_deadline_runs(hub) -> None:
 def test_an_article_whose_validity_ended_is_not_published(hub) -> None:
     store = hub.handles.get(Knowledge).store
     today = store.today()
-    expired = store.create(ArticleInput(owner_unit="ZY-RSJ", kind="policy", title="2020年旧政策", body="已到期的政策",
-                                        valid_to=today - timedelta(days=1)), OTHER_UNIT)
+    expired = store.create(
+        ArticleInput(owner_unit="ZY-RSJ", kind="policy", title="2020年旧政策", body="已到期的政策", valid_to=today - timedelta(days=1)), OTHER_UNIT
+    )
     store.act(expired.id, ReviewAction.REVIEW, SUPERVISOR)
     with pytest.raises(RuleViolation, match="valid_to"):
         store.act(expired.id, ReviewAction.PUBLISH, SUPERVISOR)
     assert store.get(expired.id, SUPERVISOR).published_version is None
     # On purpose, as a historical record, it may be.
     assert store.act(expired.id, ReviewAction.PUBLISH, SUPERVISOR, publish_expired=True).published_version == 1
-    last_day = store.create(ArticleInput(owner_unit="ZY-RSJ", kind="policy", title="今天到期", body="今天仍有效",
-                                         valid_to=today), OTHER_UNIT)
+    last_day = store.create(ArticleInput(owner_unit="ZY-RSJ", kind="policy", title="今天到期", body="今天仍有效", valid_to=today), OTHER_UNIT)
     store.act(last_day.id, ReviewAction.REVIEW, SUPERVISOR)
     assert store.act(last_day.id, ReviewAction.PUBLISH, SUPERVISOR).published_version == 1
     assert isinstance(today, date)
@@ -291,6 +315,7 @@ def test_a_role_that_may_not_register_is_refused_as_forbidden(hub, actor) -> Non
 
 
 # -- the scheduler closes unreached follow-ups -----------------------------------------------------------
+
 
 def _awaiting_follow_up(hub) -> str:
     number = _in_progress(hub, "ZY-SCJGJ")
@@ -338,8 +363,9 @@ def test_the_scheduler_closes_after_the_configured_days_since_the_first_unreache
 def test_unreached_closing_by_days_can_be_turned_off(db_url, clock) -> None:
     from hub.runtime import build_hub
 
-    h = build_hub(Settings(database_url=db_url, sqlite_synchronous="NORMAL",
-                           supervision={"close_unreached_after_days": None, "close_unreached_after_attempts": 2}), clock)
+    h = build_hub(
+        Settings(database_url=db_url, sqlite_synchronous="NORMAL", supervision={"close_unreached_after_days": None, "close_unreached_after_attempts": 2}), clock
+    )
     try:
         scheduler = Scheduler(h, holder="only")
         number = _awaiting_follow_up(h)
@@ -354,6 +380,7 @@ def test_unreached_closing_by_days_can_be_turned_off(db_url, clock) -> None:
 
 # -- the province's id held by another party's case ---------------------------------------------------------
 
+
 def test_the_province_poller_never_answers_with_another_partys_case(hub) -> None:
     from adapters.province.sandbox import ProvinceState, create_app
     from tests.integration.test_province_poller import _poller
@@ -363,8 +390,7 @@ def test_the_province_poller_never_answers_with_another_partys_case(hub) -> None
     with LiveServer(create_app(state)) as live:
         province_id = state.assign(AppealType="03", CategoryCode="B01", AreaCode="512002000000")
         # A county's case holding that province id (written before the namespace rule).
-        claimed = hub.cases.register(_draft(external_refs=[{"system": "province", "external_id": province_id}]),
-                                     YANJIANG, refs_by_adapter=True).case
+        claimed = hub.cases.register(_draft(external_refs=[{"system": "province", "external_id": province_id}]), YANJIANG, refs_by_adapter=True).case
         result = _poller(hub, live, "rest", holder="a").run_once()
     assert result.existing == [] and result.created == []
     assert len(result.failed) == 1 and province_id in str(result.failed[0]) and "another party" in str(result.failed[0])

@@ -12,12 +12,12 @@ from datetime import timedelta
 import pytest
 
 from hub.domain import commands as c
-from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
 from hub.domain.access import Actor
+from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
 from hub.domain.model import Role
 from supervision.assessment import Period
-from tests.integration.test_supervision_scheduler import AGENT, SUPERVISOR, UNIT, dispatched, event_types, local
 from supervision.service import Supervision
+from tests.integration.test_supervision_scheduler import AGENT, SUPERVISOR, UNIT, dispatched, event_types, local
 
 OTHER_UNIT = Actor("ZY-RSJ", Role.UNIT, unit_code="ZY-RSJ")
 

@@ -8,8 +8,8 @@ channels/wechat.py."""
 from __future__ import annotations
 
 import base64
-import json
 import hashlib
+import json
 import logging
 import re
 from datetime import timedelta
@@ -17,11 +17,16 @@ from datetime import timedelta
 import httpx
 import pytest
 from sqlalchemy import text
-
 from wechatpy.crypto import WeChatCrypto
 
 from adapters.wechat.sandbox import (
-    Follower, ServerState, create_server, event_message, parse_message_fields, sign, text_message,
+    Follower,
+    ServerState,
+    create_server,
+    event_message,
+    parse_message_fields,
+    sign,
+    text_message,
 )
 from hub.settings import ChannelSettings, DestinationConfig, Settings, WeChatSettings
 from outbox.feature import OutboxHandle
@@ -49,10 +54,15 @@ def wechat_api():
 @pytest.fixture
 def settings(db_url: str, wechat_api) -> Settings:
     _, url = wechat_api
-    dest = DestinationConfig(adapter="wechat", settings={"api_base": url, "app_id": APP_ID, "app_secret": SECRET,
-                                                         "seal_key": "wechat-seal-key-0123456789", "timeout": 2})
-    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", destinations={"wechat": dest},
-                    channels=ChannelSettings(wechat=WeChatSettings(app_id=APP_ID, token=TOKEN, encoding_aes_key=AES_KEY)))
+    dest = DestinationConfig(
+        adapter="wechat", settings={"api_base": url, "app_id": APP_ID, "app_secret": SECRET, "seal_key": "wechat-seal-key-0123456789", "timeout": 2}
+    )
+    return Settings(
+        database_url=db_url,
+        sqlite_synchronous="NORMAL",
+        destinations={"wechat": dest},
+        channels=ChannelSettings(wechat=WeChatSettings(app_id=APP_ID, token=TOKEN, encoding_aes_key=AES_KEY)),
+    )
 
 
 @pytest.fixture
@@ -61,8 +71,7 @@ def url(server) -> str:
 
 
 def follower(hub, url: str, openid: str = ALICE, aes: bool = False) -> Follower:
-    return Follower(url=url, token=TOKEN, openid=openid, app_id=APP_ID, aes_key=AES_KEY if aes else None,
-                    now=lambda: hub.clock.now().timestamp())
+    return Follower(url=url, token=TOKEN, openid=openid, app_id=APP_ID, aes_key=AES_KEY if aes else None, now=lambda: hub.clock.now().timestamp())
 
 
 def case_count(hub) -> int:
@@ -80,6 +89,7 @@ def act(api, who: str, number: str, body: dict) -> None:
 
 
 # -- the server URL and signatures ---------------------------------------------------------------------
+
 
 @PROTOCOL_ONLY
 def test_the_url_check_echoes_echostr_only_when_signed_with_the_token(hub, url) -> None:
@@ -103,20 +113,25 @@ def test_a_forged_or_unsafe_message_is_refused_and_nothing_is_recorded(hub, url)
     forged = httpx.post(url, timeout=30, params={"signature": sign("wrong", at, "n2"), "timestamp": at, "nonce": "n2"}, content=xml)
     assert forged.status_code == 403 and forged.headers["content-type"].startswith("application/problem+json")
     signed = {"signature": sign(TOKEN, at, "n3"), "timestamp": at, "nonce": "n3"}
-    bomb = ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
-            f'<xml><ToUserName>gh_test</ToUserName><FromUserName>{ALICE}</FromUserName><CreateTime>{at}</CreateTime>'
-            '<MsgType>text</MsgType><Content>投诉 &b;</Content><MsgId>5002</MsgId></xml>')
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+        f"<xml><ToUserName>gh_test</ToUserName><FromUserName>{ALICE}</FromUserName><CreateTime>{at}</CreateTime>"
+        "<MsgType>text</MsgType><Content>投诉 &b;</Content><MsgId>5002</MsgId></xml>"
+    )
     refused = httpx.post(url, timeout=30, params=signed, content=bomb)
     assert refused.status_code == 400 and "body" in refused.json()["detail"]
     assert httpx.post(url, timeout=30, params=signed, content=b"not xml at all").status_code == 400
     # Signed, but not a message wechatpy can read: a CreateTime or a MsgId that is not a number.
-    odd = (f"<xml><ToUserName>gh_test</ToUserName><FromUserName>{ALICE}</FromUserName><CreateTime>soon</CreateTime>"
-           "<MsgType>text</MsgType><Content>投诉 小区门口垃圾堆了三天没人清理</Content><MsgId>abc</MsgId></xml>")
+    odd = (
+        f"<xml><ToUserName>gh_test</ToUserName><FromUserName>{ALICE}</FromUserName><CreateTime>soon</CreateTime>"
+        "<MsgType>text</MsgType><Content>投诉 小区门口垃圾堆了三天没人清理</Content><MsgId>abc</MsgId></xml>"
+    )
     assert httpx.post(url, timeout=30, params=signed, content=odd.encode()).status_code == 400
     assert case_count(hub) == 0
 
 
 # -- what a follower can do ------------------------------------------------------------------------------
+
 
 def test_a_follower_files_a_complaint_reads_its_status_and_lists_their_cases(hub, api, url) -> None:
     alice = follower(hub, url)
@@ -130,8 +145,9 @@ def test_a_follower_files_a_complaint_reads_its_status_and_lists_their_cases(hub
     assert f"工单号{number}" in again and code not in again and case_count(hub) == 1
 
     with hub.db.read() as s:
-        row = s.execute(text("SELECT c.channel, c.request_type, c.category_code, r.system, r.external_id "
-                             "FROM cases c JOIN case_external_refs r ON r.case_id = c.id")).one()
+        row = s.execute(
+            text("SELECT c.channel, c.request_type, c.category_code, r.system, r.external_id FROM cases c JOIN case_external_refs r ON r.case_id = c.id")
+        ).one()
     assert tuple(row) == ("wechat", "complaint", "9901", "channel.zy-wechat", f"{ALICE}:7001")
 
     status = alice.say(f"查询 {number} {code.lower()}")
@@ -157,8 +173,10 @@ def test_too_short_a_filing_and_other_messages_get_guidance(hub, url) -> None:
     at = int(hub.clock.now().timestamp())
     welcome = alice.read(alice.post(event_message(ALICE, "gh_test", "subscribe", at)).text)
     assert welcome.startswith("感谢关注资阳12345！")
-    image = ('<xml><ToUserName>gh_test</ToUserName><FromUserName>' + ALICE + f'</FromUserName><CreateTime>{at}</CreateTime>'
-             '<MsgType>image</MsgType><PicUrl>http://example.invalid/a.jpg</PicUrl><MediaId>m1</MediaId><MsgId>9</MsgId></xml>')
+    image = (
+        "<xml><ToUserName>gh_test</ToUserName><FromUserName>" + ALICE + f"</FromUserName><CreateTime>{at}</CreateTime>"
+        "<MsgType>image</MsgType><PicUrl>http://example.invalid/a.jpg</PicUrl><MediaId>m1</MediaId><MsgId>9</MsgId></xml>"
+    )
     assert alice.read(alice.post(image).text).startswith("目前只能办理文字消息")
     assert case_count(hub) == 0
 
@@ -166,27 +184,32 @@ def test_too_short_a_filing_and_other_messages_get_guidance(hub, url) -> None:
 @PROTOCOL_ONLY
 def test_safe_mode_messages_are_decrypted_and_answered_encrypted(hub, url) -> None:
     alice = follower(hub, url, aes=True)
-    response = alice.post(text_message(ALICE, "gh_test", "咨询 新生儿医保在哪里办理，需要哪些材料？", 8001,
-                                       int(hub.clock.now().timestamp())))
+    response = alice.post(text_message(ALICE, "gh_test", "咨询 新生儿医保在哪里办理，需要哪些材料？", 8001, int(hub.clock.now().timestamp())))
     assert response.status_code == 200
     assert "<Encrypt>" in response.text and "工单号" not in response.text  # the reply travels encrypted
     assert re.match(r"^您的咨询已登记，工单号\d+，提取码", alice.read(response.text))
     # A message encrypted under another key does not open (400); a msg_signature that does not match the
     # ciphertext is not WeChat's (403). Neither is recorded.
-    other = Follower(url=url, token=TOKEN, openid=ALICE, app_id=APP_ID, now=lambda: hub.clock.now().timestamp(),
-                     aes_key=base64.b64encode(b"k" * 32).decode().rstrip("="))
+    other = Follower(
+        url=url, token=TOKEN, openid=ALICE, app_id=APP_ID, now=lambda: hub.clock.now().timestamp(), aes_key=base64.b64encode(b"k" * 32).decode().rstrip("=")
+    )
     at = int(hub.clock.now().timestamp())
     assert other.post(text_message(ALICE, "gh_test", "咨询 另一把密钥加密的消息内容", 8002, at)).status_code == 400
-    envelope = parse_message_fields(WeChatCrypto(TOKEN, AES_KEY, APP_ID).encrypt_message(
-        text_message(ALICE, "gh_test", "咨询 被改过签名的加密消息内容", 8003, at), "n4", str(at)))
-    tampered = httpx.post(url, timeout=30, params={"signature": sign(TOKEN, str(at), "n4"), "timestamp": str(at), "nonce": "n4",
-                                       "encrypt_type": "aes", "msg_signature": "0" * 40},
-                          content=f"<xml><Encrypt>{envelope['Encrypt']}</Encrypt></xml>")
+    envelope = parse_message_fields(
+        WeChatCrypto(TOKEN, AES_KEY, APP_ID).encrypt_message(text_message(ALICE, "gh_test", "咨询 被改过签名的加密消息内容", 8003, at), "n4", str(at))
+    )
+    tampered = httpx.post(
+        url,
+        timeout=30,
+        params={"signature": sign(TOKEN, str(at), "n4"), "timestamp": str(at), "nonce": "n4", "encrypt_type": "aes", "msg_signature": "0" * 40},
+        content=f"<xml><Encrypt>{envelope['Encrypt']}</Encrypt></xml>",
+    )
     assert tampered.status_code == 403 and "msg_signature" in tampered.json()["detail"]
     assert case_count(hub) == 1
 
 
 # -- progress pushed through the outbox -------------------------------------------------------------------
+
 
 def test_progress_reaches_the_follower_as_template_messages_and_they_rate_it(hub, api, url, wechat_api, caplog) -> None:
     caplog.set_level(logging.INFO)
@@ -274,13 +297,20 @@ def test_a_wrong_app_secret_is_a_configuration_error_and_an_unhealthy_destinatio
     from hub.integration.contract import AdapterContext, ConfigurationError, OutboundMessage
 
     _, api_url = wechat_api
-    adapter = WeChatAdapter(AdapterSettings(api_base=api_url, app_id=APP_ID, app_secret="not-the-secret",
-                                            seal_key="wechat-seal-key-0123456789"),
-                            AdapterContext("wechat", SystemClock(), Path("mappings")))
+    adapter = WeChatAdapter(
+        AdapterSettings(api_base=api_url, app_id=APP_ID, app_secret="not-the-secret", seal_key="wechat-seal-key-0123456789"),
+        AdapterContext("wechat", SystemClock(), Path("mappings")),
+    )
     body = {"touser": ALICE, "template_id": "sandbox-closed", "data": {"first": {"value": "x"}}}
-    message = OutboundMessage(idempotency_key="wechat:1:closed", destination="wechat", case_number="N1", sequence=1,
-                              event_type="wechat.closed", case={},
-                              event={"template": "closed", "sealed": seal("wechat-seal-key-0123456789", ALICE, json.dumps(body))})
+    message = OutboundMessage(
+        idempotency_key="wechat:1:closed",
+        destination="wechat",
+        case_number="N1",
+        sequence=1,
+        event_type="wechat.closed",
+        case={},
+        event={"template": "closed", "sealed": seal("wechat-seal-key-0123456789", ALICE, json.dumps(body))},
+    )
     try:
         with pytest.raises(ConfigurationError, match="40125"):
             adapter.deliver(message)

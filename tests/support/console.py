@@ -27,7 +27,7 @@ class Person:
         self.client = TestClient(app, base_url=base_url, follow_redirects=False, raise_server_exceptions=False)
         self.csrf = ""
 
-    def sign_in(self, username: str, password: str) -> "Person":
+    def sign_in(self, username: str, password: str) -> Person:
         resp = self.try_sign_in(username, password)
         assert resp.status_code == 303, resp.text[:400]
         page = self.client.get("/console/")
@@ -36,8 +36,9 @@ class Person:
 
     def try_sign_in(self, username: str, password: str):  # noqa: ANN201
         form = self.client.get("/console/login")
-        return self.client.post("/console/login", data={"csrf": CSRF.search(form.text).group(1), "username": username,
-                                                         "password": password, "next": "/console/"})
+        return self.client.post(
+            "/console/login", data={"csrf": CSRF.search(form.text).group(1), "username": username, "password": password, "next": "/console/"}
+        )
 
     def get(self, path: str, **kw):  # noqa: ANN003, ANN201
         return self.client.get(path, **kw)

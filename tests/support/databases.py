@@ -57,23 +57,32 @@ class PgDatabase:
         takes milliseconds, and ~800 tests run on PostgreSQL. Without superuser it falls back
         to TRUNCATE."""
         with self.cleaner.begin() as conn:
-            tables = [r[0] for r in conn.execute(text(
-                "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"))]
-            owned = [r[0] for r in conn.execute(text(
-                "SELECT DISTINCT s.relname FROM pg_class s JOIN pg_depend d ON d.objid = s.oid"
-                " AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')"
-                " JOIN pg_class t ON t.oid = d.refobjid"
-                " WHERE s.relkind = 'S' AND t.relnamespace = 'public'::regnamespace"))]
+            tables = [r[0] for r in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"))]
+            owned = [
+                r[0]
+                for r in conn.execute(
+                    text(
+                        "SELECT DISTINCT s.relname FROM pg_class s JOIN pg_depend d ON d.objid = s.oid"
+                        " AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')"
+                        " JOIN pg_class t ON t.oid = d.refobjid"
+                        " WHERE s.relkind = 'S' AND t.relnamespace = 'public'::regnamespace"
+                    )
+                )
+            ]
             superuser = conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar()
             if superuser:
                 conn.execute(text("SET LOCAL session_replication_role = replica"))
                 for name in tables:
                     conn.execute(text(f'DELETE FROM "{name}"'))
                 # setval, not ALTER SEQUENCE RESTART, which rewrites each sequence's file.
-                conn.execute(text("SELECT setval(format('%I.%I', schemaname, sequencename)::regclass,"
-                                  " start_value, false) FROM pg_sequences"
-                                  " WHERE schemaname = 'public' AND sequencename = ANY(:names)"),
-                             {"names": owned})
+                conn.execute(
+                    text(
+                        "SELECT setval(format('%I.%I', schemaname, sequencename)::regclass,"
+                        " start_value, false) FROM pg_sequences"
+                        " WHERE schemaname = 'public' AND sequencename = ANY(:names)"
+                    ),
+                    {"names": owned},
+                )
             elif tables:
                 names = ", ".join(f'"{t}"' for t in tables)
                 conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))

@@ -28,7 +28,7 @@ class ResettingProxy:
         with self._lock:
             self.resets_planned += n
 
-    def __enter__(self) -> "ResettingProxy":
+    def __enter__(self) -> ResettingProxy:
         self._thread.start()
         return self
 

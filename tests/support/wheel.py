@@ -26,8 +26,22 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # What the wheel is built from (pyproject.toml's packages, README for the metadata).
-_SOURCES = ["pyproject.toml", "README.md", "hub", "outbox", "adapters", "knowledge", "supervision", "records",
-            "integration_kit", "sandbox", "channels", "console", "mappings", "deploy"]
+_SOURCES = [
+    "pyproject.toml",
+    "README.md",
+    "hub",
+    "outbox",
+    "adapters",
+    "knowledge",
+    "supervision",
+    "records",
+    "integration_kit",
+    "sandbox",
+    "channels",
+    "console",
+    "mappings",
+    "deploy",
+]
 # Entries of the project's site-packages that are the hub or come from this tree.
 _OWN = ("hotline_hub", "__editable__", "_hotline_hub", "hotline-hub")
 
@@ -43,8 +57,7 @@ class WheelVenv:
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of a command run from the installed hub: no HUB_* setting, no
         PYTHONPATH and no virtual environment of the caller leak in."""
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("HUB_") and k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_") and k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
         env.update({"PATH": f"{self.python.parent}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONDONTWRITEBYTECODE": "1"})
         env.update(extra)
         return env
@@ -67,8 +80,7 @@ def _build(base: Path) -> WheelVenv:
         else:
             shutil.copy2(path, source / name)
     wheels = base / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-          "-w", str(wheels), str(source)], cwd=base)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w", str(wheels), str(source)], cwd=base)
     wheel = next(wheels.glob("hotline_hub-*.whl"))
 
     # The dependencies: links to the project's site-packages, less the hub's own entries and
@@ -85,11 +97,13 @@ def _build(base: Path) -> WheelVenv:
     root = base / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(root)], cwd=base)
     python = root / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True, cwd=base).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True, cwd=base
+        ).stdout.strip()
+    )
     (site / "_hub_test_dependencies.pth").write_text(f"{deps}\n", encoding="utf-8")
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)],
-         cwd=base)
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)], cwd=base)
     return WheelVenv(root=root, python=python, cli=root / "bin" / "hotline-hub", wheel=wheel, site_packages=site)
 
 
@@ -112,8 +126,9 @@ def wheel_venv(shared: Path) -> WheelVenv:
             root = base / "venv"
             python = root / "bin" / "python"
             site = next(root.glob("lib/python*/site-packages"))
-            return WheelVenv(root=root, python=python, cli=root / "bin" / "hotline-hub",
-                             wheel=next((base / "wheels").glob("hotline_hub-*.whl")), site_packages=site)
+            return WheelVenv(
+                root=root, python=python, cli=root / "bin" / "hotline-hub", wheel=next((base / "wheels").glob("hotline_hub-*.whl")), site_packages=site
+            )
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 

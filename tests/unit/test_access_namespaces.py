@@ -16,21 +16,24 @@ UNIT = Actor("ZY-SCJGJ", Role.UNIT, unit_code="ZY-SCJGJ")
 HUB = Actor("hub", Role.SYSTEM)
 
 
-@pytest.mark.parametrize(("actor", "system", "allowed"), [
-    (YANJIANG, "county.yanjiang", True),
-    (YANJIANG, "county.yanjiang.sub", True),
-    (YANJIANG, "county.yanjiangx", False),  # a prefix of another name is not its namespace
-    (YANJIANG, "county.anyue", False),
-    (YANJIANG, "province", False),
-    (YANJIANG, "legacy.12315", False),
-    (PROVINCE, "province", True),
-    (PROVINCE, "county.yanjiang", False),
-    (AGENT, "province", False),
-    (AGENT, "county.yanjiang", False),
-    (UNIT, "county.yanjiang", False),
-    (HUB, "province", True),
-    (HUB, "legacy.12315", True),
-])
+@pytest.mark.parametrize(
+    ("actor", "system", "allowed"),
+    [
+        (YANJIANG, "county.yanjiang", True),
+        (YANJIANG, "county.yanjiang.sub", True),
+        (YANJIANG, "county.yanjiangx", False),  # a prefix of another name is not its namespace
+        (YANJIANG, "county.anyue", False),
+        (YANJIANG, "province", False),
+        (YANJIANG, "legacy.12315", False),
+        (PROVINCE, "province", True),
+        (PROVINCE, "county.yanjiang", False),
+        (AGENT, "province", False),
+        (AGENT, "county.yanjiang", False),
+        (UNIT, "county.yanjiang", False),
+        (HUB, "province", True),
+        (HUB, "legacy.12315", True),
+    ],
+)
 def test_a_party_writes_only_its_own_namespace(actor: Actor, system: str, allowed: bool) -> None:
     assert may_set_ref(actor, system) is allowed
 

@@ -24,46 +24,52 @@ OTHER_PORTAL = Actor("other-portal", Role.CHANNEL, channel="web")
 YJ_GOV = Actor("yanjiang", Role.COUNTY, divisions=("512002",))
 
 
-@pytest.mark.parametrize(("head", "media_type"), [
-    (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00", "image/png"),
-    (b"%PDF-1.4\n", "application/pdf"),
-    (b"RIFF\x24\x00\x00\x00WEBPVP8 ", "image/webp"),
-    (b"\x00\x00\x00\x18ftypheic\x00\x00", "image/heic"),
-    (b"\x00\x00\x00\x18ftypmif1\x00\x00", "image/heic"),
-    (b"ID3\x04\x00\x00\x00\x00\x00\x00", "audio/mpeg"),  # an MP3 with its tag
-    (b"\xff\xfb\x90\x64\x00\x00", "audio/mpeg"),  # an MP3 frame: MPEG-1 layer III, 128 kbit/s
-    (b"\xff\xf3\x48\xc4\x00\x00", "audio/mpeg"),  # MPEG-2 layer III (8 kHz call recorders)
-    (b"\xff\xf1\x50\x80\x00\x00", None),  # an AAC ADTS header: layer bits 00, not MP3
-    (b"\xff\xfb\xf0\x00", None),  # bitrate index 1111 is forbidden
-    (b"RIFF\x24\x08\x00\x00WAVEfmt ", "audio/wav"),
-    (b"RIFF\x24\x08\x00\x00AVI LIST", None),  # a RIFF video
-    (b"#!AMR\n\x3c", "audio/amr"),
-    (b"#!AMR-WB\n", "audio/amr"),
-    (b"\x00\x00\x00\x20ftypM4A \x00\x00", "audio/mp4"),
-    (b"\x00\x00\x00\x18ftypisom\x00\x00", None),  # an MP4 video
-    (b"<html><body>", None),
-    (b"GIF89a", None),
-    (b"PK\x03\x04", None),  # a zip (or .docx)
-    (b"", None),
-    (b"\xff\xd8", None),  # too short to be a JPEG
-])
+@pytest.mark.parametrize(
+    ("head", "media_type"),
+    [
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image/jpeg"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "image/png"),
+        (b"%PDF-1.4\n", "application/pdf"),
+        (b"RIFF\x24\x00\x00\x00WEBPVP8 ", "image/webp"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00", "image/heic"),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00", "image/heic"),
+        (b"ID3\x04\x00\x00\x00\x00\x00\x00", "audio/mpeg"),  # an MP3 with its tag
+        (b"\xff\xfb\x90\x64\x00\x00", "audio/mpeg"),  # an MP3 frame: MPEG-1 layer III, 128 kbit/s
+        (b"\xff\xf3\x48\xc4\x00\x00", "audio/mpeg"),  # MPEG-2 layer III (8 kHz call recorders)
+        (b"\xff\xf1\x50\x80\x00\x00", None),  # an AAC ADTS header: layer bits 00, not MP3
+        (b"\xff\xfb\xf0\x00", None),  # bitrate index 1111 is forbidden
+        (b"RIFF\x24\x08\x00\x00WAVEfmt ", "audio/wav"),
+        (b"RIFF\x24\x08\x00\x00AVI LIST", None),  # a RIFF video
+        (b"#!AMR\n\x3c", "audio/amr"),
+        (b"#!AMR-WB\n", "audio/amr"),
+        (b"\x00\x00\x00\x20ftypM4A \x00\x00", "audio/mp4"),
+        (b"\x00\x00\x00\x18ftypisom\x00\x00", None),  # an MP4 video
+        (b"<html><body>", None),
+        (b"GIF89a", None),
+        (b"PK\x03\x04", None),  # a zip (or .docx)
+        (b"", None),
+        (b"\xff\xd8", None),  # too short to be a JPEG
+    ],
+)
 def test_the_type_is_what_the_first_bytes_say(head: bytes, media_type: str | None) -> None:
     assert sniff(head) == media_type
 
 
-@pytest.mark.parametrize(("given", "media_type", "kept"), [
-    ("现场照片.jpg", "image/jpeg", "现场照片.jpg"),
-    ("photo.JPEG", "image/jpeg", "photo.jpg"),
-    ("scan.png", "application/pdf", "scan.pdf"),  # the content decides the extension
-    ("../../etc/passwd", "image/png", "passwd.png"),
-    ("C:\\Users\\张三\\身份证.png", "image/png", "身份证.png"),
-    (".hidden.png", "image/png", "hidden.png"),
-    ('a"b<c>|d\x00e\r\n.png', "image/png", "a_b_c_d_e_.png"),
-    ("", "image/png", "附件.png"),
-    (None, "application/pdf", "附件.pdf"),
-    ("x" * 300 + ".pdf", "application/pdf", "x" * 100 + ".pdf"),
-])
+@pytest.mark.parametrize(
+    ("given", "media_type", "kept"),
+    [
+        ("现场照片.jpg", "image/jpeg", "现场照片.jpg"),
+        ("photo.JPEG", "image/jpeg", "photo.jpg"),
+        ("scan.png", "application/pdf", "scan.pdf"),  # the content decides the extension
+        ("../../etc/passwd", "image/png", "passwd.png"),
+        ("C:\\Users\\张三\\身份证.png", "image/png", "身份证.png"),
+        (".hidden.png", "image/png", "hidden.png"),
+        ('a"b<c>|d\x00e\r\n.png', "image/png", "a_b_c_d_e_.png"),
+        ("", "image/png", "附件.png"),
+        (None, "application/pdf", "附件.pdf"),
+        ("x" * 300 + ".pdf", "application/pdf", "x" * 100 + ".pdf"),
+    ],
+)
 def test_names_are_made_safe(given: str | None, media_type: str, kept: str) -> None:
     assert sanitise_name(given, media_type) == kept
 
@@ -88,8 +94,7 @@ def test_an_attachment_is_a_history_line_and_an_event_without_its_name() -> None
     new = outcome.case
     assert (new.version, new.state, new.links.attachments) == (case.version + 1, CaseState.REGISTERED, ["a" * 24])
     line = new.history[-1]
-    assert (line.action, line.actor, line.from_state, line.to_state) == ("attach", "agent-a017", CaseState.REGISTERED,
-                                                                         CaseState.REGISTERED)
+    assert (line.action, line.actor, line.from_state, line.to_state) == ("attach", "agent-a017", CaseState.REGISTERED, CaseState.REGISTERED)
     assert line.data == {"id": "a" * 24, "media_type": "image/png", "size": 40, "visibility": "internal"}
     [event] = outcome.events
     assert (event.type, event.data) == ("case.attachment_added", line.data)
@@ -150,12 +155,15 @@ def test_the_store_is_chosen_by_the_setting_and_only_directory_is_built(tmp_path
         open_store("s3", tmp_path)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("content", "taken"), [
-    (b"#!AMR\n" + b"\x00" * 94, True),  # 100 bytes of audio: its limit is 100
-    (b"#!AMR\n" + b"\x00" * 95, False),  # 101 bytes of audio
-    (b"\xff\xd8\xff\xe0" + b"\x00" * 47, False),  # 51 bytes of image: its limit is 50
-    (b"#!AMR\n\x00\x00", True),  # shorter than the sniffed head, under the limit
-])
+@pytest.mark.parametrize(
+    ("content", "taken"),
+    [
+        (b"#!AMR\n" + b"\x00" * 94, True),  # 100 bytes of audio: its limit is 100
+        (b"#!AMR\n" + b"\x00" * 95, False),  # 101 bytes of audio
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 47, False),  # 51 bytes of image: its limit is 50
+        (b"#!AMR\n\x00\x00", True),  # shorter than the sniffed head, under the limit
+    ],
+)
 def test_the_limit_follows_the_kind_read_from_the_first_bytes(tmp_path: Path, content: bytes, taken: bool) -> None:
     store = DirectoryStore(tmp_path)
     limits = {"audio/amr": 100, "image/jpeg": 50}

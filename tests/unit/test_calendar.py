@@ -8,7 +8,7 @@ against chinesecalendar 1.11), hard-coded here rather than computed by the code 
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 import pytest
 
@@ -22,7 +22,7 @@ def local(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
 
 def end_of(y: int, m: int, d: int) -> datetime:
     """23:59:59 Shanghai of that day, as UTC (the shape add_working_days returns)."""
-    return datetime(y, m, d, 23, 59, 59, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+    return datetime(y, m, d, 23, 59, 59, tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
 CAL = WorkingCalendar()
@@ -80,7 +80,7 @@ def test_ordinary_weekend_is_skipped() -> None:
 def test_start_day_is_its_local_day_not_its_utc_day() -> None:
     # 2025-09-29 16:30 UTC is 2025-09-30 00:30 in Shanghai: counting starts after Sep 30,
     # so the first working day is Oct 9 (a UTC-date count would give Sep 30).
-    start = datetime(2025, 9, 29, 16, 30, tzinfo=timezone.utc)
+    start = datetime(2025, 9, 29, 16, 30, tzinfo=UTC)
     assert CAL.add_working_days(start, 1) == end_of(2025, 10, 9)
 
 
@@ -91,7 +91,7 @@ def test_start_day_is_not_counted_even_late_at_night() -> None:
 def test_result_is_end_of_day_shanghai_returned_in_utc() -> None:
     result = CAL.add_working_days(local(2025, 9, 26), 3)
     assert result.utcoffset() is not None and result.utcoffset().total_seconds() == 0
-    assert result == datetime(2025, 9, 30, 15, 59, 59, tzinfo=timezone.utc)
+    assert result == datetime(2025, 9, 30, 15, 59, 59, tzinfo=UTC)
     in_shanghai = result.astimezone(LOCAL_TZ)
     assert in_shanghai.date() == date(2025, 9, 30)
     assert in_shanghai.time() == time(23, 59, 59)
@@ -133,12 +133,15 @@ def test_datetime_override_key_refused() -> None:
 # Monday-Friday working, no holidays. 2027-01-01 is a Friday, 01-02/03 a weekend.
 
 
-@pytest.mark.parametrize(("day", "working"), [
-    (date(2027, 1, 4), True),  # Monday
-    (date(2027, 1, 1), True),  # Friday: New Year's Day, but no holidays are guessed
-    (date(2027, 1, 2), False),  # Saturday
-    (date(2027, 1, 3), False),  # Sunday
-])
+@pytest.mark.parametrize(
+    ("day", "working"),
+    [
+        (date(2027, 1, 4), True),  # Monday
+        (date(2027, 1, 1), True),  # Friday: New Year's Day, but no holidays are guessed
+        (date(2027, 1, 2), False),  # Saturday
+        (date(2027, 1, 3), False),  # Sunday
+    ],
+)
 def test_unpublished_year_is_counted_mon_to_fri_and_marked_unknown(day: date, working: bool) -> None:
     assert CAL.is_workday(day) is working
     assert CAL.is_known(day) is False
@@ -196,8 +199,7 @@ def test_unpublished_year_is_known_when_every_needed_day_is_overridden() -> None
 # --- imported years ------------------------------------------------------------------
 
 # A made-up 2027: Jan 1-3 off, Sat Jan 9 worked (not the official schedule).
-IMPORTED = WorkingCalendar(years={2027: {date(2027, 1, 1): False, date(2027, 1, 2): False,
-                                         date(2027, 1, 3): False, date(2027, 1, 9): True}})
+IMPORTED = WorkingCalendar(years={2027: {date(2027, 1, 1): False, date(2027, 1, 2): False, date(2027, 1, 3): False, date(2027, 1, 9): True}})
 
 
 def test_imported_year_is_known_and_counts_its_holidays_and_make_up_days() -> None:
@@ -262,7 +264,7 @@ def test_no_warning_in_october_even_with_next_year_missing() -> None:
 
 def test_warning_from_november_while_next_year_is_missing() -> None:
     # 2026-10-31 16:30 UTC is already November 1 in Shanghai.
-    status = calendar_status(CAL, datetime(2026, 10, 31, 16, 30, tzinfo=timezone.utc))
+    status = calendar_status(CAL, datetime(2026, 10, 31, 16, 30, tzinfo=UTC))
     assert status.today == date(2026, 11, 1)
     assert status.warning is not None
     assert "2027" in status.warning and "hotline-hub calendar import" in status.warning
@@ -277,6 +279,7 @@ def test_warning_all_year_when_this_year_is_unknown() -> None:
     status = calendar_status(CAL, local(2027, 3, 1))
     assert status.year_known is False
     assert status.warning is not None and "2027" in status.warning and "provisional" in status.warning
+
 
 def test_a_start_whose_zone_does_not_know_its_offset_is_rejected_too() -> None:
     from datetime import tzinfo

@@ -68,8 +68,7 @@ def test_make_up_day_outside_the_year() -> None:
 
 def test_make_up_day_on_a_weekday() -> None:
     found = problems(workdays=[{"name": "春节调休上班", "date": "2027-02-15"}])
-    assert found == [("workdays[0].date",
-                      "2027-02-15 is a Monday: a make-up working day (调休上班) is a Saturday or Sunday")]
+    assert found == [("workdays[0].date", "2027-02-15 is a Monday: a make-up working day (调休上班) is a Saturday or Sunday")]
 
 
 def test_make_up_day_inside_a_holiday_contradicts_it() -> None:
@@ -84,8 +83,7 @@ def test_make_up_day_listed_twice() -> None:
 
 def test_overlapping_holidays() -> None:
     holidays = [*GOOD["holidays"], {"name": "春节补假", "from": "2027-02-13", "to": "2027-02-15"}]
-    assert problems(holidays=holidays) == [
-        ("holidays[7].from", "春节补假 overlaps holidays[1] 春节 (2027-02-06..2027-02-13) on 2027-02-13")]
+    assert problems(holidays=holidays) == [("holidays[7].from", "春节补假 overlaps holidays[1] 春节 (2027-02-06..2027-02-13) on 2027-02-13")]
 
 
 def test_holiday_ending_before_it_starts() -> None:
@@ -95,14 +93,13 @@ def test_holiday_ending_before_it_starts() -> None:
 
 def test_holiday_only_on_a_weekend_gives_no_day_off() -> None:
     holidays = [*GOOD["holidays"][:5], {"name": "中秋节", "from": "2027-09-18", "to": "2027-09-19"}, GOOD["holidays"][6]]
-    assert problems(holidays=holidays) == [
-        ("holidays[5]", "中秋节 2027-09-18..2027-09-19 falls only on a weekend: it gives no day off")]
+    assert problems(holidays=holidays) == [("holidays[5]", "中秋节 2027-09-18..2027-09-19 falls only on a weekend: it gives no day off")]
 
 
 def test_half_transcribed_file_names_the_missing_festivals() -> None:
     assert problems(holidays=GOOD["holidays"][:3]) == [
-        ("holidays", "no days off for 劳动节、端午节、中秋节、国庆节: the notice covers all seven festivals "
-                     "(half-transcribed file?)")]
+        ("holidays", "no days off for 劳动节、端午节、中秋节、国庆节: the notice covers all seven festivals (half-transcribed file?)")
+    ]
 
 
 def test_two_festivals_in_one_range_count_as_both() -> None:
@@ -115,15 +112,18 @@ def test_every_problem_is_reported_at_once() -> None:
     assert [loc for loc, _ in found] == ["workdays[0].date", "holidays"]
 
 
-@pytest.mark.parametrize(("doc", "loc"), [
-    ({k: v for k, v in GOOD.items() if k != "year"}, ("year",)),
-    ({k: v for k, v in GOOD.items() if k != "source"}, ("source",)),
-    ({**GOOD, "holidays": []}, ("holidays",)),
-    ({**GOOD, "holidays": [{"from": "2027-01-01"}]}, ("holidays", 0, "name")),
-    ({**GOOD, "workdays": [{"name": "x"}]}, ("workdays", 0, "date")),
-    ({**GOOD, "holiday": []}, ("holiday",)),  # misspelt key
-    ({**GOOD, "year": 1999}, ("year",)),
-])
+@pytest.mark.parametrize(
+    ("doc", "loc"),
+    [
+        ({k: v for k, v in GOOD.items() if k != "year"}, ("year",)),
+        ({k: v for k, v in GOOD.items() if k != "source"}, ("source",)),
+        ({**GOOD, "holidays": []}, ("holidays",)),
+        ({**GOOD, "holidays": [{"from": "2027-01-01"}]}, ("holidays", 0, "name")),
+        ({**GOOD, "workdays": [{"name": "x"}]}, ("workdays", 0, "date")),
+        ({**GOOD, "holiday": []}, ("holiday",)),  # misspelt key
+        ({**GOOD, "year": 1999}, ("year",)),
+    ],
+)
 def test_missing_or_misspelt_fields_are_refused(doc: dict, loc: tuple) -> None:
     with pytest.raises(ValidationError) as caught:
         YearSchedule.model_validate(doc)
@@ -143,20 +143,31 @@ START = datetime(2026, 12, 30, 10, tzinfo=LOCAL_TZ)  # a Wednesday
 
 
 def _dispatched(due: tuple[int, int, int], sign_off_provisional: bool = False) -> Case:
-    return Case.model_validate({
-        "number": "512000202612300001", "version": 3, "state": CaseState.AWAITING_SIGN_OFF,
-        "intake": {"channel": "phone", "received_at": START.isoformat()},
-        "person": {"name": "张三"}, "request_type": "enquiry", "category_code": "01",
-        "title": "t", "content": "c", "place": {"division_code": "512002"},
-        "created_at": START.isoformat(), "updated_at": START.isoformat(),
-        "handling": {"lead_unit": "U", "dispatched_at": START.isoformat(),
-                     "sign_off_due": datetime(2026, 12, 31, 23, 59, 59, tzinfo=LOCAL_TZ).isoformat(),
-                     "due_at": datetime(*due, 23, 59, 59, tzinfo=LOCAL_TZ).isoformat(),
-                     "sign_off_basis": {"counted_from": START.isoformat(), "working_days": 1,
-                                        "provisional": sign_off_provisional},
-                     "due_basis": {"counted_from": START.isoformat(), "working_days": 3, "provisional": True}},
-        "flags": {"warned": True},
-    })
+    return Case.model_validate(
+        {
+            "number": "512000202612300001",
+            "version": 3,
+            "state": CaseState.AWAITING_SIGN_OFF,
+            "intake": {"channel": "phone", "received_at": START.isoformat()},
+            "person": {"name": "张三"},
+            "request_type": "enquiry",
+            "category_code": "01",
+            "title": "t",
+            "content": "c",
+            "place": {"division_code": "512002"},
+            "created_at": START.isoformat(),
+            "updated_at": START.isoformat(),
+            "handling": {
+                "lead_unit": "U",
+                "dispatched_at": START.isoformat(),
+                "sign_off_due": datetime(2026, 12, 31, 23, 59, 59, tzinfo=LOCAL_TZ).isoformat(),
+                "due_at": datetime(*due, 23, 59, 59, tzinfo=LOCAL_TZ).isoformat(),
+                "sign_off_basis": {"counted_from": START.isoformat(), "working_days": 1, "provisional": sign_off_provisional},
+                "due_basis": {"counted_from": START.isoformat(), "working_days": 3, "provisional": True},
+            },
+            "flags": {"warned": True},
+        }
+    )
 
 
 def test_recount_moves_the_provisional_deadline_and_writes_a_history_line() -> None:
@@ -172,10 +183,8 @@ def test_recount_moves_the_provisional_deadline_and_writes_a_history_line() -> N
     assert new.version == 4 and new.state is CaseState.AWAITING_SIGN_OFF
     assert new.flags.warned is False  # a new deadline is warned afresh
     line = new.history[-1]
-    assert (line.action, line.from_state, line.to_state, line.actor) == (
-        "recount_deadlines", CaseState.AWAITING_SIGN_OFF, CaseState.AWAITING_SIGN_OFF, "hub")
-    assert line.data == {"moved": {"due_at": {"from": "2027-01-04T15:59:59+00:00", "to": "2027-01-05T15:59:59+00:00"}},
-                         "provisional": []}
+    assert (line.action, line.from_state, line.to_state, line.actor) == ("recount_deadlines", CaseState.AWAITING_SIGN_OFF, CaseState.AWAITING_SIGN_OFF, "hub")
+    assert line.data == {"moved": {"due_at": {"from": "2027-01-04T15:59:59+00:00", "to": "2027-01-05T15:59:59+00:00"}}, "provisional": []}
     assert case.handling.due_basis is not None and case.handling.due_basis.provisional  # the input is not changed
 
 

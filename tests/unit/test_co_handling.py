@@ -8,7 +8,7 @@ Nov 24. A complaint is due in 15 working days; a co-unit's part 2 working days e
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -35,7 +35,7 @@ DISPATCHED = datetime(2025, 11, 3, 10, 0, tzinfo=LOCAL_TZ)  # a Monday
 
 
 def end_of(m: int, d: int) -> datetime:
-    return datetime(2025, m, d, 23, 59, 59, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+    return datetime(2025, m, d, 23, 59, 59, tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
 def at(d: int, hour: int = 10) -> datetime:
@@ -180,19 +180,33 @@ def iso(m: int, d: int) -> str:
 
 
 def dispatch_line(*parts: str) -> tuple[str, datetime, dict]:
-    return ("dispatch", at(3), {"lead_unit": "L", "sign_off_due": iso(11, 4), "due_at": iso(11, 24),
-                                "parts": [{"unit": u, "sign_off_due": iso(11, 4), "due_at": iso(11, 20)} for u in parts]})
+    return (
+        "dispatch",
+        at(3),
+        {
+            "lead_unit": "L",
+            "sign_off_due": iso(11, 4),
+            "due_at": iso(11, 24),
+            "parts": [{"unit": u, "sign_off_due": iso(11, 4), "due_at": iso(11, 20)} for u in parts],
+        },
+    )
 
 
 def test_co_units_are_judged_on_their_parts_sign_off_and_reply() -> None:
     # C1: co-unit A signs on time and replies on time; B signs late and replies late.
-    c1 = lines("C1", dispatch_line("A", "B"),
-               ("sign_off", at(4), {}), ("sign_off_part", at(4), {"unit": "A"}), ("sign_off_part", at(5), {"unit": "B"}),
-               ("reply_part", at(18), {"unit": "A"}), ("reply_part", at(21), {"unit": "B"}), ("reply", at(21), {}))
+    c1 = lines(
+        "C1",
+        dispatch_line("A", "B"),
+        ("sign_off", at(4), {}),
+        ("sign_off_part", at(4), {"unit": "A"}),
+        ("sign_off_part", at(5), {"unit": "B"}),
+        ("reply_part", at(18), {"unit": "A"}),
+        ("reply_part", at(21), {"unit": "B"}),
+        ("reply", at(21), {}),
+    )
     # C2: A never signs; the centre waives its part on Nov 12, after its sign-off deadline (still
     # missed) but before its reply deadline (not judged on the reply).
-    c2 = lines("C2", dispatch_line("A"), ("sign_off", at(4), {}),
-               ("waive_part", at(12), {"unit": "A"}), ("reply", at(13), {}))
+    c2 = lines("C2", dispatch_line("A"), ("sign_off", at(4), {}), ("waive_part", at(12), {"unit": "A"}), ("reply", at(13), {}))
     # C3: A's part is waived on Nov 4 at 10:00, before either deadline: A is not judged at all.
     c3 = lines("C3", dispatch_line("A"), ("waive_part", at(4), {"unit": "A"}), ("sign_off", at(4), {}), ("reply", at(5), {}))
     a = compute([c1, c2, c3], NOV, AFTER, unit="A")
@@ -220,7 +234,6 @@ def test_co_units_are_judged_on_their_parts_sign_off_and_reply() -> None:
 def test_an_approved_return_ends_the_parts_as_it_ends_the_lead_s_obligation() -> None:
     # The lead asks on Nov 4 09:00 (before every deadline) and the centre agrees: nobody's
     # unsigned part is judged. A new dispatch opens new parts.
-    c = lines("C4", dispatch_line("A"), ("request_return", at(4, 9), {"unit": "L"}),
-              ("decide_return", at(4, 11), {"approved": True, "unit": "L"}))
+    c = lines("C4", dispatch_line("A"), ("request_return", at(4, 9), {"unit": "L"}), ("decide_return", at(4, 11), {"approved": True, "unit": "L"}))
     a = compute([c], NOV, AFTER, unit="A")
     assert (a.figure("sign_off_rate").denominator, a.figure("on_time_rate").denominator) == (0, 0)

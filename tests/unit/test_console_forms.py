@@ -3,7 +3,7 @@ action a person may take has a form, and a posted form becomes the API's own com
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -42,7 +42,7 @@ def test_a_posted_form_becomes_the_command() -> None:
 
 def test_a_datetime_input_is_beijing_time() -> None:
     chase = forms.command_from_form("chase", {"response_due": ["2025-10-09T17:00"]})
-    assert chase.response_due == datetime(2025, 10, 9, 9, 0, tzinfo=timezone.utc)
+    assert chase.response_due == datetime(2025, 10, 9, 9, 0, tzinfo=UTC)
     assert chase.response_due.utcoffset() == timedelta(hours=8)
 
 
@@ -63,8 +63,16 @@ def test_a_unit_sees_the_lead_s_forms_or_its_part_s_never_both() -> None:
     case = case_in(CaseState.IN_PROGRESS)
     lead = {f.action for f in forms.forms_for(case, Role.UNIT, [], [], "ZY-SCJGJ")}
     co = {f.action for f in forms.forms_for(case, Role.UNIT, [], [], "YJ-GOV")}
-    assert lead == {"request_return", "request_extension", "report_progress", "reply", "request_unreasonable",
-                    "appeal_assessment", "forward", "decide_forward_extension"}
+    assert lead == {
+        "request_return",
+        "request_extension",
+        "report_progress",
+        "reply",
+        "request_unreasonable",
+        "appeal_assessment",
+        "forward",
+        "decide_forward_extension",
+    }
     assert co == {"sign_off_part", "reply_part", "report_progress"}
     assert "waive_part" in {f.action for f in forms.forms_for(case, Role.SUPERVISOR, [], [])}
     assert forms.command_from_form("reply_part", {"unit": [""], "text": ["已配合核查"]}) == c.ReplyPart(text="已配合核查")

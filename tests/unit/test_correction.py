@@ -5,7 +5,7 @@ as tests/unit/test_deadlines.py: from Fri Sep 26 10:00 the 1st working day is Se
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -30,7 +30,7 @@ MONDAY = datetime(2025, 9, 29, 9, 0, tzinfo=LOCAL_TZ)
 
 
 def end_of(y: int, m: int, d: int) -> datetime:
-    return datetime(y, m, d, 23, 59, 59, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+    return datetime(y, m, d, 23, 59, 59, tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
 def accepted():
@@ -50,8 +50,7 @@ def test_before_dispatch_an_agent_corrects_freely_and_the_history_keeps_both_val
     assert (new.request_type.value, new.title, new.category_code) == ("enquiry", "咨询施工许可", "0101")
     entry = new.history[-1]
     assert entry.action == "correct" and entry.actor == "A017"
-    assert entry.data["changes"] == {"request_type": {"from": "complaint", "to": "enquiry"},
-                                     "title": {"from": "小区噪音扰民", "to": "咨询施工许可"}}
+    assert entry.data["changes"] == {"request_type": {"from": "complaint", "to": "enquiry"}, "title": {"from": "小区噪音扰民", "to": "咨询施工许可"}}
     assert entry.data["reason"] is None
     assert "deadlines" not in entry.data  # nothing runs before dispatch
     assert [e.type for e in out.events] == ["case.corrected"]
@@ -62,9 +61,9 @@ def test_a_place_correction_records_the_old_and_new_place() -> None:
     place = {"address": "安岳县岳阳镇1号", "division_code": "512021"}
     new = ENGINE.act(accepted(), c.Correct(place=place), AGENT, DISPATCHED).case
     assert new.place.division_code == "512021"
-    assert new.history[-1].data["changes"] == {"place": {
-        "from": {"address": "雁江区建设路12号", "division_code": "512002"},
-        "to": {"address": "安岳县岳阳镇1号", "division_code": "512021"}}}
+    assert new.history[-1].data["changes"] == {
+        "place": {"from": {"address": "雁江区建设路12号", "division_code": "512002"}, "to": {"address": "安岳县岳阳镇1号", "division_code": "512021"}}
+    }
 
 
 def test_after_dispatch_only_a_supervisor_corrects() -> None:
@@ -106,8 +105,7 @@ def test_approved_extensions_stay_granted_on_the_recounted_deadline() -> None:
 
 
 def test_an_urgency_correction_puts_the_case_on_the_clock_from_dispatch() -> None:
-    new = ENGINE.act(dispatched(), c.Correct(urgency="urgent", reason="涉及安全隐患"), SUPERVISOR,
-                     DISPATCHED + timedelta(hours=3)).case
+    new = ENGINE.act(dispatched(), c.Correct(urgency="urgent", reason="涉及安全隐患"), SUPERVISOR, DISPATCHED + timedelta(hours=3)).case
     # Urgent: sign off within 2 hours, complete within 24, both from the dispatch.
     assert new.handling.sign_off_due == datetime(2025, 9, 26, 12, 0, tzinfo=LOCAL_TZ)
     assert new.handling.due_at == datetime(2025, 9, 27, 10, 0, tzinfo=LOCAL_TZ)
@@ -130,8 +128,7 @@ def test_a_title_correction_leaves_the_deadlines_alone() -> None:
 def test_a_returned_case_is_corrected_and_the_redispatch_counts_the_new_type() -> None:
     case = ENGINE.act(dispatched(), c.RequestReturn(reason="不属于本单位职责"), UNIT, MONDAY).case
     case = ENGINE.act(case, c.DecideReturn(approved=True), AGENT, MONDAY).case
-    case = ENGINE.act(case, c.Correct(request_type="enquiry", category_code="0102", reason="分类错误"),
-                      SUPERVISOR, MONDAY).case
+    case = ENGINE.act(case, c.Correct(request_type="enquiry", category_code="0102", reason="分类错误"), SUPERVISOR, MONDAY).case
     assert case.state is CaseState.RETURNED
     again = ENGINE.act(case, c.Redispatch(lead_unit="ZY-SCJGJ"), AGENT, MONDAY).case
     # Enquiry, 3 working days after Mon Sep 29: Sep 30, Oct 9, Oct 10.

@@ -4,7 +4,7 @@ worked."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -31,7 +31,7 @@ START = datetime(2025, 9, 26, 10, 0, tzinfo=LOCAL_TZ)
 
 
 def end_of(y: int, m: int, d: int) -> datetime:
-    return datetime(y, m, d, 23, 59, 59, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+    return datetime(y, m, d, 23, 59, 59, tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
 # --- TimeLimits ----------------------------------------------------------------------
@@ -129,9 +129,12 @@ def test_misspelt_setting_rejected() -> None:
 def test_normal_enquiry_over_national_day() -> None:
     d = compute_deadlines(CAL, LIMITS, RequestType.ENQUIRY, Urgency.NORMAL, START)
     # Sign-off: 1 working day = Sun Sep 28 (make-up). Due: Sep 28, 29, 30.
-    assert d == Deadlines(sign_off_due=end_of(2025, 9, 28), due_at=end_of(2025, 9, 30),
-                          sign_off_basis=DeadlineBasis(counted_from=START, working_days=1),
-                          due_basis=DeadlineBasis(counted_from=START, working_days=3))
+    assert d == Deadlines(
+        sign_off_due=end_of(2025, 9, 28),
+        due_at=end_of(2025, 9, 30),
+        sign_off_basis=DeadlineBasis(counted_from=START, working_days=1),
+        due_basis=DeadlineBasis(counted_from=START, working_days=3),
+    )
 
 
 def test_normal_help_and_complaint_over_national_day() -> None:
@@ -187,8 +190,7 @@ def test_urgent_deadlines_have_no_basis() -> None:
 
 
 # A made-up 2027 import: Jan 1-3 off (元旦), Sat Feb 6 worked.
-IMPORTED = WorkingCalendar(years={2027: {date(2027, 1, 1): False, date(2027, 1, 2): False,
-                                         date(2027, 1, 3): False, date(2027, 2, 6): True}})
+IMPORTED = WorkingCalendar(years={2027: {date(2027, 1, 1): False, date(2027, 1, 2): False, date(2027, 1, 3): False, date(2027, 2, 6): True}})
 
 
 def test_recount_on_the_imported_year_moves_and_confirms_the_deadline() -> None:
@@ -265,7 +267,7 @@ def test_extension_honours_overrides() -> None:
 
 
 def test_warning_at_share_of_the_limit() -> None:
-    start = datetime(2025, 11, 17, 0, 0, tzinfo=timezone.utc)
+    start = datetime(2025, 11, 17, 0, 0, tzinfo=UTC)
     due = start + timedelta(hours=10)
     assert warning_at(start, due, 0.8) == start + timedelta(hours=8)
     assert warning_at(start, due, 0.5) == start + timedelta(hours=5)

@@ -6,7 +6,7 @@ domain objects alone, no store. See tests/MUTATION.md for why each of these exis
 from __future__ import annotations
 
 from dataclasses import FrozenInstanceError, dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import pytest
 
@@ -74,6 +74,7 @@ def in_progress(**changes) -> Case:
 
 
 # -- who sees which case ------------------------------------------------------------------
+
 
 def test_the_province_sees_only_the_cases_it_exchanges_with_the_city() -> None:
     assert can_see(PROVINCE, "512002", [], ["province"]) is True
@@ -156,13 +157,13 @@ def test_an_actor_is_fixed_once_made_and_the_hub_acts_as_system() -> None:
 
 # -- supervision and chasing -------------------------------------------------------------
 
+
 def test_the_province_supervises_and_chases_a_case_it_exchanges() -> None:
     case = in_progress()
     case.external_refs = [ExternalRef(system="province", external_id="SC-9")]
     supervised = act(case, c.Supervise(reason="省平台督办", response_due=local(9, 29, 17, 0, 0)), PROVINCE)
     assert supervised.flags.supervised is True
-    assert supervised.history[-1].data == {"reason": "省平台督办", "response_due": "2025-09-29T09:00:00+00:00",
-                                           "unit": "ZY-SCJGJ"}
+    assert supervised.history[-1].data == {"reason": "省平台督办", "response_due": "2025-09-29T09:00:00+00:00", "unit": "ZY-SCJGJ"}
     chased = act(act(supervised, c.Chase(), PROVINCE), c.Chase(reason="请加快"), PROVINCE)
     assert chased.flags.chased == 2
     assert chased.history[-1].data == {"chased": 2, "reason": "请加快", "response_due": None, "unit": "ZY-SCJGJ"}
@@ -238,18 +239,22 @@ def test_a_case_never_dispatched_has_no_deadline_to_warn() -> None:
 
 # -- the rows a mutation run found untested -------------------------------------------------
 
+
 def test_a_supervisor_dispatches_and_follows_up() -> None:
     case = act(act(new_case(request_type="enquiry"), c.Accept(), SUPERVISOR), c.Dispatch(lead_unit="ZY-SCJGJ"), SUPERVISOR)
     assert case.state is CaseState.AWAITING_SIGN_OFF
     # An enquiry dispatched Fri 26 Sep: sign-off by the end of Sun 28 Sep (make-up working
     # day), reply by the end of Tue 30 Sep (28, 29, 30).
     assert (case.handling.sign_off_due, case.handling.due_at) == (local(9, 28), local(9, 30))
-    assert case.history[-1].data == {"lead_unit": "ZY-SCJGJ", "co_units": [], "sign_off_due": "2025-09-28T15:59:59+00:00",
-                                     "due_at": "2025-09-30T15:59:59+00:00"}
+    assert case.history[-1].data == {
+        "lead_unit": "ZY-SCJGJ",
+        "co_units": [],
+        "sign_off_due": "2025-09-28T15:59:59+00:00",
+        "due_at": "2025-09-30T15:59:59+00:00",
+    }
     case = act(act(case, c.SignOff(), UNIT), c.ReplyCmd(text="已解答"), UNIT)
     case = act(case, c.ReviewReply(approved=True), SUPERVISOR)
-    closed = ENGINE.act(case, c.FollowUpCmd(reached=True, resolved=True, satisfaction="basically_satisfied"), SUPERVISOR,
-                        local(10, 9, 10, 0, 0))
+    closed = ENGINE.act(case, c.FollowUpCmd(reached=True, resolved=True, satisfaction="basically_satisfied"), SUPERVISOR, local(10, 9, 10, 0, 0))
     assert closed.case.state is CaseState.CLOSED
     assert closed.case.outcome.closed_at == local(10, 9, 10, 0, 0)
     assert [e.type for e in closed.events] == ["case.followed_up", "case.closed"]
@@ -320,8 +325,7 @@ def test_a_refused_reply_goes_back_to_the_unit_with_the_review_note() -> None:
     assert refused.state is CaseState.IN_PROGRESS
     reply = refused.outcome.reply
     assert reply is not None
-    assert (reply.text, reply.approved, reply.review_note, reply.reviewed_at) == (
-        "已处理", False, "答复未说明处理结果", local(10, 9, 11, 0, 0))
+    assert (reply.text, reply.approved, reply.review_note, reply.reviewed_at) == ("已处理", False, "答复未说明处理结果", local(10, 9, 11, 0, 0))
     approved = act(replied, c.ReviewReply(approved=True), AGENT)
     assert (approved.state, approved.outcome.reply.approved) == (CaseState.AWAITING_FOLLOW_UP, True)
 
@@ -381,6 +385,7 @@ def test_an_approved_extension_keeps_the_days_asked_beside_the_days_granted() ->
 
 # -- exactly at the deadline -----------------------------------------------------------------
 
+
 def test_sign_off_and_reply_exactly_at_the_deadline_are_on_time() -> None:
     case = dispatched()  # a complaint: sign off by the end of Sun 28 Sep, reply by the end of Thu 23 Oct
     assert act(case, c.SignOff(), UNIT, local(9, 28)).history[-1].data == {"unit": "ZY-SCJGJ", "on_time": True}
@@ -402,39 +407,51 @@ def _lines(number: str, *lines: tuple[str, datetime, dict]) -> CaseLines:
 
 def test_assessment_a_return_or_reply_exactly_at_the_deadline_is_in_time() -> None:
     sign_due, close_due = local(10, 10), local(10, 15)
-    dispatch = ("dispatch", local(10, 9, 9, 0, 0), {"lead_unit": "U1", "sign_off_due": sign_due.isoformat(),
-                                                   "due_at": close_due.isoformat()})
-    returned = _lines("C-RET", dispatch, ("request_return", sign_due, {"unit": "U1"}),
-                      ("decide_return", local(10, 11, 9, 0, 0), {"approved": True, "unit": "U1"}))
+    dispatch = ("dispatch", local(10, 9, 9, 0, 0), {"lead_unit": "U1", "sign_off_due": sign_due.isoformat(), "due_at": close_due.isoformat()})
+    returned = _lines(
+        "C-RET", dispatch, ("request_return", sign_due, {"unit": "U1"}), ("decide_return", local(10, 11, 9, 0, 0), {"approved": True, "unit": "U1"})
+    )
     replied = _lines("C-REP", dispatch, ("sign_off", sign_due, {}), ("reply", close_due, {}))
     a = compute([returned, replied], OCT, AFTER)
     # C-RET asked to return at its sign-off deadline: excused from both limits.
     assert [(i.case, i.counted) for i in a.figure("sign_off_rate").items] == [("C-REP", True)]
     assert [(i.case, i.counted) for i in a.figure("on_time_rate").items] == [("C-REP", True)]
     assert (a.figure("overdue").numerator, a.figure("returned").numerator) == (0, 1)
-    one_second_late = _lines("C-LATE", dispatch, ("sign_off", sign_due + timedelta(seconds=1), {}),
-                             ("reply", close_due + timedelta(seconds=1), {}))
+    one_second_late = _lines("C-LATE", dispatch, ("sign_off", sign_due + timedelta(seconds=1), {}), ("reply", close_due + timedelta(seconds=1), {}))
     b = compute([one_second_late], OCT, AFTER)
     assert [(i.case, i.counted) for i in b.figure("sign_off_rate").items] == [("C-LATE", False)]
     assert b.figure("overdue").cases == ["C-LATE"]
-    asked_late = _lines("C-ASKED-LATE", dispatch, ("request_return", sign_due + timedelta(seconds=1), {"unit": "U1"}),
-                        ("decide_return", local(10, 11, 9, 0, 0), {"approved": True, "unit": "U1"}))
+    asked_late = _lines(
+        "C-ASKED-LATE",
+        dispatch,
+        ("request_return", sign_due + timedelta(seconds=1), {"unit": "U1"}),
+        ("decide_return", local(10, 11, 9, 0, 0), {"approved": True, "unit": "U1"}),
+    )
     c_ = compute([asked_late], OCT, AFTER)
     assert [(i.case, i.counted) for i in c_.figure("sign_off_rate").items] == [("C-ASKED-LATE", False)]
     assert c_.figure("on_time_rate").items == []  # asked before the completion deadline: excused from that one
 
 
 def test_assessment_follow_ups_redos_and_the_rates() -> None:
-    dispatch = ("dispatch", local(10, 9, 9, 0, 0), {"lead_unit": "U1", "sign_off_due": local(10, 10).isoformat(),
-                                                   "due_at": local(10, 15).isoformat()})
-    pleased = _lines("C-1", dispatch, ("sign_off", local(10, 9, 10, 0, 0), {}), ("reply", local(10, 12, 10, 0, 0), {}),
-                     ("review_reply", local(10, 12, 11, 0, 0), {"approved": True}),
-                     ("follow_up", local(10, 13, 10, 0, 0), {"reached": True, "resolved": True, "satisfaction": "basically_satisfied"}))
-    redone = _lines("C-2", dispatch, ("sign_off", local(10, 9, 10, 0, 0), {}), ("reply", local(10, 12, 10, 0, 0), {}),
-                    ("review_reply", local(10, 12, 11, 0, 0), {"approved": True}),
-                    ("follow_up", local(10, 13, 10, 0, 0), {"reached": False}),
-                    ("follow_up", local(10, 14, 10, 0, 0), {"reached": True, "resolved": False, "satisfaction": "unsatisfied"}),
-                    ("redo", local(10, 14, 11, 0, 0), {"previous_unit": "U1"}))
+    dispatch = ("dispatch", local(10, 9, 9, 0, 0), {"lead_unit": "U1", "sign_off_due": local(10, 10).isoformat(), "due_at": local(10, 15).isoformat()})
+    pleased = _lines(
+        "C-1",
+        dispatch,
+        ("sign_off", local(10, 9, 10, 0, 0), {}),
+        ("reply", local(10, 12, 10, 0, 0), {}),
+        ("review_reply", local(10, 12, 11, 0, 0), {"approved": True}),
+        ("follow_up", local(10, 13, 10, 0, 0), {"reached": True, "resolved": True, "satisfaction": "basically_satisfied"}),
+    )
+    redone = _lines(
+        "C-2",
+        dispatch,
+        ("sign_off", local(10, 9, 10, 0, 0), {}),
+        ("reply", local(10, 12, 10, 0, 0), {}),
+        ("review_reply", local(10, 12, 11, 0, 0), {"approved": True}),
+        ("follow_up", local(10, 13, 10, 0, 0), {"reached": False}),
+        ("follow_up", local(10, 14, 10, 0, 0), {"reached": True, "resolved": False, "satisfaction": "unsatisfied"}),
+        ("redo", local(10, 14, 11, 0, 0), {"previous_unit": "U1"}),
+    )
     answered = _lines("C-3", ("answer_directly", local(10, 20, 10, 0, 0), {}))
     a = compute([pleased, redone, answered], OCT, AFTER)
     # 回访率: three needs (two approved reviews, one direct answer), two reached.
@@ -451,12 +468,16 @@ def test_assessment_follow_ups_redos_and_the_rates() -> None:
 
 # -- the assessment period -------------------------------------------------------------------
 
-@pytest.mark.parametrize(("label", "start", "end"), [
-    ("2025-01", "2025-01-01T00:00:00+08:00", "2025-02-01T00:00:00+08:00"),
-    ("2025-10", "2025-10-01T00:00:00+08:00", "2025-11-01T00:00:00+08:00"),
-    ("2025-11", "2025-11-01T00:00:00+08:00", "2025-12-01T00:00:00+08:00"),
-    ("2025-12", "2025-12-01T00:00:00+08:00", "2026-01-01T00:00:00+08:00"),
-])
+
+@pytest.mark.parametrize(
+    ("label", "start", "end"),
+    [
+        ("2025-01", "2025-01-01T00:00:00+08:00", "2025-02-01T00:00:00+08:00"),
+        ("2025-10", "2025-10-01T00:00:00+08:00", "2025-11-01T00:00:00+08:00"),
+        ("2025-11", "2025-11-01T00:00:00+08:00", "2025-12-01T00:00:00+08:00"),
+        ("2025-12", "2025-12-01T00:00:00+08:00", "2026-01-01T00:00:00+08:00"),
+    ],
+)
 def test_a_period_is_one_local_month(label: str, start: str, end: str) -> None:
     period = Period.parse(label)
     assert (period.label, period.start.isoformat(), period.end.isoformat()) == (label, start, end)
@@ -473,6 +494,7 @@ def test_a_past_month_is_judged_at_its_end_and_the_current_one_now() -> None:
 
 # -- urgent cases and time zones ---------------------------------------------------------------
 
+
 class _NoOffset(tzinfo):
     """A tzinfo that does not know its offset: as good as naive."""
 
@@ -486,15 +508,14 @@ class _NoOffset(tzinfo):
         return "unknown"
 
 
-@pytest.mark.parametrize("start", [datetime(2025, 10, 1, 10, 0), datetime(2025, 10, 1, 10, 0, tzinfo=_NoOffset())],
-                         ids=["naive", "no-offset"])
+@pytest.mark.parametrize("start", [datetime(2025, 10, 1, 10, 0), datetime(2025, 10, 1, 10, 0, tzinfo=_NoOffset())], ids=["naive", "no-offset"])
 def test_an_urgent_deadline_needs_a_start_with_a_known_offset(start: datetime) -> None:
     with pytest.raises(ValueError, match="aware start"):
         compute_deadlines(WorkingCalendar(), TimeLimits(), RequestType.HELP, Urgency.URGENT, start)
 
 
 def test_an_urgent_deadline_counts_elapsed_hours_whatever_the_zone() -> None:
-    start = datetime(2025, 10, 1, 2, 0, tzinfo=timezone.utc)  # 10:00 in Ziyang
+    start = datetime(2025, 10, 1, 2, 0, tzinfo=UTC)  # 10:00 in Ziyang
     d = compute_deadlines(WorkingCalendar(), TimeLimits(), RequestType.HELP, Urgency.URGENT, start)
     assert (d.sign_off_due.isoformat(), d.due_at.isoformat()) == ("2025-10-01T04:00:00+00:00", "2025-10-02T02:00:00+00:00")
     case = dispatched(urgency="critical")
@@ -503,10 +524,10 @@ def test_an_urgent_deadline_counts_elapsed_hours_whatever_the_zone() -> None:
 
 # -- what each step records ---------------------------------------------------------------------
 
+
 def test_registering_keeps_what_intake_said_and_records_who() -> None:
     refs = [{"system": "county.yanjiang", "external_id": "YJ-2025-0042"}]
-    outcome = ENGINE.register(CaseDraft.model_validate(draft(urgency="critical", external_refs=refs)),
-                              "512000202509260007", COUNTY, FRI)
+    outcome = ENGINE.register(CaseDraft.model_validate(draft(urgency="critical", external_refs=refs)), "512000202509260007", COUNTY, FRI)
     case = outcome.case
     assert (case.number, case.version, case.state, case.urgency) == ("512000202509260007", 1, CaseState.REGISTERED, Urgency.CRITICAL)
     assert [(r.system, r.external_id) for r in case.external_refs] == [("county.yanjiang", "YJ-2025-0042")]
@@ -514,11 +535,25 @@ def test_registering_keeps_what_intake_said_and_records_who() -> None:
     assert (case.intake.call_id, case.place.division_code, case.created_at, case.updated_at) == ("CALL-1", "512002", FRI, FRI)
     entry = case.history[0]
     assert (entry.seq, entry.actor, entry.role, entry.action, entry.from_state, entry.to_state, entry.data) == (
-        1, "yanjiang", Role.COUNTY, "register", None, CaseState.REGISTERED, {"channel": "phone"})
+        1,
+        "yanjiang",
+        Role.COUNTY,
+        "register",
+        None,
+        CaseState.REGISTERED,
+        {"channel": "phone"},
+    )
     event = outcome.events[0]
-    assert (event.type, event.case_number, event.case_version, event.occurred_at, event.actor, event.role, event.state,
-            event.data) == ("case.registered", "512000202509260007", 1, FRI, "yanjiang", "county", "registered",
-                            {"channel": "phone"})
+    assert (event.type, event.case_number, event.case_version, event.occurred_at, event.actor, event.role, event.state, event.data) == (
+        "case.registered",
+        "512000202509260007",
+        1,
+        FRI,
+        "yanjiang",
+        "county",
+        "registered",
+        {"channel": "phone"},
+    )
     with pytest.raises(AccessDenied, match="512021001 is not in this county's divisions"):
         ENGINE.register(CaseDraft.model_validate(draft(place={"division_code": "512021001"})), "512000202509260008", COUNTY, FRI)
 
@@ -530,10 +565,10 @@ def test_each_step_appends_one_history_line_and_one_event() -> None:
     new = outcome.case
     assert (new.version, new.updated_at, case.version, case.state) == (2, later, 1, CaseState.REGISTERED)
     entry = new.history[-1]
-    assert (len(new.history), entry.seq, entry.at, entry.actor, entry.role, entry.note) == (
-        2, 2, later, "supervisor-li", Role.SUPERVISOR, "来电人情绪激动")
+    assert (len(new.history), entry.seq, entry.at, entry.actor, entry.role, entry.note) == (2, 2, later, "supervisor-li", Role.SUPERVISOR, "来电人情绪激动")
     assert [(e.type, e.case_version, e.occurred_at, e.actor, e.role, e.state) for e in outcome.events] == [
-        ("case.accepted", 2, later, "supervisor-li", "supervisor", "accepted")]
+        ("case.accepted", 2, later, "supervisor-li", "supervisor", "accepted")
+    ]
 
 
 def test_a_redispatch_starts_new_time_limits_and_clears_the_old_marks() -> None:
@@ -574,8 +609,7 @@ def test_an_extension_request_and_grant_are_recorded_in_full() -> None:
     case.flags.overdue = case.flags.warned = True
     asked = act(case, c.RequestExtension(working_days=2, reason="需现场核查"), UNIT, local(10, 20, 9, 0, 0))
     record = asked.handling.extensions[-1]
-    assert (record.requested_at, record.requested_by, record.working_days, record.reason) == (
-        local(10, 20, 9, 0, 0), "ZY-SCJGJ", 2, "需现场核查")
+    assert (record.requested_at, record.requested_by, record.working_days, record.reason) == (local(10, 20, 9, 0, 0), "ZY-SCJGJ", 2, "需现场核查")
     assert asked.history[-1].data == {"working_days": 2, "reason": "需现场核查"}
     granted = act(asked, c.DecideExtension(approved=True, note="同意"), SUPERVISOR)
     # Two working days after Thu 23 Oct: Fri 24, Mon 27.
@@ -595,7 +629,10 @@ def test_a_new_deadline_may_be_warned_again_and_each_limit_on_its_own() -> None:
     assert act(extended, c.Warn(deadline=c.Deadline.COMPLETION), SYSTEM, local(10, 24, 12, 0, 0)).flags.warned is True
     unsigned = dispatched()
     unsigned.handling.dispatched_at, unsigned.handling.sign_off_due, unsigned.handling.due_at = (
-        local(9, 26, 10, 0, 0), local(9, 26, 15, 0, 0), local(9, 26, 15, 0, 0))
+        local(9, 26, 10, 0, 0),
+        local(9, 26, 15, 0, 0),
+        local(9, 26, 15, 0, 0),
+    )
     sign_warned = act(unsigned, c.Warn(deadline=c.Deadline.SIGN_OFF), SYSTEM, local(9, 26, 14, 0, 0))
     assert act(sign_warned, c.Warn(deadline=c.Deadline.COMPLETION), SYSTEM, local(9, 26, 14, 0, 0)).flags.warned is True
 
@@ -610,11 +647,14 @@ def test_a_response_due_must_lie_ahead() -> None:
 
 def test_a_redo_counts_clears_the_reply_and_names_the_unit() -> None:
     replied = act(in_progress(), c.ReplyCmd(text="已处理"), UNIT)
-    followed = act(act(replied, c.ReviewReply(approved=True), AGENT),
-                   c.FollowUpCmd(reached=True, resolved=False, satisfaction="unsatisfied", note="问题仍在"), AGENT, local(10, 9, 10, 0, 0))
+    followed = act(
+        act(replied, c.ReviewReply(approved=True), AGENT),
+        c.FollowUpCmd(reached=True, resolved=False, satisfaction="unsatisfied", note="问题仍在"),
+        AGENT,
+        local(10, 9, 10, 0, 0),
+    )
     f = followed.outcome.follow_ups[-1]
-    assert (f.at, f.by, f.reached, f.resolved, f.satisfaction, f.note) == (
-        local(10, 9, 10, 0, 0), "agent-a017", True, False, "unsatisfied", "问题仍在")
+    assert (f.at, f.by, f.reached, f.resolved, f.satisfaction, f.note) == (local(10, 9, 10, 0, 0), "agent-a017", True, False, "unsatisfied", "问题仍在")
     assert followed.history[-1].data == {"reached": True, "resolved": False, "satisfaction": "unsatisfied"}
     redone = act(followed, c.Redo(), AGENT)
     assert (redone.outcome.redo_count, redone.outcome.reply, redone.handling.signed_at) == (1, None, None)
@@ -629,7 +669,13 @@ def test_a_merge_is_recorded_on_both_cases() -> None:
     assert related is not None
     entry = related.history[-1]
     assert (entry.seq, entry.at, entry.actor, entry.from_state, entry.to_state, entry.data) == (
-        3, FRI + timedelta(hours=1), "agent-a017", CaseState.ACCEPTED, CaseState.ACCEPTED, {"merged": "512000202509260003"})
+        3,
+        FRI + timedelta(hours=1),
+        "agent-a017",
+        CaseState.ACCEPTED,
+        CaseState.ACCEPTED,
+        {"merged": "512000202509260003"},
+    )
     assert related.updated_at == FRI + timedelta(hours=1)
     assert outcome.case.history[-1].data == {"into": "512000202509260002"}
     assert kept.links.merged_cases == []  # the copy changed, not the case read
@@ -637,9 +683,11 @@ def test_a_merge_is_recorded_on_both_cases() -> None:
     assert answered.history[-1].data == {"articles": ["KB-1@2"]}
 
 
-@pytest.mark.parametrize("command", [c.SignOff(), c.RequestReturn(reason="不属于本单位职责"),
-                                     c.RequestExtension(working_days=2, reason="需协调"), c.ReplyCmd(text="已处理")],
-                         ids=lambda cmd: cmd.action)
+@pytest.mark.parametrize(
+    "command",
+    [c.SignOff(), c.RequestReturn(reason="不属于本单位职责"), c.RequestExtension(working_days=2, reason="需协调"), c.ReplyCmd(text="已处理")],
+    ids=lambda cmd: cmd.action,
+)
 def test_a_co_unit_only_reports_progress_the_lead_unit_does_the_rest(command) -> None:
     case = dispatched() if command.action == "sign_off" else in_progress()
     case.handling.co_units = ["ZY-ZJJ"]
@@ -657,10 +705,13 @@ class KnownUnits(Units):
         return super().unit(code, field)
 
 
-@pytest.mark.parametrize(("command", "message"), [
-    (c.Dispatch(lead_unit="ZY-NOPE"), "lead_unit: unknown unit ZY-NOPE"),
-    (c.Dispatch(lead_unit="ZY-SCJGJ", co_units=["ZY-ZJJ", "ZY-NOPE"]), r"co_units\[1\]: unknown unit ZY-NOPE"),
-])
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (c.Dispatch(lead_unit="ZY-NOPE"), "lead_unit: unknown unit ZY-NOPE"),
+        (c.Dispatch(lead_unit="ZY-SCJGJ", co_units=["ZY-ZJJ", "ZY-NOPE"]), r"co_units\[1\]: unknown unit ZY-NOPE"),
+    ],
+)
 def test_a_dispatch_to_a_unit_the_directory_does_not_know_is_refused(command, message: str) -> None:
     engine = Engine(WorkingCalendar(), TimeLimits(), KnownUnits())
     accepted = engine.act(new_case(), c.Accept(), AGENT, FRI).case

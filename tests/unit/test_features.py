@@ -13,8 +13,7 @@ from hub.handles import Handles, MissingHandle
 
 # The hub's own features, in the order they install (pyproject.toml names them; each object
 # says its order). Written out here, not read from the code under test.
-BUILT_IN = ["outbox", "kit", "county", "province", "knowledge", "supervision", "legacy", "records", "channels", "sandbox",
-            "console"]
+BUILT_IN = ["outbox", "kit", "county", "province", "knowledge", "supervision", "legacy", "records", "channels", "sandbox", "console"]
 
 
 def test_the_built_in_features_are_all_found_through_the_entry_points_in_install_order() -> None:
@@ -45,8 +44,12 @@ def _named(name: str, order: int) -> FeatureBase:
 
 
 def test_install_order_is_by_order_then_by_name_whatever_order_the_entry_points_come_in(monkeypatch) -> None:
-    found = [_EntryPoint("b", "x:b", _named("beta", 5)), _EntryPoint("a", "x:a", _named("alpha", 5)),
-             _EntryPoint("c", "x:c", _named("early", 1)), _EntryPoint("d", "x:d", _named("late", 100))]
+    found = [
+        _EntryPoint("b", "x:b", _named("beta", 5)),
+        _EntryPoint("a", "x:a", _named("alpha", 5)),
+        _EntryPoint("c", "x:c", _named("early", 1)),
+        _EntryPoint("d", "x:d", _named("late", 100)),
+    ]
     monkeypatch.setattr(features_module, "entry_points", lambda group: found)
     assert [f.name for f in load_features()] == ["early", "alpha", "beta", "late"]
     monkeypatch.setattr(features_module, "entry_points", lambda group: list(reversed(found)))

@@ -58,7 +58,7 @@ def test_highlight_escapes_and_marks_longest_terms() -> None:
 
 
 def test_queries_are_quoted_for_each_engine() -> None:
-    assert fts5_match(['社保', 'a"b']) == '"社保" OR "a""b"'
+    assert fts5_match(["社保", 'a"b']) == '"社保" OR "a""b"'
     assert pg_tsquery(["社保", "o'k"]) == "'社保' | 'o''k'"
 
 
@@ -74,8 +74,8 @@ def test_import_parsing() -> None:
 
 
 def test_segmenter_files_are_validated_with_file_and_line(tmp_path) -> None:
-    from knowledge.segment import segmenter_for
     from hub.mappings import MappingError
+    from knowledge.segment import segmenter_for
 
     (tmp_path / "hotline_dict.txt").write_text("社保 3000 n\n社保卡 12 n extra\n", encoding="utf-8")
     (tmp_path / "lexicon.yaml").write_text("synonyms:\n  - [噪音, 噪声]\n  - [噪音, 吵]\n", encoding="utf-8")

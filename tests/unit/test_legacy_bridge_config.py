@@ -41,8 +41,17 @@ def test_every_shipped_parallel_line_hears_how_a_shared_case_goes_on(folder: Pat
     config = load_legacy(folder, load_catalogue(MAPPINGS))
     parallel = [e for e in config.lines.values() if e.mode is MergeMode.PARALLEL]
     assert {e.line for e in parallel} == {"12315", "12320"}
-    needed = {"case.dispatched", "case.redispatched", "case.replied", "case.answered", "case.redo", "case.closed",
-              "case.rejected", "case.transferred", "case.merged"}
+    needed = {
+        "case.dispatched",
+        "case.redispatched",
+        "case.replied",
+        "case.answered",
+        "case.redo",
+        "case.closed",
+        "case.rejected",
+        "case.transferred",
+        "case.merged",
+    }
     for entry in parallel:
         assert needed <= set(entry.bridge.status_events), entry.line
         assert entry.bridge.events == ["case.accepted"]
@@ -56,19 +65,21 @@ def test_a_parallel_line_without_a_bridge_destination_is_named(folder: Path) -> 
     assert set(bridge_gaps(config, {})) == {"12315", "12320"}  # the embedded default: no destinations at all
     gaps = bridge_gaps(config, {"line12315": rest, "other": DestinationConfig(adapter="webhook", settings={"line": "12320"})})
     assert list(gaps) == ["12320"] and "no legacy_bridge destination with line '12320'" in gaps["12320"]
-    off = bridge_gaps(config, {"line12315": rest, "line12320": DestinationConfig(
-        adapter="legacy_bridge", enabled=False, settings={"line": "12320"})})
+    off = bridge_gaps(config, {"line12315": rest, "line12320": DestinationConfig(adapter="legacy_bridge", enabled=False, settings={"line": "12320"})})
     assert off == {"12320": "its destination line12320 is disabled"}
     assert bridge_destination({"line12315": rest}, "12315") == "line12315"
     assert bridge_destination({"line12315": rest}, "12320") is None
 
 
-@pytest.mark.parametrize(("old", "new", "words"), [
-    ("transport: soap", "transport: ftp", "transport"),
-    ("status_events: [case.dispatched,", "status_events: [case.teleported,", "unknown event type(s) case.teleported"),
-    ("status_events: [case.dispatched,", "status_events: [case.accepted,", "cannot both send a case over and push"),
-    ("interval_seconds: 10", "interval_seconds: 0", "interval_seconds"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ("transport: soap", "transport: ftp", "transport"),
+        ("status_events: [case.dispatched,", "status_events: [case.teleported,", "unknown event type(s) case.teleported"),
+        ("status_events: [case.dispatched,", "status_events: [case.accepted,", "cannot both send a case over and push"),
+        ("interval_seconds: 10", "interval_seconds: 0", "interval_seconds"),
+    ],
+)
 def test_bad_bridge_settings_stop_the_start_with_file_and_line(folder: Path, old: str, new: str, words: str) -> None:
     with pytest.raises(MappingError) as err:
         _load_with(folder, old, new)
@@ -76,10 +87,10 @@ def test_bad_bridge_settings_stop_the_start_with_file_and_line(folder: Path, old
 
 
 def test_two_sub_centres_cannot_share_a_category(folder: Path) -> None:
-    extra = ('  - line: "12319"\n    name_zh: 城管热线\n    mode: 设分中心\n    categories: ["0403"]\n'
-             '    sub_centre_unit: ZY-ZJJ\n')
+    extra = '  - line: "12319"\n    name_zh: 城管热线\n    mode: 设分中心\n    categories: ["0403"]\n    sub_centre_unit: ZY-ZJJ\n'
     (folder / "legacy" / "12319.yaml").write_text(
-        (folder / "legacy" / "12369.yaml").read_text(encoding="utf-8").replace('line: "12369"', 'line: "12319"'), encoding="utf-8")
+        (folder / "legacy" / "12369.yaml").read_text(encoding="utf-8").replace('line: "12369"', 'line: "12319"'), encoding="utf-8"
+    )
     lines = folder / "legacy" / "lines.yaml"
     lines.write_text(lines.read_text(encoding="utf-8") + extra, encoding="utf-8")
     with pytest.raises(MappingError, match="0403 overlaps sub-centre line 12369"):

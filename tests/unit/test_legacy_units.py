@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
 
 from adapters.legacy_hotlines.config import Dedupe, MergeMode, load_legacy
 from adapters.legacy_hotlines.importing.dedupe import jaccard, phone_key, score
-from adapters.legacy_hotlines.mapping import RowMapper, RowRefused
 from adapters.legacy_hotlines.importing.readers import RowSource, UnreadableFile, inspect_file
+from adapters.legacy_hotlines.mapping import RowMapper, RowRefused
 from hub.domain.model import CaseState
 from hub.mappings import MappingError, load_catalogue
 from hub.settings import REPO_ROOT
@@ -29,8 +29,8 @@ def config(catalogue):
 
 def test_chinese_and_slash_dates_are_read_in_beijing_time(config, catalogue):
     mapper = RowMapper(config.mapping("12315"), catalogue)
-    assert mapper.parse_time("2018年12月28日 14:05", "登记时间") == datetime(2018, 12, 28, 6, 5, tzinfo=timezone.utc)
-    assert mapper.parse_time("2018年12月28日", "登记时间") == datetime(2018, 12, 27, 16, 0, tzinfo=timezone.utc)
+    assert mapper.parse_time("2018年12月28日 14:05", "登记时间") == datetime(2018, 12, 28, 6, 5, tzinfo=UTC)
+    assert mapper.parse_time("2018年12月28日", "登记时间") == datetime(2018, 12, 27, 16, 0, tzinfo=UTC)
     assert mapper.parse_time("2018/12/28  14:05", "登记时间").hour == 6  # doubled spaces from Excel
     with pytest.raises(RowRefused, match="matches none"):
         mapper.parse_time("28.12.2018", "登记时间")
@@ -38,9 +38,12 @@ def test_chinese_and_slash_dates_are_read_in_beijing_time(config, catalogue):
 
 def test_encodings_are_told_apart(tmp_path):
     text = "工单编号,诉求内容\nA1,噪音扰民\n"
-    for name, data, expected in [("u.csv", text.encode("utf-8-sig"), "utf-8-sig"), ("g.csv", text.encode("gbk"), "gb18030"),
-                                 # 𠀀 is outside GBK: only GB18030 holds it
-                                 ("b.csv", (text + "A2,𠀀\n").encode("gb18030"), "gb18030")]:
+    for name, data, expected in [
+        ("u.csv", text.encode("utf-8-sig"), "utf-8-sig"),
+        ("g.csv", text.encode("gbk"), "gb18030"),
+        # 𠀀 is outside GBK: only GB18030 holds it
+        ("b.csv", (text + "A2,𠀀\n").encode("gb18030"), "gb18030"),
+    ]:
         path = tmp_path / name
         path.write_bytes(data)
         facts = inspect_file(path, "csv")
@@ -55,9 +58,19 @@ def test_encodings_are_told_apart(tmp_path):
 
 def test_a_row_maps_to_a_historical_case(config, catalogue):
     mapper = RowMapper(config.mapping("12333"), catalogue)
-    row = {"受理编号": "RS1", "来电时间": "2019/03/02 10:30", "来电人": "刘二", "来电号码": "+86 136-0000-2222",
-           "来电类型": "投诉", "业务类别": "欠薪", "来电内容": "某建筑工地拖欠农民工工资三个月", "区县": "安岳县",
-           "处理状态": "已结案", "经办机构": "市人社局", "答复内容": "已督促支付"}
+    row = {
+        "受理编号": "RS1",
+        "来电时间": "2019/03/02 10:30",
+        "来电人": "刘二",
+        "来电号码": "+86 136-0000-2222",
+        "来电类型": "投诉",
+        "业务类别": "欠薪",
+        "来电内容": "某建筑工地拖欠农民工工资三个月",
+        "区县": "安岳县",
+        "处理状态": "已结案",
+        "经办机构": "市人社局",
+        "答复内容": "已督促支付",
+    }
     m = mapper.map(row)
     assert (m.original_id, m.state, m.unit) == ("RS1", CaseState.ARCHIVED, "ZY-RSJ")
     assert m.draft.person.phone == "13600002222" and m.draft.place.division_code == "512021"
@@ -105,17 +118,38 @@ def test_merge_modes_are_validated_with_file_and_line(tmp_path, catalogue):
 
 def test_the_shipped_configuration(config):
     assert {k: v.mode for k, v in config.lines.items()} == {
-        "12315": MergeMode.PARALLEL, "12333": MergeMode.ABSORB, "12320": MergeMode.PARALLEL, "12369": MergeMode.SUB_CENTRE}
+        "12315": MergeMode.PARALLEL,
+        "12333": MergeMode.ABSORB,
+        "12320": MergeMode.PARALLEL,
+        "12369": MergeMode.SUB_CENTRE,
+    }
     assert config.sub_centre_for("0403").sub_centre_unit == "ZY-STHJJ" and config.sub_centre_for("0201") is None
 
 
 # -- the import's fast paths stay equal to the slow definitions they replace ---------------------
 STRPTIME_CASES = {
-    "%Y年%m月%d日 %H:%M": ["2018年12月28日 14:05", "2018年1月2日 3:04", "2018年13月01日 10:00", "2018年12月28日", "2018年12月28日 14:05x",
-                         "2018年12月28日  14:05", "2019年02月29日 10:00", "2020年02月29日 10:00", "2018年12月 8日 09:00", "２０１８年12月28日 14:05"],
+    "%Y年%m月%d日 %H:%M": [
+        "2018年12月28日 14:05",
+        "2018年1月2日 3:04",
+        "2018年13月01日 10:00",
+        "2018年12月28日",
+        "2018年12月28日 14:05x",
+        "2018年12月28日  14:05",
+        "2019年02月29日 10:00",
+        "2020年02月29日 10:00",
+        "2018年12月 8日 09:00",
+        "２０１８年12月28日 14:05",
+    ],
     "%Y年%m月%d日": ["2018年12月28日", "2018年12月28日 14:05", "2018年02月30日", "18年12月28日", ""],
-    "%Y-%m-%d %H:%M:%S": ["2019-03-01 10:00:00", "2019-3-1 1:2:3", "2019-03-01 10:00:60", "2019-03-01 24:00:00", "2019-03-01T10:00:00",
-                          "2019-03-01 10:00:00.5", "2019-03-01\t10:00:00"],
+    "%Y-%m-%d %H:%M:%S": [
+        "2019-03-01 10:00:00",
+        "2019-3-1 1:2:3",
+        "2019-03-01 10:00:60",
+        "2019-03-01 24:00:00",
+        "2019-03-01T10:00:00",
+        "2019-03-01 10:00:00.5",
+        "2019-03-01\t10:00:00",
+    ],
     "%Y-%m-%dT%H:%M:%S": ["2019-03-01T10:00:00", "2019-03-01t10:00:00", "2019-03-01 10:00:00"],
     "%Y/%m/%d %H:%M": ["2018/12/28 14:05", "2018/12/28 14:5", "2018/12/28 14:055", "2018/1/2 0:00", "2018/12/31 23:59"],
     "%Y%m%d": ["20181228", "2018128", "201812", "2018111"],
@@ -140,18 +174,55 @@ def test_compiled_date_formats_accept_exactly_what_strptime_accepts():
 def _mapped_rows(config, catalogue):
     """Rows of every shape the import writes: each status, with and without reply, unit,
     close time, phone and name."""
-    base = {"工单编号": "SC1", "登记时间": "2018年12月28日 14:05", "投诉人": "张三", "联系电话": "138-0000-1111", "诉求类型": "举报",
-            "问题类别": "02", "标题": "标题\"引号\"\\", "诉求内容": "某餐馆后厨卫生条件差\n第二行", "地址": "雁江区某街道1号",
-            "所属区域": "雁江区", "办理状态": "已办结", "承办单位": "雁江分局", "处理结果": "已调解", "办结时间": "2019年01月03日"}
-    variants = [{}, {"办理状态": "已归档"}, {"办理状态": "不予受理"}, {"办理状态": "不予受理", "处理结果": ""}, {"办理状态": "待处理"},
-                {"处理结果": "", "承办单位": ""}, {"办结时间": "", "办理状态": "已归档"}, {"投诉人": "无", "联系电话": "不详", "地址": ""},
-                {"标题": "", "诉求内容": "x" * 300}, {"办结时间": "2018年12月28日"}, {"联系电话": "028-26612345", "诉求类型": ""}]
+    base = {
+        "工单编号": "SC1",
+        "登记时间": "2018年12月28日 14:05",
+        "投诉人": "张三",
+        "联系电话": "138-0000-1111",
+        "诉求类型": "举报",
+        "问题类别": "02",
+        "标题": '标题"引号"\\',
+        "诉求内容": "某餐馆后厨卫生条件差\n第二行",
+        "地址": "雁江区某街道1号",
+        "所属区域": "雁江区",
+        "办理状态": "已办结",
+        "承办单位": "雁江分局",
+        "处理结果": "已调解",
+        "办结时间": "2019年01月03日",
+    }
+    variants = [
+        {},
+        {"办理状态": "已归档"},
+        {"办理状态": "不予受理"},
+        {"办理状态": "不予受理", "处理结果": ""},
+        {"办理状态": "待处理"},
+        {"处理结果": "", "承办单位": ""},
+        {"办结时间": "", "办理状态": "已归档"},
+        {"投诉人": "无", "联系电话": "不详", "地址": ""},
+        {"标题": "", "诉求内容": "x" * 300},
+        {"办结时间": "2018年12月28日"},
+        {"联系电话": "028-26612345", "诉求类型": ""},
+    ]
     mapper = RowMapper(config.mapping("12315"), catalogue)
     rows = [("12315", mapper.map(base | v)) for v in variants]
     m12369 = RowMapper(config.mapping("12369"), catalogue)
-    rows.append(("12369", m12369.map({"report_id": "HB-1", "report_time": "2019-03-01T10:00:00", "pollution_type": "noise",
-                                      "description": "夜间施工", "county_code": "512021", "status": "4", "handler": "STHJJ",
-                                      "result": 42})))
+    rows.append(
+        (
+            "12369",
+            m12369.map(
+                {
+                    "report_id": "HB-1",
+                    "report_time": "2019-03-01T10:00:00",
+                    "pollution_type": "noise",
+                    "description": "夜间施工",
+                    "county_code": "512021",
+                    "status": "4",
+                    "handler": "STHJJ",
+                    "result": 42,
+                }
+            ),
+        )
+    )
     return rows
 
 
@@ -161,13 +232,15 @@ def test_the_stored_document_is_the_model_dump_of_the_case(config, catalogue):
 
     from adapters.legacy_hotlines.mapping import build_case, case_document, json_time
 
-    for now in (datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc), datetime(2024, 5, 6, 7, 8, 9, 120000, tzinfo=timezone.utc),
-                datetime(2024, 5, 6, 15, 8, 9, tzinfo=timezone(timedelta(hours=8)))):
+    for now in (
+        datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC),
+        datetime(2024, 5, 6, 7, 8, 9, 120000, tzinfo=UTC),
+        datetime(2024, 5, 6, 15, 8, 9, tzinfo=timezone(timedelta(hours=8))),
+    ):
         for i, (line, m) in enumerate(_mapped_rows(config, catalogue)):
             number = f"51200020181228{i:06d}"
             case = build_case(m, number, now, line, 7, i + 2)
-            assert case_document(m, number, json_time(now), line) == json.dumps(
-                case.model_dump(mode="json", exclude={"history"})), (line, i)
+            assert case_document(m, number, json_time(now), line) == json.dumps(case.model_dump(mode="json", exclude={"history"})), (line, i)
 
 
 def test_the_bulk_write_sets_the_columns_a_single_write_sets(config, catalogue):
@@ -177,7 +250,7 @@ def test_the_bulk_write_sets_the_columns_a_single_write_sets(config, catalogue):
     from hub.db.repository import CASE_COLUMNS, CaseRepository
 
     line, m = _mapped_rows(config, catalogue)[0]
-    case = build_case(m, "51200020181228000001", datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc), line, 7, 2)
+    case = build_case(m, "51200020181228000001", datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), line, 7, 2)
     assert ("number", *CaseRepository._columns(case, b"k" * 32)) == CASE_COLUMNS
 
 
@@ -186,16 +259,15 @@ def test_batch_values_are_rendered_as_the_column_types_render_them(config, catal
 
     from sqlalchemy.dialects import sqlite
 
-    from hub.db.bulk import sqlite_time
     from adapters.legacy_hotlines.mapping import case_document, history_data, history_document
+    from hub.db.bulk import sqlite_time
     from hub.db.models import CaseRow, HistoryRow
     from hub.domain.clock import LOCAL_TZ
 
     dialect = sqlite.dialect()
     column_type = CaseRow.__table__.c.created_at.type
     as_stored = column_type.dialect_impl(dialect).bind_processor(dialect)
-    for value in (datetime(2018, 12, 28, 6, 5, tzinfo=timezone.utc), datetime(2024, 5, 6, 7, 8, 9, 123, tzinfo=timezone.utc),
-                  datetime(2018, 12, 28, 14, 5, tzinfo=LOCAL_TZ)):
+    for value in (datetime(2018, 12, 28, 6, 5, tzinfo=UTC), datetime(2024, 5, 6, 7, 8, 9, 123, tzinfo=UTC), datetime(2018, 12, 28, 14, 5, tzinfo=LOCAL_TZ)):
         assert sqlite_time(value) == as_stored(value)
     as_json = HistoryRow.__table__.c.data.type.dialect_impl(dialect).bind_processor(dialect)
     for i, (line, m) in enumerate(_mapped_rows(config, catalogue)):
@@ -209,8 +281,7 @@ def test_rows_the_model_refuses_are_refused_with_its_own_words(config, catalogue
     mapping = config.mapping("12369")
     raw_division = mapping.model_copy(update={"codes": mapping.codes.model_copy(update={"division": {}})})
     mapper = RowMapper(raw_division, catalogue)
-    row = {"report_id": "HB-9", "report_time": "2019-03-01 10:00:00", "pollution_type": "air", "description": "烟尘",
-           "county_code": "51200", "status": "3"}
+    row = {"report_id": "HB-9", "report_time": "2019-03-01 10:00:00", "pollution_type": "air", "description": "烟尘", "county_code": "51200", "status": "3"}
     with pytest.raises(RowRefused) as err:
         mapper.map(row)
     assert err.value.reason == "String should match pattern '^\\d{6}(\\d{3}(\\d{3})?)?$'"

@@ -22,7 +22,18 @@ from hub.domain.engine import Engine
 from hub.domain.errors import AccessDenied, ActionNotAllowed
 from hub.domain.lifecycle import TABLE, Action, rows_for
 from hub.domain.model import (
-    Appeal, Case, CaseDraft, CaseState, ExternalRef, ExtensionRecord, FollowUp, Forward, Part, Reply, ReturnRecord, Role,
+    Appeal,
+    Case,
+    CaseDraft,
+    CaseState,
+    ExtensionRecord,
+    ExternalRef,
+    FollowUp,
+    Forward,
+    Part,
+    Reply,
+    ReturnRecord,
+    Role,
     Satisfaction,
 )
 from tests.support.factories import draft
@@ -56,25 +67,36 @@ ACTORS = {
     Role.CHANNEL: Actor("city-portal", Role.CHANNEL, channel="web"),
 }
 
-OTHER = Case.model_validate({
-    "number": "512000202509260099", "version": 1, "state": "accepted", "created_at": NOW, "updated_at": NOW,
-    **CaseDraft.model_validate(draft()).model_dump(),
-})
+OTHER = Case.model_validate(
+    {
+        "number": "512000202509260099",
+        "version": 1,
+        "state": "accepted",
+        "created_at": NOW,
+        "updated_at": NOW,
+        **CaseDraft.model_validate(draft()).model_dump(),
+    }
+)
 
 
 def case_in(state: CaseState) -> Case:
     """A case in `state` that satisfies every rule beside the table (pending requests,
     a reply to review, a lead unit), so only the table decides."""
-    case = Case.model_validate({
-        "number": "512000202509260001", "version": 3, "state": state, "created_at": NOW, "updated_at": NOW,
-        **CaseDraft.model_validate(draft()).model_dump(),
-    })
+    case = Case.model_validate(
+        {
+            "number": "512000202509260001",
+            "version": 3,
+            "state": state,
+            "created_at": NOW,
+            "updated_at": NOW,
+            **CaseDraft.model_validate(draft()).model_dump(),
+        }
+    )
     case.external_refs = [ExternalRef(system="province", external_id="SC-1")]
     h = case.handling
     h.lead_unit, h.co_units = "ZY-SCJGJ", ["YJ-GOV"]
     h.dispatched_at, h.sign_off_due, h.due_at = NOW, NOW + timedelta(days=1), NOW + timedelta(days=20)
-    h.returns = [ReturnRecord(requested_at=NOW, requested_by="ZY-SCJGJ", unit_code="ZY-SCJGJ", reason="不属于本单位职责",
-                              from_state=CaseState.IN_PROGRESS)]
+    h.returns = [ReturnRecord(requested_at=NOW, requested_by="ZY-SCJGJ", unit_code="ZY-SCJGJ", reason="不属于本单位职责", from_state=CaseState.IN_PROGRESS)]
     h.extensions = [ExtensionRecord(requested_at=NOW, requested_by="ZY-SCJGJ", working_days=5, reason="需现场核查")]
     case.outcome.reply = Reply(text="已处理", replied_at=NOW, unit_code="ZY-SCJGJ")
     return case
@@ -112,32 +134,33 @@ COMMANDS: dict[Action, list[tuple[str | None, object]]] = {
     Action.SUPERVISE: [(None, c.Supervise(reason="超期未办"))],
     Action.CHASE: [(None, c.Chase()), (None, c.Chase(reason="请加快办理", response_due=NOW + timedelta(days=1)))],
     Action.WARN: [(None, c.Warn(deadline=c.Deadline.SIGN_OFF)), (None, c.Warn(deadline=c.Deadline.COMPLETION))],
-    Action.MARK_OVERDUE: [(None, c.MarkOverdue(deadline=c.Deadline.SIGN_OFF)),
-                          (None, c.MarkOverdue(deadline=c.Deadline.COMPLETION))],
+    Action.MARK_OVERDUE: [(None, c.MarkOverdue(deadline=c.Deadline.SIGN_OFF)), (None, c.MarkOverdue(deadline=c.Deadline.COMPLETION))],
     Action.REQUEST_UNREASONABLE: [(None, c.RequestUnreasonable(reason="诉求人要求超出政策规定"))],
-    Action.DECIDE_UNREASONABLE: [("approved", c.DecideUnreasonable(approved=True)),
-                                 ("refused", c.DecideUnreasonable(approved=False))],
+    Action.DECIDE_UNREASONABLE: [("approved", c.DecideUnreasonable(approved=True)), ("refused", c.DecideUnreasonable(approved=False))],
     Action.CLEAR_SUPERVISION: [(None, c.ClearSupervision(reason="单位已答复督办事项"))],
-    Action.APPEAL_ASSESSMENT: [(None, c.AppealAssessment(grounds="overdue", reason="派单时办结时限设置错误")),
-                               (None, c.AppealAssessment(grounds="unsatisfied", reason="诉求超出政策范围，已依法答复"))],
+    Action.APPEAL_ASSESSMENT: [
+        (None, c.AppealAssessment(grounds="overdue", reason="派单时办结时限设置错误")),
+        (None, c.AppealAssessment(grounds="unsatisfied", reason="诉求超出政策范围，已依法答复")),
+    ],
     Action.DECIDE_APPEAL: [("approved", c.DecideAppeal(upheld=True)), ("refused", c.DecideAppeal(upheld=False))],
-    Action.CORRECT: [(None, c.Correct(request_type="enquiry", reason="登记时诉求类型选错")),
-                     (None, c.Correct(title="小区夜间施工噪音", reason="标题不准确"))],
+    Action.CORRECT: [(None, c.Correct(request_type="enquiry", reason="登记时诉求类型选错")), (None, c.Correct(title="小区夜间施工噪音", reason="标题不准确"))],
     # 协办: the unit's key is a co-unit's (see _prepare); its own part by default.
     Action.SIGN_OFF_PART: [(None, c.SignOffPart())],
     Action.REPLY_PART: [(None, c.ReplyPart(text="已配合现场核查"))],
     Action.WAIVE_PART: [(None, c.WaivePart(unit="YJ-GOV", reason="非本单位职责，主办单位可独立答复"))],
 }
 PART_ACTIONS = (Action.SIGN_OFF_PART, Action.REPLY_PART, Action.WAIVE_PART)
-COMMANDS.update({
-    # 二次派单: the lead (the unit's key; a county for YJ-GOV) dispatches on to a township unit.
-    Action.FORWARD: [(None, c.Forward(unit="ZY-TOWN", due_at=NOW + timedelta(days=5)))],
-    Action.SIGN_OFF_FORWARD: [(None, c.SignOffForward())],
-    Action.REPLY_FORWARD: [(None, c.ReplyForward(text="镇政府已到现场处理"))],
-    Action.RETURN_FORWARD: [(None, c.ReturnForward(reason="不属于本镇辖区"))],
-    Action.REQUEST_FORWARD_EXTENSION: [(None, c.RequestForwardExtension(working_days=2, reason="需协调村社"))],
-    Action.DECIDE_FORWARD_EXTENSION: [(None, c.DecideForwardExtension(approved=True))],
-})
+COMMANDS.update(
+    {
+        # 二次派单: the lead (the unit's key; a county for YJ-GOV) dispatches on to a township unit.
+        Action.FORWARD: [(None, c.Forward(unit="ZY-TOWN", due_at=NOW + timedelta(days=5)))],
+        Action.SIGN_OFF_FORWARD: [(None, c.SignOffForward())],
+        Action.REPLY_FORWARD: [(None, c.ReplyForward(text="镇政府已到现场处理"))],
+        Action.RETURN_FORWARD: [(None, c.ReturnForward(reason="不属于本镇辖区"))],
+        Action.REQUEST_FORWARD_EXTENSION: [(None, c.RequestForwardExtension(working_days=2, reason="需协调村社"))],
+        Action.DECIDE_FORWARD_EXTENSION: [(None, c.DecideForwardExtension(approved=True))],
+    }
+)
 # The township's own actions: the unit's key (ZY-SCJGJ) holds what was dispatched on to it.
 TOWNSHIP_ACTIONS = (Action.SIGN_OFF_FORWARD, Action.REPLY_FORWARD, Action.RETURN_FORWARD, Action.REQUEST_FORWARD_EXTENSION)
 
@@ -200,8 +223,7 @@ def _prepare(case: Case, action: Action) -> Case:
     # needs a pending appeal.
     if action is Action.APPEAL_ASSESSMENT:
         case.flags.overdue = True
-        case.outcome.follow_ups = [FollowUp(at=NOW, by="centre-agent", reached=True, resolved=False,
-                                            satisfaction=Satisfaction.UNSATISFIED)]
+        case.outcome.follow_ups = [FollowUp(at=NOW, by="centre-agent", reached=True, resolved=False, satisfaction=Satisfaction.UNSATISFIED)]
     if action is Action.DECIDE_APPEAL:
         case.flags.appealed = True
         case.flags.appeals = [Appeal(grounds="overdue", unit="ZY-SCJGJ", reason="时限设置错误", at=NOW)]
@@ -218,9 +240,16 @@ def _prepare(case: Case, action: Action) -> Case:
     if action is Action.FORWARD:
         h.signed_at = NOW
     if action in TOWNSHIP_ACTIONS or action is Action.DECIDE_FORWARD_EXTENSION:
-        h.cascade = [Forward(unit_code="ZY-SCJGJ" if action in TOWNSHIP_ACTIONS else "ZY-TOWN", by_unit=h.lead_unit or "",
-                             at=NOW, sign_off_due=NOW + timedelta(days=1), due_at=NOW + timedelta(days=5),
-                             signed_at=NOW if action is Action.REPLY_FORWARD else None)]
+        h.cascade = [
+            Forward(
+                unit_code="ZY-SCJGJ" if action in TOWNSHIP_ACTIONS else "ZY-TOWN",
+                by_unit=h.lead_unit or "",
+                at=NOW,
+                sign_off_due=NOW + timedelta(days=1),
+                due_at=NOW + timedelta(days=5),
+                signed_at=NOW if action is Action.REPLY_FORWARD else None,
+            )
+        ]
         if action in TOWNSHIP_ACTIONS:
             h.lead_unit = "ZY-GOV"
         if action is Action.DECIDE_FORWARD_EXTENSION:
@@ -315,8 +344,7 @@ def test_every_action_appears_in_the_table() -> None:
     assert {t.action for t in TABLE} == set(Action) - {Action.REGISTER}
 
 
-@pytest.mark.parametrize("command", [c.Dispatch(lead_unit="ZY-SCJGJ"), c.Dispatch(lead_unit="YJ-GOV", co_units=["ZY-SCJGJ"])],
-                         ids=["lead", "co"])
+@pytest.mark.parametrize("command", [c.Dispatch(lead_unit="ZY-SCJGJ"), c.Dispatch(lead_unit="YJ-GOV", co_units=["ZY-SCJGJ"])], ids=["lead", "co"])
 def test_a_county_dispatches_only_to_its_own_units(command: c.Dispatch) -> None:
     """分级派单: a city department is the city centre's to dispatch to, not a county's."""
     field = "lead_unit" if command.lead_unit == "ZY-SCJGJ" else "co_units[0]"

@@ -11,7 +11,12 @@ from pydantic import BaseModel, ConfigDict
 
 from hub.domain.model import RequestType
 from hub.mappings import (
-    Catalogue, MappingError, MappingErrors, UnknownCode, load_catalogue, load_yaml_model,
+    Catalogue,
+    MappingError,
+    MappingErrors,
+    UnknownCode,
+    load_catalogue,
+    load_yaml_model,
 )
 
 SHIPPED = Path(__file__).resolve().parents[2] / "mappings"
@@ -67,6 +72,7 @@ def _fails(directory: Path) -> MappingError:
 
 # -- the shipped files -----------------------------------------------------------------------
 
+
 def test_shipped_mappings_load() -> None:
     cat = load_catalogue(SHIPPED)
     assert set(cat.request_types) == set(RequestType)
@@ -77,27 +83,34 @@ def test_shipped_mappings_load() -> None:
     tops = [c for c in cat.categories.values() if c.parent is None]
     assert len(tops) >= 12
     assert all(cat.unit(c.default_unit) for c in cat.categories.values() if c.default_unit)
-    for county, unit in [("512002", "YJ-GOV"), ("512021", "AY-GOV"), ("512022", "LZ-GOV"),
-                         ("512071", "GX-GMW"), ("512072", "LK-GMW")]:
+    for county, unit in [("512002", "YJ-GOV"), ("512021", "AY-GOV"), ("512022", "LZ-GOV"), ("512071", "GX-GMW"), ("512072", "LK-GMW")]:
         assert unit in cat.units_in_divisions([county])
 
 
 # -- broken files: the right file and line -----------------------------------------------------
 
+
 def test_yaml_syntax_error_names_the_line(mappings: Path) -> None:
-    path = _write(mappings, "units.yaml", """\
+    path = _write(
+        mappings,
+        "units.yaml",
+        """\
         units:
           - code: ZY-RSJ
             name_zh: 人社局
            division: "512000"
-        """)
+        """,
+    )
     err = _fails(mappings)
     assert (err.file, err.line) == (str(path), 4)
     assert "YAML syntax" in err.reason
 
 
 def test_unknown_field_names_its_line(mappings: Path) -> None:
-    path = _write(mappings, "units.yaml", """\
+    path = _write(
+        mappings,
+        "units.yaml",
+        """\
         units:
           - code: ZY-RSJ
             name_zh: 人社局
@@ -106,7 +119,8 @@ def test_unknown_field_names_its_line(mappings: Path) -> None:
             defualt_unit: ZY-RSJ
           - {code: YJ-GOV, name_zh: 雁江区人民政府, division: "512002", kind: county_government}
           - {code: YJ-SCJG, name_zh: 雁江区市场监管局, division: "512002", kind: county_department, parent: YJ-GOV}
-        """)
+        """,
+    )
     err = _fails(mappings)
     assert (err.file, err.line, err.entry) == (str(path), 6, "ZY-RSJ")
     assert err.reason == "defualt_unit: unknown field"
@@ -114,7 +128,10 @@ def test_unknown_field_names_its_line(mappings: Path) -> None:
 
 
 def test_duplicate_code_reports_the_second_occurrence(mappings: Path) -> None:
-    path = _write(mappings, "categories.yaml", """\
+    path = _write(
+        mappings,
+        "categories.yaml",
+        """\
         categories:
           - code: "03"
             name_zh: 劳动和社会保障
@@ -125,14 +142,18 @@ def test_duplicate_code_reports_the_second_occurrence(mappings: Path) -> None:
           - code: "0301"
             name_zh: 欠薪
             parent: "03"
-        """)
+        """,
+    )
     err = _fails(mappings)
     assert (err.file, err.line, err.entry) == (str(path), 8, "0301")
     assert "duplicate code" in err.reason and "line 5" in err.reason
 
 
 def test_duplicate_yaml_key_is_refused(mappings: Path) -> None:
-    path = _write(mappings, "divisions.yaml", """\
+    path = _write(
+        mappings,
+        "divisions.yaml",
+        """\
         divisions:
           - code: "510000"
             name_zh: 四川省
@@ -143,7 +164,8 @@ def test_duplicate_yaml_key_is_refused(mappings: Path) -> None:
             level: city
             parent: "510000"
             level: county
-        """)
+        """,
+    )
     with pytest.raises(MappingError) as info:
         load_catalogue(mappings)
     # The units refer to 512002, which this file lacks; the duplicate key is what matters here.
@@ -154,54 +176,76 @@ def test_duplicate_yaml_key_is_refused(mappings: Path) -> None:
 
 
 def test_bad_parent_reference(mappings: Path) -> None:
-    path = _write(mappings, "categories.yaml", """\
+    path = _write(
+        mappings,
+        "categories.yaml",
+        """\
         categories:
           - {code: "03", name_zh: 劳动和社会保障, parent: null}
           - code: "9801"
             name_zh: 无主分类
             parent: "98"
-        """)
+        """,
+    )
     err = _fails(mappings)
     assert (err.file, err.line, err.entry) == (str(path), 5, "9801")
     assert err.reason == "parent '98' is not a code in categories.yaml"
 
 
 def test_division_parent_must_be_one_level_up(mappings: Path) -> None:
-    path = _write(mappings, "divisions.yaml", DIVISIONS + """\
+    path = _write(
+        mappings,
+        "divisions.yaml",
+        DIVISIONS
+        + """\
   - code: "512099"
     name_zh: 错挂的县
     level: county
     parent: "510000"
-""")
+""",
+    )
     err = _fails(mappings)
     assert (err.file, err.line, err.entry) == (str(path), 9, "512099")
     assert "must be a city" in err.reason
 
 
 def test_unit_with_unknown_division(mappings: Path) -> None:
-    path = _write(mappings, "units.yaml", UNITS + """\
+    path = _write(
+        mappings,
+        "units.yaml",
+        UNITS
+        + """\
   - code: AY-GOV
     name_zh: 安岳县人民政府
     division: "512021"
     kind: county_government
-""")
+""",
+    )
     err = _fails(mappings)
     assert (err.file, err.line, err.entry) == (str(path), 8, "AY-GOV")
     assert err.reason == "division '512021' is not a code in divisions.yaml"
 
 
 def test_unit_parent_loop(mappings: Path) -> None:
-    path = _write(mappings, "units.yaml", UNITS + """\
+    path = _write(
+        mappings,
+        "units.yaml",
+        UNITS
+        + """\
   - {code: YJ-A, name_zh: 甲, division: "512002", kind: county_department, parent: YJ-B}
   - {code: YJ-B, name_zh: 乙, division: "512002", kind: county_department, parent: YJ-A}
-""")
+""",
+    )
     with pytest.raises(MappingErrors) as info:
         load_catalogue(mappings)
     assert [(e.file, e.line, e.entry) for e in info.value.errors] == [(str(path), 6, "YJ-A"), (str(path), 7, "YJ-B")]
 
 
 def test_request_types_missing_one(mappings: Path) -> None:
-    path = _write(mappings, "request_types.yaml", """\
+    path = _write(
+        mappings,
+        "request_types.yaml",
+        """\
         # six of the seven
         request_types:
           - {code: enquiry, name_zh: 咨询, description: 询问}
@@ -210,7 +254,8 @@ def test_request_types_missing_one(mappings: Path) -> None:
           - {code: report, name_zh: 举报, description: 举报}
           - {code: suggestion, name_zh: 建议, description: 建议}
           - {code: other, name_zh: 其他, description: 其他}
-        """)
+        """,
+    )
     err = _fails(mappings)
     assert (err.file, err.line, err.entry) == (str(path), 2, None)
     assert "missing request types: praise" in err.reason
@@ -227,19 +272,22 @@ def test_request_type_not_in_the_enum(mappings: Path) -> None:
 
 
 def test_unquoted_code_gets_a_hint(mappings: Path) -> None:
-    path = _write(mappings, "categories.yaml", """\
+    path = _write(
+        mappings,
+        "categories.yaml",
+        """\
         categories:
           - {code: "03", name_zh: 劳动和社会保障, parent: null}
           - {code: 0301, name_zh: 劳动关系, parent: "03"}
-        """)
+        """,
+    )
     err = _fails(mappings)
     assert (err.file, err.line) == (str(path), 3)
     assert "quote codes" in err.reason
 
 
 def test_all_problems_are_reported_together(mappings: Path) -> None:
-    units = _write(mappings, "units.yaml", UNITS.replace('division: "512002", kind: county_government',
-                                                         'division: "519999", kind: county_government'))
+    units = _write(mappings, "units.yaml", UNITS.replace('division: "512002", kind: county_government', 'division: "519999", kind: county_government'))
     categories = _write(mappings, "categories.yaml", CATEGORIES.replace("default_unit: ZY-RSJ", "default_unit: ZY-OLD"))
     with pytest.raises(MappingErrors) as info:
         load_catalogue(mappings)
@@ -258,6 +306,7 @@ def test_missing_file(mappings: Path) -> None:
 
 # -- the loader on its own, as province/county/legacy mapping files will use it ----------------
 
+
 class _StatusRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str
@@ -271,7 +320,10 @@ class _StatusMap(BaseModel):
 
 
 def test_loader_walks_nested_dicts_and_falls_back_to_the_parent(tmp_path: Path) -> None:
-    path = _write(tmp_path, "province.yaml", """\
+    path = _write(
+        tmp_path,
+        "province.yaml",
+        """\
         system: sc-province
         statuses:
           "01":
@@ -279,7 +331,8 @@ def test_loader_walks_nested_dicts_and_falls_back_to_the_parent(tmp_path: Path) 
             state: accepted
           "02":
             code: "02"
-        """)
+        """,
+    )
     with pytest.raises(MappingError) as info:
         load_yaml_model(path, _StatusMap)
     # The missing field has no line of its own: the error lands on its parent, line 6.
@@ -287,10 +340,14 @@ def test_loader_walks_nested_dicts_and_falls_back_to_the_parent(tmp_path: Path) 
 
 
 def test_loader_returns_the_model(tmp_path: Path) -> None:
-    path = _write(tmp_path, "province.yaml", """\
+    path = _write(
+        tmp_path,
+        "province.yaml",
+        """\
         system: sc-province
         statuses: {"01": {code: "01", state: accepted}}
-        """)
+        """,
+    )
     loaded = load_yaml_model(path, _StatusMap)
     assert loaded.statuses["01"].state == "accepted"
 
@@ -304,6 +361,7 @@ def test_loader_refuses_non_utf8(tmp_path: Path) -> None:
 
 
 # -- lookups -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("code", ["512002", "512002001", "512002001001"])
 def test_division_accepts_6_9_and_12_digits(catalogue: Catalogue, code: str) -> None:
@@ -340,8 +398,7 @@ def test_known_codes_and_listing(catalogue: Catalogue) -> None:
     assert catalogue.units_in_divisions(["512002001"]) == ["YJ-GOV", "YJ-SCJG"]
     assert catalogue.units_in_divisions(["512071"]) == []
     listed = catalogue.codes("divisions")
-    assert listed[-1] == {"code": "512071", "name_zh": "资阳高新技术产业园区", "level": "county",
-                          "parent": "512000", "official": False}
+    assert listed[-1] == {"code": "512071", "name_zh": "资阳高新技术产业园区", "level": "county", "parent": "512000", "official": False}
     assert [r["code"] for r in catalogue.codes("request_types")] == [t.value for t in RequestType]
     with pytest.raises(ValueError):
         catalogue.codes("people")

@@ -12,8 +12,9 @@ from tests.unit.test_lifecycle_table import NOW
 
 
 def _case(**changes) -> Case:
-    return Case.model_validate({"number": "512000202509260001", "state": "registered", "created_at": NOW,
-                                "updated_at": NOW, **CaseDraft.model_validate(draft(**changes)).model_dump()})
+    return Case.model_validate(
+        {"number": "512000202509260001", "state": "registered", "created_at": NOW, "updated_at": NOW, **CaseDraft.model_validate(draft(**changes)).model_dump()}
+    )
 
 
 def test_masks() -> None:
@@ -69,7 +70,6 @@ def test_the_json_log_format_is_one_masked_object_per_line_with_the_request_id()
     finally:
         request_id.reset(token)
     line = json.loads(formatter("json").format(record))
-    assert (line["level"], line["logger"], line["message"], line["request_id"]) == (
-        "WARNING", "hub.x", "call +86 138 **** 5678", "r-1")
+    assert (line["level"], line["logger"], line["message"], line["request_id"]) == ("WARNING", "hub.x", "call +86 138 **** 5678", "r-1")
     assert line["time"].endswith("+00:00")
     assert formatter("text").format(record).endswith("WARNING hub.x [r-1] call +86 138 **** 5678")

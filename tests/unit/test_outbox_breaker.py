@@ -4,12 +4,12 @@ tripping failure is recorded."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hub.domain.clock import ManualClock
 from outbox.breaker import LocalBreaker
 
-START = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
 def breaker(failures: int = 3, pause: float = 60.0) -> tuple[LocalBreaker, ManualClock]:

@@ -4,14 +4,14 @@ retry at a time, dead letter, defer (with or without pausing the destination).""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hub.settings import OutboxSettings
 from outbox.decide import Dead, Defer, Retry, decide
 
-NOW = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 SETTINGS = OutboxSettings(max_attempts=4, backoff_base_seconds=2.0, backoff_max_seconds=100.0)
 
 
@@ -36,8 +36,7 @@ def fixed_wait(seconds: float):
 def test_a_transient_failure_with_attempts_left_retries_after_the_backoff() -> None:
     backoff, calls = fixed_wait(7.5)
     verdict = decide(Failed("transient", retry_after=3.0), 2, SETTINGS, now=NOW, backoff=backoff)
-    assert verdict == Retry(at=datetime(2026, 3, 2, 8, 0, 7, 500000, tzinfo=timezone.utc),
-                            reason="ReadTimeout: peer slow (attempt 2 of 4)")
+    assert verdict == Retry(at=datetime(2026, 3, 2, 8, 0, 7, 500000, tzinfo=UTC), reason="ReadTimeout: peer slow (attempt 2 of 4)")
     # The backoff is asked with the stored attempts, the settings' base and cap, and the peer's Retry-After.
     assert calls == [(2, 2.0, 100.0, 3.0)]
 
@@ -52,16 +51,13 @@ def test_the_real_backoff_keeps_the_retry_within_its_window_and_above_retry_afte
 
 def test_the_last_transient_attempt_goes_to_dead_letters() -> None:
     backoff, calls = fixed_wait(1.0)
-    assert decide(Failed("transient"), 4, SETTINGS, now=NOW, backoff=backoff) == Dead(
-        "gave up after 4 attempts: ReadTimeout: peer slow")
-    assert decide(Failed("transient"), 9, SETTINGS, now=NOW, backoff=backoff) == Dead(
-        "gave up after 9 attempts: ReadTimeout: peer slow")
+    assert decide(Failed("transient"), 4, SETTINGS, now=NOW, backoff=backoff) == Dead("gave up after 4 attempts: ReadTimeout: peer slow")
+    assert decide(Failed("transient"), 9, SETTINGS, now=NOW, backoff=backoff) == Dead("gave up after 9 attempts: ReadTimeout: peer slow")
     assert calls == []  # no wait computed for a message that will not be retried
 
 
 def test_a_permanent_refusal_is_dead_at_once_whatever_the_attempts() -> None:
-    assert decide(Failed("permanent", error="PermanentError: 422 unknown case"), 1, SETTINGS, now=NOW) == Dead(
-        "PermanentError: 422 unknown case")
+    assert decide(Failed("permanent", error="PermanentError: 422 unknown case"), 1, SETTINGS, now=NOW) == Dead("PermanentError: 422 unknown case")
     assert decide(Failed("permanent", error=None), 1, SETTINGS, now=NOW) == Dead("refused by the peer")
 
 

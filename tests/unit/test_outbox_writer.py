@@ -3,12 +3,12 @@ those: two hubs in one process on one database do not share bells any more."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hub.domain.clock import ManualClock
 from outbox.store import OutboxWriter
 
-START = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
 def test_ring_wakes_every_listener_of_this_writer_and_no_other() -> None:

@@ -10,8 +10,8 @@ from lxml import etree
 
 from adapters.province import mapping
 from adapters.province.config import load_province_codes
-from adapters.province.wire_soap import masked_envelope
 from adapters.province.wire import FaultPolicy, ProvincePermanentError, ProvinceTransientError
+from adapters.province.wire_soap import masked_envelope
 from hub.integration.contract import MappingFailure, OutboundMessage, PermanentError, TransientError
 from hub.mappings import MappingError, load_catalogue
 
@@ -29,20 +29,34 @@ def codes(catalogue):
 
 
 CASE = {
-    "number": "512000202509260001", "version": 1, "state": "registered",
+    "number": "512000202509260001",
+    "version": 1,
+    "state": "registered",
     "intake": {"channel": "phone", "received_at": "2025-09-26T09:58:00+08:00"},
     "person": {"name": "张三", "phone": "13800138000", "kind": "enterprise", "anonymous": False, "confidential": False},
-    "request_type": "complaint", "category_code": "0205", "title": "价格欺诈", "content": "商家虚假标价。",
+    "request_type": "complaint",
+    "category_code": "0205",
+    "title": "价格欺诈",
+    "content": "商家虚假标价。",
     "place": {"address": "雁江区建设路12号", "division_code": "512002003001", "longitude": 104.6, "latitude": 30.1},
-    "urgency": "urgent", "external_refs": [],
+    "urgency": "urgent",
+    "external_refs": [],
 }
 
 
-def _message(event_type: str = "case.registered", seq: int = 1, data: dict | None = None, case: dict | None = None,
-             external_id: str | None = None) -> OutboundMessage:
-    return OutboundMessage(idempotency_key=f"k-{seq}", destination="province", case_number=CASE["number"], sequence=seq,
-                           event_type=event_type, event={"type": event_type, "occurred_at": "2025-09-26T10:00:00+08:00", "data": data or {}},
-                           case=case or CASE, external_id=external_id)
+def _message(
+    event_type: str = "case.registered", seq: int = 1, data: dict | None = None, case: dict | None = None, external_id: str | None = None
+) -> OutboundMessage:
+    return OutboundMessage(
+        idempotency_key=f"k-{seq}",
+        destination="province",
+        case_number=CASE["number"],
+        sequence=seq,
+        event_type=event_type,
+        event={"type": event_type, "occurred_at": "2025-09-26T10:00:00+08:00", "data": data or {}},
+        case=case or CASE,
+        external_id=external_id,
+    )
 
 
 def test_city_case_maps_to_province_codes(codes) -> None:
@@ -62,12 +76,12 @@ def test_confidential_person_is_not_sent(codes) -> None:
 
 
 def test_status_push_carries_mapped_status_unit_and_sequence(codes) -> None:
-    push = mapping.push_status_request(_message("case.dispatched", 3, {"lead_unit": "ZY-SCJGJ", "due_at": "2025-10-20T18:00:00+08:00"},
-                                                external_id="SC1"), codes)
+    push = mapping.push_status_request(
+        _message("case.dispatched", 3, {"lead_unit": "ZY-SCJGJ", "due_at": "2025-10-20T18:00:00+08:00"}, external_id="SC1"), codes
+    )
     assert push is not None
     assert (push["StatusCode"], push["Seq"], push["HandlerUnit"], push["ProvinceCaseId"]) == ("20", 3, "SC512000-SCJG", "SC1")
-    follow = mapping.push_status_request(_message("case.followed_up", 9, {"reached": True, "resolved": True,
-                                                                          "satisfaction": "basically_satisfied"}), codes)
+    follow = mapping.push_status_request(_message("case.followed_up", 9, {"reached": True, "resolved": True, "satisfaction": "basically_satisfied"}), codes)
     assert follow is not None and (follow["StatusCode"], follow["Satisfaction"], follow["Reached"]) == ("50", "2", True)
     assert mapping.push_status_request(_message("case.chased", 4), codes) is None  # skipped on purpose
 
@@ -84,22 +98,41 @@ def test_case_from_the_province_is_recognised() -> None:
 
 
 def test_assigned_work_order_becomes_a_draft(codes) -> None:
-    pulled = mapping.pulled_case({
-        "ProvinceCaseId": "SC9", "ReceivedTime": "2025-09-26T08:00:00+08:00", "AppealerName": "李四",
-        "AppealerPhone": "13900139000", "AppealerType": "1", "AppealType": "01", "CategoryCode": "C02",
-        "Title": "长" * 300, "Content": "医保咨询", "AreaCode": "512021000000", "Urgency": "3", "Anonymous": False,
-    }, codes)
+    pulled = mapping.pulled_case(
+        {
+            "ProvinceCaseId": "SC9",
+            "ReceivedTime": "2025-09-26T08:00:00+08:00",
+            "AppealerName": "李四",
+            "AppealerPhone": "13900139000",
+            "AppealerType": "1",
+            "AppealType": "01",
+            "CategoryCode": "C02",
+            "Title": "长" * 300,
+            "Content": "医保咨询",
+            "AreaCode": "512021000000",
+            "Urgency": "3",
+            "Anonymous": False,
+        },
+        codes,
+    )
     draft = pulled.draft
     assert pulled.ref.system == "province" and pulled.ref.external_id == "SC9" and pulled.ack_token == "SC9"
     assert draft.intake.channel.value == "province" and draft.external_refs[0].external_id == "SC9"
-    assert (draft.request_type.value, draft.category_code, draft.place.division_code, draft.urgency.value) == (
-        "enquiry", "0302", "512021", "critical")
+    assert (draft.request_type.value, draft.category_code, draft.place.division_code, draft.urgency.value) == ("enquiry", "0302", "512021", "critical")
     assert len(draft.title) == 200
 
 
 def test_unknown_province_codes_fall_back_or_fail(codes) -> None:
-    order = {"ProvinceCaseId": "SC10", "ReceivedTime": "2025-09-26T08:00:00+08:00", "AppealType": "03",
-             "CategoryCode": "NOPE", "Title": "t", "Content": "c", "AreaCode": "999999000000", "Urgency": "1"}
+    order = {
+        "ProvinceCaseId": "SC10",
+        "ReceivedTime": "2025-09-26T08:00:00+08:00",
+        "AppealType": "03",
+        "CategoryCode": "NOPE",
+        "Title": "t",
+        "Content": "c",
+        "AreaCode": "999999000000",
+        "Urgency": "1",
+    }
     draft = mapping.pulled_case(order, codes).draft
     assert (draft.category_code, draft.place.division_code) == ("9901", "512000")  # configured defaults
     with pytest.raises(MappingFailure, match="request type"):
@@ -152,7 +185,8 @@ def test_fault_codes_are_classified(codes) -> None:
 def test_logged_envelope_masks_personal_data() -> None:
     envelope = etree.fromstring(
         '<e xmlns:t="urn:x"><t:AppealerName>张三丰</t:AppealerName><t:AppealerPhone>13800138000</t:AppealerPhone>'
-        '<t:Address>雁江区建设路12号3单元</t:Address><t:Content>请回电 13912345678</t:Content><t:Password>s3cret</t:Password></e>')
+        "<t:Address>雁江区建设路12号3单元</t:Address><t:Content>请回电 13912345678</t:Content><t:Password>s3cret</t:Password></e>"
+    )
     text = masked_envelope(envelope)
     for secret in ("张三丰", "13800138000", "建设路12号3单元", "13912345678", "s3cret"):
         assert secret not in text

@@ -24,8 +24,7 @@ def due(day: int) -> str:
 
 def case(number: str, *lines: tuple[str, datetime, dict]) -> CaseLines:
     head = [("dispatch", t(8), {"lead_unit": LEAD, "sign_off_due": due(9), "due_at": due(24)}), ("sign_off", t(9), {})]
-    return CaseLines(number, "512002", [Line(i + 1, at, action, "yanjiang", data)
-                                        for i, (action, at, data) in enumerate([*head, *lines])])
+    return CaseLines(number, "512002", [Line(i + 1, at, action, "yanjiang", data) for i, (action, at, data) in enumerate([*head, *lines])])
 
 
 def forward(at: datetime, unit: str, sign: int, complete: int) -> tuple[str, datetime, dict]:
@@ -34,26 +33,38 @@ def forward(at: datetime, unit: str, sign: int, complete: int) -> tuple[str, dat
 
 CASES = [
     # A: T1 signs in time, asks for time, its county grants 2 days (15th -> 17th), it replies on the 16th: met.
-    case("C-A", forward(t(10), T1, 11, 15), ("sign_off_forward", t(11, 9), {"unit": T1}),
-         ("request_forward_extension", t(14), {"unit": T1, "working_days": 2}),
-         ("decide_forward_extension", t(14, 12), {"unit": T1, "approved": True, "due_at": due(17)}),
-         ("reply_forward", t(16), {"unit": T1}), ("reply", t(17), {})),
+    case(
+        "C-A",
+        forward(t(10), T1, 11, 15),
+        ("sign_off_forward", t(11, 9), {"unit": T1}),
+        ("request_forward_extension", t(14), {"unit": T1, "working_days": 2}),
+        ("decide_forward_extension", t(14, 12), {"unit": T1, "approved": True, "due_at": due(17)}),
+        ("reply_forward", t(16), {"unit": T1}),
+        ("reply", t(17), {}),
+    ),
     # B: T1 signs a day late; the extension is refused; it replies the day after its deadline.
-    case("C-B", forward(t(10), T1, 11, 13), ("sign_off_forward", t(12), {"unit": T1}),
-         ("request_forward_extension", t(13), {"unit": T1, "working_days": 3}),
-         ("decide_forward_extension", t(13, 12), {"unit": T1, "approved": False}),
-         ("reply_forward", t(14), {"unit": T1})),
+    case(
+        "C-B",
+        forward(t(10), T1, 11, 13),
+        ("sign_off_forward", t(12), {"unit": T1}),
+        ("request_forward_extension", t(13), {"unit": T1, "working_days": 3}),
+        ("decide_forward_extension", t(13, 12), {"unit": T1, "approved": False}),
+        ("reply_forward", t(14), {"unit": T1}),
+    ),
     # C: T2 gives it back before its sign-off deadline (not judged); the county sends it on to T1,
     # which never signs nor replies (both deadlines passed by the time judged).
-    case("C-C", forward(t(10), T2, 11, 15), ("return_forward", t(11, 9), {"unit": T2}),
-         forward(t(11, 10), T1, 12, 18)),
+    case("C-C", forward(t(10), T2, 11, 15), ("return_forward", t(11, 9), {"unit": T2}), forward(t(11, 10), T1, 12, 18)),
     # D: T2 signs in time, then gives it back after its completion deadline: overdue.
-    case("C-D", forward(t(10), T2, 11, 13), ("sign_off_forward", t(11, 9), {"unit": T2}),
-         ("return_forward", t(14), {"unit": T2})),
+    case("C-D", forward(t(10), T2, 11, 13), ("sign_off_forward", t(11, 9), {"unit": T2}), ("return_forward", t(14), {"unit": T2})),
     # E: T1 signs in time; the centre approves the county's return (asked on the 13th, before
     # T1's deadline of the 16th): the case left the county, T1's open step with it, not judged.
-    case("C-E", forward(t(10), T1, 12, 16), ("sign_off_forward", t(12, 9), {"unit": T1}),
-         ("request_return", t(13), {"unit": LEAD}), ("decide_return", t(13, 12), {"approved": True, "unit": LEAD})),
+    case(
+        "C-E",
+        forward(t(10), T1, 12, 16),
+        ("sign_off_forward", t(12, 9), {"unit": T1}),
+        ("request_return", t(13), {"unit": LEAD}),
+        ("decide_return", t(13, 12), {"approved": True, "unit": LEAD}),
+    ),
 ]
 
 
@@ -78,8 +89,7 @@ def test_the_county_lead_is_judged_on_the_case_not_on_its_townships() -> None:
     # Five dispatches signed on the 9th (due the 9th): 5 / 5. Due to close on the 24th: A replied
     # on the 17th; E went back in time (excused); B, C, D never replied: 1 / 4.
     assert (a.figure("sign_off_rate").numerator, a.figure("sign_off_rate").denominator) == (5, 5)
-    assert [(i.case, i.counted) for i in a.figure("on_time_rate").items] == [
-        ("C-A", True), ("C-B", False), ("C-C", False), ("C-D", False)]
+    assert [(i.case, i.counted) for i in a.figure("on_time_rate").items] == [("C-A", True), ("C-B", False), ("C-C", False), ("C-D", False)]
     assert not any(i.township for f in a.figures for i in f.items)
     # The county's figure holds both: 5 lead sign-offs and 5 township sign-off steps.
     whole = compute(CASES, OCT, AFTER, county="512002")

@@ -9,7 +9,7 @@ Nov 3 10:00 to 雁江区人民政府 (YJ-GOV) is due at the end of Mon Nov 24 (1
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -34,7 +34,7 @@ YUEYANG = Actor("AY-YYZ", Role.UNIT, unit_code="AY-YYZ")  # 岳阳镇人民政�
 
 
 def end_of(m: int, d: int) -> datetime:
-    return datetime(2025, m, d, 23, 59, 59, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+    return datetime(2025, m, d, 23, 59, 59, tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
 def at(d: int, hour: int = 10) -> datetime:
@@ -94,19 +94,21 @@ def test_a_township_gives_it_back_up_and_the_county_dispatches_on_again() -> Non
     out = ENGINE.act(case, c.ReturnForward(reason="不属于本镇辖区，属宝台镇"), SONGTAO, at(4, 11))
     assert out.events[0].type == "case.forward_returned" and out.case.handling.holder == "YJ-GOV"
     case = ENGINE.act(out.case, c.Forward(unit="YJ-BTZ", due_at=end_of(11, 20)), YJ_GOV, at(4, 12)).case
-    assert [(f.unit_code, f.state) for f in case.handling.cascade] == [
-        ("YJ-STZ", ForwardState.RETURNED), ("YJ-BTZ", ForwardState.AWAITING_SIGN_OFF)]
+    assert [(f.unit_code, f.state) for f in case.handling.cascade] == [("YJ-STZ", ForwardState.RETURNED), ("YJ-BTZ", ForwardState.AWAITING_SIGN_OFF)]
     # The returned township no longer acts on it.
     with pytest.raises(AccessDenied, match="only the township unit YJ-BTZ"):
         ENGINE.act(case, c.SignOffForward(), SONGTAO, at(5))
 
 
-@pytest.mark.parametrize(("unit", "due", "match"), [
-    ("AY-YYZ", end_of(11, 20), "not a township unit of the lead YJ-GOV's county"),  # another county's township
-    ("YJ-SCJG", end_of(11, 20), "not a township unit"),  # a county department, not a township
-    ("YJ-STZ", end_of(11, 25), "inside the case's own"),  # past the case's deadline
-    ("YJ-STZ", at(4, 9), "in the future"),
-])
+@pytest.mark.parametrize(
+    ("unit", "due", "match"),
+    [
+        ("AY-YYZ", end_of(11, 20), "not a township unit of the lead YJ-GOV's county"),  # another county's township
+        ("YJ-SCJG", end_of(11, 20), "not a township unit"),  # a county department, not a township
+        ("YJ-STZ", end_of(11, 25), "inside the case's own"),  # past the case's deadline
+        ("YJ-STZ", at(4, 9), "in the future"),
+    ],
+)
 def test_dispatching_on_stays_inside_the_county_and_its_deadline(unit: str, due: datetime, match: str) -> None:
     with pytest.raises(RuleViolation, match=match):
         ENGINE.act(signed(), c.Forward(unit=unit, due_at=due), YJ_GOV, at(4, 10))
@@ -137,5 +139,4 @@ def test_a_return_approved_by_the_centre_ends_the_township_step() -> None:
     assert case.handling.holder == "YJ-STZ"  # asked, not yet decided: the township still has it
     case = ENGINE.act(case, c.DecideReturn(approved=True), AGENT, at(4, 12)).case
     forward = case.handling.cascade[0]
-    assert (case.state, forward.state, forward.returned_at, case.handling.holder) == (
-        CaseState.RETURNED, ForwardState.RETURNED, at(4, 12), "YJ-GOV")
+    assert (case.state, forward.state, forward.returned_at, case.handling.holder) == (CaseState.RETURNED, ForwardState.RETURNED, at(4, 12), "YJ-GOV")

@@ -37,12 +37,15 @@ def test_every_township_has_one_unit_under_its_county_government() -> None:
     assert "YJ-STZ" not in cat.units_in_divisions(["512002"])
 
 
-@pytest.mark.parametrize(("entry", "reason"), [
-    ('{code: "512002", name_zh: 错, level: township, parent: "512002"}', "9-digit code"),
-    ('{code: "512002901", name_zh: 错, level: county, parent: "512000"}', "9-digit code"),
-    ('{code: "512021901", name_zh: 错, level: township, parent: "512002"}', "not under"),
-    ('{code: "512000901", name_zh: 错, level: township, parent: "512000"}', "must be a county"),
-])
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        ('{code: "512002", name_zh: 错, level: township, parent: "512002"}', "9-digit code"),
+        ('{code: "512002901", name_zh: 错, level: county, parent: "512000"}', "9-digit code"),
+        ('{code: "512021901", name_zh: 错, level: township, parent: "512002"}', "not under"),
+        ('{code: "512000901", name_zh: 错, level: township, parent: "512000"}', "must be a county"),
+    ],
+)
 def test_a_wrong_township_entry_stops_the_start(tmp_path: Path, entry: str, reason: str) -> None:
     for name in ("units.yaml", "categories.yaml", "request_types.yaml"):
         (tmp_path / name).write_text((SHIPPED / name).read_text(encoding="utf-8"), encoding="utf-8")

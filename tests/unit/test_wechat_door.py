@@ -20,17 +20,27 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_the_shipped_templates_fill_in() -> None:
     templates = load_push_templates(REPO_ROOT / "mappings")
     body = templates.message("closed", "oOpenid", {"number": "N1", "title": "T", "status": "已办结"})
-    assert body == {"touser": "oOpenid", "template_id": "sandbox-closed",
-                    "data": {"first": {"value": "您的工单已办结"}, "keyword1": {"value": "N1"},
-                             "keyword2": {"value": "已办结"}, "remark": {"value": "感谢您对12345热线的支持。"}}}
+    assert body == {
+        "touser": "oOpenid",
+        "template_id": "sandbox-closed",
+        "data": {
+            "first": {"value": "您的工单已办结"},
+            "keyword1": {"value": "N1"},
+            "keyword2": {"value": "已办结"},
+            "remark": {"value": "感谢您对12345热线的支持。"},
+        },
+    }
 
 
-@pytest.mark.parametrize(("body", "line_no", "reason"), [
-    ("templates:\n  - event: closed\n    template_id: t1\n    fields: {first: '{phone}'}\n", 2, "unknown placeholder"),
-    ("templates:\n  - event: closed\n    template_id: t1\n    fields: {first: '{number}'}\n", 1, "no template for"),
-    ("templates:\n  - event: nonsense\n    template_id: t1\n    fields: {first: a}\n", 2, "closed"),
-    ("templates:\n  - event: closed\n    template_id: 't 1'\n    fields: {first: a}\n", 2, "template_id"),
-])
+@pytest.mark.parametrize(
+    ("body", "line_no", "reason"),
+    [
+        ("templates:\n  - event: closed\n    template_id: t1\n    fields: {first: '{phone}'}\n", 2, "unknown placeholder"),
+        ("templates:\n  - event: closed\n    template_id: t1\n    fields: {first: '{number}'}\n", 1, "no template for"),
+        ("templates:\n  - event: nonsense\n    template_id: t1\n    fields: {first: a}\n", 2, "closed"),
+        ("templates:\n  - event: closed\n    template_id: 't 1'\n    fields: {first: a}\n", 2, "template_id"),
+    ],
+)
 def test_a_bad_template_file_names_the_line_and_why(tmp_path: Path, body: str, line_no: int, reason: str) -> None:
     (tmp_path / "channels").mkdir()
     (tmp_path / "channels" / "wechat_templates.yaml").write_text(body, encoding="utf-8")
@@ -49,19 +59,21 @@ def test_an_openid_is_masked_to_its_ends() -> None:
 def test_wechat_query_values_are_masked_in_every_log_line() -> None:
     line = "POST /api/v1/channel/wechat?signature=ab12&openid=oAlice1234567890abcdefghijkl&nonce=x 200"
     assert mask_text(line) == "POST /api/v1/channel/wechat?signature=ab12&openid=oAli****ijkl&nonce=x 200"
-    token_url = "GET https://api.weixin.qq.com/cgi-bin/token?grant_type=client_credential&appid=wx1&secret=s3cr3t \"HTTP/1.1\""
-    assert mask_text(token_url) == "GET https://api.weixin.qq.com/cgi-bin/token?grant_type=client_credential&appid=wx1&secret=**** \"HTTP/1.1\""
-    assert mask_text("POST /cgi-bin/message/template/send?access_token=ACCESS_TOKEN_1") == \
-        "POST /cgi-bin/message/template/send?access_token=****"
+    token_url = 'GET https://api.weixin.qq.com/cgi-bin/token?grant_type=client_credential&appid=wx1&secret=s3cr3t "HTTP/1.1"'
+    assert mask_text(token_url) == 'GET https://api.weixin.qq.com/cgi-bin/token?grant_type=client_credential&appid=wx1&secret=**** "HTTP/1.1"'
+    assert mask_text("POST /cgi-bin/message/template/send?access_token=ACCESS_TOKEN_1") == "POST /cgi-bin/message/template/send?access_token=****"
 
 
-@pytest.mark.parametrize("body", [
-    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><xml><Content>&a;</Content></xml>',  # entity expansion
-    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><Content>&e;</Content></xml>',  # XXE
-    b'<!DOCTYPE xml><xml></xml>',  # any DTD at all
-    b"<xml><Content>unclosed</xml>",
-    b"",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><xml><Content>&a;</Content></xml>',  # entity expansion
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><Content>&e;</Content></xml>',  # XXE
+        b"<!DOCTYPE xml><xml></xml>",  # any DTD at all
+        b"<xml><Content>unclosed</xml>",
+        b"",
+    ],
+)
 def test_unsafe_or_broken_xml_is_refused(body: bytes) -> None:
     with pytest.raises(Unreadable):
         safe_xml(body)

@@ -20,20 +20,35 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
 
-from adapters.legacy_hotlines.config import (
-    IMPORT_STATES, LegacyConfig, LineMapping, LinesFile, MergeMode, legacy_dir, load_legacy, reverse,
-)
 from adapters.legacy_hotlines.bridge.wire import LineTransport, OutgoingCase, StatusChange
-from adapters.legacy_hotlines.mapping import RowMapper, RowRefused
-from adapters.legacy_hotlines.bridge.wire_soap import SoapLine
 from adapters.legacy_hotlines.bridge.wire_rest import LegacyWire, RestLine
+from adapters.legacy_hotlines.bridge.wire_soap import SoapLine
+from adapters.legacy_hotlines.config import (
+    IMPORT_STATES,
+    LegacyConfig,
+    LineMapping,
+    LinesFile,
+    MergeMode,
+    legacy_dir,
+    load_legacy,
+    reverse,
+)
+from adapters.legacy_hotlines.mapping import RowMapper, RowRefused
 from hub.domain.model import ExternalRef
 from hub.integration.contract import (
-    Adapter, AdapterContext, AdapterSettings, ConfigurationError, Delivery, HealthReport, MappingFailure,
-    OutboundMessage, PulledCase, PullBatch,
+    Adapter,
+    AdapterContext,
+    AdapterSettings,
+    ConfigurationError,
+    Delivery,
+    HealthReport,
+    MappingFailure,
+    OutboundMessage,
+    PullBatch,
+    PulledCase,
 )
-from integration_kit.tables import MappingTable
 from hub.mappings import Catalogue, MappingError, UnknownCode, load_catalogue, load_yaml_mapping
+from integration_kit.tables import MappingTable
 
 # Tables the bridge may leave partial, and why (the kit's report shows the reason).
 _PARTIAL = {
@@ -61,21 +76,23 @@ class TakenBatch:
 
 
 class LegacyBridgeSettings(AdapterSettings):
-    line: str = Field(pattern=r"^\d{5}$", description="The line, as in mappings/legacy/lines.yaml (mode 双号并行); "
-                      "its bridge.transport there says whether it speaks REST or SOAP.")
-    base_url: AnyHttpUrl = Field(description="REST: the line's API root (POST /cases, GET /cases/outgoing, ...). "
-                                 "SOAP: the service address (overrides the WSDL's soap:address).")
-    wsdl: str | None = Field(default=None, description="SOAP: WSDL path or URL; default the shipped "
-                             "adapters/legacy_hotlines/bridge/legacy_exchange.wsdl.")
+    line: str = Field(
+        pattern=r"^\d{5}$",
+        description="The line, as in mappings/legacy/lines.yaml (mode 双号并行); its bridge.transport there says whether it speaks REST or SOAP.",
+    )
+    base_url: AnyHttpUrl = Field(
+        description="REST: the line's API root (POST /cases, GET /cases/outgoing, ...). SOAP: the service address (overrides the WSDL's soap:address)."
+    )
+    wsdl: str | None = Field(default=None, description="SOAP: WSDL path or URL; default the shipped adapters/legacy_hotlines/bridge/legacy_exchange.wsdl.")
     token: SecretStr | None = Field(default=None, description="REST: sent as 'Authorization: Bearer <token>'.")
     timeout: float = Field(default=10.0, gt=0, description="Seconds for the whole exchange.")
     connect_timeout: float = Field(default=3.0, gt=0, description="Seconds to open the connection.")
-    encoding: str = Field(default="utf-8", description="SOAP: encoding of our requests (e.g. GBK); answers are read "
-                          "by their declared encoding.")
+    encoding: str = Field(default="utf-8", description="SOAP: encoding of our requests (e.g. GBK); answers are read by their declared encoding.")
     page_size: int = Field(default=50, ge=1, le=500, description="SOAP: FetchTaken MaxCount.")
     poll_interval: float = Field(default=30.0, ge=1, description="Seconds between pulls of the line's outgoing cases.")
-    categories: list[str] | None = Field(default=None, description="Narrow or widen what is sent: hub category codes "
-                                         "(prefixes). Default: the line's domain in lines.yaml.")
+    categories: list[str] | None = Field(
+        default=None, description="Narrow or widen what is sent: hub category codes (prefixes). Default: the line's domain in lines.yaml."
+    )
 
 
 class LegacyBridgeAdapter(Adapter[LegacyBridgeSettings]):
@@ -92,8 +109,18 @@ class LegacyBridgeAdapter(Adapter[LegacyBridgeSettings]):
         names one. Its status words must name every state a shared case can have on the line
         (the states imports may carry). The rest may be partial: see _PARTIAL."""
         lines_file, file = legacy_dir(mappings_dir) / "lines.yaml", legacy_dir(mappings_dir) / f"{settings.line}.yaml"
-        tables = [MappingTable(lines_file, LinesFile, kind="categories", entries="lines", hub_field="categories",
-                               entry_key="line", cover=frozenset(), cover_reason="the lines' domains")]
+        tables = [
+            MappingTable(
+                lines_file,
+                LinesFile,
+                kind="categories",
+                entries="lines",
+                hub_field="categories",
+                entry_key="line",
+                cover=frozenset(),
+                cover_reason="the lines' domains",
+            )
+        ]
         try:
             entries = {e.line: e for e in load_yaml_mapping(lines_file, LinesFile, entry_key="line").model.lines}
         except MappingError:
@@ -108,17 +135,33 @@ class LegacyBridgeAdapter(Adapter[LegacyBridgeSettings]):
         if other is None and settings.categories is not None:
             domain = settings.categories
         catalogue = load_catalogue(mappings_dir)
-        leaves = frozenset(c for c in catalogue.categories if any(c.startswith(p) for p in domain)
-                           and not any(o != c and o.startswith(c) for o in catalogue.categories))
+        leaves = frozenset(
+            c for c in catalogue.categories if any(c.startswith(p) for p in domain) and not any(o != c and o.startswith(c) for o in catalogue.categories)
+        )
         tables += [
-            MappingTable(file, LineMapping, kind="categories", entries="codes.category", hub_in="values", cover=leaves,
-                         cover_reason=f"the line's domain {', '.join(domain)}" + (f"; beyond it a case goes as {other}" if other else "")),
-            MappingTable(file, LineMapping, kind="states", entries="codes.status", hub_in="values",
-                         cover=frozenset(s.value for s in IMPORT_STATES),
-                         cover_reason="other states are pushed as the hub's state with no line status"),
+            MappingTable(
+                file,
+                LineMapping,
+                kind="categories",
+                entries="codes.category",
+                hub_in="values",
+                cover=leaves,
+                cover_reason=f"the line's domain {', '.join(domain)}" + (f"; beyond it a case goes as {other}" if other else ""),
+            ),
+            MappingTable(
+                file,
+                LineMapping,
+                kind="states",
+                entries="codes.status",
+                hub_in="values",
+                cover=frozenset(s.value for s in IMPORT_STATES),
+                cover_reason="other states are pushed as the hub's state with no line status",
+            ),
         ]
-        tables += [MappingTable(file, LineMapping, kind=kind, entries=f"codes.{key}", hub_in="values", cover="none",
-                                cover_reason=why) for key, (kind, why) in _PARTIAL.items()]
+        tables += [
+            MappingTable(file, LineMapping, kind=kind, entries=f"codes.{key}", hub_in="values", cover="none", cover_reason=why)
+            for key, (kind, why) in _PARTIAL.items()
+        ]
         return tables
 
     def __init__(self, settings: LegacyBridgeSettings, context: AdapterContext) -> None:
@@ -144,11 +187,17 @@ class LegacyBridgeAdapter(Adapter[LegacyBridgeSettings]):
 
     def _transport(self, s: LegacyBridgeSettings, context: AdapterContext) -> LineTransport:
         if self.bridge.transport == "soap":
-            return SoapLine(mapping=self.mapping, endpoint=str(s.base_url), transient_faults=self.bridge.transient_faults,
-                            wsdl=s.wsdl, connect_timeout=s.connect_timeout, timeout=s.timeout, encoding=s.encoding,
-                            page_size=s.page_size)
-        wire = LegacyWire(str(s.base_url), s.token.get_secret_value() if s.token else None, s.timeout, s.connect_timeout,
-                          context.clock)
+            return SoapLine(
+                mapping=self.mapping,
+                endpoint=str(s.base_url),
+                transient_faults=self.bridge.transient_faults,
+                wsdl=s.wsdl,
+                connect_timeout=s.connect_timeout,
+                timeout=s.timeout,
+                encoding=s.encoding,
+                page_size=s.page_size,
+            )
+        wire = LegacyWire(str(s.base_url), s.token.get_secret_value() if s.token else None, s.timeout, s.connect_timeout, context.clock)
         return RestLine(wire, self.mapping)
 
     # -- out ---------------------------------------------------------------------------------
@@ -180,16 +229,23 @@ class LegacyBridgeAdapter(Adapter[LegacyBridgeSettings]):
         case = message.case
         category = self._category.get(case["category_code"]) or self.mapping.outbound_other_category
         if category is None:
-            raise MappingFailure(f"category {case['category_code']} has no code on line {self.entry.line} "
-                                 f"(mappings/legacy/{self.entry.line}.yaml codes.category)")
+            raise MappingFailure(
+                f"category {case['category_code']} has no code on line {self.entry.line} (mappings/legacy/{self.entry.line}.yaml codes.category)"
+            )
         received = datetime.fromisoformat(case["intake"]["received_at"]).astimezone(self._tz)
         person, place = case.get("person") or {}, case.get("place") or {}
         division = place.get("division_code")
         fields: dict[str, Any] = {
-            "received_at": received, "category": category, "content": case["content"], "title": case.get("title"),
-            "person_name": person.get("name"), "person_phone": person.get("phone"), "address": place.get("address"),
+            "received_at": received,
+            "category": category,
+            "content": case["content"],
+            "title": case.get("title"),
+            "person_name": person.get("name"),
+            "person_phone": person.get("phone"),
+            "address": place.get("address"),
             "request_type": self._request_type.get(case.get("request_type", "")),
-            "division": self._division.get(division or "", division), "urgency": self._urgency.get(case.get("urgency", "")),
+            "division": self._division.get(division or "", division),
+            "urgency": self._urgency.get(case.get("urgency", "")),
         }
         return OutgoingCase(message.case_number, {k: v for k, v in fields.items() if v is not None})
 
@@ -202,11 +258,17 @@ class LegacyBridgeAdapter(Adapter[LegacyBridgeSettings]):
         occurred = event.get("occurred_at") or case.get("updated_at")
         known_unit = self.catalogue.units.get(unit) if unit else None
         return StatusChange(
-            hub_case_number=message.case_number, line_case_id=self.line_id(message), seq=message.sequence,
-            event=message.event_type, hub_state=state, status_code=self._status.get(state),
+            hub_case_number=message.case_number,
+            line_case_id=self.line_id(message),
+            seq=message.sequence,
+            event=message.event_type,
+            hub_state=state,
+            status_code=self._status.get(state),
             occurred_at=datetime.fromisoformat(occurred).astimezone(self._tz) if occurred else self.context.clock.now(),
-            unit_code=self._unit.get(unit) if unit else None, unit_name=known_unit.name_zh if known_unit else None,
-            opinion=(reply.get("text") if message.event_type == "case.replied" else None))
+            unit_code=self._unit.get(unit) if unit else None,
+            unit_name=known_unit.name_zh if known_unit else None,
+            opinion=(reply.get("text") if message.event_type == "case.replied" else None),
+        )
 
     def deliver(self, message: OutboundMessage) -> Delivery:
         if message.event_type in self.bridge.status_events:

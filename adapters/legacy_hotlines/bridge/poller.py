@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters.legacy_hotlines.bridge.adapter import LegacyBridgeAdapter
-from adapters.legacy_hotlines.mapping import RowRefused
 from adapters.legacy_hotlines.bridge.refusals import ACKNOWLEDGE, MAP, REGISTER, Refusal, Refusals
+from adapters.legacy_hotlines.mapping import RowRefused
 from adapters.legacy_hotlines.tables import LegacyCursorRow
 from hub.db.repository import DuplicateExternalRef
 from hub.domain.access import Actor
@@ -114,12 +114,12 @@ class LegacyPuller(LeasedWorker):
             self.refusals.settle_item(self.line, line_id, held.number, self.name)
             pending.discard(line_id)
 
-    def _refuse(self, result: PullResult, line_id: str | None, stage: str, reason: str, raw: Any,
-                case_number: str | None = None) -> None:
+    def _refuse(self, result: PullResult, line_id: str | None, stage: str, reason: str, raw: Any, case_number: str | None = None) -> None:
         refusal = self.refusals.record(self.line, line_id, stage, reason, raw, case_number)
         result.refused.append(f"{line_id or '?'}: {reason}")
-        log.warning("line %s case %s not taken (%s, refusal %d, attempt %d): %s", self.line, line_id or "?", stage,
-                    refusal.id, refusal.attempts, mask_text(reason))
+        log.warning(
+            "line %s case %s not taken (%s, refusal %d, attempt %d): %s", self.line, line_id or "?", stage, refusal.id, refusal.attempts, mask_text(reason)
+        )
 
     def retry(self, refusal_id: int, actor: Actor) -> Refusal:
         """Take a refused item again with the mapping as it is now: map the stored item,

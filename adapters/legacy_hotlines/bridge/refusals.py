@@ -19,7 +19,10 @@ from typing import Any
 from sqlalchemy import select
 
 from adapters.legacy_hotlines.tables import (
-    REFUSAL_DISMISSED, REFUSAL_PENDING, REFUSAL_TAKEN, LegacyBridgeRefusalRow,
+    REFUSAL_DISMISSED,
+    REFUSAL_PENDING,
+    REFUSAL_TAKEN,
+    LegacyBridgeRefusalRow,
 )
 from hub.domain.access import Actor
 from hub.domain.errors import DomainError, RuleViolation
@@ -57,8 +60,7 @@ class Refusal:
 
 
 def _refusal(r: LegacyBridgeRefusalRow) -> Refusal:
-    return Refusal(r.id, r.line, r.line_case_id, r.stage, r.reason, r.case_number, r.status, r.attempts, r.first_at,
-                   r.last_at, r.decided_by, r.note)
+    return Refusal(r.id, r.line, r.line_case_id, r.stage, r.reason, r.case_number, r.status, r.attempts, r.first_at, r.last_at, r.decided_by, r.note)
 
 
 class Refusals:
@@ -66,19 +68,23 @@ class Refusals:
         self.hub = hub
 
     # -- the puller's side ---------------------------------------------------------------------
-    def record(self, line: str, line_case_id: str | None, stage: str, reason: str, item: Any,
-               case_number: str | None = None) -> Refusal:
+    def record(self, line: str, line_case_id: str | None, stage: str, reason: str, item: Any, case_number: str | None = None) -> Refusal:
         """Keep a refused item; the same item refused again while pending counts an attempt."""
         now = self.hub.clock.now()
         with self.hub.db.write() as s:
             row = None
             if line_case_id is not None:
-                row = s.execute(select(LegacyBridgeRefusalRow).where(
-                    LegacyBridgeRefusalRow.line == line, LegacyBridgeRefusalRow.line_case_id == line_case_id,
-                    LegacyBridgeRefusalRow.status == REFUSAL_PENDING).limit(1)).scalar_one_or_none()
+                row = s.execute(
+                    select(LegacyBridgeRefusalRow)
+                    .where(
+                        LegacyBridgeRefusalRow.line == line,
+                        LegacyBridgeRefusalRow.line_case_id == line_case_id,
+                        LegacyBridgeRefusalRow.status == REFUSAL_PENDING,
+                    )
+                    .limit(1)
+                ).scalar_one_or_none()
             if row is None:
-                row = LegacyBridgeRefusalRow(line=line, line_case_id=line_case_id, status=REFUSAL_PENDING, attempts=0,
-                                             first_at=now)
+                row = LegacyBridgeRefusalRow(line=line, line_case_id=line_case_id, status=REFUSAL_PENDING, attempts=0, first_at=now)
                 s.add(row)
             row.stage, row.reason, row.item, row.last_at = stage, reason[:2000], to_json(item), now
             row.case_number = case_number or row.case_number
@@ -88,17 +94,23 @@ class Refusals:
 
     def pending_ids(self, line: str) -> set[str]:
         with self.hub.db.read() as s:
-            return set(s.execute(select(LegacyBridgeRefusalRow.line_case_id).where(
-                LegacyBridgeRefusalRow.line == line, LegacyBridgeRefusalRow.status == REFUSAL_PENDING,
-                LegacyBridgeRefusalRow.line_case_id.is_not(None))).scalars())
+            return set(
+                s.execute(
+                    select(LegacyBridgeRefusalRow.line_case_id).where(
+                        LegacyBridgeRefusalRow.line == line, LegacyBridgeRefusalRow.status == REFUSAL_PENDING, LegacyBridgeRefusalRow.line_case_id.is_not(None)
+                    )
+                ).scalars()
+            )
 
     def settle_item(self, line: str, line_case_id: str, case_number: str, by: str) -> None:
         """The item came through after all (the line offered it again once the mapping was
         fixed): its pending refusal is settled as taken."""
         with self.hub.db.write() as s:
-            for row in s.execute(select(LegacyBridgeRefusalRow).where(
-                    LegacyBridgeRefusalRow.line == line, LegacyBridgeRefusalRow.line_case_id == line_case_id,
-                    LegacyBridgeRefusalRow.status == REFUSAL_PENDING)).scalars():
+            for row in s.execute(
+                select(LegacyBridgeRefusalRow).where(
+                    LegacyBridgeRefusalRow.line == line, LegacyBridgeRefusalRow.line_case_id == line_case_id, LegacyBridgeRefusalRow.status == REFUSAL_PENDING
+                )
+            ).scalars():
                 row.status, row.case_number, row.decided_by, row.last_at = REFUSAL_TAKEN, case_number, by, self.hub.clock.now()
 
     # -- a retry's outcome ---------------------------------------------------------------------
@@ -137,8 +149,7 @@ class Refusals:
             return from_json(row.item)
 
     # -- the operator's side -------------------------------------------------------------------
-    def list(self, status: str | None = REFUSAL_PENDING, line: str | None = None, limit: int = 100,
-             after_id: int = 0) -> list[Refusal]:
+    def list(self, status: str | None = REFUSAL_PENDING, line: str | None = None, limit: int = 100, after_id: int = 0) -> list[Refusal]:
         stmt = select(LegacyBridgeRefusalRow).where(LegacyBridgeRefusalRow.id > after_id)
         if status:
             stmt = stmt.where(LegacyBridgeRefusalRow.status == status)
@@ -188,7 +199,7 @@ def to_json(value: Any) -> Any:
 def from_json(value: Any) -> Any:
     if isinstance(value, dict):
         if len(value) == 1:
-            (tag, text), = value.items()
+            ((tag, text),) = value.items()
             if tag == "$datetime":
                 return datetime.fromisoformat(text)
             if tag == "$date":

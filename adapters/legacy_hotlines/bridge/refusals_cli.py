@@ -9,15 +9,15 @@ import sys
 from functools import partial
 from typing import Any
 
-from adapters.legacy_hotlines.handle import Legacy
 from adapters.legacy_hotlines.bridge.refusals import RefusalNotFound, RefusalSettled
+from adapters.legacy_hotlines.handle import Legacy
+from hub.cli import print_json
 from hub.domain.access import Actor
 from hub.domain.model import Role
-from hub.cli import print_json
 from hub.features import HubOpener
 
 
-def add_refusals_cli(lsub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
+def add_refusals_cli(lsub: argparse._SubParsersAction[argparse.ArgumentParser], hubs: HubOpener) -> None:
     p = lsub.add_parser("refusals", help="cases a 双号并行 line offered that the hub could not take: list, retry, dismiss")
     rsub = p.add_subparsers(dest="refusals_cmd", required=True)
     ls = rsub.add_parser("list", help="list refused cases (no personal data)")
@@ -46,8 +46,7 @@ def _close(hub: Any) -> None:
 
 def _print(r: Any) -> None:
     case = f" case {r.case_number}" if r.case_number else ""
-    print(f"{r.id:>6}  {r.line}  {r.line_case_id or '?':<20} {r.status:<9} {r.stage:<11} x{r.attempts}  "
-          f"{r.last_at:%Y-%m-%d %H:%M}{case}  {r.reason}")
+    print(f"{r.id:>6}  {r.line}  {r.line_case_id or '?':<20} {r.status:<9} {r.stage:<11} x{r.attempts}  {r.last_at:%Y-%m-%d %H:%M}{case}  {r.reason}")
 
 
 def _cmd_list(args: argparse.Namespace, hubs: HubOpener) -> int:
@@ -83,8 +82,10 @@ def _cmd_retry(args: argparse.Namespace, hubs: HubOpener) -> int:
                 continue
             puller = pullers.get(pending.line)
             if puller is None:
-                print(f"refusal {refusal_id}: line {pending.line} has no enabled legacy_bridge destination in the "
-                      "settings: nothing can acknowledge the case", file=sys.stderr)
+                print(
+                    f"refusal {refusal_id}: line {pending.line} has no enabled legacy_bridge destination in the settings: nothing can acknowledge the case",
+                    file=sys.stderr,
+                )
                 still += 1
                 continue
             r = puller.retry(refusal_id, actor)
@@ -102,8 +103,7 @@ def _cmd_dismiss(args: argparse.Namespace, hubs: HubOpener) -> int:
     hub = hubs()
     try:
         try:
-            r = hub.handles.get(Legacy).refusals.dismiss(args.refusal_id, Actor(party=args.party, role=Role.SUPERVISOR),
-                                                         args.note)
+            r = hub.handles.get(Legacy).refusals.dismiss(args.refusal_id, Actor(party=args.party, role=Role.SUPERVISOR), args.note)
         except (RefusalNotFound, RefusalSettled) as exc:
             print(str(exc), file=sys.stderr)
             return 1

@@ -14,8 +14,7 @@ from typing import Any, Protocol
 from hub.integration.contract import HealthReport
 
 # The canonical fields a case carries over, named as in LineMapping.fields.
-CASE_FIELDS = ("received_at", "person_name", "person_phone", "request_type", "category", "title", "content",
-               "address", "division", "urgency")
+CASE_FIELDS = ("received_at", "person_name", "person_phone", "request_type", "category", "title", "content", "address", "division", "urgency")
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from urllib.parse import quote
 
 import httpx
 
-from adapters.legacy_hotlines.config import LineMapping
-from adapters.legacy_hotlines.bridge.wire import OutgoingCase, StatusChange, TakenPage
 from adapters.http import health_check, json_answer, peer_client, send
+from adapters.legacy_hotlines.bridge.wire import OutgoingCase, StatusChange, TakenPage
+from adapters.legacy_hotlines.config import LineMapping
 from hub.domain.clock import Clock
 from hub.integration.contract import HealthReport, PermanentError
 
@@ -81,10 +81,18 @@ class RestLine:
         return line_id
 
     def push_status(self, change: StatusChange, key: str) -> bool:
-        body = {"hub_case_number": change.hub_case_number, "id": change.line_case_id, "seq": change.seq,
-                "event": change.event, "hub_state": change.hub_state, "status": change.status_code,
-                "occurred_at": change.occurred_at.strftime(self.mapping.date_formats[0]), "unit": change.unit_code,
-                "unit_name": change.unit_name, "opinion": change.opinion}
+        body = {
+            "hub_case_number": change.hub_case_number,
+            "id": change.line_case_id,
+            "seq": change.seq,
+            "event": change.event,
+            "hub_state": change.hub_state,
+            "status": change.status_code,
+            "occurred_at": change.occurred_at.strftime(self.mapping.date_formats[0]),
+            "unit": change.unit_code,
+            "unit_name": change.unit_name,
+            "opinion": change.opinion,
+        }
         return self.wire.post_status({k: v for k, v in body.items() if v is not None}, key) is not None
 
     def taken(self, cursor: str | None) -> TakenPage:

@@ -34,10 +34,21 @@ UNKNOWN_CASE = "UNKNOWN_CASE"
 PERMANENT_FAULTS = frozenset({"INVALID_REQUEST", "AUTH_FAILED", UNKNOWN_CASE, "UNKNOWN_CODE", "REQUEST_CONFLICT"})
 
 # Canonical field (LineMapping.fields) <-> tns:LineCase element.
-ELEMENTS = {"original_id": "LineCaseId", "received_at": "ReceivedTime", "person_name": "AppealerName",
-            "person_phone": "AppealerPhone", "request_type": "AppealType", "category": "CategoryCode", "title": "Title",
-            "content": "Content", "division": "AreaCode", "address": "Address", "urgency": "Urgency",
-            "status": "StatusCode", "unit": "HandlerUnit"}
+ELEMENTS = {
+    "original_id": "LineCaseId",
+    "received_at": "ReceivedTime",
+    "person_name": "AppealerName",
+    "person_phone": "AppealerPhone",
+    "request_type": "AppealType",
+    "category": "CategoryCode",
+    "title": "Title",
+    "content": "Content",
+    "division": "AreaCode",
+    "address": "Address",
+    "urgency": "Urgency",
+    "status": "StatusCode",
+    "unit": "HandlerUnit",
+}
 
 
 class LineFaultError:
@@ -61,8 +72,18 @@ class LinePermanentError(PermanentError, LineFaultError):
 class SoapLine:
     """The LineTransport over SOAP."""
 
-    def __init__(self, *, mapping: LineMapping, endpoint: str, transient_faults: Iterable[str], wsdl: str | None = None,
-                 connect_timeout: float = 3.0, timeout: float = 10.0, encoding: str = "utf-8", page_size: int = 50) -> None:
+    def __init__(
+        self,
+        *,
+        mapping: LineMapping,
+        endpoint: str,
+        transient_faults: Iterable[str],
+        wsdl: str | None = None,
+        connect_timeout: float = 3.0,
+        timeout: float = 10.0,
+        encoding: str = "utf-8",
+        page_size: int = 50,
+    ) -> None:
         self.mapping, self.endpoint, self.page_size = mapping, endpoint, page_size
         self.line = mapping.line
         self.transient_faults = frozenset(transient_faults)
@@ -73,26 +94,41 @@ class SoapLine:
     def service(self) -> Any:
         """Built on first use, so a remote WSDL that is down delays the first call, not the start."""
         if self._service is None:
-            self._service = soap.load_service(self.wsdl, self.endpoint, BINDING, transport=self.transport,
-                                              plugins=[soap.MaskingLogPlugin(log, MASKS, f"line {self.line}")],
-                                              transient=LineTransientError, permanent=LinePermanentError)
+            self._service = soap.load_service(
+                self.wsdl,
+                self.endpoint,
+                BINDING,
+                transport=self.transport,
+                plugins=[soap.MaskingLogPlugin(log, MASKS, f"line {self.line}")],
+                transient=LineTransientError,
+                permanent=LinePermanentError,
+            )
         return self._service
 
     # -- the four operations ---------------------------------------------------------------
     def submit(self, case: OutgoingCase, key: str) -> str:
         body = {ELEMENTS[name]: value for name, value in case.fields.items() if value is not None}
-        answer = self._call("SubmitCase", {"RequestId": key, "Line": self.line,
-                                           "Case": {"HubCaseNo": case.hub_case_number, **body}})
+        answer = self._call("SubmitCase", {"RequestId": key, "Line": self.line, "Case": {"HubCaseNo": case.hub_case_number, **body}})
         line_id = answer.get("LineCaseId")
         if not isinstance(line_id, str) or not line_id:
             raise LinePermanentError(f"line {self.line} accepted SubmitCase but answered no LineCaseId")
         return line_id
 
     def push_status(self, change: StatusChange, key: str) -> bool:
-        request = {"RequestId": key, "Line": self.line, "HubCaseNo": change.hub_case_number,
-                   "LineCaseId": change.line_case_id, "Seq": change.seq, "Event": change.event,
-                   "HubState": change.hub_state, "StatusCode": change.status_code, "OccurredTime": change.occurred_at,
-                   "HandlerUnit": change.unit_code, "HandlerUnitName": change.unit_name, "Opinion": change.opinion}
+        request = {
+            "RequestId": key,
+            "Line": self.line,
+            "HubCaseNo": change.hub_case_number,
+            "LineCaseId": change.line_case_id,
+            "Seq": change.seq,
+            "Event": change.event,
+            "HubState": change.hub_state,
+            "StatusCode": change.status_code,
+            "OccurredTime": change.occurred_at,
+            "HandlerUnit": change.unit_code,
+            "HandlerUnitName": change.unit_name,
+            "Opinion": change.opinion,
+        }
         try:
             self._call("PushStatus", {k: v for k, v in request.items() if v is not None})
         except LinePermanentError as exc:
@@ -107,13 +143,15 @@ class SoapLine:
         rows = []
         for item in answer.get("Case") or []:
             # Into the line's column names, so the export's RowMapper reads it like an export row.
-            rows.append({getattr(f, name): item.get(element) for name, element in ELEMENTS.items()
-                         if getattr(f, name) is not None and item.get(element) is not None})
+            rows.append(
+                {getattr(f, name): item.get(element) for name, element in ELEMENTS.items() if getattr(f, name) is not None and item.get(element) is not None}
+            )
         return TakenPage(rows=rows, next_cursor=answer.get("NextCursor") or cursor)
 
     def acknowledge(self, line_case_id: str, hub_case_number: str) -> None:
-        self._call("Acknowledge", {"RequestId": f"ack:{line_case_id}:{hub_case_number}", "Line": self.line,
-                                   "LineCaseId": line_case_id, "HubCaseNo": hub_case_number})
+        self._call(
+            "Acknowledge", {"RequestId": f"ack:{line_case_id}:{hub_case_number}", "Line": self.line, "LineCaseId": line_case_id, "HubCaseNo": hub_case_number}
+        )
 
     def health(self) -> HealthReport:
         try:
@@ -128,8 +166,14 @@ class SoapLine:
     # -- one call ------------------------------------------------------------------------------
     def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         service = self.service()
-        answer = soap.call_soap(f"line {self.line}", operation, lambda: getattr(service, operation)(**request),
-                                transient=LineTransientError, permanent=LinePermanentError, on_fault=self._fault_error)
+        answer = soap.call_soap(
+            f"line {self.line}",
+            operation,
+            lambda: getattr(service, operation)(**request),
+            transient=LineTransientError,
+            permanent=LinePermanentError,
+            on_fault=self._fault_error,
+        )
         answer = soap.plain(serialize_object(answer, dict))
         if not isinstance(answer, dict):
             raise LineTransientError(f"line {self.line} {operation}: answer is not a {operation}Response")

@@ -45,8 +45,7 @@ class Candidate:
 
 
 def _candidate(r: LegacyCandidateRow) -> Candidate:
-    return Candidate(r.id, r.case_a, r.case_b, r.line_a, r.line_b, r.score, r.text_similarity, r.hours_apart,
-                     r.status, r.resolution, r.decided_by, r.note)
+    return Candidate(r.id, r.case_a, r.case_b, r.line_a, r.line_b, r.score, r.text_similarity, r.hours_apart, r.status, r.resolution, r.decided_by, r.note)
 
 
 class Candidates:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, exists, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -47,7 +48,7 @@ def index_text(title: str, content: str, limit: int) -> str:
 
 
 def bigrams(text: str) -> set[str]:
-    return {text[i:i + 2] for i in range(len(text) - 1)} if len(text) > 1 else {text} if text else set()
+    return {text[i : i + 2] for i in range(len(text) - 1)} if len(text) > 1 else {text} if text else set()
 
 
 def jaccard(a: str, b: str) -> float:
@@ -78,8 +79,7 @@ class DedupeResult:
     candidates: list[tuple[str, str, float]] = field(default_factory=list)
 
 
-def index_hub_cases(s: Session, limit_chars: int, batch: int = 1000, limit: int | None = None,
-                    after: int = 0) -> tuple[int, int]:
+def index_hub_cases(s: Session, limit_chars: int, batch: int = 1000, limit: int | None = None, after: int = 0) -> tuple[int, int]:
     """Bring the cases an import did not index into the index: 12345's own (line '12345',
     keyed by case number) and those the live bridge pulled from a 双号并行 line (channel
     legacy, keyed by the line and its id, as an import of that id would be: the importer then
@@ -94,18 +94,32 @@ def index_hub_cases(s: Session, limit_chars: int, batch: int = 1000, limit: int 
     insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
     added, last = 0, after
     while True:
-        rows = s.execute(select(CaseRow.id, CaseRow.number, CaseRow.channel, CaseRow.doc)
-                         .where(CaseRow.id > last, ~exists().where(t.case_id == CaseRow.id))
-                         .order_by(CaseRow.id).limit(batch)).all()
+        rows = s.execute(
+            select(CaseRow.id, CaseRow.number, CaseRow.channel, CaseRow.doc)
+            .where(CaseRow.id > last, ~exists().where(t.case_id == CaseRow.id))
+            .order_by(CaseRow.id)
+            .limit(batch)
+        ).all()
         if not rows:
             return added, last
         values = []
         for case_id, number, channel, doc in rows:
             line, original_id = _origin(channel, number, doc)
             phone = (doc.get("person") or {}).get("phone")
-            values.append(dict(line=line, original_id=original_id, case_id=case_id, case_number=number, run_id=None, row=None,
-                               phone_key=phone_key(phone), received_at=datetime.fromisoformat(doc["intake"]["received_at"]),
-                               text=index_text(doc.get("title", ""), doc.get("content", ""), limit_chars), compared=False))
+            values.append(
+                dict(
+                    line=line,
+                    original_id=original_id,
+                    case_id=case_id,
+                    case_number=number,
+                    run_id=None,
+                    row=None,
+                    phone_key=phone_key(phone),
+                    received_at=datetime.fromisoformat(doc["intake"]["received_at"]),
+                    text=index_text(doc.get("title", ""), doc.get("content", ""), limit_chars),
+                    compared=False,
+                )
+            )
         # Another search indexing the same cases at the same moment: the first one's record stands.
         s.execute(insert(t.__table__).on_conflict_do_nothing(index_elements=["line", "original_id"]), values)
         added += len(values)
@@ -140,8 +154,7 @@ STORE_CHUNK = 500
 OnProgress = Callable[[int, float], None]
 
 
-def find_candidates(db: "Database", rules: Dedupe, now: datetime, batch: int = 1000,
-                    progress: OnProgress | None = None) -> DedupeResult:
+def find_candidates(db: Database, rules: Dedupe, now: datetime, batch: int = 1000, progress: OnProgress | None = None) -> DedupeResult:
     """Compare every record not yet compared with the records of the same phone in the window.
 
     Read and scored outside any write transaction (a read of the WAL snapshot, which never
@@ -170,8 +183,7 @@ def find_candidates(db: "Database", rules: Dedupe, now: datetime, batch: int = 1
     total = 0
     if progress is not None:
         with db.read() as s:
-            total = s.execute(select(func.count()).select_from(LegacyRecordRow)
-                              .where(LegacyRecordRow.compared.is_(False))).scalar_one()
+            total = s.execute(select(func.count()).select_from(LegacyRecordRow).where(LegacyRecordRow.compared.is_(False))).scalar_one()
     while True:
         with db.read() as s:
             todo, found = _score_batch(s, rules, now, batch)
@@ -185,16 +197,14 @@ def find_candidates(db: "Database", rules: Dedupe, now: datetime, batch: int = 1
             progress(result.compared, min(result.compared / max(total, 1), 0.999))
 
 
-def _score_batch(s: Session, rules: Dedupe, now: datetime, batch: int,
-                 max_pairs: int | None = None) -> tuple[list[Any], dict[tuple[str, str], dict[str, Any]]]:
+def _score_batch(s: Session, rules: Dedupe, now: datetime, batch: int, max_pairs: int | None = None) -> tuple[list[Any], dict[tuple[str, str], dict[str, Any]]]:
     """One batch of records not yet compared and the pairs they make: every other record of
     their phones, read in one query, scored in memory. Once the pairs reach `max_pairs`
     (MAX_PAIRS) no further record of the batch is taken: the batch returned is the records
     whose pairs are all in `found` (and those without a phone, which make none)."""
     max_pairs = MAX_PAIRS if max_pairs is None else max_pairs
     t = LegacyRecordRow
-    todo = s.execute(select(t.line, t.original_id, t.case_number, t.phone_key, t.received_at, t.text)
-                     .where(t.compared.is_(False)).limit(batch)).all()
+    todo = s.execute(select(t.line, t.original_id, t.case_number, t.phone_key, t.received_at, t.text).where(t.compared.is_(False)).limit(batch)).all()
     if not todo:
         return [], {}
     window = timedelta(days=rules.window_days)
@@ -202,8 +212,11 @@ def _score_batch(s: Session, rules: Dedupe, now: datetime, batch: int,
     by_phone: dict[str, list[Any]] = {}
     if keyed:
         earliest, latest = min(r.received_at for r in keyed) - window, max(r.received_at for r in keyed) + window
-        for o in s.execute(select(t.line, t.case_number, t.phone_key, t.received_at, t.text).where(
-                t.phone_key.in_({r.phone_key for r in keyed}), t.received_at >= earliest, t.received_at <= latest)):
+        for o in s.execute(
+            select(t.line, t.case_number, t.phone_key, t.received_at, t.text).where(
+                t.phone_key.in_({r.phone_key for r in keyed}), t.received_at >= earliest, t.received_at <= latest
+            )
+        ):
             by_phone.setdefault(o.phone_key, []).append(o)
     grams: dict[str, set[str]] = {}
 
@@ -227,15 +240,25 @@ def _score_batch(s: Session, rules: Dedupe, now: datetime, batch: int,
             if value < rules.threshold:
                 continue
             # The earlier case is `a`; the later one would be the duplicate merged into it.
-            (a, la, _), (b, lb, _) = sorted([(r.case_number, r.line, r.received_at), (o.case_number, o.line, o.received_at)],
-                                            key=lambda x: (x[2], x[0]))
-            found.setdefault((a, b), dict(case_a=a, case_b=b, line_a=la, line_b=lb, score=value, text_similarity=similarity,
-                                          hours_apart=round(hours, 2), status=PENDING, created_at=now))
+            (a, la, _), (b, lb, _) = sorted([(r.case_number, r.line, r.received_at), (o.case_number, o.line, o.received_at)], key=lambda x: (x[2], x[0]))
+            found.setdefault(
+                (a, b),
+                dict(
+                    case_a=a,
+                    case_b=b,
+                    line_a=la,
+                    line_b=lb,
+                    score=value,
+                    text_similarity=similarity,
+                    hours_apart=round(hours, 2),
+                    status=PENDING,
+                    created_at=now,
+                ),
+            )
     return taken, found
 
 
-def _store_batch(db: "Database", todo: list[Any], found: dict[tuple[str, str], dict[str, Any]], result: DedupeResult,
-                 chunk: int | None = None) -> None:
+def _store_batch(db: Database, todo: list[Any], found: dict[tuple[str, str], dict[str, Any]], result: DedupeResult, chunk: int | None = None) -> None:
     """The batch's new pairs, `chunk` (STORE_CHUNK) a transaction, then the batch marked
     compared. A stop between them leaves the batch not compared: the next search scores it
     again and stores only the pairs not stored yet."""
@@ -244,20 +267,23 @@ def _store_batch(db: "Database", todo: list[Any], found: dict[tuple[str, str], d
     for i in range(0, len(pairs), chunk):
         db.yield_writer()
         with db.write() as s:
-            result.candidates.extend(_insert_pairs(s, pairs[i:i + chunk]))
+            result.candidates.extend(_insert_pairs(s, pairs[i : i + chunk]))
     # By primary key: a filter on case_number would walk every record not yet compared.
     table = LegacyRecordRow.__table__
     db.yield_writer()
     with db.write() as s:
-        s.execute(update(table).where(table.c.line == bindparam("l"), table.c.original_id == bindparam("o"))
-                  .values(compared=True), [{"l": r.line, "o": r.original_id} for r in todo])
+        s.execute(
+            update(table).where(table.c.line == bindparam("l"), table.c.original_id == bindparam("o")).values(compared=True),
+            [{"l": r.line, "o": r.original_id} for r in todo],
+        )
 
 
 def _insert_pairs(s: Session, pairs: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
     """Insert the pairs not stored yet; the ones inserted as (case_a, case_b, score)."""
     c = LegacyCandidateRow
-    held = {(x.case_a, x.case_b) for x in s.execute(select(c.case_a, c.case_b).where(
-        tuple_(c.case_a, c.case_b).in_([(v["case_a"], v["case_b"]) for v in pairs])))}
+    held = {
+        (x.case_a, x.case_b) for x in s.execute(select(c.case_a, c.case_b).where(tuple_(c.case_a, c.case_b).in_([(v["case_a"], v["case_b"]) for v in pairs])))
+    }
     new = [v for v in pairs if (v["case_a"], v["case_b"]) not in held]
     if new:
         insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert

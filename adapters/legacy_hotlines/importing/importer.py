@@ -18,9 +18,10 @@ import csv
 import gc
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -30,15 +31,26 @@ from adapters.legacy_hotlines.importing.dedupe import DedupeResult, find_candida
 from adapters.legacy_hotlines.importing.readers import Row, RowSource, UnreadableFile, file_kind, inspect_file
 from adapters.legacy_hotlines.importing.report import ImportSummary, Progress, Rejected, RejectFile
 from adapters.legacy_hotlines.mapping import (
-    IMPORT_ACTOR, MappedRow, RowMapper, RowRefused, case_document, history_document, json_time,
+    IMPORT_ACTOR,
+    MappedRow,
+    RowMapper,
+    RowRefused,
+    case_document,
+    history_document,
+    json_time,
 )
 from adapters.legacy_hotlines.tables import (
-    DONE, FAILED, RUNNING, LegacyImportRunRow, LegacyRecordRow, drop_phone_index, ensure_phone_index,
+    DONE,
+    FAILED,
+    RUNNING,
+    LegacyImportRunRow,
+    LegacyRecordRow,
+    drop_phone_index,
+    ensure_phone_index,
 )
 from hub.db.bulk import HistoricalCase, bulk_rows
 from hub.db.repository import CaseRepository
 from hub.mappings import UnknownCode
-
 
 # On SQLite the import's transactions hold the one writer lock of the file that `serve` uses:
 # an API write waits for the batch in hand. With a hold target, a batch that held it longer
@@ -61,8 +73,7 @@ def next_batch_size(size: int, held: float, most: int, target: float) -> int:
 
 
 class LegacyImporter:
-    def __init__(self, hub: Any, config: LegacyConfig, batch_size: int = 1000, progress: TextIO | None = sys.stderr,
-                 hold_target: float | None = None) -> None:
+    def __init__(self, hub: Any, config: LegacyConfig, batch_size: int = 1000, progress: TextIO | None = sys.stderr, hold_target: float | None = None) -> None:
         """`batch_size` rows a transaction; with `hold_target` (seconds), at most that many,
         fewer while a transaction holds the SQLite writer longer (next_batch_size)."""
         self.hub, self.config = hub, config
@@ -70,9 +81,17 @@ class LegacyImporter:
         self.hold_target = hold_target if hub.db.is_sqlite else None
         self.progress_stream = progress
 
-    def run(self, line: str, path: Path, *, dry_run: bool = False, reject_path: Path | None = None,
-            stop_after_batches: int | None = None, stop: Callable[[], bool] | None = None,
-            dedupe: bool = True) -> ImportSummary:
+    def run(
+        self,
+        line: str,
+        path: Path,
+        *,
+        dry_run: bool = False,
+        reject_path: Path | None = None,
+        stop_after_batches: int | None = None,
+        stop: Callable[[], bool] | None = None,
+        dedupe: bool = True,
+    ) -> ImportSummary:
         """Import (or resume) the file. `stop` is asked after each committed batch (the CLI's
         Ctrl-C sets it): true, the run stops there, `interrupted`, and the same call resumes it."""
         mapping = self.config.mapping(line)
@@ -158,8 +177,9 @@ class LegacyImporter:
         """The duplicate search, with its own progress line (records compared, ETA)."""
         bar = Progress(self.progress_stream, "duplicate search", unit="records")
         try:
-            return find_candidates(self.hub.db, self.config.dedupe, self.hub.clock.now(),
-                                   progress=lambda done, fraction: bar.update(done, fraction, force=fraction >= 1.0))
+            return find_candidates(
+                self.hub.db, self.config.dedupe, self.hub.clock.now(), progress=lambda done, fraction: bar.update(done, fraction, force=fraction >= 1.0)
+            )
         finally:
             bar.close()
 
@@ -184,11 +204,20 @@ class LegacyImporter:
     def _open_run(self, line: str, path: Path, sha: str) -> LegacyImportRunRow:
         now = self.hub.clock.now()
         with self.hub.db.write() as s:
-            run = s.execute(select(LegacyImportRunRow).where(LegacyImportRunRow.line == line,
-                                                              LegacyImportRunRow.file_sha256 == sha)).scalar_one_or_none()
+            run = s.execute(select(LegacyImportRunRow).where(LegacyImportRunRow.line == line, LegacyImportRunRow.file_sha256 == sha)).scalar_one_or_none()
             if run is None:
-                run = LegacyImportRunRow(line=line, file_sha256=sha, file_name=path.name[:255], status=RUNNING, last_row=0,
-                                         accepted=0, rejected=0, skipped=0, started_at=now, updated_at=now)
+                run = LegacyImportRunRow(
+                    line=line,
+                    file_sha256=sha,
+                    file_name=path.name[:255],
+                    status=RUNNING,
+                    last_row=0,
+                    accepted=0,
+                    rejected=0,
+                    skipped=0,
+                    started_at=now,
+                    updated_at=now,
+                )
                 s.add(run)
                 s.flush()
             elif run.status == FAILED:  # tried again: it resumes after its last committed row
@@ -198,8 +227,7 @@ class LegacyImporter:
             return run
 
     # -- one batch, one transaction --------------------------------------------------------------
-    def _batch(self, mapper: RowMapper, line: str, rows: list[Row], summary: ImportSummary, rejects: RejectFile,
-               seen_in_dry_run: dict[str, int]) -> float:
+    def _batch(self, mapper: RowMapper, line: str, rows: list[Row], summary: ImportSummary, rejects: RejectFile, seen_in_dry_run: dict[str, int]) -> float:
         """Map and write one batch; the seconds its transaction held the writer (0 in a dry run)."""
         refused: list[Rejected] = []
         mapped: list[tuple[Row, MappedRow]] = []
@@ -217,8 +245,7 @@ class LegacyImporter:
                 refused.append(Rejected(row.number, _id_of(mapper, row.values), exc.field, f"unknown code {exc.code!r}"))
                 continue
             if m.original_id in first_row:
-                refused.append(Rejected(row.number, m.original_id, mapper.f.original_id,
-                                        f"duplicate of row {first_row[m.original_id]} (same original id)"))
+                refused.append(Rejected(row.number, m.original_id, mapper.f.original_id, f"duplicate of row {first_row[m.original_id]} (same original id)"))
                 continue
             first_row[m.original_id] = row.number
             mapped.append((row, m))
@@ -228,8 +255,9 @@ class LegacyImporter:
             keep = []
             for row, m in mapped:
                 if m.original_id in seen_in_dry_run:
-                    refused.append(Rejected(row.number, m.original_id, mapper.f.original_id,
-                                            f"duplicate of row {seen_in_dry_run[m.original_id]} (same original id)"))
+                    refused.append(
+                        Rejected(row.number, m.original_id, mapper.f.original_id, f"duplicate of row {seen_in_dry_run[m.original_id]} (same original id)")
+                    )
                 else:
                     seen_in_dry_run[m.original_id] = row.number
                     keep.append((row, m))
@@ -256,8 +284,7 @@ class LegacyImporter:
                     elif earlier == "held":
                         skipped += 1
                     else:  # the same run took this id on an earlier row: the file repeats it
-                        refused.append(Rejected(row.number, m.original_id, mapper.f.original_id,
-                                                f"duplicate of row {earlier} (same original id)"))
+                        refused.append(Rejected(row.number, m.original_id, mapper.f.original_id, f"duplicate of row {earlier} (same original id)"))
                 accepted = len(fresh)
                 if fresh:
                     self._write(s, line, fresh, summary.run_id, now)
@@ -288,8 +315,11 @@ class LegacyImporter:
         if not ids:
             return {}
         out: dict[str, Any] = {}
-        for original_id, rid, row in s.execute(select(LegacyRecordRow.original_id, LegacyRecordRow.run_id, LegacyRecordRow.row)
-                                               .where(LegacyRecordRow.line == line, LegacyRecordRow.original_id.in_(ids))):
+        for original_id, rid, row in s.execute(
+            select(LegacyRecordRow.original_id, LegacyRecordRow.run_id, LegacyRecordRow.row).where(
+                LegacyRecordRow.line == line, LegacyRecordRow.original_id.in_(ids)
+            )
+        ):
             out[original_id] = row if (run_id is not None and rid == run_id) else "held"
         for original_id in CaseRepository(s).held_refs(f"legacy.{line}", ids):
             out.setdefault(original_id, "held")
@@ -312,18 +342,51 @@ class LegacyImporter:
                 numbers = CaseRepository(own).reserve_numbers(self.hub.settings.region_code, received)
         now_doc = json_time(now)
         system, limit = f"legacy.{line}", self.config.dedupe.max_text_chars
-        ids = cases.add_historical([
-            HistoricalCase(number, m.state.value, m.request_type.value, m.category_code, m.division_code,
-                           m.urgency.value if m.urgency else "normal", "legacy", m.unit or None, m.received_at,
-                           f"{m.title}\n{m.content}", case_document(m, number, now_doc, line), m.person_phone or None,
-                           system, m.original_id, IMPORT_ACTOR, "import", history_document(m, line, run_id, row.number))
-            for (row, m), number in zip(fresh, numbers)], now)
+        ids = cases.add_historical(
+            [
+                HistoricalCase(
+                    number,
+                    m.state.value,
+                    m.request_type.value,
+                    m.category_code,
+                    m.division_code,
+                    m.urgency.value if m.urgency else "normal",
+                    "legacy",
+                    m.unit or None,
+                    m.received_at,
+                    f"{m.title}\n{m.content}",
+                    case_document(m, number, now_doc, line),
+                    m.person_phone or None,
+                    system,
+                    m.original_id,
+                    IMPORT_ACTOR,
+                    "import",
+                    history_document(m, line, run_id, row.number),
+                )
+                for (row, m), number in zip(fresh, numbers)
+            ],
+            now,
+        )
         out = bulk_rows(s)
-        out.insert(LegacyRecordRow, ("line", "original_id", "case_id", "case_number", "run_id", "row", "phone_key",
-                                     "received_at", "text", "compared"),
-                   [(line, m.original_id, i, number, run_id, row.number, phone_key(m.person_phone), out.time(m.received_at),
-                     index_text(m.title, m.content, limit), False)
-                    for (row, m), i, number in zip(fresh, ids, numbers)])
+        out.insert(
+            LegacyRecordRow,
+            ("line", "original_id", "case_id", "case_number", "run_id", "row", "phone_key", "received_at", "text", "compared"),
+            [
+                (
+                    line,
+                    m.original_id,
+                    i,
+                    number,
+                    run_id,
+                    row.number,
+                    phone_key(m.person_phone),
+                    out.time(m.received_at),
+                    index_text(m.title, m.content, limit),
+                    False,
+                )
+                for (row, m), i, number in zip(fresh, ids, numbers)
+            ],
+        )
 
 
 # No export row is longer than this on average (the bench's are ~180 bytes): file size / this
@@ -363,7 +426,7 @@ def _id_of(mapper: RowMapper, values: dict[str, Any]) -> str:
 
 def _reason_kind(reason: str) -> str:
     """Group reasons for the summary: the same fault with different values counts once."""
-    for marker in (" '", " \"", " of row"):
+    for marker in (" '", ' "', " of row"):
         if marker in reason:
             return reason.split(marker)[0] + " ..."
     return reason

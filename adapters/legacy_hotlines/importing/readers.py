@@ -95,8 +95,9 @@ def inspect_file(path: Path, kind: str) -> FileFacts:
                     gb.decode(b"", final=True)  # type: ignore[union-attr]
                     encoding = "gb18030"
                 except UnicodeDecodeError as exc:
-                    raise UnreadableFile(f"{path.name}: neither UTF-8 nor GBK/GB18030 ({exc.reason}); "
-                                         "save it from Excel as 'CSV UTF-8' or 'CSV (GBK)'") from None
+                    raise UnreadableFile(
+                        f"{path.name}: neither UTF-8 nor GBK/GB18030 ({exc.reason}); save it from Excel as 'CSV UTF-8' or 'CSV (GBK)'"
+                    ) from None
     return FileFacts(digest.hexdigest(), size, encoding or {"jsonl": "utf-8", "xlsx": "xlsx"}.get(kind))
 
 
@@ -160,8 +161,7 @@ class RowSource:
                     continue
                 if max(map(len, cells)) > FIELD_LIMIT:
                     longest = max(range(width), key=lambda k: len(cells[k]))
-                    yield Row(i, None, f"column {header[longest]!r} holds {len(cells[longest]):,} characters, "
-                                       f"more than the {FIELD_LIMIT:,} a cell may hold")
+                    yield Row(i, None, f"column {header[longest]!r} holds {len(cells[longest]):,} characters, more than the {FIELD_LIMIT:,} a cell may hold")
                     continue
                 yield Row(i, dict(zip(header, cells)))
 

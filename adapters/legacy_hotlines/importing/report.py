@@ -42,8 +42,10 @@ class ImportSummary:
 
     def lines(self) -> list[str]:
         head = "dry run: nothing stored; " if self.dry_run else ""
-        out = [f"{head}line {self.line} file {self.file} ({self.encoding or 'binary'}): accepted {self.accepted}, "
-               f"rejected {self.rejected}, skipped (already held) {self.skipped}"]
+        out = [
+            f"{head}line {self.line} file {self.file} ({self.encoding or 'binary'}): accepted {self.accepted}, "
+            f"rejected {self.rejected}, skipped (already held) {self.skipped}"
+        ]
         if self.already_done:
             out.append(f"this file was imported completely by run {self.run_id}: nothing new")
         if self.resumed_after_row:
@@ -153,7 +155,7 @@ def _cut_back(path: Path, keep_through_row: int) -> None:
         text = f.read()
     whole = not text or text.endswith("\n")
     if not whole:
-        text = text[:text.rfind("\n") + 1]
+        text = text[: text.rfind("\n") + 1]
     rows = list(csv.reader(io.StringIO(text, newline="")))
     kept = rows[:1] + [r for r in rows[1:] if len(r) == 4 and r[0].isdigit() and int(r[0]) <= keep_through_row]
     if len(kept) != len(rows) or not whole:

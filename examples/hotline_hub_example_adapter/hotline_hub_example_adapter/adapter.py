@@ -6,16 +6,22 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from hub.domain.model import ExternalRef
-from hub.integration.contract import (
-    Adapter, AdapterContext, Delivery, HealthReport, MappingFailure, OutboundMessage, PullBatch, PulledCase,
-    TransientError,
-)
-from integration_kit import MappingTable, load_tables
-
 from hotline_hub_example_adapter.mapping import Translator, tables
 from hotline_hub_example_adapter.settings import WaterworksSettings
 from hotline_hub_example_adapter.wire import RepairDeskClient
+from hub.domain.model import ExternalRef
+from hub.integration.contract import (
+    Adapter,
+    AdapterContext,
+    Delivery,
+    HealthReport,
+    MappingFailure,
+    OutboundMessage,
+    PullBatch,
+    PulledCase,
+    TransientError,
+)
+from integration_kit import MappingTable, load_tables
 
 
 class WaterworksAdapter(Adapter[WaterworksSettings]):
@@ -32,8 +38,7 @@ class WaterworksAdapter(Adapter[WaterworksSettings]):
         # A bad or incomplete code table stops the hub's start here, with file and line.
         codes = load_tables(self.mapping_tables(settings, context.mappings_dir), context.mappings_dir)[settings.mapping_file]
         self.translator = Translator(codes, settings.system)
-        self.wire = RepairDeskClient(str(settings.base_url), settings.app_key.get_secret_value(),
-                                     settings.timeout, settings.connect_timeout)
+        self.wire = RepairDeskClient(str(settings.base_url), settings.app_key.get_secret_value(), settings.timeout, settings.connect_timeout)
 
     def deliver(self, message: OutboundMessage) -> Delivery:
         answer = self.wire.post_ticket(self.translator.ticket(message), request_id=message.idempotency_key)

@@ -72,8 +72,10 @@ class Translator:
             external_refs=[ref],
             intake={"channel": "other", "received_at": datetime.fromisoformat(item["reported_at"])},
             person={"anonymous": True},
-            request_type="help", category_code=category,
-            title=item["title"], content=item["content"],
+            request_type="help",
+            category_code=category,
+            title=item["title"],
+            content=item["content"],
             place={"division_code": item["district"], "address": item.get("address")},
         )
         return ref, draft

@@ -46,8 +46,7 @@ def create_app(state: DeskState | None = None) -> FastAPI:
         return {"ok": True}
 
     @app.post("/api/v2/tickets")
-    async def post_ticket(request: Request, x_app_key: str | None = Header(default=None),
-                          x_request_id: str | None = Header(default=None)):
+    async def post_ticket(request: Request, x_app_key: str | None = Header(default=None), x_request_id: str | None = Header(default=None)):
         if not authorised(x_app_key):
             return JSONResponse({"errcode": 40101, "errmsg": "bad app key"}, status_code=401)
         with state.lock:
@@ -119,9 +118,17 @@ def create_app(state: DeskState | None = None) -> FastAPI:
     def kit_offer() -> dict[str, str]:
         with state.lock:
             ticket_id = f"WS{next(state.serial):06d}"
-            state.assignments.append({"ticketId": ticket_id, "category": "GS-01", "district": "512002",
-                                      "title": "停水三天", "content": "小区停水三天，未见通知。",
-                                      "reported_at": "2025-09-26T09:00:00+08:00", "address": "雁江区某小区"})
+            state.assignments.append(
+                {
+                    "ticketId": ticket_id,
+                    "category": "GS-01",
+                    "district": "512002",
+                    "title": "停水三天",
+                    "content": "小区停水三天，未见通知。",
+                    "reported_at": "2025-09-26T09:00:00+08:00",
+                    "address": "雁江区某小区",
+                }
+            )
         return {"external_id": ticket_id}
 
     return app

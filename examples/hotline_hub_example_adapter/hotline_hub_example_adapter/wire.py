@@ -12,8 +12,9 @@ from hub.integration.contract import PermanentError, TransientError
 
 class RepairDeskClient:
     def __init__(self, base_url: str, app_key: str, timeout: float, connect_timeout: float) -> None:
-        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers={"X-App-Key": app_key, "User-Agent": "12345-hub"},
-                                    timeout=httpx.Timeout(timeout, connect=connect_timeout))
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"), headers={"X-App-Key": app_key, "User-Agent": "12345-hub"}, timeout=httpx.Timeout(timeout, connect=connect_timeout)
+        )
 
     def _send(self, method: str, path: str, **kw: Any) -> Any:
         try:
@@ -25,8 +26,7 @@ class RepairDeskClient:
         status = response.status_code
         if status == 429 or status >= 500:
             retry = response.headers.get("Retry-After")
-            raise TransientError(f"repair desk answered {status}", detail=response.text[:300],
-                                 retry_after=float(retry) if retry and retry.isdigit() else None)
+            raise TransientError(f"repair desk answered {status}", detail=response.text[:300], retry_after=float(retry) if retry and retry.isdigit() else None)
         if status >= 400:
             # 4xx: the desk says this request is wrong; resending it cannot help.
             raise PermanentError(f"repair desk refused with {status}", detail=response.text[:300])

@@ -10,8 +10,8 @@ import threading
 import time
 
 import uvicorn
-
 from hotline_hub_example_adapter.peer import create_app
+
 from integration_kit import HttpPeerControl, run_kit
 
 

@@ -31,8 +31,13 @@ def _hours(hub: Hub) -> ServiceHours:
     return ServiceHours(number="12345", hours=HOURS, today=hub.clock.now().astimezone(LOCAL_TZ).date().isoformat())
 
 
-@router.get("/service-hours", summary="When the hotline answers (an integrator's example feature)",
-            operation_id="getServiceHours", response_model=ServiceHours, responses=documented(401))
+@router.get(
+    "/service-hours",
+    summary="When the hotline answers (an integrator's example feature)",
+    operation_id="getServiceHours",
+    response_model=ServiceHours,
+    responses=documented(401),
+)
 def service_hours(hub: HubDep, actor: ActorDep) -> ServiceHours:
     return _hours(hub)
 
@@ -53,7 +58,7 @@ class ExampleHoursFeature(FeatureBase):
     def install(self, hub: Hub) -> None:
         hub.routers.append(router)
 
-    def add_cli(self, sub: "argparse._SubParsersAction[argparse.ArgumentParser]", hubs: HubOpener) -> None:
+    def add_cli(self, sub: argparse._SubParsersAction[argparse.ArgumentParser], hubs: HubOpener) -> None:
         p = sub.add_parser("example-hours", help="when the hotline answers (example feature)")
         p.set_defaults(func=partial(_cmd_hours, hubs=hubs))
 

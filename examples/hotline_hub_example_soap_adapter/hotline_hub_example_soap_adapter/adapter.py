@@ -6,15 +6,21 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from hub.domain.model import ExternalRef
-from hub.integration.contract import (
-    Adapter, AdapterContext, Delivery, HealthReport, MappingFailure, OutboundMessage, PullBatch, PulledCase,
-)
-from integration_kit import MappingTable, load_tables
-
 from hotline_hub_example_soap_adapter.mapping import Translator, tables
 from hotline_hub_example_soap_adapter.settings import NeighbourSettings
 from hotline_hub_example_soap_adapter.wire import PlatformClient, ResultPolicy
+from hub.domain.model import ExternalRef
+from hub.integration.contract import (
+    Adapter,
+    AdapterContext,
+    Delivery,
+    HealthReport,
+    MappingFailure,
+    OutboundMessage,
+    PullBatch,
+    PulledCase,
+)
+from integration_kit import MappingTable, load_tables
 
 
 class NeighbourAdapter(Adapter[NeighbourSettings]):
@@ -32,10 +38,14 @@ class NeighbourAdapter(Adapter[NeighbourSettings]):
         codes = load_tables(self.mapping_tables(settings, context.mappings_dir), context.mappings_dir)[settings.mapping_file]
         self.translator = Translator(codes, settings.system)
         self.wire = PlatformClient(
-            wsdl=settings.wsdl, endpoint=str(settings.endpoint),
-            username=settings.username, password=settings.password.get_secret_value(),
+            wsdl=settings.wsdl,
+            endpoint=str(settings.endpoint),
+            username=settings.username,
+            password=settings.password.get_secret_value(),
             results=ResultPolicy(ok=frozenset(codes.result_codes.ok), transient=frozenset(codes.result_codes.transient)),
-            timeout=settings.timeout, connect_timeout=settings.connect_timeout)
+            timeout=settings.timeout,
+            connect_timeout=settings.connect_timeout,
+        )
 
     def deliver(self, message: OutboundMessage) -> Delivery:
         # The platform opens a ticket with ReportTicket and takes every later change with UpdateTicket.

@@ -29,12 +29,13 @@ PATH = "/ws/CrossRegionExchange"
 # "result:<code>": HTTP 200 carrying that Result/Code; "xxe": an answer declaring an external entity.
 FAULTS = ("500", "400", "429", "garbage", "xxe")
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-XXE = (f'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n<soap:Envelope xmlns:soap="{SOAP_ENV}">'
-       f'<soap:Body><ReportTicketResponse xmlns="{TNS}"><Result><Code>0000</Code></Result>'
-       '<PlatformTicketId>&xxe;</PlatformTicketId></ReportTicketResponse></soap:Body></soap:Envelope>')
+XXE = (
+    f'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n<soap:Envelope xmlns:soap="{SOAP_ENV}">'
+    f'<soap:Body><ReportTicketResponse xmlns="{TNS}"><Result><Code>0000</Code></Result>'
+    "<PlatformTicketId>&xxe;</PlatformTicketId></ReportTicketResponse></soap:Body></soap:Envelope>"
+)
 # xsd:sequence order of tns:Transfer: a strict client refuses elements out of order.
-TRANSFER_FIELDS = ("TransferId", "AppealType", "ItemCode", "Title", "Content", "RegionCode", "Address",
-                   "ContactName", "ContactPhone", "ReportedAt")
+TRANSFER_FIELDS = ("TransferId", "AppealType", "ItemCode", "Title", "Content", "RegionCode", "Address", "ContactName", "ContactPhone", "ReportedAt")
 
 
 @dataclass
@@ -56,10 +57,21 @@ class PlatformState:
         """跨省转办: queue a case for the city; returns its TransferId."""
         with self.lock:
             transfer_id = f"KS{next(self.serial):08d}"
-            self.transfers.append({"TransferId": transfer_id, "AppealType": "03", "ItemCode": "KS-0101",
-                                   "Title": "异地网购商品质量投诉", "Content": "在资阳商家网购的电器有质量问题，商家拒绝退换。",
-                                   "RegionCode": "512002", "Address": "雁江区娇子大道88号", "ContactName": "王五",
-                                   "ContactPhone": "13700137000", "ReportedAt": "2025-09-26T09:30:00+08:00", **fields})
+            self.transfers.append(
+                {
+                    "TransferId": transfer_id,
+                    "AppealType": "03",
+                    "ItemCode": "KS-0101",
+                    "Title": "异地网购商品质量投诉",
+                    "Content": "在资阳商家网购的电器有质量问题，商家拒绝退换。",
+                    "RegionCode": "512002",
+                    "Address": "雁江区娇子大道88号",
+                    "ContactName": "王五",
+                    "ContactPhone": "13700137000",
+                    "ReportedAt": "2025-09-26T09:30:00+08:00",
+                    **fields,
+                }
+            )
             return transfer_id
 
     # -- the operations (called with the lock held) ------------------------------------------
@@ -88,8 +100,11 @@ class PlatformState:
     def FetchTransfers(self, req: dict[str, Any]) -> dict[str, Any]:
         cursor, limit = req.get("Cursor") or "", int(req.get("MaxCount") or 50)
         page = [t for t in self.transfers if t["TransferId"] not in self.acked and t["TransferId"] > cursor][:limit]
-        return {"Result": {"Code": "0000"}, "Transfer": [{k: t.get(k) for k in TRANSFER_FIELDS} for t in page],
-                "NextCursor": page[-1]["TransferId"] if page else (cursor or None)}
+        return {
+            "Result": {"Code": "0000"},
+            "Transfer": [{k: t.get(k) for k in TRANSFER_FIELDS} for t in page],
+            "NextCursor": page[-1]["TransferId"] if page else (cursor or None),
+        }
 
     def AckTransfer(self, req: dict[str, Any]) -> dict[str, Any]:
         if not any(t["TransferId"] == req.get("TransferId") for t in self.transfers):
@@ -123,8 +138,7 @@ def _append(parent: etree._Element, name: str, value: Any) -> None:
 
 
 def _xml(env: etree._Element, status: int = 200) -> Response:
-    return Response(etree.tostring(env, xml_declaration=True, encoding="utf-8"), status_code=status,
-                    media_type="text/xml; charset=utf-8")
+    return Response(etree.tostring(env, xml_declaration=True, encoding="utf-8"), status_code=status, media_type="text/xml; charset=utf-8")
 
 
 def _envelope(operation: str, answer: dict[str, Any]) -> Response:
@@ -181,8 +195,7 @@ def create_app(state: PlatformState | None = None) -> FastAPI:
         except (etree.XMLSyntaxError, StopIteration, TypeError):
             return _fault("Client", "not a SOAP envelope")
         token = root.find(f".//{{{WSSE}}}UsernameToken")
-        if token is None or (token.findtext(f"{{{WSSE}}}Username"), token.findtext(f"{{{WSSE}}}Password")) \
-                != (state.username, state.password):
+        if token is None or (token.findtext(f"{{{WSSE}}}Username"), token.findtext(f"{{{WSSE}}}Password")) != (state.username, state.password):
             return _fault("Client", "authentication failed")
         operation = etree.QName(call).localname.removesuffix("Request")
         if fault == "500":

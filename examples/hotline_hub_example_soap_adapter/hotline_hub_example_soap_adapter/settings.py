@@ -18,8 +18,9 @@ class NeighbourSettings(AdapterSettings):
     username: str = Field(description="WS-Security user the platform issued to the city, e.g. city-512000.")
     password: SecretStr = Field(description="WS-Security password the platform issued to the city.")
     wsdl: Path = Field(default=PACKAGED_WSDL, description="The saved WSDL (its XSD beside it); read from disk, never fetched.")
-    system: str = Field(default="neighbour", pattern=r"^[a-z0-9][a-z0-9_.:-]*$",
-                        description="External-ref system name the platform's ticket and transfer ids are stored under.")
+    system: str = Field(
+        default="neighbour", pattern=r"^[a-z0-9][a-z0-9_.:-]*$", description="External-ref system name the platform's ticket and transfer ids are stored under."
+    )
     mapping_file: Path = Field(default=PACKAGED_MAPPING, description="Code table and result codes (YAML); defaults to the packaged one.")
     timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for an answer.")
     connect_timeout: float = Field(default=3.0, gt=0, description="Seconds to open the connection.")

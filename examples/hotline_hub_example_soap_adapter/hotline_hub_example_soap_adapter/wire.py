@@ -92,20 +92,17 @@ class _Transport(Transport):
             detail = mask_text(response.text[:200])
             if status in (408, 425, 429) or status >= 500 or 200 <= status < 300:
                 retry = response.headers.get("Retry-After")
-                raise TransientError(f"HTTP {status} without a SOAP answer", detail=detail,
-                                     retry_after=float(retry) if retry and retry.isdigit() else None)
+                raise TransientError(f"HTTP {status} without a SOAP answer", detail=detail, retry_after=float(retry) if retry and retry.isdigit() else None)
             raise PermanentError(f"HTTP {status} without a SOAP answer", detail=detail)
         return response
 
 
 class PlatformClient:
-    def __init__(self, *, wsdl: Path, endpoint: str, username: str, password: str, results: ResultPolicy,
-                 timeout: float, connect_timeout: float) -> None:
+    def __init__(self, *, wsdl: Path, endpoint: str, username: str, password: str, results: ResultPolicy, timeout: float, connect_timeout: float) -> None:
         self.results = results
         self._transport = _Transport(connect_timeout, timeout)
         try:
-            client = zeep.Client(str(wsdl), transport=self._transport, settings=HARDENED,
-                                 wsse=UsernameToken(username, password), plugins=[MaskedLog()])
+            client = zeep.Client(str(wsdl), transport=self._transport, settings=HARDENED, wsse=UsernameToken(username, password), plugins=[MaskedLog()])
             self._service = client.create_service(BINDING, endpoint)
         except OSError as exc:  # the WSDL, or an XSD it imports, is not where it should be
             raise ConfigurationError(f"wsdl {wsdl}: cannot read {exc.filename or wsdl}: {exc.strerror or exc}") from None
@@ -122,8 +119,7 @@ class PlatformClient:
         return self._call("FetchTransfers", {"Cursor": cursor, "MaxCount": max_count})
 
     def ack_transfer(self, message_id: str, transfer_id: str, city_case_no: str) -> None:
-        self._call("AckTransfer", {"MessageId": message_id, "TransferId": transfer_id, "CityCaseNo": city_case_no},
-                   only="Result")
+        self._call("AckTransfer", {"MessageId": message_id, "TransferId": transfer_id, "CityCaseNo": city_case_no}, only="Result")
 
     def heartbeat(self) -> str | None:
         """None when the platform answers; what went wrong otherwise."""

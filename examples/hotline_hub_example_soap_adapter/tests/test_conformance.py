@@ -10,8 +10,8 @@ import threading
 import time
 
 import uvicorn
-
 from hotline_hub_example_soap_adapter.peer import create_app
+
 from integration_kit import HttpPeerControl, run_kit
 
 ADAPTER = "example_neighbour"  # the entry-point name in pyproject.toml

@@ -8,8 +8,7 @@ config = context.config
 engine = config.attributes["engine"]
 
 with engine.connect() as connection:
-    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
-                      compare_type=True, include_name=is_managed)
+    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True, compare_type=True, include_name=is_managed)
     with context.begin_transaction():
         context.run_migrations()
     connection.commit()

@@ -7,7 +7,6 @@ from pathlib import Path
 from hub.domain.model import ExternalRef
 from hub.integration.contract import Adapter, AdapterContext, Delivery, HealthReport, OutboundMessage
 from integration_kit import MappingTable, load_tables
-
 from my_adapter.mapping import Translator, tables
 from my_adapter.settings import MySettings
 from my_adapter.wire import MyClient
@@ -25,8 +24,7 @@ class MyAdapter(Adapter[MySettings]):
         super().__init__(settings, context)
         codes = load_tables(self.mapping_tables(settings, context.mappings_dir), context.mappings_dir)[settings.mapping_file]
         self.translator = Translator(codes)
-        self.wire = MyClient(str(settings.base_url), settings.api_token.get_secret_value(),
-                             settings.timeout, settings.connect_timeout)
+        self.wire = MyClient(str(settings.base_url), settings.api_token.get_secret_value(), settings.timeout, settings.connect_timeout)
 
     def deliver(self, message: OutboundMessage) -> Delivery:
         answer = self.wire.post_case(self.translator.payload(message), message.idempotency_key)

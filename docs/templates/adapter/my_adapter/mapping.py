@@ -24,8 +24,7 @@ class MyCodes(BaseModel):
 
 
 def tables(mapping_file: Path) -> list[MappingTable]:
-    return [MappingTable(mapping_file, MyCodes, "request_types", "request_types"),
-            MappingTable(mapping_file, MyCodes, "event_types", "event_types")]
+    return [MappingTable(mapping_file, MyCodes, "request_types", "request_types"), MappingTable(mapping_file, MyCodes, "event_types", "event_types")]
 
 
 class Translator:
@@ -40,7 +39,11 @@ class Translator:
 
     def payload(self, message: OutboundMessage) -> dict[str, Any]:
         case = message.case
-        return {"case_no": message.case_number, "seq": message.sequence,
-                "status": self._wire("event_types", message.event_type),
-                "type": self._wire("request_types", case["request_type"]),
-                "title": case["title"], "division": case["place"]["division_code"]}
+        return {
+            "case_no": message.case_number,
+            "seq": message.sequence,
+            "status": self._wire("event_types", message.event_type),
+            "type": self._wire("request_types", case["request_type"]),
+            "title": case["title"],
+            "division": case["place"]["division_code"],
+        }

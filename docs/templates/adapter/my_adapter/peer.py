@@ -1,6 +1,6 @@
 """Sandbox peer: a stand-in for MY SYSTEM on loopback, with the kit's /_kit control endpoints.
 
-    uvicorn --factory my_adapter.peer:create_app --port 9100
+uvicorn --factory my_adapter.peer:create_app --port 9100
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ def create_app(state: PeerState | None = None) -> FastAPI:
         return {"ok": True}
 
     @app.post("/api/cases")
-    async def post_case(request: Request, authorization: str | None = Header(default=None),
-                        idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")):
+    async def post_case(
+        request: Request, authorization: str | None = Header(default=None), idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")
+    ):
         if authorization != f"Bearer {state.token}":
             return JSONResponse({"error": "unauthorised"}, status_code=401)
         with state.lock:

@@ -11,8 +11,9 @@ from hub.integration.contract import PermanentError, TransientError
 
 class MyClient:
     def __init__(self, base_url: str, token: str, timeout: float, connect_timeout: float) -> None:
-        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"},
-                                    timeout=httpx.Timeout(timeout, connect=connect_timeout))
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=httpx.Timeout(timeout, connect=connect_timeout)
+        )
 
     def post_case(self, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         try:
@@ -23,8 +24,9 @@ class MyClient:
             raise TransientError(f"transport failed: {type(exc).__name__}: {exc}") from exc
         if response.status_code in (408, 425, 429) or response.status_code >= 500:
             retry = response.headers.get("Retry-After")
-            raise TransientError(f"peer answered {response.status_code}", detail=response.text[:300],
-                                 retry_after=float(retry) if retry and retry.isdigit() else None)
+            raise TransientError(
+                f"peer answered {response.status_code}", detail=response.text[:300], retry_after=float(retry) if retry and retry.isdigit() else None
+            )
         if response.status_code == 409:
             # "Already have it": the peer deduplicated this Idempotency-Key. For the contract a
             # duplicate is a success (the outbox may send a message again), never a dead letter.

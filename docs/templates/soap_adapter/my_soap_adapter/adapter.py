@@ -7,7 +7,6 @@ from pathlib import Path
 from hub.domain.model import ExternalRef
 from hub.integration.contract import Adapter, AdapterContext, Delivery, HealthReport, OutboundMessage
 from integration_kit import MappingTable, load_tables
-
 from my_soap_adapter.mapping import Translator, tables
 from my_soap_adapter.settings import MySoapSettings
 from my_soap_adapter.wire import MySoapClient, ResultPolicy
@@ -27,10 +26,14 @@ class MySoapAdapter(Adapter[MySoapSettings]):
         codes = load_tables(self.mapping_tables(settings, context.mappings_dir), context.mappings_dir)[settings.mapping_file]
         self.translator = Translator(codes)
         self.wire = MySoapClient(
-            wsdl=settings.wsdl, endpoint=str(settings.endpoint),
-            username=settings.username, password=settings.password.get_secret_value(),
+            wsdl=settings.wsdl,
+            endpoint=str(settings.endpoint),
+            username=settings.username,
+            password=settings.password.get_secret_value(),
             results=ResultPolicy(ok=frozenset(codes.result_codes.ok), transient=frozenset(codes.result_codes.transient)),
-            timeout=settings.timeout, connect_timeout=settings.connect_timeout)
+            timeout=settings.timeout,
+            connect_timeout=settings.connect_timeout,
+        )
 
     def deliver(self, message: OutboundMessage) -> Delivery:
         answer = self.wire.submit_case(self.translator.submit_case(message))

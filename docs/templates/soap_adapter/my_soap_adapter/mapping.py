@@ -33,8 +33,7 @@ class MyCodes(BaseModel):
 
 
 def tables(mapping_file: Path) -> list[MappingTable]:
-    return [MappingTable(mapping_file, MyCodes, "request_types", "request_types"),
-            MappingTable(mapping_file, MyCodes, "event_types", "event_types")]
+    return [MappingTable(mapping_file, MyCodes, "request_types", "request_types"), MappingTable(mapping_file, MyCodes, "event_types", "event_types")]
 
 
 class Translator:
@@ -49,9 +48,15 @@ class Translator:
 
     def submit_case(self, message: OutboundMessage) -> dict[str, Any]:
         case = message.case
-        return {"RequestId": message.idempotency_key,  # the system dedupes on it: retries are safe
-                "Case": {"CaseNo": message.case_number, "Seq": message.sequence,
-                         "Status": self._wire("event_types", message.event_type),
-                         "Type": self._wire("request_types", case["request_type"]),
-                         "Title": case["title"], "Division": case["place"]["division_code"],
-                         "OccurredAt": message.event["occurred_at"]}}
+        return {
+            "RequestId": message.idempotency_key,  # the system dedupes on it: retries are safe
+            "Case": {
+                "CaseNo": message.case_number,
+                "Seq": message.sequence,
+                "Status": self._wire("event_types", message.event_type),
+                "Type": self._wire("request_types", case["request_type"]),
+                "Title": case["title"],
+                "Division": case["place"]["division_code"],
+                "OccurredAt": message.event["occurred_at"],
+            },
+        }

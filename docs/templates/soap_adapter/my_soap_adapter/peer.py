@@ -56,8 +56,7 @@ def _fault(code: str, text: str) -> Response:
     fault = etree.SubElement(etree.SubElement(env, f"{{{SOAP_ENV}}}Body"), f"{{{SOAP_ENV}}}Fault")
     etree.SubElement(fault, "faultcode").text = f"soap:{code}"
     etree.SubElement(fault, "faultstring").text = text
-    return Response(etree.tostring(env, xml_declaration=True, encoding="utf-8"), status_code=500,
-                    media_type="text/xml; charset=utf-8")
+    return Response(etree.tostring(env, xml_declaration=True, encoding="utf-8"), status_code=500, media_type="text/xml; charset=utf-8")
 
 
 def create_app(state: PeerState | None = None) -> FastAPI:
@@ -94,16 +93,14 @@ def create_app(state: PeerState | None = None) -> FastAPI:
             return _fault("Client", "not a SOAP envelope")
         operation = etree.QName(call).localname
         token = root.find(f".//{{{WSSE}}}UsernameToken")
-        if token is None or (token.findtext(f"{{{WSSE}}}Username"), token.findtext(f"{{{WSSE}}}Password")) \
-                != (state.username, state.password):
+        if token is None or (token.findtext(f"{{{WSSE}}}Username"), token.findtext(f"{{{WSSE}}}Password")) != (state.username, state.password):
             return _fault("Client", "authentication failed")
         if fault == "500":
             return _fault("Server", "internal error")
         if fault == "400":
             return _fault("Client", "invalid request")
         if fault.startswith("result:"):
-            return _envelope(operation.removesuffix("Request"), ResultCode=fault.removeprefix("result:"),
-                             ResultMessage="planned by /_kit/fault")
+            return _envelope(operation.removesuffix("Request"), ResultCode=fault.removeprefix("result:"), ResultMessage="planned by /_kit/fault")
         if operation == "PingRequest":
             return _envelope("Ping", ResultCode="0")
         if operation != "SubmitCaseRequest":

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from my_soap_adapter.peer import create_app
 
 from integration_kit import HttpPeerControl, load_settings_file, run_kit
-from my_soap_adapter.peer import create_app
 
 ADAPTER = "my_soap_system"  # the entry-point name in pyproject.toml
 EXAMPLE = Path(__file__).resolve().parents[1] / "settings.example.yaml"
@@ -22,6 +22,7 @@ EXAMPLE_PEER = "http://127.0.0.1:9100"  # where settings.example.yaml expects th
 
 def example_settings(peer_url: str) -> Any:
     """settings.example.yaml with the sandbox peer's address made this run's."""
+
     def moved(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: moved(v) for k, v in value.items()}

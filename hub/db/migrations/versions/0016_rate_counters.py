@@ -3,24 +3,27 @@
 Revision ID: 0016_rate_counters
 Revises: 0015_channels
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
+
 import hub.db.models
 
-revision = '0016_rate_counters'
-down_revision = '0015_channels'
+revision = "0016_rate_counters"
+down_revision = "0015_channels"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table('rate_counters',
-    sa.Column('subject', sa.String(length=80), nullable=False),
-    sa.Column('window_start', hub.db.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('count', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('subject', 'window_start')
+    op.create_table(
+        "rate_counters",
+        sa.Column("subject", sa.String(length=80), nullable=False),
+        sa.Column("window_start", hub.db.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("subject", "window_start"),
     )
 
 
 def downgrade() -> None:
-    op.drop_table('rate_counters')
+    op.drop_table("rate_counters")
