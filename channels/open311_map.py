@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,7 +22,10 @@ MAPPING_FILE = Path("channels") / "open311.yaml"
 CLOSED_STATES = frozenset({CaseState.CLOSED, CaseState.ARCHIVED, CaseState.REJECTED, CaseState.TRANSFERRED, CaseState.MERGED})
 
 
-def georeport_status(state: CaseState) -> str:
+GeoReportStatus = Literal["open", "closed"]
+
+
+def georeport_status(state: CaseState) -> GeoReportStatus:
     return "closed" if state in CLOSED_STATES else "open"
 
 

@@ -25,7 +25,7 @@ from console.web import _divisions, _hub, _refused, _session, _to_login, render
 from hub.domain.errors import AccessDenied
 from hub.domain.model import Role, within_service_years
 from hub.mappings.catalogue import UnknownCode
-from supervision.assessment import COUNTS, RATES, Assessment, Period
+from supervision.assessment import COUNTS, RATES, Assessment, Figure, Period
 from supervision.export import to_xlsx
 from supervision.service import Supervision
 
@@ -119,6 +119,11 @@ def _previous_months(label: str, n: int) -> list[str]:
     return out[::-1]
 
 
+def _bar(label: str, f: Figure) -> Bar:
+    """A rate as one bar: its value (none when nothing was due) and numerator/denominator."""
+    return Bar(label, None if f.value is None else float(f.value), f"{f.numerator}/{f.denominator}")
+
+
 def _percent(a: Assessment, key: str) -> str:
     f = a.figure(key)
     return "—" if f.value is None else f"{float(f.value) * 100:.1f}%"
@@ -143,14 +148,7 @@ def assessment_page(request: Request, period: Code = None, unit: Code = None, co
             Markup(
                 rate_bars(
                     name,
-                    [
-                        Bar(
-                            name_of(a),
-                            None if a.figure(key).value is None else float(a.figure(key).value),
-                            f"{a.figure(key).numerator}/{a.figure(key).denominator}",
-                        )
-                        for a in rows
-                    ],
+                    [_bar(name_of(a), a.figure(key)) for a in rows],
                 )
             ),
         )
@@ -165,14 +163,7 @@ def assessment_page(request: Request, period: Code = None, unit: Code = None, co
                 Markup(
                     rate_bars(
                         f"{name}（近 {len(months)} 个月）",
-                        [
-                            Bar(
-                                a.period,
-                                None if a.figure(key).value is None else float(a.figure(key).value),
-                                f"{a.figure(key).numerator}/{a.figure(key).denominator}",
-                            )
-                            for a in months
-                        ],
+                        [_bar(a.period, a.figure(key)) for a in months],
                     )
                 ),
             )

@@ -38,7 +38,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("hub.attachments")
 
 Visibility = Literal["public", "internal"]
-VISIBILITIES = ("public", "internal")
+VISIBILITIES: tuple[Visibility, ...] = ("public", "internal")
+
+
+def as_visibility(value: str) -> Visibility:
+    """A row's visibility as the type it is (the column is a plain string)."""
+    if value == "public":
+        return "public"
+    if value == "internal":
+        return "internal"
+    raise ValueError(f"attachment visibility {value!r} is neither public nor internal")
 
 
 class AttachmentRow(Base):
@@ -109,14 +118,25 @@ class Attachment:
     media_type: str
     size: int
     sha256: str
-    visibility: str
+    visibility: Visibility
     uploaded_by: str
     uploader_role: str
     uploaded_at: datetime
 
     @classmethod
     def of(cls, row: AttachmentRow) -> Attachment:
-        return cls(row.id, row.case_number, row.name, row.media_type, row.size, row.sha256, row.visibility, row.uploaded_by, row.uploader_role, row.uploaded_at)
+        return cls(
+            row.id,
+            row.case_number,
+            row.name,
+            row.media_type,
+            row.size,
+            row.sha256,
+            as_visibility(row.visibility),
+            row.uploaded_by,
+            row.uploader_role,
+            row.uploaded_at,
+        )
 
 
 def sees_internal(actor: Actor) -> bool:
@@ -189,7 +209,10 @@ class AttachmentService:
                     raise
                 continue  # another change of the case won the version: attaching does not depend on it
             with self.db.read() as s:
-                return Attachment.of(self._row(s, attachment_id)), case
+                row = self._row(s, attachment_id)
+            if row is None:  # written in the case's own transaction just above
+                raise AssertionError(f"attachment {attachment_id} not found after attaching it")
+            return Attachment.of(row), case
         raise AssertionError("unreachable")
 
     def limit_for(self, media_type: str | None, party_limit: int) -> int:

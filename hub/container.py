@@ -4,6 +4,7 @@ from one Settings object. Tests build it with their own settings and clock."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
@@ -19,6 +20,9 @@ from hub.read_audit import ConfidentialReadRow  # noqa: F401  (registers the aud
 from hub.service import CaseService, EventSink
 from hub.settings import Settings
 
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
 
 @dataclass
 class Hub:
@@ -30,7 +34,7 @@ class Hub:
     keys: KeyStore
     cases: CaseService
     attachments: AttachmentService
-    routers: list[object] = field(default_factory=list)  # APIRouters added by features
+    routers: list[APIRouter] = field(default_factory=list)  # added by features
     workers: list[Worker] = field(default_factory=list)  # background workers added by features
     handles: Handles = field(default_factory=Handles)  # what features hand each other, keyed by type
     # The registry /metrics serves: the hub's own metrics and any feature's (outbox, supervision) go here.

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -173,12 +175,16 @@ def _raise_terminated(_signum: int, _frame: object) -> None:
     raise _Terminated()
 
 
-def _catch_sigterm() -> object:
+# What signal.signal takes and gives back (its Handlers are ints); None: nothing to restore.
+_SignalHandler = Callable[[int, FrameType | None], Any] | int | None
+
+
+def _catch_sigterm() -> _SignalHandler:
     if threading.current_thread() is not threading.main_thread():
         return None  # serve run from a thread (tests): signals stay with the main thread
     return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
-def _restore_sigterm(previous: object) -> None:
+def _restore_sigterm(previous: _SignalHandler) -> None:
     if previous is not None:
-        signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
+        signal.signal(signal.SIGTERM, previous)

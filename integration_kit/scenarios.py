@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from hub.domain.events import DomainEvent
-from hub.domain.model import Case, CaseState, Channel, Intake, Person, Place, RequestType
+from hub.domain.model import Case, CaseState, Channel, Handling, Intake, Person, Place, RequestType
 from hub.integration.contract import (
     Adapter,
     AdapterError,
@@ -149,7 +149,7 @@ class SampleCases:
             title="conformance kit: 路灯损坏",
             content="conformance kit sample case, not a real request",
             place=Place(address="测试地址1号", division_code=self.division),
-            handling={"lead_unit": lead, "dispatched_at": at if lead else None},
+            handling=Handling(lead_unit=lead, dispatched_at=at if lead else None),
             created_at=self.now,
             updated_at=at,
         )

@@ -141,7 +141,7 @@ def mapped_codes(doc: LoadedMapping, table: MappingTable) -> list[tuple[str, int
         for j, v in enumerate(values):
             if v is None:
                 continue
-            loc = (*parts, i, table.hub_field) + ((j,) if isinstance(value, (list, tuple)) else ())
+            loc: tuple[str | int, ...] = (*parts, i, table.hub_field, j) if isinstance(value, (list, tuple)) else (*parts, i, table.hub_field)
             found.append((_as_code(v), doc.line_of(loc), entry))
     return found
 

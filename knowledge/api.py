@@ -21,7 +21,7 @@ from hub.domain.commands import Note, Text
 from hub.domain.model import Case
 from hub.read_audit import record_read
 from knowledge.handle import Knowledge
-from knowledge.importer import ImportFormatError, decode, parse, run_import
+from knowledge.importer import Format, ImportFormatError, decode, parse, run_import
 from knowledge.model import (
     ARTICLE_ID,
     Article,
@@ -144,6 +144,8 @@ class Change(BaseModel):
 def _hits(hits: list[Any]) -> list[SearchHit]:
     return [SearchHit(citation=h.citation, **{k: getattr(h, k) for k in SearchHit.model_fields if k != "citation"}) for h in hits]
 
+
+_IMPORT_FORMATS: dict[str, Format] = {"application/json": "json", "text/csv": "csv", "text/markdown": "markdown"}  # by media type
 
 ARTICLE_EXAMPLES = {
     "guide": {
@@ -291,10 +293,10 @@ def search(
 )
 async def import_articles(hub: HubDep, actor: ActorDep, request: Request) -> ImportResult:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    fmt = {"application/json": "json", "text/csv": "csv", "text/markdown": "markdown"}.get(media)
+    fmt = _IMPORT_FORMATS.get(media)
     if fmt is None:
         raise HTTPException(415, "send application/json, text/csv or text/markdown")
-    items = parse(decode(await request.body()), fmt, "body")  # type: ignore[arg-type]
+    items = parse(decode(await request.body()), fmt, "body")
     report = run_import(_knowledge(hub).store, items, actor)
     return ImportResult(**report.__dict__)
 

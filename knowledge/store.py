@@ -21,6 +21,7 @@ from knowledge.model import (
     Article,
     ArticleContent,
     ArticleInput,
+    ArticleKind,
     ArticleStatus,
     ArticleVersion,
     ReviewEntry,
@@ -282,8 +283,8 @@ class KnowledgeStore:
                     role=h.role,
                     action=h.action,
                     version=h.version,
-                    from_status=h.from_status,
-                    to_status=h.to_status,
+                    from_status=ArticleStatus(h.from_status) if h.from_status is not None else None,
+                    to_status=ArticleStatus(h.to_status),
                     note=h.note,
                 )
                 for h in rows
@@ -443,7 +444,9 @@ def _version_row(pk: int, version: int, c: ArticleContent, now: datetime, actor:
 
 
 def _content(v: KbVersionRow) -> ArticleContent:
-    return ArticleContent(kind=v.kind, title=v.title, body=v.body, valid_from=v.valid_from, valid_to=v.valid_to, categories=v.categories, tags=v.tags)
+    return ArticleContent(
+        kind=ArticleKind(v.kind), title=v.title, body=v.body, valid_from=v.valid_from, valid_to=v.valid_to, categories=v.categories, tags=v.tags
+    )
 
 
 def _to_version(article_id: str, v: KbVersionRow) -> ArticleVersion:
@@ -451,7 +454,7 @@ def _to_version(article_id: str, v: KbVersionRow) -> ArticleVersion:
         article_id=article_id,
         version=v.version,
         status=ArticleStatus(v.status),
-        kind=v.kind,
+        kind=ArticleKind(v.kind),
         title=v.title,
         body=v.body,
         valid_from=v.valid_from,

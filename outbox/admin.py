@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from sqlalchemy import CursorResult, delete, exists, func, select, update
 from sqlalchemy.orm import aliased
@@ -188,6 +188,16 @@ def _note_replays(s: Any, now: datetime, actor: Actor, rows: Sequence[Any]) -> N
             pass
 
 
+class SkippedLine(TypedDict):
+    """One skipped dead letter, as the API and the console report it."""
+
+    id: int
+    destination: str
+    case_number: str | None
+    sequence: int
+    in_case_history: bool  # False for a message of no case (the reason is in its last error)
+
+
 class NotDead(LookupError):
     """Some of the ids named are not dead letters (delivered, pending, skipped, or unknown)."""
 
@@ -196,7 +206,7 @@ class NotDead(LookupError):
         self.ids = ids
 
 
-def skip(hub: Hub, ids: list[int], actor: Actor, reason: str) -> list[dict[str, Any]]:
+def skip(hub: Hub, ids: list[int], actor: Actor, reason: str) -> list[SkippedLine]:
     """Give up dead letters for good: they are never sent, and the later messages of their key
     that they held back flow on. Each skip is written into its case's history (who, why,
     which message) in the same transaction; a message of no case keeps it in its last error.
@@ -209,7 +219,7 @@ def skip(hub: Hub, ids: list[int], actor: Actor, reason: str) -> list[dict[str, 
         if missing:
             raise NotDead(missing)
         repo = CaseRepository(s)
-        out = []
+        out: list[SkippedLine] = []
         for r in rows:
             said = f"skipped by {actor.party}: {reason}"
             r.last_error = f"{said} | last error: {r.last_error}" if r.last_error else said

@@ -146,7 +146,7 @@ def replay(hub: HubDep, actor: Supervisor, body: ReplayRequest) -> Replayed:
 )
 def skip(hub: HubDep, actor: Supervisor, body: SkipRequest, request: Request) -> Any:
     try:
-        return Skipped(skipped=admin.skip(hub, body.ids, actor, body.reason))
+        return Skipped(skipped=[SkippedMessage(**line) for line in admin.skip(hub, body.ids, actor, body.reason)])
     except admin.NotDead as exc:
         return problem(
             409,

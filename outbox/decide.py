@@ -17,12 +17,19 @@ from outbox.backoff import backoff_seconds
 
 
 class Failed(Protocol):
-    """The parts of a relay outcome the decision reads."""
+    """The parts of a relay outcome the decision reads (read-only: an Outcome is frozen)."""
 
-    kind: str  # "transient" | "permanent" | "deferred"
-    error: str | None
-    retry_after: float | None
-    misconfigured: bool
+    @property
+    def kind(self) -> str: ...  # "transient" | "permanent" | "deferred"
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def retry_after(self) -> float | None: ...
+
+    @property
+    def misconfigured(self) -> bool: ...
 
 
 @dataclass(frozen=True)

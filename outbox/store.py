@@ -161,7 +161,7 @@ def write_message(
     `ring` is called after the commit (the in-process relays to wake)."""
     sequence = next_sequence(session, destination, ordering_key)
     key = idempotency_key or f"{destination}:{ordering_key}:{sequence}"
-    body = {
+    body: dict[str, Any] = {  # JSON-ready, also the message model's fields
         "idempotency_key": key,
         "destination": destination,
         "case_number": case_number or "",

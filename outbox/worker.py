@@ -67,7 +67,10 @@ class SqliteWatcher:
     process ring the in-process doorbell without waiting for it."""
 
     def __init__(self, url: str, wake: Callable[[], None], interval: float = 0.02) -> None:
-        self.path = make_url(url).database
+        path = make_url(url).database
+        if not path:  # an in-memory database has no other process to watch for
+            raise ValueError(f"the outbox watcher needs a SQLite database file, not {url!r}")
+        self.path = path
         self.wake = wake
         self.interval = interval
         self._stop = threading.Event()

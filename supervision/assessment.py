@@ -262,6 +262,9 @@ def _read_case(case: CaseLines, out: _Read) -> None:
     parts: dict[str, _Obligation] = {}  # the co-units' parts of the current dispatch
     step: _Obligation | None = None  # 二次派单: the township step still open (one at a time)
 
+    def part_of(unit: object) -> _Obligation | None:  # a history line's unit, as it was written
+        return parts.get(unit) if isinstance(unit, str) else None
+
     def last_of(unit: str | None) -> _Obligation | None:
         return next((ob for ob in reversed(mine) if ob.unit == unit), None)
 
@@ -298,11 +301,11 @@ def _read_case(case: CaseLines, out: _Read) -> None:
             step.due = _when(d["due_at"])
         elif a == "sign_off" and current is not None and current.signed_at is None:
             current.signed_at = line.at
-        elif a == "sign_off_part" and (ob := parts.get(d.get("unit"))) is not None and ob.signed_at is None:
+        elif a == "sign_off_part" and (ob := part_of(d.get("unit"))) is not None and ob.signed_at is None:
             ob.signed_at = line.at
-        elif a == "reply_part" and (ob := parts.get(d.get("unit"))) is not None and ob.replied_at is None:
+        elif a == "reply_part" and (ob := part_of(d.get("unit"))) is not None and ob.replied_at is None:
             ob.replied_at = line.at
-        elif a == "waive_part" and (ob := parts.get(d.get("unit"))) is not None and ob.waived_at is None:
+        elif a == "waive_part" and (ob := part_of(d.get("unit"))) is not None and ob.waived_at is None:
             ob.waived_at = line.at
         elif a == "decide_extension" and current is not None and d.get("approved") and d.get("due_at"):
             current.due = _when(d["due_at"])

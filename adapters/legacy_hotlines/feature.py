@@ -141,6 +141,8 @@ def _pullers(hub: Hub, config) -> list:  # noqa: ANN001
             continue
         context = AdapterContext(destination=name, clock=hub.clock, mappings_dir=hub.settings.mappings_dir)
         adapter = build_adapter(name, dest.adapter, dest.settings, context, {LegacyBridgeAdapter.name: LegacyBridgeAdapter})
+        if not isinstance(adapter, LegacyBridgeAdapter):  # built from the one class offered above
+            raise AssertionError(f"destination {name!r}: built {type(adapter).__qualname__}, not the legacy bridge")
         out.append(LegacyPuller(hub, adapter))
     return out
 

@@ -183,6 +183,8 @@ class RowMapper:
         self.f = mapping.fields
         self._columns: dict[str, str | None] = dict(mapping.fields)
         self._mapped = [(field, column) for field, column in self._columns.items() if column is not None]
+        # Only a mapped field has a cell: the required ones always are (Fields), and a code is read from a cell.
+        self._column_of: dict[str, str] = dict(self._mapped)
         # Tried in the order the mapping file lists them (docs/legacy.md).
         self._parsers = [date_parser(fmt) for fmt in mapping.date_formats]
         # Exports repeat dates (every case closed that day): text -> UTC time, kept bounded.
@@ -204,7 +206,7 @@ class RowMapper:
     def _required(self, row: dict[str, Any], cells: dict[str, Any], field: str) -> Any:
         value = cells.get(field)
         if value is None:
-            column = self._columns[field]
+            column = self._column_of[field]
             raise RowRefused(column, "missing (required)" if column not in row else "empty (required)")
         return value
 
@@ -214,7 +216,7 @@ class RowMapper:
             return None
         code = str(raw)
         if code not in table:
-            raise RowRefused(self._columns[field], f"code {code!r} has no mapping (mappings/legacy/{self.m.line}.yaml codes.{table_name})")
+            raise RowRefused(self._column_of[field], f"code {code!r} has no mapping (mappings/legacy/{self.m.line}.yaml codes.{table_name})")
         return table[code]
 
     def parse_time(self, value: Any, column: str) -> datetime:

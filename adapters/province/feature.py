@@ -10,13 +10,13 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import adapters.province.tables  # noqa: F401  (registers the tables with Base.metadata)
-from adapters.province.adapter import check_mappings
+from adapters.province.adapter import ProvinceAdapter, check_mappings
 from adapters.province.handle import ProvincePollers
 from adapters.province.poller import ProvincePoller
 from adapters.province.sandbox import ProvinceState, create_app
 from hub.db.migrate import upgrade
 from hub.features import FeatureBase, HubOpener, Peer
-from hub.integration.contract import AdapterContext
+from hub.integration.contract import AdapterContext, ConfigurationError
 from hub.integration.registry import build_adapter
 from hub.logmask import configure_logging
 from hub.settings import Settings
@@ -39,7 +39,9 @@ class _Feature(FeatureBase):
                 continue
             context = AdapterContext(destination=destination, clock=hub.clock, mappings_dir=hub.settings.mappings_dir)
             adapter = build_adapter(destination, ADAPTER, config.settings, context)
-            poller = ProvincePoller(hub, adapter, destination)  # type: ignore[arg-type]
+            if not isinstance(adapter, ProvinceAdapter):  # another package's adapter under our name
+                raise ConfigurationError(f"destination {destination!r}: adapter {ADAPTER!r} is {type(adapter).__qualname__}, not the province adapter")
+            poller = ProvincePoller(hub, adapter, destination)
             pollers.append(poller)
             hub.workers.append(poller)
         hub.handles.add(ProvincePollers(pollers))

@@ -98,7 +98,7 @@ def create_app(hub_: Hub) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(docs.router)
     for extension in hub_.routers:  # routers plugged in by features (outbox, adapters, ...)
-        app.include_router(extension)  # type: ignore[arg-type]
+        app.include_router(extension)
 
     @app.get("/api/v1/health", tags=["health"], summary="Liveness: the process answers", operation_id="checkHealth")
     def health() -> dict[str, str]:

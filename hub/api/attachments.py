@@ -60,7 +60,7 @@ def attachment_out(a: Attachment) -> AttachmentOut:
         size=a.size,
         sha256=a.sha256,
         visibility=a.visibility,
-        uploaded_by=a.uploaded_by,  # type: ignore[arg-type]
+        uploaded_by=a.uploaded_by,
         uploaded_at=a.uploaded_at,
     )
 

@@ -24,7 +24,7 @@ from hub.db.phone_index import key_from_file, phone_hash
 from hub.domain.access import Actor, sees_confidential_person
 from hub.domain.errors import CaseNotFound, RuleViolation, StaleCase
 from hub.domain.events import DomainEvent
-from hub.domain.model import Case, ExternalRef, HistoryEntry, Role
+from hub.domain.model import Case, CaseState, ExternalRef, HistoryEntry, Role
 
 
 class DuplicateExternalRef(RuleViolation):
@@ -166,7 +166,15 @@ class CaseRepository:
         rows = self.session.execute(select(HistoryRow).where(HistoryRow.case_id == case_id).order_by(HistoryRow.seq)).scalars()
         return [
             HistoryEntry(
-                seq=r.seq, at=r.at, actor=r.actor, role=Role(r.role), action=r.action, from_state=r.from_state, to_state=r.to_state, note=r.note, data=r.data
+                seq=r.seq,
+                at=r.at,
+                actor=r.actor,
+                role=Role(r.role),
+                action=r.action,
+                from_state=CaseState(r.from_state) if r.from_state is not None else None,
+                to_state=CaseState(r.to_state),
+                note=r.note,
+                data=r.data,
             )
             for r in rows
         ]

@@ -128,7 +128,7 @@ class LegacyPuller(LeasedWorker):
         if r.line != self.line:
             raise ValueError(f"refusal {refusal_id} is line {r.line}'s, not {self.line}'s")
         number, line_id = r.case_number, r.line_case_id
-        if number is None:
+        if number is None or line_id is None:  # (a registered item always has its line id: it was acknowledged by it)
             raw = self.refusals.item(refusal_id)
             try:
                 item = self.adapter.map_item(raw)

@@ -104,7 +104,7 @@ def inspect_file(path: Path, kind: str) -> FileFacts:
 class _Counting(io.RawIOBase):
     """Counts the bytes read, for the progress bar's percentage."""
 
-    def __init__(self, raw: io.BufferedReader) -> None:
+    def __init__(self, raw: io.RawIOBase) -> None:
         self.raw, self.count = raw, 0
 
     def readable(self) -> bool:
@@ -141,7 +141,7 @@ class RowSource:
 
     def _open_text(self, encoding: str):  # noqa: ANN202
         raw = self.path.open("rb", buffering=0)
-        self._counter = _Counting(raw)  # type: ignore[arg-type]
+        self._counter = _Counting(raw)
         return io.TextIOWrapper(io.BufferedReader(self._counter, CHUNK), encoding=encoding, newline="")
 
     def _csv(self) -> Iterator[Row]:
