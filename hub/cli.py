@@ -235,6 +235,10 @@ def cmd_calendar_import(args: argparse.Namespace, hubs: HubOpener) -> int:
 def cmd_calendar_status(args: argparse.Namespace, hubs: HubOpener) -> int:
     hub = hubs()
     status = calendar_status(hub.calendars.calendar(), hub.clock.now())
+    if args.json:
+        years = [{"year": r.year, "loaded_at": r.loaded_at, "loaded_by": r.loaded_by, "sample": r.sample, "source": r.source} for r in hub.calendars.years()]
+        print_json({"years": years} | dataclasses.asdict(status) | {"warning": status.warning})
+        return 1 if status.warning else 0
     for row in hub.calendars.years():
         print(f"{row.year}  imported {row.loaded_at:%Y-%m-%d} by {row.loaded_by}{'  SAMPLE' if row.sample else ''}  {row.source}")
     print(
@@ -340,9 +344,9 @@ def parser(features: Sequence[Feature] | None = None) -> argparse.ArgumentParser
     ci.add_argument("file", help="see examples/calendar/ and docs/deadlines.md for the format")
     ci.add_argument("--replace", action="store_true", help="load a year that is already loaded again")
     ci.set_defaults(func=partial(cmd_calendar_import, hubs=hubs))
-    cal.add_parser("status", help="imported years; exit 1 with a warning while a needed year is missing").set_defaults(
-        func=partial(cmd_calendar_status, hubs=hubs)
-    )
+    cst = cal.add_parser("status", help="imported years; exit 1 with a warning while a needed year is missing")
+    cst.add_argument("--json", action="store_true", help="as one JSON object: the imported years and the status")
+    cst.set_defaults(func=partial(cmd_calendar_status, hubs=hubs))
 
     it = sub.add_parser("init", help="write a settings file, a copy of the mappings and the deploy/ examples into DIR")
     it.add_argument("dir", metavar="DIR", help="created if missing; nothing in it is overwritten")

@@ -4,11 +4,13 @@ transaction, the API, and `hotline-hub knowledge import|reindex|search`."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hub.cli import print_json
 from hub.domain.access import SYSTEM_ACTOR
 from hub.features import FeatureBase, HubOpener
 from hub.mappings import load_yaml_model
@@ -58,6 +60,7 @@ class _Feature(FeatureBase):
         se = ksub.add_parser("search", help="search the published articles")
         se.add_argument("query")
         se.add_argument("--limit", type=int, default=5)
+        se.add_argument("--json", action="store_true", help="as a JSON array, best first")
         se.set_defaults(func=partial(_cmd_search, hubs=hubs))
 
 
@@ -96,7 +99,11 @@ def _cmd_search(args: argparse.Namespace, hubs: HubOpener) -> int:
     hub = hubs()
     try:
         store = hub.handles.get(Knowledge).store
-        for hit in store.search(SearchQuery(text=args.query, valid_on=store.today(), limit=args.limit)):
+        hits = store.search(SearchQuery(text=args.query, valid_on=store.today(), limit=args.limit))
+        if args.json:
+            print_json([{"citation": hit.citation} | dataclasses.asdict(hit) for hit in hits])
+            return 0
+        for hit in hits:
             print(f"{hit.citation:<24} {hit.score:8.3f}  {hit.title}")
         return 0
     finally:

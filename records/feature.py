@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hub.cli import print_json
 from hub.domain.model import normalise_phone
 from hub.features import FeatureBase, HubOpener
 from hub.read_audit import list_reads
@@ -43,12 +45,14 @@ class _Feature(FeatureBase):
         ret = sub.add_parser("retention", help="erase personal data of cases archived long enough").add_subparsers(dest="retention_command", required=True)
         run = ret.add_parser("run", help="one retention pass now")
         run.add_argument("--dry-run", action="store_true", help="list the cases that would be erased; change nothing")
+        run.add_argument("--json", action="store_true", help="as one JSON object (the cases erased, or due on a dry run)")
         run.set_defaults(func=partial(_cmd_retention_run, hubs=hubs))
         at = sub.add_parser("attachments", help="attachment files (附件) in the attachments directory").add_subparsers(
             dest="attachments_command", required=True
         )
         orph = at.add_parser("orphans", help="list files no attachment row names (an upload whose transaction failed)")
         orph.add_argument("--delete", action="store_true", help="delete them (only where no other database shares the directory)")
+        orph.add_argument("--json", action="store_true", help="as a JSON array of SHA-256s")
         orph.set_defaults(func=partial(_cmd_attachment_orphans, hubs=hubs))
         pv = sub.add_parser("privacy", help="personal data on request (个人信息保护法)").add_subparsers(dest="privacy_command", required=True)
         ex = pv.add_parser("export", help="everything the hub holds about one phone number, as JSON (subject access)")
@@ -100,6 +104,9 @@ def _cmd_retention_run(args: argparse.Namespace, hubs: HubOpener) -> int:
         years = hub.settings.retention.archived_years
         if args.dry_run:
             result = Retention(hub).run(dry_run=True)
+            if args.json:
+                print_json({"dry_run": True, "archived_years": years} | dataclasses.asdict(result))
+                return 0
             print(f"{len(result.erased)} archived cases are past {years} years and hold personal data (dry run: nothing changed)")
         else:
             worker = hub.handles.get(RetentionWorker)
@@ -107,6 +114,9 @@ def _cmd_retention_run(args: argparse.Namespace, hubs: HubOpener) -> int:
                 result = worker.run_once()
             finally:
                 worker.lease.release()
+            if args.json:
+                print_json({"dry_run": False, "archived_years": years} | dataclasses.asdict(result))
+                return 0
             if not result.leased:
                 print("another retention pass holds the lease; nothing done")
                 return 0
@@ -128,6 +138,9 @@ def _cmd_attachment_orphans(args: argparse.Namespace, hubs: HubOpener) -> int:
     finally:
         hub.close()
     # SHA-256s only: a file's name is in its row, and an orphan has none.
+    if args.json:
+        print_json(found)
+        return 0
     print(f"{len(found)} orphan files in {hub.settings.attachments_directory()}" + (" deleted" if args.delete else " (--delete deletes them)"))
     for name in found:
         print(f"  {name}")

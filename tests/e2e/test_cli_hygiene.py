@@ -99,6 +99,20 @@ def test_listings_as_json(env) -> None:
     assert json.loads(_run(["legacy", "refusals", "list", "--json"], env).stdout) == []
 
 
+def test_the_other_listings_as_json(env) -> None:
+    """Apart from the test above, so neither outlasts the per-test timeout on a busy machine
+    (each command is a process that imports the hub)."""
+    assert json.loads(_run(["knowledge", "search", "噪音", "--json"], env).stdout) == []  # no article published
+    assert json.loads(_run(["attachments", "orphans", "--json"], env).stdout) == []
+    due = json.loads(_run(["retention", "run", "--dry-run", "--json"], env).stdout)
+    assert (due["dry_run"], due["archived_years"], due["erased"]) == (True, 3, [])  # the default rule; nothing archived
+    calendar = _run(["calendar", "status", "--json"], env)
+    status = json.loads(calendar.stdout)
+    assert {"years", "today", "year_known", "next_year", "next_year_known", "warning"} <= set(status)
+    assert status["next_year"] == int(status["today"][:4]) + 1
+    assert calendar.returncode == (1 if status["warning"] else 0)  # the same exit code as without --json
+
+
 def test_the_no_bridge_warnings_only_where_they_matter(env) -> None:
     """A default install declares 12315 and 12320 as 双号并行 with no bridge: a one-shot command
     says nothing about it; `legacy check` and the long-running processes do."""
