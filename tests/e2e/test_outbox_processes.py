@@ -5,7 +5,6 @@ riding out a PostgreSQL restart (a private server, never the shared one)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
@@ -30,25 +29,10 @@ from outbox.tables import DELIVERED, PENDING, OutboxDestinationRow, OutboxMessag
 from sandbox.webhook_sink import SinkState, create_sink
 from tests.support.factories import draft
 from tests.support.live import LiveServer, free_port
+from tests.support.peers import DelayedAck
 
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 HUB_CLI = str(Path(sys.executable).with_name("hotline-hub"))
-
-
-class DelayedAck:
-    """The peer applies the message, then takes `delay` seconds to answer: the window in
-    which a relay has sent but not yet recorded the ack."""
-
-    def __init__(self, app, delay: float) -> None:  # noqa: ANN001
-        self.app, self.delay = app, delay
-
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
-        async def delayed(message) -> None:  # noqa: ANN001
-            if message["type"] == "http.response.start" and scope.get("path") == "/events":
-                await asyncio.sleep(self.delay)
-            await send(message)
-
-        await self.app(scope, receive, delayed if scope["type"] == "http" else send)
 
 
 @pytest.fixture

@@ -3,11 +3,15 @@ processes deploy/ runs — two API processes (`serve --port N`), two relays (`re
 --metrics-port N`), the scheduler and the pollers (`work --skip outbox-relay --skip scheduler
 --skip retention`) — take cases over HTTP while one process of each kind is killed (SIGKILL)
 once and started again; at the end the peer has applied every message once, in order per
-case, and the killed scheduler's and poller's leads are back with their new processes."""
+case, and the killed scheduler's and poller's leads are back with their new processes.
+
+The relay's kill is proven to catch deliveries in flight: the peer applies what it is sent
+and holds the answers (tests/support/peers.py), and the relay killed is one that holds the
+claim of a message the peer has applied, so it dies having sent and not recorded it; the
+message goes out again after the kill and the peer keeps it once (by its Idempotency-Key)."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import time
@@ -22,33 +26,18 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from hub.db.models import LeaseRow
-from outbox.tables import DELIVERED, OutboxMessageRow
+from outbox.tables import DELIVERED, IN_FLIGHT, OutboxMessageRow
 from sandbox.webhook_sink import SinkState, create_sink
 from tests.support.databases import PG_ADMIN_URL, skip_or_fail_without_pg
 from tests.support.factories import draft
 from tests.support.live import LiveServer, free_port
+from tests.support.peers import DelayedAck
 from tests.support.wheel import WheelVenv, installed_wheel  # noqa: F401 - the session fixture
 
 pytestmark = pytest.mark.postgres
 
 # The commands of deploy/systemd (and compose.yaml), less the install path.
 WORK = ["work", "--skip", "outbox-relay", "--skip", "scheduler", "--skip", "retention"]
-
-
-class SlowAck:
-    """The peer applies a message, then answers after `delay`: a relay killed meanwhile has
-    sent but not recorded it, and its successor sends it again (the peer dedupes by key)."""
-
-    def __init__(self, app, delay: float) -> None:  # noqa: ANN001
-        self.app, self.delay = app, delay
-
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
-        async def slow(message) -> None:  # noqa: ANN001
-            if message["type"] == "http.response.start" and scope.get("path") == "/events":
-                await asyncio.sleep(self.delay)
-            await send(message)
-
-        await self.app(scope, receive, slow if scope["type"] == "http" else send)
 
 
 class Topology:
@@ -136,6 +125,14 @@ class Reader:
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(OutboxMessageRow).where(OutboxMessageRow.status != DELIVERED)).scalar_one()
 
+    def claims(self, keys: set[str]) -> dict[str, tuple[str, str | None]]:
+        """(status, leased_by) of the messages with these idempotency keys."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(OutboxMessageRow.idempotency_key, OutboxMessageRow.status, OutboxMessageRow.leased_by).where(OutboxMessageRow.idempotency_key.in_(keys))
+            ).all()
+        return {key: (status, holder) for key, status, holder in rows}
+
     def holder(self, lease: str) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(LeaseRow.holder).where(LeaseRow.name == lease)).scalar()
@@ -144,7 +141,7 @@ class Reader:
 def test_the_topology_loses_and_doubles_nothing_with_one_of_each_process_killed(installed_wheel: WheelVenv, database: str, tmp_path: Path) -> None:  # noqa: F811
     venv = installed_wheel
     state = SinkState()
-    peer = SlowAck(create_sink(state), 0.3)
+    peer = DelayedAck(create_sink(state))
     with LiveServer(peer) as sink:
         done = subprocess.run([str(venv.cli), "init", str(tmp_path / "hub")], cwd=tmp_path, env=venv.env(), capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
@@ -156,7 +153,8 @@ def test_the_topology_loses_and_doubles_nothing_with_one_of_each_process_killed(
                 "database_url": database,
                 "phone_index_key": uuid.uuid4().hex,  # one key for every process (docs/operations.md)
                 "destinations": {
-                    "peer": {"adapter": "webhook", "events": ["case.*"], "settings": {"url": f"{sink.url}/events", "timeout": 5}},
+                    # The timeout outlasts the peer's hold below: the held sends stay unanswered, not failed.
+                    "peer": {"adapter": "webhook", "events": ["case.*"], "settings": {"url": f"{sink.url}/events", "timeout": 120}},
                     # A province nobody answers: its poller is what `work` leads here.
                     "province": {
                         "adapter": "province",
@@ -171,7 +169,9 @@ def test_the_topology_loses_and_doubles_nothing_with_one_of_each_process_killed(
                     },
                 },
                 "outbox": {
-                    "lease_seconds": 5.0,
+                    # A claim's lease outlasts the hold too: only the kill ends a claim (the
+                    # dead holder's claims are taken over by its heartbeat, in seconds).
+                    "lease_seconds": 300.0,
                     "heartbeat_seconds": 0.5,
                     "takeover_seconds": 2.0,
                     "idle_poll_seconds": 0.3,
@@ -237,12 +237,34 @@ def test_the_topology_loses_and_doubles_nothing_with_one_of_each_process_killed(
             topology.start("api-1")
             _wait(lambda: _answers(apis["api-1"]), 120, "api-1 again", topology)
 
+            # The peer applies what it is sent and holds every answer: the relays' sends stay
+            # unrecorded. A message the peer holds, claimed by a live relay: that relay is killed.
+            peer.hold()
             register(6)
-            # While the peer holds its answers back, a relay has messages sent but not recorded.
-            _wait(lambda: state.attempts > 0, 60, "deliveries in flight", topology)
-            topology.kill("relay-1")
+            caught: dict[str, set[str]] = {}
+
+            def a_relay_caught_in_flight() -> bool:
+                held = peer.holding()
+                claims = reader.claims(held) if held else {}
+                for relay in ("relay-1", "relay-2"):
+                    pid = f":{topology.procs[relay].pid}:"
+                    keys = {k for k, (status, holder) in claims.items() if status == IN_FLIGHT and pid in (holder or "")}
+                    if keys:
+                        caught[relay] = keys
+                        return True
+                return False
+
+            _wait(a_relay_caught_in_flight, 180, "a relay's delivery applied by the peer and held", topology)
+            [(relay, in_flight)] = caught.items()
+            # Counted before the kill: while the relay lives no other one sends what it claimed.
+            sent_before = {k: peer.sends[k] for k in in_flight}
+            topology.kill(relay)
+            # Killed with the answers still held: none of its sends was recorded delivered.
+            assert all(status != DELIVERED for status, _ in reader.claims(in_flight).values())
+            assert in_flight <= peer.holding()
+            peer.release()
             register(4)
-            topology.start("relay-1")
+            topology.start(relay)
 
             for name, lease in (("scheduler", "scheduler"), ("work", "province-poller:province")):
                 pid = topology.kill(name)
@@ -278,3 +300,6 @@ def test_the_topology_loses_and_doubles_nothing_with_one_of_each_process_killed(
     # ... none lost, and in order per case.
     assert sorted(per_case) == sorted(numbers)
     assert all(events == [(1, "case.registered"), (2, "case.accepted")] for events in per_case.values()), per_case
+    # The caught messages went out again after the kill (they were never recorded) and were applied once.
+    assert all(peer.sends[k] > sent_before[k] for k in in_flight), (sent_before, {k: peer.sends[k] for k in in_flight})
+    assert state.duplicates >= len(in_flight)
