@@ -65,15 +65,19 @@ class _Feature(FeatureBase):
 
 def _cmd_backup(args: argparse.Namespace) -> int:
     settings = Settings()
+    in_bucket = settings.attachments.store == "s3"  # the bucket's own versioning or replication keeps its files
     try:
-        result = backup(settings.database_url, Path(args.dir) if args.dir else settings.backups_dir, datetime.now(UTC), settings.attachments_directory())
+        files = None if in_bucket else settings.attachments_directory()
+        result = backup(settings.database_url, Path(args.dir) if args.dir else settings.backups_dir, datetime.now(UTC), files)
     except BackupError as exc:
         print(f"hotline-hub backup: {exc}", file=sys.stderr)
         return 1
-    print(
-        f"wrote {result.path} ({result.cases} cases, migration {result.migration}; "
-        f"{result.files} new attachment files in {result.path.name.removesuffix('.db')}.attachments)"
+    where = (
+        "attachment files left in the bucket (back it up with the store's own tools)"
+        if in_bucket
+        else (f"{result.files} new attachment files in {result.path.name.removesuffix('.db')}.attachments")
     )
+    print(f"wrote {result.path} ({result.cases} cases, migration {result.migration}; {where})")
     return 0
 
 
@@ -128,7 +132,7 @@ def _cmd_attachment_orphans(args: argparse.Namespace, hubs: HubOpener) -> int:
     finally:
         hub.close()
     # SHA-256s only: a file's name is in its row, and an orphan has none.
-    print(f"{len(found)} orphan files in {hub.settings.attachments_directory()}" + (" deleted" if args.delete else " (--delete deletes them)"))
+    print(f"{len(found)} orphan files in {hub.attachments.store.location}" + (" deleted" if args.delete else " (--delete deletes them)"))
     for name in found:
         print(f"  {name}")
     return 0
