@@ -15,7 +15,7 @@ from hub.features import FeatureBase, HubOpener
 from hub.read_audit import list_reads
 from hub.settings import Settings, default_attachments_directory
 from records.backup import BackupError, backup, restore
-from records.privacy import subject_access
+from records.privacy import OPENID, subject_access, subject_access_wechat
 from records.retention import Retention, RetentionWorker
 
 if TYPE_CHECKING:
@@ -51,8 +51,10 @@ class _Feature(FeatureBase):
         orph.add_argument("--delete", action="store_true", help="delete them (only where no other database shares the directory)")
         orph.set_defaults(func=partial(_cmd_attachment_orphans, hubs=hubs))
         pv = sub.add_parser("privacy", help="personal data on request (个人信息保护法)").add_subparsers(dest="privacy_command", required=True)
-        ex = pv.add_parser("export", help="everything the hub holds about one phone number, as JSON (subject access)")
-        ex.add_argument("--phone", required=True)
+        ex = pv.add_parser("export", help="everything the hub holds about one phone number or WeChat follower, as JSON (subject access)")
+        who = ex.add_mutually_exclusive_group(required=True)
+        who.add_argument("--phone")
+        who.add_argument("--wechat-openid", help="a WeChat follower's openid: the cases they filed on the official account")
         ex.add_argument("--out", required=True, help="file to write")
         ex.set_defaults(func=partial(_cmd_privacy_export, hubs=hubs))
         rd = pv.add_parser("reads", help="who read confidential (保密) cases through the API, oldest first")
@@ -140,13 +142,16 @@ def _cmd_attachment_orphans(args: argparse.Namespace, hubs: HubOpener) -> int:
 
 def _cmd_privacy_export(args: argparse.Namespace, hubs: HubOpener) -> int:
     try:
-        normalise_phone(args.phone)
+        if args.phone is not None:
+            normalise_phone(args.phone)
+        elif not OPENID.fullmatch(args.wechat_openid):
+            raise ValueError("not a WeChat openid (8 to 64 letters, digits, - and _)")
     except ValueError as exc:
-        print(f"hotline-hub privacy export: --phone: {exc}", file=sys.stderr)
+        print(f"hotline-hub privacy export: --{'phone' if args.phone is not None else 'wechat-openid'}: {exc}", file=sys.stderr)
         return 2
     hub = hubs()
     try:
-        body = subject_access(hub, args.phone)
+        body = subject_access(hub, args.phone) if args.phone is not None else subject_access_wechat(hub, args.wechat_openid)
     finally:
         hub.close()
     out = Path(args.out)
