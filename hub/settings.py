@@ -198,6 +198,12 @@ class WeChatSettings(BaseModel):
         default="wechat",
         description="The outbox destination (adapter 'wechat', with its seal_key) progress messages go to; null or no such destination: none are sent.",
     )
+    dialogue_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="A follower's guided dialogue (1 反映问题 ...) is forgotten after this many minutes of silence; it is kept in memory only.",
+    )
     push_events: dict[WeChatEvent, bool] = Field(
         default_factory=lambda: dict.fromkeys(WECHAT_EVENTS, True),
         description="Which events send a template message (mappings/channels/wechat_templates.yaml).",
