@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, BinaryIO, Literal
+from urllib.parse import quote
 
 from sqlalchemy import BigInteger, Index, String, delete, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -163,7 +164,14 @@ class AttachmentService:
         row_name = sanitise_name(name, stored.media_type)
         for attempt in range(3):
             attachment_id = secrets.token_hex(12)
-            meta = {"id": attachment_id, "media_type": stored.media_type, "size": stored.size, "visibility": visibility}
+            meta = {
+                "id": attachment_id,
+                "media_type": stored.media_type,
+                "size": stored.size,
+                "visibility": visibility,
+                "sha256": stored.sha256,
+                "url": f"/api/v1/cases/{quote(number, safe='')}/attachments/{attachment_id}",  # the peers' reference: read with their own key
+            }
 
             def add_row(s: Session, current: Case, attachment_id: str = attachment_id) -> None:
                 self._check_citizen(s, current, citizen)
