@@ -66,6 +66,10 @@ class S3Store:
     def location(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
 
+    @property
+    def leaves_leftovers(self) -> bool:
+        return False  # one PUT: the object is whole or absent
+
     def key_of(self, sha256: str) -> str:
         if not re.fullmatch(r"[0-9a-f]{64}", sha256):
             raise ValueError("not a SHA-256 hex digest")

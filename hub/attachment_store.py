@@ -143,6 +143,9 @@ class AttachmentStore(Protocol):
     @property
     def location(self) -> str: ...  # named in log lines: the directory, or s3://bucket/prefix
 
+    @property
+    def leaves_leftovers(self) -> bool: ...  # whether a crash mid-upload can leave a partial file (tmp/)
+
     def put(self, source: BinaryIO, limit: int | LimitFor, allowed: frozenset[str]) -> Stored: ...
 
     def open(self, sha256: str) -> BinaryIO: ...
@@ -200,6 +203,10 @@ class DirectoryStore:
     @property
     def location(self) -> str:
         return str(self.root)
+
+    @property
+    def leaves_leftovers(self) -> bool:
+        return True  # tmp/upload-* cut short by a crash
 
     def path_of(self, sha256: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{64}", sha256):

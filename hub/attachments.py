@@ -298,6 +298,8 @@ class AttachmentService:
         the file), and deleting them is safe only when no other database shares the directory,
         so only `hotline-hub attachments orphans --delete` asks for them. File ages are the file
         system's (wall clock), so `now` defaults to it, not to the hub's clock."""
+        if not unnamed and not self.store.leaves_leftovers:
+            return []  # a bucket has no half-written uploads: the daily pass does not list it
         now = now or datetime.now(UTC)
         cutoff = now - timedelta(minutes=self.config.orphan_minutes)
         old = [name for name, at in self.store.files() if at <= cutoff and (unnamed or name.startswith("tmp/"))]

@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hub.attachment_store import StoreUnavailable
 from hub.domain.model import normalise_phone
 from hub.features import FeatureBase, HubOpener
 from hub.read_audit import list_reads
@@ -131,6 +132,9 @@ def _cmd_attachment_orphans(args: argparse.Namespace, hubs: HubOpener) -> int:
     hub = hubs()
     try:
         found = hub.attachments.orphans(dry_run=not args.delete, unnamed=True)
+    except StoreUnavailable as exc:
+        print(f"hotline-hub attachments orphans: {exc}; try again once it is back", file=sys.stderr)
+        return 1
     finally:
         hub.close()
     # SHA-256s only: a file's name is in its row, and an orphan has none.
