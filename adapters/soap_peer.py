@@ -39,11 +39,15 @@ def read_call(body: bytes) -> tuple[etree._Element, str, dict[str, Any]]:
 
 
 def to_dict(element: etree._Element) -> Any:
-    """Child elements by local name, recursively; a leaf is its text."""
+    """Child elements by local name, recursively; a leaf is its text; a name that repeats
+    (maxOccurs > 1, e.g. the province's Attachment) a list of them."""
     children = [c for c in element if isinstance(c.tag, str)]
     if not children:
         return element.text
-    return {etree.QName(child).localname: to_dict(child) for child in children}
+    grouped: dict[str, list[Any]] = {}
+    for child in children:
+        grouped.setdefault(etree.QName(child).localname, []).append(to_dict(child))
+    return {name: values[0] if len(values) == 1 else values for name, values in grouped.items()}
 
 
 def _text(value: Any) -> str:

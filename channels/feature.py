@@ -3,6 +3,7 @@ public routes, Open311 GeoReport v2, and its tables (docs/channels.md)."""
 
 from __future__ import annotations
 
+import argparse
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -16,8 +17,9 @@ from channels.service import ChannelService
 from channels.sms import CodesAndSms, load_templates
 from channels.wechat import WeChatDoor
 from channels.wechat_api import wechat
+from channels.wechat_menu import cmd_wechat_menu, load_menu
 from channels.wechat_push import WeChatPush, load_push_templates
-from hub.features import FeatureBase, Peer
+from hub.features import FeatureBase, HubOpener, Peer
 from outbox.feature import OutboxHandle
 
 if TYPE_CHECKING:
@@ -42,10 +44,17 @@ class _Feature(FeatureBase):
         hub.handles.add(service)
         hub.handles.add(load_open311(hub.settings.mappings_dir, hub.catalogue))  # a bad mapping stops the start here
         pushes = load_push_templates(hub.settings.mappings_dir)  # checked even with no account set
+        load_menu(hub.settings.mappings_dir)  # a bad menu stops the start here too
         if config.wechat is not None:
             hub.handles.add(WeChatDoor(hub, service, config.wechat))
             hub.cases.sinks.append(WeChatPush(pushes, hub.settings, hub.clock, writer))
         hub.routers.extend([channel, public, centre, open311, wechat])
+
+    def add_cli(self, sub: argparse._SubParsersAction[argparse.ArgumentParser], hubs: HubOpener) -> None:
+        wx = sub.add_parser("wechat", help="the WeChat official account").add_subparsers(dest="wechat_command", required=True)
+        menu = wx.add_parser("menu", help="print the custom menu (自定义菜单) as WeChat's menu/create JSON; --push sends it")
+        menu.add_argument("--push", action="store_true", help="set it on the account through the WeChat API of channels.wechat.destination")
+        menu.set_defaults(func=cmd_wechat_menu)
 
     def sandbox_peers(self, base_port: int) -> list[Peer]:
         """For `hotline-hub sandbox`: the SMS gateway on base_port + 70 and a web citizen at work;

@@ -14,7 +14,9 @@ What a follower may write (docs/channels.md, "WeChat"):
 - 查询 <工单号> <提取码>: the citizen view's state and its latest public step; wrong codes count
   against the number and against the openid, as the public lookup's do.
 - 我的工单: this openid's cases, state and title only.
-- anything else: the help text.
+- 1/2/3/4, or a tap on a button of the custom menu (channels/wechat_menu.py): the guided
+  dialogue (channels/wechat_dialogue.py), step by step to a case, its progress or a rating.
+- anything else: the help text, which is the numbered menu.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import ParseError
 from zoneinfo import ZoneInfo
@@ -43,6 +45,8 @@ from channels.citizen import TYPE_TEXT, CitizenView
 from channels.codes import Locked
 from channels.rates import RateLimited
 from channels.service import ChannelService, NoSuchCaseOrCode
+from channels.wechat_dialogue import ASK_RATING, STARTS, DialogueStates, State, Turn, start, step
+from channels.wechat_menu import MENU_KEYS
 from hub.db.models import CaseRow, ExternalRefRow
 from hub.db.repository import CaseRepository
 from hub.domain.access import Actor, registrant
@@ -75,16 +79,15 @@ LISTED_TITLE_CHARS = 24  # ten lines stay well inside what a passive text reply 
 TITLE_CHARS = 30
 
 HELP = (
-    "您好，这里是资阳12345政务服务便民热线。\n"
-    "1. 反映问题：回复“投诉/咨询/求助/建议/举报 + 具体内容”，如“投诉 建设路12号工地夜间施工扰民”。"
-    "内容中可留手机号以便联系。\n"
-    "2. 查询进度：回复“查询 工单号 提取码”。\n"
-    "3. 我的工单：回复“我的工单”。\n"
-    "4. 评价答复：回复“评价 工单号 提取码 满意/基本满意/不满意”。\n"
+    "您好，这里是资阳12345政务服务便民热线。请回复数字：\n"
+    "1 反映问题\n2 查询进度\n3 评价答复\n4 我的工单\n"
+    "也可直接回复“投诉/咨询/求助/建议/举报 + 具体内容”，如“投诉 建设路12号工地夜间施工扰民”"
+    "（内容中可留手机号以便联系）；“查询 工单号 提取码”；“评价 工单号 提取码 满意/基本满意/不满意”；“我的工单”。\n"
     "紧急情况请拨打110、119、120。"
 )
 TOO_SHORT = "请写明具体情况（时间、地点、事情经过），如“投诉 建设路12号工地夜间施工扰民”。"
 NOT_TEXT = "目前只能办理文字消息。" + HELP
+NOT_RATEABLE = "工单{number}现在不能评价：答复尚未审核通过，或已经评价、已过评价期限。"
 BUSY = "提交过于频繁，请稍后再试，或拨打12345。"
 FAILED = "暂时无法登记您的诉求，请稍后再试，或拨打12345。"
 NOT_FOUND = "未找到该工单，请核对工单号和提取码。"
@@ -135,6 +138,7 @@ class WeChatDoor:
         self.crypto = WeChatCrypto(self.token, aes, config.app_id) if aes else None
         self.actor = Actor(party=config.party, role=Role.CHANNEL, channel=Channel.WECHAT.value)
         self.ref_system = f"channel.{config.party}"
+        self.dialogue = DialogueStates(timedelta(minutes=config.dialogue_minutes))
 
     # -- the protocol ----------------------------------------------------------------------------
     def verify(self, signed: Signed) -> None:
@@ -185,12 +189,20 @@ class WeChatDoor:
     def answer(self, message) -> str | None:
         openid = message.source or ""
         if message.type == "event":
-            if getattr(message, "event", "") == "subscribe":
+            event = getattr(message, "event", "")
+            if event == "subscribe":
                 return "感谢关注资阳12345！\n" + HELP
-            return None  # unsubscribe, menu clicks, location reports: nothing to say
+            if event == "click" and (what := MENU_KEYS.get(getattr(message, "key", None) or "")):
+                return self._play(message, openid, start(what, self.hub.clock.now()))
+            return None  # unsubscribe, link taps, location reports: nothing to say
+        state = self.dialogue.get(openid, self.hub.clock.now())
+        if message.type == "location" and state is not None and state.step == "place":
+            return self.converse(message, openid, state, _normalise(getattr(message, "label", "") or "")[:200] or "跳过")
         if message.type != "text":
             return NOT_TEXT
         content = _normalise(message.content or "")
+        if state is not None or content in STARTS:
+            return self.converse(message, openid, state, content)
         if content in MINE:
             return self.mine(openid)
         if found := QUERY.match(content):
@@ -205,12 +217,15 @@ class WeChatDoor:
         if len(content) < MIN_CONTENT:
             return TOO_SHORT
         phone = MOBILE.search(content)
+        return self._register(message, openid, kind, content, phone.group(1) if phone else None, None)
+
+    def _register(self, message, openid: str, kind: RequestType, content: str, phone: str | None, address: str | None) -> str:
         try:
             received = datetime.fromtimestamp(message.time, tz=UTC) if message.time else self.hub.clock.now()
         except (OverflowError, OSError):  # a CreateTime no calendar holds
             return FAILED
         try:
-            draft = self._draft(openid, message.id, kind, content, received, phone.group(1) if phone else None)
+            draft = self._draft(openid, message.id, kind, content, received, phone, address)
         except ValidationError as exc:  # e.g. a CreateTime outside the service years
             log.warning("wechat: message from %s not registered: %s", mask_openid(openid), exc.errors()[0].get("loc"))
             return FAILED
@@ -230,7 +245,7 @@ class WeChatDoor:
             f"回复“查询 {number} {intake.code}”查询办理进度，回复“我的工单”查看您提交的工单。"
         )
 
-    def _draft(self, openid: str, msg_id: int | None, kind: RequestType, content: str, received: datetime, phone: str | None) -> CaseDraft:
+    def _draft(self, openid: str, msg_id: int | None, kind: RequestType, content: str, received: datetime, phone: str | None, address: str | None) -> CaseDraft:
         return CaseDraft(
             intake=Intake(channel=Channel.WECHAT, received_at=received),
             person=Person(phone=phone),
@@ -238,9 +253,54 @@ class WeChatDoor:
             category_code=OTHER_CATEGORY,
             title=f"微信{TYPE_TEXT[kind]}：{content[:TITLE_CHARS]}",
             content=content,
-            place=Place(division_code=self.hub.settings.region_code),
+            place=Place(division_code=self.hub.settings.region_code, address=address),
             external_refs=[ExternalRef(system=self.ref_system, external_id=f"{openid}:{msg_id or 'x' + secrets.token_hex(6)}"[:128])],
         )
+
+    # -- the guided dialogue (channels/wechat_dialogue.py) ----------------------------------------------
+    def converse(self, message, openid: str, state: State | None, content: str) -> str:
+        """One message of a dialogue: a retry of one already answered gets the same answer (a
+        step is not taken twice), anything else the next step."""
+        again = self.dialogue.replay(openid, message.id)
+        if again is not None:
+            return again
+        now = self.hub.clock.now()
+        if state is None:
+            turn = start(STARTS[content], now)
+        else:
+            phone = MOBILE.search(content) if state.step == "content" else None
+            turn = step(state, content, now, phone.group(1) if phone else None)
+        answer = self._play(message, openid, turn)
+        self.dialogue.remember(openid, message.id, answer)
+        return answer
+
+    def _play(self, message, openid: str, turn: Turn) -> str:
+        """Do what the turn says, keep the dialogue's state, and say what it says."""
+        self.dialogue.put(openid, None if turn.over else turn.state)
+        held = turn.state
+        if turn.do == "mine":
+            return self.mine(openid)
+        if turn.do == "register":
+            assert held is not None and held.kind is not None
+            return self._register(message, openid, held.kind, held.content, held.phone, held.place)
+        if turn.do == "query":
+            assert held is not None
+            return self.query(openid, held.number, held.code)
+        if turn.do == "check_for_rating":
+            assert held is not None
+            case = self._checked(openid, held.number, held.code)
+            if isinstance(case, str):
+                self.dialogue.put(openid, None)
+                return case
+            if not self.service.view_of(case).evaluation.open:
+                self.dialogue.put(openid, None)
+                return NOT_RATEABLE.format(number=held.number)
+            self.dialogue.put(openid, State("rate_choice", held.at, number=held.number, code=held.code))
+            return ASK_RATING.format(number=held.number)
+        if turn.do == "rate":
+            assert held is not None and turn.rating is not None
+            return self.rate(openid, held.number, held.code, turn.rating)
+        return turn.say + ("\n" + HELP if turn.menu else "")
 
     def _checked(self, openid: str, number: str, code: str) -> Case | str:
         """The case behind number and code, or the answer that refuses it (wrong codes count
@@ -265,7 +325,7 @@ class WeChatDoor:
         try:
             case = self.service.evaluate(case, satisfaction, None, None, self.actor.party)
         except DomainError:
-            return f"工单{number}现在不能评价：答复尚未审核通过，或已经评价、已过评价期限。"
+            return NOT_RATEABLE.format(number=number)
         log.info("wechat: case %s rated by %s", number, mask_openid(openid))
         return f"感谢您的评价！工单{number}：{self.service.view_of(case).status}。"
 

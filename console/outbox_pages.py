@@ -6,7 +6,7 @@ The same rule and the same operations as /api/v1/outbox (supervisors only; `outb
 the API and the CLI use): a skip needs a reason and is written into each case's history with
 who skipped; a replay from here is written there too, with who replayed. A destination is paused
 and resumed here as by POST /api/v1/outbox/destinations/{destination}/pause|resume: the pause
-reason shown on the page says who paused, and a resume is logged with who resumed.
+reason shown on the page says who paused, and the last resume says who resumed and when.
 """
 
 from __future__ import annotations
@@ -173,7 +173,9 @@ async def resume(request: Request, destination: str) -> Response:
     if isinstance(checked, Response):
         return checked
     session, _ = checked
-    was = admin.resume(_hub(request), destination)
+    who = session.operator.display_name or session.operator.username
+    # Who resumed is kept with the destination (shown beside it, as a pause's reason is) until the next pause.
+    was = admin.resume(_hub(request), destination, by=f"{who}〔{session.operator.username}〕")
     log.info("outbox destination %s resumed by %s (was paused: %s)", destination, session.operator.username, was)
     done = f"已恢复向 {destination} 推送" if was else f"{destination} 未暂停，照常推送"
     return RedirectResponse(f"/console/outbox?done={quote(done)}", status_code=303)

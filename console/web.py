@@ -36,6 +36,7 @@ from console.pages import (
 )
 from hub.api.attachments import file_response
 from hub.api.client_address import client_address
+from hub.attachment_store import StoreUnavailable
 from hub.attachments import AttachmentFileMissing, AttachmentNotFound, AttachmentRefused, AttachmentTooLarge, UnsupportedAttachment
 from hub.container import Hub
 from hub.db.repository import CaseQuery, decode_cursor
@@ -523,6 +524,8 @@ async def attach(request: Request, number: str) -> Response:
         return _case_page(request, session, number, 415, ["文件类型不支持：仅限 JPEG、PNG、PDF、WebP、HEIC（按文件内容识别）"])
     except AttachmentRefused as exc:
         return _case_page(request, session, number, 422, [f"附件未保存：{exc.reason}"])
+    except StoreUnavailable:
+        return _case_page(request, session, number, 503, ["附件存储暂时不可用，文件未保存，请稍后重试"])
     except DomainError as exc:
         return _case_page(request, session, number, 409, [f"附件未保存：{exc}"])
     return RedirectResponse(f"/console/cases/{quote(number)}", status_code=303)
@@ -545,3 +548,5 @@ def download(request: Request, number: str, attachment_id: str) -> Response:
         return file_response(hub.attachments, attachment)
     except AttachmentFileMissing:
         return _refused(request, session, 503, "附件文件暂时无法读取（存储目录中缺少该文件），请联系系统管理员")
+    except StoreUnavailable:
+        return _refused(request, session, 503, "附件存储暂时不可用，请稍后重试")

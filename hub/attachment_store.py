@@ -1,6 +1,7 @@
 """Where attachment files live: behind the `AttachmentStore` interface, chosen by the setting
-`attachments.store` (`open_store`). The one built is `directory`: a directory, content-addressed by
-SHA-256 (`ab/cd/<sha256>`). S3-compatible object storage is not built (docs/channels.md says why).
+`attachments.store` (`open_store`): `directory`, a directory content-addressed by SHA-256
+(`ab/cd/<sha256>`), the default; or `s3`, a bucket of S3-compatible object storage
+(hub/attachment_s3.py, the optional extra `s3`), keyed `<prefix><sha256>`.
 
 A file is written to a temporary name in the same directory tree, flushed and fsynced, then
 renamed into place (and the directory fsynced), all before the database row that names it
@@ -23,7 +24,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
+
+from hub.domain.errors import DomainError
+
+if TYPE_CHECKING:
+    from hub.settings import S3StoreSettings
 
 CHUNK = 64 * 1024
 SNIFF_BYTES = 16
@@ -113,11 +119,20 @@ class Stored:
     sha256: str
     size: int
     media_type: str | None  # as sniffed; None: not a type the hub knows
-    path: Path
+    location: str  # where the file is (or would be): a path, or s3://bucket/key
     kept: bool = True
 
 
-StoreName = Literal["directory"]
+class StoreUnavailable(DomainError):
+    """The store cannot be reached or refuses the hub (object storage down, its bucket missing,
+    the hub's credentials refused): not the caller's fault, and worth a retry later (503)."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(f"the attachment store is unavailable: {reason}")
+        self.retry_after = retry_after
+
+
+StoreName = Literal["directory", "s3"]
 LimitFor = Callable[[str | None], int]  # the most bytes taken for content of this sniffed type
 
 
@@ -125,7 +140,11 @@ class AttachmentStore(Protocol):
     """Where the files are kept, by SHA-256. `put` is durable when it returns (before the row
     that names the file commits); `open` raises FileNotFoundError for a file that is not there."""
 
-    root: Path  # named in log lines; a store without a directory names its location here
+    @property
+    def location(self) -> str: ...  # named in log lines: the directory, or s3://bucket/prefix
+
+    @property
+    def leaves_leftovers(self) -> bool: ...  # whether a crash mid-upload can leave a partial file (tmp/)
 
     def put(self, source: BinaryIO, limit: int | LimitFor, allowed: frozenset[str]) -> Stored: ...
 
@@ -140,16 +159,54 @@ class AttachmentStore(Protocol):
     def delete_leftover(self, name: str) -> None: ...
 
 
-def open_store(kind: StoreName, directory: Path) -> AttachmentStore:
+def open_store(kind: StoreName, directory: Path, s3: S3StoreSettings | None = None) -> AttachmentStore:
     """The store the setting `attachments.store` names."""
     if kind == "directory":
         return DirectoryStore(directory)
-    raise ValueError(f"attachments.store: {kind!r} is not built (only 'directory')")
+    if kind == "s3":
+        if s3 is None:
+            raise ValueError("attachments.store: 's3' needs attachments.s3 (the bucket, and where it is)")
+        # boto3 is the optional extra `s3`: only a hub that keeps its files in a bucket needs it
+        from hub.attachment_s3 import S3Store
+
+        return S3Store(s3)
+    raise ValueError(f"attachments.store: {kind!r} is not built (only 'directory' and 's3')")
+
+
+def copy_within(source: BinaryIO, out: BinaryIO, limit: int | LimitFor) -> tuple[str, int, bytes]:
+    """Copy `source` to `out` (TooLarge past the limit): the SHA-256 (hex), the size and the first
+    bytes. `limit`: bytes, or a function of the sniffed type, asked once the first bytes are in."""
+    limit_for = limit if callable(limit) else None
+    bound = limit if isinstance(limit, int) else None
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    while chunk := source.read(CHUNK):
+        size += len(chunk)
+        if len(head) < SNIFF_BYTES:
+            head += chunk[: SNIFF_BYTES - len(head)]
+        if bound is None and limit_for is not None and len(head) >= SNIFF_BYTES:
+            bound = limit_for(sniff(head))
+        if bound is not None and size > bound:
+            raise TooLarge(bound)
+        digest.update(chunk)
+        out.write(chunk)
+    if bound is None and limit_for is not None and size > limit_for(sniff(head)):  # under SNIFF_BYTES in all
+        raise TooLarge(limit_for(sniff(head)))
+    return digest.hexdigest(), size, head
 
 
 class DirectoryStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    @property
+    def leaves_leftovers(self) -> bool:
+        return True  # tmp/upload-* cut short by a crash
 
     def path_of(self, sha256: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{64}", sha256):
@@ -165,36 +222,19 @@ class DirectoryStore:
         `limit`: bytes, or a function of the sniffed type (a limit per kind), asked once the
         first bytes are in. Content of a type not in `allowed` is not kept: media_type None, or
         the sniffed type with nothing stored (the caller refuses both)."""
-        limit_for = limit if callable(limit) else None
-        bound = limit if isinstance(limit, int) else None
         tmp_dir = self.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        size = 0
-        head = b""
         fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
-                while chunk := source.read(CHUNK):
-                    size += len(chunk)
-                    if len(head) < SNIFF_BYTES:
-                        head += chunk[: SNIFF_BYTES - len(head)]
-                    if bound is None and limit_for is not None and len(head) >= SNIFF_BYTES:
-                        bound = limit_for(sniff(head))
-                    if bound is not None and size > bound:
-                        raise TooLarge(bound)
-                    digest.update(chunk)
-                    out.write(chunk)
+                sha, size, head = copy_within(source, out, limit)
                 out.flush()
                 os.fsync(out.fileno())
-            if bound is None and limit_for is not None and size > limit_for(sniff(head)):  # under SNIFF_BYTES in all
-                raise TooLarge(limit_for(sniff(head)))
-            sha = digest.hexdigest()
             media_type = sniff(head)
             if media_type is None or media_type not in allowed:
                 tmp.unlink(missing_ok=True)
-                return Stored(sha, size, media_type, self.path_of(sha), kept=False)
+                return Stored(sha, size, media_type, str(self.path_of(sha)), kept=False)
             final = self.path_of(sha)
             final.parent.mkdir(parents=True, exist_ok=True)
             if final.is_file():
@@ -202,7 +242,7 @@ class DirectoryStore:
             else:
                 os.replace(tmp, final)
                 _fsync_dir(final.parent)
-            return Stored(sha, size, media_type, final)
+            return Stored(sha, size, media_type, str(final))
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

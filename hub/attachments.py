@@ -17,11 +17,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, BinaryIO, Literal
+from urllib.parse import quote
 
 from sqlalchemy import BigInteger, Index, String, delete, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hub.attachment_store import KINDS, AttachmentStore, TooLarge, open_store, sanitise_name
+from hub.attachment_store import KINDS, AttachmentStore, StoreUnavailable, TooLarge, open_store, sanitise_name
 from hub.db.models import Base, BigId, UTCDateTime
 from hub.db.repository import CaseRepository
 from hub.domain.access import Actor, can_see_case, registrant
@@ -151,7 +152,7 @@ class AttachmentService:
         self.config = settings.attachments
         self.clock = clock
         self.cases = cases
-        self.store: AttachmentStore = open_store(self.config.store, settings.attachments_directory())
+        self.store: AttachmentStore = open_store(self.config.store, settings.attachments_directory(), self.config.s3)
 
     # -- adding -------------------------------------------------------------------------------
     def add(self, number: str, source: BinaryIO, name: str | None, visibility: str, actor: Actor, citizen: bool = False) -> tuple[Attachment, Case]:
@@ -183,7 +184,14 @@ class AttachmentService:
         row_name = sanitise_name(name, stored.media_type)
         for attempt in range(3):
             attachment_id = secrets.token_hex(12)
-            meta = {"id": attachment_id, "media_type": stored.media_type, "size": stored.size, "visibility": visibility}
+            meta = {
+                "id": attachment_id,
+                "media_type": stored.media_type,
+                "size": stored.size,
+                "visibility": visibility,
+                "sha256": stored.sha256,
+                "url": f"/api/v1/cases/{quote(number, safe='')}/attachments/{attachment_id}",  # the peers' reference: read with their own key
+            }
 
             def add_row(s: Session, current: Case, attachment_id: str = attachment_id) -> None:
                 self._check_citizen(s, current, citizen)
@@ -280,7 +288,7 @@ class AttachmentService:
         except FileNotFoundError:
             # The row is there, its file is not: a restore without the backup's files, a
             # directory not shared by every process. Said plainly (id and checksum, no name).
-            log.warning("attachment %s of case %s: file %s missing from %s", attachment.id, attachment.case_number, attachment.sha256, self.store.root)
+            log.warning("attachment %s of case %s: file %s missing from %s", attachment.id, attachment.case_number, attachment.sha256, self.store.location)
             raise AttachmentFileMissing(attachment) from None
 
     # -- erasure and cleanup (records/: retention, privacy) -----------------------------------------
@@ -292,12 +300,17 @@ class AttachmentService:
         return shas
 
     def delete_unnamed(self, shas: list[str]) -> int:
-        """Delete the files no row names any more (another case may hold the same photo)."""
+        """Delete the files no row names any more (another case may hold the same photo). With
+        the store unavailable the files stay, named by no row: `hotline-hub attachments orphans
+        --delete` removes them later (the erasure of the rows has committed either way)."""
         deleted = 0
         with self.db.read() as s:
             named = set(s.execute(select(AttachmentRow.sha256).where(AttachmentRow.sha256.in_(set(shas)))).scalars()) if shas else set()
-        for sha in set(shas) - named:
-            deleted += self.store.delete(sha)
+        for sha in sorted(set(shas) - named):
+            try:
+                deleted += self.store.delete(sha)
+            except StoreUnavailable as exc:
+                log.warning("attachments: file %s not deleted now (%s); `hotline-hub attachments orphans --delete` removes it later", sha, exc)
         return deleted
 
     def orphans(self, now: datetime | None = None, dry_run: bool = False, unnamed: bool = False) -> list[str]:
@@ -308,6 +321,8 @@ class AttachmentService:
         the file), and deleting them is safe only when no other database shares the directory,
         so only `hotline-hub attachments orphans --delete` asks for them. File ages are the file
         system's (wall clock), so `now` defaults to it, not to the hub's clock."""
+        if not unnamed and not self.store.leaves_leftovers:
+            return []  # a bucket has no half-written uploads: the daily pass does not list it
         now = now or datetime.now(UTC)
         cutoff = now - timedelta(minutes=self.config.orphan_minutes)
         old = [name for name, at in self.store.files() if at <= cutoff and (unnamed or name.startswith("tmp/"))]

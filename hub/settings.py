@@ -198,6 +198,12 @@ class WeChatSettings(BaseModel):
         default="wechat",
         description="The outbox destination (adapter 'wechat', with its seal_key) progress messages go to; null or no such destination: none are sent.",
     )
+    dialogue_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="A follower's guided dialogue (1 反映问题 ...) is forgotten after this many minutes of silence; it is kept in memory only.",
+    )
     push_events: dict[WeChatEvent, bool] = Field(
         default_factory=lambda: dict.fromkeys(WECHAT_EVENTS, True),
         description="Which events send a template message (mappings/channels/wechat_templates.yaml).",
@@ -271,6 +277,31 @@ def _default_kind_limits() -> dict[AttachmentKind, int]:
     return {"image": 10 * 1024 * 1024, "document": 10 * 1024 * 1024, "audio": 10 * 1024 * 1024}
 
 
+class S3StoreSettings(BaseModel):
+    """A bucket of S3-compatible object storage for the attachment files (`attachments.store: s3`,
+    hub/attachment_s3.py; needs the extra `s3`). The bucket is the operator's: the hub creates none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str = Field(min_length=3, max_length=63, description="The bucket's name; it must exist (a missing bucket: uploads and downloads answer 503).")
+    endpoint_url: str | None = Field(default=None, description="The store's address, e.g. `http://minio.internal:9000`; unset: AWS S3 of `region`.")
+    region: str = Field(default="us-east-1", description="The region the request is signed for (MinIO and most stores take any).")
+    prefix: str = Field(
+        default="", max_length=200, description="Keys start with this (e.g. `hub-prod/`): several hubs may share a bucket, each under its own prefix."
+    )
+    access_key_id: SecretStr | None = Field(
+        default=None, description="The access key (HUB_ATTACHMENTS__S3__ACCESS_KEY_ID); unset: boto3's own chain (AWS_* environment, instance role)."
+    )
+    secret_access_key: SecretStr | None = Field(default=None, description="Its secret (HUB_ATTACHMENTS__S3__SECRET_ACCESS_KEY).")
+    addressing_style: Literal["path", "virtual", "auto"] = Field(
+        default="path", description="`path` (http://host/bucket/key: MinIO, Ceph) or `virtual` (http://bucket.host/key: AWS, most clouds)."
+    )
+    connect_timeout: float = Field(default=3.0, gt=0, le=60, description="Seconds to connect before the store counts as down.")
+    read_timeout: float = Field(default=30.0, gt=0, le=600, description="Seconds to wait for an answer.")
+    attempts: int = Field(default=2, ge=1, le=10, description="Tries per call (boto3's standard retry) before the store counts as unavailable.")
+    retry_after_seconds: int = Field(default=60, ge=1, le=86400, description="The Retry-After of the 503 answered while the store is unavailable.")
+
+
 class AttachmentSettings(BaseModel):
     """Photos and documents of a case (hub/attachments.py, docs/channels.md "Attachments").
     The type is read from the file's first bytes, never from the name or the client's header."""
@@ -300,9 +331,11 @@ class AttachmentSettings(BaseModel):
         "M4A call recordings), as sniffed; a kind left out: only the party's limit. The party's limit "
         "(max_bytes, citizen_max_bytes) still caps every kind; larger: 413 naming the field `file`.",
     )
-    store: Literal["directory"] = Field(
-        default="directory", description="Where the files are kept: `directory` (the one built; S3-compatible object storage is not built, docs/channels.md)."
+    store: Literal["directory", "s3"] = Field(
+        default="directory",
+        description="Where the files are kept: `directory` (the default, `directory` below) or `s3` (a bucket, `s3` below; the extra `s3`).",
     )
+    s3: S3StoreSettings | None = Field(default=None, description="The bucket, when `store` is `s3`.")
     citizen_max_bytes: int = Field(
         default=5 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024, description="Largest file a citizen sends (through a channel or with the retrieval code)."
     )
@@ -315,6 +348,12 @@ class AttachmentSettings(BaseModel):
         le=7 * 24 * 60,
         description="A file no attachment row names (an upload whose transaction failed) is deleted by the retention pass once this old.",
     )
+
+    @model_validator(mode="after")
+    def _s3_named(self) -> AttachmentSettings:
+        if self.store == "s3" and self.s3 is None:
+            raise ValueError("attachments.store is s3: attachments.s3 must name the bucket (attachments.s3.bucket)")
+        return self
 
 
 class Settings(BaseSettings):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 
 from hub.db.repository import CaseRepository
 from hub.domain.access import Actor
+from hub.domain.clock import LOCAL_TZ
 from hub.domain.errors import CaseNotFound
 from outbox.tables import DEAD, DELIVERED, IN_FLIGHT, PENDING, SKIPPED, OutboxDestinationRow, OutboxMessageRow
 
@@ -90,6 +91,7 @@ def backlog(hub: Hub) -> list[dict[str, Any]]:
                 "paused_until": st.paused_until.isoformat() if st and st.paused_until and not st.paused_by_operator else None,
                 "paused_by_operator": bool(st and st.paused_by_operator),
                 "pause_reason": st.reason if paused and st else None,
+                "last_resume": st.reason.removeprefix(RESUMED) if st and not paused and st.reason and st.reason.startswith(RESUMED) else None,
                 "consecutive_failures": st.consecutive_failures if st else 0,
             }
         )
@@ -264,8 +266,13 @@ def pause(hub: Hub, destination: str, reason: str | None = None) -> None:
         row.updated_at = now
 
 
-def resume(hub: Hub, destination: str) -> bool:
-    """Lift an operator's pause and the breaker's; False if the destination was not paused."""
+RESUMED = "恢复推送："  # a resume's record in the reason column, kept until the next pause
+
+
+def resume(hub: Hub, destination: str, by: str | None = None) -> bool:
+    """Lift an operator's pause and the breaker's; False if the destination was not paused.
+    `by` (who resumed) is kept as the destination's last resume, shown beside it as a pause's
+    reason is, until the next pause."""
     now = hub.clock.now()
     with hub.db.write() as s:
         row = s.get(D, destination, with_for_update=True)
@@ -275,7 +282,7 @@ def resume(hub: Hub, destination: str) -> bool:
         row.paused_by_operator = False
         row.paused_until = None
         row.consecutive_failures = 0
-        row.reason = None
+        row.reason = f"{RESUMED}{by}，{now.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}" if by and was else None
         row.updated_at = now
         _announce(hub, s)
     return was

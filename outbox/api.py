@@ -180,7 +180,7 @@ def pause(hub: HubDep, actor: Supervisor, destination: str, body: PauseRequest |
 )
 def resume(hub: HubDep, actor: Supervisor, destination: str) -> dict[str, Any]:
     _known(hub, destination)
-    admin.resume(hub, destination)
+    admin.resume(hub, destination, by=actor.party)
     return _state(hub, destination)
 
 

@@ -11,13 +11,14 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hub.attachment_store import StoreUnavailable
 from hub.cli import print_json
 from hub.domain.model import normalise_phone
 from hub.features import FeatureBase, HubOpener
 from hub.read_audit import list_reads
 from hub.settings import Settings, default_attachments_directory
 from records.backup import BackupError, backup, restore
-from records.privacy import subject_access
+from records.privacy import OPENID, subject_access, subject_access_wechat
 from records.retention import Retention, RetentionWorker
 
 if TYPE_CHECKING:
@@ -55,8 +56,10 @@ class _Feature(FeatureBase):
         orph.add_argument("--json", action="store_true", help="as a JSON array of SHA-256s")
         orph.set_defaults(func=partial(_cmd_attachment_orphans, hubs=hubs))
         pv = sub.add_parser("privacy", help="personal data on request (个人信息保护法)").add_subparsers(dest="privacy_command", required=True)
-        ex = pv.add_parser("export", help="everything the hub holds about one phone number, as JSON (subject access)")
-        ex.add_argument("--phone", required=True)
+        ex = pv.add_parser("export", help="everything the hub holds about one phone number or WeChat follower, as JSON (subject access)")
+        who = ex.add_mutually_exclusive_group(required=True)
+        who.add_argument("--phone")
+        who.add_argument("--wechat-openid", help="a WeChat follower's openid: the cases they filed on the official account")
         ex.add_argument("--out", required=True, help="file to write")
         ex.set_defaults(func=partial(_cmd_privacy_export, hubs=hubs))
         rd = pv.add_parser("reads", help="who read confidential (保密) cases through the API, oldest first")
@@ -69,15 +72,19 @@ class _Feature(FeatureBase):
 
 def _cmd_backup(args: argparse.Namespace) -> int:
     settings = Settings()
+    in_bucket = settings.attachments.store == "s3"  # the bucket's own versioning or replication keeps its files
     try:
-        result = backup(settings.database_url, Path(args.dir) if args.dir else settings.backups_dir, datetime.now(UTC), settings.attachments_directory())
+        files = None if in_bucket else settings.attachments_directory()
+        result = backup(settings.database_url, Path(args.dir) if args.dir else settings.backups_dir, datetime.now(UTC), files)
     except BackupError as exc:
         print(f"hotline-hub backup: {exc}", file=sys.stderr)
         return 1
-    print(
-        f"wrote {result.path} ({result.cases} cases, migration {result.migration}; "
-        f"{result.files} new attachment files in {result.path.name.removesuffix('.db')}.attachments)"
+    where = (
+        "attachment files left in the bucket (back it up with the store's own tools)"
+        if in_bucket
+        else (f"{result.files} new attachment files in {result.path.name.removesuffix('.db')}.attachments")
     )
+    print(f"wrote {result.path} ({result.cases} cases, migration {result.migration}; {where})")
     return 0
 
 
@@ -135,13 +142,16 @@ def _cmd_attachment_orphans(args: argparse.Namespace, hubs: HubOpener) -> int:
     hub = hubs()
     try:
         found = hub.attachments.orphans(dry_run=not args.delete, unnamed=True)
+    except StoreUnavailable as exc:
+        print(f"hotline-hub attachments orphans: {exc}; try again once it is back", file=sys.stderr)
+        return 1
     finally:
         hub.close()
     # SHA-256s only: a file's name is in its row, and an orphan has none.
     if args.json:
         print_json(found)
         return 0
-    print(f"{len(found)} orphan files in {hub.settings.attachments_directory()}" + (" deleted" if args.delete else " (--delete deletes them)"))
+    print(f"{len(found)} orphan files in {hub.attachments.store.location}" + (" deleted" if args.delete else " (--delete deletes them)"))
     for name in found:
         print(f"  {name}")
     return 0
@@ -149,13 +159,16 @@ def _cmd_attachment_orphans(args: argparse.Namespace, hubs: HubOpener) -> int:
 
 def _cmd_privacy_export(args: argparse.Namespace, hubs: HubOpener) -> int:
     try:
-        normalise_phone(args.phone)
+        if args.phone is not None:
+            normalise_phone(args.phone)
+        elif not OPENID.fullmatch(args.wechat_openid):
+            raise ValueError("not a WeChat openid (8 to 64 letters, digits, - and _)")
     except ValueError as exc:
-        print(f"hotline-hub privacy export: --phone: {exc}", file=sys.stderr)
+        print(f"hotline-hub privacy export: --{'phone' if args.phone is not None else 'wechat-openid'}: {exc}", file=sys.stderr)
         return 2
     hub = hubs()
     try:
-        body = subject_access(hub, args.phone)
+        body = subject_access(hub, args.phone) if args.phone is not None else subject_access_wechat(hub, args.wechat_openid)
     finally:
         hub.close()
     out = Path(args.out)

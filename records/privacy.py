@@ -1,7 +1,8 @@
 """Personal data on request (个人信息保护法): a subject-access export of everything the hub
-holds about one phone number, with the confidential reads of its cases (hub/read_audit.py)
+holds about one phone number (or one WeChat follower's openid), with the confidential reads of its cases (hub/read_audit.py)
 and the attachments of its cases (name, type, size, who added it, SHA-256: the files
-themselves are in the attachments directory, handed over beside the export on request)."""
+themselves are in the attachments store, handed over beside the export on request) and, for
+cases filed on the WeChat official account, the follower's binding (account and openid)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from hub.db.models import CaseRow
+from hub.db.models import CaseRow, ExternalRefRow
 from hub.db.repository import CaseRepository
 from hub.domain.access import SYSTEM_ACTOR
 from hub.domain.model import Case, normalise_phone
 from hub.read_audit import list_reads
 from outbox.feature import OutboxHandle
+from records.retention import wechat_binding
 
 if TYPE_CHECKING:
     from hub.container import Hub
+
+
+OPENID = re.compile(r"[0-9A-Za-z_-]{8,64}")
 
 
 # -- subject access -----------------------------------------------------------------------
@@ -41,9 +46,31 @@ def subject_access(hub: Hub, phone: str) -> dict[str, Any]:
         numbers = [n for n, p in s.execute(select(CaseRow.number, stored).where(stored.like(f"%{tail}")).order_by(CaseRow.id)) if p and phone_key(p) == wanted]
         repo = CaseRepository(s)
         cases = [repo.get(n) for n in numbers]
-    sent = _deliveries(hub, numbers, wanted)
+    return {"phone": phone, **_export(hub, cases, _deliveries(hub, numbers, wanted))}
+
+
+def subject_access_wechat(hub: Hub, openid: str) -> dict[str, Any]:
+    """The same export for a WeChat follower, who may have given no phone: every case they filed
+    on the official account (the binding `<openid>:<MsgId>` in the account's ref namespace).
+    ValueError for something that is not an openid."""
+    if not OPENID.fullmatch(openid):
+        raise ValueError("not a WeChat openid (8 to 64 letters, digits, - and _)")
+    escaped = openid.replace("_", "\\_")
+    with hub.db.read() as s:
+        rows = s.execute(
+            select(CaseRow.number, ExternalRefRow.external_id)
+            .join(ExternalRefRow, ExternalRefRow.case_id == CaseRow.id)
+            .where(ExternalRefRow.system.like("channel.%"), ExternalRefRow.external_id.like(escaped + ":%", escape="\\"))
+            .order_by(CaseRow.id)
+        ).all()
+        repo = CaseRepository(s)
+        candidates = [repo.get(n) for n, ref in rows if ref.split(":", 1)[0] == openid]
+    cases = [c for c in candidates if any(r.external_id.split(":", 1)[0] == openid for r in wechat_binding(c))]
+    return {"wechat_openid": openid, **_export(hub, cases, _deliveries(hub, [c.number for c in cases], None))}
+
+
+def _export(hub: Hub, cases: list[Case], sent: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return {
-        "phone": phone,
         "generated_at": hub.clock.now().isoformat(),
         "cases": [
             {
@@ -51,13 +78,17 @@ def subject_access(hub: Hub, phone: str) -> dict[str, Any]:
                 "confidential_reads": [r.__dict__ | {"at": r.at.isoformat()} for r in list_reads(hub.db, case.number)],
                 "attachments": [a.__dict__ | {"uploaded_at": a.uploaded_at.isoformat()} for a in hub.attachments.list_for(case, SYSTEM_ACTOR)],
                 "sent_to": sent.get(case.number, []),
+                "wechat": [
+                    {"account": r.system.removeprefix("channel."), "openid": r.external_id.split(":", 1)[0], "message_id": r.external_id.split(":", 1)[-1]}
+                    for r in wechat_binding(case)
+                ],
             }
             for case in cases
         ],
     }
 
 
-def _deliveries(hub: Hub, numbers: list[str], wanted: str) -> dict[str, list[dict[str, Any]]]:
+def _deliveries(hub: Hub, numbers: list[str], wanted: str | None) -> dict[str, list[dict[str, Any]]]:
     """The outbox messages of these cases still kept (delivered ones are pruned after
     outbox.keep_delivered_hours), each saying whether it carried the number readable; none
     when the outbox feature is not installed."""
@@ -74,7 +105,8 @@ def _deliveries(hub: Hub, numbers: list[str], wanted: str) -> dict[str, list[dic
                 "status": m.status,
                 "created_at": m.created_at.isoformat(),
                 "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None,
-                "carried_the_phone": phone_key(carried) == wanted if carried else False,
+                # By openid, no number is asked about: whether the message carried one at all.
+                "carried_the_phone": (phone_key(carried) == wanted if wanted else True) if carried else False,
             }
         )
     return out

@@ -1,8 +1,10 @@
 """Retention of personal data (个人信息保护法: kept only as long as needed).
 
 A case archived (归档) for `retention.archived_years` years loses its caller's name and
-phone, its address and coordinates and its attachments (their references, their rows and,
-once no other case names the same content, their files): they are erased, not masked, so
+phone, its address and coordinates, its attachments (their references, their rows and,
+once no other case names the same content, their files) and, for a case filed on the WeChat
+official account, the follower's binding (the ref `<openid>:<MsgId>` that ties the follower to
+the case, `wechat_binding`): they are erased, not masked, so
 nothing can bring them back. The pass also deletes attachment uploads a crash cut short
 (hub/attachments.py, `orphans`). What statistics need stays: type, category,
 division, dates, units, the reply and the follow-ups' satisfaction. Each erasure appends a
@@ -21,13 +23,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from hub.db.models import CaseRow
+from hub.db.models import CaseRow, ExternalRefRow
 from hub.db.repository import CaseRepository
+from hub.domain.access import registrant
 from hub.domain.clock import LOCAL_TZ
 from hub.domain.errors import StaleCase
-from hub.domain.model import Case, CaseState, HistoryEntry, Role
+from hub.domain.model import Case, CaseState, Channel, ExternalRef, HistoryEntry, Role
 from hub.leases import Lease, LeasedWorker
 
 if TYPE_CHECKING:
@@ -50,6 +53,16 @@ def erasure_due(archived_at: datetime, years: int) -> datetime:
         return local.replace(year=local.year + years, day=28)
 
 
+def wechat_binding(case: Case) -> list[ExternalRef]:
+    """The refs that bind a WeChat follower to the case: a case filed on the official account
+    keeps `<openid>:<MsgId>` in the account's own namespace `channel.<party>` (channels/wechat.py).
+    The openid follows one person on the account, so it is personal data like a phone."""
+    who = registrant(case)
+    if case.intake.channel is not Channel.WECHAT or who is None or who[1] is not Role.CHANNEL:
+        return []
+    return [r for r in case.external_refs if r.system == f"channel.{who[0]}"]
+
+
 def personal_fields(case: Case) -> list[str]:
     """The personal fields the case still holds, by their paths."""
     present = []
@@ -63,13 +76,17 @@ def personal_fields(case: Case) -> list[str]:
         present.append("place.coordinates")
     if case.links.attachments:
         present.append("links.attachments")  # the files go with them (Retention.run)
+    if wechat_binding(case):
+        present.append("external_refs.wechat")  # the follower's openid (Retention.run deletes its index row)
     return present
 
 
 def erased(case: Case, now: datetime, years: int) -> Case:
     """The case without its personal data, one version on, its history saying so."""
     fields = personal_fields(case)
+    binding = wechat_binding(case)
     new = case.model_copy(deep=True)
+    new.external_refs = [r for r in new.external_refs if r not in binding]
     new.person.name = None
     new.person.phone = None
     new.place.address = None
@@ -140,7 +157,9 @@ class Retention:
                     case = repo.get(due.number)
                     if case.state is not CaseState.ARCHIVED or not personal_fields(case):
                         continue
-                    repo.save(erased(case, now, self.years), case.version)
+                    row_id = repo.save(erased(case, now, self.years), case.version)
+                    if binding := wechat_binding(case):  # the index of refs too: no lookup by openid finds the case
+                        s.execute(delete(ExternalRefRow).where(ExternalRefRow.case_id == row_id, ExternalRefRow.system.in_({r.system for r in binding})))
                     shas = attachments.erase_rows(s, case.number)
             except StaleCase as exc:
                 result.skipped.append(f"{due.number}: {exc}")

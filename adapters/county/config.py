@@ -122,6 +122,9 @@ class OutboundField(_Strict):
     date: bool = Field(default=False, description="Format the value with the county's date_format.")
     each: bool = Field(default=False, description="The source is a list: map every item.")
     keep_unknown: bool = Field(default=False, description="Send a hub code the map lacks as it is (e.g. a city unit co-handling).")
+    omit_none: bool = Field(
+        default=False, description="Leave the field out when the source holds nothing (a field only some events carry, e.g. an attachment's url)."
+    )
 
 
 class Outbound(_Strict):

@@ -273,6 +273,8 @@ def message_to_payload(cfg: CountyConfig, message: OutboundMessage, ticket_id: s
     for target, spec in cfg.outbound.fields.items():
         assert isinstance(spec, OutboundField)  # normalised by the config model
         value = _source(spec.source, message, op, ticket_id)
+        if value is None and spec.omit_none:
+            continue
         if spec.map and value is not None:
             table = cfg.reverse(spec.map)
             value = [_translate(cfg, spec, v, target, table) for v in value] if spec.each else _translate(cfg, spec, value, target, table)

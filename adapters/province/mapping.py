@@ -98,7 +98,16 @@ def push_status_request(message: OutboundMessage, codes: ProvinceCodes) -> Wire 
         "Resolved": data.get("resolved"),
         "Satisfaction": codes.satisfactions.province(satisfaction) if satisfaction else None,
         "DueTime": _datetime(data.get("due_at")),
+        **_attachment(message.event_type, data),
     }
+
+
+def _attachment(event_type: str, data: dict[str, Any]) -> Wire:
+    """The reference of an added file (the WSDL's optional Attachment, a hub extension): what it
+    is and where the province reads it with its own key. Never its name (it may name a person)."""
+    if event_type != "case.attachment_added" or not data.get("url"):
+        return {}
+    return {"Attachment": [{"Id": data["id"], "MediaType": data["media_type"], "Size": data["size"], "Sha256": data["sha256"], "Url": data["url"]}]}
 
 
 def _opinion(data: dict[str, Any]) -> str | None:

@@ -149,11 +149,27 @@ class WeChatAdapter(Adapter[WeChatSettings]):
             raise PermanentError(f"WeChat refused the template message to {mask_openid(openid)}: errcode {code} {str(answer.get('errmsg', ''))[:100]}")
         raise AssertionError("unreachable")
 
-    def _send(self, token: str, body: dict) -> tuple[int, dict]:
+    # -- the custom menu (channels/wechat_menu.py, `hotline-hub wechat menu --push`) -----------------
+    def create_menu(self, body: dict) -> None:
+        """Replace the account's custom menu (自定义菜单) with `body` (WeChat's menu/create)."""
+        for attempt in (1, 2):
+            token = self.access_token()
+            code, answer = self._send(token, body, "/cgi-bin/menu/create")
+            if code == 0:
+                log.info("wechat: custom menu of %d buttons set", len(body.get("button", [])))
+                return
+            if code in TOKEN_EXPIRED and attempt == 1:
+                self._drop(token)
+                continue
+            if code in BUSY or code in TOKEN_EXPIRED:
+                raise TransientError(f"WeChat menu/create: busy or token refused (errcode {code})", retry_after=5)
+            raise PermanentError(f"WeChat refused the menu: errcode {code} {str(answer.get('errmsg', ''))[:100]}")
+
+    def _send(self, token: str, body: dict, path: str = "/cgi-bin/message/template/send") -> tuple[int, dict]:
         response = send(
             self._client,
             "POST",
-            f"{self._base}/cgi-bin/message/template/send",
+            f"{self._base}{path}",
             label="WeChat: ",
             params={"access_token": token},
             content=json.dumps(body, ensure_ascii=False).encode(),

@@ -4,6 +4,8 @@
   sandbox AppID and AppSecret, `/cgi-bin/message/template/send` takes template messages and
   keeps them (`GET /sandbox/state`). It can be told to expire every token (the next send gets
   errcode 42001) or to answer the next sends with an errcode (`POST /sandbox/fail`).
+  `/cgi-bin/menu/create` takes the custom menu (checked as WeChat does: 1 to 3 buttons, 5
+  under each, a type and key or url on each leaf) and `/cgi-bin/menu/get` shows it.
 - the WeChat server's side of the official account (`Follower`): it signs each message with
   the account's token as WeChat does (and encrypts it, 安全模式, when given the
   EncodingAESKey, with wechatpy's own crypto), POSTs it to the hub's server URL and reads the
@@ -42,6 +44,7 @@ class ServerState:
     sent: list[dict[str, Any]] = field(default_factory=list)  # each template/send body accepted
     attempts: int = 0
     failures: list[int] = field(default_factory=list)  # errcodes to answer the next sends with
+    menu: dict[str, Any] | None = None  # the last custom menu set (menu/create)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def to(self, openid: str) -> list[dict[str, Any]]:
@@ -91,6 +94,26 @@ def create_server(state: ServerState) -> FastAPI:
             state.sent.append(body)
         return {"errcode": 0, "errmsg": "ok", "msgid": next(msgids)}
 
+    @app.post("/cgi-bin/menu/create")
+    async def menu_create(request: Request, access_token: str = "") -> dict[str, Any]:
+        body = await request.json()
+        with state.lock:
+            if access_token not in state.tokens:
+                return {"errcode": 42001 if access_token.startswith("SANDBOX_") else 40001, "errmsg": "access_token expired or invalid"}
+            if not _menu_ok(body):
+                return {"errcode": 40016, "errmsg": "invalid button size or kind"}
+            state.menu = body
+        return {"errcode": 0, "errmsg": "ok"}
+
+    @app.get("/cgi-bin/menu/get")
+    def menu_get(access_token: str = "") -> dict[str, Any]:
+        with state.lock:
+            if access_token not in state.tokens:
+                return {"errcode": 40001, "errmsg": "invalid credential"}
+            if state.menu is None:
+                return {"errcode": 46003, "errmsg": "menu no exist"}
+            return {"menu": state.menu}
+
     @app.get("/sandbox/state")
     def sandbox_state() -> dict[str, Any]:
         """What the sandbox WeChat was sent (the sandbox's openids are made up)."""
@@ -111,6 +134,46 @@ def create_server(state: ServerState) -> FastAPI:
         return JSONResponse({"failures": state.failures})
 
     return app
+
+
+def _menu_ok(body: Any) -> bool:
+    """WeChat's rules for menu/create: 1 to 3 buttons, at most 5 under each, every leaf a
+    click with a key or a view with a url."""
+
+    def leaf(b: Any) -> bool:
+        if not (isinstance(b, dict) and isinstance(b.get("name"), str)):
+            return False
+        return bool((b.get("type") == "click" and b.get("key")) or (b.get("type") == "view" and b.get("url")))
+
+    buttons = body.get("button") if isinstance(body, dict) else None
+    if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+        return False
+    for b in buttons:
+        subs = b.get("sub_button") if isinstance(b, dict) else None
+        if subs:
+            if not (isinstance(subs, list) and len(subs) <= 5 and all(leaf(x) for x in subs)):
+                return False
+        elif not leaf(b):
+            return False
+    return True
+
+
+def click_event(openid: str, account: str, key: str, at: int) -> str:
+    """A tap on a click button of the custom menu, as WeChat forwards it."""
+    return (
+        f"<xml><ToUserName><![CDATA[{account}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{at}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[CLICK]]></Event>"
+        f"<EventKey><![CDATA[{escape(key)}]]></EventKey></xml>"
+    )
+
+
+def location_message(openid: str, account: str, label: str, x: float, y: float, msg_id: int, at: int) -> str:
+    """A location a follower sends (发送位置), as WeChat forwards it."""
+    return (
+        f"<xml><ToUserName><![CDATA[{account}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{at}</CreateTime><MsgType><![CDATA[location]]></MsgType><Location_X>{x}</Location_X><Location_Y>{y}</Location_Y>"
+        f"<Scale>15</Scale><Label>{escape(label)}</Label><MsgId>{msg_id}</MsgId></xml>"
+    )
 
 
 def sign(token: str, timestamp: str, nonce: str) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hub.attachment_store import StoreUnavailable
 from hub.attachments import AttachmentFileMissing, AttachmentNotFound, AttachmentRefused
 from hub.db.outage import classify
 from hub.domain.errors import AccessDenied, ActionNotAllowed, CaseNotFound, RuleViolation, StaleCase
@@ -197,6 +198,14 @@ def install(app: FastAPI) -> None:
         # The hub's store lacks a file its database names: not the caller's fault, and retrying
         # will not help until an operator puts the file back; 503 says "not now, not you".
         return problem(503, "attachment-file-missing", "The attachment's file is unavailable", str(exc), request, headers={"Retry-After": "3600"})
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        # Object storage down, its bucket missing, the hub's credentials refused: the hub's
+        # state, not the request; the same request succeeds once the store is back.
+        return problem(
+            503, "attachment-store-unavailable", "The attachment store is unavailable", str(exc), request, headers={"Retry-After": str(exc.retry_after)}
+        )
 
     @app.exception_handler(IdempotencyConflict)
     async def _idem(request: Request, exc: IdempotencyConflict) -> JSONResponse:

@@ -256,7 +256,8 @@ class Engine:
 
     def attach(self, case: Case, attachment: dict[str, Any], actor: Actor, now: datetime) -> Outcome:
         """A photo or document added to the case (its file already stored; `attachment` holds
-        its id, media_type, size and visibility, never its name, which may name a person).
+        its id, media_type, size, visibility, SHA-256 and the API path a party reads it at, never
+        its name, which may name a person).
 
         Not a lifecycle action: the state does not move and it goes with a file, not a
         command on /actions. Who may attach, and when:
@@ -291,7 +292,9 @@ class Engine:
         new.links.attachments.append(attachment["id"])
         new.version = case.version + 1
         new.updated_at = now
-        data = {k: attachment[k] for k in ("id", "media_type", "size", "visibility")}
+        # With the file's SHA-256 and the hub's path to it, the event is the reference a peer
+        # fetches the file by with its own key (province PushStatus, county JSON).
+        data: dict[str, Any] = {k: attachment[k] for k in ("id", "media_type", "size", "visibility", "sha256", "url") if k in attachment}
         new.history.append(
             HistoryEntry(
                 seq=len(new.history) + 1, at=now, actor=actor.party, role=actor.role, action="attach", from_state=case.state, to_state=case.state, data=data

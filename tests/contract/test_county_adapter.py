@@ -125,6 +125,51 @@ def test_yanjiang_payload_literally() -> None:
     assert payload["caller"] == {"name": "张三", "mobile": "13800138000", "secret": False}
 
 
+def test_an_added_file_reaches_the_county_as_a_reference_and_other_changes_carry_none(county) -> None:
+    from adapters.county.mapping import get_path
+
+    cfg, state, adapter = county
+    case = _case(cfg.divisions[0], "ZY-SCJGJ", refs=[{"system": cfg.system, "external_id": "T-9"}])
+    url = f"/api/v1/cases/{case['number']}/attachments/0123456789abcdef01234567"
+    message = _message(case, "case.attachment_added", "k-attach")
+    message.event["data"] = {
+        "id": "0123456789abcdef01234567",
+        "media_type": "image/jpeg",
+        "size": 52341,
+        "visibility": "public",
+        "sha256": "ab" * 32,
+        "url": url,
+    }
+    adapter.deliver(message)
+    sent = state.received["k-attach"]
+    by_source = {spec.source: target for target, spec in cfg.outbound.fields.items()}
+    assert get_path(sent, by_source["op"]) == cfg.outbound.events["case.attachment_added"]
+    # The reference, in the county's own field names: where the county reads the file with its key.
+    assert [get_path(sent, by_source[f"event.data.{k}"]) for k in ("url", "sha256", "media_type", "size")] == [url, "ab" * 32, "image/jpeg", 52341]
+    adapter.deliver(_message(case, "case.supervised" if "case.supervised" in cfg.outbound.events else "case.closed", "k-other"))
+    other = state.received["k-other"]
+    assert all(get_path(other, by_source[f"event.data.{k}"]) is None for k in ("url", "sha256", "media_type", "size"))
+    assert "url" not in str(other) and "sha256" not in str(other).lower()  # the fields are left out, not sent empty
+
+
+def test_yanjiang_sends_an_attachment_literally() -> None:
+    cfg = COUNTIES["yanjiang"]
+    from adapters.county.mapping import message_to_payload
+
+    message = _message(_case("512002", "YJ-GOV"), "case.attachment_added")
+    message.event["data"] = {
+        "id": "a1",
+        "media_type": "application/pdf",
+        "size": 900,
+        "visibility": "internal",
+        "sha256": "cd" * 32,
+        "url": "/api/v1/cases/N/attachments/a1",
+    }
+    payload = message_to_payload(cfg, message, "YJ-77")
+    assert payload["opType"] == "FJ" and payload["ticketNo"] == "YJ-77"
+    assert payload["attachment"] == {"url": "/api/v1/cases/N/attachments/a1", "sha256": "cd" * 32, "mediaType": "application/pdf", "size": 900}
+
+
 def test_later_changes_carry_the_county_ticket_id(county) -> None:
     cfg, state, adapter = county
     case = _case(cfg.divisions[0], "ZY-SCJGJ", refs=[{"system": cfg.system, "external_id": "T-9"}])

@@ -90,6 +90,7 @@ FUNCTION_LEVEL_IMPORTS = {
     "console/feature.py:console.kb": "start-up cost: jinja2 and the templates, only for a hub that serves pages",
     "console/feature.py:console.oversight": "start-up cost: jinja2 and the templates, only for a hub that serves pages",
     "console/feature.py:console.outbox_pages": "start-up cost: jinja2 and the templates, only for a hub that serves pages",
+    "hub/attachment_store.py:hub.attachment_s3.S3Store": "optional dependency: boto3 (the extra `s3`), only for attachments.store: s3",
 }
 CODE_ROOTS = ["hub", *FEATURE_ROOTS, "tools"]
 

@@ -122,6 +122,26 @@ def test_status_changes_arrive_in_order_and_deduplicated(province, transport) ->
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_an_added_file_goes_up_as_a_reference_the_province_fetches_with_its_key(province, transport) -> None:
+    live, state = province
+    adapter = _adapter(live, transport)
+    province_id = adapter.deliver(_message("case.registered", 1)).external_ref.external_id  # type: ignore[union-attr]
+    sha = "ab" * 32
+    url = f"/api/v1/cases/{CASE['number']}/attachments/0123456789abcdef01234567"
+    data = {"id": "0123456789abcdef01234567", "media_type": "image/jpeg", "size": 52_341, "visibility": "public", "sha256": sha, "url": url}
+    adapter.deliver(_message("case.attachment_added", 2, data, external_id=province_id))
+    adapter.deliver(_message("case.accepted", 3, external_id=province_id))
+    first, second = state.pushes(province_id)
+    assert first["StatusCode"] == "36"  # 附件 (mappings/province/statuses.yaml)
+    # One reference (the WSDL's optional Attachment element, the hub's extension): no file name.
+    refs = first["Attachment"]
+    (ref,) = refs if isinstance(refs, list) else [refs]  # REST's JSON list; the SOAP sandbox reads a lone element as itself
+    # Element texts on SOAP, JSON values on REST: compared as text.
+    assert {k: str(v) for k, v in ref.items()} == {"Id": "0123456789abcdef01234567", "MediaType": "image/jpeg", "Size": "52341", "Sha256": sha, "Url": url}
+    assert "Attachment" not in second  # other pushes are as before the extension
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_a_return_goes_up_as_request_then_decision(province, transport) -> None:
     live, state = province
     adapter = _adapter(live, transport)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from hub.db.models import EventRow
 from hub.domain.model import Role
 from hub.settings import AttachmentSettings, Settings
 from tests.support.factories import draft
@@ -135,7 +136,14 @@ def test_the_centre_attaches_a_photo_and_reads_it_back(client, as_, hub, store_d
     assert case["links"]["attachments"] == [body["id"]]
     line = case["history"][-1]
     assert (line["action"], line["actor"], line["from_state"], line["to_state"]) == ("attach", "centre-agent", "registered", "registered")
-    assert line["data"] == {"id": body["id"], "media_type": "image/png", "size": len(PNG), "visibility": "internal"}
+    assert line["data"] == {
+        "id": body["id"],
+        "media_type": "image/png",
+        "size": len(PNG),
+        "visibility": "internal",
+        "sha256": sha,
+        "url": f"/api/v1/cases/{number}/attachments/{body['id']}",  # what a peer fetches it by, with its own key
+    }
     with hub.db.read() as s:
         events = s.execute(text("SELECT type, payload FROM case_events WHERE case_number = :n ORDER BY id"), {"n": number}).all()
     assert [e[0] for e in events] == ["case.registered", "case.attachment_added"]
@@ -336,3 +344,17 @@ def test_a_file_missing_from_the_store_is_503_not_500(client, as_, store_dir) ->
     resp = client.get(f"/api/v1/cases/{number}/attachments/{sent['id']}", headers=as_("agent"))
     assert resp.status_code == 503 and resp.headers["content-type"] == "application/problem+json"
     assert sent["id"] in resp.json()["detail"]
+
+
+def test_the_reference_a_peer_is_sent_is_readable_with_its_own_key(client, as_, hub) -> None:
+    # The county (雁江, the case's division) and the province are sent case.attachment_added with
+    # this reference (docs/province.md, docs/county.md): it must work with their own keys.
+    number = register(client, as_)
+    assert upload(client, as_("agent"), number, PDF, name="通知.pdf").status_code == 201
+    with hub.db.read() as s:
+        payload = s.execute(select(EventRow.payload).where(EventRow.type == "case.attachment_added", EventRow.case_number == number)).scalar_one()
+    ref = payload["data"]
+    assert ref["sha256"] == hashlib.sha256(PDF).hexdigest() and ref["media_type"] == "application/pdf" and ref["size"] == len(PDF)
+    got = client.get(ref["url"], headers=as_("yanjiang"))
+    assert got.status_code == 200 and got.content == PDF
+    assert client.get(ref["url"], headers=as_("anyue")).status_code in (403, 404)  # another county's key: no

@@ -12,6 +12,7 @@ import pytest
 
 from hub.domain import commands as c
 from hub.domain.access import Actor
+from hub.domain.clock import LOCAL_TZ
 from hub.domain.model import CaseDraft, Role
 from tests.support.console import Person, fast_accounts
 from tests.support.factories import draft
@@ -93,9 +94,18 @@ def test_a_supervisor_pauses_a_destination_with_who_and_why_and_resumes_it(hub, 
     assert "已暂停向 county-yj 推送" in page.text and "对方系统升级" in page.text
     assert "/console/outbox/destinations/county-yj/resume" in page.text
 
-    assert sup.post("/console/outbox/destinations/county-yj/resume", {}).status_code == 303
+    resumed = sup.post("/console/outbox/destinations/county-yj/resume", {})
+    assert resumed.status_code == 303
     state = _state(hub, "county-yj")
     assert (state["paused"], state["paused_by_operator"], state["pause_reason"]) == (False, False, None)
+    # Recorded with who resumed and when (the hub's clock, local time), as the pause was with who paused.
+    when = hub.clock.now().astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    assert state["last_resume"] is not None and "zhao" in state["last_resume"] and when in state["last_resume"]
+    page = sup.get(resumed.headers["location"])
+    assert "已恢复向 county-yj 推送" in page.text and f"{state['last_resume']} 恢复推送" in page.text
+    # Resuming what is not paused records nothing; the next pause replaces the record.
+    assert sup.post("/console/outbox/destinations/county-yj/pause", {"reason": "再次维护"}).status_code == 303
+    assert _state(hub, "county-yj")["last_resume"] is None
 
 
 def test_pausing_is_for_supervisors_and_known_destinations(hub, app) -> None:

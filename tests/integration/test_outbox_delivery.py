@@ -335,6 +335,10 @@ def test_pause_and_resume_a_destination(hub, sink, api) -> None:
 
     resumed = sup.post("/api/v1/outbox/destinations/all/resume").json()
     assert not resumed["paused"]
+    from outbox import admin
+
+    # Who resumed is recorded, as who paused is (the console shows it beside the destination).
+    assert next(d for d in admin.backlog(hub) if d["destination"] == "all")["last_resume"].startswith("centre-supervisor，")
     assert relay(hub).drain(5) == 1 and len(state.order) == 1
 
 

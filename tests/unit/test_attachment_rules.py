@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from hub.attachment_store import DirectoryStore, TooLarge, open_store, sanitise_name, sniff
 from hub.domain import commands as c
@@ -15,6 +16,7 @@ from hub.domain.access import Actor
 from hub.domain.clock import LOCAL_TZ
 from hub.domain.errors import AccessDenied, RuleViolation
 from hub.domain.model import Case, CaseDraft, CaseState, Role
+from hub.settings import AttachmentSettings
 from tests.support.factories import draft
 from tests.unit.test_domain_rules import AGENT, COUNTY, ENGINE, OTHER_UNIT, PROVINCE, SUPERVISOR, SYSTEM, UNIT
 
@@ -148,11 +150,20 @@ def test_a_channel_attaches_public_files_to_its_own_open_cases() -> None:
             ENGINE.attach(case.model_copy(update={"state": finished}), _meta("public"), PORTAL, FRI)
 
 
-def test_the_store_is_chosen_by_the_setting_and_only_directory_is_built(tmp_path: Path) -> None:
+def test_the_store_is_chosen_by_the_setting(tmp_path: Path) -> None:
     store = open_store("directory", tmp_path)
-    assert isinstance(store, DirectoryStore) and store.root == tmp_path
+    assert isinstance(store, DirectoryStore) and store.root == tmp_path and store.location == str(tmp_path)
+    with pytest.raises(ValueError, match="needs attachments.s3"):
+        open_store("s3", tmp_path)
     with pytest.raises(ValueError, match="not built"):
-        open_store("s3", tmp_path)  # type: ignore[arg-type]
+        open_store("ftp", tmp_path)  # type: ignore[arg-type]
+
+
+def test_the_s3_store_needs_its_bucket_named() -> None:
+    with pytest.raises(ValidationError, match="attachments.s3.bucket"):
+        AttachmentSettings(store="s3")
+    named = AttachmentSettings(store="s3", s3={"bucket": "hub-files", "secret_access_key": "s3cr3t"})
+    assert named.s3 is not None and "s3cr3t" not in repr(named)  # a secret, never printed
 
 
 @pytest.mark.parametrize(
