@@ -62,8 +62,7 @@ class _Feature(FeatureBase):
 
 
 def _cmd_import(args: argparse.Namespace, hubs: HubOpener) -> int:
-    hub = hubs()
-    try:
+    with hubs() as hub:
         items = []
         for name in args.files:
             try:
@@ -79,28 +78,20 @@ def _cmd_import(args: argparse.Namespace, hubs: HubOpener) -> int:
         for r in report.refused:
             print(f"  refused {r['item']}: {r['field']}: {r['reason']}")
         return 1 if report.refused else 0
-    finally:
-        hub.close()
 
 
 def _cmd_reindex(args: argparse.Namespace, hubs: HubOpener) -> int:
-    hub = hubs()
-    try:
+    with hubs() as hub:
         print(f"reindexed {hub.handles.get(Knowledge).store.reindex()} published articles")
         return 0
-    finally:
-        hub.close()
 
 
 def _cmd_search(args: argparse.Namespace, hubs: HubOpener) -> int:
-    hub = hubs()
-    try:
+    with hubs() as hub:
         store = hub.handles.get(Knowledge).store
         for hit in store.search(SearchQuery(text=args.query, valid_on=store.today(), limit=args.limit)):
             print(f"{hit.citation:<24} {hit.score:8.3f}  {hit.title}")
         return 0
-    finally:
-        hub.close()
 
 
 feature = _Feature()

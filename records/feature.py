@@ -95,8 +95,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _cmd_retention_run(args: argparse.Namespace, hubs: HubOpener) -> int:
-    hub = hubs()
-    try:
+    with hubs() as hub:
         years = hub.settings.retention.archived_years
         if args.dry_run:
             result = Retention(hub).run(dry_run=True)
@@ -117,16 +116,11 @@ def _cmd_retention_run(args: argparse.Namespace, hubs: HubOpener) -> int:
         for number in result.erased:
             print(f"  {number}")
         return 0
-    finally:
-        hub.close()
 
 
 def _cmd_attachment_orphans(args: argparse.Namespace, hubs: HubOpener) -> int:
-    hub = hubs()
-    try:
+    with hubs() as hub:
         found = hub.attachments.orphans(dry_run=not args.delete, unnamed=True)
-    finally:
-        hub.close()
     # SHA-256s only: a file's name is in its row, and an orphan has none.
     print(f"{len(found)} orphan files in {hub.settings.attachments_directory()}" + (" deleted" if args.delete else " (--delete deletes them)"))
     for name in found:
@@ -140,11 +134,8 @@ def _cmd_privacy_export(args: argparse.Namespace, hubs: HubOpener) -> int:
     except ValueError as exc:
         print(f"hotline-hub privacy export: --phone: {exc}", file=sys.stderr)
         return 2
-    hub = hubs()
-    try:
+    with hubs() as hub:
         body = subject_access(hub, args.phone)
-    finally:
-        hub.close()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(body, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -154,11 +145,8 @@ def _cmd_privacy_export(args: argparse.Namespace, hubs: HubOpener) -> int:
 
 
 def _cmd_privacy_reads(args: argparse.Namespace, hubs: HubOpener) -> int:
-    hub = hubs()
-    try:
+    with hubs() as hub:
         reads = list_reads(hub.db, args.case, args.party, args.limit)
-    finally:
-        hub.close()
     if args.json:
         print(json.dumps([r.__dict__ | {"at": r.at.isoformat()} for r in reads], ensure_ascii=False, indent=2))
         return 0
