@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 
 from console.tables import OperatorRow, OperatorSessionRow, SigninRow
 from hub.db.database import Database
@@ -226,11 +226,7 @@ class Accounts:
         or its operator disabled)."""
         now = self.clock.now()
         with self.db.write() as s:
-            found = s.execute(
-                select(OperatorSessionRow, OperatorRow)
-                .join(OperatorRow, OperatorRow.id == OperatorSessionRow.operator_id)
-                .where(OperatorSessionRow.token_hash == _token_hash(token))
-            ).first()
+            found = self._session_of(s, token)
             if found is None:
                 return None
             sess, row = found
@@ -243,11 +239,7 @@ class Accounts:
     def sign_out(self, token: str, remote: str | None) -> None:
         now = self.clock.now()
         with self.db.write() as s:
-            found = s.execute(
-                select(OperatorSessionRow, OperatorRow)
-                .join(OperatorRow, OperatorRow.id == OperatorSessionRow.operator_id)
-                .where(OperatorSessionRow.token_hash == _token_hash(token))
-            ).first()
+            found = self._session_of(s, token)
             if found is None or found[0].ended_at is not None:
                 return
             found[0].ended_at = now
@@ -266,6 +258,15 @@ class Accounts:
             return self.hasher.verify(hashed, password)
         except (VerificationError, InvalidHashError):
             return False
+
+    @staticmethod
+    def _session_of(s, token: str) -> Row[OperatorSessionRow, OperatorRow] | None:  # noqa: ANN001 - a SQLAlchemy session
+        """The session row of this cookie's token and its operator, whatever their state."""
+        return s.execute(
+            select(OperatorSessionRow, OperatorRow)
+            .join(OperatorRow, OperatorRow.id == OperatorSessionRow.operator_id)
+            .where(OperatorSessionRow.token_hash == _token_hash(token))
+        ).first()
 
     @staticmethod
     def _row(s, username: str) -> OperatorRow:  # noqa: ANN001 - a SQLAlchemy session

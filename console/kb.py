@@ -25,7 +25,7 @@ from markupsafe import Markup
 from pydantic import ValidationError
 
 from console.accounts import Session
-from console.web import _env, _hub, _one, _refused, _session, _signed_form, _to_login, render
+from console.web import _env, _feature_page, _hub, _one, _refused, _session, _signed_form, _to_login, render
 from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
 from hub.mappings.catalogue import UnknownCode
 from knowledge import review
@@ -40,6 +40,8 @@ KIND_LABELS = {"law": "法律", "regulation": "法规规章", "policy": "政策�
 STATUS_LABELS = {"draft": "草稿", "reviewed": "已审核", "published": "已发布", "retired": "已废止", "superseded": "已被替代"}
 ARTICLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
 SUGGESTED = 5
+DISABLED = "知识库功能未启用"
+WRITERS_ONLY = "知识条目由其所属单位编写：请以承办单位账号登录"
 REVIEW_LABELS = {"review": "审核通过", "send_back": "退回修改", "publish": "发布", "retire": "废止"}
 HISTORY_LABELS = {"create": "新建", "edit": "修订", "supersede": "被新版本替代", **REVIEW_LABELS}
 FIELD_LABELS = {
@@ -61,6 +63,28 @@ def _kb(request: Request) -> Knowledge | None:
     return _hub(request).handles.find(Knowledge)
 
 
+def _article_request(request: Request, article_id: str) -> tuple[Session, Knowledge] | Response:
+    """The person and the knowledge base for a page about one article, or the page to answer
+    with instead (the sign-in page, the feature not installed, an id no article can have)."""
+    page = _feature_page(request, Knowledge, DISABLED)
+    if isinstance(page, Response) or ARTICLE_ID.match(article_id):
+        return page
+    return _refused(request, page[0], 404, f"没有知识条目 {article_id}")
+
+
+async def _article_form(request: Request, article_id: str) -> tuple[Session, dict[str, list[str]], Knowledge] | Response:
+    """A signed (CSRF-checked) form about one article, with the knowledge base; otherwise the
+    page to answer with."""
+    signed = await _signed_form(request)
+    if isinstance(signed, Response):
+        return signed
+    session, data = signed
+    kb = _kb(request)
+    if kb is None or not ARTICLE_ID.match(article_id):
+        return _refused(request, session, 404, f"没有知识条目 {article_id}")
+    return session, data, kb
+
+
 def _search(kb: Knowledge, text: str, limit: int) -> list[Hit]:
     """Published articles valid today, ranked: the service behind the API's search and suggestions."""
     return kb.store.search(SearchQuery(text=text, valid_on=kb.store.today(), limit=limit)) if text.strip() else []
@@ -78,12 +102,10 @@ def suggestions_for(request: Request, text: str) -> list[Hit]:
 
 @router.get("/console/knowledge")
 def knowledge_page(request: Request, q: Annotated[str | None, Query(max_length=200)] = None) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login(request)
-    kb = _kb(request)
-    if kb is None:
-        return _refused(request, session, 404, "知识库功能未启用")
+    page = _feature_page(request, Knowledge, DISABLED)
+    if isinstance(page, Response):
+        return page
+    session, kb = page
     text = (q or "").strip()
     hits = _search(kb, text, 30)
     # Without a query: the articles this person may read (drafts only the owner's and the centre's).
@@ -109,14 +131,10 @@ def article_page(
     new: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login(request)
-    kb = _kb(request)
-    if kb is None:
-        return _refused(request, session, 404, "知识库功能未启用")
-    if not ARTICLE_ID.match(article_id):
-        return _refused(request, session, 404, f"没有知识条目 {article_id}")
+    page = _article_request(request, article_id)
+    if isinstance(page, Response):
+        return page
+    session, kb = page
     return _article_page(request, session, kb, article_id, old, new)
 
 
@@ -184,6 +202,12 @@ def _may_edit(session: Session, owner_unit: str) -> bool:
     return True
 
 
+def _writing_unit(session: Session) -> str | None:
+    """The unit this person writes new articles for; None where they may write none."""
+    unit = session.operator.unit_code
+    return unit if unit is not None and _may_edit(session, unit) else None
+
+
 # -- writing (the owning unit) ---------------------------------------------------------------------
 def _content_fields(data: dict[str, list[str]]) -> dict[str, object]:
     def listed(name: str) -> list[str]:
@@ -236,13 +260,12 @@ def _form_values(data: dict[str, list[str]]) -> dict[str, str]:
 
 @router.get("/console/knowledge/new")
 def new_article_page(request: Request) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login(request)
-    if _kb(request) is None:
-        return _refused(request, session, 404, "知识库功能未启用")
-    if session.operator.unit_code is None or not _may_edit(session, session.operator.unit_code):
-        return _refused(request, session, 403, "知识条目由其所属单位编写：请以承办单位账号登录")
+    page = _feature_page(request, Knowledge, DISABLED)
+    if isinstance(page, Response):
+        return page
+    session, _ = page
+    if _writing_unit(session) is None:
+        return _refused(request, session, 403, WRITERS_ONLY)
     return _editor(request, session, values={"kind": "service_guide"})
 
 
@@ -254,10 +277,10 @@ async def create_article(request: Request) -> Response:
     session, data = signed
     kb = _kb(request)
     if kb is None:
-        return _refused(request, session, 404, "知识库功能未启用")
-    unit = session.operator.unit_code
-    if unit is None or not _may_edit(session, unit):
-        return _refused(request, session, 403, "知识条目由其所属单位编写：请以承办单位账号登录")
+        return _refused(request, session, 404, DISABLED)
+    unit = _writing_unit(session)
+    if unit is None:
+        return _refused(request, session, 403, WRITERS_ONLY)
     note = _one(data, "note")[:500] or None
     try:
         new = ArticleInput.model_validate({**_content_fields(data), "owner_unit": unit})
@@ -273,14 +296,10 @@ async def create_article(request: Request) -> Response:
 
 @router.get("/console/knowledge/articles/{article_id}/edit")
 def edit_article_page(request: Request, article_id: str) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login(request)
-    kb = _kb(request)
-    if kb is None:
-        return _refused(request, session, 404, "知识库功能未启用")
-    if not ARTICLE_ID.match(article_id):
-        return _refused(request, session, 404, f"没有知识条目 {article_id}")
+    page = _article_request(request, article_id)
+    if isinstance(page, Response):
+        return page
+    session, kb = page
     try:
         article = kb.store.get(article_id, session.operator.actor)
     except (ArticleNotFound, AccessDenied):
@@ -303,13 +322,10 @@ def edit_article_page(request: Request, article_id: str) -> Response:
 
 @router.post("/console/knowledge/articles/{article_id}/versions")
 async def edit_article(request: Request, article_id: str) -> Response:
-    signed = await _signed_form(request)
-    if isinstance(signed, Response):
-        return signed
-    session, data = signed
-    kb = _kb(request)
-    if kb is None or not ARTICLE_ID.match(article_id):
-        return _refused(request, session, 404, f"没有知识条目 {article_id}")
+    form = await _article_form(request, article_id)
+    if isinstance(form, Response):
+        return form
+    session, data, kb = form
     base = _one(data, "base_version")
     values = _form_values(data)
     if not base.isdigit() or not 1 <= int(base) <= 2**31 - 1:
@@ -335,13 +351,10 @@ async def edit_article(request: Request, article_id: str) -> Response:
 # -- review (the centre's supervisors; retire also the owner) ----------------------------------------
 @router.post("/console/knowledge/articles/{article_id}/review")
 async def review_article(request: Request, article_id: str) -> Response:
-    signed = await _signed_form(request)
-    if isinstance(signed, Response):
-        return signed
-    session, data = signed
-    kb = _kb(request)
-    if kb is None or not ARTICLE_ID.match(article_id):
-        return _refused(request, session, 404, f"没有知识条目 {article_id}")
+    form = await _article_form(request, article_id)
+    if isinstance(form, Response):
+        return form
+    session, data, kb = form
     action, version, note = _one(data, "action"), _one(data, "version"), _one(data, "note")
     if action not in REVIEW_LABELS:
         return _article_page(request, session, kb, article_id, status=422, errors=["操作：没有这个审核操作"])

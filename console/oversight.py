@@ -15,17 +15,17 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from markupsafe import Markup
 
 from console.accounts import Session
 from console.charts import Bar, rate_bars
 from console.pages import LOCAL
-from console.web import _divisions, _hub, _refused, _session, _to_login, render
+from console.web import _divisions, _feature_page, _hub, _refused, render
 from hub.domain.errors import AccessDenied
 from hub.domain.model import Role, within_service_years
 from hub.mappings.catalogue import UnknownCode
-from supervision.assessment import COUNTS, RATES, Assessment, Figure, Period
+from supervision.assessment import COUNTS, RATES, Assessment, Period
 from supervision.export import to_xlsx
 from supervision.service import Supervision
 
@@ -34,10 +34,6 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TREND_MONTHS = 6
 CASES_SHOWN = 100  # per figure on the page; the XLSX lists them all
 Code = Annotated[str | None, Query(max_length=40)]
-
-
-def _service(request: Request) -> Supervision | None:
-    return _hub(request).handles.find(Supervision)
 
 
 def _month_of(request: Request) -> str:
@@ -59,12 +55,10 @@ def _unit_label(names: dict[str, str], code: str | None) -> str:
 # -- the board -------------------------------------------------------------------------------------
 @router.get("/console/supervision")
 def board_page(request: Request) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login(request)
-    service = _service(request)
-    if service is None:
-        return _refused(request, session, 404, "督办功能未启用")
+    page = _feature_page(request, Supervision, "督办功能未启用")
+    if isinstance(page, Response):
+        return page
+    session, service = page
     actor = session.operator.actor
     try:
         rows = service.board(actor)
@@ -87,12 +81,14 @@ def board_page(request: Request) -> Response:
 
 # -- the assessment --------------------------------------------------------------------------------
 def _scope(
-    request: Request, session: Session, period: str | None, unit: str | None, county: str | None
-) -> tuple[Supervision, Period, str | None, str | None] | HTMLResponse:
-    """(service, period, unit, county) as the API would assess this person, or the page refusing."""
-    service = _service(request)
-    if service is None:
-        return _refused(request, session, 404, "考核功能未启用")
+    request: Request, period: str | None, unit: str | None, county: str | None
+) -> tuple[Session, Supervision, Period, str | None, str | None] | Response:
+    """(person, service, period, unit, county) as the API would assess this person, or the page
+    to answer with instead (the sign-in page, the feature not installed, the refusal)."""
+    page = _feature_page(request, Supervision, "考核功能未启用")
+    if isinstance(page, Response):
+        return page
+    session, service = page
     try:
         p = _period(period or _month_of(request))
     except ValueError as exc:
@@ -106,7 +102,7 @@ def _scope(
         return _refused(request, session, 403, f"无权查看这一考核：{exc}")
     except UnknownCode as exc:
         return _refused(request, session, 422, f"没有这个单位或区县：{exc}")
-    return service, p, unit, county
+    return session, service, p, unit, county
 
 
 def _previous_months(label: str, n: int) -> list[str]:
@@ -119,9 +115,10 @@ def _previous_months(label: str, n: int) -> list[str]:
     return out[::-1]
 
 
-def _bar(label: str, f: Figure) -> Bar:
-    """A rate as one bar: its value (none when nothing was due) and numerator/denominator."""
-    return Bar(label, None if f.value is None else float(f.value), f"{f.numerator}/{f.denominator}")
+def _rate_chart(title: str, key: str, bars: list[tuple[str, Assessment]]) -> tuple[str, Markup]:
+    """One rate drawn as bars, one per (label, assessment): its value and numerator/denominator."""
+    drawn = [Bar(label, None if (f := a.figure(key)).value is None else float(f.value), f"{f.numerator}/{f.denominator}") for label, a in bars]
+    return title, Markup(rate_bars(title, drawn))
 
 
 def _percent(a: Assessment, key: str) -> str:
@@ -131,44 +128,19 @@ def _percent(a: Assessment, key: str) -> str:
 
 @router.get("/console/assessment")
 def assessment_page(request: Request, period: Code = None, unit: Code = None, county: Code = None) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login(request)
-    scoped = _scope(request, session, period, unit, county)
-    if isinstance(scoped, HTMLResponse):
+    scoped = _scope(request, period, unit, county)
+    if isinstance(scoped, Response):
         return scoped
-    service, p, unit, county = scoped
+    session, service, p, unit, county = scoped
     rows = service.breakdown(p, unit, county)
     names = service.unit_names()
     label = lambda a: "合计" if a.unit is None else _unit_label(names, a.unit)  # noqa: E731
     name_of = lambda a: "合计" if a.unit is None else names.get(a.unit, a.unit)  # noqa: E731
-    charts = [
-        (
-            name,
-            Markup(
-                rate_bars(
-                    name,
-                    [_bar(name_of(a), a.figure(key)) for a in rows],
-                )
-            ),
-        )
-        for key, (name, _) in RATES.items()
-    ]
+    charts = [_rate_chart(name, key, [(name_of(a), a) for a in rows]) for key, (name, _) in RATES.items()]
     trend: list[tuple[str, Markup]] = []
     if len(p.label) == 7 and p.label[4] == "-":  # a month: the scope's rates over the months before it
         months = [service.assess(_period(m), unit, county) for m in _previous_months(p.label, TREND_MONTHS) if _fits(m)]
-        trend = [
-            (
-                f"{name}（近 {len(months)} 个月）",
-                Markup(
-                    rate_bars(
-                        f"{name}（近 {len(months)} 个月）",
-                        [_bar(a.period, a.figure(key)) for a in months],
-                    )
-                ),
-            )
-            for key, (name, _) in RATES.items()
-        ]
+        trend = [_rate_chart(f"{name}（近 {len(months)} 个月）", key, [(a.period, a) for a in months]) for key, (name, _) in RATES.items()]
     actor = session.operator.actor
     may_pick_unit = actor.role.value in ("agent", "supervisor", "county")
     query = urlencode([(k, v) for k, v in (("period", p.label), ("unit", unit), ("county", county)) if v])
@@ -210,13 +182,10 @@ def _county_choices(request: Request, session: Session) -> list[tuple[str, str]]
 
 @router.get("/console/assessment/export")
 def assessment_export(request: Request, period: Code = None, unit: Code = None, county: Code = None) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login(request)
-    scoped = _scope(request, session, period, unit, county)
-    if isinstance(scoped, HTMLResponse):
+    scoped = _scope(request, period, unit, county)
+    if isinstance(scoped, Response):
         return scoped
-    service, p, unit, county = scoped
+    _, service, p, unit, county = scoped
     name = "-".join(x for x in ("assessment", p.label.replace("..", "_"), unit or "", county or "") if x)
     return Response(
         to_xlsx(service.breakdown(p, unit, county), service.unit_names()),

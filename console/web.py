@@ -12,7 +12,7 @@ import hmac
 import secrets
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
@@ -55,6 +55,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript"}
 CENTRE = (Role.AGENT, Role.SUPERVISOR)
 COUNT_CAP = 200  # the workbench counts up to this, then says "200+"
+H = TypeVar("H")
 
 router = APIRouter(include_in_schema=False)
 _env = Environment(loader=PackageLoader("console", "templates"), autoescape=select_autoescape(["html"]))
@@ -134,6 +135,19 @@ async def _signed_form(request: Request) -> tuple[Session, dict[str, list[str]]]
     if isinstance(data, HTMLResponse):
         return data
     return session, data
+
+
+def _feature_page(request: Request, handle: type[H], disabled: str) -> tuple[Session, H] | Response:
+    """A signed-in person and the handle of the feature a page shows, or the page to answer
+    with instead: the sign-in page, or a 404 saying `disabled` where the hub runs without that
+    feature (the knowledge base, supervision)."""
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    found = _hub(request).handles.find(handle)
+    if found is None:
+        return _refused(request, session, 404, disabled)
+    return session, found
 
 
 def _one(data: dict[str, list[str]], name: str) -> str:

@@ -54,3 +54,10 @@ class Hub:
 
     def close(self) -> None:
         self.db.dispose()
+
+    # A one-shot command's hub: `with hubs() as hub:` closes it however the command ends.
+    def __enter__(self) -> Hub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

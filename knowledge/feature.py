@@ -65,8 +65,7 @@ class _Feature(FeatureBase):
 
 
 def _cmd_import(args: argparse.Namespace, hubs: HubOpener) -> int:
-    hub = hubs()
-    try:
+    with hubs() as hub:
         items = []
         for name in args.files:
             try:
@@ -82,22 +81,16 @@ def _cmd_import(args: argparse.Namespace, hubs: HubOpener) -> int:
         for r in report.refused:
             print(f"  refused {r['item']}: {r['field']}: {r['reason']}")
         return 1 if report.refused else 0
-    finally:
-        hub.close()
 
 
 def _cmd_reindex(args: argparse.Namespace, hubs: HubOpener) -> int:
-    hub = hubs()
-    try:
+    with hubs() as hub:
         print(f"reindexed {hub.handles.get(Knowledge).store.reindex()} published articles")
         return 0
-    finally:
-        hub.close()
 
 
 def _cmd_search(args: argparse.Namespace, hubs: HubOpener) -> int:
-    hub = hubs()
-    try:
+    with hubs() as hub:
         store = hub.handles.get(Knowledge).store
         hits = store.search(SearchQuery(text=args.query, valid_on=store.today(), limit=args.limit))
         if args.json:
@@ -106,8 +99,6 @@ def _cmd_search(args: argparse.Namespace, hubs: HubOpener) -> int:
         for hit in hits:
             print(f"{hit.citation:<24} {hit.score:8.3f}  {hit.title}")
         return 0
-    finally:
-        hub.close()
 
 
 feature = _Feature()

@@ -170,24 +170,31 @@ def _note_replays(s: Any, now: datetime, actor: Actor, rows: Sequence[Any]) -> N
     for r in rows:
         if not r.case_number:
             continue
-        try:
-            repo.note(
-                r.case_number,
-                at=now,
-                actor=actor.party,
-                role=actor.role,
-                action="outbox_replay",
-                note=f"重发第 {r.id} 条出站消息（{r.destination}）",
-                data={
-                    "destination": r.destination,
-                    "message_id": r.id,
-                    "event_type": r.event_type,
-                    "sequence": r.sequence,
-                    "idempotency_key": r.idempotency_key,
-                },
-            )
-        except CaseNotFound:  # a message naming a case this hub no longer holds
-            pass
+        _note_on_case(repo, r, now, actor, "outbox_replay", f"重发第 {r.id} 条出站消息（{r.destination}）")
+
+
+def _note_on_case(repo: CaseRepository, r: Any, now: datetime, actor: Actor, action: str, note: str) -> bool:
+    """Write what was done to an outbox message into its case's history (who, what, which
+    message); False where the hub no longer holds the case the message names."""
+    try:
+        repo.note(
+            r.case_number,
+            at=now,
+            actor=actor.party,
+            role=actor.role,
+            action=action,
+            note=note,
+            data={
+                "destination": r.destination,
+                "message_id": r.id,
+                "event_type": r.event_type,
+                "sequence": r.sequence,
+                "idempotency_key": r.idempotency_key,
+            },
+        )
+    except CaseNotFound:
+        return False
+    return True
 
 
 class SkippedLine(TypedDict):
@@ -227,27 +234,7 @@ def skip(hub: Hub, ids: list[int], actor: Actor, reason: str) -> list[SkippedLin
             r.last_error = f"{said} | last error: {r.last_error}" if r.last_error else said
             r.status, r.delivered_at = SKIPPED, now
             r.lease_until, r.leased_by = None, None
-            recorded = False
-            if r.case_number:
-                try:
-                    repo.note(
-                        r.case_number,
-                        at=now,
-                        actor=actor.party,
-                        role=actor.role,
-                        action="outbox_skip",
-                        note=reason,
-                        data={
-                            "destination": r.destination,
-                            "message_id": r.id,
-                            "event_type": r.event_type,
-                            "sequence": r.sequence,
-                            "idempotency_key": r.idempotency_key,
-                        },
-                    )
-                    recorded = True
-                except CaseNotFound:  # a message naming a case this hub no longer holds
-                    pass
+            recorded = bool(r.case_number) and _note_on_case(repo, r, now, actor, "outbox_skip", reason)
             out.append({"id": r.id, "destination": r.destination, "case_number": r.case_number, "sequence": r.sequence, "in_case_history": recorded})
         s.flush()
         _announce(hub, s)

@@ -23,15 +23,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("hub.outbox")
 
 
-class PgListener:
-    """LISTEN hub_outbox on its own connection; each NOTIFY wakes the relay. Reconnects
-    after the server restarts; the relay's idle poll covers what is missed meanwhile."""
+class _Wakeup:
+    """A daemon thread that calls `wake` when the database says something was committed, until
+    stopped: what the PostgreSQL listener and the SQLite watcher share."""
 
-    def __init__(self, url: str, wake: Callable[[], None]) -> None:
-        self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    thread_name = "outbox-wakeup"
+
+    def __init__(self, wake: Callable[[], None]) -> None:
         self.wake = wake
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="outbox-listen", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -39,6 +40,20 @@ class PgListener:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class PgListener(_Wakeup):
+    """LISTEN hub_outbox on its own connection; each NOTIFY wakes the relay. Reconnects
+    after the server restarts; the relay's idle poll covers what is missed meanwhile."""
+
+    thread_name = "outbox-listen"
+
+    def __init__(self, url: str, wake: Callable[[], None]) -> None:
+        self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        super().__init__(wake)
 
     def _run(self) -> None:
         import psycopg  # start-up cost: the PostgreSQL driver (~0.2 s), loaded only by a hub on PostgreSQL
@@ -59,29 +74,22 @@ class PgListener:
                 delay = min(5.0, delay * 2)
 
 
-class SqliteWatcher:
+class SqliteWatcher(_Wakeup):
     """The SQLite counterpart of LISTEN: commits made by other processes (a CLI import, a
     poller, a second relay) bump the file's `PRAGMA data_version`, which one idle reader
     connection checks every `interval` seconds; a change wakes the relay. The check reads
     a counter in shared memory, no table, so it costs next to nothing. Commits made in this
     process ring the in-process doorbell without waiting for it."""
 
+    thread_name = "outbox-watch"
+
     def __init__(self, url: str, wake: Callable[[], None], interval: float = 0.02) -> None:
         path = make_url(url).database
         if not path:  # an in-memory database has no other process to watch for
             raise ValueError(f"the outbox watcher needs a SQLite database file, not {url!r}")
         self.path = path
-        self.wake = wake
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="outbox-watch", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        super().__init__(wake)
 
     def _run(self) -> None:
         last = None

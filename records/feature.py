@@ -106,8 +106,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _cmd_retention_run(args: argparse.Namespace, hubs: HubOpener) -> int:
-    hub = hubs()
-    try:
+    with hubs() as hub:
         years = hub.settings.retention.archived_years
         if args.dry_run:
             result = Retention(hub).run(dry_run=True)
@@ -134,19 +133,15 @@ def _cmd_retention_run(args: argparse.Namespace, hubs: HubOpener) -> int:
         for number in result.erased:
             print(f"  {number}")
         return 0
-    finally:
-        hub.close()
 
 
 def _cmd_attachment_orphans(args: argparse.Namespace, hubs: HubOpener) -> int:
-    hub = hubs()
     try:
-        found = hub.attachments.orphans(dry_run=not args.delete, unnamed=True)
+        with hubs() as hub:
+            found = hub.attachments.orphans(dry_run=not args.delete, unnamed=True)
     except StoreUnavailable as exc:
         print(f"hotline-hub attachments orphans: {exc}; try again once it is back", file=sys.stderr)
         return 1
-    finally:
-        hub.close()
     # SHA-256s only: a file's name is in its row, and an orphan has none.
     if args.json:
         print_json(found)
@@ -166,11 +161,8 @@ def _cmd_privacy_export(args: argparse.Namespace, hubs: HubOpener) -> int:
     except ValueError as exc:
         print(f"hotline-hub privacy export: --{'phone' if args.phone is not None else 'wechat-openid'}: {exc}", file=sys.stderr)
         return 2
-    hub = hubs()
-    try:
+    with hubs() as hub:
         body = subject_access(hub, args.phone) if args.phone is not None else subject_access_wechat(hub, args.wechat_openid)
-    finally:
-        hub.close()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(body, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -180,11 +172,8 @@ def _cmd_privacy_export(args: argparse.Namespace, hubs: HubOpener) -> int:
 
 
 def _cmd_privacy_reads(args: argparse.Namespace, hubs: HubOpener) -> int:
-    hub = hubs()
-    try:
+    with hubs() as hub:
         reads = list_reads(hub.db, args.case, args.party, args.limit)
-    finally:
-        hub.close()
     if args.json:
         print(json.dumps([r.__dict__ | {"at": r.at.isoformat()} for r in reads], ensure_ascii=False, indent=2))
         return 0

@@ -101,8 +101,7 @@ def _cmd_assessment(args: argparse.Namespace, hubs: HubOpener) -> int:
     if args.format == "xlsx" and not args.out:
         print("--out is required for xlsx", file=sys.stderr)
         return 2
-    hub = hubs()
-    try:
+    with hubs() as hub:
         service = hub.handles.get(Supervision)
         try:
             unit, county = service.scope_for(SYSTEM_ACTOR, args.unit, args.county)
@@ -121,8 +120,6 @@ def _cmd_assessment(args: argparse.Namespace, hubs: HubOpener) -> int:
         else:
             sys.stdout.buffer.write(body)
         return 0
-    finally:
-        hub.close()
 
 
 feature = _Feature()

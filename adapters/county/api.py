@@ -13,11 +13,13 @@ from fastapi import APIRouter, Header, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from adapters.county.config import CountyConfig
 from adapters.county.intake import CountyIntake
 from adapters.county.refusals import TicketRefused, invalid
 from adapters.county.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from hub.api.deps import ActorDep, HubDep
 from hub.api.problems import MEDIA_TYPE, documented
+from hub.domain.access import Actor
 
 router = APIRouter(prefix="/api/v1/counties", tags=["counties"])
 
@@ -57,6 +59,17 @@ def _json(raw: bytes) -> Any:
         raise invalid("body", f"not JSON: {exc}") from None
 
 
+async def _signed_body(
+    request: Request, intake: CountyIntake, county: str, actor: Actor, timestamp: str | None, signature: str | None
+) -> tuple[CountyConfig, Any]:
+    """The county's configuration and the JSON it pushed, once its key is the county's and the
+    signature covers the exact bytes; otherwise TicketRefused."""
+    raw = await request.body()
+    cfg = intake.authorize(county, actor)
+    await run_in_threadpool(intake.check_signature, cfg, timestamp, signature, raw)
+    return cfg, _json(raw)
+
+
 _REFUSALS = documented(
     401,
     403,
@@ -84,11 +97,8 @@ async def push_tickets(
     request: Request, hub: HubDep, actor: ActorDep, county: County, idempotency_key: IdemKey = None, timestamp: Timestamp = None, signature: Signature = None
 ) -> JSONResponse:
     intake = _intake(hub)
-    raw = await request.body()
     try:
-        cfg = intake.authorize(county, actor)
-        await run_in_threadpool(intake.check_signature, cfg, timestamp, signature, raw)
-        body = _json(raw)
+        cfg, body = await _signed_body(request, intake, county, actor, timestamp, signature)
         key = f"county:{idempotency_key}" if idempotency_key else None
         if isinstance(body, list):
             if not body or len(body) > cfg.batch_max:
@@ -149,11 +159,8 @@ async def push_update(
     request: Request, hub: HubDep, actor: ActorDep, county: County, ticket_id: TicketId, timestamp: Timestamp = None, signature: Signature = None
 ) -> JSONResponse:
     intake = _intake(hub)
-    raw = await request.body()
     try:
-        cfg = intake.authorize(county, actor)
-        await run_in_threadpool(intake.check_signature, cfg, timestamp, signature, raw)
-        body = _json(raw)
+        cfg, body = await _signed_body(request, intake, county, actor, timestamp, signature)
         answer = await run_in_threadpool(intake.update, cfg, actor, ticket_id, body)
     except TicketRefused as exc:
         return _problem(exc, request)

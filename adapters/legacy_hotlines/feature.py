@@ -20,7 +20,7 @@ from adapters.legacy_hotlines.bridge.poller import LegacyPuller
 from adapters.legacy_hotlines.bridge.refusals import Refusals
 from adapters.legacy_hotlines.bridge.refusals_cli import add_refusals_cli
 from adapters.legacy_hotlines.config import BRIDGE_ADAPTER, bridge_destination, bridge_gaps, load_legacy
-from adapters.legacy_hotlines.handle import Legacy
+from adapters.legacy_hotlines.handle import Legacy, close_hub
 from adapters.legacy_hotlines.importing.candidates import CandidateNotFound, Candidates
 from adapters.legacy_hotlines.importing.dedupe import find_candidates
 from adapters.legacy_hotlines.importing.importer import HOLD_TARGET_SECONDS, LegacyImporter
@@ -164,8 +164,7 @@ def _lower_priority() -> None:
 def _cmd_import(args: argparse.Namespace, hubs: HubOpener) -> int:
     """Exit 0 done (or nothing new), 2 unusable input, 130 interrupted (run it again to resume)."""
 
-    hub = hubs()
-    try:
+    with hubs() as hub:
         config = hub.handles.get(Legacy).config
         if args.line not in config.lines:
             print(f"no legacy line {args.line!r}; configured: {', '.join(sorted(config.lines))}", file=sys.stderr)
@@ -200,8 +199,6 @@ def _cmd_import(args: argparse.Namespace, hubs: HubOpener) -> int:
             signal.signal(signal.SIGINT, previous)
         print("\n".join(summary.lines()))  # interrupted: "stopped after N batches; run the same command again ..."
         return 130 if summary.interrupted else 0
-    finally:
-        hub.close()
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -227,8 +224,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_dedupe(args: argparse.Namespace, hubs: HubOpener) -> int:
-    hub = hubs()
-    try:
+    with hubs() as hub:
         bar = Progress(sys.stderr, "duplicate search", unit="records")
         try:
             result = find_candidates(
@@ -241,13 +237,10 @@ def _cmd_dedupe(args: argparse.Namespace, hubs: HubOpener) -> int:
             bar.close()
         print(f"indexed {result.indexed_hub_cases} 12345 cases, compared {result.compared}, new candidates {len(result.candidates)}")
         return 0
-    finally:
-        hub.close()
 
 
 def _cmd_candidates(args: argparse.Namespace, hubs: HubOpener) -> int:
-    hub = hubs()
-    try:
+    with hubs() as hub:
         candidates = hub.handles.get(Legacy).candidates.list(args.status, 0.0, args.limit)
         if args.json:
             print_json(candidates)
@@ -258,13 +251,10 @@ def _cmd_candidates(args: argparse.Namespace, hubs: HubOpener) -> int:
                 f"text {c.text_similarity:.2f}, {c.hours_apart:.1f} h apart  {c.status} {c.resolution or ''}"
             )
         return 0
-    finally:
-        hub.close()
 
 
 def _cmd_decide(args: argparse.Namespace, hubs: HubOpener) -> int:
-    hub = hubs()
-    try:
+    with hubs() as hub:
         actor = Actor(party=args.party, role=Role.SUPERVISOR)
         try:
             c = getattr(hub.handles.get(Legacy).candidates, args.verb)(args.candidate_id, actor, args.note)
@@ -273,8 +263,6 @@ def _cmd_decide(args: argparse.Namespace, hubs: HubOpener) -> int:
             return 1
         print(f"candidate {c.id}: {c.status} {c.resolution or ''}")
         return 0
-    finally:
-        hub.close()
 
 
 def _cmd_pull(args: argparse.Namespace, hubs: HubOpener) -> int:
@@ -302,10 +290,7 @@ def _cmd_pull(args: argparse.Namespace, hubs: HubOpener) -> int:
             print(f"refused cases are kept: hotline-hub legacy refusals list --line {args.line}")
         return 0
     finally:
-        for w in hub.workers:
-            if isinstance(w, LegacyPuller):  # the workers named legacy-puller-<line>
-                w.adapter.close()
-        hub.close()
+        close_hub(hub)
 
 
 def _cmd_route(args: argparse.Namespace, hubs: HubOpener) -> int:
@@ -337,10 +322,7 @@ def _cmd_route(args: argparse.Namespace, hubs: HubOpener) -> int:
         router.stop()
         return 0
     finally:
-        for w in hub.workers:
-            if isinstance(w, LegacyPuller):  # the workers named legacy-puller-<line>
-                w.adapter.close()
-        hub.close()
+        close_hub(hub)
 
 
 feature = _Feature()

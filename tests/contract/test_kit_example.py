@@ -11,9 +11,9 @@ import pytest
 from hub.cli import main
 from hub.domain.clock import ManualClock
 from hub.integration.contract import AdapterContext, ConfigurationError
-from hub.integration.registry import build_adapter, discover
+from hub.integration.registry import build_adapter
 from integration_kit import HttpPeerControl, run_kit
-from tests.support.examples import use_this_checkouts
+from tests.support.examples import installed_adapter
 from tests.support.live import LiveServer
 
 NAME = "example_waterworks"
@@ -21,14 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "examples" / "hotline_hub_exampl
 
 
 def _installed():
-    use_this_checkouts(PACKAGE, "hotline_hub_example_adapter")  # not another checkout's copy the venv was installed from
-    adapters = discover()
-    if NAME not in adapters:  # no skip: CI must install it, and say how when it did not
-        pytest.fail(
-            f"adapter {NAME!r} is not installed (found: {sorted(adapters)}); run "
-            f"`.venv/bin/pip install -e {PACKAGE.relative_to(PACKAGE.parents[1])}` (the Makefile's install step does)"
-        )
-    return adapters[NAME]
+    return installed_adapter("hotline_hub_example_adapter", NAME)
 
 
 @pytest.fixture

@@ -85,13 +85,26 @@ def test_county(county: str) -> None:
     assert tables_checked(report) == {f"{county}.yaml event_types", f"{county}.yaml states"}
 
 
-class ProvinceControl:
-    """PeerControl over the sandbox province's state (its faults list and what it keeps)."""
+class _SandboxControl:
+    """PeerControl over an in-process sandbox peer's state: a fault the kit plans is appended,
+    as the peer's own name for it (MODES), to the faults list the peer takes from."""
 
-    MODES = {"500": "transient", "400": "permanent", "garbage": "malformed", "429": "http503"}
+    MODES: dict[str, str] = {}
 
     def __init__(self, state) -> None:  # noqa: ANN001
         self.state = state
+
+    def fail_next(self, mode: str) -> None:
+        if mode not in self.MODES:
+            raise UnsupportedFault(mode)
+        with self.state.lock:
+            self.state.faults.append(self.MODES[mode])
+
+
+class ProvinceControl(_SandboxControl):
+    """PeerControl over the sandbox province's state (its faults list and what it keeps)."""
+
+    MODES = {"500": "transient", "400": "permanent", "garbage": "malformed", "429": "http503"}
 
     def reset(self) -> None:
         with self.state.lock:
@@ -106,12 +119,6 @@ class ProvinceControl:
                 store.clear()
             self.state.assigned.clear()
             self.state.faults.clear()
-
-    def fail_next(self, mode: str) -> None:
-        if mode not in self.MODES:
-            raise UnsupportedFault(mode)
-        with self.state.lock:
-            self.state.faults.append(self.MODES[mode])
 
     def received(self) -> list[Received]:
         with self.state.lock:
@@ -142,13 +149,10 @@ def test_province(transport: str) -> None:
     }
 
 
-class LegacyLineControl:
+class LegacyLineControl(_SandboxControl):
     """PeerControl over the sandbox legacy line's state (adapters/legacy_hotlines/sandbox.py)."""
 
     MODES = {"500": "500", "400": "400", "429": "429", "garbage": "garbage"}
-
-    def __init__(self, state) -> None:  # noqa: ANN001
-        self.state = state
 
     def reset(self) -> None:
         with self.state.lock:
@@ -157,12 +161,6 @@ class LegacyLineControl:
             self.state.order.clear()
             self.state.outgoing.clear()
             self.state.faults.clear()
-
-    def fail_next(self, mode: str) -> None:
-        if mode not in self.MODES:
-            raise UnsupportedFault(mode)
-        with self.state.lock:
-            self.state.faults.append(self.MODES[mode])
 
     def received(self) -> list[Received]:
         with self.state.lock:

@@ -14,12 +14,12 @@ import pytest
 from hub.cli import main
 from hub.domain.clock import ManualClock
 from hub.integration.contract import AdapterContext, AdapterError, ConfigurationError, PermanentError, TransientError
-from hub.integration.registry import build_adapter, discover
+from hub.integration.registry import build_adapter
 from hub.mappings import load_catalogue
 from integration_kit import HttpPeerControl, run_kit
 from integration_kit.runner import default_mappings_dir
 from integration_kit.scenarios import SampleCases
-from tests.support.examples import use_this_checkouts
+from tests.support.examples import installed_adapter
 from tests.support.live import LiveServer
 
 NAME = "example_neighbour"
@@ -28,14 +28,7 @@ NOW = datetime(2025, 9, 26, 2, 0, tzinfo=UTC)
 
 
 def _installed():
-    use_this_checkouts(PACKAGE, "hotline_hub_example_soap_adapter")  # not another checkout's copy the venv was installed from
-    adapters = discover()
-    if NAME not in adapters:  # no skip: CI must install it, and say how when it did not
-        pytest.fail(
-            f"adapter {NAME!r} is not installed (found: {sorted(adapters)}); run "
-            f"`.venv/bin/pip install -e {PACKAGE.relative_to(PACKAGE.parents[1])}` (the Makefile's install step does)"
-        )
-    return adapters[NAME]
+    return installed_adapter("hotline_hub_example_soap_adapter", NAME)
 
 
 @pytest.fixture

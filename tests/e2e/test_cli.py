@@ -6,14 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from hub.settings import REPO_ROOT
-from tests.support.live import free_port
+from tests.support.live import free_port, start_serve
 
 pytestmark = pytest.mark.e2e
 
@@ -29,26 +28,8 @@ def test_serve_migrates_the_embedded_default_and_keys_work(tmp_path: Path) -> No
     key = created.stdout.strip()
     assert key.startswith("hub_") and "only its hash" in created.stderr
     assert key not in (tmp_path / "hub.db").read_bytes().decode("latin-1")  # stored hashed
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hub", "serve", "--port", str(port)],
-        cwd=REPO_ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc, url = start_serve(env, timeout=30)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, "serve did not become ready"
-            time.sleep(0.1)
         me = httpx.get(f"{url}/api/v1/me", headers={"X-API-Key": key})
         assert me.json()["role"] == "agent"
         listed = _run(["keys", "list"], env)

@@ -9,15 +9,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
-import httpx
 import pytest
 
 from hub.settings import REPO_ROOT
-from tests.support.live import free_port
+from tests.support.live import free_port, start_serve
 
 pytestmark = pytest.mark.e2e
 
@@ -123,28 +121,9 @@ def test_the_no_bridge_warnings_only_where_they_matter(env) -> None:
 
 
 def test_serve_on_an_empty_database_says_how_to_get_the_first_key(env) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hub", "serve", "--port", str(port)],
-        cwd=REPO_ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v1/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, "serve did not become ready"
-            time.sleep(0.2)
-    finally:
-        proc.terminate()
-        output = proc.communicate(timeout=30)[0]
+    proc, _ = start_serve(env, timeout=60)
+    proc.terminate()  # ready: what it said on the way there is what counts
+    output = proc.communicate(timeout=30)[0]
     assert "no API key yet" in output and "hotline-hub keys create --party centre --role supervisor" in output
     assert output.count(UNBRIDGED) == 2  # the long-running process does say it
 

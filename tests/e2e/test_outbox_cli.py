@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
 from sqlalchemy import select
 
+from hub.container import Hub
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
 from hub.runtime import build_hub
@@ -22,16 +24,21 @@ HUB_CLI = str(Path(sys.executable).with_name("hotline-hub"))
 DEST = {"peer": {"adapter": "webhook", "settings": {"url": "http://127.0.0.1:9/events"}, "events": ["case.*"]}}
 
 
-def test_status_dead_replay_pause_resume(sqlite_template, tmp_path: Path, clock) -> None:
-    url = sqlite_template.fresh(tmp_path)
+def _operator(url: str, tmp_path: Path, clock, destinations: dict) -> tuple[Hub, Callable[..., subprocess.CompletedProcess]]:  # noqa: ANN001
+    """A hub on the database at `url` with these destinations, and `hotline-hub outbox ...` run
+    as an operator would, against the same database and a configuration file naming them."""
     config = tmp_path / "hub.yaml"
-    config.write_text(yaml.safe_dump({"destinations": DEST}), encoding="utf-8")
+    config.write_text(yaml.safe_dump({"destinations": destinations}), encoding="utf-8")
     env = {**os.environ, "HUB_DATABASE_URL": url, "HUB_CONFIG_FILE": str(config), "HUB_LOG_LEVEL": "WARNING"}
 
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([HUB_CLI, "outbox", *args], env=env, capture_output=True, text=True, timeout=60)
 
-    hub = build_hub(Settings(database_url=url, destinations=DEST), clock)
+    return build_hub(Settings(database_url=url, destinations=destinations), clock), cli
+
+
+def test_status_dead_replay_pause_resume(sqlite_template, tmp_path: Path, clock) -> None:
+    hub, cli = _operator(sqlite_template.fresh(tmp_path), tmp_path, clock, DEST)
     try:
         number = hub.cases.register(CaseDraft.model_validate(draft()), Actor("agent", Role.AGENT)).case.number
         with hub.db.write() as s:
@@ -66,18 +73,13 @@ def test_status_dead_replay_pause_resume(sqlite_template, tmp_path: Path, clock)
 
 
 def test_replay_several_ids_a_destination_or_everything(sqlite_template, tmp_path: Path, clock) -> None:
-    url = sqlite_template.fresh(tmp_path)
     dests = {**DEST, "other": {**DEST["peer"], "settings": {"url": "http://127.0.0.1:9/other"}}}
-    config = tmp_path / "hub.yaml"
-    config.write_text(yaml.safe_dump({"destinations": dests}), encoding="utf-8")
-    env = {**os.environ, "HUB_DATABASE_URL": url, "HUB_CONFIG_FILE": str(config), "HUB_LOG_LEVEL": "WARNING"}
+    hub, cli = _operator(sqlite_template.fresh(tmp_path), tmp_path, clock, dests)
 
     def replay(*args: str) -> str:
-        out = subprocess.run([HUB_CLI, "outbox", "replay", *args], env=env, capture_output=True, text=True, timeout=60)
+        out = cli("replay", *args)
         assert out.returncode == 0, out.stderr
         return out.stdout.strip()
-
-    hub = build_hub(Settings(database_url=url, destinations=dests), clock)
 
     def kill_all() -> None:
         with hub.db.write() as s:
@@ -109,7 +111,7 @@ def test_replay_several_ids_a_destination_or_everything(sqlite_template, tmp_pat
         assert all(after[i] == (PENDING, 0) for i in ids["other"]) and after[ids["peer"][1]] == (DEAD, 4)
         # ids and a destination together: only those ids of that destination
         assert replay(str(ids["peer"][1]), "--destination", "other") == "replayed 0"
-        nowhere = subprocess.run([HUB_CLI, "outbox", "replay", "--destination", "nowhere"], env=env, capture_output=True, text=True, timeout=60)
+        nowhere = cli("replay", "--destination", "nowhere")
         assert nowhere.returncode == 2 and "nowhere" in nowhere.stderr  # a typo is not "replayed 0"
 
         kill_all()
@@ -122,15 +124,7 @@ def test_replay_several_ids_a_destination_or_everything(sqlite_template, tmp_pat
 def test_status_shows_a_case_held_behind_a_dead_letter_and_skip_releases_it_on_record(sqlite_template, tmp_path: Path, clock) -> None:
     from hub.domain import commands as c
 
-    url = sqlite_template.fresh(tmp_path)
-    config = tmp_path / "hub.yaml"
-    config.write_text(yaml.safe_dump({"destinations": DEST}), encoding="utf-8")
-    env = {**os.environ, "HUB_DATABASE_URL": url, "HUB_CONFIG_FILE": str(config), "HUB_LOG_LEVEL": "WARNING"}
-
-    def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([HUB_CLI, "outbox", *args], env=env, capture_output=True, text=True, timeout=60)
-
-    hub = build_hub(Settings(database_url=url, destinations=DEST), clock)
+    hub, cli = _operator(sqlite_template.fresh(tmp_path), tmp_path, clock, DEST)
     try:
         agent = Actor("agent", Role.AGENT)
         number = hub.cases.register(CaseDraft.model_validate(draft()), agent).case.number

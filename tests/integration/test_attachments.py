@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from hub.db.models import EventRow
@@ -52,14 +51,6 @@ def settings(db_url: str, store_dir: Path) -> Settings:
             kind_max_bytes={"image": 3072, "audio": 4096},
         ),
     )
-
-
-@pytest.fixture
-def client(hub):
-    from hub.api.app import create_app
-
-    with TestClient(create_app(hub), raise_server_exceptions=False) as c:
-        yield c
 
 
 @pytest.fixture

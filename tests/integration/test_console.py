@@ -11,22 +11,13 @@ import pytest
 from console.accounts import AccountError, Accounts
 from console.tables import OperatorRow
 from hub.domain.model import Role
-from tests.support.console import Person, fast_accounts
+from tests.support.console import PASSWORD, Person, console_app, fast_accounts
 from tests.support.factories import draft
-
-PASSWORD = "correct-horse-1"
 
 
 @pytest.fixture
 def app(hub):
-    from hub.api.app import create_app
-
-    accounts = fast_accounts(hub)
-    accounts.create("wang", Role.AGENT, PASSWORD, "王芳")
-    accounts.create("zhao", Role.SUPERVISOR, PASSWORD, "赵班长")
-    accounts.create("scj", Role.UNIT, PASSWORD, "市场监管局", unit_code="ZY-SCJGJ")
-    accounts.create("rsj", Role.UNIT, PASSWORD, "人社局", unit_code="ZY-RSJ")
-    return create_app(hub)
+    return console_app(hub)
 
 
 def _case(hub, state: str = "registered", **changes) -> str:

@@ -13,11 +13,9 @@ import pytest
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.clock import LOCAL_TZ
-from hub.domain.model import CaseDraft, Role
-from tests.support.console import Person, fast_accounts
-from tests.support.factories import draft
+from hub.domain.model import Role
+from tests.support.console import PASSWORD, Person, console_app, dispatched
 
-PASSWORD = "correct-horse-1"
 AGENT = Actor("api-agent", Role.AGENT)
 SUPERVISOR = Actor("api-supervisor", Role.SUPERVISOR)
 SYSTEM = Actor("hub", Role.SYSTEM)
@@ -25,22 +23,7 @@ SYSTEM = Actor("hub", Role.SYSTEM)
 
 @pytest.fixture
 def app(hub):
-    from hub.api.app import create_app
-
-    accounts = fast_accounts(hub)
-    accounts.create("wang", Role.AGENT, PASSWORD, "王芳")
-    accounts.create("zhao", Role.SUPERVISOR, PASSWORD, "赵班长")
-    accounts.create("scj", Role.UNIT, PASSWORD, "市场监管局", unit_code="ZY-SCJGJ")
-    accounts.create("rsj", Role.UNIT, PASSWORD, "人社局", unit_code="ZY-RSJ")
-    return create_app(hub)
-
-
-def _dispatched(hub, unit: str = "ZY-SCJGJ") -> str:
-    number = hub.cases.register(CaseDraft.model_validate(draft()), AGENT).case.number
-    hub.cases.act(number, c.Accept(), AGENT)
-    hub.cases.act(number, c.Dispatch(lead_unit=unit), AGENT)
-    hub.cases.act(number, c.SignOff(), Actor(f"{unit}-key", Role.UNIT, unit_code=unit))
-    return number
+    return console_app(hub)
 
 
 def _tile(html: str, key: str) -> str:
@@ -120,15 +103,15 @@ def test_pausing_is_for_supervisors_and_known_destinations(hub, app) -> None:
 
 # -- 预警 ------------------------------------------------------------------------------------------
 def test_the_warnings_tile_and_queue_show_running_cases_warned_or_overdue(hub, app) -> None:
-    warned, late = _dispatched(hub), _dispatched(hub)
-    other = _dispatched(hub, "ZY-RSJ")
+    warned, late = dispatched(hub), dispatched(hub)
+    other = dispatched(hub, "ZY-RSJ")
     hub.clock.advance(timedelta(days=24))  # past the warning share of the completion limit
     hub.cases.act(warned, c.Warn(deadline="completion"), SYSTEM)
     hub.cases.act(late, c.Warn(deadline="completion"), SYSTEM)
     hub.cases.act(other, c.Warn(deadline="completion"), SYSTEM)
     hub.clock.advance(timedelta(days=6))  # past the limit
     hub.cases.act(late, c.MarkOverdue(deadline="completion"), SYSTEM)
-    calm = _dispatched(hub)  # its limit is weeks away
+    calm = dispatched(hub)  # its limit is weeks away
 
     sup = Person(app).sign_in("zhao", PASSWORD)
     assert _tile(sup.get("/console/").text, "warnings") == "3"
@@ -143,7 +126,7 @@ def test_the_warnings_tile_and_queue_show_running_cases_warned_or_overdue(hub, a
 
 
 def test_a_warned_case_leaves_the_queue_when_it_is_no_longer_running(hub, app) -> None:
-    number = _dispatched(hub)
+    number = dispatched(hub)
     hub.clock.advance(timedelta(days=24))
     hub.cases.act(number, c.Warn(deadline="completion"), SYSTEM)
     sup = Person(app).sign_in("zhao", PASSWORD)

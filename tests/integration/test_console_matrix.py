@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from console.accounts import Accounts
 from hub.domain.model import Role
 from tests.conftest import START
-from tests.support.console import CSRF, fast_accounts
+from tests.support.console import CSRF, fast_accounts, published_and_draft
 from tests.support.factories import draft
 
 PASSWORD = "matrix-password-1"
@@ -218,25 +218,8 @@ def world(request, sqlite_template, tmp_path_factory):
 
 def _articles(hub) -> None:  # noqa: ANN001
     """One published article and one draft of unit ZY-SCJGJ."""
-    from hub.domain.access import Actor
-    from knowledge.handle import Knowledge
-    from knowledge.model import ArticleInput
-    from knowledge.review import ReviewAction
-
-    store, unit, supervisor = hub.handles.get(Knowledge).store, Actor("scj-key", Role.UNIT, unit_code="ZY-SCJGJ"), Actor("sup", Role.SUPERVISOR)
-    for article_id, title in (("MATRIX-PUB", "消费者投诉举报办理指南"), ("MATRIX-DRAFT", "尚未发布的消费者投诉指南")):
-        store.create(
-            ArticleInput(
-                id=article_id,
-                owner_unit="ZY-SCJGJ",
-                kind="service_guide",
-                title=title,
-                body="消费者可通过12315热线投诉举报，市场监管部门7个工作日内决定是否受理。",
-            ),
-            unit,
-        )
-    store.act("MATRIX-PUB", ReviewAction.REVIEW, supervisor)
-    store.act("MATRIX-PUB", ReviewAction.PUBLISH, supervisor)
+    body = "消费者可通过12315热线投诉举报，市场监管部门7个工作日内决定是否受理。"
+    published_and_draft(hub, ("MATRIX-PUB", "消费者投诉举报办理指南"), ("MATRIX-DRAFT", "尚未发布的消费者投诉指南"), body)
 
 
 def _classify(resp) -> set[str]:  # noqa: ANN001

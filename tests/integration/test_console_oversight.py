@@ -15,10 +15,9 @@ from openpyxl import load_workbook
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
-from tests.support.console import Person, fast_accounts
+from tests.support.console import PASSWORD, Person, console_app, dispatched, fast_accounts, published_and_draft
 from tests.support.factories import draft
 
-PASSWORD = "correct-horse-1"
 AGENT = Actor("api-agent", Role.AGENT)
 SUPERVISOR = Actor("api-supervisor", Role.SUPERVISOR)
 SYSTEM = Actor("hub", Role.SYSTEM)
@@ -28,23 +27,7 @@ RSJ = Actor("rsj-key", Role.UNIT, unit_code="ZY-RSJ")
 
 @pytest.fixture
 def app(hub):
-    from hub.api.app import create_app
-
-    accounts = fast_accounts(hub)
-    accounts.create("wang", Role.AGENT, PASSWORD, "王芳")
-    accounts.create("zhao", Role.SUPERVISOR, PASSWORD, "赵班长")
-    accounts.create("scj", Role.UNIT, PASSWORD, "市场监管局", unit_code="ZY-SCJGJ")
-    accounts.create("rsj", Role.UNIT, PASSWORD, "人社局", unit_code="ZY-RSJ")
-    return create_app(hub)
-
-
-def _dispatched(hub, unit: str = "ZY-SCJGJ", signed: bool = True, **changes) -> str:
-    number = hub.cases.register(CaseDraft.model_validate(draft(**changes)), AGENT).case.number
-    hub.cases.act(number, c.Accept(), AGENT)
-    hub.cases.act(number, c.Dispatch(lead_unit=unit), AGENT)
-    if signed:
-        hub.cases.act(number, c.SignOff(), Actor(f"{unit}-key", Role.UNIT, unit_code=unit))
-    return number
+    return console_app(hub)
 
 
 def _rows(html: str, table: str) -> list[list[str]]:
@@ -57,8 +40,8 @@ def _rows(html: str, table: str) -> list[list[str]]:
 
 # -- the supervision board -------------------------------------------------------------------------
 def test_the_board_counts_warned_overdue_and_supervised_per_unit_and_a_unit_sees_its_own(hub, app) -> None:
-    a, b, _ = _dispatched(hub), _dispatched(hub), _dispatched(hub)
-    other = _dispatched(hub, "ZY-RSJ")
+    a, b, _ = dispatched(hub), dispatched(hub), dispatched(hub)
+    other = dispatched(hub, "ZY-RSJ")
     hub.clock.advance(timedelta(days=24))  # past the warning share of the completion limit, not the limit
     hub.cases.act(a, c.Warn(deadline="completion"), SYSTEM)
     hub.cases.act(b, c.Warn(deadline="completion"), SYSTEM)
@@ -85,7 +68,7 @@ def test_the_board_counts_warned_overdue_and_supervised_per_unit_and_a_unit_sees
 
 # -- the assessment --------------------------------------------------------------------------------
 def test_the_assessment_shows_the_rates_as_svg_bars_and_the_cases_behind_them(hub, app) -> None:
-    number = _dispatched(hub)  # signed off at once: 签收率 1/1 for ZY-SCJGJ
+    number = dispatched(hub)  # signed off at once: 签收率 1/1 for ZY-SCJGJ
     period = hub.clock.now().strftime("%Y-%m")
     page = Person(app).sign_in("zhao", PASSWORD).get("/console/assessment", params={"period": period})
     assert page.status_code == 200
@@ -100,8 +83,8 @@ def test_the_assessment_shows_the_rates_as_svg_bars_and_the_cases_behind_them(hu
 
 
 def test_the_assessment_xlsx_is_the_apis_file_in_the_persons_scope(hub, app) -> None:
-    _dispatched(hub)
-    _dispatched(hub, "ZY-RSJ")
+    dispatched(hub)
+    dispatched(hub, "ZY-RSJ")
     period = hub.clock.now().strftime("%Y-%m")
     clerk = Person(app).sign_in("scj", PASSWORD)
     resp = clerk.get("/console/assessment/export", params={"period": period})
@@ -143,7 +126,7 @@ def _dead_letter(hub, number: str | None, n: int = 1) -> int:
 
 
 def test_the_outbox_page_shows_dead_letters_and_the_workbench_tiles_count_them(hub, app) -> None:
-    number = _dispatched(hub)
+    number = dispatched(hub)
     _dead_letter(hub, number)
     sup = Person(app).sign_in("zhao", PASSWORD)
     page = sup.get("/console/outbox")
@@ -158,7 +141,7 @@ def test_the_outbox_page_shows_dead_letters_and_the_workbench_tiles_count_them(h
 def test_skip_needs_a_reason_and_is_written_into_the_case_history_with_who(hub, app) -> None:
     from outbox.tables import DEAD, SKIPPED, OutboxMessageRow
 
-    number = _dispatched(hub)
+    number = dispatched(hub)
     dead = _dead_letter(hub, number)
     sup = Person(app).sign_in("zhao", PASSWORD)
     no_reason = sup.post("/console/outbox/skip", {"ids": str(dead), "reason": "  "})
@@ -181,7 +164,7 @@ def test_skip_needs_a_reason_and_is_written_into_the_case_history_with_who(hub, 
 def test_replay_sends_again_and_is_written_into_the_case_history_with_who(hub, app) -> None:
     from outbox.tables import PENDING, OutboxMessageRow
 
-    number = _dispatched(hub)
+    number = dispatched(hub)
     dead = _dead_letter(hub, number)
     sup = Person(app).sign_in("zhao", PASSWORD)
     assert sup.post("/console/outbox/replay", {}).status_code == 422  # nothing chosen
@@ -197,24 +180,8 @@ def test_replay_sends_again_and_is_written_into_the_case_history_with_who(hub, a
 
 # -- knowledge -------------------------------------------------------------------------------------
 def _articles(hub) -> None:
-    from knowledge.handle import Knowledge
-    from knowledge.model import ArticleInput
-    from knowledge.review import ReviewAction
-
-    store = hub.handles.get(Knowledge).store
-    for article_id, title in (("KB-PUB", "消费者投诉举报办理指南"), ("KB-DRAFT", "预付卡退费投诉指引（草稿）")):
-        store.create(
-            ArticleInput(
-                id=article_id,
-                owner_unit="ZY-SCJGJ",
-                kind="service_guide",
-                title=title,
-                body="消费者可通过12315热线投诉举报，市场监管部门自收到投诉之日起7个工作日内决定是否受理。",
-            ),
-            SCJ,
-        )
-    store.act("KB-PUB", ReviewAction.REVIEW, SUPERVISOR)
-    store.act("KB-PUB", ReviewAction.PUBLISH, SUPERVISOR)
+    body = "消费者可通过12315热线投诉举报，市场监管部门自收到投诉之日起7个工作日内决定是否受理。"
+    published_and_draft(hub, ("KB-PUB", "消费者投诉举报办理指南"), ("KB-DRAFT", "预付卡退费投诉指引（草稿）"), body)
 
 
 def test_knowledge_search_finds_published_articles_in_chinese(hub, app) -> None:
@@ -252,11 +219,11 @@ def test_intake_suggests_articles_for_the_content_with_and_without_the_script(hu
 
 # -- requests to decide and repeat calls -----------------------------------------------------------
 def test_the_requests_queue_lists_pending_extensions_and_returns_until_decided(hub, app) -> None:
-    extension = _dispatched(hub)
+    extension = dispatched(hub)
     hub.cases.act(extension, c.RequestExtension(working_days=5, reason="需要现场检测"), SCJ)
-    returned = _dispatched(hub, "ZY-RSJ")
+    returned = dispatched(hub, "ZY-RSJ")
     hub.cases.act(returned, c.RequestReturn(reason="不属于本单位职责"), RSJ)
-    _dispatched(hub)  # nothing asked
+    dispatched(hub)  # nothing asked
 
     agent = Person(app).sign_in("wang", PASSWORD)
     rows = {r[0]: r for r in _rows(agent.get("/console/requests").text, "requests")}

@@ -13,12 +13,11 @@ from fastapi.testclient import TestClient
 from hub.api.app import create_app
 from hub.cli import main
 from hub.domain.model import Role
-from hub.features import load_features
 from hub.openapi_export import export_openapi
 from hub.runtime import build_hub
 from hub.settings import Settings
 from tests.integration.test_openapi_rules import OPERATION_ID, PROBLEM
-from tests.support.examples import use_this_checkouts
+from tests.support.examples import installed_feature
 
 NAME = "example_hours"
 PACKAGE = Path(__file__).resolve().parents[2] / "examples" / "hotline_hub_example_feature"
@@ -26,14 +25,7 @@ ROUTE = "/api/v1/example/service-hours"
 
 
 def _installed():
-    use_this_checkouts(PACKAGE, "hotline_hub_example_feature")  # this checkout's copy, not another's
-    found = {f.name: f for f in load_features()}
-    if NAME not in found:  # no skip: CI must install it, and say how when it did not
-        pytest.fail(
-            f"feature {NAME!r} is not installed (found: {sorted(found)}); run "
-            f"`.venv/bin/pip install -e {PACKAGE.relative_to(PACKAGE.parents[1])}` (the Makefile's install step does)"
-        )
-    return found[NAME]
+    return installed_feature("hotline_hub_example_feature", NAME)
 
 
 def test_installed_from_its_own_package_through_the_entry_point() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from xml.etree import ElementTree as ET
 
 import pytest
-from fastapi.testclient import TestClient
 
 from hub.domain.model import Role
 from hub.settings import ChannelSettings, Settings
@@ -31,14 +30,6 @@ REPORT = {
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     return Settings(database_url=db_url, sqlite_synchronous="NORMAL", channels=ChannelSettings(intake_per_minute=4))
-
-
-@pytest.fixture
-def client(hub):
-    from hub.api.app import create_app
-
-    with TestClient(create_app(hub), raise_server_exceptions=False) as c:
-        yield c
 
 
 @pytest.fixture

@@ -35,14 +35,6 @@ def settings(db_url: str) -> Settings:
 
 
 @pytest.fixture
-def client(hub):
-    from hub.api.app import create_app
-
-    with TestClient(create_app(hub), raise_server_exceptions=False) as c:
-        yield c
-
-
-@pytest.fixture
 def keys(hub) -> dict[str, str]:
     now = hub.clock.now()
     return {

@@ -6,11 +6,22 @@ from __future__ import annotations
 import re
 
 from argon2 import PasswordHasher
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from console.accounts import Accounts
+from hub.api.app import create_app
+from hub.domain import commands as c
+from hub.domain.access import Actor
+from hub.domain.model import CaseDraft, Role
+from knowledge.handle import Knowledge
+from knowledge.model import ArticleInput
+from knowledge.review import ReviewAction
+from tests.support.factories import draft
 
 CSRF = re.compile(r'name="csrf" value="([^"]*)"')
+PASSWORD = "correct-horse-1"
+AGENT = Actor("api-agent", Role.AGENT)
 
 
 def fast_accounts(hub) -> Accounts:  # noqa: ANN001
@@ -20,6 +31,39 @@ def fast_accounts(hub) -> Accounts:  # noqa: ANN001
     accounts = hub.handles.get(Accounts)
     accounts.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     return accounts
+
+
+def console_app(hub) -> FastAPI:  # noqa: ANN001
+    """The hub's app with four people who sign in with PASSWORD: an agent (wang), a supervisor
+    (zhao), and the handlers of two units, 市场监管局 ZY-SCJGJ (scj) and 人社局 ZY-RSJ (rsj)."""
+    accounts = fast_accounts(hub)
+    accounts.create("wang", Role.AGENT, PASSWORD, "王芳")
+    accounts.create("zhao", Role.SUPERVISOR, PASSWORD, "赵班长")
+    accounts.create("scj", Role.UNIT, PASSWORD, "市场监管局", unit_code="ZY-SCJGJ")
+    accounts.create("rsj", Role.UNIT, PASSWORD, "人社局", unit_code="ZY-RSJ")
+    return create_app(hub)
+
+
+def dispatched(hub, unit: str = "ZY-SCJGJ", signed: bool = True, **changes) -> str:  # noqa: ANN001, ANN003
+    """A case registered, accepted and dispatched to `unit` through the service (as the API
+    would), and signed off by the unit unless `signed` is False."""
+    number = hub.cases.register(CaseDraft.model_validate(draft(**changes)), AGENT).case.number
+    hub.cases.act(number, c.Accept(), AGENT)
+    hub.cases.act(number, c.Dispatch(lead_unit=unit), AGENT)
+    if signed:
+        hub.cases.act(number, c.SignOff(), Actor(f"{unit}-key", Role.UNIT, unit_code=unit))
+    return number
+
+
+def published_and_draft(hub, published: tuple[str, str], drafted: tuple[str, str], body: str) -> None:  # noqa: ANN001
+    """Two articles (id, title) of unit ZY-SCJGJ with the same body: the first reviewed and
+    published by a supervisor, the second left a draft."""
+    store = hub.handles.get(Knowledge).store
+    unit, supervisor = Actor("scj-key", Role.UNIT, unit_code="ZY-SCJGJ"), Actor("api-supervisor", Role.SUPERVISOR)
+    for article_id, title in (published, drafted):
+        store.create(ArticleInput(id=article_id, owner_unit="ZY-SCJGJ", kind="service_guide", title=title, body=body), unit)
+    store.act(published[0], ReviewAction.REVIEW, supervisor)
+    store.act(published[0], ReviewAction.PUBLISH, supervisor)
 
 
 class Person:

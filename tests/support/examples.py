@@ -10,6 +10,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.features import load_features
+from hub.integration.registry import discover
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -24,3 +30,24 @@ def use_this_checkouts(package_dir: Path, module: str) -> None:
     if str(package_dir) not in sys.path:
         # Ahead of the installed editable finder, which only answers what the path does not.
         sys.path.insert(0, str(package_dir))
+
+
+def installed_adapter(package: str, name: str) -> Any:
+    """The adapter class `name`, found through its entry point, from examples/<package> of this
+    checkout."""
+    use_this_checkouts(EXAMPLES / package, package)
+    return _installed(package, "adapter", name, discover())
+
+
+def installed_feature(package: str, name: str) -> Any:
+    """The feature `name`, found through its entry point, from examples/<package> of this checkout."""
+    use_this_checkouts(EXAMPLES / package, package)
+    return _installed(package, "feature", name, {f.name: f for f in load_features()})
+
+
+def _installed(package: str, kind: str, name: str, found: dict[str, Any]) -> Any:
+    if name not in found:  # no skip: CI must install it, and say how when it did not
+        pytest.fail(
+            f"{kind} {name!r} is not installed (found: {sorted(found)}); run `.venv/bin/pip install -e examples/{package}` (the Makefile's install step does)"
+        )
+    return found[name]

@@ -1,21 +1,55 @@
-"""Real HTTP servers on loopback, in a thread: uvicorn for ASGI apps."""
+"""Real HTTP servers on loopback: uvicorn for ASGI apps in a thread, and `hotline-hub serve` as
+a process."""
 
 from __future__ import annotations
 
 import os
 import random
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
+import httpx
 import uvicorn
+
+from hub.settings import REPO_ROOT
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_serve(env: dict[str, str], timeout: float) -> tuple[subprocess.Popen, str]:
+    """`python -m hub serve` on a free port, with `env` over this process's environment, once
+    GET /api/v1/ready answers 200: the process (output and errors together, as text) and its
+    URL. The caller ends the process."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub", "serve", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/api/v1/ready", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() >= deadline or proc.poll() is not None:
+            proc.terminate()
+            output = proc.communicate(timeout=30)[0]
+            raise AssertionError(f"serve did not become ready:\n{output[-2000:]}")
+        time.sleep(0.1)
 
 
 def _ephemeral_low() -> int:

@@ -5,7 +5,7 @@ domain objects alone, no store. See tests/MUTATION.md for why each of these exis
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError, dataclass
+from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta, tzinfo
 
 import pytest
@@ -20,19 +20,7 @@ from hub.domain.errors import AccessDenied, ActionNotAllowed, RuleViolation
 from hub.domain.model import Case, CaseDraft, CaseState, ExternalRef, RequestType, Role, Urgency
 from supervision.assessment import CaseLines, Line, Period, compute
 from tests.support.factories import draft
-
-
-class Units:
-    """YJ- units sit in 雁江区 (512002), the rest at the city (512000)."""
-
-    @dataclass(frozen=True)
-    class Unit:
-        code: str
-        division: str
-
-    def unit(self, code: str, field: str = "unit_code") -> object:
-        return self.Unit(code, "512002" if code.startswith("YJ-") else "512000")
-
+from tests.unit.test_lifecycle_table import Units  # YJ- units sit in 雁江区 (512002), the rest at the city (512000)
 
 ENGINE = Engine(WorkingCalendar(), TimeLimits(), Units())
 

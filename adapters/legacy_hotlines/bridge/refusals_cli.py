@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 from adapters.legacy_hotlines.bridge.refusals import RefusalNotFound, RefusalSettled
-from adapters.legacy_hotlines.handle import Legacy
+from adapters.legacy_hotlines.handle import Legacy, close_hub
 from hub.cli import print_json
 from hub.domain.access import Actor
 from hub.domain.model import Role
@@ -38,12 +38,6 @@ def add_refusals_cli(lsub: argparse._SubParsersAction[argparse.ArgumentParser], 
     dismiss.set_defaults(func=partial(_cmd_dismiss, hubs=hubs))
 
 
-def _close(hub: Any) -> None:
-    for puller in hub.handles.get(Legacy).pullers.values():
-        puller.adapter.close()
-    hub.close()
-
-
 def _print(r: Any) -> None:
     case = f" case {r.case_number}" if r.case_number else ""
     print(f"{r.id:>6}  {r.line}  {r.line_case_id or '?':<20} {r.status:<9} {r.stage:<11} x{r.attempts}  {r.last_at:%Y-%m-%d %H:%M}{case}  {r.reason}")
@@ -60,7 +54,7 @@ def _cmd_list(args: argparse.Namespace, hubs: HubOpener) -> int:
             _print(r)
         return 0
     finally:
-        _close(hub)
+        close_hub(hub)
 
 
 def _cmd_retry(args: argparse.Namespace, hubs: HubOpener) -> int:
@@ -96,7 +90,7 @@ def _cmd_retry(args: argparse.Namespace, hubs: HubOpener) -> int:
                 print(f"refusal {r.id}: still refused ({r.stage}): {r.reason}")
         return 1 if still else 0
     finally:
-        _close(hub)
+        close_hub(hub)
 
 
 def _cmd_dismiss(args: argparse.Namespace, hubs: HubOpener) -> int:
@@ -110,4 +104,4 @@ def _cmd_dismiss(args: argparse.Namespace, hubs: HubOpener) -> int:
         print(f"refusal {r.id}: dismissed")
         return 0
     finally:
-        _close(hub)
+        close_hub(hub)

@@ -43,13 +43,10 @@ def service_hours(hub: HubDep, actor: ActorDep) -> ServiceHours:
 
 
 def _cmd_hours(args: argparse.Namespace, hubs: HubOpener) -> int:
-    hub = hubs()
-    try:
+    with hubs() as hub:
         shown = _hours(hub)
         print(f"{shown.number} 服务时间：{shown.hours}（{shown.today}）")
         return 0
-    finally:
-        hub.close()
 
 
 class ExampleHoursFeature(FeatureBase):
