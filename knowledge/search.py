@@ -1,11 +1,11 @@
 """Ranked full-text search over the published articles, one backend per dialect.
 
 SQLite: FTS5 MATCH over the segmented columns, ranked by bm25 with the title weighted
-above tags and body. PostgreSQL: the weighted tsvector ('simple' config, GIN-indexed)
-matched with a tsquery of the same tokens, ranked by ts_rank. Both OR the query terms, so
-a long question still finds the article that shares its key words, ranked by how much it
-shares. Snippets are cut from the original text around the matched words, identically
-on both.
+above tags and body. PostgreSQL: the stored weighted tsvector ('simple' config,
+GIN-indexed) matched with a tsquery of the same tokens, ranked by ts_rank. Both run the
+same staged plan (all words first, fewer words only while results are missing, any word
+last; see `plan`), so a long question still finds the article that shares its key words.
+Snippets are cut from the original text around the matched words, identically on both.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy import Date, bindparam, text
 from sqlalchemy.orm import Session
 
 from knowledge.model import ArticleKind
-from knowledge.tables import PG_VECTOR
+from knowledge.tables import FILTER_INDEX, PG_VECTOR
 
 MARK_OPEN, MARK_CLOSE = "<mark>", "</mark>"
 
@@ -79,30 +79,117 @@ def _filters(q: SearchQuery, params: dict[str, Any]) -> str:
 
 def fts5_match(terms: list[str]) -> str:
     """An FTS5 query ORing the terms, each a quoted string (quotes doubled)."""
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+    return " OR ".join(_fts5_term(t) for t in terms)
 
 
 def pg_tsquery(terms: list[str]) -> str:
     """A to_tsquery('simple', ...) text ORing the terms, each a quoted lexeme."""
-    return " | ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in terms)
+    return " | ".join(_pg_term(t) for t in terms)
 
 
-def run(session: Session, dialect: str, terms: list[str], q: SearchQuery) -> list[tuple[Any, ...]]:
-    """Rows (columns of _COLUMNS, score: higher is better), best first."""
-    if not terms:
+def _fts5_term(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _pg_term(term: str, weights: str = "") -> str:
+    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'" + (f":{weights}" if weights else "")
+
+
+# -- the plan ------------------------------------------------------------------------------
+# Neither FTS5 nor ts_rank stops early: ranking costs one bm25 / ts_rank per matching row, so
+# ORing every term of a question over 100,000 articles scores tens of thousands of rows to keep
+# ten. The plan scores few rows instead: first the articles holding every word of the query
+# (a word: a term or any of its synonyms), then, only while fewer than `limit` are found, the
+# query with its commonest word left out, and so on, and any word last. A stage whose rows
+# would be many looks at titles and tags first (weights 10 and 5 against the body's 1: what
+# ranks first anyway), and at the bodies only when that is not enough. Earlier stages rank
+# before later ones; within a stage, bm25 (ts_rank on PostgreSQL) orders.
+
+TIER_ABOVE = 2000  # a stage that may match more rows than this looks at titles and tags first
+
+
+@dataclass(frozen=True)
+class Stage:
+    groups: tuple[tuple[str, ...], ...]  # every group must match; any term of a group does
+    titles_only: bool = False  # only matches in the title or the tags
+
+
+def plan(groups: list[list[str]], df: dict[str, int], tier_above: int = TIER_ABOVE) -> list[Stage]:
+    """The stages of a search, strictest first. `df`: how many published articles hold each
+    term. A term no article holds is left out (it would only empty the all-words stage); a
+    word left without terms goes too."""
+    words = [tuple(t for t in g if df.get(t, 0) > 0) for g in groups]
+    words = [w for w in words if w]
+    if not words:
         return []
-    params: dict[str, Any] = {"limit": q.limit}
+    weight = {w: sum(df[t] for t in w) for w in words}  # at most this many articles match the word
+    commonest_first = sorted(range(len(words)), key=lambda i: (-weight[words[i]], i))
+    stages: list[tuple[tuple[str, ...], ...]] = []
+    for dropped in range(len(words)):
+        keep = sorted(commonest_first[dropped:])
+        stages.append(tuple(words[i] for i in keep))
+    if len(words) > 1:
+        stages.append((tuple(t for w in words for t in w),))  # any term
+    out = []
+    for stage in stages:
+        if min(weight.get(w, sum(df[t] for t in w)) for w in stage) > tier_above:
+            out.append(Stage(stage, titles_only=True))
+        out.append(Stage(stage))
+    return out
+
+
+def fts5_stage(stage: Stage) -> str:
+    expr = " AND ".join("(" + " OR ".join(_fts5_term(t) for t in w) + ")" for w in stage.groups)
+    return "{seg_title seg_tags} : (" + expr + ")" if stage.titles_only else expr
+
+
+def pg_stage(stage: Stage) -> str:
+    weights = "AB" if stage.titles_only else ""
+    return " & ".join("(" + " | ".join(_pg_term(t, weights) for t in w) + ")" for w in stage.groups)
+
+
+def document_frequencies(session: Session, terms: list[str]) -> dict[str, int]:
+    """How many published articles hold each term (kb_terms, kept by the store)."""
+    if not terms:
+        return {}
+    statement = text("SELECT term, df FROM kb_terms WHERE term IN :terms").bindparams(bindparam("terms", expanding=True))
+    return {term: int(n) for term, n in session.execute(statement, {"terms": terms})}
+
+
+def run(session: Session, dialect: str, groups: list[list[str]], q: SearchQuery) -> list[tuple[Any, ...]]:
+    """Rows (columns of _COLUMNS, score: higher is better), best first: the stages of `plan`
+    in turn until `q.limit` rows are found. The score's integer part tells the stage (more is
+    stricter), its fraction the rank within the stage."""
+    terms = [t for g in groups for t in g]
+    stages = plan(groups, document_frequencies(session, terms))
+    found: dict[str, tuple[Any, ...]] = {}
+    for i, stage in enumerate(stages):
+        level = len(stages) - i
+        for row in _stage_rows(session, dialect, stage, q, q.limit + len(found)):
+            if row[0] not in found:
+                raw = max(float(row[-1]), 0.0)
+                found[row[0]] = (*row[:-1], level + raw / (1.0 + raw))
+                if len(found) == q.limit:
+                    return list(found.values())
+    return list(found.values())
+
+
+def _stage_rows(session: Session, dialect: str, stage: Stage, q: SearchQuery, limit: int) -> list[tuple[Any, ...]]:
+    params: dict[str, Any] = {"limit": limit}
     where = _filters(q, params)
     if dialect == "sqlite":
-        params["match"] = fts5_match(terms)
-        # bm25() is lower-is-better; weights: title 10, tags 5, body 1.
+        params["match"] = fts5_stage(stage)
+        # bm25() is lower-is-better; weights: title 10, tags 5, body 1. The filters read the
+        # narrow covering index, not the wide search rows (a page read per matching row); the
+        # text is read for the few rows kept.
+        filtered = f"JOIN kb_search s INDEXED BY {FILTER_INDEX} ON s.article_pk = kb_fts.rowid " if where else ""
         sql = (
-            f"SELECT {_COLUMNS}, -bm25(kb_fts, 10.0, 5.0, 1.0) AS score FROM kb_fts "
-            f"JOIN kb_search s ON s.article_pk = kb_fts.rowid WHERE kb_fts MATCH :match{where} "
-            f"ORDER BY bm25(kb_fts, 10.0, 5.0, 1.0) LIMIT :limit"
+            f"SELECT {_COLUMNS}, top.score FROM (SELECT kb_fts.rowid AS pk, -bm25(kb_fts, 10.0, 5.0, 1.0) AS score FROM kb_fts "
+            f"{filtered}WHERE kb_fts MATCH :match{where} ORDER BY 2 DESC, 1 LIMIT :limit) AS top "
+            f"JOIN kb_search s ON s.article_pk = top.pk ORDER BY top.score DESC, top.pk"
         )
     else:
-        params["tsq"] = pg_tsquery(terms)
+        params["tsq"] = pg_stage(stage)
         # Weights {D, C, B, A}: body 0.1, tags 0.4, title 1.0; normalisation 1 damps long bodies.
         sql = (
             f"SELECT {_COLUMNS}, ts_rank('{{0.1, 0.2, 0.4, 1.0}}', {PG_VECTOR}, tsq, 1) AS score "
