@@ -4,7 +4,8 @@ PostgreSQL.
 The articles are generated from the fixture corpus (tests/fixtures/knowledge/corpus.json)
 with variations: each copy names a county, a year and a variant sentence, so the index
 holds realistic text of realistic size. Rows are bulk-loaded in the shape the store
-writes (segmented by the same segmenter, with the term counts the store keeps); loading
+writes (segmented by the same segmenter, with the term counts and title-term weights the
+store keeps); loading
 is not what is measured.
 
 Measured: `KnowledgeStore.search` as the API calls it (query segmentation, synonyms, the
@@ -74,10 +75,12 @@ class Rows:
     versions: list[tuple[Any, ...]]
     search: list[tuple[Any, ...]]
     terms: list[tuple[str, int]]
+    title_terms: list[tuple[int, str, float]]
     source: dict[str, str]  # generated article id -> the fixture article it was copied from
 
 
 def generate(n: int) -> Rows:
+    from knowledge.search import ARTICLES, title_term_weights
     from knowledge.segment import segmenter_for
     from knowledge.store import distinct_terms
 
@@ -92,7 +95,7 @@ def generate(n: int) -> Rows:
                 variants[(county, year, i)] = (text, seg.index_text(text))
     county_seg = {c: seg.index_text(c) for c in COUNTIES}
     now = datetime.now(UTC).replace(tzinfo=None)
-    rows = Rows([], [], [], [], {})
+    rows = Rows([], [], [], [], [], {})
     counts: Counter[str] = Counter()
     for pk in range(1, n + 1):
         a, s_title, s_tags, s_body = base[(pk - 1) % len(base)]
@@ -123,7 +126,8 @@ def generate(n: int) -> Rows:
         )
         seg_title, seg_body = f"{s_title} {county_seg[county]}", f"{s_body} {vseg}"
         rows.search.append((pk, aid, 1, a["kind"], a["owner_unit"], valid_from, valid_to, " ".join(a["categories"]), title, body, seg_title, s_tags, seg_body))
-        counts.update(distinct_terms(seg_title, s_tags, seg_body))
+        counts.update({ARTICLES} | distinct_terms(seg_title, s_tags, seg_body))
+        rows.title_terms.extend((pk, t, w) for t, w in title_term_weights(seg_title, s_tags, seg_body).items())
     rows.terms = list(counts.items())
     return rows
 
@@ -139,6 +143,7 @@ def load_sqlite(db_path: Path, rows: Rows) -> None:
         conn.executemany("INSERT INTO kb_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", versions)
         conn.executemany("INSERT INTO kb_search VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows.search)
         conn.executemany("INSERT INTO kb_terms VALUES (?,?)", rows.terms)
+        conn.executemany("INSERT INTO kb_title_terms VALUES (?,?,?)", rows.title_terms)
         conn.execute("INSERT INTO kb_fts(kb_fts) VALUES ('rebuild')")
         conn.execute("INSERT INTO kb_fts(kb_fts) VALUES ('optimize')")
     conn.close()
@@ -162,6 +167,7 @@ def load_postgresql(url: str, rows: Rows) -> None:
         _copy(cur, "kb_versions", [(*r[:10], r[10].replace(tzinfo=UTC), *r[11:]) for r in rows.versions])
         _copy(cur, "kb_search", rows.search)
         _copy(cur, "kb_terms", rows.terms)
+        _copy(cur, "kb_title_terms", rows.title_terms)
         conn.commit()
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")

@@ -11,6 +11,7 @@ Snippets are cut from the original text around the matched words, identically on
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -105,7 +106,9 @@ def _pg_term(term: str, weights: str = "") -> str:
 # ranks first anyway), and at the bodies only when that is not enough. Earlier stages rank
 # before later ones; within a stage, bm25 (ts_rank on PostgreSQL) orders.
 
-TIER_ABOVE = 2000  # a stage that may match more rows than this looks at titles and tags first
+TIER_ABOVE = 1000  # a stage that may match more rows than this looks at titles and tags first
+COMMON_SHARE = 0.4  # a word in more than this share of the articles says little: any-word stage only
+ARTICLES = ""  # kb_terms' row for the number of published articles (no term is empty)
 
 
 @dataclass(frozen=True)
@@ -116,18 +119,27 @@ class Stage:
 
 def plan(groups: list[list[str]], df: dict[str, int], tier_above: int = TIER_ABOVE) -> list[Stage]:
     """The stages of a search, strictest first. `df`: how many published articles hold each
-    term. A term no article holds is left out (it would only empty the all-words stage); a
-    word left without terms goes too."""
+    term (and `ARTICLES` how many there are). A term no article holds is left out (it would
+    only empty the all-words stage); a word left without terms goes too. The all-words
+    stages ask only for key words: not a word inside another word of the query (社保 in
+    社保卡: the index holds both wherever 社保卡 is), nor a word most articles hold (申请),
+    unless nothing else is left; every word counts in the any-word stage."""
     words = [tuple(t for t in g if df.get(t, 0) > 0) for g in groups]
     words = [w for w in words if w]
     if not words:
         return []
     weight = {w: sum(df[t] for t in w) for w in words}  # at most this many articles match the word
-    commonest_first = sorted(range(len(words)), key=lambda i: (-weight[words[i]], i))
+    inside = {w for w in words if any(w is not o and all(any(t in u and t != u for u in o) for t in w) for o in words)}
+    key = [w for w in words if w not in inside] or words
+    if articles := df.get(ARTICLES, 0):
+        key = [w for w in key if max(df[t] for t in w) <= COMMON_SHARE * articles] or key
+    commonest_first = sorted(range(len(key)), key=lambda i: (-weight[key[i]], i))
     stages: list[tuple[tuple[str, ...], ...]] = []
-    for dropped in range(len(words)):
+    # Fewer key words while two are left: one word alone (the rarest) is not what a question
+    # of several words is about; the any-word stage ranks every word instead.
+    for dropped in range(max(1, len(key) - 1)):
         keep = sorted(commonest_first[dropped:])
-        stages.append(tuple(words[i] for i in keep))
+        stages.append(tuple(key[i] for i in keep))
     if len(words) > 1:
         stages.append((tuple(t for w in words for t in w),))  # any term
     out = []
@@ -148,6 +160,57 @@ def pg_stage(stage: Stage) -> str:
     return " & ".join("(" + " | ".join(_pg_term(t, weights) for t in w) + ")" for w in stage.groups)
 
 
+# -- titles and tags, ranked ahead of time -------------------------------------------------
+# For a one-word stage that many articles match, the title-and-tags tier comes from
+# kb_title_terms: each term of an article's title or tags with the article's bm25 weight for
+# it, indexed by (term, weight), so the best articles for a word are read first and the scan
+# stops after `limit` that pass the filters, however many articles hold the word.
+K1, B = 1.2, 0.75  # bm25's constants, as FTS5 uses them
+TYPICAL_LENGTH = 200  # tokens of a typical article: stands in for the corpus average
+
+
+def title_term_weights(seg_title: str, seg_tags: str, seg_body: str) -> dict[str, float]:
+    """bm25's term-frequency part (title 10, tags 5, body 1, as the FTS5 ranking) of each
+    term in the title or the tags of one article."""
+    title, tags, body = seg_title.split(), seg_tags.split(), seg_body.split()
+    length = len(title) + len(tags) + len(body)
+    norm = K1 * (1 - B + B * length / TYPICAL_LENGTH)
+    out = {}
+    for term in set(title) | set(tags):
+        f = 10.0 * title.count(term) + 5.0 * tags.count(term) + body.count(term)
+        out[term] = f * (K1 + 1) / (f + norm)
+    return out
+
+
+def _title_rows(session: Session, dialect: str, terms: tuple[str, ...], q: SearchQuery, limit: int, idf: dict[str, float]) -> list[tuple[Any, ...]]:
+    """The best `limit` articles holding any of `terms` in the title or tags, by the weights
+    kb_title_terms keeps times each term's idf, summed over the terms of an article found
+    among each term's best `limit` (for one word with synonyms: the term it uses)."""
+    best: dict[int, float] = {}
+    for term in terms:
+        params: dict[str, Any] = {"term": term, "limit": limit}
+        where = _filters(q, params)
+        hint = f" INDEXED BY {FILTER_INDEX}" if dialect == "sqlite" else ""
+        joined = f" JOIN kb_search s{hint} ON s.article_pk = c.article_pk" if where else ""
+        statement = text(f"SELECT c.article_pk, c.weight FROM kb_title_terms c{joined} WHERE c.term = :term{where} ORDER BY c.weight DESC LIMIT :limit")
+        if "on" in params:
+            statement = statement.bindparams(bindparam("on", type_=Date))
+        for pk, weight in session.execute(statement, params):
+            best[pk] = best.get(pk, 0.0) + float(weight) * idf.get(term, 1.0)
+    top = sorted(best, key=lambda pk: (-best[pk], pk))[:limit]
+    if not top:
+        return []
+    statement = text(f"SELECT s.article_pk, {_COLUMNS} FROM kb_search s WHERE s.article_pk IN :pks").bindparams(bindparam("pks", expanding=True))
+    rows = {r[0]: tuple(r[1:]) for r in session.execute(statement, {"pks": top})}
+    return [(*rows[pk], best[pk]) for pk in top if pk in rows]
+
+
+def idf(df: dict[str, int]) -> dict[str, float]:
+    """bm25's inverse document frequency of each term (FTS5's formula)."""
+    n = df.get(ARTICLES, 0)
+    return {t: math.log(1 + (n - k + 0.5) / (k + 0.5)) for t, k in df.items() if t != ARTICLES and n >= k}
+
+
 def document_frequencies(session: Session, terms: list[str]) -> dict[str, int]:
     """How many published articles hold each term (kb_terms, kept by the store)."""
     if not terms:
@@ -161,11 +224,12 @@ def run(session: Session, dialect: str, groups: list[list[str]], q: SearchQuery)
     in turn until `q.limit` rows are found. The score's integer part tells the stage (more is
     stricter), its fraction the rank within the stage."""
     terms = [t for g in groups for t in g]
-    stages = plan(groups, document_frequencies(session, terms))
+    df = document_frequencies(session, [ARTICLES, *terms]) if terms else {}
+    stages, weights = plan(groups, df), idf(df)
     found: dict[str, tuple[Any, ...]] = {}
     for i, stage in enumerate(stages):
         level = len(stages) - i
-        for row in _stage_rows(session, dialect, stage, q, q.limit + len(found)):
+        for row in _stage_rows(session, dialect, stage, q, q.limit + len(found), weights):
             if row[0] not in found:
                 raw = max(float(row[-1]), 0.0)
                 found[row[0]] = (*row[:-1], level + raw / (1.0 + raw))
@@ -174,7 +238,9 @@ def run(session: Session, dialect: str, groups: list[list[str]], q: SearchQuery)
     return list(found.values())
 
 
-def _stage_rows(session: Session, dialect: str, stage: Stage, q: SearchQuery, limit: int) -> list[tuple[Any, ...]]:
+def _stage_rows(session: Session, dialect: str, stage: Stage, q: SearchQuery, limit: int, idf: dict[str, float]) -> list[tuple[Any, ...]]:
+    if stage.titles_only and len(stage.groups) == 1:
+        return _title_rows(session, dialect, stage.groups[0], q, limit, idf)
     params: dict[str, Any] = {"limit": limit}
     where = _filters(q, params)
     if dialect == "sqlite":

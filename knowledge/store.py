@@ -28,10 +28,10 @@ from knowledge.model import (
     parse_citation,
 )
 from knowledge.review import ReviewAction
-from knowledge.search import Hit, SearchQuery, run, to_hits
+from knowledge.search import ARTICLES, Hit, SearchQuery, run, title_term_weights, to_hits
 from knowledge.segment import Segmenter
 from knowledge.sharing import Sharing
-from knowledge.tables import FTS_TABLE, KbArticleRow, KbHistoryRow, KbSearchRow, KbTermRow, KbVersionRow
+from knowledge.tables import FTS_TABLE, KbArticleRow, KbHistoryRow, KbSearchRow, KbTermRow, KbTitleTermRow, KbVersionRow
 
 
 class ArticleNotFound(DomainError):
@@ -198,7 +198,10 @@ class KnowledgeStore:
             s.execute(
                 text(f"INSERT INTO {FTS_TABLE}(rowid, seg_title, seg_tags, seg_body) VALUES (:pk, :seg_title, :seg_tags, :seg_body)"), {"pk": row.pk, **seg}
             )
-        _count_terms(s, distinct_terms(seg["seg_title"], seg["seg_tags"], seg["seg_body"]), +1)
+        _count_terms(s, {ARTICLES} | distinct_terms(seg["seg_title"], seg["seg_tags"], seg["seg_body"]), +1)
+        weights = title_term_weights(seg["seg_title"], seg["seg_tags"], seg["seg_body"])
+        if weights:
+            s.execute(insert(KbTitleTermRow), [{"article_pk": row.pk, "term": t, "weight": w} for t, w in weights.items()])
 
     def _unindex(self, s: Session, pk: int) -> None:
         old = s.get(KbSearchRow, pk)
@@ -210,7 +213,8 @@ class KnowledgeStore:
                 text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, seg_title, seg_tags, seg_body) VALUES ('delete', :pk, :t, :g, :b)"),
                 {"pk": pk, "t": old.seg_title, "g": old.seg_tags, "b": old.seg_body},
             )
-        _count_terms(s, distinct_terms(old.seg_title, old.seg_tags, old.seg_body), -1)
+        _count_terms(s, {ARTICLES} | distinct_terms(old.seg_title, old.seg_tags, old.seg_body), -1)
+        s.execute(delete(KbTitleTermRow).where(KbTitleTermRow.article_pk == pk))
         s.delete(old)
         s.flush()
 
@@ -238,7 +242,13 @@ class KnowledgeStore:
             if self.dialect == "sqlite":
                 s.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')"))
             s.execute(delete(KbTermRow))
-            counts = Counter(t for r in rows for t in distinct_terms(r.seg_title, r.seg_tags, r.seg_body))
+            s.execute(delete(KbTitleTermRow))
+            weights = [
+                {"article_pk": r.article_pk, "term": t, "weight": w} for r in rows for t, w in title_term_weights(r.seg_title, r.seg_tags, r.seg_body).items()
+            ]
+            if weights:
+                s.execute(insert(KbTitleTermRow), weights)
+            counts = Counter(t for r in rows for t in {ARTICLES} | distinct_terms(r.seg_title, r.seg_tags, r.seg_body))
             if counts:
                 s.execute(insert(KbTermRow), [{"term": t, "df": n} for t, n in counts.items()])
             return len(rows)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db.models import UNMANAGED_NAMES, Base, BigId, JSONDoc, UTCDateTime
@@ -107,13 +107,27 @@ class KbSearchRow(Base):
 
 class KbTermRow(Base):
     """How many published articles hold each indexed term (title, tags or body): the search
-    plan leaves out terms no article holds and relaxes the commonest word first. Kept by the
-    store in the publishing transaction, beside the full-text index."""
+    plan leaves out terms no article holds and relaxes the commonest word first. The empty
+    term counts the published articles. Kept by the store in the publishing transaction,
+    beside the full-text index."""
 
     __tablename__ = "kb_terms"
 
     term: Mapped[str] = mapped_column(Text, primary_key=True)
     df: Mapped[int] = mapped_column(Integer)
+
+
+class KbTitleTermRow(Base):
+    """Each term of a published article's title or tags with the article's bm25 weight for
+    it (search.title_term_weights), read best first for a common one-word query."""
+
+    __tablename__ = "kb_title_terms"
+
+    article_pk: Mapped[int] = mapped_column(ForeignKey("kb_articles.pk", ondelete="CASCADE"), primary_key=True)
+    term: Mapped[str] = mapped_column(Text, primary_key=True)
+    weight: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_kb_title_terms_rank", "term", "weight", "article_pk"),)
 
 
 class KbChangeRow(Base):
