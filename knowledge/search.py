@@ -225,7 +225,7 @@ def run(session: Session, dialect: str, groups: list[list[str]], q: SearchQuery)
     stricter), its fraction the rank within the stage."""
     terms = [t for g in groups for t in g]
     df = document_frequencies(session, [ARTICLES, *terms]) if terms else {}
-    stages, weights = plan(groups, df), idf(df)
+    stages, weights = plan(groups, df, TIER_ABOVE), idf(df)
     found: dict[str, tuple[Any, ...]] = {}
     for i, stage in enumerate(stages):
         level = len(stages) - i
