@@ -92,8 +92,8 @@ def _fts5_term(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def _pg_term(term: str, weights: str = "") -> str:
-    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'" + (f":{weights}" if weights else "")
+def _pg_term(term: str) -> str:
+    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 # -- the plan ------------------------------------------------------------------------------
@@ -101,11 +101,13 @@ def _pg_term(term: str, weights: str = "") -> str:
 # ORing every term of a question over 100,000 articles scores tens of thousands of rows to keep
 # ten. The plan scores few rows instead: first the articles holding every word of the query
 # (a word: a term or any of its synonyms), then, only while fewer than `limit` are found, the
-# query with its commonest word left out, and so on, and any word last. A stage whose rows
-# would be many looks at titles and tags first (weights 10 and 5 against the body's 1: what
-# ranks first anyway), and at the bodies only when that is not enough. Earlier stages rank
-# before later ones; within a stage, bm25 (ts_rank on PostgreSQL) orders.
+# query with its commonest word left out, and so on, and any word last. A one-word stage
+# whose rows would be many looks at titles and tags first (weights 10 and 5 against the
+# body's 1: what ranks first anyway), best first from kb_title_terms, and at the bodies only
+# when that is not enough. Earlier stages rank before later ones; within a stage, bm25
+# (ts_rank on PostgreSQL) orders.
 
+OVERFETCH = 4  # SQLite: the best limit x this, ranked unfiltered, then filtered
 TIER_ABOVE = 1000  # a stage that may match more rows than this looks at titles and tags first
 COMMON_SHARE = 0.4  # a word in more than this share of the articles says little: any-word stage only
 ARTICLES = ""  # kb_terms' row for the number of published articles (no term is empty)
@@ -114,7 +116,7 @@ ARTICLES = ""  # kb_terms' row for the number of published articles (no term is 
 @dataclass(frozen=True)
 class Stage:
     groups: tuple[tuple[str, ...], ...]  # every group must match; any term of a group does
-    titles_only: bool = False  # only matches in the title or the tags
+    titles_only: bool = False  # one word: its best articles by title and tags (kb_title_terms)
 
 
 def plan(groups: list[list[str]], df: dict[str, int], tier_above: int = TIER_ABOVE) -> list[Stage]:
@@ -144,20 +146,21 @@ def plan(groups: list[list[str]], df: dict[str, int], tier_above: int = TIER_ABO
         stages.append((tuple(t for w in words for t in w),))  # any term
     out = []
     for stage in stages:
-        if min(weight.get(w, sum(df[t] for t in w)) for w in stage) > tier_above:
+        # One word (or any word): its best title and tag articles read first. Not for several
+        # words: FTS5 restricted to columns costs more than it saves (its idf pass is slower).
+        if len(stage) == 1 and sum(df[t] for t in stage[0]) > tier_above:
             out.append(Stage(stage, titles_only=True))
         out.append(Stage(stage))
     return out
 
 
 def fts5_stage(stage: Stage) -> str:
-    expr = " AND ".join("(" + " OR ".join(_fts5_term(t) for t in w) + ")" for w in stage.groups)
-    return "{seg_title seg_tags} : (" + expr + ")" if stage.titles_only else expr
+    """The full-text match of a stage: every group, any term of each."""
+    return " AND ".join("(" + " OR ".join(_fts5_term(t) for t in w) + ")" for w in stage.groups)
 
 
 def pg_stage(stage: Stage) -> str:
-    weights = "AB" if stage.titles_only else ""
-    return " & ".join("(" + " | ".join(_pg_term(t, weights) for t in w) + ")" for w in stage.groups)
+    return " & ".join("(" + " | ".join(_pg_term(t) for t in w) + ")" for w in stage.groups)
 
 
 # -- titles and tags, ranked ahead of time -------------------------------------------------
@@ -239,21 +242,27 @@ def run(session: Session, dialect: str, groups: list[list[str]], q: SearchQuery)
 
 
 def _stage_rows(session: Session, dialect: str, stage: Stage, q: SearchQuery, limit: int, idf: dict[str, float]) -> list[tuple[Any, ...]]:
-    if stage.titles_only and len(stage.groups) == 1:
+    if stage.titles_only:
         return _title_rows(session, dialect, stage.groups[0], q, limit, idf)
     params: dict[str, Any] = {"limit": limit}
     where = _filters(q, params)
     if dialect == "sqlite":
         params["match"] = fts5_stage(stage)
-        # bm25() is lower-is-better; weights: title 10, tags 5, body 1. The filters read the
-        # narrow covering index, not the wide search rows (a page read per matching row); the
-        # text is read for the few rows kept.
-        filtered = f"JOIN kb_search s INDEXED BY {FILTER_INDEX} ON s.article_pk = kb_fts.rowid " if where else ""
-        sql = (
-            f"SELECT {_COLUMNS}, top.score FROM (SELECT kb_fts.rowid AS pk, -bm25(kb_fts, 10.0, 5.0, 1.0) AS score FROM kb_fts "
-            f"{filtered}WHERE kb_fts MATCH :match{where} ORDER BY 2 DESC, 1 LIMIT :limit) AS top "
-            f"JOIN kb_search s ON s.article_pk = top.pk ORDER BY top.score DESC, top.pk"
-        )
+        # bm25() is lower-is-better; weights: title 10, tags 5, body 1. The text is read for
+        # the few rows kept. Filters checked on every matching row cost more than the ranking
+        # (a lookup each), so the best few are ranked unfiltered and filtered after; only when
+        # that leaves too few are the filters checked on every row, on the narrow index.
+        bm25 = "-bm25(kb_fts, 10.0, 5.0, 1.0)"
+        ranked = f"SELECT kb_fts.rowid AS pk, {bm25} AS score FROM kb_fts {{join}}WHERE kb_fts MATCH :match{{where}} ORDER BY 2 DESC, 1 LIMIT {{n}}"
+        top = "({ranked}) AS top JOIN kb_search s ON s.article_pk = top.pk{where}"
+        outer = f"SELECT {_COLUMNS}, top.score FROM {top} ORDER BY top.score DESC, top.pk LIMIT :limit"
+        if where:
+            params["over"] = OVERFETCH * limit
+            rows = _execute(session, outer.format(ranked=ranked.format(join="", where="", n=":over"), where=" WHERE 1 = 1" + where), params)
+            if len(rows) == limit:
+                return rows
+        join = f"JOIN kb_search s INDEXED BY {FILTER_INDEX} ON s.article_pk = kb_fts.rowid " if where else ""
+        sql = outer.format(ranked=ranked.format(join=join, where=where, n=":limit"), where="")
     else:
         params["tsq"] = pg_stage(stage)
         # Weights {D, C, B, A}: body 0.1, tags 0.4, title 1.0; normalisation 1 damps long bodies.
@@ -262,10 +271,14 @@ def _stage_rows(session: Session, dialect: str, stage: Stage, q: SearchQuery, li
             f"FROM kb_search s, to_tsquery('simple', :tsq) AS tsq WHERE {PG_VECTOR} @@ tsq{where} "
             f"ORDER BY score DESC, s.article_id LIMIT :limit"
         )
+    return _execute(session, sql, params)
+
+
+def _execute(session: Session, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     statement = text(sql)
     if "on" in params:
         statement = statement.bindparams(bindparam("on", type_=Date))
-    return [tuple(r) for r in session.execute(statement, params)]
+    return [tuple(r) for r in session.execute(statement, {k: v for k, v in params.items() if f":{k}" in sql})]
 
 
 def to_hits(rows: list[tuple[Any, ...]], terms: list[str], width: int = 120) -> list[Hit]:
