@@ -124,14 +124,15 @@ def plan(groups: list[list[str]], df: dict[str, int], tier_above: int = TIER_ABO
     term (and `ARTICLES` how many there are). A term no article holds is left out (it would
     only empty the all-words stage); a word left without terms goes too. The all-words
     stages ask only for key words: not a word inside another word of the query (社保 in
-    社保卡: the index holds both wherever 社保卡 is), nor a word most articles hold (申请),
+    社保卡: the index holds both wherever 社保卡 is; its synonyms go with it), nor a word most articles hold (申请),
     unless nothing else is left; every word counts in the any-word stage."""
     words = [tuple(t for t in g if df.get(t, 0) > 0) for g in groups]
     words = [w for w in words if w]
     if not words:
         return []
     weight = {w: sum(df[t] for t in w) for w in words}  # at most this many articles match the word
-    inside = {w for w in words if any(w is not o and all(any(t in u and t != u for u in o) for t in w) for o in words)}
+    # A word's first term is the query's own word, its synonyms follow.
+    inside = {w for w in words if any(w[0] != o[0] and w[0] in o[0] for o in words)}
     key = [w for w in words if w not in inside] or words
     if articles := df.get(ARTICLES, 0):
         key = [w for w in key if max(df[t] for t in w) <= COMMON_SHARE * articles] or key

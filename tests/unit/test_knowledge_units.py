@@ -154,6 +154,9 @@ def test_all_words_stages_ask_for_key_words_only() -> None:
     ]
     # A common word alone is still searched.
     assert plan([["申请"]], df, tier_above=10_000) == [Stage((("申请",),))]
+    # The query's word decides, not its synonyms: 社保 (or 社会保险) goes with 社保卡.
+    df.update({"社会保险": 100, "社会保障卡": 50})
+    assert plan([["社保", "社会保险"], ["社保卡", "社会保障卡"], ["补办"]], df, tier_above=10_000)[0] == Stage((("社保卡", "社会保障卡"), ("补办",)))
 
 
 def test_stages_are_written_for_each_engine() -> None:
