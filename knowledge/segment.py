@@ -118,17 +118,25 @@ class Segmenter:
 
     def query_terms(self, text: str, limit: int = 40) -> list[str]:
         """Distinct terms of a query: search tokens without stopwords, with synonyms, in order."""
-        terms: dict[str, None] = {}
+        return [t for group in self.query_groups(text, limit) for t in group]
+
+    def query_groups(self, text: str, limit: int = 40) -> list[list[str]]:
+        """The query's words, each with its synonyms: an article answers a word when it holds
+        any term of its group. Stopwords are left out; a term is in one group only; at most
+        `limit` terms in all, in the order of the query."""
+        groups: list[list[str]] = []
+        seen: set[str] = set()
         for token in self.index_tokens(text):
-            if token in self._stop:
+            if token in self._stop or token in seen:
                 continue
-            terms.setdefault(token, None)
             # A synonym is a dictionary word, so the index holds it whole where it occurs.
-            for synonym in self._synonyms.get(token, ()):
-                terms.setdefault(synonym.lower(), None)
-            if len(terms) >= limit:
+            group = [t for t in dict.fromkeys([token, *(s.lower() for s in self._synonyms.get(token, ()))]) if t not in seen]
+            group = group[: limit - len(seen)]
+            seen.update(group)
+            groups.append(group)
+            if len(seen) >= limit:
                 break
-        return list(terms)[:limit]
+        return groups
 
 
 _shared: dict[Path, Segmenter] = {}

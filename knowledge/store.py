@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import builtins
 import uuid
+from collections import Counter
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import bindparam, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from hub.db.database import Database
@@ -28,10 +29,10 @@ from knowledge.model import (
     parse_citation,
 )
 from knowledge.review import ReviewAction
-from knowledge.search import Hit, SearchQuery, run, to_hits
+from knowledge.search import ARTICLES, Hit, SearchQuery, run, title_term_weights, to_hits
 from knowledge.segment import Segmenter
 from knowledge.sharing import Sharing
-from knowledge.tables import FTS_TABLE, KbArticleRow, KbHistoryRow, KbSearchRow, KbVersionRow
+from knowledge.tables import FTS_TABLE, KbArticleRow, KbHistoryRow, KbSearchRow, KbTermRow, KbTitleTermRow, KbVersionRow
 
 
 class ArticleNotFound(DomainError):
@@ -198,6 +199,10 @@ class KnowledgeStore:
             s.execute(
                 text(f"INSERT INTO {FTS_TABLE}(rowid, seg_title, seg_tags, seg_body) VALUES (:pk, :seg_title, :seg_tags, :seg_body)"), {"pk": row.pk, **seg}
             )
+        _count_terms(s, {ARTICLES} | distinct_terms(seg["seg_title"], seg["seg_tags"], seg["seg_body"]), +1)
+        weights = title_term_weights(seg["seg_title"], seg["seg_tags"], seg["seg_body"])
+        if weights:
+            s.execute(insert(KbTitleTermRow), [{"article_pk": row.pk, "term": t, "weight": w} for t, w in weights.items()])
 
     def _unindex(self, s: Session, pk: int) -> None:
         old = s.get(KbSearchRow, pk)
@@ -209,6 +214,8 @@ class KnowledgeStore:
                 text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, seg_title, seg_tags, seg_body) VALUES ('delete', :pk, :t, :g, :b)"),
                 {"pk": pk, "t": old.seg_title, "g": old.seg_tags, "b": old.seg_body},
             )
+        _count_terms(s, {ARTICLES} | distinct_terms(old.seg_title, old.seg_tags, old.seg_body), -1)
+        s.execute(delete(KbTitleTermRow).where(KbTitleTermRow.article_pk == pk))
         s.delete(old)
         s.flush()
 
@@ -235,14 +242,24 @@ class KnowledgeStore:
             s.flush()
             if self.dialect == "sqlite":
                 s.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')"))
+            s.execute(delete(KbTermRow))
+            s.execute(delete(KbTitleTermRow))
+            weights = [
+                {"article_pk": r.article_pk, "term": t, "weight": w} for r in rows for t, w in title_term_weights(r.seg_title, r.seg_tags, r.seg_body).items()
+            ]
+            if weights:
+                s.execute(insert(KbTitleTermRow), weights)
+            counts = Counter(t for r in rows for t in {ARTICLES} | distinct_terms(r.seg_title, r.seg_tags, r.seg_body))
+            if counts:
+                s.execute(insert(KbTermRow), [{"term": t, "df": n} for t, n in counts.items()])
             return len(rows)
 
     # -- reading --------------------------------------------------------------------------
     def search(self, q: SearchQuery) -> list[Hit]:
-        terms = self.segmenter.query_terms(q.text)
+        groups = self.segmenter.query_groups(q.text)
         with self.db.read() as s:
-            rows = run(s, self.dialect, terms, q)
-        return to_hits(rows, terms)
+            rows = run(s, self.dialect, groups, q)
+        return to_hits(rows, [t for g in groups for t in g])
 
     def get(self, article_id: str, actor: Actor) -> Article:
         with self.db.read() as s:
@@ -399,6 +416,25 @@ class KnowledgeStore:
             latest=_to_version(row.article_id, latest),
             published=_to_version(row.article_id, published) if published else None,
         )
+
+
+def distinct_terms(*segmented: str) -> set[str]:
+    """The terms an article's segmented columns hold (space-joined tokens)."""
+    return {t for column in segmented for t in column.split()}
+
+
+def _count_terms(s: Session, terms: set[str], step: int) -> None:
+    """Add `step` to the article count of each term, in the caller's transaction; a term no
+    published article holds any more is forgotten."""
+    if not terms:
+        return
+    ordered = sorted(terms)  # one lock order for concurrent publishers on PostgreSQL
+    if step > 0:
+        upsert = text("INSERT INTO kb_terms (term, df) VALUES (:term, 1) ON CONFLICT (term) DO UPDATE SET df = kb_terms.df + 1")
+        s.execute(upsert, [{"term": t} for t in ordered])
+    else:
+        s.execute(text("UPDATE kb_terms SET df = df - 1 WHERE term = :term"), [{"term": t} for t in ordered])
+        s.execute(text("DELETE FROM kb_terms WHERE term IN :terms AND df <= 0").bindparams(bindparam("terms", expanding=True)), {"terms": ordered})
 
 
 def _readable(actor: Actor, article: Article) -> Article | None:

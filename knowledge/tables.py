@@ -4,7 +4,7 @@ article with its segmented text, which the full-text index reads.
 
 Dialect-specific search structures are created by the migration only, outside these
 models: on SQLite the FTS5 table `kb_fts` (external content over `kb_search`), on
-PostgreSQL a GIN index on the weighted tsvector of the segmented columns.
+PostgreSQL the stored weighted tsvector of the segmented columns and its GIN index.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db.models import UNMANAGED_NAMES, Base, BigId, JSONDoc, UTCDateTime
@@ -21,12 +21,13 @@ FTS_TABLE = "kb_fts"
 # FTS5 keeps its index in shadow tables named after the virtual table.
 FTS_SHADOW_TABLES = tuple(f"{FTS_TABLE}_{suffix}" for suffix in ("data", "idx", "docsize", "config"))
 PG_SEARCH_INDEX = "ix_kb_search_tsv"
-# Weighted tsvector of the segmented text: the GIN index and every query use this exact expression.
-PG_VECTOR = (
-    "(setweight(to_tsvector('simple'::regconfig, seg_title), 'A') || "
-    "setweight(to_tsvector('simple'::regconfig, seg_tags), 'B') || "
-    "setweight(to_tsvector('simple'::regconfig, seg_body), 'D'))"
-)
+# The columns the search filters on, narrow beside the text: checked for every matching row.
+FILTER_INDEX = "ix_kb_search_filter"
+# The weighted tsvector of the segmented text (title A, tags B, body D), a stored generated
+# column on PostgreSQL only (migration 0020): the GIN index is on it, and ts_rank reads it
+# instead of building every matching row's vector again.
+PG_VECTOR_COLUMN = "kb_tsv"
+PG_VECTOR = f"s.{PG_VECTOR_COLUMN}"
 
 
 class KbArticleRow(Base):
@@ -98,7 +99,35 @@ class KbSearchRow(Base):
     seg_tags: Mapped[str] = mapped_column(Text)
     seg_body: Mapped[str] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_kb_search_kind_unit", "kind", "owner_unit"),)
+    __table_args__ = (
+        Index("ix_kb_search_kind_unit", "kind", "owner_unit"),
+        Index(FILTER_INDEX, "article_pk", "valid_from", "valid_to", "kind", "owner_unit", "categories"),
+    )
+
+
+class KbTermRow(Base):
+    """How many published articles hold each indexed term (title, tags or body): the search
+    plan leaves out terms no article holds and relaxes the commonest word first. The empty
+    term counts the published articles. Kept by the store in the publishing transaction,
+    beside the full-text index."""
+
+    __tablename__ = "kb_terms"
+
+    term: Mapped[str] = mapped_column(Text, primary_key=True)
+    df: Mapped[int] = mapped_column(Integer)
+
+
+class KbTitleTermRow(Base):
+    """Each term of a published article's title or tags with the article's bm25 weight for
+    it (search.title_term_weights), read best first for a common one-word query."""
+
+    __tablename__ = "kb_title_terms"
+
+    article_pk: Mapped[int] = mapped_column(ForeignKey("kb_articles.pk", ondelete="CASCADE"), primary_key=True)
+    term: Mapped[str] = mapped_column(Text, primary_key=True)
+    weight: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_kb_title_terms_rank", "term", "weight", "article_pk"),)
 
 
 class KbChangeRow(Base):
@@ -117,4 +146,4 @@ class KbChangeRow(Base):
     __table_args__ = (UniqueConstraint("article_id", "version", "event_type", name="uq_kb_changes_once"),)
 
 
-UNMANAGED_NAMES.update({FTS_TABLE, *FTS_SHADOW_TABLES, PG_SEARCH_INDEX})
+UNMANAGED_NAMES.update({FTS_TABLE, *FTS_SHADOW_TABLES, PG_SEARCH_INDEX, PG_VECTOR_COLUMN})

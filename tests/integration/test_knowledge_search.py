@@ -1,6 +1,7 @@
 """Chinese search over a realistic corpus, on a real SQLite file (FTS5) and a real
 PostgreSQL database (GIN-indexed tsvector): recall@5 over the labelled queries, filters,
-snippets, and the index kept in step on publish and retire."""
+snippets, the staged plan (every word first, any word as the fallback, titles and tags
+first), and the index and the term counts kept in step on publish and retire."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import yaml
 
 from hub.domain.access import SYSTEM_ACTOR, Actor
 from hub.domain.model import Role
+from knowledge import search
 from knowledge.handle import Knowledge
 from knowledge.importer import load_file, run_import
-from knowledge.model import ArticleContent, ArticleKind
+from knowledge.model import ArticleContent, ArticleInput, ArticleKind
 from knowledge.review import ReviewAction
-from knowledge.search import SearchQuery
+from knowledge.search import ARTICLES, SearchQuery, document_frequencies
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "knowledge"
 ON = date(2025, 9, 26)
@@ -101,3 +103,76 @@ def test_index_follows_publish_edit_and_retire(kb) -> None:
     before = _top(kb, "低保")
     assert kb.reindex() == 49
     assert _top(kb, "低保") == before
+
+
+CGJ = Actor("ZY-CGJ", Role.UNIT, unit_code="ZY-CGJ")
+
+
+def _publish(store, article_id: str, title: str, body: str, tags: list[str]) -> None:
+    store.create(ArticleInput(id=article_id, owner_unit="ZY-CGJ", kind=ArticleKind.FAQ, title=title, body=body, tags=tags), CGJ)
+    store.act(article_id, ReviewAction.REVIEW, SUPERVISOR)
+    store.act(article_id, ReviewAction.PUBLISH, SUPERVISOR)
+
+
+@pytest.fixture
+def chimneys(kb):
+    # One article all about chimneys (the word in its title, tags and body, many times), one
+    # that mentions chimneys and coal briquettes once each: ranked on the words' counts alone,
+    # the first would come first for "烟囱 蜂窝煤"; it holds only one of the two words.
+    _publish(kb, "CGJ-YANCONG", "烟囱清理烟囱检查", "烟囱要定期清理。烟囱堵塞时烟囱会倒烟，烟囱清理请找物业。", ["烟囱"])
+    _publish(kb, "CGJ-QUNUAN", "冬季取暖须知", "冬季使用蜂窝煤取暖的住户，要检查烟囱是否通畅，防止一氧化碳中毒。", ["取暖"])
+    return kb
+
+
+def test_articles_with_every_word_rank_before_articles_with_some(chimneys) -> None:
+    hits = chimneys.search(SearchQuery(text="烟囱 蜂窝煤", valid_on=ON))
+    assert [h.article_id for h in hits[:2]] == ["CGJ-QUNUAN", "CGJ-YANCONG"]
+    assert hits[0].score > hits[1].score
+    assert len(hits) == 2  # no other article holds either word
+
+
+def test_the_any_word_fallback_fills_what_every_word_does_not_find(chimneys) -> None:
+    # No article holds 量子 or 纠缠: they are left out instead of emptying the results.
+    assert set(_top(chimneys, "烟囱 量子纠缠")) == {"CGJ-YANCONG", "CGJ-QUNUAN"}
+    # Every word found in one article; the fallback adds the article with one of them.
+    assert _top(chimneys, "蜂窝煤 烟囱 取暖") == ["CGJ-QUNUAN", "CGJ-YANCONG"]
+
+
+def _counts(store, *terms: str) -> dict[str, int]:
+    with store.db.read() as s:
+        return document_frequencies(s, [ARTICLES, *terms])
+
+
+def test_term_counts_follow_publish_and_retire(chimneys) -> None:
+    before = _counts(chimneys, "蜂窝煤", "烟囱")
+    assert before["蜂窝煤"] == 1 and before["烟囱"] == 2 and before[ARTICLES] == chimneys.count()
+    chimneys.act("CGJ-QUNUAN", ReviewAction.RETIRE, CGJ, note="改为集中供暖")
+    after = _counts(chimneys, "蜂窝煤", "烟囱")
+    assert "蜂窝煤" not in after and after["烟囱"] == 1 and after[ARTICLES] == before[ARTICLES] - 1
+    assert _top(chimneys, "蜂窝煤") == [] and _top(chimneys, "烟囱 蜂窝煤") == ["CGJ-YANCONG"]
+    # A new version published again is found again, and counted once.
+    content = ArticleContent.model_validate(
+        {**chimneys.version("CGJ-QUNUAN", 1, CGJ).model_dump(include=set(ArticleContent.model_fields)), "body": "冬季使用蜂窝煤取暖，注意通风。"}
+    )
+    chimneys.edit("CGJ-QUNUAN", content, CGJ, base_version=1)
+    chimneys.act("CGJ-QUNUAN", ReviewAction.REVIEW, SUPERVISOR)
+    chimneys.act("CGJ-QUNUAN", ReviewAction.PUBLISH, SUPERVISOR)
+    again = _counts(chimneys, "蜂窝煤", "烟囱")
+    assert again["蜂窝煤"] == 1 and again["烟囱"] == 1 and again[ARTICLES] == before[ARTICLES]
+    assert _top(chimneys, "蜂窝煤") == ["CGJ-QUNUAN"]
+    # A reindex counts the same.
+    chimneys.reindex()
+    assert _counts(chimneys, "蜂窝煤", "烟囱") == again
+
+
+def test_titles_and_tags_first_keeps_the_filters_and_follows_retire(chimneys, monkeypatch) -> None:
+    # Every stage big enough for the titles-and-tags tier, as at 100,000 articles.
+    monkeypatch.setattr(search, "TIER_ABOVE", 0)
+    assert _top(chimneys, "烟囱", k=1) == ["CGJ-YANCONG"]  # the word in its title and tags
+    assert set(_top(chimneys, "烟囱")) == {"CGJ-YANCONG", "CGJ-QUNUAN"}  # the body-only one after
+    assert _top(chimneys, "噪音", k=20, unit="ZY-CGJ")[0] == "CGJ-ZAOYIN-SHEHUI"
+    assert set(_top(chimneys, "噪音", k=20, unit="ZY-CGJ")) <= {"CGJ-ZAOYIN-SHEHUI", "CGJ-ZHANDAO", "CGJ-YOUYAN"}
+    assert _top(chimneys, "投诉", k=50, kinds=(ArticleKind.LAW,)) == []
+    assert "RSJ-SBK-OLD" not in _top(chimneys, "社保卡 工本费", k=20)  # expired on ON
+    chimneys.act("CGJ-YANCONG", ReviewAction.RETIRE, CGJ, note="并入其他指南")
+    assert _top(chimneys, "烟囱") == ["CGJ-QUNUAN"]

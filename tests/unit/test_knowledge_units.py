@@ -12,7 +12,7 @@ from knowledge.importer import ImportFormatError, parse
 from knowledge.model import ArticleStatus as S
 from knowledge.model import parse_citation
 from knowledge.review import ReviewAction as A
-from knowledge.search import fts5_match, highlight, pg_tsquery
+from knowledge.search import Stage, fts5_match, fts5_stage, highlight, pg_stage, pg_tsquery, plan
 
 SUP = Actor("sup", Role.SUPERVISOR)
 OWNER = Actor("ZY-RSJ", Role.UNIT, unit_code="ZY-RSJ")
@@ -93,3 +93,80 @@ def test_shipped_dictionary_segments_hotline_words() -> None:
     seg = segmenter_for(Path(__file__).resolve().parents[2] / "mappings" / "knowledge")
     assert {"社保", "社保卡", "补办"} <= set(seg.index_tokens("社保卡补办"))
     assert seg.query_terms("楼下噪音怎么办") == ["楼下", "噪音", "噪声", "吵"]
+
+
+def test_query_groups_keep_each_word_with_its_synonyms() -> None:
+    from pathlib import Path
+
+    from knowledge.segment import segmenter_for
+
+    seg = segmenter_for(Path(__file__).resolve().parents[2] / "mappings" / "knowledge")
+    assert seg.query_groups("楼下噪音怎么办") == [["楼下"], ["噪音", "噪声", "吵"]]
+    assert seg.query_groups("噪音 噪声") == [["噪音", "噪声", "吵"]]  # a term is in one group only
+    assert seg.query_terms("楼下噪音怎么办", limit=2) == ["楼下", "噪音"]
+
+
+# The search plan: which words must match at each stage, strictest first.
+DF = {"社保": 900, "社会保险": 100, "补办": 40, "工本费": 5}
+
+
+def test_plan_asks_for_every_word_first_and_drops_the_commonest_first() -> None:
+    groups = [["社保", "社会保险"], ["补办"], ["工本费"]]
+    stages = plan(groups, DF, tier_above=10_000)
+    assert [s.groups for s in stages] == [
+        (("社保", "社会保险"), ("补办",), ("工本费",)),  # all words
+        (("补办",), ("工本费",)),  # 社保 (1,000 articles with either term) left out first
+        (("社保", "社会保险", "补办", "工本费"),),  # any word, last (never one word of several alone)
+    ]
+    assert not any(s.titles_only for s in stages)
+
+
+def test_plan_leaves_out_terms_no_article_holds() -> None:
+    assert plan([["丢了", "丢失"], ["补办"]], {"丢失": 3, "补办": 40}) == [Stage((("丢失",), ("补办",))), Stage((("丢失", "补办"),))]
+    assert plan([["量子"]], DF) == []
+    assert plan([], DF) == []
+
+
+def test_a_single_word_is_one_stage() -> None:
+    assert plan([["工本费"]], DF) == [Stage((("工本费",),))]
+
+
+def test_big_stages_look_at_titles_and_tags_first() -> None:
+    stages = plan([["社保", "社会保险"], ["工本费"]], DF, tier_above=500)
+    # The all-words stage matches at most 5 articles (工本费): no tier; any word up to 1,005.
+    assert stages == [
+        Stage((("社保", "社会保险"), ("工本费",))),
+        Stage((("社保", "社会保险", "工本费"),), titles_only=True),
+        Stage((("社保", "社会保险", "工本费"),)),
+    ]
+    assert plan([["社保", "社会保险"]], DF, tier_above=500) == [
+        Stage((("社保", "社会保险"),), titles_only=True),
+        Stage((("社保", "社会保险"),)),
+    ]
+
+
+def test_all_words_stages_ask_for_key_words_only() -> None:
+    df = {"": 1000, "社保": 300, "社保卡": 200, "申请": 700, "补办": 40}
+    # 社保 is inside 社保卡 (the index holds both wherever 社保卡 is); 申请 is in 70% of the articles.
+    assert plan([["社保"], ["社保卡"], ["申请"], ["补办"]], df, tier_above=10_000) == [
+        Stage((("社保卡",), ("补办",))),
+        Stage((("社保", "社保卡", "申请", "补办"),)),
+    ]
+    # A common word alone is still searched.
+    assert plan([["申请"]], df, tier_above=10_000) == [Stage((("申请",),))]
+    # The query's word decides, not its synonyms: 社保 (or 社会保险) goes with 社保卡.
+    df.update({"社会保险": 100, "社会保障卡": 50})
+    assert plan([["社保", "社会保险"], ["社保卡", "社会保障卡"], ["补办"]], df, tier_above=10_000)[0] == Stage((("社保卡", "社会保障卡"), ("补办",)))
+
+
+def test_stages_are_written_for_each_engine() -> None:
+    both = Stage((("社保", 'a"b'), ("补办",)))
+    assert fts5_stage(both) == '("社保" OR "a""b") AND ("补办")'
+    assert pg_stage(Stage((("社保", "o'k"), ("补办",)))) == "('社保' | 'o''k') & ('补办')"
+
+
+def test_several_words_never_take_the_titles_tier() -> None:
+    # Only a one-word stage reads titles and tags first; FTS5 restricted to columns is slower.
+    stages = plan([["社保", "社会保险"], ["补办"]], {"社保": 5000, "社会保险": 500, "补办": 4000}, tier_above=1000)
+    assert [s.titles_only for s in stages] == [False, True, False]
+    assert stages[1].groups == (("社保", "社会保险", "补办"),)
