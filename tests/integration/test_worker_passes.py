@@ -14,11 +14,11 @@ from sqlalchemy import inspect, select
 from adapters.province.adapter import ProvinceAdapter
 from adapters.province.poller import ProvincePoller
 from adapters.province.sandbox import ProvinceState, create_app
+from hub.db.migrate import alembic_config
 from hub.db.models import CaseRow, WorkerPassRow
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.clock import LOCAL_TZ
-from hub.db.migrate import alembic_config
 from hub.domain.model import CaseDraft, CaseState, Role
 from hub.integration.contract import AdapterContext
 from hub.integration.registry import build_adapter
