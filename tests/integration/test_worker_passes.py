@@ -16,6 +16,7 @@ from adapters.province.poller import ProvincePoller
 from adapters.province.sandbox import ProvinceState, create_app
 from hub.db.migrate import alembic_config
 from hub.db.models import CaseRow, WorkerPassRow
+from hub.db.repository import CaseQuery, CaseRepository
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.clock import LOCAL_TZ
@@ -140,6 +141,9 @@ def test_warned_counts_the_running_warned_cases_only(hub, clock, server) -> None
     got = scrape(server)
     warned = {labels: n for (name, labels), n in got.items() if name == "hub_cases_warned"}
     assert warned == {(("state", "in_progress"),): 2}  # a and b; the replied one is not running
+    with hub.db.read() as s:  # the console's 预警与超期 queue reads the same column
+        queue, _ = CaseRepository(s).list(CaseQuery(warning=True), AGENT, clock.now())
+    assert sorted(case.number for case in queue) == sorted((a, b))
     with hub.db.read() as s:  # the column says what each document says
         rows = s.execute(select(CaseRow.number, CaseRow.warned, CaseRow.doc)).all()
     assert all(row.warned == bool(row.doc["flags"]["warned"]) for row in rows) and len(rows) == 4
