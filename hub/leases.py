@@ -12,17 +12,22 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.db.database import Database
-from hub.db.models import LeaseRow
+from hub.db.models import LeaseRow, WorkerPassRow
 from hub.domain.clock import Clock
+from hub.logmask import mask_text
 
 log = logging.getLogger("hub.leases")
+
+T = TypeVar("T")
+ERROR_CHARS = 500  # a failed pass's reason as kept in worker_passes
 
 
 def holder_id() -> str:
@@ -65,6 +70,41 @@ class Lease:
         if row is None or row.expires_at <= self.clock.now():
             return None
         return row.holder, row.expires_at
+
+    # -- passes: what /metrics says of the leader's work (hub_worker_last_success_timestamp_seconds)
+    def passed(self) -> None:
+        """The leader finished a pass of its work: recorded under the lease's name, by the clock."""
+        self._record(last_success_at=self.clock.now())
+
+    def failed(self, reason: str) -> None:
+        """The leader's pass failed (an error, a peer that cannot be reached): the time and the
+        reason, masked; the last success stays where it was. Never raises: it is called while
+        handling a failure, maybe a database outage that keeps this write out too."""
+        try:
+            self._record(last_error_at=self.clock.now(), last_error=mask_text(reason)[:ERROR_CHARS])
+        except Exception:  # noqa: BLE001 - the pass's own failure is what gets logged
+            log.warning("%s: could not record the failed pass", self.name, exc_info=True)
+
+    def run_pass(self, work: Callable[[], T]) -> T:
+        """`work()` as one pass: recorded as passed when it returns, as failed (and re-raised) when it raises."""
+        try:
+            result = work()
+        except Exception as exc:
+            self.failed(f"{type(exc).__name__}: {exc}")
+            raise
+        self.passed()
+        return result
+
+    def _record(self, **values: Any) -> None:
+        with self.db.write() as s:
+            done = cast("CursorResult[Any]", s.execute(update(WorkerPassRow).where(WorkerPassRow.name == self.name).values(**values))).rowcount
+            if done:
+                return
+            try:
+                with s.begin_nested():
+                    s.add(WorkerPassRow(name=self.name, **values))
+            except IntegrityError:  # a process that held the lease before inserted it meanwhile
+                s.execute(update(WorkerPassRow).where(WorkerPassRow.name == self.name).values(**values))
 
     def release(self) -> None:
         with self.db.write() as s:

@@ -1,5 +1,6 @@
 """The hub's own metrics on the /metrics registry (hub.metrics_registry): HTTP requests and
-latency by route template, cases by state and overdue, lease holders, the build.
+latency by route template, cases by state, warned and overdue, lease holders, each leader
+worker's last successful pass, the build.
 
 Counts are read from the database at scrape time, so every process that serves /metrics
 reports the shared truth; the HTTP figures are this process's."""
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import platform
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -17,7 +18,8 @@ from sqlalchemy import func, select
 
 from hub import __version__
 from hub.api.problems import problem
-from hub.db.models import CaseRow, LeaseRow
+from hub.db.models import CaseRow, LeaseRow, WorkerPassRow
+from hub.db.repository import OPEN_HANDLING_STATES
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -40,7 +42,7 @@ class HttpMetrics:
 
 
 class HubCollector:
-    """Cases by state, overdue cases by state, lease holders, build info."""
+    """Cases by state, warned and overdue cases by state, lease holders, workers' last passes, build info."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
@@ -51,6 +53,15 @@ class HubCollector:
         yield build
         cases = GaugeMetricFamily("hub_cases", "Cases by state", labels=["state"])
         overdue = GaugeMetricFamily("hub_cases_overdue", "Cases past a time limit (超期), by state", labels=["state"])
+        warned = GaugeMetricFamily("hub_cases_warned", "Running cases warned (预警) of a coming time limit, by state", labels=["state"])
+        passes = GaugeMetricFamily(
+            "hub_worker_last_success_timestamp_seconds",
+            "Each leader worker (scheduler, pollers, pullers, router, retention, by its lease's name): when its last pass succeeded",
+            labels=["worker"],
+        )
+        failures = GaugeMetricFamily(
+            "hub_worker_last_error_timestamp_seconds", "Each leader worker: when its last pass failed (the reason: `hotline-hub` logs)", labels=["worker"]
+        )
         leases = GaugeMetricFamily(
             "hub_lease_expires_timestamp_seconds", "Each named lease (scheduler, pollers, relays' work): its holder and until when", labels=["lease", "holder"]
         )
@@ -58,19 +69,37 @@ class HubCollector:
             with self.hub.db.read() as s:
                 by_state = s.execute(select(CaseRow.state, func.count()).group_by(CaseRow.state)).all()
                 late = s.execute(select(CaseRow.state, func.count()).where(CaseRow.overdue.is_(True)).group_by(CaseRow.state)).all()
+                # Running cases only, through the state index; the column, not the documents.
+                warn = s.execute(
+                    select(CaseRow.state, func.count()).where(CaseRow.state.in_(OPEN_HANDLING_STATES), CaseRow.warned.is_(True)).group_by(CaseRow.state)
+                ).all()
                 held = s.execute(select(LeaseRow.name, LeaseRow.holder, LeaseRow.expires_at)).all()
+                worked = s.execute(select(WorkerPassRow.name, WorkerPassRow.last_success_at, WorkerPassRow.last_error_at)).all()
         except Exception:  # noqa: BLE001 - a scrape during a database outage reports no counts rather than failing
-            by_state, late, held = [], [], []
+            by_state, late, warn, held, worked = [], [], [], [], []
         for state, n in by_state:
             cases.add_metric([state], n)
         for state, n in late:
             overdue.add_metric([state], n)
+        for state, n in warn:
+            warned.add_metric([state], n)
         for name, holder, expires in held:
-            expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
-            leases.add_metric([name, holder], expires.timestamp())
+            leases.add_metric([name, holder], _seconds(expires))
+        for name, success, error in worked:
+            if success is not None:
+                passes.add_metric([name], _seconds(success))
+            if error is not None:
+                failures.add_metric([name], _seconds(error))
         yield cases
         yield overdue
+        yield warned
         yield leases
+        yield passes
+        yield failures
+
+
+def _seconds(at: datetime) -> float:
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
 def metrics_token_refusal(token: Any, request: Any) -> Any:

@@ -192,4 +192,4 @@ class RetentionWorker(LeasedWorker):
     def run_once(self) -> RetentionResult:
         if not self.lease.acquire():
             return RetentionResult(leased=False)
-        return self.retention.run()
+        return self.lease.run_pass(self.retention.run)

@@ -82,7 +82,7 @@ class Scheduler(LeasedWorker):
         """One sweep if this process holds the scheduler lease; otherwise nothing."""
         if not self.lease.acquire():
             return RunResult(leased=False)
-        return self.sweep()
+        return self.lease.run_pass(self.sweep)
 
     def sweep(self) -> RunResult:
         """Warn, mark overdue and supervise every case that is due for it, now."""

@@ -55,6 +55,9 @@ class CountyPoller:
         if not self.lease.acquire():
             result.leased = False
             return result
+        return self.lease.run_pass(lambda: self._drain(result))
+
+    def _drain(self, result: PollResult) -> PollResult:
         t = self.cfg.transport
         for _ in range(self.max_pages):
             cursor = self.store.cursor(self.cfg.county)

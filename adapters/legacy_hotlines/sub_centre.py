@@ -83,7 +83,7 @@ class SubCentreRouter(LeasedWorker):
             return RouteResult()
         if not self.lease.acquire():
             return RouteResult(leased=False)
-        return self.route()
+        return self.lease.run_pass(self.route)
 
     def route(self) -> RouteResult:
         result = RouteResult()

@@ -90,6 +90,18 @@ class ProvincePoller(LeasedWorker):
         cursor = self.cursor()
         result = RoundResult(leader=True, cursor=cursor)
         try:
+            self._poll(result, cursor)
+        except Exception as exc:
+            self.lease.failed(f"{type(exc).__name__}: {exc}")
+            raise
+        if result.stopped:  # the province could not be read, or refused the poll: not a pass
+            self.lease.failed(result.stopped)
+        else:
+            self.lease.passed()
+        return result
+
+    def _poll(self, result: RoundResult, cursor: str | None) -> RoundResult:
+        try:
             items, rejected, next_cursor = self.adapter.pull_with_rejects(cursor)
         except TransientError as exc:
             result.stopped = str(exc)

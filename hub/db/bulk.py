@@ -147,6 +147,7 @@ def add_historical(s: Session, columns: tuple[str, ...], phone_key: bytes, cases
                 None,
                 None,
                 False,
+                False,
                 at,
                 now_db,
                 c.search_text,

@@ -74,6 +74,8 @@ class CaseRow(Base):
     sign_off_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     overdue: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # 预警: the doc's flags.warned, as a column so counting warned running cases reads no documents (0021).
+    warned: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     search_text: Mapped[str] = mapped_column(Text)
@@ -226,3 +228,15 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WorkerPassRow(Base):
+    """Each leader worker's last successful pass and last failed one, by lease name (0021):
+    a holder that keeps its lease but fails every pass shows here, not on the lease."""
+
+    __tablename__ = "worker_passes"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)

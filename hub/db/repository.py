@@ -41,7 +41,7 @@ class CaseQuery:
     request_type: str | None = None
     overdue: bool | None = None
     # 预警 or overdue, among the running cases only (OPEN_HANDLING_STATES, through the state index;
-    # the warned flag is read from those rows' documents, never from closed or archived ones).
+    # the warned flag is the `warned` column the writes keep in step with the document).
     warning: bool | None = None
     due_before: datetime | None = None
     text: str | None = None
@@ -85,6 +85,7 @@ CASE_COLUMNS = (
     "sign_off_due",
     "due_at",
     "overdue",
+    "warned",
     "created_at",
     "updated_at",
     "search_text",
@@ -218,7 +219,7 @@ class CaseRepository:
             stmt = stmt.where(late if query.overdue else ~late)
         if query.warning:
             late = or_(CaseRow.overdue.is_(True), and_(CaseRow.due_at.is_not(None), CaseRow.due_at < now))
-            stmt = stmt.where(CaseRow.state.in_(OPEN_HANDLING_STATES), or_(late, CaseRow.doc[("flags", "warned")].as_boolean() == True))  # noqa: E712
+            stmt = stmt.where(CaseRow.state.in_(OPEN_HANDLING_STATES), or_(late, CaseRow.warned.is_(True)))
         if query.due_before:
             stmt = stmt.where(CaseRow.due_at.is_not(None), CaseRow.due_at < query.due_before)
         if query.text:
@@ -432,6 +433,7 @@ class CaseRepository:
             sign_off_due=h.sign_off_due,
             due_at=h.due_at,
             overdue=case.flags.overdue,
+            warned=case.flags.warned,
             created_at=case.created_at,
             updated_at=case.updated_at,
             search_text=f"{case.title}\n{case.content}",

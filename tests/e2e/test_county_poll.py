@@ -11,9 +11,11 @@ import pytest
 from adapters.county.intake import CountyIntake
 from adapters.county.poller import CountyPoller
 from adapters.county.sandbox import CountySandboxState, create_app
+from hub.db.models import WorkerPassRow
 from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import Role
+from hub.integration.contract import AdapterError
 from hub.settings import Settings
 from tests.support.live import LiveServer
 
@@ -101,3 +103,22 @@ def test_one_poller_at_a_time(hub, lezhi) -> None:
     assert other.poll_once().leased is False
     poller.lease.release()
     assert other.poll_once().leased is True
+
+
+def test_a_poll_records_its_pass_and_a_feed_that_is_down_does_not(hub, clock, lezhi) -> None:
+    def passes() -> tuple:
+        with hub.db.read() as s:
+            row = s.get(WorkerPassRow, "county-poller-lezhi")
+            return row.last_success_at, row.last_error_at
+
+    _, _, poller = lezhi
+    assert poller.poll_once().leased
+    polled = clock.now()
+    assert passes() == (polled, None)
+
+    poller.lease.release()  # the next leader reads a feed nobody serves (port 9)
+    down = CountyPoller(hub, poller.cfg, poller.intake, poller.store, "http://127.0.0.1:9/feed")
+    clock.advance(timedelta(minutes=2))
+    with pytest.raises(AdapterError):
+        down.poll_once()
+    assert passes() == (polled, clock.now())

@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, select
 
 from adapters.legacy_hotlines.bridge.adapter import LegacyBridgeAdapter
+from adapters.legacy_hotlines.bridge.poller import LegacyPuller
 from adapters.legacy_hotlines.bridge.refusals import RefusalSettled
 from adapters.legacy_hotlines.handle import Legacy
 from adapters.legacy_hotlines.mapping import RowMapper
 from adapters.legacy_hotlines.sandbox import SandboxLine, create_app, offer
 from adapters.legacy_hotlines.tables import LegacyCursorRow
+from hub.db.models import WorkerPassRow
 from hub.domain.access import Actor
 from hub.domain.commands import Accept, Dispatch
 from hub.domain.model import CaseDraft, CaseState, Channel, Role
@@ -313,3 +316,25 @@ def test_a_refused_acknowledgement_keeps_the_case_and_owes_the_line_its_ack(brid
     taken = puller.retry(refused.id, AGENT)
     assert taken.status == "taken" and state.acks == {line_id: refused.case_number}
     assert hub.cases.find_by_ref("legacy.12315", line_id).number == refused.case_number  # registered once
+
+
+def test_a_pull_records_its_pass_and_a_line_that_is_down_does_not(bridged_hub, line, clock):
+    def passes() -> tuple:
+        with bridged_hub.db.read() as s:
+            row = s.get(WorkerPassRow, "legacy-puller-12315")
+            return row.last_success_at, row.last_error_at
+
+    state, _ = line
+    offer(state)
+    puller = next(w for w in bridged_hub.workers if getattr(w, "name", "") == "legacy-puller-12315")
+    assert len(puller.run_once().created) == 1
+    pulled = clock.now()
+    assert passes() == (pulled, None)
+
+    puller.lease.release()  # the next leader's line is down: nothing listens on port 9
+    down = LegacyPuller(bridged_hub, adapter_for(bridged_hub, "http://127.0.0.1:9"))
+    clock.advance(timedelta(minutes=2))
+    with pytest.raises(TransientError):
+        down.run_once()
+    down.adapter.close()
+    assert passes() == (pulled, clock.now())

@@ -73,6 +73,9 @@ class LegacyPuller(LeasedWorker):
         if not self.lease.acquire():
             result.leader = False
             return result
+        return self.lease.run_pass(lambda: self._pull(result))
+
+    def _pull(self, result: PullResult) -> PullResult:
         cursor = self.cursor()
         pending = self.refusals.pending_ids(self.line)
         for _ in range(self.max_pages):
