@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from hub.db.database import Database
-from hub.db.models import CaseRow, HistoryRow
+from hub.db.models import CaseRow, HistoryRow, running_cases_clause
 from hub.db.repository import CaseRepository
 from hub.domain import commands as c
 from hub.domain.access import Actor
-from hub.domain.lifecycle import HANDLING_STATES, RUNNING_STATES
+from hub.domain.lifecycle import HANDLING_STATES
 from hub.domain.model import Case, Role
 from supervision.assessment import CaseLines, Line
 
@@ -40,12 +40,12 @@ class Markers:
 def running_cases(db: Database, page: int = _CHUNK) -> Iterator[tuple[list[Case], Markers]]:
     """Cases whose time limits run (without their history), a page at a time in id order,
     each page with the warn/overdue lines of its cases: a sweep holds one page in memory,
-    however many cases run."""
-    states = [s.value for s in RUNNING_STATES]
+    however many cases run. Through the running cases' partial index (ix_cases_running): the
+    pass reads what is running, never the archived millions before it."""
     after = 0
     while True:
         with db.read() as s:
-            rows = s.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.state.in_(states), CaseRow.id > after).order_by(CaseRow.id).limit(page)).all()
+            rows = s.execute(select(CaseRow.id, CaseRow.doc).where(running_cases_clause(), CaseRow.id > after).order_by(CaseRow.id).limit(page)).all()
             if not rows:
                 return
             ids = {row.id: row.doc["number"] for row in rows}
@@ -179,7 +179,7 @@ def board(db: Database, actor: Actor) -> list[BoardRow]:
     rows: dict[str | None, BoardRow] = {}
     with db.read() as s:
         repo = CaseRepository(s)
-        stmt = select(CaseRow.lead_unit, CaseRow.overdue, CaseRow.doc).where(CaseRow.state.in_([st.value for st in RUNNING_STATES]), *repo.visibility(actor))
+        stmt = select(CaseRow.lead_unit, CaseRow.overdue, CaseRow.doc).where(running_cases_clause(), *repo.visibility(actor))
         for lead, overdue, doc in s.execute(stmt):
             flags = doc.get("flags") or {}
             r = rows.setdefault(lead, BoardRow(lead))

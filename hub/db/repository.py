@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from hub.db import numbering
 from hub.db.bulk import HistoricalCase, add_historical
-from hub.db.models import CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow, RepeatCallRow
+from hub.db.models import RUNNING_STATE_VALUES, CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow, RepeatCallRow, running_cases_clause
 from hub.db.phone_index import key_from_file, phone_hash
 from hub.domain.access import Actor, sees_confidential_person
 from hub.domain.errors import CaseNotFound, RuleViolation, StaleCase
@@ -206,6 +206,9 @@ class CaseRepository:
         stmt = stmt.where(*self.visibility(actor))
         if query.state:
             stmt = stmt.where(CaseRow.state.in_(query.state))
+            if len(query.state) > 1 and set(query.state) <= set(OPEN_HANDLING_STATES) and not query.warning:
+                # The same cases, through the running cases' index.
+                stmt = stmt.where(running_cases_clause())
         if query.unit:
             stmt = stmt.where(exists().where(CaseUnitRow.case_id == CaseRow.id, CaseUnitRow.unit_code == query.unit))
         if query.division:
@@ -215,11 +218,11 @@ class CaseRepository:
         if query.overdue is not None:
             # Overdue is derived from the deadline so the list is right even before the
             # scheduler has flagged the case.
-            late = or_(CaseRow.overdue.is_(True), and_(CaseRow.due_at.is_not(None), CaseRow.due_at < now, CaseRow.state.in_(OPEN_HANDLING_STATES)))
+            late = or_(CaseRow.overdue.is_(True), and_(CaseRow.due_at.is_not(None), CaseRow.due_at < now, running_cases_clause()))
             stmt = stmt.where(late if query.overdue else ~late)
         if query.warning:
             late = or_(CaseRow.overdue.is_(True), and_(CaseRow.due_at.is_not(None), CaseRow.due_at < now))
-            stmt = stmt.where(CaseRow.state.in_(OPEN_HANDLING_STATES), or_(late, CaseRow.warned.is_(True)))
+            stmt = stmt.where(running_cases_clause(), or_(late, CaseRow.warned.is_(True)))
         if query.due_before:
             stmt = stmt.where(CaseRow.due_at.is_not(None), CaseRow.due_at < query.due_before)
         if query.text:
@@ -452,6 +455,6 @@ class CaseRepository:
 _INSERT_CASE = CaseRow.__table__.insert().returning(CaseRow.__table__.c.id)
 _INSERT_EVENT = EventRow.__table__.insert().returning(EventRow.__table__.c.id)
 
-OPEN_HANDLING_STATES = ("awaiting_sign_off", "in_progress", "return_requested")
+OPEN_HANDLING_STATES = RUNNING_STATE_VALUES  # read through the partial index ix_cases_running
 # Where a case no longer waits on anyone: the caller's matter is over (or lives on in another case).
 FINISHED_STATES = ("rejected", "transferred", "closed", "archived", "merged")

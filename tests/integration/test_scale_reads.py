@@ -1,0 +1,171 @@
+"""Reads that must not go through every case ever received (issue 21, target 6; the figures
+are bench/scale.py's): the scheduler's pass and the 预警 list read the running cases through
+their partial index and never an archived or closed case; a month's assessment finds its
+cases through the history's time index; the case list's cursor pages give every case once.
+Plans are behaviour here: which index answers a query decides whether it costs the running
+cases or all of them, however fast a small test database answers either way."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import event, select, text
+
+from hub.db.models import RUNNING_STATE_VALUES, CaseRow, HistoryRow, running_cases_clause
+from hub.db.repository import CaseQuery
+from hub.domain import commands as c
+from hub.domain.access import Actor
+from hub.domain.lifecycle import RUNNING_STATES
+from hub.domain.model import CaseDraft, Role
+from supervision.queries import running_cases
+from supervision.scheduler import Scheduler
+from tests.support.factories import draft
+
+AGENT = Actor("centre-agent", Role.AGENT)
+SUPERVISOR = Actor("centre-supervisor", Role.SUPERVISOR)
+UNIT = Actor("ZY-SCJGJ", Role.UNIT, unit_code="ZY-SCJGJ")
+
+DISPATCH = [(c.Accept(), AGENT), (c.Dispatch(lead_unit="ZY-SCJGJ"), AGENT)]
+SIGNED = [*DISPATCH, (c.SignOff(), UNIT)]
+CLOSED = [
+    *SIGNED,
+    (c.ReplyCmd(text="已处理"), UNIT),
+    (c.ReviewReply(approved=True), AGENT),
+    (c.FollowUpCmd(reached=True, resolved=True, satisfaction="satisfied"), AGENT),
+]
+ARCHIVED = [*CLOSED, (c.Archive(), SUPERVISOR)]
+
+
+def walked(hub, steps) -> str:
+    number = hub.cases.register(CaseDraft.model_validate(draft()), AGENT).case.number
+    for command, actor in steps:
+        hub.cases.act(number, command, actor)
+    return number
+
+
+def plan(hub, stmt) -> str:
+    """The database's plan for `stmt`, as text (literal values inlined, as the driver sends them)."""
+    sql = str(stmt.compile(hub.db.writer, compile_kwargs={"literal_binds": True}))
+    with hub.db.writer.connect() as conn:
+        if hub.db.is_sqlite:
+            return " ; ".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+        # A test table is small enough for a sequential scan to win: ask whether an index can answer.
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        return " ; ".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + sql))
+
+
+def test_the_index_literals_are_the_running_states() -> None:
+    assert RUNNING_STATE_VALUES == tuple(s.value for s in RUNNING_STATES)
+
+
+def test_the_scheduler_pass_reads_running_cases_only(hub, clock) -> None:
+    running = [walked(hub, DISPATCH), walked(hub, SIGNED)]
+    finished = [walked(hub, CLOSED), walked(hub, ARCHIVED), walked(hub, [(c.Reject(reason_code="litigation", reason="已诉讼"), AGENT)])]
+    accepted = walked(hub, [(c.Accept(), AGENT)])
+
+    read = [case.number for cases, _ in running_cases(hub.db, page=1) for case in cases]
+    assert read == running  # in id order, one page at a time, nothing else
+
+    # Two months on every time limit has passed: only the running cases are marked overdue.
+    clock.set(clock.now() + timedelta(days=60))
+    result = Scheduler(hub, holder="only").run_once()
+    assert {n.split(":")[0] for n in result.overdue} == set(running)
+    for number in [*finished, accepted]:
+        assert [h.action for h in hub.cases.history(number, AGENT) if h.action in ("warn", "mark_overdue", "supervise")] == []
+
+
+def sent(hub, read) -> list[tuple[str, object]]:
+    """The SELECTs on the cases table `read()` sends, with their parameters, as the driver got them."""
+    seen: list[tuple[str, object]] = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if statement.lstrip().upper().startswith("SELECT") and "FROM cases" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(hub.db.reader, "before_cursor_execute", grab)
+    try:
+        read()
+    finally:
+        event.remove(hub.db.reader, "before_cursor_execute", grab)
+    return seen
+
+
+def explain(hub, statement: str, parameters: object) -> str:
+    with hub.db.writer.connect() as conn:
+        if hub.db.is_sqlite:
+            return " ; ".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+        conn.exec_driver_sql("SET enable_seqscan = off")  # a test table is small: ask whether an index can answer
+        return " ; ".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+
+
+def test_running_reads_go_through_the_partial_index(hub, clock) -> None:
+    walked(hub, SIGNED)
+    walked(hub, ARCHIVED)
+    reads = {
+        "scheduler": lambda: [None for _ in running_cases(hub.db)],
+        "warning list": lambda: hub.cases.list(CaseQuery(warning=True), AGENT),
+        "running states": lambda: hub.cases.list(CaseQuery(state=["in_progress", "return_requested"]), AGENT),
+    }
+    for analysed in (False, True):
+        if analysed:  # with statistics (a state holds a share of all cases), as a long-lived database has
+            with hub.db.writer.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
+        for name, read in reads.items():
+            statements = sent(hub, read)
+            assert statements, name
+            for statement, parameters in statements:
+                found = explain(hub, statement, parameters)
+                # Through an index that holds the state (the running cases' own, or per state), never
+                # every case in id order (SQLite: SCAN / the primary key; PostgreSQL: the primary key).
+                assert "ix_cases_running" in found or "ix_cases_state" in found, (name, analysed, found)
+                for step in found.split(" ; "):
+                    assert step != "SCAN cases" and "PRIMARY KEY" not in step and "cases_pkey" not in step, (name, analysed, found)
+
+
+def test_the_warning_list_reads_running_cases_only(hub, clock) -> None:
+    running = walked(hub, DISPATCH)
+    walked(hub, ARCHIVED)
+    clock.set(clock.now() + timedelta(days=60))
+    cases, _ = hub.cases.list(CaseQuery(warning=True), AGENT)
+    assert [x.number for x in cases] == [running]
+    both = hub.cases.list(CaseQuery(state=["in_progress", "awaiting_sign_off"]), AGENT)[0]
+    assert [x.number for x in both] == [running]
+
+
+def test_an_assessment_finds_its_cases_through_the_history_time_index(hub, clock) -> None:
+    walked(hub, SIGNED)
+    since, until = clock.now() - timedelta(days=1), clock.now() + timedelta(days=1)
+    # The cases with a line in the period (supervision.queries.assessment_lines' subquery).
+    active = select(HistoryRow.case_id).where(HistoryRow.at >= since, HistoryRow.at < until).distinct()
+    if hub.db.is_sqlite:
+        assert "ix_case_history_at" in plan(hub, active)
+    else:  # the planner weighs a tiny table its own way (it may walk the primary key): the index is there to use
+        with hub.db.writer.connect() as conn:
+            defined = conn.exec_driver_sql("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_case_history_at'").scalar_one()
+        assert defined.endswith("(at)")
+
+
+def test_cursor_pages_give_every_case_once_with_ties(hub, clock) -> None:
+    # Seven cases received and created at the same instant (ties on every time), in several states.
+    numbers = [walked(hub, steps) for steps in ([], DISPATCH, SIGNED, [], DISPATCH, ARCHIVED, [])]
+    day_before = clock.now() - timedelta(days=1)
+    queries = (CaseQuery(limit=3), CaseQuery(limit=2, state=["awaiting_sign_off", "in_progress"]), CaseQuery(limit=1, received_from=day_before))
+    for query in queries:
+        seen, cursor = [], None
+        while True:
+            page, cursor = hub.cases.list(CaseQuery(**{**query.__dict__, "cursor": cursor}), AGENT)
+            seen += [x.number for x in page]
+            if cursor is None:
+                break
+        expected = [n for n in reversed(numbers) if not query.state or hub.cases.get(n, AGENT).state.value in query.state]
+        assert seen == expected  # newest first, each once, none left out
+
+
+def test_the_running_index_holds_only_running_cases(hub) -> None:
+    """What the partial index answers is exactly the running cases (a check of its WHERE)."""
+    running = walked(hub, SIGNED)
+    walked(hub, ARCHIVED)
+    with hub.db.read() as s:
+        numbers = list(s.execute(select(CaseRow.number).where(running_cases_clause())).scalars())
+        assert s.execute(text("SELECT count(*) FROM cases")).scalar_one() == 2
+    assert numbers == [running]
