@@ -15,7 +15,7 @@ SHIPPED_MAPPINGS = REPO_ROOT / "mappings"
 SHIPPED_DEPLOY = REPO_ROOT / "deploy"
 SETTINGS_FILE = "hub.yaml"
 # The key that seals the callers' names and phones in the case documents (hub.db.person_seal):
-# made here, mode 0600, to be backed up apart from the database's backups (deploy/README.md).
+# made here, mode 0600, to be backed up apart from the database's backups (docs/operations.md).
 PERSON_SEAL_KEY_FILE = "person-seal.key"
 
 SETTINGS_TEXT = """\

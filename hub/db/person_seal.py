@@ -10,7 +10,7 @@ The key (settings.person_seal_key) is any secret: its SHA-256 is the Fernet key.
 configured key, one is generated once and kept in a file (settings.person_seal_key_file,
 mode 0600, like the phone index's key): right for one machine; every process of a PostgreSQL
 deployment must be given the same `person_seal_key`. It is backed up APART from the database's
-backups (deploy/README.md): a backup without its key holds no readable name or phone.
+backups (docs/operations.md): a backup without its key holds no readable name or phone.
 A key change needs the documents sealed again (`hotline-hub db reseal --old-key ...`).
 """
 
