@@ -459,3 +459,32 @@ def test_items_are_no_co_units_part_unless_they_are_one() -> None:
     a = compute([lines], OCT, AFTER)
     for key in ("sign_off_rate", "on_time_rate", "follow_up_rate", "satisfaction_rate", "chased"):
         assert [i.part for i in a.figure(key).items] == [False], key
+
+
+def test_a_pending_unsatisfied_appeal_shows_on_the_follow_up_and_an_unreached_one_counts_nowhere() -> None:
+    appealed = case(
+        "C-PENDING",
+        dispatch(t(1), "U1", due(2), due(9)),
+        ("reply", t(3), {}),
+        ("review_reply", t(3, 11), {"approved": True}),
+        ("follow_up", t(4), {"reached": False}),  # nobody answered: the need stays open
+        ("follow_up", t(5), {"reached": True, "resolved": False, "satisfaction": "unsatisfied"}),
+        ("appeal_assessment", t(6), {"unit": "U1", "grounds": "unsatisfied"}),  # not decided yet
+    )
+    a = compute([appealed], OCT, AFTER)
+    # The reached follow-up alone, still counted against U1 while the appeal waits, marked pending.
+    assert [(i.seq, i.counted, i.appeal) for i in a.figure("satisfaction_rate").items] == [(5, False, "pending")]
+    assert [(i.seq, i.counted, i.appeal) for i in a.figure("resolution_rate").items] == [(5, False, "pending")]
+    need = a.figure("follow_up_rate").items
+    assert [(i.seq, i.counted) for i in need] == [(3, True)]  # the need of the approved reply, reached on the 5th
+
+
+def test_an_approved_unreasonable_request_is_counted_for_the_unit_that_applied() -> None:
+    """A co-unit (协办) may apply: the count goes to it, not to the lead of the moment."""
+    lines = case(
+        "C-UNREASONABLE",
+        ("dispatch", t(1), {"lead_unit": "U1", "sign_off_due": due(2), "due_at": due(9), "parts": [{"unit": "U2", "sign_off_due": due(2), "due_at": due(8)}]}),
+        ("decide_unreasonable", t(3), {"approved": True, "unit": "U2"}),
+    )
+    a = compute([lines], OCT, AFTER)
+    assert [(i.case, i.unit) for i in a.figure("unreasonable").items] == [("C-UNREASONABLE", "U2")]
