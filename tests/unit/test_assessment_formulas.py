@@ -488,3 +488,42 @@ def test_an_approved_unreasonable_request_is_counted_for_the_unit_that_applied()
     )
     a = compute([lines], OCT, AFTER)
     assert [(i.case, i.unit) for i in a.figure("unreasonable").items] == [("C-UNREASONABLE", "U2")]
+
+
+def test_a_part_waived_at_the_very_deadline_is_not_due_for_it() -> None:
+    """docs/supervision.md: a part the centre waived at or before a deadline, and not met by
+    then, is not due for that deadline; the lead's obligation is judged as usual."""
+    with_part = {"lead_unit": "U1", "sign_off_due": due(2), "due_at": due(9), "parts": [{"unit": "U2", "sign_off_due": due(2), "due_at": due(9)}]}
+    at_sign_due = case(
+        "C-W1",
+        ("dispatch", t(1), with_part),
+        ("sign_off", t(2), {}),
+        ("waive_part", datetime.fromisoformat(due(2)), {"unit": "U2"}),
+        ("reply", t(8), {}),
+    )
+    at_close_due = case(
+        "C-W2",
+        ("dispatch", t(1), with_part),
+        ("sign_off", t(2), {}),
+        ("sign_off_part", t(2, 11), {"unit": "U2"}),
+        ("waive_part", datetime.fromisoformat(due(9)), {"unit": "U2"}),
+        ("reply", t(8), {}),
+    )
+    a = compute([at_sign_due, at_close_due], OCT, AFTER)
+    assert [(i.case, i.unit, i.counted) for i in a.figure("sign_off_rate").items] == [("C-W1", "U1", True), ("C-W2", "U1", True), ("C-W2", "U2", True)]
+    assert [(i.case, i.unit, i.counted) for i in a.figure("on_time_rate").items] == [("C-W1", "U1", True), ("C-W2", "U1", True)]
+
+
+def test_an_upheld_unsatisfied_appeal_also_takes_out_a_satisfied_but_unresolved_follow_up() -> None:
+    """docs/supervision.md: the unpleased follow-ups are those 不满意 *or unresolved*."""
+    lines = case(
+        "C-UNRESOLVED",
+        dispatch(t(1), "U1", due(2), due(9)),
+        ("reply", t(3), {}),
+        ("review_reply", t(3, 11), {"approved": True}),
+        ("follow_up", t(4), {"reached": True, "resolved": False, "satisfaction": "satisfied"}),
+        ("appeal_assessment", t(5), {"unit": "U1", "grounds": "unsatisfied"}),
+        ("decide_appeal", t(6), {"unit": "U1", "grounds": "unsatisfied", "upheld": True}),
+    )
+    a = compute([lines], OCT, AFTER)
+    assert a.figure("satisfaction_rate").items == [] and a.figure("resolution_rate").items == []
