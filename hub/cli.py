@@ -28,7 +28,8 @@ from hub.calendar_import import YearAlreadyLoaded, import_year, load_schedule_fi
 from hub.db.database import Database
 from hub.db.engine import make_engine
 from hub.db.migrate import migration_status, upgrade
-from hub.db.phone_index import remember_engine_key
+from hub.db.person_seal import PersonSeal, PersonSealKeyMismatch, remember_engine_seal_key
+from hub.db.phone_index import key_from_file, remember_engine_key
 from hub.db.repository import CaseRepository
 from hub.domain.access import Actor
 from hub.domain.calendar import calendar_status
@@ -97,6 +98,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
     engine = make_engine(settings.database_url)
     remember_engine_key(engine, settings.phone_index_key_bytes())  # the backfill of the phone index hashes with it
+    remember_engine_seal_key(engine, settings.person_seal_key_bytes())  # 0019 seals the documents with it
     upgrade(engine)
     status = migration_status(engine)
     print(f"database at {', '.join(status.current)} (head {', '.join(status.heads)})")
@@ -120,6 +122,37 @@ def cmd_db_reindex_phones(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     print(f"phone index rebuilt for {done} cases")
+    return 0
+
+
+def cmd_db_reseal(args: argparse.Namespace) -> int:
+    """After person_seal_key changed: every case document opened with the old key and sealed
+    with the current one (documents still in clear are sealed; those already under the
+    current key are left), a batch a transaction, so a run cut short is run again."""
+
+    if bool(args.old_key) == bool(args.old_key_file):
+        print("hotline-hub db reseal: give the old key with exactly one of --old-key, --old-key-file", file=sys.stderr)
+        return EXIT_USAGE
+    if args.old_key_file:
+        path = Path(args.old_key_file)
+        if not path.is_file():
+            raise FileNotFoundError(2, "no such key file", str(path))
+        old_key = key_from_file(path)
+    else:
+        old_key = args.old_key.encode("utf-8")
+    settings = _settings()
+    db = Database(settings.database_url, phone_index_key=settings.phone_index_key_bytes(), person_seal_key=settings.person_seal_key_bytes())
+    old, last, done = PersonSeal(old_key), 0, 0
+    try:
+        while True:
+            with db.write() as s:
+                upto, count = CaseRepository(s).reseal(old, last, 500)
+            if not count:
+                break
+            last, done = upto, done + count
+    finally:
+        db.dispose()
+    print(f"case documents sealed again under the current person_seal_key: {done}")
     return 0
 
 
@@ -302,6 +335,10 @@ def parser(features: Sequence[Feature] | None = None) -> argparse.ArgumentParser
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
     db.add_parser("reindex-phones", help="rebuild the phone index with the current phone_index_key").set_defaults(func=cmd_db_reindex_phones)
+    rs = db.add_parser("reseal", help="seal the callers' names and phones again under the current person_seal_key (after a key change)")
+    rs.add_argument("--old-key", help="the person_seal_key the documents were sealed with (as it was set)")
+    rs.add_argument("--old-key-file", help="or the key file they were sealed with (the old person-seal.key)")
+    rs.set_defaults(func=cmd_db_reseal)
 
     oa = sub.add_parser("openapi", help="the API description").add_subparsers(dest="openapi_command", required=True)
     ex = oa.add_parser("export", help="write the OpenAPI document")
@@ -417,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_CANNOT_RUN
+    except PersonSealKeyMismatch as exc:
+        print(f"hotline-hub: bad configuration: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except MappingError as exc:
         print(f"hotline-hub: bad mapping: {exc}", file=sys.stderr)
         return 2

@@ -46,7 +46,12 @@ class Hub:
     def build(cls, settings: Settings, clock: Clock | None = None, sinks: list[EventSink] | None = None) -> Hub:
         clock = clock or SystemClock()
         catalogue = load_catalogue(settings.mappings_dir)  # a bad mapping stops the start here
-        db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous, phone_index_key=settings.phone_index_key_bytes())
+        db = Database(
+            settings.database_url,
+            sqlite_synchronous=settings.sqlite_synchronous,
+            phone_index_key=settings.phone_index_key_bytes(),
+            person_seal_key=settings.person_seal_key_bytes(),
+        )
         calendars = CalendarStore(db, ttl=settings.calendar_cache_seconds)
         cases = CaseService(db, settings, catalogue, clock, calendars, sinks)
         attachments = AttachmentService(db, settings, clock, cases)

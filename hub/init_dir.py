@@ -8,17 +8,22 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub.db.phone_index import key_from_file
 from hub.settings import REPO_ROOT
 
 SHIPPED_MAPPINGS = REPO_ROOT / "mappings"
 SHIPPED_DEPLOY = REPO_ROOT / "deploy"
 SETTINGS_FILE = "hub.yaml"
+# The key that seals the callers' names and phones in the case documents (hub.db.person_seal):
+# made here, mode 0600, to be backed up apart from the database's backups (docs/operations.md).
+PERSON_SEAL_KEY_FILE = "person-seal.key"
 
 SETTINGS_TEXT = """\
 # The hub's settings (HUB_CONFIG_FILE={settings}). Environment variables HUB_* override any key
 # here (README, Configuration). Written by `hotline-hub init`; edit freely.
 
-# State: the embedded database (hub.db), the phone index key, attachments, backups.
+# State: the embedded database (hub.db), the phone index key, the person seal key
+# (person-seal.key: back it up APART from the database's backups), attachments, backups.
 data_dir: {data_dir}
 # The code catalogues and the peers' mappings: a copy of the shipped ones, yours to edit
 # (`hotline-hub mappings check` validates them without starting).
@@ -66,5 +71,6 @@ def init_dir(directory: Path) -> Initialised:
     _copy_data(SHIPPED_MAPPINGS, done.mappings_dir)
     _copy_data(SHIPPED_DEPLOY, done.deploy_dir)
     done.data_dir.mkdir(exist_ok=True)
+    key_from_file(done.data_dir / PERSON_SEAL_KEY_FILE)  # created 0600 if missing
     done.settings_file.write_text(SETTINGS_TEXT.format(settings=done.settings_file, data_dir=done.data_dir, mappings=done.mappings_dir), encoding="utf-8")
     return done

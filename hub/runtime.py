@@ -15,6 +15,7 @@ from hub import metrics
 from hub.api.app import create_app
 from hub.container import Hub
 from hub.db.migrate import upgrade
+from hub.db.person_seal import check_key
 from hub.domain.clock import Clock
 from hub.domain.model import Role
 from hub.features import Feature, load_features
@@ -66,6 +67,17 @@ class HubOpener:
         return build_hub(settings or Settings(), features=self.features)
 
 
+def check_person_seal(hub: Hub) -> None:
+    """A person_seal_key that cannot open the stored documents stops the start here, saying
+    what to do (hub.db.person_seal.PersonSealKeyMismatch), not a request later with a 500."""
+    try:
+        with hub.db.read() as s:
+            check_key(s)
+    except BaseException:
+        hub.close()
+        raise
+
+
 def log_start_warnings(hub: Hub) -> None:
     """What features found worth saying at start (e.g. a 双号并行 line with no live bridge),
     logged by the long-running commands only: a one-shot command stays quiet about it."""
@@ -78,6 +90,7 @@ def serve(settings: Settings, features: Sequence[Feature] | None = None) -> None
     hub = build_hub(settings, features=features)
     if hub.db.is_sqlite and settings.auto_migrate:
         upgrade(hub.db.writer)
+    check_person_seal(hub)
     if settings.bootstrap_key is not None and hub.keys.count() == 0:
         hub.keys.create("centre", Role.SUPERVISOR, hub.clock.now(), note="bootstrap", key=settings.bootstrap_key.get_secret_value())
     log_start_warnings(hub)
@@ -139,6 +152,7 @@ def work(settings: Settings, only: Sequence[str] = (), skip: Sequence[str] = (),
     hub = build_hub(settings, features=features)
     if hub.db.is_sqlite and settings.auto_migrate:
         upgrade(hub.db.writer)
+    check_person_seal(hub)
     chosen = set(pick_workers([w.name for w in hub.workers], only, skip))
     workers = [w for w in hub.workers if w.name in chosen]
     if not workers:

@@ -402,6 +402,17 @@ class Settings(BaseSettings):
         default=DEFAULT_DATA_DIR / "phone-index.key",
         description="Where the key is kept when phone_index_key is unset (created once, mode 0600); unset: <data_dir>/phone-index.key.",
     )
+    person_seal_key: SecretStr | None = Field(
+        default=None,
+        description="Key that seals the caller's name and phone in the stored case documents "
+        "(Fernet, hub.db.person_seal; docs/phone-at-rest.md). Set it (HUB_PERSON_SEAL_KEY) wherever more than "
+        "one machine shares the database, and back it up apart from the database's backups; unset: person_seal_key_file's key.",
+    )
+    person_seal_key_file: Path = Field(
+        default=DEFAULT_DATA_DIR / "person-seal.key",
+        description="Where the seal key is kept when person_seal_key is unset (created once, mode 0600, "
+        "by `hotline-hub init` or the first start); unset: <data_dir>/person-seal.key.",
+    )
     backups_dir: Path = Field(
         default=DEFAULT_DATA_DIR / "backups", description="Where `hotline-hub backup` writes when no directory is given; unset: <data_dir>/backups."
     )
@@ -431,6 +442,9 @@ class Settings(BaseSettings):
     def phone_index_key_bytes(self) -> bytes:
         return resolve_key(self.phone_index_key.get_secret_value() if self.phone_index_key else None, self.phone_index_key_file)
 
+    def person_seal_key_bytes(self) -> bytes:
+        return resolve_key(self.person_seal_key.get_secret_value() if self.person_seal_key else None, self.person_seal_key_file)
+
     @model_validator(mode="before")
     @classmethod
     def _state_under_data_dir(cls, data: Any) -> Any:
@@ -443,6 +457,7 @@ class Settings(BaseSettings):
         data["data_dir"] = base
         data.setdefault("database_url", f"sqlite:///{base / 'hub.db'}")
         data.setdefault("phone_index_key_file", base / "phone-index.key")
+        data.setdefault("person_seal_key_file", base / "person-seal.key")
         data.setdefault("backups_dir", base / "backups")
         return data
 

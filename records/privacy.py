@@ -33,18 +33,44 @@ def phone_key(phone: str) -> str:
     return digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
 
 
+# How a number may have been written before normalise_phone kept it (spaces are dropped).
+_COUNTRY_PREFIXES = ("", "+86", "86", "+86-", "86-")
+
+
+def phone_spellings(wanted: str) -> set[str]:
+    """Every normalised phone whose phone_key is `wanted` (digits without +86): the country
+    prefix or not, with or without the hyphens a landline may carry (area code, extension).
+    Finite, so the phone index (a keyed hash of the normalised phone) finds them all."""
+    bodies = {wanted}
+    for i in range(1, len(wanted)):
+        bodies.add(f"{wanted[:i]}-{wanted[i:]}")
+        for j in range(i + 1, len(wanted)):
+            bodies.add(f"{wanted[:i]}-{wanted[i:j]}-{wanted[j:]}")
+    found = set()
+    for prefix in _COUNTRY_PREFIXES:
+        for body in bodies:
+            try:
+                spelled = normalise_phone(prefix + body)
+            except ValueError:
+                continue
+            if phone_key(spelled) == wanted:
+                found.add(spelled)
+    return found
+
+
 def subject_access(hub: Hub, phone: str) -> dict[str, Any]:
     """Everything the hub holds about the person calling from `phone`: each case that names
     the number (in full, with its history), who read those of them that are confidential,
-    and to which destinations the outbox sent them. ValueError for a malformed number."""
+    and to which destinations the outbox sent them. ValueError for a malformed number.
+
+    The stored documents hold the number sealed (hub.db.person_seal): the cases are found
+    through the phone index, by the hash of each way the number may have been written."""
     wanted = phone_key(normalise_phone(phone))
-    tail = wanted[-4:]
-    stored = CaseRow.doc["person"]["phone"].as_string()
     cases: list[Case] = []
     with hub.db.read() as s:
-        # The last digits narrow the scan in SQL; the exact comparison is on the normalised number.
-        numbers = [n for n, p in s.execute(select(CaseRow.number, stored).where(stored.like(f"%{tail}")).order_by(CaseRow.id)) if p and phone_key(p) == wanted]
         repo = CaseRepository(s)
+        hashes = sorted({repo.phone_hash(p) for p in phone_spellings(wanted)})
+        numbers = list(s.execute(select(CaseRow.number).where(CaseRow.phone_hash.in_(hashes)).order_by(CaseRow.id)).scalars())
         cases = [repo.get(n) for n in numbers]
     return {"phone": phone, **_export(hub, cases, _deliveries(hub, numbers, wanted))}
 

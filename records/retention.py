@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, select
 
 from hub.db.models import CaseRow, ExternalRefRow
+from hub.db.person_seal import seal_of
 from hub.db.repository import CaseRepository
 from hub.domain.access import registrant
 from hub.domain.clock import LOCAL_TZ
@@ -134,11 +135,12 @@ class Retention:
                 rows = list(
                     s.execute(select(CaseRow).where(CaseRow.state == CaseState.ARCHIVED.value, CaseRow.id > last_id).order_by(CaseRow.id).limit(500)).scalars()
                 )
+                seal = seal_of(s)
             if not rows:
                 return found
             last_id = rows[-1].id
             for row in rows:
-                case = Case.model_validate({**row.doc, "history": []})
+                case = Case.model_validate({**seal.open(row.doc), "history": []})
                 archived = case.outcome.archived_at
                 if archived is not None and now >= erasure_due(archived, self.years) and personal_fields(case):
                     found.append(case)

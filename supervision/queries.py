@@ -14,6 +14,7 @@ from sqlalchemy import or_, select
 
 from hub.db.database import Database
 from hub.db.models import CaseRow, HistoryRow, running_cases_clause
+from hub.db.person_seal import seal_of
 from hub.db.repository import CaseRepository
 from hub.domain import commands as c
 from hub.domain.access import Actor
@@ -67,7 +68,8 @@ def running_cases(db: Database, page: int = _CHUNK) -> Iterator[tuple[list[Case]
             ):
                 last[line.case_id] = line.action
             markers.cleared = {ids[i] for i, action in last.items() if action == "clear_supervision"}
-        yield [Case.model_validate({**row.doc, "history": []}) for row in rows], markers
+            seal = seal_of(s)
+        yield [Case.model_validate({**seal.open(row.doc), "history": []}) for row in rows], markers
         if len(rows) < page:
             return
         after = rows[-1].id
@@ -79,9 +81,10 @@ def cases_in_state(db: Database, state: str, page: int = _CHUNK) -> Iterator[lis
     while True:
         with db.read() as s:
             rows = s.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.state == state, CaseRow.id > after).order_by(CaseRow.id).limit(page)).all()
+            seal = seal_of(s)
         if not rows:
             return
-        yield [Case.model_validate({**row.doc, "history": []}) for row in rows]
+        yield [Case.model_validate({**seal.open(row.doc), "history": []}) for row in rows]
         if len(rows) < page:
             return
         after = rows[-1].id

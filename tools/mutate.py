@@ -51,7 +51,15 @@ TARGETS: dict[str, list[list[str]]] = {
     "hub/domain/engine.py": [[RULES], [TABLE_TEST]],
     "hub/domain/deadlines.py": [["tests/unit/test_deadlines.py", RULES]],
     "hub/domain/calendar.py": [["tests/unit/test_calendar.py", "tests/unit/test_deadlines.py"]],
-    "supervision/assessment.py": [["tests/unit/test_assessment_formulas.py", "tests/unit/test_township_assessment.py", RULES]],
+    "supervision/assessment.py": [
+        [
+            "tests/unit/test_assessment_formulas.py",
+            "tests/unit/test_township_assessment.py",
+            "tests/unit/test_assessment_periods_and_ranking.py",
+            "tests/unit/test_co_handling.py",
+            RULES,
+        ]
+    ],
 }
 
 # The project's own packages: never imported by the parent, so each child imports the mutant.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from functools import cached_property
 from json.encoder import encode_basestring_ascii as _json_str  # what json.dumps writes a str as
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -40,6 +40,9 @@ from hub.domain.model import (
     normalise_phone,
 )
 from hub.mappings import Catalogue
+
+if TYPE_CHECKING:
+    from hub.db.person_seal import PersonSeal
 
 IMPORT_ACTOR = "legacy-import"
 # What legacy exports write when they have no phone or name.
@@ -447,13 +450,14 @@ def _q(value: str | None) -> str:
     return "null" if value is None else _json_str(value)
 
 
-def case_document(mapped: MappedRow, number: str, now: str, line: str) -> str:
-    """`json.dumps(build_case(...).model_dump(mode="json", exclude={"history"}))`, written
-    directly: the `doc` column as SQLAlchemy's JSON type stores it, which the repository
-    reads back with Case.model_validate. `now` is the import time in JSON form. Keys in the
-    model's order and json.dumps' separators, so the text is byte for byte the same; the
-    unit tests hold it equal to build_case for every state. Building and dumping the model
-    cost more than the rest of the row's import together."""
+def case_document(mapped: MappedRow, number: str, now: str, line: str, seal: PersonSeal | None = None) -> str:
+    """`json.dumps(seal.seal(build_case(...).model_dump(mode="json", exclude={"history"})))`,
+    written directly: the `doc` column as SQLAlchemy's JSON type stores it, which the
+    repository opens and reads back with Case.model_validate. `now` is the import time in JSON
+    form; `seal` the session's (hub.db.person_seal; None: name and phone in clear, as the model
+    dumps them). Keys in the model's order and json.dumps' separators, so the text is byte for
+    byte the same; the unit tests hold it equal to build_case for every state. Building and
+    dumping the model cost more than the rest of the row's import together."""
     received = _json_str(json_time(mapped.received_at))
     state = mapped.state
     reply = closed_at = archived_at = rejection = "null"
@@ -470,12 +474,19 @@ def case_document(mapped: MappedRow, number: str, now: str, line: str) -> str:
     if state is CaseState.REJECTED:
         rejection = _json_str(mapped.reply or f"不予受理 on line {line}")
     name, phone = mapped.person_name, mapped.person_phone
+    anonymous = "false" if name or phone else "true"
+    if seal is not None and (name or phone):
+        person = (
+            f'"person": {{"name": null, "phone": null, "kind": "person", "anonymous": {anonymous}, "confidential": false, '
+            f'"sealed": {_json_str(seal.token({"name": name, "phone": phone}))}}}, '
+        )
+    else:
+        person = f'"person": {{"name": {_q(name)}, "phone": {_q(phone)}, "kind": "person", "anonymous": {anonymous}, "confidential": false}}, '
     return (
         f'{{"number": {_json_str(number)}, "version": 1, "state": {_json_str(state.value)}, '
         f'"external_refs": [{{"system": {_json_str(mapped.system)}, "external_id": {_json_str(mapped.original_id)}}}], '
         f'"intake": {{"channel": "legacy", "received_at": {received}, "agent": null, "call_id": null}}, '
-        f'"person": {{"name": {_q(name)}, "phone": {_q(phone)}, "kind": "person", '
-        f'"anonymous": {"false" if name or phone else "true"}, "confidential": false}}, '
+        f"{person}"
         f'"request_type": {_json_str(mapped.request_type.value)}, "category_code": {_json_str(mapped.category_code)}, '
         f'"title": {_json_str(mapped.title)}, "content": {_json_str(mapped.content)}, '
         f'"place": {{"address": {_q(mapped.address)}, "division_code": {_json_str(mapped.division_code)}, '

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db.engine import is_sqlite, make_engine, waiters_path, yield_to_waiting_writers
 from hub.db.outage import IO_ERROR, READ_ONLY, UNREACHABLE, Outage, classify
+from hub.db.person_seal import DEFAULT_KEY_FILE as SEAL_KEY_FILE
+from hub.db.person_seal import remember_engine_seal_key
 from hub.db.phone_index import key_from_file, remember_engine_key
 
 # How long a failed write keeps /ready reporting the outage when no write succeeds after it.
@@ -34,12 +36,21 @@ def _file_lock(url: str) -> threading.RLock:
 
 
 class Database:
-    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10, phone_index_key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        sqlite_synchronous: str = "FULL",
+        pool_size: int = 10,
+        phone_index_key: bytes | None = None,
+        person_seal_key: bytes | None = None,
+    ) -> None:
         self.url = url
-        # The phone index's key (hub.db.phone_index), handed to repositories through the
-        # sessions' info; None: the key file's.
+        # The phone index's key (hub.db.phone_index) and the person seal's (hub.db.person_seal),
+        # handed to repositories through the sessions' info; None: the key file's.
         self.phone_index_key = phone_index_key if phone_index_key is not None else key_from_file()
-        info = {"phone_index_key": self.phone_index_key}
+        self.person_seal_key = person_seal_key if person_seal_key is not None else key_from_file(SEAL_KEY_FILE)
+        info = {"phone_index_key": self.phone_index_key, "person_seal_key": self.person_seal_key}
         self.is_sqlite = is_sqlite(url)
         self.writer: Engine = make_engine(url, immediate=True, synchronous=sqlite_synchronous, pool_size=pool_size)
         # WAL readers never wait for the writer, so reads get their own deferred engine.
@@ -51,6 +62,7 @@ class Database:
         )
         for engine in {self.writer, self.reader, self.relaxed_writer}:
             remember_engine_key(engine, self.phone_index_key)
+            remember_engine_seal_key(engine, self.person_seal_key)
         self._write = sessionmaker(self.writer, expire_on_commit=False, info=info)
         self._write_relaxed = sessionmaker(self.relaxed_writer, expire_on_commit=False, info=info)
         self._read = sessionmaker(self.reader, expire_on_commit=False, info=info)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, aliased
 from hub.db import numbering
 from hub.db.bulk import HistoricalCase, add_historical
 from hub.db.models import RUNNING_STATE_VALUES, CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow, RepeatCallRow, running_cases_clause
+from hub.db.person_seal import PersonSeal, PersonSealKeyMismatch, seal_of
 from hub.db.phone_index import key_from_file, phone_hash
 from hub.domain.access import Actor, sees_confidential_person
 from hub.domain.errors import CaseNotFound, RuleViolation, StaleCase
@@ -99,6 +100,8 @@ class CaseRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.phone_key: bytes = session.info.get("phone_index_key") or key_from_file()
+        # The caller's name and phone are sealed in the stored document (hub.db.person_seal).
+        self.seal: PersonSeal = seal_of(session)
 
     def phone_hash(self, phone: str) -> str:
         """The index's value for a normalised phone (hub.db.phone_index)."""
@@ -120,7 +123,7 @@ class CaseRepository:
 
     def get(self, number: str, with_history: bool = True) -> Case:
         row = self._row(number)
-        case = self._to_case(row, self._history(row.id) if with_history else [])
+        case = self._to_case(row, self._history(row.id) if with_history else [], self.seal)
         # The refs table is the truth: adapters attach a peer's id without a new version.
         refs = self.session.execute(select(ExternalRefRow).where(ExternalRefRow.case_id == row.id).order_by(ExternalRefRow.system)).scalars()
         case.external_refs = [ExternalRef(system=r.system, external_id=r.external_id) for r in refs]
@@ -245,7 +248,7 @@ class CaseRepository:
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         next_cursor = encode_cursor(rows[-1].id) if more and rows else None
-        return [self._to_case(r, []) for r in rows], next_cursor
+        return [self._to_case(r, [], self.seal) for r in rows], next_cursor
 
     def caller_history(self, phone: str, since: datetime, limit: int) -> tuple[int, int, builtins.list[Case]]:
         """Cases of a phone, through the index: (count received since `since`, count of all
@@ -255,7 +258,7 @@ class CaseRepository:
         in_window = self.session.execute(select(func.count()).select_from(CaseRow).where(recent)).scalar_one()
         total = self.session.execute(select(func.count()).select_from(CaseRow).where(mine)).scalar_one()
         rows = self.session.execute(select(CaseRow).where(recent).order_by(CaseRow.received_at.desc(), CaseRow.id.desc()).limit(limit)).scalars()
-        return in_window, total, [self._to_case(r, []) for r in rows]
+        return in_window, total, [self._to_case(r, [], self.seal) for r in rows]
 
     # -- repeat calls (重复来电) -----------------------------------------------------------------
     def link_repeat_call(self, case_id: int, case: Case, days: int, now: datetime) -> str | None:
@@ -299,7 +302,7 @@ class CaseRepository:
         left; how many were done)."""
         rows = self.session.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.id > after_id).order_by(CaseRow.id).limit(batch)).all()
         for row_id, doc in rows:
-            phone = (doc.get("person") or {}).get("phone")
+            phone = (self.seal.open(doc).get("person") or {}).get("phone")
             self.session.execute(update(CaseRow).where(CaseRow.id == row_id).values(phone_hash=self.phone_hash(phone) if phone else None))
         return (rows[-1][0] if rows else 0), len(rows)
 
@@ -326,7 +329,7 @@ class CaseRepository:
     def add(self, case: Case) -> int:
         # Core inserts, not the ORM unit of work: intake is the hot path and these rows
         # are never read back in the same transaction.
-        case_id = self.session.execute(_INSERT_CASE, {"number": case.number, **self._columns(case, self.phone_key)}).scalar_one()
+        case_id = self.session.execute(_INSERT_CASE, {"number": case.number, **self._columns(case, self.phone_key, self.seal)}).scalar_one()
         self._write_refs(case_id, case.external_refs)
         self._write_units(case_id, case)
         self._write_history(case_id, case.history, start=0)
@@ -337,6 +340,20 @@ class CaseRepository:
         line's records), in a few multi-row statements: the rows `add` would write, no events."""
         return add_historical(self.session, CASE_COLUMNS, self.phone_key, cases, now)
 
+    def reseal(self, old: PersonSeal, after_id: int, batch: int) -> tuple[int, int]:
+        """Open the documents of up to `batch` cases with ids above `after_id` with the `old`
+        seal and seal them with this session's (after the seal key changed; a document still
+        in clear is sealed): (the last id done, or 0 when none was left; how many were done)."""
+        rows = self.session.execute(select(CaseRow.id, CaseRow.doc).where(CaseRow.id > after_id).order_by(CaseRow.id).limit(batch)).all()
+        for row_id, doc in rows:
+            try:
+                clear = old.open(doc)
+            except PersonSealKeyMismatch:
+                self.seal.open(doc)  # sealed under the new key already (a reseal run again), or raises
+                continue
+            self.session.execute(update(CaseRow).where(CaseRow.id == row_id).values(doc=self.seal.seal(clear)))
+        return (rows[-1][0] if rows else 0), len(rows)
+
     def save(self, case: Case, expected_version: int) -> int:
         row_id = self.session.execute(select(CaseRow.id).where(CaseRow.number == case.number)).scalar_one_or_none()
         if row_id is None:
@@ -344,7 +361,7 @@ class CaseRepository:
         result = cast(
             "CursorResult[Any]",
             self.session.execute(
-                update(CaseRow).where(CaseRow.id == row_id, CaseRow.version == expected_version).values(**self._columns(case, self.phone_key))
+                update(CaseRow).where(CaseRow.id == row_id, CaseRow.version == expected_version).values(**self._columns(case, self.phone_key, self.seal))
             ),
         )
         if result.rowcount != 1:
@@ -421,7 +438,7 @@ class CaseRepository:
             self.session.execute(HistoryRow.__table__.insert(), rows)
 
     @staticmethod
-    def _columns(case: Case, phone_key: bytes) -> dict:
+    def _columns(case: Case, phone_key: bytes, seal: PersonSeal) -> dict:
         h = case.handling
         return dict(
             version=case.version,
@@ -440,14 +457,14 @@ class CaseRepository:
             created_at=case.created_at,
             updated_at=case.updated_at,
             search_text=f"{case.title}\n{case.content}",
-            doc=case.model_dump(mode="json", exclude={"history"}),
+            doc=seal.seal(case.model_dump(mode="json", exclude={"history"})),
             phone_hash=phone_hash(phone_key, case.person.phone) if case.person.phone else None,
             received_at=case.intake.received_at,
         )
 
     @staticmethod
-    def _to_case(row: CaseRow, history: builtins.list[HistoryEntry]) -> Case:
-        return Case.model_validate({**row.doc, "history": history})
+    def _to_case(row: CaseRow, history: builtins.list[HistoryEntry], seal: PersonSeal) -> Case:
+        return Case.model_validate({**seal.open(row.doc), "history": history})
 
 
 # Plain Core statements on the tables, parameters bound at execution: compiled once and

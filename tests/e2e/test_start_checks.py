@@ -166,3 +166,27 @@ def test_a_category_the_catalogue_lacks_in_a_scope_stops_the_start_and_mappings_
             "destinations.gas.cases.categories[1]: no category '0199' in mappings/categories.yaml "
             "(give an item code such as '0105' or a group such as '01')"
         )
+
+
+def test_serve_stops_on_a_seal_key_that_cannot_open_the_stored_cases(tmp_path: Path) -> None:
+    """The callers' names and phones are sealed under person_seal_key (docs/phone-at-rest.md):
+    a hub started with another key would fail every read of a case; it refuses to start."""
+    from hub.db.migrate import upgrade
+    from hub.domain.access import Actor
+    from hub.domain.model import CaseDraft, Role
+    from hub.runtime import build_hub
+    from hub.settings import Settings
+    from tests.support.factories import draft
+
+    config = _config(tmp_path, "  {}\n")
+    hub = build_hub(Settings(database_url=f"sqlite:///{tmp_path / 'hub.db'}", data_dir=tmp_path / "var", person_seal_key="the key it was sealed with"))
+    try:
+        upgrade(hub.db.writer)
+        hub.cases.register(CaseDraft.model_validate(draft()), Actor(party="centre-agent", role=Role.AGENT))
+    finally:
+        hub.close()
+    result = _start(["serve", "--port", str(free_port())], config, HUB_PERSON_SEAL_KEY="another key", HUB_DATA_DIR=str(tmp_path / "var"))
+    assert result.returncode == 2
+    said = _said(result)
+    assert said.startswith("hotline-hub: bad configuration: the stored case documents cannot be opened with this person_seal_key")
+    assert "hotline-hub db reseal" in said

@@ -149,7 +149,8 @@ def test_caller_history_is_refused_to_whoever_does_not_see_callers_phones(hub, k
 
 def test_the_migration_backfills_the_index_of_cases_registered_before_it(hub) -> None:
     """Cases stored before 0013 have neither column: the migrations are stepped back (dropping
-    them) and applied again, and its backfill fills them from the documents with the key."""
+    them, and opening the sealed documents on the way) and applied again, and its backfill
+    fills them from the documents with the key."""
     from alembic import command
 
     from hub.db.migrate import alembic_config
@@ -157,7 +158,7 @@ def test_the_migration_backfills_the_index_of_cases_registered_before_it(hub) ->
     a = _register(hub, "2025-09-20T08:00:00+08:00")
     b = _register(hub, "2025-09-21T08:00:00+09:00", phone=None)
     cfg = alembic_config(hub.db.writer)
-    command.downgrade(cfg, "0014_repeat_calls@-3")  # 0018 (scale indexes), 0014 (repeat calls) and 0013 (the index)
+    command.downgrade(cfg, "0019_person_sealed@-4")  # 0019 (the seal: opens them), 0018 (scale indexes), 0014 (repeat calls) and 0013 (the index)
     with hub.db.writer.connect() as conn:
         columns = (
             {r[1] for r in conn.execute(text("PRAGMA table_info(cases)"))}

@@ -364,6 +364,7 @@ def test_imported_rows_read_back_as_the_model_would_have_stored_them(hub, tmp_pa
     from adapters.legacy_hotlines.mapping import RowMapper, RowRefused, build_case
     from adapters.legacy_hotlines.tables import LegacyRecordRow
     from hub.db.models import CaseUnitRow, HistoryRow
+    from hub.db.person_seal import PersonSeal
     from hub.db.repository import CaseRepository
     from hub.mappings import UnknownCode
 
@@ -386,8 +387,13 @@ def test_imported_rows_read_back_as_the_model_would_have_stored_them(hub, tmp_pa
             assert case.model_dump(mode="json") == expected.model_dump(mode="json"), (line, row.number)
             with hub.db.read() as s:
                 stored = s.execute(select(CaseRow).where(CaseRow.number == case.number)).scalar_one()
-                columns = CaseRepository._columns(expected, hub.db.phone_index_key)  # what CaseRepository.add would have written
-                assert {k: getattr(stored, k) for k in columns} == columns, (line, row.number)
+                seal = PersonSeal(hub.db.person_seal_key)
+                columns = CaseRepository._columns(expected, hub.db.phone_index_key, seal)  # what CaseRepository.add would have written
+                written = {k: getattr(stored, k) for k in columns}
+                # The sealed token differs at each sealing (Fernet's random IV): equal once opened.
+                assert {**written, "doc": seal.open(written["doc"])} == {**columns, "doc": seal.open(columns["doc"])}, (line, row.number)
+                person = written["doc"]["person"]
+                assert (person["name"], person["phone"]) == (None, None) and ("sealed" in person) == bool(m.person_name or m.person_phone)
                 assert stored.created_at == m.received_at and stored.search_text == f"{m.title}\n{m.content}"
                 record = s.get(LegacyRecordRow, (line, m.original_id))
                 assert (record.case_number, record.received_at, record.row, record.compared) == (case.number, m.received_at, row.number, False)

@@ -398,3 +398,132 @@ def test_an_upheld_unsatisfied_appeal_takes_the_units_follow_up_out_of_both_rate
     october = compute([ok, late], OCT, datetime(2025, 11, 5, tzinfo=LOCAL_TZ))
     assert (october.figure("satisfaction_rate").denominator_cases, october.figure("appeals_upheld").cases) == (["C-OK"], [])
     assert compute([late], Period.parse("2025-11"), datetime(2025, 12, 10, tzinfo=LOCAL_TZ)).figure("appeals_upheld").cases == ["C-LATE"]
+
+
+def test_a_return_asked_at_the_very_deadline_is_in_time() -> None:
+    """'Asked in time' includes the deadline's own second (docs/supervision.md: by the deadline),
+    for the sign-off and for the completion deadline alike."""
+    at_sign_due = case(
+        "C-SIGN",
+        dispatch(t(9), "U1", due(10), due(13)),
+        ("request_return", datetime.fromisoformat(due(10)), {"unit": "U1"}),
+        ("decide_return", t(11), {"approved": True, "unit": "U1"}),
+    )
+    at_close_due = case(
+        "C-CLOSE",
+        dispatch(t(9), "U1", due(10), due(13)),
+        ("sign_off", t(10), {}),
+        ("request_return", datetime.fromisoformat(due(13)), {"unit": "U1"}),
+        ("decide_return", t(14), {"approved": True, "unit": "U1"}),
+    )
+    a = compute([at_sign_due, at_close_due], OCT, AFTER)
+    # C-SIGN: not judged on signing; C-CLOSE signed on time (1 / 1).
+    assert [(i.case, i.counted) for i in a.figure("sign_off_rate").items] == [("C-CLOSE", True)]
+    # Neither is judged on closing: both gave the case back by the deadline.
+    assert a.figure("on_time_rate").items == [] and a.figure("overdue").numerator == 0
+
+
+def test_an_upheld_unsatisfied_appeal_takes_out_only_the_units_unpleased_follow_ups() -> None:
+    """The same unit replied twice (a redo between): its first follow-up unsatisfied, its second
+    satisfied and resolved. Its upheld 不满意 appeal removes the first only: 满意率 1 / 1."""
+    lines = case(
+        "C-APPEAL",
+        dispatch(t(1), "U1", due(2), due(9)),
+        ("reply", t(3), {}),
+        ("review_reply", t(3, 11), {"approved": True}),
+        ("follow_up", t(4), {"reached": True, "resolved": False, "satisfaction": "unsatisfied"}),
+        ("redo", t(4, 11), {"previous_unit": "U1"}),
+        dispatch(t(5), "U1", due(6), due(12)),
+        ("reply", t(6), {}),
+        ("review_reply", t(6, 11), {"approved": True}),
+        ("follow_up", t(7), {"reached": True, "resolved": True, "satisfaction": "satisfied"}),
+        ("appeal_assessment", t(8), {"unit": "U1", "grounds": "unsatisfied"}),
+        ("decide_appeal", t(9), {"unit": "U1", "grounds": "unsatisfied", "upheld": True}),
+    )
+    a = compute([lines], OCT, AFTER)
+    assert [(i.seq, i.counted) for i in a.figure("satisfaction_rate").items] == [(9, True)]
+    assert [(i.seq, i.counted) for i in a.figure("resolution_rate").items] == [(9, True)]
+
+
+def test_items_are_no_co_units_part_unless_they_are_one() -> None:
+    """Item.part marks a 协办 part only: the lead's obligations and the counts say False."""
+    lines = case(
+        "C-LEAD",
+        dispatch(t(1), "U1", due(2), due(9)),
+        ("sign_off", t(2), {}),
+        ("reply", t(3), {}),
+        ("review_reply", t(3, 11), {"approved": True}),
+        ("follow_up", t(4), {"reached": True, "resolved": True, "satisfaction": "satisfied"}),
+        ("chase", t(4, 12), {"unit": "U1"}),
+    )
+    a = compute([lines], OCT, AFTER)
+    for key in ("sign_off_rate", "on_time_rate", "follow_up_rate", "satisfaction_rate", "chased"):
+        assert [i.part for i in a.figure(key).items] == [False], key
+
+
+def test_a_pending_unsatisfied_appeal_shows_on_the_follow_up_and_an_unreached_one_counts_nowhere() -> None:
+    appealed = case(
+        "C-PENDING",
+        dispatch(t(1), "U1", due(2), due(9)),
+        ("reply", t(3), {}),
+        ("review_reply", t(3, 11), {"approved": True}),
+        ("follow_up", t(4), {"reached": False}),  # nobody answered: the need stays open
+        ("follow_up", t(5), {"reached": True, "resolved": False, "satisfaction": "unsatisfied"}),
+        ("appeal_assessment", t(6), {"unit": "U1", "grounds": "unsatisfied"}),  # not decided yet
+    )
+    a = compute([appealed], OCT, AFTER)
+    # The reached follow-up alone, still counted against U1 while the appeal waits, marked pending.
+    assert [(i.seq, i.counted, i.appeal) for i in a.figure("satisfaction_rate").items] == [(5, False, "pending")]
+    assert [(i.seq, i.counted, i.appeal) for i in a.figure("resolution_rate").items] == [(5, False, "pending")]
+    need = a.figure("follow_up_rate").items
+    assert [(i.seq, i.counted) for i in need] == [(3, True)]  # the need of the approved reply, reached on the 5th
+
+
+def test_an_approved_unreasonable_request_is_counted_for_the_unit_that_applied() -> None:
+    """A co-unit (协办) may apply: the count goes to it, not to the lead of the moment."""
+    lines = case(
+        "C-UNREASONABLE",
+        ("dispatch", t(1), {"lead_unit": "U1", "sign_off_due": due(2), "due_at": due(9), "parts": [{"unit": "U2", "sign_off_due": due(2), "due_at": due(8)}]}),
+        ("decide_unreasonable", t(3), {"approved": True, "unit": "U2"}),
+    )
+    a = compute([lines], OCT, AFTER)
+    assert [(i.case, i.unit) for i in a.figure("unreasonable").items] == [("C-UNREASONABLE", "U2")]
+
+
+def test_a_part_waived_at_the_very_deadline_is_not_due_for_it() -> None:
+    """docs/supervision.md: a part the centre waived at or before a deadline, and not met by
+    then, is not due for that deadline; the lead's obligation is judged as usual."""
+    with_part = {"lead_unit": "U1", "sign_off_due": due(2), "due_at": due(9), "parts": [{"unit": "U2", "sign_off_due": due(2), "due_at": due(9)}]}
+    at_sign_due = case(
+        "C-W1",
+        ("dispatch", t(1), with_part),
+        ("sign_off", t(2), {}),
+        ("waive_part", datetime.fromisoformat(due(2)), {"unit": "U2"}),
+        ("reply", t(8), {}),
+    )
+    at_close_due = case(
+        "C-W2",
+        ("dispatch", t(1), with_part),
+        ("sign_off", t(2), {}),
+        ("sign_off_part", t(2, 11), {"unit": "U2"}),
+        ("waive_part", datetime.fromisoformat(due(9)), {"unit": "U2"}),
+        ("reply", t(8), {}),
+    )
+    a = compute([at_sign_due, at_close_due], OCT, AFTER)
+    assert [(i.case, i.unit, i.counted) for i in a.figure("sign_off_rate").items] == [("C-W1", "U1", True), ("C-W2", "U1", True), ("C-W2", "U2", True)]
+    assert [(i.case, i.unit, i.counted) for i in a.figure("on_time_rate").items] == [("C-W1", "U1", True), ("C-W2", "U1", True)]
+
+
+def test_an_upheld_unsatisfied_appeal_also_takes_out_a_satisfied_but_unresolved_follow_up() -> None:
+    """docs/supervision.md: the unpleased follow-ups are those 不满意 *or unresolved*."""
+    lines = case(
+        "C-UNRESOLVED",
+        dispatch(t(1), "U1", due(2), due(9)),
+        ("reply", t(3), {}),
+        ("review_reply", t(3, 11), {"approved": True}),
+        ("follow_up", t(4), {"reached": True, "resolved": False, "satisfaction": "satisfied"}),
+        ("appeal_assessment", t(5), {"unit": "U1", "grounds": "unsatisfied"}),
+        ("decide_appeal", t(6), {"unit": "U1", "grounds": "unsatisfied", "upheld": True}),
+    )
+    a = compute([lines], OCT, AFTER)
+    assert a.figure("satisfaction_rate").items == [] and a.figure("resolution_rate").items == []

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from hub.domain.clock import LOCAL_TZ
-from supervision.assessment import CaseLines, Line, Period, compute, rank_units
+from supervision.assessment import PERIOD_FORMS, CaseLines, Line, Period, compute, rank_units
 
 AFTER = datetime(2025, 12, 1, tzinfo=LOCAL_TZ)
 
@@ -22,6 +22,8 @@ AFTER = datetime(2025, 12, 1, tzinfo=LOCAL_TZ)
         ("2026-W01", "2025-12-29T00:00:00+08:00", "2026-01-05T00:00:00+08:00"),  # week 1 of 2026 starts in 2025
         ("2020-W53", "2020-12-28T00:00:00+08:00", "2021-01-04T00:00:00+08:00"),  # 2020 had 53 weeks
         ("2025-Q1", "2025-01-01T00:00:00+08:00", "2025-04-01T00:00:00+08:00"),
+        ("2025-Q2", "2025-04-01T00:00:00+08:00", "2025-07-01T00:00:00+08:00"),
+        ("2025-Q3", "2025-07-01T00:00:00+08:00", "2025-10-01T00:00:00+08:00"),
         ("2025-Q4", "2025-10-01T00:00:00+08:00", "2026-01-01T00:00:00+08:00"),
         ("2025", "2025-01-01T00:00:00+08:00", "2026-01-01T00:00:00+08:00"),
         ("2025-09-26..2025-10-08", "2025-09-26T00:00:00+08:00", "2025-10-09T00:00:00+08:00"),  # both days included
@@ -106,3 +108,52 @@ def test_a_week_a_day_and_a_range_hold_only_their_own_deadlines() -> None:
     # A range of the 1st to the 3rd: only 签收率, both on time.
     r = rank_units(cases, Period.parse("2025-10-01..2025-10-03"), AFTER)
     assert [(row.rank, row.unit, row.score) for row in r.rows] == [(1, "U-A", 1.0), (1, "U-E", 1.0)]
+
+
+def test_rows_are_listed_best_first_whatever_their_codes_and_a_unit_without_rates_last() -> None:
+    """The mutation run (tests/MUTATION.md) found the order untested: in the test above the codes
+    happen to sort as the scores do. Here the codes run against the scores."""
+    returned_only = CaseLines(
+        "R1",
+        "512002",
+        [
+            Line(1, datetime(2025, 10, 1, 10, tzinfo=LOCAL_TZ), "request_return", "unit", {"unit": "U-0"}),
+            Line(2, datetime(2025, 10, 1, 11, tzinfo=LOCAL_TZ), "decide_return", "agent", {"approved": True, "unit": "U-0"}),
+        ],
+    )  # U-0 appears only in 退回件数: none of the three rates, no score, listed last
+    cases = [
+        _lines("A1", "U-A", False, False, None),  # U-A: (0 + 0) / 2 = 0.0
+        _lines("B1", "U-B", True, False, None),  # U-B: (1 + 0) / 2 = 0.5
+        _lines("C1", "U-C", True, True, True),  # U-C: (1 + 1 + 1) / 3 = 1.0
+        returned_only,
+    ]
+    r = rank_units(cases, Period.parse("2025-10"), AFTER)
+    assert [(row.rank, row.unit, row.score) for row in r.rows] == [(1, "U-C", 1.0), (2, "U-B", 0.5), (3, "U-A", 0.0), (None, "U-0", None)]
+    # A rate with nothing due is 0 / 0 with no value, never a denominator of 1.
+    rates = lambda row: [(x.numerator, x.denominator, x.value) for x in (row.sign_off_rate, row.on_time_rate, row.satisfaction_rate)]  # noqa: E731
+    assert rates(r.rows[3]) == [(0, 0, None)] * 3
+    assert rates(r.rows[2]) == [(0, 1, 0.0), (0, 1, 0.0), (0, 0, None)]
+
+
+def test_a_range_of_exactly_the_longest_length_is_taken_and_overflowing_days_are_refused() -> None:
+    # 2024-01-01..2025-12-31: 366 days of 2024 + 365 of 2025 = 731 days, the most allowed.
+    p = Period.parse("2024-01-01..2025-12-31")
+    assert (p.start.isoformat(), p.end.isoformat()) == ("2024-01-01T00:00:00+08:00", "2026-01-01T00:00:00+08:00")
+    with pytest.raises(ValueError, match="at most 731 days"):
+        Period.parse("2024-01-01..2026-01-01")  # 732 days
+    # The day after 9999-12-31 does not exist: said as a bad period, not an OverflowError.
+    with pytest.raises(ValueError, match="outside the calendar"):
+        Period.parse("9999-12-31")
+    # Two '..' are no range: the forms are listed (not a Python unpacking message).
+    with pytest.raises(ValueError, match="YYYY-MM-DD..YYYY-MM-DD") as err:
+        Period.parse("2025-10-01..2025-10-02..2025-10-03")
+    assert "unpack" not in str(err.value)
+
+
+def test_the_refusal_says_the_forms_alone_or_the_label_and_what_is_wrong_with_it() -> None:
+    with pytest.raises(ValueError) as err:
+        Period.parse("October")
+    assert str(err.value) == PERIOD_FORMS  # no label before it: the forms are the whole answer
+    with pytest.raises(ValueError) as err:
+        Period.parse("2025-02-30")
+    assert str(err.value) == "2025-02-30: day is out of range for month"

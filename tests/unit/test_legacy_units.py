@@ -10,6 +10,7 @@ from adapters.legacy_hotlines.config import Dedupe, MergeMode, load_legacy
 from adapters.legacy_hotlines.importing.dedupe import jaccard, phone_key, score
 from adapters.legacy_hotlines.importing.readers import RowSource, UnreadableFile, inspect_file
 from adapters.legacy_hotlines.mapping import RowMapper, RowRefused
+from hub.db.person_seal import PersonSeal
 from hub.domain.model import CaseState
 from hub.mappings import MappingError, load_catalogue
 from hub.settings import REPO_ROOT
@@ -232,6 +233,7 @@ def test_the_stored_document_is_the_model_dump_of_the_case(config, catalogue):
 
     from adapters.legacy_hotlines.mapping import build_case, case_document, json_time
 
+    seen_sealed = 0
     for now in (
         datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC),
         datetime(2024, 5, 6, 7, 8, 9, 120000, tzinfo=UTC),
@@ -240,7 +242,27 @@ def test_the_stored_document_is_the_model_dump_of_the_case(config, catalogue):
         for i, (line, m) in enumerate(_mapped_rows(config, catalogue)):
             number = f"51200020181228{i:06d}"
             case = build_case(m, number, now, line, 7, i + 2)
-            assert case_document(m, number, json_time(now), line) == json.dumps(case.model_dump(mode="json", exclude={"history"})), (line, i)
+            dump = case.model_dump(mode="json", exclude={"history"})
+            assert case_document(m, number, json_time(now), line) == json.dumps(dump), (line, i)
+            # Sealed (as the import writes it): the seal's own output, byte for byte, with a
+            # token that tells its input (a real token differs at each sealing: random IV).
+            assert case_document(m, number, json_time(now), line, _VisibleSeal()) == json.dumps(_VisibleSeal().seal(dump)), (line, i)
+            if m.person_name or m.person_phone:
+                sealed = json.loads(case_document(m, number, json_time(now), line, PersonSeal(b"k")))
+                assert (sealed["person"]["name"], sealed["person"]["phone"]) == (None, None)
+                assert PersonSeal(b"k").open(sealed) == dump
+                seen_sealed += 1
+    assert seen_sealed > 0
+
+
+class _VisibleSeal(PersonSeal):
+    """A seal whose token is its input in plain sight: the document around it is compared."""
+
+    def __init__(self) -> None:
+        super().__init__(b"k")
+
+    def token(self, clear: dict) -> str:
+        return f"T:{clear['name']}|{clear['phone']}"
 
 
 def test_the_bulk_write_sets_the_columns_a_single_write_sets(config, catalogue):
@@ -251,7 +273,7 @@ def test_the_bulk_write_sets_the_columns_a_single_write_sets(config, catalogue):
 
     line, m = _mapped_rows(config, catalogue)[0]
     case = build_case(m, "51200020181228000001", datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), line, 7, 2)
-    assert ("number", *CaseRepository._columns(case, b"k" * 32)) == CASE_COLUMNS
+    assert ("number", *CaseRepository._columns(case, b"k" * 32, PersonSeal(b"k"))) == CASE_COLUMNS
 
 
 def test_batch_values_are_rendered_as_the_column_types_render_them(config, catalogue):

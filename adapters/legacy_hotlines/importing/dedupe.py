@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from adapters.legacy_hotlines.config import Dedupe
 from adapters.legacy_hotlines.tables import PENDING, LegacyCandidateRow, LegacyRecordRow, ensure_phone_index
 from hub.db.models import CaseRow
+from hub.db.person_seal import seal_of
 
 if TYPE_CHECKING:
     from hub.db.database import Database
@@ -103,9 +104,10 @@ def index_hub_cases(s: Session, limit_chars: int, batch: int = 1000, limit: int 
         if not rows:
             return added, last
         values = []
+        seal = seal_of(s)
         for case_id, number, channel, doc in rows:
             line, original_id = _origin(channel, number, doc)
-            phone = (doc.get("person") or {}).get("phone")
+            phone = (seal.open(doc).get("person") or {}).get("phone")
             values.append(
                 dict(
                     line=line,

@@ -355,7 +355,7 @@ class LegacyImporter:
                     m.unit or None,
                     m.received_at,
                     f"{m.title}\n{m.content}",
-                    case_document(m, number, now_doc, line),
+                    case_document(m, number, now_doc, line, cases.seal),
                     m.person_phone or None,
                     system,
                     m.original_id,
