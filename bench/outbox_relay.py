@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import tempfile
 import threading
@@ -24,6 +25,14 @@ import httpx
 
 from bench._common import free_port, median, start_server, stop
 from outbox.feature import OutboxHandle
+
+
+CPU: dict[str, list[float]] = {}  # loop -> this process's CPU seconds per message, each round
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def noop_sink_app() -> Any:
@@ -117,9 +126,10 @@ def relay_round(hub: Any, n: int) -> float:
     _clear(hub)
     _fill(hub, n)
     relay = hub.handles.get(OutboxHandle).relay()
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     handled = relay.drain(timeout=600)
     elapsed = time.perf_counter() - t0
+    CPU.setdefault("relay", []).append((_cpu() - c0) / n)
     relay.close()
     assert handled == n, f"relay handled {handled} of {n}"
     return n / elapsed
@@ -144,6 +154,52 @@ def baseline_round(hub: Any, n: int) -> float:
     elapsed = time.perf_counter() - t0
     relay.close()
     assert done == n, f"baseline acked {done} of {n}"
+    return n / elapsed
+
+
+def bare_post_round(hub: Any, n: int, sink_url: str, mode: str) -> float:
+    """The bare loop against the same sink: claim a batch (the relay's own claim), POST it
+    with one pooled keep-alive httpx client from as many threads as the relay's delivery
+    pool (`single`: one POST per message with its Idempotency-Key; `batched`: up to 50 per
+    POST to the batch endpoint), ack what the sink took (the relay's own record)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hub.integration.contract import Delivery
+    from outbox.relay import Outcome
+
+    _clear(hub)
+    _fill(hub, n)
+    relay = hub.handles.get(OutboxHandle).relay()
+    cfg = relay.cfg
+    per_post = 50 if mode == "batched" else 1
+    client = httpx.Client(limits=httpx.Limits(max_connections=cfg.concurrency, max_keepalive_connections=cfg.concurrency))
+    pool = ThreadPoolExecutor(max_workers=cfg.concurrency)
+
+    def post(group: list[Any]) -> list[Any]:
+        if per_post == 1:
+            c = group[0]
+            r = client.post(f"{sink_url}/events", json={**c.body, "attempt": c.attempts}, headers={"Idempotency-Key": c.body["idempotency_key"]})
+            return group if r.status_code < 300 else []
+        r = client.post(f"{sink_url}/events/batch", json={"messages": [{**c.body, "attempt": c.attempts} for c in group]})
+        taken = {x["idempotency_key"] for x in r.json()["results"] if x["status"] == "accepted"}
+        return [c for c in group if c.body["idempotency_key"] in taken]
+
+    c0, t0 = _cpu(), time.perf_counter()
+    done = 0
+    while True:
+        claimed = relay.claim(cfg.batch)
+        if not claimed:
+            break
+        groups = [claimed[i : i + per_post] for i in range(0, len(claimed), per_post)]
+        acked = [c for group in pool.map(post, groups) for c in group]
+        relay.record([Outcome(c, "delivered", delivery=Delivery()) for c in acked])
+        done += len(acked)
+    elapsed = time.perf_counter() - t0
+    CPU.setdefault("bare", []).append((_cpu() - c0) / n)
+    pool.shutdown()
+    client.close()
+    relay.close()
+    assert done == n, f"bare loop acked {done} of {n}"
     return n / elapsed
 
 
@@ -253,16 +309,26 @@ def main() -> None:
             hub = _hub(url, sink_url, mode)
             try:
                 if not args.skip_throughput:
-                    relay_rates, base_rates = [], []
+                    relay_rates, base_rates, bare_rates = [], [], []
                     for r in range(args.rounds):
                         base_rates.append(baseline_round(hub, args.messages))
+                        bare_rates.append(bare_post_round(hub, args.messages, sink_url, mode))
                         relay_rates.append(relay_round(hub, args.messages))
                         print(
-                            f"[{mode}] round {r + 1}: relay {relay_rates[-1]:.0f} msg/s, baseline {base_rates[-1]:.0f} msg/s, "
-                            f"ratio {relay_rates[-1] / base_rates[-1]:.2f}"
+                            f"[{mode}] round {r + 1}: relay {relay_rates[-1]:.0f} msg/s, bare POST loop {bare_rates[-1]:.0f} msg/s "
+                            f"(ratio {relay_rates[-1] / bare_rates[-1]:.2f}), claim-and-ack {base_rates[-1]:.0f} msg/s "
+                            f"(ratio {relay_rates[-1] / base_rates[-1]:.2f})"
                         )
-                    rm, bm = median(relay_rates), median(base_rates)
-                    print(f"[{mode}] throughput medians: relay {rm:.0f} msg/s, baseline (claim-and-ack, no delivery) {bm:.0f} msg/s, ratio {rm / bm:.2f}")
+                    rm, bm, pm = median(relay_rates), median(base_rates), median(bare_rates)
+                    print(
+                        f"[{mode}] this process's CPU per message (median): relay {median(CPU.pop('relay')) * 1e6:.0f} us, "
+                        f"bare loop {median(CPU.pop('bare')) * 1e6:.0f} us; per-round ratios relay/bare, median "
+                        f"{median([a / b for a, b in zip(relay_rates, bare_rates)]):.2f}"
+                    )
+                    print(
+                        f"[{mode}] throughput medians: relay {rm:.0f} msg/s; bare claim-POST-ack loop, same sink {pm:.0f} msg/s, "
+                        f"ratio {rm / pm:.2f}; claim-and-ack, no delivery {bm:.0f} msg/s, ratio {rm / bm:.2f}"
+                    )
                 if not args.skip_latency:
                     for label, separate in (("relay in the producer's process", False), ("relay as its own process", True)):
                         p50, p99, total, achieved = latency_run(hub, sink_url, args.rate, args.seconds, relay_process=separate, producers=args.producers)
