@@ -26,7 +26,6 @@ import httpx
 from bench._common import free_port, median, start_server, stop
 from outbox.feature import OutboxHandle
 
-
 CPU: dict[str, list[float]] = {}  # loop -> this process's CPU seconds per message, each round
 
 
@@ -203,7 +202,7 @@ def bare_post_round(hub: Any, n: int, sink_url: str, mode: str) -> float:
     return n / elapsed
 
 
-def _start_relay_process(hub: Any, sink_url: str) -> Any:
+def _start_relay_process(hub: Any, sink_url: str, wait: float = 3.0) -> Any:
     """`hotline-hub relay` in its own process (its own interpreter lock), as at scale."""
     import os
     import subprocess
@@ -223,7 +222,7 @@ def _start_relay_process(hub: Any, sink_url: str) -> Any:
     )
     env = {**os.environ, "HUB_DATABASE_URL": hub.settings.database_url, "HUB_CONFIG_FILE": str(config), "HUB_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen([str(Path(sys.executable).with_name("hotline-hub")), "relay"], env=env)
-    time.sleep(3)  # imports and the first LISTEN
+    time.sleep(wait)  # imports and the first LISTEN
     return proc
 
 
@@ -286,6 +285,66 @@ def latency_run(hub: Any, sink_url: str, rate: float, seconds: float, relay_proc
     return p50, p99, total, achieved
 
 
+def takeover_run(hub: Any, sink_url: str, n: int, keep_running: bool) -> tuple[float, float, int]:
+    """kill -9 of a relay process that holds claims in the middle of a backlog of `n`.
+
+    keep_running False (SQLite: one relay process): a new relay starts right after the
+    kill. True (PostgreSQL: relays apart): a second relay was running beside it all along.
+    Returns (seconds from the kill until every message the dead relay held is delivered,
+    the same from the new relay's first heartbeat, when its start-up is over (from the kill
+    when it was running already), how many it held)."""
+    import os
+    import signal
+
+    from sqlalchemy import func, select
+
+    from outbox.tables import DELIVERED, IN_FLIGHT, OutboxMessageRow, OutboxRelayRow
+
+    M, R = OutboxMessageRow, OutboxRelayRow
+    _clear(hub)
+    _fill(hub, n)
+    other = _start_relay_process(hub, sink_url, wait=0.0) if keep_running else None
+    doomed = _start_relay_process(hub, sink_url, wait=0.0)
+    mine = f"%:{doomed.pid}:%"
+    held: list[int] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with hub.db.read() as s:
+            delivered = s.execute(select(func.count()).select_from(M).where(M.status == DELIVERED)).scalar_one()
+            inflight = s.execute(select(func.count()).select_from(M).where(M.status == IN_FLIGHT, M.leased_by.like(mine))).scalar_one()
+        if delivered >= n // 10 and inflight:
+            break
+        time.sleep(0.01)
+    os.kill(doomed.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    doomed.wait(30)
+    with hub.db.read() as s:
+        held = list(s.execute(select(M.id).where(M.status == IN_FLIGHT, M.leased_by.like(mine))).scalars())
+    up = time.monotonic()
+    if other is None:
+        other = _start_relay_process(hub, sink_url, wait=0.0)
+        new = f"%:{other.pid}:%"
+        while time.monotonic() < killed + 300:  # its start-up (imports) ends with its first heartbeat
+            with hub.db.read() as s:
+                if s.execute(select(R.relay_id).where(R.relay_id.like(new))).first():
+                    break
+            time.sleep(0.01)
+        up = time.monotonic()
+    try:
+        while time.monotonic() < killed + 300:
+            with hub.db.read() as s:
+                left = s.execute(select(func.count()).select_from(M).where(M.id.in_(held), M.status != DELIVERED)).scalar_one()
+            if not left:
+                break
+            time.sleep(0.01)
+        done = time.monotonic()
+        assert not left, f"{left} of the dead relay's {len(held)} messages still not delivered after 300 s"
+    finally:
+        other.terminate()
+        other.wait(30)
+    return done - killed, done - up, len(held)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--messages", type=int, default=2000)
@@ -297,6 +356,7 @@ def main() -> None:
     ap.add_argument("--producers", type=int, default=4, help="threads registering the latency run's cases")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--takeover", type=int, default=0, metavar="N", help="also N kill -9 runs of a relay process holding claims (#16: flowing again < 5 s)")
     args = ap.parse_args()
 
     port = free_port()
@@ -336,6 +396,12 @@ def main() -> None:
                             f"[{mode}] latency, {label}, at {achieved:.0f} new cases/s ({total} cases): "
                             f"commit-to-delivery p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
                         )
+                for _ in range(args.takeover):
+                    apart = not hub.db.is_sqlite
+                    total, since_start, held = takeover_run(hub, sink_url, args.messages, keep_running=apart)
+                    how = "a second relay running beside it" if apart else "a new relay started right after"
+                    since = "" if apart else f" ({since_start:.2f} s after the new relay's start-up ended: its first heartbeat)"
+                    print(f"[{mode}] takeover, kill -9 of a relay holding {held} claims, {how}: all of them delivered {total:.2f} s after the kill{since}")
             finally:
                 hub.close()
     finally:

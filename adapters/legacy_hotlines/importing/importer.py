@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import csv
 import gc
+import queue
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -112,16 +114,15 @@ class LegacyImporter:
         rejects = RejectFile(reject_path, keep_through_row=start_after)
         bar = Progress(self.progress_stream, f"{line} {path.name}")
         source = RowSource(path, kind, facts)
-        batch: list[Row] = []
+        batch: list[Read] = []
         done, size = 0, self.batch_size
         deferred = run is not None and self._defer_phone_index(facts.size)
+        ahead = ReadAhead(source, mapper, start_after, chunk=max(1, min(MIN_BATCH, self.batch_size)), chunks=max(2, 2 * self.batch_size // MIN_BATCH))
         # Millions of short-lived objects trigger collections; a full one would also walk the
         # whole long-lived heap (models, schemas, the app). Frozen, that heap sits them out.
         gc.freeze()
         try:
-            for row in source:
-                if row.number <= start_after:
-                    continue
+            for row in ahead:
                 batch.append(row)
                 if len(batch) >= size:
                     held = self._batch(mapper, line, batch, summary, rejects, seen_in_dry_run)
@@ -145,6 +146,7 @@ class LegacyImporter:
                 self._fail(run.id, exc)
             raise
         finally:
+            ahead.close()
             gc.unfreeze()
             bar.close()
             rejects.close()
@@ -227,22 +229,15 @@ class LegacyImporter:
             return run
 
     # -- one batch, one transaction --------------------------------------------------------------
-    def _batch(self, mapper: RowMapper, line: str, rows: list[Row], summary: ImportSummary, rejects: RejectFile, seen_in_dry_run: dict[str, int]) -> float:
-        """Map and write one batch; the seconds its transaction held the writer (0 in a dry run)."""
+    def _batch(self, mapper: RowMapper, line: str, reads: list[Read], summary: ImportSummary, rejects: RejectFile, seen_in_dry_run: dict[str, int]) -> float:
+        """Write one batch of mapped rows; the seconds its transaction held the writer (0 in a dry run)."""
         refused: list[Rejected] = []
         mapped: list[tuple[Row, MappedRow]] = []
         first_row: dict[str, int] = {}
-        for row in rows:
-            if row.values is None:
-                refused.append(Rejected(row.number, "", "(row)", row.error or "unreadable"))
-                continue
-            try:
-                m = mapper.map(row.values)
-            except RowRefused as exc:
-                refused.append(Rejected(row.number, _id_of(mapper, row.values), exc.column, exc.reason))
-                continue
-            except UnknownCode as exc:
-                refused.append(Rejected(row.number, _id_of(mapper, row.values), exc.field, f"unknown code {exc.code!r}"))
+        rows = [row for row, _ in reads]
+        for row, m in reads:
+            if isinstance(m, Rejected):
+                refused.append(m)
                 continue
             if m.original_id in first_row:
                 refused.append(Rejected(row.number, m.original_id, mapper.f.original_id, f"duplicate of row {first_row[m.original_id]} (same original id)"))
@@ -417,6 +412,79 @@ def _copy_back(db: Any) -> None:
         raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     finally:
         raw.close()
+
+
+Read = tuple[Row, "MappedRow | Rejected"]  # a row as read and mapped, or why it is refused
+
+
+def map_row(mapper: RowMapper, row: Row) -> MappedRow | Rejected:
+    if row.values is None:
+        return Rejected(row.number, "", "(row)", row.error or "unreadable")
+    try:
+        return mapper.map(row.values)
+    except RowRefused as exc:
+        return Rejected(row.number, _id_of(mapper, row.values), exc.column, exc.reason)
+    except UnknownCode as exc:
+        return Rejected(row.number, _id_of(mapper, row.values), exc.field, f"unknown code {exc.code!r}")
+
+
+class ReadAhead:
+    """Reads and maps the file's rows in a thread of its own, a few batches ahead of the
+    writes: the database's part of a batch (the driver lets go of the interpreter while
+    SQLite works) and the next batch's parsing then share the machine's two cores instead of
+    taking turns. In file order; at most `chunks` chunks of `chunk` rows wait (memory stays
+    bounded). A failure to read (a broken file) or to map surfaces in the consumer where the
+    row would have been, after the rows before it; `close()` stops the thread."""
+
+    _END = object()
+
+    def __init__(self, source: RowSource, mapper: RowMapper, start_after: int, *, chunk: int, chunks: int) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=chunks)
+        self._stop = threading.Event()
+        self._source, self._mapper, self._start_after, self._chunk = source, mapper, start_after, chunk
+        self._thread = threading.Thread(target=self._run, name="legacy-import-read", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        chunk: list[Read] = []
+        try:
+            for row in self._source:
+                if row.number <= self._start_after:
+                    continue
+                chunk.append((row, map_row(self._mapper, row)))
+                if len(chunk) >= self._chunk:
+                    if not self._put(chunk):
+                        return
+                    chunk = []
+            if chunk and not self._put(chunk):
+                return
+            self._put(self._END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            if chunk and not self._put(chunk):
+                return
+            self._put(exc)
+
+    def __iter__(self) -> Iterator[Read]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
 
 
 def _id_of(mapper: RowMapper, values: dict[str, Any]) -> str:
