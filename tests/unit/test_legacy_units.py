@@ -308,3 +308,70 @@ def test_the_import_batch_halves_when_it_held_the_writer_too_long_and_grows_back
     assert next_batch_size(250, 0.07, 1000, 0.1) == 250  # near the target: as it is
     assert next_batch_size(250, 0.02, 1000, 0.1) == 500  # well under: doubled
     assert next_batch_size(800, 0.01, 1000, 0.1) == 1000  # up to the maximum
+
+
+def test_the_document_rendered_ahead_is_the_document_rendered_in_the_batch(config, catalogue):
+    """The import renders each row's document in its read-ahead thread before the case has a
+    number; the number and the import time put in afterwards give the same text."""
+    from adapters.legacy_hotlines.importing.dedupe import index_text
+    from adapters.legacy_hotlines.importing.importer import finish_document, prepare
+    from adapters.legacy_hotlines.mapping import case_document, history_document
+
+    for i, (line, m) in enumerate(_mapped_rows(config, catalogue)):
+        number, now = f"51200020181228{i:06d}", "2024-05-06T07:08:09.120000Z"
+        p = prepare(m, line, 7, i + 2, 50)
+        assert finish_document(p.document, number, now) == case_document(m, number, now, line), (line, i)
+        assert p.history == history_document(m, line, 7, i + 2)
+        assert (p.phone_key, p.index_text) == (phone_key(m.person_phone), index_text(m.title, m.content, 50))
+
+
+def test_rows_read_ahead_come_in_file_order_and_a_broken_file_fails_after_the_rows_before_it(config, catalogue, tmp_path):
+    """ReadAhead hands over every row in order (those up to `start_after` left out), mapped or
+    refused; a read error reaches the consumer after the rows read before it; close() ends
+    the thread even when the consumer stops early."""
+    from adapters.legacy_hotlines.importing.importer import ReadAhead
+    from adapters.legacy_hotlines.importing.readers import Row
+    from adapters.legacy_hotlines.importing.report import Rejected
+
+    mapper = RowMapper(config.mapping("12315"), catalogue)
+    good = {
+        "工单编号": "SC1",
+        "登记时间": "2018年12月28日 14:05",
+        "投诉人": "张三",
+        "联系电话": "13800001111",
+        "诉求类型": "举报",
+        "问题类别": "02",
+        "标题": "标题",
+        "诉求内容": "内容",
+        "地址": "雁江区某街道1号",
+        "所属区域": "雁江区",
+        "办理状态": "已办结",
+        "承办单位": "雁江分局",
+        "处理结果": "已调解",
+        "办结时间": "2019年01月03日",
+    }
+
+    def rows(n: int, fail: bool):
+        for i in range(2, n + 2):
+            yield Row(i, good | {"工单编号": f"SC{i}", "登记时间": "2018年13月01日" if i % 7 == 0 else good["登记时间"]})
+        if fail:
+            raise UnreadableFile("truncated")
+
+    ahead = ReadAhead(rows(500, False), mapper, 10, chunk=16, chunks=2)  # type: ignore[arg-type]
+    got = list(ahead)
+    ahead.close()
+    assert [r.number for r, _, _ in got] == list(range(11, 502))
+    assert all(isinstance(m, Rejected) == (r.number % 7 == 0) for r, m, _ in got)
+
+    ahead = ReadAhead(rows(100, True), mapper, 0, chunk=16, chunks=2)  # type: ignore[arg-type]
+    seen = []
+    with pytest.raises(UnreadableFile):
+        for r, _, _ in ahead:
+            seen.append(r.number)
+    ahead.close()
+    assert seen == list(range(2, 102))
+
+    ahead = ReadAhead(rows(10_000, False), mapper, 0, chunk=16, chunks=2)  # type: ignore[arg-type]
+    first = next(iter(ahead))
+    ahead.close()  # the thread waits on a full queue: close() must still end it
+    assert first[0].number == 2 and not ahead._thread.is_alive()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import json
 import queue
 import sys
 import threading
@@ -23,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -117,7 +118,15 @@ class LegacyImporter:
         batch: list[Read] = []
         done, size = 0, self.batch_size
         deferred = run is not None and self._defer_phone_index(facts.size)
-        ahead = ReadAhead(source, mapper, start_after, chunk=max(1, min(MIN_BATCH, self.batch_size)), chunks=max(2, 2 * self.batch_size // MIN_BATCH))
+        limit, run_id = self.config.dedupe.max_text_chars, summary.run_id
+        ahead = ReadAhead(
+            source,
+            mapper,
+            start_after,
+            chunk=max(1, min(MIN_BATCH, self.batch_size)),
+            chunks=max(2, 2 * self.batch_size // MIN_BATCH),
+            prepare=None if dry_run else (lambda m, number: prepare(m, line, run_id, number, limit)),
+        )
         # Millions of short-lived objects trigger collections; a full one would also walk the
         # whole long-lived heap (models, schemas, the app). Frozen, that heap sits them out.
         gc.freeze()
@@ -232,10 +241,10 @@ class LegacyImporter:
     def _batch(self, mapper: RowMapper, line: str, reads: list[Read], summary: ImportSummary, rejects: RejectFile, seen_in_dry_run: dict[str, int]) -> float:
         """Write one batch of mapped rows; the seconds its transaction held the writer (0 in a dry run)."""
         refused: list[Rejected] = []
-        mapped: list[tuple[Row, MappedRow]] = []
+        mapped: list[tuple[Row, MappedRow, Prepared | None]] = []
         first_row: dict[str, int] = {}
-        rows = [row for row, _ in reads]
-        for row, m in reads:
+        rows = [row for row, _, _ in reads]
+        for row, m, prepared in reads:
             if isinstance(m, Rejected):
                 refused.append(m)
                 continue
@@ -243,12 +252,12 @@ class LegacyImporter:
                 refused.append(Rejected(row.number, m.original_id, mapper.f.original_id, f"duplicate of row {first_row[m.original_id]} (same original id)"))
                 continue
             first_row[m.original_id] = row.number
-            mapped.append((row, m))
+            mapped.append((row, m, prepared))
         now = self.hub.clock.now()
         skipped = 0
         if summary.dry_run:
             keep = []
-            for row, m in mapped:
+            for row, m, _ in mapped:
                 if m.original_id in seen_in_dry_run:
                     refused.append(
                         Rejected(row.number, m.original_id, mapper.f.original_id, f"duplicate of row {seen_in_dry_run[m.original_id]} (same original id)")
@@ -270,12 +279,12 @@ class LegacyImporter:
             began = time.monotonic()
             with self.hub.db.write() as s:
                 _checkpoint_less_often(s)
-                held = self._held(s, line, [m.original_id for _, m in mapped], summary.run_id)
+                held = self._held(s, line, [m.original_id for _, m, _ in mapped], summary.run_id)
                 fresh = []
-                for row, m in mapped:
+                for row, m, prepared in mapped:
                     earlier = held.get(m.original_id)
                     if earlier is None:
-                        fresh.append((row, m))
+                        fresh.append((row, m, prepared))
                     elif earlier == "held":
                         skipped += 1
                     else:  # the same run took this id on an earlier row: the file repeats it
@@ -320,11 +329,11 @@ class LegacyImporter:
             out.setdefault(original_id, "held")
         return out
 
-    def _write(self, s: Session, line: str, fresh: list[tuple[Row, MappedRow]], run_id: int | None, now: datetime) -> None:
+    def _write(self, s: Session, line: str, fresh: list[tuple[Row, MappedRow, Prepared | None]], run_id: int | None, now: datetime) -> None:
         """The batch's cases through the case repository's bulk write (the rows CaseRepository.add
         would write, the document of build_case), then the import's own record of each."""
         cases = CaseRepository(s)
-        received = [m.received_at for _, m in fresh]
+        received = [m.received_at for _, m, _ in fresh]
         if self.hub.db.is_sqlite:
             numbers = cases.reserve_numbers(self.hub.settings.region_code, received)
         else:
@@ -350,15 +359,15 @@ class LegacyImporter:
                     m.unit or None,
                     m.received_at,
                     f"{m.title}\n{m.content}",
-                    case_document(m, number, now_doc, line),
+                    case_document(m, number, now_doc, line) if p is None else finish_document(p.document, number, now_doc),
                     m.person_phone or None,
                     system,
                     m.original_id,
                     IMPORT_ACTOR,
                     "import",
-                    history_document(m, line, run_id, row.number),
+                    history_document(m, line, run_id, row.number) if p is None else p.history,
                 )
-                for (row, m), number in zip(fresh, numbers)
+                for (row, m, p), number in zip(fresh, numbers)
             ],
             now,
         )
@@ -374,12 +383,12 @@ class LegacyImporter:
                     number,
                     run_id,
                     row.number,
-                    phone_key(m.person_phone),
+                    phone_key(m.person_phone) if p is None else p.phone_key,
                     out.time(m.received_at),
-                    index_text(m.title, m.content, limit),
+                    index_text(m.title, m.content, limit) if p is None else p.index_text,
                     False,
                 )
-                for (row, m), i, number in zip(fresh, ids, numbers)
+                for (row, m, p), i, number in zip(fresh, ids, numbers)
             ],
         )
 
@@ -414,7 +423,31 @@ def _copy_back(db: Any) -> None:
         raw.close()
 
 
-Read = tuple[Row, "MappedRow | Rejected"]  # a row as read and mapped, or why it is refused
+class Prepared(NamedTuple):
+    """A mapped row's texts that do not depend on its batch, rendered ahead (ReadAhead)."""
+
+    document: str  # case_document with an empty number and time: `finish_document` puts them in
+    history: str
+    phone_key: str | None
+    index_text: str
+
+
+Read = tuple[Row, "MappedRow | Rejected", "Prepared | None"]  # a row as read and mapped, or why it is refused
+
+_DOC_HEAD, _DOC_TAIL = '{"number": ""', '""}'
+
+
+def prepare(m: MappedRow, line: str, run_id: int | None, row: int, limit: int) -> Prepared:
+    document = case_document(m, "", "", line)
+    return Prepared(document, history_document(m, line, run_id, row), phone_key(m.person_phone), index_text(m.title, m.content, limit))
+
+
+def finish_document(prepared: str, number: str, now_doc: str) -> str:
+    """case_document(m, number, now_doc, line) from prepare()'s rendering: the number is the
+    document's first field and the import time its last (their JSON is plain ASCII)."""
+    if not (prepared.startswith(_DOC_HEAD) and prepared.endswith(_DOC_TAIL)):
+        raise ValueError("not a document rendered by prepare()")
+    return f'{{"number": {json.dumps(number)}{prepared[len(_DOC_HEAD) : -len(_DOC_TAIL)]}{json.dumps(now_doc)}}}'
 
 
 def map_row(mapper: RowMapper, row: Row) -> MappedRow | Rejected:
@@ -438,10 +471,13 @@ class ReadAhead:
 
     _END = object()
 
-    def __init__(self, source: RowSource, mapper: RowMapper, start_after: int, *, chunk: int, chunks: int) -> None:
+    def __init__(
+        self, source: RowSource, mapper: RowMapper, start_after: int, *, chunk: int, chunks: int, prepare: Callable[[MappedRow, int], Prepared] | None = None
+    ) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=chunks)
         self._stop = threading.Event()
         self._source, self._mapper, self._start_after, self._chunk = source, mapper, start_after, chunk
+        self._prepare = prepare
         self._thread = threading.Thread(target=self._run, name="legacy-import-read", daemon=True)
         self._thread.start()
 
@@ -460,7 +496,8 @@ class ReadAhead:
             for row in self._source:
                 if row.number <= self._start_after:
                     continue
-                chunk.append((row, map_row(self._mapper, row)))
+                m = map_row(self._mapper, row)
+                chunk.append((row, m, None if self._prepare is None or isinstance(m, Rejected) else self._prepare(m, row.number)))
                 if len(chunk) >= self._chunk:
                     if not self._put(chunk):
                         return
