@@ -1,11 +1,16 @@
 """Outbox relay benchmark.
 
 1. Throughput: N queued messages delivered by the relay (real webhook adapter, real HTTP)
-   to a no-op sink in its own process, beside a same-run baseline on the same database:
-   the bare claim-and-ack loop (the relay's own claim and record, no delivery).
+   to a no-op sink in its own process, beside two same-run baselines on the same database:
+   the bare claim-POST-ack loop (the relay's own claim, one pooled keep-alive httpx client
+   POSTing to the same sink from as many threads as the relay's pool, the relay's own
+   record) and the claim-and-ack loop (no delivery). Also this process's CPU per message.
 2. Latency: new cases registered at a steady rate (default 200/s) with the relay running as
    a worker in the same process (the embedded default); commit-to-delivery time is the
    sink's receipt time minus the moment the case's transaction returned.
+3. With --takeover N: kill -9 of a relay process holding claims mid-backlog; how long until
+   every message it held is delivered (SQLite: a new relay started right after; PostgreSQL:
+   a second relay running beside it).
 
     .venv/bin/python -m bench.outbox_relay --messages 2000 --rounds 3 --rate 200 --seconds 10
 """
