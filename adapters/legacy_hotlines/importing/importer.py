@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import csv
 import gc
-import json
-import queue
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple, TextIO
+from typing import Any, TextIO
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -115,23 +112,16 @@ class LegacyImporter:
         rejects = RejectFile(reject_path, keep_through_row=start_after)
         bar = Progress(self.progress_stream, f"{line} {path.name}")
         source = RowSource(path, kind, facts)
-        batch: list[Read] = []
+        batch: list[Row] = []
         done, size = 0, self.batch_size
         deferred = run is not None and self._defer_phone_index(facts.size)
-        limit, run_id = self.config.dedupe.max_text_chars, summary.run_id
-        ahead = ReadAhead(
-            source,
-            mapper,
-            start_after,
-            chunk=max(1, min(MIN_BATCH, self.batch_size)),
-            chunks=max(2, 2 * self.batch_size // MIN_BATCH),
-            prepare=None if dry_run else (lambda m, number: prepare(m, line, run_id, number, limit)),
-        )
         # Millions of short-lived objects trigger collections; a full one would also walk the
         # whole long-lived heap (models, schemas, the app). Frozen, that heap sits them out.
         gc.freeze()
         try:
-            for row in ahead:
+            for row in source:
+                if row.number <= start_after:
+                    continue
                 batch.append(row)
                 if len(batch) >= size:
                     held = self._batch(mapper, line, batch, summary, rejects, seen_in_dry_run)
@@ -155,7 +145,6 @@ class LegacyImporter:
                 self._fail(run.id, exc)
             raise
         finally:
-            ahead.close()
             gc.unfreeze()
             bar.close()
             rejects.close()
@@ -238,26 +227,33 @@ class LegacyImporter:
             return run
 
     # -- one batch, one transaction --------------------------------------------------------------
-    def _batch(self, mapper: RowMapper, line: str, reads: list[Read], summary: ImportSummary, rejects: RejectFile, seen_in_dry_run: dict[str, int]) -> float:
-        """Write one batch of mapped rows; the seconds its transaction held the writer (0 in a dry run)."""
+    def _batch(self, mapper: RowMapper, line: str, rows: list[Row], summary: ImportSummary, rejects: RejectFile, seen_in_dry_run: dict[str, int]) -> float:
+        """Map and write one batch; the seconds its transaction held the writer (0 in a dry run)."""
         refused: list[Rejected] = []
-        mapped: list[tuple[Row, MappedRow, Prepared | None]] = []
+        mapped: list[tuple[Row, MappedRow]] = []
         first_row: dict[str, int] = {}
-        rows = [row for row, _, _ in reads]
-        for row, m, prepared in reads:
-            if isinstance(m, Rejected):
-                refused.append(m)
+        for row in rows:
+            if row.values is None:
+                refused.append(Rejected(row.number, "", "(row)", row.error or "unreadable"))
+                continue
+            try:
+                m = mapper.map(row.values)
+            except RowRefused as exc:
+                refused.append(Rejected(row.number, _id_of(mapper, row.values), exc.column, exc.reason))
+                continue
+            except UnknownCode as exc:
+                refused.append(Rejected(row.number, _id_of(mapper, row.values), exc.field, f"unknown code {exc.code!r}"))
                 continue
             if m.original_id in first_row:
                 refused.append(Rejected(row.number, m.original_id, mapper.f.original_id, f"duplicate of row {first_row[m.original_id]} (same original id)"))
                 continue
             first_row[m.original_id] = row.number
-            mapped.append((row, m, prepared))
+            mapped.append((row, m))
         now = self.hub.clock.now()
         skipped = 0
         if summary.dry_run:
             keep = []
-            for row, m, _ in mapped:
+            for row, m in mapped:
                 if m.original_id in seen_in_dry_run:
                     refused.append(
                         Rejected(row.number, m.original_id, mapper.f.original_id, f"duplicate of row {seen_in_dry_run[m.original_id]} (same original id)")
@@ -279,12 +275,12 @@ class LegacyImporter:
             began = time.monotonic()
             with self.hub.db.write() as s:
                 _checkpoint_less_often(s)
-                held = self._held(s, line, [m.original_id for _, m, _ in mapped], summary.run_id)
+                held = self._held(s, line, [m.original_id for _, m in mapped], summary.run_id)
                 fresh = []
-                for row, m, prepared in mapped:
+                for row, m in mapped:
                     earlier = held.get(m.original_id)
                     if earlier is None:
-                        fresh.append((row, m, prepared))
+                        fresh.append((row, m))
                     elif earlier == "held":
                         skipped += 1
                     else:  # the same run took this id on an earlier row: the file repeats it
@@ -329,11 +325,11 @@ class LegacyImporter:
             out.setdefault(original_id, "held")
         return out
 
-    def _write(self, s: Session, line: str, fresh: list[tuple[Row, MappedRow, Prepared | None]], run_id: int | None, now: datetime) -> None:
+    def _write(self, s: Session, line: str, fresh: list[tuple[Row, MappedRow]], run_id: int | None, now: datetime) -> None:
         """The batch's cases through the case repository's bulk write (the rows CaseRepository.add
         would write, the document of build_case), then the import's own record of each."""
         cases = CaseRepository(s)
-        received = [m.received_at for _, m, _ in fresh]
+        received = [m.received_at for _, m in fresh]
         if self.hub.db.is_sqlite:
             numbers = cases.reserve_numbers(self.hub.settings.region_code, received)
         else:
@@ -359,15 +355,15 @@ class LegacyImporter:
                     m.unit or None,
                     m.received_at,
                     f"{m.title}\n{m.content}",
-                    case_document(m, number, now_doc, line) if p is None else finish_document(p.document, number, now_doc),
+                    case_document(m, number, now_doc, line),
                     m.person_phone or None,
                     system,
                     m.original_id,
                     IMPORT_ACTOR,
                     "import",
-                    history_document(m, line, run_id, row.number) if p is None else p.history,
+                    history_document(m, line, run_id, row.number),
                 )
-                for (row, m, p), number in zip(fresh, numbers)
+                for (row, m), number in zip(fresh, numbers)
             ],
             now,
         )
@@ -383,12 +379,12 @@ class LegacyImporter:
                     number,
                     run_id,
                     row.number,
-                    phone_key(m.person_phone) if p is None else p.phone_key,
+                    phone_key(m.person_phone),
                     out.time(m.received_at),
-                    index_text(m.title, m.content, limit) if p is None else p.index_text,
+                    index_text(m.title, m.content, limit),
                     False,
                 )
-                for (row, m, p), i, number in zip(fresh, ids, numbers)
+                for (row, m), i, number in zip(fresh, ids, numbers)
             ],
         )
 
@@ -421,107 +417,6 @@ def _copy_back(db: Any) -> None:
         raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     finally:
         raw.close()
-
-
-class Prepared(NamedTuple):
-    """A mapped row's texts that do not depend on its batch, rendered ahead (ReadAhead)."""
-
-    document: str  # case_document with an empty number and time: `finish_document` puts them in
-    history: str
-    phone_key: str | None
-    index_text: str
-
-
-Read = tuple[Row, "MappedRow | Rejected", "Prepared | None"]  # a row as read and mapped, or why it is refused
-
-_DOC_HEAD, _DOC_TAIL = '{"number": ""', '""}'
-
-
-def prepare(m: MappedRow, line: str, run_id: int | None, row: int, limit: int) -> Prepared:
-    document = case_document(m, "", "", line)
-    return Prepared(document, history_document(m, line, run_id, row), phone_key(m.person_phone), index_text(m.title, m.content, limit))
-
-
-def finish_document(prepared: str, number: str, now_doc: str) -> str:
-    """case_document(m, number, now_doc, line) from prepare()'s rendering: the number is the
-    document's first field and the import time its last (their JSON is plain ASCII)."""
-    if not (prepared.startswith(_DOC_HEAD) and prepared.endswith(_DOC_TAIL)):
-        raise ValueError("not a document rendered by prepare()")
-    return f'{{"number": {json.dumps(number)}{prepared[len(_DOC_HEAD) : -len(_DOC_TAIL)]}{json.dumps(now_doc)}}}'
-
-
-def map_row(mapper: RowMapper, row: Row) -> MappedRow | Rejected:
-    if row.values is None:
-        return Rejected(row.number, "", "(row)", row.error or "unreadable")
-    try:
-        return mapper.map(row.values)
-    except RowRefused as exc:
-        return Rejected(row.number, _id_of(mapper, row.values), exc.column, exc.reason)
-    except UnknownCode as exc:
-        return Rejected(row.number, _id_of(mapper, row.values), exc.field, f"unknown code {exc.code!r}")
-
-
-class ReadAhead:
-    """Reads and maps the file's rows in a thread of its own, a few batches ahead of the
-    writes: the database's part of a batch (the driver lets go of the interpreter while
-    SQLite works) and the next batch's parsing then share the machine's two cores instead of
-    taking turns. In file order; at most `chunks` chunks of `chunk` rows wait (memory stays
-    bounded). A failure to read (a broken file) or to map surfaces in the consumer where the
-    row would have been, after the rows before it; `close()` stops the thread."""
-
-    _END = object()
-
-    def __init__(
-        self, source: RowSource, mapper: RowMapper, start_after: int, *, chunk: int, chunks: int, prepare: Callable[[MappedRow, int], Prepared] | None = None
-    ) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=chunks)
-        self._stop = threading.Event()
-        self._source, self._mapper, self._start_after, self._chunk = source, mapper, start_after, chunk
-        self._prepare = prepare
-        self._thread = threading.Thread(target=self._run, name="legacy-import-read", daemon=True)
-        self._thread.start()
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        chunk: list[Read] = []
-        try:
-            for row in self._source:
-                if row.number <= self._start_after:
-                    continue
-                m = map_row(self._mapper, row)
-                chunk.append((row, m, None if self._prepare is None or isinstance(m, Rejected) else self._prepare(m, row.number)))
-                if len(chunk) >= self._chunk:
-                    if not self._put(chunk):
-                        return
-                    chunk = []
-            if chunk and not self._put(chunk):
-                return
-            self._put(self._END)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            if chunk and not self._put(chunk):
-                return
-            self._put(exc)
-
-    def __iter__(self) -> Iterator[Read]:
-        while True:
-            item = self._queue.get()
-            if item is self._END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield from item
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
 
 
 def _id_of(mapper: RowMapper, values: dict[str, Any]) -> str:
