@@ -11,6 +11,9 @@ Formats by extension: `.json`, or `.xml` (GeoReport's element names). Refusals k
 `<errors><error>...`), not the hub's problem+json: GeoReport clients read that shape. The two
 answers that come before the route (413 for a body over the limit, 503 when the database
 cannot serve) stay problem+json, as everywhere in the hub.
+
+Over 400 lines on purpose: GeoReport v2 is one specification (discovery, services, requests,
+tokens; JSON and XML), and its routes share the refusal shape and the field mapping above them.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ HTML, not the JSON API: every route is left out of the OpenAPI document
 (include_in_schema=False) and described in the console's own authorization matrix
 (tests/integration/test_console_matrix.py). Each page reads and acts through the hub's
 services with the operator's Actor, so the API's access rules apply unchanged.
+
+Over 400 lines on purpose: the routes of the operator's daily pages share the session, CSRF and
+feedback helpers defined here; each feature's pages live in their own modules.
 """
 
 from __future__ import annotations

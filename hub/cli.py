@@ -4,7 +4,11 @@ Exit codes, the same for every command (README, Commands):
 0 done; 1 nothing done or not found (nothing to revoke, a check that found a gap);
 2 usage, bad input or bad configuration (unknown code, bad date, missing file, bad mapping or setting);
 3 cannot run now (database unreachable or not migrated, another process holds the lead);
-130 interrupted (run it again to resume)."""
+130 interrupted (run it again to resume).
+
+Over 400 lines on purpose: the core's commands and the exit-code rules they share; each
+feature adds its own commands from its own module.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,9 @@ reads the environment at import time.
 
 Sources, strongest first: keyword arguments, environment (HUB_*, nested with __), the YAML
 file named by HUB_CONFIG_FILE, then these defaults.
+
+Over 400 lines on purpose: every setting and its default in one file, so an operator (and the
+README's table) reads the whole configuration in one place.
 """
 
 from __future__ import annotations

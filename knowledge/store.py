@@ -1,6 +1,10 @@
 """The knowledge store: articles, versions, review steps and the search index, one
 transaction per action. Publishing and retiring update the search rows and the full-text
-index in the same transaction, and record the change for the province (sharing.py)."""
+index in the same transaction, and record the change for the province (sharing.py).
+
+Over 400 lines on purpose: each action (draft, review, publish, retire, reindex) with the index
+upkeep it must do in the same transaction; apart, an article and its search rows could drift.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,9 @@ is the CaseDraft built, to refuse the row with pydantic's own message), dates go
 regexes compiled once per format, and the case's stored document is built as the dict
 `Case.model_dump(mode="json")` would give (`case_document`; a unit test holds it equal to
 `build_case`). The live bridge still gets a real CaseDraft from `MappedRow.draft`.
+
+Over 400 lines on purpose: the hot path's checks mirror CaseDraft's constraints field by field,
+kept in one file beside the unit test that holds them equal.
 """
 
 from __future__ import annotations

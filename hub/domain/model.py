@@ -2,6 +2,8 @@
 
 Field groups follow DOMAIN.md: identity with external references, intake, the person,
 the request, the place, urgency, handling, outcome, links and an append-only history.
+
+Over 400 lines on purpose: the canonical case is one model, its field groups in DOMAIN.md's order.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@
 - Historical imports emit no domain events, so the outbox sends none of them to peers:
   these cases happened years ago on another line, and the province and counties either
   never should hear of them or already did through that line.
+
+Over 400 lines on purpose: the import's transaction loop (batch, resume point, idempotency,
+yielding to writers) is read as one; readers, dedupe and the report live beside it.
 """
 
 from __future__ import annotations
