@@ -15,6 +15,7 @@ its own transaction (Database.write_unit).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -65,7 +66,12 @@ class GroupCommitter:
     def submit_many(self, units: list[Callable[[Session], T]]) -> list[Future[T]]:
         """Queue `units` together: they go into the same batch."""
         futures: list[Future[T]] = [Future() for _ in units]
-        self._queue.put(list(zip(units, futures, strict=True)))  # before the start check: an idle writer leaving sees it (_loop)
+        # Each unit runs in its caller's context: context variables the caller set (the request
+        # id on log lines, a channel's slot for the retrieval code it issues) reach it.
+        context = contextvars.copy_context()
+        self._queue.put(
+            [(unit, future, context) for unit, future in zip(units, futures, strict=True)]
+        )  # before the start check: an idle writer leaving sees it (_loop)
         self._ensure_started()
         return futures
 
@@ -121,16 +127,16 @@ class GroupCommitter:
                 batch.extend(item)
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[Unit, Future[Any]]]) -> None:
+    def _commit(self, batch: list[tuple[Unit, Future[Any], contextvars.Context]]) -> None:
         done: list[tuple[Future[Any], Any]] = []
         try:
             with self._begin() as s:
-                for unit, future in batch:
+                for unit, future, context in batch:
                     if not future.set_running_or_notify_cancel():
                         continue
                     try:
                         with s.begin_nested():  # released (flushed) on success, rolled back on error
-                            result = unit(s)
+                            result = context.run(unit, s)
                     except Exception as exc:  # the unit's own refusal or failure goes to its caller alone
                         future.set_exception(exc)
                     else:
@@ -138,7 +144,7 @@ class GroupCommitter:
         except BaseException as exc:  # the commit failed: nothing of this batch is stored
             for future, _ in done:
                 future.set_exception(exc)
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(exc)
             if not isinstance(exc, Exception):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, delete, exists, func, or_, select, update
+from sqlalchemy import CursorResult, and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -252,22 +252,20 @@ class CaseRepository:
         if days <= 0 or not case.person.phone:
             return None
         since = case.intake.received_at - timedelta(days=days)
+        # One statement built once, parameters bound per call: intake is the hot path.
         earlier = self.session.execute(
-            select(CaseRow.id, CaseRow.number)
-            .where(
-                CaseRow.phone_hash == self.phone_hash(case.person.phone),
-                CaseRow.received_at >= since,
-                CaseRow.received_at <= case.intake.received_at,
-                CaseRow.id != case_id,
-                CaseRow.category_code == case.category_code,
-                CaseRow.state.not_in(FINISHED_STATES),
-            )
-            .order_by(CaseRow.received_at.desc(), CaseRow.id.desc())
-            .limit(1)
+            _EARLIER_OPEN_CASE,
+            {
+                "phone_hash": self.phone_hash(case.person.phone),
+                "since": since,
+                "until": case.intake.received_at,
+                "case_id": case_id,
+                "category_code": case.category_code,
+            },
         ).first()
         if earlier is None:
             return None
-        self.session.add(RepeatCallRow(case_id=case_id, earlier_case_id=earlier.id, status="suggested", found_at=now))
+        self.session.execute(_INSERT_REPEAT_CALL, {"case_id": case_id, "earlier_case_id": earlier.id, "status": "suggested", "found_at": now})
         return earlier.number
 
     def repeat_call(self, number: str) -> tuple[RepeatCallRow, str, str] | None:
@@ -441,7 +439,23 @@ class CaseRepository:
 # cached, they skip the ORM's per-row bookkeeping on the intake path.
 _INSERT_CASE = CaseRow.__table__.insert().returning(CaseRow.__table__.c.id)
 _INSERT_EVENT = EventRow.__table__.insert().returning(EventRow.__table__.c.id)
+_INSERT_REPEAT_CALL = RepeatCallRow.__table__.insert()
 
 OPEN_HANDLING_STATES = ("awaiting_sign_off", "in_progress", "return_requested")
 # Where a case no longer waits on anyone: the caller's matter is over (or lives on in another case).
 FINISHED_STATES = ("rejected", "transferred", "closed", "archived", "merged")
+
+# The newest open case of a phone and category received in a window (link_repeat_call).
+_EARLIER_OPEN_CASE = (
+    select(CaseRow.id, CaseRow.number)
+    .where(
+        CaseRow.phone_hash == bindparam("phone_hash"),
+        CaseRow.received_at >= bindparam("since", type_=CaseRow.__table__.c.received_at.type),
+        CaseRow.received_at <= bindparam("until", type_=CaseRow.__table__.c.received_at.type),
+        CaseRow.id != bindparam("case_id"),
+        CaseRow.category_code == bindparam("category_code"),
+        CaseRow.state.not_in(FINISHED_STATES),
+    )
+    .order_by(CaseRow.received_at.desc(), CaseRow.id.desc())
+    .limit(1)
+)
