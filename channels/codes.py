@@ -84,7 +84,7 @@ class Codes:
         """The first code of a case registered in the caller's transaction (none can exist yet):
         one insert, no lookup; intake is the hot path."""
         code = new_code()
-        session.execute(_INSERT_CODE, {"case_number": number, "code_hash": self._hash(number, code), "issued_at": now})
+        session.connection().execute(_INSERT_CODE, {"case_number": number, "code_hash": self._hash(number, code), "issued_at": now})
         return code
 
     def check(self, session: Session, number: str, code: str, client: str, now: datetime) -> bool:

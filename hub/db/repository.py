@@ -253,19 +253,23 @@ class CaseRepository:
             return None
         since = case.intake.received_at - timedelta(days=days)
         # One statement built once, parameters bound per call: intake is the hot path.
-        earlier = self.session.execute(
-            _EARLIER_OPEN_CASE,
-            {
-                "phone_hash": self.phone_hash(case.person.phone),
-                "since": since,
-                "until": case.intake.received_at,
-                "case_id": case_id,
-                "category_code": case.category_code,
-            },
-        ).first()
+        earlier = (
+            self.session.connection()
+            .execute(
+                _EARLIER_OPEN_CASE,
+                {
+                    "phone_hash": self.phone_hash(case.person.phone),
+                    "since": since,
+                    "until": case.intake.received_at,
+                    "case_id": case_id,
+                    "category_code": case.category_code,
+                },
+            )
+            .first()
+        )
         if earlier is None:
             return None
-        self.session.execute(_INSERT_REPEAT_CALL, {"case_id": case_id, "earlier_case_id": earlier.id, "status": "suggested", "found_at": now})
+        self.session.connection().execute(_INSERT_REPEAT_CALL, {"case_id": case_id, "earlier_case_id": earlier.id, "status": "suggested", "found_at": now})
         return earlier.number
 
     def repeat_call(self, number: str) -> tuple[RepeatCallRow, str, str] | None:
@@ -312,7 +316,8 @@ class CaseRepository:
     def add(self, case: Case) -> int:
         # Core inserts, not the ORM unit of work: intake is the hot path and these rows
         # are never read back in the same transaction.
-        case_id = self.session.execute(_INSERT_CASE, {"number": case.number, **self._columns(case, self.phone_key)}).scalar_one()
+        # On the Core connection: these rows need no ORM bookkeeping (half a statement's cost).
+        case_id = self.session.connection().execute(_INSERT_CASE, {"number": case.number, **self._columns(case, self.phone_key)}).scalar_one()
         self._write_refs(case_id, case.external_refs)
         self._write_units(case_id, case)
         self._write_history(case_id, case.history, start=0)
@@ -358,7 +363,7 @@ class CaseRepository:
         ]
         rows = []
         for v in values:
-            event_id = self.session.execute(_INSERT_EVENT, v).scalar_one()
+            event_id = self.session.connection().execute(_INSERT_EVENT, v).scalar_one()
             rows.append(EventRow(id=event_id, **v))
         return rows
 
@@ -404,7 +409,7 @@ class CaseRepository:
             for e in entries[start:]
         ]
         if rows:
-            self.session.execute(HistoryRow.__table__.insert(), rows)
+            self.session.connection().execute(_INSERT_HISTORY, rows)
 
     @staticmethod
     def _columns(case: Case, phone_key: bytes) -> dict:
@@ -440,6 +445,7 @@ class CaseRepository:
 _INSERT_CASE = CaseRow.__table__.insert().returning(CaseRow.__table__.c.id)
 _INSERT_EVENT = EventRow.__table__.insert().returning(EventRow.__table__.c.id)
 _INSERT_REPEAT_CALL = RepeatCallRow.__table__.insert()
+_INSERT_HISTORY = HistoryRow.__table__.insert()
 
 OPEN_HANDLING_STATES = ("awaiting_sign_off", "in_progress", "return_requested")
 # Where a case no longer waits on anyone: the caller's matter is over (or lives on in another case).
