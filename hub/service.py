@@ -117,6 +117,20 @@ class CaseService:
                     raise
         raise AssertionError("unreachable")
 
+    async def register_async(self, draft: CaseDraft, actor: Actor, idempotency_key: str | None = None) -> Registered:
+        """register for the API's event loop (Database.write_unit_async): the same checks and
+        unit of work, awaited instead of holding a worker thread while the commit is made."""
+        self.validate_draft(draft)
+        digest = _digest(draft) if idempotency_key is not None else ""
+        for attempt in range(3):
+            try:
+                return await self.db.write_unit_async(lambda s: self._register_in(s, draft, actor, idempotency_key, digest))
+            except IntegrityError:
+                # Two requests with one key raced on PostgreSQL; the loser finds the winner's row.
+                if attempt == 2 or idempotency_key is None:
+                    raise
+        raise AssertionError("unreachable")
+
     def register_many(
         self, drafts: builtins.list[tuple[CaseDraft, str | None]], actor: Actor, refs_by_adapter: bool = False
     ) -> builtins.list[Registered | Exception]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -64,7 +65,9 @@ class Database:
         self._outage: tuple[Outage, float] | None = None
         # On a SQLite file, units of work (write_unit) share commits: hub/db/group_commit.py.
         path = make_url(url).database if self.is_sqlite else None
-        self.group: GroupCommitter | None = GroupCommitter(self.write) if group_commit and path and path != ":memory:" else None
+        self.group: GroupCommitter | None = (
+            GroupCommitter(self.write, fatal=lambda exc: classify(exc) is not None) if group_commit and path and path != ":memory:" else None
+        )
 
     def write_unit(self, unit: Callable[[Session], T]) -> T:
         """Run `unit` in a durable write transaction and return its result once committed.
@@ -77,6 +80,15 @@ class Database:
             with self.write() as s:
                 return unit(s)
         return self.group.run(unit)
+
+    async def write_unit_async(self, unit: Callable[[Session], T]) -> T:
+        """write_unit for the event loop: on a SQLite file the loop awaits the group commit
+        without holding a thread (so under load only the loop and the writer want the
+        interpreter lock, and the writer is not starved by dozens of waiting request threads);
+        elsewhere the unit runs in a worker thread."""
+        if self.group is None:
+            return await asyncio.to_thread(self.write_unit, unit)
+        return await asyncio.wrap_future(self.group.submit(unit))
 
     def write_units(self, units: list[Callable[[Session], T]]) -> list[T | BaseException]:
         """Several units at once (write_unit's rules for each): each one's result or error,

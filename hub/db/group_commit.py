@@ -45,8 +45,17 @@ _STOP = object()
 class GroupCommitter:
     """One writer thread over `begin` (a Database's durable write transaction)."""
 
-    def __init__(self, begin: Callable[[], AbstractContextManager[Session]], name: str = "group-commit", max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        begin: Callable[[], AbstractContextManager[Session]],
+        name: str = "group-commit",
+        max_batch: int = MAX_BATCH,
+        fatal: Callable[[Exception], bool] = lambda exc: False,
+    ) -> None:
         self._begin = begin
+        # An error that says the database itself is unusable (read-only, full, gone): it fails
+        # the whole batch through `begin`, which records the outage (Database.write).
+        self._fatal = fatal
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -138,6 +147,8 @@ class GroupCommitter:
                         with s.begin_nested():  # released (flushed) on success, rolled back on error
                             result = context.run(unit, s)
                     except Exception as exc:  # the unit's own refusal or failure goes to its caller alone
+                        if self._fatal(exc):
+                            raise
                         future.set_exception(exc)
                     else:
                         done.append((future, result))

@@ -108,3 +108,14 @@ def test_an_opted_out_database_writes_each_unit_alone(tmp_path) -> None:
         assert _rows(alone) == ["a"]
     finally:
         alone.dispose()
+
+
+def test_an_error_saying_the_database_is_unusable_fails_the_whole_batch(db: Database) -> None:
+    # (A read-only or full file: Database passes hub.db.outage.classify, so write() records the outage.)
+    group = GroupCommitter(db.write, fatal=lambda exc: isinstance(exc, Refused))
+    try:
+        results = group.run_many([_insert("a"), _insert_then_refuse("b"), _insert("c")])
+    finally:
+        group.stop()
+    assert all(isinstance(r, Refused) for r in results)
+    assert _rows(db) == []
