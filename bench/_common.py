@@ -26,7 +26,7 @@ def start_server(module_attr: str, port: int, env: dict[str, str], health: str) 
     not share the server's interpreter lock."""
     cmd = [sys.executable, "-m", "uvicorn", module_attr, "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env})
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}{health}", timeout=1).status_code < 500:

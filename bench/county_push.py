@@ -6,8 +6,9 @@ The hub (bench.intake_servers:hub_app, all features installed) and the baseline 
 their own process on loopback with a fresh SQLite file (WAL, synchronous=FULL). The same
 concurrent clients post the same batches (JSON arrays of tickets in the county's own shape,
 each ticket a new ticket id) to each. The hub maps each ticket, checks codes and the key's
-divisions, registers it (case, external ref, history, event: one durable transaction per
-ticket, so one bad ticket never undoes the others) and answers per item. The baseline is a
+divisions, registers it (case, external ref, history, event) and answers per item: the batch's
+tickets share commits (group commit), each in its own savepoint, so one bad ticket never
+undoes the others. The baseline is a
 bare FastAPI endpoint inserting equivalent rows per ticket (case row with its JSON document,
 external ref, history row, event row) with the raw sqlite3 driver, one transaction per
 ticket, same durability; no mapping, no validation, no auth. With a signing county

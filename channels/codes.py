@@ -80,6 +80,13 @@ class Codes:
             row.code_hash, row.issued_at = self._hash(number, code), now
         return code
 
+    def issue_new(self, session: Session, number: str, now: datetime) -> str:
+        """The first code of a case registered in the caller's transaction (none can exist yet):
+        one insert, no lookup; intake is the hot path."""
+        code = new_code()
+        session.connection().execute(_INSERT_CODE, {"case_number": number, "code_hash": self._hash(number, code), "issued_at": now})
+        return code
+
     def check(self, session: Session, number: str, code: str, client: str, now: datetime) -> bool:
         """True for the right code. Raises Locked while the number or the client is locked out
         (checked before the code, so a locked-out guesser learns nothing from a right guess).
@@ -124,3 +131,6 @@ class Codes:
             row.failures += 1
             if row.failures >= limit[kind]:
                 row.locked_until = now + self.limits.lockout
+
+
+_INSERT_CODE = RetrievalCodeRow.__table__.insert()

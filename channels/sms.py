@@ -137,7 +137,7 @@ class CodesAndSms:
             case = changed if same else CaseRepository(session).get(ev.case_number)
             values = {"number": case.number}
             if ev.type == "case.registered":
-                values["code"] = self.codes.issue(session, case.number, now)
+                values["code"] = self.codes.issue_new(session, case.number, now)  # a new case: no code yet
                 issued = ISSUED.get()
                 if issued is not None:
                     issued[case.number] = values["code"]

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -107,31 +108,70 @@ class CaseService:
         digest = _digest(draft) if idempotency_key is not None else ""
         for attempt in range(3):
             try:
-                return self._register_once(draft, actor, idempotency_key, digest, refs_by_adapter)
+                # On a SQLite file concurrent registrations share a commit (hub/db/group_commit.py);
+                # this returns once this case is durable.
+                return self.db.write_unit(lambda s: self._register_in(s, draft, actor, idempotency_key, digest, refs_by_adapter))
             except IntegrityError:
                 # Two requests with one key raced on PostgreSQL; the loser finds the winner's row.
                 if attempt == 2 or idempotency_key is None:
                     raise
         raise AssertionError("unreachable")
 
-    def _register_once(self, draft: CaseDraft, actor: Actor, key: str | None, digest: str, refs_by_adapter: bool = False) -> Registered:
+    async def register_async(self, draft: CaseDraft, actor: Actor, idempotency_key: str | None = None) -> Registered:
+        """register for the API's event loop (Database.write_unit_async): the same checks and
+        unit of work, awaited instead of holding a worker thread while the commit is made."""
+        self.validate_draft(draft)
+        digest = _digest(draft) if idempotency_key is not None else ""
+        for attempt in range(3):
+            try:
+                return await self.db.write_unit_async(lambda s: self._register_in(s, draft, actor, idempotency_key, digest))
+            except IntegrityError:
+                # Two requests with one key raced on PostgreSQL; the loser finds the winner's row.
+                if attempt == 2 or idempotency_key is None:
+                    raise
+        raise AssertionError("unreachable")
+
+    def register_many(
+        self, drafts: builtins.list[tuple[CaseDraft, str | None]], actor: Actor, refs_by_adapter: bool = False
+    ) -> builtins.list[Registered | Exception]:
+        """Register several cases (a county's batch), each (draft, idempotency key or None):
+        each its own unit, so one refused or failing draft never undoes the others; on a
+        SQLite file they share commits. Each draft's Registered or its error, in order."""
+        out: builtins.list[Registered | Exception | None] = [None] * len(drafts)
+        units: builtins.list[Callable[[Session], Registered]] = []
+        places = []
+        for i, (draft, key) in enumerate(drafts):
+            try:
+                self.validate_draft(draft)
+            except Exception as exc:  # the draft's refusal is its answer; the others go on
+                out[i] = exc
+                continue
+            digest = _digest(draft) if key is not None else ""
+            units.append(partial(self._register_in, draft=draft, actor=actor, key=key, digest=digest, refs_by_adapter=refs_by_adapter))
+            places.append(i)
+        for i, result in zip(places, self.db.write_units(units), strict=True):
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result
+            out[i] = result
+        return [r for r in out if r is not None]
+
+    def _register_in(self, s: Session, draft: CaseDraft, actor: Actor, key: str | None, digest: str, refs_by_adapter: bool = False) -> Registered:
         now = self.clock.now()
-        with self.db.write() as s:
-            repo = CaseRepository(s)
-            if key is not None:
-                seen = s.get(IdempotencyRow, (actor.party, key))
-                if seen is not None:
-                    if seen.request_hash != digest:
-                        raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for a different request (case {seen.case_number})")
-                    return Registered(repo.get(seen.case_number), created=False)
-            outcome = self.engine().register(draft, repo.next_number(self.settings.region_code, now), actor, now, refs_by_adapter)
-            case_id = repo.add(outcome.case)
-            repo.link_repeat_call(case_id, outcome.case, self.settings.repeat_call_days, now)
-            self._emit(s, repo, case_id, outcome.events, outcome.case)
-            if key is not None:
-                s.add(IdempotencyRow(scope=actor.party, key=key, request_hash=digest, case_number=outcome.case.number, created_at=now))
-                s.flush()
-            return Registered(outcome.case, created=True)
+        repo = CaseRepository(s)
+        if key is not None:
+            seen = s.get(IdempotencyRow, (actor.party, key))
+            if seen is not None:
+                if seen.request_hash != digest:
+                    raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for a different request (case {seen.case_number})")
+                return Registered(repo.get(seen.case_number), created=False)
+        outcome = self.engine().register(draft, repo.next_number(self.settings.region_code, now), actor, now, refs_by_adapter)
+        case_id = repo.add(outcome.case)
+        repo.link_repeat_call(case_id, outcome.case, self.settings.repeat_call_days, now)
+        self._emit(s, repo, case_id, outcome.events, outcome.case)
+        if key is not None:
+            s.add(IdempotencyRow(scope=actor.party, key=key, request_hash=digest, case_number=outcome.case.number, created_at=now))
+        s.flush()  # inside the unit (its savepoint), never in a neighbour's
+        return Registered(outcome.case, created=True)
 
     # -- transitions ---------------------------------------------------------------------
     def act(self, number: str, command: c.Command, actor: Actor, expected_version: int | None = None) -> Case:

@@ -114,18 +114,7 @@ async def push_tickets(
 
 
 def _push_batch(intake: CountyIntake, cfg, actor, body: list[Any], key: str | None) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = []
-    for i, ticket in enumerate(body):
-        where = f"body[{i}]."
-        try:
-            item_key = None
-            if key is not None:
-                # One key per item, so a retried batch replays each item alone.
-                item_key = f"{key}:{i}"
-            results.append({"index": i, **intake.push(cfg, actor, ticket, where, item_key)})
-        except TicketRefused as exc:
-            results.append({"index": i, "status": "refused", "problem": exc.body()})
-    return results
+    return intake.push_many(cfg, actor, body, key)
 
 
 @router.get(

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from adapters.county.config import CountyConfig
 from adapters.county.mapping import hub_field_names, ticket_to_draft, update_to_command
 from adapters.county.refusals import TicketRefused, forbidden, translate
@@ -20,7 +22,7 @@ from hub.domain.access import Actor, can_see_case, registrant
 from hub.domain.errors import DomainError
 from hub.domain.model import Case, CaseState, Role
 from hub.mappings import UnknownCode
-from hub.service import ContentTooLarge
+from hub.service import ContentTooLarge, Registered
 
 # A county may no longer change a case in these states; the refusal says which and why.
 FINISHED = {
@@ -92,12 +94,49 @@ class CountyIntake:
         # pushed again fails its insert and is answered from the case that holds it.
         try:
             # The ref's namespace is this county's, named here from the configuration.
-            result = self.hub.cases.register(draft, actor, idempotency_key, refs_by_adapter=True)
-        except DuplicateExternalRef:
+            result: Registered | Exception = self.hub.cases.register(draft, actor, idempotency_key, refs_by_adapter=True)
+        except (DuplicateExternalRef, *_REFUSALS) as exc:
+            result = exc
+        return self._outcome(cfg, actor, ticket_id, names, where, result)
+
+    def push_many(self, cfg: CountyConfig, actor: Actor, tickets: list[Any], key: str | None = None) -> list[dict[str, Any]]:
+        """A batch: per ticket {index, status: created|existing, ...} or {index, status:
+        refused, problem}. The tickets are registered together (hub.cases.register_many: on a
+        SQLite file they share commits), each in its own savepoint, so one bad ticket never
+        undoes its neighbours. With `key`, item i is keyed `key:i` (a retried batch replays each item alone)."""
+        results: list[dict[str, Any] | None] = [None] * len(tickets)
+        mapped: list[tuple[int, str, dict[str, str], str]] = []
+        drafts = []
+        for i, ticket in enumerate(tickets):
+            where = f"body[{i}]."
+            try:
+                ticket_id, draft = ticket_to_draft(cfg, ticket, where)
+            except TicketRefused as exc:
+                results[i] = {"index": i, "status": "refused", "problem": exc.body()}
+                continue
+            mapped.append((i, ticket_id, hub_field_names(cfg, where), where))
+            drafts.append((draft, f"{key}:{i}" if key is not None else None))
+        registered = self.hub.cases.register_many(drafts, actor, refs_by_adapter=True)
+        for (i, ticket_id, names, where), result in zip(mapped, registered, strict=True):
+            try:
+                if isinstance(result, IntegrityError) and key is not None:
+                    # Two pushes of one keyed item raced (PostgreSQL): the single path retries.
+                    answer = self.push(cfg, actor, tickets[i], where, f"{key}:{i}")
+                else:
+                    answer = self._outcome(cfg, actor, ticket_id, names, where, result)
+                results[i] = {"index": i, **answer}
+            except TicketRefused as exc:
+                results[i] = {"index": i, "status": "refused", "problem": exc.body()}
+        return [r for r in results if r is not None]
+
+    def _outcome(self, cfg: CountyConfig, actor: Actor, ticket_id: str, names: Any, where: str, result: Registered | Exception) -> dict[str, Any]:
+        """The answer for one ticket from its registration's result or error; TicketRefused
+        for a refusal; any other error is raised as it came."""
+        if isinstance(result, DuplicateExternalRef):
             # Pushed before (or concurrently): the ticket id is the dedupe key.
             held = self.hub.cases.find_by_ref(cfg.system, ticket_id)
             if held is None:
-                raise
+                raise result
             if not self._held_for(actor, held):
                 raise TicketRefused(
                     409,
@@ -111,8 +150,10 @@ class CountyIntake:
                     external_id=ticket_id,
                 ) from None
             return self._answer(cfg, ticket_id, held, "existing")
-        except _REFUSALS as exc:
-            raise translate(exc, names) from None
+        if isinstance(result, _REFUSALS):
+            raise translate(result, names) from None
+        if isinstance(result, Exception):
+            raise result
         return self._answer(cfg, ticket_id, result.case, "created" if result.created else "existing")
 
     def read(self, cfg: CountyConfig, actor: Actor, ticket_id: str) -> dict[str, Any]:

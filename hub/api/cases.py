@@ -152,14 +152,16 @@ def _case_response(case: Case, status: int = 200, location: bool = False) -> Res
     operation_id="registerCase",
     responses={200: {"description": "Replay of an earlier request with the same Idempotency-Key", "model": Case}, **documented(403, 409)},
 )
-def create_case(
+async def create_case(
     hub: HubDep,
     actor: ActorDep,
     draft: Annotated[CaseDraft, Body(openapi_examples=DRAFT_EXAMPLES)],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
 ) -> Response:
+    # On the event loop: the body was validated here already, and the case is written by the
+    # group commit's writer (hub/db/group_commit.py); no worker thread waits for it.
     _not_a_channel(actor)
-    result = hub.cases.register(draft, actor, idempotency_key)
+    result = await hub.cases.register_async(draft, actor, idempotency_key)
     return _case_response(view_for(actor, result.case), 201 if result.created else 200, location=True)
 
 

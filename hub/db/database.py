@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db.engine import is_sqlite, make_engine, waiters_path, yield_to_waiting_writers
+from hub.db.group_commit import GroupCommitter
 from hub.db.outage import IO_ERROR, READ_ONLY, UNREACHABLE, Outage, classify
 from hub.db.person_seal import DEFAULT_KEY_FILE as SEAL_KEY_FILE
 from hub.db.person_seal import remember_engine_seal_key
 from hub.db.phone_index import key_from_file, remember_engine_key
+
+T = TypeVar("T")
 
 # How long a failed write keeps /ready reporting the outage when no write succeeds after it.
 # It lapses on its own so that a balancer which stopped sending traffic sends some again.
@@ -44,6 +49,7 @@ class Database:
         pool_size: int = 10,
         phone_index_key: bytes | None = None,
         person_seal_key: bytes | None = None,
+        group_commit: bool = True,
     ) -> None:
         self.url = url
         # The phone index's key (hub.db.phone_index) and the person seal's (hub.db.person_seal),
@@ -68,6 +74,45 @@ class Database:
         self._read = sessionmaker(self.reader, expire_on_commit=False, info=info)
         self._lock = _file_lock(url) if self.is_sqlite else None
         self._outage: tuple[Outage, float] | None = None
+        # On a SQLite file, units of work (write_unit) share commits: hub/db/group_commit.py.
+        path = make_url(url).database if self.is_sqlite else None
+        self.group: GroupCommitter | None = (
+            GroupCommitter(self.write, fatal=lambda exc: classify(exc) is not None) if group_commit and path and path != ":memory:" else None
+        )
+
+    def write_unit(self, unit: Callable[[Session], T]) -> T:
+        """Run `unit` in a durable write transaction and return its result once committed.
+
+        On a SQLite file the unit joins the group commit (hub/db/group_commit.py): it runs in a
+        savepoint of a transaction shared with other callers' units, and this returns after
+        that transaction's one fsync. Its error is raised here, and undoes its own writes only.
+        Elsewhere (PostgreSQL, which groups commits itself; :memory:) it is its own transaction."""
+        if self.group is None or self.group.in_writer():
+            with self.write() as s:
+                return unit(s)
+        return self.group.run(unit)
+
+    async def write_unit_async(self, unit: Callable[[Session], T]) -> T:
+        """write_unit for the event loop: on a SQLite file the loop awaits the group commit
+        without holding a thread (so under load only the loop and the writer want the
+        interpreter lock, and the writer is not starved by dozens of waiting request threads);
+        elsewhere the unit runs in a worker thread."""
+        if self.group is None:
+            return await asyncio.to_thread(self.write_unit, unit)
+        return await asyncio.wrap_future(self.group.submit(unit))
+
+    def write_units(self, units: Sequence[Callable[[Session], T]]) -> list[T | BaseException]:
+        """Several units at once (write_unit's rules for each): each one's result or error,
+        in order. On a SQLite file they may share one commit; one unit's error never undoes another's."""
+        if self.group is None or self.group.in_writer():
+            out: list[T | BaseException] = []
+            for unit in units:
+                try:
+                    out.append(self.write_unit(unit))
+                except Exception as exc:
+                    out.append(exc)
+            return out
+        return self.group.run_many(list(units))
 
     @contextmanager
     def write(self, *, durable: bool = True) -> Iterator[Session]:
@@ -133,6 +178,8 @@ class Database:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        if self.group is not None:
+            self.group.stop()
         self.writer.dispose()
         if self.relaxed_writer is not self.writer:
             self.relaxed_writer.dispose()

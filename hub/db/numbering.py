@@ -20,7 +20,7 @@ from hub.domain.clock import LOCAL_TZ
 def next_number(session: Session, region_code: str, now: datetime) -> str:
     day = now.astimezone(LOCAL_TZ).strftime("%Y%m%d")
     dialect = session.get_bind().dialect.name
-    last = session.execute(_next_number_stmt(dialect), {"day": day}).scalar_one()
+    last = session.connection().execute(_next_number_stmt(dialect), {"day": day}).scalar_one()
     return f"{region_code}{day}{last:06d}"
 
 

@@ -147,6 +147,25 @@ def test_batch_gives_per_item_results(api, counties) -> None:
     assert _case_count(api) == 1
 
 
+def test_a_ticket_refused_inside_a_shared_commit_leaves_its_neighbours_registered(api, counties) -> None:
+    # The tickets of a batch share commits (hub/db/group_commit.py): a ticket refused while it
+    # is being registered (a division outside the county's, found by the engine) rolls back
+    # its own savepoint only.
+    az = counties["anyue"]
+    when = datetime.fromisoformat("2025-09-26T09:00:00+08:00")
+    batch = [ticket(az.cfg, f"AY-S{i}", when) for i in range(5)]
+    batch[2] = {**batch[2], "region_code": "512002"}
+    resp = az.push_tickets(batch)
+    assert resp.status_code == 200, resp.text
+    results = resp.json()["results"]
+    assert [r["status"] for r in results] == ["created", "created", "refused", "created", "created"]
+    numbers = [r["case_number"] for r in results if r["status"] == "created"]
+    assert len(set(numbers)) == 4
+    for number in numbers:
+        assert api["agent"].get(f"/api/v1/cases/{number}").status_code == 200
+    assert _case_count(api) == 4
+
+
 def test_every_county_pushes_in_its_own_shape(api, counties, clock) -> None:
     when = datetime.fromisoformat("2025-09-26T09:30:00+08:00")
     for name, county in counties.items():
