@@ -45,7 +45,8 @@ from channels.citizen import TYPE_TEXT, CitizenView
 from channels.codes import Locked
 from channels.rates import RateLimited
 from channels.service import ChannelService, NoSuchCaseOrCode
-from channels.wechat_dialogue import ASK_RATING, STARTS, DialogueStates, State, Turn, start, step
+from channels.wechat_dialogue import ASK_RATING, STARTS, State, Turn, start, step
+from channels.wechat_dialogue_store import DialogueStore
 from channels.wechat_menu import MENU_KEYS
 from hub.db.models import CaseRow, ExternalRefRow
 from hub.db.repository import CaseRepository
@@ -138,7 +139,7 @@ class WeChatDoor:
         self.crypto = WeChatCrypto(self.token, aes, config.app_id) if aes else None
         self.actor = Actor(party=config.party, role=Role.CHANNEL, channel=Channel.WECHAT.value)
         self.ref_system = f"channel.{config.party}"
-        self.dialogue = DialogueStates(timedelta(minutes=config.dialogue_minutes))
+        self.dialogue = DialogueStore(hub.db, timedelta(minutes=config.dialogue_minutes), hub.settings.phone_index_key_bytes())
 
     # -- the protocol ----------------------------------------------------------------------------
     def verify(self, signed: Signed) -> None:
@@ -261,46 +262,47 @@ class WeChatDoor:
     def converse(self, message, openid: str, state: State | None, content: str) -> str:
         """One message of a dialogue: a retry of one already answered gets the same answer (a
         step is not taken twice), anything else the next step."""
-        again = self.dialogue.replay(openid, message.id)
+        now = self.hub.clock.now()
+        again = self.dialogue.replay(openid, message.id, now)
         if again is not None:
             return again
-        now = self.hub.clock.now()
         if state is None:
             turn = start(STARTS[content], now)
         else:
             phone = MOBILE.search(content) if state.step == "content" else None
             turn = step(state, content, now, phone.group(1) if phone else None)
-        answer = self._play(message, openid, turn)
-        self.dialogue.remember(openid, message.id, answer)
-        return answer
+        return self._play(message, openid, turn)
 
     def _play(self, message, openid: str, turn: Turn) -> str:
-        """Do what the turn says, keep the dialogue's state, and say what it says."""
-        self.dialogue.put(openid, None if turn.over else turn.state)
+        """Do what the turn says, then keep the dialogue's state and the answer together (one
+        transaction, channels/wechat_dialogue_store.py), and say it."""
+        answer, kept = self._act(message, openid, turn)
+        self.dialogue.save(openid, kept, message.id, answer, self.hub.clock.now())
+        return answer
+
+    def _act(self, message, openid: str, turn: Turn) -> tuple[str, State | None]:
         held = turn.state
+        kept = None if turn.over else held
         if turn.do == "mine":
-            return self.mine(openid)
+            return self.mine(openid), kept
         if turn.do == "register":
             assert held is not None and held.kind is not None
-            return self._register(message, openid, held.kind, held.content, held.phone, held.place)
+            return self._register(message, openid, held.kind, held.content, held.phone, held.place), kept
         if turn.do == "query":
             assert held is not None
-            return self.query(openid, held.number, held.code)
+            return self.query(openid, held.number, held.code), kept
         if turn.do == "check_for_rating":
             assert held is not None
             case = self._checked(openid, held.number, held.code)
             if isinstance(case, str):
-                self.dialogue.put(openid, None)
-                return case
+                return case, None
             if not self.service.view_of(case).evaluation.open:
-                self.dialogue.put(openid, None)
-                return NOT_RATEABLE.format(number=held.number)
-            self.dialogue.put(openid, State("rate_choice", held.at, number=held.number, code=held.code))
-            return ASK_RATING.format(number=held.number)
+                return NOT_RATEABLE.format(number=held.number), None
+            return ASK_RATING.format(number=held.number), State("rate_choice", held.at, number=held.number, code=held.code)
         if turn.do == "rate":
             assert held is not None and turn.rating is not None
-            return self.rate(openid, held.number, held.code, turn.rating)
-        return turn.say + ("\n" + HELP if turn.menu else "")
+            return self.rate(openid, held.number, held.code, turn.rating), kept
+        return turn.say + ("\n" + HELP if turn.menu else ""), kept
 
     def _checked(self, openid: str, number: str, code: str) -> Case | str:
         """The case behind number and code, or the answer that refuses it (wrong codes count

@@ -6,23 +6,18 @@ confirm), to a case's progress (2 查询进度), to rating a reply (3 评价答�
 
 `step` is a pure function: (state, what the follower wrote) -> (the next state, what to say,
 what to do). The door (channels/wechat.py) does what it says (register, look up, rate) and
-keeps the state per openid in `DialogueStates`.
-
-The state is kept in the memory of the process, never in the database: it holds what the
-follower wrote before they confirmed (content, place, phone) and expires after
-`channels.wechat.dialogue_minutes` of silence, so nothing of an abandoned dialogue is ever
-stored. With several `serve` processes behind a proxy, route WeChat's requests by their
-`openid` query parameter to one process (docs/channels.md); a dialogue cut by a restart starts
-again at the menu. The one-line commands (投诉 + 内容, 查询 工单号 提取码) need no state.
+keeps the state per openid in the database (channels/wechat_dialogue_store.py), so every
+`serve` process continues the same dialogue. The state holds what the follower wrote before
+they confirmed (content, place, phone) and expires after `channels.wechat.dialogue_minutes` of
+silence; expired rows are deleted. The one-line commands (投诉 + 内容, 查询 工单号 提取码) need no
+state.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from hub.domain.model import RequestType, Satisfaction
@@ -166,48 +161,3 @@ def _again(state: State, now: datetime, ask: str) -> Turn:
     if state.tries + 1 >= MAX_TRIES:
         return Turn(None, GAVE_UP, menu=True, over=True)
     return Turn(replace(state, at=now, tries=state.tries + 1), ask)
-
-
-class DialogueStates:
-    """The dialogue of each follower, by openid, in this process's memory (see the module's
-    docstring); at most `limit` at once, the longest silent dropped first. Also the last answer
-    per follower by MsgId: WeChat sends a message again when it had no answer within 5 seconds,
-    and a step must not be taken twice."""
-
-    def __init__(self, ttl: timedelta, limit: int = 10_000) -> None:
-        self.ttl = ttl
-        self.limit = limit
-        self.lock = threading.Lock()
-        self.states: OrderedDict[str, State] = OrderedDict()
-        self.answered: OrderedDict[str, tuple[int, str]] = OrderedDict()
-
-    def get(self, openid: str, now: datetime) -> State | None:
-        with self.lock:
-            state = self.states.get(openid)
-            if state is not None and now - state.at > self.ttl:
-                del self.states[openid]
-                return None
-            return state
-
-    def put(self, openid: str, state: State | None) -> None:
-        with self.lock:
-            self.states.pop(openid, None)
-            if state is not None:
-                self.states[openid] = state
-                while len(self.states) > self.limit:
-                    self.states.popitem(last=False)
-
-    def replay(self, openid: str, msg_id: int | None) -> str | None:
-        """The answer already given to this MsgId of this follower, if any."""
-        with self.lock:
-            held = self.answered.get(openid)
-            return held[1] if held is not None and msg_id is not None and held[0] == msg_id else None
-
-    def remember(self, openid: str, msg_id: int | None, answer: str) -> None:
-        if msg_id is None:
-            return
-        with self.lock:
-            self.answered.pop(openid, None)
-            self.answered[openid] = (msg_id, answer)
-            while len(self.answered) > self.limit:
-                self.answered.popitem(last=False)
