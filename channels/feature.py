@@ -16,6 +16,7 @@ from channels.sandbox import sandbox_peers
 from channels.service import ChannelService
 from channels.sms import CodesAndSms, load_templates
 from channels.wechat import WeChatDoor
+from channels.wechat_dialogue_store import DialogueStore
 from channels.wechat_api import wechat
 from channels.wechat_menu import cmd_wechat_menu, load_menu
 from channels.wechat_push import WeChatPush, load_push_templates
@@ -45,8 +46,13 @@ class _Feature(FeatureBase):
         hub.handles.add(load_open311(hub.settings.mappings_dir, hub.catalogue))  # a bad mapping stops the start here
         pushes = load_push_templates(hub.settings.mappings_dir)  # checked even with no account set
         load_menu(hub.settings.mappings_dir)  # a bad menu stops the start here too
+        # Kept with no account set too: retention still prunes, and the export still lists, what an
+        # account configured before left in the table.
+        minutes = config.wechat.dialogue_minutes if config.wechat is not None else 30
+        dialogues = DialogueStore(hub.db, timedelta(minutes=minutes), hub.settings.phone_index_key_bytes())
+        hub.handles.add(dialogues)
         if config.wechat is not None:
-            hub.handles.add(WeChatDoor(hub, service, config.wechat))
+            hub.handles.add(WeChatDoor(hub, service, config.wechat, dialogues))
             hub.cases.sinks.append(WeChatPush(pushes, hub.settings, hub.clock, writer))
         hub.routers.extend([channel, public, centre, open311, wechat])
 

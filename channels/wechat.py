@@ -130,7 +130,7 @@ class Signed:
 
 
 class WeChatDoor:
-    def __init__(self, hub: Hub, service: ChannelService, config: WeChatSettings) -> None:
+    def __init__(self, hub: Hub, service: ChannelService, config: WeChatSettings, dialogue: DialogueStore) -> None:
         self.hub = hub
         self.service = service
         self.config = config
@@ -139,7 +139,7 @@ class WeChatDoor:
         self.crypto = WeChatCrypto(self.token, aes, config.app_id) if aes else None
         self.actor = Actor(party=config.party, role=Role.CHANNEL, channel=Channel.WECHAT.value)
         self.ref_system = f"channel.{config.party}"
-        self.dialogue = DialogueStore(hub.db, timedelta(minutes=config.dialogue_minutes), hub.settings.phone_index_key_bytes())
+        self.dialogue = dialogue
 
     # -- the protocol ----------------------------------------------------------------------------
     def verify(self, signed: Signed) -> None:

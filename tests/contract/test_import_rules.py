@@ -65,6 +65,7 @@ ALLOWED_EDGES = {
     ("adapters.wechat", "adapters.sms"): "the SMS seal, which the WeChat template messages are sealed with too",
     ("console", "channels.service"): "ChannelService handle: an agent reissues a retrieval code by SMS from the case page",
     ("records", "outbox.feature"): "OutboxHandle.kept_messages: the subject-access export lists the outbox messages kept about a person",
+    ("records", "channels.wechat_dialogue_store"): "DialogueStore handle: retention prunes expired WeChat dialogues, the export lists a follower's",
     # Shared pieces an adapter builds on: the kit's mapping-table vocabulary (the adapter
     # contract's optional extension), the sandbox's helpers for its sandbox peers, and the
     # shared SOAP/HTTP modules of adapters/.
