@@ -16,8 +16,8 @@ from channels.sandbox import sandbox_peers
 from channels.service import ChannelService
 from channels.sms import CodesAndSms, load_templates
 from channels.wechat import WeChatDoor
-from channels.wechat_dialogue_store import DialogueStore
 from channels.wechat_api import wechat
+from channels.wechat_dialogue_store import DialogueStore
 from channels.wechat_menu import cmd_wechat_menu, load_menu
 from channels.wechat_push import WeChatPush, load_push_templates
 from hub.features import FeatureBase, HubOpener, Peer

@@ -4,7 +4,6 @@ shared rate counters (0016_rate_counters), the WeChat guided dialogues (0022_wec
 from __future__ import annotations
 
 from datetime import datetime
-
 from typing import Any
 
 from sqlalchemy import BigInteger, Index, Integer, String, Text
