@@ -43,7 +43,8 @@ class _Feature(FeatureBase):
         hub.cases.sinks.append(sms)
         service = ChannelService(hub, codes, sms)
         hub.handles.add(service)
-        hub.handles.add(load_open311(hub.settings.mappings_dir, hub.catalogue))  # a bad mapping stops the start here
+        open311_map = load_open311(hub.settings.mappings_dir, hub.catalogue)  # a bad mapping stops the start here
+        hub.handles.add(open311_map)
         pushes = load_push_templates(hub.settings.mappings_dir)  # checked even with no account set
         load_menu(hub.settings.mappings_dir)  # a bad menu stops the start here too
         # Kept with no account set too: retention still prunes, and the export still lists, what an
@@ -52,7 +53,9 @@ class _Feature(FeatureBase):
         dialogues = DialogueStore(hub.db, timedelta(minutes=minutes), hub.settings.phone_index_key_bytes())
         hub.handles.add(dialogues)
         if config.wechat is not None:
-            hub.handles.add(WeChatDoor(hub, service, config.wechat, dialogues))
+            # The dialogue offers the categories a citizen reports about a place: Open311's services.
+            categories = tuple((offered.code, offered.name) for offered in open311_map.services.values())
+            hub.handles.add(WeChatDoor(hub, service, config.wechat, dialogues, categories))
             hub.cases.sinks.append(WeChatPush(pushes, hub.settings, hub.clock, writer))
         hub.routers.extend([channel, public, centre, open311, wechat])
 

@@ -22,7 +22,7 @@ from typing import Literal
 
 from hub.domain.model import RequestType, Satisfaction
 
-Step = Literal["kind", "content", "place", "phone", "confirm", "query", "rate_code", "rate_choice"]
+Step = Literal["kind", "category", "content", "place", "phone", "confirm", "query", "rate_code", "rate_choice", "photos"]
 Do = Literal["none", "register", "query", "check_for_rating", "rate", "mine"]
 Start = Literal["report", "query", "rate", "mine"]
 
@@ -60,6 +60,7 @@ MAX_TRIES = 3  # answers that do not fit the step before the dialogue gives up
 
 EXIT_HINT = "（回复“0”退出）"
 ASK_KIND = "请选择诉求类型，回复数字：\n1 投诉\n2 咨询\n3 求助\n4 建议\n5 举报\n" + EXIT_HINT
+ASK_CATEGORY = "请选择事项分类（可选），回复数字；不清楚请回复“跳过”，由话务员确定：\n{choices}\n" + EXIT_HINT
 ASK_CONTENT = "请描述具体情况（时间、地点、事情经过），如“建设路12号工地每天夜里施工到凌晨，噪音很大”。" + EXIT_HINT
 TOO_SHORT = "内容太短，请写明具体情况（时间、地点、事情经过）。" + EXIT_HINT
 TOO_LONG = f"内容太长，请精简到{MAX_CONTENT}字以内。" + EXIT_HINT
@@ -83,6 +84,17 @@ class State:
     number: str = ""
     code: str = ""
     tries: int = 0  # answers in a row that did not fit this step
+    category: str | None = None  # a category code the follower chose (optional), and its name
+    category_name: str = ""
+    photos: tuple[str, ...] = ()  # WeChat MediaIds of pictures sent before confirming: attached once registered
+
+
+# The categories a follower may choose from: (code, Chinese name), in the order listed.
+Categories = tuple[tuple[str, str], ...]
+
+
+def ask_category(categories: Categories) -> str:
+    return ASK_CATEGORY.format(choices="\n".join(f"{i} {name}" for i, (_, name) in enumerate(categories, 1)))
 
 
 @dataclass(frozen=True)
@@ -109,17 +121,32 @@ def confirmation(state: State) -> str:
     assert state.kind is not None
     phone = f"{state.phone[:3]}****{state.phone[-4:]}" if state.phone else "未提供"
     content = state.content if len(state.content) <= 120 else state.content[:120] + "…"
-    return f"请确认您的诉求：\n类型：{KIND_WORDS[state.kind]}\n内容：{content}\n地点：{state.place or '未提供'}\n手机：{phone}\n回复“1”提交，回复“0”取消。"
+    category = f"分类：{state.category_name}\n" if state.category else ""
+    photos = f"图片：{len(state.photos)}张\n" if state.photos else ""
+    place = state.place or "未提供"
+    return f"请确认您的诉求：\n类型：{KIND_WORDS[state.kind]}\n{category}内容：{content}\n地点：{place}\n手机：{phone}\n{photos}回复“1”提交，回复“0”取消。"
 
 
-def step(state: State, text: str, now: datetime, phone_in_content: str | None = None) -> Turn:
-    """The next turn of the dialogue for what the follower wrote (`text`, stripped)."""
+def step(state: State, text: str, now: datetime, phone_in_content: str | None = None, categories: Categories = ()) -> Turn:
+    """The next turn of the dialogue for what the follower wrote (`text`, stripped); with no
+    `categories` the category is not asked (the agent sets it)."""
     if text in EXIT:
         return Turn(None, LEFT, menu=True, over=True)
     moved = replace(state, at=now, tries=0)
     if state.step == "kind":
         kind = KIND_CHOICES.get(text)
-        return Turn(replace(moved, step="content", kind=kind), ASK_CONTENT) if kind else _again(state, now, ASK_KIND)
+        if kind is None:
+            return _again(state, now, ASK_KIND)
+        if categories:
+            return Turn(replace(moved, step="category", kind=kind), ask_category(categories))
+        return Turn(replace(moved, step="content", kind=kind), ASK_CONTENT)
+    if state.step == "category":
+        if text in SKIP:
+            return Turn(replace(moved, step="content", category=None, category_name=""), ASK_CONTENT)
+        if text.isdigit() and 1 <= int(text) <= len(categories):
+            code, name = categories[int(text) - 1]
+            return Turn(replace(moved, step="content", category=code, category_name=name), ASK_CONTENT)
+        return _again(state, now, ask_category(categories))
     if state.step == "content":
         if len(text) < MIN_CONTENT:
             return _again(state, now, TOO_SHORT)

@@ -45,6 +45,7 @@ def state_from_doc(doc: dict[str, Any]) -> State:
     fields = dict(doc)
     fields["at"] = datetime.fromisoformat(fields["at"])
     fields["kind"] = RequestType(fields["kind"]) if fields.get("kind") else None
+    fields["photos"] = tuple(fields.get("photos") or ())
     known = State.__dataclass_fields__
     return State(**{k: v for k, v in fields.items() if k in known})
 

@@ -128,3 +128,20 @@ def test_a_bad_menu_stops_the_start_naming_why(tmp_path: Path, body: str, reason
     with pytest.raises(MappingError) as refused:
         load_menu(tmp_path)
     assert refused.value.file.endswith("wechat_menu.yaml") and reason in str(refused.value)
+
+
+CATEGORIES = (("0101", "城市管理与市容环境"), ("0103", "建筑施工与工程质量"))
+
+
+def test_the_category_is_asked_from_the_list_and_may_be_skipped() -> None:
+    asked = step(State("kind", NOW), "1", NOW, categories=CATEGORIES)
+    assert asked.state is not None and asked.state.step == "category"
+    assert asked.say.startswith("请选择事项分类（可选），回复数字；不清楚请回复“跳过”，由话务员确定：\n1 城市管理与市容环境\n2 建筑施工与工程质量\n")
+    chosen = step(asked.state, "2", NOW, categories=CATEGORIES)
+    assert chosen.say == ASK_CONTENT and chosen.state is not None and (chosen.state.category, chosen.state.category_name) == ("0103", "建筑施工与工程质量")
+    skipped = step(asked.state, "跳过", NOW, categories=CATEGORIES)
+    assert skipped.state is not None and skipped.state.step == "content" and skipped.state.category is None
+    again = step(asked.state, "3", NOW, categories=CATEGORIES)  # not on the list
+    assert again.state is not None and again.state.step == "category" and again.state.tries == 1
+    # Without a list (no categories offered) the content comes next, as before.
+    assert step(State("kind", NOW), "1", NOW).say == ASK_CONTENT
