@@ -39,7 +39,7 @@ NAME = "微信图片"
 ADDED = "图片已作为工单{number}的附件登记。"
 HELD = "已收到图片（共{count}张），提交诉求后将作为附件登记。请继续回答上面的问题。"
 TOO_MANY = "图片已达{limit}张的上限，这张未能登记。"
-TOO_LARGE = "图片太大（超过{mb}MB），未能作为附件登记，请压缩后重新发送。"
+TOO_LARGE = "图片太大（超过{size}），未能作为附件登记，请压缩后重新发送。"
 WRONG_TYPE = "只能接收JPG、PNG、WebP、HEIC格式的图片，这个文件未能登记。"
 CLOSED = "工单{number}已不能再添加图片（已达上限或已办结）。"
 FAILED = "暂时无法接收图片，请稍后重新发送，或拨打12345。"
@@ -86,14 +86,14 @@ class Pictures:
         try:
             data = wechat.fetch_media(media_id, limit)
         except MediaTooLarge:
-            return TOO_LARGE.format(mb=_mb(limit))
+            return TOO_LARGE.format(size=_size(limit))
         except AdapterError as exc:
             log.warning("wechat: a picture from %s for case %s not fetched: %s", mask_openid(openid), number, type(exc).__name__)
             return FAILED
         try:
             self.hub.attachments.add(number, io.BytesIO(data), NAME, "public", self.actor, citizen=True)
         except AttachmentTooLarge:
-            return TOO_LARGE.format(mb=_mb(limit))
+            return TOO_LARGE.format(size=_size(limit))
         except UnsupportedAttachment:
             return WRONG_TYPE
         except RuleViolation:
@@ -109,5 +109,5 @@ class Pictures:
             self._adapter.close()
 
 
-def _mb(limit: int) -> str:
-    return f"{limit / 1_000_000:.0f}" if limit >= 1_000_000 else f"{limit / 1_000_000:.1f}"
+def _size(limit: int) -> str:
+    return f"{limit / 1048576:.0f}MB" if limit >= 1048576 else f"{limit // 1024}KB"
