@@ -271,6 +271,15 @@ class Follower:
         response.raise_for_status()
         return self.read(response.text)
 
+    def send_picture(self, media_id: str, client: httpx.Client | None = None, msg_id: int | None = None) -> str:
+        """Send a picture WeChat holds under `media_id` (the sandbox API's media); the text of the reply."""
+        at = self._time()
+        response = self.post(
+            image_message(self.openid, self.account, f"http://mmbiz.qpic.cn/sandbox/{media_id}", media_id, msg_id or next(_msg_ids), at), client
+        )
+        response.raise_for_status()
+        return self.read(response.text)
+
     def read(self, reply: str) -> str:
         if reply == "success":
             return ""
