@@ -15,8 +15,14 @@ What a follower may write (docs/channels.md, "WeChat"):
   against the number and against the openid, as the public lookup's do.
 - 我的工单: this openid's cases, state and title only.
 - 1/2/3/4, or a tap on a button of the custom menu (channels/wechat_menu.py): the guided
-  dialogue (channels/wechat_dialogue.py), step by step to a case, its progress or a rating.
+  dialogue (channels/wechat_dialogue.py, kept in the database by
+  channels/wechat_dialogue_store.py), step by step to a case, its progress or a rating.
+- a picture during the dialogue, or within `dialogue_minutes` after a case was filed: an
+  attachment of the case (channels/wechat_pictures.py).
 - anything else: the help text, which is the numbered menu.
+
+Somewhat over 400 lines: every kind of message a follower sends is answered here, in one
+place a reader follows; the dialogue's steps, its store and the pictures live apart.
 """
 
 from __future__ import annotations
