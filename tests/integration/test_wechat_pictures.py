@@ -9,10 +9,15 @@ Expectations written out here."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import httpx
 import pytest
 
+from adapters.wechat.adapter import MediaTooLarge, WeChatAdapter
 from adapters.wechat.sandbox import image_message
+from hub.integration.contract import AdapterContext, PermanentError
+from hub.integration.registry import build_adapter
 from hub.settings import ChannelSettings, DestinationConfig, Settings, WeChatSettings
 from tests.integration.test_wechat import (  # noqa: F401 - the fixtures
     AES_KEY,
@@ -29,6 +34,7 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x01" * 2000
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x02" * 3000
 GIF = b"GIF89a" + b"\x03" * 500  # an image, but not a type the hub takes
 HUGE = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x04" * 60 * 1024  # past the 50 KB image limit set here
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RECEIPT = re.compile(r"^您的(投诉|咨询|求助|建议|举报)已登记，工单号(\d+)，提取码([0-9A-Z]{6})，请妥善保管。")
 
 
@@ -111,3 +117,22 @@ def test_a_picture_with_no_case_is_explained_and_fetches_nothing(hub, url, wecha
     number = RECEIPT.match(bob.say("投诉 小区门口垃圾堆了三天没人清理")).group(2)
     assert _picture(hub, bob, "m-jpeg", 89003) == f"图片已作为工单{number}的附件登记。"
     assert state.media_fetches == 1
+
+
+def test_the_adapter_fetches_media_with_a_fresh_token_and_stops_at_the_limit(wechat_api, clock) -> None:  # noqa: F811
+    state, api_url = wechat_api
+    state.media["m-jpeg"] = (JPEG, "image/jpeg")
+    raw = {"api_base": api_url, "app_id": APP_ID, "app_secret": SECRET, "seal_key": "wechat-seal-key-0123456789", "timeout": 2}
+    adapter = build_adapter("wechat", "wechat", raw, AdapterContext("wechat", clock, REPO_ROOT / "mappings"))
+    assert isinstance(adapter, WeChatAdapter)
+    try:
+        assert adapter.fetch_media("m-jpeg", 10_000) == JPEG
+        httpx.post(f"{api_url}/sandbox/expire", timeout=10)
+        assert adapter.fetch_media("m-jpeg", 10_000) == JPEG  # errcode 42001: a new token, asked once more
+        assert state.token_fetches == 2
+        with pytest.raises(MediaTooLarge):
+            adapter.fetch_media("m-jpeg", 1000)
+        with pytest.raises(PermanentError, match="40007"):
+            adapter.fetch_media("m-unknown", 10_000)
+    finally:
+        adapter.close()
