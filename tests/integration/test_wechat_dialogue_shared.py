@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlalchemy import text
+from alembic import command
+from sqlalchemy import inspect, text
 
 from hub.api.app import create_app
+from hub.db.migrate import alembic_config
 from hub.runtime import build_hub
 from records.privacy import subject_access_wechat
 from records.retention import Retention
@@ -87,3 +89,13 @@ def test_the_export_lists_the_answers_so_far_and_expired_dialogues_are_pruned(hu
     assert Retention(hub).run().dialogues_pruned == 1
     assert _rows(hub) == []
     assert case_count(hub) == 0
+
+
+def test_the_migration_steps_back_and_forth(hub) -> None:
+    cfg = alembic_config(hub.db.writer)
+    command.downgrade(cfg, "0022_wechat_dialogues@-1")
+    with hub.db.writer.connect() as conn:
+        assert "wechat_dialogues" not in inspect(conn).get_table_names()
+    command.upgrade(cfg, "heads")
+    with hub.db.writer.connect() as conn:
+        assert {c["name"] for c in inspect(conn).get_columns("wechat_dialogues")} == {"openid", "state", "last_msg_id", "last_reply", "expires_at"}
