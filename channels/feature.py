@@ -17,6 +17,7 @@ from channels.service import ChannelService
 from channels.sms import CodesAndSms, load_templates
 from channels.wechat import WeChatDoor
 from channels.wechat_api import wechat
+from channels.wechat_dialogue_store import DialogueStore
 from channels.wechat_menu import cmd_wechat_menu, load_menu
 from channels.wechat_push import WeChatPush, load_push_templates
 from hub.features import FeatureBase, HubOpener, Peer
@@ -42,11 +43,19 @@ class _Feature(FeatureBase):
         hub.cases.sinks.append(sms)
         service = ChannelService(hub, codes, sms)
         hub.handles.add(service)
-        hub.handles.add(load_open311(hub.settings.mappings_dir, hub.catalogue))  # a bad mapping stops the start here
+        open311_map = load_open311(hub.settings.mappings_dir, hub.catalogue)  # a bad mapping stops the start here
+        hub.handles.add(open311_map)
         pushes = load_push_templates(hub.settings.mappings_dir)  # checked even with no account set
         load_menu(hub.settings.mappings_dir)  # a bad menu stops the start here too
+        # Kept with no account set too: retention still prunes, and the export still lists, what an
+        # account configured before left in the table.
+        minutes = config.wechat.dialogue_minutes if config.wechat is not None else 30
+        dialogues = DialogueStore(hub.db, timedelta(minutes=minutes), hub.settings.phone_index_key_bytes())
+        hub.handles.add(dialogues)
         if config.wechat is not None:
-            hub.handles.add(WeChatDoor(hub, service, config.wechat))
+            # The dialogue offers the categories a citizen reports about a place: Open311's services.
+            categories = tuple((offered.code, offered.name) for offered in open311_map.services.values())
+            hub.handles.add(WeChatDoor(hub, service, config.wechat, dialogues, categories))
             hub.cases.sinks.append(WeChatPush(pushes, hub.settings, hub.clock, writer))
         hub.routers.extend([channel, public, centre, open311, wechat])
 

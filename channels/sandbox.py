@@ -177,6 +177,15 @@ class WeChatFollower:
                         found.group(1),
                         mask_openid(self.follower.openid),
                     )
+                    # Then a photo of the matter, which becomes the case's attachment.
+                    media_id = f"sandbox-photo-{self.rounds}"
+                    with self.server.lock:
+                        self.server.media[media_id] = (_png(rgb=(40, 120, 200)), "image/png")
+                    try:
+                        said = self.follower.send_picture(media_id, client)
+                        log.info("channel wechat: PHOTO for %s: %s", found.group(1), said)
+                    except httpx.HTTPError as exc:
+                        log.warning("channel wechat: picture refused (%s)", type(exc).__name__)
             sent = self.server.to(self.follower.openid)
             for message in sent[self.seen :]:
                 number = message["data"].get("keyword1", {}).get("value", "")

@@ -1,14 +1,15 @@
 """The channels feature's tables: retrieval codes and lookup failures (migration 0015_channels), the
-shared rate counters (0016_rate_counters)."""
+shared rate counters (0016_rate_counters), the WeChat guided dialogues (0022_wechat_dialogues)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Integer, String
+from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.db.models import Base, UTCDateTime
+from hub.db.models import Base, JSONDoc, UTCDateTime
 
 
 class RetrievalCodeRow(Base):
@@ -45,3 +46,21 @@ class RateCounterRow(Base):
     subject: Mapped[str] = mapped_column(String(80), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
+
+
+class WeChatDialogueRow(Base):
+    """A WeChat follower's guided dialogue (channels/wechat_dialogue_store.py), shared by every
+    hub process: the step and the answers so far (they may hold a phone and a place: personal
+    data, pruned once expired, listed by the subject-access export), and the last reply, sealed,
+    for WeChat's retry of the same MsgId. `state` null: the dialogue is over and the row is kept
+    only for that retry, a minute at most."""
+
+    __tablename__ = "wechat_dialogues"
+
+    openid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
+    last_msg_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_reply: Mapped[str | None] = mapped_column(Text, nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_wechat_dialogues_expires_at", "expires_at"),)

@@ -15,8 +15,14 @@ What a follower may write (docs/channels.md, "WeChat"):
   against the number and against the openid, as the public lookup's do.
 - 我的工单: this openid's cases, state and title only.
 - 1/2/3/4, or a tap on a button of the custom menu (channels/wechat_menu.py): the guided
-  dialogue (channels/wechat_dialogue.py), step by step to a case, its progress or a rating.
+  dialogue (channels/wechat_dialogue.py, kept in the database by
+  channels/wechat_dialogue_store.py), step by step to a case, its progress or a rating.
+- a picture during the dialogue, or within `dialogue_minutes` after a case was filed: an
+  attachment of the case (channels/wechat_pictures.py).
 - anything else: the help text, which is the numbered menu.
+
+Somewhat over 400 lines: every kind of message a follower sends is answered here, in one
+place a reader follows; the dialogue's steps, its store and the pictures live apart.
 """
 
 from __future__ import annotations
@@ -25,8 +31,8 @@ import hmac
 import logging
 import re
 import secrets
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import ParseError
 from zoneinfo import ZoneInfo
@@ -45,8 +51,10 @@ from channels.citizen import TYPE_TEXT, CitizenView
 from channels.codes import Locked
 from channels.rates import RateLimited
 from channels.service import ChannelService, NoSuchCaseOrCode
-from channels.wechat_dialogue import ASK_RATING, STARTS, DialogueStates, State, Turn, start, step
+from channels.wechat_dialogue import ASK_RATING, STARTS, Categories, State, Turn, start, step
+from channels.wechat_dialogue_store import DialogueStore
 from channels.wechat_menu import MENU_KEYS
+from channels.wechat_pictures import HELD, NO_CASE, NOT_NOW, TOO_MANY, Pictures
 from hub.db.models import CaseRow, ExternalRefRow
 from hub.db.repository import CaseRepository
 from hub.domain.access import Actor, registrant
@@ -77,6 +85,7 @@ MIN_CONTENT = 5  # characters: "投诉 噪音" says too little for a unit to act
 MAX_LISTED = 10
 LISTED_TITLE_CHARS = 24  # ten lines stay well inside what a passive text reply carries (about 2 KB)
 TITLE_CHARS = 30
+REPORT_STEPS = ("kind", "category", "content", "place", "phone", "confirm")  # before the case exists
 
 HELP = (
     "您好，这里是资阳12345政务服务便民热线。请回复数字：\n"
@@ -129,7 +138,7 @@ class Signed:
 
 
 class WeChatDoor:
-    def __init__(self, hub: Hub, service: ChannelService, config: WeChatSettings) -> None:
+    def __init__(self, hub: Hub, service: ChannelService, config: WeChatSettings, dialogue: DialogueStore, categories: Categories = ()) -> None:
         self.hub = hub
         self.service = service
         self.config = config
@@ -138,7 +147,9 @@ class WeChatDoor:
         self.crypto = WeChatCrypto(self.token, aes, config.app_id) if aes else None
         self.actor = Actor(party=config.party, role=Role.CHANNEL, channel=Channel.WECHAT.value)
         self.ref_system = f"channel.{config.party}"
-        self.dialogue = DialogueStates(timedelta(minutes=config.dialogue_minutes))
+        self.dialogue = dialogue
+        self.pictures = Pictures(hub, config, self.actor)
+        self.categories = categories
 
     # -- the protocol ----------------------------------------------------------------------------
     def verify(self, signed: Signed) -> None:
@@ -195,7 +206,11 @@ class WeChatDoor:
             if event == "click" and (what := MENU_KEYS.get(getattr(message, "key", None) or "")):
                 return self._play(message, openid, start(what, self.hub.clock.now()))
             return None  # unsubscribe, link taps, location reports: nothing to say
-        state = self.dialogue.get(openid, self.hub.clock.now())
+        held = self.dialogue.get(openid, self.hub.clock.now())
+        if message.type == "image":
+            return self.picture(message, openid, held)
+        # After a case, the dialogue waits for pictures only: any other message is a new one.
+        state = held if held is not None and held.step != "photos" else None
         if message.type == "location" and state is not None and state.step == "place":
             return self.converse(message, openid, state, _normalise(getattr(message, "label", "") or "")[:200] or "跳过")
         if message.type != "text":
@@ -217,40 +232,74 @@ class WeChatDoor:
         if len(content) < MIN_CONTENT:
             return TOO_SHORT
         phone = MOBILE.search(content)
-        return self._register(message, openid, kind, content, phone.group(1) if phone else None, None)
+        answer, number = self._register(message, openid, kind, content, phone.group(1) if phone else None, None, None)
+        if number is not None:  # pictures sent in the next minutes are attached to this case
+            now = self.hub.clock.now()
+            self.dialogue.save(openid, State("photos", now, number=number), message.id, answer, now)
+        return answer
 
-    def _register(self, message, openid: str, kind: RequestType, content: str, phone: str | None, address: str | None) -> str:
+    def picture(self, message, openid: str, state: State | None) -> str:
+        """A picture: held for the case the dialogue is about to register, attached to the case
+        just registered, or explained (channels/wechat_pictures.py)."""
+        now = self.hub.clock.now()
+        again = self.dialogue.replay(openid, message.id, now)
+        if again is not None:
+            return again
+        media_id = str(getattr(message, "media_id", "") or "")[:128]
+        if state is None or not media_id:
+            return NO_CASE.format(minutes=self.config.dialogue_minutes)
+        if state.step == "photos":
+            answer = self.pictures.attach(openid, state.number, media_id)
+            kept: State | None = replace(state, at=now)
+        elif state.step in REPORT_STEPS:
+            if len(state.photos) >= self.pictures.per_case:
+                answer, kept = TOO_MANY.format(limit=self.pictures.per_case), state
+            else:
+                kept = replace(state, at=now, photos=(*state.photos, media_id))
+                answer = HELD.format(count=len(kept.photos))
+        else:
+            return NOT_NOW
+        self.dialogue.save(openid, kept, message.id, answer, now)
+        return answer
+
+    def _register(
+        self, message, openid: str, kind: RequestType, content: str, phone: str | None, address: str | None, category: str | None
+    ) -> tuple[str, str | None]:
+        """What to answer, and the case's number when one is registered."""
         try:
             received = datetime.fromtimestamp(message.time, tz=UTC) if message.time else self.hub.clock.now()
         except (OverflowError, OSError):  # a CreateTime no calendar holds
-            return FAILED
+            return FAILED, None
         try:
-            draft = self._draft(openid, message.id, kind, content, received, phone, address)
+            draft = self._draft(openid, message.id, kind, content, received, phone, address, category)
         except ValidationError as exc:  # e.g. a CreateTime outside the service years
             log.warning("wechat: message from %s not registered: %s", mask_openid(openid), exc.errors()[0].get("loc"))
-            return FAILED
+            return FAILED, None
         try:
             intake = self.service.register(draft, self.actor, f"wechat:{message.id}" if message.id else None)
         except RateLimited:
-            return BUSY
+            return BUSY, None
         except DomainError as exc:  # content too long, the same MsgId with other content, ...
             log.warning("wechat: message from %s not registered: %s", mask_openid(openid), type(exc).__name__)
-            return FAILED
+            return FAILED, None
         number = intake.view.number
         log.info("wechat: case %s registered for %s", number, mask_openid(openid))
         if intake.code is None:  # WeChat's retry of a message already registered: the code was given once
-            return f"您的{TYPE_TEXT[kind]}已登记，工单号{number}。提取码已在首次回复中给出。"
+            return f"您的{TYPE_TEXT[kind]}已登记，工单号{number}。提取码已在首次回复中给出。", number
         return (
             f"您的{TYPE_TEXT[kind]}已登记，工单号{number}，提取码{intake.code}，请妥善保管。\n"
-            f"回复“查询 {number} {intake.code}”查询办理进度，回复“我的工单”查看您提交的工单。"
-        )
+            f"回复“查询 {number} {intake.code}”查询办理进度，回复“我的工单”查看您提交的工单。\n"
+            f"如有现场照片，可在{self.config.dialogue_minutes}分钟内直接发送，作为工单附件。"
+        ), number
 
-    def _draft(self, openid: str, msg_id: int | None, kind: RequestType, content: str, received: datetime, phone: str | None, address: str | None) -> CaseDraft:
+    def _draft(
+        self, openid: str, msg_id: int | None, kind: RequestType, content: str, received: datetime, phone: str | None, address: str | None, category: str | None
+    ) -> CaseDraft:
         return CaseDraft(
             intake=Intake(channel=Channel.WECHAT, received_at=received),
             person=Person(phone=phone),
             request_type=kind,
-            category_code=OTHER_CATEGORY,
+            category_code=category or OTHER_CATEGORY,
             title=f"微信{TYPE_TEXT[kind]}：{content[:TITLE_CHARS]}",
             content=content,
             place=Place(division_code=self.hub.settings.region_code, address=address),
@@ -261,46 +310,52 @@ class WeChatDoor:
     def converse(self, message, openid: str, state: State | None, content: str) -> str:
         """One message of a dialogue: a retry of one already answered gets the same answer (a
         step is not taken twice), anything else the next step."""
-        again = self.dialogue.replay(openid, message.id)
+        now = self.hub.clock.now()
+        again = self.dialogue.replay(openid, message.id, now)
         if again is not None:
             return again
-        now = self.hub.clock.now()
         if state is None:
             turn = start(STARTS[content], now)
         else:
             phone = MOBILE.search(content) if state.step == "content" else None
-            turn = step(state, content, now, phone.group(1) if phone else None)
-        answer = self._play(message, openid, turn)
-        self.dialogue.remember(openid, message.id, answer)
-        return answer
+            turn = step(state, content, now, phone.group(1) if phone else None, self.categories)
+        return self._play(message, openid, turn)
 
     def _play(self, message, openid: str, turn: Turn) -> str:
-        """Do what the turn says, keep the dialogue's state, and say what it says."""
-        self.dialogue.put(openid, None if turn.over else turn.state)
+        """Do what the turn says, then keep the dialogue's state and the answer together (one
+        transaction, channels/wechat_dialogue_store.py), and say it."""
+        answer, kept = self._act(message, openid, turn)
+        self.dialogue.save(openid, kept, message.id, answer, self.hub.clock.now())
+        return answer
+
+    def _act(self, message, openid: str, turn: Turn) -> tuple[str, State | None]:
         held = turn.state
+        kept = None if turn.over else held
         if turn.do == "mine":
-            return self.mine(openid)
+            return self.mine(openid), kept
         if turn.do == "register":
             assert held is not None and held.kind is not None
-            return self._register(message, openid, held.kind, held.content, held.phone, held.place)
+            answer, number = self._register(message, openid, held.kind, held.content, held.phone, held.place, held.category)
+            if number is None:
+                return answer, None
+            notes = [self.pictures.attach(openid, number, media_id) for media_id in held.photos]
+            # The dialogue now waits for pictures of this case (the next messages are new ones).
+            return "\n".join([answer, *notes]), State("photos", self.hub.clock.now(), number=number)
         if turn.do == "query":
             assert held is not None
-            return self.query(openid, held.number, held.code)
+            return self.query(openid, held.number, held.code), kept
         if turn.do == "check_for_rating":
             assert held is not None
             case = self._checked(openid, held.number, held.code)
             if isinstance(case, str):
-                self.dialogue.put(openid, None)
-                return case
+                return case, None
             if not self.service.view_of(case).evaluation.open:
-                self.dialogue.put(openid, None)
-                return NOT_RATEABLE.format(number=held.number)
-            self.dialogue.put(openid, State("rate_choice", held.at, number=held.number, code=held.code))
-            return ASK_RATING.format(number=held.number)
+                return NOT_RATEABLE.format(number=held.number), None
+            return ASK_RATING.format(number=held.number), State("rate_choice", held.at, number=held.number, code=held.code)
         if turn.do == "rate":
             assert held is not None and turn.rating is not None
-            return self.rate(openid, held.number, held.code, turn.rating)
-        return turn.say + ("\n" + HELP if turn.menu else "")
+            return self.rate(openid, held.number, held.code, turn.rating), kept
+        return turn.say + ("\n" + HELP if turn.menu else ""), kept
 
     def _checked(self, openid: str, number: str, code: str) -> Case | str:
         """The case behind number and code, or the answer that refuses it (wrong codes count

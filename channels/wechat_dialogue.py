@@ -6,28 +6,23 @@ confirm), to a case's progress (2 查询进度), to rating a reply (3 评价答�
 
 `step` is a pure function: (state, what the follower wrote) -> (the next state, what to say,
 what to do). The door (channels/wechat.py) does what it says (register, look up, rate) and
-keeps the state per openid in `DialogueStates`.
-
-The state is kept in the memory of the process, never in the database: it holds what the
-follower wrote before they confirmed (content, place, phone) and expires after
-`channels.wechat.dialogue_minutes` of silence, so nothing of an abandoned dialogue is ever
-stored. With several `serve` processes behind a proxy, route WeChat's requests by their
-`openid` query parameter to one process (docs/channels.md); a dialogue cut by a restart starts
-again at the menu. The one-line commands (投诉 + 内容, 查询 工单号 提取码) need no state.
+keeps the state per openid in the database (channels/wechat_dialogue_store.py), so every
+`serve` process continues the same dialogue. The state holds what the follower wrote before
+they confirmed (content, place, phone) and expires after `channels.wechat.dialogue_minutes` of
+silence; expired rows are deleted. The one-line commands (投诉 + 内容, 查询 工单号 提取码) need no
+state.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from hub.domain.model import RequestType, Satisfaction
 
-Step = Literal["kind", "content", "place", "phone", "confirm", "query", "rate_code", "rate_choice"]
+Step = Literal["kind", "category", "content", "place", "phone", "confirm", "query", "rate_code", "rate_choice", "photos"]
 Do = Literal["none", "register", "query", "check_for_rating", "rate", "mine"]
 Start = Literal["report", "query", "rate", "mine"]
 
@@ -65,6 +60,7 @@ MAX_TRIES = 3  # answers that do not fit the step before the dialogue gives up
 
 EXIT_HINT = "（回复“0”退出）"
 ASK_KIND = "请选择诉求类型，回复数字：\n1 投诉\n2 咨询\n3 求助\n4 建议\n5 举报\n" + EXIT_HINT
+ASK_CATEGORY = "请选择事项分类（可选），回复数字；不清楚请回复“跳过”，由话务员确定：\n{choices}\n" + EXIT_HINT
 ASK_CONTENT = "请描述具体情况（时间、地点、事情经过），如“建设路12号工地每天夜里施工到凌晨，噪音很大”。" + EXIT_HINT
 TOO_SHORT = "内容太短，请写明具体情况（时间、地点、事情经过）。" + EXIT_HINT
 TOO_LONG = f"内容太长，请精简到{MAX_CONTENT}字以内。" + EXIT_HINT
@@ -88,6 +84,17 @@ class State:
     number: str = ""
     code: str = ""
     tries: int = 0  # answers in a row that did not fit this step
+    category: str | None = None  # a category code the follower chose (optional), and its name
+    category_name: str = ""
+    photos: tuple[str, ...] = ()  # WeChat MediaIds of pictures sent before confirming: attached once registered
+
+
+# The categories a follower may choose from: (code, Chinese name), in the order listed.
+Categories = tuple[tuple[str, str], ...]
+
+
+def ask_category(categories: Categories) -> str:
+    return ASK_CATEGORY.format(choices="\n".join(f"{i} {name}" for i, (_, name) in enumerate(categories, 1)))
 
 
 @dataclass(frozen=True)
@@ -114,17 +121,32 @@ def confirmation(state: State) -> str:
     assert state.kind is not None
     phone = f"{state.phone[:3]}****{state.phone[-4:]}" if state.phone else "未提供"
     content = state.content if len(state.content) <= 120 else state.content[:120] + "…"
-    return f"请确认您的诉求：\n类型：{KIND_WORDS[state.kind]}\n内容：{content}\n地点：{state.place or '未提供'}\n手机：{phone}\n回复“1”提交，回复“0”取消。"
+    category = f"分类：{state.category_name}\n" if state.category else ""
+    photos = f"图片：{len(state.photos)}张\n" if state.photos else ""
+    place = state.place or "未提供"
+    return f"请确认您的诉求：\n类型：{KIND_WORDS[state.kind]}\n{category}内容：{content}\n地点：{place}\n手机：{phone}\n{photos}回复“1”提交，回复“0”取消。"
 
 
-def step(state: State, text: str, now: datetime, phone_in_content: str | None = None) -> Turn:
-    """The next turn of the dialogue for what the follower wrote (`text`, stripped)."""
+def step(state: State, text: str, now: datetime, phone_in_content: str | None = None, categories: Categories = ()) -> Turn:
+    """The next turn of the dialogue for what the follower wrote (`text`, stripped); with no
+    `categories` the category is not asked (the agent sets it)."""
     if text in EXIT:
         return Turn(None, LEFT, menu=True, over=True)
     moved = replace(state, at=now, tries=0)
     if state.step == "kind":
         kind = KIND_CHOICES.get(text)
-        return Turn(replace(moved, step="content", kind=kind), ASK_CONTENT) if kind else _again(state, now, ASK_KIND)
+        if kind is None:
+            return _again(state, now, ASK_KIND)
+        if categories:
+            return Turn(replace(moved, step="category", kind=kind), ask_category(categories))
+        return Turn(replace(moved, step="content", kind=kind), ASK_CONTENT)
+    if state.step == "category":
+        if text in SKIP:
+            return Turn(replace(moved, step="content", category=None, category_name=""), ASK_CONTENT)
+        if text.isdigit() and 1 <= int(text) <= len(categories):
+            code, name = categories[int(text) - 1]
+            return Turn(replace(moved, step="content", category=code, category_name=name), ASK_CONTENT)
+        return _again(state, now, ask_category(categories))
     if state.step == "content":
         if len(text) < MIN_CONTENT:
             return _again(state, now, TOO_SHORT)
@@ -166,48 +188,3 @@ def _again(state: State, now: datetime, ask: str) -> Turn:
     if state.tries + 1 >= MAX_TRIES:
         return Turn(None, GAVE_UP, menu=True, over=True)
     return Turn(replace(state, at=now, tries=state.tries + 1), ask)
-
-
-class DialogueStates:
-    """The dialogue of each follower, by openid, in this process's memory (see the module's
-    docstring); at most `limit` at once, the longest silent dropped first. Also the last answer
-    per follower by MsgId: WeChat sends a message again when it had no answer within 5 seconds,
-    and a step must not be taken twice."""
-
-    def __init__(self, ttl: timedelta, limit: int = 10_000) -> None:
-        self.ttl = ttl
-        self.limit = limit
-        self.lock = threading.Lock()
-        self.states: OrderedDict[str, State] = OrderedDict()
-        self.answered: OrderedDict[str, tuple[int, str]] = OrderedDict()
-
-    def get(self, openid: str, now: datetime) -> State | None:
-        with self.lock:
-            state = self.states.get(openid)
-            if state is not None and now - state.at > self.ttl:
-                del self.states[openid]
-                return None
-            return state
-
-    def put(self, openid: str, state: State | None) -> None:
-        with self.lock:
-            self.states.pop(openid, None)
-            if state is not None:
-                self.states[openid] = state
-                while len(self.states) > self.limit:
-                    self.states.popitem(last=False)
-
-    def replay(self, openid: str, msg_id: int | None) -> str | None:
-        """The answer already given to this MsgId of this follower, if any."""
-        with self.lock:
-            held = self.answered.get(openid)
-            return held[1] if held is not None and msg_id is not None and held[0] == msg_id else None
-
-    def remember(self, openid: str, msg_id: int | None, answer: str) -> None:
-        if msg_id is None:
-            return
-        with self.lock:
-            self.answered.pop(openid, None)
-            self.answered[openid] = (msg_id, answer)
-            while len(self.answered) > self.limit:
-                self.answered.popitem(last=False)

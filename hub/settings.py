@@ -205,7 +205,10 @@ class WeChatSettings(BaseModel):
         default=30,
         ge=1,
         le=24 * 60,
-        description="A follower's guided dialogue (1 反映问题 ...) is forgotten after this many minutes of silence; it is kept in memory only.",
+        description=(
+            "A follower's guided dialogue (1 反映问题 ...) is forgotten after this many minutes of silence "
+            "(table wechat_dialogues, shared by every process; expired rows are deleted)."
+        ),
     )
     push_events: dict[WeChatEvent, bool] = Field(
         default_factory=lambda: dict.fromkeys(WECHAT_EVENTS, True),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from channels.wechat_dialogue_store import DialogueStore
 from hub.db.models import CaseRow, ExternalRefRow
 from hub.db.repository import CaseRepository
 from hub.domain.access import SYSTEM_ACTOR
@@ -92,7 +93,17 @@ def subject_access_wechat(hub: Hub, openid: str) -> dict[str, Any]:
         repo = CaseRepository(s)
         candidates = [repo.get(n) for n, ref in rows if ref.split(":", 1)[0] == openid]
     cases = [c for c in candidates if any(r.external_id.split(":", 1)[0] == openid for r in wechat_binding(c))]
-    return {"wechat_openid": openid, **_export(hub, cases, _deliveries(hub, [c.number for c in cases], None))}
+    return {"wechat_openid": openid, **_export(hub, cases, _deliveries(hub, [c.number for c in cases], None)), "wechat_dialogue": _dialogue(hub, openid)}
+
+
+def _dialogue(hub: Hub, openid: str) -> dict[str, Any] | None:
+    """The follower's guided dialogue, if one is kept (what they wrote before confirming: type,
+    content, place, phone), until it expires and is pruned."""
+    store = hub.handles.find(DialogueStore)
+    held = store.held(openid) if store is not None else None
+    if held is None:
+        return None
+    return {"answers_so_far": held.state, "expires_at": held.expires_at.isoformat(), "keeps_the_last_reply_sealed": held.keeps_last_reply}
 
 
 def _export(hub: Hub, cases: list[Case], sent: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:

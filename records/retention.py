@@ -6,7 +6,9 @@ once no other case names the same content, their files) and, for a case filed on
 official account, the follower's binding (the ref `<openid>:<MsgId>` that ties the follower to
 the case, `wechat_binding`): they are erased, not masked, so
 nothing can bring them back. The pass also deletes attachment uploads a crash cut short
-(hub/attachments.py, `orphans`). What statistics need stays: type, category,
+(hub/attachments.py, `orphans`) and the WeChat guided dialogues past their expiry (what a
+follower wrote before confirming, channels/wechat_dialogue_store.py; every write to that table
+prunes too, this covers an account that went quiet). What statistics need stays: type, category,
 division, dates, units, the reply and the follow-ups' satisfaction. Each erasure appends a
 line to the case history (action `erase_personal_data`, by the hub) naming the fields.
 
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 
+from channels.wechat_dialogue_store import DialogueStore
 from hub.db.models import CaseRow, ExternalRefRow
 from hub.db.person_seal import seal_of
 from hub.db.repository import CaseRepository
@@ -119,6 +122,7 @@ class RetentionResult:
     skipped: list[str] = field(default_factory=list)  # "number: why"
     files_deleted: int = 0  # attachment files of erased cases no other case names
     orphans: list[str] = field(default_factory=list)  # uploads cut short, deleted (or found, on a dry run)
+    dialogues_pruned: int = 0  # expired WeChat guided dialogues deleted (channels/wechat_dialogue_store.py)
 
 
 class Retention:
@@ -170,6 +174,9 @@ class Retention:
             # After the commit: a file goes once no row names it (the rows went with the case's data).
             result.files_deleted += attachments.delete_unnamed(shas)
         result.orphans = attachments.orphans(dry_run=dry_run)
+        dialogues = self.hub.handles.find(DialogueStore)
+        if dialogues is not None and not dry_run:  # minutes-old answers of abandoned WeChat dialogues
+            result.dialogues_pruned = dialogues.prune(now)
         if result.erased and not dry_run:
             log.info("retention: personal data erased from %d archived cases", len(result.erased))
         return result

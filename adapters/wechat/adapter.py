@@ -18,7 +18,9 @@ WeChat answers HTTP 200 with an `errcode`. The adapter contract's classes (docs/
 - Any other errcode (43004 the follower unsubscribed, 40003 a wrong openid, 40037 a wrong
   template id, ...): PermanentError, a dead letter. 40013/40125 on the token (a wrong AppID or
   AppSecret): ConfigurationError.
-Logs show the openid masked and never the message, the secret or the token.
+A follower's picture is fetched from `/cgi-bin/media/get` (`fetch_media`), read no further
+than the limit the caller gives. Logs show the openid masked and never the message, the
+secret or the token.
 """
 
 from __future__ import annotations
@@ -149,6 +151,45 @@ class WeChatAdapter(Adapter[WeChatSettings]):
             raise PermanentError(f"WeChat refused the template message to {mask_openid(openid)}: errcode {code} {str(answer.get('errmsg', ''))[:100]}")
         raise AssertionError("unreachable")
 
+    # -- a follower's picture (channels/wechat.py: an attachment of their case) -----------------------
+    def fetch_media(self, media_id: str, max_bytes: int) -> bytes:
+        """The file of a temporary media (a picture a follower sent: its MediaId, kept by WeChat
+        for 3 days) from `/cgi-bin/media/get`, read no further than `max_bytes`: MediaTooLarge
+        past it. WeChat answers the file itself, or JSON with an errcode (40007 an unknown
+        MediaId: PermanentError; the token ones: fetched anew once, as for sends)."""
+        for attempt in (1, 2):
+            token = self.access_token()
+            try:
+                with self._client.stream("GET", f"{self._base}/cgi-bin/media/get", params={"access_token": token, "media_id": media_id}) as response:
+                    if not 200 <= response.status_code < 300:
+                        response.read()  # classify_response quotes the body
+                        classify_response(response, self.context.clock.now())
+                    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+                    if kind in ("application/json", "text/plain", "text/json"):
+                        response.read()
+                        code, answer = _errcode(response)
+                    else:
+                        declared = response.headers.get("content-length")
+                        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+                            raise MediaTooLarge(max_bytes)
+                        data = bytearray()
+                        for chunk in response.iter_bytes():
+                            data += chunk
+                            if len(data) > max_bytes:
+                                raise MediaTooLarge(max_bytes)
+                        return bytes(data)
+            except httpx.TimeoutException as exc:
+                raise TransientError(f"WeChat media/get timed out: {type(exc).__name__}") from exc
+            except httpx.TransportError as exc:
+                raise TransientError(f"WeChat media/get transport failed: {type(exc).__name__}") from exc
+            if code in TOKEN_EXPIRED and attempt == 1:
+                self._drop(token)
+                continue
+            if code in BUSY or code in TOKEN_EXPIRED:
+                raise TransientError(f"WeChat media/get: busy or token refused (errcode {code})", retry_after=5)
+            raise PermanentError(f"WeChat media/get refused: errcode {code} {str(answer.get('errmsg', ''))[:100]}")
+        raise AssertionError("unreachable")
+
     # -- the custom menu (channels/wechat_menu.py, `hotline-hub wechat menu --push`) -----------------
     def create_menu(self, body: dict) -> None:
         """Replace the account's custom menu (自定义菜单) with `body` (WeChat's menu/create)."""
@@ -189,6 +230,20 @@ class WeChatAdapter(Adapter[WeChatSettings]):
 
     def close(self) -> None:
         self._client.close()
+
+
+class MediaTooLarge(PermanentError):
+    """The media is larger than the caller takes (it was not read further)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the media is larger than {limit} bytes")
+        self.limit = limit
+
+
+def _errcode(response: httpx.Response) -> tuple[int, dict]:
+    answer = _json(response)
+    code = answer.get("errcode", -1)
+    return (code if isinstance(code, int) else -1), answer
 
 
 def _json(response: httpx.Response) -> dict:

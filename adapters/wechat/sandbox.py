@@ -4,6 +4,8 @@
   sandbox AppID and AppSecret, `/cgi-bin/message/template/send` takes template messages and
   keeps them (`GET /sandbox/state`). It can be told to expire every token (the next send gets
   errcode 42001) or to answer the next sends with an errcode (`POST /sandbox/fail`).
+  `/cgi-bin/media/get` answers the pictures followers sent (held by MediaId, `POST
+  /sandbox/media` adds one) as WeChat does: the file, or JSON errcode 40007 for an unknown id.
   `/cgi-bin/menu/create` takes the custom menu (checked as WeChat does: 1 to 3 buttons, 5
   under each, a type and key or url on each leaf) and `/cgi-bin/menu/get` shows it.
 - the WeChat server's side of the official account (`Follower`): it signs each message with
@@ -26,7 +28,7 @@ from xml.sax.saxutils import escape
 import defusedxml.ElementTree as SafeXml
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 
@@ -45,6 +47,8 @@ class ServerState:
     attempts: int = 0
     failures: list[int] = field(default_factory=list)  # errcodes to answer the next sends with
     menu: dict[str, Any] | None = None  # the last custom menu set (menu/create)
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # MediaId -> (file, its Content-Type), for media/get
+    media_fetches: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def to(self, openid: str) -> list[dict[str, Any]]:
@@ -114,6 +118,27 @@ def create_server(state: ServerState) -> FastAPI:
                 return {"errcode": 46003, "errmsg": "menu no exist"}
             return {"menu": state.menu}
 
+    @app.get("/cgi-bin/media/get")
+    def media_get(access_token: str = "", media_id: str = "") -> Response:
+        """A temporary media (a follower's picture) as WeChat answers it: the file with its
+        type and a Content-Disposition, or JSON with an errcode."""
+        with state.lock:
+            if access_token not in state.tokens:
+                return JSONResponse({"errcode": 42001 if access_token.startswith("SANDBOX_") else 40001, "errmsg": "access_token expired or invalid"})
+            held = state.media.get(media_id)
+            state.media_fetches += 1
+        if held is None:
+            return JSONResponse({"errcode": 40007, "errmsg": "invalid media_id"})
+        content, kind = held
+        return Response(content, media_type=kind, headers={"Content-Disposition": f'attachment; filename="{media_id}.jpg"'})
+
+    @app.post("/sandbox/media")
+    async def media_put(request: Request, media_id: str, content_type: str = "image/jpeg") -> dict[str, Any]:
+        """Hold a file as WeChat holds a follower's picture (the follower at work sends one)."""
+        with state.lock:
+            state.media[media_id] = (await request.body(), content_type)
+        return {"media_id": media_id}
+
     @app.get("/sandbox/state")
     def sandbox_state() -> dict[str, Any]:
         """What the sandbox WeChat was sent (the sandbox's openids are made up)."""
@@ -176,6 +201,15 @@ def location_message(openid: str, account: str, label: str, x: float, y: float, 
     )
 
 
+def image_message(openid: str, account: str, pic_url: str, media_id: str, msg_id: int, at: int) -> str:
+    """A picture a follower sends, as WeChat forwards it (PicUrl and the MediaId of media/get)."""
+    return (
+        f"<xml><ToUserName><![CDATA[{account}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{at}</CreateTime><MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[{escape(pic_url)}]]></PicUrl>"
+        f"<MediaId><![CDATA[{escape(media_id)}]]></MediaId><MsgId>{msg_id}</MsgId></xml>"
+    )
+
+
 def sign(token: str, timestamp: str, nonce: str) -> str:
     """WeChat's signature: SHA-1 of the token, timestamp and nonce, sorted and joined."""
     return hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
@@ -234,6 +268,15 @@ class Follower:
     def say(self, content: str, client: httpx.Client | None = None, msg_id: int | None = None) -> str:
         """Send a text message; the text of the hub's passive reply."""
         response = self.post(text_message(self.openid, self.account, content, msg_id or next(_msg_ids), self._time()), client)
+        response.raise_for_status()
+        return self.read(response.text)
+
+    def send_picture(self, media_id: str, client: httpx.Client | None = None, msg_id: int | None = None) -> str:
+        """Send a picture WeChat holds under `media_id` (the sandbox API's media); the text of the reply."""
+        at = self._time()
+        response = self.post(
+            image_message(self.openid, self.account, f"http://mmbiz.qpic.cn/sandbox/{media_id}", media_id, msg_id or next(_msg_ids), at), client
+        )
         response.raise_for_status()
         return self.read(response.text)
 

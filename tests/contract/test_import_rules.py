@@ -61,10 +61,12 @@ ALLOWED_EDGES = {
     ("console", "knowledge.store"): "ArticleNotFound, StaleArticle, InvalidField: the store's refusals the writing and review pages show",
     ("console", "knowledge.review"): "allowed, check_may_edit, may_see_drafts, ReviewAction: the one review table and rules, not a copy",
     ("console", "knowledge.model"): "ArticleInput, ArticleContent, ArticleKind, ArticleVersion: what the writing form validates into",
-    ("channels", "adapters.wechat"): "the openid mask the WeChat adapter logs with, and the sandbox WeChat API and follower for `hotline-hub sandbox`",
+    ("channels", "adapters.wechat"): "the openid mask the WeChat adapter logs with, its media fetch for a follower's pictures, "
+    "and the sandbox WeChat API and follower for `hotline-hub sandbox`",
     ("adapters.wechat", "adapters.sms"): "the SMS seal, which the WeChat template messages are sealed with too",
     ("console", "channels.service"): "ChannelService handle: an agent reissues a retrieval code by SMS from the case page",
     ("records", "outbox.feature"): "OutboxHandle.kept_messages: the subject-access export lists the outbox messages kept about a person",
+    ("records", "channels.wechat_dialogue_store"): "DialogueStore handle: retention prunes expired WeChat dialogues, the export lists a follower's",
     # Shared pieces an adapter builds on: the kit's mapping-table vocabulary (the adapter
     # contract's optional extension), the sandbox's helpers for its sandbox peers, and the
     # shared SOAP/HTTP modules of adapters/.

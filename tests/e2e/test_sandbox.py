@@ -246,6 +246,10 @@ def test_a_wechat_follower_files_by_message_and_hears_back_by_template_message(s
     filed = sandbox.wait_for("a WeChat filing", lambda: re.search(r"channel wechat: IN (\d+) filed by oSan\*\*\*\*", sandbox.output))
     case = agent.get(f"/api/v1/cases/{filed.group(1)}").json()
     assert case["intake"]["channel"] == "wechat" and case["external_refs"][0]["system"] == "channel.zy-wechat"
+    # Then a photo, fetched from the sandbox WeChat's media/get: the case's attachment.
+    number = filed.group(1)
+    assert sandbox.said(f"channel wechat: PHOTO for {number}: 图片已作为工单{number}的附件登记。")
+    assert [a["media_type"] for a in agent.get(f"/api/v1/cases/{number}/attachments").json()] == ["image/png"]
     with sandbox.peer("wechat") as wechat:
         sent = sandbox.wait_for("a template message at the sandbox WeChat", lambda: wechat.get("/sandbox/state").json()["sent"])
     assert sent[0]["touser"].startswith("oSandbox") and sent[0]["template_id"].startswith("sandbox-")

@@ -177,7 +177,13 @@ def test_too_short_a_filing_and_other_messages_get_guidance(hub, url) -> None:
         "<xml><ToUserName>gh_test</ToUserName><FromUserName>" + ALICE + f"</FromUserName><CreateTime>{at}</CreateTime>"
         "<MsgType>image</MsgType><PicUrl>http://example.invalid/a.jpg</PicUrl><MediaId>m1</MediaId><MsgId>9</MsgId></xml>"
     )
-    assert alice.read(alice.post(image).text).startswith("目前只能办理文字消息")
+    # A picture with no case to go to says how to send one (tests/integration/test_wechat_pictures.py).
+    assert alice.read(alice.post(image).text).startswith("如需发送图片，请先回复“1”反映问题")
+    voice = (
+        "<xml><ToUserName>gh_test</ToUserName><FromUserName>" + ALICE + f"</FromUserName><CreateTime>{at}</CreateTime>"
+        "<MsgType>voice</MsgType><MediaId>v1</MediaId><Format>amr</Format><MsgId>10</MsgId></xml>"
+    )
+    assert alice.read(alice.post(voice).text).startswith("目前只能办理文字消息")
     assert case_count(hub) == 0
 
 

@@ -39,7 +39,11 @@ def test_the_numbered_menu_leads_to_a_registered_case(hub, api, url) -> None:  #
     assert MENU in alice.say("你好")
     assert alice.say("1").startswith("请选择诉求类型，回复数字：\n1 投诉\n2 咨询\n3 求助\n4 建议\n5 举报")
     assert alice.say("7").startswith("请选择诉求类型")  # not a choice: asked again
-    assert alice.say("1").startswith("请描述具体情况")
+    assert alice.say("1").startswith(
+        "请选择事项分类（可选），回复数字；不清楚请回复“跳过”，由话务员确定：\n1 城市管理与市容环境\n2 市政道路与设施\n3 建筑施工与工程质量\n"
+    )
+    assert alice.say("99").startswith("请选择事项分类")  # not on the list: asked again
+    assert alice.say("3").startswith("请描述具体情况")
     assert alice.say("噪音").startswith("内容太短")
     assert alice.say("建设路12号工地每天夜里施工到凌晨，噪音很大").startswith("请告诉我们事情发生的地点")
     at = int(hub.clock.now().timestamp())
@@ -48,7 +52,7 @@ def test_the_numbered_menu_leads_to_a_registered_case(hub, api, url) -> None:  #
     assert alice.say("12345").startswith("手机号应为11位数字")
     confirm = alice.say("138 1234 5678")
     assert confirm == (
-        "请确认您的诉求：\n类型：投诉\n内容：建设路12号工地每天夜里施工到凌晨，噪音很大\n地点：雁江区建设路12号\n手机：138****5678\n回复“1”提交，回复“0”取消。"
+        "请确认您的诉求：\n类型：投诉\n分类：建筑施工与工程质量\n内容：建设路12号工地每天夜里施工到凌晨，噪音很大\n地点：雁江区建设路12号\n手机：138****5678\n回复“1”提交，回复“0”取消。"
     )
     assert case_count(hub) == 0  # nothing stored before the follower confirms
     receipt = alice.say("1", msg_id=66002)
@@ -65,7 +69,7 @@ def test_the_numbered_menu_leads_to_a_registered_case(hub, api, url) -> None:  #
         "13812345678",
         "雁江区建设路12号",
     )
-    assert case["content"] == "建设路12号工地每天夜里施工到凌晨，噪音很大"
+    assert case["content"] == "建设路12号工地每天夜里施工到凌晨，噪音很大" and case["category_code"] == "0103"
     with hub.db.read() as s:
         ref = s.execute(text("SELECT external_id FROM case_external_refs")).scalar_one()
     assert ref == f"{ALICE}:66002"
@@ -81,8 +85,10 @@ def test_a_phone_in_the_content_is_not_asked_again_and_two_followers_do_not_mix(
     alice, bob = follower(hub, url), follower(hub, url, BOB)
     alice.say("1")
     bob.say("1")
-    assert alice.say("3").startswith("请描述具体情况")  # 求助
-    assert bob.say("4").startswith("请描述具体情况")  # 建议
+    assert alice.say("3").startswith("请选择事项分类")  # 求助
+    assert bob.say("4").startswith("请选择事项分类")  # 建议
+    assert alice.say("跳过").startswith("请描述具体情况")  # the category is optional
+    assert bob.say("跳过").startswith("请描述具体情况")
     assert alice.say("楼道灯坏了一周，老人上下楼不安全，电话13912345678").startswith("请告诉我们事情发生的地点")
     assert bob.say("建设路公交站增设遮雨棚，雨天候车不方便").startswith("请告诉我们事情发生的地点")
     confirm = alice.say("跳过")
@@ -107,6 +113,7 @@ def test_zero_leaves_wrong_answers_give_up_and_silence_forgets(hub, url, clock) 
     assert gave_up.startswith("未能识别您的回复，已退出本次办理。") and MENU in gave_up
     alice.say("1")
     alice.say("2")
+    alice.say("跳过")
     clock.set(clock.now() + timedelta(minutes=31))  # past dialogue_minutes (30)
     # The dialogue is forgotten: the content is not taken as an answer, but as any message.
     assert MENU in alice.say("新生儿医保在哪里办理，需要哪些材料？")
@@ -148,6 +155,7 @@ def test_the_menu_is_pushed_to_wechat_and_its_buttons_start_the_dialogue(hub, ap
     tapped = alice.read(alice.post(click_event(ALICE, "gh_test", "REPORT", at)).text)
     assert tapped.startswith("请选择诉求类型")
     alice.say("1")
+    alice.say("跳过")
     alice.say("建设路12号工地夜间施工，噪音很大，影响休息")
     alice.say("跳过")
     alice.say("跳过")

@@ -1,11 +1,12 @@
 """The WeChat guided dialogue's steps (channels/wechat_dialogue.py `step`, a pure function), its
-per-openid memory (expiry, the oldest dropped first, a retried MsgId answered the same) and the
-custom menu file's checks at start. Expectations written by hand. Over HTTP with the sandbox
+state as the JSON its table keeps (channels/wechat_dialogue_store.py) and the custom menu file's
+checks at start. Expectations written by hand. Over HTTP with the sandbox
 WeChat: tests/integration/test_wechat_dialogue.py."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,11 @@ from channels.wechat_dialogue import (
     ASK_NUMBER_AND_CODE,
     ASK_PHONE,
     ASK_PLACE,
-    DialogueStates,
     State,
     start,
     step,
 )
+from channels.wechat_dialogue_store import state_from_doc, state_to_doc
 from channels.wechat_menu import load_menu
 from hub.domain.clock import LOCAL_TZ
 from hub.domain.model import RequestType, Satisfaction
@@ -96,23 +97,12 @@ def test_query_and_rating_take_the_number_and_code() -> None:
     assert step(State("rate_choice", NOW), "不满意", NOW).rating is Satisfaction.UNSATISFIED
 
 
-def test_states_expire_after_silence_and_the_oldest_go_first() -> None:
-    states = DialogueStates(timedelta(minutes=30), limit=2)
-    states.put("a", State("kind", NOW))
-    assert states.get("a", NOW + timedelta(minutes=30)) == State("kind", NOW)
-    assert states.get("a", NOW + timedelta(minutes=30, seconds=1)) is None
-    for openid in ("a", "b", "c"):
-        states.put(openid, State("kind", NOW))
-    assert states.get("a", NOW) is None and states.get("c", NOW) is not None
-    states.put("c", None)
-    assert states.get("c", NOW) is None
-
-
-def test_a_retried_message_gets_the_answer_it_had() -> None:
-    states = DialogueStates(timedelta(minutes=30))
-    states.remember("a", 42, "已登记")
-    assert states.replay("a", 42) == "已登记"
-    assert states.replay("a", 43) is None and states.replay("b", 42) is None and states.replay("a", None) is None
+def test_a_state_is_kept_as_json_and_read_back_the_same() -> None:
+    state = State("confirm", NOW, kind=RequestType.HELP, content="楼道灯坏了", place="建设路", phone="13912345678", tries=1)
+    doc = state_to_doc(state)
+    assert doc["at"] == NOW.isoformat() and doc["kind"] == "help"
+    assert state_from_doc(json.loads(json.dumps(doc))) == state
+    assert state_from_doc(state_to_doc(State("kind", NOW))) == State("kind", NOW)
 
 
 def test_the_shipped_menu_is_three_buttons_of_the_dialogue() -> None:
@@ -138,3 +128,20 @@ def test_a_bad_menu_stops_the_start_naming_why(tmp_path: Path, body: str, reason
     with pytest.raises(MappingError) as refused:
         load_menu(tmp_path)
     assert refused.value.file.endswith("wechat_menu.yaml") and reason in str(refused.value)
+
+
+CATEGORIES = (("0101", "城市管理与市容环境"), ("0103", "建筑施工与工程质量"))
+
+
+def test_the_category_is_asked_from_the_list_and_may_be_skipped() -> None:
+    asked = step(State("kind", NOW), "1", NOW, categories=CATEGORIES)
+    assert asked.state is not None and asked.state.step == "category"
+    assert asked.say.startswith("请选择事项分类（可选），回复数字；不清楚请回复“跳过”，由话务员确定：\n1 城市管理与市容环境\n2 建筑施工与工程质量\n")
+    chosen = step(asked.state, "2", NOW, categories=CATEGORIES)
+    assert chosen.say == ASK_CONTENT and chosen.state is not None and (chosen.state.category, chosen.state.category_name) == ("0103", "建筑施工与工程质量")
+    skipped = step(asked.state, "跳过", NOW, categories=CATEGORIES)
+    assert skipped.state is not None and skipped.state.step == "content" and skipped.state.category is None
+    again = step(asked.state, "3", NOW, categories=CATEGORIES)  # not on the list
+    assert again.state is not None and again.state.step == "category" and again.state.tries == 1
+    # Without a list (no categories offered) the content comes next, as before.
+    assert step(State("kind", NOW), "1", NOW).say == ASK_CONTENT
