@@ -21,7 +21,7 @@ What a follower may write (docs/channels.md, "WeChat"):
   attachment of the case (channels/wechat_pictures.py).
 - anything else: the help text, which is the numbered menu.
 
-Somewhat over 400 lines: every kind of message a follower sends is answered here, in one
+Over 400 lines on purpose: every kind of message a follower sends is answered here, in one
 place a reader follows; the dialogue's steps, its store and the pictures live apart.
 """
 
