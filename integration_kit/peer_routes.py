@@ -21,7 +21,8 @@ def kit_routes(
     no_offer: str = "this peer assigns no cases to pull",
 ) -> APIRouter:
     """`reset()` forgets what was received and the planned faults; `plan(mode)` makes the next
-    delivery fail that way (only `modes` are accepted: 422 otherwise); `received()` lists the
+    delivery fail that way (only `modes` are accepted: 422 otherwise, and for a body that is
+    not a JSON object naming one); `received()` lists the
     messages accepted, in order; `offer()` queues a case for the hub to pull and returns its
     id, or, when the peer never assigns cases (None), POST /_kit/offer answers 404 `no_offer`."""
     router = APIRouter()
@@ -33,8 +34,12 @@ def kit_routes(
 
     @router.post("/_kit/fault", status_code=204)
     async def kit_fault(request: Request) -> Response:
-        mode = (await request.json()).get("mode")
-        if mode not in modes:
+        try:
+            body = await request.json()
+        except ValueError:  # not JSON: no mode named, refused like an unknown one
+            body = None
+        mode = body.get("mode") if isinstance(body, dict) else None
+        if not isinstance(mode, str) or mode not in modes:
             return JSONResponse({"error": f"unsupported fault mode {mode!r}; supported: {', '.join(modes)}"}, status_code=422)
         plan(mode)
         return Response(status_code=204)

@@ -12,11 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import bindparam, event, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
+from hub.db.counters import UpsertCounter
 from hub.domain.clock import Clock, SystemClock
 from hub.integration.contract import OutboundMessage
 from hub.logmask import request_id
@@ -139,8 +138,7 @@ def announce(session: Session, ring: Callable[[], None] | None = None) -> None:
 
 
 def next_sequence(session: Session, destination: str, ordering_key: str) -> int:
-    dialect = session.get_bind().dialect.name
-    return session.execute(_sequence_stmt(dialect), {"destination": destination, "ordering_key": ordering_key}).scalar_one()
+    return _SEQUENCES.add(session, destination=destination, ordering_key=ordering_key)
 
 
 def write_message(
@@ -248,22 +246,5 @@ def _enqueue(
     )
 
 
-_SEQUENCE: dict[str, Any] = {}
-
-
-def _sequence_stmt(dialect: str) -> Any:
-    stmt = _SEQUENCE.get(dialect)
-    if stmt is None:
-        table = OutboxSequenceRow.__table__
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = (
-            insert(table)
-            .values(destination=bindparam("destination"), ordering_key=bindparam("ordering_key"), last=1)
-            .on_conflict_do_update(index_elements=["destination", "ordering_key"], set_={"last": table.c.last + 1})
-            .returning(table.c.last)
-        )
-        _SEQUENCE[dialect] = stmt
-    return stmt
-
-
+_SEQUENCES = UpsertCounter(OutboxSequenceRow, ["destination", "ordering_key"])  # the last sequence per key
 _INSERT = OutboxMessageRow.__table__.insert()

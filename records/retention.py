@@ -14,7 +14,8 @@ line to the case history (action `erase_personal_data`, by the hub) naming the f
 
 The erasure is not a lifecycle action: the state does not move, no party asks for it and
 nothing is sent to a peer, so it is written here, through the repository, with the same
-optimistic version check as every change (a case that moved meanwhile is looked at again on
+history line and version step as every change (`hub.domain.engine.record`) and the same
+optimistic version check (a case that moved meanwhile is looked at again on
 the next run).
 """
 
@@ -31,10 +32,11 @@ from channels.wechat_dialogue_store import DialogueStore
 from hub.db.models import CaseRow, ExternalRefRow
 from hub.db.person_seal import seal_of
 from hub.db.repository import CaseRepository
-from hub.domain.access import registrant
+from hub.domain.access import Actor, registrant
 from hub.domain.clock import LOCAL_TZ
+from hub.domain.engine import record
 from hub.domain.errors import StaleCase
-from hub.domain.model import Case, CaseState, Channel, ExternalRef, HistoryEntry, Role
+from hub.domain.model import Case, CaseState, Channel, ExternalRef, Role
 from hub.leases import Lease, LeasedWorker
 
 if TYPE_CHECKING:
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hub.retention")
 
 ERASE_ACTION = "erase_personal_data"
-ERASER = "hub-retention"
+ERASER = Actor(party="hub-retention", role=Role.SYSTEM)  # who the erasure line names
 LEASE_NAME = "retention"
 
 
@@ -97,20 +99,13 @@ def erased(case: Case, now: datetime, years: int) -> Case:
     new.place.longitude = None
     new.place.latitude = None
     new.links.attachments = []
-    new.version = case.version + 1
-    new.updated_at = now
-    new.history.append(
-        HistoryEntry(
-            seq=len(new.history) + 1,
-            at=now,
-            actor=ERASER,
-            role=Role.SYSTEM,
-            action=ERASE_ACTION,
-            from_state=case.state,
-            to_state=case.state,
-            note=f"归档满 {years} 年, 个人信息已删除 (archived {years} years: personal data erased)",
-            data={"fields": fields, "archived_at": case.outcome.archived_at.isoformat() if case.outcome.archived_at else None},
-        )
+    record(
+        new,
+        ERASER,
+        ERASE_ACTION,
+        now,
+        note=f"归档满 {years} 年, 个人信息已删除 (archived {years} years: personal data erased)",
+        data={"fields": fields, "archived_at": case.outcome.archived_at.isoformat() if case.outcome.archived_at else None},
     )
     return new
 

@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from integration_kit.peer_routes import kit_routes
+
 
 @dataclass
 class SinkState:
@@ -98,9 +100,10 @@ def create_sink(state: SinkState | None = None) -> FastAPI:
         with state.lock:
             return {"count": len(state.order), "duplicates": state.duplicates, "attempts": state.attempts, "messages": [state.received[k] for k in state.order]}
 
-    # -- the conformance kit's peer control (docs/integrator-guide.md, integration_kit/peer.py)
-    @app.post("/_kit/reset", status_code=204)
-    def kit_reset() -> None:
+    # -- the conformance kit's peer control (docs/integrator-guide.md, integration_kit/peer.py),
+    # the kit's own routes as the county and legacy SOAP sandboxes mount them; the sink assigns
+    # no cases, so POST /_kit/offer answers 404.
+    def reset() -> None:
         with state.lock:
             state.received.clear()
             state.order.clear()
@@ -108,25 +111,15 @@ def create_sink(state: SinkState | None = None) -> FastAPI:
             state.batches.clear()
             state.attempts = state.duplicates = 0
 
-    @app.post("/_kit/fault", status_code=204)
-    async def kit_fault(request: Request):
-        body = await request.json()
-        mode = body.get("mode") if isinstance(body, dict) else None
-        if mode not in KIT_FAULTS:
-            return JSONResponse({"error": f"mode: {mode!r} is not one of {', '.join(KIT_FAULTS)}"}, status_code=422)
+    def plan(mode: str) -> None:
         with state.lock:
             state.faults.append(mode)
-        return None
 
-    @app.get("/_kit/received")
-    def kit_received() -> dict[str, Any]:
+    def kit_received() -> list[dict[str, Any]]:
         with state.lock:
-            return {
-                "messages": [
-                    {"key": k, "case_number": state.received[k].get("case_number"), "event_type": state.received[k].get("event_type")} for k in state.order
-                ]
-            }
+            return [{"key": k, "case_number": state.received[k].get("case_number"), "event_type": state.received[k].get("event_type")} for k in state.order]
 
+    app.include_router(kit_routes(modes=KIT_FAULTS, reset=reset, plan=plan, received=kit_received, no_offer="the webhook sink assigns no cases to pull"))
     return app
 
 

@@ -48,7 +48,7 @@ TABLE_TEST = "tests/unit/test_lifecycle_table.py"
 TARGETS: dict[str, list[list[str]]] = {
     "hub/domain/access.py": [[RULES, "tests/unit/test_masking.py"]],
     "hub/domain/lifecycle.py": [["tests/unit/test_lifecycle_expected.py", RULES], [TABLE_TEST]],
-    "hub/domain/engine.py": [[RULES], [TABLE_TEST]],
+    "hub/domain/engine.py": [["tests/unit/test_history_record.py", RULES], [TABLE_TEST]],
     "hub/domain/deadlines.py": [["tests/unit/test_deadlines.py", RULES]],
     "hub/domain/calendar.py": [["tests/unit/test_calendar.py", "tests/unit/test_deadlines.py"]],
     "supervision/assessment.py": [

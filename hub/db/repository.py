@@ -27,6 +27,7 @@ from hub.db.models import RUNNING_STATE_VALUES, CaseRow, CaseUnitRow, EventRow, 
 from hub.db.person_seal import PersonSeal, PersonSealKeyMismatch, seal_of
 from hub.db.phone_index import key_from_file, phone_hash
 from hub.domain.access import Actor, sees_confidential_person
+from hub.domain.engine import record
 from hub.domain.errors import CaseNotFound, RuleViolation, StaleCase
 from hub.domain.events import DomainEvent
 from hub.domain.model import Case, CaseState, ExternalRef, HistoryEntry, Role
@@ -161,12 +162,7 @@ class CaseRepository:
         prepared on the version before fails as stale instead of losing this line."""
         case = self.get(number)
         new = case.model_copy(deep=True)
-        entry = HistoryEntry(
-            seq=len(new.history) + 1, at=at, actor=actor, role=role, action=action, from_state=case.state, to_state=case.state, note=note, data=data
-        )
-        new.history.append(entry)
-        new.version = case.version + 1
-        new.updated_at = at
+        entry = record(new, Actor(party=actor, role=role), action, at, note=note, data=data)
         self.save(new, case.version)
         return entry
 

@@ -173,25 +173,11 @@ class Engine:
         source = new.state
         target = _resolve_target(new, row.target)
         new.state = target
-        new.version = case.version + 1
-        new.updated_at = now
         if target is CaseState.CLOSED:
             new.outcome.closed_at = now
         if target is CaseState.ARCHIVED:
             new.outcome.archived_at = now
-        new.history.append(
-            HistoryEntry(
-                seq=len(new.history) + 1,
-                at=now,
-                actor=actor.party,
-                role=actor.role,
-                action=action.value,
-                from_state=source,
-                to_state=target,
-                note=command.note,
-                data=data,
-            )
-        )
+        record(new, actor, action.value, now, note=command.note, data=data, from_state=source)
         events = [self._event(new, action.value, actor, now, data)]
         if target is CaseState.CLOSED and source is not CaseState.CLOSED and action is not Action.CLOSE:
             # Closed as the outcome of another action (a satisfied follow-up): peers that act
@@ -238,20 +224,7 @@ class Engine:
         changes: dict[str, Any] = {"moved": moved, "provisional": still_provisional}
         if parts_moved:
             changes["parts"] = parts_moved
-        new.version = case.version + 1
-        new.updated_at = now
-        new.history.append(
-            HistoryEntry(
-                seq=len(new.history) + 1,
-                at=now,
-                actor=actor.party,
-                role=actor.role,
-                action="recount_deadlines",
-                from_state=case.state,
-                to_state=case.state,
-                data=changes,
-            )
-        )
+        record(new, actor, "recount_deadlines", now, data=changes)
         return new
 
     def attach(self, case: Case, attachment: dict[str, Any], actor: Actor, now: datetime) -> Outcome:
@@ -290,16 +263,10 @@ class Engine:
             raise AccessDenied(f"role '{role.value}' attaches no files")
         new = case.model_copy(deep=True)
         new.links.attachments.append(attachment["id"])
-        new.version = case.version + 1
-        new.updated_at = now
         # With the file's SHA-256 and the hub's path to it, the event is the reference a peer
         # fetches the file by with its own key (province PushStatus, county JSON).
         data: dict[str, Any] = {k: attachment[k] for k in ("id", "media_type", "size", "visibility", "sha256", "url") if k in attachment}
-        new.history.append(
-            HistoryEntry(
-                seq=len(new.history) + 1, at=now, actor=actor.party, role=actor.role, action="attach", from_state=case.state, to_state=case.state, data=data
-            )
-        )
+        record(new, actor, "attach", now, data=data)
         return Outcome(new, [self._event(new, "attach", actor, now, data)])
 
     def _event(self, case: Case, action: str, actor: Actor, now: datetime, data: dict[str, Any]) -> DomainEvent:
@@ -362,6 +329,34 @@ def _pick(rows: list[Any], outcome: str | None) -> Any:
     raise AssertionError(f"no row for outcome {outcome!r} among {rows}")
 
 
+def record(
+    case: Case, actor: Actor, action: str, now: datetime, *, note: str | None = None, data: dict[str, Any] | None = None, from_state: CaseState | None = None
+) -> HistoryEntry:
+    """Record a change on `case`, the caller's working copy (already changed): one version on,
+    updated `now`, and a history line saying who did `action`, from `from_state` (by default
+    the state it is in: a change beside the lifecycle) to the state it is in now.
+
+    Every change to a stored case ends here: the engine's transitions and its acts beside the
+    table (recount, attach, merge_in), a note the repository writes for an operator, the
+    retention's erasure. Returns the line it appended.
+    """
+    entry = HistoryEntry(
+        seq=len(case.history) + 1,
+        at=now,
+        actor=actor.party,
+        role=actor.role,
+        action=action,
+        from_state=case.state if from_state is None else from_state,
+        to_state=case.state,
+        note=note,
+        data={} if data is None else data,
+    )
+    case.history.append(entry)
+    case.version += 1
+    case.updated_at = now
+    return entry
+
+
 def _resolve_target(case: Case, target: CaseState | str) -> CaseState:
     if target == PREVIOUS:
         return case.handling.returns[-1].from_state
@@ -371,20 +366,7 @@ def _resolve_target(case: Case, target: CaseState | str) -> CaseState:
 def _link_merge(target: Case, source: Case, actor: Actor, now: datetime) -> Case:
     new = target.model_copy(deep=True)
     new.links.merged_cases.append(source.number)
-    new.version = target.version + 1
-    new.updated_at = now
-    new.history.append(
-        HistoryEntry(
-            seq=len(new.history) + 1,
-            at=now,
-            actor=actor.party,
-            role=actor.role,
-            action="merge_in",
-            from_state=target.state,
-            to_state=target.state,
-            data={"merged": source.number},
-        )
-    )
+    record(new, actor, "merge_in", now, data={"merged": source.number})
     return new
 
 

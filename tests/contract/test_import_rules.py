@@ -47,6 +47,7 @@ ALLOWED_EDGES = {
     ("supervision", "records.retention"): "RetentionWorker handle: the scheduler command runs the retention pass",
     ("sandbox", "adapters.province.handle"): "ProvincePollers handle: the sandbox resets the province cursor",
     ("sandbox", "console.accounts"): "Accounts handle: the sandbox creates its demo operator accounts",
+    ("sandbox", "integration_kit.peer_routes"): "kit_routes: the webhook sink mounts the kit's /_kit routes, as the adapters' sandbox peers do",
     ("channels", "outbox.feature"): "OutboxHandle: the retrieval-code SMS are written through the outbox's writer",
     ("channels", "outbox.store"): "OutboxWriter, the type of that handle's writer",
     ("channels", "adapters.sms"): "the SMS adapter's seal (the channel seals what the adapter opens at the gateway) "
