@@ -12,13 +12,14 @@ from __future__ import annotations
 import enum
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Union
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from console.pages import open_part
 from hub.domain.commands import Command
 from hub.domain.lifecycle import allowed_actions
 from hub.domain.model import Case, Role
@@ -124,6 +125,8 @@ VALUE_LABELS = {
     "120": "120 急救",
     "122": "122 交通事故",
 }
+PART_STATE_LABELS = {"awaiting_sign_off": "待签收", "in_progress": "办理中", "replied": "已答复", "waived": "已免除"}
+FORWARD_STATE_LABELS = {"awaiting_sign_off": "待签收", "in_progress": "办理中", "replied": "已答复上报", "returned": "已退回区县"}
 # Fields a form cannot carry as one input; the API takes them (a correction's whole place).
 NOT_IN_FORMS = {"action", "place"}
 
@@ -212,17 +215,32 @@ TOWNSHIP_ACTIONS = frozenset({"sign_off_forward", "reply_forward", "return_forwa
 
 def forms_for(case: Case, role: Role, units: list[tuple[str, str]], categories: list[tuple[str, str]], unit_code: str | None = None) -> list[ActionForm]:
     """The actions the lifecycle table allows this role in the case's state, each as a form;
-    a unit sees the lead's actions or, as a co-unit, those of its part (the engine's rule)."""
+    a unit sees the lead's actions or, as a co-unit, those of its part (the engine's rule).
+    Part actions are offered only where a part is open, as the engine would otherwise refuse
+    them: a co-unit signs off an unsigned part and replies a signed one; the centre waives an
+    open part, choosing among those only."""
     allowed = [a for a in allowed_actions(case.state, role) if a in MODELS]
     if role is Role.UNIT and unit_code is not None:
         h = case.handling
         if unit_code != h.lead_unit and unit_code == h.holder:
             allowed = [a for a in allowed if a in TOWNSHIP_ACTIONS | {"report_progress"}]
         elif unit_code in h.co_units:
-            allowed = [a for a in allowed if a in CO_UNIT_ACTIONS]
+            part = open_part(case, unit_code)
+            done = PART_ACTIONS if part is None else {"sign_off_part"} if part.signed_at is not None else {"reply_part"}
+            allowed = [a for a in allowed if a in CO_UNIT_ACTIONS - done]
         else:
             allowed = [a for a in allowed if a not in PART_ACTIONS | TOWNSHIP_ACTIONS]
-    return [ActionForm(a, ACTION_LABELS.get(a, a), inputs_of(MODELS[a], units, categories)) for a in allowed]
+    waivable = {u for u in case.handling.co_units if open_part(case, u) is not None}
+    out = []
+    for a in allowed:
+        inputs = inputs_of(MODELS[a], units, categories)
+        if a == "waive_part":
+            if not waivable:
+                continue
+            labels = dict(units)
+            inputs = [replace(i, options=[(u, labels.get(u, u)) for u in case.handling.co_units if u in waivable]) if i.name == "unit" else i for i in inputs]
+        out.append(ActionForm(a, ACTION_LABELS.get(a, a), inputs))
+    return out
 
 
 def command_from_form(action: str, form: dict[str, list[str]]) -> Any:

@@ -29,10 +29,14 @@ from console.pages import (
     LOCAL,
     ROLE_LABELS,
     STATE_LABELS,
+    Queue,
     local,
+    open_forward_to,
+    open_part,
     pending_requests,
     queue_query,
     queues_for,
+    scoped_cases,
 )
 from hub.api.attachments import file_response
 from hub.api.client_address import client_address
@@ -40,9 +44,9 @@ from hub.attachment_store import StoreUnavailable
 from hub.attachments import AttachmentFileMissing, AttachmentNotFound, AttachmentRefused, AttachmentTooLarge, UnsupportedAttachment
 from hub.container import Hub
 from hub.db.repository import CaseQuery, decode_cursor
-from hub.domain.access import view_for
+from hub.domain.access import Actor, view_for
 from hub.domain.errors import AccessDenied, CaseNotFound, DomainError, StaleCase
-from hub.domain.model import Role, normalise_phone
+from hub.domain.model import Case, Role, normalise_phone
 from hub.mappings.catalogue import UnknownCode
 from hub.read_audit import record_read
 from hub.service import ContentTooLarge, NoRepeatCall
@@ -65,7 +69,11 @@ _env.globals.update(
     CHANNEL_LABELS=CHANNEL_LABELS,
     VALUE_LABELS=forms.VALUE_LABELS,
     ACTION_LABELS=forms.ACTION_LABELS,
+    PART_STATE_LABELS=forms.PART_STATE_LABELS,
+    FORWARD_STATE_LABELS=forms.FORWARD_STATE_LABELS,
     local=local,
+    open_part=open_part,
+    open_forward_to=open_forward_to,
 )
 
 
@@ -246,7 +254,7 @@ def workbench(request: Request) -> Response:
     hub, actor = _hub(request), session.operator.actor
     counts = []
     for queue in queues_for(actor.role):
-        items, more = hub.cases.list(queue_query(queue, COUNT_CAP), actor)
+        items, more = _queue_cases(hub, queue, actor, COUNT_CAP)
         counts.append((queue, f"{len(items)}+" if more else str(len(items))))
     today = datetime.combine(hub.clock.now().astimezone(LOCAL).date(), time(), LOCAL)
     intake, more = hub.cases.list(CaseQuery(received_from=today, limit=COUNT_CAP), actor)
@@ -276,8 +284,15 @@ def queue_page(request: Request, queue: str, cursor: Annotated[str | None, Query
         return _refused(request, session, 404, "没有这个队列")
     if cursor is not None and not _cursor_ok(cursor):
         cursor = None
-    items, next_cursor = _hub(request).cases.list(queue_query(found, 50, cursor), session.operator.actor)
+    items, next_cursor = _queue_cases(_hub(request), found, session.operator.actor, 50, cursor)
     return render(request, "list.html", session=session, title=found.label, items=items, next_cursor=next_cursor, base=f"/console/queues/{queue}?")
+
+
+def _queue_cases(hub: Hub, queue: Queue, actor: Actor, limit: int, cursor: str | None = None) -> tuple[list[Case], str | None]:
+    """A queue's cases: by state and flags through the case list, or a unit's 协办/二次派单 work."""
+    if queue.scope is not None:
+        return scoped_cases(hub.db, actor, queue.scope, limit, cursor)
+    return hub.cases.list(queue_query(queue, limit, cursor), actor)
 
 
 def _cursor_ok(cursor: str) -> bool:
