@@ -447,6 +447,7 @@ def _case_page(
         may_attach=may_attach(hub, case, actor),
         category=category.name_zh if category else case.category_code,
         division=division.name_zh if division else case.place.division_code,
+        now=hub.clock.now(),
     )
 
 
