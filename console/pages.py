@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, or_, select
@@ -57,6 +57,8 @@ class Queue:
     # A unit's own work beside the state: "parts" (协办, its part open) or "forwarded" (二次派单
     # to it, open); read from the case's parts and cascade (scoped_cases), not from CaseQuery.
     scope: str | None = None
+    # Due within this time from now and not yet past it (CaseQuery.due_before, overdue=False).
+    due_within: timedelta | None = None
 
 
 CENTRE_QUEUES = (
@@ -73,6 +75,9 @@ CENTRE_QUEUES = (
 HANDLER_QUEUES = (
     Queue("to_sign_off", "待签收", ("awaiting_sign_off",)),
     Queue("in_progress", "办理中", ("in_progress",)),
+    # 即将到期: the unit's running cases due within three days, before the deadline passes (超期
+    # has its own queue; 预警 comes from the scheduler at a share of the time limit instead).
+    Queue("due_soon", "三日内到期", ("awaiting_sign_off", "in_progress", "return_requested"), overdue=False, due_within=timedelta(days=3)),
     Queue("returns", "退回申请中", ("return_requested",)),
     Queue("overdue", "超期", overdue=True),
     Queue("warnings", "预警与超期", warning=True),
@@ -94,8 +99,9 @@ def queues_for(role: Role) -> tuple[Queue, ...]:
     return UNIT_QUEUES if role is Role.UNIT else HANDLER_QUEUES
 
 
-def queue_query(queue: Queue, limit: int, cursor: str | None = None) -> CaseQuery:
-    return CaseQuery(state=list(queue.states) or None, overdue=queue.overdue, warning=queue.warning, limit=limit, cursor=cursor)
+def queue_query(queue: Queue, limit: int, cursor: str | None = None, now: datetime | None = None) -> CaseQuery:
+    due_before = now + queue.due_within if queue.due_within is not None and now is not None else None
+    return CaseQuery(state=list(queue.states) or None, overdue=queue.overdue, warning=queue.warning, due_before=due_before, limit=limit, cursor=cursor)
 
 
 def open_part(case: Case, unit_code: str | None) -> Part | None:

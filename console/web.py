@@ -292,7 +292,7 @@ def _queue_cases(hub: Hub, queue: Queue, actor: Actor, limit: int, cursor: str |
     """A queue's cases: by state and flags through the case list, or a unit's 协办/二次派单 work."""
     if queue.scope is not None:
         return scoped_cases(hub.db, actor, queue.scope, limit, cursor)
-    return hub.cases.list(queue_query(queue, limit, cursor), actor)
+    return hub.cases.list(queue_query(queue, limit, cursor, hub.clock.now()), actor)
 
 
 def _cursor_ok(cursor: str) -> bool:
