@@ -272,3 +272,20 @@ def _agent():
     from hub.domain.access import Actor
 
     return Actor("api-agent", Role.AGENT)
+
+
+def test_the_case_page_lists_the_knowledge_articles_used(hub, app) -> None:
+    """#18: the case page shows "the knowledge articles used" — here the published article an
+    agent cited in a direct answer (id@version), a link to the article."""
+    from tests.support.console import published_and_draft
+
+    published_and_draft(hub, ("SCJ-QA-001", "预付卡退费指引"), ("SCJ-QA-002", "草稿"), "商家拒绝退还预付卡余额的，可向市场监管部门投诉。")
+    number = _case(hub, "accepted")
+    wang = Person(app).sign_in("wang", PASSWORD)
+    assert "未引用知识条目" in wang.get(f"/console/cases/{number}").text
+    version = re.search(r'name="version" value="(\d+)"', wang.get(f"/console/cases/{number}").text).group(1)
+    resp = wang.act(number, int(version), "answer_directly", answer="可向市场监管部门投诉", articles="SCJ-QA-001@1")
+    assert resp.status_code == 303, re.findall(r'class="alert"[^>]*>([^<]*)', resp.text)
+    page = wang.get(f"/console/cases/{number}").text
+    section = page.split('id="articles"')[1].split("<h2")[0]
+    assert re.findall(r'href="/console/knowledge/articles/([^"]+)">[^<]+</a> 第 (\d+) 版', section) == [("SCJ-QA-001", "1")]
