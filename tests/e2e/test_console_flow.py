@@ -208,6 +208,7 @@ def test_a_co_unit_replies_its_part_and_the_case_page_shows_it(hub, chromium, co
     co.act("sign_off_part")
     co.act("reply_part", text="已核查该商户的用工登记，情况属实。")
     assert "已答复" in co.page.inner_text("tr[data-part=ZY-RSJ]")
+    co.shot("parts")
     lead = Desk(chromium, console.url, tmp_path, viewport=(768, 1024)).sign_in("scj")
     lead.page.goto(f"{console.url}/console/cases/{number}")
     assert "已核查该商户的用工登记" in lead.page.inner_text("#parts + table")
