@@ -289,3 +289,30 @@ def test_the_case_page_lists_the_knowledge_articles_used(hub, app) -> None:
     page = wang.get(f"/console/cases/{number}").text
     section = page.split('id="articles"')[1].split("<h2")[0]
     assert re.findall(r'href="/console/knowledge/articles/([^"]+)">[^<]+</a> 第 (\d+) 版', section) == [("SCJ-QA-001", "1")]
+
+
+def test_search_by_unit_division_type_and_date_range(hub, app) -> None:
+    """#18's search: "by case number, phone (exact), free text, state, unit, division, type, date
+    range" — the last four here, each narrowing to the case that matches."""
+    yanjiang = _case(hub, "awaiting_sign_off", title="雁江噪音")  # dispatched to ZY-SCJGJ
+    anyue = _case(
+        hub,
+        title="安岳咨询",
+        request_type="enquiry",
+        place={"address": "安岳县岳阳镇", "division_code": "512021"},
+        intake={"channel": "phone", "received_at": "2025-09-20T09:00:00+08:00"},
+    )
+    wang = Person(app).sign_in("wang", PASSWORD)
+
+    def found(**params: str) -> set[str]:
+        page = wang.get("/console/search", params=params)
+        assert page.status_code == 200
+        return {n for n in (yanjiang, anyue) if n in page.text}
+
+    assert found(unit="ZY-SCJGJ") == {yanjiang}
+    assert found(division="512021") == {anyue}
+    assert found(type="enquiry") == {anyue}
+    assert found(type="complaint") == {yanjiang}
+    # Received 2025-09-20 and 2025-09-26 (BASE_DRAFT): "to" includes its own day.
+    assert found(received_from="2025-09-19", received_to="2025-09-20") == {anyue}
+    assert found(received_from="2025-09-21", received_to="2025-09-26") == {yanjiang}
