@@ -45,6 +45,7 @@ from hub.attachments import AttachmentFileMissing, AttachmentNotFound, Attachmen
 from hub.container import Hub
 from hub.db.repository import CaseQuery, decode_cursor
 from hub.domain.access import Actor, view_for
+from hub.domain.calendar import calendar_status
 from hub.domain.errors import AccessDenied, CaseNotFound, DomainError, StaleCase
 from hub.domain.model import Case, Role, normalise_phone
 from hub.mappings.catalogue import UnknownCode
@@ -89,8 +90,28 @@ def _remote(request: Request) -> str | None:
     return client_address(request)  # behind a trusted proxy (setting trusted_proxies): the client's
 
 
+def calendar_banner(hub: Hub) -> str | None:
+    """The banner over every page while deadlines are or will soon be provisional: the same
+    rule as GET /api/v1/calendar/status (hub.domain.calendar.CalendarStatus.warning), in Chinese."""
+    status = calendar_status(hub.calendars.calendar(), hub.clock.now())
+    if status.warning is None:
+        return None
+    if not status.year_known:
+        return (
+            f"{status.today.year} 年的工作日历尚未导入：办理时限暂按周一至周五计算（未计法定节假日和调休），"
+            "导入后自动重新计算。请管理员用 hotline-hub calendar import 导入国务院办公厅公布的放假安排。"
+        )
+    return (
+        f"{status.next_year} 年的工作日历尚未导入：跨入 {status.next_year} 年的办理时限暂按周一至周五计算"
+        "（未计法定节假日和调休），导入后自动重新计算。请管理员用 hotline-hub calendar import 导入国务院办公厅公布的放假安排。"
+    )
+
+
 def render(request: Request, template: str, status: int = 200, session: Session | None = None, **ctx: Any) -> HTMLResponse:
-    html = _env.get_template(template).render(request=request, me=session.operator if session else None, csrf=session.csrf_token if session else "", **ctx)
+    banner = calendar_banner(_hub(request)) if session is not None else None
+    html = _env.get_template(template).render(
+        request=request, me=session.operator if session else None, csrf=session.csrf_token if session else "", calendar_banner=banner, **ctx
+    )
     # Pages carry personal data: never kept by a shared browser's cache. Only the console's own
     # files load, and no other site may frame a page (a framed form is a click taken from someone).
     return HTMLResponse(

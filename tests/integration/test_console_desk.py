@@ -246,3 +246,34 @@ def test_a_units_due_soon_queue_holds_its_running_cases_due_within_three_days(hu
     assert Person(app).sign_in("wang", PASSWORD).get("/console/queues/due_soon").status_code == 404
     clock.set(local(2025, 11, 22, 10))
     assert number not in Person(app).sign_in("rsj", PASSWORD).get("/console/queues/due_soon").text
+
+
+# -- the calendar never blocks work: the banner and the provisional deadlines ------------------------
+def test_a_banner_from_november_and_provisional_deadlines_until_next_year_is_imported(hub, clock, app) -> None:
+    """#20: "Warnings from November on (log, metric, console banner) while next year is missing"
+    and deadlines beyond the known calendar "marked provisional on the case". chinesecalendar
+    (as installed) knows 2026, not 2027 (tests/integration/test_calendar_import.py)."""
+    from datetime import datetime
+
+    from hub.calendar_import import import_year, load_schedule_file
+    from hub.settings import REPO_ROOT
+
+    clock.set(datetime(2026, 10, 30, 10, tzinfo=LOCAL_TZ))
+    assert 'id="calendar-banner"' not in Person(app).sign_in("wang", PASSWORD).get("/console/").text  # October: not yet
+
+    clock.set(datetime(2026, 12, 28, 10, tzinfo=LOCAL_TZ))
+    number = dispatched(hub, signed=False)  # a complaint: 15 working days, into January 2027
+    wang = Person(app).sign_in("wang", PASSWORD)
+    banner = re.search(r'id="calendar-banner">([^<]*)<', wang.get("/console/").text).group(1)
+    assert "2027 年的工作日历尚未导入" in banner and "hotline-hub calendar import" in banner
+    page = wang.get(f"/console/cases/{number}").text
+    due = re.search(r"<dt>办结时限</dt><dd>(.*?)</dd>", page, re.S).group(1)
+    assert "暂定" in due
+    # The unit sees the banner too: its deadlines are the provisional ones.
+    assert 'id="calendar-banner"' in Person(app).sign_in("scj", PASSWORD).get("/console/queues/to_sign_off").text
+
+    import_year(hub.cases, load_schedule_file(REPO_ROOT / "examples" / "calendar" / "2027.sample.yaml"), SUPERVISOR)
+    wang = Person(app).sign_in("wang", PASSWORD)
+    page = wang.get(f"/console/cases/{number}").text
+    assert 'id="calendar-banner"' not in page
+    assert "暂定" not in re.search(r"<dt>办结时限</dt><dd>(.*?)</dd>", page, re.S).group(1)
