@@ -72,7 +72,14 @@ _env.globals.update(
     ACTION_LABELS=forms.ACTION_LABELS,
     PART_STATE_LABELS=forms.PART_STATE_LABELS,
     FORWARD_STATE_LABELS=forms.FORWARD_STATE_LABELS,
+    FIELD_LABELS={**forms.FIELD_LABELS, "place": "地点", "division_code": "区划"},
     local=local,
+    local_iso=lambda text: local(datetime.fromisoformat(text)) if isinstance(text, str) and text else "",
+    shown=lambda value: (
+        " ".join(str(value.get(k) or "") for k in ("division_code", "address")).strip()
+        if isinstance(value, dict)
+        else forms.VALUE_LABELS.get(str(value), "" if value is None else str(value))
+    ),
     open_part=open_part,
     open_forward_to=open_forward_to,
 )

@@ -316,3 +316,23 @@ def test_search_by_unit_division_type_and_date_range(hub, app) -> None:
     # Received 2025-09-20 and 2025-09-26 (BASE_DRAFT): "to" includes its own day.
     assert found(received_from="2025-09-19", received_to="2025-09-20") == {anyue}
     assert found(received_from="2025-09-21", received_to="2025-09-26") == {yanjiang}
+
+
+def test_a_correction_shows_the_old_and_new_values_and_the_recounted_deadline(hub, app) -> None:
+    """#20 改单: "the old and new values in the history" — on the case page's timeline too, with
+    the reason and, once dispatched, the deadline counted again. By hand: a complaint dispatched
+    Fri 2025-09-26 10:00 (the tests' clock) is due in 15 working days, Oct 23 (after 国庆, Oct 1-8
+    off, Sep 28 and Oct 11 worked); as an enquiry 5 working days, Oct 10 (Sep 29, 30, Oct 9,
+    10 and the make-up Sep 28)."""
+    number = _case(hub, "awaiting_sign_off")
+    zhao = Person(app).sign_in("zhao", PASSWORD)
+    page = zhao.get(f"/console/cases/{number}").text
+    assert "2025-10-23 23:59" in re.search(r"<dt>办结时限</dt><dd>(.*?)</dd>", page, re.S).group(1)
+    version = re.search(r'name="version" value="(\d+)"', page).group(1)
+    resp = zhao.act(number, int(version), "correct", request_type="enquiry", reason="登记时误选为投诉")
+    assert resp.status_code == 303, re.findall(r'class="alert"[^>]*>([^<]*)', resp.text)
+    page = zhao.get(f"/console/cases/{number}").text
+    entry = page.split("<strong>改单</strong>")[1].split("</li>\n    \n")[0]
+    assert "理由：登记时误选为投诉" in entry
+    assert re.search(r"诉求类型：<del>投诉</del> → <ins>咨询</ins>", entry)
+    assert re.search(r"办结时限：<del>2025-10-23 23:59</del> → <ins>2025-09-30 23:59</ins>", entry), entry
