@@ -456,7 +456,7 @@ def _case_page(
             repeat = hub.cases.repeat_call(number, actor)
         except NoRepeatCall:
             pass
-    action_forms = forms.forms_for(case, actor.role, _units(hub), _categories(hub), actor.unit_code)
+    action_forms = forms.forms_for(case, actor.role, _units(hub), _categories(hub), actor.unit_code, _divisions(hub))
     return render(
         request,
         "case.html",
@@ -509,7 +509,10 @@ async def act(request: Request, number: str) -> Response:
     except ValueError:
         return _case_page(request, session, number, 422, ["表单缺少工单版本，请刷新页面"])
     try:
-        command = forms.command_from_form(_one(data, "action"), data)
+        place = None
+        if any(_one(data, name) for name in forms.PLACE_INPUTS):  # 改单's place amends the case's own
+            place = hub.cases.get(number, actor).place.model_dump(mode="json")
+        command = forms.command_from_form(_one(data, "action"), data, place)
         hub.cases.act(number, command, actor, version)
     except ValidationError as exc:
         return _case_page(request, session, number, 422, forms.errors_of(exc))

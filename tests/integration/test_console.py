@@ -10,6 +10,7 @@ import pytest
 
 from console.accounts import AccountError, Accounts
 from console.tables import OperatorRow
+from hub.domain.access import Actor
 from hub.domain.model import Role
 from tests.support.console import PASSWORD, Person, console_app, fast_accounts
 from tests.support.factories import draft
@@ -336,3 +337,17 @@ def test_a_correction_shows_the_old_and_new_values_and_the_recounted_deadline(hu
     assert "理由：登记时误选为投诉" in entry
     assert re.search(r"诉求类型：<del>投诉</del> → <ins>咨询</ins>", entry)
     assert re.search(r"办结时限：<del>2025-10-23 23:59</del> → <ins>2025-09-30 23:59</ins>", entry), entry
+
+
+def test_a_supervisor_corrects_the_division_of_a_dispatched_case(hub, app) -> None:
+    """#20 改单 of the division from the case page: the address stays, the timeline shows both."""
+    number = _case(hub, "awaiting_sign_off")  # 512002 雁江区, 雁江区建设路12号 (BASE_DRAFT)
+    zhao = Person(app).sign_in("zhao", PASSWORD)
+    page = zhao.get(f"/console/cases/{number}").text
+    version = re.search(r'name="version" value="(\d+)"', page).group(1)
+    resp = zhao.act(number, int(version), "correct", **{"place.division_code": "512021", "reason": "区划登记错误"})
+    assert resp.status_code == 303, re.findall(r'class="alert"[^>]*>([^<]*)', resp.text)
+    place = hub.cases.get(number, Actor("t", Role.SUPERVISOR)).place
+    assert (place.division_code, place.address) == ("512021", "雁江区建设路12号")
+    entry = zhao.get(f"/console/cases/{number}").text.split("<strong>改单</strong>")[1]
+    assert "地点：<del>512002 雁江区建设路12号</del> → <ins>512021 雁江区建设路12号</ins>" in entry

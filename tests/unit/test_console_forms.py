@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from console import forms
 from hub.domain import commands as c
 from hub.domain.lifecycle import TABLE
-from hub.domain.model import Role
+from hub.domain.model import Place, Role
 
 PEOPLE = {Role.AGENT, Role.SUPERVISOR, Role.UNIT, Role.COUNTY}
 
@@ -113,3 +113,16 @@ def test_the_township_holding_a_case_sees_only_what_was_dispatched_on_to_it() ->
     case.handling.cascade = [Forward(unit_code="YJ-STZ", by_unit="ZY-SCJGJ", at=NOW, sign_off_due=NOW, due_at=NOW)]
     town = {f.action for f in forms.forms_for(case, Role.UNIT, [], [], "YJ-STZ")}
     assert town == {"sign_off_forward", "reply_forward", "return_forward", "request_forward_extension", "report_progress"}
+
+
+def test_a_corrected_place_amends_the_case_s_own_and_drops_its_position() -> None:
+    """改单 at the console: the division and the address as two inputs; what is left empty stays
+    as the case has it, and the old position is not carried onto a corrected place."""
+    current = {"division_code": "512002", "address": "雁江区建设路12号", "longitude": 104.6, "latitude": 30.1}
+    names = {i.name for i in forms.inputs_of(forms.MODELS["correct"], [], [], [("512021", "安岳县")])}
+    assert {"place.division_code", "place.address"} <= names and "place" not in names
+    cmd = forms.command_from_form("correct", {"place.division_code": ["512021"], "place.address": [""], "reason": ["区划登记错误"]}, current)
+    assert cmd.place == Place(division_code="512021", address="雁江区建设路12号")
+    cmd = forms.command_from_form("correct", {"place.address": ["雁江区建设路21号"], "reason": ["门牌号错"]}, current)
+    assert cmd.place == Place(division_code="512002", address="雁江区建设路21号")
+    assert forms.command_from_form("correct", {"title": ["新标题"]}, current).place is None
