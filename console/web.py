@@ -345,6 +345,7 @@ def search(
     unit: Text = None,
     division: Text = None,
     type: Text = None,
+    channel: Text = None,
     received_from: Text = None,
     received_to: Text = None,
 ) -> Response:
@@ -360,6 +361,7 @@ def search(
         "unit": unit,
         "division": division,
         "type": type,
+        "channel": channel,
         "received_from": received_from,
         "received_to": received_to,
     }
@@ -375,6 +377,7 @@ def search(
         "unit": values["unit"] or None,
         "division": values["division"] or None,
         "request_type": values["type"] or None,
+        "channel": values["channel"] or None,
     }
     if values["phone"]:
         try:
@@ -386,6 +389,8 @@ def search(
             query["state"] = [values["state"]]
         else:
             errors.append("状态：没有这个状态")
+    if values["channel"] and values["channel"] not in CHANNEL_LABELS:
+        errors.append("受理渠道：没有这个渠道")
     if values["type"] and values["type"] not in dict(_types(hub)):
         errors.append("诉求类型：没有这个类型")
     for name, label, offset in (("received_from", "受理日期从", 0), ("received_to", "受理日期至", 1)):

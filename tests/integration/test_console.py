@@ -294,14 +294,14 @@ def test_the_case_page_lists_the_knowledge_articles_used(hub, app) -> None:
 
 def test_search_by_unit_division_type_and_date_range(hub, app) -> None:
     """#18's search: "by case number, phone (exact), free text, state, unit, division, type, date
-    range" — the last four here, each narrowing to the case that matches."""
+    range" — the last four here, and #20's "by channel", each narrowing to the case that matches."""
     yanjiang = _case(hub, "awaiting_sign_off", title="雁江噪音")  # dispatched to ZY-SCJGJ
     anyue = _case(
         hub,
         title="安岳咨询",
         request_type="enquiry",
         place={"address": "安岳县岳阳镇", "division_code": "512021"},
-        intake={"channel": "phone", "received_at": "2025-09-20T09:00:00+08:00"},
+        intake={"channel": "web", "received_at": "2025-09-20T09:00:00+08:00"},
     )
     wang = Person(app).sign_in("wang", PASSWORD)
 
@@ -314,6 +314,9 @@ def test_search_by_unit_division_type_and_date_range(hub, app) -> None:
     assert found(division="512021") == {anyue}
     assert found(type="enquiry") == {anyue}
     assert found(type="complaint") == {yanjiang}
+    assert found(channel="web") == {anyue}
+    assert found(channel="phone") == {yanjiang}
+    assert "受理渠道：没有这个渠道" in wang.get("/console/search", params={"channel": "fax"}).text
     # Received 2025-09-20 and 2025-09-26 (BASE_DRAFT): "to" includes its own day.
     assert found(received_from="2025-09-19", received_to="2025-09-20") == {anyue}
     assert found(received_from="2025-09-21", received_to="2025-09-26") == {yanjiang}
@@ -351,3 +354,24 @@ def test_a_supervisor_corrects_the_division_of_a_dispatched_case(hub, app) -> No
     assert (place.division_code, place.address) == ("512021", "雁江区建设路12号")
     entry = zhao.get(f"/console/cases/{number}").text.split("<strong>改单</strong>")[1]
     assert "地点：<del>512002 雁江区建设路12号</del> → <ins>512021 雁江区建设路12号</ins>" in entry
+
+
+def test_the_flags_beside_the_state_show_on_the_case_page(hub, app) -> None:
+    """#20's flags "beside the state": 催办 counted per case, a 不合理诉求 application and its
+    approval, as tags beside the state on the case page."""
+    from hub.domain import commands as c
+
+    number = _case(hub, "awaiting_sign_off")
+    unit, boss = Actor("scj-key", Role.UNIT, unit_code="ZY-SCJGJ"), Actor("boss", Role.SUPERVISOR)
+    hub.cases.act(number, c.SignOff(), unit)
+    hub.cases.act(number, c.Chase(reason="市民再次来电"), boss)
+    hub.cases.act(number, c.Chase(reason="市民第三次来电"), boss)
+    hub.cases.act(number, c.RequestUnreasonable(reason="诉求超出法定职责范围"), unit)
+    wang = Person(app).sign_in("wang", PASSWORD)
+
+    def state_line() -> str:
+        return re.search(r"<dt>状态</dt><dd>(.*?)</dd>", wang.get(f"/console/cases/{number}").text, re.S).group(1)
+
+    assert "催办 2 次" in state_line() and "不合理诉求待认定" in state_line()
+    hub.cases.act(number, c.DecideUnreasonable(approved=True), boss)
+    assert "不合理诉求（已认定）" in state_line() and "待认定" not in state_line()
