@@ -12,13 +12,14 @@ from __future__ import annotations
 import enum
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Union
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from console.pages import open_part
 from hub.domain.commands import Command
 from hub.domain.lifecycle import allowed_actions
 from hub.domain.model import Case, Role
@@ -124,8 +125,14 @@ VALUE_LABELS = {
     "120": "120 急救",
     "122": "122 交通事故",
 }
-# Fields a form cannot carry as one input; the API takes them (a correction's whole place).
-NOT_IN_FORMS = {"action", "place"}
+PART_STATE_LABELS = {"awaiting_sign_off": "待签收", "in_progress": "办理中", "replied": "已答复", "waived": "已免除"}
+FORWARD_STATE_LABELS = {"awaiting_sign_off": "待签收", "in_progress": "办理中", "replied": "已答复上报", "returned": "已退回区县"}
+# Fields a form does not carry as such: `place` (改单) is two inputs, PLACE_INPUTS.
+NOT_IN_FORMS = {"action"}
+# A correction's place at the console: the division and the address. The command takes the
+# whole place; the form's values replace the case's own, and a position (longitude, latitude)
+# is not kept, since it was taken for the place being corrected (the API may send a new one).
+PLACE_INPUTS = {"place.division_code": "地点区划", "place.address": "详细地址（更正地点时原经纬度不保留）"}
 
 
 @dataclass
@@ -169,10 +176,16 @@ def _bounds(info: Any) -> tuple[int | None, int | None]:
     return lo, hi
 
 
-def inputs_of(model: type[BaseModel], units: list[tuple[str, str]], categories: list[tuple[str, str]]) -> list[Input]:
+def inputs_of(
+    model: type[BaseModel], units: list[tuple[str, str]], categories: list[tuple[str, str]], divisions: list[tuple[str, str]] | None = None
+) -> list[Input]:
     out = []
     for name, info in model.model_fields.items():
         if name in NOT_IN_FORMS:
+            continue
+        if name == "place":
+            out.append(Input("place.division_code", PLACE_INPUTS["place.division_code"], "select", False, [("", "（不改）")] + (divisions or [])))
+            out.append(Input("place.address", PLACE_INPUTS["place.address"], "text", False))
             continue
         kind_type, optional = _unwrap(info.annotation)
         required = info.is_required()
@@ -210,23 +223,46 @@ CO_UNIT_ACTIONS = PART_ACTIONS | {"report_progress"}
 TOWNSHIP_ACTIONS = frozenset({"sign_off_forward", "reply_forward", "return_forward", "request_forward_extension"})
 
 
-def forms_for(case: Case, role: Role, units: list[tuple[str, str]], categories: list[tuple[str, str]], unit_code: str | None = None) -> list[ActionForm]:
+def forms_for(
+    case: Case,
+    role: Role,
+    units: list[tuple[str, str]],
+    categories: list[tuple[str, str]],
+    unit_code: str | None = None,
+    divisions: list[tuple[str, str]] | None = None,
+) -> list[ActionForm]:
     """The actions the lifecycle table allows this role in the case's state, each as a form;
-    a unit sees the lead's actions or, as a co-unit, those of its part (the engine's rule)."""
+    a unit sees the lead's actions or, as a co-unit, those of its part (the engine's rule).
+    Part actions are offered only where a part is open, as the engine would otherwise refuse
+    them: a co-unit signs off an unsigned part and replies a signed one; the centre waives an
+    open part, choosing among those only."""
     allowed = [a for a in allowed_actions(case.state, role) if a in MODELS]
     if role is Role.UNIT and unit_code is not None:
         h = case.handling
         if unit_code != h.lead_unit and unit_code == h.holder:
             allowed = [a for a in allowed if a in TOWNSHIP_ACTIONS | {"report_progress"}]
         elif unit_code in h.co_units:
-            allowed = [a for a in allowed if a in CO_UNIT_ACTIONS]
+            part = open_part(case, unit_code)
+            done = PART_ACTIONS if part is None else {"sign_off_part"} if part.signed_at is not None else {"reply_part"}
+            allowed = [a for a in allowed if a in CO_UNIT_ACTIONS - done]
         else:
             allowed = [a for a in allowed if a not in PART_ACTIONS | TOWNSHIP_ACTIONS]
-    return [ActionForm(a, ACTION_LABELS.get(a, a), inputs_of(MODELS[a], units, categories)) for a in allowed]
+    waivable = {u for u in case.handling.co_units if open_part(case, u) is not None}
+    out = []
+    for a in allowed:
+        inputs = inputs_of(MODELS[a], units, categories, divisions)
+        if a == "waive_part":
+            if not waivable:
+                continue
+            labels = dict(units)
+            inputs = [replace(i, options=[(u, labels.get(u, u)) for u in case.handling.co_units if u in waivable]) if i.name == "unit" else i for i in inputs]
+        out.append(ActionForm(a, ACTION_LABELS.get(a, a), inputs))
+    return out
 
 
-def command_from_form(action: str, form: dict[str, list[str]]) -> Any:
-    """The command from the posted fields; raises ValidationError (the API's own messages)."""
+def command_from_form(action: str, form: dict[str, list[str]], place: dict[str, Any] | None = None) -> Any:
+    """The command from the posted fields; raises ValidationError (the API's own messages).
+    `place` is the case's place as it stands, which a corrected division or address amends."""
     model = MODELS.get(action)
     if model is None:
         return COMMAND.validate_python({"action": action})  # refused by the union, naming the action
@@ -235,7 +271,10 @@ def command_from_form(action: str, form: dict[str, list[str]]) -> Any:
         values = [v for v in form.get(inp.name, []) if v.strip()]
         if not values:
             continue
-        if inp.kind == "multiselect":
+        if inp.name in PLACE_INPUTS:
+            current = {k: v for k, v in (place or {}).items() if k in ("division_code", "address")}
+            data["place"] = {**current, **data.get("place", {}), inp.name.split(".", 1)[1]: values[0].strip()}
+        elif inp.kind == "multiselect":
             data[inp.name] = values
         elif inp.kind == "list":
             data[inp.name] = [p.strip() for p in values[0].replace("，", ",").split(",") if p.strip()]
@@ -259,5 +298,6 @@ def errors_of(exc: ValidationError) -> list[str]:
     for e in exc.errors():
         loc = [str(p) for p in e["loc"] if str(p) not in MODELS]
         name = loc[-1] if loc else ""
-        out.append(f"{FIELD_LABELS.get(name, name) or '表单'}：{e['msg']}")
+        label = PLACE_INPUTS.get(".".join(loc[-2:]), "") if len(loc) >= 2 and loc[-2] == "place" else ""
+        out.append(f"{label or FIELD_LABELS.get(name, name) or '表单'}：{e['msg']}")
     return out

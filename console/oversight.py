@@ -143,6 +143,14 @@ def assessment_page(request: Request, period: Code = None, unit: Code = None, co
         trend = [_rate_chart(f"{name}（近 {len(months)} 个月）", key, [(a.period, a) for a in months]) for key, (name, _) in RATES.items()]
     actor = session.operator.actor
     may_pick_unit = actor.role.value in ("agent", "supervisor", "county")
+    # 三率排名: the units of the scope ranked by their three rates (GET /api/v1/assessment/ranking),
+    # for whom may see every unit's figures (not a unit), where no single unit is picked.
+    ranking = None
+    if unit is None:
+        try:
+            ranking = service.ranking(actor, p, county)
+        except AccessDenied:
+            ranking = None
     query = urlencode([(k, v) for k, v in (("period", p.label), ("unit", unit), ("county", county)) if v])
     return render(
         request,
@@ -163,6 +171,7 @@ def assessment_page(request: Request, period: Code = None, unit: Code = None, co
         may_pick_unit=may_pick_unit,
         units=sorted(names.items()),
         divisions=_county_choices(request, session),
+        ranking=ranking,
     )
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, or_, select
 
 from hub.db.database import Database
-from hub.db.models import CaseRow, HistoryRow
-from hub.db.repository import CaseQuery, CaseRepository
+from hub.db.models import CaseRow, CaseUnitRow, HistoryRow
+from hub.db.repository import CaseQuery, CaseRepository, decode_cursor, encode_cursor
 from hub.domain.access import Actor
-from hub.domain.model import Role
+from hub.domain.lifecycle import PART_STATES
+from hub.domain.model import Case, CaseState, Forward, Handling, Part, Role
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 
@@ -53,6 +54,11 @@ class Queue:
     states: tuple[str, ...] = ()
     overdue: bool | None = None
     warning: bool | None = None  # 预警 or overdue, running cases only (CaseQuery.warning)
+    # A unit's own work beside the state: "parts" (协办, its part open) or "forwarded" (二次派单
+    # to it, open); read from the case's parts and cascade (scoped_cases), not from CaseQuery.
+    scope: str | None = None
+    # Due within this time from now and not yet past it (CaseQuery.due_before, overdue=False).
+    due_within: timedelta | None = None
 
 
 CENTRE_QUEUES = (
@@ -69,18 +75,84 @@ CENTRE_QUEUES = (
 HANDLER_QUEUES = (
     Queue("to_sign_off", "待签收", ("awaiting_sign_off",)),
     Queue("in_progress", "办理中", ("in_progress",)),
+    # 即将到期: the unit's running cases due within three days, before the deadline passes (超期
+    # has its own queue; 预警 comes from the scheduler at a share of the time limit instead).
+    Queue("due_soon", "三日内到期", ("awaiting_sign_off", "in_progress", "return_requested"), overdue=False, due_within=timedelta(days=3)),
     Queue("returns", "退回申请中", ("return_requested",)),
     Queue("overdue", "超期", overdue=True),
     Queue("warnings", "预警与超期", warning=True),
 )
 
 
+# A unit's key also works on cases it does not lead: its 协办 part, and what a county-level
+# lead dispatched on to it as a township unit.
+UNIT_QUEUES = (
+    *HANDLER_QUEUES,
+    Queue("parts", "协办待办", scope="parts"),
+    Queue("forwarded", "二次派单待办", scope="forwarded"),
+)
+
+
 def queues_for(role: Role) -> tuple[Queue, ...]:
-    return CENTRE_QUEUES if role in (Role.AGENT, Role.SUPERVISOR) else HANDLER_QUEUES
+    if role in (Role.AGENT, Role.SUPERVISOR):
+        return CENTRE_QUEUES
+    return UNIT_QUEUES if role is Role.UNIT else HANDLER_QUEUES
 
 
-def queue_query(queue: Queue, limit: int, cursor: str | None = None) -> CaseQuery:
-    return CaseQuery(state=list(queue.states) or None, overdue=queue.overdue, warning=queue.warning, limit=limit, cursor=cursor)
+def queue_query(queue: Queue, limit: int, cursor: str | None = None, now: datetime | None = None) -> CaseQuery:
+    due_before = now + queue.due_within if queue.due_within is not None and now is not None else None
+    return CaseQuery(state=list(queue.states) or None, overdue=queue.overdue, warning=queue.warning, due_before=due_before, limit=limit, cursor=cursor)
+
+
+def open_part(case: Case, unit_code: str | None) -> Part | None:
+    """The unit's 协办 part of the case while it is still to sign off or reply (the engine's
+    rule: parts run while the case is with the units), else None. A case dispatched before
+    parts were kept has none stored: its part runs on the case's deadlines, as the engine does."""
+    h = case.handling
+    if unit_code is None or unit_code == h.lead_unit or unit_code not in h.co_units or case.state not in PART_STATES:
+        return None
+    part = h.part(unit_code) or Part(unit_code=unit_code, sign_off_due=h.sign_off_due, due_at=h.due_at)
+    return None if part.done else part
+
+
+def open_forward_to(case: Case, unit_code: str | None) -> Forward | None:
+    """The open 二次派单 of the case to this township unit, else None."""
+    forward = case.handling.open_forward
+    if unit_code is None or forward is None or forward.unit_code != unit_code or case.state is not CaseState.IN_PROGRESS:
+        return None
+    return forward
+
+
+def scoped_cases(db: Database, actor: Actor, scope: str, limit: int, cursor: str | None = None) -> tuple[list[Case], str | None]:
+    """A unit's 协办待办 (scope "parts": cases where it is a co-unit with its part open) or
+    二次派单待办 ("forwarded": cases dispatched on to it and not yet replied or returned up),
+    newest first, among the cases it may see; paged by the same cursor as the case lists."""
+    role = "co" if scope == "parts" else "township"
+    states = [s.value for s in PART_STATES] if scope == "parts" else [CaseState.IN_PROGRESS.value]
+    unit = actor.unit_code or "-"
+    with db.read() as s:
+        stmt = select(CaseRow.id, CaseRow.number, CaseRow.doc).where(
+            CaseRow.state.in_(states),
+            exists().where(CaseUnitRow.case_id == CaseRow.id, CaseUnitRow.unit_code == unit, CaseUnitRow.role == role),
+            *CaseRepository(s).visibility(actor),
+        )
+        if cursor:
+            stmt = stmt.where(CaseRow.id < decode_cursor(cursor))
+        found: list[tuple[int, str]] = []
+        for row_id, number, doc in s.execute(stmt.order_by(CaseRow.id.desc())):
+            h = Handling.model_validate(doc.get("handling") or {})
+            if scope == "parts":
+                part = h.part(unit)
+                keep = unit in h.co_units and (part is None or not part.done)
+            else:
+                keep = h.open_forward is not None and h.open_forward.unit_code == unit
+            if keep:
+                found.append((row_id, number))
+                if len(found) > limit:
+                    break
+        repo = CaseRepository(s)
+        cases = [repo.get(number, with_history=False) for _, number in found[:limit]]
+    return cases, encode_cursor(found[limit - 1][0]) if len(found) > limit else None
 
 
 def local(at: datetime | None) -> str:

@@ -32,10 +32,14 @@ from console.pages import (
     LOCAL,
     ROLE_LABELS,
     STATE_LABELS,
+    Queue,
     local,
+    open_forward_to,
+    open_part,
     pending_requests,
     queue_query,
     queues_for,
+    scoped_cases,
 )
 from hub.api.attachments import file_response
 from hub.api.client_address import client_address
@@ -43,9 +47,10 @@ from hub.attachment_store import StoreUnavailable
 from hub.attachments import AttachmentFileMissing, AttachmentNotFound, AttachmentRefused, AttachmentTooLarge, UnsupportedAttachment
 from hub.container import Hub
 from hub.db.repository import CaseQuery, decode_cursor
-from hub.domain.access import view_for
+from hub.domain.access import Actor, view_for
+from hub.domain.calendar import calendar_status
 from hub.domain.errors import AccessDenied, CaseNotFound, DomainError, StaleCase
-from hub.domain.model import Role, normalise_phone
+from hub.domain.model import Case, Role, normalise_phone
 from hub.mappings.catalogue import UnknownCode
 from hub.read_audit import record_read
 from hub.service import ContentTooLarge, NoRepeatCall
@@ -68,7 +73,18 @@ _env.globals.update(
     CHANNEL_LABELS=CHANNEL_LABELS,
     VALUE_LABELS=forms.VALUE_LABELS,
     ACTION_LABELS=forms.ACTION_LABELS,
+    PART_STATE_LABELS=forms.PART_STATE_LABELS,
+    FORWARD_STATE_LABELS=forms.FORWARD_STATE_LABELS,
+    FIELD_LABELS={**forms.FIELD_LABELS, "place": "地点", "division_code": "区划"},
     local=local,
+    local_iso=lambda text: local(datetime.fromisoformat(text)) if isinstance(text, str) and text else "",
+    shown=lambda value: (
+        " ".join(str(value.get(k) or "") for k in ("division_code", "address")).strip()
+        if isinstance(value, dict)
+        else forms.VALUE_LABELS.get(str(value), "" if value is None else str(value))
+    ),
+    open_part=open_part,
+    open_forward_to=open_forward_to,
 )
 
 
@@ -84,8 +100,28 @@ def _remote(request: Request) -> str | None:
     return client_address(request)  # behind a trusted proxy (setting trusted_proxies): the client's
 
 
+def calendar_banner(hub: Hub) -> str | None:
+    """The banner over every page while deadlines are or will soon be provisional: the same
+    rule as GET /api/v1/calendar/status (hub.domain.calendar.CalendarStatus.warning), in Chinese."""
+    status = calendar_status(hub.calendars.calendar(), hub.clock.now())
+    if status.warning is None:
+        return None
+    if not status.year_known:
+        return (
+            f"{status.today.year} 年的工作日历尚未导入：办理时限暂按周一至周五计算（未计法定节假日和调休），"
+            "导入后自动重新计算。请管理员用 hotline-hub calendar import 导入国务院办公厅公布的放假安排。"
+        )
+    return (
+        f"{status.next_year} 年的工作日历尚未导入：跨入 {status.next_year} 年的办理时限暂按周一至周五计算"
+        "（未计法定节假日和调休），导入后自动重新计算。请管理员用 hotline-hub calendar import 导入国务院办公厅公布的放假安排。"
+    )
+
+
 def render(request: Request, template: str, status: int = 200, session: Session | None = None, **ctx: Any) -> HTMLResponse:
-    html = _env.get_template(template).render(request=request, me=session.operator if session else None, csrf=session.csrf_token if session else "", **ctx)
+    banner = calendar_banner(_hub(request)) if session is not None else None
+    html = _env.get_template(template).render(
+        request=request, me=session.operator if session else None, csrf=session.csrf_token if session else "", calendar_banner=banner, **ctx
+    )
     # Pages carry personal data: never kept by a shared browser's cache. Only the console's own
     # files load, and no other site may frame a page (a framed form is a click taken from someone).
     return HTMLResponse(
@@ -249,7 +285,7 @@ def workbench(request: Request) -> Response:
     hub, actor = _hub(request), session.operator.actor
     counts = []
     for queue in queues_for(actor.role):
-        items, more = hub.cases.list(queue_query(queue, COUNT_CAP), actor)
+        items, more = _queue_cases(hub, queue, actor, COUNT_CAP)
         counts.append((queue, f"{len(items)}+" if more else str(len(items))))
     today = datetime.combine(hub.clock.now().astimezone(LOCAL).date(), time(), LOCAL)
     intake, more = hub.cases.list(CaseQuery(received_from=today, limit=COUNT_CAP), actor)
@@ -279,8 +315,15 @@ def queue_page(request: Request, queue: str, cursor: Annotated[str | None, Query
         return _refused(request, session, 404, "没有这个队列")
     if cursor is not None and not _cursor_ok(cursor):
         cursor = None
-    items, next_cursor = _hub(request).cases.list(queue_query(found, 50, cursor), session.operator.actor)
+    items, next_cursor = _queue_cases(_hub(request), found, session.operator.actor, 50, cursor)
     return render(request, "list.html", session=session, title=found.label, items=items, next_cursor=next_cursor, base=f"/console/queues/{queue}?")
+
+
+def _queue_cases(hub: Hub, queue: Queue, actor: Actor, limit: int, cursor: str | None = None) -> tuple[list[Case], str | None]:
+    """A queue's cases: by state and flags through the case list, or a unit's 协办/二次派单 work."""
+    if queue.scope is not None:
+        return scoped_cases(hub.db, actor, queue.scope, limit, cursor)
+    return hub.cases.list(queue_query(queue, limit, cursor, hub.clock.now()), actor)
 
 
 def _cursor_ok(cursor: str) -> bool:
@@ -305,6 +348,7 @@ def search(
     unit: Text = None,
     division: Text = None,
     type: Text = None,
+    channel: Text = None,
     received_from: Text = None,
     received_to: Text = None,
 ) -> Response:
@@ -320,6 +364,7 @@ def search(
         "unit": unit,
         "division": division,
         "type": type,
+        "channel": channel,
         "received_from": received_from,
         "received_to": received_to,
     }
@@ -335,6 +380,7 @@ def search(
         "unit": values["unit"] or None,
         "division": values["division"] or None,
         "request_type": values["type"] or None,
+        "channel": values["channel"] or None,
     }
     if values["phone"]:
         try:
@@ -346,6 +392,8 @@ def search(
             query["state"] = [values["state"]]
         else:
             errors.append("状态：没有这个状态")
+    if values["channel"] and values["channel"] not in CHANNEL_LABELS:
+        errors.append("受理渠道：没有这个渠道")
     if values["type"] and values["type"] not in dict(_types(hub)):
         errors.append("诉求类型：没有这个类型")
     for name, label, offset in (("received_from", "受理日期从", 0), ("received_to", "受理日期至", 1)):
@@ -416,7 +464,7 @@ def _case_page(
             repeat = hub.cases.repeat_call(number, actor)
         except NoRepeatCall:
             pass
-    action_forms = forms.forms_for(case, actor.role, _units(hub), _categories(hub), actor.unit_code)
+    action_forms = forms.forms_for(case, actor.role, _units(hub), _categories(hub), actor.unit_code, _divisions(hub))
     return render(
         request,
         "case.html",
@@ -435,6 +483,7 @@ def _case_page(
         may_attach=may_attach(hub, case, actor),
         category=category.name_zh if category else case.category_code,
         division=division.name_zh if division else case.place.division_code,
+        now=hub.clock.now(),
     )
 
 
@@ -468,7 +517,10 @@ async def act(request: Request, number: str) -> Response:
     except ValueError:
         return _case_page(request, session, number, 422, ["表单缺少工单版本，请刷新页面"])
     try:
-        command = forms.command_from_form(_one(data, "action"), data)
+        place = None
+        if any(_one(data, name) for name in forms.PLACE_INPUTS):  # 改单's place amends the case's own
+            place = hub.cases.get(number, actor).place.model_dump(mode="json")
+        command = forms.command_from_form(_one(data, "action"), data, place)
         hub.cases.act(number, command, actor, version)
     except ValidationError as exc:
         return _case_page(request, session, number, 422, forms.errors_of(exc))

@@ -59,8 +59,8 @@ def console(hub, chromium):
 class Desk:
     """One person at one browser (their own cookies)."""
 
-    def __init__(self, chromium, url: str, shots: Path) -> None:  # noqa: ANN001
-        self.context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    def __init__(self, chromium, url: str, shots: Path, viewport: tuple[int, int] = (1280, 800)) -> None:  # noqa: ANN001
+        self.context = chromium.new_context(viewport={"width": viewport[0], "height": viewport[1]}, locale="zh-CN")
         self.page = self.context.new_page()
         self.url, self.shots = url, shots
 
@@ -113,8 +113,18 @@ def _earlier_case(hub) -> str:
     return number
 
 
+def _satisfaction(desk: Desk, url: str, unit: str) -> str:
+    """The unit's 满意率 cell in September 2025's assessment (the tests' clock stands in it)."""
+    desk.page.goto(f"{url}/console/assessment?period=2025-09")
+    column = desk.page.locator("table.figures thead th").all_inner_texts().index("满意率")
+    row = desk.page.locator("table.figures tbody tr", has_text=f"（{unit}）")
+    return row.locator("td").nth(column).inner_text() if row.count() else ""
+
+
 def test_a_case_from_the_call_to_the_follow_up(hub, chromium, console, tmp_path) -> None:
     earlier = _earlier_case(hub)
+    supervisor = Desk(chromium, console.url, tmp_path).sign_in("zhao")
+    assert "1/1" not in _satisfaction(supervisor, console.url, "ZY-SCJGJ")  # nothing followed up yet
     agent = Desk(chromium, console.url, tmp_path).sign_in("wang")
     agent.shot("workbench")
     # The call: the agent looks the number up first and finds the caller's earlier case.
@@ -160,7 +170,6 @@ def test_a_case_from_the_call_to_the_follow_up(hub, chromium, console, tmp_path)
     clerk.act("reply", text="已到现场核查，责令施工方夜间停工，并处罚款。")
     assert clerk.state() == "已答复待审核"
 
-    supervisor = Desk(chromium, console.url, tmp_path).sign_in("zhao")
     supervisor.page.goto(f"{console.url}/console/queues/to_review")
     supervisor.page.click(f"text={number}")
     supervisor.act("review_reply", approved="true")
@@ -177,7 +186,34 @@ def test_a_case_from_the_call_to_the_follow_up(hub, chromium, console, tmp_path)
     assert number in agent.page.inner_text("table.cases") and earlier in agent.page.inner_text("table.cases")
     agent.shot("search")
     assert hub.cases.get(number, _centre()).state.value == "closed"
+    # The figure moves: the unit's 满意率 now counts this satisfied follow-up.
+    assert _satisfaction(supervisor, console.url, "ZY-SCJGJ") == "100.0% 1/1"
     for desk in (agent, clerk, supervisor):
+        desk.close()
+
+
+def test_a_co_unit_replies_its_part_and_the_case_page_shows_it(hub, chromium, console, tmp_path) -> None:
+    """协办 (#20) in the browser: the co-unit's clerk finds the case in 协办待办, signs off and
+    replies its part; the lead's case page shows the part replied. On a tablet in portrait the
+    case page fits the screen's width (#18: works on a tablet)."""
+    from hub.domain import commands as c
+    from hub.domain.access import Actor
+
+    number = _earlier_case(hub)
+    hub.cases.act(number, c.Dispatch(lead_unit="ZY-SCJGJ", co_units=["ZY-RSJ"]), Actor("api-agent", Role.AGENT))
+    co = Desk(chromium, console.url, tmp_path).sign_in("rsj")
+    co.page.click("#tile-parts")
+    assert "协办待签收" in co.page.inner_text("table.cases")
+    co.page.click(f"text={number}")
+    co.act("sign_off_part")
+    co.act("reply_part", text="已核查该商户的用工登记，情况属实。")
+    assert "已答复" in co.page.inner_text("tr[data-part=ZY-RSJ]")
+    co.shot("parts")
+    lead = Desk(chromium, console.url, tmp_path, viewport=(768, 1024)).sign_in("scj")
+    lead.page.goto(f"{console.url}/console/cases/{number}")
+    assert "已核查该商户的用工登记" in lead.page.inner_text("#parts + table")
+    assert lead.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    for desk in (co, lead):
         desk.close()
 
 

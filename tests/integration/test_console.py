@@ -10,6 +10,7 @@ import pytest
 
 from console.accounts import AccountError, Accounts
 from console.tables import OperatorRow
+from hub.domain.access import Actor
 from hub.domain.model import Role
 from tests.support.console import PASSWORD, Person, console_app, fast_accounts
 from tests.support.factories import draft
@@ -272,3 +273,105 @@ def _agent():
     from hub.domain.access import Actor
 
     return Actor("api-agent", Role.AGENT)
+
+
+def test_the_case_page_lists_the_knowledge_articles_used(hub, app) -> None:
+    """#18: the case page shows "the knowledge articles used" — here the published article an
+    agent cited in a direct answer (id@version), a link to the article."""
+    from tests.support.console import published_and_draft
+
+    published_and_draft(hub, ("SCJ-QA-001", "预付卡退费指引"), ("SCJ-QA-002", "草稿"), "商家拒绝退还预付卡余额的，可向市场监管部门投诉。")
+    number = _case(hub, "accepted")
+    wang = Person(app).sign_in("wang", PASSWORD)
+    assert "未引用知识条目" in wang.get(f"/console/cases/{number}").text
+    version = re.search(r'name="version" value="(\d+)"', wang.get(f"/console/cases/{number}").text).group(1)
+    resp = wang.act(number, int(version), "answer_directly", answer="可向市场监管部门投诉", articles="SCJ-QA-001@1")
+    assert resp.status_code == 303, re.findall(r'class="alert"[^>]*>([^<]*)', resp.text)
+    page = wang.get(f"/console/cases/{number}").text
+    section = page.split('id="articles"')[1].split("<h2")[0]
+    assert re.findall(r'href="/console/knowledge/articles/([^"]+)">[^<]+</a> 第 (\d+) 版', section) == [("SCJ-QA-001", "1")]
+
+
+def test_search_by_unit_division_type_and_date_range(hub, app) -> None:
+    """#18's search: "by case number, phone (exact), free text, state, unit, division, type, date
+    range" — the last four here, and #20's "by channel", each narrowing to the case that matches."""
+    yanjiang = _case(hub, "awaiting_sign_off", title="雁江噪音")  # dispatched to ZY-SCJGJ
+    anyue = _case(
+        hub,
+        title="安岳咨询",
+        request_type="enquiry",
+        place={"address": "安岳县岳阳镇", "division_code": "512021"},
+        intake={"channel": "web", "received_at": "2025-09-20T09:00:00+08:00"},
+    )
+    wang = Person(app).sign_in("wang", PASSWORD)
+
+    def found(**params: str) -> set[str]:
+        page = wang.get("/console/search", params=params)
+        assert page.status_code == 200
+        return {n for n in (yanjiang, anyue) if n in page.text}
+
+    assert found(unit="ZY-SCJGJ") == {yanjiang}
+    assert found(division="512021") == {anyue}
+    assert found(type="enquiry") == {anyue}
+    assert found(type="complaint") == {yanjiang}
+    assert found(channel="web") == {anyue}
+    assert found(channel="phone") == {yanjiang}
+    assert "受理渠道：没有这个渠道" in wang.get("/console/search", params={"channel": "fax"}).text
+    # Received 2025-09-20 and 2025-09-26 (BASE_DRAFT): "to" includes its own day.
+    assert found(received_from="2025-09-19", received_to="2025-09-20") == {anyue}
+    assert found(received_from="2025-09-21", received_to="2025-09-26") == {yanjiang}
+
+
+def test_a_correction_shows_the_old_and_new_values_and_the_recounted_deadline(hub, app) -> None:
+    """#20 改单: "the old and new values in the history" — on the case page's timeline too, with
+    the reason and, once dispatched, the deadline counted again. By hand: a complaint dispatched
+    Fri 2025-09-26 10:00 (the tests' clock) is due in 15 working days, Oct 23 (after 国庆, Oct 1-8
+    off, Sep 28 and Oct 11 worked); as an enquiry 5 working days, Oct 10 (Sep 29, 30, Oct 9,
+    10 and the make-up Sep 28)."""
+    number = _case(hub, "awaiting_sign_off")
+    zhao = Person(app).sign_in("zhao", PASSWORD)
+    page = zhao.get(f"/console/cases/{number}").text
+    assert "2025-10-23 23:59" in re.search(r"<dt>办结时限</dt><dd>(.*?)</dd>", page, re.S).group(1)
+    version = re.search(r'name="version" value="(\d+)"', page).group(1)
+    resp = zhao.act(number, int(version), "correct", request_type="enquiry", reason="登记时误选为投诉")
+    assert resp.status_code == 303, re.findall(r'class="alert"[^>]*>([^<]*)', resp.text)
+    page = zhao.get(f"/console/cases/{number}").text
+    entry = page.split("<strong>改单</strong>")[1].split("</li>\n    \n")[0]
+    assert "理由：登记时误选为投诉" in entry
+    assert re.search(r"诉求类型：<del>投诉</del> → <ins>咨询</ins>", entry)
+    assert re.search(r"办结时限：<del>2025-10-23 23:59</del> → <ins>2025-09-30 23:59</ins>", entry), entry
+
+
+def test_a_supervisor_corrects_the_division_of_a_dispatched_case(hub, app) -> None:
+    """#20 改单 of the division from the case page: the address stays, the timeline shows both."""
+    number = _case(hub, "awaiting_sign_off")  # 512002 雁江区, 雁江区建设路12号 (BASE_DRAFT)
+    zhao = Person(app).sign_in("zhao", PASSWORD)
+    page = zhao.get(f"/console/cases/{number}").text
+    version = re.search(r'name="version" value="(\d+)"', page).group(1)
+    resp = zhao.act(number, int(version), "correct", **{"place.division_code": "512021", "reason": "区划登记错误"})
+    assert resp.status_code == 303, re.findall(r'class="alert"[^>]*>([^<]*)', resp.text)
+    place = hub.cases.get(number, Actor("t", Role.SUPERVISOR)).place
+    assert (place.division_code, place.address) == ("512021", "雁江区建设路12号")
+    entry = zhao.get(f"/console/cases/{number}").text.split("<strong>改单</strong>")[1]
+    assert "地点：<del>512002 雁江区建设路12号</del> → <ins>512021 雁江区建设路12号</ins>" in entry
+
+
+def test_the_flags_beside_the_state_show_on_the_case_page(hub, app) -> None:
+    """#20's flags "beside the state": 催办 counted per case, a 不合理诉求 application and its
+    approval, as tags beside the state on the case page."""
+    from hub.domain import commands as c
+
+    number = _case(hub, "awaiting_sign_off")
+    unit, boss = Actor("scj-key", Role.UNIT, unit_code="ZY-SCJGJ"), Actor("boss", Role.SUPERVISOR)
+    hub.cases.act(number, c.SignOff(), unit)
+    hub.cases.act(number, c.Chase(reason="市民再次来电"), boss)
+    hub.cases.act(number, c.Chase(reason="市民第三次来电"), boss)
+    hub.cases.act(number, c.RequestUnreasonable(reason="诉求超出法定职责范围"), unit)
+    wang = Person(app).sign_in("wang", PASSWORD)
+
+    def state_line() -> str:
+        return re.search(r"<dt>状态</dt><dd>(.*?)</dd>", wang.get(f"/console/cases/{number}").text, re.S).group(1)
+
+    assert "催办 2 次" in state_line() and "不合理诉求待认定" in state_line()
+    hub.cases.act(number, c.DecideUnreasonable(approved=True), boss)
+    assert "不合理诉求（已认定）" in state_line() and "待认定" not in state_line()

@@ -221,3 +221,59 @@ def test_only_the_owning_unit_writes_and_only_supervisors_review(hub, app) -> No
     assert "改写的正文" not in versions
     no_csrf = Person(app).sign_in("zhao", PASSWORD).post(f"/console/knowledge/articles/{article_id}/review", {"action": "review"}, with_csrf=False)
     assert no_csrf.status_code == 403
+
+
+# -- a unit's 三日内到期 queue ---------------------------------------------------------------------------
+def test_a_units_due_soon_queue_holds_its_running_cases_due_within_three_days(hub, clock, app) -> None:
+    """#18: "a unit's queue: to sign off, in progress, due soon". By hand (the co-handling test's
+    calendar): a complaint dispatched Mon 2025-11-03 10:00 is due Mon Nov 24 23:59 Beijing time."""
+    from tests.integration.test_supervision_scheduler import local
+
+    clock.set(local(2025, 11, 3, 10))
+    number = dispatched(hub, intake={"channel": "phone", "received_at": "2025-11-03T09:50:00+08:00"})
+
+    def listed(*when: int) -> bool:
+        clock.set(local(*when))
+        scj = Person(app).sign_in("scj", PASSWORD)
+        return number in scj.get("/console/queues/due_soon").text
+
+    assert not listed(2025, 11, 3, 11)
+    assert not listed(2025, 11, 21, 15)  # three days on is Nov 24 15:00, before the deadline
+    assert listed(2025, 11, 22, 10)
+    assert not listed(2025, 11, 25, 10)  # past it: 超期, not "due soon"
+    assert number in Person(app).sign_in("scj", PASSWORD).get("/console/queues/overdue").text
+    # Not the centre's queue, and not another unit's case.
+    assert Person(app).sign_in("wang", PASSWORD).get("/console/queues/due_soon").status_code == 404
+    clock.set(local(2025, 11, 22, 10))
+    assert number not in Person(app).sign_in("rsj", PASSWORD).get("/console/queues/due_soon").text
+
+
+# -- the calendar never blocks work: the banner and the provisional deadlines ------------------------
+def test_a_banner_from_november_and_provisional_deadlines_until_next_year_is_imported(hub, clock, app) -> None:
+    """#20: "Warnings from November on (log, metric, console banner) while next year is missing"
+    and deadlines beyond the known calendar "marked provisional on the case". chinesecalendar
+    (as installed) knows 2026, not 2027 (tests/integration/test_calendar_import.py)."""
+    from datetime import datetime
+
+    from hub.calendar_import import import_year, load_schedule_file
+    from hub.settings import REPO_ROOT
+
+    clock.set(datetime(2026, 10, 30, 10, tzinfo=LOCAL_TZ))
+    assert 'id="calendar-banner"' not in Person(app).sign_in("wang", PASSWORD).get("/console/").text  # October: not yet
+
+    clock.set(datetime(2026, 12, 28, 10, tzinfo=LOCAL_TZ))
+    number = dispatched(hub, signed=False)  # a complaint: 15 working days, into January 2027
+    wang = Person(app).sign_in("wang", PASSWORD)
+    banner = re.search(r'id="calendar-banner">([^<]*)<', wang.get("/console/").text).group(1)
+    assert "2027 年的工作日历尚未导入" in banner and "hotline-hub calendar import" in banner
+    page = wang.get(f"/console/cases/{number}").text
+    due = re.search(r"<dt>办结时限</dt><dd>(.*?)</dd>", page, re.S).group(1)
+    assert "暂定" in due
+    # The unit sees the banner too: its deadlines are the provisional ones.
+    assert 'id="calendar-banner"' in Person(app).sign_in("scj", PASSWORD).get("/console/queues/to_sign_off").text
+
+    import_year(hub.cases, load_schedule_file(REPO_ROOT / "examples" / "calendar" / "2027.sample.yaml"), SUPERVISOR)
+    wang = Person(app).sign_in("wang", PASSWORD)
+    page = wang.get(f"/console/cases/{number}").text
+    assert 'id="calendar-banner"' not in page
+    assert "暂定" not in re.search(r"<dt>办结时限</dt><dd>(.*?)</dd>", page, re.S).group(1)

@@ -81,6 +81,10 @@ CONSOLE_EXPECTED: dict[str, list[Probe]] = {
         Probe(EVERYONE, path={"queue": "overdue"}),
         Probe(row("deny", agent="ok", supervisor="ok"), path={"queue": "to_accept"}),
         Probe(row("ok", agent="deny", supervisor="deny"), path={"queue": "to_sign_off"}),
+        Probe(row("ok", agent="deny", supervisor="deny"), path={"queue": "due_soon"}),
+        # 协办待办 and 二次派单待办: a unit's own work as a co-unit or a township; no such queue for others
+        Probe(row("deny", unit="ok", other_unit="ok"), path={"queue": "parts"}),
+        Probe(row("deny", unit="ok", other_unit="ok"), path={"queue": "forwarded"}),
     ],
     "GET /console/search": [Probe(EVERYONE, query={"q": "噪音"}), Probe(EVERYONE, query={"state": "awaiting_sign_off"})],
     "GET /console/cases/{number}": [

@@ -82,6 +82,25 @@ def test_the_assessment_shows_the_rates_as_svg_bars_and_the_cases_behind_them(hu
     assert "近 6 个月" in page.text  # a month: the rates over the months before it
 
 
+def test_the_assessment_ranks_the_units_by_their_three_rates_for_the_centre(hub, app) -> None:
+    """#20's 三率排名 at the console. By hand: both cases dispatched Fri 2025-09-26 10:00 are due
+    to be signed Sun Sep 28 (a make-up working day); ZY-SCJGJ signed at once (签收率 1/1),
+    ZY-RSJ never (0/1); nothing was due to close or followed up, so those rates have no value.
+    Scores: 100.0 and 0.0, ranks 1 and 2. A unit sees only its own figures: no ranking."""
+    dispatched(hub)
+    dispatched(hub, "ZY-RSJ", signed=False)
+    hub.clock.advance(timedelta(days=4))  # Tue Sep 30
+    page = Person(app).sign_in("zhao", PASSWORD).get("/console/assessment", params={"period": "2025-09"}).text
+    rows = _rows(page, "ranking")
+    assert [(r[0], r[1].endswith("（ZY-SCJGJ）") or r[1].endswith("（ZY-RSJ）"), r[2], r[3], r[4], r[5]) for r in rows] == [
+        ("1", True, "100.0", "100.0% 1/1", "— 0/0", "— 0/0"),
+        ("2", True, "0.0", "0.0% 0/1", "— 0/0", "— 0/0"),
+    ]
+    assert "ZY-SCJGJ" in rows[0][1] and "ZY-RSJ" in rows[1][1]
+    unit_page = Person(app).sign_in("scj", PASSWORD).get("/console/assessment", params={"period": "2025-09"}).text
+    assert 'id="ranking"' not in unit_page
+
+
 def test_the_assessment_xlsx_is_the_apis_file_in_the_persons_scope(hub, app) -> None:
     dispatched(hub)
     dispatched(hub, "ZY-RSJ")

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from console import forms
 from hub.domain import commands as c
 from hub.domain.lifecycle import TABLE
-from hub.domain.model import Role
+from hub.domain.model import Place, Role
 
 PEOPLE = {Role.AGENT, Role.SUPERVISOR, Role.UNIT, Role.COUNTY}
 
@@ -73,9 +73,35 @@ def test_a_unit_sees_the_lead_s_forms_or_its_part_s_never_both() -> None:
         "forward",
         "decide_forward_extension",
     }
-    assert co == {"sign_off_part", "reply_part", "report_progress"}
+    assert co == {"sign_off_part", "report_progress"}  # its part not signed yet: nothing to reply
     assert "waive_part" in {f.action for f in forms.forms_for(case, Role.SUPERVISOR, [], [])}
     assert forms.command_from_form("reply_part", {"unit": [""], "text": ["已配合核查"]}) == c.ReplyPart(text="已配合核查")
+
+
+def test_part_forms_follow_the_part_s_own_state() -> None:
+    """协办: a co-unit signs off an unsigned part, replies a signed one and has nothing left once
+    its part is replied or waived; the supervisor waives only a part still open, choosing among
+    those (the engine refuses the rest)."""
+    from datetime import timedelta
+
+    from hub.domain.model import CaseState, Part
+    from tests.unit.test_lifecycle_table import NOW, case_in  # lead ZY-SCJGJ, co-unit YJ-GOV
+
+    case = case_in(CaseState.IN_PROGRESS)
+    case.handling.co_units = ["YJ-GOV", "ZY-RSJ"]
+    case.handling.parts = [Part(unit_code="YJ-GOV", signed_at=NOW), Part(unit_code="ZY-RSJ", signed_at=NOW, replied_at=NOW, reply="已核实")]
+    units = [("YJ-GOV", "雁江区政府"), ("ZY-RSJ", "人社局"), ("ZY-SCJGJ", "市场监管局")]
+
+    def actions(unit: str) -> set[str]:
+        return {f.action for f in forms.forms_for(case, Role.UNIT, units, [], unit)}
+
+    assert actions("YJ-GOV") == {"reply_part", "report_progress"}
+    assert actions("ZY-RSJ") == {"report_progress"}
+    (waive,) = [f for f in forms.forms_for(case, Role.SUPERVISOR, units, []) if f.action == "waive_part"]
+    assert [i.options for i in waive.inputs if i.name == "unit"] == [[("YJ-GOV", "雁江区政府")]]
+    case.handling.parts[0].waived_at = NOW + timedelta(hours=1)
+    assert actions("YJ-GOV") == {"report_progress"}
+    assert "waive_part" not in {f.action for f in forms.forms_for(case, Role.SUPERVISOR, units, [])}
 
 
 def test_the_township_holding_a_case_sees_only_what_was_dispatched_on_to_it() -> None:
@@ -87,3 +113,16 @@ def test_the_township_holding_a_case_sees_only_what_was_dispatched_on_to_it() ->
     case.handling.cascade = [Forward(unit_code="YJ-STZ", by_unit="ZY-SCJGJ", at=NOW, sign_off_due=NOW, due_at=NOW)]
     town = {f.action for f in forms.forms_for(case, Role.UNIT, [], [], "YJ-STZ")}
     assert town == {"sign_off_forward", "reply_forward", "return_forward", "request_forward_extension", "report_progress"}
+
+
+def test_a_corrected_place_amends_the_case_s_own_and_drops_its_position() -> None:
+    """改单 at the console: the division and the address as two inputs; what is left empty stays
+    as the case has it, and the old position is not carried onto a corrected place."""
+    current = {"division_code": "512002", "address": "雁江区建设路12号", "longitude": 104.6, "latitude": 30.1}
+    names = {i.name for i in forms.inputs_of(forms.MODELS["correct"], [], [], [("512021", "安岳县")])}
+    assert {"place.division_code", "place.address"} <= names and "place" not in names
+    cmd = forms.command_from_form("correct", {"place.division_code": ["512021"], "place.address": [""], "reason": ["区划登记错误"]}, current)
+    assert cmd.place == Place(division_code="512021", address="雁江区建设路12号")
+    cmd = forms.command_from_form("correct", {"place.address": ["雁江区建设路21号"], "reason": ["门牌号错"]}, current)
+    assert cmd.place == Place(division_code="512002", address="雁江区建设路21号")
+    assert forms.command_from_form("correct", {"title": ["新标题"]}, current).place is None
