@@ -1,6 +1,6 @@
 """deploy/prometheus/alerts.yml and the Grafana dashboard, loaded and checked against what
 the hub really exports: every metric name in their expressions must be on a live /metrics
-(or be node_exporter's, named below). promtool is not on the test machine; this check is
+(or be node_exporter's, named below). promtool checks the rules themselves (test_alert_rules.py); this check is
 the one that catches a renamed metric."""
 
 from __future__ import annotations
