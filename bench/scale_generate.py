@@ -198,7 +198,9 @@ def build_templates() -> dict[str, Template]:
     out: dict[str, Template] = {}
     with tempfile.TemporaryDirectory() as tmp:
         clock = ManualClock(T0)
-        settings = Settings(database_url=f"sqlite:///{tmp}/t.db", sqlite_synchronous="NORMAL", phone_index_key=PHONE_KEY, person_seal_key=SEAL_KEY, data_dir=Path(tmp))
+        settings = Settings(
+            database_url=f"sqlite:///{tmp}/t.db", sqlite_synchronous="NORMAL", phone_index_key=PHONE_KEY, person_seal_key=SEAL_KEY, data_dir=Path(tmp)
+        )
         hub = build_hub(settings, clock)
         try:
             upgrade(hub.db.writer)
