@@ -29,6 +29,7 @@ from hub.db.models import (
     RepeatCallRow,
     overdue_flag_clause,
     running_cases_clause,
+    running_due,
 )
 from hub.db.person_seal import PersonSeal, PersonSealKeyMismatch, seal_of
 from hub.db.phone_index import key_from_file, phone_hash
@@ -234,6 +235,10 @@ class CaseRepository:
             # Each side of the OR through its partial index (the flagged cases', the running
             # cases'), so a list with few overdue cases does not walk every case (0023).
             late = or_(overdue_flag_clause(), and_(CaseRow.due_at.is_not(None), CaseRow.due_at < now, running_cases_clause()))
+            if query.overdue and self.session.get_bind().dialect.name == "postgresql":
+                # The same cases; the running ones through ix_cases_running_due (0023), which
+                # PostgreSQL keeps statistics of (NULL for the others: so not for ~late).
+                late = or_(overdue_flag_clause(), running_due() < now)
             stmt = stmt.where(late if query.overdue else ~late)
         if query.warning:
             late = or_(CaseRow.overdue.is_(True), and_(CaseRow.due_at.is_not(None), CaseRow.due_at < now))
