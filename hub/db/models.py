@@ -118,7 +118,10 @@ def overdue_flag_clause() -> Any:
 # an expression index, so it knows how few running cases are past due (the column's own
 # statistics say "almost every case", and it walked every case for `overdue=true`).
 RUNNING_DUE_INDEX = "ix_cases_running_due"
-UNMANAGED_NAMES.add(RUNNING_DUE_INDEX)
+# PostgreSQL only (0023), where pg_trgm can be created: a trigram index of search_text, which
+# answers `q=` (LIKE '%text%') without reading every case.
+SEARCH_TRGM_INDEX = "ix_cases_search_trgm"
+UNMANAGED_NAMES.update({RUNNING_DUE_INDEX, SEARCH_TRGM_INDEX})
 
 
 def running_due() -> Any:

@@ -17,6 +17,8 @@ Reads that still went through every case, or every line of seven months (issue 2
   but a scan, and the planner took that scan over the partial index). On PostgreSQL the
   running side goes through `ix_cases_running_due`, an expression index (the running cases'
   deadlines, NULL for the others) whose statistics tell the planner how few are past due;
+- `q=` on PostgreSQL (`LIKE '%text%'`) read every case for a phrase found in none:
+  `ix_cases_search_trgm` (GIN, pg_trgm, where the extension can be created) answers it;
 - `channel=` and `category=` walked the cases newest first to their last page: with
   `(channel, id)` and `(category_code, id)` each page is a range of its own index.
 """
@@ -44,10 +46,25 @@ def upgrade() -> None:
     op.create_index("ix_cases_category_id", "cases", ["category_code", "id"], unique=False)
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"CREATE INDEX ix_cases_running_due ON cases ((CASE WHEN {_RUNNING_SQL} THEN due_at END))")
+        _text_index(op.get_bind())
+
+
+def _text_index(bind: sa.Connection) -> None:
+    """PostgreSQL: a trigram index of the case text where pg_trgm can be had; without it
+    `q=` stays a scan (docs/operations.md), nothing else changes."""
+    if not bind.exec_driver_sql("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'").scalar():
+        return
+    try:
+        with bind.begin_nested():  # a refused CREATE EXTENSION must not end the migration's transaction
+            bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    except sa.exc.DBAPIError:
+        return
+    bind.exec_driver_sql("CREATE INDEX ix_cases_search_trgm ON cases USING gin (search_text gin_trgm_ops)")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX IF EXISTS ix_cases_search_trgm")
         op.execute("DROP INDEX ix_cases_running_due")
     op.drop_index("ix_cases_category_id", table_name="cases")
     op.drop_index("ix_cases_channel_id", table_name="cases")
