@@ -43,7 +43,7 @@ from typing import Any
 
 from sqlalchemy import event, func, select, text
 
-from bench.scale_generate import NOW, PHONE_KEY, migrate
+from bench.scale_generate import NOW, PHONE_KEY, SEAL_KEY, migrate
 from hub.db.models import CaseRow
 from hub.db.repository import CaseQuery
 from hub.domain.access import Actor
@@ -81,7 +81,7 @@ def timed(fn: Callable[[], Any], rounds: int) -> tuple[float, float]:
 
 
 def open_hub(url: str, tmp: str, clock: ManualClock):  # noqa: ANN201
-    settings = Settings(database_url=url, phone_index_key=PHONE_KEY, data_dir=Path(tmp), sqlite_synchronous="FULL")
+    settings = Settings(database_url=url, phone_index_key=PHONE_KEY, person_seal_key=SEAL_KEY, data_dir=Path(tmp), sqlite_synchronous="FULL")
     return build_hub(settings, clock)
 
 

@@ -57,6 +57,7 @@ from hub.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PHONE_KEY = "scale-bench-phone-index-key"  # bench/scale.py opens the hub with the same key
+SEAL_KEY = "scale-bench-person-seal-key"  # the templates' callers are sealed under it; bench/scale.py opens them with it
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=LOCAL_TZ)
 YEARS = 5
 REGION = "512000"
@@ -197,7 +198,9 @@ def build_templates() -> dict[str, Template]:
     out: dict[str, Template] = {}
     with tempfile.TemporaryDirectory() as tmp:
         clock = ManualClock(T0)
-        settings = Settings(database_url=f"sqlite:///{tmp}/t.db", sqlite_synchronous="NORMAL", phone_index_key=PHONE_KEY, data_dir=Path(tmp))
+        settings = Settings(
+            database_url=f"sqlite:///{tmp}/t.db", sqlite_synchronous="NORMAL", phone_index_key=PHONE_KEY, person_seal_key=SEAL_KEY, data_dir=Path(tmp)
+        )
         hub = build_hub(settings, clock)
         try:
             upgrade(hub.db.writer)
@@ -376,6 +379,7 @@ def rows_for(spec: Spec, t: Template, key: bytes, when: Callable[[datetime], Any
         ts(cols["sign_off_due"]),
         ts(cols["due_at"]),
         bool(cols["overdue"]),
+        False,  # warned: the generated running cases are young, none near a deadline
         ts(cols["created_at"]),
         ts(cols["updated_at"]),
         f"{v['title']}\n{v['content']}",
@@ -518,7 +522,7 @@ def check(templates: dict[str, Template], n: int, running: int, seed: int) -> No
             HistoryEntry(seq=h[1], at=h[2], actor=h[3], role=h[4], action=h[5], from_state=h[6], to_state=h[7], note=h[8], data=json.loads(h[9]))
             for h in history
         ]
-        Case.model_validate({**json.loads(case[17]), "history": lines})
+        Case.model_validate({**json.loads(case[18]), "history": lines})
 
 
 def _stream(n: int, running: int, seed: int, batch: int, templates: dict[str, Template], key: bytes, when: Callable[[datetime], Any], write: Callable) -> None:
@@ -551,7 +555,7 @@ def _stream(n: int, running: int, seed: int, batch: int, templates: dict[str, Te
 
 def migrate(url: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        hub = build_hub(Settings(database_url=url, phone_index_key=PHONE_KEY, data_dir=Path(tmp)))
+        hub = build_hub(Settings(database_url=url, phone_index_key=PHONE_KEY, person_seal_key=SEAL_KEY, data_dir=Path(tmp)))
         try:
             upgrade(hub.db.writer)
         finally:

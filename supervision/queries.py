@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, union
 
 from hub.db.database import Database
 from hub.db.models import CaseRow, HistoryRow, running_cases_clause
@@ -228,16 +228,61 @@ ASSESSED_ACTIONS = (
 APPEAL_ACTIONS = ("appeal_assessment", "decide_appeal")
 
 
-def assessment_lines(db: Database, since: datetime, until: datetime, county: str | None) -> list[CaseLines]:
-    """The assessed lines before `until` of every case with any history in [since, until).
+# The lines whose data set an obligation's deadline (sign_off_due, due_at, the 协办 parts'):
+# the dispatches, the township steps and the approved extensions.
+DEADLINE_ACTIONS = ("dispatch", "redispatch", "forward", "decide_extension", "decide_forward_extension")
+
+
+def _deadline_day(key: str) -> Any:
+    """The first ten characters (YYYY-MM-DD) of a deadline in a history line's data, in SQL."""
+    return func.substr(HistoryRow.data[key].as_string(), 1, 10)
+
+
+def assessed_cases(since: datetime, start: datetime, until: datetime) -> Any:
+    """The ids of the cases a period [start, until) can have an item of, among those with
+    history since `since` (the look-back): a case with an assessed line in the period (every
+    item but the deadlines' is dated by its line), or with a line from the look-back on that
+    sets a deadline falling in the period (sign-off and close items are dated by their
+    deadline, which may come from a dispatch before the period). Both through the history's
+    (action, at) index: the period's lines and the look-back's deadline lines, never every
+    line of the look-back's cases, nor their case documents.
+
+    The deadline test is coarse on purpose, in SQL on both databases: the deadline's day as
+    written (an ISO instant in some offset) within a day of the period's UTC days, or a line
+    with 协办 parts (rare; their deadlines are inside the array). A case it lets through with
+    no item in the period adds nothing to any figure; one it left out would."""
+    lo = (start.astimezone(UTC) - timedelta(days=1)).date().isoformat()
+    hi = (until.astimezone(UTC) + timedelta(days=1)).date().isoformat()
+    in_period = select(HistoryRow.case_id).where(HistoryRow.action.in_(ASSESSED_ACTIONS), HistoryRow.at >= start, HistoryRow.at < until)
+    deadlines = select(HistoryRow.case_id).where(
+        HistoryRow.action.in_(DEADLINE_ACTIONS),
+        HistoryRow.at >= since,
+        HistoryRow.at < until,
+        or_(
+            _deadline_day("due_at").between(lo, hi),
+            _deadline_day("sign_off_due").between(lo, hi),
+            HistoryRow.data[("parts", 0, "unit")].as_string().is_not(None),
+        ),
+    )
+    return union(in_period, deadlines)
+
+
+def assessment_lines(db: Database, since: datetime, start: datetime, until: datetime, county: str | None) -> list[CaseLines]:
+    """The assessed lines before `until` of the cases the period [start, until) can have an
+    item of (`assessed_cases`), among those with history in [since, until).
 
     Lines after `until` (the end of the period) are not read: a period's figures are
-    judged as at its end and do not change afterwards, except by a 考核申诉 (APPEAL_ACTIONS)."""
-    active = select(HistoryRow.case_id).where(HistoryRow.at >= since, HistoryRow.at < until).distinct()
+    judged as at its end and do not change afterwards, except by a 考核申诉 (APPEAL_ACTIONS).
+    Only the columns the formulas need (the case's number and county, the lines): no case
+    document is read or decoded."""
     stmt = (
         select(CaseRow.number, CaseRow.county_code, HistoryRow.seq, HistoryRow.at, HistoryRow.action, HistoryRow.role, HistoryRow.data)
         .join(HistoryRow, HistoryRow.case_id == CaseRow.id)
-        .where(CaseRow.id.in_(active), HistoryRow.action.in_(ASSESSED_ACTIONS), or_(HistoryRow.at < until, HistoryRow.action.in_(APPEAL_ACTIONS)))
+        .where(
+            CaseRow.id.in_(assessed_cases(since, start, until)),
+            HistoryRow.action.in_(ASSESSED_ACTIONS),
+            or_(HistoryRow.at < until, HistoryRow.action.in_(APPEAL_ACTIONS)),
+        )
     )
     if county:
         stmt = stmt.where(CaseRow.county_code == county)

@@ -96,4 +96,4 @@ class Supervision:
 
     def _lines(self, period: Period, county: str | None):
         since = period.start - timedelta(days=self.hub.settings.supervision.assessment_lookback_days)
-        return assessment_lines(self.hub.db, since, period.end, county)
+        return assessment_lines(self.hub.db, since, period.start, period.end, county)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, bindparam, text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, bindparam, case, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -62,6 +62,9 @@ def is_managed(name: str | None, type_: str, parent_names: Any) -> bool:
 # reaches that index only when it names exactly these values, inline (`running_cases_clause`).
 RUNNING_STATE_VALUES = ("awaiting_sign_off", "in_progress", "return_requested")
 _RUNNING_SQL = "state IN (" + ", ".join(f"'{s}'" for s in RUNNING_STATE_VALUES) + ")"
+# The stored overdue flag, as the partial index `ix_cases_overdue_flag` (0023) is written and
+# as `overdue_flag_clause` asks for it.
+OVERDUE_FLAG_SQL = "overdue = true"  # TRUE: a keyword on SQLite (3.23+) as on PostgreSQL
 
 
 class CaseRow(Base):
@@ -80,7 +83,7 @@ class CaseRow(Base):
     lead_unit: Mapped[str | None] = mapped_column(String(32), index=True)
     sign_off_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    overdue: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)  # flagged ones indexed apart (ix_cases_overdue_flag, 0023)
     # 预警: the doc's flags.warned, as a column so counting warned running cases reads no documents (0021).
     warned: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -97,7 +100,33 @@ class CaseRow(Base):
         # Only the running cases' ids: the scheduler's pass and the 预警 list cost what is
         # running, not every case ever received (0018_scale_indexes).
         Index("ix_cases_running", "id", sqlite_where=text(_RUNNING_SQL), postgresql_where=text(_RUNNING_SQL)),
+        # Only the flagged overdue cases (0023): `overdue=true` reads them, not every case.
+        Index("ix_cases_overdue_flag", "overdue", sqlite_where=text(OVERDUE_FLAG_SQL), postgresql_where=text(OVERDUE_FLAG_SQL)),
+        # An equality filter in id order (0023): each page is a range of the index, the last as the first.
+        Index("ix_cases_channel_id", "channel", "id"),
+        Index("ix_cases_category_id", "category_code", "id"),
     )
+
+
+def overdue_flag_clause() -> Any:
+    """`cases.overdue` (the stored flag) in the form the partial index ix_cases_overdue_flag answers."""
+    return text("cases." + OVERDUE_FLAG_SQL)
+
+
+# PostgreSQL only (0023, made by the migration, outside the models): the running cases'
+# deadlines as an expression index, NULL for every other case. PostgreSQL keeps statistics of
+# an expression index, so it knows how few running cases are past due (the column's own
+# statistics say "almost every case", and it walked every case for `overdue=true`).
+RUNNING_DUE_INDEX = "ix_cases_running_due"
+# PostgreSQL only (0023), where pg_trgm can be created: a trigram index of search_text, which
+# answers `q=` (LIKE '%text%') without reading every case.
+SEARCH_TRGM_INDEX = "ix_cases_search_trgm"
+UNMANAGED_NAMES.update({RUNNING_DUE_INDEX, SEARCH_TRGM_INDEX})
+
+
+def running_due() -> Any:
+    """The deadline of a running case, NULL for any other: the expression of ix_cases_running_due."""
+    return case((running_cases_clause(), CaseRow.due_at), else_=None)
 
 
 def running_cases_clause() -> Any:
@@ -152,11 +181,15 @@ class HistoryRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     actor: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16))
-    action: Mapped[str] = mapped_column(String(32), index=True)
+    action: Mapped[str] = mapped_column(String(32))  # indexed with `at` (0023), below
     from_state: Mapped[str | None] = mapped_column(String(32))
     to_state: Mapped[str] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+
+    # A period's assessment (0023): the period's assessed lines and the look-back's deadline
+    # lines, each a few ranges of this index (supervision.queries.assessed_cases).
+    __table_args__ = (Index("ix_case_history_action_at", "action", "at"),)
 
 
 class EventRow(Base):

@@ -17,13 +17,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import CursorResult, Integer, and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from hub.db import numbering
 from hub.db.bulk import HistoricalCase, add_historical
-from hub.db.models import RUNNING_STATE_VALUES, CaseRow, CaseUnitRow, EventRow, ExternalRefRow, HistoryRow, RepeatCallRow, running_cases_clause
+from hub.db.models import (
+    RUNNING_STATE_VALUES,
+    CaseRow,
+    CaseUnitRow,
+    EventRow,
+    ExternalRefRow,
+    HistoryRow,
+    RepeatCallRow,
+    overdue_flag_clause,
+    running_cases_clause,
+    running_due,
+)
 from hub.db.person_seal import PersonSeal, PersonSealKeyMismatch, seal_of
 from hub.db.phone_index import key_from_file, phone_hash
 from hub.domain.access import Actor, sees_confidential_person
@@ -221,7 +232,13 @@ class CaseRepository:
         if query.overdue is not None:
             # Overdue is derived from the deadline so the list is right even before the
             # scheduler has flagged the case.
-            late = or_(CaseRow.overdue.is_(True), and_(CaseRow.due_at.is_not(None), CaseRow.due_at < now, running_cases_clause()))
+            # Each side of the OR through its partial index (the flagged cases', the running
+            # cases'), so a list with few overdue cases does not walk every case (0023).
+            late = or_(overdue_flag_clause(), and_(CaseRow.due_at.is_not(None), CaseRow.due_at < now, running_cases_clause()))
+            if query.overdue and self.session.get_bind().dialect.name == "postgresql":
+                # The same cases; the running ones through ix_cases_running_due (0023), which
+                # PostgreSQL keeps statistics of (NULL for the others: so not for ~late).
+                late = or_(overdue_flag_clause(), running_due() < now)
             stmt = stmt.where(late if query.overdue else ~late)
         if query.warning:
             late = or_(CaseRow.overdue.is_(True), and_(CaseRow.due_at.is_not(None), CaseRow.due_at < now))
@@ -244,7 +261,10 @@ class CaseRepository:
                 stmt = stmt.where(CaseRow.doc[("person", "confidential")].as_boolean() == False)  # noqa: E712
         if query.cursor:
             stmt = stmt.where(CaseRow.id < decode_cursor(query.cursor))
-        rows = list(self.session.execute(stmt.order_by(CaseRow.id.desc()).limit(query.limit + 1)).scalars())
+        # The page's size inline (not a bound parameter): SQLite plans for a known LIMIT, and
+        # answers an OR of indexed terms (overdue=true) through their indexes only then.
+        page = bindparam("page_limit", query.limit + 1, type_=Integer, literal_execute=True)
+        rows = list(self.session.execute(stmt.order_by(CaseRow.id.desc()).limit(page)).scalars())
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         next_cursor = encode_cursor(rows[-1].id) if more and rows else None
