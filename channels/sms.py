@@ -116,6 +116,14 @@ def load_templates(mappings_dir: Path) -> Templates:
     return load_yaml_model(mappings_dir / TEMPLATES_FILE, Templates, entry_key="event")
 
 
+def sealed_destination(settings: Settings, name: str | None) -> tuple[str | None, str]:
+    """The destination a citizen's SMS or push goes to and the key it is sealed under, or
+    (None, "") when none is named, it is disabled, or it has no seal_key: then none is sent."""
+    destination = settings.destinations.get(name) if name else None
+    key = destination.settings.get("seal_key") if destination is not None and destination.enabled else None
+    return (name, str(key)) if key else (None, "")
+
+
 def mobile(phone: str | None) -> str | None:
     """The number an SMS can reach (a mobile), or None: a landline gets no SMS."""
     if not phone:
@@ -133,11 +141,7 @@ class CodesAndSms:
         self.templates = templates
         self.config: ChannelSettings = settings.channels
         self.clock = clock
-        dest = self.config.sms_destination
-        destination = settings.destinations.get(dest) if dest else None
-        key = destination.settings.get("seal_key") if destination is not None and destination.enabled else None
-        self.destination = dest if key else None
-        self.seal_key = str(key) if key else ""
+        self.destination, self.seal_key = sealed_destination(settings, self.config.sms_destination)
 
     def __call__(self, session: Session, changed: Case, events: list[EventRow]) -> None:
         now = self.clock.now()

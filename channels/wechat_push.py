@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from adapters.sms.seal import seal
 from channels.citizen import STATE_TEXT
-from channels.sms import REPLY_CHARS, known_placeholders, one_per_event
+from channels.sms import REPLY_CHARS, known_placeholders, one_per_event, sealed_destination
 from hub.db.models import EventRow
 from hub.db.repository import CaseRepository
 from hub.domain.access import registrant
@@ -91,11 +91,7 @@ class WeChatPush:
         self.clock = clock
         self.writer = writer
         self.evaluation_days = settings.channels.evaluation_days
-        dest = self.config.destination
-        destination = settings.destinations.get(dest) if dest else None
-        key = destination.settings.get("seal_key") if destination is not None and destination.enabled else None
-        self.destination = dest if key else None
-        self.seal_key = str(key) if key else ""
+        self.destination, self.seal_key = sealed_destination(settings, self.config.destination)
 
     def __call__(self, session: Session, changed: Case, events: list[EventRow]) -> None:
         if self.destination is None:
