@@ -19,7 +19,7 @@ from hub.api.client_address import client_address
 from hub.api.deps import HubDep, require_roles
 from hub.api.problems import documented
 from hub.domain.access import Actor
-from hub.domain.model import CaseDraft, Role, Satisfaction
+from hub.domain.model import Case, CaseDraft, Role, Satisfaction
 from hub.read_audit import record_read
 
 CaseNumber = Annotated[str, Path(min_length=8, max_length=40, pattern=r"^[0-9A-Za-z-]+$")]
@@ -95,6 +95,15 @@ def _client(request: Request) -> str:
     return client_address(request)  # behind a trusted proxy: the address it forwards for
 
 
+def _opened(request: Request, number: str, code: str) -> Case:
+    """The case the citizen's number and retrieval code open (404 alike for either wrong), or the
+    429 with Retry-After once this number or this address is locked out."""
+    try:
+        return _service(request).check_code(number, code, _client(request))
+    except Locked as exc:
+        raise _limited(exc, request) from None
+
+
 @channel.post(
     "",
     status_code=201,
@@ -165,12 +174,8 @@ def rate_own(request: Request, actor: ChannelKey, number: CaseNumber, rating: Ra
     ),
 )
 def lookup(request: Request, number: CaseNumber, body: CodeOnly) -> CitizenView:
-    service = _service(request)
-    try:
-        case = service.check_code(number, body.code, _client(request))
-    except Locked as exc:
-        raise _limited(exc, request) from None
-    return service.view_of(case)
+    case = _opened(request, number, body.code)
+    return _service(request).view_of(case)
 
 
 @public.post(
@@ -188,11 +193,8 @@ def lookup(request: Request, number: CaseNumber, body: CodeOnly) -> CitizenView:
     ),
 )
 def rate_public(request: Request, number: CaseNumber, body: PublicRating) -> CitizenView:
+    case = _opened(request, number, body.code)
     service = _service(request)
-    try:
-        case = service.check_code(number, body.code, _client(request))
-    except Locked as exc:
-        raise _limited(exc, request) from None
     return service.view_of(service.evaluate(case, body.satisfaction, body.resolved, body.comment, "public"))
 
 
@@ -288,11 +290,7 @@ def attach_public(
         str, Form(min_length=4, max_length=16, pattern=r"^[0-9A-Za-z ]+$", description="The retrieval code (提取码), in the body, never in the URL.")
     ],
 ) -> PublicAttachment:
-    service = _service(request)
-    try:
-        case = service.check_code(number, code.strip(), _client(request))
-    except Locked as exc:
-        raise _limited(exc, request) from None
+    case = _opened(request, number, code.strip())
     citizen = Actor(party="citizen@public", role=Role.SYSTEM)
     attachment, _ = hub.attachments.add(case.number, file.file, file.filename, "public", citizen, citizen=True)
     return public_out(attachment)
@@ -314,9 +312,5 @@ def attach_public(
     },
 )
 def download_public(request: Request, hub: HubDep, number: CaseNumber, attachment_id: AttachmentId, body: CodeOnly) -> StreamingResponse:
-    service = _service(request)
-    try:
-        case = service.check_code(number, body.code, _client(request))
-    except Locked as exc:
-        raise _limited(exc, request) from None
+    case = _opened(request, number, body.code)
     return file_response(hub.attachments, hub.attachments.one(case.number, attachment_id, public_only=True))

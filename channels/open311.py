@@ -305,6 +305,7 @@ EXTRA = {"x-error-format": "georeport"}  # hub.api.problems.describe_problems le
 
 ApiKeyQuery = Annotated[str | None, Query(max_length=200, description="The channel key (or the X-API-Key header).")]
 Jurisdiction = Annotated[str | None, Query(max_length=16, description="The city's code (optional)")]
+RequestId = Annotated[str, Path(min_length=8, max_length=40, pattern=r"^[0-9A-Za-z-]+$")]  # a case number (工单号), as the channel routes' CaseNumber
 
 
 def _service(request: Request) -> ChannelService:
@@ -333,6 +334,14 @@ def _jurisdiction(request: Request, given: str | None) -> None:
     region = request.app.state.hub.settings.region_code
     if given is not None and given != region:
         raise GeoReportRefusal(404, f"jurisdiction_id: unknown jurisdiction {given!r}; this endpoint serves {region}")
+
+
+def _own_key(request: Request, api_key: str | None, jurisdiction_id: str | None) -> Actor:
+    """The channel behind a keyed GeoReport call: its key (401, 403), then the jurisdiction it
+    names (404), in that order on every keyed route."""
+    actor = _key(request, api_key)
+    _jurisdiction(request, jurisdiction_id)
+    return actor
 
 
 def _when(value: datetime) -> str:
@@ -373,9 +382,7 @@ def _services(request: Request) -> list[GeoService]:
     responses=_answers(list[GeoService], "The services, in Chinese", 404, d404="Unknown jurisdiction_id"),
     openapi_extra=EXTRA,
 )
-def services(
-    request: Request, fmt: FormatPath, jurisdiction_id: Annotated[str | None, Query(max_length=16, description="The city's code (optional)")] = None
-) -> Response:
+def services(request: Request, fmt: FormatPath, jurisdiction_id: Jurisdiction = None) -> Response:
     _jurisdiction(request, jurisdiction_id)
     return render(fmt, _services(request), "services")
 
@@ -392,7 +399,7 @@ def service_definition(
     request: Request,
     service_code: Annotated[str, Path(max_length=32)],
     fmt: FormatPath,
-    jurisdiction_id: Annotated[str | None, Query(max_length=16, description="The city's code (optional)")] = None,
+    jurisdiction_id: Jurisdiction = None,
 ) -> Response:
     _jurisdiction(request, jurisdiction_id)
     mapping = _map(request)
@@ -546,8 +553,7 @@ async def create_request(
 ) -> Response:
     data = await _read_body(request)
     new = NewRequest.model_validate(data)
-    actor = _key(request, new.api_key or api_key)  # in the form as GeoReport has it; some clients put it in the URL
-    _jurisdiction(request, new.jurisdiction_id)
+    actor = _own_key(request, new.api_key or api_key, new.jurisdiction_id)  # in the form as GeoReport has it; some clients put it in the URL
     mapping = _map(request)
     hub = request.app.state.hub
     draft = draft_of(new, mapping, actor.channel or "web", hub.clock.now())
@@ -599,8 +605,7 @@ def list_requests(
     end_date: Annotated[datetime | None, Query(description="Received before (W3C datetime); default now")] = None,
     status: Annotated[str | None, Query(max_length=20, pattern=r"^(open|closed)(,(open|closed))?$", description="open, closed, or open,closed")] = None,
 ) -> Response:
-    actor = _key(request, api_key)
-    _jurisdiction(request, jurisdiction_id)
+    actor = _own_key(request, api_key, jurisdiction_id)
     mapping, hub = _map(request), request.app.state.hub
     if service_request_id is not None:
         numbers = list(dict.fromkeys(n.strip() for n in service_request_id.split(",") if n.strip()))[:MAX_RESULTS]
@@ -641,13 +646,12 @@ def list_requests(
 )
 def get_request(
     request: Request,
-    service_request_id: Annotated[str, Path(min_length=8, max_length=40, pattern=r"^[0-9A-Za-z-]+$")],
+    service_request_id: RequestId,
     fmt: FormatPath,
     api_key: ApiKeyQuery = None,
     jurisdiction_id: Jurisdiction = None,
 ) -> Response:
-    actor = _key(request, api_key)
-    _jurisdiction(request, jurisdiction_id)
+    actor = _own_key(request, api_key, jurisdiction_id)
     hub = request.app.state.hub
     case = _service(request).own_case(service_request_id, actor)
     record_read(hub.db, actor, case, "GET /open311/v2/requests/{service_request_id}", hub.clock.now())  # 保密: as the channel route
@@ -671,7 +675,7 @@ def get_request(
 )
 def get_token(
     request: Request,
-    token: Annotated[str, Path(min_length=8, max_length=40, pattern=r"^[0-9A-Za-z-]+$")],
+    token: RequestId,
     fmt: FormatPath,
     api_key: ApiKeyQuery = None,
     jurisdiction_id: Jurisdiction = None,
@@ -679,7 +683,6 @@ def get_token(
     """GeoReport lets an endpoint answer a POST with a token and the id later. This one registers
     at once and answers with the id, so the only tokens are those ids: a client that asks for
     its token anyway (some always do) gets the id back, for its own requests only."""
-    actor = _key(request, api_key)
-    _jurisdiction(request, jurisdiction_id)
+    actor = _own_key(request, api_key, jurisdiction_id)
     case = _service(request).own_case(token, actor)
     return render(fmt, [TokenAnswer(service_request_id=case.number, token=token)], "service_requests")

@@ -15,9 +15,9 @@ import string
 from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
 
 from adapters.sms.seal import seal
@@ -64,33 +64,47 @@ class Template(BaseModel):
 
     @model_validator(mode="after")
     def _known_placeholders(self) -> Template:
-        used = {name for _, name, _, _ in string.Formatter().parse(self.text) if name is not None}
-        unknown = used - PLACEHOLDERS[self.event]
-        if unknown:
-            raise ValueError(f"unknown placeholder(s) {sorted(unknown)} for {self.event}; it gives {sorted(PLACEHOLDERS[self.event])}")
+        known_placeholders(self.text, PLACEHOLDERS[self.event], self.event)
         return self
 
 
-def one_per_event(events: list[str], required: dict[str, set[str]]) -> None:
-    """A templates file names each event it must fill exactly once (the SMS and the WeChat pushes)."""
-    missing = set(required) - set(events)
-    if missing:
-        raise ValueError(f"no template for {sorted(missing)}")
-    if len(set(events)) != len(events):
-        raise ValueError("one template per event")
+# -- what the SMS and the WeChat push templates files check alike --------------------------------
+def known_placeholders(text: str, given: set[str], event: str, where: str = "") -> None:
+    """Every `{name}` in a template's text is one its event gives."""
+    used = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    unknown = used - given
+    if unknown:
+        raise ValueError(f"{where}unknown placeholder(s) {sorted(unknown)} for {event}; it gives {sorted(given)}")
+
+
+class _ForEvent(Protocol):
+    @property
+    def event(self) -> str: ...
+
+
+_T = TypeVar("_T", bound=_ForEvent)
+
+
+def one_per_event(required: dict[str, set[str]]) -> AfterValidator:
+    """A templates list's validator: it names each event it must fill exactly once."""
+
+    def check(templates: list[_T]) -> list[_T]:
+        events = [t.event for t in templates]
+        missing = set(required) - set(events)
+        if missing:
+            raise ValueError(f"no template for {sorted(missing)}")
+        if len(set(events)) != len(events):
+            raise ValueError("one template per event")
+        return templates
+
+    return AfterValidator(check)
 
 
 class Templates(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sign: str = Field(min_length=1, max_length=20, description="The gateway's signature, e.g. 【资阳12345】.")
-    templates: list[Template]
-
-    @field_validator("templates")
-    @classmethod
-    def _one_per_event(cls, value: list[Template]) -> list[Template]:
-        one_per_event([t.event for t in value], PLACEHOLDERS)
-        return value
+    templates: Annotated[list[Template], one_per_event(PLACEHOLDERS)]
 
     def text(self, event: str, **values: str) -> str:
         template = next(t for t in self.templates if t.event == event)
@@ -100,6 +114,14 @@ class Templates(BaseModel):
 def load_templates(mappings_dir: Path) -> Templates:
     """Raises MappingError (file, line, reason) for a bad file: the hub does not start with one."""
     return load_yaml_model(mappings_dir / TEMPLATES_FILE, Templates, entry_key="event")
+
+
+def sealed_destination(settings: Settings, name: str | None) -> tuple[str | None, str]:
+    """The destination a citizen's SMS or push goes to and the key it is sealed under, or
+    (None, "") when none is named, it is disabled, or it has no seal_key: then none is sent."""
+    destination = settings.destinations.get(name) if name else None
+    key = destination.settings.get("seal_key") if destination is not None and destination.enabled else None
+    return (name, str(key)) if key else (None, "")
 
 
 def mobile(phone: str | None) -> str | None:
@@ -119,11 +141,7 @@ class CodesAndSms:
         self.templates = templates
         self.config: ChannelSettings = settings.channels
         self.clock = clock
-        dest = self.config.sms_destination
-        destination = settings.destinations.get(dest) if dest else None
-        key = destination.settings.get("seal_key") if destination is not None and destination.enabled else None
-        self.destination = dest if key else None
-        self.seal_key = str(key) if key else ""
+        self.destination, self.seal_key = sealed_destination(settings, self.config.sms_destination)
 
     def __call__(self, session: Session, changed: Case, events: list[EventRow]) -> None:
         now = self.clock.now()

@@ -10,16 +10,15 @@ template: the follower's openid is personal data and stays out of the outbox in 
 from __future__ import annotations
 
 import json
-import string
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
 
 from adapters.sms.seal import seal
 from channels.citizen import STATE_TEXT
-from channels.sms import REPLY_CHARS, one_per_event
+from channels.sms import REPLY_CHARS, known_placeholders, one_per_event, sealed_destination
 from hub.db.models import EventRow
 from hub.db.repository import CaseRepository
 from hub.domain.access import registrant
@@ -52,23 +51,14 @@ class PushTemplate(BaseModel):
         for key, text in self.fields.items():
             if not key.replace("_", "").isalnum() or not 1 <= len(text) <= MAX_VALUE:
                 raise ValueError(f"field {key!r}: a key of letters and digits, a value of 1 to {MAX_VALUE} characters")
-            used = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-            unknown = used - PLACEHOLDERS[self.event]
-            if unknown:
-                raise ValueError(f"field {key!r}: unknown placeholder(s) {sorted(unknown)} for {self.event}; it gives {sorted(PLACEHOLDERS[self.event])}")
+            known_placeholders(text, PLACEHOLDERS[self.event], self.event, where=f"field {key!r}: ")
         return self
 
 
 class PushTemplates(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    templates: list[PushTemplate]
-
-    @field_validator("templates")
-    @classmethod
-    def _one_per_event(cls, value: list[PushTemplate]) -> list[PushTemplate]:
-        one_per_event([t.event for t in value], PLACEHOLDERS)
-        return value
+    templates: Annotated[list[PushTemplate], one_per_event(PLACEHOLDERS)]
 
     def message(self, event: str, openid: str, values: dict[str, str]) -> dict:
         """The body of WeChat's template/send, filled."""
@@ -101,11 +91,7 @@ class WeChatPush:
         self.clock = clock
         self.writer = writer
         self.evaluation_days = settings.channels.evaluation_days
-        dest = self.config.destination
-        destination = settings.destinations.get(dest) if dest else None
-        key = destination.settings.get("seal_key") if destination is not None and destination.enabled else None
-        self.destination = dest if key else None
-        self.seal_key = str(key) if key else ""
+        self.destination, self.seal_key = sealed_destination(settings, self.config.destination)
 
     def __call__(self, session: Session, changed: Case, events: list[EventRow]) -> None:
         if self.destination is None:
