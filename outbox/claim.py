@@ -9,11 +9,12 @@ mid-delivery still uses one up. On PostgreSQL, claims skip rows other relays hav
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Integer, String, column, delete, exists, func, or_, select, text, update
+from sqlalchemy import CursorResult, Integer, String, bindparam, column, delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -53,66 +54,102 @@ def half_open(s: Session, now: datetime, breaker_failures: int) -> list[str]:
     )
 
 
+def destination_states(s: Session, now: datetime, breaker_failures: int) -> tuple[list[str], list[str]]:
+    """`paused` and `half_open` in one read of the (small) destinations table."""
+    stopped: list[str] = []
+    probing: list[str] = []
+    for name, by_operator, until, failures in s.execute(_STATES).all():
+        if by_operator or (until is not None and until > now):
+            stopped.append(name)
+        elif failures >= breaker_failures:
+            probing.append(name)
+    return stopped, probing
+
+
+_STATES = select(D.__table__.c.destination, D.__table__.c.paused_by_operator, D.__table__.c.paused_until, D.__table__.c.consecutive_failures)
+
+
 def claim(
     s: Session, *, holder: str, limit: int, now: datetime, lease_seconds: float, deliverable: list[str], paused_now: list[str], probing: list[str]
 ) -> list[Any]:
     """Mark up to `limit` due messages of `deliverable` destinations in flight for `holder`
     (none of `paused_now`; of `probing`, one probe each), oldest first. Returns their rows
-    (id, destination, case_number, attempts, created_at, body) in id order."""
-    earlier = aliased(M)
-    blocked = exists().where(
-        earlier.destination == M.destination, earlier.ordering_key == M.ordering_key, earlier.sequence < M.sequence, earlier.status.in_(HOLDING)
-    )
+    (id, destination, case_number, attempts, created_at, body) in id order.
+
+    A message is due when it heads its key: no earlier message of its (destination,
+    ordering key) is holding (pending, in flight or dead). Found in one pass over the
+    holding rows (ix_outbox_due) rather than a look back along each pending message's key,
+    which reads every delivered message kept there. On PostgreSQL the chosen rows are
+    locked `FOR UPDATE SKIP LOCKED`: two relays never take the same message, and a head
+    another relay is claiming is skipped, not passed by its key's later messages (they are
+    not heads). The statement is built once per shape and run with parameters."""
     postgres = s.get_bind().dialect.name == "postgresql"
-    if postgres:
-        due = select(M.id).where(M.status == PENDING, M.available_at <= now, ~blocked, M.destination.in_(deliverable)).order_by(M.id).limit(limit)
-        due = due.with_for_update(skip_locked=True, of=M)
-    else:
-        due = _heads_due(now, deliverable).order_by(M.id).limit(limit)
+    probes = _probes(s, probing, now, postgres)
+    stmt = _claim_statement(postgres, bool(paused_now or probing), bool(probes))
+    params: dict[str, Any] = {
+        "now": now,
+        "claim_limit": limit,
+        "deliverable": deliverable,
+        "holder": holder,
+        "lease_until": now + timedelta(seconds=lease_seconds),
+    }
     if paused_now or probing:
-        due = due.where(M.destination.not_in(paused_now + probing))
-    chosen: ColumnElement[bool] = M.id.in_(due.scalar_subquery())
-    probes = _probes(s, probing, now, blocked, postgres)
+        params["excluded"] = paused_now + probing
     if probes:
-        chosen = or_(chosen, M.id.in_(probes))
-    stmt = (
-        update(M)
-        .where(chosen)
-        .values(status=IN_FLIGHT, attempts=M.attempts + 1, leased_by=holder, lease_until=now + timedelta(seconds=lease_seconds))
-        .returning(M.id, M.destination, M.case_number, M.attempts, M.created_at, M.body)
-    )
-    rows = s.execute(stmt, execution_options={"synchronize_session": False}).all()
+        params["probes"] = probes
+    rows = s.execute(stmt, params).all()
     return sorted(rows, key=lambda r: r.id)
 
 
-def _heads_due(now: datetime, deliverable: list[str]) -> Any:
-    """SQLite (one writer, no row locks): the due messages that head their key. A message
-    may go when no earlier one of its key is holding, that is when it is its key's holding
-    message of lowest sequence. Found in one pass over the holding rows (ix_outbox_due)
-    rather than a look back along each pending message's key, which reads every delivered
-    message kept there: a backlog of 3,000 messages behind 20,000 kept ones took 90-150 ms
-    a claim that way and 3-10 ms this way."""
+@functools.lru_cache(maxsize=8)
+def _claim_statement(postgres: bool, exclude: bool, probes: bool) -> Any:
+    """UPDATE ... SET in_flight WHERE id IN (the heads due, oldest first, up to the limit)
+    [OR id IN (the probes)] RETURNING ..., on the Core table: SQLAlchemy's ORM bulk-update
+    path and the statement's construction cost more than the claim itself."""
+    t = M.__table__
     statuses = ", ".join(f"'{x}'" for x in HOLDING)  # our own constants
-    # INDEXED BY: else SQLite walks uq_outbox_order (no sort for the GROUP BY), delivered rows too.
-    holding = (
+    # SQLite: INDEXED BY, else it walks uq_outbox_order (no sort for the GROUP BY), delivered rows too.
+    hint = "" if postgres else " INDEXED BY ix_outbox_due"
+    heads = (
         text(
-            "SELECT destination, ordering_key, min(sequence) AS head FROM outbox_messages INDEXED BY ix_outbox_due "
+            f"SELECT destination, ordering_key, min(sequence) AS head FROM outbox_messages{hint} "
             f"WHERE status IN ({statuses}) GROUP BY destination, ordering_key"
         )
         .columns(column("destination", String), column("ordering_key", String), column("head", Integer))
         .subquery("heads")
     )
+    due = (
+        select(t.c.id)
+        .join(heads, (heads.c.destination == t.c.destination) & (heads.c.ordering_key == t.c.ordering_key) & (heads.c.head == t.c.sequence))
+        .where(t.c.status == PENDING, t.c.available_at <= bindparam("now"), t.c.destination.in_(bindparam("deliverable", expanding=True)))
+        .order_by(t.c.id)
+        .limit(bindparam("claim_limit", type_=Integer))
+    )
+    if exclude:
+        due = due.where(t.c.destination.not_in(bindparam("excluded", expanding=True)))
+    if postgres:
+        due = due.with_for_update(skip_locked=True, of=t)
+    chosen: ColumnElement[bool] = t.c.id.in_(due.scalar_subquery())
+    if probes:
+        chosen = or_(chosen, t.c.id.in_(bindparam("probes", expanding=True)))
     return (
-        select(M.id)
-        .join(holding, (holding.c.destination == M.destination) & (holding.c.ordering_key == M.ordering_key) & (holding.c.head == M.sequence))
-        .where(M.status == PENDING, M.available_at <= now, M.destination.in_(deliverable))
+        update(t)
+        .where(chosen)
+        .values(status=IN_FLIGHT, attempts=t.c.attempts + 1, leased_by=bindparam("holder"), lease_until=bindparam("lease_until"))
+        .returning(t.c.id, t.c.destination, t.c.case_number, t.c.attempts, t.c.created_at, t.c.body)
     )
 
 
-def _probes(s: Session, destinations: list[str], now: datetime, blocked: Any, postgres: bool) -> list[int]:
+def _probes(s: Session, destinations: list[str], now: datetime, postgres: bool) -> list[int]:
     """One due message per half-open destination, unless a probe is already in flight
     there. The destination's row is locked (PostgreSQL) so two relays do not both probe."""
     ids: list[int] = []
+    if not destinations:
+        return ids
+    earlier = aliased(M)
+    blocked = exists().where(
+        earlier.destination == M.destination, earlier.ordering_key == M.ordering_key, earlier.sequence < M.sequence, earlier.status.in_(HOLDING)
+    )
     for destination in sorted(destinations):
         if postgres:
             s.execute(select(D.destination).where(D.destination == destination).with_for_update())

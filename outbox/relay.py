@@ -140,10 +140,10 @@ class Relay:
         return claimed
 
     def _claim(self, s: Session, limit: int, now: datetime) -> list[Claimed]:
-        paused = claim_sql.paused(s, now)
+        paused, half_open = claim_sql.destination_states(s, now, self.cfg.breaker_failures)
         self.breaker.follow(paused)
         deliverable = self.adapters.deliverable()
-        probing = [d for d in claim_sql.half_open(s, now, self.cfg.breaker_failures) if d in deliverable and d not in paused]
+        probing = [d for d in half_open if d in deliverable]
         rows = claim_sql.claim(
             s, holder=self.id, limit=limit, now=now, lease_seconds=self.cfg.lease_seconds, deliverable=deliverable, paused_now=paused, probing=probing
         )
