@@ -135,8 +135,7 @@ class Relay:
                 self._record(s, outcomes, now)
             claimed = self._claim(s, limit, now) if limit > 0 else []
         if outcomes and self.metrics is not None:
-            for o in outcomes:
-                self.metrics.observe(o, now)
+            self.metrics.observe_all(outcomes, now)
         return claimed
 
     def _claim(self, s: Session, limit: int, now: datetime) -> list[Claimed]:

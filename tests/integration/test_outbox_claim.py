@@ -81,7 +81,7 @@ def test_a_claim_skips_heads_another_relay_holds_locked_and_never_passes_them(hu
     with hub.db.write() as s:
         assert take(s, hub, "relay-b", 100) == []  # every head is in flight now
     with hub.db.read() as s:
-        holders = dict(s.execute(select(M.id, M.leased_by).where(M.status == IN_FLIGHT)).tuples().all())
+        holders = dict(s.execute(select(M.id, M.leased_by).where(M.status == IN_FLIGHT)).all())
     assert holders == {**dict.fromkeys(taken_a, "relay-a"), **dict.fromkeys(taken_b, "relay-b")}
 
 
