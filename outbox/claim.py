@@ -37,25 +37,11 @@ class Claimed:
     external_id: str | None = None  # the peer's id for the case as the case holds it now
 
 
-def paused(s: Session, now: datetime) -> list[str]:
-    """Destinations paused by an operator, or by the breaker until a time still ahead."""
-    return list(s.execute(select(D.destination).where(or_(D.paused_by_operator.is_(True), D.paused_until > now))).scalars())
-
-
-def half_open(s: Session, now: datetime, breaker_failures: int) -> list[str]:
-    """Destinations whose breaker pause is over but not yet closed by a success: the next
-    claim sends them one probe, not a burst of everything that waited."""
-    return list(
-        s.execute(
-            select(D.destination).where(
-                D.consecutive_failures >= breaker_failures, D.paused_by_operator.is_(False), or_(D.paused_until.is_(None), D.paused_until <= now)
-            )
-        ).scalars()
-    )
-
-
 def destination_states(s: Session, now: datetime, breaker_failures: int) -> tuple[list[str], list[str]]:
-    """`paused` and `half_open` in one read of the (small) destinations table."""
+    """(paused, half-open) destinations, in one read of the (small) destinations table.
+    Paused: by an operator, or by the breaker until a time still ahead. Half-open: the
+    breaker's pause is over but no success has closed it yet, so the next claim sends them
+    one probe, not a burst of everything that waited."""
     stopped: list[str] = []
     probing: list[str] = []
     for name, by_operator, until, failures in s.execute(_STATES).all():
