@@ -122,8 +122,8 @@ def test_relays_claiming_at_once_take_each_message_once_and_each_key_in_order(hu
         assert claimed == sorted(claimed) and len(claimed) == per_key  # in its key's order
 
 
-def test_a_claim_reads_no_further_than_the_holding_rows(hub) -> None:
-    """Delivered history does not change what is due (pruning relies on it)."""
+def test_delivered_messages_no_longer_hold_their_key(hub) -> None:
+    """Only pending, in-flight and dead messages hold a key: delivered history does not (pruning relies on it)."""
     messages = queue(hub, keys=2, per_key=4)
     ordered = sorted(messages, key=lambda i: (messages[i][0], messages[i][1]))
     k0 = [i for i in ordered if messages[i][0] == "k0"]
