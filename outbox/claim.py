@@ -9,11 +9,12 @@ mid-delivery still uses one up. On PostgreSQL, claims skip rows other relays hav
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Integer, String, column, delete, exists, func, or_, select, text, update
+from sqlalchemy import CursorResult, Integer, String, bindparam, column, delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -36,21 +37,22 @@ class Claimed:
     external_id: str | None = None  # the peer's id for the case as the case holds it now
 
 
-def paused(s: Session, now: datetime) -> list[str]:
-    """Destinations paused by an operator, or by the breaker until a time still ahead."""
-    return list(s.execute(select(D.destination).where(or_(D.paused_by_operator.is_(True), D.paused_until > now))).scalars())
+def destination_states(s: Session, now: datetime, breaker_failures: int) -> tuple[list[str], list[str]]:
+    """(paused, half-open) destinations, in one read of the (small) destinations table.
+    Paused: by an operator, or by the breaker until a time still ahead. Half-open: the
+    breaker's pause is over but no success has closed it yet, so the next claim sends them
+    one probe, not a burst of everything that waited."""
+    stopped: list[str] = []
+    probing: list[str] = []
+    for name, by_operator, until, failures in s.execute(_STATES).all():
+        if by_operator or (until is not None and until > now):
+            stopped.append(name)
+        elif failures >= breaker_failures:
+            probing.append(name)
+    return stopped, probing
 
 
-def half_open(s: Session, now: datetime, breaker_failures: int) -> list[str]:
-    """Destinations whose breaker pause is over but not yet closed by a success: the next
-    claim sends them one probe, not a burst of everything that waited."""
-    return list(
-        s.execute(
-            select(D.destination).where(
-                D.consecutive_failures >= breaker_failures, D.paused_by_operator.is_(False), or_(D.paused_until.is_(None), D.paused_until <= now)
-            )
-        ).scalars()
-    )
+_STATES = select(D.__table__.c.destination, D.__table__.c.paused_by_operator, D.__table__.c.paused_until, D.__table__.c.consecutive_failures)
 
 
 def claim(
@@ -58,61 +60,93 @@ def claim(
 ) -> list[Any]:
     """Mark up to `limit` due messages of `deliverable` destinations in flight for `holder`
     (none of `paused_now`; of `probing`, one probe each), oldest first. Returns their rows
-    (id, destination, case_number, attempts, created_at, body) in id order."""
+    (id, destination, case_number, attempts, created_at, body) in id order.
+
+    A message is due when it heads its key: no earlier message of its (destination,
+    ordering key) is holding (pending, in flight or dead). On SQLite (one writer) that is
+    found in one pass over the holding rows (ix_outbox_due) rather than a look back along
+    each pending message's key, which reads every delivered message kept there. On
+    PostgreSQL the look back stays, with the chosen rows locked `FOR UPDATE SKIP LOCKED`:
+    two relays never take the same message, and a head another relay is claiming is
+    skipped, not passed by its key's later messages (they are not heads). The statement is
+    built once per shape and run with parameters."""
+    postgres = s.get_bind().dialect.name == "postgresql"
+    probes = _probes(s, probing, now, postgres)
+    stmt = _claim_statement(postgres, bool(paused_now or probing), bool(probes))
+    params: dict[str, Any] = {
+        "now": now,
+        "claim_limit": limit,
+        "deliverable": deliverable,
+        "holder": holder,
+        "lease_until": now + timedelta(seconds=lease_seconds),
+    }
+    if paused_now or probing:
+        params["excluded"] = paused_now + probing
+    if probes:
+        params["probes"] = probes
+    rows = s.execute(stmt, params).all()
+    return sorted(rows, key=lambda r: r.id)
+
+
+@functools.lru_cache(maxsize=8)
+def _claim_statement(postgres: bool, exclude: bool, probes: bool) -> Any:
+    """UPDATE ... SET in_flight WHERE id IN (the heads due, oldest first, up to the limit)
+    [OR id IN (the probes)] RETURNING ..., on the Core table: SQLAlchemy's ORM bulk-update
+    path and the statement's construction cost more than the claim itself."""
+    t = M.__table__
+    if postgres:
+        # A look back along each due message's key, under FOR UPDATE SKIP LOCKED: the one-pass
+        # heads join below made PostgreSQL's claim about ten times slower (bench/RESULTS.md).
+        earlier = t.alias("earlier")
+        blocked = exists().where(
+            earlier.c.destination == t.c.destination,
+            earlier.c.ordering_key == t.c.ordering_key,
+            earlier.c.sequence < t.c.sequence,
+            earlier.c.status.in_(HOLDING),
+        )
+        due = select(t.c.id).where(t.c.status == PENDING, t.c.available_at <= bindparam("now"), ~blocked)
+    else:
+        statuses = ", ".join(f"'{x}'" for x in HOLDING)  # our own constants
+        # INDEXED BY: else SQLite walks uq_outbox_order (no sort for the GROUP BY), delivered rows too.
+        heads = (
+            text(
+                "SELECT destination, ordering_key, min(sequence) AS head FROM outbox_messages INDEXED BY ix_outbox_due "
+                f"WHERE status IN ({statuses}) GROUP BY destination, ordering_key"
+            )
+            .columns(column("destination", String), column("ordering_key", String), column("head", Integer))
+            .subquery("heads")
+        )
+        due = (
+            select(t.c.id)
+            .join(heads, (heads.c.destination == t.c.destination) & (heads.c.ordering_key == t.c.ordering_key) & (heads.c.head == t.c.sequence))
+            .where(t.c.status == PENDING, t.c.available_at <= bindparam("now"))
+        )
+    due = due.where(t.c.destination.in_(bindparam("deliverable", expanding=True))).order_by(t.c.id).limit(bindparam("claim_limit", type_=Integer))
+    if exclude:
+        due = due.where(t.c.destination.not_in(bindparam("excluded", expanding=True)))
+    if postgres:
+        due = due.with_for_update(skip_locked=True, of=t)
+    chosen: ColumnElement[bool] = t.c.id.in_(due.scalar_subquery())
+    if probes:
+        chosen = or_(chosen, t.c.id.in_(bindparam("probes", expanding=True)))
+    return (
+        update(t)
+        .where(chosen)
+        .values(status=IN_FLIGHT, attempts=t.c.attempts + 1, leased_by=bindparam("holder"), lease_until=bindparam("lease_until"))
+        .returning(t.c.id, t.c.destination, t.c.case_number, t.c.attempts, t.c.created_at, t.c.body)
+    )
+
+
+def _probes(s: Session, destinations: list[str], now: datetime, postgres: bool) -> list[int]:
+    """One due message per half-open destination, unless a probe is already in flight
+    there. The destination's row is locked (PostgreSQL) so two relays do not both probe."""
+    ids: list[int] = []
+    if not destinations:
+        return ids
     earlier = aliased(M)
     blocked = exists().where(
         earlier.destination == M.destination, earlier.ordering_key == M.ordering_key, earlier.sequence < M.sequence, earlier.status.in_(HOLDING)
     )
-    postgres = s.get_bind().dialect.name == "postgresql"
-    if postgres:
-        due = select(M.id).where(M.status == PENDING, M.available_at <= now, ~blocked, M.destination.in_(deliverable)).order_by(M.id).limit(limit)
-        due = due.with_for_update(skip_locked=True, of=M)
-    else:
-        due = _heads_due(now, deliverable).order_by(M.id).limit(limit)
-    if paused_now or probing:
-        due = due.where(M.destination.not_in(paused_now + probing))
-    chosen: ColumnElement[bool] = M.id.in_(due.scalar_subquery())
-    probes = _probes(s, probing, now, blocked, postgres)
-    if probes:
-        chosen = or_(chosen, M.id.in_(probes))
-    stmt = (
-        update(M)
-        .where(chosen)
-        .values(status=IN_FLIGHT, attempts=M.attempts + 1, leased_by=holder, lease_until=now + timedelta(seconds=lease_seconds))
-        .returning(M.id, M.destination, M.case_number, M.attempts, M.created_at, M.body)
-    )
-    rows = s.execute(stmt, execution_options={"synchronize_session": False}).all()
-    return sorted(rows, key=lambda r: r.id)
-
-
-def _heads_due(now: datetime, deliverable: list[str]) -> Any:
-    """SQLite (one writer, no row locks): the due messages that head their key. A message
-    may go when no earlier one of its key is holding, that is when it is its key's holding
-    message of lowest sequence. Found in one pass over the holding rows (ix_outbox_due)
-    rather than a look back along each pending message's key, which reads every delivered
-    message kept there: a backlog of 3,000 messages behind 20,000 kept ones took 90-150 ms
-    a claim that way and 3-10 ms this way."""
-    statuses = ", ".join(f"'{x}'" for x in HOLDING)  # our own constants
-    # INDEXED BY: else SQLite walks uq_outbox_order (no sort for the GROUP BY), delivered rows too.
-    holding = (
-        text(
-            "SELECT destination, ordering_key, min(sequence) AS head FROM outbox_messages INDEXED BY ix_outbox_due "
-            f"WHERE status IN ({statuses}) GROUP BY destination, ordering_key"
-        )
-        .columns(column("destination", String), column("ordering_key", String), column("head", Integer))
-        .subquery("heads")
-    )
-    return (
-        select(M.id)
-        .join(holding, (holding.c.destination == M.destination) & (holding.c.ordering_key == M.ordering_key) & (holding.c.head == M.sequence))
-        .where(M.status == PENDING, M.available_at <= now, M.destination.in_(deliverable))
-    )
-
-
-def _probes(s: Session, destinations: list[str], now: datetime, blocked: Any, postgres: bool) -> list[int]:
-    """One due message per half-open destination, unless a probe is already in flight
-    there. The destination's row is locked (PostgreSQL) so two relays do not both probe."""
-    ids: list[int] = []
     for destination in sorted(destinations):
         if postgres:
             s.execute(select(D.destination).where(D.destination == destination).with_for_update())

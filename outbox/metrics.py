@@ -60,12 +60,26 @@ class OutboxMetrics:
         registry.register(_BacklogCollector(hub))
 
     def observe(self, outcome: Outcome, now: datetime) -> None:
-        destination = outcome.claimed.destination
-        if outcome.kind == "delivered":
-            self.deliveries.labels(destination).inc()
-            self.latency.labels(destination).observe(max(0.0, (now - outcome.claimed.created_at).total_seconds()))
-        elif outcome.kind in ("transient", "permanent"):
-            self.failures.labels(destination, outcome.kind).inc()
+        self.observe_all([outcome], now)
+
+    def observe_all(self, outcomes: list[Outcome], now: datetime) -> None:
+        """The outcomes recorded in one commit: each counter moved once per destination (and
+        kind) by how many, each delivery's latency observed; the same values as one by one."""
+        latencies: dict[str, list[float]] = {}
+        failed: dict[tuple[str, str], int] = {}
+        for o in outcomes:
+            if o.kind == "delivered":
+                latencies.setdefault(o.claimed.destination, []).append(max(0.0, (now - o.claimed.created_at).total_seconds()))
+            elif o.kind in ("transient", "permanent"):
+                key = (o.claimed.destination, o.kind)
+                failed[key] = failed.get(key, 0) + 1
+        for destination, seconds in latencies.items():
+            self.deliveries.labels(destination).inc(len(seconds))
+            histogram = self.latency.labels(destination)
+            for x in seconds:
+                histogram.observe(x)
+        for (destination, kind), n in failed.items():
+            self.failures.labels(destination, kind).inc(n)
 
 
 class MetricsServer:

@@ -9,7 +9,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from hub.domain.errors import RuleViolation
@@ -43,12 +43,14 @@ def apply(s: Session, outcomes: list[Outcome], *, holder: str, cfg: OutboxSettin
     failing: dict[str, tuple[int, str]] = {}
     delivered: list[int] = []
     misconfigured: dict[str, str] = {}
+    logged: dict[str, list[tuple[Claimed, Delivery | None]]] = {}
     for o in outcomes:
         c = o.claimed
         if o.kind == "delivered":
-            _log_delivered(c, o.delivery)
+            logged.setdefault(c.destination, []).append((c, o.delivery))
             delivered.append(c.id)
-            _attach(s, c, o.delivery, cases)
+            if o.delivery is not None and o.delivery.external_ref is not None:
+                _attach(s, c, o.delivery, cases)
             ok_destinations.add(c.destination)
             continue
         verdict = decide(o, c.attempts, cfg, now=now)
@@ -72,18 +74,32 @@ def apply(s: Session, outcomes: list[Outcome], *, holder: str, cfg: OutboxSettin
             failing[c.destination] = (count + 1, o.error or "")
     if delivered:
         # The peer has them: recorded even if our lease lapsed meanwhile.
-        s.execute(
-            update(M)
-            .where(M.id.in_(delivered), M.status.in_((PENDING, IN_FLIGHT)))
-            .values(status=DELIVERED, delivered_at=now, lease_until=None, last_error=None)
-        )
-    for destination in ok_destinations - set(failing):
-        s.execute(update(D).where(D.destination == destination, D.consecutive_failures > 0).values(consecutive_failures=0, updated_at=now))
+        s.execute(_DELIVERED, {"ids": delivered, "now": now})
+    succeeded = sorted(ok_destinations - set(failing))
+    if succeeded:
+        s.execute(_RESET, {"destinations": succeeded, "now": now})
     for destination, (count, error) in failing.items():
         _count_failures(s, destination, count, error, now, cfg)
     for destination, error in misconfigured.items():
         _pause_misconfigured(s, destination, error, now, cfg)
+    if logged and log.isEnabledFor(logging.INFO):
+        for items in logged.values():
+            _log_delivered(items)
     return misconfigured
+
+
+# Built once, run with parameters (the ORM's bulk-update path costs more than the statement).
+_T, _DT = M.__table__, D.__table__
+_DELIVERED = (
+    update(_T)
+    .where(_T.c.id.in_(bindparam("ids", expanding=True)), _T.c.status.in_((PENDING, IN_FLIGHT)))
+    .values(status=DELIVERED, delivered_at=bindparam("now"), lease_until=None, last_error=None)
+)
+_RESET = (
+    update(_DT)
+    .where(_DT.c.destination.in_(bindparam("destinations", expanding=True)), _DT.c.consecutive_failures > 0)
+    .values(consecutive_failures=0, updated_at=bindparam("now"))
+)
 
 
 def external_ids(s: Session, rows: list[Any], systems: dict[str, str | None], cases: PeerRefs) -> dict[tuple[str, str], str]:
@@ -148,13 +164,22 @@ def _what(c: Claimed) -> str:
     return f"{c.destination} case {c.case_number or '-'} seq {c.body.get('sequence', '?')} {c.body.get('event_type', '?')} (attempt {c.attempts})"
 
 
-def _log_delivered(c: Claimed, delivery: Delivery | None) -> None:
-    detail = mask_text(delivery.detail) if delivery is not None and delivery.detail else ""
-    if detail.startswith("not sent"):  # the adapter decided the peer does not take it: said, not hidden
-        log.info("%s: %s", _what(c), detail)
-        return
-    ref = delivery.external_ref if delivery is not None else None
-    log.info("%s: delivered%s%s", _what(c), f", the peer's id {ref.system}:{ref.external_id}" if ref else "", f" ({detail})" if detail else "")
+def _log_delivered(items: list[tuple[Claimed, Delivery | None]]) -> None:
+    """The deliveries of one destination recorded together: one line for them all, each with
+    its case, sequence, event type and the peer's id (a single delivery: its own line as
+    before), and a line of its own for each one an adapter did not send (its note)."""
+    sent: list[tuple[str, str]] = []
+    for c, delivery in items:
+        detail = mask_text(delivery.detail) if delivery is not None and delivery.detail else ""
+        if detail.startswith("not sent"):  # the adapter decided the peer does not take it: said, not hidden
+            log.info("%s: %s", _what(c), detail)
+            continue
+        ref = delivery.external_ref if delivery is not None else None
+        sent.append((_what(c), (f", the peer's id {ref.system}:{ref.external_id}" if ref else "") + (f" ({detail})" if detail else "")))
+    if len(sent) == 1:
+        log.info("%s: delivered%s", *sent[0])
+    elif sent:
+        log.info("%s: delivered %d messages: %s", items[0][0].destination, len(sent), "; ".join(f"{what}{rest}" for what, rest in sent))
 
 
 def _log_failed(c: Claimed, dead: bool, reason: str | None, retry_at: datetime | None, now: datetime) -> None:

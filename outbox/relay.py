@@ -135,15 +135,14 @@ class Relay:
                 self._record(s, outcomes, now)
             claimed = self._claim(s, limit, now) if limit > 0 else []
         if outcomes and self.metrics is not None:
-            for o in outcomes:
-                self.metrics.observe(o, now)
+            self.metrics.observe_all(outcomes, now)
         return claimed
 
     def _claim(self, s: Session, limit: int, now: datetime) -> list[Claimed]:
-        paused = claim_sql.paused(s, now)
+        paused, half_open = claim_sql.destination_states(s, now, self.cfg.breaker_failures)
         self.breaker.follow(paused)
         deliverable = self.adapters.deliverable()
-        probing = [d for d in claim_sql.half_open(s, now, self.cfg.breaker_failures) if d in deliverable and d not in paused]
+        probing = [d for d in half_open if d in deliverable]
         rows = claim_sql.claim(
             s, holder=self.id, limit=limit, now=now, lease_seconds=self.cfg.lease_seconds, deliverable=deliverable, paused_now=paused, probing=probing
         )

@@ -177,3 +177,25 @@ def test_old_delivered_messages_are_pruned_and_order_survives_it(hub, sink, cloc
     (m,) = rows(hub, "batched")
     assert (m.sequence, m.status) == (2, DELIVERED)
     assert [g["sequence"] for g in received(state) if g["case_number"] == case.number] == [1, 2]
+
+
+def test_a_recorded_batch_is_logged_on_one_line_naming_each_message_and_counted_per_message(hub, sink, caplog) -> None:
+    import logging
+
+    state, _, _ = sink
+    caplog.set_level(logging.INFO, logger="hub.outbox")
+    cases = [register(hub) for _ in range(4)]
+    handle = hub.handles.get(OutboxHandle)
+    relay = handle.relay()
+    assert relay.drain(20) == 4
+    relay.close()
+    assert state.batches == [4]
+    lines = [r.getMessage() for r in caplog.records if r.name == "hub.outbox" and r.levelno == logging.INFO]
+    [line] = [m for m in lines if "delivered" in m]
+    assert line.startswith("batched: delivered 4 messages: ")
+    for case in cases:
+        assert f"batched case {case.number} seq 1 case.registered (attempt 1), the peer's id sink:SINK-{case.number}" in line
+    # the counters as if counted one by one: four deliveries, four latencies
+    registry = handle.metrics.registry
+    assert registry.get_sample_value("outbox_deliveries_total", {"destination": "batched"}) == 4
+    assert registry.get_sample_value("outbox_delivery_latency_seconds_count", {"destination": "batched"}) == 4
