@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -50,3 +51,17 @@ def stop(proc: subprocess.Popen) -> None:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def alternate_rounds(rounds: int, hub: Callable[[], float], baseline: Callable[[], float], unit: str) -> tuple[float, float]:
+    """Run `rounds` rounds of the hub and its baseline, alternating which goes first so drift on
+    a shared machine hits both sides alike; print each round's rate and return the two medians."""
+    hub_rates: list[float] = []
+    base_rates: list[float] = []
+    for i in range(rounds):
+        pair = [("baseline", baseline), ("hub", hub)] if i % 2 else [("hub", hub), ("baseline", baseline)]
+        for name, fn in pair:
+            rate = fn()
+            (hub_rates if name == "hub" else base_rates).append(rate)
+            print(f"round {i + 1} {name:<8} {rate:8.1f} {unit}", flush=True)
+    return median(hub_rates), median(base_rates)

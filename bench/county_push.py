@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI, Request
 
-from bench._common import free_port, median, start_server, stop
+from bench._common import alternate_rounds, free_port, start_server, stop
 
 SECRET = "bench-county-secret"
 
@@ -206,16 +206,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=50, help="tickets per batch")
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
-    hub_rates, base_rates = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.rounds):
-            # Alternate the order so drift on a shared machine hits both sides alike.
-            pair = [("baseline", _baseline_round), ("hub", _hub_round)] if i % 2 else [("hub", _hub_round), ("baseline", _baseline_round)]
-            for name, fn in pair:
-                rate = fn(Path(tmp), args)
-                (hub_rates if name == "hub" else base_rates).append(rate)
-                print(f"round {i + 1} {name:<8} {rate:8.1f} tickets/s", flush=True)
-    h, b = median(hub_rates), median(base_rates)
+        h, b = alternate_rounds(args.rounds, lambda: _hub_round(Path(tmp), args), lambda: _baseline_round(Path(tmp), args), "tickets/s")
     print(
         f"median hub {h:.1f} tickets/s, baseline {b:.1f} tickets/s, ratio {h / b:.2f} "
         f"(county {args.county}, {args.clients} clients, {args.batches} batches x {args.batch} tickets/round, "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from bench._common import free_port, median, start_server, stop
+from bench._common import alternate_rounds, free_port, start_server, stop
 from tests.support.factories import draft
 
 
@@ -81,16 +81,10 @@ def main() -> None:
     p.add_argument("--cases", type=int, default=600)
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
-    hub_rates, base_rates = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.rounds):
-            # Alternate the order so drift on a shared machine hits both sides alike.
-            pair = [("baseline", _baseline_round), ("hub", _hub_round)] if i % 2 else [("hub", _hub_round), ("baseline", _baseline_round)]
-            for name, fn in pair:
-                rate = fn(Path(tmp), args.clients, args.cases)
-                (hub_rates if name == "hub" else base_rates).append(rate)
-                print(f"round {i + 1} {name:<8} {rate:8.1f} cases/s")
-    h, b = median(hub_rates), median(base_rates)
+        h, b = alternate_rounds(
+            args.rounds, lambda: _hub_round(Path(tmp), args.clients, args.cases), lambda: _baseline_round(Path(tmp), args.clients, args.cases), "cases/s"
+        )
     print(
         f"median hub {h:.1f} cases/s, baseline {b:.1f} cases/s, ratio {h / b:.2f} "
         f"({args.clients} clients, {args.cases} cases/round, {args.rounds} rounds, SQLite WAL synchronous=FULL)"

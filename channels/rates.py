@@ -17,10 +17,9 @@ import math
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from channels.tables import RateCounterRow
+from hub.db.counters import UpsertCounter
 from hub.db.database import Database
 from hub.domain.clock import Clock
 
@@ -58,6 +57,10 @@ def retry_after(previous: int, current: int, elapsed: float, limit: int) -> int:
     return max(1, math.ceil(wait - 1e-9))
 
 
+# Requests per subject and minute window: the one upsert counter of hub/db/counters.py.
+_WINDOWS = UpsertCounter(RateCounterRow, ("subject", "window_start"), column="count")
+
+
 class SharedRateWindow:
     """At most `per_minute` requests per subject in any 60 seconds, across processes."""
 
@@ -80,7 +83,5 @@ class SharedRateWindow:
             current, previous = counts.get(start, 0), counts.get(previous_start, 0)
             if estimate(previous, current, elapsed) + 1 > self.per_minute:
                 raise RateLimited(retry_after(previous, current, elapsed, self.per_minute))
-            insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-            stmt = insert(RateCounterRow).values(subject=subject, window_start=start, count=1)
-            s.execute(stmt.on_conflict_do_update(index_elements=["subject", "window_start"], set_={"count": RateCounterRow.count + 1}))
+            _WINDOWS.add(s, subject=subject, window_start=start)
             s.execute(delete(RateCounterRow).where(RateCounterRow.subject == subject, RateCounterRow.window_start < previous_start))

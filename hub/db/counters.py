@@ -3,7 +3,8 @@ last + step RETURNING last`. On PostgreSQL the row lock serialises concurrent wr
 key, so two processes never take the same value; SQLite serialises all writers anyway.
 
 Case numbers (hub/db/numbering.py, a sequence per local day) and the outbox's sequences
-(outbox/store.py, one per destination and ordering key) count this way. The statement is built
+(outbox/store.py, one per destination and ordering key) count this way, and so do the channels'
+shared rate windows (channels/rates.py, requests per subject and minute, in the column `count`). The statement is built
 once per dialect and kept: it runs on every case registered and every message enqueued.
 """
 
@@ -22,11 +23,12 @@ from hub.db.models import Base
 
 class UpsertCounter:
     """The counters of the table `row` maps, one row per value of its `keys` columns, the
-    count in `last`."""
+    count in `column`."""
 
-    def __init__(self, row: type[Base], keys: Sequence[str]) -> None:
+    def __init__(self, row: type[Base], keys: Sequence[str], column: str = "last") -> None:
         self.table = row.__table__
         self.keys = tuple(keys)
+        self.column = column
         self._statements: dict[str, Any] = {}  # dialect name -> statement
 
     def add(self, session: Session, step: int = 1, **key: object) -> int:
@@ -44,9 +46,11 @@ class UpsertCounter:
             insert = pg_insert if dialect == "postgresql" else sqlite_insert
             stmt = (
                 insert(table)
-                .values({**{k: bindparam(k) for k in self.keys}, "last": bindparam("step")})
-                .on_conflict_do_update(index_elements=list(self.keys), set_={"last": table.c.last + bindparam("step")})
-                .returning(table.c.last)
+                # Each key bound with its column's type: a timezone-aware window start is stored
+                # as the column stores it, so the conflict finds the row an earlier write made.
+                .values({**{k: bindparam(k, type_=table.c[k].type) for k in self.keys}, self.column: bindparam("step")})
+                .on_conflict_do_update(index_elements=list(self.keys), set_={self.column: table.c[self.column] + bindparam("step")})
+                .returning(table.c[self.column])
             )
             self._statements[dialect] = stmt
         return stmt
