@@ -137,7 +137,7 @@ def test_the_items_give_the_figures_of_the_lines_walked(hub, clock) -> None:
 def _rows(hub) -> list[tuple]:
     columns = [c for c in AssessmentItemRow.__table__.columns if c.name != "id"]
     with hub.db.read() as s:
-        return sorted(tuple(r) for r in s.execute(select(*columns)))
+        return sorted((tuple(r) for r in s.execute(select(*columns))), key=repr)
 
 
 def test_the_rows_kept_at_each_write_are_those_rebuilt_from_the_history(hub, clock) -> None:
