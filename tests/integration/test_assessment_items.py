@@ -4,12 +4,13 @@ cases built by hand, their figures counted by hand below; the same figures as wa
 lines (the reading of 0023); the rows the write path keeps are the ones rebuilt from the
 history (the migration's backfill); the read goes through the items' date index.
 
-Deadlines (working days, no holiday in the span): a complaint has 15, an enquiry 3, sign-off 1.
-- A, complaint to S, dispatched Tue Oct 28 10:00: sign-off due Oct 29 10:00 (signed Oct 29
-  09:00), completion due Tue Nov 18 10:00, never replied. S asks to return it on Nov 10; the
+Deadlines (working days, no holiday in the span, each due at the end of its day): a complaint
+has 15, an enquiry 3, sign-off 1.
+- A, complaint to S, dispatched Tue Oct 28 10:00: sign-off due Oct 29 (signed Oct 29 09:00),
+  completion due Tue Nov 18, never replied. S asks to return it on Nov 10; the
   centre agrees only on Dec 2. Judged at the end of November it was S's and overdue; the
   approval after the period does not reach back (with it, a return asked in time leaves A out).
-- C, enquiry to S, dispatched Mon Nov 3 10:00 (sign-off due Nov 4 10:00, completion Nov 6 10:00):
+- C, enquiry to S, dispatched Mon Nov 3 10:00 (sign-off due Nov 4, completion Nov 6):
   signed and replied Nov 4, reply approved Nov 4: a follow-up need of S in November, reached
   only on Dec 2 (satisfied, resolved): not reached at the end of November, a December follow-up.
 - D, enquiry to R, dispatched Nov 3 10:00: supervised and chased twice on Nov 5 before it was
@@ -60,7 +61,7 @@ def build(hub, clock) -> dict[str, str]:
     hub.cases.act(n["D"], c.Supervise(reason="群众反映强烈"), SUPERVISOR)
     for minute in (30, 40):
         clock.set(local(2025, 11, 5, 8, minute))
-        hub.cases.act(n["D"], c.Chase(reason="请尽快签收"), AGENT)
+        hub.cases.act(n["D"], c.Chase(reason="请尽快签收"), SUPERVISOR)
     clock.set(local(2025, 11, 5, 9))
     hub.cases.act(n["D"], c.SignOff(), AS_R)
     clock.set(local(2025, 11, 5, 10))
@@ -91,8 +92,12 @@ def test_a_month_read_from_the_items_as_they_stood_at_its_end(hub, clock) -> Non
     n = build(hub, clock)
     A, C, D, E = n["A"], n["C"], n["D"], n["E"]
     due = {k: hub.cases.get(v, AGENT).handling for k, v in n.items() if k != "A"}
-    assert (due["C"].sign_off_due, due["C"].due_at) == (local(2025, 11, 4, 10), local(2025, 11, 6, 10))
-    assert due["E"].due_at == local(2025, 12, 11, 10)
+    assert (due["C"].sign_off_due, due["C"].due_at) == (local(2025, 11, 4, 23, 59, 59), local(2025, 11, 6, 23, 59, 59))
+    assert (due["D"].sign_off_due, due["E"].sign_off_due, due["E"].due_at) == (
+        local(2025, 11, 4, 23, 59, 59),
+        local(2025, 11, 21, 23, 59, 59),
+        local(2025, 12, 11, 23, 59, 59),
+    )
     service = hub.handles.get(Supervision)
     november = Period.parse("2025-11")
     assert counts(service.assess(november, unit=S)) == {
