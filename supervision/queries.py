@@ -334,7 +334,7 @@ def period_items(db: Database, period: Period, now: datetime, county: str | None
         appealed = set(s.execute(select(_AI.case_id).where(text("assessment_items." + APPEAL_SQL))).scalars())
         walked = appealed & {r.case_id for r in rows}
         cases = _lines_of(s, sorted(walked), until) if walked else []
-    facts: list[FactRow] = [r for r in rows if r.case_id not in walked]  # type: ignore[misc]
+    facts: list[FactRow] = [r for r in rows if r.case_id not in walked]
     return gather(cases, period, now, facts)
 
 
