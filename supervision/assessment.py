@@ -21,10 +21,11 @@ docs/supervision.md and tools/mutate.py mutates it against tests/unit/test_asses
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from typing import Any, Protocol
+from datetime import UTC, date, datetime, time, timedelta
+from operator import itemgetter
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -437,21 +438,11 @@ def _need_items(read: _Read, period: Period) -> list[Item]:
     return [Item(case=n.case, seq=n.seq, at=n.at, unit=n.unit, county=n.county, counted=n.reached_at is not None) for n in read.needs if period.holds(n.at)]
 
 
-class FactRow(Protocol):
-    """A stored fact (supervision.tables.AssessmentItemRow) as the read gives it, with its case."""
-
-    case_number: str
-    county_code: str
-    figure: str
-    seq: int
-    ordinal: int
-    at: datetime
-    unit: str | None
-    counted: bool
-    resolved: bool
-    open: bool
-    part: bool
-    township: bool
+# A stored fact as the read gives it (supervision.queries.items_in_period), a plain row: its
+# case's number and county, then the fact's figure, seq, ordinal, at, unit, counted, resolved,
+# open, part and township (anything after those is the reader's). Positional: a period reads
+# tens of thousands, and a row unpacked costs a fraction of one read by name.
+FactRow = Sequence[Any]
 
 
 @dataclass
@@ -492,16 +483,19 @@ def gather(cases: list[CaseLines], period: Period, now: datetime, facts: Iterabl
         "appeals_upheld": in_period(read.appeals_upheld),
     }
     # In the order the walk gives them: items of one line (a dispatch's lead and parts) keep it.
-    for f in sorted(facts, key=lambda f: (f.case_number, f.seq, f.ordinal)):
-        if f.figure == "appeal" or not period.holds(f.at) or (f.open and f.at > cutoff):
+    # Compared in UTC, the zone the rows come in: the same zone compares without conversions.
+    start, end, judged = period.start.astimezone(UTC), period.end.astimezone(UTC), cutoff.astimezone(UTC)
+    for number, county, figure, seq, _, at, unit, counted, resolved, still_open, part, township, *_ in sorted(facts, key=itemgetter(0, 3, 4)):
+        if figure == "appeal" or not start <= at < end or (still_open and at > judged):
             continue  # a case to walk (the caller walks it), another period's, or a deadline still running when judged
-        shown = f.at.astimezone(LOCAL_TZ) if f.figure in _DEADLINES else f.at  # as the history line wrote it
-        made = Item(case=f.case_number, seq=f.seq, at=shown, unit=f.unit, county=f.county_code, counted=f.counted, part=f.part, township=f.township)
-        if f.figure == "follow_up":
+        if figure in _DEADLINES:
+            at = at.astimezone(LOCAL_TZ)  # as the history line wrote it
+        made = Item(case=number, seq=seq, at=at, unit=unit, county=county, counted=counted, part=part, township=township)
+        if figure == "follow_up":
             raw["satisfaction_rate"].append(made)
-            raw["resolution_rate"].append(made.model_copy(update={"counted": f.resolved}))
+            raw["resolution_rate"].append(Item(case=number, seq=seq, at=at, unit=unit, county=county, counted=resolved))
         else:
-            raw[_FIGURE_OF[f.figure]].append(made)
+            raw[_FIGURE_OF[figure]].append(made)
     raw["overdue"] = [i.model_copy(update={"counted": True}) for i in raw["on_time_rate"] if not i.counted]
     raw["chased"] = _first_per_case(raw["chased"])
     return PeriodItems(period, cutoff, raw)

@@ -298,8 +298,8 @@ def assessment_lines(db: Database, since: datetime, start: datetime, until: date
 # -- the assessment from the stored items (0024) ----------------------------------------------
 
 _AI = AssessmentItemRow
+# In the order of supervision.assessment.FactRow; the case's id last, to find the walked cases.
 _FACT_COLUMNS = (
-    _AI.case_id,
     _AI.case_number,
     _AI.county_code,
     _AI.figure,
@@ -312,6 +312,7 @@ _FACT_COLUMNS = (
     _AI.open,
     _AI.part,
     _AI.township,
+    _AI.case_id,
 )
 
 
@@ -332,9 +333,9 @@ def period_items(db: Database, period: Period, now: datetime, county: str | None
         rows = s.execute(items_in_period(period, county)).all()
         # The partial index holds only the appeal rows: the condition is named as it is written.
         appealed = set(s.execute(select(_AI.case_id).where(text("assessment_items." + APPEAL_SQL))).scalars())
-        walked = appealed & {r.case_id for r in rows}
+        walked = appealed & {r[-1] for r in rows}
         cases = _lines_of(s, sorted(walked), until) if walked else []
-    facts: list[FactRow] = [r for r in rows if r.case_id not in walked]
+    facts: list[FactRow] = [r for r in rows if r[-1] not in walked] if walked else list(rows)
     return gather(cases, period, now, facts)
 
 

@@ -6,36 +6,17 @@ days and a quarter, judged during the period and after it."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
 
 from hub.domain.clock import LOCAL_TZ
-from supervision.assessment import CaseLines, Fact, Line, Period, compute, facts_of, gather, scoped, units_in
+from supervision.assessment import CaseLines, Fact, FactRow, Line, Period, compute, facts_of, gather, scoped, units_in
 
 UNITS = ("U1", "U2", "U3")
 START = datetime(2025, 10, 1, 8, tzinfo=LOCAL_TZ)
 PERIODS = ("2025-10", "2025-11", "2025-12", "2025-Q4", "2025-W45", "2025-11-04", "2025-11-05..2025-11-20")
 NOWS = (datetime(2025, 11, 12, 15, tzinfo=LOCAL_TZ), datetime(2026, 1, 20, tzinfo=LOCAL_TZ))
-
-
-@dataclass(frozen=True)
-class Stored:
-    """A fact as the read gives it (supervision.queries), with its case."""
-
-    case_number: str
-    county_code: str
-    figure: str
-    seq: int
-    ordinal: int
-    at: datetime
-    unit: str | None
-    counted: bool
-    resolved: bool
-    open: bool
-    part: bool
-    township: bool
 
 
 def _deadline(rnd: random.Random, after: datetime) -> str:
@@ -106,7 +87,7 @@ def random_case(rnd: random.Random, number: str) -> CaseLines:
     return CaseLines(number, rnd.choice(("512002", "512021")), lines)
 
 
-def stored(cases: list[CaseLines], period: Period) -> list[Stored]:
+def stored(cases: list[CaseLines], period: Period) -> list[FactRow]:
     """The facts the read takes: in force at the period's end (since < end <= until), dated in it."""
     out = []
     for case in cases:
@@ -118,8 +99,8 @@ def stored(cases: list[CaseLines], period: Period) -> list[Stored]:
     return out
 
 
-def _stored(case: CaseLines, f: Fact) -> Stored:
-    return Stored(case.number, case.county_code, f.figure, f.seq, f.ordinal, f.at, f.unit, f.counted, f.resolved, f.open, f.part, f.township)
+def _stored(case: CaseLines, f: Fact) -> FactRow:
+    return (case.number, case.county_code, f.figure, f.seq, f.ordinal, f.at, f.unit, f.counted, f.resolved, f.open, f.part, f.township)
 
 
 def before(cases: list[CaseLines], period: Period) -> list[CaseLines]:
