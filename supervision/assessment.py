@@ -13,6 +13,11 @@ unit (sign off and reply up by the step's own deadlines, moved by the county's a
 extensions); a step given back up in time is not judged. The figures count
 obligations, follow-up needs and follow-ups, each naming its case and history line.
 
+The same walk, watched line by line, gives each case's items over time (`facts_of`): stored
+at every write (supervision.items, migration 0024), a period reads those in force at its end
+(`gather`) instead of walking every case's lines; tests/unit/test_assessment_facts.py holds
+the two readings equal.
+
 Over 400 lines on purpose: the reading of the history, the formulas and the 三率 ranking
 built on them are one computation, kept in one module so it reads in step with
 docs/supervision.md and tools/mutate.py mutates it against tests/unit/test_assessment_formulas.py.
