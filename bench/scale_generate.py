@@ -553,6 +553,31 @@ def _stream(n: int, running: int, seed: int, batch: int, templates: dict[str, Te
     print(f"loaded {done:,} cases in {time.monotonic() - started:.0f} s", flush=True)
 
 
+def build_items(url: str, batch: int = 2000) -> None:
+    """The assessment items (migration 0024) of the cases loaded, from their history, as the
+    migration's backfill builds them for a database filled before it: the rows above are copied,
+    not written through the hub, so its event sink never saw them."""
+    from sqlalchemy import text
+
+    from supervision.items import rebuild_batch
+
+    started, after, rows = time.monotonic(), 0, 0
+    with tempfile.TemporaryDirectory() as tmp:
+        hub = build_hub(Settings(database_url=url, phone_index_key=PHONE_KEY, person_seal_key=SEAL_KEY, data_dir=Path(tmp), sqlite_synchronous="NORMAL"))
+        try:
+            while True:
+                with hub.db.writer.begin() as conn:
+                    after, written = rebuild_batch(conn, after, batch)
+                if not after:
+                    break
+                rows += written
+            with hub.db.writer.begin() as conn:
+                conn.execute(text("ANALYZE assessment_items"))
+        finally:
+            hub.close()
+    print(f"assessment items: {rows:,} rows in {time.monotonic() - started:.0f} s", flush=True)
+
+
 def migrate(url: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         hub = build_hub(Settings(database_url=url, phone_index_key=PHONE_KEY, person_seal_key=SEAL_KEY, data_dir=Path(tmp)))
@@ -580,6 +605,7 @@ def main(argv: list[str] | None = None) -> None:
         load_sqlite(args.url.removeprefix("sqlite:///"), args.cases, args.running, args.seed, args.batch, templates, key)
     else:
         load_postgres(args.url, args.cases, args.running, args.seed, args.batch, templates, key)
+    build_items(args.url)
     print(f"done: {args.cases:,} cases in {time.monotonic() - started:.0f} s (with ANALYZE)", flush=True)
 
 

@@ -99,7 +99,10 @@ class SupervisionSettings(BaseModel):
         description="Days after the first of those unreached attempts after which the scheduler closes the case, however few attempts; null: attempts only.",
     )
     assessment_lookback_days: int = Field(
-        default=180, ge=31, le=730, description="Cases with no history within this many days before a period are not read for it."
+        default=180,
+        ge=31,
+        le=730,
+        description="Not read since migration 0024 (the assessment reads its stored items); kept so a configuration that sets it still loads.",
     )
 
 

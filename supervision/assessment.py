@@ -13,6 +13,11 @@ unit (sign off and reply up by the step's own deadlines, moved by the county's a
 extensions); a step given back up in time is not judged. The figures count
 obligations, follow-up needs and follow-ups, each naming its case and history line.
 
+The same walk, watched line by line, gives each case's items over time (`facts_of`): stored
+at every write (supervision.items, migration 0024), a period reads those in force at its end
+(`gather`) instead of walking every case's lines; tests/unit/test_assessment_facts.py holds
+the two readings equal.
+
 Over 400 lines on purpose: the reading of the history, the formulas and the 三率 ranking
 built on them are one computation, kept in one module so it reads in step with
 docs/supervision.md and tools/mutate.py mutates it against tests/unit/test_assessment_formulas.py.
@@ -21,8 +26,10 @@ docs/supervision.md and tools/mutate.py mutates it against tests/unit/test_asses
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from operator import itemgetter
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -253,6 +260,13 @@ def _when(value: Any) -> datetime | None:
 
 
 def _read_case(case: CaseLines, out: _Read) -> None:
+    for _ in _walk(case, out):
+        pass
+
+
+def _walk(case: CaseLines, out: _Read) -> Iterator[tuple[Line, list[tuple[Item, bool, bool]], bool]]:
+    """Read one case's lines into `out`, yielding after each line: the line, the case's
+    follow-ups so far and whether a 不合理诉求 was approved (`facts_of` watches the items change)."""
     current: _Obligation | None = None
     need: _Need | None = None
     supervised_once = False
@@ -363,6 +377,7 @@ def _read_case(case: CaseLines, out: _Read) -> None:
                 else:
                     for i in hit:
                         follow_ups[i] = (follow_ups[i][0].model_copy(update={"appeal": "refused"}), *follow_ups[i][1:])
+        yield line, follow_ups, approved_unreasonable
     # 不合理诉求 approved (by the end of the period read): the case's follow-ups leave 满意率 and
     # 解决率 in every period, counted apart in 不合理诉求件数.
     if not approved_unreasonable:
@@ -372,19 +387,41 @@ def _read_case(case: CaseLines, out: _Read) -> None:
 # -- the formulas ---------------------------------------------------------------------------
 
 
+def _signing(ob: _Obligation) -> tuple[datetime, bool, bool] | None:
+    """An obligation's sign-off as judged: (its deadline, signed by it, not signed yet), or
+    None when it is not judged on one. A deadline after the cutoff not yet signed is still running."""
+    due = ob.sign_off_due
+    if due is None:
+        return None
+    if ob.signed_at is None and ob.returned and ob.return_asked_at is not None and ob.return_asked_at <= due:
+        return None  # the unit asked in time to give it back and the centre agreed: not its case
+    if ob.signed_at is None and ob.waived_at is not None and ob.waived_at <= due:
+        return None  # 协办 part waived by the centre before it was due: not the co-unit's to sign
+    return due, ob.signed_at is not None and ob.signed_at <= due, ob.signed_at is None
+
+
+def _closing(ob: _Obligation) -> tuple[datetime, bool, bool] | None:
+    """An obligation's close as judged: (its deadline, met, not replied yet), or None."""
+    due = ob.due
+    if due is None:
+        return None
+    if ob.returned and ob.return_asked_at is not None and ob.return_asked_at <= due:
+        return None
+    if ob.replied_at is None and ob.waived_at is not None and ob.waived_at <= due:
+        return None  # 协办 part waived before it was due
+    # An upheld 考核申诉 on 超期 counts the obligation as met (the centre accepted the
+    # unit's reason, e.g. the deadline was set wrong); the item says so.
+    on_time = (ob.replied_at is not None and ob.replied_at <= due) or ob.appeal == "upheld"
+    return due, on_time, ob.replied_at is None
+
+
 def _sign_items(read: _Read, period: Period, cutoff: datetime) -> list[Item]:
     items = []
     for ob in read.obligations:
-        due = ob.sign_off_due
-        if due is None or not period.holds(due):
-            continue
-        if ob.signed_at is None and ob.returned and ob.return_asked_at is not None and ob.return_asked_at <= due:
-            continue  # the unit asked in time to give it back and the centre agreed: not its case
-        if ob.signed_at is None and ob.waived_at is not None and ob.waived_at <= due:
-            continue  # 协办 part waived by the centre before it was due: not the co-unit's to sign
-        if due > cutoff and ob.signed_at is None:
-            continue  # still running when judged
-        on_time = ob.signed_at is not None and ob.signed_at <= due
+        judged = _signing(ob)
+        if judged is None or not period.holds(judged[0]) or (judged[0] > cutoff and judged[2]):
+            continue  # not judged, another period's, or still running when judged
+        due, on_time, _ = judged
         items.append(Item(case=ob.case, seq=ob.seq, at=due, unit=ob.unit, county=ob.county, counted=on_time, part=ob.part, township=ob.township))
     return items
 
@@ -392,18 +429,10 @@ def _sign_items(read: _Read, period: Period, cutoff: datetime) -> list[Item]:
 def _close_items(read: _Read, period: Period, cutoff: datetime) -> list[Item]:
     items = []
     for ob in read.obligations:
-        due = ob.due
-        if due is None or not period.holds(due):
+        judged = _closing(ob)
+        if judged is None or not period.holds(judged[0]) or (judged[0] > cutoff and judged[2]):
             continue
-        if ob.returned and ob.return_asked_at is not None and ob.return_asked_at <= due:
-            continue
-        if ob.replied_at is None and ob.waived_at is not None and ob.waived_at <= due:
-            continue  # 协办 part waived before it was due
-        if due > cutoff and ob.replied_at is None:
-            continue
-        # An upheld 考核申诉 on 超期 counts the obligation as met (the centre accepted the
-        # unit's reason, e.g. the deadline was set wrong); the item says so.
-        on_time = (ob.replied_at is not None and ob.replied_at <= due) or ob.appeal == "upheld"
+        due, on_time, _ = judged
         items.append(
             Item(case=ob.case, seq=ob.seq, at=due, unit=ob.unit, county=ob.county, counted=on_time, appeal=ob.appeal, part=ob.part, township=ob.township)
         )
@@ -414,8 +443,25 @@ def _need_items(read: _Read, period: Period) -> list[Item]:
     return [Item(case=n.case, seq=n.seq, at=n.at, unit=n.unit, county=n.county, counted=n.reached_at is not None) for n in read.needs if period.holds(n.at)]
 
 
-def compute(cases: list[CaseLines], period: Period, now: datetime, unit: str | None = None, county: str | None = None) -> Assessment:
-    """The figures of `period` for one unit, one county or (neither) the whole city."""
+# A stored fact as the read gives it (supervision.queries.items_in_period), a plain row: its
+# case's number and county, then the fact's figure, seq, ordinal, at, unit, counted, resolved,
+# open, part and township (anything after those is the reader's). Positional: a period reads
+# tens of thousands, and a row unpacked costs a fraction of one read by name.
+FactRow = Sequence[Any]
+
+
+@dataclass
+class PeriodItems:
+    """Every item of a period's figures, before scoping to a unit or a county."""
+
+    period: Period
+    cutoff: datetime
+    raw: dict[str, list[Item]]
+
+
+def gather(cases: list[CaseLines], period: Period, now: datetime, facts: Iterable[FactRow] = ()) -> PeriodItems:
+    """The period's items: from the cases' lines, walked, and from stored facts (`facts_of`, in
+    force at the end of the period and dated in it) of other cases."""
     cutoff = min(now, period.end)
     read = _Read()
     for case in cases:
@@ -432,17 +478,132 @@ def compute(cases: list[CaseLines], period: Period, now: datetime, unit: str | N
         "follow_up_rate": _need_items(read, period),
         "satisfaction_rate": [i.model_copy(update={"counted": pleased}) for i, pleased, _ in follow_ups],
         "resolution_rate": [i.model_copy(update={"counted": resolved}) for i, _, resolved in follow_ups],
-        "overdue": [i.model_copy(update={"counted": True}) for i in close if not i.counted],
+        "overdue": [],
         "returned": in_period(read.returned),
         "redone": in_period(read.redone),
         "supervised": in_period(read.supervised),
         "unreasonable": in_period(read.unreasonable),
-        "chased": _first_per_case(in_period(read.chased)),
+        "chased": in_period(read.chased),
         "appealed": in_period(read.appealed),
         "appeals_upheld": in_period(read.appeals_upheld),
     }
-    figures = [_figure(key, _scope(items, unit, county)) for key, items in raw.items()]
-    return Assessment(period=period.label, period_start=period.start, period_end=period.end, as_of=cutoff, unit=unit, county=county, figures=figures)
+    # In the order the walk gives them: items of one line (a dispatch's lead and parts) keep it.
+    # Compared in UTC, the zone the rows come in: the same zone compares without conversions.
+    start, end, judged = period.start.astimezone(UTC), period.end.astimezone(UTC), cutoff.astimezone(UTC)
+    for number, county, figure, seq, _, at, unit, counted, resolved, still_open, part, township, *_ in sorted(facts, key=itemgetter(0, 3, 4)):
+        if figure == "appeal" or not start <= at < end or (still_open and at > judged):
+            continue  # a case to walk (the caller walks it), another period's, or a deadline still running when judged
+        if figure in _DEADLINES:
+            at = at.astimezone(LOCAL_TZ)  # as the history line wrote it
+        made = Item(case=number, seq=seq, at=at, unit=unit, county=county, counted=counted, part=part, township=township)
+        if figure == "follow_up":
+            raw["satisfaction_rate"].append(made)
+            raw["resolution_rate"].append(Item(case=number, seq=seq, at=at, unit=unit, county=county, counted=resolved))
+        else:
+            raw[_FIGURE_OF[figure]].append(made)
+    raw["overdue"] = [i.model_copy(update={"counted": True}) for i in raw["on_time_rate"] if not i.counted]
+    raw["chased"] = _first_per_case(raw["chased"])
+    return PeriodItems(period, cutoff, raw)
+
+
+def scoped(items: PeriodItems, unit: str | None = None, county: str | None = None) -> Assessment:
+    """The figures of the period's items for one unit, one county or (neither) the whole city."""
+    figures = [_figure(key, _scope(raw, unit, county)) for key, raw in items.raw.items()]
+    p = items.period
+    return Assessment(period=p.label, period_start=p.start, period_end=p.end, as_of=items.cutoff, unit=unit, county=county, figures=figures)
+
+
+def compute(cases: list[CaseLines], period: Period, now: datetime, unit: str | None = None, county: str | None = None) -> Assessment:
+    """The figures of `period` for one unit, one county or (neither) the whole city."""
+    return scoped(gather(cases, period, now), unit, county)
+
+
+# -- the facts stored at write time --------------------------------------------------------
+
+# A stored fact's figure -> the figure its item is in (a follow-up is in two: 满意率 and 解决率).
+_FIGURE_OF = {
+    "sign_off": "sign_off_rate",
+    "close": "on_time_rate",
+    "need": "follow_up_rate",
+    "returned": "returned",
+    "redone": "redone",
+    "supervised": "supervised",
+    "chased": "chased",
+    "unreasonable": "unreasonable",
+}
+_DEADLINES = ("sign_off", "close")  # dated by a deadline, not by a line
+_APPEALS = ("appeal_assessment", "decide_appeal")
+_EVENTS = ("returned", "redone", "supervised", "chased", "unreasonable")
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One item of a case's figures while its history said so: from `since` (the time of the
+    line that made it so) to `until` (of the line that changed it; None: still so). A period
+    judged at its end reads the facts in force then, as a walk of the lines before its end would.
+
+    A case with a 考核申诉 line ('appeal' facts, one per line) is walked instead when assessed: an
+    appeal counts whenever it came and changes items of earlier periods, which no fact in force
+    at a period's end says. Its other facts are kept without the appeals, to find it by."""
+
+    figure: str  # sign_off, close, need, follow_up, returned, redone, supervised, chased, unreasonable, appeal
+    seq: int
+    ordinal: int  # the obligation's or need's place among the case's (lead, then its parts)
+    at: datetime
+    unit: str | None
+    since: datetime
+    until: datetime | None = None
+    counted: bool = True  # sign_off/close: met; need: reached; follow_up: 满意 or 基本满意
+    resolved: bool = False  # follow_up: 解决
+    open: bool = False  # sign_off/close: not signed / replied yet
+    part: bool = False
+    township: bool = False
+
+
+_Standing = dict[tuple[str, int], tuple[int, datetime, str | None, bool, bool, bool, bool, bool]]
+
+
+def _standing(out: _Read, follow_ups: list[tuple[Item, bool, bool]], unreasonable: bool) -> _Standing:
+    """The case's items as its lines so far make them: (figure, ordinal) -> (seq, at, unit,
+    counted, resolved, open, part, township)."""
+    now: _Standing = {}
+    for i, ob in enumerate(out.obligations):
+        if (j := _signing(ob)) is not None:
+            now[("sign_off", i)] = (ob.seq, j[0], ob.unit, j[1], False, j[2], ob.part, ob.township)
+        if (j := _closing(ob)) is not None:
+            now[("close", i)] = (ob.seq, j[0], ob.unit, j[1], False, j[2], ob.part, ob.township)
+    for i, n in enumerate(out.needs):
+        now[("need", i)] = (n.seq, n.at, n.unit, n.reached_at is not None, False, False, False, False)
+    if not unreasonable:
+        for it, pleased, resolved in follow_ups:
+            now[("follow_up", it.seq)] = (it.seq, it.at, it.unit, pleased, resolved, False, False, False)
+    return now
+
+
+def _fact(key: tuple[str, int], value: tuple[int, datetime, str | None, bool, bool, bool, bool, bool], since: datetime, until: datetime | None) -> Fact:
+    seq, at, unit, counted, resolved, open_, part, township = value
+    return Fact(key[0], seq, key[1], at, unit, since, until, counted, resolved, open_, part, township)
+
+
+def facts_of(case: CaseLines) -> list[Fact]:
+    """The case's items over time, from the whole of its history: what is stored at each write
+    (supervision.items) so a period reads its items instead of walking every case's lines."""
+    out = _Read()
+    facts = [Fact("appeal", ln.seq, 0, ln.at, ln.data.get("unit"), ln.at) for ln in case.lines if ln.action in _APPEALS]
+    live: dict[tuple[str, int], tuple[tuple[int, datetime, str | None, bool, bool, bool, bool, bool], datetime]] = {}
+    plain = CaseLines(case.number, case.county_code, [ln for ln in case.lines if ln.action not in _APPEALS])
+    for line, follow_ups, unreasonable in _walk(plain, out):
+        now = _standing(out, follow_ups, unreasonable)
+        for key, (value, since) in list(live.items()):
+            if now.get(key) != value:
+                facts.append(_fact(key, value, since, line.at))
+                del live[key]
+        for key, value in now.items():
+            live.setdefault(key, (value, line.at))
+    facts.extend(_fact(key, value, since, None) for key, (value, since) in live.items())
+    for figure in _EVENTS:
+        facts.extend(Fact(figure, i.seq, 0, i.at, i.unit, i.at) for i in getattr(out, figure))
+    return facts
 
 
 def _first_per_case(items: list[Item]) -> list[Item]:
@@ -478,9 +639,10 @@ def _figure(key: str, items: list[Item]) -> Figure:
     )
 
 
-def units_in(cases: list[CaseLines], period: Period, now: datetime, county: str | None = None) -> list[str]:
+def units_in(cases: list[CaseLines] | PeriodItems, period: Period, now: datetime, county: str | None = None) -> list[str]:
     """Every unit that appears in some figure of the period (for a per-unit breakdown)."""
-    whole = compute(cases, period, now, county=county)
+    items = cases if isinstance(cases, PeriodItems) else gather(cases, period, now)
+    whole = scoped(items, county=county)
     return sorted({i.unit for f in whole.figures for i in f.items if i.unit})
 
 
@@ -521,12 +683,15 @@ class Ranking(BaseModel):
     rows: list[RankRow]
 
 
-def rank_units(cases: list[CaseLines], period: Period, now: datetime, county: str | None = None, unit_names: dict[str, str] | None = None) -> Ranking:
+def rank_units(
+    cases: list[CaseLines] | PeriodItems, period: Period, now: datetime, county: str | None = None, unit_names: dict[str, str] | None = None
+) -> Ranking:
     """三率排名: every unit with a figure in the period, ranked by RANKING_FORMULA."""
     names = unit_names or {}
     rows: list[RankRow] = []
-    for unit in units_in(cases, period, now, county):
-        a = compute(cases, period, now, unit, county)
+    items = cases if isinstance(cases, PeriodItems) else gather(cases, period, now)
+    for unit in units_in(items, period, now, county):
+        a = scoped(items, unit, county)
         rates = {k: RankedRate(numerator=a.figure(k).numerator, denominator=a.figure(k).denominator or 0, value=a.figure(k).value) for k in RANKED_RATES}
         values = [r.value for r in rates.values() if r.value is not None]
         score = round(sum(values) / len(values), 4) if values else None

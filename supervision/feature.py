@@ -19,6 +19,7 @@ from supervision.api import router
 from supervision.assessment import Period
 from supervision.calendar_watch import CalendarCollector
 from supervision.export import to_csv, to_xlsx
+from supervision.items import record_items
 from supervision.scheduler import Scheduler
 from supervision.service import Supervision
 
@@ -32,6 +33,8 @@ class _Feature(FeatureBase):
 
     def install(self, hub: Hub) -> None:
         hub.routers.append(router)
+        # Each case's assessment items, written with its history lines (supervision.items).
+        hub.cases.sinks.append(record_items)
         hub.handles.add(Supervision(hub))
         hub.workers.append(Scheduler(hub))
         hub.metrics_registry.register(CalendarCollector(hub))  # the registry /metrics serves

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, union
+from sqlalchemy import func, or_, select, text, union
 
 from hub.db.database import Database
 from hub.db.models import CaseRow, HistoryRow, running_cases_clause
@@ -20,7 +20,8 @@ from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.lifecycle import HANDLING_STATES
 from hub.domain.model import Case, Role
-from supervision.assessment import CaseLines, Line
+from supervision.assessment import CaseLines, FactRow, Line, Period, PeriodItems, gather
+from supervision.tables import APPEAL_SQL, AssessmentItemRow
 
 # Bound the IN (...) lists: SQLite's limit on bound parameters is the smallest in play.
 _CHUNK = 500
@@ -292,3 +293,65 @@ def assessment_lines(db: Database, since: datetime, start: datetime, until: date
             entry = by_case.setdefault(row.number, CaseLines(row.number, row.county_code, []))
             entry.lines.append(Line(row.seq, row.at, row.action, row.role, row.data or {}))
     return list(by_case.values())
+
+
+# -- the assessment from the stored items (0024) ----------------------------------------------
+
+_AI = AssessmentItemRow
+# In the order of supervision.assessment.FactRow; the case's id last, to find the walked cases.
+_FACT_COLUMNS = (
+    _AI.case_number,
+    _AI.county_code,
+    _AI.figure,
+    _AI.seq,
+    _AI.ordinal,
+    _AI.at,
+    _AI.unit,
+    _AI.counted,
+    _AI.resolved,
+    _AI.open,
+    _AI.part,
+    _AI.township,
+    _AI.case_id,
+)
+
+
+def items_in_period(period: Period, county: str | None) -> Any:
+    """The stored items dated in the period and in force at its end (the lines before it said so)."""
+    until = period.end
+    stmt = select(*_FACT_COLUMNS).where(_AI.at >= period.start, _AI.at < until, _AI.since < until, or_(_AI.until.is_(None), _AI.until >= until))
+    return stmt.where(_AI.county_code == county) if county else stmt
+
+
+def period_items(db: Database, period: Period, now: datetime, county: str | None) -> PeriodItems:
+    """The items of a period's figures: the stored items (supervision.items) dated in the
+    period and in force at its end, through their date's index; no history line is read or
+    decoded, but those of the few cases with a 考核申诉 line, walked as before (an appeal counts
+    whenever it came, so it changes items no row in force at the period's end shows)."""
+    until = period.end
+    with db.read() as s:
+        rows = s.execute(items_in_period(period, county)).all()
+        # The partial index holds only the appeal rows: the condition is named as it is written.
+        appealed = set(s.execute(select(_AI.case_id).where(text("assessment_items." + APPEAL_SQL))).scalars())
+        walked = appealed & {r[-1] for r in rows}
+        cases = _lines_of(s, sorted(walked), until) if walked else []
+    facts: list[FactRow] = [r for r in rows if r[-1] not in walked] if walked else list(rows)
+    return gather(cases, period, now, facts)
+
+
+def _lines_of(s: Any, ids: list[int], until: datetime) -> list[CaseLines]:
+    """Those cases' assessed lines before `until` and their appeals whenever (as assessment_lines)."""
+    by_case: dict[str, CaseLines] = {}
+    for i in range(0, len(ids), _CHUNK):
+        stmt = (
+            select(CaseRow.number, CaseRow.county_code, HistoryRow.seq, HistoryRow.at, HistoryRow.action, HistoryRow.role, HistoryRow.data)
+            .join(HistoryRow, HistoryRow.case_id == CaseRow.id)
+            .where(
+                CaseRow.id.in_(ids[i : i + _CHUNK]),
+                HistoryRow.action.in_(ASSESSED_ACTIONS),
+                or_(HistoryRow.at < until, HistoryRow.action.in_(APPEAL_ACTIONS)),
+            )
+        )
+        for row in s.execute(stmt.order_by(CaseRow.number, HistoryRow.seq)):
+            by_case.setdefault(row.number, CaseLines(row.number, row.county_code, [])).lines.append(Line(row.seq, row.at, row.action, row.role, row.data or {}))
+    return [by_case[n] for n in sorted(by_case)]

@@ -3,15 +3,14 @@ reads behind the API, the exports and the CLI."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from hub.domain.access import Actor
 from hub.domain.errors import AccessDenied
 from hub.domain.model import Role
 from hub.mappings import UnknownCode
-from supervision.assessment import Assessment, Period, Ranking, compute, rank_units, units_in
-from supervision.queries import BoardRow, SupervisedCase, assessment_lines, board, supervised_cases
+from supervision.assessment import Assessment, Period, PeriodItems, Ranking, rank_units, scoped, units_in
+from supervision.queries import BoardRow, SupervisedCase, board, period_items, supervised_cases
 
 if TYPE_CHECKING:
     from hub.container import Hub
@@ -59,16 +58,15 @@ class Supervision:
             raise AccessDenied(f"unit {unit} belongs to division {division.code}, not to this county's divisions ({', '.join(actor.divisions)})")
 
     def assess(self, period: Period, unit: str | None = None, county: str | None = None) -> Assessment:
-        return compute(self._lines(period, county), period, self.hub.clock.now(), unit, county)
+        return scoped(self._items(period, county), unit, county)
 
     def breakdown(self, period: Period, unit: str | None = None, county: str | None = None) -> list[Assessment]:
         """The scope's total, then (unless one unit was asked for) one assessment per unit."""
-        lines = self._lines(period, county)
-        now = self.hub.clock.now()
-        total = compute(lines, period, now, unit, county)
+        items = self._items(period, county)
+        total = scoped(items, unit, county)
         if unit is not None:
             return [total]
-        return [total, *(compute(lines, period, now, u, county) for u in units_in(lines, period, now, county))]
+        return [total, *(scoped(items, u, county) for u in units_in(items, period, items.cutoff, county))]
 
     def unit_names(self) -> dict[str, str]:
         """Unit code -> name (mappings/units.yaml), for the exports."""
@@ -80,7 +78,7 @@ class Supervision:
         if actor.role is Role.UNIT:
             raise AccessDenied("the ranking shows every unit's figures; a unit sees only its own assessment")
         _, county = self.scope_for(actor, None, county)
-        return rank_units(self._lines(period, county), period, self.hub.clock.now(), county, self.unit_names())
+        return rank_units(self._items(period, county), period, self.hub.clock.now(), county, self.unit_names())
 
     def supervised(self, actor: Actor, open_only: bool, unit: str | None, limit: int) -> list[SupervisedCase]:
         self.check_unit(unit)
@@ -94,6 +92,6 @@ class Supervision:
             raise AccessDenied(f"role '{actor.role.value}' has no supervision board")
         return board(self.hub.db, actor)
 
-    def _lines(self, period: Period, county: str | None):
-        since = period.start - timedelta(days=self.hub.settings.supervision.assessment_lookback_days)
-        return assessment_lines(self.hub.db, since, period.start, period.end, county)
+    def _items(self, period: Period, county: str | None) -> PeriodItems:
+        """The period's items, read once for the total, the units and the ranking (supervision.queries.period_items)."""
+        return period_items(self.hub.db, period, self.hub.clock.now(), county)

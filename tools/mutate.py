@@ -57,6 +57,7 @@ TARGETS: dict[str, list[list[str]]] = {
             "tests/unit/test_township_assessment.py",
             "tests/unit/test_assessment_periods_and_ranking.py",
             "tests/unit/test_co_handling.py",
+            "tests/unit/test_assessment_facts.py",
             RULES,
         ]
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,9 +10,16 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+# A migration that creates a feature's table whose rows are derived by the feature's own code
+# (which the core may not import) calls the backfill the feature registered here under the
+# migration's revision, on its connection. Features register when their module is imported,
+# which every caller of `upgrade` with a hub (the CLI, `serve`, the tests) has done; without
+# the feature installed nothing reads its table and there is nothing to fill.
+BACKFILLS: dict[str, Callable[[Connection], object]] = {}
 
 
 def alembic_config(engine: Engine) -> Config:
