@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from pydantic import TypeAdapter
-from sqlalchemy import CursorResult, Integer, and_, bindparam, column, delete, exists, func, literal_column, or_, select, table, update
+from sqlalchemy import ColumnElement, CursorResult, Integer, and_, bindparam, column, delete, exists, func, literal_column, or_, select, table, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -223,13 +223,17 @@ class CaseRepository:
         if query.unit:
             stmt = stmt.where(exists().where(CaseUnitRow.case_id == CaseRow.id, CaseUnitRow.unit_code == query.unit))
         if query.division:
-            stmt = stmt.where(CaseRow.division_code.startswith(query.division, autoescape=True))
-            # The same cases, named by the township or county the prefix lies in: each a range
-            # of its index in id order (0025), where the prefix alone is a walk of every case.
-            if len(query.division) >= TOWNSHIP_DIGITS:
+            # The cases, named by the township or county the prefix lies in: each a range of its
+            # index in id order (0025), where the prefix alone is a walk of every case. A prefix
+            # that is a whole county or township code is that equality alone (the prefix said
+            # again would only make PostgreSQL guess fewer cases than a page, and sort them all).
+            digits = len(query.division)
+            if digits >= TOWNSHIP_DIGITS:
                 stmt = stmt.where(township_code() == query.division[:TOWNSHIP_DIGITS])
-            elif len(query.division) >= COUNTY_DIGITS:
+            elif digits >= COUNTY_DIGITS:
                 stmt = stmt.where(CaseRow.county_code == query.division[:COUNTY_DIGITS])
+            if digits not in (COUNTY_DIGITS, TOWNSHIP_DIGITS):
+                stmt = stmt.where(CaseRow.division_code.startswith(query.division, autoescape=True))
         if query.request_type:
             stmt = stmt.where(CaseRow.request_type == query.request_type)
         if query.overdue is not None:
@@ -248,7 +252,7 @@ class CaseRepository:
             stmt = stmt.where(running_cases_clause(), or_(late, CaseRow.warned.is_(True)))
         if query.due_before:
             stmt = stmt.where(CaseRow.due_at.is_not(None), CaseRow.due_at < query.due_before)
-        order = CaseRow.id
+        order: ColumnElement[int] = CaseRow.__table__.c.id
         if query.text:
             # The LIKE is the rule (a substring, as written); on SQLite the trigram index
             # (cases_fts, 0025) finds the candidates for a needle it can serve, newest first and
