@@ -46,6 +46,7 @@ from typing import Any
 import yaml
 
 from hub.db.migrate import upgrade
+from hub.db.models import CASE_TEXT_TABLE
 from hub.db.phone_index import phone_hash
 from hub.db.repository import CASE_COLUMNS
 from hub.domain import commands as c
@@ -437,6 +438,10 @@ def load_sqlite(path: str, n: int, running: int, seed: int, batch: int, template
     indexes = conn.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({_BIG})").fetchall()
     for name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')
+    # Likewise the triggers (the cases' text index, 0025): its index is built once, after the load.
+    triggers = conn.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ({_BIG})").fetchall()
+    for name, _ in triggers:
+        conn.execute(f'DROP TRIGGER "{name}"')
     case_sql = _ins("cases", ("id", *CASE_COLUMNS))
     hist_sql, ev_sql = _ins("case_history", HISTORY_COLUMNS), _ins("case_events", EVENT_COLUMNS)
     unit_sql, out_sql = _ins("case_units", ("case_id", "unit_code", "role")), _ins("outbox_messages", OUTBOX_COLUMNS)
@@ -448,6 +453,12 @@ def load_sqlite(path: str, n: int, running: int, seed: int, batch: int, template
     for _, sql in indexes:
         conn.execute(sql)
     print(f"indexes built in {time.monotonic() - started:.0f} s", flush=True)
+    for _, sql in triggers:
+        conn.execute(sql)
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (CASE_TEXT_TABLE,)).fetchone():
+        started = time.monotonic()
+        conn.execute(f"INSERT INTO {CASE_TEXT_TABLE} ({CASE_TEXT_TABLE}) VALUES ('rebuild')")
+        print(f"text index built in {time.monotonic() - started:.0f} s", flush=True)
     conn.execute("ANALYZE")
     conn.close()
 

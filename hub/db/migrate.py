@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,14 +37,35 @@ def upgrade(engine: Engine, target: str = "heads") -> None:
 class MigrationStatus:
     current: tuple[str, ...]
     heads: tuple[str, ...]
+    # The revisions the current ones stand on (theirs, their parents', and those they depend on).
+    reached: frozenset[str] = frozenset()
 
     @property
     def current_is_head(self) -> bool:
-        return set(self.current) == set(self.heads)
+        # A head that another revision depends on (0025 on 0021) leaves the version table once
+        # that revision is applied: it is reached, not missing.
+        return set(self.heads) <= (set(self.current) | self.reached)
 
 
 def migration_status(engine: Engine) -> MigrationStatus:
-    heads = tuple(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    heads = tuple(script.get_heads())
     with engine.connect() as conn:
         current = tuple(MigrationContext.configure(conn).get_current_heads())
-    return MigrationStatus(current, heads)
+    reached: set[str] = set()
+    todo = list(current)
+    while todo:
+        rev = todo.pop()
+        if rev in reached:
+            continue
+        reached.add(rev)
+        found = script.get_revision(rev)
+        if found is not None:
+            todo += [*_revisions(found.down_revision), *_revisions(found.dependencies)]
+    return MigrationStatus(current, heads, frozenset(reached))
+
+
+def _revisions(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)

@@ -6,7 +6,24 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, bindparam, case, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -77,7 +94,7 @@ class CaseRow(Base):
     request_type: Mapped[str] = mapped_column(String(16), index=True)
     category_code: Mapped[str] = mapped_column(String(32))
     division_code: Mapped[str] = mapped_column(String(12))
-    county_code: Mapped[str] = mapped_column(String(6), index=True)
+    county_code: Mapped[str] = mapped_column(String(6))  # division_code[:6]; indexed with id (0025), below
     urgency: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(16))
     lead_unit: Mapped[str | None] = mapped_column(String(32), index=True)
@@ -93,7 +110,7 @@ class CaseRow(Base):
     # The caller's phone as a keyed hash (hub.db.phone_index), never in clear, and when the
     # case came in (intake.received_at): the centre's searches (0013_phone_index).
     phone_hash: Mapped[str | None] = mapped_column(String(64))
-    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # indexed with id (0025), below
 
     __table_args__ = (
         Index("ix_cases_phone_hash", "phone_hash", "received_at"),
@@ -105,6 +122,11 @@ class CaseRow(Base):
         # An equality filter in id order (0023): each page is a range of the index, the last as the first.
         Index("ix_cases_channel_id", "channel", "id"),
         Index("ix_cases_category_id", "category_code", "id"),
+        # A county's cases in id order (0025): the county role's view, and `division=` of six digits or more.
+        Index("ix_cases_county_id", "county_code", "id"),
+        # A range of receipt times (0025): the page's ids are read from the index alone and sorted,
+        # not the range's whole rows (PostgreSQL: an index-only scan; SQLite's index held the rowid).
+        Index("ix_cases_received_id", "received_at", "id"),
     )
 
 
@@ -121,7 +143,27 @@ RUNNING_DUE_INDEX = "ix_cases_running_due"
 # PostgreSQL only (0023), where pg_trgm can be created: a trigram index of search_text, which
 # answers `q=` (LIKE '%text%') without reading every case.
 SEARCH_TRGM_INDEX = "ix_cases_search_trgm"
-UNMANAGED_NAMES.update({RUNNING_DUE_INDEX, SEARCH_TRGM_INDEX})
+# SQLite only (0025): an FTS5 table with the trigram tokenizer over cases.search_text (external
+# content: the index only), kept in step by triggers on the cases' writes; it answers `q=`
+# (LIKE '%text%') for a needle of three characters or more without reading every case.
+CASE_TEXT_TABLE = "cases_fts"
+# FTS5 keeps its index in shadow tables named after the virtual table (columnsize=0: no docsize).
+CASE_TEXT_SHADOW_TABLES = tuple(f"{CASE_TEXT_TABLE}_{suffix}" for suffix in ("data", "idx", "config"))
+UNMANAGED_NAMES.update({RUNNING_DUE_INDEX, SEARCH_TRGM_INDEX, CASE_TEXT_TABLE, *CASE_TEXT_SHADOW_TABLES})
+
+
+# Both dialects (0025, made by the migration, outside the models: an expression index): the
+# township part of the place's code with the id, so `division=` of nine digits or more is a
+# range of it in id order (`township_code`).
+TOWNSHIP_INDEX = "ix_cases_township_id"
+TOWNSHIP_DIGITS = 9
+UNMANAGED_NAMES.add(TOWNSHIP_INDEX)
+
+
+def township_code() -> Any:
+    """The first nine digits of the place's code, written as ix_cases_township_id's expression
+    (literal numbers: an index on an expression answers only that expression, not one with parameters)."""
+    return func.substr(CaseRow.division_code, literal_column("1"), literal_column(str(TOWNSHIP_DIGITS)))
 
 
 def running_due() -> Any:

@@ -17,14 +17,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Integer, and_, bindparam, delete, exists, func, or_, select, update
+from pydantic import TypeAdapter
+from sqlalchemy import ColumnElement, CursorResult, Integer, and_, bindparam, column, delete, exists, func, literal_column, or_, select, table, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from hub.db import numbering
 from hub.db.bulk import HistoricalCase, add_historical
 from hub.db.models import (
+    CASE_TEXT_TABLE,
     RUNNING_STATE_VALUES,
+    TOWNSHIP_DIGITS,
     CaseRow,
     CaseUnitRow,
     EventRow,
@@ -34,6 +37,7 @@ from hub.db.models import (
     overdue_flag_clause,
     running_cases_clause,
     running_due,
+    township_code,
 )
 from hub.db.person_seal import PersonSeal, PersonSealKeyMismatch, seal_of
 from hub.db.phone_index import key_from_file, phone_hash
@@ -41,7 +45,7 @@ from hub.domain.access import Actor, sees_confidential_person
 from hub.domain.engine import record
 from hub.domain.errors import CaseNotFound, RuleViolation, StaleCase
 from hub.domain.events import DomainEvent
-from hub.domain.model import Case, CaseState, ExternalRef, HistoryEntry, Role
+from hub.domain.model import Case, ExternalRef, HistoryEntry, Role
 
 
 class DuplicateExternalRef(RuleViolation):
@@ -138,12 +142,18 @@ class CaseRepository:
         return row
 
     def get(self, number: str, with_history: bool = True) -> Case:
-        row = self._row(number)
-        case = self._to_case(row, self._history(row.id) if with_history else [], self.seal)
+        # Three indexed reads on the Core connection, each a statement compiled once: the case's
+        # id and document (not the row: its text is the document's again), its history lines,
+        # its refs. The lines go into the one validation of the case (no model built per line).
+        conn = self.session.connection()
+        found = conn.execute(_CASE_BY_NUMBER, {"number": number}).first()
+        if found is None:
+            raise CaseNotFound(number)
+        case_id, doc = found
+        history = [r._asdict() for r in conn.execute(_HISTORY_OF, {"case_id": case_id})] if with_history else []
         # The refs table is the truth: adapters attach a peer's id without a new version.
-        refs = self.session.execute(select(ExternalRefRow).where(ExternalRefRow.case_id == row.id).order_by(ExternalRefRow.system)).scalars()
-        case.external_refs = [ExternalRef(system=r.system, external_id=r.external_id) for r in refs]
-        return case
+        refs = [{"system": system, "external_id": external_id} for system, external_id in conn.execute(_REFS_OF, {"case_id": case_id})]
+        return Case.model_validate({**self.seal.open(doc), "history": history, "external_refs": refs})
 
     def attach_ref(self, number: str, ref: ExternalRef) -> bool:
         """Record a peer's id for the case (e.g. after delivery). False if already there."""
@@ -178,21 +188,7 @@ class CaseRepository:
         return entry
 
     def _history(self, case_id: int) -> list[HistoryEntry]:
-        rows = self.session.execute(select(HistoryRow).where(HistoryRow.case_id == case_id).order_by(HistoryRow.seq)).scalars()
-        return [
-            HistoryEntry(
-                seq=r.seq,
-                at=r.at,
-                actor=r.actor,
-                role=Role(r.role),
-                action=r.action,
-                from_state=CaseState(r.from_state) if r.from_state is not None else None,
-                to_state=CaseState(r.to_state),
-                note=r.note,
-                data=r.data,
-            )
-            for r in rows
-        ]
+        return _HISTORY_LINES.validate_python([r._asdict() for r in self.session.connection().execute(_HISTORY_OF, {"case_id": case_id})])
 
     def history(self, number: str) -> list[HistoryEntry]:
         return self._history(self._row(number).id)
@@ -216,7 +212,8 @@ class CaseRepository:
         return self.get(number) if number else None
 
     def list(self, query: CaseQuery, actor: Actor, now: datetime) -> tuple[list[Case], str | None]:
-        stmt = select(CaseRow)
+        # The id and the document only (the text column is the document's title and content again).
+        stmt = select(CaseRow.id, CaseRow.doc)
         stmt = stmt.where(*self.visibility(actor))
         if query.state:
             stmt = stmt.where(CaseRow.state.in_(query.state))
@@ -226,7 +223,17 @@ class CaseRepository:
         if query.unit:
             stmt = stmt.where(exists().where(CaseUnitRow.case_id == CaseRow.id, CaseUnitRow.unit_code == query.unit))
         if query.division:
-            stmt = stmt.where(CaseRow.division_code.startswith(query.division, autoescape=True))
+            # The cases, named by the township or county the prefix lies in: each a range of its
+            # index in id order (0025), where the prefix alone is a walk of every case. A prefix
+            # that is a whole county or township code is that equality alone (the prefix said
+            # again would only make PostgreSQL guess fewer cases than a page, and sort them all).
+            digits = len(query.division)
+            if digits >= TOWNSHIP_DIGITS:
+                stmt = stmt.where(township_code() == query.division[:TOWNSHIP_DIGITS])
+            elif digits >= COUNTY_DIGITS:
+                stmt = stmt.where(CaseRow.county_code == query.division[:COUNTY_DIGITS])
+            if digits not in (COUNTY_DIGITS, TOWNSHIP_DIGITS):
+                stmt = stmt.where(CaseRow.division_code.startswith(query.division, autoescape=True))
         if query.request_type:
             stmt = stmt.where(CaseRow.request_type == query.request_type)
         if query.overdue is not None:
@@ -245,8 +252,18 @@ class CaseRepository:
             stmt = stmt.where(running_cases_clause(), or_(late, CaseRow.warned.is_(True)))
         if query.due_before:
             stmt = stmt.where(CaseRow.due_at.is_not(None), CaseRow.due_at < query.due_before)
+        order: ColumnElement[int] = CaseRow.__table__.c.id
         if query.text:
+            # The LIKE is the rule (a substring, as written); on SQLite the trigram index
+            # (cases_fts, 0025) finds the candidates for a needle it can serve, newest first and
+            # stopping at the page, and the LIKE checks each (the index folds more cases than LIKE).
             stmt = stmt.where(CaseRow.search_text.contains(query.text, autoescape=True))
+            if len(query.text) >= TRIGRAM and self.session.get_bind().dialect.name == "sqlite":
+                stmt = stmt.join(_CASE_TEXT, _CASE_TEXT.c.rowid == CaseRow.id).where(
+                    literal_column(CASE_TEXT_TABLE).op("MATCH")(bindparam("text_phrase", '"' + query.text.replace('"', '""') + '"'))
+                )
+                # Paged in the index's own order (the same ids), so the index is read no further than the page.
+                order = _CASE_TEXT.c.rowid
         if query.channel:
             stmt = stmt.where(CaseRow.channel == query.channel)
         if query.category:
@@ -260,15 +277,22 @@ class CaseRepository:
             if not sees_confidential_person(actor):
                 stmt = stmt.where(CaseRow.doc[("person", "confidential")].as_boolean() == False)  # noqa: E712
         if query.cursor:
-            stmt = stmt.where(CaseRow.id < decode_cursor(query.cursor))
+            stmt = stmt.where(order < decode_cursor(query.cursor))
         # The page's size inline (not a bound parameter): SQLite plans for a known LIMIT, and
         # answers an OR of indexed terms (overdue=true) through their indexes only then.
         page = bindparam("page_limit", query.limit + 1, type_=Integer, literal_execute=True)
-        rows = list(self.session.execute(stmt.order_by(CaseRow.id.desc()).limit(page)).scalars())
+        stmt = stmt.order_by(order.desc()).limit(page)
+        if query.received_from or query.received_to or query.due_before:
+            # A range of times is answered by the time's index and a sort of what it holds: the
+            # page's ids first (the index alone, sorting numbers), then their documents, instead
+            # of sorting every matching case's document to keep fifty (0025).
+            ids = stmt.with_only_columns(CaseRow.id)
+            stmt = select(CaseRow.id, CaseRow.doc).where(CaseRow.id.in_(ids)).order_by(CaseRow.id.desc())
+        rows = list(self.session.execute(stmt).all())
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         next_cursor = encode_cursor(rows[-1].id) if more and rows else None
-        return [self._to_case(r, [], self.seal) for r in rows], next_cursor
+        return [self._to_case(r.doc, [], self.seal) for r in rows], next_cursor
 
     def caller_history(self, phone: str, since: datetime, limit: int) -> tuple[int, int, builtins.list[Case]]:
         """Cases of a phone, through the index: (count received since `since`, count of all
@@ -278,7 +302,7 @@ class CaseRepository:
         in_window = self.session.execute(select(func.count()).select_from(CaseRow).where(recent)).scalar_one()
         total = self.session.execute(select(func.count()).select_from(CaseRow).where(mine)).scalar_one()
         rows = self.session.execute(select(CaseRow).where(recent).order_by(CaseRow.received_at.desc(), CaseRow.id.desc()).limit(limit)).scalars()
-        return in_window, total, [self._to_case(r, [], self.seal) for r in rows]
+        return in_window, total, [self._to_case(r.doc, [], self.seal) for r in rows]
 
     # -- repeat calls (重复来电) -----------------------------------------------------------------
     def link_repeat_call(self, case_id: int, case: Case, days: int, now: datetime) -> str | None:
@@ -486,8 +510,8 @@ class CaseRepository:
         )
 
     @staticmethod
-    def _to_case(row: CaseRow, history: builtins.list[HistoryEntry], seal: PersonSeal) -> Case:
-        return Case.model_validate({**seal.open(row.doc), "history": history})
+    def _to_case(doc: dict[str, Any], history: builtins.list[HistoryEntry], seal: PersonSeal) -> Case:
+        return Case.model_validate({**seal.open(doc), "history": history})
 
 
 # Plain Core statements on the tables, parameters bound at execution: compiled once and
@@ -496,6 +520,33 @@ _INSERT_CASE = CaseRow.__table__.insert().returning(CaseRow.__table__.c.id)
 _INSERT_EVENT = EventRow.__table__.insert().returning(EventRow.__table__.c.id)
 _INSERT_REPEAT_CALL = RepeatCallRow.__table__.insert()
 _INSERT_HISTORY = HistoryRow.__table__.insert()
+
+# A case read (CaseRepository.get): the case by its number, its history lines, its refs.
+_CASE_BY_NUMBER = select(CaseRow.id, CaseRow.doc).where(CaseRow.number == bindparam("number"))
+_HISTORY_OF = (
+    select(
+        HistoryRow.seq,
+        HistoryRow.at,
+        HistoryRow.actor,
+        HistoryRow.role,
+        HistoryRow.action,
+        HistoryRow.from_state,
+        HistoryRow.to_state,
+        HistoryRow.note,
+        HistoryRow.data,
+    )
+    .where(HistoryRow.case_id == bindparam("case_id"))
+    .order_by(HistoryRow.seq)
+)
+_REFS_OF = select(ExternalRefRow.system, ExternalRefRow.external_id).where(ExternalRefRow.case_id == bindparam("case_id")).order_by(ExternalRefRow.system)
+_HISTORY_LINES = TypeAdapter(builtins.list[HistoryEntry])
+
+COUNTY_DIGITS = 6  # cases.county_code is the place's code's first six digits (`_columns`)
+
+# The trigram index of the cases' text (SQLite, 0025): a needle shorter than a trigram matches
+# nothing in it, so such a needle is a plain LIKE.
+TRIGRAM = 3
+_CASE_TEXT = table(CASE_TEXT_TABLE, column("rowid", Integer))
 
 OPEN_HANDLING_STATES = RUNNING_STATE_VALUES  # read through the partial index ix_cases_running
 # Where a case no longer waits on anyone: the caller's matter is over (or lives on in another case).
