@@ -62,7 +62,7 @@ def portal(hub, server):
 
 
 def deliver(hub) -> None:
-    hub.handles.get(OutboxHandle).relay().drain(10)
+    hub.handles.get(OutboxHandle).relay().drain(120)
 
 
 def act(api, who: str, number: str, body: dict) -> None:

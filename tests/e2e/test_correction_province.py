@@ -23,7 +23,7 @@ def test_a_correction_reaches_the_province(hub, api, province, clock) -> None:  
     act(api["agent"], number, action="dispatch", lead_unit="ZY-SCJGJ")
     clock.advance(timedelta(days=3))
     act(api["supervisor"], number, action="correct", request_type="enquiry", reason="登记时诉求类型选错")
-    assert relay(hub).drain(20) == 4  # ReportCase and three statuses
+    assert relay(hub).drain(120) == 4  # ReportCase and three statuses
 
     province_id, _ = reported_as(state, number)
     pushes = state.pushes(province_id)

@@ -6,6 +6,7 @@ riding out a PostgreSQL restart (a private server, never the shared one)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -176,7 +177,7 @@ def test_sigkill_between_send_and_ack_leaves_one_effect_per_message(hub, db_url,
     assert _status_counts(db_url).get(DELIVERED, 0) < total
     app.delay = 0.0
     relays.start()
-    _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == total, 40, "every message delivered", relays)
+    _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == total, 180, "every message delivered", relays)
     assert relays.stop_all()[-1] == 0, relays.log_text()
     _assert_in_order_once(state, total)
     assert state.duplicates >= kills  # each killed delivery came again with its key; the peer deduped it
@@ -200,14 +201,14 @@ def test_a_relay_started_after_a_kill_takes_over_the_claims_without_waiting_for_
     try:
         _cases(hub, 5, steps=2)
         first = relays.start()
-        _wait(lambda: state.attempts >= 1 and held_by_the_first() > 0 or first.poll() is not None, 60, "the first relay to claim and send", relays)
+        _wait(lambda: state.attempts >= 1 and held_by_the_first() > 0 or first.poll() is not None, 180, "the first relay to claim and send", relays)
         assert first.poll() is None, relays.log_text()
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         assert held_by_the_first() > 0  # claims left behind, each with an hour's lease
         app.delay = 0.0
         relays.start()
-        _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 10, 60, "the backlog to flow again", relays)
+        _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 10, 180, "the backlog to flow again", relays)
         assert relays.stop_all()[-1] == 0, relays.log_text()
         _assert_in_order_once(state, 10)
     finally:
@@ -234,9 +235,9 @@ def test_four_relays_share_the_work_once_each_in_order(hub, db_url, sink, tmp_pa
     try:
         for _ in range(4):
             relays.start()
-        _wait(lambda: _listeners(db_url) == 4, 60, "four relays listening", relays)  # all up before the work arrives
+        _wait(lambda: _listeners(db_url) == 4, 180, "four relays listening", relays)  # all up before the work arrives
         _cases(hub, 30, steps=3)
-        _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 90, 60, "90 messages delivered", relays)
+        _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 90, 180, "90 messages delivered", relays)
         assert relays.stop_all() == [0, 0, 0, 0], relays.log_text()
     finally:
         relays.stop_all()
@@ -276,9 +277,9 @@ def test_a_destination_the_breaker_paused_is_held_off_by_every_relay_process(hub
 
     try:
         procs = [relays.start(), relays.start()]
-        _wait(lambda: _listeners(db_url) == 2, 60, "two relays listening", relays)
+        _wait(lambda: _listeners(db_url) == 2, 180, "two relays listening", relays)
         _cases(hub, 1, steps=1)  # one message; it fails twice, on whichever relay claims it
-        _wait(lambda: paused_until() is not None, 30, "the breaker to open", relays)
+        _wait(lambda: paused_until() is not None, 120, "the breaker to open", relays)
         until = paused_until()
         assert state.attempts == 2
         _cases(hub, 3, steps=1)  # NOTIFY wakes both relays: neither may claim for the paused destination
@@ -304,6 +305,12 @@ def _scrape(url: str) -> str | None:
     return answer.text if answer.status_code == 200 else None
 
 
+def _sample(text: str | None, name: str) -> float | None:
+    """The value of `name{destination="peer"}` in a Prometheus text page, or None."""
+    found = re.search(rf'^{name}\{{destination="peer"\}} ([0-9.e+]+)$', text or "", re.M)
+    return float(found.group(1)) if found else None
+
+
 def test_a_relay_process_serves_its_own_metrics(hub, db_url, sink, relays) -> None:
     """With workers_in_serve false no API process delivers, so the counters live only in the
     relay: `--metrics-port` is where Prometheus scrapes them."""
@@ -311,15 +318,17 @@ def test_a_relay_process_serves_its_own_metrics(hub, db_url, sink, relays) -> No
     port = free_port()
     metrics_url = f"http://127.0.0.1:{port}/metrics"
     proc = relays.start("--metrics-port", str(port))
-    _wait(lambda: _scrape(metrics_url) is not None or proc.poll() is not None, 30, "the relay's metrics endpoint", relays)
+    _wait(lambda: _scrape(metrics_url) is not None or proc.poll() is not None, 120, "the relay's metrics endpoint", relays)
     assert proc.poll() is None, relays.log_text()
     _cases(hub, 2, steps=2)
-    _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 4, 30, "4 messages delivered", relays)
-    # counted just after the commit that recorded them: give the scrape a moment to catch up
-    _wait(lambda: 'outbox_deliveries_total{destination="peer"} 4.0' in (_scrape(metrics_url) or ""), 10, "the delivered counter at 4", relays)
+    _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 4, 120, "4 messages delivered", relays)
+    # Counted just after the commit that recorded them: give the scrape a moment to catch up.
+    # The counter counts sends the peer took: 4, or more if on a loaded machine a message's
+    # one-second lease lapsed and it went twice (the peer saw the same key again).
+    _wait(lambda: _sample(_scrape(metrics_url), "outbox_deliveries_total") == state.attempts >= 4, 60, "the delivered counter at the peer's count", relays)
     text = _scrape(metrics_url)
     assert text is not None
-    assert 'outbox_delivery_latency_seconds_count{destination="peer"} 4.0' in text
+    assert _sample(text, "outbox_delivery_latency_seconds_count") == state.attempts
     assert 'outbox_backlog{destination="peer"} 0.0' in text  # the shared gauges come along
     assert len(state.order) == 4
     assert relays.stop_all() == [0], relays.log_text()
@@ -412,11 +421,11 @@ def test_relay_reconnects_after_a_postgresql_restart_under_load(private_pg, sink
     try:
         relays.start()
         _cases(hub, 20, steps=2)
-        _wait(lambda: len(state.order) >= 5, 30, "deliveries under way")
+        _wait(lambda: len(state.order) >= 5, 120, "deliveries under way")
         private_pg.restart()  # under load: the relay is mid-stream
         assert len(state.order) < 40, "the restart came too late to be under load"
         _cases(hub, 10, steps=2)  # pg_ctl -w waited for the server; the pool's pre-ping drops dead connections
-        _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 60, 60, "all 60 messages delivered after the restart")
+        _wait(lambda: _status_counts(db_url).get(DELIVERED, 0) == 60, 180, "all 60 messages delivered after the restart")
         assert relays.procs[0].poll() is None, relays.log_text()
         assert relays.stop_all() == [0], relays.log_text()
         _assert_in_order_once(state, 60)

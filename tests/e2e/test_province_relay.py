@@ -110,7 +110,7 @@ def test_a_city_case_goes_up_with_province_codes_and_its_changes_follow_in_order
     closed = act(supervisor, number, action="archive")
     assert closed["state"] == "archived"
 
-    handled = relay(hub).drain(20)
+    handled = relay(hub).drain(120)
     assert handled == 13
 
     province_id, order = reported_as(state, number)
@@ -137,7 +137,7 @@ def test_a_city_case_goes_up_with_province_codes_and_its_changes_follow_in_order
     with hub.db.write() as s:
         for row in s.execute(select(OutboxMessageRow).where(OutboxMessageRow.case_number == number)).scalars():
             row.status, row.attempts = PENDING, 0
-    relay(hub).drain(20)
+    relay(hub).drain(120)
     assert state.pushes(province_id) == pushes and len([o for o in state.reported.values() if o["CityCaseNo"] == number]) == 1
 
 
@@ -150,7 +150,7 @@ def test_server_faults_are_retried_until_the_province_heals(hub, api, province, 
     r = relay(hub)
     errors = []
     for _ in range(3):
-        r.drain(10)
+        r.drain(120)
         (row,) = outbox_rows(hub, number)
         assert row.status == PENDING, row.last_error
         errors.append(row.last_error)
@@ -160,7 +160,7 @@ def test_server_faults_are_retried_until_the_province_heals(hub, api, province, 
     assert [int(e.rsplit("attempt ", 1)[1].split(" ")[0]) for e in errors] == [1, 2, 3]
 
     act(api["agent"], number, action="accept")
-    r.drain(10)
+    r.drain(120)
     rows = outbox_rows(hub, number)
     assert [(row.event_type, row.status, row.attempts) for row in rows] == [("case.registered", DELIVERED, 4), ("case.accepted", DELIVERED, 1)]
     province_id, _ = reported_as(state, number)
@@ -173,9 +173,9 @@ def test_client_faults_are_dead_lettered_shown_and_replayed_through_the_outbox_a
         state.faults = ["permanent"]  # soap:Client INVALID_REQUEST / REST 400
     number = register(api)
     r = relay(hub)
-    r.drain(10)
+    r.drain(120)
     act(api["agent"], number, action="accept")  # held behind the dead report: never pushed for a case the province lacks
-    r.drain(10)
+    r.drain(120)
     assert [(row.status, row.attempts) for row in outbox_rows(hub, number)] == [(DEAD, 1), (PENDING, 0)]
 
     supervisor = api["supervisor"]
@@ -189,7 +189,7 @@ def test_client_faults_are_dead_lettered_shown_and_replayed_through_the_outbox_a
     # The operator fixed the cause at the province; replay the destination's dead letters.
     replayed = supervisor.post("/api/v1/outbox/replay", json={"destination": "province"})
     assert replayed.status_code == 200 and replayed.json() == {"replayed": 1}
-    r.drain(10)
+    r.drain(120)
     assert [(row.status, row.attempts) for row in outbox_rows(hub, number)] == [(DELIVERED, 1), (DELIVERED, 1)]
     province_id, _ = reported_as(state, number)
     assert [p["StatusCode"] for p in state.pushes(province_id)] == ["10"]
@@ -222,7 +222,7 @@ def test_an_assigned_case_is_pulled_once_acknowledged_dispatched_and_its_changes
     assert act(api["agent"], number, action="dispatch", lead_unit="ZY-RSJ")["state"] == "awaiting_sign_off"
     act(api["other_unit"], number, action="sign_off")
 
-    relay(hub).drain(10)
+    relay(hub).drain(120)
     with state.lock:
         assert [o for o in state.reported.values() if o["CityCaseNo"] == number] == []  # not reported back as a city case
     pushes = state.pushes(province_id)
@@ -249,7 +249,7 @@ def test_a_returned_case_goes_up_as_return_request_and_decision_in_order(hub, ap
     assert act(supervisor, number, action="decide_return", approved=True)["state"] == "returned"
     assert act(agent, number, action="redispatch", lead_unit="ZY-ZJJ")["state"] == "awaiting_sign_off"
 
-    relay(hub).drain(20)
+    relay(hub).drain(120)
     province_id, _ = reported_as(state, number)
     pushes = state.pushes(province_id)
     assert [(p["StatusCode"], int(p["Seq"])) for p in pushes] == [("10", 2), ("20", 3), ("34", 4), ("35", 5), ("30", 6), ("34", 7), ("35", 8), ("21", 9)]

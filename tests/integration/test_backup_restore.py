@@ -60,7 +60,7 @@ def test_backup_under_load_restores_every_case_and_resumes_the_outbox(sqlite_tem
         hub = build_hub(_settings(sqlite_template.fresh(tmp_path), sink.url), clock)
         try:
             delivered = [_register(hub) for _ in range(3)]
-            assert hub.handles.get(OutboxHandle).relay().drain(timeout=30) == 3
+            assert hub.handles.get(OutboxHandle).relay().drain(120) == 3
             assert len(state.received) == 3
 
             registered: list[str] = []

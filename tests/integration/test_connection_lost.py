@@ -106,7 +106,7 @@ def test_a_connection_lost_during_an_api_write_is_a_503_stores_nothing_and_the_r
         assert replay.status_code == 200 and replay.json()["number"] == again.json()["number"]
         assert _count(hub, CaseRow) == 1 and _count(hub, HistoryRow) == 1
         assert [m.case_number for m in _messages(hub)] == [again.json()["number"]]
-        hub.handles.get(OutboxHandle).relay().drain(timeout=30)
+        hub.handles.get(OutboxHandle).relay().drain(120)
         assert [m.status for m in _messages(hub)] == [DELIVERED]
         assert (len(state.received), state.attempts, state.duplicates) == (1, 1, 0)
     finally:

@@ -66,7 +66,7 @@ def received(tmp_path: Path, clock) -> dict[str, dict]:
                 CaseDraft.model_validate(draft(category_code="0105", title="小区停水", content="小区自昨晚起停水，请求尽快恢复供水。")), AGENT
             ).case.number
             relay = hub.handles.get(OutboxHandle).relay()
-            relay.drain(10)
+            relay.drain(120)
             for command, actor in [
                 (c.Accept(), AGENT),
                 (c.Dispatch(lead_unit="ZY-ZJJ"), AGENT),
@@ -75,7 +75,7 @@ def received(tmp_path: Path, clock) -> dict[str, dict]:
             ]:
                 clock.advance(timedelta(minutes=40))
                 hub.cases.act(number, command, actor)
-            relay.drain(10)
+            relay.drain(120)
             relay.close()
         finally:
             hub.close()

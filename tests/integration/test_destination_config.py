@@ -106,7 +106,7 @@ def test_a_destination_misconfigured_after_the_start_waits_paused_without_using_
     hub.cases.register(CaseDraft.model_validate(draft()), AGENT)
     hub.settings.destinations["sink"].settings["timeout"] = "soon"
     relay = hub.handles.get(OutboxHandle).relay()
-    relay.drain(5)
+    relay.drain(120)
     why = (
         "misconfigured: destination 'sink': bad settings: destinations.sink.settings.timeout: Input should be a "
         "valid number, unable to parse string as a number (got 'soon')"
@@ -117,12 +117,12 @@ def test_a_destination_misconfigured_after_the_start_waits_paused_without_using_
     assert status["paused"] and not status["paused_by_operator"] and status["pause_reason"] == why
     assert status["consecutive_failures"] == 0 and status["dead"] == 0 and state.order == []
 
-    relay.drain(5)  # paused: nothing claimed, nothing used up
+    relay.drain(120)  # paused: nothing claimed, nothing used up
     assert _messages(hub)[0].attempts == 0
 
     hub.settings.destinations["sink"].settings["timeout"] = 2.0
     clock.advance(timedelta(seconds=PAUSE + 1))
-    relay.drain(5)
+    relay.drain(120)
     (m,) = _messages(hub)
     assert (m.status, m.attempts) == (DELIVERED, 1) and len(state.order) == 1
     relay.close()
@@ -139,14 +139,14 @@ def test_an_adapter_that_raises_configuration_error_on_delivery_pauses_its_desti
 
     monkeypatch.setattr(WebhookAdapter, "deliver", broken)
     relay = hub.handles.get(OutboxHandle).relay()
-    relay.drain(5)
+    relay.drain(120)
     (m,) = _messages(hub)
     assert (m.status, m.attempts) == (PENDING, 0)
     assert _status(hub, "sink")["pause_reason"] == "misconfigured: mapping file mappings/sink.yaml is gone"
 
     monkeypatch.undo()
     assert resume(hub, "sink")  # an operator who fixed it need not wait for the pause
-    relay.drain(5)
+    relay.drain(120)
     assert (_messages(hub)[0].status, len(state.order)) == (DELIVERED, 1)
     relay.close()
 

@@ -74,7 +74,7 @@ def test_cases_in_the_lines_domain_go_over_through_the_outbox(bridged_hub, line)
     noise = accepted_case(hub, "0101")  # 城市管理: not the line's
     r = relay(hub)
     try:
-        r.drain(timeout=10)
+        r.drain(120)
     finally:
         r.close()
     assert len(state.received) == 1
@@ -157,7 +157,7 @@ def test_cases_the_line_takes_come_in_once_and_are_acknowledged(bridged_hub, lin
     hub.cases.act(case.number, Accept(), AGENT)
     r = relay(hub)
     try:
-        r.drain(timeout=10)
+        r.drain(120)
     finally:
         r.close()
     assert state.received == {}
@@ -169,7 +169,7 @@ def test_status_changes_of_a_case_the_line_holds_are_pushed_over_rest(bridged_hu
     number = accepted_case(hub, "0201")
     r = relay(hub)
     try:
-        r.drain(timeout=10)
+        r.drain(120)
     finally:
         r.close()
     (line_id,) = state.received

@@ -62,7 +62,7 @@ def accepted_case(hub, category: str) -> str:
 def drain(hub) -> None:
     r = hub.handles.get(OutboxHandle).relay()
     try:
-        r.drain(timeout=10)
+        r.drain(120)
     finally:
         r.close()
 

@@ -67,7 +67,7 @@ def test_batches_carry_one_message_per_case_and_keep_each_cases_order(hub, sink)
     cases = [register(hub) for _ in range(10)]
     for case in cases:
         hub.cases.act(case.number, c.Accept(), AGENT)
-    assert hub.handles.get(OutboxHandle).relay().drain(20) == 20
+    assert hub.handles.get(OutboxHandle).relay().drain(120) == 20
     assert max(state.batches) == 4 and sum(state.batches) == 20  # batches of up to batch_size
     assert len(state.batches) < 20
     got = received(state)
@@ -89,7 +89,7 @@ def test_each_message_of_a_batch_gets_its_own_verdict(hub, sink) -> None:
         hub.handles.get(OutboxHandle).enqueue(s, destination="batched", ordering_key="a", event_type="sink.accept", payload={})
         hub.handles.get(OutboxHandle).enqueue(s, destination="batched", ordering_key="b", event_type="sink.refuse", payload={})
         hub.handles.get(OutboxHandle).enqueue(s, destination="batched", ordering_key="c", event_type="sink.accept", payload={})
-    hub.handles.get(OutboxHandle).relay().drain(10)
+    hub.handles.get(OutboxHandle).relay().drain(120)
     status = {m.ordering_key: (m.status, m.last_error) for m in rows(hub, "batched")}
     assert status["a"] == (DELIVERED, None) and status["c"] == (DELIVERED, None)
     assert status["b"][0] == DEAD and "refused by the sink" in status["b"][1]
@@ -102,7 +102,7 @@ def test_a_whole_batch_failing_is_retried_and_a_refused_batch_is_split(hub, sink
         register(hub)
     state.faults = ["500"]
     relay = hub.handles.get(OutboxHandle).relay()
-    relay.drain(10)
+    relay.drain(120)
     assert [(m.status, m.attempts) for m in rows(hub, "batched")] == [(PENDING, 1)] * 3
     assert all("500" in m.last_error for m in rows(hub, "batched"))
 
@@ -110,7 +110,7 @@ def test_a_whole_batch_failing_is_retried_and_a_refused_batch_is_split(hub, sink
     # gets its own verdict instead of sharing its neighbours' fate
     state.faults = ["400"]
     clock.advance(timedelta(seconds=1))
-    relay.drain(10)
+    relay.drain(120)
     assert [(m.status, m.attempts) for m in rows(hub, "batched")] == [(DELIVERED, 2)] * 3
     assert state.batches == [1, 1, 1] and len(received(state)) == 3
 
@@ -127,15 +127,15 @@ def test_a_reset_connection_is_retried_and_delivered_once_the_peer_heals(hub, db
         case = register(other)
         proxy.reset_next(2)
         relay = other.handles.get(OutboxHandle).relay()
-        relay.drain(5)
+        relay.drain(120)
         (m,) = rows(other, "proxied")
         assert m.status == PENDING and m.attempts == 1 and "transport failed" in m.last_error
         clock.advance(timedelta(seconds=1))
-        relay.drain(5)
+        relay.drain(120)
         (m,) = rows(other, "proxied")
         assert m.status == PENDING and m.attempts == 2
         clock.advance(timedelta(seconds=1))
-        relay.drain(5)
+        relay.drain(120)
         (m,) = rows(other, "proxied")
         assert (m.status, m.attempts) == (DELIVERED, 3) and proxy.resets_done == 2
         assert [g["case_number"] for g in received(state)] == [case.number]
@@ -162,7 +162,7 @@ def test_old_delivered_messages_are_pruned_and_order_survives_it(hub, sink, cloc
     with hub.db.write() as s:
         hub.handles.get(OutboxHandle).enqueue(s, destination="batched", ordering_key="kb:1", event_type="sink.refuse", payload={})
     relay = hub.handles.get(OutboxHandle).relay()
-    relay.drain(10)
+    relay.drain(120)
     assert {m.status for m in rows(hub, "batched")} == {DELIVERED, DEAD}
 
     clock.advance(timedelta(hours=167))
@@ -173,7 +173,7 @@ def test_old_delivered_messages_are_pruned_and_order_survives_it(hub, sink, cloc
     assert prune(hub, timedelta(hours=1), dead=True) == 1 and rows(hub, "batched") == []
 
     hub.cases.act(case.number, c.Accept(), AGENT)  # the case's next message keeps counting
-    relay.drain(10)
+    relay.drain(120)
     (m,) = rows(hub, "batched")
     assert (m.sequence, m.status) == (2, DELIVERED)
     assert [g["sequence"] for g in received(state) if g["case_number"] == case.number] == [1, 2]
@@ -187,7 +187,7 @@ def test_a_recorded_batch_is_logged_on_one_line_naming_each_message_and_counted_
     cases = [register(hub) for _ in range(4)]
     handle = hub.handles.get(OutboxHandle)
     relay = handle.relay()
-    assert relay.drain(20) == 4
+    assert relay.drain(120) == 4
     relay.close()
     assert state.batches == [4]
     lines = [r.getMessage() for r in caplog.records if r.name == "hub.outbox" and r.levelno == logging.INFO]

@@ -119,7 +119,7 @@ def test_the_relay_logs_each_delivery_a_retry_and_a_dead_letter_with_destination
     caplog.set_level(logging.DEBUG, logger="hub.outbox")
     case = _register(hub, category_code="0105")
     relay = hub.handles.get(OutboxHandle).relay()
-    relay.drain(5)
+    relay.drain(120)
     assert (logging.INFO, f"water case {case.number} seq 1 case.registered (attempt 1): delivered") in _lines(caplog)
     assert (logging.INFO, f"water-anyue case {case.number} seq 1 case.registered (attempt 1): delivered") not in _lines(
         caplog
@@ -128,12 +128,12 @@ def test_the_relay_logs_each_delivery_a_retry_and_a_dead_letter_with_destination
     caplog.clear()
     state.faults = ["500", "500"]
     hub.cases.act(case.number, c.Accept(), AGENT)
-    relay.drain(5)
+    relay.drain(120)
     [retried] = [m for level, m in _lines(caplog) if level == logging.INFO]
     assert retried.startswith(f"water case {case.number} seq 2 case.accepted (attempt 1): failed, retried in ")
     assert "TransientError: peer answered 500" in retried and "(attempt 1 of 2)" in retried
     clock.advance(timedelta(seconds=1))
-    relay.drain(5)
+    relay.drain(120)
     assert [(level, m.split(": dead letter: ")[0]) for level, m in _lines(caplog) if "dead letter" in m] == [
         (logging.WARNING, f"water case {case.number} seq 2 case.accepted (attempt 2)")
     ]
@@ -149,7 +149,7 @@ def test_an_adapters_not_sent_note_is_logged_and_personal_data_is_masked(hub, si
     monkeypatch.setattr(WebhookAdapter, "deliver", lambda self, message: Delivery(detail="not sent: the desk takes no case of 13800138000"))
     case = _register(hub, category_code="0105")
     relay = hub.handles.get(OutboxHandle).relay()
-    relay.drain(5)
+    relay.drain(120)
     said = [m for level, m in _lines(caplog) if level == logging.INFO and case.number in m]
     assert said == [f"water case {case.number} seq 1 case.registered (attempt 1): not sent: the desk takes no case of 138****8000"]
     relay.close()

@@ -80,7 +80,7 @@ def case_count(hub) -> int:
 
 
 def deliver(hub) -> None:
-    hub.handles.get(OutboxHandle).relay().drain(10)
+    hub.handles.get(OutboxHandle).relay().drain(120)
 
 
 def act(api, who: str, number: str, body: dict) -> None:
