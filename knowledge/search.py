@@ -168,10 +168,11 @@ def pg_stage(stage: Stage) -> str:
 # weight x the term's idf (bm25's sum over the query's terms); it needs every group.
 K1, B = 1.2, 0.75  # bm25's constants, as FTS5 uses them
 TYPICAL_LENGTH = 200  # tokens of a typical article: stands in for the corpus average
-FIRST_DEPTH = 128  # entries of each term's list read first (at least `limit`); x4 a round
-SETTLE_DEPTH = 128  # from this deep, `limit` found is enough even if an unread article might beat them
-LAST_DEPTH = 512  # from this deep, a stage with fewer than `limit` found goes to the full text
-RESOLVE_CHUNK = 128  # candidates whose weights are read by key in one statement
+FIRST_DEPTH = 64  # entries of each term's list read first (at least `limit`); x4 a round
+SETTLE_DEPTH = 64  # from this deep, `limit` found is enough even if an unread article might beat them
+LAST_DEPTH = 64  # from this deep, a stage with fewer than `limit` found goes to the full text
+SMALL_STAGE = 500  # a stage whose rarest word fewer articles hold is ranked by the full text: few rows to score
+RESOLVE_CHUNK = 32  # candidates whose weights are read by key in one statement
 
 
 def term_weights(seg_title: str, seg_tags: str, seg_body: str) -> dict[str, float]:
@@ -287,9 +288,10 @@ def _resolve(
         return sorted((pk for pk, score in scored.items() if score is not None), key=lambda pk: (-(scored[pk] or 0.0), pk))
 
     found = best()
+    settled = heads.depth >= SETTLE_DEPTH  # `limit` found will be enough: no need to know they are the best of the heads
     for start in range(0, len(bounds), RESOLVE_CHUNK):
         chunk = bounds[start : start + RESOLVE_CHUNK]
-        if len(found) >= limit and -chunk[0][0] <= (scored[found[limit - 1]] or 0.0):
+        if len(found) >= limit and (settled or -chunk[0][0] <= (scored[found[limit - 1]] or 0.0)):
             break
         pks = [pk for _, pk in chunk]
         # An article read in every list (or in every list not yet ended) needs no key read.
@@ -360,7 +362,9 @@ def run(session: Session, dialect: str, groups: list[list[str]], q: SearchQuery)
     for i, stage in enumerate(stages):
         level = len(stages) - i
         limit = q.limit + len(found)
-        rows = best_first(session, dialect, stage, q, limit, weights)
+        # A stage of few articles (its rarest word's) is cheap to rank whole.
+        most = min(sum(df[t] for t in g) for g in stage.groups)
+        rows = best_first(session, dialect, stage, q, limit, weights) if most >= SMALL_STAGE else None
         if rows is None:
             rows = _full_text_rows(session, dialect, stage, q, limit)
         for row in rows:

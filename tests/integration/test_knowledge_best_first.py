@@ -81,9 +81,9 @@ def _best(store, stage: Stage, limit: int, **filters) -> list[tuple[str, float]]
 
 
 def test_every_word_read_whole_ranks_by_summed_weight(store, depths) -> None:
-    # The lists (5 entries) end within the first read (128 deep): every article read, exact.
+    # The lists (5 entries) end within the first read (64 deep): every article read, exact.
     assert _best(store, BOTH, 10) == [("P5", 3.1), ("P3", 3.0), ("P4", 2.2), ("P6", 1.5)]
-    assert depths == [128]
+    assert depths == [64]
 
 
 def test_any_word_ranks_articles_with_one_of_them_too(store) -> None:

@@ -41,6 +41,8 @@ def _top(store, text: str, k: int = 5, **filters) -> list[str]:
 def test_recall_at_5_over_the_labelled_queries(kb, reading, monkeypatch) -> None:
     if reading == "full text":  # every stage ranked by FTS5's bm25 / ts_rank, as without kb_term_weights
         monkeypatch.setattr(search, "best_first", lambda *args: None)
+    else:  # every stage read best first, however few articles its words are in (50 here)
+        monkeypatch.setattr(search, "SMALL_STAGE", 0)
     labelled = yaml.safe_load((FIXTURES / "queries.yaml").read_text(encoding="utf-8"))
     assert len(labelled) >= 50
     recalls, misses = [], []
@@ -171,8 +173,10 @@ def test_term_counts_follow_publish_and_retire(chimneys) -> None:
 def test_shallow_best_first_reading_keeps_the_filters_and_follows_retire(chimneys, monkeypatch) -> None:
     # Every stage read one entry deep first and settled on the first heads that hold enough,
     # as a common word's thousands of articles are read at 100,000 articles.
+    monkeypatch.setattr(search, "SMALL_STAGE", 0)
     monkeypatch.setattr(search, "FIRST_DEPTH", 1)
     monkeypatch.setattr(search, "SETTLE_DEPTH", 1)
+    monkeypatch.setattr(search, "LAST_DEPTH", 4)
     assert _top(chimneys, "烟囱", k=1) == ["CGJ-YANCONG"]  # the word in its title and tags
     assert set(_top(chimneys, "烟囱")) == {"CGJ-YANCONG", "CGJ-QUNUAN"}  # the body-only one after
     assert _top(chimneys, "噪音", k=20, unit="ZY-CGJ")[0] == "CGJ-ZAOYIN-SHEHUI"
