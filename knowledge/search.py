@@ -3,8 +3,8 @@
 Each stage of the plan (all words first, fewer words only while results are missing, any
 word last; see `plan`) is read best first from kb_term_weights: every term's articles by
 their bm25 weight for it, kept at write time, so a stage reads the heads of a few lists
-instead of scoring every matching row (`best_first`). Only a stage whose heads do not hold
-enough articles is ranked by the full-text index: on SQLite FTS5 MATCH over the segmented
+instead of scoring every matching row (`best_first`). A stage whose rarest word few
+articles hold, or whose heads do not hold enough articles, is ranked by the full-text index: on SQLite FTS5 MATCH over the segmented
 columns ranked by bm25 (title weighted above tags and body), on PostgreSQL the stored
 weighted tsvector ('simple' config, GIN-indexed) matched with a tsquery of the same tokens,
 ranked by ts_rank. Snippets are cut from the original text around the matched words,
@@ -111,7 +111,8 @@ def _pg_term(term: str) -> str:
 # before later ones. Each stage is read best first (`best_first`): every term's articles by
 # their bm25 weight for it, kept at write time, so a stage reads the heads of a few lists
 # instead of scoring every matching row; the full-text index (bm25 on FTS5, ts_rank on
-# PostgreSQL) ranks a stage only when those heads do not hold `limit` of its articles.
+# PostgreSQL) ranks a stage of few articles (SMALL_STAGE), or one whose heads do not hold
+# `limit` of its articles.
 
 OVERFETCH = 4  # SQLite full text: the best limit x this, ranked unfiltered, then filtered
 COMMON_SHARE = 0.4  # a word in more than this share of the articles says little: any-word stage only
