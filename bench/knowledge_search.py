@@ -4,9 +4,8 @@ PostgreSQL.
 The articles are generated from the fixture corpus (tests/fixtures/knowledge/corpus.json)
 with variations: each copy names a county, a year and a variant sentence, so the index
 holds realistic text of realistic size. Rows are bulk-loaded in the shape the store
-writes (segmented by the same segmenter, with the term counts and title-term weights the
-store keeps); loading
-is not what is measured.
+writes (segmented by the same segmenter, with the term counts and term weights the store
+keeps); loading is not what is measured.
 
 Measured: `KnowledgeStore.search` as the API calls it (query segmentation, synonyms, the
 staged plan of knowledge/search.py joined to the search rows with a validity filter,
@@ -38,7 +37,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -48,6 +47,7 @@ from typing import Any
 import yaml
 
 from knowledge.handle import Knowledge
+from knowledge.tables import TERM_WEIGHTS_RANK
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "knowledge"
@@ -75,12 +75,11 @@ class Rows:
     versions: list[tuple[Any, ...]]
     search: list[tuple[Any, ...]]
     terms: list[tuple[str, int]]
-    title_terms: list[tuple[int, str, float]]
     source: dict[str, str]  # generated article id -> the fixture article it was copied from
 
 
 def generate(n: int) -> Rows:
-    from knowledge.search import ARTICLES, title_term_weights
+    from knowledge.search import ARTICLES
     from knowledge.segment import segmenter_for
     from knowledge.store import distinct_terms
 
@@ -95,7 +94,7 @@ def generate(n: int) -> Rows:
                 variants[(county, year, i)] = (text, seg.index_text(text))
     county_seg = {c: seg.index_text(c) for c in COUNTIES}
     now = datetime.now(UTC).replace(tzinfo=None)
-    rows = Rows([], [], [], [], [], {})
+    rows = Rows([], [], [], [], {})
     counts: Counter[str] = Counter()
     for pk in range(1, n + 1):
         a, s_title, s_tags, s_body = base[(pk - 1) % len(base)]
@@ -127,9 +126,16 @@ def generate(n: int) -> Rows:
         seg_title, seg_body = f"{s_title} {county_seg[county]}", f"{s_body} {vseg}"
         rows.search.append((pk, aid, 1, a["kind"], a["owner_unit"], valid_from, valid_to, " ".join(a["categories"]), title, body, seg_title, s_tags, seg_body))
         counts.update({ARTICLES} | distinct_terms(seg_title, s_tags, seg_body))
-        rows.title_terms.extend((pk, t, w) for t, w in title_term_weights(seg_title, s_tags, seg_body).items())
     rows.terms = list(counts.items())
     return rows
+
+
+def term_weights(rows: Rows) -> Iterator[tuple[int, str, float]]:
+    """kb_term_weights' rows (about 100 an article), made while loading, not held."""
+    from knowledge.search import term_weights as weigh
+
+    for pk, *_, seg_title, seg_tags, seg_body in rows.search:
+        yield from ((pk, t, w) for t, w in weigh(seg_title, seg_tags, seg_body).items())
 
 
 def load_sqlite(db_path: Path, rows: Rows) -> None:
@@ -143,13 +149,16 @@ def load_sqlite(db_path: Path, rows: Rows) -> None:
         conn.executemany("INSERT INTO kb_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", versions)
         conn.executemany("INSERT INTO kb_search VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows.search)
         conn.executemany("INSERT INTO kb_terms VALUES (?,?)", rows.terms)
-        conn.executemany("INSERT INTO kb_title_terms VALUES (?,?,?)", rows.title_terms)
+        # The ranking index built once after the rows (sorted), not row by row in term order.
+        conn.execute(f"DROP INDEX {TERM_WEIGHTS_RANK}")
+        conn.executemany("INSERT INTO kb_term_weights VALUES (?,?,?)", term_weights(rows))
+        conn.execute(f"CREATE INDEX {TERM_WEIGHTS_RANK} ON kb_term_weights (term, weight, article_pk)")
         conn.execute("INSERT INTO kb_fts(kb_fts) VALUES ('rebuild')")
         conn.execute("INSERT INTO kb_fts(kb_fts) VALUES ('optimize')")
     conn.close()
 
 
-def _copy(cur: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
+def _copy(cur: Any, table: str, rows: Iterable[tuple[Any, ...]]) -> None:
     from hub.db.models import Base
 
     columns = ", ".join(c.name for c in Base.metadata.tables[table].columns)  # kb_search's stored tsvector is generated
@@ -167,7 +176,9 @@ def load_postgresql(url: str, rows: Rows) -> None:
         _copy(cur, "kb_versions", [(*r[:10], r[10].replace(tzinfo=UTC), *r[11:]) for r in rows.versions])
         _copy(cur, "kb_search", rows.search)
         _copy(cur, "kb_terms", rows.terms)
-        _copy(cur, "kb_title_terms", rows.title_terms)
+        cur.execute(f"DROP INDEX {TERM_WEIGHTS_RANK}")
+        _copy(cur, "kb_term_weights", term_weights(rows))
+        cur.execute(f"CREATE INDEX {TERM_WEIGHTS_RANK} ON kb_term_weights (term, weight, article_pk)")
         conn.commit()
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")

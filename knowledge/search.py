@@ -1,17 +1,24 @@
-"""Ranked full-text search over the published articles, one backend per dialect.
+"""Ranked search over the published articles, the same plan and scores on both databases.
 
-SQLite: FTS5 MATCH over the segmented columns, ranked by bm25 with the title weighted
-above tags and body. PostgreSQL: the stored weighted tsvector ('simple' config,
-GIN-indexed) matched with a tsquery of the same tokens, ranked by ts_rank. Both run the
-same staged plan (all words first, fewer words only while results are missing, any word
-last; see `plan`), so a long question still finds the article that shares its key words.
-Snippets are cut from the original text around the matched words, identically on both.
+Each stage of the plan (all words first, fewer words only while results are missing, any
+word last; see `plan`) is read best first from kb_term_weights: every term's articles by
+their bm25 weight for it, kept at write time, so a stage reads the heads of a few lists
+instead of scoring every matching row (`best_first`). A stage whose rarest word few
+articles hold, or whose heads do not hold enough articles, is ranked by the full-text index: on SQLite FTS5 MATCH over the segmented
+columns ranked by bm25 (title weighted above tags and body), on PostgreSQL the stored
+weighted tsvector ('simple' config, GIN-indexed) matched with a tsquery of the same tokens,
+ranked by ts_rank. Snippets are cut from the original text around the matched words,
+identically on both.
+
+Over 400 lines on purpose: the plan, the best-first reading and its full-text fallback
+share their stages, filters and scores; split, each half would import the other's.
 """
 
 from __future__ import annotations
 
 import html
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -97,18 +104,17 @@ def _pg_term(term: str) -> str:
 
 
 # -- the plan ------------------------------------------------------------------------------
-# Neither FTS5 nor ts_rank stops early: ranking costs one bm25 / ts_rank per matching row, so
-# ORing every term of a question over 100,000 articles scores tens of thousands of rows to keep
-# ten. The plan scores few rows instead: first the articles holding every word of the query
-# (a word: a term or any of its synonyms), then, only while fewer than `limit` are found, the
-# query with its commonest word left out, and so on, and any word last. A one-word stage
-# whose rows would be many looks at titles and tags first (weights 10 and 5 against the
-# body's 1: what ranks first anyway), best first from kb_title_terms, and at the bodies only
-# when that is not enough. Earlier stages rank before later ones; within a stage, bm25
-# (ts_rank on PostgreSQL) orders.
+# ORing every term of a question over 100,000 articles matches tens of thousands of rows to
+# keep ten. The plan asks for fewer: first the articles holding every word of the query (a
+# word: a term or any of its synonyms), then, only while fewer than `limit` are found, the
+# query with its commonest word left out, and so on, and any word last. Earlier stages rank
+# before later ones. Each stage is read best first (`best_first`): every term's articles by
+# their bm25 weight for it, kept at write time, so a stage reads the heads of a few lists
+# instead of scoring every matching row; the full-text index (bm25 on FTS5, ts_rank on
+# PostgreSQL) ranks a stage of few articles (SMALL_STAGE), or one whose heads do not hold
+# `limit` of its articles.
 
-OVERFETCH = 4  # SQLite: the best limit x this, ranked unfiltered, then filtered
-TIER_ABOVE = 1000  # a stage that may match more rows than this looks at titles and tags first
+OVERFETCH = 4  # SQLite full text: the best limit x this, ranked unfiltered, then filtered
 COMMON_SHARE = 0.4  # a word in more than this share of the articles says little: any-word stage only
 ARTICLES = ""  # kb_terms' row for the number of published articles (no term is empty)
 
@@ -116,10 +122,9 @@ ARTICLES = ""  # kb_terms' row for the number of published articles (no term is 
 @dataclass(frozen=True)
 class Stage:
     groups: tuple[tuple[str, ...], ...]  # every group must match; any term of a group does
-    titles_only: bool = False  # one word: its best articles by title and tags (kb_title_terms)
 
 
-def plan(groups: list[list[str]], df: dict[str, int], tier_above: int = TIER_ABOVE) -> list[Stage]:
+def plan(groups: list[list[str]], df: dict[str, int]) -> list[Stage]:
     """The stages of a search, strictest first. `df`: how many published articles hold each
     term (and `ARTICLES` how many there are). A term no article holds is left out (it would
     only empty the all-words stage); a word left without terms goes too. The all-words
@@ -137,22 +142,15 @@ def plan(groups: list[list[str]], df: dict[str, int], tier_above: int = TIER_ABO
     if articles := df.get(ARTICLES, 0):
         key = [w for w in key if max(df[t] for t in w) <= COMMON_SHARE * articles] or key
     commonest_first = sorted(range(len(key)), key=lambda i: (-weight[key[i]], i))
-    stages: list[tuple[tuple[str, ...], ...]] = []
+    stages: list[Stage] = []
     # Fewer key words while two are left: one word alone (the rarest) is not what a question
     # of several words is about; the any-word stage ranks every word instead.
     for dropped in range(max(1, len(key) - 1)):
         keep = sorted(commonest_first[dropped:])
-        stages.append(tuple(key[i] for i in keep))
+        stages.append(Stage(tuple(key[i] for i in keep)))
     if len(words) > 1:
-        stages.append((tuple(t for w in words for t in w),))  # any term
-    out = []
-    for stage in stages:
-        # One word (or any word): its best title and tag articles read first. Not for several
-        # words: FTS5 restricted to columns costs more than it saves (its idf pass is slower).
-        if len(stage) == 1 and sum(df[t] for t in stage[0]) > tier_above:
-            out.append(Stage(stage, titles_only=True))
-        out.append(Stage(stage))
-    return out
+        stages.append(Stage((tuple(t for w in words for t in w),)))  # any term
+    return stages
 
 
 def fts5_stage(stage: Stage) -> str:
@@ -164,49 +162,180 @@ def pg_stage(stage: Stage) -> str:
     return " & ".join("(" + " | ".join(_pg_term(t) for t in w) + ")" for w in stage.groups)
 
 
-# -- titles and tags, ranked ahead of time -------------------------------------------------
-# For a one-word stage that many articles match, the title-and-tags tier comes from
-# kb_title_terms: each term of an article's title or tags with the article's bm25 weight for
-# it, indexed by (term, weight), so the best articles for a word are read first and the scan
-# stops after `limit` that pass the filters, however many articles hold the word.
+# -- every term's articles, ranked ahead of time ------------------------------------------
+# kb_term_weights holds each term of each published article with the article's bm25 weight
+# for it (term_weights: the term-frequency part, title 10, tags 5, body 1, as the FTS5
+# ranking). An article's score for a stage is the sum, over the stage's terms it holds, of
+# weight x the term's idf (bm25's sum over the query's terms); it needs every group.
 K1, B = 1.2, 0.75  # bm25's constants, as FTS5 uses them
 TYPICAL_LENGTH = 200  # tokens of a typical article: stands in for the corpus average
+FIRST_DEPTH = 64  # entries of each term's list read first (at least `limit`); x4 a round
+SETTLE_DEPTH = 64  # from this deep, `limit` found is enough even if an unread article might beat them
+LAST_DEPTH = 64  # from this deep, a stage with fewer than `limit` found goes to the full text
+SMALL_STAGE = 500  # a stage whose rarest word fewer articles hold is ranked by the full text: few rows to score
+RESOLVE_CHUNK = 32  # candidates whose weights are read by key in one statement
 
 
-def title_term_weights(seg_title: str, seg_tags: str, seg_body: str) -> dict[str, float]:
+def term_weights(seg_title: str, seg_tags: str, seg_body: str) -> dict[str, float]:
     """bm25's term-frequency part (title 10, tags 5, body 1, as the FTS5 ranking) of each
-    term in the title or the tags of one article."""
-    title, tags, body = seg_title.split(), seg_tags.split(), seg_body.split()
-    length = len(title) + len(tags) + len(body)
+    term of one article."""
+    title, tags, body = Counter(seg_title.split()), Counter(seg_tags.split()), Counter(seg_body.split())
+    length = title.total() + tags.total() + body.total()
     norm = K1 * (1 - B + B * length / TYPICAL_LENGTH)
     out = {}
-    for term in set(title) | set(tags):
-        f = 10.0 * title.count(term) + 5.0 * tags.count(term) + body.count(term)
+    for term in title.keys() | tags.keys() | body.keys():
+        f = 10.0 * title[term] + 5.0 * tags[term] + body[term]
         out[term] = f * (K1 + 1) / (f + norm)
     return out
 
 
-def _title_rows(session: Session, dialect: str, terms: tuple[str, ...], q: SearchQuery, limit: int, idf: dict[str, float]) -> list[tuple[Any, ...]]:
-    """The best `limit` articles holding any of `terms` in the title or tags, by the weights
-    kb_title_terms keeps times each term's idf, summed over the terms of an article found
-    among each term's best `limit` (for one word with synonyms: the term it uses)."""
-    best: dict[int, float] = {}
-    for term in terms:
-        params: dict[str, Any] = {"term": term, "limit": limit}
-        where = _filters(q, params)
-        hint = f" INDEXED BY {FILTER_INDEX}" if dialect == "sqlite" else ""
-        joined = f" JOIN kb_search s{hint} ON s.article_pk = c.article_pk" if where else ""
-        statement = text(f"SELECT c.article_pk, c.weight FROM kb_title_terms c{joined} WHERE c.term = :term{where} ORDER BY c.weight DESC LIMIT :limit")
-        if "on" in params:
-            statement = statement.bindparams(bindparam("on", type_=Date))
-        for pk, weight in session.execute(statement, params):
-            best[pk] = best.get(pk, 0.0) + float(weight) * idf.get(term, 1.0)
-    top = sorted(best, key=lambda pk: (-best[pk], pk))[:limit]
-    if not top:
+def best_first(session: Session, dialect: str, stage: Stage, q: SearchQuery, limit: int, idf: dict[str, float]) -> list[tuple[Any, ...]] | None:
+    """The best `limit` articles of a stage that pass the filters, by summed weight x idf,
+    read from the heads of the terms' lists (a threshold-style top-k; Fagin's TA with the
+    random reads done lazily). Each round reads every term's list `depth` deep (x4 a round);
+    an article read in any list is a candidate, its weights for the other terms bounded by
+    the last weight read in their lists until read by key, best bound first, as long as its
+    bound can still beat the `limit`-th score known. Stops, exact, when the `limit`-th score
+    of the candidates holding every group is at least what an article in no head could
+    score (the sum of the heads' last weights x idf), or when a group's lists have been read
+    to their end (every article of the stage was read). From `SETTLE_DEPTH` on, `limit`
+    found is enough: the best of the heads, which near-duplicates (thousands of articles
+    weighing the same for a word) would otherwise make read to the end. None when
+    `LAST_DEPTH` is read and fewer were found: the caller asks the full text."""
+    terms = list(dict.fromkeys(t for g in stage.groups for t in g))
+    weight = {t: idf.get(t, 1.0) for t in terms}
+    heads = _Heads(terms)
+    scored: dict[int, float | None] = {}  # read by key: the score, or None (a group missing, or filtered out)
+    params: dict[str, Any] = {}
+    where = _filters(q, params)
+    depth = max(FIRST_DEPTH, limit)
+    while True:
+        heads.read(session, depth)
+        found = _resolve(session, dialect, stage, heads, weight, scored, limit, where, params)
+        if any(all(t in heads.ended for t in g) for g in stage.groups):
+            return _rows(session, found[:limit], scored)  # every article of the stage read
+        if len(found) >= limit:
+            unread = sum(weight[t] * heads.bound(t) for t in terms)  # the most an article in no head scores
+            if (scored[found[limit - 1]] or 0.0) >= unread or depth >= SETTLE_DEPTH:
+                return _rows(session, found[:limit], scored)
+        elif depth >= LAST_DEPTH:
+            return None
+        depth *= 4
+
+
+class _Heads:
+    """What has been read of each term's list: each article's weights, each list's last."""
+
+    def __init__(self, terms: list[str]) -> None:
+        self.terms = terms
+        self.seen: dict[int, dict[str, float]] = {}
+        self.last: dict[str, float] = {}
+        self.ended: set[str] = set()
+        self.depth = 0
+
+    def read(self, session: Session, depth: int) -> None:
+        """Every open list from its current depth down to `depth`, one statement."""
+        open_terms = [t for t in self.terms if t not in self.ended]
+        if not open_terms:
+            return
+        params: dict[str, Any] = {"n": depth - self.depth, "o": self.depth}
+        parts = []
+        for i, term in enumerate(open_terms):
+            params[f"t{i}"] = term
+            parts.append(
+                f"SELECT * FROM (SELECT term, article_pk, weight FROM kb_term_weights WHERE term = :t{i} "
+                f"ORDER BY weight DESC, article_pk DESC LIMIT :n OFFSET :o) AS h{i}"
+            )
+        got: dict[str, int] = dict.fromkeys(open_terms, 0)
+        for term, pk, w in session.execute(text(" UNION ALL ".join(parts)), params):
+            self.seen.setdefault(pk, {})[term] = float(w)
+            self.last[term] = min(self.last.get(term, math.inf), float(w))
+            got[term] += 1
+        self.ended.update(t for t in open_terms if got[t] < depth - self.depth)
+        self.depth = depth
+
+    def bound(self, term: str) -> float:
+        """The most an article not read in `term`'s list can weigh for it."""
+        return 0.0 if term in self.ended else self.last.get(term, 0.0)
+
+
+def _resolve(
+    session: Session,
+    dialect: str,
+    stage: Stage,
+    heads: _Heads,
+    weight: dict[str, float],
+    scored: dict[int, float | None],
+    limit: int,
+    where: str,
+    params: dict[str, Any],
+) -> list[int]:
+    """The candidates read so far that hold every group and pass the filters, best first,
+    as far as the best `limit` of them are known: the others are read by key, best bound
+    first, while a bound can still beat the `limit`-th score."""
+    bounds = []
+    for pk, known in heads.seen.items():
+        if pk in scored:
+            continue
+        # A term whose list ended and did not hold the article: the article lacks it.
+        if any(all(t not in known and t in heads.ended for t in g) for g in stage.groups):
+            scored[pk] = None
+            continue
+        bound = sum(weight[t] * (known[t] if t in known else heads.bound(t)) for t in heads.terms)
+        bounds.append((-bound, pk))
+    bounds.sort()
+
+    def best() -> list[int]:
+        return sorted((pk for pk, score in scored.items() if score is not None), key=lambda pk: (-(scored[pk] or 0.0), pk))
+
+    found = best()
+    settled = heads.depth >= SETTLE_DEPTH  # `limit` found will be enough: no need to know they are the best of the heads
+    for start in range(0, len(bounds), RESOLVE_CHUNK):
+        chunk = bounds[start : start + RESOLVE_CHUNK]
+        if len(found) >= limit and (settled or -chunk[0][0] <= (scored[found[limit - 1]] or 0.0)):
+            break
+        pks = [pk for _, pk in chunk]
+        # An article read in every list (or in every list not yet ended) needs no key read.
+        unknown = [pk for pk in pks if any(t not in heads.seen[pk] and t not in heads.ended for t in heads.terms)]
+        weights = {pk: heads.seen[pk] for pk in pks} | _weights(session, unknown, heads.terms)
+        complete = [pk for pk in pks if all(any(t in weights.get(pk, {}) for t in g) for g in stage.groups)]
+        passing = set(_passing(session, dialect, complete, where, params)) if where else set(complete)
+        for pk in pks:
+            held = weights.get(pk, {})
+            scored[pk] = sum(weight[t] * w for t, w in held.items()) if pk in passing else None
+        found = best()
+    return found
+
+
+def _weights(session: Session, pks: list[int], terms: list[str]) -> dict[int, dict[str, float]]:
+    """Each article's weight for each of `terms` it holds, read by key."""
+    if not pks:
+        return {}
+    statement = text("SELECT article_pk, term, weight FROM kb_term_weights WHERE article_pk IN :pks AND term IN :terms").bindparams(
+        bindparam("pks", expanding=True), bindparam("terms", expanding=True)
+    )
+    out: dict[int, dict[str, float]] = {}
+    for pk, term, w in session.execute(statement, {"pks": pks, "terms": terms}):
+        out.setdefault(pk, {})[term] = float(w)
+    return out
+
+
+def _passing(session: Session, dialect: str, pks: list[int], where: str, params: dict[str, Any]) -> list[int]:
+    if not pks:
+        return []
+    hint = f" INDEXED BY {FILTER_INDEX}" if dialect == "sqlite" else ""
+    statement = text(f"SELECT s.article_pk FROM kb_search s{hint} WHERE s.article_pk IN :pks{where}").bindparams(bindparam("pks", expanding=True))
+    if "on" in params:
+        statement = statement.bindparams(bindparam("on", type_=Date))
+    return [pk for (pk,) in session.execute(statement, {**params, "pks": pks})]
+
+
+def _rows(session: Session, pks: list[int], scored: dict[int, float | None]) -> list[tuple[Any, ...]]:
+    if not pks:
         return []
     statement = text(f"SELECT s.article_pk, {_COLUMNS} FROM kb_search s WHERE s.article_pk IN :pks").bindparams(bindparam("pks", expanding=True))
-    rows = {r[0]: tuple(r[1:]) for r in session.execute(statement, {"pks": top})}
-    return [(*rows[pk], best[pk]) for pk in top if pk in rows]
+    rows = {r[0]: tuple(r[1:]) for r in session.execute(statement, {"pks": pks})}
+    return [(*rows[pk], scored[pk]) for pk in pks if pk in rows]
 
 
 def idf(df: dict[str, int]) -> dict[str, float]:
@@ -229,11 +358,17 @@ def run(session: Session, dialect: str, groups: list[list[str]], q: SearchQuery)
     stricter), its fraction the rank within the stage."""
     terms = [t for g in groups for t in g]
     df = document_frequencies(session, [ARTICLES, *terms]) if terms else {}
-    stages, weights = plan(groups, df, TIER_ABOVE), idf(df)
+    stages, weights = plan(groups, df), idf(df)
     found: dict[str, tuple[Any, ...]] = {}
     for i, stage in enumerate(stages):
         level = len(stages) - i
-        for row in _stage_rows(session, dialect, stage, q, q.limit + len(found), weights):
+        limit = q.limit + len(found)
+        # A stage of few articles (its rarest word's) is cheap to rank whole.
+        most = min(sum(df[t] for t in g) for g in stage.groups)
+        rows = best_first(session, dialect, stage, q, limit, weights) if most >= SMALL_STAGE else None
+        if rows is None:
+            rows = _full_text_rows(session, dialect, stage, q, limit)
+        for row in rows:
             if row[0] not in found:
                 raw = max(float(row[-1]), 0.0)
                 found[row[0]] = (*row[:-1], level + raw / (1.0 + raw))
@@ -242,9 +377,8 @@ def run(session: Session, dialect: str, groups: list[list[str]], q: SearchQuery)
     return list(found.values())
 
 
-def _stage_rows(session: Session, dialect: str, stage: Stage, q: SearchQuery, limit: int, idf: dict[str, float]) -> list[tuple[Any, ...]]:
-    if stage.titles_only:
-        return _title_rows(session, dialect, stage.groups[0], q, limit, idf)
+def _full_text_rows(session: Session, dialect: str, stage: Stage, q: SearchQuery, limit: int) -> list[tuple[Any, ...]]:
+    """A stage ranked by the full-text index: every matching row scored (bm25 / ts_rank)."""
     params: dict[str, Any] = {"limit": limit}
     where = _filters(q, params)
     if dialect == "sqlite":

@@ -33,10 +33,10 @@ from knowledge.model import (
     parse_citation,
 )
 from knowledge.review import ReviewAction
-from knowledge.search import ARTICLES, Hit, SearchQuery, run, title_term_weights, to_hits
+from knowledge.search import ARTICLES, Hit, SearchQuery, run, term_weights, to_hits
 from knowledge.segment import Segmenter
 from knowledge.sharing import Sharing
-from knowledge.tables import FTS_TABLE, KbArticleRow, KbHistoryRow, KbSearchRow, KbTermRow, KbTitleTermRow, KbVersionRow
+from knowledge.tables import FTS_TABLE, KbArticleRow, KbHistoryRow, KbSearchRow, KbTermRow, KbTermWeightRow, KbVersionRow
 
 
 class ArticleNotFound(DomainError):
@@ -204,9 +204,9 @@ class KnowledgeStore:
                 text(f"INSERT INTO {FTS_TABLE}(rowid, seg_title, seg_tags, seg_body) VALUES (:pk, :seg_title, :seg_tags, :seg_body)"), {"pk": row.pk, **seg}
             )
         _count_terms(s, {ARTICLES} | distinct_terms(seg["seg_title"], seg["seg_tags"], seg["seg_body"]), +1)
-        weights = title_term_weights(seg["seg_title"], seg["seg_tags"], seg["seg_body"])
+        weights = term_weights(seg["seg_title"], seg["seg_tags"], seg["seg_body"])
         if weights:
-            s.execute(insert(KbTitleTermRow), [{"article_pk": row.pk, "term": t, "weight": w} for t, w in weights.items()])
+            s.execute(insert(KbTermWeightRow), [{"article_pk": row.pk, "term": t, "weight": w} for t, w in sorted(weights.items())])
 
     def _unindex(self, s: Session, pk: int) -> None:
         old = s.get(KbSearchRow, pk)
@@ -219,7 +219,7 @@ class KnowledgeStore:
                 {"pk": pk, "t": old.seg_title, "g": old.seg_tags, "b": old.seg_body},
             )
         _count_terms(s, {ARTICLES} | distinct_terms(old.seg_title, old.seg_tags, old.seg_body), -1)
-        s.execute(delete(KbTitleTermRow).where(KbTitleTermRow.article_pk == pk))
+        s.execute(delete(KbTermWeightRow).where(KbTermWeightRow.article_pk == pk))
         s.delete(old)
         s.flush()
 
@@ -247,12 +247,15 @@ class KnowledgeStore:
             if self.dialect == "sqlite":
                 s.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')"))
             s.execute(delete(KbTermRow))
-            s.execute(delete(KbTitleTermRow))
-            weights = [
-                {"article_pk": r.article_pk, "term": t, "weight": w} for r in rows for t, w in title_term_weights(r.seg_title, r.seg_tags, r.seg_body).items()
-            ]
-            if weights:
-                s.execute(insert(KbTitleTermRow), weights)
+            s.execute(delete(KbTermWeightRow))
+            batch: list[dict[str, object]] = []
+            for r in rows:  # about 100 weights an article: written in batches, not held all at once
+                batch.extend({"article_pk": r.article_pk, "term": t, "weight": w} for t, w in term_weights(r.seg_title, r.seg_tags, r.seg_body).items())
+                if len(batch) >= 10_000:
+                    s.execute(insert(KbTermWeightRow), batch)
+                    batch = []
+            if batch:
+                s.execute(insert(KbTermWeightRow), batch)
             counts = Counter(t for r in rows for t in {ARTICLES} | distinct_terms(r.seg_title, r.seg_tags, r.seg_body))
             if counts:
                 s.execute(insert(KbTermRow), [{"term": t, "df": n} for t, n in counts.items()])

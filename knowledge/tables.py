@@ -28,6 +28,8 @@ FILTER_INDEX = "ix_kb_search_filter"
 # instead of building every matching row's vector again.
 PG_VECTOR_COLUMN = "kb_tsv"
 PG_VECTOR = f"s.{PG_VECTOR_COLUMN}"
+# Each term's articles by weight: the best-first reading of knowledge/search.py.
+TERM_WEIGHTS_RANK = "ix_kb_term_weights_rank"
 
 
 class KbArticleRow(Base):
@@ -117,17 +119,20 @@ class KbTermRow(Base):
     df: Mapped[int] = mapped_column(Integer)
 
 
-class KbTitleTermRow(Base):
-    """Each term of a published article's title or tags with the article's bm25 weight for
-    it (search.title_term_weights), read best first for a common one-word query."""
+class KbTermWeightRow(Base):
+    """Each term of a published article (title, tags or body) with the article's bm25 weight
+    for it (search.term_weights): every term's articles, read best first through
+    `ix_kb_term_weights_rank`, and an article's weight for a term read by key. Kept by the
+    store in the publishing transaction (migration 0026). Without a rowid on SQLite: the
+    key lookup finds the weight in the key's own b-tree, one descent instead of two."""
 
-    __tablename__ = "kb_title_terms"
+    __tablename__ = "kb_term_weights"
 
     article_pk: Mapped[int] = mapped_column(ForeignKey("kb_articles.pk", ondelete="CASCADE"), primary_key=True)
     term: Mapped[str] = mapped_column(Text, primary_key=True)
     weight: Mapped[float] = mapped_column(Float)
 
-    __table_args__ = (Index("ix_kb_title_terms_rank", "term", "weight", "article_pk"),)
+    __table_args__ = (Index(TERM_WEIGHTS_RANK, "term", "weight", "article_pk"), {"sqlite_with_rowid": False})
 
 
 class KbChangeRow(Base):

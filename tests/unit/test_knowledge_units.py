@@ -12,7 +12,7 @@ from knowledge.importer import ImportFormatError, parse
 from knowledge.model import ArticleStatus as S
 from knowledge.model import parse_citation
 from knowledge.review import ReviewAction as A
-from knowledge.search import Stage, fts5_match, fts5_stage, highlight, pg_stage, pg_tsquery, plan
+from knowledge.search import Stage, fts5_match, fts5_stage, highlight, pg_stage, pg_tsquery, plan, term_weights
 
 SUP = Actor("sup", Role.SUPERVISOR)
 OWNER = Actor("ZY-RSJ", Role.UNIT, unit_code="ZY-RSJ")
@@ -112,13 +112,11 @@ DF = {"社保": 900, "社会保险": 100, "补办": 40, "工本费": 5}
 
 def test_plan_asks_for_every_word_first_and_drops_the_commonest_first() -> None:
     groups = [["社保", "社会保险"], ["补办"], ["工本费"]]
-    stages = plan(groups, DF, tier_above=10_000)
-    assert [s.groups for s in stages] == [
+    assert [s.groups for s in plan(groups, DF)] == [
         (("社保", "社会保险"), ("补办",), ("工本费",)),  # all words
         (("补办",), ("工本费",)),  # 社保 (1,000 articles with either term) left out first
         (("社保", "社会保险", "补办", "工本费"),),  # any word, last (never one word of several alone)
     ]
-    assert not any(s.titles_only for s in stages)
 
 
 def test_plan_leaves_out_terms_no_article_holds() -> None:
@@ -129,34 +127,21 @@ def test_plan_leaves_out_terms_no_article_holds() -> None:
 
 def test_a_single_word_is_one_stage() -> None:
     assert plan([["工本费"]], DF) == [Stage((("工本费",),))]
-
-
-def test_big_stages_look_at_titles_and_tags_first() -> None:
-    stages = plan([["社保", "社会保险"], ["工本费"]], DF, tier_above=500)
-    # The all-words stage matches at most 5 articles (工本费): no tier; any word up to 1,005.
-    assert stages == [
-        Stage((("社保", "社会保险"), ("工本费",))),
-        Stage((("社保", "社会保险", "工本费"),), titles_only=True),
-        Stage((("社保", "社会保险", "工本费"),)),
-    ]
-    assert plan([["社保", "社会保险"]], DF, tier_above=500) == [
-        Stage((("社保", "社会保险"),), titles_only=True),
-        Stage((("社保", "社会保险"),)),
-    ]
+    assert plan([["社保", "社会保险"]], DF) == [Stage((("社保", "社会保险"),))]  # however many articles hold it
 
 
 def test_all_words_stages_ask_for_key_words_only() -> None:
     df = {"": 1000, "社保": 300, "社保卡": 200, "申请": 700, "补办": 40}
     # 社保 is inside 社保卡 (the index holds both wherever 社保卡 is); 申请 is in 70% of the articles.
-    assert plan([["社保"], ["社保卡"], ["申请"], ["补办"]], df, tier_above=10_000) == [
+    assert plan([["社保"], ["社保卡"], ["申请"], ["补办"]], df) == [
         Stage((("社保卡",), ("补办",))),
         Stage((("社保", "社保卡", "申请", "补办"),)),
     ]
     # A common word alone is still searched.
-    assert plan([["申请"]], df, tier_above=10_000) == [Stage((("申请",),))]
+    assert plan([["申请"]], df) == [Stage((("申请",),))]
     # The query's word decides, not its synonyms: 社保 (or 社会保险) goes with 社保卡.
     df.update({"社会保险": 100, "社会保障卡": 50})
-    assert plan([["社保", "社会保险"], ["社保卡", "社会保障卡"], ["补办"]], df, tier_above=10_000)[0] == Stage((("社保卡", "社会保障卡"), ("补办",)))
+    assert plan([["社保", "社会保险"], ["社保卡", "社会保障卡"], ["补办"]], df)[0] == Stage((("社保卡", "社会保障卡"), ("补办",)))
 
 
 def test_stages_are_written_for_each_engine() -> None:
@@ -165,8 +150,14 @@ def test_stages_are_written_for_each_engine() -> None:
     assert pg_stage(Stage((("社保", "o'k"), ("补办",)))) == "('社保' | 'o''k') & ('补办')"
 
 
-def test_several_words_never_take_the_titles_tier() -> None:
-    # Only a one-word stage reads titles and tags first; FTS5 restricted to columns is slower.
-    stages = plan([["社保", "社会保险"], ["补办"]], {"社保": 5000, "社会保险": 500, "补办": 4000}, tier_above=1000)
-    assert [s.titles_only for s in stages] == [False, True, False]
-    assert stages[1].groups == (("社保", "社会保险", "补办"),)
+def test_term_weights_are_bm25_term_frequency_parts_with_the_column_weights() -> None:
+    # 20 tokens: norm = 1.2 x (0.25 + 0.75 x 20 / 200) = 0.39. 社保: title once (10) and body
+    # once (1): f = 11; 补办: tags once (5); 办理: body twice (2). Each f x 2.2 / (f + 0.39).
+    weights = term_weights("社保 卡", "补办", "社保 办理 办理 " + " ".join(f"字{i}" for i in range(14)))
+    assert weights["社保"] == pytest.approx(11 * 2.2 / 11.39)
+    assert weights["补办"] == pytest.approx(5 * 2.2 / 5.39)
+    assert weights["办理"] == pytest.approx(2 * 2.2 / 2.39)
+    assert weights["卡"] == pytest.approx(10 * 2.2 / 10.39)
+    assert len(weights) == 4 + 14
+    # A longer article weighs the same counts less.
+    assert term_weights("社保", "", " ".join(["字"] * 400))["社保"] < term_weights("社保", "", "")["社保"]
