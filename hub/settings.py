@@ -389,6 +389,7 @@ class Settings(BaseSettings):
         default=None, description="When set, /metrics answers only `Authorization: Bearer <token>` (for Prometheus' bearer_token)."
     )
     log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text (for a terminal) or one JSON object each (for a log shipper).")
+    serve_workers: int = Field(default=1, ge=1, le=64, description="API processes `serve` starts on its one port (HUB_SERVE_WORKERS; `serve --workers N`).")
     workers_in_serve: bool = Field(default=False, description="Also run background workers inside `serve` on PostgreSQL (always on SQLite).")
     calendar_cache_seconds: float = Field(default=30.0, ge=0)
     destinations: dict[str, DestinationConfig] = Field(default_factory=dict)
