@@ -98,15 +98,17 @@ _DRIVER = "hub.db.cursor"  # the session.info key of the transaction's driver co
 def _driver_connection(session: Session) -> tuple[sqlite3.Connection | None, Dialect]:
     """The sqlite3 connection of the session's transaction (None on another database), kept
     in the session's info while that transaction lasts: session.connection() costs more than
-    the statement it would run."""
-    transaction = session.get_transaction()
+    the statement it would run. Kept per innermost transaction: a savepoint (begin_nested)
+    is only emitted once its transaction asks for the connection, so each new one does, or
+    the cursor's rows would be written outside it and survive its rollback."""
+    transaction = session.get_nested_transaction() or session.get_transaction()
     kept = session.info.get(_DRIVER)
     if kept is not None and transaction is not None and kept[0] is transaction:
         return kept[1], kept[2]
     connection = session.connection()
     dialect = connection.dialect
     driver = connection.connection.driver_connection if dialect.name == "sqlite" else None
-    session.info[_DRIVER] = (session.get_transaction(), driver, dialect)
+    session.info[_DRIVER] = (session.get_nested_transaction() or session.get_transaction(), driver, dialect)
     return driver, dialect  # type: ignore[return-value]
 
 

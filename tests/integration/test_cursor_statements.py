@@ -77,6 +77,25 @@ def test_the_cursor_writes_inside_the_sessions_transaction(db: Database) -> None
         assert s.execute(text("SELECT count(*) FROM cursor_rows")).scalar_one() == 0
 
 
+def test_a_savepoint_rolled_back_undoes_the_cursors_rows_written_in_it(db: Database) -> None:
+    class Refused(Exception):
+        pass
+
+    def row(name: str) -> dict:
+        return {"name": name, "at": datetime.now(UTC), "doc": {}, "flag": False}
+
+    with db.write() as s:
+        INSERT.run(s, row("before"))  # the transaction's connection is the cursor's already
+        for name in ("undone", "again undone"):
+            with pytest.raises(Refused), s.begin_nested():
+                INSERT.run(s, row(name))
+                raise Refused()
+        with s.begin_nested():
+            INSERT.run(s, row("kept"))
+    with db.read() as s:
+        assert list(s.execute(text("SELECT name FROM cursor_rows ORDER BY id")).scalars()) == ["before", "kept"]
+
+
 def test_a_driver_error_is_raised_as_sqlalchemys_exception(db: Database) -> None:
     with pytest.raises(IntegrityError, match="UNIQUE"), db.write() as s:
         INSERT.run(s, {"name": "twice", "at": datetime.now(UTC), "doc": {}, "flag": False})
