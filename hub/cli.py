@@ -86,7 +86,7 @@ def cmd_serve(args: argparse.Namespace, hubs: HubOpener) -> int:
     settings = _settings()
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("serve_workers", args.workers)) if v is not None}
     settings = settings.model_copy(update=overrides)
-    serve(settings, hubs.features, processes=settings.serve_workers)
+    serve(settings, hubs.features, processes=settings.api_processes())
     return 0
 
 
@@ -328,7 +328,8 @@ def parser(features: Sequence[Feature] | None = None) -> argparse.ArgumentParser
         "--workers",
         type=int,
         metavar="N",
-        help="API processes sharing the port (default: the setting serve_workers); each runs the background workers, which lead through their leases",
+        help="API processes sharing the port (default: the setting serve_workers, else 2 on two cores or more); "
+        "each runs the background workers, which lead through their leases",
     )
     s.set_defaults(func=partial(cmd_serve, hubs=hubs))
 
