@@ -39,7 +39,7 @@ class ProcessesRegistry(CollectorRegistry):
 
     def __init__(self, directory: str) -> None:
         super().__init__()
-        self._summed = MultiProcessCollector(None, directory)  # type: ignore[arg-type]  # registered nowhere: collected below
+        self._summed = MultiProcessCollector(None, directory)  # registered nowhere: collected below
 
     def collect(self) -> Iterator:
         with self._lock:

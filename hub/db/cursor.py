@@ -109,7 +109,7 @@ def _driver_connection(session: Session) -> tuple[sqlite3.Connection | None, Dia
     dialect = connection.dialect
     driver = connection.connection.driver_connection if dialect.name == "sqlite" else None
     session.info[_DRIVER] = (session.get_nested_transaction() or session.get_transaction(), driver, dialect)
-    return driver, dialect  # type: ignore[return-value]
+    return driver, dialect
 
 
 def _core(connection: Connection, stmt: Executable, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
