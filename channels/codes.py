@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from channels.tables import LookupFailureRow, RetrievalCodeRow
+from hub.db.cursor import CursorStatement
 
 # No 0/O, 1/I/L, 2/Z, 5/S, 8/B: a code read out or typed from an SMS is not misread.
 ALPHABET = "34679ACDEFGHJKMNPQRTUVWXY"
@@ -84,7 +85,7 @@ class Codes:
         """The first code of a case registered in the caller's transaction (none can exist yet):
         one insert, no lookup; intake is the hot path."""
         code = new_code()
-        session.connection().execute(_INSERT_CODE, {"case_number": number, "code_hash": self._hash(number, code), "issued_at": now})
+        _INSERT_CODE.run(session, {"case_number": number, "code_hash": self._hash(number, code), "issued_at": now})
         return code
 
     def check(self, session: Session, number: str, code: str, client: str, now: datetime) -> bool:
@@ -133,4 +134,4 @@ class Codes:
                 row.locked_until = now + self.limits.lockout
 
 
-_INSERT_CODE = RetrievalCodeRow.__table__.insert()
+_INSERT_CODE = CursorStatement(RetrievalCodeRow.__table__.insert(), ("case_number", "code_hash", "issued_at"))  # hub/db/cursor.py

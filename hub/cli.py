@@ -84,8 +84,9 @@ def _settings() -> Settings:
 
 def cmd_serve(args: argparse.Namespace, hubs: HubOpener) -> int:
     settings = _settings()
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    serve(settings.model_copy(update=overrides), hubs.features)
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("serve_workers", args.workers)) if v is not None}
+    settings = settings.model_copy(update=overrides)
+    serve(settings, hubs.features, processes=settings.api_processes())
     return 0
 
 
@@ -323,6 +324,13 @@ def parser(features: Sequence[Feature] | None = None) -> argparse.ArgumentParser
     s = sub.add_parser("serve", help="run the HTTP API")
     s.add_argument("--host")
     s.add_argument("--port", type=int)
+    s.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="API processes sharing the port (default: the setting serve_workers, else 2 on two cores or more); "
+        "each runs the background workers, which lead through their leases",
+    )
     s.set_defaults(func=partial(cmd_serve, hubs=hubs))
 
     w = sub.add_parser(

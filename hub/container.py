@@ -16,6 +16,7 @@ from hub.features import Worker
 from hub.handles import Handles
 from hub.keys import KeyStore
 from hub.mappings import Catalogue, load_catalogue
+from hub.metrics_processes import new_registry
 from hub.read_audit import ConfidentialReadRow  # noqa: F401  (registers the audit table the case API writes)
 from hub.service import CaseService, EventSink
 from hub.settings import Settings
@@ -38,7 +39,8 @@ class Hub:
     workers: list[Worker] = field(default_factory=list)  # background workers added by features
     handles: Handles = field(default_factory=Handles)  # what features hand each other, keyed by type
     # The registry /metrics serves: the hub's own metrics and any feature's (outbox, supervision) go here.
-    metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # Summed over the API processes when `serve` runs several (hub/metrics_processes.py).
+    metrics_registry: CollectorRegistry = field(default_factory=new_registry)
     # (logger, message) said when a long-running process starts (serve, relay), not by every one-shot command
     start_warnings: list[tuple[str, str]] = field(default_factory=list)
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
+import os
+import shutil
 import signal
+import socket
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import uvicorn
 
@@ -21,6 +27,7 @@ from hub.domain.model import Role
 from hub.features import Feature, load_features
 from hub.integration.destinations import check_destinations
 from hub.logmask import configure_logging
+from hub.metrics_processes import use_processes
 from hub.settings import Settings
 
 log = logging.getLogger("hub")
@@ -85,9 +92,23 @@ def log_start_warnings(hub: Hub) -> None:
         logging.getLogger(logger).warning("%s", message)
 
 
-def serve(settings: Settings, features: Sequence[Feature] | None = None) -> None:
+def serve(settings: Settings, features: Sequence[Feature] | None = None, processes: int = 1) -> None:
+    """The HTTP API until SIGTERM or Ctrl-C; with the background workers on the embedded
+    default. `processes` > 1: that many API processes on one listening socket (POSIX), each
+    a whole hub (the workers lead through their leases, so each leads once across them)."""
     configure_logging(settings.log_level, settings.log_format)
-    hub = build_hub(settings, features=features)
+    if processes > 1 and not hasattr(os, "fork"):
+        log.warning("serve --workers %d: this system cannot fork; serving in one process", processes)
+        processes = 1
+    if processes <= 1:
+        _serve_process(settings, features, prepare=True)
+        return
+    _serve_processes(settings, features, processes)
+
+
+def _prepare(hub: Hub, settings: Settings) -> None:
+    """What a start does once, before any request: migrate the embedded default, check the
+    seal key, create the bootstrap key, say what is worth saying."""
     if hub.db.is_sqlite and settings.auto_migrate:
         upgrade(hub.db.writer)
     check_person_seal(hub)
@@ -100,6 +121,12 @@ def serve(settings: Settings, features: Sequence[Feature] | None = None) -> None
             "`hotline-hub keys create --party centre --role supervisor` (printed once), "
             "or set HUB_BOOTSTRAP_KEY before starting (README, Commands)"
         )
+
+
+def _serve_process(settings: Settings, features: Sequence[Feature] | None, prepare: bool, sock: socket.socket | None = None) -> None:
+    hub = build_hub(settings, features=features)
+    if prepare:
+        _prepare(hub, settings)
     app = create_app(hub)
     # On the embedded default one process is the whole hub: it runs the background
     # workers (relay, scheduler, pollers) itself. At scale they run as their own commands.
@@ -113,10 +140,15 @@ def serve(settings: Settings, features: Sequence[Feature] | None = None) -> None
     try:
         for worker in workers:
             worker.start()
-        log.info("hub serving on http://%s:%s (database %s)", settings.host, settings.port, "SQLite file" if hub.db.is_sqlite else "PostgreSQL")
+        if sock is None:
+            log.info("hub serving on http://%s:%s (database %s)", settings.host, settings.port, "SQLite file" if hub.db.is_sqlite else "PostgreSQL")
         # proxy_headers off: which proxies to believe is the hub's setting `trusted_proxies`
         # (hub/api/client_address.py), not uvicorn's FORWARDED_ALLOW_IPS as well.
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, proxy_headers=False)
+        options: dict[str, Any] = dict(host=settings.host, port=settings.port, log_config=None, access_log=False, proxy_headers=False)
+        if sock is None:
+            uvicorn.run(app, **options)
+        else:  # an API process of several: the socket `serve` bound before forking it
+            uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
     except _Terminated:
         terminated = True
     finally:
@@ -127,6 +159,104 @@ def serve(settings: Settings, features: Sequence[Feature] | None = None) -> None
     if terminated:
         log.info("stopped by SIGTERM; workers stopped and their leases released")
         signal.raise_signal(signal.SIGTERM)
+
+
+def _serve_processes(settings: Settings, features: Sequence[Feature] | None, processes: int) -> None:
+    """`processes` API processes forked from this one, all accepting on one socket; this one
+    only watches them. SIGTERM or Ctrl-C stops them all (each stops its workers and gives its
+    leases back); one that ends on its own stops the others too, and `serve` exits 1, so the
+    service manager restarts the whole (no half-served hub)."""
+    # Before any metric is made: /metrics sums the processes' counters (hub/metrics_processes.py).
+    metrics_directory = tempfile.mkdtemp(prefix="hotline-hub-metrics-")
+    try:
+        _run_processes(settings, features, processes, metrics_directory)
+    finally:
+        shutil.rmtree(metrics_directory, ignore_errors=True)
+
+
+def _run_processes(settings: Settings, features: Sequence[Feature] | None, processes: int, metrics_directory: str) -> None:
+    use_processes(metrics_directory)
+    hub = build_hub(settings, features=features)
+    try:
+        _prepare(hub, settings)  # once, before any API process opens the file
+        database = "SQLite file" if hub.db.is_sqlite else "PostgreSQL"
+    finally:
+        hub.close()
+    # Forked with no thread running: a lock another thread held would stay held in the child.
+    if threading.active_count() > 1:
+        log.warning("serve --workers %d: threads still run after the start checks; serving in one process", processes)
+        _serve_process(settings, features, prepare=False)
+        return
+    sock = uvicorn.Config(app=None, host=settings.host, port=settings.port, log_config=None).bind_socket()  # type: ignore[arg-type]
+    children: set[int] = set()
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:
+            _api_process(settings, features, sock)  # never returns
+        children.add(pid)
+    log.info("hub serving on http://%s:%s in %d processes (database %s)", settings.host, settings.port, processes, database)
+    stopped_by: int | None = None  # the signal that asked for the stop
+    failed = False
+
+    def stop_all(signum: int, _frame: object) -> None:
+        nonlocal stopped_by
+        if stopped_by is None:
+            stopped_by = signum
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop_all) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            children.discard(pid)
+            if stopped_by is None:
+                log.error("an API process (pid %d) ended on its own (wait status %d): stopping the others", pid, status)
+                failed = True
+                stop_all(signal.SIGTERM, None)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    if failed:
+        raise SystemExit(1)
+    log.info("all API processes stopped")
+    if stopped_by is not None:
+        signal.raise_signal(stopped_by)  # ends as the one-process serve does: by the signal (Ctrl-C: KeyboardInterrupt)
+
+
+def _api_process(settings: Settings, features: Sequence[Feature] | None, sock: socket.socket) -> NoReturn:
+    """A forked API process: a whole hub of its own, serving on the shared socket."""
+    code = 0
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        _die_with_parent()
+        _serve_process(settings, features, prepare=False, sock=sock)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        log.exception("API process failed")
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this process when the watching `serve` dies (even by SIGKILL), so no API
+    process is left serving without it. Elsewhere nothing."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the call above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class NoSuchWorker(ValueError):

@@ -392,6 +392,20 @@ class Settings(BaseSettings):
         default=None, description="When set, /metrics answers only `Authorization: Bearer <token>` (for Prometheus' bearer_token)."
     )
     log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text (for a terminal) or one JSON object each (for a log shipper).")
+    serve_workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="API processes `serve` starts on its one port (HUB_SERVE_WORKERS; `serve --workers N`); unset: 2 with two cores or more, else 1.",
+    )
+
+    def api_processes(self) -> int:
+        """How many API processes `serve` runs: serve_workers, or by the machine's cores (two
+        processes use both cores of the usual small server: bench/RESULTS.md, intake)."""
+        if self.serve_workers is not None:
+            return self.serve_workers
+        return 2 if (os.cpu_count() or 1) >= 2 else 1
+
     workers_in_serve: bool = Field(default=False, description="Also run background workers inside `serve` on PostgreSQL (always on SQLite).")
     calendar_cache_seconds: float = Field(default=30.0, ge=0)
     destinations: dict[str, DestinationConfig] = Field(default_factory=dict)

@@ -18,12 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from pydantic import TypeAdapter
-from sqlalchemy import ColumnElement, CursorResult, Integer, and_, bindparam, column, delete, exists, func, literal_column, or_, select, table, update
+from sqlalchemy import ColumnElement, CursorResult, Integer, and_, bindparam, column, delete, exists, func, literal_column, or_, select, table, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from hub.db import numbering
 from hub.db.bulk import HistoricalCase, add_historical
+from hub.db.cursor import CursorStatement
 from hub.db.models import (
     CASE_TEXT_TABLE,
     RUNNING_STATE_VALUES,
@@ -312,24 +313,21 @@ class CaseRepository:
             return None
         since = case.intake.received_at - timedelta(days=days)
         # One statement built once, parameters bound per call: intake is the hot path.
-        earlier = (
-            self.session.connection()
-            .execute(
-                _EARLIER_OPEN_CASE,
-                {
-                    "phone_hash": self.phone_hash(case.person.phone),
-                    "since": since,
-                    "until": case.intake.received_at,
-                    "case_id": case_id,
-                    "category_code": case.category_code,
-                },
-            )
-            .first()
+        earlier = _EARLIER_OPEN_CASE.first(
+            self.session,
+            {
+                "phone_hash": self.phone_hash(case.person.phone),
+                "since": since,
+                "until": case.intake.received_at,
+                "case_id": case_id,
+                "category_code": case.category_code,
+            },
         )
         if earlier is None:
             return None
-        self.session.connection().execute(_INSERT_REPEAT_CALL, {"case_id": case_id, "earlier_case_id": earlier.id, "status": "suggested", "found_at": now})
-        return earlier.number
+        earlier_id, earlier_number = earlier
+        _INSERT_REPEAT_CALL.run(self.session, {"case_id": case_id, "earlier_case_id": earlier_id, "status": "suggested", "found_at": now})
+        return str(earlier_number)
 
     def repeat_call(self, number: str) -> tuple[RepeatCallRow, str, str] | None:
         """The link of a case to the earlier case it repeats: (row, earlier number, earlier state)."""
@@ -373,10 +371,9 @@ class CaseRepository:
 
     # -- writes --------------------------------------------------------------------------
     def add(self, case: Case) -> int:
-        # Core inserts, not the ORM unit of work: intake is the hot path and these rows
-        # are never read back in the same transaction.
-        # On the Core connection: these rows need no ORM bookkeeping (half a statement's cost).
-        case_id = self.session.connection().execute(_INSERT_CASE, {"number": case.number, **self._columns(case, self.phone_key, self.seal)}).scalar_one()
+        # On the DB-API cursor (hub/db/cursor.py), not the ORM unit of work: intake is the hot
+        # path and these rows are never read back in the same transaction.
+        case_id: int = _INSERT_CASE.run(self.session, {"number": case.number, **self._columns(case, self.phone_key, self.seal)})
         self._write_refs(case_id, case.external_refs)
         self._write_units(case_id, case)
         self._write_history(case_id, case.history, start=0)
@@ -434,11 +431,7 @@ class CaseRepository:
             )
             for e in events
         ]
-        rows = []
-        for v in values:
-            event_id = self.session.connection().execute(_INSERT_EVENT, v).scalar_one()
-            rows.append(EventRow(id=event_id, **v))
-        return rows
+        return [EventRow(id=_INSERT_EVENT.run(self.session, v), **v) for v in values]
 
     def _write_refs(self, case_id: int, refs: builtins.list[ExternalRef]) -> None:
         for ref in refs:
@@ -481,8 +474,10 @@ class CaseRepository:
             )
             for e in entries[start:]
         ]
-        if rows:
-            self.session.connection().execute(_INSERT_HISTORY, rows)
+        if len(rows) == 1:  # a registration's first line, an action's line: the cursor's path
+            _INSERT_HISTORY.run(self.session, rows[0])
+        elif rows:
+            self.session.connection().execute(_INSERT_HISTORY.stmt, rows)
 
     @staticmethod
     def _columns(case: Case, phone_key: bytes, seal: PersonSeal) -> dict:
@@ -514,12 +509,14 @@ class CaseRepository:
         return Case.model_validate({**seal.open(doc), "history": history})
 
 
-# Plain Core statements on the tables, parameters bound at execution: compiled once and
-# cached, they skip the ORM's per-row bookkeeping on the intake path.
-_INSERT_CASE = CaseRow.__table__.insert().returning(CaseRow.__table__.c.id)
-_INSERT_EVENT = EventRow.__table__.insert().returning(EventRow.__table__.c.id)
-_INSERT_REPEAT_CALL = RepeatCallRow.__table__.insert()
-_INSERT_HISTORY = HistoryRow.__table__.insert()
+# The intake's statements, parameters bound at execution: compiled once, run on the DB-API
+# cursor on SQLite (hub/db/cursor.py), they skip the ORM's and Core's per-call bookkeeping.
+_INSERT_CASE = CursorStatement(CaseRow.__table__.insert().returning(CaseRow.__table__.c.id), ("number", *CASE_COLUMNS))
+_EVENT_KEYS = ("case_id", "case_number", "case_version", "type", "occurred_at", "payload")
+_INSERT_EVENT = CursorStatement(EventRow.__table__.insert().returning(EventRow.__table__.c.id), _EVENT_KEYS)
+_INSERT_REPEAT_CALL = CursorStatement(RepeatCallRow.__table__.insert(), ("case_id", "earlier_case_id", "status", "found_at"))
+_HISTORY_KEYS = ("case_id", "seq", "at", "actor", "role", "action", "from_state", "to_state", "note", "data")
+_INSERT_HISTORY = CursorStatement(HistoryRow.__table__.insert(), _HISTORY_KEYS)
 
 # A case read (CaseRepository.get): the case by its number, its history lines, its refs.
 _CASE_BY_NUMBER = select(CaseRow.id, CaseRow.doc).where(CaseRow.number == bindparam("number"))
@@ -552,8 +549,10 @@ OPEN_HANDLING_STATES = RUNNING_STATE_VALUES  # read through the partial index ix
 # Where a case no longer waits on anyone: the caller's matter is over (or lives on in another case).
 FINISHED_STATES = ("rejected", "transferred", "closed", "archived", "merged")
 
-# The newest open case of a phone and category received in a window (link_repeat_call).
-_EARLIER_OPEN_CASE = (
+# The newest open case of a phone and category received in a window (link_repeat_call). The
+# states inline (not an expanding IN): the statement runs on the DB-API cursor.
+_NOT_FINISHED = text("cases.state NOT IN (" + ", ".join(f"'{state}'" for state in FINISHED_STATES) + ")")
+_EARLIER_OPEN_CASE = CursorStatement(
     select(CaseRow.id, CaseRow.number)
     .where(
         CaseRow.phone_hash == bindparam("phone_hash"),
@@ -561,7 +560,7 @@ _EARLIER_OPEN_CASE = (
         CaseRow.received_at <= bindparam("until", type_=CaseRow.__table__.c.received_at.type),
         CaseRow.id != bindparam("case_id"),
         CaseRow.category_code == bindparam("category_code"),
-        CaseRow.state.not_in(FINISHED_STATES),
+        _NOT_FINISHED,
     )
     .order_by(CaseRow.received_at.desc(), CaseRow.id.desc())
     .limit(1)
