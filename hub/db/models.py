@@ -117,6 +117,9 @@ class CaseRow(Base):
         # Only the running cases' ids: the scheduler's pass and the 预警 list cost what is
         # running, not every case ever received (0018_scale_indexes).
         Index("ix_cases_running", "id", sqlite_where=text(_RUNNING_SQL), postgresql_where=text(_RUNNING_SQL)),
+        # Only the running cases' deadlines (0027): the running side of `overdue=true` is a range
+        # of these, never the whole deadline index (every finished case keeps its old deadline).
+        Index("ix_cases_running_deadline", "due_at", sqlite_where=text(_RUNNING_SQL), postgresql_where=text(_RUNNING_SQL)),
         # Only the flagged overdue cases (0023): `overdue=true` reads them, not every case.
         Index("ix_cases_overdue_flag", "overdue", sqlite_where=text(OVERDUE_FLAG_SQL), postgresql_where=text(OVERDUE_FLAG_SQL)),
         # An equality filter in id order (0023): each page is a range of the index, the last as the first.
