@@ -16,6 +16,7 @@ databases have the one schema of the models (it costs what the running cases are
 PostgreSQL may use either).
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0027_running_deadlines"
@@ -28,8 +29,6 @@ _RUNNING_SQL = "state IN ('awaiting_sign_off', 'in_progress', 'return_requested'
 
 
 def upgrade() -> None:
-    import sqlalchemy as sa
-
     where = sa.text(_RUNNING_SQL)
     op.create_index("ix_cases_running_deadline", "cases", ["due_at"], unique=False, sqlite_where=where, postgresql_where=where)
 
