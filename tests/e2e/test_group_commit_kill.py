@@ -20,7 +20,7 @@ from hub.db.repository import CaseRepository
 from hub.domain.errors import CaseNotFound
 from hub.settings import REPO_ROOT
 from tests.support.factories import draft
-from tests.support.live import free_port
+from tests.support.live import agent_key, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -35,16 +35,7 @@ def test_every_answered_case_survives_a_sigkill_during_group_committed_intake(tm
         "HUB_PERSON_SEAL_KEY": "22" * 32,
         "HUB_LOG_LEVEL": "WARNING",
     }
-    created = subprocess.run(
-        [sys.executable, "-m", "hub", "keys", "create", "--party", "centre", "--role", "agent"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert created.returncode == 0, created.stderr
-    key = created.stdout.strip()
+    key = agent_key(env)
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "hub", "serve", "--port", str(port)], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, func, select
 from hub.db.models import CaseRow, LeaseRow
 from hub.settings import REPO_ROOT
 from tests.support.factories import draft
-from tests.support.live import free_port
+from tests.support.live import agent_key, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -71,19 +71,6 @@ def _env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def _agent_key(env: dict[str, str]) -> str:
-    created = subprocess.run(
-        [sys.executable, "-m", "hub", "keys", "create", "--party", "centre", "--role", "agent"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert created.returncode == 0, created.stderr
-    return created.stdout.strip()
-
-
 def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     with open(log, "wb") as out:
@@ -106,7 +93,7 @@ def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
 
 def test_two_api_processes_share_the_port_and_stop_together_giving_their_leases_back(tmp_path: Path) -> None:
     env = _env(tmp_path)
-    key = _agent_key(env)
+    key = agent_key(env)
     log = tmp_path / "serve.log"
     proc, url = _start(env, log)
     children = _children(proc.pid)

@@ -111,3 +111,18 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def agent_key(env: dict[str, str]) -> str:
+    """An agent's API key, made by `hotline-hub keys create` against the hub that `env` configures
+    (the e2e tests that start `serve` as a process need one before it runs)."""
+    created = subprocess.run(
+        [sys.executable, "-m", "hub", "keys", "create", "--party", "centre", "--role", "agent"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert created.returncode == 0, created.stderr
+    return created.stdout.strip()
