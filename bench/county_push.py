@@ -7,7 +7,8 @@ their own process on loopback with a fresh SQLite file (WAL, synchronous=FULL). 
 concurrent clients post the same batches (JSON arrays of tickets in the county's own shape,
 each ticket a new ticket id) to each. The hub maps each ticket, checks codes and the key's
 divisions, registers it (case, external ref, history, event) and answers per item: the batch's
-tickets share commits (group commit), each in its own savepoint, so one bad ticket never
+tickets are registered as one unit of work in a shared commit (group commit); if one fails,
+that unit is rolled back and each ticket registered as its own unit, so one bad ticket never
 undoes the others. The baseline is a
 bare FastAPI endpoint inserting equivalent rows per ticket (case row with its JSON document,
 external ref, history row, event row) with the raw sqlite3 driver, one transaction per

@@ -100,9 +100,10 @@ class CountyIntake:
 
     def push_many(self, cfg: CountyConfig, actor: Actor, tickets: list[Any], key: str | None = None) -> list[dict[str, Any]]:
         """A batch: per ticket {index, status: created|existing, ...} or {index, status:
-        refused, problem}. The tickets are registered together (hub.cases.register_many: on a
-        SQLite file they share commits), each in its own savepoint, so one bad ticket never
-        undoes its neighbours. With `key`, item i is keyed `key:i` (a retried batch replays each item alone)."""
+        refused, problem}. The tickets are registered together (hub.cases.register_many: one unit
+        of work, and on a SQLite file a commit shared with other requests; a failure inside it
+        registers each ticket again as its own unit), so one bad ticket never undoes its
+        neighbours. With `key`, item i is keyed `key:i` (a retried batch replays each item alone)."""
         results: list[dict[str, Any] | None] = [None] * len(tickets)
         mapped: list[tuple[int, str, str]] = []
         drafts = []
