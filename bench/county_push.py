@@ -2,12 +2,16 @@
 
     .venv/bin/python -m bench.county_push [--county gaoxin] [--clients 4] [--batches 20] [--batch 50] [--rounds 3]
 
+Besides the rates it prints each server's CPU per ticket (user + system time of its process over
+the round, median of the rounds): what bounds a server once its fsync is cheap.
+
 The hub (bench.intake_servers:hub_app, all features installed) and the baseline each run in
 their own process on loopback with a fresh SQLite file (WAL, synchronous=FULL). The same
 concurrent clients post the same batches (JSON arrays of tickets in the county's own shape,
 each ticket a new ticket id) to each. The hub maps each ticket, checks codes and the key's
 divisions, registers it (case, external ref, history, event) and answers per item: the batch's
-tickets share commits (group commit), each in its own savepoint, so one bad ticket never
+tickets are registered as one unit of work in a shared commit (group commit); if one fails,
+that unit is rolled back and each ticket registered as its own unit, so one bad ticket never
 undoes the others. The baseline is a
 bare FastAPI endpoint inserting equivalent rows per ticket (case row with its JSON document,
 external ref, history row, event row) with the raw sqlite3 driver, one transaction per
@@ -31,9 +35,19 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI, Request
 
-from bench._common import alternate_rounds, free_port, start_server, stop
+from bench._common import alternate_rounds, free_port, median, start_server, stop
 
 SECRET = "bench-county-secret"
+
+# CPU seconds per ticket of each round's server process (user + system, from /proc): the cost
+# that bounds a server once its fsync is cheap (a quiet machine), less swayed than the rates
+# by what else runs on a shared box.
+CPU_PER_TICKET: dict[str, list[float]] = {"hub": [], "baseline": []}
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def _tickets(county: str, start: int, n: int) -> list[dict]:
@@ -65,7 +79,7 @@ def _tickets(county: str, start: int, n: int) -> list[dict]:
     return out
 
 
-def _load(url: str, path: str, headers: dict[str, str], county: str, clients: int, batches: int, size: int, sign: bool) -> float:
+def _load(url: str, path: str, headers: dict[str, str], county: str, clients: int, batches: int, size: int, sign: bool, server: int, side: str) -> float:
     from adapters.county.signing import signed_headers
 
     per_client = batches // clients
@@ -83,10 +97,13 @@ def _load(url: str, path: str, headers: dict[str, str], county: str, clients: in
                 ok += len(results)
         return ok
 
+    cpu = _cpu_seconds(server)
     start = time.perf_counter()
     with cf.ThreadPoolExecutor(clients) as pool:
         done = sum(pool.map(worker, range(clients)))
-    return done / (time.perf_counter() - start)
+    rate = done / (time.perf_counter() - start)
+    CPU_PER_TICKET[side].append((_cpu_seconds(server) - cpu) / done)
+    return rate
 
 
 def _hub_round(tmp: Path, args: argparse.Namespace) -> float:
@@ -112,6 +129,8 @@ def _hub_round(tmp: Path, args: argparse.Namespace) -> float:
             args.batches,
             args.batch,
             bool(cfg.security.hmac_secret_env),
+            proc.pid,
+            "hub",
         )
     finally:
         stop(proc)
@@ -134,7 +153,7 @@ def _baseline_round(tmp: Path, args: argparse.Namespace) -> float:
     port = free_port()
     proc = start_server("bench.county_push:baseline_app", port, {"BASELINE_DB": str(tmp / f"base-{port}.db")}, "/health")
     try:
-        return _load(f"http://127.0.0.1:{port}", "/tickets", {}, args.county, args.clients, args.batches, args.batch, False)
+        return _load(f"http://127.0.0.1:{port}", "/tickets", {}, args.county, args.clients, args.batches, args.batch, False, proc.pid, "baseline")
     finally:
         stop(proc)
 
@@ -213,6 +232,8 @@ def main() -> None:
         f"(county {args.county}, {args.clients} clients, {args.batches} batches x {args.batch} tickets/round, "
         f"{args.rounds} rounds, SQLite WAL synchronous=FULL)"
     )
+    hub_cpu, base_cpu = median(CPU_PER_TICKET["hub"]), median(CPU_PER_TICKET["baseline"])
+    print(f"server CPU per ticket (median): hub {hub_cpu * 1000:.3f} ms, baseline {base_cpu * 1000:.3f} ms, baseline/hub {base_cpu / hub_cpu:.2f}")
 
 
 if __name__ == "__main__":

@@ -141,9 +141,16 @@ class CaseService:
     def register_many(
         self, drafts: builtins.list[tuple[CaseDraft, str | None]], actor: Actor, refs_by_adapter: bool = False
     ) -> builtins.list[Registered | Exception]:
-        """Register several cases (a county's batch), each (draft, idempotency key or None):
-        each its own unit, so one refused or failing draft never undoes the others; on a
-        SQLite file they share commits. Each draft's Registered or its error, in order."""
+        """Register several cases (a county's batch), each (draft, idempotency key or None),
+        so that one refused or failing draft never undoes the others. Each draft's Registered
+        or its error, in order.
+
+        All are tried first as one unit of work: one savepoint for the batch instead of one
+        each (on a SQLite file a unit's savepoint cost about a quarter of a registration's
+        CPU in the group commit's single writer). If any of them fails, that unit is rolled
+        back whole (the ORM's state with it) and each draft is registered again as its own
+        unit, as before: the bad one is answered with its error, its neighbours registered.
+        Numbers taken in the rolled-back unit were never committed, so none is lost or given twice."""
         out: builtins.list[Registered | Exception | None] = [None] * len(drafts)
         units: builtins.list[Callable[[Session], Registered]] = []
         places = []
@@ -161,7 +168,16 @@ class CaseService:
             digest = _digest(draft) if key is not None else ""
             units.append(partial(self._register_in, draft=draft, actor=actor, key=key, digest=digest, refs_by_adapter=refs_by_adapter, reserved=number))
             places.append(i)
-        for i, result in zip(places, self.db.write_units(units), strict=True):
+        results: builtins.list[Registered | BaseException] = []
+        if len(units) > 1:
+            together = self.db.write_units([partial(_all_of, units=units)])[0]
+            if not isinstance(together, BaseException):
+                results = list(together)
+            elif not isinstance(together, Exception):
+                raise together
+        if not results and units:
+            results = self.db.write_units(units)
+        for i, result in zip(places, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, Exception):
                 raise result
             out[i] = result
@@ -357,6 +373,11 @@ class CaseService:
             # Same answer as for a case that does not exist would hide existence; we say
             # 403 so a county knows the case is real but not theirs (the centre's choice).
             raise AccessDenied(f"case {case.number} is not visible to party '{actor.party}'")
+
+
+def _all_of(s: Session, units: list[Callable[[Session], Registered]]) -> list[Registered]:
+    """Several registrations as one unit of work: the first error undoes them all (register_many)."""
+    return [unit(s) for unit in units]
 
 
 def _digest(draft: CaseDraft) -> str:

@@ -89,7 +89,6 @@ class CountyIntake:
     def push(self, cfg: CountyConfig, actor: Actor, ticket: Any, where: str = "body.", idempotency_key: str | None = None) -> dict[str, Any]:
         """{ticket_id, case_number, status: created|existing}; TicketRefused otherwise."""
         ticket_id, draft = ticket_to_draft(cfg, ticket, where)
-        names = hub_field_names(cfg, where)
         # No lookup first: the ticket id is unique per county in the refs table, so a ticket
         # pushed again fails its insert and is answered from the case that holds it.
         try:
@@ -97,15 +96,16 @@ class CountyIntake:
             result: Registered | Exception = self.hub.cases.register(draft, actor, idempotency_key, refs_by_adapter=True)
         except (DuplicateExternalRef, *_REFUSALS) as exc:
             result = exc
-        return self._outcome(cfg, actor, ticket_id, names, where, result)
+        return self._outcome(cfg, actor, ticket_id, where, result)
 
     def push_many(self, cfg: CountyConfig, actor: Actor, tickets: list[Any], key: str | None = None) -> list[dict[str, Any]]:
         """A batch: per ticket {index, status: created|existing, ...} or {index, status:
-        refused, problem}. The tickets are registered together (hub.cases.register_many: on a
-        SQLite file they share commits), each in its own savepoint, so one bad ticket never
-        undoes its neighbours. With `key`, item i is keyed `key:i` (a retried batch replays each item alone)."""
+        refused, problem}. The tickets are registered together (hub.cases.register_many: one unit
+        of work, and on a SQLite file a commit shared with other requests; a failure inside it
+        registers each ticket again as its own unit), so one bad ticket never undoes its
+        neighbours. With `key`, item i is keyed `key:i` (a retried batch replays each item alone)."""
         results: list[dict[str, Any] | None] = [None] * len(tickets)
-        mapped: list[tuple[int, str, dict[str, str], str]] = []
+        mapped: list[tuple[int, str, str]] = []
         drafts = []
         for i, ticket in enumerate(tickets):
             where = f"body[{i}]."
@@ -114,22 +114,22 @@ class CountyIntake:
             except TicketRefused as exc:
                 results[i] = {"index": i, "status": "refused", "problem": exc.body()}
                 continue
-            mapped.append((i, ticket_id, hub_field_names(cfg, where), where))
+            mapped.append((i, ticket_id, where))
             drafts.append((draft, f"{key}:{i}" if key is not None else None))
         registered = self.hub.cases.register_many(drafts, actor, refs_by_adapter=True)
-        for (i, ticket_id, names, where), result in zip(mapped, registered, strict=True):
+        for (i, ticket_id, where), result in zip(mapped, registered, strict=True):
             try:
                 if isinstance(result, IntegrityError) and key is not None:
                     # Two pushes of one keyed item raced (PostgreSQL): the single path retries.
                     answer = self.push(cfg, actor, tickets[i], where, f"{key}:{i}")
                 else:
-                    answer = self._outcome(cfg, actor, ticket_id, names, where, result)
+                    answer = self._outcome(cfg, actor, ticket_id, where, result)
                 results[i] = {"index": i, **answer}
             except TicketRefused as exc:
                 results[i] = {"index": i, "status": "refused", "problem": exc.body()}
         return [r for r in results if r is not None]
 
-    def _outcome(self, cfg: CountyConfig, actor: Actor, ticket_id: str, names: Any, where: str, result: Registered | Exception) -> dict[str, Any]:
+    def _outcome(self, cfg: CountyConfig, actor: Actor, ticket_id: str, where: str, result: Registered | Exception) -> dict[str, Any]:
         """The answer for one ticket from its registration's result or error; TicketRefused
         for a refusal; any other error is raised as it came."""
         if isinstance(result, DuplicateExternalRef):
@@ -151,7 +151,8 @@ class CountyIntake:
                 ) from None
             return self._answer(cfg, ticket_id, held, "existing")
         if isinstance(result, _REFUSALS):
-            raise translate(result, names) from None
+            # The county's field names only for a refusal: a batch's accepted tickets skip them.
+            raise translate(result, hub_field_names(cfg, where)) from None
         if isinstance(result, Exception):
             raise result
         return self._answer(cfg, ticket_id, result.case, "created" if result.created else "existing")

@@ -374,7 +374,7 @@ class CaseRepository:
         # On the DB-API cursor (hub/db/cursor.py), not the ORM unit of work: intake is the hot
         # path and these rows are never read back in the same transaction.
         case_id: int = _INSERT_CASE.run(self.session, {"number": case.number, **self._columns(case, self.phone_key, self.seal)})
-        self._write_refs(case_id, case.external_refs)
+        self._add_refs(case_id, case.external_refs)
         self._write_units(case_id, case)
         self._write_history(case_id, case.history, start=0)
         return case_id
@@ -448,6 +448,21 @@ class CaseRepository:
             except IntegrityError as exc:  # a concurrent writer took it between our check and insert
                 raise DuplicateExternalRef(ref, None) from exc
 
+    def _add_refs(self, case_id: int, refs: builtins.list[ExternalRef]) -> None:
+        """A new case's refs (a county's ticket id, a peer's): on the cursor, with no savepoint
+        of their own. A conflict refuses the whole registration, whose unit is rolled back
+        (its transaction, or its savepoint in a shared commit), so there is nothing else in
+        it to keep; the ORM's savepoint and flush were most of a county ticket's write."""
+        for ref in refs:
+            params = {"system": ref.system, "external_id": ref.external_id}
+            holder = _REF_HOLDER.run(self.session, params)
+            if holder is not None:
+                raise DuplicateExternalRef(ref, holder)
+            try:
+                _INSERT_REF.run(self.session, {**params, "case_id": case_id})
+            except IntegrityError as exc:  # a concurrent writer (PostgreSQL) took it between our check and insert
+                raise DuplicateExternalRef(ref, None) from exc
+
     def _write_units(self, case_id: int, case: Case, replace: bool = False) -> None:
         if replace:
             self.session.execute(delete(CaseUnitRow).where(CaseUnitRow.case_id == case_id))
@@ -517,6 +532,12 @@ _INSERT_EVENT = CursorStatement(EventRow.__table__.insert().returning(EventRow._
 _INSERT_REPEAT_CALL = CursorStatement(RepeatCallRow.__table__.insert(), ("case_id", "earlier_case_id", "status", "found_at"))
 _HISTORY_KEYS = ("case_id", "seq", "at", "actor", "role", "action", "from_state", "to_state", "note", "data")
 _INSERT_HISTORY = CursorStatement(HistoryRow.__table__.insert(), _HISTORY_KEYS)
+_INSERT_REF = CursorStatement(ExternalRefRow.__table__.insert(), ("system", "external_id", "case_id"))
+_REF_HOLDER = CursorStatement(
+    select(CaseRow.number)
+    .join(ExternalRefRow, ExternalRefRow.case_id == CaseRow.id)
+    .where(ExternalRefRow.system == bindparam("system"), ExternalRefRow.external_id == bindparam("external_id"))
+)
 
 # A case read (CaseRepository.get): the case by its number, its history lines, its refs.
 _CASE_BY_NUMBER = select(CaseRow.id, CaseRow.doc).where(CaseRow.number == bindparam("number"))
