@@ -94,7 +94,7 @@ MODES = {
 }
 
 
-def _hub(database_url: str, sink_url: str, mode: str = "single") -> Any:
+def _hub(database_url: str, sink_url: str, mode: str = "single", migrate: bool = True) -> Any:
     from hub.db.migrate import upgrade
     from hub.runtime import build_hub
     from hub.settings import Settings
@@ -106,7 +106,8 @@ def _hub(database_url: str, sink_url: str, mode: str = "single") -> Any:
         outbox={"batch": 100, "concurrency": 8},
     )
     hub = build_hub(settings)
-    upgrade(hub.db.writer)
+    if migrate:
+        upgrade(hub.db.writer)
     return hub
 
 
@@ -230,11 +231,97 @@ def _start_relay_process(hub: Any, sink_url: str, wait: float = 3.0) -> Any:
     )
     env = {**os.environ, "HUB_DATABASE_URL": hub.settings.database_url, "HUB_CONFIG_FILE": str(config), "HUB_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen([str(Path(sys.executable).with_name("hotline-hub")), "relay"], env=env)
-    time.sleep(wait)  # imports and the first LISTEN
+    if wait:
+        _await_heartbeat(hub, proc.pid)  # imports, the first LISTEN and the relay's first heartbeat
     return proc
 
 
-def latency_run(hub: Any, sink_url: str, rate: float, seconds: float, relay_process: bool = False, producers: int = 4) -> tuple[float, float, int, float]:
+def _await_heartbeat(hub: Any, pid: int, bound: float = 180.0) -> None:
+    """Until the relay process `pid` has written its heartbeat row (its start-up is over: it
+    listens and claims), so a latency run does not time a relay still importing."""
+    from sqlalchemy import select
+
+    from outbox.tables import OutboxRelayRow
+
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        with hub.db.read() as s:
+            if s.execute(select(OutboxRelayRow.relay_id).where(OutboxRelayRow.relay_id.like(f"%:{pid}:%"))).first():
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"relay process {pid} wrote no heartbeat in {bound:.0f} s")
+
+
+def _producer_process(
+    database_url: str, sink_url: str, mode: str, first: int, step: int, total: int, rate: float, ready: Any, go: Any, start: Any, out: Any
+) -> None:
+    """One producer process of the latency run: its own hub (its own interpreter and
+    connections, as one of several API processes), registering cases first, first + step, ...
+    of the shared schedule (case i due at `start` + i / rate, wall clock, set by the parent
+    once every producer is ready); puts ({case number: commit time}, its last commit's time) on `out`."""
+    from sqlalchemy import text
+
+    from hub.domain.access import SYSTEM_ACTOR
+    from hub.domain.model import CaseDraft
+    from tests.support.factories import draft
+
+    hub = _hub(database_url, sink_url, mode, migrate=False)
+    body = CaseDraft.model_validate(draft())
+    with hub.db.read() as s:  # the first connection is opened before the schedule starts
+        s.execute(text("SELECT 1"))
+    ready.release()
+    go.wait()
+    committed: dict[str, float] = {}
+    try:
+        for i in range(first, total, step):
+            delay = start.value + i / rate - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            case = hub.cases.register(body, SYSTEM_ACTOR).case
+            committed[case.number] = time.time()
+    finally:
+        hub.close()
+    out.put((committed, time.time()))
+
+
+def _produce_in_processes(hub: Any, sink_url: str, mode: str, rate: float, total: int, processes: int) -> tuple[dict[str, float], float]:
+    """Several producer processes share the schedule, as the requests of several API
+    processes would (threads of one interpreter reach only 42-106 cases/s on PostgreSQL).
+    Returns every case's commit time and the achieved rate (cases over the schedule's start
+    to the last commit)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    ready, go, start, out = ctx.Semaphore(0), ctx.Event(), ctx.Value("d", 0.0), ctx.Queue()
+    procs = [
+        ctx.Process(target=_producer_process, args=(hub.settings.database_url, sink_url, mode, p, processes, total, rate, ready, go, start, out), daemon=True)
+        for p in range(processes)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        for _ in procs:  # their imports and hubs, on a busy machine perhaps slowly
+            if not ready.acquire(timeout=300):
+                raise RuntimeError("a producer process was not ready after 300 s")
+        start.value = time.time() + 0.2
+        go.set()
+        committed: dict[str, float] = {}
+        last = 0.0
+        for _ in procs:
+            part, ended = out.get(timeout=600)
+            committed.update(part)
+            last = max(last, ended)
+    finally:
+        for proc in procs:
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
+    return committed, total / (last - start.value)
+
+
+def latency_run(
+    hub: Any, sink_url: str, rate: float, seconds: float, relay_process: bool = False, producers: int = 4, producer_processes: int = 0, mode: str = "single"
+) -> tuple[float, float, int, float]:
     from hub.domain.access import SYSTEM_ACTOR
     from hub.domain.model import CaseDraft
     from tests.support.factories import draft
@@ -262,13 +349,16 @@ def latency_run(hub: Any, sink_url: str, rate: float, seconds: float, relay_proc
             case = hub.cases.register(body, SYSTEM_ACTOR).case
             committed[case.number] = time.time()
 
-    threads = [threading.Thread(target=produce, args=(p,)) for p in range(producers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    achieved = total / (time.monotonic() - t0)
-    deadline = time.monotonic() + 30
+    if producer_processes:
+        committed, achieved = _produce_in_processes(hub, sink_url, mode, rate, total, producer_processes)
+    else:
+        threads = [threading.Thread(target=produce, args=(p,)) for p in range(producers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        achieved = total / (time.monotonic() - t0)
+    deadline = time.monotonic() + 120
     arrived: dict[str, float] = {}
     while time.monotonic() < deadline:
         arrived = httpx.get(f"{sink_url}/times", timeout=10).json()
@@ -362,6 +452,19 @@ def main() -> None:
     ap.add_argument("--database-url", default=None, help="default: a fresh SQLite file (WAL, synchronous=FULL)")
     ap.add_argument("--modes", default="single,batched", help="delivery modes to run: single, batched")
     ap.add_argument("--producers", type=int, default=4, help="threads registering the latency run's cases")
+    ap.add_argument(
+        "--producer-processes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="register the latency run's cases from N processes instead (each a hub of its own, at rate/N; PostgreSQL needs them to reach 200/s)",
+    )
+    ap.add_argument(
+        "--relay-placement",
+        default="both",
+        choices=("both", "in-process", "apart"),
+        help="latency run: the relay in the bench's process (a worker, as `serve` embeds it), as its own process (`hotline-hub relay`), or both",
+    )
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--takeover", type=int, default=0, metavar="N", help="also N kill -9 runs of a relay process holding claims (#16: flowing again < 5 s)")
@@ -398,10 +501,25 @@ def main() -> None:
                         f"ratio {rm / pm:.2f}; claim-and-ack, no delivery {bm:.0f} msg/s, ratio {rm / bm:.2f}"
                     )
                 if not args.skip_latency:
-                    for label, separate in (("relay in the producer's process", False), ("relay as its own process", True)):
-                        p50, p99, total, achieved = latency_run(hub, sink_url, args.rate, args.seconds, relay_process=separate, producers=args.producers)
+                    placements = [("relay in the bench's process", False), ("relay as its own process", True)]
+                    if args.relay_placement != "both":
+                        placements = [placements[args.relay_placement == "apart"]]
+                    who = f"{args.producers} producer threads in the bench's process"
+                    if args.producer_processes:
+                        who = f"{args.producer_processes} producer processes"
+                    for label, separate in placements:
+                        p50, p99, total, achieved = latency_run(
+                            hub,
+                            sink_url,
+                            args.rate,
+                            args.seconds,
+                            relay_process=separate,
+                            producers=args.producers,
+                            producer_processes=args.producer_processes,
+                            mode=mode,
+                        )
                         print(
-                            f"[{mode}] latency, {label}, at {achieved:.0f} new cases/s ({total} cases): "
+                            f"[{mode}] latency, {label}, {who}, at {achieved:.0f} new cases/s ({total} cases): "
                             f"commit-to-delivery p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
                         )
                 for _ in range(args.takeover):

@@ -51,6 +51,7 @@ log = logging.getLogger("hub.outbox")
 RECORD_GROUP = 32  # outcomes recorded in one transaction, at most this many waiting
 PRUNE_EVERY = 300.0  # seconds between prunes of old delivered messages
 RECORD_DELAY = 0.005  # seconds an outcome may wait for others to share its commit
+PIPELINE = 2  # batches a relay holds in flight at most
 
 
 class Relay:
@@ -228,10 +229,12 @@ class Relay:
                 woken = self._woken.is_set()
                 if woken:
                     self._woken.clear()
-                room = self.cfg.batch - sum(self._inflight.values())
+                # Up to two batches in flight: a whole batch is claimed while the last one is
+                # still out, so each claim's look for the heads serves a full batch.
+                room = min(self.cfg.batch, PIPELINE * self.cfg.batch - sum(self._inflight.values()))
                 # Claim when there is room and a reason to think something is due: a wake-up,
                 # the last claim filling up, or a record (claiming then shares its commit).
-                claim_now = room > 0 and (room >= max(1, self.cfg.batch // 2) or not self._inflight) and (woken or more_due or record_now)
+                claim_now = room > 0 and (room >= self.cfg.batch or not self._inflight) and (woken or more_due or record_now)
                 claimed: list[Claimed] = []
                 if record_now or claim_now:
                     outcomes = self._unrecorded if record_now else []
