@@ -64,13 +64,13 @@ def store(hub):
 def depths(monkeypatch):
     """The depths each list was read to, round by round."""
     read: list[int] = []
-    original = search._Heads.read
+    original = search._round
 
-    def spy(self, session, depth):
+    def spy(session, dialect, stage, terms, weight, q, depth, limit):
         read.append(depth)
-        return original(self, session, depth)
+        return original(session, dialect, stage, terms, weight, q, depth, limit)
 
-    monkeypatch.setattr(search._Heads, "read", spy)
+    monkeypatch.setattr(search, "_round", spy)
     return read
 
 
@@ -94,8 +94,9 @@ def test_a_shallow_first_read_reads_deeper_until_the_best_are_certain(store, dep
     monkeypatch.setattr(search, "FIRST_DEPTH", 1)
     monkeypatch.setattr(search, "SETTLE_DEPTH", 1_000)
     # Two deep (limit 2), the heads hold P1, P4 (甲) and P2, P5 (乙): P5 3.1 and P4 2.2 hold
-    # both; an article in neither head could still score 1.8 + 2 x 1.4 = 4.6, so the lists
-    # are read on (x4: 8 deep, to their end), which finds P3 (3.0), middling in both.
+    # both; an article in neither head could still score 1.0 + 2 x 1.0 = 3.0 (the first
+    # unread weights, P3's in both lists), so the lists are read on (x4: 8 deep, to their
+    # end), which finds P3 (3.0), middling in both.
     assert _best(store, BOTH, 2) == [("P5", 3.1), ("P3", 3.0)]
     assert depths == [2, 8]
 
@@ -103,9 +104,10 @@ def test_a_shallow_first_read_reads_deeper_until_the_best_are_certain(store, dep
 def test_reading_stops_once_nothing_unread_can_beat_the_best(store, depths, monkeypatch) -> None:
     monkeypatch.setattr(search, "FIRST_DEPTH", 1)
     monkeypatch.setattr(search, "SETTLE_DEPTH", 1_000)
-    # One deep: P1 (2.0) and P2 (3.2) read; unread could score 2.0 + 2 x 1.6 = 5.2. Four deep:
-    # the lists' last weights are 0.5 and 0.5, so an unread article scores at most
-    # 0.5 + 2 x 0.5 = 1.5 < 3.2: P2 is the best, and the lists' last entries are never read.
+    # One deep: P1 (2.0) and P2 (3.2) read; unread could score 1.8 + 2 x 1.4 = 4.6 (the first
+    # unread weights, P4's and P5's). Four deep: the first unread weights are 0.3 (P5) and
+    # 0.2 (P4), so an unread article scores at most 0.3 + 2 x 0.2 = 0.7 < 3.2: P2 is the
+    # best, and the lists' last entries are never read.
     assert _best(store, EITHER, 1) == [("P2", 3.2)]
     assert depths == [1, 4]
 
