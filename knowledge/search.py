@@ -165,8 +165,9 @@ def pg_stage(stage: Stage) -> str:
 # -- every term's articles, ranked ahead of time ------------------------------------------
 # kb_term_weights holds each term of each published article with the article's bm25 weight
 # for it (term_weights: the term-frequency part, title 10, tags 5, body 1, as the FTS5
-# ranking). An article's score for a stage is the sum, over the stage's terms it holds, of
-# weight x the term's idf (bm25's sum over the query's terms); it needs every group.
+# ranking). An article's score for a stage is the sum, over the query's words, of weight x
+# the term's idf (bm25's sum over the query's terms), a word with synonyms counted once
+# (`word_score`); it needs every group.
 K1, B = 1.2, 0.75  # bm25's constants, as FTS5 uses them
 TYPICAL_LENGTH = 200  # tokens of a typical article: stands in for the corpus average
 FIRST_DEPTH = 64  # entries of each term's list read first (at least `limit`); x4 a round
@@ -188,7 +189,9 @@ def term_weights(seg_title: str, seg_tags: str, seg_body: str) -> dict[str, floa
     return out
 
 
-def best_first(session: Session, dialect: str, stage: Stage, q: SearchQuery, limit: int, idf: dict[str, float]) -> list[tuple[Any, ...]] | None:
+def best_first(
+    session: Session, dialect: str, stage: Stage, q: SearchQuery, limit: int, idf: dict[str, float], words: list[list[str]] | None = None
+) -> list[tuple[Any, ...]] | None:
     """The best `limit` articles of a stage that pass the filters, by summed weight x idf,
     read from the heads of the terms' lists (a threshold-style top-k, Fagin's TA). Each
     round is one statement (`_round`): every term's list read `depth` deep (x4 a round),
@@ -201,15 +204,22 @@ def best_first(session: Session, dialect: str, stage: Stage, q: SearchQuery, lim
     article might beat it: near-duplicates (thousands of articles weighing nearly the same
     for a word) would otherwise make the lists read to their end; the heads' articles are
     still ranked whole, not the first `limit` found. None when `LAST_DEPTH` is read and
-    fewer were found: the caller asks the full text."""
+    fewer were found: the caller asks the full text.
+
+    `words`: the query's words, each its terms (a word and its synonyms); a word scores
+    once, by the best of its terms an article holds, its other terms there adding half
+    theirs (`word_score`). Without them each term is a word."""
     terms = list(dict.fromkeys(t for g in stage.groups for t in g))
+    scoring = _scoring_words(terms, words)
+    weight = {t: idf.get(t, 1.0) for t in terms}
     depth = max(FIRST_DEPTH, limit)
     while True:
-        rows, unread = _round(session, dialect, stage, terms, {t: idf.get(t, 1.0) for t in terms}, q, depth, limit)
+        rows, unread = _round(session, dialect, stage, scoring, weight, q, depth, limit)
         if any(all(unread[t] is None for t in g) for g in stage.groups):
             return rows  # a group's lists ended: every article of the stage was read
         if len(rows) >= limit:
-            bound = sum(idf.get(t, 1.0) * (w or 0.0) for t, w in unread.items())  # the most an article in no head scores
+            # The most an article in no head scores: each word's best first unread weight.
+            bound = sum(word_score([weight[t] * (unread[t] or 0.0) for t in w]) for w in scoring)
             if float(rows[limit - 1][-1]) >= bound or depth >= SETTLE_DEPTH:
                 return rows
         elif depth >= LAST_DEPTH:
@@ -217,17 +227,36 @@ def best_first(session: Session, dialect: str, stage: Stage, q: SearchQuery, lim
         depth *= 4
 
 
+def word_score(scores: list[float]) -> float:
+    """A word's score from its terms' (weight x idf): the best, and half of the others. An
+    article naming 户口 and its synonym 户籍 speaks of one thing, not two: summed, a body
+    saying both outranked a title saying one (户口: the elderly allowance's body above the
+    residence-transfer guide's title at 100,000 articles); the best alone ranked an article
+    naming both below one naming one (社保 in the fixture corpus). `_round` computes the
+    same in SQL."""
+    return (sum(scores) + max(scores)) / 2
+
+
+def _scoring_words(terms: list[str], words: list[list[str]] | None) -> list[list[str]]:
+    """The stage's terms by the query word they belong to (a term in no word is its own)."""
+    out = [[t for t in w if t in terms] for w in words or []]
+    out = [w for w in out if w]
+    placed = {t for w in out for t in w}
+    return out + [[t] for t in terms if t not in placed]
+
+
 def _round(
-    session: Session, dialect: str, stage: Stage, terms: list[str], weight: dict[str, float], q: SearchQuery, depth: int, limit: int
+    session: Session, dialect: str, stage: Stage, words: list[list[str]], weight: dict[str, float], q: SearchQuery, depth: int, limit: int
 ) -> tuple[list[tuple[Any, ...]], dict[str, float | None]]:
     """One round of `best_first`, one statement: the best `limit` articles of the heads
     (`depth` entries of each term's list) that hold every group and pass the filters, as
     rows (columns of _COLUMNS, score); and each term's first unread weight, None where its
     list ended within the head. The heads' articles are scored in the database: only the
     few best rows come back, and one round trip a round."""
+    terms = list(dict.fromkeys(t for w in words for t in w))
     params: dict[str, Any] = {"depth": depth, "limit": limit}
     where = _filters(q, params)
-    heads, unread, held, score = [], [], [], []
+    heads, unread, held = [], [], []
     for i, term in enumerate(terms):
         params[f"t{i}"], params[f"i{i}"] = term, weight[term]
         ranked = f"FROM kb_term_weights WHERE term = :t{i} ORDER BY weight DESC, article_pk DESC"
@@ -236,8 +265,12 @@ def _round(
         # By key, one probe a term: a join grouped by article would let PostgreSQL hash
         # every term's whole list instead.
         held.append(f"(SELECT w.weight FROM kb_term_weights w WHERE w.article_pk = h.pk AND w.term = :t{i}) AS w{i}")
-        score.append(f"COALESCE(w{i}, 0) * :i{i}")
     index = {t: i for i, t in enumerate(terms)}
+    greatest = "MAX" if dialect == "sqlite" else "GREATEST"  # of several values, not an aggregate
+    score = []
+    for w in words:
+        parts = [f"COALESCE(w{index[t]}, 0) * :i{index[t]}" for t in w]
+        score.append(parts[0] if len(parts) == 1 else f"({' + '.join(parts)} + {greatest}({', '.join(parts)})) / 2")  # word_score
     groups = ["(" + " OR ".join(f"w{index[t]} IS NOT NULL" for t in g) + ")" for g in stage.groups]
     # The filters only where there are some; on SQLite through the narrow filter index.
     filtered = ""
@@ -289,7 +322,7 @@ def run(session: Session, dialect: str, groups: list[list[str]], q: SearchQuery)
         limit = q.limit + len(found)
         # A stage of few articles (its rarest word's) is cheap to rank whole.
         most = min(sum(df[t] for t in g) for g in stage.groups)
-        rows = best_first(session, dialect, stage, q, limit, weights) if most >= SMALL_STAGE else None
+        rows = best_first(session, dialect, stage, q, limit, weights, groups) if most >= SMALL_STAGE else None
         if rows is None:
             rows = _full_text_rows(session, dialect, stage, q, limit)
         for row in rows:
