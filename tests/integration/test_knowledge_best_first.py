@@ -177,9 +177,7 @@ def test_weights_follow_publish_and_retire(store) -> None:
 # Q (1.0), then the seventy F (0.9): 64 deep, each list's first unread weight is an F's 0.9.
 CROWD_IDF = {"甲": 1.0, "乙": 1.0, "丙": 1.0}
 CROWD = (
-    {f"H{i:02d}": {"甲": 2.0} for i in range(1, 41)}
-    | {"Q": {"甲": 0.4, "乙": 1.0, "丙": 1.0}}
-    | {f"F{i:02d}": {"乙": 0.9, "丙": 0.9} for i in range(1, 71)}
+    {f"H{i:02d}": {"甲": 2.0} for i in range(1, 41)} | {"Q": {"甲": 0.4, "乙": 1.0, "丙": 1.0}} | {f"F{i:02d}": {"乙": 0.9, "丙": 0.9} for i in range(1, 71)}
 )
 ANY_OF_THREE = Stage((("甲", "乙", "丙"),))
 
