@@ -165,15 +165,15 @@ def pg_stage(stage: Stage) -> str:
 # -- every term's articles, ranked ahead of time ------------------------------------------
 # kb_term_weights holds each term of each published article with the article's bm25 weight
 # for it (term_weights: the term-frequency part, title 10, tags 5, body 1, as the FTS5
-# ranking). An article's score for a stage is the sum, over the stage's terms it holds, of
-# weight x the term's idf (bm25's sum over the query's terms); it needs every group.
+# ranking). An article's score for a stage is the sum, over the query's words, of weight x
+# the term's idf (bm25's sum over the query's terms), a word with synonyms counted once
+# (`word_score`); it needs every group.
 K1, B = 1.2, 0.75  # bm25's constants, as FTS5 uses them
 TYPICAL_LENGTH = 200  # tokens of a typical article: stands in for the corpus average
 FIRST_DEPTH = 64  # entries of each term's list read first (at least `limit`); x4 a round
 SETTLE_DEPTH = 64  # from this deep, `limit` found is enough even if an unread article might beat them
 LAST_DEPTH = 64  # from this deep, a stage with fewer than `limit` found goes to the full text
 SMALL_STAGE = 500  # a stage whose rarest word fewer articles hold is ranked by the full text: few rows to score
-RESOLVE_CHUNK = 32  # candidates whose weights are read by key in one statement
 
 
 def term_weights(seg_title: str, seg_tags: str, seg_body: str) -> dict[str, float]:
@@ -189,153 +189,110 @@ def term_weights(seg_title: str, seg_tags: str, seg_body: str) -> dict[str, floa
     return out
 
 
-def best_first(session: Session, dialect: str, stage: Stage, q: SearchQuery, limit: int, idf: dict[str, float]) -> list[tuple[Any, ...]] | None:
+def best_first(
+    session: Session, dialect: str, stage: Stage, q: SearchQuery, limit: int, idf: dict[str, float], words: list[list[str]] | None = None
+) -> list[tuple[Any, ...]] | None:
     """The best `limit` articles of a stage that pass the filters, by summed weight x idf,
-    read from the heads of the terms' lists (a threshold-style top-k; Fagin's TA with the
-    random reads done lazily). Each round reads every term's list `depth` deep (x4 a round);
-    an article read in any list is a candidate, its weights for the other terms bounded by
-    the last weight read in their lists until read by key, best bound first, as long as its
-    bound can still beat the `limit`-th score known. Stops, exact, when the `limit`-th score
-    of the candidates holding every group is at least what an article in no head could
-    score (the sum of the heads' last weights x idf), or when a group's lists have been read
-    to their end (every article of the stage was read). From `SETTLE_DEPTH` on, `limit`
-    found is enough: the best of the heads, which near-duplicates (thousands of articles
-    weighing the same for a word) would otherwise make read to the end. None when
-    `LAST_DEPTH` is read and fewer were found: the caller asks the full text."""
+    read from the heads of the terms' lists (a threshold-style top-k, Fagin's TA). Each
+    round is one statement (`_round`): every term's list read `depth` deep (x4 a round),
+    every article read in any head scored whole by key (its weights for every term of the
+    stage) and filtered, the best `limit` of them kept, and each list's first unread weight
+    (what an article not in its head can weigh for the term at most). Stops, exact, when the
+    `limit`-th score is at least what an article in no head could score (the sum of those
+    weights x idf), or when a group's lists were read to their end (every article of the
+    stage was read). From `SETTLE_DEPTH` on, the best of the heads is kept even if an unread
+    article might beat it: near-duplicates (thousands of articles weighing nearly the same
+    for a word) would otherwise make the lists read to their end; the heads' articles are
+    still ranked whole, not the first `limit` found. None when `LAST_DEPTH` is read and
+    fewer were found: the caller asks the full text.
+
+    `words`: the query's words, each its terms (a word and its synonyms); a word scores
+    once, by the best of its terms an article holds, its other terms there adding half
+    theirs (`word_score`). Without them each term is a word."""
     terms = list(dict.fromkeys(t for g in stage.groups for t in g))
+    scoring = _scoring_words(terms, words)
     weight = {t: idf.get(t, 1.0) for t in terms}
-    heads = _Heads(terms)
-    scored: dict[int, float | None] = {}  # read by key: the score, or None (a group missing, or filtered out)
-    params: dict[str, Any] = {}
-    where = _filters(q, params)
     depth = max(FIRST_DEPTH, limit)
     while True:
-        heads.read(session, depth)
-        found = _resolve(session, dialect, stage, heads, weight, scored, limit, where, params)
-        if any(all(t in heads.ended for t in g) for g in stage.groups):
-            return _rows(session, found[:limit], scored)  # every article of the stage read
-        if len(found) >= limit:
-            unread = sum(weight[t] * heads.bound(t) for t in terms)  # the most an article in no head scores
-            if (scored[found[limit - 1]] or 0.0) >= unread or depth >= SETTLE_DEPTH:
-                return _rows(session, found[:limit], scored)
+        rows, unread = _round(session, dialect, stage, scoring, weight, q, depth, limit)
+        if any(all(unread[t] is None for t in g) for g in stage.groups):
+            return rows  # a group's lists ended: every article of the stage was read
+        if len(rows) >= limit:
+            # The most an article in no head scores: each word's best first unread weight.
+            bound = sum(word_score([weight[t] * (unread[t] or 0.0) for t in w]) for w in scoring)
+            if float(rows[limit - 1][-1]) >= bound or depth >= SETTLE_DEPTH:
+                return rows
         elif depth >= LAST_DEPTH:
             return None
         depth *= 4
 
 
-class _Heads:
-    """What has been read of each term's list: each article's weights, each list's last."""
-
-    def __init__(self, terms: list[str]) -> None:
-        self.terms = terms
-        self.seen: dict[int, dict[str, float]] = {}
-        self.last: dict[str, float] = {}
-        self.ended: set[str] = set()
-        self.depth = 0
-
-    def read(self, session: Session, depth: int) -> None:
-        """Every open list from its current depth down to `depth`, one statement."""
-        open_terms = [t for t in self.terms if t not in self.ended]
-        if not open_terms:
-            return
-        params: dict[str, Any] = {"n": depth - self.depth, "o": self.depth}
-        parts = []
-        for i, term in enumerate(open_terms):
-            params[f"t{i}"] = term
-            parts.append(
-                f"SELECT * FROM (SELECT term, article_pk, weight FROM kb_term_weights WHERE term = :t{i} "
-                f"ORDER BY weight DESC, article_pk DESC LIMIT :n OFFSET :o) AS h{i}"
-            )
-        got: dict[str, int] = dict.fromkeys(open_terms, 0)
-        for term, pk, w in session.execute(text(" UNION ALL ".join(parts)), params):
-            self.seen.setdefault(pk, {})[term] = float(w)
-            self.last[term] = min(self.last.get(term, math.inf), float(w))
-            got[term] += 1
-        self.ended.update(t for t in open_terms if got[t] < depth - self.depth)
-        self.depth = depth
-
-    def bound(self, term: str) -> float:
-        """The most an article not read in `term`'s list can weigh for it."""
-        return 0.0 if term in self.ended else self.last.get(term, 0.0)
+def word_score(scores: list[float]) -> float:
+    """A word's score from its terms' (weight x idf): the best, and half of the others. An
+    article naming 户口 and its synonym 户籍 speaks of one thing, not two: summed, a body
+    saying both outranked a title saying one (户口: the elderly allowance's body above the
+    residence-transfer guide's title at 100,000 articles); the best alone ranked an article
+    naming both below one naming one (社保 in the fixture corpus). `_round` computes the
+    same in SQL."""
+    return (sum(scores) + max(scores)) / 2
 
 
-def _resolve(
-    session: Session,
-    dialect: str,
-    stage: Stage,
-    heads: _Heads,
-    weight: dict[str, float],
-    scored: dict[int, float | None],
-    limit: int,
-    where: str,
-    params: dict[str, Any],
-) -> list[int]:
-    """The candidates read so far that hold every group and pass the filters, best first,
-    as far as the best `limit` of them are known: the others are read by key, best bound
-    first, while a bound can still beat the `limit`-th score."""
-    bounds = []
-    for pk, known in heads.seen.items():
-        if pk in scored:
-            continue
-        # A term whose list ended and did not hold the article: the article lacks it.
-        if any(all(t not in known and t in heads.ended for t in g) for g in stage.groups):
-            scored[pk] = None
-            continue
-        bound = sum(weight[t] * (known[t] if t in known else heads.bound(t)) for t in heads.terms)
-        bounds.append((-bound, pk))
-    bounds.sort()
-
-    def best() -> list[int]:
-        return sorted((pk for pk, score in scored.items() if score is not None), key=lambda pk: (-(scored[pk] or 0.0), pk))
-
-    found = best()
-    settled = heads.depth >= SETTLE_DEPTH  # `limit` found will be enough: no need to know they are the best of the heads
-    for start in range(0, len(bounds), RESOLVE_CHUNK):
-        chunk = bounds[start : start + RESOLVE_CHUNK]
-        if len(found) >= limit and (settled or -chunk[0][0] <= (scored[found[limit - 1]] or 0.0)):
-            break
-        pks = [pk for _, pk in chunk]
-        # An article read in every list (or in every list not yet ended) needs no key read.
-        unknown = [pk for pk in pks if any(t not in heads.seen[pk] and t not in heads.ended for t in heads.terms)]
-        weights = {pk: heads.seen[pk] for pk in pks} | _weights(session, unknown, heads.terms)
-        complete = [pk for pk in pks if all(any(t in weights.get(pk, {}) for t in g) for g in stage.groups)]
-        passing = set(_passing(session, dialect, complete, where, params)) if where else set(complete)
-        for pk in pks:
-            held = weights.get(pk, {})
-            scored[pk] = sum(weight[t] * w for t, w in held.items()) if pk in passing else None
-        found = best()
-    return found
+def _scoring_words(terms: list[str], words: list[list[str]] | None) -> list[list[str]]:
+    """The stage's terms by the query word they belong to (a term in no word is its own)."""
+    out = [[t for t in w if t in terms] for w in words or []]
+    out = [w for w in out if w]
+    placed = {t for w in out for t in w}
+    return out + [[t] for t in terms if t not in placed]
 
 
-def _weights(session: Session, pks: list[int], terms: list[str]) -> dict[int, dict[str, float]]:
-    """Each article's weight for each of `terms` it holds, read by key."""
-    if not pks:
-        return {}
-    statement = text("SELECT article_pk, term, weight FROM kb_term_weights WHERE article_pk IN :pks AND term IN :terms").bindparams(
-        bindparam("pks", expanding=True), bindparam("terms", expanding=True)
+def _round(
+    session: Session, dialect: str, stage: Stage, words: list[list[str]], weight: dict[str, float], q: SearchQuery, depth: int, limit: int
+) -> tuple[list[tuple[Any, ...]], dict[str, float | None]]:
+    """One round of `best_first`, one statement: the best `limit` articles of the heads
+    (`depth` entries of each term's list) that hold every group and pass the filters, as
+    rows (columns of _COLUMNS, score); and each term's first unread weight, None where its
+    list ended within the head. The heads' articles are scored in the database: only the
+    few best rows come back, and one round trip a round."""
+    terms = list(dict.fromkeys(t for w in words for t in w))
+    params: dict[str, Any] = {"depth": depth, "limit": limit}
+    where = _filters(q, params)
+    heads, unread, held = [], [], []
+    for i, term in enumerate(terms):
+        params[f"t{i}"], params[f"i{i}"] = term, weight[term]
+        ranked = f"FROM kb_term_weights WHERE term = :t{i} ORDER BY weight DESC, article_pk DESC"
+        heads.append(f"SELECT article_pk AS pk FROM (SELECT article_pk {ranked} LIMIT :depth) AS h{i}")
+        unread.append(f"(SELECT weight {ranked} LIMIT 1 OFFSET :depth) AS u{i}")
+        # By key, one probe a term: a join grouped by article would let PostgreSQL hash
+        # every term's whole list instead.
+        held.append(f"(SELECT w.weight FROM kb_term_weights w WHERE w.article_pk = h.pk AND w.term = :t{i}) AS w{i}")
+    index = {t: i for i, t in enumerate(terms)}
+    greatest = "MAX" if dialect == "sqlite" else "GREATEST"  # of several values, not an aggregate
+    score = []
+    for w in words:
+        parts = [f"COALESCE(w{index[t]}, 0) * :i{index[t]}" for t in w]
+        score.append(parts[0] if len(parts) == 1 else f"({' + '.join(parts)} + {greatest}({', '.join(parts)})) / 2")  # word_score
+    groups = ["(" + " OR ".join(f"w{index[t]} IS NOT NULL" for t in g) + ")" for g in stage.groups]
+    # The filters only where there are some; on SQLite through the narrow filter index.
+    filtered = ""
+    if where:
+        hint = f" INDEXED BY {FILTER_INDEX}" if dialect == "sqlite" else ""
+        filtered = f" JOIN kb_search s{hint} ON s.article_pk = h.pk{where}"
+    # Materialized: each weight read once, not again in the score and the group test.
+    sql = (
+        f"WITH weights AS MATERIALIZED (SELECT h.pk, {', '.join(held)} FROM ({' UNION '.join(heads)}) AS h{filtered}), "
+        f"top AS (SELECT pk, {' + '.join(score)} AS score FROM weights WHERE {' AND '.join(groups)} ORDER BY score DESC, pk LIMIT :limit) "
+        # The unread weights come with every row, and alone (no row) when no article qualified.
+        f"SELECT {', '.join(f'u.u{i}' for i in range(len(terms)))}, {_COLUMNS}, top.score "
+        f"FROM (SELECT {', '.join(unread)}) AS u LEFT JOIN top ON 1 = 1 "
+        f"LEFT JOIN kb_search s ON s.article_pk = top.pk ORDER BY top.score DESC, top.pk"
     )
-    out: dict[int, dict[str, float]] = {}
-    for pk, term, w in session.execute(statement, {"pks": pks, "terms": terms}):
-        out.setdefault(pk, {})[term] = float(w)
-    return out
-
-
-def _passing(session: Session, dialect: str, pks: list[int], where: str, params: dict[str, Any]) -> list[int]:
-    if not pks:
-        return []
-    hint = f" INDEXED BY {FILTER_INDEX}" if dialect == "sqlite" else ""
-    statement = text(f"SELECT s.article_pk FROM kb_search s{hint} WHERE s.article_pk IN :pks{where}").bindparams(bindparam("pks", expanding=True))
+    statement = text(sql)
     if "on" in params:
         statement = statement.bindparams(bindparam("on", type_=Date))
-    return [pk for (pk,) in session.execute(statement, {**params, "pks": pks})]
-
-
-def _rows(session: Session, pks: list[int], scored: dict[int, float | None]) -> list[tuple[Any, ...]]:
-    if not pks:
-        return []
-    statement = text(f"SELECT s.article_pk, {_COLUMNS} FROM kb_search s WHERE s.article_pk IN :pks").bindparams(bindparam("pks", expanding=True))
-    rows = {r[0]: tuple(r[1:]) for r in session.execute(statement, {"pks": pks})}
-    return [(*rows[pk], scored[pk]) for pk in pks if pk in rows]
+    result = session.execute(statement, params).all()
+    n = len(terms)
+    ends = {t: (None if result[0][i] is None else float(result[0][i])) for i, t in enumerate(terms)}
+    return [tuple(r[n:]) for r in result if r[-1] is not None], ends
 
 
 def idf(df: dict[str, int]) -> dict[str, float]:
@@ -365,7 +322,7 @@ def run(session: Session, dialect: str, groups: list[list[str]], q: SearchQuery)
         limit = q.limit + len(found)
         # A stage of few articles (its rarest word's) is cheap to rank whole.
         most = min(sum(df[t] for t in g) for g in stage.groups)
-        rows = best_first(session, dialect, stage, q, limit, weights) if most >= SMALL_STAGE else None
+        rows = best_first(session, dialect, stage, q, limit, weights, groups) if most >= SMALL_STAGE else None
         if rows is None:
             rows = _full_text_rows(session, dialect, stage, q, limit)
         for row in rows:

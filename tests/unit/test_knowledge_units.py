@@ -12,7 +12,7 @@ from knowledge.importer import ImportFormatError, parse
 from knowledge.model import ArticleStatus as S
 from knowledge.model import parse_citation
 from knowledge.review import ReviewAction as A
-from knowledge.search import Stage, fts5_match, fts5_stage, highlight, pg_stage, pg_tsquery, plan, term_weights
+from knowledge.search import Stage, fts5_match, fts5_stage, highlight, pg_stage, pg_tsquery, plan, term_weights, word_score
 
 SUP = Actor("sup", Role.SUPERVISOR)
 OWNER = Actor("ZY-RSJ", Role.UNIT, unit_code="ZY-RSJ")
@@ -161,3 +161,9 @@ def test_term_weights_are_bm25_term_frequency_parts_with_the_column_weights() ->
     assert len(weights) == 4 + 14
     # A longer article weighs the same counts less.
     assert term_weights("社保", "", " ".join(["字"] * 400))["社保"] < term_weights("社保", "", "")["社保"]
+
+
+def test_a_word_scores_its_best_term_and_half_of_its_synonyms() -> None:
+    assert word_score([2.0]) == 2.0
+    assert word_score([1.0, 3.0]) == 3.5  # 3 + 1/2
+    assert word_score([1.0, 1.0, 2.0]) == 3.0  # 2 + (1 + 1)/2
