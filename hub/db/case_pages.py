@@ -94,7 +94,7 @@ def merged_page(session: Session, filtered: Select[Any], column: ColumnElement[A
     """The ids, newest first, of up to `n` cases of `filtered` (a select of CaseRow.id) with
     `column` equal to one of `values` and an id below `below`: one range per value, merged."""
     arms = []
-    for value in values:
+    for value in dict.fromkeys(values):  # a value named twice is one arm (its cases once)
         arm = filtered.where(column == value)
         if below is not None:
             arm = arm.where(_ID < below)

@@ -87,7 +87,13 @@ def test_due_before_lists_every_case_with_an_earlier_deadline_newest_first(hub, 
 def test_several_states_list_each_case_of_them_once_newest_first(hub, clock) -> None:
     numbers = filled(hub, clock)
     state = {n: hub.cases.get(n, AGENT).state.value for n in numbers}
-    for states in (["replied", "registered"], ["archived", "rejected", "closed"], ["redo_required", "returned"], ["closed", "awaiting_sign_off"]):
+    for states in (
+        ["replied", "registered"],
+        ["archived", "rejected", "closed"],
+        ["redo_required", "returned"],
+        ["closed", "awaiting_sign_off"],
+        ["archived", "archived", "replied"],
+    ):
         expected = [n for n in reversed(numbers) if state[n] in states]
         for limit in (1, 2, 50):
             assert listed(hub, CaseQuery(state=states, limit=limit)) == expected, (states, limit)
