@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, aliased
 
 from hub.db import numbering
 from hub.db.bulk import HistoricalCase, add_historical
+from hub.db.case_pages import MAX_ARMS, counties_under, due_page, merged_page
 from hub.db.cursor import CursorStatement
 from hub.db.models import (
     CASE_TEXT_TABLE,
@@ -216,9 +217,28 @@ class CaseRepository:
         # The id and the document only (the text column is the document's title and content again).
         stmt = select(CaseRow.id, CaseRow.doc)
         stmt = stmt.where(*self.visibility(actor))
-        if query.state:
+        sqlite = self.session.get_bind().dialect.name == "sqlite"
+        ranged = bool(query.received_from or query.received_to or query.due_before)
+        # SQLite's planner cannot tell a deadline range of every finished case from one of a few,
+        # nor rare states from common ones: such pages are found by what the database holds
+        # (hub/db/case_pages.py). Not beside `q=`, whose pages are the text index's order, nor for
+        # running cases only (the console's 三日内到期), whose deadlines have their own index (0027).
+        running = bool(query.state) and set(query.state or ()) <= set(OPEN_HANDLING_STATES)
+        due_apart = sqlite and query.due_before is not None and not query.text and not running
+        states_apart = sqlite and len(query.state or ()) > 1 and not running and not ranged and not query.text
+        # A prefix shorter than a county's code: each county under it in id order, merged.
+        short_division = bool(query.division) and len(query.division or "") < COUNTY_DIGITS
+        counties = (
+            counties_under(self.session, query.division or "", MAX_ARMS)
+            if sqlite and short_division and not (due_apart or states_apart or ranged or query.text)
+            else None
+        )
+        if counties is not None and not counties:
+            return [], None  # no case's place starts with it
+        division_apart = counties is not None and len(counties) <= MAX_ARMS
+        if query.state and not states_apart:
             stmt = stmt.where(CaseRow.state.in_(query.state))
-            if len(query.state) > 1 and set(query.state) <= set(OPEN_HANDLING_STATES) and not query.warning:
+            if len(query.state) > 1 and running and not query.warning:
                 # The same cases, through the running cases' index.
                 stmt = stmt.where(running_cases_clause())
         if query.unit:
@@ -251,7 +271,7 @@ class CaseRepository:
         if query.warning:
             late = or_(CaseRow.overdue.is_(True), and_(CaseRow.due_at.is_not(None), CaseRow.due_at < now))
             stmt = stmt.where(running_cases_clause(), or_(late, CaseRow.warned.is_(True)))
-        if query.due_before:
+        if query.due_before and not due_apart:
             stmt = stmt.where(CaseRow.due_at.is_not(None), CaseRow.due_at < query.due_before)
         order: ColumnElement[int] = CaseRow.__table__.c.id
         if query.text:
@@ -259,7 +279,7 @@ class CaseRepository:
             # (cases_fts, 0025) finds the candidates for a needle it can serve, newest first and
             # stopping at the page, and the LIKE checks each (the index folds more cases than LIKE).
             stmt = stmt.where(CaseRow.search_text.contains(query.text, autoescape=True))
-            if len(query.text) >= TRIGRAM and self.session.get_bind().dialect.name == "sqlite":
+            if len(query.text) >= TRIGRAM and sqlite:
                 stmt = stmt.join(_CASE_TEXT, _CASE_TEXT.c.rowid == CaseRow.id).where(
                     literal_column(CASE_TEXT_TABLE).op("MATCH")(bindparam("text_phrase", '"' + query.text.replace('"', '""') + '"'))
                 )
@@ -277,21 +297,36 @@ class CaseRepository:
             stmt = stmt.where(CaseRow.phone_hash == self.phone_hash(query.phone))
             if not sees_confidential_person(actor):
                 stmt = stmt.where(CaseRow.doc[("person", "confidential")].as_boolean() == False)  # noqa: E712
+        if due_apart or states_apart or division_apart:
+            below = decode_cursor(query.cursor) if query.cursor else None
+            filtered = stmt.with_only_columns(CaseRow.id)
+            if query.due_before is not None and due_apart:
+                page_ids = due_page(self.session, filtered, query.due_before, below, query.limit + 1)
+            elif states_apart:
+                page_ids = merged_page(self.session, filtered, CaseRow.__table__.c.state, query.state or [], below, query.limit + 1)
+            else:
+                page_ids = merged_page(self.session, filtered, CaseRow.__table__.c.county_code, counties or [], below, query.limit + 1)
+            by_id = select(CaseRow.id, CaseRow.doc).where(CaseRow.id.in_(page_ids)).order_by(CaseRow.id.desc())
+            return self._page(list(self.session.execute(by_id).all()) if page_ids else [], query.limit)
         if query.cursor:
             stmt = stmt.where(order < decode_cursor(query.cursor))
         # The page's size inline (not a bound parameter): SQLite plans for a known LIMIT, and
         # answers an OR of indexed terms (overdue=true) through their indexes only then.
         page = bindparam("page_limit", query.limit + 1, type_=Integer, literal_execute=True)
         stmt = stmt.order_by(order.desc()).limit(page)
-        if query.received_from or query.received_to or query.due_before:
+        if ranged:
             # A range of times is answered by the time's index and a sort of what it holds: the
             # page's ids first (the index alone, sorting numbers), then their documents, instead
             # of sorting every matching case's document to keep fifty (0025).
             ids = stmt.with_only_columns(CaseRow.id)
             stmt = select(CaseRow.id, CaseRow.doc).where(CaseRow.id.in_(ids)).order_by(CaseRow.id.desc())
-        rows = list(self.session.execute(stmt).all())
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
+        return self._page(list(self.session.execute(stmt).all()), query.limit)
+
+    def _page(self, rows: builtins.list[Any], limit: int) -> tuple[builtins.list[Case], str | None]:
+        """The cases of up to `limit` (id, doc) rows, newest first, and the cursor after them if
+        there were more (one row more than the page is read to know)."""
+        more = len(rows) > limit
+        rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].id) if more and rows else None
         return [self._to_case(r.doc, [], self.seal) for r in rows], next_cursor
 

@@ -158,10 +158,10 @@ def test_the_migration_backfills_the_index_of_cases_registered_before_it(hub) ->
     a = _register(hub, "2025-09-20T08:00:00+08:00")
     b = _register(hub, "2025-09-21T08:00:00+09:00", phone=None)
     cfg = alembic_config(hub.db.writer)
-    # Counted from the line's head: 0027 (running deadlines), 0026 (knowledge term weights), 0025 (case text index),
+    # Counted from the line's head: 0028 (deadlines by id), 0027 (running deadlines), 0026 (knowledge term weights), 0025 (case text index),
     # 0024 (assessment items), 0023 (scale reads), 0019 (the seal: opens them), 0018 (scale
     # indexes), 0014 (repeat calls) and 0013 (the index).
-    command.downgrade(cfg, "0019_person_sealed@-9")
+    command.downgrade(cfg, "0019_person_sealed@-10")
     with hub.db.writer.connect() as conn:
         columns = (
             {r[1] for r in conn.execute(text("PRAGMA table_info(cases)"))}

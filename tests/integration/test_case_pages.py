@@ -1,0 +1,215 @@
+"""Case lists whose filter no single index gives in the list's order (newest first): a deadline
+before a time (`due_before`), several states at once. Each returns exactly the cases the filter
+names, newest first, each once through the cursor (stated here from the cases' own documents),
+and on SQLite reads them through plans that do not read or sort every case ever received
+(hub/db/case_pages.py; the figures at 200k and 3M are bench/RESULTS.md's)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import event
+
+from hub.db import case_pages
+from hub.db.repository import CaseQuery
+from hub.domain import commands as c
+from hub.domain.access import Actor
+from hub.domain.model import CaseDraft, Role
+from tests.support.factories import draft
+
+AGENT = Actor("centre-agent", Role.AGENT)
+SUPERVISOR = Actor("centre-supervisor", Role.SUPERVISOR)
+UNIT = Actor("ZY-SCJGJ", Role.UNIT, unit_code="ZY-SCJGJ")
+
+DISPATCH = [(c.Accept(), AGENT), (c.Dispatch(lead_unit="ZY-SCJGJ"), AGENT)]
+REPLIED = [*DISPATCH, (c.SignOff(), UNIT), (c.ReplyCmd(text="已处理"), UNIT)]
+CLOSED = [*REPLIED, (c.ReviewReply(approved=True), AGENT), (c.FollowUpCmd(reached=True, resolved=True, satisfaction="satisfied"), AGENT)]
+ARCHIVED = [*CLOSED, (c.Archive(), SUPERVISOR)]
+REJECTED = [(c.Reject(reason_code="litigation", reason="已诉讼"), AGENT)]
+# A fill's shape, oldest first: finished cases (their deadlines kept), some never given one
+# (registered, rejected), a few still running, the newest just in (no deadline yet).
+SHAPE = [ARCHIVED, CLOSED, REJECTED, ARCHIVED, ARCHIVED, REPLIED, CLOSED, ARCHIVED, DISPATCH, [], DISPATCH, REPLIED, []]
+
+
+def walked(hub, steps) -> str:
+    number = hub.cases.register(CaseDraft.model_validate(draft()), AGENT).case.number
+    for command, actor in steps:
+        hub.cases.act(number, command, actor)
+    return number
+
+
+def filled(hub, clock) -> list[str]:
+    """The SHAPE's cases, oldest first, each received and handled five days after the one before."""
+    numbers = []
+    for steps in SHAPE:
+        numbers.append(walked(hub, steps))
+        clock.set(clock.now() + timedelta(days=5))
+    return numbers
+
+
+def listed(hub, query: CaseQuery) -> list[str]:
+    """Every case the list gives, page after page through the cursor."""
+    seen, cursor = [], None
+    while True:
+        page, cursor = hub.cases.list(CaseQuery(**{**query.__dict__, "cursor": cursor}), AGENT)
+        seen += [x.number for x in page]
+        if cursor is None:
+            return seen
+
+
+@pytest.fixture
+def small_windows(monkeypatch) -> None:
+    # Windows of one id, then two, four...: with a dozen cases every step of the read is taken
+    # (the walk, the count, the range), as at a million cases with the shipped sizes.
+    monkeypatch.setattr(case_pages, "FIRST_WINDOW", 1)
+    monkeypatch.setattr(case_pages, "GROWTH", 2)
+
+
+def test_due_before_lists_every_case_with_an_earlier_deadline_newest_first(hub, clock, small_windows) -> None:
+    numbers = filled(hub, clock)
+    deadline: dict[str, datetime | None] = {n: hub.cases.get(n, AGENT).handling.due_at for n in numbers}
+    dated = sorted(d for d in deadline.values() if d is not None)
+    assert len(dated) == 10 and all(deadline[n] is None for n in (numbers[2], numbers[9], numbers[12]))
+    # Before every deadline, between each two, after them all (every case with one: finished or running).
+    moments = [dated[0] - timedelta(days=1), *(d + timedelta(seconds=1) for d in dated), dated[-1] + timedelta(days=30)]
+    for moment in moments:
+        expected = [n for n in reversed(numbers) if deadline[n] is not None and deadline[n] < moment]
+        for limit in (1, 2, 50):
+            assert listed(hub, CaseQuery(due_before=moment, limit=limit)) == expected, (moment, limit)
+        archived = [n for n in expected if hub.cases.get(n, AGENT).state.value == "archived"]
+        assert listed(hub, CaseQuery(due_before=moment, state=["archived"], limit=2)) == archived, moment
+    assert listed(hub, CaseQuery(due_before=dated[-1] + timedelta(days=30), state=["closed", "replied"], limit=2)) == [
+        n for n in reversed(numbers) if hub.cases.get(n, AGENT).state.value in ("closed", "replied") and deadline[n] is not None
+    ]
+
+
+def test_several_states_list_each_case_of_them_once_newest_first(hub, clock) -> None:
+    numbers = filled(hub, clock)
+    state = {n: hub.cases.get(n, AGENT).state.value for n in numbers}
+    for states in (
+        ["replied", "registered"],
+        ["archived", "rejected", "closed"],
+        ["redo_required", "returned"],
+        ["closed", "awaiting_sign_off"],
+        ["archived", "archived", "replied"],
+    ):
+        expected = [n for n in reversed(numbers) if state[n] in states]
+        for limit in (1, 2, 50):
+            assert listed(hub, CaseQuery(state=states, limit=limit)) == expected, (states, limit)
+
+
+def sent(hub, read) -> list[tuple[str, object]]:
+    """The SELECTs on the cases table `read()` sends, with their parameters, as the driver got them."""
+    seen: list[tuple[str, object]] = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")) and "FROM cases" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(hub.db.reader, "before_cursor_execute", grab)
+    try:
+        read()
+    finally:
+        event.remove(hub.db.reader, "before_cursor_execute", grab)
+    return seen
+
+
+def plans(hub, read) -> list[str]:
+    with hub.db.writer.connect() as conn:
+        return [" ; ".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + s, p)) for s, p in sent(hub, read)]
+
+
+def with_fill_statistics(hub) -> None:
+    """The planner's statistics of bench/scale_generate.py's fills (a million cases, a few
+    thousand running, every finished case with its old deadline), not of this test's dozen."""
+    with hub.db.writer.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        conn.exec_driver_sql("DELETE FROM sqlite_stat1 WHERE tbl = 'cases'")
+        stats = {
+            None: "1000000",
+            "ix_cases_state": "1000000 100000",
+            "ix_cases_running": "3500 1",
+            "ix_cases_running_deadline": "3500 1",
+            "ix_cases_due_at": "1000000 1",
+            "ix_cases_id_due": "1000000 1 1",
+            "ix_cases_channel_id": "1000000 28572 1",
+            "ix_cases_received_id": "1000000 1 1",
+            "ix_cases_category_id": "1000000 3175 1",
+        }
+        for idx, stat in stats.items():
+            conn.exec_driver_sql("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('cases', ?, ?)", (idx, stat))
+        conn.exec_driver_sql("ANALYZE sqlite_schema")  # reload them
+
+
+def test_due_before_walks_the_deadlines_by_id_or_ranges_the_few(hub, clock, small_windows) -> None:
+    numbers = filled(hub, clock)
+    if not hub.db.is_sqlite:
+        return  # PostgreSQL plans `due_before` from its histogram of deadlines (a walk of the primary key when they are dense)
+    with_fill_statistics(hub)
+    last = max(d for n in numbers if (d := hub.cases.get(n, AGENT).handling.due_at) is not None)
+    for moment in (last + timedelta(days=1), last - timedelta(days=60)):
+        found = plans(hub, lambda m=moment: hub.cases.list(CaseQuery(due_before=m, limit=2), AGENT))
+        # Walked newest first in windows of `(id + 0, due_at)` alone; counted and ranged on the
+        # deadline index; the page's documents read by id. Never every case in id order (SCAN
+        # cases: what the planner chose for the range with `+id`), never the cases' rows to walk.
+        assert any("COVERING INDEX ix_cases_id_due (<expr>>? AND <expr><?)" in p for p in found), found
+        for p in found:
+            assert "SCAN cases" not in p.split(" ; "), found
+            # (`SEARCH cases`: the newest id, the table's last rowid.)
+            assert "ix_cases_id_due" in p or "ix_cases_due_at" in p or p in ("SEARCH cases", "SEARCH cases USING INTEGER PRIMARY KEY (rowid=?)"), found
+    # The sparse time (two months before the newest deadline) reaches the range of the deadline index.
+    assert any("COVERING INDEX ix_cases_due_at (due_at<?) ; USE TEMP B-TREE FOR ORDER BY" in p for p in found), found
+
+
+def test_running_deadlines_stay_on_their_own_index(hub, clock) -> None:
+    walked(hub, DISPATCH)
+    walked(hub, ARCHIVED)
+    if not hub.db.is_sqlite:
+        return  # SQLite's plan; PostgreSQL's overdue side has its expression index (test_scale_reads)
+    with_fill_statistics(hub)
+    # The console's 三日内到期 (hub console.pages.HANDLER_QUEUES): running states, not overdue, due soon.
+    queue = CaseQuery(state=["awaiting_sign_off", "in_progress", "return_requested"], overdue=False, due_before=clock.now() + timedelta(days=3))
+    found = plans(hub, lambda: hub.cases.list(queue, AGENT))
+    assert len(found) == 1 and "ix_cases_running_deadline" in found[0], found
+
+
+def test_several_states_are_merged_ranges_of_the_state_index(hub, clock) -> None:
+    filled(hub, clock)
+    if not hub.db.is_sqlite:
+        return  # SQLite's plan (PostgreSQL's state list is planned from its own statistics)
+    with_fill_statistics(hub)
+    for states in (["replied", "awaiting_follow_up"], ["redo_required", "returned"], ["archived", "rejected"]):
+        found = plans(hub, lambda s=states: hub.cases.list(CaseQuery(state=s), AGENT))
+        merged = found[0].split(" ; ")
+        # One range of ix_cases_state per state, each cut at the page, merged; never the walk of
+        # every case in id order that SQLite chose for the IN (SCAN cases: all of them when
+        # fewer than a page match).
+        assert "MERGE (UNION ALL)" in merged and merged.count("SEARCH cases USING COVERING INDEX ix_cases_state (state=?)") == 2, found
+        for p in found:
+            assert "SCAN cases" not in p.split(" ; "), found
+
+
+def test_a_short_place_prefix_lists_the_cases_of_its_counties(hub) -> None:
+    codes = ["512002001", "512021001", "512002002", "512002001007", "512002", "512021", "512071001"]
+    numbers = [hub.cases.register(CaseDraft.model_validate(draft(**{"place.division_code": code})), AGENT).case.number for code in codes]
+    for prefix in ("51", "512", "5120", "51202", "51200", "51207", "5121", "44", "512003"):
+        expected = [n for n, code in zip(reversed(numbers), reversed(codes), strict=True) if code.startswith(prefix)]
+        for limit in (1, 2, 50):
+            assert listed(hub, CaseQuery(division=prefix, limit=limit)) == expected, (prefix, limit)
+    if not hub.db.is_sqlite:
+        return  # SQLite's plan (PostgreSQL's prefix is planned from its own statistics)
+    with_fill_statistics(hub)
+    with hub.db.writer.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('cases', 'ix_cases_county_id', '1000000 40000 1')")
+        conn.exec_driver_sql("ANALYZE sqlite_schema")
+    for prefix in ("51", "5120", "44"):
+        found = plans(hub, lambda p=prefix: hub.cases.list(CaseQuery(division=p), AGENT))
+        # The counties under the prefix, skipped to one after another in `(county_code, id)`;
+        # each county's range of it in id order, merged. Never the walk of every case (SCAN
+        # cases), to the end when no place starts with the prefix.
+        assert "ix_cases_county_id (county_code>? AND county_code<?)" in found[0], found
+        for p in found:
+            assert "SCAN cases" not in p.split(" ; "), found
+        if prefix != "44":
+            assert "MERGE (UNION ALL)" in found[1] and "ix_cases_county_id (county_code=?)" in found[1], found
