@@ -83,6 +83,9 @@ def start_hub(tmp: Path, extra_env: dict[str, str] | None = None, args: list[str
         "HUB_SQLITE_SYNCHRONOUS": "FULL",
         "HUB_PHONE_INDEX_KEY": PHONE_INDEX_KEY,
         "HUB_LOG_LEVEL": "WARNING",
+        # serve runs in its data directory: a relative PYTHONPATH (the documented `PYTHONPATH=.`)
+        # would not find this tree there, and the editable install would import /work/main's hub.
+        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
         **(extra_env or {}),
     }
     subprocess.run([sys.executable, "-m", "hub", "db", "upgrade"], cwd=data, env=env, check=True, capture_output=True)

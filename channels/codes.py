@@ -28,7 +28,15 @@ LENGTH = 6
 
 
 def new_code() -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+    # One uniform draw below 25^6, written in base 25: the same distribution as six
+    # secrets.choice calls, for one call to the system's random source instead of about eight
+    # (a code is issued on every registration: the hot path).
+    n = secrets.randbelow(len(ALPHABET) ** LENGTH)
+    chars = []
+    for _ in range(LENGTH):
+        n, digit = divmod(n, len(ALPHABET))
+        chars.append(ALPHABET[digit])
+    return "".join(chars)
 
 
 def normalise_code(raw: str) -> str:

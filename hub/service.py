@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.calendar_store import CalendarStore
+from hub.db.cursor import CursorStatement
 from hub.db.database import Database
 from hub.db.models import EventRow, IdempotencyRow, RepeatCallRow
 from hub.db.repository import CaseQuery, CaseRepository
@@ -114,7 +115,10 @@ class CaseService:
                 # On a SQLite file concurrent registrations share a commit (hub/db/group_commit.py);
                 # this returns once this case is durable.
                 return self.db.write_unit(
-                    partial(self._register_in, draft=draft, actor=actor, key=idempotency_key, digest=digest, refs_by_adapter=refs_by_adapter, reserved=number)
+                    partial(self._register_in, draft=draft, actor=actor, key=idempotency_key, digest=digest, refs_by_adapter=refs_by_adapter, reserved=number),
+                    # An adapter's registration (refs_by_adapter) meets its ORM sink (the county's
+                    # ticket row): it keeps the ORM savepoint rather than run twice.
+                    cursor_only=not refs_by_adapter,
                 )
             except IntegrityError:
                 # Two requests with one key raced on PostgreSQL; the loser finds the winner's row.
@@ -131,7 +135,9 @@ class CaseService:
             reserved = None if self.db.is_sqlite else await asyncio.to_thread(self._numbers_apart, actor, [idempotency_key])
             number = reserved[0] if reserved else None
             try:
-                return await self.db.write_unit_async(partial(self._register_in, draft=draft, actor=actor, key=idempotency_key, digest=digest, reserved=number))
+                return await self.db.write_unit_async(
+                    partial(self._register_in, draft=draft, actor=actor, key=idempotency_key, digest=digest, reserved=number), cursor_only=True
+                )
             except IntegrityError:
                 # Two requests with one key raced on PostgreSQL; the loser finds the winner's row.
                 if attempt == 2 or idempotency_key is None:
@@ -169,14 +175,15 @@ class CaseService:
             units.append(partial(self._register_in, draft=draft, actor=actor, key=key, digest=digest, refs_by_adapter=refs_by_adapter, reserved=number))
             places.append(i)
         results: builtins.list[Registered | BaseException] = []
+        cursor_only = not refs_by_adapter  # a county sink writes its ticket row through the ORM
         if len(units) > 1:
-            together = self.db.write_units([partial(_all_of, units=units)])[0]
+            together = self.db.write_units([partial(_all_of, units=units)], cursor_only=cursor_only)[0]
             if not isinstance(together, BaseException):
                 results = list(together)
             elif not isinstance(together, Exception):
                 raise together
         if not results and units:
-            results = self.db.write_units(units)
+            results = self.db.write_units(units, cursor_only=cursor_only)
         for i, result in zip(places, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, Exception):
                 raise result
@@ -214,18 +221,20 @@ class CaseService:
         now, number = reserved or (self.clock.now(), None)
         repo = CaseRepository(s)
         if key is not None:
-            seen = s.get(IdempotencyRow, (actor.party, key))
+            seen = _ANSWERED.first(s, {"scope": actor.party, "key": key})
             if seen is not None:
-                if seen.request_hash != digest:
-                    raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for a different request (case {seen.case_number})")
-                return Registered(repo.get(seen.case_number), created=False)
+                request_hash, case_number = seen
+                if request_hash != digest:
+                    raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for a different request (case {case_number})")
+                return Registered(repo.get(case_number), created=False)
         outcome = self.engine().register(draft, number or repo.next_number(self.settings.region_code, now), actor, now, refs_by_adapter)
         case_id = repo.add(outcome.case)
         repo.link_repeat_call(case_id, outcome.case, self.settings.repeat_call_days, now)
         self._emit(s, repo, case_id, outcome.events, outcome.case)
         if key is not None:
-            s.add(IdempotencyRow(scope=actor.party, key=key, request_hash=digest, case_number=outcome.case.number, created_at=now))
-        s.flush()  # inside the unit (its savepoint), never in a neighbour's
+            _REMEMBER_ANSWER.run(s, {"scope": actor.party, "key": key, "request_hash": digest, "case_number": outcome.case.number, "created_at": now})
+        # Every row above went through the cursor's statements (no ORM object to flush): the
+        # unit is submitted cursor_only, in the group commit's savepoint on the driver connection.
         return Registered(outcome.case, created=True)
 
     # -- transitions ---------------------------------------------------------------------
@@ -378,6 +387,14 @@ class CaseService:
 def _all_of(s: Session, units: list[Callable[[Session], Registered]]) -> list[Registered]:
     """Several registrations as one unit of work: the first error undoes them all (register_many)."""
     return [unit(s) for unit in units]
+
+
+# The intake's Idempotency-Key rows, on the cursor (hub/db/cursor.py) like the case's own rows.
+_IDEMPOTENCY = IdempotencyRow.__table__
+_ANSWERED = CursorStatement(
+    select(_IDEMPOTENCY.c.request_hash, _IDEMPOTENCY.c.case_number).where(_IDEMPOTENCY.c.scope == bindparam("scope"), _IDEMPOTENCY.c.key == bindparam("key"))
+)
+_REMEMBER_ANSWER = CursorStatement(_IDEMPOTENCY.insert(), ("scope", "key", "request_hash", "case_number", "created_at"))
 
 
 def _digest(draft: CaseDraft) -> str:

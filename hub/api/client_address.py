@@ -70,6 +70,8 @@ def resolve(peer: str | None, forwarded_for: str | None, real_ip: str | None, tr
 
 def from_scope(scope: Scope, trusted: Sequence[Network]) -> str:
     client = scope.get("client")
+    if not trusted:  # no proxy is believed: the forwarding headers are never read (every request passes here)
+        return resolve(client[0] if client else None, None, None, trusted)
     headers: dict[bytes, list[str]] = {}
     for name, value in scope.get("headers") or []:
         headers.setdefault(name.lower(), []).append(value.decode("latin-1"))

@@ -95,6 +95,20 @@ _REQUIRED = object()
 _DRIVER = "hub.db.cursor"  # the session.info key of the transaction's driver connection
 
 
+def driver_connection(session: Session) -> sqlite3.Connection | None:
+    """The sqlite3 connection the session's transaction runs on, or None on another database."""
+    return _driver_connection(session)[0]
+
+
+def execute_on_driver(driver: sqlite3.Connection, sql: str) -> None:
+    """A statement without parameters on the driver (a savepoint's), a driver error raised as
+    SQLAlchemy raises it, so the outage classification (hub/db/outage.py) still reads it."""
+    try:
+        driver.execute(sql)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
+
+
 def _driver_connection(session: Session) -> tuple[sqlite3.Connection | None, Dialect]:
     """The sqlite3 connection of the session's transaction (None on another database), kept
     in the session's info while that transaction lasts: session.connection() costs more than

@@ -80,28 +80,30 @@ class Database:
             GroupCommitter(self.write, fatal=lambda exc: classify(exc) is not None) if group_commit and path and path != ":memory:" else None
         )
 
-    def write_unit(self, unit: Callable[[Session], T]) -> T:
+    def write_unit(self, unit: Callable[[Session], T], cursor_only: bool = False) -> T:
         """Run `unit` in a durable write transaction and return its result once committed.
 
         On a SQLite file the unit joins the group commit (hub/db/group_commit.py): it runs in a
         savepoint of a transaction shared with other callers' units, and this returns after
         that transaction's one fsync. Its error is raised here, and undoes its own writes only.
-        Elsewhere (PostgreSQL, which groups commits itself; :memory:) it is its own transaction."""
+        Elsewhere (PostgreSQL, which groups commits itself; :memory:) it is its own transaction.
+        `cursor_only`: the unit writes through hub/db/cursor.py, not the ORM's unit of work, and
+        gets the group commit's cheaper savepoint (hub/db/group_commit.py)."""
         if self.group is None or self.group.in_writer():
             with self.write() as s:
                 return unit(s)
-        return self.group.run(unit)
+        return self.group.run(unit, cursor_only)
 
-    async def write_unit_async(self, unit: Callable[[Session], T]) -> T:
+    async def write_unit_async(self, unit: Callable[[Session], T], cursor_only: bool = False) -> T:
         """write_unit for the event loop: on a SQLite file the loop awaits the group commit
         without holding a thread (so under load only the loop and the writer want the
         interpreter lock, and the writer is not starved by dozens of waiting request threads);
         elsewhere the unit runs in a worker thread."""
         if self.group is None:
             return await asyncio.to_thread(self.write_unit, unit)
-        return await asyncio.wrap_future(self.group.submit(unit))
+        return await asyncio.wrap_future(self.group.submit(unit, cursor_only))
 
-    def write_units(self, units: Sequence[Callable[[Session], T]]) -> list[T | BaseException]:
+    def write_units(self, units: Sequence[Callable[[Session], T]], cursor_only: bool = False) -> list[T | BaseException]:
         """Several units at once (write_unit's rules for each): each one's result or error,
         in order. On a SQLite file they may share one commit; one unit's error never undoes another's."""
         if self.group is None or self.group.in_writer():
@@ -112,7 +114,7 @@ class Database:
                 except Exception as exc:
                     out.append(exc)
             return out
-        return self.group.run_many(list(units))
+        return self.group.run_many(list(units), cursor_only)
 
     @contextmanager
     def write(self, *, durable: bool = True) -> Iterator[Session]:

@@ -8,9 +8,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy import Column, Integer, MetaData, String, Table, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from hub.db.cursor import CursorStatement
 from hub.db.database import Database
 from hub.db.group_commit import GroupCommitter
 
@@ -119,3 +121,96 @@ def test_an_error_saying_the_database_is_unusable_fails_the_whole_batch(db: Data
         group.stop()
     assert all(isinstance(r, Refused) for r in results)
     assert _rows(db) == []
+
+
+# -- cursor-only units: their savepoint on the driver connection ----------------------------------
+
+META = MetaData()
+CURSOR_ROWS = Table("cursor_unit_rows", META, Column("id", Integer, primary_key=True), Column("v", String(20), unique=True))
+INSERT_ROW = CursorStatement(CURSOR_ROWS.insert().returning(CURSOR_ROWS.c.id), ("v",))
+
+
+class OrmRow(DeclarativeBase):
+    pass
+
+
+class Tagged(OrmRow):
+    __tablename__ = "orm_unit_rows"
+    v: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+
+def _cursor_rows(db: Database) -> list[str]:
+    with db.read() as s:
+        return [r[0] for r in s.execute(text("SELECT v FROM cursor_unit_rows ORDER BY v"))]
+
+
+def _tagged(db: Database) -> list[str]:
+    with db.read() as s:
+        return [r[0] for r in s.execute(text("SELECT v FROM orm_unit_rows ORDER BY v"))]
+
+
+def _on_cursor(v: str, refuse: bool = False, orm: str | None = None, flush: bool = False):
+    def unit(s: Session) -> str:
+        INSERT_ROW.run(s, {"v": v})
+        if orm is not None:  # a sink that uses the ORM after all
+            s.add(Tagged(v=orm))
+            if flush:
+                s.flush()
+        if refuse:
+            raise Refused(v)
+        return v
+
+    return unit
+
+
+@pytest.fixture
+def cursor_db(db: Database) -> Database:
+    META.create_all(db.writer)
+    OrmRow.metadata.create_all(db.writer)
+    return db
+
+
+def test_a_refused_cursor_only_unit_leaves_no_row_and_its_neighbours_keep_theirs(cursor_db: Database) -> None:
+    db = cursor_db
+    results = db.write_units([_on_cursor("a"), _on_cursor("b", refuse=True), _on_cursor("a"), _on_cursor("c")], cursor_only=True)
+    assert results[0] == "a" and results[3] == "c"
+    assert isinstance(results[1], Refused)
+    assert isinstance(results[2], IntegrityError)  # the second "a" met the first one in the same transaction
+    assert _cursor_rows(db) == ["a", "c"]
+    assert db.group is not None and db.group.batches == 1
+
+
+def test_cursor_only_and_orm_units_share_a_batch_each_undoing_only_itself(cursor_db: Database) -> None:
+    db = cursor_db
+    units = [_on_cursor("a"), _insert_then_refuse("x"), _on_cursor("b", refuse=True), _insert("y"), _on_cursor("c")]
+    futures = [db.group.submit(u, cursor_only=(i % 2 == 0)) for i, u in enumerate(units)]  # type: ignore[union-attr]
+    outcomes = [f.exception() or f.result() for f in futures]
+    assert outcomes[0] == "a" and outcomes[3] == "y" and outcomes[4] == "c"
+    assert isinstance(outcomes[1], Refused) and isinstance(outcomes[2], Refused)
+    assert _cursor_rows(db) == ["a", "c"] and _rows(db) == ["y"]
+
+
+def test_a_cursor_only_unit_that_uses_the_orm_is_stored_once(cursor_db: Database) -> None:
+    db = cursor_db
+    results = db.write_units([_on_cursor("a", orm="A"), _on_cursor("b", orm="B", flush=True), _on_cursor("c")], cursor_only=True)
+    assert results == ["a", "b", "c"]
+    assert _cursor_rows(db) == ["a", "b", "c"]  # run again in an ORM savepoint: its first run was undone
+    assert _tagged(db) == ["A", "B"]
+
+
+def test_a_failing_orm_flush_in_a_cursor_only_unit_undoes_that_unit_alone(cursor_db: Database) -> None:
+    db = cursor_db
+    # The second unit's ORM row repeats the first's key: its flush fails. Outside an ORM savepoint
+    # that failure would roll back the whole batch's transaction; here it is that unit's error.
+    results = db.write_units([_on_cursor("a", orm="K"), _on_cursor("b", orm="K", flush=True), _on_cursor("c", orm="L")], cursor_only=True)
+    assert results[0] == "a" and results[2] == "c"
+    assert isinstance(results[1], IntegrityError)
+    assert _cursor_rows(db) == ["a", "c"]
+    assert _tagged(db) == ["K", "L"]
+
+
+def test_a_refused_cursor_only_unit_that_used_the_orm_leaves_nothing(cursor_db: Database) -> None:
+    db = cursor_db
+    results = db.write_units([_on_cursor("a", orm="A", refuse=True), _on_cursor("b")], cursor_only=True)
+    assert isinstance(results[0], Refused) and results[1] == "b"
+    assert _cursor_rows(db) == ["b"] and _tagged(db) == []
