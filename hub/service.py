@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.calendar_store import CalendarStore
-from hub.db.cursor import CursorStatement
 from hub.db.database import Database
+from hub.db.idempotency import ANSWERED, REMEMBER_ANSWER
 from hub.db.models import EventRow, IdempotencyRow, RepeatCallRow
 from hub.db.repository import CaseQuery, CaseRepository
 from hub.domain import commands as c
@@ -221,7 +221,7 @@ class CaseService:
         now, number = reserved or (self.clock.now(), None)
         repo = CaseRepository(s)
         if key is not None:
-            seen = _ANSWERED.first(s, {"scope": actor.party, "key": key})
+            seen = ANSWERED.first(s, {"scope": actor.party, "key": key})
             if seen is not None:
                 request_hash, case_number = seen
                 if request_hash != digest:
@@ -232,7 +232,7 @@ class CaseService:
         repo.link_repeat_call(case_id, outcome.case, self.settings.repeat_call_days, now)
         self._emit(s, repo, case_id, outcome.events, outcome.case)
         if key is not None:
-            _REMEMBER_ANSWER.run(s, {"scope": actor.party, "key": key, "request_hash": digest, "case_number": outcome.case.number, "created_at": now})
+            REMEMBER_ANSWER.run(s, {"scope": actor.party, "key": key, "request_hash": digest, "case_number": outcome.case.number, "created_at": now})
         # Every row above went through the cursor's statements (no ORM object to flush): the
         # unit is submitted cursor_only, in the group commit's savepoint on the driver connection.
         return Registered(outcome.case, created=True)
@@ -387,14 +387,6 @@ class CaseService:
 def _all_of(s: Session, units: list[Callable[[Session], Registered]]) -> list[Registered]:
     """Several registrations as one unit of work: the first error undoes them all (register_many)."""
     return [unit(s) for unit in units]
-
-
-# The intake's Idempotency-Key rows, on the cursor (hub/db/cursor.py) like the case's own rows.
-_IDEMPOTENCY = IdempotencyRow.__table__
-_ANSWERED = CursorStatement(
-    select(_IDEMPOTENCY.c.request_hash, _IDEMPOTENCY.c.case_number).where(_IDEMPOTENCY.c.scope == bindparam("scope"), _IDEMPOTENCY.c.key == bindparam("key"))
-)
-_REMEMBER_ANSWER = CursorStatement(_IDEMPOTENCY.insert(), ("scope", "key", "request_hash", "case_number", "created_at"))
 
 
 def _digest(draft: CaseDraft) -> str:
