@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from adapters.legacy_hotlines.config import Dedupe
 from adapters.legacy_hotlines.tables import PENDING, LegacyCandidateRow, LegacyRecordRow, ensure_phone_index
+from hub.db import bulk
 from hub.db.models import CaseRow
 from hub.db.person_seal import seal_of
 
@@ -172,6 +173,8 @@ def find_candidates(db: Database, rules: Dedupe, now: datetime, batch: int = 100
     result = DedupeResult()
     with db.write() as s:
         ensure_phone_index(s)  # an import that crashed may have left it out (importer._defer_phone_index)
+        if s.get_bind().dialect.name == "sqlite":  # and the cases' too (only there is it left out)
+            bulk.ensure_phone_index(s)
     after = 0
     while True:
         db.yield_writer()  # the waiting writers of other processes (the running hub's API) first

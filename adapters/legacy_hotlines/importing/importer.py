@@ -51,7 +51,9 @@ from adapters.legacy_hotlines.tables import (
     drop_phone_index,
     ensure_phone_index,
 )
+from hub.db import bulk
 from hub.db.bulk import HistoricalCase, bulk_rows
+from hub.db.models import CaseRow
 from hub.db.repository import CaseRepository
 from hub.mappings import UnknownCode
 
@@ -151,9 +153,10 @@ class LegacyImporter:
             gc.unfreeze()
             bar.close()
             rejects.close()
-            if deferred:  # stopped, failed or done: the index is back before anything else runs
+            if deferred:  # stopped, failed or done: the indexes are back before anything else runs
                 with self.hub.db.write() as s:
                     ensure_phone_index(s)
+                    bulk.ensure_phone_index(s)
         if run is not None:
             with self.hub.db.write() as s:
                 _checkpoint_less_often(s, restore=True)
@@ -187,21 +190,32 @@ class LegacyImporter:
             bar.close()
 
     def _defer_phone_index(self, file_size: int) -> bool:
-        """Leave the dedupe index by phone out while a large file loads, and build it once at
-        the end. Its key is a hash, so each row lands at a random place in it: a batch dirties
-        a page of that index per row, which is written to the WAL at every commit. Building it
-        afterwards is one sort. Only when the file may hold at least as many rows as the table
-        already does (a small file into a large table keeps the index and inserts into it).
-        While it is out only the duplicate search, which runs after the import, is slower;
-        `ensure_phone_index` puts it back (here, after the loop, and before any search)."""
+        """Leave the indexes by phone out while a large file loads, and build them once at the
+        end: the dedupe's (legacy_records) and, on SQLite, the cases' (hub.db.bulk.PHONE_INDEX).
+        Their keys are hashes, so each row lands at a random place in them: a batch dirties a
+        page of each per row, which is written to the WAL at every commit. Building one
+        afterwards is one sort. Each only when the file may hold at least as many rows as its
+        table already does (a small file into a large table keeps the index and inserts into
+        it). While they are out a search by phone reads the table (slower, never wrong); they
+        are put back here after the loop, and the dedupe's before any search."""
         with self.hub.db.write() as s:
             held = s.execute(select(func.count()).select_from(LegacyRecordRow)).scalar_one()
-            # Beside live traffic (a hold target) not at all: building the index is one long hold.
-            if self.hold_target is not None or file_size // _MAX_BYTES_PER_ROW < held:
+            # max(id) bounds the cases from above without counting them: a hub that holds
+            # more cases than the file can add keeps the index.
+            cases = s.execute(select(func.coalesce(func.max(CaseRow.id), 0))).scalar_one()
+            rows = file_size // _MAX_BYTES_PER_ROW
+            # Beside live traffic (a hold target) not at all: building an index is one long hold.
+            # On PostgreSQL the cases' is kept: dropping and building it locks `cases` to writers.
+            leave_cases = self.hold_target is None and self.hub.db.is_sqlite and rows >= cases
+            if self.hold_target is not None or rows < held:
                 ensure_phone_index(s)  # a run that crashed while it was out
-                return False
-            drop_phone_index(s)
-            return True
+            else:
+                drop_phone_index(s)
+            if leave_cases:
+                bulk.drop_phone_index(s)
+            else:
+                bulk.ensure_phone_index(s)
+            return leave_cases or (self.hold_target is None and rows >= held)
 
     # -- runs ------------------------------------------------------------------------------
     def _open_run(self, line: str, path: Path, sha: str) -> LegacyImportRunRow:
