@@ -481,7 +481,7 @@ def case_document(mapped: MappedRow, number: str, now: str, line: str, seal: Per
     if seal is not None and (name or phone):
         person = (
             f'"person": {{"name": null, "phone": null, "kind": "person", "anonymous": {anonymous}, "confidential": false, '
-            f'"sealed": {_json_str(seal.token({"name": name, "phone": phone}))}}}, '
+            f'"sealed": {_json_str(seal.person_token(name, phone))}}}, '
         )
     else:
         person = f'"person": {{"name": {_q(name)}, "phone": {_q(phone)}, "kind": "person", "anonymous": {anonymous}, "confidential": false}}, '

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from datetime import UTC, datetime, timezone
 
 import pytest
@@ -10,7 +13,8 @@ from adapters.legacy_hotlines.config import Dedupe, MergeMode, load_legacy
 from adapters.legacy_hotlines.importing.dedupe import jaccard, phone_key, score
 from adapters.legacy_hotlines.importing.readers import RowSource, UnreadableFile, inspect_file
 from adapters.legacy_hotlines.mapping import RowMapper, RowRefused
-from hub.db.person_seal import PersonSeal
+from hub.db.person_seal import PersonSeal, _fernet
+from hub.db.phone_index import phone_hash
 from hub.domain.model import CaseState
 from hub.mappings import MappingError, load_catalogue
 from hub.settings import REPO_ROOT
@@ -263,6 +267,26 @@ class _VisibleSeal(PersonSeal):
 
     def token(self, clear: dict) -> str:
         return f"T:{clear['name']}|{clear['phone']}"
+
+    def person_token(self, name: str | None, phone: str | None) -> str:
+        return self.token({"name": name, "phone": phone})
+
+
+def test_a_person_sealed_directly_holds_what_token_would_seal():
+    """person_token writes the JSON itself (the bulk import's path): the clear text inside the
+    token is byte for byte token's, and a document sealed with it opens to the same person."""
+    seal = PersonSeal(b"k")
+    for name, phone in (("张三", "13800001111"), (None, "028-12345678"), ('O\'Brien "Jr"\t\\', None), ("\u00e9\U0001f600", "12315"), (None, None)):
+        clear = {"name": name, "phone": phone}
+        token = seal.person_token(name, phone)
+        assert _fernet(b"k").decrypt(token.encode("ascii")) == json.dumps(clear, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        doc = {"number": "1", "person": {"name": None, "phone": None, "sealed": token}}
+        assert seal.open(doc)["person"] == clear
+
+
+def test_the_phone_hash_is_the_keyed_sha256_of_the_phone():
+    for key, phone in ((b"k" * 32, "13800001111"), (b"another key", "028-12345678"), (b"k", "电话")):
+        assert phone_hash(key, phone) == hmac.new(key, phone.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def test_the_bulk_write_sets_the_columns_a_single_write_sets(config, catalogue):

@@ -33,12 +33,13 @@ if TYPE_CHECKING:
 
 HUB_LINE = "12345"  # the index's name for 12345's own cases
 _NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
+_NOT_DIGITS = re.compile(r"\D")
 
 
 def phone_key(phone: str | None) -> str | None:
     if not phone:
         return None
-    digits = re.sub(r"\D", "", phone)
+    digits = _NOT_DIGITS.sub("", phone)
     if len(digits) == 13 and digits.startswith("86"):  # +86 / 0086 before a mobile
         digits = digits[2:]
     return hashlib.sha256(f"legacy-dedupe:{digits}".encode()).hexdigest()[:32]
