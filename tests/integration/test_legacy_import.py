@@ -54,8 +54,8 @@ REFUSED_12369 = [
 ]
 
 
-def importer(hub, batch_size: int = 4) -> LegacyImporter:
-    return LegacyImporter(hub, hub.handles.get(Legacy).config, batch_size=batch_size, progress=None)
+def importer(hub, batch_size: int = 4, read_ahead: bool | None = None) -> LegacyImporter:
+    return LegacyImporter(hub, hub.handles.get(Legacy).config, batch_size=batch_size, progress=None, read_ahead=read_ahead)
 
 
 def read_rejects(path: Path) -> list[tuple[int, str, str]]:
@@ -80,11 +80,12 @@ def legacy_cases(hub, line: str) -> int:
     return count(hub, select(func.count()).select_from(ExternalRefRow).where(ExternalRefRow.system == f"legacy.{line}"))
 
 
+@pytest.mark.parametrize("read_ahead", [False, True], ids=["in-process", "read-ahead"])
 @pytest.mark.parametrize("line, accepted, refused", [("12315", 5, REFUSED_12315), ("12333", 4, REFUSED_12333), ("12369", 2, REFUSED_12369)])
-def test_each_sample_gives_exact_counts_and_reasons(hub, tmp_path, line, accepted, refused):
+def test_each_sample_gives_exact_counts_and_reasons(hub, tmp_path, line, accepted, refused, read_ahead):
     path = {"12315": CSV_12315, "12369": JSONL_12369}.get(line) or xlsx_12333(tmp_path)
     rejects = tmp_path / "rejects.csv"
-    summary = importer(hub).run(line, path, reject_path=rejects)
+    summary = importer(hub, read_ahead=read_ahead).run(line, path, reject_path=rejects)
     assert (summary.accepted, summary.rejected, summary.skipped) == (accepted, len(refused), 0)
     assert_refused(rejects, refused)
     assert legacy_cases(hub, line) == accepted
@@ -131,14 +132,15 @@ def test_reimporting_creates_nothing_new(hub, tmp_path):
     assert count(hub, select(func.count()).select_from(CaseRow)) == 6
 
 
-def test_an_interrupted_import_resumes_where_it_stopped(hub, tmp_path):
+@pytest.mark.parametrize("read_ahead", [False, True], ids=["in-process", "read-ahead"])
+def test_an_interrupted_import_resumes_where_it_stopped(hub, tmp_path, read_ahead):
     rejects = tmp_path / "rejects.csv"
-    stopped = importer(hub, batch_size=3).run("12315", CSV_12315, reject_path=rejects, stop_after_batches=2)
+    stopped = importer(hub, batch_size=3, read_ahead=read_ahead).run("12315", CSV_12315, reject_path=rejects, stop_after_batches=2)
     assert stopped.interrupted and stopped.accepted + stopped.rejected == 6
     with hub.db.read() as s:
         run = s.execute(select(LegacyImportRunRow)).scalar_one()
         assert (run.status, run.last_row) == ("running", 7)
-    resumed = importer(hub, batch_size=3).run("12315", CSV_12315, reject_path=rejects)
+    resumed = importer(hub, batch_size=3, read_ahead=read_ahead).run("12315", CSV_12315, reject_path=rejects)
     assert resumed.resumed_after_row == 7 and resumed.run_id == stopped.run_id
     assert (resumed.accepted, resumed.rejected) == (5, 8)  # totals of the run, as if never stopped
     assert legacy_cases(hub, "12315") == 5
@@ -405,7 +407,8 @@ def test_beside_live_traffic_the_cases_phone_index_stays(hub, monkeypatch):
     assert seen and all(seen)
 
 
-def test_imported_rows_read_back_as_the_model_would_have_stored_them(hub, tmp_path):
+@pytest.mark.parametrize("read_ahead", [False, True], ids=["in-process", "read-ahead"])
+def test_imported_rows_read_back_as_the_model_would_have_stored_them(hub, tmp_path, read_ahead):
     """The import writes the batch with values rendered for the database; whatever it wrote
     must read back, through the repository and the ORM's types, as build_case's case."""
     from adapters.legacy_hotlines.importing.readers import RowSource, file_kind, inspect_file
@@ -419,7 +422,7 @@ def test_imported_rows_read_back_as_the_model_would_have_stored_them(hub, tmp_pa
     config = hub.handles.get(Legacy).config
     checked = 0
     for line, path in (("12315", CSV_12315), ("12369", JSONL_12369), ("12333", xlsx_12333(tmp_path))):
-        summary = importer(hub, batch_size=3).run(line, path, dedupe=False)
+        summary = importer(hub, batch_size=3, read_ahead=read_ahead).run(line, path, dedupe=False)
         mapper = RowMapper(config.mapping(line), hub.catalogue)
         seen = set()
         for row in RowSource(path, file_kind(path), inspect_file(path, file_kind(path))):
