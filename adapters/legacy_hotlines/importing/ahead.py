@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import queue
 from collections.abc import Iterator
 from datetime import datetime
@@ -134,7 +135,7 @@ class ReadAhead:
         self._fraction: float | None = None
         self._process = context.Process(
             target=_run,
-            args=(self._queue, source, mapper, start_after, line, run_id, limit, seal, chunk),
+            args=(self._queue, os.getpid(), source, mapper, start_after, line, run_id, limit, seal, chunk),
             name="legacy-import-read",
             daemon=True,
         )
@@ -168,20 +169,29 @@ class ReadAhead:
 
 
 def _run(
-    out: Any, source: RowSource, mapper: RowMapper, start_after: int, line: str, run_id: int | None, limit: int, seal: PersonSeal | None, size: int
+    out: Any, parent: int, source: RowSource, mapper: RowMapper, start_after: int, line: str, run_id: int | None, limit: int, seal: PersonSeal | None, size: int
 ) -> None:
+    def put(message: tuple) -> None:
+        while True:
+            try:
+                out.put(message, timeout=1)
+                return
+            except queue.Full:
+                if os.getppid() != parent:  # the import's process is gone (killed): so is its reader
+                    os._exit(0)
+
     # Plain tuples across the pipe: a NamedTuple or dataclass would pickle by class and cost more.
     chunk: list[tuple] = []
     try:
         for item in prepared_rows(source, mapper, start_after, line, run_id, limit, seal):
             chunk.append(tuple(item) if isinstance(item, Prepared) else (item.row, item.original_id, item.column, item.reason))
             if len(chunk) >= size:
-                out.put(("rows", chunk, source.progress()))
+                put(("rows", chunk, source.progress()))
                 chunk = []
-        out.put(("rows", chunk, source.progress()))
-        out.put((_END, None, 1.0))
+        put(("rows", chunk, source.progress()))
+        put((_END, None, 1.0))
     except Exception as exc:  # handed to the import, raised there after the rows before it
-        out.put(("rows", chunk, source.progress()))
-        out.put(("error", exc, source.progress()))
+        put(("rows", chunk, source.progress()))
+        put(("error", exc, source.progress()))
     out.close()
     out.join_thread()
