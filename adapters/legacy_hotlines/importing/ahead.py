@@ -17,6 +17,7 @@ connections, and it ends with `os._exit` (multiprocessing's fork start), so it c
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -180,6 +181,9 @@ def _run(
                 if os.getppid() != parent:  # the import's process is gone (killed): so is its reader
                     os._exit(0)
 
+    # The heap inherited from the import's process (models, schemas, the app) sits out this
+    # process's collections: walking it would cost time and copy its pages into this one.
+    gc.freeze()
     # Plain tuples across the pipe: a NamedTuple or dataclass would pickle by class and cost more.
     chunk: list[tuple] = []
     try:
