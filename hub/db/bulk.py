@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateIndex, DropIndex
 
 from hub.db.models import CaseRow, CaseUnitRow, ExternalRefRow, HistoryRow
 from hub.db.phone_index import phone_hash
@@ -113,6 +114,26 @@ class SqliteRows(CoreRows):
     def _executemany(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
         names = ", ".join(f'"{c}"' for c in columns)
         self.conn.exec_driver_sql(f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})', rows)
+
+
+# The index of the cases by phone hash (hub.db.phone_index): its key is a keyed hash, so each
+# case lands at a random place in it and a batch of a thousand dirties a page of it per case,
+# all written to the WAL at every commit. A large load into a hub nobody is using (the legacy
+# import with a fixed batch size) leaves it out and builds it once at the end: one sort.
+# While it is out, a search by phone reads the table instead: slower, never wrong.
+PHONE_INDEX = next(i for i in CaseRow.__table__.indexes if i.name == "ix_cases_phone_hash")
+
+
+def drop_phone_index(s: Session) -> None:
+    # IF EXISTS rather than checkfirst: that reflects every index of `cases`, and warns of the
+    # expression-based ones it cannot read.
+    s.execute(DropIndex(PHONE_INDEX, if_exists=True))
+
+
+def ensure_phone_index(s: Session) -> None:
+    """Put the index back (a no-op when present): after a load that left it out, and before
+    the next one in case a crash did not get to it."""
+    s.execute(CreateIndex(PHONE_INDEX, if_not_exists=True))
 
 
 def bulk_rows(s: Session) -> CoreRows:

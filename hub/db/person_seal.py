@@ -20,6 +20,7 @@ import base64
 import hashlib
 import json
 from functools import lru_cache
+from json.encoder import encode_basestring  # what json.dumps writes a str as, with ensure_ascii=False
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -51,6 +52,10 @@ class PersonSealKeyMismatch(RuntimeError):
         )
 
 
+def _json_text(value: str | None) -> str:
+    return "null" if value is None else encode_basestring(value)
+
+
 @lru_cache(maxsize=16)
 def _fernet(key: bytes) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(hashlib.sha256(key).digest()))
@@ -75,6 +80,11 @@ class PersonSeal:
 
     def token(self, clear: dict[str, Any]) -> str:
         return self._fernet.encrypt(json.dumps(clear, ensure_ascii=False, separators=(",", ":")).encode("utf-8")).decode("ascii")
+
+    def person_token(self, name: str | None, phone: str | None) -> str:
+        """`token({"name": name, "phone": phone})`, its JSON written directly: a bulk import seals
+        one person per case, and json.dumps costs more than the encryption."""
+        return self._fernet.encrypt(f'{{"name":{_json_text(name)},"phone":{_json_text(phone)}}}'.encode()).decode("ascii")
 
     def open(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The document with name and phone in clear again (a new dict when it was sealed).

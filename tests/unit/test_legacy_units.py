@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from datetime import UTC, datetime, timezone
 
 import pytest
 
 from adapters.legacy_hotlines.config import Dedupe, MergeMode, load_legacy
+from adapters.legacy_hotlines.importing.ahead import Prepared, ReadAhead, finish_document, prepare
 from adapters.legacy_hotlines.importing.dedupe import jaccard, phone_key, score
-from adapters.legacy_hotlines.importing.readers import RowSource, UnreadableFile, inspect_file
-from adapters.legacy_hotlines.mapping import RowMapper, RowRefused
-from hub.db.person_seal import PersonSeal
+from adapters.legacy_hotlines.importing.readers import Row, RowSource, UnreadableFile, inspect_file
+from adapters.legacy_hotlines.importing.report import Rejected
+from adapters.legacy_hotlines.mapping import RowMapper, RowRefused, case_document, json_time
+from hub.db.person_seal import PersonSeal, _fernet
+from hub.db.phone_index import phone_hash
 from hub.domain.model import CaseState
 from hub.mappings import MappingError, load_catalogue
 from hub.settings import REPO_ROOT
@@ -264,6 +270,26 @@ class _VisibleSeal(PersonSeal):
     def token(self, clear: dict) -> str:
         return f"T:{clear['name']}|{clear['phone']}"
 
+    def person_token(self, name: str | None, phone: str | None) -> str:
+        return self.token({"name": name, "phone": phone})
+
+
+def test_a_person_sealed_directly_holds_what_token_would_seal():
+    """person_token writes the JSON itself (the bulk import's path): the clear text inside the
+    token is byte for byte token's, and a document sealed with it opens to the same person."""
+    seal = PersonSeal(b"k")
+    for name, phone in (("张三", "13800001111"), (None, "028-12345678"), ('O\'Brien "Jr"\t\\', None), ("\u00e9\U0001f600", "12315"), (None, None)):
+        clear = {"name": name, "phone": phone}
+        token = seal.person_token(name, phone)
+        assert _fernet(b"k").decrypt(token.encode("ascii")) == json.dumps(clear, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        doc = {"number": "1", "person": {"name": None, "phone": None, "sealed": token}}
+        assert seal.open(doc)["person"] == clear
+
+
+def test_the_phone_hash_is_the_keyed_sha256_of_the_phone():
+    for key, phone in ((b"k" * 32, "13800001111"), (b"another key", "028-12345678"), (b"k", "电话")):
+        assert phone_hash(key, phone) == hmac.new(key, phone.encode("utf-8"), hashlib.sha256).hexdigest()
+
 
 def test_the_bulk_write_sets_the_columns_a_single_write_sets(config, catalogue):
     """The repository owns the cases table's column list: CaseRepository.add and the bulk
@@ -330,3 +356,70 @@ def test_the_import_batch_halves_when_it_held_the_writer_too_long_and_grows_back
     assert next_batch_size(250, 0.07, 1000, 0.1) == 250  # near the target: as it is
     assert next_batch_size(250, 0.02, 1000, 0.1) == 500  # well under: doubled
     assert next_batch_size(800, 0.01, 1000, 0.1) == 1000  # up to the maximum
+
+
+def test_a_document_rendered_ahead_and_finished_at_the_batch_is_the_documents_text(config, catalogue):
+    """The read-ahead renders each document without its number and time; put in at the batch,
+    the text is case_document's, byte for byte, sealed or not."""
+    now = json_time(datetime(2024, 5, 6, 7, 8, 9, 120000, tzinfo=UTC))
+    for i, (line, m) in enumerate(_mapped_rows(config, catalogue)):
+        number = f"51200020181228{i:06d}"
+        for seal in (None, _VisibleSeal()):
+            assert finish_document(case_document(m, "", "", line, seal), number, now) == case_document(m, number, now, line, seal), (line, i)
+    with pytest.raises(ValueError):
+        finish_document(case_document(m, number, now, line), number, now)  # a finished one is not taken again
+
+
+class _BrokenAfter:
+    """A row source that gives `rows` rows of a file and then finds it unreadable."""
+
+    def __init__(self, rows: list) -> None:
+        self.rows = rows
+
+    def __iter__(self):
+        yield from self.rows
+        raise UnreadableFile("12315.csv: row 9 cannot be read as CSV (unexpected end of data)")
+
+    def progress(self) -> float:
+        return 0.5
+
+
+def test_the_read_ahead_gives_the_rows_in_order_then_the_files_fault(config, catalogue):
+    """In a process of its own, the rows come as prepare() makes them here, in file order, the
+    refused with their reasons, none at or before the resume point; a fault reading the file
+    comes after the rows before it."""
+    mapper = RowMapper(config.mapping("12315"), catalogue)
+    good = {
+        "工单编号": "SC1",
+        "登记时间": "2018年12月28日 14:05",
+        "投诉人": "张三",
+        "联系电话": "13800001111",
+        "诉求类型": "投诉",
+        "问题类别": "01",
+        "标题": "标题",
+        "诉求内容": "内容",
+        "地址": "雁江区某街道1号",
+        "所属区域": "雁江区",
+        "办理状态": "已办结",
+        "承办单位": "雁江分局",
+        "处理结果": "已调解",
+        "办结时间": "2019年01月03日",
+    }
+    rows = [
+        Row(2, good),
+        Row(3, {**good, "工单编号": "SC2", "问题类别": "99"}),
+        Row(4, None, "has 3 columns, the header has 14"),
+        Row(5, {**good, "工单编号": "SC3"}),
+    ]
+    ahead = ReadAhead(_BrokenAfter(rows), mapper, 2, "12315", 7, 1000, None, chunk=2, chunks=2)  # type: ignore[arg-type]
+    got = []
+    try:
+        with pytest.raises(UnreadableFile, match="row 9"):
+            for item in ahead:
+                got.append(item)
+    finally:
+        ahead.close()
+    assert [type(x) for x in got] == [Rejected, Rejected, Prepared]
+    assert got == [prepare(mapper, row, "12315", 7, 1000, None) for row in rows[1:]]
+    assert got[0].reason.startswith("code '99' has no mapping") and got[1].reason == "has 3 columns, the header has 14"
+    assert got[2].original_id == "SC3" and got[2].row == 5

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from adapters.legacy_hotlines.config import Dedupe
 from adapters.legacy_hotlines.tables import PENDING, LegacyCandidateRow, LegacyRecordRow, ensure_phone_index
+from hub.db import bulk
 from hub.db.models import CaseRow
 from hub.db.person_seal import seal_of
 
@@ -32,12 +33,13 @@ if TYPE_CHECKING:
 
 HUB_LINE = "12345"  # the index's name for 12345's own cases
 _NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
+_NOT_DIGITS = re.compile(r"\D")
 
 
 def phone_key(phone: str | None) -> str | None:
     if not phone:
         return None
-    digits = re.sub(r"\D", "", phone)
+    digits = _NOT_DIGITS.sub("", phone)
     if len(digits) == 13 and digits.startswith("86"):  # +86 / 0086 before a mobile
         digits = digits[2:]
     return hashlib.sha256(f"legacy-dedupe:{digits}".encode()).hexdigest()[:32]
@@ -172,6 +174,8 @@ def find_candidates(db: Database, rules: Dedupe, now: datetime, batch: int = 100
     result = DedupeResult()
     with db.write() as s:
         ensure_phone_index(s)  # an import that crashed may have left it out (importer._defer_phone_index)
+        if s.get_bind().dialect.name == "sqlite":  # and the cases' too (only there is it left out)
+            bulk.ensure_phone_index(s)
     after = 0
     while True:
         db.yield_writer()  # the waiting writers of other processes (the running hub's API) first

@@ -30,18 +30,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from adapters.legacy_hotlines.config import LegacyConfig
-from adapters.legacy_hotlines.importing.dedupe import DedupeResult, find_candidates, index_text, phone_key
-from adapters.legacy_hotlines.importing.readers import Row, RowSource, UnreadableFile, file_kind, inspect_file
+from adapters.legacy_hotlines.importing.ahead import Prepared, ReadAhead, finish_document, prepared_rows
+from adapters.legacy_hotlines.importing.dedupe import DedupeResult, find_candidates
+from adapters.legacy_hotlines.importing.readers import RowSource, UnreadableFile, file_kind, inspect_file
 from adapters.legacy_hotlines.importing.report import ImportSummary, Progress, Rejected, RejectFile
-from adapters.legacy_hotlines.mapping import (
-    IMPORT_ACTOR,
-    MappedRow,
-    RowMapper,
-    RowRefused,
-    case_document,
-    history_document,
-    json_time,
-)
+from adapters.legacy_hotlines.mapping import IMPORT_ACTOR, RowMapper, json_time
 from adapters.legacy_hotlines.tables import (
     DONE,
     FAILED,
@@ -51,9 +44,11 @@ from adapters.legacy_hotlines.tables import (
     drop_phone_index,
     ensure_phone_index,
 )
+from hub.db import bulk
 from hub.db.bulk import HistoricalCase, bulk_rows
+from hub.db.models import CaseRow
+from hub.db.person_seal import seal_of
 from hub.db.repository import CaseRepository
-from hub.mappings import UnknownCode
 
 # On SQLite the import's transactions hold the one writer lock of the file that `serve` uses:
 # an API write waits for the batch in hand. With a hold target, a batch that held it longer
@@ -76,10 +71,21 @@ def next_batch_size(size: int, held: float, most: int, target: float) -> int:
 
 
 class LegacyImporter:
-    def __init__(self, hub: Any, config: LegacyConfig, batch_size: int = 1000, progress: TextIO | None = sys.stderr, hold_target: float | None = None) -> None:
+    def __init__(
+        self,
+        hub: Any,
+        config: LegacyConfig,
+        batch_size: int = 1000,
+        progress: TextIO | None = sys.stderr,
+        hold_target: float | None = None,
+        read_ahead: bool | None = None,
+    ) -> None:
         """`batch_size` rows a transaction; with `hold_target` (seconds), at most that many,
-        fewer while a transaction holds the SQLite writer longer (next_batch_size)."""
+        fewer while a transaction holds the SQLite writer longer (next_batch_size).
+        `read_ahead`: rows read and mapped in a process of its own (True), in this one
+        (False), or as `_read_ahead` decides by the file and the mode (None)."""
         self.hub, self.config = hub, config
+        self.read_ahead = read_ahead
         self.batch_size = batch_size
         self.hold_target = hold_target if hub.db.is_sqlite else None
         self.progress_stream = progress
@@ -115,16 +121,20 @@ class LegacyImporter:
         rejects = RejectFile(reject_path, keep_through_row=start_after)
         bar = Progress(self.progress_stream, f"{line} {path.name}")
         source = RowSource(path, kind, facts)
-        batch: list[Row] = []
+        batch: list[Prepared | Rejected] = []
         done, size = 0, self.batch_size
         deferred = run is not None and self._defer_phone_index(facts.size)
+        with self.hub.db.read() as s:
+            seal = seal_of(s)
+        limit = self.config.dedupe.max_text_chars
+        ahead = ReadAhead(source, mapper, start_after, line, summary.run_id, limit, seal) if self._read_ahead(run is not None, facts.size) else None
+        rows = ahead if ahead is not None else prepared_rows(source, mapper, start_after, line, summary.run_id, limit, seal)
+        progress = ahead.progress if ahead is not None else source.progress
         # Millions of short-lived objects trigger collections; a full one would also walk the
         # whole long-lived heap (models, schemas, the app). Frozen, that heap sits them out.
         gc.freeze()
         try:
-            for row in source:
-                if row.number <= start_after:
-                    continue
+            for row in rows:
                 batch.append(row)
                 if len(batch) >= size:
                     held = self._batch(mapper, line, batch, summary, rejects, seen_in_dry_run)
@@ -132,7 +142,7 @@ class LegacyImporter:
                         size = next_batch_size(size, held, self.batch_size, self.hold_target)
                     done += len(batch)
                     batch = []
-                    bar.update(done, source.progress())
+                    bar.update(done, progress())
                     if (stop_after_batches is not None and summary.batches >= stop_after_batches) or (stop and stop()):
                         summary.interrupted = True
                         break
@@ -148,12 +158,15 @@ class LegacyImporter:
                 self._fail(run.id, exc)
             raise
         finally:
+            if ahead is not None:
+                ahead.close()
             gc.unfreeze()
             bar.close()
             rejects.close()
-            if deferred:  # stopped, failed or done: the index is back before anything else runs
+            if deferred:  # stopped, failed or done: the indexes are back before anything else runs
                 with self.hub.db.write() as s:
                     ensure_phone_index(s)
+                    bulk.ensure_phone_index(s)
         if run is not None:
             with self.hub.db.write() as s:
                 _checkpoint_less_often(s, restore=True)
@@ -187,21 +200,32 @@ class LegacyImporter:
             bar.close()
 
     def _defer_phone_index(self, file_size: int) -> bool:
-        """Leave the dedupe index by phone out while a large file loads, and build it once at
-        the end. Its key is a hash, so each row lands at a random place in it: a batch dirties
-        a page of that index per row, which is written to the WAL at every commit. Building it
-        afterwards is one sort. Only when the file may hold at least as many rows as the table
-        already does (a small file into a large table keeps the index and inserts into it).
-        While it is out only the duplicate search, which runs after the import, is slower;
-        `ensure_phone_index` puts it back (here, after the loop, and before any search)."""
+        """Leave the indexes by phone out while a large file loads, and build them once at the
+        end: the dedupe's (legacy_records) and, on SQLite, the cases' (hub.db.bulk.PHONE_INDEX).
+        Their keys are hashes, so each row lands at a random place in them: a batch dirties a
+        page of each per row, which is written to the WAL at every commit. Building one
+        afterwards is one sort. Each only when the file may hold at least as many rows as its
+        table already does (a small file into a large table keeps the index and inserts into
+        it). While they are out a search by phone reads the table (slower, never wrong); they
+        are put back here after the loop, and the dedupe's before any search."""
         with self.hub.db.write() as s:
             held = s.execute(select(func.count()).select_from(LegacyRecordRow)).scalar_one()
-            # Beside live traffic (a hold target) not at all: building the index is one long hold.
-            if self.hold_target is not None or file_size // _MAX_BYTES_PER_ROW < held:
+            # max(id) bounds the cases from above without counting them: a hub that holds
+            # more cases than the file can add keeps the index.
+            cases = s.execute(select(func.coalesce(func.max(CaseRow.id), 0))).scalar_one()
+            rows = file_size // _MAX_BYTES_PER_ROW
+            # Beside live traffic (a hold target) not at all: building an index is one long hold.
+            # On PostgreSQL the cases' is kept: dropping and building it locks `cases` to writers.
+            leave_cases = self.hold_target is None and self.hub.db.is_sqlite and rows >= cases
+            if self.hold_target is not None or rows < held:
                 ensure_phone_index(s)  # a run that crashed while it was out
-                return False
-            drop_phone_index(s)
-            return True
+            else:
+                drop_phone_index(s)
+            if leave_cases:
+                bulk.drop_phone_index(s)
+            else:
+                bulk.ensure_phone_index(s)
+            return leave_cases or (self.hold_target is None and rows >= held)
 
     # -- runs ------------------------------------------------------------------------------
     def _open_run(self, line: str, path: Path, sha: str) -> LegacyImportRunRow:
@@ -230,43 +254,37 @@ class LegacyImporter:
             return run
 
     # -- one batch, one transaction --------------------------------------------------------------
-    def _batch(self, mapper: RowMapper, line: str, rows: list[Row], summary: ImportSummary, rejects: RejectFile, seen_in_dry_run: dict[str, int]) -> float:
-        """Map and write one batch; the seconds its transaction held the writer (0 in a dry run)."""
+    def _batch(
+        self, mapper: RowMapper, line: str, rows: list[Prepared | Rejected], summary: ImportSummary, rejects: RejectFile, seen_in_dry_run: dict[str, int]
+    ) -> float:
+        """Write one batch of mapped rows; the seconds its transaction held the writer (0 in a dry run)."""
         refused: list[Rejected] = []
-        mapped: list[tuple[Row, MappedRow]] = []
+        mapped: list[Prepared] = []
         first_row: dict[str, int] = {}
-        for row in rows:
-            if row.values is None:
-                refused.append(Rejected(row.number, "", "(row)", row.error or "unreadable"))
-                continue
-            try:
-                m = mapper.map(row.values)
-            except RowRefused as exc:
-                refused.append(Rejected(row.number, _id_of(mapper, row.values), exc.column, exc.reason))
-                continue
-            except UnknownCode as exc:
-                refused.append(Rejected(row.number, _id_of(mapper, row.values), exc.field, f"unknown code {exc.code!r}"))
+        for m in rows:
+            if isinstance(m, Rejected):
+                refused.append(m)
                 continue
             if m.original_id in first_row:
-                refused.append(Rejected(row.number, m.original_id, mapper.f.original_id, f"duplicate of row {first_row[m.original_id]} (same original id)"))
+                refused.append(Rejected(m.row, m.original_id, mapper.f.original_id, f"duplicate of row {first_row[m.original_id]} (same original id)"))
                 continue
-            first_row[m.original_id] = row.number
-            mapped.append((row, m))
+            first_row[m.original_id] = m.row
+            mapped.append(m)
         now = self.hub.clock.now()
         skipped = 0
         if summary.dry_run:
             keep = []
-            for row, m in mapped:
+            for m in mapped:
                 if m.original_id in seen_in_dry_run:
                     refused.append(
-                        Rejected(row.number, m.original_id, mapper.f.original_id, f"duplicate of row {seen_in_dry_run[m.original_id]} (same original id)")
+                        Rejected(m.row, m.original_id, mapper.f.original_id, f"duplicate of row {seen_in_dry_run[m.original_id]} (same original id)")
                     )
                 else:
-                    seen_in_dry_run[m.original_id] = row.number
-                    keep.append((row, m))
+                    seen_in_dry_run[m.original_id] = m.row
+                    keep.append(m)
             with self.hub.db.read() as s:
-                held = self._held(s, line, [m.original_id for _, m in keep], None)
-            skipped = sum(1 for _, m in keep if m.original_id in held)
+                held = self._held(s, line, [m.original_id for m in keep], None)
+            skipped = sum(1 for m in keep if m.original_id in held)
             accepted = len(keep) - skipped
             refused.sort(key=lambda r: r.row)
             rejects.write(refused)
@@ -278,21 +296,21 @@ class LegacyImporter:
             began = time.monotonic()
             with self.hub.db.write() as s:
                 _checkpoint_less_often(s)
-                held = self._held(s, line, [m.original_id for _, m in mapped], summary.run_id)
+                held = self._held(s, line, [m.original_id for m in mapped], summary.run_id)
                 fresh = []
-                for row, m in mapped:
+                for m in mapped:
                     earlier = held.get(m.original_id)
                     if earlier is None:
-                        fresh.append((row, m))
+                        fresh.append(m)
                     elif earlier == "held":
                         skipped += 1
                     else:  # the same run took this id on an earlier row: the file repeats it
-                        refused.append(Rejected(row.number, m.original_id, mapper.f.original_id, f"duplicate of row {earlier} (same original id)"))
+                        refused.append(Rejected(m.row, m.original_id, mapper.f.original_id, f"duplicate of row {earlier} (same original id)"))
                 accepted = len(fresh)
                 if fresh:
                     self._write(s, line, fresh, summary.run_id, now)
                 run = s.get(LegacyImportRunRow, summary.run_id)
-                run.last_row = rows[-1].number
+                run.last_row = rows[-1].row
                 run.accepted += accepted
                 run.rejected += len(refused)
                 run.skipped += skipped
@@ -328,11 +346,11 @@ class LegacyImporter:
             out.setdefault(original_id, "held")
         return out
 
-    def _write(self, s: Session, line: str, fresh: list[tuple[Row, MappedRow]], run_id: int | None, now: datetime) -> None:
+    def _write(self, s: Session, line: str, fresh: list[Prepared], run_id: int | None, now: datetime) -> None:
         """The batch's cases through the case repository's bulk write (the rows CaseRepository.add
         would write, the document of build_case), then the import's own record of each."""
         cases = CaseRepository(s)
-        received = [m.received_at for _, m in fresh]
+        received = [m.received_at for m in fresh]
         if self.hub.db.is_sqlite:
             numbers = cases.reserve_numbers(self.hub.settings.region_code, received)
         else:
@@ -344,29 +362,29 @@ class LegacyImporter:
             with self.hub.db.write() as own:
                 numbers = CaseRepository(own).reserve_numbers(self.hub.settings.region_code, received)
         now_doc = json_time(now)
-        system, limit = f"legacy.{line}", self.config.dedupe.max_text_chars
+        system = f"legacy.{line}"
         ids = cases.add_historical(
             [
                 HistoricalCase(
                     number,
-                    m.state.value,
-                    m.request_type.value,
+                    m.state,
+                    m.request_type,
                     m.category_code,
                     m.division_code,
-                    m.urgency.value if m.urgency else "normal",
+                    m.urgency,
                     "legacy",
-                    m.unit or None,
+                    m.unit,
                     m.received_at,
-                    f"{m.title}\n{m.content}",
-                    case_document(m, number, now_doc, line, cases.seal),
-                    m.person_phone or None,
+                    m.search_text,
+                    finish_document(m.document, number, now_doc),
+                    m.phone,
                     system,
                     m.original_id,
                     IMPORT_ACTOR,
                     "import",
-                    history_document(m, line, run_id, row.number),
+                    m.history,
                 )
-                for (row, m), number in zip(fresh, numbers)
+                for m, number in zip(fresh, numbers)
             ],
             now,
         )
@@ -375,22 +393,23 @@ class LegacyImporter:
             LegacyRecordRow,
             ("line", "original_id", "case_id", "case_number", "run_id", "row", "phone_key", "received_at", "text", "compared"),
             [
-                (
-                    line,
-                    m.original_id,
-                    i,
-                    number,
-                    run_id,
-                    row.number,
-                    phone_key(m.person_phone),
-                    out.time(m.received_at),
-                    index_text(m.title, m.content, limit),
-                    False,
-                )
-                for (row, m), i, number in zip(fresh, ids, numbers)
+                (line, m.original_id, i, number, run_id, m.row, m.phone_key, out.time(m.received_at), m.index_text, False)
+                for m, i, number in zip(fresh, ids, numbers)
             ],
         )
 
+    def _read_ahead(self, writing: bool, file_size: int) -> bool:
+        """Read and map in a process of its own (ahead.ReadAhead): for a load with a fixed batch
+        size of a file of at least READ_AHEAD_ROWS rows (by size), where the two processes'
+        work overlaps most. Not beside live traffic (the import there leaves the cores to the
+        API), not for a dry run (nothing to overlap), nor a small file (a fork is not free)."""
+        if self.read_ahead is not None:
+            return self.read_ahead and writing
+        return writing and self.hold_target is None and file_size // _MAX_BYTES_PER_ROW >= READ_AHEAD_ROWS
+
+
+# A file of at least this many rows is read ahead, in a process of its own (`_read_ahead`).
+READ_AHEAD_ROWS = 10_000
 
 # No export row is longer than this on average (the bench's are ~180 bytes): file size / this
 # is a low estimate of the rows in a file, so the index is deferred only when it pays.
@@ -420,11 +439,6 @@ def _copy_back(db: Any) -> None:
         raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     finally:
         raw.close()
-
-
-def _id_of(mapper: RowMapper, values: dict[str, Any]) -> str:
-    value = values.get(mapper.f.original_id)
-    return "" if value is None else str(value).strip()[:128]
 
 
 def _reason_kind(reason: str) -> str:
