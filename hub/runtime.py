@@ -20,6 +20,7 @@ import uvicorn
 from hub import metrics
 from hub.api.app import create_app
 from hub.container import Hub
+from hub.db import bulk
 from hub.db.migrate import upgrade
 from hub.db.person_seal import check_key
 from hub.domain.clock import Clock
@@ -85,6 +86,19 @@ def check_person_seal(hub: Hub) -> None:
         raise
 
 
+def put_back_phone_index(hub: Hub) -> bool:
+    """A legacy import killed while the cases' phone index was out (hub/db/bulk.py) left every
+    search by phone reading the whole table, still right but slow: `serve` builds it again
+    before its first request (seconds at a million cases, and only after such a crash).
+    True when it had to."""
+    with hub.db.write() as s:
+        if not bulk.phone_index_missing(s):
+            return False
+        log.warning("the cases' phone index was missing (a legacy import stopped before putting it back): building it again")
+        bulk.ensure_phone_index(s)
+    return True
+
+
 def log_start_warnings(hub: Hub) -> None:
     """What features found worth saying at start (e.g. a 双号并行 line with no live bridge),
     logged by the long-running commands only: a one-shot command stays quiet about it."""
@@ -111,6 +125,7 @@ def _prepare(hub: Hub, settings: Settings) -> None:
     seal key, create the bootstrap key, say what is worth saying."""
     if hub.db.is_sqlite and settings.auto_migrate:
         upgrade(hub.db.writer)
+    put_back_phone_index(hub)
     check_person_seal(hub)
     if settings.bootstrap_key is not None and hub.keys.count() == 0:
         hub.keys.create("centre", Role.SUPERVISOR, hub.clock.now(), note="bootstrap", key=settings.bootstrap_key.get_secret_value())

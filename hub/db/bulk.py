@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateIndex, DropIndex
 
@@ -134,6 +135,13 @@ def ensure_phone_index(s: Session) -> None:
     """Put the index back (a no-op when present): after a load that left it out, and before
     the next one in case a crash did not get to it."""
     s.execute(CreateIndex(PHONE_INDEX, if_not_exists=True))
+
+
+def phone_index_missing(s: Session) -> bool:
+    """A load killed while the index was out never put it back (SQLite only: PostgreSQL keeps it)."""
+    if s.get_bind().dialect.name != "sqlite":
+        return False
+    return not s.execute(text("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = :name"), {"name": PHONE_INDEX.name}).scalar_one()
 
 
 def bulk_rows(s: Session) -> CoreRows:

@@ -21,6 +21,7 @@ from hub.db.repository import CaseRepository
 from hub.domain.access import Actor
 from hub.domain.clock import LOCAL_TZ
 from hub.domain.model import CaseDraft, CaseState, Channel, Role
+from hub.runtime import put_back_phone_index
 from tests.fixtures.legacy.samples import CSV_12315, JSONL_12369, xlsx_12333
 from tests.support.factories import draft
 
@@ -396,6 +397,22 @@ def test_a_load_with_a_fixed_batch_leaves_the_cases_phone_index_out_on_sqlite_an
     with hub.db.read() as s:
         found = s.execute(select(CaseRow.number).where(CaseRow.phone_hash == CaseRepository(s).phone_hash("13800001111"))).scalars().all()
     assert sorted(found) == sorted(hub.cases.find_by_ref("legacy.12315", ref).number for ref in ("SC2018120001", "SC2018120008"))
+
+
+def test_serve_builds_again_a_phone_index_a_killed_load_left_out(hub):
+    """An import killed while the index was out, never run again: `serve`'s start puts it
+    back (hub.runtime.put_back_phone_index), and says nothing when it is there."""
+    hub.cases.register(CaseDraft.model_validate(draft(person__phone="13800002222")), Actor("centre", Role.AGENT))
+    if hub.db.is_sqlite:
+        with hub.db.write() as s:
+            bulk.drop_phone_index(s)
+        assert not case_phone_index_present(hub)
+        assert put_back_phone_index(hub) is True
+    assert case_phone_index_present(hub)
+    assert put_back_phone_index(hub) is False
+    with hub.db.read() as s:
+        found = s.execute(select(func.count()).select_from(CaseRow).where(CaseRow.phone_hash == CaseRepository(s).phone_hash("13800002222"))).scalar_one()
+    assert found == 1
 
 
 def test_beside_live_traffic_the_cases_phone_index_stays(hub, monkeypatch):
