@@ -106,21 +106,23 @@ def merged_page(session: Session, filtered: Select[Any], column: ColumnElement[A
 
 
 # A loose scan of ix_cases_county_id: from each county code under the prefix to the next one,
-# one index search a step (`min` reads the first entry of the range).
+# one index search a step (`min` reads the first entry of the range). Bounded by a count of steps,
+# not a LIMIT: PostgreSQL takes no LIMIT in a recursive query.
 _COUNTIES_UNDER = text(
-    """WITH RECURSIVE counties(code) AS (
-        SELECT (SELECT min(county_code) FROM cases WHERE county_code >= :low AND county_code < :high)
+    """WITH RECURSIVE counties(code, step) AS (
+        SELECT (SELECT min(county_code) FROM cases WHERE county_code >= :low AND county_code <= :high), 1
         UNION ALL
-        SELECT (SELECT min(county_code) FROM cases WHERE county_code > counties.code AND county_code < :high)
-        FROM counties WHERE counties.code IS NOT NULL LIMIT :most
+        SELECT (SELECT min(county_code) FROM cases WHERE county_code > counties.code AND county_code <= :high), counties.step + 1
+        FROM counties WHERE counties.code IS NOT NULL AND counties.step < :most
     ) SELECT code FROM counties WHERE code IS NOT NULL"""
 )
 
 
-def counties_under(session: Session, prefix: str, most: int) -> list[str]:
-    """The county codes of the stored cases that start with `prefix`, in order, at most `most`
-    (and one more, to tell there were more)."""
-    # Every string starting with the prefix sorts at or after it and before the prefix followed
-    # by the highest character (SQLite compares text bytewise).
-    found = session.execute(_COUNTIES_UNDER, {"low": prefix, "high": prefix + "\U0010ffff", "most": most + 2}).scalars()
-    return list(found)[: most + 1]
+def counties_under(session: Session, prefix: str, digits: int, most: int) -> list[str]:
+    """The county codes (`digits` digits each) of the stored cases that start with `prefix` (digits),
+    in order, at most `most` (and one more, to tell there were more)."""
+    # The codes of that width starting with the prefix are those from it padded with 0s to it
+    # padded with 9s: strings of digits of one width sort the same in every collation (a prefix
+    # followed by the highest character would not, on PostgreSQL's non-C collations).
+    bounds = {"low": prefix.ljust(digits, "0"), "high": prefix.ljust(digits, "9"), "most": most + 2}
+    return list(session.execute(_COUNTIES_UNDER, bounds).scalars())[: most + 1]
