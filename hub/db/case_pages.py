@@ -1,6 +1,7 @@
 """A page of the case list (newest first, by id) where no one index gives both the filter and
-that order, on SQLite: the ids of the page, found at a cost that does not grow with every case
-ever received (issue 21, target 6). CaseRepository.list reads the page's documents by these ids.
+that order, on SQLite (two of them on PostgreSQL too, below): the ids of the page, found at a
+cost that does not grow with every case ever received (issue 21, target 6). CaseRepository.list
+reads the page's documents by these ids.
 
 SQLite's planner keeps one figure per index (sqlite_stat1, no histograms here): it cannot tell a
 deadline range that holds every finished case from one that holds a few, nor a rare state from a
@@ -25,6 +26,12 @@ common one, and it chose plans that read or sorted every case for such lists (be
   found by skipping through `(county_code, id)` from one code to the next (`counties_under`,
   a step per county, none per case), each county's range in id order, merged. The prefix
   alone was a walk of every case, to its end when none matched.
+
+On PostgreSQL `merged_page` serves the same two lists (`due_page` is SQLite's: PostgreSQL keeps a
+histogram of deadlines). Its plan for the prefix alone was a scan of every case, sorted (2.1 s at
+1M for a prefix no case has), and for the IN of states one from its estimates of the set; an arm
+is one state's (or county's) estimate, which its statistics hold per value, and the loose scan
+is an index-only scan of `(county_code, id)` a step (bench/RESULTS.md, "on PostgreSQL too").
 """
 
 from __future__ import annotations
