@@ -59,6 +59,12 @@ MAX_ARMS = 64
 _DUE_AS_FILTER = literal_column("+cases.due_at", type_=UTCDateTime)
 _ID_AS_FILTER = literal_column("+cases.id", type_=Integer)
 
+# A value with fewer cases than this (counted in its index) is read whole and sorted, by `id + 0`
+# (not an order the primary key gives: PostgreSQL then walks no ids); its planner, unanalyzed,
+# guessed 5,000 cases for a state with none and walked every case for the page.
+FEW = 4096
+_ID_SORTED = literal_column("cases.id + 0", type_=Integer)
+
 
 def _limit(n: int) -> Any:
     # Inline (as the list's own LIMIT): SQLite plans for a known LIMIT.
@@ -97,16 +103,38 @@ def due_page(session: Session, filtered: Select[Any], due_before: datetime, belo
     return found
 
 
-def merged_page(session: Session, filtered: Select[Any], column: ColumnElement[Any], values: Sequence[Any], below: int | None, n: int) -> list[int]:
+def _few(session: Session, column: ColumnElement[Any], value: Any) -> bool:
+    """Whether fewer than FEW cases have `column` equal to `value` (its index's entries, counted
+    no further than that)."""
+    entries = select(column).where(column == value).limit(bindparam("few_limit", FEW, type_=Integer, literal_execute=True))
+    return session.execute(select(func.count()).select_from(entries.subquery())).scalar_one() < FEW
+
+
+def merged_page(
+    session: Session,
+    filtered: Select[Any],
+    column: ColumnElement[Any],
+    values: Sequence[Any],
+    below: int | None,
+    n: int,
+    *,
+    counted: bool = False,
+) -> list[int]:
     """The ids, newest first, of up to `n` cases of `filtered` (a select of CaseRow.id) with
-    `column` equal to one of `values` and an id below `below`: one range per value, merged."""
+    `column` equal to one of `values` and an id below `below`: one range per value, merged.
+    `counted`: `column`'s index is not in id order (PostgreSQL's `(state)`): a value of few cases
+    is its index's entries sorted, any other the walk of the ids newest first (FEW)."""
     arms = []
     for value in dict.fromkeys(values):  # a value named twice is one arm (its cases once)
         arm = filtered.where(column == value)
         if below is not None:
             arm = arm.where(_ID < below)
+        # In `column`'s own order first (the value is one): an index of (column, id) gives the
+        # arm's order itself, where the walk of every id, filtered, would be a guess of how soon
+        # the page comes (PostgreSQL guessed it without statistics and walked every case).
+        order = [column.desc(), (_ID_SORTED if counted and _few(session, column, value) else _ID).desc()]
         # Each arm its own subquery: SQLite takes an ORDER BY and LIMIT per arm of a compound only so.
-        cut = arm.order_by(_ID.desc()).limit(_limit(n)).subquery()
+        cut = arm.order_by(*order).limit(_limit(n)).subquery()
         arms.append(select(cut.c.id))
     merged = union_all(*arms).subquery()
     return list(session.execute(select(merged.c.id).order_by(merged.c.id.desc()).limit(_limit(n))).scalars())

@@ -305,7 +305,7 @@ class CaseRepository:
             if query.due_before is not None and due_apart:
                 page_ids = due_page(self.session, filtered, query.due_before, below, query.limit + 1)
             elif states_apart:
-                page_ids = merged_page(self.session, filtered, CaseRow.__table__.c.state, query.state or [], below, query.limit + 1)
+                page_ids = merged_page(self.session, filtered, CaseRow.__table__.c.state, query.state or [], below, query.limit + 1, counted=not sqlite)
             else:
                 page_ids = merged_page(self.session, filtered, CaseRow.__table__.c.county_code, counties or [], below, query.limit + 1)
             by_id = select(CaseRow.id, CaseRow.doc).where(CaseRow.id.in_(page_ids)).order_by(CaseRow.id.desc())
