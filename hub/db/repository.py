@@ -223,14 +223,16 @@ class CaseRepository:
         # nor rare states from common ones: such pages are found by what the database holds
         # (hub/db/case_pages.py). Not beside `q=`, whose pages are the text index's order, nor for
         # running cases only (the console's 三日内到期), whose deadlines have their own index (0027).
+        # Several states and a short place prefix on PostgreSQL too: its plan for the IN, or the
+        # prefix, walked the primary key past every case when few or none matched (bench/RESULTS.md).
         running = bool(query.state) and set(query.state or ()) <= set(OPEN_HANDLING_STATES)
         due_apart = sqlite and query.due_before is not None and not query.text and not running
-        states_apart = sqlite and len(query.state or ()) > 1 and not running and not ranged and not query.text
+        states_apart = len(query.state or ()) > 1 and not running and not ranged and not query.text
         # A prefix shorter than a county's code: each county under it in id order, merged.
         short_division = bool(query.division) and len(query.division or "") < COUNTY_DIGITS
         counties = (
-            counties_under(self.session, query.division or "", MAX_ARMS)
-            if sqlite and short_division and not (due_apart or states_apart or ranged or query.text)
+            counties_under(self.session, query.division or "", COUNTY_DIGITS, MAX_ARMS)
+            if short_division and not (due_apart or states_apart or ranged or query.text)
             else None
         )
         if counties is not None and not counties:
@@ -303,7 +305,7 @@ class CaseRepository:
             if query.due_before is not None and due_apart:
                 page_ids = due_page(self.session, filtered, query.due_before, below, query.limit + 1)
             elif states_apart:
-                page_ids = merged_page(self.session, filtered, CaseRow.__table__.c.state, query.state or [], below, query.limit + 1)
+                page_ids = merged_page(self.session, filtered, CaseRow.__table__.c.state, query.state or [], below, query.limit + 1, counted=not sqlite)
             else:
                 page_ids = merged_page(self.session, filtered, CaseRow.__table__.c.county_code, counties or [], below, query.limit + 1)
             by_id = select(CaseRow.id, CaseRow.doc).where(CaseRow.id.in_(page_ids)).order_by(CaseRow.id.desc())
