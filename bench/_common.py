@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import statistics
@@ -10,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -65,3 +67,50 @@ def alternate_rounds(rounds: int, hub: Callable[[], float], baseline: Callable[[
             (hub_rates if name == "hub" else base_rates).append(rate)
             print(f"round {i + 1} {name:<8} {rate:8.1f} {unit}", flush=True)
     return median(hub_rates), median(base_rates)
+
+
+async def asgi_post(app: Any, path: str, body: bytes, key: str, extra: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """POST straight into an ASGI app, no socket: the profiles (intake_profile, county_profile)
+    measure the route's own CPU, not the server's."""
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-api-key", key.encode()),
+        *((k.lower().encode(), v.encode()) for k, v in (extra or {}).items()),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # the client never disconnects
+        return {"type": "http.disconnect"}
+
+    status, answer = 0, b""
+
+    async def send(message: dict) -> None:
+        nonlocal status, answer
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            answer += message.get("body", b"")
+
+    await app(scope, receive, send)
+    return status, answer

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench._common import asgi_post
 from bench.county_push import SECRET, _tickets
 
 KEY = "hub_benchcounty_" + "k" * 32
@@ -62,51 +63,6 @@ def _build(data: Path, county: str) -> tuple[Any, Any, Any]:
     return hub, create_app(hub), cfg
 
 
-async def _post(app: Any, path: str, body: bytes, extra: dict[str, str]) -> tuple[int, bytes]:
-    headers = [
-        (b"host", b"127.0.0.1"),
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"x-api-key", KEY.encode()),
-        *((k.lower().encode(), v.encode()) for k, v in extra.items()),
-    ]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": headers,
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8000),
-    }
-    sent = False
-
-    async def receive() -> dict:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()  # the client never disconnects
-        return {"type": "http.disconnect"}
-
-    status, answer = 0, b""
-
-    async def send(message: dict) -> None:
-        nonlocal status, answer
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            answer += message.get("body", b"")
-
-    await app(scope, receive, send)
-    return status, answer
-
-
 async def _load(app: Any, cfg: Any, bodies: list[bytes], concurrency: int) -> None:
     # Imported here like the settings above: only once the hub is built.
     from adapters.county.signing import signed_headers
@@ -118,7 +74,7 @@ async def _load(app: Any, cfg: Any, bodies: list[bytes], concurrency: int) -> No
         while left:
             body = left.pop()
             extra = signed_headers(SECRET, int(time.time()), body) if cfg.security.hmac_secret_env else {}
-            status, answer = await _post(app, path, body, extra)
+            status, answer = await asgi_post(app, path, body, KEY, extra)
             results = json.loads(answer).get("results") if status == 200 else None
             if not results or any(r["status"] != "created" for r in results):
                 raise RuntimeError(f"answered {status}: {answer[:300]!r}")

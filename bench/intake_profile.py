@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench._common import asgi_post
 from tests.support.factories import draft
 
 KEY = "hub_bench_" + "k" * 32
@@ -55,47 +56,6 @@ def _build(data: Path) -> Any:
     return hub, create_app(hub)
 
 
-async def _post(app: Any, body: bytes) -> int:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/api/v1/cases",
-        "raw_path": b"/api/v1/cases",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"127.0.0.1"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"x-api-key", KEY.encode()),
-        ],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8000),
-    }
-    sent = False
-
-    async def receive() -> dict:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()  # the client never disconnects
-        return {"type": "http.disconnect"}
-
-    status = 0
-
-    async def send(message: dict) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    await app(scope, receive, send)
-    return status
-
-
 async def _load(app: Any, body: bytes, cases: int, concurrency: int) -> None:
     left = cases
 
@@ -103,7 +63,7 @@ async def _load(app: Any, body: bytes, cases: int, concurrency: int) -> None:
         nonlocal left
         while left > 0:
             left -= 1
-            status = await _post(app, body)
+            status, _ = await asgi_post(app, "/api/v1/cases", body, KEY)
             if status != 201:
                 raise RuntimeError(f"answered {status}")
 
