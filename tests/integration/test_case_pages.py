@@ -19,6 +19,7 @@ from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
 from tests.support.factories import draft
+from tests.support.planner import with_fill_statistics
 
 AGENT = Actor("centre-agent", Role.AGENT)
 SUPERVISOR = Actor("centre-supervisor", Role.SUPERVISOR)
@@ -124,28 +125,6 @@ def sent(hub, read) -> list[tuple[str, object]]:
 def plans(hub, read) -> list[str]:
     with hub.db.writer.connect() as conn:
         return [" ; ".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + s, p)) for s, p in sent(hub, read)]
-
-
-def with_fill_statistics(hub) -> None:
-    """The planner's statistics of bench/scale_generate.py's fills (a million cases, a few
-    thousand running, every finished case with its old deadline), not of this test's dozen."""
-    with hub.db.writer.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
-        conn.exec_driver_sql("DELETE FROM sqlite_stat1 WHERE tbl = 'cases'")
-        stats = {
-            None: "1000000",
-            "ix_cases_state": "1000000 100000",
-            "ix_cases_running": "3500 1",
-            "ix_cases_running_deadline": "3500 1",
-            "ix_cases_due_at": "1000000 1",
-            "ix_cases_id_due": "1000000 1 1",
-            "ix_cases_channel_id": "1000000 28572 1",
-            "ix_cases_received_id": "1000000 1 1",
-            "ix_cases_category_id": "1000000 3175 1",
-        }
-        for idx, stat in stats.items():
-            conn.exec_driver_sql("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('cases', ?, ?)", (idx, stat))
-        conn.exec_driver_sql("ANALYZE sqlite_schema")  # reload them
 
 
 def test_due_before_walks_the_deadlines_by_id_or_ranges_the_few(hub, clock, small_windows) -> None:

@@ -20,6 +20,7 @@ from hub.domain.model import CaseDraft, Role
 from supervision.queries import running_cases
 from supervision.scheduler import Scheduler
 from tests.support.factories import draft
+from tests.support.planner import with_fill_statistics
 
 AGENT = Actor("centre-agent", Role.AGENT)
 SUPERVISOR = Actor("centre-supervisor", Role.SUPERVISOR)
@@ -195,24 +196,11 @@ def test_the_overdue_list_reads_the_flagged_and_the_running_cases_only(hub) -> N
             found = explain(hub, statement, parameters)  # seqscan off: which indexes can answer it
             assert "BitmapOr" in found and "ix_cases_overdue_flag" in found and "ix_cases_running_due" in found, found
         return
-    with hub.db.writer.begin() as conn:
-        # The statistics of a long-lived database (a million cases, a few thousand running, every
-        # finished case with its old deadline; none flagged when ANALYZE ran, so no row for the
-        # flag's index: the statistics of bench/scale_generate.py's 200k fill, scaled), not of
-        # this test's two cases. With them the planner took the whole deadline index before 0027.
-        conn.exec_driver_sql("ANALYZE")
-        conn.exec_driver_sql("DELETE FROM sqlite_stat1 WHERE tbl = 'cases'")
-        stats = {
-            None: "1000000",
-            "ix_cases_state": "1000000 100000",
-            "ix_cases_running": "3500 1",
-            "ix_cases_running_deadline": "3500 1",
-            "ix_cases_due_at": "1000000 1",
-            "ix_cases_received_id": "1000000 1 1",
-        }
-        for idx, stat in stats.items():
-            conn.exec_driver_sql("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('cases', ?, ?)", (idx, stat))
-        conn.exec_driver_sql("ANALYZE sqlite_schema")  # reload them
+    # The statistics of a long-lived database (a million cases, a few thousand running, every
+    # finished case with its old deadline; none flagged when ANALYZE ran, so no row for the
+    # flag's index), not of this test's two cases. With them the planner took the whole
+    # deadline index before 0027.
+    with_fill_statistics(hub)
     statements = sent(hub, lambda: hub.cases.list(CaseQuery(overdue=True), AGENT))
     assert statements
     for statement, parameters in statements:
