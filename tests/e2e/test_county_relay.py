@@ -36,6 +36,14 @@ def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+# The adapter gives up on an answer after TIMEOUT_SECONDS; the sandbox's "slow" fault answers
+# later than that. Generous: on the hub's manual clock a timed-out delivery waits for its retry
+# until the test moves the clock, so a busy machine's slow answer to a plain delivery would
+# leave the rest of the case's messages behind it (drain stops when nothing is due).
+TIMEOUT_SECONDS = 5.0
+SLOW_SECONDS = 6.0
+
+
 @pytest.fixture(scope="module")
 def peers():
     """A sandbox ticket system per county, listening before the hub is built (its destinations
@@ -43,7 +51,7 @@ def peers():
     started: dict[str, tuple[CountySandboxState, LiveServer]] = {}
     try:
         for name, cfg in COUNTIES.items():
-            state = CountySandboxState(cfg, slow_seconds=1.0)
+            state = CountySandboxState(cfg, slow_seconds=SLOW_SECONDS)
             started[name] = (state, LiveServer(create_app(state)).__enter__())
         yield started
     finally:
@@ -73,7 +81,7 @@ def settings(db_url: str, fresh_peers) -> Settings:
     destinations = {}
     for name, (state, live) in fresh_peers.items():
         cfg = state.cfg
-        county_settings = {"county": name, "url": live.url + _path(cfg.outbound.url), "timeout": 0.5, "connect_timeout": 0.5}
+        county_settings = {"county": name, "url": live.url + _path(cfg.outbound.url), "timeout": TIMEOUT_SECONDS, "connect_timeout": TIMEOUT_SECONDS}
         if cfg.transport.poll_url:
             county_settings["poll_url"] = live.url + _path(cfg.transport.poll_url)
         # As docs/county.md configures a county: every case event offered, the adapter sends

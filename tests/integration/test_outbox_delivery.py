@@ -23,9 +23,16 @@ from tests.support.live import LiveServer, free_port
 AGENT = Actor(party="centre-agent", role=Role.AGENT)
 
 
+# The adapter gives up on an answer after TIMEOUT_SECONDS; the sink's "slow" fault answers later
+# than that. Generous: on the manual clock a timed-out delivery waits for its retry until the
+# test moves the clock, so a busy machine's slow answer to a plain delivery would leave its
+# case's later messages undelivered when drain stops (nothing due).
+TIMEOUT_SECONDS = 5.0
+
+
 @pytest.fixture
 def sink():
-    state = SinkState(slow_seconds=0.8)
+    state = SinkState(slow_seconds=TIMEOUT_SECONDS + 1.0)
     with LiveServer(create_sink(state)) as live:
         yield state, live.url
 
@@ -39,7 +46,7 @@ def outbox_cfg() -> OutboxSettings:
 @pytest.fixture
 def settings(db_url: str, sink, outbox_cfg) -> Settings:
     _, url = sink
-    hook = {"url": f"{url}/events", "timeout": 0.5, "connect_timeout": 0.5}
+    hook = {"url": f"{url}/events", "timeout": TIMEOUT_SECONDS, "connect_timeout": TIMEOUT_SECONDS}
     return Settings(
         database_url=db_url,
         sqlite_synchronous="NORMAL",
@@ -162,7 +169,7 @@ def test_delivers_in_order_with_stable_keys_and_attaches_the_peers_id(hub, sink)
 
 def test_a_failing_first_message_holds_back_its_case_while_other_cases_flow(hub, sink, clock) -> None:
     state, _ = sink
-    state.faults = ["slow"]  # the first delivery hangs past the adapter's 0.5 s timeout
+    state.faults = ["slow"]  # the first delivery hangs past the adapter's timeout
     a = register(hub)
     hub.cases.act(a.number, c.Accept(), AGENT)
     b = register(hub)
