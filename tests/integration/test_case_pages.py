@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event
 
 from hub.db import case_pages
 from hub.db.repository import CaseQuery
@@ -19,7 +18,7 @@ from hub.domain import commands as c
 from hub.domain.access import Actor
 from hub.domain.model import CaseDraft, Role
 from tests.support.factories import draft
-from tests.support.planner import with_fill_statistics
+from tests.support.planner import sent, with_fill_statistics
 
 AGENT = Actor("centre-agent", Role.AGENT)
 SUPERVISOR = Actor("centre-supervisor", Role.SUPERVISOR)
@@ -104,22 +103,6 @@ def test_several_states_list_each_case_of_them_once_newest_first(hub, clock, mon
         expected = [n for n in reversed(numbers) if state[n] in states]
         for limit in (1, 2, 50):
             assert listed(hub, CaseQuery(state=states, limit=limit)) == expected, (states, limit)
-
-
-def sent(hub, read) -> list[tuple[str, object]]:
-    """The SELECTs on the cases table `read()` sends, with their parameters, as the driver got them."""
-    seen: list[tuple[str, object]] = []
-
-    def grab(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
-        if statement.lstrip().upper().startswith(("SELECT", "WITH")) and "FROM cases" in statement:
-            seen.append((statement, parameters))
-
-    event.listen(hub.db.reader, "before_cursor_execute", grab)
-    try:
-        read()
-    finally:
-        event.remove(hub.db.reader, "before_cursor_execute", grab)
-    return seen
 
 
 def plans(hub, read) -> list[str]:

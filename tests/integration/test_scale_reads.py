@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from hub.db.models import RUNNING_STATE_VALUES, CaseRow, HistoryRow, running_cases_clause
 from hub.db.repository import CaseQuery
@@ -20,7 +20,7 @@ from hub.domain.model import CaseDraft, Role
 from supervision.queries import running_cases
 from supervision.scheduler import Scheduler
 from tests.support.factories import draft
-from tests.support.planner import with_fill_statistics
+from tests.support.planner import sent, with_fill_statistics
 
 AGENT = Actor("centre-agent", Role.AGENT)
 SUPERVISOR = Actor("centre-supervisor", Role.SUPERVISOR)
@@ -73,22 +73,6 @@ def test_the_scheduler_pass_reads_running_cases_only(hub, clock) -> None:
     assert {n.split(":")[0] for n in result.overdue} == set(running)
     for number in [*finished, accepted]:
         assert [h.action for h in hub.cases.history(number, AGENT) if h.action in ("warn", "mark_overdue", "supervise")] == []
-
-
-def sent(hub, read) -> list[tuple[str, object]]:
-    """The SELECTs on the cases table `read()` sends, with their parameters, as the driver got them."""
-    seen: list[tuple[str, object]] = []
-
-    def grab(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
-        if statement.lstrip().upper().startswith("SELECT") and "FROM cases" in statement:
-            seen.append((statement, parameters))
-
-    event.listen(hub.db.reader, "before_cursor_execute", grab)
-    try:
-        read()
-    finally:
-        event.remove(hub.db.reader, "before_cursor_execute", grab)
-    return seen
 
 
 def explain(hub, statement: str, parameters: object) -> str:

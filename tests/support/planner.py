@@ -1,6 +1,25 @@
-"""SQLite planner statistics of a long-lived database, for the tests that check a plan."""
+"""For the tests that check a plan: the statements a read sends, and SQLite planner
+statistics of a long-lived database."""
 
 from __future__ import annotations
+
+from sqlalchemy import event
+
+
+def sent(hub, read) -> list[tuple[str, object]]:  # noqa: ANN001
+    """The SELECTs on the cases table `read()` sends, with their parameters, as the driver got them."""
+    seen: list[tuple[str, object]] = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")) and "FROM cases" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(hub.db.reader, "before_cursor_execute", grab)
+    try:
+        read()
+    finally:
+        event.remove(hub.db.reader, "before_cursor_execute", grab)
+    return seen
 
 
 def with_fill_statistics(hub) -> None:
