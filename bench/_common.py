@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import cProfile
+import io
 import os
+import pstats
 import socket
 import statistics
 import subprocess
@@ -114,3 +117,15 @@ async def asgi_post(app: Any, path: str, body: bytes, key: str, extra: dict[str,
 
     await app(scope, receive, send)
     return status, answer
+
+
+def print_profiles(first: cProfile.Profile, others: list[cProfile.Profile], top: int) -> None:
+    """Several threads' profiles merged, the top entries by own time and by cumulative time."""
+    out = io.StringIO()
+    stats = pstats.Stats(first, stream=out)
+    for prof in others:
+        if prof.getstats():
+            stats.add(prof)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    print(out.getvalue())

@@ -17,17 +17,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import io
 import json
 import os
-import pstats
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import asgi_post
+from bench._common import asgi_post, print_profiles
 from bench.county_push import SECRET, _tickets
 
 KEY = "hub_benchcounty_" + "k" * 32
@@ -160,14 +158,7 @@ def main() -> None:
         f"the group commit's writer (the registrations) {spent['writer'] / tickets * 1000:.3f} ms per ticket"
     )
     if args.profile:
-        out = io.StringIO()
-        stats = pstats.Stats(loop_profile, stream=out)
-        for prof in profiles:
-            if prof.getstats():
-                stats.add(prof)
-        stats.sort_stats("tottime").print_stats(args.top)
-        stats.sort_stats("cumulative").print_stats(args.top)
-        print(out.getvalue())
+        print_profiles(loop_profile, profiles, args.top)
 
 
 if __name__ == "__main__":

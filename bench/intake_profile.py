@@ -16,16 +16,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import io
 import json
 import os
-import pstats
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import asgi_post
+from bench._common import asgi_post, print_profiles
 from tests.support.factories import draft
 
 KEY = "hub_bench_" + "k" * 32
@@ -110,13 +108,7 @@ def main() -> None:
     if group is not None and group.batches > batches:
         print(f"group commit: {(group.units - units) / (group.batches - batches):.1f} cases per batch")
     if args.profile:
-        out = io.StringIO()
-        stats = pstats.Stats(loop_profile, stream=out)
-        if writer_profile.getstats():
-            stats.add(writer_profile)
-        stats.sort_stats("tottime").print_stats(args.top)
-        stats.sort_stats("cumulative").print_stats(args.top)
-        print(out.getvalue())
+        print_profiles(loop_profile, [writer_profile], args.top)
 
 
 if __name__ == "__main__":

@@ -45,19 +45,25 @@ BOTH = Stage((("甲",), ("乙",)))  # every word: 甲 and 乙
 EITHER = Stage((("甲", "乙"),))  # any word
 
 
-@pytest.fixture
-def store(hub):
+def published(hub, weights: dict[str, dict[str, float]], policy: frozenset[str] = frozenset()):
+    """One published article per name (POLICY for those in `policy`, else FAQ), its search
+    weights set by hand instead of computed from its text."""
     store = hub.handles.get(Knowledge).store
-    for name in WEIGHTS:
-        kind = ArticleKind.POLICY if name == "P5" else ArticleKind.FAQ
+    for name in weights:
+        kind = ArticleKind.POLICY if name in policy else ArticleKind.FAQ
         store.create(ArticleInput(id=name, owner_unit="ZY-CGJ", kind=kind, title=f"测试条目{name}", body="用于检验排序的条目。"), CGJ)
         store.act(name, ReviewAction.REVIEW, SUPERVISOR)
         store.act(name, ReviewAction.PUBLISH, SUPERVISOR)
     with store.db.write() as s:
         pks = {aid: pk for aid, pk in s.execute(select(KbArticleRow.article_id, KbArticleRow.pk))}
-        rows = [{"pk": pks[name], "term": t, "w": w} for name, terms in WEIGHTS.items() for t, w in terms.items()]
+        rows = [{"pk": pks[name], "term": t, "w": w} for name, terms in weights.items() for t, w in terms.items()]
         s.execute(text("INSERT INTO kb_term_weights (article_pk, term, weight) VALUES (:pk, :term, :w)"), rows)
     return store
+
+
+@pytest.fixture
+def store(hub):
+    return published(hub, WEIGHTS, policy=frozenset({"P5"}))
 
 
 @pytest.fixture
@@ -184,16 +190,7 @@ ANY_OF_THREE = Stage((("甲", "乙", "丙"),))
 
 @pytest.fixture
 def crowd(hub):
-    store = hub.handles.get(Knowledge).store
-    for name in CROWD:
-        store.create(ArticleInput(id=name, owner_unit="ZY-CGJ", kind=ArticleKind.FAQ, title=f"测试条目{name}", body="用于检验排序的条目。"), CGJ)
-        store.act(name, ReviewAction.REVIEW, SUPERVISOR)
-        store.act(name, ReviewAction.PUBLISH, SUPERVISOR)
-    with store.db.write() as s:
-        pks = {aid: pk for aid, pk in s.execute(select(KbArticleRow.article_id, KbArticleRow.pk))}
-        rows = [{"pk": pks[name], "term": t, "w": w} for name, terms in CROWD.items() for t, w in terms.items()]
-        s.execute(text("INSERT INTO kb_term_weights (article_pk, term, weight) VALUES (:pk, :term, :w)"), rows)
-    return store
+    return published(hub, CROWD)
 
 
 def test_settled_heads_are_ranked_whole_not_the_first_found(crowd, depths) -> None:
